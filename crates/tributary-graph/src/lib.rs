@@ -1,0 +1,340 @@
+//! The in-memory lineage index: a petgraph of datasets and jobs with "reads" and
+//! "writes" edges, and the traversals that answer lineage questions.
+//!
+//! The index is derived state: `tributary-service` rebuilds it from the store at start-up
+//! and keeps it in step with every committed event. It does no IO and must not depend on
+//! storage or transports.
+
+use std::collections::BTreeMap;
+use std::collections::HashSet;
+use std::collections::VecDeque;
+
+use petgraph::Direction as PetDirection;
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use petgraph::visit::{EdgeRef, VisitMap, Visitable};
+use tributary_model::{DatasetId, Direction, EdgeKind, JobId, NodeKind, NodeRef, Watermark};
+
+#[derive(Clone, Debug)]
+struct Node {
+    kind: NodeKind,
+    namespace: Box<str>,
+    name: Box<str>,
+}
+
+impl Node {
+    fn to_ref(&self) -> NodeRef {
+        NodeRef { kind: self.kind, namespace: self.namespace.to_string(), name: self.name.to_string() }
+    }
+}
+
+/// One node of a lineage answer, with its distance from the start in job hops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineageNode {
+    pub node: NodeRef,
+    /// Jobs passed through from the start, the start excluded: a job reading the start
+    /// dataset and the datasets that job writes are both at 1.
+    pub distance: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineageEdge {
+    pub from: NodeRef,
+    pub to: NodeRef,
+    pub kind: EdgeKind,
+}
+
+/// A lineage answer. `truncated` says the node limit cut it: more nodes lie within the
+/// requested depth than were returned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LineageAnswer {
+    pub nodes: Vec<LineageNode>,
+    pub edges: Vec<LineageEdge>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GraphError {
+    #[error("unknown {kind} `{namespace}:{name}`")]
+    UnknownNode { kind: &'static str, namespace: String, name: String },
+}
+
+/// Datasets and jobs with their current edges. Every job's edges are exactly its
+/// current inputs (dataset -> job) and outputs (job -> dataset), no duplicates.
+#[derive(Default)]
+pub struct LineageIndex {
+    graph: StableDiGraph<Node, EdgeKind, u32>,
+    datasets: BTreeMap<DatasetId, NodeIndex>,
+    jobs: BTreeMap<JobId, NodeIndex>,
+    watermark: Watermark,
+}
+
+impl LineageIndex {
+    pub fn watermark(&self) -> Watermark {
+        self.watermark
+    }
+
+    pub fn set_watermark(&mut self, watermark: Watermark) {
+        self.watermark = watermark;
+    }
+
+    pub fn dataset_count(&self) -> usize {
+        self.datasets.len()
+    }
+
+    pub fn job_count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn edge_count(&self) -> usize {
+        self.graph.edge_count()
+    }
+
+    pub fn ensure_dataset(&mut self, id: &DatasetId) -> NodeIndex {
+        if let Some(&index) = self.datasets.get(id) {
+            return index;
+        }
+        let index = self.graph.add_node(Node {
+            kind: NodeKind::Dataset,
+            namespace: id.namespace.as_str().into(),
+            name: id.name.as_str().into(),
+        });
+        self.datasets.insert(id.clone(), index);
+        index
+    }
+
+    pub fn ensure_job(&mut self, id: &JobId) -> NodeIndex {
+        if let Some(&index) = self.jobs.get(id) {
+            return index;
+        }
+        let index = self.graph.add_node(Node {
+            kind: NodeKind::Job,
+            namespace: id.namespace.as_str().into(),
+            name: id.name.as_str().into(),
+        });
+        self.jobs.insert(id.clone(), index);
+        index
+    }
+
+    /// Makes the job's edges exactly `inputs` and `outputs`, touching only the edges
+    /// that change (removing an edge costs the degree of its dataset, so an unchanged
+    /// job next to a hub stays cheap).
+    pub fn set_job_io(&mut self, job: &JobId, inputs: &[DatasetId], outputs: &[DatasetId]) {
+        let job_index = self.ensure_job(job);
+        let wanted_inputs: HashSet<NodeIndex> = inputs.iter().map(|id| self.ensure_dataset(id)).collect();
+        let wanted_outputs: HashSet<NodeIndex> = outputs.iter().map(|id| self.ensure_dataset(id)).collect();
+        self.sync_edges(job_index, PetDirection::Incoming, &wanted_inputs, EdgeKind::Reads);
+        self.sync_edges(job_index, PetDirection::Outgoing, &wanted_outputs, EdgeKind::Writes);
+    }
+
+    fn sync_edges(&mut self, job: NodeIndex, side: PetDirection, wanted: &HashSet<NodeIndex>, kind: EdgeKind) {
+        let mut present = HashSet::new();
+        let mut stale = Vec::new();
+        for edge in self.graph.edges_directed(job, side) {
+            let other = if side == PetDirection::Incoming { edge.source() } else { edge.target() };
+            if wanted.contains(&other) && present.insert(other) {
+                continue;
+            }
+            stale.push(edge.id());
+        }
+        for edge in stale {
+            self.graph.remove_edge(edge);
+        }
+        let mut missing: Vec<NodeIndex> = wanted.difference(&present).copied().collect();
+        missing.sort_unstable();
+        for other in missing {
+            match side {
+                PetDirection::Incoming => self.graph.add_edge(other, job, kind),
+                PetDirection::Outgoing => self.graph.add_edge(job, other, kind),
+            };
+        }
+    }
+
+    fn node_index(&self, start: &NodeRef) -> Result<NodeIndex, GraphError> {
+        let found = match start.kind {
+            NodeKind::Dataset => self.datasets.get(&DatasetId::new(&*start.namespace, &*start.name)),
+            NodeKind::Job => self.jobs.get(&JobId::new(&*start.namespace, &*start.name)),
+        };
+        found.copied().ok_or_else(|| GraphError::UnknownNode {
+            kind: match start.kind {
+                NodeKind::Dataset => "dataset",
+                NodeKind::Job => "job",
+            },
+            namespace: start.namespace.clone(),
+            name: start.name.clone(),
+        })
+    }
+
+    pub fn contains(&self, node: &NodeRef) -> bool {
+        self.node_index(node).is_ok()
+    }
+
+    /// Jobs that currently write the dataset.
+    pub fn producers(&self, dataset: &DatasetId) -> Vec<NodeRef> {
+        self.neighbours(self.datasets.get(dataset), PetDirection::Incoming)
+    }
+
+    /// Jobs that currently read the dataset.
+    pub fn consumers(&self, dataset: &DatasetId) -> Vec<NodeRef> {
+        self.neighbours(self.datasets.get(dataset), PetDirection::Outgoing)
+    }
+
+    /// The job's current inputs.
+    pub fn job_inputs(&self, job: &JobId) -> Vec<NodeRef> {
+        self.neighbours(self.jobs.get(job), PetDirection::Incoming)
+    }
+
+    /// The job's current outputs.
+    pub fn job_outputs(&self, job: &JobId) -> Vec<NodeRef> {
+        self.neighbours(self.jobs.get(job), PetDirection::Outgoing)
+    }
+
+    fn neighbours(&self, index: Option<&NodeIndex>, side: PetDirection) -> Vec<NodeRef> {
+        let Some(&index) = index else { return Vec::new() };
+        let mut found: Vec<NodeRef> =
+            self.graph.neighbors_directed(index, side).map(|other| self.graph[other].to_ref()).collect();
+        found.sort();
+        found
+    }
+
+    /// Breadth-first lineage from `start`, at most `depth` job hops away and at most
+    /// `limit` nodes (the start included). `Both` is the union of the upstream and
+    /// the downstream answers, each node at its smaller distance.
+    pub fn lineage(
+        &self,
+        start: &NodeRef,
+        direction: Direction,
+        depth: u32,
+        limit: usize,
+    ) -> Result<LineageAnswer, GraphError> {
+        let start_index = self.node_index(start)?;
+        let limit = limit.max(1);
+        match direction {
+            Direction::Downstream => Ok(self.traverse(start_index, PetDirection::Outgoing, depth, limit)),
+            Direction::Upstream => Ok(self.traverse(start_index, PetDirection::Incoming, depth, limit)),
+            Direction::Both => {
+                let up = self.traverse(start_index, PetDirection::Incoming, depth, limit);
+                let down = self.traverse(start_index, PetDirection::Outgoing, depth, limit);
+                Ok(merge_answers(up, down, limit))
+            }
+        }
+    }
+
+    fn traverse(&self, start: NodeIndex, side: PetDirection, depth: u32, limit: usize) -> LineageAnswer {
+        let mut visited = self.graph.visit_map();
+        let mut order: Vec<(NodeIndex, u32)> = vec![(start, 0)];
+        let mut edges: Vec<(NodeIndex, NodeIndex, EdgeKind)> = Vec::new();
+        let mut queue = VecDeque::from([(start, 0u32)]);
+        let mut truncated = false;
+        visited.visit(start);
+        while let Some((current, distance)) = queue.pop_front() {
+            for edge in self.graph.edges_directed(current, side) {
+                let next = if side == PetDirection::Outgoing { edge.target() } else { edge.source() };
+                let next_distance = distance + u32::from(self.graph[next].kind == NodeKind::Job);
+                if next_distance > depth {
+                    continue;
+                }
+                if !visited.is_visited(&next) {
+                    if order.len() >= limit {
+                        truncated = true;
+                        continue;
+                    }
+                    visited.visit(next);
+                    order.push((next, next_distance));
+                    queue.push_back((next, next_distance));
+                }
+                edges.push((edge.source(), edge.target(), *edge.weight()));
+            }
+        }
+        LineageAnswer {
+            nodes: order
+                .into_iter()
+                .map(|(index, distance)| LineageNode { node: self.graph[index].to_ref(), distance })
+                .collect(),
+            edges: edges
+                .into_iter()
+                .map(|(from, to, kind)| LineageEdge {
+                    from: self.graph[from].to_ref(),
+                    to: self.graph[to].to_ref(),
+                    kind,
+                })
+                .collect(),
+            truncated,
+        }
+    }
+
+    /// Datasets in (namespace, name) order, after `after`, filtered by exact namespace
+    /// and a case-insensitive substring of the name. Returns the page and whether more follow.
+    pub fn list_datasets(
+        &self,
+        namespace: Option<&str>,
+        search: Option<&str>,
+        after: Option<&DatasetId>,
+        limit: usize,
+    ) -> (Vec<DatasetId>, bool) {
+        page(&self.datasets, |id| (&id.namespace, &id.name), namespace, search, after, limit)
+    }
+
+    /// Jobs, as [`Self::list_datasets`].
+    pub fn list_jobs(
+        &self,
+        namespace: Option<&str>,
+        search: Option<&str>,
+        after: Option<&JobId>,
+        limit: usize,
+    ) -> (Vec<JobId>, bool) {
+        page(&self.jobs, |id| (&id.namespace, &id.name), namespace, search, after, limit)
+    }
+}
+
+fn page<K: Ord + Clone>(
+    map: &BTreeMap<K, NodeIndex>,
+    parts: impl Fn(&K) -> (&String, &String),
+    namespace: Option<&str>,
+    search: Option<&str>,
+    after: Option<&K>,
+    limit: usize,
+) -> (Vec<K>, bool) {
+    use std::ops::Bound;
+    let lower = match after {
+        Some(key) => Bound::Excluded(key.clone()),
+        None => Bound::Unbounded,
+    };
+    let needle = search.map(str::to_lowercase);
+    let mut matches = map.range((lower, Bound::Unbounded)).map(|(key, _)| key).filter(|key| {
+        let (key_namespace, key_name) = parts(key);
+        namespace.is_none_or(|wanted| wanted == key_namespace)
+            && needle.as_deref().is_none_or(|needle| key_name.to_lowercase().contains(needle))
+    });
+    let items: Vec<K> = matches.by_ref().take(limit).cloned().collect();
+    let more = matches.next().is_some();
+    (items, more)
+}
+
+fn merge_answers(up: LineageAnswer, down: LineageAnswer, limit: usize) -> LineageAnswer {
+    let mut nodes: Vec<LineageNode> = Vec::with_capacity(up.nodes.len() + down.nodes.len());
+    let mut position: std::collections::HashMap<NodeRef, usize> = std::collections::HashMap::new();
+    let mut truncated = up.truncated || down.truncated;
+    for node in up.nodes.into_iter().chain(down.nodes) {
+        match position.get(&node.node) {
+            Some(&at) => nodes[at].distance = nodes[at].distance.min(node.distance),
+            None if nodes.len() >= limit => truncated = true,
+            None => {
+                position.insert(node.node.clone(), nodes.len());
+                nodes.push(node);
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    let edges = up
+        .edges
+        .into_iter()
+        .chain(down.edges)
+        .filter(|edge| position.contains_key(&edge.from) && position.contains_key(&edge.to))
+        .filter(|edge| seen.insert((edge.from.clone(), edge.to.clone())))
+        .collect();
+    nodes.sort_by_key(|node| node.distance);
+    LineageAnswer { nodes, edges, truncated }
+}
+
+#[cfg(test)]
+mod tests;

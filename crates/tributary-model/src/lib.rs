@@ -1,0 +1,49 @@
+//! Tributary's domain model: identifiers, nodes, runs, facets and the pure rules that
+//! turn observations into lineage (facet merging, run state, a job's current inputs
+//! and outputs).
+//!
+//! This crate does no IO, knows no wire format beyond `serde_json::Value` for facets,
+//! and must not depend on storage, transports or async runtimes.
+
+mod ids;
+mod records;
+mod time;
+
+pub use ids::{DatasetId, JobId, NodeKind, NodeRef, RunId};
+pub use records::{
+    RECORD_FORMAT, ObservationSource, merge_facets, visible_facets,
+    DatasetRecord, FacetEntry, Facets, JobRecord, Observation, ObservationKey, RunRecord,
+    RunState, SchemaField, SchemaVersionRecord, Version, parse_schema_fields,
+};
+pub use time::{Timestamp, TimestampError};
+
+/// Which way a lineage traversal follows edges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Direction {
+    Upstream,
+    Downstream,
+    Both,
+}
+
+/// Which ingested events an answer reflects.
+///
+/// `sequence` is the highest event sequence applied to the view that produced the
+/// answer; `events` is the number of distinct events stored at that point. Sequences
+/// are dense, so the two are equal unless the store is being read mid-write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Watermark {
+    pub sequence: u64,
+    pub events: u64,
+}
+
+/// The kind of a dataset-level lineage edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum EdgeKind {
+    /// dataset -> job: the job reads the dataset.
+    Reads,
+    /// job -> dataset: the job writes the dataset.
+    Writes,
+}
+
+#[cfg(test)]
+mod tests;

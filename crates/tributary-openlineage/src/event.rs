@@ -1,0 +1,345 @@
+//! Parsing and validating one OpenLineage event.
+
+use serde_json::{Map, Value};
+use tributary_model::{DatasetId, JobId, RunId, RunState, Timestamp, Version};
+
+use crate::canonical::{canonical_json, content_hash};
+use crate::facets::{FacetPlace, FacetValidators};
+
+/// Longest namespace or name accepted, in bytes.
+const MAX_NAME_BYTES: usize = 4096;
+
+/// A rejected event: which field, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", if field.is_empty() { String::new() } else { format!("`{field}`: ") })]
+pub struct EventError {
+    /// Dotted path of the offending field (`outputs[0].facets.schema.fields[2].name`);
+    /// empty when the problem is the whole body.
+    pub field: String,
+    pub message: String,
+}
+
+impl EventError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// A valid event: its canonical JSON (what is stored and served back), its identity and
+/// the parts that shape the graph.
+#[derive(Clone, Debug)]
+pub struct ParsedEvent {
+    /// Compact JSON with sorted keys; JSON-equal to what was received.
+    pub canonical: Vec<u8>,
+    /// Content hash of `canonical`: equal events have equal hashes.
+    pub hash: u128,
+    pub time: Timestamp,
+    pub body: EventBody,
+}
+
+impl ParsedEvent {
+    /// Orders this event among others: event time, then content.
+    pub fn version(&self) -> Version {
+        Version { time: self.time, hash: self.hash as u64 }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum EventBody {
+    Run(RunEventBody),
+    Dataset(DatasetEventBody),
+    Job(JobEventBody),
+}
+
+/// A dataset as named in an event, with its facets.
+#[derive(Clone, Debug)]
+pub struct DatasetRef {
+    pub id: DatasetId,
+    /// `facets`: facets of the dataset itself.
+    pub facets: Map<String, Value>,
+    /// `inputFacets` or `outputFacets`: facets of this run's use of the dataset.
+    pub use_facets: Map<String, Value>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunEventBody {
+    pub event_type: Option<RunState>,
+    pub run_id: RunId,
+    pub run_facets: Map<String, Value>,
+    pub job: JobId,
+    pub job_facets: Map<String, Value>,
+    pub inputs: Vec<DatasetRef>,
+    pub outputs: Vec<DatasetRef>,
+    /// From the `parent` run facet.
+    pub parent: Option<(RunId, JobId)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatasetEventBody {
+    pub dataset: DatasetRef,
+}
+
+#[derive(Clone, Debug)]
+pub struct JobEventBody {
+    pub job: JobId,
+    pub job_facets: Map<String, Value>,
+    pub inputs: Vec<DatasetRef>,
+    pub outputs: Vec<DatasetRef>,
+}
+
+/// Parses and validates one event from JSON bytes.
+pub fn parse_event(bytes: &[u8]) -> Result<ParsedEvent, EventError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|error| EventError::new("", format!("body is not valid JSON: {error}")))?;
+    parse_event_value(value)
+}
+
+fn parse_event_value(value: Value) -> Result<ParsedEvent, EventError> {
+    let Some(event) = value.as_object() else {
+        return Err(EventError::new("", "an event must be a JSON object"));
+    };
+    let time_text = required_str(event, "", "eventTime")?;
+    let time = Timestamp::parse(time_text)
+        .map_err(|error| EventError::new("eventTime", error.to_string()))?;
+    let producer = required_str(event, "", "producer")?;
+    if producer.trim().is_empty() {
+        return Err(EventError::new("producer", "must not be empty"));
+    }
+    // Marquez and the fluentd proxy accept events without `schemaURL`; so do we.
+    let schema_url = optional_str(event, "", "schemaURL")?.unwrap_or("");
+
+    let body = match event_kind(event, schema_url) {
+        Kind::Run => EventBody::Run(parse_run_event(event)?),
+        Kind::Dataset => {
+            let dataset = required_object(event, "", "dataset")?;
+            EventBody::Dataset(DatasetEventBody { dataset: parse_dataset(dataset, "dataset", None)? })
+        }
+        Kind::Job => {
+            let (job, job_facets) = parse_job(event)?;
+            EventBody::Job(JobEventBody {
+                job,
+                job_facets,
+                inputs: parse_datasets(event, "inputs", Some(UseKind::Input))?,
+                outputs: parse_datasets(event, "outputs", Some(UseKind::Output))?,
+            })
+        }
+    };
+    let canonical = canonical_json(&value);
+    let hash = content_hash(&canonical);
+    Ok(ParsedEvent { canonical, hash, time, body })
+}
+
+enum Kind {
+    Run,
+    Dataset,
+    Job,
+}
+
+fn event_kind(event: &Map<String, Value>, schema_url: &str) -> Kind {
+    let definition = schema_url.rsplit('/').next().unwrap_or("");
+    match definition {
+        "DatasetEvent" if !event.contains_key("run") => return Kind::Dataset,
+        "JobEvent" if !event.contains_key("run") => return Kind::Job,
+        _ => {}
+    }
+    if event.contains_key("run") {
+        Kind::Run
+    } else if event.contains_key("dataset") && !event.contains_key("job") {
+        Kind::Dataset
+    } else if event.contains_key("job") {
+        Kind::Job
+    } else {
+        // Report the most common shape's first missing field.
+        Kind::Run
+    }
+}
+
+fn parse_run_event(event: &Map<String, Value>) -> Result<RunEventBody, EventError> {
+    let event_type = match optional_str(event, "", "eventType")? {
+        None => None,
+        Some(text) => Some(RunState::parse(text).ok_or_else(|| {
+            EventError::new(
+                "eventType",
+                format!("`{text}` is not one of START, RUNNING, COMPLETE, ABORT, FAIL, OTHER"),
+            )
+        })?),
+    };
+    let run = required_object(event, "", "run")?;
+    let run_id = parse_run_id(run, "run")?;
+    let run_facets = facets_of(run, "run", "facets", FacetPlace::Run)?;
+    let parent = match run_facets.get("parent") {
+        Some(parent) if parent.get("_deleted") != Some(&Value::Bool(true)) => parse_parent(parent)?,
+        _ => None,
+    };
+    let (job, job_facets) = parse_job(event)?;
+    Ok(RunEventBody {
+        event_type,
+        run_id,
+        run_facets,
+        job,
+        job_facets,
+        inputs: parse_datasets(event, "inputs", Some(UseKind::Input))?,
+        outputs: parse_datasets(event, "outputs", Some(UseKind::Output))?,
+        parent,
+    })
+}
+
+fn parse_run_id(run: &Map<String, Value>, path: &str) -> Result<RunId, EventError> {
+    let text = required_str(run, path, "runId")?;
+    RunId::parse(text)
+        .map_err(|_| EventError::new(join(path, "runId"), format!("`{text}` is not a UUID")))
+}
+
+/// The parent facet was validated against its schema already; this reads it.
+fn parse_parent(parent: &Value) -> Result<Option<(RunId, JobId)>, EventError> {
+    let path = "run.facets.parent";
+    let (Some(run), Some(job)) = (
+        parent.get("run").and_then(Value::as_object),
+        parent.get("job").and_then(Value::as_object),
+    ) else {
+        return Ok(None);
+    };
+    let run_id = parse_run_id(run, &join(path, "run"))?;
+    let job_path = join(path, "job");
+    let job = JobId::new(name_field(job, &job_path, "namespace")?, name_field(job, &job_path, "name")?);
+    Ok(Some((run_id, job)))
+}
+
+fn parse_job(event: &Map<String, Value>) -> Result<(JobId, Map<String, Value>), EventError> {
+    let job = required_object(event, "", "job")?;
+    let id = JobId::new(name_field(job, "job", "namespace")?, name_field(job, "job", "name")?);
+    let facets = facets_of(job, "job", "facets", FacetPlace::Job)?;
+    Ok((id, facets))
+}
+
+#[derive(Clone, Copy)]
+enum UseKind {
+    Input,
+    Output,
+}
+
+fn parse_datasets(
+    event: &Map<String, Value>,
+    key: &str,
+    use_kind: Option<UseKind>,
+) -> Result<Vec<DatasetRef>, EventError> {
+    let Some(value) = event.get(key) else { return Ok(Vec::new()) };
+    if value.is_null() {
+        return Ok(Vec::new());
+    }
+    let Some(items) = value.as_array() else {
+        return Err(EventError::new(key, "must be an array of datasets"));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let path = format!("{key}[{index}]");
+            let object = item
+                .as_object()
+                .ok_or_else(|| EventError::new(&path, "a dataset must be a JSON object"))?;
+            parse_dataset(object, &path, use_kind)
+        })
+        .collect()
+}
+
+fn parse_dataset(
+    dataset: &Map<String, Value>,
+    path: &str,
+    use_kind: Option<UseKind>,
+) -> Result<DatasetRef, EventError> {
+    let id = DatasetId::new(name_field(dataset, path, "namespace")?, name_field(dataset, path, "name")?);
+    let facets = facets_of(dataset, path, "facets", FacetPlace::Dataset)?;
+    let use_facets = match use_kind {
+        Some(UseKind::Input) => facets_of(dataset, path, "inputFacets", FacetPlace::InputDataset)?,
+        Some(UseKind::Output) => facets_of(dataset, path, "outputFacets", FacetPlace::OutputDataset)?,
+        None => Map::new(),
+    };
+    Ok(DatasetRef { id, facets, use_facets })
+}
+
+/// Reads a facet map, checking each facet is an object and each standard facet matches
+/// its schema. Custom facets are kept unchecked.
+fn facets_of(
+    owner: &Map<String, Value>,
+    owner_path: &str,
+    key: &str,
+    place: FacetPlace,
+) -> Result<Map<String, Value>, EventError> {
+    let path = join(owner_path, key);
+    let facets = match owner.get(key) {
+        None | Some(Value::Null) => return Ok(Map::new()),
+        Some(Value::Object(facets)) => facets,
+        Some(_) => return Err(EventError::new(path, "must be an object of facets keyed by name")),
+    };
+    let validators = FacetValidators::get();
+    for (name, facet) in facets {
+        let facet_path = join(&path, name);
+        let Some(object) = facet.as_object() else {
+            return Err(EventError::new(facet_path, "a facet must be a JSON object"));
+        };
+        if object.get("_deleted") == Some(&Value::Bool(true)) {
+            continue;
+        }
+        if let Err((inner, message)) = validators.check(place, name, facet) {
+            let field = if inner.is_empty() { facet_path } else { join(&facet_path, &inner) };
+            let field = field.replace(".[", "[");
+            return Err(EventError::new(field, format!("does not match the `{name}` facet schema: {message}")));
+        }
+    }
+    Ok(facets.clone())
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+}
+
+fn required_object<'a>(
+    owner: &'a Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<&'a Map<String, Value>, EventError> {
+    match owner.get(key) {
+        Some(Value::Object(object)) => Ok(object),
+        Some(_) => Err(EventError::new(join(path, key), "must be an object")),
+        None => Err(EventError::new(join(path, key), "is required")),
+    }
+}
+
+fn required_str<'a>(owner: &'a Map<String, Value>, path: &str, key: &str) -> Result<&'a str, EventError> {
+    match owner.get(key) {
+        Some(Value::String(text)) => Ok(text),
+        Some(_) => Err(EventError::new(join(path, key), "must be a string")),
+        None => Err(EventError::new(join(path, key), "is required")),
+    }
+}
+
+fn optional_str<'a>(
+    owner: &'a Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<Option<&'a str>, EventError> {
+    match owner.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(EventError::new(join(path, key), "must be a string")),
+    }
+}
+
+/// A namespace or name: a non-empty string without NUL, at most [`MAX_NAME_BYTES`].
+fn name_field(owner: &Map<String, Value>, path: &str, key: &str) -> Result<String, EventError> {
+    let text = required_str(owner, path, key)?;
+    let problem = if text.is_empty() {
+        Some("must not be empty".to_owned())
+    } else if text.contains('\0') {
+        Some("must not contain a NUL character".to_owned())
+    } else if text.len() > MAX_NAME_BYTES {
+        Some(format!("is longer than {MAX_NAME_BYTES} bytes"))
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(EventError::new(join(path, key), message)),
+        None => Ok(text.to_owned()),
+    }
+}

@@ -1,0 +1,22 @@
+//! OpenLineage 2-0-2 on the wire: parse and validate RunEvent, DatasetEvent and JobEvent
+//! JSON, and turn them into `tributary-model` terms.
+//!
+//! Validation checks what the spec requires of the event itself (with field paths in
+//! every error) and validates each standard facet against its bundled JSON schema, chosen
+//! by facet key and where the facet sits. Custom facets are kept as they are. Nothing is
+//! dropped: the canonical JSON of the whole event travels with the parsed view.
+//!
+//! No IO beyond reading the schemas compiled into the binary; no async.
+
+mod canonical;
+mod event;
+mod facets;
+
+pub use canonical::{canonical_json, content_hash};
+pub use event::{
+    DatasetEventBody, DatasetRef, EventBody, EventError, JobEventBody, ParsedEvent, RunEventBody,
+    parse_event,
+};
+
+#[cfg(test)]
+mod tests;

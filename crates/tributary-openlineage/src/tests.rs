@@ -1,0 +1,155 @@
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use crate::{EventBody, parse_event};
+
+fn test_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data")
+}
+
+/// Compares `actual` with the golden file, or rewrites it when `UPDATE_EXPECT=1`.
+fn check_golden(name: &str, actual: &str) {
+    let path = test_data().join(name);
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(expected, actual, "golden file {} differs; rerun with UPDATE_EXPECT=1 and review", path.display());
+}
+
+fn files_in(folder: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(test_data().join("events").join(folder))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+fn summarize(body: &EventBody) -> String {
+    match body {
+        EventBody::Run(run) => format!(
+            "RunEvent {:?} run={} job={} inputs={} outputs={} run_facets={:?} parent={}",
+            run.event_type,
+            run.run_id,
+            run.job,
+            run.inputs.len(),
+            run.outputs.len(),
+            run.run_facets.keys().collect::<Vec<_>>(),
+            run.parent.as_ref().map(|(id, job)| format!("{id}@{job}")).unwrap_or_default()
+        ),
+        EventBody::Dataset(dataset) => format!(
+            "DatasetEvent {} facets={:?}",
+            dataset.dataset.id,
+            dataset.dataset.facets.keys().collect::<Vec<_>>()
+        ),
+        EventBody::Job(job) => format!(
+            "JobEvent {} inputs={} outputs={} facets={:?}",
+            job.job,
+            job.inputs.len(),
+            job.outputs.len(),
+            job.job_facets.keys().collect::<Vec<_>>()
+        ),
+    }
+}
+
+#[test]
+fn examples_are_accepted_or_rejected_with_a_named_field() {
+    let mut report = String::new();
+    for folder in ["valid", "lenient", "invalid"] {
+        for file in files_in(folder) {
+            let bytes = std::fs::read(&file).unwrap();
+            let name = file.file_name().unwrap().to_string_lossy();
+            let outcome = match parse_event(&bytes) {
+                Ok(event) => format!("ok {}", summarize(&event.body)),
+                Err(error) => format!("rejected field=`{}` {}", error.field, error.message),
+            };
+            writeln!(report, "{folder}/{name}: {outcome}").unwrap();
+            match folder {
+                "invalid" => assert!(outcome.starts_with("rejected field=`") && !outcome.starts_with("rejected field=``"), "{name}: {outcome}"),
+                _ => assert!(outcome.starts_with("ok"), "{name}: {outcome}"),
+            }
+        }
+    }
+    check_golden("events.expected.txt", &report);
+}
+
+#[test]
+fn canonical_form_is_key_order_independent_and_lossless() {
+    let a = br#"{"b": 1, "a": {"y": [1, 2.5, "x"], "x": null}}"#;
+    let b = br#"{"a": {"x": null, "y": [1, 2.5, "x"]}, "b": 1}"#;
+    let value_a: serde_json::Value = serde_json::from_slice(a).unwrap();
+    let value_b: serde_json::Value = serde_json::from_slice(b).unwrap();
+    let canonical = crate::canonical_json(&value_a);
+    assert_eq!(canonical, crate::canonical_json(&value_b));
+    assert_eq!(String::from_utf8(canonical.clone()).unwrap(), r#"{"a":{"x":null,"y":[1,2.5,"x"]},"b":1}"#);
+    let back: serde_json::Value = serde_json::from_slice(&canonical).unwrap();
+    assert_eq!(back, value_a);
+}
+
+fn minimal_run_event() -> serde_json::Value {
+    serde_json::json!({
+        "eventType": "START",
+        "eventTime": "2024-01-01T00:00:00Z",
+        "producer": "https://example.com/producer",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": "3f5e83fa-3480-44ff-99c5-ff943904e5e8"},
+        "job": {"namespace": "ns", "name": "job"},
+        "inputs": [{"namespace": "db", "name": "in"}],
+        "outputs": [{"namespace": "db", "name": "out"}]
+    })
+}
+
+fn rejection(mutate: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut event = minimal_run_event();
+    mutate(&mut event);
+    match parse_event(&serde_json::to_vec(&event).unwrap()) {
+        Ok(_) => "accepted".to_owned(),
+        Err(error) => format!("{}: {}", error.field, error.message),
+    }
+}
+
+#[test]
+fn bad_fields_are_named() {
+    assert_eq!(rejection(|_| {}), "accepted");
+    let mut report = String::new();
+    let cases: Vec<(&str, Box<dyn FnOnce(&mut serde_json::Value)>)> = vec![
+        ("no eventTime", Box::new(|e| { e.as_object_mut().unwrap().remove("eventTime"); })),
+        ("bad eventTime", Box::new(|e| e["eventTime"] = "soon".into())),
+        ("no producer", Box::new(|e| { e.as_object_mut().unwrap().remove("producer"); })),
+        ("runId not uuid", Box::new(|e| e["run"]["runId"] = "42".into())),
+        ("job name empty", Box::new(|e| e["job"]["name"] = "".into())),
+        ("job namespace number", Box::new(|e| e["job"]["namespace"] = 7.into())),
+        ("bad eventType", Box::new(|e| e["eventType"] = "DONE".into())),
+        ("inputs not array", Box::new(|e| e["inputs"] = serde_json::json!({}))),
+        ("output name NUL", Box::new(|e| e["outputs"][0]["name"] = "a\u{0}b".into())),
+        ("facet not object", Box::new(|e| e["run"]["facets"] = serde_json::json!({"x": 1}))),
+        ("schema field without name", Box::new(|e| e["outputs"][0]["facets"] = serde_json::json!({"schema": {
+            "_producer": "p", "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json",
+            "fields": [{"name": "a"}, {"type": "int"}]}}))),
+    ];
+    for (name, mutate) in cases {
+        writeln!(report, "{name} -> {}", rejection(mutate)).unwrap();
+    }
+    check_golden("bad_fields.expected.txt", &report);
+}
+
+#[test]
+fn deleted_facets_and_custom_facets_pass() {
+    assert_eq!(
+        rejection(|e| e["outputs"][0]["facets"] = serde_json::json!({
+            "schema": {"_deleted": true},
+            "spark.logicalPlan": {"_producer": "p", "_schemaURL": "s", "plan": [1, 2]}
+        })),
+        "accepted"
+    );
+}
+
+#[test]
+fn not_json_is_a_clear_error() {
+    let error = parse_event(b"{not json").unwrap_err();
+    assert!(error.message.starts_with("body is not valid JSON"), "{error}");
+    let error = parse_event(b"[1]").unwrap_err();
+    assert_eq!(error.message, "an event must be a JSON object");
+}

@@ -1,0 +1,78 @@
+use tributary_openlineage::EventError;
+use tributary_store::StoreError;
+
+/// The small set of codes every transport maps its errors from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request is wrong; retrying it unchanged will fail again.
+    InvalidArgument,
+    NotFound,
+    /// The server is shutting down.
+    Unavailable,
+    /// Our fault.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidArgument => "INVALID_ARGUMENT",
+            Self::NotFound => "NOT_FOUND",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{}{message}", if field.is_empty() { String::new() } else { format!("`{field}`: ") })]
+    InvalidArgument { field: String, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the server is shutting down")]
+    Unavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidArgument { .. } => ErrorCode::InvalidArgument,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Unavailable => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The offending field, for invalid arguments.
+    pub fn field(&self) -> &str {
+        match self {
+            Self::InvalidArgument { field, .. } => field,
+            _ => "",
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidArgument { field: field.into(), message: message.into() }
+    }
+}
+
+impl From<EventError> for ServiceError {
+    fn from(error: EventError) -> Self {
+        Self::InvalidArgument { field: error.field, message: error.message }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl From<tributary_graph::GraphError> for ServiceError {
+    fn from(error: tributary_graph::GraphError) -> Self {
+        Self::NotFound(error.to_string())
+    }
+}

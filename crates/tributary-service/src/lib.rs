@@ -1,0 +1,162 @@
+//! Tributary's use cases: ingest events and answer questions about them. Knows the store,
+//! the lineage index and the OpenLineage parser; knows no transport.
+//!
+//! Ingest runs through one writer thread: callers parse and validate on their own tasks,
+//! hand the parsed event over a channel, and wait for the acknowledgement. The writer
+//! applies each event as one atomic store batch, drains whatever else is queued, flushes
+//! the store once for the whole group (group commit), then updates the in-memory lineage
+//! index and only then acknowledges. So an acknowledged event is durable, and an answer
+//! never reflects an event that a crash could still lose.
+
+mod apply;
+mod error;
+mod queries;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tributary_graph::LineageIndex;
+use tributary_model::{DatasetId, Watermark};
+use tributary_openlineage::{ParsedEvent, parse_event};
+use tributary_store::{Store, StoreConfig};
+
+pub use error::{ErrorCode, ServiceError};
+pub use queries::{
+    DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,
+};
+pub use tributary_graph::{LineageAnswer, LineageEdge, LineageNode};
+pub use tributary_model as model;
+
+/// Where the data lives and how the service behaves.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Store directory; `None` keeps everything in a temporary directory.
+    pub data_dir: Option<PathBuf>,
+    pub store: StoreConfig,
+    /// Most events applied between two flushes.
+    pub max_group: usize,
+    /// Lineage depth (job hops) when a request gives none.
+    pub default_lineage_depth: u32,
+    /// Lineage node limit when a request gives none.
+    pub default_lineage_limit: usize,
+    /// Largest node limit a request may ask for.
+    pub max_lineage_limit: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            store: StoreConfig::default(),
+            max_group: 4096,
+            default_lineage_depth: 20,
+            default_lineage_limit: 10_000,
+            max_lineage_limit: 1_000_000,
+        }
+    }
+}
+
+/// The outcome of one accepted event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// The event's position in ingest order (the first stored copy's, for a duplicate).
+    pub sequence: u64,
+    /// The same event was stored before; nothing changed.
+    pub duplicate: bool,
+}
+
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    pub(crate) index: RwLock<LineageIndex>,
+    /// Alias name -> canonical dataset, mirrored from the store for lookups.
+    pub(crate) aliases: RwLock<std::collections::HashMap<DatasetId, DatasetId>>,
+    pub(crate) config: ServiceConfig,
+}
+
+/// A handle on the running service; cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    shared: Arc<Shared>,
+    writer: writer::WriterHandle,
+    writer_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+impl Service {
+    /// Opens the store, rebuilds the lineage index from it and starts the writer.
+    /// Blocking: call it before serving, or from `spawn_blocking`.
+    pub fn open(config: ServiceConfig) -> Result<Self, ServiceError> {
+        let store = match &config.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|error| {
+                    ServiceError::Internal(format!("cannot create data directory `{}`: {error}", dir.display()))
+                })?;
+                Store::open(dir, &config.store)?
+            }
+            None => Store::open_temporary(&config.store)?,
+        };
+        let (index, aliases) = apply::rebuild_index(&store)?;
+        let shared = Arc::new(Shared {
+            store,
+            index: RwLock::new(index),
+            aliases: RwLock::new(aliases),
+            config,
+        });
+        let (writer, thread) = writer::start(Arc::clone(&shared));
+        Ok(Self { shared, writer, writer_thread: Arc::new(Mutex::new(Some(thread))) })
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.shared.config
+    }
+
+    /// Parses, validates and durably stores one event.
+    pub async fn ingest(&self, bytes: &[u8]) -> Result<IngestOutcome, ServiceError> {
+        let event = parse_event(bytes)?;
+        self.submit(event).await
+    }
+
+    /// Stores an already parsed event. The returned future resolves once the event is
+    /// durable; submit several before awaiting to pipeline a stream.
+    pub fn submit(
+        &self,
+        event: ParsedEvent,
+    ) -> impl std::future::Future<Output = Result<IngestOutcome, ServiceError>> + Send + 'static {
+        self.writer.submit(event)
+    }
+
+    /// Stops accepting events, waits for the writer to drain and flush. Other clones of
+    /// this handle get `Unavailable` afterwards.
+    pub fn close(&self) {
+        self.writer.close();
+        let thread = self.writer_thread.lock().ok().and_then(|mut guard| guard.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+
+    pub fn watermark(&self) -> Watermark {
+        self.shared.read_index().watermark()
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, ServiceError> {
+        Ok(self.shared.store.size_on_disk()?)
+    }
+}
+
+impl Shared {
+    pub(crate) fn read_index(&self) -> std::sync::RwLockReadGuard<'_, LineageIndex> {
+        // A panic while holding the lock would leave the index half-updated; the writer
+        // never panics while holding it (it only calls infallible index methods), so a
+        // poisoned lock still holds a consistent index.
+        self.index.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, LineageIndex> {
+        self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests;

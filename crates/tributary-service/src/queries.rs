@@ -1,0 +1,299 @@
+//! Read-side use cases. Answers carry the [`Watermark`] of the index they were read from.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tributary_model::{
+    DatasetId, DatasetRecord, Direction, JobId, JobRecord, NodeKind, NodeRef, RunId, RunRecord, RunState,
+    SchemaField, SchemaVersionRecord, Timestamp, Watermark, parse_schema_fields,
+};
+
+use crate::{LineageAnswer, Service, ServiceError, Shared};
+
+/// How many recent runs a dataset or job view lists.
+const RECENT_RUNS: usize = 10;
+/// Largest page of a listing.
+pub const MAX_PAGE: usize = 1000;
+
+#[derive(Clone, Debug)]
+pub struct SchemaVersionView {
+    pub hash: String,
+    pub fields: Vec<SchemaField>,
+    pub raw_fields: Value,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+impl From<SchemaVersionRecord> for SchemaVersionView {
+    fn from(record: SchemaVersionRecord) -> Self {
+        Self {
+            hash: record.hash,
+            fields: parse_schema_fields(&record.fields),
+            raw_fields: record.fields,
+            first_seen: record.first_seen,
+            last_seen: record.last_seen,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub id: RunId,
+    pub job: JobId,
+    pub state: RunState,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+}
+
+impl From<&RunRecord> for RunSummary {
+    fn from(run: &RunRecord) -> Self {
+        Self { id: run.id, job: run.job.clone(), state: run.state, started_at: run.started_at, ended_at: run.ended_at }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DatasetView {
+    pub record: DatasetRecord,
+    pub current_schema: Option<SchemaVersionView>,
+    pub schema_versions: Vec<SchemaVersionView>,
+    pub producers: Vec<NodeRef>,
+    pub consumers: Vec<NodeRef>,
+    pub recent_runs: Vec<RunSummary>,
+    pub watermark: Watermark,
+}
+
+#[derive(Clone, Debug)]
+pub struct JobView {
+    pub record: JobRecord,
+    pub inputs: Vec<NodeRef>,
+    pub outputs: Vec<NodeRef>,
+    pub recent_runs: Vec<RunSummary>,
+    pub watermark: Watermark,
+}
+
+#[derive(Clone, Debug)]
+pub struct LineageView {
+    pub answer: LineageAnswer,
+    pub depth: u32,
+    pub watermark: Watermark,
+}
+
+#[derive(Clone, Debug)]
+pub struct NodePage {
+    pub nodes: Vec<NodeRef>,
+    /// Opaque cursor for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+    pub watermark: Watermark,
+}
+
+#[derive(Clone, Debug)]
+pub struct EventPage {
+    pub events: Vec<(u64, Value)>,
+    /// Pass as `after` for the next page; `None` when no more events exist now.
+    pub next_after: Option<u64>,
+    pub watermark: Watermark,
+}
+
+impl Service {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Shared) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || work(&shared))
+            .await
+            .map_err(|error| ServiceError::Internal(format!("query task failed: {error}")))?
+    }
+
+    /// A dataset by name or by one of its symlink aliases.
+    pub async fn dataset(&self, namespace: &str, name: &str) -> Result<Option<DatasetView>, ServiceError> {
+        let id = DatasetId::new(namespace, name);
+        self.blocking(move |shared| {
+            let watermark = shared.read_index().watermark();
+            let id = shared.resolve_dataset(&id);
+            let Some(record) = shared.store.dataset(&id)? else { return Ok(None) };
+            let schema_versions: Vec<SchemaVersionView> =
+                shared.store.schema_versions(&id)?.into_iter().map(SchemaVersionView::from).collect();
+            let current_schema = record
+                .current_schema
+                .as_ref()
+                .and_then(|hash| schema_versions.iter().find(|version| &version.hash == hash).cloned());
+            let (producers, consumers) = {
+                let index = shared.read_index();
+                (index.producers(&id), index.consumers(&id))
+            };
+            let recent_runs = shared.run_summaries(shared.store.dataset_runs(&id, RECENT_RUNS)?)?;
+            Ok(Some(DatasetView { record, current_schema, schema_versions, producers, consumers, recent_runs, watermark }))
+        })
+        .await
+    }
+
+    pub async fn job(&self, namespace: &str, name: &str) -> Result<Option<JobView>, ServiceError> {
+        let id = JobId::new(namespace, name);
+        self.blocking(move |shared| {
+            let watermark = shared.read_index().watermark();
+            let Some(record) = shared.store.job(&id)? else { return Ok(None) };
+            let (inputs, outputs) = {
+                let index = shared.read_index();
+                (index.job_inputs(&id), index.job_outputs(&id))
+            };
+            let recent_runs = shared.run_summaries(shared.store.job_runs(&id, RECENT_RUNS)?)?;
+            Ok(Some(JobView { record, inputs, outputs, recent_runs, watermark }))
+        })
+        .await
+    }
+
+    /// A run by its UUID text; `runId` names the field in errors.
+    pub async fn run(&self, run_id: &str) -> Result<Option<(RunRecord, Watermark)>, ServiceError> {
+        let id = RunId::parse(run_id)
+            .map_err(|_| ServiceError::invalid("runId", format!("`{run_id}` is not a UUID")))?;
+        self.blocking(move |shared| {
+            let watermark = shared.read_index().watermark();
+            Ok(shared.store.run(&id)?.map(|run| (run, watermark)))
+        })
+        .await
+    }
+
+    /// Recent runs of a job, most recent first.
+    pub async fn job_runs(&self, namespace: &str, name: &str, limit: usize) -> Result<Vec<RunSummary>, ServiceError> {
+        let id = JobId::new(namespace, name);
+        let limit = limit.min(MAX_PAGE);
+        self.blocking(move |shared| shared.run_summaries(shared.store.job_runs(&id, limit)?)).await
+    }
+
+    /// Lineage from a dataset or job. `depth` is in job hops and `limit` in nodes; both
+    /// fall back to the configured defaults.
+    pub fn lineage(
+        &self,
+        start: &NodeRef,
+        direction: Direction,
+        depth: Option<u32>,
+        limit: Option<usize>,
+    ) -> Result<LineageView, ServiceError> {
+        let config = &self.shared.config;
+        let limit = limit.unwrap_or(config.default_lineage_limit);
+        if limit == 0 || limit > config.max_lineage_limit {
+            return Err(ServiceError::invalid(
+                "limit",
+                format!("must be between 1 and {} nodes", config.max_lineage_limit),
+            ));
+        }
+        let depth = depth.unwrap_or(config.default_lineage_depth);
+        let start = match start.kind {
+            NodeKind::Dataset => {
+                let id = self.shared.resolve_dataset(&DatasetId::new(&*start.namespace, &*start.name));
+                NodeRef::from(&id)
+            }
+            NodeKind::Job => start.clone(),
+        };
+        let index = self.shared.read_index();
+        let answer = index.lineage(&start, direction, depth, limit)?;
+        Ok(LineageView { answer, depth, watermark: index.watermark() })
+    }
+
+    pub fn list_datasets(
+        &self,
+        namespace: Option<&str>,
+        search: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<NodePage, ServiceError> {
+        let limit = check_page(limit)?;
+        let after = cursor.map(decode_cursor).transpose()?.map(|(namespace, name)| DatasetId::new(namespace, name));
+        let index = self.shared.read_index();
+        let (ids, more) = index.list_datasets(namespace, search, after.as_ref(), limit);
+        let next_cursor = more.then(|| ids.last().map(|id| encode_cursor(&id.namespace, &id.name))).flatten();
+        Ok(NodePage { nodes: ids.iter().map(NodeRef::from).collect(), next_cursor, watermark: index.watermark() })
+    }
+
+    pub fn list_jobs(
+        &self,
+        namespace: Option<&str>,
+        search: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<NodePage, ServiceError> {
+        let limit = check_page(limit)?;
+        let after = cursor.map(decode_cursor).transpose()?.map(|(namespace, name)| JobId::new(namespace, name));
+        let index = self.shared.read_index();
+        let (ids, more) = index.list_jobs(namespace, search, after.as_ref(), limit);
+        let next_cursor = more.then(|| ids.last().map(|id| encode_cursor(&id.namespace, &id.name))).flatten();
+        Ok(NodePage { nodes: ids.iter().map(NodeRef::from).collect(), next_cursor, watermark: index.watermark() })
+    }
+
+    /// Stored events after sequence `after`, in ingest order.
+    pub async fn events(&self, after: u64, limit: usize) -> Result<EventPage, ServiceError> {
+        let limit = check_page(limit)?;
+        self.blocking(move |shared| {
+            let watermark = shared.read_index().watermark();
+            let stored = shared.store.events_after(after, limit)?;
+            let mut events = Vec::with_capacity(stored.len());
+            for (sequence, bytes) in stored {
+                if sequence > watermark.sequence {
+                    break;
+                }
+                let value: Value = serde_json::from_slice(&bytes)
+                    .map_err(|error| ServiceError::Internal(format!("stored event {sequence} is not JSON: {error}")))?;
+                events.push((sequence, value));
+            }
+            let next_after = match events.last() {
+                Some((last, _)) if *last < watermark.sequence => Some(*last),
+                _ => None,
+            };
+            Ok(EventPage { events, next_after, watermark })
+        })
+        .await
+    }
+}
+
+impl Shared {
+    pub(crate) fn resolve_dataset(&self, id: &DatasetId) -> DatasetId {
+        if self.read_index().contains(&NodeRef::from(id)) {
+            return id.clone();
+        }
+        let aliases = self.aliases.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        aliases.get(id).cloned().unwrap_or_else(|| id.clone())
+    }
+
+    fn run_summaries(&self, ids: Vec<RunId>) -> Result<Vec<RunSummary>, ServiceError> {
+        let mut runs = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(run) = self.store.run(&id)? {
+                runs.push(RunSummary::from(&run));
+            }
+        }
+        Ok(runs)
+    }
+}
+
+fn check_page(limit: usize) -> Result<usize, ServiceError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ServiceError::invalid("first", format!("page size must be between 1 and {MAX_PAGE}")));
+    }
+    Ok(limit)
+}
+
+/// Cursor: hex of `namespace NUL name`. Opaque to clients.
+fn encode_cursor(namespace: &str, name: &str) -> String {
+    let mut out = String::with_capacity((namespace.len() + name.len() + 1) * 2);
+    for byte in namespace.bytes().chain([0]).chain(name.bytes()) {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+fn decode_cursor(cursor: &str) -> Result<(String, String), ServiceError> {
+    let invalid = || ServiceError::invalid("after", "is not a cursor returned by this server");
+    if cursor.len() % 2 != 0 {
+        return Err(invalid());
+    }
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(cursor.get(at..at + 2).unwrap_or("zz"), 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| invalid())?;
+    let separator = bytes.iter().position(|&b| b == 0).ok_or_else(invalid)?;
+    let namespace = String::from_utf8(bytes[..separator].to_vec()).map_err(|_| invalid())?;
+    let name = String::from_utf8(bytes[separator + 1..].to_vec()).map_err(|_| invalid())?;
+    Ok((namespace, name))
+}

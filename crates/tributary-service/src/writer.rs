@@ -1,0 +1,113 @@
+//! The writer thread: applies events one atomic batch each, flushes once per group,
+//! updates the lineage index, then acknowledges.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, warn};
+use tributary_model::Watermark;
+use tributary_openlineage::ParsedEvent;
+
+use crate::apply::{IndexDelta, apply_event};
+use crate::{IngestOutcome, ServiceError, Shared};
+
+type Reply = oneshot::Sender<Result<IngestOutcome, ServiceError>>;
+
+struct Request {
+    event: ParsedEvent,
+    reply: Reply,
+}
+
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    sender: Arc<std::sync::Mutex<Option<mpsc::Sender<Request>>>>,
+}
+
+impl WriterHandle {
+    pub(crate) fn submit(
+        &self,
+        event: ParsedEvent,
+    ) -> impl std::future::Future<Output = Result<IngestOutcome, ServiceError>> + Send + 'static {
+        let sender = self.sender.lock().ok().and_then(|guard| guard.clone());
+        async move {
+            let sender = sender.ok_or(ServiceError::Unavailable)?;
+            let (reply, answer) = oneshot::channel();
+            sender.send(Request { event, reply }).await.map_err(|_| ServiceError::Unavailable)?;
+            answer.await.map_err(|_| ServiceError::Internal("the writer stopped before answering".into()))?
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        if let Ok(mut guard) = self.sender.lock() {
+            guard.take();
+        }
+    }
+}
+
+pub(crate) fn start(shared: Arc<Shared>) -> (WriterHandle, std::thread::JoinHandle<()>) {
+    let (sender, receiver) = mpsc::channel(shared.config.max_group.max(1) * 2);
+    let thread = std::thread::Builder::new()
+        .name("tributary-writer".into())
+        .spawn(move || run(shared, receiver))
+        // Spawning a thread fails only when the OS is out of resources at start-up.
+        .expect("spawn the writer thread");
+    (WriterHandle { sender: Arc::new(std::sync::Mutex::new(Some(sender))) }, thread)
+}
+
+fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Request>) {
+    let max_group = shared.config.max_group.max(1);
+    let mut group: Vec<Request> = Vec::with_capacity(max_group);
+    while let Some(first) = receiver.blocking_recv() {
+        group.push(first);
+        while group.len() < max_group {
+            match receiver.try_recv() {
+                Ok(request) => group.push(request),
+                Err(_) => break,
+            }
+        }
+        commit_group(&shared, &mut group);
+    }
+}
+
+fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
+    let mut results: Vec<Result<IngestOutcome, ServiceError>> = Vec::with_capacity(group.len());
+    let mut deltas: Vec<IndexDelta> = Vec::with_capacity(group.len());
+    for request in group.iter() {
+        match apply_event(&shared.store, &request.event) {
+            Ok((outcome, delta)) => {
+                results.push(Ok(outcome));
+                deltas.extend(delta);
+            }
+            Err(failure) => {
+                error!(error = %failure, "event not applied");
+                results.push(Err(failure));
+            }
+        }
+    }
+    let flushed = shared.store.flush();
+    let last_sequence = shared.store.last_sequence();
+    if let Err(failure) = &flushed {
+        error!(error = %failure, "flush failed; the group is not acknowledged");
+    }
+    {
+        // Applied batches are in the store even when the flush failed, and later reads
+        // see them; keep the index in step with the store either way.
+        let mut index = shared.write_index();
+        let mut aliases = shared.aliases.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for delta in deltas {
+            delta.apply(&mut index, &mut aliases);
+        }
+        match last_sequence {
+            Ok(sequence) => index.set_watermark(Watermark { sequence, events: sequence }),
+            Err(failure) => warn!(error = %failure, "cannot read the last sequence"),
+        }
+    }
+    for (request, result) in group.drain(..).zip(results) {
+        let result = match (&flushed, result) {
+            (Err(failure), Ok(_)) => Err(ServiceError::Internal(format!("event not made durable: {failure}"))),
+            (_, result) => result,
+        };
+        // The caller may have gone away (client disconnected); the event is stored anyway.
+        let _ = request.reply.send(result);
+    }
+}

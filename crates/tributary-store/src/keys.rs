@@ -1,0 +1,94 @@
+//! Key encodings. See the table in the crate documentation.
+
+use tributary_model::{DatasetId, JobId, ObservationKey, RunId, Timestamp};
+
+pub(crate) const PREFIX_META: u8 = b'M';
+pub(crate) const PREFIX_EVENT: u8 = b'E';
+pub(crate) const PREFIX_HASH: u8 = b'H';
+pub(crate) const PREFIX_DATASET: u8 = b'D';
+pub(crate) const PREFIX_JOB: u8 = b'J';
+pub(crate) const PREFIX_RUN: u8 = b'R';
+pub(crate) const PREFIX_OBSERVATION: u8 = b'O';
+pub(crate) const PREFIX_SCHEMA: u8 = b'S';
+pub(crate) const PREFIX_ALIAS: u8 = b'A';
+pub(crate) const PREFIX_JOB_RUN: u8 = b'r';
+pub(crate) const PREFIX_DATASET_RUN: u8 = b'w';
+
+pub(crate) const META_FORMAT: &[u8] = b"Mformat";
+pub(crate) const META_SEQUENCE: &[u8] = b"Msequence";
+
+pub(crate) const CODEC_RAW: u8 = 0;
+pub(crate) const CODEC_LZ4: u8 = 1;
+
+const _: u8 = PREFIX_META;
+
+pub(crate) fn read_u64(bytes: &[u8]) -> u64 {
+    let mut buffer = [0u8; 8];
+    let take = bytes.len().min(8);
+    buffer[..take].copy_from_slice(&bytes[..take]);
+    u64::from_be_bytes(buffer)
+}
+
+pub(crate) fn event_key(sequence: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = PREFIX_EVENT;
+    key[1..].copy_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+pub(crate) fn hash_key(hash: u128) -> [u8; 17] {
+    let mut key = [0u8; 17];
+    key[0] = PREFIX_HASH;
+    key[1..].copy_from_slice(&hash.to_be_bytes());
+    key
+}
+
+pub(crate) fn run_key(id: &RunId) -> [u8; 17] {
+    let mut key = [0u8; 17];
+    key[0] = PREFIX_RUN;
+    key[1..].copy_from_slice(id.as_bytes());
+    key
+}
+
+/// prefix, namespace, NUL, name.
+pub(crate) fn name_key(prefix: u8, namespace: &str, name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 + namespace.len() + name.len());
+    key.push(prefix);
+    key.extend_from_slice(namespace.as_bytes());
+    key.push(0);
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// [`name_key`] followed by NUL: the prefix of everything filed under one name.
+pub(crate) fn name_prefix(prefix: u8, namespace: &str, name: &str) -> Vec<u8> {
+    let mut key = name_key(prefix, namespace, name);
+    key.push(0);
+    key
+}
+
+pub(crate) fn observation_key(job: &JobId, observation: &ObservationKey) -> Vec<u8> {
+    let mut key = name_prefix(PREFIX_OBSERVATION, &job.namespace, &job.name);
+    key.extend_from_slice(&observation.to_bytes());
+    key
+}
+
+pub(crate) fn timeline_key(prefix: u8, namespace: &str, name: &str, time: Timestamp, run: &RunId) -> Vec<u8> {
+    let mut key = name_prefix(prefix, namespace, name);
+    key.extend_from_slice(&time.sortable_bytes());
+    key.extend_from_slice(run.as_bytes());
+    key
+}
+
+pub(crate) fn split_name(bytes: &[u8]) -> Option<(String, String)> {
+    let separator = bytes.iter().position(|&b| b == 0)?;
+    let namespace = std::str::from_utf8(&bytes[..separator]).ok()?;
+    let name = std::str::from_utf8(&bytes[separator + 1..]).ok()?;
+    Some((namespace.to_owned(), name.to_owned()))
+}
+
+/// Reads a `D`/`J`/`A` key back into a dataset id.
+pub fn decode_name_key(key: &[u8]) -> Option<DatasetId> {
+    let (namespace, name) = split_name(key.get(1..)?)?;
+    Some(DatasetId::new(namespace, name))
+}

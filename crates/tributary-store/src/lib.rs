@@ -1,0 +1,392 @@
+//! The only crate that touches disk: Tributary's sled store.
+//!
+//! Everything lives in one sled tree under one-byte key prefixes, so that the writes of
+//! one event go in one `sled::Batch` and are applied atomically: after a crash the store
+//! holds all of an event or none of it. Durability is separate and explicit:
+//! [`Store::flush`] makes every applied batch durable, and the ingest pipeline calls it
+//! once per group of events (group commit) before acknowledging any of them.
+//!
+//! Layout (`ns` and `name` never contain NUL; numbers are big-endian so keys sort):
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `M` | `format`, `sequence` | store format (u8), last event sequence (u64) |
+//! | `E` | sequence | event: codec byte + canonical JSON (lz4 when codec = 1) |
+//! | `H` | content hash (16 bytes) | sequence |
+//! | `D` | ns NUL name | [`DatasetRecord`] |
+//! | `J` | ns NUL name | [`JobRecord`] |
+//! | `R` | run id (16 bytes) | [`RunRecord`] |
+//! | `O` | job ns NUL name NUL observation key | [`Observation`] |
+//! | `S` | dataset ns NUL name NUL schema hash | [`SchemaVersionRecord`] |
+//! | `A` | alias ns NUL name | canonical ns NUL name |
+//! | `r` | job ns NUL name NUL time run id | empty (a job's runs by start) |
+//! | `w` | dataset ns NUL name NUL time run id | role: 1 read, 2 written, 3 both |
+//!
+//! Records are JSON with a `format` field; see `tributary_model::RECORD_FORMAT`.
+
+mod keys;
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tributary_model::{
+    DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, RunId, RunRecord,
+    SchemaVersionRecord, Timestamp,
+};
+
+pub use keys::decode_name_key;
+use keys::*;
+
+/// The store format this binary writes and reads.
+pub const STORE_FORMAT: u8 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store at `{path}` is in use by another process (is a server running on it?)")]
+    Locked { path: String },
+    #[error("store format {found} is not supported by this binary (it reads format {STORE_FORMAT})")]
+    UnsupportedFormat { found: u8 },
+    #[error("store io error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt record under key `{key}`: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Tuning for [`Store::open`].
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// sled page cache, in bytes.
+    pub cache_bytes: u64,
+    /// Compress stored events with lz4.
+    pub compress_events: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { cache_bytes: 256 * 1024 * 1024, compress_events: true }
+    }
+}
+
+pub struct Store {
+    db: sled::Db,
+    compress_events: bool,
+}
+
+impl Store {
+    pub fn open(path: &Path, config: &StoreConfig) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(config.cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|error| match error {
+                // sled reports a held lock as an IO error whose message says so.
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("acquire lock") => {
+                    StoreError::Locked { path: path.display().to_string() }
+                }
+                other => StoreError::Sled(other),
+            })?;
+        Self::init(db, config)
+    }
+
+    /// A store in a temporary directory that disappears on drop (tests, benchmarks).
+    pub fn open_temporary(config: &StoreConfig) -> Result<Self> {
+        let db = sled::Config::new().temporary(true).cache_capacity(config.cache_bytes).open()?;
+        Self::init(db, config)
+    }
+
+    fn init(db: sled::Db, config: &StoreConfig) -> Result<Self> {
+        match db.get(META_FORMAT)? {
+            Some(found) if found.as_ref() != [STORE_FORMAT] => {
+                return Err(StoreError::UnsupportedFormat { found: found.first().copied().unwrap_or(0) });
+            }
+            Some(_) => {}
+            None => {
+                db.insert(META_FORMAT, &[STORE_FORMAT])?;
+                db.flush()?;
+            }
+        }
+        Ok(Self { db, compress_events: config.compress_events })
+    }
+
+    /// Makes every applied batch durable (fsync).
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// Applies one event's writes atomically (not yet durable; see [`Self::flush`]).
+    pub fn commit(&self, write: EventWrite) -> Result<()> {
+        self.db.apply_batch(write.batch)?;
+        Ok(())
+    }
+
+    /// Starts the writes of one event.
+    pub fn write(&self) -> EventWrite {
+        EventWrite { batch: sled::Batch::default(), compress_events: self.compress_events }
+    }
+
+    pub fn last_sequence(&self) -> Result<u64> {
+        Ok(self.db.get(META_SEQUENCE)?.map(|bytes| read_u64(&bytes)).unwrap_or(0))
+    }
+
+    pub fn sequence_of_hash(&self, hash: u128) -> Result<Option<u64>> {
+        Ok(self.db.get(hash_key(hash))?.map(|bytes| read_u64(&bytes)))
+    }
+
+    /// The canonical JSON of event `sequence`.
+    pub fn event(&self, sequence: u64) -> Result<Option<Vec<u8>>> {
+        let key = event_key(sequence);
+        match self.db.get(key)? {
+            Some(stored) => Ok(Some(decode_event(&key, &stored)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Events after `after` in ingest order, at most `limit`.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        let start = event_key(after.saturating_add(1));
+        let end = [PREFIX_EVENT + 1];
+        let mut events = Vec::new();
+        for entry in self.db.range(start.as_slice()..end.as_slice()).take(limit) {
+            let (key, value) = entry?;
+            events.push((read_u64(&key[1..]), decode_event(&key, &value)?));
+        }
+        Ok(events)
+    }
+
+    pub fn dataset(&self, id: &DatasetId) -> Result<Option<DatasetRecord>> {
+        self.get_json(&name_key(PREFIX_DATASET, &id.namespace, &id.name))
+    }
+
+    pub fn job(&self, id: &JobId) -> Result<Option<JobRecord>> {
+        self.get_json(&name_key(PREFIX_JOB, &id.namespace, &id.name))
+    }
+
+    pub fn run(&self, id: &RunId) -> Result<Option<RunRecord>> {
+        self.get_json(&run_key(id))
+    }
+
+    /// The canonical dataset an alias name resolves to, if it is an alias.
+    pub fn alias(&self, id: &DatasetId) -> Result<Option<DatasetId>> {
+        let Some(value) = self.db.get(name_key(PREFIX_ALIAS, &id.namespace, &id.name))? else {
+            return Ok(None);
+        };
+        let (namespace, name) = split_name(&value).ok_or_else(|| StoreError::Corrupt {
+            key: format!("alias {id}"),
+            reason: "value is not namespace NUL name".into(),
+        })?;
+        Ok(Some(DatasetId::new(namespace, name)))
+    }
+
+    pub fn schema_version(&self, dataset: &DatasetId, hash: &str) -> Result<Option<SchemaVersionRecord>> {
+        let mut key = name_prefix(PREFIX_SCHEMA, &dataset.namespace, &dataset.name);
+        key.extend_from_slice(hash.as_bytes());
+        self.get_json(&key)
+    }
+
+    /// Every distinct schema of the dataset, oldest first.
+    pub fn schema_versions(&self, dataset: &DatasetId) -> Result<Vec<SchemaVersionRecord>> {
+        let prefix = name_prefix(PREFIX_SCHEMA, &dataset.namespace, &dataset.name);
+        let mut versions: Vec<SchemaVersionRecord> = self.scan_json(&prefix)?;
+        versions.sort_by_key(|version| (version.first_seen, version.first_sequence));
+        Ok(versions)
+    }
+
+    /// The job's greatest observation, skipping `except` (one being replaced).
+    pub fn best_observation(&self, job: &JobId, except: Option<&ObservationKey>) -> Result<Option<Observation>> {
+        let prefix = name_prefix(PREFIX_OBSERVATION, &job.namespace, &job.name);
+        let skip = except.map(|key| observation_key(job, key));
+        for entry in self.db.scan_prefix(&prefix).rev() {
+            let (key, value) = entry?;
+            if skip.as_deref() == Some(key.as_ref()) {
+                continue;
+            }
+            return decode_json(&key, &value).map(Some);
+        }
+        Ok(None)
+    }
+
+    /// The job's runs, most recent start first.
+    pub fn job_runs(&self, job: &JobId, limit: usize) -> Result<Vec<RunId>> {
+        let prefix = name_prefix(PREFIX_JOB_RUN, &job.namespace, &job.name);
+        self.timeline(&prefix, limit)
+    }
+
+    /// Runs that read or wrote the dataset, most recent start first.
+    pub fn dataset_runs(&self, dataset: &DatasetId, limit: usize) -> Result<Vec<RunId>> {
+        let prefix = name_prefix(PREFIX_DATASET_RUN, &dataset.namespace, &dataset.name);
+        self.timeline(&prefix, limit)
+    }
+
+    fn timeline(&self, prefix: &[u8], limit: usize) -> Result<Vec<RunId>> {
+        let mut runs = Vec::new();
+        for entry in self.db.scan_prefix(prefix).rev().take(limit) {
+            let (key, _) = entry?;
+            let tail = &key[key.len() - 16..];
+            let bytes: [u8; 16] = tail.try_into().map_err(|_| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason: "timeline key too short".into(),
+            })?;
+            runs.push(RunId(uuid::Uuid::from_bytes(bytes)));
+        }
+        Ok(runs)
+    }
+
+    /// Every job record (index rebuild at start-up).
+    pub fn scan_jobs(&self) -> impl Iterator<Item = Result<JobRecord>> + '_ {
+        self.db.scan_prefix([PREFIX_JOB]).map(|entry| {
+            let (key, value) = entry?;
+            decode_json(&key, &value)
+        })
+    }
+
+    /// Every dataset id, read from keys only (index rebuild at start-up).
+    pub fn scan_dataset_ids(&self) -> impl Iterator<Item = Result<DatasetId>> + '_ {
+        self.db.scan_prefix([PREFIX_DATASET]).map(|entry| {
+            let (key, _) = entry?;
+            decode_name_key(&key).ok_or_else(|| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason: "dataset key is not namespace NUL name".into(),
+            })
+        })
+    }
+
+    /// Every alias and its canonical dataset.
+    pub fn scan_aliases(&self) -> impl Iterator<Item = Result<(DatasetId, DatasetId)>> + '_ {
+        self.db.scan_prefix([PREFIX_ALIAS]).map(|entry| {
+            let (key, value) = entry?;
+            let corrupt = || StoreError::Corrupt {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason: "alias is not namespace NUL name".into(),
+            };
+            let alias = decode_name_key(&key).ok_or_else(corrupt)?;
+            let (namespace, name) = split_name(&value).ok_or_else(corrupt)?;
+            Ok((alias, DatasetId::new(namespace, name)))
+        })
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        match self.db.get(key)? {
+            Some(value) => decode_json(key, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn scan_json<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>> {
+        self.db
+            .scan_prefix(prefix)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode_json(&key, &value)
+            })
+            .collect()
+    }
+}
+
+/// The writes of one event, applied atomically by [`Store::commit`].
+pub struct EventWrite {
+    batch: sled::Batch,
+    compress_events: bool,
+}
+
+impl EventWrite {
+    pub fn put_event(&mut self, sequence: u64, hash: u128, canonical: &[u8]) {
+        let mut stored = Vec::with_capacity(canonical.len() / 3 + 16);
+        if self.compress_events {
+            stored.push(CODEC_LZ4);
+            stored.extend_from_slice(&lz4_flex::compress_prepend_size(canonical));
+        } else {
+            stored.push(CODEC_RAW);
+            stored.extend_from_slice(canonical);
+        }
+        self.batch.insert(&event_key(sequence), stored);
+        self.batch.insert(&hash_key(hash), &sequence.to_be_bytes());
+        self.batch.insert(META_SEQUENCE, &sequence.to_be_bytes());
+    }
+
+    pub fn put_dataset(&mut self, record: &DatasetRecord) {
+        self.put_json(name_key(PREFIX_DATASET, &record.id.namespace, &record.id.name), record);
+    }
+
+    pub fn put_job(&mut self, record: &JobRecord) {
+        self.put_json(name_key(PREFIX_JOB, &record.id.namespace, &record.id.name), record);
+    }
+
+    pub fn put_run(&mut self, record: &RunRecord) {
+        self.put_json(run_key(&record.id).to_vec(), record);
+    }
+
+    pub fn put_observation(&mut self, job: &JobId, observation: &Observation) {
+        self.put_json(observation_key(job, &observation.key), observation);
+    }
+
+    pub fn delete_observation(&mut self, job: &JobId, key: &ObservationKey) {
+        self.batch.remove(observation_key(job, key));
+    }
+
+    pub fn put_schema_version(&mut self, dataset: &DatasetId, record: &SchemaVersionRecord) {
+        let mut key = name_prefix(PREFIX_SCHEMA, &dataset.namespace, &dataset.name);
+        key.extend_from_slice(record.hash.as_bytes());
+        self.put_json(key, record);
+    }
+
+    pub fn put_alias(&mut self, alias: &DatasetId, canonical: &DatasetId) {
+        let mut value = canonical.namespace.as_bytes().to_vec();
+        value.push(0);
+        value.extend_from_slice(canonical.name.as_bytes());
+        self.batch.insert(name_key(PREFIX_ALIAS, &alias.namespace, &alias.name), value);
+    }
+
+    pub fn put_job_run(&mut self, job: &JobId, start: Timestamp, run: &RunId) {
+        self.batch.insert(timeline_key(PREFIX_JOB_RUN, &job.namespace, &job.name, start, run), &[]);
+    }
+
+    pub fn delete_job_run(&mut self, job: &JobId, start: Timestamp, run: &RunId) {
+        self.batch.remove(timeline_key(PREFIX_JOB_RUN, &job.namespace, &job.name, start, run));
+    }
+
+    pub fn put_dataset_run(&mut self, dataset: &DatasetId, start: Timestamp, run: &RunId, role: u8) {
+        let key = timeline_key(PREFIX_DATASET_RUN, &dataset.namespace, &dataset.name, start, run);
+        self.batch.insert(key, &[role]);
+    }
+
+    pub fn delete_dataset_run(&mut self, dataset: &DatasetId, start: Timestamp, run: &RunId) {
+        self.batch.remove(timeline_key(PREFIX_DATASET_RUN, &dataset.namespace, &dataset.name, start, run));
+    }
+
+    fn put_json<T: Serialize>(&mut self, key: Vec<u8>, record: &T) {
+        // Records are plain data (strings, numbers, maps with string keys): serialising
+        // them to a Vec cannot fail.
+        let value = serde_json::to_vec(record).expect("record serialises to JSON");
+        self.batch.insert(key, value);
+    }
+}
+
+fn decode_json<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
+    serde_json::from_slice(value).map_err(|error| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: error.to_string(),
+    })
+}
+
+fn decode_event(key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
+    let corrupt = |reason: String| StoreError::Corrupt { key: format!("event {}", read_u64(&key[1..])), reason };
+    match stored.split_first() {
+        Some((&CODEC_RAW, rest)) => Ok(rest.to_vec()),
+        Some((&CODEC_LZ4, rest)) => lz4_flex::decompress_size_prepended(rest).map_err(|e| corrupt(e.to_string())),
+        Some((codec, _)) => Err(corrupt(format!("unknown codec {codec}"))),
+        None => Err(corrupt("empty value".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

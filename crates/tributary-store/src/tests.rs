@@ -1,0 +1,102 @@
+use tributary_model::{
+    DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, ObservationSource, RECORD_FORMAT,
+    RunId, Timestamp,
+};
+
+use crate::{Store, StoreConfig, StoreError};
+
+fn run(n: u8) -> RunId {
+    RunId(uuid::Uuid::from_bytes([n; 16]))
+}
+
+#[test]
+fn event_round_trip_with_and_without_compression() {
+    for compress_events in [true, false] {
+        let store = Store::open_temporary(&StoreConfig { compress_events, ..StoreConfig::default() }).unwrap();
+        let body = br#"{"eventTime":"2024-01-01T00:00:00Z","x":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#;
+        for sequence in 1..=3u64 {
+            let mut write = store.write();
+            write.put_event(sequence, u128::from(sequence), body);
+            store.commit(write).unwrap();
+        }
+        assert_eq!(store.last_sequence().unwrap(), 3);
+        assert_eq!(store.event(2).unwrap().unwrap(), body.to_vec());
+        assert_eq!(store.sequence_of_hash(3).unwrap(), Some(3));
+        let page = store.events_after(1, 10).unwrap();
+        assert_eq!(page.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![2, 3]);
+    }
+}
+
+#[test]
+fn records_survive_reopen_and_names_with_shared_prefixes_stay_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = DatasetId::new("db", "orders");
+    let b = DatasetId::new("db", "orders_v2");
+    {
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let mut write = store.write();
+        write.put_dataset(&DatasetRecord::new(a.clone(), Timestamp(1)));
+        write.put_dataset(&DatasetRecord::new(b.clone(), Timestamp(2)));
+        write.put_alias(&DatasetId::new("s3", "bucket/orders"), &a);
+        store.commit(write).unwrap();
+        store.flush().unwrap();
+    }
+    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    assert_eq!(store.dataset(&a).unwrap().unwrap().first_seen, Timestamp(1));
+    let ids: Vec<DatasetId> = store.scan_dataset_ids().map(Result::unwrap).collect();
+    assert_eq!(ids, vec![a.clone(), b]);
+    assert_eq!(store.alias(&DatasetId::new("s3", "bucket/orders")).unwrap(), Some(a));
+}
+
+#[test]
+fn a_second_open_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    match Store::open(dir.path(), &StoreConfig::default()) {
+        Err(StoreError::Locked { .. }) => {}
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("second open succeeded"),
+    }
+}
+
+#[test]
+fn best_observation_skips_the_one_being_replaced() {
+    let store = Store::open_temporary(&StoreConfig::default()).unwrap();
+    let job = JobId::new("etl", "load");
+    let key = |settled, time, n| ObservationKey { settled, time: Timestamp(time), source: ObservationSource::Run(run(n)) };
+    let observation = |key: ObservationKey, input: &str| Observation {
+        format: RECORD_FORMAT,
+        key,
+        inputs: vec![DatasetId::new("db", input)],
+        outputs: vec![],
+    };
+    let mut write = store.write();
+    write.put_observation(&job, &observation(key(true, 10, 1), "a"));
+    write.put_observation(&job, &observation(key(false, 50, 2), "b"));
+    write.put_observation(&job, &observation(key(true, 20, 3), "c"));
+    // Another job whose name extends this one's must not be seen.
+    write.put_observation(&JobId::new("etl", "load2"), &observation(key(true, 99, 4), "z"));
+    store.commit(write).unwrap();
+    let best = store.best_observation(&job, None).unwrap().unwrap();
+    assert_eq!(best.inputs[0].name, "c");
+    let second = store.best_observation(&job, Some(&key(true, 20, 3))).unwrap().unwrap();
+    assert_eq!(second.inputs[0].name, "a");
+}
+
+#[test]
+fn timelines_list_most_recent_first() {
+    let store = Store::open_temporary(&StoreConfig::default()).unwrap();
+    let job = JobId::new("etl", "load");
+    let mut write = store.write();
+    write.put_job_run(&job, Timestamp(5), &run(1));
+    write.put_job_run(&job, Timestamp(-3), &run(2));
+    write.put_job_run(&job, Timestamp(9), &run(3));
+    store.commit(write).unwrap();
+    assert_eq!(store.job_runs(&job, 10).unwrap(), vec![run(3), run(1), run(2)]);
+    let mut write = store.write();
+    write.delete_job_run(&job, Timestamp(9), &run(3));
+    write.put_job(&JobRecord::new(job.clone(), Timestamp(1)));
+    store.commit(write).unwrap();
+    assert_eq!(store.job_runs(&job, 1).unwrap(), vec![run(1)]);
+    assert_eq!(store.scan_jobs().count(), 1);
+}
