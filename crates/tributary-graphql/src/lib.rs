@@ -1,1 +1,45 @@
-//! placeholder
+//! GraphQL transport: the async-graphql schema over `tributary-service`, served at
+//! `/graphql` (GraphiQL on GET). `schema.graphql` at the repository root is generated from
+//! this code; a test fails when they drift. Knows the service, never the store.
+
+mod types;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql_axum::GraphQL;
+use axum::Router;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use tributary_service::Service;
+
+pub use types::QueryRoot;
+
+pub type TributarySchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// Deepest query accepted (nesting of selections).
+const MAX_QUERY_DEPTH: usize = 24;
+
+pub fn schema(service: Service) -> TributarySchema {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+        .data(service)
+        .limit_depth(MAX_QUERY_DEPTH)
+        .finish()
+}
+
+/// The schema in SDL, as checked in at `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription).finish().sdl()
+}
+
+async fn graphiql() -> impl IntoResponse {
+    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+}
+
+/// `/graphql`: POST (and GET with `query=`) for queries, GraphiQL for a browser's GET.
+pub fn router(service: Service) -> Router {
+    let graphql = GraphQL::new(schema(service));
+    Router::new().route("/graphql", get(graphiql).post_service(graphql))
+}
+
+#[cfg(test)]
+mod tests;

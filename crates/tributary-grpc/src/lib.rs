@@ -1,1 +1,52 @@
-//! placeholder
+//! gRPC transport: tonic adapters for the `tributary.v1` services in `proto/`, plus the
+//! standard health and reflection services. Thin: decode, call the service, map errors.
+//! Knows `tributary-service`, never the store or the index directly.
+
+mod convert;
+mod ingest;
+mod lineage;
+
+use tonic::service::Routes;
+use tributary_service::Service;
+
+/// Generated protobuf types, server traits and clients for `tributary.v1`.
+pub mod proto {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("tributary.v1");
+
+    /// Encoded `FileDescriptorSet` of `proto/`, served by reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tributary_descriptor.bin"));
+}
+
+/// Largest gRPC message accepted, in bytes (one event or one answer).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The gRPC routes: `tributary.v1.Ingest`, `tributary.v1.Lineage`, `grpc.health.v1.Health`
+/// and server reflection (v1 and v1alpha).
+pub async fn routes(service: Service) -> Routes {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<proto::ingest_server::IngestServer<ingest::IngestApi>>().await;
+    health_reporter.set_serving::<proto::lineage_server::LineageServer<lineage::LineageApi>>().await;
+    // The descriptor set is produced by build.rs from the same protos, so it parses.
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("descriptor set from build.rs is valid");
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .expect("descriptor set from build.rs is valid");
+    let ingest = proto::ingest_server::IngestServer::new(ingest::IngestApi::new(service.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let lineage = proto::lineage_server::LineageServer::new(lineage::LineageApi::new(service))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    Routes::new(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ingest)
+        .add_service(lineage)
+}

@@ -252,8 +252,10 @@ pub struct RunRecord {
     pub last_time: Timestamp,
     pub facets: Facets,
     /// Datasets read, with the run-specific `inputFacets`.
+    #[serde(with = "map_as_pairs")]
     pub inputs: BTreeMap<DatasetId, Facets>,
     /// Datasets written, with the run-specific `outputFacets`.
+    #[serde(with = "map_as_pairs")]
     pub outputs: BTreeMap<DatasetId, Facets>,
     /// From the `parent` run facet.
     pub parent: Option<(RunId, JobId)>,
@@ -363,4 +365,28 @@ pub struct SchemaVersionRecord {
     pub last_seen: Timestamp,
     /// Sequence of the event that first showed this schema (in ingest order).
     pub first_sequence: u64,
+}
+
+/// JSON objects need string keys; maps keyed by a struct travel as a list of pairs.
+mod map_as_pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter())
+    }
+
+    pub(super) fn deserialize<'de, K, V, D>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        let pairs = Vec::<(K, V)>::deserialize(deserializer)?;
+        Ok(pairs.into_iter().collect())
+    }
 }

@@ -130,7 +130,7 @@ impl<'a> Touched<'a> {
                     None => record.current_schema = None,
                 }
             }
-            self.write.put_dataset(&record);
+            self.write.put_dataset(&record)?;
             self.delta.datasets.push(id);
         }
         Ok(())
@@ -157,7 +157,7 @@ impl<'a> Touched<'a> {
                 first_sequence: self.sequence,
             },
         };
-        self.write.put_schema_version(id, &record);
+        self.write.put_schema_version(id, &record)?;
         Ok(())
     }
 
@@ -181,7 +181,7 @@ impl<'a> Touched<'a> {
         }
         let stored_best = self.store.best_observation(&job.id, old.map(|o| &o.key))?;
         if let Some(new) = &new {
-            self.write.put_observation(&job.id, new);
+            self.write.put_observation(&job.id, new)?;
         }
         let best = match (stored_best, new) {
             (Some(stored), Some(new)) => Some(if new.key >= stored.key { new } else { stored }),
@@ -246,8 +246,8 @@ pub(crate) fn apply_event(store: &Store, event: &ParsedEvent) -> Result<(IngestO
             write_timelines(&mut touched.write, old_run.as_ref(), &run, &body.job);
             let old_observation = old_run.as_ref().and_then(RunRecord::observation);
             touched.update_observation(&mut job, old_observation.as_ref(), run.observation())?;
-            touched.write.put_run(&run);
-            touched.write.put_job(&job);
+            touched.write.put_run(&run)?;
+            touched.write.put_job(&job)?;
             touched.delta.jobs.push(job.id.clone());
         }
         EventBody::Dataset(body) => {
@@ -274,7 +274,7 @@ pub(crate) fn apply_event(store: &Store, event: &ParsedEvent) -> Result<(IngestO
                 };
                 touched.update_observation(&mut job, None, Some(observation))?;
             }
-            touched.write.put_job(&job);
+            touched.write.put_job(&job)?;
             touched.delta.jobs.push(job.id.clone());
         }
     }

@@ -18,10 +18,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tributary_graph::LineageIndex;
 use tributary_model::{DatasetId, Watermark};
-use tributary_openlineage::{ParsedEvent, parse_event};
-use tributary_store::{Store, StoreConfig};
+use tributary_store::Store;
+pub use tributary_store::StoreConfig;
 
 pub use error::{ErrorCode, ServiceError};
+pub use tributary_openlineage::{ParsedEvent, parse_event};
+pub use writer::PendingAck;
 pub use queries::{
     DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,
 };
@@ -116,13 +118,15 @@ impl Service {
         self.submit(event).await
     }
 
-    /// Stores an already parsed event. The returned future resolves once the event is
-    /// durable; submit several before awaiting to pipeline a stream.
-    pub fn submit(
-        &self,
-        event: ParsedEvent,
-    ) -> impl std::future::Future<Output = Result<IngestOutcome, ServiceError>> + Send + 'static {
-        self.writer.submit(event)
+    /// Stores an already parsed event; resolves once it is durable.
+    pub async fn submit(&self, event: ParsedEvent) -> Result<IngestOutcome, ServiceError> {
+        self.writer.enqueue(event).await?.await
+    }
+
+    /// Queues an already parsed event in order and returns its acknowledgement to await
+    /// later, so that a stream can keep many events in flight (group commit batches them).
+    pub async fn enqueue(&self, event: ParsedEvent) -> Result<PendingAck, ServiceError> {
+        self.writer.enqueue(event).await
     }
 
     /// Stops accepting events, waits for the writer to drain and flush. Other clones of

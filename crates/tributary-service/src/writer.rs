@@ -18,23 +18,35 @@ struct Request {
     reply: Reply,
 }
 
+/// The acknowledgement of an enqueued event: resolves once the event is durable.
+pub struct PendingAck {
+    answer: oneshot::Receiver<Result<IngestOutcome, ServiceError>>,
+}
+
+impl std::future::Future for PendingAck {
+    type Output = Result<IngestOutcome, ServiceError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, context: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.answer).poll(context).map(|received| {
+            received.unwrap_or_else(|_| Err(ServiceError::Internal("the writer stopped before answering".into())))
+        })
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
     sender: Arc<std::sync::Mutex<Option<mpsc::Sender<Request>>>>,
 }
 
 impl WriterHandle {
-    pub(crate) fn submit(
-        &self,
-        event: ParsedEvent,
-    ) -> impl std::future::Future<Output = Result<IngestOutcome, ServiceError>> + Send + 'static {
+    /// Hands the event to the writer (waiting while its queue is full) and returns
+    /// the acknowledgement to await.
+    pub(crate) async fn enqueue(&self, event: ParsedEvent) -> Result<PendingAck, ServiceError> {
         let sender = self.sender.lock().ok().and_then(|guard| guard.clone());
-        async move {
-            let sender = sender.ok_or(ServiceError::Unavailable)?;
-            let (reply, answer) = oneshot::channel();
-            sender.send(Request { event, reply }).await.map_err(|_| ServiceError::Unavailable)?;
-            answer.await.map_err(|_| ServiceError::Internal("the writer stopped before answering".into()))?
-        }
+        let sender = sender.ok_or(ServiceError::Unavailable)?;
+        let (reply, answer) = oneshot::channel();
+        sender.send(Request { event, reply }).await.map_err(|_| ServiceError::Unavailable)?;
+        Ok(PendingAck { answer })
     }
 
     pub(crate) fn close(&self) {
@@ -73,7 +85,12 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
     let mut results: Vec<Result<IngestOutcome, ServiceError>> = Vec::with_capacity(group.len());
     let mut deltas: Vec<IndexDelta> = Vec::with_capacity(group.len());
     for request in group.iter() {
-        match apply_event(&shared.store, &request.event) {
+        // A bug in applying one event must not take the writer (and every later event)
+        // down with it: a panic becomes that event's internal error. Nothing of the event
+        // was committed, since the batch is applied only at the end of `apply_event`.
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply_event(&shared.store, &request.event)))
+            .unwrap_or_else(|_| Err(ServiceError::Internal("applying the event panicked".into())));
+        match applied {
             Ok((outcome, delta)) => {
                 results.push(Ok(outcome));
                 deltas.extend(delta);

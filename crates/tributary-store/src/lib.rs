@@ -49,6 +49,8 @@ pub enum StoreError {
     UnsupportedFormat { found: u8 },
     #[error("store io error: {0}")]
     Sled(#[from] sled::Error),
+    #[error("cannot encode the record under key `{key}`: {reason}")]
+    Encode { key: String, reason: String },
     #[error("corrupt record under key `{key}`: {reason}")]
     Corrupt { key: String, reason: String },
 }
@@ -313,30 +315,30 @@ impl EventWrite {
         self.batch.insert(META_SEQUENCE, &sequence.to_be_bytes());
     }
 
-    pub fn put_dataset(&mut self, record: &DatasetRecord) {
-        self.put_json(name_key(PREFIX_DATASET, &record.id.namespace, &record.id.name), record);
+    pub fn put_dataset(&mut self, record: &DatasetRecord) -> Result<()> {
+        self.put_json(name_key(PREFIX_DATASET, &record.id.namespace, &record.id.name), record)
     }
 
-    pub fn put_job(&mut self, record: &JobRecord) {
-        self.put_json(name_key(PREFIX_JOB, &record.id.namespace, &record.id.name), record);
+    pub fn put_job(&mut self, record: &JobRecord) -> Result<()> {
+        self.put_json(name_key(PREFIX_JOB, &record.id.namespace, &record.id.name), record)
     }
 
-    pub fn put_run(&mut self, record: &RunRecord) {
-        self.put_json(run_key(&record.id).to_vec(), record);
+    pub fn put_run(&mut self, record: &RunRecord) -> Result<()> {
+        self.put_json(run_key(&record.id).to_vec(), record)
     }
 
-    pub fn put_observation(&mut self, job: &JobId, observation: &Observation) {
-        self.put_json(observation_key(job, &observation.key), observation);
+    pub fn put_observation(&mut self, job: &JobId, observation: &Observation) -> Result<()> {
+        self.put_json(observation_key(job, &observation.key), observation)
     }
 
     pub fn delete_observation(&mut self, job: &JobId, key: &ObservationKey) {
         self.batch.remove(observation_key(job, key));
     }
 
-    pub fn put_schema_version(&mut self, dataset: &DatasetId, record: &SchemaVersionRecord) {
+    pub fn put_schema_version(&mut self, dataset: &DatasetId, record: &SchemaVersionRecord) -> Result<()> {
         let mut key = name_prefix(PREFIX_SCHEMA, &dataset.namespace, &dataset.name);
         key.extend_from_slice(record.hash.as_bytes());
-        self.put_json(key, record);
+        self.put_json(key, record)
     }
 
     pub fn put_alias(&mut self, alias: &DatasetId, canonical: &DatasetId) {
@@ -363,11 +365,13 @@ impl EventWrite {
         self.batch.remove(timeline_key(PREFIX_DATASET_RUN, &dataset.namespace, &dataset.name, start, run));
     }
 
-    fn put_json<T: Serialize>(&mut self, key: Vec<u8>, record: &T) {
-        // Records are plain data (strings, numbers, maps with string keys): serialising
-        // them to a Vec cannot fail.
-        let value = serde_json::to_vec(record).expect("record serialises to JSON");
+    fn put_json<T: Serialize>(&mut self, key: Vec<u8>, record: &T) -> Result<()> {
+        let value = serde_json::to_vec(record).map_err(|error| StoreError::Encode {
+            key: String::from_utf8_lossy(&key).into_owned(),
+            reason: error.to_string(),
+        })?;
         self.batch.insert(key, value);
+        Ok(())
     }
 }
 

@@ -1,0 +1,135 @@
+//! Conversions between service types and protobuf messages, and error mapping.
+
+use tributary_service::model::{Direction, NodeKind, NodeRef, SchemaField, Timestamp, Watermark};
+use tributary_service::{ErrorCode, LineageView, RunSummary, SchemaVersionView, ServiceError};
+
+use crate::proto;
+
+pub(crate) fn status(error: ServiceError) -> tonic::Status {
+    let message = error.to_string();
+    let mut status = match error.code() {
+        ErrorCode::InvalidArgument => tonic::Status::invalid_argument(message),
+        ErrorCode::NotFound => tonic::Status::not_found(message),
+        ErrorCode::Unavailable => tonic::Status::unavailable(message),
+        ErrorCode::Internal => tonic::Status::internal(message),
+    };
+    if let Ok(field) = error.field().parse() {
+        if !error.field().is_empty() {
+            status.metadata_mut().insert("tributary-field", field);
+        }
+    }
+    status
+}
+
+pub(crate) fn event_error(error: &ServiceError) -> proto::EventError {
+    proto::EventError {
+        code: error.code().as_str().to_owned(),
+        field: error.field().to_owned(),
+        message: error.to_string(),
+    }
+}
+
+pub(crate) fn watermark(watermark: Watermark) -> proto::Watermark {
+    proto::Watermark { sequence: watermark.sequence, events: watermark.events }
+}
+
+pub(crate) fn time(timestamp: Option<Timestamp>) -> String {
+    timestamp.map(Timestamp::to_rfc3339).unwrap_or_default()
+}
+
+pub(crate) fn node(node: &NodeRef) -> proto::NodeRef {
+    proto::NodeRef {
+        kind: match node.kind {
+            NodeKind::Dataset => proto::NodeKind::Dataset,
+            NodeKind::Job => proto::NodeKind::Job,
+        } as i32,
+        namespace: node.namespace.clone(),
+        name: node.name.clone(),
+    }
+}
+
+pub(crate) fn node_from_proto(node: Option<proto::NodeRef>, field: &str) -> Result<NodeRef, ServiceError> {
+    let node = node.ok_or_else(|| ServiceError::invalid(field, "is required"))?;
+    let kind = match proto::NodeKind::try_from(node.kind) {
+        Ok(proto::NodeKind::Dataset) => NodeKind::Dataset,
+        Ok(proto::NodeKind::Job) => NodeKind::Job,
+        _ => return Err(ServiceError::invalid(format!("{field}.kind"), "must be NODE_KIND_DATASET or NODE_KIND_JOB")),
+    };
+    if node.namespace.is_empty() {
+        return Err(ServiceError::invalid(format!("{field}.namespace"), "must not be empty"));
+    }
+    if node.name.is_empty() {
+        return Err(ServiceError::invalid(format!("{field}.name"), "must not be empty"));
+    }
+    Ok(NodeRef { kind, namespace: node.namespace, name: node.name })
+}
+
+pub(crate) fn direction(value: i32) -> Result<Direction, ServiceError> {
+    match proto::Direction::try_from(value) {
+        Ok(proto::Direction::Unspecified | proto::Direction::Downstream) => Ok(Direction::Downstream),
+        Ok(proto::Direction::Upstream) => Ok(Direction::Upstream),
+        Ok(proto::Direction::Both) => Ok(Direction::Both),
+        Err(_) => Err(ServiceError::invalid("direction", format!("unknown direction {value}"))),
+    }
+}
+
+pub(crate) fn schema_fields(fields: &[SchemaField]) -> Vec<proto::SchemaField> {
+    fields
+        .iter()
+        .map(|field| proto::SchemaField {
+            name: field.name.clone(),
+            r#type: field.data_type.clone().unwrap_or_default(),
+            description: field.description.clone().unwrap_or_default(),
+            fields: schema_fields(&field.fields),
+        })
+        .collect()
+}
+
+pub(crate) fn schema_version(version: &SchemaVersionView) -> proto::SchemaVersion {
+    proto::SchemaVersion {
+        version: version.hash.clone(),
+        first_seen: version.first_seen.to_rfc3339(),
+        last_seen: version.last_seen.to_rfc3339(),
+        fields: schema_fields(&version.fields),
+    }
+}
+
+pub(crate) fn run_summary(run: &RunSummary) -> proto::RunSummary {
+    proto::RunSummary {
+        run_id: run.id.to_string(),
+        state: run.state.as_str().to_owned(),
+        started_at: time(run.started_at),
+        ended_at: time(run.ended_at),
+    }
+}
+
+pub(crate) fn lineage(view: LineageView) -> proto::LineageResponse {
+    proto::LineageResponse {
+        nodes: view
+            .answer
+            .nodes
+            .iter()
+            .map(|n| proto::LineageNode { node: Some(node(&n.node)), distance: n.distance })
+            .collect(),
+        edges: view
+            .answer
+            .edges
+            .iter()
+            .map(|e| proto::LineageEdge {
+                from: Some(node(&e.from)),
+                to: Some(node(&e.to)),
+                kind: match e.kind {
+                    tributary_service::model::EdgeKind::Reads => "READS",
+                    tributary_service::model::EdgeKind::Writes => "WRITES",
+                }
+                .to_owned(),
+            })
+            .collect(),
+        truncated: view.answer.truncated,
+        watermark: Some(watermark(view.watermark)),
+    }
+}
+
+pub(crate) fn json_text(map: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::Value::Object(map.clone()).to_string()
+}

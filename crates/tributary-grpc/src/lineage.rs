@@ -1,0 +1,166 @@
+//! `tributary.v1.Lineage`.
+
+use tonic::{Request, Response, Status};
+use tributary_service::{Service, ServiceError};
+
+use crate::convert::{
+    direction, json_text, node, node_from_proto, run_summary, schema_version, status, time, watermark,
+};
+use crate::proto;
+
+/// Default and largest page for listings.
+const DEFAULT_PAGE: u32 = 100;
+
+pub(crate) struct LineageApi {
+    service: Service,
+}
+
+impl LineageApi {
+    pub(crate) fn new(service: Service) -> Self {
+        Self { service }
+    }
+}
+
+fn not_found(what: String) -> Status {
+    status(ServiceError::NotFound(what))
+}
+
+fn page_size(requested: u32) -> usize {
+    if requested == 0 { DEFAULT_PAGE as usize } else { requested as usize }
+}
+
+#[tonic::async_trait]
+impl proto::lineage_server::Lineage for LineageApi {
+    async fn get_dataset(&self, request: Request<proto::GetDatasetRequest>) -> Result<Response<proto::Dataset>, Status> {
+        let request = request.into_inner();
+        let view = self
+            .service
+            .dataset(&request.namespace, &request.name)
+            .await
+            .map_err(status)?
+            .ok_or_else(|| not_found(format!("unknown dataset `{}:{}`", request.namespace, request.name)))?;
+        Ok(Response::new(proto::Dataset {
+            namespace: view.record.id.namespace.clone(),
+            name: view.record.id.name.clone(),
+            facets_json: json_text(&view.record.visible_facets()),
+            current_schema: view.current_schema.as_ref().map(schema_version),
+            schema_versions: view.schema_versions.iter().map(schema_version).collect(),
+            producers: view.producers.iter().map(node).collect(),
+            consumers: view.consumers.iter().map(node).collect(),
+            recent_runs: view.recent_runs.iter().map(run_summary).collect(),
+            aliases: view.record.aliases.iter().map(|alias| node(&alias.into())).collect(),
+            created_at: view.record.first_seen.to_rfc3339(),
+            updated_at: view.record.last_seen.to_rfc3339(),
+            watermark: Some(watermark(view.watermark)),
+        }))
+    }
+
+    async fn get_job(&self, request: Request<proto::GetJobRequest>) -> Result<Response<proto::Job>, Status> {
+        let request = request.into_inner();
+        let view = self
+            .service
+            .job(&request.namespace, &request.name)
+            .await
+            .map_err(status)?
+            .ok_or_else(|| not_found(format!("unknown job `{}:{}`", request.namespace, request.name)))?;
+        Ok(Response::new(proto::Job {
+            namespace: view.record.id.namespace.clone(),
+            name: view.record.id.name.clone(),
+            facets_json: json_text(&view.record.visible_facets()),
+            inputs: view.inputs.iter().map(node).collect(),
+            outputs: view.outputs.iter().map(node).collect(),
+            recent_runs: view.recent_runs.iter().map(run_summary).collect(),
+            created_at: view.record.first_seen.to_rfc3339(),
+            updated_at: view.record.last_seen.to_rfc3339(),
+            watermark: Some(watermark(view.watermark)),
+        }))
+    }
+
+    async fn get_run(&self, request: Request<proto::GetRunRequest>) -> Result<Response<proto::Run>, Status> {
+        let run_id = request.into_inner().run_id;
+        let (run, mark) = self
+            .service
+            .run(&run_id)
+            .await
+            .map_err(status)?
+            .ok_or_else(|| not_found(format!("unknown run `{run_id}`")))?;
+        Ok(Response::new(proto::Run {
+            run_id: run.id.to_string(),
+            job: Some(node(&(&run.job).into())),
+            state: run.state.as_str().to_owned(),
+            started_at: time(run.started_at),
+            ended_at: time(run.ended_at),
+            facets_json: json_text(&tributary_service::model::visible_facets(&run.facets)),
+            inputs: run.inputs.keys().map(|id| node(&id.into())).collect(),
+            outputs: run.outputs.keys().map(|id| node(&id.into())).collect(),
+            parent_run_id: run.parent.as_ref().map(|(id, _)| id.to_string()).unwrap_or_default(),
+            parent_job: run.parent.as_ref().map(|(_, job)| node(&job.into())),
+            event_sequences: run.events.clone(),
+            watermark: Some(watermark(mark)),
+        }))
+    }
+
+    async fn get_lineage(&self, request: Request<proto::LineageRequest>) -> Result<Response<proto::LineageResponse>, Status> {
+        let request = request.into_inner();
+        let start = node_from_proto(request.start, "start").map_err(status)?;
+        let direction = direction(request.direction).map_err(status)?;
+        let depth = (request.depth > 0).then_some(request.depth);
+        let limit = (request.limit > 0).then_some(request.limit as usize);
+        let view = self.service.lineage(&start, direction, depth, limit).map_err(status)?;
+        Ok(Response::new(crate::convert::lineage(view)))
+    }
+
+    async fn list_datasets(&self, request: Request<proto::ListRequest>) -> Result<Response<proto::ListDatasetsResponse>, Status> {
+        let request = request.into_inner();
+        let page = self
+            .service
+            .list_datasets(
+                Some(request.namespace.as_str()).filter(|s| !s.is_empty()),
+                Some(request.search.as_str()).filter(|s| !s.is_empty()),
+                Some(request.page_token.as_str()).filter(|s| !s.is_empty()),
+                page_size(request.page_size),
+            )
+            .map_err(status)?;
+        Ok(Response::new(proto::ListDatasetsResponse {
+            datasets: page.nodes.iter().map(node).collect(),
+            next_page_token: page.next_cursor.unwrap_or_default(),
+            watermark: Some(watermark(page.watermark)),
+        }))
+    }
+
+    async fn list_jobs(&self, request: Request<proto::ListRequest>) -> Result<Response<proto::ListJobsResponse>, Status> {
+        let request = request.into_inner();
+        let page = self
+            .service
+            .list_jobs(
+                Some(request.namespace.as_str()).filter(|s| !s.is_empty()),
+                Some(request.search.as_str()).filter(|s| !s.is_empty()),
+                Some(request.page_token.as_str()).filter(|s| !s.is_empty()),
+                page_size(request.page_size),
+            )
+            .map_err(status)?;
+        Ok(Response::new(proto::ListJobsResponse {
+            jobs: page.nodes.iter().map(node).collect(),
+            next_page_token: page.next_cursor.unwrap_or_default(),
+            watermark: Some(watermark(page.watermark)),
+        }))
+    }
+
+    async fn list_events(&self, request: Request<proto::ListEventsRequest>) -> Result<Response<proto::ListEventsResponse>, Status> {
+        let request = request.into_inner();
+        let page = self
+            .service
+            .events(request.after_sequence, page_size(request.page_size))
+            .await
+            .map_err(status)?;
+        Ok(Response::new(proto::ListEventsResponse {
+            events: page
+                .events
+                .iter()
+                .map(|(sequence, event)| proto::StoredEvent { sequence: *sequence, event_json: event.to_string() })
+                .collect(),
+            next_after_sequence: page.next_after.unwrap_or(0),
+            watermark: Some(watermark(page.watermark)),
+        }))
+    }
+}
