@@ -1,1 +1,9 @@
-//! End-to-end tests (being written).
+//! End-to-end tests: the real server on loopback port 0, real HTTP, gRPC and GraphQL
+//! clients. One binary (ripgrep's layout); modules by concern.
+
+mod graphql;
+mod grpc;
+mod ingest;
+mod interop;
+mod regression;
+mod support;

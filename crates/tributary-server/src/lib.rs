@@ -11,10 +11,10 @@ use std::future::Future;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tributary_service::Service;
+
 
 pub use http::MAX_BODY_BYTES;
-pub use tributary_service::{ServiceConfig, StoreConfig};
+pub use tributary_service::{Service, ServiceConfig, StoreConfig};
 
 /// Every route: `POST /api/v1/lineage`, `/graphql`, `/healthz`, and the gRPC services.
 pub async fn router(service: Service) -> axum::Router {

@@ -1,0 +1,114 @@
+//! GraphQL: lineage depth, limits and direction, listings, and errors with codes.
+
+use serde_json::{Value, json};
+
+use crate::support::{TestServer, run_event, run_id, start_server};
+
+/// src -> j1 -> a -> j2 -> b -> j3 -> c, plus src -> j4 -> d, and e -> j2.
+async fn chain() -> TestServer {
+    let server = start_server().await;
+    let runs = [
+        ("j1", vec!["src"], vec!["a"]),
+        ("j2", vec!["a", "e"], vec!["b"]),
+        ("j3", vec!["b"], vec!["c"]),
+        ("j4", vec!["src"], vec!["d"]),
+    ];
+    for (n, (job, inputs, outputs)) in runs.iter().enumerate() {
+        let event = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(n as u32), job, inputs, outputs);
+        assert_eq!(server.post_event(&event).await.0, 201);
+    }
+    server
+}
+
+const LINEAGE: &str = r#"query($name: String!, $direction: Direction!, $depth: Int, $limit: Int) {
+  lineage(start: {kind: DATASET, namespace: "db", name: $name}, direction: $direction, depth: $depth, limit: $limit) {
+    nodes { kind name distance } edges { from { name } to { name } kind } truncated depth watermark { sequence }
+  }
+}"#;
+
+fn names_at(answer: &Value) -> Vec<String> {
+    let mut names: Vec<String> = answer["lineage"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| format!("{}@{}", n["name"].as_str().unwrap(), n["distance"]))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn lineage_follows_depth_direction_and_limit() {
+    let server = chain().await;
+    let down = server.graphql_data(LINEAGE, json!({"name": "src", "direction": "DOWNSTREAM"})).await;
+    assert_eq!(names_at(&down), ["a@1", "b@2", "c@3", "d@1", "j1@1", "j2@2", "j3@3", "j4@1", "src@0"]);
+    assert_eq!(down["lineage"]["truncated"], false);
+    assert_eq!(down["lineage"]["watermark"]["sequence"], 4);
+    assert_eq!(down["lineage"]["edges"].as_array().unwrap().len(), 8);
+
+    let shallow = server.graphql_data(LINEAGE, json!({"name": "src", "direction": "DOWNSTREAM", "depth": 2})).await;
+    assert_eq!(names_at(&shallow), ["a@1", "b@2", "d@1", "j1@1", "j2@2", "j4@1", "src@0"]);
+    assert_eq!(shallow["lineage"]["depth"], 2);
+
+    let up = server.graphql_data(LINEAGE, json!({"name": "c", "direction": "UPSTREAM"})).await;
+    assert_eq!(names_at(&up), ["a@2", "b@1", "c@0", "e@2", "j1@3", "j2@2", "j3@1", "src@3"]);
+    let edge = &up["lineage"]["edges"][0];
+    assert_eq!(edge, &json!({"from": {"name": "j3"}, "to": {"name": "c"}, "kind": "WRITES"}));
+
+    let both = server.graphql_data(LINEAGE, json!({"name": "b", "direction": "BOTH", "depth": 1})).await;
+    assert_eq!(names_at(&both), ["a@1", "b@0", "c@1", "e@1", "j2@1", "j3@1"]);
+
+    let cut = server.graphql_data(LINEAGE, json!({"name": "src", "direction": "DOWNSTREAM", "limit": 3})).await;
+    assert_eq!(cut["lineage"]["nodes"].as_array().unwrap().len(), 3);
+    assert_eq!(cut["lineage"]["truncated"], true);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn listings_page_and_search() {
+    let server = chain().await;
+    let query = r#"query($after: String) { datasets(namespace: "db", first: 2, after: $after) { nodes { name } nextCursor } }"#;
+    let mut names = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = server.graphql_data(query, json!({"after": after})).await;
+        for node in page["datasets"]["nodes"].as_array().unwrap() {
+            names.push(node["name"].as_str().unwrap().to_owned());
+        }
+        after = page["datasets"]["nextCursor"].clone();
+        if after.is_null() {
+            break;
+        }
+    }
+    assert_eq!(names, ["a", "b", "c", "d", "e", "src"]);
+    let found = server.graphql_data(r#"{ jobs(search: "J3") { nodes { namespace name } } }"#, json!({})).await;
+    assert_eq!(found["jobs"]["nodes"], json!([{"namespace": "etl", "name": "j3"}]));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn errors_carry_a_code_and_the_field() {
+    let server = chain().await;
+    let bad_run = server.graphql(r#"{ run(runId: "not-a-uuid") { state } }"#, json!({})).await;
+    assert_eq!(bad_run["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{bad_run}");
+    assert_eq!(bad_run["errors"][0]["extensions"]["field"], "runId");
+    let unknown = server.graphql(LINEAGE, json!({"name": "nope", "direction": "DOWNSTREAM"})).await;
+    assert_eq!(unknown["errors"][0]["extensions"]["code"], "NOT_FOUND", "{unknown}");
+    let bad_limit = server.graphql(LINEAGE, json!({"name": "src", "direction": "DOWNSTREAM", "limit": 0})).await;
+    assert_eq!(bad_limit["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(bad_limit["errors"][0]["extensions"]["field"], "limit");
+    let bad_cursor = server.graphql(r#"{ datasets(after: "zz") { nodes { name } } }"#, json!({})).await;
+    assert_eq!(bad_cursor["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    let missing = server.graphql_data(r#"{ dataset(namespace: "db", name: "nope") { name } }"#, json!({})).await;
+    assert_eq!(missing["dataset"], Value::Null);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn graphiql_is_served_on_get() {
+    let server = start_server().await;
+    let page = reqwest::get(server.url("/graphql")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
+    server.shutdown().await;
+}

@@ -1,0 +1,127 @@
+//! gRPC with the client generated from `proto/`: ingest (one, stream, batch), queries,
+//! health.
+
+use serde_json::json;
+use tributary_grpc::proto::{self, ingest_ack};
+
+use crate::support::{example_events, run_event, run_id, start_server};
+
+fn request(event: &serde_json::Value) -> proto::IngestEventRequest {
+    proto::IngestEventRequest { event_json: event.to_string() }
+}
+
+#[tokio::test]
+async fn stream_acknowledges_every_event_in_order_with_its_index() {
+    let server = start_server().await;
+    let mut client = server.ingest_client().await;
+    let mut events: Vec<String> = Vec::new();
+    for n in 0..50u32 {
+        let event = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(n), &format!("job{n}"), &["raw"], &[&format!("out{n}")]);
+        events.push(event.to_string());
+        if n % 10 == 3 {
+            events.push(r#"{"eventTime": "2024-01-01T00:00:00Z", "producer": "p", "run": {"runId": "nope"}, "job": {"namespace": "a", "name": "b"}}"#.into());
+        }
+    }
+    // The first event again, at the end: a duplicate.
+    events.push(events[0].clone());
+    let outbound = tokio_stream::iter(events.clone().into_iter().map(|event_json| proto::IngestEventRequest { event_json }));
+    let mut acks = client.ingest_stream(outbound).await.unwrap().into_inner();
+    let mut received = Vec::new();
+    while let Some(ack) = acks.message().await.unwrap() {
+        received.push(ack);
+    }
+    assert_eq!(received.len(), events.len());
+    let mut accepted = 0;
+    for (index, ack) in received.iter().enumerate() {
+        assert_eq!(ack.index, index as u64);
+        match ack.result.as_ref().unwrap() {
+            ingest_ack::Result::Accepted(ok) => {
+                accepted += 1;
+                assert_eq!(ok.duplicate, index == events.len() - 1);
+            }
+            ingest_ack::Result::Error(error) => {
+                assert!(events[index].contains("nope"), "unexpected rejection at {index}: {error:?}");
+                assert_eq!(error.code, "INVALID_ARGUMENT");
+                assert_eq!(error.field, "run.runId");
+            }
+        }
+    }
+    assert_eq!(accepted, 51);
+    assert_eq!(server.watermark().await, (50, 50));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unary_and_batch_ingest_then_query() {
+    let server = start_server().await;
+    let mut ingest = server.ingest_client().await;
+    let first = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(1), "load", &["raw"], &["clean"]);
+    let ack = ingest.ingest_event(request(&first)).await.unwrap().into_inner();
+    assert!(matches!(ack.result, Some(ingest_ack::Result::Accepted(proto::Accepted { sequence: 1, duplicate: false }))));
+    let bad = ingest.ingest_event(proto::IngestEventRequest { event_json: "{\"eventTime\": 5}".into() }).await.unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().contains("eventTime"), "{}", bad.message());
+    assert_eq!(bad.metadata().get("tributary-field").unwrap(), "eventTime");
+
+    let mut batch: Vec<proto::IngestEventRequest> = example_events("valid").iter().map(|(_, e)| request(e)).collect();
+    batch.extend(example_events("invalid").iter().map(|(_, e)| request(e)));
+    let total = batch.len() as u64;
+    let summary = ingest.ingest_batch(tokio_stream::iter(batch)).await.unwrap().into_inner();
+    assert_eq!(summary.received, total);
+    assert_eq!(summary.accepted, 8);
+    assert_eq!(summary.rejected.len(), 6);
+    assert!(summary.rejected.iter().all(|r| r.index >= 8));
+    assert_eq!(summary.watermark.unwrap().sequence, 9);
+
+    let mut lineage = server.lineage_client().await;
+    let answer = lineage
+        .get_lineage(proto::LineageRequest {
+            start: Some(proto::NodeRef { kind: proto::NodeKind::Dataset as i32, namespace: "db".into(), name: "raw".into() }),
+            direction: proto::Direction::Downstream as i32,
+            depth: 5,
+            limit: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<String> = answer.nodes.iter().map(|n| n.node.as_ref().unwrap().name.clone()).collect();
+    assert_eq!(names, ["raw", "load", "clean"]);
+    assert_eq!(answer.edges.len(), 2);
+    assert!(!answer.truncated);
+
+    let dataset = lineage
+        .get_dataset(proto::GetDatasetRequest { namespace: "db".into(), name: "clean".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(dataset.producers[0].name, "load");
+    let run = lineage.get_run(proto::GetRunRequest { run_id: run_id(1) }).await.unwrap().into_inner();
+    assert_eq!(run.state, "COMPLETE");
+    let missing = lineage.get_run(proto::GetRunRequest { run_id: run_id(99) }).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    let bad_start = lineage.get_lineage(proto::LineageRequest::default()).await.unwrap_err();
+    assert_eq!(bad_start.code(), tonic::Code::InvalidArgument);
+
+    let events = lineage.list_events(proto::ListEventsRequest { after_sequence: 0, page_size: 5 }).await.unwrap().into_inner();
+    assert_eq!(events.events.len(), 5);
+    assert_eq!(events.next_after_sequence, 5);
+    let sent: serde_json::Value = first;
+    let stored: serde_json::Value = serde_json::from_str(&events.events[0].event_json).unwrap();
+    assert_eq!(stored, sent);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_reports_serving() {
+    let server = start_server().await;
+    let channel = tonic::transport::Endpoint::from_shared(server.base_url.clone()).unwrap().connect().await.unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let answer = health
+        .check(tonic_health::pb::HealthCheckRequest { service: "tributary.v1.Ingest".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    let _ = json!(null);
+    server.shutdown().await;
+}

@@ -1,0 +1,187 @@
+//! The harness: start the server in-process on port 0 (or as a child process, for crash
+//! tests), and small clients for its three front doors.
+
+#![allow(dead_code)]
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tributary_grpc::proto::ingest_client::IngestClient;
+use tributary_grpc::proto::lineage_client::LineageClient;
+use tributary_server::ServiceConfig;
+
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`: HTTP ingest, GraphQL and gRPC.
+    pub base_url: String,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    service: tributary_server::Service,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// A server on a fresh data directory.
+pub async fn start_server() -> TestServer {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path().to_path_buf();
+    let mut server = start_server_in(&dir).await;
+    server._temp = Some(temp);
+    server
+}
+
+/// A server on `dir` (kept after shutdown, for restart tests).
+pub async fn start_server_in(dir: &Path) -> TestServer {
+    let config = ServiceConfig { data_dir: Some(dir.to_path_buf()), ..ServiceConfig::default() };
+    let service = tokio::task::spawn_blocking(move || tributary_server::Service::open(config))
+        .await
+        .unwrap()
+        .expect("service opens");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = service.clone();
+    let task = tokio::spawn(async move {
+        tributary_server::run(serving, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    TestServer {
+        base_url: format!("http://{addr}"),
+        addr,
+        data_dir: dir.to_path_buf(),
+        service,
+        stop: Some(stop),
+        task: Some(task),
+        _temp: None,
+    }
+}
+
+impl TestServer {
+    pub async fn shutdown(mut self) {
+        self.stop_and_close().await;
+    }
+
+    /// Stops serving and closes the store, keeping the temporary directory alive.
+    pub async fn stop_and_close(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let service = self.service.clone();
+        tokio::task::spawn_blocking(move || service.close()).await.unwrap();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// POSTs one event; returns the status and the JSON body.
+    pub async fn post_event(&self, event: &Value) -> (u16, Value) {
+        post_json(&self.url("/api/v1/lineage"), event).await
+    }
+
+    /// Runs a GraphQL query; returns the whole response (`data` and `errors`).
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let (status, body) = post_json(&self.url("/graphql"), &json!({"query": query, "variables": variables})).await;
+        assert_eq!(status, 200, "graphql status, body {body}");
+        body
+    }
+
+    /// Runs a GraphQL query that must succeed; returns `data`.
+    pub async fn graphql_data(&self, query: &str, variables: Value) -> Value {
+        let body = self.graphql(query, variables).await;
+        assert!(body.get("errors").is_none(), "graphql errors: {body}");
+        body["data"].clone()
+    }
+
+    pub async fn ingest_client(&self) -> IngestClient<tonic::transport::Channel> {
+        IngestClient::connect(self.base_url.clone()).await.expect("grpc connect")
+    }
+
+    pub async fn lineage_client(&self) -> LineageClient<tonic::transport::Channel> {
+        LineageClient::connect(self.base_url.clone()).await.expect("grpc connect")
+    }
+
+    pub async fn watermark(&self) -> (u64, u64) {
+        let data = self.graphql_data("{ watermark { sequence events } }", json!({})).await;
+        (data["watermark"]["sequence"].as_u64().unwrap(), data["watermark"]["events"].as_u64().unwrap())
+    }
+}
+
+pub async fn post_json(url: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new().post(url).json(body).send().await.expect("http request");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Example events shipped with the tests (copied from the OpenLineage repository).
+pub fn example_events(folder: &str) -> Vec<(String, Value)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/events").join(folder);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            (path.file_name().unwrap().to_string_lossy().into_owned(), serde_json::from_str(&text).unwrap())
+        })
+        .collect()
+}
+
+/// Builds a RunEvent. `inputs`/`outputs` are dataset names in namespace `db`.
+pub fn run_event(event_type: &str, time: &str, run_id: &str, job: &str, inputs: &[&str], outputs: &[&str]) -> Value {
+    let datasets = |names: &[&str]| -> Vec<Value> {
+        names.iter().map(|name| json!({"namespace": "db", "name": name})).collect()
+    };
+    json!({
+        "eventType": event_type,
+        "eventTime": time,
+        "producer": "https://example.com/tributary-tests",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id},
+        "job": {"namespace": "etl", "name": job},
+        "inputs": datasets(inputs),
+        "outputs": datasets(outputs),
+    })
+}
+
+/// A deterministic UUID for run number `n`.
+pub fn run_id(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+/// The `tributary` binary running as a child process (for crash tests).
+pub struct ChildServer {
+    pub child: Child,
+    pub base_url: String,
+}
+
+pub fn spawn_binary(data_dir: &Path) -> ChildServer {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("TRIBUTARY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn tributary");
+    let stdout = child.stdout.take().unwrap();
+    let mut first_line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut first_line).unwrap();
+    let url = first_line
+        .trim()
+        .strip_prefix("tributary listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line `{first_line}`"))
+        .to_owned();
+    ChildServer { child, base_url: url }
+}
