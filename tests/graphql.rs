@@ -67,7 +67,8 @@ async fn lineage_follows_depth_direction_and_limit() {
 #[tokio::test]
 async fn listings_page_and_search() {
     let server = chain().await;
-    let query = r#"query($after: String) { datasets(namespace: "db", first: 2, after: $after) { nodes { name } nextCursor } }"#;
+    let query =
+        r#"query($after: String) { datasets(namespace: "db", first: 2, after: $after) { nodes { name } nextCursor } }"#;
     let mut names = Vec::new();
     let mut after = Value::Null;
     loop {

@@ -16,7 +16,14 @@ async fn stream_acknowledges_every_event_in_order_with_its_index() {
     let mut client = server.ingest_client().await;
     let mut events: Vec<String> = Vec::new();
     for n in 0..50u32 {
-        let event = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(n), &format!("job{n}"), &["raw"], &[&format!("out{n}")]);
+        let event = run_event(
+            "COMPLETE",
+            "2024-01-01T00:00:00Z",
+            &run_id(n),
+            &format!("job{n}"),
+            &["raw"],
+            &[&format!("out{n}")],
+        );
         events.push(event.to_string());
         if n % 10 == 3 {
             events.push(r#"{"eventTime": "2024-01-01T00:00:00Z", "producer": "p", "run": {"runId": "nope"}, "job": {"namespace": "a", "name": "b"}}"#.into());
@@ -24,7 +31,8 @@ async fn stream_acknowledges_every_event_in_order_with_its_index() {
     }
     // The first event again, at the end: a duplicate.
     events.push(events[0].clone());
-    let outbound = tokio_stream::iter(events.clone().into_iter().map(|event_json| proto::IngestEventRequest { event_json }));
+    let outbound =
+        tokio_stream::iter(events.clone().into_iter().map(|event_json| proto::IngestEventRequest { event_json }));
     let mut acks = client.ingest_stream(outbound).await.unwrap().into_inner();
     let mut received = Vec::new();
     while let Some(ack) = acks.message().await.unwrap() {
@@ -57,8 +65,12 @@ async fn unary_and_batch_ingest_then_query() {
     let mut ingest = server.ingest_client().await;
     let first = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(1), "load", &["raw"], &["clean"]);
     let ack = ingest.ingest_event(request(&first)).await.unwrap().into_inner();
-    assert!(matches!(ack.result, Some(ingest_ack::Result::Accepted(proto::Accepted { sequence: 1, duplicate: false }))));
-    let bad = ingest.ingest_event(proto::IngestEventRequest { event_json: "{\"eventTime\": 5}".into() }).await.unwrap_err();
+    assert!(matches!(
+        ack.result,
+        Some(ingest_ack::Result::Accepted(proto::Accepted { sequence: 1, duplicate: false }))
+    ));
+    let bad =
+        ingest.ingest_event(proto::IngestEventRequest { event_json: "{\"eventTime\": 5}".into() }).await.unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
     assert!(bad.message().contains("eventTime"), "{}", bad.message());
     assert_eq!(bad.metadata().get("tributary-field").unwrap(), "eventTime");
@@ -76,7 +88,11 @@ async fn unary_and_batch_ingest_then_query() {
     let mut lineage = server.lineage_client().await;
     let answer = lineage
         .get_lineage(proto::LineageRequest {
-            start: Some(proto::NodeRef { kind: proto::NodeKind::Dataset as i32, namespace: "db".into(), name: "raw".into() }),
+            start: Some(proto::NodeRef {
+                kind: proto::NodeKind::Dataset as i32,
+                namespace: "db".into(),
+                name: "raw".into(),
+            }),
             direction: proto::Direction::Downstream as i32,
             depth: 5,
             limit: 0,
@@ -102,7 +118,8 @@ async fn unary_and_batch_ingest_then_query() {
     let bad_start = lineage.get_lineage(proto::LineageRequest::default()).await.unwrap_err();
     assert_eq!(bad_start.code(), tonic::Code::InvalidArgument);
 
-    let events = lineage.list_events(proto::ListEventsRequest { after_sequence: 0, page_size: 5 }).await.unwrap().into_inner();
+    let events =
+        lineage.list_events(proto::ListEventsRequest { after_sequence: 0, page_size: 5 }).await.unwrap().into_inner();
     assert_eq!(events.events.len(), 5);
     assert_eq!(events.next_after_sequence, 5);
     let sent: serde_json::Value = first;

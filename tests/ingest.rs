@@ -185,7 +185,9 @@ async fn a_job_that_stops_reading_a_dataset_loses_the_edge_and_keeps_the_history
     ] {
         assert_eq!(server.post_event(&event).await.0, 201);
     }
-    let job = server.graphql_data(r#"{ job(namespace: "etl", name: "load") { inputs { name } runs { runId state } } }"#, json!({})).await;
+    let job = server
+        .graphql_data(r#"{ job(namespace: "etl", name: "load") { inputs { name } runs { runId state } } }"#, json!({}))
+        .await;
     assert_eq!(job["job"]["inputs"], json!([{"name": "a"}]));
     assert_eq!(job["job"]["runs"][0], json!({"runId": run_id(12), "state": "FAIL"}));
     assert_eq!(job["job"]["runs"].as_array().unwrap().len(), 3);
@@ -242,11 +244,13 @@ async fn schema_versions_are_deduplicated_by_content() {
     let stable = json!([{"name": "id", "type": "int"}, {"name": "address", "type": "struct", "fields": [{"name": "zip", "type": "string"}]}]);
     for n in 0..6 {
         let time = format!("2024-01-01T00:{:02}:00Z", n * 10);
-        let event = with_schema(run_event("COMPLETE", &time, &run_id(100 + n), "load", &["raw"], &["clean"]), stable.clone());
+        let event =
+            with_schema(run_event("COMPLETE", &time, &run_id(100 + n), "load", &["raw"], &["clean"]), stable.clone());
         assert_eq!(server.post_event(&event).await.0, 201);
     }
     let changed = json!([{"name": "id", "type": "bigint"}]);
-    let event = with_schema(run_event("COMPLETE", "2024-01-02T00:00:00Z", &run_id(200), "load", &["raw"], &["clean"]), changed);
+    let event =
+        with_schema(run_event("COMPLETE", "2024-01-02T00:00:00Z", &run_id(200), "load", &["raw"], &["clean"]), changed);
     assert_eq!(server.post_event(&event).await.0, 201);
     let data = server
         .graphql_data(
@@ -269,7 +273,8 @@ async fn schema_versions_are_deduplicated_by_content() {
 #[tokio::test]
 async fn symlinked_names_resolve_to_one_dataset() {
     let server = start_server().await;
-    let mut event = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(7), "spark_job", &["raw"], &["/warehouse/orders"]);
+    let mut event =
+        run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(7), "spark_job", &["raw"], &["/warehouse/orders"]);
     event["outputs"][0]["facets"] = json!({"symlinks": {
         "_producer": "p",
         "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/SymlinksDatasetFacet.json",
@@ -291,7 +296,8 @@ async fn symlinked_names_resolve_to_one_dataset() {
     assert_eq!(data["dataset"]["name"], "/warehouse/orders");
     assert_eq!(data["dataset"]["aliases"], json!([{"namespace": "hive", "name": "sales.orders"}]));
     assert_eq!(data["dataset"]["consumers"], json!([{"name": "report"}]));
-    let names: Vec<&str> = data["lineage"]["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        data["lineage"]["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["raw", "spark_job", "/warehouse/orders", "report", "report"]);
     server.shutdown().await;
 }

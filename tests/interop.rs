@@ -52,13 +52,8 @@ async fn gql_client_queries() {
 
 /// Starts a server, runs `tests/interop/<script> --url <server> <extra args>`, shuts the server
 /// down and fails with the script's output unless it exited with status 0.
-async fn run_interop_script(
-    script: &'static str,
-    extra_args: impl FnOnce(&Path) -> Vec<OsString> + Send + 'static,
-) {
-    let python = tokio::task::spawn_blocking(interop_python)
-        .await
-        .expect("preparing the interop venv panicked");
+async fn run_interop_script(script: &'static str, extra_args: impl FnOnce(&Path) -> Vec<OsString> + Send + 'static) {
+    let python = tokio::task::spawn_blocking(interop_python).await.expect("preparing the interop venv panicked");
     let python = match python {
         Ok(python) => python,
         Err(message) => panic!("interop venv: {message}"),
@@ -105,11 +100,7 @@ fn script_environment(command: &mut Command) {
     // Configuration a developer may have exported for their own OpenLineage client must not
     // reach the one under test.
     for (name, _) in std::env::vars_os() {
-        if name
-            .to_string_lossy()
-            .to_ascii_uppercase()
-            .starts_with("OPENLINEAGE")
-        {
+        if name.to_string_lossy().to_ascii_uppercase().starts_with("OPENLINEAGE") {
             command.env_remove(name);
         }
     }
@@ -136,11 +127,7 @@ fn venv_dir() -> PathBuf {
 }
 
 fn venv_python() -> PathBuf {
-    if cfg!(windows) {
-        venv_dir().join("Scripts").join("python.exe")
-    } else {
-        venv_dir().join("bin").join("python")
-    }
+    if cfg!(windows) { venv_dir().join("Scripts").join("python.exe") } else { venv_dir().join("bin").join("python") }
 }
 
 /// The venv's Python, with the requirements installed. Done once per test process (the other
@@ -155,17 +142,13 @@ fn prepare_venv() -> Result<PathBuf, String> {
     let requirements = fs::read_to_string(&requirements_path)
         .map_err(|error| format!("cannot read {}: {error}", requirements_path.display()))?;
     let marker = venv_dir().join(".tributary-requirements.txt");
-    let installed = || {
-        venv_python().is_file()
-            && fs::read_to_string(&marker).is_ok_and(|text| text == requirements)
-    };
+    let installed = || venv_python().is_file() && fs::read_to_string(&marker).is_ok_and(|text| text == requirements);
     if installed() {
         return Ok(venv_python());
     }
 
     let system_python = system_python()?;
-    fs::create_dir_all(repo_root().join("target"))
-        .map_err(|error| format!("cannot create target/: {error}"))?;
+    fs::create_dir_all(repo_root().join("target")).map_err(|error| format!("cannot create target/: {error}"))?;
     let _lock = LockFile::acquire(repo_root().join("target").join("interop-venv.lock"))?;
     if installed() {
         // Another process installed it while this one waited for the lock.
@@ -177,20 +160,10 @@ fn prepare_venv() -> Result<PathBuf, String> {
     run_step("python3 -m venv", create)?;
 
     let mut install = Command::new(venv_python());
-    install
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--no-input",
-            "-r",
-        ])
-        .arg(&requirements_path);
+    install.args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-r"]).arg(&requirements_path);
     run_step("pip install -r tests/interop/requirements.txt", install)?;
 
-    fs::write(&marker, &requirements)
-        .map_err(|error| format!("cannot write {}: {error}", marker.display()))?;
+    fs::write(&marker, &requirements).map_err(|error| format!("cannot write {}: {error}", marker.display()))?;
     Ok(venv_python())
 }
 
@@ -198,18 +171,15 @@ fn prepare_venv() -> Result<PathBuf, String> {
 fn system_python() -> Result<PathBuf, String> {
     let python = PathBuf::from("python3");
     let check = "import sys, venv, ensurepip; sys.exit(0 if sys.version_info >= (3, 10) else 3)";
-    let output = Command::new(&python)
-        .args(["-c", check])
-        .output()
-        .map_err(|error| {
-            if error.kind() == io::ErrorKind::NotFound {
-                "python3 is not on PATH; the interop tests need Python 3.10+ with venv \
+    let output = Command::new(&python).args(["-c", check]).output().map_err(|error| {
+        if error.kind() == io::ErrorKind::NotFound {
+            "python3 is not on PATH; the interop tests need Python 3.10+ with venv \
                  (Debian: apt-get install python3 python3-venv)"
-                    .to_string()
-            } else {
-                format!("cannot run python3: {error}")
-            }
-        })?;
+                .to_string()
+        } else {
+            format!("cannot run python3: {error}")
+        }
+    })?;
     match output.status.code() {
         Some(0) => Ok(python),
         Some(3) => Err("python3 is older than 3.10; the interop tests need Python 3.10+".into()),
@@ -221,8 +191,7 @@ fn system_python() -> Result<PathBuf, String> {
 }
 
 fn run_step(what: &str, command: Command) -> Result<(), String> {
-    let output =
-        run_with_timeout(command, INSTALL_TIMEOUT).map_err(|error| format!("{what}: {error}"))?;
+    let output = run_with_timeout(command, INSTALL_TIMEOUT).map_err(|error| format!("{what}: {error}"))?;
     if output.status.success() {
         Ok(())
     } else {
@@ -271,11 +240,7 @@ fn run_with_timeout(mut command: Command, timeout: Duration) -> Result<ScriptOut
             }
         }
     };
-    Ok(ScriptOutput {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    })
+    Ok(ScriptOutput { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() })
 }
 
 fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<String> {
@@ -305,11 +270,7 @@ impl LockFile {
     fn acquire(path: PathBuf) -> Result<LockFile, String> {
         let deadline = Instant::now() + INSTALL_TIMEOUT;
         loop {
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
+            match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(_) => {
                     let _ = fs::write(&path, std::process::id().to_string());
                     return Ok(LockFile { path });

@@ -22,7 +22,14 @@ async fn a_restarted_server_answers_exactly_as_before() {
     for n in 0..20u32 {
         let input = if n == 0 { "src".to_owned() } else { format!("out{}", n - 1) };
         for kind in ["START", "COMPLETE"] {
-            let event = run_event(kind, "2024-01-01T00:00:00Z", &run_id(n), &format!("job{n}"), &[&input], &[&format!("out{n}")]);
+            let event = run_event(
+                kind,
+                "2024-01-01T00:00:00Z",
+                &run_id(n),
+                &format!("job{n}"),
+                &[&input],
+                &[&format!("out{n}")],
+            );
             assert_eq!(server.post_event(&event).await.0, 201);
         }
     }
@@ -43,7 +50,14 @@ async fn every_acknowledged_event_survives_kill_9() {
     let mut client = proto::ingest_client::IngestClient::connect(child.base_url.clone()).await.unwrap();
     let events: Vec<proto::IngestEventRequest> = (0..3000u32)
         .map(|n| {
-            let event = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(n), &format!("job{n}"), &[&format!("in{}", n % 13)], &[&format!("out{n}")]);
+            let event = run_event(
+                "COMPLETE",
+                "2024-01-01T00:00:00Z",
+                &run_id(n),
+                &format!("job{n}"),
+                &[&format!("in{}", n % 13)],
+                &[&format!("out{n}")],
+            );
             proto::IngestEventRequest { event_json: event.to_string() }
         })
         .collect();
@@ -75,7 +89,8 @@ async fn every_acknowledged_event_survives_kill_9() {
         assert_eq!(data["run"]["state"], "COMPLETE", "run {index} lost");
     }
     // And the graph agrees with the events: each surviving event's output has its producer.
-    let data = server.graphql_data(r#"{ dataset(namespace: "db", name: "out1999") { producers { name } } }"#, json!({})).await;
+    let data =
+        server.graphql_data(r#"{ dataset(namespace: "db", name: "out1999") { producers { name } } }"#, json!({})).await;
     assert_eq!(data["dataset"]["producers"], json!([{"name": "job1999"}]));
     server.shutdown().await;
 }

@@ -140,9 +140,8 @@ pub fn example_events(folder: &str) -> Vec<(String, Value)> {
 
 /// Builds a RunEvent. `inputs`/`outputs` are dataset names in namespace `db`.
 pub fn run_event(event_type: &str, time: &str, run_id: &str, job: &str, inputs: &[&str], outputs: &[&str]) -> Value {
-    let datasets = |names: &[&str]| -> Vec<Value> {
-        names.iter().map(|name| json!({"namespace": "db", "name": name})).collect()
-    };
+    let datasets =
+        |names: &[&str]| -> Vec<Value> { names.iter().map(|name| json!({"namespace": "db", "name": name})).collect() };
     json!({
         "eventType": event_type,
         "eventTime": time,

@@ -72,10 +72,7 @@ fn limit_cuts_and_says_so() {
 fn changing_a_jobs_inputs_drops_the_old_edge() {
     let mut index = pipeline();
     index.set_job_io(&job("b"), &[ds("audit")], &[ds("mart")]);
-    assert_eq!(
-        render(&index, "clean", Direction::Downstream, 10, 100),
-        "clean@0 edges=0 truncated=false"
-    );
+    assert_eq!(render(&index, "clean", Direction::Downstream, 10, 100), "clean@0 edges=0 truncated=false");
     assert_eq!(index.consumers(&ds("audit")), vec![NodeRef::from(&job("b"))]);
     // Setting the same inputs again changes nothing.
     let edges = index.edge_count();
@@ -95,10 +92,7 @@ fn cycles_terminate() {
     let mut index = LineageIndex::default();
     index.set_job_io(&job("x"), &[ds("a")], &[ds("b")]);
     index.set_job_io(&job("y"), &[ds("b")], &[ds("a")]);
-    assert_eq!(
-        render(&index, "a", Direction::Downstream, 100, 100),
-        "a@0 b@1 job:x@1 job:y@2 edges=4 truncated=false"
-    );
+    assert_eq!(render(&index, "a", Direction::Downstream, 100, 100), "a@0 b@1 job:x@1 job:y@2 edges=4 truncated=false");
 }
 
 #[test]

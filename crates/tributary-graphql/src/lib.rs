@@ -20,10 +20,7 @@ pub type TributarySchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
 const MAX_QUERY_DEPTH: usize = 24;
 
 pub fn schema(service: Service) -> TributarySchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
-        .data(service)
-        .limit_depth(MAX_QUERY_DEPTH)
-        .finish()
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription).data(service).limit_depth(MAX_QUERY_DEPTH).finish()
 }
 
 /// The schema in SDL, as checked in at `schema.graphql`.

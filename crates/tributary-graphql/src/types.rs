@@ -432,9 +432,8 @@ impl QueryRoot {
             Direction::Downstream => model::Direction::Downstream,
             Direction::Both => model::Direction::Both,
         };
-        let view = service(context)
-            .lineage(&start, direction, depth, limit.map(|limit| limit as usize))
-            .map_err(gql_error)?;
+        let view =
+            service(context).lineage(&start, direction, depth, limit.map(|limit| limit as usize)).map_err(gql_error)?;
         Ok(Lineage {
             nodes: view
                 .answer

@@ -13,10 +13,10 @@ pub(crate) fn status(error: ServiceError) -> tonic::Status {
         ErrorCode::Unavailable => tonic::Status::unavailable(message),
         ErrorCode::Internal => tonic::Status::internal(message),
     };
-    if let Ok(field) = error.field().parse() {
-        if !error.field().is_empty() {
-            status.metadata_mut().insert("tributary-field", field);
-        }
+    if !error.field().is_empty()
+        && let Ok(field) = error.field().parse()
+    {
+        status.metadata_mut().insert("tributary-field", field);
     }
     status
 }

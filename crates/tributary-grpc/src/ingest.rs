@@ -45,7 +45,11 @@ enum InFlight {
 
 /// Reads a request stream, enqueueing events in order, and sends each event's result,
 /// in order, to `acks`. Parsing happens here, on the stream's own task.
-async fn pump(service: Service, mut requests: Streaming<IngestEventRequest>, acks: mpsc::Sender<(u64, InFlight)>) -> Result<(), Status> {
+async fn pump(
+    service: Service,
+    mut requests: Streaming<IngestEventRequest>,
+    acks: mpsc::Sender<(u64, InFlight)>,
+) -> Result<(), Status> {
     let mut index = 0u64;
     while let Some(request) = requests.next().await {
         let request = request?;

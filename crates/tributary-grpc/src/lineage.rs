@@ -31,7 +31,10 @@ fn page_size(requested: u32) -> usize {
 
 #[tonic::async_trait]
 impl proto::lineage_server::Lineage for LineageApi {
-    async fn get_dataset(&self, request: Request<proto::GetDatasetRequest>) -> Result<Response<proto::Dataset>, Status> {
+    async fn get_dataset(
+        &self,
+        request: Request<proto::GetDatasetRequest>,
+    ) -> Result<Response<proto::Dataset>, Status> {
         let request = request.into_inner();
         let view = self
             .service
@@ -100,7 +103,10 @@ impl proto::lineage_server::Lineage for LineageApi {
         }))
     }
 
-    async fn get_lineage(&self, request: Request<proto::LineageRequest>) -> Result<Response<proto::LineageResponse>, Status> {
+    async fn get_lineage(
+        &self,
+        request: Request<proto::LineageRequest>,
+    ) -> Result<Response<proto::LineageResponse>, Status> {
         let request = request.into_inner();
         let start = node_from_proto(request.start, "start").map_err(status)?;
         let direction = direction(request.direction).map_err(status)?;
@@ -110,7 +116,10 @@ impl proto::lineage_server::Lineage for LineageApi {
         Ok(Response::new(crate::convert::lineage(view)))
     }
 
-    async fn list_datasets(&self, request: Request<proto::ListRequest>) -> Result<Response<proto::ListDatasetsResponse>, Status> {
+    async fn list_datasets(
+        &self,
+        request: Request<proto::ListRequest>,
+    ) -> Result<Response<proto::ListDatasetsResponse>, Status> {
         let request = request.into_inner();
         let page = self
             .service
@@ -128,7 +137,10 @@ impl proto::lineage_server::Lineage for LineageApi {
         }))
     }
 
-    async fn list_jobs(&self, request: Request<proto::ListRequest>) -> Result<Response<proto::ListJobsResponse>, Status> {
+    async fn list_jobs(
+        &self,
+        request: Request<proto::ListRequest>,
+    ) -> Result<Response<proto::ListJobsResponse>, Status> {
         let request = request.into_inner();
         let page = self
             .service
@@ -146,13 +158,12 @@ impl proto::lineage_server::Lineage for LineageApi {
         }))
     }
 
-    async fn list_events(&self, request: Request<proto::ListEventsRequest>) -> Result<Response<proto::ListEventsResponse>, Status> {
+    async fn list_events(
+        &self,
+        request: Request<proto::ListEventsRequest>,
+    ) -> Result<Response<proto::ListEventsResponse>, Status> {
         let request = request.into_inner();
-        let page = self
-            .service
-            .events(request.after_sequence, page_size(request.page_size))
-            .await
-            .map_err(status)?;
+        let page = self.service.events(request.after_sequence, page_size(request.page_size)).await.map_err(status)?;
         Ok(Response::new(proto::ListEventsResponse {
             events: page
                 .events

@@ -11,9 +11,8 @@ mod time;
 
 pub use ids::{DatasetId, JobId, NodeKind, NodeRef, RunId};
 pub use records::{
-    RECORD_FORMAT, ObservationSource, merge_facets, visible_facets,
-    DatasetRecord, FacetEntry, Facets, JobRecord, Observation, ObservationKey, RunRecord,
-    RunState, SchemaField, SchemaVersionRecord, Version, parse_schema_fields,
+    DatasetRecord, FacetEntry, Facets, JobRecord, Observation, ObservationKey, ObservationSource, RECORD_FORMAT,
+    RunRecord, RunState, SchemaField, SchemaVersionRecord, Version, merge_facets, parse_schema_fields, visible_facets,
 };
 pub use time::{Timestamp, TimestampError};
 

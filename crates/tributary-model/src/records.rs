@@ -57,10 +57,7 @@ pub fn merge_facets(facets: &mut Facets, incoming: &Map<String, Value>, version:
 
 /// The visible facets (tombstones left out) as one JSON object.
 pub fn visible_facets(facets: &Facets) -> Map<String, Value> {
-    facets
-        .iter()
-        .filter_map(|(key, entry)| entry.value.clone().map(|value| (key.clone(), value)))
-        .collect()
+    facets.iter().filter_map(|(key, entry)| entry.value.clone().map(|value| (key.clone(), value))).collect()
 }
 
 /// A dataset and its current facets.
@@ -300,12 +297,17 @@ impl RunRecord {
             self.started_at = Some(self.started_at.map_or(version.time, |t| t.min(version.time)));
         }
         let rank = (state.is_terminal(), version);
-        if self.state == RunState::Unknown || rank >= self.state_rank {
-            if state != RunState::Unknown || self.state == RunState::Unknown {
-                self.state = state;
-                self.state_rank = rank;
-                self.ended_at = state.is_terminal().then_some(version.time);
-            }
+        // An event without `eventType` never overrides a known state; otherwise terminal
+        // events beat the others, then the later event wins.
+        let wins = if state == RunState::Unknown {
+            self.state == RunState::Unknown && rank >= self.state_rank
+        } else {
+            self.state == RunState::Unknown || rank >= self.state_rank
+        };
+        if wins {
+            self.state = state;
+            self.state_rank = rank;
+            self.ended_at = state.is_terminal().then_some(version.time);
         }
     }
 

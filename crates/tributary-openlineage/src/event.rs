@@ -99,8 +99,7 @@ fn parse_event_value(value: Value) -> Result<ParsedEvent, EventError> {
         return Err(EventError::new("", "an event must be a JSON object"));
     };
     let time_text = required_str(event, "", "eventTime")?;
-    let time = Timestamp::parse(time_text)
-        .map_err(|error| EventError::new("eventTime", error.to_string()))?;
+    let time = Timestamp::parse(time_text).map_err(|error| EventError::new("eventTime", error.to_string()))?;
     let producer = required_str(event, "", "producer")?;
     if producer.trim().is_empty() {
         return Err(EventError::new("producer", "must not be empty"));
@@ -158,10 +157,7 @@ fn parse_run_event(event: &Map<String, Value>) -> Result<RunEventBody, EventErro
     let event_type = match optional_str(event, "", "eventType")? {
         None => None,
         Some(text) => Some(RunState::parse(text).ok_or_else(|| {
-            EventError::new(
-                "eventType",
-                format!("`{text}` is not one of START, RUNNING, COMPLETE, ABORT, FAIL, OTHER"),
-            )
+            EventError::new("eventType", format!("`{text}` is not one of START, RUNNING, COMPLETE, ABORT, FAIL, OTHER"))
         })?),
     };
     let run = required_object(event, "", "run")?;
@@ -186,17 +182,15 @@ fn parse_run_event(event: &Map<String, Value>) -> Result<RunEventBody, EventErro
 
 fn parse_run_id(run: &Map<String, Value>, path: &str) -> Result<RunId, EventError> {
     let text = required_str(run, path, "runId")?;
-    RunId::parse(text)
-        .map_err(|_| EventError::new(join(path, "runId"), format!("`{text}` is not a UUID")))
+    RunId::parse(text).map_err(|_| EventError::new(join(path, "runId"), format!("`{text}` is not a UUID")))
 }
 
 /// The parent facet was validated against its schema already; this reads it.
 fn parse_parent(parent: &Value) -> Result<Option<(RunId, JobId)>, EventError> {
     let path = "run.facets.parent";
-    let (Some(run), Some(job)) = (
-        parent.get("run").and_then(Value::as_object),
-        parent.get("job").and_then(Value::as_object),
-    ) else {
+    let (Some(run), Some(job)) =
+        (parent.get("run").and_then(Value::as_object), parent.get("job").and_then(Value::as_object))
+    else {
         return Ok(None);
     };
     let run_id = parse_run_id(run, &join(path, "run"))?;
@@ -235,9 +229,7 @@ fn parse_datasets(
         .enumerate()
         .map(|(index, item)| {
             let path = format!("{key}[{index}]");
-            let object = item
-                .as_object()
-                .ok_or_else(|| EventError::new(&path, "a dataset must be a JSON object"))?;
+            let object = item.as_object().ok_or_else(|| EventError::new(&path, "a dataset must be a JSON object"))?;
             parse_dataset(object, &path, use_kind)
         })
         .collect()
@@ -314,11 +306,7 @@ fn required_str<'a>(owner: &'a Map<String, Value>, path: &str, key: &str) -> Res
     }
 }
 
-fn optional_str<'a>(
-    owner: &'a Map<String, Value>,
-    path: &str,
-    key: &str,
-) -> Result<Option<&'a str>, EventError> {
+fn optional_str<'a>(owner: &'a Map<String, Value>, path: &str, key: &str) -> Result<Option<&'a str>, EventError> {
     match owner.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),

@@ -41,16 +41,10 @@ struct BundledSchemas {
 }
 
 impl jsonschema::Retrieve for BundledSchemas {
-    fn retrieve(
-        &self,
-        uri: &jsonschema::Uri<String>,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
         let text = uri.as_str();
         let without_fragment = text.split('#').next().unwrap_or(text);
-        self.by_id
-            .get(without_fragment)
-            .cloned()
-            .ok_or_else(|| format!("schema `{text}` is not bundled").into())
+        self.by_id.get(without_fragment).cloned().ok_or_else(|| format!("schema `{text}` is not bundled").into())
     }
 }
 

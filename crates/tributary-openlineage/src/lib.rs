@@ -14,8 +14,7 @@ mod facets;
 
 pub use canonical::{canonical_json, content_hash};
 pub use event::{
-    DatasetEventBody, DatasetRef, EventBody, EventError, JobEventBody, ParsedEvent, RunEventBody,
-    parse_event,
+    DatasetEventBody, DatasetRef, EventBody, EventError, JobEventBody, ParsedEvent, RunEventBody, parse_event,
 };
 
 #[cfg(test)]

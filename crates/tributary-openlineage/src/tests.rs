@@ -67,7 +67,10 @@ fn examples_are_accepted_or_rejected_with_a_named_field() {
             };
             writeln!(report, "{folder}/{name}: {outcome}").unwrap();
             match folder {
-                "invalid" => assert!(outcome.starts_with("rejected field=`") && !outcome.starts_with("rejected field=``"), "{name}: {outcome}"),
+                "invalid" => assert!(
+                    outcome.starts_with("rejected field=`") && !outcome.starts_with("rejected field=``"),
+                    "{name}: {outcome}"
+                ),
                 _ => assert!(outcome.starts_with("ok"), "{name}: {outcome}"),
             }
         }
@@ -114,10 +117,21 @@ fn rejection(mutate: impl FnOnce(&mut serde_json::Value)) -> String {
 fn bad_fields_are_named() {
     assert_eq!(rejection(|_| {}), "accepted");
     let mut report = String::new();
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut serde_json::Value)>)> = vec![
-        ("no eventTime", Box::new(|e| { e.as_object_mut().unwrap().remove("eventTime"); })),
+    type Mutation = Box<dyn FnOnce(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
+        (
+            "no eventTime",
+            Box::new(|e| {
+                e.as_object_mut().unwrap().remove("eventTime");
+            }),
+        ),
         ("bad eventTime", Box::new(|e| e["eventTime"] = "soon".into())),
-        ("no producer", Box::new(|e| { e.as_object_mut().unwrap().remove("producer"); })),
+        (
+            "no producer",
+            Box::new(|e| {
+                e.as_object_mut().unwrap().remove("producer");
+            }),
+        ),
         ("runId not uuid", Box::new(|e| e["run"]["runId"] = "42".into())),
         ("job name empty", Box::new(|e| e["job"]["name"] = "".into())),
         ("job namespace number", Box::new(|e| e["job"]["namespace"] = 7.into())),
@@ -125,9 +139,14 @@ fn bad_fields_are_named() {
         ("inputs not array", Box::new(|e| e["inputs"] = serde_json::json!({}))),
         ("output name NUL", Box::new(|e| e["outputs"][0]["name"] = "a\u{0}b".into())),
         ("facet not object", Box::new(|e| e["run"]["facets"] = serde_json::json!({"x": 1}))),
-        ("schema field without name", Box::new(|e| e["outputs"][0]["facets"] = serde_json::json!({"schema": {
+        (
+            "schema field without name",
+            Box::new(|e| {
+                e["outputs"][0]["facets"] = serde_json::json!({"schema": {
             "_producer": "p", "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json",
-            "fields": [{"name": "a"}, {"type": "int"}]}}))),
+            "fields": [{"name": "a"}, {"type": "int"}]}})
+            }),
+        ),
     ];
     for (name, mutate) in cases {
         writeln!(report, "{name} -> {}", rejection(mutate)).unwrap();

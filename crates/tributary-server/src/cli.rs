@@ -14,7 +14,11 @@ pub const DEFAULT_DATA_DIR: &str = "tributary-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5055";
 
 #[derive(Parser)]
-#[command(name = "tributary", version, about = "Lineage and metadata server for data meshes (OpenLineage in, impact answers out)")]
+#[command(
+    name = "tributary",
+    version,
+    about = "Lineage and metadata server for data meshes (OpenLineage in, impact answers out)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -108,9 +112,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let service = tokio::task::spawn_blocking(move || Service::open(config))
         .await?
         .with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let address = listener.local_addr()?;
     let watermark = service.watermark();
     tracing::info!(data_dir = %data_dir.display(), events = watermark.events, "store open");

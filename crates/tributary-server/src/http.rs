@@ -26,7 +26,10 @@ pub(crate) fn router(service: Service) -> Router {
 
 async fn healthz(State(service): State<Service>) -> Response {
     let watermark = service.watermark();
-    (StatusCode::OK, axum::Json(json!({"status": "ok", "watermark": {"sequence": watermark.sequence, "events": watermark.events}})))
+    (
+        StatusCode::OK,
+        axum::Json(json!({"status": "ok", "watermark": {"sequence": watermark.sequence, "events": watermark.events}})),
+    )
         .into_response()
 }
 
@@ -49,7 +52,7 @@ fn service_error(error: ServiceError) -> Response {
 
 /// Decodes the body per `Content-Encoding` (identity or gzip), refusing to inflate past
 /// [`MAX_BODY_BYTES`].
-fn decode_body(headers: &HeaderMap, body: Bytes) -> Result<Vec<u8>, Response> {
+fn decode_body(headers: &HeaderMap, body: Bytes) -> Result<Vec<u8>, Box<Response>> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|value| value.to_str().ok())
@@ -62,41 +65,50 @@ fn decode_body(headers: &HeaderMap, body: Bytes) -> Result<Vec<u8>, Response> {
             let mut decoded = Vec::with_capacity(body.len() * 4);
             let mut reader = flate2::read::MultiGzDecoder::new(&body[..]).take(MAX_BODY_BYTES as u64 + 1);
             reader.read_to_end(&mut decoded).map_err(|error| {
-                error_response(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "", format!("body is not valid gzip: {error}"))
+                Box::new(error_response(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_ARGUMENT",
+                    "",
+                    format!("body is not valid gzip: {error}"),
+                ))
             })?;
             if decoded.len() > MAX_BODY_BYTES {
-                return Err(error_response(
+                return Err(Box::new(error_response(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "INVALID_ARGUMENT",
                     "",
                     format!("decompressed body is larger than {MAX_BODY_BYTES} bytes"),
-                ));
+                )));
             }
             Ok(decoded)
         }
-        other => Err(error_response(
+        other => Err(Box::new(error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "INVALID_ARGUMENT",
             "",
             format!("unsupported Content-Encoding `{other}` (use gzip or none)"),
-        )),
+        ))),
     }
 }
 
 async fn ingest(State(service): State<Service>, headers: HeaderMap, body: Bytes) -> Response {
     let body = match decode_body(&headers, body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if body.iter().all(u8::is_ascii_whitespace) {
-        return error_response(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "", "body is empty: send one OpenLineage event as JSON".into());
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "",
+            "body is empty: send one OpenLineage event as JSON".into(),
+        );
     }
     match service.ingest(&body).await {
-        Ok(outcome) => (
-            StatusCode::CREATED,
-            axum::Json(json!({"sequence": outcome.sequence, "duplicate": outcome.duplicate})),
-        )
-            .into_response(),
+        Ok(outcome) => {
+            (StatusCode::CREATED, axum::Json(json!({"sequence": outcome.sequence, "duplicate": outcome.duplicate})))
+                .into_response()
+        }
         Err(error) => service_error(error),
     }
 }

@@ -12,7 +12,6 @@ use std::future::Future;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-
 pub use http::MAX_BODY_BYTES;
 pub use tributary_service::{Service, ServiceConfig, StoreConfig};
 

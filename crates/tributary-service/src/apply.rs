@@ -93,14 +93,18 @@ impl<'a> Touched<'a> {
             return;
         };
         for identifier in identifiers {
-            let (Some(namespace), Some(name)) = (
-                identifier.get("namespace").and_then(Value::as_str),
-                identifier.get("name").and_then(Value::as_str),
-            ) else {
+            let (Some(namespace), Some(name)) =
+                (identifier.get("namespace").and_then(Value::as_str), identifier.get("name").and_then(Value::as_str))
+            else {
                 continue;
             };
             let alias = DatasetId::new(namespace, name);
-            if alias == record.id || namespace.is_empty() || name.is_empty() || namespace.contains('\0') || name.contains('\0') {
+            if alias == record.id
+                || namespace.is_empty()
+                || name.is_empty()
+                || namespace.contains('\0')
+                || name.contains('\0')
+            {
                 continue;
             }
             if record.aliases.insert(alias.clone()) {
@@ -203,7 +207,10 @@ impl<'a> Touched<'a> {
 
 /// Applies one event atomically. Returns what the index must learn once it is durable
 /// (`None` for a duplicate).
-pub(crate) fn apply_event(store: &Store, event: &ParsedEvent) -> Result<(IngestOutcome, Option<IndexDelta>), ServiceError> {
+pub(crate) fn apply_event(
+    store: &Store,
+    event: &ParsedEvent,
+) -> Result<(IngestOutcome, Option<IndexDelta>), ServiceError> {
     if let Some(sequence) = store.sequence_of_hash(event.hash)? {
         return Ok((IngestOutcome { sequence, duplicate: true }, None));
     }
@@ -229,9 +236,8 @@ pub(crate) fn apply_event(store: &Store, event: &ParsedEvent) -> Result<(IngestO
             merge_facets(&mut job.facets, &body.job_facets, touched.version);
 
             let old_run = store.run(&body.run_id)?;
-            let mut run = old_run
-                .clone()
-                .unwrap_or_else(|| RunRecord::new(body.run_id, body.job.clone(), touched.version));
+            let mut run =
+                old_run.clone().unwrap_or_else(|| RunRecord::new(body.run_id, body.job.clone(), touched.version));
             run.observe(&body.job, body.event_type, touched.version, sequence);
             merge_facets(&mut run.facets, &body.run_facets, touched.version);
             if let Some(parent) = &body.parent {

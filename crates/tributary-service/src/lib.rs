@@ -22,13 +22,11 @@ use tributary_store::Store;
 pub use tributary_store::StoreConfig;
 
 pub use error::{ErrorCode, ServiceError};
-pub use tributary_openlineage::{ParsedEvent, parse_event};
-pub use writer::PendingAck;
-pub use queries::{
-    DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,
-};
+pub use queries::{DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView};
 pub use tributary_graph::{LineageAnswer, LineageEdge, LineageNode};
 pub use tributary_model as model;
+pub use tributary_openlineage::{ParsedEvent, parse_event};
+pub use writer::PendingAck;
 
 /// Where the data lives and how the service behaves.
 #[derive(Clone, Debug)]
@@ -98,12 +96,7 @@ impl Service {
             None => Store::open_temporary(&config.store)?,
         };
         let (index, aliases) = apply::rebuild_index(&store)?;
-        let shared = Arc::new(Shared {
-            store,
-            index: RwLock::new(index),
-            aliases: RwLock::new(aliases),
-            config,
-        });
+        let shared = Arc::new(Shared { store, index: RwLock::new(index), aliases: RwLock::new(aliases), config });
         let (writer, thread) = writer::start(Arc::clone(&shared));
         Ok(Self { shared, writer, writer_thread: Arc::new(Mutex::new(Some(thread))) })
     }

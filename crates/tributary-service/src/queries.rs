@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tributary_model::{
-    DatasetId, DatasetRecord, Direction, JobId, JobRecord, NodeKind, NodeRef, RunId, RunRecord, RunState,
-    SchemaField, SchemaVersionRecord, Timestamp, Watermark, parse_schema_fields,
+    DatasetId, DatasetRecord, Direction, JobId, JobRecord, NodeKind, NodeRef, RunId, RunRecord, RunState, SchemaField,
+    SchemaVersionRecord, Timestamp, Watermark, parse_schema_fields,
 };
 
 use crate::{LineageAnswer, Service, ServiceError, Shared};
@@ -123,7 +123,15 @@ impl Service {
                 (index.producers(&id), index.consumers(&id))
             };
             let recent_runs = shared.run_summaries(shared.store.dataset_runs(&id, RECENT_RUNS)?)?;
-            Ok(Some(DatasetView { record, current_schema, schema_versions, producers, consumers, recent_runs, watermark }))
+            Ok(Some(DatasetView {
+                record,
+                current_schema,
+                schema_versions,
+                producers,
+                consumers,
+                recent_runs,
+                watermark,
+            }))
         })
         .await
     }
@@ -145,8 +153,8 @@ impl Service {
 
     /// A run by its UUID text; `runId` names the field in errors.
     pub async fn run(&self, run_id: &str) -> Result<Option<(RunRecord, Watermark)>, ServiceError> {
-        let id = RunId::parse(run_id)
-            .map_err(|_| ServiceError::invalid("runId", format!("`{run_id}` is not a UUID")))?;
+        let id =
+            RunId::parse(run_id).map_err(|_| ServiceError::invalid("runId", format!("`{run_id}` is not a UUID")))?;
         self.blocking(move |shared| {
             let watermark = shared.read_index().watermark();
             Ok(shared.store.run(&id)?.map(|run| (run, watermark)))
@@ -284,7 +292,7 @@ fn encode_cursor(namespace: &str, name: &str) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<(String, String), ServiceError> {
     let invalid = || ServiceError::invalid("after", "is not a cursor returned by this server");
-    if cursor.len() % 2 != 0 {
+    if !cursor.len().is_multiple_of(2) {
         return Err(invalid());
     }
     let bytes = (0..cursor.len())

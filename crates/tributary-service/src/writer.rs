@@ -88,8 +88,9 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
         // A bug in applying one event must not take the writer (and every later event)
         // down with it: a panic becomes that event's internal error. Nothing of the event
         // was committed, since the batch is applied only at the end of `apply_event`.
-        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply_event(&shared.store, &request.event)))
-            .unwrap_or_else(|_| Err(ServiceError::Internal("applying the event panicked".into())));
+        let applied =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply_event(&shared.store, &request.event)))
+                .unwrap_or_else(|_| Err(ServiceError::Internal("applying the event panicked".into())));
         match applied {
             Ok((outcome, delta)) => {
                 results.push(Ok(outcome));

@@ -31,8 +31,8 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tributary_model::{
-    DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, RunId, RunRecord,
-    SchemaVersionRecord, Timestamp,
+    DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, RunId, RunRecord, SchemaVersionRecord,
+    Timestamp,
 };
 
 pub use keys::decode_name_key;
@@ -86,7 +86,9 @@ impl Store {
             .open()
             .map_err(|error| match error {
                 // sled reports a held lock as an IO error whose message says so.
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("acquire lock") => {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("acquire lock") =>
+                {
                     StoreError::Locked { path: path.display().to_string() }
                 }
                 other => StoreError::Sled(other),

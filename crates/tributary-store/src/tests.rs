@@ -1,6 +1,6 @@
 use tributary_model::{
-    DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, ObservationSource, RECORD_FORMAT,
-    RunId, Timestamp,
+    DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, ObservationSource, RECORD_FORMAT, RunId,
+    Timestamp,
 };
 
 use crate::{Store, StoreConfig, StoreError};
@@ -35,8 +35,8 @@ fn records_survive_reopen_and_names_with_shared_prefixes_stay_apart() {
     {
         let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
         let mut write = store.write();
-        write.put_dataset(&DatasetRecord::new(a.clone(), Timestamp(1)));
-        write.put_dataset(&DatasetRecord::new(b.clone(), Timestamp(2)));
+        write.put_dataset(&DatasetRecord::new(a.clone(), Timestamp(1))).unwrap();
+        write.put_dataset(&DatasetRecord::new(b.clone(), Timestamp(2))).unwrap();
         write.put_alias(&DatasetId::new("s3", "bucket/orders"), &a);
         store.commit(write).unwrap();
         store.flush().unwrap();
@@ -63,7 +63,8 @@ fn a_second_open_is_refused_clearly() {
 fn best_observation_skips_the_one_being_replaced() {
     let store = Store::open_temporary(&StoreConfig::default()).unwrap();
     let job = JobId::new("etl", "load");
-    let key = |settled, time, n| ObservationKey { settled, time: Timestamp(time), source: ObservationSource::Run(run(n)) };
+    let key =
+        |settled, time, n| ObservationKey { settled, time: Timestamp(time), source: ObservationSource::Run(run(n)) };
     let observation = |key: ObservationKey, input: &str| Observation {
         format: RECORD_FORMAT,
         key,
@@ -71,11 +72,11 @@ fn best_observation_skips_the_one_being_replaced() {
         outputs: vec![],
     };
     let mut write = store.write();
-    write.put_observation(&job, &observation(key(true, 10, 1), "a"));
-    write.put_observation(&job, &observation(key(false, 50, 2), "b"));
-    write.put_observation(&job, &observation(key(true, 20, 3), "c"));
+    write.put_observation(&job, &observation(key(true, 10, 1), "a")).unwrap();
+    write.put_observation(&job, &observation(key(false, 50, 2), "b")).unwrap();
+    write.put_observation(&job, &observation(key(true, 20, 3), "c")).unwrap();
     // Another job whose name extends this one's must not be seen.
-    write.put_observation(&JobId::new("etl", "load2"), &observation(key(true, 99, 4), "z"));
+    write.put_observation(&JobId::new("etl", "load2"), &observation(key(true, 99, 4), "z")).unwrap();
     store.commit(write).unwrap();
     let best = store.best_observation(&job, None).unwrap().unwrap();
     assert_eq!(best.inputs[0].name, "c");
@@ -95,7 +96,7 @@ fn timelines_list_most_recent_first() {
     assert_eq!(store.job_runs(&job, 10).unwrap(), vec![run(3), run(1), run(2)]);
     let mut write = store.write();
     write.delete_job_run(&job, Timestamp(9), &run(3));
-    write.put_job(&JobRecord::new(job.clone(), Timestamp(1)));
+    write.put_job(&JobRecord::new(job.clone(), Timestamp(1))).unwrap();
     store.commit(write).unwrap();
     assert_eq!(store.job_runs(&job, 1).unwrap(), vec![run(1)]);
     assert_eq!(store.scan_jobs().count(), 1);
