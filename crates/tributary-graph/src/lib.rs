@@ -5,10 +5,13 @@
 //! and keeps it in step with every committed event. It does no IO and must not depend on
 //! storage or transports.
 
+mod columns;
+
 use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::collections::VecDeque;
 
+pub use columns::{ColumnAnswer, ColumnEdge, ColumnHit, UnverifiedDataset};
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, VisitMap, Visitable};
@@ -56,6 +59,8 @@ pub struct LineageAnswer {
 pub enum GraphError {
     #[error("unknown {kind} `{namespace}:{name}`")]
     UnknownNode { kind: &'static str, namespace: String, name: String },
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// Datasets and jobs with their current edges. Every job's edges are exactly its
@@ -65,6 +70,7 @@ pub struct LineageIndex {
     graph: StableDiGraph<Node, EdgeKind, u32>,
     datasets: BTreeMap<DatasetId, NodeIndex>,
     jobs: BTreeMap<JobId, NodeIndex>,
+    columns: columns::ColumnGraph,
     watermark: Watermark,
 }
 
@@ -147,6 +153,11 @@ impl LineageIndex {
                 PetDirection::Outgoing => self.graph.add_edge(job, other, kind),
             };
         }
+    }
+
+    fn dataset_id(&self, index: NodeIndex) -> DatasetId {
+        let node = &self.graph[index];
+        DatasetId::new(&*node.namespace, &*node.name)
     }
 
     fn node_index(&self, start: &NodeRef) -> Result<NodeIndex, GraphError> {

@@ -2,11 +2,11 @@ use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef};
 
 use crate::LineageIndex;
 
-fn ds(name: &str) -> DatasetId {
+pub(crate) fn ds(name: &str) -> DatasetId {
     DatasetId::new("db", name)
 }
 
-fn job(name: &str) -> JobId {
+pub(crate) fn job(name: &str) -> JobId {
     JobId::new("etl", name)
 }
 
@@ -106,4 +106,106 @@ fn listing_pages_in_order() {
     assert!(!more);
     let (found, _) = index.list_datasets(Some("db"), Some("AR"), None, 10);
     assert_eq!(found, vec![ds("mart")]);
+}
+
+mod columns {
+    use tributary_model::{ALL_COLUMNS, ColumnEdgeSpec, DatasetId, Direction, Transformation, TransformationKind};
+
+    use super::{ds, job};
+    use crate::LineageIndex;
+
+    fn edge(
+        input: &str,
+        input_field: &str,
+        output_field: &str,
+        kind: TransformationKind,
+        masking: bool,
+    ) -> ColumnEdgeSpec {
+        ColumnEdgeSpec {
+            input: ds(input),
+            input_field: input_field.into(),
+            output_field: output_field.into(),
+            transformations: vec![Transformation { kind, subtype: String::new(), masking, description: None }],
+        }
+    }
+
+    /// raw.id -> clean.id (direct) -> mart.customer_id (direct, masked); raw.country -> clean.id (indirect filter);
+    /// clean -> report via job r without column lineage.
+    fn index() -> LineageIndex {
+        let mut index = LineageIndex::default();
+        index.set_job_io(&job("a"), &[ds("raw")], &[ds("clean")]);
+        index.set_job_io(&job("b"), &[ds("clean")], &[ds("mart")]);
+        index.set_job_io(&job("r"), &[ds("clean")], &[ds("report")]);
+        index.set_column_lineage(
+            &ds("clean"),
+            &[
+                edge("raw", "id", "id", TransformationKind::Direct, false),
+                edge("raw", "country", ALL_COLUMNS, TransformationKind::Indirect, false),
+            ],
+        );
+        index.set_column_lineage(&ds("mart"), &[edge("clean", "id", "customer_id", TransformationKind::Direct, true)]);
+        index
+    }
+
+    fn render(answer: &crate::ColumnAnswer) -> Vec<String> {
+        let mut lines: Vec<String> = answer
+            .columns
+            .iter()
+            .map(|hit| {
+                let path: Vec<String> = hit.path.iter().map(|(d, f)| format!("{}.{f}", d.name)).collect();
+                format!(
+                    "{}.{}@{} direct={} masked={} path={}",
+                    hit.dataset.name,
+                    hit.field,
+                    hit.distance,
+                    hit.direct,
+                    hit.masked,
+                    path.join(">")
+                )
+            })
+            .collect();
+        for unverified in &answer.unverified {
+            lines.push(format!(
+                "unverified {} via job {} from {}.{}",
+                unverified.dataset.name, unverified.job.name, unverified.via.0.name, unverified.via.1
+            ));
+        }
+        lines
+    }
+
+    #[test]
+    fn downstream_follows_direct_edges_and_flags_dataset_level_consumers() {
+        let index = index();
+        let answer = index.column_lineage(&ds("raw"), "id", Direction::Downstream, 10, 100).unwrap();
+        assert_eq!(
+            render(&answer),
+            vec![
+                "clean.id@1 direct=true masked=false path=raw.id>clean.id",
+                "mart.customer_id@2 direct=true masked=true path=raw.id>clean.id>mart.customer_id",
+                "unverified report via job r from clean.id",
+            ]
+        );
+        let indirect = index.column_lineage(&ds("raw"), "country", Direction::Downstream, 10, 100).unwrap();
+        assert_eq!(render(&indirect), vec!["clean.*@1 direct=false masked=false path=raw.country>clean.*"]);
+    }
+
+    #[test]
+    fn upstream_and_replacement() {
+        let mut index = index();
+        let up = index.column_lineage(&ds("mart"), "customer_id", Direction::Upstream, 10, 100).unwrap();
+        assert_eq!(
+            render(&up),
+            vec![
+                "clean.id@1 direct=true masked=true path=mart.customer_id>clean.id",
+                "raw.id@2 direct=true masked=false path=mart.customer_id>clean.id>raw.id",
+            ]
+        );
+        // New column lineage for `clean` replaces the old one.
+        index.set_column_lineage(&ds("clean"), &[edge("raw", "name", "id", TransformationKind::Direct, false)]);
+        let answer = index.column_lineage(&ds("raw"), "id", Direction::Downstream, 10, 100).unwrap();
+        assert!(answer.columns.is_empty());
+        assert_eq!(index.column_edge_count(), 2);
+        let unknown = index.column_lineage(&DatasetId::new("db", "nope"), "x", Direction::Downstream, 1, 1);
+        assert!(unknown.is_err());
+    }
 }

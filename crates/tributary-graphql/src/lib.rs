@@ -2,6 +2,7 @@
 //! `/graphql` (GraphiQL on GET). `schema.graphql` at the repository root is generated from
 //! this code; a test fails when they drift. Knows the service, never the store.
 
+mod columns;
 mod types;
 
 use async_graphql::http::GraphiQLSource;

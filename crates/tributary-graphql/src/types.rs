@@ -55,6 +55,16 @@ pub enum Direction {
     Both,
 }
 
+impl From<Direction> for model::Direction {
+    fn from(direction: Direction) -> Self {
+        match direction {
+            Direction::Upstream => Self::Upstream,
+            Direction::Downstream => Self::Downstream,
+            Direction::Both => Self::Both,
+        }
+    }
+}
+
 /// `READS`: dataset -> job. `WRITES`: job -> dataset.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum EdgeKind {
@@ -463,6 +473,25 @@ impl QueryRoot {
             depth: view.depth,
             watermark: view.watermark.into(),
         })
+    }
+
+    /// Column lineage from one column: DIRECT edges are followed transitively (the value
+    /// travels on), INDIRECT ones are reported and end their branch. Datasets connected only
+    /// by dataset-level lineage are listed as `unverified`. `depth` counts column hops.
+    async fn column_lineage(
+        &self,
+        context: &Context<'_>,
+        dataset: crate::columns::DatasetInput,
+        field: String,
+        #[graphql(default_with = "Direction::Downstream")] direction: Direction,
+        depth: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<crate::columns::ColumnLineage> {
+        let id = model::DatasetId::new(dataset.namespace, dataset.name);
+        let view = service(context)
+            .column_lineage(&id, &field, direction.into(), depth, limit.map(|limit| limit as usize))
+            .map_err(gql_error)?;
+        Ok(crate::columns::column_lineage(crate::columns::column_ref(&(id, field)), view))
     }
 
     /// Datasets by exact namespace and case-insensitive name substring, in name order.

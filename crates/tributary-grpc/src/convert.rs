@@ -133,3 +133,61 @@ pub(crate) fn lineage(view: LineageView) -> proto::LineageResponse {
 pub(crate) fn json_text(map: &serde_json::Map<String, serde_json::Value>) -> String {
     serde_json::Value::Object(map.clone()).to_string()
 }
+
+pub(crate) fn column_ref((dataset, field): &(tributary_service::model::DatasetId, String)) -> proto::ColumnRef {
+    proto::ColumnRef { namespace: dataset.namespace.clone(), name: dataset.name.clone(), field: field.clone() }
+}
+
+pub(crate) fn transformations(list: &[tributary_service::model::Transformation]) -> Vec<proto::Transformation> {
+    list.iter()
+        .map(|t| proto::Transformation {
+            r#type: t.kind.as_str().to_owned(),
+            subtype: t.subtype.clone(),
+            masking: t.masking,
+            description: t.description.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub(crate) fn column_lineage(
+    start: proto::ColumnRef,
+    view: tributary_service::ColumnLineageView,
+) -> proto::ColumnLineageResponse {
+    let answer = view.answer;
+    proto::ColumnLineageResponse {
+        start: Some(start),
+        columns: answer
+            .columns
+            .iter()
+            .map(|hit| proto::ColumnImpact {
+                column: Some(column_ref(&(hit.dataset.clone(), hit.field.clone()))),
+                distance: hit.distance,
+                r#use: if hit.direct { "DIRECT" } else { "INDIRECT" }.to_owned(),
+                masked: hit.masked,
+                transformations: transformations(&hit.transformations),
+                path: hit.path.iter().map(column_ref).collect(),
+            })
+            .collect(),
+        edges: answer
+            .edges
+            .iter()
+            .map(|edge| proto::ColumnEdge {
+                from: Some(column_ref(&edge.from)),
+                to: Some(column_ref(&edge.to)),
+                transformations: transformations(&edge.transformations),
+            })
+            .collect(),
+        unverified: answer
+            .unverified
+            .iter()
+            .map(|u| proto::UnverifiedConsumer {
+                dataset: Some(node(&(&u.dataset).into())),
+                job: Some(node(&(&u.job).into())),
+                via: Some(column_ref(&u.via)),
+                path: u.path.iter().map(column_ref).collect(),
+            })
+            .collect(),
+        truncated: answer.truncated,
+        watermark: Some(watermark(view.watermark)),
+    }
+}

@@ -116,6 +116,20 @@ impl proto::lineage_server::Lineage for LineageApi {
         Ok(Response::new(crate::convert::lineage(view)))
     }
 
+    async fn get_column_lineage(
+        &self,
+        request: Request<proto::ColumnLineageRequest>,
+    ) -> Result<Response<proto::ColumnLineageResponse>, Status> {
+        let request = request.into_inner();
+        let dataset = tributary_service::model::DatasetId::new(request.namespace, request.name);
+        let direction = direction(request.direction).map_err(status)?;
+        let depth = (request.depth > 0).then_some(request.depth);
+        let limit = (request.limit > 0).then_some(request.limit as usize);
+        let view = self.service.column_lineage(&dataset, &request.field, direction, depth, limit).map_err(status)?;
+        let start = crate::convert::column_ref(&(dataset, request.field));
+        Ok(Response::new(crate::convert::column_lineage(start, view)))
+    }
+
     async fn list_datasets(
         &self,
         request: Request<proto::ListRequest>,

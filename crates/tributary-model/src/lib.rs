@@ -5,10 +5,12 @@
 //! This crate does no IO, knows no wire format beyond `serde_json::Value` for facets,
 //! and must not depend on storage, transports or async runtimes.
 
+mod columns;
 mod ids;
 mod records;
 mod time;
 
+pub use columns::{ALL_COLUMNS, ColumnEdgeSpec, Transformation, TransformationKind, column_lineage_edges};
 pub use ids::{DatasetId, JobId, NodeKind, NodeRef, RunId};
 pub use records::{
     DatasetRecord, FacetEntry, Facets, JobRecord, Observation, ObservationKey, ObservationSource, RECORD_FORMAT,

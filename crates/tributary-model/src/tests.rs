@@ -113,3 +113,52 @@ fn schema_fields_keep_nesting() {
     assert_eq!(fields.len(), 2);
     assert_eq!(fields[1].fields[0].name, "zip");
 }
+
+#[test]
+fn column_lineage_reads_new_and_legacy_shapes() {
+    let facet = json!({
+        "fields": {
+            "total": {"inputFields": [
+                {"namespace": "db", "name": "orders", "field": "amount",
+                 "transformations": [{"type": "DIRECT", "subtype": "AGGREGATION"}]},
+                {"namespace": "db", "name": "orders", "field": "customer_id",
+                 "transformations": [{"type": "INDIRECT", "subtype": "GROUP_BY"}]}
+            ]},
+            "email_hash": {"inputFields": [
+                {"namespace": "db", "name": "customers", "field": "email",
+                 "transformations": [{"type": "DIRECT", "subtype": "TRANSFORMATION", "masking": true}]}
+            ]},
+            "legacy": {"inputFields": [{"namespace": "db", "name": "old", "field": "x"}], "transformationType": "IDENTITY"}
+        },
+        "dataset": [{"namespace": "db", "name": "orders", "field": "status"}]
+    });
+    let edges = column_lineage_edges(&facet);
+    let rendered: Vec<String> = edges
+        .iter()
+        .map(|e| {
+            format!(
+                "{}.{} -> {} {} direct={} masked={}",
+                e.input.name,
+                e.input_field,
+                e.output_field,
+                e.transformations
+                    .iter()
+                    .map(|t| format!("{}/{}", t.kind.as_str(), t.subtype))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                e.is_direct(),
+                e.is_masked()
+            )
+        })
+        .collect();
+    assert_eq!(
+        rendered,
+        vec![
+            "customers.email -> email_hash DIRECT/TRANSFORMATION direct=true masked=true",
+            "old.x -> legacy DIRECT/IDENTITY direct=true masked=false",
+            "orders.amount -> total DIRECT/AGGREGATION direct=true masked=false",
+            "orders.customer_id -> total INDIRECT/GROUP_BY direct=false masked=false",
+            "orders.status -> * INDIRECT/ direct=false masked=false",
+        ]
+    );
+}

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value;
 use tributary_graph::LineageIndex;
 use tributary_model::{
-    DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, ObservationSource, RECORD_FORMAT,
-    RunRecord, SchemaVersionRecord, Version, merge_facets,
+    ColumnEdgeSpec, DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, ObservationSource,
+    RECORD_FORMAT, RunRecord, SchemaVersionRecord, Version, column_lineage_edges, merge_facets,
 };
 use tributary_openlineage::{DatasetRef, EventBody, ParsedEvent, canonical_json, content_hash};
 use tributary_store::{EventWrite, Store};
@@ -23,6 +23,7 @@ pub(crate) struct IndexDelta {
     datasets: Vec<DatasetId>,
     jobs: Vec<JobId>,
     job_io: Vec<(JobId, Vec<DatasetId>, Vec<DatasetId>)>,
+    column_lineage: Vec<(DatasetId, Vec<ColumnEdgeSpec>)>,
     aliases: Vec<(DatasetId, DatasetId)>,
 }
 
@@ -37,6 +38,9 @@ impl IndexDelta {
         for (job, inputs, outputs) in &self.job_io {
             index.set_job_io(job, inputs, outputs);
         }
+        for (output, edges) in &self.column_lineage {
+            index.set_column_lineage(output, edges);
+        }
         aliases.extend(self.aliases);
     }
 }
@@ -47,6 +51,7 @@ struct Touched<'a> {
     write: EventWrite,
     datasets: BTreeMap<DatasetId, DatasetRecord>,
     changed_schema: BTreeSet<DatasetId>,
+    changed_column_lineage: BTreeSet<DatasetId>,
     delta: IndexDelta,
     sequence: u64,
     version: Version,
@@ -74,6 +79,9 @@ impl<'a> Touched<'a> {
         if reference.facets.contains_key("schema") {
             // Same schema seen again: extend its `last_seen`.
             self.changed_schema.insert(id.clone());
+        }
+        if changed.iter().any(|key| key == "columnLineage") {
+            self.changed_column_lineage.insert(id.clone());
         }
         if changed.iter().any(|key| key == "symlinks") {
             self.register_aliases(&mut record);
@@ -134,10 +142,28 @@ impl<'a> Touched<'a> {
                     None => record.current_schema = None,
                 }
             }
+            if self.changed_column_lineage.contains(&id) {
+                let edges = match record.facets.get("columnLineage").and_then(|entry| entry.value.as_ref()) {
+                    Some(facet) => self.resolve_column_inputs(column_lineage_edges(facet))?,
+                    None => Vec::new(),
+                };
+                self.write.put_column_lineage(&id, &edges)?;
+                self.delta.column_lineage.push((id.clone(), edges));
+            }
             self.write.put_dataset(&record)?;
             self.delta.datasets.push(id);
         }
         Ok(())
+    }
+
+    /// Input columns named by a symlink alias belong to the canonical dataset.
+    fn resolve_column_inputs(&self, mut edges: Vec<ColumnEdgeSpec>) -> Result<Vec<ColumnEdgeSpec>, ServiceError> {
+        for edge in &mut edges {
+            edge.input = self.resolve(&edge.input)?;
+        }
+        edges.sort();
+        edges.dedup();
+        Ok(edges)
     }
 
     fn record_schema_version(&mut self, id: &DatasetId, hash: &str, fields: Value) -> Result<(), ServiceError> {
@@ -220,6 +246,7 @@ pub(crate) fn apply_event(
         write: store.write(),
         datasets: BTreeMap::new(),
         changed_schema: BTreeSet::new(),
+        changed_column_lineage: BTreeSet::new(),
         delta: IndexDelta::default(),
         sequence,
         version: event.version(),
@@ -325,6 +352,10 @@ pub(crate) fn rebuild_index(store: &Store) -> Result<(LineageIndex, HashMap<Data
         let job = job?;
         index.ensure_job(&job.id);
         index.set_job_io(&job.id, &job.inputs, &job.outputs);
+    }
+    for entry in store.scan_column_lineage() {
+        let (output, edges) = entry?;
+        index.set_column_lineage(&output, &edges);
     }
     let mut aliases = HashMap::new();
     for pair in store.scan_aliases() {

@@ -73,6 +73,9 @@ impl From<StoreError> for ServiceError {
 
 impl From<tributary_graph::GraphError> for ServiceError {
     fn from(error: tributary_graph::GraphError) -> Self {
-        Self::NotFound(error.to_string())
+        match error {
+            tributary_graph::GraphError::UnknownNode { .. } => Self::NotFound(error.to_string()),
+            tributary_graph::GraphError::Unsupported(message) => Self::invalid("direction", message),
+        }
     }
 }

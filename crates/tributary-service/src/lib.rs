@@ -22,8 +22,12 @@ use tributary_store::Store;
 pub use tributary_store::StoreConfig;
 
 pub use error::{ErrorCode, ServiceError};
-pub use queries::{DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView};
-pub use tributary_graph::{LineageAnswer, LineageEdge, LineageNode};
+pub use queries::{
+    ColumnLineageView, DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,
+};
+pub use tributary_graph::{
+    ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode, UnverifiedDataset,
+};
 pub use tributary_model as model;
 pub use tributary_openlineage::{ParsedEvent, parse_event};
 pub use writer::PendingAck;

@@ -79,6 +79,13 @@ pub struct LineageView {
 }
 
 #[derive(Clone, Debug)]
+pub struct ColumnLineageView {
+    pub answer: tributary_graph::ColumnAnswer,
+    pub depth: u32,
+    pub watermark: Watermark,
+}
+
+#[derive(Clone, Debug)]
 pub struct NodePage {
     pub nodes: Vec<NodeRef>,
     /// Opaque cursor for the next page; `None` on the last page.
@@ -197,6 +204,33 @@ impl Service {
         let index = self.shared.read_index();
         let answer = index.lineage(&start, direction, depth, limit)?;
         Ok(LineageView { answer, depth, watermark: index.watermark() })
+    }
+
+    /// Column lineage from `namespace:name.field`. `depth` counts column hops.
+    pub fn column_lineage(
+        &self,
+        dataset: &DatasetId,
+        field: &str,
+        direction: Direction,
+        depth: Option<u32>,
+        limit: Option<usize>,
+    ) -> Result<ColumnLineageView, ServiceError> {
+        let config = &self.shared.config;
+        let limit = limit.unwrap_or(config.default_lineage_limit);
+        if limit == 0 || limit > config.max_lineage_limit {
+            return Err(ServiceError::invalid(
+                "limit",
+                format!("must be between 1 and {} columns", config.max_lineage_limit),
+            ));
+        }
+        if field.is_empty() {
+            return Err(ServiceError::invalid("field", "must not be empty"));
+        }
+        let depth = depth.unwrap_or(config.default_lineage_depth);
+        let dataset = self.shared.resolve_dataset(dataset);
+        let index = self.shared.read_index();
+        let answer = index.column_lineage(&dataset, field, direction, depth, limit)?;
+        Ok(ColumnLineageView { answer, depth, watermark: index.watermark() })
     }
 
     pub fn list_datasets(

@@ -13,6 +13,7 @@ pub(crate) const PREFIX_SCHEMA: u8 = b'S';
 pub(crate) const PREFIX_ALIAS: u8 = b'A';
 pub(crate) const PREFIX_JOB_RUN: u8 = b'r';
 pub(crate) const PREFIX_DATASET_RUN: u8 = b'w';
+pub(crate) const PREFIX_COLUMN_LINEAGE: u8 = b'L';
 
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const META_SEQUENCE: &[u8] = b"Msequence";

@@ -21,6 +21,7 @@
 //! | `A` | alias ns NUL name | canonical ns NUL name |
 //! | `r` | job ns NUL name NUL time run id | empty (a job's runs by start) |
 //! | `w` | dataset ns NUL name NUL time run id | role: 1 read, 2 written, 3 both |
+//! | `L` | output dataset ns NUL name | column lineage into it: `Vec<ColumnEdgeSpec>` |
 //!
 //! Records are JSON with a `format` field; see `tributary_model::RECORD_FORMAT`.
 
@@ -31,8 +32,8 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tributary_model::{
-    DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, RunId, RunRecord, SchemaVersionRecord,
-    Timestamp,
+    ColumnEdgeSpec, DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, RunId, RunRecord,
+    SchemaVersionRecord, Timestamp,
 };
 
 pub use keys::decode_name_key;
@@ -264,6 +265,18 @@ impl Store {
         })
     }
 
+    /// Every dataset's column lineage (index rebuild at start-up).
+    pub fn scan_column_lineage(&self) -> impl Iterator<Item = Result<(DatasetId, Vec<ColumnEdgeSpec>)>> + '_ {
+        self.db.scan_prefix([PREFIX_COLUMN_LINEAGE]).map(|entry| {
+            let (key, value) = entry?;
+            let output = decode_name_key(&key).ok_or_else(|| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason: "column lineage key is not namespace NUL name".into(),
+            })?;
+            Ok((output, decode_json(&key, &value)?))
+        })
+    }
+
     /// Every alias and its canonical dataset.
     pub fn scan_aliases(&self) -> impl Iterator<Item = Result<(DatasetId, DatasetId)>> + '_ {
         self.db.scan_prefix([PREFIX_ALIAS]).map(|entry| {
@@ -341,6 +354,16 @@ impl EventWrite {
         let mut key = name_prefix(PREFIX_SCHEMA, &dataset.namespace, &dataset.name);
         key.extend_from_slice(record.hash.as_bytes());
         self.put_json(key, record)
+    }
+
+    /// Replaces the column lineage into `output`; an empty list removes it.
+    pub fn put_column_lineage(&mut self, output: &DatasetId, edges: &[ColumnEdgeSpec]) -> Result<()> {
+        let key = name_key(PREFIX_COLUMN_LINEAGE, &output.namespace, &output.name);
+        if edges.is_empty() {
+            self.batch.remove(key);
+            return Ok(());
+        }
+        self.put_json(key, &edges)
     }
 
     pub fn put_alias(&mut self, alias: &DatasetId, canonical: &DatasetId) {

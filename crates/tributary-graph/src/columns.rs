@@ -1,0 +1,269 @@
+//! The column-level graph: which column feeds which, with the transformations, kept beside
+//! the dataset graph (columns hang off dataset nodes).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use petgraph::Direction as PetDirection;
+use petgraph::stable_graph::NodeIndex;
+use tributary_model::{ColumnEdgeSpec, DatasetId, Direction, JobId, NodeKind, Transformation, TransformationKind};
+
+use crate::{GraphError, LineageIndex};
+
+type FieldId = u32;
+type TransformationsId = u32;
+
+/// Columns and their edges. Field ids are dense; transformation lists are interned.
+#[derive(Default)]
+pub(crate) struct ColumnGraph {
+    fields: Vec<(NodeIndex, Box<str>)>,
+    by_dataset: HashMap<NodeIndex, Vec<FieldId>>,
+    down: Vec<Vec<(FieldId, TransformationsId)>>,
+    up: Vec<Vec<(FieldId, TransformationsId)>>,
+    transformations: Vec<Vec<Transformation>>,
+    transformation_ids: HashMap<Vec<Transformation>, TransformationsId>,
+}
+
+impl ColumnGraph {
+    fn field(&self, dataset: NodeIndex, name: &str) -> Option<FieldId> {
+        self.by_dataset.get(&dataset)?.iter().copied().find(|&id| &*self.fields[id as usize].1 == name)
+    }
+
+    fn ensure_field(&mut self, dataset: NodeIndex, name: &str) -> FieldId {
+        if let Some(id) = self.field(dataset, name) {
+            return id;
+        }
+        let id = self.fields.len() as FieldId;
+        self.fields.push((dataset, name.into()));
+        self.down.push(Vec::new());
+        self.up.push(Vec::new());
+        self.by_dataset.entry(dataset).or_default().push(id);
+        id
+    }
+
+    fn intern(&mut self, transformations: &[Transformation]) -> TransformationsId {
+        if let Some(&id) = self.transformation_ids.get(transformations) {
+            return id;
+        }
+        let id = self.transformations.len() as TransformationsId;
+        self.transformations.push(transformations.to_vec());
+        self.transformation_ids.insert(transformations.to_vec(), id);
+        id
+    }
+
+    fn is_direct(&self, id: TransformationsId) -> bool {
+        self.transformations[id as usize].iter().any(|t| t.kind == TransformationKind::Direct)
+    }
+
+    fn is_masked(&self, id: TransformationsId) -> bool {
+        let list = &self.transformations[id as usize];
+        let mut direct = list.iter().filter(|t| t.kind == TransformationKind::Direct).peekable();
+        direct.peek().is_some() && direct.all(|t| t.masking)
+    }
+
+    pub(crate) fn edge_count(&self) -> usize {
+        self.down.iter().map(Vec::len).sum()
+    }
+}
+
+/// A column reached by a column-lineage traversal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnHit {
+    pub dataset: DatasetId,
+    /// The column, or `*` for "every column" (a dataset-wide INDIRECT entry).
+    pub field: String,
+    /// Column hops from the start.
+    pub distance: u32,
+    /// The edge that reached it carries the value (DIRECT); INDIRECT hits end their branch.
+    pub direct: bool,
+    /// Every DIRECT transformation on the reaching edge masks the value.
+    pub masked: bool,
+    /// Transformations on the edge that reached it.
+    pub transformations: Vec<Transformation>,
+    /// Columns from the start to this one, both included.
+    pub path: Vec<(DatasetId, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnEdge {
+    pub from: (DatasetId, String),
+    pub to: (DatasetId, String),
+    pub transformations: Vec<Transformation>,
+}
+
+/// A dataset related to a traversed column only through dataset-level lineage: a job
+/// reads (downstream) or writes (upstream) across it without column lineage, so its
+/// columns are unknown, not unaffected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnverifiedDataset {
+    pub dataset: DatasetId,
+    pub job: JobId,
+    /// The traversed column whose dataset the job connects to `dataset`.
+    pub via: (DatasetId, String),
+    /// Columns from the start to `via`, both included.
+    pub path: Vec<(DatasetId, String)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ColumnAnswer {
+    pub columns: Vec<ColumnHit>,
+    pub edges: Vec<ColumnEdge>,
+    pub unverified: Vec<UnverifiedDataset>,
+    pub truncated: bool,
+}
+
+impl LineageIndex {
+    /// Replaces the column lineage into `output` (from its current `columnLineage` facet).
+    pub fn set_column_lineage(&mut self, output: &DatasetId, edges: &[ColumnEdgeSpec]) {
+        let output_node = self.ensure_dataset(output);
+        let old_fields: Vec<FieldId> = self.columns.by_dataset.get(&output_node).cloned().unwrap_or_default();
+        for field in old_fields {
+            let incoming = std::mem::take(&mut self.columns.up[field as usize]);
+            for (source, _) in incoming {
+                self.columns.down[source as usize].retain(|&(target, _)| target != field);
+            }
+        }
+        for edge in edges {
+            let input_node = self.ensure_dataset(&edge.input);
+            let source = self.columns.ensure_field(input_node, &edge.input_field);
+            let target = self.columns.ensure_field(output_node, &edge.output_field);
+            let transformations = self.columns.intern(&edge.transformations);
+            self.columns.down[source as usize].push((target, transformations));
+            self.columns.up[target as usize].push((source, transformations));
+        }
+    }
+
+    pub fn column_edge_count(&self) -> usize {
+        self.columns.edge_count()
+    }
+
+    /// Whether any column of `output` has column lineage from a column of `input`.
+    fn has_column_lineage_between(&self, input: NodeIndex, output: NodeIndex) -> bool {
+        let Some(fields) = self.columns.by_dataset.get(&output) else { return false };
+        fields.iter().any(|&field| {
+            self.columns.up[field as usize].iter().any(|&(source, _)| self.columns.fields[source as usize].0 == input)
+        })
+    }
+
+    fn column_ref(&self, field: FieldId) -> (DatasetId, String) {
+        let (dataset, name) = &self.columns.fields[field as usize];
+        (self.dataset_id(*dataset), name.to_string())
+    }
+
+    /// Column lineage from `dataset.field`: DIRECT edges are followed transitively (the
+    /// value travels on), INDIRECT ones are reported and end their branch. `depth` counts
+    /// column hops, `limit` the columns returned. `Both` is not a column direction.
+    pub fn column_lineage(
+        &self,
+        dataset: &DatasetId,
+        field: &str,
+        direction: Direction,
+        depth: u32,
+        limit: usize,
+    ) -> Result<ColumnAnswer, GraphError> {
+        let Some(&dataset_node) = self.datasets.get(dataset) else {
+            return Err(GraphError::UnknownNode {
+                kind: "dataset",
+                namespace: dataset.namespace.clone(),
+                name: dataset.name.clone(),
+            });
+        };
+        let downstream = match direction {
+            Direction::Downstream => true,
+            Direction::Upstream => false,
+            Direction::Both => {
+                return Err(GraphError::Unsupported("column lineage goes UPSTREAM or DOWNSTREAM, not BOTH"));
+            }
+        };
+        let mut answer = ColumnAnswer::default();
+        let start_path = vec![(dataset.clone(), field.to_owned())];
+        self.add_unverified(dataset_node, (dataset.clone(), field.to_owned()), &start_path, downstream, &mut answer);
+        let Some(start) = self.columns.field(dataset_node, field) else {
+            return Ok(answer);
+        };
+        let mut visited: HashSet<FieldId> = HashSet::from([start]);
+        let mut checked_datasets: HashSet<NodeIndex> = HashSet::from([dataset_node]);
+        let mut queue: VecDeque<(FieldId, u32, Vec<(DatasetId, String)>)> = VecDeque::from([(start, 0, start_path)]);
+        while let Some((current, distance, path)) = queue.pop_front() {
+            if distance >= depth {
+                continue;
+            }
+            let neighbours =
+                if downstream { &self.columns.down[current as usize] } else { &self.columns.up[current as usize] };
+            for &(next, transformations) in neighbours {
+                let (from, to) = if downstream { (current, next) } else { (next, current) };
+                let edge = ColumnEdge {
+                    from: self.column_ref(from),
+                    to: self.column_ref(to),
+                    transformations: self.columns.transformations[transformations as usize].clone(),
+                };
+                if visited.contains(&next) {
+                    answer.edges.push(edge);
+                    continue;
+                }
+                if answer.columns.len() >= limit {
+                    answer.truncated = true;
+                    continue;
+                }
+                answer.edges.push(edge);
+                visited.insert(next);
+                let direct = self.columns.is_direct(transformations);
+                let mut next_path = path.clone();
+                next_path.push(self.column_ref(next));
+                answer.columns.push(ColumnHit {
+                    dataset: self.column_ref(next).0,
+                    field: self.columns.fields[next as usize].1.to_string(),
+                    distance: distance + 1,
+                    direct,
+                    masked: self.columns.is_masked(transformations),
+                    transformations: self.columns.transformations[transformations as usize].clone(),
+                    path: next_path.clone(),
+                });
+                if direct {
+                    let next_dataset = self.columns.fields[next as usize].0;
+                    if checked_datasets.insert(next_dataset) {
+                        self.add_unverified(next_dataset, self.column_ref(next), &next_path, downstream, &mut answer);
+                    }
+                    queue.push_back((next, distance + 1, next_path));
+                }
+            }
+        }
+        Ok(answer)
+    }
+
+    /// Datasets one job away from `dataset` (its consumers' outputs downstream, its
+    /// producers' inputs upstream) that have no column lineage with it.
+    fn add_unverified(
+        &self,
+        dataset: NodeIndex,
+        via: (DatasetId, String),
+        path: &[(DatasetId, String)],
+        downstream: bool,
+        answer: &mut ColumnAnswer,
+    ) {
+        let (to_job, from_job) = if downstream {
+            (PetDirection::Outgoing, PetDirection::Outgoing)
+        } else {
+            (PetDirection::Incoming, PetDirection::Incoming)
+        };
+        for job in self.graph.neighbors_directed(dataset, to_job) {
+            if self.graph[job].kind != NodeKind::Job {
+                continue;
+            }
+            for other in self.graph.neighbors_directed(job, from_job) {
+                let covered = if downstream {
+                    self.has_column_lineage_between(dataset, other)
+                } else {
+                    self.has_column_lineage_between(other, dataset)
+                };
+                if !covered {
+                    answer.unverified.push(UnverifiedDataset {
+                        dataset: self.dataset_id(other),
+                        job: JobId::new(&*self.graph[job].namespace, &*self.graph[job].name),
+                        via: via.clone(),
+                        path: path.to_vec(),
+                    });
+                }
+            }
+        }
+    }
+}
