@@ -10,6 +10,8 @@ use tributary_model::{ColumnEdgeSpec, DatasetId, Direction, JobId, NodeKind, Tra
 use crate::{GraphError, LineageIndex};
 
 type FieldId = u32;
+/// Columns from a traversal's start to some column, both included.
+type ColumnPath = Vec<(DatasetId, String)>;
 type TransformationsId = u32;
 
 /// Columns and their edges. Field ids are dense; transformation lists are interned.
@@ -182,7 +184,7 @@ impl LineageIndex {
         };
         let mut visited: HashSet<FieldId> = HashSet::from([start]);
         let mut checked_datasets: HashSet<NodeIndex> = HashSet::from([dataset_node]);
-        let mut queue: VecDeque<(FieldId, u32, Vec<(DatasetId, String)>)> = VecDeque::from([(start, 0, start_path)]);
+        let mut queue: VecDeque<(FieldId, u32, ColumnPath)> = VecDeque::from([(start, 0, start_path)]);
         while let Some((current, distance, path)) = queue.pop_front() {
             if distance >= depth {
                 continue;
