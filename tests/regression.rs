@@ -94,3 +94,77 @@ async fn every_acknowledged_event_survives_kill_9() {
     assert_eq!(data["dataset"]["producers"], json!([{"name": "job1999"}]));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn import_loads_a_file_and_reports_rejected_lines() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("events.ndjson");
+    let mut lines = Vec::new();
+    for n in 0..30u32 {
+        lines.push(
+            run_event(
+                "COMPLETE",
+                "2024-01-01T00:00:00Z",
+                &run_id(n),
+                &format!("job{n}"),
+                &["src"],
+                &[&format!("out{n}")],
+            )
+            .to_string(),
+        );
+    }
+    lines.insert(5, "{\"not\": \"an event\"}".to_owned());
+    lines.insert(9, String::new());
+    lines.push(lines[0].clone());
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let data_dir = temp.path().join("store");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["import", "--quiet", "--data-dir"])
+        .arg(&data_dir)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("imported 31 events from 32 lines"), "{stdout}");
+    assert!(stdout.contains("30 new, 1 duplicates, 1 rejected"), "{stdout}");
+    assert!(stdout.contains("rejected line 6: `eventTime`: is required"), "{stdout}");
+
+    let server = start_server_in(&data_dir).await;
+    assert_eq!(server.watermark().await, (30, 30));
+    let data = server
+        .graphql_data(
+            r#"{ lineage(start: {kind: DATASET, namespace: "db", name: "src"}, depth: 1) { nodes { name } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["lineage"]["nodes"].as_array().unwrap().len(), 61);
+    server.shutdown().await;
+
+    // A second import of the same file while nothing runs: everything is a duplicate.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["import", "--quiet", "--data-dir"])
+        .arg(&data_dir)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("0 new, 31 duplicates, 1 rejected"));
+}
+
+#[tokio::test]
+async fn import_refuses_a_store_in_use() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start_server_in(temp.path()).await;
+    let file = temp.path().join("empty.ndjson");
+    std::fs::write(&file, "").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["import", "--quiet", "--data-dir"])
+        .arg(temp.path())
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    server.shutdown().await;
+}
