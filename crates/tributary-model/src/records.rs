@@ -392,3 +392,70 @@ mod map_as_pairs {
         Ok(pairs.into_iter().collect())
     }
 }
+
+/// One applied version of a mesh document (a data product or domain descriptor).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DocumentRecord {
+    pub format: u8,
+    pub id: String,
+    /// 1 for the first applied version, then +1 per change.
+    pub version: u64,
+    pub applied_at: Timestamp,
+    /// Content hash (hex) of the canonical descriptor; re-applying equal content is a no-op.
+    pub hash: String,
+    pub body: Value,
+}
+
+/// Owner names in an `ownership` facet (`owners[].name`), with their `type` if given.
+pub fn facet_owners(facets: &Facets) -> BTreeMap<String, Option<String>> {
+    let mut owners = BTreeMap::new();
+    let Some(facet) = facets.get("ownership").and_then(|entry| entry.value.as_ref()) else { return owners };
+    for owner in facet.get("owners").and_then(Value::as_array).into_iter().flatten() {
+        if let Some(name) = owner.get("name").and_then(Value::as_str).filter(|name| !name.is_empty()) {
+            owners.insert(name.to_owned(), owner.get("type").and_then(Value::as_str).map(str::to_owned));
+        }
+    }
+    owners
+}
+
+/// Tags of a node from its `tags` facet (`tags[].key`, and `key:value` when a value is
+/// given), lower-cased; tags that name a `field` belong to that column, not the node.
+pub fn facet_tags(facets: &Facets) -> BTreeSet<String> {
+    let mut tags = BTreeSet::new();
+    let Some(facet) = facets.get("tags").and_then(|entry| entry.value.as_ref()) else { return tags };
+    for tag in facet.get("tags").and_then(Value::as_array).into_iter().flatten() {
+        if tag.get("field").and_then(Value::as_str).is_some_and(|field| !field.is_empty()) {
+            continue;
+        }
+        let Some(key) = tag.get("key").and_then(Value::as_str).filter(|key| !key.is_empty()) else { continue };
+        let key = key.to_lowercase();
+        match tag.get("value").and_then(Value::as_str).filter(|value| !value.is_empty()) {
+            Some(value) => {
+                tags.insert(format!("{key}:{}", value.to_lowercase()));
+            }
+            None => {}
+        }
+        tags.insert(key);
+    }
+    tags
+}
+
+/// Column-level tags from the `tags` facet (`tags[]` with a `field`): field -> tags.
+pub fn facet_column_tags(facets: &Facets) -> BTreeMap<String, BTreeSet<String>> {
+    let mut columns: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let Some(facet) = facets.get("tags").and_then(|entry| entry.value.as_ref()) else { return columns };
+    for tag in facet.get("tags").and_then(Value::as_array).into_iter().flatten() {
+        let (Some(field), Some(key)) = (
+            tag.get("field").and_then(Value::as_str).filter(|f| !f.is_empty()),
+            tag.get("key").and_then(Value::as_str).filter(|k| !k.is_empty()),
+        ) else {
+            continue;
+        };
+        let entry = columns.entry(field.to_owned()).or_default();
+        entry.insert(key.to_lowercase());
+        if let Some(value) = tag.get("value").and_then(Value::as_str).filter(|v| !v.is_empty()) {
+            entry.insert(value.to_lowercase());
+        }
+    }
+    columns
+}

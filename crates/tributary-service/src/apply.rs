@@ -10,7 +10,7 @@ use serde_json::Value;
 use tributary_graph::LineageIndex;
 use tributary_model::{
     ColumnEdgeSpec, DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, ObservationSource,
-    RECORD_FORMAT, RunRecord, SchemaVersionRecord, Version, column_lineage_edges, merge_facets,
+    RECORD_FORMAT, NodeRef, RunRecord, SchemaVersionRecord, Version, column_lineage_edges, facet_owners, facet_tags, merge_facets,
 };
 use tributary_openlineage::{DatasetRef, EventBody, ParsedEvent, canonical_json, content_hash};
 use tributary_store::{EventWrite, Store};
@@ -72,7 +72,11 @@ impl<'a> Touched<'a> {
         };
         let mut record = record;
         record.touch(self.version.time);
+        let before = labels(&record.facets);
         let changed = merge_facets(&mut record.facets, &reference.facets, self.version);
+        if changed.iter().any(|key| key == "ownership" || key == "tags") {
+            self.relabel(&NodeRef::from(&id), &before, &labels(&record.facets));
+        }
         if changed.iter().any(|key| key == "schema") {
             self.changed_schema.insert(id.clone());
         }
@@ -191,6 +195,31 @@ impl<'a> Touched<'a> {
         Ok(())
     }
 
+    /// Keeps the owner and tag indexes in step with a node's facets.
+    fn relabel(&mut self, node: &NodeRef, before: &Labels, after: &Labels) {
+        for owner in before.0.difference(&after.0) {
+            self.write.delete_owner(owner, node);
+        }
+        for owner in after.0.difference(&before.0) {
+            self.write.put_owner(owner, node);
+        }
+        for tag in before.1.difference(&after.1) {
+            self.write.delete_tag(tag, node);
+        }
+        for tag in after.1.difference(&before.1) {
+            self.write.put_tag(tag, node);
+        }
+    }
+
+    /// Merges job facets, keeping the owner and tag indexes in step.
+    fn merge_job_facets(&mut self, job: &mut JobRecord, facets: &serde_json::Map<String, Value>) {
+        let before = labels(&job.facets);
+        let changed = merge_facets(&mut job.facets, facets, self.version);
+        if changed.iter().any(|key| key == "ownership" || key == "tags") {
+            self.relabel(&NodeRef::from(&job.id), &before, &labels(&job.facets));
+        }
+    }
+
     fn load_job(&self, id: &JobId) -> Result<JobRecord, ServiceError> {
         Ok(self.store.job(id)?.unwrap_or_else(|| JobRecord::new(id.clone(), self.version.time)))
     }
@@ -260,7 +289,7 @@ pub(crate) fn apply_event(
 
             let mut job = touched.load_job(&body.job)?;
             job.touch(touched.version.time);
-            merge_facets(&mut job.facets, &body.job_facets, touched.version);
+            touched.merge_job_facets(&mut job, &body.job_facets);
 
             let old_run = store.run(&body.run_id)?;
             let mut run =
@@ -293,7 +322,7 @@ pub(crate) fn apply_event(
             touched.finish_datasets()?;
             let mut job = touched.load_job(&body.job)?;
             job.touch(touched.version.time);
-            merge_facets(&mut job.facets, &body.job_facets, touched.version);
+            touched.merge_job_facets(&mut job, &body.job_facets);
             if !inputs.is_empty() || !outputs.is_empty() {
                 let observation = Observation {
                     format: RECORD_FORMAT,
@@ -314,6 +343,13 @@ pub(crate) fn apply_event(
     let Touched { write, delta, .. } = touched;
     store.commit(write)?;
     Ok((IngestOutcome { sequence, duplicate: false }, Some(delta)))
+}
+
+/// Owners and tags of a node, as the indexes file them.
+type Labels = (BTreeSet<String>, BTreeSet<String>);
+
+fn labels(facets: &tributary_model::Facets) -> Labels {
+    (facet_owners(facets).into_keys().collect(), facet_tags(facets))
 }
 
 fn dedup(mut ids: Vec<DatasetId>) -> Vec<DatasetId> {

@@ -14,6 +14,12 @@ pub(crate) const PREFIX_ALIAS: u8 = b'A';
 pub(crate) const PREFIX_JOB_RUN: u8 = b'r';
 pub(crate) const PREFIX_DATASET_RUN: u8 = b'w';
 pub(crate) const PREFIX_COLUMN_LINEAGE: u8 = b'L';
+pub(crate) const PREFIX_PRODUCT: u8 = b'P';
+pub(crate) const PREFIX_PRODUCT_VERSION: u8 = b'p';
+pub(crate) const PREFIX_DOMAIN: u8 = b'G';
+pub(crate) const PREFIX_DOMAIN_VERSION: u8 = b'g';
+pub(crate) const PREFIX_OWNER: u8 = b'o';
+pub(crate) const PREFIX_TAG: u8 = b't';
 
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const META_SEQUENCE: &[u8] = b"Msequence";

@@ -22,6 +22,10 @@
 //! | `r` | job ns NUL name NUL time run id | empty (a job's runs by start) |
 //! | `w` | dataset ns NUL name NUL time run id | role: 1 read, 2 written, 3 both |
 //! | `L` | output dataset ns NUL name | column lineage into it: `Vec<ColumnEdgeSpec>` |
+//! | `P` / `G` | product / domain id | current [`DocumentRecord`] |
+//! | `p` / `g` | product / domain id NUL version | every applied [`DocumentRecord`] |
+//! | `o` | owner NUL kind (`D`/`J`) ns NUL name | empty (nodes by owner, from `ownership` facets) |
+//! | `t` | lower-case tag NUL kind (`D`/`J`) ns NUL name | empty (nodes by tag, from `tags` facets) |
 //!
 //! Records are JSON with a `format` field; see `tributary_model::RECORD_FORMAT`.
 
@@ -32,7 +36,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tributary_model::{
-    ColumnEdgeSpec, DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, RunId, RunRecord,
+    ColumnEdgeSpec, DatasetId, DocumentRecord, NodeKind, NodeRef, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, RunId, RunRecord,
     SchemaVersionRecord, Timestamp,
 };
 
@@ -57,6 +61,53 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The two kinds of mesh documents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocumentKind {
+    Product,
+    Domain,
+}
+
+impl DocumentKind {
+    fn prefixes(self) -> (u8, u8) {
+        match self {
+            Self::Product => (PREFIX_PRODUCT, PREFIX_PRODUCT_VERSION),
+            Self::Domain => (PREFIX_DOMAIN, PREFIX_DOMAIN_VERSION),
+        }
+    }
+}
+
+fn kind_byte(kind: NodeKind) -> u8 {
+    match kind {
+        NodeKind::Dataset => b'D',
+        NodeKind::Job => b'J',
+    }
+}
+
+/// `prefix label NUL kind ns NUL name`: nodes filed under an owner or a tag.
+fn label_key(prefix: u8, label: &str, node: &NodeRef) -> Vec<u8> {
+    let mut key = vec![prefix];
+    key.extend_from_slice(label.as_bytes());
+    key.push(0);
+    key.push(kind_byte(node.kind));
+    key.extend_from_slice(node.namespace.as_bytes());
+    key.push(0);
+    key.extend_from_slice(node.name.as_bytes());
+    key
+}
+
+fn decode_label_key(key: &[u8], prefix_len: usize) -> Option<NodeRef> {
+    let rest = key.get(prefix_len..)?;
+    let (&kind, rest) = rest.split_first()?;
+    let kind = match kind {
+        b'D' => NodeKind::Dataset,
+        b'J' => NodeKind::Job,
+        _ => return None,
+    };
+    let (namespace, name) = split_name(rest)?;
+    Some(NodeRef { kind, namespace, name })
+}
 
 /// Tuning for [`Store::open`].
 #[derive(Clone, Debug)]
@@ -277,6 +328,72 @@ impl Store {
         })
     }
 
+    /// The current version of a mesh document.
+    pub fn document(&self, kind: DocumentKind, id: &str) -> Result<Option<DocumentRecord>> {
+        let (current, _) = kind.prefixes();
+        let mut key = vec![current];
+        key.extend_from_slice(id.as_bytes());
+        self.get_json(&key)
+    }
+
+    /// Every applied version of a mesh document, oldest first.
+    pub fn document_versions(&self, kind: DocumentKind, id: &str) -> Result<Vec<DocumentRecord>> {
+        let (_, versions) = kind.prefixes();
+        let mut prefix = vec![versions];
+        prefix.extend_from_slice(id.as_bytes());
+        prefix.push(0);
+        self.scan_json(&prefix)
+    }
+
+    /// The current version of every mesh document of a kind.
+    pub fn scan_documents(&self, kind: DocumentKind) -> Result<Vec<DocumentRecord>> {
+        let (current, _) = kind.prefixes();
+        self.scan_json(&[current])
+    }
+
+    /// Stores a new version of a mesh document and makes it current, durably.
+    pub fn put_document(&self, kind: DocumentKind, record: &DocumentRecord) -> Result<()> {
+        let (current, versions) = kind.prefixes();
+        let value = serde_json::to_vec(record)
+            .map_err(|error| StoreError::Encode { key: record.id.clone(), reason: error.to_string() })?;
+        let mut current_key = vec![current];
+        current_key.extend_from_slice(record.id.as_bytes());
+        let mut version_key = vec![versions];
+        version_key.extend_from_slice(record.id.as_bytes());
+        version_key.push(0);
+        version_key.extend_from_slice(&record.version.to_be_bytes());
+        let mut batch = sled::Batch::default();
+        batch.insert(current_key, value.clone());
+        batch.insert(version_key, value);
+        self.db.apply_batch(batch)?;
+        self.flush()
+    }
+
+    /// Datasets and jobs whose `ownership` facet names `owner`.
+    pub fn nodes_owned_by(&self, owner: &str) -> Result<Vec<NodeRef>> {
+        self.labelled(PREFIX_OWNER, owner)
+    }
+
+    /// Datasets and jobs whose `tags` facet carries `tag` (compared in lower case).
+    pub fn nodes_tagged(&self, tag: &str) -> Result<Vec<NodeRef>> {
+        self.labelled(PREFIX_TAG, &tag.to_lowercase())
+    }
+
+    fn labelled(&self, prefix: u8, label: &str) -> Result<Vec<NodeRef>> {
+        let mut start = vec![prefix];
+        start.extend_from_slice(label.as_bytes());
+        start.push(0);
+        let mut nodes = Vec::new();
+        for entry in self.db.scan_prefix(&start) {
+            let (key, _) = entry?;
+            nodes.push(decode_label_key(&key, start.len()).ok_or_else(|| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason: "label key is not label NUL kind namespace NUL name".into(),
+            })?);
+        }
+        Ok(nodes)
+    }
+
     /// Every alias and its canonical dataset.
     pub fn scan_aliases(&self) -> impl Iterator<Item = Result<(DatasetId, DatasetId)>> + '_ {
         self.db.scan_prefix([PREFIX_ALIAS]).map(|entry| {
@@ -364,6 +481,22 @@ impl EventWrite {
             return Ok(());
         }
         self.put_json(key, &edges)
+    }
+
+    pub fn put_owner(&mut self, owner: &str, node: &NodeRef) {
+        self.batch.insert(label_key(PREFIX_OWNER, owner, node), &[]);
+    }
+
+    pub fn delete_owner(&mut self, owner: &str, node: &NodeRef) {
+        self.batch.remove(label_key(PREFIX_OWNER, owner, node));
+    }
+
+    pub fn put_tag(&mut self, tag: &str, node: &NodeRef) {
+        self.batch.insert(label_key(PREFIX_TAG, &tag.to_lowercase(), node), &[]);
+    }
+
+    pub fn delete_tag(&mut self, tag: &str, node: &NodeRef) {
+        self.batch.remove(label_key(PREFIX_TAG, &tag.to_lowercase(), node));
     }
 
     pub fn put_alias(&mut self, alias: &DatasetId, canonical: &DatasetId) {
