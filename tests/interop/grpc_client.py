@@ -25,6 +25,7 @@ import sys
 sys.dont_write_bytecode = True
 
 import importlib  # noqa: E402
+import importlib.resources  # noqa: E402
 import json  # noqa: E402
 import queue  # noqa: E402
 import tempfile  # noqa: E402
@@ -57,8 +58,6 @@ DEADLINE = 20
 
 def generate_stubs(proto_dir: Path, stubs_dir: Path) -> tuple[Any, Any]:
     """Run protoc (from grpcio-tools) over the proto and import the generated modules."""
-    import importlib.resources
-
     from grpc_tools import protoc
 
     stubs_dir.mkdir(parents=True, exist_ok=True)
@@ -103,7 +102,9 @@ def main() -> None:
     args = parser.parse_args()
     base_url = args.url.rstrip("/")
     wait_until_up(base_url)
-    stubs_dir = Path(args.stubs_dir) if args.stubs_dir else Path(tempfile.mkdtemp(prefix="tributary-stubs-"))
+    # Removed when the program exits, unless the caller chose the directory.
+    scratch = None if args.stubs_dir else tempfile.TemporaryDirectory(prefix="tributary-stubs-")
+    stubs_dir = Path(args.stubs_dir) if args.stubs_dir else Path(scratch.name)  # type: ignore[union-attr]
     pb, pb_grpc = generate_stubs(Path(args.proto_dir), stubs_dir)
 
     parsed = urlparse(base_url)
