@@ -6,5 +6,6 @@ mod graphql;
 mod grpc;
 mod ingest;
 mod interop;
+mod mesh;
 mod regression;
 mod support;

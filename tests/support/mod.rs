@@ -36,7 +36,12 @@ pub async fn start_server() -> TestServer {
 
 /// A server on `dir` (kept after shutdown, for restart tests).
 pub async fn start_server_in(dir: &Path) -> TestServer {
-    let config = ServiceConfig { data_dir: Some(dir.to_path_buf()), ..ServiceConfig::default() };
+    start_server_with(dir, ServiceConfig::default()).await
+}
+
+/// A server on `dir` with a given configuration (its data directory is set to `dir`).
+pub async fn start_server_with(dir: &Path, config: ServiceConfig) -> TestServer {
+    let config = ServiceConfig { data_dir: Some(dir.to_path_buf()), ..config };
     let service = tokio::task::spawn_blocking(move || tributary_server::Service::open(config))
         .await
         .unwrap()

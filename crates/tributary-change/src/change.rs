@@ -331,7 +331,7 @@ pub fn producing_sql_changed(path: &str) -> Change {
     Change::new(
         ChangeKind::ProducingSqlChanged,
         path,
-        path.contains('.'),
+        false,
         None,
         None,
         format!(

@@ -76,13 +76,19 @@ fn name_list(names: &[&str]) -> String {
     names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
 }
 
+/// One entry of a model's `versions`, and where it sits in the file.
+struct SelectedVersion<'a> {
+    entry: &'a Map<String, Value>,
+    at: String,
+}
+
 /// The version entry to read, or `None` for an unversioned model.
 fn select_version<'a>(
     model: &'a Map<String, Value>,
     name: &str,
     wanted: Option<&str>,
     at: &str,
-) -> Result<Option<(&'a Map<String, Value>, String)>, SchemaError> {
+) -> Result<Option<SelectedVersion<'a>>, SchemaError> {
     let versions = match model.get("versions") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(versions)) => versions.iter().collect(),
@@ -90,9 +96,10 @@ fn select_version<'a>(
     };
     if versions.is_empty() {
         return match wanted {
-            Some(version) => {
-                Err(SchemaError::new(format!("{at}.versions"), format!("model `{name}` has no version `{version}`")))
-            }
+            Some(version) => Err(SchemaError::new(
+                format!("{at}.versions"),
+                format!("model `{name}` is not versioned, so it has no version `{version}`"),
+            )),
             None => Ok(None),
         };
     }
@@ -120,7 +127,7 @@ fn select_version<'a>(
         )
     })?;
     match versions[index] {
-        Value::Object(entry) => Ok(Some((entry, format!("{at}.versions[{index}]")))),
+        Value::Object(entry) => Ok(Some(SelectedVersion { entry, at: format!("{at}.versions[{index}]") })),
         _ => Err(SchemaError::new(format!("{at}.versions[{index}]"), "must be a mapping")),
     }
 }
@@ -141,10 +148,12 @@ fn latest_label(labels: &[String]) -> String {
     }
 }
 
-/// A column as declared, before dotted names are nested.
+/// A column as declared, before dotted names are nested. Its keys stay with it until model
+/// versions have decided which columns survive.
 struct Column {
     field: Field,
     not_null: bool,
+    keys: Keys,
 }
 
 #[derive(Default)]
@@ -168,22 +177,36 @@ impl Keys {
             self.foreign_keys.push(foreign_key);
         }
     }
+
+    fn merge(&mut self, other: Keys) {
+        for column in other.primary_key {
+            if !self.primary_key.contains(&column) {
+                self.primary_key.push(column);
+            }
+        }
+        for unique in other.unique {
+            self.add_unique(unique);
+        }
+        for foreign_key in other.foreign_keys {
+            self.add_foreign_key(foreign_key);
+        }
+        self.not_null.extend(other.not_null);
+    }
 }
 
 fn read_model(
     model: &Map<String, Value>,
     at: &str,
-    version: Option<(&Map<String, Value>, String)>,
+    version: Option<SelectedVersion<'_>>,
 ) -> Result<Schema, SchemaError> {
-    let mut keys = Keys::default();
-    let mut columns = read_columns(model.get("columns"), &format!("{at}.columns"), &mut keys)?;
+    let mut columns = read_columns(model.get("columns"), &format!("{at}.columns"))?;
     let mut config = object_or_empty(model.get("config"), &format!("{at}.config"))?;
     let mut constraints = (model.get("constraints"), format!("{at}.constraints"));
     let mut model_tests = vec![tests_of(model, at)];
     let mut deprecation_date = model.get("deprecation_date").filter(|value| !value.is_null()).map(scalar_text);
 
-    if let Some((entry, version_at)) = &version {
-        columns = resolve_version_columns(columns, entry, version_at, &mut keys)?;
+    if let Some(SelectedVersion { entry, at: version_at }) = &version {
+        columns = resolve_version_columns(columns, entry, version_at)?;
         for (key, value) in object_or_empty(entry.get("config"), &format!("{version_at}.config"))? {
             config.insert(key, value);
         }
@@ -199,6 +222,10 @@ fn read_model(
         deprecation_date = config.get("deprecation_date").filter(|value| !value.is_null()).map(scalar_text);
     }
 
+    let mut keys = Keys::default();
+    for column in &mut columns {
+        keys.merge(std::mem::take(&mut column.keys));
+    }
     read_model_constraints(constraints.0, &constraints.1, &mut keys)?;
     for (tests, tests_at) in model_tests.into_iter().flatten() {
         read_model_tests(tests, &tests_at, &mut keys)?;
@@ -261,7 +288,7 @@ fn tests_of<'a>(entry: &'a Map<String, Value>, at: &str) -> Option<(&'a Value, S
         .find_map(|key| entry.get(*key).filter(|value| !value.is_null()).map(|tests| (tests, format!("{at}.{key}"))))
 }
 
-fn read_columns(value: Option<&Value>, at: &str, keys: &mut Keys) -> Result<Vec<Column>, SchemaError> {
+fn read_columns(value: Option<&Value>, at: &str) -> Result<Vec<Column>, SchemaError> {
     let items = match value {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
@@ -269,7 +296,7 @@ fn read_columns(value: Option<&Value>, at: &str, keys: &mut Keys) -> Result<Vec<
     };
     let mut columns: Vec<Column> = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        let column = read_column(item, &format!("{at}[{index}]"), keys)?;
+        let column = read_column(item, &format!("{at}[{index}]"))?;
         if columns.iter().any(|existing| existing.field.name == column.field.name) {
             return Err(SchemaError::new(
                 format!("{at}[{index}].name"),
@@ -281,7 +308,7 @@ fn read_columns(value: Option<&Value>, at: &str, keys: &mut Keys) -> Result<Vec<
     Ok(columns)
 }
 
-fn read_column(item: &Value, at: &str, keys: &mut Keys) -> Result<Column, SchemaError> {
+fn read_column(item: &Value, at: &str) -> Result<Column, SchemaError> {
     let Value::Object(entry) = item else {
         return Err(SchemaError::new(at, "must be a mapping"));
     };
@@ -303,6 +330,7 @@ fn read_column(item: &Value, at: &str, keys: &mut Keys) -> Result<Column, Schema
         }
     }
     let mut not_null = false;
+    let mut keys = Keys::default();
 
     if let Some(constraints) = entry.get("constraints").filter(|value| !value.is_null()) {
         let Value::Array(constraints) = constraints else {
@@ -336,7 +364,7 @@ fn read_column(item: &Value, at: &str, keys: &mut Keys) -> Result<Column, Schema
         };
         for (index, test) in tests.iter().enumerate() {
             let test_at = format!("{tests_at}[{index}]");
-            let Some((test_name, arguments)) = test_call(test, &test_at)? else { continue };
+            let Some(TestCall { name: test_name, arguments }) = test_call(test, &test_at)? else { continue };
             match test_name.as_str() {
                 "not_null" => not_null = true,
                 "unique" => keys.add_unique(vec![name.clone()]),
@@ -382,14 +410,20 @@ fn read_column(item: &Value, at: &str, keys: &mut Keys) -> Result<Column, Schema
             }
         }
     }
-    Ok(Column { field, not_null })
+    Ok(Column { field, not_null, keys })
 }
 
-/// A test entry as `(name, arguments)`, or `None` for a conditional test (`where` config),
+/// A data test as written under `data_tests`, with its arguments flattened.
+struct TestCall {
+    name: String,
+    arguments: Map<String, Value>,
+}
+
+/// A test entry as a [`TestCall`], or `None` for a conditional test (`where` config),
 /// which holds for some rows only. Arguments may sit under `arguments:` (dbt 1.10+).
-fn test_call(test: &Value, at: &str) -> Result<Option<(String, Map<String, Value>)>, SchemaError> {
+fn test_call(test: &Value, at: &str) -> Result<Option<TestCall>, SchemaError> {
     match test {
-        Value::String(name) => Ok(Some((name.clone(), Map::new()))),
+        Value::String(name) => Ok(Some(TestCall { name: name.clone(), arguments: Map::new() })),
         Value::Object(entry) => {
             let Some((name, body)) = entry.iter().next() else {
                 return Err(SchemaError::new(at, "must name a test"));
@@ -408,7 +442,7 @@ fn test_call(test: &Value, at: &str) -> Result<Option<(String, Map<String, Value
             if let Some(Value::Object(nested)) = body.get("arguments") {
                 arguments.extend(nested.clone());
             }
-            Ok(Some((name.clone(), arguments)))
+            Ok(Some(TestCall { name: name.clone(), arguments }))
         }
         _ => Err(SchemaError::new(at, "must be a test name or a mapping")),
     }
@@ -448,7 +482,7 @@ fn read_model_tests(value: &Value, at: &str, keys: &mut Keys) -> Result<(), Sche
     };
     for (index, test) in tests.iter().enumerate() {
         let test_at = format!("{at}[{index}]");
-        let Some((name, arguments)) = test_call(test, &test_at)? else { continue };
+        let Some(TestCall { name, arguments }) = test_call(test, &test_at)? else { continue };
         if name == "dbt_utils.unique_combination_of_columns" {
             let columns =
                 string_list(arguments.get("combination_of_columns"), &format!("{test_at}.combination_of_columns"))?;
@@ -464,7 +498,6 @@ fn resolve_version_columns(
     base: Vec<Column>,
     version: &Map<String, Value>,
     at: &str,
-    keys: &mut Keys,
 ) -> Result<Vec<Column>, SchemaError> {
     let items = match version.get("columns") {
         None | Some(Value::Null) => return Ok(base),
@@ -482,7 +515,7 @@ fn resolve_version_columns(
             }
             Some(Value::Array(_)) => include = Some(string_list(item.get("include"), &format!("{item_at}.include"))?),
             Some(_) => return Err(SchemaError::new(format!("{item_at}.include"), "must be `*`, `all` or a list")),
-            None => overrides.push(read_column(item, &item_at, keys)?),
+            None => overrides.push(read_column(item, &item_at)?),
         }
     }
     let mut columns: Vec<Column> = base

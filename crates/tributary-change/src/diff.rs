@@ -177,8 +177,24 @@ fn join_path(parent: &str, name: &str) -> String {
     if parent.is_empty() { name.to_owned() } else { format!("{parent}.{name}") }
 }
 
-fn subject(path: &str) -> String {
-    if path.contains('.') { format!("Field `{path}`") } else { format!("Column `{path}`") }
+/// Where a change sits: a top-level column or a field nested under one. Decided by depth,
+/// not by a dot in the path, since top-level names may contain dots.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    path: &'a str,
+    nested: bool,
+}
+
+impl At<'_> {
+    /// "column `a`" or "field `a.b`", for use inside a sentence.
+    fn noun(self) -> String {
+        if self.nested { format!("field `{}`", self.path) } else { format!("column `{}`", self.path) }
+    }
+
+    /// [`At::noun`] opening a sentence.
+    fn subject(self) -> String {
+        if self.nested { format!("Field `{}`", self.path) } else { format!("Column `{}`", self.path) }
+    }
 }
 
 fn key_text(columns: &[String]) -> String {
@@ -190,22 +206,25 @@ fn number_text(value: f64) -> String {
 }
 
 impl Differ {
-    fn push(&mut self, kind: ChangeKind, path: &str, before: Option<String>, after: Option<String>, summary: String) {
-        self.changes.push(Change::new(kind, path, path.contains('.'), before, after, summary));
+    fn push(&mut self, kind: ChangeKind, at: At<'_>, before: Option<String>, after: Option<String>, summary: String) {
+        self.changes.push(Change::new(kind, at.path, at.nested, before, after, summary));
+    }
+
+    /// A dataset-level change.
+    fn push_dataset(&mut self, kind: ChangeKind, before: Option<String>, after: Option<String>, summary: String) {
+        self.push(kind, At { path: "", nested: false }, before, after, summary);
     }
 
     fn contract(&mut self, old: &Schema, new: &Schema) {
         match (old.contract_enforced, new.contract_enforced) {
-            (Some(true), Some(false)) => self.push(
+            (Some(true), Some(false)) => self.push_dataset(
                 ChangeKind::ContractEnforcementRemoved,
-                "",
                 Some("enforced".to_owned()),
                 Some("not enforced".to_owned()),
                 "The contract is no longer enforced; the schema guarantee consumers relied on disappears.".to_owned(),
             ),
-            (Some(false), Some(true)) => self.push(
+            (Some(false), Some(true)) => self.push_dataset(
                 ChangeKind::ContractEnforcementAdded,
-                "",
                 Some("not enforced".to_owned()),
                 Some("enforced".to_owned()),
                 "The contract is now enforced; writers whose output does not match it fail.".to_owned(),
@@ -215,9 +234,8 @@ impl Differ {
         }
         if let (None, Some(date)) = (&old.deprecation_date, &new.deprecation_date) {
             let when = if date.is_empty() { String::new() } else { format!(" (deprecation date {date})") };
-            self.push(
+            self.push_dataset(
                 ChangeKind::ContractDeprecated,
-                "",
                 None,
                 Some(if date.is_empty() { "deprecated".to_owned() } else { date.clone() }),
                 format!("The contract is deprecated{when}; consumers lose its guarantee once it goes."),
@@ -237,35 +255,33 @@ impl Differ {
             (0..new.len()).filter(|index| !old_index.contains_key(new[*index].name.as_str())).collect();
         let renames = detect_renames(old, new, &removed, &added);
 
+        let nested = !parent.is_empty();
         for (old_position, old_node) in old.iter().enumerate() {
             let path = join_path(parent, &old_node.name);
+            let at = At { path: &path, nested };
             if let Some(new_position) = new_index.get(old_node.name.as_str()) {
-                self.field(old_node, &new[*new_position], &path);
+                self.field(old_node, &new[*new_position], at);
             } else if let Some((_, new_position)) = renames.iter().find(|(from, _)| *from == old_position) {
                 let new_node = &new[*new_position];
                 self.push(
                     ChangeKind::ColumnRenamed,
-                    &path,
+                    at,
                     Some(old_node.name.clone()),
                     Some(new_node.name.clone()),
                     format!(
                         "{} was renamed to `{}` (same type, same position); readers by name and replays of old data break.",
-                        subject(&path),
+                        at.subject(),
                         new_node.name
                     ),
                 );
-                self.field(old_node, new_node, &join_path(parent, &new_node.name));
+                self.field(old_node, new_node, At { path: &join_path(parent, &new_node.name), nested });
             } else {
                 self.push(
                     ChangeKind::ColumnRemoved,
-                    &path,
+                    at,
                     Some(old_node.shown_type()),
                     None,
-                    format!(
-                        "{} ({}) was removed; consumers that read it break.",
-                        subject(&path),
-                        old_node.shown_type()
-                    ),
+                    format!("{} ({}) was removed; consumers that read it break.", at.subject(), old_node.shown_type()),
                 );
             }
         }
@@ -275,21 +291,19 @@ impl Differ {
             }
             let node = &new[new_position];
             let path = join_path(parent, &node.name);
+            let at = At { path: &path, nested };
             let shown = node.shown_type();
             let (kind, summary) = match node.nullable {
                 Some(true) => (
                     ChangeKind::NullableColumnAdded,
                     format!(
                         "Nullable {} ({shown}) was added; readers by name are unaffected, positional readers (`SELECT *`, `UNION ALL`, CSV) may shift.",
-                        subject(&path).to_lowercase_first()
+                        at.noun()
                     ),
                 ),
                 Some(false) => (
                     ChangeKind::RequiredColumnAdded,
-                    format!(
-                        "Required {} ({shown}) was added; old rows lack it and writers must supply it.",
-                        subject(&path).to_lowercase_first()
-                    ),
+                    format!("Required {} ({shown}) was added; old rows lack it and writers must supply it.", at.noun()),
                 ),
                 None => {
                     self.nullability.new.push(path.clone());
@@ -297,12 +311,12 @@ impl Differ {
                         ChangeKind::ColumnAdded,
                         format!(
                             "{} ({shown}) was added; readers by name are unaffected, and if it is required writers must supply it.",
-                            subject(&path)
+                            at.subject()
                         ),
                     )
                 }
             };
-            self.push(kind, &path, None, Some(shown), summary);
+            self.push(kind, at, None, Some(shown), summary);
         }
         if removed.is_empty() && added.is_empty() {
             let old_order: Vec<&str> = old.iter().map(|node| node.name.as_str()).collect();
@@ -312,7 +326,7 @@ impl Differ {
                     if parent.is_empty() { "Columns were".to_owned() } else { format!("Fields of `{parent}` were") };
                 self.push(
                     ChangeKind::ColumnsReordered,
-                    parent,
+                    At { path: parent, nested: false },
                     Some(old_order.join(", ")),
                     Some(new_order.join(", ")),
                     format!("{what} reordered; readers and writers by position break, readers by name are unaffected."),
@@ -322,7 +336,8 @@ impl Differ {
     }
 
     /// Compares one field that exists on both sides (possibly under a new name).
-    fn field(&mut self, old: &Node, new: &Node, path: &str) {
+    fn field(&mut self, old: &Node, new: &Node, at: At<'_>) {
+        let path = at.path;
         let mut family_changed = false;
         match (&old.level_type, &new.level_type) {
             (Some(old_type), Some(new_type)) => {
@@ -332,12 +347,12 @@ impl Differ {
                     TypeRelation::Same => {}
                     TypeRelation::Widened => self.push(
                         ChangeKind::TypeWidened,
-                        path,
+                        at,
                         Some(before.clone()),
                         Some(after.clone()),
                         format!(
-                            "{} widened from {before} to {after}; consumers that pin the narrower type can overflow.",
-                            subject(path)
+                            "{} widened from {before} to {after}; consumers that pin the narrower type can overflow or truncate.",
+                            at.subject()
                         ),
                     ),
                     TypeRelation::Narrowed => {
@@ -345,12 +360,12 @@ impl Differ {
                             narrowing_note(old_type, new_type).map(|note| format!(" ({note})")).unwrap_or_default();
                         self.push(
                             ChangeKind::TypeNarrowed,
-                            path,
+                            at,
                             Some(before.clone()),
                             Some(after.clone()),
                             format!(
                                 "{} narrowed from {before} to {after}{note}; values lose range or precision.",
-                                subject(path)
+                                at.subject()
                             ),
                         );
                     }
@@ -358,12 +373,12 @@ impl Differ {
                         family_changed = true;
                         self.push(
                             ChangeKind::TypeChanged,
-                            path,
+                            at,
                             Some(before.clone()),
                             Some(after.clone()),
                             format!(
                                 "{} changed type from {before} to {after}; readers and writers of it break.",
-                                subject(path)
+                                at.subject()
                             ),
                         );
                     }
@@ -375,34 +390,34 @@ impl Differ {
         match (old.nullable, new.nullable) {
             (Some(false), Some(true)) => self.push(
                 ChangeKind::NullabilityRelaxed,
-                path,
+                at,
                 Some("not null".to_owned()),
                 Some("nullable".to_owned()),
-                format!("{} may now be null; readers that assume a value break.", subject(path)),
+                format!("{} may now be null; readers that assume a value break.", at.subject()),
             ),
             (Some(true), Some(false)) => self.push(
                 ChangeKind::NullabilityTightened,
-                path,
+                at,
                 Some("nullable".to_owned()),
                 Some("not null".to_owned()),
-                format!("{} is now NOT NULL; writers that emit nulls and old rows holding nulls fail.", subject(path)),
+                format!("{} is now NOT NULL; writers that emit nulls and old rows holding nulls fail.", at.subject()),
             ),
             (Some(_), Some(_)) => {}
             (old_nullable, new_nullable) => self.nullability.note(path, &old_nullable, &new_nullable),
         }
 
-        self.enum_values_of(old, new, path);
-        self.constraints_of(old, new, path);
+        self.enum_values_of(old, new, at);
+        self.constraints_of(old, new, at);
 
         match (&old.default, &new.default) {
             (Some(before), Some(after)) if before != after => self.push(
                 ChangeKind::DefaultChanged,
-                path,
+                at,
                 Some(before.clone()),
                 Some(after.clone()),
                 format!(
                     "{} default changed from {before} to {after}; readers relying on the default see other values.",
-                    subject(path)
+                    at.subject()
                 ),
             ),
             (old_default, new_default) => {
@@ -415,13 +430,13 @@ impl Differ {
         {
             self.push(
                 ChangeKind::DescriptionChanged,
-                path,
+                at,
                 Some(before.clone()),
                 Some(after.clone()),
-                format!("The description of {} changed.", subject(path).to_lowercase_first()),
+                format!("The description of {} changed.", at.noun()),
             );
         }
-        self.tags_of(old, new, path);
+        self.tags_of(old, new, at);
 
         if family_changed {
             // The type change already covers everything inside the field.
@@ -440,7 +455,8 @@ impl Differ {
         }
     }
 
-    fn enum_values_of(&mut self, old: &Node, new: &Node, path: &str) {
+    fn enum_values_of(&mut self, old: &Node, new: &Node, at: At<'_>) {
+        let path = at.path;
         let (Some(old_values), Some(new_values)) = (&old.enum_values, &new.enum_values) else {
             self.enum_values.note_one_sided(path, old.enum_values.is_some(), new.enum_values.is_some());
             return;
@@ -448,30 +464,31 @@ impl Differ {
         for value in old_values.iter().filter(|value| !new_values.contains(value)) {
             self.push(
                 ChangeKind::EnumValueRemoved,
-                path,
+                at,
                 Some(value.clone()),
                 None,
                 format!(
                     "{} no longer allows '{value}'; filters on it go silently empty and writers still emitting it fail.",
-                    subject(path)
+                    at.subject()
                 ),
             );
         }
         for value in new_values.iter().filter(|value| !old_values.contains(value)) {
             self.push(
                 ChangeKind::EnumValueAdded,
-                path,
+                at,
                 None,
                 Some(value.clone()),
                 format!(
                     "{} now allows '{value}'; exhaustive readers (CASE without ELSE, accepted-values tests) break.",
-                    subject(path)
+                    at.subject()
                 ),
             );
         }
     }
 
-    fn constraints_of(&mut self, old: &Node, new: &Node, path: &str) {
+    fn constraints_of(&mut self, old: &Node, new: &Node, at: At<'_>) {
+        let path = at.path;
         // A bound stated on one side only is silence on the other, not a removal.
         let stated = [
             (old.max_length.is_some(), new.max_length.is_some()),
@@ -485,7 +502,7 @@ impl Differ {
         if stated.iter().any(|(old_says, new_says)| !*old_says && *new_says) {
             self.constraints.old.push(path.to_owned());
         }
-        let subject = subject(path);
+        let subject = at.subject();
         let bound = |differ: &mut Differ, what: &str, before: f64, after: f64, looser: bool| {
             let (kind, effect) = if looser {
                 (ChangeKind::ConstraintLoosened, "readers that validate values or size buffers may break")
@@ -496,7 +513,7 @@ impl Differ {
             let verb = if looser { "loosened" } else { "tightened" };
             differ.push(
                 kind,
-                path,
+                at,
                 Some(format!("{what} {before}")),
                 Some(format!("{what} {after}")),
                 format!("{subject} {what} {verb} from {before} to {after}; {effect}."),
@@ -522,7 +539,7 @@ impl Differ {
         {
             self.push(
                 ChangeKind::ConstraintChanged,
-                path,
+                at,
                 Some(before.clone()),
                 Some(after.clone()),
                 format!("{subject} pattern changed; it may admit values readers do not expect and reject values writers emit."),
@@ -530,7 +547,7 @@ impl Differ {
         }
     }
 
-    fn tags_of(&mut self, old: &Node, new: &Node, path: &str) {
+    fn tags_of(&mut self, old: &Node, new: &Node, at: At<'_>) {
         let old_tags: BTreeSet<&str> = old.tags.iter().map(String::as_str).collect();
         let new_tags: BTreeSet<&str> = new.tags.iter().map(String::as_str).collect();
         if old_tags == new_tags {
@@ -543,22 +560,22 @@ impl Differ {
         for tag in removed_classifications {
             self.push(
                 ChangeKind::ClassificationRemoved,
-                path,
+                at,
                 Some(tag.to_owned()),
                 None,
                 format!(
                     "{} lost its `{tag}` classification; safe for readers, but the policy engine must review it.",
-                    subject(path)
+                    at.subject()
                 ),
             );
         }
         if other_change {
             self.push(
                 ChangeKind::TagsChanged,
-                path,
+                at,
                 Some(old.tags.join(", ")),
                 Some(new.tags.join(", ")),
-                format!("The tags of {} changed.", subject(path).to_lowercase_first()),
+                format!("The tags of {} changed.", at.noun()),
             );
         }
     }
@@ -575,9 +592,8 @@ impl Differ {
         {
             // Uniqueness kept through a unique key keeps the grain.
             if !old_key.is_empty() && !new_unique.contains(&as_set(old_key)) {
-                self.push(
+                self.push_dataset(
                     ChangeKind::PrimaryKeyRemoved,
-                    "",
                     Some(key_text(old_key)),
                     None,
                     format!(
@@ -587,9 +603,8 @@ impl Differ {
                 );
             }
             if !new_key.is_empty() {
-                self.push(
+                self.push_dataset(
                     ChangeKind::PrimaryKeyAdded,
-                    "",
                     None,
                     Some(key_text(new_key)),
                     format!("Primary key {} was added; old rows and writers may violate it.", key_text(new_key)),
@@ -602,9 +617,8 @@ impl Differ {
             for key in old_keys {
                 let set = as_set(key);
                 if !new_unique.contains(&set) && new_primary.as_ref() != Some(&set) {
-                    self.push(
+                    self.push_dataset(
                         ChangeKind::UniqueRemoved,
-                        "",
                         Some(key_text(key)),
                         None,
                         format!(
@@ -617,9 +631,8 @@ impl Differ {
             for key in new_keys {
                 let set = as_set(key);
                 if !old_unique.contains(&set) && old_primary.as_ref() != Some(&set) {
-                    self.push(
+                    self.push_dataset(
                         ChangeKind::UniqueAdded,
-                        "",
                         None,
                         Some(key_text(key)),
                         format!("Uniqueness of {} was added; old rows and writers may violate it.", key_text(key)),
@@ -635,9 +648,8 @@ impl Differ {
             let new_ids: HashSet<_> = new_keys.iter().map(identity).collect();
             for key in old_keys.iter().filter(|key| !new_ids.contains(&identity(key))) {
                 let text = format!("{} -> {}", key_text(&key.columns), key.references);
-                self.push(
+                self.push_dataset(
                     ChangeKind::ForeignKeyRemoved,
-                    "",
                     Some(text.clone()),
                     None,
                     format!("Foreign key {text} was removed; referential integrity is no longer promised."),
@@ -645,9 +657,8 @@ impl Differ {
             }
             for key in new_keys.iter().filter(|key| !old_ids.contains(&identity(key))) {
                 let text = format!("{} -> {}", key_text(&key.columns), key.references);
-                self.push(
+                self.push_dataset(
                     ChangeKind::ForeignKeyAdded,
-                    "",
                     None,
                     Some(text.clone()),
                     format!("Foreign key {text} was added; writers emitting values without a match fail."),
@@ -661,9 +672,8 @@ impl Differ {
             && old_keys != new_keys
         {
             let text = |keys: &[String]| if keys.is_empty() { "none".to_owned() } else { key_text(keys) };
-            self.push(
+            self.push_dataset(
                 ChangeKind::PartitionKeyChanged,
-                "",
                 Some(text(old_keys)),
                 Some(text(new_keys)),
                 format!(
@@ -788,7 +798,11 @@ fn dataset_level_gaps(old: &Schema, new: &Schema, contract_unknown: bool) -> Vec
         ("foreign", old.foreign_keys.is_none(), new.foreign_keys.is_none()),
     ];
     let silent = |pick: &dyn Fn(bool, bool) -> bool| -> Vec<&str> {
-        kinds.iter().filter(|(_, old_silent, new_silent)| pick(*old_silent, *new_silent)).map(|(kind, ..)| *kind).collect()
+        kinds
+            .iter()
+            .filter(|(_, old_silent, new_silent)| pick(*old_silent, *new_silent))
+            .map(|(kind, ..)| *kind)
+            .collect()
     };
     let mut key_parts = Vec::new();
     for (subject, kinds) in [
@@ -916,19 +930,4 @@ fn same_shape(old: &Node, new: &Node) -> bool {
     };
     let names = |node: &Node| node.children.iter().map(|child| child.name.clone()).collect::<Vec<_>>();
     same_type && names(old) == names(new)
-}
-
-trait LowercaseFirst {
-    fn to_lowercase_first(&self) -> String;
-}
-
-impl LowercaseFirst for String {
-    /// "Column `a`" inside a sentence: "Nullable column `a`".
-    fn to_lowercase_first(&self) -> String {
-        let mut chars = self.chars();
-        match chars.next() {
-            Some(first) => first.to_lowercase().chain(chars).collect(),
-            None => String::new(),
-        }
-    }
 }

@@ -125,8 +125,12 @@ fn read_field(
 
     // Nullability: explicit booleans first, then BigQuery's mode, then a NOT NULL spelling.
     field.nullable = optional_bool(object, "nullable", at)?;
-    if field.nullable.is_none() {
-        field.nullable = optional_bool(object, "required", at)?.map(|required| !required);
+    // `required` is a boolean in some producers and a JSON Schema list in others; only the
+    // boolean says something about this field.
+    if field.nullable.is_none()
+        && let Some(Value::Bool(required)) = object.get("required")
+    {
+        field.nullable = Some(!required);
     }
     if let Some(mode) = optional_string(object, "mode", at)? {
         match mode.to_uppercase().as_str() {
@@ -135,8 +139,10 @@ fn read_field(
             // A REPEATED field is an array, and BigQuery never stores a NULL array.
             "REPEATED" => {
                 field.nullable = field.nullable.or(Some(false));
-                let element = field.data_type.take().unwrap_or_default();
-                field.data_type = Some(format!("ARRAY<{element}>"));
+                field.data_type = Some(match field.data_type.take() {
+                    Some(element) => format!("ARRAY<{element}>"),
+                    None => "ARRAY".to_owned(),
+                });
             }
             _ => {
                 return Err(SchemaError::new(format!("{at}.mode"), "must be REQUIRED, NULLABLE or REPEATED"));

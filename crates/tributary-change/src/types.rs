@@ -96,7 +96,7 @@ pub enum TypeRelation {
     Widened,
     /// Some old values lose range or precision.
     Narrowed,
-    /// A different kind of value (STRING and INT, DATE and STRING, T and ARRAY<T>).
+    /// A different kind of value (STRING and INT, DATE and STRING, `T` and `ARRAY<T>`).
     FamilyChanged,
 }
 
@@ -463,9 +463,9 @@ impl Parser<'_> {
                 _ => return None,
             };
             // Trino's anonymous `row(integer, varchar)`: the word is the type, not a name.
-            let anonymous = matches!(self.peek_at(1), Some(Token::Punct(',' | '(' | '<'))) || {
-                let next = self.peek_at(1);
-                next == Some(&Token::Punct(close))
+            let anonymous = match self.peek_at(1) {
+                Some(Token::Punct(punct)) => matches!(punct, ',' | '(' | '<') || *punct == close,
+                _ => false,
             };
             let name = if anonymous {
                 format!("_{}", members.len() + 1)
@@ -661,7 +661,7 @@ fn scalar_type(words: &[String], arguments: &[String]) -> DataType {
 /// - Structs compare members by name: a removed member narrows, an added one widens.
 ///   Arrays and maps compare their parts.
 /// - Anything else across families (STRING and INT, DATE and STRING, `TIMESTAMP` and
-///   `TIMESTAMP_TZ`, T and ARRAY<T>, BOOLEAN and INT) is [`TypeRelation::FamilyChanged`].
+///   `TIMESTAMP_TZ`, `T` and `ARRAY<T>`, BOOLEAN and INT) is [`TypeRelation::FamilyChanged`].
 pub fn compare_types(old: &DataType, new: &DataType) -> TypeRelation {
     use DataType as T;
     use TypeRelation as R;

@@ -162,6 +162,30 @@ impl LineageIndex {
         depth: u32,
         limit: usize,
     ) -> Result<ColumnAnswer, GraphError> {
+        self.column_traversal(dataset, field, direction, depth, limit, false)
+    }
+
+    /// Where a column's value travels: downstream along DIRECT edges, stopping at edges
+    /// whose DIRECT transformations all mask the value (the spread of a classification
+    /// such as PII). Masked columns are not returned.
+    pub fn column_value_reach(
+        &self,
+        dataset: &DatasetId,
+        field: &str,
+        limit: usize,
+    ) -> Result<ColumnAnswer, GraphError> {
+        self.column_traversal(dataset, field, Direction::Downstream, u32::MAX, limit, true)
+    }
+
+    fn column_traversal(
+        &self,
+        dataset: &DatasetId,
+        field: &str,
+        direction: Direction,
+        depth: u32,
+        limit: usize,
+        value_only: bool,
+    ) -> Result<ColumnAnswer, GraphError> {
         let Some(&dataset_node) = self.datasets.get(dataset) else {
             return Err(GraphError::UnknownNode {
                 kind: "dataset",
@@ -198,6 +222,9 @@ impl LineageIndex {
                     to: self.column_ref(to),
                     transformations: self.columns.transformations[transformations as usize].clone(),
                 };
+                if value_only && (!self.columns.is_direct(transformations) || self.columns.is_masked(transformations)) {
+                    continue;
+                }
                 if visited.contains(&next) {
                     answer.edges.push(edge);
                     continue;

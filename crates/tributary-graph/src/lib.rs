@@ -273,6 +273,54 @@ impl LineageIndex {
         }
     }
 
+    /// Walks upstream from `start` through jobs and datasets, stopping at (and returning)
+    /// the datasets for which `stop` holds; the start itself is not tested. Bounded by
+    /// `max_nodes` visited nodes.
+    pub fn upstream_until(
+        &self,
+        start: &DatasetId,
+        stop: impl Fn(&DatasetId) -> bool,
+        max_nodes: usize,
+    ) -> Vec<DatasetId> {
+        let Some(&start_index) = self.datasets.get(start) else { return Vec::new() };
+        let mut visited = self.graph.visit_map();
+        visited.visit(start_index);
+        let mut queue = VecDeque::from([start_index]);
+        let mut found = Vec::new();
+        let mut seen = 1usize;
+        while let Some(current) = queue.pop_front() {
+            for next in self.graph.neighbors_directed(current, PetDirection::Incoming) {
+                if !visited.visit(next) {
+                    continue;
+                }
+                seen += 1;
+                if seen > max_nodes {
+                    return found;
+                }
+                if self.graph[next].kind == NodeKind::Dataset {
+                    let id = self.dataset_id(next);
+                    if stop(&id) {
+                        found.push(id);
+                        continue;
+                    }
+                }
+                queue.push_back(next);
+            }
+        }
+        found
+    }
+
+    /// Every job with its current inputs and outputs.
+    pub fn jobs_with_io(&self) -> impl Iterator<Item = (JobId, Vec<DatasetId>, Vec<DatasetId>)> + '_ {
+        self.jobs.iter().map(|(id, &index)| {
+            let inputs =
+                self.graph.neighbors_directed(index, PetDirection::Incoming).map(|d| self.dataset_id(d)).collect();
+            let outputs =
+                self.graph.neighbors_directed(index, PetDirection::Outgoing).map(|d| self.dataset_id(d)).collect();
+            (id.clone(), inputs, outputs)
+        })
+    }
+
     /// Datasets in (namespace, name) order, after `after`, filtered by exact namespace
     /// and a case-insensitive substring of the name. Returns the page and whether more follow.
     pub fn list_datasets(

@@ -3,30 +3,38 @@
 //! this code; a test fails when they drift. Knows the service, never the store.
 
 mod columns;
+mod mesh;
 mod types;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 use async_graphql_axum::GraphQL;
 use axum::Router;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use tributary_service::Service;
 
-pub use types::QueryRoot;
+pub use mesh::MutationRoot;
 
-pub type TributarySchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+/// Every query: lineage and metadata, plus the mesh.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(types::QueryCore, mesh::MeshQuery);
+
+pub type TributarySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Deepest query accepted (nesting of selections).
 const MAX_QUERY_DEPTH: usize = 24;
 
 pub fn schema(service: Service) -> TributarySchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription).data(service).limit_depth(MAX_QUERY_DEPTH).finish()
+    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription)
+        .data(service)
+        .limit_depth(MAX_QUERY_DEPTH)
+        .finish()
 }
 
 /// The schema in SDL, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription).finish().sdl()
 }
 
 async fn graphiql() -> impl IntoResponse {

@@ -8,23 +8,34 @@ use tributary_service::{DatasetView, ErrorCode, JobView, RunSummary, SchemaVersi
 /// Default page size of listings.
 const DEFAULT_PAGE: usize = 100;
 
-fn gql_error(error: ServiceError) -> async_graphql::Error {
+pub(crate) fn gql_error(error: ServiceError) -> async_graphql::Error {
     let code = match error.code() {
         ErrorCode::InvalidArgument => "BAD_USER_INPUT",
         ErrorCode::NotFound => "NOT_FOUND",
         ErrorCode::Unavailable => "UNAVAILABLE",
+        ErrorCode::FailedPrecondition => "POLICY_VIOLATION",
         ErrorCode::Internal => "INTERNAL",
     };
     let field = error.field().to_owned();
+    let violations: Vec<async_graphql::Value> = match &error {
+        ServiceError::PolicyViolation { violations } => violations
+            .iter()
+            .filter_map(|v| async_graphql::Value::from_json(crate::mesh::violation_json(v)).ok())
+            .collect(),
+        _ => Vec::new(),
+    };
     async_graphql::Error::new(error.to_string()).extend_with(|_, extensions| {
         extensions.set("code", code);
         if !field.is_empty() {
             extensions.set("field", field.as_str());
         }
+        if !violations.is_empty() {
+            extensions.set("violations", async_graphql::Value::List(violations.clone()));
+        }
     })
 }
 
-fn service<'a>(context: &Context<'a>) -> &'a Service {
+pub(crate) fn service<'a>(context: &Context<'a>) -> &'a Service {
     // The schema is always built with a Service in its data (see `crate::schema`).
     context.data_unchecked::<Service>()
 }
@@ -388,14 +399,15 @@ pub struct EventPage {
     pub watermark: Watermark,
 }
 
-pub struct QueryRoot;
+#[derive(Default)]
+pub struct QueryCore;
 
 fn page_size(first: Option<usize>) -> usize {
     first.unwrap_or(DEFAULT_PAGE)
 }
 
 #[Object]
-impl QueryRoot {
+impl QueryCore {
     /// The events the server has ingested so far.
     async fn watermark(&self, context: &Context<'_>) -> Watermark {
         service(context).watermark().into()
@@ -437,42 +449,10 @@ impl QueryRoot {
             namespace: start.namespace,
             name: start.name,
         };
-        let direction = match direction {
-            Direction::Upstream => model::Direction::Upstream,
-            Direction::Downstream => model::Direction::Downstream,
-            Direction::Both => model::Direction::Both,
-        };
-        let view =
-            service(context).lineage(&start, direction, depth, limit.map(|limit| limit as usize)).map_err(gql_error)?;
-        Ok(Lineage {
-            nodes: view
-                .answer
-                .nodes
-                .iter()
-                .map(|node| LineageNode {
-                    kind: node.node.kind.into(),
-                    namespace: node.node.namespace.clone(),
-                    name: node.node.name.clone(),
-                    distance: node.distance,
-                })
-                .collect(),
-            edges: view
-                .answer
-                .edges
-                .iter()
-                .map(|edge| LineageEdge {
-                    from: NodeRef::from(&edge.from),
-                    to: NodeRef::from(&edge.to),
-                    kind: match edge.kind {
-                        model::EdgeKind::Reads => EdgeKind::Reads,
-                        model::EdgeKind::Writes => EdgeKind::Writes,
-                    },
-                })
-                .collect(),
-            truncated: view.answer.truncated,
-            depth: view.depth,
-            watermark: view.watermark.into(),
-        })
+        let view = service(context)
+            .lineage(&start, direction.into(), depth, limit.map(|limit| limit as usize))
+            .map_err(gql_error)?;
+        Ok(lineage_from_view(view))
     }
 
     /// Column lineage from one column: DIRECT edges are followed transitively (the value
@@ -536,5 +516,37 @@ impl QueryRoot {
             next_after: page.next_after,
             watermark: page.watermark.into(),
         })
+    }
+}
+
+pub(crate) fn lineage_from_view(view: tributary_service::LineageView) -> Lineage {
+    Lineage {
+        nodes: view
+            .answer
+            .nodes
+            .iter()
+            .map(|node| LineageNode {
+                kind: node.node.kind.into(),
+                namespace: node.node.namespace.clone(),
+                name: node.node.name.clone(),
+                distance: node.distance,
+            })
+            .collect(),
+        edges: view
+            .answer
+            .edges
+            .iter()
+            .map(|edge| LineageEdge {
+                from: NodeRef::from(&edge.from),
+                to: NodeRef::from(&edge.to),
+                kind: match edge.kind {
+                    model::EdgeKind::Reads => EdgeKind::Reads,
+                    model::EdgeKind::Writes => EdgeKind::Writes,
+                },
+            })
+            .collect(),
+        truncated: view.answer.truncated,
+        depth: view.depth,
+        watermark: view.watermark.into(),
     }
 }

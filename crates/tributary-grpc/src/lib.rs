@@ -5,6 +5,7 @@
 mod convert;
 mod ingest;
 mod lineage;
+mod mesh;
 
 use tonic::service::Routes;
 use tributary_service::Service;
@@ -27,6 +28,7 @@ pub async fn routes(service: Service) -> Routes {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<proto::ingest_server::IngestServer<ingest::IngestApi>>().await;
     health_reporter.set_serving::<proto::lineage_server::LineageServer<lineage::LineageApi>>().await;
+    health_reporter.set_serving::<proto::mesh_server::MeshServer<mesh::MeshApi>>().await;
     // The descriptor set is produced by build.rs from the same protos, so it parses.
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -41,6 +43,9 @@ pub async fn routes(service: Service) -> Routes {
     let ingest = proto::ingest_server::IngestServer::new(ingest::IngestApi::new(service.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let mesh = proto::mesh_server::MeshServer::new(mesh::MeshApi::new(service.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let lineage = proto::lineage_server::LineageServer::new(lineage::LineageApi::new(service))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -49,4 +54,5 @@ pub async fn routes(service: Service) -> Routes {
         .add_service(reflection_v1alpha)
         .add_service(ingest)
         .add_service(lineage)
+        .add_service(mesh)
 }

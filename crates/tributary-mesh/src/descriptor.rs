@@ -203,14 +203,15 @@ fn deserialize<T: DeserializeOwned>(text: &str) -> Result<T, DescriptorError> {
     }
     if trimmed.starts_with('{') {
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(&mut deserializer)
-            .map_err(|error| DescriptorError::new(error.path().to_string().trim_start_matches('.'), error.inner().to_string()))
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            DescriptorError::new(error.path().to_string().trim_start_matches('.'), error.inner().to_string())
+        })
     } else {
         let deserializer = serde_yaml_ng::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(deserializer)
-            .map_err(|error| DescriptorError::new(error.path().to_string().trim_start_matches('.'), error.inner().to_string()))
+        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            DescriptorError::new(error.path().to_string().trim_start_matches('.'), error.inner().to_string())
+        })
     }
-    .map(|value| value)
     .map_err(|mut error: DescriptorError| {
         if error.path == "." {
             error.path.clear();
@@ -231,7 +232,9 @@ fn check_id(path: &str, id: &str) -> Result<(), DescriptorError> {
 
 fn check_kind(kind: Option<&str>, expected: &str) -> Result<(), DescriptorError> {
     match kind {
-        Some(kind) if kind != expected => Err(DescriptorError::new("kind", format!("is `{kind}`, expected `{expected}`"))),
+        Some(kind) if kind != expected => {
+            Err(DescriptorError::new("kind", format!("is `{kind}`, expected `{expected}`")))
+        }
         _ => Ok(()),
     }
 }
@@ -275,11 +278,17 @@ pub fn parse_product(text: &str) -> Result<ProductDescriptor, DescriptorError> {
             return Err(DescriptorError::new(format!("{path}.name"), "must not be empty"));
         }
         if !port_names.insert(port.name.as_str()) {
-            return Err(DescriptorError::new(format!("{path}.name"), format!("port `{}` is declared twice", port.name)));
+            return Err(DescriptorError::new(
+                format!("{path}.name"),
+                format!("port `{}` is declared twice", port.name),
+            ));
         }
         check_dataset(&format!("{path}.dataset"), &port.dataset)?;
         if !datasets.insert(&port.dataset) {
-            return Err(DescriptorError::new(format!("{path}.dataset"), format!("`{}` is declared twice", port.dataset)));
+            return Err(DescriptorError::new(
+                format!("{path}.dataset"),
+                format!("`{}` is declared twice", port.dataset),
+            ));
         }
         check_owners(&format!("{path}.owners"), &port.owners)?;
         if let Some(contract) = &port.contract {
@@ -328,4 +337,41 @@ pub fn parse_domain(text: &str) -> Result<DomainDescriptor, DescriptorError> {
         }
     }
     Ok(domain)
+}
+
+/// One difference between two JSON documents: the path (`outputPorts[0].contract.version`)
+/// and the values on each side (`None` where absent).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DocumentChange {
+    pub path: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// Structural diff of two descriptors (objects by key, arrays by position).
+pub fn diff_documents(before: &Value, after: &Value) -> Vec<DocumentChange> {
+    let mut changes = Vec::new();
+    diff_values("", Some(before), Some(after), &mut changes);
+    changes
+}
+
+fn diff_values(path: &str, before: Option<&Value>, after: Option<&Value>, out: &mut Vec<DocumentChange>) {
+    match (before, after) {
+        (Some(Value::Object(old)), Some(Value::Object(new))) => {
+            let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+            for key in keys {
+                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                diff_values(&child, old.get(key), new.get(key), out);
+            }
+        }
+        (Some(Value::Array(old)), Some(Value::Array(new))) => {
+            for index in 0..old.len().max(new.len()) {
+                diff_values(&format!("{path}[{index}]"), old.get(index), new.get(index), out);
+            }
+        }
+        (old, new) if old != new => {
+            out.push(DocumentChange { path: path.to_owned(), before: old.cloned(), after: new.cloned() })
+        }
+        _ => {}
+    }
 }

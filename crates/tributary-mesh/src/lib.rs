@@ -9,8 +9,8 @@ mod duration;
 mod policy;
 
 pub use descriptor::{
-    Classification, Contract, ContractStatus, DescriptorError, DomainDescriptor, InputPort, Lifecycle, OutputPort,
-    Owner, ProductDescriptor, parse_domain, parse_product,
+    Classification, Contract, ContractStatus, DescriptorError, DocumentChange, DomainDescriptor, InputPort, Lifecycle,
+    OutputPort, Owner, ProductDescriptor, diff_documents, parse_domain, parse_product,
 };
 pub use duration::parse_duration;
 pub use policy::{

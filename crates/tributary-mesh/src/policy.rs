@@ -90,7 +90,8 @@ pub fn parse_policy_values(values: &[Value], domain: Option<&str>, path: &str) -
         }
         let kind = match spec.kind.as_str() {
             "output-port-requirements" => {
-                let require = spec.require.unwrap_or_else(|| vec!["owner".into(), "description".into(), "schema".into()]);
+                let require =
+                    spec.require.unwrap_or_else(|| vec!["owner".into(), "description".into(), "schema".into()]);
                 if let Some(unknown) = require.iter().find(|r| !PORT_REQUIREMENTS.contains(&r.as_str())) {
                     return Err(DescriptorError {
                         path: format!("{at}.require"),
@@ -128,9 +129,11 @@ pub fn parse_policy_values(values: &[Value], domain: Option<&str>, path: &str) -
 /// Reads the global policy file (`policies: [...]`, YAML or JSON).
 pub fn parse_policy_file(text: &str) -> Result<Vec<Policy>, DescriptorError> {
     let file: PolicyFile = if text.trim_start().starts_with('{') {
-        serde_json::from_str(text).map_err(|error| DescriptorError { path: String::new(), message: error.to_string() })?
+        serde_json::from_str(text)
+            .map_err(|error| DescriptorError { path: String::new(), message: error.to_string() })?
     } else {
-        serde_yaml_ng::from_str(text).map_err(|error| DescriptorError { path: String::new(), message: error.to_string() })?
+        serde_yaml_ng::from_str(text)
+            .map_err(|error| DescriptorError { path: String::new(), message: error.to_string() })?
     };
     parse_policy_values(&file.policies, None, "policies")
 }
@@ -169,7 +172,14 @@ pub struct Violation {
 
 impl Violation {
     pub fn new(policy: &Policy, subject: Subject, reason: String) -> Self {
-        Self { policy: policy.id.clone(), kind: policy.kind.name(), blocking: policy.blocking, subject, reason, path: Vec::new() }
+        Self {
+            policy: policy.id.clone(),
+            kind: policy.kind.name(),
+            blocking: policy.blocking,
+            subject,
+            reason,
+            path: Vec::new(),
+        }
     }
 }
 
@@ -209,9 +219,10 @@ pub fn check_breaking_major(policy: &Policy, previous: &ProductDescriptor, next:
             continue;
         }
         let (Some(old_schema), Some(new_schema)) = (&old_contract.schema, &new_contract.schema) else { continue };
-        let (Ok(old_schema), Ok(new_schema)) =
-            (tributary_change::schema_from_openlineage(old_schema), tributary_change::schema_from_openlineage(new_schema))
-        else {
+        let (Ok(old_schema), Ok(new_schema)) = (
+            tributary_change::schema_from_openlineage(old_schema),
+            tributary_change::schema_from_openlineage(new_schema),
+        ) else {
             continue;
         };
         let diff = tributary_change::diff(&old_schema, &new_schema);
@@ -253,7 +264,13 @@ pub fn pii_columns(product: &ProductDescriptor, tags: &[String]) -> Vec<(Dataset
     columns
 }
 
-fn collect_tagged(fields: &Value, prefix: &str, tags: &[String], dataset: &DatasetId, out: &mut Vec<(DatasetId, String)>) {
+fn collect_tagged(
+    fields: &Value,
+    prefix: &str,
+    tags: &[String],
+    dataset: &DatasetId,
+    out: &mut Vec<(DatasetId, String)>,
+) {
     for field in fields.as_array().into_iter().flatten() {
         let Some(name) = field.get("name").and_then(Value::as_str) else { continue };
         let path = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") };

@@ -84,7 +84,7 @@ fn durations() {
 
 mod policies {
     use super::PRODUCT;
-    use crate::{check_breaking_major, check_output_ports, parse_policy_file, parse_product, pii_columns, PolicyKind};
+    use crate::{PolicyKind, check_breaking_major, check_output_ports, parse_policy_file, parse_product, pii_columns};
 
     const POLICIES: &str = r#"
 policies:
@@ -112,7 +112,8 @@ policies:
         assert!(policies[0].blocking && !policies[2].blocking);
         let error = parse_policy_file("policies:\n  - {id: x, kind: be-nice}\n").unwrap_err();
         assert_eq!(error.path, "policies[0].kind");
-        let error = parse_policy_file("policies:\n  - {id: x, kind: output-port-requirements, require: [poem]}\n").unwrap_err();
+        let error =
+            parse_policy_file("policies:\n  - {id: x, kind: output-port-requirements, require: [poem]}\n").unwrap_err();
         assert!(error.to_string().contains("`poem` is not one of"), "{error}");
     }
 

@@ -13,8 +13,9 @@ mod time;
 pub use columns::{ALL_COLUMNS, ColumnEdgeSpec, Transformation, TransformationKind, column_lineage_edges};
 pub use ids::{DatasetId, JobId, NodeKind, NodeRef, RunId};
 pub use records::{
-    DatasetRecord, DocumentRecord, FacetEntry, Facets, JobRecord, Observation, ObservationKey, ObservationSource, RECORD_FORMAT,
-    RunRecord, RunState, SchemaField, SchemaVersionRecord, Version, facet_column_tags, facet_owners, facet_tags, merge_facets, parse_schema_fields, visible_facets,
+    DatasetRecord, DocumentRecord, FacetEntry, Facets, JobRecord, Observation, ObservationKey, ObservationSource,
+    RECORD_FORMAT, RunRecord, RunState, SchemaField, SchemaVersionRecord, Version, facet_column_tags, facet_owners,
+    facet_tags, merge_facets, parse_schema_fields, visible_facets,
 };
 pub use time::{Timestamp, TimestampError};
 

@@ -429,11 +429,8 @@ pub fn facet_tags(facets: &Facets) -> BTreeSet<String> {
         }
         let Some(key) = tag.get("key").and_then(Value::as_str).filter(|key| !key.is_empty()) else { continue };
         let key = key.to_lowercase();
-        match tag.get("value").and_then(Value::as_str).filter(|value| !value.is_empty()) {
-            Some(value) => {
-                tags.insert(format!("{key}:{}", value.to_lowercase()));
-            }
-            None => {}
+        if let Some(value) = tag.get("value").and_then(Value::as_str).filter(|value| !value.is_empty()) {
+            tags.insert(format!("{key}:{}", value.to_lowercase()));
         }
         tags.insert(key);
     }

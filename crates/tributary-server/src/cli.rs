@@ -30,6 +30,32 @@ enum Command {
     Serve(ServeArgs),
     /// Bulk-load an NDJSON file of OpenLineage events into a store (the server must not be running on it).
     Import(ImportArgs),
+    /// Data products: `tributary product apply -f product.yaml`.
+    Product {
+        #[command(subcommand)]
+        action: ApplyAction,
+    },
+    /// Domains: `tributary domain apply -f domain.yaml`.
+    Domain {
+        #[command(subcommand)]
+        action: ApplyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApplyAction {
+    /// Apply a descriptor (YAML or JSON) to a running server.
+    Apply(ApplyArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct ApplyArgs {
+    /// The descriptor file (`-` for standard input).
+    #[arg(short = 'f', long = "file")]
+    pub(crate) file: PathBuf,
+    /// The server's address.
+    #[arg(long, env = "TRIBUTARY_SERVER", default_value = "http://127.0.0.1:5055")]
+    pub(crate) server: String,
 }
 
 #[derive(Args, Clone)]
@@ -62,6 +88,9 @@ struct ServeArgs {
     /// Largest node limit a lineage request may ask for.
     #[arg(long, env = "TRIBUTARY_MAX_LINEAGE_NODES", default_value_t = 1_000_000)]
     max_lineage_nodes: usize,
+    /// Global policy file (YAML or JSON, see docs/mesh.md).
+    #[arg(long, env = "TRIBUTARY_POLICIES")]
+    policies: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -94,6 +123,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)).map(|()| ExitCode::SUCCESS),
         Command::Import(args) => runtime.block_on(crate::import::import(args)),
+        Command::Product { action: ApplyAction::Apply(args) } => runtime.block_on(apply(args, true)),
+        Command::Domain { action: ApplyAction::Apply(args) } => runtime.block_on(apply(args, false)),
     };
     match result {
         Ok(code) => code,
@@ -108,6 +139,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = args.store.service_config();
     config.max_lineage_limit = args.max_lineage_nodes.max(1);
     config.default_lineage_limit = config.default_lineage_limit.min(config.max_lineage_limit);
+    if let Some(path) = &args.policies {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading the policy file `{}`", path.display()))?;
+        config.policies = tributary_mesh::parse_policy_file(&text)
+            .map_err(|error| anyhow::anyhow!("policy file `{}`: {error}", path.display()))?;
+    }
     let data_dir = args.store.data_dir.clone();
     let service = tokio::task::spawn_blocking(move || Service::open(config))
         .await?
@@ -150,4 +187,44 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// `tributary product apply` / `tributary domain apply`: sends the descriptor over gRPC and
+/// prints the outcome; a policy rejection prints every reason and exits with 2.
+async fn apply(args: ApplyArgs, product: bool) -> anyhow::Result<ExitCode> {
+    use std::io::Read;
+    let descriptor = if args.file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
+        text
+    } else {
+        std::fs::read_to_string(&args.file).with_context(|| format!("reading `{}`", args.file.display()))?
+    };
+    let mut client = tributary_grpc::proto::mesh_client::MeshClient::connect(args.server.clone())
+        .await
+        .with_context(|| format!("connecting to {}", args.server))?;
+    let request = tributary_grpc::proto::ApplyRequest { descriptor };
+    let kind = if product { "product" } else { "domain" };
+    let answer = if product { client.apply_product(request).await } else { client.apply_domain(request).await };
+    match answer {
+        Ok(response) => {
+            let response = response.into_inner();
+            if response.changed {
+                println!("{kind} `{}` applied as version {}", response.id, response.version);
+            } else {
+                println!("{kind} `{}` unchanged (version {})", response.id, response.version);
+            }
+            for violation in &response.violations {
+                println!("  warning [{}] {}: {}", violation.policy, violation.subject, violation.reason);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(status)
+            if status.code() == tonic::Code::FailedPrecondition || status.code() == tonic::Code::InvalidArgument =>
+        {
+            eprintln!("{kind} rejected: {}", status.message());
+            Ok(ExitCode::from(2))
+        }
+        Err(status) => Err(anyhow::anyhow!("{kind} apply failed: {}", status.message())),
+    }
 }

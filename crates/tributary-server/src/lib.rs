@@ -13,7 +13,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 pub use http::MAX_BODY_BYTES;
-pub use tributary_service::{Service, ServiceConfig, StoreConfig};
+pub use tributary_service::{Service, ServiceConfig, StoreConfig, governance, model};
 
 /// Every route: `POST /api/v1/lineage`, `/graphql`, `/healthz`, and the gRPC services.
 pub async fn router(service: Service) -> axum::Router {

@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value;
 use tributary_graph::LineageIndex;
 use tributary_model::{
-    ColumnEdgeSpec, DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, ObservationSource,
-    RECORD_FORMAT, NodeRef, RunRecord, SchemaVersionRecord, Version, column_lineage_edges, facet_owners, facet_tags, merge_facets,
+    ColumnEdgeSpec, DatasetId, DatasetRecord, JobId, JobRecord, NodeRef, Observation, ObservationKey,
+    ObservationSource, RECORD_FORMAT, RunRecord, SchemaVersionRecord, Version, column_lineage_edges, facet_column_tags,
+    facet_owners, facet_tags, merge_facets,
 };
 use tributary_openlineage::{DatasetRef, EventBody, ParsedEvent, canonical_json, content_hash};
 use tributary_store::{EventWrite, Store};
@@ -24,6 +25,8 @@ pub(crate) struct IndexDelta {
     jobs: Vec<JobId>,
     job_io: Vec<(JobId, Vec<DatasetId>, Vec<DatasetId>)>,
     column_lineage: Vec<(DatasetId, Vec<ColumnEdgeSpec>)>,
+    /// Something the graph policies look at changed (edges, column lineage, tags).
+    pub(crate) graph_policies_dirty: bool,
     aliases: Vec<(DatasetId, DatasetId)>,
 }
 
@@ -73,9 +76,25 @@ impl<'a> Touched<'a> {
         let mut record = record;
         record.touch(self.version.time);
         let before = labels(&record.facets);
+        let columns_before = facet_column_tags(&record.facets);
         let changed = merge_facets(&mut record.facets, &reference.facets, self.version);
         if changed.iter().any(|key| key == "ownership" || key == "tags") {
             self.relabel(&NodeRef::from(&id), &before, &labels(&record.facets));
+            let columns_after = facet_column_tags(&record.facets);
+            for (field, tags) in &columns_before {
+                for tag in tags.iter().filter(|tag| !columns_after.get(field).is_some_and(|after| after.contains(*tag)))
+                {
+                    self.write.delete_column_tag(tag, &id, field);
+                }
+            }
+            for (field, tags) in &columns_after {
+                for tag in
+                    tags.iter().filter(|tag| !columns_before.get(field).is_some_and(|before| before.contains(*tag)))
+                {
+                    self.write.put_column_tag(tag, &id, field);
+                }
+            }
+            self.delta.graph_policies_dirty = true;
         }
         if changed.iter().any(|key| key == "schema") {
             self.changed_schema.insert(id.clone());
@@ -153,6 +172,7 @@ impl<'a> Touched<'a> {
                 };
                 self.write.put_column_lineage(&id, &edges)?;
                 self.delta.column_lineage.push((id.clone(), edges));
+                self.delta.graph_policies_dirty = true;
             }
             self.write.put_dataset(&record)?;
             self.delta.datasets.push(id);
@@ -255,6 +275,7 @@ impl<'a> Touched<'a> {
             job.inputs = inputs;
             job.outputs = outputs;
             self.delta.job_io.push((job.id.clone(), job.inputs.clone(), job.outputs.clone()));
+            self.delta.graph_policies_dirty = true;
         }
         Ok(())
     }

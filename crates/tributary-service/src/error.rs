@@ -7,6 +7,8 @@ pub enum ErrorCode {
     /// The request is wrong; retrying it unchanged will fail again.
     InvalidArgument,
     NotFound,
+    /// The request is well-formed but a blocking policy or the current state refuses it.
+    FailedPrecondition,
     /// The server is shutting down.
     Unavailable,
     /// Our fault.
@@ -18,6 +20,7 @@ impl ErrorCode {
         match self {
             Self::InvalidArgument => "INVALID_ARGUMENT",
             Self::NotFound => "NOT_FOUND",
+            Self::FailedPrecondition => "FAILED_PRECONDITION",
             Self::Unavailable => "UNAVAILABLE",
             Self::Internal => "INTERNAL",
         }
@@ -32,6 +35,8 @@ pub enum ServiceError {
     NotFound(String),
     #[error("the server is shutting down")]
     Unavailable,
+    #[error("rejected by {} polic{}: {}", violations.len(), if violations.len() == 1 { "y" } else { "ies" }, violations.iter().map(|v| format!("[{}] {}: {}", v.policy, v.subject, v.reason)).collect::<Vec<_>>().join("; "))]
+    PolicyViolation { violations: Vec<tributary_mesh::Violation> },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -42,6 +47,7 @@ impl ServiceError {
             Self::InvalidArgument { .. } => ErrorCode::InvalidArgument,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Unavailable => ErrorCode::Unavailable,
+            Self::PolicyViolation { .. } => ErrorCode::FailedPrecondition,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -62,6 +68,12 @@ impl ServiceError {
 impl From<EventError> for ServiceError {
     fn from(error: EventError) -> Self {
         Self::InvalidArgument { field: error.field, message: error.message }
+    }
+}
+
+impl From<tributary_mesh::DescriptorError> for ServiceError {
+    fn from(error: tributary_mesh::DescriptorError) -> Self {
+        Self::InvalidArgument { field: error.path, message: error.message }
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod apply;
 mod error;
+mod mesh;
 mod queries;
 mod writer;
 
@@ -22,12 +23,16 @@ use tributary_store::Store;
 pub use tributary_store::StoreConfig;
 
 pub use error::{ErrorCode, ServiceError};
+pub use mesh::{
+    ApplyOutcome, FreshnessView, ImpactGroup, Membership, OwnerView, ProductEdge, ProductView, ViolationView,
+};
 pub use queries::{
     ColumnLineageView, DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,
 };
 pub use tributary_graph::{
     ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode, UnverifiedDataset,
 };
+pub use tributary_mesh as governance;
 pub use tributary_model as model;
 pub use tributary_openlineage::{ParsedEvent, parse_event};
 pub use writer::PendingAck;
@@ -46,6 +51,8 @@ pub struct ServiceConfig {
     pub default_lineage_limit: usize,
     /// Largest node limit a request may ask for.
     pub max_lineage_limit: usize,
+    /// Global policies (from the policy file given to the server).
+    pub policies: Vec<tributary_mesh::Policy>,
 }
 
 impl Default for ServiceConfig {
@@ -57,6 +64,7 @@ impl Default for ServiceConfig {
             default_lineage_depth: 20,
             default_lineage_limit: 10_000,
             max_lineage_limit: 1_000_000,
+            policies: Vec::new(),
         }
     }
 }
@@ -75,6 +83,7 @@ pub(crate) struct Shared {
     pub(crate) index: RwLock<LineageIndex>,
     /// Alias name -> canonical dataset, mirrored from the store for lookups.
     pub(crate) aliases: RwLock<std::collections::HashMap<DatasetId, DatasetId>>,
+    pub(crate) mesh: RwLock<mesh::MeshState>,
     pub(crate) config: ServiceConfig,
 }
 
@@ -100,7 +109,17 @@ impl Service {
             None => Store::open_temporary(&config.store)?,
         };
         let (index, aliases) = apply::rebuild_index(&store)?;
-        let shared = Arc::new(Shared { store, index: RwLock::new(index), aliases: RwLock::new(aliases), config });
+        let mut mesh = mesh::MeshState::load(&store, config.policies.clone())?;
+        if mesh.has_graph_policies() {
+            mesh.refresh_violations(&index, &store, tributary_model::Timestamp::now());
+        }
+        let shared = Arc::new(Shared {
+            store,
+            index: RwLock::new(index),
+            aliases: RwLock::new(aliases),
+            mesh: RwLock::new(mesh),
+            config,
+        });
         let (writer, thread) = writer::start(Arc::clone(&shared));
         Ok(Self { shared, writer, writer_thread: Arc::new(Mutex::new(Some(thread))) })
     }

@@ -112,12 +112,22 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
         // see them; keep the index in step with the store either way.
         let mut index = shared.write_index();
         let mut aliases = shared.aliases.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut graph_policies_dirty = false;
         for delta in deltas {
+            graph_policies_dirty |= delta.graph_policies_dirty;
             delta.apply(&mut index, &mut aliases);
         }
         match last_sequence {
             Ok(sequence) => index.set_watermark(Watermark { sequence, events: sequence }),
             Err(failure) => warn!(error = %failure, "cannot read the last sequence"),
+        }
+        // Policies over the graph: re-evaluated only when the mesh has some and the group
+        // changed what they look at; findings are recorded before the acknowledgements.
+        if graph_policies_dirty {
+            let mut mesh = shared.mesh.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if mesh.has_graph_policies() {
+                mesh.refresh_violations(&index, &shared.store, tributary_model::Timestamp::now());
+            }
         }
     }
     for (request, result) in group.drain(..).zip(results) {

@@ -26,6 +26,7 @@
 //! | `p` / `g` | product / domain id NUL version | every applied [`DocumentRecord`] |
 //! | `o` | owner NUL kind (`D`/`J`) ns NUL name | empty (nodes by owner, from `ownership` facets) |
 //! | `t` | lower-case tag NUL kind (`D`/`J`) ns NUL name | empty (nodes by tag, from `tags` facets) |
+//! | `c` | lower-case tag NUL ns NUL name NUL field | empty (columns by tag, from `tags` facets with `field`) |
 //!
 //! Records are JSON with a `format` field; see `tributary_model::RECORD_FORMAT`.
 
@@ -36,8 +37,8 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tributary_model::{
-    ColumnEdgeSpec, DatasetId, DocumentRecord, NodeKind, NodeRef, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, RunId, RunRecord,
-    SchemaVersionRecord, Timestamp,
+    ColumnEdgeSpec, DatasetId, DatasetRecord, DocumentRecord, JobId, JobRecord, NodeKind, NodeRef, Observation,
+    ObservationKey, RunId, RunRecord, SchemaVersionRecord, Timestamp,
 };
 
 pub use keys::decode_name_key;
@@ -94,6 +95,18 @@ fn label_key(prefix: u8, label: &str, node: &NodeRef) -> Vec<u8> {
     key.extend_from_slice(node.namespace.as_bytes());
     key.push(0);
     key.extend_from_slice(node.name.as_bytes());
+    key
+}
+
+fn column_tag_key(tag: &str, dataset: &DatasetId, field: &str) -> Vec<u8> {
+    let mut key = vec![PREFIX_COLUMN_TAG];
+    key.extend_from_slice(tag.to_lowercase().as_bytes());
+    key.push(0);
+    key.extend_from_slice(dataset.namespace.as_bytes());
+    key.push(0);
+    key.extend_from_slice(dataset.name.as_bytes());
+    key.push(0);
+    key.extend_from_slice(field.as_bytes());
     key
 }
 
@@ -379,6 +392,30 @@ impl Store {
         self.labelled(PREFIX_TAG, &tag.to_lowercase())
     }
 
+    /// Columns whose dataset's `tags` facet tags them with `tag` (lower case).
+    pub fn columns_tagged(&self, tag: &str) -> Result<Vec<(DatasetId, String)>> {
+        let mut prefix = vec![PREFIX_COLUMN_TAG];
+        prefix.extend_from_slice(tag.to_lowercase().as_bytes());
+        prefix.push(0);
+        let mut columns = Vec::new();
+        for entry in self.db.scan_prefix(&prefix) {
+            let (key, _) = entry?;
+            let rest = &key[prefix.len()..];
+            let mut parts = rest.splitn(3, |&b| b == 0);
+            let (Some(namespace), Some(name), Some(field)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: "column tag key is not tag NUL ns NUL name NUL field".into(),
+                });
+            };
+            columns.push((
+                DatasetId::new(String::from_utf8_lossy(namespace), String::from_utf8_lossy(name)),
+                String::from_utf8_lossy(field).into_owned(),
+            ));
+        }
+        Ok(columns)
+    }
+
     fn labelled(&self, prefix: u8, label: &str) -> Result<Vec<NodeRef>> {
         let mut start = vec![prefix];
         start.extend_from_slice(label.as_bytes());
@@ -497,6 +534,14 @@ impl EventWrite {
 
     pub fn delete_tag(&mut self, tag: &str, node: &NodeRef) {
         self.batch.remove(label_key(PREFIX_TAG, &tag.to_lowercase(), node));
+    }
+
+    pub fn put_column_tag(&mut self, tag: &str, dataset: &DatasetId, field: &str) {
+        self.batch.insert(column_tag_key(tag, dataset, field), &[]);
+    }
+
+    pub fn delete_column_tag(&mut self, tag: &str, dataset: &DatasetId, field: &str) {
+        self.batch.remove(column_tag_key(tag, dataset, field));
     }
 
     pub fn put_alias(&mut self, alias: &DatasetId, canonical: &DatasetId) {

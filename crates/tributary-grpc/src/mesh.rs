@@ -1,0 +1,161 @@
+//! `tributary.v1.Mesh`.
+
+use tonic::{Request, Response, Status};
+use tributary_service::governance::Violation;
+use tributary_service::model::{DatasetId, Timestamp};
+use tributary_service::{OwnerView, ProductEdge, ProductView, Service, ServiceError};
+
+use crate::convert::{node, node_from_proto, status};
+use crate::proto;
+
+pub(crate) struct MeshApi {
+    service: Service,
+}
+
+impl MeshApi {
+    pub(crate) fn new(service: Service) -> Self {
+        Self { service }
+    }
+
+    fn product(&self, view: ProductView) -> proto::Product {
+        let id = view.descriptor.id.clone();
+        let lineage = self.service.product_lineage();
+        proto::Product {
+            descriptor_json: serde_json::to_string(&view.descriptor).unwrap_or_default(),
+            owners: owners(self.service.product_owners(&id)),
+            upstream_products: lineage.iter().filter(|e| e.to == id).map(|e| e.from.clone()).collect(),
+            downstream_products: lineage.iter().filter(|e| e.from == id).map(|e| e.to.clone()).collect(),
+            version: view.version,
+            id,
+        }
+    }
+}
+
+pub(crate) fn violation(v: &Violation, since: Option<Timestamp>) -> proto::Violation {
+    proto::Violation {
+        policy: v.policy.clone(),
+        kind: v.kind.to_owned(),
+        blocking: v.blocking,
+        subject: v.subject.to_string(),
+        reason: v.reason.clone(),
+        path: v.path.clone(),
+        since: since.map(Timestamp::to_rfc3339).unwrap_or_default(),
+    }
+}
+
+fn owners(views: Vec<OwnerView>) -> Vec<proto::Owner> {
+    views
+        .into_iter()
+        .map(|o| proto::Owner { name: o.name, role: o.role.unwrap_or_default(), source: o.source })
+        .collect()
+}
+
+fn dataset_node(id: &DatasetId) -> proto::NodeRef {
+    node(&id.into())
+}
+
+fn edges(edges: Vec<ProductEdge>) -> Vec<proto::MeshEdge> {
+    edges
+        .into_iter()
+        .map(|e| proto::MeshEdge {
+            from: e.from,
+            to: e.to,
+            via: e
+                .via
+                .iter()
+                .map(|(a, b)| proto::DatasetLink { from: Some(dataset_node(a)), to: Some(dataset_node(b)) })
+                .collect(),
+        })
+        .collect()
+}
+
+fn apply_response(outcome: tributary_service::ApplyOutcome) -> proto::ApplyResponse {
+    proto::ApplyResponse {
+        id: outcome.id,
+        version: outcome.version,
+        changed: outcome.changed,
+        violations: outcome.violations.iter().map(|v| violation(v, None)).collect(),
+    }
+}
+
+#[tonic::async_trait]
+impl proto::mesh_server::Mesh for MeshApi {
+    async fn apply_product(
+        &self,
+        request: Request<proto::ApplyRequest>,
+    ) -> Result<Response<proto::ApplyResponse>, Status> {
+        let outcome = self.service.apply_product(request.into_inner().descriptor).await.map_err(status)?;
+        Ok(Response::new(apply_response(outcome)))
+    }
+
+    async fn apply_domain(
+        &self,
+        request: Request<proto::ApplyRequest>,
+    ) -> Result<Response<proto::ApplyResponse>, Status> {
+        let outcome = self.service.apply_domain(request.into_inner().descriptor).await.map_err(status)?;
+        Ok(Response::new(apply_response(outcome)))
+    }
+
+    async fn get_product(
+        &self,
+        request: Request<proto::GetProductRequest>,
+    ) -> Result<Response<proto::Product>, Status> {
+        let id = request.into_inner().id;
+        let view = self
+            .service
+            .product(&id)
+            .ok_or_else(|| status(ServiceError::NotFound(format!("unknown product `{id}`"))))?;
+        Ok(Response::new(self.product(view)))
+    }
+
+    async fn list_products(
+        &self,
+        request: Request<proto::ListProductsRequest>,
+    ) -> Result<Response<proto::ListProductsResponse>, Status> {
+        let domain = request.into_inner().domain;
+        let products = self
+            .service
+            .products()
+            .into_iter()
+            .filter(|p| domain.is_empty() || p.descriptor.domain == domain)
+            .map(|p| self.product(p))
+            .collect();
+        Ok(Response::new(proto::ListProductsResponse { products }))
+    }
+
+    async fn get_mesh_lineage(
+        &self,
+        _: Request<proto::MeshLineageRequest>,
+    ) -> Result<Response<proto::MeshLineageResponse>, Status> {
+        Ok(Response::new(proto::MeshLineageResponse {
+            products: edges(self.service.product_lineage()),
+            domains: edges(self.service.domain_lineage()),
+        }))
+    }
+
+    async fn get_owners(&self, request: Request<proto::NodeRef>) -> Result<Response<proto::GetOwnersResponse>, Status> {
+        let node = node_from_proto(Some(request.into_inner()), "node").map_err(status)?;
+        let found = self.service.owners_of(node).await.map_err(status)?;
+        Ok(Response::new(proto::GetOwnersResponse { owners: owners(found) }))
+    }
+
+    async fn list_violations(
+        &self,
+        request: Request<proto::ListViolationsRequest>,
+    ) -> Result<Response<proto::ListViolationsResponse>, Status> {
+        let request = request.into_inner();
+        let views = self.service.violations().await.map_err(status)?;
+        let violations = views
+            .iter()
+            .filter(|v| request.policy.is_empty() || v.violation.policy == request.policy)
+            .filter(|v| {
+                request.product.is_empty()
+                    || matches!(&v.violation.subject,
+                        tributary_service::governance::Subject::OutputPort { product, .. }
+                        | tributary_service::governance::Subject::Product { id: product } if product == &request.product)
+            })
+            .map(|v| violation(&v.violation, v.since))
+            .collect();
+        Ok(Response::new(proto::ListViolationsResponse { violations }))
+    }
+}

@@ -1,0 +1,834 @@
+//! The mesh: domains and data products applied as descriptors, ownership with provenance,
+//! product and domain lineage derived from dataset lineage, and federated policies
+//! evaluated when products are applied and when lineage is ingested.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+use tributary_graph::LineageIndex;
+use tributary_mesh::{
+    DomainDescriptor, Policy, PolicyKind, ProductDescriptor, Subject, Violation, check_breaking_major,
+    check_output_ports, parse_domain, parse_policy_values, parse_product, pii_columns,
+};
+use tributary_model::{DatasetId, DocumentRecord, JobId, NodeKind, NodeRef, RECORD_FORMAT, Timestamp, facet_owners};
+use tributary_openlineage::{canonical_json, content_hash};
+use tributary_store::{DocumentKind, Store};
+
+use crate::{Service, ServiceError, Shared};
+
+/// Most nodes a product-lineage walk visits from one dataset.
+const PRODUCT_LINEAGE_BUDGET: usize = 200_000;
+/// Most columns a PII reach walk returns from one column.
+const PII_REACH_LIMIT: usize = 100_000;
+
+/// Where a dataset sits in the mesh.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub product: String,
+    pub domain: String,
+    /// The output port it is, if it is one (else an internal dataset of the product).
+    pub port: Option<String>,
+}
+
+/// The applied mesh, in memory (small: descriptors only).
+#[derive(Default)]
+pub(crate) struct MeshState {
+    products: BTreeMap<String, (ProductDescriptor, u64)>,
+    domains: BTreeMap<String, (DomainDescriptor, u64)>,
+    global_policies: Vec<Policy>,
+    domain_policies: BTreeMap<String, Vec<Policy>>,
+    membership: HashMap<DatasetId, Membership>,
+    namespace_domain: HashMap<String, String>,
+    /// Open violations found on ingested lineage, with when each was first seen.
+    violations: BTreeMap<Violation, Timestamp>,
+}
+
+impl MeshState {
+    pub(crate) fn load(store: &Store, global_policies: Vec<Policy>) -> Result<Self, ServiceError> {
+        let mut state = MeshState { global_policies, ..MeshState::default() };
+        for record in store.scan_documents(DocumentKind::Domain)? {
+            let domain: DomainDescriptor = serde_json::from_value(record.body)
+                .map_err(|error| ServiceError::Internal(format!("stored domain `{}`: {error}", record.id)))?;
+            state.insert_domain(domain, record.version)?;
+        }
+        for record in store.scan_documents(DocumentKind::Product)? {
+            let product: ProductDescriptor = serde_json::from_value(record.body)
+                .map_err(|error| ServiceError::Internal(format!("stored product `{}`: {error}", record.id)))?;
+            state.products.insert(product.id.clone(), (product, record.version));
+        }
+        state.rebuild_membership();
+        Ok(state)
+    }
+
+    fn insert_domain(&mut self, domain: DomainDescriptor, version: u64) -> Result<(), ServiceError> {
+        let policies = parse_policy_values(&domain.policies, Some(&domain.id), "policies")?;
+        self.domain_policies.insert(domain.id.clone(), policies);
+        self.domains.insert(domain.id.clone(), (domain, version));
+        self.namespace_domain = self
+            .domains
+            .values()
+            .flat_map(|(domain, _)| domain.namespaces.iter().map(|ns| (ns.clone(), domain.id.clone())))
+            .collect();
+        Ok(())
+    }
+
+    fn rebuild_membership(&mut self) {
+        self.membership.clear();
+        for (product, _) in self.products.values() {
+            for port in &product.output_ports {
+                self.membership.insert(
+                    port.dataset.clone(),
+                    Membership {
+                        product: product.id.clone(),
+                        domain: product.domain.clone(),
+                        port: Some(port.name.clone()),
+                    },
+                );
+            }
+            for dataset in &product.internal_datasets {
+                self.membership.entry(dataset.clone()).or_insert(Membership {
+                    product: product.id.clone(),
+                    domain: product.domain.clone(),
+                    port: None,
+                });
+            }
+        }
+    }
+
+    fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.global_policies.iter().chain(self.domain_policies.values().flatten())
+    }
+
+    pub(crate) fn has_graph_policies(&self) -> bool {
+        self.policies().any(|p| matches!(p.kind, PolicyKind::CrossDomainReads | PolicyKind::PiiInPublicProducts { .. }))
+    }
+
+    pub(crate) fn membership(&self, dataset: &DatasetId) -> Option<&Membership> {
+        self.membership.get(dataset)
+    }
+
+    /// The domain of a dataset: its product's, else its namespace's.
+    pub(crate) fn dataset_domain(&self, dataset: &DatasetId) -> Option<&str> {
+        self.membership
+            .get(dataset)
+            .map(|m| m.domain.as_str())
+            .or_else(|| self.namespace_domain.get(&dataset.namespace).map(String::as_str))
+    }
+
+    /// The domain of a job: its namespace's, else that of a product whose dataset it writes.
+    pub(crate) fn job_domain<'a>(&'a self, job: &JobId, outputs: &[DatasetId]) -> Option<&'a str> {
+        self.namespace_domain
+            .get(&job.namespace)
+            .map(String::as_str)
+            .or_else(|| outputs.iter().find_map(|output| self.membership.get(output).map(|m| m.domain.as_str())))
+    }
+
+    /// Cross-domain reads of one job that bypass output ports.
+    fn cross_domain_violations(
+        &self,
+        policy: &Policy,
+        job: &JobId,
+        inputs: &[DatasetId],
+        outputs: &[DatasetId],
+    ) -> Vec<Violation> {
+        let Some(job_domain) = self.job_domain(job, outputs) else { return Vec::new() };
+        if !policy.applies_to(job_domain) {
+            return Vec::new();
+        }
+        let mut found = Vec::new();
+        for input in inputs {
+            let Some(input_domain) = self.dataset_domain(input) else { continue };
+            if input_domain == job_domain {
+                continue;
+            }
+            let through_port = self.membership.get(input).is_some_and(|m| m.port.is_some());
+            if !through_port {
+                found.push(Violation::new(
+                    policy,
+                    Subject::Job(job.clone()),
+                    format!(
+                        "job `{job}` of domain `{job_domain}` reads `{input}` of domain `{input_domain}`, which is not an output port of any `{input_domain}` product"
+                    ),
+                ));
+            }
+        }
+        found
+    }
+
+    /// PII columns reaching output ports of public products.
+    fn pii_violations(&self, policy: &Policy, tags: &[String], index: &LineageIndex, store: &Store) -> Vec<Violation> {
+        let mut seeds: BTreeSet<(DatasetId, String)> = BTreeSet::new();
+        for (product, _) in self.products.values() {
+            seeds.extend(pii_columns(product, tags));
+        }
+        for tag in tags {
+            if let Ok(columns) = store.columns_tagged(tag) {
+                seeds.extend(columns);
+            }
+        }
+        let mut found = Vec::new();
+        for (dataset, field) in &seeds {
+            let mut reached: Vec<(DatasetId, String, Vec<String>)> =
+                vec![(dataset.clone(), field.clone(), vec![format!("{dataset}.{field}")])];
+            if let Ok(answer) = index.column_value_reach(dataset, field, PII_REACH_LIMIT) {
+                reached.extend(answer.columns.into_iter().map(|hit| {
+                    let path = hit.path.iter().map(|(d, f)| format!("{d}.{f}")).collect();
+                    (hit.dataset, hit.field, path)
+                }));
+            }
+            for (reached_dataset, reached_field, path) in reached {
+                let Some(membership) = self.membership.get(&reached_dataset) else { continue };
+                let Some(port_name) = &membership.port else { continue };
+                let Some((product, _)) = self.products.get(&membership.product) else { continue };
+                let Some(port) = product.output_ports.iter().find(|p| &p.name == port_name) else { continue };
+                if product.port_classification(port) != tributary_mesh::Classification::Public
+                    || !policy.applies_to(&product.domain)
+                {
+                    continue;
+                }
+                let mut violation = Violation::new(
+                    policy,
+                    Subject::OutputPort { product: product.id.clone(), port: port.name.clone() },
+                    format!(
+                        "PII column `{dataset}.{field}` reaches `{reached_dataset}.{reached_field}`, output port `{}` of public product `{}`",
+                        port.name, product.id
+                    ),
+                );
+                violation.path = path;
+                found.push(violation);
+            }
+        }
+        found
+    }
+
+    /// Every violation of the graph policies (PII, cross-domain reads) over the whole graph.
+    pub(crate) fn evaluate_graph(&self, index: &LineageIndex, store: &Store) -> BTreeSet<Violation> {
+        let mut violations = BTreeSet::new();
+        for policy in self.policies() {
+            match &policy.kind {
+                PolicyKind::CrossDomainReads => {
+                    for (job, inputs, outputs) in index.jobs_with_io() {
+                        violations.extend(self.cross_domain_violations(policy, &job, &inputs, &outputs));
+                    }
+                }
+                PolicyKind::PiiInPublicProducts { tags } => {
+                    violations.extend(self.pii_violations(policy, tags, index, store))
+                }
+                _ => {}
+            }
+        }
+        violations
+    }
+
+    /// Re-evaluates the graph policies and keeps first-seen times of violations still open.
+    pub(crate) fn refresh_violations(&mut self, index: &LineageIndex, store: &Store, now: Timestamp) {
+        let current = self.evaluate_graph(index, store);
+        let previous = std::mem::take(&mut self.violations);
+        self.violations = current
+            .into_iter()
+            .map(|v| {
+                let since = previous.get(&v).copied().unwrap_or(now);
+                (v, since)
+            })
+            .collect();
+    }
+}
+
+/// The outcome of applying a descriptor.
+#[derive(Clone, Debug)]
+pub struct ApplyOutcome {
+    pub id: String,
+    pub version: u64,
+    /// False when the same content was applied before (nothing changed).
+    pub changed: bool,
+    /// Non-blocking violations of this product (recorded, not rejected).
+    pub violations: Vec<Violation>,
+}
+
+/// A product as served: descriptor, version and derived facts.
+#[derive(Clone, Debug)]
+pub struct ProductView {
+    pub descriptor: ProductDescriptor,
+    pub version: u64,
+}
+
+/// One owner of a node, with where it was learned.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OwnerView {
+    pub name: String,
+    pub role: Option<String>,
+    /// `ownership facet of dataset ns:name`, `product sales.orders`, `domain sales`…
+    pub source: String,
+}
+
+/// A derived lineage edge between two products (or domains), with the datasets that link them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProductEdge {
+    pub from: String,
+    pub to: String,
+    /// (upstream dataset of `from`, downstream dataset of `to`) pairs that connect them.
+    pub via: Vec<(DatasetId, DatasetId)>,
+}
+
+/// A violation with when it was first seen.
+#[derive(Clone, Debug)]
+pub struct ViolationView {
+    pub violation: Violation,
+    pub since: Option<Timestamp>,
+}
+
+/// Freshness of one output port.
+#[derive(Clone, Debug)]
+pub struct FreshnessView {
+    pub product: String,
+    pub port: String,
+    pub dataset: DatasetId,
+    pub sla_seconds: Option<u64>,
+    pub last_success: Option<Timestamp>,
+    /// `FRESH`, `STALE`, `NEVER_WRITTEN` or `NO_SLA`.
+    pub status: &'static str,
+}
+
+fn document_hash(body: &Value) -> String {
+    format!("{:032x}", content_hash(&canonical_json(body)))
+}
+
+impl Service {
+    /// Applies a data product descriptor (YAML or JSON). Blocking policies reject it with
+    /// every reason and leave the previous version untouched; re-applying the same content
+    /// changes nothing.
+    pub async fn apply_product(&self, text: String) -> Result<ApplyOutcome, ServiceError> {
+        self.blocking_write(move |shared| shared.apply_product(&text)).await
+    }
+
+    /// Applies a domain descriptor.
+    pub async fn apply_domain(&self, text: String) -> Result<ApplyOutcome, ServiceError> {
+        self.blocking_write(move |shared| shared.apply_domain(&text)).await
+    }
+
+    async fn blocking_write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Shared) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let shared = std::sync::Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || work(&shared))
+            .await
+            .map_err(|error| ServiceError::Internal(format!("apply task failed: {error}")))?
+    }
+
+    pub fn products(&self) -> Vec<ProductView> {
+        let mesh = self.shared.read_mesh();
+        mesh.products
+            .values()
+            .map(|(descriptor, version)| ProductView { descriptor: descriptor.clone(), version: *version })
+            .collect()
+    }
+
+    pub fn product(&self, id: &str) -> Option<ProductView> {
+        let mesh = self.shared.read_mesh();
+        mesh.products
+            .get(id)
+            .map(|(descriptor, version)| ProductView { descriptor: descriptor.clone(), version: *version })
+    }
+
+    pub fn domains(&self) -> Vec<(DomainDescriptor, u64)> {
+        self.shared.read_mesh().domains.values().cloned().collect()
+    }
+
+    pub fn domain(&self, id: &str) -> Option<(DomainDescriptor, u64)> {
+        self.shared.read_mesh().domains.get(id).cloned()
+    }
+
+    /// Every applied version of a product, oldest first.
+    pub async fn product_versions(&self, id: String) -> Result<Vec<DocumentRecord>, ServiceError> {
+        self.blocking_write(move |shared| Ok(shared.store.document_versions(DocumentKind::Product, &id)?)).await
+    }
+
+    /// The membership of a dataset in the mesh.
+    pub fn membership(&self, dataset: &DatasetId) -> Option<Membership> {
+        self.shared.read_mesh().membership(dataset).cloned()
+    }
+
+    pub fn dataset_domain(&self, dataset: &DatasetId) -> Option<String> {
+        self.shared.read_mesh().dataset_domain(dataset).map(str::to_owned)
+    }
+
+    /// Product-to-product lineage derived from dataset lineage: A -> B when a dataset of A
+    /// is upstream of a dataset of B through jobs and datasets that belong to no product.
+    pub fn product_lineage(&self) -> Vec<ProductEdge> {
+        let mesh = self.shared.read_mesh();
+        let index = self.shared.read_index();
+        let mut edges: BTreeMap<(String, String), BTreeSet<(DatasetId, DatasetId)>> = BTreeMap::new();
+        for (product, _) in mesh.products.values() {
+            for dataset in product.datasets() {
+                let found = index.upstream_until(
+                    dataset,
+                    |candidate| mesh.membership.get(candidate).is_some_and(|m| m.product != product.id),
+                    PRODUCT_LINEAGE_BUDGET,
+                );
+                for upstream in found {
+                    if let Some(membership) = mesh.membership.get(&upstream) {
+                        edges
+                            .entry((membership.product.clone(), product.id.clone()))
+                            .or_default()
+                            .insert((upstream.clone(), dataset.clone()));
+                    }
+                }
+            }
+        }
+        edges.into_iter().map(|((from, to), via)| ProductEdge { from, to, via: via.into_iter().collect() }).collect()
+    }
+
+    /// Domain-to-domain lineage: product lineage grouped by the products' domains.
+    pub fn domain_lineage(&self) -> Vec<ProductEdge> {
+        let product_edges = self.product_lineage();
+        let mesh = self.shared.read_mesh();
+        let domain_of = |product: &str| mesh.products.get(product).map(|(p, _)| p.domain.clone()).unwrap_or_default();
+        let mut edges: BTreeMap<(String, String), BTreeSet<(DatasetId, DatasetId)>> = BTreeMap::new();
+        for edge in product_edges {
+            let (from, to) = (domain_of(&edge.from), domain_of(&edge.to));
+            if from != to {
+                edges.entry((from, to)).or_default().extend(edge.via);
+            }
+        }
+        edges.into_iter().map(|((from, to), via)| ProductEdge { from, to, via: via.into_iter().collect() }).collect()
+    }
+
+    /// Owners of a dataset or job, each with where it came from.
+    pub async fn owners_of(&self, node: NodeRef) -> Result<Vec<OwnerView>, ServiceError> {
+        self.blocking_write(move |shared| shared.owners_of(&node)).await
+    }
+
+    /// Owners of a product: its own (and its ports'), then its domain's.
+    pub fn product_owners(&self, id: &str) -> Vec<OwnerView> {
+        let mesh = self.shared.read_mesh();
+        let Some((product, _)) = mesh.products.get(id) else { return Vec::new() };
+        let mut owners: Vec<OwnerView> = product
+            .owners
+            .iter()
+            .map(|o| OwnerView {
+                name: o.name.clone(),
+                role: o.role.clone(),
+                source: format!("product {}", product.id),
+            })
+            .collect();
+        for port in &product.output_ports {
+            owners.extend(port.owners.iter().map(|o| OwnerView {
+                name: o.name.clone(),
+                role: o.role.clone(),
+                source: format!("output port {} of product {}", port.name, product.id),
+            }));
+        }
+        owners.extend(domain_owners(&mesh, &product.domain));
+        owners
+    }
+
+    /// What an owner owns: datasets and jobs (ownership facets), products and domains.
+    pub async fn owned_by(&self, owner: String) -> Result<(Vec<NodeRef>, Vec<String>, Vec<String>), ServiceError> {
+        let nodes = {
+            let owner = owner.clone();
+            self.blocking_write(move |shared| Ok(shared.store.nodes_owned_by(&owner)?)).await?
+        };
+        let mesh = self.shared.read_mesh();
+        let products = mesh
+            .products
+            .values()
+            .filter(|(p, _)| {
+                p.owners.iter().chain(p.output_ports.iter().flat_map(|port| &port.owners)).any(|o| o.name == owner)
+            })
+            .map(|(p, _)| p.id.clone())
+            .collect();
+        let domains = mesh
+            .domains
+            .values()
+            .filter(|(d, _)| d.owners.iter().any(|o| o.name == owner))
+            .map(|(d, _)| d.id.clone())
+            .collect();
+        Ok((nodes, products, domains))
+    }
+
+    /// Open violations, optionally of one policy or about one product; freshness findings
+    /// are computed now.
+    pub async fn violations(&self) -> Result<Vec<ViolationView>, ServiceError> {
+        let mut views: Vec<ViolationView> = {
+            let mesh = self.shared.read_mesh();
+            mesh.violations
+                .iter()
+                .map(|(violation, since)| ViolationView { violation: violation.clone(), since: Some(*since) })
+                .collect()
+        };
+        let freshness = self.freshness().await?;
+        let mesh = self.shared.read_mesh();
+        for policy in mesh.policies().filter(|p| matches!(p.kind, PolicyKind::Freshness)) {
+            for port in freshness.iter().filter(|f| matches!(f.status, "STALE" | "NEVER_WRITTEN")) {
+                let Some((product, _)) = mesh.products.get(&port.product) else { continue };
+                if !policy.applies_to(&product.domain) {
+                    continue;
+                }
+                let reason = match port.last_success {
+                    Some(last) => format!(
+                        "output port `{}` was last written successfully at {}, older than its SLA of {}s",
+                        port.port,
+                        last.to_rfc3339(),
+                        port.sla_seconds.unwrap_or(0)
+                    ),
+                    None => format!("output port `{}` has no successful write yet", port.port),
+                };
+                views.push(ViolationView {
+                    violation: Violation::new(
+                        policy,
+                        Subject::OutputPort { product: port.product.clone(), port: port.port.clone() },
+                        reason,
+                    ),
+                    since: None,
+                });
+            }
+        }
+        Ok(views)
+    }
+
+    /// Freshness of every product's output ports, from the runs that wrote them.
+    pub async fn freshness(&self) -> Result<Vec<FreshnessView>, ServiceError> {
+        let ports: Vec<(String, String, DatasetId, Option<u64>)> = {
+            let mesh = self.shared.read_mesh();
+            mesh.products
+                .values()
+                .flat_map(|(product, _)| {
+                    product.output_ports.iter().map(|port| {
+                        (product.id.clone(), port.name.clone(), port.dataset.clone(), product.freshness_sla_seconds())
+                    })
+                })
+                .collect()
+        };
+        self.blocking_write(move |shared| {
+            let now = Timestamp::now();
+            let mut views = Vec::with_capacity(ports.len());
+            for (product, port, dataset, sla_seconds) in ports {
+                let last_success = shared.last_successful_write(&dataset)?;
+                let status = match (sla_seconds, last_success) {
+                    (None, _) => "NO_SLA",
+                    (Some(_), None) => "NEVER_WRITTEN",
+                    (Some(sla), Some(last)) if now.0 - last.0 > (sla as i64) * 1_000_000 => "STALE",
+                    (Some(_), Some(_)) => "FRESH",
+                };
+                views.push(FreshnessView { product, port, dataset, sla_seconds, last_success, status });
+            }
+            Ok(views)
+        })
+        .await
+    }
+}
+
+fn domain_owners(mesh: &MeshState, domain: &str) -> Vec<OwnerView> {
+    mesh.domains
+        .get(domain)
+        .map(|(d, _)| {
+            d.owners
+                .iter()
+                .map(|o| OwnerView { name: o.name.clone(), role: o.role.clone(), source: format!("domain {}", d.id) })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How many recent runs of a dataset are searched for its last successful write.
+const FRESHNESS_RUNS: usize = 50;
+
+impl Shared {
+    pub(crate) fn read_mesh(&self) -> std::sync::RwLockReadGuard<'_, MeshState> {
+        self.mesh.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_mesh(&self) -> std::sync::RwLockWriteGuard<'_, MeshState> {
+        self.mesh.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// End time of the latest COMPLETE run that wrote the dataset.
+    fn last_successful_write(&self, dataset: &DatasetId) -> Result<Option<Timestamp>, ServiceError> {
+        let mut latest: Option<Timestamp> = None;
+        for run_id in self.store.dataset_runs(dataset, FRESHNESS_RUNS)? {
+            let Some(run) = self.store.run(&run_id)? else { continue };
+            if run.state == tributary_model::RunState::Complete && run.outputs.contains_key(dataset) {
+                let ended = run.ended_at.unwrap_or(run.last_time);
+                latest = Some(latest.map_or(ended, |t| t.max(ended)));
+            }
+        }
+        Ok(latest)
+    }
+
+    fn apply_product(&self, text: &str) -> Result<ApplyOutcome, ServiceError> {
+        let product = parse_product(text)?;
+        let body = serde_json::to_value(&product).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let hash = document_hash(&body);
+        let mut mesh = self.write_mesh();
+        let previous = mesh.products.get(&product.id).cloned();
+        let previous_hash = self.store.document(DocumentKind::Product, &product.id)?.map(|record| record.hash);
+        if previous_hash.as_deref() == Some(hash.as_str()) {
+            let version = previous.as_ref().map_or(1, |(_, version)| *version);
+            return Ok(ApplyOutcome { id: product.id, version, changed: false, violations: Vec::new() });
+        }
+        if !mesh.domains.contains_key(&product.domain) {
+            return Err(ServiceError::invalid(
+                "domain",
+                format!("unknown domain `{}`: apply the domain first", product.domain),
+            ));
+        }
+        for (index, port) in product.output_ports.iter().enumerate() {
+            if let Some(other) =
+                mesh.membership.get(&port.dataset).filter(|m| m.product != product.id && m.port.is_some())
+            {
+                return Err(ServiceError::invalid(
+                    format!("outputPorts[{index}].dataset"),
+                    format!("`{}` is already an output port of product `{}`", port.dataset, other.product),
+                ));
+            }
+        }
+
+        // Policies, evaluated against the mesh as it would be with this version.
+        let mut trial = MeshState {
+            products: mesh.products.clone(),
+            domains: mesh.domains.clone(),
+            global_policies: mesh.global_policies.clone(),
+            domain_policies: mesh.domain_policies.clone(),
+            namespace_domain: mesh.namespace_domain.clone(),
+            ..MeshState::default()
+        };
+        let version = previous.as_ref().map_or(1, |(_, version)| version + 1);
+        trial.products.insert(product.id.clone(), (product.clone(), version));
+        trial.rebuild_membership();
+        let mut found: Vec<Violation> = Vec::new();
+        for policy in trial.policies().filter(|p| p.applies_to(&product.domain)) {
+            match &policy.kind {
+                PolicyKind::OutputPortRequirements { require } => {
+                    found.extend(check_output_ports(policy, require, &product))
+                }
+                PolicyKind::BreakingChangeNeedsMajor => {
+                    if let Some((old, _)) = &previous {
+                        found.extend(check_breaking_major(policy, old, &product));
+                    }
+                }
+                _ => {}
+            }
+        }
+        {
+            let index = self.read_index();
+            let graph = trial.evaluate_graph(&index, &self.store);
+            found.extend(graph.into_iter().filter(|v| match &v.subject {
+                Subject::OutputPort { product: id, .. } | Subject::Product { id } => id == &product.id,
+                _ => false,
+            }));
+        }
+        let blocking: Vec<Violation> = found.iter().filter(|v| v.blocking).cloned().collect();
+        if !blocking.is_empty() {
+            return Err(ServiceError::PolicyViolation { violations: blocking });
+        }
+        let record = DocumentRecord {
+            format: RECORD_FORMAT,
+            id: product.id.clone(),
+            version,
+            applied_at: Timestamp::now(),
+            hash,
+            body,
+        };
+        self.store.put_document(DocumentKind::Product, &record)?;
+        mesh.products.insert(product.id.clone(), (product.clone(), version));
+        mesh.rebuild_membership();
+        let index = self.read_index();
+        mesh.refresh_violations(&index, &self.store, Timestamp::now());
+        Ok(ApplyOutcome { id: product.id, version, changed: true, violations: found })
+    }
+
+    fn apply_domain(&self, text: &str) -> Result<ApplyOutcome, ServiceError> {
+        let domain = parse_domain(text)?;
+        parse_policy_values(&domain.policies, Some(&domain.id), "policies")?;
+        let body = serde_json::to_value(&domain).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let hash = document_hash(&body);
+        let mut mesh = self.write_mesh();
+        let previous = self.store.document(DocumentKind::Domain, &domain.id)?;
+        if let Some(previous) = &previous
+            && previous.hash == hash
+        {
+            return Ok(ApplyOutcome {
+                id: domain.id,
+                version: previous.version,
+                changed: false,
+                violations: Vec::new(),
+            });
+        }
+        let version = previous.map_or(1, |p| p.version + 1);
+        let record = DocumentRecord {
+            format: RECORD_FORMAT,
+            id: domain.id.clone(),
+            version,
+            applied_at: Timestamp::now(),
+            hash,
+            body,
+        };
+        self.store.put_document(DocumentKind::Domain, &record)?;
+        mesh.insert_domain(domain.clone(), version)?;
+        let index = self.read_index();
+        mesh.refresh_violations(&index, &self.store, Timestamp::now());
+        Ok(ApplyOutcome { id: domain.id, version, changed: true, violations: Vec::new() })
+    }
+
+    fn owners_of(&self, node: &NodeRef) -> Result<Vec<OwnerView>, ServiceError> {
+        let mut owners = Vec::new();
+        match node.kind {
+            NodeKind::Dataset => {
+                let id = self.resolve_dataset(&DatasetId::new(&*node.namespace, &*node.name));
+                if let Some(record) = self.store.dataset(&id)? {
+                    owners.extend(facet_owners(&record.facets).into_iter().map(|(name, role)| OwnerView {
+                        name,
+                        role,
+                        source: format!("ownership facet of dataset {id}"),
+                    }));
+                }
+                let mesh = self.read_mesh();
+                if let Some(membership) = mesh.membership.get(&id)
+                    && let Some((product, _)) = mesh.products.get(&membership.product)
+                {
+                    let port =
+                        membership.port.as_ref().and_then(|name| product.output_ports.iter().find(|p| &p.name == name));
+                    match port.filter(|p| !p.owners.is_empty()) {
+                        Some(port) => owners.extend(port.owners.iter().map(|o| OwnerView {
+                            name: o.name.clone(),
+                            role: o.role.clone(),
+                            source: format!("output port {} of product {}", port.name, product.id),
+                        })),
+                        None => owners.extend(product.owners.iter().map(|o| OwnerView {
+                            name: o.name.clone(),
+                            role: o.role.clone(),
+                            source: format!("product {}", product.id),
+                        })),
+                    }
+                }
+                if let Some(domain) = mesh.dataset_domain(&id) {
+                    owners.extend(domain_owners(&mesh, domain));
+                }
+            }
+            NodeKind::Job => {
+                let id = JobId::new(&*node.namespace, &*node.name);
+                if let Some(record) = self.store.job(&id)? {
+                    owners.extend(facet_owners(&record.facets).into_iter().map(|(name, role)| OwnerView {
+                        name,
+                        role,
+                        source: format!("ownership facet of job {id}"),
+                    }));
+                }
+                let outputs: Vec<DatasetId> = self
+                    .read_index()
+                    .job_outputs(&id)
+                    .into_iter()
+                    .map(|n| DatasetId::new(n.namespace, n.name))
+                    .collect();
+                let mesh = self.read_mesh();
+                if let Some(domain) = mesh.job_domain(&id, &outputs) {
+                    owners.extend(domain_owners(&mesh, domain));
+                }
+            }
+        }
+        Ok(owners)
+    }
+}
+
+/// Impacted nodes that share a product (and so a domain), or, outside any product, a
+/// domain or a namespace: the "who must be told" list.
+#[derive(Clone, Debug, Default)]
+pub struct ImpactGroup {
+    pub product: Option<String>,
+    pub domain: Option<String>,
+    /// Set only for nodes outside every domain.
+    pub namespace: Option<String>,
+    /// Owners to tell, with where each came from.
+    pub owners: Vec<OwnerView>,
+    pub datasets: Vec<NodeRef>,
+    pub jobs: Vec<NodeRef>,
+}
+
+impl Service {
+    /// Groups nodes (lineage or change-check results) by product, then domain, then
+    /// namespace, with the owners of each group.
+    pub async fn group_impact(&self, nodes: Vec<NodeRef>) -> Result<Vec<ImpactGroup>, ServiceError> {
+        self.blocking_write(move |shared| shared.group_impact(&nodes)).await
+    }
+}
+
+impl Shared {
+    pub(crate) fn group_impact(&self, nodes: &[NodeRef]) -> Result<Vec<ImpactGroup>, ServiceError> {
+        type Key = (Option<String>, Option<String>, Option<String>);
+        let mut groups: BTreeMap<Key, ImpactGroup> = BTreeMap::new();
+        let mut facet_owner_nodes: BTreeMap<Key, Vec<NodeRef>> = BTreeMap::new();
+        {
+            let mesh = self.read_mesh();
+            let index = self.read_index();
+            for node in nodes {
+                let (product, domain) = match node.kind {
+                    NodeKind::Dataset => {
+                        let id = DatasetId::new(&*node.namespace, &*node.name);
+                        let membership = mesh.membership(&id);
+                        (membership.map(|m| m.product.clone()), mesh.dataset_domain(&id).map(str::to_owned))
+                    }
+                    NodeKind::Job => {
+                        let id = JobId::new(&*node.namespace, &*node.name);
+                        let outputs: Vec<DatasetId> =
+                            index.job_outputs(&id).into_iter().map(|n| DatasetId::new(n.namespace, n.name)).collect();
+                        let product = outputs.iter().find_map(|o| mesh.membership(o).map(|m| m.product.clone()));
+                        (product, mesh.job_domain(&id, &outputs).map(str::to_owned))
+                    }
+                };
+                let namespace = domain.is_none().then(|| node.namespace.clone());
+                let key = (product.clone(), domain.clone(), namespace.clone());
+                let group = groups.entry(key.clone()).or_insert_with(|| ImpactGroup {
+                    product: product.clone(),
+                    domain: domain.clone(),
+                    namespace,
+                    ..ImpactGroup::default()
+                });
+                match node.kind {
+                    NodeKind::Dataset => group.datasets.push(node.clone()),
+                    NodeKind::Job => group.jobs.push(node.clone()),
+                }
+                facet_owner_nodes.entry(key).or_default().push(node.clone());
+            }
+            for group in groups.values_mut() {
+                let mut owners = Vec::new();
+                if let Some((product, _)) = group.product.as_ref().and_then(|id| mesh.products.get(id)) {
+                    owners.extend(product.owners.iter().map(|o| OwnerView {
+                        name: o.name.clone(),
+                        role: o.role.clone(),
+                        source: format!("product {}", product.id),
+                    }));
+                }
+                if let Some(domain) = &group.domain {
+                    owners.extend(domain_owners(&mesh, domain));
+                }
+                group.owners = owners;
+            }
+        }
+        for (key, members) in facet_owner_nodes {
+            let mut facet_owners_found = Vec::new();
+            for node in members {
+                let facets = match node.kind {
+                    NodeKind::Dataset => {
+                        self.store.dataset(&DatasetId::new(&*node.namespace, &*node.name))?.map(|r| r.facets)
+                    }
+                    NodeKind::Job => self.store.job(&JobId::new(&*node.namespace, &*node.name))?.map(|r| r.facets),
+                };
+                let kind = if node.kind == NodeKind::Dataset { "dataset" } else { "job" };
+                for (name, role) in facets.as_ref().map(facet_owners).unwrap_or_default() {
+                    facet_owners_found.push(OwnerView {
+                        name,
+                        role,
+                        source: format!("ownership facet of {kind} {}:{}", node.namespace, node.name),
+                    });
+                }
+            }
+            if let Some(group) = groups.get_mut(&key) {
+                group.owners.extend(facet_owners_found);
+                group.owners.sort();
+                group.owners.dedup_by(|a, b| a.name == b.name && a.source == b.source);
+            }
+        }
+        Ok(groups.into_values().collect())
+    }
+}
