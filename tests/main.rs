@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on loopback port 0, real HTTP, gRPC and GraphQL
 //! clients. One binary (ripgrep's layout); modules by concern.
 
+mod check;
 mod columns;
 mod graphql;
 mod grpc;

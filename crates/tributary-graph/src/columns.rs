@@ -134,6 +134,11 @@ impl LineageIndex {
         }
     }
 
+    /// Whether column lineage mentions `dataset.field` at all.
+    pub fn has_column(&self, dataset: &DatasetId, field: &str) -> bool {
+        self.datasets.get(dataset).is_some_and(|&node| self.columns.field(node, field).is_some())
+    }
+
     pub fn column_edge_count(&self) -> usize {
         self.columns.edge_count()
     }

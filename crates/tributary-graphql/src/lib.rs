@@ -2,6 +2,7 @@
 //! `/graphql` (GraphiQL on GET). `schema.graphql` at the repository root is generated from
 //! this code; a test fails when they drift. Knows the service, never the store.
 
+mod check;
 mod columns;
 mod mesh;
 mod types;
@@ -18,7 +19,7 @@ pub use mesh::MutationRoot;
 
 /// Every query: lineage and metadata, plus the mesh.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(types::QueryCore, mesh::MeshQuery);
+pub struct QueryRoot(types::QueryCore, mesh::MeshQuery, check::CheckQuery, check::ChangesQuery);
 
 pub type TributarySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

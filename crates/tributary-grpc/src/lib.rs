@@ -2,6 +2,7 @@
 //! standard health and reflection services. Thin: decode, call the service, map errors.
 //! Knows `tributary-service`, never the store or the index directly.
 
+mod changes;
 mod convert;
 mod ingest;
 mod lineage;
@@ -29,6 +30,7 @@ pub async fn routes(service: Service) -> Routes {
     health_reporter.set_serving::<proto::ingest_server::IngestServer<ingest::IngestApi>>().await;
     health_reporter.set_serving::<proto::lineage_server::LineageServer<lineage::LineageApi>>().await;
     health_reporter.set_serving::<proto::mesh_server::MeshServer<mesh::MeshApi>>().await;
+    health_reporter.set_serving::<proto::changes_server::ChangesServer<changes::ChangesApi>>().await;
     // The descriptor set is produced by build.rs from the same protos, so it parses.
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -43,6 +45,9 @@ pub async fn routes(service: Service) -> Routes {
     let ingest = proto::ingest_server::IngestServer::new(ingest::IngestApi::new(service.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let changes = proto::changes_server::ChangesServer::new(changes::ChangesApi::new(service.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let mesh = proto::mesh_server::MeshServer::new(mesh::MeshApi::new(service.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -55,4 +60,5 @@ pub async fn routes(service: Service) -> Routes {
         .add_service(ingest)
         .add_service(lineage)
         .add_service(mesh)
+        .add_service(changes)
 }

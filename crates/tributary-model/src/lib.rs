@@ -14,8 +14,8 @@ pub use columns::{ALL_COLUMNS, ColumnEdgeSpec, Transformation, TransformationKin
 pub use ids::{DatasetId, JobId, NodeKind, NodeRef, RunId};
 pub use records::{
     DatasetRecord, DocumentRecord, FacetEntry, Facets, JobRecord, Observation, ObservationKey, ObservationSource,
-    RECORD_FORMAT, RunRecord, RunState, SchemaField, SchemaVersionRecord, Version, facet_column_tags, facet_owners,
-    facet_tags, merge_facets, parse_schema_fields, visible_facets,
+    RECORD_FORMAT, RunRecord, RunState, SchemaChangeRecord, SchemaField, SchemaVersionRecord, Version,
+    facet_column_tags, facet_owners, facet_tags, merge_facets, parse_schema_fields, visible_facets,
 };
 pub use time::{Timestamp, TimestampError};
 

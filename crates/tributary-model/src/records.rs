@@ -456,3 +456,21 @@ pub fn facet_column_tags(facets: &Facets) -> BTreeMap<String, BTreeSet<String>> 
     }
     columns
 }
+
+/// A schema change seen in ingested events: a dataset's current schema moved from one
+/// version to another. `report` is the change report at that moment (classification and
+/// the consumers it reached), as JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SchemaChangeRecord {
+    pub format: u8,
+    /// Sequence of the event that carried the new schema.
+    pub sequence: u64,
+    /// That event's time.
+    pub time: Timestamp,
+    pub dataset: DatasetId,
+    pub from: String,
+    pub to: String,
+    /// SAFE, PRODUCER-SIDE, RISKY or BREAKING.
+    pub verdict: String,
+    pub report: Value,
+}

@@ -30,6 +30,9 @@ enum Command {
     Serve(ServeArgs),
     /// Bulk-load an NDJSON file of OpenLineage events into a store (the server must not be running on it).
     Import(ImportArgs),
+    /// Check a proposed schema against a running server: what breaks downstream, where,
+    /// owned by whom. Prints markdown (for a pull request) or JSON; the exit code gates CI.
+    Check(CheckArgs),
     /// Data products: `tributary product apply -f product.yaml`.
     Product {
         #[command(subcommand)]
@@ -40,6 +43,57 @@ enum Command {
         #[command(subcommand)]
         action: ApplyAction,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProposedFormat {
+    /// OpenLineage `schema` facet JSON.
+    Openlineage,
+    /// dbt models YAML with a contract.
+    Dbt,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FailOn {
+    /// Exit 1 when any change is BREAKING.
+    Breaking,
+    /// Exit 1 when any change is RISKY or BREAKING.
+    Risky,
+    /// Always exit 0 when the check ran.
+    Never,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Namespace of the dataset whose schema changes.
+    #[arg(long)]
+    namespace: String,
+    /// Name of the dataset.
+    #[arg(long)]
+    name: String,
+    /// The proposed schema: OpenLineage schema facet JSON, or a dbt YAML (`.yml`/`.yaml`).
+    #[arg(long)]
+    schema: PathBuf,
+    /// Override the format guessed from the file name.
+    #[arg(long, value_enum)]
+    format: Option<ProposedFormat>,
+    /// With a dbt file: the model to check when it declares several.
+    #[arg(long)]
+    dbt_model: Option<String>,
+    #[arg(long, value_enum, default_value = "markdown")]
+    output: OutputFormat,
+    /// When to exit with status 1.
+    #[arg(long, value_enum, default_value = "breaking")]
+    fail_on: FailOn,
+    /// The server's address.
+    #[arg(long, env = "TRIBUTARY_SERVER", default_value = "http://127.0.0.1:5055")]
+    server: String,
 }
 
 #[derive(Subcommand)]
@@ -123,6 +177,13 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)).map(|()| ExitCode::SUCCESS),
         Command::Import(args) => runtime.block_on(crate::import::import(args)),
+        Command::Check(args) => match runtime.block_on(check(args)) {
+            Ok(code) => Ok(code),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                Ok(ExitCode::from(2))
+            }
+        },
         Command::Product { action: ApplyAction::Apply(args) } => runtime.block_on(apply(args, true)),
         Command::Domain { action: ApplyAction::Apply(args) } => runtime.block_on(apply(args, false)),
     };
@@ -227,4 +288,42 @@ async fn apply(args: ApplyArgs, product: bool) -> anyhow::Result<ExitCode> {
         }
         Err(status) => Err(anyhow::anyhow!("{kind} apply failed: {}", status.message())),
     }
+}
+
+/// `tributary check`: exit 0 when the check passes, 1 when the threshold is met, 2 when the
+/// check could not run (bad input, unknown dataset, server unreachable).
+async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let schema =
+        std::fs::read_to_string(&args.schema).with_context(|| format!("reading `{}`", args.schema.display()))?;
+    let is_yaml = args.schema.extension().is_some_and(|ext| ext == "yml" || ext == "yaml");
+    let format = match args.format {
+        Some(ProposedFormat::Dbt) => tributary_grpc::proto::SchemaFormat::Dbt,
+        Some(ProposedFormat::Openlineage) => tributary_grpc::proto::SchemaFormat::Openlineage,
+        None if is_yaml => tributary_grpc::proto::SchemaFormat::Dbt,
+        None => tributary_grpc::proto::SchemaFormat::Openlineage,
+    };
+    let mut client = tributary_grpc::proto::changes_client::ChangesClient::connect(args.server.clone())
+        .await
+        .with_context(|| format!("connecting to {}", args.server))?;
+    let response = client
+        .check_change(tributary_grpc::proto::CheckChangeRequest {
+            namespace: args.namespace,
+            name: args.name,
+            schema,
+            format: format as i32,
+            dbt_model: args.dbt_model.unwrap_or_default(),
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("{}", status.message()))?
+        .into_inner();
+    match args.output {
+        OutputFormat::Markdown => print!("{}", response.markdown),
+        OutputFormat::Json => println!("{}", response.report_json),
+    }
+    let failed = match args.fail_on {
+        FailOn::Breaking => response.verdict == "BREAKING",
+        FailOn::Risky => response.verdict == "BREAKING" || response.verdict == "RISKY",
+        FailOn::Never => false,
+    };
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

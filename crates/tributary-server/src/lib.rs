@@ -21,14 +21,38 @@ pub async fn router(service: Service) -> axum::Router {
     http::router(service.clone()).merge(tributary_graphql::router(service)).merge(grpc)
 }
 
+/// How long in-flight requests and open streams (ingest streams, change subscriptions)
+/// get to finish after shutdown begins.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves until `shutdown` resolves, then stops accepting connections, lets in-flight
-/// requests finish and returns. The caller closes the service afterwards.
+/// requests finish (at most [`SHUTDOWN_GRACE`], so a subscriber that never hangs up cannot
+/// hold the server) and returns. The caller closes the service afterwards.
 pub async fn run(
     service: Service,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
     let app = router(service).await;
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
+    // Answers are written in one go; Nagle's algorithm would hold their last segment back
+    // for a delayed ACK (40 ms per call).
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+    let graceful = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(true);
+    };
+    let serving = axum::serve(listener, app).with_graceful_shutdown(graceful);
+    let deadline = async move {
+        let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = serving => served.context("serving")?,
+        () = deadline => tracing::warn!("connections still open after the shutdown grace period; closing them"),
+    }
     Ok(())
 }

@@ -28,10 +28,27 @@ pub(crate) struct IndexDelta {
     /// Something the graph policies look at changed (edges, column lineage, tags).
     pub(crate) graph_policies_dirty: bool,
     aliases: Vec<(DatasetId, DatasetId)>,
+    /// Datasets whose current schema this event changed.
+    pub(crate) schema_changes: Vec<SchemaChangeSeen>,
+}
+
+/// A dataset's current schema changed from one version to another.
+#[derive(Clone, Debug)]
+pub(crate) struct SchemaChangeSeen {
+    pub(crate) dataset: DatasetId,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) time: tributary_model::Timestamp,
+    pub(crate) sequence: u64,
 }
 
 impl IndexDelta {
-    pub(crate) fn apply(self, index: &mut LineageIndex, aliases: &mut HashMap<DatasetId, DatasetId>) {
+    /// Applies the delta to the index; returns the schema changes it carried.
+    pub(crate) fn apply(
+        self,
+        index: &mut LineageIndex,
+        aliases: &mut HashMap<DatasetId, DatasetId>,
+    ) -> Vec<SchemaChangeSeen> {
         for dataset in &self.datasets {
             index.ensure_dataset(dataset);
         }
@@ -45,6 +62,7 @@ impl IndexDelta {
             index.set_column_lineage(output, edges);
         }
         aliases.extend(self.aliases);
+        self.schema_changes
     }
 }
 
@@ -160,6 +178,15 @@ impl<'a> Touched<'a> {
                     Some(fields) => {
                         let hash = format!("{:032x}", content_hash(&canonical_json(&fields)));
                         self.record_schema_version(&id, &hash, fields)?;
+                        if let Some(old) = record.current_schema.as_ref().filter(|old| **old != hash) {
+                            self.delta.schema_changes.push(SchemaChangeSeen {
+                                dataset: id.clone(),
+                                from: old.clone(),
+                                to: hash.clone(),
+                                time: self.version.time,
+                                sequence: self.sequence,
+                            });
+                        }
                         record.current_schema = Some(hash);
                     }
                     None => record.current_schema = None,

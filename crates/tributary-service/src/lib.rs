@@ -9,6 +9,7 @@
 //! never reflects an event that a crash could still lose.
 
 mod apply;
+mod change;
 mod error;
 mod mesh;
 mod queries;
@@ -22,6 +23,10 @@ use tributary_model::{DatasetId, Watermark};
 use tributary_store::Store;
 pub use tributary_store::StoreConfig;
 
+pub use change::{
+    ChangeImpact, ChangeReport, CheckedChange, ImpactUse, SchemaChangeFilter, SchemaFormat, parse_proposed,
+    parse_verdict,
+};
 pub use error::{ErrorCode, ServiceError};
 pub use mesh::{
     ApplyOutcome, FreshnessView, ImpactGroup, Membership, OwnerView, ProductEdge, ProductView, ViolationView,
@@ -29,6 +34,7 @@ pub use mesh::{
 pub use queries::{
     ColumnLineageView, DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,
 };
+pub use tributary_change as schema_change;
 pub use tributary_graph::{
     ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode, UnverifiedDataset,
 };
@@ -84,6 +90,8 @@ pub(crate) struct Shared {
     /// Alias name -> canonical dataset, mirrored from the store for lookups.
     pub(crate) aliases: RwLock<std::collections::HashMap<DatasetId, DatasetId>>,
     pub(crate) mesh: RwLock<mesh::MeshState>,
+    /// Schema changes seen in ingested events, to subscribers.
+    pub(crate) schema_changes: tokio::sync::broadcast::Sender<Arc<tributary_model::SchemaChangeRecord>>,
     pub(crate) config: ServiceConfig,
 }
 
@@ -118,6 +126,7 @@ impl Service {
             index: RwLock::new(index),
             aliases: RwLock::new(aliases),
             mesh: RwLock::new(mesh),
+            schema_changes: tokio::sync::broadcast::channel(change::SCHEMA_CHANGE_BACKLOG).0,
             config,
         });
         let (writer, thread) = writer::start(Arc::clone(&shared));

@@ -103,6 +103,10 @@ impl MeshState {
         self.policies().any(|p| matches!(p.kind, PolicyKind::CrossDomainReads | PolicyKind::PiiInPublicProducts { .. }))
     }
 
+    pub(crate) fn product_descriptor(&self, id: &str) -> Option<&ProductDescriptor> {
+        self.products.get(id).map(|(product, _)| product)
+    }
+
     pub(crate) fn membership(&self, dataset: &DatasetId) -> Option<&Membership> {
         self.membership.get(dataset)
     }

@@ -102,6 +102,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
             }
         }
     }
+    let mut schema_changes = Vec::new();
     let flushed = shared.store.flush();
     let last_sequence = shared.store.last_sequence();
     if let Err(failure) = &flushed {
@@ -115,7 +116,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
         let mut graph_policies_dirty = false;
         for delta in deltas {
             graph_policies_dirty |= delta.graph_policies_dirty;
-            delta.apply(&mut index, &mut aliases);
+            schema_changes.extend(delta.apply(&mut index, &mut aliases));
         }
         match last_sequence {
             Ok(sequence) => index.set_watermark(Watermark { sequence, events: sequence }),
@@ -129,6 +130,13 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
                 mesh.refresh_violations(&index, &shared.store, tributary_model::Timestamp::now());
             }
         }
+    }
+    // Schema changes seen in the wild: classified and traced against the updated index,
+    // recorded and broadcast before the acknowledgements.
+    if !schema_changes.is_empty()
+        && let Err(failure) = shared.record_schema_changes(schema_changes)
+    {
+        error!(error = %failure, "recording schema changes failed");
     }
     for (request, result) in group.drain(..).zip(results) {
         let result = match (&flushed, result) {

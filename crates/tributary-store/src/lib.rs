@@ -26,6 +26,7 @@
 //! | `p` / `g` | product / domain id NUL version | every applied [`DocumentRecord`] |
 //! | `o` | owner NUL kind (`D`/`J`) ns NUL name | empty (nodes by owner, from `ownership` facets) |
 //! | `t` | lower-case tag NUL kind (`D`/`J`) ns NUL name | empty (nodes by tag, from `tags` facets) |
+//! | `C` | time sequence | [`SchemaChangeRecord`]: schema changes seen in ingested events |
 //! | `c` | lower-case tag NUL ns NUL name NUL field | empty (columns by tag, from `tags` facets with `field`) |
 //!
 //! Records are JSON with a `format` field; see `tributary_model::RECORD_FORMAT`.
@@ -38,7 +39,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tributary_model::{
     ColumnEdgeSpec, DatasetId, DatasetRecord, DocumentRecord, JobId, JobRecord, NodeKind, NodeRef, Observation,
-    ObservationKey, RunId, RunRecord, SchemaVersionRecord, Timestamp,
+    ObservationKey, RunId, RunRecord, SchemaChangeRecord, SchemaVersionRecord, Timestamp,
 };
 
 pub use keys::decode_name_key;
@@ -429,6 +430,42 @@ impl Store {
             })?);
         }
         Ok(nodes)
+    }
+
+    /// Records a schema change (not flushed: call [`Self::flush`]).
+    pub fn put_schema_change(&self, record: &SchemaChangeRecord) -> Result<()> {
+        let mut key = vec![PREFIX_SCHEMA_CHANGE];
+        key.extend_from_slice(&record.time.sortable_bytes());
+        key.extend_from_slice(&record.sequence.to_be_bytes());
+        key.extend_from_slice(record.dataset.namespace.as_bytes());
+        key.push(0);
+        key.extend_from_slice(record.dataset.name.as_bytes());
+        let value = serde_json::to_vec(record).map_err(|error| StoreError::Encode {
+            key: String::from_utf8_lossy(&key).into_owned(),
+            reason: error.to_string(),
+        })?;
+        self.db.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Recorded schema changes, newest first, that `keep` accepts, at most `limit`.
+    pub fn schema_changes(
+        &self,
+        limit: usize,
+        keep: impl Fn(&SchemaChangeRecord) -> bool,
+    ) -> Result<Vec<SchemaChangeRecord>> {
+        let mut found = Vec::new();
+        for entry in self.db.scan_prefix([PREFIX_SCHEMA_CHANGE]).rev() {
+            let (key, value) = entry?;
+            let record: SchemaChangeRecord = decode_json(&key, &value)?;
+            if keep(&record) {
+                found.push(record);
+                if found.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Every alias and its canonical dataset.

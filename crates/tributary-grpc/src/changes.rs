@@ -1,0 +1,149 @@
+//! `tributary.v1.Changes`.
+
+use std::pin::Pin;
+
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+use tonic::{Request, Response, Status};
+use tributary_service::model::{DatasetId, SchemaChangeRecord, Timestamp};
+use tributary_service::{SchemaChangeFilter, SchemaFormat, Service, ServiceError, parse_proposed, parse_verdict};
+
+use crate::convert::{node, status, watermark};
+use crate::proto;
+
+/// Default and largest page of recorded changes.
+const DEFAULT_CHANGES: u32 = 100;
+const MAX_CHANGES: u32 = 1000;
+
+pub(crate) struct ChangesApi {
+    service: Service,
+}
+
+impl ChangesApi {
+    pub(crate) fn new(service: Service) -> Self {
+        Self { service }
+    }
+}
+
+fn filter(request: &proto::ListSchemaChangesRequest) -> Result<SchemaChangeFilter, ServiceError> {
+    let dataset = match (request.namespace.is_empty(), request.name.is_empty()) {
+        (true, true) => None,
+        (false, false) => Some(DatasetId::new(&*request.namespace, &*request.name)),
+        _ => return Err(ServiceError::invalid("name", "give both namespace and name, or neither")),
+    };
+    let since = if request.since.is_empty() {
+        None
+    } else {
+        Some(Timestamp::parse(&request.since).map_err(|e| ServiceError::invalid("since", e.to_string()))?)
+    };
+    let min_verdict =
+        if request.min_verdict.is_empty() {
+            None
+        } else {
+            Some(parse_verdict(&request.min_verdict).ok_or_else(|| {
+                ServiceError::invalid("min_verdict", "must be SAFE, PRODUCER-SIDE, RISKY or BREAKING")
+            })?)
+        };
+    Ok(SchemaChangeFilter { dataset, since, min_verdict })
+}
+
+pub(crate) fn schema_change(record: &SchemaChangeRecord) -> proto::SchemaChange {
+    proto::SchemaChange {
+        sequence: record.sequence,
+        time: record.time.to_rfc3339(),
+        dataset: Some(node(&(&record.dataset).into())),
+        from_version: record.from.clone(),
+        to_version: record.to.clone(),
+        verdict: record.verdict.clone(),
+        report_json: record.report.to_string(),
+    }
+}
+
+type ChangeStream = Pin<Box<dyn Stream<Item = Result<proto::SchemaChange, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl proto::changes_server::Changes for ChangesApi {
+    async fn check_change(
+        &self,
+        request: Request<proto::CheckChangeRequest>,
+    ) -> Result<Response<proto::CheckChangeResponse>, Status> {
+        let request = request.into_inner();
+        let format = match proto::SchemaFormat::try_from(request.format) {
+            Ok(proto::SchemaFormat::Dbt) => SchemaFormat::Dbt,
+            Ok(_) => SchemaFormat::OpenLineage,
+            Err(_) => {
+                return Err(status(ServiceError::invalid("format", format!("unknown format {}", request.format))));
+            }
+        };
+        let model = (!request.dbt_model.is_empty()).then_some(request.dbt_model.as_str());
+        let proposed = parse_proposed(&request.schema, format, model).map_err(status)?;
+        let report = self
+            .service
+            .check_change(DatasetId::new(request.namespace, request.name), proposed)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(proto::CheckChangeResponse {
+            verdict: report.verdict.as_str().to_owned(),
+            report_json: report.to_json().to_string(),
+            markdown: report.to_markdown(),
+            changes: report.changes.len() as u32,
+            affected_datasets: report.affected_datasets.len() as u32,
+            affected_jobs: report.affected_jobs.len() as u32,
+            watermark: Some(watermark(report.watermark)),
+        }))
+    }
+
+    async fn list_schema_changes(
+        &self,
+        request: Request<proto::ListSchemaChangesRequest>,
+    ) -> Result<Response<proto::ListSchemaChangesResponse>, Status> {
+        let request = request.into_inner();
+        let filter = filter(&request).map_err(status)?;
+        let limit = if request.limit == 0 { DEFAULT_CHANGES } else { request.limit.min(MAX_CHANGES) };
+        let records = self.service.schema_changes(filter, limit as usize).await.map_err(status)?;
+        Ok(Response::new(proto::ListSchemaChangesResponse { changes: records.iter().map(schema_change).collect() }))
+    }
+
+    type WatchSchemaChangesStream = ChangeStream;
+
+    async fn watch_schema_changes(
+        &self,
+        request: Request<proto::ListSchemaChangesRequest>,
+    ) -> Result<Response<Self::WatchSchemaChangesStream>, Status> {
+        let filter = filter(&request.into_inner()).map_err(status)?;
+        let mut receiver = self.service.subscribe_schema_changes();
+        let stream = async_stream_from(
+            move |sender: tokio::sync::mpsc::Sender<Result<proto::SchemaChange, Status>>| async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(record) => {
+                            if filter.accepts(&record) && sender.send(Ok(schema_change(&record))).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(RecvError::Lagged(missed)) => {
+                            let message = format!(
+                                "the subscriber fell {missed} changes behind; list them with ListSchemaChanges"
+                            );
+                            let _ = sender.send(Err(Status::data_loss(message))).await;
+                            return;
+                        }
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            },
+        );
+        Ok(Response::new(stream))
+    }
+}
+
+/// A stream fed by a task; the task ends when the client goes away.
+fn async_stream_from<F, Fut>(produce: F) -> ChangeStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<proto::SchemaChange, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(produce(sender));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
+}

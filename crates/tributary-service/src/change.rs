@@ -1,0 +1,532 @@
+//! The change check: "if this dataset's schema changes like this, what breaks downstream,
+//! in which products, owned by whom?" Joins a schema diff (`tributary-change`) with column
+//! lineage, dataset lineage and ownership.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use tributary_change::{Change, ChangeKind, Schema, SchemaDiff, UnsupportedCheck, Verdict};
+use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef, Watermark};
+
+use crate::mesh::ImpactGroup;
+use crate::{Service, ServiceError, Shared};
+
+/// Most downstream columns followed per change.
+const IMPACT_LIMIT: usize = 100_000;
+
+/// How a proposed schema is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaFormat {
+    /// An OpenLineage `schema` facet (`{"fields": [...]}`) or its fields array, JSON.
+    OpenLineage,
+    /// A dbt models YAML with a model contract.
+    Dbt,
+}
+
+/// How an impacted column uses the changed one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ImpactUse {
+    /// Carries the value (IDENTITY, TRANSFORMATION, AGGREGATION).
+    Direct,
+    /// Influenced by it (JOIN, FILTER, GROUP_BY…); the value does not travel further.
+    Indirect,
+    /// Known only through dataset-level lineage: columns unknown.
+    Unverified,
+    /// A dataset-level change (keys, partitioning…) reaches every downstream dataset.
+    Dataset,
+}
+
+impl ImpactUse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "DIRECT",
+            Self::Indirect => "INDIRECT",
+            Self::Unverified => "UNVERIFIED",
+            Self::Dataset => "DATASET",
+        }
+    }
+}
+
+/// One downstream column (or dataset) a change reaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeImpact {
+    pub dataset: DatasetId,
+    /// The column, `*` for every column, or `None` when the columns are unknown.
+    pub field: Option<String>,
+    /// The job that reads across the last step.
+    pub job: Option<JobId>,
+    pub distance: u32,
+    pub impact_use: ImpactUse,
+    /// `namespace:name.field` steps from the changed column.
+    pub path: Vec<String>,
+}
+
+/// One change with everything it reaches.
+#[derive(Clone, Debug)]
+pub struct CheckedChange {
+    pub change: Change,
+    pub impacts: Vec<ChangeImpact>,
+}
+
+/// The answer of a change check.
+#[derive(Clone, Debug)]
+pub struct ChangeReport {
+    pub dataset: DatasetId,
+    /// Hash of the schema version compared against.
+    pub baseline: String,
+    pub changes: Vec<CheckedChange>,
+    pub unsupported: Vec<UnsupportedCheck>,
+    /// The worst overall verdict of the changes (SAFE < PRODUCER-SIDE < RISKY < BREAKING).
+    pub verdict: Verdict,
+    pub affected_datasets: Vec<NodeRef>,
+    pub affected_jobs: Vec<NodeRef>,
+    /// Affected nodes grouped product -> domain -> owners (namespace outside domains).
+    pub groups: Vec<ImpactGroup>,
+    pub watermark: Watermark,
+}
+
+/// Whether INDIRECT use (joins, filters…) of a column breaks with this change.
+fn breaks_indirect_use(kind: ChangeKind) -> bool {
+    matches!(
+        kind,
+        ChangeKind::ColumnRemoved
+            | ChangeKind::ColumnRenamed
+            | ChangeKind::TypeNarrowed
+            | ChangeKind::TypeChanged
+            | ChangeKind::TypeWidened
+            | ChangeKind::NullabilityRelaxed
+            | ChangeKind::EnumValueRemoved
+            | ChangeKind::EnumValueAdded
+    )
+}
+
+/// Reads a proposed schema.
+pub fn parse_proposed(text: &str, format: SchemaFormat, model: Option<&str>) -> Result<Schema, ServiceError> {
+    match format {
+        SchemaFormat::OpenLineage => {
+            let value: Value = serde_json::from_str(text)
+                .map_err(|error| ServiceError::invalid("schema", format!("is not JSON: {error}")))?;
+            tributary_change::schema_from_openlineage(&value).map_err(|error| {
+                ServiceError::invalid(format!("schema.{}", error.path).trim_end_matches('.'), error.message)
+            })
+        }
+        SchemaFormat::Dbt => tributary_change::schema_from_dbt_contract(text, model).map_err(|error| {
+            ServiceError::invalid(format!("schema.{}", error.path).trim_end_matches('.'), error.message)
+        }),
+    }
+}
+
+impl Service {
+    /// Checks a proposed schema for `dataset` against its current schema (and its active
+    /// contract, when it is a product's output port).
+    pub async fn check_change(&self, dataset: DatasetId, proposed: Schema) -> Result<ChangeReport, ServiceError> {
+        let shared = std::sync::Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || shared.check_change(&dataset, &proposed))
+            .await
+            .map_err(|error| ServiceError::Internal(format!("check task failed: {error}")))?
+    }
+}
+
+impl Shared {
+    fn check_change(&self, dataset: &DatasetId, proposed: &Schema) -> Result<ChangeReport, ServiceError> {
+        let dataset = self.resolve_dataset(dataset);
+        let record = self
+            .store
+            .dataset(&dataset)?
+            .ok_or_else(|| ServiceError::NotFound(format!("unknown dataset `{dataset}`")))?;
+        let hash = record.current_schema.clone().ok_or_else(|| {
+            ServiceError::invalid(
+                "dataset",
+                format!("no schema is known for `{dataset}` yet: ingest an event with its `schema` facet"),
+            )
+        })?;
+        let version = self
+            .store
+            .schema_version(&dataset, &hash)?
+            .ok_or_else(|| ServiceError::Internal(format!("schema version {hash} of `{dataset}` is missing")))?;
+        let current = tributary_change::schema_from_openlineage(&version.fields)
+            .map_err(|error| ServiceError::Internal(format!("stored schema of `{dataset}`: {error}")))?;
+        let mut diff: SchemaDiff = tributary_change::diff(&current, proposed);
+
+        // Consumers pinned to the active contract count too: diff it as well.
+        if let Some(contract_schema) = self.active_contract_schema(&dataset) {
+            let contract_diff = tributary_change::diff(&contract_schema, proposed);
+            for change in contract_diff.changes {
+                if !diff.changes.iter().any(|c| c.path == change.path && c.kind == change.kind) {
+                    diff.changes.push(change);
+                }
+            }
+        }
+
+        self.build_report(&dataset, hash, diff)
+    }
+
+    /// The schema of the active contract of the output port on `dataset`, if any.
+    fn active_contract_schema(&self, dataset: &DatasetId) -> Option<Schema> {
+        let mesh = self.read_mesh();
+        let membership = mesh.membership(dataset)?;
+        let port_name = membership.port.as_ref()?;
+        let product = mesh.product_descriptor(&membership.product)?;
+        let port = product.output_ports.iter().find(|p| &p.name == port_name)?;
+        let contract = port.contract.as_ref().filter(|c| c.status == tributary_mesh::ContractStatus::Active)?;
+        tributary_change::schema_from_openlineage(contract.schema.as_ref()?).ok()
+    }
+}
+
+/// For each BREAKING or RISKY change, what it reaches downstream: through column lineage
+/// for a column (DIRECT use carries on, INDIRECT use is hit when the change breaks it,
+/// dataset-level consumers come back UNVERIFIED), through dataset lineage for a
+/// dataset-level change. Returns the changes with their impacts and every affected node.
+pub(crate) fn trace_impacts(
+    index: &tributary_graph::LineageIndex,
+    dataset: &DatasetId,
+    changes_in: Vec<Change>,
+) -> (Vec<CheckedChange>, BTreeSet<NodeRef>) {
+    let dataset = dataset.clone();
+    let mut changes = Vec::with_capacity(changes_in.len());
+    let mut affected: BTreeSet<NodeRef> = BTreeSet::new();
+    for change in changes_in {
+        let mut impacts = Vec::new();
+        if matches!(change.verdict, Verdict::Breaking | Verdict::Risky) {
+            if change.path.is_empty() {
+                // A dataset-level change reaches every downstream dataset.
+                if let Ok(answer) =
+                    index.lineage(&NodeRef::from(&dataset), Direction::Downstream, u32::MAX, IMPACT_LIMIT)
+                {
+                    for node in answer.nodes.iter().filter(|n| n.distance > 0) {
+                        affected.insert(node.node.clone());
+                        if node.node.kind == NodeKind::Dataset {
+                            impacts.push(ChangeImpact {
+                                dataset: DatasetId::new(&*node.node.namespace, &*node.node.name),
+                                field: None,
+                                job: None,
+                                distance: node.distance,
+                                impact_use: ImpactUse::Dataset,
+                                path: Vec::new(),
+                            });
+                        }
+                    }
+                }
+            } else {
+                let column = resolve_column(index, &dataset, &change.path);
+                if let Ok(answer) =
+                    index.column_lineage(&dataset, &column, Direction::Downstream, u32::MAX, IMPACT_LIMIT)
+                {
+                    let indirect_counts = breaks_indirect_use(change.kind);
+                    for hit in &answer.columns {
+                        if !hit.direct && !indirect_counts {
+                            continue;
+                        }
+                        let previous = &hit.path[hit.path.len() - 2].0;
+                        let job = connecting_job(index, previous, &hit.dataset);
+                        affected.insert(NodeRef::from(&hit.dataset));
+                        if let Some(job) = &job {
+                            affected.insert(NodeRef::from(job));
+                        }
+                        impacts.push(ChangeImpact {
+                            dataset: hit.dataset.clone(),
+                            field: Some(hit.field.clone()),
+                            job,
+                            distance: hit.distance,
+                            impact_use: if hit.direct { ImpactUse::Direct } else { ImpactUse::Indirect },
+                            path: hit.path.iter().map(|(d, f)| format!("{d}.{f}")).collect(),
+                        });
+                    }
+                    for unverified in &answer.unverified {
+                        affected.insert(NodeRef::from(&unverified.dataset));
+                        affected.insert(NodeRef::from(&unverified.job));
+                        impacts.push(ChangeImpact {
+                            dataset: unverified.dataset.clone(),
+                            field: None,
+                            job: Some(unverified.job.clone()),
+                            distance: unverified.path.len() as u32,
+                            impact_use: ImpactUse::Unverified,
+                            path: unverified.path.iter().map(|(d, f)| format!("{d}.{f}")).collect(),
+                        });
+                    }
+                }
+            }
+        }
+        impacts.sort_by(|a, b| (a.distance, &a.dataset, &a.field).cmp(&(b.distance, &b.dataset, &b.field)));
+        changes.push(CheckedChange { change, impacts });
+    }
+    (changes, affected)
+}
+
+/// The column lineage name of a changed field: the path itself when column lineage knows
+/// it (`address.zip`), else its top-level column (`address`).
+fn resolve_column(index: &tributary_graph::LineageIndex, dataset: &DatasetId, path: &str) -> String {
+    if index.has_column(dataset, path) {
+        return path.to_owned();
+    }
+    path.split('.').next().unwrap_or(path).to_owned()
+}
+
+/// A job that currently reads `input` and writes `output`.
+fn connecting_job(index: &tributary_graph::LineageIndex, input: &DatasetId, output: &DatasetId) -> Option<JobId> {
+    let producers = index.producers(output);
+    index
+        .consumers(input)
+        .into_iter()
+        .find(|job| producers.contains(job))
+        .map(|job| JobId::new(job.namespace, job.name))
+}
+
+impl ChangeReport {
+    /// Markdown for a pull request comment.
+    pub fn to_markdown(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let icon = match self.verdict {
+            Verdict::Breaking => "🔴",
+            Verdict::Risky => "🟠",
+            _ => "🟢",
+        };
+        let _ = writeln!(out, "## {icon} Schema change check for `{}`: {}\n", self.dataset, self.verdict.as_str());
+        if self.changes.is_empty() {
+            let _ = writeln!(
+                out,
+                "No change against the current schema (version `{}`).",
+                &self.baseline[..12.min(self.baseline.len())]
+            );
+        } else {
+            let _ = writeln!(out, "| change | column | readers | history | writers | verdict | reaches |");
+            let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+            for checked in &self.changes {
+                let change = &checked.change;
+                let path = if change.path.is_empty() { "(dataset)".to_owned() } else { format!("`{}`", change.path) };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | **{}** | {} |",
+                    change.summary.replace('|', "\\|"),
+                    path,
+                    change.readers.as_str(),
+                    change.history.as_str(),
+                    change.writers.as_str(),
+                    change.verdict.as_str(),
+                    checked.impacts.len()
+                );
+            }
+        }
+        let breaking: Vec<&CheckedChange> = self.changes.iter().filter(|c| !c.impacts.is_empty()).collect();
+        if !breaking.is_empty() {
+            let _ = writeln!(out, "\n### What it reaches\n");
+            for checked in breaking {
+                let _ = writeln!(
+                    out,
+                    "**{}** (`{}`, {}):",
+                    checked.change.summary,
+                    checked.change.kind.as_str(),
+                    checked.change.verdict.as_str()
+                );
+                for impact in &checked.impacts {
+                    let target = match &impact.field {
+                        Some(field) => format!("`{}.{field}`", impact.dataset),
+                        None => format!("`{}` (columns unknown)", impact.dataset),
+                    };
+                    let via = impact.job.as_ref().map(|j| format!(" via job `{j}`")).unwrap_or_default();
+                    let path = if impact.path.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — path: {}", impact.path.join(" → "))
+                    };
+                    let _ = writeln!(out, "- {} {target}{via}{path}", impact.impact_use.as_str());
+                }
+                let _ = writeln!(out);
+            }
+        }
+        if !self.groups.is_empty() {
+            let _ = writeln!(out, "### Who must be told\n");
+            let _ = writeln!(out, "| product | domain | owners | datasets | jobs |");
+            let _ = writeln!(out, "|---|---|---|---|---|");
+            for group in &self.groups {
+                let mut owners: Vec<String> = group.owners.iter().map(|o| o.name.clone()).collect();
+                owners.sort();
+                owners.dedup();
+                let place = match (&group.domain, &group.namespace) {
+                    (Some(domain), _) => domain.clone(),
+                    (None, Some(namespace)) => format!("namespace `{namespace}`"),
+                    (None, None) => "—".to_owned(),
+                };
+                let owners = if owners.is_empty() { "unowned".to_owned() } else { owners.join(", ") };
+                let _ = writeln!(
+                    out,
+                    "| {} | {place} | {owners} | {} | {} |",
+                    group.product.as_deref().unwrap_or("—"),
+                    group.datasets.len(),
+                    group.jobs.len()
+                );
+            }
+        }
+        if !self.unsupported.is_empty() {
+            let _ = writeln!(out, "\n<details><summary>Checks the schemas could not support</summary>\n");
+            for check in &self.unsupported {
+                let _ = writeln!(out, "- {}: {}", check.check, check.reason);
+            }
+            let _ = writeln!(out, "\n</details>");
+        }
+        let _ = writeln!(
+            out,
+            "\n_Reflects {} ingested events (watermark {})._",
+            self.watermark.events, self.watermark.sequence
+        );
+        out
+    }
+}
+
+fn node_json(node: &NodeRef) -> Value {
+    serde_json::json!({"kind": if node.kind == NodeKind::Dataset { "DATASET" } else { "JOB" }, "namespace": node.namespace, "name": node.name})
+}
+
+impl ChangeReport {
+    /// The report as JSON, for bots: the same content as the GraphQL `checkChange` answer.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "dataset": {"namespace": self.dataset.namespace, "name": self.dataset.name},
+            "baseline": self.baseline,
+            "verdict": self.verdict.as_str(),
+            "changes": self.changes.iter().map(|checked| {
+                let mut change = serde_json::to_value(&checked.change).unwrap_or(Value::Null);
+                change["impacts"] = Value::Array(checked.impacts.iter().map(|impact| serde_json::json!({
+                    "dataset": {"namespace": impact.dataset.namespace, "name": impact.dataset.name},
+                    "field": impact.field,
+                    "job": impact.job.as_ref().map(|j| serde_json::json!({"namespace": j.namespace, "name": j.name})),
+                    "distance": impact.distance,
+                    "use": impact.impact_use.as_str(),
+                    "path": impact.path,
+                })).collect());
+                change
+            }).collect::<Vec<_>>(),
+            "unsupported": serde_json::to_value(&self.unsupported).unwrap_or(Value::Null),
+            "affectedDatasets": self.affected_datasets.iter().map(node_json).collect::<Vec<_>>(),
+            "affectedJobs": self.affected_jobs.iter().map(node_json).collect::<Vec<_>>(),
+            "groups": self.groups.iter().map(|group| serde_json::json!({
+                "product": group.product,
+                "domain": group.domain,
+                "namespace": group.namespace,
+                "owners": group.owners.iter().map(|o| serde_json::json!({"name": o.name, "role": o.role, "source": o.source})).collect::<Vec<_>>(),
+                "datasets": group.datasets.iter().map(node_json).collect::<Vec<_>>(),
+                "jobs": group.jobs.iter().map(node_json).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "watermark": {"sequence": self.watermark.sequence, "events": self.watermark.events},
+        })
+    }
+}
+
+/// How many schema-change notifications a slow subscriber may lag behind.
+pub(crate) const SCHEMA_CHANGE_BACKLOG: usize = 1024;
+
+/// Filters for recorded schema changes.
+#[derive(Clone, Debug, Default)]
+pub struct SchemaChangeFilter {
+    pub dataset: Option<DatasetId>,
+    /// Only changes at or after this time.
+    pub since: Option<tributary_model::Timestamp>,
+    /// Only changes at least this severe.
+    pub min_verdict: Option<Verdict>,
+}
+
+impl SchemaChangeFilter {
+    pub fn accepts(&self, record: &tributary_model::SchemaChangeRecord) -> bool {
+        self.dataset.as_ref().is_none_or(|d| d == &record.dataset)
+            && self.since.is_none_or(|since| record.time >= since)
+            && self.min_verdict.is_none_or(|min| parse_verdict(&record.verdict).is_some_and(|v| v >= min))
+    }
+}
+
+/// Reads a verdict name (`BREAKING`, `RISKY`, `PRODUCER-SIDE`, `SAFE`), case-insensitively.
+pub fn parse_verdict(text: &str) -> Option<Verdict> {
+    match text.to_ascii_uppercase().replace('_', "-").as_str() {
+        "SAFE" => Some(Verdict::Safe),
+        "PRODUCER-SIDE" => Some(Verdict::ProducerSide),
+        "RISKY" => Some(Verdict::Risky),
+        "BREAKING" => Some(Verdict::Breaking),
+        _ => None,
+    }
+}
+
+impl Shared {
+    /// Classifies, traces, records and broadcasts schema changes seen in ingested events.
+    pub(crate) fn record_schema_changes(&self, seen: Vec<crate::apply::SchemaChangeSeen>) -> Result<(), ServiceError> {
+        for change in seen {
+            let (Some(from), Some(to)) = (
+                self.store.schema_version(&change.dataset, &change.from)?,
+                self.store.schema_version(&change.dataset, &change.to)?,
+            ) else {
+                continue;
+            };
+            let (Ok(old), Ok(new)) = (
+                tributary_change::schema_from_openlineage(&from.fields),
+                tributary_change::schema_from_openlineage(&to.fields),
+            ) else {
+                continue;
+            };
+            let diff = tributary_change::diff(&old, &new);
+            let report = self.build_report(&change.dataset, change.from.clone(), diff)?;
+            let record = tributary_model::SchemaChangeRecord {
+                format: tributary_model::RECORD_FORMAT,
+                sequence: change.sequence,
+                time: change.time,
+                dataset: change.dataset,
+                from: change.from,
+                to: change.to,
+                verdict: report.verdict.as_str().to_owned(),
+                report: report.to_json(),
+            };
+            self.store.put_schema_change(&record)?;
+            // Nobody listening is fine.
+            let _ = self.schema_changes.send(std::sync::Arc::new(record));
+        }
+        self.store.flush()?;
+        Ok(())
+    }
+
+    /// A change report for `diff` against `dataset`, with impacts, groups and watermark.
+    fn build_report(
+        &self,
+        dataset: &DatasetId,
+        baseline: String,
+        diff: SchemaDiff,
+    ) -> Result<ChangeReport, ServiceError> {
+        let index = self.read_index();
+        let watermark = index.watermark();
+        let (changes, affected) = trace_impacts(&index, dataset, diff.changes);
+        drop(index);
+        let verdict = changes.iter().map(|c| c.change.verdict).max().unwrap_or(Verdict::Safe);
+        let nodes: Vec<NodeRef> = affected.into_iter().collect();
+        let groups = self.group_impact(&nodes)?;
+        let (affected_datasets, affected_jobs) = nodes.into_iter().partition(|n| n.kind == NodeKind::Dataset);
+        Ok(ChangeReport {
+            dataset: dataset.clone(),
+            baseline,
+            changes,
+            unsupported: diff.unsupported,
+            verdict,
+            affected_datasets,
+            affected_jobs,
+            groups,
+            watermark,
+        })
+    }
+}
+
+impl Service {
+    /// Schema changes seen in ingested events, newest first.
+    pub async fn schema_changes(
+        &self,
+        filter: SchemaChangeFilter,
+        limit: usize,
+    ) -> Result<Vec<tributary_model::SchemaChangeRecord>, ServiceError> {
+        let shared = std::sync::Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || Ok(shared.store.schema_changes(limit, |record| filter.accepts(record))?))
+            .await
+            .map_err(|error| ServiceError::Internal(format!("query task failed: {error}")))?
+    }
+
+    /// Schema changes as they are recorded, for a subscriber (a review bot).
+    pub fn subscribe_schema_changes(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<std::sync::Arc<tributary_model::SchemaChangeRecord>> {
+        self.shared.schema_changes.subscribe()
+    }
+}
