@@ -1,0 +1,1258 @@
+//! Tributary's side of the peer comparison in `/work/shared/bench` (gen_mesh.py data, the
+//! same impact queries and targets as the SQL/graph peers). Prints one JSON line per figure,
+//! in the peers' shape (`{"peer", "scale", "metric", "value", "unit", ...}`), and writes
+//! `<root>/results/<peer>-<scale>.json` so that `crosscheck.py` compares the answers.
+//!
+//! ```sh
+//! cargo bench --bench mesh -- --scale 10k              # data from /tmp/lineage-bench/data
+//! cargo bench --bench mesh -- --scale 10k --data F.ndjson --targets T.json
+//! cargo bench --bench mesh -- --smoke                  # benches/data sample, seconds, for CI
+//! ```
+//!
+//! Peers reported (`peer` field):
+//! - `tributary`: the release binary as a separate process. `tributary import` for bulk
+//!   load, disk, start-up, RSS, gRPC `GetLineage` latency, ingest over one gRPC stream and
+//!   over HTTP with 16 clients into fresh stores.
+//! - `tributary-inproc`: `tributary_service::Service` opened in this process on the same
+//!   store: index rebuild time and lineage latency without the transport.
+//! - `bfs-floor`: a bare BFS over integer adjacency built from the NDJSON (`mesh/floor.rs`).
+//!
+//! See benches/README.md for what limits each figure.
+
+#[path = "mesh/digest.rs"]
+mod digest;
+#[path = "mesh/floor.rs"]
+mod floor;
+#[path = "mesh/server.rs"]
+mod server;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use tributary_grpc::proto;
+use tributary_grpc::proto::ingest_client::IngestClient;
+use tributary_grpc::proto::lineage_client::LineageClient;
+
+use floor::{Bfs, FloorGraph};
+use server::{Memory, ServerProcess, disk_usage};
+
+/// Job hops for the "full closure" query: more than any path in the data (24 at most).
+const CLOSURE_DEPTH: u32 = 1000;
+/// Node limit for every query: the server's maximum, so no answer is cut.
+const NODE_LIMIT: u32 = 1_000_000;
+/// Disk a store takes per NDJSON byte, with margin (10.7-11.9x measured at 10k, HEAD be25e1f).
+const DISK_PER_NDJSON_BYTE: f64 = 13.0;
+/// Per-query timeout, as the peers' default.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct QuerySpec {
+    name: &'static str,
+    downstream: bool,
+    depth: u32,
+}
+
+/// The peers' `QUERIES` (peers/common.py), depth in job hops.
+const QUERIES: [QuerySpec; 3] = [
+    QuerySpec { name: "down_d5", downstream: true, depth: 5 },
+    QuerySpec { name: "down_all", downstream: true, depth: CLOSURE_DEPTH },
+    QuerySpec { name: "up_d5", downstream: false, depth: 5 },
+];
+
+const STEPS: [&str; 6] = ["floor", "import", "queries", "inproc", "grpc", "http"];
+
+struct Args {
+    scale: String,
+    data: PathBuf,
+    targets: PathBuf,
+    root: PathBuf,
+    binary: PathBuf,
+    reps: usize,
+    /// Fresh-store ingest (gRPC stream, HTTP) stops sending after this long...
+    ingest_cap: Duration,
+    /// ...or after this many events (0 = the whole file).
+    ingest_cap_events: u64,
+    /// `tributary import` is killed after this long (0 = no limit); queries are then skipped.
+    import_budget: Duration,
+    http_clients: usize,
+    steps: Vec<String>,
+    /// Peer name for the server's figures (`tributary`; e.g. `tributary-nodelay` for an A/B
+    /// run of another binary given with `--bin`).
+    label: String,
+    keep: bool,
+    smoke: bool,
+}
+
+fn usage() -> &'static str {
+    "usage: cargo bench --bench mesh -- [--scale 10k] [--data FILE.ndjson --targets FILE.json] [--smoke]
+    [--root /tmp/lineage-bench] [--reps 2] [--ingest-cap-s 60] [--ingest-cap-events 0] [--import-budget-s 0]
+    [--http-clients 16] [--steps floor,import,queries,inproc,grpc,http] [--keep] [--bin PATH] [--label tributary]"
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut raw = std::env::args().skip(1).peekable();
+    let mut options: BTreeMap<String, String> = BTreeMap::new();
+    let mut smoke = false;
+    let mut keep = false;
+    while let Some(arg) = raw.next() {
+        match arg.as_str() {
+            // cargo bench passes `--bench` to harness = false targets.
+            "--bench" => {}
+            "--smoke" => smoke = true,
+            "--keep" => keep = true,
+            "-h" | "--help" => {
+                eprintln!("{}", usage());
+                std::process::exit(0);
+            }
+            flag if flag.starts_with("--") => {
+                let (name, value) = match flag.split_once('=') {
+                    Some((name, value)) => (name.to_owned(), value.to_owned()),
+                    None => (flag.to_owned(), raw.next().with_context(|| format!("{flag} needs a value"))?),
+                };
+                options.insert(name, value);
+            }
+            other => bail!("unexpected argument `{other}`\n{}", usage()),
+        }
+    }
+    let mut take = |name: &str| options.remove(name);
+    let scale = take("--scale").unwrap_or_else(|| if smoke { "smoke".into() } else { "10k".into() });
+    let root = PathBuf::from(take("--root").unwrap_or_else(|| "/tmp/lineage-bench".into()));
+    let data = take("--data").map(PathBuf::from).unwrap_or_else(|| root.join(format!("data/mesh-{scale}.ndjson")));
+    let targets =
+        take("--targets").map(PathBuf::from).unwrap_or_else(|| root.join(format!("data/targets-{scale}.json")));
+    let number = |value: Option<String>, default: f64, name: &str| -> anyhow::Result<f64> {
+        value.map_or(Ok(default), |text| text.parse::<f64>().with_context(|| format!("{name}: `{text}`")))
+    };
+    let reps = number(take("--reps"), 2.0, "--reps")? as usize;
+    let ingest_cap = Duration::from_secs_f64(number(take("--ingest-cap-s"), 60.0, "--ingest-cap-s")?);
+    let ingest_cap_events = number(take("--ingest-cap-events"), 0.0, "--ingest-cap-events")? as u64;
+    let import_budget = Duration::from_secs_f64(number(take("--import-budget-s"), 0.0, "--import-budget-s")?);
+    let http_clients = number(take("--http-clients"), 16.0, "--http-clients")? as usize;
+    let steps: Vec<String> = take("--steps")
+        .map(|list| list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_else(|| STEPS.iter().map(|s| s.to_string()).collect());
+    for step in &steps {
+        if !STEPS.contains(&step.as_str()) {
+            bail!("unknown step `{step}` (steps: {})", STEPS.join(","));
+        }
+    }
+    let binary = take("--bin").map(PathBuf::from).unwrap_or_else(server::default_binary);
+    let label = take("--label").unwrap_or_else(|| "tributary".into());
+    if let Some(unknown) = options.keys().next() {
+        bail!("unknown option `{unknown}`\n{}", usage());
+    }
+    Ok(Args {
+        scale,
+        data,
+        targets,
+        root,
+        binary,
+        reps: reps.max(1),
+        ingest_cap,
+        ingest_cap_events,
+        import_budget,
+        http_clients: http_clients.max(1),
+        steps,
+        label,
+        keep,
+        smoke,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Output
+
+/// One JSON line per figure, keys in the peers' order.
+struct Emitter {
+    peer: String,
+    scale: String,
+}
+
+impl Emitter {
+    fn new(peer: &str, scale: &str) -> Self {
+        Self { peer: peer.to_owned(), scale: scale.to_owned() }
+    }
+
+    fn emit(&self, metric: &str, value: Value, unit: &str, extra: Value) {
+        let mut line = format!(
+            "{{\"peer\": {}, \"scale\": {}, \"metric\": {}, \"value\": {}, \"unit\": {}",
+            json!(self.peer),
+            json!(self.scale),
+            json!(metric),
+            value,
+            json!(unit)
+        );
+        if let Value::Object(fields) = extra {
+            for (key, value) in fields {
+                line.push_str(&format!(", {}: {}", json!(key), value));
+            }
+        }
+        line.push('}');
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    }
+}
+
+fn log(message: impl AsRef<str>) {
+    eprintln!("[mesh {}] {}", chrono_like_now(), message.as_ref());
+}
+
+/// `HH:MM:SS` (UTC) without a date-time dependency.
+fn chrono_like_now() -> String {
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format!("{:02}:{:02}:{:02}", seconds / 3600 % 24, seconds / 60 % 60, seconds % 60)
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Latencies in ms keep 0.1 µs: the floor answers small queries in well under a microsecond.
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+fn ms(duration: Duration) -> f64 {
+    round3(duration.as_secs_f64() * 1000.0)
+}
+
+/// `statistics.median`.
+fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    Some(if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 })
+}
+
+/// `peers.common.pct`: linear interpolation between closest ranks.
+fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let k = (sorted.len() - 1) as f64 * p / 100.0;
+    let f = k.floor() as usize;
+    let c = (f + 1).min(sorted.len() - 1);
+    Some(sorted[f] + (sorted[c] - sorted[f]) * (k - f as f64))
+}
+
+// ---------------------------------------------------------------------------------------
+// Targets and the query loop
+
+#[derive(Clone)]
+struct Target {
+    kind: String,
+    namespace: String,
+    name: String,
+}
+
+struct TargetsFile {
+    targets: Vec<Target>,
+    datasets: u64,
+    jobs: u64,
+    events: u64,
+}
+
+fn load_targets(path: &Path) -> anyhow::Result<TargetsFile> {
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)?;
+    let targets = doc["targets"]
+        .as_array()
+        .context("targets file has no `targets`")?
+        .iter()
+        .map(|t| Target {
+            kind: t["kind"].as_str().unwrap_or("").to_owned(),
+            namespace: t["namespace"].as_str().unwrap_or("").to_owned(),
+            name: t["name"].as_str().unwrap_or("").to_owned(),
+        })
+        .collect();
+    Ok(TargetsFile {
+        targets,
+        datasets: doc["datasets"].as_u64().unwrap_or(0),
+        jobs: doc["jobs"].as_u64().unwrap_or(0),
+        events: doc["events"].as_u64().unwrap_or(0),
+    })
+}
+
+/// What one call returned. `rows` (the datasets reached, start excluded) is filled only
+/// when asked for, on the untimed warm-up call, for the digest.
+struct Answer {
+    n_rows: usize,
+    rows: Option<Vec<(String, String)>>,
+    truncated: bool,
+    /// Every node and edge of the answer, and its encoded size (gRPC only).
+    n_nodes: usize,
+    n_edges: usize,
+    response_bytes: usize,
+    /// Client-side protobuf decode of this answer, ms (gRPC, warm-up call only).
+    decode_ms: f64,
+}
+
+enum CallError {
+    Timeout,
+    Failed(anyhow::Error),
+}
+
+/// Per (query, target): the checked warm-up answer and the timed repetitions.
+#[derive(Clone)]
+struct TargetResult {
+    kind: String,
+    namespace: String,
+    name: String,
+    n: Option<usize>,
+    digest: Option<String>,
+    ms: Vec<f64>,
+    timeout: bool,
+    /// The call failed (e.g. an answer over the server's message limit); no figure.
+    error: Option<String>,
+}
+
+type QueryResults = BTreeMap<&'static str, Vec<TargetResult>>;
+
+/// Warm-up plus `reps` timed calls of every query on every target (peers.common.run_queries),
+/// emitting the same p50/p99 lines.
+fn run_queries(
+    emitter: &Emitter,
+    targets: &[Target],
+    reps: usize,
+    mut call: impl FnMut(&QuerySpec, &Target, bool) -> Result<Answer, CallError>,
+) -> anyhow::Result<(QueryResults, Vec<String>)> {
+    let mut all = QueryResults::new();
+    let mut all_failed: Vec<String> = Vec::new();
+    for query in &QUERIES {
+        let mut latencies: Vec<f64> = Vec::new();
+        let mut by_kind: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut records = Vec::new();
+        let (mut timeouts, mut truncated) = (0usize, 0usize);
+        let mut failed: Vec<String> = Vec::new();
+        let (mut max_nodes, mut max_edges, mut max_bytes) = (0usize, 0usize, 0usize);
+        let mut max_decode_ms = 0f64;
+        for target in targets {
+            let mut record = TargetResult {
+                kind: target.kind.clone(),
+                namespace: target.namespace.clone(),
+                name: target.name.clone(),
+                n: None,
+                digest: None,
+                ms: Vec::new(),
+                timeout: false,
+                error: None,
+            };
+            match call(query, target, true) {
+                Ok(answer) => {
+                    record.n = Some(answer.n_rows);
+                    record.digest = answer.rows.as_deref().map(digest::rows_digest);
+                    truncated += usize::from(answer.truncated);
+                    max_nodes = max_nodes.max(answer.n_nodes);
+                    max_edges = max_edges.max(answer.n_edges);
+                    max_bytes = max_bytes.max(answer.response_bytes);
+                    max_decode_ms = max_decode_ms.max(answer.decode_ms);
+                }
+                Err(CallError::Timeout) => {
+                    timeouts += 1;
+                    record.timeout = true;
+                    record.ms.push(QUERY_TIMEOUT.as_secs_f64() * 1000.0);
+                    latencies.push(QUERY_TIMEOUT.as_secs_f64() * 1000.0);
+                    records.push(record);
+                    continue;
+                }
+                Err(CallError::Failed(error)) => {
+                    let message = format!("{} on {}:{}: {error:#}", query.name, target.namespace, target.name);
+                    log(format!("query failed: {message}"));
+                    failed.push(message.clone());
+                    record.error = Some(message);
+                    records.push(record);
+                    continue;
+                }
+            }
+            for _ in 0..reps {
+                let started = Instant::now();
+                match call(query, target, false) {
+                    Ok(_) => record.ms.push(started.elapsed().as_secs_f64() * 1000.0),
+                    Err(CallError::Timeout) => {
+                        timeouts += 1;
+                        record.ms.push(QUERY_TIMEOUT.as_secs_f64() * 1000.0);
+                        break;
+                    }
+                    Err(CallError::Failed(error)) => {
+                        failed.push(format!("{} on {}:{}: {error:#}", query.name, target.namespace, target.name));
+                        break;
+                    }
+                }
+            }
+            latencies.extend(&record.ms);
+            by_kind.entry(record.kind.clone()).or_default().extend(&record.ms);
+            records.push(record);
+        }
+        let sizes: Vec<usize> = records.iter().filter_map(|r| r.n).collect();
+        let p50_by_kind: BTreeMap<&String, f64> =
+            by_kind.iter().filter_map(|(kind, values)| median(values).map(|m| (kind, round4(m)))).collect();
+        let mut common = json!({"samples": latencies.len(), "targets": targets.len(), "timeouts": timeouts});
+        if timeouts > 0 {
+            common["lower_bound"] = json!(true);
+            common["timeout_s"] = json!(QUERY_TIMEOUT.as_secs());
+        }
+        if !failed.is_empty() {
+            common["errors"] = json!(failed.len());
+            common["first_error"] = json!(failed[0]);
+            all_failed.extend(failed);
+        }
+        let mut p50_extra = json!({"p50_by_kind": p50_by_kind});
+        let mut p99_extra = json!({
+            "max_result_rows": sizes.iter().max(),
+            "mean_result_rows": if sizes.is_empty() { Value::Null } else {
+                json!((sizes.iter().sum::<usize>() as f64 / sizes.len() as f64 * 10.0).round() / 10.0)
+            },
+        });
+        for extra in [&mut p50_extra, &mut p99_extra] {
+            extra.as_object_mut().expect("object").extend(common.as_object().expect("object").clone());
+        }
+        if max_nodes > 0 {
+            p99_extra["max_answer_nodes"] = json!(max_nodes);
+            p99_extra["max_answer_edges"] = json!(max_edges);
+        }
+        if max_bytes > 0 {
+            p99_extra["max_response_bytes"] = json!(max_bytes);
+            p99_extra["max_client_decode_ms"] = json!(round4(max_decode_ms));
+        }
+        if truncated > 0 {
+            p99_extra["truncated_answers"] = json!(truncated);
+        }
+        emitter.emit(&format!("{}_p50_ms", query.name), json!(median(&latencies).map(round4)), "ms", p50_extra);
+        emitter.emit(
+            &format!("{}_p99_ms", query.name),
+            json!(percentile(&latencies, 99.0).map(round4)),
+            "ms",
+            p99_extra,
+        );
+        all.insert(query.name, records);
+    }
+    // Result sizes by target kind, as crosscheck.py prints them.
+    let mut by_kind: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (query, records) in &all {
+        for record in records {
+            if let Some(n) = record.n {
+                by_kind.entry(format!("{query}/{}", record.kind)).or_default().push(n);
+            }
+        }
+    }
+    let summary: BTreeMap<String, Value> = by_kind
+        .into_iter()
+        .map(|(key, mut sizes)| {
+            sizes.sort_unstable();
+            let mid = sizes.len() / 2;
+            let median =
+                if sizes.len() % 2 == 1 { sizes[mid] as f64 } else { (sizes[mid - 1] + sizes[mid]) as f64 / 2.0 };
+            (key, json!({"min": sizes[0], "median": median, "max": sizes[sizes.len() - 1]}))
+        })
+        .collect();
+    emitter.emit("result_rows_by_kind", json!(summary), "rows", json!({}));
+    Ok((all, all_failed))
+}
+
+/// `<root>/results/<peer>-<scale>.json`, the layout crosscheck.py reads.
+fn save_results(root: &Path, peer: &str, scale: &str, versions: &Value, results: &QueryResults) -> anyhow::Result<()> {
+    let dir = root.join("results");
+    std::fs::create_dir_all(&dir)?;
+    let queries: serde_json::Map<String, Value> = results
+        .iter()
+        .map(|(query, records)| {
+            let rows: Vec<Value> = records
+                .iter()
+                .map(|r| {
+                    let mut row = json!({"kind": r.kind, "namespace": r.namespace, "name": r.name, "n": r.n,
+                        "digest": r.digest, "ms": r.ms.iter().map(|x| round4(*x)).collect::<Vec<_>>()});
+                    if r.timeout {
+                        row["timeout"] = json!(true);
+                    }
+                    if let Some(error) = &r.error {
+                        // crosscheck.py skips results flagged as timed out; a failed call has no result either.
+                        row["timeout"] = json!(true);
+                        row["error"] = json!(error);
+                    }
+                    row
+                })
+                .collect();
+            (query.to_string(), Value::Array(rows))
+        })
+        .collect();
+    let path = dir.join(format!("{peer}-{scale}.json"));
+    let doc = json!({"peer": peer, "scale": scale, "versions": versions, "queries": queries});
+    std::fs::write(&path, serde_json::to_vec_pretty(&doc)?)?;
+    log(format!("results written to {}", path.display()));
+    Ok(())
+}
+
+/// (query, target) pairs where two result sets differ in size or digest.
+fn mismatches(a: &QueryResults, b: &QueryResults) -> Vec<String> {
+    let mut found = Vec::new();
+    for (query, records) in a {
+        let Some(other) = b.get(query) else { continue };
+        for (x, y) in records.iter().zip(other) {
+            if x.timeout || y.timeout || x.error.is_some() || y.error.is_some() {
+                continue;
+            }
+            if x.n != y.n || x.digest != y.digest {
+                found.push(format!("{query} {}:{} ({:?} vs {:?} rows)", x.namespace, x.name, x.n, y.n));
+            }
+        }
+    }
+    found
+}
+
+// ---------------------------------------------------------------------------------------
+// gRPC queries
+
+fn lineage_request(query: &QuerySpec, target: &Target) -> proto::LineageRequest {
+    proto::LineageRequest {
+        start: Some(proto::NodeRef {
+            kind: proto::NodeKind::Dataset as i32,
+            namespace: target.namespace.clone(),
+            name: target.name.clone(),
+        }),
+        direction: if query.downstream { proto::Direction::Downstream } else { proto::Direction::Upstream } as i32,
+        depth: query.depth,
+        limit: NODE_LIMIT,
+    }
+}
+
+async fn lineage_client(url: &str, wait: Duration) -> anyhow::Result<LineageClient<tonic::transport::Channel>> {
+    let started = Instant::now();
+    loop {
+        match LineageClient::connect(url.to_owned()).await {
+            Ok(client) => return Ok(client.max_decoding_message_size(usize::MAX)),
+            Err(error) if started.elapsed() > wait => return Err(error).context("connecting to the server"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
+async fn grpc_lineage(
+    client: &mut LineageClient<tonic::transport::Channel>,
+    query: &QuerySpec,
+    target: &Target,
+    want_rows: bool,
+) -> Result<Answer, CallError> {
+    let call = client.get_lineage(lineage_request(query, target));
+    let response = match tokio::time::timeout(QUERY_TIMEOUT, call).await {
+        Err(_) => return Err(CallError::Timeout),
+        Ok(Err(status)) => return Err(CallError::Failed(anyhow::anyhow!("GetLineage: {status}"))),
+        Ok(Ok(response)) => response.into_inner(),
+    };
+    // The peers' rows: datasets only, the start (distance 0) excluded.
+    let rows: Vec<(&str, &str)> = response
+        .nodes
+        .iter()
+        .filter(|n| n.distance > 0)
+        .filter_map(|n| n.node.as_ref())
+        .filter(|n| n.kind == proto::NodeKind::Dataset as i32)
+        .map(|n| (n.namespace.as_str(), n.name.as_str()))
+        .collect();
+    // On the untimed warm-up call: how much of a call is this client decoding the answer.
+    let (response_bytes, decode_ms) = if want_rows {
+        let encoded = prost::Message::encode_to_vec(&response);
+        let started = Instant::now();
+        let decoded = <proto::LineageResponse as prost::Message>::decode(&encoded[..]);
+        let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
+        drop(decoded);
+        (encoded.len(), decode_ms)
+    } else {
+        (0, 0.0)
+    };
+    Ok(Answer {
+        n_rows: rows.len(),
+        rows: want_rows.then(|| rows.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()),
+        truncated: response.truncated,
+        n_nodes: response.nodes.len(),
+        n_edges: response.edges.len(),
+        response_bytes,
+        decode_ms,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Ingest into a fresh store
+
+#[derive(Default, Debug)]
+struct IngestTally {
+    sent: u64,
+    accepted: u64,
+    duplicates: u64,
+    rejected: u64,
+    first_rejection: Option<String>,
+    seconds: f64,
+    capped_by: Option<&'static str>,
+}
+
+/// Reads lines on a thread and hands them over until the file ends, `max_events` lines
+/// were sent or `deadline` passed. Returns what stopped it.
+fn spawn_line_reader(
+    path: PathBuf,
+    max_events: u64,
+    deadline: Instant,
+    lines: tokio::sync::mpsc::Sender<String>,
+) -> std::thread::JoinHandle<anyhow::Result<(u64, Option<&'static str>)>> {
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut sent = 0u64;
+        let mut line = String::new();
+        loop {
+            if max_events > 0 && sent >= max_events {
+                return Ok((sent, Some("events")));
+            }
+            if Instant::now() >= deadline {
+                return Ok((sent, Some("time")));
+            }
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok((sent, None));
+            }
+            let text = line.trim_end();
+            if text.is_empty() {
+                continue;
+            }
+            if lines.blocking_send(text.to_owned()).is_err() {
+                return Ok((sent, Some("receiver gone")));
+            }
+            sent += 1;
+        }
+    })
+}
+
+/// One `IngestStream`; every event acknowledged (durably) before the clock stops.
+async fn ingest_grpc_stream(url: &str, data: &Path, cap: Duration, max_events: u64) -> anyhow::Result<IngestTally> {
+    let mut client = IngestClient::connect(url.to_owned()).await?;
+    let (line_tx, line_rx) = tokio::sync::mpsc::channel::<String>(1024);
+    let started = Instant::now();
+    let reader = spawn_line_reader(data.to_path_buf(), max_events, started + cap, line_tx);
+    let outbound = futures::stream::unfold(line_rx, |mut line_rx| async move {
+        line_rx.recv().await.map(|event_json| (proto::IngestEventRequest { event_json }, line_rx))
+    });
+    let mut acks = client.ingest_stream(outbound).await?.into_inner();
+    let mut tally = IngestTally::default();
+    while let Some(ack) = acks.message().await? {
+        match ack.result {
+            Some(proto::ingest_ack::Result::Accepted(accepted)) if accepted.duplicate => tally.duplicates += 1,
+            Some(proto::ingest_ack::Result::Accepted(_)) => tally.accepted += 1,
+            Some(proto::ingest_ack::Result::Error(error)) => {
+                tally.rejected += 1;
+                tally.first_rejection.get_or_insert(format!("event {}: {} {}", ack.index, error.field, error.message));
+            }
+            None => tally.rejected += 1,
+        }
+    }
+    tally.seconds = started.elapsed().as_secs_f64();
+    let (sent, capped_by) = reader.join().map_err(|_| anyhow::anyhow!("reader thread panicked"))??;
+    tally.sent = sent;
+    tally.capped_by = capped_by;
+    Ok(tally)
+}
+
+/// `clients` concurrent HTTP/1.1 clients, each with its own connection, one event per POST
+/// (the OpenLineage Python client's request shape).
+async fn ingest_http(
+    url: &str,
+    data: &Path,
+    clients: usize,
+    cap: Duration,
+    max_events: u64,
+) -> anyhow::Result<IngestTally> {
+    let (line_tx, line_rx) = tokio::sync::mpsc::channel::<String>(1024);
+    let line_rx = Arc::new(tokio::sync::Mutex::new(line_rx));
+    let endpoint = format!("{url}/api/v1/lineage");
+    let started = Instant::now();
+    let reader = spawn_line_reader(data.to_path_buf(), max_events, started + cap, line_tx);
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let line_rx = Arc::clone(&line_rx);
+        let endpoint = endpoint.clone();
+        workers.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
+            let mut tally = IngestTally::default();
+            loop {
+                let next = line_rx.lock().await.recv().await;
+                let Some(body) = next else { break };
+                let response = client
+                    .post(&endpoint)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let text = response.text().await?;
+                if status.as_u16() == 201 || status.as_u16() == 200 {
+                    if text.contains("\"duplicate\":true") {
+                        tally.duplicates += 1;
+                    } else {
+                        tally.accepted += 1;
+                    }
+                } else {
+                    tally.rejected += 1;
+                    tally.first_rejection.get_or_insert(format!("{status}: {text}"));
+                }
+            }
+            anyhow::Ok(tally)
+        }));
+    }
+    let mut tally = IngestTally::default();
+    for worker in workers {
+        let part = worker.await??;
+        tally.accepted += part.accepted;
+        tally.duplicates += part.duplicates;
+        tally.rejected += part.rejected;
+        if tally.first_rejection.is_none() {
+            tally.first_rejection = part.first_rejection;
+        }
+    }
+    tally.seconds = started.elapsed().as_secs_f64();
+    let (sent, capped_by) = reader.join().map_err(|_| anyhow::anyhow!("reader thread panicked"))??;
+    tally.sent = sent;
+    tally.capped_by = capped_by;
+    Ok(tally)
+}
+
+// ---------------------------------------------------------------------------------------
+// The run
+
+/// Counts every figure per dataset+job uses.
+#[derive(Clone, Copy)]
+struct Shape {
+    datasets: u64,
+    jobs: u64,
+    events: u64,
+    ndjson_bytes: u64,
+}
+
+impl Shape {
+    fn nodes(&self) -> u64 {
+        (self.datasets + self.jobs).max(1)
+    }
+}
+
+struct Bench {
+    args: Args,
+    runtime: tokio::runtime::Runtime,
+    tributary: Emitter,
+    failures: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    digest::self_check();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: tokio runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut bench = Bench { tributary: Emitter::new(&args.label, &args.scale), args, runtime, failures: Vec::new() };
+    // Smoke data lives in a temporary directory that must outlive the run.
+    let _smoke_dir = match bench.prepare_smoke() {
+        Ok(dir) => dir,
+        Err(error) => {
+            eprintln!("error: preparing the smoke data: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match bench.run() {
+        Ok(()) if bench.failures.is_empty() => ExitCode::SUCCESS,
+        Ok(()) => {
+            for failure in &bench.failures {
+                eprintln!("FAILED: {failure}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl Bench {
+    fn step(&self, name: &str) -> bool {
+        self.args.steps.iter().any(|s| s == name)
+    }
+
+    /// `--smoke`: unpack the committed sample (gen_mesh.py --datasets 100 --seed 42) into a
+    /// temporary root, one repetition.
+    fn prepare_smoke(&mut self) -> anyhow::Result<Option<tempfile::TempDir>> {
+        if !self.args.smoke {
+            return Ok(None);
+        }
+        let dir = tempfile::tempdir()?;
+        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/data");
+        let data = dir.path().join("data/mesh-smoke.ndjson");
+        std::fs::create_dir_all(data.parent().expect("has a parent"))?;
+        let compressed = std::fs::File::open(here.join("mesh-smoke.ndjson.gz"))?;
+        let mut decoder = flate2::read::GzDecoder::new(compressed);
+        std::io::copy(&mut decoder, &mut std::fs::File::create(&data)?)?;
+        self.args.data = data;
+        self.args.targets = here.join("targets-smoke.json");
+        self.args.root = dir.path().to_path_buf();
+        self.args.reps = 1;
+        Ok(Some(dir))
+    }
+
+    fn run(&mut self) -> anyhow::Result<()> {
+        let args = &self.args;
+        let targets_file = load_targets(&args.targets)?;
+        let targets = targets_file.targets.clone();
+        let ndjson_bytes = std::fs::metadata(&args.data).with_context(|| format!("{}", args.data.display()))?.len();
+        let versions = self.versions();
+        self.tributary.emit(
+            "versions",
+            versions.clone(),
+            "info",
+            json!({"datasets": targets_file.datasets, "jobs": targets_file.jobs, "events": targets_file.events,
+                   "ndjson_bytes": ndjson_bytes, "data": args.data, "reps": args.reps}),
+        );
+        let db_root = args.root.join("db");
+        std::fs::create_dir_all(&db_root)?;
+        let store = db_root.join(format!("{}-{}", args.label, args.scale));
+
+        // Floor: adjacency straight from the NDJSON; also the dataset/job counts.
+        let mut shape = Shape {
+            datasets: targets_file.datasets,
+            jobs: targets_file.jobs,
+            events: targets_file.events,
+            ndjson_bytes,
+        };
+        let mut floor_graph = None;
+        if self.step("floor") {
+            log("floor: reading the NDJSON into integer adjacency");
+            let started = Instant::now();
+            let graph = FloorGraph::from_ndjson(&args.data)?;
+            let floor = Emitter::new("bfs-floor", &args.scale);
+            floor.emit(
+                "build_s",
+                json!(round3(started.elapsed().as_secs_f64())),
+                "s",
+                json!({"datasets_seen": graph.n_datasets(), "jobs": graph.n_jobs, "io_edges": graph.n_io_edges,
+                       "events": graph.n_events, "what": "stream-parse NDJSON (serde, facets skipped) + CSR build"}),
+            );
+            shape.datasets = graph.n_datasets() as u64;
+            shape.jobs = graph.n_jobs as u64;
+            shape.events = graph.n_events;
+            floor_graph = Some(graph);
+        }
+
+        let empty_rss = self.empty_server_rss()?;
+
+        // Bulk import, disk.
+        let mut store_complete = store.join("db").exists() || store.join("conf").exists();
+        if self.step("import") && self.enough_disk("import", &db_root, shape.ndjson_bytes as f64 * DISK_PER_NDJSON_BYTE)
+        {
+            store_complete = self.import(&store, shape)?;
+        }
+
+        // Start-up, RSS and gRPC queries on the imported store.
+        let mut tributary_results = None;
+        if self.step("queries") {
+            if store_complete {
+                tributary_results = Some(self.grpc_queries(&store, &targets, shape, empty_rss, &versions)?);
+            } else {
+                log("queries skipped: no complete store (run the import step)");
+            }
+        }
+
+        let mut inproc_results = None;
+        if self.step("inproc") && store_complete {
+            inproc_results = Some(self.inproc_queries(&store, &targets, &versions)?);
+        }
+
+        if let Some(graph) = &floor_graph {
+            let floor_results = floor_queries(graph, &targets, self.args.reps, &self.args.scale)?;
+            save_results(&self.args.root, "bfs-floor", &self.args.scale, &json!({"floor": "mesh.rs"}), &floor_results)?;
+            let inproc_label = format!("{}-inproc", self.args.label);
+            for (peer, results) in
+                [(self.args.label.as_str(), &tributary_results), (inproc_label.as_str(), &inproc_results)]
+            {
+                let Some(results) = results else { continue };
+                let found = mismatches(results, &floor_results);
+                Emitter::new(peer, &self.args.scale).emit(
+                    "crosscheck_vs_floor_mismatches",
+                    json!(found.len()),
+                    "count",
+                    json!({"compared": results.values().map(Vec::len).sum::<usize>(), "first": found.first()}),
+                );
+                if !found.is_empty() {
+                    self.failures.push(format!("{peer} answers differ from the BFS floor: {}", found.join("; ")));
+                }
+            }
+        }
+        drop(floor_graph);
+
+        if self.step("grpc") {
+            self.fresh_ingest("grpc", shape, empty_rss)?;
+        }
+        if self.step("http") {
+            self.fresh_ingest("http", shape, empty_rss)?;
+        }
+        if !self.args.keep {
+            let _ = std::fs::remove_dir_all(&store);
+        }
+        Ok(())
+    }
+
+    fn versions(&self) -> Value {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let git = |args: &[&str]| -> String {
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(repo)
+                .output()
+                .ok()
+                .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+                .unwrap_or_default()
+        };
+        let dirty = !git(&["status", "--porcelain", "--", "crates", "src", "Cargo.lock"]).is_empty();
+        // A copy without .git (a snapshot) names its commit in BENCH_COMMIT.
+        let commit = std::env::var("BENCH_COMMIT").unwrap_or_else(|_| git(&["rev-parse", "--short", "HEAD"]));
+        json!({"tributary": commit, "dirty": dirty,
+               "binary": self.args.binary, "cores": std::thread::available_parallelism().map_or(0, |n| n.get())})
+    }
+
+    /// Whether the file system holding `dir` has room for `needed` bytes; if not, says so
+    /// in a `status` line (a 1M import writes ~100 GB at today's write amplification).
+    fn enough_disk(&self, step: &str, dir: &Path, needed: f64) -> bool {
+        let free =
+            std::process::Command::new("df").args(["--output=avail", "-B1"]).arg(dir).output().ok().and_then(|out| {
+                String::from_utf8_lossy(&out.stdout).lines().nth(1).and_then(|l| l.trim().parse::<f64>().ok())
+            });
+        match free {
+            Some(free) if free < needed => {
+                log(format!("{step} skipped: needs ~{:.1} GB of disk, {:.1} GB free", needed / 1e9, free / 1e9));
+                self.tributary.emit(
+                    "status",
+                    json!(format!("{step}_skipped_disk")),
+                    "info",
+                    json!({"needed_bytes": needed as u64, "free_bytes": free as u64}),
+                );
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// RSS of a server on an empty store, to tell the index's memory from the process's.
+    fn empty_server_rss(&self) -> anyhow::Result<Memory> {
+        let dir = tempfile::tempdir()?;
+        let server = ServerProcess::spawn(&self.args.binary, dir.path())?;
+        let url = server.base_url.clone();
+        self.runtime.block_on(async {
+            let mut client = lineage_client(&url, Duration::from_secs(30)).await?;
+            // One (failing: unknown node) call so the serving path is paged in, as it is
+            // when the other RSS figures are taken.
+            let _ = client
+                .get_lineage(lineage_request(
+                    &QUERIES[0],
+                    &Target { kind: String::new(), namespace: "ns".into(), name: "none".into() },
+                ))
+                .await;
+            anyhow::Ok(())
+        })?;
+        let memory = server.memory();
+        server.stop(Duration::from_secs(30));
+        self.tributary.emit("server_rss_empty_bytes", json!(memory.rss), "bytes", json!({"peak_bytes": memory.peak}));
+        Ok(memory)
+    }
+
+    /// `tributary import` into a fresh store; returns whether the whole file went in.
+    fn import(&mut self, store: &Path, shape: Shape) -> anyhow::Result<bool> {
+        let args = &self.args;
+        let _ = std::fs::remove_dir_all(store);
+        log(format!("import: {} -> {}", args.data.display(), store.display()));
+        let started = Instant::now();
+        let mut child = std::process::Command::new(&args.binary)
+            .args(["import", "--quiet", "--data-dir"])
+            .arg(store)
+            .arg(&args.data)
+            .env("TRIBUTARY_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let mut peak_rss = 0u64;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            peak_rss = peak_rss.max(Memory::of(child.id()).peak);
+            if !args.import_budget.is_zero() && started.elapsed() > args.import_budget {
+                let _ = child.kill();
+                let _ = child.wait();
+                self.tributary.emit(
+                    "ingest_incomplete",
+                    json!(Value::Null),
+                    "events",
+                    json!({"seconds": round3(started.elapsed().as_secs_f64()), "budget_s": args.import_budget.as_secs_f64(),
+                           "via": "tributary import"}),
+                );
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let mut summary = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            std::io::BufReader::new(stdout).read_line(&mut summary)?;
+        }
+        // "imported N events from L lines in X.Ys (R events/s): A new, D duplicates, J rejected"
+        let words: Vec<&str> = summary.split_whitespace().collect();
+        let imported: u64 = words.get(1).and_then(|w| w.parse().ok()).unwrap_or(0);
+        let reported_rate: f64 = words.get(8).and_then(|w| w.trim_start_matches('(').parse().ok()).unwrap_or(0.0);
+        if !status.success() || imported != shape.events {
+            self.failures.push(format!("import: {status}, {imported} of {} events: {}", shape.events, summary.trim()));
+        }
+        self.tributary.emit(
+            "ingest_s",
+            json!(round3(seconds)),
+            "s",
+            json!({"events": imported, "via": "tributary import (wall: open + parse + apply + flush + close)"}),
+        );
+        self.tributary.emit(
+            "ingest_events_per_s",
+            json!((imported as f64 / seconds * 10.0).round() / 10.0),
+            "events/s",
+            json!({"events": imported, "via": "tributary import", "import_reported_events_per_s": reported_rate,
+                   "import_peak_rss_bytes": peak_rss}),
+        );
+        let usage = disk_usage(store);
+        self.tributary.emit(
+            "disk_bytes",
+            json!(usage.apparent),
+            "bytes",
+            json!({"allocated_bytes": usage.allocated, "files": usage.files,
+                   "bytes_per_dataset": usage.apparent / shape.datasets.max(1),
+                   "bytes_per_dataset_and_job": usage.apparent / shape.nodes(),
+                   "bytes_per_event": usage.apparent / shape.events.max(1),
+                   "vs_ndjson": round3(usage.apparent as f64 / shape.ndjson_bytes.max(1) as f64),
+                   "allocated_vs_ndjson": round3(usage.allocated as f64 / shape.ndjson_bytes.max(1) as f64),
+                   "ndjson_bytes": shape.ndjson_bytes}),
+        );
+        Ok(status.success())
+    }
+
+    /// Start-up on the existing store, RSS, then the peers' queries over gRPC.
+    fn grpc_queries(
+        &mut self,
+        store: &Path,
+        targets: &[Target],
+        shape: Shape,
+        empty: Memory,
+        versions: &Value,
+    ) -> anyhow::Result<QueryResults> {
+        log("queries: start-up on the imported store, then gRPC GetLineage");
+        let server = ServerProcess::spawn(&self.args.binary, store)?;
+        let url = server.base_url.clone();
+        let first = targets.first().context("no targets")?.clone();
+        let mut client = self.runtime.block_on(async {
+            let mut client = lineage_client(&url, Duration::from_secs(600)).await?;
+            let probe = QuerySpec { name: "probe", downstream: true, depth: 1 };
+            client.get_lineage(lineage_request(&probe, &first)).await.context("first lineage answer")?;
+            anyhow::Ok(client)
+        })?;
+        let first_answer = server.spawned_at.elapsed();
+        self.tributary.emit(
+            "startup_first_answer_ms",
+            json!(ms(first_answer)),
+            "ms",
+            json!({"listening_ms": ms(server.listening_after), "events": shape.events,
+                   "what": "spawn `tributary serve` on the imported store -> first GetLineage answer"}),
+        );
+        let after_open = server.memory();
+        self.emit_rss("server_rss_after_open_bytes", after_open, empty, shape);
+
+        let runtime = &self.runtime;
+        let (results, failed) = run_queries(&self.tributary, targets, self.args.reps, |query, target, want_rows| {
+            runtime.block_on(grpc_lineage(&mut client, query, target, want_rows))
+        })?;
+        self.failures.extend(failed);
+        let after_queries = server.memory();
+        self.emit_rss("server_rss_after_queries_bytes", after_queries, empty, shape);
+        drop(client);
+        let stop = server.stop(Duration::from_secs(120));
+        self.tributary.emit("shutdown_ms", json!(ms(stop)), "ms", json!({"what": "SIGTERM -> exit"}));
+        save_results(&self.args.root, &self.args.label, &self.args.scale, versions, &results)?;
+        Ok(results)
+    }
+
+    fn emit_rss(&self, metric: &str, memory: Memory, empty: Memory, shape: Shape) {
+        self.tributary.emit(
+            metric,
+            json!(memory.rss),
+            "bytes",
+            json!({"peak_bytes": memory.peak, "empty_server_bytes": empty.rss,
+                   "per_dataset_and_job_bytes": memory.rss / shape.nodes(),
+                   "per_dataset_and_job_above_empty_bytes": memory.rss.saturating_sub(empty.rss) / shape.nodes(),
+                   "datasets": shape.datasets, "jobs": shape.jobs}),
+        );
+    }
+
+    /// `Service::open` in this process on the same store, then `Service::lineage` directly.
+    fn inproc_queries(&mut self, store: &Path, targets: &[Target], versions: &Value) -> anyhow::Result<QueryResults> {
+        use tributary_model::{Direction, NodeKind, NodeRef};
+        use tributary_service::{Service, ServiceConfig};
+        log("inproc: Service::open + Service::lineage in this process");
+        let emitter = Emitter::new(&format!("{}-inproc", self.args.label), &self.args.scale);
+        let started = Instant::now();
+        let config = ServiceConfig { data_dir: Some(store.to_path_buf()), ..ServiceConfig::default() };
+        let service = Service::open(config)?;
+        emitter.emit(
+            "open_ms",
+            json!(ms(started.elapsed())),
+            "ms",
+            json!({"what": "Service::open: sled open + index rebuild from D/J/A records"}),
+        );
+        let (results, failed) = run_queries(&emitter, targets, self.args.reps, |query, target, want_rows| {
+            let start =
+                NodeRef { kind: NodeKind::Dataset, namespace: target.namespace.clone(), name: target.name.clone() };
+            let direction = if query.downstream { Direction::Downstream } else { Direction::Upstream };
+            let view = service
+                .lineage(&start, direction, Some(query.depth), Some(NODE_LIMIT as usize))
+                .map_err(|error| CallError::Failed(error.into()))?;
+            let rows: Vec<(&str, &str)> = view
+                .answer
+                .nodes
+                .iter()
+                .filter(|n| n.distance > 0 && n.node.kind == NodeKind::Dataset)
+                .map(|n| (n.node.namespace.as_str(), n.node.name.as_str()))
+                .collect();
+            Ok(Answer {
+                n_rows: rows.len(),
+                rows: want_rows.then(|| rows.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()),
+                truncated: view.answer.truncated,
+                n_nodes: view.answer.nodes.len(),
+                n_edges: view.answer.edges.len(),
+                response_bytes: 0,
+                decode_ms: 0.0,
+            })
+        })?;
+        self.failures.extend(failed);
+        service.close();
+        save_results(&self.args.root, &format!("{}-inproc", self.args.label), &self.args.scale, versions, &results)?;
+        Ok(results)
+    }
+
+    /// A server on a fresh store, fed over one gRPC stream or over HTTP by many clients.
+    fn fresh_ingest(&mut self, how: &str, shape: Shape, empty: Memory) -> anyhow::Result<()> {
+        let dir = self.args.root.join("db").join(format!("{}-{}-{how}", self.args.label, self.args.scale));
+        let _ = std::fs::remove_dir_all(&dir);
+        // At most what the cap lets through, at a generous 5,000 events/s.
+        let mut share = (5000.0 * self.args.ingest_cap.as_secs_f64() / shape.events.max(1) as f64).min(1.0);
+        if self.args.ingest_cap_events > 0 {
+            share = share.min(self.args.ingest_cap_events as f64 / shape.events.max(1) as f64);
+        }
+        if !self.enough_disk(how, &self.args.root.join("db"), shape.ndjson_bytes as f64 * DISK_PER_NDJSON_BYTE * share)
+        {
+            return Ok(());
+        }
+        log(format!(
+            "{how} ingest into a fresh store (cap {:?} / {} events)",
+            self.args.ingest_cap, self.args.ingest_cap_events
+        ));
+        let server = ServerProcess::spawn(&self.args.binary, &dir)?;
+        let url = server.base_url.clone();
+        let (cap, max_events) = (self.args.ingest_cap, self.args.ingest_cap_events);
+        let tally = self.runtime.block_on(async {
+            match how {
+                "grpc" => ingest_grpc_stream(&url, &self.args.data, cap, max_events).await,
+                _ => ingest_http(&url, &self.args.data, self.args.http_clients, cap, max_events).await,
+            }
+        })?;
+        let memory = server.memory();
+        let stop = server.stop(Duration::from_secs(120));
+        let usage = disk_usage(&dir);
+        let acked = tally.accepted + tally.duplicates;
+        let (metric, via) = match how {
+            "grpc" => {
+                ("ingest_grpc_stream_events_per_s", "one gRPC IngestStream, every event acked durably".to_owned())
+            }
+            _ => (
+                "ingest_http_events_per_s",
+                format!("{} HTTP/1.1 clients, one event per POST, 201 = durable", self.args.http_clients),
+            ),
+        };
+        let fraction = acked as f64 / shape.events.max(1) as f64;
+        self.tributary.emit(
+            metric,
+            json!((acked as f64 / tally.seconds * 10.0).round() / 10.0),
+            "events/s",
+            json!({"events": acked, "sent": tally.sent, "rejected": tally.rejected, "seconds": round3(tally.seconds),
+                   "capped_by": tally.capped_by, "cap_s": cap.as_secs_f64(), "file_events": shape.events,
+                   "file_fraction": round3(fraction), "via": via, "server_rss_bytes": memory.rss,
+                   "server_peak_rss_bytes": memory.peak, "disk_bytes": usage.apparent, "shutdown_ms": ms(stop),
+                   "empty_server_rss_bytes": empty.rss}),
+        );
+        if tally.rejected > 0 || acked != tally.sent {
+            self.failures.push(format!(
+                "{how} ingest: {acked} acknowledged of {} sent, {} rejected (first: {:?})",
+                tally.sent, tally.rejected, tally.first_rejection
+            ));
+        }
+        if self.args.smoke && tally.sent != shape.events {
+            self.failures.push(format!("{how} ingest sent {} of {} events", tally.sent, shape.events));
+        }
+        if !self.args.keep {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        Ok(())
+    }
+}
+
+/// The floor's queries: BFS, then the rows as (namespace, name) references.
+fn floor_queries(graph: &FloorGraph, targets: &[Target], reps: usize, scale: &str) -> anyhow::Result<QueryResults> {
+    log("floor: BFS queries");
+    let emitter = Emitter::new("bfs-floor", scale);
+    let mut bfs = Bfs::new(graph);
+    let mut found = Vec::new();
+    let (results, _) = run_queries(&emitter, targets, reps, |query, target, want_rows| {
+        let Some(start) = graph.dataset(&target.namespace, &target.name) else {
+            return Ok(Answer {
+                n_rows: 0,
+                rows: Some(Vec::new()),
+                truncated: false,
+                n_nodes: 0,
+                n_edges: 0,
+                response_bytes: 0,
+                decode_ms: 0.0,
+            });
+        };
+        bfs.run(graph, start, query.downstream, query.depth, &mut found);
+        let rows: Vec<(&str, &str)> = found
+            .iter()
+            .map(|&d| {
+                let (namespace, name) = &graph.dataset_names[d as usize];
+                (&**namespace, &**name)
+            })
+            .collect();
+        Ok(Answer {
+            n_rows: rows.len(),
+            rows: want_rows.then(|| rows.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()),
+            truncated: false,
+            n_nodes: 0,
+            n_edges: 0,
+            response_bytes: 0,
+            decode_ms: 0.0,
+        })
+    })?;
+    Ok(results)
+}

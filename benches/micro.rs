@@ -1,0 +1,177 @@
+//! Micro-benchmarks of the three costs behind the mesh figures (criterion):
+//!
+//! - `parse_event/*`: parse + validate one gen_mesh event (`benches/data/event-*.json`,
+//!   the median-size COMPLETE of `gen_mesh.py --datasets 100 --seed 42` and its START).
+//! - `ingest/*`: `Service::ingest` into a temporary store, one event awaited at a time
+//!   (a flush per event) and 256 in flight (group commit).
+//! - `index/*`: `LineageIndex` built synthetically (a layered mesh with a hub), the build
+//!   and the three impact queries of the mesh bench.
+//!
+//! `cargo bench --bench micro` (filter: `cargo bench --bench micro -- index/`).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::Value;
+use tributary_graph::LineageIndex;
+use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef};
+use tributary_service::{Service, ServiceConfig};
+
+fn data(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/data").join(name);
+    std::fs::read(&path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
+}
+
+fn parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse_event");
+    for name in ["start", "complete"] {
+        let bytes = data(&format!("event-{name}.json"));
+        tributary_openlineage::parse_event(&bytes).expect("the sample event is valid");
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(name, |b| b.iter(|| tributary_openlineage::parse_event(black_box(&bytes))));
+    }
+    group.finish();
+}
+
+/// The sample event with a fresh run id and job name, so every ingest is new work (the
+/// same bytes twice would be a duplicate, answered from the hash index).
+fn variant(template: &Value, n: u64) -> Vec<u8> {
+    let mut event = template.clone();
+    event["run"]["runId"] = Value::String(format!("00000000-0000-4000-8000-{n:012}"));
+    let job = event["job"]["name"].as_str().unwrap_or("job").to_owned();
+    event["job"]["name"] = Value::String(format!("{job}_{n}"));
+    serde_json::to_vec(&event).expect("serialises")
+}
+
+fn ingest(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let service = Service::open(ServiceConfig::default()).expect("temporary store");
+    let complete: Value = serde_json::from_slice(&data("event-complete.json")).expect("json");
+    let mut counter = 0u64;
+    let mut group = c.benchmark_group("ingest");
+    group.sample_size(20).measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("complete_one_at_a_time", |b| {
+        b.iter_batched(
+            || {
+                counter += 1;
+                variant(&complete, counter)
+            },
+            |bytes| runtime.block_on(service.ingest(&bytes)).expect("accepted"),
+            BatchSize::SmallInput,
+        )
+    });
+    const IN_FLIGHT: u64 = 256;
+    group.throughput(Throughput::Elements(IN_FLIGHT));
+    group.bench_function("complete_256_in_flight", |b| {
+        b.iter_batched(
+            || {
+                (0..IN_FLIGHT)
+                    .map(|_| {
+                        counter += 1;
+                        tributary_openlineage::parse_event(&variant(&complete, counter)).expect("valid")
+                    })
+                    .collect::<Vec<_>>()
+            },
+            |events| {
+                runtime.block_on(async {
+                    let mut pending = Vec::with_capacity(events.len());
+                    for event in events {
+                        pending.push(service.enqueue(event).await.expect("enqueued"));
+                    }
+                    for ack in pending {
+                        ack.await.expect("accepted");
+                    }
+                })
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+    service.close();
+}
+
+/// A deterministic layered mesh shaped like gen_mesh's: `levels` levels of datasets, one
+/// job per non-raw dataset reading 1-3 datasets of lower levels (the first one level
+/// down), a third of the jobs also reading one hub on level 1.
+struct SyntheticMesh {
+    jobs: Vec<(JobId, Vec<DatasetId>, Vec<DatasetId>)>,
+    hub: DatasetId,
+    leaf: DatasetId,
+}
+
+fn synthetic_mesh(n_datasets: usize, levels: usize) -> SyntheticMesh {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |bound: usize| -> usize {
+        // splitmix64: no rand dependency for a fixed input.
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) % bound as u64) as usize
+    };
+    let per_level = n_datasets / levels;
+    let dataset = |level: usize, i: usize| DatasetId::new("warehouse", format!("l{level:02}.table_{i}"));
+    let hub = dataset(1, 0);
+    let mut jobs = Vec::new();
+    for level in 1..levels {
+        for i in 0..per_level {
+            let mut inputs = vec![dataset(level - 1, next(per_level))];
+            for _ in 0..next(3) {
+                let lower = next(level);
+                inputs.push(dataset(lower, next(per_level)));
+            }
+            if level >= 3 && next(3) == 0 {
+                inputs.push(hub.clone());
+            }
+            inputs.sort();
+            inputs.dedup();
+            jobs.push((JobId::new("etl", format!("build_l{level:02}_{i}")), inputs, vec![dataset(level, i)]));
+        }
+    }
+    SyntheticMesh { jobs, hub, leaf: dataset(levels - 1, 0) }
+}
+
+fn build_index(mesh: &SyntheticMesh) -> LineageIndex {
+    let mut index = LineageIndex::default();
+    for (job, inputs, outputs) in &mesh.jobs {
+        index.set_job_io(job, inputs, outputs);
+    }
+    index
+}
+
+fn index(c: &mut Criterion) {
+    for n_datasets in [10_000usize, 100_000] {
+        let mesh = synthetic_mesh(n_datasets, 25);
+        let index = build_index(&mesh);
+        let mut group = c.benchmark_group(format!("index/{}k", n_datasets / 1000));
+        group.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+        group.throughput(Throughput::Elements(mesh.jobs.len() as u64));
+        group.bench_function("build", |b| b.iter(|| build_index(black_box(&mesh))));
+        let hub = NodeRef::from(&mesh.hub);
+        let leaf = NodeRef::from(&mesh.leaf);
+        let queries = [
+            ("hub_down_d5", &hub, Direction::Downstream, 5u32),
+            ("hub_down_all", &hub, Direction::Downstream, 1000),
+            ("leaf_up_d5", &leaf, Direction::Upstream, 5),
+        ];
+        for (name, start, direction, depth) in queries {
+            let answer = index.lineage(start, direction, depth, 1_000_000).expect("known node");
+            let datasets = answer.nodes.iter().filter(|n| n.node.kind == NodeKind::Dataset).count();
+            eprintln!(
+                "index/{}k/{name}: {} nodes ({datasets} datasets), {} edges",
+                n_datasets / 1000,
+                answer.nodes.len(),
+                answer.edges.len()
+            );
+            group.throughput(Throughput::Elements(answer.nodes.len() as u64));
+            group.bench_function(name, |b| b.iter(|| index.lineage(black_box(start), direction, depth, 1_000_000)));
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, parse, ingest, index);
+criterion_main!(benches);

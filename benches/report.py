@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""Tables of Tributary against the peers and the BFS floor, from JSON lines.
+
+usage: report.py FILE.jsonl [MORE.jsonl ...]   (later lines override earlier ones)
+
+Reads the lines of run_peers.sh (peers), `cargo bench --bench mesh` (tributary,
+tributary-inproc, bfs-floor) and crosscheck.py. Stdlib only. Ratios are "times faster"
+(peer / tributary) unless a column says otherwise; peer cells read "peer value (Tributary
+N× faster|slower)".
+"""
+import json
+import sys
+
+SQL_PEERS = ["postgres", "sqlite", "duckdb", "duckdb-plain", "sqlite-analyzed"]
+KUZU_PEERS = ["kuzu", "kuzu-shortest"]
+PEER_ORDER = ["postgres", "sqlite", "sqlite-analyzed", "duckdb", "duckdb-plain", "kuzu", "kuzu-shortest", "networkx"]
+QUERIES = ["down_d5", "down_all", "up_d5"]
+HEAVY_KIND = {"down_d5": "hub", "down_all": "hub", "up_d5": "leaf"}
+
+
+def fmt_ms(v):
+    if v is None:
+        return "-"
+    if v < 0.01:
+        return "%.4f" % v
+    if v < 0.1:
+        return "%.3f" % v
+    return "%.2f" % v if v < 10 else "%.1f" % v if v < 100 else "%.0f" % v
+
+
+def fmt_x(r):
+    if r is None:
+        return "-"
+    if r < 0.1:
+        return "%.3f×" % r
+    return "%.2f×" % r if r < 10 else "%.0f×" % r
+
+
+def fmt_speed(r):
+    """r = peer time / Tributary time: how Tributary compares."""
+    if r is None:
+        return "-"
+    if r >= 1:
+        return "%s faster" % fmt_x(r)
+    return "%s slower" % fmt_x(1.0 / r)
+
+
+def fmt_bytes(v):
+    if v is None:
+        return "-"
+    for unit, d in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if v >= d:
+            return "%.1f %s" % (v / d, unit)
+    return "%d B" % v
+
+
+def load(paths):
+    m = {}
+    for p in paths:
+        with open(p) as f:
+            for line in f:
+                line = line.strip()
+                if not line.startswith("{"):
+                    continue
+                try:
+                    d = json.loads(line)
+                except ValueError:
+                    continue
+                if "scale" in d and "peer" in d and "metric" in d:
+                    m[(d["scale"], d["peer"], d["metric"])] = d
+    return m
+
+
+def figure(m, scale, peer, query, stat):
+    """stat: p50 | p99 | a target kind (median over that kind's samples)."""
+    if stat in ("p50", "p99"):
+        d = m.get((scale, peer, "%s_%s_ms" % (query, stat)))
+        return None if d is None else d["value"]
+    d = m.get((scale, peer, "%s_p50_ms" % query))
+    return None if d is None else (d.get("p50_by_kind") or {}).get(stat)
+
+
+def ratio(a, b):
+    if a is None or b is None or b <= 0:
+        return None
+    return a / b
+
+
+def scale_n(s):
+    mult = {"k": 10 ** 3, "m": 10 ** 6}.get(s[-1:].lower(), 1)
+    try:
+        return int(s[:-1] if mult > 1 else s) * mult
+    except ValueError:
+        return 0
+
+
+def report_scale(m, s):
+    peers = [p for p in PEER_ORDER if any(k[0] == s and k[1] == p and k[2].endswith("_p50_ms") for k in m)]
+    # A/B runs of other binaries (`mesh --label tributary-xyz --bin ...`).
+    variants = sorted({k[1] for k in m if k[0] == s and k[1].startswith("tributary-") and not k[1].endswith("-inproc")
+                       and k[2].endswith("_p50_ms")})
+    print("\n## %s\n" % s)
+    print("### Impact queries, ms (peer cells: the peer's figure, and Tributary over gRPC against it)\n")
+    head = ["query / stat", "tributary (gRPC)"] + variants + ["in-process", "BFS floor", "tributary ÷ floor"] + peers
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for q in QUERIES:
+        for stat in ("p50", "p99", HEAVY_KIND[q], "mid"):
+            t = figure(m, s, "tributary", q, stat)
+            if t is None and figure(m, s, "bfs-floor", q, stat) is None:
+                continue
+            label = "%s %s" % (q, stat if stat in ("p50", "p99") else stat + " median")
+            cells = [label, fmt_ms(t)] + [fmt_ms(figure(m, s, v, q, stat)) for v in variants] + [
+                     fmt_ms(figure(m, s, "tributary-inproc", q, stat)),
+                     fmt_ms(figure(m, s, "bfs-floor", q, stat)), fmt_x(ratio(t, figure(m, s, "bfs-floor", q, stat)))]
+            for p in peers:
+                v = figure(m, s, p, q, stat)
+                cells.append("%s (%s)" % (fmt_ms(v), fmt_speed(ratio(v, t))) if v is not None else "-")
+            print("| " + " | ".join(cells) + " |")
+
+    def val(peer, metric, key="value"):
+        d = m.get((s, peer, metric))
+        return None if d is None else d.get(key)
+
+    print("\n### Ingest, size, memory, start-up\n")
+    print("| figure | tributary | notes |")
+    print("|---|---:|---|")
+    imp = m.get((s, "tributary", "ingest_events_per_s"))
+    if imp:
+        peers_ingest = ", ".join("%s %.0f" % (p, val(p, "ingest_events_per_s"))
+                                 for p in ["postgres", "sqlite", "duckdb", "kuzu", "networkx", "null"]
+                                 if val(p, "ingest_events_per_s"))
+        print("| bulk import events/s | %.0f | `tributary import` in %.1f s (peak RSS %s); peers (5000-event transactions): %s |" % (
+            imp["value"], val("tributary", "ingest_s"), fmt_bytes(imp.get("import_peak_rss_bytes")), peers_ingest))
+    for metric, label in (("ingest_grpc_stream_events_per_s", "gRPC, one IngestStream, events/s"),
+                          ("ingest_http_events_per_s", "HTTP, 16 clients, events/s")):
+        d = m.get((s, "tributary", metric))
+        if d:
+            cap = " (stopped by the %s cap)" % d["capped_by"] if d.get("capped_by") else ""
+            print("| %s | %.0f | %d events in %.1f s%s, fresh store |" % (label, d["value"], d["events"], d["seconds"], cap))
+    for p in ["postgres", "sqlite", "duckdb"]:
+        v = val(p + "-txn-per-event", "ingest_events_per_s")
+        if v:
+            print("| %s one txn per event | %.0f | peer, for the HTTP figure |" % (p, v))
+    d = m.get((s, "tributary", "disk_bytes"))
+    if d:
+        sizes = ", ".join("%s %s" % (p, fmt_bytes(val(p, "disk_bytes"))) for p in ["postgres", "sqlite", "duckdb", "kuzu"]
+                          if val(p, "disk_bytes"))
+        print("| disk | %s | %.2f× the NDJSON (%s); %d B per dataset, %d B per event; peers: %s |" % (
+            fmt_bytes(d["value"]), d["vs_ndjson"], fmt_bytes(d["ndjson_bytes"]), d["bytes_per_dataset"],
+            d["bytes_per_event"], sizes))
+    for metric, label in (("server_rss_after_open_bytes", "server RSS after open"),
+                          ("server_rss_after_queries_bytes", "server RSS after queries")):
+        d = m.get((s, "tributary", metric))
+        if d:
+            print("| %s | %s | %d B per dataset+job (%d B above an empty server of %s); peak %s |" % (
+                label, fmt_bytes(d["value"]), d["per_dataset_and_job_bytes"], d["per_dataset_and_job_above_empty_bytes"],
+                fmt_bytes(d["empty_server_bytes"]), fmt_bytes(d["peak_bytes"])))
+    d = m.get((s, "tributary", "startup_first_answer_ms"))
+    if d:
+        print("| start-up to first answer | %.0f ms | listening after %.0f ms; in-process Service::open %s ms |" % (
+            d["value"], d["listening_ms"], val("tributary-inproc", "open_ms")))
+    cc = m.get((s, "all", "crosscheck_mismatches"))
+    if cc:
+        print("\ncross-check (crosscheck.py): %d mismatches over %d compared results; reference %s; peers %s" % (
+            cc["value"], cc["compared"], cc["reference"], ", ".join(cc["peers"])))
+    for p in ("tributary", "tributary-inproc"):
+        d = m.get((s, p, "crosscheck_vs_floor_mismatches"))
+        if d:
+            print("\n%s vs BFS floor: %d mismatches over %d results" % (p, d["value"], d["compared"]))
+    targets(m, s, peers)
+
+
+def targets(m, s, peers):
+    print("\n### Targets\n")
+    print("Query targets: Tributary over gRPC against the fastest peer of the kind, as \"times faster\" "
+          "(below 1 = slower); the heavy stat is the hub median (down) or leaf median (up). "
+          "Floor column: Tributary ÷ BFS floor, with the in-process engine alone in brackets.\n")
+    print("| target | stat | down_d5 | down_all | up_d5 | met? |")
+    print("|---|---|---|---|---|---|")
+    sql = [p for p in peers if p in SQL_PEERS]
+    kuzu = [p for p in peers if p in KUZU_PEERS]
+
+    def best(group, q, stat):
+        found = [(figure(m, s, p, q, stat), p) for p in group if figure(m, s, p, q, stat) is not None]
+        return min(found) if found else None
+
+    for name, group, need in (("100× faster than the best SQL peer", sql, 100), ("10× faster than Kuzu", kuzu, 10)):
+        for stat_name in ("heavy", "p50", "p99"):
+            cells, oks = [], []
+            for q in QUERIES:
+                stat = HEAVY_KIND[q] if stat_name == "heavy" else stat_name
+                t, b = figure(m, s, "tributary", q, stat), best(group, q, stat)
+                if t is None or b is None:
+                    cells.append("-")
+                    continue
+                r = ratio(b[0], t)
+                oks.append(r is not None and r >= need)
+                cells.append("%s (%s %s ms vs %s)" % (fmt_x(r), b[1], fmt_ms(b[0]), fmt_ms(t)))
+            if oks:
+                print("| %s | %s | %s | %s |" % (name, stat_name, " | ".join(cells), "met" if all(oks) else "**missed**"))
+    for stat_name in ("heavy", "p50", "p99"):
+        cells, oks = [], []
+        for q in QUERIES:
+            stat = HEAVY_KIND[q] if stat_name == "heavy" else stat_name
+            t, f = figure(m, s, "tributary", q, stat), figure(m, s, "bfs-floor", q, stat)
+            if t is None or f is None:
+                cells.append("-")
+                continue
+            r = ratio(t, f)
+            oks.append(r is not None and r <= 3)
+            cells.append("%s (%s)" % (fmt_x(r), fmt_x(ratio(figure(m, s, "tributary-inproc", q, stat), f))))
+        if oks:
+            print("| within 3× of the bare BFS | %s | %s | %s |" % (stat_name, " | ".join(cells), "met" if all(oks) else "**missed**"))
+
+    print("\n| target | figure | met? |")
+    print("|---|---|---|")
+
+    def line(name, text, ok):
+        print("| %s | %s | %s |" % (name, text, "-" if ok is None else ("met" if ok else "**missed**")))
+
+    typical = [(figure(m, s, "tributary", q, "p99"), q) for q in ("down_d5", "up_d5")]
+    typical = [x for x in typical if x[0] is not None]
+    if typical:
+        line("p99 < 10 ms typical", ", ".join("%s p99 %s ms" % (q, fmt_ms(v)) for v, q in typical),
+             all(v < 10 for v, _ in typical))
+    worst = max(((figure(m, s, "tributary", q, "p99") or 0), q) for q in QUERIES)
+    d = m.get((s, "tributary", worst[1] + "_p99_ms"))
+    if d:
+        nodes = d.get("max_answer_nodes") or 0
+        line("p99 < 100 ms for a hub reaching 100k nodes",
+             "worst p99 %s ms (%s; answers up to %s nodes%s)" % (
+                 fmt_ms(worst[0]), worst[1], nodes, "" if nodes >= 50000 else ": no such hub at this scale"),
+             worst[0] < 100 if nodes >= 50000 else None)
+    d = m.get((s, "tributary", "ingest_grpc_stream_events_per_s"))
+    if d:
+        line(">= 20,000 durable events/s over one gRPC stream", "%.0f events/s" % d["value"], d["value"] >= 20000)
+    d = m.get((s, "tributary", "ingest_http_events_per_s"))
+    if d:
+        line(">= 5,000 events/s over HTTP with 16 clients", "%.0f events/s" % d["value"], d["value"] >= 5000)
+    d = m.get((s, "tributary", "startup_first_answer_ms"))
+    if d:
+        n = scale_n(s)
+        est = d["value"] / 1000.0 * (1e6 / n) if n else None
+        line("reopen under 10 s at 1M", "%.2f s at %s; linear extrapolation to 1M: %s" % (
+            d["value"] / 1000.0, s, "%.0f s" % est if est is not None else "-"),
+             (d["value"] < 10000) if s.lower() == "1m" else None)
+    d = m.get((s, "tributary", "server_rss_after_open_bytes"))
+    if d:
+        line("< 1 KiB RSS per dataset+job", "%d B after open (%d B above an empty server)" % (
+            d["per_dataset_and_job_bytes"], d["per_dataset_and_job_above_empty_bytes"]), d["per_dataset_and_job_bytes"] < 1024)
+    d = m.get((s, "tributary", "disk_bytes"))
+    if d:
+        line("disk < 1.5× the NDJSON", "%.2f× (%s for %s)" % (d["vs_ndjson"], fmt_bytes(d["value"]), fmt_bytes(d["ndjson_bytes"])),
+             d["vs_ndjson"] < 1.5)
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    m = load(sys.argv[1:])
+    scales = sorted({k[0] for k in m if k[1] == "tributary" or k[1] == "bfs-floor"}, key=scale_n)
+    for s in scales:
+        report_scale(m, s)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Tributary against the peer baselines on the same gen_mesh data, in one command.
+#
+#   benches/run.sh [SCALE]        # SCALE: 10k (default), 100k, 1m
+#
+# 1. generates /tmp/lineage-bench/data/{mesh,targets}-SCALE.* with gen_mesh.py if missing;
+# 2. runs the peers with /work/shared/bench/run_peers.sh on those files (REGEN=0, this scale,
+#    no one-transaction-per-event or Marquez extras unless asked);
+# 3. runs `cargo bench --bench mesh -- --scale SCALE`, then crosscheck.py over every result;
+# 4. prints the ratio tables (benches/report.py) and every JSON line.
+#
+# Knobs (env): ROOT (/tmp/lineage-bench), BENCH (/work/shared/bench), RUN_PEERS (1; 0 = reuse
+#   the peers' lines from PEERS_JSONL), PEERS_JSONL (a previous run's peer lines), PEERS, REPS,
+#   TXN_PER_EVENT (0), MARQUEZ (0), PER_PEER_TIMEOUT, INGEST_BUDGET_S (passed to run_peers.sh),
+#   MESH_ARGS (extra arguments for the mesh bench, e.g. "--ingest-cap-s 30 --keep").
+set -euo pipefail
+SCALE=${1:-10k}
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$HERE")
+BENCH=${BENCH:-/work/shared/bench}
+export ROOT=${ROOT:-/tmp/lineage-bench}
+RUN_PEERS=${RUN_PEERS:-1}
+export REGEN=0 SCALES=$SCALE
+export TXN_PER_EVENT=${TXN_PER_EVENT:-0} MARQUEZ=${MARQUEZ:-0}
+if [ "$SCALE" = 1m ]; then
+  # As RESULTS.md's 1M run: one repetition, ingest budgets, no query variants, databases deleted.
+  export REPS=${REPS:-1} INGEST_BUDGET_S=${INGEST_BUDGET_S:-600} \
+    DUCKDB_VARIANTS=${DUCKDB_VARIANTS-} SQLITE_VARIANTS=${SQLITE_VARIANTS-} CLEANUP=${CLEANUP:-1}
+  MESH_ARGS="--reps 1 --import-budget-s 3600 ${MESH_ARGS:-}"
+fi
+mkdir -p "$ROOT/data" "$ROOT/results"
+OUT="$ROOT/results/bench-$SCALE-$(date +%Y%m%dT%H%M%S).jsonl"
+log() { echo "[run.sh $(date +%H:%M:%S)] $*" >&2; }
+T0=$(date +%s)
+
+scale_n() {
+  case "$1" in
+    *[kK]) echo $(( ${1%[kK]} * 1000 )) ;;
+    *[mM]) echo $(( ${1%[mM]} * 1000000 )) ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# --- data (the same command line as run_peers.sh, so the files are byte-identical) -------
+data="$ROOT/data/mesh-$SCALE.ndjson"
+targets="$ROOT/data/targets-$SCALE.json"
+if [ ! -s "$data" ] || [ ! -s "$targets" ]; then
+  log "generating $SCALE with gen_mesh.py"
+  t0=$(date +%s.%N)
+  python3 "$BENCH/gen_mesh.py" --datasets "$(scale_n "$SCALE")" --seed "${SEED:-42}" --out "$data" --targets "$targets"
+  t1=$(date +%s.%N)
+  printf '{"peer": "generator", "scale": "%s", "metric": "generate_s", "value": %.2f, "unit": "s", "ndjson_bytes": %d, "sha256_16": "%s"}\n' \
+    "$SCALE" "$(awk "BEGIN{print $t1 - $t0}")" "$(stat -c %s "$data")" "$(sha256sum "$data" | cut -c1-16)" | tee -a "$OUT"
+fi
+
+# --- peers -----------------------------------------------------------------------------
+if [ "$RUN_PEERS" = 1 ]; then
+  # run_peers.sh keeps its virtualenv beside itself; the shared folder is read-only, so it
+  # runs from a writable copy (the venv there is reused by later runs).
+  src="$ROOT/peers-src"
+  mkdir -p "$src"
+  (cd "$BENCH" && tar --exclude=.venv --exclude=results -cf - .) | (cd "$src" && tar -xf -)
+  chmod -R u+w "$src"
+  # kuzu 0.11.3 calls importlib.util without importing it; in this Python nothing else has
+  # imported it by then ("module 'importlib' has no attribute 'util'"), so preload it.
+  mkdir -p "$src/pyfix" && echo "import importlib.util" > "$src/pyfix/sitecustomize.py"
+  log "peers at $SCALE (run_peers.sh from $src)"
+  (cd "$src" && PYTHONPATH="$src/pyfix${PYTHONPATH:+:$PYTHONPATH}" ./run_peers.sh) | tee -a "$OUT"
+elif [ -n "${PEERS_JSONL:-}" ]; then
+  log "reusing the peers' lines from $PEERS_JSONL"
+  # shellcheck disable=SC2086
+  grep -h '^{' $PEERS_JSONL | grep "\"scale\": \"$SCALE\"" \
+    | grep -v -e '"peer": "tributary' -e '"peer": "bfs-floor"' -e '"peer": "all"' >>"$OUT"
+fi
+
+# --- tributary ----------------------------------------------------------------------------
+log "cargo bench --bench mesh -- --scale $SCALE"
+# shellcheck disable=SC2086
+(cd "$REPO" && cargo bench --bench mesh -- --scale "$SCALE" --root "$ROOT" --data "$data" --targets "$targets" ${MESH_ARGS:-}) \
+  | tee -a "$OUT"
+
+# --- cross-check every result file of this scale (peers, tributary, floor) ------------------
+set +e
+python3 "$BENCH/crosscheck.py" --scale "$SCALE" --results "$ROOT/results" | tee -a "$OUT"
+set -e
+printf '{"peer": "all", "scale": "%s", "metric": "bench_run_wall_s", "value": %d, "unit": "s"}\n' \
+  "$SCALE" "$(( $(date +%s) - T0 ))" | tee -a "$OUT"
+
+# --- report ---------------------------------------------------------------------------------
+echo
+python3 "$HERE/report.py" "$OUT"
+echo
+echo "## JSON lines ($OUT)"
+echo
+cat "$OUT"
