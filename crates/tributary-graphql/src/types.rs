@@ -201,11 +201,11 @@ impl Dataset {
     }
     /// Current facets, keyed by facet name (standard and custom alike).
     async fn facets(&self) -> Json<Map<String, Value>> {
-        Json(self.0.record.visible_facets())
+        Json(self.0.facets.clone())
     }
     /// One facet by name, or null.
     async fn facet(&self, name: String) -> Option<Json<Value>> {
-        self.0.record.facets.get(&name).and_then(|entry| entry.value.clone()).map(Json)
+        self.0.facets.get(&name).cloned().map(Json)
     }
     async fn current_schema(&self) -> Option<SchemaVersion> {
         self.0.current_schema.as_ref().map(SchemaVersion::from)

@@ -45,7 +45,7 @@ impl proto::lineage_server::Lineage for LineageApi {
         Ok(Response::new(proto::Dataset {
             namespace: view.record.id.namespace.clone(),
             name: view.record.id.name.clone(),
-            facets_json: json_text(&view.record.visible_facets()),
+            facets_json: json_text(&view.facets),
             current_schema: view.current_schema.as_ref().map(schema_version),
             schema_versions: view.schema_versions.iter().map(schema_version).collect(),
             producers: view.producers.iter().map(node).collect(),

@@ -13,9 +13,10 @@ mod time;
 pub use columns::{ALL_COLUMNS, ColumnEdgeSpec, Transformation, TransformationKind, column_lineage_edges};
 pub use ids::{DatasetId, JobId, NodeKind, NodeRef, RunId};
 pub use records::{
-    DatasetRecord, DocumentRecord, FacetEntry, Facets, JobRecord, Observation, ObservationKey, ObservationSource,
-    RECORD_FORMAT, RunRecord, RunState, SchemaChangeRecord, SchemaField, SchemaVersionRecord, Version,
-    facet_column_tags, facet_owners, facet_tags, merge_facets, parse_schema_fields, visible_facets,
+    DatasetRecord, DocumentRecord, FacetEntry, FacetStamp, FacetStamps, Facets, JobRecord, Observation, ObservationKey,
+    ObservationSource, RECORD_FORMAT, RunRecord, RunState, SchemaChangeRecord, SchemaField, SchemaVersionRecord,
+    StampOutcome, Version, facet_column_tags, facet_owners, facet_tags, merge_facets, merge_stamp, parse_schema_fields,
+    visible_facets,
 };
 pub use time::{Timestamp, TimestampError};
 

@@ -60,17 +60,60 @@ pub fn visible_facets(facets: &Facets) -> Map<String, Value> {
     facets.iter().filter_map(|(key, entry)| entry.value.clone().map(|value| (key.clone(), value))).collect()
 }
 
-/// A dataset and its current facets.
+/// The version and content hash of one facet, without its value (kept apart, rewritten
+/// only when it changes). `hash: None` is a tombstone left by `_deleted: true`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacetStamp {
+    pub version: Version,
+    pub hash: Option<u64>,
+}
+
+/// Facet stamps by key.
+pub type FacetStamps = BTreeMap<String, FacetStamp>;
+
+/// What merging one facet observation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StampOutcome {
+    /// An older observation than the stored one: ignored.
+    Older,
+    /// The observation wins but carries the value already stored (only the version moved).
+    Same,
+    /// The observation wins with another value (or a deletion): the visible value changed.
+    Changed,
+}
+
+/// The facet-merge rule of [`merge_facets`] over stamps: the greater [`Version`] wins.
+pub fn merge_stamp(stamps: &mut FacetStamps, key: &str, hash: Option<u64>, version: Version) -> StampOutcome {
+    match stamps.get_mut(key) {
+        Some(stamp) if stamp.version > version => StampOutcome::Older,
+        Some(stamp) => {
+            let same = stamp.hash == hash;
+            stamp.version = version;
+            stamp.hash = hash;
+            if same { StampOutcome::Same } else { StampOutcome::Changed }
+        }
+        None => {
+            stamps.insert(key.to_owned(), FacetStamp { version, hash });
+            if hash.is_some() { StampOutcome::Changed } else { StampOutcome::Same }
+        }
+    }
+}
+
+/// A dataset: its identity, the stamps of its facets (values are stored apart) and its
+/// current schema.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DatasetRecord {
     pub format: u8,
     pub id: DatasetId,
-    pub facets: Facets,
+    pub facets: FacetStamps,
     /// Earliest and latest event time that mentioned the dataset.
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
     /// Content hash (hex) of the current `schema` facet's fields, if any.
     pub current_schema: Option<String>,
+    /// Latest event time that showed the current schema.
+    #[serde(default)]
+    pub schema_last_seen: Option<Timestamp>,
     /// Other names that resolve to this dataset (from its `symlinks` facet).
     pub aliases: BTreeSet<DatasetId>,
 }
@@ -80,10 +123,11 @@ impl DatasetRecord {
         Self {
             format: RECORD_FORMAT,
             id,
-            facets: Facets::new(),
+            facets: FacetStamps::new(),
             first_seen: time,
             last_seen: time,
             current_schema: None,
+            schema_last_seen: None,
             aliases: BTreeSet::new(),
         }
     }
@@ -91,10 +135,6 @@ impl DatasetRecord {
     pub fn touch(&mut self, time: Timestamp) {
         self.first_seen = self.first_seen.min(time);
         self.last_seen = self.last_seen.max(time);
-    }
-
-    pub fn visible_facets(&self) -> Map<String, Value> {
-        visible_facets(&self.facets)
     }
 }
 
@@ -407,9 +447,9 @@ pub struct DocumentRecord {
 }
 
 /// Owner names in an `ownership` facet (`owners[].name`), with their `type` if given.
-pub fn facet_owners(facets: &Facets) -> BTreeMap<String, Option<String>> {
+pub fn facet_owners(facet: Option<&Value>) -> BTreeMap<String, Option<String>> {
     let mut owners = BTreeMap::new();
-    let Some(facet) = facets.get("ownership").and_then(|entry| entry.value.as_ref()) else { return owners };
+    let Some(facet) = facet else { return owners };
     for owner in facet.get("owners").and_then(Value::as_array).into_iter().flatten() {
         if let Some(name) = owner.get("name").and_then(Value::as_str).filter(|name| !name.is_empty()) {
             owners.insert(name.to_owned(), owner.get("type").and_then(Value::as_str).map(str::to_owned));
@@ -420,9 +460,9 @@ pub fn facet_owners(facets: &Facets) -> BTreeMap<String, Option<String>> {
 
 /// Tags of a node from its `tags` facet (`tags[].key`, and `key:value` when a value is
 /// given), lower-cased; tags that name a `field` belong to that column, not the node.
-pub fn facet_tags(facets: &Facets) -> BTreeSet<String> {
+pub fn facet_tags(facet: Option<&Value>) -> BTreeSet<String> {
     let mut tags = BTreeSet::new();
-    let Some(facet) = facets.get("tags").and_then(|entry| entry.value.as_ref()) else { return tags };
+    let Some(facet) = facet else { return tags };
     for tag in facet.get("tags").and_then(Value::as_array).into_iter().flatten() {
         if tag.get("field").and_then(Value::as_str).is_some_and(|field| !field.is_empty()) {
             continue;
@@ -438,9 +478,9 @@ pub fn facet_tags(facets: &Facets) -> BTreeSet<String> {
 }
 
 /// Column-level tags from the `tags` facet (`tags[]` with a `field`): field -> tags.
-pub fn facet_column_tags(facets: &Facets) -> BTreeMap<String, BTreeSet<String>> {
+pub fn facet_column_tags(facet: Option<&Value>) -> BTreeMap<String, BTreeSet<String>> {
     let mut columns: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let Some(facet) = facets.get("tags").and_then(|entry| entry.value.as_ref()) else { return columns };
+    let Some(facet) = facet else { return columns };
     for tag in facet.get("tags").and_then(Value::as_array).into_iter().flatten() {
         let (Some(field), Some(key)) = (
             tag.get("field").and_then(Value::as_str).filter(|f| !f.is_empty()),

@@ -10,8 +10,8 @@ use serde_json::Value;
 use tributary_graph::LineageIndex;
 use tributary_model::{
     ColumnEdgeSpec, DatasetId, DatasetRecord, JobId, JobRecord, NodeRef, Observation, ObservationKey,
-    ObservationSource, RECORD_FORMAT, RunRecord, SchemaVersionRecord, Version, column_lineage_edges, facet_column_tags,
-    facet_owners, facet_tags, merge_facets,
+    ObservationSource, RECORD_FORMAT, RunRecord, SchemaVersionRecord, StampOutcome, Version, column_lineage_edges,
+    facet_column_tags, facet_owners, facet_tags, merge_facets, merge_stamp,
 };
 use tributary_openlineage::{DatasetRef, EventBody, ParsedEvent, canonical_json, content_hash};
 use tributary_store::{EventWrite, Store};
@@ -71,8 +71,8 @@ struct Touched<'a> {
     store: &'a Store,
     write: EventWrite,
     datasets: BTreeMap<DatasetId, DatasetRecord>,
-    changed_schema: BTreeSet<DatasetId>,
-    changed_column_lineage: BTreeSet<DatasetId>,
+    /// Dataset facet values this event wrote (`None`: deleted), for later reads in it.
+    written_facets: HashMap<(DatasetId, String), Option<Value>>,
     delta: IndexDelta,
     sequence: u64,
     version: Version,
@@ -85,60 +85,126 @@ impl<'a> Touched<'a> {
     }
 
     /// Loads (or creates) the dataset and merges the facets the event carries for it.
+    /// Only facets whose value changed are written; the rest only move their stamp.
     fn observe_dataset(&mut self, reference: &DatasetRef) -> Result<DatasetId, ServiceError> {
         let id = self.resolve(&reference.id)?;
-        let record = match self.datasets.remove(&id) {
+        let mut record = match self.datasets.remove(&id) {
             Some(record) => record,
             None => self.store.dataset(&id)?.unwrap_or_else(|| DatasetRecord::new(id.clone(), self.version.time)),
         };
-        let mut record = record;
         record.touch(self.version.time);
-        let before = labels(&record.facets);
-        let columns_before = facet_column_tags(&record.facets);
-        let changed = merge_facets(&mut record.facets, &reference.facets, self.version);
-        if changed.iter().any(|key| key == "ownership" || key == "tags") {
-            self.relabel(&NodeRef::from(&id), &before, &labels(&record.facets));
-            let columns_after = facet_column_tags(&record.facets);
-            for (field, tags) in &columns_before {
-                for tag in tags.iter().filter(|tag| !columns_after.get(field).is_some_and(|after| after.contains(*tag)))
-                {
-                    self.write.delete_column_tag(tag, &id, field);
+        for (key, value) in &reference.facets {
+            let deleted = value.get("_deleted").and_then(Value::as_bool) == Some(true);
+            let hash = (!deleted).then(|| content_hash(&canonical_json(value)) as u64);
+            let outcome = merge_stamp(&mut record.facets, key, hash, self.version);
+            let current = (!deleted).then_some(value);
+            match outcome {
+                StampOutcome::Older => continue,
+                StampOutcome::Same => {
+                    if key == "schema" {
+                        self.schema_seen(&mut record, current)?;
+                    }
+                    continue;
                 }
+                StampOutcome::Changed => {}
             }
-            for (field, tags) in &columns_after {
-                for tag in
-                    tags.iter().filter(|tag| !columns_before.get(field).is_some_and(|before| before.contains(*tag)))
-                {
-                    self.write.put_column_tag(tag, &id, field);
+            let previous = self.facet_value(&id, key)?;
+            match current {
+                Some(value) => self.write.put_dataset_facet(&id, key, value)?,
+                None => self.write.delete_dataset_facet(&id, key),
+            }
+            self.written_facets.insert((id.clone(), key.clone()), current.cloned());
+            match key.as_str() {
+                "schema" => self.schema_seen(&mut record, current)?,
+                "columnLineage" => {
+                    let edges = match current {
+                        Some(facet) => self.resolve_column_inputs(column_lineage_edges(facet))?,
+                        None => Vec::new(),
+                    };
+                    self.write.put_column_lineage(&id, &edges)?;
+                    self.delta.column_lineage.retain(|(output, _)| output != &id);
+                    self.delta.column_lineage.push((id.clone(), edges));
+                    self.delta.graph_policies_dirty = true;
                 }
+                "symlinks" => self.register_aliases(&mut record, current),
+                "ownership" | "tags" => {
+                    let node = NodeRef::from(&id);
+                    let (before, after) = (previous.as_ref(), current);
+                    if key == "ownership" {
+                        self.relabel_owners(
+                            &node,
+                            facet_owners(before).into_keys().collect(),
+                            facet_owners(after).into_keys().collect(),
+                        );
+                    } else {
+                        self.relabel_tags(&node, facet_tags(before), facet_tags(after));
+                        self.retag_columns(&id, facet_column_tags(before), facet_column_tags(after));
+                    }
+                    self.delta.graph_policies_dirty = true;
+                }
+                _ => {}
             }
-            self.delta.graph_policies_dirty = true;
-        }
-        if changed.iter().any(|key| key == "schema") {
-            self.changed_schema.insert(id.clone());
-        }
-        if reference.facets.contains_key("schema") {
-            // Same schema seen again: extend its `last_seen`.
-            self.changed_schema.insert(id.clone());
-        }
-        if changed.iter().any(|key| key == "columnLineage") {
-            self.changed_column_lineage.insert(id.clone());
-        }
-        if changed.iter().any(|key| key == "symlinks") {
-            self.register_aliases(&mut record);
         }
         self.datasets.insert(id.clone(), record);
         Ok(id)
     }
 
-    fn register_aliases(&mut self, record: &mut DatasetRecord) {
-        let Some(identifiers) = record
-            .facets
-            .get("symlinks")
-            .and_then(|entry| entry.value.as_ref())
-            .and_then(|facet| facet.get("identifiers"))
-            .and_then(Value::as_array)
-        else {
+    /// The value of a dataset facet as this event left it so far, else as stored.
+    fn facet_value(&self, id: &DatasetId, key: &str) -> Result<Option<Value>, ServiceError> {
+        if let Some(written) = self.written_facets.get(&(id.clone(), key.to_owned())) {
+            return Ok(written.clone());
+        }
+        Ok(self.store.dataset_facet(id, key)?)
+    }
+
+    /// A `schema` facet won (new or the same again): keeps the current schema version.
+    fn schema_seen(&mut self, record: &mut DatasetRecord, facet: Option<&Value>) -> Result<(), ServiceError> {
+        let time = self.version.time;
+        let Some(fields) = facet.and_then(|facet| facet.get("fields")) else {
+            record.current_schema = None;
+            record.schema_last_seen = None;
+            return Ok(());
+        };
+        let hash = format!("{:032x}", content_hash(&canonical_json(fields)));
+        if record.current_schema.as_deref() == Some(hash.as_str()) {
+            record.schema_last_seen = Some(record.schema_last_seen.map_or(time, |seen| seen.max(time)));
+            return Ok(());
+        }
+        // The superseded version keeps when it was last seen.
+        if let Some(old) = record.current_schema.clone() {
+            if let Some(mut superseded) = self.store.schema_version(&record.id, &old)? {
+                superseded.last_seen =
+                    superseded.last_seen.max(record.schema_last_seen.unwrap_or(superseded.last_seen));
+                self.write.put_schema_version(&record.id, &superseded)?;
+            }
+            self.delta.schema_changes.push(SchemaChangeSeen {
+                dataset: record.id.clone(),
+                from: old,
+                to: hash.clone(),
+                time,
+                sequence: self.sequence,
+            });
+        }
+        if self.store.schema_version(&record.id, &hash)?.is_none() {
+            self.write.put_schema_version(
+                &record.id,
+                &SchemaVersionRecord {
+                    format: RECORD_FORMAT,
+                    hash: hash.clone(),
+                    fields: fields.clone(),
+                    first_seen: time,
+                    last_seen: time,
+                    first_sequence: self.sequence,
+                },
+            )?;
+        }
+        record.current_schema = Some(hash);
+        record.schema_last_seen = Some(time);
+        Ok(())
+    }
+
+    fn register_aliases(&mut self, record: &mut DatasetRecord, facet: Option<&Value>) {
+        let Some(identifiers) = facet.and_then(|facet| facet.get("identifiers")).and_then(Value::as_array) else {
             return;
         };
         for identifier in identifiers {
@@ -163,44 +229,10 @@ impl<'a> Touched<'a> {
         }
     }
 
-    /// Writes the datasets, recording new schema versions.
+    /// Writes the datasets.
     fn finish_datasets(&mut self) -> Result<(), ServiceError> {
         let datasets = std::mem::take(&mut self.datasets);
-        for (id, mut record) in datasets {
-            if self.changed_schema.contains(&id) {
-                let fields = record
-                    .facets
-                    .get("schema")
-                    .and_then(|entry| entry.value.as_ref())
-                    .and_then(|facet| facet.get("fields"))
-                    .cloned();
-                match fields {
-                    Some(fields) => {
-                        let hash = format!("{:032x}", content_hash(&canonical_json(&fields)));
-                        self.record_schema_version(&id, &hash, fields)?;
-                        if let Some(old) = record.current_schema.as_ref().filter(|old| **old != hash) {
-                            self.delta.schema_changes.push(SchemaChangeSeen {
-                                dataset: id.clone(),
-                                from: old.clone(),
-                                to: hash.clone(),
-                                time: self.version.time,
-                                sequence: self.sequence,
-                            });
-                        }
-                        record.current_schema = Some(hash);
-                    }
-                    None => record.current_schema = None,
-                }
-            }
-            if self.changed_column_lineage.contains(&id) {
-                let edges = match record.facets.get("columnLineage").and_then(|entry| entry.value.as_ref()) {
-                    Some(facet) => self.resolve_column_inputs(column_lineage_edges(facet))?,
-                    None => Vec::new(),
-                };
-                self.write.put_column_lineage(&id, &edges)?;
-                self.delta.column_lineage.push((id.clone(), edges));
-                self.delta.graph_policies_dirty = true;
-            }
+        for (id, record) in datasets {
             self.write.put_dataset(&record)?;
             self.delta.datasets.push(id);
         }
@@ -217,53 +249,62 @@ impl<'a> Touched<'a> {
         Ok(edges)
     }
 
-    fn record_schema_version(&mut self, id: &DatasetId, hash: &str, fields: Value) -> Result<(), ServiceError> {
-        let time = self.version.time;
-        let record = match self.store.schema_version(id, hash)? {
-            Some(mut known) => {
-                if known.first_seen <= time && known.last_seen >= time {
-                    return Ok(());
-                }
-                known.first_seen = known.first_seen.min(time);
-                known.last_seen = known.last_seen.max(time);
-                known.first_sequence = known.first_sequence.min(self.sequence);
-                known
-            }
-            None => SchemaVersionRecord {
-                format: RECORD_FORMAT,
-                hash: hash.to_owned(),
-                fields,
-                first_seen: time,
-                last_seen: time,
-                first_sequence: self.sequence,
-            },
-        };
-        self.write.put_schema_version(id, &record)?;
-        Ok(())
-    }
-
-    /// Keeps the owner and tag indexes in step with a node's facets.
-    fn relabel(&mut self, node: &NodeRef, before: &Labels, after: &Labels) {
-        for owner in before.0.difference(&after.0) {
+    /// Keeps the owner index in step with a node's `ownership` facet.
+    fn relabel_owners(&mut self, node: &NodeRef, before: BTreeSet<String>, after: BTreeSet<String>) {
+        for owner in before.difference(&after) {
             self.write.delete_owner(owner, node);
         }
-        for owner in after.0.difference(&before.0) {
+        for owner in after.difference(&before) {
             self.write.put_owner(owner, node);
         }
-        for tag in before.1.difference(&after.1) {
+    }
+
+    /// Keeps the tag index in step with a node's `tags` facet.
+    fn relabel_tags(&mut self, node: &NodeRef, before: BTreeSet<String>, after: BTreeSet<String>) {
+        for tag in before.difference(&after) {
             self.write.delete_tag(tag, node);
         }
-        for tag in after.1.difference(&before.1) {
+        for tag in after.difference(&before) {
             self.write.put_tag(tag, node);
+        }
+    }
+
+    /// Keeps the column tag index in step with a dataset's field-level tags.
+    fn retag_columns(
+        &mut self,
+        id: &DatasetId,
+        before: BTreeMap<String, BTreeSet<String>>,
+        after: BTreeMap<String, BTreeSet<String>>,
+    ) {
+        for (field, tags) in &before {
+            for tag in tags.iter().filter(|tag| !after.get(field).is_some_and(|now| now.contains(*tag))) {
+                self.write.delete_column_tag(tag, id, field);
+            }
+        }
+        for (field, tags) in &after {
+            for tag in tags.iter().filter(|tag| !before.get(field).is_some_and(|then| then.contains(*tag))) {
+                self.write.put_column_tag(tag, id, field);
+            }
         }
     }
 
     /// Merges job facets, keeping the owner and tag indexes in step.
     fn merge_job_facets(&mut self, job: &mut JobRecord, facets: &serde_json::Map<String, Value>) {
-        let before = labels(&job.facets);
+        let value = |facets: &tributary_model::Facets, key: &str| facets.get(key).and_then(|e| e.value.clone());
+        let (owners_before, tags_before) = (value(&job.facets, "ownership"), value(&job.facets, "tags"));
         let changed = merge_facets(&mut job.facets, facets, self.version);
-        if changed.iter().any(|key| key == "ownership" || key == "tags") {
-            self.relabel(&NodeRef::from(&job.id), &before, &labels(&job.facets));
+        let node = NodeRef::from(&job.id);
+        if changed.iter().any(|key| key == "ownership") {
+            let after = value(&job.facets, "ownership");
+            self.relabel_owners(
+                &node,
+                facet_owners(owners_before.as_ref()).into_keys().collect(),
+                facet_owners(after.as_ref()).into_keys().collect(),
+            );
+        }
+        if changed.iter().any(|key| key == "tags") {
+            let after = value(&job.facets, "tags");
+            self.relabel_tags(&node, facet_tags(tags_before.as_ref()), facet_tags(after.as_ref()));
         }
     }
 
@@ -322,8 +363,7 @@ pub(crate) fn apply_event(
         store,
         write: store.write(),
         datasets: BTreeMap::new(),
-        changed_schema: BTreeSet::new(),
-        changed_column_lineage: BTreeSet::new(),
+        written_facets: HashMap::new(),
         delta: IndexDelta::default(),
         sequence,
         version: event.version(),
@@ -391,13 +431,6 @@ pub(crate) fn apply_event(
     let Touched { write, delta, .. } = touched;
     store.commit(write)?;
     Ok((IngestOutcome { sequence, duplicate: false }, Some(delta)))
-}
-
-/// Owners and tags of a node, as the indexes file them.
-type Labels = (BTreeSet<String>, BTreeSet<String>);
-
-fn labels(facets: &tributary_model::Facets) -> Labels {
-    (facet_owners(facets).into_keys().collect(), facet_tags(facets))
 }
 
 fn dedup(mut ids: Vec<DatasetId>) -> Vec<DatasetId> {

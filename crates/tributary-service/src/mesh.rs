@@ -680,8 +680,8 @@ impl Shared {
         match node.kind {
             NodeKind::Dataset => {
                 let id = self.resolve_dataset(&DatasetId::new(&*node.namespace, &*node.name));
-                if let Some(record) = self.store.dataset(&id)? {
-                    owners.extend(facet_owners(&record.facets).into_iter().map(|(name, role)| OwnerView {
+                if let Some(facet) = self.store.dataset_facet(&id, "ownership")? {
+                    owners.extend(facet_owners(Some(&facet)).into_iter().map(|(name, role)| OwnerView {
                         name,
                         role,
                         source: format!("ownership facet of dataset {id}"),
@@ -713,7 +713,8 @@ impl Shared {
             NodeKind::Job => {
                 let id = JobId::new(&*node.namespace, &*node.name);
                 if let Some(record) = self.store.job(&id)? {
-                    owners.extend(facet_owners(&record.facets).into_iter().map(|(name, role)| OwnerView {
+                    let facet = record.facets.get("ownership").and_then(|entry| entry.value.as_ref());
+                    owners.extend(facet_owners(facet).into_iter().map(|(name, role)| OwnerView {
                         name,
                         role,
                         source: format!("ownership facet of job {id}"),
@@ -812,14 +813,17 @@ impl Shared {
         for (key, members) in facet_owner_nodes {
             let mut facet_owners_found = Vec::new();
             for node in members {
-                let facets = match node.kind {
+                let ownership = match node.kind {
                     NodeKind::Dataset => {
-                        self.store.dataset(&DatasetId::new(&*node.namespace, &*node.name))?.map(|r| r.facets)
+                        self.store.dataset_facet(&DatasetId::new(&*node.namespace, &*node.name), "ownership")?
                     }
-                    NodeKind::Job => self.store.job(&JobId::new(&*node.namespace, &*node.name))?.map(|r| r.facets),
+                    NodeKind::Job => self
+                        .store
+                        .job(&JobId::new(&*node.namespace, &*node.name))?
+                        .and_then(|r| r.facets.get("ownership").and_then(|e| e.value.clone())),
                 };
                 let kind = if node.kind == NodeKind::Dataset { "dataset" } else { "job" };
-                for (name, role) in facets.as_ref().map(facet_owners).unwrap_or_default() {
+                for (name, role) in facet_owners(ownership.as_ref()) {
                     facet_owners_found.push(OwnerView {
                         name,
                         role,

@@ -54,6 +54,8 @@ impl From<&RunRecord> for RunSummary {
 #[derive(Clone, Debug)]
 pub struct DatasetView {
     pub record: DatasetRecord,
+    /// Current facet values, by key.
+    pub facets: serde_json::Map<String, Value>,
     pub current_schema: Option<SchemaVersionView>,
     pub schema_versions: Vec<SchemaVersionView>,
     pub producers: Vec<NodeRef>,
@@ -119,8 +121,15 @@ impl Service {
             let watermark = shared.read_index().watermark();
             let id = shared.resolve_dataset(&id);
             let Some(record) = shared.store.dataset(&id)? else { return Ok(None) };
-            let schema_versions: Vec<SchemaVersionView> =
+            let mut schema_versions: Vec<SchemaVersionView> =
                 shared.store.schema_versions(&id)?.into_iter().map(SchemaVersionView::from).collect();
+            // The current version's `last_seen` moves with every event; the dataset keeps it.
+            if let (Some(current), Some(seen)) = (&record.current_schema, record.schema_last_seen) {
+                for version in schema_versions.iter_mut().filter(|v| &v.hash == current) {
+                    version.last_seen = version.last_seen.max(seen);
+                }
+            }
+            let facets = shared.store.dataset_facets(&id)?;
             let current_schema = record
                 .current_schema
                 .as_ref()
@@ -132,6 +141,7 @@ impl Service {
             let recent_runs = shared.run_summaries(shared.store.dataset_runs(&id, RECENT_RUNS)?)?;
             Ok(Some(DatasetView {
                 record,
+                facets,
                 current_schema,
                 schema_versions,
                 producers,

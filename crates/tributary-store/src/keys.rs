@@ -22,6 +22,7 @@ pub(crate) const PREFIX_OWNER: u8 = b'o';
 pub(crate) const PREFIX_TAG: u8 = b't';
 pub(crate) const PREFIX_COLUMN_TAG: u8 = b'c';
 pub(crate) const PREFIX_SCHEMA_CHANGE: u8 = b'C';
+pub(crate) const PREFIX_DATASET_FACET: u8 = b'F';
 
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const META_SEQUENCE: &[u8] = b"Msequence";

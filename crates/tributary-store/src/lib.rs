@@ -13,7 +13,8 @@
 //! | `M` | `format`, `sequence` | store format (u8), last event sequence (u64) |
 //! | `E` | sequence | event: codec byte + canonical JSON (lz4 when codec = 1) |
 //! | `H` | content hash (16 bytes) | sequence |
-//! | `D` | ns NUL name | [`DatasetRecord`] |
+//! | `D` | ns NUL name | [`DatasetRecord`] (facet stamps, not values) |
+//! | `F` | dataset ns NUL name NUL facet key | the facet's value: codec byte + JSON (lz4 when codec = 1); rewritten only when it changes |
 //! | `J` | ns NUL name | [`JobRecord`] |
 //! | `R` | run id (16 bytes) | [`RunRecord`] |
 //! | `O` | job ns NUL name NUL observation key | [`Observation`] |
@@ -46,7 +47,7 @@ pub use keys::decode_name_key;
 use keys::*;
 
 /// The store format this binary writes and reads.
-pub const STORE_FORMAT: u8 = 1;
+pub const STORE_FORMAT: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -235,6 +236,27 @@ impl Store {
 
     pub fn dataset(&self, id: &DatasetId) -> Result<Option<DatasetRecord>> {
         self.get_json(&name_key(PREFIX_DATASET, &id.namespace, &id.name))
+    }
+
+    /// One current facet value of a dataset.
+    pub fn dataset_facet(&self, id: &DatasetId, key: &str) -> Result<Option<serde_json::Value>> {
+        let key = facet_key(id, key);
+        match self.db.get(&key)? {
+            Some(stored) => Ok(Some(decode_value(&key, &stored)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every current facet value of a dataset, by key.
+    pub fn dataset_facets(&self, id: &DatasetId) -> Result<serde_json::Map<String, serde_json::Value>> {
+        let prefix = name_prefix(PREFIX_DATASET_FACET, &id.namespace, &id.name);
+        let mut facets = serde_json::Map::new();
+        for entry in self.db.scan_prefix(&prefix) {
+            let (key, stored) = entry?;
+            let name = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            facets.insert(name, decode_value(&key, &stored)?);
+        }
+        Ok(facets)
     }
 
     pub fn job(&self, id: &JobId) -> Result<Option<JobRecord>> {
@@ -508,21 +530,25 @@ pub struct EventWrite {
 
 impl EventWrite {
     pub fn put_event(&mut self, sequence: u64, hash: u128, canonical: &[u8]) {
-        let mut stored = Vec::with_capacity(canonical.len() / 3 + 16);
-        if self.compress_events {
-            stored.push(CODEC_LZ4);
-            stored.extend_from_slice(&lz4_flex::compress_prepend_size(canonical));
-        } else {
-            stored.push(CODEC_RAW);
-            stored.extend_from_slice(canonical);
-        }
-        self.batch.insert(&event_key(sequence), stored);
+        self.batch.insert(&event_key(sequence), encode_blob(canonical, self.compress_events));
         self.batch.insert(&hash_key(hash), &sequence.to_be_bytes());
         self.batch.insert(META_SEQUENCE, &sequence.to_be_bytes());
     }
 
     pub fn put_dataset(&mut self, record: &DatasetRecord) -> Result<()> {
         self.put_json(name_key(PREFIX_DATASET, &record.id.namespace, &record.id.name), record)
+    }
+
+    /// Stores a dataset facet's value (compressed like events).
+    pub fn put_dataset_facet(&mut self, id: &DatasetId, key: &str, value: &serde_json::Value) -> Result<()> {
+        let json = serde_json::to_vec(value)
+            .map_err(|error| StoreError::Encode { key: format!("facet {key} of {id}"), reason: error.to_string() })?;
+        self.batch.insert(facet_key(id, key), encode_blob(&json, self.compress_events));
+        Ok(())
+    }
+
+    pub fn delete_dataset_facet(&mut self, id: &DatasetId, key: &str) {
+        self.batch.remove(facet_key(id, key));
     }
 
     pub fn put_job(&mut self, record: &JobRecord) -> Result<()> {
@@ -620,6 +646,38 @@ fn decode_json<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
         key: String::from_utf8_lossy(key).into_owned(),
         reason: error.to_string(),
     })
+}
+
+/// Codec byte + bytes, lz4-compressed when asked.
+fn encode_blob(bytes: &[u8], compress: bool) -> Vec<u8> {
+    let mut stored = Vec::with_capacity(bytes.len() / 3 + 16);
+    if compress {
+        stored.push(CODEC_LZ4);
+        stored.extend_from_slice(&lz4_flex::compress_prepend_size(bytes));
+    } else {
+        stored.push(CODEC_RAW);
+        stored.extend_from_slice(bytes);
+    }
+    stored
+}
+
+fn facet_key(id: &DatasetId, key: &str) -> Vec<u8> {
+    let mut bytes = name_prefix(PREFIX_DATASET_FACET, &id.namespace, &id.name);
+    bytes.extend_from_slice(key.as_bytes());
+    bytes
+}
+
+fn decode_value(key: &[u8], stored: &[u8]) -> Result<serde_json::Value> {
+    let corrupt = |reason: String| StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason };
+    let bytes = match stored.split_first() {
+        Some((&CODEC_RAW, rest)) => std::borrow::Cow::Borrowed(rest),
+        Some((&CODEC_LZ4, rest)) => {
+            std::borrow::Cow::Owned(lz4_flex::decompress_size_prepended(rest).map_err(|e| corrupt(e.to_string()))?)
+        }
+        Some((codec, _)) => return Err(corrupt(format!("unknown codec {codec}"))),
+        None => return Err(corrupt("empty value".into())),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))
 }
 
 fn decode_event(key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
