@@ -96,6 +96,7 @@ async fn unary_and_batch_ingest_then_query() {
             direction: proto::Direction::Downstream as i32,
             depth: 5,
             limit: 0,
+            omit_edges: false,
         })
         .await
         .unwrap()
@@ -104,6 +105,23 @@ async fn unary_and_batch_ingest_then_query() {
     assert_eq!(names, ["raw", "load", "clean"]);
     assert_eq!(answer.edges.len(), 2);
     assert!(!answer.truncated);
+    let nodes_only = lineage
+        .get_lineage(proto::LineageRequest {
+            start: Some(proto::NodeRef {
+                kind: proto::NodeKind::Dataset as i32,
+                namespace: "db".into(),
+                name: "raw".into(),
+            }),
+            direction: proto::Direction::Downstream as i32,
+            depth: 5,
+            limit: 0,
+            omit_edges: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(nodes_only.nodes, answer.nodes);
+    assert!(nodes_only.edges.is_empty());
 
     let dataset = lineage
         .get_dataset(proto::GetDatasetRequest { namespace: "db".into(), name: "clean".into() })

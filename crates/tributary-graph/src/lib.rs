@@ -26,7 +26,7 @@ struct Node {
 
 impl Node {
     fn to_ref(&self) -> NodeRef {
-        NodeRef { kind: self.kind, namespace: self.namespace.to_string(), name: self.name.to_string() }
+        NodeRef { kind: self.kind, namespace: String::from(&*self.namespace), name: String::from(&*self.name) }
     }
 }
 
@@ -217,20 +217,49 @@ impl LineageIndex {
         depth: u32,
         limit: usize,
     ) -> Result<LineageAnswer, GraphError> {
+        self.lineage_with(start, direction, depth, limit, true)
+    }
+
+    /// [`Self::lineage`] without the edges (cheaper for large answers that only need the nodes).
+    pub fn lineage_nodes(
+        &self,
+        start: &NodeRef,
+        direction: Direction,
+        depth: u32,
+        limit: usize,
+    ) -> Result<LineageAnswer, GraphError> {
+        self.lineage_with(start, direction, depth, limit, false)
+    }
+
+    fn lineage_with(
+        &self,
+        start: &NodeRef,
+        direction: Direction,
+        depth: u32,
+        limit: usize,
+        with_edges: bool,
+    ) -> Result<LineageAnswer, GraphError> {
         let start_index = self.node_index(start)?;
         let limit = limit.max(1);
         match direction {
-            Direction::Downstream => Ok(self.traverse(start_index, PetDirection::Outgoing, depth, limit)),
-            Direction::Upstream => Ok(self.traverse(start_index, PetDirection::Incoming, depth, limit)),
+            Direction::Downstream => Ok(self.traverse(start_index, PetDirection::Outgoing, depth, limit, with_edges)),
+            Direction::Upstream => Ok(self.traverse(start_index, PetDirection::Incoming, depth, limit, with_edges)),
             Direction::Both => {
-                let up = self.traverse(start_index, PetDirection::Incoming, depth, limit);
-                let down = self.traverse(start_index, PetDirection::Outgoing, depth, limit);
+                let up = self.traverse(start_index, PetDirection::Incoming, depth, limit, with_edges);
+                let down = self.traverse(start_index, PetDirection::Outgoing, depth, limit, with_edges);
                 Ok(merge_answers(up, down, limit))
             }
         }
     }
 
-    fn traverse(&self, start: NodeIndex, side: PetDirection, depth: u32, limit: usize) -> LineageAnswer {
+    fn traverse(
+        &self,
+        start: NodeIndex,
+        side: PetDirection,
+        depth: u32,
+        limit: usize,
+        with_edges: bool,
+    ) -> LineageAnswer {
         let mut visited = self.graph.visit_map();
         let mut order: Vec<(NodeIndex, u32)> = vec![(start, 0)];
         let mut edges: Vec<(NodeIndex, NodeIndex, EdgeKind)> = Vec::new();
@@ -253,7 +282,9 @@ impl LineageIndex {
                     order.push((next, next_distance));
                     queue.push_back((next, next_distance));
                 }
-                edges.push((edge.source(), edge.target(), *edge.weight()));
+                if with_edges {
+                    edges.push((edge.source(), edge.target(), *edge.weight()));
+                }
             }
         }
         LineageAnswer {

@@ -459,7 +459,12 @@ impl MeshQuery {
             name: start.name,
         };
         let service = service(context);
-        let view = service.lineage(&start, direction.into(), depth, limit.map(|l| l as usize)).map_err(gql_error)?;
+        let view = if context.look_ahead().field("lineage").field("edges").exists() {
+            service.lineage(&start, direction.into(), depth, limit.map(|l| l as usize))
+        } else {
+            service.lineage_nodes(&start, direction.into(), depth, limit.map(|l| l as usize))
+        }
+        .map_err(gql_error)?;
         let nodes: Vec<model::NodeRef> =
             view.answer.nodes.iter().filter(|n| n.distance > 0).map(|n| n.node.clone()).collect();
         let groups = service.group_impact(nodes).await.map_err(gql_error)?;

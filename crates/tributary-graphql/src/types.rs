@@ -449,9 +449,15 @@ impl QueryCore {
             namespace: start.namespace,
             name: start.name,
         };
-        let view = service(context)
-            .lineage(&start, direction.into(), depth, limit.map(|limit| limit as usize))
-            .map_err(gql_error)?;
+        // Edges are built only when the query selects them.
+        let service = service(context);
+        let limit = limit.map(|limit| limit as usize);
+        let view = if context.look_ahead().field("edges").exists() {
+            service.lineage(&start, direction.into(), depth, limit)
+        } else {
+            service.lineage_nodes(&start, direction.into(), depth, limit)
+        }
+        .map_err(gql_error)?;
         Ok(lineage_from_view(view))
     }
 

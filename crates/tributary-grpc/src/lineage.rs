@@ -112,7 +112,12 @@ impl proto::lineage_server::Lineage for LineageApi {
         let direction = direction(request.direction).map_err(status)?;
         let depth = (request.depth > 0).then_some(request.depth);
         let limit = (request.limit > 0).then_some(request.limit as usize);
-        let view = self.service.lineage(&start, direction, depth, limit).map_err(status)?;
+        let view = if request.omit_edges {
+            self.service.lineage_nodes(&start, direction, depth, limit)
+        } else {
+            self.service.lineage(&start, direction, depth, limit)
+        }
+        .map_err(status)?;
         Ok(Response::new(crate::convert::lineage(view)))
     }
 

@@ -94,7 +94,7 @@ pub fn parse_event(bytes: &[u8]) -> Result<ParsedEvent, EventError> {
     parse_event_value(value)
 }
 
-fn parse_event_value(value: Value) -> Result<ParsedEvent, EventError> {
+fn parse_event_value(mut value: Value) -> Result<ParsedEvent, EventError> {
     let Some(event) = value.as_object() else {
         return Err(EventError::new("", "an event must be a JSON object"));
     };
@@ -125,7 +125,43 @@ fn parse_event_value(value: Value) -> Result<ParsedEvent, EventError> {
     };
     let canonical = canonical_json(&value);
     let hash = content_hash(&canonical);
+    let mut body = body;
+    move_facets(&mut value, &mut body);
     Ok(ParsedEvent { canonical, hash, time, body })
+}
+
+/// Moves the (validated) facet maps out of the parsed JSON into the body, instead of
+/// cloning them during validation: facets are most of an event's bytes.
+fn move_facets(value: &mut Value, body: &mut EventBody) {
+    fn take(owner: Option<&mut Value>, key: &str) -> Map<String, Value> {
+        match owner.and_then(|owner| owner.get_mut(key)).map(Value::take) {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        }
+    }
+    fn take_datasets(value: &mut Value, key: &str, use_key: &str, datasets: &mut [DatasetRef]) {
+        for (index, dataset) in datasets.iter_mut().enumerate() {
+            let mut item = value.get_mut(key).and_then(|list| list.get_mut(index));
+            dataset.facets = take(item.as_deref_mut(), "facets");
+            if !use_key.is_empty() {
+                dataset.use_facets = take(item, use_key);
+            }
+        }
+    }
+    match body {
+        EventBody::Run(run) => {
+            run.run_facets = take(value.get_mut("run"), "facets");
+            run.job_facets = take(value.get_mut("job"), "facets");
+            take_datasets(value, "inputs", "inputFacets", &mut run.inputs);
+            take_datasets(value, "outputs", "outputFacets", &mut run.outputs);
+        }
+        EventBody::Dataset(dataset) => dataset.dataset.facets = take(value.get_mut("dataset"), "facets"),
+        EventBody::Job(job) => {
+            job.job_facets = take(value.get_mut("job"), "facets");
+            take_datasets(value, "inputs", "inputFacets", &mut job.inputs);
+            take_datasets(value, "outputs", "outputFacets", &mut job.outputs);
+        }
+    }
 }
 
 enum Kind {
@@ -163,7 +199,7 @@ fn parse_run_event(event: &Map<String, Value>) -> Result<RunEventBody, EventErro
     let run = required_object(event, "", "run")?;
     let run_id = parse_run_id(run, "run")?;
     let run_facets = facets_of(run, "run", "facets", FacetPlace::Run)?;
-    let parent = match run_facets.get("parent") {
+    let parent = match run.get("facets").and_then(|facets| facets.get("parent")) {
         Some(parent) if parent.get("_deleted") != Some(&Value::Bool(true)) => parse_parent(parent)?,
         _ => None,
     };
@@ -279,7 +315,8 @@ fn facets_of(
             return Err(EventError::new(field, format!("does not match the `{name}` facet schema: {message}")));
         }
     }
-    Ok(facets.clone())
+    // The maps themselves are moved into the event afterwards (`move_facets`).
+    Ok(Map::new())
 }
 
 fn join(path: &str, key: &str) -> String {

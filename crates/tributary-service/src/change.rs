@@ -191,7 +191,7 @@ pub(crate) fn trace_impacts(
             if change.path.is_empty() {
                 // A dataset-level change reaches every downstream dataset.
                 if let Ok(answer) =
-                    index.lineage(&NodeRef::from(&dataset), Direction::Downstream, u32::MAX, IMPACT_LIMIT)
+                    index.lineage_nodes(&NodeRef::from(&dataset), Direction::Downstream, u32::MAX, IMPACT_LIMIT)
                 {
                     for node in answer.nodes.iter().filter(|n| n.distance > 0) {
                         affected.insert(node.node.clone());

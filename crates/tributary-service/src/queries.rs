@@ -195,6 +195,28 @@ impl Service {
         depth: Option<u32>,
         limit: Option<usize>,
     ) -> Result<LineageView, ServiceError> {
+        self.lineage_with(start, direction, depth, limit, true)
+    }
+
+    /// [`Self::lineage`] without edges: cheaper for big answers that need only the nodes.
+    pub fn lineage_nodes(
+        &self,
+        start: &NodeRef,
+        direction: Direction,
+        depth: Option<u32>,
+        limit: Option<usize>,
+    ) -> Result<LineageView, ServiceError> {
+        self.lineage_with(start, direction, depth, limit, false)
+    }
+
+    fn lineage_with(
+        &self,
+        start: &NodeRef,
+        direction: Direction,
+        depth: Option<u32>,
+        limit: Option<usize>,
+        with_edges: bool,
+    ) -> Result<LineageView, ServiceError> {
         let config = &self.shared.config;
         let limit = limit.unwrap_or(config.default_lineage_limit);
         if limit == 0 || limit > config.max_lineage_limit {
@@ -212,7 +234,11 @@ impl Service {
             NodeKind::Job => start.clone(),
         };
         let index = self.shared.read_index();
-        let answer = index.lineage(&start, direction, depth, limit)?;
+        let answer = if with_edges {
+            index.lineage(&start, direction, depth, limit)?
+        } else {
+            index.lineage_nodes(&start, direction, depth, limit)?
+        };
         Ok(LineageView { answer, depth, watermark: index.watermark() })
     }
 
