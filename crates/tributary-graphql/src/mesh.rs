@@ -397,15 +397,7 @@ impl MeshQuery {
 
     /// Owners of a dataset or job, with where each came from.
     async fn owners(&self, context: &Context<'_>, node: NodeInput) -> Result<Vec<Owner>> {
-        let node = model::NodeRef {
-            kind: match node.kind {
-                NodeKind::Dataset => ModelKind::Dataset,
-                NodeKind::Job => ModelKind::Job,
-            },
-            namespace: node.namespace,
-            name: node.name,
-        };
-        Ok(owners(service(context).owners_of(node).await.map_err(gql_error)?))
+        Ok(owners(service(context).owners_of(node.into()).await.map_err(gql_error)?))
     }
 
     /// What an owner owns.
@@ -450,14 +442,7 @@ impl MeshQuery {
         depth: Option<u32>,
         limit: Option<u32>,
     ) -> Result<Impact> {
-        let start = model::NodeRef {
-            kind: match start.kind {
-                NodeKind::Dataset => ModelKind::Dataset,
-                NodeKind::Job => ModelKind::Job,
-            },
-            namespace: start.namespace,
-            name: start.name,
-        };
+        let start = model::NodeRef::from(start);
         let service = service(context);
         let view = if context.look_ahead().field("lineage").field("edges").exists() {
             service.lineage(&start, direction.into(), depth, limit.map(|l| l as usize))

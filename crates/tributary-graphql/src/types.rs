@@ -122,6 +122,16 @@ pub struct NodeInput {
     pub name: String,
 }
 
+impl From<NodeInput> for model::NodeRef {
+    fn from(input: NodeInput) -> Self {
+        let kind = match input.kind {
+            NodeKind::Dataset => ModelKind::Dataset,
+            NodeKind::Job => ModelKind::Job,
+        };
+        model::NodeRef { kind, namespace: input.namespace, name: input.name }
+    }
+}
+
 #[derive(SimpleObject, Clone)]
 pub struct SchemaField {
     pub name: String,
@@ -441,14 +451,7 @@ impl QueryCore {
         depth: Option<u32>,
         limit: Option<u32>,
     ) -> Result<Lineage> {
-        let start = model::NodeRef {
-            kind: match start.kind {
-                NodeKind::Dataset => ModelKind::Dataset,
-                NodeKind::Job => ModelKind::Job,
-            },
-            namespace: start.namespace,
-            name: start.name,
-        };
+        let start = model::NodeRef::from(start);
         // Edges are built only when the query selects them.
         let service = service(context);
         let limit = limit.map(|limit| limit as usize);

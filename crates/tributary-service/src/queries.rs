@@ -276,12 +276,7 @@ impl Service {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<NodePage, ServiceError> {
-        let limit = check_page(limit)?;
-        let after = cursor.map(decode_cursor).transpose()?.map(|(namespace, name)| DatasetId::new(namespace, name));
-        let index = self.shared.read_index();
-        let (ids, more) = index.list_datasets(namespace, search, after.as_ref(), limit);
-        let next_cursor = more.then(|| ids.last().map(|id| encode_cursor(&id.namespace, &id.name))).flatten();
-        Ok(NodePage { nodes: ids.iter().map(NodeRef::from).collect(), next_cursor, watermark: index.watermark() })
+        self.list(NodeKind::Dataset, namespace, search, cursor, limit)
     }
 
     pub fn list_jobs(
@@ -291,12 +286,35 @@ impl Service {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<NodePage, ServiceError> {
+        self.list(NodeKind::Job, namespace, search, cursor, limit)
+    }
+
+    /// Datasets or jobs in name order, paged with an opaque cursor.
+    fn list(
+        &self,
+        kind: NodeKind,
+        namespace: Option<&str>,
+        search: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<NodePage, ServiceError> {
         let limit = check_page(limit)?;
-        let after = cursor.map(decode_cursor).transpose()?.map(|(namespace, name)| JobId::new(namespace, name));
+        let after = cursor.map(decode_cursor).transpose()?;
         let index = self.shared.read_index();
-        let (ids, more) = index.list_jobs(namespace, search, after.as_ref(), limit);
-        let next_cursor = more.then(|| ids.last().map(|id| encode_cursor(&id.namespace, &id.name))).flatten();
-        Ok(NodePage { nodes: ids.iter().map(NodeRef::from).collect(), next_cursor, watermark: index.watermark() })
+        let (nodes, more): (Vec<NodeRef>, bool) = match kind {
+            NodeKind::Dataset => {
+                let after = after.map(|(namespace, name)| DatasetId::new(namespace, name));
+                let (ids, more) = index.list_datasets(namespace, search, after.as_ref(), limit);
+                (ids.iter().map(NodeRef::from).collect(), more)
+            }
+            NodeKind::Job => {
+                let after = after.map(|(namespace, name)| JobId::new(namespace, name));
+                let (ids, more) = index.list_jobs(namespace, search, after.as_ref(), limit);
+                (ids.iter().map(NodeRef::from).collect(), more)
+            }
+        };
+        let next_cursor = more.then(|| nodes.last().map(|node| encode_cursor(&node.namespace, &node.name))).flatten();
+        Ok(NodePage { nodes, next_cursor, watermark: index.watermark() })
     }
 
     /// Stored events after sequence `after`, in ingest order.
