@@ -271,6 +271,33 @@ async fn a_three_domain_mesh_end_to_end() {
     let marketing_owners: Vec<&str> =
         groups[1]["owners"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
     assert_eq!(marketing_owners, ["bob@example.com", "cmo-office"]);
+    // Discovery by text, owner and domain, paged.
+    let search = |filter: &str| {
+        format!("{{ search({filter}) {{ results {{ kind product node {{ namespace name }} }} nextCursor }} }}")
+    };
+    let found = server.graphql_data(&search(r#"text: "orders""#), json!({})).await;
+    let rendered: Vec<String> = found["search"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["product"].as_str().map(str::to_owned).unwrap_or_else(|| {
+                format!("{}:{}", r["node"]["namespace"].as_str().unwrap(), r["node"]["name"].as_str().unwrap())
+            })
+        })
+        .collect();
+    assert_eq!(rendered, ["sales.orders", "sales-db:orders", "sales-db:orders_raw", "sales-db:load_orders"]);
+    let by_owner = server.graphql_data(&search(r#"owner: "team:order-pipeline""#), json!({})).await;
+    assert_eq!(
+        by_owner["search"]["results"],
+        json!([{"kind": "DATASET", "product": null, "node": {"namespace": "sales-db", "name": "orders"}}])
+    );
+    let by_domain = server.graphql_data(&search(r#"domain: "marketing", kinds: [DATASET, PRODUCT]"#), json!({})).await;
+    assert_eq!(by_domain["search"]["results"].as_array().unwrap().len(), 2, "{by_domain}");
+    let first_page = server.graphql_data(&search(r#"text: "orders", first: 3"#), json!({})).await;
+    assert_eq!(first_page["search"]["nextCursor"], "3");
+    let no_filter = server.graphql("{ search { results { kind } } }", json!({})).await;
+    assert_eq!(no_filter["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     server.shutdown().await;
 
     // After a restart: same products, same violations.

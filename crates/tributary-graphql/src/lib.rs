@@ -19,7 +19,7 @@ pub use mesh::MutationRoot;
 
 /// Every query: lineage and metadata, plus the mesh.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(types::QueryCore, mesh::MeshQuery, check::CheckQuery, check::ChangesQuery);
+pub struct QueryRoot(types::QueryCore, mesh::MeshQuery, mesh::SearchQueryRoot, check::CheckQuery, check::ChangesQuery);
 
 pub type TributarySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

@@ -29,7 +29,8 @@ pub use change::{
 };
 pub use error::{ErrorCode, ServiceError};
 pub use mesh::{
-    ApplyOutcome, FreshnessView, ImpactGroup, Membership, OwnerView, ProductEdge, ProductView, ViolationView,
+    ApplyOutcome, FreshnessView, ImpactGroup, Membership, OwnerView, ProductEdge, ProductView, SearchHit, SearchQuery,
+    ViolationView,
 };
 pub use queries::{
     ColumnLineageView, DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,
