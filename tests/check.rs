@@ -302,6 +302,35 @@ async fn a_bot_checks_a_change_and_then_sees_it_happen() {
     assert_eq!(server.post_event(&again).await.0, 201);
     let recorded = server.graphql_data("{ schemaChanges { sequence } }", json!({})).await;
     assert_eq!(recorded["schemaChanges"].as_array().unwrap().len(), 1);
+    // Any two stored versions diff the same way.
+    let versions = server
+        .graphql_data(r#"{ dataset(namespace: "sales-db", name: "orders") { schemaVersions { version } } }"#, json!({}))
+        .await;
+    let ids: Vec<&str> = versions["dataset"]["schemaVersions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let diff = server
+        .graphql_data(
+            r#"query($from: String!, $to: String!) { schemaDiff(dataset: {namespace: "sales-db", name: "orders"}, from: $from, to: $to) { verdict changes { path kind } } }"#,
+            json!({"from": &ids[0][..10], "to": ids[1]}),
+        )
+        .await;
+    assert_eq!(diff["schemaDiff"]["verdict"], "BREAKING");
+    assert_eq!(
+        diff["schemaDiff"]["changes"],
+        json!([{"path": "amount", "kind": "TYPE_WIDENED"}, {"path": "status", "kind": "COLUMN_REMOVED"}])
+    );
+    let bad = server
+        .graphql(
+            r#"{ schemaDiff(dataset: {namespace: "sales-db", name: "orders"}, from: "abc", to: "def") { verdict } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(bad["errors"][0]["extensions"]["field"], "from");
     drop(watch);
     server.shutdown().await;
 }

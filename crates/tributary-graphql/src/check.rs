@@ -189,6 +189,22 @@ pub struct ChangesQuery;
 
 #[Object]
 impl ChangesQuery {
+    /// Diffs two stored schema versions of a dataset (`schemaVersions { version }`; a unique
+    /// prefix of 8 or more characters will do), classified, with what the changes reach now.
+    async fn schema_diff(
+        &self,
+        context: &Context<'_>,
+        dataset: DatasetInput,
+        from: String,
+        to: String,
+    ) -> Result<ChangeCheck> {
+        let report = service(context)
+            .diff_schema_versions(DatasetId::new(dataset.namespace, dataset.name), from, to)
+            .await
+            .map_err(gql_error)?;
+        Ok(ChangeCheck(report))
+    }
+
     /// Schema changes seen in ingested events, newest first.
     async fn schema_changes(
         &self,

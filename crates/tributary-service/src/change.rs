@@ -117,6 +117,42 @@ pub fn parse_proposed(text: &str, format: SchemaFormat, model: Option<&str>) -> 
 }
 
 impl Service {
+    /// Diffs two stored schema versions of a dataset (ids or unique prefixes of at least 8
+    /// characters), with what the changes reach downstream now.
+    pub async fn diff_schema_versions(
+        &self,
+        dataset: DatasetId,
+        from: String,
+        to: String,
+    ) -> Result<ChangeReport, ServiceError> {
+        let shared = std::sync::Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || {
+            let dataset = shared.resolve_dataset(&dataset);
+            let versions = shared.store.schema_versions(&dataset)?;
+            let find = |wanted: &str, field: &str| {
+                let matching: Vec<_> =
+                    versions.iter().filter(|v| wanted.len() >= 8 && v.hash.starts_with(wanted)).collect();
+                match matching.as_slice() {
+                    [one] => Ok((*one).clone()),
+                    [] => Err(ServiceError::invalid(field, format!("no schema version `{wanted}` of `{dataset}`"))),
+                    _ => Err(ServiceError::invalid(
+                        field,
+                        format!("`{wanted}` matches several versions: give more characters"),
+                    )),
+                }
+            };
+            let (old, new) = (find(&from, "from")?, find(&to, "to")?);
+            let parse = |fields: &Value| {
+                tributary_change::schema_from_openlineage(fields)
+                    .map_err(|error| ServiceError::Internal(format!("stored schema of `{dataset}`: {error}")))
+            };
+            let diff = tributary_change::diff(&parse(&old.fields)?, &parse(&new.fields)?);
+            shared.build_report(&dataset, old.hash, diff)
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(format!("diff task failed: {error}")))?
+    }
+
     /// Checks a proposed schema for `dataset` against its current schema (and its active
     /// contract, when it is a product's output port).
     pub async fn check_change(&self, dataset: DatasetId, proposed: Schema) -> Result<ChangeReport, ServiceError> {
