@@ -12,7 +12,7 @@ mod canonical;
 mod event;
 mod facets;
 
-pub use canonical::{canonical_json, content_hash};
+pub use canonical::{canonical_json, content_hash, value_hash};
 pub use event::{
     DatasetEventBody, DatasetRef, EventBody, EventError, JobEventBody, ParsedEvent, RunEventBody, parse_event,
 };

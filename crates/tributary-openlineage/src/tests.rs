@@ -172,3 +172,16 @@ fn not_json_is_a_clear_error() {
     let error = parse_event(b"[1]").unwrap_err();
     assert_eq!(error.message, "an event must be a JSON object");
 }
+
+#[test]
+fn value_hash_ignores_key_order_and_sees_content() {
+    let a: serde_json::Value = serde_json::from_str(r#"{"b": [1, {"y": 2, "x": 1}], "a": "s"}"#).unwrap();
+    let b: serde_json::Value = serde_json::from_str(r#"{"a": "s", "b": [1, {"x": 1, "y": 2}]}"#).unwrap();
+    let c: serde_json::Value = serde_json::from_str(r#"{"a": "s", "b": [1, {"x": 1, "y": 3}]}"#).unwrap();
+    assert_eq!(crate::value_hash(&a), crate::value_hash(&b));
+    assert_ne!(crate::value_hash(&a), crate::value_hash(&c));
+    // Nesting is part of the content: [[1], 2] and [[1, 2]] differ.
+    let nested: serde_json::Value = serde_json::from_str("[[1], 2]").unwrap();
+    let flat: serde_json::Value = serde_json::from_str("[[1, 2]]").unwrap();
+    assert_ne!(crate::value_hash(&nested), crate::value_hash(&flat));
+}

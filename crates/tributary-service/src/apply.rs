@@ -13,7 +13,7 @@ use tributary_model::{
     ObservationSource, RECORD_FORMAT, RunRecord, SchemaVersionRecord, StampOutcome, Version, column_lineage_edges,
     facet_column_tags, facet_owners, facet_tags, merge_facets, merge_stamp,
 };
-use tributary_openlineage::{DatasetRef, EventBody, ParsedEvent, canonical_json, content_hash};
+use tributary_openlineage::{DatasetRef, EventBody, ParsedEvent, canonical_json, content_hash, value_hash};
 use tributary_store::{EventWrite, Store};
 
 use crate::{IngestOutcome, ServiceError};
@@ -95,7 +95,7 @@ impl<'a> Touched<'a> {
         record.touch(self.version.time);
         for (key, value) in &reference.facets {
             let deleted = value.get("_deleted").and_then(Value::as_bool) == Some(true);
-            let hash = (!deleted).then(|| content_hash(&canonical_json(value)) as u64);
+            let hash = (!deleted).then(|| value_hash(value));
             let outcome = merge_stamp(&mut record.facets, key, hash, self.version);
             let current = (!deleted).then_some(value);
             match outcome {

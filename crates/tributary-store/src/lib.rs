@@ -150,6 +150,9 @@ impl Store {
             .path(path)
             .cache_capacity(config.cache_bytes)
             .mode(sled::Mode::HighThroughput)
+            // Durability comes from the ingest pipeline's explicit flushes (group commit);
+            // sled's own timer would only add flushes nobody waits for.
+            .flush_every_ms(None)
             .open()
             .map_err(|error| match error {
                 // sled reports a held lock as an IO error whose message says so.
