@@ -138,6 +138,7 @@ async fn column_lineage_downstream_upstream_and_after_restart() {
         ]
     );
     assert_eq!(grpc.unverified.len(), 1);
+    drop(client);
     server.shutdown().await;
 
     let server = start_server_in(temp.path()).await;

@@ -42,10 +42,21 @@ pub async fn start_server_in(dir: &Path) -> TestServer {
 /// A server on `dir` with a given configuration (its data directory is set to `dir`).
 pub async fn start_server_with(dir: &Path, config: ServiceConfig) -> TestServer {
     let config = ServiceConfig { data_dir: Some(dir.to_path_buf()), ..config };
-    let service = tokio::task::spawn_blocking(move || tributary_server::Service::open(config))
-        .await
-        .unwrap()
-        .expect("service opens");
+    // A server stopped a moment ago in this process may still hold the store's lock until
+    // its last connection task (a client still open in the test) lets go of the service.
+    let mut attempts = 0;
+    let service = loop {
+        let config = config.clone();
+        let opened = tokio::task::spawn_blocking(move || tributary_server::Service::open(config)).await.unwrap();
+        match opened {
+            Ok(service) => break service,
+            Err(error) if attempts < 100 && error.to_string().contains("in use by another process") => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("service opens: {error}"),
+        }
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
