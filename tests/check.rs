@@ -320,6 +320,18 @@ async fn a_bot_checks_a_change_and_then_sees_it_happen() {
         )
         .await;
     assert_eq!(diff["schemaDiff"]["verdict"], "BREAKING");
+    let grpc_diff = changes_client
+        .diff_schema_versions(proto::DiffSchemaVersionsRequest {
+            namespace: "sales-db".into(),
+            name: "orders".into(),
+            from_version: ids[0].into(),
+            to_version: ids[1].into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(grpc_diff.verdict, "BREAKING");
+    assert_eq!(grpc_diff.changes, 2);
     assert_eq!(
         diff["schemaDiff"]["changes"],
         json!([{"path": "amount", "kind": "TYPE_WIDENED"}, {"path": "status", "kind": "COLUMN_REMOVED"}])

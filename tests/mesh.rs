@@ -296,6 +296,16 @@ async fn a_three_domain_mesh_end_to_end() {
     assert_eq!(by_domain["search"]["results"].as_array().unwrap().len(), 2, "{by_domain}");
     let first_page = server.graphql_data(&search(r#"text: "orders", first: 3"#), json!({})).await;
     assert_eq!(first_page["search"]["nextCursor"], "3");
+    let mut mesh_client =
+        tributary_grpc::proto::mesh_client::MeshClient::connect(server.base_url.clone()).await.unwrap();
+    let grpc_search = mesh_client
+        .search(tributary_grpc::proto::SearchRequest { text: "orders".into(), page_size: 10, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(grpc_search.results.len(), 4);
+    assert_eq!(grpc_search.results[0].product, "sales.orders");
+    drop(mesh_client);
     let no_filter = server.graphql("{ search { results { kind } } }", json!({})).await;
     assert_eq!(no_filter["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     server.shutdown().await;

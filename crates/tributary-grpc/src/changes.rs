@@ -59,6 +59,18 @@ pub(crate) fn schema_change(record: &SchemaChangeRecord) -> proto::SchemaChange 
     }
 }
 
+fn check_response(report: &tributary_service::ChangeReport) -> proto::CheckChangeResponse {
+    proto::CheckChangeResponse {
+        verdict: report.verdict.as_str().to_owned(),
+        report_json: report.to_json().to_string(),
+        markdown: report.to_markdown(),
+        changes: report.changes.len() as u32,
+        affected_datasets: report.affected_datasets.len() as u32,
+        affected_jobs: report.affected_jobs.len() as u32,
+        watermark: Some(watermark(report.watermark)),
+    }
+}
+
 type ChangeStream = Pin<Box<dyn Stream<Item = Result<proto::SchemaChange, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
@@ -82,15 +94,24 @@ impl proto::changes_server::Changes for ChangesApi {
             .check_change(DatasetId::new(request.namespace, request.name), proposed)
             .await
             .map_err(status)?;
-        Ok(Response::new(proto::CheckChangeResponse {
-            verdict: report.verdict.as_str().to_owned(),
-            report_json: report.to_json().to_string(),
-            markdown: report.to_markdown(),
-            changes: report.changes.len() as u32,
-            affected_datasets: report.affected_datasets.len() as u32,
-            affected_jobs: report.affected_jobs.len() as u32,
-            watermark: Some(watermark(report.watermark)),
-        }))
+        Ok(Response::new(check_response(&report)))
+    }
+
+    async fn diff_schema_versions(
+        &self,
+        request: Request<proto::DiffSchemaVersionsRequest>,
+    ) -> Result<Response<proto::CheckChangeResponse>, Status> {
+        let request = request.into_inner();
+        let report = self
+            .service
+            .diff_schema_versions(
+                DatasetId::new(request.namespace, request.name),
+                request.from_version,
+                request.to_version,
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(check_response(&report)))
     }
 
     async fn list_schema_changes(

@@ -139,6 +139,53 @@ impl proto::mesh_server::Mesh for MeshApi {
         Ok(Response::new(proto::GetOwnersResponse { owners: owners(found) }))
     }
 
+    async fn search(&self, request: Request<proto::SearchRequest>) -> Result<Response<proto::SearchResponse>, Status> {
+        let request = request.into_inner();
+        let wants = |kind: &str| request.kinds.is_empty() || request.kinds.iter().any(|k| k.eq_ignore_ascii_case(kind));
+        if let Some(unknown) =
+            request.kinds.iter().find(|k| !["PRODUCT", "DATASET", "JOB"].contains(&k.to_ascii_uppercase().as_str()))
+        {
+            return Err(status(ServiceError::invalid("kinds", format!("`{unknown}` is not PRODUCT, DATASET or JOB"))));
+        }
+        let offset = if request.page_token.is_empty() {
+            0
+        } else {
+            request
+                .page_token
+                .parse::<usize>()
+                .map_err(|_| status(ServiceError::invalid("page_token", "is not a token returned by this server")))?
+        };
+        let some = |text: String| (!text.is_empty()).then_some(text);
+        let query = tributary_service::SearchQuery {
+            products: wants("PRODUCT"),
+            datasets: wants("DATASET"),
+            jobs: wants("JOB"),
+            text: some(request.text),
+            tag: some(request.tag),
+            owner: some(request.owner),
+            domain: some(request.domain),
+        };
+        let page_size = if request.page_size == 0 { 50 } else { request.page_size as usize };
+        let (hits, more) = self.service.search(query, offset, page_size).await.map_err(status)?;
+        let count = hits.len();
+        let results = hits
+            .into_iter()
+            .map(|hit| match hit {
+                tributary_service::SearchHit::Product(id) => {
+                    proto::SearchResult { kind: "PRODUCT".into(), product: id, node: None }
+                }
+                tributary_service::SearchHit::Node(found) => proto::SearchResult {
+                    kind: if found.kind == tributary_service::model::NodeKind::Dataset { "DATASET" } else { "JOB" }
+                        .into(),
+                    product: String::new(),
+                    node: Some(node(&found)),
+                },
+            })
+            .collect();
+        let next_page_token = if more { (offset + count).to_string() } else { String::new() };
+        Ok(Response::new(proto::SearchResponse { results, next_page_token }))
+    }
+
     async fn list_violations(
         &self,
         request: Request<proto::ListViolationsRequest>,
