@@ -108,7 +108,8 @@ impl<'a> Touched<'a> {
                 }
                 StampOutcome::Changed => {}
             }
-            let previous = self.facet_value(&id, key)?;
+            // Only the label indexes need the value being replaced.
+            let previous = if matches!(key.as_str(), "ownership" | "tags") { self.facet_value(&id, key)? } else { None };
             match current {
                 Some(value) => self.write.put_dataset_facet(&id, key, value)?,
                 None => self.write.delete_dataset_facet(&id, key),
