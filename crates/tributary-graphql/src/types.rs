@@ -529,25 +529,27 @@ impl QueryCore {
 }
 
 pub(crate) fn lineage_from_view(view: tributary_service::LineageView) -> Lineage {
+    // The answer is consumed: names move into the output instead of being copied.
+    let owned = |node: model::NodeRef| NodeRef { kind: node.kind.into(), namespace: node.namespace, name: node.name };
     Lineage {
         nodes: view
             .answer
             .nodes
-            .iter()
+            .into_iter()
             .map(|node| LineageNode {
                 kind: node.node.kind.into(),
-                namespace: node.node.namespace.clone(),
-                name: node.node.name.clone(),
+                namespace: node.node.namespace,
+                name: node.node.name,
                 distance: node.distance,
             })
             .collect(),
         edges: view
             .answer
             .edges
-            .iter()
+            .into_iter()
             .map(|edge| LineageEdge {
-                from: NodeRef::from(&edge.from),
-                to: NodeRef::from(&edge.to),
+                from: owned(edge.from),
+                to: owned(edge.to),
                 kind: match edge.kind {
                     model::EdgeKind::Reads => EdgeKind::Reads,
                     model::EdgeKind::Writes => EdgeKind::Writes,

@@ -49,6 +49,18 @@ pub(crate) fn node(node: &NodeRef) -> proto::NodeRef {
     }
 }
 
+/// [`node`], moving the strings instead of copying them (large lineage answers).
+pub(crate) fn node_owned(node: NodeRef) -> proto::NodeRef {
+    proto::NodeRef {
+        kind: match node.kind {
+            NodeKind::Dataset => proto::NodeKind::Dataset,
+            NodeKind::Job => proto::NodeKind::Job,
+        } as i32,
+        namespace: node.namespace,
+        name: node.name,
+    }
+}
+
 pub(crate) fn node_from_proto(node: Option<proto::NodeRef>, field: &str) -> Result<NodeRef, ServiceError> {
     let node = node.ok_or_else(|| ServiceError::invalid(field, "is required"))?;
     let kind = match proto::NodeKind::try_from(node.kind) {
@@ -109,16 +121,16 @@ pub(crate) fn lineage(view: LineageView) -> proto::LineageResponse {
         nodes: view
             .answer
             .nodes
-            .iter()
-            .map(|n| proto::LineageNode { node: Some(node(&n.node)), distance: n.distance })
+            .into_iter()
+            .map(|n| proto::LineageNode { node: Some(node_owned(n.node)), distance: n.distance })
             .collect(),
         edges: view
             .answer
             .edges
-            .iter()
+            .into_iter()
             .map(|e| proto::LineageEdge {
-                from: Some(node(&e.from)),
-                to: Some(node(&e.to)),
+                from: Some(node_owned(e.from)),
+                to: Some(node_owned(e.to)),
                 kind: match e.kind {
                     tributary_service::model::EdgeKind::Reads => "READS",
                     tributary_service::model::EdgeKind::Writes => "WRITES",

@@ -109,7 +109,8 @@ impl<'a> Touched<'a> {
                 StampOutcome::Changed => {}
             }
             // Only the label indexes need the value being replaced.
-            let previous = if matches!(key.as_str(), "ownership" | "tags") { self.facet_value(&id, key)? } else { None };
+            let previous =
+                if matches!(key.as_str(), "ownership" | "tags") { self.facet_value(&id, key)? } else { None };
             match current {
                 Some(value) => self.write.put_dataset_facet(&id, key, value)?,
                 None => self.write.delete_dataset_facet(&id, key),
