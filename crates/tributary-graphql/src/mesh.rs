@@ -6,7 +6,9 @@ use tributary_service::governance::{self, Subject};
 use tributary_service::model::{self, DatasetId, NodeKind as ModelKind};
 use tributary_service::{ApplyOutcome, FreshnessView, ImpactGroup, OwnerView, ProductEdge, ProductView, ViolationView};
 
-use crate::types::{Direction, Lineage, NodeInput, NodeKind, NodeRef, gql_error, lineage_from_view, service};
+use crate::types::{
+    Direction, Lineage, NodeInput, NodeKind, NodeRef, gql_error, lineage_from_view, lineage_view, service,
+};
 
 fn dataset_ref(id: &DatasetId) -> NodeRef {
     NodeRef { kind: NodeKind::Dataset, namespace: id.namespace.clone(), name: id.name.clone() }
@@ -442,14 +444,9 @@ impl MeshQuery {
         depth: Option<u32>,
         limit: Option<u32>,
     ) -> Result<Impact> {
-        let start = model::NodeRef::from(start);
         let service = service(context);
-        let view = if context.look_ahead().field("lineage").field("edges").exists() {
-            service.lineage(&start, direction.into(), depth, limit.map(|l| l as usize))
-        } else {
-            service.lineage_nodes(&start, direction.into(), depth, limit.map(|l| l as usize))
-        }
-        .map_err(gql_error)?;
+        let edges = context.look_ahead().field("lineage").field("edges").exists();
+        let view = lineage_view(service, start.into(), direction, depth, limit, edges)?;
         let nodes: Vec<model::NodeRef> =
             view.answer.nodes.iter().filter(|n| n.distance > 0).map(|n| n.node.clone()).collect();
         let groups = service.group_impact(nodes).await.map_err(gql_error)?;

@@ -451,16 +451,8 @@ impl QueryCore {
         depth: Option<u32>,
         limit: Option<u32>,
     ) -> Result<Lineage> {
-        let start = model::NodeRef::from(start);
-        // Edges are built only when the query selects them.
-        let service = service(context);
-        let limit = limit.map(|limit| limit as usize);
-        let view = if context.look_ahead().field("edges").exists() {
-            service.lineage(&start, direction.into(), depth, limit)
-        } else {
-            service.lineage_nodes(&start, direction.into(), depth, limit)
-        }
-        .map_err(gql_error)?;
+        let edges = context.look_ahead().field("edges").exists();
+        let view = lineage_view(service(context), start.into(), direction, depth, limit, edges)?;
         Ok(lineage_from_view(view))
     }
 
@@ -526,6 +518,24 @@ impl QueryCore {
             watermark: page.watermark.into(),
         })
     }
+}
+
+/// Runs a lineage query, building edges only when the caller's query selects them.
+pub(crate) fn lineage_view(
+    service: &Service,
+    start: model::NodeRef,
+    direction: Direction,
+    depth: Option<u32>,
+    limit: Option<u32>,
+    with_edges: bool,
+) -> Result<tributary_service::LineageView> {
+    let limit = limit.map(|limit| limit as usize);
+    let view = if with_edges {
+        service.lineage(&start, direction.into(), depth, limit)
+    } else {
+        service.lineage_nodes(&start, direction.into(), depth, limit)
+    };
+    view.map_err(gql_error)
 }
 
 pub(crate) fn lineage_from_view(view: tributary_service::LineageView) -> Lineage {
