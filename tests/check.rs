@@ -346,3 +346,46 @@ async fn a_bot_checks_a_change_and_then_sees_it_happen() {
     drop(watch);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_added_column_is_risky_only_when_someone_reads_by_position() {
+    let server = start_server().await;
+    let orders_v1: Value = serde_json::from_str(ORDERS_V1).unwrap();
+    let load = event(
+        1,
+        "2024-03-01T00:00:00Z",
+        ("sales-db", "load_orders"),
+        &[("sales-db", "orders_raw")],
+        ("sales-db", "orders"),
+        json!({"schema": schema_facet(orders_v1.clone())}),
+    );
+    assert_eq!(server.post_event(&load).await.0, 201);
+    let mut added = orders_v1.as_array().unwrap().clone();
+    added.push(json!({"name": "channel", "type": "string"}));
+    let check = r#"query($schema: String!) { checkChange(dataset: {namespace: "sales-db", name: "orders"}, schema: $schema) {
+        verdict changes { kind verdict positionalRisk impacts { use job { name } dataset { name } } } } }"#;
+    let proposed = json!({"fields": added}).to_string();
+    let before = server.graphql_data(check, json!({"schema": proposed})).await;
+    assert_eq!(before["checkChange"]["verdict"], "SAFE", "{before}");
+    assert_eq!(before["checkChange"]["changes"][0]["positionalRisk"], true);
+
+    // A consumer that reads `SELECT *` makes the same change RISKY, and is named.
+    let mut snapshot = event(
+        2,
+        "2024-03-01T01:00:00Z",
+        ("mkt-db", "snapshot"),
+        &[("sales-db", "orders")],
+        ("mkt-db", "orders_snapshot"),
+        json!({}),
+    );
+    snapshot["job"]["facets"] = json!({"sql": {"_producer": "p", "_schemaURL": "https://openlineage.io/spec/facets/1-1-0/SQLJobFacet.json",
+                                                "query": "INSERT INTO orders_snapshot\n  SELECT *\n  FROM orders"}});
+    assert_eq!(server.post_event(&snapshot).await.0, 201);
+    let after = server.graphql_data(check, json!({"schema": proposed})).await;
+    assert_eq!(after["checkChange"]["verdict"], "RISKY", "{after}");
+    assert_eq!(
+        after["checkChange"]["changes"][0]["impacts"],
+        json!([{"use": "POSITIONAL", "job": {"name": "snapshot"}, "dataset": {"name": "orders_snapshot"}}])
+    );
+    server.shutdown().await;
+}

@@ -34,6 +34,9 @@ pub enum ImpactUse {
     Unverified,
     /// A dataset-level change (keys, partitioning…) reaches every downstream dataset.
     Dataset,
+    /// The consumer reads by position (`SELECT *`, `UNION ALL` in its `sql` facet), so an
+    /// added or reordered column shifts what it reads.
+    Positional,
 }
 
 impl ImpactUse {
@@ -43,6 +46,7 @@ impl ImpactUse {
             Self::Indirect => "INDIRECT",
             Self::Unverified => "UNVERIFIED",
             Self::Dataset => "DATASET",
+            Self::Positional => "POSITIONAL",
         }
     }
 }
@@ -197,6 +201,55 @@ impl Shared {
         self.build_report(&dataset, hash, diff)
     }
 
+    /// Changes that only positional readers notice (an added column, a reorder) become
+    /// RISKY when a job reading the dataset reads by position, and name those jobs.
+    fn mark_positional_readers(
+        &self,
+        dataset: &DatasetId,
+        consumers: &[NodeRef],
+        changes: &mut [CheckedChange],
+        affected: &mut BTreeSet<NodeRef>,
+    ) -> Result<(), ServiceError> {
+        if !changes.iter().any(|c| c.change.positional_risk) {
+            return Ok(());
+        }
+        let mut positional: Vec<(JobId, Vec<NodeRef>)> = Vec::new();
+        for consumer in consumers {
+            let job = JobId::new(&*consumer.namespace, &*consumer.name);
+            let Some(record) = self.store.job(&job)? else { continue };
+            let query = record
+                .facets
+                .get("sql")
+                .and_then(|e| e.value.as_ref())
+                .and_then(|f| f.get("query"))
+                .and_then(Value::as_str);
+            if query.is_some_and(reads_by_position) {
+                positional.push((job.clone(), self.read_index().job_outputs(&job)));
+            }
+        }
+        if positional.is_empty() {
+            return Ok(());
+        }
+        for checked in changes.iter_mut().filter(|c| c.change.positional_risk) {
+            checked.change.verdict = checked.change.verdict_with_positional_readers(true);
+            for (job, outputs) in &positional {
+                affected.insert(NodeRef::from(job));
+                for output in outputs {
+                    affected.insert(output.clone());
+                    checked.impacts.push(ChangeImpact {
+                        dataset: DatasetId::new(&*output.namespace, &*output.name),
+                        field: None,
+                        job: Some(job.clone()),
+                        distance: 1,
+                        impact_use: ImpactUse::Positional,
+                        path: vec![format!("{dataset}")],
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The schema of the active contract of the output port on `dataset`, if any.
     fn active_contract_schema(&self, dataset: &DatasetId) -> Option<Schema> {
         let mesh = self.read_mesh();
@@ -287,6 +340,15 @@ pub(crate) fn trace_impacts(
         changes.push(CheckedChange { change, impacts });
     }
     (changes, affected)
+}
+
+/// Whether SQL reads its inputs by position: `SELECT *` (or `alias.*`) or `UNION ALL`.
+fn reads_by_position(query: &str) -> bool {
+    let normalized: String = query.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    normalized.contains("select *")
+        || normalized.contains("select distinct *")
+        || normalized.contains(".* from")
+        || normalized.contains("union all")
 }
 
 /// The column lineage name of a changed field: the path itself when column lineage knows
@@ -526,8 +588,10 @@ impl Shared {
     ) -> Result<ChangeReport, ServiceError> {
         let index = self.read_index();
         let watermark = index.watermark();
-        let (changes, affected) = trace_impacts(&index, dataset, diff.changes);
+        let (mut changes, mut affected) = trace_impacts(&index, dataset, diff.changes);
+        let consumers = index.consumers(dataset);
         drop(index);
+        self.mark_positional_readers(dataset, &consumers, &mut changes, &mut affected)?;
         let verdict = changes.iter().map(|c| c.change.verdict).max().unwrap_or(Verdict::Safe);
         let nodes: Vec<NodeRef> = affected.into_iter().collect();
         let groups = self.group_impact(&nodes)?;
