@@ -1,10 +1,24 @@
 //! gRPC with the client generated from `proto/`: ingest (one, stream, batch), queries,
 //! health.
 
-use serde_json::json;
 use tributary_grpc::proto::{self, ingest_ack};
 
 use crate::support::{example_events, run_event, run_id, start_server};
+
+/// Downstream of `db:raw`, 5 job hops, server-default limit.
+fn downstream_of_raw(omit_edges: bool) -> proto::LineageRequest {
+    proto::LineageRequest {
+        start: Some(proto::NodeRef {
+            kind: proto::NodeKind::Dataset as i32,
+            namespace: "db".into(),
+            name: "raw".into(),
+        }),
+        direction: proto::Direction::Downstream as i32,
+        depth: 5,
+        limit: 0,
+        omit_edges,
+    }
+}
 
 fn request(event: &serde_json::Value) -> proto::IngestEventRequest {
     proto::IngestEventRequest { event_json: event.to_string() }
@@ -86,40 +100,12 @@ async fn unary_and_batch_ingest_then_query() {
     assert_eq!(summary.watermark.unwrap().sequence, 9);
 
     let mut lineage = server.lineage_client().await;
-    let answer = lineage
-        .get_lineage(proto::LineageRequest {
-            start: Some(proto::NodeRef {
-                kind: proto::NodeKind::Dataset as i32,
-                namespace: "db".into(),
-                name: "raw".into(),
-            }),
-            direction: proto::Direction::Downstream as i32,
-            depth: 5,
-            limit: 0,
-            omit_edges: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let answer = lineage.get_lineage(downstream_of_raw(false)).await.unwrap().into_inner();
     let names: Vec<String> = answer.nodes.iter().map(|n| n.node.as_ref().unwrap().name.clone()).collect();
     assert_eq!(names, ["raw", "load", "clean"]);
     assert_eq!(answer.edges.len(), 2);
     assert!(!answer.truncated);
-    let nodes_only = lineage
-        .get_lineage(proto::LineageRequest {
-            start: Some(proto::NodeRef {
-                kind: proto::NodeKind::Dataset as i32,
-                namespace: "db".into(),
-                name: "raw".into(),
-            }),
-            direction: proto::Direction::Downstream as i32,
-            depth: 5,
-            limit: 0,
-            omit_edges: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let nodes_only = lineage.get_lineage(downstream_of_raw(true)).await.unwrap().into_inner();
     assert_eq!(nodes_only.nodes, answer.nodes);
     assert!(nodes_only.edges.is_empty());
 
@@ -157,6 +143,5 @@ async fn health_reports_serving() {
         .unwrap()
         .into_inner();
     assert_eq!(answer.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
-    let _ = json!(null);
     server.shutdown().await;
 }

@@ -17,9 +17,9 @@ impl MeshApi {
         Self { service }
     }
 
-    fn product(&self, view: ProductView) -> proto::Product {
+    /// `lineage` is the product lineage, computed once per request however many products.
+    fn product(&self, view: ProductView, lineage: &[ProductEdge]) -> proto::Product {
         let id = view.descriptor.id.clone();
-        let lineage = self.service.product_lineage();
         proto::Product {
             descriptor_json: serde_json::to_string(&view.descriptor).unwrap_or_default(),
             owners: owners(self.service.product_owners(&id)),
@@ -105,7 +105,7 @@ impl proto::mesh_server::Mesh for MeshApi {
             .service
             .product(&id)
             .ok_or_else(|| status(ServiceError::NotFound(format!("unknown product `{id}`"))))?;
-        Ok(Response::new(self.product(view)))
+        Ok(Response::new(self.product(view, &self.service.product_lineage())))
     }
 
     async fn list_products(
@@ -113,12 +113,13 @@ impl proto::mesh_server::Mesh for MeshApi {
         request: Request<proto::ListProductsRequest>,
     ) -> Result<Response<proto::ListProductsResponse>, Status> {
         let domain = request.into_inner().domain;
+        let lineage = self.service.product_lineage();
         let products = self
             .service
             .products()
             .into_iter()
             .filter(|p| domain.is_empty() || p.descriptor.domain == domain)
-            .map(|p| self.product(p))
+            .map(|p| self.product(p, &lineage))
             .collect();
         Ok(Response::new(proto::ListProductsResponse { products }))
     }

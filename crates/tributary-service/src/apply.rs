@@ -71,7 +71,8 @@ struct Touched<'a> {
     store: &'a Store,
     write: EventWrite,
     datasets: BTreeMap<DatasetId, DatasetRecord>,
-    /// Dataset facet values this event wrote (`None`: deleted), for later reads in it.
+    /// `ownership` and `tags` values this event wrote (`None`: deleted), so a second mention
+    /// of the dataset in the same event diffs the label indexes against them, not the store.
     written_facets: HashMap<(DatasetId, String), Option<Value>>,
     delta: IndexDelta,
     sequence: u64,
@@ -115,7 +116,9 @@ impl<'a> Touched<'a> {
                 Some(value) => self.write.put_dataset_facet(&id, key, value)?,
                 None => self.write.delete_dataset_facet(&id, key),
             }
-            self.written_facets.insert((id.clone(), key.clone()), current.cloned());
+            if matches!(key.as_str(), "ownership" | "tags") {
+                self.written_facets.insert((id.clone(), key.clone()), current.cloned());
+            }
             match key.as_str() {
                 "schema" => self.schema_seen(&mut record, current)?,
                 "columnLineage" => {

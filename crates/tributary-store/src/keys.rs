@@ -2,7 +2,6 @@
 
 use tributary_model::{DatasetId, JobId, ObservationKey, RunId, Timestamp};
 
-pub(crate) const PREFIX_META: u8 = b'M';
 pub(crate) const PREFIX_EVENT: u8 = b'E';
 pub(crate) const PREFIX_HASH: u8 = b'H';
 pub(crate) const PREFIX_DATASET: u8 = b'D';
@@ -24,13 +23,12 @@ pub(crate) const PREFIX_COLUMN_TAG: u8 = b'c';
 pub(crate) const PREFIX_SCHEMA_CHANGE: u8 = b'C';
 pub(crate) const PREFIX_DATASET_FACET: u8 = b'F';
 
+/// Meta keys live under `M`.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const META_SEQUENCE: &[u8] = b"Msequence";
 
 pub(crate) const CODEC_RAW: u8 = 0;
 pub(crate) const CODEC_LZ4: u8 = 1;
-
-const _: u8 = PREFIX_META;
 
 pub(crate) fn read_u64(bytes: &[u8]) -> u64 {
     let mut buffer = [0u8; 8];
