@@ -30,6 +30,9 @@ enum Command {
     Serve(ServeArgs),
     /// Bulk-load an NDJSON file of OpenLineage events into a store (the server must not be running on it).
     Import(ImportArgs),
+    /// What a store holds: keys and bytes per record kind, and its size on disk (the server
+    /// must not be running on it).
+    Stats(StatsArgs),
     /// Check a proposed schema against a running server: what breaks downstream, where,
     /// owned by whom. Prints markdown (for a pull request) or JSON; the exit code gates CI.
     Check(CheckArgs),
@@ -148,6 +151,15 @@ struct ServeArgs {
 }
 
 #[derive(Args)]
+struct StatsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 pub(crate) struct ImportArgs {
     #[command(flatten)]
     pub(crate) store: StoreArgs,
@@ -177,6 +189,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)).map(|()| ExitCode::SUCCESS),
         Command::Import(args) => runtime.block_on(crate::import::import(args)),
+        Command::Stats(args) => runtime.block_on(stats(args)).map(|()| ExitCode::SUCCESS),
         Command::Check(args) => match runtime.block_on(check(args)) {
             Ok(code) => Ok(code),
             Err(error) => {
@@ -194,6 +207,77 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What each store key prefix holds, named for people.
+fn prefix_name(prefix: u8) -> &'static str {
+    match prefix {
+        b'M' => "meta",
+        b'E' => "events",
+        b'H' => "event hashes",
+        b'D' => "datasets",
+        b'F' => "dataset facet values",
+        b'J' => "jobs",
+        b'R' => "runs",
+        b'O' => "job observations",
+        b'S' => "schema versions",
+        b'A' => "aliases",
+        b'r' => "job run timeline",
+        b'w' => "dataset run timeline",
+        b'L' => "column lineage",
+        b'P' | b'G' => "mesh documents",
+        b'p' | b'g' => "mesh document versions",
+        b'o' => "owner index",
+        b't' => "tag index",
+        b'c' => "column tag index",
+        b'C' => "schema changes",
+        _ => "other",
+    }
+}
+
+async fn stats(args: StatsArgs) -> anyhow::Result<()> {
+    let config = args.store.service_config();
+    let data_dir = args.store.data_dir.clone();
+    let (stats, disk) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let service =
+            Service::open(config).with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
+        let stats = service.store_stats()?;
+        let disk = service.size_on_disk()?;
+        service.close();
+        Ok((stats, disk))
+    })
+    .await??;
+    let logical: u64 = stats.iter().map(|s| s.key_bytes + s.value_bytes).sum();
+    if args.json {
+        let prefixes: Vec<_> = stats
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "prefix": (s.prefix as char).to_string(),
+                    "what": prefix_name(s.prefix),
+                    "keys": s.keys,
+                    "key_bytes": s.key_bytes,
+                    "value_bytes": s.value_bytes,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({"disk_bytes": disk, "logical_bytes": logical, "prefixes": prefixes}));
+        return Ok(());
+    }
+    println!("{:<6} {:<24} {:>12} {:>14} {:>14}", "prefix", "what", "keys", "key bytes", "value bytes");
+    for s in &stats {
+        println!(
+            "{:<6} {:<24} {:>12} {:>14} {:>14}",
+            s.prefix as char,
+            prefix_name(s.prefix),
+            s.keys,
+            s.key_bytes,
+            s.value_bytes
+        );
+    }
+    println!("logical bytes (keys + values): {logical}");
+    println!("on disk: {disk}");
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

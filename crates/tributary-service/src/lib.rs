@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tributary_graph::LineageIndex;
 use tributary_model::{DatasetId, Watermark};
 use tributary_store::Store;
-pub use tributary_store::StoreConfig;
+pub use tributary_store::{PrefixStats, StoreConfig};
 
 pub use change::{
     ChangeImpact, ChangeReport, CheckedChange, ImpactUse, SchemaChangeFilter, SchemaFormat, parse_proposed,
@@ -172,6 +172,11 @@ impl Service {
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, ServiceError> {
         Ok(self.shared.store.size_on_disk()?)
+    }
+
+    /// Keys and bytes per store key prefix (a full scan).
+    pub fn store_stats(&self) -> Result<Vec<tributary_store::PrefixStats>, ServiceError> {
+        Ok(self.shared.store.stats()?)
     }
 }
 

@@ -30,7 +30,9 @@
 //! | `C` | time sequence | [`SchemaChangeRecord`]: schema changes seen in ingested events |
 //! | `c` | lower-case tag NUL ns NUL name NUL field | empty (columns by tag, from `tags` facets with `field`) |
 //!
-//! Records are JSON with a `format` field; see `tributary_model::RECORD_FORMAT`.
+//! Records are JSON with a `format` field (see `tributary_model::RECORD_FORMAT`), stored behind a
+//! codec byte like events: lz4-compressed unless the store is configured otherwise. Bare JSON
+//! (written by earlier builds) is still read.
 
 mod keys;
 
@@ -129,19 +131,19 @@ fn decode_label_key(key: &[u8], prefix_len: usize) -> Option<NodeRef> {
 pub struct StoreConfig {
     /// sled page cache, in bytes.
     pub cache_bytes: u64,
-    /// Compress stored events with lz4.
-    pub compress_events: bool,
+    /// Compress stored events, facet values and records with lz4.
+    pub compress: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { cache_bytes: 256 * 1024 * 1024, compress_events: true }
+        Self { cache_bytes: 256 * 1024 * 1024, compress: true }
     }
 }
 
 pub struct Store {
     db: sled::Db,
-    compress_events: bool,
+    compress: bool,
 }
 
 impl Store {
@@ -149,7 +151,11 @@ impl Store {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(config.cache_bytes)
-            .mode(sled::Mode::HighThroughput)
+            .mode(if std::env::var_os("TRIB_LOWSPACE").is_some() {
+                sled::Mode::LowSpace
+            } else {
+                sled::Mode::HighThroughput
+            })
             // Durability comes from the ingest pipeline's explicit flushes (group commit);
             // sled's own timer would only add flushes nobody waits for.
             .flush_every_ms(None)
@@ -183,7 +189,7 @@ impl Store {
                 db.flush()?;
             }
         }
-        Ok(Self { db, compress_events: config.compress_events })
+        Ok(Self { db, compress: config.compress })
     }
 
     /// Makes every applied batch durable (fsync).
@@ -197,6 +203,21 @@ impl Store {
         Ok(self.db.size_on_disk()?)
     }
 
+    /// Keys and bytes under each key prefix, in prefix order (a full scan: for operators
+    /// and benchmarks, not for request paths).
+    pub fn stats(&self) -> Result<Vec<PrefixStats>> {
+        let mut stats: std::collections::BTreeMap<u8, PrefixStats> = std::collections::BTreeMap::new();
+        for entry in self.db.iter() {
+            let (key, value) = entry?;
+            let prefix = key.first().copied().unwrap_or(0);
+            let slot = stats.entry(prefix).or_insert(PrefixStats { prefix, ..PrefixStats::default() });
+            slot.keys += 1;
+            slot.key_bytes += key.len() as u64;
+            slot.value_bytes += value.len() as u64;
+        }
+        Ok(stats.into_values().collect())
+    }
+
     /// Applies one event's writes atomically (not yet durable; see [`Self::flush`]).
     pub fn commit(&self, write: EventWrite) -> Result<()> {
         self.db.apply_batch(write.batch)?;
@@ -205,7 +226,7 @@ impl Store {
 
     /// Starts the writes of one event.
     pub fn write(&self) -> EventWrite {
-        EventWrite { batch: sled::Batch::default(), compress_events: self.compress_events }
+        EventWrite { batch: sled::Batch::default(), compress: self.compress }
     }
 
     pub fn last_sequence(&self) -> Result<u64> {
@@ -525,15 +546,24 @@ impl Store {
     }
 }
 
+/// What one key prefix holds (see [`Store::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrefixStats {
+    pub prefix: u8,
+    pub keys: u64,
+    pub key_bytes: u64,
+    pub value_bytes: u64,
+}
+
 /// The writes of one event, applied atomically by [`Store::commit`].
 pub struct EventWrite {
     batch: sled::Batch,
-    compress_events: bool,
+    compress: bool,
 }
 
 impl EventWrite {
     pub fn put_event(&mut self, sequence: u64, hash: u128, canonical: &[u8]) {
-        self.batch.insert(&event_key(sequence), encode_blob(canonical, self.compress_events));
+        self.batch.insert(&event_key(sequence), encode_blob(canonical, self.compress));
         self.batch.insert(&hash_key(hash), &sequence.to_be_bytes());
         self.batch.insert(META_SEQUENCE, &sequence.to_be_bytes());
     }
@@ -546,7 +576,7 @@ impl EventWrite {
     pub fn put_dataset_facet(&mut self, id: &DatasetId, key: &str, value: &serde_json::Value) -> Result<()> {
         let json = serde_json::to_vec(value)
             .map_err(|error| StoreError::Encode { key: format!("facet {key} of {id}"), reason: error.to_string() })?;
-        self.batch.insert(facet_key(id, key), encode_blob(&json, self.compress_events));
+        self.batch.insert(facet_key(id, key), encode_blob(&json, self.compress));
         Ok(())
     }
 
@@ -639,16 +669,25 @@ impl EventWrite {
             key: String::from_utf8_lossy(&key).into_owned(),
             reason: error.to_string(),
         })?;
-        self.batch.insert(key, value);
+        self.batch.insert(key, encode_blob(&value, self.compress));
         Ok(())
     }
 }
 
+/// Decodes a record: a codec byte and (lz4-compressed) JSON, or bare JSON (which starts with
+/// `{` or `[`, never a codec byte) as stores before compressed records wrote it.
 fn decode_json<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
-    serde_json::from_slice(value).map_err(|error| StoreError::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
-        reason: error.to_string(),
-    })
+    let corrupt = |reason: String| StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason };
+    let decompressed;
+    let json = match value.split_first() {
+        Some((&CODEC_LZ4, rest)) => {
+            decompressed = lz4_flex::decompress_size_prepended(rest).map_err(|e| corrupt(e.to_string()))?;
+            decompressed.as_slice()
+        }
+        Some((&CODEC_RAW, rest)) => rest,
+        _ => value,
+    };
+    serde_json::from_slice(json).map_err(|error| corrupt(error.to_string()))
 }
 
 /// Codec byte + bytes, lz4-compressed when asked.
