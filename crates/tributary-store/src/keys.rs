@@ -22,10 +22,14 @@ pub(crate) const PREFIX_TAG: u8 = b't';
 pub(crate) const PREFIX_COLUMN_TAG: u8 = b'c';
 pub(crate) const PREFIX_SCHEMA_CHANGE: u8 = b'C';
 pub(crate) const PREFIX_DATASET_FACET: u8 = b'F';
+pub(crate) const PREFIX_GRAPH_DATASET: u8 = b'N';
+pub(crate) const PREFIX_GRAPH_JOB: u8 = b'I';
 
 /// Meta keys live under `M`.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const META_SEQUENCE: &[u8] = b"Msequence";
+/// Present once the graph keyspace (`N`, `I`) holds every dataset and job.
+pub(crate) const META_GRAPH_KEYS: &[u8] = b"Mgraph";
 
 pub(crate) const CODEC_RAW: u8 = 0;
 pub(crate) const CODEC_LZ4: u8 = 1;

@@ -10,12 +10,14 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `M` | `format`, `sequence` | store format (u8), last event sequence (u64) |
+//! | `M` | `format`, `sequence`, `graph` | store format (u8), last event sequence (u64), graph keyspace complete |
 //! | `E` | sequence | event: codec byte + canonical JSON (lz4 when codec = 1) |
 //! | `H` | content hash (16 bytes) | sequence |
 //! | `D` | ns NUL name | [`DatasetRecord`] (facet stamps, not values) |
 //! | `F` | dataset ns NUL name NUL facet key | the facet's value: codec byte + JSON (lz4 when codec = 1); rewritten only when it changes |
 //! | `J` | ns NUL name | [`JobRecord`] |
+//! | `N` | dataset ns NUL name | empty: every dataset, keys only (the graph, read at start-up) |
+//! | `I` | job ns NUL name | the job's current inputs and outputs (the graph, read at start-up) |
 //! | `R` | run id (16 bytes) | [`RunRecord`] |
 //! | `O` | job ns NUL name NUL observation key | [`Observation`] |
 //! | `S` | dataset ns NUL name NUL schema hash | [`SchemaVersionRecord`] |
@@ -186,6 +188,8 @@ impl Store {
             Some(_) => {}
             None => {
                 db.insert(META_FORMAT, &[STORE_FORMAT])?;
+                // A new store files every dataset and job in the graph keyspace from the start.
+                db.insert(META_GRAPH_KEYS, &[1u8])?;
                 db.flush()?;
             }
         }
@@ -365,9 +369,48 @@ impl Store {
         })
     }
 
-    /// Every dataset id, read from keys only (index rebuild at start-up).
+    /// Every dataset id, from the graph keyspace (index rebuild at start-up): keys only, in
+    /// leaves of their own, so the scan reads no records.
     pub fn scan_dataset_ids(&self) -> impl Iterator<Item = Result<DatasetId>> + '_ {
-        self.db.scan_prefix([PREFIX_DATASET]).map(|entry| {
+        self.scan_name_keys(PREFIX_GRAPH_DATASET)
+    }
+
+    /// Every job with its current inputs and outputs, from the graph keyspace (index
+    /// rebuild at start-up).
+    pub fn scan_job_io(&self) -> impl Iterator<Item = Result<(JobId, Vec<DatasetId>, Vec<DatasetId>)>> + '_ {
+        self.db.scan_prefix([PREFIX_GRAPH_JOB]).map(|entry| {
+            let (key, value) = entry?;
+            let id = decode_name_key(&key).ok_or_else(|| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason: "job key is not namespace NUL name".into(),
+            })?;
+            let (inputs, outputs): (Vec<DatasetId>, Vec<DatasetId>) = decode_json(&key, &value)?;
+            Ok((JobId::new(id.namespace, id.name), inputs, outputs))
+        })
+    }
+
+    /// Fills the graph keyspace from the dataset and job records when a store written by
+    /// an earlier build lacks it; returns whether it had to. Durable when it returns.
+    pub fn ensure_graph_keys(&self) -> Result<bool> {
+        if self.db.get(META_GRAPH_KEYS)?.is_some() {
+            return Ok(false);
+        }
+        let mut write = self.write();
+        for id in self.scan_name_keys(PREFIX_DATASET) {
+            write.put_graph_dataset(&id?);
+        }
+        for job in self.scan_jobs() {
+            let job = job?;
+            write.put_job_io(&job.id, &job.inputs, &job.outputs)?;
+        }
+        write.batch.insert(META_GRAPH_KEYS, &[1u8]);
+        self.commit(write)?;
+        self.flush()?;
+        Ok(true)
+    }
+
+    fn scan_name_keys(&self, prefix: u8) -> impl Iterator<Item = Result<DatasetId>> + '_ {
+        self.db.scan_prefix([prefix]).map(|entry| {
             let (key, _) = entry?;
             decode_name_key(&key).ok_or_else(|| StoreError::Corrupt {
                 key: String::from_utf8_lossy(&key).into_owned(),
@@ -582,6 +625,17 @@ impl EventWrite {
 
     pub fn delete_dataset_facet(&mut self, id: &DatasetId, key: &str) {
         self.batch.remove(facet_key(id, key));
+    }
+
+    /// Files a dataset in the graph keyspace (once, when it is first seen).
+    pub fn put_graph_dataset(&mut self, id: &DatasetId) {
+        self.batch.insert(name_key(PREFIX_GRAPH_DATASET, &id.namespace, &id.name), &[]);
+    }
+
+    /// Files a job and its current inputs and outputs in the graph keyspace (when the job is
+    /// new or they change).
+    pub fn put_job_io(&mut self, job: &JobId, inputs: &[DatasetId], outputs: &[DatasetId]) -> Result<()> {
+        self.put_json(name_key(PREFIX_GRAPH_JOB, &job.namespace, &job.name), &(inputs, outputs))
     }
 
     pub fn put_job(&mut self, record: &JobRecord) -> Result<()> {

@@ -37,6 +37,8 @@ fn records_survive_reopen_and_names_with_shared_prefixes_stay_apart() {
         let mut write = store.write();
         write.put_dataset(&DatasetRecord::new(a.clone(), Timestamp(1))).unwrap();
         write.put_dataset(&DatasetRecord::new(b.clone(), Timestamp(2))).unwrap();
+        write.put_graph_dataset(&a);
+        write.put_graph_dataset(&b);
         write.put_alias(&DatasetId::new("s3", "bucket/orders"), &a);
         store.commit(write).unwrap();
         store.flush().unwrap();
@@ -140,4 +142,28 @@ fn stats_count_keys_and_bytes_per_prefix() {
     assert!(datasets.value_bytes > 0);
     assert_eq!(stats.iter().find(|s| s.prefix == b'E').unwrap().keys, 1);
     assert!(stats.windows(2).all(|pair| pair[0].prefix < pair[1].prefix));
+}
+
+#[test]
+fn a_store_without_the_graph_keyspace_gets_it_filled_once_from_the_records() {
+    let store = Store::open_temporary(&StoreConfig::default()).unwrap();
+    // As an earlier build left it: records, no graph keys, no marker.
+    store.db.remove(crate::keys::META_GRAPH_KEYS).unwrap();
+    let (a, b) = (DatasetId::new("db", "a"), DatasetId::new("db", "b"));
+    let mut job = JobRecord::new(JobId::new("airflow", "load"), Timestamp(1));
+    job.inputs = vec![a.clone()];
+    job.outputs = vec![b.clone()];
+    let mut write = store.write();
+    write.put_dataset(&DatasetRecord::new(a.clone(), Timestamp(1))).unwrap();
+    write.put_dataset(&DatasetRecord::new(b.clone(), Timestamp(1))).unwrap();
+    write.put_job(&job).unwrap();
+    store.commit(write).unwrap();
+    assert_eq!(store.scan_dataset_ids().count(), 0);
+
+    assert!(store.ensure_graph_keys().unwrap());
+    let ids: Vec<DatasetId> = store.scan_dataset_ids().map(Result::unwrap).collect();
+    assert_eq!(ids, vec![a.clone(), b.clone()]);
+    let jobs: Vec<_> = store.scan_job_io().map(Result::unwrap).collect();
+    assert_eq!(jobs, vec![(job.id.clone(), vec![a], vec![b])]);
+    assert!(!store.ensure_graph_keys().unwrap(), "filled only once");
 }
