@@ -130,6 +130,22 @@ async fn import_loads_a_file_and_reports_rejected_lines() {
     assert!(stdout.contains("30 new, 1 duplicates, 1 rejected"), "{stdout}");
     assert!(stdout.contains("rejected line 6: `eventTime`: is required"), "{stdout}");
 
+    // `stats` counts what the import stored: 30 events, 31 datasets, 30 jobs.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["stats", "--json", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stats: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let keys = |prefix: &str| {
+        stats["prefixes"].as_array().unwrap().iter().find(|p| p["prefix"] == prefix).map(|p| p["keys"].as_u64())
+    };
+    assert_eq!(keys("E"), Some(Some(30)), "{stats}");
+    assert_eq!(keys("N"), Some(Some(31)), "{stats}");
+    assert_eq!(keys("I"), Some(Some(30)), "{stats}");
+    assert!(stats["disk_bytes"].as_u64().unwrap() >= stats["logical_bytes"].as_u64().unwrap(), "{stats}");
+
     let server = start_server_in(&data_dir).await;
     assert_eq!(server.watermark().await, (30, 30));
     let data = server

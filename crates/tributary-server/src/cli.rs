@@ -218,6 +218,8 @@ fn prefix_name(prefix: u8) -> &'static str {
         b'D' => "datasets",
         b'F' => "dataset facet values",
         b'J' => "jobs",
+        b'N' => "graph: datasets",
+        b'I' => "graph: job inputs/outputs",
         b'R' => "runs",
         b'O' => "job observations",
         b'S' => "schema versions",
