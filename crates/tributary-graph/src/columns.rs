@@ -116,6 +116,38 @@ pub struct ColumnAnswer {
 impl LineageIndex {
     /// Replaces the column lineage into `output` (from its current `columnLineage` facet).
     pub fn set_column_lineage(&mut self, output: &DatasetId, edges: &[ColumnEdgeSpec]) {
+        if let Some(touched) = &mut self.columns_loading {
+            touched.insert(output.clone());
+        }
+        self.replace_column_lineage(output, edges);
+    }
+
+    /// Marks the column lineage as loading: column answers are incomplete until
+    /// [`Self::finish_column_load`], and [`Self::load_column_lineage`] fills it in.
+    pub fn begin_column_load(&mut self) {
+        self.columns_loading = Some(HashSet::new());
+    }
+
+    /// Loads the stored column lineage into `output`, unless [`Self::set_column_lineage`]
+    /// set a newer one since the load began. Returns whether it was applied.
+    pub fn load_column_lineage(&mut self, output: &DatasetId, edges: &[ColumnEdgeSpec]) -> bool {
+        if self.columns_loading.as_ref().is_some_and(|touched| touched.contains(output)) {
+            return false;
+        }
+        self.replace_column_lineage(output, edges);
+        true
+    }
+
+    pub fn finish_column_load(&mut self) {
+        self.columns_loading = None;
+    }
+
+    /// Whether the column lineage is complete (not loading).
+    pub fn columns_ready(&self) -> bool {
+        self.columns_loading.is_none()
+    }
+
+    fn replace_column_lineage(&mut self, output: &DatasetId, edges: &[ColumnEdgeSpec]) {
         let output_node = self.ensure_dataset(output);
         let old_fields: Vec<FieldId> = self.columns.by_dataset.get(&output_node).cloned().unwrap_or_default();
         for field in old_fields {

@@ -71,6 +71,10 @@ pub struct LineageIndex {
     datasets: BTreeMap<DatasetId, NodeIndex>,
     jobs: BTreeMap<JobId, NodeIndex>,
     columns: columns::ColumnGraph,
+    /// While the column lineage is loaded in the background (after start-up): the outputs
+    /// whose column lineage the writer set meanwhile, which the loader must not overwrite
+    /// with the older stored copy. `None` once loaded.
+    columns_loading: Option<HashSet<DatasetId>>,
     watermark: Watermark,
 }
 

@@ -208,4 +208,29 @@ mod columns {
         let unknown = index.column_lineage(&DatasetId::new("db", "nope"), "x", Direction::Downstream, 1, 1);
         assert!(unknown.is_err());
     }
+
+    #[test]
+    fn a_background_load_never_overwrites_lineage_set_meanwhile() {
+        let mut index = LineageIndex::default();
+        index.set_job_io(&job("a"), &[ds("raw")], &[ds("clean")]);
+        index.begin_column_load();
+        assert!(!index.columns_ready());
+        // The writer sets new column lineage while the loader is still reading the store...
+        index.set_column_lineage(&ds("clean"), &[edge("raw", "id", "new_id", TransformationKind::Direct, false)]);
+        // ...so the loader's older stored copy for that output is skipped, others are applied.
+        assert!(
+            !index.load_column_lineage(&ds("clean"), &[edge("raw", "id", "old_id", TransformationKind::Direct, false)])
+        );
+        assert!(
+            index.load_column_lineage(&ds("mart"), &[edge("clean", "new_id", "id", TransformationKind::Direct, false)])
+        );
+        index.finish_column_load();
+        assert!(index.columns_ready());
+        let answer = index.column_lineage(&ds("raw"), "id", Direction::Downstream, 10, 100).unwrap();
+        let reached: Vec<String> =
+            answer.columns.iter().map(|hit| format!("{}.{}", hit.dataset.name, hit.field)).collect();
+        assert_eq!(reached, vec!["clean.new_id".to_owned(), "mart.id".to_owned()]);
+        // Once loaded, a load call is an ordinary replacement again.
+        assert!(index.load_column_lineage(&ds("clean"), &[]));
+    }
 }

@@ -469,6 +469,7 @@ impl QueryCore {
         limit: Option<u32>,
     ) -> Result<crate::columns::ColumnLineage> {
         let id = model::DatasetId::new(dataset.namespace, dataset.name);
+        service(context).column_lineage_loaded().await.map_err(gql_error)?;
         let view = service(context)
             .column_lineage(&id, &field, direction.into(), depth, limit.map(|limit| limit as usize))
             .map_err(gql_error)?;

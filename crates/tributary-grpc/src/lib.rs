@@ -22,6 +22,11 @@ pub mod proto {
 
 /// Largest gRPC message accepted, in bytes (one event or one answer).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest lineage answer sent, in bytes. Answers are bounded by node count (the server's
+/// `--max-lineage-nodes`, 1M by default), not bytes: a full closure of 950k nodes encodes to
+/// ~70 MB without edges and ~300 MB with them, so the byte cap sits above that instead of
+/// failing a request the engine already answered.
+pub const MAX_LINEAGE_ANSWER_BYTES: usize = 512 * 1024 * 1024;
 
 /// The gRPC routes: `tributary.v1.Ingest`, `tributary.v1.Lineage`, `grpc.health.v1.Health`
 /// and server reflection (v1 and v1alpha).
@@ -53,7 +58,7 @@ pub async fn routes(service: Service) -> Routes {
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let lineage = proto::lineage_server::LineageServer::new(lineage::LineageApi::new(service))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        .max_encoding_message_size(MAX_LINEAGE_ANSWER_BYTES);
     Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -130,6 +130,7 @@ impl proto::lineage_server::Lineage for LineageApi {
         let direction = direction(request.direction).map_err(status)?;
         let depth = (request.depth > 0).then_some(request.depth);
         let limit = (request.limit > 0).then_some(request.limit as usize);
+        self.service.column_lineage_loaded().await.map_err(status)?;
         let view = self.service.column_lineage(&dataset, &request.field, direction, depth, limit).map_err(status)?;
         let start = crate::convert::column_ref(&(dataset, request.field));
         Ok(Response::new(crate::convert::column_lineage(start, view)))

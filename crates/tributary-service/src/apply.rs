@@ -494,10 +494,9 @@ pub(crate) fn rebuild_index(store: &Store) -> Result<(LineageIndex, HashMap<Data
         index.ensure_job(&job);
         index.set_job_io(&job, &inputs, &outputs);
     }
-    for entry in store.scan_column_lineage() {
-        let (output, edges) = entry?;
-        index.set_column_lineage(&output, &edges);
-    }
+    // Column lineage is the bulk of the stored graph (16M column edges at 1M datasets): it is
+    // loaded after start-up by `columns::load`, so dataset lineage answers right away.
+    index.begin_column_load();
     let mut aliases = HashMap::new();
     for pair in store.scan_aliases() {
         let (alias, canonical) = pair?;

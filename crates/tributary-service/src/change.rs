@@ -586,7 +586,7 @@ impl Shared {
         baseline: String,
         diff: SchemaDiff,
     ) -> Result<ChangeReport, ServiceError> {
-        let index = self.read_index();
+        let index = self.read_index_with_columns()?;
         let watermark = index.watermark();
         let (mut changes, mut affected) = trace_impacts(&index, dataset, diff.changes);
         let consumers = index.consumers(dataset);

@@ -10,6 +10,7 @@
 
 mod apply;
 mod change;
+mod columns;
 mod error;
 mod mesh;
 mod queries;
@@ -94,6 +95,11 @@ pub(crate) struct Shared {
     /// Schema changes seen in ingested events, to subscribers.
     pub(crate) schema_changes: tokio::sync::broadcast::Sender<Arc<tributary_model::SchemaChangeRecord>>,
     pub(crate) config: ServiceConfig,
+    /// The column lineage load after start-up (see `columns`).
+    pub(crate) column_state: Mutex<columns::ColumnState>,
+    pub(crate) column_ready: std::sync::Condvar,
+    /// Set by [`Service::close`]: background work stops early.
+    pub(crate) closing: std::sync::atomic::AtomicBool,
 }
 
 /// A handle on the running service; cheap to clone.
@@ -102,6 +108,7 @@ pub struct Service {
     shared: Arc<Shared>,
     writer: writer::WriterHandle,
     writer_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    column_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Service {
@@ -118,10 +125,8 @@ impl Service {
             None => Store::open_temporary(&config.store)?,
         };
         let (index, aliases) = apply::rebuild_index(&store)?;
-        let mut mesh = mesh::MeshState::load(&store, config.policies.clone())?;
-        if mesh.has_graph_policies() {
-            mesh.refresh_violations(&index, &store, tributary_model::Timestamp::now());
-        }
+        let mesh = mesh::MeshState::load(&store, config.policies.clone())?;
+        let graph_policies = mesh.has_graph_policies();
         let shared = Arc::new(Shared {
             store,
             index: RwLock::new(index),
@@ -129,9 +134,30 @@ impl Service {
             mesh: RwLock::new(mesh),
             schema_changes: tokio::sync::broadcast::channel(change::SCHEMA_CHANGE_BACKLOG).0,
             config,
+            column_state: Mutex::new(columns::ColumnState::Loading),
+            column_ready: std::sync::Condvar::new(),
+            closing: std::sync::atomic::AtomicBool::new(false),
         });
+        // Graph policies look at column lineage (PII reach) and their findings must be right
+        // from the first event on: with some, the column lineage loads before serving.
+        let column_thread = if graph_policies {
+            columns::load(&shared);
+            None
+        } else {
+            let loader = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new()
+                .name("tributary-columns".into())
+                .spawn(move || columns::load(&loader))
+                .map_err(|error| ServiceError::Internal(format!("cannot start the column loader: {error}")))?;
+            Some(spawned)
+        };
         let (writer, thread) = writer::start(Arc::clone(&shared));
-        Ok(Self { shared, writer, writer_thread: Arc::new(Mutex::new(Some(thread))) })
+        Ok(Self {
+            shared,
+            writer,
+            writer_thread: Arc::new(Mutex::new(Some(thread))),
+            column_thread: Arc::new(Mutex::new(column_thread)),
+        })
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -158,6 +184,11 @@ impl Service {
     /// Stops accepting events, waits for the writer to drain and flush. Other clones of
     /// this handle get `Unavailable` afterwards.
     pub fn close(&self) {
+        self.shared.closing.store(true, std::sync::atomic::Ordering::Relaxed);
+        let loader = self.column_thread.lock().ok().and_then(|mut guard| guard.take());
+        if let Some(loader) = loader {
+            let _ = loader.join();
+        }
         self.writer.close();
         let thread = self.writer_thread.lock().ok().and_then(|mut guard| guard.take());
         if let Some(thread) = thread {
@@ -167,6 +198,26 @@ impl Service {
 
     pub fn watermark(&self) -> Watermark {
         self.shared.read_index().watermark()
+    }
+
+    /// Waits until the column lineage is loaded after start-up (column answers wait for it
+    /// on their own; this is for callers that want to know, such as benchmarks).
+    pub fn wait_for_column_lineage(&self) -> Result<(), ServiceError> {
+        self.shared.read_index_with_columns().map(drop)
+    }
+
+    /// [`Self::wait_for_column_lineage`] for async callers: returns at once when loaded, else
+    /// waits on a blocking thread, so request tasks never block the runtime.
+    pub async fn column_lineage_loaded(&self) -> Result<(), ServiceError> {
+        if *self.shared.column_state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+            == columns::ColumnState::Ready
+        {
+            return Ok(());
+        }
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || shared.read_index_with_columns().map(drop))
+            .await
+            .map_err(|error| ServiceError::Internal(format!("waiting for the column lineage failed: {error}")))?
     }
 
     /// Bytes the store occupies on disk.

@@ -226,6 +226,11 @@ impl MeshState {
 
     /// Re-evaluates the graph policies and keeps first-seen times of violations still open.
     pub(crate) fn refresh_violations(&mut self, index: &LineageIndex, store: &Store, now: Timestamp) {
+        // Until the column lineage is loaded the findings would be incomplete; the loader
+        // refreshes them when it is done.
+        if !index.columns_ready() {
+            return;
+        }
         let current = self.evaluate_graph(index, store);
         let previous = std::mem::take(&mut self.violations);
         self.violations = current

@@ -264,7 +264,7 @@ impl Service {
         }
         let depth = depth.unwrap_or(config.default_lineage_depth);
         let dataset = self.shared.resolve_dataset(dataset);
-        let index = self.shared.read_index();
+        let index = self.shared.read_index_with_columns()?;
         let answer = index.column_lineage(&dataset, field, direction, depth, limit)?;
         Ok(ColumnLineageView { answer, depth, watermark: index.watermark() })
     }

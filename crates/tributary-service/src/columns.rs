@@ -1,0 +1,106 @@
+//! Loading the column lineage into the index after start-up.
+//!
+//! The dataset graph (ids and job edges) is rebuilt before the server listens; the column
+//! lineage, most of the stored graph, is read afterwards on a thread of its own, in chunks
+//! decoded outside the index lock and applied under it. Events ingested meanwhile set their
+//! column lineage directly; the index remembers those outputs and the loader leaves them
+//! alone, so the result is the same as a full rebuild. Answers that need columns wait until
+//! the load is done.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tracing::{error, info};
+use tributary_model::{ColumnEdgeSpec, DatasetId};
+
+use crate::{ServiceError, Shared};
+
+/// Outputs decoded before taking the index lock once.
+const CHUNK: usize = 4096;
+/// Longest a request waits for the column lineage before it is told to retry.
+const WAIT: Duration = Duration::from_secs(600);
+
+/// Where the column lineage load stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ColumnState {
+    Loading,
+    Ready,
+    Failed(String),
+}
+
+/// Loads every stored column lineage into the index, then marks it ready (or failed).
+pub(crate) fn load(shared: &Shared) {
+    let started = Instant::now();
+    let outcome = load_chunks(shared);
+    let state = match outcome {
+        Ok(Some(outputs)) => {
+            let mut index = shared.write_index();
+            index.finish_column_load();
+            let mut mesh = shared.mesh.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if mesh.has_graph_policies() {
+                mesh.refresh_violations(&index, &shared.store, tributary_model::Timestamp::now());
+            }
+            info!(outputs, elapsed_ms = started.elapsed().as_millis() as u64, "column lineage loaded");
+            ColumnState::Ready
+        }
+        Ok(None) => ColumnState::Failed("the service is closing".into()),
+        Err(failure) => {
+            error!(error = %failure, "loading the column lineage failed; column answers are unavailable");
+            ColumnState::Failed(failure.to_string())
+        }
+    };
+    let mut current = shared.column_state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    *current = state;
+    shared.column_ready.notify_all();
+}
+
+/// `None` when the service closed before the load finished.
+fn load_chunks(shared: &Shared) -> Result<Option<usize>, ServiceError> {
+    let mut outputs = 0usize;
+    let mut chunk: Vec<(DatasetId, Vec<ColumnEdgeSpec>)> = Vec::with_capacity(CHUNK);
+    let mut entries = shared.store.scan_column_lineage();
+    loop {
+        if shared.closing.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        for entry in entries.by_ref().take(CHUNK) {
+            chunk.push(entry?);
+        }
+        if chunk.is_empty() {
+            return Ok(Some(outputs));
+        }
+        outputs += chunk.len();
+        let mut index = shared.write_index();
+        for (output, edges) in chunk.drain(..) {
+            index.load_column_lineage(&output, &edges);
+        }
+    }
+}
+
+impl Shared {
+    /// The index once its column lineage is complete: waits for the load after start-up.
+    pub(crate) fn read_index_with_columns(
+        &self,
+    ) -> Result<std::sync::RwLockReadGuard<'_, tributary_graph::LineageIndex>, ServiceError> {
+        let mut state = self.column_state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match &*state {
+                ColumnState::Ready => break,
+                ColumnState::Failed(reason) => {
+                    return Err(ServiceError::Internal(format!("the column lineage is not available: {reason}")));
+                }
+                ColumnState::Loading => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(ServiceError::Unavailable);
+                    }
+                    state =
+                        self.column_ready.wait_timeout(state, left).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
+                }
+            }
+        }
+        drop(state);
+        Ok(self.read_index())
+    }
+}
