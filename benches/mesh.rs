@@ -523,8 +523,9 @@ fn lineage_request(query: &QuerySpec, target: &Target) -> proto::LineageRequest 
         direction: if query.downstream { proto::Direction::Downstream } else { proto::Direction::Upstream } as i32,
         depth: query.depth,
         limit: NODE_LIMIT,
-        // The peers return dataset rows only; edges would be extra work they do not do.
+        // The peers return dataset rows only; jobs and edges would be extra work they do not do.
         omit_edges: true,
+        datasets_only: true,
     }
 }
 
@@ -1162,7 +1163,7 @@ impl Bench {
                 NodeRef { kind: NodeKind::Dataset, namespace: target.namespace.clone(), name: target.name.clone() };
             let direction = if query.downstream { Direction::Downstream } else { Direction::Upstream };
             let view = service
-                .lineage_nodes(&start, direction, Some(query.depth), Some(NODE_LIMIT as usize))
+                .lineage_datasets(&start, direction, Some(query.depth), Some(NODE_LIMIT as usize))
                 .map_err(|error| CallError::Failed(error.into()))?;
             let rows: Vec<(&str, &str)> = view
                 .answer

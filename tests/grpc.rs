@@ -6,7 +6,7 @@ use tributary_grpc::proto::{self, ingest_ack};
 use crate::support::{example_events, run_event, run_id, start_server};
 
 /// Downstream of `db:raw`, 5 job hops, server-default limit.
-fn downstream_of_raw(omit_edges: bool) -> proto::LineageRequest {
+fn downstream_of_raw(omit_edges: bool, datasets_only: bool) -> proto::LineageRequest {
     proto::LineageRequest {
         start: Some(proto::NodeRef {
             kind: proto::NodeKind::Dataset as i32,
@@ -17,6 +17,7 @@ fn downstream_of_raw(omit_edges: bool) -> proto::LineageRequest {
         depth: 5,
         limit: 0,
         omit_edges,
+        datasets_only,
     }
 }
 
@@ -100,14 +101,20 @@ async fn unary_and_batch_ingest_then_query() {
     assert_eq!(summary.watermark.unwrap().sequence, 9);
 
     let mut lineage = server.lineage_client().await;
-    let answer = lineage.get_lineage(downstream_of_raw(false)).await.unwrap().into_inner();
+    let answer = lineage.get_lineage(downstream_of_raw(false, false)).await.unwrap().into_inner();
     let names: Vec<String> = answer.nodes.iter().map(|n| n.node.as_ref().unwrap().name.clone()).collect();
     assert_eq!(names, ["raw", "load", "clean"]);
     assert_eq!(answer.edges.len(), 2);
     assert!(!answer.truncated);
-    let nodes_only = lineage.get_lineage(downstream_of_raw(true)).await.unwrap().into_inner();
+    let nodes_only = lineage.get_lineage(downstream_of_raw(true, false)).await.unwrap().into_inner();
     assert_eq!(nodes_only.nodes, answer.nodes);
     assert!(nodes_only.edges.is_empty());
+    // The impact shape: datasets only (the job is a hop, not an answer), no edges.
+    let datasets = lineage.get_lineage(downstream_of_raw(false, true)).await.unwrap().into_inner();
+    let names: Vec<(String, u32)> =
+        datasets.nodes.iter().map(|n| (n.node.as_ref().unwrap().name.clone(), n.distance)).collect();
+    assert_eq!(names, [("raw".to_owned(), 0), ("clean".to_owned(), 1)]);
+    assert!(datasets.edges.is_empty());
 
     let dataset = lineage
         .get_dataset(proto::GetDatasetRequest { namespace: "db".into(), name: "clean".into() })

@@ -30,6 +30,17 @@ impl Node {
     }
 }
 
+/// What a lineage answer carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// Nodes and edges.
+    Full,
+    /// Nodes, no edges.
+    Nodes,
+    /// Dataset nodes, no edges.
+    DatasetsOnly,
+}
+
 /// One node of a lineage answer, with its distance from the start in job hops.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LineageNode {
@@ -221,7 +232,19 @@ impl LineageIndex {
         depth: u32,
         limit: usize,
     ) -> Result<LineageAnswer, GraphError> {
-        self.lineage_with(start, direction, depth, limit, true)
+        self.lineage_with(start, direction, depth, limit, Shape::Full)
+    }
+
+    /// [`Self::lineage`] with dataset nodes only (and no edges): jobs are followed as hops
+    /// and count towards `limit`, but are not returned. The start is always returned.
+    pub fn lineage_datasets(
+        &self,
+        start: &NodeRef,
+        direction: Direction,
+        depth: u32,
+        limit: usize,
+    ) -> Result<LineageAnswer, GraphError> {
+        self.lineage_with(start, direction, depth, limit, Shape::DatasetsOnly)
     }
 
     /// [`Self::lineage`] without the edges (cheaper for large answers that only need the nodes).
@@ -232,7 +255,7 @@ impl LineageIndex {
         depth: u32,
         limit: usize,
     ) -> Result<LineageAnswer, GraphError> {
-        self.lineage_with(start, direction, depth, limit, false)
+        self.lineage_with(start, direction, depth, limit, Shape::Nodes)
     }
 
     fn lineage_with(
@@ -241,30 +264,26 @@ impl LineageIndex {
         direction: Direction,
         depth: u32,
         limit: usize,
-        with_edges: bool,
+        shape: Shape,
     ) -> Result<LineageAnswer, GraphError> {
         let start_index = self.node_index(start)?;
         let limit = limit.max(1);
         match direction {
-            Direction::Downstream => Ok(self.traverse(start_index, PetDirection::Outgoing, depth, limit, with_edges)),
-            Direction::Upstream => Ok(self.traverse(start_index, PetDirection::Incoming, depth, limit, with_edges)),
+            Direction::Downstream => Ok(self.traverse(start_index, PetDirection::Outgoing, depth, limit, shape)),
+            Direction::Upstream => Ok(self.traverse(start_index, PetDirection::Incoming, depth, limit, shape)),
             Direction::Both => {
-                let up = self.traverse(start_index, PetDirection::Incoming, depth, limit, with_edges);
-                let down = self.traverse(start_index, PetDirection::Outgoing, depth, limit, with_edges);
+                let up = self.traverse(start_index, PetDirection::Incoming, depth, limit, shape);
+                let down = self.traverse(start_index, PetDirection::Outgoing, depth, limit, shape);
                 Ok(merge_answers(up, down, limit))
             }
         }
     }
 
-    fn traverse(
-        &self,
-        start: NodeIndex,
-        side: PetDirection,
-        depth: u32,
-        limit: usize,
-        with_edges: bool,
-    ) -> LineageAnswer {
+    fn traverse(&self, start: NodeIndex, side: PetDirection, depth: u32, limit: usize, shape: Shape) -> LineageAnswer {
+        let with_edges = shape == Shape::Full;
+        let with_jobs = shape != Shape::DatasetsOnly;
         let mut visited = self.graph.visit_map();
+        let mut seen = 1usize;
         let mut order: Vec<(NodeIndex, u32)> = vec![(start, 0)];
         let mut edges: Vec<(NodeIndex, NodeIndex, EdgeKind)> = Vec::new();
         let mut queue = VecDeque::from([(start, 0u32)]);
@@ -278,12 +297,15 @@ impl LineageIndex {
                     continue;
                 }
                 if !visited.is_visited(&next) {
-                    if order.len() >= limit {
+                    if seen >= limit {
                         truncated = true;
                         continue;
                     }
                     visited.visit(next);
-                    order.push((next, next_distance));
+                    seen += 1;
+                    if with_jobs || self.graph[next].kind == NodeKind::Dataset {
+                        order.push((next, next_distance));
+                    }
                     queue.push_back((next, next_distance));
                 }
                 if with_edges {

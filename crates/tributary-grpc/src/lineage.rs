@@ -112,7 +112,9 @@ impl proto::lineage_server::Lineage for LineageApi {
         let direction = direction(request.direction).map_err(status)?;
         let depth = (request.depth > 0).then_some(request.depth);
         let limit = (request.limit > 0).then_some(request.limit as usize);
-        let view = if request.omit_edges {
+        let view = if request.datasets_only {
+            self.service.lineage_datasets(&start, direction, depth, limit)
+        } else if request.omit_edges {
             self.service.lineage_nodes(&start, direction, depth, limit)
         } else {
             self.service.lineage(&start, direction, depth, limit)

@@ -195,7 +195,7 @@ impl Service {
         depth: Option<u32>,
         limit: Option<usize>,
     ) -> Result<LineageView, ServiceError> {
-        self.lineage_with(start, direction, depth, limit, true)
+        self.lineage_with(start, direction, depth, limit, AnswerShape::Full)
     }
 
     /// [`Self::lineage`] without edges: cheaper for big answers that need only the nodes.
@@ -206,7 +206,19 @@ impl Service {
         depth: Option<u32>,
         limit: Option<usize>,
     ) -> Result<LineageView, ServiceError> {
-        self.lineage_with(start, direction, depth, limit, false)
+        self.lineage_with(start, direction, depth, limit, AnswerShape::Nodes)
+    }
+
+    /// [`Self::lineage`] with dataset nodes only (the impact question): jobs are followed as
+    /// hops and count towards the limit, but are not returned; no edges.
+    pub fn lineage_datasets(
+        &self,
+        start: &NodeRef,
+        direction: Direction,
+        depth: Option<u32>,
+        limit: Option<usize>,
+    ) -> Result<LineageView, ServiceError> {
+        self.lineage_with(start, direction, depth, limit, AnswerShape::DatasetsOnly)
     }
 
     fn lineage_with(
@@ -215,7 +227,7 @@ impl Service {
         direction: Direction,
         depth: Option<u32>,
         limit: Option<usize>,
-        with_edges: bool,
+        shape: AnswerShape,
     ) -> Result<LineageView, ServiceError> {
         let config = &self.shared.config;
         let limit = limit.unwrap_or(config.default_lineage_limit);
@@ -234,10 +246,10 @@ impl Service {
             NodeKind::Job => start.clone(),
         };
         let index = self.shared.read_index();
-        let answer = if with_edges {
-            index.lineage(&start, direction, depth, limit)?
-        } else {
-            index.lineage_nodes(&start, direction, depth, limit)?
+        let answer = match shape {
+            AnswerShape::Full => index.lineage(&start, direction, depth, limit)?,
+            AnswerShape::Nodes => index.lineage_nodes(&start, direction, depth, limit)?,
+            AnswerShape::DatasetsOnly => index.lineage_datasets(&start, direction, depth, limit)?,
         };
         Ok(LineageView { answer, depth, watermark: index.watermark() })
     }
@@ -392,4 +404,12 @@ fn decode_cursor(cursor: &str) -> Result<(String, String), ServiceError> {
     let namespace = String::from_utf8(bytes[..separator].to_vec()).map_err(|_| invalid())?;
     let name = String::from_utf8(bytes[separator + 1..].to_vec()).map_err(|_| invalid())?;
     Ok((namespace, name))
+}
+
+/// What a lineage answer carries.
+#[derive(Clone, Copy)]
+enum AnswerShape {
+    Full,
+    Nodes,
+    DatasetsOnly,
 }
