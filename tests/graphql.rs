@@ -20,8 +20,8 @@ async fn chain() -> TestServer {
     server
 }
 
-const LINEAGE: &str = r#"query($name: String!, $direction: Direction!, $depth: Int, $limit: Int) {
-  lineage(start: {kind: DATASET, namespace: "db", name: $name}, direction: $direction, depth: $depth, limit: $limit) {
+const LINEAGE: &str = r#"query($name: String!, $direction: Direction!, $depth: Int, $limit: Int, $datasetsOnly: Boolean) {
+  lineage(start: {kind: DATASET, namespace: "db", name: $name}, direction: $direction, depth: $depth, limit: $limit, datasetsOnly: $datasetsOnly) {
     nodes { kind name distance } edges { from { name } to { name } kind } truncated depth watermark { sequence }
   }
 }"#;
@@ -57,6 +57,12 @@ async fn lineage_follows_depth_direction_and_limit() {
 
     let both = server.graphql_data(LINEAGE, json!({"name": "b", "direction": "BOTH", "depth": 1})).await;
     assert_eq!(names_at(&both), ["a@1", "b@0", "c@1", "e@1", "j2@1", "j3@1"]);
+
+    // The impact shape: the jobs are hops, not answers, and there are no edges.
+    let impact =
+        server.graphql_data(LINEAGE, json!({"name": "src", "direction": "DOWNSTREAM", "datasetsOnly": true})).await;
+    assert_eq!(names_at(&impact), ["a@1", "b@2", "c@3", "d@1", "src@0"]);
+    assert_eq!(impact["lineage"]["edges"].as_array().unwrap().len(), 0);
 
     let cut = server.graphql_data(LINEAGE, json!({"name": "src", "direction": "DOWNSTREAM", "limit": 3})).await;
     assert_eq!(cut["lineage"]["nodes"].as_array().unwrap().len(), 3);

@@ -443,6 +443,8 @@ impl QueryCore {
 
     /// Lineage from a dataset or job. `depth` counts job hops (server default when
     /// omitted); `limit` caps the nodes returned, and a cut answer says `truncated`.
+    /// `datasetsOnly` returns dataset nodes only (the impact question): jobs are still
+    /// followed as hops and count towards `limit`, and no edges are returned.
     async fn lineage(
         &self,
         context: &Context<'_>,
@@ -450,7 +452,14 @@ impl QueryCore {
         #[graphql(default_with = "Direction::Downstream")] direction: Direction,
         depth: Option<u32>,
         limit: Option<u32>,
+        datasets_only: Option<bool>,
     ) -> Result<Lineage> {
+        if datasets_only == Some(true) {
+            let limit = limit.map(|limit| limit as usize);
+            let view =
+                service(context).lineage_datasets(&start.into(), direction.into(), depth, limit).map_err(gql_error)?;
+            return Ok(lineage_from_view(view));
+        }
         let edges = context.look_ahead().field("edges").exists();
         let view = lineage_view(service(context), start.into(), direction, depth, limit, edges)?;
         Ok(lineage_from_view(view))
