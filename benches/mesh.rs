@@ -1163,7 +1163,13 @@ impl Bench {
                 NodeRef { kind: NodeKind::Dataset, namespace: target.namespace.clone(), name: target.name.clone() };
             let direction = if query.downstream { Direction::Downstream } else { Direction::Upstream };
             let view = service
-                .lineage_datasets(&start, direction, Some(query.depth), Some(NODE_LIMIT as usize))
+                .lineage_shaped(
+                    &start,
+                    direction,
+                    Some(query.depth),
+                    Some(NODE_LIMIT as usize),
+                    tributary_service::AnswerShape::DatasetsOnly,
+                )
                 .map_err(|error| CallError::Failed(error.into()))?;
             let rows: Vec<(&str, &str)> = view
                 .answer

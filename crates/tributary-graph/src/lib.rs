@@ -32,7 +32,7 @@ impl Node {
 
 /// What a lineage answer carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Shape {
+pub enum AnswerShape {
     /// Nodes and edges.
     Full,
     /// Nodes, no edges.
@@ -232,39 +232,19 @@ impl LineageIndex {
         depth: u32,
         limit: usize,
     ) -> Result<LineageAnswer, GraphError> {
-        self.lineage_with(start, direction, depth, limit, Shape::Full)
+        self.lineage_shaped(start, direction, depth, limit, AnswerShape::Full)
     }
 
-    /// [`Self::lineage`] with dataset nodes only (and no edges): jobs are followed as hops
-    /// and count towards `limit`, but are not returned. The start is always returned.
-    pub fn lineage_datasets(
+    /// [`Self::lineage`] in the given shape: without edges, or with dataset nodes only (jobs
+    /// are followed as hops and count towards `limit`, but are not returned; the start is
+    /// always returned).
+    pub fn lineage_shaped(
         &self,
         start: &NodeRef,
         direction: Direction,
         depth: u32,
         limit: usize,
-    ) -> Result<LineageAnswer, GraphError> {
-        self.lineage_with(start, direction, depth, limit, Shape::DatasetsOnly)
-    }
-
-    /// [`Self::lineage`] without the edges (cheaper for large answers that only need the nodes).
-    pub fn lineage_nodes(
-        &self,
-        start: &NodeRef,
-        direction: Direction,
-        depth: u32,
-        limit: usize,
-    ) -> Result<LineageAnswer, GraphError> {
-        self.lineage_with(start, direction, depth, limit, Shape::Nodes)
-    }
-
-    fn lineage_with(
-        &self,
-        start: &NodeRef,
-        direction: Direction,
-        depth: u32,
-        limit: usize,
-        shape: Shape,
+        shape: AnswerShape,
     ) -> Result<LineageAnswer, GraphError> {
         let start_index = self.node_index(start)?;
         let limit = limit.max(1);
@@ -279,9 +259,16 @@ impl LineageIndex {
         }
     }
 
-    fn traverse(&self, start: NodeIndex, side: PetDirection, depth: u32, limit: usize, shape: Shape) -> LineageAnswer {
-        let with_edges = shape == Shape::Full;
-        let with_jobs = shape != Shape::DatasetsOnly;
+    fn traverse(
+        &self,
+        start: NodeIndex,
+        side: PetDirection,
+        depth: u32,
+        limit: usize,
+        shape: AnswerShape,
+    ) -> LineageAnswer {
+        let with_edges = shape == AnswerShape::Full;
+        let with_jobs = shape != AnswerShape::DatasetsOnly;
         let mut visited = self.graph.visit_map();
         let mut seen = 1usize;
         let mut order: Vec<(NodeIndex, u32)> = vec![(start, 0)];

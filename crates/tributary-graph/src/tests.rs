@@ -58,19 +58,20 @@ fn downstream_upstream_and_both() {
 
 #[test]
 fn datasets_only_follows_jobs_without_returning_them_and_counts_them_for_the_limit() {
+    use crate::AnswerShape::DatasetsOnly;
     let index = pipeline();
     let names = |answer: crate::LineageAnswer| -> Vec<String> {
         let mut names: Vec<String> = answer.nodes.iter().map(|n| format!("{}@{}", n.node.name, n.distance)).collect();
         names.sort();
         names
     };
-    let answer = index.lineage_datasets(&dataset_ref("raw"), Direction::Downstream, 10, 100).unwrap();
+    let answer = index.lineage_shaped(&dataset_ref("raw"), Direction::Downstream, 10, 100, DatasetsOnly).unwrap();
     assert!(answer.edges.is_empty() && !answer.truncated);
     assert_eq!(names(answer), ["audit@1", "clean@1", "mart@2", "raw@0", "report@3"]);
-    let both = index.lineage_datasets(&dataset_ref("clean"), Direction::Both, 1, 100).unwrap();
+    let both = index.lineage_shaped(&dataset_ref("clean"), Direction::Both, 1, 100, DatasetsOnly).unwrap();
     assert_eq!(names(both), ["clean@0", "mart@1", "raw@1"]);
     // raw, job a, clean, job d: the fourth visited node fills the limit of 4.
-    let cut = index.lineage_datasets(&dataset_ref("raw"), Direction::Downstream, 10, 4).unwrap();
+    let cut = index.lineage_shaped(&dataset_ref("raw"), Direction::Downstream, 10, 4, DatasetsOnly).unwrap();
     assert!(cut.truncated);
     assert!(cut.nodes.len() < 4 && cut.nodes.iter().all(|n| n.node.kind == NodeKind::Dataset));
 }

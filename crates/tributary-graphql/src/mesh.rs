@@ -445,8 +445,8 @@ impl MeshQuery {
         limit: Option<u32>,
     ) -> Result<Impact> {
         let service = service(context);
-        let edges = context.look_ahead().field("lineage").field("edges").exists();
-        let view = lineage_view(service, start.into(), direction, depth, limit, edges)?;
+        let shape = crate::types::edge_shape(context.look_ahead().field("lineage").field("edges").exists());
+        let view = lineage_view(service, start.into(), direction, depth, limit, shape)?;
         let nodes: Vec<model::NodeRef> =
             view.answer.nodes.iter().filter(|n| n.distance > 0).map(|n| n.node.clone()).collect();
         let groups = service.group_impact(nodes).await.map_err(gql_error)?;

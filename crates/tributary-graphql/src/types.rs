@@ -3,7 +3,9 @@
 use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Json, Object, Result, SimpleObject};
 use serde_json::{Map, Value};
 use tributary_service::model::{self, NodeKind as ModelKind, Timestamp};
-use tributary_service::{DatasetView, ErrorCode, JobView, RunSummary, SchemaVersionView, Service, ServiceError};
+use tributary_service::{
+    AnswerShape, DatasetView, ErrorCode, JobView, RunSummary, SchemaVersionView, Service, ServiceError,
+};
 
 /// Default page size of listings.
 const DEFAULT_PAGE: usize = 100;
@@ -454,14 +456,12 @@ impl QueryCore {
         limit: Option<u32>,
         datasets_only: Option<bool>,
     ) -> Result<Lineage> {
-        if datasets_only == Some(true) {
-            let limit = limit.map(|limit| limit as usize);
-            let view =
-                service(context).lineage_datasets(&start.into(), direction.into(), depth, limit).map_err(gql_error)?;
-            return Ok(lineage_from_view(view));
-        }
-        let edges = context.look_ahead().field("edges").exists();
-        let view = lineage_view(service(context), start.into(), direction, depth, limit, edges)?;
+        let shape = if datasets_only == Some(true) {
+            AnswerShape::DatasetsOnly
+        } else {
+            edge_shape(context.look_ahead().field("edges").exists())
+        };
+        let view = lineage_view(service(context), start.into(), direction, depth, limit, shape)?;
         Ok(lineage_from_view(view))
     }
 
@@ -530,22 +530,22 @@ impl QueryCore {
     }
 }
 
-/// Runs a lineage query, building edges only when the caller's query selects them.
+/// Runs a lineage query in the given shape.
 pub(crate) fn lineage_view(
     service: &Service,
     start: model::NodeRef,
     direction: Direction,
     depth: Option<u32>,
     limit: Option<u32>,
-    with_edges: bool,
+    shape: AnswerShape,
 ) -> Result<tributary_service::LineageView> {
     let limit = limit.map(|limit| limit as usize);
-    let view = if with_edges {
-        service.lineage(&start, direction.into(), depth, limit)
-    } else {
-        service.lineage_nodes(&start, direction.into(), depth, limit)
-    };
-    view.map_err(gql_error)
+    service.lineage_shaped(&start, direction.into(), depth, limit, shape).map_err(gql_error)
+}
+
+/// Edges are built only when the caller's query selects them.
+pub(crate) fn edge_shape(edges_selected: bool) -> AnswerShape {
+    if edges_selected { AnswerShape::Full } else { AnswerShape::Nodes }
 }
 
 pub(crate) fn lineage_from_view(view: tributary_service::LineageView) -> Lineage {

@@ -1,7 +1,7 @@
 //! `tributary.v1.Lineage`.
 
 use tonic::{Request, Response, Status};
-use tributary_service::{Service, ServiceError};
+use tributary_service::{AnswerShape, Service, ServiceError};
 
 use crate::convert::{
     direction, json_text, node, node_from_proto, run_summary, schema_version, status, time, watermark,
@@ -112,14 +112,14 @@ impl proto::lineage_server::Lineage for LineageApi {
         let direction = direction(request.direction).map_err(status)?;
         let depth = (request.depth > 0).then_some(request.depth);
         let limit = (request.limit > 0).then_some(request.limit as usize);
-        let view = if request.datasets_only {
-            self.service.lineage_datasets(&start, direction, depth, limit)
+        let shape = if request.datasets_only {
+            AnswerShape::DatasetsOnly
         } else if request.omit_edges {
-            self.service.lineage_nodes(&start, direction, depth, limit)
+            AnswerShape::Nodes
         } else {
-            self.service.lineage(&start, direction, depth, limit)
-        }
-        .map_err(status)?;
+            AnswerShape::Full
+        };
+        let view = self.service.lineage_shaped(&start, direction, depth, limit, shape).map_err(status)?;
         Ok(Response::new(crate::convert::lineage(view)))
     }
 

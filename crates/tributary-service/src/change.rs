@@ -279,9 +279,13 @@ pub(crate) fn trace_impacts(
         if matches!(change.verdict, Verdict::Breaking | Verdict::Risky) {
             if change.path.is_empty() {
                 // A dataset-level change reaches every downstream dataset.
-                if let Ok(answer) =
-                    index.lineage_nodes(&NodeRef::from(&dataset), Direction::Downstream, u32::MAX, IMPACT_LIMIT)
-                {
+                if let Ok(answer) = index.lineage_shaped(
+                    &NodeRef::from(&dataset),
+                    Direction::Downstream,
+                    u32::MAX,
+                    IMPACT_LIMIT,
+                    tributary_graph::AnswerShape::Nodes,
+                ) {
                     for node in answer.nodes.iter().filter(|n| n.distance > 0) {
                         affected.insert(node.node.clone());
                         if node.node.kind == NodeKind::Dataset {

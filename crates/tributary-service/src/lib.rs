@@ -38,7 +38,7 @@ pub use queries::{
 };
 pub use tributary_change as schema_change;
 pub use tributary_graph::{
-    ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode, UnverifiedDataset,
+    AnswerShape, ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode, UnverifiedDataset,
 };
 pub use tributary_mesh as governance;
 pub use tributary_model as model;

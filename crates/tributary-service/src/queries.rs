@@ -8,7 +8,7 @@ use tributary_model::{
     SchemaVersionRecord, Timestamp, Watermark, parse_schema_fields,
 };
 
-use crate::{LineageAnswer, Service, ServiceError, Shared};
+use crate::{AnswerShape, LineageAnswer, Service, ServiceError, Shared};
 
 /// How many recent runs a dataset or job view lists.
 const RECENT_RUNS: usize = 10;
@@ -195,33 +195,13 @@ impl Service {
         depth: Option<u32>,
         limit: Option<usize>,
     ) -> Result<LineageView, ServiceError> {
-        self.lineage_with(start, direction, depth, limit, AnswerShape::Full)
+        self.lineage_shaped(start, direction, depth, limit, AnswerShape::Full)
     }
 
-    /// [`Self::lineage`] without edges: cheaper for big answers that need only the nodes.
-    pub fn lineage_nodes(
-        &self,
-        start: &NodeRef,
-        direction: Direction,
-        depth: Option<u32>,
-        limit: Option<usize>,
-    ) -> Result<LineageView, ServiceError> {
-        self.lineage_with(start, direction, depth, limit, AnswerShape::Nodes)
-    }
-
-    /// [`Self::lineage`] with dataset nodes only (the impact question): jobs are followed as
-    /// hops and count towards the limit, but are not returned; no edges.
-    pub fn lineage_datasets(
-        &self,
-        start: &NodeRef,
-        direction: Direction,
-        depth: Option<u32>,
-        limit: Option<usize>,
-    ) -> Result<LineageView, ServiceError> {
-        self.lineage_with(start, direction, depth, limit, AnswerShape::DatasetsOnly)
-    }
-
-    fn lineage_with(
+    /// [`Self::lineage`] in the given shape: without edges (cheaper for big answers that need
+    /// only the nodes), or with dataset nodes only (the impact question: jobs are followed as
+    /// hops and count towards the limit, but are not returned).
+    pub fn lineage_shaped(
         &self,
         start: &NodeRef,
         direction: Direction,
@@ -246,11 +226,7 @@ impl Service {
             NodeKind::Job => start.clone(),
         };
         let index = self.shared.read_index();
-        let answer = match shape {
-            AnswerShape::Full => index.lineage(&start, direction, depth, limit)?,
-            AnswerShape::Nodes => index.lineage_nodes(&start, direction, depth, limit)?,
-            AnswerShape::DatasetsOnly => index.lineage_datasets(&start, direction, depth, limit)?,
-        };
+        let answer = index.lineage_shaped(&start, direction, depth, limit, shape)?;
         Ok(LineageView { answer, depth, watermark: index.watermark() })
     }
 
@@ -404,12 +380,4 @@ fn decode_cursor(cursor: &str) -> Result<(String, String), ServiceError> {
     let namespace = String::from_utf8(bytes[..separator].to_vec()).map_err(|_| invalid())?;
     let name = String::from_utf8(bytes[separator + 1..].to_vec()).map_err(|_| invalid())?;
     Ok((namespace, name))
-}
-
-/// What a lineage answer carries.
-#[derive(Clone, Copy)]
-enum AnswerShape {
-    Full,
-    Nodes,
-    DatasetsOnly,
 }
