@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
-use tributary_graph::LineageIndex;
+use tributary_graph::{AnswerShape, LineageIndex};
 use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef};
 use tributary_service::{Service, ServiceConfig};
 
@@ -153,12 +153,14 @@ fn index(c: &mut Criterion) {
         let hub = NodeRef::from(&mesh.hub);
         let leaf = NodeRef::from(&mesh.leaf);
         let queries = [
-            ("hub_down_d5", &hub, Direction::Downstream, 5u32),
-            ("hub_down_all", &hub, Direction::Downstream, 1000),
-            ("leaf_up_d5", &leaf, Direction::Upstream, 5),
+            ("hub_down_d5", &hub, Direction::Downstream, 5u32, AnswerShape::Full),
+            ("hub_down_all", &hub, Direction::Downstream, 1000, AnswerShape::Full),
+            // The impact shape the benchmark against the peers asks for.
+            ("hub_down_all_datasets", &hub, Direction::Downstream, 1000, AnswerShape::DatasetsOnly),
+            ("leaf_up_d5", &leaf, Direction::Upstream, 5, AnswerShape::Full),
         ];
-        for (name, start, direction, depth) in queries {
-            let answer = index.lineage(start, direction, depth, 1_000_000).expect("known node");
+        for (name, start, direction, depth, shape) in queries {
+            let answer = index.lineage_shaped(start, direction, depth, 1_000_000, shape).expect("known node");
             let datasets = answer.nodes.iter().filter(|n| n.node.kind == NodeKind::Dataset).count();
             eprintln!(
                 "index/{}k/{name}: {} nodes ({datasets} datasets), {} edges",
@@ -167,7 +169,9 @@ fn index(c: &mut Criterion) {
                 answer.edges.len()
             );
             group.throughput(Throughput::Elements(answer.nodes.len() as u64));
-            group.bench_function(name, |b| b.iter(|| index.lineage(black_box(start), direction, depth, 1_000_000)));
+            group.bench_function(name, |b| {
+                b.iter(|| index.lineage_shaped(black_box(start), direction, depth, 1_000_000, shape))
+            });
         }
         group.finish();
     }
