@@ -168,7 +168,7 @@ impl LineageIndex {
 
     /// Whether column lineage mentions `dataset.field` at all.
     pub fn has_column(&self, dataset: &DatasetId, field: &str) -> bool {
-        self.datasets.get(dataset).is_some_and(|&node| self.columns.field(node, field).is_some())
+        self.dataset_index(dataset).is_some_and(|node| self.columns.field(node, field).is_some())
     }
 
     pub fn column_edge_count(&self) -> usize {
@@ -223,7 +223,7 @@ impl LineageIndex {
         limit: usize,
         value_only: bool,
     ) -> Result<ColumnAnswer, GraphError> {
-        let Some(&dataset_node) = self.datasets.get(dataset) else {
+        let Some(dataset_node) = self.dataset_index(dataset) else {
             return Err(GraphError::UnknownNode {
                 kind: "dataset",
                 namespace: dataset.namespace.clone(),

@@ -6,10 +6,11 @@
 //! storage or transports.
 
 mod columns;
+mod names;
 
-use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 pub use columns::{ColumnAnswer, ColumnEdge, ColumnHit, UnverifiedDataset};
 use petgraph::Direction as PetDirection;
@@ -20,7 +21,8 @@ use tributary_model::{DatasetId, Direction, EdgeKind, JobId, NodeKind, NodeRef, 
 #[derive(Clone, Debug)]
 struct Node {
     kind: NodeKind,
-    namespace: Box<str>,
+    /// Shared with every node of the namespace.
+    namespace: Arc<str>,
     name: Box<str>,
 }
 
@@ -79,8 +81,8 @@ pub enum GraphError {
 #[derive(Default)]
 pub struct LineageIndex {
     graph: StableDiGraph<Node, EdgeKind, u32>,
-    datasets: BTreeMap<DatasetId, NodeIndex>,
-    jobs: BTreeMap<JobId, NodeIndex>,
+    /// Datasets and jobs by name (the names live once, in the graph's nodes).
+    names: names::NodeNames,
     columns: columns::ColumnGraph,
     /// While the column lineage is loaded in the background (after start-up): the outputs
     /// whose column lineage the writer set meanwhile, which the loader must not overwrite
@@ -99,11 +101,11 @@ impl LineageIndex {
     }
 
     pub fn dataset_count(&self) -> usize {
-        self.datasets.len()
+        self.names.count(NodeKind::Dataset)
     }
 
     pub fn job_count(&self) -> usize {
-        self.jobs.len()
+        self.names.count(NodeKind::Job)
     }
 
     pub fn edge_count(&self) -> usize {
@@ -111,29 +113,29 @@ impl LineageIndex {
     }
 
     pub fn ensure_dataset(&mut self, id: &DatasetId) -> NodeIndex {
-        if let Some(&index) = self.datasets.get(id) {
-            return index;
-        }
-        let index = self.graph.add_node(Node {
-            kind: NodeKind::Dataset,
-            namespace: id.namespace.as_str().into(),
-            name: id.name.as_str().into(),
-        });
-        self.datasets.insert(id.clone(), index);
-        index
+        self.ensure_node(NodeKind::Dataset, &id.namespace, &id.name)
     }
 
     pub fn ensure_job(&mut self, id: &JobId) -> NodeIndex {
-        if let Some(&index) = self.jobs.get(id) {
+        self.ensure_node(NodeKind::Job, &id.namespace, &id.name)
+    }
+
+    fn ensure_node(&mut self, kind: NodeKind, namespace: &str, name: &str) -> NodeIndex {
+        if let Some(index) = self.names.find(&self.graph, kind, namespace, name) {
             return index;
         }
-        let index = self.graph.add_node(Node {
-            kind: NodeKind::Job,
-            namespace: id.namespace.as_str().into(),
-            name: id.name.as_str().into(),
-        });
-        self.jobs.insert(id.clone(), index);
+        let namespace = self.names.namespace(namespace);
+        let index = self.graph.add_node(Node { kind, namespace, name: name.into() });
+        self.names.insert(&self.graph, index);
         index
+    }
+
+    fn dataset_index(&self, id: &DatasetId) -> Option<NodeIndex> {
+        self.names.find(&self.graph, NodeKind::Dataset, &id.namespace, &id.name)
+    }
+
+    fn job_index(&self, id: &JobId) -> Option<NodeIndex> {
+        self.names.find(&self.graph, NodeKind::Job, &id.namespace, &id.name)
     }
 
     /// Makes the job's edges exactly `inputs` and `outputs`, touching only the edges
@@ -176,11 +178,8 @@ impl LineageIndex {
     }
 
     fn node_index(&self, start: &NodeRef) -> Result<NodeIndex, GraphError> {
-        let found = match start.kind {
-            NodeKind::Dataset => self.datasets.get(&DatasetId::new(&*start.namespace, &*start.name)),
-            NodeKind::Job => self.jobs.get(&JobId::new(&*start.namespace, &*start.name)),
-        };
-        found.copied().ok_or_else(|| GraphError::UnknownNode {
+        let found = self.names.find(&self.graph, start.kind, &start.namespace, &start.name);
+        found.ok_or_else(|| GraphError::UnknownNode {
             kind: match start.kind {
                 NodeKind::Dataset => "dataset",
                 NodeKind::Job => "job",
@@ -196,26 +195,26 @@ impl LineageIndex {
 
     /// Jobs that currently write the dataset.
     pub fn producers(&self, dataset: &DatasetId) -> Vec<NodeRef> {
-        self.neighbours(self.datasets.get(dataset), PetDirection::Incoming)
+        self.neighbours(self.dataset_index(dataset), PetDirection::Incoming)
     }
 
     /// Jobs that currently read the dataset.
     pub fn consumers(&self, dataset: &DatasetId) -> Vec<NodeRef> {
-        self.neighbours(self.datasets.get(dataset), PetDirection::Outgoing)
+        self.neighbours(self.dataset_index(dataset), PetDirection::Outgoing)
     }
 
     /// The job's current inputs.
     pub fn job_inputs(&self, job: &JobId) -> Vec<NodeRef> {
-        self.neighbours(self.jobs.get(job), PetDirection::Incoming)
+        self.neighbours(self.job_index(job), PetDirection::Incoming)
     }
 
     /// The job's current outputs.
     pub fn job_outputs(&self, job: &JobId) -> Vec<NodeRef> {
-        self.neighbours(self.jobs.get(job), PetDirection::Outgoing)
+        self.neighbours(self.job_index(job), PetDirection::Outgoing)
     }
 
-    fn neighbours(&self, index: Option<&NodeIndex>, side: PetDirection) -> Vec<NodeRef> {
-        let Some(&index) = index else { return Vec::new() };
+    fn neighbours(&self, index: Option<NodeIndex>, side: PetDirection) -> Vec<NodeRef> {
+        let Some(index) = index else { return Vec::new() };
         let mut found: Vec<NodeRef> =
             self.graph.neighbors_directed(index, side).map(|other| self.graph[other].to_ref()).collect();
         found.sort();
@@ -326,7 +325,7 @@ impl LineageIndex {
         stop: impl Fn(&DatasetId) -> bool,
         max_nodes: usize,
     ) -> Vec<DatasetId> {
-        let Some(&start_index) = self.datasets.get(start) else { return Vec::new() };
+        let Some(start_index) = self.dataset_index(start) else { return Vec::new() };
         let mut visited = self.graph.visit_map();
         visited.visit(start_index);
         let mut queue = VecDeque::from([start_index]);
@@ -356,12 +355,15 @@ impl LineageIndex {
 
     /// Every job with its current inputs and outputs.
     pub fn jobs_with_io(&self) -> impl Iterator<Item = (JobId, Vec<DatasetId>, Vec<DatasetId>)> + '_ {
-        self.jobs.iter().map(|(id, &index)| {
+        let jobs = self.names.sorted(&self.graph, NodeKind::Job);
+        (0..jobs.len()).map(move |at| {
+            let index = jobs[at];
+            let node = &self.graph[index];
             let inputs =
                 self.graph.neighbors_directed(index, PetDirection::Incoming).map(|d| self.dataset_id(d)).collect();
             let outputs =
                 self.graph.neighbors_directed(index, PetDirection::Outgoing).map(|d| self.dataset_id(d)).collect();
-            (id.clone(), inputs, outputs)
+            (JobId::new(&*node.namespace, &*node.name), inputs, outputs)
         })
     }
 
@@ -374,7 +376,9 @@ impl LineageIndex {
         after: Option<&DatasetId>,
         limit: usize,
     ) -> (Vec<DatasetId>, bool) {
-        page(&self.datasets, |id| (&id.namespace, &id.name), namespace, search, after, limit)
+        let after = after.map(|id| (id.namespace.as_str(), id.name.as_str()));
+        let (found, more) = self.page(NodeKind::Dataset, namespace, search, after, limit);
+        (found.into_iter().map(|(namespace, name)| DatasetId::new(namespace, name)).collect(), more)
     }
 
     /// Jobs, as [`Self::list_datasets`].
@@ -385,32 +389,36 @@ impl LineageIndex {
         after: Option<&JobId>,
         limit: usize,
     ) -> (Vec<JobId>, bool) {
-        page(&self.jobs, |id| (&id.namespace, &id.name), namespace, search, after, limit)
+        let after = after.map(|id| (id.namespace.as_str(), id.name.as_str()));
+        let (found, more) = self.page(NodeKind::Job, namespace, search, after, limit);
+        (found.into_iter().map(|(namespace, name)| JobId::new(namespace, name)).collect(), more)
     }
-}
 
-fn page<K: Ord + Clone>(
-    map: &BTreeMap<K, NodeIndex>,
-    parts: impl Fn(&K) -> (&String, &String),
-    namespace: Option<&str>,
-    search: Option<&str>,
-    after: Option<&K>,
-    limit: usize,
-) -> (Vec<K>, bool) {
-    use std::ops::Bound;
-    let lower = match after {
-        Some(key) => Bound::Excluded(key.clone()),
-        None => Bound::Unbounded,
-    };
-    let needle = search.map(str::to_lowercase);
-    let mut matches = map.range((lower, Bound::Unbounded)).map(|(key, _)| key).filter(|key| {
-        let (key_namespace, key_name) = parts(key);
-        namespace.is_none_or(|wanted| wanted == key_namespace)
-            && needle.as_deref().is_none_or(|needle| key_name.to_lowercase().contains(needle))
-    });
-    let items: Vec<K> = matches.by_ref().take(limit).cloned().collect();
-    let more = matches.next().is_some();
-    (items, more)
+    /// Nodes of `kind` in (namespace, name) order after `after`, filtered by exact namespace
+    /// and a case-insensitive substring of the name; and whether more follow.
+    fn page(
+        &self,
+        kind: NodeKind,
+        namespace: Option<&str>,
+        search: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> (Vec<(&str, &str)>, bool) {
+        let sorted = self.names.sorted(&self.graph, kind);
+        let names = |index: NodeIndex| {
+            let node = &self.graph[index];
+            (&*node.namespace, &*node.name)
+        };
+        let start = after.map_or(0, |after| sorted.partition_point(|&index| names(index) <= after));
+        let needle = search.map(str::to_lowercase);
+        let mut matches = sorted[start..].iter().map(|&index| names(index)).filter(|(node_namespace, node_name)| {
+            namespace.is_none_or(|wanted| wanted == *node_namespace)
+                && needle.as_deref().is_none_or(|needle| node_name.to_lowercase().contains(needle))
+        });
+        let items: Vec<(&str, &str)> = matches.by_ref().take(limit).collect();
+        let more = matches.next().is_some();
+        (items, more)
+    }
 }
 
 fn merge_answers(up: LineageAnswer, down: LineageAnswer, limit: usize) -> LineageAnswer {

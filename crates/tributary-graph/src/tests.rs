@@ -128,6 +128,26 @@ fn listing_pages_in_order() {
     assert_eq!(found, vec![ds("mart")]);
 }
 
+#[test]
+fn nodes_added_after_a_listing_are_found_and_listed_in_order() {
+    let mut index = pipeline();
+    assert_eq!(index.list_datasets(None, None, None, 100).0.len(), 5);
+    // Same names in another namespace, and a job named like a dataset: all distinct nodes.
+    index.ensure_dataset(&DatasetId::new("aa", "raw"));
+    index.ensure_dataset(&ds("b_new"));
+    index.ensure_job(&JobId::new("db", "raw"));
+    assert_eq!(index.ensure_dataset(&ds("raw")), index.ensure_dataset(&ds("raw")), "found, not added again");
+    assert_eq!((index.dataset_count(), index.job_count()), (7, 5));
+    let (all, more) = index.list_datasets(None, None, None, 100);
+    assert!(!more);
+    let names: Vec<String> = all.iter().map(|id| format!("{}:{}", id.namespace, id.name)).collect();
+    assert_eq!(names, ["aa:raw", "db:audit", "db:b_new", "db:clean", "db:mart", "db:raw", "db:report"]);
+    let (jobs, _) = index.list_jobs(None, Some("RAW"), None, 10);
+    assert_eq!(jobs, vec![JobId::new("db", "raw")]);
+    let io: Vec<String> = index.jobs_with_io().map(|(job, _, _)| job.name).collect();
+    assert_eq!(io, ["raw", "a", "b", "c", "d"], "(namespace, name) order: db before etl");
+}
+
 mod columns {
     use tributary_model::{ALL_COLUMNS, ColumnEdgeSpec, DatasetId, Direction, Transformation, TransformationKind};
 

@@ -1,0 +1,98 @@
+//! Finding nodes by kind, namespace and name without a second copy of the names: a hash
+//! table of node indices whose hashing and equality read the names from the graph's nodes,
+//! and namespaces shared between the nodes that have them (a mesh has a few hundred
+//! namespaces and a million names). Listings want (namespace, name) order: that order is
+//! built when a listing asks for it after nodes were added, and kept until the next addition.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use hashbrown::HashTable;
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use tributary_model::{EdgeKind, NodeKind};
+
+use crate::Node;
+
+type Graph = StableDiGraph<Node, EdgeKind, u32>;
+
+#[derive(Default)]
+pub(crate) struct NodeNames {
+    table: HashTable<NodeIndex>,
+    hasher: std::hash::RandomState,
+    namespaces: HashSet<Arc<str>>,
+    /// Nodes per kind: datasets, jobs.
+    counts: [usize; 2],
+    /// Nodes of each kind in (namespace, name) order, built on demand.
+    sorted: [Mutex<Option<Arc<Vec<NodeIndex>>>>; 2],
+}
+
+fn slot(kind: NodeKind) -> usize {
+    match kind {
+        NodeKind::Dataset => 0,
+        NodeKind::Job => 1,
+    }
+}
+
+fn hash_of(hasher: &std::hash::RandomState, kind: NodeKind, namespace: &str, name: &str) -> u64 {
+    let mut state = hasher.build_hasher();
+    slot(kind).hash(&mut state);
+    namespace.hash(&mut state);
+    name.hash(&mut state);
+    state.finish()
+}
+
+impl NodeNames {
+    pub(crate) fn find(&self, graph: &Graph, kind: NodeKind, namespace: &str, name: &str) -> Option<NodeIndex> {
+        let hash = hash_of(&self.hasher, kind, namespace, name);
+        self.table
+            .find(hash, |&index| {
+                let node = &graph[index];
+                node.kind == kind && &*node.namespace == namespace && &*node.name == name
+            })
+            .copied()
+    }
+
+    /// The shared copy of a namespace.
+    pub(crate) fn namespace(&mut self, namespace: &str) -> Arc<str> {
+        if let Some(shared) = self.namespaces.get(namespace) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(namespace);
+        self.namespaces.insert(Arc::clone(&shared));
+        shared
+    }
+
+    /// Files a node just added to the graph.
+    pub(crate) fn insert(&mut self, graph: &Graph, index: NodeIndex) {
+        let node = &graph[index];
+        let hasher = &self.hasher;
+        let hash = hash_of(hasher, node.kind, &node.namespace, &node.name);
+        self.table.insert_unique(hash, index, |&other| {
+            let other = &graph[other];
+            hash_of(hasher, other.kind, &other.namespace, &other.name)
+        });
+        self.counts[slot(node.kind)] += 1;
+        *self.sorted[slot(node.kind)].get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+
+    pub(crate) fn count(&self, kind: NodeKind) -> usize {
+        self.counts[slot(kind)]
+    }
+
+    /// Every node of `kind` in (namespace, name) order.
+    pub(crate) fn sorted(&self, graph: &Graph, kind: NodeKind) -> Arc<Vec<NodeIndex>> {
+        let mut cached = self.sorted[slot(kind)].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(sorted) = &*cached {
+            return Arc::clone(sorted);
+        }
+        let mut nodes: Vec<NodeIndex> = graph.node_indices().filter(|&index| graph[index].kind == kind).collect();
+        nodes.sort_unstable_by(|&a, &b| {
+            let (a, b) = (&graph[a], &graph[b]);
+            (&*a.namespace, &*a.name).cmp(&(&*b.namespace, &*b.name))
+        });
+        let nodes = Arc::new(nodes);
+        *cached = Some(Arc::clone(&nodes));
+        nodes
+    }
+}
