@@ -1,8 +1,9 @@
 //! Finding nodes by kind, namespace and name without a second copy of the names: a hash
 //! table of node indices whose hashing and equality read the names from the graph's nodes,
 //! and namespaces shared between the nodes that have them (a mesh has a few hundred
-//! namespaces and a million names). Listings want (namespace, name) order: that order is
-//! built when a listing asks for it after nodes were added, and kept until the next addition.
+//! namespaces and a million names). Listings want (namespace, name) order: nodes added since
+//! the last listing wait in a short list, and the next listing sorts just those and splices
+//! them into the ordered list (binary search per new node and one copy of the list).
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -23,8 +24,14 @@ pub(crate) struct NodeNames {
     namespaces: HashSet<Arc<str>>,
     /// Nodes per kind: datasets, jobs.
     counts: [usize; 2],
-    /// Nodes of each kind in (namespace, name) order, built on demand.
-    sorted: [Mutex<Option<Arc<Vec<NodeIndex>>>>; 2],
+    /// Nodes of each kind in (namespace, name) order, and those added since, not yet in it.
+    sorted: [Mutex<Ordered>; 2],
+}
+
+#[derive(Default)]
+struct Ordered {
+    sorted: Arc<Vec<NodeIndex>>,
+    pending: Vec<NodeIndex>,
 }
 
 fn slot(kind: NodeKind) -> usize {
@@ -73,7 +80,7 @@ impl NodeNames {
             hash_of(hasher, other.kind, &other.namespace, &other.name)
         });
         self.counts[slot(node.kind)] += 1;
-        *self.sorted[slot(node.kind)].get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        self.sorted[slot(node.kind)].get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()).pending.push(index);
     }
 
     pub(crate) fn count(&self, kind: NodeKind) -> usize {
@@ -82,17 +89,28 @@ impl NodeNames {
 
     /// Every node of `kind` in (namespace, name) order.
     pub(crate) fn sorted(&self, graph: &Graph, kind: NodeKind) -> Arc<Vec<NodeIndex>> {
-        let mut cached = self.sorted[slot(kind)].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(sorted) = &*cached {
-            return Arc::clone(sorted);
+        let mut ordered = self.sorted[slot(kind)].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if ordered.pending.is_empty() {
+            return Arc::clone(&ordered.sorted);
         }
-        let mut nodes: Vec<NodeIndex> = graph.node_indices().filter(|&index| graph[index].kind == kind).collect();
-        nodes.sort_unstable_by(|&a, &b| {
-            let (a, b) = (&graph[a], &graph[b]);
-            (&*a.namespace, &*a.name).cmp(&(&*b.namespace, &*b.name))
-        });
-        let nodes = Arc::new(nodes);
-        *cached = Some(Arc::clone(&nodes));
-        nodes
+        let key = |index: NodeIndex| {
+            let node = &graph[index];
+            (&*node.namespace, &*node.name)
+        };
+        let mut pending = std::mem::take(&mut ordered.pending);
+        pending.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
+        let old = &ordered.sorted;
+        let mut merged = Vec::with_capacity(old.len() + pending.len());
+        let mut copied = 0;
+        for index in pending {
+            // Names are unique per kind, so a new node never equals an ordered one.
+            let at = copied + old[copied..].partition_point(|&other| key(other) < key(index));
+            merged.extend_from_slice(&old[copied..at]);
+            merged.push(index);
+            copied = at;
+        }
+        merged.extend_from_slice(&old[copied..]);
+        ordered.sorted = Arc::new(merged);
+        Arc::clone(&ordered.sorted)
     }
 }

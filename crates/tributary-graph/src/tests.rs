@@ -129,6 +129,25 @@ fn listing_pages_in_order() {
 }
 
 #[test]
+fn listings_interleaved_with_additions_stay_in_order() {
+    let mut index = LineageIndex::default();
+    let mut expected: Vec<DatasetId> = Vec::new();
+    let mut state = 7u64;
+    for n in 0..300u64 {
+        // A fixed pseudo-random order over namespaces and names.
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let id = DatasetId::new(format!("ns{}", (state >> 60) % 5), format!("t{:04}", (state >> 33) % 10_000 + n));
+        index.ensure_dataset(&id);
+        expected.push(id);
+        if n % 17 == 0 || n == 299 {
+            expected.sort();
+            expected.dedup();
+            assert_eq!(index.list_datasets(None, None, None, 1_000).0, expected, "after {} additions", n + 1);
+        }
+    }
+}
+
+#[test]
 fn nodes_added_after_a_listing_are_found_and_listed_in_order() {
     let mut index = pipeline();
     assert_eq!(index.list_datasets(None, None, None, 100).0.len(), 5);
