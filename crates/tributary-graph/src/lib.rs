@@ -83,6 +83,9 @@ pub struct LineageIndex {
     graph: StableDiGraph<Node, EdgeKind, u32>,
     /// Datasets and jobs by name (the names live once, in the graph's nodes).
     names: names::NodeNames,
+    /// Whether each node (by index) is a job: read on every edge of a traversal, so kept
+    /// dense instead of read from the node.
+    is_job: Vec<bool>,
     columns: columns::ColumnGraph,
     /// While the column lineage is loaded in the background (after start-up): the outputs
     /// whose column lineage the writer set meanwhile, which the loader must not overwrite
@@ -127,6 +130,10 @@ impl LineageIndex {
         let namespace = self.names.namespace(namespace);
         let index = self.graph.add_node(Node { kind, namespace, name: name.into() });
         self.names.insert(&self.graph, index);
+        if self.is_job.len() <= index.index() {
+            self.is_job.resize(index.index() + 1, false);
+        }
+        self.is_job[index.index()] = kind == NodeKind::Job;
         index
     }
 
@@ -278,7 +285,8 @@ impl LineageIndex {
         while let Some((current, distance)) = queue.pop_front() {
             for edge in self.graph.edges_directed(current, side) {
                 let next = if side == PetDirection::Outgoing { edge.target() } else { edge.source() };
-                let next_distance = distance + u32::from(self.graph[next].kind == NodeKind::Job);
+                let next_is_job = self.is_job[next.index()];
+                let next_distance = distance + u32::from(next_is_job);
                 if next_distance > depth {
                     continue;
                 }
@@ -289,7 +297,7 @@ impl LineageIndex {
                     }
                     visited.visit(next);
                     seen += 1;
-                    if with_jobs || self.graph[next].kind == NodeKind::Dataset {
+                    if with_jobs || !next_is_job {
                         order.push((next, next_distance));
                     }
                     queue.push_back((next, next_distance));
