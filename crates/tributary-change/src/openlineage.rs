@@ -457,29 +457,26 @@ fn optional_bool(object: &Map<String, Value>, key: &str, at: &str) -> Result<Opt
 }
 
 fn optional_u64(object: &Map<String, Value>, keys: &[&str], at: &str) -> Result<Option<u64>, SchemaError> {
-    for key in keys {
-        match object.get(*key) {
-            None | Some(Value::Null) => continue,
-            Some(value) => {
-                return value
-                    .as_u64()
-                    .map(Some)
-                    .ok_or_else(|| SchemaError::new(format!("{at}.{key}"), "must be a non-negative integer"));
-            }
-        }
-    }
-    Ok(None)
+    optional_number(object, keys, at, Value::as_u64, "must be a non-negative integer")
 }
 
 fn optional_f64(object: &Map<String, Value>, keys: &[&str], at: &str) -> Result<Option<f64>, SchemaError> {
+    optional_number(object, keys, at, Value::as_f64, "must be a number")
+}
+
+/// The first of `keys` present and not null, read with `read`; an error names the key.
+fn optional_number<T>(
+    object: &Map<String, Value>,
+    keys: &[&str],
+    at: &str,
+    read: fn(&Value) -> Option<T>,
+    expected: &str,
+) -> Result<Option<T>, SchemaError> {
     for key in keys {
         match object.get(*key) {
             None | Some(Value::Null) => continue,
             Some(value) => {
-                return value
-                    .as_f64()
-                    .map(Some)
-                    .ok_or_else(|| SchemaError::new(format!("{at}.{key}"), "must be a number"));
+                return read(value).map(Some).ok_or_else(|| SchemaError::new(format!("{at}.{key}"), expected));
             }
         }
     }

@@ -731,17 +731,8 @@ impl EventWrite {
 /// Decodes a record: a codec byte and (lz4-compressed) JSON, or bare JSON (which starts with
 /// `{` or `[`, never a codec byte) as stores before compressed records wrote it.
 fn decode_json<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
-    let corrupt = |reason: String| StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason };
-    let decompressed;
-    let json = match value.split_first() {
-        Some((&CODEC_LZ4, rest)) => {
-            decompressed = lz4_flex::decompress_size_prepended(rest).map_err(|e| corrupt(e.to_string()))?;
-            decompressed.as_slice()
-        }
-        Some((&CODEC_RAW, rest)) => rest,
-        _ => value,
-    };
-    serde_json::from_slice(json).map_err(|error| corrupt(error.to_string()))
+    let json = decode_blob(key, value)?;
+    serde_json::from_slice(&json).map_err(|error| corrupt(key, error.to_string()))
 }
 
 /// Codec byte + bytes, lz4-compressed when asked.
@@ -764,26 +755,33 @@ fn facet_key(id: &DatasetId, key: &str) -> Vec<u8> {
 }
 
 fn decode_value(key: &[u8], stored: &[u8]) -> Result<serde_json::Value> {
-    let corrupt = |reason: String| StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason };
-    let bytes = match stored.split_first() {
-        Some((&CODEC_RAW, rest)) => std::borrow::Cow::Borrowed(rest),
-        Some((&CODEC_LZ4, rest)) => {
-            std::borrow::Cow::Owned(lz4_flex::decompress_size_prepended(rest).map_err(|e| corrupt(e.to_string()))?)
-        }
-        Some((codec, _)) => return Err(corrupt(format!("unknown codec {codec}"))),
-        None => return Err(corrupt("empty value".into())),
-    };
-    serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))
+    decode_json(key, stored)
 }
 
 fn decode_event(key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
-    let corrupt = |reason: String| StoreError::Corrupt { key: format!("event {}", read_u64(&key[1..])), reason };
+    decode_blob(key, stored).map(std::borrow::Cow::into_owned).map_err(|error| match error {
+        StoreError::Corrupt { reason, .. } => {
+            StoreError::Corrupt { key: format!("event {}", read_u64(&key[1..])), reason }
+        }
+        other => other,
+    })
+}
+
+/// The bytes behind a codec byte (decompressed when lz4); a value without a codec byte is
+/// returned whole (bare JSON from builds before compressed records).
+fn decode_blob<'a>(key: &[u8], stored: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>> {
     match stored.split_first() {
-        Some((&CODEC_RAW, rest)) => Ok(rest.to_vec()),
-        Some((&CODEC_LZ4, rest)) => lz4_flex::decompress_size_prepended(rest).map_err(|e| corrupt(e.to_string())),
-        Some((codec, _)) => Err(corrupt(format!("unknown codec {codec}"))),
-        None => Err(corrupt("empty value".into())),
+        Some((&CODEC_LZ4, rest)) => lz4_flex::decompress_size_prepended(rest)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|error| corrupt(key, error.to_string())),
+        Some((&CODEC_RAW, rest)) => Ok(std::borrow::Cow::Borrowed(rest)),
+        Some(_) => Ok(std::borrow::Cow::Borrowed(stored)),
+        None => Err(corrupt(key, "empty value".into())),
     }
+}
+
+fn corrupt(key: &[u8], reason: String) -> StoreError {
+    StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason }
 }
 
 #[cfg(test)]
