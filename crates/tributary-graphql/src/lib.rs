@@ -2,16 +2,18 @@
 //! `/graphql` (GraphiQL on GET). `schema.graphql` at the repository root is generated from
 //! this code; a test fails when they drift. Knows the service, never the store.
 
+pub mod budget;
 mod check;
 mod columns;
 mod mesh;
 mod types;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{EmptySubscription, MergedObject, Schema};
-use async_graphql_axum::GraphQL;
+use async_graphql::{BatchRequest, BatchResponse, EmptySubscription, MergedObject, Schema};
 use axum::Router;
-use axum::response::{Html, IntoResponse};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tributary_service::Service;
 
@@ -30,6 +32,8 @@ pub fn schema(service: Service) -> TributarySchema {
     Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription)
         .data(service)
         .limit_depth(MAX_QUERY_DEPTH)
+        .limit_recursive_depth(MAX_QUERY_DEPTH * 2)
+        .limit_complexity(budget::MAX_EXPANDED_FIELDS as usize)
         .finish()
 }
 
@@ -42,10 +46,56 @@ async fn graphiql() -> impl IntoResponse {
     Html(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
-/// `/graphql`: POST (and GET with `query=`) for queries, GraphiQL for a browser's GET.
-pub fn router(service: Service) -> Router {
-    let graphql = GraphQL::new(schema(service));
-    Router::new().route("/graphql", get(graphiql).post_service(graphql))
+/// `/graphql`: POST for queries and mutations (JSON, one request or a batch), GraphiQL for
+/// a browser's GET. Bodies are capped at `max_body_bytes`; documents are checked against
+/// [`budget`] before the schema validates them.
+pub fn router(service: Service, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/graphql", get(graphiql).post(execute))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(schema(service))
+}
+
+/// A request-level GraphQL error (HTTP 200, as GraphQL-over-HTTP answers `application/json`).
+fn request_error(code: &str, message: String) -> Response {
+    let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]});
+    axum::Json(body).into_response()
+}
+
+async fn execute(State(schema): State<TributarySchema>, body: Bytes) -> Response {
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(error) => {
+            return request_error("BAD_REQUEST", format!("the body is not a GraphQL request in JSON: {error}"));
+        }
+    };
+    let batched = matches!(batch, BatchRequest::Batch(_));
+    let mut requests = match batch {
+        BatchRequest::Single(request) => vec![request],
+        BatchRequest::Batch(requests) => requests,
+    };
+    if requests.len() > budget::MAX_BATCH {
+        return request_error(
+            "QUERY_TOO_LARGE",
+            format!("a batch holds {} operations; at most {} are allowed", requests.len(), budget::MAX_BATCH),
+        );
+    }
+    for request in &mut requests {
+        // A document that does not parse is left for the schema to report as usual.
+        if let Ok(document) = request.parsed_query()
+            && let Err(budget::OverBudget(reason)) = budget::check(document)
+        {
+            return request_error("QUERY_TOO_LARGE", reason);
+        }
+    }
+    let response: BatchResponse = match (batched, requests.pop()) {
+        (false, Some(request)) => BatchResponse::Single(schema.execute(request).await),
+        (_, last) => {
+            requests.extend(last);
+            schema.execute_batch(BatchRequest::Batch(requests)).await
+        }
+    };
+    axum::Json(response).into_response()
 }
 
 #[cfg(test)]

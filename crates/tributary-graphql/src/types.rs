@@ -15,6 +15,7 @@ pub(crate) fn gql_error(error: ServiceError) -> async_graphql::Error {
         ErrorCode::InvalidArgument => "BAD_USER_INPUT",
         ErrorCode::NotFound => "NOT_FOUND",
         ErrorCode::Unavailable => "UNAVAILABLE",
+        ErrorCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
         ErrorCode::FailedPrecondition => "POLICY_VIOLATION",
         ErrorCode::Internal => "INTERNAL",
     };

@@ -11,6 +11,7 @@ pub(crate) fn status(error: ServiceError) -> tonic::Status {
         ErrorCode::InvalidArgument => tonic::Status::invalid_argument(message),
         ErrorCode::NotFound => tonic::Status::not_found(message),
         ErrorCode::Unavailable => tonic::Status::unavailable(message),
+        ErrorCode::DeadlineExceeded => tonic::Status::deadline_exceeded(message),
         ErrorCode::FailedPrecondition => tonic::Status::failed_precondition(message),
         ErrorCode::Internal => tonic::Status::internal(message),
     };

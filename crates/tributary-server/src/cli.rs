@@ -148,6 +148,38 @@ struct ServeArgs {
     /// Global policy file (YAML or JSON, see docs/mesh.md).
     #[arg(long, env = "TRIBUTARY_POLICIES")]
     policies: Option<PathBuf>,
+    /// Open connections at most (keep it below the process's file limit).
+    #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS", default_value_t = 512)]
+    max_connections: usize,
+    /// Seconds a connection gets to send its first byte and an HTTP/1 request its headers.
+    #[arg(long, env = "TRIBUTARY_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds an HTTP request (ingest, GraphQL) gets in all, its body included; 504 after.
+    #[arg(long, env = "TRIBUTARY_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    request_timeout_secs: u64,
+    /// Largest ingest body in bytes, compressed or decompressed.
+    #[arg(long, env = "TRIBUTARY_MAX_INGEST_BYTES", default_value_t = crate::MAX_BODY_BYTES)]
+    max_ingest_bytes: usize,
+    /// Largest GraphQL request body in bytes.
+    #[arg(long, env = "TRIBUTARY_MAX_GRAPHQL_BYTES", default_value_t = 4 * 1024 * 1024)]
+    max_graphql_bytes: usize,
+    /// An origin (`https://ui.example.com`) whose pages may call this server from a browser;
+    /// repeat for several, `*` for any. Without it only same-origin pages may.
+    #[arg(long = "allowed-origin", env = "TRIBUTARY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> crate::ServerLimits {
+        crate::ServerLimits {
+            max_connections: self.max_connections.max(1),
+            header_read_timeout: std::time::Duration::from_secs(self.header_timeout_secs.max(1)),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+            max_ingest_bytes: self.max_ingest_bytes.max(1024),
+            max_graphql_bytes: self.max_graphql_bytes.max(1024),
+            allowed_origins: self.allowed_origins.clone(),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -307,7 +339,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         writeln!(stdout, "tributary listening on http://{address}")?;
         stdout.flush()?;
     }
-    crate::run(service.clone(), listener, shutdown_signal()).await?;
+    crate::run_with_limits(service.clone(), listener, shutdown_signal(), args.limits()).await?;
     tokio::task::spawn_blocking(move || service.close()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -1,36 +1,187 @@
 //! `POST /api/v1/lineage`: the endpoint the OpenLineage clients (Python, Java, Go) speak.
 //! One event per request, JSON, optionally gzip-compressed; `Authorization: Bearer` is
-//! accepted and not enforced yet.
+//! accepted and not enforced yet. Also `/healthz` (liveness), `/readyz` (readiness) and the
+//! request guard every route sits behind.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use tributary_service::{ErrorCode, Service, ServiceError};
 
-/// Largest request body (compressed or not) and largest decompressed event, in bytes.
-pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+use crate::ServerLimits;
 
-pub(crate) fn router(service: Service) -> Router {
-    Router::new()
-        .route("/api/v1/lineage", post(ingest))
-        .route("/healthz", get(healthz))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(service)
+/// Default largest ingest body (compressed or not) and largest decompressed event, in bytes
+/// (`--max-ingest-bytes`).
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Bodies up to this size are decoded on the request's task; larger ones on a blocking
+/// thread, so that a big event does not hold up the async runtime.
+const INLINE_DECODE_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+struct IngestState {
+    service: Service,
+    max_bytes: usize,
 }
 
+pub(crate) fn router(service: Service, limits: &ServerLimits) -> Router {
+    let ingest_state = IngestState { service: service.clone(), max_bytes: limits.max_ingest_bytes };
+    let ingest_route = Router::new()
+        .route("/api/v1/lineage", post(ingest))
+        .layer(DefaultBodyLimit::max(limits.max_ingest_bytes))
+        .with_state(ingest_state);
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(service).merge(ingest_route)
+}
+
+/// Liveness: 200 while writes are made durable, 503 with the reason when they are not
+/// (disk full, IO errors). Cheap: no store access.
 async fn healthz(State(service): State<Service>) -> Response {
-    let watermark = service.watermark();
-    (
-        StatusCode::OK,
-        axum::Json(json!({"status": "ok", "watermark": {"sequence": watermark.sequence, "events": watermark.events}})),
-    )
-        .into_response()
+    let report = service.health();
+    let watermark = json!({"sequence": report.watermark.sequence, "events": report.watermark.events});
+    match report.unhealthy {
+        None => (StatusCode::OK, axum::Json(json!({"status": "ok", "watermark": watermark}))).into_response(),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "unhealthy", "reason": reason, "watermark": watermark})),
+        )
+            .into_response(),
+    }
+}
+
+/// Readiness: 200 once start-up work is done (column lineage loaded) and writes work.
+async fn readyz(State(service): State<Service>) -> Response {
+    let report = service.health();
+    let mut waiting = report.not_ready;
+    waiting.extend(report.unhealthy);
+    if waiting.is_empty() {
+        (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "not ready", "waiting_for": waiting})))
+            .into_response()
+    }
+}
+
+/// The HTTP paths this server answers besides gRPC.
+const HTTP_PATHS: [&str; 4] = ["/api/v1/lineage", "/graphql", "/healthz", "/readyz"];
+
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/grpc"))
+}
+
+/// `scheme://host[:port]` of the request's own server, from its `Host` header.
+fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|value| value.to_str().ok()) else { return false };
+    let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    authority.eq_ignore_ascii_case(host)
+}
+
+fn origin_allowed(origin: &str, headers: &HeaderMap, limits: &ServerLimits) -> bool {
+    same_origin(origin, headers) || limits.allowed_origins.iter().any(|allowed| allowed == origin || allowed == "*")
+}
+
+/// Every request passes here first:
+/// - a path that is neither ours nor gRPC gets 404 (not a gRPC status with HTTP 200);
+/// - a body whose `Content-Length` is over the route's limit gets 413 before it is read;
+/// - writes from browsers must be same-origin or from an allowed origin, and must be JSON
+///   (a cross-site form or `text/plain` post gets 415/403: such requests need no CORS
+///   preflight, so the browser would otherwise send them);
+/// - HTTP requests (not gRPC streams) get `request_timeout` in all, answering 504 after it.
+pub(crate) async fn guard(State(limits): State<Arc<ServerLimits>>, request: Request, next: Next) -> Response {
+    if is_grpc(request.headers()) {
+        return next.run(request).await;
+    }
+    let path = request.uri().path().to_owned();
+    if !HTTP_PATHS.contains(&path.as_str()) {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "",
+            format!("no such path `{path}`: this server answers {}", HTTP_PATHS.join(", ")),
+        );
+    }
+    let limit = if path == "/graphql" { limits.max_graphql_bytes } else { limits.max_ingest_bytes };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "INVALID_ARGUMENT",
+            "",
+            format!("request body is larger than {limit} bytes"),
+        );
+    }
+    let origin = request.headers().get(header::ORIGIN).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let cross_origin_allowed = origin.as_deref().filter(|origin| !same_origin(origin, request.headers()));
+    if let Some(origin) = &origin
+        && !origin_allowed(origin, request.headers(), &limits)
+    {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "Origin",
+            format!("requests from origin `{origin}` are not allowed (see --allowed-origin)"),
+        );
+    }
+    let cors_origin = cross_origin_allowed.and_then(|origin| HeaderValue::from_str(origin).ok());
+    if request.method() == Method::OPTIONS {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        if let Some(origin) = cors_origin {
+            let headers = response.headers_mut();
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("content-type, content-encoding, authorization"),
+            );
+            headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        return response;
+    }
+    if request.method() == Method::POST {
+        let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
+        let json = content_type.is_some_and(|value| {
+            let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        });
+        if !json {
+            return error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "INVALID_ARGUMENT",
+                "Content-Type",
+                format!("must be application/json, not `{}`", content_type.unwrap_or("(none)")),
+            );
+        }
+    }
+    let mut response = match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            return error_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                "DEADLINE_EXCEEDED",
+                "",
+                format!("the request did not finish within {} s", limits.request_timeout.as_secs_f64()),
+            );
+        }
+    };
+    if let Some(origin) = cors_origin {
+        response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        response.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    response
 }
 
 fn error_response(status: StatusCode, code: &str, field: &str, message: String) -> Response {
@@ -42,6 +193,7 @@ fn service_error(error: ServiceError) -> Response {
         ErrorCode::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::FailedPrecondition => StatusCode::CONFLICT,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     };
@@ -52,19 +204,14 @@ fn service_error(error: ServiceError) -> Response {
 }
 
 /// Decodes the body per `Content-Encoding` (identity or gzip), refusing to inflate past
-/// [`MAX_BODY_BYTES`].
-fn decode_body(headers: &HeaderMap, body: Bytes) -> Result<Vec<u8>, Box<Response>> {
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("identity")
-        .trim()
-        .to_ascii_lowercase();
+/// `max_bytes`.
+fn decode_body(encoding: Option<&HeaderValue>, body: Bytes, max_bytes: usize) -> Result<Vec<u8>, Box<Response>> {
+    let encoding = encoding.and_then(|value| value.to_str().ok()).unwrap_or("identity").trim().to_ascii_lowercase();
     match encoding.as_str() {
         "" | "identity" => Ok(body.to_vec()),
         "gzip" | "x-gzip" => {
             let mut decoded = Vec::with_capacity(body.len() * 4);
-            let mut reader = flate2::read::MultiGzDecoder::new(&body[..]).take(MAX_BODY_BYTES as u64 + 1);
+            let mut reader = flate2::read::MultiGzDecoder::new(&body[..]).take(max_bytes as u64 + 1);
             reader.read_to_end(&mut decoded).map_err(|error| {
                 Box::new(error_response(
                     StatusCode::BAD_REQUEST,
@@ -73,12 +220,12 @@ fn decode_body(headers: &HeaderMap, body: Bytes) -> Result<Vec<u8>, Box<Response
                     format!("body is not valid gzip: {error}"),
                 ))
             })?;
-            if decoded.len() > MAX_BODY_BYTES {
+            if decoded.len() > max_bytes {
                 return Err(Box::new(error_response(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "INVALID_ARGUMENT",
                     "",
-                    format!("decompressed body is larger than {MAX_BODY_BYTES} bytes"),
+                    format!("decompressed body is larger than {max_bytes} bytes"),
                 )));
             }
             Ok(decoded)
@@ -92,8 +239,18 @@ fn decode_body(headers: &HeaderMap, body: Bytes) -> Result<Vec<u8>, Box<Response
     }
 }
 
-async fn ingest(State(service): State<Service>, headers: HeaderMap, body: Bytes) -> Response {
-    let body = match decode_body(&headers, body) {
+async fn ingest(State(state): State<IngestState>, headers: HeaderMap, body: Bytes) -> Response {
+    let IngestState { service, max_bytes } = state;
+    let encoding = headers.get(header::CONTENT_ENCODING).cloned();
+    let decoded = if body.len() <= INLINE_DECODE_BYTES && encoding.is_none() {
+        decode_body(None, body, max_bytes)
+    } else {
+        match tokio::task::spawn_blocking(move || decode_body(encoding.as_ref(), body, max_bytes)).await {
+            Ok(decoded) => decoded,
+            Err(error) => return service_error(ServiceError::Internal(format!("decoding task failed: {error}"))),
+        }
+    };
+    let body = match decoded {
         Ok(body) => body,
         Err(response) => return *response,
     };
@@ -105,7 +262,7 @@ async fn ingest(State(service): State<Service>, headers: HeaderMap, body: Bytes)
             "body is empty: send one OpenLineage event as JSON".into(),
         );
     }
-    match service.ingest(&body).await {
+    match service.ingest_owned(body).await {
         Ok(outcome) => {
             (StatusCode::CREATED, axum::Json(json!({"sequence": outcome.sequence, "duplicate": outcome.duplicate})))
                 .into_response()

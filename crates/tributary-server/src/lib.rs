@@ -4,21 +4,29 @@
 //! [`run`] takes a bound listener and a shutdown future, so tests can serve on port 0.
 
 pub mod cli;
+mod connections;
 mod http;
 mod import;
+mod limits;
 
 use std::future::Future;
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 
 pub use http::MAX_BODY_BYTES;
+pub use limits::ServerLimits;
 pub use tributary_service::{Service, ServiceConfig, StoreConfig, governance, model};
 
-/// Every route: `POST /api/v1/lineage`, `/graphql`, `/healthz`, and the gRPC services.
-pub async fn router(service: Service) -> axum::Router {
+/// Every route: `POST /api/v1/lineage`, `/graphql`, `/healthz`, `/readyz`, and the gRPC
+/// services, behind the request guards (origin check, body and time limits, 404 for paths
+/// that are neither ours nor gRPC).
+pub async fn router(service: Service, limits: &ServerLimits) -> axum::Router {
     let grpc = tributary_grpc::routes(service.clone()).await.into_axum_router();
-    http::router(service.clone()).merge(tributary_graphql::router(service)).merge(grpc)
+    let graphql = tributary_graphql::router(service.clone(), limits.max_graphql_bytes);
+    http::router(service, limits)
+        .merge(graphql)
+        .merge(grpc)
+        .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(limits.clone()), http::guard))
 }
 
 /// How long in-flight requests and open streams (ingest streams, change subscriptions)
@@ -33,26 +41,24 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    use axum::serve::ListenerExt;
-    let app = router(service).await;
-    // Answers are written in one go; Nagle's algorithm would hold their last segment back
-    // for a delayed ACK (40 ms per call).
-    let listener = listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-    let graceful = async move {
+    run_with_limits(service, listener, shutdown, ServerLimits::default()).await
+}
+
+/// [`run`] with the given limits.
+pub async fn run_with_limits(
+    service: Service,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ServerLimits,
+) -> anyhow::Result<()> {
+    let app = router(service, &limits).await;
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         shutdown.await;
         let _ = stopping_tx.send(true);
-    };
-    let serving = axum::serve(listener, app).with_graceful_shutdown(graceful);
-    let deadline = async move {
-        let _ = stopping_rx.wait_for(|stopping| *stopping).await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
-    tokio::select! {
-        served = serving => served.context("serving")?,
-        () = deadline => tracing::warn!("connections still open after the shutdown grace period; closing them"),
+    });
+    if !connections::serve(app, listener, limits, stopping_rx, SHUTDOWN_GRACE).await {
+        tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use tributary_change::{Change, ChangeKind, Schema, SchemaDiff, UnsupportedCheck,
 use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef, Watermark};
 
 use crate::mesh::ImpactGroup;
-use crate::{Service, ServiceError, Shared};
+use crate::{Service, ServiceError, Shared, State};
 
 /// Most downstream columns followed per change.
 const IMPACT_LIMIT: usize = 100_000;
@@ -131,7 +131,8 @@ impl Service {
     ) -> Result<ChangeReport, ServiceError> {
         let shared = std::sync::Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
-            let dataset = shared.resolve_dataset(&dataset);
+            let state = shared.read_state_with_columns()?;
+            let dataset = state.resolve_dataset(&dataset);
             let versions = shared.store.schema_versions(&dataset)?;
             let find = |wanted: &str, field: &str| {
                 let matching: Vec<_> =
@@ -151,7 +152,7 @@ impl Service {
                     .map_err(|error| ServiceError::Internal(format!("stored schema of `{dataset}`: {error}")))
             };
             let diff = tributary_change::diff(&parse(&old.fields)?, &parse(&new.fields)?);
-            shared.build_report(&dataset, old.hash, diff)
+            shared.build_report(&state, &dataset, old.hash, diff)
         })
         .await
         .map_err(|error| ServiceError::Internal(format!("diff task failed: {error}")))?
@@ -169,7 +170,8 @@ impl Service {
 
 impl Shared {
     fn check_change(&self, dataset: &DatasetId, proposed: &Schema) -> Result<ChangeReport, ServiceError> {
-        let dataset = self.resolve_dataset(dataset);
+        let state = self.read_state_with_columns()?;
+        let dataset = state.resolve_dataset(dataset);
         let record = self
             .store
             .dataset(&dataset)?
@@ -189,7 +191,7 @@ impl Shared {
         let mut diff: SchemaDiff = tributary_change::diff(&current, proposed);
 
         // Consumers pinned to the active contract count too: diff it as well.
-        if let Some(contract_schema) = self.active_contract_schema(&dataset) {
+        if let Some(contract_schema) = active_contract_schema(&state, &dataset) {
             let contract_diff = tributary_change::diff(&contract_schema, proposed);
             for change in contract_diff.changes {
                 if !diff.changes.iter().any(|c| c.path == change.path && c.kind == change.kind) {
@@ -198,13 +200,14 @@ impl Shared {
             }
         }
 
-        self.build_report(&dataset, hash, diff)
+        self.build_report(&state, &dataset, hash, diff)
     }
 
     /// Changes that only positional readers notice (an added column, a reorder) become
     /// RISKY when a job reading the dataset reads by position, and name those jobs.
     fn mark_positional_readers(
         &self,
+        state: &State,
         dataset: &DatasetId,
         consumers: &[NodeRef],
         changes: &mut [CheckedChange],
@@ -224,7 +227,7 @@ impl Shared {
                 .and_then(|f| f.get("query"))
                 .and_then(Value::as_str);
             if query.is_some_and(reads_by_position) {
-                positional.push((job.clone(), self.read_index().job_outputs(&job)));
+                positional.push((job.clone(), state.index.job_outputs(&job)));
             }
         }
         if positional.is_empty() {
@@ -249,17 +252,17 @@ impl Shared {
         }
         Ok(())
     }
+}
 
-    /// The schema of the active contract of the output port on `dataset`, if any.
-    fn active_contract_schema(&self, dataset: &DatasetId) -> Option<Schema> {
-        let mesh = self.read_mesh();
-        let membership = mesh.membership(dataset)?;
-        let port_name = membership.port.as_ref()?;
-        let product = mesh.product_descriptor(&membership.product)?;
-        let port = product.output_ports.iter().find(|p| &p.name == port_name)?;
-        let contract = port.contract.as_ref().filter(|c| c.status == tributary_mesh::ContractStatus::Active)?;
-        tributary_change::schema_from_openlineage(contract.schema.as_ref()?).ok()
-    }
+/// The schema of the active contract of the output port on `dataset`, if any.
+fn active_contract_schema(state: &State, dataset: &DatasetId) -> Option<Schema> {
+    let mesh = &state.mesh;
+    let membership = mesh.membership(dataset)?;
+    let port_name = membership.port.as_ref()?;
+    let product = mesh.product_descriptor(&membership.product)?;
+    let port = product.output_ports.iter().find(|p| &p.name == port_name)?;
+    let contract = port.contract.as_ref().filter(|c| c.status == tributary_mesh::ContractStatus::Active)?;
+    tributary_change::schema_from_openlineage(contract.schema.as_ref()?).ok()
 }
 
 /// For each BREAKING or RISKY change, what it reaches downstream: through column lineage
@@ -564,7 +567,10 @@ impl Shared {
                 continue;
             };
             let diff = tributary_change::diff(&old, &new);
-            let report = self.build_report(&change.dataset, change.from.clone(), diff)?;
+            let report = {
+                let state = self.read_state_with_columns()?;
+                self.build_report(&state, &change.dataset, change.from.clone(), diff)?
+            };
             let record = tributary_model::SchemaChangeRecord {
                 format: tributary_model::RECORD_FORMAT,
                 sequence: change.sequence,
@@ -584,21 +590,21 @@ impl Shared {
     }
 
     /// A change report for `diff` against `dataset`, with impacts, groups and watermark.
+    /// `state` must have its column lineage loaded ([`Shared::read_state_with_columns`]).
     fn build_report(
         &self,
+        state: &State,
         dataset: &DatasetId,
         baseline: String,
         diff: SchemaDiff,
     ) -> Result<ChangeReport, ServiceError> {
-        let index = self.read_index_with_columns()?;
-        let watermark = index.watermark();
-        let (mut changes, mut affected) = trace_impacts(&index, dataset, diff.changes);
-        let consumers = index.consumers(dataset);
-        drop(index);
-        self.mark_positional_readers(dataset, &consumers, &mut changes, &mut affected)?;
+        let watermark = state.index.watermark();
+        let (mut changes, mut affected) = trace_impacts(&state.index, dataset, diff.changes);
+        let consumers = state.index.consumers(dataset);
+        self.mark_positional_readers(state, dataset, &consumers, &mut changes, &mut affected)?;
         let verdict = changes.iter().map(|c| c.change.verdict).max().unwrap_or(Verdict::Safe);
         let nodes: Vec<NodeRef> = affected.into_iter().collect();
-        let groups = self.group_impact(&nodes)?;
+        let groups = self.group_impact(state, &nodes)?;
         let (affected_datasets, affected_jobs) = nodes.into_iter().partition(|n| n.kind == NodeKind::Dataset);
         Ok(ChangeReport {
             dataset: dataset.clone(),

@@ -34,11 +34,11 @@ pub(crate) fn load(shared: &Shared) {
     let outcome = load_chunks(shared);
     let state = match outcome {
         Ok(Some(outputs)) => {
-            let mut index = shared.write_index();
-            index.finish_column_load();
-            let mut mesh = shared.mesh.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if mesh.has_graph_policies() {
-                mesh.refresh_violations(&index, &shared.store, tributary_model::Timestamp::now());
+            let mut state = shared.write_state();
+            let state = &mut *state;
+            state.index.finish_column_load();
+            if state.mesh.has_graph_policies() {
+                state.mesh.refresh_violations(&state.index, &shared.store, tributary_model::Timestamp::now());
             }
             info!(outputs, elapsed_ms = started.elapsed().as_millis() as u64, "column lineage loaded");
             ColumnState::Ready
@@ -70,18 +70,22 @@ fn load_chunks(shared: &Shared) -> Result<Option<usize>, ServiceError> {
             return Ok(Some(outputs));
         }
         outputs += chunk.len();
-        let mut index = shared.write_index();
+        let mut state = shared.write_state();
         for (output, edges) in chunk.drain(..) {
-            index.load_column_lineage(&output, &edges);
+            state.index.load_column_lineage(&output, &edges);
         }
     }
 }
 
 impl Shared {
     /// The index once its column lineage is complete: waits for the load after start-up.
-    pub(crate) fn read_index_with_columns(
-        &self,
-    ) -> Result<std::sync::RwLockReadGuard<'_, tributary_graph::LineageIndex>, ServiceError> {
+    pub(crate) fn read_state_with_columns(&self) -> Result<std::sync::RwLockReadGuard<'_, crate::State>, ServiceError> {
+        self.wait_for_columns()?;
+        Ok(self.read_state())
+    }
+
+    /// Waits (blocking, bounded) until the column lineage load is done.
+    pub(crate) fn wait_for_columns(&self) -> Result<(), ServiceError> {
         let mut state = self.column_state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let deadline = Instant::now() + WAIT;
         loop {
@@ -93,14 +97,13 @@ impl Shared {
                 ColumnState::Loading => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Err(ServiceError::Unavailable);
+                        return Err(ServiceError::Unavailable("the column lineage is still loading".into()));
                     }
                     state =
                         self.column_ready.wait_timeout(state, left).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
                 }
             }
         }
-        drop(state);
-        Ok(self.read_index())
+        Ok(())
     }
 }

@@ -9,8 +9,11 @@ pub enum ErrorCode {
     NotFound,
     /// The request is well-formed but a blocking policy or the current state refuses it.
     FailedPrecondition,
-    /// The server is shutting down.
+    /// The server cannot do it now (shutting down, the disk refuses writes, still loading);
+    /// retrying later may work.
     Unavailable,
+    /// The request ran out of its time budget.
+    DeadlineExceeded,
     /// Our fault.
     Internal,
 }
@@ -22,6 +25,7 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::FailedPrecondition => "FAILED_PRECONDITION",
             Self::Unavailable => "UNAVAILABLE",
+            Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Self::Internal => "INTERNAL",
         }
     }
@@ -33,8 +37,12 @@ pub enum ServiceError {
     InvalidArgument { field: String, message: String },
     #[error("{0}")]
     NotFound(String),
-    #[error("the server is shutting down")]
-    Unavailable,
+    /// Temporarily refused, with the reason (`the server is shutting down`, `the store
+    /// cannot write: No space left on device`…).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("deadline exceeded: {0}")]
+    DeadlineExceeded(String),
     #[error("rejected by {} polic{}: {}", violations.len(), if violations.len() == 1 { "y" } else { "ies" }, violations.iter().map(|v| format!("[{}] {}: {}", v.policy, v.subject, v.reason)).collect::<Vec<_>>().join("; "))]
     PolicyViolation { violations: Vec<tributary_mesh::Violation> },
     #[error("internal error: {0}")]
@@ -46,7 +54,8 @@ impl ServiceError {
         match self {
             Self::InvalidArgument { .. } => ErrorCode::InvalidArgument,
             Self::NotFound(_) => ErrorCode::NotFound,
-            Self::Unavailable => ErrorCode::Unavailable,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::DeadlineExceeded(_) => ErrorCode::DeadlineExceeded,
             Self::PolicyViolation { .. } => ErrorCode::FailedPrecondition,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -58,6 +67,10 @@ impl ServiceError {
             Self::InvalidArgument { field, .. } => field,
             _ => "",
         }
+    }
+
+    pub fn shutting_down() -> Self {
+        Self::Unavailable("the server is shutting down".into())
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -79,6 +92,11 @@ impl From<tributary_mesh::DescriptorError> for ServiceError {
 
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
+        // Disk full, quota, read-only file system: the operator can fix these and the
+        // request can be retried, so they are not our internal fault.
+        if error.is_resource_exhausted() {
+            return Self::Unavailable(format!("the store cannot write: {error}"));
+        }
         Self::Internal(error.to_string())
     }
 }

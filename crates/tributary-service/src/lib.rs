@@ -11,7 +11,9 @@
 mod apply;
 mod change;
 mod columns;
+mod consistency;
 mod error;
+mod health;
 mod mesh;
 mod queries;
 mod writer;
@@ -29,6 +31,7 @@ pub use change::{
     parse_verdict,
 };
 pub use error::{ErrorCode, ServiceError};
+pub use health::HealthReport;
 pub use mesh::{
     ApplyOutcome, FreshnessView, ImpactGroup, Membership, OwnerView, ProductEdge, ProductView, SearchHit, SearchQuery,
     ViolationView,
@@ -44,6 +47,10 @@ pub use tributary_mesh as governance;
 pub use tributary_model as model;
 pub use tributary_openlineage::{ParsedEvent, parse_event};
 pub use writer::PendingAck;
+
+/// Events up to this size are parsed on the caller's task (well under a millisecond);
+/// larger ones on a blocking thread.
+const INLINE_PARSE_BYTES: usize = 64 * 1024;
 
 /// Where the data lives and how the service behaves.
 #[derive(Clone, Debug)]
@@ -86,18 +93,41 @@ pub struct IngestOutcome {
     pub duplicate: bool,
 }
 
+/// Everything in memory that the writer changes and readers look at, behind one lock
+/// ([`Shared::state`]). One lock, not one per part, so that no reader can hold one part
+/// while waiting for another that the writer holds (the lock-order deadlock of earlier
+/// builds: writer held the index and wanted the mesh, a mesh query the reverse).
+pub(crate) struct State {
+    /// The lineage graph; its watermark is the last flushed sequence it reflects.
+    pub(crate) index: LineageIndex,
+    /// Alias name -> canonical dataset, mirrored from the store for lookups.
+    pub(crate) aliases: std::collections::HashMap<DatasetId, DatasetId>,
+    /// Applied domains and products, policies and their open violations.
+    pub(crate) mesh: mesh::MeshState,
+}
+
+/// Locking discipline (see ARCHITECTURE.md, invariants):
+/// - `state` is the only lock over shared in-memory state. Nobody takes another lock while
+///   holding it, except leaf locks that are never held while taking anything
+///   (`LineageIndex`'s listing cache, sled's internal locks).
+/// - `apply` serialises descriptor applies (read the mesh, evaluate, store, install). It is
+///   taken before `state`, never while holding it; the writer never takes it.
+/// - `column_state` is a leaf: held only to read or set the load state and to wait on
+///   `column_ready`, never while taking `state`.
 pub(crate) struct Shared {
     pub(crate) store: Store,
-    pub(crate) index: RwLock<LineageIndex>,
-    /// Alias name -> canonical dataset, mirrored from the store for lookups.
-    pub(crate) aliases: RwLock<std::collections::HashMap<DatasetId, DatasetId>>,
-    pub(crate) mesh: RwLock<mesh::MeshState>,
+    pub(crate) state: RwLock<State>,
+    pub(crate) apply: Mutex<()>,
     /// Schema changes seen in ingested events, to subscribers.
     pub(crate) schema_changes: tokio::sync::broadcast::Sender<Arc<tributary_model::SchemaChangeRecord>>,
     pub(crate) config: ServiceConfig,
     /// The column lineage load after start-up (see `columns`).
     pub(crate) column_state: Mutex<columns::ColumnState>,
     pub(crate) column_ready: std::sync::Condvar,
+    /// Where readers of stored records wait for the writer to publish (see `consistency`).
+    pub(crate) read_gate: consistency::ReadGate,
+    /// Whether the last flush worked (for `/healthz`).
+    pub(crate) health: health::Health,
     /// Set by [`Service::close`]: background work stops early.
     pub(crate) closing: std::sync::atomic::AtomicBool,
 }
@@ -129,13 +159,14 @@ impl Service {
         let graph_policies = mesh.has_graph_policies();
         let shared = Arc::new(Shared {
             store,
-            index: RwLock::new(index),
-            aliases: RwLock::new(aliases),
-            mesh: RwLock::new(mesh),
+            state: RwLock::new(State { index, aliases, mesh }),
+            apply: Mutex::new(()),
             schema_changes: tokio::sync::broadcast::channel(change::SCHEMA_CHANGE_BACKLOG).0,
             config,
             column_state: Mutex::new(columns::ColumnState::Loading),
             column_ready: std::sync::Condvar::new(),
+            read_gate: consistency::ReadGate::default(),
+            health: health::Health::default(),
             closing: std::sync::atomic::AtomicBool::new(false),
         });
         // Graph policies look at column lineage (PII reach) and their findings must be right
@@ -166,7 +197,23 @@ impl Service {
 
     /// Parses, validates and durably stores one event.
     pub async fn ingest(&self, bytes: &[u8]) -> Result<IngestOutcome, ServiceError> {
+        if bytes.len() > INLINE_PARSE_BYTES {
+            return self.ingest_owned(bytes.to_vec()).await;
+        }
         let event = parse_event(bytes)?;
+        self.submit(event).await
+    }
+
+    /// [`Self::ingest`] for a body the caller owns: a large one is parsed and validated on a
+    /// blocking thread, so one big event does not hold up the async runtime.
+    pub async fn ingest_owned(&self, bytes: Vec<u8>) -> Result<IngestOutcome, ServiceError> {
+        let event = if bytes.len() > INLINE_PARSE_BYTES {
+            tokio::task::spawn_blocking(move || parse_event(&bytes))
+                .await
+                .map_err(|error| ServiceError::Internal(format!("parsing task failed: {error}")))??
+        } else {
+            parse_event(&bytes)?
+        };
         self.submit(event).await
     }
 
@@ -197,13 +244,26 @@ impl Service {
     }
 
     pub fn watermark(&self) -> Watermark {
-        self.shared.read_index().watermark()
+        self.shared.read_state().index.watermark()
+    }
+
+    /// Liveness and readiness: whether writes are being made durable, what start-up work is
+    /// still under way. Cheap: no store access.
+    pub fn health(&self) -> HealthReport {
+        let mut not_ready = Vec::new();
+        match &*self.shared.column_state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+            columns::ColumnState::Ready => {}
+            columns::ColumnState::Loading => not_ready.push("column lineage loading".to_owned()),
+            columns::ColumnState::Failed(reason) => not_ready.push(format!("column lineage failed to load: {reason}")),
+        }
+        let unhealthy = self.shared.health.write_failure();
+        HealthReport { unhealthy, not_ready, watermark: self.watermark() }
     }
 
     /// Waits until the column lineage is loaded after start-up (column answers wait for it
     /// on their own; this is for callers that want to know, such as benchmarks).
     pub fn wait_for_column_lineage(&self) -> Result<(), ServiceError> {
-        self.shared.read_index_with_columns().map(drop)
+        self.shared.wait_for_columns()
     }
 
     /// [`Self::wait_for_column_lineage`] for async callers: returns at once when loaded, else
@@ -215,7 +275,7 @@ impl Service {
             return Ok(());
         }
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || shared.read_index_with_columns().map(drop))
+        tokio::task::spawn_blocking(move || shared.wait_for_columns())
             .await
             .map_err(|error| ServiceError::Internal(format!("waiting for the column lineage failed: {error}")))?
     }
@@ -232,15 +292,21 @@ impl Service {
 }
 
 impl Shared {
-    pub(crate) fn read_index(&self) -> std::sync::RwLockReadGuard<'_, LineageIndex> {
-        // A panic while holding the lock would leave the index half-updated; the writer
+    /// The shared state for reading. Hold it for one answer and take no other lock meanwhile.
+    pub(crate) fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // A panic while holding the lock would leave the state half-updated; the writer
         // never panics while holding it (it only calls infallible index methods), so a
-        // poisoned lock still holds a consistent index.
-        self.index.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        // poisoned lock still holds a consistent state.
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, LineageIndex> {
-        self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub(crate) fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Serialises descriptor applies; taken before [`Self::write_state`], never after.
+    pub(crate) fn apply_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.apply.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -14,7 +14,7 @@ use tributary_model::{DatasetId, DocumentRecord, JobId, NodeKind, NodeRef, RECOR
 use tributary_openlineage::{canonical_json, content_hash};
 use tributary_store::{DocumentKind, Store};
 
-use crate::{Service, ServiceError, Shared};
+use crate::{Service, ServiceError, Shared, State};
 
 /// Most nodes a product-lineage walk visits from one dataset.
 const PRODUCT_LINEAGE_BUDGET: usize = 200_000;
@@ -326,26 +326,30 @@ impl Service {
     }
 
     pub fn products(&self) -> Vec<ProductView> {
-        let mesh = self.shared.read_mesh();
-        mesh.products
+        let state = self.shared.read_state();
+        state
+            .mesh
+            .products
             .values()
             .map(|(descriptor, version)| ProductView { descriptor: descriptor.clone(), version: *version })
             .collect()
     }
 
     pub fn product(&self, id: &str) -> Option<ProductView> {
-        let mesh = self.shared.read_mesh();
-        mesh.products
+        let state = self.shared.read_state();
+        state
+            .mesh
+            .products
             .get(id)
             .map(|(descriptor, version)| ProductView { descriptor: descriptor.clone(), version: *version })
     }
 
     pub fn domains(&self) -> Vec<(DomainDescriptor, u64)> {
-        self.shared.read_mesh().domains.values().cloned().collect()
+        self.shared.read_state().mesh.domains.values().cloned().collect()
     }
 
     pub fn domain(&self, id: &str) -> Option<(DomainDescriptor, u64)> {
-        self.shared.read_mesh().domains.get(id).cloned()
+        self.shared.read_state().mesh.domains.get(id).cloned()
     }
 
     /// Every applied version of a product, oldest first.
@@ -355,18 +359,18 @@ impl Service {
 
     /// The membership of a dataset in the mesh.
     pub fn membership(&self, dataset: &DatasetId) -> Option<Membership> {
-        self.shared.read_mesh().membership(dataset).cloned()
+        self.shared.read_state().mesh.membership(dataset).cloned()
     }
 
     pub fn dataset_domain(&self, dataset: &DatasetId) -> Option<String> {
-        self.shared.read_mesh().dataset_domain(dataset).map(str::to_owned)
+        self.shared.read_state().mesh.dataset_domain(dataset).map(str::to_owned)
     }
 
     /// Product-to-product lineage derived from dataset lineage: A -> B when a dataset of A
     /// is upstream of a dataset of B through jobs and datasets that belong to no product.
     pub fn product_lineage(&self) -> Vec<ProductEdge> {
-        let mesh = self.shared.read_mesh();
-        let index = self.shared.read_index();
+        let state = self.shared.read_state();
+        let (mesh, index) = (&state.mesh, &state.index);
         let mut edges: BTreeMap<(String, String), BTreeSet<(DatasetId, DatasetId)>> = BTreeMap::new();
         for (product, _) in mesh.products.values() {
             for dataset in product.datasets() {
@@ -391,7 +395,8 @@ impl Service {
     /// Domain-to-domain lineage: product lineage grouped by the products' domains.
     pub fn domain_lineage(&self) -> Vec<ProductEdge> {
         let product_edges = self.product_lineage();
-        let mesh = self.shared.read_mesh();
+        let state = self.shared.read_state();
+        let mesh = &state.mesh;
         let domain_of = |product: &str| mesh.products.get(product).map(|(p, _)| p.domain.clone()).unwrap_or_default();
         let mut edges: BTreeMap<(String, String), BTreeSet<(DatasetId, DatasetId)>> = BTreeMap::new();
         for edge in product_edges {
@@ -410,7 +415,8 @@ impl Service {
 
     /// Owners of a product: its own (and its ports'), then its domain's.
     pub fn product_owners(&self, id: &str) -> Vec<OwnerView> {
-        let mesh = self.shared.read_mesh();
+        let state = self.shared.read_state();
+        let mesh = &state.mesh;
         let Some((product, _)) = mesh.products.get(id) else { return Vec::new() };
         let mut owners: Vec<OwnerView> = product
             .owners
@@ -428,7 +434,7 @@ impl Service {
                 source: format!("output port {} of product {}", port.name, product.id),
             }));
         }
-        owners.extend(domain_owners(&mesh, &product.domain));
+        owners.extend(domain_owners(mesh, &product.domain));
         owners
     }
 
@@ -438,7 +444,8 @@ impl Service {
             let owner = owner.clone();
             self.blocking_write(move |shared| Ok(shared.store.nodes_owned_by(&owner)?)).await?
         };
-        let mesh = self.shared.read_mesh();
+        let state = self.shared.read_state();
+        let mesh = &state.mesh;
         let products = mesh
             .products
             .values()
@@ -460,14 +467,17 @@ impl Service {
     /// are computed now.
     pub async fn violations(&self) -> Result<Vec<ViolationView>, ServiceError> {
         let mut views: Vec<ViolationView> = {
-            let mesh = self.shared.read_mesh();
-            mesh.violations
+            let state = self.shared.read_state();
+            state
+                .mesh
+                .violations
                 .iter()
                 .map(|(violation, since)| ViolationView { violation: violation.clone(), since: Some(*since) })
                 .collect()
         };
         let freshness = self.freshness().await?;
-        let mesh = self.shared.read_mesh();
+        let state = self.shared.read_state();
+        let mesh = &state.mesh;
         for policy in mesh.policies().filter(|p| matches!(p.kind, PolicyKind::Freshness)) {
             for port in freshness.iter().filter(|f| matches!(f.status, "STALE" | "NEVER_WRITTEN")) {
                 let Some((product, _)) = mesh.products.get(&port.product) else { continue };
@@ -499,8 +509,10 @@ impl Service {
     /// Freshness of every product's output ports, from the runs that wrote them.
     pub async fn freshness(&self) -> Result<Vec<FreshnessView>, ServiceError> {
         let ports: Vec<(String, String, DatasetId, Option<u64>)> = {
-            let mesh = self.shared.read_mesh();
-            mesh.products
+            let state = self.shared.read_state();
+            state
+                .mesh
+                .products
                 .values()
                 .flat_map(|(product, _)| {
                     product.output_ports.iter().map(|port| {
@@ -544,14 +556,6 @@ fn domain_owners(mesh: &MeshState, domain: &str) -> Vec<OwnerView> {
 const FRESHNESS_RUNS: usize = 50;
 
 impl Shared {
-    pub(crate) fn read_mesh(&self) -> std::sync::RwLockReadGuard<'_, MeshState> {
-        self.mesh.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn write_mesh(&self) -> std::sync::RwLockWriteGuard<'_, MeshState> {
-        self.mesh.write().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// End time of the latest COMPLETE run that wrote the dataset.
     fn last_successful_write(&self, dataset: &DatasetId) -> Result<Option<Timestamp>, ServiceError> {
         let mut latest: Option<Timestamp> = None;
@@ -569,7 +573,10 @@ impl Shared {
         let product = parse_product(text)?;
         let body = serde_json::to_value(&product).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let hash = document_hash(&body);
-        let mut mesh = self.write_mesh();
+        // Applies are serialised; the state is read for the checks and written to install.
+        let _apply = self.apply_lock();
+        let state = self.read_state();
+        let mesh = &state.mesh;
         let previous = mesh.products.get(&product.id).cloned();
         let previous_hash = self.store.document(DocumentKind::Product, &product.id)?.map(|record| record.hash);
         if previous_hash.as_deref() == Some(hash.as_str()) {
@@ -620,13 +627,13 @@ impl Shared {
             }
         }
         {
-            let index = self.read_index();
-            let graph = trial.evaluate_graph(&index, &self.store);
+            let graph = trial.evaluate_graph(&state.index, &self.store);
             found.extend(graph.into_iter().filter(|v| match &v.subject {
                 Subject::OutputPort { product: id, .. } | Subject::Product { id } => id == &product.id,
                 _ => false,
             }));
         }
+        drop(state);
         let blocking: Vec<Violation> = found.iter().filter(|v| v.blocking).cloned().collect();
         if !blocking.is_empty() {
             return Err(ServiceError::PolicyViolation { violations: blocking });
@@ -640,10 +647,11 @@ impl Shared {
             body,
         };
         self.store.put_document(DocumentKind::Product, &record)?;
-        mesh.products.insert(product.id.clone(), (product.clone(), version));
-        mesh.rebuild_membership();
-        let index = self.read_index();
-        mesh.refresh_violations(&index, &self.store, Timestamp::now());
+        let mut state = self.write_state();
+        let state = &mut *state;
+        state.mesh.products.insert(product.id.clone(), (product.clone(), version));
+        state.mesh.rebuild_membership();
+        state.mesh.refresh_violations(&state.index, &self.store, Timestamp::now());
         Ok(ApplyOutcome { id: product.id, version, changed: true, violations: found })
     }
 
@@ -652,7 +660,7 @@ impl Shared {
         parse_policy_values(&domain.policies, Some(&domain.id), "policies")?;
         let body = serde_json::to_value(&domain).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let hash = document_hash(&body);
-        let mut mesh = self.write_mesh();
+        let _apply = self.apply_lock();
         let previous = self.store.document(DocumentKind::Domain, &domain.id)?;
         if let Some(previous) = &previous
             && previous.hash == hash
@@ -673,18 +681,22 @@ impl Shared {
             hash,
             body,
         };
+        // `insert_domain` fails only on policies, parsed above before anything was stored.
         self.store.put_document(DocumentKind::Domain, &record)?;
-        mesh.insert_domain(domain.clone(), version)?;
-        let index = self.read_index();
-        mesh.refresh_violations(&index, &self.store, Timestamp::now());
+        let mut state = self.write_state();
+        let state = &mut *state;
+        state.mesh.insert_domain(domain.clone(), version)?;
+        state.mesh.refresh_violations(&state.index, &self.store, Timestamp::now());
         Ok(ApplyOutcome { id: domain.id, version, changed: true, violations: Vec::new() })
     }
 
     fn owners_of(&self, node: &NodeRef) -> Result<Vec<OwnerView>, ServiceError> {
         let mut owners = Vec::new();
+        let state = self.read_state();
+        let mesh = &state.mesh;
         match node.kind {
             NodeKind::Dataset => {
-                let id = self.resolve_dataset(&DatasetId::new(&*node.namespace, &*node.name));
+                let id = state.resolve_dataset(&DatasetId::new(&*node.namespace, &*node.name));
                 if let Some(facet) = self.store.dataset_facet(&id, "ownership")? {
                     owners.extend(facet_owners(Some(&facet)).into_iter().map(|(name, role)| OwnerView {
                         name,
@@ -692,7 +704,6 @@ impl Shared {
                         source: format!("ownership facet of dataset {id}"),
                     }));
                 }
-                let mesh = self.read_mesh();
                 if let Some(membership) = mesh.membership.get(&id)
                     && let Some((product, _)) = mesh.products.get(&membership.product)
                 {
@@ -712,7 +723,7 @@ impl Shared {
                     }
                 }
                 if let Some(domain) = mesh.dataset_domain(&id) {
-                    owners.extend(domain_owners(&mesh, domain));
+                    owners.extend(domain_owners(mesh, domain));
                 }
             }
             NodeKind::Job => {
@@ -725,15 +736,10 @@ impl Shared {
                         source: format!("ownership facet of job {id}"),
                     }));
                 }
-                let outputs: Vec<DatasetId> = self
-                    .read_index()
-                    .job_outputs(&id)
-                    .into_iter()
-                    .map(|n| DatasetId::new(n.namespace, n.name))
-                    .collect();
-                let mesh = self.read_mesh();
+                let outputs: Vec<DatasetId> =
+                    state.index.job_outputs(&id).into_iter().map(|n| DatasetId::new(n.namespace, n.name)).collect();
                 if let Some(domain) = mesh.job_domain(&id, &outputs) {
-                    owners.extend(domain_owners(&mesh, domain));
+                    owners.extend(domain_owners(mesh, domain));
                 }
             }
         }
@@ -759,18 +765,17 @@ impl Service {
     /// Groups nodes (lineage or change-check results) by product, then domain, then
     /// namespace, with the owners of each group.
     pub async fn group_impact(&self, nodes: Vec<NodeRef>) -> Result<Vec<ImpactGroup>, ServiceError> {
-        self.blocking_write(move |shared| shared.group_impact(&nodes)).await
+        self.blocking_write(move |shared| shared.group_impact(&shared.read_state(), &nodes)).await
     }
 }
 
 impl Shared {
-    pub(crate) fn group_impact(&self, nodes: &[NodeRef]) -> Result<Vec<ImpactGroup>, ServiceError> {
+    pub(crate) fn group_impact(&self, state: &State, nodes: &[NodeRef]) -> Result<Vec<ImpactGroup>, ServiceError> {
         type Key = (Option<String>, Option<String>, Option<String>);
         let mut groups: BTreeMap<Key, ImpactGroup> = BTreeMap::new();
         let mut facet_owner_nodes: BTreeMap<Key, Vec<NodeRef>> = BTreeMap::new();
         {
-            let mesh = self.read_mesh();
-            let index = self.read_index();
+            let (mesh, index) = (&state.mesh, &state.index);
             for node in nodes {
                 let (product, domain) = match node.kind {
                     NodeKind::Dataset => {
@@ -810,7 +815,7 @@ impl Shared {
                     }));
                 }
                 if let Some(domain) = &group.domain {
-                    owners.extend(domain_owners(&mesh, domain));
+                    owners.extend(domain_owners(mesh, domain));
                 }
                 group.owners = owners;
             }
@@ -901,8 +906,8 @@ impl Shared {
         let tag = query.tag.as_ref().map(|t| t.to_lowercase());
         let mut hits: BTreeSet<SearchHit> = BTreeSet::new();
         if query.products {
-            let mesh = self.read_mesh();
-            for (product, _) in mesh.products.values() {
+            let state = self.read_state();
+            for (product, _) in state.mesh.products.values() {
                 let matches_text = text.as_ref().is_none_or(|needle| {
                     product.id.to_lowercase().contains(needle)
                         || product.name.to_lowercase().contains(needle)
@@ -930,7 +935,8 @@ impl Shared {
             } else if let Some(tag) = &tag {
                 self.store.nodes_tagged(tag)?
             } else {
-                let index = self.read_index();
+                let state = self.read_state();
+                let index = &state.index;
                 let mut nodes: Vec<NodeRef> = Vec::new();
                 let (datasets, _) = index.list_datasets(None, text.as_deref(), None, SEARCH_SCAN);
                 nodes.extend(datasets.iter().map(NodeRef::from));
@@ -946,8 +952,8 @@ impl Shared {
                 .map(|n| n.into_iter().collect());
             let tagged: Option<BTreeSet<NodeRef>> =
                 tag.as_ref().map(|tag| self.store.nodes_tagged(tag)).transpose()?.map(|n| n.into_iter().collect());
-            let mesh = self.read_mesh();
-            let index = self.read_index();
+            let state = self.read_state();
+            let (mesh, index) = (&state.mesh, &state.index);
             for node in candidates {
                 let wanted_kind = match node.kind {
                     NodeKind::Dataset => query.datasets,

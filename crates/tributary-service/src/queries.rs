@@ -8,7 +8,7 @@ use tributary_model::{
     SchemaVersionRecord, Timestamp, Watermark, parse_schema_fields,
 };
 
-use crate::{AnswerShape, LineageAnswer, Service, ServiceError, Shared};
+use crate::{AnswerShape, LineageAnswer, Service, ServiceError, Shared, State};
 
 /// How many recent runs a dataset or job view lists.
 const RECENT_RUNS: usize = 10;
@@ -118,36 +118,10 @@ impl Service {
     pub async fn dataset(&self, namespace: &str, name: &str) -> Result<Option<DatasetView>, ServiceError> {
         let id = DatasetId::new(namespace, name);
         self.blocking(move |shared| {
-            let watermark = shared.read_index().watermark();
-            let id = shared.resolve_dataset(&id);
-            let Some(record) = shared.store.dataset(&id)? else { return Ok(None) };
-            let mut schema_versions: Vec<SchemaVersionView> =
-                shared.store.schema_versions(&id)?.into_iter().map(SchemaVersionView::from).collect();
-            // The current version's `last_seen` moves with every event; the dataset keeps it.
-            if let (Some(current), Some(seen)) = (&record.current_schema, record.schema_last_seen) {
-                for version in schema_versions.iter_mut().filter(|v| &v.hash == current) {
-                    version.last_seen = version.last_seen.max(seen);
-                }
-            }
-            let facets = shared.store.dataset_facets(&id)?;
-            let current_schema = record
-                .current_schema
-                .as_ref()
-                .and_then(|hash| schema_versions.iter().find(|version| &version.hash == hash).cloned());
-            let (producers, consumers) = {
-                let index = shared.read_index();
-                (index.producers(&id), index.consumers(&id))
-            };
-            let recent_runs = shared.run_summaries(shared.store.dataset_runs(&id, RECENT_RUNS)?)?;
-            Ok(Some(DatasetView {
-                record,
-                facets,
-                current_schema,
-                schema_versions,
-                producers,
-                consumers,
-                recent_runs,
-                watermark,
+            let (view, watermark) = shared.read_consistent(|shared, state| shared.dataset_view(state, &id))?;
+            Ok(view.map(|mut view| {
+                view.watermark = watermark;
+                view
             }))
         })
         .await
@@ -156,14 +130,16 @@ impl Service {
     pub async fn job(&self, namespace: &str, name: &str) -> Result<Option<JobView>, ServiceError> {
         let id = JobId::new(namespace, name);
         self.blocking(move |shared| {
-            let watermark = shared.read_index().watermark();
-            let Some(record) = shared.store.job(&id)? else { return Ok(None) };
-            let (inputs, outputs) = {
-                let index = shared.read_index();
-                (index.job_inputs(&id), index.job_outputs(&id))
-            };
-            let recent_runs = shared.run_summaries(shared.store.job_runs(&id, RECENT_RUNS)?)?;
-            Ok(Some(JobView { record, inputs, outputs, recent_runs, watermark }))
+            let (view, watermark) = shared.read_consistent(|shared, state| {
+                let Some(record) = shared.store.job(&id)? else { return Ok(None) };
+                let (inputs, outputs) = (state.index.job_inputs(&id), state.index.job_outputs(&id));
+                let recent_runs = shared.run_summaries(shared.store.job_runs(&id, RECENT_RUNS)?)?;
+                Ok(Some(JobView { record, inputs, outputs, recent_runs, watermark: Watermark::default() }))
+            })?;
+            Ok(view.map(|mut view| {
+                view.watermark = watermark;
+                view
+            }))
         })
         .await
     }
@@ -173,8 +149,8 @@ impl Service {
         let id =
             RunId::parse(run_id).map_err(|_| ServiceError::invalid("runId", format!("`{run_id}` is not a UUID")))?;
         self.blocking(move |shared| {
-            let watermark = shared.read_index().watermark();
-            Ok(shared.store.run(&id)?.map(|run| (run, watermark)))
+            let (run, watermark) = shared.read_consistent(|shared, _| Ok(shared.store.run(&id)?))?;
+            Ok(run.map(|run| (run, watermark)))
         })
         .await
     }
@@ -183,7 +159,12 @@ impl Service {
     pub async fn job_runs(&self, namespace: &str, name: &str, limit: usize) -> Result<Vec<RunSummary>, ServiceError> {
         let id = JobId::new(namespace, name);
         let limit = limit.min(MAX_PAGE);
-        self.blocking(move |shared| shared.run_summaries(shared.store.job_runs(&id, limit)?)).await
+        self.blocking(move |shared| {
+            let (runs, _) =
+                shared.read_consistent(|shared, _| shared.run_summaries(shared.store.job_runs(&id, limit)?))?;
+            Ok(runs)
+        })
+        .await
     }
 
     /// Lineage from a dataset or job. `depth` is in job hops and `limit` in nodes; both
@@ -218,16 +199,15 @@ impl Service {
             ));
         }
         let depth = depth.unwrap_or(config.default_lineage_depth);
+        let state = self.shared.read_state();
         let start = match start.kind {
             NodeKind::Dataset => {
-                let id = self.shared.resolve_dataset(&DatasetId::new(&*start.namespace, &*start.name));
-                NodeRef::from(&id)
+                NodeRef::from(&state.resolve_dataset(&DatasetId::new(&*start.namespace, &*start.name)))
             }
             NodeKind::Job => start.clone(),
         };
-        let index = self.shared.read_index();
-        let answer = index.lineage_shaped(&start, direction, depth, limit, shape)?;
-        Ok(LineageView { answer, depth, watermark: index.watermark() })
+        let answer = state.index.lineage_shaped(&start, direction, depth, limit, shape)?;
+        Ok(LineageView { answer, depth, watermark: state.index.watermark() })
     }
 
     /// Column lineage from `namespace:name.field`. `depth` counts column hops.
@@ -251,10 +231,10 @@ impl Service {
             return Err(ServiceError::invalid("field", "must not be empty"));
         }
         let depth = depth.unwrap_or(config.default_lineage_depth);
-        let dataset = self.shared.resolve_dataset(dataset);
-        let index = self.shared.read_index_with_columns()?;
-        let answer = index.column_lineage(&dataset, field, direction, depth, limit)?;
-        Ok(ColumnLineageView { answer, depth, watermark: index.watermark() })
+        let state = self.shared.read_state_with_columns()?;
+        let dataset = state.resolve_dataset(dataset);
+        let answer = state.index.column_lineage(&dataset, field, direction, depth, limit)?;
+        Ok(ColumnLineageView { answer, depth, watermark: state.index.watermark() })
     }
 
     pub fn list_datasets(
@@ -288,7 +268,8 @@ impl Service {
     ) -> Result<NodePage, ServiceError> {
         let limit = check_page(limit)?;
         let after = cursor.map(decode_cursor).transpose()?;
-        let index = self.shared.read_index();
+        let state = self.shared.read_state();
+        let index = &state.index;
         let (nodes, more): (Vec<NodeRef>, bool) = match kind {
             NodeKind::Dataset => {
                 let after = after.map(|(namespace, name)| DatasetId::new(namespace, name));
@@ -309,7 +290,9 @@ impl Service {
     pub async fn events(&self, after: u64, limit: usize) -> Result<EventPage, ServiceError> {
         let limit = check_page(limit)?;
         self.blocking(move |shared| {
-            let watermark = shared.read_index().watermark();
+            let watermark = shared.read_state().index.watermark();
+            // Events are immutable once published: reading past the watermark and cutting
+            // at it is exact without the optimistic read.
             let stored = shared.store.events_after(after, limit)?;
             let mut events = Vec::with_capacity(stored.len());
             for (sequence, bytes) in stored {
@@ -330,13 +313,45 @@ impl Service {
     }
 }
 
-impl Shared {
+impl State {
+    /// The canonical dataset for a name that may be a symlink alias.
     pub(crate) fn resolve_dataset(&self, id: &DatasetId) -> DatasetId {
-        if self.read_index().contains(&NodeRef::from(id)) {
+        if self.index.contains(&NodeRef::from(id)) {
             return id.clone();
         }
-        let aliases = self.aliases.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        aliases.get(id).cloned().unwrap_or_else(|| id.clone())
+        self.aliases.get(id).cloned().unwrap_or_else(|| id.clone())
+    }
+}
+
+impl Shared {
+    fn dataset_view(&self, state: &State, id: &DatasetId) -> Result<Option<DatasetView>, ServiceError> {
+        let id = state.resolve_dataset(id);
+        let Some(record) = self.store.dataset(&id)? else { return Ok(None) };
+        let mut schema_versions: Vec<SchemaVersionView> =
+            self.store.schema_versions(&id)?.into_iter().map(SchemaVersionView::from).collect();
+        // The current version's `last_seen` moves with every event; the dataset keeps it.
+        if let (Some(current), Some(seen)) = (&record.current_schema, record.schema_last_seen) {
+            for version in schema_versions.iter_mut().filter(|v| &v.hash == current) {
+                version.last_seen = version.last_seen.max(seen);
+            }
+        }
+        let facets = self.store.dataset_facets(&id)?;
+        let current_schema = record
+            .current_schema
+            .as_ref()
+            .and_then(|hash| schema_versions.iter().find(|version| &version.hash == hash).cloned());
+        let (producers, consumers) = (state.index.producers(&id), state.index.consumers(&id));
+        let recent_runs = self.run_summaries(self.store.dataset_runs(&id, RECENT_RUNS)?)?;
+        Ok(Some(DatasetView {
+            record,
+            facets,
+            current_schema,
+            schema_versions,
+            producers,
+            consumers,
+            recent_runs,
+            watermark: Watermark::default(),
+        }))
     }
 
     fn run_summaries(&self, ids: Vec<RunId>) -> Result<Vec<RunSummary>, ServiceError> {

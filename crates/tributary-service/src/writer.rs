@@ -49,9 +49,9 @@ impl WriterHandle {
     /// the acknowledgement to await.
     pub(crate) async fn enqueue(&self, event: ParsedEvent) -> Result<PendingAck, ServiceError> {
         let sender = self.sender.lock().ok().and_then(|guard| guard.clone());
-        let sender = sender.ok_or(ServiceError::Unavailable)?;
+        let sender = sender.ok_or_else(ServiceError::shutting_down)?;
         let (reply, answer) = oneshot::channel();
-        sender.send(Request { event, reply }).await.map_err(|_| ServiceError::Unavailable)?;
+        sender.send(Request { event, reply }).await.map_err(|_| ServiceError::shutting_down())?;
         Ok(PendingAck { answer })
     }
 
@@ -84,6 +84,7 @@ fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Request>) {
             }
         }
         commit_group(&shared, &mut group);
+        shared.read_gate.let_readers_in();
     }
 }
 
@@ -111,32 +112,36 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
     let mut schema_changes = Vec::new();
     let flushed = shared.store.flush();
     let last_sequence = shared.store.last_sequence();
-    if let Err(failure) = &flushed {
-        error!(error = %failure, "flush failed; the group is not acknowledged");
+    match &flushed {
+        Err(failure) => {
+            error!(error = %failure, "flush failed; the group is not acknowledged");
+            shared.health.write_failed(failure);
+        }
+        Ok(()) => shared.health.write_succeeded(),
     }
     {
         // Applied batches are in the store even when the flush failed, and later reads
         // see them; keep the index in step with the store either way.
-        let mut index = shared.write_index();
-        let mut aliases = shared.aliases.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // One lock for the index, the aliases and the mesh: answers see all of a group or
+        // none of it, and the writer never waits for a second lock while holding this one.
+        let mut state = shared.write_state();
+        let state = &mut *state;
         let mut graph_policies_dirty = false;
         for delta in deltas {
             graph_policies_dirty |= delta.graph_policies_dirty;
-            schema_changes.extend(delta.apply(&mut index, &mut aliases));
+            schema_changes.extend(delta.apply(&mut state.index, &mut state.aliases));
         }
         match last_sequence {
-            Ok(sequence) => index.set_watermark(Watermark { sequence, events: sequence }),
+            Ok(sequence) => state.index.set_watermark(Watermark { sequence, events: sequence }),
             Err(failure) => warn!(error = %failure, "cannot read the last sequence"),
         }
         // Policies over the graph: re-evaluated only when the mesh has some and the group
         // changed what they look at; findings are recorded before the acknowledgements.
-        if graph_policies_dirty {
-            let mut mesh = shared.mesh.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if mesh.has_graph_policies() {
-                mesh.refresh_violations(&index, &shared.store, tributary_model::Timestamp::now());
-            }
+        if graph_policies_dirty && state.mesh.has_graph_policies() {
+            state.mesh.refresh_violations(&state.index, &shared.store, tributary_model::Timestamp::now());
         }
     }
+    shared.read_gate.published();
     // Schema changes seen in the wild: classified and traced against the updated index,
     // recorded and broadcast before the acknowledgements.
     if !schema_changes.is_empty()
@@ -146,6 +151,9 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
     }
     for (Request { event, reply }, result) in group.drain(..).zip(results) {
         let result = match (&flushed, result) {
+            (Err(failure), Ok(_)) if failure.is_resource_exhausted() => {
+                Err(ServiceError::Unavailable(format!("event not made durable: the store cannot write: {failure}")))
+            }
             (Err(failure), Ok(_)) => Err(ServiceError::Internal(format!("event not made durable: {failure}"))),
             (_, result) => result,
         };

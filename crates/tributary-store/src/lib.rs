@@ -67,6 +67,17 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
 }
 
+impl StoreError {
+    /// The disk refused a write for lack of room or permission (full file system, quota,
+    /// read-only mount): an operator's problem, not a bug, and writes may work again later.
+    pub fn is_resource_exhausted(&self) -> bool {
+        let Self::Sled(sled::Error::Io(io)) = self else { return false };
+        // ENOSPC 28, EDQUOT 122, EROFS 30 on Linux; `StorageFull` where std maps it.
+        matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::ReadOnlyFilesystem)
+            || matches!(io.raw_os_error(), Some(28 | 30 | 122))
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The two kinds of mesh documents.

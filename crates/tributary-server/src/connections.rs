@@ -1,0 +1,108 @@
+//! The accept loop: one task per connection, HTTP/1.1 or HTTP/2 (prior knowledge, as gRPC
+//! clients speak it) on the same port, with a connection limit, a first-byte and header
+//! timeout, and a graceful shutdown. `axum::serve` offers none of these limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tracing::{debug, warn};
+
+use crate::ServerLimits;
+
+/// Serves `app` on `listener` until `stopping` turns true, then lets open connections
+/// finish their requests for at most `grace`; returns whether they all did.
+pub(crate) async fn serve(
+    app: axum::Router,
+    listener: TcpListener,
+    limits: ServerLimits,
+    mut stopping: watch::Receiver<bool>,
+    grace: Duration,
+) -> bool {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Duration::from_secs(30)).max_concurrent_streams(256);
+    let builder = Arc::new(builder);
+    let mut refused_logged = std::time::Instant::now() - Duration::from_secs(60);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = until_stopping(&mut stopping) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!(error = %error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            if refused_logged.elapsed() > Duration::from_secs(10) {
+                warn!(limit = limits.max_connections, "connection limit reached; closing new connections");
+                refused_logged = std::time::Instant::now();
+            }
+            drop(stream);
+            continue;
+        };
+        // Answers are written in one go; Nagle's algorithm would hold their last segment back
+        // for a delayed ACK (40 ms per call).
+        let _ = stream.set_nodelay(true);
+        let builder = Arc::clone(&builder);
+        let app = app.clone();
+        let stopping = stopping.clone();
+        let first_byte = limits.header_read_timeout;
+        tokio::spawn(async move {
+            serve_connection(builder, app, stream, first_byte, stopping).await;
+            debug!(%peer, "connection closed");
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
+    tokio::time::timeout(grace, permits.acquire_many(all)).await.is_ok()
+}
+
+async fn serve_connection(
+    builder: Arc<Builder<TokioExecutor>>,
+    app: axum::Router,
+    stream: TcpStream,
+    first_byte: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    // A connection that sends nothing holds a slot: give it `first_byte` to start. (HTTP/1
+    // headers then have `header_read_timeout`; HTTP/2 pings idle peers.)
+    let mut probe = [0u8; 1];
+    match tokio::time::timeout(first_byte, stream.peek(&mut probe)).await {
+        Ok(Ok(n)) if n > 0 => {}
+        _ => return,
+    }
+    let service = TowerToHyperService::new(app);
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        served = connection.as_mut() => {
+            if let Err(error) = served {
+                debug!(error = %error, "connection ended with an error");
+            }
+        }
+        () = until_stopping(&mut stopping) => {
+            connection.as_mut().graceful_shutdown();
+            if let Err(error) = connection.await {
+                debug!(error = %error, "connection ended with an error during shutdown");
+            }
+        }
+    }
+}
+
+/// Resolves once `stopping` is true (or its sender is gone).
+async fn until_stopping(stopping: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`: drop it at once.
+    let _stopped = stopping.wait_for(|stopping| *stopping).await.is_ok();
+}
