@@ -5,10 +5,12 @@
 //! constraints has none (`Some(vec![])`). Configuration that may also live in
 //! `dbt_project.yml` (contract enforcement, partitioning) stays `None` when the file is silent.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
-use crate::openlineage::{foreign_key_target, scalar_text};
-use crate::schema::{Field, ForeignKey, Schema, SchemaError};
+use crate::openlineage::{foreign_key_target, scalar_text, too_many_fields};
+use crate::schema::{Field, ForeignKey, MAX_FIELD_DEPTH, MAX_SCHEMA_FIELDS, Schema, SchemaError};
 
 /// Reads one model of a dbt properties file.
 ///
@@ -162,25 +164,30 @@ struct Keys {
     unique: Vec<Vec<String>>,
     foreign_keys: Vec<ForeignKey>,
     not_null: Vec<String>,
+    /// What `primary_key` (as built by [`Keys::merge`]), `unique` and `foreign_keys` hold, so
+    /// adding one of thousands of keys is a lookup, not a scan of the list.
+    seen_primary: HashSet<String>,
+    seen_unique: HashSet<Vec<String>>,
+    seen_foreign: HashSet<ForeignKey>,
 }
 
 impl Keys {
     fn add_unique(&mut self, mut columns: Vec<String>) {
         columns.sort();
-        if !self.unique.contains(&columns) {
+        if self.seen_unique.insert(columns.clone()) {
             self.unique.push(columns);
         }
     }
 
     fn add_foreign_key(&mut self, foreign_key: ForeignKey) {
-        if !self.foreign_keys.contains(&foreign_key) {
+        if self.seen_foreign.insert(foreign_key.clone()) {
             self.foreign_keys.push(foreign_key);
         }
     }
 
     fn merge(&mut self, other: Keys) {
         for column in other.primary_key {
-            if !self.primary_key.contains(&column) {
+            if self.seen_primary.insert(column.clone()) {
                 self.primary_key.push(column);
             }
         }
@@ -251,20 +258,29 @@ fn read_model(
         Some(_) => return Err(SchemaError::new(format!("{at}.config.partition_by"), "must name columns")),
     };
 
-    let not_null = keys.not_null.clone();
-    let primary_key = keys.primary_key.clone();
+    if columns.len() > MAX_SCHEMA_FIELDS {
+        let columns_at = match &version {
+            Some(SelectedVersion { at: version_at, .. }) => format!("{version_at}.columns"),
+            None => format!("{at}.columns"),
+        };
+        return Err(SchemaError::new(
+            columns_at,
+            format!("gives the model {} columns; at most {MAX_SCHEMA_FIELDS} are accepted", columns.len()),
+        ));
+    }
+    let required: HashSet<&str> = keys.not_null.iter().chain(&keys.primary_key).map(String::as_str).collect();
     let flat: Vec<Field> = columns
         .into_iter()
         .map(|column| {
             let mut field = column.field;
-            let required = column.not_null || not_null.contains(&field.name) || primary_key.contains(&field.name);
-            field.nullable = Some(!required);
+            field.nullable = Some(!(column.not_null || required.contains(field.name.as_str())));
             field
         })
         .collect();
+    let fields = nest_dotted(flat, &format!("{at}.columns"))?;
 
     Ok(Schema {
-        fields: nest_dotted(flat),
+        fields,
         primary_key: Some(keys.primary_key),
         unique_keys: Some(keys.unique),
         foreign_keys: Some(keys.foreign_keys),
@@ -295,9 +311,13 @@ fn read_columns(value: Option<&Value>, at: &str) -> Result<Vec<Column>, SchemaEr
         Some(_) => return Err(SchemaError::new(at, "must be an array")),
     };
     let mut columns: Vec<Column> = Vec::with_capacity(items.len());
+    let mut names = HashSet::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
+        if index >= MAX_SCHEMA_FIELDS {
+            return Err(too_many_fields(format!("{at}[{index}]")));
+        }
         let column = read_column(item, &format!("{at}[{index}]"))?;
-        if columns.iter().any(|existing| existing.field.name == column.field.name) {
+        if !names.insert(column.field.name.clone()) {
             return Err(SchemaError::new(
                 format!("{at}[{index}].name"),
                 format!("column `{}` is declared twice", column.field.name),
@@ -323,8 +343,9 @@ fn read_column(item: &Value, at: &str) -> Result<Column, SchemaError> {
     field.description = optional_string(entry, "description", at)?;
     field.tags = string_list(entry.get("tags"), &format!("{at}.tags"))?;
     if let Some(Value::Object(config)) = entry.get("config") {
+        let mut seen: HashSet<String> = field.tags.iter().cloned().collect();
         for tag in string_list(config.get("tags"), &format!("{at}.config.tags"))? {
-            if !field.tags.contains(&tag) {
+            if seen.insert(tag.clone()) {
                 field.tags.push(tag);
             }
         }
@@ -518,51 +539,111 @@ fn resolve_version_columns(
             None => overrides.push(read_column(item, &item_at)?),
         }
     }
+    let include: Option<HashSet<String>> = include.map(|names| names.into_iter().collect());
+    let exclude: HashSet<String> = exclude.into_iter().collect();
     let mut columns: Vec<Column> = base
         .into_iter()
         .filter(|column| include.as_ref().is_none_or(|names| names.contains(&column.field.name)))
         .filter(|column| !exclude.contains(&column.field.name))
         .collect();
+    let mut positions: HashMap<String, usize> =
+        columns.iter().enumerate().map(|(position, column)| (column.field.name.clone(), position)).collect();
     for column in overrides {
-        match columns.iter().position(|existing| existing.field.name == column.field.name) {
-            Some(position) => columns[position] = column,
-            None => columns.push(column),
+        match positions.get(&column.field.name) {
+            Some(&position) => columns[position] = column,
+            None => {
+                positions.insert(column.field.name.clone(), columns.len());
+                columns.push(column);
+            }
         }
     }
     Ok(columns)
 }
 
 /// `address.zip` becomes field `zip` under `address` when a column `address` exists, so
-/// nested paths read the same as in OpenLineage.
-fn nest_dotted(flat: Vec<Field>) -> Vec<Field> {
-    let names: Vec<String> = flat.iter().map(|field| field.name.clone()).collect();
-    let parent_of = |name: &str| -> Option<String> {
-        let mut prefix = name;
-        while let Some((head, _)) = prefix.rsplit_once('.') {
-            if names.iter().any(|candidate| candidate == head) {
-                return Some(head.to_owned());
+/// nested paths read the same as in OpenLineage. A column's parent is the longest dotted
+/// prefix of its name that is a column; prefixes are found through a tree of name segments,
+/// so the cost is linear in the names' length however many columns and dots there are.
+fn nest_dotted(flat: Vec<Field>, at: &str) -> Result<Vec<Field>, SchemaError> {
+    // Segment tree: node 0 is the root; `children` maps (node, segment) to a node, and
+    // `column_at` says which column (if any) a node's dotted path names.
+    let mut children: HashMap<(usize, &str), usize> = HashMap::new();
+    let mut column_at: Vec<Option<usize>> = vec![None];
+    let mut parents: Vec<Option<usize>> = Vec::with_capacity(flat.len());
+    for (index, field) in flat.iter().enumerate() {
+        let mut node = 0;
+        for segment in field.name.split('.') {
+            let next = column_at.len();
+            node = *children.entry((node, segment)).or_insert(next);
+            if node == next {
+                column_at.push(None);
             }
-            prefix = head;
         }
-        None
-    };
-    let parents: Vec<Option<String>> = flat.iter().map(|field| parent_of(&field.name)).collect();
-    build_level(&flat, &parents, None)
+        column_at[node] = Some(index);
+    }
+    for field in &flat {
+        // The deepest proper prefix (in whole segments) that names a column.
+        let mut node = 0;
+        let mut parent = None;
+        let segments: Vec<&str> = field.name.split('.').collect();
+        for segment in &segments[..segments.len() - 1] {
+            // Every prefix of a name is in the tree: the name itself put it there.
+            node = children[&(node, *segment)];
+            if let Some(column) = column_at[node] {
+                parent = Some(column);
+            }
+        }
+        parents.push(parent);
+    }
+    // Depth of each column, parents first: a parent's name is shorter than its child's.
+    let mut by_length: Vec<usize> = (0..flat.len()).collect();
+    by_length.sort_by_key(|index| flat[*index].name.len());
+    let mut depths = vec![1; flat.len()];
+    for index in by_length {
+        if let Some(parent) = parents[index] {
+            depths[index] = depths[parent] + 1;
+            if depths[index] > MAX_FIELD_DEPTH {
+                return Err(SchemaError::new(
+                    at,
+                    format!(
+                        "column `{}` nests deeper than {MAX_FIELD_DEPTH} levels under dotted names; at most {MAX_FIELD_DEPTH} are accepted",
+                        flat[index].name
+                    ),
+                ));
+            }
+        }
+    }
+    let mut nested_under: Vec<Vec<usize>> = vec![Vec::new(); flat.len()];
+    let mut roots = Vec::new();
+    for (index, parent) in parents.iter().enumerate() {
+        match parent {
+            Some(parent) => nested_under[*parent].push(index),
+            None => roots.push(index),
+        }
+    }
+    let mut slots: Vec<Option<Field>> = flat.into_iter().map(Some).collect();
+    Ok(build_level(&roots, None, &nested_under, &mut slots))
 }
 
-fn build_level(flat: &[Field], parents: &[Option<String>], parent: Option<&str>) -> Vec<Field> {
-    flat.iter()
-        .zip(parents)
-        .filter(|(_, field_parent)| field_parent.as_deref() == parent)
-        .map(|(field, _)| {
-            let mut nested = field.clone();
-            nested.fields = build_level(flat, parents, Some(&field.name));
-            if let Some(parent) = parent {
-                nested.name = field.name[parent.len() + 1..].to_owned();
-            }
-            nested
-        })
-        .collect()
+/// The fields at `indexes`, each with its nested fields, renamed relative to `parent_name`.
+/// Recursion is as deep as the nesting, which [`nest_dotted`] bounds.
+fn build_level(
+    indexes: &[usize],
+    parent_name: Option<&str>,
+    nested_under: &[Vec<usize>],
+    slots: &mut [Option<Field>],
+) -> Vec<Field> {
+    let mut fields = Vec::with_capacity(indexes.len());
+    for &index in indexes {
+        // Each column has one parent, so each slot is taken once.
+        let Some(mut field) = slots[index].take() else { continue };
+        field.fields = build_level(&nested_under[index], Some(&field.name), nested_under, slots);
+        if let Some(parent_name) = parent_name {
+            field.name = field.name[parent_name.len() + 1..].to_owned();
+        }
+        fields.push(field);
+    }
+    fields
 }
 
 fn optional_string(entry: &Map<String, Value>, key: &str, at: &str) -> Result<Option<String>, SchemaError> {

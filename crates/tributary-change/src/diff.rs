@@ -254,6 +254,8 @@ impl Differ {
         let added: Vec<usize> =
             (0..new.len()).filter(|index| !old_index.contains_key(new[*index].name.as_str())).collect();
         let renames = detect_renames(old, new, &removed, &added);
+        let renamed_to: HashMap<usize, usize> = renames.iter().copied().collect();
+        let renamed_from: HashSet<usize> = renames.iter().map(|(_, to)| *to).collect();
 
         let nested = !parent.is_empty();
         for (old_position, old_node) in old.iter().enumerate() {
@@ -261,7 +263,7 @@ impl Differ {
             let at = At { path: &path, nested };
             if let Some(new_position) = new_index.get(old_node.name.as_str()) {
                 self.field(old_node, &new[*new_position], at);
-            } else if let Some((_, new_position)) = renames.iter().find(|(from, _)| *from == old_position) {
+            } else if let Some(new_position) = renamed_to.get(&old_position) {
                 let new_node = &new[*new_position];
                 self.push(
                     ChangeKind::ColumnRenamed,
@@ -286,7 +288,7 @@ impl Differ {
             }
         }
         for &new_position in &added {
-            if renames.iter().any(|(_, to)| *to == new_position) {
+            if renamed_from.contains(&new_position) {
                 continue;
             }
             let node = &new[new_position];
@@ -461,7 +463,9 @@ impl Differ {
             self.enum_values.note_one_sided(path, old.enum_values.is_some(), new.enum_values.is_some());
             return;
         };
-        for value in old_values.iter().filter(|value| !new_values.contains(value)) {
+        let old_set: HashSet<&String> = old_values.iter().collect();
+        let new_set: HashSet<&String> = new_values.iter().collect();
+        for value in old_values.iter().filter(|value| !new_set.contains(value)) {
             self.push(
                 ChangeKind::EnumValueRemoved,
                 at,
@@ -473,7 +477,7 @@ impl Differ {
                 ),
             );
         }
-        for value in new_values.iter().filter(|value| !old_values.contains(value)) {
+        for value in new_values.iter().filter(|value| !old_set.contains(value)) {
             self.push(
                 ChangeKind::EnumValueAdded,
                 at,
@@ -582,7 +586,7 @@ impl Differ {
 
     fn keys(&mut self, old: &Schema, new: &Schema) {
         let as_set = |columns: &[String]| -> BTreeSet<String> { columns.iter().cloned().collect() };
-        let unique_sets = |schema: &Schema| -> Vec<BTreeSet<String>> {
+        let unique_sets = |schema: &Schema| -> HashSet<BTreeSet<String>> {
             schema.unique_keys.iter().flatten().map(|key| as_set(key)).collect()
         };
         let (old_unique, new_unique) = (unique_sets(old), unique_sets(new));
@@ -851,7 +855,9 @@ fn gap_reason(gap: &Gap, old_says: bool, new_says: bool, report_silence: bool, p
         return Some(phrases.neither.to_owned());
     }
     let mut parts = Vec::new();
-    let both: Vec<String> = gap.old.iter().filter(|path| gap.new.contains(path)).cloned().collect();
+    let new_paths: HashSet<&String> = gap.new.iter().collect();
+    let both: Vec<String> = gap.old.iter().filter(|path| new_paths.contains(path)).cloned().collect();
+    let both_set: HashSet<&String> = both.iter().collect();
     if !both.is_empty() && old_says && new_says {
         parts.push(phrases.both_paths.replace("{paths}", &path_list(&both)));
     }
@@ -861,7 +867,7 @@ fn gap_reason(gap: &Gap, old_says: bool, new_says: bool, report_silence: bool, p
             continue;
         }
         let own: Vec<String> =
-            paths.iter().filter(|path| !(old_says && new_says && both.contains(path))).cloned().collect();
+            paths.iter().filter(|path| !(old_says && new_says && both_set.contains(path))).cloned().collect();
         if !own.is_empty() {
             parts.push(phrases.for_paths.replace("{side}", side).replace("{paths}", &path_list(&own)));
         }
@@ -896,23 +902,39 @@ fn any_node(nodes: &[Node], fact: &dyn Fn(&Node) -> bool) -> bool {
 /// from the surviving neighbour rather than from the start keeps an earlier removal from
 /// hiding a rename further down.
 fn detect_renames(old: &[Node], new: &[Node], removed: &[usize], added: &[usize]) -> Vec<(usize, usize)> {
-    let old_names: HashSet<&str> = old.iter().map(|node| node.name.as_str()).collect();
+    let old_positions: HashMap<&str, usize> =
+        old.iter().enumerate().map(|(index, node)| (node.name.as_str(), index)).collect();
     let new_names: HashSet<&str> = new.iter().map(|node| node.name.as_str()).collect();
-    let surviving: HashSet<&str> = old_names.intersection(&new_names).copied().collect();
-    let anchor = |nodes: &[Node], index: usize| -> Option<String> {
-        nodes[..index].iter().rev().find(|node| surviving.contains(node.name.as_str())).map(|node| node.name.clone())
-    };
-    let mut removed_by_anchor: HashMap<Option<String>, Vec<usize>> = HashMap::new();
-    for index in removed {
-        removed_by_anchor.entry(anchor(old, *index)).or_default().push(*index);
+    // The anchor of each position: the old position of the last surviving field before it,
+    // in one pass rather than a walk back from every removed or added field (and a number,
+    // not a name, so grouping by it costs the same for any name length).
+    let mut old_anchors = Vec::with_capacity(old.len());
+    let mut last = None;
+    for (index, node) in old.iter().enumerate() {
+        old_anchors.push(last);
+        if new_names.contains(node.name.as_str()) {
+            last = Some(index);
+        }
     }
-    let mut added_by_anchor: HashMap<Option<String>, Vec<usize>> = HashMap::new();
+    let mut new_anchors = Vec::with_capacity(new.len());
+    let mut last = None;
+    for node in new {
+        new_anchors.push(last);
+        if let Some(old_index) = old_positions.get(node.name.as_str()) {
+            last = Some(*old_index);
+        }
+    }
+    let mut removed_by_anchor: HashMap<Option<usize>, Vec<usize>> = HashMap::new();
+    for index in removed {
+        removed_by_anchor.entry(old_anchors[*index]).or_default().push(*index);
+    }
+    let mut added_by_anchor: HashMap<Option<usize>, Vec<usize>> = HashMap::new();
     for index in added {
-        added_by_anchor.entry(anchor(new, *index)).or_default().push(*index);
+        added_by_anchor.entry(new_anchors[*index]).or_default().push(*index);
     }
     let mut renames = Vec::new();
-    for (anchor_name, old_indexes) in &removed_by_anchor {
-        let Some(new_indexes) = added_by_anchor.get(anchor_name) else { continue };
+    for (anchor, old_indexes) in &removed_by_anchor {
+        let Some(new_indexes) = added_by_anchor.get(anchor) else { continue };
         for (old_index, new_index) in old_indexes.iter().zip(new_indexes) {
             if same_shape(&old[*old_index], &new[*new_index]) {
                 renames.push((*old_index, *new_index));

@@ -24,8 +24,8 @@ pub use change::{
 pub use dbt::schema_from_dbt_contract;
 pub use diff::diff;
 pub use openlineage::schema_from_openlineage;
-pub use schema::{Field, ForeignKey, Schema, SchemaError, is_classification_tag};
-pub use types::{DataType, StructField, TypeRelation, compare_types, normalize_type};
+pub use schema::{Field, ForeignKey, MAX_FIELD_DEPTH, MAX_SCHEMA_FIELDS, Schema, SchemaError, is_classification_tag};
+pub use types::{DataType, MAX_TYPE_DEPTH, StructField, TypeRelation, compare_types, normalize_type};
 
 #[cfg(test)]
 mod tests;

@@ -3,9 +3,11 @@
 //! The facet standardises `name`, `type`, `description`, `ordinal_position` and nested
 //! `fields`; everything else here is an extra some producers add, read when present.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
-use crate::schema::{Field, ForeignKey, Schema, SchemaError};
+use crate::schema::{Field, ForeignKey, MAX_FIELD_DEPTH, MAX_SCHEMA_FIELDS, Schema, SchemaError};
 use crate::types::{DataType, StructField, normalize_type, parse_spelling};
 
 /// Reads a whole `schema` facet (`{"fields": [..], ..}`) or just its fields array.
@@ -31,7 +33,7 @@ pub fn schema_from_openlineage(value: &Value) -> Result<Schema, SchemaError> {
         _ => return Err(SchemaError::new("$", "must be a schema facet object or a fields array")),
     };
     let mut keys = FieldKeys::default();
-    let fields = read_fields(fields_value, "fields", "", &mut keys)?;
+    let fields = read_fields(fields_value, "fields", "", 1, &mut keys)?;
     let mut schema = Schema { fields, ..Schema::default() };
     if let Some(facet) = facet {
         schema.primary_key = read_key_list(facet, &["primaryKey", "primary_key"])?;
@@ -43,47 +45,75 @@ pub fn schema_from_openlineage(value: &Value) -> Result<Schema, SchemaError> {
     if !keys.primary_key.is_empty() && schema.primary_key.is_none() {
         schema.primary_key = Some(keys.primary_key);
     }
-    for unique in keys.unique {
+    // Thousands of fields may each declare a key: dedupe through sets, not list scans.
+    if !keys.unique.is_empty() {
         let unique_keys = schema.unique_keys.get_or_insert_with(Vec::new);
-        if !unique_keys.contains(&unique) {
-            unique_keys.push(unique);
+        let mut seen: HashSet<Vec<String>> = unique_keys.iter().cloned().collect();
+        for unique in keys.unique {
+            if seen.insert(unique.clone()) {
+                unique_keys.push(unique);
+            }
         }
     }
-    for foreign_key in keys.foreign_keys {
+    if !keys.foreign_keys.is_empty() {
         let foreign_keys = schema.foreign_keys.get_or_insert_with(Vec::new);
-        if !foreign_keys.contains(&foreign_key) {
-            foreign_keys.push(foreign_key);
+        let mut seen: HashSet<ForeignKey> = foreign_keys.iter().cloned().collect();
+        for foreign_key in keys.foreign_keys {
+            if seen.insert(foreign_key.clone()) {
+                foreign_keys.push(foreign_key);
+            }
         }
     }
     Ok(schema)
 }
 
-/// Keys declared on fields rather than on the facet.
+/// What reading the fields gathers besides them: keys declared on fields rather than on the
+/// facet, and how many fields were read (at most [`MAX_SCHEMA_FIELDS`]).
 #[derive(Default)]
 struct FieldKeys {
     primary_key: Vec<String>,
     unique: Vec<Vec<String>>,
     foreign_keys: Vec<ForeignKey>,
+    fields_read: usize,
 }
 
-fn read_fields(value: &Value, at: &str, parent_path: &str, keys: &mut FieldKeys) -> Result<Vec<Field>, SchemaError> {
+/// Reads one level of fields; `depth` is 1 for the top level, at most [`MAX_FIELD_DEPTH`].
+fn read_fields(
+    value: &Value,
+    at: &str,
+    parent_path: &str,
+    depth: usize,
+    keys: &mut FieldKeys,
+) -> Result<Vec<Field>, SchemaError> {
     let Value::Array(items) = value else {
         return Err(SchemaError::new(at, "must be an array"));
     };
+    if depth > MAX_FIELD_DEPTH {
+        return Err(SchemaError::new(
+            at,
+            format!("nests fields deeper than {MAX_FIELD_DEPTH} levels; at most {MAX_FIELD_DEPTH} are accepted"),
+        ));
+    }
     let mut fields = Vec::with_capacity(items.len());
     let mut ordinals = Vec::with_capacity(items.len());
+    let mut positions: HashMap<String, usize> = HashMap::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let item_at = format!("{at}[{index}]");
+        keys.fields_read += 1;
+        if keys.fields_read > MAX_SCHEMA_FIELDS {
+            return Err(too_many_fields(item_at));
+        }
         let Value::Object(object) = item else {
             return Err(SchemaError::new(item_at, "must be an object"));
         };
-        let (field, ordinal) = read_field(object, &item_at, parent_path, keys)?;
-        if let Some(first) = fields.iter().position(|existing: &Field| existing.name == field.name) {
+        let (field, ordinal) = read_field(object, &item_at, parent_path, depth, keys)?;
+        if let Some(first) = positions.get(&field.name) {
             return Err(SchemaError::new(
                 format!("{item_at}.name"),
                 format!("`{}` is also the name of {at}[{first}]", field.name),
             ));
         }
+        positions.insert(field.name.clone(), index);
         fields.push(field);
         ordinals.push(ordinal);
     }
@@ -95,10 +125,19 @@ fn read_fields(value: &Value, at: &str, parent_path: &str, keys: &mut FieldKeys)
     Ok(fields)
 }
 
+/// The error for the first field past [`MAX_SCHEMA_FIELDS`], at `at`.
+pub(crate) fn too_many_fields(at: String) -> SchemaError {
+    SchemaError::new(
+        at,
+        format!("is one field too many: a schema may have at most {MAX_SCHEMA_FIELDS} fields, nested ones included"),
+    )
+}
+
 fn read_field(
     object: &Map<String, Value>,
     at: &str,
     parent_path: &str,
+    depth: usize,
     keys: &mut FieldKeys,
 ) -> Result<(Field, Option<i64>), SchemaError> {
     let name = match object.get("name") {
@@ -120,7 +159,7 @@ fn read_field(
         ),
     };
     if let Some(children) = object.get("fields").filter(|value| !value.is_null()) {
-        field.fields = read_fields(children, &format!("{at}.fields"), &path, keys)?;
+        field.fields = read_fields(children, &format!("{at}.fields"), &path, depth + 1, keys)?;
     }
 
     // Nullability: explicit booleans first, then BigQuery's mode, then a NOT NULL spelling.
@@ -330,6 +369,7 @@ fn read_tags(value: Option<&Value>, at: &str) -> Result<Vec<String>, SchemaError
         return Err(SchemaError::new(at, "must be an array"));
     };
     let mut tags = Vec::new();
+    let mut seen = HashSet::new();
     for (index, item) in items.iter().enumerate() {
         let tag = match item {
             Value::String(tag) => tag.clone(),
@@ -345,7 +385,7 @@ fn read_tags(value: Option<&Value>, at: &str) -> Result<Vec<String>, SchemaError
             }
             _ => return Err(SchemaError::new(format!("{at}[{index}]"), "must be a string or an object")),
         };
-        if !tags.contains(&tag) {
+        if seen.insert(tag.clone()) {
             tags.push(tag);
         }
     }

@@ -2,6 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
+/// At most this many fields in one schema, nested fields included. Schemas come from clients
+/// (a proposed change) and from events, and every field costs the diff and the report; the
+/// event parser accepts no more per dataset, so a stored schema always reads back.
+pub const MAX_SCHEMA_FIELDS: usize = 20_000;
+
+/// Nested struct fields go at most this deep (a top-level column is at depth 1). Deeper than
+/// any JSON event can nest (its parser stops at 128 levels of JSON, two per level of fields).
+pub const MAX_FIELD_DEPTH: usize = 64;
+
 /// A dataset's columns and dataset-level promises.
 ///
 /// `None` everywhere means "the schema does not say", never "no": a missing primary key is
@@ -25,7 +34,7 @@ pub struct Schema {
 }
 
 /// Referential integrity promised for `columns`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ForeignKey {
     pub columns: Vec<String>,

@@ -428,3 +428,121 @@ fn schemas_built_in_code_diff_like_parsed_ones() {
     assert_eq!(result.changes[0].rule, 7);
     assert!(result.unsupported.iter().any(|check| check.check == "nullability"));
 }
+
+/// Client schemas are bounded and read, and diff, in time linear in their size.
+mod limits {
+    use std::time::Instant;
+
+    use serde_json::{Value, json};
+
+    use crate::{
+        DataType, MAX_FIELD_DEPTH, MAX_SCHEMA_FIELDS, MAX_TYPE_DEPTH, diff, normalize_type, schema_from_dbt_contract,
+        schema_from_openlineage,
+    };
+
+    fn facet(count: usize, prefix: &str, field: impl Fn(usize) -> Value) -> Value {
+        let fields: Vec<Value> = (0..count)
+            .map(|index| {
+                let mut value = field(index);
+                value["name"] = Value::String(format!("{prefix}{index}"));
+                value
+            })
+            .collect();
+        json!({ "fields": fields })
+    }
+
+    #[test]
+    fn a_schema_at_the_field_limit_reads_and_diffs_in_linear_time() {
+        // Every field unique and typed on one side, renamed or removed on the other: this
+        // walked every quadratic path there was (95 s at 100,000 fields).
+        let old = facet(MAX_SCHEMA_FIELDS, "c", |_| json!({"type": "int", "constraints": {"unique": true}}));
+        let new = facet(MAX_SCHEMA_FIELDS, "d", |index| {
+            if index % 2 == 0 { json!({"type": "int"}) } else { json!({"enum": ["a", "b"]}) }
+        });
+        let started = Instant::now();
+        let (old, new) = (schema_from_openlineage(&old).unwrap(), schema_from_openlineage(&new).unwrap());
+        let read = started.elapsed();
+        let started = Instant::now();
+        let changes = diff(&old, &new).changes.len();
+        let renamed_or_removed = started.elapsed();
+        let started = Instant::now();
+        assert!(diff(&old, &old).changes.is_empty());
+        let same = started.elapsed();
+        println!(
+            "{MAX_SCHEMA_FIELDS} fields: read {read:?}, diff {renamed_or_removed:?} ({changes} changes), diff with itself {same:?}"
+        );
+        assert!(changes >= MAX_SCHEMA_FIELDS);
+
+        let mut yaml = String::from("models:\n  - name: wide\n    columns:\n");
+        for index in 0..MAX_SCHEMA_FIELDS {
+            yaml.push_str(&format!("      - name: c{index}\n        data_tests: [unique, not_null]\n"));
+        }
+        let started = Instant::now();
+        let schema = schema_from_dbt_contract(&yaml, None).unwrap();
+        println!("{MAX_SCHEMA_FIELDS} dbt columns: read {:?}", started.elapsed());
+        assert_eq!(schema.fields.len(), MAX_SCHEMA_FIELDS);
+        assert_eq!(schema.unique_keys.unwrap().len(), MAX_SCHEMA_FIELDS);
+    }
+
+    #[test]
+    fn too_many_fields_are_refused_at_the_first_one_past_the_limit() {
+        let error = schema_from_openlineage(&facet(MAX_SCHEMA_FIELDS + 1, "c", |_| json!({}))).unwrap_err();
+        assert_eq!(error.path, format!("fields[{MAX_SCHEMA_FIELDS}]"));
+        assert_eq!(
+            error.message,
+            "is one field too many: a schema may have at most 20000 fields, nested ones included"
+        );
+        // Nested fields count too.
+        let nested = facet(
+            2,
+            "s",
+            |_| json!({"type": "struct", "fields": facet(MAX_SCHEMA_FIELDS / 2, "c", |_| json!({}))["fields"]}),
+        );
+        let error = schema_from_openlineage(&nested).unwrap_err();
+        assert_eq!(error.path, format!("fields[1].fields[{}]", MAX_SCHEMA_FIELDS / 2 - 2));
+
+        let mut yaml = String::from("models:\n  - name: wide\n    columns:\n");
+        for index in 0..=MAX_SCHEMA_FIELDS {
+            yaml.push_str(&format!("      - name: c{index}\n"));
+        }
+        let error = schema_from_dbt_contract(&yaml, None).unwrap_err();
+        assert_eq!(error.path, format!("models[0].columns[{MAX_SCHEMA_FIELDS}]"));
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused() {
+        let mut fields = json!([{"name": "leaf", "type": "int"}]);
+        for level in 0..MAX_FIELD_DEPTH {
+            fields = json!([{"name": format!("s{level}"), "type": "struct", "fields": fields}]);
+        }
+        let error = schema_from_openlineage(&fields).unwrap_err();
+        assert_eq!(error.path, format!("fields{}", "[0].fields".repeat(MAX_FIELD_DEPTH)));
+        assert_eq!(error.message, "nests fields deeper than 64 levels; at most 64 are accepted");
+        // One level less is fine.
+        let fine = fields[0]["fields"].clone();
+        assert!(schema_from_openlineage(&fine).is_ok());
+
+        let mut yaml = String::from("models:\n  - name: deep\n    columns:\n");
+        let mut name = String::from("a");
+        for level in 0..=MAX_FIELD_DEPTH {
+            yaml.push_str(&format!("      - name: {name}\n"));
+            name.push_str(&format!(".a{level}"));
+        }
+        let error = schema_from_dbt_contract(&yaml, None).unwrap_err();
+        assert_eq!(error.path, "models[0].columns");
+        assert!(error.message.starts_with("column `a.a0.a1."), "{error}");
+    }
+
+    #[test]
+    fn a_type_spelled_deeper_than_the_limit_reads_as_other() {
+        let nested = |depth: usize| format!("{}int{}", "array<".repeat(depth), ">".repeat(depth));
+        assert!(matches!(normalize_type(&nested(MAX_TYPE_DEPTH - 1)), DataType::Array { .. }));
+        assert!(matches!(normalize_type(&nested(100_000)), DataType::Other { .. }));
+        assert!(matches!(normalize_type(&format!("int{}", "[]".repeat(100_000))), DataType::Other { .. }));
+        let started = Instant::now();
+        let wide = format!("struct<{}>", (0..50_000).map(|i| format!("m{i}: int")).collect::<Vec<_>>().join(", "));
+        let wide_type = normalize_type(&wide);
+        assert_eq!(crate::compare_types(&wide_type, &wide_type), crate::TypeRelation::Same);
+        println!("a struct of 50000 members: read and compared in {:?}", started.elapsed());
+    }
+}

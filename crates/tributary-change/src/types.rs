@@ -3,6 +3,7 @@
 //! Producers spell the same type many ways (`int4`, `INTEGER`, `int`), so every comparison
 //! goes through [`normalize_type`] first: a change of spelling alone must never be reported.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -236,7 +237,8 @@ fn quote_member_name(name: &str) -> String {
 /// `struct<..>`/`row(..)`, `array<..>`/`array(..)`/`T[]`, `map<..>`/`map(..)` recursively.
 /// A trailing `NOT NULL` is ignored here (see the schema readers). A spelling that does not
 /// parse becomes [`DataType::Other`] holding its uppercased, whitespace-normalised text, so
-/// two spellings still compare equal when they differ only in case or spacing.
+/// two spellings still compare equal when they differ only in case or spacing; so does one
+/// nesting types deeper than [`MAX_TYPE_DEPTH`].
 pub fn normalize_type(spelling: &str) -> DataType {
     parse_spelling(spelling).0
 }
@@ -247,7 +249,7 @@ pub(crate) fn parse_spelling(spelling: &str) -> (DataType, Option<bool>) {
     if tokens.is_empty() {
         return (DataType::Unspecified, None);
     }
-    let mut parser = Parser { tokens: &tokens, position: 0 };
+    let mut parser = Parser { tokens: &tokens, position: 0, depth: 0 };
     match parser.parse_type() {
         Some(parsed) if parser.position == tokens.len() => parsed,
         _ => (DataType::Other { name: render_tokens(&tokens) }, None),
@@ -340,9 +342,15 @@ fn render_tokens(tokens: &[Token]) -> String {
     out
 }
 
+/// Types nest at most this deep in one spelling (`ARRAY<STRUCT<a: MAP<..>>>` is 3); a deeper
+/// spelling reads as [`DataType::Other`], so recursion over a type stays shallow.
+pub const MAX_TYPE_DEPTH: usize = 32;
+
 struct Parser<'a> {
     tokens: &'a [Token],
     position: usize,
+    /// Types being parsed around the current position; at most [`MAX_TYPE_DEPTH`].
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -376,6 +384,16 @@ impl Parser<'_> {
 
     /// type := base suffix* [NOT NULL | NULL]
     fn parse_type(&mut self) -> Option<(DataType, Option<bool>)> {
+        if self.depth >= MAX_TYPE_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let parsed = self.parse_type_at_depth();
+        self.depth -= 1;
+        parsed
+    }
+
+    fn parse_type_at_depth(&mut self) -> Option<(DataType, Option<bool>)> {
         let first = self.peek_word(0)?;
         self.position += 1;
         let mut data_type = match first.as_str() {
@@ -402,8 +420,17 @@ impl Parser<'_> {
             },
             _ => self.parse_scalar(first)?,
         };
-        // PostgreSQL `int[]`, `text[3][]` and SQL-standard `integer array`.
+        // PostgreSQL `int[]`, `text[3][]` and SQL-standard `integer array`. Each suffix is a
+        // level of nesting too, so it counts against the depth.
+        let mut suffixes = 0;
         loop {
+            let is_suffix = self.peek() == Some(&Token::Punct('[')) || self.peek_word(0).as_deref() == Some("array");
+            if is_suffix {
+                if self.depth + suffixes >= MAX_TYPE_DEPTH {
+                    return None;
+                }
+                suffixes += 1;
+            }
             if self.peek() == Some(&Token::Punct('[')) {
                 self.position += 1;
                 if let Some(Token::Number(_)) = self.peek() {
@@ -708,14 +735,16 @@ pub fn compare_types(old: &DataType, new: &DataType) -> TypeRelation {
             by_order(old_precision.unwrap_or(DEFAULT_TIME_PRECISION), new_precision.unwrap_or(DEFAULT_TIME_PRECISION))
         }
         (T::Struct { fields: old_fields }, T::Struct { fields: new_fields }) => {
+            // By name through hash maps: a struct may list thousands of members.
+            let (old_by_name, new_by_name) = (members_by_name(old_fields), members_by_name(new_fields));
             let mut relation = R::Same;
             for old_member in old_fields {
-                relation = relation.max(match new_fields.iter().find(|member| member.name == old_member.name) {
+                relation = relation.max(match new_by_name.get(old_member.name.as_str()) {
                     Some(new_member) => compare_types(&old_member.data_type, &new_member.data_type),
                     None => R::Narrowed,
                 });
             }
-            if new_fields.iter().any(|new_member| old_fields.iter().all(|member| member.name != new_member.name)) {
+            if new_fields.iter().any(|new_member| !old_by_name.contains_key(new_member.name.as_str())) {
                 relation = relation.max(R::Widened);
             }
             relation
@@ -729,6 +758,15 @@ pub fn compare_types(old: &DataType, new: &DataType) -> TypeRelation {
         (T::Other { name: old_name }, T::Other { name: new_name }) if old_name == new_name => R::Same,
         _ => R::FamilyChanged,
     }
+}
+
+/// Struct members by name; the first member of a name wins, as a linear search would find it.
+fn members_by_name(fields: &[StructField]) -> HashMap<&str, &StructField> {
+    let mut by_name = HashMap::with_capacity(fields.len());
+    for member in fields {
+        by_name.entry(member.name.as_str()).or_insert(member);
+    }
+    by_name
 }
 
 fn by_order<N: Ord>(old: N, new: N) -> TypeRelation {
