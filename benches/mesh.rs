@@ -1163,7 +1163,7 @@ impl Bench {
                 NodeRef { kind: NodeKind::Dataset, namespace: target.namespace.clone(), name: target.name.clone() };
             let direction = if query.downstream { Direction::Downstream } else { Direction::Upstream };
             let view = service
-                .lineage_shaped(
+                .lineage_blocking(
                     &start,
                     direction,
                     Some(query.depth),

@@ -167,14 +167,16 @@ impl Product {
             .collect())
     }
     /// Products whose datasets feed this one's (derived from dataset lineage).
-    async fn upstream_products(&self, context: &Context<'_>) -> Vec<String> {
+    async fn upstream_products(&self, context: &Context<'_>) -> Result<Vec<String>> {
         let id = &self.0.descriptor.id;
-        service(context).product_lineage().into_iter().filter(|e| &e.to == id).map(|e| e.from).collect()
+        let lineage = service(context).product_lineage().await.map_err(gql_error)?;
+        Ok(lineage.iter().filter(|e| &e.to == id).map(|e| e.from.clone()).collect())
     }
     /// Products that consume this one's datasets.
-    async fn downstream_products(&self, context: &Context<'_>) -> Vec<String> {
+    async fn downstream_products(&self, context: &Context<'_>) -> Result<Vec<String>> {
         let id = &self.0.descriptor.id;
-        service(context).product_lineage().into_iter().filter(|e| &e.from == id).map(|e| e.to).collect()
+        let lineage = service(context).product_lineage().await.map_err(gql_error)?;
+        Ok(lineage.iter().filter(|e| &e.from == id).map(|e| e.to.clone()).collect())
     }
 }
 
@@ -388,13 +390,14 @@ impl MeshQuery {
     }
 
     /// Product-to-product lineage derived from the observed dataset lineage.
-    async fn product_lineage(&self, context: &Context<'_>) -> Vec<MeshEdge> {
-        mesh_edges(service(context).product_lineage())
+    async fn product_lineage(&self, context: &Context<'_>) -> Result<Vec<MeshEdge>> {
+        let lineage = service(context).product_lineage().await.map_err(gql_error)?;
+        Ok(mesh_edges(lineage.iter().cloned().collect()))
     }
 
     /// Domain-to-domain lineage (product lineage across domains).
-    async fn domain_lineage(&self, context: &Context<'_>) -> Vec<MeshEdge> {
-        mesh_edges(service(context).domain_lineage())
+    async fn domain_lineage(&self, context: &Context<'_>) -> Result<Vec<MeshEdge>> {
+        Ok(mesh_edges(service(context).domain_lineage().await.map_err(gql_error)?))
     }
 
     /// Owners of a dataset or job, with where each came from.
@@ -446,7 +449,7 @@ impl MeshQuery {
     ) -> Result<Impact> {
         let service = service(context);
         let shape = crate::types::edge_shape(context.look_ahead().field("lineage").field("edges").exists());
-        let view = lineage_view(service, start.into(), direction, depth, limit, shape)?;
+        let view = lineage_view(service, start.into(), direction, depth, limit, shape).await?;
         let nodes: Vec<model::NodeRef> =
             view.answer.nodes.iter().filter(|n| n.distance > 0).map(|n| n.node.clone()).collect();
         let groups = service.group_impact(nodes).await.map_err(gql_error)?;

@@ -462,7 +462,7 @@ impl QueryCore {
         } else {
             edge_shape(context.look_ahead().field("edges").exists())
         };
-        let view = lineage_view(service(context), start.into(), direction, depth, limit, shape)?;
+        let view = lineage_view(service(context), start.into(), direction, depth, limit, shape).await?;
         Ok(lineage_from_view(view))
     }
 
@@ -479,9 +479,9 @@ impl QueryCore {
         limit: Option<u32>,
     ) -> Result<crate::columns::ColumnLineage> {
         let id = model::DatasetId::new(dataset.namespace, dataset.name);
-        service(context).column_lineage_loaded().await.map_err(gql_error)?;
         let view = service(context)
-            .column_lineage(&id, &field, direction.into(), depth, limit.map(|limit| limit as usize))
+            .column_lineage(id.clone(), field.clone(), direction.into(), depth, limit.map(|limit| limit as usize))
+            .await
             .map_err(gql_error)?;
         Ok(crate::columns::column_lineage(crate::columns::column_ref(&(id, field)), view))
     }
@@ -495,9 +495,8 @@ impl QueryCore {
         first: Option<usize>,
         after: Option<String>,
     ) -> Result<NodePage> {
-        let page = service(context)
-            .list_datasets(namespace.as_deref(), search.as_deref(), after.as_deref(), page_size(first))
-            .map_err(gql_error)?;
+        let page =
+            service(context).list_datasets(namespace, search, after, page_size(first)).await.map_err(gql_error)?;
         Ok(NodePage { nodes: refs(&page.nodes), next_cursor: page.next_cursor, watermark: page.watermark.into() })
     }
 
@@ -510,9 +509,7 @@ impl QueryCore {
         first: Option<usize>,
         after: Option<String>,
     ) -> Result<NodePage> {
-        let page = service(context)
-            .list_jobs(namespace.as_deref(), search.as_deref(), after.as_deref(), page_size(first))
-            .map_err(gql_error)?;
+        let page = service(context).list_jobs(namespace, search, after, page_size(first)).await.map_err(gql_error)?;
         Ok(NodePage { nodes: refs(&page.nodes), next_cursor: page.next_cursor, watermark: page.watermark.into() })
     }
 
@@ -532,7 +529,7 @@ impl QueryCore {
 }
 
 /// Runs a lineage query in the given shape.
-pub(crate) fn lineage_view(
+pub(crate) async fn lineage_view(
     service: &Service,
     start: model::NodeRef,
     direction: Direction,
@@ -541,7 +538,7 @@ pub(crate) fn lineage_view(
     shape: AnswerShape,
 ) -> Result<tributary_service::LineageView> {
     let limit = limit.map(|limit| limit as usize);
-    service.lineage_shaped(&start, direction.into(), depth, limit, shape).map_err(gql_error)
+    service.lineage_shaped(start, direction.into(), depth, limit, shape).await.map_err(gql_error)
 }
 
 /// Edges are built only when the caller's query selects them.

@@ -119,7 +119,7 @@ impl proto::lineage_server::Lineage for LineageApi {
         } else {
             AnswerShape::Full
         };
-        let view = self.service.lineage_shaped(&start, direction, depth, limit, shape).map_err(status)?;
+        let view = self.service.lineage_shaped(start, direction, depth, limit, shape).await.map_err(status)?;
         Ok(Response::new(crate::convert::lineage(view)))
     }
 
@@ -132,8 +132,11 @@ impl proto::lineage_server::Lineage for LineageApi {
         let direction = direction(request.direction).map_err(status)?;
         let depth = (request.depth > 0).then_some(request.depth);
         let limit = (request.limit > 0).then_some(request.limit as usize);
-        self.service.column_lineage_loaded().await.map_err(status)?;
-        let view = self.service.column_lineage(&dataset, &request.field, direction, depth, limit).map_err(status)?;
+        let view = self
+            .service
+            .column_lineage(dataset.clone(), request.field.clone(), direction, depth, limit)
+            .await
+            .map_err(status)?;
         let start = crate::convert::column_ref(&(dataset, request.field));
         Ok(Response::new(crate::convert::column_lineage(start, view)))
     }
@@ -146,11 +149,12 @@ impl proto::lineage_server::Lineage for LineageApi {
         let page = self
             .service
             .list_datasets(
-                Some(request.namespace.as_str()).filter(|s| !s.is_empty()),
-                Some(request.search.as_str()).filter(|s| !s.is_empty()),
-                Some(request.page_token.as_str()).filter(|s| !s.is_empty()),
+                Some(request.namespace).filter(|s| !s.is_empty()),
+                Some(request.search).filter(|s| !s.is_empty()),
+                Some(request.page_token).filter(|s| !s.is_empty()),
                 page_size(request.page_size),
             )
+            .await
             .map_err(status)?;
         Ok(Response::new(proto::ListDatasetsResponse {
             datasets: page.nodes.iter().map(node).collect(),
@@ -167,11 +171,12 @@ impl proto::lineage_server::Lineage for LineageApi {
         let page = self
             .service
             .list_jobs(
-                Some(request.namespace.as_str()).filter(|s| !s.is_empty()),
-                Some(request.search.as_str()).filter(|s| !s.is_empty()),
-                Some(request.page_token.as_str()).filter(|s| !s.is_empty()),
+                Some(request.namespace).filter(|s| !s.is_empty()),
+                Some(request.search).filter(|s| !s.is_empty()),
+                Some(request.page_token).filter(|s| !s.is_empty()),
                 page_size(request.page_size),
             )
+            .await
             .map_err(status)?;
         Ok(Response::new(proto::ListJobsResponse {
             jobs: page.nodes.iter().map(node).collect(),

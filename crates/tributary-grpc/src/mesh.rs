@@ -105,7 +105,8 @@ impl proto::mesh_server::Mesh for MeshApi {
             .service
             .product(&id)
             .ok_or_else(|| status(ServiceError::NotFound(format!("unknown product `{id}`"))))?;
-        Ok(Response::new(self.product(view, &self.service.product_lineage())))
+        let lineage = self.service.product_lineage().await.map_err(status)?;
+        Ok(Response::new(self.product(view, &lineage)))
     }
 
     async fn list_products(
@@ -113,7 +114,7 @@ impl proto::mesh_server::Mesh for MeshApi {
         request: Request<proto::ListProductsRequest>,
     ) -> Result<Response<proto::ListProductsResponse>, Status> {
         let domain = request.into_inner().domain;
-        let lineage = self.service.product_lineage();
+        let lineage = self.service.product_lineage().await.map_err(status)?;
         let products = self
             .service
             .products()
@@ -129,8 +130,8 @@ impl proto::mesh_server::Mesh for MeshApi {
         _: Request<proto::MeshLineageRequest>,
     ) -> Result<Response<proto::MeshLineageResponse>, Status> {
         Ok(Response::new(proto::MeshLineageResponse {
-            products: edges(self.service.product_lineage()),
-            domains: edges(self.service.domain_lineage()),
+            products: edges(self.service.product_lineage().await.map_err(status)?.iter().cloned().collect()),
+            domains: edges(self.service.domain_lineage().await.map_err(status)?),
         }))
     }
 

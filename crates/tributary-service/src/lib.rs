@@ -75,7 +75,9 @@ impl Default for ServiceConfig {
         Self {
             data_dir: None,
             store: StoreConfig::default(),
-            max_group: 4096,
+            // Bounds how long a single event waits behind a bulk load: one group ahead
+            // (~30-60 ms of applying on this hardware), while flushes stay amortised.
+            max_group: 512,
             default_lineage_depth: 20,
             default_lineage_limit: 10_000,
             max_lineage_limit: 1_000_000,
@@ -128,6 +130,8 @@ pub(crate) struct Shared {
     pub(crate) read_gate: consistency::ReadGate,
     /// Whether the last flush worked (for `/healthz`).
     pub(crate) health: health::Health,
+    /// The last product lineage derived, keyed by (watermark sequence, mesh generation).
+    pub(crate) product_lineage_cache: Mutex<Option<((u64, u64), Arc<Vec<mesh::ProductEdge>>)>>,
     /// Set by [`Service::close`]: background work stops early.
     pub(crate) closing: std::sync::atomic::AtomicBool,
 }
@@ -167,6 +171,7 @@ impl Service {
             column_ready: std::sync::Condvar::new(),
             read_gate: consistency::ReadGate::default(),
             health: health::Health::default(),
+            product_lineage_cache: Mutex::new(None),
             closing: std::sync::atomic::AtomicBool::new(false),
         });
         // Graph policies look at column lineage (PII reach) and their findings must be right
@@ -217,15 +222,17 @@ impl Service {
         self.submit(event).await
     }
 
-    /// Stores an already parsed event; resolves once it is durable.
+    /// Stores an already parsed event; resolves once it is durable. Goes ahead of bulk
+    /// loads (see [`Self::enqueue`]).
     pub async fn submit(&self, event: ParsedEvent) -> Result<IngestOutcome, ServiceError> {
-        self.writer.enqueue(event).await?.await
+        self.writer.enqueue(event, writer::Lane::Interactive).await?.await
     }
 
     /// Queues an already parsed event in order and returns its acknowledgement to await
     /// later, so that a stream can keep many events in flight (group commit batches them).
+    /// Such bulk events yield to single events at every group.
     pub async fn enqueue(&self, event: ParsedEvent) -> Result<PendingAck, ServiceError> {
-        self.writer.enqueue(event).await
+        self.writer.enqueue(event, writer::Lane::Bulk).await
     }
 
     /// Stops accepting events, waits for the writer to drain and flush. Other clones of
@@ -278,6 +285,18 @@ impl Service {
         tokio::task::spawn_blocking(move || shared.wait_for_columns())
             .await
             .map_err(|error| ServiceError::Internal(format!("waiting for the column lineage failed: {error}")))?
+    }
+
+    /// Runs `work` on a blocking thread: every use case that reads the store or walks the
+    /// graph goes through here, so the async runtime never does.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Shared) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || work(&shared))
+            .await
+            .map_err(|error| ServiceError::Internal(format!("blocking task failed: {error}")))?
     }
 
     /// Bytes the store occupies on disk.

@@ -3,6 +3,7 @@
 //! evaluated when products are applied and when lineage is ingested.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde_json::Value;
 use tributary_graph::LineageIndex;
@@ -41,6 +42,8 @@ pub(crate) struct MeshState {
     namespace_domain: HashMap<String, String>,
     /// Open violations found on ingested lineage, with when each was first seen.
     violations: BTreeMap<Violation, Timestamp>,
+    /// Bumped by every applied descriptor (what derived answers are cached against).
+    pub(crate) generation: u64,
 }
 
 impl MeshState {
@@ -307,22 +310,12 @@ impl Service {
     /// every reason and leave the previous version untouched; re-applying the same content
     /// changes nothing.
     pub async fn apply_product(&self, text: String) -> Result<ApplyOutcome, ServiceError> {
-        self.blocking_write(move |shared| shared.apply_product(&text)).await
+        self.blocking(move |shared| shared.apply_product(&text)).await
     }
 
     /// Applies a domain descriptor.
     pub async fn apply_domain(&self, text: String) -> Result<ApplyOutcome, ServiceError> {
-        self.blocking_write(move |shared| shared.apply_domain(&text)).await
-    }
-
-    async fn blocking_write<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Shared) -> Result<T, ServiceError> + Send + 'static,
-    ) -> Result<T, ServiceError> {
-        let shared = std::sync::Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || work(&shared))
-            .await
-            .map_err(|error| ServiceError::Internal(format!("apply task failed: {error}")))?
+        self.blocking(move |shared| shared.apply_domain(&text)).await
     }
 
     pub fn products(&self) -> Vec<ProductView> {
@@ -354,7 +347,7 @@ impl Service {
 
     /// Every applied version of a product, oldest first.
     pub async fn product_versions(&self, id: String) -> Result<Vec<DocumentRecord>, ServiceError> {
-        self.blocking_write(move |shared| Ok(shared.store.document_versions(DocumentKind::Product, &id)?)).await
+        self.blocking(move |shared| Ok(shared.store.document_versions(DocumentKind::Product, &id)?)).await
     }
 
     /// The membership of a dataset in the mesh.
@@ -368,49 +361,84 @@ impl Service {
 
     /// Product-to-product lineage derived from dataset lineage: A -> B when a dataset of A
     /// is upstream of a dataset of B through jobs and datasets that belong to no product.
-    pub fn product_lineage(&self) -> Vec<ProductEdge> {
-        let state = self.shared.read_state();
-        let (mesh, index) = (&state.mesh, &state.index);
-        let mut edges: BTreeMap<(String, String), BTreeSet<(DatasetId, DatasetId)>> = BTreeMap::new();
-        for (product, _) in mesh.products.values() {
-            for dataset in product.datasets() {
-                let found = index.upstream_until(
-                    dataset,
-                    |candidate| mesh.membership.get(candidate).is_some_and(|m| m.product != product.id),
-                    PRODUCT_LINEAGE_BUDGET,
-                );
-                for upstream in found {
-                    if let Some(membership) = mesh.membership.get(&upstream) {
-                        edges
-                            .entry((membership.product.clone(), product.id.clone()))
-                            .or_default()
-                            .insert((upstream.clone(), dataset.clone()));
-                    }
-                }
-            }
-        }
-        edges.into_iter().map(|((from, to), via)| ProductEdge { from, to, via: via.into_iter().collect() }).collect()
+    /// Walks the graph from every product dataset: on a blocking thread, and remembered for
+    /// the watermark and mesh it was derived at, so the many product fields of one answer
+    /// (each product's upstream and downstream) share one derivation.
+    pub async fn product_lineage(&self) -> Result<Arc<Vec<ProductEdge>>, ServiceError> {
+        self.blocking(|shared| Ok(shared.product_lineage())).await
     }
 
     /// Domain-to-domain lineage: product lineage grouped by the products' domains.
-    pub fn domain_lineage(&self) -> Vec<ProductEdge> {
+    pub async fn domain_lineage(&self) -> Result<Vec<ProductEdge>, ServiceError> {
+        self.blocking(|shared| Ok(shared.domain_lineage())).await
+    }
+}
+
+impl Shared {
+    /// Product lineage as of now, from the cache when neither the graph (watermark) nor the
+    /// mesh (generation) moved since it was derived. The cache's mutex is a leaf: the state
+    /// lock is taken and released before it.
+    pub(crate) fn product_lineage(&self) -> Arc<Vec<ProductEdge>> {
+        let state = self.read_state();
+        let key = (state.index.watermark().sequence, state.mesh.generation);
+        {
+            let cached = self.product_lineage_cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some((cached_key, edges)) = &*cached
+                && *cached_key == key
+            {
+                return Arc::clone(edges);
+            }
+        }
+        let edges = Arc::new(derive_product_lineage(&state));
+        drop(state);
+        *self.product_lineage_cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some((key, Arc::clone(&edges)));
+        edges
+    }
+
+    fn domain_lineage(&self) -> Vec<ProductEdge> {
         let product_edges = self.product_lineage();
-        let state = self.shared.read_state();
+        let state = self.read_state();
         let mesh = &state.mesh;
         let domain_of = |product: &str| mesh.products.get(product).map(|(p, _)| p.domain.clone()).unwrap_or_default();
         let mut edges: BTreeMap<(String, String), BTreeSet<(DatasetId, DatasetId)>> = BTreeMap::new();
-        for edge in product_edges {
+        for edge in product_edges.iter() {
             let (from, to) = (domain_of(&edge.from), domain_of(&edge.to));
             if from != to {
-                edges.entry((from, to)).or_default().extend(edge.via);
+                edges.entry((from, to)).or_default().extend(edge.via.iter().cloned());
             }
         }
         edges.into_iter().map(|((from, to), via)| ProductEdge { from, to, via: via.into_iter().collect() }).collect()
     }
+}
 
+fn derive_product_lineage(state: &State) -> Vec<ProductEdge> {
+    let (mesh, index) = (&state.mesh, &state.index);
+    let mut edges: BTreeMap<(String, String), BTreeSet<(DatasetId, DatasetId)>> = BTreeMap::new();
+    for (product, _) in mesh.products.values() {
+        for dataset in product.datasets() {
+            let found = index.upstream_until(
+                dataset,
+                |candidate| mesh.membership.get(candidate).is_some_and(|m| m.product != product.id),
+                PRODUCT_LINEAGE_BUDGET,
+            );
+            for upstream in found {
+                if let Some(membership) = mesh.membership.get(&upstream) {
+                    edges
+                        .entry((membership.product.clone(), product.id.clone()))
+                        .or_default()
+                        .insert((upstream.clone(), dataset.clone()));
+                }
+            }
+        }
+    }
+    edges.into_iter().map(|((from, to), via)| ProductEdge { from, to, via: via.into_iter().collect() }).collect()
+}
+
+impl Service {
     /// Owners of a dataset or job, each with where it came from.
     pub async fn owners_of(&self, node: NodeRef) -> Result<Vec<OwnerView>, ServiceError> {
-        self.blocking_write(move |shared| shared.owners_of(&node)).await
+        self.blocking(move |shared| shared.owners_of(&node)).await
     }
 
     /// Owners of a product: its own (and its ports'), then its domain's.
@@ -442,7 +470,7 @@ impl Service {
     pub async fn owned_by(&self, owner: String) -> Result<(Vec<NodeRef>, Vec<String>, Vec<String>), ServiceError> {
         let nodes = {
             let owner = owner.clone();
-            self.blocking_write(move |shared| Ok(shared.store.nodes_owned_by(&owner)?)).await?
+            self.blocking(move |shared| Ok(shared.store.nodes_owned_by(&owner)?)).await?
         };
         let state = self.shared.read_state();
         let mesh = &state.mesh;
@@ -521,7 +549,7 @@ impl Service {
                 })
                 .collect()
         };
-        self.blocking_write(move |shared| {
+        self.blocking(move |shared| {
             let now = Timestamp::now();
             let mut views = Vec::with_capacity(ports.len());
             for (product, port, dataset, sla_seconds) in ports {
@@ -651,6 +679,7 @@ impl Shared {
         let state = &mut *state;
         state.mesh.products.insert(product.id.clone(), (product.clone(), version));
         state.mesh.rebuild_membership();
+        state.mesh.generation += 1;
         state.mesh.refresh_violations(&state.index, &self.store, Timestamp::now());
         Ok(ApplyOutcome { id: product.id, version, changed: true, violations: found })
     }
@@ -686,6 +715,7 @@ impl Shared {
         let mut state = self.write_state();
         let state = &mut *state;
         state.mesh.insert_domain(domain.clone(), version)?;
+        state.mesh.generation += 1;
         state.mesh.refresh_violations(&state.index, &self.store, Timestamp::now());
         Ok(ApplyOutcome { id: domain.id, version, changed: true, violations: Vec::new() })
     }
@@ -765,7 +795,7 @@ impl Service {
     /// Groups nodes (lineage or change-check results) by product, then domain, then
     /// namespace, with the owners of each group.
     pub async fn group_impact(&self, nodes: Vec<NodeRef>) -> Result<Vec<ImpactGroup>, ServiceError> {
-        self.blocking_write(move |shared| shared.group_impact(&shared.read_state(), &nodes)).await
+        self.blocking(move |shared| shared.group_impact(&shared.read_state(), &nodes)).await
     }
 }
 

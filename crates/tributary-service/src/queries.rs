@@ -1,7 +1,5 @@
 //! Read-side use cases. Answers carry the [`Watermark`] of the index they were read from.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 use tributary_model::{
     DatasetId, DatasetRecord, Direction, JobId, JobRecord, NodeKind, NodeRef, RunId, RunRecord, RunState, SchemaField,
@@ -104,16 +102,6 @@ pub struct EventPage {
 }
 
 impl Service {
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Shared) -> Result<T, ServiceError> + Send + 'static,
-    ) -> Result<T, ServiceError> {
-        let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || work(&shared))
-            .await
-            .map_err(|error| ServiceError::Internal(format!("query task failed: {error}")))?
-    }
-
     /// A dataset by name or by one of its symlink aliases.
     pub async fn dataset(&self, namespace: &str, name: &str) -> Result<Option<DatasetView>, ServiceError> {
         let id = DatasetId::new(namespace, name);
@@ -168,21 +156,35 @@ impl Service {
     }
 
     /// Lineage from a dataset or job. `depth` is in job hops and `limit` in nodes; both
-    /// fall back to the configured defaults.
-    pub fn lineage(
+    /// fall back to the configured defaults. The walk runs on a blocking thread.
+    pub async fn lineage(
         &self,
-        start: &NodeRef,
+        start: NodeRef,
         direction: Direction,
         depth: Option<u32>,
         limit: Option<usize>,
     ) -> Result<LineageView, ServiceError> {
-        self.lineage_shaped(start, direction, depth, limit, AnswerShape::Full)
+        self.lineage_shaped(start, direction, depth, limit, AnswerShape::Full).await
     }
 
     /// [`Self::lineage`] in the given shape: without edges (cheaper for big answers that need
     /// only the nodes), or with dataset nodes only (the impact question: jobs are followed as
     /// hops and count towards the limit, but are not returned).
-    pub fn lineage_shaped(
+    pub async fn lineage_shaped(
+        &self,
+        start: NodeRef,
+        direction: Direction,
+        depth: Option<u32>,
+        limit: Option<usize>,
+        shape: AnswerShape,
+    ) -> Result<LineageView, ServiceError> {
+        let service = self.clone();
+        self.blocking(move |_| service.lineage_blocking(&start, direction, depth, limit, shape)).await
+    }
+
+    /// [`Self::lineage_shaped`] on the caller's thread (blocking: up to the node limit's
+    /// worth of work); for benchmarks and blocking callers.
+    pub fn lineage_blocking(
         &self,
         start: &NodeRef,
         direction: Direction,
@@ -210,8 +212,21 @@ impl Service {
         Ok(LineageView { answer, depth, watermark: state.index.watermark() })
     }
 
-    /// Column lineage from `namespace:name.field`. `depth` counts column hops.
-    pub fn column_lineage(
+    /// Column lineage from `namespace:name.field`. `depth` counts column hops. Waits for the
+    /// column lineage load after start-up; runs on a blocking thread.
+    pub async fn column_lineage(
+        &self,
+        dataset: DatasetId,
+        field: String,
+        direction: Direction,
+        depth: Option<u32>,
+        limit: Option<usize>,
+    ) -> Result<ColumnLineageView, ServiceError> {
+        let service = self.clone();
+        self.blocking(move |_| service.column_lineage_blocking(&dataset, &field, direction, depth, limit)).await
+    }
+
+    fn column_lineage_blocking(
         &self,
         dataset: &DatasetId,
         field: &str,
@@ -237,53 +252,40 @@ impl Service {
         Ok(ColumnLineageView { answer, depth, watermark: state.index.watermark() })
     }
 
-    pub fn list_datasets(
+    pub async fn list_datasets(
         &self,
-        namespace: Option<&str>,
-        search: Option<&str>,
-        cursor: Option<&str>,
+        namespace: Option<String>,
+        search: Option<String>,
+        cursor: Option<String>,
         limit: usize,
     ) -> Result<NodePage, ServiceError> {
-        self.list(NodeKind::Dataset, namespace, search, cursor, limit)
+        self.list(NodeKind::Dataset, namespace, search, cursor, limit).await
     }
 
-    pub fn list_jobs(
+    pub async fn list_jobs(
         &self,
-        namespace: Option<&str>,
-        search: Option<&str>,
-        cursor: Option<&str>,
+        namespace: Option<String>,
+        search: Option<String>,
+        cursor: Option<String>,
         limit: usize,
     ) -> Result<NodePage, ServiceError> {
-        self.list(NodeKind::Job, namespace, search, cursor, limit)
+        self.list(NodeKind::Job, namespace, search, cursor, limit).await
     }
 
-    /// Datasets or jobs in name order, paged with an opaque cursor.
-    fn list(
+    /// Datasets or jobs in name order, paged with an opaque cursor (a search scans names:
+    /// on a blocking thread).
+    async fn list(
         &self,
         kind: NodeKind,
-        namespace: Option<&str>,
-        search: Option<&str>,
-        cursor: Option<&str>,
+        namespace: Option<String>,
+        search: Option<String>,
+        cursor: Option<String>,
         limit: usize,
     ) -> Result<NodePage, ServiceError> {
         let limit = check_page(limit)?;
-        let after = cursor.map(decode_cursor).transpose()?;
-        let state = self.shared.read_state();
-        let index = &state.index;
-        let (nodes, more): (Vec<NodeRef>, bool) = match kind {
-            NodeKind::Dataset => {
-                let after = after.map(|(namespace, name)| DatasetId::new(namespace, name));
-                let (ids, more) = index.list_datasets(namespace, search, after.as_ref(), limit);
-                (ids.iter().map(NodeRef::from).collect(), more)
-            }
-            NodeKind::Job => {
-                let after = after.map(|(namespace, name)| JobId::new(namespace, name));
-                let (ids, more) = index.list_jobs(namespace, search, after.as_ref(), limit);
-                (ids.iter().map(NodeRef::from).collect(), more)
-            }
-        };
-        let next_cursor = more.then(|| nodes.last().map(|node| encode_cursor(&node.namespace, &node.name))).flatten();
-        Ok(NodePage { nodes, next_cursor, watermark: index.watermark() })
+        let after = cursor.as_deref().map(decode_cursor).transpose()?;
+        self.blocking(move |shared| list_nodes(shared, kind, namespace.as_deref(), search.as_deref(), after, limit))
+            .await
     }
 
     /// Stored events after sequence `after`, in ingest order.
@@ -395,4 +397,31 @@ fn decode_cursor(cursor: &str) -> Result<(String, String), ServiceError> {
     let namespace = String::from_utf8(bytes[..separator].to_vec()).map_err(|_| invalid())?;
     let name = String::from_utf8(bytes[separator + 1..].to_vec()).map_err(|_| invalid())?;
     Ok((namespace, name))
+}
+
+/// One page of datasets or jobs in name order.
+fn list_nodes(
+    shared: &Shared,
+    kind: NodeKind,
+    namespace: Option<&str>,
+    search: Option<&str>,
+    after: Option<(String, String)>,
+    limit: usize,
+) -> Result<NodePage, ServiceError> {
+    let state = shared.read_state();
+    let index = &state.index;
+    let (nodes, more): (Vec<NodeRef>, bool) = match kind {
+        NodeKind::Dataset => {
+            let after = after.map(|(namespace, name)| DatasetId::new(namespace, name));
+            let (ids, more) = index.list_datasets(namespace, search, after.as_ref(), limit);
+            (ids.iter().map(NodeRef::from).collect(), more)
+        }
+        NodeKind::Job => {
+            let after = after.map(|(namespace, name)| JobId::new(namespace, name));
+            let (ids, more) = index.list_jobs(namespace, search, after.as_ref(), limit);
+            (ids.iter().map(NodeRef::from).collect(), more)
+        }
+    };
+    let next_cursor = more.then(|| nodes.last().map(|node| encode_cursor(&node.namespace, &node.name))).flatten();
+    Ok(NodePage { nodes, next_cursor, watermark: index.watermark() })
 }

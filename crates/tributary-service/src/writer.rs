@@ -1,5 +1,12 @@
 //! The writer thread: applies events one atomic batch each, flushes once per group,
 //! updates the lineage index, then acknowledges.
+//!
+//! Two lanes feed it, so one client's bulk load cannot starve the others: the interactive
+//! lane (one event per request: HTTP ingest, gRPC `IngestEvent`) and the bulk lane (gRPC
+//! streams and batches, `tributary import`, which keep many events in flight). Each group
+//! takes everything waiting in the interactive lane first, then fills up from the bulk lane;
+//! groups hold at most `max_group` events, so a single event waits for at most one group
+//! ahead of it, not for a bulk client's whole backlog.
 
 use std::sync::Arc;
 
@@ -39,49 +46,113 @@ impl std::future::Future for PendingAck {
     }
 }
 
+/// Which queue an event waits in (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lane {
+    Interactive,
+    Bulk,
+}
+
+/// Wakes the writer when either lane has something. Its mutex is a leaf.
+#[derive(Default)]
+struct Doorbell {
+    rung: std::sync::Mutex<bool>,
+    ring: std::sync::Condvar,
+}
+
+impl Doorbell {
+    fn ring(&self) {
+        *self.rung.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = true;
+        self.ring.notify_one();
+    }
+
+    fn wait(&self, timeout: std::time::Duration) {
+        let guard = self.rung.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (mut rung, _) = self
+            .ring
+            .wait_timeout_while(guard, timeout, |rung| !*rung)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *rung = false;
+    }
+}
+
+type Senders = (mpsc::Sender<Request>, mpsc::Sender<Request>);
+
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
-    sender: Arc<std::sync::Mutex<Option<mpsc::Sender<Request>>>>,
+    senders: Arc<std::sync::Mutex<Option<Senders>>>,
+    doorbell: Arc<Doorbell>,
 }
 
 impl WriterHandle {
-    /// Hands the event to the writer (waiting while its queue is full) and returns
-    /// the acknowledgement to await.
-    pub(crate) async fn enqueue(&self, event: ParsedEvent) -> Result<PendingAck, ServiceError> {
-        let sender = self.sender.lock().ok().and_then(|guard| guard.clone());
-        let sender = sender.ok_or_else(ServiceError::shutting_down)?;
+    /// Hands the event to the writer in `lane` (waiting while that lane is full) and
+    /// returns the acknowledgement to await.
+    pub(crate) async fn enqueue(&self, event: ParsedEvent, lane: Lane) -> Result<PendingAck, ServiceError> {
+        let senders = self.senders.lock().ok().and_then(|guard| guard.clone());
+        let (interactive, bulk) = senders.ok_or_else(ServiceError::shutting_down)?;
+        let sender = match lane {
+            Lane::Interactive => interactive,
+            Lane::Bulk => bulk,
+        };
         let (reply, answer) = oneshot::channel();
         sender.send(Request { event, reply }).await.map_err(|_| ServiceError::shutting_down())?;
+        self.doorbell.ring();
         Ok(PendingAck { answer })
     }
 
     pub(crate) fn close(&self) {
-        if let Ok(mut guard) = self.sender.lock() {
+        if let Ok(mut guard) = self.senders.lock() {
             guard.take();
         }
+        self.doorbell.ring();
     }
 }
 
 pub(crate) fn start(shared: Arc<Shared>) -> (WriterHandle, std::thread::JoinHandle<()>) {
-    let (sender, receiver) = mpsc::channel(shared.config.max_group.max(1) * 2);
+    let capacity = shared.config.max_group.max(1) * 2;
+    let (interactive_tx, interactive_rx) = mpsc::channel(capacity);
+    let (bulk_tx, bulk_rx) = mpsc::channel(capacity);
+    let doorbell = Arc::new(Doorbell::default());
+    let ringing = Arc::clone(&doorbell);
     let thread = std::thread::Builder::new()
         .name("tributary-writer".into())
-        .spawn(move || run(shared, receiver))
+        .spawn(move || run(shared, interactive_rx, bulk_rx, &ringing))
         // Spawning a thread fails only when the OS is out of resources at start-up.
         .expect("spawn the writer thread");
-    (WriterHandle { sender: Arc::new(std::sync::Mutex::new(Some(sender))) }, thread)
+    (WriterHandle { senders: Arc::new(std::sync::Mutex::new(Some((interactive_tx, bulk_tx)))), doorbell }, thread)
 }
 
-fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Request>) {
+/// Moves up to `room` waiting requests from `receiver` into `group`; false once the lane is
+/// closed and empty.
+fn drain(receiver: &mut mpsc::Receiver<Request>, group: &mut Vec<Request>, room: usize) -> bool {
+    while group.len() < room {
+        match receiver.try_recv() {
+            Ok(request) => group.push(request),
+            Err(mpsc::error::TryRecvError::Empty) => return true,
+            Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        }
+    }
+    true
+}
+
+fn run(
+    shared: Arc<Shared>,
+    mut interactive: mpsc::Receiver<Request>,
+    mut bulk: mpsc::Receiver<Request>,
+    doorbell: &Doorbell,
+) {
     let max_group = shared.config.max_group.max(1);
     let mut group: Vec<Request> = Vec::with_capacity(max_group);
-    while let Some(first) = receiver.blocking_recv() {
-        group.push(first);
-        while group.len() < max_group {
-            match receiver.try_recv() {
-                Ok(request) => group.push(request),
-                Err(_) => break,
+    loop {
+        let interactive_open = drain(&mut interactive, &mut group, max_group);
+        let bulk_open = drain(&mut bulk, &mut group, max_group);
+        if group.is_empty() {
+            if !interactive_open && !bulk_open {
+                return;
             }
+            // The timeout only guards against a missed ring; a ring wakes the writer at once.
+            doorbell.wait(std::time::Duration::from_millis(100));
+            continue;
         }
         commit_group(&shared, &mut group);
         shared.read_gate.let_readers_in();
