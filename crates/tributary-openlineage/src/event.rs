@@ -9,6 +9,23 @@ use crate::facets::{FacetPlace, FacetValidators};
 /// Longest namespace or name accepted, in bytes.
 const MAX_NAME_BYTES: usize = 4096;
 
+/// At most this many `inputs` in one event.
+pub const MAX_INPUTS: usize = 10_000;
+
+/// At most this many `outputs` in one event.
+pub const MAX_OUTPUTS: usize = 10_000;
+
+/// At most this many fields in one dataset's `schema` facet, nested fields included (the
+/// schema differ reads no more either, so every stored schema can be diffed).
+pub const MAX_SCHEMA_FIELDS: usize = 20_000;
+
+/// At most this many output columns (`fields` keys) in one dataset's `columnLineage` facet.
+pub const MAX_COLUMN_LINEAGE_FIELDS: usize = 20_000;
+
+/// At most this many input field references in one dataset's `columnLineage` facet, over all
+/// its columns and its dataset-level `dataset` list.
+pub const MAX_COLUMN_LINEAGE_INPUTS: usize = 100_000;
+
 /// A rejected event: which field, and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}{message}", if field.is_empty() { String::new() } else { format!("`{field}`: ") })]
@@ -260,6 +277,13 @@ fn parse_datasets(
     let Some(items) = value.as_array() else {
         return Err(EventError::new(key, "must be an array of datasets"));
     };
+    let limit = if key == "inputs" { MAX_INPUTS } else { MAX_OUTPUTS };
+    if items.len() > limit {
+        return Err(EventError::new(
+            key,
+            format!("has {} datasets; at most {limit} are accepted per event", items.len()),
+        ));
+    }
     items
         .iter()
         .enumerate()
@@ -302,12 +326,22 @@ fn facets_of(
     };
     let validators = FacetValidators::get();
     for (name, facet) in facets {
+        // Facet names become parts of stored keys, where NUL separates.
+        if name.contains('\0') {
+            return Err(EventError::new(
+                join(&path, &name.escape_debug().to_string()),
+                "a facet name must not contain a NUL character",
+            ));
+        }
         let facet_path = join(&path, name);
         let Some(object) = facet.as_object() else {
             return Err(EventError::new(facet_path, "a facet must be a JSON object"));
         };
         if object.get("_deleted") == Some(&Value::Bool(true)) {
             continue;
+        }
+        if place == FacetPlace::Dataset {
+            check_dataset_facet_size(name, object, &facet_path)?;
         }
         if let Err((inner, message)) = validators.check(place, name, facet) {
             let field = if inner.is_empty() { facet_path } else { join(&facet_path, &inner) };
@@ -317,6 +351,52 @@ fn facets_of(
     }
     // The maps themselves are moved into the event afterwards (`move_facets`).
     Ok(Map::new())
+}
+
+/// Bounds the facets whose size grows with the dataset's width (checked before the schema
+/// validation, which would otherwise walk all of it first).
+fn check_dataset_facet_size(name: &str, facet: &Map<String, Value>, facet_path: &str) -> Result<(), EventError> {
+    match name {
+        "schema" => {
+            let count = count_schema_fields(facet.get("fields"));
+            if count > MAX_SCHEMA_FIELDS {
+                return Err(EventError::new(
+                    join(facet_path, "fields"),
+                    format!(
+                        "has {count} fields (nested ones included); at most {MAX_SCHEMA_FIELDS} are accepted per dataset"
+                    ),
+                ));
+            }
+        }
+        "columnLineage" => {
+            let fields = facet.get("fields").and_then(Value::as_object);
+            let count = fields.map_or(0, Map::len);
+            if count > MAX_COLUMN_LINEAGE_FIELDS {
+                return Err(EventError::new(
+                    join(facet_path, "fields"),
+                    format!("has {count} fields; at most {MAX_COLUMN_LINEAGE_FIELDS} are accepted per dataset"),
+                ));
+            }
+            let input_count = |value: Option<&Value>| value.and_then(Value::as_array).map_or(0, Vec::len);
+            let inputs = fields.into_iter().flat_map(Map::values).map(|field| input_count(field.get("inputFields")));
+            let total = inputs.sum::<usize>() + input_count(facet.get("dataset"));
+            if total > MAX_COLUMN_LINEAGE_INPUTS {
+                return Err(EventError::new(
+                    facet_path,
+                    format!("names {total} input fields; at most {MAX_COLUMN_LINEAGE_INPUTS} are accepted per dataset"),
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Fields of a schema facet's `fields` list, nested `fields` included. JSON nests at most 128
+/// levels, so the recursion is shallow.
+fn count_schema_fields(fields: Option<&Value>) -> usize {
+    let Some(Value::Array(items)) = fields else { return 0 };
+    items.len() + items.iter().map(|item| count_schema_fields(item.get("fields"))).sum::<usize>()
 }
 
 fn join(path: &str, key: &str) -> String {

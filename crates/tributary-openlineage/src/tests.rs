@@ -185,3 +185,107 @@ fn value_hash_ignores_key_order_and_sees_content() {
     let flat: serde_json::Value = serde_json::from_str("[[1, 2]]").unwrap();
     assert_ne!(crate::value_hash(&nested), crate::value_hash(&flat));
 }
+
+#[test]
+fn a_nul_in_any_facet_name_is_refused_with_its_path() {
+    let facet = serde_json::json!({"a\u{0}b": {"_producer": "p", "_schemaURL": "s"}});
+    type Mutation<'a> = Box<dyn Fn(&mut serde_json::Value) + 'a>;
+    let cases: [(&str, Mutation); 5] = [
+        ("run.facets.a\\0b", Box::new(|e| e["run"]["facets"] = facet.clone())),
+        ("job.facets.a\\0b", Box::new(|e| e["job"]["facets"] = facet.clone())),
+        ("inputs[0].facets.a\\0b", Box::new(|e| e["inputs"][0]["facets"] = facet.clone())),
+        ("inputs[0].inputFacets.a\\0b", Box::new(|e| e["inputs"][0]["inputFacets"] = facet.clone())),
+        ("outputs[0].outputFacets.a\\0b", Box::new(|e| e["outputs"][0]["outputFacets"] = facet.clone())),
+    ];
+    for (field, mutate) in cases {
+        assert_eq!(rejection(mutate), format!("{field}: a facet name must not contain a NUL character"));
+    }
+    // A deleted facet is no exception: its name is stored too.
+    assert_eq!(
+        rejection(|e| e["outputs"][0]["facets"] = serde_json::json!({"x\u{0}": {"_deleted": true}})),
+        "outputs[0].facets.x\\0: a facet name must not contain a NUL character"
+    );
+}
+
+fn schema_facet(fields: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({"schema": {
+        "_producer": "p",
+        "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json",
+        "fields": fields
+    }})
+}
+
+#[test]
+fn event_size_limits_name_the_field() {
+    use crate::{MAX_COLUMN_LINEAGE_FIELDS, MAX_COLUMN_LINEAGE_INPUTS, MAX_INPUTS, MAX_OUTPUTS, MAX_SCHEMA_FIELDS};
+    let datasets = |count: usize| -> serde_json::Value {
+        (0..count).map(|index| serde_json::json!({"namespace": "db", "name": format!("t{index}")})).collect()
+    };
+    assert_eq!(
+        rejection(|e| e["inputs"] = datasets(MAX_INPUTS + 1)),
+        "inputs: has 10001 datasets; at most 10000 are accepted per event"
+    );
+    assert_eq!(
+        rejection(|e| e["outputs"] = datasets(MAX_OUTPUTS + 1)),
+        "outputs: has 10001 datasets; at most 10000 are accepted per event"
+    );
+    assert_eq!(rejection(|e| e["inputs"] = datasets(MAX_INPUTS)), "accepted");
+
+    let flat = |count: usize| (0..count).map(|index| serde_json::json!({"name": format!("c{index}")})).collect();
+    assert_eq!(
+        rejection(|e| e["outputs"][0]["facets"] = schema_facet(flat(MAX_SCHEMA_FIELDS + 1))),
+        "outputs[0].facets.schema.fields: has 20001 fields (nested ones included); at most 20000 are accepted per dataset"
+    );
+    // Nested fields count too.
+    let nested = vec![
+        serde_json::json!({"name": "a", "fields": flat(MAX_SCHEMA_FIELDS / 2)}),
+        serde_json::json!({"name": "b", "fields": flat(MAX_SCHEMA_FIELDS / 2)}),
+    ];
+    assert_eq!(
+        rejection(|e| e["inputs"][0]["facets"] = schema_facet(nested)),
+        "inputs[0].facets.schema.fields: has 20002 fields (nested ones included); at most 20000 are accepted per dataset"
+    );
+    assert_eq!(rejection(|e| e["outputs"][0]["facets"] = schema_facet(flat(MAX_SCHEMA_FIELDS))), "accepted");
+
+    let lineage = |columns: usize, inputs_each: usize| {
+        let input: Vec<serde_json::Value> = (0..inputs_each)
+            .map(|index| serde_json::json!({"namespace": "db", "name": "in", "field": format!("f{index}")}))
+            .collect();
+        let fields: serde_json::Map<String, serde_json::Value> =
+            (0..columns).map(|index| (format!("c{index}"), serde_json::json!({"inputFields": input}))).collect();
+        serde_json::json!({"columnLineage": {
+            "_producer": "p",
+            "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json",
+            "fields": fields
+        }})
+    };
+    assert_eq!(
+        rejection(|e| e["outputs"][0]["facets"] = lineage(MAX_COLUMN_LINEAGE_FIELDS + 1, 0)),
+        "outputs[0].facets.columnLineage.fields: has 20001 fields; at most 20000 are accepted per dataset"
+    );
+    assert_eq!(
+        rejection(|e| e["outputs"][0]["facets"] = lineage(2, MAX_COLUMN_LINEAGE_INPUTS / 2 + 1)),
+        "outputs[0].facets.columnLineage: names 100002 input fields; at most 100000 are accepted per dataset"
+    );
+    assert_eq!(rejection(|e| e["outputs"][0]["facets"] = lineage(100, 100)), "accepted");
+}
+
+#[test]
+fn a_large_valid_event_parses_in_linear_time() {
+    use std::time::Instant;
+    for count in [1_000, 10_000] {
+        let mut event = minimal_run_event();
+        let fields: Vec<serde_json::Value> = (0..crate::MAX_SCHEMA_FIELDS * count / 10_000)
+            .map(|index| serde_json::json!({"name": format!("c{index}"), "type": "int"}))
+            .collect();
+        event["inputs"] =
+            (0..count).map(|index| serde_json::json!({"namespace": "db", "name": format!("t{index}")})).collect();
+        event["outputs"][0]["facets"] = schema_facet(fields);
+        let bytes = serde_json::to_vec(&event).unwrap();
+        let started = Instant::now();
+        let parsed = parse_event(&bytes).unwrap();
+        println!("{count} inputs and {} schema fields ({} bytes): {:?}", count * 2, bytes.len(), started.elapsed());
+        let EventBody::Run(run) = parsed.body else { unreachable!() };
+        assert_eq!(run.inputs.len(), count);
+    }
+}
