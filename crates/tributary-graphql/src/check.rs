@@ -3,7 +3,7 @@
 use async_graphql::{Context, Enum, Json, Object, Result, SimpleObject};
 use serde_json::Value;
 use tributary_service::model::DatasetId;
-use tributary_service::{ChangeReport, SchemaFormat as ServiceFormat, parse_proposed};
+use tributary_service::{ChangeReport, SchemaFormat as ServiceFormat};
 
 use crate::columns::DatasetInput;
 use crate::mesh::{ImpactGroupOutput, impact_groups};
@@ -161,9 +161,8 @@ impl CheckQuery {
             SchemaFormat::Openlineage => ServiceFormat::OpenLineage,
             SchemaFormat::Dbt => ServiceFormat::Dbt,
         };
-        let proposed = parse_proposed(&schema, format, dbt_model.as_deref()).map_err(gql_error)?;
         let report = service(context)
-            .check_change(DatasetId::new(dataset.namespace, dataset.name), proposed)
+            .check_change_text(DatasetId::new(dataset.namespace, dataset.name), schema, format, dbt_model)
             .await
             .map_err(gql_error)?;
         Ok(ChangeCheck(report))

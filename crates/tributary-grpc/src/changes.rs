@@ -6,7 +6,7 @@ use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 use tributary_service::model::{DatasetId, SchemaChangeRecord, Timestamp};
-use tributary_service::{SchemaChangeFilter, SchemaFormat, Service, ServiceError, parse_proposed, parse_verdict};
+use tributary_service::{SchemaChangeFilter, SchemaFormat, Service, ServiceError, parse_verdict};
 
 use crate::convert::{node, status, watermark};
 use crate::proto;
@@ -87,11 +87,10 @@ impl proto::changes_server::Changes for ChangesApi {
                 return Err(status(ServiceError::invalid("format", format!("unknown format {}", request.format))));
             }
         };
-        let model = (!request.dbt_model.is_empty()).then_some(request.dbt_model.as_str());
-        let proposed = parse_proposed(&request.schema, format, model).map_err(status)?;
+        let model = (!request.dbt_model.is_empty()).then_some(request.dbt_model);
         let report = self
             .service
-            .check_change(DatasetId::new(request.namespace, request.name), proposed)
+            .check_change_text(DatasetId::new(request.namespace, request.name), request.schema, format, model)
             .await
             .map_err(status)?;
         Ok(Response::new(check_response(&report)))

@@ -68,6 +68,51 @@ async fn readyz(State(service): State<Service>) -> Response {
     }
 }
 
+/// gRPC methods that stream: they last as long as the client keeps them open, so they get
+/// no server-side default deadline (a client's `grpc-timeout` still applies).
+const GRPC_STREAMS: [&str; 5] = [
+    "/tributary.v1.Ingest/IngestStream",
+    "/tributary.v1.Ingest/IngestBatch",
+    "/tributary.v1.Changes/WatchSchemaChanges",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+];
+
+/// The client's `grpc-timeout` (`1*8DIGIT` then `H`, `M`, `S`, `m`, `u` or `n`).
+fn grpc_timeout(headers: &HeaderMap) -> Option<std::time::Duration> {
+    let text = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => std::time::Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => std::time::Duration::from_secs(amount.saturating_mul(60)),
+        "S" => std::time::Duration::from_secs(amount),
+        "m" => std::time::Duration::from_millis(amount),
+        "u" => std::time::Duration::from_micros(amount),
+        "n" => std::time::Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// A gRPC call gets the client's deadline, or for unary calls the server's request timeout;
+/// past it the call ends with `DEADLINE_EXCEEDED` (and its work is dropped).
+async fn grpc_with_deadline(limits: &ServerLimits, request: Request, next: Next) -> Response {
+    let streaming = GRPC_STREAMS.iter().any(|path| request.uri().path().starts_with(path));
+    let deadline = grpc_timeout(request.headers()).or((!streaming).then_some(limits.request_timeout));
+    let Some(deadline) = deadline else { return next.run(request).await };
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tonic::Status::deadline_exceeded(format!("the call did not finish within {} ms", deadline.as_millis()))
+                .into_http::<axum::body::Body>()
+                .into_response()
+        }
+    }
+}
+
 /// The HTTP paths this server answers besides gRPC.
 const HTTP_PATHS: [&str; 4] = ["/api/v1/lineage", "/graphql", "/healthz", "/readyz"];
 
@@ -98,7 +143,7 @@ fn origin_allowed(origin: &str, headers: &HeaderMap, limits: &ServerLimits) -> b
 /// - HTTP requests (not gRPC streams) get `request_timeout` in all, answering 504 after it.
 pub(crate) async fn guard(State(limits): State<Arc<ServerLimits>>, request: Request, next: Next) -> Response {
     if is_grpc(request.headers()) {
-        return next.run(request).await;
+        return grpc_with_deadline(&limits, request, next).await;
     }
     let path = request.uri().path().to_owned();
     if !HTTP_PATHS.contains(&path.as_str()) {

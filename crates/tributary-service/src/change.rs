@@ -158,6 +158,22 @@ impl Service {
         .map_err(|error| ServiceError::Internal(format!("diff task failed: {error}")))?
     }
 
+    /// [`Self::check_change`] for a proposed schema still in its text form (OpenLineage
+    /// `schema` facet JSON or dbt YAML): parsed on the blocking thread with the check.
+    pub async fn check_change_text(
+        &self,
+        dataset: DatasetId,
+        text: String,
+        format: SchemaFormat,
+        model: Option<String>,
+    ) -> Result<ChangeReport, ServiceError> {
+        self.blocking(move |shared| {
+            let proposed = parse_proposed(&text, format, model.as_deref())?;
+            shared.check_change(&dataset, &proposed)
+        })
+        .await
+    }
+
     /// Checks a proposed schema for `dataset` against its current schema (and its active
     /// contract, when it is a product's output port).
     pub async fn check_change(&self, dataset: DatasetId, proposed: Schema) -> Result<ChangeReport, ServiceError> {
