@@ -131,7 +131,7 @@ pub(crate) struct Shared {
     /// Whether the last flush worked (for `/healthz`).
     pub(crate) health: health::Health,
     /// The last product lineage derived, keyed by (watermark sequence, mesh generation).
-    pub(crate) product_lineage_cache: Mutex<Option<((u64, u64), Arc<Vec<mesh::ProductEdge>>)>>,
+    pub(crate) product_lineage_cache: Mutex<Option<mesh::CachedProductLineage>>,
     /// Set by [`Service::close`]: background work stops early.
     pub(crate) closing: std::sync::atomic::AtomicBool,
 }

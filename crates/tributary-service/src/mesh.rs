@@ -374,6 +374,9 @@ impl Service {
     }
 }
 
+/// Product lineage with the (watermark sequence, mesh generation) it was derived at.
+pub(crate) type CachedProductLineage = ((u64, u64), Arc<Vec<ProductEdge>>);
+
 impl Shared {
     /// Product lineage as of now, from the cache when neither the graph (watermark) nor the
     /// mesh (generation) moved since it was derived. The cache's mutex is a leaf: the state
