@@ -5,6 +5,7 @@ mod check;
 mod columns;
 mod graphql;
 mod grpc;
+mod grpc_hostile;
 mod ingest;
 mod interop;
 mod mesh;

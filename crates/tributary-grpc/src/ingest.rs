@@ -43,16 +43,25 @@ enum InFlight {
     Pending(PendingAck),
 }
 
+/// What the reader of a request stream passes on, in stream order: an event, or the failure
+/// that ends the stream (a message that does not decode, a broken connection).
+type Item = Result<(u64, InFlight), Status>;
+
 /// Reads a request stream, enqueueing events in order, and sends each event's result,
-/// in order, to `acks`. Parsing happens here, on the stream's own task.
-async fn pump(
-    service: Service,
-    mut requests: Streaming<IngestEventRequest>,
-    acks: mpsc::Sender<(u64, InFlight)>,
-) -> Result<(), Status> {
+/// in order, to `acks`. Parsing happens here, on the stream's own task. A failure goes
+/// through `acks` too, behind the events read before it, so that it cannot overtake their
+/// acknowledgements: those events are enqueued and will be stored, and the client must
+/// learn that before the stream ends.
+async fn pump(service: Service, mut requests: Streaming<IngestEventRequest>, acks: mpsc::Sender<Item>) {
     let mut index = 0u64;
     while let Some(request) = requests.next().await {
-        let request = request?;
+        let request = match request {
+            Ok(request) => request,
+            Err(failure) => {
+                let _ = acks.send(Err(failure)).await;
+                return;
+            }
+        };
         let in_flight = match parse_event(request.event_json.as_bytes()) {
             Err(error) => InFlight::Done(Err(error.into())),
             Ok(event) => match service.enqueue(event).await {
@@ -60,12 +69,11 @@ async fn pump(
                 Err(error) => InFlight::Done(Err(error)),
             },
         };
-        if acks.send((index, in_flight)).await.is_err() {
+        if acks.send(Ok((index, in_flight))).await.is_err() {
             break;
         }
         index += 1;
     }
-    Ok(())
 }
 
 async fn resolve(in_flight: InFlight) -> Result<tributary_service::IngestOutcome, ServiceError> {
@@ -90,20 +98,17 @@ impl proto::ingest_server::Ingest for IngestApi {
         &self,
         request: Request<Streaming<IngestEventRequest>>,
     ) -> Result<Response<Self::IngestStreamStream>, Status> {
-        let (in_flight_tx, mut in_flight_rx) = mpsc::channel::<(u64, InFlight)>(MAX_IN_FLIGHT);
+        let (in_flight_tx, mut in_flight_rx) = mpsc::channel::<Item>(MAX_IN_FLIGHT);
         let (out_tx, out_rx) = mpsc::channel::<Result<IngestAck, Status>>(256);
-        let service = self.service.clone();
-        let requests = request.into_inner();
-        let reader_out = out_tx.clone();
+        tokio::spawn(pump(self.service.clone(), request.into_inner(), in_flight_tx));
         tokio::spawn(async move {
-            if let Err(failure) = pump(service, requests, in_flight_tx).await {
-                let _ = reader_out.send(Err(failure)).await;
-            }
-        });
-        tokio::spawn(async move {
-            while let Some((index, in_flight)) = in_flight_rx.recv().await {
-                let result = resolve(in_flight).await;
-                if out_tx.send(Ok(ack(index, result))).await.is_err() {
+            while let Some(item) = in_flight_rx.recv().await {
+                let answer = match item {
+                    Ok((index, in_flight)) => Ok(ack(index, resolve(in_flight).await)),
+                    Err(failure) => Err(failure),
+                };
+                let failed = answer.is_err();
+                if out_tx.send(answer).await.is_err() || failed {
                     break;
                 }
             }
@@ -115,10 +120,13 @@ impl proto::ingest_server::Ingest for IngestApi {
         &self,
         request: Request<Streaming<IngestEventRequest>>,
     ) -> Result<Response<IngestBatchSummary>, Status> {
-        let (in_flight_tx, mut in_flight_rx) = mpsc::channel::<(u64, InFlight)>(MAX_IN_FLIGHT);
+        let (in_flight_tx, mut in_flight_rx) = mpsc::channel::<Item>(MAX_IN_FLIGHT);
         let reader = tokio::spawn(pump(self.service.clone(), request.into_inner(), in_flight_tx));
         let mut summary = IngestBatchSummary::default();
-        while let Some((index, in_flight)) = in_flight_rx.recv().await {
+        while let Some(item) = in_flight_rx.recv().await {
+            // The events before a failure were resolved in earlier turns: they are stored,
+            // though the failed call cannot report them.
+            let (index, in_flight) = item?;
             summary.received += 1;
             match resolve(in_flight).await {
                 Ok(outcome) if outcome.duplicate => summary.duplicates += 1,
@@ -126,7 +134,7 @@ impl proto::ingest_server::Ingest for IngestApi {
                 Err(error) => summary.rejected.push(ack(index, Err(error))),
             }
         }
-        reader.await.map_err(|error| Status::internal(format!("ingest task failed: {error}")))??;
+        reader.await.map_err(|error| Status::internal(format!("ingest task failed: {error}")))?;
         summary.watermark = Some(watermark(self.service.watermark()));
         Ok(Response::new(summary))
     }

@@ -3,6 +3,7 @@
 //! Knows `tributary-service`, never the store or the index directly.
 
 mod changes;
+mod codec;
 mod convert;
 mod ingest;
 mod lineage;
@@ -15,6 +16,9 @@ use tributary_service::Service;
 pub mod proto {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("tributary.v1");
+    // The clients, generated apart from the servers so that they keep tonic_prost's codec
+    // (see `build.rs`).
+    include!(concat!(env!("OUT_DIR"), "/client/tributary.v1.rs"));
 
     /// Encoded `FileDescriptorSet` of `proto/`, served by reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tributary_descriptor.bin"));
