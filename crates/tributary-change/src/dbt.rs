@@ -27,6 +27,7 @@ use crate::schema::{Field, ForeignKey, MAX_FIELD_DEPTH, MAX_SCHEMA_FIELDS, Schem
 /// `config.partition_by`/`partitioned_by`, `deprecation_date`, model-level `constraints`
 /// and `dbt_utils.unique_combination_of_columns`.
 pub fn schema_from_dbt_contract(yaml: &str, model: Option<&str>) -> Result<Schema, SchemaError> {
+    crate::yaml::check_yaml_limits(yaml).map_err(|error| SchemaError::new("$", error.to_string()))?;
     let mut document: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(yaml).map_err(|error| SchemaError::new("$", format!("is not valid YAML: {error}")))?;
     document.apply_merge().map_err(|error| SchemaError::new("$", format!("has a bad YAML merge key: {error}")))?;

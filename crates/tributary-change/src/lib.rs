@@ -8,6 +8,9 @@
 //! the check it could not make rather than inventing a change. Joining changes with column
 //! lineage and ownership is the server's job, not this crate's.
 //!
+//! YAML from clients goes through [`check_yaml_limits`] first (nesting and alias expansion
+//! bounded, in linear time); `tributary-mesh` uses it for descriptors too.
+//!
 //! Pure functions over values: no IO, no async, and no dependency on the other Tributary crates.
 
 mod change;
@@ -16,6 +19,7 @@ mod diff;
 mod openlineage;
 mod schema;
 mod types;
+mod yaml;
 
 pub use change::{
     Change, ChangeKind, SchemaDiff, Scores, UnsupportedCheck, Verdict, dataset_removed, dataset_renamed,
@@ -26,6 +30,7 @@ pub use diff::diff;
 pub use openlineage::schema_from_openlineage;
 pub use schema::{Field, ForeignKey, MAX_FIELD_DEPTH, MAX_SCHEMA_FIELDS, Schema, SchemaError, is_classification_tag};
 pub use types::{DataType, MAX_TYPE_DEPTH, StructField, TypeRelation, compare_types, normalize_type};
+pub use yaml::{MAX_YAML_BLOCK_DEPTH, MAX_YAML_FLOW_DEPTH, MAX_YAML_VALUES, YamlLimitError, check_yaml_limits};
 
 #[cfg(test)]
 mod tests;

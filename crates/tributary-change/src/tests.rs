@@ -546,3 +546,95 @@ mod limits {
         println!("a struct of 50000 members: read and compared in {:?}", started.elapsed());
     }
 }
+
+/// YAML from clients: nesting and alias expansion are refused before the parser spends time.
+mod yaml_limits {
+    use std::time::Instant;
+
+    use crate::{MAX_YAML_BLOCK_DEPTH, MAX_YAML_FLOW_DEPTH, check_yaml_limits, schema_from_dbt_contract};
+
+    fn refusal(text: &str) -> String {
+        let started = Instant::now();
+        let outcome = check_yaml_limits(text);
+        let elapsed = started.elapsed();
+        let error = outcome.expect_err("refused");
+        println!("{} bytes refused in {elapsed:?}: {error}", text.len());
+        error.to_string()
+    }
+
+    #[test]
+    fn deep_flow_collections_are_refused_in_linear_time() {
+        // 80,000 unclosed `[` after a key took the YAML parser 7 s.
+        let text = format!("models: {}", "[".repeat(80_000));
+        assert_eq!(
+            refusal(&text),
+            "line 1, column 73: flow collections (`[`, `{`) nest deeper than 64 levels; at most 64 are accepted"
+        );
+        let error = schema_from_dbt_contract(&text, None).unwrap_err();
+        assert_eq!(error.path, "$");
+        assert!(error.message.starts_with("line 1, column 73: flow collections"), "{error}");
+        let mixed = format!("a:\n  - b: {}", "{c: [".repeat(40_000));
+        assert!(refusal(&mixed).starts_with("line 2, column 168: flow collections"));
+        let at_limit = format!("a: {}{}", "[".repeat(MAX_YAML_FLOW_DEPTH), "]".repeat(MAX_YAML_FLOW_DEPTH));
+        assert_eq!(check_yaml_limits(&at_limit), Ok(()));
+    }
+
+    #[test]
+    fn deep_indentation_is_refused() {
+        let text: String = (0..1000).map(|level| format!("{}k{level}:\n", " ".repeat(level))).collect();
+        assert_eq!(
+            refusal(&text),
+            "line 65, column 65: block collections (nested by indentation) nest deeper than 64 levels; at most 64 are accepted"
+        );
+        let compact = format!("a:\n  {}x", "- ".repeat(10_000));
+        assert!(refusal(&compact).contains("block collections"));
+        let at_limit: String =
+            (0..MAX_YAML_BLOCK_DEPTH).map(|level| format!("{}k{level}:\n", " ".repeat(level))).collect();
+        assert_eq!(check_yaml_limits(&at_limit), Ok(()));
+    }
+
+    #[test]
+    fn brackets_inside_scalars_and_comments_do_not_count() {
+        let deep = "[".repeat(200);
+        let texts = [
+            format!("a: \"{deep}\"\nb: [1, 2]\n"),
+            format!("a: '{deep}'''\nb: {{c: d}}\n"),
+            format!("a: x{deep}\n"),
+            format!("a: x\n  {deep}\n"),
+            format!("a: |\n  {deep}\n  \"\nb: [1]\n"),
+            format!("a: >-\n    {deep}\n\n    more\nb: [1]\n"),
+            format!("a: [1, 2] # {deep}\n"),
+            format!("a: [\"{deep}\", '{deep}', x]\n"),
+            format!("a: \"multi\n  line {deep}\n  \\\"still\"\nb: 1\n"),
+            format!("- !tag x{deep}\n- &anchor x\n- *anchor\n"),
+        ];
+        for text in texts {
+            assert_eq!(check_yaml_limits(&text), Ok(()), "{text}");
+            serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).unwrap();
+        }
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for (name, previous) in
+            ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+        {
+            bomb.push_str(&format!("{name}: &{name} [{}]\n", vec![format!("*{previous}"); 9].join(", ")));
+        }
+        // The YAML parser refuses this one itself, quickly: it allows 100 alias expansions per
+        // event of the document.
+        let started = Instant::now();
+        let error = schema_from_dbt_contract(&bomb, None).unwrap_err();
+        println!("billion laughs refused in {:?}: {error}", started.elapsed());
+        assert!(error.message.contains("repetition limit exceeded"), "{error}");
+        // One large anchor named many times stays under that allowance and grows linearly per
+        // alias, past memory all the same: this is what the count of values is for.
+        let wide = format!("a: &a [{}]\nb: [{}]\n", vec!["x"; 10_000].join(","), vec!["*a"; 100].join(","));
+        assert!(refusal(&wide).contains("more than 500000 values"));
+        // A few aliases are fine.
+        let few = format!("a: &a [{}]\nb: [{}]\n", vec!["x"; 1_000].join(","), ["*a"; 10].join(","));
+        assert_eq!(check_yaml_limits(&few), Ok(()));
+        assert!(schema_from_dbt_contract(&wide, None).unwrap_err().message.contains("through aliases"));
+    }
+}
