@@ -196,7 +196,24 @@ pub struct DomainDescriptor {
     pub policies: Vec<Value>,
 }
 
+/// Longest descriptor or policy file accepted, in bytes.
+pub const MAX_DESCRIPTOR_BYTES: usize = 1024 * 1024;
+
+/// Bounds what the YAML or JSON parser is given: the length, and (in time linear in it) the
+/// nesting and alias expansion that would make parsing slow or huge (see
+/// [`tributary_change::check_yaml_limits`]). Errors name the line and column.
+pub(crate) fn check_text(text: &str, what: &str) -> Result<(), DescriptorError> {
+    if text.len() > MAX_DESCRIPTOR_BYTES {
+        return Err(DescriptorError::new(
+            "",
+            format!("the {what} is {} bytes; at most {MAX_DESCRIPTOR_BYTES} are accepted", text.len()),
+        ));
+    }
+    tributary_change::check_yaml_limits(text).map_err(|error| DescriptorError::new("", error.to_string()))
+}
+
 fn deserialize<T: DeserializeOwned>(text: &str) -> Result<T, DescriptorError> {
+    check_text(text, "descriptor")?;
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         return Err(DescriptorError::new("", "the descriptor is empty"));

@@ -128,6 +128,7 @@ pub fn parse_policy_values(values: &[Value], domain: Option<&str>, path: &str) -
 
 /// Reads the global policy file (`policies: [...]`, YAML or JSON).
 pub fn parse_policy_file(text: &str) -> Result<Vec<Policy>, DescriptorError> {
+    crate::descriptor::check_text(text, "policy file")?;
     let file: PolicyFile = if text.trim_start().starts_with('{') {
         serde_json::from_str(text)
             .map_err(|error| DescriptorError { path: String::new(), message: error.to_string() })?

@@ -152,3 +152,70 @@ policies:
         assert_eq!(columns[0].1, "email");
     }
 }
+
+/// Hostile descriptor text is refused before parsing, quickly, naming the position.
+mod limits {
+    use std::time::Instant;
+
+    use crate::{MAX_DESCRIPTOR_BYTES, parse_domain, parse_policy_file, parse_product};
+
+    fn timed<T>(what: &str, parse: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let outcome = parse();
+        println!("{what}: {:?}", started.elapsed());
+        outcome
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_in_linear_time() {
+        // 80,000 unclosed `[` after `namespaces: ` took the YAML parser 7 s (quadratic).
+        let text = format!("kind: Domain\nid: x\nname: X\nnamespaces: {}", "[".repeat(80_000));
+        let error = timed("80,000 unclosed [", || parse_domain(&text)).unwrap_err();
+        assert_eq!(error.path, "");
+        assert_eq!(
+            error.to_string(),
+            "line 4, column 77: flow collections (`[`, `{`) nest deeper than 64 levels; at most 64 are accepted"
+        );
+        let text = format!("policies:\n  - {}", "{a: ".repeat(80_000));
+        let error = timed("80,000 unclosed {", || parse_policy_file(&text)).unwrap_err();
+        assert!(error.message.starts_with("line 2, column 261: flow collections"), "{error}");
+        // JSON descriptors go through the same check.
+        let json = format!("{{\"id\": {}", "[".repeat(100));
+        assert!(parse_product(&json).unwrap_err().message.starts_with("line 1, column 71: flow collections"));
+    }
+
+    #[test]
+    fn deep_indentation_is_refused() {
+        let text: String = (0..200).map(|level| format!("{}k{level}:\n", " ".repeat(level))).collect();
+        let error = timed("200 levels of indentation", || parse_domain(&text)).unwrap_err();
+        assert!(error.message.starts_with("line 65, column 65: block collections"), "{error}");
+    }
+
+    #[test]
+    fn descriptors_longer_than_the_limit_are_refused() {
+        let text = format!("kind: Domain\nid: x\nname: X\ndescription: {}\n", "x".repeat(MAX_DESCRIPTOR_BYTES));
+        let error = parse_domain(&text).unwrap_err();
+        assert_eq!(error.to_string(), format!("the descriptor is {} bytes; at most 1048576 are accepted", text.len()));
+        let error = parse_policy_file(&format!("policies: []\n#{}", "x".repeat(MAX_DESCRIPTOR_BYTES))).unwrap_err();
+        assert!(error.message.starts_with("the policy file is 1048590 bytes"), "{error}");
+    }
+
+    #[test]
+    fn aliases_expanding_past_the_limit_are_refused() {
+        let text = format!(
+            "kind: Domain\nid: x\nname: X\nnamespaces: &n [{}]\npolicies: [{}]\n",
+            vec!["ns"; 10_000].join(", "),
+            ["*n"; 100].join(", ")
+        );
+        let error = timed("10,000 values named 100 times", || parse_domain(&text)).unwrap_err();
+        assert!(error.message.contains("expands through aliases to more than 500000 values"), "{error}");
+        // The nested "billion laughs" the YAML parser refuses by itself.
+        let mut bomb = String::from("kind: Domain\nid: x\nname: X\npolicies:\n  - &a [x, x, x, x, x, x, x, x, x]\n");
+        for (name, previous) in ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g"])
+        {
+            bomb.push_str(&format!("  - &{name} [{}]\n", vec![format!("*{previous}"); 9].join(", ")));
+        }
+        let error = timed("billion laughs", || parse_domain(&bomb)).unwrap_err();
+        assert!(error.to_string().contains("repetition limit exceeded"), "{error}");
+    }
+}
