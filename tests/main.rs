@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on loopback port 0, real HTTP, gRPC and GraphQL
 //! clients. One binary (ripgrep's layout); modules by concern.
 
+mod abuse;
 mod check;
 mod columns;
 mod graphql;
@@ -10,4 +11,5 @@ mod ingest;
 mod interop;
 mod mesh;
 mod regression;
+mod stress;
 mod support;

@@ -200,3 +200,48 @@ pub fn spawn_binary(data_dir: &Path) -> ChildServer {
         .to_owned();
     ChildServer { child, base_url: url }
 }
+
+/// A server on a fresh data directory with the given front-door limits (short timeouts, a
+/// small connection limit, allowed origins).
+pub async fn start_server_with_limits(limits: tributary_server::ServerLimits) -> TestServer {
+    start_server_with_config_and_limits(ServiceConfig::default(), limits).await
+}
+
+/// A server on a fresh data directory with a given configuration and front-door limits.
+pub async fn start_server_with_config_and_limits(
+    config: ServiceConfig,
+    limits: tributary_server::ServerLimits,
+) -> TestServer {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path().to_path_buf();
+    let config = ServiceConfig { data_dir: Some(dir.clone()), ..config };
+    let service = tokio::task::spawn_blocking(move || tributary_server::Service::open(config))
+        .await
+        .unwrap()
+        .unwrap_or_else(|error| panic!("service opens: {error}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = service.clone();
+    let task = tokio::spawn(async move {
+        tributary_server::run_with_limits(
+            serving,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            limits,
+        )
+        .await
+        .expect("server runs");
+    });
+    TestServer {
+        base_url: format!("http://{addr}"),
+        addr,
+        data_dir: dir,
+        service,
+        stop: Some(stop),
+        task: Some(task),
+        _temp: Some(temp),
+    }
+}
