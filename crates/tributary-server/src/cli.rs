@@ -33,6 +33,13 @@ enum Command {
     /// What a store holds: keys and bytes per record kind, and its size on disk (the server
     /// must not be running on it).
     Stats(StatsArgs),
+    /// Rebuild every derived record (datasets, jobs, runs, graph, indexes) from the stored
+    /// event log with this build's rules; the old store is kept beside it (the server must not
+    /// be running on it). Also the migration path between record formats.
+    Reindex(StoreOnlyArgs),
+    /// Check that the derived records agree with a rebuild from the event log; exit 1 when
+    /// they do not (the server must not be running on it).
+    Verify(StoreOnlyArgs),
     /// Check a proposed schema against a running server: what breaks downstream, where,
     /// owned by whom. Prints markdown (for a pull request) or JSON; the exit code gates CI.
     Check(CheckArgs),
@@ -183,6 +190,12 @@ impl ServeArgs {
 }
 
 #[derive(Args)]
+struct StoreOnlyArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args)]
 struct StatsArgs {
     #[command(flatten)]
     store: StoreArgs,
@@ -222,6 +235,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve(args)).map(|()| ExitCode::SUCCESS),
         Command::Import(args) => runtime.block_on(crate::import::import(args)),
         Command::Stats(args) => runtime.block_on(stats(args)).map(|()| ExitCode::SUCCESS),
+        Command::Reindex(args) => reindex(&args.store).map(|()| ExitCode::SUCCESS),
+        Command::Verify(args) => verify(&args.store),
         Command::Check(args) => match runtime.block_on(check(args)) {
             Ok(code) => Ok(code),
             Err(error) => {
@@ -312,6 +327,48 @@ async fn stats(args: StatsArgs) -> anyhow::Result<()> {
     println!("logical bytes (keys + values): {logical}");
     println!("on disk: {disk}");
     Ok(())
+}
+
+fn store_config(args: &StoreArgs) -> StoreConfig {
+    StoreConfig { cache_bytes: args.cache_mb * 1024 * 1024, ..StoreConfig::default() }
+}
+
+fn reindex(args: &StoreArgs) -> anyhow::Result<()> {
+    use tributary_service::maintenance;
+    let dir = &args.data_dir;
+    anyhow::ensure!(dir.is_dir(), "no store at `{}`", dir.display());
+    let rebuilt = maintenance::scratch_dir(dir, "reindex");
+    let report = maintenance::rebuild(dir, &rebuilt, &store_config(args), |events| {
+        eprintln!("  {events} events re-applied");
+    })
+    .with_context(|| format!("rebuilding `{}` into `{}`", dir.display(), rebuilt.display()))?;
+    let kept = maintenance::scratch_dir(dir, "before-reindex");
+    std::fs::rename(dir, &kept).with_context(|| format!("moving the old store to `{}`", kept.display()))?;
+    std::fs::rename(&rebuilt, dir).with_context(|| format!("moving the rebuilt store to `{}`", dir.display()))?;
+    println!(
+        "reindexed `{}`: {} events re-applied, {} document versions and {} schema changes copied; the old store is kept in `{}`",
+        dir.display(),
+        report.events,
+        report.documents,
+        report.schema_changes,
+        kept.display()
+    );
+    Ok(())
+}
+
+fn verify(args: &StoreArgs) -> anyhow::Result<ExitCode> {
+    let dir = &args.data_dir;
+    anyhow::ensure!(dir.is_dir(), "no store at `{}`", dir.display());
+    let report = tributary_service::maintenance::verify(dir, &store_config(args), |_| {})
+        .with_context(|| format!("verifying `{}`", dir.display()))?;
+    println!("{} events, {} derived keys compared, {} differences", report.events, report.keys, report.differences);
+    for shown in &report.shown {
+        println!("  {shown}");
+    }
+    if report.differences > report.shown.len() as u64 {
+        println!("  … and {} more", report.differences - report.shown.len() as u64);
+    }
+    Ok(if report.differences == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

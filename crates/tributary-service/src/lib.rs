@@ -14,6 +14,7 @@ mod columns;
 mod consistency;
 mod error;
 mod health;
+pub mod maintenance;
 mod mesh;
 mod queries;
 mod writer;

@@ -548,6 +548,38 @@ impl Store {
         Ok(())
     }
 
+    /// Every key and stored value under a one-byte prefix, in key order, as stored (for
+    /// `verify`, which compares two stores byte for byte).
+    pub fn scan_raw(&self, prefix: u8) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
+        self.db.scan_prefix([prefix]).map(|entry| {
+            let (key, value) = entry?;
+            Ok((key.to_vec(), value.to_vec()))
+        })
+    }
+
+    /// Key prefixes of records derived from the event log: `reindex` rebuilds them and
+    /// `verify` compares them. Events (`E`) are the source; mesh documents (`P`, `p`, `G`,
+    /// `g`) are applied, not derived; schema changes (`C`) are history as reported when seen.
+    pub const DERIVED_PREFIXES: [u8; 17] = [
+        PREFIX_EVENT,
+        PREFIX_HASH,
+        PREFIX_DATASET,
+        PREFIX_DATASET_FACET,
+        PREFIX_JOB,
+        PREFIX_GRAPH_DATASET,
+        PREFIX_GRAPH_JOB,
+        PREFIX_RUN,
+        PREFIX_OBSERVATION,
+        PREFIX_SCHEMA,
+        PREFIX_ALIAS,
+        PREFIX_JOB_RUN,
+        PREFIX_DATASET_RUN,
+        PREFIX_COLUMN_LINEAGE,
+        PREFIX_OWNER,
+        PREFIX_TAG,
+        PREFIX_COLUMN_TAG,
+    ];
+
     /// Recorded schema changes, newest first, that `keep` accepts, at most `limit`.
     pub fn schema_changes(
         &self,

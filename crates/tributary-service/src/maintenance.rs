@@ -1,0 +1,192 @@
+//! The event log as the source of truth: `reindex` rebuilds every derived record from the
+//! stored events, `verify` checks that a store's derived records agree with such a rebuild.
+//! Both work on a store no server has open.
+
+use std::path::{Path, PathBuf};
+
+use tributary_openlineage::parse_event;
+use tributary_store::{DocumentKind, Store, StoreConfig};
+
+use crate::ServiceError;
+use crate::apply::apply_event;
+
+/// Events applied between two flushes of the rebuilt store.
+const FLUSH_EVERY: u64 = 4096;
+/// Differences listed by `verify` (all are counted).
+const SHOWN_DIFFERENCES: usize = 20;
+
+/// What a rebuild did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RebuildReport {
+    pub events: u64,
+    pub documents: u64,
+    pub schema_changes: u64,
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub events: u64,
+    /// Keys compared over the derived prefixes.
+    pub keys: u64,
+    /// How many keys differ (missing on either side or with another value).
+    pub differences: u64,
+    /// The first few, for people: `D postgres://db NUL public.orders: differs`.
+    pub shown: Vec<String>,
+}
+
+fn open(dir: &Path, config: &StoreConfig) -> Result<Store, ServiceError> {
+    Ok(Store::open(dir, config)?)
+}
+
+/// Rebuilds the store in `source` into a new store in `target` (which must not exist or be
+/// empty): every event re-applied in sequence order by today's rules, mesh documents and
+/// recorded schema changes copied. `progress` is called with the events done so far.
+pub fn rebuild(
+    source: &Path,
+    target: &Path,
+    config: &StoreConfig,
+    mut progress: impl FnMut(u64),
+) -> Result<RebuildReport, ServiceError> {
+    if target.exists() && std::fs::read_dir(target).map(|mut entries| entries.next().is_some()).unwrap_or(true) {
+        return Err(ServiceError::invalid(
+            "target",
+            format!("`{}` exists and is not empty: rebuild into a new directory", target.display()),
+        ));
+    }
+    let old = open(source, config)?;
+    let new = open(target, config)?;
+    let mut report = RebuildReport::default();
+    let mut after = 0u64;
+    loop {
+        let page = old.events_after(after, 1024)?;
+        let Some((last, _)) = page.last() else { break };
+        let last = *last;
+        for (sequence, canonical) in page {
+            let event = parse_event(&canonical).map_err(|error| {
+                ServiceError::Internal(format!(
+                    "stored event {sequence} no longer validates ({error}); it is kept in the old store"
+                ))
+            })?;
+            let (outcome, _) = apply_event(&new, &event)?;
+            if outcome.sequence != sequence || outcome.duplicate {
+                return Err(ServiceError::Internal(format!(
+                    "stored event {sequence} was applied as {}{}: the log has a gap or a repeated event",
+                    outcome.sequence,
+                    if outcome.duplicate { " (duplicate)" } else { "" }
+                )));
+            }
+            report.events += 1;
+            if report.events.is_multiple_of(FLUSH_EVERY) {
+                new.flush()?;
+                progress(report.events);
+            }
+        }
+        after = last;
+    }
+    for kind in [DocumentKind::Domain, DocumentKind::Product] {
+        for current in old.scan_documents(kind)? {
+            for version in old.document_versions(kind, &current.id)? {
+                new.put_document(kind, &version)?;
+                report.documents += 1;
+            }
+            // Current last, in case the version history is shorter than the current record
+            // (stores from builds that kept only the current one).
+            new.put_document(kind, &current)?;
+        }
+    }
+    for change in old.schema_changes(usize::MAX, |_| true)? {
+        new.put_schema_change(&change)?;
+        report.schema_changes += 1;
+    }
+    new.flush()?;
+    progress(report.events);
+    Ok(report)
+}
+
+/// Rebuilds `dir` into a temporary directory beside it and compares every derived record;
+/// the temporary rebuild is removed afterwards.
+pub fn verify(dir: &Path, config: &StoreConfig, progress: impl FnMut(u64)) -> Result<VerifyReport, ServiceError> {
+    let scratch = scratch_dir(dir, "verify");
+    let outcome = verify_into(dir, &scratch, config, progress);
+    let _ = std::fs::remove_dir_all(&scratch);
+    outcome
+}
+
+fn verify_into(
+    dir: &Path,
+    scratch: &Path,
+    config: &StoreConfig,
+    progress: impl FnMut(u64),
+) -> Result<VerifyReport, ServiceError> {
+    let rebuilt = rebuild(dir, scratch, config, progress)?;
+    let stored = open(dir, config)?;
+    let fresh = open(scratch, config)?;
+    let mut report = VerifyReport { events: rebuilt.events, ..VerifyReport::default() };
+    for prefix in Store::DERIVED_PREFIXES {
+        let mut left = stored.scan_raw(prefix).peekable();
+        let mut right = fresh.scan_raw(prefix).peekable();
+        loop {
+            let order = match (left.peek(), right.peek()) {
+                (None, None) => break,
+                (Some(Err(_)), _) => {
+                    return Err(left
+                        .next()
+                        .and_then(Result::err)
+                        .map(Into::into)
+                        .unwrap_or_else(|| ServiceError::Internal("store scan failed".into())));
+                }
+                (_, Some(Err(_))) => {
+                    return Err(right
+                        .next()
+                        .and_then(Result::err)
+                        .map(Into::into)
+                        .unwrap_or_else(|| ServiceError::Internal("rebuild scan failed".into())));
+                }
+                (Some(Ok((a, _))), Some(Ok((b, _)))) => a.cmp(b),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+            };
+            report.keys += 1;
+            let finding = match order {
+                std::cmp::Ordering::Less => left.next().and_then(Result::ok).map(|(key, _)| (key, "only in the store")),
+                std::cmp::Ordering::Greater => {
+                    right.next().and_then(Result::ok).map(|(key, _)| (key, "missing from the store"))
+                }
+                std::cmp::Ordering::Equal => {
+                    let (key, a) = left.next().and_then(Result::ok).unwrap_or_default();
+                    let (_, b) = right.next().and_then(Result::ok).unwrap_or_default();
+                    (a != b).then_some((key, "differs"))
+                }
+            };
+            if let Some((key, what)) = finding {
+                report.differences += 1;
+                if report.shown.len() < SHOWN_DIFFERENCES {
+                    report.shown.push(format!("{}: {what}", printable_key(&key)));
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// `<dir>.<what>-<unix seconds>` beside `dir`.
+pub fn scratch_dir(dir: &Path, what: &str) -> PathBuf {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0);
+    let mut name = dir.file_name().map(|name| name.to_os_string()).unwrap_or_else(|| "store".into());
+    name.push(format!(".{what}-{seconds}"));
+    dir.with_file_name(name)
+}
+
+fn printable_key(key: &[u8]) -> String {
+    key.iter()
+        .map(|&byte| match byte {
+            0 => " NUL ".to_owned(),
+            0x20..=0x7e => (byte as char).to_string(),
+            other => format!("\\x{other:02x}"),
+        })
+        .collect()
+}
