@@ -264,6 +264,14 @@ impl Service {
             columns::ColumnState::Loading => not_ready.push("column lineage loading".to_owned()),
             columns::ColumnState::Failed(reason) => not_ready.push(format!("column lineage failed to load: {reason}")),
         }
+        not_ready.extend(
+            self.shared
+                .read_state()
+                .mesh
+                .unreadable
+                .iter()
+                .map(|what| format!("stored mesh document unreadable: {what}")),
+        );
         let unhealthy = self.shared.health.write_failure();
         HealthReport { unhealthy, not_ready, watermark: self.watermark() }
     }

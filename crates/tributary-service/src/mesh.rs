@@ -44,20 +44,35 @@ pub(crate) struct MeshState {
     violations: BTreeMap<Violation, Timestamp>,
     /// Bumped by every applied descriptor (what derived answers are cached against).
     pub(crate) generation: u64,
+    /// Stored documents this build could not read at start-up (skipped, for `/readyz`).
+    pub(crate) unreadable: Vec<String>,
 }
 
 impl MeshState {
+    /// The applied documents as this build reads them. A stored document this build cannot
+    /// read (written by another version of the descriptor types) is skipped and named in
+    /// `unreadable`, so the store still opens; `/readyz` reports it until it is re-applied.
     pub(crate) fn load(store: &Store, global_policies: Vec<Policy>) -> Result<Self, ServiceError> {
         let mut state = MeshState { global_policies, ..MeshState::default() };
         for record in store.scan_documents(DocumentKind::Domain)? {
-            let domain: DomainDescriptor = serde_json::from_value(record.body)
-                .map_err(|error| ServiceError::Internal(format!("stored domain `{}`: {error}", record.id)))?;
-            state.insert_domain(domain, record.version)?;
+            let loaded = serde_json::from_value::<DomainDescriptor>(record.body)
+                .map_err(|error| error.to_string())
+                .and_then(|domain| state.insert_domain(domain, record.version).map_err(|error| error.to_string()));
+            if let Err(reason) = loaded {
+                tracing::error!(domain = %record.id, %reason, "stored domain cannot be read; skipped");
+                state.unreadable.push(format!("domain `{}`: {reason}", record.id));
+            }
         }
         for record in store.scan_documents(DocumentKind::Product)? {
-            let product: ProductDescriptor = serde_json::from_value(record.body)
-                .map_err(|error| ServiceError::Internal(format!("stored product `{}`: {error}", record.id)))?;
-            state.products.insert(product.id.clone(), (product, record.version));
+            match serde_json::from_value::<ProductDescriptor>(record.body) {
+                Ok(product) => {
+                    state.products.insert(product.id.clone(), (product, record.version));
+                }
+                Err(error) => {
+                    tracing::error!(product = %record.id, %error, "stored product cannot be read; skipped");
+                    state.unreadable.push(format!("product `{}`: {error}", record.id));
+                }
+            }
         }
         state.rebuild_membership();
         Ok(state)
@@ -683,6 +698,8 @@ impl Shared {
         state.mesh.products.insert(product.id.clone(), (product.clone(), version));
         state.mesh.rebuild_membership();
         state.mesh.generation += 1;
+        let stale = format!("product `{}`:", product.id);
+        state.mesh.unreadable.retain(|what| !what.starts_with(&stale));
         state.mesh.refresh_violations(&state.index, &self.store, Timestamp::now());
         Ok(ApplyOutcome { id: product.id, version, changed: true, violations: found })
     }
@@ -719,6 +736,8 @@ impl Shared {
         let state = &mut *state;
         state.mesh.insert_domain(domain.clone(), version)?;
         state.mesh.generation += 1;
+        let stale = format!("domain `{}`:", domain.id);
+        state.mesh.unreadable.retain(|what| !what.starts_with(&stale));
         state.mesh.refresh_violations(&state.index, &self.store, Timestamp::now());
         Ok(ApplyOutcome { id: domain.id, version, changed: true, violations: Vec::new() })
     }
