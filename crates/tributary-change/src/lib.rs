@@ -21,6 +21,9 @@ mod schema;
 mod types;
 mod yaml;
 
+#[cfg(test)]
+mod properties;
+
 pub use change::{
     Change, ChangeKind, SchemaDiff, Scores, UnsupportedCheck, Verdict, dataset_removed, dataset_renamed,
     producing_sql_changed,

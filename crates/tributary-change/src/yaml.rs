@@ -50,6 +50,15 @@ pub fn check_yaml_limits(text: &str) -> Result<(), YamlLimitError> {
     if scanner.aliases > 0 { count_values(text) } else { Ok(()) }
 }
 
+/// The deepest flow and block nesting the scan saw, whether it went to the end or stopped
+/// at a limit or a syntax error.
+#[cfg(test)]
+pub(crate) fn scanned_depths(text: &str) -> (usize, usize) {
+    let mut scanner = Scanner::new(text);
+    let _ = scanner.scan();
+    (scanner.max_flow_level, scanner.max_block_level)
+}
+
 /// Why the scan stopped early.
 #[derive(Debug)]
 enum Halt {
@@ -85,6 +94,9 @@ struct Scanner {
     simple_key_allowed: bool,
     block_key: SimpleKey,
     aliases: usize,
+    /// The deepest flow and block nesting seen (for tests that compare with the parser).
+    max_flow_level: usize,
+    max_block_level: usize,
 }
 
 fn is_blank(c: char) -> bool {
@@ -134,6 +146,8 @@ impl Scanner {
             simple_key_allowed: true,
             block_key: SimpleKey::default(),
             aliases: 0,
+            max_flow_level: 0,
+            max_block_level: 0,
         }
     }
 
@@ -196,6 +210,7 @@ impl Scanner {
             } else if c == '[' || c == '{' {
                 self.save_simple_key()?;
                 self.flow_level += 1;
+                self.max_flow_level = self.max_flow_level.max(self.flow_level);
                 if self.flow_level > MAX_YAML_FLOW_DEPTH {
                     return Err(self.limit(
                         self.line,
@@ -361,6 +376,7 @@ impl Scanner {
         if self.flow_level == 0 && self.indent < column as isize {
             self.indents.push(self.indent);
             self.indent = column as isize;
+            self.max_block_level = self.max_block_level.max(self.indents.len());
             if self.indents.len() > MAX_YAML_BLOCK_DEPTH {
                 return Err(self.limit(
                     line,
