@@ -19,4 +19,6 @@ pub use event::{
 };
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -1,0 +1,222 @@
+//! Property tests: the example events, mutated byte by byte and value by value, never make
+//! `parse_event` panic, and every refusal names the field (or, for bytes that are not a
+//! JSON object, says where the JSON breaks). 256 cases each.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use serde_json::{Map, Value};
+
+use crate::parse_event;
+
+fn config() -> ProptestConfig {
+    ProptestConfig { cases: 256, ..ProptestConfig::default() }
+}
+
+/// The valid and lenient example events, as bytes.
+fn examples() -> &'static [Vec<u8>] {
+    static EXAMPLES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    EXAMPLES.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data").join("events");
+        let mut files = Vec::new();
+        for folder in ["valid", "lenient"] {
+            for entry in std::fs::read_dir(root.join(folder)).unwrap() {
+                files.push(entry.unwrap().path());
+            }
+        }
+        files.sort();
+        files.iter().map(|file| std::fs::read(file).unwrap()).collect()
+    })
+}
+
+/// A refusal must say what is wrong, and where: the field, or for bytes that are not a JSON
+/// object, the JSON error's line and column or that the body is not an object.
+fn check_refusal(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let Err(error) = parse_event(bytes) else { return Ok(()) };
+    prop_assert!(!error.message.is_empty());
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(_)) => prop_assert!(!error.field.is_empty(), "no field named: {error}"),
+        Ok(_) => prop_assert_eq!(error.message, "an event must be a JSON object"),
+        Err(_) => prop_assert!(error.message.contains(" line "), "no position: {error}"),
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+enum ByteEdit {
+    Set(Index, u8),
+    Insert(Index, u8),
+    Remove(Index),
+    Truncate(Index),
+}
+
+fn byte_edit() -> impl Strategy<Value = ByteEdit> {
+    // Bytes that matter to JSON and to the parser's checks, and any byte at all.
+    let byte = prop_oneof![prop::sample::select(b"{}[]\":,0 \\\x00-Tt".to_vec()), any::<u8>()];
+    prop_oneof![
+        (any::<Index>(), byte.clone()).prop_map(|(at, byte)| ByteEdit::Set(at, byte)),
+        (any::<Index>(), byte).prop_map(|(at, byte)| ByteEdit::Insert(at, byte)),
+        any::<Index>().prop_map(ByteEdit::Remove),
+        any::<Index>().prop_map(ByteEdit::Truncate),
+    ]
+}
+
+fn apply_byte_edit(bytes: &mut Vec<u8>, edit: &ByteEdit) {
+    if bytes.is_empty() {
+        return;
+    }
+    match edit {
+        ByteEdit::Set(at, byte) => {
+            let at = at.index(bytes.len());
+            bytes[at] = *byte;
+        }
+        ByteEdit::Insert(at, byte) => bytes.insert(at.index(bytes.len() + 1), *byte),
+        ByteEdit::Remove(at) => {
+            bytes.remove(at.index(bytes.len()));
+        }
+        ByteEdit::Truncate(at) => bytes.truncate(at.index(bytes.len())),
+    }
+}
+
+/// A change to one value of the event, found by walking `path` (each step picks a member or
+/// an item, modulo their number).
+#[derive(Clone, Debug)]
+enum ValueEdit {
+    Delete(Vec<Index>),
+    Replace(Vec<Index>, Value),
+    /// Renames the member the path ends at (facet names included).
+    RenameKey(Vec<Index>, String),
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-1e12f64..1e12).prop_map(Value::from),
+        "[a-zA-Z0-9:/._\\-\u{0} ]{0,12}".prop_map(Value::String),
+        Just(Value::String("2024-01-01T00:00:00Z".to_owned())),
+        Just(Value::String("3f5e83fa-3480-44ff-99c5-ff943904e5e8".to_owned())),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec(("[a-zA-Z_\u{0}]{0,8}", inner), 0..4)
+                .prop_map(|members| Value::Object(members.into_iter().collect::<Map<String, Value>>())),
+        ]
+    })
+}
+
+fn value_edit() -> impl Strategy<Value = ValueEdit> {
+    let path = prop::collection::vec(any::<Index>(), 0..7);
+    prop_oneof![
+        path.clone().prop_map(ValueEdit::Delete),
+        (path.clone(), json_value()).prop_map(|(path, value)| ValueEdit::Replace(path, value)),
+        (path, "[a-zA-Z_.\u{0}]{0,8}").prop_map(|(path, key)| ValueEdit::RenameKey(path, key)),
+    ]
+}
+
+fn apply_value_edit(value: &mut Value, edit: &ValueEdit) {
+    let (ValueEdit::Delete(path) | ValueEdit::Replace(path, _) | ValueEdit::RenameKey(path, _)) = edit;
+    edit_at(value, path, edit);
+}
+
+/// Walks `path` down through containers; the last step (or the first one that would lead to
+/// a scalar) picks the member or item to edit.
+fn edit_at(value: &mut Value, path: &[Index], edit: &ValueEdit) {
+    let Some((step, rest)) = path.split_first() else {
+        if let ValueEdit::Replace(_, replacement) = edit {
+            *value = replacement.clone();
+        }
+        return;
+    };
+    let is_container = |child: &Value| child.is_object() || child.is_array();
+    let descend = !rest.is_empty()
+        && match &*value {
+            Value::Object(map) if !map.is_empty() => map.values().nth(step.index(map.len())).is_some_and(is_container),
+            Value::Array(items) if !items.is_empty() => is_container(&items[step.index(items.len())]),
+            _ => false,
+        };
+    if descend {
+        let child = match value {
+            Value::Object(map) => {
+                let at = step.index(map.len());
+                map.values_mut().nth(at)
+            }
+            Value::Array(items) => {
+                let at = step.index(items.len());
+                items.get_mut(at)
+            }
+            _ => None,
+        };
+        if let Some(child) = child {
+            edit_at(child, rest, edit);
+        }
+        return;
+    }
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            let key = map.keys().nth(step.index(map.len())).cloned().unwrap_or_default();
+            match edit {
+                ValueEdit::Delete(_) => {
+                    map.remove(&key);
+                }
+                ValueEdit::Replace(_, replacement) => {
+                    map.insert(key, replacement.clone());
+                }
+                ValueEdit::RenameKey(_, new_key) => {
+                    if let Some(member) = map.remove(&key) {
+                        map.insert(new_key.clone(), member);
+                    }
+                }
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let at = step.index(items.len());
+            match edit {
+                ValueEdit::Delete(_) => {
+                    items.remove(at);
+                }
+                ValueEdit::Replace(_, replacement) => items[at] = replacement.clone(),
+                ValueEdit::RenameKey(..) => {}
+            }
+        }
+        _ => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn mutated_bytes_never_panic_and_refusals_say_where(
+        example in any::<Index>(),
+        edits in prop::collection::vec(byte_edit(), 1..6),
+    ) {
+        let mut bytes = examples()[example.index(examples().len())].clone();
+        for edit in &edits {
+            apply_byte_edit(&mut bytes, edit);
+        }
+        check_refusal(&bytes)?;
+    }
+
+    #[test]
+    fn mutated_values_never_panic_and_refusals_name_the_field(
+        example in any::<Index>(),
+        edits in prop::collection::vec(value_edit(), 1..5),
+    ) {
+        let mut value: Value = serde_json::from_slice(&examples()[example.index(examples().len())]).unwrap();
+        for edit in &edits {
+            apply_value_edit(&mut value, edit);
+        }
+        let bytes = serde_json::to_vec(&value).unwrap();
+        check_refusal(&bytes)?;
+        // Whatever is accepted has its canonical form and hash, and parses again the same.
+        if let Ok(event) = parse_event(&bytes) {
+            let again = parse_event(&event.canonical).unwrap();
+            prop_assert_eq!(again.hash, event.hash);
+        }
+    }
+}
