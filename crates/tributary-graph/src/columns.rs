@@ -52,8 +52,12 @@ impl ColumnGraph {
         id
     }
 
+    /// An edge without transformations (producers that predate them, dbt-ol) is taken as
+    /// carrying the value: assuming it does not would let a change check call its consumers
+    /// unaffected without evidence.
     fn is_direct(&self, id: TransformationsId) -> bool {
-        self.transformations[id as usize].iter().any(|t| t.kind == TransformationKind::Direct)
+        let list = &self.transformations[id as usize];
+        list.is_empty() || list.iter().any(|t| t.kind == TransformationKind::Direct)
     }
 
     fn is_masked(&self, id: TransformationsId) -> bool {
@@ -175,11 +179,23 @@ impl LineageIndex {
         self.columns.edge_count()
     }
 
-    /// Whether any column of `output` has column lineage from a column of `input`.
-    fn has_column_lineage_between(&self, input: NodeIndex, output: NodeIndex) -> bool {
+    /// Whether the column lineage from `input` into `output` is complete enough to prove
+    /// that a column it does not mention is unused: it must carry INDIRECT information (an
+    /// INDIRECT transformation or a dataset-wide entry). Lineage with DIRECT edges only, or
+    /// with no transformations at all (dbt-ol's facets), says nothing about join, filter or
+    /// grouping keys, so the consumer stays UNVERIFIED rather than silently unaffected.
+    fn column_lineage_is_complete_between(&self, input: NodeIndex, output: NodeIndex) -> bool {
         let Some(fields) = self.columns.by_dataset.get(&output) else { return false };
         fields.iter().any(|&field| {
-            self.columns.up[field as usize].iter().any(|&(source, _)| self.columns.fields[source as usize].0 == input)
+            let dataset_wide = &*self.columns.fields[field as usize].1 == "*";
+            self.columns.up[field as usize].iter().any(|&(source, transformations)| {
+                self.columns.fields[source as usize].0 == input
+                    && (dataset_wide
+                        || &*self.columns.fields[source as usize].1 == "*"
+                        || self.columns.transformations[transformations as usize]
+                            .iter()
+                            .any(|t| t.kind == TransformationKind::Indirect))
+            })
         })
     }
 
@@ -293,6 +309,15 @@ impl LineageIndex {
                 }
             }
         }
+        // A dataset reached through a column edge is known, not unverified, for that column.
+        let columns = &answer.columns;
+        answer.unverified.retain(|unverified| {
+            !columns.iter().any(|hit| {
+                hit.dataset == unverified.dataset
+                    && hit.path.len() >= 2
+                    && hit.path[hit.path.len() - 2] == unverified.via
+            })
+        });
         Ok(answer)
     }
 
@@ -317,9 +342,9 @@ impl LineageIndex {
             }
             for other in self.graph.neighbors_directed(job, from_job) {
                 let covered = if downstream {
-                    self.has_column_lineage_between(dataset, other)
+                    self.column_lineage_is_complete_between(dataset, other)
                 } else {
-                    self.has_column_lineage_between(other, dataset)
+                    self.column_lineage_is_complete_between(other, dataset)
                 };
                 if !covered {
                     answer.unverified.push(UnverifiedDataset {

@@ -250,6 +250,35 @@ mod columns {
         assert_eq!(render(&indirect), vec!["clean.*@1 direct=false masked=false path=raw.country>clean.*"]);
     }
 
+    /// dbt-ol sends column lineage with DIRECT-style entries and no transformations, nothing
+    /// about join or filter keys: a column it does not mention is not proven unused, so the
+    /// consumer stays UNVERIFIED. Lineage that carries INDIRECT information proves it.
+    #[test]
+    fn lineage_without_indirect_information_cannot_prove_a_column_unused() {
+        let mut index = LineageIndex::default();
+        index.set_job_io(&job("m"), &[ds("orders")], &[ds("summary")]);
+        let bare = ColumnEdgeSpec {
+            input: ds("orders"),
+            input_field: "amount".into(),
+            output_field: "total".into(),
+            transformations: Vec::new(),
+        };
+        index.set_column_lineage(&ds("summary"), std::slice::from_ref(&bare));
+        let key = index.column_lineage(&ds("orders"), "order_id", Direction::Downstream, 10, 100).unwrap();
+        assert_eq!(render(&key), vec!["unverified summary via job m from orders.order_id"]);
+        // The mentioned column is a known hit, not also unverified.
+        let amount = index.column_lineage(&ds("orders"), "amount", Direction::Downstream, 10, 100).unwrap();
+        assert_eq!(render(&amount), vec!["summary.total@1 direct=true masked=false path=orders.amount>summary.total"]);
+
+        // With a dataset-wide INDIRECT entry the lineage is complete: order_id is unused.
+        index.set_column_lineage(
+            &ds("summary"),
+            &[bare, edge("orders", "status", ALL_COLUMNS, TransformationKind::Indirect, false)],
+        );
+        let proven = index.column_lineage(&ds("orders"), "order_id", Direction::Downstream, 10, 100).unwrap();
+        assert!(render(&proven).is_empty(), "{:?}", render(&proven));
+    }
+
     #[test]
     fn upstream_and_replacement() {
         let mut index = index();

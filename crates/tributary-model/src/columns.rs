@@ -49,9 +49,10 @@ pub struct ColumnEdgeSpec {
 }
 
 impl ColumnEdgeSpec {
-    /// Whether the edge carries the input's value (any DIRECT transformation).
+    /// Whether the edge carries the input's value: any DIRECT transformation, or none at all
+    /// (producers that send no transformations: unknown is taken as carrying the value).
     pub fn is_direct(&self) -> bool {
-        self.transformations.iter().any(|t| t.kind == TransformationKind::Direct)
+        self.transformations.is_empty() || self.transformations.iter().any(|t| t.kind == TransformationKind::Direct)
     }
 
     /// Whether every DIRECT transformation masks the value (stops classification spread).
