@@ -226,15 +226,32 @@ fn deserialize<T: DeserializeOwned>(text: &str) -> Result<T, DescriptorError> {
     } else {
         let deserializer = serde_yaml_ng::Deserializer::from_str(text);
         serde_path_to_error::deserialize(deserializer).map_err(|error| {
-            DescriptorError::new(error.path().to_string().trim_start_matches('.'), error.inner().to_string())
+            DescriptorError::new(error.path().to_string().trim_start_matches('.'), yaml_message(error.inner()))
         })
     }
     .map_err(|mut error: DescriptorError| {
         if error.path == "." {
             error.path.clear();
         }
+        // Without a path or a position, the problem is the document as a whole (a list or a
+        // string where the fields should be): say so.
+        if error.path.is_empty() && !error.message.contains(" line ") {
+            error.message = format!("the descriptor as a whole: {}", error.message);
+        }
         error
     })
+}
+
+/// A YAML error's message with its position, which the message leaves out at the very start
+/// of the text.
+pub(crate) fn yaml_message(error: &serde_yaml_ng::Error) -> String {
+    let message = error.to_string();
+    match error.location() {
+        Some(location) if !message.contains(" line ") => {
+            format!("{message} at line {} column {}", location.line(), location.column())
+        }
+        _ => message,
+    }
 }
 
 fn check_id(path: &str, id: &str) -> Result<(), DescriptorError> {

@@ -23,4 +23,6 @@ pub use policy::{
 };
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

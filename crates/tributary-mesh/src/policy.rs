@@ -133,8 +133,12 @@ pub fn parse_policy_file(text: &str) -> Result<Vec<Policy>, DescriptorError> {
         serde_json::from_str(text)
             .map_err(|error| DescriptorError { path: String::new(), message: error.to_string() })?
     } else {
-        serde_yaml_ng::from_str(text)
-            .map_err(|error| DescriptorError { path: String::new(), message: error.to_string() })?
+        serde_yaml_ng::from_str(text).map_err(|error| {
+            let message = crate::descriptor::yaml_message(&error);
+            let message =
+                if message.contains(" line ") { message } else { format!("the policy file as a whole: {message}") };
+            DescriptorError { path: String::new(), message }
+        })?
     };
     parse_policy_values(&file.policies, None, "policies")
 }
