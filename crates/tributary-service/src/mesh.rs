@@ -178,20 +178,27 @@ impl MeshState {
     }
 
     /// PII columns reaching output ports of public products.
-    fn pii_violations(&self, policy: &Policy, tags: &[String], index: &LineageIndex, store: &Store) -> Vec<Violation> {
+    /// A store error fails the evaluation: a finding must not vanish because a read failed.
+    fn pii_violations(
+        &self,
+        policy: &Policy,
+        tags: &[String],
+        index: &LineageIndex,
+        store: &Store,
+    ) -> Result<Vec<Violation>, ServiceError> {
         let mut seeds: BTreeSet<(DatasetId, String)> = BTreeSet::new();
         for (product, _) in self.products.values() {
             seeds.extend(pii_columns(product, tags));
         }
         for tag in tags {
-            if let Ok(columns) = store.columns_tagged(tag) {
-                seeds.extend(columns);
-            }
+            seeds.extend(store.columns_tagged(tag)?);
         }
         let mut found = Vec::new();
         for (dataset, field) in &seeds {
             let mut reached: Vec<(DatasetId, String, Vec<String>)> =
                 vec![(dataset.clone(), field.clone(), vec![format!("{dataset}.{field}")])];
+            // A seed column the graph does not know (declared in a contract, never ingested)
+            // reaches nothing yet: the only error `column_value_reach` has.
             if let Ok(answer) = index.column_value_reach(dataset, field, PII_REACH_LIMIT) {
                 reached.extend(answer.columns.into_iter().map(|hit| {
                     let path = hit.path.iter().map(|(d, f)| format!("{d}.{f}")).collect();
@@ -220,11 +227,15 @@ impl MeshState {
                 found.push(violation);
             }
         }
-        found
+        Ok(found)
     }
 
     /// Every violation of the graph policies (PII, cross-domain reads) over the whole graph.
-    pub(crate) fn evaluate_graph(&self, index: &LineageIndex, store: &Store) -> BTreeSet<Violation> {
+    pub(crate) fn evaluate_graph(
+        &self,
+        index: &LineageIndex,
+        store: &Store,
+    ) -> Result<BTreeSet<Violation>, ServiceError> {
         let mut violations = BTreeSet::new();
         for policy in self.policies() {
             match &policy.kind {
@@ -234,12 +245,12 @@ impl MeshState {
                     }
                 }
                 PolicyKind::PiiInPublicProducts { tags } => {
-                    violations.extend(self.pii_violations(policy, tags, index, store))
+                    violations.extend(self.pii_violations(policy, tags, index, store)?)
                 }
                 _ => {}
             }
         }
-        violations
+        Ok(violations)
     }
 
     /// Re-evaluates the graph policies and keeps first-seen times of violations still open.
@@ -249,7 +260,14 @@ impl MeshState {
         if !index.columns_ready() {
             return;
         }
-        let current = self.evaluate_graph(index, store);
+        let current = match self.evaluate_graph(index, store) {
+            Ok(current) => current,
+            Err(failure) => {
+                // Keep the findings we had rather than clear them; the next group retries.
+                tracing::error!(error = %failure, "graph policies could not be evaluated; previous findings kept");
+                return;
+            }
+        };
         let previous = std::mem::take(&mut self.violations);
         self.violations = current
             .into_iter()
@@ -673,7 +691,7 @@ impl Shared {
             }
         }
         {
-            let graph = trial.evaluate_graph(&state.index, &self.store);
+            let graph = trial.evaluate_graph(&state.index, &self.store)?;
             found.extend(graph.into_iter().filter(|v| match &v.subject {
                 Subject::OutputPort { product: id, .. } | Subject::Product { id } => id == &product.id,
                 _ => false,

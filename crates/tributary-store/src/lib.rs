@@ -362,7 +362,7 @@ impl Store {
         let mut runs = Vec::new();
         for entry in self.db.scan_prefix(prefix).rev().take(limit) {
             let (key, _) = entry?;
-            let tail = &key[key.len() - 16..];
+            let tail = key.get(key.len().saturating_sub(16)..).unwrap_or_default();
             let bytes: [u8; 16] = tail.try_into().map_err(|_| StoreError::Corrupt {
                 key: String::from_utf8_lossy(&key).into_owned(),
                 reason: "timeline key too short".into(),
