@@ -576,11 +576,16 @@ impl Shared {
             ) else {
                 continue;
             };
-            let (Ok(old), Ok(new)) = (
+            let (old, new) = match (
                 tributary_change::schema_from_openlineage(&from.fields),
                 tributary_change::schema_from_openlineage(&to.fields),
-            ) else {
-                continue;
+            ) {
+                (Ok(old), Ok(new)) => (old, new),
+                (Err(error), _) | (_, Err(error)) => {
+                    // Not recorded, and said so: the schema is over the differ's limits.
+                    tracing::warn!(dataset = %change.dataset, %error, "schema change not classified");
+                    continue;
+                }
             };
             let diff = tributary_change::diff(&old, &new);
             let report = {
