@@ -4,6 +4,7 @@
 mod abuse;
 mod check;
 mod columns;
+mod disk_full;
 mod graphql;
 mod grpc;
 mod grpc_hostile;
