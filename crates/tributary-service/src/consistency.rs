@@ -104,6 +104,13 @@ impl Shared {
                         }
                     }
                 }
+                // The store holds batches a failed flush left behind; they will not be
+                // published, so an exact answer from the store is not possible until a restart.
+                if let Some(reason) = self.health.write_failure() {
+                    return Err(ServiceError::Unavailable(format!(
+                        "{reason}; lookups that read stored records are refused until the server is restarted"
+                    )));
+                }
                 if !registered {
                     registered = true;
                     self.read_gate.waiting.fetch_add(1, Ordering::AcqRel);

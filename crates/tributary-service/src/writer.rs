@@ -160,6 +160,16 @@ fn run(
 }
 
 fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
+    // After a failed flush the store holds applied batches that may never become durable
+    // (sled keeps the IO error until it is reopened): nothing more is applied or published,
+    // so answers stay at the last durable state, and every event is refused with the reason.
+    if let Some(reason) = shared.health.write_failure() {
+        for Request { event, reply } in group.drain(..) {
+            let _ =
+                reply.send((Err(ServiceError::Unavailable(format!("{reason}; restart the server once fixed"))), event));
+        }
+        return;
+    }
     let mut results: Vec<Result<IngestOutcome, ServiceError>> = Vec::with_capacity(group.len());
     let mut deltas: Vec<IndexDelta> = Vec::with_capacity(group.len());
     for request in group.iter() {
@@ -190,9 +200,8 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
         }
         Ok(()) => shared.health.write_succeeded(),
     }
-    {
-        // Applied batches are in the store even when the flush failed, and later reads
-        // see them; keep the index in step with the store either way.
+    // Published only when durable: the index and watermark reflect exactly the flushed events.
+    if flushed.is_ok() {
         // One lock for the index, the aliases and the mesh: answers see all of a group or
         // none of it, and the writer never waits for a second lock while holding this one.
         let mut state = shared.write_state();
