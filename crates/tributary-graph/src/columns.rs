@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::NodeIndex;
-use tributary_model::{ColumnEdgeSpec, DatasetId, Direction, JobId, NodeKind, Transformation, TransformationKind};
+use tributary_model::{
+    ColumnEdgeSpec, DatasetId, Direction, EdgeSource, JobId, NodeKind, Transformation, TransformationKind,
+};
 
 use crate::{GraphError, LineageIndex};
 
@@ -21,8 +23,9 @@ pub(crate) struct ColumnGraph {
     by_dataset: HashMap<NodeIndex, Vec<FieldId>>,
     down: Vec<Vec<(FieldId, TransformationsId)>>,
     up: Vec<Vec<(FieldId, TransformationsId)>>,
-    transformations: Vec<Vec<Transformation>>,
-    transformation_ids: HashMap<Vec<Transformation>, TransformationsId>,
+    /// Interned (transformations, source) pairs: few distinct ones across all edges.
+    transformations: Vec<(Vec<Transformation>, EdgeSource)>,
+    transformation_ids: HashMap<(Vec<Transformation>, EdgeSource), TransformationsId>,
 }
 
 impl ColumnGraph {
@@ -42,26 +45,35 @@ impl ColumnGraph {
         id
     }
 
-    fn intern(&mut self, transformations: &[Transformation]) -> TransformationsId {
-        if let Some(&id) = self.transformation_ids.get(transformations) {
+    fn intern(&mut self, transformations: &[Transformation], source: EdgeSource) -> TransformationsId {
+        let key = (transformations.to_vec(), source);
+        if let Some(&id) = self.transformation_ids.get(&key) {
             return id;
         }
         let id = self.transformations.len() as TransformationsId;
-        self.transformations.push(transformations.to_vec());
-        self.transformation_ids.insert(transformations.to_vec(), id);
+        self.transformations.push(key.clone());
+        self.transformation_ids.insert(key, id);
         id
+    }
+
+    fn list(&self, id: TransformationsId) -> &[Transformation] {
+        &self.transformations[id as usize].0
+    }
+
+    fn source(&self, id: TransformationsId) -> EdgeSource {
+        self.transformations[id as usize].1
     }
 
     /// An edge without transformations (producers that predate them, dbt-ol) is taken as
     /// carrying the value: assuming it does not would let a change check call its consumers
     /// unaffected without evidence.
     fn is_direct(&self, id: TransformationsId) -> bool {
-        let list = &self.transformations[id as usize];
+        let list = self.list(id);
         list.is_empty() || list.iter().any(|t| t.kind == TransformationKind::Direct)
     }
 
     fn is_masked(&self, id: TransformationsId) -> bool {
-        let list = &self.transformations[id as usize];
+        let list = self.list(id);
         let mut direct = list.iter().filter(|t| t.kind == TransformationKind::Direct).peekable();
         direct.peek().is_some() && direct.all(|t| t.masking)
     }
@@ -85,6 +97,8 @@ pub struct ColumnHit {
     pub masked: bool,
     /// Transformations on the edge that reached it.
     pub transformations: Vec<Transformation>,
+    /// Whether that edge was reported by the producer or derived from the job's SQL.
+    pub source: EdgeSource,
     /// Columns from the start to this one, both included.
     pub path: Vec<(DatasetId, String)>,
 }
@@ -94,6 +108,7 @@ pub struct ColumnEdge {
     pub from: (DatasetId, String),
     pub to: (DatasetId, String),
     pub transformations: Vec<Transformation>,
+    pub source: EdgeSource,
 }
 
 /// A dataset related to a traversed column only through dataset-level lineage: a job
@@ -164,7 +179,7 @@ impl LineageIndex {
             let input_node = self.ensure_dataset(&edge.input);
             let source = self.columns.ensure_field(input_node, &edge.input_field);
             let target = self.columns.ensure_field(output_node, &edge.output_field);
-            let transformations = self.columns.intern(&edge.transformations);
+            let transformations = self.columns.intern(&edge.transformations, edge.source);
             self.columns.down[source as usize].push((target, transformations));
             self.columns.up[target as usize].push((source, transformations));
         }
@@ -192,9 +207,7 @@ impl LineageIndex {
                 self.columns.fields[source as usize].0 == input
                     && (dataset_wide
                         || &*self.columns.fields[source as usize].1 == "*"
-                        || self.columns.transformations[transformations as usize]
-                            .iter()
-                            .any(|t| t.kind == TransformationKind::Indirect))
+                        || self.columns.list(transformations).iter().any(|t| t.kind == TransformationKind::Indirect))
             })
         })
     }
@@ -273,7 +286,8 @@ impl LineageIndex {
                 let edge = ColumnEdge {
                     from: self.column_ref(from),
                     to: self.column_ref(to),
-                    transformations: self.columns.transformations[transformations as usize].clone(),
+                    transformations: self.columns.list(transformations).to_vec(),
+                    source: self.columns.source(transformations),
                 };
                 if value_only && (!self.columns.is_direct(transformations) || self.columns.is_masked(transformations)) {
                     continue;
@@ -297,7 +311,8 @@ impl LineageIndex {
                     distance: distance + 1,
                     direct,
                     masked: self.columns.is_masked(transformations),
-                    transformations: self.columns.transformations[transformations as usize].clone(),
+                    transformations: self.columns.list(transformations).to_vec(),
+                    source: self.columns.source(transformations),
                     path: next_path.clone(),
                 });
                 if direct {

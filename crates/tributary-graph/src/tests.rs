@@ -187,6 +187,7 @@ mod columns {
             input_field: input_field.into(),
             output_field: output_field.into(),
             transformations: vec![Transformation { kind, subtype: String::new(), masking, description: None }],
+            source: Default::default(),
         }
     }
 
@@ -262,6 +263,7 @@ mod columns {
             input_field: "amount".into(),
             output_field: "total".into(),
             transformations: Vec::new(),
+            source: Default::default(),
         };
         index.set_column_lineage(&ds("summary"), std::slice::from_ref(&bare));
         let key = index.column_lineage(&ds("orders"), "order_id", Direction::Downstream, 10, 100).unwrap();

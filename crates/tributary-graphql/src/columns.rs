@@ -32,6 +32,27 @@ pub enum ColumnUse {
     Indirect,
 }
 
+/// Where a column edge comes from.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeSource {
+    /// The producer's `columnLineage` facet, as sent.
+    Reported,
+    /// Reported without transformations; their kinds were derived from the job's SQL.
+    ReportedKindsFromSql,
+    /// Not reported: derived from the job's `sql` facet.
+    DerivedFromSql,
+}
+
+impl From<model::EdgeSource> for EdgeSource {
+    fn from(source: model::EdgeSource) -> Self {
+        match source {
+            model::EdgeSource::Reported => Self::Reported,
+            model::EdgeSource::ReportedKindsFromSql => Self::ReportedKindsFromSql,
+            model::EdgeSource::DerivedFromSql => Self::DerivedFromSql,
+        }
+    }
+}
+
 #[derive(SimpleObject, Clone)]
 #[graphql(name = "Transformation")]
 pub struct TransformationInfo {
@@ -68,6 +89,8 @@ pub struct ColumnImpact {
     /// Every DIRECT transformation on that edge masks the value.
     pub masked: bool,
     pub transformations: Vec<TransformationInfo>,
+    /// Where the edge that reached this column comes from.
+    pub source: EdgeSource,
     /// From the start column to this one.
     pub path: Vec<ColumnRef>,
 }
@@ -77,6 +100,7 @@ pub struct ColumnEdge {
     pub from: ColumnRef,
     pub to: ColumnRef,
     pub transformations: Vec<TransformationInfo>,
+    pub source: EdgeSource,
 }
 
 /// A dataset connected only by dataset-level lineage: its columns are unknown, not unaffected.
@@ -114,6 +138,7 @@ pub(crate) fn column_lineage(start: ColumnRef, view: ColumnLineageView) -> Colum
                 column_use: if hit.direct { ColumnUse::Direct } else { ColumnUse::Indirect },
                 masked: hit.masked,
                 transformations: transformations(&hit.transformations),
+                source: hit.source.into(),
                 path: hit.path.iter().map(column_ref).collect(),
             })
             .collect(),
@@ -124,6 +149,7 @@ pub(crate) fn column_lineage(start: ColumnRef, view: ColumnLineageView) -> Colum
                 from: column_ref(&edge.from),
                 to: column_ref(&edge.to),
                 transformations: transformations(&edge.transformations),
+                source: edge.source.into(),
             })
             .collect(),
         unverified: answer

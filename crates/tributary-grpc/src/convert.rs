@@ -180,6 +180,7 @@ pub(crate) fn column_lineage(
                 masked: hit.masked,
                 transformations: transformations(&hit.transformations),
                 path: hit.path.iter().map(column_ref).collect(),
+                source: hit.source.as_str().to_owned(),
             })
             .collect(),
         edges: answer
@@ -189,6 +190,7 @@ pub(crate) fn column_lineage(
                 from: Some(column_ref(&edge.from)),
                 to: Some(column_ref(&edge.to)),
                 transformations: transformations(&edge.transformations),
+                source: edge.source.as_str().to_owned(),
             })
             .collect(),
         unverified: answer

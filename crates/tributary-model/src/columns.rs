@@ -38,6 +38,33 @@ pub struct Transformation {
     pub description: Option<String>,
 }
 
+/// Where a column edge comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum EdgeSource {
+    /// Sent by the producer in a `columnLineage` facet, as sent.
+    #[default]
+    Reported,
+    /// Sent by the producer without transformations; their kinds were derived from the
+    /// job's SQL.
+    ReportedKindsFromSql,
+    /// Not sent: derived from the job's `sql` facet.
+    DerivedFromSql,
+}
+
+impl EdgeSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reported => "REPORTED",
+            Self::ReportedKindsFromSql => "REPORTED_KINDS_FROM_SQL",
+            Self::DerivedFromSql => "DERIVED_FROM_SQL",
+        }
+    }
+
+    pub fn is_reported(&self) -> bool {
+        *self == Self::Reported
+    }
+}
+
 /// An input column feeding an output column (or, with `output_field` = [`ALL_COLUMNS`],
 /// every column of the output dataset).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -46,6 +73,9 @@ pub struct ColumnEdgeSpec {
     pub input_field: String,
     pub output_field: String,
     pub transformations: Vec<Transformation>,
+    /// Absent in stored records from earlier builds: reported.
+    #[serde(default, skip_serializing_if = "EdgeSource::is_reported")]
+    pub source: EdgeSource,
 }
 
 impl ColumnEdgeSpec {
@@ -131,6 +161,7 @@ pub fn column_lineage_edges(facet: &Value) -> Vec<ColumnEdgeSpec> {
                     input_field: field,
                     output_field: output_field.clone(),
                     transformations: transformations_of(input, legacy_type, false),
+                    source: EdgeSource::Reported,
                 });
             }
         }
@@ -142,6 +173,7 @@ pub fn column_lineage_edges(facet: &Value) -> Vec<ColumnEdgeSpec> {
             input_field: field,
             output_field: ALL_COLUMNS.to_owned(),
             transformations: transformations_of(input, None, true),
+            source: EdgeSource::Reported,
         });
     }
     edges.sort();

@@ -10,7 +10,7 @@ mod ids;
 mod records;
 mod time;
 
-pub use columns::{ALL_COLUMNS, ColumnEdgeSpec, Transformation, TransformationKind, column_lineage_edges};
+pub use columns::{ALL_COLUMNS, ColumnEdgeSpec, EdgeSource, Transformation, TransformationKind, column_lineage_edges};
 pub use ids::{DatasetId, JobId, NodeKind, NodeRef, RunId};
 pub use records::{
     DatasetRecord, DocumentRecord, FacetEntry, FacetStamp, FacetStamps, Facets, JobRecord, Observation, ObservationKey,
