@@ -4,9 +4,9 @@
 //! Two lanes feed it, so one client's bulk load cannot starve the others: the interactive
 //! lane (one event per request: HTTP ingest, gRPC `IngestEvent`) and the bulk lane (gRPC
 //! streams and batches, `tributary import`, which keep many events in flight). Each group
-//! takes everything waiting in the interactive lane first, then fills up from the bulk lane;
-//! groups hold at most `max_group` events, so a single event waits for at most one group
-//! ahead of it, not for a bulk client's whole backlog.
+//! takes everything waiting in the interactive lane first, then a few bulk events (a
+//! bulk-only group fills up to `max_group`), so a single event waits for at most the group
+//! being applied when it arrives plus a short one, not for a bulk client's whole backlog.
 
 use std::sync::Arc;
 
@@ -78,6 +78,9 @@ impl Doorbell {
 
 type Senders = (mpsc::Sender<Request>, mpsc::Sender<Request>);
 
+/// Bulk events let into a group that carries single events.
+const BULK_BESIDE_SINGLE: usize = 32;
+
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
     senders: Arc<std::sync::Mutex<Option<Senders>>>,
@@ -145,7 +148,10 @@ fn run(
     let mut group: Vec<Request> = Vec::with_capacity(max_group);
     loop {
         let interactive_open = drain(&mut interactive, &mut group, max_group);
-        let bulk_open = drain(&mut bulk, &mut group, max_group);
+        // A group that carries single events takes only a few bulk events, so it is
+        // acknowledged quickly; a bulk-only group takes a full `max_group`.
+        let bulk_room = if group.is_empty() { max_group } else { (group.len() + BULK_BESIDE_SINGLE).min(max_group) };
+        let bulk_open = drain(&mut bulk, &mut group, bulk_room);
         if group.is_empty() {
             if !interactive_open && !bulk_open {
                 return;
