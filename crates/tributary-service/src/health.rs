@@ -9,6 +9,8 @@ use tributary_store::StoreError;
 #[derive(Default)]
 pub(crate) struct Health {
     write_failure: Mutex<Option<String>>,
+    /// Set when recovery found the store and the published state apart: no more attempts.
+    restart_required: std::sync::atomic::AtomicBool,
 }
 
 impl Health {
@@ -17,11 +19,21 @@ impl Health {
             Some(format!("writes cannot be made durable: {failure}"));
     }
 
+    /// Recovery found the store and the published state apart: only a restart helps.
+    pub(crate) fn needs_restart(&self, reason: String) {
+        self.restart_required.store(true, std::sync::atomic::Ordering::Relaxed);
+        *self.write_failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reason);
+    }
+
     pub(crate) fn write_succeeded(&self) {
         let mut current = self.write_failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if current.is_some() {
             *current = None;
         }
+    }
+
+    pub(crate) fn restart_required(&self) -> bool {
+        self.restart_required.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn write_failure(&self) -> Option<String> {

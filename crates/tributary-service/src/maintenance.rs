@@ -35,8 +35,10 @@ pub struct VerifyReport {
     pub shown: Vec<String>,
 }
 
+/// Opens a store that no server should hold; waits briefly for this process's own handles
+/// (a rebuild just closed) to let go.
 fn open(dir: &Path, config: &StoreConfig) -> Result<Store, ServiceError> {
-    Ok(Store::open(dir, config)?)
+    Ok(Store::open_waiting(dir, config, std::time::Duration::from_secs(2))?)
 }
 
 /// Rebuilds the store in `source` into a new store in `target` (which must not exist or be

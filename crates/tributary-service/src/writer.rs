@@ -146,6 +146,7 @@ fn run(
 ) {
     let max_group = shared.config.max_group.max(1);
     let mut group: Vec<Request> = Vec::with_capacity(max_group);
+    let mut last_recovery = None;
     loop {
         let interactive_open = drain(&mut interactive, &mut group, max_group);
         // A group that carries single events takes only a few bulk events, so it is
@@ -158,21 +159,61 @@ fn run(
             }
             // The timeout only guards against a missed ring; a ring wakes the writer at once.
             doorbell.wait(std::time::Duration::from_millis(100));
+            // Idle after a failed flush: keep trying, so health recovers without a write.
+            try_recover(&shared, &mut last_recovery);
             continue;
         }
-        commit_group(&shared, &mut group);
+        commit_group(&shared, &mut group, &mut last_recovery);
         shared.read_gate.let_readers_in();
     }
 }
 
-fn commit_group(shared: &Shared, group: &mut Vec<Request>) {
+/// How often a writer whose flush failed tries to reopen the store.
+const RECOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// After a failed flush: reopens the store (sled keeps the IO error until then), checks the
+/// disk takes a write, and resumes if the durable store is exactly what was published (the
+/// failed group was neither acknowledged nor published). Rate-limited by `last_attempt`.
+fn try_recover(shared: &Shared, last_attempt: &mut Option<std::time::Instant>) -> bool {
+    if shared.health.write_failure().is_none() {
+        return true;
+    }
+    if shared.health.restart_required() || last_attempt.is_some_and(|at| at.elapsed() < RECOVERY_INTERVAL) {
+        return false;
+    }
+    *last_attempt = Some(std::time::Instant::now());
+    let reopened =
+        shared.store.reopen().and_then(|()| shared.store.probe_write()).and_then(|()| shared.store.last_sequence());
+    match reopened {
+        Ok(durable) => {
+            let published = shared.read_state().index.watermark().sequence;
+            if durable != published {
+                // Part of the failed group reached the disk: the index no longer matches it.
+                shared.health.needs_restart(format!(
+                    "the store holds events up to {durable} but answers were published up to {published}; restart the server"
+                ));
+                return false;
+            }
+            shared.health.write_succeeded();
+            tracing::info!(sequence = durable, "the store takes writes again; ingest resumes");
+            true
+        }
+        Err(failure) => {
+            warn!(error = %failure, "the store still refuses writes");
+            false
+        }
+    }
+}
+
+fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut Option<std::time::Instant>) {
     // After a failed flush the store holds applied batches that may never become durable
-    // (sled keeps the IO error until it is reopened): nothing more is applied or published,
-    // so answers stay at the last durable state, and every event is refused with the reason.
-    if let Some(reason) = shared.health.write_failure() {
+    // (sled keeps the IO error until it is reopened): nothing more is applied or published
+    // until the store is reopened and takes writes again, so answers stay at the last durable
+    // state, and events are refused with the reason meanwhile.
+    if !try_recover(shared, last_recovery) {
+        let reason = shared.health.write_failure().unwrap_or_default();
         for Request { event, reply } in group.drain(..) {
-            let _ =
-                reply.send((Err(ServiceError::Unavailable(format!("{reason}; restart the server once fixed"))), event));
+            let _ = reply.send((Err(ServiceError::Unavailable(reason.clone())), event));
         }
         return;
     }

@@ -30,6 +30,8 @@ pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const META_SEQUENCE: &[u8] = b"Msequence";
 /// Present once the graph keyspace (`N`, `I`) holds every dataset and job.
 pub(crate) const META_GRAPH_KEYS: &[u8] = b"Mgraph";
+/// When the disk last took a probe write (after a failed flush, before writes resume).
+pub(crate) const META_PROBE: &[u8] = b"Mprobe";
 
 pub(crate) const CODEC_RAW: u8 = 0;
 pub(crate) const CODEC_LZ4: u8 = 1;

@@ -65,6 +65,40 @@ pub enum StoreError {
     Encode { key: String, reason: String },
     #[error("corrupt record under key `{key}`: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error("the store is closed: {reason}")]
+    Closed { reason: String },
+}
+
+fn open_db(path: &Path, config: &StoreConfig) -> Result<sled::Db> {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(config.cache_bytes)
+        .mode(if config.low_space { sled::Mode::LowSpace } else { sled::Mode::HighThroughput })
+        // Durability comes from the ingest pipeline's explicit flushes (group commit);
+        // sled's own timer would only add flushes nobody waits for.
+        .flush_every_ms(None)
+        .open()
+        .map_err(|error| match error {
+            // sled reports a held lock as an IO error whose message says so.
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("acquire lock") =>
+            {
+                StoreError::Locked { path: path.display().to_string() }
+            }
+            other => StoreError::Sled(other),
+        })
+}
+
+fn open_db_waiting(path: &Path, config: &StoreConfig, wait: std::time::Duration) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match open_db(path, config) {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 impl StoreError {
@@ -146,52 +180,96 @@ pub struct StoreConfig {
     pub cache_bytes: u64,
     /// Compress stored events, facet values and records with lz4.
     pub compress: bool,
+    /// sled's low-space mode (smaller files, more compaction work) instead of throughput.
+    pub low_space: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { cache_bytes: 256 * 1024 * 1024, compress: true }
+        Self { cache_bytes: 256 * 1024 * 1024, compress: true, low_space: false }
     }
 }
 
 pub struct Store {
-    db: sled::Db,
+    /// The open database, behind a lock only so that [`Store::reopen`] can replace it after a
+    /// failed flush (sled keeps an IO error for the life of an open database). Every call
+    /// clones the handle (an `Arc`) and lets go of the lock at once: a leaf lock. `None` while
+    /// a reopen failed: every call answers [`StoreError::Closed`].
+    db: std::sync::RwLock<Option<sled::Db>>,
+    /// Where it lives; `None` for a temporary store, which cannot be reopened.
+    path: Option<std::path::PathBuf>,
+    config: StoreConfig,
     compress: bool,
 }
 
 impl Store {
     pub fn open(path: &Path, config: &StoreConfig) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(config.cache_bytes)
-            .mode(if std::env::var_os("TRIB_LOWSPACE").is_some() {
-                sled::Mode::LowSpace
-            } else {
-                sled::Mode::HighThroughput
-            })
-            // Durability comes from the ingest pipeline's explicit flushes (group commit);
-            // sled's own timer would only add flushes nobody waits for.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|error| match error {
-                // sled reports a held lock as an IO error whose message says so.
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("acquire lock") =>
-                {
-                    StoreError::Locked { path: path.display().to_string() }
-                }
-                other => StoreError::Sled(other),
-            })?;
-        Self::init(db, config)
+        let db = open_db(path, config)?;
+        Self::init(db, Some(path.to_path_buf()), config)
+    }
+
+    /// [`Self::open`], waiting up to `wait` for a handle on the same store that is being
+    /// dropped (sled's threads let go of its file lock shortly after the last handle).
+    pub fn open_waiting(path: &Path, config: &StoreConfig, wait: std::time::Duration) -> Result<Self> {
+        let db = open_db_waiting(path, config, wait)?;
+        Self::init(db, Some(path.to_path_buf()), config)
+    }
+
+    /// Closes and reopens the database from disk: after a failed flush (disk full) sled keeps
+    /// the error until then. Whatever was applied but not flushed is gone afterwards, which is
+    /// right: it was never acknowledged nor published. Fails while another handle (a scan in
+    /// flight) still holds the database; the caller retries.
+    pub fn reopen(&self) -> Result<()> {
+        let Some(path) = &self.path else {
+            return Err(StoreError::Closed { reason: "a temporary store cannot be reopened".into() });
+        };
+        // Dropped before opening again (sled locks its files for one open database), and
+        // outside the lock, so that callers meanwhile get `Closed` at once instead of waiting.
+        let old = self.db.write().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        drop(old);
+        let reopened = open_db_waiting(path, &self.config, std::time::Duration::from_secs(2))?;
+        *self.db.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reopened);
+        Ok(())
+    }
+
+    /// Writes and flushes a small marker: whether the disk takes writes again.
+    pub fn probe_write(&self) -> Result<()> {
+        let db = self.db()?;
+        db.insert(
+            META_PROBE,
+            &std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as u64)
+                .unwrap_or(0)
+                .to_be_bytes(),
+        )?;
+        db.flush()?;
+        Ok(())
+    }
+
+    fn db(&self) -> Result<sled::Db> {
+        self.db
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Closed { reason: "the database could not be reopened; retrying".into() })
+    }
+
+    /// Every entry under `prefix`, or the one error that the database is closed.
+    fn scan_entries(&self, prefix: impl AsRef<[u8]>) -> Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec)>>> {
+        match self.db() {
+            Ok(db) => Box::new(db.scan_prefix(prefix).map(|entry| entry.map_err(StoreError::from))),
+            Err(error) => Box::new(std::iter::once(Err(error))),
+        }
     }
 
     /// A store in a temporary directory that disappears on drop (tests, benchmarks).
     pub fn open_temporary(config: &StoreConfig) -> Result<Self> {
         let db = sled::Config::new().temporary(true).cache_capacity(config.cache_bytes).open()?;
-        Self::init(db, config)
+        Self::init(db, None, config)
     }
 
-    fn init(db: sled::Db, config: &StoreConfig) -> Result<Self> {
+    fn init(db: sled::Db, path: Option<std::path::PathBuf>, config: &StoreConfig) -> Result<Self> {
         match db.get(META_FORMAT)? {
             Some(found) if found.as_ref() != [STORE_FORMAT] => {
                 return Err(StoreError::UnsupportedFormat { found: found.first().copied().unwrap_or(0) });
@@ -204,25 +282,25 @@ impl Store {
                 db.flush()?;
             }
         }
-        Ok(Self { db, compress: config.compress })
+        Ok(Self { db: std::sync::RwLock::new(Some(db)), path, config: config.clone(), compress: config.compress })
     }
 
     /// Makes every applied batch durable (fsync).
     pub fn flush(&self) -> Result<()> {
-        self.db.flush()?;
+        self.db()?.flush()?;
         Ok(())
     }
 
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.db.size_on_disk()?)
+        Ok(self.db()?.size_on_disk()?)
     }
 
     /// Keys and bytes under each key prefix, in prefix order (a full scan: for operators
     /// and benchmarks, not for request paths).
     pub fn stats(&self) -> Result<Vec<PrefixStats>> {
         let mut stats: std::collections::BTreeMap<u8, PrefixStats> = std::collections::BTreeMap::new();
-        for entry in self.db.iter() {
+        for entry in self.db()?.iter() {
             let (key, value) = entry?;
             let prefix = key.first().copied().unwrap_or(0);
             let slot = stats.entry(prefix).or_insert(PrefixStats { prefix, ..PrefixStats::default() });
@@ -235,7 +313,7 @@ impl Store {
 
     /// Applies one event's writes atomically (not yet durable; see [`Self::flush`]).
     pub fn commit(&self, write: EventWrite) -> Result<()> {
-        self.db.apply_batch(write.batch)?;
+        self.db()?.apply_batch(write.batch)?;
         Ok(())
     }
 
@@ -245,17 +323,17 @@ impl Store {
     }
 
     pub fn last_sequence(&self) -> Result<u64> {
-        Ok(self.db.get(META_SEQUENCE)?.map(|bytes| read_u64(&bytes)).unwrap_or(0))
+        Ok(self.db()?.get(META_SEQUENCE)?.map(|bytes| read_u64(&bytes)).unwrap_or(0))
     }
 
     pub fn sequence_of_hash(&self, hash: u128) -> Result<Option<u64>> {
-        Ok(self.db.get(hash_key(hash))?.map(|bytes| read_u64(&bytes)))
+        Ok(self.db()?.get(hash_key(hash))?.map(|bytes| read_u64(&bytes)))
     }
 
     /// The canonical JSON of event `sequence`.
     pub fn event(&self, sequence: u64) -> Result<Option<Vec<u8>>> {
         let key = event_key(sequence);
-        match self.db.get(key)? {
+        match self.db()?.get(key)? {
             Some(stored) => Ok(Some(decode_event(&key, &stored)?)),
             None => Ok(None),
         }
@@ -266,7 +344,7 @@ impl Store {
         let start = event_key(after.saturating_add(1));
         let end = [PREFIX_EVENT + 1];
         let mut events = Vec::new();
-        for entry in self.db.range(start.as_slice()..end.as_slice()).take(limit) {
+        for entry in self.db()?.range(start.as_slice()..end.as_slice()).take(limit) {
             let (key, value) = entry?;
             events.push((read_u64(&key[1..]), decode_event(&key, &value)?));
         }
@@ -280,7 +358,7 @@ impl Store {
     /// One current facet value of a dataset.
     pub fn dataset_facet(&self, id: &DatasetId, key: &str) -> Result<Option<serde_json::Value>> {
         let key = facet_key(id, key);
-        match self.db.get(&key)? {
+        match self.db()?.get(&key)? {
             Some(stored) => Ok(Some(decode_value(&key, &stored)?)),
             None => Ok(None),
         }
@@ -290,7 +368,7 @@ impl Store {
     pub fn dataset_facets(&self, id: &DatasetId) -> Result<serde_json::Map<String, serde_json::Value>> {
         let prefix = name_prefix(PREFIX_DATASET_FACET, &id.namespace, &id.name);
         let mut facets = serde_json::Map::new();
-        for entry in self.db.scan_prefix(&prefix) {
+        for entry in self.db()?.scan_prefix(&prefix) {
             let (key, stored) = entry?;
             let name = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
             facets.insert(name, decode_value(&key, &stored)?);
@@ -308,7 +386,7 @@ impl Store {
 
     /// The canonical dataset an alias name resolves to, if it is an alias.
     pub fn alias(&self, id: &DatasetId) -> Result<Option<DatasetId>> {
-        let Some(value) = self.db.get(name_key(PREFIX_ALIAS, &id.namespace, &id.name))? else {
+        let Some(value) = self.db()?.get(name_key(PREFIX_ALIAS, &id.namespace, &id.name))? else {
             return Ok(None);
         };
         let (namespace, name) = split_name(&value).ok_or_else(|| StoreError::Corrupt {
@@ -336,7 +414,7 @@ impl Store {
     pub fn best_observation(&self, job: &JobId, except: Option<&ObservationKey>) -> Result<Option<Observation>> {
         let prefix = name_prefix(PREFIX_OBSERVATION, &job.namespace, &job.name);
         let skip = except.map(|key| observation_key(job, key));
-        for entry in self.db.scan_prefix(&prefix).rev() {
+        for entry in self.db()?.scan_prefix(&prefix).rev() {
             let (key, value) = entry?;
             if skip.as_deref() == Some(key.as_ref()) {
                 continue;
@@ -360,7 +438,7 @@ impl Store {
 
     fn timeline(&self, prefix: &[u8], limit: usize) -> Result<Vec<RunId>> {
         let mut runs = Vec::new();
-        for entry in self.db.scan_prefix(prefix).rev().take(limit) {
+        for entry in self.db()?.scan_prefix(prefix).rev().take(limit) {
             let (key, _) = entry?;
             let tail = key.get(key.len().saturating_sub(16)..).unwrap_or_default();
             let bytes: [u8; 16] = tail.try_into().map_err(|_| StoreError::Corrupt {
@@ -374,7 +452,7 @@ impl Store {
 
     /// Every job record (index rebuild at start-up).
     pub fn scan_jobs(&self) -> impl Iterator<Item = Result<JobRecord>> + '_ {
-        self.db.scan_prefix([PREFIX_JOB]).map(|entry| {
+        self.scan_entries([PREFIX_JOB]).map(|entry| {
             let (key, value) = entry?;
             decode_json(&key, &value)
         })
@@ -389,7 +467,7 @@ impl Store {
     /// Every job with its current inputs and outputs, from the graph keyspace (index
     /// rebuild at start-up).
     pub fn scan_job_io(&self) -> impl Iterator<Item = Result<(JobId, Vec<DatasetId>, Vec<DatasetId>)>> + '_ {
-        self.db.scan_prefix([PREFIX_GRAPH_JOB]).map(|entry| {
+        self.scan_entries([PREFIX_GRAPH_JOB]).map(|entry| {
             let (key, value) = entry?;
             let id = decode_name_key(&key).ok_or_else(|| StoreError::Corrupt {
                 key: String::from_utf8_lossy(&key).into_owned(),
@@ -403,7 +481,7 @@ impl Store {
     /// Fills the graph keyspace from the dataset and job records when a store written by
     /// an earlier build lacks it; returns whether it had to. Durable when it returns.
     pub fn ensure_graph_keys(&self) -> Result<bool> {
-        if self.db.get(META_GRAPH_KEYS)?.is_some() {
+        if self.db()?.get(META_GRAPH_KEYS)?.is_some() {
             return Ok(false);
         }
         let mut write = self.write();
@@ -421,7 +499,7 @@ impl Store {
     }
 
     fn scan_name_keys(&self, prefix: u8) -> impl Iterator<Item = Result<DatasetId>> + '_ {
-        self.db.scan_prefix([prefix]).map(|entry| {
+        self.scan_entries([prefix]).map(|entry| {
             let (key, _) = entry?;
             decode_name_key(&key).ok_or_else(|| StoreError::Corrupt {
                 key: String::from_utf8_lossy(&key).into_owned(),
@@ -432,7 +510,7 @@ impl Store {
 
     /// Every dataset's column lineage (index rebuild at start-up).
     pub fn scan_column_lineage(&self) -> impl Iterator<Item = Result<(DatasetId, Vec<ColumnEdgeSpec>)>> + '_ {
-        self.db.scan_prefix([PREFIX_COLUMN_LINEAGE]).map(|entry| {
+        self.scan_entries([PREFIX_COLUMN_LINEAGE]).map(|entry| {
             let (key, value) = entry?;
             let output = decode_name_key(&key).ok_or_else(|| StoreError::Corrupt {
                 key: String::from_utf8_lossy(&key).into_owned(),
@@ -479,7 +557,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         batch.insert(current_key, value.clone());
         batch.insert(version_key, value);
-        self.db.apply_batch(batch)?;
+        self.db()?.apply_batch(batch)?;
         self.flush()
     }
 
@@ -499,7 +577,7 @@ impl Store {
         prefix.extend_from_slice(tag.to_lowercase().as_bytes());
         prefix.push(0);
         let mut columns = Vec::new();
-        for entry in self.db.scan_prefix(&prefix) {
+        for entry in self.db()?.scan_prefix(&prefix) {
             let (key, _) = entry?;
             let rest = &key[prefix.len()..];
             let mut parts = rest.splitn(3, |&b| b == 0);
@@ -522,7 +600,7 @@ impl Store {
         start.extend_from_slice(label.as_bytes());
         start.push(0);
         let mut nodes = Vec::new();
-        for entry in self.db.scan_prefix(&start) {
+        for entry in self.db()?.scan_prefix(&start) {
             let (key, _) = entry?;
             nodes.push(decode_label_key(&key, start.len()).ok_or_else(|| StoreError::Corrupt {
                 key: String::from_utf8_lossy(&key).into_owned(),
@@ -544,14 +622,14 @@ impl Store {
             key: String::from_utf8_lossy(&key).into_owned(),
             reason: error.to_string(),
         })?;
-        self.db.insert(key, value)?;
+        self.db()?.insert(key, value)?;
         Ok(())
     }
 
     /// Every key and stored value under a one-byte prefix, in key order, as stored (for
     /// `verify`, which compares two stores byte for byte).
     pub fn scan_raw(&self, prefix: u8) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
-        self.db.scan_prefix([prefix]).map(|entry| {
+        self.scan_entries([prefix]).map(|entry| {
             let (key, value) = entry?;
             Ok((key.to_vec(), value.to_vec()))
         })
@@ -587,7 +665,7 @@ impl Store {
         keep: impl Fn(&SchemaChangeRecord) -> bool,
     ) -> Result<Vec<SchemaChangeRecord>> {
         let mut found = Vec::new();
-        for entry in self.db.scan_prefix([PREFIX_SCHEMA_CHANGE]).rev() {
+        for entry in self.db()?.scan_prefix([PREFIX_SCHEMA_CHANGE]).rev() {
             let (key, value) = entry?;
             let record: SchemaChangeRecord = decode_json(&key, &value)?;
             if keep(&record) {
@@ -602,7 +680,7 @@ impl Store {
 
     /// Every alias and its canonical dataset.
     pub fn scan_aliases(&self) -> impl Iterator<Item = Result<(DatasetId, DatasetId)>> + '_ {
-        self.db.scan_prefix([PREFIX_ALIAS]).map(|entry| {
+        self.scan_entries([PREFIX_ALIAS]).map(|entry| {
             let (key, value) = entry?;
             let corrupt = || StoreError::Corrupt {
                 key: String::from_utf8_lossy(&key).into_owned(),
@@ -615,14 +693,14 @@ impl Store {
     }
 
     fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
-        match self.db.get(key)? {
+        match self.db()?.get(key)? {
             Some(value) => decode_json(key, &value).map(Some),
             None => Ok(None),
         }
     }
 
     fn scan_json<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>> {
-        self.db
+        self.db()?
             .scan_prefix(prefix)
             .map(|entry| {
                 let (key, value) = entry?;
