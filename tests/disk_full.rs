@@ -261,7 +261,6 @@ async fn scenario(disk: &mut SmallDisk) {
         assert!(waited.elapsed() < Duration::from_secs(15), "/healthz still unhealthy after freeing space: {health}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let mut acknowledged = acknowledged;
     if recovered {
         eprintln!("disk_full: recovered in place after {:?}", waited.elapsed());
         for n in 50_000..50_010 {

@@ -113,16 +113,16 @@ fn records_read_back_compressed_raw_and_as_bare_json_from_earlier_builds() {
         let mut write = store.write();
         write.put_dataset(&DatasetRecord::new(id.clone(), Timestamp(7))).unwrap();
         store.commit(write).unwrap();
-        let stored = store.db.get(&key).unwrap().unwrap();
+        let stored = store.db().unwrap().get(&key).unwrap().unwrap();
         let expected_codec = if compress { crate::keys::CODEC_LZ4 } else { crate::keys::CODEC_RAW };
         assert_eq!(stored[0], expected_codec);
         assert_eq!(store.dataset(&id).unwrap().unwrap().first_seen, Timestamp(7));
         // A record as builds before compressed records wrote it: bare JSON.
         let bare = serde_json::to_vec(&DatasetRecord::new(id.clone(), Timestamp(9))).unwrap();
-        store.db.insert(&key, bare).unwrap();
+        store.db().unwrap().insert(&key, bare).unwrap();
         assert_eq!(store.dataset(&id).unwrap().unwrap().first_seen, Timestamp(9));
         // Damage is reported with the key, not a panic.
-        store.db.insert(&key, &[crate::keys::CODEC_LZ4, 1, 2, 3][..]).unwrap();
+        store.db().unwrap().insert(&key, &[crate::keys::CODEC_LZ4, 1, 2, 3][..]).unwrap();
         assert!(matches!(store.dataset(&id), Err(StoreError::Corrupt { .. })));
     }
 }
@@ -148,7 +148,7 @@ fn stats_count_keys_and_bytes_per_prefix() {
 fn a_store_without_the_graph_keyspace_gets_it_filled_once_from_the_records() {
     let store = Store::open_temporary(&StoreConfig::default()).unwrap();
     // As an earlier build left it: records, no graph keys, no marker.
-    store.db.remove(crate::keys::META_GRAPH_KEYS).unwrap();
+    store.db().unwrap().remove(crate::keys::META_GRAPH_KEYS).unwrap();
     let (a, b) = (DatasetId::new("db", "a"), DatasetId::new("db", "b"));
     let mut job = JobRecord::new(JobId::new("airflow", "load"), Timestamp(1));
     job.inputs = vec![a.clone()];
