@@ -4,7 +4,9 @@ use async_graphql::{Context, Json, Object, Result, SimpleObject};
 use serde_json::Value;
 use tributary_service::governance::{self, Subject};
 use tributary_service::model::{self, DatasetId, NodeKind as ModelKind};
-use tributary_service::{ApplyOutcome, FreshnessView, ImpactGroup, OwnerView, ProductEdge, ProductView, ViolationView};
+use tributary_service::{
+    ApplyOutcome, FreshnessView, ImpactGroup, OwnerView, ProductEdge, ProductView, ViolationFilter, ViolationView,
+};
 
 use crate::types::{
     Direction, Lineage, NodeInput, NodeKind, NodeRef, gql_error, lineage_from_view, lineage_view, service,
@@ -300,7 +302,7 @@ fn freshness(view: FreshnessView) -> PortFreshness {
         dataset: dataset_ref(&view.dataset),
         sla_seconds: view.sla_seconds,
         last_success: view.last_success.map(model::Timestamp::to_rfc3339),
-        status: view.status.to_owned(),
+        status: view.status.as_str().to_owned(),
     }
 }
 
@@ -424,13 +426,9 @@ impl MeshQuery {
         policy: Option<String>,
         product: Option<String>,
     ) -> Result<Vec<Violation>> {
-        let views: Vec<ViolationView> = service(context).violations().await.map_err(gql_error)?;
-        Ok(views
-            .iter()
-            .map(|v| violation(&v.violation, v.since))
-            .filter(|v| policy.as_ref().is_none_or(|p| &v.policy == p))
-            .filter(|v| product.as_ref().is_none_or(|p| v.product.as_ref() == Some(p)))
-            .collect())
+        let views: Vec<ViolationView> =
+            service(context).violations(ViolationFilter { policy, product }).await.map_err(gql_error)?;
+        Ok(views.iter().map(|v| violation(&v.violation, v.since)).collect())
     }
 
     /// Freshness of every product's output ports.

@@ -193,18 +193,12 @@ impl proto::mesh_server::Mesh for MeshApi {
         request: Request<proto::ListViolationsRequest>,
     ) -> Result<Response<proto::ListViolationsResponse>, Status> {
         let request = request.into_inner();
-        let views = self.service.violations().await.map_err(status)?;
-        let violations = views
-            .iter()
-            .filter(|v| request.policy.is_empty() || v.violation.policy == request.policy)
-            .filter(|v| {
-                request.product.is_empty()
-                    || matches!(&v.violation.subject,
-                        tributary_service::governance::Subject::OutputPort { product, .. }
-                        | tributary_service::governance::Subject::Product { id: product } if product == &request.product)
-            })
-            .map(|v| violation(&v.violation, v.since))
-            .collect();
+        let filter = tributary_service::ViolationFilter {
+            policy: Some(request.policy).filter(|p| !p.is_empty()),
+            product: Some(request.product).filter(|p| !p.is_empty()),
+        };
+        let views = self.service.violations(filter).await.map_err(status)?;
+        let violations = views.iter().map(|v| violation(&v.violation, v.since)).collect();
         Ok(Response::new(proto::ListViolationsResponse { violations }))
     }
 }

@@ -34,8 +34,8 @@ pub use change::{
 pub use error::{ErrorCode, ServiceError};
 pub use health::HealthReport;
 pub use mesh::{
-    ApplyOutcome, FreshnessView, ImpactGroup, Membership, OwnerView, ProductEdge, ProductView, SearchHit, SearchQuery,
-    ViolationView,
+    ApplyOutcome, FreshnessStatus, FreshnessView, ImpactGroup, Membership, OwnerView, ProductEdge, ProductView,
+    SearchHit, SearchQuery, ViolationFilter, ViolationView,
 };
 pub use queries::{
     ColumnLineageView, DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,

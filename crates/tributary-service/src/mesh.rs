@@ -330,8 +330,53 @@ pub struct FreshnessView {
     pub dataset: DatasetId,
     pub sla_seconds: Option<u64>,
     pub last_success: Option<Timestamp>,
-    /// `FRESH`, `STALE`, `NEVER_WRITTEN` or `NO_SLA`.
-    pub status: &'static str,
+    pub status: FreshnessStatus,
+}
+
+/// Where an output port stands against its freshness SLA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreshnessStatus {
+    Fresh,
+    Stale,
+    NeverWritten,
+    /// The product declares no freshness SLA.
+    NoSla,
+}
+
+impl FreshnessStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fresh => "FRESH",
+            Self::Stale => "STALE",
+            Self::NeverWritten => "NEVER_WRITTEN",
+            Self::NoSla => "NO_SLA",
+        }
+    }
+
+    /// Stale or never written: a freshness policy finding.
+    pub fn is_violation(self) -> bool {
+        matches!(self, Self::Stale | Self::NeverWritten)
+    }
+}
+
+/// Which violations an answer keeps; every given part must match.
+#[derive(Clone, Debug, Default)]
+pub struct ViolationFilter {
+    /// A policy id.
+    pub policy: Option<String>,
+    /// A product id: violations about the product or one of its output ports.
+    pub product: Option<String>,
+}
+
+impl ViolationFilter {
+    pub fn keeps(&self, violation: &Violation) -> bool {
+        let about_product = |wanted: &String| match &violation.subject {
+            Subject::Product { id } | Subject::OutputPort { product: id, .. } => id == wanted,
+            Subject::Dataset(_) | Subject::Job(_) => false,
+        };
+        self.policy.as_ref().is_none_or(|policy| &violation.policy == policy)
+            && self.product.as_ref().is_none_or(about_product)
+    }
 }
 
 fn document_hash(body: &Value) -> String {
@@ -527,9 +572,9 @@ impl Service {
         Ok((nodes, products, domains))
     }
 
-    /// Open violations, optionally of one policy or about one product; freshness findings
-    /// are computed now.
-    pub async fn violations(&self) -> Result<Vec<ViolationView>, ServiceError> {
+    /// Open violations that `filter` keeps (of one policy, about one product); freshness
+    /// findings are computed now.
+    pub async fn violations(&self, filter: ViolationFilter) -> Result<Vec<ViolationView>, ServiceError> {
         let mut views: Vec<ViolationView> = {
             let state = self.shared.read_state();
             state
@@ -543,7 +588,7 @@ impl Service {
         let state = self.shared.read_state();
         let mesh = &state.mesh;
         for policy in mesh.policies().filter(|p| matches!(p.kind, PolicyKind::Freshness)) {
-            for port in freshness.iter().filter(|f| matches!(f.status, "STALE" | "NEVER_WRITTEN")) {
+            for port in freshness.iter().filter(|f| f.status.is_violation()) {
                 let Some((product, _)) = mesh.products.get(&port.product) else { continue };
                 if !policy.applies_to(&product.domain) {
                     continue;
@@ -567,6 +612,7 @@ impl Service {
                 });
             }
         }
+        views.retain(|view| filter.keeps(&view.violation));
         Ok(views)
     }
 
@@ -591,10 +637,10 @@ impl Service {
             for (product, port, dataset, sla_seconds) in ports {
                 let last_success = shared.last_successful_write(&dataset)?;
                 let status = match (sla_seconds, last_success) {
-                    (None, _) => "NO_SLA",
-                    (Some(_), None) => "NEVER_WRITTEN",
-                    (Some(sla), Some(last)) if now.0 - last.0 > (sla as i64) * 1_000_000 => "STALE",
-                    (Some(_), Some(_)) => "FRESH",
+                    (None, _) => FreshnessStatus::NoSla,
+                    (Some(_), None) => FreshnessStatus::NeverWritten,
+                    (Some(sla), Some(last)) if now.0 - last.0 > (sla as i64) * 1_000_000 => FreshnessStatus::Stale,
+                    (Some(_), Some(_)) => FreshnessStatus::Fresh,
                 };
                 views.push(FreshnessView { product, port, dataset, sla_seconds, last_success, status });
             }
