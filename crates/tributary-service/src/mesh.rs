@@ -306,6 +306,24 @@ pub struct OwnerView {
     pub source: String,
 }
 
+impl OwnerView {
+    /// Owners declared in a descriptor (domain, product, output port), with where.
+    fn declared(owners: &[tributary_mesh::Owner], source: &str) -> Vec<OwnerView> {
+        owners
+            .iter()
+            .map(|o| OwnerView { name: o.name.clone(), role: o.role.clone(), source: source.to_owned() })
+            .collect()
+    }
+
+    /// Owners named by an `ownership` facet of a dataset or job.
+    fn from_facet(facet: Option<&Value>, source: &str) -> Vec<OwnerView> {
+        facet_owners(facet)
+            .into_iter()
+            .map(|(name, role)| OwnerView { name, role, source: source.to_owned() })
+            .collect()
+    }
+}
+
 /// A derived lineage edge between two products (or domains), with the datasets that link them.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ProductEdge {
@@ -527,21 +545,12 @@ impl Service {
         let state = self.shared.read_state();
         let mesh = &state.mesh;
         let Some((product, _)) = mesh.products.get(id) else { return Vec::new() };
-        let mut owners: Vec<OwnerView> = product
-            .owners
-            .iter()
-            .map(|o| OwnerView {
-                name: o.name.clone(),
-                role: o.role.clone(),
-                source: format!("product {}", product.id),
-            })
-            .collect();
+        let mut owners = OwnerView::declared(&product.owners, &format!("product {}", product.id));
         for port in &product.output_ports {
-            owners.extend(port.owners.iter().map(|o| OwnerView {
-                name: o.name.clone(),
-                role: o.role.clone(),
-                source: format!("output port {} of product {}", port.name, product.id),
-            }));
+            owners.extend(OwnerView::declared(
+                &port.owners,
+                &format!("output port {} of product {}", port.name, product.id),
+            ));
         }
         owners.extend(domain_owners(mesh, &product.domain));
         owners
@@ -653,12 +662,7 @@ impl Service {
 fn domain_owners(mesh: &MeshState, domain: &str) -> Vec<OwnerView> {
     mesh.domains
         .get(domain)
-        .map(|(d, _)| {
-            d.owners
-                .iter()
-                .map(|o| OwnerView { name: o.name.clone(), role: o.role.clone(), source: format!("domain {}", d.id) })
-                .collect()
-        })
+        .map(|(d, _)| OwnerView::declared(&d.owners, &format!("domain {}", d.id)))
         .unwrap_or_default()
 }
 
@@ -814,11 +818,7 @@ impl Shared {
             NodeKind::Dataset => {
                 let id = state.resolve_dataset(&DatasetId::new(&*node.namespace, &*node.name));
                 if let Some(facet) = self.store.dataset_facet(&id, "ownership")? {
-                    owners.extend(facet_owners(Some(&facet)).into_iter().map(|(name, role)| OwnerView {
-                        name,
-                        role,
-                        source: format!("ownership facet of dataset {id}"),
-                    }));
+                    owners.extend(OwnerView::from_facet(Some(&facet), &format!("ownership facet of dataset {id}")));
                 }
                 if let Some(membership) = mesh.membership.get(&id)
                     && let Some((product, _)) = mesh.products.get(&membership.product)
@@ -826,16 +826,11 @@ impl Shared {
                     let port =
                         membership.port.as_ref().and_then(|name| product.output_ports.iter().find(|p| &p.name == name));
                     match port.filter(|p| !p.owners.is_empty()) {
-                        Some(port) => owners.extend(port.owners.iter().map(|o| OwnerView {
-                            name: o.name.clone(),
-                            role: o.role.clone(),
-                            source: format!("output port {} of product {}", port.name, product.id),
-                        })),
-                        None => owners.extend(product.owners.iter().map(|o| OwnerView {
-                            name: o.name.clone(),
-                            role: o.role.clone(),
-                            source: format!("product {}", product.id),
-                        })),
+                        Some(port) => owners.extend(OwnerView::declared(
+                            &port.owners,
+                            &format!("output port {} of product {}", port.name, product.id),
+                        )),
+                        None => owners.extend(OwnerView::declared(&product.owners, &format!("product {}", product.id))),
                     }
                 }
                 if let Some(domain) = mesh.dataset_domain(&id) {
@@ -846,11 +841,7 @@ impl Shared {
                 let id = JobId::new(&*node.namespace, &*node.name);
                 if let Some(record) = self.store.job(&id)? {
                     let facet = record.facets.get("ownership").and_then(|entry| entry.value.as_ref());
-                    owners.extend(facet_owners(facet).into_iter().map(|(name, role)| OwnerView {
-                        name,
-                        role,
-                        source: format!("ownership facet of job {id}"),
-                    }));
+                    owners.extend(OwnerView::from_facet(facet, &format!("ownership facet of job {id}")));
                 }
                 let outputs: Vec<DatasetId> =
                     state.index.job_outputs(&id).into_iter().map(|n| DatasetId::new(n.namespace, n.name)).collect();
@@ -924,11 +915,7 @@ impl Shared {
             for group in groups.values_mut() {
                 let mut owners = Vec::new();
                 if let Some((product, _)) = group.product.as_ref().and_then(|id| mesh.products.get(id)) {
-                    owners.extend(product.owners.iter().map(|o| OwnerView {
-                        name: o.name.clone(),
-                        role: o.role.clone(),
-                        source: format!("product {}", product.id),
-                    }));
+                    owners.extend(OwnerView::declared(&product.owners, &format!("product {}", product.id)));
                 }
                 if let Some(domain) = &group.domain {
                     owners.extend(domain_owners(mesh, domain));
@@ -949,13 +936,10 @@ impl Shared {
                         .and_then(|r| r.facets.get("ownership").and_then(|e| e.value.clone())),
                 };
                 let kind = if node.kind == NodeKind::Dataset { "dataset" } else { "job" };
-                for (name, role) in facet_owners(ownership.as_ref()) {
-                    facet_owners_found.push(OwnerView {
-                        name,
-                        role,
-                        source: format!("ownership facet of {kind} {}:{}", node.namespace, node.name),
-                    });
-                }
+                facet_owners_found.extend(OwnerView::from_facet(
+                    ownership.as_ref(),
+                    &format!("ownership facet of {kind} {}:{}", node.namespace, node.name),
+                ));
             }
             if let Some(group) = groups.get_mut(&key) {
                 group.owners.extend(facet_owners_found);
