@@ -47,6 +47,10 @@ pub enum ServiceError {
     PolicyViolation { violations: Vec<tributary_mesh::Violation> },
     #[error("internal error: {0}")]
     Internal(String),
+    /// The store failed; keeps its error as the cause. Unavailable when the disk refuses
+    /// writes or the store is being reopened, internal otherwise.
+    #[error("store: {0}")]
+    Store(#[source] StoreError),
 }
 
 impl ServiceError {
@@ -58,6 +62,10 @@ impl ServiceError {
             Self::DeadlineExceeded(_) => ErrorCode::DeadlineExceeded,
             Self::PolicyViolation { .. } => ErrorCode::FailedPrecondition,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Store(error) if error.is_resource_exhausted() || matches!(error, StoreError::Closed { .. }) => {
+                ErrorCode::Unavailable
+            }
+            Self::Store(_) => ErrorCode::Internal,
         }
     }
 
@@ -92,12 +100,9 @@ impl From<tributary_mesh::DescriptorError> for ServiceError {
 
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
-        // Disk full, quota, read-only file system: the operator can fix these and the
-        // request can be retried, so they are not our internal fault.
-        if error.is_resource_exhausted() {
-            return Self::Unavailable(format!("the store cannot write: {error}"));
-        }
-        Self::Internal(error.to_string())
+        // Disk full, quota, read-only file system: the operator can fix these and the request
+        // can be retried, so `code` says UNAVAILABLE for them, not INTERNAL.
+        Self::Store(error)
     }
 }
 
