@@ -15,8 +15,8 @@ pub use ids::{DatasetId, JobId, NodeKind, NodeRef, RunId};
 pub use records::{
     DatasetRecord, DocumentRecord, FacetEntry, FacetStamp, FacetStamps, Facets, JobRecord, Observation, ObservationKey,
     ObservationSource, RECORD_FORMAT, RunRecord, RunState, SchemaChangeRecord, SchemaField, SchemaVersionRecord,
-    StampOutcome, Version, facet_column_tags, facet_owners, facet_tags, merge_facets, merge_stamp, parse_schema_fields,
-    visible_facets,
+    StampOutcome, Version, Versioned, facet_column_tags, facet_owners, facet_tags, merge_facets, merge_stamp,
+    parse_schema_fields, visible_facets,
 };
 pub use time::{Timestamp, TimestampError};
 

@@ -14,6 +14,25 @@ use crate::{DatasetId, JobId, RunId, Timestamp};
 /// Format version of every record below; bump it with a migration when a record changes shape.
 pub const RECORD_FORMAT: u8 = 1;
 
+/// A stored record that says which format wrote it. Readers refuse a format newer than
+/// [`RECORD_FORMAT`] (a newer build wrote it) instead of misreading it; older formats are
+/// migrated by `tributary reindex`.
+pub trait Versioned {
+    fn format(&self) -> u8;
+}
+
+macro_rules! versioned {
+    ($($record:ty),*) => {
+        $(impl Versioned for $record {
+            fn format(&self) -> u8 {
+                self.format
+            }
+        })*
+    };
+}
+
+versioned!(DatasetRecord, JobRecord, RunRecord, Observation, SchemaVersionRecord, DocumentRecord, SchemaChangeRecord);
+
 /// Orders observations: event time first, then a hash of the event's content as a
 /// tie-break, so that two events at the same instant still order the same way everywhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

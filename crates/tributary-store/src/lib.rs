@@ -44,7 +44,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tributary_model::{
     ColumnEdgeSpec, DatasetId, DatasetRecord, DocumentRecord, JobId, JobRecord, NodeKind, NodeRef, Observation,
-    ObservationKey, RunId, RunRecord, SchemaChangeRecord, SchemaVersionRecord, Timestamp,
+    ObservationKey, RECORD_FORMAT, RunId, RunRecord, SchemaChangeRecord, SchemaVersionRecord, Timestamp, Versioned,
 };
 
 pub use keys::decode_name_key;
@@ -67,6 +67,10 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
     #[error("the store is closed: {reason}")]
     Closed { reason: String },
+    #[error(
+        "the record under key `{key}` has format {found}, newer than this build reads ({RECORD_FORMAT}): run the newer build, or reindex with it"
+    )]
+    UnsupportedRecord { key: String, found: u8 },
 }
 
 fn open_db(path: &Path, config: &StoreConfig) -> Result<sled::Db> {
@@ -419,7 +423,7 @@ impl Store {
             if skip.as_deref() == Some(key.as_ref()) {
                 continue;
             }
-            return decode_json(&key, &value).map(Some);
+            return decode_record(&key, &value).map(Some);
         }
         Ok(None)
     }
@@ -454,7 +458,7 @@ impl Store {
     pub fn scan_jobs(&self) -> impl Iterator<Item = Result<JobRecord>> + '_ {
         self.scan_entries([PREFIX_JOB]).map(|entry| {
             let (key, value) = entry?;
-            decode_json(&key, &value)
+            decode_record(&key, &value)
         })
     }
 
@@ -667,7 +671,7 @@ impl Store {
         let mut found = Vec::new();
         for entry in self.db()?.scan_prefix([PREFIX_SCHEMA_CHANGE]).rev() {
             let (key, value) = entry?;
-            let record: SchemaChangeRecord = decode_json(&key, &value)?;
+            let record: SchemaChangeRecord = decode_record(&key, &value)?;
             if keep(&record) {
                 found.push(record);
                 if found.len() >= limit {
@@ -692,19 +696,19 @@ impl Store {
         })
     }
 
-    fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+    fn get_json<T: DeserializeOwned + Versioned>(&self, key: &[u8]) -> Result<Option<T>> {
         match self.db()?.get(key)? {
-            Some(value) => decode_json(key, &value).map(Some),
+            Some(value) => decode_record(key, &value).map(Some),
             None => Ok(None),
         }
     }
 
-    fn scan_json<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>> {
+    fn scan_json<T: DeserializeOwned + Versioned>(&self, prefix: &[u8]) -> Result<Vec<T>> {
         self.db()?
             .scan_prefix(prefix)
             .map(|entry| {
                 let (key, value) = entry?;
-                decode_json(&key, &value)
+                decode_record(&key, &value)
             })
             .collect()
     }
@@ -851,6 +855,18 @@ impl EventWrite {
 
 /// Decodes a record: a codec byte and (lz4-compressed) JSON, or bare JSON (which starts with
 /// `{` or `[`, never a codec byte) as stores before compressed records wrote it.
+/// A versioned record, refused when a newer build wrote it.
+fn decode_record<T: DeserializeOwned + Versioned>(key: &[u8], value: &[u8]) -> Result<T> {
+    let record: T = decode_json(key, value)?;
+    if record.format() > RECORD_FORMAT {
+        return Err(StoreError::UnsupportedRecord {
+            key: String::from_utf8_lossy(key).into_owned(),
+            found: record.format(),
+        });
+    }
+    Ok(record)
+}
+
 fn decode_json<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
     let json = decode_blob(key, value)?;
     serde_json::from_slice(&json).map_err(|error| corrupt(key, error.to_string()))

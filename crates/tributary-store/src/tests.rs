@@ -167,3 +167,27 @@ fn a_store_without_the_graph_keyspace_gets_it_filled_once_from_the_records() {
     assert_eq!(jobs, vec![(job.id.clone(), vec![a], vec![b])]);
     assert!(!store.ensure_graph_keys().unwrap(), "filled only once");
 }
+
+/// A record written by a newer build (a greater `format`) is refused with the key and the
+/// format, not misread; this build's records read as usual.
+#[test]
+fn records_from_a_newer_format_are_refused_by_name() {
+    let store = Store::open_temporary(&StoreConfig::default()).unwrap();
+    let id = DatasetId::new("db", "orders");
+    let mut write = store.write();
+    write.put_dataset(&DatasetRecord::new(id.clone(), Timestamp(1))).unwrap();
+    store.commit(write).unwrap();
+    assert_eq!(store.dataset(&id).unwrap().unwrap().format, RECORD_FORMAT);
+
+    let mut newer = serde_json::to_value(DatasetRecord::new(id.clone(), Timestamp(1))).unwrap();
+    newer["format"] = serde_json::json!(RECORD_FORMAT + 1);
+    let key = crate::keys::name_key(crate::keys::PREFIX_DATASET, "db", "orders");
+    store.db().unwrap().insert(&key, serde_json::to_vec(&newer).unwrap()).unwrap();
+    match store.dataset(&id) {
+        Err(StoreError::UnsupportedRecord { key, found }) => {
+            assert_eq!(found, RECORD_FORMAT + 1);
+            assert!(key.contains("orders"), "{key}");
+        }
+        other => panic!("expected UnsupportedRecord, got {other:?}"),
+    }
+}
