@@ -317,3 +317,33 @@ async fn a_three_domain_mesh_end_to_end() {
     assert_eq!(again["violations"].as_array().unwrap().len(), 3);
     server.shutdown().await;
 }
+
+/// A blocking policy cannot be slipped past by the order of applies: whichever of the public
+/// product and the product whose PII column reaches it comes second is refused, naming the
+/// public product's port.
+#[tokio::test]
+async fn a_blocking_policy_cannot_be_bypassed_by_apply_order() {
+    for (first, second) in
+        [("product-campaigns.yaml", "product-orders.yaml"), ("product-orders.yaml", "product-campaigns.yaml")]
+    {
+        let temp = tempfile::tempdir().unwrap();
+        let server = mesh_server(temp.path()).await;
+        for file in ["domain-sales.yaml", "domain-marketing.yaml", "domain-finance.yaml"] {
+            server.graphql_data(APPLY_DOMAIN, json!({"d": read(file)})).await;
+        }
+        ingest_lineage(&server).await;
+        let accepted = server.graphql_data(APPLY_PRODUCT, json!({"d": read(first)})).await;
+        assert_eq!(accepted["applyProduct"]["version"], 1, "{first} first: {accepted}");
+        let refused = server.graphql(APPLY_PRODUCT, json!({"d": read(second)})).await;
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "POLICY_VIOLATION", "{second} second: {refused}");
+        let violations = refused["errors"][0]["extensions"]["violations"].as_array().unwrap();
+        assert!(
+            violations.iter().any(|v| v["policy"] == "no-pii-in-public" && v["product"] == "marketing.campaigns"),
+            "{second} second: {refused}"
+        );
+        // Nothing of the refused product was installed.
+        let products = server.graphql_data("{ products { id } }", json!({})).await;
+        assert_eq!(products["products"].as_array().unwrap().len(), 1, "{products}");
+        server.shutdown().await;
+    }
+}

@@ -473,8 +473,29 @@ impl MutationRoot {
 }
 
 /// A violation as plain JSON (for error extensions).
+/// A violation in an error's `extensions.violations`: the same structured fields as the
+/// `Violation` type (product, port, dataset, job apart), so bots need not parse `subject`.
 pub(crate) fn violation_json(v: &governance::Violation) -> Value {
-    serde_json::json!({"policy": v.policy, "kind": v.kind, "subject": v.subject.to_string(), "reason": v.reason, "path": v.path})
+    let (product, port, dataset, job) = match &v.subject {
+        Subject::Product { id } => (Some(id.clone()), None, None, None),
+        Subject::OutputPort { product, port } => (Some(product.clone()), Some(port.clone()), None, None),
+        Subject::Dataset(id) => {
+            (None, None, Some(serde_json::json!({"namespace": id.namespace, "name": id.name})), None)
+        }
+        Subject::Job(id) => (None, None, None, Some(serde_json::json!({"namespace": id.namespace, "name": id.name}))),
+    };
+    serde_json::json!({
+        "policy": v.policy,
+        "kind": v.kind,
+        "blocking": v.blocking,
+        "subject": v.subject.to_string(),
+        "product": product,
+        "port": port,
+        "dataset": dataset,
+        "job": job,
+        "reason": v.reason,
+        "path": v.path,
+    })
 }
 
 /// What to search.

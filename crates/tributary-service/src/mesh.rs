@@ -741,10 +741,18 @@ impl Shared {
             }
         }
         {
-            let graph = trial.evaluate_graph(&state.index, &self.store)?;
-            found.extend(graph.into_iter().filter(|v| match &v.subject {
-                Subject::OutputPort { product: id, .. } | Subject::Product { id } => id == &product.id,
-                _ => false,
+            // Graph findings of the mesh after this apply that concern this product, or that
+            // the apply creates, whichever product they are about: otherwise the order of
+            // applies could slip a blocking violation in (a public product first, then the
+            // product whose PII column reaches it).
+            let before = mesh.evaluate_graph(&state.index, &self.store)?;
+            let after = trial.evaluate_graph(&state.index, &self.store)?;
+            found.extend(after.into_iter().filter(|v| {
+                let about_this = match &v.subject {
+                    Subject::OutputPort { product: id, .. } | Subject::Product { id } => id == &product.id,
+                    _ => false,
+                };
+                about_this || !before.contains(v)
             }));
         }
         drop(state);
