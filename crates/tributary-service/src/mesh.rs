@@ -456,7 +456,8 @@ impl Service {
     }
 
     /// Product-to-product lineage derived from dataset lineage: A -> B when a dataset of A
-    /// is upstream of a dataset of B through jobs and datasets that belong to no product.
+    /// is upstream of a dataset of B through jobs and datasets that belong to no product or
+    /// to B itself (B's internal datasets are its own pipeline; another product ends the walk).
     /// Walks the graph from every product dataset: on a blocking thread, and remembered for
     /// the watermark and mesh it was derived at, so the many product fields of one answer
     /// (each product's upstream and downstream) share one derivation.
