@@ -11,6 +11,7 @@ mod grpc_hostile;
 mod ingest;
 mod interop;
 mod mesh;
+mod parity;
 mod regression;
 mod stress;
 mod support;

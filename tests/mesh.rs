@@ -13,18 +13,18 @@ fn mesh_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mesh").join(name)
 }
 
-fn read(name: &str) -> String {
+pub(crate) fn read(name: &str) -> String {
     std::fs::read_to_string(mesh_file(name)).unwrap()
 }
 
-async fn mesh_server(dir: &Path) -> TestServer {
+pub(crate) async fn mesh_server(dir: &Path) -> TestServer {
     let policies = tributary_server::governance::parse_policy_file(&read("policies.yaml")).unwrap();
     start_server_with(dir, ServiceConfig { policies, ..ServiceConfig::default() }).await
 }
 
-const APPLY_PRODUCT: &str =
+pub(crate) const APPLY_PRODUCT: &str =
     "mutation($d: String!) { applyProduct(descriptor: $d) { id version changed violations { policy reason } } }";
-const APPLY_DOMAIN: &str = "mutation($d: String!) { applyDomain(descriptor: $d) { id version changed } }";
+pub(crate) const APPLY_DOMAIN: &str = "mutation($d: String!) { applyDomain(descriptor: $d) { id version changed } }";
 
 fn ds(namespace: &str, name: &str) -> Value {
     json!({"namespace": namespace, "name": name})
@@ -51,7 +51,7 @@ fn column_lineage_facet(entries: Vec<(String, Value)>) -> Value {
 
 /// sales: load_orders(orders_raw) -> orders.  marketing: build_stats(orders, orders_raw) -> campaign_stats
 /// (email_domain from customer_email unmasked, hashed_email masked).  finance: build_ledger(orders) -> ledger.
-async fn ingest_lineage(server: &TestServer) {
+pub(crate) async fn ingest_lineage(server: &TestServer) {
     let now = tributary_server::model::Timestamp::now().to_rfc3339();
     let mut load = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(1), "load_orders", &[], &[]);
     load["job"]["namespace"] = "sales-db".into();
