@@ -6,7 +6,6 @@
 pub mod cli;
 mod connections;
 mod http;
-mod import;
 mod limits;
 
 use std::future::Future;

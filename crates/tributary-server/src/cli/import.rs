@@ -3,14 +3,16 @@
 
 use std::collections::VecDeque;
 use std::io::BufRead;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tributary_service::{IngestOutcome, PendingAck, Service, ServiceError, parse_event};
 
-use crate::cli::ImportArgs;
+use super::StoreArgs;
 
 /// Events enqueued and not yet acknowledged.
 const MAX_IN_FLIGHT: usize = 1024;
@@ -41,7 +43,7 @@ impl Tally {
     }
 }
 
-pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let config = args.store.service_config();
     let data_dir = args.store.data_dir.clone();
     let service = tokio::task::spawn_blocking(move || Service::open(config))
@@ -137,4 +139,15 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         println!("  … and {} more rejected lines", tally.rejected as usize - tally.shown.len());
     }
     Ok(if tally.rejected == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+#[derive(Args)]
+pub(crate) struct ImportArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// NDJSON file, one OpenLineage event per line (`-` for standard input).
+    pub(crate) file: PathBuf,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub(crate) quiet: bool,
 }

@@ -1,0 +1,111 @@
+//! `tributary serve`: open the store, bind, serve until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use tributary_service::Service;
+
+use super::{DEFAULT_LISTEN, StoreArgs};
+
+#[derive(Args)]
+pub(super) struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Address for HTTP/1.1 and HTTP/2 (ingest, GraphQL, gRPC). Port 0 picks a free port.
+    #[arg(long, env = "TRIBUTARY_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Largest node limit a lineage request may ask for.
+    #[arg(long, env = "TRIBUTARY_MAX_LINEAGE_NODES", default_value_t = 1_000_000)]
+    max_lineage_nodes: usize,
+    /// Global policy file (YAML or JSON, see docs/mesh.md).
+    #[arg(long, env = "TRIBUTARY_POLICIES")]
+    policies: Option<PathBuf>,
+    /// Open connections at most (keep it below the process's file limit).
+    #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS", default_value_t = 512)]
+    max_connections: usize,
+    /// Seconds a connection gets to send its first byte and an HTTP/1 request its headers.
+    #[arg(long, env = "TRIBUTARY_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds an HTTP request (ingest, GraphQL) gets in all, its body included; 504 after.
+    #[arg(long, env = "TRIBUTARY_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    request_timeout_secs: u64,
+    /// Largest ingest body in bytes, compressed or decompressed.
+    #[arg(long, env = "TRIBUTARY_MAX_INGEST_BYTES", default_value_t = crate::MAX_BODY_BYTES)]
+    max_ingest_bytes: usize,
+    /// Largest GraphQL request body in bytes.
+    #[arg(long, env = "TRIBUTARY_MAX_GRAPHQL_BYTES", default_value_t = 4 * 1024 * 1024)]
+    max_graphql_bytes: usize,
+    /// An origin (`https://ui.example.com`) whose pages may call this server from a browser;
+    /// repeat for several, `*` for any. Without it only same-origin pages may.
+    #[arg(long = "allowed-origin", env = "TRIBUTARY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> crate::ServerLimits {
+        crate::ServerLimits {
+            max_connections: self.max_connections.max(1),
+            header_read_timeout: std::time::Duration::from_secs(self.header_timeout_secs.max(1)),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+            max_ingest_bytes: self.max_ingest_bytes.max(1024),
+            max_graphql_bytes: self.max_graphql_bytes.max(1024),
+            allowed_origins: self.allowed_origins.clone(),
+        }
+    }
+}
+
+pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = args.store.service_config();
+    config.max_lineage_limit = args.max_lineage_nodes.max(1);
+    config.default_lineage_limit = config.default_lineage_limit.min(config.max_lineage_limit);
+    if let Some(path) = &args.policies {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading the policy file `{}`", path.display()))?;
+        config.policies = tributary_mesh::parse_policy_file(&text)
+            .map_err(|error| anyhow::anyhow!("policy file `{}`: {error}", path.display()))?;
+    }
+    let data_dir = args.store.data_dir.clone();
+    let service = tokio::task::spawn_blocking(move || Service::open(config))
+        .await?
+        .with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let watermark = service.watermark();
+    tracing::info!(data_dir = %data_dir.display(), events = watermark.events, "store open");
+    {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "tributary listening on http://{address}")?;
+        stdout.flush()?;
+    }
+    crate::run_with_limits(service.clone(), listener, shutdown_signal(), args.limits()).await?;
+    tokio::task::spawn_blocking(move || service.close()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
