@@ -6,8 +6,9 @@ use tributary_service::model::DatasetId;
 use tributary_service::{ChangeReport, SchemaFormat as ServiceFormat};
 
 use crate::columns::DatasetInput;
+use crate::error::gql_error;
 use crate::mesh::{ImpactGroupOutput, impact_groups};
-use crate::types::{NodeKind, NodeRef, Watermark, gql_error, service};
+use crate::scalars::{NodeKind, NodeRef, Watermark, service};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaFormat {

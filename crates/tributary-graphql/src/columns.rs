@@ -4,7 +4,7 @@ use async_graphql::{Enum, InputObject, SimpleObject};
 use tributary_service::ColumnLineageView;
 use tributary_service::model::{self, DatasetId, TransformationKind};
 
-use crate::types::{NodeKind, NodeRef, Watermark};
+use crate::scalars::{NodeKind, NodeRef, Watermark};
 
 #[derive(InputObject)]
 pub struct DatasetInput {

@@ -5,7 +5,9 @@
 pub mod budget;
 mod check;
 mod columns;
+mod error;
 mod mesh;
+mod scalars;
 mod types;
 
 use async_graphql::http::GraphiQLSource;

@@ -8,9 +8,9 @@ use tributary_service::{
     ApplyOutcome, FreshnessView, ImpactGroup, OwnerView, ProductEdge, ProductView, ViolationFilter, ViolationView,
 };
 
-use crate::types::{
-    Direction, Lineage, NodeInput, NodeKind, NodeRef, gql_error, lineage_from_view, lineage_view, service,
-};
+use crate::error::gql_error;
+use crate::scalars::{Direction, NodeInput, NodeKind, NodeRef, service};
+use crate::types::{Lineage, lineage_from_view, lineage_view};
 
 fn dataset_ref(id: &DatasetId) -> NodeRef {
     NodeRef { kind: NodeKind::Dataset, namespace: id.namespace.clone(), name: id.name.clone() }
@@ -470,32 +470,6 @@ impl MutationRoot {
     async fn apply_domain(&self, context: &Context<'_>, descriptor: String) -> Result<ApplyResult> {
         Ok(apply_result(service(context).apply_domain(descriptor).await.map_err(gql_error)?))
     }
-}
-
-/// A violation as plain JSON (for error extensions).
-/// A violation in an error's `extensions.violations`: the same structured fields as the
-/// `Violation` type (product, port, dataset, job apart), so bots need not parse `subject`.
-pub(crate) fn violation_json(v: &governance::Violation) -> Value {
-    let (product, port, dataset, job) = match &v.subject {
-        Subject::Product { id } => (Some(id.clone()), None, None, None),
-        Subject::OutputPort { product, port } => (Some(product.clone()), Some(port.clone()), None, None),
-        Subject::Dataset(id) => {
-            (None, None, Some(serde_json::json!({"namespace": id.namespace, "name": id.name})), None)
-        }
-        Subject::Job(id) => (None, None, None, Some(serde_json::json!({"namespace": id.namespace, "name": id.name}))),
-    };
-    serde_json::json!({
-        "policy": v.policy,
-        "kind": v.kind,
-        "blocking": v.blocking,
-        "subject": v.subject.to_string(),
-        "product": product,
-        "port": port,
-        "dataset": dataset,
-        "job": job,
-        "reason": v.reason,
-        "path": v.path,
-    })
 }
 
 /// What to search.

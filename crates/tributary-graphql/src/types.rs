@@ -1,138 +1,19 @@
 //! GraphQL types and resolvers. Wire types stay here; they convert from service views.
 
-use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Json, Object, Result, SimpleObject};
+use async_graphql::{Context, Json, Object, Result, SimpleObject};
 use serde_json::{Map, Value};
-use tributary_service::model::{self, NodeKind as ModelKind, Timestamp};
-use tributary_service::{
-    AnswerShape, DatasetView, ErrorCode, JobView, RunSummary, SchemaVersionView, Service, ServiceError,
-};
+use tributary_service::model::{self, Timestamp};
+use tributary_service::{AnswerShape, DatasetView, JobView, RunSummary, SchemaVersionView, Service};
+
+use crate::error::gql_error;
+pub use crate::scalars::{Direction, EdgeKind, NodeInput, NodeKind, NodeRef, Watermark};
+use crate::scalars::{refs, service};
 
 /// Default page size of listings.
 const DEFAULT_PAGE: usize = 100;
 
-pub(crate) fn gql_error(error: ServiceError) -> async_graphql::Error {
-    let code = match error.code() {
-        ErrorCode::InvalidArgument => "BAD_USER_INPUT",
-        ErrorCode::NotFound => "NOT_FOUND",
-        ErrorCode::Unavailable => "UNAVAILABLE",
-        ErrorCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        ErrorCode::FailedPrecondition => "POLICY_VIOLATION",
-        ErrorCode::Internal => "INTERNAL",
-    };
-    let field = error.field().to_owned();
-    let violations: Vec<async_graphql::Value> = match &error {
-        ServiceError::PolicyViolation { violations } => violations
-            .iter()
-            .filter_map(|v| async_graphql::Value::from_json(crate::mesh::violation_json(v)).ok())
-            .collect(),
-        _ => Vec::new(),
-    };
-    async_graphql::Error::new(error.to_string()).extend_with(|_, extensions| {
-        extensions.set("code", code);
-        if !field.is_empty() {
-            extensions.set("field", field.as_str());
-        }
-        if !violations.is_empty() {
-            extensions.set("violations", async_graphql::Value::List(violations.clone()));
-        }
-    })
-}
-
-pub(crate) fn service<'a>(context: &Context<'a>) -> &'a Service {
-    // The schema is always built with a Service in its data (see `crate::schema`).
-    context.data_unchecked::<Service>()
-}
-
 fn time(timestamp: Option<Timestamp>) -> Option<String> {
     timestamp.map(Timestamp::to_rfc3339)
-}
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum NodeKind {
-    Dataset,
-    Job,
-}
-
-impl From<ModelKind> for NodeKind {
-    fn from(kind: ModelKind) -> Self {
-        match kind {
-            ModelKind::Dataset => Self::Dataset,
-            ModelKind::Job => Self::Job,
-        }
-    }
-}
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Upstream,
-    Downstream,
-    Both,
-}
-
-impl From<Direction> for model::Direction {
-    fn from(direction: Direction) -> Self {
-        match direction {
-            Direction::Upstream => Self::Upstream,
-            Direction::Downstream => Self::Downstream,
-            Direction::Both => Self::Both,
-        }
-    }
-}
-
-/// `READS`: dataset -> job. `WRITES`: job -> dataset.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum EdgeKind {
-    Reads,
-    Writes,
-}
-
-/// Which ingested events an answer reflects: everything up to `sequence`.
-#[derive(SimpleObject, Clone, Copy)]
-pub struct Watermark {
-    /// Highest event sequence the answer reflects (0: nothing ingested yet).
-    pub sequence: u64,
-    /// Distinct events stored at that point.
-    pub events: u64,
-}
-
-impl From<model::Watermark> for Watermark {
-    fn from(watermark: model::Watermark) -> Self {
-        Self { sequence: watermark.sequence, events: watermark.events }
-    }
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct NodeRef {
-    pub kind: NodeKind,
-    pub namespace: String,
-    pub name: String,
-}
-
-impl From<&model::NodeRef> for NodeRef {
-    fn from(node: &model::NodeRef) -> Self {
-        Self { kind: node.kind.into(), namespace: node.namespace.clone(), name: node.name.clone() }
-    }
-}
-
-fn refs(nodes: &[model::NodeRef]) -> Vec<NodeRef> {
-    nodes.iter().map(NodeRef::from).collect()
-}
-
-#[derive(InputObject)]
-pub struct NodeInput {
-    pub kind: NodeKind,
-    pub namespace: String,
-    pub name: String,
-}
-
-impl From<NodeInput> for model::NodeRef {
-    fn from(input: NodeInput) -> Self {
-        let kind = match input.kind {
-            NodeKind::Dataset => ModelKind::Dataset,
-            NodeKind::Job => ModelKind::Job,
-        };
-        model::NodeRef { kind, namespace: input.namespace, name: input.name }
-    }
 }
 
 #[derive(SimpleObject, Clone)]
