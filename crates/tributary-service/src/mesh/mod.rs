@@ -15,10 +15,17 @@ use tributary_model::{DatasetId, DocumentRecord, JobId, NodeKind, NodeRef, RECOR
 use tributary_openlineage::{canonical_json, content_hash};
 use tributary_store::{DocumentKind, Store};
 
-use crate::{Service, ServiceError, Shared, State};
+use crate::{Service, ServiceError, Shared};
 
-/// Most nodes a product-lineage walk visits from one dataset.
-const PRODUCT_LINEAGE_BUDGET: usize = 200_000;
+mod impact;
+mod lineage;
+mod search;
+
+pub use impact::ImpactGroup;
+pub(crate) use lineage::CachedProductLineage;
+pub use lineage::ProductEdge;
+pub use search::{SearchHit, SearchQuery};
+
 /// Most columns a PII reach walk returns from one column.
 const PII_REACH_LIMIT: usize = 100_000;
 
@@ -324,15 +331,6 @@ impl OwnerView {
     }
 }
 
-/// A derived lineage edge between two products (or domains), with the datasets that link them.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ProductEdge {
-    pub from: String,
-    pub to: String,
-    /// (upstream dataset of `from`, downstream dataset of `to`) pairs that connect them.
-    pub via: Vec<(DatasetId, DatasetId)>,
-}
-
 /// A violation with when it was first seen.
 #[derive(Clone, Debug)]
 pub struct ViolationView {
@@ -469,70 +467,6 @@ impl Service {
     pub async fn domain_lineage(&self) -> Result<Vec<ProductEdge>, ServiceError> {
         self.blocking(|shared| Ok(shared.domain_lineage())).await
     }
-}
-
-/// Product lineage with the (watermark sequence, mesh generation) it was derived at.
-pub(crate) type CachedProductLineage = ((u64, u64), Arc<Vec<ProductEdge>>);
-
-impl Shared {
-    /// Product lineage as of now, from the cache when neither the graph (watermark) nor the
-    /// mesh (generation) moved since it was derived. The cache's mutex is a leaf: the state
-    /// lock is taken and released before it.
-    pub(crate) fn product_lineage(&self) -> Arc<Vec<ProductEdge>> {
-        let state = self.read_state();
-        let key = (state.index.watermark().sequence, state.mesh.generation);
-        {
-            let cached = self.product_lineage_cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some((cached_key, edges)) = &*cached
-                && *cached_key == key
-            {
-                return Arc::clone(edges);
-            }
-        }
-        let edges = Arc::new(derive_product_lineage(&state));
-        drop(state);
-        *self.product_lineage_cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-            Some((key, Arc::clone(&edges)));
-        edges
-    }
-
-    fn domain_lineage(&self) -> Vec<ProductEdge> {
-        let product_edges = self.product_lineage();
-        let state = self.read_state();
-        let mesh = &state.mesh;
-        let domain_of = |product: &str| mesh.products.get(product).map(|(p, _)| p.domain.clone()).unwrap_or_default();
-        let mut edges: BTreeMap<(String, String), BTreeSet<(DatasetId, DatasetId)>> = BTreeMap::new();
-        for edge in product_edges.iter() {
-            let (from, to) = (domain_of(&edge.from), domain_of(&edge.to));
-            if from != to {
-                edges.entry((from, to)).or_default().extend(edge.via.iter().cloned());
-            }
-        }
-        edges.into_iter().map(|((from, to), via)| ProductEdge { from, to, via: via.into_iter().collect() }).collect()
-    }
-}
-
-fn derive_product_lineage(state: &State) -> Vec<ProductEdge> {
-    let (mesh, index) = (&state.mesh, &state.index);
-    let mut edges: BTreeMap<(String, String), BTreeSet<(DatasetId, DatasetId)>> = BTreeMap::new();
-    for (product, _) in mesh.products.values() {
-        for dataset in product.datasets() {
-            let found = index.upstream_until(
-                dataset,
-                |candidate| mesh.membership.get(candidate).is_some_and(|m| m.product != product.id),
-                PRODUCT_LINEAGE_BUDGET,
-            );
-            for upstream in found {
-                if let Some(membership) = mesh.membership.get(&upstream) {
-                    edges
-                        .entry((membership.product.clone(), product.id.clone()))
-                        .or_default()
-                        .insert((upstream.clone(), dataset.clone()));
-                }
-            }
-        }
-    }
-    edges.into_iter().map(|((from, to), via)| ProductEdge { from, to, via: via.into_iter().collect() }).collect()
 }
 
 impl Service {
@@ -860,243 +794,5 @@ impl Shared {
             }
         }
         Ok(owners)
-    }
-}
-
-/// Impacted nodes that share a product (and so a domain), or, outside any product, a
-/// domain or a namespace: the "who must be told" list.
-#[derive(Clone, Debug, Default)]
-pub struct ImpactGroup {
-    pub product: Option<String>,
-    pub domain: Option<String>,
-    /// Set only for nodes outside every domain.
-    pub namespace: Option<String>,
-    /// Owners to tell, with where each came from.
-    pub owners: Vec<OwnerView>,
-    pub datasets: Vec<NodeRef>,
-    pub jobs: Vec<NodeRef>,
-}
-
-impl Service {
-    /// Groups nodes (lineage or change-check results) by product, then domain, then
-    /// namespace, with the owners of each group.
-    pub async fn group_impact(&self, nodes: Vec<NodeRef>) -> Result<Vec<ImpactGroup>, ServiceError> {
-        self.blocking(move |shared| shared.group_impact(&shared.read_state(), &nodes)).await
-    }
-}
-
-impl Shared {
-    pub(crate) fn group_impact(&self, state: &State, nodes: &[NodeRef]) -> Result<Vec<ImpactGroup>, ServiceError> {
-        type Key = (Option<String>, Option<String>, Option<String>);
-        let mut groups: BTreeMap<Key, ImpactGroup> = BTreeMap::new();
-        let mut facet_owner_nodes: BTreeMap<Key, Vec<NodeRef>> = BTreeMap::new();
-        {
-            let (mesh, index) = (&state.mesh, &state.index);
-            for node in nodes {
-                let (product, domain) = match node.kind {
-                    NodeKind::Dataset => {
-                        let id = DatasetId::new(&*node.namespace, &*node.name);
-                        let membership = mesh.membership(&id);
-                        (membership.map(|m| m.product.clone()), mesh.dataset_domain(&id).map(str::to_owned))
-                    }
-                    NodeKind::Job => {
-                        let id = JobId::new(&*node.namespace, &*node.name);
-                        let outputs: Vec<DatasetId> =
-                            index.job_outputs(&id).into_iter().map(|n| DatasetId::new(n.namespace, n.name)).collect();
-                        let product = outputs.iter().find_map(|o| mesh.membership(o).map(|m| m.product.clone()));
-                        (product, mesh.job_domain(&id, &outputs).map(str::to_owned))
-                    }
-                };
-                let namespace = domain.is_none().then(|| node.namespace.clone());
-                let key = (product.clone(), domain.clone(), namespace.clone());
-                let group = groups.entry(key.clone()).or_insert_with(|| ImpactGroup {
-                    product: product.clone(),
-                    domain: domain.clone(),
-                    namespace,
-                    ..ImpactGroup::default()
-                });
-                match node.kind {
-                    NodeKind::Dataset => group.datasets.push(node.clone()),
-                    NodeKind::Job => group.jobs.push(node.clone()),
-                }
-                facet_owner_nodes.entry(key).or_default().push(node.clone());
-            }
-            for group in groups.values_mut() {
-                let mut owners = Vec::new();
-                if let Some((product, _)) = group.product.as_ref().and_then(|id| mesh.products.get(id)) {
-                    owners.extend(OwnerView::declared(&product.owners, &format!("product {}", product.id)));
-                }
-                if let Some(domain) = &group.domain {
-                    owners.extend(domain_owners(mesh, domain));
-                }
-                group.owners = owners;
-            }
-        }
-        for (key, members) in facet_owner_nodes {
-            let mut facet_owners_found = Vec::new();
-            for node in members {
-                let ownership = match node.kind {
-                    NodeKind::Dataset => {
-                        self.store.dataset_facet(&DatasetId::new(&*node.namespace, &*node.name), "ownership")?
-                    }
-                    NodeKind::Job => self
-                        .store
-                        .job(&JobId::new(&*node.namespace, &*node.name))?
-                        .and_then(|r| r.facets.get("ownership").and_then(|e| e.value.clone())),
-                };
-                let kind = if node.kind == NodeKind::Dataset { "dataset" } else { "job" };
-                facet_owners_found.extend(OwnerView::from_facet(
-                    ownership.as_ref(),
-                    &format!("ownership facet of {kind} {}:{}", node.namespace, node.name),
-                ));
-            }
-            if let Some(group) = groups.get_mut(&key) {
-                group.owners.extend(facet_owners_found);
-                group.owners.sort();
-                group.owners.dedup_by(|a, b| a.name == b.name && a.source == b.source);
-            }
-        }
-        Ok(groups.into_values().collect())
-    }
-}
-
-/// One search hit: a product, or a dataset or job.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SearchHit {
-    Product(String),
-    Node(NodeRef),
-}
-
-/// Discovery filters; all given filters must match.
-#[derive(Clone, Debug, Default)]
-pub struct SearchQuery {
-    /// Case-insensitive substring of the name (and, for products, id and description).
-    pub text: Option<String>,
-    /// A tag (product tags; `tags` facets of datasets and jobs).
-    pub tag: Option<String>,
-    /// An owner name (product and port owners; `ownership` facets).
-    pub owner: Option<String>,
-    /// A domain id (products of it; datasets and jobs of its products or namespaces).
-    pub domain: Option<String>,
-    pub products: bool,
-    pub datasets: bool,
-    pub jobs: bool,
-}
-
-/// Most candidates a text-only search scans from the name index.
-const SEARCH_SCAN: usize = 100_000;
-
-impl Service {
-    /// Searches products, datasets and jobs; results in a stable order, paged by offset.
-    pub async fn search(
-        &self,
-        query: SearchQuery,
-        offset: usize,
-        limit: usize,
-    ) -> Result<(Vec<SearchHit>, bool), ServiceError> {
-        if limit == 0 || limit > 1000 {
-            return Err(ServiceError::invalid("first", "must be between 1 and 1000"));
-        }
-        if query.text.is_none() && query.tag.is_none() && query.owner.is_none() && query.domain.is_none() {
-            return Err(ServiceError::invalid("text", "give at least one of text, tag, owner or domain"));
-        }
-        let shared = std::sync::Arc::clone(&self.shared);
-        let hits = tokio::task::spawn_blocking(move || shared.search(&query))
-            .await
-            .map_err(|error| ServiceError::Internal(format!("search task failed: {error}")))??;
-        let more = hits.len() > offset + limit;
-        Ok((hits.into_iter().skip(offset).take(limit).collect(), more))
-    }
-}
-
-impl Shared {
-    fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, ServiceError> {
-        let text = query.text.as_ref().map(|t| t.to_lowercase());
-        let tag = query.tag.as_ref().map(|t| t.to_lowercase());
-        let mut hits: BTreeSet<SearchHit> = BTreeSet::new();
-        if query.products {
-            let state = self.read_state();
-            for (product, _) in state.mesh.products.values() {
-                let matches_text = text.as_ref().is_none_or(|needle| {
-                    product.id.to_lowercase().contains(needle)
-                        || product.name.to_lowercase().contains(needle)
-                        || product.description.as_deref().is_some_and(|d| d.to_lowercase().contains(needle))
-                });
-                let matches_tag =
-                    tag.as_ref().is_none_or(|wanted| product.tags.iter().any(|t| &t.to_lowercase() == wanted));
-                let matches_owner = query.owner.as_ref().is_none_or(|owner| {
-                    product
-                        .owners
-                        .iter()
-                        .chain(product.output_ports.iter().flat_map(|p| &p.owners))
-                        .any(|o| &o.name == owner)
-                });
-                let matches_domain = query.domain.as_ref().is_none_or(|domain| &product.domain == domain);
-                if matches_text && matches_tag && matches_owner && matches_domain {
-                    hits.insert(SearchHit::Product(product.id.clone()));
-                }
-            }
-        }
-        if query.datasets || query.jobs {
-            // Candidates from the most selective filter, then every filter checked.
-            let candidates: Vec<NodeRef> = if let Some(owner) = &query.owner {
-                self.store.nodes_owned_by(owner)?
-            } else if let Some(tag) = &tag {
-                self.store.nodes_tagged(tag)?
-            } else {
-                let state = self.read_state();
-                let index = &state.index;
-                let mut nodes: Vec<NodeRef> = Vec::new();
-                let (datasets, _) = index.list_datasets(None, text.as_deref(), None, SEARCH_SCAN);
-                nodes.extend(datasets.iter().map(NodeRef::from));
-                let (jobs, _) = index.list_jobs(None, text.as_deref(), None, SEARCH_SCAN);
-                nodes.extend(jobs.iter().map(NodeRef::from));
-                nodes
-            };
-            let owned: Option<BTreeSet<NodeRef>> = query
-                .owner
-                .as_ref()
-                .map(|owner| self.store.nodes_owned_by(owner))
-                .transpose()?
-                .map(|n| n.into_iter().collect());
-            let tagged: Option<BTreeSet<NodeRef>> =
-                tag.as_ref().map(|tag| self.store.nodes_tagged(tag)).transpose()?.map(|n| n.into_iter().collect());
-            let state = self.read_state();
-            let (mesh, index) = (&state.mesh, &state.index);
-            for node in candidates {
-                let wanted_kind = match node.kind {
-                    NodeKind::Dataset => query.datasets,
-                    NodeKind::Job => query.jobs,
-                };
-                if !wanted_kind
-                    || text.as_ref().is_some_and(|needle| !node.name.to_lowercase().contains(needle))
-                    || owned.as_ref().is_some_and(|set| !set.contains(&node))
-                    || tagged.as_ref().is_some_and(|set| !set.contains(&node))
-                {
-                    continue;
-                }
-                if let Some(domain) = &query.domain {
-                    let node_domain = match node.kind {
-                        NodeKind::Dataset => {
-                            mesh.dataset_domain(&DatasetId::new(&*node.namespace, &*node.name)).map(str::to_owned)
-                        }
-                        NodeKind::Job => {
-                            let id = JobId::new(&*node.namespace, &*node.name);
-                            let outputs: Vec<DatasetId> = index
-                                .job_outputs(&id)
-                                .into_iter()
-                                .map(|n| DatasetId::new(n.namespace, n.name))
-                                .collect();
-                            mesh.job_domain(&id, &outputs).map(str::to_owned)
-                        }
-                    };
-                    if node_domain.as_ref() != Some(domain) {
-                        continue;
-                    }
-                }
-                hits.insert(SearchHit::Node(node));
-            }
-        }
-        Ok(hits.into_iter().collect())
     }
 }

@@ -1,0 +1,148 @@
+//! Discovery: products, datasets and jobs by text, tag, owner and domain.
+
+use std::collections::BTreeSet;
+
+use tributary_model::{DatasetId, JobId, NodeKind, NodeRef};
+
+use crate::{Service, ServiceError, Shared};
+
+/// One search hit: a product, or a dataset or job.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SearchHit {
+    Product(String),
+    Node(NodeRef),
+}
+
+/// Discovery filters; all given filters must match.
+#[derive(Clone, Debug, Default)]
+pub struct SearchQuery {
+    /// Case-insensitive substring of the name (and, for products, id and description).
+    pub text: Option<String>,
+    /// A tag (product tags; `tags` facets of datasets and jobs).
+    pub tag: Option<String>,
+    /// An owner name (product and port owners; `ownership` facets).
+    pub owner: Option<String>,
+    /// A domain id (products of it; datasets and jobs of its products or namespaces).
+    pub domain: Option<String>,
+    pub products: bool,
+    pub datasets: bool,
+    pub jobs: bool,
+}
+
+/// Most candidates a text-only search scans from the name index.
+const SEARCH_SCAN: usize = 100_000;
+
+impl Service {
+    /// Searches products, datasets and jobs; results in a stable order, paged by offset.
+    pub async fn search(
+        &self,
+        query: SearchQuery,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<SearchHit>, bool), ServiceError> {
+        if limit == 0 || limit > 1000 {
+            return Err(ServiceError::invalid("first", "must be between 1 and 1000"));
+        }
+        if query.text.is_none() && query.tag.is_none() && query.owner.is_none() && query.domain.is_none() {
+            return Err(ServiceError::invalid("text", "give at least one of text, tag, owner or domain"));
+        }
+        let shared = std::sync::Arc::clone(&self.shared);
+        let hits = tokio::task::spawn_blocking(move || shared.search(&query))
+            .await
+            .map_err(|error| ServiceError::Internal(format!("search task failed: {error}")))??;
+        let more = hits.len() > offset + limit;
+        Ok((hits.into_iter().skip(offset).take(limit).collect(), more))
+    }
+}
+
+impl Shared {
+    fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, ServiceError> {
+        let text = query.text.as_ref().map(|t| t.to_lowercase());
+        let tag = query.tag.as_ref().map(|t| t.to_lowercase());
+        let mut hits: BTreeSet<SearchHit> = BTreeSet::new();
+        if query.products {
+            let state = self.read_state();
+            for (product, _) in state.mesh.products.values() {
+                let matches_text = text.as_ref().is_none_or(|needle| {
+                    product.id.to_lowercase().contains(needle)
+                        || product.name.to_lowercase().contains(needle)
+                        || product.description.as_deref().is_some_and(|d| d.to_lowercase().contains(needle))
+                });
+                let matches_tag =
+                    tag.as_ref().is_none_or(|wanted| product.tags.iter().any(|t| &t.to_lowercase() == wanted));
+                let matches_owner = query.owner.as_ref().is_none_or(|owner| {
+                    product
+                        .owners
+                        .iter()
+                        .chain(product.output_ports.iter().flat_map(|p| &p.owners))
+                        .any(|o| &o.name == owner)
+                });
+                let matches_domain = query.domain.as_ref().is_none_or(|domain| &product.domain == domain);
+                if matches_text && matches_tag && matches_owner && matches_domain {
+                    hits.insert(SearchHit::Product(product.id.clone()));
+                }
+            }
+        }
+        if query.datasets || query.jobs {
+            // Candidates from the most selective filter, then every filter checked.
+            let candidates: Vec<NodeRef> = if let Some(owner) = &query.owner {
+                self.store.nodes_owned_by(owner)?
+            } else if let Some(tag) = &tag {
+                self.store.nodes_tagged(tag)?
+            } else {
+                let state = self.read_state();
+                let index = &state.index;
+                let mut nodes: Vec<NodeRef> = Vec::new();
+                let (datasets, _) = index.list_datasets(None, text.as_deref(), None, SEARCH_SCAN);
+                nodes.extend(datasets.iter().map(NodeRef::from));
+                let (jobs, _) = index.list_jobs(None, text.as_deref(), None, SEARCH_SCAN);
+                nodes.extend(jobs.iter().map(NodeRef::from));
+                nodes
+            };
+            let owned: Option<BTreeSet<NodeRef>> = query
+                .owner
+                .as_ref()
+                .map(|owner| self.store.nodes_owned_by(owner))
+                .transpose()?
+                .map(|n| n.into_iter().collect());
+            let tagged: Option<BTreeSet<NodeRef>> =
+                tag.as_ref().map(|tag| self.store.nodes_tagged(tag)).transpose()?.map(|n| n.into_iter().collect());
+            let state = self.read_state();
+            let (mesh, index) = (&state.mesh, &state.index);
+            for node in candidates {
+                let wanted_kind = match node.kind {
+                    NodeKind::Dataset => query.datasets,
+                    NodeKind::Job => query.jobs,
+                };
+                if !wanted_kind
+                    || text.as_ref().is_some_and(|needle| !node.name.to_lowercase().contains(needle))
+                    || owned.as_ref().is_some_and(|set| !set.contains(&node))
+                    || tagged.as_ref().is_some_and(|set| !set.contains(&node))
+                {
+                    continue;
+                }
+                if let Some(domain) = &query.domain {
+                    let node_domain = match node.kind {
+                        NodeKind::Dataset => {
+                            mesh.dataset_domain(&DatasetId::new(&*node.namespace, &*node.name)).map(str::to_owned)
+                        }
+                        NodeKind::Job => {
+                            let id = JobId::new(&*node.namespace, &*node.name);
+                            let outputs: Vec<DatasetId> = index
+                                .job_outputs(&id)
+                                .into_iter()
+                                .map(|n| DatasetId::new(n.namespace, n.name))
+                                .collect();
+                            mesh.job_domain(&id, &outputs).map(str::to_owned)
+                        }
+                    };
+                    if node_domain.as_ref() != Some(domain) {
+                        continue;
+                    }
+                }
+                hits.insert(SearchHit::Node(node));
+            }
+        }
+        Ok(hits.into_iter().collect())
+    }
+}
