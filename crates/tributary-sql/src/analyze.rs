@@ -6,7 +6,7 @@
 //! names its columns, so the work is linear in the statement (lineages are sets, bounded by
 //! the input columns they name).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 use sqlparser::ast::{
@@ -25,6 +25,9 @@ use crate::{DatasetEdge, Derived, DerivedEdge, DerivedOutput, PositionalRead, Po
 /// How deep the walk descends into nested queries and expressions before it stops (and
 /// says so): deeper than any statement written by hand, shallow enough for a 2 MiB stack.
 const MAX_DEPTH: usize = 150;
+
+/// At most this many notes are returned (a generated statement can have thousands).
+const MAX_NOTES: usize = 100;
 
 /// An input column: a dataset of the catalog and the column's name (the schema's spelling
 /// when the schema is known, else the SQL's).
@@ -137,7 +140,12 @@ struct QueryOut {
 #[derive(Debug)]
 enum Source {
     Base(DatasetIdx),
-    Derived(QueryOut),
+    /// A CTE, a subquery, or a table created by an earlier statement; `index` maps each
+    /// lower-case column name to its first column.
+    Derived {
+        query: QueryOut,
+        index: HashMap<String, usize>,
+    },
     /// Rows made by a function of other columns (table functions, `UNNEST`, `LATERAL VIEW`,
     /// `PIVOT`): its columns `names` (lower-case; empty: any name) come from `lineage`;
     /// other names pass through to `inner`.
@@ -148,6 +156,16 @@ enum Source {
     },
     /// A recursive CTE's reference to itself while its body is analysed: contributes nothing.
     Placeholder,
+}
+
+impl Source {
+    fn derived(query: QueryOut) -> Rc<Source> {
+        let mut index = HashMap::with_capacity(query.columns.len());
+        for (idx, column) in query.columns.iter().enumerate() {
+            index.entry(column.folded.clone()).or_insert(idx);
+        }
+        Rc::new(Source::Derived { query, index })
+    }
 }
 
 /// A column looked up in one relation.
@@ -188,8 +206,8 @@ struct Frame<'a> {
     entries: Vec<Entry>,
     /// Lower-case names of `USING` join columns: unqualified, they are not ambiguous.
     using: Vec<String>,
-    /// Output aliases defined so far, lower-case.
-    aliases: Vec<(String, Lineage)>,
+    /// Output aliases defined so far, by lower-case name.
+    aliases: HashMap<String, Lineage>,
     alias_mode: AliasMode,
     windows: Vec<(String, &'a NamedWindowExpr)>,
 }
@@ -239,7 +257,7 @@ pub(crate) fn analyze(statements: &[Statement], inputs: &[Relation], outputs: &[
         dialect: "",
         outputs: analyzer.outputs,
         positional_reads: positional_reads.into_iter().collect(),
-        unresolved: analyzer.notes,
+        unresolved: Analyzer::into_notes(analyzer.notes),
     }
 }
 
@@ -297,6 +315,16 @@ impl<'a> Analyzer<'a> {
         if self.noted.insert(message.clone()) {
             self.notes.push(message);
         }
+    }
+
+    /// The notes, at most [`MAX_NOTES`] of them and a count of the rest.
+    fn into_notes(mut notes: Vec<String>) -> Vec<String> {
+        if notes.len() > MAX_NOTES {
+            let more = notes.len() - MAX_NOTES;
+            notes.truncate(MAX_NOTES);
+            notes.push(format!("and {more} more"));
+        }
+        notes
     }
 
     fn enter(&mut self) -> bool {
@@ -368,7 +396,7 @@ impl<'a> Analyzer<'a> {
         if !self.catalog.matches_input(&parts) {
             // A table the job creates and may read in a later statement (a temporary table).
             let folded: Vec<String> = parts.iter().map(|p| fold(p)).collect();
-            self.created.push((folded, Rc::new(Source::Derived(out.clone()))));
+            self.created.push((folded, Source::derived(out.clone())));
         }
         let target = self.target(&parts);
         self.emit(Some(target), out, None);
@@ -604,9 +632,10 @@ impl<'a> Analyzer<'a> {
                     // Columns hidden behind the `*` are those the output's schema has beyond
                     // the listed ones, taken by name.
                     let open = std::mem::take(&mut out.open);
+                    let listed: HashSet<String> = out.columns.iter().map(|c| c.folded.clone()).collect();
                     for field in fields {
                         let folded = fold(field);
-                        if out.columns.iter().any(|c| c.folded == folded) {
+                        if listed.contains(&folded) {
                             continue;
                         }
                         match self.lookup_open(&open, &folded, field) {
@@ -615,8 +644,11 @@ impl<'a> Analyzer<'a> {
                         }
                     }
                     // In the output's order (the listed ones were before or after the `*`).
-                    let order: Vec<String> = fields.iter().map(|f| fold(f)).collect();
-                    out.columns.sort_by_key(|c| order.iter().position(|f| *f == c.folded).unwrap_or(order.len()));
+                    let mut order: HashMap<String, usize> = HashMap::new();
+                    for (idx, field) in fields.iter().enumerate() {
+                        order.entry(fold(field)).or_insert(idx);
+                    }
+                    out.columns.sort_by_key(|c| order.get(&c.folded).copied().unwrap_or(fields.len()));
                 }
                 None => {
                     let names: Vec<String> =
@@ -723,7 +755,7 @@ impl<'a> Analyzer<'a> {
         }
         if let Some(scope) = self.ctes.last_mut() {
             scope.retain(|(n, _)| *n != name);
-            scope.push((name, Rc::new(Source::Derived(out))));
+            scope.push((name, Source::derived(out)));
         }
     }
 
@@ -779,11 +811,7 @@ impl<'a> Analyzer<'a> {
     fn order_outer(&mut self, mut out: QueryOut, order_by: Option<&'a OrderBy>) -> QueryOut {
         let Some(order_by) = order_by else { return out };
         let mut frame = Frame::default();
-        frame.entries.push(Entry {
-            alias: String::new(),
-            sql_parts: Vec::new(),
-            source: Rc::new(Source::Derived(out.clone())),
-        });
+        frame.entries.push(Entry { alias: String::new(), sql_parts: Vec::new(), source: Source::derived(out.clone()) });
         self.frames.push(frame);
         self.order_by(order_by, &out.columns, &mut out.dataset_wide);
         self.frames.pop();
@@ -837,8 +865,14 @@ impl<'a> Analyzer<'a> {
         let mut out = QueryOut { columns: left.columns, open: left.open, dataset_wide: left.dataset_wide };
         out.open.extend(right.open);
         out.dataset_wide.extend(right.dataset_wide);
+        let mut by_folded: HashMap<String, usize> = HashMap::new();
+        if by_name {
+            for (idx, column) in out.columns.iter().enumerate() {
+                by_folded.entry(column.folded.clone()).or_insert(idx);
+            }
+        }
         for (idx, column) in right.columns.into_iter().enumerate() {
-            let matching = if by_name { out.columns.iter().position(|c| c.folded == column.folded) } else { Some(idx) };
+            let matching = if by_name { by_folded.get(&column.folded).copied() } else { Some(idx) };
             match matching.filter(|&i| i < out.columns.len()) {
                 Some(_) if filter_only => out.dataset_wide.extend(column.lineage.as_indirect(Subtype::Filter)),
                 Some(i) => {
@@ -977,13 +1011,23 @@ impl<'a> Analyzer<'a> {
                 }
             },
             SelectItem::Wildcard(options) => {
-                let sources: Vec<Rc<Source>> = self
+                let (sources, using): (Vec<Rc<Source>>, Vec<String>) = self
                     .frames
                     .last()
-                    .map(|f| f.entries.iter().map(|e| Rc::clone(&e.source)).collect())
+                    .map(|f| (f.entries.iter().map(|e| Rc::clone(&e.source)).collect(), f.using.clone()))
                     .unwrap_or_default();
                 for source in sources {
                     self.expand(&source, Some(options), out);
+                }
+                // A USING (or NATURAL) join column appears once, from the first relation.
+                if !using.is_empty() {
+                    let mut seen = HashSet::new();
+                    let expanded = out.columns.split_off(first_new);
+                    for column in expanded {
+                        if !using.contains(&column.folded) || seen.insert(column.folded.clone()) {
+                            out.columns.push(column);
+                        }
+                    }
                 }
             }
         }
@@ -1016,7 +1060,7 @@ impl<'a> Analyzer<'a> {
                 }
                 None => out.open.push(Rc::clone(source)),
             },
-            Source::Derived(query) => {
+            Source::Derived { query, .. } => {
                 columns.extend(query.columns.iter().cloned());
                 out.open.extend(query.open.iter().cloned());
             }
@@ -1180,7 +1224,7 @@ impl<'a> Analyzer<'a> {
     fn known_columns(&self, source: &Source) -> Option<Vec<String>> {
         match source {
             Source::Base(dataset) => self.catalog.get(*dataset).fields.clone(),
-            Source::Derived(query) if query.open.is_empty() => {
+            Source::Derived { query, .. } if query.open.is_empty() => {
                 Some(query.columns.iter().map(|c| c.name.clone()).collect())
             }
             Source::Opaque { names, inner: None, .. } if !names.is_empty() => Some(names.clone()),
@@ -1207,7 +1251,7 @@ impl<'a> Analyzer<'a> {
                     }
                     None => {
                         let source = self.relation(&parts);
-                        if let Source::Derived(query) = &*source {
+                        if let Source::Derived { query, .. } = &*source {
                             // A CTE's (or an earlier statement's table's) filters and joins
                             // decide which of its rows this query sees.
                             dataset_wide.extend(query.dataset_wide.iter().cloned());
@@ -1222,7 +1266,7 @@ impl<'a> Analyzer<'a> {
                             for column in &mut out.columns {
                                 column.positional.clear();
                             }
-                            Rc::new(Source::Derived(out))
+                            Source::derived(out)
                         }
                     }
                 };
@@ -1240,7 +1284,7 @@ impl<'a> Analyzer<'a> {
                 let entry = Entry {
                     alias: alias_of(alias).unwrap_or_default(),
                     sql_parts: Vec::new(),
-                    source: Rc::new(Source::Derived(out)),
+                    source: Source::derived(out),
                 };
                 self.frame().entries.push(entry);
             }
@@ -1395,9 +1439,9 @@ impl<'a> Analyzer<'a> {
                         (Some(_), None) => Lookup::Missing(Some(Lineage::column(*dataset, written))),
                     };
                 }
-                Source::Derived(query) => {
-                    if let Some(column) = query.columns.iter().find(|c| c.folded == folded) {
-                        return Lookup::Found(column.lineage.clone());
+                Source::Derived { query, index } => {
+                    if let Some(&idx) = index.get(folded) {
+                        return Lookup::Found(query.columns[idx].lineage.clone());
                     }
                     match query.open.as_slice() {
                         [] => return Lookup::Missing(None),
@@ -1594,7 +1638,7 @@ impl<'a> Analyzer<'a> {
 
     fn alias(&self, folded: &str) -> Option<Lineage> {
         let frame = self.frames.last()?;
-        frame.aliases.iter().rev().find(|(name, _)| name == folded).map(|(_, lineage)| lineage.clone())
+        frame.aliases.get(folded).cloned()
     }
 
     // ---------------------------------------------------------------- expressions
@@ -1933,7 +1977,7 @@ fn open_bases(open: &[Rc<Source>]) -> BTreeSet<DatasetIdx> {
             Source::Base(dataset) => {
                 bases.insert(*dataset);
             }
-            Source::Derived(query) => stack.extend(&query.open),
+            Source::Derived { query, .. } => stack.extend(&query.open),
             Source::Opaque { inner: Some(inner), .. } => stack.push(inner),
             Source::Opaque { .. } | Source::Placeholder => {}
         }

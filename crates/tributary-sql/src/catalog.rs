@@ -64,6 +64,8 @@ pub(crate) struct Catalog {
     /// Resolved names (lower-case dotted SQL name, preference) → dataset, so that each name
     /// is matched and reported once.
     resolved: HashMap<(String, bool), DatasetIdx>,
+    /// Names only the SQL knows (namespace `""`) → dataset.
+    unknown: HashMap<String, DatasetIdx>,
 }
 
 impl Catalog {
@@ -74,7 +76,7 @@ impl Catalog {
             .map(|r| Dataset::new(r.namespace.clone(), r.name.clone(), r.fields.clone()))
             .collect();
         let n_known = datasets.len();
-        Self { datasets, n_inputs: inputs.len(), n_known, resolved: HashMap::new() }
+        Self { datasets, n_inputs: inputs.len(), n_known, resolved: HashMap::new(), unknown: HashMap::new() }
     }
 
     pub fn get(&self, idx: DatasetIdx) -> &Dataset {
@@ -137,11 +139,13 @@ impl Catalog {
     }
 
     fn unknown(&mut self, name: String) -> DatasetIdx {
-        if let Some(idx) = (self.n_known..self.datasets.len()).find(|&i| self.datasets[i].name == name) {
+        if let Some(&idx) = self.unknown.get(&name) {
             return idx;
         }
-        self.datasets.push(Dataset::new(String::new(), name, None));
-        self.datasets.len() - 1
+        self.datasets.push(Dataset::new(String::new(), name.clone(), None));
+        let idx = self.datasets.len() - 1;
+        self.unknown.insert(name, idx);
+        idx
     }
 
     /// `None`: no match; `Some(Err(candidates))`: several equally good matches.

@@ -1,6 +1,6 @@
 //! Column lineage derived from a job's own SQL: given the text of an OpenLineage `sql` job
 //! facet (with its `dialect`) and the job's input datasets with their known schemas,
-//! [`derive`] parses the statements with `sqlparser` and says, for each output, which input
+//! [`derive()`] parses the statements with `sqlparser` and says, for each output, which input
 //! columns feed which output column and how, in the terms of the OpenLineage column lineage
 //! facet: DIRECT (IDENTITY, TRANSFORMATION, AGGREGATION) and INDIRECT (JOIN, FILTER,
 //! GROUP_BY, SORT, WINDOW, CONDITIONAL) uses, hashing and masking functions marked.
@@ -198,7 +198,7 @@ pub struct PositionalRead {
     pub reason: PositionalReason,
 }
 
-/// What [`derive`] found.
+/// What [`derive()`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Derived {
     /// The dialect that parsed the text (the requested one, or a fallback after it failed).

@@ -10,7 +10,7 @@ use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
-/// The longest SQL text [`derive`](crate::derive) accepts (1 MiB; dbt's largest compiled
+/// The longest SQL text [`derive()`](crate::derive()) accepts (1 MiB; dbt's largest compiled
 /// models are a few hundred KiB).
 pub const MAX_SQL_BYTES: usize = 1 << 20;
 
