@@ -391,7 +391,7 @@ impl<'a> Analyzer<'a> {
         let parts = name_parts(name);
         let mut out = self.query(query);
         if !names.is_empty() {
-            self.rename(&mut out, &names, &parts.join("."));
+            self.rename(&mut out, &names, &format!("`{}`", parts.join(".")));
         }
         if !self.catalog.matches_input(&parts) {
             // A table the job creates and may read in a later statement (a temporary table).
@@ -420,14 +420,15 @@ impl<'a> Analyzer<'a> {
             self.positional.insert((target, PositionalReason::InsertWithoutColumns));
             match (self.catalog.get(target).fields.clone(), out.open.is_empty()) {
                 (Some(fields), true) => {
-                    if fields.len() != out.columns.len() {
+                    // Fewer columns than the table has is valid SQL (the rest get defaults).
+                    if fields.len() < out.columns.len() {
                         self.note(format!(
                             "insert into `{shown}` without a column list: the query gives {} columns, the table has {}",
                             out.columns.len(),
                             fields.len()
                         ));
                     }
-                    Some(fields)
+                    Some(fields.into_iter().take(out.columns.len()).collect())
                 }
                 (None, _) => {
                     self.note(format!(
@@ -601,13 +602,13 @@ impl<'a> Analyzer<'a> {
         }
     }
 
-    /// Names the columns of `out` positionally.
+    /// Names the columns of `out` positionally; `shown` names what gives the names.
     fn rename(&mut self, out: &mut QueryOut, names: &[String], shown: &str) {
         if names.len() != out.columns.len() && out.open.is_empty() {
-            self.note(format!("`{shown}` names {} columns for a query of {}", names.len(), out.columns.len()));
+            self.note(format!("{shown} names {} columns for a query of {}", names.len(), out.columns.len()));
         }
         if !out.open.is_empty() && names.len() > out.columns.len() {
-            self.note(format!("`{shown}` names columns of a `*` whose columns are unknown: not matched"));
+            self.note(format!("{shown} names columns of a `*` whose columns are unknown: not matched"));
         }
         for (column, name) in out.columns.iter_mut().zip(names) {
             column.rename(name);
@@ -751,7 +752,7 @@ impl<'a> Analyzer<'a> {
         let mut out = self.subquery(&cte.query);
         let names = alias_columns(&cte.alias.columns);
         if !names.is_empty() {
-            self.rename(&mut out, &names, &cte.alias.name.value);
+            self.rename(&mut out, &names, &format!("`{}`", cte.alias.name.value));
         }
         if let Some(scope) = self.ctes.last_mut() {
             scope.retain(|(n, _)| *n != name);
@@ -906,6 +907,12 @@ impl<'a> Analyzer<'a> {
             });
         }
         self.frame().windows = select.named_window.iter().map(|w| (fold(&w.0.value), &w.1)).collect();
+        // The select list first: some dialects (Snowflake, Databricks) let `WHERE` use its
+        // aliases; input columns still come first.
+        self.frame().alias_mode = AliasMode::After;
+        for item in &select.projection {
+            self.select_item(item, &mut out);
+        }
         for condition in select.prewhere.iter().chain(&select.selection) {
             self.clause(condition, Subtype::Filter, &mut out.dataset_wide);
         }
@@ -920,10 +927,6 @@ impl<'a> Analyzer<'a> {
                     self.clause(condition, Subtype::Filter, &mut out.dataset_wide);
                 }
             }
-        }
-        self.frame().alias_mode = AliasMode::After;
-        for item in &select.projection {
-            self.select_item(item, &mut out);
         }
         if let Some(Distinct::On(exprs)) = &select.distinct {
             for expr in exprs {
@@ -1064,11 +1067,13 @@ impl<'a> Analyzer<'a> {
                 columns.extend(query.columns.iter().cloned());
                 out.open.extend(query.open.iter().cloned());
             }
-            Source::Opaque { lineage, names, .. } => {
+            Source::Opaque { lineage, names, inner } => {
                 if names.is_empty() {
                     out.open.push(Rc::clone(source));
                 } else {
                     columns.extend(names.iter().map(|name| OutColumn::new(name, lineage.transformed())));
+                    // PIVOT's other columns pass through; which ones is not known here.
+                    out.open.extend(inner.iter().cloned());
                 }
             }
             Source::Placeholder => {}
@@ -1245,7 +1250,8 @@ impl<'a> Analyzer<'a> {
                     Some(args) => {
                         // A table-valued function: `FROM generate_series(…)`, `FROM flatten(…)`.
                         let mut lineage = Lineage::default();
-                        self.function_args(&args.args, Ctx::IDENTITY.transformed(), None, &mut lineage);
+                        let args: Vec<&'a FunctionArg> = args.args.iter().collect();
+                        self.function_args(&args, Ctx::IDENTITY.transformed(), None, &mut lineage);
                         let names = columns_of(alias).iter().map(|n| fold(n)).collect();
                         Rc::new(Source::Opaque { lineage, names, inner: None })
                     }
@@ -1262,7 +1268,7 @@ impl<'a> Analyzer<'a> {
                         } else {
                             let mut out = QueryOut::default();
                             self.expand(&source, None, &mut out);
-                            self.rename(&mut out, &names, &parts.join("."));
+                            self.rename(&mut out, &names, &format!("`{}`", parts.join(".")));
                             for column in &mut out.columns {
                                 column.positional.clear();
                             }
@@ -1278,7 +1284,7 @@ impl<'a> Analyzer<'a> {
                 dataset_wide.extend(out.dataset_wide.iter().cloned());
                 let names = columns_of(alias);
                 if !names.is_empty() {
-                    let shown = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_default();
+                    let shown = format!("`{}`", alias.as_ref().map(|a| a.name.value.as_str()).unwrap_or_default());
                     self.rename(&mut out, &names, &shown);
                 }
                 let entry = Entry {
@@ -1294,7 +1300,8 @@ impl<'a> Analyzer<'a> {
             }
             TableFactor::Function { name, args, alias, .. } => {
                 let mut lineage = Lineage::default();
-                self.function_args(args, Ctx::IDENTITY.transformed(), None, &mut lineage);
+                let args: Vec<&'a FunctionArg> = args.iter().collect();
+                self.function_args(&args, Ctx::IDENTITY.transformed(), None, &mut lineage);
                 let entry_alias = alias_of(alias).or_else(|| Some(fold(&last_part(name))));
                 self.push_opaque(entry_alias, columns_of(alias), lineage, None);
             }
@@ -1874,12 +1881,15 @@ impl<'a> Analyzer<'a> {
             masking: ctx.masking || functions::is_masking(&name),
         };
         let conditions = functions::condition_arguments(&name);
+        let date_parts = functions::takes_date_part(&name);
         for args in [&function.parameters, &function.args] {
             match args {
                 FunctionArguments::None => {}
                 FunctionArguments::Subquery(query) => self.scalar_subquery(query, args_ctx, out),
                 FunctionArguments::List(list) => {
-                    self.function_args(&list.args, args_ctx, conditions, out);
+                    let args = list.args.iter().filter(|arg| !(date_parts && is_date_part_word(arg)));
+                    let args: Vec<&'a FunctionArg> = args.collect();
+                    self.function_args(&args, args_ctx, conditions, out);
                     for clause in &list.clauses {
                         match clause {
                             FunctionArgumentClause::OrderBy(orders) => {
@@ -1914,13 +1924,13 @@ impl<'a> Analyzer<'a> {
 
     fn function_args(
         &mut self,
-        args: &'a [FunctionArg],
+        args: &[&'a FunctionArg],
         ctx: Ctx,
         conditions: Option<fn(usize, usize) -> bool>,
         out: &mut Lineage,
     ) {
         for (idx, arg) in args.iter().enumerate() {
-            let arg = match arg {
+            let arg = match *arg {
                 FunctionArg::Named { arg, .. } | FunctionArg::ExprNamed { arg, .. } | FunctionArg::Unnamed(arg) => arg,
             };
             if let FunctionArgExpr::Expr(e) = arg {
@@ -1956,6 +1966,16 @@ impl<'a> Analyzer<'a> {
             Some(NamedWindowExpr::NamedWindow(other)) => self.named_window(other, out, hops + 1),
             None => self.note(format!("window `{}` is not defined", name.value)),
         }
+    }
+}
+
+/// A bare, unquoted date part word (`day` in `dateadd(day, 1, x)`).
+fn is_date_part_word(arg: &FunctionArg) -> bool {
+    match arg {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(ident))) => {
+            ident.quote_style.is_none() && functions::is_date_part(&fold(&ident.value))
+        }
+        _ => false,
     }
 }
 

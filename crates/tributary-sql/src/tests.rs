@@ -184,6 +184,7 @@ cases! {
     mssql_select_into,
     lateral_subquery_and_values,
     star_over_join_using,
+    date_part_arguments_are_not_columns,
     templating_left_in_does_not_parse,
     lateral_alias_and_struct_access,
 }
