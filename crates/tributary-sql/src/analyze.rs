@@ -29,6 +29,15 @@ const MAX_DEPTH: usize = 150;
 /// At most this many notes are returned (a generated statement can have thousands).
 const MAX_NOTES: usize = 100;
 
+/// The most columns one query's result may have (a chain of self-joined `SELECT *`s doubles
+/// them at each step).
+const MAX_COLUMNS: usize = 20_000;
+
+/// The most lineage entries the analysis copies (column references times the input columns
+/// behind them) before it stops: a few thousand for a large hand-written model, and a bound
+/// on the time a crafted statement can take.
+const MAX_WORK: usize = 500_000;
+
 /// An input column: a dataset of the catalog and the column's name (the schema's spelling
 /// when the schema is known, else the SQL's).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -229,6 +238,8 @@ struct Analyzer<'a> {
     noted: HashSet<String>,
     positional: BTreeSet<(DatasetIdx, PositionalReason)>,
     outputs: Vec<DerivedOutput>,
+    /// Lineage entries copied so far (see [`MAX_WORK`]).
+    work: usize,
 }
 
 pub(crate) fn analyze(statements: &[Statement], inputs: &[Relation], outputs: &[Relation]) -> Derived {
@@ -244,6 +255,7 @@ pub(crate) fn analyze(statements: &[Statement], inputs: &[Relation], outputs: &[
         noted: HashSet::new(),
         positional: BTreeSet::new(),
         outputs: Vec::new(),
+        work: 0,
     };
     for statement in statements {
         analyzer.statement(statement);
@@ -325,6 +337,19 @@ impl<'a> Analyzer<'a> {
             notes.push(format!("and {more} more"));
         }
         notes
+    }
+
+    /// Accounts for `cost` lineage entries; false once over [`MAX_WORK`].
+    fn spend(&mut self, cost: usize) -> bool {
+        if self.work > MAX_WORK {
+            return false;
+        }
+        self.work += cost;
+        if self.work > MAX_WORK {
+            self.note(format!("statement too large to analyse completely: stopped after {MAX_WORK} lineage entries"));
+            return false;
+        }
+        true
     }
 
     fn enter(&mut self) -> bool {
@@ -864,7 +889,9 @@ impl<'a> Analyzer<'a> {
             }
         }
         let mut out = QueryOut { columns: left.columns, open: left.open, dataset_wide: left.dataset_wide };
-        out.open.extend(right.open);
+        for open in &right.open {
+            add_open(&mut out.open, open);
+        }
         out.dataset_wide.extend(right.dataset_wide);
         let mut by_folded: HashMap<String, usize> = HashMap::new();
         if by_name {
@@ -1061,19 +1088,28 @@ impl<'a> Analyzer<'a> {
                         columns.push(column);
                     }
                 }
-                None => out.open.push(Rc::clone(source)),
+                None => add_open(&mut out.open, source),
             },
             Source::Derived { query, .. } => {
-                columns.extend(query.columns.iter().cloned());
-                out.open.extend(query.open.iter().cloned());
+                let cost = query.columns.iter().map(|c| 1 + c.lineage.direct.len() + c.lineage.indirect.len()).sum();
+                if out.columns.len() + query.columns.len() > MAX_COLUMNS {
+                    self.note(format!("a `*` would give more than {MAX_COLUMNS} columns: not expanded"));
+                } else if self.spend(cost) {
+                    columns.extend(query.columns.iter().cloned());
+                }
+                for open in &query.open {
+                    add_open(&mut out.open, open);
+                }
             }
             Source::Opaque { lineage, names, inner } => {
                 if names.is_empty() {
-                    out.open.push(Rc::clone(source));
+                    add_open(&mut out.open, source);
                 } else {
                     columns.extend(names.iter().map(|name| OutColumn::new(name, lineage.transformed())));
                     // PIVOT's other columns pass through; which ones is not known here.
-                    out.open.extend(inner.iter().cloned());
+                    if let Some(inner) = inner {
+                        add_open(&mut out.open, inner);
+                    }
                 }
             }
             Source::Placeholder => {}
@@ -1389,11 +1425,11 @@ impl<'a> Analyzer<'a> {
                 self.push_opaque(alias_of(alias), Vec::new(), lineage, inner);
             }
             TableFactor::XmlTable { alias, .. } | TableFactor::SemanticView { alias, .. } => {
-                self.note("XMLTABLE and SEMANTIC_VIEW in FROM are not analysed".to_owned());
+                self.note("`XMLTABLE` and `SEMANTIC_VIEW` in `FROM` are not analysed".to_owned());
                 self.push_opaque(alias_of(alias), Vec::new(), Lineage::default(), None);
             }
             TableFactor::UnpivotExpr { .. } => {
-                self.note("UNPIVOT of an expression is not analysed".to_owned());
+                self.note("an `UNPIVOT` of an expression is not analysed".to_owned());
             }
         }
     }
@@ -1855,7 +1891,12 @@ impl<'a> Analyzer<'a> {
         {
             return;
         }
-        if let Some((lineage, nested)) = self.resolve_column(idents) {
+        if !self.spend(1) {
+            return;
+        }
+        if let Some((lineage, nested)) = self.resolve_column(idents)
+            && self.spend(lineage.direct.len() + lineage.indirect.len())
+        {
             out.add_through(&lineage, if nested { ctx.transformed() } else { ctx });
         }
     }
@@ -1985,6 +2026,18 @@ fn add_column(columns: &mut Vec<OutColumn>, name: &str, lineage: Lineage) {
     match columns.iter_mut().find(|c| c.folded == folded) {
         Some(column) => column.lineage.extend(&lineage),
         None => columns.push(OutColumn::new(name, lineage)),
+    }
+}
+
+/// Adds a relation to a list of unexpanded `*`s, once (self-joins would otherwise double the
+/// list at each level of a chain of CTEs).
+fn add_open(open: &mut Vec<Rc<Source>>, source: &Rc<Source>) {
+    let same = |other: &Rc<Source>| match (&**other, &**source) {
+        (Source::Base(a), Source::Base(b)) => a == b,
+        _ => Rc::ptr_eq(other, source),
+    };
+    if !open.iter().any(same) {
+        open.push(Rc::clone(source));
     }
 }
 

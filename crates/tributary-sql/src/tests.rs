@@ -380,6 +380,24 @@ fn deep_and_long_inputs_are_bounded() {
     let chained = format!("WITH c0 AS (SELECT * FROM u){ctes} SELECT x FROM c1999");
     let derived = derive(&chained, None, &[Relation::new("ns", "u", None)], &[]).unwrap();
     assert_eq!(derived.outputs[0].edges.len(), 1, "{:?}", derived);
+
+    // Self-joined stars double the columns (and unknown relations) at each step.
+    let doubling: String = (1..40).map(|i| format!(", c{i} AS (SELECT * FROM c{} a, c{} b)", i - 1, i - 1)).collect();
+    for (schema, note) in [(Some(vec!["x".to_owned()]), "more than"), (None, "")] {
+        let sql = format!("WITH c0 AS (SELECT * FROM u){doubling} SELECT * FROM c39");
+        let started = Instant::now();
+        let derived = derive(&sql, None, &[Relation::new("ns", "u", schema)], &[]).unwrap();
+        assert!(started.elapsed().as_secs() < 30);
+        assert!(derived.unresolved.iter().any(|n| n.contains(note)), "{:?}", derived.unresolved);
+    }
+    // Wide lineages referenced many times stop at the work budget.
+    let sum: Vec<String> = (0..4000).map(|i| format!("a{i}")).collect();
+    let refs = vec!["s"; 20_000].join(", ");
+    let sql = format!("WITH w AS (SELECT {} AS s FROM u) SELECT {refs} FROM w", sum.join(" + "));
+    let started = Instant::now();
+    let derived = derive(&sql, None, &[Relation::new("ns", "u", None)], &[]).unwrap();
+    assert!(derived.unresolved.iter().any(|n| n.contains("too large")), "{:?}", derived.unresolved);
+    println!("work budget reached in {:?}", started.elapsed());
 }
 
 /// Wide statements stay linear: name lookups are hashed, not scanned.
