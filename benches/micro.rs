@@ -7,6 +7,8 @@
 //! - `index/*`: `LineageIndex` built synthetically (a layered mesh with a hub), the build
 //!   and the three impact queries of the mesh bench.
 //!
+//! - `sql_derive/*`: column lineage derived from a dbt-style model and a wide aggregate.
+//!
 //! `cargo bench --bench micro` (filter: `cargo bench --bench micro -- index/`).
 
 use std::hint::black_box;
@@ -177,5 +179,47 @@ fn index(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, parse, ingest, index);
+/// Column lineage derived from SQL (`tributary_sql::derive`): a dbt-style model with a join,
+/// a filter and a CTE, and a 40-column wide aggregate with CASE and a window.
+fn sql(c: &mut Criterion) {
+    use tributary_sql::{Relation, derive};
+    let inputs = vec![
+        Relation::new(
+            "pg",
+            "analytics.public.orders",
+            Some(vec!["order_id".into(), "customer_id".into(), "amount".into(), "status".into()]),
+        ),
+        Relation::new(
+            "pg",
+            "analytics.public.payments",
+            Some(vec!["payment_id".into(), "order_id".into(), "payment_status".into(), "paid_amount".into()]),
+        ),
+    ];
+    let outputs = vec![Relation::new("pg", "analytics.public.order_payments", None)];
+    let model = "with paid as (select order_id, sum(paid_amount) as paid from analytics.public.payments \
+                 where payment_status = 'paid' group by order_id) \
+                 select o.customer_id, o.amount, p.paid, case when o.status = 'done' then 1 else 0 end as done \
+                 from analytics.public.orders o join paid p on p.order_id = o.order_id order by o.customer_id";
+    let wide_columns: Vec<String> = (0..40)
+        .map(|i| {
+            format!(
+                "sum(case when o.status = 's{i}' then o.amount else 0 end) over (partition by o.customer_id) as c{i}"
+            )
+        })
+        .collect();
+    let wide = format!(
+        "select o.customer_id, {} from analytics.public.orders o group by o.customer_id",
+        wide_columns.join(", ")
+    );
+    let mut group = c.benchmark_group("sql_derive");
+    for (name, text) in [("dbt_model", model.to_owned()), ("wide_40_columns", wide)] {
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(derive(black_box(&text), Some("postgres"), &inputs, &outputs).expect("derives")))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parse, ingest, index, sql);
 criterion_main!(benches);

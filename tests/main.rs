@@ -13,5 +13,6 @@ mod interop;
 mod mesh;
 mod parity;
 mod regression;
+mod sql_lineage;
 mod stress;
 mod support;

@@ -168,6 +168,11 @@ impl Job {
     async fn updated_at(&self) -> String {
         self.0.record.last_seen.to_rfc3339()
     }
+    /// Why the SQL of the job's `sql` facet could not be turned into column lineage (the
+    /// parser's message); null when it could, or when the job sends no SQL.
+    async fn sql_error(&self) -> Option<&str> {
+        self.0.record.sql_error.as_deref()
+    }
     async fn watermark(&self) -> Watermark {
         self.0.watermark.into()
     }

@@ -76,6 +76,7 @@ impl proto::lineage_server::Lineage for LineageApi {
             created_at: view.record.first_seen.to_rfc3339(),
             updated_at: view.record.last_seen.to_rfc3339(),
             watermark: Some(watermark(view.watermark)),
+            sql_error: view.record.sql_error.clone().unwrap_or_default(),
         }))
     }
 

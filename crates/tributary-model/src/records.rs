@@ -171,6 +171,10 @@ pub struct JobRecord {
     pub current: Option<ObservationKey>,
     pub inputs: Vec<DatasetId>,
     pub outputs: Vec<DatasetId>,
+    /// Why the SQL of the job's latest `sql` facet could not be turned into column lineage
+    /// (the parser's message); `None` when it could, or when the job sends no SQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql_error: Option<String>,
 }
 
 impl JobRecord {
@@ -184,6 +188,7 @@ impl JobRecord {
             current: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
+            sql_error: None,
         }
     }
 

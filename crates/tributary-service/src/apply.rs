@@ -16,6 +16,7 @@ use tributary_model::{
 use tributary_openlineage::{DatasetRef, EventBody, ParsedEvent, canonical_json, content_hash, value_hash};
 use tributary_store::{EventWrite, Store};
 
+use crate::sql::SqlLineage;
 use crate::{IngestOutcome, ServiceError};
 
 /// What the in-memory index must learn once the event's batch is durable.
@@ -250,6 +251,25 @@ impl<'a> Touched<'a> {
         Ok(())
     }
 
+    /// Merges the column lineage derived from the job's SQL into each output's lineage:
+    /// this event's reported lineage when it sent some, else the stored one.
+    fn merge_sql_lineage(&mut self, sql: &SqlLineage) -> Result<(), ServiceError> {
+        for (output, derived) in &sql.outputs {
+            let id = self.resolve(output)?;
+            let derived = self.resolve_column_inputs(derived.clone())?;
+            let reported = match self.delta.column_lineage.iter().find(|(written, _)| written == &id) {
+                Some((_, edges)) => edges.clone(),
+                None => self.store.column_lineage(&id)?,
+            };
+            let merged = crate::sql::merge(reported, &derived);
+            self.write.put_column_lineage(&id, &merged)?;
+            self.delta.column_lineage.retain(|(written, _)| written != &id);
+            self.delta.column_lineage.push((id, merged));
+            self.delta.graph_policies_dirty = true;
+        }
+        Ok(())
+    }
+
     /// Input columns named by a symlink alias belong to the canonical dataset.
     fn resolve_column_inputs(&self, mut edges: Vec<ColumnEdgeSpec>) -> Result<Vec<ColumnEdgeSpec>, ServiceError> {
         for edge in &mut edges {
@@ -373,6 +393,7 @@ impl<'a> Touched<'a> {
 pub(crate) fn apply_event(
     store: &Store,
     event: &ParsedEvent,
+    sql: Option<&SqlLineage>,
 ) -> Result<(IngestOutcome, Option<IndexDelta>), ServiceError> {
     if let Some(sequence) = store.sequence_of_hash(event.hash)? {
         return Ok((IngestOutcome { sequence, duplicate: true }, None));
@@ -393,10 +414,16 @@ pub(crate) fn apply_event(
             let inputs = body.inputs.iter().map(|d| touched.observe_dataset(d)).collect::<Result<Vec<_>, _>>()?;
             let outputs = body.outputs.iter().map(|d| touched.observe_dataset(d)).collect::<Result<Vec<_>, _>>()?;
             touched.finish_datasets()?;
+            if let Some(sql) = sql {
+                touched.merge_sql_lineage(sql)?;
+            }
 
             let mut job = touched.load_job(&body.job)?;
             job.touch(touched.version.time);
             touched.merge_job_facets(&mut job, &body.job_facets);
+            if let Some(sql) = sql {
+                job.sql_error = sql.error.clone();
+            }
 
             let old_run = store.run(&body.run_id)?;
             let mut run =
@@ -427,9 +454,15 @@ pub(crate) fn apply_event(
             let inputs = body.inputs.iter().map(|d| touched.observe_dataset(d)).collect::<Result<Vec<_>, _>>()?;
             let outputs = body.outputs.iter().map(|d| touched.observe_dataset(d)).collect::<Result<Vec<_>, _>>()?;
             touched.finish_datasets()?;
+            if let Some(sql) = sql {
+                touched.merge_sql_lineage(sql)?;
+            }
             let mut job = touched.load_job(&body.job)?;
             job.touch(touched.version.time);
             touched.merge_job_facets(&mut job, &body.job_facets);
+            if let Some(sql) = sql {
+                job.sql_error = sql.error.clone();
+            }
             if !inputs.is_empty() || !outputs.is_empty() {
                 let observation = Observation {
                     format: RECORD_FORMAT,

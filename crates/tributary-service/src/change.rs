@@ -236,13 +236,10 @@ impl Shared {
         for consumer in consumers {
             let job = JobId::new(&*consumer.namespace, &*consumer.name);
             let Some(record) = self.store.job(&job)? else { continue };
-            let query = record
-                .facets
-                .get("sql")
-                .and_then(|e| e.value.as_ref())
-                .and_then(|f| f.get("query"))
-                .and_then(Value::as_str);
-            if query.is_some_and(reads_by_position) {
+            let facet = record.facets.get("sql").and_then(|e| e.value.as_ref());
+            let Some(query) = facet.and_then(|f| f.get("query")).and_then(Value::as_str) else { continue };
+            let dialect = facet.and_then(|f| f.get("dialect")).and_then(Value::as_str);
+            if reads_by_position(state, &job, query, dialect, dataset) {
                 positional.push((job.clone(), state.index.job_outputs(&job)));
             }
         }
@@ -366,7 +363,27 @@ pub(crate) fn trace_impacts(
 }
 
 /// Whether SQL reads its inputs by position: `SELECT *` (or `alias.*`) or `UNION ALL`.
-fn reads_by_position(query: &str) -> bool {
+/// Whether the job's SQL reads `dataset` by column position (`SELECT *` reaching an output,
+/// a set operation over `*`), from the parsed statement; SQL the parser cannot read falls
+/// back to looking for `SELECT *` / `UNION ALL` in the text, so a consumer is not dropped
+/// because its SQL is unusual.
+fn reads_by_position(state: &State, job: &JobId, query: &str, dialect: Option<&str>, dataset: &DatasetId) -> bool {
+    let relations = |nodes: Vec<NodeRef>| -> Vec<tributary_sql::Relation> {
+        nodes.into_iter().map(|n| tributary_sql::Relation::new(&*n.namespace, &*n.name, None)).collect()
+    };
+    let inputs = relations(state.index.job_inputs(job));
+    let outputs = relations(state.index.job_outputs(job));
+    match tributary_sql::derive(query, dialect, &inputs, &outputs) {
+        Ok(derived) => derived.positional_reads.iter().any(|read| {
+            read.reason != tributary_sql::PositionalReason::InsertWithoutColumns
+                && read.dataset.0 == *dataset.namespace
+                && read.dataset.1 == *dataset.name
+        }),
+        Err(_) => reads_by_position_in_text(query),
+    }
+}
+
+fn reads_by_position_in_text(query: &str) -> bool {
     let normalized: String = query.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
     normalized.contains("select *")
         || normalized.contains("select distinct *")

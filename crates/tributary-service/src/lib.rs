@@ -17,6 +17,7 @@ mod health;
 pub mod maintenance;
 mod mesh;
 mod queries;
+mod sql;
 mod writer;
 
 use std::path::PathBuf;
@@ -48,6 +49,19 @@ pub use tributary_mesh as governance;
 pub use tributary_model as model;
 pub use tributary_openlineage::{ParsedEvent, parse_event};
 pub use writer::PendingAck;
+
+/// Column lineage from the event's `sql` job facet, if any: derived on the caller's task (off
+/// the writer) for ordinary statements, on a blocking thread for long ones.
+async fn derive_sql(event: &ParsedEvent) -> Result<Option<sql::SqlLineage>, ServiceError> {
+    let Some(job) = sql::SqlJob::of(event) else { return Ok(None) };
+    if job.len() <= sql::INLINE_SQL_BYTES {
+        return Ok(Some(job.derive()));
+    }
+    tokio::task::spawn_blocking(move || job.derive())
+        .await
+        .map(Some)
+        .map_err(|error| ServiceError::Internal(format!("sql lineage task failed: {error}")))
+}
 
 /// Events up to this size are parsed on the caller's task (well under a millisecond);
 /// larger ones on a blocking thread.
@@ -227,14 +241,16 @@ impl Service {
     /// Stores an already parsed event; resolves once it is durable. Goes ahead of bulk
     /// loads (see [`Self::enqueue`]).
     pub async fn submit(&self, event: ParsedEvent) -> Result<IngestOutcome, ServiceError> {
-        self.writer.enqueue(event, writer::Lane::Interactive).await?.await
+        let sql = derive_sql(&event).await?;
+        self.writer.enqueue(event, sql, writer::Lane::Interactive).await?.await
     }
 
     /// Queues an already parsed event in order and returns its acknowledgement to await
     /// later, so that a stream can keep many events in flight (group commit batches them).
     /// Such bulk events yield to single events at every group.
     pub async fn enqueue(&self, event: ParsedEvent) -> Result<PendingAck, ServiceError> {
-        self.writer.enqueue(event, writer::Lane::Bulk).await
+        let sql = derive_sql(&event).await?;
+        self.writer.enqueue(event, sql, writer::Lane::Bulk).await
     }
 
     /// Stops accepting events, waits for the writer to drain and flush. Other clones of

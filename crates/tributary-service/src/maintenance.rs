@@ -70,7 +70,8 @@ pub fn rebuild(
                     "stored event {sequence} no longer validates ({error}); it is kept in the old store"
                 ))
             })?;
-            let (outcome, _) = apply_event(&new, &event)?;
+            let sql = crate::sql::SqlJob::of(&event).map(|job| job.derive());
+            let (outcome, _) = apply_event(&new, &event, sql.as_ref())?;
             if outcome.sequence != sequence || outcome.duplicate {
                 return Err(ServiceError::Internal(format!(
                     "stored event {sequence} was applied as {}{}: the log has a gap or a repeated event",

@@ -16,6 +16,7 @@ use tributary_model::Watermark;
 use tributary_openlineage::ParsedEvent;
 
 use crate::apply::{IndexDelta, apply_event};
+use crate::sql::SqlLineage;
 use crate::{IngestOutcome, ServiceError, Shared};
 
 /// The outcome, and the event itself going back to the caller: a parsed event is a large
@@ -26,6 +27,8 @@ type Reply = oneshot::Sender<(Result<IngestOutcome, ServiceError>, ParsedEvent)>
 
 struct Request {
     event: ParsedEvent,
+    /// Column lineage derived from the job's SQL, computed by the caller before enqueueing.
+    sql: Option<SqlLineage>,
     reply: Reply,
 }
 
@@ -90,7 +93,12 @@ pub(crate) struct WriterHandle {
 impl WriterHandle {
     /// Hands the event to the writer in `lane` (waiting while that lane is full) and
     /// returns the acknowledgement to await.
-    pub(crate) async fn enqueue(&self, event: ParsedEvent, lane: Lane) -> Result<PendingAck, ServiceError> {
+    pub(crate) async fn enqueue(
+        &self,
+        event: ParsedEvent,
+        sql: Option<SqlLineage>,
+        lane: Lane,
+    ) -> Result<PendingAck, ServiceError> {
         let senders = self.senders.lock().ok().and_then(|guard| guard.clone());
         let (interactive, bulk) = senders.ok_or_else(ServiceError::shutting_down)?;
         let sender = match lane {
@@ -98,7 +106,7 @@ impl WriterHandle {
             Lane::Bulk => bulk,
         };
         let (reply, answer) = oneshot::channel();
-        sender.send(Request { event, reply }).await.map_err(|_| ServiceError::shutting_down())?;
+        sender.send(Request { event, sql, reply }).await.map_err(|_| ServiceError::shutting_down())?;
         self.doorbell.ring();
         Ok(PendingAck { answer })
     }
@@ -212,7 +220,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
     // state, and events are refused with the reason meanwhile.
     if !try_recover(shared, last_recovery) {
         let reason = shared.health.write_failure().unwrap_or_default();
-        for Request { event, reply } in group.drain(..) {
+        for Request { event, reply, .. } in group.drain(..) {
             let _ = reply.send((Err(ServiceError::Unavailable(reason.clone())), event));
         }
         return;
@@ -223,9 +231,10 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
         // A bug in applying one event must not take the writer (and every later event)
         // down with it: a panic becomes that event's internal error. Nothing of the event
         // was committed, since the batch is applied only at the end of `apply_event`.
-        let applied =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply_event(&shared.store, &request.event)))
-                .unwrap_or_else(|_| Err(ServiceError::Internal("applying the event panicked".into())));
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            apply_event(&shared.store, &request.event, request.sql.as_ref())
+        }))
+        .unwrap_or_else(|_| Err(ServiceError::Internal("applying the event panicked".into())));
         match applied {
             Ok((outcome, delta)) => {
                 results.push(Ok(outcome));
@@ -276,7 +285,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
     {
         error!(error = %failure, "recording schema changes failed");
     }
-    for (Request { event, reply }, result) in group.drain(..).zip(results) {
+    for (Request { event, reply, .. }, result) in group.drain(..).zip(results) {
         let result = match (&flushed, result) {
             (Err(failure), Ok(_)) if failure.is_resource_exhausted() => {
                 Err(ServiceError::Unavailable(format!("event not made durable: the store cannot write: {failure}")))

@@ -524,6 +524,15 @@ impl Store {
         })
     }
 
+    /// The column lineage stored for one output dataset (empty when none).
+    pub fn column_lineage(&self, output: &DatasetId) -> Result<Vec<ColumnEdgeSpec>> {
+        let key = name_key(PREFIX_COLUMN_LINEAGE, &output.namespace, &output.name);
+        match self.db()?.get(&key)? {
+            Some(value) => decode_json(&key, &value),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// The current version of a mesh document.
     pub fn document(&self, kind: DocumentKind, id: &str) -> Result<Option<DocumentRecord>> {
         let (current, _) = kind.prefixes();
