@@ -792,10 +792,20 @@ impl<'a> Analyzer<'a> {
                 let out = self.query(query);
                 self.order_outer(out, order_by)
             }
-            SetExpr::SetOperation { left, op, set_quantifier, right } => {
-                let left = self.set_expr(left, None);
-                let right = self.set_expr(right, None);
-                let out = self.combine(left, *op, *set_quantifier, right);
+            SetExpr::SetOperation { .. } => {
+                // `a UNION b UNION c …` nests to the left as deep as it is long: walk the
+                // left spine in a loop, then combine from the leftmost side.
+                let mut rights = Vec::new();
+                let mut leftmost = body;
+                while let SetExpr::SetOperation { left, op, set_quantifier, right } = leftmost {
+                    rights.push((*op, *set_quantifier, &**right));
+                    leftmost = left;
+                }
+                let mut out = self.set_expr(leftmost, None);
+                for (op, quantifier, right) in rights.into_iter().rev() {
+                    let right = self.set_expr(right, None);
+                    out = self.combine(out, op, quantifier, right);
+                }
                 self.order_outer(out, order_by)
             }
             SetExpr::Values(values) => {

@@ -24,9 +24,11 @@
 //! an edge of that column ([`DerivedOutput::edges`] with [`Kind::Indirect`]).
 //!
 //! Bounded work: the text is limited to [`MAX_SQL_BYTES`], a pre-scan of the tokens refuses
-//! expressions longer than [`MAX_EXPRESSION_TOKENS`] (the parser builds such chains into trees
-//! too deep to walk or drop safely), and the analysis stops descending past a fixed depth
-//! (noted in `unresolved`). Time is linear in the text for practical statements.
+//! expressions longer than [`MAX_EXPRESSION_TOKENS`] and chains of more than
+//! [`MAX_SET_OPERATIONS`] set operations (the parser builds such chains into trees too deep to
+//! walk or drop safely), and the analysis stops descending past a fixed depth, expanding past
+//! a fixed width and copying past a fixed amount of lineage (each noted in `unresolved`).
+//! Time is linear in the text for practical statements.
 //!
 //! Pure functions over values: no IO, no async, and no dependency on the other Tributary
 //! crates (the service maps the results onto its own column lineage records).
@@ -39,7 +41,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use parse::{MAX_EXPRESSION_TOKENS, MAX_SQL_BYTES, SqlError, dialect_name};
+pub use parse::{MAX_EXPRESSION_TOKENS, MAX_SET_OPERATIONS, MAX_SQL_BYTES, SqlError, dialect_name};
 
 /// A dataset the job reads (or writes), with its columns when a `schema` facet gave them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

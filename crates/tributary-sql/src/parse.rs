@@ -20,6 +20,10 @@ pub const MAX_SQL_BYTES: usize = 1 << 20;
 /// walking or dropping a tree that deep overflows the stack; the pre-scan refuses them first.
 pub const MAX_EXPRESSION_TOKENS: usize = 10_000;
 
+/// The most `UNION`/`INTERSECT`/`EXCEPT` operators one query may chain (the parser nests
+/// them as deep as the chain is long, like operators; commas do not end the chain).
+pub const MAX_SET_OPERATIONS: usize = 5_000;
+
 /// Why a text could not be analysed. Messages name the dialect and, for parse errors, the
 /// parser's own message with its position.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +32,8 @@ pub enum SqlError {
     TooLarge { len: usize, limit: usize },
     #[error("sql has an expression of more than {limit} tokens at line {line}, column {column}")]
     ExpressionTooLong { limit: usize, line: u64, column: u64 },
+    #[error("sql chains more than {limit} set operations (union, intersect, except) at line {line}, column {column}")]
+    TooManySetOperations { limit: usize, line: u64, column: u64 },
     /// `line` and `column` (from 1) when the parser gave a position.
     #[error("sql does not parse as {dialect}: {message}")]
     Parse { dialect: &'static str, message: String, line: Option<u64>, column: Option<u64> },
@@ -157,11 +163,14 @@ fn position_in(message: &str) -> Option<(u64, u64)> {
 /// counts the tokens of each nesting level (brackets and `CASE … END` open a level, and count
 /// one token at the level they open from) since the last comma, `WHEN`, `THEN`, `ELSE` or
 /// `;`. An infix chain adds at least one token per step at its own level, so its depth is
-/// bounded by the count. Linear and without recursion.
+/// bounded by the count. Set operators are counted per level until `;` and bounded by
+/// [`MAX_SET_OPERATIONS`]. Linear and without recursion.
 fn check_expression_lengths(tokens: &[TokenWithSpan]) -> Result<(), SqlError> {
-    // Tokens counted at the current level, and the counts of the enclosing levels.
+    // Tokens and set operators counted at the current level, and the counts of the
+    // enclosing levels.
     let mut current = 0usize;
-    let mut enclosing: Vec<usize> = Vec::new();
+    let mut set_operations = 0usize;
+    let mut enclosing: Vec<(usize, usize)> = Vec::new();
     for token in tokens {
         let keyword = match &token.token {
             Token::Word(word) => word.keyword,
@@ -171,6 +180,7 @@ fn check_expression_lengths(tokens: &[TokenWithSpan]) -> Result<(), SqlError> {
             Token::Whitespace(_) | Token::EOF => continue,
             Token::SemiColon => {
                 current = 0;
+                set_operations = 0;
                 enclosing.clear();
                 continue;
             }
@@ -180,13 +190,24 @@ fn check_expression_lengths(tokens: &[TokenWithSpan]) -> Result<(), SqlError> {
             }
             _ => {}
         }
+        if matches!(keyword, Keyword::UNION | Keyword::INTERSECT | Keyword::EXCEPT | Keyword::MINUS) {
+            set_operations += 1;
+            if set_operations > MAX_SET_OPERATIONS {
+                return Err(SqlError::TooManySetOperations {
+                    limit: MAX_SET_OPERATIONS,
+                    line: token.span.start.line,
+                    column: token.span.start.column,
+                });
+            }
+        }
         if matches!(keyword, Keyword::WHEN | Keyword::THEN | Keyword::ELSE) {
             current = 0;
             continue;
         }
         let closes = matches!(token.token, Token::RParen | Token::RBracket | Token::RBrace) || keyword == Keyword::END;
-        if closes && let Some(outer) = enclosing.pop() {
+        if closes && let Some((outer, outer_set_operations)) = enclosing.pop() {
             current = outer;
+            set_operations = outer_set_operations;
         }
         current += 1;
         if current > MAX_EXPRESSION_TOKENS {
@@ -198,8 +219,9 @@ fn check_expression_lengths(tokens: &[TokenWithSpan]) -> Result<(), SqlError> {
         }
         let opens = matches!(token.token, Token::LParen | Token::LBracket | Token::LBrace) || keyword == Keyword::CASE;
         if opens {
-            enclosing.push(current);
+            enclosing.push((current, set_operations));
             current = 0;
+            set_operations = 0;
         }
     }
     Ok(())

@@ -10,7 +10,9 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::{Derived, Kind, MAX_EXPRESSION_TOKENS, MAX_SQL_BYTES, Relation, SqlError, derive, dialect_name};
+use crate::{
+    Derived, Kind, MAX_EXPRESSION_TOKENS, MAX_SET_OPERATIONS, MAX_SQL_BYTES, Relation, SqlError, derive, dialect_name,
+};
 
 fn test_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data")
@@ -365,6 +367,11 @@ fn deep_and_long_inputs_are_bounded() {
     assert!(derive(&parens, None, &[], &[]).is_err());
     let subqueries = format!("SELECT * FROM {}t{}", "(SELECT * FROM ".repeat(100), ")".repeat(100));
     assert!(derive(&subqueries, None, &[], &[]).is_err());
+    let unions = format!("SELECT a, b FROM t{}", " UNION ALL SELECT a, b FROM t".repeat(MAX_SET_OPERATIONS + 1));
+    assert!(matches!(derive(&unions, None, &[], &[]), Err(SqlError::TooManySetOperations { .. })));
+    let unions = format!("SELECT a, b FROM t{}", " UNION ALL SELECT a, b FROM t".repeat(MAX_SET_OPERATIONS - 1));
+    let derived = derive(&unions, None, &[Relation::new("ns", "t", None)], &[]).unwrap();
+    assert_eq!(derived.outputs[0].edges.len(), 2);
     let huge = "x".repeat(MAX_SQL_BYTES + 1);
     assert!(matches!(derive(&huge, None, &[], &[]), Err(SqlError::TooLarge { .. })));
 
