@@ -268,6 +268,31 @@ fn namespaces_come_from_the_matched_datasets() {
     assert!(derived.unresolved.is_empty(), "{:?}", derived.unresolved);
 }
 
+/// SQL names match datasets by their dot-separated suffix either way, an exact match first.
+#[test]
+fn relation_names_match_by_suffix() {
+    let inputs = [
+        Relation::new("ns", "public.orders", Some(vec!["id".into()])),
+        Relation::new("ns", "analytics.staging.orders", Some(vec!["id".into()])),
+        Relation::new("ns", "analytics.staging.customers", Some(vec!["id".into()])),
+    ];
+    let input_of = |sql: &str| {
+        let derived = derive(sql, None, &inputs, &[]).unwrap();
+        let edge = &derived.outputs[0].edges[0];
+        (edge.input.1.clone(), derived.unresolved.clone())
+    };
+    // The producer dropped the database: the dataset's name is a suffix of the SQL's.
+    assert_eq!(input_of("select id from warehouse.public.orders").0, "public.orders");
+    // The SQL dropped database and schema: suffix of the dataset's name.
+    assert_eq!(input_of("select id from CUSTOMERS").0, "analytics.staging.customers");
+    assert_eq!(input_of("select id from staging.orders").0, "analytics.staging.orders");
+    // Exact beats suffix; `orders` alone is a suffix of two datasets: ambiguous.
+    assert_eq!(input_of("select id from public.orders").0, "public.orders");
+    let (name, unresolved) = input_of("select id from orders");
+    assert_eq!(name, "orders");
+    assert!(unresolved[0].contains("matches several datasets"), "{unresolved:?}");
+}
+
 /// The texts of every case, cut at many points, and garbage: never a panic, and a failure
 /// is an error with a message.
 #[test]
