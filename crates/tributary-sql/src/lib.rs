@@ -11,10 +11,14 @@
 //! a column list), `CREATE TABLE AS`, `CREATE VIEW AS`, `MERGE` and `UPDATE` (best effort) and
 //! several statements in one text. The SQL's relation names are matched to the job's datasets
 //! by their dot-separated suffix, case-insensitively (`orders` and `public.orders` both match
-//! dbt-ol's `analytics.public.orders`). What cannot be resolved is named in
-//! [`Derived::unresolved`] with the reason, never guessed; inputs whose columns reach an
-//! output by position (`SELECT *`, a set operation over `*`, `INSERT` without a column list)
-//! are named in [`Derived::positional_reads`].
+//! dbt-ol's `analytics.public.orders`). An unqualified column belongs to the one relation in
+//! scope known to have it, else to the one whose columns are unknown; a column missing from
+//! the only relation's schema is still taken from it (producers' schemas are often partial).
+//! Anything else (two candidates, no candidate, a relation matching no dataset) is named in
+//! [`Derived::unresolved`] with the reason, never guessed. Inputs whose column order reaches
+//! an output (a `*` expanded into the output, a set operation over `*`, the target of an
+//! `INSERT` without a column list) are named in [`Derived::positional_reads`]; a `*` in a CTE
+//! whose columns are then picked by name is not positional.
 //!
 //! Where INDIRECT uses go: a use in a clause (`JOIN … ON`/`USING`, `WHERE`, `HAVING`,
 //! `QUALIFY`, `GROUP BY`, `ORDER BY`) changes which rows every column has, so it is
