@@ -74,7 +74,7 @@ async fn ingest_models(server: &TestServer) {
 const CHECK: &str = r#"query($name: String!, $schema: String!) {
   checkChange(dataset: {namespace: "postgres://warehouse:5432", name: $name}, schema: $schema) {
     verdict
-    changes { path kind verdict impacts { dataset { name } field job { name } use path } }
+    changes { path kind verdict impacts { dataset { name } field job { name } use source path } }
   }
 }"#;
 
@@ -102,6 +102,7 @@ async fn a_dropped_join_or_filter_key_names_its_consumer() {
     assert!(
         impacts.iter().any(|i| i["dataset"]["name"] == "analytics.public.order_payments"
             && i["use"] == "INDIRECT"
+            && i["source"] == "DERIVED_FROM_SQL"
             && i["job"]["name"] == "analytics.order_payments"),
         "the joining consumer must be named: {data}"
     );

@@ -28,6 +28,9 @@ pub struct ChangeImpact {
     /// DIRECT, INDIRECT, UNVERIFIED (columns unknown) or DATASET (a dataset-level change).
     #[graphql(name = "use")]
     pub impact_use: String,
+    /// Where the column edge that reached it comes from; null for impacts not found through a
+    /// column edge (dataset-level, unverified, positional).
+    pub source: Option<crate::columns::EdgeSource>,
     pub path: Vec<String>,
 }
 
@@ -106,6 +109,7 @@ impl ChangeCheck {
                             }),
                             distance: i.distance,
                             impact_use: i.impact_use.as_str().to_owned(),
+                            source: i.source.map(Into::into),
                             path: i.path.clone(),
                         })
                         .collect(),

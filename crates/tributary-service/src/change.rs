@@ -61,6 +61,9 @@ pub struct ChangeImpact {
     pub job: Option<JobId>,
     pub distance: u32,
     pub impact_use: ImpactUse,
+    /// Where the column edge that reached it comes from (reported, or derived from the
+    /// job's SQL); `None` for impacts not found through a column edge.
+    pub source: Option<tributary_model::EdgeSource>,
     /// `namespace:name.field` steps from the changed column.
     pub path: Vec<String>,
 }
@@ -258,6 +261,7 @@ impl Shared {
                         job: Some(job.clone()),
                         distance: 1,
                         impact_use: ImpactUse::Positional,
+                        source: None,
                         path: vec![format!("{dataset}")],
                     });
                 }
@@ -311,6 +315,7 @@ pub(crate) fn trace_impacts(
                                 job: None,
                                 distance: node.distance,
                                 impact_use: ImpactUse::Dataset,
+                                source: None,
                                 path: Vec::new(),
                             });
                         }
@@ -338,6 +343,7 @@ pub(crate) fn trace_impacts(
                             job,
                             distance: hit.distance,
                             impact_use: if hit.direct { ImpactUse::Direct } else { ImpactUse::Indirect },
+                            source: Some(hit.source),
                             path: hit.path.iter().map(|(d, f)| format!("{d}.{f}")).collect(),
                         });
                     }
@@ -350,6 +356,7 @@ pub(crate) fn trace_impacts(
                             job: Some(unverified.job.clone()),
                             distance: unverified.path.len() as u32,
                             impact_use: ImpactUse::Unverified,
+                            source: None,
                             path: unverified.path.iter().map(|(d, f)| format!("{d}.{f}")).collect(),
                         });
                     }
@@ -531,6 +538,7 @@ impl ChangeReport {
                     "job": impact.job.as_ref().map(|j| serde_json::json!({"namespace": j.namespace, "name": j.name})),
                     "distance": impact.distance,
                     "use": impact.impact_use.as_str(),
+                    "source": impact.source.map(tributary_model::EdgeSource::as_str),
                     "path": impact.path,
                 })).collect());
                 change
