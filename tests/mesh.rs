@@ -167,7 +167,7 @@ async fn a_three_domain_mesh_end_to_end() {
     // read of another domain's internal table; not the masked column, not the port reads.
     let violations = server
         .graphql_data(
-            "{ violations { policy kind blocking subject reason path job { name } product port since } }",
+            "{ violations { policy kind blocking subject reason path job { name } product port since dataset { namespace name } column columnPath { namespace name field } } }",
             json!({}),
         )
         .await;
@@ -176,6 +176,16 @@ async fn a_three_domain_mesh_end_to_end() {
     assert_eq!(pii.len(), 1, "{violations}");
     assert_eq!(pii[0]["path"], json!(["sales-db:orders.customer_email", "mkt-db:campaign_stats.email_domain"]));
     assert_eq!(pii[0]["product"], "marketing.campaigns");
+    // Structured fields: no `namespace:name.field` strings to parse.
+    assert_eq!(pii[0]["dataset"], json!({"namespace": "mkt-db", "name": "campaign_stats"}));
+    assert_eq!(pii[0]["column"], "email_domain");
+    assert_eq!(
+        pii[0]["columnPath"],
+        json!([
+            {"namespace": "sales-db", "name": "orders", "field": "customer_email"},
+            {"namespace": "mkt-db", "name": "campaign_stats", "field": "email_domain"}
+        ])
+    );
     assert!(pii[0]["since"].is_string());
     let cross: Vec<&Value> = list.iter().filter(|v| v["policy"] == "reads-through-ports").collect();
     assert_eq!(cross.len(), 1, "{violations}");

@@ -36,14 +36,26 @@ pub(crate) fn gql_error(error: ServiceError) -> async_graphql::Error {
 /// A violation in an error's `extensions.violations`: the same structured fields as the
 /// `Violation` type (product, port, dataset, job apart), so bots need not parse `subject`.
 pub(crate) fn violation_json(v: &governance::Violation) -> Value {
+    let node =
+        |id: &tributary_service::model::DatasetId| serde_json::json!({"namespace": id.namespace, "name": id.name});
     let (product, port, dataset, job) = match &v.subject {
-        Subject::Product { id } => (Some(id.clone()), None, None, None),
-        Subject::OutputPort { product, port } => (Some(product.clone()), Some(port.clone()), None, None),
-        Subject::Dataset(id) => {
-            (None, None, Some(serde_json::json!({"namespace": id.namespace, "name": id.name})), None)
+        Subject::Product { id } => (Some(id.clone()), None, v.dataset.as_ref().map(node), None),
+        Subject::OutputPort { product, port } => {
+            (Some(product.clone()), Some(port.clone()), v.dataset.as_ref().map(node), None)
         }
-        Subject::Job(id) => (None, None, None, Some(serde_json::json!({"namespace": id.namespace, "name": id.name}))),
+        Subject::Dataset(id) => (None, None, Some(node(id)), None),
+        Subject::Job(id) => (
+            None,
+            None,
+            v.dataset.as_ref().map(node),
+            Some(serde_json::json!({"namespace": id.namespace, "name": id.name})),
+        ),
     };
+    let column_path: Vec<Value> = v
+        .column_path
+        .iter()
+        .map(|(dataset, field)| serde_json::json!({"namespace": dataset.namespace, "name": dataset.name, "field": field}))
+        .collect();
     serde_json::json!({
         "policy": v.policy,
         "kind": v.kind,
@@ -52,8 +64,10 @@ pub(crate) fn violation_json(v: &governance::Violation) -> Value {
         "product": product,
         "port": port,
         "dataset": dataset,
+        "column": v.column,
         "job": job,
         "reason": v.reason,
         "path": v.path,
+        "columnPath": column_path,
     })
 }

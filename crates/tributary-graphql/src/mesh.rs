@@ -229,11 +229,17 @@ pub struct Violation {
     pub subject: String,
     pub product: Option<String>,
     pub port: Option<String>,
+    /// The dataset the finding is about: the subject's, or the output port dataset a PII
+    /// column reaches, or the dataset a job reads across domains.
     pub dataset: Option<NodeRef>,
+    /// The column of `dataset` the finding is about (PII findings).
+    pub column: Option<String>,
     pub job: Option<NodeRef>,
     pub reason: String,
     /// For propagation findings: `namespace:name.field` steps from source to finding.
     pub path: Vec<String>,
+    /// `path` as column references (namespaces contain `:` and `/`: no parsing needed).
+    pub column_path: Vec<crate::columns::ColumnRef>,
     /// When first seen (null for findings computed now, such as freshness).
     pub since: Option<String>,
 }
@@ -257,10 +263,12 @@ pub(crate) fn violation(v: &governance::Violation, since: Option<model::Timestam
         subject: v.subject.to_string(),
         product,
         port,
-        dataset,
+        dataset: dataset.or_else(|| v.dataset.as_ref().map(dataset_ref)),
+        column: v.column.clone(),
         job,
         reason: v.reason.clone(),
         path: v.path.clone(),
+        column_path: v.column_path.iter().map(crate::columns::column_ref).collect(),
         since: since.map(model::Timestamp::to_rfc3339),
     }
 }

@@ -40,6 +40,9 @@ pub(crate) fn violation(v: &Violation, since: Option<Timestamp>) -> proto::Viola
         reason: v.reason.clone(),
         path: v.path.clone(),
         since: since.map(Timestamp::to_rfc3339).unwrap_or_default(),
+        dataset: v.dataset.as_ref().map(|id| node(&id.into())),
+        column: v.column.clone().unwrap_or_default(),
+        column_path: v.column_path.iter().map(crate::convert::column_ref).collect(),
     }
 }
 

@@ -173,6 +173,14 @@ pub struct Violation {
     pub reason: String,
     /// For propagation findings: `namespace:name.field` steps from the source to the finding.
     pub path: Vec<String>,
+    /// The dataset the finding is about, apart from the subject (the output port's dataset a
+    /// PII column reaches, the dataset a job reads across domains), so clients need not parse
+    /// `namespace:name` strings (namespaces contain `:` and `/`).
+    pub dataset: Option<DatasetId>,
+    /// The column of `dataset` the finding is about.
+    pub column: Option<String>,
+    /// `path` as (dataset, column) pairs.
+    pub column_path: Vec<(DatasetId, String)>,
 }
 
 impl Violation {
@@ -184,6 +192,9 @@ impl Violation {
             subject,
             reason,
             path: Vec::new(),
+            dataset: None,
+            column: None,
+            column_path: Vec::new(),
         }
     }
 }

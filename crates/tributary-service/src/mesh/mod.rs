@@ -172,13 +172,15 @@ impl MeshState {
             }
             let through_port = self.membership.get(input).is_some_and(|m| m.port.is_some());
             if !through_port {
-                found.push(Violation::new(
+                let mut violation = Violation::new(
                     policy,
                     Subject::Job(job.clone()),
                     format!(
                         "job `{job}` of domain `{job_domain}` reads `{input}` of domain `{input_domain}`, which is not an output port of any `{input_domain}` product"
                     ),
-                ));
+                );
+                violation.dataset = Some(input.clone());
+                found.push(violation);
             }
         }
         found
@@ -202,15 +204,12 @@ impl MeshState {
         }
         let mut found = Vec::new();
         for (dataset, field) in &seeds {
-            let mut reached: Vec<(DatasetId, String, Vec<String>)> =
-                vec![(dataset.clone(), field.clone(), vec![format!("{dataset}.{field}")])];
+            let mut reached: Vec<(DatasetId, String, Vec<(DatasetId, String)>)> =
+                vec![(dataset.clone(), field.clone(), vec![(dataset.clone(), field.clone())])];
             // A seed column the graph does not know (declared in a contract, never ingested)
             // reaches nothing yet: the only error `column_value_reach` has.
             if let Ok(answer) = index.column_value_reach(dataset, field, PII_REACH_LIMIT) {
-                reached.extend(answer.columns.into_iter().map(|hit| {
-                    let path = hit.path.iter().map(|(d, f)| format!("{d}.{f}")).collect();
-                    (hit.dataset, hit.field, path)
-                }));
+                reached.extend(answer.columns.into_iter().map(|hit| (hit.dataset, hit.field, hit.path)));
             }
             for (reached_dataset, reached_field, path) in reached {
                 let Some(membership) = self.membership.get(&reached_dataset) else { continue };
@@ -230,7 +229,10 @@ impl MeshState {
                         port.name, product.id
                     ),
                 );
-                violation.path = path;
+                violation.path = path.iter().map(|(d, f)| format!("{d}.{f}")).collect();
+                violation.dataset = Some(reached_dataset.clone());
+                violation.column = Some(reached_field.clone());
+                violation.column_path = path;
                 found.push(violation);
             }
         }
