@@ -204,7 +204,8 @@ impl MeshState {
         }
         let mut found = Vec::new();
         for (dataset, field) in &seeds {
-            let mut reached: Vec<(DatasetId, String, Vec<(DatasetId, String)>)> =
+            // (dataset, column, path of columns from the seed) of every column reached.
+            let mut reached: Vec<ColumnReached> =
                 vec![(dataset.clone(), field.clone(), vec![(dataset.clone(), field.clone())])];
             // A seed column the graph does not know (declared in a contract, never ingested)
             // reaches nothing yet: the only error `column_value_reach` has.
@@ -602,6 +603,9 @@ fn domain_owners(mesh: &MeshState, domain: &str) -> Vec<OwnerView> {
         .map(|(d, _)| OwnerView::declared(&d.owners, &format!("domain {}", d.id)))
         .unwrap_or_default()
 }
+
+/// A column a PII seed reaches: (dataset, column, the columns from the seed to it).
+type ColumnReached = (DatasetId, String, Vec<(DatasetId, String)>);
 
 /// How many recent runs of a dataset are searched for its last successful write.
 const FRESHNESS_RUNS: usize = 50;
