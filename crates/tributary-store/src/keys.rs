@@ -1,6 +1,6 @@
 //! Key encodings. See the table in the crate documentation.
 
-use tributary_model::{DatasetId, JobId, ObservationKey, RunId, Timestamp};
+use tributary_model::{DatasetId, JobId, NodeKind, NodeRef, ObservationKey, RunId, Timestamp};
 
 pub(crate) const PREFIX_EVENT: u8 = b'E';
 pub(crate) const PREFIX_HASH: u8 = b'H';
@@ -105,4 +105,54 @@ pub(crate) fn split_name(bytes: &[u8]) -> Option<(String, String)> {
 pub fn decode_name_key(key: &[u8]) -> Option<DatasetId> {
     let (namespace, name) = split_name(key.get(1..)?)?;
     Some(DatasetId::new(namespace, name))
+}
+
+pub(crate) fn kind_byte(kind: NodeKind) -> u8 {
+    match kind {
+        NodeKind::Dataset => b'D',
+        NodeKind::Job => b'J',
+    }
+}
+
+/// `prefix label NUL kind ns NUL name`: nodes filed under an owner or a tag.
+pub(crate) fn label_key(prefix: u8, label: &str, node: &NodeRef) -> Vec<u8> {
+    let mut key = vec![prefix];
+    key.extend_from_slice(label.as_bytes());
+    key.push(0);
+    key.push(kind_byte(node.kind));
+    key.extend_from_slice(node.namespace.as_bytes());
+    key.push(0);
+    key.extend_from_slice(node.name.as_bytes());
+    key
+}
+
+pub(crate) fn column_tag_key(tag: &str, dataset: &DatasetId, field: &str) -> Vec<u8> {
+    let mut key = vec![PREFIX_COLUMN_TAG];
+    key.extend_from_slice(tag.to_lowercase().as_bytes());
+    key.push(0);
+    key.extend_from_slice(dataset.namespace.as_bytes());
+    key.push(0);
+    key.extend_from_slice(dataset.name.as_bytes());
+    key.push(0);
+    key.extend_from_slice(field.as_bytes());
+    key
+}
+
+pub(crate) fn decode_label_key(key: &[u8], prefix_len: usize) -> Option<NodeRef> {
+    let rest = key.get(prefix_len..)?;
+    let (&kind, rest) = rest.split_first()?;
+    let kind = match kind {
+        b'D' => NodeKind::Dataset,
+        b'J' => NodeKind::Job,
+        _ => return None,
+    };
+    let (namespace, name) = split_name(rest)?;
+    Some(NodeRef { kind, namespace, name })
+}
+
+/// `F ns NUL name NUL facet-key`: one stored facet value of a dataset.
+pub(crate) fn facet_key(id: &DatasetId, key: &str) -> Vec<u8> {
+    let mut bytes = name_prefix(PREFIX_DATASET_FACET, &id.namespace, &id.name);
+    bytes.extend_from_slice(key.as_bytes());
+    bytes
 }

@@ -43,8 +43,8 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tributary_model::{
-    ColumnEdgeSpec, DatasetId, DatasetRecord, DocumentRecord, JobId, JobRecord, NodeKind, NodeRef, Observation,
-    ObservationKey, RECORD_FORMAT, RunId, RunRecord, SchemaChangeRecord, SchemaVersionRecord, Timestamp, Versioned,
+    ColumnEdgeSpec, DatasetId, DatasetRecord, DocumentRecord, JobId, JobRecord, NodeRef, Observation, ObservationKey,
+    RECORD_FORMAT, RunId, RunRecord, SchemaChangeRecord, SchemaVersionRecord, Timestamp, Versioned,
 };
 
 pub use keys::decode_name_key;
@@ -132,49 +132,6 @@ impl DocumentKind {
             Self::Domain => (PREFIX_DOMAIN, PREFIX_DOMAIN_VERSION),
         }
     }
-}
-
-fn kind_byte(kind: NodeKind) -> u8 {
-    match kind {
-        NodeKind::Dataset => b'D',
-        NodeKind::Job => b'J',
-    }
-}
-
-/// `prefix label NUL kind ns NUL name`: nodes filed under an owner or a tag.
-fn label_key(prefix: u8, label: &str, node: &NodeRef) -> Vec<u8> {
-    let mut key = vec![prefix];
-    key.extend_from_slice(label.as_bytes());
-    key.push(0);
-    key.push(kind_byte(node.kind));
-    key.extend_from_slice(node.namespace.as_bytes());
-    key.push(0);
-    key.extend_from_slice(node.name.as_bytes());
-    key
-}
-
-fn column_tag_key(tag: &str, dataset: &DatasetId, field: &str) -> Vec<u8> {
-    let mut key = vec![PREFIX_COLUMN_TAG];
-    key.extend_from_slice(tag.to_lowercase().as_bytes());
-    key.push(0);
-    key.extend_from_slice(dataset.namespace.as_bytes());
-    key.push(0);
-    key.extend_from_slice(dataset.name.as_bytes());
-    key.push(0);
-    key.extend_from_slice(field.as_bytes());
-    key
-}
-
-fn decode_label_key(key: &[u8], prefix_len: usize) -> Option<NodeRef> {
-    let rest = key.get(prefix_len..)?;
-    let (&kind, rest) = rest.split_first()?;
-    let kind = match kind {
-        b'D' => NodeKind::Dataset,
-        b'J' => NodeKind::Job,
-        _ => return None,
-    };
-    let (namespace, name) = split_name(rest)?;
-    Some(NodeRef { kind, namespace, name })
 }
 
 /// Tuning for [`Store::open`].
@@ -892,12 +849,6 @@ fn encode_blob(bytes: &[u8], compress: bool) -> Vec<u8> {
         stored.extend_from_slice(bytes);
     }
     stored
-}
-
-fn facet_key(id: &DatasetId, key: &str) -> Vec<u8> {
-    let mut bytes = name_prefix(PREFIX_DATASET_FACET, &id.namespace, &id.name);
-    bytes.extend_from_slice(key.as_bytes());
-    bytes
 }
 
 fn decode_value(key: &[u8], stored: &[u8]) -> Result<serde_json::Value> {
