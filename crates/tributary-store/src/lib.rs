@@ -524,9 +524,11 @@ impl Store {
         version_key.extend_from_slice(record.id.as_bytes());
         version_key.push(0);
         version_key.extend_from_slice(&record.version.to_be_bytes());
+        // Behind the codec byte like every other record (bare JSON from earlier builds reads).
+        let stored = encode_blob(&value, self.compress);
         let mut batch = sled::Batch::default();
-        batch.insert(current_key, value.clone());
-        batch.insert(version_key, value);
+        batch.insert(current_key, stored.clone());
+        batch.insert(version_key, stored);
         self.db()?.apply_batch(batch)?;
         self.flush()
     }
@@ -592,7 +594,7 @@ impl Store {
             key: String::from_utf8_lossy(&key).into_owned(),
             reason: error.to_string(),
         })?;
-        self.db()?.insert(key, value)?;
+        self.db()?.insert(key, encode_blob(&value, self.compress))?;
         Ok(())
     }
 
