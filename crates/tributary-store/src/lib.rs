@@ -884,4 +884,6 @@ fn corrupt(key: &[u8], reason: String) -> StoreError {
 }
 
 #[cfg(test)]
+mod reference;
+#[cfg(test)]
 mod tests;
