@@ -252,16 +252,21 @@ impl<'a> Touched<'a> {
     }
 
     /// Merges the column lineage derived from the job's SQL into each output's lineage:
-    /// this event's reported lineage when it sent some, else the stored one.
+    /// this event's reported lineage when it sent some, else the stored one. Written only
+    /// when the merge changes it: every run of a SQL job carries the same facet, and a
+    /// rewrite would also re-evaluate the graph policies for nothing.
     fn merge_sql_lineage(&mut self, sql: &SqlLineage) -> Result<(), ServiceError> {
         for (output, derived) in &sql.outputs {
             let id = self.resolve(output)?;
             let derived = self.resolve_column_inputs(derived.clone())?;
-            let reported = match self.delta.column_lineage.iter().find(|(written, _)| written == &id) {
+            let current = match self.delta.column_lineage.iter().find(|(written, _)| written == &id) {
                 Some((_, edges)) => edges.clone(),
                 None => self.store.column_lineage(&id)?,
             };
-            let merged = crate::sql::merge(reported, &derived);
+            let merged = crate::sql::merge(current.clone(), &derived);
+            if merged == current {
+                continue;
+            }
             self.write.put_column_lineage(&id, &merged)?;
             self.delta.column_lineage.retain(|(written, _)| written != &id);
             self.delta.column_lineage.push((id, merged));

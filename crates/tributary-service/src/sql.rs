@@ -73,11 +73,17 @@ impl SqlJob {
         }
     }
 
+    fn is_output(&self, namespace: &str, name: &str) -> bool {
+        self.outputs.iter().any(|output| output.namespace == namespace && output.name == name)
+    }
+
     fn edges(&self, derived: tributary_sql::Derived) -> Vec<(DatasetId, Vec<ColumnEdgeSpec>)> {
         let mut per_output: BTreeMap<DatasetId, EdgesByPair> = BTreeMap::new();
         for output in derived.outputs {
             let target = match output.output {
-                Some((namespace, name)) if !namespace.is_empty() => DatasetId::new(namespace, name),
+                // Only the event's own outputs: a statement may also write tables the event
+                // does not name, whose lineage this event cannot speak for.
+                Some((namespace, name)) if self.is_output(&namespace, &name) => DatasetId::new(namespace, name),
                 // A bare SELECT writes the job's one output; with several it cannot be told.
                 None if self.outputs.len() == 1 => DatasetId::new(&self.outputs[0].namespace, &self.outputs[0].name),
                 _ => continue,

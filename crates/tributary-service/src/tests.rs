@@ -143,3 +143,41 @@ fn readers_writer_and_applies_share_the_state_without_stalls() {
     });
     service.close();
 }
+
+/// The SQL merge keeps reported edges, fills kinds only where none were reported, adds the
+/// derived ones, and merging again changes nothing (what lets ingest skip the rewrite).
+#[test]
+fn sql_merge_keeps_reported_edges_and_is_idempotent() {
+    use tributary_model::{ColumnEdgeSpec, EdgeSource, Transformation, TransformationKind};
+    let edge =
+        |input_field: &str, output_field: &str, kind: TransformationKind, subtype: &str, source| ColumnEdgeSpec {
+            input: DatasetId::new("db", "orders"),
+            input_field: input_field.into(),
+            output_field: output_field.into(),
+            transformations: vec![Transformation { kind, subtype: subtype.into(), masking: false, description: None }],
+            source,
+        };
+    let reported = vec![
+        edge("amount", "amount", TransformationKind::Direct, "", EdgeSource::Reported),
+        edge("id", "id", TransformationKind::Direct, "TRANSFORMATION", EdgeSource::Reported),
+    ];
+    let derived = vec![
+        edge("amount", "amount", TransformationKind::Direct, "IDENTITY", EdgeSource::DerivedFromSql),
+        edge("id", "id", TransformationKind::Direct, "IDENTITY", EdgeSource::DerivedFromSql),
+        edge("order_id", "*", TransformationKind::Indirect, "JOIN", EdgeSource::DerivedFromSql),
+    ];
+    let merged = crate::sql::merge(reported, &derived);
+    let summary: Vec<(String, String, String, EdgeSource)> = merged
+        .iter()
+        .map(|e| (e.input_field.clone(), e.output_field.clone(), e.transformations[0].subtype.clone(), e.source))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("amount".into(), "amount".into(), "IDENTITY".into(), EdgeSource::ReportedKindsFromSql),
+            ("id".into(), "id".into(), "TRANSFORMATION".into(), EdgeSource::Reported),
+            ("order_id".into(), "*".into(), "JOIN".into(), EdgeSource::DerivedFromSql),
+        ]
+    );
+    assert_eq!(crate::sql::merge(merged.clone(), &derived), merged);
+}
