@@ -475,24 +475,8 @@ impl<'a> Analyzer<'a> {
     fn merge(&mut self, merge: &'a Merge) {
         let mut dataset_wide = BTreeSet::new();
         self.frames.push(Frame::default());
-        let target = match &merge.table {
-            TableFactor::Table { name, alias, .. } => {
-                let parts = name_parts(name);
-                let target = self.target(&parts);
-                let alias =
-                    alias.as_ref().map_or_else(|| parts.last().cloned().unwrap_or_default(), |a| a.name.value.clone());
-                self.frame().entries.push(Entry {
-                    alias: fold(&alias),
-                    sql_parts: parts.iter().map(|p| fold(p)).collect(),
-                    source: Rc::new(Source::Base(target)),
-                });
-                Some(target)
-            }
-            _ => {
-                self.note("merge into something other than a table is not analysed".to_owned());
-                None
-            }
-        };
+        let target = self.statement_target(&merge.table, "merge into");
+
         self.table_factor(&merge.source, &mut dataset_wide);
         let source = self.frame().entries.last().map(|e| Rc::clone(&e.source));
         self.clause(&merge.on, Subtype::Join, &mut dataset_wide);
@@ -566,10 +550,10 @@ impl<'a> Analyzer<'a> {
         }
     }
 
-    fn update(&mut self, update: &'a Update) {
-        let mut dataset_wide = BTreeSet::new();
-        self.frames.push(Frame::default());
-        let target = match &update.table.relation {
+    /// The table a MERGE or UPDATE writes: its dataset, entered in the current frame under
+    /// its alias so the statement's expressions can name it; `None` (noted) for anything else.
+    fn statement_target(&mut self, table: &TableFactor, what: &str) -> Option<DatasetIdx> {
+        match table {
             TableFactor::Table { name, alias, .. } => {
                 let parts = name_parts(name);
                 let target = self.target(&parts);
@@ -583,10 +567,17 @@ impl<'a> Analyzer<'a> {
                 Some(target)
             }
             _ => {
-                self.note("update of something other than a table is not analysed".to_owned());
+                self.note(format!("{what} something other than a table is not analysed"));
                 None
             }
-        };
+        }
+    }
+
+    fn update(&mut self, update: &'a Update) {
+        let mut dataset_wide = BTreeSet::new();
+        self.frames.push(Frame::default());
+        let target = self.statement_target(&update.table.relation, "update of");
+
         self.joins(&update.table.joins, &mut dataset_wide);
         if let Some(UpdateTableFromKind::BeforeSet(tables) | UpdateTableFromKind::AfterSet(tables)) = &update.from {
             for table in tables {
