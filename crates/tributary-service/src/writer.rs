@@ -249,12 +249,10 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
     let mut schema_changes = Vec::new();
     let flushed = shared.store.flush();
     let last_sequence = shared.store.last_sequence();
-    match &flushed {
-        Err(failure) => {
-            error!(error = %failure, "flush failed; the group is not acknowledged");
-            shared.health.write_failed(failure);
-        }
-        Ok(()) => shared.health.write_succeeded(),
+    // Health was clear when the group started (`try_recover` above); only a failure changes it.
+    if let Err(failure) = &flushed {
+        error!(error = %failure, "flush failed; the group is not acknowledged");
+        shared.health.write_failed(failure);
     }
     // Published only when durable: the index and watermark reflect exactly the flushed events.
     if flushed.is_ok() {
