@@ -23,19 +23,17 @@ pub struct OverBudget(pub String);
 
 /// Checks one parsed document against the budget.
 pub fn check(document: &ExecutableDocument) -> Result<(), OverBudget> {
-    let mut sizes: HashMap<&str, Size> = HashMap::new();
+    let mut fragments: HashMap<&str, Memo> = HashMap::new();
     let mut total: u64 = 0;
     for (_, operation) in document.operations.iter() {
-        let roots = count_roots(&operation.node.selection_set.node, document, &mut HashMap::new(), 0)?;
-        if roots > MAX_ROOT_FIELDS {
+        let size = measure(&operation.node.selection_set.node, document, &mut fragments, 0)?;
+        if size.roots > MAX_ROOT_FIELDS as u64 {
             return Err(OverBudget(format!(
-                "an operation asks for {roots} top-level fields (aliases included); at most {MAX_ROOT_FIELDS} are allowed"
+                "an operation asks for {} top-level fields (aliases included); at most {MAX_ROOT_FIELDS} are allowed",
+                size.roots
             )));
         }
-        total = total.saturating_add(expanded(&operation.node.selection_set.node, document, &mut sizes, 0)?);
-        if total > MAX_EXPANDED_FIELDS {
-            break;
-        }
+        total = total.saturating_add(size.fields);
     }
     if total > MAX_EXPANDED_FIELDS {
         return Err(OverBudget(format!(
@@ -45,95 +43,64 @@ pub fn check(document: &ExecutableDocument) -> Result<(), OverBudget> {
     Ok(())
 }
 
-#[derive(Clone, Copy)]
-enum Size {
-    /// Being sized: a spread reaching it again is a cycle.
-    InProgress,
-    Done(u64),
+/// What a selection set costs once its fragments are spread.
+#[derive(Clone, Copy, Default)]
+struct Size {
+    /// Every field, nested ones included.
+    fields: u64,
+    /// Fields at its own level (through fragments at that level).
+    roots: u64,
 }
 
-fn expanded<'a>(
+#[derive(Clone, Copy)]
+enum Memo {
+    /// Being sized: a spread reaching it again is a cycle.
+    InProgress,
+    Done(Size),
+}
+
+/// Sizes `set`, each fragment once (remembered in `fragments`), so spreads cannot make the
+/// walk exponential. Saturating: a hostile document only ever reaches the limits.
+fn measure<'a>(
     set: &'a SelectionSet,
     document: &'a ExecutableDocument,
-    sizes: &mut HashMap<&'a str, Size>,
+    fragments: &mut HashMap<&'a str, Memo>,
     depth: usize,
-) -> Result<u64, OverBudget> {
+) -> Result<Size, OverBudget> {
     if depth > MAX_FRAGMENT_DEPTH {
         return Err(OverBudget(format!("fragments nest deeper than {MAX_FRAGMENT_DEPTH}")));
     }
-    let mut count: u64 = 0;
+    let mut size = Size::default();
     for item in &set.items {
         let add = match &item.node {
             Selection::Field(field) => {
-                1u64.saturating_add(expanded(&field.node.selection_set.node, document, sizes, depth)?)
+                let children = measure(&field.node.selection_set.node, document, fragments, depth)?;
+                Size { fields: children.fields.saturating_add(1), roots: 1 }
             }
             Selection::InlineFragment(fragment) => {
-                expanded(&fragment.node.selection_set.node, document, sizes, depth + 1)?
+                measure(&fragment.node.selection_set.node, document, fragments, depth + 1)?
             }
             Selection::FragmentSpread(spread) => {
                 let name = spread.node.fragment_name.node.as_str();
-                match sizes.get(name) {
-                    Some(Size::Done(size)) => *size,
-                    Some(Size::InProgress) => {
+                match (fragments.get(name), document.fragments.get_key_value(name)) {
+                    (Some(Memo::Done(known)), _) => *known,
+                    (Some(Memo::InProgress), _) => {
                         return Err(OverBudget(format!("fragment `{name}` spreads itself")));
                     }
-                    None => match document.fragments.get_key_value(name) {
-                        // Unknown fragments are the validator's to report.
-                        None => 0,
-                        Some((key, fragment)) => {
-                            let key = key.as_str();
-                            sizes.insert(key, Size::InProgress);
-                            let size = expanded(&fragment.node.selection_set.node, document, sizes, depth + 1)?;
-                            sizes.insert(key, Size::Done(size));
-                            size
-                        }
-                    },
-                }
-            }
-        };
-        count = count.saturating_add(add);
-        if count > MAX_EXPANDED_FIELDS {
-            return Ok(count);
-        }
-    }
-    Ok(count)
-}
-
-/// Top-level fields of an operation, through fragments at the top level (each fragment
-/// counted once and remembered, so spreads cannot make this exponential).
-fn count_roots<'a>(
-    set: &'a SelectionSet,
-    document: &'a ExecutableDocument,
-    memo: &mut HashMap<&'a str, usize>,
-    depth: usize,
-) -> Result<usize, OverBudget> {
-    if depth > MAX_FRAGMENT_DEPTH {
-        return Err(OverBudget(format!("fragments nest deeper than {MAX_FRAGMENT_DEPTH}")));
-    }
-    let mut roots = 0usize;
-    for item in &set.items {
-        let add = match &item.node {
-            Selection::Field(_) => 1,
-            Selection::InlineFragment(fragment) => {
-                count_roots(&fragment.node.selection_set.node, document, memo, depth + 1)?
-            }
-            Selection::FragmentSpread(spread) => {
-                let name = spread.node.fragment_name.node.as_str();
-                match (memo.get(name), document.fragments.get_key_value(name)) {
-                    (Some(known), _) => *known,
+                    // Unknown fragments are the validator's to report.
+                    (None, None) => Size::default(),
                     (None, Some((key, fragment))) => {
-                        let found = count_roots(&fragment.node.selection_set.node, document, memo, depth + 1)?;
-                        memo.insert(key.as_str(), found);
-                        found
+                        let key = key.as_str();
+                        fragments.insert(key, Memo::InProgress);
+                        let known = measure(&fragment.node.selection_set.node, document, fragments, depth + 1)?;
+                        fragments.insert(key, Memo::Done(known));
+                        known
                     }
-                    (None, None) => 0,
                 }
             }
         };
-        roots = roots.saturating_add(add);
-        if roots > MAX_ROOT_FIELDS {
-            break;
-        }
+        size.fields = size.fields.saturating_add(add.fields);
+        size.roots = size.roots.saturating_add(add.roots);
     }
-    Ok(roots)
+    Ok(size)
 }
