@@ -25,14 +25,20 @@ pub struct ServerLimits {
     pub allowed_origins: Vec<String>,
 }
 
+/// Defaults, shared by [`ServerLimits::default`] and the `serve` flags.
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 512;
+pub(crate) const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+pub(crate) const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 60;
+pub(crate) const DEFAULT_MAX_GRAPHQL_BYTES: usize = 4 * 1024 * 1024;
+
 impl Default for ServerLimits {
     fn default() -> Self {
         Self {
-            max_connections: 512,
-            header_read_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(60),
-            max_ingest_bytes: 64 * 1024 * 1024,
-            max_graphql_bytes: 4 * 1024 * 1024,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            max_ingest_bytes: crate::MAX_BODY_BYTES,
+            max_graphql_bytes: DEFAULT_MAX_GRAPHQL_BYTES,
             allowed_origins: Vec::new(),
         }
     }

@@ -23,19 +23,19 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "TRIBUTARY_POLICIES")]
     policies: Option<PathBuf>,
     /// Open connections at most (keep it below the process's file limit).
-    #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS", default_value_t = 512)]
+    #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS", default_value_t = crate::limits::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
     /// Seconds a connection gets to send its first byte and an HTTP/1 request its headers.
-    #[arg(long, env = "TRIBUTARY_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "TRIBUTARY_HEADER_TIMEOUT_SECS", default_value_t = crate::limits::DEFAULT_HEADER_TIMEOUT_SECS)]
     header_timeout_secs: u64,
     /// Seconds an HTTP request (ingest, GraphQL) gets in all, its body included; 504 after.
-    #[arg(long, env = "TRIBUTARY_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(long, env = "TRIBUTARY_REQUEST_TIMEOUT_SECS", default_value_t = crate::limits::DEFAULT_REQUEST_TIMEOUT_SECS)]
     request_timeout_secs: u64,
     /// Largest ingest body in bytes, compressed or decompressed.
     #[arg(long, env = "TRIBUTARY_MAX_INGEST_BYTES", default_value_t = crate::MAX_BODY_BYTES)]
     max_ingest_bytes: usize,
     /// Largest GraphQL request body in bytes.
-    #[arg(long, env = "TRIBUTARY_MAX_GRAPHQL_BYTES", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, env = "TRIBUTARY_MAX_GRAPHQL_BYTES", default_value_t = crate::limits::DEFAULT_MAX_GRAPHQL_BYTES)]
     max_graphql_bytes: usize,
     /// An origin (`https://ui.example.com`) whose pages may call this server from a browser;
     /// repeat for several, `*` for any. Without it only same-origin pages may.
