@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not baked in with `env!`: a build script compiled for one checkout and
+    // reused from a shared target directory by another must read that other checkout's protos.
+    let proto_root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let proto_file = proto_root.join("tributary/v1/lineage.proto");
     // The file itself, not only its directory: a directory entry alone did not make cargo
     // rerun this script when a `.proto` file changed (seen with cargo 1.95).

@@ -10,6 +10,9 @@ pub enum Credential {
     /// is this anonymous principal and everything is allowed. Explicit, so that "no token store"
     /// can never be confused with "no principal".
     Open,
+    /// A command working on the store directly (`tributary import`, `tributary token create
+    /// --data-dir`): whoever can read the data directory can do anything with it anyway.
+    Local,
     /// A checked token.
     Token(TokenId),
 }
@@ -41,6 +44,23 @@ impl Principal {
         Self { credential: Credential::Open, name: "anonymous".to_owned(), scopes: vec![Scope::Admin] }
     }
 
+    /// The principal of a command working on the store directly (see [`Credential::Local`]).
+    pub fn local_operator() -> Self {
+        Self { credential: Credential::Local, name: "local operator".to_owned(), scopes: vec![Scope::Admin] }
+    }
+
+    /// How audit entries name this principal.
+    pub fn actor(&self) -> tributary_model::Actor {
+        use tributary_model::{Actor, ActorKind};
+        match &self.credential {
+            Credential::Open => Actor { via: ActorKind::Open, token_id: None, name: self.name.clone() },
+            Credential::Local => Actor { via: ActorKind::Local, token_id: None, name: self.name.clone() },
+            Credential::Token(id) => {
+                Actor { via: ActorKind::Token, token_id: Some(id.to_string()), name: self.name.clone() }
+            }
+        }
+    }
+
     /// The principal of a token that passed [`TokenRecord::check`].
     pub fn from_token(record: &TokenRecord) -> Self {
         Self {
@@ -52,7 +72,7 @@ impl Principal {
 
     pub fn token_id(&self) -> Option<&TokenId> {
         match &self.credential {
-            Credential::Open => None,
+            Credential::Open | Credential::Local => None,
             Credential::Token(id) => Some(id),
         }
     }
@@ -62,7 +82,7 @@ impl Principal {
     }
 
     fn allows_everything(&self) -> bool {
-        self.is_open() || self.scopes.contains(&Scope::Admin)
+        matches!(self.credential, Credential::Open | Credential::Local) || self.scopes.contains(&Scope::Admin)
     }
 
     fn has_domain(&self, domain_id: &str) -> bool {
@@ -136,6 +156,44 @@ impl Principal {
                 list(&job_grants)
             ),
         ))
+    }
+
+    /// Whether the caller may write datasets in these namespaces without a job (a
+    /// DatasetEvent, or the aliases an event declares): some ingest grant must cover them all.
+    pub fn can_write_datasets(&self, namespaces: &[&str]) -> Result<(), Denied> {
+        if self.allows_everything() {
+            return Ok(());
+        }
+        let grants: Vec<&IngestGrant> = self
+            .scopes
+            .iter()
+            .filter_map(|scope| match scope {
+                Scope::Ingest(grant) => Some(grant),
+                _ => None,
+            })
+            .collect();
+        if grants.is_empty() {
+            return Err(self.denied(IngestGrant::any(), "writing lineage needs an `ingest` scope".to_owned()));
+        }
+        if grants.iter().any(|grant| namespaces.iter().all(|namespace| grant.covers_dataset(namespace))) {
+            return Ok(());
+        }
+        let mut uncovered: Vec<&str> = namespaces
+            .iter()
+            .copied()
+            .filter(|namespace| !grants.iter().any(|grant| grant.covers_dataset(namespace)))
+            .collect();
+        if uncovered.is_empty() {
+            uncovered = namespaces.to_vec();
+        }
+        uncovered.sort_unstable();
+        uncovered.dedup();
+        let missing = IngestGrant {
+            jobs: None,
+            datasets: Some(uncovered.iter().map(|namespace| NamespaceGlob::Exact((*namespace).to_owned())).collect()),
+        };
+        let named = uncovered.iter().map(|namespace| format!("`{namespace}`")).collect::<Vec<_>>().join(", ");
+        Err(self.denied(missing, format!("dataset namespace {named} is outside the ingest grants {}", list(&grants))))
     }
 
     /// Applying the descriptor of domain `domain_id`: `domain:<domain_id>` or `admin`.

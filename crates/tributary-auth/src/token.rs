@@ -266,6 +266,12 @@ pub fn parse_bearer(header_value: &str) -> Option<(TokenId, Secret)> {
     parse_token(token.trim_start_matches([' ', '\t']))
 }
 
+impl tributary_model::Versioned for TokenRecord {
+    fn format(&self) -> u8 {
+        self.format
+    }
+}
+
 impl TokenRecord {
     /// Whether `secret` is this token's and the token may be used at `now`. The secret is checked
     /// first (in constant time), so a caller without it learns nothing about expiry or

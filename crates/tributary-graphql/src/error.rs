@@ -14,6 +14,8 @@ pub(crate) fn gql_error(error: ServiceError) -> async_graphql::Error {
         ErrorCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
         ErrorCode::FailedPrecondition => "POLICY_VIOLATION",
         ErrorCode::Internal => "INTERNAL",
+        ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+        ErrorCode::PermissionDenied => "FORBIDDEN",
     };
     let field = error.field().to_owned();
     let violations: Vec<async_graphql::Value> = match &error {

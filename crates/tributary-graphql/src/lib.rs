@@ -2,6 +2,7 @@
 //! `/graphql` (GraphiQL on GET). `schema.graphql` at the repository root is generated from
 //! this code; a test fails when they drift. Knows the service, never the store.
 
+mod access;
 pub mod budget;
 mod check;
 mod columns;
@@ -19,20 +20,30 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tributary_service::Service;
 
-pub use mesh::MutationRoot;
-
 /// Every query: lineage and metadata, plus the mesh.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(types::QueryCore, mesh::MeshQuery, mesh::SearchQueryRoot, check::CheckQuery, check::ChangesQuery);
+pub struct QueryRoot(
+    types::QueryCore,
+    mesh::MeshQuery,
+    mesh::SearchQueryRoot,
+    check::CheckQuery,
+    check::ChangesQuery,
+    access::AccessQuery,
+);
+
+/// Every mutation: descriptor applies and token management.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(mesh::MeshMutation, access::AccessMutation);
 
 pub type TributarySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Deepest query accepted (nesting of selections).
 const MAX_QUERY_DEPTH: usize = 24;
 
-pub fn schema(service: Service) -> TributarySchema {
-    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription)
-        .data(service)
+/// The schema. The service is not in it: each request carries the handle acting for its
+/// caller (see [`router`]).
+pub fn schema() -> TributarySchema {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .limit_depth(MAX_QUERY_DEPTH)
         .limit_recursive_depth(MAX_QUERY_DEPTH * 2)
         .limit_complexity(budget::MAX_EXPANDED_FIELDS as usize)
@@ -41,7 +52,7 @@ pub fn schema(service: Service) -> TributarySchema {
 
 /// The schema in SDL, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription).finish().sdl()
 }
 
 async fn graphiql() -> impl IntoResponse {
@@ -51,11 +62,21 @@ async fn graphiql() -> impl IntoResponse {
 /// `/graphql`: POST for queries and mutations (JSON, one request or a batch), GraphiQL for
 /// a browser's GET. Bodies are capped at `max_body_bytes`; documents are checked against
 /// [`budget`] before the schema validates them.
+///
+/// Each operation runs with the service handle the server's request guard authenticated
+/// (from the `Authorization` header) and put in the request's extensions; without one, the
+/// base handle, which is unidentified and refused whenever authentication is required.
 pub fn router(service: Service, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(execute))
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(schema(service))
+        .with_state(GraphqlState { schema: schema(), base: service })
+}
+
+#[derive(Clone)]
+struct GraphqlState {
+    schema: TributarySchema,
+    base: Service,
 }
 
 /// A request-level GraphQL error (HTTP 200, as GraphQL-over-HTTP answers `application/json`).
@@ -64,7 +85,12 @@ fn request_error(code: &str, message: String) -> Response {
     axum::Json(body).into_response()
 }
 
-async fn execute(State(schema): State<TributarySchema>, body: Bytes) -> Response {
+async fn execute(
+    State(GraphqlState { schema, base }): State<GraphqlState>,
+    caller: Option<axum::Extension<Service>>,
+    body: Bytes,
+) -> Response {
+    let service = caller.map_or(base, |axum::Extension(service)| service);
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(error) => {
@@ -83,6 +109,7 @@ async fn execute(State(schema): State<TributarySchema>, body: Bytes) -> Response
         );
     }
     for request in &mut requests {
+        request.data.insert(service.clone());
         // A document that does not parse is left for the schema to report as usual.
         if let Ok(document) = request.parsed_query()
             && let Err(budget::OverBudget(reason)) = budget::check(document)

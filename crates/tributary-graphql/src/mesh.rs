@@ -101,8 +101,8 @@ impl Product {
         self.0.descriptor.freshness_sla_seconds()
     }
     /// The product's owners, its ports' owners and its domain's, with provenance.
-    async fn owners(&self, context: &Context<'_>) -> Vec<Owner> {
-        owners(service(context).product_owners(&self.0.descriptor.id))
+    async fn owners(&self, context: &Context<'_>) -> Result<Vec<Owner>> {
+        Ok(owners(service(context).product_owners(&self.0.descriptor.id).map_err(gql_error)?))
     }
     async fn output_ports(&self) -> Vec<OutputPort> {
         let product = &self.0.descriptor;
@@ -364,19 +364,20 @@ pub struct MeshQuery;
 
 #[Object]
 impl MeshQuery {
-    async fn products(&self, context: &Context<'_>) -> Vec<Product> {
-        service(context).products().into_iter().map(Product).collect()
+    async fn products(&self, context: &Context<'_>) -> Result<Vec<Product>> {
+        Ok(service(context).products().map_err(gql_error)?.into_iter().map(Product).collect())
     }
 
-    async fn product(&self, context: &Context<'_>, id: String) -> Option<Product> {
-        service(context).product(&id).map(Product)
+    async fn product(&self, context: &Context<'_>, id: String) -> Result<Option<Product>> {
+        Ok(service(context).product(&id).map_err(gql_error)?.map(Product))
     }
 
-    async fn domains(&self, context: &Context<'_>) -> Vec<Domain> {
+    async fn domains(&self, context: &Context<'_>) -> Result<Vec<Domain>> {
         let service = service(context);
-        let products = service.products();
-        service
+        let products = service.products().map_err(gql_error)?;
+        Ok(service
             .domains()
+            .map_err(gql_error)?
             .into_iter()
             .map(|(d, version)| Domain {
                 products: products
@@ -396,7 +397,7 @@ impl MeshQuery {
                 version,
                 policies: Json(Value::Array(d.policies)),
             })
-            .collect()
+            .collect())
     }
 
     /// Product-to-product lineage derived from the observed dataset lineage.
@@ -464,10 +465,10 @@ impl MeshQuery {
 }
 
 #[derive(Default)]
-pub struct MutationRoot;
+pub struct MeshMutation;
 
 #[Object]
-impl MutationRoot {
+impl MeshMutation {
     /// Applies a data product descriptor (YAML or JSON text). Blocking policy violations
     /// reject it (error code POLICY_VIOLATION, every reason in `extensions.violations`).
     async fn apply_product(&self, context: &Context<'_>, descriptor: String) -> Result<ApplyResult> {

@@ -3,8 +3,8 @@
 use std::pin::Pin;
 
 use futures::Stream;
-use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
+use tributary_service::SubscriptionEnd;
 use tributary_service::model::{DatasetId, SchemaChangeRecord, Timestamp};
 use tributary_service::{SchemaChangeFilter, SchemaFormat, Service, ServiceError, parse_verdict};
 
@@ -79,6 +79,7 @@ impl proto::changes_server::Changes for ChangesApi {
         &self,
         request: Request<proto::CheckChangeRequest>,
     ) -> Result<Response<proto::CheckChangeResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
         let format = match proto::SchemaFormat::try_from(request.format) {
             Ok(proto::SchemaFormat::Dbt) => SchemaFormat::Dbt,
@@ -88,8 +89,7 @@ impl proto::changes_server::Changes for ChangesApi {
             }
         };
         let model = (!request.dbt_model.is_empty()).then_some(request.dbt_model);
-        let report = self
-            .service
+        let report = service
             .check_change_text(DatasetId::new(request.namespace, request.name), request.schema, format, model)
             .await
             .map_err(status)?;
@@ -100,9 +100,9 @@ impl proto::changes_server::Changes for ChangesApi {
         &self,
         request: Request<proto::DiffSchemaVersionsRequest>,
     ) -> Result<Response<proto::CheckChangeResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
-        let report = self
-            .service
+        let report = service
             .diff_schema_versions(
                 DatasetId::new(request.namespace, request.name),
                 request.from_version,
@@ -117,10 +117,11 @@ impl proto::changes_server::Changes for ChangesApi {
         &self,
         request: Request<proto::ListSchemaChangesRequest>,
     ) -> Result<Response<proto::ListSchemaChangesResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
         let filter = filter(&request).map_err(status)?;
         let limit = if request.limit == 0 { DEFAULT_CHANGES } else { request.limit.min(MAX_CHANGES) };
-        let records = self.service.schema_changes(filter, limit as usize).await.map_err(status)?;
+        let records = service.schema_changes(filter, limit as usize).await.map_err(status)?;
         Ok(Response::new(proto::ListSchemaChangesResponse { changes: records.iter().map(schema_change).collect() }))
     }
 
@@ -130,25 +131,30 @@ impl proto::changes_server::Changes for ChangesApi {
         &self,
         request: Request<proto::ListSchemaChangesRequest>,
     ) -> Result<Response<Self::WatchSchemaChangesStream>, Status> {
+        let service = crate::caller(&self.service, &request);
         let filter = filter(&request.into_inner()).map_err(status)?;
-        let mut receiver = self.service.subscribe_schema_changes();
+        let mut receiver = service.subscribe_schema_changes().map_err(status)?;
         let stream = async_stream_from(
             move |sender: tokio::sync::mpsc::Sender<Result<proto::SchemaChange, Status>>| async move {
                 loop {
-                    match receiver.recv().await {
+                    match receiver.next().await {
                         Ok(record) => {
                             if filter.accepts(&record) && sender.send(Ok(schema_change(&record))).await.is_err() {
                                 return;
                             }
                         }
-                        Err(RecvError::Lagged(missed)) => {
+                        Err(SubscriptionEnd::Lagged(missed)) => {
                             let message = format!(
                                 "the subscriber fell {missed} changes behind; list them with ListSchemaChanges"
                             );
                             let _ = sender.send(Err(Status::data_loss(message))).await;
                             return;
                         }
-                        Err(RecvError::Closed) => return,
+                        Err(SubscriptionEnd::Refused(error)) => {
+                            let _ = sender.send(Err(status(error))).await;
+                            return;
+                        }
+                        Err(SubscriptionEnd::Closed) => return,
                     }
                 }
             },

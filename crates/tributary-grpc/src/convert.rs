@@ -14,6 +14,8 @@ pub(crate) fn status(error: ServiceError) -> tonic::Status {
         ErrorCode::DeadlineExceeded => tonic::Status::deadline_exceeded(message),
         ErrorCode::FailedPrecondition => tonic::Status::failed_precondition(message),
         ErrorCode::Internal => tonic::Status::internal(message),
+        ErrorCode::Unauthenticated => tonic::Status::unauthenticated(message),
+        ErrorCode::PermissionDenied => tonic::Status::permission_denied(message),
     };
     if !error.field().is_empty()
         && let Ok(field) = error.field().parse()

@@ -88,7 +88,8 @@ type AckStream = Pin<Box<dyn Stream<Item = Result<IngestAck, Status>> + Send + '
 #[tonic::async_trait]
 impl proto::ingest_server::Ingest for IngestApi {
     async fn ingest_event(&self, request: Request<IngestEventRequest>) -> Result<Response<IngestAck>, Status> {
-        let outcome = self.service.ingest(request.into_inner().event_json.as_bytes()).await.map_err(status)?;
+        let service = crate::caller(&self.service, &request);
+        let outcome = service.ingest(request.into_inner().event_json.as_bytes()).await.map_err(status)?;
         Ok(Response::new(ack(0, Ok(outcome))))
     }
 
@@ -98,9 +99,10 @@ impl proto::ingest_server::Ingest for IngestApi {
         &self,
         request: Request<Streaming<IngestEventRequest>>,
     ) -> Result<Response<Self::IngestStreamStream>, Status> {
+        let service = crate::caller(&self.service, &request);
         let (in_flight_tx, mut in_flight_rx) = mpsc::channel::<Item>(MAX_IN_FLIGHT);
         let (out_tx, out_rx) = mpsc::channel::<Result<IngestAck, Status>>(256);
-        tokio::spawn(pump(self.service.clone(), request.into_inner(), in_flight_tx));
+        tokio::spawn(pump(service.clone(), request.into_inner(), in_flight_tx));
         tokio::spawn(async move {
             while let Some(item) = in_flight_rx.recv().await {
                 let answer = match item {
@@ -120,8 +122,9 @@ impl proto::ingest_server::Ingest for IngestApi {
         &self,
         request: Request<Streaming<IngestEventRequest>>,
     ) -> Result<Response<IngestBatchSummary>, Status> {
+        let service = crate::caller(&self.service, &request);
         let (in_flight_tx, mut in_flight_rx) = mpsc::channel::<Item>(MAX_IN_FLIGHT);
-        let reader = tokio::spawn(pump(self.service.clone(), request.into_inner(), in_flight_tx));
+        let reader = tokio::spawn(pump(service.clone(), request.into_inner(), in_flight_tx));
         let mut summary = IngestBatchSummary::default();
         while let Some(item) = in_flight_rx.recv().await {
             // The events before a failure were resolved in earlier turns: they are stored,
@@ -135,7 +138,7 @@ impl proto::ingest_server::Ingest for IngestApi {
             }
         }
         reader.await.map_err(|error| Status::internal(format!("ingest task failed: {error}")))?;
-        summary.watermark = Some(watermark(self.service.watermark()));
+        summary.watermark = Some(watermark(service.watermark()));
         Ok(Response::new(summary))
     }
 }

@@ -2,6 +2,7 @@
 //! standard health and reflection services. Thin: decode, call the service, map errors.
 //! Knows `tributary-service`, never the store or the index directly.
 
+mod admin;
 mod changes;
 mod codec;
 mod convert;
@@ -24,6 +25,14 @@ pub mod proto {
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tributary_descriptor.bin"));
 }
 
+/// The service acting for this call's caller: the handle the server's request guard
+/// authenticated (from the `authorization` metadata) and put in the request's extensions.
+/// Without one (a server wired without the guard) the base handle is used, which is
+/// unidentified and so refused whenever authentication is required: it fails closed.
+pub(crate) fn caller<T>(base: &Service, request: &tonic::Request<T>) -> Service {
+    request.extensions().get::<Service>().cloned().unwrap_or_else(|| base.clone())
+}
+
 /// Largest gRPC message accepted, in bytes (one event or one answer).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// Largest lineage answer sent, in bytes. Answers are bounded by node count (the server's
@@ -32,7 +41,7 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// failing a request the engine already answered.
 pub const MAX_LINEAGE_ANSWER_BYTES: usize = 512 * 1024 * 1024;
 
-/// The gRPC routes: `tributary.v1.Ingest`, `tributary.v1.Lineage`, `grpc.health.v1.Health`
+/// The gRPC routes: `tributary.v1.Ingest`, `tributary.v1.Lineage`, `Mesh`, `Changes`, `Admin`, `grpc.health.v1.Health`
 /// and server reflection (v1 and v1alpha).
 pub async fn routes(service: Service) -> Routes {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -40,6 +49,7 @@ pub async fn routes(service: Service) -> Routes {
     health_reporter.set_serving::<proto::lineage_server::LineageServer<lineage::LineageApi>>().await;
     health_reporter.set_serving::<proto::mesh_server::MeshServer<mesh::MeshApi>>().await;
     health_reporter.set_serving::<proto::changes_server::ChangesServer<changes::ChangesApi>>().await;
+    health_reporter.set_serving::<proto::admin_server::AdminServer<admin::AdminApi>>().await;
     // The descriptor set is produced by build.rs from the same protos, so it parses.
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -57,6 +67,7 @@ pub async fn routes(service: Service) -> Routes {
     let changes = proto::changes_server::ChangesServer::new(changes::ChangesApi::new(service.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let admin = proto::admin_server::AdminServer::new(admin::AdminApi::new(service.clone()));
     let mesh = proto::mesh_server::MeshServer::new(mesh::MeshApi::new(service.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -70,4 +81,5 @@ pub async fn routes(service: Service) -> Routes {
         .add_service(lineage)
         .add_service(mesh)
         .add_service(changes)
+        .add_service(admin)
 }

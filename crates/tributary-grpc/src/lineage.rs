@@ -35,9 +35,9 @@ impl proto::lineage_server::Lineage for LineageApi {
         &self,
         request: Request<proto::GetDatasetRequest>,
     ) -> Result<Response<proto::Dataset>, Status> {
+        let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
-        let view = self
-            .service
+        let view = service
             .dataset(&request.namespace, &request.name)
             .await
             .map_err(status)?
@@ -59,9 +59,9 @@ impl proto::lineage_server::Lineage for LineageApi {
     }
 
     async fn get_job(&self, request: Request<proto::GetJobRequest>) -> Result<Response<proto::Job>, Status> {
+        let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
-        let view = self
-            .service
+        let view = service
             .job(&request.namespace, &request.name)
             .await
             .map_err(status)?
@@ -81,13 +81,10 @@ impl proto::lineage_server::Lineage for LineageApi {
     }
 
     async fn get_run(&self, request: Request<proto::GetRunRequest>) -> Result<Response<proto::Run>, Status> {
+        let service = crate::caller(&self.service, &request);
         let run_id = request.into_inner().run_id;
-        let (run, mark) = self
-            .service
-            .run(&run_id)
-            .await
-            .map_err(status)?
-            .ok_or_else(|| not_found(format!("unknown run `{run_id}`")))?;
+        let (run, mark) =
+            service.run(&run_id).await.map_err(status)?.ok_or_else(|| not_found(format!("unknown run `{run_id}`")))?;
         Ok(Response::new(proto::Run {
             run_id: run.id.to_string(),
             job: Some(node(&(&run.job).into())),
@@ -108,6 +105,7 @@ impl proto::lineage_server::Lineage for LineageApi {
         &self,
         request: Request<proto::LineageRequest>,
     ) -> Result<Response<proto::LineageResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
         let start = node_from_proto(request.start, "start").map_err(status)?;
         let direction = direction(request.direction).map_err(status)?;
@@ -120,7 +118,7 @@ impl proto::lineage_server::Lineage for LineageApi {
         } else {
             AnswerShape::Full
         };
-        let view = self.service.lineage_shaped(start, direction, depth, limit, shape).await.map_err(status)?;
+        let view = service.lineage_shaped(start, direction, depth, limit, shape).await.map_err(status)?;
         Ok(Response::new(crate::convert::lineage(view)))
     }
 
@@ -128,13 +126,13 @@ impl proto::lineage_server::Lineage for LineageApi {
         &self,
         request: Request<proto::ColumnLineageRequest>,
     ) -> Result<Response<proto::ColumnLineageResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
         let dataset = tributary_service::model::DatasetId::new(request.namespace, request.name);
         let direction = direction(request.direction).map_err(status)?;
         let depth = (request.depth > 0).then_some(request.depth);
         let limit = (request.limit > 0).then_some(request.limit as usize);
-        let view = self
-            .service
+        let view = service
             .column_lineage(dataset.clone(), request.field.clone(), direction, depth, limit)
             .await
             .map_err(status)?;
@@ -146,9 +144,9 @@ impl proto::lineage_server::Lineage for LineageApi {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListDatasetsResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
-        let page = self
-            .service
+        let page = service
             .list_datasets(
                 Some(request.namespace).filter(|s| !s.is_empty()),
                 Some(request.search).filter(|s| !s.is_empty()),
@@ -168,9 +166,9 @@ impl proto::lineage_server::Lineage for LineageApi {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListJobsResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
-        let page = self
-            .service
+        let page = service
             .list_jobs(
                 Some(request.namespace).filter(|s| !s.is_empty()),
                 Some(request.search).filter(|s| !s.is_empty()),
@@ -190,8 +188,9 @@ impl proto::lineage_server::Lineage for LineageApi {
         &self,
         request: Request<proto::ListEventsRequest>,
     ) -> Result<Response<proto::ListEventsResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
-        let page = self.service.events(request.after_sequence, page_size(request.page_size)).await.map_err(status)?;
+        let page = service.events(request.after_sequence, page_size(request.page_size)).await.map_err(status)?;
         Ok(Response::new(proto::ListEventsResponse {
             events: page
                 .events

@@ -18,16 +18,16 @@ impl MeshApi {
     }
 
     /// `lineage` is the product lineage, computed once per request however many products.
-    fn product(&self, view: ProductView, lineage: &[ProductEdge]) -> proto::Product {
+    fn product(service: &Service, view: ProductView, lineage: &[ProductEdge]) -> Result<proto::Product, Status> {
         let id = view.descriptor.id.clone();
-        proto::Product {
+        Ok(proto::Product {
             descriptor_json: serde_json::to_string(&view.descriptor).unwrap_or_default(),
-            owners: owners(self.service.product_owners(&id)),
+            owners: owners(service.product_owners(&id).map_err(status)?),
             upstream_products: lineage.iter().filter(|e| e.to == id).map(|e| e.from.clone()).collect(),
             downstream_products: lineage.iter().filter(|e| e.from == id).map(|e| e.to.clone()).collect(),
             version: view.version,
             id,
-        }
+        })
     }
 }
 
@@ -87,7 +87,8 @@ impl proto::mesh_server::Mesh for MeshApi {
         &self,
         request: Request<proto::ApplyRequest>,
     ) -> Result<Response<proto::ApplyResponse>, Status> {
-        let outcome = self.service.apply_product(request.into_inner().descriptor).await.map_err(status)?;
+        let service = crate::caller(&self.service, &request);
+        let outcome = service.apply_product(request.into_inner().descriptor).await.map_err(status)?;
         Ok(Response::new(apply_response(outcome)))
     }
 
@@ -95,7 +96,8 @@ impl proto::mesh_server::Mesh for MeshApi {
         &self,
         request: Request<proto::ApplyRequest>,
     ) -> Result<Response<proto::ApplyResponse>, Status> {
-        let outcome = self.service.apply_domain(request.into_inner().descriptor).await.map_err(status)?;
+        let service = crate::caller(&self.service, &request);
+        let outcome = service.apply_domain(request.into_inner().descriptor).await.map_err(status)?;
         Ok(Response::new(apply_response(outcome)))
     }
 
@@ -103,28 +105,30 @@ impl proto::mesh_server::Mesh for MeshApi {
         &self,
         request: Request<proto::GetProductRequest>,
     ) -> Result<Response<proto::Product>, Status> {
+        let service = crate::caller(&self.service, &request);
         let id = request.into_inner().id;
-        let view = self
-            .service
+        let view = service
             .product(&id)
+            .map_err(status)?
             .ok_or_else(|| status(ServiceError::NotFound(format!("unknown product `{id}`"))))?;
-        let lineage = self.service.product_lineage().await.map_err(status)?;
-        Ok(Response::new(self.product(view, &lineage)))
+        let lineage = service.product_lineage().await.map_err(status)?;
+        Ok(Response::new(Self::product(&service, view, &lineage)?))
     }
 
     async fn list_products(
         &self,
         request: Request<proto::ListProductsRequest>,
     ) -> Result<Response<proto::ListProductsResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
         let domain = request.into_inner().domain;
-        let lineage = self.service.product_lineage().await.map_err(status)?;
-        let products = self
-            .service
+        let lineage = service.product_lineage().await.map_err(status)?;
+        let products = service
             .products()
+            .map_err(status)?
             .into_iter()
             .filter(|p| domain.is_empty() || p.descriptor.domain == domain)
-            .map(|p| self.product(p, &lineage))
-            .collect();
+            .map(|p| Self::product(&service, p, &lineage))
+            .collect::<Result<_, _>>()?;
         Ok(Response::new(proto::ListProductsResponse { products }))
     }
 
@@ -139,12 +143,14 @@ impl proto::mesh_server::Mesh for MeshApi {
     }
 
     async fn get_owners(&self, request: Request<proto::NodeRef>) -> Result<Response<proto::GetOwnersResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
         let node = node_from_proto(Some(request.into_inner()), "node").map_err(status)?;
-        let found = self.service.owners_of(node).await.map_err(status)?;
+        let found = service.owners_of(node).await.map_err(status)?;
         Ok(Response::new(proto::GetOwnersResponse { owners: owners(found) }))
     }
 
     async fn search(&self, request: Request<proto::SearchRequest>) -> Result<Response<proto::SearchResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
         let wants = |kind: &str| request.kinds.is_empty() || request.kinds.iter().any(|k| k.eq_ignore_ascii_case(kind));
         if let Some(unknown) =
@@ -171,7 +177,7 @@ impl proto::mesh_server::Mesh for MeshApi {
             domain: some(request.domain),
         };
         let page_size = if request.page_size == 0 { 50 } else { request.page_size as usize };
-        let (hits, more) = self.service.search(query, offset, page_size).await.map_err(status)?;
+        let (hits, more) = service.search(query, offset, page_size).await.map_err(status)?;
         let count = hits.len();
         let results = hits
             .into_iter()
@@ -195,12 +201,13 @@ impl proto::mesh_server::Mesh for MeshApi {
         &self,
         request: Request<proto::ListViolationsRequest>,
     ) -> Result<Response<proto::ListViolationsResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
         let filter = tributary_service::ViolationFilter {
             policy: Some(request.policy).filter(|p| !p.is_empty()),
             product: Some(request.product).filter(|p| !p.is_empty()),
         };
-        let views = self.service.violations(filter).await.map_err(status)?;
+        let views = service.violations(filter).await.map_err(status)?;
         let violations = views.iter().map(|v| violation(&v.violation, v.since)).collect();
         Ok(Response::new(proto::ListViolationsResponse { violations }))
     }

@@ -5,11 +5,13 @@
 //! This crate does no IO, knows no wire format beyond `serde_json::Value` for facets,
 //! and must not depend on storage, transports or async runtimes.
 
+mod audit;
 mod columns;
 mod ids;
 mod records;
 mod time;
 
+pub use audit::{Actor, ActorKind, AuditKind, AuditRecord};
 pub use columns::{ALL_COLUMNS, ColumnEdgeSpec, EdgeSource, Transformation, TransformationKind, column_lineage_edges};
 pub use ids::{DatasetId, JobId, NodeKind, NodeRef, RunId};
 pub use records::{

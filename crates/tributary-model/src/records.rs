@@ -31,7 +31,16 @@ macro_rules! versioned {
     };
 }
 
-versioned!(DatasetRecord, JobRecord, RunRecord, Observation, SchemaVersionRecord, DocumentRecord, SchemaChangeRecord);
+versioned!(
+    DatasetRecord,
+    JobRecord,
+    RunRecord,
+    Observation,
+    SchemaVersionRecord,
+    DocumentRecord,
+    SchemaChangeRecord,
+    crate::AuditRecord
+);
 
 /// Orders observations: event time first, then a hash of the event's content as a
 /// tie-break, so that two events at the same instant still order the same way everywhere.

@@ -1,7 +1,8 @@
 //! `POST /api/v1/lineage`: the endpoint the OpenLineage clients (Python, Java, Go) speak.
-//! One event per request, JSON, optionally gzip-compressed; `Authorization: Bearer` is
-//! accepted and not enforced yet. Also `/healthz` (liveness), `/readyz` (readiness) and the
-//! request guard every route sits behind.
+//! One event per request, JSON, optionally gzip-compressed. Also `/healthz` (liveness),
+//! `/readyz` (readiness) and the request guard every route sits behind, which authenticates
+//! the caller (`Authorization: Bearer`, for HTTP, GraphQL and gRPC alike) and hands the routes
+//! the service handle acting for it.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -24,6 +25,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Bodies up to this size are decoded on the request's task; larger ones on a blocking
 /// thread, so that a big event does not hold up the async runtime.
 const INLINE_DECODE_BYTES: usize = 64 * 1024;
+
+/// What the request guard needs: the limits, and the service to authenticate callers with.
+#[derive(Clone)]
+pub(crate) struct GuardState {
+    pub(crate) limits: Arc<ServerLimits>,
+    pub(crate) service: Service,
+}
 
 #[derive(Clone)]
 struct IngestState {
@@ -113,6 +121,26 @@ async fn grpc_with_deadline(limits: &ServerLimits, request: Request, next: Next)
     }
 }
 
+/// Liveness and readiness: answered without authentication (load balancers, orchestrators).
+const PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
+/// Puts the service handle acting for the request's caller in its extensions, or says why
+/// the credential is refused. No `Authorization` header is not an error here: the use case
+/// decides whether it needs one.
+fn authenticate(service: &Service, request: &mut Request) -> Result<(), ServiceError> {
+    // A value that is not text cannot be a token: it is checked as an empty (malformed) one.
+    let value = request.headers().get(header::AUTHORIZATION).map(|value| value.to_str().unwrap_or(""));
+    let caller = service.authenticate(value)?;
+    request.extensions_mut().insert(caller);
+    Ok(())
+}
+
+/// RFC 6750: a 401 names the scheme the client should use.
+fn with_bearer_challenge(mut response: Response) -> Response {
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tributary\""));
+    response
+}
+
 /// The HTTP paths this server answers besides gRPC.
 const HTTP_PATHS: [&str; 4] = ["/api/v1/lineage", "/graphql", "/healthz", "/readyz"];
 
@@ -141,8 +169,12 @@ fn origin_allowed(origin: &str, headers: &HeaderMap, limits: &ServerLimits) -> b
 ///   (a cross-site form or `text/plain` post gets 415/403: such requests need no CORS
 ///   preflight, so the browser would otherwise send them);
 /// - HTTP requests (not gRPC streams) get `request_timeout` in all, answering 504 after it.
-pub(crate) async fn guard(State(limits): State<Arc<ServerLimits>>, request: Request, next: Next) -> Response {
+pub(crate) async fn guard(State(state): State<GuardState>, mut request: Request, next: Next) -> Response {
+    let limits = state.limits;
     if is_grpc(request.headers()) {
+        if let Err(error) = authenticate(&state.service, &mut request) {
+            return tonic::Status::unauthenticated(error.to_string()).into_http::<axum::body::Body>().into_response();
+        }
         return grpc_with_deadline(&limits, request, next).await;
     }
     let path = request.uri().path().to_owned();
@@ -181,6 +213,18 @@ pub(crate) async fn guard(State(limits): State<Arc<ServerLimits>>, request: Requ
         );
     }
     let cors_origin = cross_origin_allowed.and_then(|origin| HeaderValue::from_str(origin).ok());
+    // Probes stay open; every other route learns who is calling here.
+    if !PROBE_PATHS.contains(&path.as_str())
+        && request.method() != Method::OPTIONS
+        && let Err(error) = authenticate(&state.service, &mut request)
+    {
+        return if path == "/graphql" {
+            let body = json!({"errors": [{"message": error.to_string(), "extensions": {"code": "UNAUTHENTICATED"}}]});
+            with_bearer_challenge((StatusCode::UNAUTHORIZED, axum::Json(body)).into_response())
+        } else {
+            service_error(error)
+        };
+    }
     if request.method() == Method::OPTIONS {
         let mut response = StatusCode::NO_CONTENT.into_response();
         if let Some(origin) = cors_origin {
@@ -241,11 +285,14 @@ fn service_error(error: ServiceError) -> Response {
         ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::FailedPrecondition => StatusCode::CONFLICT,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
     };
     if status.is_server_error() {
         tracing::error!(error = %error, "ingest failed");
     }
-    error_response(status, error.code().as_str(), error.field(), error.to_string())
+    let response = error_response(status, error.code().as_str(), error.field(), error.to_string());
+    if status == StatusCode::UNAUTHORIZED { with_bearer_challenge(response) } else { response }
 }
 
 /// Decodes the body per `Content-Encoding` (identity or gzip), refusing to inflate past
@@ -284,8 +331,15 @@ fn decode_body(encoding: Option<&HeaderValue>, body: Bytes, max_bytes: usize) ->
     }
 }
 
-async fn ingest(State(state): State<IngestState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn ingest(
+    State(state): State<IngestState>,
+    caller: Option<axum::Extension<Service>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let IngestState { service, max_bytes } = state;
+    // The guard's handle for this caller; the base handle (unidentified) fails closed.
+    let service = caller.map_or(service, |axum::Extension(caller)| caller);
     let encoding = headers.get(header::CONTENT_ENCODING).cloned();
     let decoded = if body.len() <= INLINE_DECODE_BYTES && encoding.is_none() {
         decode_body(None, body, max_bytes)

@@ -22,10 +22,11 @@ pub use tributary_service::{Service, ServiceConfig, StoreConfig, governance, mod
 pub async fn router(service: Service, limits: &ServerLimits) -> axum::Router {
     let grpc = tributary_grpc::routes(service.clone()).await.into_axum_router();
     let graphql = tributary_graphql::router(service.clone(), limits.max_graphql_bytes);
+    let guard = http::GuardState { limits: std::sync::Arc::new(limits.clone()), service: service.clone() };
     http::router(service, limits)
         .merge(graphql)
         .merge(grpc)
-        .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(limits.clone()), http::guard))
+        .layer(axum::middleware::from_fn_with_state(guard, http::guard))
 }
 
 /// How long in-flight requests and open streams (ingest streams, change subscriptions)

@@ -399,6 +399,7 @@ pub(crate) fn apply_event(
     store: &Store,
     event: &ParsedEvent,
     sql: Option<&SqlLineage>,
+    actor: Option<&tributary_model::Actor>,
 ) -> Result<(IngestOutcome, Option<IndexDelta>), ServiceError> {
     if let Some(sequence) = store.sequence_of_hash(event.hash)? {
         return Ok((IngestOutcome { sequence, duplicate: true }, None));
@@ -414,6 +415,22 @@ pub(crate) fn apply_event(
         version: event.version(),
     };
     touched.write.put_event(sequence, event.hash, &event.canonical);
+    // Who sent it, in the same atomic batch (a rebuild copies the trail instead: `actor` None).
+    if let Some(actor) = actor {
+        let subject = match &event.body {
+            EventBody::Run(body) => format!("event {sequence} (run of job {})", body.job),
+            EventBody::Job(body) => format!("event {sequence} (job {})", body.job),
+            EventBody::Dataset(body) => format!("event {sequence} (dataset {})", body.dataset.id),
+        };
+        let mut audit = tributary_model::AuditRecord::new(
+            tributary_model::Timestamp::now(),
+            actor.clone(),
+            tributary_model::AuditKind::EventStored,
+            subject,
+        );
+        audit.sequence = Some(sequence);
+        touched.write.put_event_audit(&audit, sequence)?;
+    }
     match &event.body {
         EventBody::Run(body) => {
             let inputs = body.inputs.iter().map(|d| touched.observe_dataset(d)).collect::<Result<Vec<_>, _>>()?;

@@ -132,6 +132,7 @@ impl Service {
         from: String,
         to: String,
     ) -> Result<ChangeReport, ServiceError> {
+        self.require_read()?;
         let shared = std::sync::Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
             let state = shared.read_state_with_columns()?;
@@ -170,6 +171,7 @@ impl Service {
         format: SchemaFormat,
         model: Option<String>,
     ) -> Result<ChangeReport, ServiceError> {
+        self.require_read()?;
         self.blocking(move |shared| {
             let proposed = parse_proposed(&text, format, model.as_deref())?;
             shared.check_change(&dataset, &proposed)
@@ -180,6 +182,7 @@ impl Service {
     /// Checks a proposed schema for `dataset` against its current schema (and its active
     /// contract, when it is a product's output port).
     pub async fn check_change(&self, dataset: DatasetId, proposed: Schema) -> Result<ChangeReport, ServiceError> {
+        self.require_read()?;
         let shared = std::sync::Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || shared.check_change(&dataset, &proposed))
             .await
@@ -673,6 +676,7 @@ impl Service {
         filter: SchemaChangeFilter,
         limit: usize,
     ) -> Result<Vec<tributary_model::SchemaChangeRecord>, ServiceError> {
+        self.require_read()?;
         let shared = std::sync::Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || Ok(shared.store.schema_changes(limit, |record| filter.accepts(record))?))
             .await
@@ -680,9 +684,39 @@ impl Service {
     }
 
     /// Schema changes as they are recorded, for a subscriber (a review bot).
-    pub fn subscribe_schema_changes(
-        &self,
-    ) -> tokio::sync::broadcast::Receiver<std::sync::Arc<tributary_model::SchemaChangeRecord>> {
-        self.shared.schema_changes.subscribe()
+    pub fn subscribe_schema_changes(&self) -> Result<SchemaChangeSubscription, ServiceError> {
+        self.require_read()?;
+        Ok(SchemaChangeSubscription { receiver: self.shared.schema_changes.subscribe(), service: self.clone() })
+    }
+}
+
+/// A subscription to schema changes. The caller's access is checked again before each
+/// change is handed out, so revoking a token ends its subscriptions at the next change.
+pub struct SchemaChangeSubscription {
+    receiver: tokio::sync::broadcast::Receiver<std::sync::Arc<tributary_model::SchemaChangeRecord>>,
+    service: Service,
+}
+
+/// Why a subscription stopped.
+#[derive(Debug)]
+pub enum SubscriptionEnd {
+    /// The subscriber fell this many changes behind; they are in `schema_changes`.
+    Lagged(u64),
+    /// The server is shutting down.
+    Closed,
+    /// The caller may no longer read.
+    Refused(ServiceError),
+}
+
+impl SchemaChangeSubscription {
+    pub async fn next(&mut self) -> Result<std::sync::Arc<tributary_model::SchemaChangeRecord>, SubscriptionEnd> {
+        use tokio::sync::broadcast::error::RecvError;
+        let record = match self.receiver.recv().await {
+            Ok(record) => record,
+            Err(RecvError::Lagged(missed)) => return Err(SubscriptionEnd::Lagged(missed)),
+            Err(RecvError::Closed) => return Err(SubscriptionEnd::Closed),
+        };
+        self.service.require_read().map_err(SubscriptionEnd::Refused)?;
+        Ok(record)
     }
 }

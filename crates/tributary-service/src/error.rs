@@ -16,6 +16,10 @@ pub enum ErrorCode {
     DeadlineExceeded,
     /// Our fault.
     Internal,
+    /// No valid credential: missing, malformed, unknown, expired or revoked token.
+    Unauthenticated,
+    /// A known caller whose grant does not cover the request.
+    PermissionDenied,
 }
 
 impl ErrorCode {
@@ -27,6 +31,8 @@ impl ErrorCode {
             Self::Unavailable => "UNAVAILABLE",
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Self::Internal => "INTERNAL",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::PermissionDenied => "PERMISSION_DENIED",
         }
     }
 }
@@ -47,6 +53,12 @@ pub enum ServiceError {
     PolicyViolation { violations: Vec<tributary_mesh::Violation> },
     #[error("internal error: {0}")]
     Internal(String),
+    /// No valid credential (the reason never contains a secret).
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(#[from] tributary_auth::Unauthenticated),
+    /// The caller is known and lacks the scope named in the error.
+    #[error("{0}")]
+    PermissionDenied(#[from] tributary_auth::Denied),
     /// The store failed; keeps its error as the cause. Unavailable when the disk refuses
     /// writes or the store is being reopened, internal otherwise.
     #[error("store: {0}")]
@@ -62,6 +74,8 @@ impl ServiceError {
             Self::DeadlineExceeded(_) => ErrorCode::DeadlineExceeded,
             Self::PolicyViolation { .. } => ErrorCode::FailedPrecondition,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::PermissionDenied(_) => ErrorCode::PermissionDenied,
             Self::Store(error) if error.is_resource_exhausted() || matches!(error, StoreError::Closed { .. }) => {
                 ErrorCode::Unavailable
             }
@@ -73,6 +87,7 @@ impl ServiceError {
     pub fn field(&self) -> &str {
         match self {
             Self::InvalidArgument { field, .. } => field,
+            Self::Unauthenticated(_) => "Authorization",
             _ => "",
         }
     }
@@ -112,5 +127,24 @@ impl From<tributary_graph::GraphError> for ServiceError {
             tributary_graph::GraphError::UnknownNode { .. } => Self::NotFound(error.to_string()),
             tributary_graph::GraphError::Unsupported(message) => Self::invalid("direction", message),
         }
+    }
+}
+
+impl From<tributary_auth::AuthError> for ServiceError {
+    fn from(error: tributary_auth::AuthError) -> Self {
+        use tributary_auth::AuthError;
+        let field = match &error {
+            AuthError::EmptyScope
+            | AuthError::UnknownScope { .. }
+            | AuthError::InvalidScope { .. }
+            | AuthError::NoScopes => "scopes",
+            AuthError::InvalidTokenName { .. } => "name",
+            AuthError::ExpiryNotAfterCreation { .. } => "expiresAt",
+            AuthError::InvalidTokenId { .. } => "id",
+            AuthError::InvalidTokenHash | AuthError::Randomness { .. } => {
+                return Self::Internal(error.to_string());
+            }
+        };
+        Self::invalid(field, error.to_string())
     }
 }

@@ -8,6 +8,7 @@
 //! index and only then acknowledges. So an acknowledged event is durable, and an answer
 //! never reflects an event that a crash could still lose.
 
+mod access;
 mod apply;
 mod change;
 mod columns;
@@ -28,9 +29,10 @@ use tributary_model::{DatasetId, Watermark};
 use tributary_store::Store;
 pub use tributary_store::{PrefixStats, StoreConfig};
 
+pub use access::{AuditFilter, AuditPageView, CreatedToken, MAX_AUDIT_PAGE, TokenView, parse_expiry};
 pub use change::{
-    ChangeImpact, ChangeReport, CheckedChange, ImpactUse, SchemaChangeFilter, SchemaFormat, parse_proposed,
-    parse_verdict,
+    ChangeImpact, ChangeReport, CheckedChange, ImpactUse, SchemaChangeFilter, SchemaChangeSubscription, SchemaFormat,
+    SubscriptionEnd, parse_proposed, parse_verdict,
 };
 pub use error::{ErrorCode, ServiceError};
 pub use health::HealthReport;
@@ -41,6 +43,7 @@ pub use mesh::{
 pub use queries::{
     ColumnLineageView, DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,
 };
+pub use tributary_auth::{Principal, Scope};
 pub use tributary_change as schema_change;
 pub use tributary_graph::{
     AnswerShape, ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode, UnverifiedDataset,
@@ -83,6 +86,9 @@ pub struct ServiceConfig {
     pub max_lineage_limit: usize,
     /// Global policies (from the policy file given to the server).
     pub policies: Vec<tributary_mesh::Policy>,
+    /// Every request needs a token even before the first one is created (otherwise the
+    /// server runs open until a token exists).
+    pub require_auth: bool,
 }
 
 impl Default for ServiceConfig {
@@ -98,6 +104,7 @@ impl Default for ServiceConfig {
             default_lineage_limit: 10_000,
             max_lineage_limit: 1_000_000,
             policies: Vec::new(),
+            require_auth: false,
         }
     }
 }
@@ -148,6 +155,8 @@ pub(crate) struct Shared {
     pub(crate) health: health::Health,
     /// The last product lineage derived, keyed by (watermark sequence, mesh generation).
     pub(crate) product_lineage_cache: Mutex<Option<mesh::CachedProductLineage>>,
+    /// API tokens (see `access`); a leaf lock.
+    pub(crate) tokens: access::Tokens,
     /// Set by [`Service::close`]: background work stops early.
     pub(crate) closing: std::sync::atomic::AtomicBool,
 }
@@ -159,6 +168,9 @@ pub struct Service {
     writer: writer::WriterHandle,
     writer_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     column_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Who this handle acts for (see `access`): unidentified from [`Service::open`], a
+    /// principal after [`Service::authenticate`].
+    caller: access::Caller,
 }
 
 impl Service {
@@ -177,6 +189,7 @@ impl Service {
         let (index, aliases) = apply::rebuild_index(&store)?;
         let mesh = mesh::MeshState::load(&store, config.policies.clone())?;
         let graph_policies = mesh.has_graph_policies();
+        let tokens = access::Tokens::load(&store, config.require_auth)?;
         let shared = Arc::new(Shared {
             store,
             state: RwLock::new(State { index, aliases, mesh }),
@@ -188,6 +201,7 @@ impl Service {
             read_gate: consistency::ReadGate::default(),
             health: health::Health::default(),
             product_lineage_cache: Mutex::new(None),
+            tokens,
             closing: std::sync::atomic::AtomicBool::new(false),
         });
         // Graph policies look at column lineage (PII reach) and their findings must be right
@@ -209,6 +223,7 @@ impl Service {
             writer,
             writer_thread: Arc::new(Mutex::new(Some(thread))),
             column_thread: Arc::new(Mutex::new(column_thread)),
+            caller: access::Caller::Unidentified,
         })
     }
 
@@ -241,16 +256,18 @@ impl Service {
     /// Stores an already parsed event; resolves once it is durable. Goes ahead of bulk
     /// loads (see [`Self::enqueue`]).
     pub async fn submit(&self, event: ParsedEvent) -> Result<IngestOutcome, ServiceError> {
+        let actor = self.authorize_ingest(&event)?.actor();
         let sql = derive_sql(&event).await?;
-        self.writer.enqueue(event, sql, writer::Lane::Interactive).await?.await
+        self.writer.enqueue(event, sql, actor, writer::Lane::Interactive).await?.await
     }
 
     /// Queues an already parsed event in order and returns its acknowledgement to await
     /// later, so that a stream can keep many events in flight (group commit batches them).
     /// Such bulk events yield to single events at every group.
     pub async fn enqueue(&self, event: ParsedEvent) -> Result<PendingAck, ServiceError> {
+        let actor = self.authorize_ingest(&event)?.actor();
         let sql = derive_sql(&event).await?;
-        self.writer.enqueue(event, sql, writer::Lane::Bulk).await
+        self.writer.enqueue(event, sql, actor, writer::Lane::Bulk).await
     }
 
     /// Stops accepting events, waits for the writer to drain and flush. Other clones of

@@ -42,8 +42,8 @@ fn open(dir: &Path, config: &StoreConfig) -> Result<Store, ServiceError> {
 }
 
 /// Rebuilds the store in `source` into a new store in `target` (which must not exist or be
-/// empty): every event re-applied in sequence order by today's rules, mesh documents and
-/// recorded schema changes copied. `progress` is called with the events done so far.
+/// empty): every event re-applied in sequence order by today's rules, mesh documents,
+/// recorded schema changes, tokens and the audit trail copied. `progress` is called with the events done so far.
 pub fn rebuild(
     source: &Path,
     target: &Path,
@@ -71,7 +71,7 @@ pub fn rebuild(
                 ))
             })?;
             let sql = crate::sql::SqlJob::of(&event).map(|job| job.derive());
-            let (outcome, _) = apply_event(&new, &event, sql.as_ref())?;
+            let (outcome, _) = apply_event(&new, &event, sql.as_ref(), None)?;
             if outcome.sequence != sequence || outcome.duplicate {
                 return Err(ServiceError::Internal(format!(
                     "stored event {sequence} was applied as {}{}: the log has a gap or a repeated event",
@@ -102,6 +102,8 @@ pub fn rebuild(
         new.put_schema_change(&change)?;
         report.schema_changes += 1;
     }
+    // Tokens, the audit trail (who sent each event) and the redaction key are not derived.
+    new.copy_access_records(&old)?;
     new.flush()?;
     progress(report.events);
     Ok(report)

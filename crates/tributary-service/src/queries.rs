@@ -104,6 +104,7 @@ pub struct EventPage {
 impl Service {
     /// A dataset by name or by one of its symlink aliases.
     pub async fn dataset(&self, namespace: &str, name: &str) -> Result<Option<DatasetView>, ServiceError> {
+        self.require_read()?;
         let id = DatasetId::new(namespace, name);
         self.blocking(move |shared| {
             let (view, watermark) = shared.read_consistent(|shared, state| shared.dataset_view(state, &id))?;
@@ -116,6 +117,7 @@ impl Service {
     }
 
     pub async fn job(&self, namespace: &str, name: &str) -> Result<Option<JobView>, ServiceError> {
+        self.require_read()?;
         let id = JobId::new(namespace, name);
         self.blocking(move |shared| {
             let (view, watermark) = shared.read_consistent(|shared, state| {
@@ -134,6 +136,7 @@ impl Service {
 
     /// A run by its UUID text; `runId` names the field in errors.
     pub async fn run(&self, run_id: &str) -> Result<Option<(RunRecord, Watermark)>, ServiceError> {
+        self.require_read()?;
         let id =
             RunId::parse(run_id).map_err(|_| ServiceError::invalid("runId", format!("`{run_id}` is not a UUID")))?;
         self.blocking(move |shared| {
@@ -145,6 +148,7 @@ impl Service {
 
     /// Recent runs of a job, most recent first.
     pub async fn job_runs(&self, namespace: &str, name: &str, limit: usize) -> Result<Vec<RunSummary>, ServiceError> {
+        self.require_read()?;
         let id = JobId::new(namespace, name);
         let limit = limit.min(MAX_PAGE);
         self.blocking(move |shared| {
@@ -164,6 +168,7 @@ impl Service {
         depth: Option<u32>,
         limit: Option<usize>,
     ) -> Result<LineageView, ServiceError> {
+        self.require_read()?;
         self.lineage_shaped(start, direction, depth, limit, AnswerShape::Full).await
     }
 
@@ -178,6 +183,7 @@ impl Service {
         limit: Option<usize>,
         shape: AnswerShape,
     ) -> Result<LineageView, ServiceError> {
+        self.require_read()?;
         let service = self.clone();
         self.blocking(move |_| service.lineage_blocking(&start, direction, depth, limit, shape)).await
     }
@@ -192,6 +198,7 @@ impl Service {
         limit: Option<usize>,
         shape: AnswerShape,
     ) -> Result<LineageView, ServiceError> {
+        self.require_read()?;
         let config = &self.shared.config;
         let limit = limit.unwrap_or(config.default_lineage_limit);
         if limit == 0 || limit > config.max_lineage_limit {
@@ -222,6 +229,7 @@ impl Service {
         depth: Option<u32>,
         limit: Option<usize>,
     ) -> Result<ColumnLineageView, ServiceError> {
+        self.require_read()?;
         let service = self.clone();
         self.blocking(move |_| service.column_lineage_blocking(&dataset, &field, direction, depth, limit)).await
     }
@@ -259,6 +267,7 @@ impl Service {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<NodePage, ServiceError> {
+        self.require_read()?;
         self.list(NodeKind::Dataset, namespace, search, cursor, limit).await
     }
 
@@ -269,6 +278,7 @@ impl Service {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<NodePage, ServiceError> {
+        self.require_read()?;
         self.list(NodeKind::Job, namespace, search, cursor, limit).await
     }
 
@@ -290,6 +300,7 @@ impl Service {
 
     /// Stored events after sequence `after`, in ingest order.
     pub async fn events(&self, after: u64, limit: usize) -> Result<EventPage, ServiceError> {
+        self.require_read()?;
         let limit = check_page(limit)?;
         self.blocking(move |shared| {
             let watermark = shared.read_state().index.watermark();

@@ -29,6 +29,8 @@ struct Request {
     event: ParsedEvent,
     /// Column lineage derived from the job's SQL, computed by the caller before enqueueing.
     sql: Option<SqlLineage>,
+    /// Who sent it, for the audit entry written with it.
+    actor: tributary_model::Actor,
     reply: Reply,
 }
 
@@ -97,6 +99,7 @@ impl WriterHandle {
         &self,
         event: ParsedEvent,
         sql: Option<SqlLineage>,
+        actor: tributary_model::Actor,
         lane: Lane,
     ) -> Result<PendingAck, ServiceError> {
         let senders = self.senders.lock().ok().and_then(|guard| guard.clone());
@@ -106,7 +109,7 @@ impl WriterHandle {
             Lane::Bulk => bulk,
         };
         let (reply, answer) = oneshot::channel();
-        sender.send(Request { event, sql, reply }).await.map_err(|_| ServiceError::shutting_down())?;
+        sender.send(Request { event, sql, actor, reply }).await.map_err(|_| ServiceError::shutting_down())?;
         self.doorbell.ring();
         Ok(PendingAck { answer })
     }
@@ -232,7 +235,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
         // down with it: a panic becomes that event's internal error. Nothing of the event
         // was committed, since the batch is applied only at the end of `apply_event`.
         let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            apply_event(&shared.store, &request.event, request.sql.as_ref())
+            apply_event(&shared.store, &request.event, request.sql.as_ref(), Some(&request.actor))
         }))
         .unwrap_or_else(|_| Err(ServiceError::Internal("applying the event panicked".into())));
         match applied {

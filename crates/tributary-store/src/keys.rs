@@ -24,6 +24,8 @@ pub(crate) const PREFIX_SCHEMA_CHANGE: u8 = b'C';
 pub(crate) const PREFIX_DATASET_FACET: u8 = b'F';
 pub(crate) const PREFIX_GRAPH_DATASET: u8 = b'N';
 pub(crate) const PREFIX_GRAPH_JOB: u8 = b'I';
+pub(crate) const PREFIX_TOKEN: u8 = b'K';
+pub(crate) const PREFIX_AUDIT: u8 = b'U';
 
 /// Meta keys live under `M`.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
@@ -32,6 +34,8 @@ pub(crate) const META_SEQUENCE: &[u8] = b"Msequence";
 pub(crate) const META_GRAPH_KEYS: &[u8] = b"Mgraph";
 /// When the disk last took a probe write (after a failed flush, before writes resume).
 pub(crate) const META_PROBE: &[u8] = b"Mprobe";
+/// The key that makes redacted ids (stable per store, never shown).
+pub(crate) const META_REDACTION_KEY: &[u8] = b"Mredaction";
 
 pub(crate) const CODEC_RAW: u8 = 0;
 pub(crate) const CODEC_LZ4: u8 = 1;
@@ -155,4 +159,21 @@ pub(crate) fn facet_key(id: &DatasetId, key: &str) -> Vec<u8> {
     let mut bytes = name_prefix(PREFIX_DATASET_FACET, &id.namespace, &id.name);
     bytes.extend_from_slice(key.as_bytes());
     bytes
+}
+
+pub(crate) fn token_key(id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + id.len());
+    key.push(PREFIX_TOKEN);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// `U` + time (sortable) + kind code + id: newest-first scans by time, kind read from the key.
+pub(crate) fn audit_key(at: Timestamp, kind: u8, id: u64) -> [u8; 18] {
+    let mut key = [0u8; 18];
+    key[0] = PREFIX_AUDIT;
+    key[1..9].copy_from_slice(&at.sortable_bytes());
+    key[9] = kind;
+    key[10..].copy_from_slice(&id.to_be_bytes());
+    key
 }

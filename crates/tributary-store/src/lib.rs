@@ -31,11 +31,14 @@
 //! | `t` | lower-case tag NUL kind (`D`/`J`) ns NUL name | empty (nodes by tag, from `tags` facets) |
 //! | `C` | time sequence | [`SchemaChangeRecord`]: schema changes seen in ingested events |
 //! | `c` | lower-case tag NUL ns NUL name NUL field | empty (columns by tag, from `tags` facets with `field`) |
+//! | `K` | token id (16 hex digits) | an API token's record (its secret's SHA-256, never the secret) |
+//! | `U` | time (sortable) kind-code id | [`tributary_model::AuditRecord`]: who stored, applied, created or revoked what |
 //!
 //! Records are JSON with a `format` field (see `tributary_model::RECORD_FORMAT`), stored behind a
 //! codec byte like events: lz4-compressed unless the store is configured otherwise. Bare JSON
 //! (written by earlier builds) is still read.
 
+mod access;
 mod keys;
 
 use std::path::Path;
@@ -47,6 +50,7 @@ use tributary_model::{
     RECORD_FORMAT, RunId, RunRecord, SchemaChangeRecord, SchemaVersionRecord, Timestamp, Versioned,
 };
 
+pub use access::{AuditPage, AuditQuery};
 pub use keys::decode_name_key;
 use keys::*;
 
@@ -515,6 +519,16 @@ impl Store {
 
     /// Stores a new version of a mesh document and makes it current, durably.
     pub fn put_document(&self, kind: DocumentKind, record: &DocumentRecord) -> Result<()> {
+        self.put_document_audited(kind, record, None)
+    }
+
+    /// [`Self::put_document`] with the audit entry of the apply, in the same atomic write.
+    pub fn put_document_audited(
+        &self,
+        kind: DocumentKind,
+        record: &DocumentRecord,
+        audit: Option<&tributary_model::AuditRecord>,
+    ) -> Result<()> {
         let (current, versions) = kind.prefixes();
         let value = serde_json::to_vec(record)
             .map_err(|error| StoreError::Encode { key: record.id.clone(), reason: error.to_string() })?;
@@ -529,6 +543,9 @@ impl Store {
         let mut batch = sled::Batch::default();
         batch.insert(current_key, stored.clone());
         batch.insert(version_key, stored);
+        if let Some(audit) = audit {
+            self.add_audit(&mut batch, audit)?;
+        }
         self.db()?.apply_batch(batch)?;
         self.flush()
     }

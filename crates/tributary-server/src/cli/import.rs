@@ -46,7 +46,7 @@ impl Tally {
 pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let config = args.store.service_config();
     let data_dir = args.store.data_dir.clone();
-    let service = tokio::task::spawn_blocking(move || Service::open(config))
+    let service = tokio::task::spawn_blocking(move || Service::open(config).map(|service| service.as_local_operator()))
         .await?
         .with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
 

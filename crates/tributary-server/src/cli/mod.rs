@@ -1,12 +1,13 @@
 //! The `tributary` command line: one file per command family. `mod.rs` holds the clap
 //! definitions shared by all and `main`; `serve` the server, `store` the offline store tools
 //! (stats, reindex, verify), `import` the bulk load, `remote` the clients of a running server
-//! (check, product and domain apply).
+//! (check, product and domain apply), `token` API tokens (on a server or a store).
 
 mod import;
 mod remote;
 mod serve;
 mod store;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +59,12 @@ enum Command {
     Domain {
         #[command(subcommand)]
         action: remote::ApplyAction,
+    },
+    /// API tokens: `tributary token create --name airflow-prod --scope 'ingest@jobs=airflow'`,
+    /// `token list`, `token revoke <id>`; against a server, or a store with `--data-dir`.
+    Token {
+        #[command(subcommand)]
+        action: token::TokenAction,
     },
 }
 
@@ -112,6 +119,7 @@ pub fn main() -> ExitCode {
         },
         Command::Product { action: remote::ApplyAction::Apply(args) } => runtime.block_on(remote::apply(args, true)),
         Command::Domain { action: remote::ApplyAction::Apply(args) } => runtime.block_on(remote::apply(args, false)),
+        Command::Token { action } => runtime.block_on(token::run(action)).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -1,11 +1,55 @@
 //! Clients of a running server over gRPC: `check` (the change check for CI) and
-//! `product apply` / `domain apply`.
+//! `product apply` / `domain apply`; [`RemoteArgs`] and [`channel`] are shared with `token`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+
+/// Where the server is and the token to call it with.
+#[derive(Args, Clone)]
+pub(crate) struct RemoteArgs {
+    /// The server's address.
+    #[arg(long, env = "TRIBUTARY_SERVER", default_value = "http://127.0.0.1:5055")]
+    pub(crate) server: String,
+    /// API token (`trb_…`) sent as `Authorization: Bearer`; needed once the server has tokens.
+    #[arg(long, env = "TRIBUTARY_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+}
+
+/// Adds the bearer token to every call.
+#[derive(Clone)]
+pub(crate) struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub(crate) type AuthedChannel = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>;
+
+/// A channel to the server that sends the token with every call.
+pub(crate) async fn channel(remote: &RemoteArgs) -> anyhow::Result<AuthedChannel> {
+    let bearer = match &remote.token {
+        Some(token) => Some(
+            format!("Bearer {}", token.trim())
+                .parse()
+                .map_err(|_| anyhow::anyhow!("the token holds characters a header cannot carry"))?,
+        ),
+        None => None,
+    };
+    let channel = tonic::transport::Endpoint::from_shared(remote.server.clone())
+        .with_context(|| format!("`{}` is not a server address", remote.server))?
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {}", remote.server))?;
+    Ok(tonic::service::interceptor::InterceptedService::new(channel, Bearer(bearer)))
+}
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum OutputFormat {
@@ -53,9 +97,8 @@ pub(super) struct CheckArgs {
     /// When to exit with status 1.
     #[arg(long, value_enum, default_value = "breaking")]
     fail_on: FailOn,
-    /// The server's address.
-    #[arg(long, env = "TRIBUTARY_SERVER", default_value = "http://127.0.0.1:5055")]
-    server: String,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 #[derive(Subcommand)]
@@ -69,9 +112,8 @@ pub(crate) struct ApplyArgs {
     /// The descriptor file (`-` for standard input).
     #[arg(short = 'f', long = "file")]
     pub(crate) file: PathBuf,
-    /// The server's address.
-    #[arg(long, env = "TRIBUTARY_SERVER", default_value = "http://127.0.0.1:5055")]
-    pub(crate) server: String,
+    #[command(flatten)]
+    pub(crate) remote: RemoteArgs,
 }
 
 /// `tributary product apply` / `tributary domain apply`: sends the descriptor over gRPC and
@@ -85,9 +127,7 @@ pub(super) async fn apply(args: ApplyArgs, product: bool) -> anyhow::Result<Exit
     } else {
         std::fs::read_to_string(&args.file).with_context(|| format!("reading `{}`", args.file.display()))?
     };
-    let mut client = tributary_grpc::proto::mesh_client::MeshClient::connect(args.server.clone())
-        .await
-        .with_context(|| format!("connecting to {}", args.server))?;
+    let mut client = tributary_grpc::proto::mesh_client::MeshClient::new(channel(&args.remote).await?);
     let request = tributary_grpc::proto::ApplyRequest { descriptor };
     let kind = if product { "product" } else { "domain" };
     let answer = if product { client.apply_product(request).await } else { client.apply_domain(request).await };
@@ -105,7 +145,10 @@ pub(super) async fn apply(args: ApplyArgs, product: bool) -> anyhow::Result<Exit
             Ok(ExitCode::SUCCESS)
         }
         Err(status)
-            if status.code() == tonic::Code::FailedPrecondition || status.code() == tonic::Code::InvalidArgument =>
+            if matches!(
+                status.code(),
+                tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument | tonic::Code::PermissionDenied
+            ) =>
         {
             eprintln!("{kind} rejected: {}", status.message());
             Ok(ExitCode::from(2))
@@ -126,9 +169,7 @@ pub(super) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         None if is_yaml => tributary_grpc::proto::SchemaFormat::Dbt,
         None => tributary_grpc::proto::SchemaFormat::Openlineage,
     };
-    let mut client = tributary_grpc::proto::changes_client::ChangesClient::connect(args.server.clone())
-        .await
-        .with_context(|| format!("connecting to {}", args.server))?;
+    let mut client = tributary_grpc::proto::changes_client::ChangesClient::new(channel(&args.remote).await?);
     let response = client
         .check_change(tributary_grpc::proto::CheckChangeRequest {
             namespace: args.namespace,

@@ -41,6 +41,14 @@ pub(super) struct ServeArgs {
     /// repeat for several, `*` for any. Without it only same-origin pages may.
     #[arg(long = "allowed-origin", env = "TRIBUTARY_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
+    /// Require a token on every request even before the first token is created (otherwise the
+    /// server runs open until `tributary token create` makes one; see docs/auth.md).
+    #[arg(long, env = "TRIBUTARY_REQUIRE_AUTH")]
+    require_auth: bool,
+    /// Serve a non-loopback address without authentication (anyone who reaches the port can
+    /// write and read everything). Refused without this flag.
+    #[arg(long, env = "TRIBUTARY_INSECURE_NO_AUTH")]
+    insecure_no_auth: bool,
 }
 
 impl ServeArgs {
@@ -58,6 +66,7 @@ impl ServeArgs {
 
 pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = args.store.service_config();
+    config.require_auth = args.require_auth;
     config.max_lineage_limit = args.max_lineage_nodes.max(1);
     config.default_lineage_limit = config.default_lineage_limit.min(config.max_lineage_limit);
     if let Some(path) = &args.policies {
@@ -70,11 +79,27 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let service = tokio::task::spawn_blocking(move || Service::open(config))
         .await?
         .with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
+    if !args.listen.ip().is_loopback() && !service.auth_required() && !args.insecure_no_auth {
+        let closing = service.clone();
+        tokio::task::spawn_blocking(move || closing.close()).await?;
+        anyhow::bail!(
+            "refusing to serve {} without authentication: anyone who reaches it could write and read everything. \
+             Create an admin token first (`tributary token create --data-dir {} --name admin --scope admin`), \
+             pass --require-auth, or pass --insecure-no-auth if this network is trusted",
+            args.listen,
+            data_dir.display()
+        );
+    }
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let address = listener.local_addr()?;
     let watermark = service.watermark();
     tracing::info!(data_dir = %data_dir.display(), events = watermark.events, "store open");
+    if service.auth_required() {
+        tracing::info!("authentication required: every request needs a token (`Authorization: Bearer`)");
+    } else {
+        tracing::warn!("running open (no token created yet): every caller may write and read everything");
+    }
     {
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();

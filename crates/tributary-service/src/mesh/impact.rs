@@ -26,6 +26,7 @@ impl Service {
     /// Groups nodes (lineage or change-check results) by product, then domain, then
     /// namespace, with the owners of each group.
     pub async fn group_impact(&self, nodes: Vec<NodeRef>) -> Result<Vec<ImpactGroup>, ServiceError> {
+        self.require_read()?;
         self.blocking(move |shared| shared.group_impact(&shared.read_state(), &nodes)).await
     }
 }

@@ -6,12 +6,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde_json::Value;
+use tributary_auth::Principal;
 use tributary_graph::LineageIndex;
 use tributary_mesh::{
     DomainDescriptor, Policy, PolicyKind, ProductDescriptor, Subject, Violation, check_breaking_major,
     check_output_ports, parse_domain, parse_policy_values, parse_product, pii_columns,
 };
-use tributary_model::{DatasetId, DocumentRecord, JobId, NodeKind, NodeRef, RECORD_FORMAT, Timestamp, facet_owners};
+use tributary_model::{
+    AuditKind, AuditRecord, DatasetId, DocumentRecord, JobId, NodeKind, NodeRef, RECORD_FORMAT, Timestamp, facet_owners,
+};
 use tributary_openlineage::{canonical_json, content_hash};
 use tributary_store::{DocumentKind, Store};
 
@@ -406,54 +409,66 @@ impl Service {
     /// Applies a data product descriptor (YAML or JSON). Blocking policies reject it with
     /// every reason and leave the previous version untouched; re-applying the same content
     /// changes nothing.
+    /// Needs `domain:<the product's domain>` (and of its previous domain when it moves) or
+    /// `admin`. Refusals (scope or policy) are recorded in the audit trail.
     pub async fn apply_product(&self, text: String) -> Result<ApplyOutcome, ServiceError> {
-        self.blocking(move |shared| shared.apply_product(&text)).await
+        let principal = self.principal()?;
+        self.blocking(move |shared| shared.apply_product(&text, &principal)).await
     }
 
     /// Applies a domain descriptor.
+    /// Needs `domain:<id>` or `admin`.
     pub async fn apply_domain(&self, text: String) -> Result<ApplyOutcome, ServiceError> {
-        self.blocking(move |shared| shared.apply_domain(&text)).await
+        let principal = self.principal()?;
+        self.blocking(move |shared| shared.apply_domain(&text, &principal)).await
     }
 
-    pub fn products(&self) -> Vec<ProductView> {
+    pub fn products(&self) -> Result<Vec<ProductView>, ServiceError> {
+        self.require_read()?;
         let state = self.shared.read_state();
-        state
+        Ok(state
             .mesh
             .products
             .values()
             .map(|(descriptor, version)| ProductView { descriptor: descriptor.clone(), version: *version })
-            .collect()
+            .collect())
     }
 
-    pub fn product(&self, id: &str) -> Option<ProductView> {
+    pub fn product(&self, id: &str) -> Result<Option<ProductView>, ServiceError> {
+        self.require_read()?;
         let state = self.shared.read_state();
-        state
+        Ok(state
             .mesh
             .products
             .get(id)
-            .map(|(descriptor, version)| ProductView { descriptor: descriptor.clone(), version: *version })
+            .map(|(descriptor, version)| ProductView { descriptor: descriptor.clone(), version: *version }))
     }
 
-    pub fn domains(&self) -> Vec<(DomainDescriptor, u64)> {
-        self.shared.read_state().mesh.domains.values().cloned().collect()
+    pub fn domains(&self) -> Result<Vec<(DomainDescriptor, u64)>, ServiceError> {
+        self.require_read()?;
+        Ok(self.shared.read_state().mesh.domains.values().cloned().collect())
     }
 
-    pub fn domain(&self, id: &str) -> Option<(DomainDescriptor, u64)> {
-        self.shared.read_state().mesh.domains.get(id).cloned()
+    pub fn domain(&self, id: &str) -> Result<Option<(DomainDescriptor, u64)>, ServiceError> {
+        self.require_read()?;
+        Ok(self.shared.read_state().mesh.domains.get(id).cloned())
     }
 
     /// Every applied version of a product, oldest first.
     pub async fn product_versions(&self, id: String) -> Result<Vec<DocumentRecord>, ServiceError> {
+        self.require_read()?;
         self.blocking(move |shared| Ok(shared.store.document_versions(DocumentKind::Product, &id)?)).await
     }
 
     /// The membership of a dataset in the mesh.
-    pub fn membership(&self, dataset: &DatasetId) -> Option<Membership> {
-        self.shared.read_state().mesh.membership(dataset).cloned()
+    pub fn membership(&self, dataset: &DatasetId) -> Result<Option<Membership>, ServiceError> {
+        self.require_read()?;
+        Ok(self.shared.read_state().mesh.membership(dataset).cloned())
     }
 
-    pub fn dataset_domain(&self, dataset: &DatasetId) -> Option<String> {
-        self.shared.read_state().mesh.dataset_domain(dataset).map(str::to_owned)
+    pub fn dataset_domain(&self, dataset: &DatasetId) -> Result<Option<String>, ServiceError> {
+        self.require_read()?;
+        Ok(self.shared.read_state().mesh.dataset_domain(dataset).map(str::to_owned))
     }
 
     /// Product-to-product lineage derived from dataset lineage: A -> B when a dataset of A
@@ -463,11 +478,13 @@ impl Service {
     /// the watermark and mesh it was derived at, so the many product fields of one answer
     /// (each product's upstream and downstream) share one derivation.
     pub async fn product_lineage(&self) -> Result<Arc<Vec<ProductEdge>>, ServiceError> {
+        self.require_read()?;
         self.blocking(|shared| Ok(shared.product_lineage())).await
     }
 
     /// Domain-to-domain lineage: product lineage grouped by the products' domains.
     pub async fn domain_lineage(&self) -> Result<Vec<ProductEdge>, ServiceError> {
+        self.require_read()?;
         self.blocking(|shared| Ok(shared.domain_lineage())).await
     }
 }
@@ -475,14 +492,16 @@ impl Service {
 impl Service {
     /// Owners of a dataset or job, each with where it came from.
     pub async fn owners_of(&self, node: NodeRef) -> Result<Vec<OwnerView>, ServiceError> {
+        self.require_read()?;
         self.blocking(move |shared| shared.owners_of(&node)).await
     }
 
     /// Owners of a product: its own (and its ports'), then its domain's.
-    pub fn product_owners(&self, id: &str) -> Vec<OwnerView> {
+    pub fn product_owners(&self, id: &str) -> Result<Vec<OwnerView>, ServiceError> {
+        self.require_read()?;
         let state = self.shared.read_state();
         let mesh = &state.mesh;
-        let Some((product, _)) = mesh.products.get(id) else { return Vec::new() };
+        let Some((product, _)) = mesh.products.get(id) else { return Ok(Vec::new()) };
         let mut owners = OwnerView::declared(&product.owners, &format!("product {}", product.id));
         for port in &product.output_ports {
             owners.extend(OwnerView::declared(
@@ -491,11 +510,12 @@ impl Service {
             ));
         }
         owners.extend(domain_owners(mesh, &product.domain));
-        owners
+        Ok(owners)
     }
 
     /// What an owner owns: datasets and jobs (ownership facets), products and domains.
     pub async fn owned_by(&self, owner: String) -> Result<(Vec<NodeRef>, Vec<String>, Vec<String>), ServiceError> {
+        self.require_read()?;
         let nodes = {
             let owner = owner.clone();
             self.blocking(move |shared| Ok(shared.store.nodes_owned_by(&owner)?)).await?
@@ -522,6 +542,7 @@ impl Service {
     /// Open violations that `filter` keeps (of one policy, about one product); freshness
     /// findings are computed now.
     pub async fn violations(&self, filter: ViolationFilter) -> Result<Vec<ViolationView>, ServiceError> {
+        self.require_read()?;
         let mut views: Vec<ViolationView> = {
             let state = self.shared.read_state();
             state
@@ -565,6 +586,7 @@ impl Service {
 
     /// Freshness of every product's output ports, from the runs that wrote them.
     pub async fn freshness(&self) -> Result<Vec<FreshnessView>, ServiceError> {
+        self.require_read()?;
         let ports: Vec<(String, String, DatasetId, Option<u64>)> = {
             let state = self.shared.read_state();
             state
@@ -624,8 +646,23 @@ impl Shared {
         Ok(latest)
     }
 
-    fn apply_product(&self, text: &str) -> Result<ApplyOutcome, ServiceError> {
+    fn apply_product(&self, text: &str, principal: &Principal) -> Result<ApplyOutcome, ServiceError> {
         let product = parse_product(text)?;
+        let applied = self.apply_product_checked(product.clone(), principal);
+        if let Err(error) = &applied
+            && matches!(error, ServiceError::PolicyViolation { .. } | ServiceError::PermissionDenied(_))
+        {
+            self.audit_rejected_apply(principal.actor(), format!("product {}", product.id), error);
+        }
+        applied
+    }
+
+    fn apply_product_checked(
+        &self,
+        product: tributary_mesh::ProductDescriptor,
+        principal: &Principal,
+    ) -> Result<ApplyOutcome, ServiceError> {
+        principal.can_apply_product(&product.domain)?;
         let body = serde_json::to_value(&product).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let hash = document_hash(&body);
         // Applies are serialised; the state is read for the checks and written to install.
@@ -633,6 +670,10 @@ impl Shared {
         let state = self.read_state();
         let mesh = &state.mesh;
         let previous = mesh.products.get(&product.id).cloned();
+        // Moving a product to another domain needs the grant of the domain it leaves too.
+        if let Some((old, _)) = &previous {
+            principal.can_apply_product(&old.domain)?;
+        }
         let previous_hash = self.store.document(DocumentKind::Product, &product.id)?.map(|record| record.hash);
         if previous_hash.as_deref() == Some(hash.as_str()) {
             let version = previous.as_ref().map_or(1, |(_, version)| *version);
@@ -709,7 +750,14 @@ impl Shared {
             hash,
             body,
         };
-        self.store.put_document(DocumentKind::Product, &record)?;
+        let mut audit = AuditRecord::new(
+            record.applied_at,
+            principal.actor(),
+            AuditKind::DescriptorApplied,
+            format!("product {}", record.id),
+        );
+        audit.version = Some(version);
+        self.store.put_document_audited(DocumentKind::Product, &record, Some(&audit))?;
         let mut state = self.write_state();
         let state = &mut *state;
         state.mesh.products.insert(product.id.clone(), (product.clone(), version));
@@ -721,8 +769,13 @@ impl Shared {
         Ok(ApplyOutcome { id: product.id, version, changed: true, violations: found })
     }
 
-    fn apply_domain(&self, text: &str) -> Result<ApplyOutcome, ServiceError> {
+    fn apply_domain(&self, text: &str, principal: &Principal) -> Result<ApplyOutcome, ServiceError> {
         let domain = parse_domain(text)?;
+        if let Err(denied) = principal.can_apply_domain(&domain.id) {
+            let error = ServiceError::from(denied);
+            self.audit_rejected_apply(principal.actor(), format!("domain {}", domain.id), &error);
+            return Err(error);
+        }
         parse_policy_values(&domain.policies, Some(&domain.id), "policies")?;
         let body = serde_json::to_value(&domain).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let hash = document_hash(&body);
@@ -748,7 +801,14 @@ impl Shared {
             body,
         };
         // `insert_domain` fails only on policies, parsed above before anything was stored.
-        self.store.put_document(DocumentKind::Domain, &record)?;
+        let mut audit = AuditRecord::new(
+            record.applied_at,
+            principal.actor(),
+            AuditKind::DescriptorApplied,
+            format!("domain {}", record.id),
+        );
+        audit.version = Some(version);
+        self.store.put_document_audited(DocumentKind::Domain, &record, Some(&audit))?;
         let mut state = self.write_state();
         let state = &mut *state;
         state.mesh.insert_domain(domain.clone(), version)?;

@@ -40,6 +40,7 @@ impl Service {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<SearchHit>, bool), ServiceError> {
+        self.require_read()?;
         if limit == 0 || limit > 1000 {
             return Err(ServiceError::invalid("first", "must be between 1 and 1000"));
         }

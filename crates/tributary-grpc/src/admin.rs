@@ -1,0 +1,103 @@
+//! `tributary.v1.Admin`: tokens and the audit trail.
+
+use tonic::{Request, Response, Status};
+use tributary_service::model::AuditRecord;
+use tributary_service::{AuditFilter, Service, TokenView, parse_expiry};
+
+use crate::convert::{status, time};
+use crate::proto;
+
+/// Audit entries per page when the request gives no size.
+const DEFAULT_AUDIT_PAGE: usize = 100;
+
+pub(crate) struct AdminApi {
+    service: Service,
+}
+
+impl AdminApi {
+    pub(crate) fn new(service: Service) -> Self {
+        Self { service }
+    }
+}
+
+fn token(view: TokenView) -> proto::Token {
+    proto::Token {
+        id: view.id,
+        name: view.name,
+        scopes: view.scopes,
+        created_by: view.created_by,
+        created_at: time(Some(view.created_at)),
+        expires_at: time(view.expires_at),
+        last_used_at: time(view.last_used_at),
+        revoked_at: time(view.revoked_at),
+    }
+}
+
+fn audit_entry(record: AuditRecord) -> proto::AuditEntry {
+    proto::AuditEntry {
+        at: time(Some(record.at)),
+        actor_kind: record.actor.via.as_str().to_owned(),
+        token_id: record.actor.token_id.unwrap_or_default(),
+        actor_name: record.actor.name,
+        kind: record.kind.as_str().to_owned(),
+        subject: record.subject,
+        sequence: record.sequence.unwrap_or_default(),
+        version: record.version.unwrap_or_default(),
+        details: record.details,
+    }
+}
+
+#[tonic::async_trait]
+impl proto::admin_server::Admin for AdminApi {
+    async fn create_token(
+        &self,
+        request: Request<proto::CreateTokenRequest>,
+    ) -> Result<Response<proto::CreateTokenResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
+        let request = request.into_inner();
+        let expires_at = parse_expiry(&request.expires_at).map_err(status)?;
+        let created = service.create_token(request.name, request.scopes, expires_at).await.map_err(status)?;
+        Ok(Response::new(proto::CreateTokenResponse { token: created.token, details: Some(token(created.view)) }))
+    }
+
+    async fn list_tokens(
+        &self,
+        request: Request<proto::ListTokensRequest>,
+    ) -> Result<Response<proto::ListTokensResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
+        let tokens = service.tokens().map_err(status)?.into_iter().map(token).collect();
+        Ok(Response::new(proto::ListTokensResponse { tokens }))
+    }
+
+    async fn revoke_token(
+        &self,
+        request: Request<proto::RevokeTokenRequest>,
+    ) -> Result<Response<proto::Token>, Status> {
+        let service = crate::caller(&self.service, &request);
+        let view = service.revoke_token(request.into_inner().id).await.map_err(status)?;
+        Ok(Response::new(token(view)))
+    }
+
+    async fn list_audit(
+        &self,
+        request: Request<proto::ListAuditRequest>,
+    ) -> Result<Response<proto::ListAuditResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
+        let request = request.into_inner();
+        let limit = if request.page_size == 0 { DEFAULT_AUDIT_PAGE } else { request.page_size as usize };
+        let filter = AuditFilter::from_request(
+            &request.actor,
+            &request.kinds,
+            &request.since,
+            &request.until,
+            &request.after,
+            limit,
+        )
+        .map_err(status)?;
+        let page = service.audit(filter).await.map_err(status)?;
+        Ok(Response::new(proto::ListAuditResponse {
+            entries: page.entries.into_iter().map(audit_entry).collect(),
+            next_cursor: page.next.unwrap_or_default(),
+        }))
+    }
+}
