@@ -33,6 +33,11 @@ async fn openlineage_python_client_over_http() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openlineage_python_client_with_tokens() {
+    run_interop_script("ol_client_auth.py", |_| Vec::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_client_ingest_lineage_health_reflection() {
     run_interop_script("grpc_client.py", |work_dir| {
         vec![

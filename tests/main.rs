@@ -2,6 +2,7 @@
 //! clients. One binary (ripgrep's layout); modules by concern.
 
 mod abuse;
+mod auth;
 mod check;
 mod columns;
 mod disk_full;

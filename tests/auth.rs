@@ -1,0 +1,388 @@
+//! Authentication and authorization end to end: tokens made over GraphQL, gRPC and the CLI,
+//! each front door refusing what a token's grant does not cover (and storing nothing of
+//! it), domain-scoped applies, revocation taking effect on the next call, the audit trail
+//! after all of it, and a non-loopback bind without authentication refusing to start.
+
+use serde_json::{Value, json};
+use tonic::metadata::MetadataValue;
+use tributary_grpc::proto;
+
+use crate::mesh::{APPLY_DOMAIN, APPLY_PRODUCT, read};
+use crate::support::{TestServer, run_event, run_id, start_server};
+
+const CREATE_TOKEN: &str = "mutation($name: String!, $scopes: [String!]!) {
+    createToken(name: $name, scopes: $scopes) { token details { id name scopes createdBy } } }";
+
+/// POSTs JSON with an optional bearer token; status, `WWW-Authenticate` and the JSON body.
+async fn post(url: &str, token: Option<&str>, body: &Value) -> (u16, Option<String>, Value) {
+    let mut request = reqwest::Client::new().post(url).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("http request");
+    let status = response.status().as_u16();
+    let challenge =
+        response.headers().get("www-authenticate").map(|value| value.to_str().unwrap_or_default().to_owned());
+    let text = response.text().await.unwrap();
+    (status, challenge, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn graphql(server: &TestServer, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+    let (status, _, body) =
+        post(&server.url("/graphql"), token, &json!({"query": query, "variables": variables})).await;
+    (status, body)
+}
+
+fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+async fn create_token(server: &TestServer, admin: Option<&str>, name: &str, scopes: &[&str]) -> (String, String) {
+    let (status, body) = graphql(server, admin, CREATE_TOKEN, json!({"name": name, "scopes": scopes})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "createToken {name}: {body}");
+    let created = &body["data"]["createToken"];
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("trb_"), "{token}");
+    assert_eq!(created["details"]["name"], name);
+    (token, created["details"]["id"].as_str().unwrap().to_owned())
+}
+
+fn sales_event(n: u32, output_namespace: &str) -> Value {
+    let mut event = run_event("COMPLETE", "2024-05-01T10:00:00Z", &run_id(n), "load_orders", &[], &[]);
+    event["job"]["namespace"] = "airflow-sales".into();
+    event["inputs"] = json!([{"namespace": "payments-db", "name": "charges"}]);
+    event["outputs"] = json!([{"namespace": output_namespace, "name": format!("orders_{n}")}]);
+    event
+}
+
+fn grpc_request<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token {
+        let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+async fn dataset_exists(server: &TestServer, admin: &str, namespace: &str, name: &str) -> bool {
+    let (_, body) = graphql(
+        server,
+        Some(admin),
+        "query($ns: String!, $n: String!) { dataset(namespace: $ns, name: $n) { name } }",
+        json!({"ns": namespace, "n": name}),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    !body["data"]["dataset"].is_null()
+}
+
+#[tokio::test]
+async fn tokens_scope_every_front_door_and_the_audit_trail_names_every_writer() {
+    let server = start_server().await;
+
+    // Open on loopback until the first token exists: no header needed, a header ignored.
+    let (status, _, _) = post(&server.url("/api/v1/lineage"), None, &sales_event(1, "sales-db")).await;
+    assert_eq!(status, 201);
+    let (token_status, _, _) =
+        post(&server.url("/api/v1/lineage"), Some("anything"), &sales_event(2, "sales-db")).await;
+    assert_eq!(token_status, 201, "a server without tokens ignores a client's token");
+
+    // The first admin token, made by the open server's anonymous caller: from now on every
+    // request needs a token.
+    let (admin, admin_id) = create_token(&server, None, "platform-admin", &["admin"]).await;
+    let (status, challenge, body) = post(&server.url("/api/v1/lineage"), None, &sales_event(3, "sales-db")).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(challenge.is_some_and(|value| value.starts_with("Bearer")), "401 names the scheme");
+    assert_eq!(body["error"]["code"], "UNAUTHENTICATED");
+    let (status, _, body) =
+        post(&server.url("/api/v1/lineage"), Some("trb_0123456789abcdef_00"), &sales_event(3, "sales-db")).await;
+    assert_eq!(status, 401, "a malformed token: {body}");
+    let forged = format!("trb_{admin_id}_{}", "0".repeat(64));
+    let (status, _, body) = post(&server.url("/api/v1/lineage"), Some(&forged), &sales_event(3, "sales-db")).await;
+    assert_eq!(status, 401, "a known id with the wrong secret: {body}");
+    assert!(!body.to_string().contains(&admin[20..]), "errors never echo a secret");
+
+    let (ingest, ingest_id) =
+        create_token(&server, Some(&admin), "airflow-sales", &["ingest@jobs=airflow-sales;datasets=sales-db"]).await;
+    let (reader, _) = create_token(&server, Some(&admin), "analyst", &["read"]).await;
+    let (sales_domain, _) = create_token(&server, Some(&admin), "sales-ci", &["domain:sales", "read"]).await;
+
+    // HTTP ingest: within the grant (inputs may be anywhere) accepted; an output outside it
+    // refused with 403 naming the missing scope, and nothing stored.
+    let (status, _, body) = post(&server.url("/api/v1/lineage"), Some(&ingest), &sales_event(4, "sales-db")).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, body) = post(&server.url("/api/v1/lineage"), Some(&ingest), &sales_event(5, "finance-db")).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "PERMISSION_DENIED");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("missing scope `ingest@jobs=airflow-sales;datasets=finance-db`"), "{message}");
+    assert!(!dataset_exists(&server, &admin, "finance-db", "orders_5").await, "a refused event stores nothing");
+    // A job namespace outside the grant; an alias declared into another namespace.
+    let mut other_job = sales_event(6, "sales-db");
+    other_job["job"]["namespace"] = "airflow-finance".into();
+    assert_eq!(post(&server.url("/api/v1/lineage"), Some(&ingest), &other_job).await.0, 403);
+    let mut alias = sales_event(7, "sales-db");
+    alias["outputs"][0]["facets"] = json!({"symlinks": {"_producer": "p",
+        "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/SymlinksDatasetFacet.json",
+        "identifiers": [{"namespace": "finance-db", "name": "ledger", "type": "TABLE"}]}});
+    assert_eq!(
+        post(&server.url("/api/v1/lineage"), Some(&ingest), &alias).await.0,
+        403,
+        "an alias writes its namespace"
+    );
+    // A read token cannot write at all.
+    assert_eq!(post(&server.url("/api/v1/lineage"), Some(&reader), &sales_event(8, "sales-db")).await.0, 403);
+    assert!(!dataset_exists(&server, &admin, "sales-db", "orders_8").await);
+
+    // gRPC: the same decisions from the `authorization` metadata.
+    let mut grpc = proto::ingest_client::IngestClient::connect(server.base_url.clone()).await.unwrap();
+    let event_json = |n: u32, namespace: &str| sales_event(n, namespace).to_string();
+    let no_token = grpc
+        .ingest_event(grpc_request(proto::IngestEventRequest { event_json: event_json(9, "sales-db") }, None))
+        .await
+        .unwrap_err();
+    assert_eq!(no_token.code(), tonic::Code::Unauthenticated, "{no_token:?}");
+    let outside = grpc
+        .ingest_event(grpc_request(proto::IngestEventRequest { event_json: event_json(10, "hr-db") }, Some(&ingest)))
+        .await
+        .unwrap_err();
+    assert_eq!(outside.code(), tonic::Code::PermissionDenied, "{outside:?}");
+    assert!(outside.message().contains("datasets=hr-db"), "{}", outside.message());
+    grpc.ingest_event(grpc_request(
+        proto::IngestEventRequest { event_json: event_json(11, "sales-db") },
+        Some(&ingest),
+    ))
+    .await
+    .expect("within the grant over gRPC");
+    let mut lineage = proto::lineage_client::LineageClient::connect(server.base_url.clone()).await.unwrap();
+    let anonymous_read = lineage
+        .get_dataset(grpc_request(
+            proto::GetDatasetRequest { namespace: "sales-db".into(), name: "orders_4".into() },
+            None,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous_read.code(), tonic::Code::Unauthenticated);
+    lineage
+        .get_dataset(grpc_request(
+            proto::GetDatasetRequest { namespace: "sales-db".into(), name: "orders_4".into() },
+            Some(&reader),
+        ))
+        .await
+        .expect("a read token reads over gRPC");
+
+    // GraphQL: read with `read`; without a token UNAUTHENTICATED; admin work FORBIDDEN.
+    let (_, body) = graphql(&server, None, "{ watermark { sequence } datasets { nodes { name } } }", json!({})).await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+    let (_, body) = graphql(&server, Some(&reader), "{ datasets { nodes { name } } }", json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let (_, body) = graphql(&server, Some(&reader), CREATE_TOKEN, json!({"name": "x", "scopes": ["admin"]})).await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("missing scope `admin`"), "{body}");
+    let (status, body) = graphql(&server, Some("trb_garbage"), "{ datasets { nodes { name } } }", json!({})).await;
+    assert_eq!((status, error_code(&body)), (401, "UNAUTHENTICATED"), "{body}");
+
+    // Domains and products: a domain token applies its own, not another domain's.
+    for domain in ["domain-sales.yaml", "domain-finance.yaml"] {
+        let (_, body) = graphql(&server, Some(&admin), APPLY_DOMAIN, json!({"d": read(domain)})).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let (_, body) =
+        graphql(&server, Some(&sales_domain), APPLY_PRODUCT, json!({"d": read("product-orders.yaml")})).await;
+    assert!(body.get("errors").is_none(), "own domain's product: {body}");
+    let (_, body) =
+        graphql(&server, Some(&sales_domain), APPLY_PRODUCT, json!({"d": read("product-ledger.yaml")})).await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("domain:finance"), "{body}");
+    let moved = read("product-orders.yaml").replace("domain: sales", "domain: finance");
+    let (_, body) = graphql(&server, Some(&sales_domain), APPLY_PRODUCT, json!({"d": moved})).await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "moving a product out of the grant: {body}");
+    let (_, body) =
+        graphql(&server, Some(&sales_domain), APPLY_DOMAIN, json!({"d": read("domain-finance.yaml")})).await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+    let mut mesh = proto::mesh_client::MeshClient::connect(server.base_url.clone()).await.unwrap();
+    let refused = mesh
+        .apply_product(grpc_request(proto::ApplyRequest { descriptor: read("product-ledger.yaml") }, Some(&ingest)))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let (_, body) = graphql(&server, Some(&reader), "{ product(id: \"finance.ledger\") { id } }", json!({})).await;
+    assert!(body["data"]["product"].is_null(), "refused applies stored nothing: {body}");
+
+    // Revocation takes effect on the next call, on every front door.
+    let mut admin_grpc = proto::admin_client::AdminClient::connect(server.base_url.clone()).await.unwrap();
+    let revoked = admin_grpc
+        .revoke_token(grpc_request(proto::RevokeTokenRequest { id: ingest_id.clone() }, Some(&admin)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!revoked.revoked_at.is_empty());
+    let (status, _, body) = post(&server.url("/api/v1/lineage"), Some(&ingest), &sales_event(12, "sales-db")).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("revoked"), "{body}");
+    let after_revoke = grpc
+        .ingest_event(grpc_request(proto::IngestEventRequest { event_json: event_json(13, "sales-db") }, Some(&ingest)))
+        .await
+        .unwrap_err();
+    assert_eq!(after_revoke.code(), tonic::Code::Unauthenticated);
+    let listed = admin_grpc.list_tokens(grpc_request(proto::ListTokensRequest {}, Some(&admin))).await.unwrap();
+    let listed = listed.into_inner().tokens;
+    assert_eq!(listed.len(), 4);
+    assert!(listed.iter().any(|token| token.id == ingest_id && !token.revoked_at.is_empty()));
+    assert!(listed.iter().all(|token| !format!("{token:?}").contains("trb_")), "no secret is ever listed");
+
+    // The audit trail: every write attributed, refusals with their reasons, filterable.
+    let audit = |actor: &str, kinds: &[&str]| json!({"actor": actor, "kinds": kinds});
+    let query = "query($actor: String, $kinds: [String!], $first: Int, $after: String) {
+        auditLog(actor: $actor, kinds: $kinds, first: $first, after: $after) {
+          entries { actorKind tokenId actorName kind subject sequence version details } nextCursor } }";
+    let (_, body) = graphql(&server, Some(&admin), query, audit(&ingest_id, &["EVENT_STORED"])).await;
+    let entries = body["data"]["auditLog"]["entries"].as_array().unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(entries.len(), 2, "the ingest token stored two events: {body}");
+    assert!(entries.iter().all(|entry| entry["actorKind"] == "TOKEN" && entry["actorName"] == "airflow-sales"));
+    assert!(entries.iter().all(|entry| entry["sequence"].as_u64().is_some()));
+    let (_, body) = graphql(&server, Some(&admin), query, json!({"actor": "anonymous"})).await;
+    let anonymous = body["data"]["auditLog"]["entries"].as_array().unwrap();
+    assert!(anonymous.iter().any(|e| e["kind"] == "TOKEN_CREATED" && e["actorKind"] == "OPEN"), "{body}");
+    assert_eq!(anonymous.iter().filter(|e| e["kind"] == "EVENT_STORED").count(), 2, "{body}");
+    let (_, body) = graphql(&server, Some(&admin), query, json!({"kinds": ["APPLY_REJECTED"]})).await;
+    let rejected = body["data"]["auditLog"]["entries"].as_array().unwrap();
+    assert_eq!(rejected.len(), 4, "four refused applies: {body}");
+    assert!(rejected.iter().all(|e| e["details"][0].as_str().unwrap().contains("missing scope")), "{body}");
+    let (_, body) = graphql(&server, Some(&admin), query, json!({"kinds": ["DESCRIPTOR_APPLIED"]})).await;
+    let applied = body["data"]["auditLog"]["entries"].as_array().unwrap();
+    assert!(applied.iter().any(|e| e["subject"] == "product sales.orders" && e["actorName"] == "sales-ci"), "{body}");
+    let (_, body) = graphql(&server, Some(&admin), query, json!({"kinds": ["TOKEN_REVOKED"]})).await;
+    assert_eq!(body["data"]["auditLog"]["entries"][0]["actorName"], "platform-admin", "{body}");
+    // Paging: one entry a page walks the whole trail, newest first, without repeats.
+    let (_, body) = graphql(&server, Some(&admin), query, json!({"first": 1000})).await;
+    let everything = body["data"]["auditLog"]["entries"].as_array().unwrap().len();
+    let mut seen = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let (_, body) = graphql(&server, Some(&admin), query, json!({"first": 3, "after": after})).await;
+        let page = &body["data"]["auditLog"];
+        seen += page["entries"].as_array().unwrap_or_else(|| panic!("{body}")).len();
+        match page["nextCursor"].as_str() {
+            Some(cursor) => after = Some(cursor.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, everything);
+    // Only admins read the trail.
+    let (_, body) = graphql(&server, Some(&reader), query, json!({})).await;
+    assert_eq!(error_code(&body), "FORBIDDEN");
+    let denied =
+        admin_grpc.list_audit(grpc_request(proto::ListAuditRequest::default(), Some(&sales_domain))).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let over_grpc = admin_grpc
+        .list_audit(grpc_request(
+            proto::ListAuditRequest { kinds: vec!["TOKEN_CREATED".into()], ..Default::default() },
+            Some(&admin),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(over_grpc.entries.len(), 4);
+    let bad_kind = admin_grpc
+        .list_audit(grpc_request(
+            proto::ListAuditRequest { kinds: vec!["NOPE".into()], ..Default::default() },
+            Some(&admin),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_kind.code(), tonic::Code::InvalidArgument);
+
+    // Probes stay open.
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    server.shutdown().await;
+}
+
+// The CLI runs as a child process while the server serves: a runtime of its own threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_survive_a_restart_and_the_cli_manages_them() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("store");
+    // Bootstrap on a store no server holds, as docs/auth.md says.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["token", "create", "--name", "bootstrap-admin", "--scope", "admin", "--data-dir"])
+        .arg(&dir)
+        .env("TRIBUTARY_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let admin = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(admin.starts_with("trb_"), "{admin}");
+
+    let server = crate::support::start_server_in(&dir).await;
+    let (status, _, _) = post(&server.url("/api/v1/lineage"), None, &sales_event(1, "sales-db")).await;
+    assert_eq!(status, 401, "a store with tokens requires one from the start");
+    let cli = |args: &[&str], token: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .args(args)
+            .args(["--server", &server.base_url])
+            .env("TRIBUTARY_TOKEN", token)
+            .env("TRIBUTARY_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let made = cli(&["token", "create", "--name", "dbt-ci", "--scope", "ingest@jobs=dbt*"], &admin);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let dbt = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let listed = cli(&["token", "list"], &admin);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(listed.contains("bootstrap-admin") && listed.contains("dbt-ci"), "{listed}");
+    assert!(!listed.contains("trb_"), "no secrets listed: {listed}");
+    let refused = cli(&["token", "list"], &dbt);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("admin"), "{}", String::from_utf8_lossy(&refused.stderr));
+    let bad_scope = cli(&["token", "create", "--name", "x", "--scope", "superuser"], &admin);
+    assert!(!bad_scope.status.success());
+    assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("unknown scope `superuser`"));
+    let mut event = sales_event(2, "warehouse");
+    event["job"]["namespace"] = "dbt-prod".into();
+    assert_eq!(post(&server.url("/api/v1/lineage"), Some(&dbt), &event).await.0, 201);
+    let id = dbt.split('_').nth(1).unwrap().to_owned();
+    let revoked = cli(&["token", "revoke", &id], &admin);
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    event["run"]["runId"] = run_id(3).into();
+    assert_eq!(post(&server.url("/api/v1/lineage"), Some(&dbt), &event).await.0, 401);
+    server.shutdown().await;
+
+    // After a restart: the tokens, the revocation and the audit trail are still there.
+    let server = crate::support::start_server_in(&dir).await;
+    assert_eq!(post(&server.url("/api/v1/lineage"), Some(&dbt), &event).await.0, 401);
+    let (_, body) = graphql(
+        &server,
+        Some(&admin),
+        "{ auditLog(kinds: [\"EVENT_STORED\", \"TOKEN_REVOKED\"]) { entries { kind actorName actorKind } } }",
+        json!({}),
+    )
+    .await;
+    let entries = body["data"]["auditLog"]["entries"].as_array().unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(entries.len(), 2, "{body}");
+    assert_eq!(entries[0]["kind"], "TOKEN_REVOKED");
+    assert_eq!(entries[1]["actorName"], "dbt-ci");
+    let (_, body) =
+        graphql(&server, Some(&admin), "{ auditLog(kinds: [\"TOKEN_CREATED\"]) { entries { actorKind } } }", json!({}))
+            .await;
+    assert_eq!(body["data"]["auditLog"]["entries"][1]["actorKind"], "LOCAL", "the bootstrap was local: {body}");
+    server.shutdown().await;
+}
+
+#[test]
+fn a_non_loopback_bind_without_authentication_refuses_to_start() {
+    let temp = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(temp.path())
+        .env("TRIBUTARY_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refusing to serve 0.0.0.0:0 without authentication"), "{stderr}");
+    assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
+}
