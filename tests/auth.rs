@@ -386,3 +386,106 @@ fn a_non_loopback_bind_without_authentication_refuses_to_start() {
     assert!(stderr.contains("refusing to serve 0.0.0.0:0 without authentication"), "{stderr}");
     assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
 }
+
+/// A restricted product: its datasets appear redacted (same count, same groups) to readers
+/// without its domain, and whole to its domain's readers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restricted_products_are_redacted_for_outsiders_and_whole_for_their_domain() {
+    let server = start_server().await;
+    // Open while setting up: the mesh and the lineage, then tokens.
+    for file in ["domain-sales.yaml", "domain-marketing.yaml", "domain-finance.yaml"] {
+        let (_, body) = graphql(&server, None, APPLY_DOMAIN, json!({"d": read(file)})).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let restricted = read("product-ledger.yaml").replace("classification: confidential", "classification: restricted");
+    for descriptor in [read("product-orders.yaml"), restricted] {
+        let (_, body) = graphql(&server, None, APPLY_PRODUCT, json!({"d": descriptor})).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    crate::mesh::ingest_lineage(&server).await;
+    let (admin, _) = create_token(&server, None, "admin", &["admin"]).await;
+    let (outsider, _) = create_token(&server, Some(&admin), "sales-reader", &["read", "domain:sales"]).await;
+    let (insider, _) = create_token(&server, Some(&admin), "finance-reader", &["read", "domain:finance"]).await;
+
+    let lineage = "{ impact(start: {kind: DATASET, namespace: \"sales-db\", name: \"orders\"}) {
+        lineage { nodes { kind namespace name distance } edges { from { namespace name } to { namespace name } } }
+        groups { product domain datasetCount datasets { namespace name } owners { name source } } } }";
+    let (_, whole) = graphql(&server, Some(&insider), lineage, json!({})).await;
+    let (_, redacted) = graphql(&server, Some(&outsider), lineage, json!({})).await;
+    assert!(whole.get("errors").is_none() && redacted.get("errors").is_none(), "{whole} {redacted}");
+    let names = |body: &Value| -> Vec<String> {
+        let mut names: Vec<String> = body["data"]["impact"]["lineage"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|node| format!("{}:{}", node["namespace"].as_str().unwrap(), node["name"].as_str().unwrap()))
+            .collect();
+        names.sort();
+        names
+    };
+    let (whole_names, redacted_names) = (names(&whole), names(&redacted));
+    assert!(whole_names.contains(&"fin-db:ledger".to_owned()), "{whole_names:?}");
+    assert_eq!(whole_names.len(), redacted_names.len(), "counts stay honest");
+    assert!(!redacted.to_string().contains(r#""name":"ledger""#), "the outsider never sees the name: {redacted}");
+    let shown = redacted_names.iter().find(|name| name.starts_with("redacted:finance:")).expect("a redacted node");
+    assert!(shown.starts_with("redacted:finance:finance.ledger#"), "{shown}");
+    let group = |body: &Value| -> Value {
+        body["data"]["impact"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["product"] == "finance.ledger")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(group(&redacted)["datasetCount"], group(&whole)["datasetCount"], "groups stay honest");
+    assert_eq!(group(&redacted)["owners"], group(&whole)["owners"].clone(), "who must act is still told");
+    // The redacted id is stable: the same in a second answer.
+    let (_, again) = graphql(&server, Some(&outsider), lineage, json!({})).await;
+    assert_eq!(names(&again), redacted_names);
+
+    // Asking for it by name is refused, naming the scope; the insider gets it.
+    let dataset = "{ dataset(namespace: \"fin-db\", name: \"ledger\") { name facets } }";
+    let (_, body) = graphql(&server, Some(&outsider), dataset, json!({})).await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("domain:finance"), "{body}");
+    let (_, body) = graphql(&server, Some(&insider), dataset, json!({})).await;
+    assert_eq!(body["data"]["dataset"]["name"], "ledger", "{body}");
+    let columns = "{ columnLineage(dataset: {namespace: \"fin-db\", name: \"ledger\"}, field: \"revenue\", direction: UPSTREAM) { truncated } }";
+    let (_, body) = graphql(&server, Some(&outsider), columns, json!({})).await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+    // Column lineage from a visible column reaches the hidden one redacted.
+    let from_orders = "{ columnLineage(dataset: {namespace: \"sales-db\", name: \"orders\"}, field: \"amount\") {
+        columns { column { namespace name field } path { namespace name field } } } }";
+    let (_, body) = graphql(&server, Some(&outsider), from_orders, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert!(!body.to_string().contains(r#""name":"ledger""#), "{body}");
+    assert!(body.to_string().contains("redacted:finance"), "{body}");
+    // Search, listings, events and product descriptors leave it out or redact it.
+    let (_, body) = graphql(
+        &server,
+        Some(&outsider),
+        "{ search(text: \"ledger\", kinds: [DATASET]) { results { kind } } }",
+        json!({}),
+    )
+    .await;
+    let hits = body["data"]["search"]["results"].as_array().map_or(usize::MAX, Vec::len);
+    assert_eq!(hits, 0, "{body}");
+    let (_, body) =
+        graphql(&server, Some(&outsider), "{ datasets(namespace: \"fin-db\") { nodes { name } } }", json!({})).await;
+    assert_eq!(body["data"]["datasets"]["nodes"], json!([]), "{body}");
+    let (_, body) =
+        graphql(&server, Some(&outsider), "{ events(first: 100) { events { sequence } } }", json!({})).await;
+    let (_, all) = graphql(&server, Some(&insider), "{ events(first: 100) { events { sequence } } }", json!({})).await;
+    let count = |body: &Value| body["data"]["events"]["events"].as_array().map_or(0, Vec::len);
+    assert_eq!(count(&body) + 1, count(&all), "the ledger's event is left out: {body} {all}");
+    let (_, body) =
+        graphql(&server, Some(&outsider), "{ products { id outputPorts { dataset { namespace name } } } }", json!({}))
+            .await;
+    assert!(!body.to_string().contains("fin-db"), "{body}");
+    let (_, body) =
+        graphql(&server, Some(&insider), "{ products { id outputPorts { dataset { namespace name } } } }", json!({}))
+            .await;
+    assert!(body.to_string().contains(r#""name":"ledger""#), "{body}");
+    server.shutdown().await;
+}

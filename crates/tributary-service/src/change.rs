@@ -9,6 +9,7 @@ use tributary_change::{Change, ChangeKind, Schema, SchemaDiff, UnsupportedCheck,
 use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef, Watermark};
 
 use crate::mesh::ImpactGroup;
+use crate::visibility::Visibility;
 use crate::{Service, ServiceError, Shared, State};
 
 /// Most downstream columns followed per change.
@@ -132,11 +133,12 @@ impl Service {
         from: String,
         to: String,
     ) -> Result<ChangeReport, ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         let shared = std::sync::Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
             let state = shared.read_state_with_columns()?;
-            let dataset = state.resolve_dataset(&dataset);
+            let visibility = Visibility::new(&principal, &state, &shared.redaction_key);
+            let dataset = state.resolve_dataset(&visibility.named_start(&principal, &dataset)?);
             let versions = shared.store.schema_versions(&dataset)?;
             let find = |wanted: &str, field: &str| {
                 let matching: Vec<_> =
@@ -156,7 +158,10 @@ impl Service {
                     .map_err(|error| ServiceError::Internal(format!("stored schema of `{dataset}`: {error}")))
             };
             let diff = tributary_change::diff(&parse(&old.fields)?, &parse(&new.fields)?);
-            shared.build_report(&state, &dataset, old.hash, diff)
+            let mut report = shared.build_report(&state, &dataset, old.hash, diff)?;
+            drop(state);
+            visibility.redact_report(&mut report);
+            Ok(report)
         })
         .await
         .map_err(|error| ServiceError::Internal(format!("diff task failed: {error}")))?
@@ -171,10 +176,14 @@ impl Service {
         format: SchemaFormat,
         model: Option<String>,
     ) -> Result<ChangeReport, ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         self.blocking(move |shared| {
             let proposed = parse_proposed(&text, format, model.as_deref())?;
-            shared.check_change(&dataset, &proposed)
+            let visibility = Visibility::new(&principal, &shared.read_state(), &shared.redaction_key);
+            let dataset = visibility.named_start(&principal, &dataset)?;
+            let mut report = shared.check_change(&dataset, &proposed)?;
+            visibility.redact_report(&mut report);
+            Ok(report)
         })
         .await
     }
@@ -182,11 +191,17 @@ impl Service {
     /// Checks a proposed schema for `dataset` against its current schema (and its active
     /// contract, when it is a product's output port).
     pub async fn check_change(&self, dataset: DatasetId, proposed: Schema) -> Result<ChangeReport, ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         let shared = std::sync::Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || shared.check_change(&dataset, &proposed))
-            .await
-            .map_err(|error| ServiceError::Internal(format!("check task failed: {error}")))?
+        tokio::task::spawn_blocking(move || {
+            let visibility = Visibility::new(&principal, &shared.read_state(), &shared.redaction_key);
+            let dataset = visibility.named_start(&principal, &dataset)?;
+            let mut report = shared.check_change(&dataset, &proposed)?;
+            visibility.redact_report(&mut report);
+            Ok(report)
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(format!("check task failed: {error}")))?
     }
 }
 
@@ -676,11 +691,16 @@ impl Service {
         filter: SchemaChangeFilter,
         limit: usize,
     ) -> Result<Vec<tributary_model::SchemaChangeRecord>, ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         let shared = std::sync::Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || Ok(shared.store.schema_changes(limit, |record| filter.accepts(record))?))
-            .await
-            .map_err(|error| ServiceError::Internal(format!("query task failed: {error}")))?
+        tokio::task::spawn_blocking(move || {
+            let visibility = Visibility::new(&principal, &shared.read_state(), &shared.redaction_key);
+            Ok(shared
+                .store
+                .schema_changes(limit, |record| filter.accepts(record) && !visibility.hides(&record.dataset))?)
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(format!("query task failed: {error}")))?
     }
 
     /// Schema changes as they are recorded, for a subscriber (a review bot).
@@ -711,12 +731,18 @@ pub enum SubscriptionEnd {
 impl SchemaChangeSubscription {
     pub async fn next(&mut self) -> Result<std::sync::Arc<tributary_model::SchemaChangeRecord>, SubscriptionEnd> {
         use tokio::sync::broadcast::error::RecvError;
-        let record = match self.receiver.recv().await {
-            Ok(record) => record,
-            Err(RecvError::Lagged(missed)) => return Err(SubscriptionEnd::Lagged(missed)),
-            Err(RecvError::Closed) => return Err(SubscriptionEnd::Closed),
-        };
-        self.service.require_read().map_err(SubscriptionEnd::Refused)?;
-        Ok(record)
+        loop {
+            let record = match self.receiver.recv().await {
+                Ok(record) => record,
+                Err(RecvError::Lagged(missed)) => return Err(SubscriptionEnd::Lagged(missed)),
+                Err(RecvError::Closed) => return Err(SubscriptionEnd::Closed),
+            };
+            let principal = self.service.require_read().map_err(SubscriptionEnd::Refused)?;
+            let shared = &self.service.shared;
+            // Changes of datasets the caller may not see are not sent.
+            if !Visibility::new(&principal, &shared.read_state(), &shared.redaction_key).hides(&record.dataset) {
+                return Ok(record);
+            }
+        }
     }
 }

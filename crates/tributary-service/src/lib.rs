@@ -19,6 +19,7 @@ pub mod maintenance;
 mod mesh;
 mod queries;
 mod sql;
+mod visibility;
 mod writer;
 
 use std::path::PathBuf;
@@ -51,6 +52,7 @@ pub use tributary_graph::{
 pub use tributary_mesh as governance;
 pub use tributary_model as model;
 pub use tributary_openlineage::{ParsedEvent, parse_event};
+pub use visibility::REDACTED_NAMESPACE_PREFIX;
 pub use writer::PendingAck;
 
 /// Column lineage from the event's `sql` job facet, if any: derived on the caller's task (off
@@ -155,6 +157,8 @@ pub(crate) struct Shared {
     pub(crate) health: health::Health,
     /// The last product lineage derived, keyed by (watermark sequence, mesh generation).
     pub(crate) product_lineage_cache: Mutex<Option<mesh::CachedProductLineage>>,
+    /// This store's key for redacted dataset ids (see `visibility`).
+    pub(crate) redaction_key: tributary_auth::RedactionKey,
     /// API tokens (see `access`); a leaf lock.
     pub(crate) tokens: access::Tokens,
     /// Set by [`Service::close`]: background work stops early.
@@ -190,6 +194,8 @@ impl Service {
         let mesh = mesh::MeshState::load(&store, config.policies.clone())?;
         let graph_policies = mesh.has_graph_policies();
         let tokens = access::Tokens::load(&store, config.require_auth)?;
+        let fresh_key = tributary_auth::RedactionKey::generate()?.to_bytes();
+        let redaction_key = tributary_auth::RedactionKey::from_bytes(store.redaction_key(|| fresh_key)?);
         let shared = Arc::new(Shared {
             store,
             state: RwLock::new(State { index, aliases, mesh }),
@@ -202,6 +208,7 @@ impl Service {
             health: health::Health::default(),
             product_lineage_cache: Mutex::new(None),
             tokens,
+            redaction_key,
             closing: std::sync::atomic::AtomicBool::new(false),
         });
         // Graph policies look at column lineage (PII reach) and their findings must be right

@@ -6,6 +6,9 @@ use tributary_model::{
     SchemaVersionRecord, Timestamp, Watermark, parse_schema_fields,
 };
 
+use tributary_auth::Principal;
+
+use crate::visibility::Visibility;
 use crate::{AnswerShape, LineageAnswer, Service, ServiceError, Shared, State};
 
 /// How many recent runs a dataset or job view lists.
@@ -104,10 +107,13 @@ pub struct EventPage {
 impl Service {
     /// A dataset by name or by one of its symlink aliases.
     pub async fn dataset(&self, namespace: &str, name: &str) -> Result<Option<DatasetView>, ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         let id = DatasetId::new(namespace, name);
         self.blocking(move |shared| {
-            let (view, watermark) = shared.read_consistent(|shared, state| shared.dataset_view(state, &id))?;
+            let (view, watermark) = shared.read_consistent(|shared, state| {
+                let visibility = Visibility::new(&principal, state, &shared.redaction_key);
+                shared.dataset_view(state, &visibility.named_start(&principal, &id)?)
+            })?;
             Ok(view.map(|mut view| {
                 view.watermark = watermark;
                 view
@@ -117,12 +123,15 @@ impl Service {
     }
 
     pub async fn job(&self, namespace: &str, name: &str) -> Result<Option<JobView>, ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         let id = JobId::new(namespace, name);
         self.blocking(move |shared| {
             let (view, watermark) = shared.read_consistent(|shared, state| {
                 let Some(record) = shared.store.job(&id)? else { return Ok(None) };
-                let (inputs, outputs) = (state.index.job_inputs(&id), state.index.job_outputs(&id));
+                let (mut inputs, mut outputs) = (state.index.job_inputs(&id), state.index.job_outputs(&id));
+                let visibility = Visibility::new(&principal, state, &shared.redaction_key);
+                visibility.redact_nodes(&mut inputs);
+                visibility.redact_nodes(&mut outputs);
                 let recent_runs = shared.run_summaries(shared.store.job_runs(&id, RECENT_RUNS)?)?;
                 Ok(Some(JobView { record, inputs, outputs, recent_runs, watermark: Watermark::default() }))
             })?;
@@ -136,11 +145,14 @@ impl Service {
 
     /// A run by its UUID text; `runId` names the field in errors.
     pub async fn run(&self, run_id: &str) -> Result<Option<(RunRecord, Watermark)>, ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         let id =
             RunId::parse(run_id).map_err(|_| ServiceError::invalid("runId", format!("`{run_id}` is not a UUID")))?;
         self.blocking(move |shared| {
-            let (run, watermark) = shared.read_consistent(|shared, _| Ok(shared.store.run(&id)?))?;
+            let (run, watermark) = shared.read_consistent(|shared, state| {
+                let visibility = Visibility::new(&principal, state, &shared.redaction_key);
+                Ok(shared.store.run(&id)?.map(|run| visibility.redact_run(run)))
+            })?;
             Ok(run.map(|run| (run, watermark)))
         })
         .await
@@ -198,7 +210,7 @@ impl Service {
         limit: Option<usize>,
         shape: AnswerShape,
     ) -> Result<LineageView, ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         let config = &self.shared.config;
         let limit = limit.unwrap_or(config.default_lineage_limit);
         if limit == 0 || limit > config.max_lineage_limit {
@@ -209,14 +221,19 @@ impl Service {
         }
         let depth = depth.unwrap_or(config.default_lineage_depth);
         let state = self.shared.read_state();
+        let visibility = Visibility::new(&principal, &state, &self.shared.redaction_key);
         let start = match start.kind {
             NodeKind::Dataset => {
-                NodeRef::from(&state.resolve_dataset(&DatasetId::new(&*start.namespace, &*start.name)))
+                let named = visibility.named_start(&principal, &DatasetId::new(&*start.namespace, &*start.name))?;
+                NodeRef::from(&state.resolve_dataset(&named))
             }
             NodeKind::Job => start.clone(),
         };
-        let answer = state.index.lineage_shaped(&start, direction, depth, limit, shape)?;
-        Ok(LineageView { answer, depth, watermark: state.index.watermark() })
+        let mut answer = state.index.lineage_shaped(&start, direction, depth, limit, shape)?;
+        let watermark = state.index.watermark();
+        drop(state);
+        visibility.redact_lineage(&mut answer);
+        Ok(LineageView { answer, depth, watermark })
     }
 
     /// Column lineage from `namespace:name.field`. `depth` counts column hops. Waits for the
@@ -229,13 +246,15 @@ impl Service {
         depth: Option<u32>,
         limit: Option<usize>,
     ) -> Result<ColumnLineageView, ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         let service = self.clone();
-        self.blocking(move |_| service.column_lineage_blocking(&dataset, &field, direction, depth, limit)).await
+        self.blocking(move |_| service.column_lineage_blocking(&principal, &dataset, &field, direction, depth, limit))
+            .await
     }
 
     fn column_lineage_blocking(
         &self,
+        principal: &Principal,
         dataset: &DatasetId,
         field: &str,
         direction: Direction,
@@ -255,9 +274,13 @@ impl Service {
         }
         let depth = depth.unwrap_or(config.default_lineage_depth);
         let state = self.shared.read_state_with_columns()?;
-        let dataset = state.resolve_dataset(dataset);
-        let answer = state.index.column_lineage(&dataset, field, direction, depth, limit)?;
-        Ok(ColumnLineageView { answer, depth, watermark: state.index.watermark() })
+        let visibility = Visibility::new(principal, &state, &self.shared.redaction_key);
+        let dataset = state.resolve_dataset(&visibility.named_start(principal, dataset)?);
+        let mut answer = state.index.column_lineage(&dataset, field, direction, depth, limit)?;
+        let watermark = state.index.watermark();
+        drop(state);
+        visibility.redact_columns(&mut answer);
+        Ok(ColumnLineageView { answer, depth, watermark })
     }
 
     pub async fn list_datasets(
@@ -292,32 +315,43 @@ impl Service {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<NodePage, ServiceError> {
+        let principal = self.require_read()?;
         let limit = check_page(limit)?;
         let after = cursor.as_deref().map(decode_cursor).transpose()?;
-        self.blocking(move |shared| list_nodes(shared, kind, namespace.as_deref(), search.as_deref(), after, limit))
-            .await
+        self.blocking(move |shared| {
+            list_nodes(shared, &principal, kind, namespace.as_deref(), search.as_deref(), after, limit)
+        })
+        .await
     }
 
     /// Stored events after sequence `after`, in ingest order.
     pub async fn events(&self, after: u64, limit: usize) -> Result<EventPage, ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         let limit = check_page(limit)?;
         self.blocking(move |shared| {
-            let watermark = shared.read_state().index.watermark();
+            let (watermark, visibility) = {
+                let state = shared.read_state();
+                (state.index.watermark(), Visibility::new(&principal, &state, &shared.redaction_key))
+            };
             // Events are immutable once published: reading past the watermark and cutting
             // at it is exact without the optimistic read.
             let stored = shared.store.events_after(after, limit)?;
             let mut events = Vec::with_capacity(stored.len());
+            let mut last_read = None;
             for (sequence, bytes) in stored {
                 if sequence > watermark.sequence {
                     break;
                 }
+                last_read = Some(sequence);
                 let value: Value = serde_json::from_slice(&bytes)
                     .map_err(|error| ServiceError::Internal(format!("stored event {sequence} is not JSON: {error}")))?;
-                events.push((sequence, value));
+                // Events about datasets this caller may not see are left out of the page.
+                if !visibility.hides_event(&value) {
+                    events.push((sequence, value));
+                }
             }
-            let next_after = match events.last() {
-                Some((last, _)) if *last < watermark.sequence => Some(*last),
+            let next_after = match last_read {
+                Some(last) if last < watermark.sequence => Some(last),
                 _ => None,
             };
             Ok(EventPage { events, next_after, watermark })
@@ -413,6 +447,7 @@ fn decode_cursor(cursor: &str) -> Result<(String, String), ServiceError> {
 /// One page of datasets or jobs in name order.
 fn list_nodes(
     shared: &Shared,
+    principal: &Principal,
     kind: NodeKind,
     namespace: Option<&str>,
     search: Option<&str>,
@@ -434,5 +469,11 @@ fn list_nodes(
         }
     };
     let next_cursor = more.then(|| nodes.last().map(|node| encode_cursor(&node.namespace, &node.name))).flatten();
+    // Datasets this caller may not see are left out (the cursor still moves past them).
+    let visibility = Visibility::new(principal, &state, &shared.redaction_key);
+    let nodes = nodes
+        .into_iter()
+        .filter(|node| node.kind == NodeKind::Job || !visibility.hides(&DatasetId::new(&*node.namespace, &*node.name)))
+        .collect();
     Ok(NodePage { nodes, next_cursor, watermark: index.watermark() })
 }

@@ -152,17 +152,23 @@ impl Store {
     /// The secret of this store that keys redacted ids: made on first use, then kept.
     pub fn redaction_key(&self, generate: impl FnOnce() -> [u8; 32]) -> Result<[u8; 32]> {
         let db = self.db()?;
-        if let Some(stored) = db.get(META_REDACTION_KEY)? {
-            return <[u8; 32]>::try_from(stored.as_ref()).map_err(|_| StoreError::Corrupt {
+        let read = |stored: sled::IVec| {
+            <[u8; 32]>::try_from(stored.as_ref()).map_err(|_| StoreError::Corrupt {
                 key: "Mredaction".into(),
                 reason: format!("expected 32 bytes, found {}", stored.len()),
-            });
+            })
+        };
+        if let Some(stored) = db.get(META_REDACTION_KEY)? {
+            return read(stored);
         }
         let key = generate();
         // Another caller may have made one meanwhile: keep whichever was stored first.
-        let _ = db.compare_and_swap(META_REDACTION_KEY, None as Option<&[u8]>, Some(&key[..]))?;
+        let swapped = db.compare_and_swap(META_REDACTION_KEY, None as Option<&[u8]>, Some(&key[..]))?;
         self.flush()?;
-        self.redaction_key(|| key)
+        match swapped {
+            Ok(()) => Ok(key),
+            Err(existing) => existing.current.map_or(Ok(key), read),
+        }
     }
 
     /// Copies what `reindex` must keep and cannot derive: tokens, the audit trail and the

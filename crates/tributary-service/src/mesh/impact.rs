@@ -26,8 +26,20 @@ impl Service {
     /// Groups nodes (lineage or change-check results) by product, then domain, then
     /// namespace, with the owners of each group.
     pub async fn group_impact(&self, nodes: Vec<NodeRef>) -> Result<Vec<ImpactGroup>, ServiceError> {
-        self.require_read()?;
-        self.blocking(move |shared| shared.group_impact(&shared.read_state(), &nodes)).await
+        let principal = self.require_read()?;
+        self.blocking(move |shared| {
+            let state = shared.read_state();
+            let visibility = crate::visibility::Visibility::new(&principal, &state, &shared.redaction_key);
+            // Redacted nodes the caller was shown are grouped where they belong, and shown
+            // redacted again.
+            let nodes: Vec<NodeRef> = nodes.iter().map(|node| visibility.reveal(node)).collect();
+            let mut groups = shared.group_impact(&state, &nodes)?;
+            for group in &mut groups {
+                visibility.redact_group(group);
+            }
+            Ok(groups)
+        })
+        .await
     }
 }
 

@@ -18,6 +18,7 @@ use tributary_model::{
 use tributary_openlineage::{canonical_json, content_hash};
 use tributary_store::{DocumentKind, Store};
 
+use crate::visibility::Visibility;
 use crate::{Service, ServiceError, Shared};
 
 mod impact;
@@ -52,6 +53,9 @@ pub(crate) struct MeshState {
     namespace_domain: HashMap<String, String>,
     /// Open violations found on ingested lineage, with when each was first seen.
     violations: BTreeMap<Violation, Timestamp>,
+    /// Datasets of restricted products (or restricted output ports) and the domain whose
+    /// readers may see them; shared with each request's `Visibility`.
+    pub(crate) restricted: Arc<HashMap<DatasetId, Membership>>,
     /// Bumped by every applied descriptor (what derived answers are cached against).
     pub(crate) generation: u64,
     /// Stored documents this build could not read at start-up (skipped, for `/readyz`).
@@ -121,6 +125,19 @@ impl MeshState {
                 });
             }
         }
+        let restricted = self
+            .membership
+            .iter()
+            .filter(|(_, membership)| {
+                let Some((product, _)) = self.products.get(&membership.product) else { return false };
+                let port =
+                    membership.port.as_ref().and_then(|name| product.output_ports.iter().find(|p| &p.name == name));
+                let classification = port.map_or(product.classification, |port| product.port_classification(port));
+                classification == tributary_mesh::Classification::Restricted
+            })
+            .map(|(id, membership)| (id.clone(), membership.clone()))
+            .collect();
+        self.restricted = Arc::new(restricted);
     }
 
     fn policies(&self) -> impl Iterator<Item = &Policy> {
@@ -423,25 +440,24 @@ impl Service {
         self.blocking(move |shared| shared.apply_domain(&text, &principal)).await
     }
 
+    /// Every product; the datasets of restricted products the caller may not see redacted.
     pub fn products(&self) -> Result<Vec<ProductView>, ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         let state = self.shared.read_state();
+        let visibility = Visibility::new(&principal, &state, &self.shared.redaction_key);
         Ok(state
             .mesh
             .products
             .values()
-            .map(|(descriptor, version)| ProductView { descriptor: descriptor.clone(), version: *version })
+            .map(|(descriptor, version)| product_view(&visibility, descriptor, *version))
             .collect())
     }
 
     pub fn product(&self, id: &str) -> Result<Option<ProductView>, ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         let state = self.shared.read_state();
-        Ok(state
-            .mesh
-            .products
-            .get(id)
-            .map(|(descriptor, version)| ProductView { descriptor: descriptor.clone(), version: *version }))
+        let visibility = Visibility::new(&principal, &state, &self.shared.redaction_key);
+        Ok(state.mesh.products.get(id).map(|(descriptor, version)| product_view(&visibility, descriptor, *version)))
     }
 
     pub fn domains(&self) -> Result<Vec<(DomainDescriptor, u64)>, ServiceError> {
@@ -492,8 +508,19 @@ impl Service {
 impl Service {
     /// Owners of a dataset or job, each with where it came from.
     pub async fn owners_of(&self, node: NodeRef) -> Result<Vec<OwnerView>, ServiceError> {
-        self.require_read()?;
-        self.blocking(move |shared| shared.owners_of(&node)).await
+        let principal = self.require_read()?;
+        self.blocking(move |shared| {
+            let node = match node.kind {
+                NodeKind::Dataset => {
+                    let visibility = Visibility::new(&principal, &shared.read_state(), &shared.redaction_key);
+                    let named = visibility.named_start(&principal, &DatasetId::new(&*node.namespace, &*node.name))?;
+                    NodeRef::from(&named)
+                }
+                NodeKind::Job => node,
+            };
+            shared.owners_of(&node)
+        })
+        .await
     }
 
     /// Owners of a product: its own (and its ports'), then its domain's.
@@ -515,12 +542,16 @@ impl Service {
 
     /// What an owner owns: datasets and jobs (ownership facets), products and domains.
     pub async fn owned_by(&self, owner: String) -> Result<(Vec<NodeRef>, Vec<String>, Vec<String>), ServiceError> {
-        self.require_read()?;
-        let nodes = {
+        let principal = self.require_read()?;
+        let mut nodes = {
             let owner = owner.clone();
             self.blocking(move |shared| Ok(shared.store.nodes_owned_by(&owner)?)).await?
         };
         let state = self.shared.read_state();
+        let visibility = Visibility::new(&principal, &state, &self.shared.redaction_key);
+        nodes.retain(|node| {
+            node.kind == NodeKind::Job || !visibility.hides(&DatasetId::new(&*node.namespace, &*node.name))
+        });
         let mesh = &state.mesh;
         let products = mesh
             .products
@@ -581,6 +612,11 @@ impl Service {
             }
         }
         views.retain(|view| filter.keeps(&view.violation));
+        let principal = self.principal()?;
+        let visibility = Visibility::new(&principal, &state, &self.shared.redaction_key);
+        for view in &mut views {
+            visibility.redact_violation(&mut view.violation);
+        }
         Ok(views)
     }
 
@@ -617,6 +653,13 @@ impl Service {
         })
         .await
     }
+}
+
+/// A product as `visibility` lets its caller see it.
+fn product_view(visibility: &Visibility, descriptor: &ProductDescriptor, version: u64) -> ProductView {
+    let mut descriptor = descriptor.clone();
+    visibility.redact_product(&mut descriptor);
+    ProductView { descriptor, version }
 }
 
 fn domain_owners(mesh: &MeshState, domain: &str) -> Vec<OwnerView> {

@@ -40,7 +40,7 @@ impl Service {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<SearchHit>, bool), ServiceError> {
-        self.require_read()?;
+        let principal = self.require_read()?;
         if limit == 0 || limit > 1000 {
             return Err(ServiceError::invalid("first", "must be between 1 and 1000"));
         }
@@ -48,9 +48,21 @@ impl Service {
             return Err(ServiceError::invalid("text", "give at least one of text, tag, owner or domain"));
         }
         let shared = std::sync::Arc::clone(&self.shared);
-        let hits = tokio::task::spawn_blocking(move || shared.search(&query))
-            .await
-            .map_err(|error| ServiceError::Internal(format!("search task failed: {error}")))??;
+        let hits = tokio::task::spawn_blocking(move || {
+            let mut hits = shared.search(&query)?;
+            // Datasets the caller may not see are not found.
+            let visibility =
+                crate::visibility::Visibility::new(&principal, &shared.read_state(), &shared.redaction_key);
+            hits.retain(|hit| match hit {
+                SearchHit::Node(node) => {
+                    node.kind == NodeKind::Job || !visibility.hides(&DatasetId::new(&*node.namespace, &*node.name))
+                }
+                _ => true,
+            });
+            Ok::<_, ServiceError>(hits)
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(format!("search task failed: {error}")))??;
         let more = hits.len() > offset + limit;
         Ok((hits.into_iter().skip(offset).take(limit).collect(), more))
     }
