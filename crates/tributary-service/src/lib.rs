@@ -141,6 +141,8 @@ pub(crate) struct State {
 ///   taken before `state`, never while holding it; the writer never takes it.
 /// - `column_state` is a leaf: held only to read or set the load state and to wait on
 ///   `column_ready`, never while taking `state`.
+/// - `tokens` (see `access`) is a leaf: held only to look up, insert or update a token
+///   record, never while taking another lock.
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) state: RwLock<State>,

@@ -10,7 +10,7 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `M` | `format`, `sequence`, `graph` | store format (u8), last event sequence (u64), graph keyspace complete |
+//! | `M` | `format`, `sequence`, `graph`, `probe`, `redaction` | store format (u8), last event sequence (u64), graph keyspace complete, last probe write, the key of redacted ids (32 bytes) |
 //! | `E` | sequence | event: codec byte + canonical JSON (lz4 when codec = 1) |
 //! | `H` | content hash (16 bytes) | sequence |
 //! | `D` | ns NUL name | [`DatasetRecord`] (facet stamps, not values) |
