@@ -403,6 +403,16 @@ async fn restricted_products_are_redacted_for_outsiders_and_whole_for_their_doma
         assert!(body.get("errors").is_none(), "{body}");
     }
     crate::mesh::ingest_lineage(&server).await;
+    // No domain takes over another's namespace or datasets.
+    let rogue = "kind: Domain\nid: rogue\nname: Rogue\nowners: [{name: mallory}]\nnamespaces: [fin-db]\n";
+    let (_, body) = graphql(&server, None, APPLY_DOMAIN, json!({"d": rogue})).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "namespaces[0]", "{body}");
+    let grab = read("product-orders.yaml")
+        .replace("  - {namespace: sales-db, name: orders_raw}", "  - {namespace: fin-db, name: ledger}");
+    let (_, body) = graphql(&server, None, APPLY_PRODUCT, json!({"d": grab})).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("belongs to product `finance.ledger`"), "{body}");
     let (admin, _) = create_token(&server, None, "admin", &["admin"]).await;
     let (outsider, _) = create_token(&server, Some(&admin), "sales-reader", &["read", "domain:sales"]).await;
     let (insider, _) = create_token(&server, Some(&admin), "finance-reader", &["read", "domain:finance"]).await;

@@ -738,6 +738,28 @@ impl Shared {
                 ));
             }
         }
+        // A dataset of another domain's product cannot be claimed: that would move it (its
+        // owners, its policies, its visibility) out of the domain that published it.
+        let claimed = product
+            .output_ports
+            .iter()
+            .enumerate()
+            .map(|(index, port)| (format!("outputPorts[{index}].dataset"), &port.dataset))
+            .chain(
+                product
+                    .internal_datasets
+                    .iter()
+                    .enumerate()
+                    .map(|(index, dataset)| (format!("internalDatasets[{index}]"), dataset)),
+            );
+        for (field, dataset) in claimed {
+            if let Some(other) = mesh.membership.get(dataset).filter(|m| m.domain != product.domain) {
+                return Err(ServiceError::invalid(
+                    field,
+                    format!("`{dataset}` belongs to product `{}` of domain `{}`", other.product, other.domain),
+                ));
+            }
+        }
 
         // Policies, evaluated against the mesh as it would be with this version.
         let mut trial = MeshState {
@@ -823,6 +845,19 @@ impl Shared {
         let body = serde_json::to_value(&domain).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let hash = document_hash(&body);
         let _apply = self.apply_lock();
+        {
+            // A namespace another domain claims stays its: otherwise a domain could take over
+            // the datasets and jobs of another's namespaces (their domain, owners, policies).
+            let state = self.read_state();
+            for (index, namespace) in domain.namespaces.iter().enumerate() {
+                if let Some(owner) = state.mesh.namespace_domain.get(namespace).filter(|owner| **owner != domain.id) {
+                    return Err(ServiceError::invalid(
+                        format!("namespaces[{index}]"),
+                        format!("namespace `{namespace}` belongs to domain `{owner}`"),
+                    ));
+                }
+            }
+        }
         let previous = self.store.document(DocumentKind::Domain, &domain.id)?;
         if let Some(previous) = &previous
             && previous.hash == hash
