@@ -106,20 +106,7 @@ impl Principal {
     /// the job and every output, or with `admin`. Grants are not combined: with
     /// `ingest@jobs=a;datasets=x` and `ingest@jobs=b;datasets=y`, a job in `a` may not write `y`.
     pub fn can_ingest(&self, job_namespace: &str, output_dataset_namespaces: &[&str]) -> Result<(), Denied> {
-        if self.allows_everything() {
-            return Ok(());
-        }
-        let grants: Vec<&IngestGrant> = self
-            .scopes
-            .iter()
-            .filter_map(|scope| match scope {
-                Scope::Ingest(grant) => Some(grant),
-                _ => None,
-            })
-            .collect();
-        if grants.is_empty() {
-            return Err(self.denied(IngestGrant::any(), "writing lineage needs an `ingest` scope".to_owned()));
-        }
+        let Some(grants) = self.ingest_grants()? else { return Ok(()) };
         let job_grants: Vec<&IngestGrant> =
             grants.iter().copied().filter(|grant| grant.covers_job(job_namespace)).collect();
         let only_job = Some(vec![NamespaceGlob::Exact(job_namespace.to_owned())]);
@@ -158,11 +145,11 @@ impl Principal {
         ))
     }
 
-    /// Whether the caller may write datasets in these namespaces without a job (a
-    /// DatasetEvent, or the aliases an event declares): some ingest grant must cover them all.
-    pub fn can_write_datasets(&self, namespaces: &[&str]) -> Result<(), Denied> {
+    /// The caller's ingest grants: `None` when it may write anything (`admin`, open, local),
+    /// refused when it has none.
+    fn ingest_grants(&self) -> Result<Option<Vec<&IngestGrant>>, Denied> {
         if self.allows_everything() {
-            return Ok(());
+            return Ok(None);
         }
         let grants: Vec<&IngestGrant> = self
             .scopes
@@ -175,6 +162,13 @@ impl Principal {
         if grants.is_empty() {
             return Err(self.denied(IngestGrant::any(), "writing lineage needs an `ingest` scope".to_owned()));
         }
+        Ok(Some(grants))
+    }
+
+    /// Whether the caller may write datasets in these namespaces without a job (a
+    /// DatasetEvent, or the aliases an event declares): some ingest grant must cover them all.
+    pub fn can_write_datasets(&self, namespaces: &[&str]) -> Result<(), Denied> {
+        let Some(grants) = self.ingest_grants()? else { return Ok(()) };
         if grants.iter().any(|grant| namespaces.iter().all(|namespace| grant.covers_dataset(namespace))) {
             return Ok(());
         }

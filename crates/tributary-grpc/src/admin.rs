@@ -20,7 +20,8 @@ impl AdminApi {
     }
 }
 
-fn token(view: TokenView) -> proto::Token {
+/// A token as `Admin` answers it (also what the CLI prints, locally or remotely).
+pub fn token_message(view: TokenView) -> proto::Token {
     proto::Token {
         id: view.id,
         name: view.name,
@@ -57,7 +58,10 @@ impl proto::admin_server::Admin for AdminApi {
         let request = request.into_inner();
         let expires_at = parse_expiry(&request.expires_at).map_err(status)?;
         let created = service.create_token(request.name, request.scopes, expires_at).await.map_err(status)?;
-        Ok(Response::new(proto::CreateTokenResponse { token: created.token, details: Some(token(created.view)) }))
+        Ok(Response::new(proto::CreateTokenResponse {
+            token: created.token,
+            details: Some(token_message(created.view)),
+        }))
     }
 
     async fn list_tokens(
@@ -65,7 +69,7 @@ impl proto::admin_server::Admin for AdminApi {
         request: Request<proto::ListTokensRequest>,
     ) -> Result<Response<proto::ListTokensResponse>, Status> {
         let service = crate::caller(&self.service, &request);
-        let tokens = service.tokens().map_err(status)?.into_iter().map(token).collect();
+        let tokens = service.tokens().map_err(status)?.into_iter().map(token_message).collect();
         Ok(Response::new(proto::ListTokensResponse { tokens }))
     }
 
@@ -75,7 +79,7 @@ impl proto::admin_server::Admin for AdminApi {
     ) -> Result<Response<proto::Token>, Status> {
         let service = crate::caller(&self.service, &request);
         let view = service.revoke_token(request.into_inner().id).await.map_err(status)?;
-        Ok(Response::new(token(view)))
+        Ok(Response::new(token_message(view)))
     }
 
     async fn list_audit(

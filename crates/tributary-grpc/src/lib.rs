@@ -10,6 +10,7 @@ mod ingest;
 mod lineage;
 mod mesh;
 
+pub use admin::token_message;
 use tonic::service::Routes;
 use tributary_service::Service;
 

@@ -179,11 +179,7 @@ impl Service {
         let principal = self.require_read()?;
         self.blocking(move |shared| {
             let proposed = parse_proposed(&text, format, model.as_deref())?;
-            let visibility = Visibility::new(&principal, &shared.read_state(), &shared.redaction_key);
-            let dataset = visibility.named_start(&principal, &dataset)?;
-            let mut report = shared.check_change(&dataset, &proposed)?;
-            visibility.redact_report(&mut report);
-            Ok(report)
+            shared.check_change_for(&principal, &dataset, &proposed)
         })
         .await
     }
@@ -192,20 +188,26 @@ impl Service {
     /// contract, when it is a product's output port).
     pub async fn check_change(&self, dataset: DatasetId, proposed: Schema) -> Result<ChangeReport, ServiceError> {
         let principal = self.require_read()?;
-        let shared = std::sync::Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || {
-            let visibility = Visibility::new(&principal, &shared.read_state(), &shared.redaction_key);
-            let dataset = visibility.named_start(&principal, &dataset)?;
-            let mut report = shared.check_change(&dataset, &proposed)?;
-            visibility.redact_report(&mut report);
-            Ok(report)
-        })
-        .await
-        .map_err(|error| ServiceError::Internal(format!("check task failed: {error}")))?
+        self.blocking(move |shared| shared.check_change_for(&principal, &dataset, &proposed)).await
     }
 }
 
 impl Shared {
+    /// The change check as `principal` may see it: a restricted dataset it may not see is
+    /// refused by name, and redacted where the report reaches it.
+    fn check_change_for(
+        &self,
+        principal: &tributary_auth::Principal,
+        dataset: &DatasetId,
+        proposed: &Schema,
+    ) -> Result<ChangeReport, ServiceError> {
+        let visibility = Visibility::new(principal, &self.read_state(), &self.redaction_key);
+        let dataset = visibility.named_start(principal, dataset)?;
+        let mut report = self.check_change(&dataset, proposed)?;
+        visibility.redact_report(&mut report);
+        Ok(report)
+    }
+
     fn check_change(&self, dataset: &DatasetId, proposed: &Schema) -> Result<ChangeReport, ServiceError> {
         let state = self.read_state_with_columns()?;
         let dataset = state.resolve_dataset(dataset);

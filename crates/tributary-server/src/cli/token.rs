@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use tributary_grpc::proto;
-use tributary_service::{Service, TokenView, parse_expiry};
+use tributary_grpc::{proto, token_message};
+use tributary_service::{Service, parse_expiry};
 
 use super::StoreArgs;
 use super::remote::{RemoteArgs, channel};
@@ -90,20 +90,6 @@ fn print_token(token: &proto::Token) {
     );
 }
 
-fn from_view(view: TokenView) -> proto::Token {
-    let time = |time: Option<tributary_service::model::Timestamp>| time.map(|t| t.to_rfc3339()).unwrap_or_default();
-    proto::Token {
-        id: view.id,
-        name: view.name,
-        scopes: view.scopes,
-        created_by: view.created_by,
-        created_at: view.created_at.to_rfc3339(),
-        expires_at: time(view.expires_at),
-        last_used_at: time(view.last_used_at),
-        revoked_at: time(view.revoked_at),
-    }
-}
-
 pub(super) async fn run(action: TokenAction) -> anyhow::Result<()> {
     match action {
         TokenAction::Create(args) => {
@@ -114,7 +100,7 @@ pub(super) async fn run(action: TokenAction) -> anyhow::Result<()> {
                     let created = service.create_token(args.name, args.scopes, expires_at).await;
                     close(service).await?;
                     let created = created?;
-                    (created.token, from_view(created.view))
+                    (created.token, token_message(created.view))
                 }
                 None => {
                     let mut client = proto::admin_client::AdminClient::new(channel(&args.target.remote).await?);
@@ -141,7 +127,7 @@ pub(super) async fn run(action: TokenAction) -> anyhow::Result<()> {
                     let service = local(dir).await?;
                     let tokens = service.tokens();
                     close(service).await?;
-                    tokens?.into_iter().map(from_view).collect()
+                    tokens?.into_iter().map(token_message).collect()
                 }
                 None => {
                     let mut client = proto::admin_client::AdminClient::new(channel(&target.remote).await?);
@@ -163,7 +149,7 @@ pub(super) async fn run(action: TokenAction) -> anyhow::Result<()> {
                     let service = local(dir).await?;
                     let revoked = service.revoke_token(args.id).await;
                     close(service).await?;
-                    from_view(revoked?)
+                    token_message(revoked?)
                 }
                 None => {
                     let mut client = proto::admin_client::AdminClient::new(channel(&args.target.remote).await?);
