@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use tributary_model::{DatasetId, JobId, NodeKind, NodeRef};
 
-use super::{OwnerView, domain_owners};
+use super::OwnerView;
+use super::ownership::domain_owners;
 use crate::{Service, ServiceError, Shared, State};
 
 /// Impacted nodes that share a product (and so a domain), or, outside any product, a
