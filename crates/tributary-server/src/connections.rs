@@ -131,8 +131,12 @@ async fn refuse_plain_http(mut stream: TcpStream, deadline: tokio::time::Instant
     .await;
 }
 
-async fn serve_http<S>(builder: &Builder<TokioExecutor>, app: axum::Router, stream: S, mut stopping: watch::Receiver<bool>)
-where
+async fn serve_http<S>(
+    builder: &Builder<TokioExecutor>,
+    app: axum::Router,
+    stream: S,
+    mut stopping: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = TowerToHyperService::new(app);

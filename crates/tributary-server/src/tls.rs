@@ -65,9 +65,9 @@ impl TlsConfig {
 
 fn read_certificate_chain(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     let text = std::fs::read(path).with_context(|| format!("reading the TLS certificate file `{}`", path.display()))?;
-    let chain = CertificateDer::pem_slice_iter(&text)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| anyhow!("TLS certificate file `{}` is not valid PEM: {}", path.display(), pem_problem(&error)))?;
+    let chain = CertificateDer::pem_slice_iter(&text).collect::<Result<Vec<_>, _>>().map_err(|error| {
+        anyhow!("TLS certificate file `{}` is not valid PEM: {}", path.display(), pem_problem(&error))
+    })?;
     if chain.is_empty() {
         bail!("TLS certificate file `{}` holds no certificate (no `BEGIN CERTIFICATE` section)", path.display());
     }
