@@ -17,3 +17,4 @@ mod regression;
 mod sql_lineage;
 mod stress;
 mod support;
+mod tls;

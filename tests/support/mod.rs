@@ -245,3 +245,58 @@ pub async fn start_server_with_config_and_limits(
         _temp: Some(temp),
     }
 }
+
+/// A file of the TLS test certificates (`tests/data/tls/make-certs.sh` makes them).
+pub fn tls_test_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tls").join(name)
+}
+
+/// The test server certificate (a chain: server, then intermediate) with its key.
+pub fn test_tls_config() -> tributary_server::TlsConfig {
+    tributary_server::TlsConfig::from_pem_files(&tls_test_file("server-chain.pem"), &tls_test_file("server-key.pem"))
+        .expect("the test certificate loads")
+}
+
+/// An HTTPS client that trusts the test CA only (one connection per request).
+pub fn https_client() -> reqwest::Client {
+    let ca = std::fs::read(tls_test_file("ca.pem")).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+/// A server on a fresh data directory speaking TLS only, with the test certificate;
+/// `base_url` is `https://127.0.0.1:PORT`.
+pub async fn start_tls_server_with_limits(limits: tributary_server::ServerLimits) -> TestServer {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path().to_path_buf();
+    let config = ServiceConfig { data_dir: Some(dir.clone()), ..ServiceConfig::default() };
+    let service = tokio::task::spawn_blocking(move || tributary_server::Service::open(config))
+        .await
+        .unwrap()
+        .unwrap_or_else(|error| panic!("service opens: {error}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = service.clone();
+    let tls = test_tls_config();
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        tributary_server::run_with_tls(serving, listener, shutdown, limits, tls).await.expect("server runs");
+    });
+    TestServer {
+        base_url: format!("https://{addr}"),
+        addr,
+        data_dir: dir,
+        service,
+        stop: Some(stop),
+        task: Some(task),
+        _temp: Some(temp),
+    }
+}

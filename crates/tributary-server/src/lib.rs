@@ -1,5 +1,5 @@
 //! The Tributary server: wires the service to HTTP ingest, GraphQL and gRPC on one
-//! listener (HTTP/1.1 and HTTP/2 cleartext), and the `tributary` command line.
+//! listener (HTTP/1.1 and HTTP/2, cleartext or over TLS), and the `tributary` command line.
 //!
 //! [`run`] takes a bound listener and a shutdown future, so tests can serve on port 0.
 
@@ -7,6 +7,7 @@ pub mod cli;
 mod connections;
 mod http;
 mod limits;
+mod tls;
 
 use std::future::Future;
 
@@ -14,6 +15,7 @@ use tokio::net::TcpListener;
 
 pub use http::MAX_BODY_BYTES;
 pub use limits::ServerLimits;
+pub use tls::TlsConfig;
 pub use tributary_service::{Service, ServiceConfig, StoreConfig, governance, model};
 
 /// Every route: `POST /api/v1/lineage`, `/graphql`, `/healthz`, `/readyz`, and the gRPC
@@ -51,13 +53,35 @@ pub async fn run_with_limits(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: ServerLimits,
 ) -> anyhow::Result<()> {
+    serve(service, listener, shutdown, limits, None).await
+}
+
+/// [`run_with_limits`] over TLS: HTTPS and HTTP/2 over TLS (ALPN `h2` and `http/1.1`) on the
+/// listener instead of cleartext.
+pub async fn run_with_tls(
+    service: Service,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ServerLimits,
+    tls: TlsConfig,
+) -> anyhow::Result<()> {
+    serve(service, listener, shutdown, limits, Some(tls)).await
+}
+
+async fn serve(
+    service: Service,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ServerLimits,
+    tls: Option<TlsConfig>,
+) -> anyhow::Result<()> {
     let app = router(service, &limits).await;
     let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stopping_tx.send(true);
     });
-    if !connections::serve(app, listener, limits, stopping_rx, SHUTDOWN_GRACE).await {
+    if !connections::serve(app, listener, limits, tls, stopping_rx, SHUTDOWN_GRACE).await {
         tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
     Ok(())

@@ -25,7 +25,8 @@ pub(super) struct ServeArgs {
     /// Open connections at most (keep it below the process's file limit).
     #[arg(long, env = "TRIBUTARY_MAX_CONNECTIONS", default_value_t = crate::limits::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
-    /// Seconds a connection gets to send its first byte and an HTTP/1 request its headers.
+    /// Seconds a connection gets to send its first byte (and finish its TLS handshake) and an
+    /// HTTP/1 request its headers.
     #[arg(long, env = "TRIBUTARY_HEADER_TIMEOUT_SECS", default_value_t = crate::limits::DEFAULT_HEADER_TIMEOUT_SECS)]
     header_timeout_secs: u64,
     /// Seconds an HTTP request (ingest, GraphQL) gets in all, its body included; 504 after.
@@ -49,6 +50,13 @@ pub(super) struct ServeArgs {
     /// write and read everything). Refused without this flag.
     #[arg(long, env = "TRIBUTARY_INSECURE_NO_AUTH")]
     insecure_no_auth: bool,
+    /// PEM file with the server's TLS certificate chain (its own certificate first, then the
+    /// intermediates). With --tls-key, the address serves HTTPS and HTTP/2 over TLS only.
+    #[arg(long, env = "TRIBUTARY_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM file with the private key of --tls-cert (PKCS#8, PKCS#1 or SEC1, unencrypted).
+    #[arg(long, env = "TRIBUTARY_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -62,9 +70,21 @@ impl ServeArgs {
             allowed_origins: self.allowed_origins.clone(),
         }
     }
+
+    /// The TLS configuration when both files are given; clap already refuses one without the other.
+    fn tls(&self) -> anyhow::Result<Option<crate::TlsConfig>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => crate::TlsConfig::from_pem_files(cert, key).map(Some),
+            (None, None) => Ok(None),
+            (Some(_), None) => anyhow::bail!("--tls-cert needs --tls-key"),
+            (None, Some(_)) => anyhow::bail!("--tls-key needs --tls-cert"),
+        }
+    }
 }
 
 pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before the store opens: a wrong certificate should not wait for a large store to load.
+    let tls = args.tls()?;
     let mut config = args.store.service_config();
     config.require_auth = args.require_auth;
     config.max_lineage_limit = args.max_lineage_nodes.max(1);
@@ -103,10 +123,14 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     {
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "tributary listening on http://{address}")?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        writeln!(stdout, "tributary listening on {scheme}://{address}")?;
         stdout.flush()?;
     }
-    crate::run_with_limits(service.clone(), listener, shutdown_signal(), args.limits()).await?;
+    match tls {
+        Some(tls) => crate::run_with_tls(service.clone(), listener, shutdown_signal(), args.limits(), tls).await?,
+        None => crate::run_with_limits(service.clone(), listener, shutdown_signal(), args.limits()).await?,
+    }
     tokio::task::spawn_blocking(move || service.close()).await?;
     tracing::info!("stopped");
     Ok(())
