@@ -4,6 +4,7 @@
 //! The certificates are in `tests/data/tls/` (`make-certs.sh` makes them).
 
 use std::io::BufRead;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -255,4 +256,26 @@ async fn serve_with_tls_flags_prints_an_https_address_that_answers() {
     assert!(url.as_deref().is_some_and(|url| url.starts_with("https://")), "first line `{first_line}`");
     let (status, _, body) = answer.expect("an https address");
     assert_eq!(status, 201, "{body}");
+}
+
+/// The CLI's client commands speak gRPC over TLS to an `https://` server, trusting `--ca-cert`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_clients_reach_an_https_server_with_its_ca() {
+    let server = start_tls_server_with_limits(ServerLimits::default()).await;
+    let domain = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(domain.path(), "kind: Domain\nid: sales\nname: Sales\nowners: [{name: head-of-sales}]\n").unwrap();
+    let apply = |ca: Option<PathBuf>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tributary"));
+        command.args(["domain", "apply", "-f"]).arg(domain.path()).args(["--server", &server.base_url]);
+        if let Some(ca) = ca {
+            command.arg("--ca-cert").arg(ca);
+        }
+        command.env("TRIBUTARY_LOG", "warn").output().unwrap()
+    };
+    let untrusted = apply(None);
+    assert!(!untrusted.status.success(), "a certificate from an unknown CA must be refused");
+    let trusted = apply(Some(tls_test_file("ca.pem")));
+    assert!(trusted.status.success(), "{}", String::from_utf8_lossy(&trusted.stderr));
+    assert!(String::from_utf8_lossy(&trusted.stdout).contains("domain `sales` applied as version 1"));
+    server.shutdown().await;
 }

@@ -16,6 +16,10 @@ pub(crate) struct RemoteArgs {
     /// API token (`trb_…`) sent as `Authorization: Bearer`; needed once the server has tokens.
     #[arg(long, env = "TRIBUTARY_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+    /// For an `https://` server: a PEM file of the CA that signed its certificate, trusted
+    /// besides the system's roots.
+    #[arg(long, env = "TRIBUTARY_CA_CERT", value_name = "PEM")]
+    pub(crate) ca_cert: Option<PathBuf>,
 }
 
 /// Adds the bearer token to every call.
@@ -43,11 +47,18 @@ pub(crate) async fn channel(remote: &RemoteArgs) -> anyhow::Result<AuthedChannel
         ),
         None => None,
     };
-    let channel = tonic::transport::Endpoint::from_shared(remote.server.clone())
-        .with_context(|| format!("`{}` is not a server address", remote.server))?
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {}", remote.server))?;
+    let mut endpoint = tonic::transport::Endpoint::from_shared(remote.server.clone())
+        .with_context(|| format!("`{}` is not a server address", remote.server))?;
+    if remote.server.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
+        if let Some(path) = &remote.ca_cert {
+            let pem =
+                std::fs::read(path).with_context(|| format!("reading the CA certificate `{}`", path.display()))?;
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        }
+        endpoint = endpoint.tls_config(tls).context("configuring TLS")?;
+    }
+    let channel = endpoint.connect().await.with_context(|| format!("connecting to {}", remote.server))?;
     Ok(tonic::service::interceptor::InterceptedService::new(channel, Bearer(bearer)))
 }
 
