@@ -7,15 +7,9 @@ fn test_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data")
 }
 
-/// Compares `actual` with the golden file, or rewrites it when `UPDATE_EXPECT=1`.
+/// Compares `actual` with the golden file under `test_data/` (see `tributary_golden`).
 fn check_golden(name: &str, actual: &str) {
-    let path = test_data().join(name);
-    if std::env::var_os("UPDATE_EXPECT").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(expected, actual, "golden file {} differs; rerun with UPDATE_EXPECT=1 and review", path.display());
+    tributary_golden::check(&test_data().join(name), actual);
 }
 
 fn files_in(folder: &str) -> Vec<PathBuf> {
