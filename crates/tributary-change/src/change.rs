@@ -7,38 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// How bad a change is for one side. Ordered by severity, so the worst of several is `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Verdict {
-    #[serde(rename = "SAFE")]
-    Safe,
-    /// Safe for readers; breaks writers or history. Only used as an overall verdict.
-    #[serde(rename = "PRODUCER-SIDE")]
-    ProducerSide,
-    /// Breaks a subset of consumers that can be named.
-    #[serde(rename = "RISKY")]
-    Risky,
-    /// Fails or silently changes results.
-    #[serde(rename = "BREAKING")]
-    Breaking,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Safe => "SAFE",
-            Verdict::ProducerSide => "PRODUCER-SIDE",
-            Verdict::Risky => "RISKY",
-            Verdict::Breaking => "BREAKING",
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The verdict type is the model's: schema-change records keep it too.
+pub use tributary_model::Verdict;
 
 /// What changed. Each kind maps to one row of the table (see [`ChangeKind::rule`]); nested
 /// removals, renames, retypes and additions report rows 12 and 13 instead of 1–3, 7–9.

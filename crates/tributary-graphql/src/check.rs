@@ -248,7 +248,7 @@ impl ChangesQuery {
                 dataset: dataset_node(&r.dataset),
                 from_version: r.from,
                 to_version: r.to,
-                verdict: r.verdict,
+                verdict: r.verdict.as_str().to_owned(),
                 report: Json(r.report),
             })
             .collect())

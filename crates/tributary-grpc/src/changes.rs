@@ -54,7 +54,7 @@ pub(crate) fn schema_change(record: &SchemaChangeRecord) -> proto::SchemaChange 
         dataset: Some(node(&(&record.dataset).into())),
         from_version: record.from.clone(),
         to_version: record.to.clone(),
-        verdict: record.verdict.clone(),
+        verdict: record.verdict.as_str().to_owned(),
         report_json: record.report.to_string(),
     }
 }

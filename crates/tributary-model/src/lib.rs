@@ -10,6 +10,7 @@ mod columns;
 mod ids;
 mod records;
 mod time;
+mod verdict;
 
 pub use audit::{Actor, ActorKind, AuditKind, AuditRecord};
 pub use columns::{ALL_COLUMNS, ColumnEdgeSpec, EdgeSource, Transformation, TransformationKind, column_lineage_edges};
@@ -21,6 +22,7 @@ pub use records::{
     parse_schema_fields, visible_facets,
 };
 pub use time::{Timestamp, TimestampError};
+pub use verdict::Verdict;
 
 /// Which way a lineage traversal follows edges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -543,7 +543,7 @@ pub struct SchemaChangeRecord {
     pub dataset: DatasetId,
     pub from: String,
     pub to: String,
-    /// SAFE, PRODUCER-SIDE, RISKY or BREAKING.
-    pub verdict: String,
+    /// The worst verdict of the change (stored as its name, as earlier builds wrote it).
+    pub verdict: crate::Verdict,
     pub report: Value,
 }

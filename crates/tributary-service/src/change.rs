@@ -596,19 +596,13 @@ impl SchemaChangeFilter {
     pub fn accepts(&self, record: &tributary_model::SchemaChangeRecord) -> bool {
         self.dataset.as_ref().is_none_or(|d| d == &record.dataset)
             && self.since.is_none_or(|since| record.time >= since)
-            && self.min_verdict.is_none_or(|min| parse_verdict(&record.verdict).is_some_and(|v| v >= min))
+            && self.min_verdict.is_none_or(|min| record.verdict >= min)
     }
 }
 
 /// Reads a verdict name (`BREAKING`, `RISKY`, `PRODUCER-SIDE`, `SAFE`), case-insensitively.
 pub fn parse_verdict(text: &str) -> Option<Verdict> {
-    match text.to_ascii_uppercase().replace('_', "-").as_str() {
-        "SAFE" => Some(Verdict::Safe),
-        "PRODUCER-SIDE" => Some(Verdict::ProducerSide),
-        "RISKY" => Some(Verdict::Risky),
-        "BREAKING" => Some(Verdict::Breaking),
-        _ => None,
-    }
+    Verdict::parse(text)
 }
 
 impl Shared {
@@ -644,7 +638,7 @@ impl Shared {
                 dataset: change.dataset,
                 from: change.from,
                 to: change.to,
-                verdict: report.verdict.as_str().to_owned(),
+                verdict: report.verdict,
                 report: report.to_json(),
             };
             self.store.put_schema_change(&record)?;
