@@ -2,12 +2,10 @@
 //! `/graphql` (GraphiQL on GET). `schema.graphql` at the repository root is generated from
 //! this code; a test fails when they drift. Knows the service, never the store.
 
-mod access;
 pub mod budget;
-mod check;
-mod columns;
 mod error;
-mod mesh;
+mod mutation;
+mod query;
 mod scalars;
 mod types;
 
@@ -23,17 +21,17 @@ use tributary_service::Service;
 /// Every query: lineage and metadata, plus the mesh.
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(
-    types::QueryCore,
-    mesh::MeshQuery,
-    mesh::SearchQueryRoot,
-    check::CheckQuery,
-    check::ChangesQuery,
-    access::AccessQuery,
+    query::core::QueryCore,
+    query::mesh::MeshQuery,
+    query::search::SearchQueryRoot,
+    query::check::CheckQuery,
+    query::check::ChangesQuery,
+    query::access::AccessQuery,
 );
 
 /// Every mutation: descriptor applies and token management.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(mesh::MeshMutation, access::AccessMutation);
+pub struct MutationRoot(mutation::mesh::MeshMutation, mutation::access::AccessMutation);
 
 pub type TributarySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

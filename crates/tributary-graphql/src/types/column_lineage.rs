@@ -1,10 +1,9 @@
-//! Column-level lineage types.
+//! `ColumnLineage`: column-level lineage, its edges, uses and unverified consumers.
 
+use crate::scalars::{NodeKind, NodeRef, Watermark};
 use async_graphql::{Enum, InputObject, SimpleObject};
 use tributary_service::ColumnLineageView;
 use tributary_service::model::{self, DatasetId, TransformationKind};
-
-use crate::scalars::{NodeKind, NodeRef, Watermark};
 
 #[derive(InputObject)]
 pub struct DatasetInput {

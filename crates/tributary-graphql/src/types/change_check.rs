@@ -1,14 +1,11 @@
-//! The change check for review bots.
+//! `ChangeCheck`: the report of a proposed schema change and what it reaches.
 
-use async_graphql::{Context, Enum, Json, Object, Result, SimpleObject};
+use crate::scalars::{NodeKind, NodeRef, Watermark};
+use crate::types::impact::{ImpactGroupOutput, impact_groups};
+use async_graphql::{Enum, Json, Object, SimpleObject};
 use serde_json::Value;
+use tributary_service::ChangeReport;
 use tributary_service::model::DatasetId;
-use tributary_service::{ChangeReport, SchemaFormat as ServiceFormat};
-
-use crate::columns::DatasetInput;
-use crate::error::gql_error;
-use crate::mesh::{ImpactGroupOutput, impact_groups};
-use crate::scalars::{NodeKind, NodeRef, Watermark, service};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaFormat {
@@ -30,7 +27,7 @@ pub struct ChangeImpact {
     pub impact_use: String,
     /// Where the column edge that reached it comes from; null for impacts not found through a
     /// column edge (dataset-level, unverified, positional).
-    pub source: Option<crate::columns::EdgeSource>,
+    pub source: Option<crate::types::column_lineage::EdgeSource>,
     pub path: Vec<String>,
 }
 
@@ -59,9 +56,9 @@ pub struct UnsupportedCheck {
     pub reason: String,
 }
 
-pub struct ChangeCheck(ChangeReport);
+pub struct ChangeCheck(pub(crate) ChangeReport);
 
-fn dataset_node(id: &DatasetId) -> NodeRef {
+pub(crate) fn dataset_node(id: &DatasetId) -> NodeRef {
     NodeRef { kind: NodeKind::Dataset, namespace: id.namespace.clone(), name: id.name.clone() }
 }
 
@@ -145,112 +142,5 @@ impl ChangeCheck {
     }
     async fn watermark(&self) -> Watermark {
         self.0.watermark.into()
-    }
-}
-
-#[derive(Default)]
-pub struct CheckQuery;
-
-#[Object]
-impl CheckQuery {
-    /// If `dataset`'s schema changed to `schema`, what breaks downstream, where, owned by whom?
-    async fn check_change(
-        &self,
-        context: &Context<'_>,
-        dataset: DatasetInput,
-        schema: String,
-        #[graphql(default_with = "SchemaFormat::Openlineage")] format: SchemaFormat,
-        dbt_model: Option<String>,
-    ) -> Result<ChangeCheck> {
-        let format = match format {
-            SchemaFormat::Openlineage => ServiceFormat::OpenLineage,
-            SchemaFormat::Dbt => ServiceFormat::Dbt,
-        };
-        let report = service(context)
-            .check_change_text(DatasetId::new(dataset.namespace, dataset.name), schema, format, dbt_model)
-            .await
-            .map_err(gql_error)?;
-        Ok(ChangeCheck(report))
-    }
-}
-
-/// A schema change seen in ingested events.
-#[derive(SimpleObject)]
-pub struct SchemaChange {
-    /// The event that carried the new schema.
-    pub sequence: u64,
-    pub time: String,
-    pub dataset: NodeRef,
-    pub from_version: String,
-    pub to_version: String,
-    pub verdict: String,
-    /// The change report at that moment (as `checkChange { json }`).
-    pub report: Json<Value>,
-}
-
-#[derive(Default)]
-pub struct ChangesQuery;
-
-#[Object]
-impl ChangesQuery {
-    /// Diffs two stored schema versions of a dataset (`schemaVersions { version }`; a unique
-    /// prefix of 8 or more characters will do), classified, with what the changes reach now.
-    async fn schema_diff(
-        &self,
-        context: &Context<'_>,
-        dataset: DatasetInput,
-        from: String,
-        to: String,
-    ) -> Result<ChangeCheck> {
-        let report = service(context)
-            .diff_schema_versions(DatasetId::new(dataset.namespace, dataset.name), from, to)
-            .await
-            .map_err(gql_error)?;
-        Ok(ChangeCheck(report))
-    }
-
-    /// Schema changes seen in ingested events, newest first.
-    async fn schema_changes(
-        &self,
-        context: &Context<'_>,
-        dataset: Option<DatasetInput>,
-        since: Option<String>,
-        min_verdict: Option<String>,
-        #[graphql(default = 100)] first: usize,
-    ) -> Result<Vec<SchemaChange>> {
-        use tributary_service::{SchemaChangeFilter, ServiceError, parse_verdict};
-        let since = since
-            .map(|text| {
-                tributary_service::model::Timestamp::parse(&text)
-                    .map_err(|e| ServiceError::invalid("since", e.to_string()))
-            })
-            .transpose()
-            .map_err(gql_error)?;
-        let min_verdict = min_verdict
-            .map(|text| {
-                parse_verdict(&text).ok_or_else(|| {
-                    ServiceError::invalid("minVerdict", "must be SAFE, PRODUCER-SIDE, RISKY or BREAKING")
-                })
-            })
-            .transpose()
-            .map_err(gql_error)?;
-        if first == 0 || first > 1000 {
-            return Err(gql_error(ServiceError::invalid("first", "must be between 1 and 1000")));
-        }
-        let filter =
-            SchemaChangeFilter { dataset: dataset.map(|d| DatasetId::new(d.namespace, d.name)), since, min_verdict };
-        let records = service(context).schema_changes(filter, first).await.map_err(gql_error)?;
-        Ok(records
-            .into_iter()
-            .map(|r| SchemaChange {
-                sequence: r.sequence,
-                time: r.time.to_rfc3339(),
-                dataset: dataset_node(&r.dataset),
-                from_version: r.from,
-                to_version: r.to,
-                verdict: r.verdict.as_str().to_owned(),
-                report: Json(r.report),
-            })
-            .collect())
     }
 }

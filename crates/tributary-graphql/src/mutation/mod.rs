@@ -1,0 +1,4 @@
+//! The mutation roots, merged into `MutationRoot`.
+
+pub(crate) mod access;
+pub(crate) mod mesh;

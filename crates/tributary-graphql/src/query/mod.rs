@@ -1,0 +1,7 @@
+//! The query roots, one per use case, merged into `QueryRoot`.
+
+pub(crate) mod access;
+pub(crate) mod check;
+pub(crate) mod core;
+pub(crate) mod mesh;
+pub(crate) mod search;

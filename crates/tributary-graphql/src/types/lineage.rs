@@ -1,0 +1,86 @@
+//! `Lineage`: nodes and edges around a start, with the watermark they reflect.
+
+use crate::error::gql_error;
+pub use crate::scalars::{Direction, EdgeKind, NodeKind, NodeRef, Watermark};
+use async_graphql::{Result, SimpleObject};
+use tributary_service::model;
+use tributary_service::{AnswerShape, Service};
+
+#[derive(SimpleObject)]
+pub struct LineageNode {
+    pub kind: NodeKind,
+    pub namespace: String,
+    pub name: String,
+    /// Job hops from the start: a job reading the start and what it writes are at 1.
+    pub distance: u32,
+}
+
+#[derive(SimpleObject)]
+pub struct LineageEdge {
+    pub from: NodeRef,
+    pub to: NodeRef,
+    pub kind: EdgeKind,
+}
+
+#[derive(SimpleObject)]
+pub struct Lineage {
+    pub nodes: Vec<LineageNode>,
+    pub edges: Vec<LineageEdge>,
+    /// The node limit cut the answer: more nodes lie within the depth.
+    pub truncated: bool,
+    /// The depth (job hops) the answer was computed to.
+    pub depth: u32,
+    pub watermark: Watermark,
+}
+
+/// Runs a lineage query in the given shape.
+pub(crate) async fn lineage_view(
+    service: &Service,
+    start: model::NodeRef,
+    direction: Direction,
+    depth: Option<u32>,
+    limit: Option<u32>,
+    shape: AnswerShape,
+) -> Result<tributary_service::LineageView> {
+    let limit = limit.map(|limit| limit as usize);
+    service.lineage_shaped(start, direction.into(), depth, limit, shape).await.map_err(gql_error)
+}
+
+/// Edges are built only when the caller's query selects them.
+pub(crate) fn edge_shape(edges_selected: bool) -> AnswerShape {
+    if edges_selected { AnswerShape::Full } else { AnswerShape::Nodes }
+}
+
+pub(crate) fn lineage_from_view(view: tributary_service::LineageView) -> Lineage {
+    // The answer is consumed: names move into the output instead of being copied.
+    let owned = |node: model::NodeRef| NodeRef { kind: node.kind.into(), namespace: node.namespace, name: node.name };
+    Lineage {
+        nodes: view
+            .answer
+            .nodes
+            .into_iter()
+            .map(|node| LineageNode {
+                kind: node.node.kind.into(),
+                namespace: node.node.namespace,
+                name: node.node.name,
+                distance: node.distance,
+            })
+            .collect(),
+        edges: view
+            .answer
+            .edges
+            .into_iter()
+            .map(|edge| LineageEdge {
+                from: owned(edge.from),
+                to: owned(edge.to),
+                kind: match edge.kind {
+                    model::EdgeKind::Reads => EdgeKind::Reads,
+                    model::EdgeKind::Writes => EdgeKind::Writes,
+                },
+            })
+            .collect(),
+        truncated: view.answer.truncated,
+        depth: view.depth,
+        watermark: view.watermark.into(),
+    }
+}

@@ -1,0 +1,25 @@
+//! `Owner` (with where it was learned) and `Owned` (what an owner owns).
+
+use crate::scalars::NodeRef;
+use async_graphql::SimpleObject;
+use tributary_service::OwnerView;
+
+#[derive(SimpleObject, Clone)]
+pub struct Owner {
+    pub name: String,
+    pub role: Option<String>,
+    /// Where the ownership was learned: an `ownership` facet, a product, a domain.
+    pub source: String,
+}
+
+pub(crate) fn owners(views: Vec<OwnerView>) -> Vec<Owner> {
+    views.into_iter().map(|o| Owner { name: o.name, role: o.role, source: o.source }).collect()
+}
+
+#[derive(SimpleObject)]
+pub struct Owned {
+    pub datasets: Vec<NodeRef>,
+    pub jobs: Vec<NodeRef>,
+    pub products: Vec<String>,
+    pub domains: Vec<String>,
+}
