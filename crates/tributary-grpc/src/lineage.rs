@@ -1,6 +1,7 @@
 //! `tributary.v1.Lineage`.
 
 use tonic::{Request, Response, Status};
+use tributary_service::model::NodeKind;
 use tributary_service::{AnswerShape, Service, ServiceError};
 
 use crate::convert::{
@@ -27,6 +28,23 @@ fn not_found(what: String) -> Status {
 
 fn page_size(requested: u32) -> usize {
     if requested == 0 { DEFAULT_PAGE as usize } else { requested as usize }
+}
+
+/// One page of dataset or job names: the nodes, the next page token, the watermark.
+async fn list(
+    service: &Service,
+    kind: NodeKind,
+    request: proto::ListRequest,
+) -> Result<(Vec<proto::NodeRef>, String, Option<proto::Watermark>), Status> {
+    let given = |text: String| Some(text).filter(|s| !s.is_empty());
+    let (namespace, search, token) = (given(request.namespace), given(request.search), given(request.page_token));
+    let size = page_size(request.page_size);
+    let page = match kind {
+        NodeKind::Dataset => service.list_datasets(namespace, search, token, size).await,
+        NodeKind::Job => service.list_jobs(namespace, search, token, size).await,
+    }
+    .map_err(status)?;
+    Ok((page.nodes.iter().map(node).collect(), page.next_cursor.unwrap_or_default(), Some(watermark(page.watermark))))
 }
 
 #[tonic::async_trait]
@@ -145,21 +163,8 @@ impl proto::lineage_server::Lineage for LineageApi {
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListDatasetsResponse>, Status> {
         let service = crate::caller(&self.service, &request);
-        let request = request.into_inner();
-        let page = service
-            .list_datasets(
-                Some(request.namespace).filter(|s| !s.is_empty()),
-                Some(request.search).filter(|s| !s.is_empty()),
-                Some(request.page_token).filter(|s| !s.is_empty()),
-                page_size(request.page_size),
-            )
-            .await
-            .map_err(status)?;
-        Ok(Response::new(proto::ListDatasetsResponse {
-            datasets: page.nodes.iter().map(node).collect(),
-            next_page_token: page.next_cursor.unwrap_or_default(),
-            watermark: Some(watermark(page.watermark)),
-        }))
+        let (datasets, next_page_token, watermark) = list(&service, NodeKind::Dataset, request.into_inner()).await?;
+        Ok(Response::new(proto::ListDatasetsResponse { datasets, next_page_token, watermark }))
     }
 
     async fn list_jobs(
@@ -167,21 +172,8 @@ impl proto::lineage_server::Lineage for LineageApi {
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListJobsResponse>, Status> {
         let service = crate::caller(&self.service, &request);
-        let request = request.into_inner();
-        let page = service
-            .list_jobs(
-                Some(request.namespace).filter(|s| !s.is_empty()),
-                Some(request.search).filter(|s| !s.is_empty()),
-                Some(request.page_token).filter(|s| !s.is_empty()),
-                page_size(request.page_size),
-            )
-            .await
-            .map_err(status)?;
-        Ok(Response::new(proto::ListJobsResponse {
-            jobs: page.nodes.iter().map(node).collect(),
-            next_page_token: page.next_cursor.unwrap_or_default(),
-            watermark: Some(watermark(page.watermark)),
-        }))
+        let (jobs, next_page_token, watermark) = list(&service, NodeKind::Job, request.into_inner()).await?;
+        Ok(Response::new(proto::ListJobsResponse { jobs, next_page_token, watermark }))
     }
 
     async fn list_events(
