@@ -173,7 +173,9 @@ async fn tokens_scope_every_front_door_and_the_audit_trail_names_every_writer() 
         .expect("a read token reads over gRPC");
 
     // GraphQL: read with `read`; without a token UNAUTHENTICATED; admin work FORBIDDEN.
-    let (_, body) = graphql(&server, None, "{ watermark { sequence } datasets { nodes { name } } }", json!({})).await;
+    let (_, body) = graphql(&server, None, "{ watermark { sequence } }", json!({})).await;
+    assert_eq!(error_code(&body), "UNAUTHENTICATED", "even the watermark needs a token: {body}");
+    let (_, body) = graphql(&server, None, "{ datasets { nodes { name } } }", json!({})).await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
     let (_, body) = graphql(&server, Some(&reader), "{ datasets { nodes { name } } }", json!({})).await;
     assert!(body.get("errors").is_none(), "{body}");

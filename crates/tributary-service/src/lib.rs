@@ -298,6 +298,12 @@ impl Service {
         self.shared.read_state().index.watermark()
     }
 
+    /// [`Self::watermark`] as a query: needs `read` like every other answer.
+    pub fn read_watermark(&self) -> Result<Watermark, ServiceError> {
+        self.require_read()?;
+        Ok(self.watermark())
+    }
+
     /// Liveness and readiness: whether writes are being made durable, what start-up work is
     /// still under way. Cheap: no store access.
     pub fn health(&self) -> HealthReport {

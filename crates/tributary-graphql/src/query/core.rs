@@ -25,8 +25,8 @@ fn page_size(first: Option<usize>) -> usize {
 #[Object]
 impl QueryCore {
     /// The events the server has ingested so far.
-    async fn watermark(&self, context: &Context<'_>) -> Watermark {
-        service(context).watermark().into()
+    async fn watermark(&self, context: &Context<'_>) -> Result<Watermark> {
+        Ok(service(context).read_watermark().map_err(gql_error)?.into())
     }
 
     /// A dataset by name, or by one of its symlink aliases; null when unknown.
