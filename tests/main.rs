@@ -3,6 +3,7 @@
 
 mod abuse;
 mod auth;
+mod batch;
 mod check;
 mod columns;
 mod disk_full;

@@ -140,6 +140,14 @@ pub async fn post_json(url: &str, body: &Value) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// [`post_json`] with `Authorization: Bearer <token>`.
+pub async fn post_json_with_token(url: &str, body: &Value, token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new().post(url).bearer_auth(token).json(body).send().await.expect("http request");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
 /// Example events shipped with the tests (copied from the OpenLineage repository).
 pub fn example_events(folder: &str) -> Vec<(String, Value)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/events").join(folder);

@@ -43,6 +43,7 @@ pub(crate) fn router(service: Service, limits: &ServerLimits) -> Router {
     let ingest_state = IngestState { service: service.clone(), max_bytes: limits.max_ingest_bytes };
     let ingest_route = Router::new()
         .route("/api/v1/lineage", post(ingest))
+        .route("/api/v1/lineage/batch", post(ingest_batch))
         .layer(DefaultBodyLimit::max(limits.max_ingest_bytes))
         .with_state(ingest_state);
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(service).merge(ingest_route)
@@ -142,7 +143,7 @@ fn with_bearer_challenge(mut response: Response) -> Response {
 }
 
 /// The HTTP paths this server answers besides gRPC.
-const HTTP_PATHS: [&str; 4] = ["/api/v1/lineage", "/graphql", "/healthz", "/readyz"];
+const HTTP_PATHS: [&str; 5] = ["/api/v1/lineage", "/api/v1/lineage/batch", "/graphql", "/healthz", "/readyz"];
 
 fn is_grpc(headers: &HeaderMap) -> bool {
     headers
@@ -277,8 +278,8 @@ fn error_response(status: StatusCode, code: &str, field: &str, message: String) 
     (status, axum::Json(json!({"error": {"code": code, "field": field, "message": message}}))).into_response()
 }
 
-fn service_error(error: ServiceError) -> Response {
-    let status = match error.code() {
+fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
         ErrorCode::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -287,7 +288,11 @@ fn service_error(error: ServiceError) -> Response {
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
-    };
+    }
+}
+
+fn service_error(error: ServiceError) -> Response {
+    let status = status_of(error.code());
     if status.is_server_error() {
         tracing::error!(error = %error, "ingest failed");
     }
@@ -329,6 +334,70 @@ fn decode_body(encoding: Option<&HeaderValue>, body: Bytes, max_bytes: usize) ->
             format!("unsupported Content-Encoding `{other}` (use gzip or none)"),
         ))),
     }
+}
+
+/// `POST /api/v1/lineage/batch`: a JSON array of events. Each is checked and stored on its
+/// own (one refused event does not refuse the others); the answer comes once every accepted
+/// event is durable: 200 when all were accepted, 207 with the per-event results when some
+/// were refused, and the first refusal's status when none was accepted.
+async fn ingest_batch(
+    State(state): State<IngestState>,
+    caller: Option<axum::Extension<Service>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let IngestState { service, max_bytes } = state;
+    let service = caller.map_or(service, |axum::Extension(caller)| caller);
+    let encoding = headers.get(header::CONTENT_ENCODING).cloned();
+    let decoded = match tokio::task::spawn_blocking(move || {
+        let body = decode_body(encoding.as_ref(), body, max_bytes)?;
+        // Split the array without building a document of the events: each is parsed once, by
+        // the service, like a single event.
+        let events: Vec<Box<serde_json::value::RawValue>> = serde_json::from_slice(&body).map_err(|error| {
+            Box::new(error_response(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "",
+                format!("body is not a JSON array of events: {error}"),
+            ))
+        })?;
+        Ok::<_, Box<Response>>(events.into_iter().map(|event| event.get().as_bytes().to_vec()).collect::<Vec<_>>())
+    })
+    .await
+    {
+        Ok(Ok(events)) => events,
+        Ok(Err(response)) => return *response,
+        Err(error) => return service_error(ServiceError::Internal(format!("decoding task failed: {error}"))),
+    };
+    if decoded.is_empty() {
+        return error_response(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "", "the batch holds no event".into());
+    }
+    let results = match service.ingest_batch(decoded).await {
+        Ok(results) => results,
+        Err(error) => return service_error(error),
+    };
+    let accepted = results.iter().filter(|result| result.is_ok()).count();
+    let first_refusal = results.iter().find_map(|result| result.as_ref().err().map(ServiceError::code));
+    let items: Vec<serde_json::Value> = results
+        .into_iter()
+        .enumerate()
+        .map(|(index, result)| match result {
+            Ok(outcome) => json!({"index": index, "sequence": outcome.sequence, "duplicate": outcome.duplicate}),
+            Err(error) => {
+                let field = if error.field().is_empty() { format!("[{index}]") } else { format!("[{index}].{}", error.field()) };
+                json!({"index": index, "error": {"code": error.code().as_str(), "field": field, "message": error.to_string()}})
+            }
+        })
+        .collect();
+    let refused = items.len() - accepted;
+    let status = match (accepted, first_refusal) {
+        (_, None) => StatusCode::OK,
+        (0, Some(code)) => status_of(code),
+        (_, Some(_)) => StatusCode::MULTI_STATUS,
+    };
+    let response =
+        (status, axum::Json(json!({"accepted": accepted, "refused": refused, "results": items}))).into_response();
+    if status == StatusCode::UNAUTHORIZED { with_bearer_challenge(response) } else { response }
 }
 
 async fn ingest(

@@ -68,6 +68,9 @@ async fn derive_sql(event: &ParsedEvent) -> Result<Option<sql::SqlLineage>, Serv
         .map_err(|error| ServiceError::Internal(format!("sql lineage task failed: {error}")))
 }
 
+/// Most events in one batch request.
+pub const MAX_BATCH_EVENTS: usize = 10_000;
+
 /// Events up to this size are parsed on the caller's task (well under a millisecond);
 /// larger ones on a blocking thread.
 const INLINE_PARSE_BYTES: usize = 64 * 1024;
@@ -260,6 +263,46 @@ impl Service {
             parse_event(&bytes)?
         };
         self.submit(event).await
+    }
+
+    /// Stores a batch of events (`POST /api/v1/lineage/batch`): each is parsed, authorized
+    /// and queued in order; the answer comes once every accepted event is durable, one result
+    /// per event in the batch's order. An event refused (invalid, outside the caller's grant)
+    /// does not stop the others. At most [`MAX_BATCH_EVENTS`] events.
+    pub async fn ingest_batch(
+        &self,
+        events: Vec<Vec<u8>>,
+    ) -> Result<Vec<Result<IngestOutcome, ServiceError>>, ServiceError> {
+        if events.len() > MAX_BATCH_EVENTS {
+            return Err(ServiceError::invalid(
+                "",
+                format!("a batch holds {} events; at most {MAX_BATCH_EVENTS} are allowed", events.len()),
+            ));
+        }
+        // The caller must be known before anything is parsed (a refused batch costs nothing).
+        self.principal()?;
+        let mut pending = Vec::with_capacity(events.len());
+        for bytes in events {
+            let parsed = if bytes.len() > INLINE_PARSE_BYTES {
+                tokio::task::spawn_blocking(move || parse_event(&bytes))
+                    .await
+                    .map_err(|error| ServiceError::Internal(format!("parsing task failed: {error}")))?
+            } else {
+                parse_event(&bytes)
+            };
+            pending.push(match parsed {
+                Ok(event) => self.enqueue(event).await,
+                Err(error) => Err(error.into()),
+            });
+        }
+        let mut results = Vec::with_capacity(pending.len());
+        for item in pending {
+            results.push(match item {
+                Ok(ack) => ack.await,
+                Err(error) => Err(error),
+            });
+        }
+        Ok(results)
     }
 
     /// Stores an already parsed event; resolves once it is durable. Goes ahead of bulk
