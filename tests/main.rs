@@ -16,3 +16,4 @@ mod regression;
 mod sql_lineage;
 mod stress;
 mod support;
+mod web;

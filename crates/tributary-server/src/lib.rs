@@ -7,6 +7,7 @@ pub mod cli;
 mod connections;
 mod http;
 mod limits;
+mod web;
 
 use std::future::Future;
 
@@ -16,14 +17,15 @@ pub use http::MAX_BODY_BYTES;
 pub use limits::ServerLimits;
 pub use tributary_service::{Service, ServiceConfig, StoreConfig, governance, model};
 
-/// Every route: `POST /api/v1/lineage`, `/graphql`, `/healthz`, `/readyz`, and the gRPC
-/// services, behind the request guards (origin check, body and time limits, 404 for paths
+/// Every route: `POST /api/v1/lineage`, `/graphql`, `/healthz`, `/readyz`, the web explorer
+/// (`/`, `/assets/…`) and the gRPC services, behind the request guards (origin check, body and time limits, 404 for paths
 /// that are neither ours nor gRPC).
 pub async fn router(service: Service, limits: &ServerLimits) -> axum::Router {
     let grpc = tributary_grpc::routes(service.clone()).await.into_axum_router();
     let graphql = tributary_graphql::router(service.clone(), limits.max_graphql_bytes);
     http::router(service, limits)
         .merge(graphql)
+        .merge(web::router())
         .merge(grpc)
         .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(limits.clone()), http::guard))
 }
