@@ -116,12 +116,24 @@ async fn impact_summary(browser: &Browser) -> Value {
     browser.eval(script, json!([])).await
 }
 
-/// The member counts of the collapsed groups drawn in the lineage graph.
-async fn group_counts(browser: &Browser) -> Vec<u64> {
-    let counts = browser
-        .eval("return [...document.querySelectorAll('#lineage-graph g.node.group')].map(g => Number(g.dataset.count))", json!([]))
+/// The node key of the hub in the graph (`data-id`).
+const HUB_KEY: &str = "D\u{0}hub-db\u{0}events";
+
+/// What the hub's edges lead to in the drawn graph: the nodes (drawn one by one or counted
+/// in a group) and the sizes of its groups.
+async fn hub_fan_out(browser: &Browser) -> (u64, Vec<u64>) {
+    let targets = browser
+        .eval(
+            "const hub = arguments[0]; return [...document.querySelectorAll('#lineage-graph g.edge')].filter(e => e.dataset.from === hub)
+               .map(e => [...document.querySelectorAll('#lineage-graph g.node')].find(g => g.dataset.id === e.dataset.to))
+               .map(g => g.dataset.type === 'group' ? ['group', Number(g.dataset.count)] : g.dataset.type === 'more' ? ['more', Number(g.dataset.remaining)] : ['node', 1])",
+            json!([HUB_KEY]),
+        )
         .await;
-    counts.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).collect()
+    let targets = targets.as_array().unwrap();
+    let shown = targets.iter().map(|t| t[1].as_u64().unwrap()).sum();
+    let groups = targets.iter().filter(|t| t[0] == "group").map(|t| t[1].as_u64().unwrap()).collect();
+    (shown, groups)
 }
 
 async fn watermark_shown(browser: &Browser) -> u64 {
@@ -552,24 +564,40 @@ async fn hub_with_ten_thousand_downstream_datasets_stays_collapsed() {
         .wait_for_within("window.tributaryMetrics && window.tributaryMetrics.lineageCompleteMs", "the hub's lineage", Duration::from_secs(120))
         .await;
     let metrics = browser.eval("return window.tributaryMetrics", json!([])).await;
-    // Every job reading the hub sits in a counted group; nothing else is drawn but the hub.
-    let counts = group_counts(&browser).await;
-    assert!(!counts.is_empty());
-    assert_eq!(counts.iter().sum::<u64>(), jobs, "group counts {counts:?}");
-    assert_eq!(count(&browser, "#lineage-graph g.node[data-type=node]").await, 1);
+    // The hub's fan-out is drawn as counted groups (a group of one is drawn as its node) that
+    // account for every job reading it; the graph stays small.
+    let (shown, group_sizes) = hub_fan_out(&browser).await;
+    assert!(!group_sizes.is_empty());
+    assert_eq!(shown, jobs, "groups {group_sizes:?}");
+    assert!(count(&browser, "#lineage-graph g.node").await <= 250);
     assert!(browser.text("#lineage-status").await.contains(&format!("{} nodes", fmt_thousands(jobs + datasets))));
     browser.screenshot(&shots, "hub-lineage").await;
 
-    // Expanding the largest group draws a page of its jobs (their outputs collapsed in turn)
-    // and a "more" node; that one shows the next page.
-    let largest = *counts.iter().max().unwrap();
-    browser.click("#lineage-graph g.node.group").await;
+    // Expanding the hub's largest group draws a page of its jobs (their outputs collapsed in
+    // turn) and a "more" node; that one shows the next page.
+    let largest = *group_sizes.iter().max().unwrap();
+    let jobs_before = count(&browser, "#lineage-graph g.node[data-kind=JOB]").await;
+    browser
+        .eval(
+            "const hub = arguments[0]; const sizes = [...document.querySelectorAll('#lineage-graph g.edge')].filter(e => e.dataset.from === hub)
+               .map(e => [...document.querySelectorAll('#lineage-graph g.node')].find(g => g.dataset.id === e.dataset.to)).filter(g => g && g.dataset.type === 'group');
+             sizes.sort((a, b) => Number(b.dataset.count) - Number(a.dataset.count))[0].setAttribute('data-test-target', '1')",
+            json!([HUB_KEY]),
+        )
+        .await;
+    browser.click("#lineage-graph g.node[data-test-target]").await;
     browser.find("#lineage-graph g.node.more").await;
     let remaining = browser.eval("return Number(document.querySelector('#lineage-graph g.node.more').dataset.remaining)", json!([])).await;
     assert_eq!(remaining.as_u64().unwrap(), largest - 25);
-    assert_eq!(count(&browser, "#lineage-graph g.node[data-kind=JOB]").await, 25);
+    assert_eq!(count(&browser, "#lineage-graph g.node[data-kind=JOB]").await, jobs_before + 25);
+    assert_eq!(hub_fan_out(&browser).await.0, jobs, "still every job, some drawn, some counted");
     browser.click("#lineage-graph g.node.more").await;
-    browser.wait_for("document.querySelectorAll('#lineage-graph g.node[data-kind=JOB]').length === 50", "the second page").await;
+    browser
+        .wait_for(
+            &format!("document.querySelectorAll('#lineage-graph g.node[data-kind=JOB]').length === {}", jobs_before + 50),
+            "the second page",
+        )
+        .await;
     assert!(browser.eval("return location.hash", json!([])).await.as_str().unwrap().contains("x="), "expansions are in the URL");
     browser.screenshot(&shots, "hub-expanded").await;
 
@@ -578,8 +606,8 @@ async fn hub_with_ten_thousand_downstream_datasets_stays_collapsed() {
     browser.click("#lineage-dso").await;
     browser.wait_for("document.querySelectorAll('#lineage-graph g.node[data-kind=JOB]').length === 0 && document.querySelector('#lineage-graph g.node.group')", "the datasets-only graph").await;
     let redraw = began.elapsed();
-    let counts = group_counts(&browser).await;
-    assert_eq!(counts.iter().sum::<u64>(), datasets, "group counts {counts:?}");
+    let (shown, group_sizes) = hub_fan_out(&browser).await;
+    assert_eq!(shown, datasets, "groups {group_sizes:?}");
     let drawn = count(&browser, "#lineage-graph g.node").await;
     assert!(drawn <= 250, "{drawn} nodes drawn");
     browser.screenshot(&shots, "hub-datasets-only").await;

@@ -71,11 +71,10 @@ export function buildModel(impact, { datasetsOnly = false, startKey } = {}) {
 /** The group a node falls in when its parent's fan-out is collapsed. */
 export function groupKeyOf(model, node, groupBy) {
   const place = model.groupOf.get(node.key) || {};
-  if (groupBy === "product" && place.product) return { key: `product:${place.product}`, label: place.product, kind: "product" };
-  if (groupBy !== "namespace" && place.domain) {
-    return { key: `domain:${place.domain}`, label: place.domain, kind: groupBy === "product" ? "domain, no product" : "domain" };
-  }
-  return { key: `namespace:${node.namespace}`, label: node.namespace, kind: "namespace" };
+  const outside = groupBy === "product" ? " (no product)" : "";
+  if (groupBy === "product" && place.product) return { key: `product:${place.product}`, label: place.product, kind: "product", note: "" };
+  if (groupBy !== "namespace" && place.domain) return { key: `domain:${place.domain}`, label: place.domain, kind: "domain", note: outside };
+  return { key: `namespace:${node.namespace}`, label: node.namespace, kind: "namespace", note: groupBy === "namespace" ? "" : " (no domain)" };
 }
 
 /** A group's id: stable across reloads, so it can be kept in the URL. */
@@ -161,20 +160,20 @@ export function visibleGraph(model, options) {
         const jobs = partition.members.length - datasets;
         const shown = expanded.get(id) || 0;
         if (shown > 0) {
-          const members = partition.members.slice().sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name) || a.namespace.localeCompare(b.namespace));
+          const members = partition.members.slice().sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name, "en", { numeric: true }) || a.namespace.localeCompare(b.namespace));
           let drawn = 0;
           for (const member of members.slice(0, shown)) if (place(member.key, key, side)) drawn++;
           const remaining = members.length - drawn;
           if (remaining > 0) {
             hiddenInGroups += remaining;
             const moreId = `${id}\u0001more`;
-            nodes.push({ type: "more", key: moreId, groupId: id, label: partition.label, groupKind: partition.kind, remaining, shown: drawn, total: members.length, side });
+            nodes.push({ type: "more", key: moreId, groupId: id, label: partition.label, groupKind: partition.kind, note: partition.note, remaining, shown: drawn, total: members.length, side });
             oriented(key, moreId, side, { group: true });
           }
         } else {
           if (nodes.length >= maxVisible) { capped = true; continue; }
           hiddenInGroups += partition.members.length;
-          nodes.push({ type: "group", key: id, groupId: id, label: partition.label, groupKind: partition.kind, datasets, jobs, total: partition.members.length, side, members: partition.members });
+          nodes.push({ type: "group", key: id, groupId: id, label: partition.label, groupKind: partition.kind, note: partition.note, datasets, jobs, total: partition.members.length, side, members: partition.members });
           oriented(key, id, side, { group: true });
         }
       }

@@ -26,7 +26,7 @@ function nodeSize(node) {
  * graph.edges: {from, to, cls?, label?, title?}.
  * Returns {svg, layoutMs, nodeCount, edgeCount, focus(id)}.
  */
-export function renderGraph(container, graph, { rankdir = "LR", ranksep = 70, nodesep = 14 } = {}) {
+export function renderGraph(container, graph, { rankdir = "LR", ranksep = 70, nodesep = 14, focusId = null } = {}) {
   const began = performance.now();
   const parents = new Set(graph.nodes.filter((n) => n.parent).map((n) => n.parent));
   const g = new dagre.graphlib.Graph({ compound: parents.size > 0, multigraph: true });
@@ -122,10 +122,18 @@ export function renderGraph(container, graph, { rankdir = "LR", ranksep = 70, no
     scale = next;
     apply();
   }
+  /** The whole graph in view, unless that makes labels unreadable: then at half size,
+   * centred on `focusId` (the start node). */
   function fit() {
-    scale = Math.min(1.2, viewWidth() / width, viewHeight() / height);
+    const whole = Math.min(1.2, viewWidth() / width, viewHeight() / height);
+    scale = Math.max(whole, 0.5);
     tx = (viewWidth() - width * scale) / 2;
     ty = Math.max(0, (viewHeight() - height * scale) / 2);
+    const focus = focusId && g.node(focusId);
+    if (scale > whole && focus) {
+      tx = Math.min(24, viewWidth() / 2 - focus.x * scale);
+      ty = viewHeight() / 2 - focus.y * scale;
+    }
     apply();
   }
   svg.addEventListener("wheel", (event) => {

@@ -47,7 +47,7 @@ function parseExpanded(text) {
 
 function groupTitle(node) {
   const what = [node.datasets ? `${fmtNumber(node.datasets)} datasets` : null, node.jobs ? `${fmtNumber(node.jobs)} jobs` : null].filter(Boolean).join(" and ");
-  return `${what} in ${node.groupKind} ${node.label}: click to show them (${GROUP_PAGE} at a time)`;
+  return `${what} in ${node.groupKind} ${node.label}${node.note}: click to show them (${GROUP_PAGE} at a time)`;
 }
 
 export async function render(main, context) {
@@ -97,15 +97,17 @@ export async function render(main, context) {
         return { from: edge.from, to: edge.to, cls: edge.group ? "to-group" : model.datasetsOnly ? "derived" : "", title: via ? `through ${via.join(", ")}` : undefined };
       }),
     };
-    const drawn = renderGraph(canvas, graph);
-    canvas.dataset.nodes = String(visible.nodes.filter((n) => n.type === "node").length);
-    canvas.dataset.groups = String(visible.nodes.filter((n) => n.type === "group").length);
+    const drawn = renderGraph(canvas, graph, { focusId: startKey });
+    const drawnNodes = visible.nodes.filter((n) => n.type === "node").length;
+    const groups = visible.nodes.filter((n) => n.type === "group" || n.type === "more").length;
+    canvas.dataset.nodes = String(drawnNodes);
+    canvas.dataset.groups = String(groups);
     canvas.dataset.partial = partial ? "1" : "0";
     const total = model.nodes.size - 1;
     const lineage = answer.lineage;
     fill(status,
       `${fmtNumber(total)} ${datasetsOnly.checked ? "datasets" : "nodes"} ${direction.value.toLowerCase()} within depth ${lineage.depth}`,
-      visible.hiddenInGroups ? `; ${fmtNumber(visible.hiddenInGroups)} of them in collapsed groups` : "",
+      groups ? `; ${fmtNumber(drawnNodes - 1)} drawn, the rest behind ${fmtNumber(groups)} collapsed group${groups === 1 ? "" : "s"} (click one to open it)` : "",
       partial ? h("strong", { id: "lineage-partial" }, ` — first ${fmtNumber(FIRST_ANSWER_NODES)} nodes shown, loading the rest…`) : "",
       !partial && lineage.truncated ? h("strong", { id: "lineage-truncated" }, ` — cut at ${fmtNumber(Number(limit.value))} nodes (raise “max nodes”)`) : "",
       visible.capped ? h("strong", { id: "lineage-capped" }, " — drawing stopped at 250 nodes: collapse groups or lower the depth") : "",
@@ -115,8 +117,8 @@ export async function render(main, context) {
   function graphNode(node) {
     if (node.type === "group") {
       return {
-        id: node.key, label: `${node.label}`, sublabel: `${fmtNumber(node.total)}${partial ? "+" : ""} ${node.datasets && node.jobs ? "nodes" : node.jobs ? "jobs" : "datasets"} · ${node.groupKind}`,
-        cls: `group group-${node.groupKind.split(",")[0]}`, title: groupTitle(node),
+        id: node.key, label: `${node.label}`, sublabel: `${fmtNumber(node.total)}${partial ? "+" : ""} ${node.datasets && node.jobs ? "nodes" : node.jobs ? "jobs" : "datasets"} · ${node.groupKind}${node.note}`,
+        cls: `group group-${node.groupKind}`, title: groupTitle(node),
         data: { type: "group", count: String(node.total), label: node.label, groupKind: node.groupKind },
         onClick: () => { expanded.set(node.groupId, GROUP_PAGE); context.replace("lineage", currentParams()); draw(); showGroup(node); },
       };
@@ -140,7 +142,7 @@ export async function render(main, context) {
   }
 
   function showGroup(node) {
-    fill(panel, h("h3", null, `${node.groupKind} ${node.label}`),
+    fill(panel, h("h3", null, `${node.groupKind} ${node.label}${node.note}`),
       h("p", null, groupTitle(node).split(":")[0]),
       h("p", { class: "muted" }, "Expanded in the graph; “+N more” shows the next members."));
   }
@@ -206,7 +208,12 @@ export async function render(main, context) {
     context.replace("lineage", currentParams());
     load().catch((error) => { if (error.name !== "AbortError") fill(canvas, errorBox(error)); });
   };
-  const redraw = () => { expanded.clear(); context.replace("lineage", currentParams()); draw(); };
+  const redraw = () => {
+    expanded.clear();
+    context.replace("lineage", currentParams());
+    fill(panel, h("p", { class: "muted" }, "Click a node for details; click a group to expand it."));
+    draw();
+  };
   direction.addEventListener("change", () => { expanded.clear(); reload(); });
   depth.addEventListener("change", reload);
   limit.addEventListener("change", reload);
