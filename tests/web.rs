@@ -169,7 +169,10 @@ async fn explorer_pages_show_what_graphql_answers() {
         )
         .await;
     let expected = server
-        .graphql_data(r#"{ search(text: "orders", first: 50) { results { kind product node { kind namespace name } } } }"#, json!({}))
+        .graphql_data(
+            r#"{ search(text: "orders", first: 50) { results { kind product node { kind namespace name } } } }"#,
+            json!({}),
+        )
         .await;
     let expected: Vec<String> = expected["search"]["results"]
         .as_array()
@@ -177,7 +180,12 @@ async fn explorer_pages_show_what_graphql_answers() {
         .iter()
         .map(|r| match r["kind"].as_str().unwrap() {
             "PRODUCT" => format!("PRODUCT {}", r["product"].as_str().unwrap()),
-            _ => format!("{} {}:{}", r["node"]["kind"].as_str().unwrap(), r["node"]["namespace"].as_str().unwrap(), r["node"]["name"].as_str().unwrap()),
+            _ => format!(
+                "{} {}:{}",
+                r["node"]["kind"].as_str().unwrap(),
+                r["node"]["namespace"].as_str().unwrap(),
+                r["node"]["name"].as_str().unwrap()
+            ),
         })
         .collect();
     assert!(!expected.is_empty());
@@ -185,7 +193,12 @@ async fn explorer_pages_show_what_graphql_answers() {
     browser.screenshot(&shots, "search").await;
     // Domains are found too, and a search is a link.
     browser.goto(&format!("{base}/#/search?q=market")).await;
-    browser.wait_for("document.querySelector('#search-results li[data-kind=DOMAIN][data-id=marketing]')", "the marketing domain").await;
+    browser
+        .wait_for(
+            "document.querySelector('#search-results li[data-kind=DOMAIN][data-id=marketing]')",
+            "the marketing domain",
+        )
+        .await;
 
     // A dataset: schema, history and diff, runs, owners, product and domain, freshness.
     browser.goto(&format!("{base}/#/dataset?ns=sales-db&name=orders")).await;
@@ -199,9 +212,14 @@ async fn explorer_pages_show_what_graphql_answers() {
             json!({}),
         )
         .await;
-    let fields = browser.eval("return [...document.querySelectorAll('#current-schema tr.field')].map(tr => tr.dataset.path)", json!([])).await;
+    let fields = browser
+        .eval("return [...document.querySelectorAll('#current-schema tr.field')].map(tr => tr.dataset.path)", json!([]))
+        .await;
     assert_eq!(fields, json!(strings(&dataset["dataset"]["currentSchema"]["fields"], "/name")));
-    assert_eq!(count(&browser, "#versions tr.schema-version").await, dataset["dataset"]["schemaVersions"].as_array().unwrap().len() as u64);
+    assert_eq!(
+        count(&browser, "#versions tr.schema-version").await,
+        dataset["dataset"]["schemaVersions"].as_array().unwrap().len() as u64
+    );
     let runs = browser.eval("return [...document.querySelectorAll('#runs tr.run')].map(tr => [tr.dataset.state, tr.querySelector('.duration').innerText])", json!([])).await;
     let recent = dataset["dataset"]["recentRuns"].as_array().unwrap();
     assert_eq!(runs.as_array().unwrap().len(), recent.len());
@@ -217,15 +235,36 @@ async fn explorer_pages_show_what_graphql_answers() {
         }
     }
     let owners = browser.eval("return [...document.querySelectorAll('#owners tr.owner')].map(tr => [...tr.cells].map(td => td.innerText))", json!([])).await;
-    let owner_rows: Vec<(String, String)> = owners.as_array().unwrap().iter().map(|r| (r[0].as_str().unwrap().to_owned(), r[2].as_str().unwrap().to_owned())).collect();
-    let expected_owners: Vec<(String, String)> = dataset["owners"].as_array().unwrap().iter().map(|o| (o["name"].as_str().unwrap().to_owned(), o["source"].as_str().unwrap().to_owned())).collect();
+    let owner_rows: Vec<(String, String)> = owners
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_owned(), r[2].as_str().unwrap().to_owned()))
+        .collect();
+    let expected_owners: Vec<(String, String)> = dataset["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["name"].as_str().unwrap().to_owned(), o["source"].as_str().unwrap().to_owned()))
+        .collect();
     assert_eq!(owner_rows, expected_owners);
-    let products = server.graphql_data("{ products { id domain outputPorts { dataset { namespace name } } } domains { id name } }", json!({})).await;
+    let products = server
+        .graphql_data(
+            "{ products { id domain outputPorts { dataset { namespace name } } } domains { id name } }",
+            json!({}),
+        )
+        .await;
     let product = products["products"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["outputPorts"].as_array().unwrap().iter().any(|port| port["dataset"] == json!({"namespace": "sales-db", "name": "orders"})))
+        .find(|p| {
+            p["outputPorts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|port| port["dataset"] == json!({"namespace": "sales-db", "name": "orders"}))
+        })
         .unwrap();
     assert_eq!(browser.text("#placement dd[data-field=product]").await, product["id"].as_str().unwrap());
     let domain = products["domains"].as_array().unwrap().iter().find(|d| d["id"] == product["domain"]).unwrap();
@@ -247,7 +286,13 @@ async fn explorer_pages_show_what_graphql_answers() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| format!("{} {}", if c["path"] == "" { "(dataset)" } else { c["path"].as_str().unwrap() }, c["kind"].as_str().unwrap()))
+        .map(|c| {
+            format!(
+                "{} {}",
+                if c["path"] == "" { "(dataset)" } else { c["path"].as_str().unwrap() },
+                c["kind"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(change_paths, json!(expected_changes));
     assert_eq!(count(&browser, "#diff-table tr[data-state=added]").await, 1, "status was added");
@@ -262,7 +307,12 @@ async fn explorer_pages_show_what_graphql_answers() {
     // A job page lists what the job reads and writes now.
     browser.goto(&format!("{base}/#/job?ns=mkt-db&name=build_stats")).await;
     browser.find("#node-name").await;
-    let job = server.graphql_data(r#"{ job(namespace: "mkt-db", name: "build_stats") { inputs { name } outputs { name } runs { runId } } }"#, json!({})).await;
+    let job = server
+        .graphql_data(
+            r#"{ job(namespace: "mkt-db", name: "build_stats") { inputs { name } outputs { name } runs { runId } } }"#,
+            json!({}),
+        )
+        .await;
     let listed = browser.eval("return [...document.querySelectorAll('section.card ul.nodes')].map(ul => [...ul.querySelectorAll('a')].map(a => a.innerText))", json!([])).await;
     assert_eq!(listed, json!([strings(&job["job"]["inputs"], "/name"), strings(&job["job"]["outputs"], "/name")]));
     assert_eq!(count(&browser, "#runs tr.run").await, job["job"]["runs"].as_array().unwrap().len() as u64);
@@ -270,15 +320,24 @@ async fn explorer_pages_show_what_graphql_answers() {
     // The lineage graph: every node and edge of the answer (no fan-out to collapse here).
     for direction in ["DOWNSTREAM", "BOTH"] {
         browser.goto(&format!("{base}/#/lineage?kind=DATASET&ns=sales-db&name=orders&dir={direction}&depth=3")).await;
-        browser.wait_for("window.tributaryMetrics && window.tributaryMetrics.lineageCompleteMs", "the lineage graph").await;
+        browser
+            .wait_for("window.tributaryMetrics && window.tributaryMetrics.lineageCompleteMs", "the lineage graph")
+            .await;
         let lineage = server
             .graphql_data(
                 "query($d: Direction!) { lineage(start: {kind: DATASET, namespace: \"sales-db\", name: \"orders\"}, direction: $d, depth: 3) { nodes { kind namespace name } edges { kind } } }",
                 json!({"d": direction}),
             )
             .await;
-        assert_eq!(drawn_nodes(&browser, "#lineage-graph").await, node_set(&lineage["lineage"]["nodes"]), "{direction}");
-        assert_eq!(count(&browser, "#lineage-graph g.edge").await, lineage["lineage"]["edges"].as_array().unwrap().len() as u64);
+        assert_eq!(
+            drawn_nodes(&browser, "#lineage-graph").await,
+            node_set(&lineage["lineage"]["nodes"]),
+            "{direction}"
+        );
+        assert_eq!(
+            count(&browser, "#lineage-graph g.edge").await,
+            lineage["lineage"]["edges"].as_array().unwrap().len() as u64
+        );
         assert_eq!(count(&browser, "#lineage-graph g.node.group").await, 0);
     }
     browser.screenshot(&shots, "lineage").await;
@@ -294,24 +353,32 @@ async fn explorer_pages_show_what_graphql_answers() {
         )
         .await;
     let answer = &columns["columnLineage"];
-    assert_eq!(count(&browser, "#column-table tr.column-impact").await, answer["columns"].as_array().unwrap().len() as u64);
+    assert_eq!(
+        count(&browser, "#column-table tr.column-impact").await,
+        answer["columns"].as_array().unwrap().len() as u64
+    );
     let masked_edges = answer["edges"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|e| {
-            let direct: Vec<&Value> = e["transformations"].as_array().unwrap().iter().filter(|t| t["type"] == "DIRECT").collect();
+            let direct: Vec<&Value> =
+                e["transformations"].as_array().unwrap().iter().filter(|t| t["type"] == "DIRECT").collect();
             !direct.is_empty() && direct.iter().all(|t| t["masking"] == true)
         })
         .count();
     assert!(masked_edges > 0, "the fixture has a masked column: {answer}");
     assert_eq!(count(&browser, "#column-graph g.edge.masked").await, masked_edges as u64);
     assert_eq!(
-        count(&browser, "#column-graph g.edge.direct").await + count(&browser, "#column-graph g.edge.indirect").await
+        count(&browser, "#column-graph g.edge.direct").await
+            + count(&browser, "#column-graph g.edge.indirect").await
             + masked_edges as u64,
         answer["edges"].as_array().unwrap().len() as u64
     );
-    assert_eq!(count(&browser, "#column-graph g.edge.unverified").await, answer["unverified"].as_array().unwrap().len() as u64);
+    assert_eq!(
+        count(&browser, "#column-graph g.edge.unverified").await,
+        answer["unverified"].as_array().unwrap().len() as u64
+    );
     browser.screenshot(&shots, "columns").await;
 
     // Impact grouped product -> domain -> owners, narrowed, exported.
@@ -330,7 +397,9 @@ async fn explorer_pages_show_what_graphql_answers() {
             .iter()
             .filter(|g| {
                 filter.is_empty()
-                    || ["product", "domain", "namespace"].iter().any(|k| g[*k].as_str().is_some_and(|v| v.contains(filter)))
+                    || ["product", "domain", "namespace"]
+                        .iter()
+                        .any(|k| g[*k].as_str().is_some_and(|v| v.contains(filter)))
                     || g["owners"].as_array().unwrap().iter().any(|o| o["name"].as_str().unwrap().contains(filter))
             })
             .fold((0, 0), |(d, j), g| (d + g["datasetCount"].as_u64().unwrap(), j + g["jobCount"].as_u64().unwrap()))
@@ -352,13 +421,20 @@ async fn explorer_pages_show_what_graphql_answers() {
     browser.type_into("#impact-filter", "finance").await;
     let (datasets, jobs) = totals("finance");
     assert!(datasets > 0);
-    browser.wait_for(&format!("document.getElementById('impact-summary').dataset.datasets === '{datasets}'"), "the narrowed impact").await;
+    browser
+        .wait_for(
+            &format!("document.getElementById('impact-summary').dataset.datasets === '{datasets}'"),
+            "the narrowed impact",
+        )
+        .await;
     assert_eq!(impact_summary(&browser).await, json!([datasets, jobs]));
 
     // The change check: start from the current schema, drop a column, see the report.
     browser.goto(&format!("{base}/#/check?ns=sales-db&name=orders")).await;
     browser.click("#check-current").await;
-    browser.wait_for("document.getElementById('check-schema').value.includes('customer_email')", "the current schema").await;
+    browser
+        .wait_for("document.getElementById('check-schema').value.includes('customer_email')", "the current schema")
+        .await;
     let proposed = r#"{"fields": [{"name": "order_id", "type": "bigint"}, {"name": "amount", "type": "decimal(14,2)"}, {"name": "status", "type": "varchar(20)"}]}"#;
     browser.type_into("#check-schema", proposed).await;
     browser.click("#check-run").await;
@@ -371,18 +447,28 @@ async fn explorer_pages_show_what_graphql_answers() {
         )
         .await;
     let report = &check["checkChange"];
-    assert_eq!(browser.eval("return document.getElementById('check-report').dataset.verdict", json!([])).await, report["verdict"]);
     assert_eq!(
-        browser.eval("return [...document.querySelectorAll('#check-changes tr.change')].map(tr => tr.dataset.path)", json!([])).await,
+        browser.eval("return document.getElementById('check-report').dataset.verdict", json!([])).await,
+        report["verdict"]
+    );
+    assert_eq!(
+        browser
+            .eval(
+                "return [...document.querySelectorAll('#check-changes tr.change')].map(tr => tr.dataset.path)",
+                json!([])
+            )
+            .await,
         json!(strings(&report["changes"], "/path"))
     );
-    let impacts: Vec<&Value> = report["changes"].as_array().unwrap().iter().flat_map(|c| c["impacts"].as_array().unwrap()).collect();
+    let impacts: Vec<&Value> =
+        report["changes"].as_array().unwrap().iter().flat_map(|c| c["impacts"].as_array().unwrap()).collect();
     assert!(!impacts.is_empty(), "dropping customer_email reaches campaign_stats: {report}");
     assert_eq!(count(&browser, "#check-impacts tr.check-impact").await, impacts.len() as u64);
     let reached: BTreeSet<(String, String)> = impacts
         .iter()
         .map(|i| {
-            let dataset = format!("{}:{}", i["dataset"]["namespace"].as_str().unwrap(), i["dataset"]["name"].as_str().unwrap());
+            let dataset =
+                format!("{}:{}", i["dataset"]["namespace"].as_str().unwrap(), i["dataset"]["name"].as_str().unwrap());
             (dataset, i["field"].as_str().unwrap_or("").to_owned())
         })
         .collect();
@@ -404,15 +490,28 @@ async fn explorer_pages_show_what_graphql_answers() {
     browser.goto(&format!("{base}/#/mesh")).await;
     browser.find("#mesh-graph g.node").await;
     let mesh = server
-        .graphql_data("{ domains { id } products { id outputPorts { name } } violations { policy } productLineage { from to } }", json!({}))
+        .graphql_data(
+            "{ domains { id } products { id outputPorts { name } } violations { policy } productLineage { from to } }",
+            json!({}),
+        )
         .await;
     assert_eq!(
-        browser.eval("return [...document.querySelectorAll('#mesh-domains tr.domain-row')].map(tr => tr.dataset.domain)", json!([])).await,
+        browser
+            .eval(
+                "return [...document.querySelectorAll('#mesh-domains tr.domain-row')].map(tr => tr.dataset.domain)",
+                json!([])
+            )
+            .await,
         json!(strings(&mesh["domains"], "/id"))
     );
     let product_ids: BTreeSet<String> = strings(&mesh["products"], "/id").into_iter().collect();
     let shown_products: BTreeSet<String> = serde_json::from_value(
-        browser.eval("return [...document.querySelectorAll('#mesh-products tr.product-row')].map(tr => tr.dataset.product)", json!([])).await,
+        browser
+            .eval(
+                "return [...document.querySelectorAll('#mesh-products tr.product-row')].map(tr => tr.dataset.product)",
+                json!([]),
+            )
+            .await,
     )
     .unwrap();
     assert_eq!(shown_products, product_ids);
@@ -450,7 +549,12 @@ async fn explorer_pages_show_what_graphql_answers() {
     assert!(browser.text("h1").await.contains("Not found"));
     browser.screenshot(&shots, "not-found").await;
     browser.goto(&format!("{base}/#/no-such-view")).await;
-    browser.wait_for("document.querySelector('main h1') && document.querySelector('main h1').innerText === 'Not found'", "the explorer's not-found view").await;
+    browser
+        .wait_for(
+            "document.querySelector('main h1') && document.querySelector('main h1').innerText === 'Not found'",
+            "the explorer's not-found view",
+        )
+        .await;
 
     // GraphiQL works offline (the browser resolves no other host) and runs a query.
     browser.goto(&format!("{base}/graphql")).await;
@@ -467,7 +571,9 @@ async fn explorer_pages_show_what_graphql_answers() {
     browser.click("#token-button").await;
     browser.type_into("#token-input", "secret-token").await;
     browser.click("#token-box button[type=submit]").await;
-    browser.wait_for("sessionStorage.getItem('tributary.token') === 'secret-token'", "the token in sessionStorage").await;
+    browser
+        .wait_for("sessionStorage.getItem('tributary.token') === 'secret-token'", "the token in sessionStorage")
+        .await;
     browser
         .eval(
             "window.seenAuth = []; const real = window.fetch; window.realFetch = real; window.fetch = (url, options) => { window.seenAuth.push(options.headers.Authorization); return real(url, options); }",
@@ -480,7 +586,12 @@ async fn explorer_pages_show_what_graphql_answers() {
     assert!(seen.as_array().unwrap().iter().all(|v| v == "Bearer secret-token"), "{seen}");
     browser.eval("window.fetch = async () => new Response('{}', {status: 401})", json!([])).await;
     browser.eval("location.hash = '#/mesh'", json!([])).await;
-    browser.wait_for("!document.getElementById('notice').hidden && !document.getElementById('token-box').hidden", "the 401 notice").await;
+    browser
+        .wait_for(
+            "!document.getElementById('notice').hidden && !document.getElementById('token-box').hidden",
+            "the 401 notice",
+        )
+        .await;
     assert!(browser.text("#notice").await.contains("401"));
     browser.screenshot(&shots, "auth").await;
     browser
@@ -496,7 +607,9 @@ async fn explorer_pages_show_what_graphql_answers() {
     // GraphiQL in the same tab sends the token too.
     browser.goto(&format!("{base}/graphql")).await;
     browser.find(".graphiql-container").await;
-    browser.wait_for("document.body.innerText.includes('Bearer secret-token')", "the token in GraphiQL's headers").await;
+    browser
+        .wait_for("document.body.innerText.includes('Bearer secret-token')", "the token in GraphiQL's headers")
+        .await;
 
     drop(browser);
     server.shutdown().await;
@@ -518,7 +631,14 @@ async fn hub_fixture(server: &TestServer, jobs: u32, per_job: u32) {
     let events: Vec<Value> = (0..jobs)
         .map(|job| {
             let team = format!("team-{}", job % 5);
-            let mut event = run_event("COMPLETE", "2024-05-01T00:00:00Z", &run_id(10_000 + job), &format!("fanout_{job}"), &[], &[]);
+            let mut event = run_event(
+                "COMPLETE",
+                "2024-05-01T00:00:00Z",
+                &run_id(10_000 + job),
+                &format!("fanout_{job}"),
+                &[],
+                &[],
+            );
             event["job"]["namespace"] = team.clone().into();
             event["inputs"] = json!([{"namespace": "hub-db", "name": "events"}]);
             event["outputs"] =
@@ -550,7 +670,12 @@ async fn hub_with_ten_thousand_downstream_datasets_stays_collapsed() {
     let shots = screenshots();
     let start = r#"{kind: DATASET, namespace: "hub-db", name: "events"}"#;
     let full = server
-        .graphql_data(&format!("{{ lineage(start: {start}, depth: 2, limit: 100000) {{ nodes {{ kind distance }} truncated }} }}"), json!({}))
+        .graphql_data(
+            &format!(
+                "{{ lineage(start: {start}, depth: 2, limit: 100000) {{ nodes {{ kind distance }} truncated }} }}"
+            ),
+            json!({}),
+        )
         .await;
     let nodes = full["lineage"]["nodes"].as_array().unwrap();
     let jobs = nodes.iter().filter(|n| n["kind"] == "JOB").count() as u64;
@@ -561,7 +686,11 @@ async fn hub_with_ten_thousand_downstream_datasets_stays_collapsed() {
     let url = format!("{}/#/lineage?kind=DATASET&ns=hub-db&name=events&dir=DOWNSTREAM&depth=2", server.base_url);
     browser.goto(&url).await;
     browser
-        .wait_for_within("window.tributaryMetrics && window.tributaryMetrics.lineageCompleteMs", "the hub's lineage", Duration::from_secs(120))
+        .wait_for_within(
+            "window.tributaryMetrics && window.tributaryMetrics.lineageCompleteMs",
+            "the hub's lineage",
+            Duration::from_secs(120),
+        )
         .await;
     let metrics = browser.eval("return window.tributaryMetrics", json!([])).await;
     // The hub's fan-out is drawn as counted groups (a group of one is drawn as its node) that
@@ -587,18 +716,26 @@ async fn hub_with_ten_thousand_downstream_datasets_stays_collapsed() {
         .await;
     browser.click("#lineage-graph g.node[data-test-target]").await;
     browser.find("#lineage-graph g.node.more").await;
-    let remaining = browser.eval("return Number(document.querySelector('#lineage-graph g.node.more').dataset.remaining)", json!([])).await;
+    let remaining = browser
+        .eval("return Number(document.querySelector('#lineage-graph g.node.more').dataset.remaining)", json!([]))
+        .await;
     assert_eq!(remaining.as_u64().unwrap(), largest - 25);
     assert_eq!(count(&browser, "#lineage-graph g.node[data-kind=JOB]").await, jobs_before + 25);
     assert_eq!(hub_fan_out(&browser).await.0, jobs, "still every job, some drawn, some counted");
     browser.click("#lineage-graph g.node.more").await;
     browser
         .wait_for(
-            &format!("document.querySelectorAll('#lineage-graph g.node[data-kind=JOB]').length === {}", jobs_before + 50),
+            &format!(
+                "document.querySelectorAll('#lineage-graph g.node[data-kind=JOB]').length === {}",
+                jobs_before + 50
+            ),
             "the second page",
         )
         .await;
-    assert!(browser.eval("return location.hash", json!([])).await.as_str().unwrap().contains("x="), "expansions are in the URL");
+    assert!(
+        browser.eval("return location.hash", json!([])).await.as_str().unwrap().contains("x="),
+        "expansions are in the URL"
+    );
     browser.screenshot(&shots, "hub-expanded").await;
 
     // Datasets only: the 10,000 datasets, in counted groups.
@@ -633,7 +770,7 @@ fn fmt_thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::new();
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

@@ -28,14 +28,17 @@ fn browser_binaries() -> Result<(PathBuf, PathBuf), String> {
 
 fn on_path(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).flat_map(|dir| names.iter().map(move |name| dir.join(name))).find(|file| file.is_file())
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|file| file.is_file())
 }
 
 fn found() -> Option<(PathBuf, PathBuf)> {
     let chromium = std::env::var_os("TRIBUTARY_CHROMIUM")
         .map(PathBuf::from)
         .or_else(|| on_path(&["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]))?;
-    let driver = std::env::var_os("TRIBUTARY_CHROMEDRIVER").map(PathBuf::from).or_else(|| on_path(&["chromedriver"]))?;
+    let driver =
+        std::env::var_os("TRIBUTARY_CHROMEDRIVER").map(PathBuf::from).or_else(|| on_path(&["chromedriver"]))?;
     Some((chromium, driver))
 }
 
@@ -94,7 +97,8 @@ fn find_or_install() -> Result<(PathBuf, PathBuf), String> {
         apt(&["update"])?;
         apt(&install)?;
     }
-    found().ok_or_else(|| "apt-get installed chromium and chromium-driver, yet no chromium/chromedriver is on PATH".into())
+    found()
+        .ok_or_else(|| "apt-get installed chromium and chromium-driver, yet no chromium/chromedriver is on PATH".into())
 }
 
 /// A chromedriver process and one browser session; both end on drop.
@@ -214,8 +218,12 @@ impl Browser {
                 return value;
             }
             if Instant::now() > deadline {
-                let body = self.eval("return document.body ? document.body.innerText.slice(0, 3000) : ''", json!([])).await;
-                panic!("timed out waiting for {what} (`{expression}`); the page shows:\n{}", body.as_str().unwrap_or(""));
+                let body =
+                    self.eval("return document.body ? document.body.innerText.slice(0, 3000) : ''", json!([])).await;
+                panic!(
+                    "timed out waiting for {what} (`{expression}`); the page shows:\n{}",
+                    body.as_str().unwrap_or("")
+                );
             }
             tokio::time::sleep(Duration::from_millis(40)).await;
         }
@@ -225,8 +233,9 @@ impl Browser {
     pub async fn find(&self, selector: &str) -> String {
         let escaped = serde_json::to_string(selector).unwrap();
         self.wait_for(&format!("document.querySelector({escaped})"), selector).await;
-        let value =
-            self.command(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": selector}))).await;
+        let value = self
+            .command(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": selector})))
+            .await;
         value[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("no element id for {selector}: {value}")).to_owned()
     }
 
@@ -247,7 +256,11 @@ impl Browser {
     pub async fn text(&self, selector: &str) -> String {
         let escaped = serde_json::to_string(selector).unwrap();
         self.wait_for(&format!("document.querySelector({escaped})"), selector).await;
-        self.eval(&format!("return document.querySelector({escaped}).innerText"), json!([])).await.as_str().unwrap_or("").to_owned()
+        self.eval(&format!("return document.querySelector({escaped}).innerText"), json!([]))
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 
     /// Saves a PNG of the window as `<dir>/<name>.png`.

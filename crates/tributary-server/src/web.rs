@@ -100,7 +100,9 @@ fn serve(asset: &'static Asset, request_headers: &HeaderMap) -> Response {
 /// A strong validator from the content (FNV-1a, 64 bits): the same bytes give the same tag
 /// in every build.
 fn etag(body: &[u8]) -> String {
-    let hash = body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3));
+    let hash = body
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3));
     format!("\"{hash:016x}\"")
 }
 
