@@ -482,6 +482,8 @@ async fn explorer_pages_show_what_graphql_answers() {
     let check_url = browser.eval("return location.href", json!([])).await.as_str().unwrap().to_owned();
     assert!(check_url.contains("schema="), "{check_url}");
     browser.screenshot(&shots, "check").await;
+    browser.eval("document.getElementById('check-graph').scrollIntoView()", json!([])).await;
+    browser.screenshot(&shots, "check-paths").await;
     browser.goto("about:blank").await;
     browser.goto(&check_url).await;
     browser.find("#check-report").await;

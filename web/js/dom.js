@@ -96,6 +96,11 @@ export function fmtNumber(value) {
   return Number(value).toLocaleString("en-US");
 }
 
+/** `1 dataset`, `2 datasets`. */
+export function plural(count, word) {
+  return `${fmtNumber(count)} ${word}${count === 1 ? "" : "s"}`;
+}
+
 export function fmtTime(iso) {
   if (!iso) return "—";
   const date = new Date(iso);

@@ -1,8 +1,8 @@
 // Impact of a node: the affected datasets and jobs grouped product -> domain -> owners, with
 // counts, a filter that narrows the list to who must act, and a CSV export.
 
-import { gql, showWatermark, WATERMARK, NODE } from "./api.js";
-import { h, fill, route, nodeRoute, nodeLink, table, fmtNumber, csv, downloadLink, loading } from "./dom.js";
+import { gql, showWatermark, WATERMARK } from "./api.js";
+import { h, fill, route, nodeRoute, nodeLink, table, fmtNumber, plural, csv, downloadLink, loading } from "./dom.js";
 
 const IMPACT = `query Impact($start: NodeInput!, $direction: Direction!, $depth: Int, $limit: Int) {
   impact(start: $start, direction: $direction, depth: $depth, limit: $limit) {
@@ -65,7 +65,7 @@ function tree(groups) {
     domains.get(domain).push(group);
   }
   const count = (list) => list.reduce((sum, g) => [sum[0] + g.datasetCount, sum[1] + g.jobCount], [0, 0]);
-  const countText = ([datasets, jobs]) => `${fmtNumber(datasets)} datasets, ${fmtNumber(jobs)} jobs`;
+  const countText = ([datasets, jobs]) => `${plural(datasets, "dataset")}, ${plural(jobs, "job")}`;
   const products = [...byProduct.entries()].sort(([a], [b]) => (a === "") - (b === "") || a.localeCompare(b));
   return h("div", { id: "impact-tree" }, products.map(([product, domains]) => {
     const all = [...domains.values()].flat();
@@ -132,8 +132,8 @@ export async function render(main, context) {
     summary.dataset.datasets = String(datasets);
     summary.dataset.jobs = String(jobs);
     fill(summary,
-      h("strong", null, `${fmtNumber(datasets)} datasets and ${fmtNumber(jobs)} jobs`),
-      ` affected ${params.dir === "UPSTREAM" ? "upstream" : "downstream"}, in ${products} products and ${domains} domains, ${owners} owners to tell`,
+      h("strong", null, `${plural(datasets, "dataset")} and ${plural(jobs, "job")}`),
+      ` affected ${params.dir === "UPSTREAM" ? "upstream" : "downstream"}, in ${plural(products, "product")} and ${plural(domains, "domain")}, ${plural(owners, "owner")} to tell`,
       filter.value.trim() ? ` (narrowed from ${groups.length} groups to ${selected.length})` : "",
       impact.lineage.truncated ? h("strong", { class: "warning" }, " — the walk was cut at the node limit: more are affected") : "");
     fill(exportSlot, downloadLink("Export CSV", `impact-${start.name}.csv`, impactCsv(selected)));
