@@ -191,7 +191,7 @@ async fn explorer_pages_show_what_graphql_answers() {
     assert!(!expected.is_empty());
     assert_eq!(shown, json!(expected), "search results shown vs GraphQL");
     browser.screenshot(&shots, "search").await;
-    // Domains are found too, and a search is a link.
+    // Domains are found too, a search is a link, and owners filter.
     browser.goto(&format!("{base}/#/search?q=market")).await;
     browser
         .wait_for(
@@ -199,6 +199,27 @@ async fn explorer_pages_show_what_graphql_answers() {
             "the marketing domain",
         )
         .await;
+    browser.goto(&format!("{base}/#/search?owner=team:order-pipeline")).await;
+    browser
+        .wait_for(
+            "location.hash.includes('owner=') && document.querySelector('#search-summary[data-state=done]')",
+            "the search by owner",
+        )
+        .await;
+    let owned = server
+        .graphql_data(r#"{ search(owner: "team:order-pipeline") { results { node { namespace name } } } }"#, json!({}))
+        .await;
+    let owned: Vec<String> = owned["search"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{}:{}", r["node"]["namespace"].as_str().unwrap(), r["node"]["name"].as_str().unwrap()))
+        .collect();
+    assert!(!owned.is_empty());
+    let shown = browser
+        .eval("return [...document.querySelectorAll('#search-results li')].map(li => li.dataset.namespace + ':' + li.dataset.name)", json!([]))
+        .await;
+    assert_eq!(shown, json!(owned), "search by owner");
 
     // A dataset: schema, history and diff, runs, owners, product and domain, freshness.
     browser.goto(&format!("{base}/#/dataset?ns=sales-db&name=orders")).await;
