@@ -508,6 +508,40 @@ async fn explorer_pages_show_what_graphql_answers() {
     browser.goto("about:blank").await;
     browser.goto(&check_url).await;
     browser.find("#check-report").await;
+    // The same check from a dbt models YAML.
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/check/orders-proposed.yml")).unwrap();
+    browser
+        .eval(
+            "const f = document.getElementById('check-format'); f.value = 'DBT'; f.dispatchEvent(new Event('change'))",
+            json!([]),
+        )
+        .await;
+    browser.eval("document.getElementById('check-schema').value = arguments[0]", json!([yaml])).await;
+    browser.eval("document.getElementById('check-report').remove()", json!([])).await;
+    browser.click("#check-run").await;
+    browser.find("#check-report").await;
+    let dbt = server
+        .graphql_data(
+            r#"query($s: String!) { checkChange(dataset: {namespace: "sales-db", name: "orders"}, schema: $s, format: DBT) {
+                 verdict changes { path } } }"#,
+            json!({"s": yaml}),
+        )
+        .await;
+    assert_eq!(
+        browser.eval("return document.getElementById('check-report').dataset.verdict", json!([])).await,
+        dbt["checkChange"]["verdict"]
+    );
+    assert_eq!(
+        browser
+            .eval(
+                "return [...document.querySelectorAll('#check-changes tr.change')].map(tr => tr.dataset.path)",
+                json!([])
+            )
+            .await,
+        json!(strings(&dbt["checkChange"]["changes"], "/path"))
+    );
+    assert!(browser.eval("return location.hash", json!([])).await.as_str().unwrap().contains("format=DBT"));
 
     // The mesh: domains, products, violations, product lineage.
     browser.goto(&format!("{base}/#/mesh")).await;
