@@ -602,6 +602,13 @@ async fn explorer_pages_show_what_graphql_answers() {
     let root = client.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(root.status(), 200);
     assert!(root.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(root.headers().contains_key("content-security-policy"));
+    // Assets revalidate with their ETag: a reload costs a 304.
+    let script = client.get(format!("{base}/assets/js/main.js")).send().await.unwrap();
+    assert_eq!(script.status(), 200);
+    let etag = script.headers()["etag"].clone();
+    let again = client.get(format!("{base}/assets/js/main.js")).header("if-none-match", etag).send().await.unwrap();
+    assert_eq!(again.status(), 304);
     browser.goto(&format!("{base}/no/such/page")).await;
     assert!(browser.text("h1").await.contains("Not found"));
     browser.screenshot(&shots, "not-found").await;
