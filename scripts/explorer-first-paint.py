@@ -41,6 +41,7 @@ def main():
     parser.add_argument("--limit", type=int, default=20000, help='the view\'s "max nodes"')
     parser.add_argument("--datasets-only", action="store_true")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--screenshot", help="save a PNG of the last run's view here")
     parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("google-chrome"))
     parser.add_argument("--chromedriver", default=shutil.which("chromedriver"))
     args = parser.parse_args()
@@ -92,6 +93,10 @@ def main():
             complete.append(marks["lineageCompleteMs"])
             print(f"run {run + 1}: first paint {marks['lineageFirstPaintMs']:.0f} ms, complete {marks['lineageCompleteMs']:.0f} ms, "
                   f"{drawn} nodes drawn; {status.strip()}")
+        if args.screenshot:
+            import base64
+            with open(args.screenshot, "wb") as out:
+                out.write(base64.b64decode(call(base, "GET", path + "/screenshot")))
         print(f"median of {args.runs}: first paint {statistics.median(first):.0f} ms, complete {statistics.median(complete):.0f} ms")
         call(base, "DELETE", path)
     finally:

@@ -8,6 +8,8 @@ import { nodeKey } from "./dom.js";
 
 /** Members of an expanded group shown per page. */
 export const GROUP_PAGE = 25;
+/** Groups drawn per node and direction; smaller ones are merged into one "other" group. */
+export const MAX_GROUPS = 30;
 
 function link(map, from, to) {
   let set = map.get(from);
@@ -68,8 +70,20 @@ export function buildModel(impact, { datasetsOnly = false, startKey } = {}) {
   return { ...model, out: contractedOut, inn: contractedIn };
 }
 
+/** `sales_staging` of `sales_staging.dim_orders`: what a name says about where it belongs. */
+function namePrefix(name) {
+  const dot = name.lastIndexOf(".");
+  if (dot > 0) return name.slice(0, dot);
+  const part = name.split(/[_/:-]/)[0];
+  return part && part !== name ? part : name.slice(0, 1);
+}
+
 /** The group a node falls in when its parent's fan-out is collapsed. */
 export function groupKeyOf(model, node, groupBy) {
+  if (groupBy === "prefix") {
+    const prefix = namePrefix(node.name);
+    return { key: `prefix:${node.namespace}\u0000${prefix}`, label: `${prefix}…`, kind: "name prefix", note: "" };
+  }
   const place = model.groupOf.get(node.key) || {};
   const outside = groupBy === "product" ? " (no product)" : "";
   if (groupBy === "product" && place.product) return { key: `product:${place.product}`, label: place.product, kind: "product", note: "" };
@@ -142,38 +156,57 @@ export function visibleGraph(model, options) {
         for (const next of fresh) place(next, key, side);
         continue;
       }
-      const partitions = new Map();
-      for (const next of fresh) {
-        const node = model.nodes.get(next);
-        const group = groupKeyOf(model, node, groupBy);
-        if (!partitions.has(group.key)) partitions.set(group.key, { ...group, members: [] });
-        partitions.get(group.key).members.push(node);
+      const partition = (by) => {
+        const partitions = new Map();
+        for (const next of fresh) {
+          const node = model.nodes.get(next);
+          const group = groupKeyOf(model, node, by);
+          if (!partitions.has(group.key)) partitions.set(group.key, { ...group, members: [] });
+          partitions.get(group.key).members.push(node);
+        }
+        return partitions;
+      };
+      // One big group says nothing (every neighbour in the same namespace and no mesh
+      // descriptors): then the names' prefixes (schemas) split it.
+      let groupedBy = groupBy;
+      let partitions = partition(groupBy);
+      if (partitions.size === 1 && groupBy !== "prefix") {
+        const byPrefix = partition("prefix");
+        if (byPrefix.size > 1) {
+          partitions = byPrefix;
+          groupedBy = "prefix";
+        }
       }
-      const ordered = [...partitions.values()].sort((a, b) => b.members.length - a.members.length || a.label.localeCompare(b.label));
-      for (const partition of ordered) {
-        if (partition.members.length === 1) {
-          place(partition.members[0].key, key, side);
+      let ordered = [...partitions.values()].sort((a, b) => b.members.length - a.members.length || a.label.localeCompare(b.label));
+      if (ordered.length > MAX_GROUPS) {
+        const rest = ordered.slice(MAX_GROUPS - 1);
+        ordered = ordered.slice(0, MAX_GROUPS - 1);
+        ordered.push({ key: "other", label: `${rest.length} other groups`, kind: groupedBy === "prefix" ? "name prefix" : groupedBy, note: "", members: rest.flatMap((p) => p.members) });
+      }
+      for (const part of ordered) {
+        if (part.members.length === 1) {
+          place(part.members[0].key, key, side);
           continue;
         }
-        const id = groupId(key, side, groupBy, partition.key);
-        const datasets = partition.members.filter((m) => m.kind === "DATASET").length;
-        const jobs = partition.members.length - datasets;
+        const id = groupId(key, side, groupedBy, part.key);
+        const datasets = part.members.filter((m) => m.kind === "DATASET").length;
+        const jobs = part.members.length - datasets;
         const shown = expanded.get(id) || 0;
         if (shown > 0) {
-          const members = partition.members.slice().sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name, "en", { numeric: true }) || a.namespace.localeCompare(b.namespace));
+          const members = part.members.slice().sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name, "en", { numeric: true }) || a.namespace.localeCompare(b.namespace));
           let drawn = 0;
           for (const member of members.slice(0, shown)) if (place(member.key, key, side)) drawn++;
           const remaining = members.length - drawn;
           if (remaining > 0) {
             hiddenInGroups += remaining;
             const moreId = `${id}\u0001more`;
-            nodes.push({ type: "more", key: moreId, groupId: id, label: partition.label, groupKind: partition.kind, note: partition.note, remaining, shown: drawn, total: members.length, side });
+            nodes.push({ type: "more", key: moreId, groupId: id, label: part.label, groupKind: part.kind, note: part.note, remaining, shown: drawn, total: members.length, side });
             oriented(key, moreId, side, { group: true });
           }
         } else {
           if (nodes.length >= maxVisible) { capped = true; continue; }
-          hiddenInGroups += partition.members.length;
-          nodes.push({ type: "group", key: id, groupId: id, label: partition.label, groupKind: partition.kind, note: partition.note, datasets, jobs, total: partition.members.length, side, members: partition.members });
+          hiddenInGroups += part.members.length;
+          nodes.push({ type: "group", key: id, groupId: id, label: part.label, groupKind: part.kind, note: part.note, datasets, jobs, total: part.members.length, side, members: part.members });
           oriented(key, id, side, { group: true });
         }
       }

@@ -65,7 +65,7 @@ export async function render(main, context) {
   const direction = select("dir", [["DOWNSTREAM", "downstream"], ["UPSTREAM", "upstream"], ["BOTH", "both"]], params.dir);
   const depth = h("input", { type: "number", name: "depth", id: "lineage-depth", min: 1, max: 50, value: params.depth, "aria-label": "depth" });
   const datasetsOnly = h("input", { type: "checkbox", name: "dso", id: "lineage-dso", checked: params.dso === "1" });
-  const groupBy = select("group", [["product", "product"], ["domain", "domain"], ["namespace", "namespace"]], params.group);
+  const groupBy = select("group", [["product", "product"], ["domain", "domain"], ["namespace", "namespace"], ["prefix", "name prefix"]], params.group);
   const bound = h("input", { type: "number", name: "bound", id: "lineage-bound", min: 1, max: 200, value: params.bound, "aria-label": "collapse beyond" });
   const limit = h("input", { type: "number", name: "limit", id: "lineage-limit", min: 1, max: 1000000, step: 1000, value: params.limit, "aria-label": "max nodes" });
   const status = h("p", { id: "lineage-status", class: "muted", "aria-live": "polite" });
@@ -118,7 +118,7 @@ export async function render(main, context) {
     if (node.type === "group") {
       return {
         id: node.key, label: `${node.label}`, sublabel: `${fmtNumber(node.total)}${partial ? "+" : ""} ${node.datasets && node.jobs ? "nodes" : node.jobs ? "jobs" : "datasets"} · ${node.groupKind}${node.note}`,
-        cls: `group group-${node.groupKind}`, title: groupTitle(node),
+        cls: `group group-${node.groupKind.replace(/ /g, "-")}`, title: groupTitle(node),
         data: { type: "group", count: String(node.total), label: node.label, groupKind: node.groupKind },
         onClick: () => { expanded.set(node.groupId, GROUP_PAGE); context.replace("lineage", currentParams()); draw(); showGroup(node); },
       };
