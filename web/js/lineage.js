@@ -175,13 +175,17 @@ export async function render(main, context) {
     }
   }
 
+  let generation = 0;
   async function load() {
+    // A newer load (settings changed meanwhile) wins over an older one still answering.
+    const mine = ++generation;
     const requested = Math.max(1, Number(limit.value) || 20000);
     const variables = {
       start, direction: direction.value, depth: Math.max(1, Number(depth.value) || 3), limit: Math.min(FIRST_ANSWER_NODES, requested),
     };
     fill(status, loading("Walking the lineage…"));
     const first = await gql(IMPACT, variables, { signal: context.signal });
+    if (mine !== generation) return;
     answer = first.impact;
     partial = answer.lineage.truncated && requested > FIRST_ANSWER_NODES;
     showWatermark(answer.lineage.watermark);
@@ -197,6 +201,7 @@ export async function render(main, context) {
       return;
     }
     const full = await gql(IMPACT, { ...variables, limit: requested }, { signal: context.signal });
+    if (mine !== generation) return;
     answer = full.impact;
     partial = false;
     showWatermark(answer.lineage.watermark);

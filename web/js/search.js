@@ -79,7 +79,6 @@ export function render(main, context) {
     if (inflight) inflight.abort();
     inflight = new AbortController();
     const signal = inflight.signal;
-    context.signal.addEventListener("abort", () => inflight && inflight.abort());
     const searchKinds = kinds.filter((kind) => kind !== "DOMAIN");
     const wantDomains = kinds.length === 0 || kinds.includes("DOMAIN");
     const wantNodes = kinds.length === 0 || searchKinds.length > 0;
@@ -129,6 +128,7 @@ export function render(main, context) {
     }
   }
 
+  context.signal.addEventListener("abort", () => inflight && inflight.abort());
   const rerun = debounce(() => run(), 120);
   [text, tag, owner, domain].forEach((element) => element.addEventListener("input", rerun));
   kindBoxes.forEach((label) => label.firstChild.addEventListener("change", () => run()));
