@@ -364,6 +364,51 @@ async fn explorer_pages_show_what_graphql_answers() {
     browser.screenshot(&shots, "lineage").await;
     // Expand the start dataset to its columns and follow one.
     browser.click("#lineage-graph g.node.start").await;
+    // Follow a column on the same graph: the datasets it reaches are marked by how.
+    browser.click("#panel-columns button.column-trace[data-field=customer_email]").await;
+    browser.find("#trace-summary").await;
+    let traced = server
+        .graphql_data(
+            r#"{ columnLineage(dataset: {namespace: "sales-db", name: "orders"}, field: "customer_email", direction: DOWNSTREAM) {
+                 columns { column { namespace name } use masked } unverified { dataset { namespace name } } } }"#,
+            json!({}),
+        )
+        .await;
+    let mut expected_trace = std::collections::BTreeMap::new();
+    let rank = |use_: &str| ["unverified", "indirect", "masked", "direct"].iter().position(|u| *u == use_).unwrap();
+    let mut keep = |dataset: &Value, use_: &'static str| {
+        let key = format!("{}:{}", dataset["namespace"].as_str().unwrap(), dataset["name"].as_str().unwrap());
+        let entry = expected_trace.entry(key).or_insert(use_);
+        if rank(use_) > rank(entry) {
+            *entry = use_;
+        }
+    };
+    for reached in traced["columnLineage"]["columns"].as_array().unwrap() {
+        let use_ = if reached["use"] == "INDIRECT" {
+            "indirect"
+        } else if reached["masked"] == true {
+            "masked"
+        } else {
+            "direct"
+        };
+        keep(&reached["column"], use_);
+    }
+    for consumer in traced["columnLineage"]["unverified"].as_array().unwrap() {
+        keep(&consumer["dataset"], "unverified");
+    }
+    let marked = browser
+        .eval(
+            "return [...document.querySelectorAll('#lineage-graph g.node[data-type=node]')].flatMap(g => [...g.classList].filter(c => c.startsWith('trace-') && c !== 'trace-start').map(c => [g.dataset.namespace + ':' + g.dataset.name, c.slice(6)]))",
+            json!([]),
+        )
+        .await;
+    let marked: Vec<(String, String)> = serde_json::from_value(marked).unwrap();
+    let marked: std::collections::BTreeMap<String, String> = marked.into_iter().collect();
+    let expected_trace: std::collections::BTreeMap<String, String> =
+        expected_trace.into_iter().map(|(k, v)| (k, v.to_owned())).collect();
+    assert!(!expected_trace.is_empty());
+    assert_eq!(marked, expected_trace, "datasets marked on the graph vs columnLineage");
+    browser.screenshot(&shots, "lineage-column").await;
     browser.click("#panel-columns a.column-link[href*='field=customer_email']").await;
     browser.find("#column-graph g.node").await;
     let columns = server

@@ -17,6 +17,17 @@ const IMPACT = `query LineageGraph($start: NodeInput!, $direction: Direction!, $
   }
 }`;
 
+const TRACE = `query Trace($dataset: DatasetInput!, $field: String!, $direction: Direction!) {
+  columnLineage(dataset: $dataset, field: $field, direction: $direction) {
+    columns { column { namespace name field } use masked }
+    unverified { dataset { namespace name } }
+    ${WATERMARK}
+  }
+}`;
+
+/** How a traced column reaches each dataset, the strongest use first. */
+const TRACE_RANK = { direct: 4, masked: 3, indirect: 2, unverified: 1 };
+
 const COLUMNS_OF = `query Columns($ns: String!, $name: String!) {
   dataset(namespace: $ns, name: $name) { currentSchema { fields { name type } } }
 }`;
@@ -75,6 +86,51 @@ export async function render(main, context) {
   let model = null;
   let answer = null;
   let partial = false;
+  /** A column followed on the graph: {startKey, field, uses: Map dataset key -> use}. */
+  let trace = null;
+
+  /** Marks the drawn datasets a traced column reaches, by how it reaches them. */
+  function applyTrace() {
+    for (const element of canvas.querySelectorAll("g.node[data-type=node]")) {
+      for (const use of Object.keys(TRACE_RANK)) element.classList.remove(`trace-${use}`);
+      element.classList.remove("trace-start");
+      if (!trace) continue;
+      if (element.dataset.id === trace.startKey) element.classList.add("trace-start");
+      const use = trace.uses.get(element.dataset.id);
+      if (use) element.classList.add(`trace-${use}`);
+    }
+  }
+
+  async function traceColumn(node, field, into) {
+    const traceDirection = direction.value === "UPSTREAM" ? "UPSTREAM" : "DOWNSTREAM";
+    fill(into, loading(`Following ${field}…`));
+    try {
+      const data = await gql(TRACE, { dataset: { namespace: node.namespace, name: node.name }, field, direction: traceDirection }, { signal: context.signal });
+      const result = data.columnLineage;
+      const uses = new Map();
+      const keep = (key, use) => { if ((TRACE_RANK[use] || 0) > (TRACE_RANK[uses.get(key)] || 0)) uses.set(key, use); };
+      for (const reached of result.columns) {
+        keep(nodeKey("DATASET", reached.column.namespace, reached.column.name), reached.use === "INDIRECT" ? "indirect" : reached.masked ? "masked" : "direct");
+      }
+      for (const consumer of result.unverified) keep(nodeKey("DATASET", consumer.dataset.namespace, consumer.dataset.name), "unverified");
+      uses.delete(node.key);
+      trace = { startKey: node.key, field, uses };
+      applyTrace();
+      const drawn = [...uses.keys()].filter((key) => [...canvas.querySelectorAll("g.node[data-type=node]")].some((g) => g.dataset.id === key)).length;
+      fill(into,
+        h("p", { id: "trace-summary", dataset: { datasets: String(uses.size), drawn: String(drawn) } },
+          h("strong", null, `${field}`), ` ${traceDirection === "UPSTREAM" ? "comes from" : "reaches"} ${result.columns.length} columns in ${uses.size} datasets (${drawn} drawn here)`),
+        h("ul", { class: "trace-legend" },
+          h("li", { class: "key trace-direct" }, "DIRECT: carries the value"),
+          h("li", { class: "key trace-masked" }, "masked"),
+          h("li", { class: "key trace-indirect" }, "INDIRECT: influences it"),
+          h("li", { class: "key trace-unverified" }, "columns unknown")),
+        h("p", null, h("a", { href: route("columns", { ns: node.namespace, name: node.name, field, dir: traceDirection }) }, "Column graph"), " · ",
+          h("button", { type: "button", class: "link", id: "trace-clear", onclick: () => { trace = null; applyTrace(); fill(into); } }, "Clear")));
+    } catch (error) {
+      if (error.name !== "AbortError") fill(into, errorBox(error));
+    }
+  }
 
   const currentParams = () => ({
     kind, ns: start.namespace, name: start.name, dir: direction.value, depth: depth.value, dso: datasetsOnly.checked,
@@ -98,6 +154,7 @@ export async function render(main, context) {
       }),
     };
     const drawn = renderGraph(canvas, graph, { focusId: startKey });
+    applyTrace();
     const drawnNodes = visible.nodes.filter((n) => n.type === "node").length;
     const groups = visible.nodes.filter((n) => n.type === "group" || n.type === "more").length;
     canvas.dataset.nodes = String(drawnNodes);
@@ -150,6 +207,7 @@ export async function render(main, context) {
   async function showNode(node) {
     const nodeStart = { kind: node.kind, ns: node.namespace, name: node.name };
     const columns = h("div", { id: "panel-columns" });
+    const traced = h("div", { id: "panel-trace" });
     fill(panel,
       h("p", { class: "muted" }, badge(node.kind === "JOB" ? "job" : "dataset"), ` distance ${node.distance}`),
       h("h3", { id: "panel-name" }, node.name),
@@ -159,16 +217,17 @@ export async function render(main, context) {
         h("li", null, h("a", { href: route("lineage", { ...currentParams(), ...nodeStart, x: "" }) }, "Centre the graph here")),
         h("li", null, h("a", { href: route("impact", nodeStart) }, "Impact")),
         node.kind === "DATASET" ? h("li", null, h("a", { href: route("check", { ns: node.namespace, name: node.name }) }, "Check a schema change")) : null),
-      columns);
+      columns, traced);
     if (node.kind !== "DATASET") return;
     fill(columns, loading("Columns…"));
     try {
       const data = await gql(COLUMNS_OF, { ns: node.namespace, name: node.name }, { signal: context.signal });
       const schema = data.dataset && data.dataset.currentSchema;
-      fill(columns, h("h4", null, "Columns"), schema
+      fill(columns, h("h4", null, "Columns"), h("p", { class: "muted" }, "Click one to follow it on this graph."), schema
         ? h("ul", { class: "columns-list" }, schema.fields.map((field) => h("li", null,
-          h("a", { href: route("columns", { ns: node.namespace, name: node.name, field: field.name, dir: direction.value === "UPSTREAM" ? "UPSTREAM" : "DOWNSTREAM" }), class: "column-link" }, field.name),
-          h("span", { class: "muted mono" }, ` ${field.type || ""}`))))
+          h("button", { type: "button", class: "link column-trace", dataset: { field: field.name }, onclick: () => traceColumn(node, field.name, traced) }, field.name),
+          h("span", { class: "muted mono" }, ` ${field.type || ""} `),
+          h("a", { href: route("columns", { ns: node.namespace, name: node.name, field: field.name, dir: direction.value === "UPSTREAM" ? "UPSTREAM" : "DOWNSTREAM" }), class: "column-link", title: "column lineage graph" }, "graph"))))
         : h("p", { class: "muted" }, "No schema known."));
     } catch (error) {
       if (error.name !== "AbortError") fill(columns, errorBox(error));
