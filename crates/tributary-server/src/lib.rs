@@ -18,8 +18,8 @@ pub use limits::ServerLimits;
 pub use tributary_service::{Service, ServiceConfig, StoreConfig, governance, model};
 
 /// Every route: `POST /api/v1/lineage`, `/graphql`, `/healthz`, `/readyz`, the web explorer
-/// (`/`, `/assets/…`) and the gRPC services, behind the request guards (origin check, body and time limits, 404 for paths
-/// that are neither ours nor gRPC).
+/// (`/`, `/assets/…`) and the gRPC services, behind the request guards (origin check, body
+/// and time limits, 404 for paths that are neither ours nor gRPC).
 pub async fn router(service: Service, limits: &ServerLimits) -> axum::Router {
     let grpc = tributary_grpc::routes(service.clone()).await.into_axum_router();
     let graphql = tributary_graphql::router(service.clone(), limits.max_graphql_bytes);
