@@ -19,3 +19,4 @@ mod sql_lineage;
 mod stress;
 mod support;
 mod tls;
+mod web;

@@ -164,7 +164,8 @@ fn origin_allowed(origin: &str, headers: &HeaderMap, limits: &ServerLimits) -> b
 }
 
 /// Every request passes here first:
-/// - a path that is neither ours nor gRPC gets 404 (not a gRPC status with HTTP 200);
+/// - a path that is neither ours nor gRPC gets 404 (not a gRPC status with HTTP 200), as a
+///   page for a browser;
 /// - a body whose `Content-Length` is over the route's limit gets 413 before it is read;
 /// - writes from browsers must be same-origin or from an allowed origin, and must be JSON
 ///   (a cross-site form or `text/plain` post gets 415/403: such requests need no CORS
@@ -179,12 +180,15 @@ pub(crate) async fn guard(State(state): State<GuardState>, mut request: Request,
         return grpc_with_deadline(&limits, request, next).await;
     }
     let path = request.uri().path().to_owned();
-    if !HTTP_PATHS.contains(&path.as_str()) {
+    if !HTTP_PATHS.contains(&path.as_str()) && !crate::web::serves(&path) {
+        if crate::web::wants_html(request.headers()) {
+            return crate::web::not_found_page(&path);
+        }
         return error_response(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             "",
-            format!("no such path `{path}`: this server answers {}", HTTP_PATHS.join(", ")),
+            format!("no such path `{path}`: this server answers {} and the explorer at /", HTTP_PATHS.join(", ")),
         );
     }
     let limit = if path == "/graphql" { limits.max_graphql_bytes } else { limits.max_ingest_bytes };

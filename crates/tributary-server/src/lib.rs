@@ -8,6 +8,7 @@ mod connections;
 mod http;
 mod limits;
 mod tls;
+mod web;
 
 use std::future::Future;
 
@@ -18,15 +19,16 @@ pub use limits::ServerLimits;
 pub use tls::TlsConfig;
 pub use tributary_service::{Service, ServiceConfig, StoreConfig, governance, model};
 
-/// Every route: `POST /api/v1/lineage`, `/graphql`, `/healthz`, `/readyz`, and the gRPC
-/// services, behind the request guards (origin check, body and time limits, 404 for paths
-/// that are neither ours nor gRPC).
+/// Every route: `POST /api/v1/lineage`, `/graphql`, `/healthz`, `/readyz`, the web explorer
+/// (`/`, `/assets/…`) and the gRPC services, behind the request guards (origin check, body
+/// and time limits, 404 for paths that are neither ours nor gRPC).
 pub async fn router(service: Service, limits: &ServerLimits) -> axum::Router {
     let grpc = tributary_grpc::routes(service.clone()).await.into_axum_router();
     let graphql = tributary_graphql::router(service.clone(), limits.max_graphql_bytes);
     let guard = http::GuardState { limits: std::sync::Arc::new(limits.clone()), service: service.clone() };
     http::router(service, limits)
         .merge(graphql)
+        .merge(web::router())
         .merge(grpc)
         .layer(axum::middleware::from_fn_with_state(guard, http::guard))
 }
