@@ -10,6 +10,7 @@ mod disk_full;
 mod graphql;
 mod grpc;
 mod grpc_hostile;
+mod impact_summary;
 mod ingest;
 mod interop;
 mod mesh;

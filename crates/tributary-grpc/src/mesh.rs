@@ -149,6 +149,53 @@ impl proto::mesh_server::Mesh for MeshApi {
         Ok(Response::new(proto::GetOwnersResponse { owners: owners(found) }))
     }
 
+    async fn get_impact_summary(
+        &self,
+        request: Request<proto::ImpactSummaryRequest>,
+    ) -> Result<Response<proto::ImpactSummaryResponse>, Status> {
+        let service = crate::caller(&self.service, &request);
+        let request = request.into_inner();
+        let start = node_from_proto(request.start, "start").map_err(status)?;
+        let direction = crate::convert::direction(request.direction).map_err(status)?;
+        let page_size = if request.page_size == 0 { 100 } else { request.page_size as usize };
+        let summary = service
+            .impact_summary(
+                start,
+                direction,
+                (request.depth > 0).then_some(request.depth),
+                (request.limit > 0).then_some(request.limit as usize),
+                page_size,
+                Some(request.page_token).filter(|token| !token.is_empty()),
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(proto::ImpactSummaryResponse {
+            dataset_count: summary.datasets as u64,
+            job_count: summary.jobs as u64,
+            truncated: summary.truncated,
+            groups: summary
+                .groups
+                .into_iter()
+                .map(|group| proto::ImpactCount {
+                    product: group.product.unwrap_or_default(),
+                    domain: group.domain.unwrap_or_default(),
+                    namespace: group.namespace.unwrap_or_default(),
+                    dataset_count: group.datasets as u64,
+                    job_count: group.jobs as u64,
+                    owners: owners(group.owners),
+                })
+                .collect(),
+            nodes: summary
+                .page
+                .iter()
+                .map(|reached| proto::LineageNode { node: Some(node(&reached.node)), distance: reached.distance })
+                .collect(),
+            next_page_token: summary.next_cursor.unwrap_or_default(),
+            depth: summary.depth,
+            watermark: Some(crate::convert::watermark(summary.watermark)),
+        }))
+    }
+
     async fn search(&self, request: Request<proto::SearchRequest>) -> Result<Response<proto::SearchResponse>, Status> {
         let service = crate::caller(&self.service, &request);
         let request = request.into_inner();

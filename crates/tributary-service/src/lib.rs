@@ -38,8 +38,8 @@ pub use change::{
 pub use error::{ErrorCode, ServiceError};
 pub use health::HealthReport;
 pub use mesh::{
-    ApplyOutcome, FreshnessStatus, FreshnessView, ImpactGroup, Membership, OwnerView, ProductEdge, ProductView,
-    SearchHit, SearchQuery, ViolationFilter, ViolationView,
+    ApplyOutcome, FreshnessStatus, FreshnessView, ImpactCount, ImpactGroup, ImpactSummary, MAX_SUMMARY_PAGE,
+    Membership, OwnerView, ProductEdge, ProductView, SearchHit, SearchQuery, ViolationFilter, ViolationView,
 };
 pub use queries::{
     ColumnLineageView, DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,

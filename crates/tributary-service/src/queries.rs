@@ -81,6 +81,14 @@ pub struct LineageView {
     pub watermark: Watermark,
 }
 
+/// A lineage walk before redaction (see [`Service::walk`]).
+pub(crate) struct Walk {
+    pub(crate) answer: LineageAnswer,
+    pub(crate) visibility: Visibility,
+    pub(crate) depth: u32,
+    pub(crate) watermark: Watermark,
+}
+
 #[derive(Clone, Debug)]
 pub struct ColumnLineageView {
     pub answer: tributary_graph::ColumnAnswer,
@@ -211,6 +219,23 @@ impl Service {
         shape: AnswerShape,
     ) -> Result<LineageView, ServiceError> {
         let principal = self.require_read()?;
+        let walk = self.walk(&principal, start, direction, depth, limit, shape)?;
+        let mut answer = walk.answer;
+        walk.visibility.redact_lineage(&mut answer);
+        Ok(LineageView { answer, depth: walk.depth, watermark: walk.watermark })
+    }
+
+    /// The lineage walk as the caller may start it, unredacted, with what the caller may see
+    /// (the answer must be redacted with it before it leaves the service).
+    pub(crate) fn walk(
+        &self,
+        principal: &Principal,
+        start: &NodeRef,
+        direction: Direction,
+        depth: Option<u32>,
+        limit: Option<usize>,
+        shape: AnswerShape,
+    ) -> Result<Walk, ServiceError> {
         let config = &self.shared.config;
         let limit = limit.unwrap_or(config.default_lineage_limit);
         if limit == 0 || limit > config.max_lineage_limit {
@@ -221,19 +246,16 @@ impl Service {
         }
         let depth = depth.unwrap_or(config.default_lineage_depth);
         let state = self.shared.read_state();
-        let visibility = Visibility::new(&principal, &state, &self.shared.redaction_key);
+        let visibility = Visibility::new(principal, &state, &self.shared.redaction_key);
         let start = match start.kind {
             NodeKind::Dataset => {
-                let named = visibility.named_start(&principal, &DatasetId::new(&*start.namespace, &*start.name))?;
+                let named = visibility.named_start(principal, &DatasetId::new(&*start.namespace, &*start.name))?;
                 NodeRef::from(&state.resolve_dataset(&named))
             }
             NodeKind::Job => start.clone(),
         };
-        let mut answer = state.index.lineage_shaped(&start, direction, depth, limit, shape)?;
-        let watermark = state.index.watermark();
-        drop(state);
-        visibility.redact_lineage(&mut answer);
-        Ok(LineageView { answer, depth, watermark })
+        let answer = state.index.lineage_shaped(&start, direction, depth, limit, shape)?;
+        Ok(Walk { answer, visibility, depth, watermark: state.index.watermark() })
     }
 
     /// Column lineage from `namespace:name.field`. `depth` counts column hops. Waits for the

@@ -4,7 +4,7 @@ use crate::error::gql_error;
 use crate::scalars::{Direction, NodeInput, NodeRef, service};
 use crate::types::domain::Domain;
 use crate::types::freshness::{PortFreshness, freshness};
-use crate::types::impact::{Impact, impact_groups};
+use crate::types::impact::{Impact, ImpactSummary, impact_groups};
 use crate::types::lineage::{lineage_from_view, lineage_view};
 use crate::types::mesh_edge::{MeshEdge, mesh_edges};
 use crate::types::owner::{Owned, Owner, owners};
@@ -99,6 +99,35 @@ impl MeshQuery {
     /// Freshness of every product's output ports.
     async fn freshness(&self, context: &Context<'_>) -> Result<Vec<PortFreshness>> {
         Ok(service(context).freshness().await.map_err(gql_error)?.into_iter().map(freshness).collect())
+    }
+
+    /// What a change to a node reaches, counted: totals, groups by product, domain (or
+    /// namespace) with their declared owners, and one page of the nodes (`first`, at most
+    /// 1000, from `after`). For large fan-out, ask this instead of `impact`: its size does not
+    /// grow with the closure.
+    #[allow(clippy::too_many_arguments)]
+    async fn impact_summary(
+        &self,
+        context: &Context<'_>,
+        start: NodeInput,
+        #[graphql(default_with = "Direction::Downstream")] direction: Direction,
+        depth: Option<u32>,
+        limit: Option<u32>,
+        #[graphql(default = 100)] first: u32,
+        after: Option<String>,
+    ) -> Result<ImpactSummary> {
+        let summary = service(context)
+            .impact_summary(
+                start.into(),
+                direction.into(),
+                depth,
+                limit.map(|limit| limit as usize),
+                first as usize,
+                after,
+            )
+            .await
+            .map_err(gql_error)?;
+        Ok(summary.into())
     }
 
     /// Lineage from a node, its impacted nodes grouped product -> domain -> owners.

@@ -1,7 +1,7 @@
 //! `Impact` and its groups: affected nodes by product, domain and owners.
 
-use crate::scalars::NodeRef;
-use crate::types::lineage::Lineage;
+use crate::scalars::{NodeRef, Watermark};
+use crate::types::lineage::{Lineage, LineageNode};
 use crate::types::owner::{Owner, owners};
 use async_graphql::SimpleObject;
 use tributary_service::ImpactGroup;
@@ -41,4 +41,70 @@ pub struct Impact {
     pub lineage: Lineage,
     /// The impacted nodes (start excluded) grouped product -> domain -> owners.
     pub groups: Vec<ImpactGroupOutput>,
+}
+
+/// One group of an impact summary: counts and whom to tell.
+#[derive(SimpleObject)]
+pub struct ImpactCount {
+    pub product: Option<String>,
+    pub domain: Option<String>,
+    /// Set only for nodes outside every domain.
+    pub namespace: Option<String>,
+    pub dataset_count: usize,
+    pub job_count: usize,
+    /// Owners declared by the product (and its ports) and the domain.
+    pub owners: Vec<Owner>,
+}
+
+/// What a change reaches, counted and grouped, with one page of the nodes: the answer to
+/// "how much is downstream, where, whom to tell" without the whole closure.
+#[derive(SimpleObject)]
+pub struct ImpactSummary {
+    pub dataset_count: usize,
+    pub job_count: usize,
+    /// The node limit cut the walk: more lies within the depth than was counted.
+    pub truncated: bool,
+    /// Largest groups first.
+    pub groups: Vec<ImpactCount>,
+    /// Affected nodes, nearest first, from `after` on.
+    pub nodes: Vec<LineageNode>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    pub depth: u32,
+    pub watermark: Watermark,
+}
+
+impl From<tributary_service::ImpactSummary> for ImpactSummary {
+    fn from(summary: tributary_service::ImpactSummary) -> Self {
+        Self {
+            dataset_count: summary.datasets,
+            job_count: summary.jobs,
+            truncated: summary.truncated,
+            groups: summary
+                .groups
+                .into_iter()
+                .map(|group| ImpactCount {
+                    product: group.product,
+                    domain: group.domain,
+                    namespace: group.namespace,
+                    dataset_count: group.datasets,
+                    job_count: group.jobs,
+                    owners: owners(group.owners),
+                })
+                .collect(),
+            nodes: summary
+                .page
+                .into_iter()
+                .map(|node| LineageNode {
+                    kind: node.node.kind.into(),
+                    namespace: node.node.namespace,
+                    name: node.node.name,
+                    distance: node.distance,
+                })
+                .collect(),
+            next_cursor: summary.next_cursor,
+            depth: summary.depth,
+            watermark: summary.watermark.into(),
+        }
+    }
 }
