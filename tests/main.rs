@@ -14,6 +14,7 @@ mod impact_summary;
 mod ingest;
 mod interop;
 mod mesh;
+mod metrics;
 mod parity;
 mod regression;
 mod sql_lineage;

@@ -31,6 +31,7 @@ const INLINE_DECODE_BYTES: usize = 64 * 1024;
 pub(crate) struct GuardState {
     pub(crate) limits: Arc<ServerLimits>,
     pub(crate) service: Service,
+    pub(crate) metrics: crate::metrics::ServerMetrics,
 }
 
 #[derive(Clone)]
@@ -39,14 +40,21 @@ struct IngestState {
     max_bytes: usize,
 }
 
-pub(crate) fn router(service: Service, limits: &ServerLimits) -> Router {
+pub(crate) fn router(service: Service, limits: &ServerLimits, metrics: crate::metrics::ServerMetrics) -> Router {
     let ingest_state = IngestState { service: service.clone(), max_bytes: limits.max_ingest_bytes };
     let ingest_route = Router::new()
         .route("/api/v1/lineage", post(ingest))
         .route("/api/v1/lineage/batch", post(ingest_batch))
         .layer(DefaultBodyLimit::max(limits.max_ingest_bytes))
         .with_state(ingest_state);
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(service).merge(ingest_route)
+    let metrics_route =
+        Router::new().route("/metrics", get(crate::metrics::metrics)).with_state((service.clone(), metrics));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(service)
+        .merge(ingest_route)
+        .merge(metrics_route)
 }
 
 /// Liveness: 200 while writes are made durable, 503 with the reason when they are not
@@ -143,7 +151,8 @@ fn with_bearer_challenge(mut response: Response) -> Response {
 }
 
 /// The HTTP paths this server answers besides gRPC.
-const HTTP_PATHS: [&str; 5] = ["/api/v1/lineage", "/api/v1/lineage/batch", "/graphql", "/healthz", "/readyz"];
+const HTTP_PATHS: [&str; 6] =
+    ["/api/v1/lineage", "/api/v1/lineage/batch", "/graphql", "/healthz", "/readyz", "/metrics"];
 
 fn is_grpc(headers: &HeaderMap) -> bool {
     headers
@@ -171,7 +180,26 @@ fn origin_allowed(origin: &str, headers: &HeaderMap, limits: &ServerLimits) -> b
 ///   (a cross-site form or `text/plain` post gets 415/403: such requests need no CORS
 ///   preflight, so the browser would otherwise send them);
 /// - HTTP requests (not gRPC streams) get `request_timeout` in all, answering 504 after it.
-pub(crate) async fn guard(State(state): State<GuardState>, mut request: Request, next: Next) -> Response {
+pub(crate) async fn guard(State(state): State<GuardState>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let grpc = is_grpc(request.headers());
+    let path = request.uri().path().to_owned();
+    let metrics = state.metrics.clone();
+    let response = guarded(state, request, next).await;
+    let route = if grpc {
+        crate::metrics::Route::Grpc(&path)
+    } else if let Some(known) = HTTP_PATHS.iter().find(|known| **known == path) {
+        crate::metrics::Route::Http(known)
+    } else if crate::web::serves(&path) {
+        crate::metrics::Route::Http("explorer")
+    } else {
+        crate::metrics::Route::Http("other")
+    };
+    metrics.observe(route, response.status(), started.elapsed().as_secs_f64());
+    response
+}
+
+async fn guarded(state: GuardState, mut request: Request, next: Next) -> Response {
     let limits = state.limits;
     if is_grpc(request.headers()) {
         if let Err(error) = authenticate(&state.service, &mut request) {
@@ -295,7 +323,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
-fn service_error(error: ServiceError) -> Response {
+pub(crate) fn service_error(error: ServiceError) -> Response {
     let status = status_of(error.code());
     if status.is_server_error() {
         tracing::error!(error = %error, "ingest failed");

@@ -7,6 +7,7 @@ pub mod cli;
 mod connections;
 mod http;
 mod limits;
+mod metrics;
 mod tls;
 mod web;
 
@@ -25,8 +26,14 @@ pub use tributary_service::{Service, ServiceConfig, StoreConfig, governance, mod
 pub async fn router(service: Service, limits: &ServerLimits) -> axum::Router {
     let grpc = tributary_grpc::routes(service.clone()).await.into_axum_router();
     let graphql = tributary_graphql::router(service.clone(), limits.max_graphql_bytes);
-    let guard = http::GuardState { limits: std::sync::Arc::new(limits.clone()), service: service.clone() };
-    http::router(service, limits)
+    // Registering two fresh metrics in a fresh registry fails only on a name clash in this code.
+    let metrics = metrics::ServerMetrics::new().expect("the server's metrics register once");
+    let guard = http::GuardState {
+        limits: std::sync::Arc::new(limits.clone()),
+        service: service.clone(),
+        metrics: metrics.clone(),
+    };
+    http::router(service, limits, metrics)
         .merge(graphql)
         .merge(web::router())
         .merge(grpc)

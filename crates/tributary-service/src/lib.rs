@@ -17,6 +17,7 @@ mod error;
 mod health;
 pub mod maintenance;
 mod mesh;
+mod metrics;
 mod queries;
 mod sql;
 mod visibility;
@@ -162,6 +163,8 @@ pub(crate) struct Shared {
     pub(crate) health: health::Health,
     /// The last product lineage derived, keyed by (watermark sequence, mesh generation).
     pub(crate) product_lineage_cache: Mutex<Option<mesh::CachedProductLineage>>,
+    /// Writer and store measurements (see `metrics`).
+    pub(crate) metrics: metrics::Metrics,
     /// This store's key for redacted dataset ids (see `visibility`).
     pub(crate) redaction_key: tributary_auth::RedactionKey,
     /// API tokens (see `access`); a leaf lock.
@@ -214,6 +217,8 @@ impl Service {
             product_lineage_cache: Mutex::new(None),
             tokens,
             redaction_key,
+            metrics: metrics::Metrics::new()
+                .map_err(|error| ServiceError::Internal(format!("cannot set up the metrics: {error}")))?,
             closing: std::sync::atomic::AtomicBool::new(false),
         });
         // Graph policies look at column lineage (PII reach) and their findings must be right

@@ -250,7 +250,18 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
         }
     }
     let mut schema_changes = Vec::new();
+    let flush_started = std::time::Instant::now();
     let flushed = shared.store.flush();
+    shared.metrics.flush_seconds.observe(flush_started.elapsed().as_secs_f64());
+    shared.metrics.group_events.observe(group.len() as f64);
+    for result in &results {
+        let outcome = match result {
+            Ok(outcome) if outcome.duplicate => "duplicate",
+            Ok(_) if flushed.is_ok() => "stored",
+            _ => "failed",
+        };
+        shared.metrics.events.with_label_values(&[outcome]).inc();
+    }
     let last_sequence = shared.store.last_sequence();
     // Health was clear when the group started (`try_recover` above); only a failure changes it.
     if let Err(failure) = &flushed {

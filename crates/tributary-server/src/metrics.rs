@@ -1,0 +1,103 @@
+//! `/metrics`: Prometheus text exposition of the service's metrics (writer group commits,
+//! events by outcome, store and index sizes) and the server's own: requests and their
+//! latency per front door and route. Labels come from fixed sets, so a client cannot grow
+//! them (an unknown path or gRPC service counts as `other`).
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use tributary_service::Service;
+
+/// The gRPC services whose calls are counted by name.
+const GRPC_SERVICES: [&str; 7] = [
+    "tributary.v1.Ingest",
+    "tributary.v1.Lineage",
+    "tributary.v1.Mesh",
+    "tributary.v1.Changes",
+    "tributary.v1.Admin",
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+];
+
+/// Where a request went: a gRPC method path (reduced to its service from a fixed set), or an
+/// HTTP route label the guard chose from a fixed set.
+pub(crate) enum Route<'a> {
+    Grpc(&'a str),
+    Http(&'static str),
+}
+
+#[derive(Clone)]
+pub(crate) struct ServerMetrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    seconds: HistogramVec,
+}
+
+impl ServerMetrics {
+    pub(crate) fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("tributary".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new("requests_total", "Requests by front door (http, grpc), route and status class"),
+            &["door", "route", "status"],
+        )?;
+        let seconds = HistogramVec::new(
+            HistogramOpts::new("request_seconds", "Seconds from request to response head, by front door and route")
+                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16)?),
+            &["door", "route"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(seconds.clone()))?;
+        Ok(Self { registry, requests, seconds })
+    }
+
+    /// Records one request.
+    pub(crate) fn observe(&self, route: Route<'_>, status: StatusCode, seconds: f64) {
+        let (door, route) = match route {
+            Route::Grpc(path) => {
+                let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
+                ("grpc", GRPC_SERVICES.iter().find(|known| **known == service).copied().unwrap_or("other"))
+            }
+            Route::Http(route) => ("http", route),
+        };
+        let class = match status.as_u16() {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.requests.with_label_values(&[door, route, class]).inc();
+        self.seconds.with_label_values(&[door, route]).observe(seconds);
+    }
+}
+
+/// `GET /metrics` (needs `read` once the server requires tokens: scrapers send a bearer token).
+pub(crate) async fn metrics(
+    State((base, server)): State<(Service, ServerMetrics)>,
+    caller: Option<axum::Extension<Service>>,
+) -> Response {
+    let service = caller.map_or(base, |axum::Extension(service)| service);
+    let families = match tokio::task::spawn_blocking(move || service.metric_families()).await {
+        Ok(Ok(families)) => families,
+        Ok(Err(error)) => return crate::http::service_error(error),
+        Err(error) => {
+            return crate::http::service_error(tributary_service::ServiceError::Internal(format!(
+                "metrics task failed: {error}"
+            )));
+        }
+    };
+    let mut all = families;
+    all.extend(server.registry.gather());
+    let encoder = TextEncoder::new();
+    let mut text = Vec::new();
+    if let Err(error) = encoder.encode(&all, &mut text) {
+        return crate::http::service_error(tributary_service::ServiceError::Internal(format!(
+            "encoding the metrics failed: {error}"
+        )));
+    }
+    let mut response = (StatusCode::OK, text).into_response();
+    if let Ok(value) = HeaderValue::from_str(encoder.format_type()) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}

@@ -1,0 +1,74 @@
+//! What the service measures, for Prometheus (`/metrics`, served by the server with its own
+//! request metrics): the writer's group commits, events by outcome, and, computed when
+//! scraped, the store's size and the index's.
+
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
+
+use crate::{Service, ServiceError};
+
+pub(crate) struct Metrics {
+    registry: Registry,
+    /// Events per group commit.
+    pub(crate) group_events: Histogram,
+    /// Seconds per flush (fsync) of a group.
+    pub(crate) flush_seconds: Histogram,
+    /// Events applied by the writer, by outcome: `stored`, `duplicate`, `failed`.
+    pub(crate) events: IntCounterVec,
+    store_bytes: IntGauge,
+    datasets: IntGauge,
+    jobs: IntGauge,
+    watermark: IntGauge,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("tributary".into()), None)?;
+        let group_events = Histogram::with_opts(
+            HistogramOpts::new("writer_group_events", "Events applied per group commit (one flush each)")
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
+        )?;
+        let flush_seconds = Histogram::with_opts(
+            HistogramOpts::new("writer_flush_seconds", "Seconds per flush (fsync) of a group of events")
+                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
+        )?;
+        let events = IntCounterVec::new(
+            Opts::new("writer_events_total", "Events the writer applied, by outcome (stored, duplicate, failed)"),
+            &["outcome"],
+        )?;
+        let store_bytes = IntGauge::new("store_bytes", "Bytes the store occupies on disk")?;
+        let datasets = IntGauge::new("index_datasets", "Datasets in the lineage index")?;
+        let jobs = IntGauge::new("index_jobs", "Jobs in the lineage index")?;
+        let watermark = IntGauge::new("watermark_sequence", "Sequence of the last event answers reflect")?;
+        for collector in [
+            Box::new(group_events.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(flush_seconds.clone()),
+            Box::new(events.clone()),
+            Box::new(store_bytes.clone()),
+            Box::new(datasets.clone()),
+            Box::new(jobs.clone()),
+            Box::new(watermark.clone()),
+        ] {
+            registry.register(collector)?;
+        }
+        Ok(Self { registry, group_events, flush_seconds, events, store_bytes, datasets, jobs, watermark })
+    }
+}
+
+impl Service {
+    /// The service's metric families, the scrape-time ones (store size, index sizes,
+    /// watermark) refreshed now. Needs `read`. Reads the store's size on disk: call from a
+    /// blocking thread.
+    pub fn metric_families(&self) -> Result<Vec<prometheus::proto::MetricFamily>, ServiceError> {
+        self.require_read()?;
+        let metrics = &self.shared.metrics;
+        let (datasets, jobs, watermark) = {
+            let state = self.shared.read_state();
+            (state.index.dataset_count(), state.index.job_count(), state.index.watermark())
+        };
+        metrics.datasets.set(i64::try_from(datasets).unwrap_or(i64::MAX));
+        metrics.jobs.set(i64::try_from(jobs).unwrap_or(i64::MAX));
+        metrics.watermark.set(i64::try_from(watermark.sequence).unwrap_or(i64::MAX));
+        metrics.store_bytes.set(i64::try_from(self.shared.store.size_on_disk()?).unwrap_or(i64::MAX));
+        Ok(metrics.registry.gather())
+    }
+}
