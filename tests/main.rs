@@ -7,6 +7,7 @@ mod batch;
 mod check;
 mod columns;
 mod disk_full;
+mod export;
 mod graphql;
 mod grpc;
 mod grpc_hostile;

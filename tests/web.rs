@@ -861,6 +861,24 @@ async fn hub_with_ten_thousand_downstream_datasets_stays_collapsed() {
     browser.eval("return 1", json!([])).await;
     let ping = ping.elapsed();
 
+    // TEMP: the impact view's time to counts.
+    browser.goto("about:blank").await;
+    let impact_url = format!("{}/#/impact?kind=DATASET&ns=hub-db&name=events&depth=2", server.base_url);
+    let t = Instant::now();
+    browser.goto(&impact_url).await;
+    browser
+        .wait_for_within(
+            "window.tributaryMetrics && window.tributaryMetrics.impactCountsMs",
+            "impact",
+            Duration::from_secs(120),
+        )
+        .await;
+    let m = browser.eval("return window.tributaryMetrics.impactCountsMs", json!([])).await;
+    println!(
+        "web: TEMP impact view counts at {m} ms after navigation start; wall {} ms; summary {}",
+        t.elapsed().as_millis(),
+        impact_summary(&browser).await
+    );
     println!(
         "web: hub with {datasets} downstream datasets and {jobs} jobs (ingested in {:.1} s): lineage view \
          first paint {:.0} ms after navigation start (first answer cut at 1,500 nodes), complete {:.0} ms; \

@@ -165,7 +165,7 @@ const OBSERVATION_KEYS: usize = 24;
 /// Audit kinds recorded on their own ([`Store::put_audit`]); `EVENT_STORED` entries come
 /// with their event, under its sequence.
 const LONE_AUDIT_KINDS: [AuditKind; 4] =
-    [AuditKind::EventStored, AuditKind::DescriptorApplied, AuditKind::TokenCreated, AuditKind::TokenRevoked];
+    [AuditKind::ApplyRejected, AuditKind::DescriptorApplied, AuditKind::TokenCreated, AuditKind::TokenRevoked];
 
 fn dataset(index: usize) -> DatasetId {
     DatasetId::new(NAMESPACES[index % 3], NAMES[index / 3 % 4])
@@ -838,7 +838,7 @@ fn compare_access(store: &Store, reference: &Reference) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
 
     #[test]
     fn sled_and_the_reference_answer_alike(compress in any::<bool>(), ops in proptest::collection::vec(op(), 0..80)) {

@@ -1,8 +1,9 @@
 //! The `tributary` command line: one file per command family. `mod.rs` holds the clap
 //! definitions shared by all and `main`; `serve` the server, `store` the offline store tools
-//! (stats, reindex, verify), `import` the bulk load, `remote` the clients of a running server
+//! (stats, reindex, verify), `import` the bulk load, `export` the NDJSON backup, `remote` the clients of a running server
 //! (check, product and domain apply), `token` API tokens (on a server or a store).
 
+mod export;
 mod import;
 mod remote;
 mod serve;
@@ -37,6 +38,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Bulk-load an NDJSON file of OpenLineage events into a store (the server must not be running on it).
     Import(import::ImportArgs),
+    /// Write every stored event as NDJSON in ingest order (from a store with `--data-dir`, or
+    /// from a running server): the backup that `import` restores.
+    Export(export::ExportArgs),
     /// What a store holds: keys and bytes per record kind, and its size on disk (the server
     /// must not be running on it).
     Stats(store::StatsArgs),
@@ -107,6 +111,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve::serve(args)).map(|()| ExitCode::SUCCESS),
         Command::Import(args) => runtime.block_on(import::import(args)),
+        Command::Export(args) => runtime.block_on(export::export(args)).map(|()| ExitCode::SUCCESS),
         Command::Stats(args) => runtime.block_on(store::stats(args)).map(|()| ExitCode::SUCCESS),
         Command::Reindex(args) => store::reindex(&args.store).map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => store::verify(&args.store),
