@@ -62,6 +62,11 @@ async fn pump(service: Service, mut requests: Streaming<IngestEventRequest>, ack
                 return;
             }
         };
+        // A caller refused (a token revoked mid-stream) costs no parsing.
+        if let Err(error) = service.check_caller() {
+            let _ = acks.send(Err(status(error))).await;
+            return;
+        }
         let in_flight = match parse_event(request.event_json.as_bytes()) {
             Err(error) => InFlight::Done(Err(error.into())),
             Ok(event) => match service.enqueue(event).await {

@@ -380,6 +380,9 @@ async fn ingest_batch(
 ) -> Response {
     let IngestState { service, max_bytes } = state;
     let service = caller.map_or(service, |axum::Extension(caller)| caller);
+    if let Err(error) = service.check_caller() {
+        return service_error(error);
+    }
     let encoding = headers.get(header::CONTENT_ENCODING).cloned();
     let decoded = match tokio::task::spawn_blocking(move || {
         let body = decode_body(encoding.as_ref(), body, max_bytes)?;
@@ -441,6 +444,10 @@ async fn ingest(
     let IngestState { service, max_bytes } = state;
     // The guard's handle for this caller; the base handle (unidentified) fails closed.
     let service = caller.map_or(service, |axum::Extension(caller)| caller);
+    // Refused before the body is decoded: an unknown caller costs no decompression.
+    if let Err(error) = service.check_caller() {
+        return service_error(error);
+    }
     let encoding = headers.get(header::CONTENT_ENCODING).cloned();
     let decoded = if body.len() <= INLINE_DECODE_BYTES && encoding.is_none() {
         decode_body(None, body, max_bytes)

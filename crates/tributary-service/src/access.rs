@@ -211,6 +211,12 @@ impl Service {
         Ok(self.acting_for(Caller::Known(Arc::new(principal))))
     }
 
+    /// Whether this handle's caller may make requests at all (known and live, or the server
+    /// is open): the cheap check before a transport decodes a large body for it.
+    pub fn check_caller(&self) -> Result<(), ServiceError> {
+        self.principal().map(drop)
+    }
+
     /// A handle for a command working on the store directly (`tributary import`, `token
     /// create --data-dir`): allowed everything, recorded as the local operator.
     pub fn as_local_operator(&self) -> Service {

@@ -250,6 +250,8 @@ impl Service {
 
     /// Parses, validates and durably stores one event.
     pub async fn ingest(&self, bytes: &[u8]) -> Result<IngestOutcome, ServiceError> {
+        // An unknown caller costs no parsing.
+        self.check_caller()?;
         if bytes.len() > INLINE_PARSE_BYTES {
             return self.ingest_owned(bytes.to_vec()).await;
         }
@@ -260,6 +262,7 @@ impl Service {
     /// [`Self::ingest`] for a body the caller owns: a large one is parsed and validated on a
     /// blocking thread, so one big event does not hold up the async runtime.
     pub async fn ingest_owned(&self, bytes: Vec<u8>) -> Result<IngestOutcome, ServiceError> {
+        self.check_caller()?;
         let event = if bytes.len() > INLINE_PARSE_BYTES {
             tokio::task::spawn_blocking(move || parse_event(&bytes))
                 .await
@@ -285,7 +288,7 @@ impl Service {
             ));
         }
         // The caller must be known before anything is parsed (a refused batch costs nothing).
-        self.principal()?;
+        self.check_caller()?;
         let mut pending = Vec::with_capacity(events.len());
         for bytes in events {
             let parsed = if bytes.len() > INLINE_PARSE_BYTES {

@@ -838,7 +838,7 @@ fn compare_access(store: &Store, reference: &Reference) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn sled_and_the_reference_answer_alike(compress in any::<bool>(), ops in proptest::collection::vec(op(), 0..80)) {
