@@ -391,12 +391,12 @@ impl Reference {
         observations.iter().rev().find(|(key, _)| Some(*key) != except).map(|(_, observation)| observation.clone())
     }
 
-    /// Newest first: latest time, then latest event.
+    /// Newest first: latest time, then latest event (the changes of one event by dataset, last first).
     fn schema_changes(&self, limit: usize, keep: impl Fn(&SchemaChangeRecord) -> bool) -> Vec<SchemaChangeRecord> {
         self.schema_changes.values().rev().filter(|record| keep(record)).take(limit).cloned().collect()
     }
 
-    /// The entries a query selects, newest first (entries of one instant in the order kept).
+    /// The entries a query selects, newest first (the order within one instant is not compared).
     fn audit(&self, pages: &Pages) -> Vec<AuditRecord> {
         let mut selected: Vec<AuditRecord> = self.audit.iter().filter(|entry| pages.selects(entry)).cloned().collect();
         selected.sort_by_key(|entry| std::cmp::Reverse(entry.at));
