@@ -116,6 +116,104 @@ async fn impact_summary(browser: &Browser) -> Value {
     browser.eval(script, json!([])).await
 }
 
+/// The `impactSummary` the impact view asks, as the tests ask it.
+const IMPACT_SUMMARY: &str = "query($s: NodeInput!, $first: Int!, $after: String, $depth: Int, $limit: Int) {
+    impactSummary(start: $s, first: $first, after: $after, depth: $depth, limit: $limit) {
+      datasetCount jobCount truncated nextCursor depth
+      groups { product domain namespace datasetCount jobCount owners { name role source } }
+      nodes { kind namespace name distance } watermark { sequence } } }";
+
+/// The owners of the "who must act" table, with the datasets and jobs each must look at.
+async fn shown_owners(browser: &Browser) -> Value {
+    browser
+        .eval(
+            "return [...document.querySelectorAll('#impact-owners tr.owner-row')].map(tr => [tr.dataset.owner, Number(tr.cells[1].innerText.replace(/,/g, '')), Number(tr.cells[2].innerText.replace(/,/g, ''))]).sort()",
+            json!([]),
+        )
+        .await
+}
+
+/// The same from the summary's groups.
+fn summary_owners(groups: &[Value]) -> Value {
+    let mut owners: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
+    for group in groups {
+        for owner in group["owners"].as_array().unwrap() {
+            let entry = owners.entry(owner["name"].as_str().unwrap().to_owned()).or_default();
+            entry.0 += group["datasetCount"].as_u64().unwrap();
+            entry.1 += group["jobCount"].as_u64().unwrap();
+        }
+    }
+    json!(owners.into_iter().map(|(name, (d, j))| json!([name, d, j])).collect::<Vec<_>>())
+}
+
+/// The affected nodes listed on the impact view, in order, as `KIND namespace:name@distance`.
+async fn listed_impact_nodes(browser: &Browser) -> Vec<String> {
+    serde_json::from_value(
+        browser
+            .eval(
+                "return [...document.querySelectorAll('#impact-nodes li.impact-node')].map(li => `${li.dataset.kind} ${li.dataset.namespace}:${li.dataset.name}@${li.dataset.distance}`)",
+                json!([]),
+            )
+            .await,
+    )
+    .unwrap()
+}
+
+fn summary_nodes(nodes: &Value) -> Vec<String> {
+    nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            format!(
+                "{} {}:{}@{}",
+                n["kind"].as_str().unwrap(),
+                n["namespace"].as_str().unwrap(),
+                n["name"].as_str().unwrap(),
+                n["distance"]
+            )
+        })
+        .collect()
+}
+
+/// The nodes of a full lineage answer but its start, as `KIND namespace:name@distance`.
+fn closure_nodes(nodes: &Value) -> BTreeSet<String> {
+    let reached: Vec<Value> = nodes.as_array().unwrap().iter().filter(|n| n["distance"] != 0).cloned().collect();
+    summary_nodes(&Value::Array(reached)).into_iter().collect()
+}
+
+/// The rows of the impact view's node CSV (`kind,namespace,name,distance`), as above.
+fn csv_nodes(csv: &str) -> BTreeSet<String> {
+    csv.lines()
+        .skip(1)
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            assert_eq!(cells.len(), 4, "a plain name per row in these fixtures: {line}");
+            format!("{} {}:{}@{}", cells[0], cells[1], cells[2], cells[3])
+        })
+        .collect()
+}
+
+/// The text behind a download link (`data-href`, a blob URL).
+async fn fetch_blob(browser: &Browser, selector: &str) -> String {
+    browser.find(selector).await;
+    let text = browser
+        .eval_async(
+            "const done = arguments[arguments.length - 1]; fetch(document.querySelector(arguments[0]).dataset.href).then(r => r.text()).then(done)",
+            json!([selector]),
+        )
+        .await;
+    text.as_str().unwrap().to_owned()
+}
+
+/// Clicks "Export nodes (CSV)" and returns the file it makes (paged through the server).
+async fn export_impact_csv(browser: &Browser) -> String {
+    browser.eval("const old = document.getElementById('impact-csv'); if (old) old.remove()", json!([])).await;
+    browser.click("#impact-export").await;
+    browser.wait_for_within("document.getElementById('impact-csv')", "the node CSV", Duration::from_secs(120)).await;
+    fetch_blob(browser, "#impact-csv").await
+}
+
 /// The node key of the hub in the graph (`data-id`).
 const HUB_KEY: &str = "D\u{0}hub-db\u{0}events";
 
@@ -447,17 +545,13 @@ async fn explorer_pages_show_what_graphql_answers() {
     );
     browser.screenshot(&shots, "columns").await;
 
-    // Impact grouped product -> domain -> owners, narrowed, exported.
+    // Impact: counts, groups and owners from the summary, narrowed, the nodes listed and
+    // exported.
     browser.goto(&format!("{base}/#/impact?kind=DATASET&ns=sales-db&name=orders")).await;
     browser.find("#impact-tree").await;
-    let impact = server
-        .graphql_data(
-            r#"{ impact(start: {kind: DATASET, namespace: "sales-db", name: "orders"}) {
-                 groups { product domain namespace datasetCount jobCount owners { name } } } }"#,
-            json!({}),
-        )
-        .await;
-    let groups = impact["impact"]["groups"].as_array().unwrap().clone();
+    let start = json!({"kind": "DATASET", "namespace": "sales-db", "name": "orders"});
+    let summary = server.graphql_data(IMPACT_SUMMARY, json!({"s": start, "first": 100})).await["impactSummary"].clone();
+    let groups = summary["groups"].as_array().unwrap().clone();
     let totals = |filter: &str| {
         groups
             .iter()
@@ -472,17 +566,27 @@ async fn explorer_pages_show_what_graphql_answers() {
     };
     let (datasets, jobs) = totals("");
     assert!(datasets > 0 && jobs > 0);
+    assert_eq!((datasets, jobs), (summary["datasetCount"].as_u64().unwrap(), summary["jobCount"].as_u64().unwrap()));
     assert_eq!(impact_summary(&browser).await, json!([datasets, jobs]));
-    assert_eq!(count(&browser, "#impact-tree details.impact-group").await, groups.len() as u64);
-    let csv = browser
-        .eval_async(
-            "const done = arguments[arguments.length - 1]; fetch(document.getElementById('impact-csv').dataset.href).then(r => r.text()).then(done)",
-            json!([]),
+    assert_eq!(count(&browser, "#impact-tree .impact-group").await, groups.len() as u64);
+    assert_eq!(shown_owners(&browser).await, summary_owners(&groups));
+    // The list is the summary's first page, nearest first; everything fits in it here.
+    assert_eq!(listed_impact_nodes(&browser).await, summary_nodes(&summary["nodes"]));
+    assert!(summary["nextCursor"].is_null());
+    assert!(browser.eval("return document.getElementById('impact-more').hidden", json!([])).await.as_bool().unwrap());
+    // The node CSV holds what the full impact answer lists; the groups CSV one row a group.
+    let full = server
+        .graphql_data(
+            "query($s: NodeInput!) { impact(start: $s) { lineage { nodes { kind namespace name distance } } } }",
+            json!({"s": start}),
         )
         .await;
-    let csv = csv.as_str().unwrap();
-    assert_eq!(csv.lines().count() as u64, 1 + datasets + jobs, "{csv}");
-    assert!(csv.starts_with("product,domain,namespace,owners,kind,node_namespace,node_name"));
+    let exported = export_impact_csv(&browser).await;
+    assert!(exported.starts_with("kind,namespace,name,distance\r\n"), "{exported}");
+    assert_eq!(csv_nodes(&exported), closure_nodes(&full["impact"]["lineage"]["nodes"]));
+    let groups_csv = fetch_blob(&browser, "#impact-groups-csv").await;
+    assert!(groups_csv.starts_with("product,domain,namespace,owners,datasets,jobs"));
+    assert_eq!(groups_csv.lines().count(), 1 + groups.len(), "{groups_csv}");
     browser.screenshot(&shots, "impact").await;
     browser.type_into("#impact-filter", "finance").await;
     let (datasets, jobs) = totals("finance");
@@ -494,6 +598,7 @@ async fn explorer_pages_show_what_graphql_answers() {
         )
         .await;
     assert_eq!(impact_summary(&browser).await, json!([datasets, jobs]));
+    assert!(browser.eval("return location.hash", json!([])).await.as_str().unwrap().contains("q=finance"));
 
     // The change check: start from the current schema, drop a column, see the report.
     browser.goto(&format!("{base}/#/check?ns=sales-db&name=orders")).await;
@@ -781,7 +886,7 @@ async fn hub_with_ten_thousand_downstream_datasets_stays_collapsed() {
     let full = server
         .graphql_data(
             &format!(
-                "{{ lineage(start: {start}, depth: 2, limit: 100000) {{ nodes {{ kind distance }} truncated }} }}"
+                "{{ lineage(start: {start}, depth: 2, limit: 100000) {{ nodes {{ kind namespace name distance }} truncated }} }}"
             ),
             json!({}),
         )
@@ -861,23 +966,94 @@ async fn hub_with_ten_thousand_downstream_datasets_stays_collapsed() {
     browser.eval("return 1", json!([])).await;
     let ping = ping.elapsed();
 
-    // TEMP: the impact view's time to counts.
+    // The impact view of the hub: counts, groups and owners from the summary, at once.
+    let impact_url = format!("{}/#/impact?kind=DATASET&ns=hub-db&name=events&depth=2&limit=20000", server.base_url);
+    let mut counts_ms = Vec::new();
+    for _ in 0..3 {
+        browser.goto("about:blank").await;
+        browser.goto(&impact_url).await;
+        let shown = browser
+            .wait_for_within(
+                "window.tributaryMetrics && window.tributaryMetrics.impactCountsMs",
+                "the hub's impact counts",
+                Duration::from_secs(120),
+            )
+            .await;
+        counts_ms.push(shown.as_f64().unwrap());
+    }
+    let hub = json!({"kind": "DATASET", "namespace": "hub-db", "name": "events"});
+    let summary = server
+        .graphql_data(IMPACT_SUMMARY, json!({"s": hub, "first": 100, "depth": 2, "limit": 20000}))
+        .await["impactSummary"]
+        .clone();
+    assert_eq!((summary["datasetCount"].as_u64(), summary["jobCount"].as_u64()), (Some(datasets), Some(jobs)));
+    assert_eq!(impact_summary(&browser).await, json!([datasets, jobs]));
+    assert_eq!(count(&browser, "#impact-tree .impact-group").await, summary["groups"].as_array().unwrap().len() as u64);
+    assert_eq!(shown_owners(&browser).await, summary_owners(summary["groups"].as_array().unwrap()));
+    assert!(browser.eval("return !document.getElementById('impact-truncated')", json!([])).await.as_bool().unwrap());
+    browser.screenshot(&shots, "hub-impact").await;
+    // The list: 100 nodes, then "load more" asks the next page; the URL keeps how many.
+    assert_eq!(listed_impact_nodes(&browser).await, summary_nodes(&summary["nodes"]));
+    browser.click("#impact-more").await;
+    browser
+        .wait_for("document.querySelectorAll('#impact-nodes li.impact-node').length === 200", "the second page")
+        .await;
+    let two_pages =
+        server.graphql_data(IMPACT_SUMMARY, json!({"s": hub, "first": 200, "depth": 2, "limit": 20000})).await;
+    assert_eq!(listed_impact_nodes(&browser).await, summary_nodes(&two_pages["impactSummary"]["nodes"]));
+    assert!(browser.eval("return location.hash", json!([])).await.as_str().unwrap().contains("shown=200"));
+    // A link asking for more than the server's largest page gets it in two requests.
     browser.goto("about:blank").await;
-    let impact_url = format!("{}/#/impact?kind=DATASET&ns=hub-db&name=events&depth=2", server.base_url);
-    let t = Instant::now();
-    browser.goto(&impact_url).await;
+    browser.goto(&format!("{impact_url}&shown=1150")).await;
     browser
         .wait_for_within(
-            "window.tributaryMetrics && window.tributaryMetrics.impactCountsMs",
-            "impact",
-            Duration::from_secs(120),
+            "document.querySelectorAll('#impact-nodes li.impact-node').length === 1150",
+            "1,150 nodes from the link",
+            Duration::from_secs(60),
         )
         .await;
-    let m = browser.eval("return window.tributaryMetrics.impactCountsMs", json!([])).await;
+    let first_page = server
+        .graphql_data(IMPACT_SUMMARY, json!({"s": hub, "first": 1000, "depth": 2, "limit": 20000}))
+        .await["impactSummary"]
+        .clone();
+    let second_page = server
+        .graphql_data(
+            IMPACT_SUMMARY,
+            json!({"s": hub, "first": 150, "after": first_page["nextCursor"], "depth": 2, "limit": 20000}),
+        )
+        .await;
+    let mut expected = summary_nodes(&first_page["nodes"]);
+    expected.extend(summary_nodes(&second_page["impactSummary"]["nodes"]));
+    assert_eq!(listed_impact_nodes(&browser).await, expected);
+    // The node CSV pages through all 10,200 (11 requests of at most 1,000).
+    let began = Instant::now();
+    let exported = export_impact_csv(&browser).await;
+    let export_time = began.elapsed();
+    assert_eq!(csv_nodes(&exported), closure_nodes(&full["lineage"]["nodes"]));
+    assert_eq!(exported.lines().count() as u64, 1 + datasets + jobs);
+    // The server's default node limit cuts the walk; the view says so.
+    browser.goto(&format!("{}/#/impact?kind=DATASET&ns=hub-db&name=events&depth=2", server.base_url)).await;
+    browser.find("#impact-truncated a").await;
+
+    // Before: the view waited for the full closure (`impact`, every group's members). Both
+    // answers fetched and parsed by the page, three times each.
+    let full_query = "query($s: NodeInput!) { impact(start: $s, depth: 2, limit: 20000) {
+        lineage { truncated depth watermark { sequence events } }
+        groups { product domain namespace owners { name role source } datasetCount jobCount datasets { namespace name } jobs { namespace name } } } }";
+    let summary_query = "query($s: NodeInput!) { impactSummary(start: $s, depth: 2, limit: 20000, first: 100) {
+        datasetCount jobCount truncated depth groups { product domain namespace datasetCount jobCount owners { name role source } }
+        nodes { kind namespace name distance } nextCursor watermark { sequence events } } }";
+    let (full_ms, full_bytes) = timed_fetch(&browser, full_query, &hub).await;
+    let (summary_ms, summary_bytes) = timed_fetch(&browser, summary_query, &hub).await;
     println!(
-        "web: TEMP impact view counts at {m} ms after navigation start; wall {} ms; summary {}",
-        t.elapsed().as_millis(),
-        impact_summary(&browser).await
+        "web: impact view of the hub ({datasets} datasets and {jobs} jobs downstream): counts shown {:.0} ms \
+         after navigation start (median of {:?}), from impactSummary ({summary_bytes} bytes, fetched and parsed \
+         in {summary_ms:.0} ms); before, the view waited for the full closure (impact with every group's \
+         members: {full_bytes} bytes, fetched and parsed in {full_ms:.0} ms); node CSV of {} rows paged in {} ms",
+        median(&mut counts_ms.clone()),
+        counts_ms.iter().map(|ms| ms.round() as u64).collect::<Vec<_>>(),
+        datasets + jobs,
+        export_time.as_millis(),
     );
     println!(
         "web: hub with {datasets} downstream datasets and {jobs} jobs (ingested in {:.1} s): lineage view \
@@ -891,6 +1067,27 @@ async fn hub_with_ten_thousand_downstream_datasets_stays_collapsed() {
     );
     drop(browser);
     server.shutdown().await;
+}
+
+/// Median ms (of three) for the page to fetch and parse a GraphQL answer, and its size.
+async fn timed_fetch(browser: &Browser, query: &str, start: &Value) -> (f64, u64) {
+    let script = "const done = arguments[arguments.length - 1]; const began = performance.now();
+        fetch('/graphql', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({query: arguments[0], variables: arguments[1]})})
+          .then(r => r.text()).then(text => { const body = JSON.parse(text); done([performance.now() - began, text.length, Boolean(body.errors)]); })";
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..3 {
+        let answer = browser.eval_async(script, json!([query, {"s": start}])).await;
+        assert_eq!(answer[2], false, "{answer}");
+        times.push(answer[0].as_f64().unwrap());
+        bytes = answer[1].as_u64().unwrap();
+    }
+    (median(&mut times), bytes)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn fmt_thousands(value: u64) -> String {

@@ -159,6 +159,11 @@ impl Browser {
                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
+                // Downloads (the explorer's CSV exports) stay in the throwaway profile.
+                "prefs": {
+                    "download.default_directory": profile.path().join("downloads"),
+                    "download.prompt_for_download": false,
+                },
             },
         }}});
         let response = client.post(format!("{base}/session")).json(&capabilities).send().await.unwrap();

@@ -75,8 +75,30 @@ export function nodeRoute(kind, namespace, name) {
   return route(kind === "JOB" ? "job" : "dataset", { ns: namespace, name });
 }
 
+/** The namespace prefix of a dataset the token may not see (`redacted:<domain>`). */
+export const REDACTED_PREFIX = "redacted:";
+
+/**
+ * A dataset of a restricted product shown to a reader without its domain: the server names
+ * it `<product>#<opaque id>` in namespace `redacted:<domain>` and refuses its page.
+ */
+export function isRedacted(node) {
+  return (node.kind || "DATASET") === "DATASET" && String(node.namespace || "").startsWith(REDACTED_PREFIX);
+}
+
+/** Why a redacted node has no page, for its tooltip and the lineage panel. */
+export function redactedNote(node) {
+  const domain = String(node.namespace).slice(REDACTED_PREFIX.length);
+  const product = String(node.name).split("#")[0];
+  return `a dataset of restricted product ${product}: seeing it needs the scope domain:${domain}`;
+}
+
 export function nodeLink(node, text) {
   const kind = node.kind || "DATASET";
+  if (isRedacted(node)) {
+    return h("span", { class: "node-link redacted", title: `${node.namespace}:${node.name}, ${redactedNote(node)}`, dataset: { redacted: "1" } },
+      text ?? node.name);
+  }
   return h("a", { href: nodeRoute(kind, node.namespace, node.name), class: "node-link", title: `${node.namespace}:${node.name}` },
     text ?? node.name);
 }

@@ -2,7 +2,7 @@
 // collapsed into counted groups) and the column lineage graph of one column.
 
 import { gql, showWatermark, WATERMARK, NODE } from "./api.js";
-import { h, fill, route, nodeRoute, nodeKey, badge, table, section, fmtNumber, errorBox, loading } from "./dom.js";
+import { h, fill, route, nodeRoute, nodeKey, nodeLink, isRedacted, redactedNote, badge, table, section, fmtNumber, errorBox, loading } from "./dom.js";
 import { renderGraph } from "./graph.js";
 import { buildModel, visibleGraph, GROUP_PAGE } from "./collapse.js";
 
@@ -189,10 +189,11 @@ export async function render(main, context) {
       };
     }
     const isStart = node.key === startKey;
+    const redacted = isRedacted(node);
     return {
       id: node.key, label: node.name, sublabel: node.namespace,
-      cls: `${node.kind === "JOB" ? "job" : "dataset"}${isStart ? " start" : ""}`,
-      title: `${node.kind.toLowerCase()} ${node.namespace}:${node.name} (distance ${node.distance})`,
+      cls: `${node.kind === "JOB" ? "job" : "dataset"}${isStart ? " start" : ""}${redacted ? " redacted" : ""}`,
+      title: `${node.kind.toLowerCase()} ${node.namespace}:${node.name} (distance ${node.distance})${redacted ? `: ${redactedNote(node)}` : ""}`,
       data: { type: "node", kind: node.kind, namespace: node.namespace, name: node.name, distance: String(node.distance) },
       onClick: () => showNode(node),
     };
@@ -208,6 +209,19 @@ export async function render(main, context) {
     const nodeStart = { kind: node.kind, ns: node.namespace, name: node.name };
     const columns = h("div", { id: "panel-columns" });
     const traced = h("div", { id: "panel-trace" });
+    if (isRedacted(node)) {
+      // No page, columns or change check: the server refuses them. Its lineage and impact
+      // may start from it (it stays redacted).
+      fill(panel,
+        h("p", { class: "muted" }, badge("dataset"), ` distance ${node.distance}`),
+        h("h3", { id: "panel-name", class: "redacted" }, node.name),
+        h("p", { class: "muted" }, node.namespace),
+        h("p", { id: "panel-redacted" }, `Restricted: ${redactedNote(node)}.`),
+        h("ul", { class: "panel-actions" },
+          h("li", null, h("a", { href: route("lineage", { ...currentParams(), ...nodeStart, x: "" }) }, "Centre the graph here")),
+          h("li", null, h("a", { href: route("impact", nodeStart) }, "Impact"))));
+      return;
+    }
     fill(panel,
       h("p", { class: "muted" }, badge(node.kind === "JOB" ? "job" : "dataset"), ` distance ${node.distance}`),
       h("h3", { id: "panel-name" }, node.name),
@@ -287,7 +301,7 @@ export async function render(main, context) {
 
   fill(main,
     h("section", { class: "card" },
-      h("h1", null, "Lineage of ", h("a", { href: nodeRoute(kind, start.namespace, start.name), id: "lineage-start" }, start.name),
+      h("h1", null, "Lineage of ", Object.assign(nodeLink(start), { id: "lineage-start" }),
         h("span", { class: "muted" }, ` ${start.namespace}`)),
       h("form", { class: "controls", onsubmit: (event) => { event.preventDefault(); reload(); } },
         h("label", null, "Direction ", direction),
