@@ -42,6 +42,12 @@ fn encode<T: Serialize>(key: &[u8], record: &T, compress: bool) -> Result<Vec<u8
     Ok(encode_blob(&value, compress))
 }
 
+/// Ids of entries recorded on their own have the top bit set; an event's entry uses its
+/// sequence (far below 2^63), so the two can never share a key, whatever their kind and time.
+fn generated_audit_id(id: u64) -> u64 {
+    id | (1 << 63)
+}
+
 fn cursor_of(key: &[u8]) -> String {
     key[1..].iter().map(|byte| format!("{byte:02x}")).collect()
 }
@@ -78,7 +84,7 @@ impl Store {
 
     /// Adds an audit entry (with a fresh id) to a batch.
     pub(crate) fn add_audit(&self, batch: &mut sled::Batch, audit: &AuditRecord) -> Result<()> {
-        let key = audit_key(audit.at, audit.kind.code(), self.db()?.generate_id()?);
+        let key = audit_key(audit.at, audit.kind.code(), generated_audit_id(self.db()?.generate_id()?));
         batch.insert(&key, encode(&key, audit, self.compress)?);
         Ok(())
     }
@@ -103,7 +109,7 @@ impl Store {
     /// durable.
     pub fn put_audit(&self, record: &AuditRecord) -> Result<()> {
         let db = self.db()?;
-        let key = audit_key(record.at, record.kind.code(), db.generate_id()?);
+        let key = audit_key(record.at, record.kind.code(), generated_audit_id(db.generate_id()?));
         db.insert(key, encode(&key, record, self.compress)?)?;
         self.flush()
     }
