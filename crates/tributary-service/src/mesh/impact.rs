@@ -253,6 +253,6 @@ fn count_groups(state: &State, nodes: &[&tributary_graph::LineageNode]) -> Vec<I
             ImpactCount { product, domain, namespace, datasets, jobs, owners }
         })
         .collect();
-    groups.sort_by(|a, b| (b.datasets + b.jobs).cmp(&(a.datasets + a.jobs)));
+    groups.sort_by_key(|group| std::cmp::Reverse(group.datasets + group.jobs));
     groups
 }
