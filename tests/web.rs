@@ -4,8 +4,11 @@
 //! same question. Screenshots of each view go to `target/tmp/web-screenshots/`.
 //!
 //! The hub test prints (does not assert) how long the lineage view of a dataset with 10,000
-//! downstream datasets takes to first paint.
+//! downstream datasets takes to first paint, and how long the impact view takes to show its
+//! counts (from `impactSummary`) next to the full-closure answer it waited for before.
+//! `auth` runs the explorer against a server that requires tokens.
 
+mod auth;
 mod driver;
 
 use std::collections::BTreeSet;
