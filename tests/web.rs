@@ -1104,3 +1104,21 @@ fn fmt_thousands(value: u64) -> String {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tmp_impact_timing() {
+    let server = start_server().await;
+    hub_fixture(&server, 200, 50).await;
+    let browser = Browser::start().await;
+    let url = format!("{}/#/impact?kind=DATASET&ns=hub-db&name=events&depth=2&limit=20000", server.base_url);
+    let mut nav = Vec::new();
+    let mut view = Vec::new();
+    for _ in 0..7 {
+        browser.goto("about:blank").await;
+        browser.goto(&url).await;
+        let m = browser.wait_for_within("window.tributaryMetrics && window.tributaryMetrics.impactCountsMs && [window.tributaryMetrics.impactCountsMs, window.tributaryMetrics.impactStartMs]", "x", Duration::from_secs(120)).await;
+        nav.push(m[0].as_f64().unwrap().round());
+        view.push((m[0].as_f64().unwrap() - m[1].as_f64().unwrap()).round());
+    }
+    println!("TMP nav {nav:?} view {view:?} summary {}", impact_summary(&browser).await);
+}
