@@ -92,16 +92,7 @@ impl From<tributary_service::ImpactSummary> for ImpactSummary {
                     owners: owners(group.owners),
                 })
                 .collect(),
-            nodes: summary
-                .page
-                .into_iter()
-                .map(|node| LineageNode {
-                    kind: node.node.kind.into(),
-                    namespace: node.node.namespace,
-                    name: node.node.name,
-                    distance: node.distance,
-                })
-                .collect(),
+            nodes: summary.page.into_iter().map(LineageNode::from).collect(),
             next_cursor: summary.next_cursor,
             depth: summary.depth,
             watermark: summary.watermark.into(),

@@ -15,6 +15,18 @@ pub struct LineageNode {
     pub distance: u32,
 }
 
+impl From<tributary_service::LineageNode> for LineageNode {
+    /// Consumes the node: its names move into the output.
+    fn from(node: tributary_service::LineageNode) -> Self {
+        Self {
+            kind: node.node.kind.into(),
+            namespace: node.node.namespace,
+            name: node.node.name,
+            distance: node.distance,
+        }
+    }
+}
+
 #[derive(SimpleObject)]
 pub struct LineageEdge {
     pub from: NodeRef,
@@ -55,17 +67,7 @@ pub(crate) fn lineage_from_view(view: tributary_service::LineageView) -> Lineage
     // The answer is consumed: names move into the output instead of being copied.
     let owned = |node: model::NodeRef| NodeRef { kind: node.kind.into(), namespace: node.namespace, name: node.name };
     Lineage {
-        nodes: view
-            .answer
-            .nodes
-            .into_iter()
-            .map(|node| LineageNode {
-                kind: node.node.kind.into(),
-                namespace: node.node.namespace,
-                name: node.node.name,
-                distance: node.distance,
-            })
-            .collect(),
+        nodes: view.answer.nodes.into_iter().map(LineageNode::from).collect(),
         edges: view
             .answer
             .edges

@@ -166,22 +166,7 @@ impl Shared {
         if !blocking.is_empty() {
             return Err(ServiceError::PolicyViolation { violations: blocking });
         }
-        let record = DocumentRecord {
-            format: RECORD_FORMAT,
-            id: product.id.clone(),
-            version,
-            applied_at: Timestamp::now(),
-            hash,
-            body,
-        };
-        let mut audit = AuditRecord::new(
-            record.applied_at,
-            principal.actor(),
-            AuditKind::DescriptorApplied,
-            format!("product {}", record.id),
-        );
-        audit.version = Some(version);
-        self.store.put_document_audited(DocumentKind::Product, &record, Some(&audit))?;
+        self.store_document(DocumentKind::Product, &product.id, version, hash, body, principal)?;
         let mut state = self.write_state();
         let state = &mut *state;
         state.mesh.products.insert(product.id.clone(), (product.clone(), version));
@@ -229,23 +214,8 @@ impl Shared {
             });
         }
         let version = previous.map_or(1, |p| p.version + 1);
-        let record = DocumentRecord {
-            format: RECORD_FORMAT,
-            id: domain.id.clone(),
-            version,
-            applied_at: Timestamp::now(),
-            hash,
-            body,
-        };
         // `insert_domain` fails only on policies, parsed above before anything was stored.
-        let mut audit = AuditRecord::new(
-            record.applied_at,
-            principal.actor(),
-            AuditKind::DescriptorApplied,
-            format!("domain {}", record.id),
-        );
-        audit.version = Some(version);
-        self.store.put_document_audited(DocumentKind::Domain, &record, Some(&audit))?;
+        self.store_document(DocumentKind::Domain, &domain.id, version, hash, body, principal)?;
         let mut state = self.write_state();
         let state = &mut *state;
         state.mesh.insert_domain(domain.clone(), version)?;
@@ -254,5 +224,37 @@ impl Shared {
         state.mesh.unreadable.retain(|what| !what.starts_with(&stale));
         state.mesh.refresh_violations(&state.index, &self.store, Timestamp::now());
         Ok(ApplyOutcome { id: domain.id, version, changed: true, violations: Vec::new() })
+    }
+
+    /// Stores a descriptor version with its audit entry, in one durable write.
+    fn store_document(
+        &self,
+        kind: DocumentKind,
+        id: &str,
+        version: u64,
+        hash: String,
+        body: serde_json::Value,
+        principal: &Principal,
+    ) -> Result<(), ServiceError> {
+        let record = DocumentRecord {
+            format: RECORD_FORMAT,
+            id: id.to_owned(),
+            version,
+            applied_at: Timestamp::now(),
+            hash,
+            body,
+        };
+        let what = match kind {
+            DocumentKind::Product => "product",
+            DocumentKind::Domain => "domain",
+        };
+        let mut audit = AuditRecord::new(
+            record.applied_at,
+            principal.actor(),
+            AuditKind::DescriptorApplied,
+            format!("{what} {id}"),
+        );
+        audit.version = Some(version);
+        Ok(self.store.put_document_audited(kind, &record, Some(&audit))?)
     }
 }

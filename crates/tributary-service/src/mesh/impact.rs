@@ -50,24 +50,10 @@ impl Shared {
         let mut groups: BTreeMap<Key, ImpactGroup> = BTreeMap::new();
         let mut facet_owner_nodes: BTreeMap<Key, Vec<NodeRef>> = BTreeMap::new();
         {
-            let (mesh, index) = (&state.mesh, &state.index);
+            let mesh = &state.mesh;
             for node in nodes {
-                let (product, domain) = match node.kind {
-                    NodeKind::Dataset => {
-                        let id = DatasetId::new(&*node.namespace, &*node.name);
-                        let membership = mesh.membership(&id);
-                        (membership.map(|m| m.product.clone()), mesh.dataset_domain(&id).map(str::to_owned))
-                    }
-                    NodeKind::Job => {
-                        let id = JobId::new(&*node.namespace, &*node.name);
-                        let outputs: Vec<DatasetId> =
-                            index.job_outputs(&id).into_iter().map(|n| DatasetId::new(n.namespace, n.name)).collect();
-                        let product = outputs.iter().find_map(|o| mesh.membership(o).map(|m| m.product.clone()));
-                        (product, mesh.job_domain(&id, &outputs).map(str::to_owned))
-                    }
-                };
-                let namespace = domain.is_none().then(|| node.namespace.clone());
-                let key = (product.clone(), domain.clone(), namespace.clone());
+                let key = group_key(state, node);
+                let (product, domain, namespace) = key.clone();
                 let group = groups.entry(key.clone()).or_insert_with(|| ImpactGroup {
                     product: product.clone(),
                     domain: domain.clone(),
@@ -213,28 +199,35 @@ impl Service {
     }
 }
 
+/// Where a node's impact is told: its product (a job's is that of a dataset it writes), its
+/// domain, and, outside every domain, its namespace.
+fn group_key(state: &State, node: &NodeRef) -> (Option<String>, Option<String>, Option<String>) {
+    let (mesh, index) = (&state.mesh, &state.index);
+    let (product, domain) = match node.kind {
+        NodeKind::Dataset => {
+            let id = DatasetId::new(&*node.namespace, &*node.name);
+            (mesh.membership(&id).map(|m| m.product.clone()), mesh.dataset_domain(&id).map(str::to_owned))
+        }
+        NodeKind::Job => {
+            let id = JobId::new(&*node.namespace, &*node.name);
+            let outputs: Vec<DatasetId> =
+                index.job_outputs(&id).into_iter().map(|n| DatasetId::new(n.namespace, n.name)).collect();
+            let product = outputs.iter().find_map(|o| mesh.membership(o).map(|m| m.product.clone()));
+            (product, mesh.job_domain(&id, &outputs).map(str::to_owned))
+        }
+    };
+    let namespace = domain.is_none().then(|| node.namespace.clone());
+    (product, domain, namespace)
+}
+
 /// Counts nodes by (product, domain, namespace), largest groups first, with declared owners.
 fn count_groups(state: &State, nodes: &[&tributary_graph::LineageNode]) -> Vec<ImpactCount> {
     type Key = (Option<String>, Option<String>, Option<String>);
-    let (mesh, index) = (&state.mesh, &state.index);
+    let mesh = &state.mesh;
     let mut counts: BTreeMap<Key, (usize, usize)> = BTreeMap::new();
     for reached in nodes {
         let node = &reached.node;
-        let (product, domain) = match node.kind {
-            NodeKind::Dataset => {
-                let id = DatasetId::new(&*node.namespace, &*node.name);
-                (mesh.membership(&id).map(|m| m.product.clone()), mesh.dataset_domain(&id).map(str::to_owned))
-            }
-            NodeKind::Job => {
-                let id = JobId::new(&*node.namespace, &*node.name);
-                let outputs: Vec<DatasetId> =
-                    index.job_outputs(&id).into_iter().map(|n| DatasetId::new(n.namespace, n.name)).collect();
-                let product = outputs.iter().find_map(|o| mesh.membership(o).map(|m| m.product.clone()));
-                (product, mesh.job_domain(&id, &outputs).map(str::to_owned))
-            }
-        };
-        let namespace = domain.is_none().then(|| node.namespace.clone());
-        let slot = counts.entry((product, domain, namespace)).or_default();
+        let slot = counts.entry(group_key(state, node)).or_default();
         match node.kind {
             NodeKind::Dataset => slot.0 += 1,
             NodeKind::Job => slot.1 += 1,
