@@ -3,6 +3,10 @@
 
 usage: report.py FILE.jsonl [MORE.jsonl ...]   (later lines override earlier ones)
 
+When the lines hold more than one Tributary binary or more than one run of one (run.sh's A/B
+mode, `AB=NAME=PATH`), an A/B table comes first: every run's figure, the median per binary
+and its ratio to the first binary's median.
+
 Reads the lines of run_peers.sh (peers), `cargo bench --bench mesh` (tributary,
 tributary-inproc, bfs-floor) and crosscheck.py. Stdlib only. Ratios are "times faster"
 (peer / tributary) unless a column says otherwise; peer cells read "peer value (Tributary
@@ -54,7 +58,8 @@ def fmt_bytes(v):
     return "%d B" % v
 
 
-def load(paths):
+def load(paths, runs=None):
+    """The last line per (scale, peer, metric); with `runs` (a dict), every line too."""
     m = {}
     for p in paths:
         with open(p) as f:
@@ -68,7 +73,82 @@ def load(paths):
                     continue
                 if "scale" in d and "peer" in d and "metric" in d:
                     m[(d["scale"], d["peer"], d["metric"])] = d
+                    if runs is not None:
+                        runs.setdefault((d["scale"], d["peer"], d["metric"]), []).append(d)
     return m
+
+
+# The A/B table's figures: (metric, how to read one line, label, higher is better).
+AB_FIGURES = [
+    ("ingest_events_per_s", lambda d: d["value"], "`tributary import`, events/s", True),
+    ("ingest_grpc_stream_events_per_s", lambda d: d["value"], "one gRPC stream, durable events/s", True),
+    ("ingest_http_events_per_s", lambda d: d["value"], "HTTP, 16 clients, durable events/s", True),
+    ("disk_bytes", lambda d: d.get("vs_ndjson"), "disk after import ÷ NDJSON", False),
+    ("startup_first_answer_ms", lambda d: d["value"], "start-up to first answer, ms", False),
+    ("server_rss_after_open_bytes", lambda d: d.get("per_dataset_and_job_bytes"), "RSS after open, B per dataset+job", False),
+    ("down_d5_p50_ms", lambda d: (d.get("p50_by_kind") or {}).get("hub"), "down_d5 hub median, ms (gRPC)", False),
+    ("down_all_p50_ms", lambda d: (d.get("p50_by_kind") or {}).get("hub"), "down_all hub median, ms (gRPC)", False),
+    ("down_d5_p99_ms", lambda d: d["value"], "down_d5 p99, ms (gRPC)", False),
+]
+
+
+def fmt_num(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return "{:,.0f}".format(v)
+    return "%.2f" % v if abs(v) >= 1 else "%.3f" % v
+
+
+def ab_report(runs, s):
+    """The A/B table of one scale, or nothing when there is one run of one binary."""
+    builds = []
+    for (scale, peer, metric), lines in runs.items():
+        # Tributary binaries only: the mesh bench's `versions` line names the commit.
+        if scale == s and metric == "versions" and peer not in builds and "tributary" in (lines[-1].get("value") or {}):
+            builds.append(peer)
+    order = {peer: min(i for i, d in enumerate(runs[(s, peer, "versions")])) for peer in builds}
+    n_runs = max((len(runs[(s, peer, "versions")]) for peer in builds), default=0)
+    if len(builds) < 2 and n_runs < 2:
+        return
+    builds.sort(key=lambda peer: order[peer])
+    # The first binary named by AB is the baseline when this build runs too.
+    base = next((peer for peer in builds if peer != "tributary"), builds[0])
+    print("\n## %s: A/B\n" % s)
+    commits = ", ".join("%s = %s" % (peer, runs[(s, peer, "versions")][-1]["value"].get("tributary", "?"))
+                        for peer in builds)
+    print("Commits: %s. Each cell: every run's figure (in run order), then the median; the ratio is the "
+          "median against %s's (> 1 = better).\n" % (commits, base))
+    head = ["figure"] + builds + ["ratio to %s" % base]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for metric, read, label, higher_better in AB_FIGURES:
+        values = {}
+        for peer in builds:
+            found = [read(d) for d in runs.get((s, peer, metric), [])]
+            values[peer] = [v for v in found if v is not None]
+        if not any(values.values()):
+            continue
+        medians = {peer: (median(v) if v else None) for peer, v in values.items()}
+        cells = [label]
+        for peer in builds:
+            v = values[peer]
+            cells.append("-" if not v else "%s → **%s**" % (" / ".join(fmt_num(x) for x in v), fmt_num(medians[peer]))
+                         if len(v) > 1 else fmt_num(v[0]))
+        ratios = []
+        for peer in builds:
+            if peer == base:
+                continue
+            r = ratio(medians[peer], medians[base]) if higher_better else ratio(medians[base], medians[peer])
+            ratios.append("%s %s" % (peer, fmt_x(r)))
+        cells.append(", ".join(ratios))
+        print("| " + " | ".join(cells) + " |")
+
+
+def median(values):
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2.0
 
 
 def figure(m, scale, peer, query, stat):
@@ -259,10 +339,13 @@ def main():
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    m = load(sys.argv[1:])
-    scales = sorted({k[0] for k in m if k[1] == "tributary" or k[1] == "bfs-floor"}, key=scale_n)
+    runs = {}
+    m = load(sys.argv[1:], runs)
+    scales = sorted({k[0] for k in m if k[1] == "tributary" or k[1] == "bfs-floor" or k[2] == "versions"}, key=scale_n)
     for s in scales:
-        report_scale(m, s)
+        ab_report(runs, s)
+        if any(k[0] == s and k[1] in ("tributary", "bfs-floor") for k in m):
+            report_scale(m, s)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,14 @@
 #   the peers' lines from PEERS_JSONL), PEERS_JSONL (a previous run's peer lines), PEERS, REPS,
 #   TXN_PER_EVENT (0), MARQUEZ (0), PER_PEER_TIMEOUT, INGEST_BUDGET_S (passed to run_peers.sh),
 #   MESH_ARGS (extra arguments for the mesh bench, e.g. "--ingest-cap-s 30 --keep").
+#
+# A/B of builds in one run (same data, same machine state, one report):
+#   AB="tributary-6014ca5=/work/old/target/release/tributary" benches/run.sh 100k
+# runs the mesh bench for this build (peer `tributary`) and for every NAME=PATH binary of AB
+# (peer NAME), AB_ROUNDS times (2), the order reversed every other round (A B, then B A) so a
+# drift of the machine falls on both; AB_SELF=0 leaves this build out (compare only AB's
+# binaries). report.py then prints the A/B table: each figure per round, the median and the
+# ratio to the first binary. For ingest alone: MESH_ARGS="--steps import,grpc,http".
 set -euo pipefail
 SCALE=${1:-10k}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -78,10 +86,43 @@ elif [ -n "${PEERS_JSONL:-}" ]; then
 fi
 
 # --- tributary ----------------------------------------------------------------------------
-log "cargo bench --bench mesh -- --scale $SCALE"
-# shellcheck disable=SC2086
-(cd "$REPO" && cargo bench --bench mesh -- --scale "$SCALE" --root "$ROOT" --data "$data" --targets "$targets" ${MESH_ARGS:-}) \
-  | tee -a "$OUT"
+mesh() { # [--bin PATH --label NAME]: one run of the mesh bench, lines appended to $OUT
+  log "cargo bench --bench mesh -- --scale $SCALE $*"
+  # shellcheck disable=SC2086
+  (cd "$REPO" && cargo bench --bench mesh -- --scale "$SCALE" --root "$ROOT" --data "$data" --targets "$targets" \
+    ${MESH_ARGS:-} "$@") | tee -a "$OUT"
+}
+if [ -z "${AB:-}" ]; then
+  mesh
+else
+  # Every binary of the comparison as "NAME PATH" lines; this build first unless AB_SELF=0.
+  builds=()
+  [ "${AB_SELF:-1}" = 1 ] && builds+=("tributary -")
+  for pair in $AB; do
+    name=${pair%%=*} path=${pair#*=}
+    [ -x "$path" ] || { echo "AB: $path is not an executable" >&2; exit 1; }
+    builds+=("$name $path")
+  done
+  rounds=${AB_ROUNDS:-2}
+  for round in $(seq 1 "$rounds"); do
+    order=("${builds[@]}")
+    if [ $((round % 2)) = 0 ]; then # reversed: A B, B A, A B, ...
+      order=()
+      for ((i = ${#builds[@]} - 1; i >= 0; i--)); do order+=("${builds[$i]}"); done
+    fi
+    for build in "${order[@]}"; do
+      name=${build%% *} path=${build#* }
+      log "A/B round $round of $rounds: $name"
+      if [ "$path" = - ]; then
+        mesh
+      else
+        # The commit of the other binary's work tree (the bench would name this one's).
+        commit=$(git -C "$(dirname "$path")" rev-parse --short HEAD 2>/dev/null || echo "$name")
+        BENCH_COMMIT=$commit mesh --bin "$path" --label "$name"
+      fi
+    done
+  done
+fi
 
 # --- cross-check every result file of this scale (peers, tributary, floor) ------------------
 set +e
