@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 use tributary_model::{DatasetId, JobId, RunId, RunState, Timestamp, Version};
 
-use crate::canonical::{canonical_json, content_hash};
+use crate::canonical::{canonical_json, content_hash, value_hash};
 use crate::facets::{FacetPlace, FacetValidators};
 
 /// Longest namespace or name accepted, in bytes.
@@ -76,6 +76,29 @@ pub struct DatasetRef {
     pub facets: Map<String, Value>,
     /// `inputFacets` or `outputFacets`: facets of this run's use of the dataset.
     pub use_facets: Map<String, Value>,
+    /// [`value_hash`] of each of `facets`, in the map's order (`None` for a `_deleted` one):
+    /// computed while parsing, on the caller's thread, so the writer does not walk the facets
+    /// again. Read it through [`DatasetRef::facets_with_hashes`].
+    pub facet_hashes: Vec<Option<u64>>,
+}
+
+impl DatasetRef {
+    /// Each facet with its content hash (`None`: `_deleted: true`), as the facet-merge rule
+    /// compares them. Computed here when `facet_hashes` does not match `facets` (a reference
+    /// built or changed by hand).
+    pub fn facets_with_hashes(&self) -> impl Iterator<Item = (&String, &Value, Option<u64>)> {
+        let precomputed = self.facet_hashes.len() == self.facets.len();
+        self.facets.iter().enumerate().map(move |(index, (key, value))| {
+            let hash = if precomputed { self.facet_hashes[index] } else { facet_hash(value) };
+            (key, value, hash)
+        })
+    }
+}
+
+/// The content hash of one facet, `None` for a deletion (`_deleted: true`).
+fn facet_hash(value: &Value) -> Option<u64> {
+    let deleted = value.get("_deleted").and_then(Value::as_bool) == Some(true);
+    (!deleted).then(|| value_hash(value))
 }
 
 #[derive(Clone, Debug)]
@@ -160,6 +183,7 @@ fn move_facets(value: &mut Value, body: &mut EventBody) {
         for (index, dataset) in datasets.iter_mut().enumerate() {
             let mut item = value.get_mut(key).and_then(|list| list.get_mut(index));
             dataset.facets = take(item.as_deref_mut(), "facets");
+            dataset.facet_hashes = dataset.facets.values().map(facet_hash).collect();
             if !use_key.is_empty() {
                 dataset.use_facets = take(item, use_key);
             }
@@ -172,7 +196,10 @@ fn move_facets(value: &mut Value, body: &mut EventBody) {
             take_datasets(value, "inputs", "inputFacets", &mut run.inputs);
             take_datasets(value, "outputs", "outputFacets", &mut run.outputs);
         }
-        EventBody::Dataset(dataset) => dataset.dataset.facets = take(value.get_mut("dataset"), "facets"),
+        EventBody::Dataset(dataset) => {
+            dataset.dataset.facets = take(value.get_mut("dataset"), "facets");
+            dataset.dataset.facet_hashes = dataset.dataset.facets.values().map(facet_hash).collect();
+        }
         EventBody::Job(job) => {
             job.job_facets = take(value.get_mut("job"), "facets");
             take_datasets(value, "inputs", "inputFacets", &mut job.inputs);
@@ -307,7 +334,7 @@ fn parse_dataset(
         Some(UseKind::Output) => facets_of(dataset, path, "outputFacets", FacetPlace::OutputDataset)?,
         None => Map::new(),
     };
-    Ok(DatasetRef { id, facets, use_facets })
+    Ok(DatasetRef { id, facets, use_facets, facet_hashes: Vec::new() })
 }
 
 /// Reads a facet map, checking each facet is an object and each standard facet matches

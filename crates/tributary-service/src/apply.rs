@@ -13,8 +13,8 @@ use tributary_model::{
     ObservationSource, RECORD_FORMAT, RunRecord, SchemaVersionRecord, StampOutcome, Version, column_lineage_edges,
     facet_column_tags, facet_owners, facet_tags, merge_facets, merge_stamp,
 };
-use tributary_openlineage::{DatasetRef, EventBody, ParsedEvent, canonical_json, content_hash, value_hash};
-use tributary_store::{EventWrite, Store};
+use tributary_openlineage::{DatasetRef, EventBody, ParsedEvent, canonical_json, content_hash};
+use tributary_store::{EncodedEvent, EventWrite, Store};
 
 use crate::sql::SqlLineage;
 use crate::{IngestOutcome, ServiceError};
@@ -101,16 +101,14 @@ impl<'a> Touched<'a> {
             },
         };
         record.touch(self.version.time);
-        for (key, value) in &reference.facets {
-            let deleted = value.get("_deleted").and_then(Value::as_bool) == Some(true);
-            let hash = (!deleted).then(|| value_hash(value));
+        for (key, value, hash) in reference.facets_with_hashes() {
             let outcome = merge_stamp(&mut record.facets, key, hash, self.version);
-            let current = (!deleted).then_some(value);
+            let current = hash.is_some().then_some(value);
             match outcome {
                 StampOutcome::Older => continue,
                 StampOutcome::Same => {
                     if key == "schema" {
-                        self.schema_seen(&mut record, current)?;
+                        self.schema_seen_again(&mut record, current)?;
                     }
                     continue;
                 }
@@ -167,6 +165,18 @@ impl<'a> Touched<'a> {
             return Ok(written.clone());
         }
         Ok(self.store.dataset_facet(id, key)?)
+    }
+
+    /// The `schema` facet won with the value it already had (its stamp's hash is unchanged).
+    /// `current_schema` was set from that same value when it was stored, so only the time
+    /// moves: the fields are not hashed again (a canonical serialisation per dataset per event).
+    fn schema_seen_again(&mut self, record: &mut DatasetRecord, facet: Option<&Value>) -> Result<(), ServiceError> {
+        if record.current_schema.is_some() {
+            let time = self.version.time;
+            record.schema_last_seen = Some(record.schema_last_seen.map_or(time, |seen| seen.max(time)));
+            return Ok(());
+        }
+        self.schema_seen(record, facet)
     }
 
     /// A `schema` facet won (new or the same again): keeps the current schema version.
@@ -355,6 +365,33 @@ impl<'a> Touched<'a> {
         }
     }
 
+    /// The job's greatest stored observation other than `old`, or `None` when `new` beats
+    /// every stored one anyway. The job record names its greatest stored observation
+    /// (`current`, with its inputs and outputs: `update_observation` keeps them so), so the
+    /// store is scanned only when `old` is that one and `new` is smaller (late events).
+    fn stored_best_observation(
+        &self,
+        job: &JobRecord,
+        old: Option<&Observation>,
+        new: Option<&Observation>,
+    ) -> Result<Option<Observation>, ServiceError> {
+        let Some(current) = job.current else { return Ok(None) };
+        let replaces_current = old.is_some_and(|old| old.key == current);
+        if !replaces_current {
+            return Ok(Some(Observation {
+                format: RECORD_FORMAT,
+                key: current,
+                inputs: job.inputs.clone(),
+                outputs: job.outputs.clone(),
+            }));
+        }
+        if new.is_some_and(|new| new.key >= current) {
+            // Every other stored observation is at most `current`.
+            return Ok(None);
+        }
+        Ok(self.store.best_observation(&job.id, old.map(|o| &o.key))?)
+    }
+
     /// Replaces observation `old` of the job by `new`, then makes the job's current
     /// inputs and outputs those of its greatest observation.
     fn update_observation(
@@ -369,7 +406,7 @@ impl<'a> Touched<'a> {
         if let Some(old) = old {
             self.write.delete_observation(&job.id, &old.key);
         }
-        let stored_best = self.store.best_observation(&job.id, old.map(|o| &o.key))?;
+        let stored_best = self.stored_best_observation(job, old, new.as_ref())?;
         if let Some(new) = &new {
             self.write.put_observation(&job.id, new)?;
         }
@@ -400,6 +437,7 @@ pub(crate) fn apply_event(
     event: &ParsedEvent,
     sql: Option<&SqlLineage>,
     actor: Option<&tributary_model::Actor>,
+    encoded: Option<EncodedEvent>,
 ) -> Result<(IngestOutcome, Option<IndexDelta>), ServiceError> {
     if let Some(sequence) = store.sequence_of_hash(event.hash)? {
         return Ok((IngestOutcome { sequence, duplicate: true }, None));
@@ -414,7 +452,10 @@ pub(crate) fn apply_event(
         sequence,
         version: event.version(),
     };
-    touched.write.put_event(sequence, event.hash, &event.canonical);
+    match encoded {
+        Some(encoded) => touched.write.put_encoded_event(sequence, event.hash, encoded),
+        None => touched.write.put_event(sequence, event.hash, &event.canonical),
+    }
     // Who sent it, in the same atomic batch (a rebuild copies the trail instead: `actor` None).
     if let Some(actor) = actor {
         let subject = match &event.body {

@@ -318,7 +318,8 @@ impl Service {
     pub async fn submit(&self, event: ParsedEvent) -> Result<IngestOutcome, ServiceError> {
         let actor = self.authorize_ingest(&event)?.actor();
         let sql = derive_sql(&event).await?;
-        self.writer.enqueue(event, sql, actor, writer::Lane::Interactive).await?.await
+        let (event, encoded) = self.encode_event(event).await?;
+        self.writer.enqueue(event, sql, actor, encoded, writer::Lane::Interactive).await?.await
     }
 
     /// Queues an already parsed event in order and returns its acknowledgement to await
@@ -327,7 +328,27 @@ impl Service {
     pub async fn enqueue(&self, event: ParsedEvent) -> Result<PendingAck, ServiceError> {
         let actor = self.authorize_ingest(&event)?.actor();
         let sql = derive_sql(&event).await?;
-        self.writer.enqueue(event, sql, actor, writer::Lane::Bulk).await
+        let (event, encoded) = self.encode_event(event).await?;
+        self.writer.enqueue(event, sql, actor, encoded, writer::Lane::Bulk).await
+    }
+
+    /// The event's stored form, made here (in parallel with other callers) rather than on the
+    /// writer thread; a large event on a blocking thread, like its parse.
+    async fn encode_event(
+        &self,
+        event: ParsedEvent,
+    ) -> Result<(ParsedEvent, tributary_store::EncodedEvent), ServiceError> {
+        if event.canonical.len() <= INLINE_PARSE_BYTES {
+            let encoded = self.shared.store.encode_event(&event.canonical);
+            return Ok((event, encoded));
+        }
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || {
+            let encoded = shared.store.encode_event(&event.canonical);
+            (event, encoded)
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(format!("encoding task failed: {error}")))
     }
 
     /// Stops accepting events, waits for the writer to drain and flush. Other clones of

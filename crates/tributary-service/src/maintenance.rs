@@ -71,7 +71,7 @@ pub fn rebuild(
                 ))
             })?;
             let sql = crate::sql::SqlJob::of(&event).map(|job| job.derive());
-            let (outcome, _) = apply_event(&new, &event, sql.as_ref(), None)?;
+            let (outcome, _) = apply_event(&new, &event, sql.as_ref(), None, None)?;
             if outcome.sequence != sequence || outcome.duplicate {
                 return Err(ServiceError::Internal(format!(
                     "stored event {sequence} was applied as {}{}: the log has a gap or a repeated event",
@@ -161,7 +161,7 @@ fn verify_into(
                 std::cmp::Ordering::Equal => {
                     let (key, a) = left.next().and_then(Result::ok).unwrap_or_default();
                     let (_, b) = right.next().and_then(Result::ok).unwrap_or_default();
-                    (a != b).then_some((key, "differs"))
+                    (!Store::same_stored(&key, &a, &b)).then_some((key, "differs"))
                 }
             };
             if let Some((key, what)) = finding {

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 use tributary_model::Watermark;
 use tributary_openlineage::ParsedEvent;
+use tributary_store::EncodedEvent;
 
 use crate::apply::{IndexDelta, apply_event};
 use crate::sql::SqlLineage;
@@ -31,6 +32,8 @@ struct Request {
     sql: Option<SqlLineage>,
     /// Who sent it, for the audit entry written with it.
     actor: tributary_model::Actor,
+    /// The event as stored, encoded by the caller (taken by the writer).
+    encoded: Option<EncodedEvent>,
     reply: Reply,
 }
 
@@ -100,6 +103,7 @@ impl WriterHandle {
         event: ParsedEvent,
         sql: Option<SqlLineage>,
         actor: tributary_model::Actor,
+        encoded: EncodedEvent,
         lane: Lane,
     ) -> Result<PendingAck, ServiceError> {
         let senders = self.senders.lock().ok().and_then(|guard| guard.clone());
@@ -109,7 +113,10 @@ impl WriterHandle {
             Lane::Bulk => bulk,
         };
         let (reply, answer) = oneshot::channel();
-        sender.send(Request { event, sql, actor, reply }).await.map_err(|_| ServiceError::shutting_down())?;
+        sender
+            .send(Request { event, sql, actor, encoded: Some(encoded), reply })
+            .await
+            .map_err(|_| ServiceError::shutting_down())?;
         self.doorbell.ring();
         Ok(PendingAck { answer })
     }
@@ -230,12 +237,13 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
     }
     let mut results: Vec<Result<IngestOutcome, ServiceError>> = Vec::with_capacity(group.len());
     let mut deltas: Vec<IndexDelta> = Vec::with_capacity(group.len());
-    for request in group.iter() {
+    for request in group.iter_mut() {
         // A bug in applying one event must not take the writer (and every later event)
         // down with it: a panic becomes that event's internal error. Nothing of the event
         // was committed, since the batch is applied only at the end of `apply_event`.
         let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            apply_event(&shared.store, &request.event, request.sql.as_ref(), Some(&request.actor))
+            let encoded = request.encoded.take();
+            apply_event(&shared.store, &request.event, request.sql.as_ref(), Some(&request.actor), encoded)
         }))
         .unwrap_or_else(|_| Err(ServiceError::Internal("applying the event panicked".into())));
         match applied {

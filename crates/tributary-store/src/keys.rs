@@ -39,6 +39,8 @@ pub(crate) const META_REDACTION_KEY: &[u8] = b"Mredaction";
 
 pub(crate) const CODEC_RAW: u8 = 0;
 pub(crate) const CODEC_LZ4: u8 = 1;
+/// A record in the binary layout of `codec` (datasets, jobs, runs, observations, job io).
+pub(crate) const CODEC_BINARY: u8 = 2;
 
 pub(crate) fn read_u64(bytes: &[u8]) -> u64 {
     let mut buffer = [0u8; 8];

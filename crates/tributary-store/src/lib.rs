@@ -39,6 +39,7 @@
 //! (written by earlier builds) is still read.
 
 mod access;
+mod codec;
 mod keys;
 
 use std::path::Path;
@@ -165,6 +166,10 @@ pub struct Store {
     path: Option<std::path::PathBuf>,
     config: StoreConfig,
     compress: bool,
+    /// Whether any alias (`A`) is stored: false until the first is committed, so that
+    /// [`Store::alias`], asked for every dataset an event names, skips the lookup in the
+    /// common store without symlinks. Only ever goes from false to true while open.
+    has_aliases: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -193,6 +198,8 @@ impl Store {
         let old = self.db.write().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         drop(old);
         let reopened = open_db_waiting(path, &self.config, std::time::Duration::from_secs(2))?;
+        let has_aliases = reopened.scan_prefix([PREFIX_ALIAS]).next().is_some();
+        self.has_aliases.store(has_aliases, std::sync::atomic::Ordering::SeqCst);
         *self.db.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reopened);
         Ok(())
     }
@@ -247,7 +254,14 @@ impl Store {
                 db.flush()?;
             }
         }
-        Ok(Self { db: std::sync::RwLock::new(Some(db)), path, config: config.clone(), compress: config.compress })
+        let has_aliases = db.scan_prefix([PREFIX_ALIAS]).next().is_some();
+        Ok(Self {
+            db: std::sync::RwLock::new(Some(db)),
+            path,
+            config: config.clone(),
+            compress: config.compress,
+            has_aliases: std::sync::atomic::AtomicBool::new(has_aliases),
+        })
     }
 
     /// Makes every applied batch durable (fsync).
@@ -279,12 +293,22 @@ impl Store {
     /// Applies one event's writes atomically (not yet durable; see [`Self::flush`]).
     pub fn commit(&self, write: EventWrite) -> Result<()> {
         self.db()?.apply_batch(write.batch)?;
+        if write.puts_alias {
+            self.has_aliases.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         Ok(())
+    }
+
+    /// An event's stored form (codec byte + canonical JSON, lz4 when this store compresses),
+    /// made by the caller before the event reaches the writer: compressing a large event is
+    /// the writer's biggest single cost otherwise, and callers run in parallel.
+    pub fn encode_event(&self, canonical: &[u8]) -> EncodedEvent {
+        EncodedEvent(encode_blob(canonical, self.compress))
     }
 
     /// Starts the writes of one event.
     pub fn write(&self) -> EventWrite {
-        EventWrite { batch: sled::Batch::default(), compress: self.compress }
+        EventWrite { batch: sled::Batch::default(), compress: self.compress, puts_alias: false }
     }
 
     pub fn last_sequence(&self) -> Result<u64> {
@@ -317,7 +341,7 @@ impl Store {
     }
 
     pub fn dataset(&self, id: &DatasetId) -> Result<Option<DatasetRecord>> {
-        self.get_json(&name_key(PREFIX_DATASET, &id.namespace, &id.name))
+        self.get_record(&name_key(PREFIX_DATASET, &id.namespace, &id.name), codec::decode_dataset)
     }
 
     /// One current facet value of a dataset.
@@ -342,15 +366,18 @@ impl Store {
     }
 
     pub fn job(&self, id: &JobId) -> Result<Option<JobRecord>> {
-        self.get_json(&name_key(PREFIX_JOB, &id.namespace, &id.name))
+        self.get_record(&name_key(PREFIX_JOB, &id.namespace, &id.name), codec::decode_job)
     }
 
     pub fn run(&self, id: &RunId) -> Result<Option<RunRecord>> {
-        self.get_json(&run_key(id))
+        self.get_record(&run_key(id), codec::decode_run)
     }
 
     /// The canonical dataset an alias name resolves to, if it is an alias.
     pub fn alias(&self, id: &DatasetId) -> Result<Option<DatasetId>> {
+        if !self.has_aliases.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(None);
+        }
         let Some(value) = self.db()?.get(name_key(PREFIX_ALIAS, &id.namespace, &id.name))? else {
             return Ok(None);
         };
@@ -384,7 +411,7 @@ impl Store {
             if skip.as_deref() == Some(key.as_ref()) {
                 continue;
             }
-            return decode_record(&key, &value).map(Some);
+            return decode_stored(&key, &value, |_, bytes| codec::decode_observation(bytes)).map(Some);
         }
         Ok(None)
     }
@@ -419,7 +446,7 @@ impl Store {
     pub fn scan_jobs(&self) -> impl Iterator<Item = Result<JobRecord>> + '_ {
         self.scan_entries([PREFIX_JOB]).map(|entry| {
             let (key, value) = entry?;
-            decode_record(&key, &value)
+            decode_stored(&key, &value, codec::decode_job)
         })
     }
 
@@ -438,7 +465,7 @@ impl Store {
                 key: String::from_utf8_lossy(&key).into_owned(),
                 reason: "job key is not namespace NUL name".into(),
             })?;
-            let (inputs, outputs): (Vec<DatasetId>, Vec<DatasetId>) = decode_json(&key, &value)?;
+            let (inputs, outputs) = decode_job_io(&key, &value)?;
             Ok((JobId::new(id.namespace, id.name), inputs, outputs))
         })
     }
@@ -624,6 +651,37 @@ impl Store {
         })
     }
 
+    /// Whether two stored values of `key` say the same: equal bytes, or equal once read (a
+    /// record in JSON from an earlier build and the same record in the binary layout, a value
+    /// compressed and one not). `verify` compares a store with its rebuild through this.
+    pub fn same_stored(key: &[u8], a: &[u8], b: &[u8]) -> bool {
+        if a == b {
+            return true;
+        }
+        fn same<T: PartialEq>(a: Result<T>, b: Result<T>) -> bool {
+            matches!((a, b), (Ok(a), Ok(b)) if a == b)
+        }
+        match key.first().copied() {
+            Some(PREFIX_DATASET) => {
+                same(decode_stored(key, a, codec::decode_dataset), decode_stored(key, b, codec::decode_dataset))
+            }
+            Some(PREFIX_JOB) => {
+                same(decode_stored(key, a, codec::decode_job), decode_stored(key, b, codec::decode_job))
+            }
+            Some(PREFIX_RUN) => {
+                same(decode_stored(key, a, codec::decode_run), decode_stored(key, b, codec::decode_run))
+            }
+            Some(PREFIX_OBSERVATION) => {
+                let read = |value| decode_stored(key, value, |_, bytes| codec::decode_observation(bytes));
+                same(read(a), read(b))
+            }
+            Some(PREFIX_GRAPH_JOB) => same(decode_job_io(key, a), decode_job_io(key, b)),
+            // Events, facet values, column lineage, schema versions: the bytes behind the codec.
+            Some(_) => same(decode_blob(key, a), decode_blob(key, b)),
+            None => false,
+        }
+    }
+
     /// Key prefixes of records derived from the event log: `reindex` rebuilds them and
     /// `verify` compares them. Events (`E`) are the source; mesh documents (`P`, `p`, `G`,
     /// `g`) are applied, not derived; schema changes (`C`) are history as reported when seen.
@@ -681,6 +739,18 @@ impl Store {
         })
     }
 
+    /// A record stored in the binary layout (`binary` reads it) or, from earlier builds, as JSON.
+    fn get_record<T: DeserializeOwned + Versioned>(
+        &self,
+        key: &[u8],
+        binary: fn(&[u8], &[u8]) -> codec::Decoded<T>,
+    ) -> Result<Option<T>> {
+        match self.db()?.get(key)? {
+            Some(value) => decode_stored(key, &value, binary).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn get_json<T: DeserializeOwned + Versioned>(&self, key: &[u8]) -> Result<Option<T>> {
         match self.db()?.get(key)? {
             Some(value) => decode_record(key, &value).map(Some),
@@ -712,17 +782,31 @@ pub struct PrefixStats {
 pub struct EventWrite {
     batch: sled::Batch,
     compress: bool,
+    /// The batch stores an alias (see `Store::has_aliases`).
+    puts_alias: bool,
 }
+
+/// An event as stored, from [`Store::encode_event`].
+#[derive(Clone, Debug)]
+pub struct EncodedEvent(Vec<u8>);
 
 impl EventWrite {
     pub fn put_event(&mut self, sequence: u64, hash: u128, canonical: &[u8]) {
-        self.batch.insert(&event_key(sequence), encode_blob(canonical, self.compress));
+        self.put_encoded_event(sequence, hash, EncodedEvent(encode_blob(canonical, self.compress)));
+    }
+
+    /// [`Self::put_event`] with the stored form made beforehand ([`Store::encode_event`] of
+    /// the same store, so the codec matches its configuration).
+    pub fn put_encoded_event(&mut self, sequence: u64, hash: u128, encoded: EncodedEvent) {
+        self.batch.insert(&event_key(sequence), encoded.0);
         self.batch.insert(&hash_key(hash), &sequence.to_be_bytes());
         self.batch.insert(META_SEQUENCE, &sequence.to_be_bytes());
     }
 
     pub fn put_dataset(&mut self, record: &DatasetRecord) -> Result<()> {
-        self.put_json(name_key(PREFIX_DATASET, &record.id.namespace, &record.id.name), record)
+        self.batch
+            .insert(name_key(PREFIX_DATASET, &record.id.namespace, &record.id.name), codec::encode_dataset(record));
+        Ok(())
     }
 
     /// Stores a dataset facet's value (compressed like events).
@@ -745,19 +829,23 @@ impl EventWrite {
     /// Files a job and its current inputs and outputs in the graph keyspace (when the job is
     /// new or they change).
     pub fn put_job_io(&mut self, job: &JobId, inputs: &[DatasetId], outputs: &[DatasetId]) -> Result<()> {
-        self.put_json(name_key(PREFIX_GRAPH_JOB, &job.namespace, &job.name), &(inputs, outputs))
+        self.batch.insert(name_key(PREFIX_GRAPH_JOB, &job.namespace, &job.name), codec::encode_job_io(inputs, outputs));
+        Ok(())
     }
 
     pub fn put_job(&mut self, record: &JobRecord) -> Result<()> {
-        self.put_json(name_key(PREFIX_JOB, &record.id.namespace, &record.id.name), record)
+        self.batch.insert(name_key(PREFIX_JOB, &record.id.namespace, &record.id.name), codec::encode_job(record));
+        Ok(())
     }
 
     pub fn put_run(&mut self, record: &RunRecord) -> Result<()> {
-        self.put_json(run_key(&record.id).to_vec(), record)
+        self.batch.insert(&run_key(&record.id), codec::encode_run(record));
+        Ok(())
     }
 
     pub fn put_observation(&mut self, job: &JobId, observation: &Observation) -> Result<()> {
-        self.put_json(observation_key(job, &observation.key), observation)
+        self.batch.insert(observation_key(job, &observation.key), codec::encode_observation(observation));
+        Ok(())
     }
 
     pub fn delete_observation(&mut self, job: &JobId, key: &ObservationKey) {
@@ -809,6 +897,7 @@ impl EventWrite {
         value.push(0);
         value.extend_from_slice(canonical.name.as_bytes());
         self.batch.insert(name_key(PREFIX_ALIAS, &alias.namespace, &alias.name), value);
+        self.puts_alias = true;
     }
 
     pub fn put_job_run(&mut self, job: &JobId, start: Timestamp, run: &RunId) {
@@ -850,6 +939,36 @@ fn decode_record<T: DeserializeOwned + Versioned>(key: &[u8], value: &[u8]) -> R
         });
     }
     Ok(record)
+}
+
+/// A record in the binary layout ([`codec`]) or, as earlier builds wrote it, JSON (behind a
+/// codec byte or bare).
+fn decode_stored<T: DeserializeOwned + Versioned>(
+    key: &[u8],
+    value: &[u8],
+    binary: fn(&[u8], &[u8]) -> codec::Decoded<T>,
+) -> Result<T> {
+    if value.first() != Some(&CODEC_BINARY) {
+        return decode_record(key, value);
+    }
+    binary(key, value).map_err(|error| binary_error(key, error))
+}
+
+fn binary_error(key: &[u8], error: codec::DecodeError) -> StoreError {
+    match error {
+        codec::DecodeError::Newer(found) => {
+            StoreError::UnsupportedRecord { key: String::from_utf8_lossy(key).into_owned(), found }
+        }
+        codec::DecodeError::Corrupt(reason) => corrupt(key, reason),
+    }
+}
+
+/// A job's current inputs and outputs (`I`): binary, or a JSON pair from earlier builds.
+fn decode_job_io(key: &[u8], value: &[u8]) -> Result<(Vec<DatasetId>, Vec<DatasetId>)> {
+    if value.first() == Some(&CODEC_BINARY) {
+        return codec::decode_job_io(value).map_err(|error| binary_error(key, error));
+    }
+    decode_json(key, value)
 }
 
 fn decode_json<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
