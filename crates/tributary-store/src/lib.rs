@@ -817,6 +817,12 @@ impl EventWrite {
         Ok(())
     }
 
+    /// [`Self::put_dataset_facet`] with the value's JSON at hand (its bytes in the event's
+    /// canonical JSON), so it is not serialised again.
+    pub fn put_dataset_facet_json(&mut self, id: &DatasetId, key: &str, json: &[u8]) {
+        self.batch.insert(facet_key(id, key), encode_blob(json, self.compress));
+    }
+
     pub fn delete_dataset_facet(&mut self, id: &DatasetId, key: &str) {
         self.batch.remove(facet_key(id, key));
     }
