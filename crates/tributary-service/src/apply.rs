@@ -440,8 +440,11 @@ impl<'a> Touched<'a> {
             Some(best) => (Some(best.key), best.inputs, best.outputs),
             None => (None, Vec::new(), Vec::new()),
         };
-        if job.current != current || job.inputs != inputs || job.outputs != outputs {
-            job.current = current;
+        // The job record (written by the caller) keeps which observation is current; the graph
+        // keyspace, the index and the policies only care about the edges, which a run's COMPLETE
+        // rarely changes after its START.
+        job.current = current;
+        if job.inputs != inputs || job.outputs != outputs {
             job.inputs = inputs;
             job.outputs = outputs;
             self.write.put_job_io(&job.id, &job.inputs, &job.outputs)?;
