@@ -34,9 +34,11 @@
 //! | `K` | token id (16 hex digits) | an API token's record (its secret's SHA-256, never the secret) |
 //! | `U` | time (sortable) kind-code id | [`tributary_model::AuditRecord`]: who stored, applied, created or revoked what |
 //!
-//! Records are JSON with a `format` field (see `tributary_model::RECORD_FORMAT`), stored behind a
-//! codec byte like events: lz4-compressed unless the store is configured otherwise. Bare JSON
-//! (written by earlier builds) is still read.
+//! The records every event rewrites (`D`, `J`, `R`, `O`, `I`) are binary (`codec`: codec byte 2,
+//! the record's `format`, fields in a fixed order); the others are JSON with a `format` field
+//! (see `tributary_model::RECORD_FORMAT`), stored behind a codec byte like events: lz4-compressed
+//! unless the store is configured otherwise. JSON records of earlier builds (behind a codec byte,
+//! or bare) are still read, so no reindex is needed; `reindex` rewrites them in binary.
 
 mod access;
 mod codec;
