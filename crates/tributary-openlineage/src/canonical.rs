@@ -14,10 +14,20 @@ pub fn canonical_json(value: &Value) -> Vec<u8> {
 /// [`canonical_event`]).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FacetSpans {
-    /// (`inputs`, `outputs` or `dataset`, the dataset's index, the facet's span and, for a
-    /// `schema` facet, the span of its `fields`), in the order written: facet keys sorted, as
-    /// `serde_json::Map` iterates them.
-    pub(crate) spans: Vec<(&'static str, usize, Range<usize>, Option<Range<usize>>)>,
+    /// In the order written: facet keys sorted, as `serde_json::Map` iterates them.
+    pub(crate) spans: Vec<FacetSpanAt>,
+}
+
+/// One dataset facet's bytes in an event's canonical JSON.
+#[derive(Clone, Debug)]
+pub(crate) struct FacetSpanAt {
+    /// `inputs`, `outputs` or `dataset`.
+    pub(crate) list: &'static str,
+    /// The dataset's index in its list.
+    pub(crate) index: usize,
+    pub(crate) json: Range<usize>,
+    /// For a `schema` facet, its `fields`.
+    pub(crate) schema_fields: Option<Range<usize>>,
 }
 
 /// [`canonical_json`] of a whole event, noting where each dataset facet's value (and a schema
@@ -64,7 +74,7 @@ fn write_dataset(value: &Value, list: &'static str, index: usize, out: &mut Vec<
                 }),
                 _ => write_canonical(facet, out),
             }
-            spans.spans.push((list, index, start..out.len(), fields));
+            spans.spans.push(FacetSpanAt { list, index, json: start..out.len(), schema_fields: fields });
         }),
         _ => write_canonical(value, out),
     });

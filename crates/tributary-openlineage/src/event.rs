@@ -238,7 +238,7 @@ fn attach_spans(spans: FacetSpans, body: &mut EventBody) {
         EventBody::Dataset(dataset) => (&mut [], &mut [], Some(&mut dataset.dataset)),
     };
     let mut dataset = dataset;
-    for (list, index, json, schema_fields) in spans.spans {
+    for crate::canonical::FacetSpanAt { list, index, json, schema_fields } in spans.spans {
         let target = match list {
             "inputs" => inputs.get_mut(index),
             "outputs" => outputs.get_mut(index),
