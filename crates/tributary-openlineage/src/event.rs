@@ -3,7 +3,9 @@
 use serde_json::{Map, Value};
 use tributary_model::{DatasetId, JobId, RunId, RunState, Timestamp, Version};
 
-use crate::canonical::{canonical_json, content_hash, value_hash};
+use std::ops::Range;
+
+use crate::canonical::{FacetSpans, canonical_event, content_hash, value_hash};
 use crate::facets::{FacetPlace, FacetValidators};
 
 /// Longest namespace or name accepted, in bytes.
@@ -80,6 +82,18 @@ pub struct DatasetRef {
     /// computed while parsing, on the caller's thread, so the writer does not walk the facets
     /// again. Read it through [`DatasetRef::facets_with_hashes`].
     pub facet_hashes: Vec<Option<u64>>,
+    /// Where each of `facets` (same order) sits in the event's canonical JSON
+    /// ([`ParsedEvent::canonical`]), so the writer stores those bytes instead of serialising the
+    /// facet again. Read it through [`DatasetRef::facet_span`].
+    pub facet_spans: Vec<FacetSpan>,
+}
+
+/// The bytes of one facet in [`ParsedEvent::canonical`]: its canonical JSON (keys sorted,
+/// compact), and for a `schema` facet that of its `fields`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FacetSpan {
+    pub json: Range<usize>,
+    pub schema_fields: Option<Range<usize>>,
 }
 
 impl DatasetRef {
@@ -92,6 +106,13 @@ impl DatasetRef {
             let hash = if precomputed { self.facet_hashes[index] } else { facet_hash(value) };
             (key, value, hash)
         })
+    }
+}
+
+impl DatasetRef {
+    /// Where the `index`-th of `facets` sits in the event's canonical JSON, when known.
+    pub fn facet_span(&self, index: usize) -> Option<&FacetSpan> {
+        if self.facet_spans.len() == self.facets.len() { self.facet_spans.get(index) } else { None }
     }
 }
 
@@ -163,10 +184,11 @@ fn parse_event_value(mut value: Value) -> Result<ParsedEvent, EventError> {
             })
         }
     };
-    let canonical = canonical_json(&value);
+    let (canonical, spans) = canonical_event(&value);
     let hash = content_hash(&canonical);
     let mut body = body;
     move_facets(&mut value, &mut body);
+    attach_spans(spans, &mut body);
     Ok(ParsedEvent { canonical, hash, time, body })
 }
 
@@ -204,6 +226,26 @@ fn move_facets(value: &mut Value, body: &mut EventBody) {
             job.job_facets = take(value.get_mut("job"), "facets");
             take_datasets(value, "inputs", "inputFacets", &mut job.inputs);
             take_datasets(value, "outputs", "outputFacets", &mut job.outputs);
+        }
+    }
+}
+
+/// Hands each dataset the spans of its facets in the canonical JSON.
+fn attach_spans(spans: FacetSpans, body: &mut EventBody) {
+    let (inputs, outputs, dataset): (&mut [DatasetRef], &mut [DatasetRef], Option<&mut DatasetRef>) = match body {
+        EventBody::Run(run) => (&mut run.inputs, &mut run.outputs, None),
+        EventBody::Job(job) => (&mut job.inputs, &mut job.outputs, None),
+        EventBody::Dataset(dataset) => (&mut [], &mut [], Some(&mut dataset.dataset)),
+    };
+    let mut dataset = dataset;
+    for crate::canonical::FacetSpanAt { list, index, json, schema_fields } in spans.spans {
+        let target = match list {
+            "inputs" => inputs.get_mut(index),
+            "outputs" => outputs.get_mut(index),
+            _ => dataset.as_deref_mut(),
+        };
+        if let Some(target) = target {
+            target.facet_spans.push(FacetSpan { json, schema_fields });
         }
     }
 }
@@ -334,7 +376,7 @@ fn parse_dataset(
         Some(UseKind::Output) => facets_of(dataset, path, "outputFacets", FacetPlace::OutputDataset)?,
         None => Map::new(),
     };
-    Ok(DatasetRef { id, facets, use_facets, facet_hashes: Vec::new() })
+    Ok(DatasetRef { id, facets, use_facets, facet_hashes: Vec::new(), facet_spans: Vec::new() })
 }
 
 /// Reads a facet map, checking each facet is an object and each standard facet matches

@@ -14,7 +14,7 @@ mod facets;
 
 pub use canonical::{canonical_json, content_hash, value_hash};
 pub use event::{
-    DatasetEventBody, DatasetRef, EventBody, EventError, JobEventBody, MAX_COLUMN_LINEAGE_FIELDS,
+    DatasetEventBody, DatasetRef, EventBody, EventError, FacetSpan, JobEventBody, MAX_COLUMN_LINEAGE_FIELDS,
     MAX_COLUMN_LINEAGE_INPUTS, MAX_INPUTS, MAX_OUTPUTS, MAX_SCHEMA_FIELDS, ParsedEvent, RunEventBody, parse_event,
 };
 

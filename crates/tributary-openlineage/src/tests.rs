@@ -283,3 +283,41 @@ fn a_large_valid_event_parses_in_linear_time() {
         assert_eq!(run.inputs.len(), count);
     }
 }
+
+/// The writer stores a facet's bytes from the event's canonical JSON and hashes a schema's
+/// `fields` from them: they must be exactly the facet's (and the fields') canonical JSON and
+/// what `serde_json` writes for it, and the precomputed hashes those of the facet values.
+#[test]
+fn facet_spans_and_hashes_match_each_facet() {
+    let mut files = files_in("valid");
+    files.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/data/event-complete.json"));
+    let mut checked = 0;
+    for path in files {
+        let event = parse_event(&std::fs::read(&path).unwrap()).unwrap();
+        let datasets: Vec<&crate::DatasetRef> = match &event.body {
+            EventBody::Run(run) => run.inputs.iter().chain(&run.outputs).collect(),
+            EventBody::Job(job) => job.inputs.iter().chain(&job.outputs).collect(),
+            EventBody::Dataset(dataset) => vec![&dataset.dataset],
+        };
+        for dataset in datasets {
+            assert_eq!(dataset.facet_spans.len(), dataset.facets.len(), "{}", path.display());
+            for (index, (key, value, hash)) in dataset.facets_with_hashes().enumerate() {
+                let span = dataset.facet_span(index).unwrap();
+                let bytes = &event.canonical[span.json.clone()];
+                assert_eq!(bytes, crate::canonical_json(value).as_slice(), "{} {key}", path.display());
+                assert_eq!(bytes, serde_json::to_vec(value).unwrap().as_slice(), "{} {key}", path.display());
+                let deleted = value.get("_deleted") == Some(&serde_json::Value::Bool(true));
+                assert_eq!(hash, (!deleted).then(|| crate::value_hash(value)));
+                match (key.as_str(), value.get("fields")) {
+                    ("schema", Some(fields)) => {
+                        let fields_span = span.schema_fields.clone().unwrap();
+                        assert_eq!(&event.canonical[fields_span], crate::canonical_json(fields).as_slice());
+                    }
+                    _ => assert_eq!(span.schema_fields, None),
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 5, "only {checked} facets checked");
+}

@@ -70,6 +70,8 @@ impl IndexDelta {
 /// The records one event touches, loaded once, changed in memory, written once.
 struct Touched<'a> {
     store: &'a Store,
+    /// The event's canonical JSON, which holds every facet's JSON (`DatasetRef::facet_span`).
+    canonical: &'a [u8],
     write: EventWrite,
     datasets: BTreeMap<DatasetId, DatasetRecord>,
     /// `ownership` and `tags` values this event wrote (`None`: deleted), so a second mention
@@ -101,14 +103,16 @@ impl<'a> Touched<'a> {
             },
         };
         record.touch(self.version.time);
-        for (key, value, hash) in reference.facets_with_hashes() {
+        for (index, (key, value, hash)) in reference.facets_with_hashes().enumerate() {
             let outcome = merge_stamp(&mut record.facets, key, hash, self.version);
             let current = hash.is_some().then_some(value);
+            let span = reference.facet_span(index);
+            let fields_json = span.and_then(|span| span.schema_fields.clone()).map(|fields| &self.canonical[fields]);
             match outcome {
                 StampOutcome::Older => continue,
                 StampOutcome::Same => {
                     if key == "schema" {
-                        self.schema_seen_again(&mut record, current)?;
+                        self.schema_seen_again(&mut record, current, fields_json)?;
                     }
                     continue;
                 }
@@ -117,15 +121,18 @@ impl<'a> Touched<'a> {
             // Only the label indexes need the value being replaced.
             let previous =
                 if matches!(key.as_str(), "ownership" | "tags") { self.facet_value(&id, key)? } else { None };
-            match current {
-                Some(value) => self.write.put_dataset_facet(&id, key, value)?,
-                None => self.write.delete_dataset_facet(&id, key),
+            match (current, span) {
+                (Some(_), Some(span)) => {
+                    self.write.put_dataset_facet_json(&id, key, &self.canonical[span.json.clone()])
+                }
+                (Some(value), None) => self.write.put_dataset_facet(&id, key, value)?,
+                (None, _) => self.write.delete_dataset_facet(&id, key),
             }
             if matches!(key.as_str(), "ownership" | "tags") {
                 self.written_facets.insert((id.clone(), key.clone()), current.cloned());
             }
             match key.as_str() {
-                "schema" => self.schema_seen(&mut record, current)?,
+                "schema" => self.schema_seen(&mut record, current, fields_json)?,
                 "columnLineage" => {
                     let edges = match current {
                         Some(facet) => self.resolve_column_inputs(column_lineage_edges(facet))?,
@@ -170,24 +177,39 @@ impl<'a> Touched<'a> {
     /// The `schema` facet won with the value it already had (its stamp's hash is unchanged).
     /// `current_schema` was set from that same value when it was stored, so only the time
     /// moves: the fields are not hashed again (a canonical serialisation per dataset per event).
-    fn schema_seen_again(&mut self, record: &mut DatasetRecord, facet: Option<&Value>) -> Result<(), ServiceError> {
+    fn schema_seen_again(
+        &mut self,
+        record: &mut DatasetRecord,
+        facet: Option<&Value>,
+        fields_json: Option<&[u8]>,
+    ) -> Result<(), ServiceError> {
         if record.current_schema.is_some() {
             let time = self.version.time;
             record.schema_last_seen = Some(record.schema_last_seen.map_or(time, |seen| seen.max(time)));
             return Ok(());
         }
-        self.schema_seen(record, facet)
+        self.schema_seen(record, facet, fields_json)
     }
 
     /// A `schema` facet won (new or the same again): keeps the current schema version.
-    fn schema_seen(&mut self, record: &mut DatasetRecord, facet: Option<&Value>) -> Result<(), ServiceError> {
+    /// `fields_json` is the canonical JSON of its `fields` when the parser noted it.
+    fn schema_seen(
+        &mut self,
+        record: &mut DatasetRecord,
+        facet: Option<&Value>,
+        fields_json: Option<&[u8]>,
+    ) -> Result<(), ServiceError> {
         let time = self.version.time;
         let Some(fields) = facet.and_then(|facet| facet.get("fields")) else {
             record.current_schema = None;
             record.schema_last_seen = None;
             return Ok(());
         };
-        let hash = format!("{:032x}", content_hash(&canonical_json(fields)));
+        let hash = match fields_json {
+            Some(json) => content_hash(json),
+            None => content_hash(&canonical_json(fields)),
+        };
+        let hash = format!("{hash:032x}");
         if record.current_schema.as_deref() == Some(hash.as_str()) {
             record.schema_last_seen = Some(record.schema_last_seen.map_or(time, |seen| seen.max(time)));
             return Ok(());
@@ -418,8 +440,11 @@ impl<'a> Touched<'a> {
             Some(best) => (Some(best.key), best.inputs, best.outputs),
             None => (None, Vec::new(), Vec::new()),
         };
-        if job.current != current || job.inputs != inputs || job.outputs != outputs {
-            job.current = current;
+        // The job record (written by the caller) keeps which observation is current; the graph
+        // keyspace, the index and the policies only care about the edges, which a run's COMPLETE
+        // rarely changes after its START.
+        job.current = current;
+        if job.inputs != inputs || job.outputs != outputs {
             job.inputs = inputs;
             job.outputs = outputs;
             self.write.put_job_io(&job.id, &job.inputs, &job.outputs)?;
@@ -445,6 +470,7 @@ pub(crate) fn apply_event(
     let sequence = store.last_sequence()? + 1;
     let mut touched = Touched {
         store,
+        canonical: &event.canonical,
         write: store.write(),
         datasets: BTreeMap::new(),
         written_facets: HashMap::new(),

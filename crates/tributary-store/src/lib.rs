@@ -34,9 +34,11 @@
 //! | `K` | token id (16 hex digits) | an API token's record (its secret's SHA-256, never the secret) |
 //! | `U` | time (sortable) kind-code id | [`tributary_model::AuditRecord`]: who stored, applied, created or revoked what |
 //!
-//! Records are JSON with a `format` field (see `tributary_model::RECORD_FORMAT`), stored behind a
-//! codec byte like events: lz4-compressed unless the store is configured otherwise. Bare JSON
-//! (written by earlier builds) is still read.
+//! The records every event rewrites (`D`, `J`, `R`, `O`, `I`) are binary (`codec`: codec byte 2,
+//! the record's `format`, fields in a fixed order); the others are JSON with a `format` field
+//! (see `tributary_model::RECORD_FORMAT`), stored behind a codec byte like events: lz4-compressed
+//! unless the store is configured otherwise. JSON records of earlier builds (behind a codec byte,
+//! or bare) are still read, so no reindex is needed; `reindex` rewrites them in binary.
 
 mod access;
 mod codec;
@@ -815,6 +817,12 @@ impl EventWrite {
             .map_err(|error| StoreError::Encode { key: format!("facet {key} of {id}"), reason: error.to_string() })?;
         self.batch.insert(facet_key(id, key), encode_blob(&json, self.compress));
         Ok(())
+    }
+
+    /// [`Self::put_dataset_facet`] with the value's JSON at hand (its bytes in the event's
+    /// canonical JSON), so it is not serialised again.
+    pub fn put_dataset_facet_json(&mut self, id: &DatasetId, key: &str, json: &[u8]) {
+        self.batch.insert(facet_key(id, key), encode_blob(json, self.compress));
     }
 
     pub fn delete_dataset_facet(&mut self, id: &DatasetId, key: &str) {
