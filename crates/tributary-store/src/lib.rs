@@ -43,6 +43,7 @@
 mod access;
 mod codec;
 mod keys;
+mod source;
 
 use std::path::Path;
 
