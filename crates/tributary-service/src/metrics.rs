@@ -47,7 +47,7 @@ impl Metrics {
         let source_records = IntCounterVec::new(
             Opts::new(
                 "kafka_records_total",
-                "Records consumed from Kafka, by topic and outcome (applied, duplicate, rejected, already_applied)",
+                "Records consumed from Kafka, by topic and outcome (applied, duplicate, rejected, already_applied, lost_to_retention)",
             ),
             &["topic", "outcome"],
         )?;
@@ -91,6 +91,10 @@ impl Metrics {
             crate::Applied::AlreadyApplied => "already_applied",
         };
         self.source_records.with_label_values(&[topic, outcome]).inc();
+    }
+
+    pub(crate) fn source_lost(&self, topic: &str, records: i64) {
+        self.source_records.with_label_values(&[topic, "lost_to_retention"]).inc_by(records.max(0) as u64);
     }
 
     pub(crate) fn source_lag(&self, topic: &str, partition: i32, lag: i64) {

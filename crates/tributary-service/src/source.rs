@@ -129,6 +129,12 @@ impl Service {
             .await
     }
 
+    /// Records of a partition deleted by the log's retention before this server read them.
+    pub fn record_source_lost(&self, topic: &str, partition: i32, records: i64) {
+        tracing::error!(topic, partition, records, "records lost to the log's retention");
+        self.shared.metrics.source_lost(topic, records);
+    }
+
     /// The consumer's view of a partition: records in the log not yet consumed (`lag`).
     pub fn record_source_lag(&self, topic: &str, partition: i32, lag: i64) {
         self.shared.metrics.source_lag(topic, partition, lag);
