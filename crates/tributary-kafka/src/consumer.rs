@@ -155,7 +155,10 @@ async fn resume_offset(
         .map(|offset| offset.offset);
     match stored {
         Some(offset) => Ok(offset),
-        None => client.get_offset(OffsetAt::Earliest).await.map_err(|error| format!("cannot read the earliest offset: {error}")),
+        None => client
+            .get_offset(OffsetAt::Earliest)
+            .await
+            .map_err(|error| format!("cannot read the earliest offset: {error}")),
     }
 }
 
@@ -180,7 +183,11 @@ async fn round(service: &Service, client: &Client, config: &KafkaConfig, topic: 
                         next = earliest;
                         continue;
                     }
-                    Ok(None) => return RoundEnd::Retry(format!("offset {next} is past the partition's end: was the topic recreated? Remove this server's offsets for it (docs/kafka.md)")),
+                    Ok(None) => {
+                        return RoundEnd::Retry(format!(
+                            "offset {next} is past the partition's end: was the topic recreated? Remove this server's offsets for it (docs/kafka.md)"
+                        ));
+                    }
                     Err(reason) => return RoundEnd::Retry(reason),
                 }
             }
@@ -238,11 +245,15 @@ async fn skip_to_retained(
     partition: i32,
     next: i64,
 ) -> Result<Option<i64>, String> {
-    let earliest =
-        client.get_offset(OffsetAt::Earliest).await.map_err(|error| format!("cannot read the earliest offset: {error}"))?;
+    let earliest = client
+        .get_offset(OffsetAt::Earliest)
+        .await
+        .map_err(|error| format!("cannot read the earliest offset: {error}"))?;
     if next >= earliest {
-        let latest =
-            client.get_offset(OffsetAt::Latest).await.map_err(|error| format!("cannot read the latest offset: {error}"))?;
+        let latest = client
+            .get_offset(OffsetAt::Latest)
+            .await
+            .map_err(|error| format!("cannot read the latest offset: {error}"))?;
         if next > latest {
             error!(%topic, partition, next, latest, "the stored offset is past the partition's end");
             return Ok(None);

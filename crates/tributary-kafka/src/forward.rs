@@ -46,11 +46,10 @@ impl Inner {
         if let Some(known) = known {
             return Ok(known);
         }
-        let made = self
-            .client
-            .partition_client(self.topic.clone(), partition, UnknownTopicHandling::Retry)
-            .await
-            .map_err(|error| ServiceError::Unavailable(format!("kafka: cannot reach partition {partition}: {error}")))?;
+        let made =
+            self.client.partition_client(self.topic.clone(), partition, UnknownTopicHandling::Retry).await.map_err(
+                |error| ServiceError::Unavailable(format!("kafka: cannot reach partition {partition}: {error}")),
+            )?;
         let made = Arc::new(made);
         self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(partition, Arc::clone(&made));
         Ok(made)
@@ -63,8 +62,12 @@ impl Forward for Forwarder {
         Box::pin(async move {
             let partition = partition_for_key(key.as_bytes(), this.partitions);
             let client = this.partition_client(partition).await?;
-            let record =
-                Record { key: Some(key.into_bytes()), value: Some(event), headers: Default::default(), timestamp: Utc::now() };
+            let record = Record {
+                key: Some(key.into_bytes()),
+                value: Some(event),
+                headers: Default::default(),
+                timestamp: Utc::now(),
+            };
             let offsets = client.produce(vec![record], Compression::NoCompression).await.map_err(|error| {
                 ServiceError::Unavailable(format!("kafka: the event was not written to `{}`: {error}", this.topic))
             })?;

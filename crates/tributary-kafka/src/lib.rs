@@ -111,16 +111,15 @@ pub async fn connect(config: &KafkaConfig) -> Result<Arc<Client>, KafkaError> {
     if config.brokers.is_empty() {
         return Err(KafkaError::Config("no broker given".into()));
     }
-    let mut builder = ClientBuilder::new(config.brokers.clone()).client_id("tributary").backoff_config(
-        rskafka::BackoffConfig {
+    let mut builder =
+        ClientBuilder::new(config.brokers.clone()).client_id("tributary").backoff_config(rskafka::BackoffConfig {
             init_backoff: std::time::Duration::from_millis(100),
             max_backoff: std::time::Duration::from_secs(5),
             base: 3.0,
             // A request gives up after this long, so a produce answers its HTTP request and a
             // consumer's loop can log and retry on its own.
             deadline: Some(std::time::Duration::from_secs(30)),
-        },
-    );
+        });
     if let Some(sasl) = &config.sasl {
         let credentials = Credentials::new(sasl.username.clone(), sasl.password.clone());
         builder = builder.sasl_config(match sasl.mechanism {
@@ -148,8 +147,7 @@ fn tls_client_config(settings: &TlsSettings) -> Result<rustls::ClientConfig, Kaf
         let certificates = CertificateDer::pem_file_iter(path)
             .map_err(|error| KafkaError::Tls(format!("cannot read `{}`: {error}", path.display())))?;
         for certificate in certificates {
-            let certificate =
-                certificate.map_err(|error| KafkaError::Tls(format!("`{}`: {error}", path.display())))?;
+            let certificate = certificate.map_err(|error| KafkaError::Tls(format!("`{}`: {error}", path.display())))?;
             roots.add(certificate).map_err(|error| KafkaError::Tls(format!("`{}`: {error}", path.display())))?;
         }
     }

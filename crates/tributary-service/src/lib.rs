@@ -46,6 +46,7 @@ pub use mesh::{
 pub use queries::{
     ColumnLineageView, DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,
 };
+pub use source::{Forward, ForwardFuture, SourcedRecord};
 pub use tributary_auth::{Principal, Scope};
 pub use tributary_change as schema_change;
 pub use tributary_graph::{
@@ -55,7 +56,6 @@ pub use tributary_mesh as governance;
 pub use tributary_model as model;
 pub use tributary_openlineage::{ParsedEvent, parse_event};
 pub use visibility::REDACTED_NAMESPACE_PREFIX;
-pub use source::{Forward, ForwardFuture, SourcedRecord};
 pub use writer::{Applied, PendingAck};
 
 /// Column lineage from the event's `sql` job facet, if any: derived on the caller's task (off

@@ -96,7 +96,8 @@ impl Service {
             Ok(event) => event,
             Err(error) => {
                 let key = key.map(|key| String::from_utf8_lossy(&key).into_owned());
-                let rejection = SourceRejection::new(position, Timestamp::now(), key, error.field, error.message, bytes);
+                let rejection =
+                    SourceRejection::new(position, Timestamp::now(), key, error.field, error.message, bytes);
                 return self.writer.reject(rejection).await;
             }
         };
@@ -125,8 +126,7 @@ impl Service {
         if limit == 0 || limit > MAX_REJECTION_PAGE {
             return Err(ServiceError::invalid("first", format!("must be between 1 and {MAX_REJECTION_PAGE}")));
         }
-        self.blocking(move |shared| Ok(shared.store.source_rejections(topic.as_deref(), after.as_ref(), limit)?))
-            .await
+        self.blocking(move |shared| Ok(shared.store.source_rejections(topic.as_deref(), after.as_ref(), limit)?)).await
     }
 
     /// Records of a partition deleted by the log's retention before this server read them.

@@ -45,8 +45,7 @@ impl Store {
         for entry in self.scan_entries([PREFIX_SOURCE_OFFSET]) {
             let (key, value) = entry?;
             let (topic, partition) = split_partition_key(&key).ok_or_else(|| corrupt(&key, "bad offset key"))?;
-            let offset =
-                <[u8; 8]>::try_from(value.as_ref()).map_err(|_| corrupt(&key, "an offset is 8 bytes"))?;
+            let offset = <[u8; 8]>::try_from(value.as_ref()).map_err(|_| corrupt(&key, "an offset is 8 bytes"))?;
             offsets.push(PartitionOffset { topic, partition, offset: i64::from_be_bytes(offset) });
         }
         Ok(offsets)
@@ -107,8 +106,10 @@ impl EventWrite {
     /// Records a consumed record that is not an event, and moves its partition past it.
     pub fn put_source_rejection(&mut self, rejection: &SourceRejection) -> Result<()> {
         let key = rejection_key(&rejection.position);
-        let json = serde_json::to_vec(rejection)
-            .map_err(|error| StoreError::Encode { key: String::from_utf8_lossy(&key).into_owned(), reason: error.to_string() })?;
+        let json = serde_json::to_vec(rejection).map_err(|error| StoreError::Encode {
+            key: String::from_utf8_lossy(&key).into_owned(),
+            reason: error.to_string(),
+        })?;
         self.batch.insert(key, encode_blob(&json, self.compress));
         self.put_source_offset(&rejection.position);
         Ok(())
