@@ -204,9 +204,11 @@ impl Service {
         let tokens = access::Tokens::load(&store, config.require_auth)?;
         let fresh_key = tributary_auth::RedactionKey::generate()?.to_bytes();
         let redaction_key = tributary_auth::RedactionKey::from_bytes(store.redaction_key(|| fresh_key)?);
+        let mut state = State { index, aliases, mesh };
+        state.relabel();
         let shared = Arc::new(Shared {
             store,
-            state: RwLock::new(State { index, aliases, mesh }),
+            state: RwLock::new(state),
             apply: Mutex::new(()),
             schema_changes: tokio::sync::broadcast::channel(change::SCHEMA_CHANGE_BACKLOG).0,
             config,
