@@ -112,6 +112,11 @@ impl LineageIndex {
         self.namespace_of[node.index()]
     }
 
+    /// How many namespaces have numbers (all below this).
+    pub fn namespace_count(&self) -> usize {
+        self.names.namespace_names().len()
+    }
+
     /// The namespace of a number [`Self::namespace_number`] gave.
     pub fn namespace_name(&self, number: u32) -> &str {
         &self.names.namespace_names()[number as usize]

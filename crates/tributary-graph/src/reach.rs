@@ -93,7 +93,8 @@ impl LineageIndex {
         let mut visited = self.graph.visit_map();
         visited.visit(start);
         // The queue is the visit order: every visited node is queued once, in that order.
-        let mut queue: Vec<(NodeIndex, u32)> = vec![(start, 0)];
+        let mut queue: Vec<(NodeIndex, u32)> = Vec::with_capacity(limit.min(self.is_job.len()));
+        queue.push((start, 0));
         let mut head = 0;
         let mut truncated = false;
         while let Some(&(current, distance)) = queue.get(head) {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use tributary_graph::{LineageNode, NodeNumber, ReachedNode};
+use tributary_graph::{LineageNode, ReachedNode};
 use tributary_model::{DatasetId, JobId, NodeKind, NodeRef};
 
 use super::OwnerView;
@@ -289,58 +289,67 @@ impl State {
     }
 }
 
-/// A group of [`count_groups`] by number: product label and domain number, or, outside every
-/// domain, the namespace number with the top bit set.
-type GroupNumber = u64;
-
-/// Where a reached node's impact is told, as [`group_key`] says, from the index's labels.
-fn group_number(index: &tributary_graph::LineageIndex, labels: &GroupLabels, node: NodeNumber) -> GroupNumber {
-    let product = index.label(node);
-    let product_domain = || if product == 0 { 0 } else { labels.product(product).1 };
-    // A dataset's domain is its product's, else its namespace's; a job's its namespace's,
-    // else its product's.
-    let domain = if index.is_job(node) {
-        match index.namespace_label(node) {
-            0 => product_domain(),
-            domain => domain,
-        }
-    } else {
-        match product_domain() {
-            0 => index.namespace_label(node),
-            domain => domain,
-        }
-    };
-    if domain == 0 {
-        // No domain means no product either (a product has one).
-        1 << 63 | u64::from(index.namespace_number(node))
-    } else {
-        u64::from(product) << 32 | u64::from(domain)
-    }
-}
-
 /// Counts nodes by (product, domain, namespace), largest groups first (ties in key order),
-/// with declared owners.
+/// with declared owners. Groups follow [`group_key`], read from the index's labels: a dataset
+/// of a product is in the product's group (with the product's domain), a job writing one too
+/// unless its namespace belongs to another domain; other nodes are in their domain's group, or
+/// outside every domain in their namespace's. The common groups are counted in vectors by
+/// number; only a job of a product whose namespace is another domain's needs a hash table.
 fn count_groups(state: &State, nodes: &[ReachedNode]) -> Vec<ImpactCount> {
     let (mesh, index, labels) = (&state.mesh, &state.index, &state.mesh.group_labels);
-    let mut counts: HashMap<GroupNumber, (usize, usize), GroupHasher> = HashMap::default();
+    // Index 0 of each is unused (label and numbers 0 mean none).
+    let product_domain: Vec<u32> =
+        std::iter::once(0).chain(labels.products.iter().map(|(_, domain)| *domain)).collect();
+    let mut by_product = vec![[0usize; 2]; product_domain.len()];
+    let mut by_domain = vec![[0usize; 2]; labels.domains.len() + 1];
+    let mut by_namespace = vec![[0usize; 2]; index.namespace_count()];
+    let mut mixed: HashMap<(u32, u32), [usize; 2], GroupHasher> = HashMap::default();
     for reached in nodes {
-        let slot = counts.entry(group_number(index, labels, reached.node)).or_default();
-        if index.is_job(reached.node) {
-            slot.1 += 1;
+        let node = reached.node;
+        let product = index.label(node);
+        let is_job = index.is_job(node);
+        let kind = usize::from(is_job);
+        let own_domain = product_domain[product as usize];
+        if product != 0 {
+            // A product's dataset is told in its product's domain; a job in its namespace's
+            // domain if it has one.
+            let domain = match index.namespace_label(node) {
+                domain if is_job && domain != 0 => domain,
+                _ => own_domain,
+            };
+            if domain == own_domain {
+                by_product[product as usize][kind] += 1;
+            } else {
+                mixed.entry((product, domain)).or_default()[kind] += 1;
+            }
         } else {
-            slot.0 += 1;
+            match index.namespace_label(node) {
+                0 => by_namespace[index.namespace_number(node) as usize][kind] += 1,
+                domain => by_domain[domain as usize][kind] += 1,
+            }
         }
     }
-    let mut groups: Vec<ImpactCount> = counts
-        .into_iter()
-        .map(|(number, (datasets, jobs))| {
-            let (product, domain, namespace) = if number >> 63 == 1 {
-                (None, None, Some(index.namespace_name((number & u64::from(u32::MAX)) as u32).to_owned()))
-            } else {
-                let (product, domain) = ((number >> 32) as u32, number as u32);
-                let product = (product != 0).then(|| labels.product(product).0.clone());
-                (product, Some(labels.domain(domain).to_owned()), None)
-            };
+    let product_groups = by_product.iter().enumerate().map(|(label, counts)| {
+        let label = label as u32;
+        ((label, product_domain[label as usize]), *counts)
+    });
+    let domain_groups = by_domain.iter().enumerate().map(|(domain, counts)| ((0, domain as u32), *counts));
+    let keyed = product_groups
+        .chain(mixed)
+        .chain(domain_groups)
+        .filter(|((product, domain), counts)| (*product != 0 || *domain != 0) && counts[0] + counts[1] > 0)
+        .map(|((product, domain), counts)| {
+            let product = (product != 0).then(|| labels.product(product).0.clone());
+            ((product, Some(labels.domain(domain).to_owned()), None), counts)
+        });
+    let namespace_groups = by_namespace
+        .iter()
+        .enumerate()
+        .filter(|(_, counts)| counts[0] + counts[1] > 0)
+        .map(|(number, counts)| ((None, None, Some(index.namespace_name(number as u32).to_owned())), *counts));
+    let mut groups: Vec<ImpactCount> = keyed
+        .chain(namespace_groups)
+        .map(|((product, domain, namespace), [datasets, jobs])| {
             let mut owners = Vec::new();
             if let Some((descriptor, _)) = product.as_ref().and_then(|id| mesh.products.get(id)) {
                 owners.extend(OwnerView::declared(&descriptor.owners, &format!("product {}", descriptor.id)));
@@ -356,8 +365,8 @@ fn count_groups(state: &State, nodes: &[ReachedNode]) -> Vec<ImpactCount> {
     groups
 }
 
-/// Hashes a [`GroupNumber`] with one multiplication (Fibonacci hashing): the keys are small
-/// numbers the server made, not input an attacker picks, and there is one hash per node reached.
+/// Hashes a (product, domain) pair of numbers with a multiplication per word: the keys are
+/// small numbers the server made, not input an attacker picks.
 #[derive(Clone, Copy, Default)]
 struct GroupHasher;
 
@@ -379,6 +388,10 @@ impl std::hash::Hasher for GroupHash {
         for &byte in bytes {
             self.write_u64(u64::from(byte));
         }
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
     }
 
     fn write_u64(&mut self, value: u64) {
