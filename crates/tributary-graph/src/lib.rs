@@ -6,6 +6,7 @@
 //! storage or transports.
 
 mod columns;
+mod frozen;
 mod labels;
 mod names;
 mod reach;
@@ -94,6 +95,9 @@ pub struct LineageIndex {
     namespace_of: Vec<u32>,
     /// The caller's labels of datasets and namespaces, dense by node (see `labels`).
     labels: labels::Labels,
+    /// A frozen compact copy of the adjacency for walks without edges (see `frozen`). A leaf
+    /// lock, like the listing cache: held only to take the copy or make a new one.
+    frozen: std::sync::Mutex<Option<Arc<frozen::Frozen>>>,
     columns: columns::ColumnGraph,
     /// While the column lineage is loaded in the background (after start-up): the outputs
     /// whose column lineage the writer set meanwhile, which the loader must not overwrite
@@ -190,11 +194,17 @@ impl LineageIndex {
             stale.push(edge.id());
         }
         for edge in stale {
+            if let Some((from, to)) = self.graph.edge_endpoints(edge) {
+                self.mark_changed(from);
+                self.mark_changed(to);
+            }
             self.graph.remove_edge(edge);
         }
         let mut missing: Vec<NodeIndex> = wanted.difference(&present).copied().collect();
         missing.sort_unstable();
         for other in missing {
+            self.mark_changed(job);
+            self.mark_changed(other);
             match side {
                 PetDirection::Incoming => self.graph.add_edge(other, job, kind),
                 PetDirection::Outgoing => self.graph.add_edge(job, other, kind),

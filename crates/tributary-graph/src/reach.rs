@@ -4,9 +4,12 @@
 
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::NodeIndex;
-use petgraph::visit::{EdgeRef, VisitMap, Visitable};
+use std::sync::Arc;
+
+use petgraph::visit::EdgeRef;
 use tributary_model::{Direction, EdgeKind, NodeKind, NodeRef};
 
+use crate::frozen::Frozen;
 use crate::{GraphError, LineageIndex};
 
 /// A node of the index by number, dense from 0. Valid against the index that gave it out:
@@ -81,6 +84,7 @@ impl LineageIndex {
     /// Breadth-first from `start` along `side`, at most `depth` job hops and `limit` nodes:
     /// the nodes in visit order with their distances (jobs only `with_jobs`; the start
     /// always), whether the limit cut the walk, and the edges passed into `edges` if given.
+    /// Without edges, neighbours come from the frozen copy where it is current.
     pub(crate) fn walk(
         &self,
         start: NodeIndex,
@@ -90,35 +94,38 @@ impl LineageIndex {
         with_jobs: bool,
         mut edges: Option<&mut WalkEdges>,
     ) -> (Vec<(NodeIndex, u32)>, bool) {
-        let mut visited = self.graph.visit_map();
-        visited.visit(start);
-        // The queue is the visit order: every visited node is queued once, in that order.
-        let mut queue: Vec<(NodeIndex, u32)> = Vec::with_capacity(limit.min(self.is_job.len()));
-        queue.push((start, 0));
+        let frozen = if edges.is_none() { Some(self.frozen()) } else { None };
+        let mut walk = Walk {
+            is_job: &self.is_job,
+            visited: vec![0; self.is_job.len().div_ceil(64)],
+            queue: Vec::with_capacity(limit.min(self.is_job.len())),
+            depth,
+            limit,
+            truncated: false,
+        };
+        walk.visit(start, 0);
         let mut head = 0;
-        let mut truncated = false;
-        while let Some(&(current, distance)) = queue.get(head) {
+        while let Some(&(current, distance)) = walk.queue.get(head) {
             head += 1;
-            for edge in self.graph.edges_directed(current, side) {
-                let next = if side == PetDirection::Outgoing { edge.target() } else { edge.source() };
-                let next_is_job = self.is_job[next.index()];
-                let next_distance = distance + u32::from(next_is_job);
-                if next_distance > depth {
-                    continue;
-                }
-                if !visited.is_visited(&next) {
-                    if queue.len() >= limit {
-                        truncated = true;
-                        continue;
+            match frozen.as_deref().and_then(|frozen| frozen.row(current, side)) {
+                Some(row) => {
+                    for &next in row {
+                        walk.step(NodeIndex::new(next as usize), distance);
                     }
-                    visited.visit(next);
-                    queue.push((next, next_distance));
                 }
-                if let Some(edges) = edges.as_deref_mut() {
-                    edges.push((edge.source(), edge.target(), *edge.weight()));
+                None => {
+                    for edge in self.graph.edges_directed(current, side) {
+                        let next = if side == PetDirection::Outgoing { edge.target() } else { edge.source() };
+                        if walk.step(next, distance)
+                            && let Some(edges) = edges.as_deref_mut()
+                        {
+                            edges.push((edge.source(), edge.target(), *edge.weight()));
+                        }
+                    }
                 }
             }
         }
+        let Walk { mut queue, truncated, .. } = walk;
         if !with_jobs {
             let mut position = 0;
             queue.retain(|&(node, _)| {
@@ -127,6 +134,30 @@ impl LineageIndex {
             });
         }
         (queue, truncated)
+    }
+
+    /// The frozen copy of the adjacency, taken now if there is none or it is stale.
+    fn frozen(&self) -> Arc<Frozen> {
+        let mut frozen = self.frozen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*frozen {
+            Some(copy) if !copy.stale(self.is_job.len()) => Arc::clone(copy),
+            _ => {
+                let copy = Arc::new(Frozen::build(&self.graph, self.is_job.len()));
+                *frozen = Some(Arc::clone(&copy));
+                copy
+            }
+        }
+    }
+
+    /// Notes that `node`'s edges changed (the writer, for both ends of every edge it adds or
+    /// removes).
+    pub(crate) fn mark_changed(&mut self, node: NodeIndex) {
+        let frozen = self.frozen.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(copy) = frozen {
+            // Readers hold a copy only while they walk, under the state's read lock, so the
+            // writer is alone with it: no clone is made.
+            Arc::make_mut(copy).mark_changed(node);
+        }
     }
 
     /// The union of an upstream and a downstream walk as `merge_answers` makes it: upstream
@@ -154,5 +185,43 @@ impl LineageIndex {
         }
         nodes.sort_by_key(|&(_, distance)| distance);
         (nodes, truncated)
+    }
+}
+
+/// The state of one breadth-first walk.
+struct Walk<'a> {
+    is_job: &'a [bool],
+    /// A bit per node index.
+    visited: Vec<u64>,
+    /// Every visited node, in visit order, with its distance: also the walk's queue.
+    queue: Vec<(NodeIndex, u32)>,
+    depth: u32,
+    limit: usize,
+    truncated: bool,
+}
+
+impl Walk<'_> {
+    fn visit(&mut self, node: NodeIndex, distance: u32) {
+        self.visited[node.index() / 64] |= 1 << (node.index() % 64);
+        self.queue.push((node, distance));
+    }
+
+    /// Follows an edge from a node at `distance` to `next`; whether the edge is within the
+    /// depth (and so part of the answer).
+    #[inline]
+    fn step(&mut self, next: NodeIndex, distance: u32) -> bool {
+        let next_distance = distance + u32::from(self.is_job[next.index()]);
+        if next_distance > self.depth {
+            return false;
+        }
+        if self.visited[next.index() / 64] & (1 << (next.index() % 64)) == 0 {
+            if self.queue.len() >= self.limit {
+                // Neither the node nor the edge is in the answer.
+                self.truncated = true;
+                return false;
+            }
+            self.visit(next, next_distance);
+        }
+        true
     }
 }

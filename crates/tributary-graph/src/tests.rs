@@ -185,7 +185,7 @@ fn reach_is_the_nodes_answer_by_number() {
             for direction in [Direction::Downstream, Direction::Upstream, Direction::Both] {
                 for (depth, limit) in [(0, 100), (1, 100), (3, 7), (20, 1), (20, 25), (1000, 1_000_000)] {
                     let answer =
-                        index.lineage_shaped(start, direction, depth, limit, crate::AnswerShape::Nodes).unwrap();
+                        index.lineage_shaped(start, direction, depth, limit, crate::AnswerShape::Full).unwrap();
                     let reach = index.reach(start, direction, depth, limit).unwrap();
                     let named: Vec<crate::LineageNode> = reach
                         .nodes
@@ -202,6 +202,51 @@ fn reach_is_the_nodes_answer_by_number() {
                     }
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn walks_agree_with_the_live_graph_while_the_frozen_copy_ages() {
+    let mut index = random_graph(11, 120);
+    let mut state = 99u64;
+    let mut next = |below: u64| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) % below
+    };
+    for round in 0..12 {
+        let starts: Vec<NodeRef> = index.list_datasets(None, None, None, 1000).0.iter().map(NodeRef::from).collect();
+        for start in starts.iter().step_by(3) {
+            for direction in [Direction::Downstream, Direction::Upstream, Direction::Both] {
+                for (depth, limit) in [(1000, 1_000_000), (2, 1_000_000), (1000, 9)] {
+                    // Full answers read the live graph (they need edge kinds); the others read
+                    // the frozen copy where it is current.
+                    let live = index.lineage_shaped(start, direction, depth, limit, crate::AnswerShape::Full).unwrap();
+                    let nodes =
+                        index.lineage_shaped(start, direction, depth, limit, crate::AnswerShape::Nodes).unwrap();
+                    let reach = index.reach(start, direction, depth, limit).unwrap();
+                    assert_eq!(nodes.nodes, live.nodes, "round {round}: {start:?} {direction:?} {depth} {limit}");
+                    assert_eq!(nodes.truncated, live.truncated);
+                    let named: Vec<crate::LineageNode> = reach
+                        .nodes
+                        .iter()
+                        .map(|reached| crate::LineageNode {
+                            node: index.node_ref(reached.node),
+                            distance: reached.distance,
+                        })
+                        .collect();
+                    assert_eq!(named, live.nodes);
+                    assert_eq!(reach.truncated, live.truncated);
+                }
+            }
+        }
+        // Change some jobs' inputs and outputs, add jobs and datasets.
+        for _ in 0..(5 + round * 4) {
+            let job = JobId::new(format!("jobs{}", next(2)), format!("j{}", next(160)));
+            let pick = |n: u64| DatasetId::new(format!("ns{}", n % 3), format!("d{n}"));
+            let inputs: Vec<DatasetId> = (0..1 + next(3)).map(|_| pick(next(70))).collect();
+            let outputs: Vec<DatasetId> = (0..1 + next(3)).map(|_| pick(next(70))).collect();
+            index.set_job_io(&job, &inputs, &outputs);
         }
     }
 }
