@@ -140,7 +140,7 @@ pub(crate) struct State {
 /// Locking discipline (see ARCHITECTURE.md, invariants):
 /// - `state` is the only lock over shared in-memory state. Nobody takes another lock while
 ///   holding it, except leaf locks that are never held while taking anything
-///   (`LineageIndex`'s listing cache, sled's internal locks).
+///   (`LineageIndex`'s listing cache and frozen adjacency copy, sled's internal locks).
 /// - `apply` serialises descriptor applies (read the mesh, evaluate, store, install). It is
 ///   taken before `state`, never while holding it; the writer never takes it.
 /// - `column_state` is a leaf: held only to read or set the load state and to wait on

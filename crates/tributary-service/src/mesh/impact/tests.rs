@@ -13,6 +13,9 @@ use super::{ImpactCount, domain_owners, group_key};
 use crate::mesh::OwnerView;
 use crate::{AnswerShape, LineageNode, Service, ServiceConfig};
 
+/// (product, domain, namespace), as [`group_key`] gives it.
+type GroupKey = (Option<String>, Option<String>, Option<String>);
+
 /// The name-based summary: the lineage walk, each node grouped by [`group_key`].
 fn oracle(
     service: &Service,
@@ -27,7 +30,7 @@ fn oracle(
     let walk = service.walk(&principal, start, direction, Some(depth), Some(limit), AnswerShape::Nodes).expect("walk");
     let reached: Vec<&LineageNode> = walk.answer.nodes.iter().filter(|node| node.distance > 0).collect();
     let state = service.shared.read_state();
-    let mut counts: BTreeMap<(Option<String>, Option<String>, Option<String>), (usize, usize)> = BTreeMap::new();
+    let mut counts: BTreeMap<GroupKey, (usize, usize)> = BTreeMap::new();
     for node in &reached {
         let slot = counts.entry(group_key(&state, &node.node)).or_default();
         match node.node.kind {
