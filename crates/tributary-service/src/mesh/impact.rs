@@ -303,7 +303,8 @@ fn count_groups(state: &State, nodes: &[ReachedNode]) -> Vec<ImpactCount> {
     let mut by_product = vec![[0usize; 2]; product_domain.len()];
     let mut by_domain = vec![[0usize; 2]; labels.domains.len() + 1];
     let mut by_namespace = vec![[0usize; 2]; index.namespace_count()];
-    let mut mixed: HashMap<(u32, u32), [usize; 2], GroupHasher> = HashMap::default();
+    // Rare: a product's job in the namespace of another domain.
+    let mut mixed: HashMap<(u32, u32), [usize; 2]> = HashMap::new();
     for reached in nodes {
         let node = reached.node;
         let product = index.label(node);
@@ -363,40 +364,6 @@ fn count_groups(state: &State, nodes: &[ReachedNode]) -> Vec<ImpactCount> {
     groups.sort_by(|a, b| (&a.product, &a.domain, &a.namespace).cmp(&(&b.product, &b.domain, &b.namespace)));
     groups.sort_by_key(|group| std::cmp::Reverse(group.datasets + group.jobs));
     groups
-}
-
-/// Hashes a (product, domain) pair of numbers with a multiplication per word: the keys are
-/// small numbers the server made, not input an attacker picks.
-#[derive(Clone, Copy, Default)]
-struct GroupHasher;
-
-impl std::hash::BuildHasher for GroupHasher {
-    type Hasher = GroupHash;
-    fn build_hasher(&self) -> GroupHash {
-        GroupHash(0)
-    }
-}
-
-struct GroupHash(u64);
-
-impl std::hash::Hasher for GroupHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u32(&mut self, value: u32) {
-        self.write_u64(u64::from(value));
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
 }
 
 #[cfg(test)]
