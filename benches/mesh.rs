@@ -25,6 +25,8 @@ mod digest;
 mod floor;
 #[path = "mesh/server.rs"]
 mod server;
+#[path = "mesh/summary.rs"]
+mod summary;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -64,7 +66,7 @@ const QUERIES: [QuerySpec; 3] = [
     QuerySpec { name: "up_d5", downstream: false, depth: 5 },
 ];
 
-const STEPS: [&str; 6] = ["floor", "import", "queries", "inproc", "grpc", "http"];
+const STEPS: [&str; 7] = ["floor", "import", "queries", "inproc", "summary", "grpc", "http"];
 
 struct Args {
     scale: String,
@@ -91,7 +93,7 @@ struct Args {
 fn usage() -> &'static str {
     "usage: cargo bench --bench mesh -- [--scale 10k] [--data FILE.ndjson --targets FILE.json] [--smoke]
     [--root /tmp/lineage-bench] [--reps 2] [--ingest-cap-s 60] [--ingest-cap-events 0] [--import-budget-s 0]
-    [--http-clients 16] [--steps floor,import,queries,inproc,grpc,http] [--keep] [--bin PATH] [--label tributary]"
+    [--http-clients 16] [--steps floor,import,queries,inproc,summary,grpc,http] [--keep] [--bin PATH] [--label tributary]"
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -883,6 +885,14 @@ impl Bench {
             inproc_results = Some(self.inproc_queries(&store, &targets, &versions)?);
         }
 
+        if self.step("summary") {
+            if store_complete {
+                self.summary_queries(&store, &targets)?;
+            } else {
+                log("summary skipped: no complete store (run the import step)");
+            }
+        }
+
         if let Some(graph) = &floor_graph {
             let floor_results = floor_queries(graph, &targets, self.args.reps, &self.args.scale)?;
             save_results(&self.args.root, "bfs-floor", &self.args.scale, &json!({"floor": "mesh.rs"}), &floor_results)?;
@@ -1120,6 +1130,95 @@ impl Bench {
         self.tributary.emit("shutdown_ms", json!(ms(stop)), "ms", json!({"what": "SIGTERM -> exit"}));
         save_results(&self.args.root, &self.args.label, &self.args.scale, versions, &results)?;
         Ok(results)
+    }
+
+    /// The impact summary from every hub (see `mesh/summary.rs`), over GraphQL and gRPC,
+    /// alternating, 1 warm-up and at least 5 timed calls each.
+    fn summary_queries(&mut self, store: &Path, targets: &[Target]) -> anyhow::Result<()> {
+        log("summary: derive a mesh from the data, apply it, impact summaries from every hub");
+        let mesh = summary::derive_mesh(&self.args.data)?;
+        let server = ServerProcess::spawn(&self.args.binary, store)?;
+        let url = server.base_url.clone();
+        let reps = self.args.reps.max(5);
+        let hubs: Vec<Target> = targets.iter().filter(|t| t.kind == "hub").cloned().collect();
+        let (apply_ms, rows) = self.runtime.block_on(async {
+            let mut lineage = lineage_client(&url, Duration::from_secs(600)).await?;
+            // Wait for the background column load, as the gRPC queries do, so that it does not
+            // share the cores with the timed calls.
+            let _ = lineage
+                .get_column_lineage(proto::ColumnLineageRequest {
+                    namespace: hubs.first().map(|t| t.namespace.clone()).unwrap_or_default(),
+                    name: hubs.first().map(|t| t.name.clone()).unwrap_or_default(),
+                    field: "id".into(),
+                    direction: proto::Direction::Downstream as i32,
+                    depth: 1,
+                    limit: 1,
+                })
+                .await;
+            let http = reqwest::Client::new();
+            let started = Instant::now();
+            summary::apply(&http, &url, &mesh).await?;
+            let apply_ms = ms(started.elapsed());
+            let mut client = proto::mesh_client::MeshClient::connect(url.clone()).await?;
+            let mut rows = Vec::new();
+            for target in &hubs {
+                let said = summary::graphql(&http, &url, &target.namespace, &target.name).await?;
+                let said_grpc = summary::grpc(&mut client, &target.namespace, &target.name).await?;
+                let (mut graphql_ms, mut grpc_ms) = (Vec::new(), Vec::new());
+                for _ in 0..reps {
+                    let started = Instant::now();
+                    summary::graphql(&http, &url, &target.namespace, &target.name).await?;
+                    graphql_ms.push(ms(started.elapsed()));
+                    let started = Instant::now();
+                    summary::grpc(&mut client, &target.namespace, &target.name).await?;
+                    grpc_ms.push(ms(started.elapsed()));
+                }
+                rows.push((target.clone(), said, said_grpc, graphql_ms, grpc_ms));
+            }
+            anyhow::Ok((apply_ms, rows))
+        })?;
+        self.tributary.emit(
+            "summary_mesh_apply_ms",
+            json!(round3(apply_ms)),
+            "ms",
+            json!({"domains": mesh.domains.len(), "products": mesh.products.len(), "ports": mesh.n_ports,
+                   "internal_datasets": mesh.n_internal, "what": "apply the derived descriptors over GraphQL (unchanged on a second run)"}),
+        );
+        let mut medians: Vec<(u64, f64, f64)> = Vec::new();
+        for (target, said, said_grpc, graphql_ms, grpc_ms) in &rows {
+            if said != said_grpc {
+                self.failures
+                    .push(format!("summary from {}: GraphQL {said:?} and gRPC {said_grpc:?} differ", target.name));
+            }
+            let (graphql, grpc) = (median(graphql_ms).unwrap_or(f64::NAN), median(grpc_ms).unwrap_or(f64::NAN));
+            medians.push((said.datasets + said.jobs, graphql, grpc));
+            self.tributary.emit(
+                "summary_hub_ms",
+                json!(round3(graphql)),
+                "ms",
+                json!({"target": target.name, "graphql_ms": graphql_ms, "grpc_ms": grpc_ms, "grpc_median_ms": round3(grpc),
+                       "datasets": said.datasets, "jobs": said.jobs, "groups": said.groups,
+                       "digest_graphql": format!("{:016x}", said.digest), "digest_grpc": format!("{:016x}", said_grpc.digest),
+                       "page": summary::PAGE}),
+            );
+        }
+        medians.sort_by_key(|&(size, _, _)| std::cmp::Reverse(size));
+        let all = |pick: fn(&(u64, f64, f64)) -> f64| median(&medians.iter().map(pick).collect::<Vec<_>>());
+        for (transport, pick) in
+            [("graphql", (|m: &(u64, f64, f64)| m.1) as fn(&(u64, f64, f64)) -> f64), ("grpc", |m| m.2)]
+        {
+            self.tributary.emit(
+                &format!("summary_{transport}_hub_median_ms"),
+                json!(all(pick).map(round3)),
+                "ms",
+                json!({"hubs": medians.len(), "largest_ms": medians.first().map(|m| round3(pick(m))),
+                       "second_ms": medians.get(1).map(|m| round3(pick(m))),
+                       "largest_nodes": medians.first().map(|m| m.0),
+                       "what": "impact summary (totals, groups, owners, first page of 50), full depth, median per hub then over hubs"}),
+            );
+        }
+        server.stop(Duration::from_secs(120));
+        Ok(())
     }
 
     fn emit_rss(&self, metric: &str, memory: Memory, empty: Memory, shape: Shape) {

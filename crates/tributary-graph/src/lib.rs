@@ -6,7 +6,10 @@
 //! storage or transports.
 
 mod columns;
+mod frozen;
+mod labels;
 mod names;
+mod reach;
 
 use std::collections::HashSet;
 use std::collections::VecDeque;
@@ -16,6 +19,7 @@ pub use columns::{ColumnAnswer, ColumnEdge, ColumnHit, UnverifiedDataset};
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, VisitMap, Visitable};
+pub use reach::{NodeNumber, Reach, ReachedNode};
 use tributary_model::{DatasetId, Direction, EdgeKind, JobId, NodeKind, NodeRef, Watermark};
 
 #[derive(Clone, Debug)]
@@ -86,6 +90,14 @@ pub struct LineageIndex {
     /// Whether each node (by index) is a job: read on every edge of a traversal, so kept
     /// dense instead of read from the node.
     is_job: Vec<bool>,
+    /// Each node's namespace number (see `names`), by node index: grouping reads it instead
+    /// of the name.
+    namespace_of: Vec<u32>,
+    /// The caller's labels of datasets and namespaces, dense by node (see `labels`).
+    labels: labels::Labels,
+    /// A frozen compact copy of the adjacency for walks without edges (see `frozen`). A leaf
+    /// lock, like the listing cache: held only to take the copy or make a new one.
+    frozen: std::sync::Mutex<Option<Arc<frozen::Frozen>>>,
     columns: columns::ColumnGraph,
     /// While the column lineage is loaded in the background (after start-up): the outputs
     /// whose column lineage the writer set meanwhile, which the loader must not overwrite
@@ -127,13 +139,25 @@ impl LineageIndex {
         if let Some(index) = self.names.find(&self.graph, kind, namespace, name) {
             return index;
         }
-        let namespace = self.names.namespace(namespace);
+        let (namespace, namespace_number, new_namespace) = self.names.namespace(namespace);
+        if new_namespace {
+            self.labels.namespace_added(&namespace);
+        }
         let index = self.graph.add_node(Node { kind, namespace, name: name.into() });
         self.names.insert(&self.graph, index);
+        // Nodes are never removed, so a new node's index is the next one.
         if self.is_job.len() <= index.index() {
             self.is_job.resize(index.index() + 1, false);
+            self.namespace_of.resize(index.index() + 1, 0);
         }
         self.is_job[index.index()] = kind == NodeKind::Job;
+        self.namespace_of[index.index()] = namespace_number;
+        let label = match kind {
+            NodeKind::Dataset => self.labels.dataset_label(&self.graph[index]),
+            // A new job writes nothing yet.
+            NodeKind::Job => 0,
+        };
+        self.labels.set_node(index, label);
         index
     }
 
@@ -154,6 +178,9 @@ impl LineageIndex {
         let wanted_outputs: HashSet<NodeIndex> = outputs.iter().map(|id| self.ensure_dataset(id)).collect();
         self.sync_edges(job_index, PetDirection::Incoming, &wanted_inputs, EdgeKind::Reads);
         self.sync_edges(job_index, PetDirection::Outgoing, &wanted_outputs, EdgeKind::Writes);
+        // A job's label follows from its outputs.
+        let label = self.job_label(job_index);
+        self.labels.set_node(job_index, label);
     }
 
     fn sync_edges(&mut self, job: NodeIndex, side: PetDirection, wanted: &HashSet<NodeIndex>, kind: EdgeKind) {
@@ -167,11 +194,17 @@ impl LineageIndex {
             stale.push(edge.id());
         }
         for edge in stale {
+            if let Some((from, to)) = self.graph.edge_endpoints(edge) {
+                self.mark_changed(from);
+                self.mark_changed(to);
+            }
             self.graph.remove_edge(edge);
         }
         let mut missing: Vec<NodeIndex> = wanted.difference(&present).copied().collect();
         missing.sort_unstable();
         for other in missing {
+            self.mark_changed(job);
+            self.mark_changed(other);
             match side {
                 PetDirection::Incoming => self.graph.add_edge(other, job, kind),
                 PetDirection::Outgoing => self.graph.add_edge(job, other, kind),
@@ -273,40 +306,9 @@ impl LineageIndex {
         limit: usize,
         shape: AnswerShape,
     ) -> LineageAnswer {
-        let with_edges = shape == AnswerShape::Full;
-        let with_jobs = shape != AnswerShape::DatasetsOnly;
-        let mut visited = self.graph.visit_map();
-        let mut seen = 1usize;
-        let mut order: Vec<(NodeIndex, u32)> = vec![(start, 0)];
-        let mut edges: Vec<(NodeIndex, NodeIndex, EdgeKind)> = Vec::new();
-        let mut queue = VecDeque::from([(start, 0u32)]);
-        let mut truncated = false;
-        visited.visit(start);
-        while let Some((current, distance)) = queue.pop_front() {
-            for edge in self.graph.edges_directed(current, side) {
-                let next = if side == PetDirection::Outgoing { edge.target() } else { edge.source() };
-                let next_is_job = self.is_job[next.index()];
-                let next_distance = distance + u32::from(next_is_job);
-                if next_distance > depth {
-                    continue;
-                }
-                if !visited.is_visited(&next) {
-                    if seen >= limit {
-                        truncated = true;
-                        continue;
-                    }
-                    visited.visit(next);
-                    seen += 1;
-                    if with_jobs || !next_is_job {
-                        order.push((next, next_distance));
-                    }
-                    queue.push_back((next, next_distance));
-                }
-                if with_edges {
-                    edges.push((edge.source(), edge.target(), *edge.weight()));
-                }
-            }
-        }
+        let mut edges = Vec::new();
+        let with_edges = (shape == AnswerShape::Full).then_some(&mut edges);
+        let (order, truncated) = self.walk(start, side, depth, limit, shape != AnswerShape::DatasetsOnly, with_edges);
         LineageAnswer {
             nodes: order
                 .into_iter()

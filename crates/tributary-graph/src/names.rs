@@ -5,7 +5,7 @@
 //! the last listing wait in a short list, and the next listing sorts just those and splices
 //! them into the ordered list (binary search per new node and one copy of the list).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +21,9 @@ type Graph = StableDiGraph<Node, EdgeKind, u32>;
 pub(crate) struct NodeNames {
     table: HashTable<NodeIndex>,
     hasher: std::hash::RandomState,
-    namespaces: HashSet<Arc<str>>,
+    /// Each namespace once, with its number (its position in `namespace_names`).
+    namespaces: HashMap<Arc<str>, u32>,
+    namespace_names: Vec<Arc<str>>,
     /// Nodes per kind: datasets, jobs.
     counts: [usize; 2],
     /// Nodes of each kind in (namespace, name) order, and those added since, not yet in it.
@@ -60,14 +62,23 @@ impl NodeNames {
             .copied()
     }
 
-    /// The shared copy of a namespace.
-    pub(crate) fn namespace(&mut self, namespace: &str) -> Arc<str> {
-        if let Some(shared) = self.namespaces.get(namespace) {
-            return Arc::clone(shared);
+    /// The shared copy of a namespace and its number (dense from 0, in order of first use),
+    /// and whether it is new.
+    pub(crate) fn namespace(&mut self, namespace: &str) -> (Arc<str>, u32, bool) {
+        if let Some((shared, &number)) = self.namespaces.get_key_value(namespace) {
+            return (Arc::clone(shared), number, false);
         }
         let shared: Arc<str> = Arc::from(namespace);
-        self.namespaces.insert(Arc::clone(&shared));
-        shared
+        // Fewer than 2^32 namespaces: each one names at least one node, and node indices are u32.
+        let number = self.namespace_names.len() as u32;
+        self.namespaces.insert(Arc::clone(&shared), number);
+        self.namespace_names.push(Arc::clone(&shared));
+        (shared, number, true)
+    }
+
+    /// Every namespace, by number.
+    pub(crate) fn namespace_names(&self) -> &[Arc<str>] {
+        &self.namespace_names
     }
 
     /// Files a node just added to the graph.

@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef};
 
 use crate::LineageIndex;
@@ -145,6 +147,181 @@ fn listings_interleaved_with_additions_stay_in_order() {
             assert_eq!(index.list_datasets(None, None, None, 1_000).0, expected, "after {} additions", n + 1);
         }
     }
+}
+
+/// A pseudo-random graph of datasets in three namespaces and jobs reading 1-3 and writing
+/// 1-3 of them, with cycles and hubs.
+fn random_graph(seed: u64, n_jobs: u64) -> LineageIndex {
+    let mut index = LineageIndex::default();
+    let mut state = seed;
+    let mut next = |below: u64| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) % below
+    };
+    let dataset = |next: &mut dyn FnMut(u64) -> u64| {
+        let n = if next(4) == 0 { next(3) } else { next(60) };
+        DatasetId::new(format!("ns{}", n % 3), format!("d{n}"))
+    };
+    for j in 0..n_jobs {
+        let inputs: Vec<DatasetId> = (0..1 + next(3)).map(|_| dataset(&mut next)).collect();
+        let outputs: Vec<DatasetId> = (0..1 + next(3)).map(|_| dataset(&mut next)).collect();
+        index.set_job_io(&JobId::new(format!("jobs{}", j % 2), format!("j{j}")), &inputs, &outputs);
+    }
+    index
+}
+
+#[test]
+fn reach_is_the_nodes_answer_by_number() {
+    for seed in 1..6 {
+        let index = random_graph(seed, 40);
+        let starts: Vec<NodeRef> = index
+            .list_datasets(None, None, None, 1000)
+            .0
+            .iter()
+            .map(NodeRef::from)
+            .chain(index.list_jobs(None, None, None, 1000).0.iter().map(NodeRef::from))
+            .collect();
+        for start in &starts {
+            for direction in [Direction::Downstream, Direction::Upstream, Direction::Both] {
+                for (depth, limit) in [(0, 100), (1, 100), (3, 7), (20, 1), (20, 25), (1000, 1_000_000)] {
+                    let answer =
+                        index.lineage_shaped(start, direction, depth, limit, crate::AnswerShape::Full).unwrap();
+                    let reach = index.reach(start, direction, depth, limit).unwrap();
+                    let named: Vec<crate::LineageNode> = reach
+                        .nodes
+                        .iter()
+                        .map(|reached| crate::LineageNode {
+                            node: index.node_ref(reached.node),
+                            distance: reached.distance,
+                        })
+                        .collect();
+                    assert_eq!(named, answer.nodes, "{start:?} {direction:?} depth {depth} limit {limit}");
+                    assert_eq!(reach.truncated, answer.truncated);
+                    for reached in &reach.nodes {
+                        assert_eq!(index.is_job(reached.node), index.node_ref(reached.node).kind == NodeKind::Job);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn walks_agree_with_the_live_graph_while_the_frozen_copy_ages() {
+    let mut index = random_graph(11, 120);
+    let mut state = 99u64;
+    let mut next = |below: u64| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) % below
+    };
+    for round in 0..12 {
+        let starts: Vec<NodeRef> = index.list_datasets(None, None, None, 1000).0.iter().map(NodeRef::from).collect();
+        for start in starts.iter().step_by(3) {
+            for direction in [Direction::Downstream, Direction::Upstream, Direction::Both] {
+                for (depth, limit) in [(1000, 1_000_000), (2, 1_000_000), (1000, 9)] {
+                    // Full answers read the live graph (they need edge kinds); the others read
+                    // the frozen copy where it is current.
+                    let live = index.lineage_shaped(start, direction, depth, limit, crate::AnswerShape::Full).unwrap();
+                    let nodes =
+                        index.lineage_shaped(start, direction, depth, limit, crate::AnswerShape::Nodes).unwrap();
+                    let reach = index.reach(start, direction, depth, limit).unwrap();
+                    assert_eq!(nodes.nodes, live.nodes, "round {round}: {start:?} {direction:?} {depth} {limit}");
+                    assert_eq!(nodes.truncated, live.truncated);
+                    let named: Vec<crate::LineageNode> = reach
+                        .nodes
+                        .iter()
+                        .map(|reached| crate::LineageNode {
+                            node: index.node_ref(reached.node),
+                            distance: reached.distance,
+                        })
+                        .collect();
+                    assert_eq!(named, live.nodes);
+                    assert_eq!(reach.truncated, live.truncated);
+                }
+            }
+        }
+        // Change some jobs' inputs and outputs, add jobs and datasets.
+        for _ in 0..(5 + round * 4) {
+            let job = JobId::new(format!("jobs{}", next(2)), format!("j{}", next(160)));
+            let pick = |n: u64| DatasetId::new(format!("ns{}", n % 3), format!("d{n}"));
+            let inputs: Vec<DatasetId> = (0..1 + next(3)).map(|_| pick(next(70))).collect();
+            let outputs: Vec<DatasetId> = (0..1 + next(3)).map(|_| pick(next(70))).collect();
+            index.set_job_io(&job, &inputs, &outputs);
+        }
+    }
+}
+
+#[test]
+fn labels_follow_names_outputs_and_later_nodes() {
+    let mut index = random_graph(3, 40);
+    let labels = |index: &LineageIndex| -> Vec<(String, u32, u32)> {
+        let mut all: Vec<(String, u32, u32)> = index
+            .list_datasets(None, None, None, 1000)
+            .0
+            .iter()
+            .map(NodeRef::from)
+            .chain(index.list_jobs(None, None, None, 1000).0.iter().map(NodeRef::from))
+            .map(|node| {
+                let reach = index.reach(&node, Direction::Downstream, 0, 1).unwrap();
+                let number = reach.nodes[0].node;
+                let namespace = index.namespace_name(index.namespace_number(number));
+                assert_eq!(namespace, node.namespace);
+                (format!("{}:{}", node.namespace, node.name), index.label(number), index.namespace_label(number))
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    // What the labels must be: a dataset's own, a job's from its first labelled output in
+    // name order, a namespace's own.
+    let expected = |index: &LineageIndex, datasets: &HashMap<DatasetId, u32>, namespaces: &HashMap<String, u32>| {
+        let mut all: Vec<(String, u32, u32)> = Vec::new();
+        for id in index.list_datasets(None, None, None, 1000).0 {
+            let label = datasets.get(&id).copied().unwrap_or(0);
+            all.push((
+                format!("{}:{}", id.namespace, id.name),
+                label,
+                namespaces.get(&id.namespace).copied().unwrap_or(0),
+            ));
+        }
+        for id in index.list_jobs(None, None, None, 1000).0 {
+            let label = index
+                .job_outputs(&id)
+                .iter()
+                .find_map(|output| datasets.get(&DatasetId::new(&*output.namespace, &*output.name)).copied())
+                .unwrap_or(0);
+            all.push((
+                format!("{}:{}", id.namespace, id.name),
+                label,
+                namespaces.get(&id.namespace).copied().unwrap_or(0),
+            ));
+        }
+        all.sort();
+        all
+    };
+    assert!(labels(&index).iter().all(|(_, label, namespace)| (*label, *namespace) == (0, 0)));
+    let datasets: HashMap<DatasetId, u32> = (0..60)
+        .filter(|n| n % 4 != 0)
+        .map(|n| (DatasetId::new(format!("ns{}", n % 3), format!("d{n}")), 1 + n % 5))
+        // A dataset no event named yet gets its label when it is added.
+        .chain([(DatasetId::new("ns9", "later"), 7)])
+        .collect();
+    let namespaces: HashMap<String, u32> =
+        [("ns1".to_owned(), 3), ("jobs0".to_owned(), 4), ("ns9".to_owned(), 5)].into();
+    index.set_labels(datasets.clone(), namespaces.clone());
+    assert_eq!(labels(&index), expected(&index, &datasets, &namespaces));
+    // New jobs, changed outputs and new datasets and namespaces keep them.
+    index.set_job_io(&JobId::new("jobs0", "j3"), &[ds("x")], &[DatasetId::new("ns9", "later"), ds("y")]);
+    index.set_job_io(
+        &JobId::new("jobs5", "new"),
+        &[ds("x")],
+        &[DatasetId::new("ns2", "d2"), DatasetId::new("ns1", "d1")],
+    );
+    assert_eq!(labels(&index), expected(&index, &datasets, &namespaces));
+    // Labels replaced.
+    let (datasets, namespaces) = (HashMap::new(), HashMap::from([("db".to_owned(), 1)]));
+    index.set_labels(datasets.clone(), namespaces.clone());
+    assert_eq!(labels(&index), expected(&index, &datasets, &namespaces));
 }
 
 #[test]

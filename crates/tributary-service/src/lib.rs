@@ -175,7 +175,7 @@ impl State {
 /// Locking discipline (see ARCHITECTURE.md, invariants):
 /// - `state` is the only lock over shared in-memory state. Nobody takes another lock while
 ///   holding it, except leaf locks that are never held while taking anything
-///   (`LineageIndex`'s listing cache, sled's internal locks).
+///   (`LineageIndex`'s listing cache and frozen adjacency copy, sled's internal locks).
 /// - `apply` serialises descriptor applies (read the mesh, evaluate, store, install). It is
 ///   taken before `state`, never while holding it; the writer never takes it.
 /// - `column_state` is a leaf: held only to read or set the load state and to wait on
@@ -247,14 +247,13 @@ impl Service {
         let tokens = access::Tokens::load(&store, config.require_auth)?;
         let fresh_key = tributary_auth::RedactionKey::generate()?.to_bytes();
         let redaction_key = tributary_auth::RedactionKey::from_bytes(store.redaction_key(|| fresh_key)?);
+        let mut state = State { index, aliases, mesh, offsets };
+        let watermark = Watermark { offsets: state.offsets_list(), ..state.index.watermark() };
+        state.index.set_watermark(watermark);
+        state.relabel();
         let shared = Arc::new(Shared {
             store,
-            state: RwLock::new({
-                let mut state = State { index, aliases, mesh, offsets };
-                let watermark = Watermark { offsets: state.offsets_list(), ..state.index.watermark() };
-                state.index.set_watermark(watermark);
-                state
-            }),
+            state: RwLock::new(state),
             apply: Mutex::new(()),
             schema_changes: tokio::sync::broadcast::channel(change::SCHEMA_CHANGE_BACKLOG).0,
             config,

@@ -236,6 +236,17 @@ impl Service {
         limit: Option<usize>,
         shape: AnswerShape,
     ) -> Result<Walk, ServiceError> {
+        let (depth, limit) = self.walk_bounds(depth, limit)?;
+        let state = self.shared.read_state();
+        let visibility = Visibility::new(principal, &state, &self.shared.redaction_key);
+        let start = walk_start(principal, &state, &visibility, start)?;
+        let answer = state.index.lineage_shaped(&start, direction, depth, limit, shape)?;
+        Ok(Walk { answer, visibility, depth, watermark: state.index.watermark() })
+    }
+
+    /// A request's depth and node limit, the configured defaults filled in and the limit
+    /// checked.
+    pub(crate) fn walk_bounds(&self, depth: Option<u32>, limit: Option<usize>) -> Result<(u32, usize), ServiceError> {
         let config = &self.shared.config;
         let limit = limit.unwrap_or(config.default_lineage_limit);
         if limit == 0 || limit > config.max_lineage_limit {
@@ -244,18 +255,7 @@ impl Service {
                 format!("must be between 1 and {} nodes", config.max_lineage_limit),
             ));
         }
-        let depth = depth.unwrap_or(config.default_lineage_depth);
-        let state = self.shared.read_state();
-        let visibility = Visibility::new(principal, &state, &self.shared.redaction_key);
-        let start = match start.kind {
-            NodeKind::Dataset => {
-                let named = visibility.named_start(principal, &DatasetId::new(&*start.namespace, &*start.name))?;
-                NodeRef::from(&state.resolve_dataset(&named))
-            }
-            NodeKind::Job => start.clone(),
-        };
-        let answer = state.index.lineage_shaped(&start, direction, depth, limit, shape)?;
-        Ok(Walk { answer, visibility, depth, watermark: state.index.watermark() })
+        Ok((depth.unwrap_or(config.default_lineage_depth), limit))
     }
 
     /// Column lineage from `namespace:name.field`. `depth` counts column hops. Waits for the
@@ -380,6 +380,23 @@ impl Service {
         })
         .await
     }
+}
+
+/// Where a walk starts: a redacted dataset the caller was shown is revealed, a hidden one named
+/// by its real name refused, an alias resolved to its dataset.
+pub(crate) fn walk_start(
+    principal: &Principal,
+    state: &State,
+    visibility: &Visibility,
+    start: &NodeRef,
+) -> Result<NodeRef, ServiceError> {
+    Ok(match start.kind {
+        NodeKind::Dataset => {
+            let named = visibility.named_start(principal, &DatasetId::new(&*start.namespace, &*start.name))?;
+            NodeRef::from(&state.resolve_dataset(&named))
+        }
+        NodeKind::Job => start.clone(),
+    })
 }
 
 impl State {

@@ -171,6 +171,7 @@ impl Shared {
         let state = &mut *state;
         state.mesh.products.insert(product.id.clone(), (product.clone(), version));
         state.mesh.rebuild_membership();
+        state.relabel();
         state.mesh.generation += 1;
         let stale = format!("product `{}`:", product.id);
         state.mesh.unreadable.retain(|what| !what.starts_with(&stale));
@@ -219,6 +220,7 @@ impl Shared {
         let mut state = self.write_state();
         let state = &mut *state;
         state.mesh.insert_domain(domain.clone(), version)?;
+        state.relabel();
         state.mesh.generation += 1;
         let stale = format!("domain `{}`:", domain.id);
         state.mesh.unreadable.retain(|what| !what.starts_with(&stale));

@@ -1,12 +1,15 @@
 //! Impact grouping: nodes grouped by product, then domain, then namespace, with the owners
 //! to tell.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use tributary_graph::{LineageNode, ReachedNode};
 use tributary_model::{DatasetId, JobId, NodeKind, NodeRef};
 
 use super::OwnerView;
 use super::ownership::domain_owners;
+use crate::queries::walk_start;
+use crate::visibility::Visibility;
 use crate::{Service, ServiceError, Shared, State};
 
 /// Impacted nodes that share a product (and so a domain), or, outside any product, a
@@ -105,6 +108,27 @@ impl Shared {
     }
 }
 
+/// Where a node's impact is told: its product (a job's is that of a dataset it writes), its
+/// domain, and, outside every domain, its namespace.
+fn group_key(state: &State, node: &NodeRef) -> (Option<String>, Option<String>, Option<String>) {
+    let (mesh, index) = (&state.mesh, &state.index);
+    let (product, domain) = match node.kind {
+        NodeKind::Dataset => {
+            let id = DatasetId::new(&*node.namespace, &*node.name);
+            (mesh.membership(&id).map(|m| m.product.clone()), mesh.dataset_domain(&id).map(str::to_owned))
+        }
+        NodeKind::Job => {
+            let id = JobId::new(&*node.namespace, &*node.name);
+            let outputs: Vec<DatasetId> =
+                index.job_outputs(&id).into_iter().map(|n| DatasetId::new(n.namespace, n.name)).collect();
+            let product = outputs.iter().find_map(|o| mesh.membership(o).map(|m| m.product.clone()));
+            (product, mesh.job_domain(&id, &outputs).map(str::to_owned))
+        }
+    };
+    let namespace = domain.is_none().then(|| node.namespace.clone());
+    (product, domain, namespace)
+}
+
 /// Most nodes in one page of an impact summary.
 pub const MAX_SUMMARY_PAGE: usize = 1000;
 
@@ -143,9 +167,10 @@ pub struct ImpactSummary {
 impl Service {
     /// Counts what a change to `start` reaches (datasets and jobs, grouped by product, then
     /// domain, then namespace, with the declared owners) and returns one page of the nodes.
-    /// The walk is the lineage walk (same depth and node limit); counting is linear in the
-    /// nodes reached and reads no store record, so the answer stays small and fast however
-    /// large the closure. Datasets the caller may not see are counted and shown redacted.
+    /// The walk is the lineage walk (same depth and node limit) over node numbers: counting
+    /// reads the index's dense labels (see [`State::relabel`]), no name and no store record,
+    /// and only the page's nodes are named, so the answer stays small and fast however large
+    /// the closure. Datasets the caller may not see are counted and shown redacted.
     #[allow(clippy::too_many_arguments)]
     pub async fn impact_summary(
         &self,
@@ -167,75 +192,165 @@ impl Service {
                 .and_then(|digits| digits.parse::<usize>().ok())
                 .ok_or_else(|| ServiceError::invalid("after", "not a cursor this server gave out"))?,
         };
-        let service = self.clone();
+        let (depth, limit) = self.walk_bounds(depth, limit)?;
         self.blocking(move |shared| {
-            let walk =
-                service.walk(&principal, &start, direction, depth, limit, tributary_graph::AnswerShape::Nodes)?;
-            let reached: Vec<&tributary_graph::LineageNode> =
-                walk.answer.nodes.iter().filter(|node| node.distance > 0).collect();
-            let groups = {
-                let state = shared.read_state();
-                count_groups(&state, &reached)
-            };
+            // One read of the state for the walk, the counts and the page: they agree.
+            let state = shared.read_state();
+            let visibility = Visibility::new(&principal, &state, &shared.redaction_key);
+            let start = walk_start(&principal, &state, &visibility, &start)?;
+            let reach = state.index.reach(&start, direction, depth, limit)?;
+            let reached: Vec<ReachedNode> = reach.nodes.into_iter().filter(|node| node.distance > 0).collect();
+            let groups = count_groups(&state, &reached);
             let (datasets, jobs) = groups.iter().fold((0, 0), |(d, j), group| (d + group.datasets, j + group.jobs));
-            let mut page: Vec<tributary_graph::LineageNode> =
-                reached.iter().skip(offset).take(first).map(|node| (*node).clone()).collect();
-            for node in &mut page {
-                node.node = walk.visibility.node(&node.node);
-            }
-            let next_cursor = (offset + first < reached.len()).then(|| format!("o{}", offset + first));
+            let page = reached
+                .iter()
+                .skip(offset)
+                .take(first)
+                .map(|reached| LineageNode {
+                    node: visibility.node(&state.index.node_ref(reached.node)),
+                    distance: reached.distance,
+                })
+                .collect();
+            let next_cursor = (offset.saturating_add(first) < reached.len()).then(|| format!("o{}", offset + first));
             Ok(ImpactSummary {
                 datasets,
                 jobs,
-                truncated: walk.answer.truncated,
+                truncated: reach.truncated,
                 groups,
                 page,
                 next_cursor,
-                depth: walk.depth,
-                watermark: walk.watermark,
+                depth,
+                watermark: state.index.watermark(),
             })
         })
         .await
     }
 }
 
-/// Where a node's impact is told: its product (a job's is that of a dataset it writes), its
-/// domain, and, outside every domain, its namespace.
-fn group_key(state: &State, node: &NodeRef) -> (Option<String>, Option<String>, Option<String>) {
-    let (mesh, index) = (&state.mesh, &state.index);
-    let (product, domain) = match node.kind {
-        NodeKind::Dataset => {
-            let id = DatasetId::new(&*node.namespace, &*node.name);
-            (mesh.membership(&id).map(|m| m.product.clone()), mesh.dataset_domain(&id).map(str::to_owned))
-        }
-        NodeKind::Job => {
-            let id = JobId::new(&*node.namespace, &*node.name);
-            let outputs: Vec<DatasetId> =
-                index.job_outputs(&id).into_iter().map(|n| DatasetId::new(n.namespace, n.name)).collect();
-            let product = outputs.iter().find_map(|o| mesh.membership(o).map(|m| m.product.clone()));
-            (product, mesh.job_domain(&id, &outputs).map(str::to_owned))
-        }
-    };
-    let namespace = domain.is_none().then(|| node.namespace.clone());
-    (product, domain, namespace)
+/// What the index's labels stand for: a dataset's label is its product (a job's, that of the
+/// first dataset of a product it writes), a namespace's label its domain. Numbered from 1 (0 is
+/// none) each time the mesh changes, together with the index's labels, under the state's write
+/// lock.
+#[derive(Default)]
+pub(crate) struct GroupLabels {
+    /// By product label - 1: the product's id and its domain's number.
+    products: Vec<(String, u32)>,
+    /// By domain number - 1.
+    domains: Vec<String>,
 }
 
-/// Counts nodes by (product, domain, namespace), largest groups first, with declared owners.
-fn count_groups(state: &State, nodes: &[&tributary_graph::LineageNode]) -> Vec<ImpactCount> {
-    type Key = (Option<String>, Option<String>, Option<String>);
-    let mesh = &state.mesh;
-    let mut counts: BTreeMap<Key, (usize, usize)> = BTreeMap::new();
+impl GroupLabels {
+    fn product(&self, label: u32) -> &(String, u32) {
+        &self.products[label as usize - 1]
+    }
+
+    fn domain(&self, number: u32) -> &str {
+        &self.domains[number as usize - 1]
+    }
+}
+
+impl State {
+    /// Labels the index's datasets with their products and namespaces with their domains
+    /// (numbers in [`GroupLabels`]); after every change of the mesh's membership or domains.
+    /// Linear in the members, the namespaces and the jobs' outputs.
+    pub(crate) fn relabel(&mut self) {
+        let mesh = &self.mesh;
+        let mut labels = GroupLabels::default();
+        let mut domain_numbers: HashMap<String, u32> = HashMap::new();
+        let mut domain_number = |domain: &str, labels: &mut GroupLabels| -> u32 {
+            if let Some(&number) = domain_numbers.get(domain) {
+                return number;
+            }
+            labels.domains.push(domain.to_owned());
+            let number = labels.domains.len() as u32;
+            domain_numbers.insert(domain.to_owned(), number);
+            number
+        };
+        let mut product_labels: HashMap<&str, u32> = HashMap::new();
+        for (product, _) in mesh.products.values() {
+            let domain = domain_number(&product.domain, &mut labels);
+            labels.products.push((product.id.clone(), domain));
+            product_labels.insert(&product.id, labels.products.len() as u32);
+        }
+        let datasets: HashMap<DatasetId, u32> = mesh
+            .membership
+            .iter()
+            .filter_map(|(id, membership)| {
+                product_labels.get(membership.product.as_str()).map(|&label| (id.clone(), label))
+            })
+            .collect();
+        let namespaces: HashMap<String, u32> = mesh
+            .namespace_domain
+            .iter()
+            .map(|(namespace, domain)| (namespace.clone(), domain_number(domain, &mut labels)))
+            .collect();
+        self.mesh.group_labels = labels;
+        self.index.set_labels(datasets, namespaces);
+    }
+}
+
+/// Counts nodes by (product, domain, namespace), largest groups first (ties in key order),
+/// with declared owners. Groups follow [`group_key`], read from the index's labels: a dataset
+/// of a product is in the product's group (with the product's domain), a job writing one too
+/// unless its namespace belongs to another domain; other nodes are in their domain's group, or
+/// outside every domain in their namespace's. The common groups are counted in vectors by
+/// number; only a job of a product whose namespace is another domain's needs a hash table.
+fn count_groups(state: &State, nodes: &[ReachedNode]) -> Vec<ImpactCount> {
+    let (mesh, index, labels) = (&state.mesh, &state.index, &state.mesh.group_labels);
+    // Index 0 of each is unused (label and numbers 0 mean none).
+    let product_domain: Vec<u32> =
+        std::iter::once(0).chain(labels.products.iter().map(|(_, domain)| *domain)).collect();
+    let mut by_product = vec![[0usize; 2]; product_domain.len()];
+    let mut by_domain = vec![[0usize; 2]; labels.domains.len() + 1];
+    let mut by_namespace = vec![[0usize; 2]; index.namespace_count()];
+    // Rare: a product's job in the namespace of another domain.
+    let mut mixed: HashMap<(u32, u32), [usize; 2]> = HashMap::new();
     for reached in nodes {
-        let node = &reached.node;
-        let slot = counts.entry(group_key(state, node)).or_default();
-        match node.kind {
-            NodeKind::Dataset => slot.0 += 1,
-            NodeKind::Job => slot.1 += 1,
+        let node = reached.node;
+        let product = index.label(node);
+        let is_job = index.is_job(node);
+        let kind = usize::from(is_job);
+        let own_domain = product_domain[product as usize];
+        if product != 0 {
+            // A product's dataset is told in its product's domain; a job in its namespace's
+            // domain if it has one.
+            let domain = match index.namespace_label(node) {
+                domain if is_job && domain != 0 => domain,
+                _ => own_domain,
+            };
+            if domain == own_domain {
+                by_product[product as usize][kind] += 1;
+            } else {
+                mixed.entry((product, domain)).or_default()[kind] += 1;
+            }
+        } else {
+            match index.namespace_label(node) {
+                0 => by_namespace[index.namespace_number(node) as usize][kind] += 1,
+                domain => by_domain[domain as usize][kind] += 1,
+            }
         }
     }
-    let mut groups: Vec<ImpactCount> = counts
-        .into_iter()
-        .map(|((product, domain, namespace), (datasets, jobs))| {
+    let product_groups = by_product.iter().enumerate().map(|(label, counts)| {
+        let label = label as u32;
+        ((label, product_domain[label as usize]), *counts)
+    });
+    let domain_groups = by_domain.iter().enumerate().map(|(domain, counts)| ((0, domain as u32), *counts));
+    let keyed = product_groups
+        .chain(mixed)
+        .chain(domain_groups)
+        .filter(|((product, domain), counts)| (*product != 0 || *domain != 0) && counts[0] + counts[1] > 0)
+        .map(|((product, domain), counts)| {
+            let product = (product != 0).then(|| labels.product(product).0.clone());
+            ((product, Some(labels.domain(domain).to_owned()), None), counts)
+        });
+    let namespace_groups = by_namespace
+        .iter()
+        .enumerate()
+        .filter(|(_, counts)| counts[0] + counts[1] > 0)
+        .map(|(number, counts)| ((None, None, Some(index.namespace_name(number as u32).to_owned())), *counts));
+    let mut groups: Vec<ImpactCount> = keyed
+        .chain(namespace_groups)
+        .map(|((product, domain, namespace), [datasets, jobs])| {
             let mut owners = Vec::new();
             if let Some((descriptor, _)) = product.as_ref().and_then(|id| mesh.products.get(id)) {
                 owners.extend(OwnerView::declared(&descriptor.owners, &format!("product {}", descriptor.id)));
@@ -246,6 +361,10 @@ fn count_groups(state: &State, nodes: &[&tributary_graph::LineageNode]) -> Vec<I
             ImpactCount { product, domain, namespace, datasets, jobs, owners }
         })
         .collect();
+    groups.sort_by(|a, b| (&a.product, &a.domain, &a.namespace).cmp(&(&b.product, &b.domain, &b.namespace)));
     groups.sort_by_key(|group| std::cmp::Reverse(group.datasets + group.jobs));
     groups
 }
+
+#[cfg(test)]
+mod tests;

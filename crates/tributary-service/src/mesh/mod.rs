@@ -54,6 +54,8 @@ pub(crate) struct MeshState {
     pub(crate) generation: u64,
     /// Stored documents this build could not read at start-up (skipped, for `/readyz`).
     pub(crate) unreadable: Vec<String>,
+    /// What the index's labels stand for (see [`crate::State::relabel`]).
+    pub(crate) group_labels: impact::GroupLabels,
 }
 
 impl MeshState {
