@@ -82,7 +82,7 @@ async fn unary_and_batch_ingest_then_query() {
     let ack = ingest.ingest_event(request(&first)).await.unwrap().into_inner();
     assert!(matches!(
         ack.result,
-        Some(ingest_ack::Result::Accepted(proto::Accepted { sequence: 1, duplicate: false }))
+        Some(ingest_ack::Result::Accepted(proto::Accepted { sequence: 1, duplicate: false, forwarded: None }))
     ));
     let bad =
         ingest.ingest_event(proto::IngestEventRequest { event_json: "{\"eventTime\": 5}".into() }).await.unwrap_err();

@@ -52,7 +52,7 @@ async fn https_ingest_and_graphql_over_http1_and_grpc_over_h2_share_the_port() {
     let ack = ingest.ingest_event(proto::IngestEventRequest { event_json: second.to_string() }).await.unwrap();
     assert_eq!(
         ack.into_inner().result,
-        Some(ingest_ack::Result::Accepted(proto::Accepted { sequence: 2, duplicate: false }))
+        Some(ingest_ack::Result::Accepted(proto::Accepted { sequence: 2, duplicate: false, forwarded: None }))
     );
     let mut lineage = proto::lineage_client::LineageClient::new(channel);
     let dataset = lineage

@@ -2,6 +2,9 @@
 //! the dataset graph (columns hang off dataset nodes).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::NodeIndex;
@@ -16,10 +19,13 @@ type FieldId = u32;
 type ColumnPath = Vec<(DatasetId, String)>;
 type TransformationsId = u32;
 
-/// Columns and their edges. Field ids are dense; transformation lists are interned.
+/// Columns and their edges. Field ids are dense; field names and transformation lists are
+/// interned (a mesh has millions of columns and few distinct names: `id`, `amount`, …).
 #[derive(Default)]
 pub(crate) struct ColumnGraph {
-    fields: Vec<(NodeIndex, Box<str>)>,
+    /// Each field's dataset and name.
+    fields: Vec<(NodeIndex, NameId)>,
+    names: FieldNames,
     by_dataset: HashMap<NodeIndex, Vec<FieldId>>,
     down: Vec<Vec<(FieldId, TransformationsId)>>,
     up: Vec<Vec<(FieldId, TransformationsId)>>,
@@ -28,9 +34,42 @@ pub(crate) struct ColumnGraph {
     transformation_ids: HashMap<(Vec<Transformation>, EdgeSource), TransformationsId>,
 }
 
+type NameId = u32;
+
+/// Distinct field names, each stored once, found through a hash table of their ids.
+#[derive(Default)]
+struct FieldNames {
+    names: Vec<Box<str>>,
+    table: HashTable<NameId>,
+    hasher: std::hash::RandomState,
+}
+
+impl FieldNames {
+    fn find(&self, name: &str) -> Option<NameId> {
+        let hash = self.hasher.hash_one(name);
+        self.table.find(hash, |&id| &*self.names[id as usize] == name).copied()
+    }
+
+    fn intern(&mut self, name: &str) -> NameId {
+        if let Some(id) = self.find(name) {
+            return id;
+        }
+        let Self { names, table, hasher } = self;
+        let id = names.len() as NameId;
+        names.push(name.into());
+        table.insert_unique(hasher.hash_one(name), id, |&other| hasher.hash_one(&*names[other as usize]));
+        id
+    }
+
+    fn get(&self, id: NameId) -> &str {
+        &self.names[id as usize]
+    }
+}
+
 impl ColumnGraph {
     fn field(&self, dataset: NodeIndex, name: &str) -> Option<FieldId> {
-        self.by_dataset.get(&dataset)?.iter().copied().find(|&id| &*self.fields[id as usize].1 == name)
+        let name = self.names.find(name)?;
+        self.by_dataset.get(&dataset)?.iter().copied().find(|&id| self.fields[id as usize].1 == name)
     }
 
     fn ensure_field(&mut self, dataset: NodeIndex, name: &str) -> FieldId {
@@ -38,11 +77,34 @@ impl ColumnGraph {
             return id;
         }
         let id = self.fields.len() as FieldId;
-        self.fields.push((dataset, name.into()));
+        let name = self.names.intern(name);
+        self.fields.push((dataset, name));
         self.down.push(Vec::new());
         self.up.push(Vec::new());
         self.by_dataset.entry(dataset).or_default().push(id);
         id
+    }
+
+    /// A field's dataset and name.
+    fn at(&self, field: FieldId) -> (NodeIndex, &str) {
+        let (dataset, name) = self.fields[field as usize];
+        (dataset, self.names.get(name))
+    }
+
+    /// Gives back the spare capacity of every list (after the load at start-up, which grows
+    /// them one edge at a time).
+    fn shrink(&mut self) {
+        for list in self.down.iter_mut().chain(self.up.iter_mut()) {
+            list.shrink_to_fit();
+        }
+        for fields in self.by_dataset.values_mut() {
+            fields.shrink_to_fit();
+        }
+        self.fields.shrink_to_fit();
+        self.down.shrink_to_fit();
+        self.up.shrink_to_fit();
+        self.names.names.shrink_to_fit();
+        self.by_dataset.shrink_to_fit();
     }
 
     fn intern(&mut self, transformations: &[Transformation], source: EdgeSource) -> TransformationsId {
@@ -159,6 +221,7 @@ impl LineageIndex {
 
     pub fn finish_column_load(&mut self) {
         self.columns_loading = None;
+        self.columns.shrink();
     }
 
     /// Whether the column lineage is complete (not loading).
@@ -202,19 +265,20 @@ impl LineageIndex {
     fn column_lineage_is_complete_between(&self, input: NodeIndex, output: NodeIndex) -> bool {
         let Some(fields) = self.columns.by_dataset.get(&output) else { return false };
         fields.iter().any(|&field| {
-            let dataset_wide = &*self.columns.fields[field as usize].1 == "*";
+            let dataset_wide = self.columns.at(field).1 == "*";
             self.columns.up[field as usize].iter().any(|&(source, transformations)| {
-                self.columns.fields[source as usize].0 == input
+                let (source_dataset, source_name) = self.columns.at(source);
+                source_dataset == input
                     && (dataset_wide
-                        || &*self.columns.fields[source as usize].1 == "*"
+                        || source_name == "*"
                         || self.columns.list(transformations).iter().any(|t| t.kind == TransformationKind::Indirect))
             })
         })
     }
 
     fn column_ref(&self, field: FieldId) -> (DatasetId, String) {
-        let (dataset, name) = &self.columns.fields[field as usize];
-        (self.dataset_id(*dataset), name.to_string())
+        let (dataset, name) = self.columns.at(field);
+        (self.dataset_id(dataset), name.to_owned())
     }
 
     /// Column lineage from `dataset.field`: DIRECT edges are followed transitively (the
@@ -307,7 +371,7 @@ impl LineageIndex {
                 next_path.push(self.column_ref(next));
                 answer.columns.push(ColumnHit {
                     dataset: self.column_ref(next).0,
-                    field: self.columns.fields[next as usize].1.to_string(),
+                    field: self.columns.at(next).1.to_owned(),
                     distance: distance + 1,
                     direct,
                     masked: self.columns.is_masked(transformations),
@@ -316,7 +380,7 @@ impl LineageIndex {
                     path: next_path.clone(),
                 });
                 if direct {
-                    let next_dataset = self.columns.fields[next as usize].0;
+                    let next_dataset = self.columns.at(next).0;
                     if checked_datasets.insert(next_dataset) {
                         self.add_unverified(next_dataset, self.column_ref(next), &next_path, downstream, &mut answer);
                     }

@@ -96,7 +96,7 @@ pub struct LineageIndex {
 
 impl LineageIndex {
     pub fn watermark(&self) -> Watermark {
-        self.watermark
+        self.watermark.clone()
     }
 
     pub fn set_watermark(&mut self, watermark: Watermark) {

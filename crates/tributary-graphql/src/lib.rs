@@ -26,6 +26,7 @@ pub struct QueryRoot(
     query::check::CheckQuery,
     query::check::ChangesQuery,
     query::access::AccessQuery,
+    query::kafka::KafkaQuery,
 );
 
 /// Every mutation: descriptor applies and token management.

@@ -50,17 +50,48 @@ pub enum EdgeKind {
 }
 
 /// Which ingested events an answer reflects: everything up to `sequence`.
-#[derive(SimpleObject, Clone, Copy)]
+#[derive(SimpleObject, Clone)]
 pub struct Watermark {
     /// Highest event sequence the answer reflects (0: nothing ingested yet).
     pub sequence: u64,
     /// Distinct events stored at that point.
     pub events: u64,
+    /// For each consumed Kafka partition, how far the answer reflects it (empty when the
+    /// server consumes none).
+    pub offsets: Vec<PartitionOffset>,
+}
+
+/// How far a consumed Kafka partition is applied: every record below `offset` (the next to
+/// read, as Kafka commits it) is applied or rejected.
+#[derive(SimpleObject, Clone)]
+pub struct PartitionOffset {
+    pub topic: String,
+    pub partition: i32,
+    /// The next offset to read.
+    pub offset: i64,
+}
+
+impl From<&model::Watermark> for Watermark {
+    fn from(watermark: &model::Watermark) -> Self {
+        Self {
+            sequence: watermark.sequence,
+            events: watermark.events,
+            offsets: watermark
+                .offsets
+                .iter()
+                .map(|offset| PartitionOffset {
+                    topic: offset.topic.clone(),
+                    partition: offset.partition,
+                    offset: offset.offset,
+                })
+                .collect(),
+        }
+    }
 }
 
 impl From<model::Watermark> for Watermark {
     fn from(watermark: model::Watermark) -> Self {
-        Self { sequence: watermark.sequence, events: watermark.events }
+        Self::from(&watermark)
     }
 }
 

@@ -67,7 +67,7 @@ fn check_response(report: &tributary_service::ChangeReport) -> proto::CheckChang
         changes: report.changes.len() as u32,
         affected_datasets: report.affected_datasets.len() as u32,
         affected_jobs: report.affected_jobs.len() as u32,
-        watermark: Some(watermark(report.watermark)),
+        watermark: Some(watermark(report.watermark.clone())),
     }
 }
 

@@ -34,7 +34,19 @@ pub(crate) fn event_error(error: &ServiceError) -> proto::EventError {
 }
 
 pub(crate) fn watermark(watermark: Watermark) -> proto::Watermark {
-    proto::Watermark { sequence: watermark.sequence, events: watermark.events }
+    proto::Watermark {
+        sequence: watermark.sequence,
+        events: watermark.events,
+        offsets: watermark
+            .offsets
+            .into_iter()
+            .map(|offset| proto::PartitionOffset {
+                topic: offset.topic,
+                partition: offset.partition,
+                offset: offset.offset,
+            })
+            .collect(),
+    }
 }
 
 pub(crate) fn time(timestamp: Option<Timestamp>) -> String {

@@ -31,6 +31,11 @@ fn ack(index: u64, result: Result<tributary_service::IngestOutcome, ServiceError
             Ok(outcome) => ingest_ack::Result::Accepted(proto::Accepted {
                 sequence: outcome.sequence,
                 duplicate: outcome.duplicate,
+                forwarded: outcome.forwarded.map(|position| proto::SourcePosition {
+                    topic: position.topic,
+                    partition: position.partition,
+                    offset: position.offset,
+                }),
             }),
             Err(error) => ingest_ack::Result::Error(event_error(&error)),
         }),

@@ -30,6 +30,9 @@ pub enum ActorKind {
     /// A command working on the store directly (`tributary import`, `token create --data-dir`):
     /// whoever can read the data directory.
     Local,
+    /// A record consumed from a log the server reads (a Kafka topic): whoever may produce to
+    /// it, as the broker's ACLs decide.
+    Source,
 }
 
 /// What was done.
@@ -122,6 +125,7 @@ impl ActorKind {
             Self::Token => "TOKEN",
             Self::Open => "OPEN",
             Self::Local => "LOCAL",
+            Self::Source => "SOURCE",
         }
     }
 }
@@ -133,6 +137,11 @@ impl Actor {
 
     pub fn open() -> Self {
         Self { via: ActorKind::Open, token_id: None, name: "anonymous".to_owned() }
+    }
+
+    /// A record consumed from `topic`: `kafka topic lineage-events`.
+    pub fn source(topic: &str) -> Self {
+        Self { via: ActorKind::Source, token_id: None, name: format!("kafka topic {topic}") }
     }
 
     /// `token 0123456789abcdef (airflow-prod)`, `anonymous (open server)`, `local operator`.

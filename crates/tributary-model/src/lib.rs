@@ -9,6 +9,7 @@ mod audit;
 mod columns;
 mod ids;
 mod records;
+mod source;
 mod time;
 mod verdict;
 
@@ -21,6 +22,7 @@ pub use records::{
     StampOutcome, Version, Versioned, facet_column_tags, facet_owners, facet_tags, merge_facets, merge_stamp,
     parse_schema_fields, visible_facets,
 };
+pub use source::{PartitionOffset, SourcePosition, SourceRejection};
 pub use time::{Timestamp, TimestampError};
 pub use verdict::Verdict;
 
@@ -36,11 +38,15 @@ pub enum Direction {
 ///
 /// `sequence` is the highest event sequence applied to the view that produced the
 /// answer; `events` is the number of distinct events stored at that point. Sequences
-/// are dense, so the two are equal unless the store is being read mid-write.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// are dense, so the two are equal unless the store is being read mid-write. `offsets`
+/// says, for each consumed log partition, how far the answer reflects it (empty when the
+/// server consumes none).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Watermark {
     pub sequence: u64,
     pub events: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offsets: Vec<PartitionOffset>,
 }
 
 /// The kind of a dataset-level lineage edge.

@@ -417,7 +417,11 @@ async fn ingest_batch(
         .into_iter()
         .enumerate()
         .map(|(index, result)| match result {
-            Ok(outcome) => json!({"index": index, "sequence": outcome.sequence, "duplicate": outcome.duplicate}),
+            Ok(outcome) => {
+                let mut item = outcome_json(&outcome);
+                item["index"] = json!(index);
+                item
+            }
             Err(error) => {
                 let field = if error.field().is_empty() { format!("[{index}]") } else { format!("[{index}].{}", error.field()) };
                 json!({"index": index, "error": {"code": error.code().as_str(), "field": field, "message": error.to_string()}})
@@ -470,10 +474,26 @@ async fn ingest(
         );
     }
     match service.ingest_owned(body).await {
+        // Forwarded to the Kafka topic this server consumes: durable there, applied once
+        // consumed (202); stored here (201).
         Ok(outcome) => {
-            (StatusCode::CREATED, axum::Json(json!({"sequence": outcome.sequence, "duplicate": outcome.duplicate})))
-                .into_response()
+            let status = if outcome.forwarded.is_some() { StatusCode::ACCEPTED } else { StatusCode::CREATED };
+            (status, axum::Json(outcome_json(&outcome))).into_response()
         }
         Err(error) => service_error(error),
+    }
+}
+
+/// An accepted event's answer: its sequence, or where it was forwarded.
+fn outcome_json(outcome: &tributary_service::IngestOutcome) -> serde_json::Value {
+    match &outcome.forwarded {
+        Some(position) => json!({
+            "sequence": outcome.sequence,
+            "duplicate": outcome.duplicate,
+            "topic": position.topic,
+            "partition": position.partition,
+            "offset": position.offset,
+        }),
+        None => json!({"sequence": outcome.sequence, "duplicate": outcome.duplicate}),
     }
 }

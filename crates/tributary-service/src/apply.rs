@@ -463,9 +463,16 @@ pub(crate) fn apply_event(
     sql: Option<&SqlLineage>,
     actor: Option<&tributary_model::Actor>,
     encoded: Option<EncodedEvent>,
+    source: Option<&tributary_model::SourcePosition>,
 ) -> Result<(IngestOutcome, Option<IndexDelta>), ServiceError> {
     if let Some(sequence) = store.sequence_of_hash(event.hash)? {
-        return Ok((IngestOutcome { sequence, duplicate: true }, None));
+        // A consumed record that repeats a stored event still moves its partition on.
+        if let Some(position) = source {
+            let mut write = store.write();
+            write.put_source_offset(position);
+            store.commit(write)?;
+        }
+        return Ok((IngestOutcome { sequence, duplicate: true, forwarded: None }, None));
     }
     let sequence = store.last_sequence()? + 1;
     let mut touched = Touched {
@@ -481,6 +488,9 @@ pub(crate) fn apply_event(
     match encoded {
         Some(encoded) => touched.write.put_encoded_event(sequence, event.hash, encoded),
         None => touched.write.put_event(sequence, event.hash, &event.canonical),
+    }
+    if let Some(position) = source {
+        touched.write.put_source_offset(position);
     }
     // Who sent it, in the same atomic batch (a rebuild copies the trail instead: `actor` None).
     if let Some(actor) = actor {
@@ -571,7 +581,7 @@ pub(crate) fn apply_event(
     }
     let Touched { write, delta, .. } = touched;
     store.commit(write)?;
-    Ok((IngestOutcome { sequence, duplicate: false }, Some(delta)))
+    Ok((IngestOutcome { sequence, duplicate: false, forwarded: None }, Some(delta)))
 }
 
 fn dedup(mut ids: Vec<DatasetId>) -> Vec<DatasetId> {
@@ -625,6 +635,6 @@ pub(crate) fn rebuild_index(store: &Store) -> Result<(LineageIndex, HashMap<Data
         aliases.insert(alias, canonical);
     }
     let sequence = store.last_sequence()?;
-    index.set_watermark(tributary_model::Watermark { sequence, events: sequence });
+    index.set_watermark(tributary_model::Watermark { sequence, events: sequence, offsets: Vec::new() });
     Ok((index, aliases))
 }

@@ -19,6 +19,7 @@ pub mod maintenance;
 mod mesh;
 mod metrics;
 mod queries;
+mod source;
 mod sql;
 mod visibility;
 mod writer;
@@ -45,6 +46,7 @@ pub use mesh::{
 pub use queries::{
     ColumnLineageView, DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,
 };
+pub use source::{Forward, ForwardFuture, SourcedRecord};
 pub use tributary_auth::{Principal, Scope};
 pub use tributary_change as schema_change;
 pub use tributary_graph::{
@@ -54,7 +56,7 @@ pub use tributary_mesh as governance;
 pub use tributary_model as model;
 pub use tributary_openlineage::{ParsedEvent, parse_event};
 pub use visibility::REDACTED_NAMESPACE_PREFIX;
-pub use writer::PendingAck;
+pub use writer::{Applied, PendingAck};
 
 /// Column lineage from the event's `sql` job facet, if any: derived on the caller's task (off
 /// the writer) for ordinary statements, on a blocking thread for long ones.
@@ -116,12 +118,16 @@ impl Default for ServiceConfig {
 }
 
 /// The outcome of one accepted event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IngestOutcome {
-    /// The event's position in ingest order (the first stored copy's, for a duplicate).
+    /// The event's position in ingest order (the first stored copy's, for a duplicate); 0
+    /// for an event forwarded to a log, which this server stores once it consumes it.
     pub sequence: u64,
     /// The same event was stored before; nothing changed.
     pub duplicate: bool,
+    /// Where the event was written when this server forwards ingest to a log (see
+    /// [`Forward`]): durable there, applied here once consumed.
+    pub forwarded: Option<tributary_model::SourcePosition>,
 }
 
 /// Everything in memory that the writer changes and readers look at, behind one lock
@@ -135,6 +141,22 @@ pub(crate) struct State {
     pub(crate) aliases: std::collections::HashMap<DatasetId, DatasetId>,
     /// Applied domains and products, policies and their open violations.
     pub(crate) mesh: mesh::MeshState,
+    /// Consumed log partitions: the next offset of each, as published with the index.
+    pub(crate) offsets: std::collections::BTreeMap<(String, i32), i64>,
+}
+
+impl State {
+    /// [`Self::offsets`] as a watermark lists them.
+    pub(crate) fn offsets_list(&self) -> Vec<tributary_model::PartitionOffset> {
+        self.offsets
+            .iter()
+            .map(|((topic, partition), offset)| tributary_model::PartitionOffset {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+            })
+            .collect()
+    }
 }
 
 /// Locking discipline (see ARCHITECTURE.md, invariants):
@@ -179,6 +201,9 @@ pub struct Service {
     shared: Arc<Shared>,
     writer: writer::WriterHandle,
     writer_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Where ingest requests go instead of the writer, when this server forwards them to a log
+    /// it consumes (see [`Forward`]).
+    forward: Option<Arc<dyn Forward>>,
     column_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     /// Who this handle acts for (see `access`): unidentified from [`Service::open`], a
     /// principal after [`Service::authenticate`].
@@ -199,6 +224,11 @@ impl Service {
             None => Store::open_temporary(&config.store)?,
         };
         let (index, aliases) = apply::rebuild_index(&store)?;
+        let offsets: std::collections::BTreeMap<(String, i32), i64> = store
+            .source_offsets()?
+            .into_iter()
+            .map(|offset| ((offset.topic, offset.partition), offset.offset))
+            .collect();
         let mesh = mesh::MeshState::load(&store, config.policies.clone())?;
         let graph_policies = mesh.has_graph_policies();
         let tokens = access::Tokens::load(&store, config.require_auth)?;
@@ -206,7 +236,12 @@ impl Service {
         let redaction_key = tributary_auth::RedactionKey::from_bytes(store.redaction_key(|| fresh_key)?);
         let shared = Arc::new(Shared {
             store,
-            state: RwLock::new(State { index, aliases, mesh }),
+            state: RwLock::new({
+                let mut state = State { index, aliases, mesh, offsets };
+                let watermark = Watermark { offsets: state.offsets_list(), ..state.index.watermark() };
+                state.index.set_watermark(watermark);
+                state
+            }),
             apply: Mutex::new(()),
             schema_changes: tokio::sync::broadcast::channel(change::SCHEMA_CHANGE_BACKLOG).0,
             config,
@@ -239,6 +274,7 @@ impl Service {
             shared,
             writer,
             writer_thread: Arc::new(Mutex::new(Some(thread))),
+            forward: None,
             column_thread: Arc::new(Mutex::new(column_thread)),
             caller: access::Caller::Unidentified,
         })
@@ -317,9 +353,12 @@ impl Service {
     /// loads (see [`Self::enqueue`]).
     pub async fn submit(&self, event: ParsedEvent) -> Result<IngestOutcome, ServiceError> {
         let actor = self.authorize_ingest(&event)?.actor();
+        if let Some(forward) = &self.forward {
+            return source::forward(forward.as_ref(), event).await;
+        }
         let sql = derive_sql(&event).await?;
         let (event, encoded) = self.encode_event(event).await?;
-        self.writer.enqueue(event, sql, actor, encoded, writer::Lane::Interactive).await?.await
+        self.writer.enqueue(event, sql, actor, encoded, writer::Lane::Interactive, None).await?.await
     }
 
     /// Queues an already parsed event in order and returns its acknowledgement to await
@@ -327,9 +366,12 @@ impl Service {
     /// Such bulk events yield to single events at every group.
     pub async fn enqueue(&self, event: ParsedEvent) -> Result<PendingAck, ServiceError> {
         let actor = self.authorize_ingest(&event)?.actor();
+        if let Some(forward) = &self.forward {
+            return Ok(source::forward_pending(Arc::clone(forward), event));
+        }
         let sql = derive_sql(&event).await?;
         let (event, encoded) = self.encode_event(event).await?;
-        self.writer.enqueue(event, sql, actor, encoded, writer::Lane::Bulk).await
+        self.writer.enqueue(event, sql, actor, encoded, writer::Lane::Bulk, None).await
     }
 
     /// The event's stored form, made here (in parallel with other callers) rather than on the

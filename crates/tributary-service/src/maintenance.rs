@@ -71,7 +71,7 @@ pub fn rebuild(
                 ))
             })?;
             let sql = crate::sql::SqlJob::of(&event).map(|job| job.derive());
-            let (outcome, _) = apply_event(&new, &event, sql.as_ref(), None, None)?;
+            let (outcome, _) = apply_event(&new, &event, sql.as_ref(), None, None, None)?;
             if outcome.sequence != sequence || outcome.duplicate {
                 return Err(ServiceError::Internal(format!(
                     "stored event {sequence} was applied as {}{}: the log has a gap or a repeated event",

@@ -2,7 +2,7 @@
 //! request metrics): the writer's group commits, events by outcome, and, computed when
 //! scraped, the store's size and the index's.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use crate::{Service, ServiceError};
 
@@ -18,6 +18,11 @@ pub(crate) struct Metrics {
     datasets: IntGauge,
     jobs: IntGauge,
     watermark: IntGauge,
+    /// Consumed records by topic and outcome (`applied`, `duplicate`, `rejected`,
+    /// `already_applied`).
+    source_records: IntCounterVec,
+    /// Records in each consumed partition not yet consumed, as the consumer last saw.
+    source_lag: IntGaugeVec,
 }
 
 impl Metrics {
@@ -39,8 +44,21 @@ impl Metrics {
         let datasets = IntGauge::new("index_datasets", "Datasets in the lineage index")?;
         let jobs = IntGauge::new("index_jobs", "Jobs in the lineage index")?;
         let watermark = IntGauge::new("watermark_sequence", "Sequence of the last event answers reflect")?;
+        let source_records = IntCounterVec::new(
+            Opts::new(
+                "kafka_records_total",
+                "Records consumed from Kafka, by topic and outcome (applied, duplicate, rejected, already_applied, lost_to_retention)",
+            ),
+            &["topic", "outcome"],
+        )?;
+        let source_lag = IntGaugeVec::new(
+            Opts::new("kafka_consumer_lag", "Records in a consumed Kafka partition not consumed yet"),
+            &["topic", "partition"],
+        )?;
         for collector in [
-            Box::new(group_events.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(source_records.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(source_lag.clone()),
+            Box::new(group_events.clone()),
             Box::new(flush_seconds.clone()),
             Box::new(events.clone()),
             Box::new(store_bytes.clone()),
@@ -50,7 +68,37 @@ impl Metrics {
         ] {
             registry.register(collector)?;
         }
-        Ok(Self { registry, group_events, flush_seconds, events, store_bytes, datasets, jobs, watermark })
+        Ok(Self {
+            registry,
+            group_events,
+            flush_seconds,
+            events,
+            store_bytes,
+            datasets,
+            jobs,
+            watermark,
+            source_records,
+            source_lag,
+        })
+    }
+
+    /// Counts one consumed record that became durable.
+    pub(crate) fn source_record(&self, topic: &str, applied: &crate::Applied) {
+        let outcome = match applied {
+            crate::Applied::Stored(outcome) if outcome.duplicate => "duplicate",
+            crate::Applied::Stored(_) => "applied",
+            crate::Applied::Rejected => "rejected",
+            crate::Applied::AlreadyApplied => "already_applied",
+        };
+        self.source_records.with_label_values(&[topic, outcome]).inc();
+    }
+
+    pub(crate) fn source_lost(&self, topic: &str, records: i64) {
+        self.source_records.with_label_values(&[topic, "lost_to_retention"]).inc_by(records.max(0) as u64);
+    }
+
+    pub(crate) fn source_lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.source_lag.with_label_values(&[topic, &partition.to_string()]).set(lag);
     }
 }
 

@@ -181,3 +181,79 @@ fn sql_merge_keeps_reported_edges_and_is_idempotent() {
     );
     assert_eq!(crate::sql::merge(merged.clone(), &derived), merged);
 }
+
+/// Consumed records: applied once each, whatever is redelivered; a record that is not an
+/// event is recorded and its partition goes on; offsets are published with the index and
+/// survive a reopen; a refused caller cannot feed records in.
+#[test]
+fn consumed_records_apply_exactly_once_and_offsets_survive_a_reopen() {
+    use crate::{Applied, SourcedRecord};
+    use tributary_model::{PartitionOffset, SourcePosition};
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("store");
+    let config = ServiceConfig { data_dir: Some(dir.clone()), ..ServiceConfig::default() };
+    let record = |partition: i32, offset: i64, value: Vec<u8>| SourcedRecord {
+        position: SourcePosition { topic: "lineage".into(), partition, offset },
+        key: Some(b"run:etl/job".to_vec()),
+        value,
+    };
+    let service = Service::open(config.clone()).expect("open");
+    let operator = service.as_local_operator();
+    let outcomes = runtime().block_on(async {
+        let mut acks = Vec::new();
+        for (partition, offset, value) in [
+            (0, 0, event(1, "a", &["raw"], &["t1"])),
+            (0, 1, b"not json".to_vec()),
+            (1, 0, event(2, "b", &["t1"], &["t2"])),
+            // The same event again, in another partition: a duplicate, its offset still moves.
+            (1, 1, event(2, "b", &["t1"], &["t2"])),
+            // A redelivery of an applied record: skipped.
+            (0, 0, event(1, "a", &["raw"], &["t1"])),
+            (0, 2, br#"{"eventType":"COMPLETE"}"#.to_vec()),
+        ] {
+            acks.push(operator.enqueue_sourced(record(partition, offset, value)).await.expect("enqueue"));
+        }
+        let mut outcomes = Vec::new();
+        for ack in acks {
+            outcomes.push(ack.applied().await.expect("applied"));
+        }
+        outcomes
+    });
+    assert!(matches!(&outcomes[0], Applied::Stored(outcome) if !outcome.duplicate));
+    assert_eq!(outcomes[1], Applied::Rejected);
+    assert!(matches!(&outcomes[2], Applied::Stored(outcome) if !outcome.duplicate));
+    assert!(matches!(&outcomes[3], Applied::Stored(outcome) if outcome.duplicate));
+    assert_eq!(outcomes[4], Applied::AlreadyApplied);
+    assert_eq!(outcomes[5], Applied::Rejected);
+    let expected = vec![
+        PartitionOffset { topic: "lineage".into(), partition: 0, offset: 3 },
+        PartitionOffset { topic: "lineage".into(), partition: 1, offset: 2 },
+    ];
+    let watermark = service.watermark();
+    assert_eq!((watermark.sequence, &watermark.offsets), (2, &expected));
+    let rejections = runtime().block_on(service.source_rejections(None, None, 10)).expect("rejections");
+    let rejected: Vec<_> = rejections.iter().map(|r| (r.position.offset, r.field.as_str())).collect();
+    assert_eq!(rejected.len(), 2, "{rejections:?}");
+    assert_eq!(rejected[0].0, 1);
+    assert!(rejections[0].reason.contains("JSON") || rejections[0].reason.contains("json"), "{rejections:?}");
+    assert_eq!(rejections[1].position.offset, 2);
+    assert!(!rejections[1].field.is_empty(), "names the field: {rejections:?}");
+    service.close();
+    drop((operator, service));
+
+    // Reopened: the same offsets, and a redelivery of everything applies nothing new.
+    let service = Service::open(config).expect("reopen");
+    assert_eq!(service.watermark().offsets, expected);
+    assert_eq!(service.as_local_operator().stored_source_offsets().expect("stored"), expected);
+    let again = runtime().block_on(async {
+        let ack = service
+            .as_local_operator()
+            .enqueue_sourced(record(1, 0, event(2, "b", &["t1"], &["t2"])))
+            .await
+            .expect("enqueue");
+        ack.applied().await.expect("applied")
+    });
+    assert_eq!(again, Applied::AlreadyApplied);
+    assert_eq!(service.watermark().sequence, 2);
+    service.close();
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
-use tributary_model::Watermark;
+use tributary_model::{SourcePosition, SourceRejection, Watermark};
 use tributary_openlineage::ParsedEvent;
 use tributary_store::EncodedEvent;
 
@@ -24,22 +24,64 @@ use crate::{IngestOutcome, ServiceError, Shared};
 /// tree of allocations made on the caller's thread, and freeing them there is much cheaper
 /// than on the writer (the allocator's per-thread arenas contend on cross-thread frees:
 /// measured at about 80 µs per event on the writer, a third of its time).
-type Reply = oneshot::Sender<(Result<IngestOutcome, ServiceError>, ParsedEvent)>;
+type Reply = oneshot::Sender<(Result<Applied, ServiceError>, Option<ParsedEvent>)>;
+
+/// What the writer is asked to store. Nearly every request is an event, so it is not boxed
+/// (that would add an allocation per event to save space on the rare rejection).
+#[allow(clippy::large_enum_variant)]
+enum Work {
+    Event {
+        event: ParsedEvent,
+        /// Column lineage derived from the job's SQL, computed by the caller before enqueueing.
+        sql: Option<SqlLineage>,
+        /// Who sent it, for the audit entry written with it.
+        actor: tributary_model::Actor,
+        /// The event as stored, encoded by the caller (taken by the writer).
+        encoded: Option<EncodedEvent>,
+    },
+    /// A consumed record that is not an event: recorded, and its partition moves past it.
+    Rejected(SourceRejection),
+}
 
 struct Request {
-    event: ParsedEvent,
-    /// Column lineage derived from the job's SQL, computed by the caller before enqueueing.
-    sql: Option<SqlLineage>,
-    /// Who sent it, for the audit entry written with it.
-    actor: tributary_model::Actor,
-    /// The event as stored, encoded by the caller (taken by the writer).
-    encoded: Option<EncodedEvent>,
+    work: Work,
+    /// Where a consumed record came from: written in the same batch, applied once.
+    source: Option<SourcePosition>,
     reply: Reply,
+}
+
+/// What became of one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The event is stored (or was already: `duplicate`).
+    Stored(IngestOutcome),
+    /// The consumed record was not an event; its rejection is stored.
+    Rejected,
+    /// The consumed record's offset was applied before (a redelivery); nothing was written.
+    AlreadyApplied,
 }
 
 /// The acknowledgement of an enqueued event: resolves once the event is durable.
 pub struct PendingAck {
-    answer: oneshot::Receiver<(Result<IngestOutcome, ServiceError>, ParsedEvent)>,
+    answer: oneshot::Receiver<(Result<Applied, ServiceError>, Option<ParsedEvent>)>,
+}
+
+impl PendingAck {
+    /// An acknowledgement that another task will give (an event forwarded to a log).
+    pub(crate) fn channel() -> (Reply, Self) {
+        let (reply, answer) = oneshot::channel();
+        (reply, Self { answer })
+    }
+
+    /// What became of a consumed record (see [`Applied`]); for events from requests, the
+    /// future itself gives the [`IngestOutcome`].
+    pub async fn applied(self) -> Result<Applied, ServiceError> {
+        match self.answer.await {
+            // The event is dropped here, on the caller's thread.
+            Ok((result, _event)) => result,
+            Err(_) => Err(ServiceError::Internal("the writer stopped before answering".into())),
+        }
+    }
 }
 
 impl std::future::Future for PendingAck {
@@ -48,7 +90,11 @@ impl std::future::Future for PendingAck {
     fn poll(mut self: std::pin::Pin<&mut Self>, context: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
         std::pin::Pin::new(&mut self.answer).poll(context).map(|received| match received {
             // The event is dropped here, on the caller's thread.
-            Ok((result, _event)) => result,
+            Ok((Ok(Applied::Stored(outcome)), _event)) => Ok(outcome),
+            Ok((Ok(other), _event)) => {
+                Err(ServiceError::Internal(format!("unexpected outcome for a request: {other:?}")))
+            }
+            Ok((Err(error), _event)) => Err(error),
             Err(_) => Err(ServiceError::Internal("the writer stopped before answering".into())),
         })
     }
@@ -105,20 +151,29 @@ impl WriterHandle {
         actor: tributary_model::Actor,
         encoded: EncodedEvent,
         lane: Lane,
+        source: Option<SourcePosition>,
     ) -> Result<PendingAck, ServiceError> {
+        self.send(Work::Event { event, sql, actor, encoded: Some(encoded) }, source, lane).await
+    }
+
+    /// Queues the rejection of a consumed record (bulk lane, in order with its partition's
+    /// events).
+    pub(crate) async fn reject(&self, rejection: SourceRejection) -> Result<PendingAck, ServiceError> {
+        let source = Some(rejection.position.clone());
+        self.send(Work::Rejected(rejection), source, Lane::Bulk).await
+    }
+
+    async fn send(&self, work: Work, source: Option<SourcePosition>, lane: Lane) -> Result<PendingAck, ServiceError> {
         let senders = self.senders.lock().ok().and_then(|guard| guard.clone());
         let (interactive, bulk) = senders.ok_or_else(ServiceError::shutting_down)?;
         let sender = match lane {
             Lane::Interactive => interactive,
             Lane::Bulk => bulk,
         };
-        let (reply, answer) = oneshot::channel();
-        sender
-            .send(Request { event, sql, actor, encoded: Some(encoded), reply })
-            .await
-            .map_err(|_| ServiceError::shutting_down())?;
+        let (reply, ack) = PendingAck::channel();
+        sender.send(Request { work, source, reply }).await.map_err(|_| ServiceError::shutting_down())?;
         self.doorbell.ring();
-        Ok(PendingAck { answer })
+        Ok(ack)
     }
 
     pub(crate) fn close(&self) {
@@ -230,22 +285,36 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
     // state, and events are refused with the reason meanwhile.
     if !try_recover(shared, last_recovery) {
         let reason = shared.health.write_failure().unwrap_or_default();
-        for Request { event, reply, .. } in group.drain(..) {
-            let _ = reply.send((Err(ServiceError::Unavailable(reason.clone())), event));
+        for Request { work, reply, .. } in group.drain(..) {
+            let _ = reply.send((Err(ServiceError::Unavailable(reason.clone())), work.into_event()));
         }
         return;
     }
-    let mut results: Vec<Result<IngestOutcome, ServiceError>> = Vec::with_capacity(group.len());
+    let mut results: Vec<Result<Applied, ServiceError>> = Vec::with_capacity(group.len());
     let mut deltas: Vec<IndexDelta> = Vec::with_capacity(group.len());
     for request in group.iter_mut() {
         // A bug in applying one event must not take the writer (and every later event)
         // down with it: a panic becomes that event's internal error. Nothing of the event
         // was committed, since the batch is applied only at the end of `apply_event`.
-        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let encoded = request.encoded.take();
-            apply_event(&shared.store, &request.event, request.sql.as_ref(), Some(&request.actor), encoded)
-        }))
-        .unwrap_or_else(|_| Err(ServiceError::Internal("applying the event panicked".into())));
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply_request(shared, request)))
+            .unwrap_or_else(|_| Err(ServiceError::Internal("applying the event panicked".into())));
+        let applied = match (applied, &request.source) {
+            // A consumed record that cannot be applied is recorded as rejected, so that its
+            // partition goes on and the reason can be found.
+            (Err(failure), Some(position)) if failure.code() != crate::ErrorCode::Unavailable => {
+                error!(error = %failure, %position, "consumed record not applied; recorded as rejected");
+                let rejection = SourceRejection::new(
+                    position.clone(),
+                    tributary_model::Timestamp::now(),
+                    None,
+                    "",
+                    format!("not applied: {failure}"),
+                    request.work.event().map_or(0, |event| event.canonical.len() as u64),
+                );
+                store_rejection(shared, &rejection).map(|()| (Applied::Rejected, None))
+            }
+            (applied, _) => applied,
+        };
         match applied {
             Ok((outcome, delta)) => {
                 results.push(Ok(outcome));
@@ -262,13 +331,21 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
     let flushed = shared.store.flush();
     shared.metrics.flush_seconds.observe(flush_started.elapsed().as_secs_f64());
     shared.metrics.group_events.observe(group.len() as f64);
-    for result in &results {
+    for (request, result) in group.iter().zip(&results) {
         let outcome = match result {
-            Ok(outcome) if outcome.duplicate => "duplicate",
-            Ok(_) if flushed.is_ok() => "stored",
+            Ok(Applied::Stored(outcome)) if outcome.duplicate => "duplicate",
+            Ok(Applied::Stored(_)) if flushed.is_ok() => "stored",
+            Ok(Applied::Rejected | Applied::AlreadyApplied) => "",
             _ => "failed",
         };
-        shared.metrics.events.with_label_values(&[outcome]).inc();
+        if !outcome.is_empty() {
+            shared.metrics.events.with_label_values(&[outcome]).inc();
+        }
+        if let (Some(position), Ok(applied)) = (&request.source, result)
+            && flushed.is_ok()
+        {
+            shared.metrics.source_record(&position.topic, applied);
+        }
     }
     let last_sequence = shared.store.last_sequence();
     // Health was clear when the group started (`try_recover` above); only a failure changes it.
@@ -287,8 +364,18 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
             graph_policies_dirty |= delta.graph_policies_dirty;
             schema_changes.extend(delta.apply(&mut state.index, &mut state.aliases));
         }
+        // Consumed partitions move past every record of the group that was applied, rejected
+        // or found applied before.
+        for (request, result) in group.iter().zip(&results) {
+            if let (Some(position), Ok(_)) = (&request.source, result) {
+                let next = state.offsets.entry((position.topic.clone(), position.partition)).or_default();
+                *next = (*next).max(position.offset + 1);
+            }
+        }
         match last_sequence {
-            Ok(sequence) => state.index.set_watermark(Watermark { sequence, events: sequence }),
+            Ok(sequence) => {
+                state.index.set_watermark(Watermark { sequence, events: sequence, offsets: state.offsets_list() })
+            }
             Err(failure) => warn!(error = %failure, "cannot read the last sequence"),
         }
         // Policies over the graph: re-evaluated only when the mesh has some and the group
@@ -305,7 +392,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
     {
         error!(error = %failure, "recording schema changes failed");
     }
-    for (Request { event, reply, .. }, result) in group.drain(..).zip(results) {
+    for (Request { work, reply, .. }, result) in group.drain(..).zip(results) {
         let result = match (&flushed, result) {
             (Err(failure), Ok(_)) if failure.is_resource_exhausted() => {
                 Err(ServiceError::Unavailable(format!("event not made durable: the store cannot write: {failure}")))
@@ -315,6 +402,48 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
         };
         // The caller may have gone away (client disconnected); the event is stored anyway,
         // and the reply (with the event) is dropped here.
-        let _ = reply.send((result, event));
+        let _ = reply.send((result, work.into_event()));
     }
+}
+
+impl Work {
+    fn event(&self) -> Option<&ParsedEvent> {
+        match self {
+            Self::Event { event, .. } => Some(event),
+            Self::Rejected(_) => None,
+        }
+    }
+
+    fn into_event(self) -> Option<ParsedEvent> {
+        match self {
+            Self::Event { event, .. } => Some(event),
+            Self::Rejected(_) => None,
+        }
+    }
+}
+
+/// Applies one request as one atomic batch (not yet durable).
+fn apply_request(shared: &Shared, request: &mut Request) -> Result<(Applied, Option<IndexDelta>), ServiceError> {
+    // A redelivered record (its partition's stored offset is past it) is applied once only.
+    if let Some(position) = &request.source
+        && shared.store.source_offset(&position.topic, position.partition)?.is_some_and(|next| position.offset < next)
+    {
+        return Ok((Applied::AlreadyApplied, None));
+    }
+    match &mut request.work {
+        Work::Event { event, sql, actor, encoded } => {
+            let encoded = encoded.take();
+            let (outcome, delta) =
+                apply_event(&shared.store, event, sql.as_ref(), Some(actor), encoded, request.source.as_ref())?;
+            Ok((Applied::Stored(outcome), delta))
+        }
+        Work::Rejected(rejection) => store_rejection(shared, rejection).map(|()| (Applied::Rejected, None)),
+    }
+}
+
+fn store_rejection(shared: &Shared, rejection: &SourceRejection) -> Result<(), ServiceError> {
+    let mut write = shared.store.write();
+    write.put_source_rejection(rejection)?;
+    shared.store.commit(write)?;
+    Ok(())
 }

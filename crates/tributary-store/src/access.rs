@@ -177,12 +177,12 @@ impl Store {
         }
     }
 
-    /// Copies what `reindex` must keep and cannot derive: tokens, the audit trail and the
-    /// redaction key.
+    /// Copies what `reindex` must keep and cannot derive: tokens, the audit trail, the
+    /// redaction key, and the consumed log offsets and rejected records (`Q`, `X`).
     pub fn copy_access_records(&self, from: &Store) -> Result<u64> {
         let db = self.db()?;
         let mut copied = 0;
-        for prefix in [PREFIX_TOKEN, PREFIX_AUDIT] {
+        for prefix in [PREFIX_TOKEN, PREFIX_AUDIT, PREFIX_SOURCE_OFFSET, PREFIX_SOURCE_REJECTION] {
             for entry in from.scan_raw(prefix) {
                 let (key, value) = entry?;
                 db.insert(key, value)?;

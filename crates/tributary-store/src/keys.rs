@@ -26,6 +26,10 @@ pub(crate) const PREFIX_GRAPH_DATASET: u8 = b'N';
 pub(crate) const PREFIX_GRAPH_JOB: u8 = b'I';
 pub(crate) const PREFIX_TOKEN: u8 = b'K';
 pub(crate) const PREFIX_AUDIT: u8 = b'U';
+/// How far each consumed log partition is applied: topic, NUL, partition -> next offset.
+pub(crate) const PREFIX_SOURCE_OFFSET: u8 = b'Q';
+/// Consumed records that were not events: topic, NUL, partition, offset -> rejection.
+pub(crate) const PREFIX_SOURCE_REJECTION: u8 = b'X';
 
 /// Meta keys live under `M`.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";

@@ -33,6 +33,8 @@
 //! | `c` | lower-case tag NUL ns NUL name NUL field | empty (columns by tag, from `tags` facets with `field`) |
 //! | `K` | token id (16 hex digits) | an API token's record (its secret's SHA-256, never the secret) |
 //! | `U` | time (sortable) kind-code id | [`tributary_model::AuditRecord`]: who stored, applied, created or revoked what |
+//! | `Q` | topic NUL partition (i32, sign bit flipped) | next offset to consume (i64): written in the batch of the record it moves past |
+//! | `X` | topic NUL partition offset (i64, sign bit flipped) | [`tributary_model::SourceRejection`]: a consumed record that was not an event |
 //!
 //! The records every event rewrites (`D`, `J`, `R`, `O`, `I`) are binary (`codec`: codec byte 2,
 //! the record's `format`, fields in a fixed order); the others are JSON with a `format` field
@@ -43,6 +45,7 @@
 mod access;
 mod codec;
 mod keys;
+mod source;
 
 use std::path::Path;
 

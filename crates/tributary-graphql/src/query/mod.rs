@@ -3,5 +3,6 @@
 pub(crate) mod access;
 pub(crate) mod check;
 pub(crate) mod core;
+pub(crate) mod kafka;
 pub(crate) mod mesh;
 pub(crate) mod search;

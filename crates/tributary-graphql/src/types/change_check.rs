@@ -141,6 +141,6 @@ impl ChangeCheck {
         Json(self.0.to_json())
     }
     async fn watermark(&self) -> Watermark {
-        self.0.watermark.into()
+        (&self.0.watermark).into()
     }
 }

@@ -126,6 +126,6 @@ impl Dataset {
         self.0.record.last_seen.to_rfc3339()
     }
     async fn watermark(&self) -> Watermark {
-        self.0.watermark.into()
+        (&self.0.watermark).into()
     }
 }

@@ -47,6 +47,6 @@ impl Job {
         self.0.record.sql_error.as_deref()
     }
     async fn watermark(&self) -> Watermark {
-        self.0.watermark.into()
+        (&self.0.watermark).into()
     }
 }

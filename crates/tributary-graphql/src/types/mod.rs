@@ -10,6 +10,7 @@ pub(crate) mod event;
 pub(crate) mod freshness;
 pub(crate) mod impact;
 pub(crate) mod job;
+pub(crate) mod kafka;
 pub(crate) mod lineage;
 pub(crate) mod mesh_edge;
 pub(crate) mod owner;

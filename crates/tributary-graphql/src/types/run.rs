@@ -71,6 +71,6 @@ impl Run {
         self.0.events.clone()
     }
     async fn watermark(&self) -> Watermark {
-        self.1.into()
+        (&self.1).into()
     }
 }

@@ -5,6 +5,7 @@
 
 mod export;
 mod import;
+mod kafka;
 mod remote;
 mod serve;
 mod store;

@@ -57,6 +57,8 @@ pub(super) struct ServeArgs {
     /// PEM file with the private key of --tls-cert (PKCS#8, PKCS#1 or SEC1, unencrypted).
     #[arg(long, env = "TRIBUTARY_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    kafka: super::kafka::KafkaArgs,
 }
 
 impl ServeArgs {
@@ -110,6 +112,14 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             data_dir.display()
         );
     }
+    let (serving, kafka) = match args.kafka.start(service.clone()).await {
+        Ok(started) => started,
+        Err(failure) => {
+            let closing = service.clone();
+            tokio::task::spawn_blocking(move || closing.close()).await?;
+            return Err(failure);
+        }
+    };
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let address = listener.local_addr()?;
@@ -128,8 +138,11 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stdout.flush()?;
     }
     match tls {
-        Some(tls) => crate::run_with_tls(service.clone(), listener, shutdown_signal(), args.limits(), tls).await?,
-        None => crate::run_with_limits(service.clone(), listener, shutdown_signal(), args.limits()).await?,
+        Some(tls) => crate::run_with_tls(serving, listener, shutdown_signal(), args.limits(), tls).await?,
+        None => crate::run_with_limits(serving, listener, shutdown_signal(), args.limits()).await?,
+    }
+    if let Some(kafka) = kafka {
+        kafka.stop().await;
     }
     tokio::task::spawn_blocking(move || service.close()).await?;
     tracing::info!("stopped");
