@@ -389,12 +389,14 @@ impl LineageIndex {
             }
         }
         // A dataset reached through a column edge is known, not unverified, for that column.
-        let columns = &answer.columns;
+        // Every edge traversed from `via` counts, not only the one on the path that first
+        // reached the column: which of several equally near columns comes first depends on
+        // the order the lineage was ingested in, and answers must not.
+        let edges = &answer.edges;
         answer.unverified.retain(|unverified| {
-            !columns.iter().any(|hit| {
-                hit.dataset == unverified.dataset
-                    && hit.path.len() >= 2
-                    && hit.path[hit.path.len() - 2] == unverified.via
+            !edges.iter().any(|edge| {
+                let (from, to) = if downstream { (&edge.from, &edge.to) } else { (&edge.to, &edge.from) };
+                *from == unverified.via && to.0 == unverified.dataset
             })
         });
         Ok(answer)
