@@ -178,6 +178,7 @@ struct Record {
     kind: String,
     partition: i64,
     offset: i64,
+    key: Option<String>,
     value: Option<String>,
     reason: Option<String>,
 }
@@ -275,7 +276,10 @@ impl ProducerRun {
         };
         let stdout = self.stdout.join().unwrap_or_default();
         let stderr = self.stderr.join().unwrap_or_default();
-        assert!(status.success(), "ol_client_kafka.py failed ({status})\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+        assert!(
+            status.success(),
+            "ol_client_kafka.py failed ({status})\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+        );
         eprint!("{stderr}");
         let summary: Value = stdout
             .lines()
@@ -291,6 +295,7 @@ impl ProducerRun {
                     kind: record["kind"].as_str().unwrap().to_owned(),
                     partition: record["partition"].as_i64().unwrap(),
                     offset: record["offset"].as_i64().unwrap(),
+                    key: record["key"].as_str().map(str::to_owned),
                     value: record["value"].as_str().map(str::to_owned),
                     reason: record["reason"].as_str().map(str::to_owned),
                 }
@@ -300,7 +305,12 @@ impl ProducerRun {
             events: summary["events"].as_u64().unwrap(),
             duplicates: summary["duplicates"].as_u64().unwrap(),
             invalid: summary["invalid"].as_u64().unwrap(),
-            end_offsets: summary["end_offsets"].as_array().unwrap().iter().map(|offset| offset.as_i64().unwrap()).collect(),
+            end_offsets: summary["end_offsets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|offset| offset.as_i64().unwrap())
+                .collect(),
             records,
         }
     }
@@ -339,9 +349,13 @@ async fn snapshot(base_url: &str, namespace: &str) -> BTreeMap<String, Value> {
         .chain(tables.iter().rev().take(3).map(|name| (name, "UPSTREAM")))
     {
         for field in ["id", "amount"] {
-            let variables = json!({"namespace": dataset_namespace, "name": name, "field": field, "direction": direction});
+            let variables =
+                json!({"namespace": dataset_namespace, "name": name, "field": field, "direction": direction});
             let data = graphql_data(base_url, COLUMN_LINEAGE, variables).await;
-            answers.insert(format!("columnLineage {direction} {name}.{field}"), sorted_lists(data["columnLineage"].clone()));
+            answers.insert(
+                format!("columnLineage {direction} {name}.{field}"),
+                sorted_lists(data["columnLineage"].clone()),
+            );
         }
     }
     answers.insert("events".into(), json!(event_multiset(base_url).await));
@@ -438,30 +452,74 @@ fn sorted_lists(value: Value) -> Value {
     }
 }
 
-/// Fails with the first few questions two servers answer differently.
-fn assert_same_answers(left_name: &str, left: &BTreeMap<String, Value>, right_name: &str, right: &BTreeMap<String, Value>) {
+/// Fails with the first few questions two servers answer differently, and how.
+fn assert_same_answers(
+    left_name: &str,
+    left: &BTreeMap<String, Value>,
+    right_name: &str,
+    right: &BTreeMap<String, Value>,
+) {
     let keys: BTreeSet<&String> = left.keys().chain(right.keys()).collect();
-    let differences: Vec<String> = keys
-        .into_iter()
-        .filter(|key| left.get(*key) != right.get(*key))
+    let differing: Vec<&String> = keys.into_iter().filter(|key| left.get(*key) != right.get(*key)).collect();
+    let shown: Vec<String> = differing
+        .iter()
         .take(5)
         .map(|key| {
-            let show = |value: Option<&Value>| {
-                let text = value.map(Value::to_string).unwrap_or_else(|| "(missing)".into());
-                if text.len() > 3000 { format!("{}…", &text[..3000]) } else { text }
-            };
-            format!("{key}:\n  {left_name}: {}\n  {right_name}: {}", show(left.get(key)), show(right.get(key)))
+            let mut lines = Vec::new();
+            json_differences(
+                key,
+                left.get(*key).unwrap_or(&Value::Null),
+                right.get(*key).unwrap_or(&Value::Null),
+                &mut lines,
+            );
+            lines.truncate(20);
+            format!("{key}:\n{}", lines.join("\n"))
         })
         .collect();
-    assert!(differences.is_empty(), "{left_name} and {right_name} answer differently:\n{}", differences.join("\n"));
+    assert!(
+        differing.is_empty(),
+        "{left_name} (<) and {right_name} (>) answer {} of {} questions differently:\n{}",
+        differing.len(),
+        left.len().max(right.len()),
+        shown.join("\n")
+    );
+}
+
+/// Where two answers differ: the path of each differing object member, and for lists (sorted
+/// by [`sorted_lists`]) the items only one side has.
+fn json_differences(path: &str, left: &Value, right: &Value, lines: &mut Vec<String>) {
+    match (left, right) {
+        _ if left == right => {}
+        (Value::Object(left_map), Value::Object(right_map)) => {
+            let keys: BTreeSet<&String> = left_map.keys().chain(right_map.keys()).collect();
+            for key in keys {
+                let null = Value::Null;
+                json_differences(
+                    &format!("{path}.{key}"),
+                    left_map.get(key).unwrap_or(&null),
+                    right_map.get(key).unwrap_or(&null),
+                    lines,
+                );
+            }
+        }
+        (Value::Array(left_items), Value::Array(right_items)) => {
+            for item in left_items.iter().filter(|item| !right_items.contains(item)) {
+                lines.push(format!("  {path} < {item}"));
+            }
+            for item in right_items.iter().filter(|item| !left_items.contains(item)) {
+                lines.push(format!("  {path} > {item}"));
+            }
+        }
+        _ => lines.push(format!("  {path}: < {left}\n  {path}: > {right}")),
+    }
 }
 
 const REJECTIONS: &str = r#"query($topic: String) {
-  kafkaRejections(topic: $topic, first: 1000) { topic partition offset reason key at }
+  kafkaRejections(topic: $topic, first: 1000) { topic partition offset key field reason at }
 }"#;
 
-/// A replica's rejections of `topic`: (partition, offset) -> (reason, key).
-async fn rejections(replica: &Replica, topic: &str) -> BTreeMap<(i64, i64), (String, Value)> {
+/// A replica's rejections of `topic`: (partition, offset) -> (reason, field, key).
+async fn rejections(replica: &Replica, topic: &str) -> BTreeMap<(i64, i64), (String, String, Value)> {
     let data = replica.graphql_data(REJECTIONS, json!({"topic": topic})).await;
     let mut listed = BTreeMap::new();
     for rejection in data["kafkaRejections"].as_array().unwrap() {
@@ -470,20 +528,37 @@ async fn rejections(replica: &Replica, topic: &str) -> BTreeMap<(i64, i64), (Str
         assert!(!reason.trim().is_empty(), "a rejection without a reason: {rejection}");
         assert!(rejection["at"].as_str().is_some_and(|at| !at.is_empty()), "a rejection without `at`: {rejection}");
         let key = (rejection["partition"].as_i64().unwrap(), rejection["offset"].as_i64().unwrap());
-        let previous = listed.insert(key, (reason, rejection["key"].clone()));
+        let field = rejection["field"].as_str().unwrap().to_owned();
+        let previous = listed.insert(key, (reason, field, rejection["key"].clone()));
         assert!(previous.is_none(), "record {key:?} rejected twice: {data}");
     }
     listed
 }
 
-/// The invalid records of `produced`, as (partition, offset) -> the kind of invalid value.
-fn invalid_records(produced: &[&Produced]) -> BTreeMap<(i64, i64), String> {
+/// The invalid records of `produced`, as (partition, offset) -> (the kind of invalid value, key).
+fn invalid_records(produced: &[&Produced]) -> BTreeMap<(i64, i64), (String, Option<String>)> {
     produced
         .iter()
         .flat_map(|produced| produced.records.iter())
         .filter(|record| record.kind == "invalid")
-        .map(|record| ((record.partition, record.offset), record.reason.clone().unwrap()))
+        .map(|record| ((record.partition, record.offset), (record.reason.clone().unwrap(), record.key.clone())))
         .collect()
+}
+
+/// Each rejection carries the key of the invalid record at its offset; prints one reason per
+/// kind of invalid value.
+fn assert_rejection_keys(
+    rejected: &BTreeMap<(i64, i64), (String, String, Value)>,
+    expected: &BTreeMap<(i64, i64), (String, Option<String>)>,
+) {
+    let mut shown = BTreeSet::new();
+    for (position, (kind, key)) in expected {
+        let (reason, field, rejected_key) = &rejected[position];
+        assert_eq!(rejected_key.as_str(), key.as_deref(), "key of the rejection at {position:?} ({kind})");
+        if shown.insert(kind.clone()) {
+            eprintln!("rejected {kind} at {position:?}: field `{field}`, reason `{reason}`");
+        }
+    }
 }
 
 /// The server's Prometheus text: the value of each sample whose name starts with `prefix`,
@@ -593,6 +668,16 @@ async fn two_replicas_with_a_kill_mid_stream_answer_like_http_ingest() {
         assert_eq!(offsets, expected, "replica {} offsets", replica.name);
     }
     let reference_answers = snapshot(&reference.base_url, &namespace).await;
+    // The comparison is only as good as what it compares: the whole generated pipeline.
+    assert_eq!(reference_answers["jobs"].as_array().unwrap().len(), 24, "{:?}", reference_answers["jobs"]);
+    assert!(reference_answers["datasets"].as_array().unwrap().len() > 30, "{:?}", reference_answers["datasets"]);
+    let column_answers: Vec<&Value> =
+        reference_answers.iter().filter(|(key, _)| key.starts_with("columnLineage")).map(|(_, value)| value).collect();
+    assert_eq!(column_answers.len(), 12);
+    // A source no job happens to read has no columns downstream; most have some.
+    let non_empty = column_answers.iter().filter(|answer| !answer["columns"].as_array().unwrap().is_empty()).count();
+    assert!(non_empty >= 6, "{column_answers:?}");
+    eprintln!("comparing {} answers per server", reference_answers.len());
     assert_eq!(reference.watermark().await.1, produced.events);
     let events_stored = reference_answers["events"].as_object().unwrap();
     assert_eq!(events_stored.len() as u64, produced.events);
@@ -613,6 +698,7 @@ async fn two_replicas_with_a_kill_mid_stream_answer_like_http_ingest() {
         "replica A rejections (kinds by offset: {expected_rejections:?})"
     );
     assert_eq!(rejected_a, rejected_b, "the replicas' rejections");
+    assert_rejection_keys(&rejected_a, &expected_rejections);
 
     // A, never killed, saw every record exactly once.
     wait_no_lag(&replica_a, &topic, 3).await;
@@ -620,6 +706,10 @@ async fn two_replicas_with_a_kill_mid_stream_answer_like_http_ingest() {
     assert_eq!(records_total(&counts, &topic, "applied"), produced.events as f64, "{counts:?}");
     assert_eq!(records_total(&counts, &topic, "duplicate"), produced.duplicates as f64, "{counts:?}");
     assert_eq!(records_total(&counts, &topic, "rejected"), produced.invalid as f64, "{counts:?}");
+    assert_eq!(records_total(&counts, &topic, "already_applied"), 0.0, "{counts:?}");
+    // B's second process started from B's stored offsets: it read nothing B had applied.
+    let counts = metrics(&replica_b.base_url, "tributary_kafka_records_total").await;
+    assert_eq!(records_total(&counts, &topic, "already_applied"), 0.0, "{counts:?}");
     reference.shutdown().await;
 }
 
@@ -632,7 +722,8 @@ async fn forwarded_http_ingest_reaches_both_replicas_through_the_topic() {
     let replica_b = Replica::start("B", &broker, &[&topic], &[]);
 
     let job = unique("forwarded");
-    let event = run_event("COMPLETE", "2026-01-01T00:00:00Z", &crate::support::run_id(1), &job, &["fwd_in"], &["fwd_out"]);
+    let event =
+        run_event("COMPLETE", "2026-01-01T00:00:00Z", &crate::support::run_id(1), &job, &["fwd_in"], &["fwd_out"]);
     let (status, answer) = post_json(&format!("{}/api/v1/lineage", replica_a.base_url), &event).await;
     assert!(status == 200 || status == 201 || status == 202, "forwarded POST answered {status}: {answer}");
     assert_eq!(answer["topic"], topic.as_str(), "{answer}");
@@ -713,9 +804,11 @@ async fn a_replica_killed_after_catching_up_resumes_from_its_stored_offsets() {
     assert_eq!(records_total(&counts, &topic, "applied"), second.events as f64, "{counts:?}");
     assert_eq!(records_total(&counts, &topic, "duplicate"), 0.0, "{counts:?}");
     assert_eq!(records_total(&counts, &topic, "rejected"), second.invalid as f64, "{counts:?}");
+    assert_eq!(records_total(&counts, &topic, "already_applied"), 0.0, "{counts:?}");
     let rejected = rejections(&replica, &topic).await;
     let expected = invalid_records(&[&first, &second]);
     assert_eq!(rejected.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
+    assert_rejection_keys(&rejected, &expected);
 }
 
 /// The harness on its own: Tansu starts, takes a three-partition topic, and the producer's
@@ -726,7 +819,8 @@ async fn tansu_round_trip_with_the_openlineage_kafka_transport() {
     let broker = Broker::start().await;
     let topic = unique("smoke");
     broker.create_topic(&topic, 3);
-    let python = tokio::task::spawn_blocking(interop_python).await.unwrap().unwrap_or_else(|message| panic!("{message}"));
+    let python =
+        tokio::task::spawn_blocking(interop_python).await.unwrap().unwrap_or_else(|message| panic!("{message}"));
     let dir = tempfile::tempdir().unwrap();
     let records_file = dir.path().join("records.jsonl");
     let mut command = Command::new(python);
@@ -746,7 +840,8 @@ async fn tansu_round_trip_with_the_openlineage_kafka_transport() {
     assert_eq!(summary["events"], 60);
     assert_eq!(summary["duplicates"], 3);
     assert_eq!(summary["invalid"], 6);
-    let end_offsets: i64 = summary["end_offsets"].as_array().unwrap().iter().map(|offset| offset.as_i64().unwrap()).sum();
+    let end_offsets: i64 =
+        summary["end_offsets"].as_array().unwrap().iter().map(|offset| offset.as_i64().unwrap()).sum();
     assert_eq!(end_offsets, 69);
     let records = std::fs::read_to_string(&records_file).unwrap();
     let partitions: BTreeSet<i64> = records
