@@ -140,7 +140,10 @@ impl InstallLock {
                         told = true;
                     }
                     if Instant::now() > deadline {
-                        return Err(format!("another process has held {} for over {INSTALL_TIMEOUT:?}", path.display()));
+                        return Err(format!(
+                            "another process has held {} for over {INSTALL_TIMEOUT:?}",
+                            path.display()
+                        ));
                     }
                     thread::sleep(Duration::from_millis(500));
                 }
@@ -235,14 +238,8 @@ impl Broker {
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file);
         let child = command.spawn().map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
-        let mut broker = Broker {
-            child,
-            binary: binary.to_path_buf(),
-            bootstrap: format!("127.0.0.1:{port}"),
-            url,
-            log,
-            _dir: dir,
-        };
+        let mut broker =
+            Broker { child, binary: binary.to_path_buf(), bootstrap: format!("127.0.0.1:{port}"), url, log, _dir: dir };
         let address: SocketAddr = broker.bootstrap.parse().unwrap();
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -253,7 +250,10 @@ impl Broker {
                 return Ok(broker);
             }
             if Instant::now() > deadline {
-                return Err(format!("tansu did not accept connections within {START_TIMEOUT:?}\n{}", broker.log_tail()));
+                return Err(format!(
+                    "tansu did not accept connections within {START_TIMEOUT:?}\n{}",
+                    broker.log_tail()
+                ));
             }
             thread::sleep(Duration::from_millis(50));
         }
