@@ -385,9 +385,9 @@ const LINEAGE: &str = r#"query($start: NodeInput!) {
 const COLUMN_LINEAGE: &str = r#"query($namespace: String!, $name: String!, $field: String!, $direction: Direction!) {
   columnLineage(dataset: {namespace: $namespace, name: $name}, field: $field, direction: $direction, depth: 50) {
     start { namespace name field }
-    columns { column { namespace name field } distance use masked transformations { type subtype masking } }
+    columns { column { namespace name field } distance use masked transformations { type subtype masking } path { name field } }
     edges { from { namespace name field } to { namespace name field } transformations { type subtype masking } source }
-    unverified { dataset { name } job { name } via { name field } reason }
+    unverified { dataset { name } job { name } via { name field } path { name field } reason }
     truncated depth
   }
 }"#;
@@ -439,15 +439,23 @@ async fn event_multiset(base_url: &str) -> BTreeMap<String, u32> {
 }
 
 /// `value` with every array sorted (by its elements' JSON text), recursively: the order of list
-/// answers may follow ingest order, which replicas do not share.
+/// answers may follow ingest order, which replicas do not share. A `path` is a sequence and
+/// stays as it is.
 fn sorted_lists(value: Value) -> Value {
     match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let value = if key == "path" { value } else { sorted_lists(value) };
+                    (key, value)
+                })
+                .collect(),
+        ),
         Value::Array(items) => {
             let mut items: Vec<Value> = items.into_iter().map(sorted_lists).collect();
             items.sort_by_key(|item| item.to_string());
             Value::Array(items)
         }
-        Value::Object(map) => Value::Object(map.into_iter().map(|(key, value)| (key, sorted_lists(value))).collect()),
         other => other,
     }
 }
