@@ -23,6 +23,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tributary_grpc::proto;
+use tributary_grpc::proto::ingest_client::IngestClient;
 
 use crate::interop::{interop_dir, interop_python, script_environment};
 use crate::support::kafka::Broker;
@@ -765,17 +767,44 @@ async fn forwarded_http_ingest_reaches_both_replicas_through_the_topic() {
     }
     // Nothing but the one record reached the topic: the invalid POST produced nothing.
     let (_, offsets) = watermark(&replica_b.base_url).await;
+    let mut end_offsets = end_offsets;
     let total: i64 = offsets.iter().filter(|((name, _), _)| *name == topic).map(|(_, offset)| offset).sum();
     assert_eq!(total, 1, "{offsets:?}");
+
+    // gRPC ingest is forwarded too, and answers with the position instead of a sequence.
+    let grpc_job = unique("forwarded-grpc");
+    let grpc_event = run_event(
+        "COMPLETE",
+        "2026-01-01T00:01:00Z",
+        &crate::support::run_id(2),
+        &grpc_job,
+        &["fwd_out"],
+        &["fwd_grpc"],
+    );
+    let mut ingest = IngestClient::connect(replica_a.base_url.clone()).await.expect("grpc connect");
+    let ack = ingest
+        .ingest_event(proto::IngestEventRequest { event_json: grpc_event.to_string() })
+        .await
+        .expect("gRPC IngestEvent")
+        .into_inner();
+    let Some(proto::ingest_ack::Result::Accepted(accepted)) = ack.result else { panic!("gRPC ingest: {ack:?}") };
+    let position = accepted.forwarded.clone().unwrap_or_else(|| panic!("gRPC ingest was not forwarded: {accepted:?}"));
+    assert_eq!(position.topic, topic);
+    assert_eq!(accepted.sequence, 0, "{accepted:?}");
+    end_offsets[position.partition as usize] = end_offsets[position.partition as usize].max(position.offset + 1);
+    for replica in [&replica_a, &replica_b] {
+        wait_caught_up(replica, &topic, &end_offsets).await;
+        assert_eq!(watermark(&replica.base_url).await.0, 2, "replica {}", replica.name);
+    }
 
     // The same event again is produced again and applied as a duplicate.
     let (status, again) = post_json(&format!("{}/api/v1/lineage", replica_a.base_url), &event).await;
     assert!(status < 300, "{again}");
-    let mut end_offsets = end_offsets.clone();
-    end_offsets[again["partition"].as_i64().unwrap() as usize] = again["offset"].as_i64().unwrap() + 1;
+    let partition = again["partition"].as_i64().unwrap() as usize;
+    end_offsets[partition] = end_offsets[partition].max(again["offset"].as_i64().unwrap() + 1);
     for replica in [&replica_a, &replica_b] {
         wait_caught_up(replica, &topic, &end_offsets).await;
-        assert_eq!(watermark(&replica.base_url).await.0, 1, "replica {}", replica.name);
+        assert_eq!(watermark(&replica.base_url).await.0, 2, "replica {}", replica.name);
     }
 }
 
