@@ -767,7 +767,6 @@ async fn forwarded_http_ingest_reaches_both_replicas_through_the_topic() {
     }
     // Nothing but the one record reached the topic: the invalid POST produced nothing.
     let (_, offsets) = watermark(&replica_b.base_url).await;
-    let mut end_offsets = end_offsets;
     let total: i64 = offsets.iter().filter(|((name, _), _)| *name == topic).map(|(_, offset)| offset).sum();
     assert_eq!(total, 1, "{offsets:?}");
 
