@@ -71,6 +71,19 @@ async fn derive_sql(event: &ParsedEvent) -> Result<Option<sql::SqlLineage>, Serv
         .map_err(|error| ServiceError::Internal(format!("sql lineage task failed: {error}")))
 }
 
+/// Parses an event: on the caller's task, or a large one (over [`INLINE_PARSE_BYTES`]) on a
+/// blocking thread, so that one big event does not hold up the async runtime.
+async fn parse_owned(
+    bytes: Vec<u8>,
+) -> Result<Result<ParsedEvent, tributary_openlineage::EventError>, ServiceError> {
+    if bytes.len() <= INLINE_PARSE_BYTES {
+        return Ok(parse_event(&bytes));
+    }
+    tokio::task::spawn_blocking(move || parse_event(&bytes))
+        .await
+        .map_err(|error| ServiceError::Internal(format!("parsing task failed: {error}")))
+}
+
 /// Most events in one batch request.
 pub const MAX_BATCH_EVENTS: usize = 10_000;
 
@@ -299,13 +312,7 @@ impl Service {
     /// blocking thread, so one big event does not hold up the async runtime.
     pub async fn ingest_owned(&self, bytes: Vec<u8>) -> Result<IngestOutcome, ServiceError> {
         self.check_caller()?;
-        let event = if bytes.len() > INLINE_PARSE_BYTES {
-            tokio::task::spawn_blocking(move || parse_event(&bytes))
-                .await
-                .map_err(|error| ServiceError::Internal(format!("parsing task failed: {error}")))??
-        } else {
-            parse_event(&bytes)?
-        };
+        let event = parse_owned(bytes).await??;
         self.submit(event).await
     }
 
@@ -327,13 +334,7 @@ impl Service {
         self.check_caller()?;
         let mut pending = Vec::with_capacity(events.len());
         for bytes in events {
-            let parsed = if bytes.len() > INLINE_PARSE_BYTES {
-                tokio::task::spawn_blocking(move || parse_event(&bytes))
-                    .await
-                    .map_err(|error| ServiceError::Internal(format!("parsing task failed: {error}")))?
-            } else {
-                parse_event(&bytes)
-            };
+            let parsed = parse_owned(bytes).await?;
             pending.push(match parsed {
                 Ok(event) => self.enqueue(event).await,
                 Err(error) => Err(error.into()),

@@ -11,10 +11,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use tributary_model::{Actor, PartitionOffset, SourcePosition, SourceRejection, Timestamp};
-use tributary_openlineage::{EventBody, ParsedEvent, parse_event};
+use tributary_openlineage::{EventBody, ParsedEvent};
 
 use crate::writer::{Lane, PendingAck};
-use crate::{INLINE_PARSE_BYTES, IngestOutcome, Service, ServiceError, derive_sql};
+use crate::{IngestOutcome, Service, ServiceError, derive_sql};
 
 /// Most rejected records one listing returns.
 pub const MAX_REJECTION_PAGE: usize = 1_000;
@@ -85,14 +85,7 @@ impl Service {
         self.allow(tributary_auth::Principal::can_admin)?;
         let SourcedRecord { position, key, value } = record;
         let bytes = value.len() as u64;
-        let parsed = if value.len() > INLINE_PARSE_BYTES {
-            tokio::task::spawn_blocking(move || parse_event(&value))
-                .await
-                .map_err(|error| ServiceError::Internal(format!("parsing task failed: {error}")))?
-        } else {
-            parse_event(&value)
-        };
-        let event = match parsed {
+        let event = match crate::parse_owned(value).await? {
             Ok(event) => event,
             Err(error) => {
                 let key = key.map(|key| String::from_utf8_lossy(&key).into_owned());
@@ -144,6 +137,7 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tributary_openlineage::parse_event;
 
     #[test]
     fn message_keys_follow_the_openlineage_kafka_transport() {
