@@ -101,7 +101,7 @@ async fn run_interop_script(script: &'static str, extra_args: impl FnOnce(&Path)
     }
 }
 
-fn script_environment(command: &mut Command) {
+pub(crate) fn script_environment(command: &mut Command) {
     // Configuration a developer may have exported for their own OpenLineage client must not
     // reach the one under test.
     for (name, _) in std::env::vars_os() {
@@ -123,7 +123,7 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn interop_dir() -> PathBuf {
+pub(crate) fn interop_dir() -> PathBuf {
     repo_root().join("tests").join("interop")
 }
 
@@ -137,7 +137,7 @@ fn venv_python() -> PathBuf {
 
 /// The venv's Python, with the requirements installed. Done once per test process (the other
 /// tests wait for the first one) and, through a lock file, once across processes.
-fn interop_python() -> Result<PathBuf, String> {
+pub(crate) fn interop_python() -> Result<PathBuf, String> {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PYTHON.get_or_init(prepare_venv).clone()
 }
@@ -207,15 +207,15 @@ fn run_step(what: &str, command: Command) -> Result<(), String> {
     }
 }
 
-struct ScriptOutput {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(crate) struct ScriptOutput {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs a command to completion, killing it after `timeout`. Both pipes are drained on their own
 /// threads so that a chatty child cannot block on a full pipe.
-fn run_with_timeout(mut command: Command, timeout: Duration) -> Result<ScriptOutput, String> {
+pub(crate) fn run_with_timeout(mut command: Command, timeout: Duration) -> Result<ScriptOutput, String> {
     let program = format!("{command:?}");
     let mut child = command
         .stdin(Stdio::null())

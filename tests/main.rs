@@ -14,6 +14,7 @@ mod grpc_hostile;
 mod impact_summary;
 mod ingest;
 mod interop;
+mod kafka;
 mod mesh;
 mod metrics;
 mod parity;

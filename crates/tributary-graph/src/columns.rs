@@ -276,6 +276,18 @@ impl LineageIndex {
         })
     }
 
+    /// Columns by dataset namespace, dataset name and field name.
+    fn column_order(&self, left: FieldId, right: FieldId) -> std::cmp::Ordering {
+        let (left_dataset, left_field) = self.columns.at(left);
+        let (right_dataset, right_field) = self.columns.at(right);
+        let (left_node, right_node) = (&self.graph[left_dataset], &self.graph[right_dataset]);
+        (&*left_node.namespace, &*left_node.name, left_field).cmp(&(
+            &*right_node.namespace,
+            &*right_node.name,
+            right_field,
+        ))
+    }
+
     fn column_ref(&self, field: FieldId) -> (DatasetId, String) {
         let (dataset, name) = self.columns.at(field);
         (self.dataset_id(dataset), name.to_owned())
@@ -345,7 +357,12 @@ impl LineageIndex {
             }
             let neighbours =
                 if downstream { &self.columns.down[current as usize] } else { &self.columns.up[current as usize] };
-            for &(next, transformations) in neighbours {
+            // In column order, not in the order the edges were ingested: which of several
+            // equally near columns first reaches the next one (its `path`) must not depend
+            // on ingest order, which replicas consuming several partitions do not share.
+            let mut neighbours = neighbours.clone();
+            neighbours.sort_by(|&(left, _), &(right, _)| self.column_order(left, right));
+            for (next, transformations) in neighbours {
                 let (from, to) = if downstream { (current, next) } else { (next, current) };
                 let edge = ColumnEdge {
                     from: self.column_ref(from),
@@ -389,12 +406,14 @@ impl LineageIndex {
             }
         }
         // A dataset reached through a column edge is known, not unverified, for that column.
-        let columns = &answer.columns;
+        // Every edge traversed from `via` counts, not only the one on the path that first
+        // reached the column: which of several equally near columns comes first depends on
+        // the order the lineage was ingested in, and answers must not.
+        let edges = &answer.edges;
         answer.unverified.retain(|unverified| {
-            !columns.iter().any(|hit| {
-                hit.dataset == unverified.dataset
-                    && hit.path.len() >= 2
-                    && hit.path[hit.path.len() - 2] == unverified.via
+            !edges.iter().any(|edge| {
+                let (from, to) = if downstream { (&edge.from, &edge.to) } else { (&edge.to, &edge.from) };
+                *from == unverified.via && to.0 == unverified.dataset
             })
         });
         Ok(answer)

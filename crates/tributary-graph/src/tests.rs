@@ -458,6 +458,45 @@ mod columns {
         assert!(render(&proven).is_empty(), "{:?}", render(&proven));
     }
 
+    /// `a` feeds `left` and `right`, both read by job `j` into `out` with DIRECT-only lineage.
+    /// `out.total` is reached from both; which comes first must not depend on the order the
+    /// lineage was ingested in: the same `path`, and no `unverified` from either.
+    #[test]
+    fn column_answers_do_not_depend_on_ingest_order() {
+        let build = |reversed: bool| {
+            let mut index = LineageIndex::default();
+            let mut feeders = vec!["left", "right"];
+            if reversed {
+                feeders.reverse();
+            }
+            for feeder in &feeders {
+                index.set_job_io(&job(&format!("to_{feeder}")), &[ds("a")], &[ds(feeder)]);
+                let spec = [edge("a", "x", "x", TransformationKind::Direct, false)];
+                index.set_column_lineage(&ds(feeder), &spec);
+            }
+            let inputs: Vec<DatasetId> = feeders.iter().map(|feeder| ds(feeder)).collect();
+            index.set_job_io(&job("j"), &inputs, &[ds("out")]);
+            let spec: Vec<ColumnEdgeSpec> =
+                feeders.iter().map(|feeder| edge(feeder, "x", "total", TransformationKind::Direct, false)).collect();
+            index.set_column_lineage(&ds("out"), &spec);
+            index
+        };
+        for direction in [Direction::Downstream, Direction::Upstream] {
+            let (start, field) = if direction == Direction::Downstream { ("a", "x") } else { ("out", "total") };
+            let answers: Vec<Vec<String>> = [false, true]
+                .into_iter()
+                .map(|reversed| {
+                    let answer = build(reversed).column_lineage(&ds(start), field, direction, 10, 100).unwrap();
+                    let mut lines = render(&answer);
+                    lines.sort();
+                    lines
+                })
+                .collect();
+            assert_eq!(answers[0], answers[1], "{direction:?}");
+            assert!(!answers[0].iter().any(|line| line.starts_with("unverified")), "{direction:?}: {:?}", answers[0]);
+        }
+    }
+
     #[test]
     fn upstream_and_replacement() {
         let mut index = index();
