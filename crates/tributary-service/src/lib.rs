@@ -73,9 +73,7 @@ async fn derive_sql(event: &ParsedEvent) -> Result<Option<sql::SqlLineage>, Serv
 
 /// Parses an event: on the caller's task, or a large one (over [`INLINE_PARSE_BYTES`]) on a
 /// blocking thread, so that one big event does not hold up the async runtime.
-async fn parse_owned(
-    bytes: Vec<u8>,
-) -> Result<Result<ParsedEvent, tributary_openlineage::EventError>, ServiceError> {
+async fn parse_owned(bytes: Vec<u8>) -> Result<Result<ParsedEvent, tributary_openlineage::EventError>, ServiceError> {
     if bytes.len() <= INLINE_PARSE_BYTES {
         return Ok(parse_event(&bytes));
     }
