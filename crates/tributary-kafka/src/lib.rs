@@ -4,7 +4,7 @@
 //!
 //! - **Consumer** ([`start_consumer`]): one task per partition of each topic. It resumes
 //!   after the partition's offset stored by the service (the earliest retained record when
-//!   none is stored), fetches records and hands each to [`Service::enqueue_sourced`] with its
+//!   none is stored), fetches records and hands each to `Service::enqueue_sourced` with its
 //!   position. The service writes that position in the event's atomic batch, so a record is
 //!   applied exactly once whatever restarts or crashes happen; a record that is not an event
 //!   is recorded as rejected and the partition goes on. Every replica reads every partition

@@ -35,7 +35,7 @@ pub type ForwardFuture = Pin<Box<dyn Future<Output = Result<SourcePosition, Serv
 /// replica then applies them in the log's order. Resolves once the log holds the event
 /// durably (acknowledged by every in-sync replica).
 pub trait Forward: Send + Sync + 'static {
-    /// `key` is the key OpenLineage's Kafka transport gives the event ([`message_key`]);
+    /// `key` is the key OpenLineage's Kafka transport gives the event (`message_key`);
     /// `event` its canonical JSON.
     fn forward(&self, key: String, event: Vec<u8>) -> ForwardFuture;
 }
@@ -108,7 +108,7 @@ impl Service {
     }
 
     /// Consumed records that were not events, in topic, partition and offset order, after
-    /// `after`; at most `limit` (up to [`MAX_REJECTION_PAGE`]). Needs `read`.
+    /// `after`; at most `limit` (up to `MAX_REJECTION_PAGE`). Needs `read`.
     pub async fn source_rejections(
         &self,
         topic: Option<String>,

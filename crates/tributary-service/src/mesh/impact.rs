@@ -168,7 +168,7 @@ impl Service {
     /// Counts what a change to `start` reaches (datasets and jobs, grouped by product, then
     /// domain, then namespace, with the declared owners) and returns one page of the nodes.
     /// The walk is the lineage walk (same depth and node limit) over node numbers: counting
-    /// reads the index's dense labels (see [`State::relabel`]), no name and no store record,
+    /// reads the index's dense labels (see `State::relabel`), no name and no store record,
     /// and only the page's nodes are named, so the answer stays small and fast however large
     /// the closure. Datasets the caller may not see are counted and shown redacted.
     #[allow(clippy::too_many_arguments)]
