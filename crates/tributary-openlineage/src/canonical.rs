@@ -99,21 +99,7 @@ fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>, mut write_value: im
 
 fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Object(map) => {
-            out.push(b'{');
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_unstable();
-            for (index, key) in keys.into_iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                // Serialising a string into a Vec cannot fail.
-                serde_json::to_writer(&mut *out, key).expect("string serialises");
-                out.push(b':');
-                write_canonical(&map[key], out);
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => write_object(map, out, |_, value, out| write_canonical(value, out)),
         Value::Array(items) => {
             out.push(b'[');
             for (index, item) in items.iter().enumerate() {
