@@ -187,14 +187,7 @@ fn reach_is_the_nodes_answer_by_number() {
                     let answer =
                         index.lineage_shaped(start, direction, depth, limit, crate::AnswerShape::Full).unwrap();
                     let reach = index.reach(start, direction, depth, limit).unwrap();
-                    let named: Vec<crate::LineageNode> = reach
-                        .nodes
-                        .iter()
-                        .map(|reached| crate::LineageNode {
-                            node: index.node_ref(reached.node),
-                            distance: reached.distance,
-                        })
-                        .collect();
+                    let named = named_reach(&index, &reach);
                     assert_eq!(named, answer.nodes, "{start:?} {direction:?} depth {depth} limit {limit}");
                     assert_eq!(reach.truncated, answer.truncated);
                     for reached in &reach.nodes {
@@ -204,6 +197,15 @@ fn reach_is_the_nodes_answer_by_number() {
             }
         }
     }
+}
+
+/// A walk by node number, named like a lineage answer.
+fn named_reach(index: &LineageIndex, reach: &crate::Reach) -> Vec<crate::LineageNode> {
+    reach
+        .nodes
+        .iter()
+        .map(|reached| crate::LineageNode { node: index.node_ref(reached.node), distance: reached.distance })
+        .collect()
 }
 
 #[test]
@@ -227,14 +229,7 @@ fn walks_agree_with_the_live_graph_while_the_frozen_copy_ages() {
                     let reach = index.reach(start, direction, depth, limit).unwrap();
                     assert_eq!(nodes.nodes, live.nodes, "round {round}: {start:?} {direction:?} {depth} {limit}");
                     assert_eq!(nodes.truncated, live.truncated);
-                    let named: Vec<crate::LineageNode> = reach
-                        .nodes
-                        .iter()
-                        .map(|reached| crate::LineageNode {
-                            node: index.node_ref(reached.node),
-                            distance: reached.distance,
-                        })
-                        .collect();
+                    let named = named_reach(&index, &reach);
                     assert_eq!(named, live.nodes);
                     assert_eq!(reach.truncated, live.truncated);
                 }
