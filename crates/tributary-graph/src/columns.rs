@@ -24,13 +24,13 @@ type TransformationsId = u32;
 #[derive(Default)]
 pub(crate) struct ColumnGraph {
     /// Each field's dataset and name.
-    fields: Vec<(NodeIndex, NameId)>,
-    names: FieldNames,
-    by_dataset: HashMap<NodeIndex, Vec<FieldId>>,
-    down: Vec<Vec<(FieldId, TransformationsId)>>,
-    up: Vec<Vec<(FieldId, TransformationsId)>>,
+    pub(crate) fields: Vec<(NodeIndex, NameId)>,
+    pub(crate) names: FieldNames,
+    pub(crate) by_dataset: HashMap<NodeIndex, Vec<FieldId>>,
+    pub(crate) down: Vec<Vec<(FieldId, TransformationsId)>>,
+    pub(crate) up: Vec<Vec<(FieldId, TransformationsId)>>,
     /// Interned (transformations, source) pairs: few distinct ones across all edges.
-    transformations: Vec<(Vec<Transformation>, EdgeSource)>,
+    pub(crate) transformations: Vec<(Vec<Transformation>, EdgeSource)>,
     transformation_ids: HashMap<(Vec<Transformation>, EdgeSource), TransformationsId>,
 }
 
@@ -38,8 +38,8 @@ type NameId = u32;
 
 /// Distinct field names, each stored once, found through a hash table of their ids.
 #[derive(Default)]
-struct FieldNames {
-    names: Vec<Box<str>>,
+pub(crate) struct FieldNames {
+    pub(crate) names: Vec<Box<str>>,
     table: HashTable<NameId>,
     hasher: std::hash::RandomState,
 }
@@ -50,7 +50,7 @@ impl FieldNames {
         self.table.find(hash, |&id| &*self.names[id as usize] == name).copied()
     }
 
-    fn intern(&mut self, name: &str) -> NameId {
+    pub(crate) fn intern(&mut self, name: &str) -> NameId {
         if let Some(id) = self.find(name) {
             return id;
         }
@@ -93,7 +93,7 @@ impl ColumnGraph {
 
     /// Gives back the spare capacity of every list (after the load at start-up, which grows
     /// them one edge at a time).
-    fn shrink(&mut self) {
+    pub(crate) fn shrink(&mut self) {
         for list in self.down.iter_mut().chain(self.up.iter_mut()) {
             list.shrink_to_fit();
         }
@@ -107,7 +107,7 @@ impl ColumnGraph {
         self.by_dataset.shrink_to_fit();
     }
 
-    fn intern(&mut self, transformations: &[Transformation], source: EdgeSource) -> TransformationsId {
+    pub(crate) fn intern(&mut self, transformations: &[Transformation], source: EdgeSource) -> TransformationsId {
         let key = (transformations.to_vec(), source);
         if let Some(&id) = self.transformation_ids.get(&key) {
             return id;

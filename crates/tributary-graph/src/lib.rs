@@ -10,6 +10,7 @@ mod frozen;
 mod labels;
 mod names;
 mod reach;
+mod snapshot;
 
 use std::collections::HashSet;
 use std::collections::VecDeque;
@@ -20,6 +21,7 @@ use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, VisitMap, Visitable};
 pub use reach::{NodeNumber, Reach, ReachedNode};
+pub use snapshot::SnapshotError;
 use tributary_model::{DatasetId, Direction, EdgeKind, JobId, NodeKind, NodeRef, Watermark};
 
 #[derive(Clone, Debug)]

@@ -537,3 +537,146 @@ mod columns {
         assert!(index.load_column_lineage(&ds("clean"), &[]));
     }
 }
+
+mod snapshot {
+    use tributary_model::{
+        ColumnEdgeSpec, DatasetId, Direction, EdgeSource, JobId, NodeKind, NodeRef, Transformation, TransformationKind,
+    };
+
+    use super::random_graph;
+    use crate::LineageIndex;
+
+    /// `random_graph` with column lineage into every output, some of it replaced later (so
+    /// fields lose edges and transformation lists repeat).
+    fn graph_with_columns(seed: u64) -> LineageIndex {
+        let mut index = random_graph(seed, 40);
+        let jobs: Vec<(JobId, Vec<DatasetId>, Vec<DatasetId>)> = index.jobs_with_io().collect();
+        for round in 0..2u64 {
+            for (j, (_, inputs, outputs)) in jobs.iter().enumerate() {
+                let j = j as u64 + round;
+                for output in outputs {
+                    let spec: Vec<ColumnEdgeSpec> = inputs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, input)| ColumnEdgeSpec {
+                            input: input.clone(),
+                            input_field: format!("c{}", (j + i as u64) % 4),
+                            output_field: if (j + i as u64).is_multiple_of(7) {
+                                "*".into()
+                            } else {
+                                format!("c{}", j % 3)
+                            },
+                            transformations: vec![Transformation {
+                                kind: if j.is_multiple_of(3) {
+                                    TransformationKind::Indirect
+                                } else {
+                                    TransformationKind::Direct
+                                },
+                                subtype: if j.is_multiple_of(2) { "IDENTITY".into() } else { String::new() },
+                                masking: j.is_multiple_of(5),
+                                description: j.is_multiple_of(4).then(|| format!("step {}", j % 8)),
+                            }],
+                            source: if j.is_multiple_of(6) { EdgeSource::DerivedFromSql } else { EdgeSource::Reported },
+                        })
+                        .collect();
+                    index.set_column_lineage(output, &spec);
+                }
+            }
+        }
+        index
+    }
+
+    fn snapshot_bytes(index: &LineageIndex) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        index.write_snapshot(&mut bytes).unwrap();
+        bytes
+    }
+
+    /// Every answer of the index, each in a canonical order.
+    fn every_answer(index: &LineageIndex) -> Vec<String> {
+        let mut out = vec![format!(
+            "datasets={} jobs={} edges={} column_edges={}",
+            index.dataset_count(),
+            index.job_count(),
+            index.edge_count(),
+            index.column_edge_count()
+        )];
+        let (datasets, _) = index.list_datasets(None, None, None, usize::MAX);
+        let (jobs, _) = index.list_jobs(None, None, None, usize::MAX);
+        out.push(format!("{datasets:?} {jobs:?}"));
+        let starts = datasets
+            .iter()
+            .map(|d| NodeRef { kind: NodeKind::Dataset, namespace: d.namespace.clone(), name: d.name.clone() })
+            .chain(jobs.iter().map(|j| NodeRef {
+                kind: NodeKind::Job,
+                namespace: j.namespace.clone(),
+                name: j.name.clone(),
+            }));
+        for start in starts {
+            for direction in [Direction::Downstream, Direction::Upstream] {
+                let answer = index.lineage(&start, direction, 100, usize::MAX).unwrap();
+                let mut nodes: Vec<String> = answer.nodes.iter().map(|n| format!("{:?}", n)).collect();
+                let mut edges: Vec<String> = answer.edges.iter().map(|e| format!("{:?}", e)).collect();
+                nodes.sort();
+                edges.sort();
+                out.push(format!("{start:?} {direction:?} {nodes:?} {edges:?} {}", answer.truncated));
+            }
+        }
+        for dataset in &datasets {
+            for field in ["c0", "c1", "c2", "c3", "*", "absent"] {
+                for direction in [Direction::Downstream, Direction::Upstream] {
+                    let Ok(answer) = index.column_lineage(dataset, field, direction, 100, usize::MAX) else {
+                        out.push(format!("{dataset:?}.{field} {direction:?} unknown"));
+                        continue;
+                    };
+                    let mut parts: Vec<String> = answer.columns.iter().map(|c| format!("{c:?}")).collect();
+                    parts.extend(answer.edges.iter().map(|e| format!("{e:?}")));
+                    parts.extend(answer.unverified.iter().map(|u| format!("{u:?}")));
+                    parts.sort();
+                    out.push(format!("{dataset:?}.{field} {direction:?} {parts:?} {}", answer.truncated));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_index_read_back_answers_like_the_one_written() {
+        for seed in 1..5 {
+            let index = graph_with_columns(seed);
+            let bytes = snapshot_bytes(&index);
+            let read = LineageIndex::read_snapshot(&bytes).unwrap();
+            assert!(read.columns_ready());
+            assert_eq!(every_answer(&read), every_answer(&index), "seed {seed}");
+            // Written again, the copy gives the same bytes: nothing is lost or added.
+            assert_eq!(snapshot_bytes(&read), bytes, "seed {seed}");
+            // And it goes on taking changes like the original.
+            let (mut read, mut index) = (read, index);
+            for target in [&mut read, &mut index] {
+                target.set_job_io(
+                    &JobId::new("later", "j"),
+                    &[DatasetId::new("ns0", "d1")],
+                    &[DatasetId::new("new", "x")],
+                );
+            }
+            assert_eq!(every_answer(&read), every_answer(&index), "seed {seed} after a change");
+        }
+    }
+
+    #[test]
+    fn damaged_bytes_are_an_error_never_a_panic() {
+        let bytes = snapshot_bytes(&graph_with_columns(7));
+        for end in 0..bytes.len() {
+            assert!(LineageIndex::read_snapshot(&bytes[..end]).is_err(), "cut at {end}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(LineageIndex::read_snapshot(&longer).is_err());
+        // Flipped bytes: any outcome but a panic (the service's checksum catches these).
+        for at in (0..bytes.len()).step_by(3) {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x5a;
+            let _ = LineageIndex::read_snapshot(&flipped);
+        }
+    }
+}

@@ -610,6 +610,16 @@ fn write_timelines(write: &mut EventWrite, old: Option<&RunRecord>, run: &RunRec
     }
 }
 
+/// Every stored alias, to its canonical dataset.
+pub(crate) fn load_aliases(store: &Store) -> Result<HashMap<DatasetId, DatasetId>, ServiceError> {
+    let mut aliases = HashMap::new();
+    for pair in store.scan_aliases() {
+        let (alias, canonical) = pair?;
+        aliases.insert(alias, canonical);
+    }
+    Ok(aliases)
+}
+
 /// Rebuilds the lineage index and alias map from the store (start-up).
 pub(crate) fn rebuild_index(store: &Store) -> Result<(LineageIndex, HashMap<DatasetId, DatasetId>), ServiceError> {
     if store.ensure_graph_keys()? {
@@ -629,11 +639,7 @@ pub(crate) fn rebuild_index(store: &Store) -> Result<(LineageIndex, HashMap<Data
     // Column lineage is the bulk of the stored graph (16M column edges at 1M datasets): it is
     // loaded after start-up by `columns::load`, so dataset lineage answers right away.
     index.begin_column_load();
-    let mut aliases = HashMap::new();
-    for pair in store.scan_aliases() {
-        let (alias, canonical) = pair?;
-        aliases.insert(alias, canonical);
-    }
+    let aliases = load_aliases(store)?;
     let sequence = store.last_sequence()?;
     index.set_watermark(tributary_model::Watermark { sequence, events: sequence, offsets: Vec::new() });
     Ok((index, aliases))

@@ -19,6 +19,7 @@ pub mod maintenance;
 mod mesh;
 mod metrics;
 mod queries;
+mod snapshot;
 mod source;
 mod sql;
 mod visibility;
@@ -46,6 +47,7 @@ pub use mesh::{
 pub use queries::{
     ColumnLineageView, DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,
 };
+pub use snapshot::IndexOrigin;
 pub use source::{Forward, ForwardFuture, SourcedRecord};
 pub use tributary_auth::{Principal, Scope};
 pub use tributary_change as schema_change;
@@ -202,6 +204,9 @@ pub(crate) struct Shared {
     pub(crate) redaction_key: tributary_auth::RedactionKey,
     /// API tokens (see `access`); a leaf lock.
     pub(crate) tokens: access::Tokens,
+    /// How the lineage index was made at start-up, and the store's sequence then.
+    pub(crate) index_origin: IndexOrigin,
+    pub(crate) opened_at: u64,
     /// Set by [`Service::close`]: background work stops early.
     pub(crate) closing: std::sync::atomic::AtomicBool,
 }
@@ -234,7 +239,16 @@ impl Service {
             }
             None => Store::open_temporary(&config.store)?,
         };
-        let (index, aliases) = apply::rebuild_index(&store)?;
+        let fresh_key = tributary_auth::RedactionKey::generate()?.to_bytes();
+        let redaction_key = tributary_auth::RedactionKey::from_bytes(store.redaction_key(|| fresh_key)?);
+        let snapshot = config.data_dir.as_deref().and_then(|dir| snapshot::load(dir, &store, &redaction_key));
+        let (index, aliases, index_origin) = match snapshot {
+            Some(index) => (index, apply::load_aliases(&store)?, IndexOrigin::Snapshot),
+            None => {
+                let (index, aliases) = apply::rebuild_index(&store)?;
+                (index, aliases, IndexOrigin::Rebuilt)
+            }
+        };
         let offsets: std::collections::BTreeMap<(String, i32), i64> = store
             .source_offsets()?
             .into_iter()
@@ -243,19 +257,31 @@ impl Service {
         let mesh = mesh::MeshState::load(&store, config.policies.clone())?;
         let graph_policies = mesh.has_graph_policies();
         let tokens = access::Tokens::load(&store, config.require_auth)?;
-        let fresh_key = tributary_auth::RedactionKey::generate()?.to_bytes();
-        let redaction_key = tributary_auth::RedactionKey::from_bytes(store.redaction_key(|| fresh_key)?);
         let mut state = State { index, aliases, mesh, offsets };
         let watermark = Watermark { offsets: state.offsets_list(), ..state.index.watermark() };
         state.index.set_watermark(watermark);
         state.relabel();
+        // A snapshot holds the column lineage too: nothing is left to load. Graph policies'
+        // findings are then made now, as they are after a load.
+        let opened_at = state.index.watermark().sequence;
+        let column_state = match index_origin {
+            IndexOrigin::Snapshot => {
+                if graph_policies {
+                    state.mesh.refresh_violations(&state.index, &store, tributary_model::Timestamp::now());
+                }
+                columns::ColumnState::Ready
+            }
+            IndexOrigin::Rebuilt => columns::ColumnState::Loading,
+        };
         let shared = Arc::new(Shared {
             store,
             state: RwLock::new(state),
             apply: Mutex::new(()),
             schema_changes: tokio::sync::broadcast::channel(change::SCHEMA_CHANGE_BACKLOG).0,
             config,
-            column_state: Mutex::new(columns::ColumnState::Loading),
+            column_state: Mutex::new(column_state),
+            index_origin,
+            opened_at,
             column_ready: std::sync::Condvar::new(),
             read_gate: consistency::ReadGate::default(),
             health: health::Health::default(),
@@ -268,7 +294,9 @@ impl Service {
         });
         // Graph policies look at column lineage (PII reach) and their findings must be right
         // from the first event on: with some, the column lineage loads before serving.
-        let column_thread = if graph_policies {
+        let column_thread = if index_origin == IndexOrigin::Snapshot {
+            None
+        } else if graph_policies {
             columns::load(&shared);
             None
         } else {
@@ -402,8 +430,25 @@ impl Service {
         self.writer.close();
         let thread = self.writer_thread.lock().ok().and_then(|mut guard| guard.take());
         if let Some(thread) = thread {
-            let _ = thread.join();
+            if thread.join().is_err() {
+                tracing::error!("the writer thread panicked; the index snapshot is not written");
+                return;
+            }
+            // Only the call that stopped the writer saves the index.
+            if let Some(dir) = &self.shared.config.data_dir {
+                match snapshot::save(&self.shared, dir) {
+                    Ok(_) => {}
+                    Err(why) => {
+                        tracing::info!("lineage index snapshot not written: {why}; the next start-up rebuilds it")
+                    }
+                }
+            }
         }
+    }
+
+    /// How the lineage index was made when the service opened.
+    pub fn index_origin(&self) -> IndexOrigin {
+        self.shared.index_origin
     }
 
     pub fn watermark(&self) -> Watermark {

@@ -39,6 +39,7 @@ fn write_chain(dir: &Path, events: u32) {
             service.ingest(&event(n, &format!("job{}", n % 5), &[&input], &[&output])).await.expect("ingest");
         }
     });
+    service.shared.wait_for_columns().expect("columns");
     service.close();
 }
 
@@ -256,4 +257,152 @@ fn consumed_records_apply_exactly_once_and_offsets_survive_a_reopen() {
     assert_eq!(again, Applied::AlreadyApplied);
     assert_eq!(service.watermark().sequence, 2);
     service.close();
+}
+
+mod snapshot {
+    use std::path::Path;
+
+    use tributary_model::{Direction, NodeKind, NodeRef};
+
+    use super::{event, runtime, write_chain};
+    use crate::{IndexOrigin, Service, ServiceConfig};
+
+    /// Opens the store once the last handle's sled threads have let go of its lock.
+    fn open(dir: &Path) -> Service {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match Service::open(ServiceConfig { data_dir: Some(dir.to_path_buf()), ..ServiceConfig::default() }) {
+                Err(crate::ServiceError::Store(tributary_store::StoreError::Locked { .. }))
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other.expect("open"),
+            }
+        }
+    }
+
+    fn snapshot_file(dir: &Path) -> std::path::PathBuf {
+        crate::snapshot::path(dir)
+    }
+
+    /// Closes the service and lets go of the store.
+    fn close(service: Service) {
+        service.close();
+    }
+
+    /// Counts, the watermark and every dataset's lineage both ways, in a canonical order
+    /// (once the column lineage is loaded: a close before that writes no snapshot).
+    fn answers(service: &Service) -> Vec<String> {
+        service.shared.wait_for_columns().expect("columns");
+        let state = service.shared.read_state();
+        let index = &state.index;
+        let mut out = vec![format!(
+            "datasets={} jobs={} edges={} watermark={}",
+            index.dataset_count(),
+            index.job_count(),
+            index.edge_count(),
+            index.watermark().sequence
+        )];
+        for n in 0..10 {
+            let start = NodeRef { kind: NodeKind::Dataset, namespace: "db".into(), name: format!("t{n}") };
+            for direction in [Direction::Downstream, Direction::Upstream] {
+                let Ok(answer) = index.lineage(&start, direction, 50, 10_000) else {
+                    out.push(format!("t{n} {direction:?} unknown"));
+                    continue;
+                };
+                let mut nodes: Vec<String> = answer.nodes.iter().map(|node| format!("{node:?}")).collect();
+                nodes.sort();
+                out.push(format!("t{n} {direction:?} {nodes:?} edges={}", answer.edges.len()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_clean_close_saves_the_index_and_the_next_open_reads_it() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let dir = temp.path().join("store");
+        write_chain(&dir, 40);
+        assert!(snapshot_file(&dir).exists(), "close writes the snapshot");
+
+        let from_snapshot = open(&dir);
+        assert_eq!(from_snapshot.index_origin(), IndexOrigin::Snapshot);
+        let seen = answers(&from_snapshot);
+        assert!(seen[0].contains("watermark=40"), "{seen:?}");
+        close(from_snapshot);
+
+        std::fs::remove_file(snapshot_file(&dir)).expect("remove");
+        let rebuilt = open(&dir);
+        assert_eq!(rebuilt.index_origin(), IndexOrigin::Rebuilt);
+        assert_eq!(answers(&rebuilt), seen);
+        close(rebuilt);
+    }
+
+    #[test]
+    fn a_snapshot_older_than_the_store_is_not_used() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let dir = temp.path().join("store");
+        write_chain(&dir, 10);
+        let old = temp.path().join("old.snapshot");
+        std::fs::copy(snapshot_file(&dir), &old).expect("copy");
+
+        // More events, a job's inputs changed: the old snapshot no longer says the truth.
+        let service = open(&dir);
+        runtime().block_on(async {
+            service.ingest(&event(100, "job1", &["elsewhere"], &["t9"])).await.expect("ingest");
+        });
+        let current = answers(&service);
+        close(service);
+
+        // As after a crash: the file left behind is from before the last events.
+        std::fs::copy(&old, snapshot_file(&dir)).expect("restore");
+        let reopened = open(&dir);
+        assert_eq!(reopened.index_origin(), IndexOrigin::Rebuilt);
+        assert_eq!(answers(&reopened), current);
+        assert!(!snapshot_file(&dir).exists() || reopened.shared.read_state().index.watermark().sequence == 11);
+        close(reopened);
+        let again = open(&dir);
+        assert_eq!(again.index_origin(), IndexOrigin::Snapshot, "the clean close wrote a current one");
+        assert_eq!(answers(&again), current);
+        close(again);
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_snapshot_is_not_used() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let dir = temp.path().join("store");
+        let other = temp.path().join("other");
+        write_chain(&dir, 12);
+        // Another store with the same number of events: only the identity tells them apart.
+        write_chain(&other, 12);
+        let expected = {
+            let service = open(&dir);
+            let seen = answers(&service);
+            close(service);
+            seen
+        };
+
+        std::fs::copy(snapshot_file(&other), snapshot_file(&dir)).expect("copy");
+        let service = open(&dir);
+        assert_eq!(service.index_origin(), IndexOrigin::Rebuilt, "another store's snapshot");
+        assert_eq!(answers(&service), expected);
+        close(service);
+
+        let file = snapshot_file(&dir);
+        let clean = std::fs::read(&file).expect("read");
+        for at in [0, 9, clean.len() / 2, clean.len() - 1] {
+            let mut damaged = clean.clone();
+            damaged[at] ^= 0x01;
+            std::fs::write(&file, &damaged).expect("write");
+            let service = open(&dir);
+            assert_eq!(service.index_origin(), IndexOrigin::Rebuilt, "byte {at} flipped");
+            assert_eq!(answers(&service), expected, "byte {at} flipped");
+            close(service);
+        }
+        std::fs::write(&file, &clean[..clean.len() / 3]).expect("write");
+        let service = open(&dir);
+        assert_eq!(service.index_origin(), IndexOrigin::Rebuilt, "cut short");
+        close(service);
+    }
 }

@@ -1,0 +1,305 @@
+//! The whole index as compact bytes, for start-up: the service writes them at a watermark
+//! (when it closes) and reads them back instead of rebuilding the index from the store's
+//! graph and column-lineage records, which at a million datasets lie spread over a sled
+//! file larger than the page cache.
+//!
+//! Layout (little-endian; strings are a `u32` length and UTF-8 bytes):
+//! - namespaces: count, then each string;
+//! - nodes in index order: count, then kind (`u8`: 0 dataset, 1 job), namespace number
+//!   (`u32`), name;
+//! - edges: count, then from, to (`u32` node indices) and kind (`u8`: 0 reads, 1 writes);
+//! - field names: count, then each string;
+//! - transformation lists: count, then each: source (`u8`), length, then per
+//!   transformation kind (`u8`), subtype, masking (`u8`), description (`u8` present, string);
+//! - fields: count, then dataset node (`u32`) and name number (`u32`);
+//! - column edges: for each field, its count of downstream edges, then target field and
+//!   transformation list (`u32` each).
+//!
+//! Reading checks every number against what came before it (a node index below the node
+//! count, …), so damaged bytes give an error, never a panic or a huge allocation; the
+//! service adds the checksum, format number and watermark around them. The index read back
+//! answers like the one written: same nodes, edges and columns (node numbers and the order
+//! of neighbours may differ, as they do after a rebuild from the store).
+
+use std::io::Write;
+
+use petgraph::stable_graph::NodeIndex;
+use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+use tributary_model::{EdgeKind, EdgeSource, NodeKind, Transformation, TransformationKind};
+
+use crate::LineageIndex;
+
+/// Why snapshot bytes could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("index snapshot is damaged: {0}")]
+pub struct SnapshotError(String);
+
+fn damaged(what: impl Into<String>) -> SnapshotError {
+    SnapshotError(what.into())
+}
+
+impl LineageIndex {
+    /// Writes the index (nodes, edges, column graph) as snapshot bytes. The column graph must
+    /// be complete ([`Self::columns_ready`]): the caller checks; the watermark is not written.
+    pub fn write_snapshot(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let mut w = Writer { out };
+        let namespaces = self.names.namespace_names();
+        w.u32(namespaces.len())?;
+        for namespace in namespaces {
+            w.str(namespace)?;
+        }
+        w.u32(self.graph.node_count())?;
+        for index in 0..self.graph.node_count() {
+            // Nodes are never removed: indices are dense.
+            let node = &self.graph[NodeIndex::new(index)];
+            w.u8(match node.kind {
+                NodeKind::Dataset => 0,
+                NodeKind::Job => 1,
+            })?;
+            w.u32(self.namespace_of[index] as usize)?;
+            w.str(&node.name)?;
+        }
+        w.u32(self.graph.edge_count())?;
+        for edge in self.graph.edge_references() {
+            w.u32(edge.source().index())?;
+            w.u32(edge.target().index())?;
+            w.u8(match edge.weight() {
+                EdgeKind::Reads => 0,
+                EdgeKind::Writes => 1,
+            })?;
+        }
+        let columns = &self.columns;
+        w.u32(columns.names.names.len())?;
+        for name in &columns.names.names {
+            w.str(name)?;
+        }
+        w.u32(columns.transformations.len())?;
+        for (list, source) in &columns.transformations {
+            w.u8(match source {
+                EdgeSource::Reported => 0,
+                EdgeSource::ReportedKindsFromSql => 1,
+                EdgeSource::DerivedFromSql => 2,
+            })?;
+            w.u32(list.len())?;
+            for transformation in list {
+                w.u8(match transformation.kind {
+                    TransformationKind::Direct => 0,
+                    TransformationKind::Indirect => 1,
+                })?;
+                w.str(&transformation.subtype)?;
+                w.u8(u8::from(transformation.masking))?;
+                match &transformation.description {
+                    Some(description) => {
+                        w.u8(1)?;
+                        w.str(description)?;
+                    }
+                    None => w.u8(0)?,
+                }
+            }
+        }
+        w.u32(columns.fields.len())?;
+        for &(dataset, name) in &columns.fields {
+            w.u32(dataset.index())?;
+            w.u32(name as usize)?;
+        }
+        for targets in &columns.down {
+            w.u32(targets.len())?;
+            for &(target, transformations) in targets {
+                w.u32(target as usize)?;
+                w.u32(transformations as usize)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads snapshot bytes back into an index with its column graph complete. The
+    /// watermark is left at its default: the caller sets it.
+    pub fn read_snapshot(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        let mut r = Reader { bytes, at: 0 };
+        let mut index = LineageIndex::default();
+
+        let n_namespaces = r.count(4, "namespaces")?;
+        let mut namespaces = Vec::with_capacity(n_namespaces);
+        for _ in 0..n_namespaces {
+            namespaces.push(r.str("namespace")?);
+        }
+        let n_nodes = r.count(9, "nodes")?;
+        for position in 0..n_nodes {
+            let kind = match r.u8("node kind")? {
+                0 => NodeKind::Dataset,
+                1 => NodeKind::Job,
+                other => return Err(damaged(format!("node {position} has kind {other}"))),
+            };
+            let namespace = r.below(n_namespaces, "node namespace")?;
+            let name = r.str("node name")?;
+            let added = index.ensure_node(kind, namespaces[namespace], name);
+            if added.index() != position {
+                return Err(damaged(format!("node {position} repeats node {}", added.index())));
+            }
+        }
+        let n_edges = r.count(9, "edges")?;
+        for _ in 0..n_edges {
+            let from = NodeIndex::new(r.below(n_nodes, "edge source")?);
+            let to = NodeIndex::new(r.below(n_nodes, "edge target")?);
+            let kind = match r.u8("edge kind")? {
+                0 => EdgeKind::Reads,
+                1 => EdgeKind::Writes,
+                other => return Err(damaged(format!("an edge has kind {other}"))),
+            };
+            // Reads go dataset -> job, writes job -> dataset.
+            let (dataset, job) = if kind == EdgeKind::Reads { (from, to) } else { (to, from) };
+            if index.is_job[dataset.index()] || !index.is_job[job.index()] {
+                return Err(damaged(format!("a {kind:?} edge {}->{} joins the wrong kinds", from.index(), to.index())));
+            }
+            index.graph.add_edge(from, to, kind);
+        }
+
+        let columns = &mut index.columns;
+        let n_names = r.count(4, "field names")?;
+        for position in 0..n_names {
+            let name = r.str("field name")?;
+            if columns.names.intern(name) as usize != position {
+                return Err(damaged(format!("field name {position} repeats an earlier one")));
+            }
+        }
+        let n_lists = r.count(5, "transformation lists")?;
+        for _ in 0..n_lists {
+            let source = match r.u8("edge source")? {
+                0 => EdgeSource::Reported,
+                1 => EdgeSource::ReportedKindsFromSql,
+                2 => EdgeSource::DerivedFromSql,
+                other => return Err(damaged(format!("a transformation list has source {other}"))),
+            };
+            let n_transformations = r.count(7, "transformations")?;
+            let mut list = Vec::with_capacity(n_transformations);
+            for _ in 0..n_transformations {
+                let kind = match r.u8("transformation kind")? {
+                    0 => TransformationKind::Direct,
+                    1 => TransformationKind::Indirect,
+                    other => return Err(damaged(format!("a transformation has kind {other}"))),
+                };
+                let subtype = r.str("transformation subtype")?.to_owned();
+                let masking = r.u8("transformation masking")? != 0;
+                let description = match r.u8("transformation description")? {
+                    0 => None,
+                    _ => Some(r.str("transformation description")?.to_owned()),
+                };
+                list.push(Transformation { kind, subtype, masking, description });
+            }
+            let position = columns.transformations.len();
+            if columns.intern(&list, source) as usize != position {
+                return Err(damaged(format!("transformation list {position} repeats an earlier one")));
+            }
+        }
+        let n_fields = r.count(8, "fields")?;
+        columns.fields.reserve_exact(n_fields);
+        for _ in 0..n_fields {
+            let dataset = NodeIndex::new(r.below(n_nodes, "field dataset")?);
+            if index.is_job[dataset.index()] {
+                return Err(damaged(format!("a field belongs to job node {}", dataset.index())));
+            }
+            let name = r.below(n_names, "field name")? as u32;
+            let id = columns.fields.len() as u32;
+            columns.fields.push((dataset, name));
+            columns.by_dataset.entry(dataset).or_default().push(id);
+        }
+        columns.down = Vec::with_capacity(n_fields);
+        columns.up = vec![Vec::new(); n_fields];
+        for source in 0..n_fields {
+            let n_targets = r.count(8, "column edges")?;
+            let mut targets = Vec::with_capacity(n_targets);
+            for _ in 0..n_targets {
+                let target = r.below(n_fields, "column edge target")? as u32;
+                let transformations = r.below(n_lists, "column edge transformations")? as u32;
+                targets.push((target, transformations));
+                columns.up[target as usize].push((source as u32, transformations));
+            }
+            columns.down.push(targets);
+        }
+        if r.at != bytes.len() {
+            return Err(damaged(format!("{} bytes follow the column graph", bytes.len() - r.at)));
+        }
+        // A field of a dataset is named once.
+        for fields in columns.by_dataset.values() {
+            let mut names: Vec<u32> = fields.iter().map(|&field| columns.fields[field as usize].1).collect();
+            names.sort_unstable();
+            if names.windows(2).any(|pair| pair[0] == pair[1]) {
+                return Err(damaged("a dataset has two fields of the same name"));
+            }
+        }
+        columns.shrink();
+        Ok(index)
+    }
+}
+
+struct Writer<'a, W: Write> {
+    out: &'a mut W,
+}
+
+impl<W: Write> Writer<'_, W> {
+    fn u8(&mut self, value: u8) -> std::io::Result<()> {
+        self.out.write_all(&[value])
+    }
+
+    fn u32(&mut self, value: usize) -> std::io::Result<()> {
+        let value = u32::try_from(value)
+            .map_err(|_| std::io::Error::other(format!("{value} does not fit the snapshot's 32-bit numbers")))?;
+        self.out.write_all(&value.to_le_bytes())
+    }
+
+    fn str(&mut self, value: &str) -> std::io::Result<()> {
+        self.u32(value.len())?;
+        self.out.write_all(value.as_bytes())
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], SnapshotError> {
+        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(damaged(format!("the bytes end inside a {what}")));
+        };
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8, SnapshotError> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u32(&mut self, what: &str) -> Result<usize, SnapshotError> {
+        let bytes = self.take(4, what)?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize)
+    }
+
+    /// A count of items of at least `item_bytes` each: no more than the bytes left can hold,
+    /// so a damaged count cannot ask for a huge allocation.
+    fn count(&mut self, item_bytes: usize, what: &str) -> Result<usize, SnapshotError> {
+        let count = self.u32(what)?;
+        if count.saturating_mul(item_bytes) > self.bytes.len() - self.at {
+            return Err(damaged(format!("{count} {what} cannot fit in the bytes left")));
+        }
+        Ok(count)
+    }
+
+    /// A number that must be below `bound` (an index into something read before).
+    fn below(&mut self, bound: usize, what: &str) -> Result<usize, SnapshotError> {
+        let value = self.u32(what)?;
+        if value >= bound {
+            return Err(damaged(format!("{what} {value} is out of range (below {bound})")));
+        }
+        Ok(value)
+    }
+
+    fn str(&mut self, what: &str) -> Result<&'a str, SnapshotError> {
+        let len = self.u32(what)?;
+        let bytes = self.take(len, what)?;
+        std::str::from_utf8(bytes).map_err(|_| damaged(format!("a {what} is not UTF-8")))
+    }
+}
