@@ -66,7 +66,7 @@ const QUERIES: [QuerySpec; 3] = [
     QuerySpec { name: "up_d5", downstream: false, depth: 5 },
 ];
 
-const STEPS: [&str; 7] = ["floor", "import", "queries", "inproc", "summary", "grpc", "http"];
+const STEPS: [&str; 8] = ["floor", "import", "queries", "startup", "inproc", "summary", "grpc", "http"];
 
 struct Args {
     scale: String,
@@ -87,13 +87,16 @@ struct Args {
     /// run of another binary given with `--bin`).
     label: String,
     keep: bool,
+    /// Empty the OS page cache before each start-up of the `startup` step (needs root).
+    cold: bool,
     smoke: bool,
 }
 
 fn usage() -> &'static str {
     "usage: cargo bench --bench mesh -- [--scale 10k] [--data FILE.ndjson --targets FILE.json] [--smoke]
     [--root /tmp/lineage-bench] [--reps 2] [--ingest-cap-s 60] [--ingest-cap-events 0] [--import-budget-s 0]
-    [--http-clients 16] [--steps floor,import,queries,inproc,summary,grpc,http] [--keep] [--bin PATH] [--label tributary]"
+    [--http-clients 16] [--steps floor,import,queries,startup,inproc,summary,grpc,http] [--keep] [--cold]
+    [--bin PATH] [--label tributary]"
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -101,12 +104,14 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut options: BTreeMap<String, String> = BTreeMap::new();
     let mut smoke = false;
     let mut keep = false;
+    let mut cold = false;
     while let Some(arg) = raw.next() {
         match arg.as_str() {
             // cargo bench passes `--bench` to harness = false targets.
             "--bench" => {}
             "--smoke" => smoke = true,
             "--keep" => keep = true,
+            "--cold" => cold = true,
             "-h" | "--help" => {
                 eprintln!("{}", usage());
                 std::process::exit(0);
@@ -160,6 +165,7 @@ fn parse_args() -> anyhow::Result<Args> {
         import_budget,
         http_clients: http_clients.max(1),
         steps,
+        cold,
         label,
         keep,
         smoke,
@@ -880,6 +886,14 @@ impl Bench {
             }
         }
 
+        if self.step("startup") {
+            if store_complete {
+                self.startup(&store, &targets)?;
+            } else {
+                log("startup skipped: no complete store (run the import step)");
+            }
+        }
+
         let mut inproc_results = None;
         if self.step("inproc") && store_complete {
             inproc_results = Some(self.inproc_queries(&store, &targets, &versions)?);
@@ -1130,6 +1144,60 @@ impl Bench {
         self.tributary.emit("shutdown_ms", json!(ms(stop)), "ms", json!({"what": "SIGTERM -> exit"}));
         save_results(&self.args.root, &self.args.label, &self.args.scale, versions, &results)?;
         Ok(results)
+    }
+
+    /// Start-up with and without the index snapshot the server writes when it closes (the
+    /// import wrote one): until the first lineage answer and until column answers come, each
+    /// after emptying the page cache with `--cold`. Without the snapshot the server rebuilds
+    /// the index from the store's records, as every start-up did before the snapshot.
+    fn startup(&mut self, store: &Path, targets: &[Target]) -> anyhow::Result<()> {
+        let first = targets.first().context("no targets")?.clone();
+        let snapshot = store.join("lineage-index.snapshot");
+        for variant in ["snapshot", "rebuild"] {
+            if variant == "rebuild" && snapshot.exists() {
+                // The server removes nothing it did not read; the close below writes a new one.
+                std::fs::remove_file(&snapshot).with_context(|| format!("removing {}", snapshot.display()))?;
+            }
+            let had_snapshot = snapshot.exists();
+            let cache = if self.args.cold { drop_page_cache() } else { "as left by the previous step" };
+            log(&format!("startup: {variant} (snapshot file present: {had_snapshot}; page cache: {cache})"));
+            let server = ServerProcess::spawn(&self.args.binary, store)?;
+            let url = server.base_url.clone();
+            let (first_answer, columns_ready) = self.runtime.block_on(async {
+                let mut client = lineage_client(&url, Duration::from_secs(600)).await?;
+                let probe = QuerySpec { name: "probe", downstream: true, depth: 1 };
+                client.get_lineage(lineage_request(&probe, &first)).await.context("first lineage answer")?;
+                let first_answer = server.spawned_at.elapsed();
+                let request = tributary_grpc::proto::ColumnLineageRequest {
+                    namespace: first.namespace.clone(),
+                    name: first.name.clone(),
+                    field: "id".into(),
+                    direction: tributary_grpc::proto::Direction::Downstream as i32,
+                    depth: 1,
+                    limit: 1,
+                };
+                // Only when the answer comes matters (often "unknown column").
+                let _ = client.get_column_lineage(request).await;
+                anyhow::Ok((first_answer, server.spawned_at.elapsed()))
+            })?;
+            let detail = json!({"listening_ms": ms(server.listening_after), "snapshot_file": had_snapshot,
+                                "page_cache": cache});
+            self.tributary.emit(
+                &format!("startup_{variant}_first_answer_ms"),
+                json!(ms(first_answer)),
+                "ms",
+                detail.clone(),
+            );
+            self.tributary.emit(&format!("startup_{variant}_columns_ready_ms"), json!(ms(columns_ready)), "ms", detail);
+            let stop = server.stop(Duration::from_secs(300));
+            self.tributary.emit(
+                &format!("startup_{variant}_shutdown_ms"),
+                json!(ms(stop)),
+                "ms",
+                json!({"what": "SIGTERM -> exit (writes the snapshot when the index changed or none was read)"}),
+            );
+        }
+        Ok(())
     }
 
     /// The impact summary from every hub (see `mesh/summary.rs`), over GraphQL and gRPC,
@@ -1396,4 +1464,15 @@ fn floor_queries(graph: &FloorGraph, targets: &[Target], reps: usize, scale: &st
         })
     })?;
     Ok(results)
+}
+
+/// Writes dirty pages out and empties the OS page cache (root only): a start-up then reads
+/// the store from disk. Says what happened.
+fn drop_page_cache() -> &'static str {
+    let synced = std::process::Command::new("sync").status().is_ok_and(|status| status.success());
+    match std::fs::write("/proc/sys/vm/drop_caches", "3\n") {
+        Ok(()) if synced => "dropped",
+        Ok(()) => "dropped (sync failed)",
+        Err(_) => "not dropped (needs root)",
+    }
 }

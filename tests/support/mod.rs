@@ -129,6 +129,11 @@ impl TestServer {
         LineageClient::connect(self.base_url.clone()).await.expect("grpc connect")
     }
 
+    /// How the server's lineage index was made when it opened (snapshot or rebuild).
+    pub fn index_origin(&self) -> tributary_server::IndexOrigin {
+        self.service.index_origin()
+    }
+
     pub async fn watermark(&self) -> (u64, u64) {
         let data = self.graphql_data("{ watermark { sequence events } }", json!({})).await;
         (data["watermark"]["sequence"].as_u64().unwrap(), data["watermark"]["events"].as_u64().unwrap())
