@@ -1160,7 +1160,7 @@ impl Bench {
             }
             let had_snapshot = snapshot.exists();
             let cache = if self.args.cold { drop_page_cache() } else { "as left by the previous step" };
-            log(&format!("startup: {variant} (snapshot file present: {had_snapshot}; page cache: {cache})"));
+            log(format!("startup: {variant} (snapshot file present: {had_snapshot}; page cache: {cache})"));
             let server = ServerProcess::spawn(&self.args.binary, store)?;
             let url = server.base_url.clone();
             let (first_answer, columns_ready) = self.runtime.block_on(async {
