@@ -27,14 +27,140 @@ pub(crate) struct ColumnGraph {
     pub(crate) fields: Vec<(NodeIndex, NameId)>,
     pub(crate) names: FieldNames,
     pub(crate) by_dataset: HashMap<NodeIndex, Vec<FieldId>>,
-    pub(crate) down: Vec<Vec<(FieldId, TransformationsId)>>,
-    pub(crate) up: Vec<Vec<(FieldId, TransformationsId)>>,
+    /// Each field's edges to the columns it feeds, and from the columns that feed it.
+    pub(crate) down: Rows,
+    pub(crate) up: Rows,
     /// Interned (transformations, source) pairs: few distinct ones across all edges.
     pub(crate) transformations: Vec<(Vec<Transformation>, EdgeSource)>,
     transformation_ids: HashMap<(Vec<Transformation>, EdgeSource), TransformationsId>,
 }
 
 type NameId = u32;
+
+/// One field's edges: the column at the other end and the edge's transformations.
+pub(crate) type Row = Vec<(FieldId, TransformationsId)>;
+
+/// Fields whose rows changed since the last freeze that trigger the next one: as many as
+/// the frozen rows (so the copies double in size and their cost is amortised), and at least
+/// this many (a few in tests, so that they freeze between changes).
+const FREEZE_MIN: usize = if cfg!(test) { 4 } else { 1 << 16 };
+
+/// One direction of the column graph. A mesh has many columns with an edge or two each
+/// (16 per dataset in the benchmark's mesh): a list per column would cost more in list
+/// headers and heap blocks than in edges. So the rows sit in one array (compressed rows,
+/// `start[f]..start[f + 1]`), frozen at the last [`Rows::freeze`]; a row changed since, or
+/// the row of a field added since, lives in `changed` until the next freeze.
+#[derive(Default)]
+pub(crate) struct Rows {
+    start: Vec<u32>,
+    entries: Vec<(FieldId, TransformationsId)>,
+    changed: HashMap<FieldId, Row>,
+    /// Edges in all current rows.
+    edges: usize,
+}
+
+impl Rows {
+    fn frozen_fields(&self) -> usize {
+        self.start.len().saturating_sub(1)
+    }
+
+    pub(crate) fn row(&self, field: FieldId) -> &[(FieldId, TransformationsId)] {
+        if let Some(row) = self.changed.get(&field) {
+            return row;
+        }
+        let index = field as usize;
+        if index < self.frozen_fields() {
+            &self.entries[self.start[index] as usize..self.start[index + 1] as usize]
+        } else {
+            &[]
+        }
+    }
+
+    fn row_mut(&mut self, field: FieldId) -> &mut Row {
+        let Self { start, entries, changed, .. } = self;
+        changed.entry(field).or_insert_with(|| {
+            let index = field as usize;
+            if index + 1 < start.len() {
+                entries[start[index] as usize..start[index + 1] as usize].to_vec()
+            } else {
+                Vec::new()
+            }
+        })
+    }
+
+    fn push(&mut self, field: FieldId, entry: (FieldId, TransformationsId)) {
+        self.row_mut(field).push(entry);
+        self.edges += 1;
+    }
+
+    fn take(&mut self, field: FieldId) -> Row {
+        let row = std::mem::take(self.row_mut(field));
+        self.edges -= row.len();
+        row
+    }
+
+    fn retain(&mut self, field: FieldId, keep: impl FnMut(&(FieldId, TransformationsId)) -> bool) {
+        let row = self.row_mut(field);
+        let before = row.len();
+        row.retain(keep);
+        self.edges -= before - row.len();
+    }
+
+    fn due(&self) -> bool {
+        self.changed.len() > self.frozen_fields().max(FREEZE_MIN)
+    }
+
+    /// Copies the rows of fields `0..n_fields` into one array, empties `changed`.
+    pub(crate) fn freeze(&mut self, n_fields: usize) {
+        if self.changed.is_empty() && self.frozen_fields() == n_fields {
+            return;
+        }
+        let mut start = Vec::with_capacity(n_fields + 1);
+        let mut entries = Vec::with_capacity(self.edges);
+        start.push(0);
+        for field in 0..n_fields {
+            entries.extend_from_slice(self.row(field as FieldId));
+            // Fewer than 2^32 column edges: field ids are u32 too.
+            start.push(entries.len() as u32);
+        }
+        *self = Self { start, entries, changed: HashMap::new(), edges: self.edges };
+    }
+
+    /// Rows given whole, in field order (a snapshot's).
+    pub(crate) fn from_rows(start: Vec<u32>, entries: Vec<(FieldId, TransformationsId)>) -> Self {
+        let edges = entries.len();
+        Self { start, entries, changed: HashMap::new(), edges }
+    }
+
+    /// The reverse of `self` (who points at each field), for `n_fields` fields: rows in
+    /// order of the pointing field.
+    pub(crate) fn reversed(&self, n_fields: usize) -> Self {
+        let mut counts = vec![0u32; n_fields + 1];
+        for field in 0..n_fields {
+            for &(other, _) in self.row(field as FieldId) {
+                counts[other as usize + 1] += 1;
+            }
+        }
+        for index in 1..counts.len() {
+            counts[index] += counts[index - 1];
+        }
+        let start = counts.clone();
+        let mut next = counts;
+        let mut entries = vec![(0, 0); self.edges];
+        for field in 0..n_fields {
+            for &(other, transformations) in self.row(field as FieldId) {
+                let at = &mut next[other as usize];
+                entries[*at as usize] = (field as FieldId, transformations);
+                *at += 1;
+            }
+        }
+        Self::from_rows(start, entries)
+    }
+
+    pub(crate) fn edge_count(&self) -> usize {
+        self.edges
+    }
+}
 
 /// Distinct field names, each stored once, found through a hash table of their ids.
 #[derive(Default)]
@@ -79,8 +205,6 @@ impl ColumnGraph {
         let id = self.fields.len() as FieldId;
         let name = self.names.intern(name);
         self.fields.push((dataset, name));
-        self.down.push(Vec::new());
-        self.up.push(Vec::new());
         self.by_dataset.entry(dataset).or_default().push(id);
         id
     }
@@ -91,18 +215,15 @@ impl ColumnGraph {
         (dataset, self.names.get(name))
     }
 
-    /// Gives back the spare capacity of every list (after the load at start-up, which grows
-    /// them one edge at a time).
+    /// Freezes the rows and gives back the spare capacity of every list (after the load at
+    /// start-up, which grows them one edge at a time).
     pub(crate) fn shrink(&mut self) {
-        for list in self.down.iter_mut().chain(self.up.iter_mut()) {
-            list.shrink_to_fit();
-        }
+        self.down.freeze(self.fields.len());
+        self.up.freeze(self.fields.len());
         for fields in self.by_dataset.values_mut() {
             fields.shrink_to_fit();
         }
         self.fields.shrink_to_fit();
-        self.down.shrink_to_fit();
-        self.up.shrink_to_fit();
         self.names.names.shrink_to_fit();
         self.by_dataset.shrink_to_fit();
     }
@@ -141,7 +262,7 @@ impl ColumnGraph {
     }
 
     pub(crate) fn edge_count(&self) -> usize {
-        self.down.iter().map(Vec::len).sum()
+        self.down.edge_count()
     }
 }
 
@@ -233,9 +354,9 @@ impl LineageIndex {
         let output_node = self.ensure_dataset(output);
         let old_fields: Vec<FieldId> = self.columns.by_dataset.get(&output_node).cloned().unwrap_or_default();
         for field in old_fields {
-            let incoming = std::mem::take(&mut self.columns.up[field as usize]);
+            let incoming = self.columns.up.take(field);
             for (source, _) in incoming {
-                self.columns.down[source as usize].retain(|&(target, _)| target != field);
+                self.columns.down.retain(source, |&(target, _)| target != field);
             }
         }
         for edge in edges {
@@ -243,8 +364,14 @@ impl LineageIndex {
             let source = self.columns.ensure_field(input_node, &edge.input_field);
             let target = self.columns.ensure_field(output_node, &edge.output_field);
             let transformations = self.columns.intern(&edge.transformations, edge.source);
-            self.columns.down[source as usize].push((target, transformations));
-            self.columns.up[target as usize].push((source, transformations));
+            self.columns.down.push(source, (target, transformations));
+            self.columns.up.push(target, (source, transformations));
+        }
+        let n_fields = self.columns.fields.len();
+        for rows in [&mut self.columns.down, &mut self.columns.up] {
+            if rows.due() {
+                rows.freeze(n_fields);
+            }
         }
     }
 
@@ -266,7 +393,7 @@ impl LineageIndex {
         let Some(fields) = self.columns.by_dataset.get(&output) else { return false };
         fields.iter().any(|&field| {
             let dataset_wide = self.columns.at(field).1 == "*";
-            self.columns.up[field as usize].iter().any(|&(source, transformations)| {
+            self.columns.up.row(field).iter().any(|&(source, transformations)| {
                 let (source_dataset, source_name) = self.columns.at(source);
                 source_dataset == input
                     && (dataset_wide
@@ -355,12 +482,11 @@ impl LineageIndex {
             if distance >= depth {
                 continue;
             }
-            let neighbours =
-                if downstream { &self.columns.down[current as usize] } else { &self.columns.up[current as usize] };
+            let neighbours = if downstream { self.columns.down.row(current) } else { self.columns.up.row(current) };
             // In column order, not in the order the edges were ingested: which of several
             // equally near columns first reaches the next one (its `path`) must not depend
             // on ingest order, which replicas consuming several partitions do not share.
-            let mut neighbours = neighbours.clone();
+            let mut neighbours = neighbours.to_vec();
             neighbours.sort_by(|&(left, _), &(right, _)| self.column_order(left, right));
             for (next, transformations) in neighbours {
                 let (from, to) = if downstream { (current, next) } else { (next, current) };

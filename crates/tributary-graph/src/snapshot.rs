@@ -28,6 +28,7 @@ use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use tributary_model::{EdgeKind, EdgeSource, NodeKind, Transformation, TransformationKind};
 
 use crate::LineageIndex;
+use crate::columns::Rows;
 
 /// Why snapshot bytes could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -102,7 +103,8 @@ impl LineageIndex {
             w.u32(dataset.index())?;
             w.u32(name as usize)?;
         }
-        for targets in &columns.down {
+        for field in 0..columns.fields.len() {
+            let targets = columns.down.row(field as u32);
             w.u32(targets.len())?;
             for &(target, transformations) in targets {
                 w.u32(target as usize)?;
@@ -203,19 +205,21 @@ impl LineageIndex {
             columns.fields.push((dataset, name));
             columns.by_dataset.entry(dataset).or_default().push(id);
         }
-        columns.down = Vec::with_capacity(n_fields);
-        columns.up = vec![Vec::new(); n_fields];
-        for source in 0..n_fields {
+        let mut start = Vec::with_capacity(n_fields + 1);
+        let mut entries = Vec::new();
+        start.push(0);
+        for _ in 0..n_fields {
             let n_targets = r.count(8, "column edges")?;
-            let mut targets = Vec::with_capacity(n_targets);
+            entries.reserve(n_targets);
             for _ in 0..n_targets {
                 let target = r.below(n_fields, "column edge target")? as u32;
                 let transformations = r.below(n_lists, "column edge transformations")? as u32;
-                targets.push((target, transformations));
-                columns.up[target as usize].push((source as u32, transformations));
+                entries.push((target, transformations));
             }
-            columns.down.push(targets);
+            start.push(u32::try_from(entries.len()).map_err(|_| damaged("more than 2^32 column edges"))?);
         }
+        columns.down = Rows::from_rows(start, entries);
+        columns.up = columns.down.reversed(n_fields);
         if r.at != bytes.len() {
             return Err(damaged(format!("{} bytes follow the column graph", bytes.len() - r.at)));
         }
