@@ -50,6 +50,11 @@ OUT="$ROOT/results/bench-$SCALE-$(date +%Y%m%dT%H%M%S).jsonl"
 log() { echo "[run.sh $(date +%H:%M:%S)] $*" >&2; }
 T0=$(date +%s)
 
+loadavg_line() { # the machine's load before a step, in the results (2 cores shared with other work)
+  printf '{"peer": "all", "scale": "%s", "metric": "loadavg", "value": "%s", "unit": "info", "before": "%s"}\n' \
+    "$SCALE" "$(cut -d' ' -f1-3 /proc/loadavg)" "$1" | tee -a "$OUT"
+}
+
 scale_n() {
   case "$1" in
     *[kK]) echo $(( ${1%[kK]} * 1000 )) ;;
@@ -99,6 +104,7 @@ fi
 # --- tributary ----------------------------------------------------------------------------
 mesh() { # [--bin PATH --label NAME]: one run of the mesh bench, lines appended to $OUT
   log "cargo bench --bench mesh -- --scale $SCALE $*"
+  loadavg_line "mesh bench $*"
   # shellcheck disable=SC2086
   (cd "$REPO" && cargo bench --bench mesh -- --scale "$SCALE" --root "$ROOT" --data "$data" --targets "$targets" \
     ${MESH_ARGS:-} "$@") | tee -a "$OUT"
@@ -154,7 +160,8 @@ if [ "${SUMMARY_SQL:-$RUN_PEERS}" = 1 ]; then
     [ -x "$src/.venv/bin/python" ] || peers_src
     speers=${SUMMARY_PEERS:-"duckdb sqlite postgres"}
     [ "$SCALE" = 1m ] && speers=${SUMMARY_PEERS:-"duckdb sqlite"}
-    log "impact summary on the SQL peers ($speers) against $answers"
+    log "impact summary on the SQL peers ($speers) against $answers (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    loadavg_line "summary_peers.py"
     set +e
     # shellcheck disable=SC2086
     (cd "$src" && PGROOT="$ROOT/pg" PYTHONHASHSEED=0 .venv/bin/python "$HERE/summary_peers.py" --src "$src" \

@@ -104,11 +104,13 @@ CREATE UNIQUE INDEX mesh_job_product_idx ON mesh_job_product (job_id);
 """
 
 
-def summary_sql(lineage_sql, p_ns, p_name, page, true_lit="TRUE"):
+def summary_sql(lineage_sql, p_ns, p_name, page, true_lit="TRUE", lin_join="JOIN"):
     """One statement: the peers' full-depth closure, then groups, totals and a page.
 
     Rows: ('group', product, domain, namespace, datasets, jobs, product_owner, domain_owner, restricted),
-    ('total', .., datasets, jobs, ..), ('page', kind, NULL, namespace, NULL, NULL, NULL, name, NULL).
+    ('total', .., datasets, jobs, ..), ('page', kind, NULL, namespace, NULL, NULL, NULL, NULL, NULL, name).
+    `lin_join`: SQLite's "CROSS JOIN" keeps the closure as the outer loop of the jobs' join (its
+    planner otherwise scans the whole io table with an automatic index on the closure).
     """
     closure = lineage_sql("down", None, p_ns, p_name, true_lit=true_lit)
     head, sep, _ = closure.rpartition("SELECT d.namespace, d.name FROM datasets d")
@@ -117,7 +119,7 @@ def summary_sql(lineage_sql, p_ns, p_name, page, true_lit="TRUE"):
     return head.rstrip() + """,
     reached AS (SELECT dataset_id FROM lin WHERE dataset_id NOT IN (SELECT id FROM s)),
     jobs_reached AS (SELECT DISTINCT i.job_id FROM lin l
-      JOIN job_versions_io_mapping i ON i.dataset_id = l.dataset_id AND i.io_type = 'INPUT' AND {ic}),
+      {lin_join} job_versions_io_mapping i ON i.dataset_id = l.dataset_id AND i.io_type = 'INPUT' AND {ic}),
     nodes AS (
       SELECT 0 AS kind, d.namespace, d.name, m.product, COALESCE(p.domain, nd.domain) AS domain
       FROM reached r JOIN datasets d ON d.id = r.dataset_id
@@ -145,7 +147,7 @@ def summary_sql(lineage_sql, p_ns, p_name, page, true_lit="TRUE"):
     SELECT * FROM (
       SELECT 'page', CASE kind WHEN 0 THEN 'DATASET' ELSE 'JOB' END, NULL, namespace, CAST(NULL AS BIGINT),
              CAST(NULL AS BIGINT), NULL, NULL, CAST(NULL AS BOOLEAN), name
-      FROM nodes ORDER BY kind, namespace, name LIMIT {page}) pg""".format(ic=ic, page=int(page))
+      FROM nodes ORDER BY kind, namespace, name LIMIT {page}) pg""".format(ic=ic, page=int(page), lin_join=lin_join)
 
 
 # --- engines ---------------------------------------------------------------------------------
@@ -165,6 +167,7 @@ class Engine:
 class DuckEngine(Engine):
     placeholders = ("$ns", "$name")
     true_lit = "TRUE"
+    lin_join = "JOIN"
 
     def execute(self, sql, params=None):
         return self.peer.conn.execute(sql, params) if params else self.peer.conn.execute(sql)
@@ -190,6 +193,7 @@ class DuckEngine(Engine):
 class SqliteEngine(Engine):
     placeholders = (":ns", ":name")
     true_lit = "1"
+    lin_join = "CROSS JOIN"
 
     def execute(self, sql, params=None):
         return self.peer.conn.execute(sql, params or {})
@@ -216,6 +220,7 @@ class SqliteEngine(Engine):
 class PgEngine(Engine):
     placeholders = ("%(ns)s", "%(name)s")
     true_lit = "TRUE"
+    lin_join = "JOIN"
 
     def execute(self, sql, params=None):
         return self.peer.conn.execute(sql, params)
@@ -364,7 +369,8 @@ def main():
              mesh_tables_s=round(mesh_s, 3), member_datasets=n_member, member_jobs=n_job,
              what="the peers' ingest (same front-end, batches of %d) + the mesh tables" % args.batch_events)
         peer.prepare_queries()
-        sql = summary_sql(lineage_sql, engine.placeholders[0], engine.placeholders[1], page_size, engine.true_lit)
+        sql = summary_sql(lineage_sql, engine.placeholders[0], engine.placeholders[1], page_size, engine.true_lit,
+                          engine.lin_join)
         medians = []
         for hub in hubs:
             key = (hub["namespace"], hub["name"])
@@ -395,6 +401,7 @@ def main():
             medians.append((total[0] + total[1], med))
             emit(name, args.scale, "summary_hub_ms", round(med, 3), "ms", target=hub["name"],
                  ms=[round(x, 3) for x in ms], datasets=total[0], jobs=total[1], groups=len(groups),
+                 loadavg_1m=os.getloadavg()[0],
                  tributary_grpc_median_ms=hub.get("grpc_median_ms"),
                  tributary_graphql_median_ms=hub.get("graphql_median_ms"), match=not diffs)
             log("%s %s: %.1f ms (%d datasets, %d jobs, %d groups)%s"
