@@ -1204,7 +1204,8 @@ impl Bench {
                        "page": summary::PAGE}),
             );
         }
-        let answers_path = summary::write_answers(&self.args.root, &self.args.label, &self.args.scale, &mesh, &answers)?;
+        let answers_path =
+            summary::write_answers(&self.args.root, &self.args.label, &self.args.scale, &mesh, &answers)?;
         log(format!("summary: mesh and answers written to {}", answers_path.display()));
         medians.sort_by_key(|&(size, _, _)| std::cmp::Reverse(size));
         let all = |pick: fn(&(u64, f64, f64)) -> f64| median(&medians.iter().map(pick).collect::<Vec<_>>());

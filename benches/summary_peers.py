@@ -9,7 +9,7 @@ batches), adds the mesh as four small tables, and asks every hub the same questi
 query: the peers' recursive closure downstream (`sql_common.lineage_sql`, full depth), the jobs
 that read a dataset of it, joined to the membership, grouped by product, domain and (outside every
 domain) namespace with the owners, the totals, and a first page of 50. Timed as the peers time
-queries (1 warm-up, then `--reps` calls, median per hub); the warm-up answer's totals, groups and
+queries (1 warm-up, then `--summary-reps` calls, median per hub); the warm-up answer's totals, groups and
 owners must equal Tributary's for every hub (exit 1 otherwise).
 
 The membership follows the server's rules (`crates/tributary-service/src/mesh/mod.rs`,
