@@ -98,7 +98,7 @@ elif [ -n "${PEERS_JSONL:-}" ]; then
   log "reusing the peers' lines from $PEERS_JSONL"
   # shellcheck disable=SC2086
   grep -h '^{' $PEERS_JSONL | grep "\"scale\": \"$SCALE\"" \
-    | grep -v -e '"peer": "tributary' -e '"peer": "bfs-floor"' -e '"peer": "all"' >>"$OUT"
+    | grep -v -e '"peer": "tributary' -e '"peer": "bfs-floor"' -e '"peer": "all"' -e '"metric": "summary_' >>"$OUT"
 fi
 
 # --- tributary ----------------------------------------------------------------------------
