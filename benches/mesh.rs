@@ -1209,7 +1209,7 @@ impl Bench {
         let url = server.base_url.clone();
         let reps = self.args.reps.max(5);
         let hubs: Vec<Target> = targets.iter().filter(|t| t.kind == "hub").cloned().collect();
-        let (apply_ms, rows) = self.runtime.block_on(async {
+        let (apply_ms, mut rows) = self.runtime.block_on(async {
             let mut lineage = lineage_client(&url, Duration::from_secs(600)).await?;
             // Wait for the background column load, as the gRPC queries do, so that it does not
             // share the cores with the timed calls.
@@ -1230,7 +1230,7 @@ impl Bench {
             let mut client = proto::mesh_client::MeshClient::connect(url.clone()).await?;
             let mut rows = Vec::new();
             for target in &hubs {
-                let said = summary::graphql(&http, &url, &target.namespace, &target.name).await?;
+                let (said, answer) = summary::graphql_answer(&http, &url, &target.namespace, &target.name).await?;
                 let said_grpc = summary::grpc(&mut client, &target.namespace, &target.name).await?;
                 let (mut graphql_ms, mut grpc_ms) = (Vec::new(), Vec::new());
                 for _ in 0..reps {
@@ -1241,7 +1241,7 @@ impl Bench {
                     summary::grpc(&mut client, &target.namespace, &target.name).await?;
                     grpc_ms.push(ms(started.elapsed()));
                 }
-                rows.push((target.clone(), said, said_grpc, graphql_ms, grpc_ms));
+                rows.push((target.clone(), said, said_grpc, graphql_ms, grpc_ms, answer));
             }
             anyhow::Ok((apply_ms, rows))
         })?;
@@ -1253,13 +1253,15 @@ impl Bench {
                    "internal_datasets": mesh.n_internal, "what": "apply the derived descriptors over GraphQL (unchanged on a second run)"}),
         );
         let mut medians: Vec<(u64, f64, f64)> = Vec::new();
-        for (target, said, said_grpc, graphql_ms, grpc_ms) in &rows {
+        let mut answers = Vec::new();
+        for (target, said, said_grpc, graphql_ms, grpc_ms, answer) in &mut rows {
             if said != said_grpc {
                 self.failures
                     .push(format!("summary from {}: GraphQL {said:?} and gRPC {said_grpc:?} differ", target.name));
             }
             let (graphql, grpc) = (median(graphql_ms).unwrap_or(f64::NAN), median(grpc_ms).unwrap_or(f64::NAN));
             medians.push((said.datasets + said.jobs, graphql, grpc));
+            answers.push((target.namespace.clone(), target.name.clone(), answer.take(), round3(graphql), round3(grpc)));
             self.tributary.emit(
                 "summary_hub_ms",
                 json!(round3(graphql)),
@@ -1270,6 +1272,9 @@ impl Bench {
                        "page": summary::PAGE}),
             );
         }
+        let answers_path =
+            summary::write_answers(&self.args.root, &self.args.label, &self.args.scale, &mesh, &answers)?;
+        log(format!("summary: mesh and answers written to {}", answers_path.display()));
         medians.sort_by_key(|&(size, _, _)| std::cmp::Reverse(size));
         let all = |pick: fn(&(u64, f64, f64)) -> f64| median(&medians.iter().map(pick).collect::<Vec<_>>());
         for (transport, pick) in

@@ -8,7 +8,7 @@ mode, `AB=NAME=PATH`), an A/B table comes first: every run's figure, the median 
 and its ratio to the first binary's median.
 
 Reads the lines of run_peers.sh (peers), `cargo bench --bench mesh` (tributary,
-tributary-inproc, bfs-floor) and crosscheck.py. Stdlib only. Ratios are "times faster"
+tributary-inproc, bfs-floor), crosscheck.py and summary_peers.py (the impact summary table). Stdlib only. Ratios are "times faster"
 (peer / tributary) unless a column says otherwise; peer cells read "peer value (Tributary
 N× faster|slower)".
 """
@@ -335,6 +335,68 @@ def targets(m, s, peers):
              d["vs_ndjson"] < 1.5)
 
 
+SUMMARY_PEERS = ["duckdb", "sqlite", "postgres"]
+
+
+def summary_report(runs, s):
+    """The impact summary per hub: Tributary (gRPC, GraphQL) against the SQL peers' one statement
+    (benches/summary_peers.py), with the goal of issue #13 (>= 20x the best SQL peer, < 20 ms)."""
+    def by_target(peer):
+        return {d["target"]: d for d in runs.get((s, peer, "summary_hub_ms"), []) if d.get("target")}
+    trib = by_target("tributary")
+    if not trib:
+        return
+    peers = [p for p in SUMMARY_PEERS if by_target(p)]
+    print("\n### Impact summary from the hubs: Tributary against closure + group by in SQL\n")
+    print("Median ms per hub (Tributary: gRPC / GraphQL; a peer: its one SQL statement, and how many times "
+          "Tributary over gRPC is faster). Nodes = datasets + jobs downstream.\n")
+    head = ["hub", "nodes", "groups", "tributary gRPC / GraphQL"] + peers + ["best SQL ÷ gRPC"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    rows = sorted(trib.values(), key=lambda d: -(d.get("datasets", 0) + d.get("jobs", 0)))
+    per_peer = {p: by_target(p) for p in peers}
+    best_ratios, grpcs = [], []
+    for d in rows:
+        t, g = d.get("grpc_median_ms"), d.get("value")
+        cells = [d["target"], "{:,}".format(d.get("datasets", 0) + d.get("jobs", 0)), str(d.get("groups", "-")),
+                 "%s / %s" % (fmt_ms(t), fmt_ms(g))]
+        found = []
+        for p in peers:
+            x = per_peer[p].get(d["target"])
+            v = None if x is None else x.get("value")
+            if x is not None and x.get("timeout"):
+                cells.append("timeout (> %s)" % fmt_ms(x.get("lower_bound")))
+                continue
+            mark = "" if x is None or x.get("match", True) else " **mismatch**"
+            cells.append("-" if v is None else "%s (%s)%s" % (fmt_ms(v), fmt_x(ratio(v, t)), mark))
+            if v is not None:
+                found.append(v)
+        r = ratio(min(found), t) if found else None
+        if r is not None:
+            best_ratios.append(r)
+        grpcs.append(t)
+        cells.append(fmt_x(r))
+        print("| " + " | ".join(cells) + " |")
+    meds = ["median over hubs", "", "", "%s / %s" % (fmt_ms(median([d["grpc_median_ms"] for d in rows])),
+                                                   fmt_ms(median([d["value"] for d in rows])))]
+    for p in peers:
+        vs = [x["value"] for x in per_peer[p].values() if x.get("value") is not None]
+        meds.append(fmt_ms(median(vs)) if vs else "-")
+    meds.append(fmt_x(median(best_ratios)) if best_ratios else "-")
+    print("| " + " | ".join(meds) + " |")
+    cc = runs.get((s, "all", "summary_crosscheck_mismatches"))
+    if cc:
+        d = cc[-1]
+        print("\ncross-check (summary_peers.py): %d of %d hub answers differ from Tributary's (totals, groups, owners, "
+              "page length) over %s" % (d["value"], d["compared"], ", ".join(peers) or "no peer"))
+    if best_ratios and grpcs:
+        largest = rows[0]
+        print("\ngoal (issue #13, meant at 1M): >= 20× the best SQL peer: %s (smallest ratio over hubs %s); "
+              "< 20 ms at the median for the largest hubs: largest hub %s ms over gRPC, %s ms over GraphQL" % (
+                  "met" if min(best_ratios) >= 20 else "**missed**", fmt_x(min(best_ratios)),
+                  fmt_ms(largest.get("grpc_median_ms")), fmt_ms(largest.get("value"))))
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -346,6 +408,7 @@ def main():
         ab_report(runs, s)
         if any(k[0] == s and k[1] in ("tributary", "bfs-floor") for k in m):
             report_scale(m, s)
+        summary_report(runs, s)
 
 
 if __name__ == "__main__":

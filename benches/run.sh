@@ -13,6 +13,11 @@
 #   the peers' lines from PEERS_JSONL), PEERS_JSONL (a previous run's peer lines), PEERS, REPS,
 #   TXN_PER_EVENT (0), MARQUEZ (0), PER_PEER_TIMEOUT, INGEST_BUDGET_S (passed to run_peers.sh),
 #   MESH_ARGS (extra arguments for the mesh bench, e.g. "--ingest-cap-s 30 --keep").
+# Impact summary on the SQL peers (benches/summary_peers.py, after the mesh bench's `summary`
+#   step wrote its mesh and answers): SUMMARY_SQL (= RUN_PEERS; 0 skips it, 1 runs it even with
+#   RUN_PEERS=0), SUMMARY_PEERS ("duckdb sqlite postgres"; at 1m "duckdb sqlite"), SUMMARY_REPS (5),
+#   SUMMARY_ARGS (more options). Loads its own copy of each database (the peers' code), deletes
+#   it after; a difference from Tributary's totals or groups fails the run (exit 1).
 #
 # A/B of builds in one run (same data, same machine state, one report):
 #   AB="tributary-6014ca5=/work/old/target/release/tributary" benches/run.sh 100k
@@ -45,6 +50,11 @@ OUT="$ROOT/results/bench-$SCALE-$(date +%Y%m%dT%H%M%S).jsonl"
 log() { echo "[run.sh $(date +%H:%M:%S)] $*" >&2; }
 T0=$(date +%s)
 
+loadavg_line() { # the machine's load before a step, in the results (2 cores shared with other work)
+  printf '{"peer": "all", "scale": "%s", "metric": "loadavg", "value": "%s", "unit": "info", "before": "%s"}\n' \
+    "$SCALE" "$(cut -d' ' -f1-3 /proc/loadavg)" "$1" | tee -a "$OUT"
+}
+
 scale_n() {
   case "$1" in
     *[kK]) echo $(( ${1%[kK]} * 1000 )) ;;
@@ -66,28 +76,35 @@ if [ ! -s "$data" ] || [ ! -s "$targets" ]; then
 fi
 
 # --- peers -----------------------------------------------------------------------------
-if [ "$RUN_PEERS" = 1 ]; then
-  # run_peers.sh keeps its virtualenv beside itself; the shared folder is read-only, so it
-  # runs from a writable copy (the venv there is reused by later runs).
-  src="$ROOT/peers-src"
+# run_peers.sh keeps its virtualenv beside itself; the shared folder is read-only, so it
+# runs from a writable copy (the venv there is reused by later runs).
+src="$ROOT/peers-src"
+peers_src() {
   mkdir -p "$src"
   (cd "$BENCH" && tar --exclude=.venv --exclude=results -cf - .) | (cd "$src" && tar -xf -)
   chmod -R u+w "$src"
   # kuzu 0.11.3 calls importlib.util without importing it; in this Python nothing else has
   # imported it by then ("module 'importlib' has no attribute 'util'"), so preload it.
   mkdir -p "$src/pyfix" && echo "import importlib.util" > "$src/pyfix/sitecustomize.py"
+  if [ ! -x "$src/.venv/bin/python" ]; then
+    python3 -m venv "$src/.venv" && "$src/.venv/bin/python" -m pip install -q -r "$src/requirements.txt" >&2
+  fi
+}
+if [ "$RUN_PEERS" = 1 ]; then
+  peers_src
   log "peers at $SCALE (run_peers.sh from $src)"
   (cd "$src" && PYTHONPATH="$src/pyfix${PYTHONPATH:+:$PYTHONPATH}" ./run_peers.sh) | tee -a "$OUT"
 elif [ -n "${PEERS_JSONL:-}" ]; then
   log "reusing the peers' lines from $PEERS_JSONL"
   # shellcheck disable=SC2086
   grep -h '^{' $PEERS_JSONL | grep "\"scale\": \"$SCALE\"" \
-    | grep -v -e '"peer": "tributary' -e '"peer": "bfs-floor"' -e '"peer": "all"' >>"$OUT"
+    | grep -v -e '"peer": "tributary' -e '"peer": "bfs-floor"' -e '"peer": "all"' -e '"metric": "summary_' >>"$OUT"
 fi
 
 # --- tributary ----------------------------------------------------------------------------
 mesh() { # [--bin PATH --label NAME]: one run of the mesh bench, lines appended to $OUT
   log "cargo bench --bench mesh -- --scale $SCALE $*"
+  loadavg_line "mesh bench $*"
   # shellcheck disable=SC2086
   (cd "$REPO" && cargo bench --bench mesh -- --scale "$SCALE" --root "$ROOT" --data "$data" --targets "$targets" \
     ${MESH_ARGS:-} "$@") | tee -a "$OUT"
@@ -128,6 +145,33 @@ fi
 set +e
 python3 "$BENCH/crosscheck.py" --scale "$SCALE" --results "$ROOT/results" | tee -a "$OUT"
 set -e
+
+# --- the impact summary on the SQL peers, against this run's Tributary answers -----------------
+summary_rc=0
+if [ "${SUMMARY_SQL:-$RUN_PEERS}" = 1 ]; then
+  answers=""
+  for label in tributary ${AB:+$(for pair in $AB; do echo "${pair%%=*}"; done)}; do
+    f="$ROOT/results/summary/$label-$SCALE.json"
+    if [ -s "$f" ] && [ "$(stat -c %Y "$f")" -ge "$T0" ]; then answers=$f; break; fi
+  done
+  if [ -z "$answers" ]; then
+    log "summary on the SQL peers skipped: no impact summary answers from this run (mesh step \`summary\`)"
+  else
+    [ -x "$src/.venv/bin/python" ] || peers_src
+    speers=${SUMMARY_PEERS:-"duckdb sqlite postgres"}
+    [ "$SCALE" = 1m ] && speers=${SUMMARY_PEERS:-"duckdb sqlite"}
+    log "impact summary on the SQL peers ($speers) against $answers (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    loadavg_line "summary_peers.py"
+    set +e
+    # shellcheck disable=SC2086
+    (cd "$src" && PGROOT="$ROOT/pg" PYTHONHASHSEED=0 .venv/bin/python "$HERE/summary_peers.py" --src "$src" \
+      --answers "$answers" --peers "${speers// /,}" --summary-reps "${SUMMARY_REPS:-5}" \
+      --data "$data" --targets "$targets" --scale "$SCALE" --workdir "$ROOT/db" --results "$ROOT/results" \
+      --batch-events "${BATCH_EVENTS:-5000}" --ingest-budget-s "${INGEST_BUDGET_S:-0}" ${SUMMARY_ARGS:-}) | tee -a "$OUT"
+    summary_rc=${PIPESTATUS[0]}
+    set -e
+  fi
+fi
 printf '{"peer": "all", "scale": "%s", "metric": "bench_run_wall_s", "value": %d, "unit": "s"}\n' \
   "$SCALE" "$(( $(date +%s) - T0 ))" | tee -a "$OUT"
 
@@ -138,3 +182,7 @@ echo
 echo "## JSON lines ($OUT)"
 echo
 cat "$OUT"
+if [ "$summary_rc" != 0 ]; then
+  echo "impact summary on the SQL peers: exit $summary_rc (a mismatch with Tributary's answers, or a failure; see above)" >&2
+  exit 1
+fi

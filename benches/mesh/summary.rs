@@ -159,7 +159,17 @@ pub struct Said {
 
 /// One `impactSummary` over GraphQL from a dataset.
 pub async fn graphql(http: &reqwest::Client, base_url: &str, namespace: &str, name: &str) -> anyhow::Result<Said> {
-    let answer: Value = http
+    Ok(graphql_answer(http, base_url, namespace, name).await?.0)
+}
+
+/// One `impactSummary` over GraphQL from a dataset, with the answer itself (for the answers file).
+pub async fn graphql_answer(
+    http: &reqwest::Client,
+    base_url: &str,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<(Said, Value)> {
+    let mut answer: Value = http
         .post(format!("{base_url}/graphql"))
         .json(&json!({"query": QUERY, "variables": {"s": {"kind": "DATASET", "namespace": namespace, "name": name}, "first": PAGE}}))
         .send()
@@ -183,12 +193,40 @@ pub async fn graphql(http: &reqwest::Client, base_url: &str, namespace: &str, na
         let text = |key: &str| node[key].as_str().unwrap_or("").to_owned();
         (kind, &text("namespace"), &text("name"), node["distance"].as_u64().unwrap_or(0) as u32).hash(&mut hasher);
     }
-    Ok(Said {
+    let said = Said {
         datasets: summary["datasetCount"].as_u64().context("datasetCount")?,
         jobs: summary["jobCount"].as_u64().context("jobCount")?,
         groups: groups.len(),
         digest: hasher.finish(),
-    })
+    };
+    Ok((said, answer["data"]["impactSummary"].take()))
+}
+
+/// The mesh as applied and Tributary's answer from every hub, for `benches/summary_peers.py`
+/// (the SQL peers' closure + group by, cross-checked against these totals and groups):
+/// `<root>/results/summary/<label>-<scale>.json`.
+pub fn write_answers(
+    root: &Path,
+    label: &str,
+    scale: &str,
+    mesh: &MeshDescriptors,
+    hubs: &[(String, String, Value, f64, f64)],
+) -> anyhow::Result<std::path::PathBuf> {
+    let dir = root.join("results").join("summary");
+    std::fs::create_dir_all(&dir)?;
+    let parse = |documents: &[String]| -> anyhow::Result<Vec<Value>> {
+        documents.iter().map(|d| serde_json::from_str(d).context("a descriptor")).collect()
+    };
+    let doc = json!({
+        "peer": label, "scale": scale, "page": PAGE, "depth": 1000, "limit": 1_000_000,
+        "mesh": {"domains": parse(&mesh.domains)?, "products": parse(&mesh.products)?},
+        "hubs": hubs.iter().map(|(namespace, name, answer, graphql_ms, grpc_ms)| json!({
+            "namespace": namespace, "name": name, "graphql_median_ms": graphql_ms, "grpc_median_ms": grpc_ms,
+            "answer": answer})).collect::<Vec<_>>(),
+    });
+    let path = dir.join(format!("{label}-{scale}.json"));
+    std::fs::write(&path, serde_json::to_vec(&doc)?)?;
+    Ok(path)
 }
 
 /// One `Mesh/GetImpactSummary` from a dataset.
