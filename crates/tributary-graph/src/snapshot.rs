@@ -21,7 +21,7 @@
 //! answers like the one written: same nodes, edges and columns (node numbers and the order
 //! of neighbours may differ, as they do after a rebuild from the store).
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
@@ -114,16 +114,17 @@ impl LineageIndex {
         Ok(())
     }
 
-    /// Reads snapshot bytes back into an index with its column graph complete. The
-    /// watermark is left at its default: the caller sets it.
-    pub fn read_snapshot(bytes: &[u8]) -> Result<Self, SnapshotError> {
-        let mut r = Reader { bytes, at: 0 };
+    /// Reads `len` snapshot bytes from `input` back into an index with its column graph
+    /// complete, streaming (no copy of the whole snapshot in memory). The watermark is left
+    /// at its default: the caller sets it.
+    pub fn read_snapshot(input: &mut impl Read, len: usize) -> Result<Self, SnapshotError> {
+        let mut r = Reader { input, left: len, buffer: Vec::new() };
         let mut index = LineageIndex::default();
 
         let n_namespaces = r.count(4, "namespaces")?;
         let mut namespaces = Vec::with_capacity(n_namespaces);
         for _ in 0..n_namespaces {
-            namespaces.push(r.str("namespace")?);
+            namespaces.push(r.str("namespace")?.to_owned());
         }
         let n_nodes = r.count(9, "nodes")?;
         for position in 0..n_nodes {
@@ -134,7 +135,7 @@ impl LineageIndex {
             };
             let namespace = r.below(n_namespaces, "node namespace")?;
             let name = r.str("node name")?;
-            let added = index.ensure_node(kind, namespaces[namespace], name);
+            let added = index.ensure_node(kind, &namespaces[namespace], name);
             if added.index() != position {
                 return Err(damaged(format!("node {position} repeats node {}", added.index())));
             }
@@ -220,8 +221,8 @@ impl LineageIndex {
         }
         columns.down = Rows::from_rows(start, entries);
         columns.up = columns.down.reversed(n_fields);
-        if r.at != bytes.len() {
-            return Err(damaged(format!("{} bytes follow the column graph", bytes.len() - r.at)));
+        if r.left != 0 {
+            return Err(damaged(format!("{} bytes follow the column graph", r.left)));
         }
         // A field of a dataset is named once.
         for fields in columns.by_dataset.values() {
@@ -257,36 +258,41 @@ impl<W: Write> Writer<'_, W> {
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+struct Reader<'a, R: Read> {
+    input: &'a mut R,
+    /// Bytes the snapshot has left: counts are checked against it.
+    left: usize,
+    /// The last string read.
+    buffer: Vec<u8>,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], SnapshotError> {
-        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len());
-        let Some(end) = end else {
+impl<R: Read> Reader<'_, R> {
+    fn fill(&mut self, into: &mut [u8], what: &str) -> Result<(), SnapshotError> {
+        if into.len() > self.left {
             return Err(damaged(format!("the bytes end inside a {what}")));
-        };
-        let taken = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(taken)
+        }
+        self.input.read_exact(into).map_err(|error| damaged(format!("reading a {what}: {error}")))?;
+        self.left -= into.len();
+        Ok(())
     }
 
     fn u8(&mut self, what: &str) -> Result<u8, SnapshotError> {
-        Ok(self.take(1, what)?[0])
+        let mut byte = [0u8; 1];
+        self.fill(&mut byte, what)?;
+        Ok(byte[0])
     }
 
     fn u32(&mut self, what: &str) -> Result<usize, SnapshotError> {
-        let bytes = self.take(4, what)?;
-        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize)
+        let mut bytes = [0u8; 4];
+        self.fill(&mut bytes, what)?;
+        Ok(u32::from_le_bytes(bytes) as usize)
     }
 
     /// A count of items of at least `item_bytes` each: no more than the bytes left can hold,
     /// so a damaged count cannot ask for a huge allocation.
     fn count(&mut self, item_bytes: usize, what: &str) -> Result<usize, SnapshotError> {
         let count = self.u32(what)?;
-        if count.saturating_mul(item_bytes) > self.bytes.len() - self.at {
+        if count.saturating_mul(item_bytes) > self.left {
             return Err(damaged(format!("{count} {what} cannot fit in the bytes left")));
         }
         Ok(count)
@@ -301,9 +307,16 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
 
-    fn str(&mut self, what: &str) -> Result<&'a str, SnapshotError> {
+    /// The next string, valid until the next one is read.
+    fn str(&mut self, what: &str) -> Result<&str, SnapshotError> {
         let len = self.u32(what)?;
-        let bytes = self.take(len, what)?;
-        std::str::from_utf8(bytes).map_err(|_| damaged(format!("a {what} is not UTF-8")))
+        if len > self.left {
+            return Err(damaged(format!("the bytes end inside a {what}")));
+        }
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.resize(len, 0);
+        self.fill(&mut buffer, what)?;
+        self.buffer = buffer;
+        std::str::from_utf8(&self.buffer).map_err(|_| damaged(format!("a {what} is not UTF-8")))
     }
 }

@@ -586,6 +586,10 @@ mod snapshot {
         index
     }
 
+    fn read(bytes: &[u8]) -> Result<LineageIndex, crate::SnapshotError> {
+        LineageIndex::read_snapshot(&mut &bytes[..], bytes.len())
+    }
+
     fn snapshot_bytes(index: &LineageIndex) -> Vec<u8> {
         let mut bytes = Vec::new();
         index.write_snapshot(&mut bytes).unwrap();
@@ -645,7 +649,7 @@ mod snapshot {
         for seed in 1..5 {
             let index = graph_with_columns(seed);
             let bytes = snapshot_bytes(&index);
-            let read = LineageIndex::read_snapshot(&bytes).unwrap();
+            let read = read(&bytes).unwrap();
             assert!(read.columns_ready());
             assert_eq!(every_answer(&read), every_answer(&index), "seed {seed}");
             // Written again, the copy gives the same bytes: nothing is lost or added.
@@ -667,16 +671,16 @@ mod snapshot {
     fn damaged_bytes_are_an_error_never_a_panic() {
         let bytes = snapshot_bytes(&graph_with_columns(7));
         for end in 0..bytes.len() {
-            assert!(LineageIndex::read_snapshot(&bytes[..end]).is_err(), "cut at {end}");
+            assert!(read(&bytes[..end]).is_err(), "cut at {end}");
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(LineageIndex::read_snapshot(&longer).is_err());
+        assert!(read(&longer).is_err());
         // Flipped bytes: any outcome but a panic (the service's checksum catches these).
         for at in (0..bytes.len()).step_by(3) {
             let mut flipped = bytes.clone();
             flipped[at] ^= 0x5a;
-            let _ = LineageIndex::read_snapshot(&flipped);
+            let _ = read(&flipped);
         }
     }
 }

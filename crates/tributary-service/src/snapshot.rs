@@ -139,21 +139,26 @@ fn read(mut file: std::fs::File, store: &Store, identity: &str) -> Result<Lineag
     if written != last {
         return Err(Unused::Stale { written, store: last });
     }
-    let mut rest = Vec::new();
-    file.read_to_end(&mut rest).map_err(unreadable)?;
-    let Some(body_len) = rest.len().checked_sub(CHECKSUM) else {
+    // The rest streams through the checksum into the index: no copy of the file in memory.
+    let file_len = file.metadata().map_err(unreadable)?.len();
+    let header_len = (FIXED_HEADER + identity_len) as u64;
+    let Some(body_len) = file_len.checked_sub(header_len + CHECKSUM as u64) else {
         return Err(Unused::Damaged("it ends before its checksum".into()));
     };
+    let body_len = usize::try_from(body_len).map_err(|_| Unused::Damaged("it is too large".into()))?;
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     hasher.update(&header);
     hasher.update(&found);
-    hasher.update(&rest[..body_len]);
-    let stored = u64::from_le_bytes(rest[body_len..].try_into().expect("8 bytes"));
-    if hasher.digest() != stored {
+    let mut body = HashingReader { inner: std::io::BufReader::with_capacity(1 << 20, file), hasher };
+    let mut index =
+        LineageIndex::read_snapshot(&mut body, body_len).map_err(|error| Unused::Damaged(error.to_string()))?;
+    // Read whole: the bytes left are the checksum of all before them.
+    let HashingReader { inner: mut file, hasher } = body;
+    let mut stored = [0u8; CHECKSUM];
+    file.read_exact(&mut stored).map_err(unreadable)?;
+    if hasher.digest() != u64::from_le_bytes(stored) {
         return Err(Unused::Damaged("its checksum does not match its bytes".into()));
     }
-    let mut index =
-        LineageIndex::read_snapshot(&rest[..body_len]).map_err(|error| Unused::Damaged(error.to_string()))?;
     index.set_watermark(Watermark { sequence: written, events: written, offsets: Vec::new() });
     Ok(index)
 }
@@ -225,6 +230,20 @@ pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
             }
             Err(format!("cannot write `{}`: {error}", partial.display()))
         }
+    }
+}
+
+/// Hashes what is read through it.
+struct HashingReader<R: Read> {
+    inner: R,
+    hasher: xxhash_rust::xxh3::Xxh3,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }
 
