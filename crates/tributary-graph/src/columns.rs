@@ -350,7 +350,7 @@ impl LineageIndex {
         self.columns_loading.is_none()
     }
 
-    fn replace_column_lineage(&mut self, output: &DatasetId, edges: &[ColumnEdgeSpec]) {
+    pub(crate) fn replace_column_lineage(&mut self, output: &DatasetId, edges: &[ColumnEdgeSpec]) {
         let output_node = self.ensure_dataset(output);
         let old_fields: Vec<FieldId> = self.columns.by_dataset.get(&output_node).cloned().unwrap_or_default();
         for field in old_fields {
@@ -373,6 +373,27 @@ impl LineageIndex {
                 rows.freeze(n_fields);
             }
         }
+    }
+
+    /// The column lineage into `output` as edge specs (what `set_column_lineage` was given,
+    /// in field order).
+    pub(crate) fn column_specs_into(&self, output: &DatasetId) -> Vec<ColumnEdgeSpec> {
+        let Some(node) = self.dataset_index(output) else { return Vec::new() };
+        let Some(fields) = self.columns.by_dataset.get(&node) else { return Vec::new() };
+        let mut specs = Vec::new();
+        for &field in fields {
+            for &(source, transformations) in self.columns.up.row(field) {
+                let (input, input_field) = self.column_ref(source);
+                specs.push(ColumnEdgeSpec {
+                    input,
+                    input_field,
+                    output_field: self.columns.at(field).1.to_owned(),
+                    transformations: self.columns.list(transformations).to_vec(),
+                    source: self.columns.source(transformations),
+                });
+            }
+        }
+        specs
     }
 
     /// Whether column lineage mentions `dataset.field` at all.

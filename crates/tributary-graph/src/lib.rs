@@ -21,7 +21,7 @@ use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, VisitMap, Visitable};
 pub use reach::{NodeNumber, Reach, ReachedNode};
-pub use snapshot::SnapshotError;
+pub use snapshot::{SnapshotColumns, SnapshotError, SnapshotNodes};
 use tributary_model::{DatasetId, Direction, EdgeKind, JobId, NodeKind, NodeRef, Watermark};
 
 #[derive(Clone, Debug)]

@@ -25,24 +25,24 @@ use std::io::{Read, Write};
 
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
-use tributary_model::{EdgeKind, EdgeSource, NodeKind, Transformation, TransformationKind};
+use tributary_model::{ColumnEdgeSpec, DatasetId, EdgeKind, EdgeSource, NodeKind, Transformation, TransformationKind};
 
 use crate::LineageIndex;
-use crate::columns::Rows;
+use crate::columns::{ColumnGraph, Rows};
 
 /// Why snapshot bytes could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("index snapshot is damaged: {0}")]
 pub struct SnapshotError(String);
 
-fn damaged(what: impl Into<String>) -> SnapshotError {
+pub(crate) fn damaged(what: impl Into<String>) -> SnapshotError {
     SnapshotError(what.into())
 }
 
 impl LineageIndex {
-    /// Writes the index (nodes, edges, column graph) as snapshot bytes. The column graph must
-    /// be complete ([`Self::columns_ready`]): the caller checks; the watermark is not written.
-    pub fn write_snapshot(&self, out: &mut impl Write) -> std::io::Result<()> {
+    /// Writes the dataset graph (namespaces, nodes, edges) as snapshot bytes: the first
+    /// section. The watermark is not written.
+    pub fn write_snapshot_graph(&self, out: &mut impl Write) -> std::io::Result<()> {
         let mut w = Writer { out };
         let namespaces = self.names.namespace_names();
         w.u32(namespaces.len())?;
@@ -69,6 +69,14 @@ impl LineageIndex {
                 EdgeKind::Writes => 1,
             })?;
         }
+        Ok(())
+    }
+
+    /// Writes the column graph as snapshot bytes: the second section, read back by
+    /// [`Self::read_snapshot_columns`] against the nodes of the first. The column graph must be
+    /// complete ([`Self::columns_ready`]): the caller checks.
+    pub fn write_snapshot_columns(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let mut w = Writer { out };
         let columns = &self.columns;
         w.u32(columns.names.names.len())?;
         for name in &columns.names.names {
@@ -114,10 +122,11 @@ impl LineageIndex {
         Ok(())
     }
 
-    /// Reads `len` snapshot bytes from `input` back into an index with its column graph
-    /// complete, streaming (no copy of the whole snapshot in memory). The watermark is left
-    /// at its default: the caller sets it.
-    pub fn read_snapshot(input: &mut impl Read, len: usize) -> Result<Self, SnapshotError> {
+    /// Reads the `len` bytes of the first section from `input` (streaming: no copy of the
+    /// section in memory) into an index whose column lineage is loading: column answers wait
+    /// until [`Self::install_columns`] (or the store's records) completes it. The watermark is
+    /// left at its default: the caller sets it.
+    pub fn read_snapshot_graph(input: &mut impl Read, len: usize) -> Result<Self, SnapshotError> {
         let mut r = Reader { input, left: len, buffer: Vec::new() };
         let mut index = LineageIndex::default();
 
@@ -157,7 +166,28 @@ impl LineageIndex {
             index.graph.add_edge(from, to, kind);
         }
 
-        let columns = &mut index.columns;
+        if r.left != 0 {
+            return Err(damaged(format!("{} bytes follow the dataset graph", r.left)));
+        }
+        index.begin_column_load();
+        Ok(index)
+    }
+
+    /// What the column section needs of the first: each snapshot node's kind, by number.
+    pub fn snapshot_nodes(&self) -> SnapshotNodes {
+        SnapshotNodes { is_job: self.is_job.clone() }
+    }
+
+    /// Reads the `len` bytes of the second section (the column graph) against the nodes of
+    /// the first. Needs no index: it runs beside the writer, outside the state lock.
+    pub fn read_snapshot_columns(
+        input: &mut impl Read,
+        len: usize,
+        nodes: &SnapshotNodes,
+    ) -> Result<SnapshotColumns, SnapshotError> {
+        let mut r = Reader { input, left: len, buffer: Vec::new() };
+        let n_nodes = nodes.is_job.len();
+        let mut columns = ColumnGraph::default();
         let n_names = r.count(4, "field names")?;
         for position in 0..n_names {
             let name = r.str("field name")?;
@@ -198,7 +228,7 @@ impl LineageIndex {
         columns.fields.reserve_exact(n_fields);
         for _ in 0..n_fields {
             let dataset = NodeIndex::new(r.below(n_nodes, "field dataset")?);
-            if index.is_job[dataset.index()] {
+            if nodes.is_job[dataset.index()] {
                 return Err(damaged(format!("a field belongs to job node {}", dataset.index())));
             }
             let name = r.below(n_names, "field name")? as u32;
@@ -233,9 +263,37 @@ impl LineageIndex {
             }
         }
         columns.shrink();
-        Ok(index)
+        Ok(SnapshotColumns(columns))
+    }
+
+    /// Puts a column graph read from the snapshot in place; [`Self::finish_column_load`]
+    /// completes the load. Outputs whose column lineage the writer set since the index was
+    /// read keep it: their edges are carried over from the live graph, as the load from the
+    /// store leaves them.
+    pub fn install_columns(&mut self, loaded: SnapshotColumns) {
+        let touched: Vec<DatasetId> =
+            self.columns_loading.as_ref().map(|touched| touched.iter().cloned().collect()).unwrap_or_default();
+        let carried: Vec<(DatasetId, Vec<ColumnEdgeSpec>)> = touched
+            .into_iter()
+            .map(|output| {
+                let edges = self.column_specs_into(&output);
+                (output, edges)
+            })
+            .collect();
+        self.columns = loaded.0;
+        for (output, edges) in &carried {
+            self.replace_column_lineage(output, edges);
+        }
     }
 }
+
+/// Each node's kind in the snapshot's first section (see [`LineageIndex::snapshot_nodes`]).
+pub struct SnapshotNodes {
+    is_job: Vec<bool>,
+}
+
+/// A column graph read from the snapshot's second section, to install.
+pub struct SnapshotColumns(ColumnGraph);
 
 struct Writer<'a, W: Write> {
     out: &'a mut W,

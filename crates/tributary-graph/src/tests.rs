@@ -586,14 +586,27 @@ mod snapshot {
         index
     }
 
-    fn read(bytes: &[u8]) -> Result<LineageIndex, crate::SnapshotError> {
-        LineageIndex::read_snapshot(&mut &bytes[..], bytes.len())
+    /// The two sections, each behind its length (as the service frames them).
+    fn snapshot_bytes(index: &LineageIndex) -> Vec<u8> {
+        let (mut graph, mut columns) = (Vec::new(), Vec::new());
+        index.write_snapshot_graph(&mut graph).unwrap();
+        index.write_snapshot_columns(&mut columns).unwrap();
+        let mut bytes = (graph.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&graph);
+        bytes.extend_from_slice(&columns);
+        bytes
     }
 
-    fn snapshot_bytes(index: &LineageIndex) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        index.write_snapshot(&mut bytes).unwrap();
-        bytes
+    fn read(bytes: &[u8]) -> Result<LineageIndex, crate::SnapshotError> {
+        let (length, rest) = bytes.split_at_checked(8).ok_or(crate::snapshot::damaged("no length"))?;
+        let graph_len = (u64::from_le_bytes(length.try_into().unwrap()) as usize).min(rest.len());
+        let (graph, columns) = rest.split_at(graph_len);
+        let mut index = LineageIndex::read_snapshot_graph(&mut &graph[..], graph.len())?;
+        assert!(!index.columns_ready(), "columns load after the graph");
+        let loaded = LineageIndex::read_snapshot_columns(&mut &columns[..], columns.len(), &index.snapshot_nodes())?;
+        index.install_columns(loaded);
+        index.finish_column_load();
+        Ok(index)
     }
 
     /// Every answer of the index, each in a canonical order.
@@ -665,6 +678,42 @@ mod snapshot {
             }
             assert_eq!(every_answer(&read), every_answer(&index), "seed {seed} after a change");
         }
+    }
+
+    /// Column lineage set by the writer between reading the graph and installing the columns
+    /// (an output of the snapshot, and one that is new) wins over the snapshot's, as it wins
+    /// over the store's records in a load from the store.
+    #[test]
+    fn columns_set_while_the_snapshot_loads_are_kept() {
+        let written = graph_with_columns(3);
+        let bytes = snapshot_bytes(&written);
+        let (length, rest) = bytes.split_at(8);
+        let (graph, columns) = rest.split_at(u64::from_le_bytes(length.try_into().unwrap()) as usize);
+        let mut loading = LineageIndex::read_snapshot_graph(&mut &graph[..], graph.len()).unwrap();
+        let nodes = loading.snapshot_nodes();
+        let (_, _, outputs) = written.jobs_with_io().next().unwrap();
+        let changed = outputs[0].clone();
+        let spec = |input: &str| {
+            vec![ColumnEdgeSpec {
+                input: DatasetId::new("ns0", input),
+                input_field: "c0".into(),
+                output_field: "moved".into(),
+                transformations: Vec::new(),
+                source: EdgeSource::Reported,
+            }]
+        };
+        let mut expected = graph_with_columns(3);
+        for index in [&mut loading, &mut expected] {
+            index.set_column_lineage(&changed, &spec("d1"));
+            index.set_column_lineage(&DatasetId::new("new", "out"), &spec("d2"));
+        }
+        let loaded = LineageIndex::read_snapshot_columns(&mut &columns[..], columns.len(), &nodes).unwrap();
+        loading.install_columns(loaded);
+        loading.finish_column_load();
+        assert!(loading.columns_ready());
+        assert_eq!(every_answer(&loading), every_answer(&expected));
+        let moved = loading.column_lineage(&changed, "moved", Direction::Upstream, 5, 100).unwrap();
+        assert_eq!(moved.columns.len(), 1, "{moved:?}");
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Loading the column lineage into the index after start-up.
+//! Loading the column lineage into the index after start-up: from the index snapshot's
+//! column section when start-up read its dataset graph (installed whole, see `snapshot`),
+//! else from the store's records as follows.
 //!
 //! The dataset graph (ids and job edges) is rebuilt before the server listens; the column
 //! lineage, most of the stored graph, is read afterwards on a thread of its own, in chunks
@@ -10,7 +12,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use tributary_model::{ColumnEdgeSpec, DatasetId};
 
 use crate::{ServiceError, Shared};
@@ -28,10 +30,23 @@ pub(crate) enum ColumnState {
     Failed(String),
 }
 
-/// Loads every stored column lineage into the index, then marks it ready (or failed).
-pub(crate) fn load(shared: &Shared) {
+/// Loads the column lineage into the index, from the index snapshot's column section if
+/// start-up read the rest of it, else (or if that section is unusable) from every stored
+/// column lineage record; then marks it ready (or failed).
+pub(crate) fn load(shared: &Shared, snapshot: Option<crate::snapshot::PendingColumns>) {
     let started = Instant::now();
-    let outcome = load_chunks(shared);
+    let outcome = match snapshot.map(crate::snapshot::PendingColumns::read) {
+        Some(Ok(columns)) => {
+            let mut state = shared.write_state();
+            state.index.install_columns(columns);
+            Ok(Some(state.index.column_edge_count()))
+        }
+        Some(Err(why)) => {
+            warn!("{why}; loading the column lineage from the store instead");
+            load_chunks(shared)
+        }
+        None => load_chunks(shared),
+    };
     let state = match outcome {
         Ok(Some(outputs)) => {
             let mut state = shared.write_state();
@@ -40,7 +55,7 @@ pub(crate) fn load(shared: &Shared) {
             if state.mesh.has_graph_policies() {
                 state.mesh.refresh_violations(&state.index, &shared.store, tributary_model::Timestamp::now());
             }
-            info!(outputs, elapsed_ms = started.elapsed().as_millis() as u64, "column lineage loaded");
+            info!(loaded = outputs, elapsed_ms = started.elapsed().as_millis() as u64, "column lineage loaded");
             ColumnState::Ready
         }
         Ok(None) => ColumnState::Failed("the service is closing".into()),

@@ -242,13 +242,17 @@ impl Service {
         let fresh_key = tributary_auth::RedactionKey::generate()?.to_bytes();
         let redaction_key = tributary_auth::RedactionKey::from_bytes(store.redaction_key(|| fresh_key)?);
         let snapshot = config.data_dir.as_deref().and_then(|dir| snapshot::load(dir, &store, &redaction_key));
-        let (index, aliases, index_origin) = match snapshot {
-            Some(index) => (index, apply::load_aliases(&store)?, IndexOrigin::Snapshot),
+        let (index, aliases, pending_columns) = match snapshot {
+            Some((index, columns)) => {
+                let columns = columns.for_index(&index);
+                (index, apply::load_aliases(&store)?, Some(columns))
+            }
             None => {
                 let (index, aliases) = apply::rebuild_index(&store)?;
-                (index, aliases, IndexOrigin::Rebuilt)
+                (index, aliases, None)
             }
         };
+        let index_origin = if pending_columns.is_some() { IndexOrigin::Snapshot } else { IndexOrigin::Rebuilt };
         let offsets: std::collections::BTreeMap<(String, i32), i64> = store
             .source_offsets()?
             .into_iter()
@@ -261,25 +265,14 @@ impl Service {
         let watermark = Watermark { offsets: state.offsets_list(), ..state.index.watermark() };
         state.index.set_watermark(watermark);
         state.relabel();
-        // A snapshot holds the column lineage too: nothing is left to load. Graph policies'
-        // findings are then made now, as they are after a load.
         let opened_at = state.index.watermark().sequence;
-        let column_state = match index_origin {
-            IndexOrigin::Snapshot => {
-                if graph_policies {
-                    state.mesh.refresh_violations(&state.index, &store, tributary_model::Timestamp::now());
-                }
-                columns::ColumnState::Ready
-            }
-            IndexOrigin::Rebuilt => columns::ColumnState::Loading,
-        };
         let shared = Arc::new(Shared {
             store,
             state: RwLock::new(state),
             apply: Mutex::new(()),
             schema_changes: tokio::sync::broadcast::channel(change::SCHEMA_CHANGE_BACKLOG).0,
             config,
-            column_state: Mutex::new(column_state),
+            column_state: Mutex::new(columns::ColumnState::Loading),
             index_origin,
             opened_at,
             column_ready: std::sync::Condvar::new(),
@@ -294,16 +287,14 @@ impl Service {
         });
         // Graph policies look at column lineage (PII reach) and their findings must be right
         // from the first event on: with some, the column lineage loads before serving.
-        let column_thread = if index_origin == IndexOrigin::Snapshot {
-            None
-        } else if graph_policies {
-            columns::load(&shared);
+        let column_thread = if graph_policies {
+            columns::load(&shared, pending_columns);
             None
         } else {
             let loader = Arc::clone(&shared);
             let spawned = std::thread::Builder::new()
                 .name("tributary-columns".into())
-                .spawn(move || columns::load(&loader))
+                .spawn(move || columns::load(&loader, pending_columns))
                 .map_err(|error| ServiceError::Internal(format!("cannot start the column loader: {error}")))?;
             Some(spawned)
         };

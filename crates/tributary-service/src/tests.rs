@@ -264,7 +264,7 @@ mod snapshot {
 
     use tributary_model::{Direction, NodeKind, NodeRef};
 
-    use super::{event, runtime, write_chain};
+    use super::{event, runtime};
     use crate::{IndexOrigin, Service, ServiceConfig};
 
     /// Opens the store once the last handle's sled threads have let go of its lock.
@@ -280,6 +280,26 @@ mod snapshot {
                 other => return other.expect("open"),
             }
         }
+    }
+
+    /// Like `write_chain`, with column lineage: `t{n}.id` feeds `t{n+1}.id`.
+    fn write_chain(dir: &Path, events: u32) {
+        let service = open(dir);
+        runtime().block_on(async {
+            for n in 0..events {
+                let (input, output) = (format!("t{}", n % 7), format!("t{}", n % 7 + 1));
+                let mut event: serde_json::Value =
+                    serde_json::from_slice(&event(n, &format!("job{}", n % 5), &[&input], &[&output])).expect("json");
+                event["outputs"][0]["facets"] = serde_json::json!({"columnLineage": {
+                    "_producer": "https://example.com/tributary-unit-tests",
+                    "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
+                    "fields": {"id": {"inputFields": [{"namespace": "db", "name": input, "field": "id"}]}}
+                }});
+                service.ingest(&serde_json::to_vec(&event).expect("json")).await.expect("ingest");
+            }
+        });
+        service.shared.wait_for_columns().expect("columns");
+        close(service);
     }
 
     fn snapshot_file(dir: &Path) -> std::path::PathBuf {
@@ -314,8 +334,19 @@ mod snapshot {
                 let mut nodes: Vec<String> = answer.nodes.iter().map(|node| format!("{node:?}")).collect();
                 nodes.sort();
                 out.push(format!("t{n} {direction:?} {nodes:?} edges={}", answer.edges.len()));
+                let dataset = tributary_model::DatasetId::new("db", format!("t{n}"));
+                if let Ok(columns) = index.column_lineage(&dataset, "id", direction, 50, 10_000) {
+                    let mut hits: Vec<String> = columns
+                        .columns
+                        .iter()
+                        .map(|hit| format!("{}.{}@{}", hit.dataset.name, hit.field, hit.distance))
+                        .collect();
+                    hits.sort();
+                    out.push(format!("t{n}.id {direction:?} {hits:?} edges={}", columns.edges.len()));
+                }
             }
         }
+        out.push(format!("column_edges={}", index.column_edge_count()));
         out
     }
 
@@ -330,6 +361,7 @@ mod snapshot {
         assert_eq!(from_snapshot.index_origin(), IndexOrigin::Snapshot);
         let seen = answers(&from_snapshot);
         assert!(seen[0].contains("watermark=40"), "{seen:?}");
+        assert_eq!(seen.last().map(String::as_str), Some("column_edges=7"), "{seen:?}");
         close(from_snapshot);
 
         std::fs::remove_file(snapshot_file(&dir)).expect("remove");
@@ -391,14 +423,33 @@ mod snapshot {
 
         let file = snapshot_file(&dir);
         let clean = std::fs::read(&file).expect("read");
-        for at in [0, 9, clean.len() / 2, clean.len() - 1] {
+        // The header, then the dataset graph section (length, bytes, checksum), then columns.
+        let identity_len = u32::from_le_bytes(clean[20..24].try_into().expect("4")) as usize;
+        let graph_at = 24 + identity_len;
+        let graph_len = u64::from_le_bytes(clean[graph_at..graph_at + 8].try_into().expect("8")) as usize;
+        let columns_at = graph_at + 8 + graph_len + 8;
+        assert!(columns_at < clean.len(), "a column section follows");
+        for at in [
+            0,
+            9,
+            graph_at + 3,
+            graph_at + 8 + graph_len / 2,
+            columns_at + 3,
+            (columns_at + clean.len()) / 2,
+            clean.len() - 1,
+        ] {
             let mut damaged = clean.clone();
             damaged[at] ^= 0x01;
             std::fs::write(&file, &damaged).expect("write");
             let service = open(&dir);
-            assert_eq!(service.index_origin(), IndexOrigin::Rebuilt, "byte {at} flipped");
+            // A damaged header or dataset graph: rebuilt. A damaged column section: the
+            // dataset graph is used, the columns come from the store.
+            let expected_origin = if at < columns_at { IndexOrigin::Rebuilt } else { IndexOrigin::Snapshot };
+            assert_eq!(service.index_origin(), expected_origin, "byte {at} flipped");
             assert_eq!(answers(&service), expected, "byte {at} flipped");
             close(service);
+            // Either way the close wrote a whole snapshot again.
+            assert_eq!(std::fs::read(&file).expect("read"), clean, "byte {at} flipped");
         }
         std::fs::write(&file, &clean[..clean.len() / 3]).expect("write");
         let service = open(&dir);
