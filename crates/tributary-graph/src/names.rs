@@ -94,6 +94,15 @@ impl NodeNames {
         self.sorted[slot(node.kind)].get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()).pending.push(index);
     }
 
+    /// Room for `additional` more nodes without growing the table (a snapshot's count).
+    pub(crate) fn reserve(&mut self, graph: &Graph, additional: usize) {
+        let hasher = &self.hasher;
+        self.table.reserve(additional, |&other| {
+            let other = &graph[other];
+            hash_of(hasher, other.kind, &other.namespace, &other.name)
+        });
+    }
+
     pub(crate) fn count(&self, kind: NodeKind) -> usize {
         self.counts[slot(kind)]
     }

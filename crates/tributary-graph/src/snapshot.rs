@@ -136,6 +136,10 @@ impl LineageIndex {
             namespaces.push(r.str("namespace")?.to_owned());
         }
         let n_nodes = r.count(9, "nodes")?;
+        index.graph.reserve_nodes(n_nodes);
+        index.names.reserve(&index.graph, n_nodes);
+        index.is_job.reserve_exact(n_nodes);
+        index.namespace_of.reserve_exact(n_nodes);
         for position in 0..n_nodes {
             let kind = match r.u8("node kind")? {
                 0 => NodeKind::Dataset,
@@ -150,6 +154,7 @@ impl LineageIndex {
             }
         }
         let n_edges = r.count(9, "edges")?;
+        index.graph.reserve_edges(n_edges);
         for _ in 0..n_edges {
             let from = NodeIndex::new(r.below(n_nodes, "edge source")?);
             let to = NodeIndex::new(r.below(n_nodes, "edge target")?);
