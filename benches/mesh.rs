@@ -1111,16 +1111,8 @@ impl Bench {
         // query waits for that load. Waiting here keeps the loader off the cores while the
         // dataset queries below are timed, and times when column answers are available.
         self.runtime.block_on(async {
-            let request = tributary_grpc::proto::ColumnLineageRequest {
-                namespace: first.namespace.clone(),
-                name: first.name.clone(),
-                field: "id".into(),
-                direction: tributary_grpc::proto::Direction::Downstream as i32,
-                depth: 1,
-                limit: 1,
-            };
             // The answer itself (often "unknown column") does not matter, only when it comes.
-            let _ = client.get_column_lineage(request).await;
+            let _ = client.get_column_lineage(column_probe(&first)).await;
         });
         let columns_ready = server.spawned_at.elapsed();
         self.tributary.emit(
@@ -1168,16 +1160,8 @@ impl Bench {
                 let probe = QuerySpec { name: "probe", downstream: true, depth: 1 };
                 client.get_lineage(lineage_request(&probe, &first)).await.context("first lineage answer")?;
                 let first_answer = server.spawned_at.elapsed();
-                let request = tributary_grpc::proto::ColumnLineageRequest {
-                    namespace: first.namespace.clone(),
-                    name: first.name.clone(),
-                    field: "id".into(),
-                    direction: tributary_grpc::proto::Direction::Downstream as i32,
-                    depth: 1,
-                    limit: 1,
-                };
                 // Only when the answer comes matters (often "unknown column").
-                let _ = client.get_column_lineage(request).await;
+                let _ = client.get_column_lineage(column_probe(&first)).await;
                 anyhow::Ok((first_answer, server.spawned_at.elapsed()))
             })?;
             let detail = json!({"listening_ms": ms(server.listening_after), "snapshot_file": had_snapshot,
@@ -1469,6 +1453,18 @@ fn floor_queries(graph: &FloorGraph, targets: &[Target], reps: usize, scale: &st
         })
     })?;
     Ok(results)
+}
+
+/// A one-column lineage request from the target: it waits for the column lineage load.
+fn column_probe(target: &Target) -> tributary_grpc::proto::ColumnLineageRequest {
+    tributary_grpc::proto::ColumnLineageRequest {
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+        field: "id".into(),
+        direction: tributary_grpc::proto::Direction::Downstream as i32,
+        depth: 1,
+        limit: 1,
+    }
 }
 
 /// Writes dirty pages out and empties the OS page cache (root only): a start-up then reads
