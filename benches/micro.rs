@@ -8,6 +8,10 @@
 //!   and the three impact queries of the mesh bench.
 //!
 //! - `sql_derive/*`: column lineage derived from a dbt-style model and a wide aggregate.
+//! - `snapshot/*`: the index snapshot's two sections written and read back (CPU only, from
+//!   memory), for the synthetic mesh with 16 columns per dataset, each fed by one column of
+//!   the job's first input: 100k always, 1M datasets (~1M jobs, ~15M column edges, ~2 min
+//!   to build) with `SNAPSHOT_1M=1`.
 //!
 //! `cargo bench --bench micro` (filter: `cargo bench --bench micro -- index/`).
 
@@ -18,7 +22,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
 use tributary_graph::{AnswerShape, LineageIndex};
-use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef};
+use tributary_model::{ColumnEdgeSpec, DatasetId, Direction, EdgeSource, JobId, NodeKind, NodeRef};
 use tributary_service::{Service, ServiceConfig};
 
 fn data(name: &str) -> Vec<u8> {
@@ -179,6 +183,68 @@ fn index(c: &mut Criterion) {
     }
 }
 
+/// Columns per dataset in the snapshot benchmark (the 100k generated mesh has ~16).
+const SNAPSHOT_COLUMNS: usize = 16;
+
+fn snapshot(c: &mut Criterion) {
+    let mut scales = vec![100_000usize];
+    if std::env::var_os("SNAPSHOT_1M").is_some() {
+        scales.push(1_000_000);
+    }
+    for n_datasets in scales {
+        let mesh = synthetic_mesh(n_datasets, 25);
+        let mut index = build_index(&mesh);
+        for (_, inputs, outputs) in &mesh.jobs {
+            let edges: Vec<ColumnEdgeSpec> = (0..SNAPSHOT_COLUMNS)
+                .map(|column| ColumnEdgeSpec {
+                    input: inputs[0].clone(),
+                    input_field: format!("c{column}"),
+                    output_field: format!("c{column}"),
+                    transformations: Vec::new(),
+                    source: EdgeSource::Reported,
+                })
+                .collect();
+            index.set_column_lineage(&outputs[0], &edges);
+        }
+        index.finish_column_load();
+        let (mut graph, mut columns) = (Vec::new(), Vec::new());
+        index.write_snapshot_graph(&mut graph).expect("write");
+        index.write_snapshot_columns(&mut columns).expect("write");
+        eprintln!(
+            "snapshot/{}: {} datasets, {} jobs, {} column edges; sections {} + {} bytes",
+            scale_name(n_datasets),
+            index.dataset_count(),
+            index.job_count(),
+            index.column_edge_count(),
+            graph.len(),
+            columns.len()
+        );
+        let mut group = c.benchmark_group(format!("snapshot/{}", scale_name(n_datasets)));
+        group.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+        group.bench_function("write", |b| {
+            b.iter(|| {
+                let mut out = Vec::with_capacity(graph.len() + columns.len());
+                index.write_snapshot_graph(&mut out).expect("write");
+                index.write_snapshot_columns(&mut out).expect("write");
+                out
+            })
+        });
+        group.bench_function("read_graph", |b| {
+            b.iter(|| LineageIndex::read_snapshot_graph(&mut &graph[..], graph.len()).expect("read"))
+        });
+        let read = LineageIndex::read_snapshot_graph(&mut &graph[..], graph.len()).expect("read");
+        let nodes = read.snapshot_nodes();
+        group.bench_function("read_columns", |b| {
+            b.iter(|| LineageIndex::read_snapshot_columns(&mut &columns[..], columns.len(), &nodes).expect("read"))
+        });
+        group.finish();
+    }
+}
+
+fn scale_name(n_datasets: usize) -> String {
+    if n_datasets >= 1_000_000 { format!("{}m", n_datasets / 1_000_000) } else { format!("{}k", n_datasets / 1000) }
+}
+
 /// Column lineage derived from SQL (`tributary_sql::derive`): a dbt-style model with a join,
 /// a filter and a CTE, and a 40-column wide aggregate with CASE and a window.
 fn sql(c: &mut Criterion) {
@@ -221,5 +287,5 @@ fn sql(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, ingest, index, sql);
+criterion_group!(benches, parse, ingest, index, sql, snapshot);
 criterion_main!(benches);
