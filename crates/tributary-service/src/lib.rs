@@ -204,9 +204,10 @@ pub(crate) struct Shared {
     pub(crate) redaction_key: tributary_auth::RedactionKey,
     /// API tokens (see `access`); a leaf lock.
     pub(crate) tokens: access::Tokens,
-    /// How the lineage index was made at start-up, and the store's sequence then.
+    /// How the lineage index was made at start-up, and the sequence of the snapshot file it
+    /// was read from (the file need not be written again while the index is at it).
     pub(crate) index_origin: IndexOrigin,
-    pub(crate) opened_at: u64,
+    pub(crate) snapshot_at: Option<u64>,
     /// Set by [`Service::close`]: background work stops early.
     pub(crate) closing: std::sync::atomic::AtomicBool,
 }
@@ -253,6 +254,7 @@ impl Service {
             }
         };
         let index_origin = if pending_columns.is_some() { IndexOrigin::Snapshot } else { IndexOrigin::Rebuilt };
+        let snapshot_at = pending_columns.as_ref().map(snapshot::PendingColumns::written);
         let offsets: std::collections::BTreeMap<(String, i32), i64> = store
             .source_offsets()?
             .into_iter()
@@ -265,7 +267,6 @@ impl Service {
         let watermark = Watermark { offsets: state.offsets_list(), ..state.index.watermark() };
         state.index.set_watermark(watermark);
         state.relabel();
-        let opened_at = state.index.watermark().sequence;
         let shared = Arc::new(Shared {
             store,
             state: RwLock::new(state),
@@ -274,7 +275,7 @@ impl Service {
             config,
             column_state: Mutex::new(columns::ColumnState::Loading),
             index_origin,
-            opened_at,
+            snapshot_at,
             column_ready: std::sync::Condvar::new(),
             read_gate: consistency::ReadGate::default(),
             health: health::Health::default(),

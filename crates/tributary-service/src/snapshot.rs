@@ -16,15 +16,17 @@
 //! - the header and the dataset graph read whole and its checksum matches;
 //! - its format is this build's;
 //! - its identity is this store's (a snapshot copied from another store is ignored);
-//! - its sequence is the store's last sequence: no event was stored after it. Every change
-//!   to the lineage index comes from a stored event (the writer publishes an event's graph
-//!   changes with its sequence), so an equal sequence means an equal index.
+//! - its sequence is the store's last sequence, or at most [`MAX_CATCH_UP`] events behind it.
+//!   Every change to the lineage index comes from a stored event (the writer publishes an
+//!   event's graph changes with its sequence), so an equal sequence means an equal index; a
+//!   snapshot behind the store (a crash after the last clean close) is caught up: the jobs
+//!   and datasets the later events name are read again from the store's records.
 //!
 //! Otherwise the index is rebuilt from the store as before and the file is removed. The
 //! snapshot is written only at a clean close, after the writer has stopped, when the
 //! column lineage is complete and the index's watermark is the store's last sequence; a
-//! crash (`kill -9`) leaves a stale file at most, which the next start-up detects by its
-//! sequence. The file is written beside, then renamed over, the old one.
+//! crash (`kill -9`) leaves an older file at most, which the next start-up detects by its
+//! sequence and catches up (or, too far behind, rebuilds). The file is written beside, then renamed over, the old one.
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -82,15 +84,16 @@ pub(crate) fn load(
         Err(error) => Err(Unused::Unreadable(error.to_string())),
     };
     match outcome {
-        Ok((index, columns)) => {
+        Ok((index, columns, written)) => {
             info!(
                 path = %path.display(),
+                written,
                 datasets = index.dataset_count(),
                 jobs = index.job_count(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "lineage index read from its snapshot; its column lineage loads next"
             );
-            Some((index, PendingColumns { file: columns, nodes: None, path }))
+            Some((index, PendingColumns { file: columns, nodes: None, path, written }))
         }
         Err(unused) => {
             match &unused {
@@ -112,9 +115,16 @@ pub(crate) struct PendingColumns {
     /// The snapshot nodes' kinds, taken from the index before it is shared.
     nodes: Option<tributary_graph::SnapshotNodes>,
     path: PathBuf,
+    /// The sequence the snapshot was written at.
+    written: u64,
 }
 
 impl PendingColumns {
+    /// The sequence the snapshot was written at (the index may have caught up since).
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
     /// Notes the nodes the column section refers to (the index as read, before any event).
     pub(crate) fn for_index(mut self, index: &LineageIndex) -> Self {
         self.nodes = Some(index.snapshot_nodes());
@@ -195,11 +205,17 @@ enum Unused {
     Stale { written: u64, store: u64 },
 }
 
+/// Most events a snapshot may be behind the store and still be used (each is read and parsed
+/// again, ~10k a second): beyond, rebuilding is about as fast.
+const MAX_CATCH_UP: u64 = if cfg!(test) { 5 } else { 100_000 };
+
+/// The index from the snapshot's dataset graph, caught up with the store, the file at its
+/// column section, and the sequence the snapshot was written at.
 fn read(
     file: std::fs::File,
     store: &Store,
     identity: &str,
-) -> Result<(LineageIndex, std::io::BufReader<std::fs::File>), Unused> {
+) -> Result<(LineageIndex, std::io::BufReader<std::fs::File>, u64), Unused> {
     let mut file = std::io::BufReader::with_capacity(1 << 20, file);
     // The header first: a stale snapshot costs a few bytes of reading, not the whole file.
     let mut header = vec![0u8; FIXED_HEADER];
@@ -222,14 +238,87 @@ fn read(
         return Err(Unused::OtherStore);
     }
     let last = store.last_sequence().map_err(|error| Unused::Unreadable(format!("the store's sequence: {error}")))?;
-    if written != last {
+    if written > last || last - written > MAX_CATCH_UP {
         return Err(Unused::Stale { written, store: last });
     }
     let (mut index, _) = section(&mut file, |body, len| {
         LineageIndex::read_snapshot_graph(body, len).map_err(|error| Unused::Damaged(error.to_string()))
     })?;
-    index.set_watermark(Watermark { sequence: written, events: written, offsets: Vec::new() });
-    Ok((index, file))
+    if written < last {
+        catch_up(&mut index, store, written, last)
+            .map_err(|error| Unused::Unreadable(format!("catching up: {error}")))?;
+    }
+    index.set_watermark(Watermark { sequence: last, events: last, offsets: Vec::new() });
+    Ok((index, file, written))
+}
+
+/// Brings an index read from a snapshot written at sequence `written` up to the store's
+/// `last` (after a crash: the snapshot is the last clean close's). Every event since names
+/// the jobs and datasets whose graph entries it may have changed; those are read again from
+/// the store's current records, as a rebuild reads them all: a named dataset with a graph key
+/// is in the index, a named job with an entry has exactly its stored inputs and outputs, and
+/// a named dataset's column lineage is its stored one (none if it has none). The order of
+/// the events does not matter: the records are the latest.
+fn catch_up(index: &mut LineageIndex, store: &Store, written: u64, last: u64) -> Result<(), String> {
+    let mut jobs: std::collections::BTreeSet<tributary_model::JobId> = Default::default();
+    let mut datasets: std::collections::BTreeSet<tributary_model::DatasetId> = Default::default();
+    let mut after = written;
+    while after < last {
+        let page = store.events_after(after, 1024).map_err(|error| error.to_string())?;
+        let Some(&(end, _)) = page.last() else {
+            return Err(format!("the store has no event after sequence {after}, its last is {last}"));
+        };
+        for (sequence, canonical) in page {
+            let event = tributary_openlineage::parse_event(&canonical)
+                .map_err(|error| format!("stored event {sequence} no longer parses: {error}"))?;
+            let (job, refs): (Option<&tributary_model::JobId>, Vec<&tributary_openlineage::DatasetRef>) =
+                match &event.body {
+                    tributary_openlineage::EventBody::Run(run) => {
+                        (Some(&run.job), run.inputs.iter().chain(&run.outputs).collect())
+                    }
+                    tributary_openlineage::EventBody::Job(job) => {
+                        (Some(&job.job), job.inputs.iter().chain(&job.outputs).collect())
+                    }
+                    tributary_openlineage::EventBody::Dataset(dataset) => (None, vec![&dataset.dataset]),
+                };
+            jobs.extend(job.cloned());
+            datasets.extend(refs.into_iter().map(|dataset| dataset.id.clone()));
+        }
+        after = end;
+    }
+    let failed = |error: tributary_store::StoreError| error.to_string();
+    // Names as sent, and what they are aliases of: a rebuild has every dataset with a key.
+    let mut named: std::collections::BTreeSet<tributary_model::DatasetId> = Default::default();
+    for dataset in datasets {
+        if let Some(canonical) = store.alias(&dataset).map_err(failed)? {
+            named.insert(canonical);
+        }
+        named.insert(dataset);
+    }
+    for dataset in &named {
+        if store.has_graph_dataset(dataset).map_err(failed)? {
+            index.ensure_dataset(dataset);
+        }
+    }
+    for job in &jobs {
+        if let Some((inputs, outputs)) = store.graph_job_io(job).map_err(failed)? {
+            index.ensure_job(job);
+            index.set_job_io(job, &inputs, &outputs);
+        }
+    }
+    for dataset in &named {
+        if store.has_graph_dataset(dataset).map_err(failed)? {
+            // Set while the column section loads: it keeps this over the snapshot's.
+            index.set_column_lineage(dataset, &store.column_lineage(dataset).map_err(failed)?);
+        }
+    }
+    info!(
+        events = last - written,
+        jobs = jobs.len(),
+        datasets = named.len(),
+        "index snapshot caught up with the events stored after it"
+    );
+    Ok(())
 }
 
 /// Saves the index for the next start-up, if it is complete and current. Called by
@@ -250,7 +339,7 @@ pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
     // Readers may still be answering; the writer has stopped, so the index no longer moves.
     let state = shared.read_state();
     let sequence = state.index.watermark().sequence;
-    if shared.index_origin == IndexOrigin::Snapshot && sequence == shared.opened_at && path(dir).exists() {
+    if shared.snapshot_at == Some(sequence) && path(dir).exists() {
         // Nothing was stored since the snapshot this index was read from: it is current
         // (unless its column section was found damaged and the file removed).
         return Ok(path(dir));

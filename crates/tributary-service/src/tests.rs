@@ -282,20 +282,24 @@ mod snapshot {
         }
     }
 
+    /// `event` with column lineage: `input.id` feeds `output.id`.
+    fn column_event(n: u32, job: &str, input: &str, output: &str) -> Vec<u8> {
+        let mut event: serde_json::Value = serde_json::from_slice(&event(n, job, &[input], &[output])).expect("json");
+        event["outputs"][0]["facets"] = serde_json::json!({"columnLineage": {
+            "_producer": "https://example.com/tributary-unit-tests",
+            "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
+            "fields": {"id": {"inputFields": [{"namespace": "db", "name": input, "field": "id"}]}}
+        }});
+        serde_json::to_vec(&event).expect("json")
+    }
+
     /// Like `write_chain`, with column lineage: `t{n}.id` feeds `t{n+1}.id`.
     fn write_chain(dir: &Path, events: u32) {
         let service = open(dir);
         runtime().block_on(async {
             for n in 0..events {
                 let (input, output) = (format!("t{}", n % 7), format!("t{}", n % 7 + 1));
-                let mut event: serde_json::Value =
-                    serde_json::from_slice(&event(n, &format!("job{}", n % 5), &[&input], &[&output])).expect("json");
-                event["outputs"][0]["facets"] = serde_json::json!({"columnLineage": {
-                    "_producer": "https://example.com/tributary-unit-tests",
-                    "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
-                    "fields": {"id": {"inputFields": [{"namespace": "db", "name": input, "field": "id"}]}}
-                }});
-                service.ingest(&serde_json::to_vec(&event).expect("json")).await.expect("ingest");
+                service.ingest(&column_event(n, &format!("job{}", n % 5), &input, &output)).await.expect("ingest");
             }
         });
         service.shared.wait_for_columns().expect("columns");
@@ -371,33 +375,63 @@ mod snapshot {
         close(rebuilt);
     }
 
+    /// As after a crash: the snapshot of the last clean close is older than the store.
+    /// A few events behind, it is caught up from the store's records; too far, rebuilt.
     #[test]
-    fn a_snapshot_older_than_the_store_is_not_used() {
+    fn a_snapshot_older_than_the_store_is_caught_up_or_rebuilt() {
         let temp = tempfile::tempdir().expect("tempdir");
         let dir = temp.path().join("store");
         write_chain(&dir, 10);
         let old = temp.path().join("old.snapshot");
         std::fs::copy(snapshot_file(&dir), &old).expect("copy");
 
-        // More events, a job's inputs changed: the old snapshot no longer says the truth.
+        // Events after it: a job's inputs change, a new job and datasets, an output's column
+        // lineage is replaced by none.
         let service = open(&dir);
         runtime().block_on(async {
             service.ingest(&event(100, "job1", &["elsewhere"], &["t9"])).await.expect("ingest");
+            service.ingest(&event(101, "fresh", &["t2"], &["brand_new"])).await.expect("ingest");
+            service.ingest(&event(102, "job3", &["t3"], &["t4"])).await.expect("ingest");
+            service.ingest(&column_event(103, "job4", "t0", "t5")).await.expect("ingest");
         });
         let current = answers(&service);
         close(service);
+        let rebuilt = {
+            let saved = temp.path().join("current.snapshot");
+            std::fs::rename(snapshot_file(&dir), &saved).expect("move");
+            let service = open(&dir);
+            assert_eq!(service.index_origin(), IndexOrigin::Rebuilt);
+            let seen = answers(&service);
+            close(service);
+            seen
+        };
+        assert_eq!(rebuilt, current, "the live index and a rebuild agree");
 
-        // As after a crash: the file left behind is from before the last events.
+        // Four events behind: caught up.
         std::fs::copy(&old, snapshot_file(&dir)).expect("restore");
         let reopened = open(&dir);
-        assert_eq!(reopened.index_origin(), IndexOrigin::Rebuilt);
+        assert_eq!(reopened.index_origin(), IndexOrigin::Snapshot);
         assert_eq!(answers(&reopened), current);
-        assert!(!snapshot_file(&dir).exists() || reopened.shared.read_state().index.watermark().sequence == 11);
         close(reopened);
         let again = open(&dir);
         assert_eq!(again.index_origin(), IndexOrigin::Snapshot, "the clean close wrote a current one");
         assert_eq!(answers(&again), current);
         close(again);
+
+        // More than the catch-up allows (5 in tests): rebuilt.
+        let service = open(&dir);
+        runtime().block_on(async {
+            for n in 0..2 {
+                service.ingest(&event(200 + n, "late", &["t1"], &[&format!("late{n}")])).await.expect("ingest");
+            }
+        });
+        let current = answers(&service);
+        close(service);
+        std::fs::copy(&old, snapshot_file(&dir)).expect("restore");
+        let far = open(&dir);
+        assert_eq!(far.index_origin(), IndexOrigin::Rebuilt);
+        assert_eq!(answers(&far), current);
+        close(far);
     }
 
     #[test]

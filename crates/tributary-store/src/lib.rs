@@ -475,6 +475,20 @@ impl Store {
         })
     }
 
+    /// Whether the graph keyspace holds the dataset (every dataset record has its key).
+    pub fn has_graph_dataset(&self, id: &DatasetId) -> Result<bool> {
+        Ok(self.db()?.contains_key(name_key(PREFIX_GRAPH_DATASET, &id.namespace, &id.name))?)
+    }
+
+    /// One job's current inputs and outputs from the graph keyspace, if it has an entry.
+    pub fn graph_job_io(&self, job: &JobId) -> Result<Option<(Vec<DatasetId>, Vec<DatasetId>)>> {
+        let key = name_key(PREFIX_GRAPH_JOB, &job.namespace, &job.name);
+        match self.db()?.get(&key)? {
+            Some(value) => Ok(Some(decode_job_io(&key, &value)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Fills the graph keyspace from the dataset and job records when a store written by
     /// an earlier build lacks it; returns whether it had to. Durable when it returns.
     pub fn ensure_graph_keys(&self) -> Result<bool> {
