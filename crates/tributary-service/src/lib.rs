@@ -427,13 +427,10 @@ impl Service {
                 return;
             }
             // Only the call that stopped the writer saves the index.
-            if let Some(dir) = &self.shared.config.data_dir {
-                match snapshot::save(&self.shared, dir) {
-                    Ok(_) => {}
-                    Err(why) => {
-                        tracing::info!("lineage index snapshot not written: {why}; the next start-up rebuilds it")
-                    }
-                }
+            if let Some(dir) = &self.shared.config.data_dir
+                && let Err(why) = snapshot::save(&self.shared, dir)
+            {
+                tracing::info!("lineage index snapshot not written: {why}; the next start-up catches up or rebuilds");
             }
         }
     }
