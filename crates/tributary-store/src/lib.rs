@@ -1,10 +1,13 @@
 //! The only crate that touches disk: Tributary's sled store.
 //!
 //! Everything lives in one sled tree under one-byte key prefixes, so that the writes of
-//! one event go in one `sled::Batch` and are applied atomically: after a crash the store
-//! holds all of an event or none of it. Durability is separate and explicit:
-//! [`Store::flush`] makes every applied batch durable, and the ingest pipeline calls it
-//! once per group of events (group commit) before acknowledging any of them.
+//! one event (or of a group of whole events: [`GroupWrite`], [`Store::commit_group`]) go in
+//! one `sled::Batch` and are applied atomically: after a crash the store holds all of an
+//! event or none of it. The writer reads through a group's pending writes ([`Store::view`])
+//! while it applies the group's events, so a key several of them write reaches sled once.
+//! Durability is separate and explicit: [`Store::flush`] makes every applied batch durable,
+//! and the ingest pipeline calls it once per group of events (group commit) before
+//! acknowledging any of them.
 //!
 //! Layout (`ns` and `name` never contain NUL; numbers are big-endian so keys sort):
 //!
