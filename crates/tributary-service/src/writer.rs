@@ -1,5 +1,5 @@
-//! The writer thread: applies events one atomic batch each, flushes once per group,
-//! updates the lineage index, then acknowledges.
+//! The writer thread: applies a group of events into one atomic batch (an event's writes whole
+//! or not at all), commits and flushes it once, updates the lineage index, then acknowledges.
 //!
 //! Two lanes feed it, so one client's bulk load cannot starve the others: the interactive
 //! lane (one event per request: HTTP ingest, gRPC `IngestEvent`) and the bulk lane (gRPC
@@ -331,10 +331,11 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
         }
     }
     let mut schema_changes = Vec::new();
-    let flush_started = std::time::Instant::now();
     // One atomic batch for the group, then one flush: every event of the group is stored, or
     // none (and none is acknowledged).
-    let flushed = shared.store.commit_group(writes).and_then(|()| shared.store.flush());
+    let committed = shared.store.commit_group(writes);
+    let flush_started = std::time::Instant::now();
+    let flushed = committed.and_then(|()| shared.store.flush());
     shared.metrics.flush_seconds.observe(flush_started.elapsed().as_secs_f64());
     shared.metrics.group_events.observe(group.len() as f64);
     for (request, result) in group.iter().zip(&results) {
@@ -428,7 +429,7 @@ impl Work {
     }
 }
 
-/// Applies one request as one atomic batch (not yet durable).
+/// Applies one request: its writes join the group's `writes` whole, or not at all on error.
 fn apply_request(
     shared: &Shared,
     writes: &mut GroupWrite,
