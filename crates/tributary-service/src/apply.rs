@@ -14,7 +14,7 @@ use tributary_model::{
     facet_column_tags, facet_owners, facet_tags, merge_facets, merge_stamp,
 };
 use tributary_openlineage::{DatasetRef, EventBody, ParsedEvent, canonical_json, content_hash};
-use tributary_store::{EncodedEvent, EventWrite, Store};
+use tributary_store::{EncodedEvent, EventWrite, GroupWrite, Store, View};
 
 use crate::sql::SqlLineage;
 use crate::{IngestOutcome, ServiceError};
@@ -69,7 +69,8 @@ impl IndexDelta {
 
 /// The records one event touches, loaded once, changed in memory, written once.
 struct Touched<'a> {
-    store: &'a Store,
+    /// The store as the events of the group applied so far leave it.
+    store: View<'a>,
     /// The event's canonical JSON, which holds every facet's JSON (`DatasetRef::facet_span`).
     canonical: &'a [u8],
     write: EventWrite,
@@ -455,28 +456,32 @@ impl<'a> Touched<'a> {
     }
 }
 
-/// Applies one event atomically. Returns what the index must learn once it is durable
-/// (`None` for a duplicate).
+/// Applies one event: its writes are added to `group` whole, or not at all when it fails, and
+/// `group` is committed as one atomic batch by the caller ([`Store::commit_group`]). Reads see
+/// the events added to `group` before (a duplicate of one of them is found). Returns what the
+/// index must learn once it is durable (`None` for a duplicate).
 pub(crate) fn apply_event(
     store: &Store,
+    group: &mut GroupWrite,
     event: &ParsedEvent,
     sql: Option<&SqlLineage>,
     actor: Option<&tributary_model::Actor>,
     encoded: Option<EncodedEvent>,
     source: Option<&tributary_model::SourcePosition>,
 ) -> Result<(IngestOutcome, Option<IndexDelta>), ServiceError> {
-    if let Some(sequence) = store.sequence_of_hash(event.hash)? {
+    let view = store.view(group);
+    if let Some(sequence) = view.sequence_of_hash(event.hash)? {
         // A consumed record that repeats a stored event still moves its partition on.
         if let Some(position) = source {
             let mut write = store.write();
             write.put_source_offset(position);
-            store.commit(write)?;
+            group.add(write);
         }
         return Ok((IngestOutcome { sequence, duplicate: true, forwarded: None }, None));
     }
-    let sequence = store.last_sequence()? + 1;
+    let sequence = view.last_sequence()? + 1;
     let mut touched = Touched {
-        store,
+        store: view,
         canonical: &event.canonical,
         write: store.write(),
         datasets: BTreeMap::new(),
@@ -524,7 +529,7 @@ pub(crate) fn apply_event(
                 job.sql_error = sql.error.clone();
             }
 
-            let old_run = store.run(&body.run_id)?;
+            let old_run = touched.store.run(&body.run_id)?;
             let mut run =
                 old_run.clone().unwrap_or_else(|| RunRecord::new(body.run_id, body.job.clone(), touched.version));
             run.observe(&body.job, body.event_type, touched.version, sequence);
@@ -580,7 +585,7 @@ pub(crate) fn apply_event(
         }
     }
     let Touched { write, delta, .. } = touched;
-    store.commit(write)?;
+    group.add(write);
     Ok((IngestOutcome { sequence, duplicate: false, forwarded: None }, Some(delta)))
 }
 

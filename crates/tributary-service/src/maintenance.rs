@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use tributary_openlineage::parse_event;
-use tributary_store::{DocumentKind, Store, StoreConfig};
+use tributary_store::{DocumentKind, GroupWrite, Store, StoreConfig};
 
 use crate::ServiceError;
 use crate::apply::apply_event;
@@ -62,6 +62,8 @@ pub fn rebuild(
     let mut after = 0u64;
     loop {
         let page = old.events_after(after, 1024)?;
+        // A page's events are applied as one group (one atomic batch), like the writer's.
+        let mut group = GroupWrite::default();
         let Some((last, _)) = page.last() else { break };
         let last = *last;
         for (sequence, canonical) in page {
@@ -71,7 +73,7 @@ pub fn rebuild(
                 ))
             })?;
             let sql = crate::sql::SqlJob::of(&event).map(|job| job.derive());
-            let (outcome, _) = apply_event(&new, &event, sql.as_ref(), None, None, None)?;
+            let (outcome, _) = apply_event(&new, &mut group, &event, sql.as_ref(), None, None, None)?;
             if outcome.sequence != sequence || outcome.duplicate {
                 return Err(ServiceError::Internal(format!(
                     "stored event {sequence} was applied as {}{}: the log has a gap or a repeated event",
@@ -81,10 +83,12 @@ pub fn rebuild(
             }
             report.events += 1;
             if report.events.is_multiple_of(FLUSH_EVERY) {
+                new.commit_group(std::mem::take(&mut group))?;
                 new.flush()?;
                 progress(report.events);
             }
         }
+        new.commit_group(group)?;
         after = last;
     }
     for kind in [DocumentKind::Domain, DocumentKind::Product] {

@@ -1,5 +1,5 @@
-//! The writer thread: applies events one atomic batch each, flushes once per group,
-//! updates the lineage index, then acknowledges.
+//! The writer thread: applies a group of events into one atomic batch (an event's writes whole
+//! or not at all), commits and flushes it once, updates the lineage index, then acknowledges.
 //!
 //! Two lanes feed it, so one client's bulk load cannot starve the others: the interactive
 //! lane (one event per request: HTTP ingest, gRPC `IngestEvent`) and the bulk lane (gRPC
@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 use tributary_model::{SourcePosition, SourceRejection, Watermark};
 use tributary_openlineage::ParsedEvent;
-use tributary_store::EncodedEvent;
+use tributary_store::{EncodedEvent, GroupWrite};
 
 use crate::apply::{IndexDelta, apply_event};
 use crate::sql::SqlLineage;
@@ -292,12 +292,16 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
     }
     let mut results: Vec<Result<Applied, ServiceError>> = Vec::with_capacity(group.len());
     let mut deltas: Vec<IndexDelta> = Vec::with_capacity(group.len());
+    // The writes of the whole group, committed as one atomic batch after the last event: a
+    // record several events rewrite (a hub dataset, a run's START and COMPLETE) is written once.
+    let mut writes = GroupWrite::default();
     for request in group.iter_mut() {
         // A bug in applying one event must not take the writer (and every later event)
         // down with it: a panic becomes that event's internal error. Nothing of the event
-        // was committed, since the batch is applied only at the end of `apply_event`.
-        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply_request(shared, request)))
-            .unwrap_or_else(|_| Err(ServiceError::Internal("applying the event panicked".into())));
+        // was added to the group, since its writes are added only at the end of `apply_event`.
+        let applied =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| apply_request(shared, &mut writes, request)))
+                .unwrap_or_else(|_| Err(ServiceError::Internal("applying the event panicked".into())));
         let applied = match (applied, &request.source) {
             // A consumed record that cannot be applied is recorded as rejected, so that its
             // partition goes on and the reason can be found.
@@ -311,7 +315,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
                     format!("not applied: {failure}"),
                     request.work.event().map_or(0, |event| event.canonical.len() as u64),
                 );
-                store_rejection(shared, &rejection).map(|()| (Applied::Rejected, None))
+                store_rejection(shared, &mut writes, &rejection).map(|()| (Applied::Rejected, None))
             }
             (applied, _) => applied,
         };
@@ -327,8 +331,11 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
         }
     }
     let mut schema_changes = Vec::new();
+    // One atomic batch for the group, then one flush: every event of the group is stored, or
+    // none (and none is acknowledged).
+    let committed = shared.store.commit_group(writes);
     let flush_started = std::time::Instant::now();
-    let flushed = shared.store.flush();
+    let flushed = committed.and_then(|()| shared.store.flush());
     shared.metrics.flush_seconds.observe(flush_started.elapsed().as_secs_f64());
     shared.metrics.group_events.observe(group.len() as f64);
     for (request, result) in group.iter().zip(&results) {
@@ -422,11 +429,19 @@ impl Work {
     }
 }
 
-/// Applies one request as one atomic batch (not yet durable).
-fn apply_request(shared: &Shared, request: &mut Request) -> Result<(Applied, Option<IndexDelta>), ServiceError> {
+/// Applies one request: its writes join the group's `writes` whole, or not at all on error.
+fn apply_request(
+    shared: &Shared,
+    writes: &mut GroupWrite,
+    request: &mut Request,
+) -> Result<(Applied, Option<IndexDelta>), ServiceError> {
     // A redelivered record (its partition's stored offset is past it) is applied once only.
     if let Some(position) = &request.source
-        && shared.store.source_offset(&position.topic, position.partition)?.is_some_and(|next| position.offset < next)
+        && shared
+            .store
+            .view(writes)
+            .source_offset(&position.topic, position.partition)?
+            .is_some_and(|next| position.offset < next)
     {
         return Ok((Applied::AlreadyApplied, None));
     }
@@ -434,16 +449,16 @@ fn apply_request(shared: &Shared, request: &mut Request) -> Result<(Applied, Opt
         Work::Event { event, sql, actor, encoded } => {
             let encoded = encoded.take();
             let (outcome, delta) =
-                apply_event(&shared.store, event, sql.as_ref(), Some(actor), encoded, request.source.as_ref())?;
+                apply_event(&shared.store, writes, event, sql.as_ref(), Some(actor), encoded, request.source.as_ref())?;
             Ok((Applied::Stored(outcome), delta))
         }
-        Work::Rejected(rejection) => store_rejection(shared, rejection).map(|()| (Applied::Rejected, None)),
+        Work::Rejected(rejection) => store_rejection(shared, writes, rejection).map(|()| (Applied::Rejected, None)),
     }
 }
 
-fn store_rejection(shared: &Shared, rejection: &SourceRejection) -> Result<(), ServiceError> {
+fn store_rejection(shared: &Shared, writes: &mut GroupWrite, rejection: &SourceRejection) -> Result<(), ServiceError> {
     let mut write = shared.store.write();
     write.put_source_rejection(rejection)?;
-    shared.store.commit(write)?;
+    writes.add(write);
     Ok(())
 }

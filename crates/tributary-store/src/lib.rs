@@ -1,10 +1,13 @@
 //! The only crate that touches disk: Tributary's sled store.
 //!
 //! Everything lives in one sled tree under one-byte key prefixes, so that the writes of
-//! one event go in one `sled::Batch` and are applied atomically: after a crash the store
-//! holds all of an event or none of it. Durability is separate and explicit:
-//! [`Store::flush`] makes every applied batch durable, and the ingest pipeline calls it
-//! once per group of events (group commit) before acknowledging any of them.
+//! one event (or of a group of whole events: [`GroupWrite`], [`Store::commit_group`]) go in
+//! one `sled::Batch` and are applied atomically: after a crash the store holds all of an
+//! event or none of it. The writer reads through a group's pending writes ([`Store::view`])
+//! while it applies the group's events, so a key several of them write reaches sled once.
+//! Durability is separate and explicit: [`Store::flush`] makes every applied batch durable,
+//! and the ingest pipeline calls it once per group of events (group commit) before
+//! acknowledging any of them.
 //!
 //! Layout (`ns` and `name` never contain NUL; numbers are big-endian so keys sort):
 //!
@@ -297,11 +300,53 @@ impl Store {
 
     /// Applies one event's writes atomically (not yet durable; see [`Self::flush`]).
     pub fn commit(&self, write: EventWrite) -> Result<()> {
-        self.db()?.apply_batch(write.batch)?;
+        let mut batch = sled::Batch::default();
+        for (key, value) in write.batch.0 {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        self.db()?.apply_batch(batch)?;
         if write.puts_alias {
             self.has_aliases.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(())
+    }
+
+    /// Applies the writes of a group of events as one atomic batch (not yet durable; see
+    /// [`Self::flush`]): after a crash the store holds every event of the group or none. A key
+    /// several events of the group wrote is written once, with the last value.
+    pub fn commit_group(&self, group: GroupWrite) -> Result<()> {
+        if group.writes.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (key, value) in group.writes {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        self.db()?.apply_batch(batch)?;
+        if group.puts_alias {
+            self.has_aliases.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// Reads as the store will be once `group` is committed: the writer's view while it
+    /// applies the events of a group one after the other.
+    pub fn view<'a>(&'a self, group: &'a GroupWrite) -> View<'a> {
+        View { store: self, group }
+    }
+
+    /// A value as the store holds it, or as `group` will leave it.
+    fn get_in(&self, group: Option<&GroupWrite>, key: &[u8]) -> Result<Option<sled::IVec>> {
+        if let Some(written) = group.and_then(|group| group.writes.get(key)) {
+            return Ok(written.clone());
+        }
+        Ok(self.db()?.get(key)?)
     }
 
     /// An event's stored form (codec byte + canonical JSON, lz4 when this store compresses),
@@ -313,15 +358,23 @@ impl Store {
 
     /// Starts the writes of one event.
     pub fn write(&self) -> EventWrite {
-        EventWrite { batch: sled::Batch::default(), compress: self.compress, puts_alias: false }
+        EventWrite { batch: Writes::default(), compress: self.compress, puts_alias: false }
     }
 
     pub fn last_sequence(&self) -> Result<u64> {
-        Ok(self.db()?.get(META_SEQUENCE)?.map(|bytes| read_u64(&bytes)).unwrap_or(0))
+        self.last_sequence_in(None)
+    }
+
+    fn last_sequence_in(&self, group: Option<&GroupWrite>) -> Result<u64> {
+        Ok(self.get_in(group, META_SEQUENCE)?.map(|bytes| read_u64(&bytes)).unwrap_or(0))
     }
 
     pub fn sequence_of_hash(&self, hash: u128) -> Result<Option<u64>> {
-        Ok(self.db()?.get(hash_key(hash))?.map(|bytes| read_u64(&bytes)))
+        self.sequence_of_hash_in(None, hash)
+    }
+
+    fn sequence_of_hash_in(&self, group: Option<&GroupWrite>, hash: u128) -> Result<Option<u64>> {
+        Ok(self.get_in(group, &hash_key(hash))?.map(|bytes| read_u64(&bytes)))
     }
 
     /// The canonical JSON of event `sequence`.
@@ -346,13 +399,26 @@ impl Store {
     }
 
     pub fn dataset(&self, id: &DatasetId) -> Result<Option<DatasetRecord>> {
-        self.get_record(&name_key(PREFIX_DATASET, &id.namespace, &id.name), codec::decode_dataset)
+        self.dataset_in(None, id)
+    }
+
+    fn dataset_in(&self, group: Option<&GroupWrite>, id: &DatasetId) -> Result<Option<DatasetRecord>> {
+        self.get_record(group, &name_key(PREFIX_DATASET, &id.namespace, &id.name), codec::decode_dataset)
     }
 
     /// One current facet value of a dataset.
     pub fn dataset_facet(&self, id: &DatasetId, key: &str) -> Result<Option<serde_json::Value>> {
+        self.dataset_facet_in(None, id, key)
+    }
+
+    fn dataset_facet_in(
+        &self,
+        group: Option<&GroupWrite>,
+        id: &DatasetId,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>> {
         let key = facet_key(id, key);
-        match self.db()?.get(&key)? {
+        match self.get_in(group, &key)? {
             Some(stored) => Ok(Some(decode_value(&key, &stored)?)),
             None => Ok(None),
         }
@@ -371,19 +437,32 @@ impl Store {
     }
 
     pub fn job(&self, id: &JobId) -> Result<Option<JobRecord>> {
-        self.get_record(&name_key(PREFIX_JOB, &id.namespace, &id.name), codec::decode_job)
+        self.job_in(None, id)
+    }
+
+    fn job_in(&self, group: Option<&GroupWrite>, id: &JobId) -> Result<Option<JobRecord>> {
+        self.get_record(group, &name_key(PREFIX_JOB, &id.namespace, &id.name), codec::decode_job)
     }
 
     pub fn run(&self, id: &RunId) -> Result<Option<RunRecord>> {
-        self.get_record(&run_key(id), codec::decode_run)
+        self.run_in(None, id)
+    }
+
+    fn run_in(&self, group: Option<&GroupWrite>, id: &RunId) -> Result<Option<RunRecord>> {
+        self.get_record(group, &run_key(id), codec::decode_run)
     }
 
     /// The canonical dataset an alias name resolves to, if it is an alias.
     pub fn alias(&self, id: &DatasetId) -> Result<Option<DatasetId>> {
-        if !self.has_aliases.load(std::sync::atomic::Ordering::SeqCst) {
+        self.alias_in(None, id)
+    }
+
+    fn alias_in(&self, group: Option<&GroupWrite>, id: &DatasetId) -> Result<Option<DatasetId>> {
+        let pending = group.is_some_and(|group| group.puts_alias);
+        if !pending && !self.has_aliases.load(std::sync::atomic::Ordering::SeqCst) {
             return Ok(None);
         }
-        let Some(value) = self.db()?.get(name_key(PREFIX_ALIAS, &id.namespace, &id.name))? else {
+        let Some(value) = self.get_in(group, &name_key(PREFIX_ALIAS, &id.namespace, &id.name))? else {
             return Ok(None);
         };
         let (namespace, name) = split_name(&value).ok_or_else(|| StoreError::Corrupt {
@@ -394,9 +473,21 @@ impl Store {
     }
 
     pub fn schema_version(&self, dataset: &DatasetId, hash: &str) -> Result<Option<SchemaVersionRecord>> {
+        self.schema_version_in(None, dataset, hash)
+    }
+
+    fn schema_version_in(
+        &self,
+        group: Option<&GroupWrite>,
+        dataset: &DatasetId,
+        hash: &str,
+    ) -> Result<Option<SchemaVersionRecord>> {
         let mut key = name_prefix(PREFIX_SCHEMA, &dataset.namespace, &dataset.name);
         key.extend_from_slice(hash.as_bytes());
-        self.get_json(&key)
+        match self.get_in(group, &key)? {
+            Some(value) => decode_record(&key, &value).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Every distinct schema of the dataset, oldest first.
@@ -409,16 +500,48 @@ impl Store {
 
     /// The job's greatest observation, skipping `except` (one being replaced).
     pub fn best_observation(&self, job: &JobId, except: Option<&ObservationKey>) -> Result<Option<Observation>> {
+        self.best_observation_in(None, job, except)
+    }
+
+    /// [`Self::best_observation`] as `group` will leave the store: the greatest of the stored
+    /// observations the group leaves alone and the ones it writes (keys sort like observations).
+    fn best_observation_in(
+        &self,
+        group: Option<&GroupWrite>,
+        job: &JobId,
+        except: Option<&ObservationKey>,
+    ) -> Result<Option<Observation>> {
         let prefix = name_prefix(PREFIX_OBSERVATION, &job.namespace, &job.name);
         let skip = except.map(|key| observation_key(job, key));
+        let mut stored = None;
         for entry in self.db()?.scan_prefix(&prefix).rev() {
             let (key, value) = entry?;
-            if skip.as_deref() == Some(key.as_ref()) {
+            if skip.as_deref() == Some(key.as_ref()) || group.is_some_and(|group| group.writes.contains_key(&key[..])) {
                 continue;
             }
-            return decode_stored(&key, &value, |_, bytes| codec::decode_observation(bytes)).map(Some);
+            stored = Some((key, value));
+            break;
         }
-        Ok(None)
+        let mut pending = None;
+        if let Some(group) = group {
+            let range =
+                group.writes.range::<[u8], _>((std::ops::Bound::Included(&prefix[..]), std::ops::Bound::Unbounded));
+            for (key, value) in range.take_while(|(key, _)| key.starts_with(&prefix)) {
+                if let Some(value) = value
+                    && skip.as_deref() != Some(key.as_ref())
+                {
+                    pending = Some((key.clone(), value.clone()));
+                }
+            }
+        }
+        let best = match (stored, pending) {
+            (Some(stored), Some(pending)) => Some(if pending.0 > stored.0 { pending } else { stored }),
+            (stored, pending) => stored.or(pending),
+        };
+        match best {
+            Some((key, value)) => decode_stored(&key, &value, |_, bytes| codec::decode_observation(bytes)).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The job's runs, most recent start first.
@@ -533,8 +656,12 @@ impl Store {
 
     /// The column lineage stored for one output dataset (empty when none).
     pub fn column_lineage(&self, output: &DatasetId) -> Result<Vec<ColumnEdgeSpec>> {
+        self.column_lineage_in(None, output)
+    }
+
+    fn column_lineage_in(&self, group: Option<&GroupWrite>, output: &DatasetId) -> Result<Vec<ColumnEdgeSpec>> {
         let key = name_key(PREFIX_COLUMN_LINEAGE, &output.namespace, &output.name);
-        match self.db()?.get(&key)? {
+        match self.get_in(group, &key)? {
             Some(value) => decode_json(&key, &value),
             None => Ok(Vec::new()),
         }
@@ -761,10 +888,11 @@ impl Store {
     /// A record stored in the binary layout (`binary` reads it) or, from earlier builds, as JSON.
     fn get_record<T: DeserializeOwned + Versioned>(
         &self,
+        group: Option<&GroupWrite>,
         key: &[u8],
         binary: fn(&[u8], &[u8]) -> codec::Decoded<T>,
     ) -> Result<Option<T>> {
-        match self.db()?.get(key)? {
+        match self.get_in(group, key)? {
             Some(value) => decode_stored(key, &value, binary).map(Some),
             None => Ok(None),
         }
@@ -799,10 +927,114 @@ pub struct PrefixStats {
 
 /// The writes of one event, applied atomically by [`Store::commit`].
 pub struct EventWrite {
-    batch: sled::Batch,
+    batch: Writes,
     compress: bool,
     /// The batch stores an alias (see `Store::has_aliases`).
     puts_alias: bool,
+}
+
+/// An event's writes in order (a later write of a key replaces an earlier one).
+#[derive(Default)]
+struct Writes(Vec<(sled::IVec, Option<sled::IVec>)>);
+
+impl Writes {
+    fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
+        self.0.push((key.into(), Some(value.into())));
+    }
+
+    fn remove(&mut self, key: impl Into<sled::IVec>) {
+        self.0.push((key.into(), None));
+    }
+}
+
+/// The writes of a group of whole events, applied as one atomic batch by
+/// [`Store::commit_group`]; [`Store::view`] reads through them. A key several events write is
+/// kept once, with its last value: a dataset many events of the group mention is written once.
+#[derive(Default)]
+pub struct GroupWrite {
+    writes: std::collections::BTreeMap<sled::IVec, Option<sled::IVec>>,
+    puts_alias: bool,
+}
+
+impl GroupWrite {
+    /// Adds the writes of one whole event (after it was applied without error).
+    pub fn add(&mut self, write: EventWrite) {
+        for (key, value) in write.batch.0 {
+            self.writes.insert(key, value);
+        }
+        self.puts_alias |= write.puts_alias;
+    }
+
+    /// Keys written so far (each once).
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+}
+
+/// The store as a [`GroupWrite`] will leave it: what the writer reads while it applies the
+/// events of a group (see [`Store::view`]).
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    store: &'a Store,
+    group: &'a GroupWrite,
+}
+
+impl<'a> View<'a> {
+    pub fn store(&self) -> &'a Store {
+        self.store
+    }
+
+    pub fn write(&self) -> EventWrite {
+        self.store.write()
+    }
+
+    pub fn last_sequence(&self) -> Result<u64> {
+        self.store.last_sequence_in(Some(self.group))
+    }
+
+    pub fn sequence_of_hash(&self, hash: u128) -> Result<Option<u64>> {
+        self.store.sequence_of_hash_in(Some(self.group), hash)
+    }
+
+    pub fn dataset(&self, id: &DatasetId) -> Result<Option<DatasetRecord>> {
+        self.store.dataset_in(Some(self.group), id)
+    }
+
+    pub fn dataset_facet(&self, id: &DatasetId, key: &str) -> Result<Option<serde_json::Value>> {
+        self.store.dataset_facet_in(Some(self.group), id, key)
+    }
+
+    pub fn job(&self, id: &JobId) -> Result<Option<JobRecord>> {
+        self.store.job_in(Some(self.group), id)
+    }
+
+    pub fn run(&self, id: &RunId) -> Result<Option<RunRecord>> {
+        self.store.run_in(Some(self.group), id)
+    }
+
+    pub fn alias(&self, id: &DatasetId) -> Result<Option<DatasetId>> {
+        self.store.alias_in(Some(self.group), id)
+    }
+
+    pub fn schema_version(&self, dataset: &DatasetId, hash: &str) -> Result<Option<SchemaVersionRecord>> {
+        self.store.schema_version_in(Some(self.group), dataset, hash)
+    }
+
+    pub fn best_observation(&self, job: &JobId, except: Option<&ObservationKey>) -> Result<Option<Observation>> {
+        self.store.best_observation_in(Some(self.group), job, except)
+    }
+
+    pub fn column_lineage(&self, output: &DatasetId) -> Result<Vec<ColumnEdgeSpec>> {
+        self.store.column_lineage_in(Some(self.group), output)
+    }
+
+    pub fn source_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>> {
+        self.store.source_offset_in(Some(self.group), topic, partition)
+    }
 }
 
 /// An event as stored, from [`Store::encode_event`].

@@ -53,8 +53,17 @@ impl Store {
 
     /// One partition's stored offset (the next to read), if any record of it was applied.
     pub fn source_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>> {
+        self.source_offset_in(None, topic, partition)
+    }
+
+    pub(crate) fn source_offset_in(
+        &self,
+        group: Option<&crate::GroupWrite>,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<i64>> {
         let key = partition_key(PREFIX_SOURCE_OFFSET, topic, partition);
-        match self.db()?.get(&key)? {
+        match self.get_in(group, &key)? {
             Some(value) => Ok(Some(i64::from_be_bytes(
                 <[u8; 8]>::try_from(value.as_ref()).map_err(|_| corrupt(&key, "an offset is 8 bytes"))?,
             ))),

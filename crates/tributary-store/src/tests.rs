@@ -87,6 +87,65 @@ fn best_observation_skips_the_one_being_replaced() {
 }
 
 #[test]
+fn a_group_is_read_through_before_it_is_committed_and_committed_whole() {
+    let store = Store::open_temporary(&StoreConfig::default()).unwrap();
+    let job = JobId::new("etl", "load");
+    let key =
+        |settled, time, n| ObservationKey { settled, time: Timestamp(time), source: ObservationSource::Run(run(n)) };
+    let observation = |key: ObservationKey, input: &str| Observation {
+        format: RECORD_FORMAT,
+        key,
+        inputs: vec![DatasetId::new("db", input)],
+        outputs: vec![],
+    };
+    // Stored before the group: one observation and event 1.
+    let mut write = store.write();
+    write.put_event(1, 11, b"{}");
+    write.put_observation(&job, &observation(key(false, 10, 1), "stored")).unwrap();
+    store.commit(write).unwrap();
+
+    let mut group = crate::GroupWrite::default();
+    // Event 2: a greater observation (a run's START), and its dataset.
+    let mut write = store.write();
+    write.put_event(2, 22, b"{}");
+    write.put_observation(&job, &observation(key(false, 20, 2), "start")).unwrap();
+    write.put_dataset(&DatasetRecord::new(DatasetId::new("db", "t"), Timestamp(5))).unwrap();
+    group.add(write);
+    let view = store.view(&group);
+    assert_eq!(view.last_sequence().unwrap(), 2);
+    assert_eq!(view.sequence_of_hash(22).unwrap(), Some(2), "a duplicate inside the group is found");
+    assert_eq!(view.sequence_of_hash(11).unwrap(), Some(1));
+    assert_eq!(view.best_observation(&job, None).unwrap().unwrap().inputs[0].name, "start");
+    // Replacing the pending one falls back to the stored one.
+    let fallback = view.best_observation(&job, Some(&key(false, 20, 2))).unwrap().unwrap();
+    assert_eq!(fallback.inputs[0].name, "stored");
+    assert_eq!(view.dataset(&DatasetId::new("db", "t")).unwrap().unwrap().first_seen, Timestamp(5));
+    // Nothing reached the store yet.
+    assert_eq!(store.last_sequence().unwrap(), 1);
+    assert!(store.dataset(&DatasetId::new("db", "t")).unwrap().is_none());
+
+    // Event 3 (the run's COMPLETE) replaces the START's observation by a settled one, and the
+    // stored one by nothing.
+    let mut write = store.write();
+    write.put_event(3, 33, b"{}");
+    write.delete_observation(&job, &key(false, 20, 2));
+    write.delete_observation(&job, &key(false, 10, 1));
+    write.put_observation(&job, &observation(key(true, 5, 2), "complete")).unwrap();
+    group.add(write);
+    let view = store.view(&group);
+    assert_eq!(view.best_observation(&job, None).unwrap().unwrap().inputs[0].name, "complete");
+    assert!(view.best_observation(&job, Some(&key(true, 5, 2))).unwrap().is_none());
+    assert_eq!(view.last_sequence().unwrap(), 3);
+
+    store.commit_group(group).unwrap();
+    assert_eq!(store.last_sequence().unwrap(), 3);
+    assert_eq!(store.sequence_of_hash(22).unwrap(), Some(2));
+    assert_eq!(store.best_observation(&job, None).unwrap().unwrap().inputs[0].name, "complete");
+    assert!(store.best_observation(&job, Some(&key(true, 5, 2))).unwrap().is_none());
+    assert!(store.dataset(&DatasetId::new("db", "t")).unwrap().is_some());
+}
+
+#[test]
 fn timelines_list_most_recent_first() {
     let store = Store::open_temporary(&StoreConfig::default()).unwrap();
     let job = JobId::new("etl", "load");
