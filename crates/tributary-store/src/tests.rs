@@ -61,18 +61,19 @@ fn a_second_open_is_refused_clearly() {
     }
 }
 
+fn key(settled: bool, time: i64, n: u8) -> ObservationKey {
+    ObservationKey { settled, time: Timestamp(time), source: ObservationSource::Run(run(n)) }
+}
+
+/// An observation of one input, no outputs.
+fn observation(key: ObservationKey, input: &str) -> Observation {
+    Observation { format: RECORD_FORMAT, key, inputs: vec![DatasetId::new("db", input)], outputs: vec![] }
+}
+
 #[test]
 fn best_observation_skips_the_one_being_replaced() {
     let store = Store::open_temporary(&StoreConfig::default()).unwrap();
     let job = JobId::new("etl", "load");
-    let key =
-        |settled, time, n| ObservationKey { settled, time: Timestamp(time), source: ObservationSource::Run(run(n)) };
-    let observation = |key: ObservationKey, input: &str| Observation {
-        format: RECORD_FORMAT,
-        key,
-        inputs: vec![DatasetId::new("db", input)],
-        outputs: vec![],
-    };
     let mut write = store.write();
     write.put_observation(&job, &observation(key(true, 10, 1), "a")).unwrap();
     write.put_observation(&job, &observation(key(false, 50, 2), "b")).unwrap();
@@ -90,14 +91,6 @@ fn best_observation_skips_the_one_being_replaced() {
 fn a_group_is_read_through_before_it_is_committed_and_committed_whole() {
     let store = Store::open_temporary(&StoreConfig::default()).unwrap();
     let job = JobId::new("etl", "load");
-    let key =
-        |settled, time, n| ObservationKey { settled, time: Timestamp(time), source: ObservationSource::Run(run(n)) };
-    let observation = |key: ObservationKey, input: &str| Observation {
-        format: RECORD_FORMAT,
-        key,
-        inputs: vec![DatasetId::new("db", input)],
-        outputs: vec![],
-    };
     // Stored before the group: one observation and event 1.
     let mut write = store.write();
     write.put_event(1, 11, b"{}");
