@@ -300,18 +300,7 @@ impl Store {
 
     /// Applies one event's writes atomically (not yet durable; see [`Self::flush`]).
     pub fn commit(&self, write: EventWrite) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for (key, value) in write.batch.0 {
-            match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
-            }
-        }
-        self.db()?.apply_batch(batch)?;
-        if write.puts_alias {
-            self.has_aliases.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-        Ok(())
+        self.apply_writes(write.batch.0, write.puts_alias)
     }
 
     /// Applies the writes of a group of events as one atomic batch (not yet durable; see
@@ -321,15 +310,24 @@ impl Store {
         if group.writes.is_empty() {
             return Ok(());
         }
+        self.apply_writes(group.writes, group.puts_alias)
+    }
+
+    /// Puts (`Some`) and removals (`None`) as one atomic sled batch.
+    fn apply_writes(
+        &self,
+        writes: impl IntoIterator<Item = (sled::IVec, Option<sled::IVec>)>,
+        puts_alias: bool,
+    ) -> Result<()> {
         let mut batch = sled::Batch::default();
-        for (key, value) in group.writes {
+        for (key, value) in writes {
             match value {
                 Some(value) => batch.insert(key, value),
                 None => batch.remove(key),
             }
         }
         self.db()?.apply_batch(batch)?;
-        if group.puts_alias {
+        if puts_alias {
             self.has_aliases.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(())
