@@ -204,10 +204,11 @@ pub(crate) struct Shared {
     pub(crate) redaction_key: tributary_auth::RedactionKey,
     /// API tokens (see `access`); a leaf lock.
     pub(crate) tokens: access::Tokens,
-    /// How the lineage index was made at start-up, and the sequence of the snapshot file it
-    /// was read from (the file need not be written again while the index is at it).
+    /// How the lineage index was made at start-up.
     pub(crate) index_origin: IndexOrigin,
-    pub(crate) snapshot_at: Option<u64>,
+    /// The sequence of the snapshot file last read or written (it need not be written again
+    /// while the index is at it); a leaf lock.
+    pub(crate) snapshot_at: Mutex<Option<u64>>,
     /// Set by [`Service::close`]: background work stops early.
     pub(crate) closing: std::sync::atomic::AtomicBool,
 }
@@ -275,7 +276,7 @@ impl Service {
             config,
             column_state: Mutex::new(columns::ColumnState::Loading),
             index_origin,
-            snapshot_at,
+            snapshot_at: Mutex::new(snapshot_at),
             column_ready: std::sync::Condvar::new(),
             read_gate: consistency::ReadGate::default(),
             health: health::Health::default(),

@@ -23,10 +23,13 @@
 //!   and datasets the later events name are read again from the store's records.
 //!
 //! Otherwise the index is rebuilt from the store as before and the file is removed. The
-//! snapshot is written only at a clean close, after the writer has stopped, when the
-//! column lineage is complete and the index's watermark is the store's last sequence; a
-//! crash (`kill -9`) leaves an older file at most, which the next start-up detects by its
-//! sequence and catches up (or, too far behind, rebuilds). The file is written beside, then renamed over, the old one.
+//! snapshot is written when nothing can change the index: at a clean close, after the writer
+//! has stopped, and by the writer itself once it has been idle for [`IDLE_BEFORE_SAVE`] with
+//! at least [`EVENTS_BEFORE_SAVE`] events since the last snapshot; always when the column
+//! lineage is complete and the index's watermark is the store's last sequence. A crash
+//! (`kill -9`) leaves an older file at most, which the next start-up detects by its sequence
+//! and catches up (or, too far behind, rebuilds). The file is written beside, then renamed
+//! over, the old one.
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -205,6 +208,23 @@ enum Unused {
     Stale { written: u64, store: u64 },
 }
 
+/// How long the writer must have been idle, and how many events the index must be past the
+/// last snapshot, before the writer saves one (so that a crash later catches up from there):
+/// a save at 1M datasets takes ~1-2 s, during which new events wait.
+pub(crate) const IDLE_BEFORE_SAVE: std::time::Duration =
+    std::time::Duration::from_millis(if cfg!(test) { 300 } else { 30_000 });
+pub(crate) const EVENTS_BEFORE_SAVE: u64 = if cfg!(test) { 1 } else { 10_000 };
+
+/// Whether the writer, idle, should save a snapshot now.
+pub(crate) fn due(shared: &Shared) -> bool {
+    if shared.config.data_dir.is_none() {
+        return false;
+    }
+    let sequence = shared.read_state().index.watermark().sequence;
+    let saved_at = shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).unwrap_or(0);
+    sequence >= saved_at + EVENTS_BEFORE_SAVE
+}
+
 /// Most events a snapshot may be behind the store and still be used (each is read and parsed
 /// again, ~10k a second): beyond, rebuilding is about as fast.
 const MAX_CATCH_UP: u64 = if cfg!(test) { 5 } else { 100_000 };
@@ -253,7 +273,7 @@ fn read(
 }
 
 /// Brings an index read from a snapshot written at sequence `written` up to the store's
-/// `last` (after a crash: the snapshot is the last clean close's). Every event since names
+/// `last` (after a crash: the snapshot is the last clean close's or idle save's). Every event since names
 /// the jobs and datasets whose graph entries it may have changed; those are read again from
 /// the store's current records, as a rebuild reads them all: a named dataset with a graph key
 /// is in the index, a named job with an entry has exactly its stored inputs and outputs, and
@@ -322,8 +342,9 @@ fn catch_up(index: &mut LineageIndex, store: &Store, written: u64, last: u64) ->
 }
 
 /// Saves the index for the next start-up, if it is complete and current. Called by
-/// [`crate::Service::close`] once the writer has stopped. Returns the file written, or why
-/// none was (a reason to log, not a failure: the next start-up rebuilds).
+/// [`crate::Service::close`] once the writer has stopped, and by the writer itself when it
+/// has been idle a while (see [`IDLE_BEFORE_SAVE`]): either way nothing changes the index
+/// meanwhile. Returns the file, or why none was written (a reason to log, not a failure).
 pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
     let started = Instant::now();
     let columns = shared.column_state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
@@ -339,7 +360,8 @@ pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
     // Readers may still be answering; the writer has stopped, so the index no longer moves.
     let state = shared.read_state();
     let sequence = state.index.watermark().sequence;
-    if shared.snapshot_at == Some(sequence) && path(dir).exists() {
+    let saved_at = *shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if saved_at == Some(sequence) && path(dir).exists() {
         // Nothing was stored since the snapshot this index was read from: it is current
         // (unless its column section was found damaged and the file removed).
         return Ok(path(dir));
@@ -372,6 +394,7 @@ pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
     drop(state);
     match written {
         Ok(bytes) => {
+            *shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(sequence);
             info!(path = %path.display(), bytes, sequence, elapsed_ms = started.elapsed().as_millis() as u64, "lineage index snapshot written");
             Ok(path)
         }

@@ -434,6 +434,53 @@ mod snapshot {
         close(far);
     }
 
+    /// The sequence a snapshot file says it was written at.
+    fn written_at(dir: &Path) -> Option<u64> {
+        let bytes = std::fs::read(snapshot_file(dir)).ok()?;
+        Some(u64::from_le_bytes(bytes.get(12..20)?.try_into().ok()?))
+    }
+
+    /// An idle writer saves the index (so that a crash later catches up from there), once per
+    /// busy period, without a close.
+    #[test]
+    fn an_idle_writer_saves_the_index() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let dir = temp.path().join("store");
+        let service = open(&dir);
+        runtime().block_on(async {
+            for n in 0..3 {
+                service
+                    .ingest(&column_event(n, "job", &format!("t{n}"), &format!("t{}", n + 1)))
+                    .await
+                    .expect("ingest");
+            }
+        });
+        let wait_for = |sequence: u64| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while written_at(&dir) != Some(sequence) {
+                assert!(std::time::Instant::now() < deadline, "no snapshot at {sequence}: {:?}", written_at(&dir));
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        };
+        wait_for(3);
+        let expected = answers(&service);
+        runtime().block_on(async {
+            service.ingest(&column_event(3, "job", "t3", "t4")).await.expect("ingest");
+        });
+        wait_for(4);
+        // As after a crash at this point: the file of the idle save is current.
+        let copy = temp.path().join("idle.snapshot");
+        std::fs::copy(snapshot_file(&dir), &copy).expect("copy");
+        let current = answers(&service);
+        assert_ne!(current, expected);
+        close(service);
+        std::fs::copy(&copy, snapshot_file(&dir)).expect("restore");
+        let reopened = open(&dir);
+        assert_eq!(reopened.index_origin(), IndexOrigin::Snapshot);
+        assert_eq!(answers(&reopened), current);
+        close(reopened);
+    }
+
     #[test]
     fn a_damaged_or_foreign_snapshot_is_not_used() {
         let temp = tempfile::tempdir().expect("tempdir");

@@ -220,6 +220,9 @@ fn run(
     let max_group = shared.config.max_group.max(1);
     let mut group: Vec<Request> = Vec::with_capacity(max_group);
     let mut last_recovery = None;
+    // When the writer last had work, and whether it saved a snapshot since (see `snapshot`).
+    let mut busy_at = std::time::Instant::now();
+    let mut saved_since = false;
     loop {
         let interactive_open = drain(&mut interactive, &mut group, max_group);
         // A group that carries single events takes only a few bulk events, so it is
@@ -234,8 +237,21 @@ fn run(
             doorbell.wait(std::time::Duration::from_millis(100));
             // Idle after a failed flush: keep trying, so health recovers without a write.
             try_recover(&shared, &mut last_recovery);
+            // Idle a while: save the index, so that a crash later catches up from here
+            // instead of rebuilding. Nothing changes the index meanwhile (this is the writer).
+            if !saved_since && busy_at.elapsed() >= crate::snapshot::IDLE_BEFORE_SAVE {
+                saved_since = true;
+                if crate::snapshot::due(&shared)
+                    && let Some(dir) = &shared.config.data_dir
+                    && let Err(why) = crate::snapshot::save(&shared, dir)
+                {
+                    tracing::info!("lineage index snapshot not written while idle: {why}");
+                }
+            }
             continue;
         }
+        busy_at = std::time::Instant::now();
+        saved_since = false;
         commit_group(&shared, &mut group, &mut last_recovery);
         shared.read_gate.let_readers_in();
     }
