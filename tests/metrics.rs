@@ -44,6 +44,8 @@ async fn metrics_count_events_requests_and_sizes_with_bounded_labels() {
     assert_eq!(sample(&text, "tributary_index_datasets"), Some(3.0));
     assert_eq!(sample(&text, "tributary_index_jobs"), Some(2.0));
     assert_eq!(sample(&text, "tributary_watermark_sequence"), Some(2.0));
+    // A fresh store, not idle for long: no index snapshot yet.
+    assert_eq!(sample(&text, "tributary_index_snapshot_sequence"), Some(0.0));
     assert!(sample(&text, "tributary_store_bytes").is_some_and(|bytes| bytes > 0.0));
     assert!(sample(&text, "tributary_writer_group_events_count").is_some_and(|groups| groups >= 1.0));
     assert!(sample(&text, "tributary_writer_flush_seconds_count").is_some_and(|flushes| flushes >= 1.0));

@@ -18,6 +18,9 @@ pub(crate) struct Metrics {
     datasets: IntGauge,
     jobs: IntGauge,
     watermark: IntGauge,
+    /// Sequence of the index snapshot last read or written (0: none): a crash now would
+    /// catch up `watermark - this` events at the next start-up.
+    snapshot_sequence: IntGauge,
     /// Consumed records by topic and outcome (`applied`, `duplicate`, `rejected`,
     /// `already_applied`).
     source_records: IntCounterVec,
@@ -44,6 +47,10 @@ impl Metrics {
         let datasets = IntGauge::new("index_datasets", "Datasets in the lineage index")?;
         let jobs = IntGauge::new("index_jobs", "Jobs in the lineage index")?;
         let watermark = IntGauge::new("watermark_sequence", "Sequence of the last event answers reflect")?;
+        let snapshot_sequence = IntGauge::new(
+            "index_snapshot_sequence",
+            "Sequence of the lineage index snapshot last read or written (0: none); start-up after a crash catches up from it",
+        )?;
         let source_records = IntCounterVec::new(
             Opts::new(
                 "kafka_records_total",
@@ -65,6 +72,7 @@ impl Metrics {
             Box::new(datasets.clone()),
             Box::new(jobs.clone()),
             Box::new(watermark.clone()),
+            Box::new(snapshot_sequence.clone()),
         ] {
             registry.register(collector)?;
         }
@@ -77,6 +85,7 @@ impl Metrics {
             datasets,
             jobs,
             watermark,
+            snapshot_sequence,
             source_records,
             source_lag,
         })
@@ -104,7 +113,7 @@ impl Metrics {
 
 impl Service {
     /// The service's metric families, the scrape-time ones (store size, index sizes,
-    /// watermark) refreshed now. Needs `read`. Reads the store's size on disk: call from a
+    /// watermark, index snapshot) refreshed now. Needs `read`. Reads the store's size on disk: call from a
     /// blocking thread.
     pub fn metric_families(&self) -> Result<Vec<prometheus::proto::MetricFamily>, ServiceError> {
         self.require_read()?;
@@ -116,6 +125,8 @@ impl Service {
         metrics.datasets.set(i64::try_from(datasets).unwrap_or(i64::MAX));
         metrics.jobs.set(i64::try_from(jobs).unwrap_or(i64::MAX));
         metrics.watermark.set(i64::try_from(watermark.sequence).unwrap_or(i64::MAX));
+        let snapshot = *self.shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        metrics.snapshot_sequence.set(i64::try_from(snapshot.unwrap_or(0)).unwrap_or(i64::MAX));
         metrics.store_bytes.set(i64::try_from(self.shared.store.size_on_disk()?).unwrap_or(i64::MAX));
         Ok(metrics.registry.gather())
     }

@@ -366,6 +366,12 @@ mod snapshot {
         let seen = answers(&from_snapshot);
         assert!(seen[0].contains("watermark=40"), "{seen:?}");
         assert_eq!(seen.last().map(String::as_str), Some("column_edges=7"), "{seen:?}");
+        let families = from_snapshot.metric_families().expect("metrics");
+        let snapshot_sequence = families
+            .iter()
+            .find(|family| family.name() == "tributary_index_snapshot_sequence")
+            .map(|family| family.get_metric()[0].get_gauge().get_value());
+        assert_eq!(snapshot_sequence, Some(40.0));
         close(from_snapshot);
 
         std::fs::remove_file(snapshot_file(&dir)).expect("remove");
