@@ -1,9 +1,11 @@
 //! The whole index as compact bytes, for start-up: the service writes them at a watermark
-//! (when it closes) and reads them back instead of rebuilding the index from the store's
-//! graph and column-lineage records, which at a million datasets lie spread over a sled
-//! file larger than the page cache.
+//! (when it closes, or its writer is idle) and reads them back instead of rebuilding the index
+//! from the store's graph and column-lineage records, which at a million datasets lie spread
+//! over a sled file larger than the page cache.
 //!
-//! Layout (little-endian; strings are a `u32` length and UTF-8 bytes):
+//! Two sections, each written and read on its own: the dataset graph (namespaces, nodes,
+//! edges), read before the server answers, and the column graph (the rest), read beside the
+//! writer and installed. Layout (little-endian; strings are a `u32` length and UTF-8 bytes):
 //! - namespaces: count, then each string;
 //! - nodes in index order: count, then kind (`u8`: 0 dataset, 1 job), namespace number
 //!   (`u32`), name;
@@ -276,14 +278,11 @@ impl LineageIndex {
     /// read keep it: their edges are carried over from the live graph, as the load from the
     /// store leaves them.
     pub fn install_columns(&mut self, loaded: SnapshotColumns) {
-        let touched: Vec<DatasetId> =
-            self.columns_loading.as_ref().map(|touched| touched.iter().cloned().collect()).unwrap_or_default();
-        let carried: Vec<(DatasetId, Vec<ColumnEdgeSpec>)> = touched
-            .into_iter()
-            .map(|output| {
-                let edges = self.column_specs_into(&output);
-                (output, edges)
-            })
+        let carried: Vec<(DatasetId, Vec<ColumnEdgeSpec>)> = self
+            .columns_loading
+            .iter()
+            .flatten()
+            .map(|output| (output.clone(), self.column_specs_into(output)))
             .collect();
         self.columns = loaded.0;
         for (output, edges) in &carried {

@@ -35,11 +35,13 @@ pub(crate) enum ColumnState {
 /// column lineage record; then marks it ready (or failed).
 pub(crate) fn load(shared: &Shared, snapshot: Option<crate::snapshot::PendingColumns>) {
     let started = Instant::now();
+    // The column graph read from the snapshot, installed below under the same lock as the
+    // end of the load; or the load from the store's records, done in chunks.
+    let mut from_snapshot = None;
     let outcome = match snapshot.map(crate::snapshot::PendingColumns::read) {
         Some(Ok(columns)) => {
-            let mut state = shared.write_state();
-            state.index.install_columns(columns);
-            Ok(Some(state.index.column_edge_count()))
+            from_snapshot = Some(columns);
+            Ok(true)
         }
         Some(Err(why)) => {
             warn!("{why}; loading the column lineage from the store instead");
@@ -48,17 +50,24 @@ pub(crate) fn load(shared: &Shared, snapshot: Option<crate::snapshot::PendingCol
         None => load_chunks(shared),
     };
     let state = match outcome {
-        Ok(Some(outputs)) => {
+        Ok(true) => {
             let mut state = shared.write_state();
             let state = &mut *state;
+            if let Some(columns) = from_snapshot {
+                state.index.install_columns(columns);
+            }
             state.index.finish_column_load();
             if state.mesh.has_graph_policies() {
                 state.mesh.refresh_violations(&state.index, &shared.store, tributary_model::Timestamp::now());
             }
-            info!(loaded = outputs, elapsed_ms = started.elapsed().as_millis() as u64, "column lineage loaded");
+            info!(
+                column_edges = state.index.column_edge_count(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "column lineage loaded"
+            );
             ColumnState::Ready
         }
-        Ok(None) => ColumnState::Failed("the service is closing".into()),
+        Ok(false) => ColumnState::Failed("the service is closing".into()),
         Err(failure) => {
             error!(error = %failure, "loading the column lineage failed; column answers are unavailable");
             ColumnState::Failed(failure.to_string())
@@ -69,22 +78,21 @@ pub(crate) fn load(shared: &Shared, snapshot: Option<crate::snapshot::PendingCol
     shared.column_ready.notify_all();
 }
 
-/// `None` when the service closed before the load finished.
-fn load_chunks(shared: &Shared) -> Result<Option<usize>, ServiceError> {
-    let mut outputs = 0usize;
+/// Every stored column lineage, a chunk per lock; false when the service closed before the
+/// load finished.
+fn load_chunks(shared: &Shared) -> Result<bool, ServiceError> {
     let mut chunk: Vec<(DatasetId, Vec<ColumnEdgeSpec>)> = Vec::with_capacity(CHUNK);
     let mut entries = shared.store.scan_column_lineage();
     loop {
         if shared.closing.load(Ordering::Relaxed) {
-            return Ok(None);
+            return Ok(false);
         }
         for entry in entries.by_ref().take(CHUNK) {
             chunk.push(entry?);
         }
         if chunk.is_empty() {
-            return Ok(Some(outputs));
+            return Ok(true);
         }
-        outputs += chunk.len();
         let mut state = shared.write_state();
         for (output, edges) in chunk.drain(..) {
             state.index.load_column_lineage(&output, &edges);

@@ -245,10 +245,7 @@ impl Service {
         let redaction_key = tributary_auth::RedactionKey::from_bytes(store.redaction_key(|| fresh_key)?);
         let snapshot = config.data_dir.as_deref().and_then(|dir| snapshot::load(dir, &store, &redaction_key));
         let (index, aliases, pending_columns) = match snapshot {
-            Some((index, columns)) => {
-                let columns = columns.for_index(&index);
-                (index, apply::load_aliases(&store)?, Some(columns))
-            }
+            Some((index, columns)) => (index, apply::load_aliases(&store)?, Some(columns)),
             None => {
                 let (index, aliases) = apply::rebuild_index(&store)?;
                 (index, aliases, None)

@@ -1,4 +1,5 @@
-//! The lineage index saved when the service closes and read back at the next start-up,
+//! The lineage index saved when the service closes (or its writer is idle) and read back at
+//! the next start-up,
 //! instead of rebuilding it from the store's graph (`N`, `I`) and column-lineage (`L`)
 //! records. At a million datasets those records lie spread over a sled file larger than
 //! the page cache, and the rebuild reads them at random (33 s from a cold cache); the
@@ -6,8 +7,8 @@
 //!
 //! The file (`lineage-index.snapshot` in the data directory) holds a header (magic, format,
 //! the store's sequence when it was written, an identity derived from the store's own
-//! redaction key), then two sections, each its length, its bytes and their XXH3-64: the
-//! dataset graph ([`LineageIndex::write_snapshot_graph`]) and the column graph
+//! redaction key), then two sections, each its length, its bytes and their XXH3-64 (the
+//! first section's also covers the header): the dataset graph ([`LineageIndex::write_snapshot_graph`]) and the column graph
 //! ([`LineageIndex::write_snapshot_columns`]). Start-up reads the header and the first
 //! section, and serves; the column section is read by the column loader beside the writer
 //! and installed like a load from the store (outputs the writer set meanwhile keep theirs).
@@ -45,8 +46,8 @@ use crate::columns::ColumnState;
 
 const FILE_NAME: &str = "lineage-index.snapshot";
 const MAGIC: &[u8; 8] = b"TRBSNAP\0";
-/// The layout of the file and of [`LineageIndex::write_snapshot`]'s bytes.
-const FORMAT: u32 = 2;
+/// The layout of the file and of the graph's snapshot bytes (3: the header is checksummed).
+const FORMAT: u32 = 3;
 /// Magic, format, sequence, identity length.
 const FIXED_HEADER: usize = 8 + 4 + 8 + 4;
 const CHECKSUM: usize = 8;
@@ -54,7 +55,8 @@ const CHECKSUM: usize = 8;
 /// How the lineage index was made at start-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexOrigin {
-    /// Read from the snapshot written when the service last closed.
+    /// Read from the snapshot of the last clean close or idle save (caught up with the
+    /// events stored after it, if any).
     Snapshot,
     /// Rebuilt from the store's records.
     Rebuilt,
@@ -87,7 +89,7 @@ pub(crate) fn load(
         Err(error) => Err(Unused::Unreadable(error.to_string())),
     };
     match outcome {
-        Ok((index, columns, written)) => {
+        Ok(Opened { index, columns, nodes, written }) => {
             info!(
                 path = %path.display(),
                 written,
@@ -96,7 +98,7 @@ pub(crate) fn load(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "lineage index read from its snapshot; its column lineage loads next"
             );
-            Some((index, PendingColumns { file: columns, nodes: None, path, written }))
+            Some((index, PendingColumns { file: columns, nodes, path, written }))
         }
         Err(unused) => {
             match &unused {
@@ -115,8 +117,8 @@ pub(crate) fn load(
 /// at it.
 pub(crate) struct PendingColumns {
     file: std::io::BufReader<std::fs::File>,
-    /// The snapshot nodes' kinds, taken from the index before it is shared.
-    nodes: Option<tributary_graph::SnapshotNodes>,
+    /// The kinds of the nodes the column section refers to.
+    nodes: tributary_graph::SnapshotNodes,
     path: PathBuf,
     /// The sequence the snapshot was written at.
     written: u64,
@@ -128,21 +130,12 @@ impl PendingColumns {
         self.written
     }
 
-    /// Notes the nodes the column section refers to (the index as read, before any event).
-    pub(crate) fn for_index(mut self, index: &LineageIndex) -> Self {
-        self.nodes = Some(index.snapshot_nodes());
-        self
-    }
-
     /// Reads and checks the column section. An error says why it cannot be used (the
     /// caller loads the column lineage from the store instead).
     pub(crate) fn read(mut self) -> Result<tributary_graph::SnapshotColumns, String> {
-        let Some(nodes) = self.nodes.take() else {
-            return Err("the snapshot's nodes were not noted".into());
-        };
         let outcome = (|| -> Result<tributary_graph::SnapshotColumns, Unused> {
-            let (columns, rest) = section(&mut self.file, |body, len| {
-                LineageIndex::read_snapshot_columns(body, len, &nodes)
+            let (columns, rest) = section(&mut self.file, &[], |body, len| {
+                LineageIndex::read_snapshot_columns(body, len, &self.nodes)
                     .map_err(|error| Unused::Damaged(error.to_string()))
             })?;
             if rest != 0 {
@@ -160,10 +153,12 @@ impl PendingColumns {
     }
 }
 
-/// Reads one section (its length, its bytes through `decode`, their checksum) and returns
-/// what `decode` made and how many bytes follow the section.
+/// Reads one section (its length, its bytes through `decode`, their checksum, which covers
+/// `covered` first: bytes read before) and returns what `decode` made and how many bytes
+/// follow the section.
 fn section<T>(
     file: &mut std::io::BufReader<std::fs::File>,
+    covered: &[u8],
     decode: impl FnOnce(&mut HashingReader<&mut std::io::BufReader<std::fs::File>>, usize) -> Result<T, Unused>,
 ) -> Result<(T, u64), Unused> {
     let unreadable = |error: std::io::Error| Unused::Unreadable(error.to_string());
@@ -180,7 +175,9 @@ fn section<T>(
         return Err(Unused::Damaged(format!("a section of {length} bytes does not fit in the file")));
     };
     let length = usize::try_from(length).map_err(|_| Unused::Damaged("a section is too large".into()))?;
-    let mut body = HashingReader { inner: file, hasher: xxhash_rust::xxh3::Xxh3::new() };
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(covered);
+    let mut body = HashingReader { inner: file, hasher };
     let decoded = decode(&mut body, length)?;
     let HashingReader { inner: file, hasher } = body;
     let mut stored = [0u8; CHECKSUM];
@@ -203,7 +200,7 @@ enum Unused {
     #[error("the index snapshot belongs to another store")]
     OtherStore,
     #[error(
-        "the index snapshot was written at sequence {written}; the store is at {store} (events were stored after it)"
+        "the index snapshot was written at sequence {written}; the store is at {store}, too far from it to catch up"
     )]
     Stale { written: u64, store: u64 },
 }
@@ -215,27 +212,36 @@ pub(crate) const IDLE_BEFORE_SAVE: std::time::Duration =
     std::time::Duration::from_millis(if cfg!(test) { 300 } else { 30_000 });
 pub(crate) const EVENTS_BEFORE_SAVE: u64 = if cfg!(test) { 1 } else { 10_000 };
 
-/// Whether the writer, idle, should save a snapshot now.
-pub(crate) fn due(shared: &Shared) -> bool {
-    if shared.config.data_dir.is_none() {
-        return false;
-    }
+/// Called by the writer once it has been idle for [`IDLE_BEFORE_SAVE`]: saves the index if
+/// at least [`EVENTS_BEFORE_SAVE`] events came since the last snapshot.
+pub(crate) fn save_when_idle(shared: &Shared) {
+    let Some(dir) = &shared.config.data_dir else { return };
     let sequence = shared.read_state().index.watermark().sequence;
     let saved_at = shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).unwrap_or(0);
-    sequence >= saved_at + EVENTS_BEFORE_SAVE
+    if sequence < saved_at + EVENTS_BEFORE_SAVE {
+        return;
+    }
+    if let Err(why) = save(shared, dir) {
+        info!("lineage index snapshot not written while idle: {why}");
+    }
 }
 
 /// Most events a snapshot may be behind the store and still be used (each is read and parsed
 /// again, ~10k a second): beyond, rebuilding is about as fast.
 const MAX_CATCH_UP: u64 = if cfg!(test) { 5 } else { 100_000 };
 
-/// The index from the snapshot's dataset graph, caught up with the store, the file at its
-/// column section, and the sequence the snapshot was written at.
-fn read(
-    file: std::fs::File,
-    store: &Store,
-    identity: &str,
-) -> Result<(LineageIndex, std::io::BufReader<std::fs::File>, u64), Unused> {
+/// What [`read`] makes of a snapshot file.
+struct Opened {
+    /// From the snapshot's dataset graph, caught up with the store.
+    index: LineageIndex,
+    /// The file at its column section, and the kinds of the nodes that section refers to.
+    columns: std::io::BufReader<std::fs::File>,
+    nodes: tributary_graph::SnapshotNodes,
+    /// The sequence the snapshot was written at.
+    written: u64,
+}
+
+fn read(file: std::fs::File, store: &Store, identity: &str) -> Result<Opened, Unused> {
     let mut file = std::io::BufReader::with_capacity(1 << 20, file);
     // The header first: a stale snapshot costs a few bytes of reading, not the whole file.
     let mut header = vec![0u8; FIXED_HEADER];
@@ -261,21 +267,24 @@ fn read(
     if written > last || last - written > MAX_CATCH_UP {
         return Err(Unused::Stale { written, store: last });
     }
-    let (mut index, _) = section(&mut file, |body, len| {
+    // The header is covered by the first section's checksum.
+    header.extend_from_slice(&found);
+    let (mut index, _) = section(&mut file, &header, |body, len| {
         LineageIndex::read_snapshot_graph(body, len).map_err(|error| Unused::Damaged(error.to_string()))
     })?;
+    let nodes = index.snapshot_nodes();
     if written < last {
         catch_up(&mut index, store, written, last)
             .map_err(|error| Unused::Unreadable(format!("catching up: {error}")))?;
     }
     index.set_watermark(Watermark { sequence: last, events: last, offsets: Vec::new() });
-    Ok((index, file, written))
+    Ok(Opened { index, columns: file, nodes, written })
 }
 
 /// Brings an index read from a snapshot written at sequence `written` up to the store's
-/// `last` (after a crash: the snapshot is the last clean close's or idle save's). Every event since names
-/// the jobs and datasets whose graph entries it may have changed; those are read again from
-/// the store's current records, as a rebuild reads them all: a named dataset with a graph key
+/// `last` (after a crash: the snapshot is the last clean close's or idle save's). Every event
+/// since names the jobs and datasets whose graph entries it may have changed; those are read
+/// again from the store's current records, as a rebuild reads them all: a named dataset with a graph key
 /// is in the index, a named job with an entry has exactly its stored inputs and outputs, and
 /// a named dataset's column lineage is its stored one (none if it has none). The order of
 /// the events does not matter: the records are the latest.
@@ -318,18 +327,14 @@ fn catch_up(index: &mut LineageIndex, store: &Store, written: u64, last: u64) ->
     for dataset in &named {
         if store.has_graph_dataset(dataset).map_err(failed)? {
             index.ensure_dataset(dataset);
+            // Set while the column section loads: it keeps this over the snapshot's.
+            index.set_column_lineage(dataset, &store.column_lineage(dataset).map_err(failed)?);
         }
     }
     for job in &jobs {
         if let Some((inputs, outputs)) = store.graph_job_io(job).map_err(failed)? {
             index.ensure_job(job);
             index.set_job_io(job, &inputs, &outputs);
-        }
-    }
-    for dataset in &named {
-        if store.has_graph_dataset(dataset).map_err(failed)? {
-            // Set while the column section loads: it keeps this over the snapshot's.
-            index.set_column_lineage(dataset, &store.column_lineage(dataset).map_err(failed)?);
         }
     }
     info!(
@@ -357,7 +362,8 @@ pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
     // Everything the index reflects is durable before a file says so.
     shared.store.flush().map_err(|error| format!("cannot flush the store: {error}"))?;
     let identity = identity(&shared.redaction_key);
-    // Readers may still be answering; the writer has stopped, so the index no longer moves.
+    // Readers may still be answering; the writer has stopped or is the caller, and the column
+    // load is done, so the index does not move meanwhile.
     let state = shared.read_state();
     let sequence = state.index.watermark().sequence;
     let saved_at = *shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -375,14 +381,16 @@ pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
     let written = (|| -> std::io::Result<u64> {
         let file = std::fs::File::create(&partial)?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        out.write_all(MAGIC)?;
-        out.write_all(&FORMAT.to_le_bytes())?;
-        out.write_all(&sequence.to_le_bytes())?;
-        out.write_all(&(identity.len() as u32).to_le_bytes())?;
-        out.write_all(identity.as_bytes())?;
-        let mut bytes = (FIXED_HEADER + identity.len()) as u64;
-        bytes += write_section(&mut out, |body| state.index.write_snapshot_graph(body))?;
-        bytes += write_section(&mut out, |body| state.index.write_snapshot_columns(body))?;
+        let mut header = Vec::with_capacity(FIXED_HEADER + identity.len());
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&FORMAT.to_le_bytes());
+        header.extend_from_slice(&sequence.to_le_bytes());
+        header.extend_from_slice(&(identity.len() as u32).to_le_bytes());
+        header.extend_from_slice(identity.as_bytes());
+        out.write_all(&header)?;
+        let mut bytes = header.len() as u64;
+        bytes += write_section(&mut out, &header, |body| state.index.write_snapshot_graph(body))?;
+        bytes += write_section(&mut out, &[], |body| state.index.write_snapshot_columns(body))?;
         let file = out.into_inner().map_err(|error| error.into_error())?;
         file.sync_all()?;
         drop(file);
@@ -410,14 +418,17 @@ pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// Writes one section: its length (filled in once known), the bytes `body` writes, their
-/// checksum. Returns the bytes written.
+/// checksum (covering `covered` first: bytes written before). Returns the bytes written.
 fn write_section(
     out: &mut std::io::BufWriter<std::fs::File>,
+    covered: &[u8],
     body: impl FnOnce(&mut HashingWriter<&mut std::io::BufWriter<std::fs::File>>) -> std::io::Result<()>,
 ) -> std::io::Result<u64> {
     let at = out.stream_position()?;
     out.write_all(&0u64.to_le_bytes())?;
-    let mut hashing = HashingWriter { inner: &mut *out, hasher: xxhash_rust::xxh3::Xxh3::new(), bytes: 0 };
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(covered);
+    let mut hashing = HashingWriter { inner: &mut *out, hasher, bytes: 0 };
     body(&mut hashing)?;
     let (length, digest) = (hashing.bytes, hashing.hasher.digest());
     out.write_all(&digest.to_le_bytes())?;

@@ -538,6 +538,16 @@ mod snapshot {
             // Either way the close wrote a whole snapshot again.
             assert_eq!(std::fs::read(&file).expect("read"), clean, "byte {at} flipped");
         }
+        // A sequence that reads 4 events behind (12 -> 8) would be caught up, from the wrong
+        // place: the first section's checksum covers the header.
+        let mut earlier = clean.clone();
+        earlier[12] ^= 0x04;
+        assert_eq!(u64::from_le_bytes(earlier[12..20].try_into().expect("8")), 8);
+        std::fs::write(&file, &earlier).expect("write");
+        let service = open(&dir);
+        assert_eq!(service.index_origin(), IndexOrigin::Rebuilt, "sequence damaged");
+        assert_eq!(answers(&service), expected, "sequence damaged");
+        close(service);
         std::fs::write(&file, &clean[..clean.len() / 3]).expect("write");
         let service = open(&dir);
         assert_eq!(service.index_origin(), IndexOrigin::Rebuilt, "cut short");

@@ -241,12 +241,7 @@ fn run(
             // instead of rebuilding. Nothing changes the index meanwhile (this is the writer).
             if !saved_since && busy_at.elapsed() >= crate::snapshot::IDLE_BEFORE_SAVE {
                 saved_since = true;
-                if crate::snapshot::due(&shared)
-                    && let Some(dir) = &shared.config.data_dir
-                    && let Err(why) = crate::snapshot::save(&shared, dir)
-                {
-                    tracing::info!("lineage index snapshot not written while idle: {why}");
-                }
+                crate::snapshot::save_when_idle(&shared);
             }
             continue;
         }

@@ -482,10 +482,7 @@ impl Store {
     ) -> Result<Option<SchemaVersionRecord>> {
         let mut key = name_prefix(PREFIX_SCHEMA, &dataset.namespace, &dataset.name);
         key.extend_from_slice(hash.as_bytes());
-        match self.get_in(group, &key)? {
-            Some(value) => decode_record(&key, &value).map(Some),
-            None => Ok(None),
-        }
+        self.get_json(group, &key)
     }
 
     /// Every distinct schema of the dataset, oldest first.
@@ -670,7 +667,7 @@ impl Store {
         let (current, _) = kind.prefixes();
         let mut key = vec![current];
         key.extend_from_slice(id.as_bytes());
-        self.get_json(&key)
+        self.get_json(None, &key)
     }
 
     /// Every applied version of a mesh document, oldest first.
@@ -896,8 +893,8 @@ impl Store {
         }
     }
 
-    fn get_json<T: DeserializeOwned + Versioned>(&self, key: &[u8]) -> Result<Option<T>> {
-        match self.db()?.get(key)? {
+    fn get_json<T: DeserializeOwned + Versioned>(&self, group: Option<&GroupWrite>, key: &[u8]) -> Result<Option<T>> {
+        match self.get_in(group, key)? {
             Some(value) => decode_record(key, &value).map(Some),
             None => Ok(None),
         }
@@ -962,15 +959,6 @@ impl GroupWrite {
         }
         self.puts_alias |= write.puts_alias;
     }
-
-    /// Keys written so far (each once).
-    pub fn len(&self) -> usize {
-        self.writes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
-    }
 }
 
 /// The store as a [`GroupWrite`] will leave it: what the writer reads while it applies the
@@ -981,15 +969,7 @@ pub struct View<'a> {
     group: &'a GroupWrite,
 }
 
-impl<'a> View<'a> {
-    pub fn store(&self) -> &'a Store {
-        self.store
-    }
-
-    pub fn write(&self) -> EventWrite {
-        self.store.write()
-    }
-
+impl View<'_> {
     pub fn last_sequence(&self) -> Result<u64> {
         self.store.last_sequence_in(Some(self.group))
     }
