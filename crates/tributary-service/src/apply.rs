@@ -124,7 +124,7 @@ impl<'a> Touched<'a> {
                 if matches!(key.as_str(), "ownership" | "tags") { self.facet_value(&id, key)? } else { None };
             match (current, span) {
                 (Some(_), Some(span)) => {
-                    self.write.put_dataset_facet_json(&id, key, &self.canonical[span.json.clone()])
+                    self.write.put_dataset_facet_from_event(&id, key, self.canonical, self.sequence, span.json.clone())
                 }
                 (Some(value), None) => self.write.put_dataset_facet(&id, key, value)?,
                 (None, _) => self.write.delete_dataset_facet(&id, key),

@@ -165,7 +165,7 @@ fn verify_into(
                 std::cmp::Ordering::Equal => {
                     let (key, a) = left.next().and_then(Result::ok).unwrap_or_default();
                     let (_, b) = right.next().and_then(Result::ok).unwrap_or_default();
-                    (!Store::same_stored(&key, &a, &b)).then_some((key, "differs"))
+                    (!stored.same_stored(&fresh, &key, &a, &b)).then_some((key, "differs"))
                 }
             };
             if let Some((key, what)) = finding {

@@ -45,6 +45,9 @@ pub(crate) const CODEC_RAW: u8 = 0;
 pub(crate) const CODEC_LZ4: u8 = 1;
 /// A record in the binary layout of `codec` (datasets, jobs, runs, observations, job io).
 pub(crate) const CODEC_BINARY: u8 = 2;
+/// A facet value held by a stored event: its sequence, and the value's offset and length in
+/// that event's canonical JSON (`F` only, store format 3).
+pub(crate) const CODEC_EVENT_SPAN: u8 = 3;
 
 pub(crate) fn read_u64(bytes: &[u8]) -> u64 {
     let mut buffer = [0u8; 8];

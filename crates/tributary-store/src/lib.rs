@@ -17,7 +17,7 @@
 //! | `E` | sequence | event: codec byte + canonical JSON (lz4 when codec = 1) |
 //! | `H` | content hash (16 bytes) | sequence |
 //! | `D` | ns NUL name | [`DatasetRecord`] (facet stamps, not values) |
-//! | `F` | dataset ns NUL name NUL facet key | the facet's value: codec byte + JSON (lz4 when codec = 1); rewritten only when it changes |
+//! | `F` | dataset ns NUL name NUL facet key | the facet's value, rewritten only when it changes: codec byte + JSON (lz4 when codec = 1), or, for a value of at least [`FACET_BY_REFERENCE_MIN`] bytes taken from an event, codec 3 + the event's sequence (u64) + offset and length (u32 each) of the value in that event's canonical JSON |
 //! | `J` | ns NUL name | [`JobRecord`] |
 //! | `N` | dataset ns NUL name | empty: every dataset, keys only (the graph, read at start-up) |
 //! | `I` | job ns NUL name | the job's current inputs and outputs (the graph, read at start-up) |
@@ -63,8 +63,18 @@ pub use access::{AuditPage, AuditQuery};
 pub use keys::decode_name_key;
 use keys::*;
 
-/// The store format this binary writes and reads.
-pub const STORE_FORMAT: u8 = 2;
+/// The store format this binary writes and reads. Format 3 may hold facet values as references
+/// into the event log (codec 3 under `F`); a format-2 store reads the same and is marked 3 at
+/// its first open by this build (nothing else changes), so an older build refuses it instead of
+/// misreading such a value.
+pub const STORE_FORMAT: u8 = 3;
+/// The earlier format this build opens and marks as [`STORE_FORMAT`].
+const UPGRADABLE_FORMAT: u8 = 2;
+
+/// A facet value taken from an event is stored as a reference into that event (16 bytes)
+/// when its JSON is at least this long: large values (schemas, column lineage) are not kept
+/// twice, while small ones the queries read per node (ownership, tags) stay inline.
+pub const FACET_BY_REFERENCE_MIN: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -251,6 +261,10 @@ impl Store {
 
     fn init(db: sled::Db, path: Option<std::path::PathBuf>, config: &StoreConfig) -> Result<Self> {
         match db.get(META_FORMAT)? {
+            Some(found) if found.as_ref() == [UPGRADABLE_FORMAT] => {
+                db.insert(META_FORMAT, &[STORE_FORMAT])?;
+                db.flush()?;
+            }
             Some(found) if found.as_ref() != [STORE_FORMAT] => {
                 return Err(StoreError::UnsupportedFormat { found: found.first().copied().unwrap_or(0) });
             }
@@ -417,7 +431,7 @@ impl Store {
     ) -> Result<Option<serde_json::Value>> {
         let key = facet_key(id, key);
         match self.get_in(group, &key)? {
-            Some(stored) => Ok(Some(decode_value(&key, &stored)?)),
+            Some(stored) => Ok(Some(self.decode_facet(group, &key, &stored, &mut None)?)),
             None => Ok(None),
         }
     }
@@ -426,12 +440,55 @@ impl Store {
     pub fn dataset_facets(&self, id: &DatasetId) -> Result<serde_json::Map<String, serde_json::Value>> {
         let prefix = name_prefix(PREFIX_DATASET_FACET, &id.namespace, &id.name);
         let mut facets = serde_json::Map::new();
+        // A dataset's facets often come from one event: it is decompressed once.
+        let mut event = None;
         for entry in self.db()?.scan_prefix(&prefix) {
             let (key, stored) = entry?;
             let name = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            facets.insert(name, decode_value(&key, &stored)?);
+            facets.insert(name, self.decode_facet(None, &key, &stored, &mut event)?);
         }
         Ok(facets)
+    }
+
+    /// A stored facet value: inline JSON, or a reference into a stored event's canonical JSON
+    /// (read through `group`, whose events may not be committed yet). `event` keeps the last
+    /// event read, for the next value.
+    fn decode_facet(
+        &self,
+        group: Option<&GroupWrite>,
+        key: &[u8],
+        stored: &[u8],
+        event: &mut Option<(u64, Vec<u8>)>,
+    ) -> Result<serde_json::Value> {
+        let Some(reference) = FacetReference::decode(stored) else {
+            return decode_value(key, stored);
+        };
+        let reference = reference.map_err(|reason| corrupt(key, reason))?;
+        if event.as_ref().is_none_or(|(sequence, _)| *sequence != reference.sequence) {
+            let event_key = event_key(reference.sequence);
+            let Some(stored_event) = self.get_in(group, &event_key)? else {
+                return Err(corrupt(
+                    key,
+                    format!("the value is in event {}, which is not stored", reference.sequence),
+                ));
+            };
+            *event = Some((reference.sequence, decode_event(&event_key, &stored_event)?));
+        }
+        let json = event.as_ref().map(|(_, json)| json.as_slice()).unwrap_or_default();
+        let bytes = json.get(reference.range()).ok_or_else(|| {
+            corrupt(
+                key,
+                format!(
+                    "the value's bytes {:?} lie outside event {} ({} bytes)",
+                    reference.range(),
+                    reference.sequence,
+                    json.len()
+                ),
+            )
+        })?;
+        serde_json::from_slice(bytes).map_err(|error| {
+            corrupt(key, format!("the value at {:?} of event {}: {error}", reference.range(), reference.sequence))
+        })
     }
 
     pub fn job(&self, id: &JobId) -> Result<Option<JobRecord>> {
@@ -794,10 +851,17 @@ impl Store {
 
     /// Whether two stored values of `key` say the same: equal bytes, or equal once read (a
     /// record in JSON from an earlier build and the same record in the binary layout, a value
-    /// compressed and one not). `verify` compares a store with its rebuild through this.
-    pub fn same_stored(key: &[u8], a: &[u8], b: &[u8]) -> bool {
+    /// compressed and one not, a facet value inline and the same value as a reference into
+    /// the event log). `a` is read from `self`, `b` from `other`. `verify` compares a store
+    /// with its rebuild through this.
+    pub fn same_stored(&self, other: &Store, key: &[u8], a: &[u8], b: &[u8]) -> bool {
         if a == b {
             return true;
+        }
+        if key.first() == Some(&PREFIX_DATASET_FACET) {
+            let left = self.decode_facet(None, key, a, &mut None);
+            let right = other.decode_facet(None, key, b, &mut None);
+            return matches!((left, right), (Ok(a), Ok(b)) if a == b);
         }
         fn same<T: PartialEq>(a: Result<T>, b: Result<T>) -> bool {
             matches!((a, b), (Ok(a), Ok(b)) if a == b)
@@ -1046,10 +1110,23 @@ impl EventWrite {
         Ok(())
     }
 
-    /// [`Self::put_dataset_facet`] with the value's JSON at hand (its bytes in the event's
-    /// canonical JSON), so it is not serialised again.
-    pub fn put_dataset_facet_json(&mut self, id: &DatasetId, key: &str, json: &[u8]) {
-        self.batch.insert(facet_key(id, key), encode_blob(json, self.compress));
+    /// [`Self::put_dataset_facet`] for a value that is `span` of the canonical JSON of event
+    /// `sequence` (stored in the same group or before): a reference into that event when the
+    /// value is large ([`FACET_BY_REFERENCE_MIN`]), else its JSON, not serialised again.
+    pub fn put_dataset_facet_from_event(
+        &mut self,
+        id: &DatasetId,
+        key: &str,
+        canonical: &[u8],
+        sequence: u64,
+        span: std::ops::Range<usize>,
+    ) {
+        let reference = FacetReference::new(sequence, &span).filter(|_| span.len() >= FACET_BY_REFERENCE_MIN);
+        let stored = match reference {
+            Some(reference) => reference.encode().to_vec(),
+            None => encode_blob(&canonical[span], self.compress),
+        };
+        self.batch.insert(facet_key(id, key), stored);
     }
 
     pub fn delete_dataset_facet(&mut self, id: &DatasetId, key: &str) {
@@ -1222,6 +1299,54 @@ fn encode_blob(bytes: &[u8], compress: bool) -> Vec<u8> {
         stored.extend_from_slice(bytes);
     }
     stored
+}
+
+/// Where a facet value stored by reference lies: bytes `start..start + len` of the canonical
+/// JSON of event `sequence`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FacetReference {
+    sequence: u64,
+    start: u32,
+    len: u32,
+}
+
+impl FacetReference {
+    const ENCODED_LEN: usize = 1 + 8 + 4 + 4;
+
+    /// `None` when the span does not fit the encoding (then the value is stored inline).
+    fn new(sequence: u64, span: &std::ops::Range<usize>) -> Option<Self> {
+        Some(Self { sequence, start: u32::try_from(span.start).ok()?, len: u32::try_from(span.len()).ok()? })
+    }
+
+    fn encode(self) -> [u8; Self::ENCODED_LEN] {
+        let mut bytes = [0u8; Self::ENCODED_LEN];
+        bytes[0] = CODEC_EVENT_SPAN;
+        bytes[1..9].copy_from_slice(&self.sequence.to_be_bytes());
+        bytes[9..13].copy_from_slice(&self.start.to_be_bytes());
+        bytes[13..17].copy_from_slice(&self.len.to_be_bytes());
+        bytes
+    }
+
+    /// `None` for a value stored inline; an error for a reference of the wrong length.
+    fn decode(stored: &[u8]) -> Option<std::result::Result<Self, String>> {
+        if stored.first() != Some(&CODEC_EVENT_SPAN) {
+            return None;
+        }
+        let Ok(bytes) = <[u8; Self::ENCODED_LEN]>::try_from(stored) else {
+            return Some(Err(format!(
+                "a reference into the event log takes {} bytes, this one {}",
+                Self::ENCODED_LEN,
+                stored.len()
+            )));
+        };
+        let u32_at = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        Some(Ok(Self { sequence: read_u64(&bytes[1..9]), start: u32_at(9), len: u32_at(13) }))
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        let start = self.start as usize;
+        start..start + self.len as usize
+    }
 }
 
 fn decode_value(key: &[u8], stored: &[u8]) -> Result<serde_json::Value> {

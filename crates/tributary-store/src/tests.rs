@@ -355,15 +355,122 @@ fn same_stored_reads_json_and_binary_records_alike() {
             hash: Some(2),
         },
     );
+    let store = Store::open_temporary(&StoreConfig::default()).unwrap();
     let key = crate::keys::name_key(crate::keys::PREFIX_DATASET, "db", "orders");
     let binary = crate::codec::encode_dataset(&record);
     let json = crate::encode_blob(&serde_json::to_vec(&record).unwrap(), true);
-    assert!(Store::same_stored(&key, &binary, &json));
+    assert!(store.same_stored(&store, &key, &binary, &json));
     record.last_seen = Timestamp(8);
-    assert!(!Store::same_stored(&key, &crate::codec::encode_dataset(&record), &json));
+    assert!(!store.same_stored(&store, &key, &crate::codec::encode_dataset(&record), &json));
     // Values behind a codec byte compare by content, compressed or not.
     let event_key = crate::keys::event_key(1);
     let event = br#"{"eventTime":"2024-01-01T00:00:00Z"}"#;
-    assert!(Store::same_stored(&event_key, &crate::encode_blob(event, true), &crate::encode_blob(event, false)));
-    assert!(!Store::same_stored(&event_key, &crate::encode_blob(event, true), &crate::encode_blob(b"{}", false)));
+    assert!(store.same_stored(&store, &event_key, &crate::encode_blob(event, true), &crate::encode_blob(event, false)));
+    assert!(!store.same_stored(&store, &event_key, &crate::encode_blob(event, true), &crate::encode_blob(b"{}", false)));
+}
+
+/// An event whose `schema` facet is large (stored by reference) and whose `ownership` facet is
+/// small (stored inline), with the byte ranges of both values in its JSON.
+fn event_with_facets() -> (Vec<u8>, std::ops::Range<usize>, std::ops::Range<usize>) {
+    let fields: Vec<String> =
+        (0..40).map(|n| format!(r#"{{"name":"column_{n}","type":"VARCHAR"}}"#)).collect();
+    let schema = format!(r#"{{"fields":[{}]}}"#, fields.join(","));
+    let ownership = r#"{"owners":[{"name":"team:sales"}]}"#;
+    let event = format!(r#"{{"outputs":[{{"facets":{{"ownership":{ownership},"schema":{schema}}}}}]}}"#);
+    let start = |part: &str| event.find(part).unwrap();
+    let (o, s) = (start(ownership), start(&schema));
+    assert!(schema.len() >= crate::FACET_BY_REFERENCE_MIN && ownership.len() < crate::FACET_BY_REFERENCE_MIN);
+    (event.clone().into_bytes(), o..o + ownership.len(), s..s + schema.len())
+}
+
+/// Large facet values are stored as references into their event and read back equal: through
+/// the group before it is committed, after the commit, and after a reopen; small ones inline.
+#[test]
+fn large_facet_values_are_read_from_their_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = DatasetId::new("db", "orders");
+    let (event, ownership, schema) = event_with_facets();
+    let value = |range: std::ops::Range<usize>| serde_json::from_slice::<serde_json::Value>(&event[range]).unwrap();
+    {
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let mut group = crate::GroupWrite::default();
+        let mut write = store.write();
+        write.put_event(1, 1, &event);
+        write.put_dataset_facet_from_event(&id, "schema", &event, 1, schema.clone());
+        write.put_dataset_facet_from_event(&id, "ownership", &event, 1, ownership.clone());
+        group.add(write);
+        assert_eq!(store.view(&group).dataset_facet(&id, "schema").unwrap(), Some(value(schema.clone())));
+        store.commit_group(group).unwrap();
+        let stored = |key: &str| store.db().unwrap().get(crate::keys::facet_key(&id, key)).unwrap().unwrap();
+        assert_eq!(stored("schema").len(), 17, "a reference: codec, sequence, offset, length");
+        assert_eq!(stored("schema")[0], crate::keys::CODEC_EVENT_SPAN);
+        assert_ne!(stored("ownership")[0], crate::keys::CODEC_EVENT_SPAN);
+        assert_eq!(store.dataset_facet(&id, "schema").unwrap(), Some(value(schema.clone())));
+    }
+    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let facets = store.dataset_facets(&id).unwrap();
+    assert_eq!(facets.get("schema"), Some(&value(schema)));
+    assert_eq!(facets.get("ownership"), Some(&value(ownership)));
+}
+
+/// A damaged or dangling reference is a `Corrupt` error naming the key, never a panic or a
+/// wrong value; `verify`'s comparison reads an inline value and a reference to it as equal.
+#[test]
+fn facet_references_that_do_not_resolve_are_refused_and_compare_by_value() {
+    let store = Store::open_temporary(&StoreConfig::default()).unwrap();
+    let id = DatasetId::new("db", "orders");
+    let (event, _, schema) = event_with_facets();
+    let mut write = store.write();
+    write.put_event(1, 1, &event);
+    write.put_dataset_facet_from_event(&id, "schema", &event, 1, schema.clone());
+    store.commit(write).unwrap();
+    let key = crate::keys::facet_key(&id, "schema");
+    let reference = store.db().unwrap().get(&key).unwrap().unwrap().to_vec();
+    let inline = crate::encode_blob(&event[schema.clone()], true);
+    assert!(store.same_stored(&store, &key, &reference, &inline));
+    assert!(!store.same_stored(&store, &key, &reference, &crate::encode_blob(b"{}", false)));
+
+    let damaged = |bytes: Vec<u8>| {
+        store.db().unwrap().insert(&key, bytes).unwrap();
+        match store.dataset_facet(&id, "schema") {
+            Err(StoreError::Corrupt { key, reason }) => {
+                assert!(key.contains("orders"), "{key}");
+                reason
+            }
+            other => panic!("expected a corrupt-record error, got {other:?}"),
+        }
+    };
+    let mut elsewhere = reference.clone();
+    elsewhere[1..9].copy_from_slice(&9u64.to_be_bytes());
+    assert!(damaged(elsewhere).contains("event 9, which is not stored"));
+    let mut too_long = reference.clone();
+    too_long[13..17].copy_from_slice(&(event.len() as u32).to_be_bytes());
+    assert!(damaged(too_long).contains("outside event 1"));
+    let mut shifted = reference.clone();
+    shifted[9..13].copy_from_slice(&1u32.to_be_bytes());
+    assert!(!damaged(shifted).is_empty());
+    assert!(damaged(reference[..10].to_vec()).contains("takes 17 bytes"));
+}
+
+/// A store of the previous format opens (and is marked with this one, so older builds refuse
+/// it); a store of a newer format is refused.
+#[test]
+fn the_previous_store_format_is_upgraded_in_place_and_a_newer_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = |format: u8| {
+        let db = sled::open(dir.path()).unwrap();
+        db.insert(crate::keys::META_FORMAT, &[format]).unwrap();
+        db.flush().unwrap();
+    };
+    drop(Store::open(dir.path(), &StoreConfig::default()).unwrap());
+    meta(crate::STORE_FORMAT - 1);
+    {
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        assert_eq!(store.db().unwrap().get(crate::keys::META_FORMAT).unwrap().unwrap().as_ref(), [crate::STORE_FORMAT]);
+    }
+    meta(crate::STORE_FORMAT + 1);
+    assert!(matches!(
+        Store::open(dir.path(), &StoreConfig::default()),
+        Err(StoreError::UnsupportedFormat { found }) if found == crate::STORE_FORMAT + 1
+    ));
 }
