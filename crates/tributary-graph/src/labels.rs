@@ -62,6 +62,7 @@ impl LineageIndex {
             self.names.namespace_names().iter().map(|ns| namespaces.get(&**ns).copied().unwrap_or(0)).collect();
         let any_dataset_label = !datasets.is_empty();
         self.labels = Labels { datasets, namespaces, node, namespace };
+        self.generation = crate::Generation::next();
         if any_dataset_label {
             for index in 0..self.is_job.len() {
                 if self.is_job[index] {

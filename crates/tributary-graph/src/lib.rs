@@ -106,6 +106,30 @@ pub struct LineageIndex {
     /// with the older stored copy. `None` once loaded.
     columns_loading: Option<HashSet<DatasetId>>,
     watermark: Watermark,
+    /// Moves whenever an edge or a label changes (see [`Generation`]).
+    generation: Generation,
+}
+
+/// Names the state of what walks and label counts read: the dataset graph's edges and the
+/// nodes' labels. It moves whenever an edge is added or removed or a label changes, not when
+/// an event only repeats what the index holds (a run of a job with the same inputs and
+/// outputs), so an answer derived from walks can be kept while it stays. Values come from one
+/// process-wide counter, so two indexes (one rebuilt, one read from a snapshot) never share
+/// one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Generation(u64);
+
+impl Generation {
+    fn next() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl Default for Generation {
+    fn default() -> Self {
+        Self::next()
+    }
 }
 
 impl LineageIndex {
@@ -115,6 +139,11 @@ impl LineageIndex {
 
     pub fn set_watermark(&mut self, watermark: Watermark) {
         self.watermark = watermark;
+    }
+
+    /// The current [`Generation`] of edges and labels.
+    pub fn generation(&self) -> Generation {
+        self.generation
     }
 
     pub fn dataset_count(&self) -> usize {
@@ -182,6 +211,9 @@ impl LineageIndex {
         self.sync_edges(job_index, PetDirection::Outgoing, &wanted_outputs, EdgeKind::Writes);
         // A job's label follows from its outputs.
         let label = self.job_label(job_index);
+        if self.label(NodeNumber::from(job_index)) != label {
+            self.generation = Generation::next();
+        }
         self.labels.set_node(job_index, label);
     }
 

@@ -10,7 +10,7 @@ use petgraph::visit::EdgeRef;
 use tributary_model::{Direction, EdgeKind, NodeKind, NodeRef};
 
 use crate::frozen::Frozen;
-use crate::{GraphError, LineageIndex};
+use crate::{Generation, GraphError, LineageIndex};
 
 /// A node of the index by number, dense from 0. Valid against the index that gave it out:
 /// nodes are never removed, so a number keeps naming the same node.
@@ -152,6 +152,7 @@ impl LineageIndex {
     /// Notes that `node`'s edges changed (the writer, for both ends of every edge it adds or
     /// removes).
     pub(crate) fn mark_changed(&mut self, node: NodeIndex) {
+        self.generation = Generation::next();
         let frozen = self.frozen.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(copy) = frozen {
             // Readers hold a copy only while they walk, under the state's read lock, so the

@@ -198,6 +198,9 @@ pub(crate) struct Shared {
     pub(crate) health: health::Health,
     /// The last product lineage derived, keyed by (watermark sequence, mesh generation).
     pub(crate) product_lineage_cache: Mutex<Option<mesh::CachedProductLineage>>,
+    /// Recent impact summaries, kept while the index's edges and labels and the mesh stay
+    /// (see `mesh/impact/cache.rs`); a leaf lock.
+    pub(crate) summary_cache: mesh::SummaryCache,
     /// Writer and store measurements (see `metrics`).
     pub(crate) metrics: metrics::Metrics,
     /// This store's key for redacted dataset ids (see `visibility`).
@@ -278,6 +281,7 @@ impl Service {
             read_gate: consistency::ReadGate::default(),
             health: health::Health::default(),
             product_lineage_cache: Mutex::new(None),
+            summary_cache: mesh::SummaryCache::default(),
             tokens,
             redaction_key,
             metrics: metrics::Metrics::new()

@@ -26,6 +26,8 @@ pub(crate) struct Metrics {
     source_records: IntCounterVec,
     /// Records in each consumed partition not yet consumed, as the consumer last saw.
     source_lag: IntGaugeVec,
+    /// Impact summaries answered from the cache (`hit`) or by a walk (`miss`).
+    pub(crate) summary_cache: IntCounterVec,
 }
 
 impl Metrics {
@@ -62,8 +64,16 @@ impl Metrics {
             Opts::new("kafka_consumer_lag", "Records in a consumed Kafka partition not consumed yet"),
             &["topic", "partition"],
         )?;
+        let summary_cache = IntCounterVec::new(
+            Opts::new(
+                "impact_summary_cache_total",
+                "Impact summaries answered from the cache of recent walks (hit) or by a walk (miss)",
+            ),
+            &["outcome"],
+        )?;
         for collector in [
             Box::new(source_records.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(summary_cache.clone()),
             Box::new(source_lag.clone()),
             Box::new(group_events.clone()),
             Box::new(flush_seconds.clone()),
@@ -88,6 +98,7 @@ impl Metrics {
             snapshot_sequence,
             source_records,
             source_lag,
+            summary_cache,
         })
     }
 

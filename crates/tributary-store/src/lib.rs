@@ -467,10 +467,7 @@ impl Store {
         if event.as_ref().is_none_or(|(sequence, _)| *sequence != reference.sequence) {
             let event_key = event_key(reference.sequence);
             let Some(stored_event) = self.get_in(group, &event_key)? else {
-                return Err(corrupt(
-                    key,
-                    format!("the value is in event {}, which is not stored", reference.sequence),
-                ));
+                return Err(corrupt(key, format!("the value is in event {}, which is not stored", reference.sequence)));
             };
             *event = Some((reference.sequence, decode_event(&event_key, &stored_event)?));
         }

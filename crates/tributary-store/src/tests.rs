@@ -366,14 +366,18 @@ fn same_stored_reads_json_and_binary_records_alike() {
     let event_key = crate::keys::event_key(1);
     let event = br#"{"eventTime":"2024-01-01T00:00:00Z"}"#;
     assert!(store.same_stored(&store, &event_key, &crate::encode_blob(event, true), &crate::encode_blob(event, false)));
-    assert!(!store.same_stored(&store, &event_key, &crate::encode_blob(event, true), &crate::encode_blob(b"{}", false)));
+    assert!(!store.same_stored(
+        &store,
+        &event_key,
+        &crate::encode_blob(event, true),
+        &crate::encode_blob(b"{}", false)
+    ));
 }
 
 /// An event whose `schema` facet is large (stored by reference) and whose `ownership` facet is
 /// small (stored inline), with the byte ranges of both values in its JSON.
 fn event_with_facets() -> (Vec<u8>, std::ops::Range<usize>, std::ops::Range<usize>) {
-    let fields: Vec<String> =
-        (0..40).map(|n| format!(r#"{{"name":"column_{n}","type":"VARCHAR"}}"#)).collect();
+    let fields: Vec<String> = (0..40).map(|n| format!(r#"{{"name":"column_{n}","type":"VARCHAR"}}"#)).collect();
     let schema = format!(r#"{{"fields":[{}]}}"#, fields.join(","));
     let ownership = r#"{"owners":[{"name":"team:sales"}]}"#;
     let event = format!(r#"{{"outputs":[{{"facets":{{"ownership":{ownership},"schema":{schema}}}}}]}}"#);

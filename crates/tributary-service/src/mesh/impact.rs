@@ -2,6 +2,7 @@
 //! to tell.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use tributary_graph::{LineageNode, ReachedNode};
 use tributary_model::{DatasetId, JobId, NodeKind, NodeRef};
@@ -11,6 +12,8 @@ use super::ownership::domain_owners;
 use crate::queries::walk_start;
 use crate::visibility::Visibility;
 use crate::{Service, ServiceError, Shared, State};
+pub(crate) use cache::SummaryCache;
+use cache::{SummaryKey, Walked};
 
 /// Impacted nodes that share a product (and so a domain), or, outside any product, a
 /// domain or a namespace: the "who must be told" list.
@@ -198,9 +201,30 @@ impl Service {
             let state = shared.read_state();
             let visibility = Visibility::new(&principal, &state, &shared.redaction_key);
             let start = walk_start(&principal, &state, &visibility, &start)?;
-            let reach = state.index.reach(&start, direction, depth, limit)?;
-            let reached: Vec<ReachedNode> = reach.nodes.into_iter().filter(|node| node.distance > 0).collect();
-            let groups = count_groups(&state, &reached);
+            let key = SummaryKey {
+                index: state.index.generation(),
+                mesh: state.mesh.generation,
+                start,
+                direction,
+                depth,
+                limit,
+            };
+            let walked = match shared.summary_cache.get(&key) {
+                Some(walked) => {
+                    shared.metrics.summary_cache.with_label_values(&["hit"]).inc();
+                    walked
+                }
+                None => {
+                    shared.metrics.summary_cache.with_label_values(&["miss"]).inc();
+                    let reach = state.index.reach(&key.start, direction, depth, limit)?;
+                    let reached: Vec<ReachedNode> = reach.nodes.into_iter().filter(|node| node.distance > 0).collect();
+                    let groups = count_groups(&state, &reached);
+                    let walked = Arc::new(Walked { reached, truncated: reach.truncated, groups });
+                    shared.summary_cache.insert(key, Arc::clone(&walked));
+                    walked
+                }
+            };
+            let (reached, groups) = (&walked.reached, walked.groups.clone());
             let (datasets, jobs) = groups.iter().fold((0, 0), |(d, j), group| (d + group.datasets, j + group.jobs));
             let page = reached
                 .iter()
@@ -215,7 +239,7 @@ impl Service {
             Ok(ImpactSummary {
                 datasets,
                 jobs,
-                truncated: reach.truncated,
+                truncated: walked.truncated,
                 groups,
                 page,
                 next_cursor,
@@ -366,5 +390,6 @@ fn count_groups(state: &State, nodes: &[ReachedNode]) -> Vec<ImpactCount> {
     groups
 }
 
+mod cache;
 #[cfg(test)]
 mod tests;

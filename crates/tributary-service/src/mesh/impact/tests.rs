@@ -107,6 +107,12 @@ fn product(id: &str, domain: &str, classification: &str, ports: &[u64], internal
 /// Ingests `jobs` pseudo-random jobs (reading 1-3 and writing 1-3 of 80 datasets, a few of
 /// them hubs) from event number `from`.
 async fn ingest(service: &Service, from: u64, jobs: u64) {
+    ingest_runs(service, from, jobs, 0).await;
+}
+
+/// [`ingest`] with run ids moved by `run_offset`: the same jobs with the same inputs and
+/// outputs again, as new runs.
+async fn ingest_runs(service: &Service, from: u64, jobs: u64, run_offset: u64) {
     let mut state = 0x5eed_u64 ^ from;
     let mut next = |below: u64| {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -120,21 +126,31 @@ async fn ingest(service: &Service, from: u64, jobs: u64) {
         let inputs = pick(n_inputs);
         let outputs = pick(n_outputs);
         let job = (JOB_NAMESPACES[(n % 3) as usize], format!("j{}", n % 50));
-        service.ingest(&event(n, job, &inputs, &outputs)).await.expect("ingest");
+        service.ingest(&event(n + run_offset, job, &inputs, &outputs)).await.expect("ingest");
     }
 }
 
-async fn check(service: &Service, who: &str) {
-    let starts: Vec<NodeRef> = (0..90)
+fn every_start() -> Vec<NodeRef> {
+    (0..90)
         .map(|n| NodeRef::from(&dataset(n)))
         .chain((0..12).map(|n| NodeRef {
             kind: NodeKind::Job,
             namespace: JOB_NAMESPACES[(n % 3) as usize].into(),
             name: format!("j{n}"),
         }))
-        .collect();
+        .collect()
+}
+
+async fn check(service: &Service, who: &str) {
+    let compared = check_starts(service, who, &every_start()).await;
+    assert!(compared > 500, "{who}: only {compared} summaries compared");
+}
+
+/// Compares the summary with the oracle for every start, direction and bound; returns how
+/// many were compared.
+async fn check_starts(service: &Service, who: &str, starts: &[NodeRef]) -> usize {
     let mut compared = 0;
-    for start in &starts {
+    for start in starts {
         for direction in [Direction::Downstream, Direction::Upstream, Direction::Both] {
             for (depth, limit, first, offset) in
                 [(20, 10_000, 1000, 0), (2, 10_000, 5, 3), (20, 17, 4, 8), (1, 5, 1, 0)]
@@ -169,7 +185,7 @@ async fn check(service: &Service, who: &str) {
             }
         }
     }
-    assert!(compared > 500, "{who}: only {compared} summaries compared");
+    compared
 }
 
 #[test]
@@ -217,5 +233,66 @@ fn the_summary_by_number_equals_the_summary_by_name() {
         );
         assert!(summary.page.iter().any(|node| node.node.namespace.starts_with(crate::REDACTED_NAMESPACE_PREFIX)));
     });
+    service.close();
+}
+
+/// Summaries are kept while the index's edges and labels and the mesh stay, and never
+/// outlive a change of any of them: after each kind of change every kept start is compared
+/// with the oracle again, and runs that only repeat jobs' inputs and outputs leave the kept
+/// summaries in use.
+#[test]
+fn kept_summaries_follow_every_change_of_edges_labels_and_the_mesh() {
+    let service = Service::open(ServiceConfig::default()).expect("open");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let counted = |outcome: &str| service.shared.metrics.summary_cache.with_label_values(&[outcome]).get();
+    let generation = || service.shared.read_state().index.generation();
+    // Few enough (x 3 directions x 4 bounds) for the cache to keep all of them.
+    let starts: Vec<NodeRef> = every_start().into_iter().step_by(7).collect();
+    runtime.block_on(async {
+        service
+            .apply_domain("id: sales\nname: sales\nnamespaces: [sales-db, etl-sales]\nowners: [{name: head}]\n".into())
+            .await
+            .expect("apply domain");
+        ingest(&service, 0, 40).await;
+        let compared = check_starts(&service, "first", &starts).await;
+        assert!(compared > 20, "only {compared} compared");
+        assert_eq!(counted("hit"), 0);
+
+        // The same question again: from the cache, equal to the oracle.
+        check_starts(&service, "again", &starts).await;
+        assert_eq!(counted("hit"), compared as u64);
+
+        // New runs of the same jobs with the same inputs and outputs change nothing a walk
+        // reads: the kept summaries stay in use.
+        let before = generation();
+        ingest_runs(&service, 0, 40, 1_000).await;
+        assert_eq!(generation(), before, "repeated runs moved the generation");
+        check_starts(&service, "after repeated runs", &starts).await;
+        assert_eq!(counted("hit"), 2 * compared as u64);
+
+        // New edges, a product (labels), a domain (the mesh): each is seen at once.
+        let misses = counted("miss");
+        ingest(&service, 40, 30).await;
+        assert_ne!(generation(), before);
+        check_starts(&service, "after new edges", &starts).await;
+        assert!(counted("miss") >= misses + compared as u64, "kept summaries outlived new edges");
+        service
+            .apply_product(product("sales.orders", "sales", "internal", &[3, 8, 13], &[18, 23, 85]))
+            .await
+            .expect("apply");
+        check_starts(&service, "after a product", &starts).await;
+        service
+            .apply_domain("id: ops\nname: ops\nnamespaces: [scratch, adhoc]\nowners: [{name: ops-lead}]\n".into())
+            .await
+            .expect("apply domain");
+        check_starts(&service, "after a domain", &starts).await;
+        // A job that stops writing a dataset (its outputs change) is seen too.
+        ingest(&service, 0, 1).await;
+        let n = 0;
+        let job = (JOB_NAMESPACES[(n % 3) as usize], format!("j{}", n % 50));
+        service.ingest(&event(5_000, job, &[dataset(1)], &[dataset(2)])).await.expect("ingest");
+        check_starts(&service, "after changed outputs", &starts).await;
+    });
+    assert!(service.shared.summary_cache.len() <= 256);
     service.close();
 }
