@@ -733,3 +733,28 @@ mod snapshot {
         }
     }
 }
+
+/// The generation names what walks and label counts read: it moves with an edge or a label,
+/// not with a job's inputs and outputs set again unchanged or a node nothing reaches, and two
+/// indexes never share one.
+#[test]
+fn the_generation_moves_with_edges_and_labels_only() {
+    let mut index = LineageIndex::default();
+    assert_ne!(index.generation(), LineageIndex::default().generation());
+    let (a, b, c) = (DatasetId::new("db", "a"), DatasetId::new("db", "b"), DatasetId::new("db", "c"));
+    let job = JobId::new("jobs", "j");
+    index.set_job_io(&job, std::slice::from_ref(&a), std::slice::from_ref(&b));
+    let first = index.generation();
+    index.set_job_io(&job, std::slice::from_ref(&a), std::slice::from_ref(&b));
+    index.ensure_dataset(&c);
+    assert_eq!(index.generation(), first);
+    index.set_job_io(&job, std::slice::from_ref(&a), &[b.clone(), c.clone()]);
+    let second = index.generation();
+    assert_ne!(second, first);
+    index.set_labels(HashMap::from([(c.clone(), 1)]), HashMap::new());
+    let third = index.generation();
+    assert_ne!(third, second);
+    // The job's label follows its outputs: dropping the labelled one moves it.
+    index.set_job_io(&job, std::slice::from_ref(&a), std::slice::from_ref(&b));
+    assert_ne!(index.generation(), third);
+}
