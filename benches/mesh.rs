@@ -257,6 +257,15 @@ fn percentile(values: &[f64], p: f64) -> Option<f64> {
 // ---------------------------------------------------------------------------------------
 // Targets and the query loop
 
+/// Times (ms) of one hub's impact summaries: asked again, and never asked before.
+#[derive(Default)]
+struct Times {
+    graphql: Vec<f64>,
+    grpc: Vec<f64>,
+    graphql_walk: Vec<f64>,
+    grpc_walk: Vec<f64>,
+}
+
 #[derive(Clone)]
 struct Target {
     kind: String,
@@ -1185,7 +1194,8 @@ impl Bench {
     }
 
     /// The impact summary from every hub (see `mesh/summary.rs`), over GraphQL and gRPC,
-    /// alternating, 1 warm-up and at least 5 timed calls each.
+    /// alternating, 1 warm-up and at least 5 timed calls each, asked again and never asked
+    /// before.
     fn summary_queries(&mut self, store: &Path, targets: &[Target]) -> anyhow::Result<()> {
         log("summary: derive a mesh from the data, apply it, impact summaries from every hub");
         let mesh = summary::derive_mesh(&self.args.data)?;
@@ -1214,18 +1224,32 @@ impl Bench {
             let mut client = proto::mesh_client::MeshClient::connect(url.clone()).await?;
             let mut rows = Vec::new();
             for target in &hubs {
-                let (said, answer) = summary::graphql_answer(&http, &url, &target.namespace, &target.name).await?;
-                let said_grpc = summary::grpc(&mut client, &target.namespace, &target.name).await?;
-                let (mut graphql_ms, mut grpc_ms) = (Vec::new(), Vec::new());
+                let (ns, name) = (&target.namespace, &target.name);
+                let (said, answer) = summary::graphql_answer(&http, &url, ns, name, summary::LIMIT).await?;
+                let said_grpc = summary::grpc(&mut client, ns, name, summary::LIMIT).await?;
+                let mut times = Times::default();
+                let mut walk_limit = summary::LIMIT;
                 for _ in 0..reps {
                     let started = Instant::now();
-                    summary::graphql(&http, &url, &target.namespace, &target.name).await?;
-                    graphql_ms.push(ms(started.elapsed()));
+                    summary::graphql(&http, &url, ns, name, summary::LIMIT).await?;
+                    times.graphql.push(ms(started.elapsed()));
                     let started = Instant::now();
-                    summary::grpc(&mut client, &target.namespace, &target.name).await?;
-                    grpc_ms.push(ms(started.elapsed()));
+                    summary::grpc(&mut client, ns, name, summary::LIMIT).await?;
+                    times.grpc.push(ms(started.elapsed()));
+                    // A limit never asked before: the server walks.
+                    walk_limit -= 1;
+                    let started = Instant::now();
+                    let walked = summary::graphql(&http, &url, ns, name, walk_limit).await?;
+                    times.graphql_walk.push(ms(started.elapsed()));
+                    walk_limit -= 1;
+                    let started = Instant::now();
+                    let walked_grpc = summary::grpc(&mut client, ns, name, walk_limit).await?;
+                    times.grpc_walk.push(ms(started.elapsed()));
+                    if walked != said || walked_grpc != said {
+                        bail!("summary from {name}: walking calls answered {walked:?} / {walked_grpc:?}, not {said:?}");
+                    }
                 }
-                rows.push((target.clone(), said, said_grpc, graphql_ms, grpc_ms, answer));
+                rows.push((target.clone(), said, said_grpc, times, answer));
             }
             anyhow::Ok((apply_ms, rows))
         })?;
@@ -1236,21 +1260,40 @@ impl Bench {
             json!({"domains": mesh.domains.len(), "products": mesh.products.len(), "ports": mesh.n_ports,
                    "internal_datasets": mesh.n_internal, "what": "apply the derived descriptors over GraphQL (unchanged on a second run)"}),
         );
-        let mut medians: Vec<(u64, f64, f64)> = Vec::new();
+        // (nodes, GraphQL, gRPC, GraphQL walking, gRPC walking) medians per hub.
+        type Medians = (u64, f64, f64, f64, f64);
+        let mut medians: Vec<Medians> = Vec::new();
         let mut answers = Vec::new();
-        for (target, said, said_grpc, graphql_ms, grpc_ms, answer) in &mut rows {
+        for (target, said, said_grpc, times, answer) in &mut rows {
             if said != said_grpc {
                 self.failures
                     .push(format!("summary from {}: GraphQL {said:?} and gRPC {said_grpc:?} differ", target.name));
             }
-            let (graphql, grpc) = (median(graphql_ms).unwrap_or(f64::NAN), median(grpc_ms).unwrap_or(f64::NAN));
-            medians.push((said.datasets + said.jobs, graphql, grpc));
-            answers.push((target.namespace.clone(), target.name.clone(), answer.take(), round3(graphql), round3(grpc)));
+            let mid = |values: &[f64]| median(values).unwrap_or(f64::NAN);
+            let hub = (
+                said.datasets + said.jobs,
+                mid(&times.graphql),
+                mid(&times.grpc),
+                mid(&times.graphql_walk),
+                mid(&times.grpc_walk),
+            );
+            medians.push(hub);
+            answers.push(summary::HubTimes {
+                namespace: target.namespace.clone(),
+                name: target.name.clone(),
+                answer: answer.take(),
+                graphql_ms: round3(hub.1),
+                grpc_ms: round3(hub.2),
+                graphql_walk_ms: round3(hub.3),
+                grpc_walk_ms: round3(hub.4),
+            });
             self.tributary.emit(
                 "summary_hub_ms",
-                json!(round3(graphql)),
+                json!(round3(hub.1)),
                 "ms",
-                json!({"target": target.name, "graphql_ms": graphql_ms, "grpc_ms": grpc_ms, "grpc_median_ms": round3(grpc),
+                json!({"target": target.name, "graphql_ms": times.graphql, "grpc_ms": times.grpc, "grpc_median_ms": round3(hub.2),
+                       "graphql_walk_ms": times.graphql_walk, "grpc_walk_ms": times.grpc_walk,
+                       "graphql_walk_median_ms": round3(hub.3), "grpc_walk_median_ms": round3(hub.4),
                        "datasets": said.datasets, "jobs": said.jobs, "groups": said.groups,
                        "digest_graphql": format!("{:016x}", said.digest), "digest_grpc": format!("{:016x}", said_grpc.digest),
                        "page": summary::PAGE}),
@@ -1259,18 +1302,22 @@ impl Bench {
         let answers_path =
             summary::write_answers(&self.args.root, &self.args.label, &self.args.scale, &mesh, &answers)?;
         log(format!("summary: mesh and answers written to {}", answers_path.display()));
-        medians.sort_by_key(|&(size, _, _)| std::cmp::Reverse(size));
-        let all = |pick: fn(&(u64, f64, f64)) -> f64| median(&medians.iter().map(pick).collect::<Vec<_>>());
-        for (transport, pick) in
-            [("graphql", (|m: &(u64, f64, f64)| m.1) as fn(&(u64, f64, f64)) -> f64), ("grpc", |m| m.2)]
-        {
+        medians.sort_by_key(|&(size, ..)| std::cmp::Reverse(size));
+        let all = |pick: fn(&Medians) -> f64| median(&medians.iter().map(pick).collect::<Vec<_>>());
+        let picks: [(&str, &str, fn(&Medians) -> f64); 4] = [
+            ("graphql", "asked again (the server's kept summary)", |m| m.1),
+            ("grpc", "asked again (the server's kept summary)", |m| m.2),
+            ("graphql_walk", "never asked before (the server walks)", |m| m.3),
+            ("grpc_walk", "never asked before (the server walks)", |m| m.4),
+        ];
+        for (transport, calls, pick) in picks {
             self.tributary.emit(
                 &format!("summary_{transport}_hub_median_ms"),
                 json!(all(pick).map(round3)),
                 "ms",
                 json!({"hubs": medians.len(), "largest_ms": medians.first().map(|m| round3(pick(m))),
                        "second_ms": medians.get(1).map(|m| round3(pick(m))),
-                       "largest_nodes": medians.first().map(|m| m.0),
+                       "largest_nodes": medians.first().map(|m| m.0), "calls": calls,
                        "what": "impact summary (totals, groups, owners, first page of 50), full depth, median per hub then over hubs"}),
             );
         }

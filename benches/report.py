@@ -350,7 +350,10 @@ def summary_report(runs, s):
     print("\n### Impact summary from the hubs: Tributary against closure + group by in SQL\n")
     print("Median ms per hub (Tributary: gRPC / GraphQL; a peer: its one SQL statement, and how many times "
           "Tributary over gRPC is faster). Nodes = datasets + jobs downstream.\n")
-    head = ["hub", "nodes", "groups", "tributary gRPC / GraphQL"] + peers + ["best SQL ÷ gRPC"]
+    print("Tributary keeps recent summaries while the graph and the mesh stay: \"asked again\" is answered from "
+          "them, \"walking\" is a question never asked before (the server walks the closure).\n")
+    head = ["hub", "nodes", "groups", "tributary gRPC / GraphQL, asked again", "walking"] + peers + [
+        "best SQL ÷ gRPC asked again", "÷ gRPC walking"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     rows = sorted(trib.values(), key=lambda d: -(d.get("datasets", 0) + d.get("jobs", 0)))
@@ -359,7 +362,8 @@ def summary_report(runs, s):
     for d in rows:
         t, g = d.get("grpc_median_ms"), d.get("value")
         cells = [d["target"], "{:,}".format(d.get("datasets", 0) + d.get("jobs", 0)), str(d.get("groups", "-")),
-                 "%s / %s" % (fmt_ms(t), fmt_ms(g))]
+                 "%s / %s" % (fmt_ms(t), fmt_ms(g)),
+                 "%s / %s" % (fmt_ms(d.get("grpc_walk_median_ms")), fmt_ms(d.get("graphql_walk_median_ms")))]
         found = []
         for p in peers:
             x = per_peer[p].get(d["target"])
@@ -376,13 +380,19 @@ def summary_report(runs, s):
             best_ratios.append(r)
         grpcs.append(t)
         cells.append(fmt_x(r))
+        walk = d.get("grpc_walk_median_ms")
+        cells.append(fmt_x(ratio(min(found), walk)) if found and walk else "-")
         print("| " + " | ".join(cells) + " |")
     meds = ["median over hubs", "", "", "%s / %s" % (fmt_ms(median([d["grpc_median_ms"] for d in rows])),
                                                    fmt_ms(median([d["value"] for d in rows])))]
+    walks = [d for d in rows if d.get("grpc_walk_median_ms") is not None]
+    meds.append("%s / %s" % (fmt_ms(median([d["grpc_walk_median_ms"] for d in walks])),
+                             fmt_ms(median([d["graphql_walk_median_ms"] for d in walks]))) if walks else "-")
     for p in peers:
         vs = [x["value"] for x in per_peer[p].values() if x.get("value") is not None]
         meds.append(fmt_ms(median(vs)) if vs else "-")
     meds.append(fmt_x(median(best_ratios)) if best_ratios else "-")
+    meds.append("")
     print("| " + " | ".join(meds) + " |")
     cc = runs.get((s, "all", "summary_crosscheck_mismatches"))
     if cc:

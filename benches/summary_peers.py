@@ -403,7 +403,10 @@ def main():
                  ms=[round(x, 3) for x in ms], datasets=total[0], jobs=total[1], groups=len(groups),
                  loadavg_1m=os.getloadavg()[0],
                  tributary_grpc_median_ms=hub.get("grpc_median_ms"),
-                 tributary_graphql_median_ms=hub.get("graphql_median_ms"), match=not diffs)
+                 tributary_graphql_median_ms=hub.get("graphql_median_ms"),
+                 # Calls the server had to walk for (absent in answers of builds before the cache).
+                 tributary_grpc_walk_median_ms=hub.get("grpc_walk_median_ms"),
+                 tributary_graphql_walk_median_ms=hub.get("graphql_walk_median_ms"), match=not diffs)
             log("%s %s: %.1f ms (%d datasets, %d jobs, %d groups)%s"
                 % (name, hub["name"], med, total[0], total[1], len(groups), "" if not diffs else " MISMATCH"))
         if medians:
