@@ -546,6 +546,28 @@ fn lineage_request(query: &QuerySpec, target: &Target) -> proto::LineageRequest 
     }
 }
 
+/// One GraphQL `lineage` call shaped like [`lineage_request`]; returns the datasets past the
+/// start.
+async fn graphql_lineage(
+    http: &reqwest::Client,
+    base_url: &str,
+    query: &QuerySpec,
+    target: &Target,
+) -> anyhow::Result<usize> {
+    const LINEAGE: &str = "query($s: NodeInput!, $d: Int!, $l: Int!) { lineage(start: $s, direction: DOWNSTREAM, depth: $d, limit: $l, datasetsOnly: true) { nodes { kind namespace name distance } } }";
+    let answer: Value = http
+        .post(format!("{base_url}/graphql"))
+        .json(&json!({"query": LINEAGE, "variables": {
+            "s": {"kind": "DATASET", "namespace": target.namespace, "name": target.name},
+            "d": query.depth, "l": NODE_LIMIT}}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let nodes = answer["data"]["lineage"]["nodes"].as_array().with_context(|| format!("lineage failed: {answer}"))?;
+    Ok(nodes.iter().filter(|node| node["kind"] == "DATASET" && node["distance"].as_u64().unwrap_or(0) > 0).count())
+}
+
 async fn lineage_client(url: &str, wait: Duration) -> anyhow::Result<LineageClient<tonic::transport::Channel>> {
     let started = Instant::now();
     loop {
@@ -1140,11 +1162,79 @@ impl Bench {
         self.failures.extend(failed);
         let after_queries = server.memory();
         self.emit_rss("server_rss_after_queries_bytes", after_queries, empty, shape);
+        self.graphql_hub_queries(&url, &mut client, targets)?;
         drop(client);
         let stop = server.stop(Duration::from_secs(120));
         self.tributary.emit("shutdown_ms", json!(ms(stop)), "ms", json!({"what": "SIGTERM -> exit"}));
         save_results(&self.args.root, &self.args.label, &self.args.scale, versions, &results)?;
         Ok(results)
+    }
+
+    /// The large answers over GraphQL against gRPC: every hub's `down_d5` and `down_all`
+    /// (datasets only, no edges, as the gRPC queries ask), 1 warm-up and `reps` calls each,
+    /// alternating the transports call by call; the GraphQL answer must hold as many datasets
+    /// as the gRPC one. Issue #13's goal: GraphQL within 1.5x of gRPC on large answers.
+    fn graphql_hub_queries(
+        &mut self,
+        url: &str,
+        client: &mut LineageClient<tonic::transport::Channel>,
+        targets: &[Target],
+    ) -> anyhow::Result<()> {
+        log("queries: hub closures over GraphQL against gRPC");
+        let http = reqwest::Client::new();
+        let reps = self.args.reps.max(3);
+        for query in QUERIES.iter().filter(|query| query.downstream) {
+            let mut medians: Vec<(usize, f64, f64)> = Vec::new();
+            for target in targets.iter().filter(|target| target.kind == "hub") {
+                let grpc_rows = match self.runtime.block_on(grpc_lineage(client, query, target, false)) {
+                    Ok(answer) => answer.n_rows,
+                    Err(_) => continue,
+                };
+                let graphql_rows = self.runtime.block_on(graphql_lineage(&http, url, query, target))?;
+                if graphql_rows != grpc_rows {
+                    self.failures.push(format!(
+                        "{} on {} over GraphQL: {graphql_rows} datasets, over gRPC {grpc_rows}",
+                        query.name, target.name
+                    ));
+                    continue;
+                }
+                let (mut graphql_ms, mut grpc_ms) = (Vec::new(), Vec::new());
+                for _ in 0..reps {
+                    let started = Instant::now();
+                    self.runtime.block_on(graphql_lineage(&http, url, query, target))?;
+                    graphql_ms.push(ms(started.elapsed()));
+                    let started = Instant::now();
+                    self.runtime.block_on(grpc_lineage(client, query, target, false)).map_err(|error| match error {
+                        CallError::Timeout => anyhow::anyhow!("{} on {}: timed out", query.name, target.name),
+                        CallError::Failed(error) => error.context(format!("{} on {}", query.name, target.name)),
+                    })?;
+                    grpc_ms.push(ms(started.elapsed()));
+                }
+                let (graphql, grpc) = (median(&graphql_ms).unwrap_or(f64::NAN), median(&grpc_ms).unwrap_or(f64::NAN));
+                medians.push((grpc_rows, graphql, grpc));
+                self.tributary.emit(
+                    "graphql_hub_ms",
+                    json!(round3(graphql)),
+                    "ms",
+                    json!({"query": query.name, "target": target.name, "rows": grpc_rows, "graphql_ms": graphql_ms,
+                           "grpc_ms": grpc_ms, "grpc_median_ms": round3(grpc), "graphql_over_grpc": round3(graphql / grpc)}),
+                );
+            }
+            medians.sort_by_key(|&(rows, ..)| std::cmp::Reverse(rows));
+            let over_hubs = |pick: fn(&(usize, f64, f64)) -> f64| median(&medians.iter().map(pick).collect::<Vec<_>>());
+            let (graphql, grpc) = (over_hubs(|m| m.1), over_hubs(|m| m.2));
+            self.tributary.emit(
+                &format!("graphql_{}_hub_median_ms", query.name),
+                json!(graphql.map(round3)),
+                "ms",
+                json!({"grpc_median_ms": grpc.map(round3), "graphql_over_grpc": graphql.zip(grpc).map(|(a, b)| round3(a / b)),
+                       "hubs": medians.len(), "largest_rows": medians.first().map(|m| m.0),
+                       "largest_graphql_ms": medians.first().map(|m| round3(m.1)),
+                       "largest_grpc_ms": medians.first().map(|m| round3(m.2)),
+                       "what": "lineage from each hub, datasets only, no edges: GraphQL `lineage` against gRPC GetLineage, median per hub then over hubs"}),
+            );
+        }
+        Ok(())
     }
 
     /// Start-up with and without the index snapshot the server writes when it closes (the
@@ -1304,7 +1394,8 @@ impl Bench {
         log(format!("summary: mesh and answers written to {}", answers_path.display()));
         medians.sort_by_key(|&(size, ..)| std::cmp::Reverse(size));
         let all = |pick: fn(&Medians) -> f64| median(&medians.iter().map(pick).collect::<Vec<_>>());
-        let picks: [(&str, &str, fn(&Medians) -> f64); 4] = [
+        type Pick = (&'static str, &'static str, fn(&Medians) -> f64);
+        let picks: [Pick; 4] = [
             ("graphql", "asked again (the server's kept summary)", |m| m.1),
             ("grpc", "asked again (the server's kept summary)", |m| m.2),
             ("graphql_walk", "never asked before (the server walks)", |m| m.3),

@@ -196,7 +196,7 @@ pub(crate) struct Shared {
     pub(crate) read_gate: consistency::ReadGate,
     /// Whether the last flush worked (for `/healthz`).
     pub(crate) health: health::Health,
-    /// The last product lineage derived, keyed by (watermark sequence, mesh generation).
+    /// The last product lineage derived, keyed by (index generation, mesh generation).
     pub(crate) product_lineage_cache: Mutex<Option<mesh::CachedProductLineage>>,
     /// Recent impact summaries, kept while the index's edges and labels and the mesh stay
     /// (see `mesh/impact/cache.rs`); a leaf lock.

@@ -109,8 +109,17 @@ pub fn rebuild(
     // Tokens, the audit trail (who sent each event) and the redaction key are not derived.
     new.copy_access_records(&old)?;
     new.flush()?;
+    drop((old, new));
+    settle(target, config)?;
     progress(report.events);
     Ok(report)
+}
+
+/// Brings sled's recovery snapshot of the store in `dir` (no server may have it open) up to
+/// date, so that its next open does not read the log written since the previous one: after a
+/// bulk load (`import`, `rebuild`), which writes the whole store in one open.
+pub fn settle(dir: &Path, config: &StoreConfig) -> Result<(), ServiceError> {
+    Ok(Store::settle(dir, config, std::time::Duration::from_secs(10))?)
 }
 
 /// Rebuilds `dir` into a temporary directory beside it and compares every derived record;

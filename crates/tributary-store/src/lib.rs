@@ -196,6 +196,18 @@ impl Store {
         Self::init(db, Some(path.to_path_buf()), config)
     }
 
+    /// Opens the store's database and closes it again, waiting up to `wait` for a handle on
+    /// it that is being dropped. sled brings its recovery snapshot up to date only when it
+    /// opens, by reading every log segment written since the previous open, so the first open
+    /// after a bulk load reads the whole log (11 s at 1M datasets with the file in the page
+    /// cache, against 2 s afterwards). A bulk load settles the store when it is done, so that
+    /// it pays this once and the server's first start does not.
+    pub fn settle(path: &Path, config: &StoreConfig, wait: std::time::Duration) -> Result<()> {
+        let db = open_db_waiting(path, config, wait)?;
+        db.flush()?;
+        Ok(())
+    }
+
     /// [`Self::open`], waiting up to `wait` for a handle on the same store that is being
     /// dropped (sled's threads let go of its file lock shortly after the last handle).
     pub fn open_waiting(path: &Path, config: &StoreConfig, wait: std::time::Duration) -> Result<Self> {

@@ -121,6 +121,17 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let elapsed = started.elapsed().as_secs_f64();
     let closing = service.clone();
     tokio::task::spawn_blocking(move || closing.close()).await?;
+    drop(service);
+    // The whole store was written in one open: settle it now, so that the server's first
+    // start does not read sled's whole log (see `maintenance::settle`).
+    let (dir, store_config) = (data_dir.clone(), args.store.service_config().store);
+    if let Err(error) =
+        tokio::task::spawn_blocking(move || tributary_service::maintenance::settle(&dir, &store_config)).await?
+    {
+        eprintln!(
+            "warning: the store is imported, but settling it failed ({error}): the server's first start will take longer"
+        );
+    }
 
     println!(
         "imported {} events from {} lines in {:.1}s ({:.0} events/s): {} new, {} duplicates, {} rejected",

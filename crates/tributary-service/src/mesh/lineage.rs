@@ -1,5 +1,5 @@
-//! Product and domain lineage, derived from dataset lineage and cached per watermark and
-//! mesh generation.
+//! Product and domain lineage, derived from dataset lineage and cached per index generation
+//! (edges and labels) and mesh generation.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,16 +20,17 @@ pub struct ProductEdge {
     pub via: Vec<(DatasetId, DatasetId)>,
 }
 
-/// Product lineage with the (watermark sequence, mesh generation) it was derived at.
-pub(crate) type CachedProductLineage = ((u64, u64), Arc<Vec<ProductEdge>>);
+/// Product lineage with the (index generation, mesh generation) it was derived at.
+pub(crate) type CachedProductLineage = ((tributary_graph::Generation, u64), Arc<Vec<ProductEdge>>);
 
 impl Shared {
-    /// Product lineage as of now, from the cache when neither the graph (watermark) nor the
-    /// mesh (generation) moved since it was derived. The cache's mutex is a leaf: the state
-    /// lock is taken and released before it.
+    /// Product lineage as of now, from the cache when neither the graph's edges (the index's
+    /// generation: events that only repeat a job's inputs and outputs leave it) nor the mesh
+    /// (its generation) moved since it was derived. The cache's mutex is a leaf, taken while
+    /// the state's read lock is held and holding nothing else.
     pub(crate) fn product_lineage(&self) -> Arc<Vec<ProductEdge>> {
         let state = self.read_state();
-        let key = (state.index.watermark().sequence, state.mesh.generation);
+        let key = (state.index.generation(), state.mesh.generation);
         {
             let cached = self.product_lineage_cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if let Some((cached_key, edges)) = &*cached
