@@ -7,7 +7,7 @@
 //! that of the first labelled dataset it writes, in (namespace, name) order, kept up to date
 //! when the job's outputs or the labels change.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::NodeIndex;
@@ -72,6 +72,30 @@ impl LineageIndex {
                 }
             }
         }
+    }
+
+    /// Sets the labels of some datasets by name (0 removes one), leaving the others, and
+    /// derives again the labels of the jobs writing them. Linear in the datasets given and
+    /// their writers.
+    pub fn relabel_datasets(&mut self, changes: impl IntoIterator<Item = (DatasetId, u32)>) {
+        let mut writers: HashSet<NodeIndex> = HashSet::new();
+        for (id, label) in changes {
+            let index = self.dataset_index(&id);
+            if label == 0 {
+                self.labels.datasets.remove(&id);
+            } else {
+                self.labels.datasets.insert(id, label);
+            }
+            if let Some(index) = index {
+                self.labels.set_node(index, label);
+                writers.extend(self.graph.neighbors_directed(index, PetDirection::Incoming));
+            }
+        }
+        for job in writers {
+            let label = self.job_label(job);
+            self.labels.set_node(job, label);
+        }
+        self.generation = crate::Generation::next();
     }
 
     /// The label of the first labelled dataset `job` writes, in (namespace, name) order.

@@ -1,5 +1,7 @@
 //! Applying domain and product descriptors: checks, blocking policies, the audit entry.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use tributary_auth::Principal;
 use tributary_mesh::{
@@ -121,19 +123,9 @@ impl Shared {
         }
 
         // Policies, evaluated against the mesh as it would be with this version.
-        let mut trial = MeshState {
-            products: mesh.products.clone(),
-            domains: mesh.domains.clone(),
-            global_policies: mesh.global_policies.clone(),
-            domain_policies: mesh.domain_policies.clone(),
-            namespace_domain: mesh.namespace_domain.clone(),
-            ..MeshState::default()
-        };
         let version = previous.as_ref().map_or(1, |(_, version)| version + 1);
-        trial.products.insert(product.id.clone(), (product.clone(), version));
-        trial.rebuild_membership();
         let mut found: Vec<Violation> = Vec::new();
-        for policy in trial.policies().filter(|p| p.applies_to(&product.domain)) {
+        for policy in mesh.policies().filter(|p| p.applies_to(&product.domain)) {
             match &policy.kind {
                 PolicyKind::OutputPortRequirements { require } => {
                     found.extend(check_output_ports(policy, require, &product))
@@ -146,11 +138,23 @@ impl Shared {
                 _ => {}
             }
         }
-        {
+        if mesh.has_graph_policies() {
             // Graph findings of the mesh after this apply that concern this product, or that
             // the apply creates, whichever product they are about: otherwise the order of
             // applies could slip a blocking violation in (a public product first, then the
-            // product whose PII column reaches it).
+            // product whose PII column reaches it). Without graph policies there are none.
+            let mut trial = MeshState {
+                products: mesh.products.clone(),
+                domains: mesh.domains.clone(),
+                global_policies: mesh.global_policies.clone(),
+                domain_policies: mesh.domain_policies.clone(),
+                namespace_domain: mesh.namespace_domain.clone(),
+                membership: mesh.membership.clone(),
+                claims: mesh.claims.clone(),
+                restricted: Arc::clone(&mesh.restricted),
+                ..MeshState::default()
+            };
+            trial.install_product(product.clone(), version);
             let before = mesh.evaluate_graph(&state.index, &self.store)?;
             let after = trial.evaluate_graph(&state.index, &self.store)?;
             found.extend(after.into_iter().filter(|v| {
@@ -169,9 +173,8 @@ impl Shared {
         self.store_document(DocumentKind::Product, &product.id, version, hash, body, principal)?;
         let mut state = self.write_state();
         let state = &mut *state;
-        state.mesh.products.insert(product.id.clone(), (product.clone(), version));
-        state.mesh.rebuild_membership();
-        state.relabel();
+        let affected = state.mesh.install_product(product.clone(), version);
+        state.relabel_product(&product.id, &affected);
         state.mesh.generation += 1;
         let stale = format!("product `{}`:", product.id);
         state.mesh.unreadable.retain(|what| !what.starts_with(&stale));

@@ -1,7 +1,7 @@
 //! Impact grouping: nodes grouped by product, then domain, then namespace, with the owners
 //! to tell.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use tributary_graph::{LineageNode, ReachedNode};
@@ -261,9 +261,36 @@ pub(crate) struct GroupLabels {
     products: Vec<(String, u32)>,
     /// By domain number - 1.
     domains: Vec<String>,
+    /// Product id -> label, domain -> number: an apply of one product numbers a new product
+    /// or domain at the end, so the labels of the others stay.
+    product_labels: HashMap<String, u32>,
+    domain_numbers: HashMap<String, u32>,
 }
 
 impl GroupLabels {
+    fn domain_number(&mut self, domain: &str) -> u32 {
+        if let Some(&number) = self.domain_numbers.get(domain) {
+            return number;
+        }
+        self.domains.push(domain.to_owned());
+        let number = self.domains.len() as u32;
+        self.domain_numbers.insert(domain.to_owned(), number);
+        number
+    }
+
+    /// The label of `product` in `domain`, numbered at the end when it has none.
+    fn product_label(&mut self, product: &str, domain: &str) -> u32 {
+        let domain = self.domain_number(domain);
+        if let Some(&label) = self.product_labels.get(product) {
+            self.products[label as usize - 1].1 = domain;
+            return label;
+        }
+        self.products.push((product.to_owned(), domain));
+        let label = self.products.len() as u32;
+        self.product_labels.insert(product.to_owned(), label);
+        label
+    }
+
     fn product(&self, label: u32) -> &(String, u32) {
         &self.products[label as usize - 1]
     }
@@ -280,36 +307,46 @@ impl State {
     pub(crate) fn relabel(&mut self) {
         let mesh = &self.mesh;
         let mut labels = GroupLabels::default();
-        let mut domain_numbers: HashMap<String, u32> = HashMap::new();
-        let mut domain_number = |domain: &str, labels: &mut GroupLabels| -> u32 {
-            if let Some(&number) = domain_numbers.get(domain) {
-                return number;
-            }
-            labels.domains.push(domain.to_owned());
-            let number = labels.domains.len() as u32;
-            domain_numbers.insert(domain.to_owned(), number);
-            number
-        };
-        let mut product_labels: HashMap<&str, u32> = HashMap::new();
         for (product, _) in mesh.products.values() {
-            let domain = domain_number(&product.domain, &mut labels);
-            labels.products.push((product.id.clone(), domain));
-            product_labels.insert(&product.id, labels.products.len() as u32);
+            labels.product_label(&product.id, &product.domain);
         }
         let datasets: HashMap<DatasetId, u32> = mesh
             .membership
             .iter()
             .filter_map(|(id, membership)| {
-                product_labels.get(membership.product.as_str()).map(|&label| (id.clone(), label))
+                labels.product_labels.get(membership.product.as_str()).map(|&label| (id.clone(), label))
             })
             .collect();
         let namespaces: HashMap<String, u32> = mesh
             .namespace_domain
             .iter()
-            .map(|(namespace, domain)| (namespace.clone(), domain_number(domain, &mut labels)))
+            .map(|(namespace, domain)| (namespace.clone(), labels.domain_number(domain)))
             .collect();
         self.mesh.group_labels = labels;
         self.index.set_labels(datasets, namespaces);
+    }
+
+    /// [`Self::relabel`] after one product was applied: labels the product (a new one at the
+    /// end) and relabels only `affected`, the datasets its old or new descriptor lists, with
+    /// the jobs writing them. Linear in those datasets and their writers, not in the mesh.
+    pub(crate) fn relabel_product(&mut self, product: &str, affected: &HashSet<DatasetId>) {
+        let Some((descriptor, _)) = self.mesh.products.get(product) else { return };
+        let domain = descriptor.domain.clone();
+        let labels = &mut self.mesh.group_labels;
+        labels.product_label(product, &domain);
+        let changes: Vec<(DatasetId, u32)> = affected
+            .iter()
+            .map(|dataset| {
+                let label = self
+                    .mesh
+                    .membership
+                    .get(dataset)
+                    .and_then(|membership| labels.product_labels.get(membership.product.as_str()).copied())
+                    .unwrap_or(0);
+                (dataset.clone(), label)
+            })
+            .collect();
+        self.index.relabel_datasets(changes);
     }
 }
 

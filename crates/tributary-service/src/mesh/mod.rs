@@ -2,7 +2,7 @@
 //! product and domain lineage derived from dataset lineage, and federated policies
 //! evaluated when products are applied and when lineage is ingested.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use tributary_mesh::{DomainDescriptor, Policy, PolicyKind, ProductDescriptor, Violation, parse_policy_values};
@@ -45,6 +45,10 @@ pub(crate) struct MeshState {
     global_policies: Vec<Policy>,
     domain_policies: BTreeMap<String, Vec<Policy>>,
     membership: HashMap<DatasetId, Membership>,
+    /// Which products list each dataset: product id -> the port it is (`None`: an internal
+    /// dataset). `membership` is derived from it per dataset, so an apply updates only the
+    /// datasets of the product's old and new descriptor.
+    claims: Claims,
     namespace_domain: HashMap<String, String>,
     /// Open violations found on ingested lineage, with when each was first seen.
     violations: BTreeMap<Violation, Timestamp>,
@@ -102,42 +106,79 @@ impl MeshState {
     }
 
     fn rebuild_membership(&mut self) {
-        self.membership.clear();
+        self.claims.clear();
         for (product, _) in self.products.values() {
-            for port in &product.output_ports {
-                self.membership.insert(
-                    port.dataset.clone(),
-                    Membership {
-                        product: product.id.clone(),
-                        domain: product.domain.clone(),
-                        port: Some(port.name.clone()),
-                    },
-                );
-            }
-            for dataset in &product.internal_datasets {
-                self.membership.entry(dataset.clone()).or_insert(Membership {
-                    product: product.id.clone(),
-                    domain: product.domain.clone(),
-                    port: None,
-                });
+            add_claims(&mut self.claims, product);
+        }
+        let all: Vec<DatasetId> = self.claims.keys().cloned().collect();
+        self.membership.clear();
+        let mut restricted = HashMap::new();
+        for dataset in all {
+            if let Some(membership) = self.derive_membership(&dataset) {
+                if self.is_restricted(&membership) {
+                    restricted.insert(dataset.clone(), membership.clone());
+                }
+                self.membership.insert(dataset, membership);
             }
         }
-        let restricted = self
-            .membership
-            .iter()
-            .filter(|(_, membership)| {
-                let Some((product, _)) = self.products.get(&membership.product) else { return false };
-                let port =
-                    membership.port.as_ref().and_then(|name| product.output_ports.iter().find(|p| &p.name == name));
-                let classification = port.map_or(product.classification, |port| product.port_classification(port));
-                classification == tributary_mesh::Classification::Restricted
-            })
-            .map(|(id, membership)| (id.clone(), membership.clone()))
-            .collect();
         self.restricted = Arc::new(restricted);
     }
 
-    fn policies(&self) -> impl Iterator<Item = &Policy> {
+    /// Installs `product` (replacing its earlier version, if any) and updates the membership
+    /// of the datasets either version lists; returns those datasets. Equal to inserting it and
+    /// calling `rebuild_membership`, in time linear in the two descriptors.
+    pub(crate) fn install_product(&mut self, product: ProductDescriptor, version: u64) -> HashSet<DatasetId> {
+        let mut affected: HashSet<DatasetId> = product.datasets().cloned().collect();
+        if let Some((old, _)) = self.products.get(&product.id) {
+            affected.extend(old.datasets().cloned());
+            remove_claims(&mut self.claims, old);
+        }
+        add_claims(&mut self.claims, &product);
+        self.products.insert(product.id.clone(), (product, version));
+        let restricted = Arc::make_mut(&mut self.restricted);
+        for dataset in &affected {
+            restricted.remove(dataset);
+        }
+        let mut now_restricted = Vec::new();
+        for dataset in &affected {
+            match self.derive_membership(dataset) {
+                Some(membership) => {
+                    if self.is_restricted(&membership) {
+                        now_restricted.push((dataset.clone(), membership.clone()));
+                    }
+                    self.membership.insert(dataset.clone(), membership);
+                }
+                None => {
+                    self.membership.remove(dataset);
+                }
+            }
+        }
+        Arc::make_mut(&mut self.restricted).extend(now_restricted);
+        affected
+    }
+
+    /// A dataset's product: the one listing it as an output port (the last in id order if
+    /// several do), else the first in id order listing it as an internal dataset.
+    fn derive_membership(&self, dataset: &DatasetId) -> Option<Membership> {
+        let claims = self.claims.get(dataset)?;
+        let (product, port) = claims
+            .iter()
+            .rev()
+            .find(|(_, port)| port.is_some())
+            .or_else(|| claims.iter().next())
+            .map(|(product, port)| (product.clone(), port.clone()))?;
+        let domain = self.products.get(&product).map(|(descriptor, _)| descriptor.domain.clone())?;
+        Some(Membership { product, domain, port })
+    }
+
+    fn is_restricted(&self, membership: &Membership) -> bool {
+        let Some((product, _)) = self.products.get(&membership.product) else { return false };
+        let port = membership.port.as_ref().and_then(|name| product.output_ports.iter().find(|p| &p.name == name));
+        let classification = port.map_or(product.classification, |port| product.port_classification(port));
+        classification == tributary_mesh::Classification::Restricted
+    }
+
+    pub(crate) fn policies(&self) -> impl Iterator<Item = &Policy> {
         self.global_policies.iter().chain(self.domain_policies.values().flatten())
     }
 
@@ -248,4 +289,28 @@ fn product_view(visibility: &Visibility, descriptor: &ProductDescriptor, version
     let mut descriptor = descriptor.clone();
     visibility.redact_product(&mut descriptor);
     ProductView { descriptor, version }
+}
+
+type Claims = HashMap<DatasetId, BTreeMap<String, Option<String>>>;
+
+fn add_claims(claims: &mut Claims, product: &ProductDescriptor) {
+    for dataset in &product.internal_datasets {
+        claims.entry(dataset.clone()).or_default().entry(product.id.clone()).or_insert(None);
+    }
+    // A port claim wins over an internal one of the same product; of two ports on the same
+    // dataset, the later one (as inserting them in order would leave it).
+    for port in &product.output_ports {
+        claims.entry(port.dataset.clone()).or_default().insert(product.id.clone(), Some(port.name.clone()));
+    }
+}
+
+fn remove_claims(claims: &mut Claims, product: &ProductDescriptor) {
+    for dataset in product.datasets() {
+        if let Some(by_product) = claims.get_mut(dataset) {
+            by_product.remove(&product.id);
+            if by_product.is_empty() {
+                claims.remove(dataset);
+            }
+        }
+    }
 }

@@ -296,3 +296,59 @@ fn kept_summaries_follow_every_change_of_edges_labels_and_the_mesh() {
     assert!(service.shared.summary_cache.len() <= 256);
     service.close();
 }
+
+/// An apply updates membership and labels for the product's datasets only. After every apply
+/// of a random sequence (new products, re-applies that move datasets between products or
+/// between ports and internal datasets, products moving domain, restricted or not, applies
+/// refused for a port another product holds) the membership and the restricted datasets equal
+/// a rebuild from every descriptor, and summaries equal the name-based oracle.
+#[test]
+fn incremental_applies_equal_a_rebuild_from_every_descriptor() {
+    let service = Service::open(ServiceConfig::default()).expect("open");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let starts: Vec<NodeRef> = every_start().into_iter().step_by(11).collect();
+    let mut state = 0x0a11_u64;
+    let mut next = |below: u64| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) % below
+    };
+    runtime.block_on(async {
+        for domain in ["sales", "finance", "hr"] {
+            let descriptor =
+                format!("id: {domain}\nname: {domain}\nnamespaces: [{domain}-db]\nowners: [{{name: head}}]\n");
+            service.apply_domain(descriptor).await.expect("apply domain");
+        }
+        ingest(&service, 0, 60).await;
+        let (mut applied, mut refused) = (0, 0);
+        for round in 0..60u64 {
+            let id = format!("p{}", next(7));
+            let domain = ["sales", "finance", "hr"][next(3) as usize];
+            let pick = |count: u64, next: &mut dyn FnMut(u64) -> u64| -> Vec<u64> {
+                let mut picked: Vec<u64> = (0..count).map(|_| next(30)).collect();
+                picked.sort_unstable();
+                picked.dedup();
+                picked
+            };
+            let ports = pick(1 + next(3), &mut next);
+            let internal = pick(next(4), &mut next);
+            let classification = if next(3) == 0 { "restricted" } else { "internal" };
+            match service.apply_product(product(&id, domain, classification, &ports, &internal)).await {
+                Ok(_) => applied += 1,
+                Err(_) => refused += 1,
+            }
+            {
+                let state = service.shared.read_state();
+                let mut rebuilt =
+                    super::super::MeshState { products: state.mesh.products.clone(), ..Default::default() };
+                rebuilt.rebuild_membership();
+                assert_eq!(state.mesh.membership, rebuilt.membership, "round {round}: membership");
+                assert_eq!(*state.mesh.restricted, *rebuilt.restricted, "round {round}: restricted");
+            }
+            if round % 6 == 5 {
+                check_starts(&service, &format!("round {round}"), &starts).await;
+            }
+        }
+        assert!(applied > 20 && refused > 0, "{applied} applied, {refused} refused");
+    });
+    service.close();
+}
