@@ -48,8 +48,8 @@ use server::{Memory, ServerProcess, disk_usage};
 const CLOSURE_DEPTH: u32 = 1000;
 /// Node limit for every query: the server's maximum, so no answer is cut.
 const NODE_LIMIT: u32 = 1_000_000;
-/// Disk a store takes per NDJSON byte, with margin (3.2-3.4x measured at 10k and 100k, 2026-11-21).
-const DISK_PER_NDJSON_BYTE: f64 = 4.5;
+/// Disk a store takes per NDJSON byte, with margin (2.3-2.5x measured at 100k and 1M, 2026-12-01).
+const DISK_PER_NDJSON_BYTE: f64 = 3.0;
 /// Per-query timeout, as the peers' default.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 
