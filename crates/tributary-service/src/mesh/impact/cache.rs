@@ -21,9 +21,11 @@ use super::ImpactCount;
 
 /// At most this many summaries are kept.
 const MAX_ENTRIES: usize = 256;
-/// At most this many reached nodes in all (8 bytes each): about 32 MiB with the groups. A
-/// larger walk is answered but not kept.
-const MAX_NODES: usize = 4_000_000;
+/// At most this much weight in all: a reached node weighs 1 (8 bytes), a group
+/// [`GROUP_WEIGHT`] (its names and owners, about 200 bytes), so about 32 MiB. A heavier
+/// summary is answered but not kept.
+const MAX_WEIGHT: usize = 4_000_000;
+const GROUP_WEIGHT: usize = 25;
 
 /// What a summary depends on besides the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +47,12 @@ pub(crate) struct Walked {
     pub(crate) groups: Vec<ImpactCount>,
 }
 
+impl Walked {
+    fn weight(&self) -> usize {
+        self.reached.len() + GROUP_WEIGHT * self.groups.len()
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct SummaryCache {
     /// Least recently used first.
@@ -64,21 +72,70 @@ impl SummaryCache {
     /// Keeps `walked` for `key`. Entries of other generations go first: the generations only
     /// move forward, so they cannot be asked for again.
     pub(crate) fn insert(&self, key: SummaryKey, walked: Arc<Walked>) {
-        if walked.reached.len() > MAX_NODES {
+        if walked.weight() > MAX_WEIGHT {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         entries.retain(|(kept, _)| kept.index == key.index && kept.mesh == key.mesh && kept != &key);
         entries.push_back((key, walked));
-        let mut nodes: usize = entries.iter().map(|(_, walked)| walked.reached.len()).sum();
-        while entries.len() > MAX_ENTRIES || nodes > MAX_NODES {
+        let mut weight: usize = entries.iter().map(|(_, walked)| walked.weight()).sum();
+        while entries.len() > MAX_ENTRIES || weight > MAX_WEIGHT {
             let Some((_, evicted)) = entries.pop_front() else { break };
-            nodes -= evicted.reached.len();
+            weight -= evicted.weight();
         }
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(index: Generation, start: &str, limit: usize) -> SummaryKey {
+        SummaryKey {
+            index,
+            mesh: 1,
+            start: NodeRef { kind: tributary_model::NodeKind::Dataset, namespace: "db".into(), name: start.into() },
+            direction: Direction::Downstream,
+            depth: 20,
+            limit,
+        }
+    }
+
+    /// A summary of `groups` groups (weight 25 each), no nodes.
+    fn walked(groups: usize) -> Arc<Walked> {
+        Arc::new(Walked { reached: Vec::new(), truncated: false, groups: vec![ImpactCount::default(); groups] })
+    }
+
+    /// Kept while the weight allows, least recently used out first; a summary heavier than
+    /// the whole budget is not kept; a new generation drops the old ones.
+    #[test]
+    fn the_cache_keeps_recent_summaries_within_its_weight() {
+        let cache = SummaryCache::default();
+        let now = Generation::default();
+        let quarter = MAX_WEIGHT / GROUP_WEIGHT / 4;
+        for (n, start) in ["a", "b", "c"].iter().enumerate() {
+            cache.insert(key(now, start, 10), walked(quarter));
+            assert_eq!(cache.len(), n + 1);
+        }
+        // "a" is used, so "b" is the least recently used when "d" and "e" need room.
+        assert!(cache.get(&key(now, "a", 10)).is_some());
+        cache.insert(key(now, "d", 10), walked(quarter));
+        cache.insert(key(now, "e", 10), walked(quarter));
+        assert!(cache.get(&key(now, "b", 10)).is_none());
+        assert!(cache.get(&key(now, "a", 10)).is_some());
+        assert!(cache.get(&key(now, "a", 11)).is_none(), "another limit is another question");
+        cache.insert(key(now, "huge", 10), walked(MAX_WEIGHT / GROUP_WEIGHT + 1));
+        assert!(cache.get(&key(now, "huge", 10)).is_none());
+        // A later generation: the others can never be asked for again.
+        let later = Generation::default();
+        cache.insert(key(later, "a", 10), walked(1));
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get(&key(now, "a", 10)).is_none());
+        assert!(cache.get(&key(later, "a", 10)).is_some());
     }
 }
