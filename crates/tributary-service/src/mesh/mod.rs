@@ -135,10 +135,6 @@ impl MeshState {
         }
         add_claims(&mut self.claims, &product);
         self.products.insert(product.id.clone(), (product, version));
-        let restricted = Arc::make_mut(&mut self.restricted);
-        for dataset in &affected {
-            restricted.remove(dataset);
-        }
         let mut now_restricted = Vec::new();
         for dataset in &affected {
             match self.derive_membership(dataset) {
@@ -153,7 +149,12 @@ impl MeshState {
                 }
             }
         }
-        Arc::make_mut(&mut self.restricted).extend(now_restricted);
+        // Copied only if a request still holds the previous map.
+        let restricted = Arc::make_mut(&mut self.restricted);
+        for dataset in &affected {
+            restricted.remove(dataset);
+        }
+        restricted.extend(now_restricted);
         affected
     }
 
