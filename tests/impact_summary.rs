@@ -138,6 +138,44 @@ async fn the_summary_counts_what_the_full_impact_lists_and_pages_through_it() {
         first["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_owned()).collect();
     assert_eq!(grpc_first, graphql_first);
     assert_eq!(grpc.next_page_token, first["nextCursor"].as_str().unwrap());
+
+    // Groups are built directly for a plain selection; any selection gives the same bytes.
+    let raw = |groups: &str, fragments: &str| {
+        let query = format!(
+            r#"{{ impactSummary(start: {{kind: DATASET, namespace: "hub-db", name: "hub"}}, first: 1) {{ groups {groups} }} }} {fragments}"#
+        );
+        let url = server.url("/graphql");
+        async move {
+            let response = reqwest::Client::new().post(url).json(&json!({"query": query})).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let fields =
+        "product d: domain namespace datasetCount jobCount t: __typename owners { name role source __typename }";
+    let plain = raw(&format!("{{ {fields} }}"), "").await;
+    assert!(
+        plain.contains(
+            r#""owners":[{"name":"carol","role":null,"source":"product finance.ledger","__typename":"Owner"}"#
+        ),
+        "{plain}"
+    );
+    assert!(plain.contains(r#""t":"ImpactCount""#), "{plain}");
+    for (groups, fragments) in [
+        ("{ ...G }".to_owned(), format!("fragment G on ImpactCount {{ {fields} }}")),
+        (format!("{{ ... on ImpactCount {{ {fields} }} }}"), String::new()),
+        (
+            "{ product d: domain namespace datasetCount jobCount t: __typename owners { ...O } }".to_owned(),
+            "fragment O on Owner { name role source __typename }".to_owned(),
+        ),
+        (
+            "{ product d: domain @include(if: true) namespace datasetCount jobCount t: __typename owners { name role source __typename } }"
+                .to_owned(),
+            String::new(),
+        ),
+    ] {
+        assert_eq!(raw(&groups, &fragments).await, plain, "{groups}");
+    }
     // Bad input names the field.
     let body = server
         .graphql(

@@ -3,7 +3,9 @@
 use crate::scalars::{NodeRef, Watermark};
 use crate::types::lineage::{Lineage, LineageNode};
 use crate::types::owner::{Owner, owners};
-use async_graphql::SimpleObject;
+use crate::types::plain::{Plain, PlainList, optional, plain_list};
+use async_graphql::parser::types::SelectionSet;
+use async_graphql::{SimpleObject, Value};
 use tributary_service::ImpactGroup;
 
 /// Impacted nodes of one product (or domain, or namespace outside every domain).
@@ -43,6 +45,8 @@ pub struct Impact {
     pub groups: Vec<ImpactGroupOutput>,
 }
 
+// At 1M a summary has thousands of groups: they are built as a `PlainList` when the
+// selection allows (see `plain`).
 /// One group of an impact summary: counts and whom to tell.
 #[derive(SimpleObject)]
 pub struct ImpactCount {
@@ -56,6 +60,22 @@ pub struct ImpactCount {
     pub owners: Vec<Owner>,
 }
 
+impl Plain for ImpactCount {
+    const TYPE_NAME: &'static str = "ImpactCount";
+
+    fn plain_field(&self, name: &str, selection: &SelectionSet) -> Option<Value> {
+        Some(match name {
+            "product" => optional(&self.product),
+            "domain" => optional(&self.domain),
+            "namespace" => optional(&self.namespace),
+            "datasetCount" => Value::Number(self.dataset_count.into()),
+            "jobCount" => Value::Number(self.job_count.into()),
+            "owners" => plain_list(&self.owners, selection)?,
+            _ => return None,
+        })
+    }
+}
+
 /// What a change reaches, counted and grouped, with one page of the nodes: the answer to
 /// "how much is downstream, where, whom to tell" without the whole closure.
 #[derive(SimpleObject)]
@@ -65,7 +85,7 @@ pub struct ImpactSummary {
     /// The node limit cut the walk: more lies within the depth than was counted.
     pub truncated: bool,
     /// Largest groups first.
-    pub groups: Vec<ImpactCount>,
+    pub groups: PlainList<ImpactCount>,
     /// Affected nodes, nearest first, from `after` on.
     pub nodes: Vec<LineageNode>,
     /// Pass as `after` for the next page; null on the last page.
@@ -80,18 +100,20 @@ impl From<tributary_service::ImpactSummary> for ImpactSummary {
             dataset_count: summary.datasets,
             job_count: summary.jobs,
             truncated: summary.truncated,
-            groups: summary
-                .groups
-                .into_iter()
-                .map(|group| ImpactCount {
-                    product: group.product,
-                    domain: group.domain,
-                    namespace: group.namespace,
-                    dataset_count: group.datasets,
-                    job_count: group.jobs,
-                    owners: owners(group.owners),
-                })
-                .collect(),
+            groups: PlainList(
+                summary
+                    .groups
+                    .into_iter()
+                    .map(|group| ImpactCount {
+                        product: group.product,
+                        domain: group.domain,
+                        namespace: group.namespace,
+                        dataset_count: group.datasets,
+                        job_count: group.jobs,
+                        owners: owners(group.owners),
+                    })
+                    .collect(),
+            ),
             nodes: summary.page.into_iter().map(LineageNode::from).collect(),
             next_cursor: summary.next_cursor,
             depth: summary.depth,

@@ -2,7 +2,9 @@
 
 use crate::error::gql_error;
 pub use crate::scalars::{Direction, EdgeKind, NodeKind, NodeRef, Watermark};
-use async_graphql::{Result, SimpleObject};
+use crate::types::plain::{Plain, PlainList};
+use async_graphql::parser::types::SelectionSet;
+use async_graphql::{Result, SimpleObject, Value};
 use tributary_service::model;
 use tributary_service::{AnswerShape, Service};
 
@@ -36,7 +38,7 @@ pub struct LineageEdge {
 
 #[derive(SimpleObject)]
 pub struct Lineage {
-    pub nodes: LineageNodes,
+    pub nodes: PlainList<LineageNode>,
     pub edges: Vec<LineageEdge>,
     /// The node limit cut the answer: more nodes lie within the depth.
     pub truncated: bool,
@@ -45,94 +47,19 @@ pub struct Lineage {
     pub watermark: Watermark,
 }
 
-/// The nodes of a lineage answer: `[LineageNode!]!` to clients and in the schema. A hub's
-/// answer holds hundreds of thousands of nodes, and async-graphql's list resolution makes a
-/// future per node and per field (about a microsecond a field), several times the walk
-/// itself. When the selection is plain fields of `LineageNode` (names, aliases,
-/// `__typename`; no fragment, directive or response key given twice) the values are built
-/// directly, in the selection's order, as the generic path would build them; any other
-/// selection takes the generic path.
-pub struct LineageNodes(pub Vec<LineageNode>);
+// A hub's answer holds hundreds of thousands of nodes: they are built as a `PlainList` when
+// the selection allows (see `plain`), several times faster than the generic list resolution.
+impl Plain for LineageNode {
+    const TYPE_NAME: &'static str = "LineageNode";
 
-/// A field of [`LineageNode`] a plain selection asks for.
-#[derive(Clone, Copy)]
-enum NodeField {
-    Kind,
-    Namespace,
-    Name,
-    Distance,
-    Typename,
-}
-
-impl LineageNodes {
-    /// The response keys and fields of a plain selection; `None` for any other.
-    fn plain_selection(
-        selection: &async_graphql::parser::types::SelectionSet,
-    ) -> Option<Vec<(async_graphql::Name, NodeField)>> {
-        use async_graphql::parser::types::Selection;
-        let mut fields: Vec<(async_graphql::Name, NodeField)> = Vec::with_capacity(selection.items.len());
-        for item in &selection.items {
-            let Selection::Field(field) = &item.node else { return None };
-            let field = &field.node;
-            if !field.directives.is_empty() || !field.arguments.is_empty() || !field.selection_set.node.items.is_empty()
-            {
-                return None;
-            }
-            let which = match field.name.node.as_str() {
-                "kind" => NodeField::Kind,
-                "namespace" => NodeField::Namespace,
-                "name" => NodeField::Name,
-                "distance" => NodeField::Distance,
-                "__typename" => NodeField::Typename,
-                _ => return None,
-            };
-            let key = field.alias.as_ref().map_or_else(|| field.name.node.clone(), |alias| alias.node.clone());
-            if fields.iter().any(|(seen, _)| *seen == key) {
-                return None;
-            }
-            fields.push((key, which));
-        }
-        Some(fields)
-    }
-}
-
-impl async_graphql::OutputType for LineageNodes {
-    fn type_name() -> std::borrow::Cow<'static, str> {
-        <Vec<LineageNode> as async_graphql::OutputType>::type_name()
-    }
-
-    fn qualified_type_name() -> String {
-        <Vec<LineageNode> as async_graphql::OutputType>::qualified_type_name()
-    }
-
-    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
-        <Vec<LineageNode> as async_graphql::OutputType>::create_type_info(registry)
-    }
-
-    async fn resolve(
-        &self,
-        ctx: &async_graphql::ContextSelectionSet<'_>,
-        field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
-    ) -> async_graphql::ServerResult<async_graphql::Value> {
-        use async_graphql::Value;
-        let Some(fields) = Self::plain_selection(&field.node.selection_set.node) else {
-            return async_graphql::resolver_utils::resolve_list(ctx, field, &self.0, Some(self.0.len())).await;
-        };
-        let typename = async_graphql::Name::new("LineageNode");
-        let nodes = self.0.iter().map(|node| {
-            let object = fields.iter().map(|(key, which)| {
-                let value = match which {
-                    NodeField::Kind => async_graphql::resolver_utils::enum_value(node.kind),
-                    NodeField::Namespace => Value::String(node.namespace.clone()),
-                    NodeField::Name => Value::String(node.name.clone()),
-                    NodeField::Distance => Value::Number(node.distance.into()),
-                    NodeField::Typename => Value::String(typename.to_string()),
-                };
-                (key.clone(), value)
-            });
-            Value::Object(object.collect())
-        });
-        Ok(Value::List(nodes.collect()))
+    fn plain_field(&self, name: &str, _selection: &SelectionSet) -> Option<Value> {
+        Some(match name {
+            "kind" => async_graphql::resolver_utils::enum_value(self.kind),
+            "namespace" => Value::String(self.namespace.clone()),
+            "name" => Value::String(self.name.clone()),
+            "distance" => Value::Number(self.distance.into()),
+            _ => return None,
+        })
     }
 }
 
@@ -158,7 +85,7 @@ pub(crate) fn lineage_from_view(view: tributary_service::LineageView) -> Lineage
     // The answer is consumed: names move into the output instead of being copied.
     let owned = |node: model::NodeRef| NodeRef { kind: node.kind.into(), namespace: node.namespace, name: node.name };
     Lineage {
-        nodes: LineageNodes(view.answer.nodes.into_iter().map(LineageNode::from).collect()),
+        nodes: PlainList(view.answer.nodes.into_iter().map(LineageNode::from).collect()),
         edges: view
             .answer
             .edges

@@ -14,6 +14,7 @@ pub(crate) mod kafka;
 pub(crate) mod lineage;
 pub(crate) mod mesh_edge;
 pub(crate) mod owner;
+pub(crate) mod plain;
 pub(crate) mod product;
 pub(crate) mod run;
 pub(crate) mod schema_change;

@@ -12,6 +12,24 @@ pub struct Owner {
     pub source: String,
 }
 
+impl crate::types::plain::Plain for Owner {
+    const TYPE_NAME: &'static str = "Owner";
+
+    fn plain_field(
+        &self,
+        name: &str,
+        _selection: &async_graphql::parser::types::SelectionSet,
+    ) -> Option<async_graphql::Value> {
+        use async_graphql::Value;
+        Some(match name {
+            "name" => Value::String(self.name.clone()),
+            "role" => crate::types::plain::optional(&self.role),
+            "source" => Value::String(self.source.clone()),
+            _ => return None,
+        })
+    }
+}
+
 pub(crate) fn owners(views: Vec<OwnerView>) -> Vec<Owner> {
     views.into_iter().map(|o| Owner { name: o.name, role: o.role, source: o.source }).collect()
 }
