@@ -161,3 +161,47 @@ async fn lineage_nodes_read_the_same_through_any_selection() {
     assert!(!raw("{ name @skip(if: true) distance }".into(), String::new()).await.contains("\"name\""));
     server.shutdown().await;
 }
+
+/// Edges are built directly too, their nodes included: byte for byte what the generic path
+/// gives through fragments on the edge or on its nodes, or a directive.
+#[tokio::test]
+async fn lineage_edges_read_the_same_through_any_selection() {
+    let server = chain().await;
+    let url = server.url("/graphql");
+    let raw = |selection: String, fragment: String| {
+        let url = url.clone();
+        async move {
+            let query = format!(
+                r#"{{ lineage(start: {{kind: DATASET, namespace: "db", name: "src"}}, direction: DOWNSTREAM) {{ edges {selection} }} }} {fragment}"#
+            );
+            let response = reqwest::Client::new().post(url).json(&json!({"query": query})).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let node = "kind namespace n: name __typename";
+    let plain = raw(format!("{{ from {{ {node} }} to {{ {node} }} kind t: __typename }}"), String::new()).await;
+    assert!(
+        plain.contains(
+            r#"{"from":{"kind":"DATASET","namespace":"db","n":"src","__typename":"NodeRef"},"to":{"kind":"JOB""#
+        ),
+        "{plain}"
+    );
+    assert_eq!(plain.matches(r#""t":"LineageEdge""#).count(), 8, "{plain}");
+    for (selection, fragment) in [
+        (
+            "{ ...E }".to_owned(),
+            format!("fragment E on LineageEdge {{ from {{ {node} }} to {{ {node} }} kind t: __typename }}"),
+        ),
+        ("{ from { ...N } to { ...N } kind t: __typename }".to_owned(), format!("fragment N on NodeRef {{ {node} }}")),
+        (
+            format!(
+                "{{ from {{ {node} }} to {{ kind @skip(if: false) namespace n: name __typename }} kind t: __typename }}"
+            ),
+            String::new(),
+        ),
+    ] {
+        assert_eq!(raw(selection.clone(), fragment).await, plain, "{selection}");
+    }
+    server.shutdown().await;
+}

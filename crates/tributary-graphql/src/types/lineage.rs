@@ -2,7 +2,7 @@
 
 use crate::error::gql_error;
 pub use crate::scalars::{Direction, EdgeKind, NodeKind, NodeRef, Watermark};
-use crate::types::plain::{Plain, PlainList};
+use crate::types::plain::{Plain, PlainList, plain_object};
 use async_graphql::parser::types::SelectionSet;
 use async_graphql::{Result, SimpleObject, Value};
 use tributary_service::model;
@@ -39,7 +39,7 @@ pub struct LineageEdge {
 #[derive(SimpleObject)]
 pub struct Lineage {
     pub nodes: PlainList<LineageNode>,
-    pub edges: Vec<LineageEdge>,
+    pub edges: PlainList<LineageEdge>,
     /// The node limit cut the answer: more nodes lie within the depth.
     pub truncated: bool,
     /// The depth (job hops) the answer was computed to.
@@ -60,6 +60,32 @@ impl Plain for LineageNode {
             "distance" => Value::Number(self.distance.into()),
             _ => return None,
         })
+    }
+}
+
+impl Plain for NodeRef {
+    const TYPE_NAME: &'static str = "NodeRef";
+
+    fn plain_field(&self, name: &str, _selection: &SelectionSet) -> Option<Value> {
+        Some(match name {
+            "kind" => async_graphql::resolver_utils::enum_value(self.kind),
+            "namespace" => Value::String(self.namespace.clone()),
+            "name" => Value::String(self.name.clone()),
+            _ => return None,
+        })
+    }
+}
+
+impl Plain for LineageEdge {
+    const TYPE_NAME: &'static str = "LineageEdge";
+
+    fn plain_field(&self, name: &str, selection: &SelectionSet) -> Option<Value> {
+        match name {
+            "from" => plain_object(&self.from, selection),
+            "to" => plain_object(&self.to, selection),
+            "kind" => Some(async_graphql::resolver_utils::enum_value(self.kind)),
+            _ => None,
+        }
     }
 }
 
@@ -86,19 +112,20 @@ pub(crate) fn lineage_from_view(view: tributary_service::LineageView) -> Lineage
     let owned = |node: model::NodeRef| NodeRef { kind: node.kind.into(), namespace: node.namespace, name: node.name };
     Lineage {
         nodes: PlainList(view.answer.nodes.into_iter().map(LineageNode::from).collect()),
-        edges: view
-            .answer
-            .edges
-            .into_iter()
-            .map(|edge| LineageEdge {
-                from: owned(edge.from),
-                to: owned(edge.to),
-                kind: match edge.kind {
-                    model::EdgeKind::Reads => EdgeKind::Reads,
-                    model::EdgeKind::Writes => EdgeKind::Writes,
-                },
-            })
-            .collect(),
+        edges: PlainList(
+            view.answer
+                .edges
+                .into_iter()
+                .map(|edge| LineageEdge {
+                    from: owned(edge.from),
+                    to: owned(edge.to),
+                    kind: match edge.kind {
+                        model::EdgeKind::Reads => EdgeKind::Reads,
+                        model::EdgeKind::Writes => EdgeKind::Writes,
+                    },
+                })
+                .collect(),
+        ),
         truncated: view.answer.truncated,
         depth: view.depth,
         watermark: view.watermark.into(),

@@ -55,6 +55,11 @@ fn build<T: Plain>(item: &T, plan: &[Planned<'_>]) -> Option<Value> {
     Some(Value::Object(object))
 }
 
+/// One object for a plain selection; `None` when the selection is not plain.
+pub(crate) fn plain_object<T: Plain>(item: &T, selection: &SelectionSet) -> Option<Value> {
+    build(item, &plan(selection)?)
+}
+
 /// A list for a plain selection; `None` when the selection is not plain.
 pub(crate) fn plain_list<T: Plain>(items: &[T], selection: &SelectionSet) -> Option<Value> {
     let plan = plan(selection)?;
