@@ -120,6 +120,16 @@ async fn graphiql_is_served_on_get() {
     server.shutdown().await;
 }
 
+/// The response text of the lineage from `db:src` downstream, selecting `selection`.
+async fn raw_lineage(url: String, selection: String, fragment: String) -> String {
+    let query = format!(
+        r#"{{ lineage(start: {{kind: DATASET, namespace: "db", name: "src"}}, direction: DOWNSTREAM) {{ {selection} }} }} {fragment}"#
+    );
+    let response = reqwest::Client::new().post(url).json(&json!({"query": query})).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
 /// Lineage nodes are built directly for a plain selection (hub answers hold hundreds of
 /// thousands); the answer must be byte for byte what the generic path gives for the same
 /// fields through a fragment, an inline fragment or a directive, with aliases, `__typename`
@@ -128,17 +138,7 @@ async fn graphiql_is_served_on_get() {
 async fn lineage_nodes_read_the_same_through_any_selection() {
     let server = chain().await;
     let url = server.url("/graphql");
-    let raw = |selection: String, fragment: String| {
-        let url = url.clone();
-        async move {
-            let query = format!(
-                r#"{{ lineage(start: {{kind: DATASET, namespace: "db", name: "src"}}, direction: DOWNSTREAM) {{ nodes {selection} }} }} {fragment}"#
-            );
-            let response = reqwest::Client::new().post(url).json(&json!({"query": query})).send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            response.text().await.unwrap()
-        }
-    };
+    let raw = |selection: String, fragment: String| raw_lineage(url.clone(), format!("nodes {selection}"), fragment);
     let fields = "kind namespace n: name distance t: __typename";
     let plain = raw(format!("{{ {fields} }}"), String::new()).await;
     assert!(
@@ -168,17 +168,7 @@ async fn lineage_nodes_read_the_same_through_any_selection() {
 async fn lineage_edges_read_the_same_through_any_selection() {
     let server = chain().await;
     let url = server.url("/graphql");
-    let raw = |selection: String, fragment: String| {
-        let url = url.clone();
-        async move {
-            let query = format!(
-                r#"{{ lineage(start: {{kind: DATASET, namespace: "db", name: "src"}}, direction: DOWNSTREAM) {{ edges {selection} }} }} {fragment}"#
-            );
-            let response = reqwest::Client::new().post(url).json(&json!({"query": query})).send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            response.text().await.unwrap()
-        }
-    };
+    let raw = |selection: String, fragment: String| raw_lineage(url.clone(), format!("edges {selection}"), fragment);
     let node = "kind namespace n: name __typename";
     let plain = raw(format!("{{ from {{ {node} }} to {{ {node} }} kind t: __typename }}"), String::new()).await;
     assert!(

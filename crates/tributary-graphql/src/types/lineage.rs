@@ -53,13 +53,10 @@ impl Plain for LineageNode {
     const TYPE_NAME: &'static str = "LineageNode";
 
     fn plain_field(&self, name: &str, _selection: &SelectionSet) -> Option<Value> {
-        Some(match name {
-            "kind" => async_graphql::resolver_utils::enum_value(self.kind),
-            "namespace" => Value::String(self.namespace.clone()),
-            "name" => Value::String(self.name.clone()),
-            "distance" => Value::Number(self.distance.into()),
-            _ => return None,
-        })
+        match name {
+            "distance" => Some(Value::Number(self.distance.into())),
+            _ => node_field(name, self.kind, &self.namespace, &self.name),
+        }
     }
 }
 
@@ -67,13 +64,18 @@ impl Plain for NodeRef {
     const TYPE_NAME: &'static str = "NodeRef";
 
     fn plain_field(&self, name: &str, _selection: &SelectionSet) -> Option<Value> {
-        Some(match name {
-            "kind" => async_graphql::resolver_utils::enum_value(self.kind),
-            "namespace" => Value::String(self.namespace.clone()),
-            "name" => Value::String(self.name.clone()),
-            _ => return None,
-        })
+        node_field(name, self.kind, &self.namespace, &self.name)
     }
+}
+
+/// The fields a lineage node and a node reference share.
+fn node_field(field: &str, kind: NodeKind, namespace: &str, name: &str) -> Option<Value> {
+    Some(match field {
+        "kind" => async_graphql::resolver_utils::enum_value(kind),
+        "namespace" => Value::String(namespace.to_owned()),
+        "name" => Value::String(name.to_owned()),
+        _ => return None,
+    })
 }
 
 impl Plain for LineageEdge {
