@@ -17,6 +17,11 @@ const SNAPSHOT: &str = r#"{
   jobs(first: 1000) { nodes { name } }
 }"#;
 
+/// Job `n` reads `src` and writes `out{n}`: run `n`, COMPLETE.
+fn fan_out(n: u32) -> serde_json::Value {
+    run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(n), &format!("job{n}"), &["src"], &[&format!("out{n}")])
+}
+
 #[tokio::test]
 async fn a_restarted_server_answers_exactly_as_before() {
     let temp = tempfile::tempdir().unwrap();
@@ -54,15 +59,7 @@ async fn a_crash_after_a_clean_restart_catches_the_older_snapshot_up() {
     let temp = tempfile::tempdir().unwrap();
     let server = start_server_in(temp.path()).await;
     for n in 0..10u32 {
-        let event = run_event(
-            "COMPLETE",
-            "2024-01-01T00:00:00Z",
-            &run_id(n),
-            &format!("job{n}"),
-            &["src"],
-            &[&format!("out{n}")],
-        );
-        assert_eq!(server.post_event(&event).await.0, 201);
+        assert_eq!(server.post_event(&fan_out(n)).await.0, 201);
     }
     server.shutdown().await;
     assert!(temp.path().join("lineage-index.snapshot").exists());
@@ -165,17 +162,7 @@ async fn import_loads_a_file_and_reports_rejected_lines() {
     let file = temp.path().join("events.ndjson");
     let mut lines = Vec::new();
     for n in 0..30u32 {
-        lines.push(
-            run_event(
-                "COMPLETE",
-                "2024-01-01T00:00:00Z",
-                &run_id(n),
-                &format!("job{n}"),
-                &["src"],
-                &[&format!("out{n}")],
-            )
-            .to_string(),
-        );
+        lines.push(fan_out(n).to_string());
     }
     lines.insert(5, "{\"not\": \"an event\"}".to_owned());
     lines.insert(9, String::new());

@@ -315,6 +315,15 @@ mod snapshot {
         service.close();
     }
 
+    /// Opens the store in `dir`, checks how its index was made and that it answers
+    /// `expected`, and closes it.
+    fn assert_reopens(dir: &Path, origin: IndexOrigin, expected: &[String], what: &str) {
+        let service = open(dir);
+        assert_eq!(service.index_origin(), origin, "{what}");
+        assert_eq!(answers(&service), expected, "{what}");
+        close(service);
+    }
+
     /// Counts, the watermark and every dataset's lineage both ways, in a canonical order
     /// (once the column lineage is loaded: a close before that writes no snapshot).
     fn answers(service: &Service) -> Vec<String> {
@@ -375,10 +384,7 @@ mod snapshot {
         close(from_snapshot);
 
         std::fs::remove_file(snapshot_file(&dir)).expect("remove");
-        let rebuilt = open(&dir);
-        assert_eq!(rebuilt.index_origin(), IndexOrigin::Rebuilt);
-        assert_eq!(answers(&rebuilt), seen);
-        close(rebuilt);
+        assert_reopens(&dir, IndexOrigin::Rebuilt, &seen, "");
     }
 
     /// As after a crash: the snapshot of the last clean close is older than the store.
@@ -415,14 +421,8 @@ mod snapshot {
 
         // Four events behind: caught up.
         std::fs::copy(&old, snapshot_file(&dir)).expect("restore");
-        let reopened = open(&dir);
-        assert_eq!(reopened.index_origin(), IndexOrigin::Snapshot);
-        assert_eq!(answers(&reopened), current);
-        close(reopened);
-        let again = open(&dir);
-        assert_eq!(again.index_origin(), IndexOrigin::Snapshot, "the clean close wrote a current one");
-        assert_eq!(answers(&again), current);
-        close(again);
+        assert_reopens(&dir, IndexOrigin::Snapshot, &current, "");
+        assert_reopens(&dir, IndexOrigin::Snapshot, &current, "the clean close wrote a current one");
 
         // More than the catch-up allows (5 in tests): rebuilt.
         let service = open(&dir);
@@ -434,10 +434,7 @@ mod snapshot {
         let current = answers(&service);
         close(service);
         std::fs::copy(&old, snapshot_file(&dir)).expect("restore");
-        let far = open(&dir);
-        assert_eq!(far.index_origin(), IndexOrigin::Rebuilt);
-        assert_eq!(answers(&far), current);
-        close(far);
+        assert_reopens(&dir, IndexOrigin::Rebuilt, &current, "");
     }
 
     /// The sequence a snapshot file says it was written at.
@@ -481,10 +478,7 @@ mod snapshot {
         assert_ne!(current, expected);
         close(service);
         std::fs::copy(&copy, snapshot_file(&dir)).expect("restore");
-        let reopened = open(&dir);
-        assert_eq!(reopened.index_origin(), IndexOrigin::Snapshot);
-        assert_eq!(answers(&reopened), current);
-        close(reopened);
+        assert_reopens(&dir, IndexOrigin::Snapshot, &current, "");
     }
 
     #[test]
@@ -503,10 +497,7 @@ mod snapshot {
         };
 
         std::fs::copy(snapshot_file(&other), snapshot_file(&dir)).expect("copy");
-        let service = open(&dir);
-        assert_eq!(service.index_origin(), IndexOrigin::Rebuilt, "another store's snapshot");
-        assert_eq!(answers(&service), expected);
-        close(service);
+        assert_reopens(&dir, IndexOrigin::Rebuilt, &expected, "another store's snapshot");
 
         let file = snapshot_file(&dir);
         let clean = std::fs::read(&file).expect("read");
@@ -544,10 +535,7 @@ mod snapshot {
         earlier[12] ^= 0x04;
         assert_eq!(u64::from_le_bytes(earlier[12..20].try_into().expect("8")), 8);
         std::fs::write(&file, &earlier).expect("write");
-        let service = open(&dir);
-        assert_eq!(service.index_origin(), IndexOrigin::Rebuilt, "sequence damaged");
-        assert_eq!(answers(&service), expected, "sequence damaged");
-        close(service);
+        assert_reopens(&dir, IndexOrigin::Rebuilt, &expected, "sequence damaged");
         std::fs::write(&file, &clean[..clean.len() / 3]).expect("write");
         let service = open(&dir);
         assert_eq!(service.index_origin(), IndexOrigin::Rebuilt, "cut short");

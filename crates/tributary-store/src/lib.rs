@@ -71,7 +71,7 @@ pub const STORE_FORMAT: u8 = 3;
 /// The earlier format this build opens and marks as [`STORE_FORMAT`].
 const UPGRADABLE_FORMAT: u8 = 2;
 
-/// A facet value taken from an event is stored as a reference into that event (16 bytes)
+/// A facet value taken from an event is stored as a reference into that event (17 bytes)
 /// when its JSON is at least this long: large values (schemas, column lineage) are not kept
 /// twice, while small ones the queries read per node (ownership, tags) stay inline.
 pub const FACET_BY_REFERENCE_MIN: usize = 512;
