@@ -90,6 +90,8 @@ pub fn rebuild(
         }
         new.commit_group(group)?;
         after = last;
+        // The rebuilt log is compressed like a live one: a dictionary once enough events are in.
+        new.train_event_dictionary()?;
     }
     for kind in [DocumentKind::Domain, DocumentKind::Product] {
         for current in old.scan_documents(kind)? {

@@ -542,3 +542,54 @@ mod snapshot {
         close(service);
     }
 }
+
+/// The writer trains the event dictionary beside itself once the store holds enough events
+/// and goes on meanwhile; the events after it use it, all read back, and a rebuild agrees
+/// with the store (events compare by content, whatever each store's dictionaries).
+#[test]
+fn the_writer_trains_an_event_dictionary_and_a_rebuild_agrees() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let (dir, target) = (temp.path().join("store"), temp.path().join("rebuilt"));
+    let first = u32::try_from(tributary_store::dictionary::FIRST_TRAINING_AT).expect("small");
+    let service =
+        Service::open(ServiceConfig { data_dir: Some(dir.clone()), ..ServiceConfig::default() }).expect("open");
+    let chain =
+        |n: u32| event(n, &format!("job{}", n % 50), &[&format!("t{}", n % 70)], &[&format!("t{}", n % 70 + 1)]);
+    runtime().block_on(async {
+        let mut pending = Vec::new();
+        for n in 0..first + 50 {
+            let parsed = crate::parse_event(&chain(n)).expect("valid");
+            pending.push(service.enqueue(parsed).await.expect("enqueue"));
+        }
+        for ack in pending {
+            ack.await.expect("stored");
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while service.shared.store.event_dictionaries().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "no dictionary was trained");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        for n in first + 50..first + 80 {
+            service.ingest(&chain(n)).await.expect("ingest");
+        }
+    });
+    service.close();
+    drop(service);
+    let config = StoreConfig::default();
+    {
+        let store = Store::open_waiting(&dir, &config, std::time::Duration::from_secs(5)).expect("open store");
+        assert_eq!(store.event_dictionaries(), vec![1]);
+        let events = store.events_after(0, usize::MAX).expect("events");
+        assert_eq!(events.len(), (first + 80) as usize);
+        for (sequence, json) in &events {
+            let parsed = crate::parse_event(json).expect("a stored event parses");
+            let expected = crate::parse_event(&chain(u32::try_from(*sequence).expect("small") - 1)).expect("valid");
+            assert_eq!(parsed.canonical, expected.canonical, "event {sequence}");
+        }
+    }
+    let report = maintenance::rebuild(&dir, &target, &config, |_| {}).expect("rebuild");
+    assert_eq!(report.events, u64::from(first + 80));
+    assert_eq!(Store::open(&target, &config).expect("open rebuilt").event_dictionaries(), vec![1]);
+    let verified = maintenance::verify(&dir, &config, |_| {}).expect("verify");
+    assert_eq!(verified.differences, 0, "{:?}", verified.shown);
+}

@@ -223,6 +223,7 @@ fn run(
     // When the writer last had work, and whether it saved a snapshot since (see `snapshot`).
     let mut busy_at = std::time::Instant::now();
     let mut saved_since = false;
+    let mut dictionary = DictionaryTraining::default();
     loop {
         let interactive_open = drain(&mut interactive, &mut group, max_group);
         // A group that carries single events takes only a few bulk events, so it is
@@ -231,6 +232,7 @@ fn run(
         let bulk_open = drain(&mut bulk, &mut group, bulk_room);
         if group.is_empty() {
             if !interactive_open && !bulk_open {
+                dictionary.finish();
                 return;
             }
             // The timeout only guards against a missed ring; a ring wakes the writer at once.
@@ -249,6 +251,63 @@ fn run(
         saved_since = false;
         commit_group(&shared, &mut group, &mut last_recovery);
         shared.read_gate.let_readers_in();
+        dictionary.poll(&shared);
+    }
+}
+
+/// The event dictionary's training (store `dictionary`): on a thread of its own, so the
+/// writer goes on while zstd learns; at most one at a time, joined before the writer ends.
+#[derive(Default)]
+struct DictionaryTraining {
+    running: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DictionaryTraining {
+    /// After a group: collects a finished training, starts one when the store is due.
+    fn poll(&mut self, shared: &Arc<Shared>) {
+        if self.running.as_ref().is_some_and(std::thread::JoinHandle::is_finished) {
+            self.finish();
+        }
+        if self.running.is_some() {
+            return;
+        }
+        match shared.store.event_dictionary_due() {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                warn!(%error, "cannot tell whether an event dictionary is due");
+                return;
+            }
+        }
+        let shared = Arc::clone(shared);
+        let spawned = std::thread::Builder::new().name("tributary-dict".into()).spawn(move || {
+            match shared.store.train_event_dictionary() {
+                Ok(Some(trained)) => tracing::info!(
+                    id = trained.id,
+                    trained_at = trained.trained_at,
+                    samples = trained.samples,
+                    sample_bytes = trained.sample_bytes,
+                    dictionary_bytes = trained.dictionary_bytes,
+                    elapsed_ms = trained.elapsed.as_millis() as u64,
+                    "event dictionary trained: new events are compressed with it"
+                ),
+                Ok(None) => {}
+                // Events go on with the dictionary they had (or lz4); the next group asks again.
+                Err(error) => warn!(%error, "training an event dictionary failed"),
+            }
+        });
+        match spawned {
+            Ok(handle) => self.running = Some(handle),
+            Err(error) => warn!(%error, "cannot start the event dictionary's training"),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(handle) = self.running.take()
+            && handle.join().is_err()
+        {
+            error!("the event dictionary's training panicked");
+        }
     }
 }
 

@@ -48,6 +48,9 @@ pub(crate) const CODEC_BINARY: u8 = 2;
 /// A facet value held by a stored event: its sequence, and the value's offset and length in
 /// that event's canonical JSON (`F` only, store format 3).
 pub(crate) const CODEC_EVENT_SPAN: u8 = 3;
+/// An event compressed with zstd and one of the store's dictionaries: the dictionary's id
+/// (u32, big-endian), then one zstd frame (`E` only, store format 4; see `dictionary`).
+pub(crate) const CODEC_ZSTD_DICT: u8 = 4;
 
 pub(crate) fn read_u64(bytes: &[u8]) -> u64 {
     let mut buffer = [0u8; 8];

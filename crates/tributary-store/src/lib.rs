@@ -13,8 +13,8 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `M` | `format`, `sequence`, `graph`, `probe`, `redaction` | store format (u8), last event sequence (u64), graph keyspace complete, last probe write, the key of redacted ids (32 bytes) |
-//! | `E` | sequence | event: codec byte + canonical JSON (lz4 when codec = 1) |
+//! | `M` | `format`, `sequence`, `graph`, `probe`, `redaction`, `dict` id | store format (u8), last event sequence (u64), graph keyspace complete, last probe write, the key of redacted ids (32 bytes), an event dictionary (the sequence it was trained at, then zstd's dictionary; immutable) |
+//! | `E` | sequence | event: codec byte + canonical JSON (lz4 when codec = 1; codec 4: zstd with the store's dictionary whose id follows, see [`dictionary`]) |
 //! | `H` | content hash (16 bytes) | sequence |
 //! | `D` | ns NUL name | [`DatasetRecord`] (facet stamps, not values) |
 //! | `F` | dataset ns NUL name NUL facet key | the facet's value, rewritten only when it changes: codec byte + JSON (lz4 when codec = 1), or, for a value of at least [`FACET_BY_REFERENCE_MIN`] bytes taken from an event, codec 3 + the event's sequence (u64) + offset and length (u32 each) of the value in that event's canonical JSON |
@@ -47,6 +47,7 @@
 
 mod access;
 mod codec;
+pub mod dictionary;
 mod keys;
 mod source;
 
@@ -64,12 +65,13 @@ pub use keys::decode_name_key;
 use keys::*;
 
 /// The store format this binary writes and reads. Format 3 may hold facet values as references
-/// into the event log (codec 3 under `F`); a format-2 store reads the same and is marked 3 at
-/// its first open by this build (nothing else changes), so an older build refuses it instead of
+/// into the event log (codec 3 under `F`); format 4 may hold events compressed with a stored
+/// dictionary (codec 4 under `E`). A format-2 or 3 store reads the same and is marked 4 at its
+/// first open by this build (nothing else changes), so an older build refuses it instead of
 /// misreading such a value.
-pub const STORE_FORMAT: u8 = 3;
-/// The earlier format this build opens and marks as [`STORE_FORMAT`].
-const UPGRADABLE_FORMAT: u8 = 2;
+pub const STORE_FORMAT: u8 = 4;
+/// The earlier formats this build opens and marks as [`STORE_FORMAT`].
+const UPGRADABLE_FORMATS: [u8; 2] = [2, 3];
 
 /// A facet value taken from an event is stored as a reference into that event (17 bytes)
 /// when its JSON is at least this long: large values (schemas, column lineage) are not kept
@@ -188,6 +190,11 @@ pub struct Store {
     /// [`Store::alias`], asked for every dataset an event names, skips the lookup in the
     /// common store without symlinks. Only ever goes from false to true while open.
     has_aliases: std::sync::atomic::AtomicBool,
+    /// The event dictionaries (see [`dictionary`]): a leaf lock, held only to clone one out
+    /// or to publish a new one.
+    dictionaries: std::sync::RwLock<dictionary::Dictionaries>,
+    /// A dictionary training is under way (one at a time).
+    training: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -230,6 +237,9 @@ impl Store {
         let reopened = open_db_waiting(path, &self.config, std::time::Duration::from_secs(2))?;
         let has_aliases = reopened.scan_prefix([PREFIX_ALIAS]).next().is_some();
         self.has_aliases.store(has_aliases, std::sync::atomic::Ordering::SeqCst);
+        // Every published dictionary was durable before use, so the reopened store holds it.
+        let dictionaries = load_dictionaries(&reopened)?;
+        *self.dictionaries.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = dictionaries;
         *self.db.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reopened);
         Ok(())
     }
@@ -273,7 +283,7 @@ impl Store {
 
     fn init(db: sled::Db, path: Option<std::path::PathBuf>, config: &StoreConfig) -> Result<Self> {
         match db.get(META_FORMAT)? {
-            Some(found) if found.as_ref() == [UPGRADABLE_FORMAT] => {
+            Some(found) if found.len() == 1 && UPGRADABLE_FORMATS.contains(&found[0]) => {
                 db.insert(META_FORMAT, &[STORE_FORMAT])?;
                 db.flush()?;
             }
@@ -289,12 +299,15 @@ impl Store {
             }
         }
         let has_aliases = db.scan_prefix([PREFIX_ALIAS]).next().is_some();
+        let dictionaries = load_dictionaries(&db)?;
         Ok(Self {
             db: std::sync::RwLock::new(Some(db)),
             path,
             config: config.clone(),
             compress: config.compress,
             has_aliases: std::sync::atomic::AtomicBool::new(has_aliases),
+            dictionaries: std::sync::RwLock::new(dictionaries),
+            training: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -377,12 +390,95 @@ impl Store {
     /// made by the caller before the event reaches the writer: compressing a large event is
     /// the writer's biggest single cost otherwise, and callers run in parallel.
     pub fn encode_event(&self, canonical: &[u8]) -> EncodedEvent {
-        EncodedEvent(encode_blob(canonical, self.compress))
+        EncodedEvent(encode_event_with(canonical, self.compress, self.newest_dictionary().as_deref()))
+    }
+
+    /// The dictionary new events are compressed with, when this store compresses and has one.
+    fn newest_dictionary(&self) -> Option<std::sync::Arc<dictionary::EventDictionary>> {
+        if !self.compress {
+            return None;
+        }
+        self.dictionaries.read().unwrap_or_else(|poisoned| poisoned.into_inner()).newest()
     }
 
     /// Starts the writes of one event.
     pub fn write(&self) -> EventWrite {
-        EventWrite { batch: Writes::default(), compress: self.compress, puts_alias: false }
+        EventWrite {
+            batch: Writes::default(),
+            compress: self.compress,
+            dictionary: self.newest_dictionary(),
+            puts_alias: false,
+        }
+    }
+
+    /// Whether the store holds enough new events to train an event dictionary (see
+    /// [`dictionary`]); cheap enough to ask after every group.
+    pub fn event_dictionary_due(&self) -> Result<bool> {
+        if !self.compress || self.training.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(false);
+        }
+        let events = self.last_sequence()?;
+        Ok(self.dictionaries.read().unwrap_or_else(|poisoned| poisoned.into_inner()).due(events))
+    }
+
+    /// The ids of the stored event dictionaries, oldest first.
+    pub fn event_dictionaries(&self) -> Vec<u32> {
+        self.dictionaries.read().unwrap_or_else(|poisoned| poisoned.into_inner()).ids()
+    }
+
+    /// Trains a dictionary on the most recent committed events, stores it durably, then lets
+    /// new events be compressed with it. `None` when none is due, another training is under
+    /// way, or zstd found nothing to learn (then the next try waits for the next threshold).
+    /// Runs beside the writer: it reads committed events and writes one key of its own.
+    pub fn train_event_dictionary(&self) -> Result<Option<DictionaryTrained>> {
+        use std::sync::atomic::Ordering;
+        if !self.event_dictionary_due()? || self.training.swap(true, Ordering::AcqRel) {
+            return Ok(None);
+        }
+        let trained = self.train_event_dictionary_now();
+        self.training.store(false, Ordering::Release);
+        trained
+    }
+
+    fn train_event_dictionary_now(&self) -> Result<Option<DictionaryTrained>> {
+        let started = std::time::Instant::now();
+        let db = self.db()?;
+        let (most, budget) = dictionary::sample_limits();
+        let mut samples = Vec::new();
+        let (mut sample_bytes, mut last) = (0usize, 0u64);
+        let end = [PREFIX_EVENT + 1];
+        for entry in db.range([PREFIX_EVENT].as_slice()..end.as_slice()).rev() {
+            let (key, value) = entry?;
+            let sequence = read_u64(&key[1..]);
+            last = last.max(sequence);
+            let event = self.decode_event(&key, &value)?;
+            sample_bytes += event.len();
+            samples.push(event);
+            if samples.len() >= most || sample_bytes >= budget {
+                break;
+            }
+        }
+        let Some(bytes) = dictionary::train(&samples) else {
+            self.dictionaries.write().unwrap_or_else(|poisoned| poisoned.into_inner()).gave_up_at = last.max(1);
+            return Ok(None);
+        };
+        let id = self.dictionaries.read().unwrap_or_else(|poisoned| poisoned.into_inner()).next_id();
+        let Some(ready) = dictionary::EventDictionary::new(id, last, &bytes) else {
+            self.dictionaries.write().unwrap_or_else(|poisoned| poisoned.into_inner()).gave_up_at = last.max(1);
+            return Ok(None);
+        };
+        // Durable before any event may name it.
+        db.insert(dictionary::dictionary_key(id), dictionary::EventDictionary::stored_value(last, &bytes))?;
+        db.flush()?;
+        self.dictionaries.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(ready);
+        Ok(Some(DictionaryTrained {
+            id,
+            trained_at: last,
+            samples: samples.len(),
+            sample_bytes,
+            dictionary_bytes: bytes.len(),
+            elapsed: started.elapsed(),
+        }))
     }
 
     pub fn last_sequence(&self) -> Result<u64> {
@@ -405,7 +501,7 @@ impl Store {
     pub fn event(&self, sequence: u64) -> Result<Option<Vec<u8>>> {
         let key = event_key(sequence);
         match self.db()?.get(key)? {
-            Some(stored) => Ok(Some(decode_event(&key, &stored)?)),
+            Some(stored) => Ok(Some(self.decode_event(&key, &stored)?)),
             None => Ok(None),
         }
     }
@@ -417,7 +513,7 @@ impl Store {
         let mut events = Vec::new();
         for entry in self.db()?.range(start.as_slice()..end.as_slice()).take(limit) {
             let (key, value) = entry?;
-            events.push((read_u64(&key[1..]), decode_event(&key, &value)?));
+            events.push((read_u64(&key[1..]), self.decode_event(&key, &value)?));
         }
         Ok(events)
     }
@@ -481,7 +577,7 @@ impl Store {
             let Some(stored_event) = self.get_in(group, &event_key)? else {
                 return Err(corrupt(key, format!("the value is in event {}, which is not stored", reference.sequence)));
             };
-            *event = Some((reference.sequence, decode_event(&event_key, &stored_event)?));
+            *event = Some((reference.sequence, self.decode_event(&event_key, &stored_event)?));
         }
         let json = event.as_ref().map(|(_, json)| json.as_slice()).unwrap_or_default();
         let bytes = json.get(reference.range()).ok_or_else(|| {
@@ -890,7 +986,9 @@ impl Store {
                 same(read(a), read(b))
             }
             Some(PREFIX_GRAPH_JOB) => same(decode_job_io(key, a), decode_job_io(key, b)),
-            // Events, facet values, column lineage, schema versions: the bytes behind the codec.
+            // Each store's dictionaries are its own: events compare by their canonical JSON.
+            Some(PREFIX_EVENT) => same(self.decode_event(key, a), other.decode_event(key, b)),
+            // Facet values, column lineage, schema versions: the bytes behind the codec.
             Some(_) => same(decode_blob(key, a), decode_blob(key, b)),
             None => false,
         }
@@ -997,6 +1095,8 @@ pub struct PrefixStats {
 pub struct EventWrite {
     batch: Writes,
     compress: bool,
+    /// The dictionary [`Self::put_event`] compresses with (the store's newest).
+    dictionary: Option<std::sync::Arc<dictionary::EventDictionary>>,
     /// The batch stores an alias (see `Store::has_aliases`).
     puts_alias: bool,
 }
@@ -1094,7 +1194,8 @@ pub struct EncodedEvent(Vec<u8>);
 
 impl EventWrite {
     pub fn put_event(&mut self, sequence: u64, hash: u128, canonical: &[u8]) {
-        self.put_encoded_event(sequence, hash, EncodedEvent(encode_blob(canonical, self.compress)));
+        let encoded = encode_event_with(canonical, self.compress, self.dictionary.as_deref());
+        self.put_encoded_event(sequence, hash, EncodedEvent(encoded));
     }
 
     /// [`Self::put_event`] with the stored form made beforehand ([`Store::encode_event`] of
@@ -1362,13 +1463,41 @@ fn decode_value(key: &[u8], stored: &[u8]) -> Result<serde_json::Value> {
     decode_json(key, stored)
 }
 
-fn decode_event(key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
-    decode_blob(key, stored).map(std::borrow::Cow::into_owned).map_err(|error| match error {
-        StoreError::Corrupt { reason, .. } => {
-            StoreError::Corrupt { key: format!("event {}", read_u64(&key[1..])), reason }
-        }
-        other => other,
-    })
+/// An event's stored form: with the newest dictionary when there is one, else lz4 (or raw).
+fn encode_event_with(canonical: &[u8], compress: bool, dictionary: Option<&dictionary::EventDictionary>) -> Vec<u8> {
+    match dictionary {
+        Some(dictionary) if compress => dictionary.compress(canonical),
+        _ => encode_blob(canonical, compress),
+    }
+}
+
+/// Every stored event dictionary. A damaged one is refused at open with its key: the events
+/// compressed with it could not be read.
+fn load_dictionaries(db: &sled::Db) -> Result<dictionary::Dictionaries> {
+    let mut dictionaries = dictionary::Dictionaries::default();
+    for entry in db.scan_prefix(dictionary::META_DICTIONARY_PREFIX) {
+        let (key, value) = entry?;
+        let id = key[dictionary::META_DICTIONARY_PREFIX.len()..]
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_err(|_| corrupt(&key, "an event dictionary's key ends in a 4-byte id".into()))?;
+        let ready = dictionary::EventDictionary::from_stored(id, &value)
+            .ok_or_else(|| corrupt(&key, "the event dictionary is damaged".into()))?;
+        dictionaries.insert(ready);
+    }
+    Ok(dictionaries)
+}
+
+/// What [`Store::train_event_dictionary`] did.
+#[derive(Clone, Debug)]
+pub struct DictionaryTrained {
+    pub id: u32,
+    /// The newest event it learned from.
+    pub trained_at: u64,
+    pub samples: usize,
+    pub sample_bytes: usize,
+    pub dictionary_bytes: usize,
+    pub elapsed: std::time::Duration,
 }
 
 /// The bytes behind a codec byte (decompressed when lz4); a value without a codec byte is
@@ -1381,6 +1510,33 @@ fn decode_blob<'a>(key: &[u8], stored: &'a [u8]) -> Result<std::borrow::Cow<'a, 
         Some((&CODEC_RAW, rest)) => Ok(std::borrow::Cow::Borrowed(rest)),
         Some(_) => Ok(std::borrow::Cow::Borrowed(stored)),
         None => Err(corrupt(key, "empty value".into())),
+    }
+}
+
+impl Store {
+    /// An event's canonical JSON from its stored form; a damaged one is `Corrupt`, naming the
+    /// event.
+    fn decode_event(&self, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
+        let decoded = match stored.split_first() {
+            Some((&CODEC_ZSTD_DICT, rest)) => self.decode_with_dictionary(rest),
+            _ => decode_blob(key, stored).map(std::borrow::Cow::into_owned).map_err(|error| match error {
+                StoreError::Corrupt { reason, .. } => reason,
+                other => other.to_string(),
+            }),
+        };
+        decoded.map_err(|reason| StoreError::Corrupt { key: format!("event {}", read_u64(&key[1..])), reason })
+    }
+
+    fn decode_with_dictionary(&self, rest: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        let Some((id, frame)) = rest.split_first_chunk::<4>() else {
+            return Err("a dictionary-compressed event is shorter than its dictionary id".into());
+        };
+        let id = u32::from_be_bytes(*id);
+        let dictionary = self.dictionaries.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(id);
+        let Some(dictionary) = dictionary else {
+            return Err(format!("compressed with event dictionary {id}, which the store does not hold"));
+        };
+        dictionary.decompress(frame).map_err(|reason| format!("with event dictionary {id}: {reason}"))
     }
 }
 

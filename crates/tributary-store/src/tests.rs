@@ -456,10 +456,10 @@ fn facet_references_that_do_not_resolve_are_refused_and_compare_by_value() {
     assert!(damaged(reference[..10].to_vec()).contains("takes 17 bytes"));
 }
 
-/// A store of the previous format opens (and is marked with this one, so older builds refuse
+/// A store of a previous format opens (and is marked with this one, so older builds refuse
 /// it); a store of a newer format is refused.
 #[test]
-fn the_previous_store_format_is_upgraded_in_place_and_a_newer_one_refused() {
+fn previous_store_formats_are_upgraded_in_place_and_a_newer_one_refused() {
     let dir = tempfile::tempdir().unwrap();
     let meta = |format: u8| {
         let db = sled::open(dir.path()).unwrap();
@@ -467,8 +467,8 @@ fn the_previous_store_format_is_upgraded_in_place_and_a_newer_one_refused() {
         db.flush().unwrap();
     };
     drop(Store::open(dir.path(), &StoreConfig::default()).unwrap());
-    meta(crate::STORE_FORMAT - 1);
-    {
+    for previous in crate::UPGRADABLE_FORMATS {
+        meta(previous);
         let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
         assert_eq!(store.db().unwrap().get(crate::keys::META_FORMAT).unwrap().unwrap().as_ref(), [crate::STORE_FORMAT]);
     }
@@ -476,5 +476,153 @@ fn the_previous_store_format_is_upgraded_in_place_and_a_newer_one_refused() {
     assert!(matches!(
         Store::open(dir.path(), &StoreConfig::default()),
         Err(StoreError::UnsupportedFormat { found }) if found == crate::STORE_FORMAT + 1
+    ));
+}
+
+/// Events shaped like a mesh's: the same producer, facets and field names, other datasets.
+fn mesh_event(n: u64) -> Vec<u8> {
+    let fields: Vec<String> = (0..12)
+        .map(|c| format!(r#"{{"name":"column_{}_{c}","type":"VARCHAR","description":"from {n}"}}"#, n % 7))
+        .collect();
+    format!(
+        r#"{{"eventTime":"2024-01-01T00:00:{:02}Z","eventType":"COMPLETE","producer":"https://github.com/OpenLineage/OpenLineage/tree/1.0.0/integration/airflow","job":{{"namespace":"airflow","name":"sales.load_{n}"}},"outputs":[{{"namespace":"postgres://db","name":"public.orders_{n}","facets":{{"schema":{{"_producer":"https://github.com/OpenLineage/OpenLineage/tree/1.0.0/integration/airflow","_schemaURL":"https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json","fields":[{}]}}}}}}],"run":{{"runId":"{:032x}"}}}}"#,
+        n % 60,
+        fields.join(","),
+        n
+    )
+    .into_bytes()
+}
+
+fn store_events(store: &Store, range: std::ops::RangeInclusive<u64>) {
+    let mut group = crate::GroupWrite::default();
+    for n in range {
+        let mut write = store.write();
+        write.put_encoded_event(n, u128::from(n), store.encode_event(&mesh_event(n)));
+        group.add(write);
+    }
+    store.commit_group(group).unwrap();
+}
+
+/// The first dictionary is trained once the store holds enough events, made durable, and
+/// used for later events; every event reads back as stored, before and after a reopen, and
+/// through a facet reference; the next training waits for many times as many events.
+#[test]
+fn events_are_compressed_with_a_dictionary_trained_on_the_stores_own_events() {
+    use crate::dictionary::{FIRST_TRAINING_AT, RETRAIN_FACTOR};
+    let dir = tempfile::tempdir().unwrap();
+    let first = FIRST_TRAINING_AT;
+    {
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        store_events(&store, 1..=first - 1);
+        assert!(!store.event_dictionary_due().unwrap());
+        assert!(store.train_event_dictionary().unwrap().is_none());
+        store_events(&store, first..=first);
+        assert!(store.event_dictionary_due().unwrap());
+        let trained = store.train_event_dictionary().unwrap().expect("a dictionary");
+        assert_eq!((trained.id, trained.trained_at, trained.samples), (1, first, first as usize));
+        assert_eq!(store.event_dictionaries(), vec![1]);
+        assert!(!store.event_dictionary_due().unwrap(), "the next one waits for more events");
+        store_events(&store, first + 1..=first + 200);
+
+        let codec = |n: u64| store.db().unwrap().get(crate::keys::event_key(n)).unwrap().unwrap()[0];
+        assert_eq!(codec(first), crate::keys::CODEC_LZ4);
+        assert_eq!(codec(first + 1), crate::keys::CODEC_ZSTD_DICT);
+        let size = |n: u64| store.db().unwrap().get(crate::keys::event_key(n)).unwrap().unwrap().len();
+        let lz4 = crate::encode_blob(&mesh_event(first + 1), true).len();
+        assert!(size(first + 1) * 2 < lz4, "zstd with the dictionary {} against lz4 {lz4}", size(first + 1));
+        for n in [1, first, first + 1, first + 200] {
+            assert_eq!(store.event(n).unwrap(), Some(mesh_event(n)));
+        }
+        // A facet value by reference into a dictionary-compressed event.
+        let id = DatasetId::new("postgres://db", "public.orders_1100");
+        let event = mesh_event(1100);
+        let text = std::str::from_utf8(&event).unwrap();
+        let start = text.find(r#"{"_producer""#).unwrap();
+        let end = text.rfind("]}").unwrap() + 2;
+        let mut write = store.write();
+        write.put_dataset_facet_from_event(&id, "schema", &event, 1100, start..end);
+        store.commit(write).unwrap();
+        let expected: serde_json::Value = serde_json::from_slice(&event[start..end]).unwrap();
+        assert_eq!(store.dataset_facet(&id, "schema").unwrap(), Some(expected));
+    }
+    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    assert_eq!(store.event_dictionaries(), vec![1]);
+    let events = store.events_after(0, usize::MAX).unwrap();
+    assert_eq!(events.len() as u64, first + 200);
+    assert!(events.iter().all(|(n, json)| *json == mesh_event(*n)));
+    assert_eq!(store.encode_event(b"{}").0[0], crate::keys::CODEC_ZSTD_DICT);
+    // Retraining: at RETRAIN_FACTOR times the events of the last training.
+    store_events(&store, first + 201..=first * RETRAIN_FACTOR - 1);
+    assert!(!store.event_dictionary_due().unwrap());
+    store_events(&store, first * RETRAIN_FACTOR..=first * RETRAIN_FACTOR);
+    assert_eq!(store.train_event_dictionary().unwrap().map(|trained| trained.id), Some(2));
+    store_events(&store, first * RETRAIN_FACTOR + 1..=first * RETRAIN_FACTOR + 1);
+    let stored = store.db().unwrap().get(crate::keys::event_key(first * RETRAIN_FACTOR + 1)).unwrap().unwrap();
+    assert_eq!(stored[1..5], 2u32.to_be_bytes());
+    assert_eq!(store.event(first + 1).unwrap(), Some(mesh_event(first + 1)), "older events keep theirs");
+    // A store that does not compress keeps events raw and trains nothing.
+    let raw = Store::open_temporary(&StoreConfig { compress: false, ..StoreConfig::default() }).unwrap();
+    store_events(&raw, 1..=first);
+    assert!(!raw.event_dictionary_due().unwrap());
+    assert!(raw.train_event_dictionary().unwrap().is_none());
+}
+
+/// An event naming a dictionary the store does not hold, or whose frame is damaged, is a
+/// `Corrupt` error naming the event, never a panic or other bytes; so is a damaged dictionary
+/// at open. Stores compare events by content, whatever their dictionaries.
+#[test]
+fn dictionary_compressed_events_that_do_not_decode_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = crate::dictionary::FIRST_TRAINING_AT;
+    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    store_events(&store, 1..=first);
+    store.train_event_dictionary().unwrap().expect("a dictionary");
+    store_events(&store, first + 1..=first + 1);
+    let key = crate::keys::event_key(first + 1);
+    let good = store.db().unwrap().get(key).unwrap().unwrap().to_vec();
+    let plain = crate::encode_blob(&mesh_event(first + 1), true);
+    assert!(store.same_stored(&store, &key, &good, &plain));
+    assert!(!store.same_stored(&store, &key, &good, &crate::encode_blob(&mesh_event(1), true)));
+
+    let refused = |bytes: Vec<u8>| {
+        store.db().unwrap().insert(key, bytes).unwrap();
+        match store.event(first + 1) {
+            Err(StoreError::Corrupt { key, reason }) => {
+                assert_eq!(key, format!("event {}", first + 1));
+                reason
+            }
+            other => panic!("expected a corrupt-event error, got {other:?}"),
+        }
+    };
+    let mut other_dictionary = good.clone();
+    other_dictionary[1..5].copy_from_slice(&7u32.to_be_bytes());
+    assert!(refused(other_dictionary).contains("dictionary 7, which the store does not hold"));
+    assert!(refused(good[..3].to_vec()).contains("shorter than its dictionary id"));
+    assert!(refused(good[..good.len() / 2].to_vec()).contains("dictionary 1"));
+    let mut flipped = good.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0xff;
+    // A flipped byte inside the frame: refused, or (zstd keeps no checksum) other bytes,
+    // which the event's hash would then not match; never a panic, never the event.
+    store.db().unwrap().insert(key, flipped).unwrap();
+    match store.event(first + 1) {
+        Err(StoreError::Corrupt { .. }) => {}
+        Ok(Some(bytes)) => assert_ne!(bytes, mesh_event(first + 1)),
+        other => panic!("expected a corrupt-event error or other bytes, got {other:?}"),
+    }
+    let mut huge = good.clone();
+    // The frame header's content size field, rewritten to claim more than any event.
+    huge.truncate(5);
+    huge.extend_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 0xe0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+    assert!(!refused(huge).is_empty());
+    drop(store);
+
+    let db = sled::open(dir.path()).unwrap();
+    db.insert(crate::dictionary::dictionary_key(1), &[0u8; 3][..]).unwrap();
+    db.flush().unwrap();
+    drop(db);
+    assert!(matches!(
+        Store::open(dir.path(), &StoreConfig::default()),
+        Err(StoreError::Corrupt { key, .. }) if key.starts_with("Mdict")
     ));
 }
