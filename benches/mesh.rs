@@ -66,7 +66,7 @@ const QUERIES: [QuerySpec; 3] = [
     QuerySpec { name: "up_d5", downstream: false, depth: 5 },
 ];
 
-const STEPS: [&str; 8] = ["floor", "import", "queries", "startup", "inproc", "summary", "grpc", "http"];
+const STEPS: [&str; 9] = ["floor", "import", "compact", "queries", "startup", "inproc", "summary", "grpc", "http"];
 
 struct Args {
     scale: String,
@@ -95,7 +95,7 @@ struct Args {
 fn usage() -> &'static str {
     "usage: cargo bench --bench mesh -- [--scale 10k] [--data FILE.ndjson --targets FILE.json] [--smoke]
     [--root /tmp/lineage-bench] [--reps 2] [--ingest-cap-s 60] [--ingest-cap-events 0] [--import-budget-s 0]
-    [--http-clients 16] [--steps floor,import,queries,startup,inproc,summary,grpc,http] [--keep] [--cold]
+    [--http-clients 16] [--steps floor,import,compact,queries,startup,inproc,summary,grpc,http] [--keep] [--cold]
     [--bin PATH] [--label tributary]"
 }
 
@@ -907,6 +907,11 @@ impl Bench {
             store_complete = self.import(&store, shape)?;
         }
 
+        // `tributary compact` of the imported store: the later steps run on the compacted one.
+        if self.step("compact") && store_complete {
+            self.compact(&store, shape)?;
+        }
+
         // Start-up, RSS and gRPC queries on the imported store.
         let mut tributary_results = None;
         if self.step("queries") {
@@ -1107,6 +1112,45 @@ impl Bench {
                    "ndjson_bytes": shape.ndjson_bytes}),
         );
         Ok(status.success())
+    }
+
+    /// `tributary compact` on the imported store (the old store it keeps is removed): its
+    /// time and the disk after it. A binary without the command is skipped, not failed.
+    fn compact(&mut self, store: &Path, shape: Shape) -> anyhow::Result<()> {
+        log(format!("compact: {}", store.display()));
+        let started = Instant::now();
+        let output = std::process::Command::new(&self.args.binary)
+            .args(["compact", "--data-dir"])
+            .arg(store)
+            .env("TRIBUTARY_LOG", "warn")
+            .output()?;
+        let seconds = started.elapsed().as_secs_f64();
+        let said = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if stderr.contains("unrecognized subcommand") {
+                log("compact skipped: this binary has no `compact` command");
+            } else {
+                self.failures.push(format!("compact: {}: {}", output.status, stderr.trim()));
+            }
+            return Ok(());
+        }
+        // "... the old store is kept in `PATH`: remove it ..."
+        if let Some(kept) = said.split("kept in `").nth(1).and_then(|rest| rest.split('`').next()) {
+            std::fs::remove_dir_all(kept).with_context(|| format!("removing `{kept}`"))?;
+        }
+        self.tributary.emit("compact_s", json!(round3(seconds)), "s", json!({"via": "tributary compact"}));
+        let usage = disk_usage(store);
+        self.tributary.emit(
+            "disk_after_compact_bytes",
+            json!(usage.apparent),
+            "bytes",
+            json!({"allocated_bytes": usage.allocated,
+                   "vs_ndjson": round3(usage.apparent as f64 / shape.ndjson_bytes.max(1) as f64),
+                   "allocated_vs_ndjson": round3(usage.allocated as f64 / shape.ndjson_bytes.max(1) as f64),
+                   "ndjson_bytes": shape.ndjson_bytes}),
+        );
+        Ok(())
     }
 
     /// Start-up on the existing store, RSS, then the peers' queries over gRPC.

@@ -84,6 +84,8 @@ AB_FIGURES = [
     ("ingest_grpc_stream_events_per_s", lambda d: d["value"], "one gRPC stream, durable events/s", True),
     ("ingest_http_events_per_s", lambda d: d["value"], "HTTP, 16 clients, durable events/s", True),
     ("disk_bytes", lambda d: d.get("vs_ndjson"), "disk after import ÷ NDJSON", False),
+    ("compact_s", lambda d: d["value"], "`tributary compact`, s", False),
+    ("disk_after_compact_bytes", lambda d: d.get("vs_ndjson"), "disk after `tributary compact` ÷ NDJSON", False),
     ("startup_first_answer_ms", lambda d: d["value"], "start-up to first answer, ms", False),
     ("server_rss_after_open_bytes", lambda d: d.get("per_dataset_and_job_bytes"), "RSS after open, B per dataset+job", False),
     ("down_d5_p50_ms", lambda d: (d.get("p50_by_kind") or {}).get("hub"), "down_d5 hub median, ms (gRPC)", False),

@@ -70,4 +70,28 @@ async fn export_then_import_gives_the_same_answers() {
     let after: Value = server.graphql_data(ANSWERS, json!({})).await;
     assert_eq!(after, before);
     server.shutdown().await;
+
+    // Compacted in place: the same answers; the old store is kept beside it.
+    let compacted = tributary(&["compact", "--data-dir", restored.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&compacted.stdout);
+    assert!(compacted.status.success(), "{}", String::from_utf8_lossy(&compacted.stderr));
+    assert!(said.contains("compacted") && said.contains("the old store is kept in"), "{said}");
+    let kept = std::fs::read_dir(temp.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("restored.before-compact-"))
+        .count();
+    assert_eq!(kept, 1);
+    let server = start_server_in(&restored).await;
+    assert_eq!(server.graphql_data(ANSWERS, json!({})).await, before);
+    server.shutdown().await;
+    let busy = start_server_in(&restored).await;
+    let refused = tributary(&["compact", "--data-dir", restored.to_str().unwrap()]);
+    assert!(!refused.status.success(), "a store a server holds is not compacted");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("in use"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    busy.shutdown().await;
 }

@@ -50,12 +50,7 @@ pub fn rebuild(
     config: &StoreConfig,
     mut progress: impl FnMut(u64),
 ) -> Result<RebuildReport, ServiceError> {
-    if target.exists() && std::fs::read_dir(target).map(|mut entries| entries.next().is_some()).unwrap_or(true) {
-        return Err(ServiceError::invalid(
-            "target",
-            format!("`{}` exists and is not empty: rebuild into a new directory", target.display()),
-        ));
-    }
+    refuse_nonempty_target(target)?;
     let old = open(source, config)?;
     let new = open(target, config)?;
     let mut report = RebuildReport::default();
@@ -115,6 +110,46 @@ pub fn rebuild(
     settle(target, config)?;
     progress(report.events);
     Ok(report)
+}
+
+/// What [`compact`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    pub keys: u64,
+    /// Keys and values copied.
+    pub bytes: u64,
+    /// The store's size on disk before and after (sled's files; the index snapshot apart).
+    pub before: u64,
+    pub after: u64,
+}
+
+/// Copies the store in `source` (no server may have it open) into `target` (which must not
+/// exist or be empty), every key in order, in a database written once (see
+/// [`Store::copy_into`]), with its index snapshot, which stays valid (same identity, same
+/// sequence): the next start reads it as it would have read the original's.
+pub fn compact(source: &Path, target: &Path, config: &StoreConfig) -> Result<CompactReport, ServiceError> {
+    refuse_nonempty_target(target)?;
+    let store = open(source, config)?;
+    let before = store.size_on_disk()?;
+    let copied = store.copy_into(target)?;
+    drop(store);
+    let snapshot = crate::snapshot::path(source);
+    if snapshot.exists() {
+        std::fs::copy(&snapshot, crate::snapshot::path(target))
+            .map_err(|error| ServiceError::Internal(format!("copying `{}`: {error}", snapshot.display())))?;
+    }
+    let after = open(target, config)?.size_on_disk()?;
+    Ok(CompactReport { keys: copied.keys, bytes: copied.bytes, before, after })
+}
+
+fn refuse_nonempty_target(target: &Path) -> Result<(), ServiceError> {
+    if target.exists() && std::fs::read_dir(target).map(|mut entries| entries.next().is_some()).unwrap_or(true) {
+        return Err(ServiceError::invalid(
+            "target",
+            format!("`{}` exists and is not empty: write into a new directory", target.display()),
+        ));
+    }
+    Ok(())
 }
 
 /// Brings sled's recovery snapshot of the store in `dir` (no server may have it open) up to

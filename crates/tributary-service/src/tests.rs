@@ -387,6 +387,38 @@ mod snapshot {
         assert_reopens(&dir, IndexOrigin::Rebuilt, &seen, "");
     }
 
+    /// `compact` copies every key and value (the same stats per prefix, a clean verify) into a
+    /// new directory with the index snapshot, which the next open reads; it refuses a target
+    /// that holds something.
+    #[test]
+    fn a_compacted_store_holds_the_same_keys_and_opens_from_its_snapshot() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let (dir, target) = (temp.path().join("store"), temp.path().join("compacted"));
+        write_chain(&dir, 40);
+        let service = open(&dir);
+        assert_eq!(service.index_origin(), IndexOrigin::Snapshot);
+        let seen = answers(&service);
+        close(service);
+        let config = tributary_store::StoreConfig::default();
+        let stats = |dir: &Path| {
+            tributary_store::Store::open_waiting(dir, &config, std::time::Duration::from_secs(5))
+                .expect("open")
+                .stats()
+                .expect("stats")
+        };
+        let before = stats(&dir);
+        let report = crate::maintenance::compact(&dir, &target, &config).expect("compact");
+        assert_eq!(report.keys, before.iter().map(|prefix| prefix.keys).sum::<u64>());
+        assert_eq!(report.bytes, before.iter().map(|prefix| prefix.key_bytes + prefix.value_bytes).sum::<u64>());
+        assert_eq!(stats(&target), before);
+        assert!(snapshot_file(&target).exists());
+        assert_reopens(&target, IndexOrigin::Snapshot, &seen, "compacted");
+        let verified = crate::maintenance::verify(&target, &config, |_| {}).expect("verify");
+        assert_eq!((verified.events, verified.differences), (40, 0), "{:?}", verified.shown);
+        let refused = crate::maintenance::compact(&dir, &target, &config).expect_err("target holds a store");
+        assert_eq!(refused.field(), "target", "{refused}");
+    }
+
     /// As after a crash: the snapshot of the last clean close is older than the store.
     /// A few events behind, it is caught up from the store's records; too far, rebuilt.
     #[test]

@@ -322,6 +322,40 @@ impl Store {
         Ok(self.db()?.size_on_disk()?)
     }
 
+    /// Writes every key of this store, in key order, into a new database at `target` (which
+    /// must hold none), then settles it: the same store in a file sled has written once.
+    ///
+    /// sled's log keeps the earlier images of every page an update rewrote until its cleaner
+    /// moves them, and it cleans a segment only once at most half of it is live, so a store
+    /// built by ingest (each event rewrites the records it touches) takes about four times its
+    /// keys and values on disk, and a copy written in key order about two and a half (100k
+    /// generated mesh: 1.94 GB and 1.10 GB for 451 MB of keys and values). The copy is
+    /// consistent when no one writes meanwhile: the caller holds the only open handle.
+    pub fn copy_into(&self, target: &Path) -> Result<CopyReport> {
+        const BATCH: usize = 4096;
+        let db = self.db()?;
+        let copy = open_db(target, &self.config)?;
+        let mut report = CopyReport::default();
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for entry in db.iter() {
+            let (key, value) = entry?;
+            report.keys += 1;
+            report.bytes += (key.len() + value.len()) as u64;
+            batch.insert(key, value);
+            in_batch += 1;
+            if in_batch == BATCH {
+                copy.apply_batch(std::mem::take(&mut batch))?;
+                in_batch = 0;
+            }
+        }
+        copy.apply_batch(batch)?;
+        copy.flush()?;
+        drop(copy);
+        Self::settle(target, &self.config, std::time::Duration::from_secs(10))?;
+        Ok(report)
+    }
+
     /// Keys and bytes under each key prefix, in prefix order (a full scan: for operators
     /// and benchmarks, not for request paths).
     pub fn stats(&self) -> Result<Vec<PrefixStats>> {
@@ -1486,6 +1520,14 @@ fn load_dictionaries(db: &sled::Db) -> Result<dictionary::Dictionaries> {
         dictionaries.insert(ready);
     }
     Ok(dictionaries)
+}
+
+/// What [`Store::copy_into`] copied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    pub keys: u64,
+    /// Keys and values.
+    pub bytes: u64,
 }
 
 /// What [`Store::train_event_dictionary`] did.

@@ -49,6 +49,11 @@ enum Command {
     /// event log with this build's rules; the old store is kept beside it (the server must not
     /// be running on it). Also the migration path between record formats.
     Reindex(store::StoreOnlyArgs),
+    /// Rewrite the store's database in key order, in a file written once: sled keeps earlier
+    /// page images of a store built by ingest until it cleans them, so this reclaims most of its
+    /// disk (about 40% after a bulk load); the old store is kept beside it (the server must not
+    /// be running on it).
+    Compact(store::StoreOnlyArgs),
     /// Check that the derived records agree with a rebuild from the event log; exit 1 when
     /// they do not (the server must not be running on it).
     Verify(store::StoreOnlyArgs),
@@ -116,6 +121,7 @@ pub fn main() -> ExitCode {
         Command::Stats(args) => runtime.block_on(store::stats(args)).map(|()| ExitCode::SUCCESS),
         Command::Reindex(args) => store::reindex(&args.store).map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => store::verify(&args.store),
+        Command::Compact(args) => store::compact(&args.store).map(|()| ExitCode::SUCCESS),
         Command::Check(args) => match runtime.block_on(remote::check(args)) {
             Ok(code) => Ok(code),
             Err(error) => {

@@ -124,6 +124,28 @@ pub(super) fn reindex(args: &StoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub(super) fn compact(args: &StoreArgs) -> anyhow::Result<()> {
+    use tributary_service::maintenance;
+    let dir = &args.data_dir;
+    anyhow::ensure!(dir.is_dir(), "no store at `{}`", dir.display());
+    let compacted = maintenance::scratch_dir(dir, "compact");
+    let report = maintenance::compact(dir, &compacted, &store_config(args))
+        .with_context(|| format!("compacting `{}` into `{}`", dir.display(), compacted.display()))?;
+    let kept = maintenance::scratch_dir(dir, "before-compact");
+    std::fs::rename(dir, &kept).with_context(|| format!("moving the old store to `{}`", kept.display()))?;
+    std::fs::rename(&compacted, dir).with_context(|| format!("moving the compacted store to `{}`", dir.display()))?;
+    println!(
+        "compacted `{}`: {} keys ({} bytes of keys and values) in {} bytes on disk, from {}; the old store is kept in `{}`: remove it once the server runs on the compacted one",
+        dir.display(),
+        report.keys,
+        report.bytes,
+        report.after,
+        report.before,
+        kept.display()
+    );
+    Ok(())
+}
+
 pub(super) fn verify(args: &StoreArgs) -> anyhow::Result<ExitCode> {
     let dir = &args.data_dir;
     anyhow::ensure!(dir.is_dir(), "no store at `{}`", dir.display());
