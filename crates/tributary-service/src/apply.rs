@@ -108,12 +108,12 @@ impl<'a> Touched<'a> {
             let outcome = merge_stamp(&mut record.facets, key, hash, self.version);
             let current = hash.is_some().then_some(value);
             let span = reference.facet_span(index);
-            let fields_json = span.and_then(|span| span.schema_fields.clone()).map(|fields| &self.canonical[fields]);
+            let fields_at = span.and_then(|span| span.schema_fields.clone());
             match outcome {
                 StampOutcome::Older => continue,
                 StampOutcome::Same => {
                     if key == "schema" {
-                        self.schema_seen_again(&mut record, current, fields_json)?;
+                        self.schema_seen_again(&mut record, current, fields_at)?;
                     }
                     continue;
                 }
@@ -133,7 +133,7 @@ impl<'a> Touched<'a> {
                 self.written_facets.insert((id.clone(), key.clone()), current.cloned());
             }
             match key.as_str() {
-                "schema" => self.schema_seen(&mut record, current, fields_json)?,
+                "schema" => self.schema_seen(&mut record, current, fields_at)?,
                 "columnLineage" => {
                     let edges = match current {
                         Some(facet) => self.resolve_column_inputs(column_lineage_edges(facet))?,
@@ -182,24 +182,26 @@ impl<'a> Touched<'a> {
         &mut self,
         record: &mut DatasetRecord,
         facet: Option<&Value>,
-        fields_json: Option<&[u8]>,
+        fields_at: Option<std::ops::Range<usize>>,
     ) -> Result<(), ServiceError> {
         if record.current_schema.is_some() {
             let time = self.version.time;
             record.schema_last_seen = Some(record.schema_last_seen.map_or(time, |seen| seen.max(time)));
             return Ok(());
         }
-        self.schema_seen(record, facet, fields_json)
+        self.schema_seen(record, facet, fields_at)
     }
 
     /// A `schema` facet won (new or the same again): keeps the current schema version.
-    /// `fields_json` is the canonical JSON of its `fields` when the parser noted it.
+    /// `fields_at` is where its `fields` lie in the event's canonical JSON when the parser
+    /// noted it (then a new version is stored as a reference to them).
     fn schema_seen(
         &mut self,
         record: &mut DatasetRecord,
         facet: Option<&Value>,
-        fields_json: Option<&[u8]>,
+        fields_at: Option<std::ops::Range<usize>>,
     ) -> Result<(), ServiceError> {
+        let fields_json = fields_at.clone().and_then(|range| self.canonical.get(range));
         let time = self.version.time;
         let Some(fields) = facet.and_then(|facet| facet.get("fields")) else {
             record.current_schema = None;
@@ -220,7 +222,10 @@ impl<'a> Touched<'a> {
             if let Some(mut superseded) = self.store.schema_version(&record.id, &old)? {
                 superseded.last_seen =
                     superseded.last_seen.max(record.schema_last_seen.unwrap_or(superseded.last_seen));
-                self.write.put_schema_version(&record.id, &superseded)?;
+                match self.store.schema_version_span(&record.id, &old)? {
+                    Some(span) => self.write.put_schema_version_from_event(&record.id, &superseded, span)?,
+                    None => self.write.put_schema_version(&record.id, &superseded)?,
+                }
             }
             self.delta.schema_changes.push(SchemaChangeSeen {
                 dataset: record.id.clone(),
@@ -231,17 +236,20 @@ impl<'a> Touched<'a> {
             });
         }
         if self.store.schema_version(&record.id, &hash)?.is_none() {
-            self.write.put_schema_version(
-                &record.id,
-                &SchemaVersionRecord {
-                    format: RECORD_FORMAT,
-                    hash: hash.clone(),
-                    fields: fields.clone(),
-                    first_seen: time,
-                    last_seen: time,
-                    first_sequence: self.sequence,
-                },
-            )?;
+            let version = SchemaVersionRecord {
+                format: RECORD_FORMAT,
+                hash: hash.clone(),
+                fields: fields.clone(),
+                first_seen: time,
+                last_seen: time,
+                first_sequence: self.sequence,
+            };
+            match fields_at {
+                Some(span) if fields_json.is_some() => {
+                    self.write.put_schema_version_from_event(&record.id, &version, span)?
+                }
+                _ => self.write.put_schema_version(&record.id, &version)?,
+            }
         }
         record.current_schema = Some(hash);
         record.schema_last_seen = Some(time);

@@ -625,3 +625,59 @@ fn the_writer_trains_an_event_dictionary_and_a_rebuild_agrees() {
     let verified = maintenance::verify(&dir, &config, |_| {}).expect("verify");
     assert_eq!(verified.differences, 0, "{:?}", verified.shown);
 }
+
+/// Schema versions are stored as references to their fields in the event that first showed
+/// them, and keep that form when a later schema supersedes them (their last-seen time moves);
+/// the history reads the fields as sent, and a rebuild agrees.
+#[test]
+fn schema_versions_point_into_the_event_log_and_survive_being_superseded() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("store");
+    let with_schema = |n: u32, columns: &[&str]| {
+        let mut event: serde_json::Value =
+            serde_json::from_slice(&event(n, "load", &["raw"], &["orders"])).expect("json");
+        let fields: Vec<serde_json::Value> =
+            columns.iter().map(|name| json!({"name": name, "type": "BIGINT"})).collect();
+        event["outputs"][0]["facets"] = json!({"schema": {
+            "_producer": "https://example.com/tributary-unit-tests",
+            "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json",
+            "fields": fields}});
+        serde_json::to_vec(&event).expect("json")
+    };
+    let service =
+        Service::open(ServiceConfig { data_dir: Some(dir.clone()), ..ServiceConfig::default() }).expect("open");
+    runtime().block_on(async {
+        for (n, columns) in [(1, &["id", "amount"][..]), (2, &["id", "amount"][..]), (3, &["id", "total"][..])] {
+            service.ingest(&with_schema(n, columns)).await.expect("ingest");
+        }
+    });
+    service.close();
+    drop(service);
+    let config = StoreConfig::default();
+    {
+        let store = Store::open_waiting(&dir, &config, std::time::Duration::from_secs(5)).expect("open store");
+        let orders = DatasetId::new("db", "orders");
+        let versions = store.schema_versions(&orders).expect("versions");
+        let names = |index: usize| {
+            versions[index]
+                .fields
+                .as_array()
+                .expect("fields")
+                .iter()
+                .map(|field| field["name"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(versions.len(), 2);
+        assert_eq!((names(0), names(1)), (vec![json!("id"), json!("amount")], vec![json!("id"), json!("total")]));
+        assert_eq!((versions[0].first_sequence, versions[1].first_sequence), (1, 3));
+        assert!(versions[0].last_seen > versions[0].first_seen, "superseded: seen again at event 2");
+        for version in &versions {
+            let span = store.schema_version_span(&orders, &version.hash).expect("span").expect("by reference");
+            let event = store.event(version.first_sequence).expect("event").expect("stored");
+            let fields: serde_json::Value = serde_json::from_slice(&event[span]).expect("fields");
+            assert_eq!(fields, version.fields);
+        }
+    }
+    let verified = maintenance::verify(&dir, &config, |_| {}).expect("verify");
+    assert_eq!((verified.events, verified.differences), (3, 0), "{:?}", verified.shown);
+}

@@ -51,6 +51,10 @@ pub(crate) const CODEC_EVENT_SPAN: u8 = 3;
 /// An event compressed with zstd and one of the store's dictionaries: the dictionary's id
 /// (u32, big-endian), then one zstd frame (`E` only, store format 4; see `dictionary`).
 pub(crate) const CODEC_ZSTD_DICT: u8 = 4;
+/// A schema version whose `fields` lie in the event that first showed it (`S` only, store
+/// format 4): the record's format, first and last seen (i64 each), then a reference as under
+/// `F` (codec 3, sequence, offset, length); the hash is the key's last part.
+pub(crate) const CODEC_SCHEMA_SPAN: u8 = 5;
 
 pub(crate) fn read_u64(bytes: &[u8]) -> u64 {
     let mut buffer = [0u8; 8];

@@ -23,7 +23,7 @@
 //! | `I` | job ns NUL name | the job's current inputs and outputs (the graph, read at start-up) |
 //! | `R` | run id (16 bytes) | [`RunRecord`] |
 //! | `O` | job ns NUL name NUL observation key | [`Observation`] |
-//! | `S` | dataset ns NUL name NUL schema hash | [`SchemaVersionRecord`] |
+//! | `S` | dataset ns NUL name NUL schema hash | [`SchemaVersionRecord`]: JSON behind a codec byte, or (codec 5) its format, first and last seen, and a reference to its `fields` in the event that first showed them |
 //! | `A` | alias ns NUL name | canonical ns NUL name |
 //! | `r` | job ns NUL name NUL time run id | empty (a job's runs by start) |
 //! | `w` | dataset ns NUL name NUL time run id | role: 1 read, 2 written, 3 both |
@@ -676,17 +676,74 @@ impl Store {
         dataset: &DatasetId,
         hash: &str,
     ) -> Result<Option<SchemaVersionRecord>> {
-        let mut key = name_prefix(PREFIX_SCHEMA, &dataset.namespace, &dataset.name);
-        key.extend_from_slice(hash.as_bytes());
-        self.get_json(group, &key)
+        let key = schema_key(dataset, hash);
+        match self.get_in(group, &key)? {
+            Some(value) => self.decode_schema_version(group, &key, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Where a schema version's `fields` lie in the event that first showed them, when it is
+    /// stored by reference (to rewrite it the same way).
+    pub fn schema_version_span(&self, dataset: &DatasetId, hash: &str) -> Result<Option<std::ops::Range<usize>>> {
+        self.schema_version_span_in(None, dataset, hash)
+    }
+
+    fn schema_version_span_in(
+        &self,
+        group: Option<&GroupWrite>,
+        dataset: &DatasetId,
+        hash: &str,
+    ) -> Result<Option<std::ops::Range<usize>>> {
+        let key = schema_key(dataset, hash);
+        match self.get_in(group, &key)? {
+            Some(value) if value.first() == Some(&CODEC_SCHEMA_SPAN) => {
+                Ok(Some(SchemaSpan::decode(&value).map_err(|reason| corrupt(&key, reason))?.fields.range()))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Every distinct schema of the dataset, oldest first.
     pub fn schema_versions(&self, dataset: &DatasetId) -> Result<Vec<SchemaVersionRecord>> {
         let prefix = name_prefix(PREFIX_SCHEMA, &dataset.namespace, &dataset.name);
-        let mut versions: Vec<SchemaVersionRecord> = self.scan_json(&prefix)?;
+        let mut versions = Vec::new();
+        for entry in self.db()?.scan_prefix(&prefix) {
+            let (key, value) = entry?;
+            versions.push(self.decode_schema_version(None, &key, &value)?);
+        }
         versions.sort_by_key(|version| (version.first_seen, version.first_sequence));
         Ok(versions)
+    }
+
+    /// A stored schema version: JSON, or by reference (its `fields` read from the event).
+    fn decode_schema_version(
+        &self,
+        group: Option<&GroupWrite>,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<SchemaVersionRecord> {
+        if value.first() != Some(&CODEC_SCHEMA_SPAN) {
+            return decode_record(key, value);
+        }
+        let span = SchemaSpan::decode(value).map_err(|reason| corrupt(key, reason))?;
+        if span.format > RECORD_FORMAT {
+            return Err(StoreError::UnsupportedRecord {
+                key: String::from_utf8_lossy(key).into_owned(),
+                found: span.format,
+            });
+        }
+        let hash = key.rsplit(|&byte| byte == 0).next().unwrap_or_default();
+        let hash = std::str::from_utf8(hash).map_err(|_| corrupt(key, "the schema hash is not text".into()))?;
+        let fields = self.decode_facet(group, key, &span.fields.encode(), &mut None)?;
+        Ok(SchemaVersionRecord {
+            format: span.format,
+            hash: hash.to_owned(),
+            fields,
+            first_seen: Timestamp(span.first_seen),
+            last_seen: Timestamp(span.last_seen),
+            first_sequence: span.fields.sequence,
+        })
     }
 
     /// The job's greatest observation, skipping `except` (one being replaced).
@@ -1022,6 +1079,10 @@ impl Store {
             Some(PREFIX_GRAPH_JOB) => same(decode_job_io(key, a), decode_job_io(key, b)),
             // Each store's dictionaries are its own: events compare by their canonical JSON.
             Some(PREFIX_EVENT) => same(self.decode_event(key, a), other.decode_event(key, b)),
+            // Inline or by reference: the records as read.
+            Some(PREFIX_SCHEMA) => {
+                same(self.decode_schema_version(None, key, a), other.decode_schema_version(None, key, b))
+            }
             // Facet values, column lineage, schema versions: the bytes behind the codec.
             Some(_) => same(decode_blob(key, a), decode_blob(key, b)),
             None => false,
@@ -1209,6 +1270,10 @@ impl View<'_> {
         self.store.schema_version_in(Some(self.group), dataset, hash)
     }
 
+    pub fn schema_version_span(&self, dataset: &DatasetId, hash: &str) -> Result<Option<std::ops::Range<usize>>> {
+        self.store.schema_version_span_in(Some(self.group), dataset, hash)
+    }
+
     pub fn best_observation(&self, job: &JobId, except: Option<&ObservationKey>) -> Result<Option<Observation>> {
         self.store.best_observation_in(Some(self.group), job, except)
     }
@@ -1309,9 +1374,29 @@ impl EventWrite {
     }
 
     pub fn put_schema_version(&mut self, dataset: &DatasetId, record: &SchemaVersionRecord) -> Result<()> {
-        let mut key = name_prefix(PREFIX_SCHEMA, &dataset.namespace, &dataset.name);
-        key.extend_from_slice(record.hash.as_bytes());
-        self.put_json(key, record)
+        self.put_json(schema_key(dataset, &record.hash), record)
+    }
+
+    /// [`Self::put_schema_version`] for a version whose `fields` are bytes `span` of the
+    /// canonical JSON of event `record.first_sequence`: stored as a reference to them (the event
+    /// log is the source of truth), inline when the span does not fit the reference.
+    pub fn put_schema_version_from_event(
+        &mut self,
+        dataset: &DatasetId,
+        record: &SchemaVersionRecord,
+        span: std::ops::Range<usize>,
+    ) -> Result<()> {
+        let Some(fields) = FacetReference::new(record.first_sequence, &span) else {
+            return self.put_schema_version(dataset, record);
+        };
+        let stored = SchemaSpan {
+            format: record.format,
+            first_seen: record.first_seen.0,
+            last_seen: record.last_seen.0,
+            fields,
+        };
+        self.batch.insert(schema_key(dataset, &record.hash), stored.encode().to_vec());
+        Ok(())
     }
 
     /// Replaces the column lineage into `output`; an empty list removes it.
@@ -1491,6 +1576,51 @@ impl FacetReference {
         let start = self.start as usize;
         start..start + self.len as usize
     }
+}
+
+/// A schema version stored by reference (codec 5; see `keys::CODEC_SCHEMA_SPAN`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SchemaSpan {
+    format: u8,
+    first_seen: i64,
+    last_seen: i64,
+    fields: FacetReference,
+}
+
+impl SchemaSpan {
+    const ENCODED_LEN: usize = 2 + 8 + 8 + FacetReference::ENCODED_LEN;
+
+    fn encode(self) -> [u8; Self::ENCODED_LEN] {
+        let mut bytes = [0u8; Self::ENCODED_LEN];
+        bytes[0] = CODEC_SCHEMA_SPAN;
+        bytes[1] = self.format;
+        bytes[2..10].copy_from_slice(&self.first_seen.to_be_bytes());
+        bytes[10..18].copy_from_slice(&self.last_seen.to_be_bytes());
+        bytes[18..].copy_from_slice(&self.fields.encode());
+        bytes
+    }
+
+    fn decode(stored: &[u8]) -> std::result::Result<Self, String> {
+        let Ok(bytes) = <[u8; Self::ENCODED_LEN]>::try_from(stored) else {
+            return Err(format!(
+                "a schema version by reference takes {} bytes, this one {}",
+                Self::ENCODED_LEN,
+                stored.len()
+            ));
+        };
+        let i64_at = |at: usize| i64::from_be_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+        let fields = match FacetReference::decode(&bytes[18..]) {
+            Some(reference) => reference?,
+            None => return Err("a schema version by reference lacks its reference".into()),
+        };
+        Ok(Self { format: bytes[1], first_seen: i64_at(2), last_seen: i64_at(10), fields })
+    }
+}
+
+fn schema_key(dataset: &DatasetId, hash: &str) -> Vec<u8> {
+    let mut key = name_prefix(PREFIX_SCHEMA, &dataset.namespace, &dataset.name);
+    key.extend_from_slice(hash.as_bytes());
+    key
 }
 
 fn decode_value(key: &[u8], stored: &[u8]) -> Result<serde_json::Value> {
