@@ -1,5 +1,6 @@
 //! The binary encoding of the records the writer rewrites on most events: datasets (`D`),
-//! jobs (`J`), runs (`R`), observations (`O`) and the jobs' current inputs and outputs (`I`).
+//! jobs (`J`), runs (`R`), observations (`O`) and the jobs' current inputs and outputs (`I`);
+//! and of column lineage (`L`), the largest derived record, with a table of its strings.
 //!
 //! Every event loads, changes and rewrites a few of these; as JSON behind lz4 they cost more
 //! of the writer's time than anything else (serialising, compressing, decompressing, parsing,
@@ -14,11 +15,12 @@
 //! or bare) still read through the JSON path. Encoding is deterministic, so `verify` can
 //! compare stored bytes with a rebuild's.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tributary_model::{
-    DatasetId, DatasetRecord, FacetEntry, FacetStamp, Facets, JobId, JobRecord, Observation, ObservationKey,
-    ObservationSource, RECORD_FORMAT, RunId, RunRecord, RunState, Timestamp, Version,
+    ColumnEdgeSpec, DatasetId, DatasetRecord, EdgeSource, FacetEntry, FacetStamp, Facets, JobId, JobRecord,
+    Observation, ObservationKey, ObservationSource, RECORD_FORMAT, RunId, RunRecord, RunState, Timestamp,
+    Transformation, TransformationKind, Version,
 };
 
 use crate::keys::{CODEC_BINARY, split_name};
@@ -602,4 +604,119 @@ pub(crate) fn decode_job_io(bytes: &[u8]) -> Decoded<(Vec<DatasetId>, Vec<Datase
     let outputs = input.datasets()?;
     input.end()?;
     Ok((inputs, outputs))
+}
+
+/// A record's distinct strings, numbered in order of first use.
+#[derive(Default)]
+struct Strings<'a> {
+    table: Vec<&'a str>,
+    index: HashMap<&'a str, u64>,
+}
+
+impl<'a> Strings<'a> {
+    fn intern(&mut self, text: &'a str) -> u64 {
+        *self.index.entry(text).or_insert_with(|| {
+            self.table.push(text);
+            self.table.len() as u64 - 1
+        })
+    }
+}
+
+/// Column lineage into one output (`L`): every distinct string once (namespaces, names,
+/// fields, subtypes, descriptions), then the edges as indices into that table. The JSON it
+/// replaces repeated each input's namespace, name and the field keys on every edge.
+pub(crate) fn encode_column_lineage(edges: &[ColumnEdgeSpec]) -> Vec<u8> {
+    let mut strings = Strings::default();
+    let mut intern = |text| strings.intern(text);
+    let mut body = Out(Vec::with_capacity(edges.len() * 8));
+    body.varint(edges.len() as u64);
+    for edge in edges {
+        body.varint(intern(&edge.input.namespace));
+        body.varint(intern(&edge.input.name));
+        body.varint(intern(&edge.input_field));
+        body.varint(intern(&edge.output_field));
+        body.u8(match edge.source {
+            EdgeSource::Reported => 0,
+            EdgeSource::ReportedKindsFromSql => 1,
+            EdgeSource::DerivedFromSql => 2,
+        });
+        body.varint(edge.transformations.len() as u64);
+        for transformation in &edge.transformations {
+            body.u8(match transformation.kind {
+                TransformationKind::Direct => 0,
+                TransformationKind::Indirect => 1,
+            });
+            body.varint(intern(&transformation.subtype));
+            body.u8(u8::from(transformation.masking));
+            match &transformation.description {
+                Some(description) => {
+                    body.u8(1);
+                    body.varint(intern(description));
+                }
+                None => body.u8(0),
+            }
+        }
+    }
+    let table = strings.table;
+    let size: usize = table.iter().map(|text| text.len() + 2).sum();
+    let mut out = Out::new(RECORD_FORMAT, 8 + size + body.0.len());
+    out.varint(table.len() as u64);
+    for text in &table {
+        out.str(text);
+    }
+    out.0.extend_from_slice(&body.0);
+    // The strings (fields named alike: `customer_id`, `customer_name`, …) compress well.
+    let mut packed = Vec::with_capacity(out.0.len() / 2 + 8);
+    packed.extend_from_slice(&out.0[..2]);
+    packed.extend_from_slice(&lz4_flex::compress_prepend_size(&out.0[2..]));
+    packed
+}
+
+pub(crate) fn decode_column_lineage(bytes: &[u8]) -> Decoded<Vec<ColumnEdgeSpec>> {
+    let (_, packed) = In::open(bytes)?;
+    let Ok(unpacked) = lz4_flex::decompress_size_prepended(packed.bytes) else {
+        return corrupt("column lineage does not decompress");
+    };
+    let mut input = In { bytes: &unpacked };
+    let strings = input.count()?;
+    let mut table = Vec::with_capacity(strings);
+    for _ in 0..strings {
+        table.push(input.str()?);
+    }
+    let string = |input: &mut In<'_>| -> Decoded<String> {
+        let at = input.varint()?;
+        match usize::try_from(at).ok().and_then(|at| table.get(at)) {
+            Some(text) => Ok(text.clone()),
+            None => corrupt("string index beyond the table"),
+        }
+    };
+    let count = input.count()?;
+    let mut edges = Vec::with_capacity(count);
+    for _ in 0..count {
+        let input_id = DatasetId { namespace: string(&mut input)?, name: string(&mut input)? };
+        let input_field = string(&mut input)?;
+        let output_field = string(&mut input)?;
+        let source = match input.u8()? {
+            0 => EdgeSource::Reported,
+            1 => EdgeSource::ReportedKindsFromSql,
+            2 => EdgeSource::DerivedFromSql,
+            _ => return corrupt("unknown edge source"),
+        };
+        let transformations_count = input.count()?;
+        let mut transformations = Vec::with_capacity(transformations_count);
+        for _ in 0..transformations_count {
+            let kind = match input.u8()? {
+                0 => TransformationKind::Direct,
+                1 => TransformationKind::Indirect,
+                _ => return corrupt("unknown transformation kind"),
+            };
+            let subtype = string(&mut input)?;
+            let masking = input.flag()?;
+            let description = if input.flag()? { Some(string(&mut input)?) } else { None };
+            transformations.push(Transformation { kind, subtype, masking, description });
+        }
+        edges.push(ColumnEdgeSpec { input: input_id, input_field, output_field, transformations, source });
+    }
+    input.end()?;
+    Ok(edges)
 }

@@ -9,7 +9,7 @@
 //! The rules that keep every stored event readable:
 //! - A dictionary is immutable once stored (`M` `dict` id, with the sequence it was trained
 //!   at), and never removed: each event names the dictionary it was compressed with (codec
-//!   byte [`CODEC_ZSTD_DICT`], its id as a big-endian u32, then one zstd frame).
+//!   byte 4, `CODEC_ZSTD_DICT`, its id as a big-endian u32, then one zstd frame).
 //! - A dictionary is made durable (inserted and flushed) before any caller may compress with
 //!   it, so no stored event names a dictionary that a crash could lose.
 //! - Training happens when the store holds [`FIRST_TRAINING_AT`] events, then again each time
@@ -17,7 +17,7 @@
 //!   change over time gets a dictionary of its later events; old events keep theirs. It runs
 //!   off the writer (the service gives it a thread of its own) and reads committed events only.
 //!
-//! Lock discipline: [`Dictionaries`] sits behind one `RwLock` in the [`Store`](crate::Store),
+//! Lock discipline: `Dictionaries` sits behind one `RwLock` in the [`Store`](crate::Store),
 //! a leaf lock: taken only to clone an `Arc` out or to publish a new dictionary, never while
 //! calling sled or taking another lock.
 

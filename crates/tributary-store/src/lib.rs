@@ -27,7 +27,7 @@
 //! | `A` | alias ns NUL name | canonical ns NUL name |
 //! | `r` | job ns NUL name NUL time run id | empty (a job's runs by start) |
 //! | `w` | dataset ns NUL name NUL time run id | role: 1 read, 2 written, 3 both |
-//! | `L` | output dataset ns NUL name | column lineage into it: `Vec<ColumnEdgeSpec>` |
+//! | `L` | output dataset ns NUL name | column lineage into it: `Vec<ColumnEdgeSpec>` (binary: a table of its strings, then the edges as indices; JSON from earlier builds still reads) |
 //! | `P` / `G` | product / domain id | current [`DocumentRecord`] |
 //! | `p` / `g` | product / domain id NUL version | every applied [`DocumentRecord`] |
 //! | `o` | owner NUL kind (`D`/`J`) ns NUL name | empty (nodes by owner, from `ownership` facets) |
@@ -39,7 +39,7 @@
 //! | `Q` | topic NUL partition (i32, sign bit flipped) | next offset to consume (i64): written in the batch of the record it moves past |
 //! | `X` | topic NUL partition offset (i64, sign bit flipped) | [`tributary_model::SourceRejection`]: a consumed record that was not an event |
 //!
-//! The records every event rewrites (`D`, `J`, `R`, `O`, `I`) are binary (`codec`: codec byte 2,
+//! The records every event rewrites (`D`, `J`, `R`, `O`, `I`) and column lineage (`L`) are binary (`codec`: codec byte 2,
 //! the record's `format`, fields in a fixed order); the others are JSON with a `format` field
 //! (see `tributary_model::RECORD_FORMAT`), stored behind a codec byte like events: lz4-compressed
 //! unless the store is configured otherwise. JSON records of earlier builds (behind a codec byte,
@@ -898,7 +898,7 @@ impl Store {
                 key: String::from_utf8_lossy(&key).into_owned(),
                 reason: "column lineage key is not namespace NUL name".into(),
             })?;
-            Ok((output, decode_json(&key, &value)?))
+            Ok((output, decode_column_lineage(&key, &value)?))
         })
     }
 
@@ -910,7 +910,7 @@ impl Store {
     fn column_lineage_in(&self, group: Option<&GroupWrite>, output: &DatasetId) -> Result<Vec<ColumnEdgeSpec>> {
         let key = name_key(PREFIX_COLUMN_LINEAGE, &output.namespace, &output.name);
         match self.get_in(group, &key)? {
-            Some(value) => decode_json(&key, &value),
+            Some(value) => decode_column_lineage(&key, &value),
             None => Ok(Vec::new()),
         }
     }
@@ -1077,6 +1077,7 @@ impl Store {
                 same(read(a), read(b))
             }
             Some(PREFIX_GRAPH_JOB) => same(decode_job_io(key, a), decode_job_io(key, b)),
+            Some(PREFIX_COLUMN_LINEAGE) => same(decode_column_lineage(key, a), decode_column_lineage(key, b)),
             // Each store's dictionaries are its own: events compare by their canonical JSON.
             Some(PREFIX_EVENT) => same(self.decode_event(key, a), other.decode_event(key, b)),
             // Inline or by reference: the records as read.
@@ -1406,7 +1407,8 @@ impl EventWrite {
             self.batch.remove(key);
             return Ok(());
         }
-        self.put_json(key, &edges)
+        self.batch.insert(key, codec::encode_column_lineage(edges));
+        Ok(())
     }
 
     pub fn put_owner(&mut self, owner: &str, node: &NodeRef) {
@@ -1493,6 +1495,14 @@ fn decode_stored<T: DeserializeOwned + Versioned>(
         return decode_record(key, value);
     }
     binary(key, value).map_err(|error| binary_error(key, error))
+}
+
+/// Column lineage (`L`): binary, or JSON from earlier builds.
+fn decode_column_lineage(key: &[u8], value: &[u8]) -> Result<Vec<ColumnEdgeSpec>> {
+    if value.first() != Some(&CODEC_BINARY) {
+        return decode_json(key, value);
+    }
+    codec::decode_column_lineage(value).map_err(|error| binary_error(key, error))
 }
 
 fn binary_error(key: &[u8], error: codec::DecodeError) -> StoreError {
