@@ -85,7 +85,7 @@ impl Store {
     /// Adds an audit entry (with a fresh id) to a batch.
     pub(crate) fn add_audit(&self, batch: &mut sled::Batch, audit: &AuditRecord) -> Result<()> {
         let key = audit_key(audit.at, audit.kind.code(), generated_audit_id(self.db()?.generate_id()?));
-        batch.insert(&key, encode(&key, audit, self.compress)?);
+        batch.insert(&key, crate::codec::encode_audit(audit));
         Ok(())
     }
 
@@ -110,7 +110,7 @@ impl Store {
     pub fn put_audit(&self, record: &AuditRecord) -> Result<()> {
         let db = self.db()?;
         let key = audit_key(record.at, record.kind.code(), generated_audit_id(db.generate_id()?));
-        db.insert(key, encode(&key, record, self.compress)?)?;
+        db.insert(key, crate::codec::encode_audit(record))?;
         self.flush()
     }
 
@@ -142,7 +142,7 @@ impl Store {
             let kind_code = key.get(9).copied().unwrap_or(0);
             let kind_kept = query.kinds.is_empty() || query.kinds.iter().any(|kind| kind.code() == kind_code);
             if kind_kept {
-                let record: AuditRecord = decode_record(&key, &value)?;
+                let record: AuditRecord = crate::decode_stored(&key, &value, crate::codec::decode_audit)?;
                 if keep(&record) {
                     page.entries.push(record);
                 }
@@ -201,8 +201,7 @@ impl EventWrite {
     /// The audit entry of the event being written (its id is the event's sequence).
     pub fn put_event_audit(&mut self, record: &AuditRecord, sequence: u64) -> Result<()> {
         let key = audit_key(record.at, AuditKind::EventStored.code(), sequence);
-        let value = encode(&key, record, self.compress)?;
-        self.batch.insert(&key, value);
+        self.batch.insert(&key, crate::codec::encode_audit(record));
         Ok(())
     }
 }

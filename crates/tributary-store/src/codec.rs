@@ -1,6 +1,7 @@
 //! The binary encoding of the records the writer rewrites on most events: datasets (`D`),
 //! jobs (`J`), runs (`R`), observations (`O`) and the jobs' current inputs and outputs (`I`);
-//! and of column lineage (`L`), the largest derived record, with a table of its strings.
+//! and of column lineage (`L`), the largest derived record, with a table of its strings, and
+//! audit entries (`U`, one per stored event).
 //!
 //! Every event loads, changes and rewrites a few of these; as JSON behind lz4 they cost more
 //! of the writer's time than anything else (serialising, compressing, decompressing, parsing,
@@ -18,9 +19,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tributary_model::{
-    ColumnEdgeSpec, DatasetId, DatasetRecord, EdgeSource, FacetEntry, FacetStamp, Facets, JobId, JobRecord,
-    Observation, ObservationKey, ObservationSource, RECORD_FORMAT, RunId, RunRecord, RunState, Timestamp,
-    Transformation, TransformationKind, Version,
+    Actor, ActorKind, AuditKind, AuditRecord, ColumnEdgeSpec, DatasetId, DatasetRecord, EdgeSource, FacetEntry,
+    FacetStamp, Facets, JobId, JobRecord, Observation, ObservationKey, ObservationSource, RECORD_FORMAT, RunId,
+    RunRecord, RunState, Timestamp, Transformation, TransformationKind, Version,
 };
 
 use crate::keys::{CODEC_BINARY, split_name};
@@ -84,6 +85,26 @@ impl Out {
         self.varint(ids.len() as u64);
         for id in ids {
             self.name(&id.namespace, &id.name);
+        }
+    }
+
+    fn option_str(&mut self, value: Option<&str>) {
+        match value {
+            Some(text) => {
+                self.u8(1);
+                self.str(text);
+            }
+            None => self.u8(0),
+        }
+    }
+
+    fn option_varint(&mut self, value: Option<u64>) {
+        match value {
+            Some(number) => {
+                self.u8(1);
+                self.varint(number);
+            }
+            None => self.u8(0),
         }
     }
 
@@ -244,6 +265,14 @@ impl<'a> In<'a> {
     fn datasets(&mut self) -> Decoded<Vec<DatasetId>> {
         let count = self.count()?;
         (0..count).map(|_| self.dataset()).collect()
+    }
+
+    fn option_str(&mut self) -> Decoded<Option<String>> {
+        if self.flag()? { self.str().map(Some) } else { Ok(None) }
+    }
+
+    fn option_varint(&mut self) -> Decoded<Option<u64>> {
+        if self.flag()? { self.varint().map(Some) } else { Ok(None) }
     }
 
     fn option_time(&mut self) -> Decoded<Option<Timestamp>> {
@@ -719,4 +748,55 @@ pub(crate) fn decode_column_lineage(bytes: &[u8]) -> Decoded<Vec<ColumnEdgeSpec>
     }
     input.end()?;
     Ok(edges)
+}
+
+/// An audit entry (`U`): one per stored event, so kept small; the key holds its time, kind
+/// and id, the value repeats them so an entry reads on its own.
+pub(crate) fn encode_audit(record: &AuditRecord) -> Vec<u8> {
+    let mut out = Out::new(record.format, 64 + record.subject.len());
+    out.time(record.at);
+    out.u8(match record.actor.via {
+        ActorKind::Token => 0,
+        ActorKind::Open => 1,
+        ActorKind::Local => 2,
+        ActorKind::Source => 3,
+    });
+    out.option_str(record.actor.token_id.as_deref());
+    out.str(&record.actor.name);
+    out.u8(record.kind.code());
+    out.str(&record.subject);
+    out.option_varint(record.sequence);
+    out.option_varint(record.version);
+    out.varint(record.details.len() as u64);
+    for detail in &record.details {
+        out.str(detail);
+    }
+    out.0
+}
+
+pub(crate) fn decode_audit(_key: &[u8], bytes: &[u8]) -> Decoded<AuditRecord> {
+    let (format, mut input) = In::open(bytes)?;
+    let at = input.time()?;
+    let via = match input.u8()? {
+        0 => ActorKind::Token,
+        1 => ActorKind::Open,
+        2 => ActorKind::Local,
+        3 => ActorKind::Source,
+        _ => return corrupt("unknown actor kind"),
+    };
+    let token_id = input.option_str()?;
+    let name = input.str()?;
+    let Some(kind) = AuditKind::from_code(input.u8()?) else {
+        return corrupt("unknown audit kind");
+    };
+    let subject = input.str()?;
+    let sequence = input.option_varint()?;
+    let version = input.option_varint()?;
+    let count = input.count()?;
+    let mut details = Vec::with_capacity(count);
+    for _ in 0..count {
+        details.push(input.str()?);
+    }
+    input.end()?;
+    Ok(AuditRecord { format, at, actor: Actor { via, token_id, name }, kind, subject, sequence, version, details })
 }

@@ -35,7 +35,7 @@
 //! | `C` | time sequence | [`SchemaChangeRecord`]: schema changes seen in ingested events |
 //! | `c` | lower-case tag NUL ns NUL name NUL field | empty (columns by tag, from `tags` facets with `field`) |
 //! | `K` | token id (16 hex digits) | an API token's record (its secret's SHA-256, never the secret) |
-//! | `U` | time (sortable) kind-code id | [`tributary_model::AuditRecord`]: who stored, applied, created or revoked what |
+//! | `U` | time (sortable) kind-code id | [`tributary_model::AuditRecord`], binary (JSON from earlier builds still reads): who stored, applied, created or revoked what |
 //! | `Q` | topic NUL partition (i32, sign bit flipped) | next offset to consume (i64): written in the batch of the record it moves past |
 //! | `X` | topic NUL partition offset (i64, sign bit flipped) | [`tributary_model::SourceRejection`]: a consumed record that was not an event |
 //!

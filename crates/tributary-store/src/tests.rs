@@ -754,3 +754,39 @@ fn column_lineage_round_trips_in_binary_and_reads_earlier_json() {
     damaged.extend_from_slice(&lz4_flex::compress_prepend_size(&body));
     assert!(matches!(refused(damaged), StoreError::Corrupt { reason, .. } if reason.contains("beyond the table")));
 }
+
+/// Audit entries are stored binary and read back whole, of every kind and actor; the JSON
+/// entries of earlier builds still read; a damaged entry is refused by key.
+#[test]
+fn audit_entries_round_trip_in_binary_and_read_earlier_json() {
+    use tributary_model::{Actor, ActorKind, AuditKind, AuditRecord};
+    let store = Store::open_temporary(&StoreConfig::default()).unwrap();
+    let token = Actor { via: ActorKind::Token, token_id: Some("0123456789abcdef".into()), name: "airflow".into() };
+    let mut applied = AuditRecord::new(Timestamp(2), token.clone(), AuditKind::DescriptorApplied, "product sales v3");
+    applied.version = Some(3);
+    let mut refused = AuditRecord::new(Timestamp(3), Actor::open(), AuditKind::ApplyRejected, "product sales");
+    refused.details = vec!["owner is missing".into(), "port `x` is unknown".into()];
+    let created = AuditRecord::new(Timestamp(4), Actor::source("lineage"), AuditKind::TokenCreated, "token 1 (ci)");
+    for record in [&applied, &refused, &created] {
+        store.put_audit(record).unwrap();
+    }
+    let mut stored = AuditRecord::new(Timestamp(1), Actor::local(), AuditKind::EventStored, "event 7 (job etl/load)");
+    stored.sequence = Some(7);
+    let mut write = store.write();
+    write.put_event_audit(&stored, 7).unwrap();
+    store.commit(write).unwrap();
+    let query =
+        crate::AuditQuery { since: None, until: None, kinds: Vec::new(), after: None, limit: 10, scan_budget: 100 };
+    let page = store.audit(&query, |_| true).unwrap();
+    assert_eq!(page.entries, vec![created.clone(), refused.clone(), applied.clone(), stored.clone()]);
+    let key = crate::keys::audit_key(Timestamp(1), AuditKind::EventStored.code(), 7);
+    let binary = store.db().unwrap().get(key).unwrap().unwrap();
+    assert_eq!(binary[0], crate::keys::CODEC_BINARY);
+    assert!(binary.len() < serde_json::to_vec(&stored).unwrap().len() / 2, "{} bytes", binary.len());
+
+    // An entry an earlier build wrote as JSON, then a damaged one.
+    store.db().unwrap().insert(key, crate::encode_blob(&serde_json::to_vec(&stored).unwrap(), true)).unwrap();
+    assert_eq!(store.audit(&query, |_| true).unwrap().entries.last(), Some(&stored));
+    store.db().unwrap().insert(key, &binary[..binary.len() - 2]).unwrap();
+    assert!(matches!(store.audit(&query, |_| true), Err(StoreError::Corrupt { .. })));
+}
