@@ -101,21 +101,35 @@ fn store_config(args: &StoreArgs) -> StoreConfig {
     StoreConfig { cache_bytes: args.cache_mb * 1024 * 1024, ..StoreConfig::default() }
 }
 
-pub(super) fn reindex(args: &StoreArgs) -> anyhow::Result<()> {
+/// Writes a new store beside `args.data_dir` with `make` (into an empty scratch directory
+/// named after `what`), then swaps it in and keeps the old store beside it; returns what
+/// `make` reported and where the old store is.
+fn replace_store<R>(
+    args: &StoreArgs,
+    what: &str,
+    make: impl FnOnce(&std::path::Path, &std::path::Path, &StoreConfig) -> Result<R, tributary_service::ServiceError>,
+) -> anyhow::Result<(R, std::path::PathBuf)> {
     use tributary_service::maintenance;
     let dir = &args.data_dir;
     anyhow::ensure!(dir.is_dir(), "no store at `{}`", dir.display());
-    let rebuilt = maintenance::scratch_dir(dir, "reindex");
-    let report = maintenance::rebuild(dir, &rebuilt, &store_config(args), |events| {
-        eprintln!("  {events} events re-applied");
-    })
-    .with_context(|| format!("rebuilding `{}` into `{}`", dir.display(), rebuilt.display()))?;
-    let kept = maintenance::scratch_dir(dir, "before-reindex");
+    let made = maintenance::scratch_dir(dir, what);
+    let report = make(dir, &made, &store_config(args))
+        .with_context(|| format!("writing `{}` anew into `{}` ({what})", dir.display(), made.display()))?;
+    let kept = maintenance::scratch_dir(dir, &format!("before-{what}"));
     std::fs::rename(dir, &kept).with_context(|| format!("moving the old store to `{}`", kept.display()))?;
-    std::fs::rename(&rebuilt, dir).with_context(|| format!("moving the rebuilt store to `{}`", dir.display()))?;
+    std::fs::rename(&made, dir).with_context(|| format!("moving the new store to `{}`", dir.display()))?;
+    Ok((report, kept))
+}
+
+pub(super) fn reindex(args: &StoreArgs) -> anyhow::Result<()> {
+    let (report, kept) = replace_store(args, "reindex", |dir, target, config| {
+        tributary_service::maintenance::rebuild(dir, target, config, |events| {
+            eprintln!("  {events} events re-applied");
+        })
+    })?;
     println!(
         "reindexed `{}`: {} events re-applied, {} document versions and {} schema changes copied; the old store is kept in `{}`",
-        dir.display(),
+        args.data_dir.display(),
         report.events,
         report.documents,
         report.schema_changes,
@@ -125,18 +139,10 @@ pub(super) fn reindex(args: &StoreArgs) -> anyhow::Result<()> {
 }
 
 pub(super) fn compact(args: &StoreArgs) -> anyhow::Result<()> {
-    use tributary_service::maintenance;
-    let dir = &args.data_dir;
-    anyhow::ensure!(dir.is_dir(), "no store at `{}`", dir.display());
-    let compacted = maintenance::scratch_dir(dir, "compact");
-    let report = maintenance::compact(dir, &compacted, &store_config(args))
-        .with_context(|| format!("compacting `{}` into `{}`", dir.display(), compacted.display()))?;
-    let kept = maintenance::scratch_dir(dir, "before-compact");
-    std::fs::rename(dir, &kept).with_context(|| format!("moving the old store to `{}`", kept.display()))?;
-    std::fs::rename(&compacted, dir).with_context(|| format!("moving the compacted store to `{}`", dir.display()))?;
+    let (report, kept) = replace_store(args, "compact", tributary_service::maintenance::compact)?;
     println!(
         "compacted `{}`: {} keys ({} bytes of keys and values) in {} bytes on disk, from {}; the old store is kept in `{}`: remove it once the server runs on the compacted one",
-        dir.display(),
+        args.data_dir.display(),
         report.keys,
         report.bytes,
         report.after,
