@@ -790,3 +790,89 @@ fn audit_entries_round_trip_in_binary_and_read_earlier_json() {
     store.db().unwrap().insert(key, &binary[..binary.len() - 2]).unwrap();
     assert!(matches!(store.audit(&query, |_| true), Err(StoreError::Corrupt { .. })));
 }
+
+/// The dictionaries are shared by callers compressing events, readers decompressing them and
+/// the training: readers and writers on several threads while dictionaries are trained and
+/// published; every event reads back as written, with whichever dictionary it names.
+#[test]
+fn events_stay_readable_while_dictionaries_are_trained_beside_readers_and_writers() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let first = crate::dictionary::FIRST_TRAINING_AT;
+    let store = Arc::new(Store::open_temporary(&StoreConfig::default()).unwrap());
+    store_events(&store, 1..=first - 1);
+    let written = Arc::new(AtomicU64::new(first - 1));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Enough for a second dictionary even when the first is trained late.
+    let cap = first * crate::dictionary::RETRAIN_FACTOR * 8;
+    let writer = {
+        let (store, written, done) = (Arc::clone(&store), Arc::clone(&written), Arc::clone(&done));
+        std::thread::spawn(move || {
+            // One writer, as the service has: groups of 50 events, each encoded on a caller,
+            // until events are written with a second dictionary (or the cap).
+            let mut next = first;
+            let mut after_second = 0;
+            while next <= cap && after_second < 4 {
+                if store.event_dictionaries().len() >= 2 {
+                    after_second += 1;
+                }
+                let last = next + 49;
+                let encoded: Vec<_> = (next..=last).map(|n| (n, store.encode_event(&mesh_event(n)))).collect();
+                let mut group = crate::GroupWrite::default();
+                for (n, event) in encoded {
+                    let mut write = store.write();
+                    write.put_encoded_event(n, u128::from(n), event);
+                    group.add(write);
+                }
+                store.commit_group(group).unwrap();
+                written.store(last, Ordering::Release);
+                next = last + 1;
+            }
+            done.store(true, Ordering::Release);
+            next - 1
+        })
+    };
+    let trainer = {
+        let (store, done) = (Arc::clone(&store), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut trained = Vec::new();
+            while !done.load(Ordering::Acquire) {
+                if let Some(done) = store.train_event_dictionary().unwrap() {
+                    trained.push(done.id);
+                }
+                std::thread::yield_now();
+            }
+            trained
+        })
+    };
+    let readers: Vec<_> = (0..2u64)
+        .map(|seed| {
+            let (store, written, done) = (Arc::clone(&store), Arc::clone(&written), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut checked = 0u64;
+                let mut n = seed;
+                while !done.load(Ordering::Acquire) {
+                    let upto = written.load(Ordering::Acquire);
+                    n = (n * 7919 + 13) % upto + 1;
+                    assert_eq!(store.event(n).unwrap(), Some(mesh_event(n)), "event {n}");
+                    checked += 1;
+                }
+                checked
+            })
+        })
+        .collect();
+    let end = writer.join().unwrap();
+    let trained = trainer.join().unwrap();
+    assert!(readers.into_iter().map(|reader| reader.join().unwrap()).sum::<u64>() > 0);
+    assert_eq!(trained, vec![1, 2], "trained at {first} and at {}x", crate::dictionary::RETRAIN_FACTOR);
+    let events = store.events_after(0, usize::MAX).unwrap();
+    assert_eq!(events.len() as u64, end);
+    assert!(events.iter().all(|(n, json)| *json == mesh_event(*n)));
+    let named: std::collections::BTreeSet<u32> = (1..=end)
+        .filter_map(|n| {
+            let stored = store.db().unwrap().get(crate::keys::event_key(n)).unwrap().unwrap();
+            (stored[0] == crate::keys::CODEC_ZSTD_DICT).then(|| u32::from_be_bytes(stored[1..5].try_into().unwrap()))
+        })
+        .collect();
+    assert_eq!(named.into_iter().collect::<Vec<_>>(), vec![1, 2], "events compressed with each dictionary");
+}
