@@ -59,10 +59,11 @@ pub enum ServiceError {
     /// The caller is known and lacks the scope named in the error.
     #[error("{0}")]
     PermissionDenied(#[from] tributary_auth::Denied),
-    /// The store failed; keeps its error as the cause. Unavailable when the disk refuses
-    /// writes or the store is being reopened, internal otherwise.
+    /// The store failed. Unavailable when the disk refuses writes or the store is being
+    /// reopened, internal otherwise. The message includes the store's, so it is not also
+    /// given as the cause (a chain of causes would print it twice).
     #[error("store: {0}")]
-    Store(#[source] StoreError),
+    Store(StoreError),
 }
 
 impl ServiceError {

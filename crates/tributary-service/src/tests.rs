@@ -681,3 +681,17 @@ fn schema_versions_point_into_the_event_log_and_survive_being_superseded() {
     let verified = maintenance::verify(&dir, &config, |_| {}).expect("verify");
     assert_eq!((verified.events, verified.differences), (3, 0), "{:?}", verified.shown);
 }
+
+/// A store error is said once, also where callers print the chain of causes (`tributary stats`
+/// on a store of a newer format used to repeat it).
+#[test]
+fn a_store_error_is_said_once_through_the_chain_of_causes() {
+    let error = crate::ServiceError::from(tributary_store::StoreError::UnsupportedFormat { found: 9 });
+    let mut chain = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(next) = cause {
+        chain.push_str(&format!(": {next}"));
+        cause = next.source();
+    }
+    assert_eq!(chain.matches("store format 9").count(), 1, "{chain}");
+}
