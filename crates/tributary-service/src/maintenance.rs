@@ -68,7 +68,9 @@ pub fn rebuild(
                 ))
             })?;
             let sql = crate::sql::SqlJob::of(&event).map(|job| job.derive());
-            let (outcome, _) = apply_event(&new, &mut group, &event, sql.as_ref(), None, None, None)?;
+            // Encoded as live ingest does: with the new store's event dictionary once it has one.
+            let encoded = new.encode_event(&event.canonical);
+            let (outcome, _) = apply_event(&new, &mut group, &event, sql.as_ref(), None, Some(encoded), None)?;
             if outcome.sequence != sequence || outcome.duplicate {
                 return Err(ServiceError::Internal(format!(
                     "stored event {sequence} was applied as {}{}: the log has a gap or a repeated event",

@@ -424,25 +424,17 @@ impl Store {
     /// made by the caller before the event reaches the writer: compressing a large event is
     /// the writer's biggest single cost otherwise, and callers run in parallel.
     pub fn encode_event(&self, canonical: &[u8]) -> EncodedEvent {
-        EncodedEvent(encode_event_with(canonical, self.compress, self.newest_dictionary().as_deref()))
-    }
-
-    /// The dictionary new events are compressed with, when this store compresses and has one.
-    fn newest_dictionary(&self) -> Option<std::sync::Arc<dictionary::EventDictionary>> {
-        if !self.compress {
-            return None;
+        let newest =
+            self.compress.then(|| self.dictionaries.read().unwrap_or_else(|poisoned| poisoned.into_inner()).newest());
+        match newest.flatten() {
+            Some(dictionary) => EncodedEvent(dictionary.compress(canonical)),
+            None => EncodedEvent(encode_blob(canonical, self.compress)),
         }
-        self.dictionaries.read().unwrap_or_else(|poisoned| poisoned.into_inner()).newest()
     }
 
     /// Starts the writes of one event.
     pub fn write(&self) -> EventWrite {
-        EventWrite {
-            batch: Writes::default(),
-            compress: self.compress,
-            dictionary: self.newest_dictionary(),
-            puts_alias: false,
-        }
+        EventWrite { batch: Writes::default(), compress: self.compress, puts_alias: false }
     }
 
     /// Whether the store holds enough new events to train an event dictionary (see
@@ -606,6 +598,17 @@ impl Store {
             return decode_value(key, stored);
         };
         let reference = reference.map_err(|reason| corrupt(key, reason))?;
+        self.referenced_value(group, key, reference, event)
+    }
+
+    /// The JSON value a reference points at in a stored event (see [`Self::decode_facet`]).
+    fn referenced_value(
+        &self,
+        group: Option<&GroupWrite>,
+        key: &[u8],
+        reference: FacetReference,
+        event: &mut Option<(u64, Vec<u8>)>,
+    ) -> Result<serde_json::Value> {
         if event.as_ref().is_none_or(|(sequence, _)| *sequence != reference.sequence) {
             let event_key = event_key(reference.sequence);
             let Some(stored_event) = self.get_in(group, &event_key)? else {
@@ -735,7 +738,7 @@ impl Store {
         }
         let hash = key.rsplit(|&byte| byte == 0).next().unwrap_or_default();
         let hash = std::str::from_utf8(hash).map_err(|_| corrupt(key, "the schema hash is not text".into()))?;
-        let fields = self.decode_facet(group, key, &span.fields.encode(), &mut None)?;
+        let fields = self.referenced_value(group, key, span.fields, &mut None)?;
         Ok(SchemaVersionRecord {
             format: span.format,
             hash: hash.to_owned(),
@@ -1084,7 +1087,7 @@ impl Store {
             Some(PREFIX_SCHEMA) => {
                 same(self.decode_schema_version(None, key, a), other.decode_schema_version(None, key, b))
             }
-            // Facet values, column lineage, schema versions: the bytes behind the codec.
+            // The other JSON records: the bytes behind the codec.
             Some(_) => same(decode_blob(key, a), decode_blob(key, b)),
             None => false,
         }
@@ -1191,8 +1194,6 @@ pub struct PrefixStats {
 pub struct EventWrite {
     batch: Writes,
     compress: bool,
-    /// The dictionary [`Self::put_event`] compresses with (the store's newest).
-    dictionary: Option<std::sync::Arc<dictionary::EventDictionary>>,
     /// The batch stores an alias (see `Store::has_aliases`).
     puts_alias: bool,
 }
@@ -1293,9 +1294,10 @@ impl View<'_> {
 pub struct EncodedEvent(Vec<u8>);
 
 impl EventWrite {
+    /// Stores the event with lz4 (or raw); [`Store::encode_event`] and
+    /// [`Self::put_encoded_event`] use the store's event dictionary.
     pub fn put_event(&mut self, sequence: u64, hash: u128, canonical: &[u8]) {
-        let encoded = encode_event_with(canonical, self.compress, self.dictionary.as_deref());
-        self.put_encoded_event(sequence, hash, EncodedEvent(encoded));
+        self.put_encoded_event(sequence, hash, EncodedEvent(encode_blob(canonical, self.compress)));
     }
 
     /// [`Self::put_event`] with the stored form made beforehand ([`Store::encode_event`] of
@@ -1635,14 +1637,6 @@ fn schema_key(dataset: &DatasetId, hash: &str) -> Vec<u8> {
 
 fn decode_value(key: &[u8], stored: &[u8]) -> Result<serde_json::Value> {
     decode_json(key, stored)
-}
-
-/// An event's stored form: with the newest dictionary when there is one, else lz4 (or raw).
-fn encode_event_with(canonical: &[u8], compress: bool, dictionary: Option<&dictionary::EventDictionary>) -> Vec<u8> {
-    match dictionary {
-        Some(dictionary) if compress => dictionary.compress(canonical),
-        _ => encode_blob(canonical, compress),
-    }
 }
 
 /// Every stored event dictionary. A damaged one is refused at open with its key: the events

@@ -113,8 +113,18 @@ fn replace_store<R>(
     let dir = &args.data_dir;
     anyhow::ensure!(dir.is_dir(), "no store at `{}`", dir.display());
     let made = maintenance::scratch_dir(dir, what);
-    let report = make(dir, &made, &store_config(args))
-        .with_context(|| format!("writing `{}` anew into `{}` ({what})", dir.display(), made.display()))?;
+    let ours = !made.exists();
+    let report = match make(dir, &made, &store_config(args)) {
+        Ok(report) => report,
+        Err(error) => {
+            // A half-written store is of no use; one that was there before is not ours.
+            if ours && let Err(cleanup) = std::fs::remove_dir_all(&made) {
+                eprintln!("warning: cannot remove the unfinished `{}`: {cleanup}", made.display());
+            }
+            return Err(error)
+                .with_context(|| format!("writing `{}` anew into `{}` ({what})", dir.display(), made.display()));
+        }
+    };
     let kept = maintenance::scratch_dir(dir, &format!("before-{what}"));
     std::fs::rename(dir, &kept).with_context(|| format!("moving the old store to `{}`", kept.display()))?;
     std::fs::rename(&made, dir).with_context(|| format!("moving the new store to `{}`", dir.display()))?;
