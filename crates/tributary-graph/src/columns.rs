@@ -359,8 +359,17 @@ impl LineageIndex {
                 self.columns.down.retain(source, |&(target, _)| target != field);
             }
         }
+        // Edges come sorted by input dataset: look each one up once.
+        let mut last_input: Option<(&DatasetId, _)> = None;
         for edge in edges {
-            let input_node = self.ensure_dataset(&edge.input);
+            let input_node = match last_input {
+                Some((input, node)) if input == &edge.input => node,
+                _ => {
+                    let node = self.ensure_dataset(&edge.input);
+                    last_input = Some((&edge.input, node));
+                    node
+                }
+            };
             let source = self.columns.ensure_field(input_node, &edge.input_field);
             let target = self.columns.ensure_field(output_node, &edge.output_field);
             let transformations = self.columns.intern(&edge.transformations, edge.source);

@@ -4,7 +4,7 @@
 //! observation order); this module loads the records an event touches, applies those
 //! rules, and writes every changed record in one atomic batch.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 use tributary_graph::LineageIndex;
@@ -75,6 +75,8 @@ struct Touched<'a> {
     canonical: &'a [u8],
     write: EventWrite,
     datasets: BTreeMap<DatasetId, DatasetRecord>,
+    /// Datasets this event creates: nothing of them is stored yet, so nothing is read.
+    created: HashSet<DatasetId>,
     /// `ownership` and `tags` values this event wrote (`None`: deleted), so a second mention
     /// of the dataset in the same event diffs the label indexes against them, not the store.
     written_facets: HashMap<(DatasetId, String), Option<Value>>,
@@ -99,6 +101,7 @@ impl<'a> Touched<'a> {
                 Some(record) => record,
                 None => {
                     self.write.put_graph_dataset(&id);
+                    self.created.insert(id.clone());
                     DatasetRecord::new(id.clone(), self.version.time)
                 }
             },
@@ -172,6 +175,10 @@ impl<'a> Touched<'a> {
         if let Some(written) = self.written_facets.get(&(id.clone(), key.to_owned())) {
             return Ok(written.clone());
         }
+        if self.created.contains(id) {
+            // A dataset this event created has nothing stored yet.
+            return Ok(None);
+        }
         Ok(self.store.dataset_facet(id, key)?)
     }
 
@@ -235,7 +242,8 @@ impl<'a> Touched<'a> {
                 sequence: self.sequence,
             });
         }
-        if self.store.schema_version(&record.id, &hash)?.is_none() {
+        // A dataset this event created has no stored versions yet.
+        if self.created.contains(&record.id) || self.store.schema_version(&record.id, &hash)?.is_none() {
             let version = SchemaVersionRecord {
                 format: RECORD_FORMAT,
                 hash: hash.clone(),
@@ -317,12 +325,19 @@ impl<'a> Touched<'a> {
     }
 
     /// Input columns named by a symlink alias belong to the canonical dataset.
+    /// `edges` are sorted and without duplicates, and stay so.
     fn resolve_column_inputs(&self, mut edges: Vec<ColumnEdgeSpec>) -> Result<Vec<ColumnEdgeSpec>, ServiceError> {
+        let mut resolved = false;
         for edge in &mut edges {
-            edge.input = self.resolve(&edge.input)?;
+            if let Some(canonical) = self.store.alias(&edge.input)? {
+                edge.input = canonical;
+                resolved = true;
+            }
         }
-        edges.sort();
-        edges.dedup();
+        if resolved {
+            edges.sort();
+            edges.dedup();
+        }
         Ok(edges)
     }
 
@@ -493,6 +508,7 @@ pub(crate) fn apply_event(
         canonical: &event.canonical,
         write: store.write(),
         datasets: BTreeMap::new(),
+        created: HashSet::new(),
         written_facets: HashMap::new(),
         delta: IndexDelta::default(),
         sequence,
