@@ -206,3 +206,58 @@ async fn lineage_edges_read_the_same_through_any_selection() {
     assert_variants_agree(&url, "edges", &plain, variants).await;
     server.shutdown().await;
 }
+
+/// Over HTTP plain lists are written as JSON apart and spliced into the response where a
+/// placeholder stands (graphql `plain::Splicer`). Names that need escaping, a stored name
+/// that looks like a placeholder, several lists in one response and a batch must all read
+/// exactly as the generic path writes them.
+#[tokio::test]
+async fn spliced_lists_read_as_the_generic_path_writes_them() {
+    let server = start_server().await;
+    let look_alike = "tributary-plain-list:00000000000000000000000000000000:0";
+    let outputs = ["quote\"back\\slash", "ünïcödé\u{1}\u{7f}€", look_alike, "</script>\t\n"];
+    let event = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(1), "j\"1", &["src"], &outputs);
+    assert_eq!(server.post_event(&event).await.0, 201);
+    let url = server.url("/graphql");
+    let query = |selection: &str, fragment: &str| {
+        format!(
+            r#"{{ a: lineage(start: {{kind: DATASET, namespace: "db", name: "src"}}, direction: DOWNSTREAM) {{ {selection} }}
+                 b: lineage(start: {{kind: DATASET, namespace: "db", name: "src"}}, direction: DOWNSTREAM, datasetsOnly: true) {{ {selection} }} }} {fragment}"#
+        )
+    };
+    let raw = |body: Value| {
+        let url = url.clone();
+        async move {
+            let response = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let length = response.content_length();
+            let text = response.text().await.unwrap();
+            assert_eq!(length, Some(text.len() as u64), "Content-Length is the body's length");
+            text
+        }
+    };
+    let fields = "nodes { kind namespace name distance } edges { from { name } to { name } kind }";
+    let plain = raw(json!({"query": query(fields, "")})).await;
+    let generic = raw(json!({"query": query(
+        "nodes { ...N } edges { from { ...R } to { ...R } kind }",
+        "fragment N on LineageNode { kind namespace name distance } fragment R on NodeRef { name }",
+    )}))
+    .await;
+    assert_eq!(plain, generic);
+    let answer: Value = serde_json::from_str(&plain).unwrap();
+    let mut names: Vec<&str> =
+        answer["data"]["b"]["nodes"].as_array().unwrap().iter().map(|node| node["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    let mut expected: Vec<&str> = outputs.iter().copied().chain(["src"]).collect();
+    expected.sort_unstable();
+    assert_eq!(names, expected, "{plain}");
+    assert_eq!(answer["data"]["a"]["edges"].as_array().unwrap().len(), 5);
+    // A batch: each answer spliced in its place.
+    let batch =
+        raw(json!([{"query": query(fields, "")}, {"query": "{ __typename }"}, {"query": query(fields, "")}])).await;
+    let batch: Value = serde_json::from_str(&batch).unwrap();
+    assert_eq!(batch[0], answer);
+    assert_eq!(batch[1], json!({"data": {"__typename": "QueryRoot"}}));
+    assert_eq!(batch[2], answer);
+    server.shutdown().await;
+}

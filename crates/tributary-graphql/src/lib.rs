@@ -112,8 +112,11 @@ async fn execute(
             format!("a batch holds {} operations; at most {} are allowed", requests.len(), budget::MAX_BATCH),
         );
     }
+    // Plain lists are written as JSON while executing and spliced in afterwards (`plain`).
+    let splicer = std::sync::Arc::new(types::plain::Splicer::default());
     for request in &mut requests {
         request.data.insert(service.clone());
+        request.data.insert(std::sync::Arc::clone(&splicer));
         // A document that does not parse is left for the schema to report as usual.
         if let Ok(document) = request.parsed_query()
             && let Err(budget::OverBudget(reason)) = budget::check(document)
@@ -128,7 +131,43 @@ async fn execute(
             schema.execute_batch(BatchRequest::Batch(requests)).await
         }
     };
-    axum::Json(response).into_response()
+    json_response(response, splicer).await
+}
+
+/// Writes the response as JSON on a blocking thread: a large lineage answer is tens of
+/// megabytes of JSON and a tree of millions of values to free, work that must not hold an
+/// async worker (axum's `Json` would do both on it, and grow its buffer a write at a time).
+async fn json_response(response: BatchResponse, splicer: std::sync::Arc<types::plain::Splicer>) -> Response {
+    let written =
+        tokio::task::spawn_blocking(move || serde_json::to_vec(&response).map(|body| splicer.splice(body))).await;
+    match written {
+        Ok(Ok(pieces)) => {
+            let length: usize = pieces.iter().map(Bytes::len).sum();
+            let body = match <[Bytes; 1]>::try_from(pieces) {
+                Ok([whole]) => axum::body::Body::from(whole),
+                Err(pieces) => axum::body::Body::from_stream(futures::stream::iter(
+                    pieces.into_iter().map(Ok::<_, std::io::Error>),
+                )),
+            };
+            (
+                [
+                    (axum::http::header::CONTENT_TYPE, "application/json".to_owned()),
+                    (axum::http::header::CONTENT_LENGTH, length.to_string()),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "writing a GraphQL response failed");
+            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("writing the response failed: {error}"))
+                .into_response()
+        }
+        Err(error) => {
+            tracing::error!(%error, "the task writing a GraphQL response failed");
+            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "writing the response failed".to_owned()).into_response()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use crate::error::gql_error;
 pub use crate::scalars::{Direction, EdgeKind, NodeKind, NodeRef, Watermark};
-use crate::types::plain::{Plain, PlainList, plain_object};
+use crate::types::plain::{Plain, PlainList, plain_object, write_str};
 use async_graphql::parser::types::SelectionSet;
 use async_graphql::{Result, SimpleObject, Value};
 use tributary_service::model;
@@ -57,6 +57,16 @@ impl Plain for LineageNode {
             "distance" => Some(Value::Number(self.distance.into())),
             _ => node_field(name, self.kind, &self.namespace, &self.name),
         }
+    }
+
+    fn write_field(&self, name: &str, selection: &SelectionSet, out: &mut Vec<u8>) -> Option<()> {
+        match name {
+            "namespace" => write_str(out, &self.namespace),
+            "name" => write_str(out, &self.name),
+            "distance" => out.extend_from_slice(self.distance.to_string().as_bytes()),
+            _ => serde_json::to_writer(out, &self.plain_field(name, selection)?).ok()?,
+        }
+        Some(())
     }
 }
 

@@ -3,6 +3,11 @@
 //! argument or response key given twice), instead of async-graphql's list resolution, which
 //! makes a future per item and per field. Any other selection takes the generic path, so the
 //! answer is the same either way (the tests compare them byte for byte).
+//!
+//! Over HTTP such a list is not built as values at all: it is written as JSON right away
+//! ([`Splicer`]), and the handler puts those bytes where the list's placeholder stands in
+//! the serialised response, so a hub's hundreds of thousands of nodes never become a tree of
+//! values to build, serialise and free.
 
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
@@ -15,6 +20,94 @@ pub(crate) trait Plain: OutputType {
     /// The value of field `name` under `selection` (empty for a scalar), or `None` when the
     /// field is not built here.
     fn plain_field(&self, name: &str, selection: &SelectionSet) -> Option<Value>;
+
+    /// Writes field `name` as JSON, exactly as its [`Self::plain_field`] value serialises;
+    /// `None` when the field is not built here. Types with large lists override it for the
+    /// fields they can write without building a value.
+    fn write_field(&self, name: &str, selection: &SelectionSet, out: &mut Vec<u8>) -> Option<()> {
+        let value = self.plain_field(name, selection)?;
+        serde_json::to_writer(out, &value).ok()
+    }
+}
+
+/// Writes `text` as a JSON string, escaped as serde_json escapes it (as the response is).
+pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
+    // Writing to a `Vec` cannot fail.
+    let _ = serde_json::to_writer(out, text);
+}
+
+/// The plain lists of one HTTP request, written as JSON while the query executes. Each list
+/// stands in the response as a placeholder string naming it, which
+/// [`Splicer::splice`] replaces by its JSON once the response is serialised. The placeholder
+/// carries a random nonce per request, so no value a client stored can be taken for one.
+pub struct Splicer {
+    /// `tributary-plain-list:<nonce>:`, followed by the list's number.
+    token: String,
+    lists: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl Default for Splicer {
+    fn default() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        // Each `RandomState` is keyed from the OS's randomness (std's own seeding).
+        let random = || std::collections::hash_map::RandomState::new().build_hasher().finish();
+        Self {
+            token: format!("tributary-plain-list:{:016x}{:016x}:", random(), random()),
+            lists: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Splicer {
+    /// Keeps the list's JSON; returns its placeholder.
+    fn put(&self, json: Vec<u8>) -> Value {
+        let mut lists = self.lists.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        lists.push(json);
+        Value::String(format!("{}{}", self.token, lists.len() - 1))
+    }
+
+    /// Replaces each placeholder in `body`, a serialised response, by its list's JSON: the
+    /// response's pieces in order, to send one after the other (nothing is copied). A list
+    /// whose placeholder was dropped (an error nulled its parent) is not sent.
+    pub fn splice(&self, body: Vec<u8>) -> Vec<axum::body::Bytes> {
+        let mut lists: Vec<Option<Vec<u8>>> =
+            std::mem::take(&mut *self.lists.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+                .into_iter()
+                .map(Some)
+                .collect();
+        let body = axum::body::Bytes::from(body);
+        if lists.is_empty() {
+            return vec![body];
+        }
+        let needle = format!("\"{}", self.token);
+        let finder = memchr::memmem::Finder::new(needle.as_bytes());
+        let mut pieces = Vec::with_capacity(2 * lists.len() + 1);
+        // `start`: the first byte not yet in a piece; `from`: where the search goes on.
+        let (mut start, mut from) = (0, 0);
+        while let Some(found) = finder.find(&body[from..]) {
+            let at = from + found;
+            let number_at = at + needle.len();
+            let digits = body[number_at..].iter().take_while(|byte| byte.is_ascii_digit()).count();
+            let list = std::str::from_utf8(&body[number_at..number_at + digits])
+                .ok()
+                .and_then(|number| number.parse::<usize>().ok())
+                .and_then(|number| lists.get_mut(number))
+                .filter(|_| body.get(number_at + digits) == Some(&b'"'))
+                .and_then(Option::take);
+            match list {
+                Some(list) => {
+                    pieces.push(body.slice(start..at));
+                    pieces.push(axum::body::Bytes::from(list));
+                    start = number_at + digits + 1;
+                    from = start;
+                }
+                // Not a whole placeholder of a list not yet sent: kept as it is.
+                None => from = number_at,
+            }
+        }
+        pieces.push(body.slice(start..));
+        pieces
+    }
 }
 
 /// One selected field of a plain selection: its response key, its name and its own
@@ -55,6 +148,43 @@ fn build<T: Plain>(item: &T, plan: &[Planned<'_>]) -> Option<Value> {
     Some(Value::Object(object))
 }
 
+/// Writes one object of a plain selection as JSON (keys in the selection's order, as
+/// [`build`] orders them); `None` when a field is not built here.
+fn write_object<T: Plain>(item: &T, plan: &[Planned<'_>], out: &mut Vec<u8>) -> Option<()> {
+    out.push(b'{');
+    for (index, field) in plan.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_str(out, field.key.as_str());
+        out.push(b':');
+        match field.name {
+            "__typename" => write_str(out, T::TYPE_NAME),
+            name => item.write_field(name, field.selection, out)?,
+        }
+    }
+    out.push(b'}');
+    Some(())
+}
+
+/// Writes a list of a plain selection as JSON; `None` when a field is not built here.
+fn write_list<T: Plain>(items: &[T], plan: &[Planned<'_>]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(64);
+    out.push(b'[');
+    for (index, item) in items.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_object(item, plan, &mut out)?;
+        if index == 0 {
+            // Room for the rest, judged by the first (names of one mesh are alike in length).
+            out.reserve((out.len() + 1) * (items.len() - 1) * 9 / 8);
+        }
+    }
+    out.push(b']');
+    Some(out)
+}
+
 /// One object for a plain selection; `None` when the selection is not plain.
 pub(crate) fn plain_object<T: Plain>(item: &T, selection: &SelectionSet) -> Option<Value> {
     build(item, &plan(selection)?)
@@ -83,7 +213,13 @@ impl<T: Plain> OutputType for PlainList<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        match plain_list(&self.0, &field.node.selection_set.node) {
+        let selection = &field.node.selection_set.node;
+        let written = match ctx.data_opt::<std::sync::Arc<Splicer>>() {
+            // Over HTTP: written as JSON now, spliced into the response by the handler.
+            Some(splicer) => plan(selection).and_then(|plan| write_list(&self.0, &plan)).map(|json| splicer.put(json)),
+            None => plain_list(&self.0, selection),
+        };
+        match written {
             Some(value) => Ok(value),
             None => async_graphql::resolver_utils::resolve_list(ctx, field, &self.0, Some(self.0.len())).await,
         }
