@@ -579,17 +579,51 @@ async fn lineage_client(url: &str, wait: Duration) -> anyhow::Result<LineageClie
     }
 }
 
+/// Whether lineage is asked with `StreamLineage` (chunks decoded as they arrive, as a client
+/// fetching a large closure would): unless `LINEAGE_RPC=unary`, and until a server (a build
+/// before it) answers UNIMPLEMENTED, then `GetLineage`.
+static STREAM_LINEAGE: std::sync::OnceLock<std::sync::atomic::AtomicBool> = std::sync::OnceLock::new();
+
+async fn lineage_call(
+    client: &mut LineageClient<tonic::transport::Channel>,
+    request: proto::LineageRequest,
+) -> Result<proto::LineageResponse, tonic::Status> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let stream = STREAM_LINEAGE
+        .get_or_init(|| std::sync::atomic::AtomicBool::new(std::env::var("LINEAGE_RPC").as_deref() != Ok("unary")));
+    if stream.load(Relaxed) {
+        match client.stream_lineage(request.clone()).await {
+            Ok(response) => {
+                let mut chunks = response.into_inner();
+                let mut whole = proto::LineageResponse::default();
+                while let Some(chunk) = chunks.message().await? {
+                    whole.nodes.extend(chunk.nodes);
+                    whole.edges.extend(chunk.edges);
+                    if chunk.last {
+                        whole.truncated = chunk.truncated;
+                        whole.watermark = chunk.watermark;
+                    }
+                }
+                return Ok(whole);
+            }
+            Err(status) if status.code() == tonic::Code::Unimplemented => stream.store(false, Relaxed),
+            Err(status) => return Err(status),
+        }
+    }
+    Ok(client.get_lineage(request).await?.into_inner())
+}
+
 async fn grpc_lineage(
     client: &mut LineageClient<tonic::transport::Channel>,
     query: &QuerySpec,
     target: &Target,
     want_rows: bool,
 ) -> Result<Answer, CallError> {
-    let call = client.get_lineage(lineage_request(query, target));
+    let call = lineage_call(client, lineage_request(query, target));
     let response = match tokio::time::timeout(QUERY_TIMEOUT, call).await {
         Err(_) => return Err(CallError::Timeout),
         Ok(Err(status)) => return Err(CallError::Failed(anyhow::anyhow!("GetLineage: {status}"))),
-        Ok(Ok(response)) => response.into_inner(),
+        Ok(Ok(response)) => response,
     };
     // The peers' rows: datasets only, the start (distance 0) excluded.
     let rows: Vec<(&str, &str)> = response

@@ -152,3 +152,65 @@ async fn health_reports_serving() {
     assert_eq!(answer.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
     server.shutdown().await;
 }
+
+/// `StreamLineage` answers what `GetLineage` answers, in chunks of at most 16,384 nodes or
+/// edges (nodes first), with `truncated` and the watermark on the last chunk only; errors
+/// come as a status before any chunk.
+#[tokio::test]
+async fn stream_lineage_chunks_the_same_answer() {
+    let server = start_server().await;
+    // 2 x 9,000 outputs of `raw` and one more hop: 18,000+ datasets, 18,001 edges and more.
+    for (n, job) in ["fan_a", "fan_b"].into_iter().enumerate() {
+        let outputs: Vec<String> = (0..9_000).map(|i| format!("{job}_out_{i:05}")).collect();
+        let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+        let event = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(n as u32), job, &["raw"], &outputs);
+        assert_eq!(server.post_event(&event).await.0, 201);
+    }
+    let event = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(7), "next", &["fan_a_out_00001"], &["end"]);
+    assert_eq!(server.post_event(&event).await.0, 201);
+    let mut lineage = server.lineage_client().await;
+    let ask = |omit_edges, datasets_only, limit| proto::LineageRequest {
+        depth: 10,
+        limit,
+        ..downstream_of_raw(omit_edges, datasets_only)
+    };
+    for (omit_edges, datasets_only, limit) in
+        [(false, false, 100_000), (true, false, 100_000), (false, true, 100_000), (false, false, 100)]
+    {
+        let whole = lineage.get_lineage(ask(omit_edges, datasets_only, limit)).await.unwrap().into_inner();
+        let mut chunks = lineage.stream_lineage(ask(omit_edges, datasets_only, limit)).await.unwrap().into_inner();
+        let mut streamed = proto::LineageResponse::default();
+        let mut count = 0;
+        while let Some(chunk) = chunks.message().await.unwrap() {
+            count += 1;
+            assert!(chunk.nodes.len() + chunk.edges.len() <= 16_384);
+            assert!(streamed.edges.is_empty() || chunk.nodes.is_empty(), "nodes come before edges");
+            assert!(!streamed.truncated && streamed.watermark.is_none(), "a chunk after the last");
+            assert_eq!(chunk.last, chunk.watermark.is_some());
+            streamed.nodes.extend(chunk.nodes);
+            streamed.edges.extend(chunk.edges);
+            streamed.truncated = chunk.truncated;
+            streamed.watermark = chunk.watermark;
+        }
+        assert_eq!(streamed, whole, "omit_edges {omit_edges}, datasets_only {datasets_only}, limit {limit}");
+        let expected_chunks = (whole.nodes.len() + whole.edges.len()).div_ceil(16_384).max(1);
+        assert_eq!(count, expected_chunks);
+        if limit == 100_000 && !datasets_only {
+            assert!(count >= 2, "{} nodes, {} edges", whole.nodes.len(), whole.edges.len());
+        }
+    }
+    let missing = proto::LineageRequest {
+        start: Some(proto::NodeRef {
+            kind: proto::NodeKind::Dataset as i32,
+            namespace: "db".into(),
+            name: "nope".into(),
+        }),
+        ..Default::default()
+    };
+    assert_eq!(lineage.stream_lineage(missing).await.unwrap_err().code(), tonic::Code::NotFound);
+    assert_eq!(
+        lineage.stream_lineage(proto::LineageRequest::default()).await.unwrap_err().code(),
+        tonic::Code::InvalidArgument
+    );
+    server.shutdown().await;
+}

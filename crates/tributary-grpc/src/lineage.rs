@@ -22,6 +22,29 @@ impl LineageApi {
     }
 }
 
+/// `StreamLineage`'s chunks, converted as the transport polls for them.
+type LineageChunks =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<proto::LineageChunk, Status>> + Send + 'static>>;
+
+/// What a `LineageRequest` asks: start, direction, depth, node limit and answer shape.
+type LineageQuestion =
+    (tributary_service::model::NodeRef, tributary_service::model::Direction, Option<u32>, Option<usize>, AnswerShape);
+
+fn lineage_question(request: proto::LineageRequest) -> Result<LineageQuestion, ServiceError> {
+    let start = node_from_proto(request.start, "start")?;
+    let direction = direction(request.direction)?;
+    let depth = (request.depth > 0).then_some(request.depth);
+    let limit = (request.limit > 0).then_some(request.limit as usize);
+    let shape = if request.datasets_only {
+        AnswerShape::DatasetsOnly
+    } else if request.omit_edges {
+        AnswerShape::Nodes
+    } else {
+        AnswerShape::Full
+    };
+    Ok((start, direction, depth, limit, shape))
+}
+
 fn not_found(what: String) -> Status {
     status(ServiceError::NotFound(what))
 }
@@ -124,20 +147,21 @@ impl proto::lineage_server::Lineage for LineageApi {
         request: Request<proto::LineageRequest>,
     ) -> Result<Response<proto::LineageResponse>, Status> {
         let service = crate::caller(&self.service, &request);
-        let request = request.into_inner();
-        let start = node_from_proto(request.start, "start").map_err(status)?;
-        let direction = direction(request.direction).map_err(status)?;
-        let depth = (request.depth > 0).then_some(request.depth);
-        let limit = (request.limit > 0).then_some(request.limit as usize);
-        let shape = if request.datasets_only {
-            AnswerShape::DatasetsOnly
-        } else if request.omit_edges {
-            AnswerShape::Nodes
-        } else {
-            AnswerShape::Full
-        };
+        let (start, direction, depth, limit, shape) = lineage_question(request.into_inner()).map_err(status)?;
         let view = service.lineage_shaped(start, direction, depth, limit, shape).await.map_err(status)?;
         Ok(Response::new(crate::convert::lineage(view)))
+    }
+
+    type StreamLineageStream = LineageChunks;
+
+    async fn stream_lineage(
+        &self,
+        request: Request<proto::LineageRequest>,
+    ) -> Result<Response<Self::StreamLineageStream>, Status> {
+        let service = crate::caller(&self.service, &request);
+        let (start, direction, depth, limit, shape) = lineage_question(request.into_inner()).map_err(status)?;
+        let view = service.lineage_shaped(start, direction, depth, limit, shape).await.map_err(status)?;
+        Ok(Response::new(Box::pin(futures::stream::iter(crate::convert::lineage_chunks(view).map(Ok)))))
     }
 
     async fn get_column_lineage(
