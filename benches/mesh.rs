@@ -555,17 +555,46 @@ async fn graphql_lineage(
     target: &Target,
 ) -> anyhow::Result<usize> {
     const LINEAGE: &str = "query($s: NodeInput!, $d: Int!, $l: Int!) { lineage(start: $s, direction: DOWNSTREAM, depth: $d, limit: $l, datasetsOnly: true) { nodes { kind namespace name distance } } }";
-    let answer: Value = http
+    // Decoded into types, as a typed GraphQL client (graphql_client, cynic) does and as the
+    // gRPC client decodes into prost's types: a JSON DOM of the answer would weigh more than
+    // the server's side of the call.
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        data: Option<Data>,
+        #[serde(default)]
+        errors: Vec<Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        lineage: Lineage,
+    }
+    #[derive(serde::Deserialize)]
+    struct Lineage {
+        nodes: Vec<Node>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Node {
+        kind: String,
+        #[allow(dead_code)]
+        namespace: String,
+        #[allow(dead_code)]
+        name: String,
+        distance: u32,
+    }
+    let body = http
         .post(format!("{base_url}/graphql"))
         .json(&json!({"query": LINEAGE, "variables": {
             "s": {"kind": "DATASET", "namespace": target.namespace, "name": target.name},
             "d": query.depth, "l": NODE_LIMIT}}))
         .send()
         .await?
-        .json()
+        .bytes()
         .await?;
-    let nodes = answer["data"]["lineage"]["nodes"].as_array().with_context(|| format!("lineage failed: {answer}"))?;
-    Ok(nodes.iter().filter(|node| node["kind"] == "DATASET" && node["distance"].as_u64().unwrap_or(0) > 0).count())
+    let answer: Answer = serde_json::from_slice(&body).context("lineage answer")?;
+    let Some(data) = answer.data.filter(|_| answer.errors.is_empty()) else {
+        anyhow::bail!("lineage failed: {:?}", answer.errors);
+    };
+    Ok(data.lineage.nodes.iter().filter(|node| node.kind == "DATASET" && node.distance > 0).count())
 }
 
 async fn lineage_client(url: &str, wait: Duration) -> anyhow::Result<LineageClient<tonic::transport::Channel>> {
