@@ -7,8 +7,9 @@
 //!
 //! The file (`lineage-index.snapshot` in the data directory) holds a header (magic, format,
 //! the store's sequence when it was written, an identity derived from the store's own
-//! redaction key), then two sections, each its length, its bytes and their XXH3-64 (the
-//! first section's also covers the header): the dataset graph ([`LineageIndex::write_snapshot_graph`]) and the column graph
+//! redaction key), then two sections, each its length, the length of its bytes decoded, its
+//! bytes compressed as one zstd frame, and an XXH3-64 over those (the first section's also
+//! covers the header), checked before anything is decoded: the dataset graph ([`LineageIndex::write_snapshot_graph`]) and the column graph
 //! ([`LineageIndex::write_snapshot_columns`]). Start-up reads the header and the first
 //! section, and serves; the column section is read by the column loader beside the writer
 //! and installed like a load from the store (outputs the writer set meanwhile keep theirs).
@@ -46,8 +47,16 @@ use crate::columns::ColumnState;
 
 const FILE_NAME: &str = "lineage-index.snapshot";
 const MAGIC: &[u8; 8] = b"TRBSNAP\0";
-/// The layout of the file and of the graph's snapshot bytes (3: the header is checksummed).
-const FORMAT: u32 = 3;
+/// The layout of the file and of the graph's snapshot bytes (3: the header is checksummed;
+/// 4: sections are zstd-compressed, a third of the bytes to read at start-up and to keep).
+/// A file of another format is not used: the index is rebuilt, and saved in this one.
+const FORMAT: u32 = 4;
+/// zstd level of the sections: the file is written when the writer is idle or closing, and
+/// read at every start-up; the fast levels decode at several hundred MB/s.
+const ZSTD_LEVEL: i32 = 1;
+/// A section's decoded bytes are at most this many times its compressed ones (the index
+/// compresses about 3x): a damaged length cannot make the reader expect a huge section.
+const MAX_EXPANSION: u64 = 256;
 /// Magic, format, sequence, identity length.
 const FIXED_HEADER: usize = 8 + 4 + 8 + 4;
 const CHECKSUM: usize = 8;
@@ -153,13 +162,18 @@ impl PendingColumns {
     }
 }
 
-/// Reads one section (its length, its bytes through `decode`, their checksum, which covers
-/// `covered` first: bytes read before) and returns what `decode` made and how many bytes
-/// follow the section.
+/// A section's bytes as `decode` reads them: decompressed, buffered, exactly as many as the
+/// section says it holds.
+type SectionBytes<'a> = std::io::BufReader<std::io::Take<zstd::stream::read::Decoder<'static, &'a [u8]>>>;
+
+/// Reads one section (its length, its decoded length, its zstd frame, their checksum, which
+/// covers `covered` first: bytes read before), checks the checksum, then decodes it through
+/// `decode` and returns what that made and how many bytes follow the section. Nothing is
+/// decoded from bytes the checksum does not vouch for.
 fn section<T>(
     file: &mut std::io::BufReader<std::fs::File>,
     covered: &[u8],
-    decode: impl FnOnce(&mut HashingReader<&mut std::io::BufReader<std::fs::File>>, usize) -> Result<T, Unused>,
+    decode: impl for<'a> FnOnce(&mut SectionBytes<'a>, usize) -> Result<T, Unused>,
 ) -> Result<(T, u64), Unused> {
     let unreadable = |error: std::io::Error| Unused::Unreadable(error.to_string());
     let mut length = [0u8; 8];
@@ -174,16 +188,33 @@ fn section<T>(
     else {
         return Err(Unused::Damaged(format!("a section of {length} bytes does not fit in the file")));
     };
-    let length = usize::try_from(length).map_err(|_| Unused::Damaged("a section is too large".into()))?;
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    hasher.update(covered);
-    let mut body = HashingReader { inner: file, hasher };
-    let decoded = decode(&mut body, length)?;
-    let HashingReader { inner: file, hasher } = body;
+    if length < 8 {
+        return Err(Unused::Damaged(format!("a section of {length} bytes has no decoded length")));
+    }
+    // It fits in the file, so in memory.
+    let mut bytes = vec![0u8; length as usize];
+    file.read_exact(&mut bytes).map_err(unreadable)?;
     let mut stored = [0u8; CHECKSUM];
     file.read_exact(&mut stored).map_err(unreadable)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(covered);
+    hasher.update(&bytes);
     if hasher.digest() != u64::from_le_bytes(stored) {
         return Err(Unused::Damaged("a section's checksum does not match its bytes".into()));
+    }
+    let (decoded_length, frame) = bytes.split_at(8);
+    let decoded_length = u64::from_le_bytes(decoded_length.try_into().expect("8 bytes"));
+    if decoded_length > (frame.len() as u64).saturating_mul(MAX_EXPANSION).max(1 << 20) {
+        return Err(Unused::Damaged(format!("a section of {} bytes says it decodes to {decoded_length}", frame.len())));
+    }
+    let damaged = |error: std::io::Error| Unused::Damaged(format!("a section does not decode: {error}"));
+    let decoder = zstd::stream::read::Decoder::with_buffer(frame).map_err(damaged)?;
+    let mut body = std::io::BufReader::with_capacity(1 << 16, decoder.take(decoded_length));
+    let decoded = decode(&mut body, decoded_length as usize)?;
+    // The frame holds what the section says, no more.
+    let mut decoder = body.into_inner().into_inner();
+    if decoder.read(&mut [0u8; 1]).map_err(damaged)? != 0 {
+        return Err(Unused::Damaged("a section decodes to more than its length".into()));
     }
     Ok((decoded, rest))
 }
@@ -417,53 +448,40 @@ pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
     }
 }
 
-/// Writes one section: its length (filled in once known), the bytes `body` writes, their
-/// checksum (covering `covered` first: bytes written before). Returns the bytes written.
+/// Writes one section: its length, the length of the bytes `body` writes, those bytes as one
+/// zstd frame, and the checksum of the last two (covering `covered` first: bytes written
+/// before). The frame is made in memory first (a third of the bytes `body` writes), so its
+/// length is known before it. Returns the bytes written.
 fn write_section(
     out: &mut std::io::BufWriter<std::fs::File>,
     covered: &[u8],
-    body: impl FnOnce(&mut HashingWriter<&mut std::io::BufWriter<std::fs::File>>) -> std::io::Result<()>,
+    body: impl FnOnce(&mut CountingWriter<zstd::stream::write::Encoder<'static, Vec<u8>>>) -> std::io::Result<()>,
 ) -> std::io::Result<u64> {
-    let at = out.stream_position()?;
-    out.write_all(&0u64.to_le_bytes())?;
+    let mut counting = CountingWriter { inner: zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)?, bytes: 0 };
+    body(&mut counting)?;
+    let decoded_length = counting.bytes.to_le_bytes();
+    let frame = counting.inner.finish()?;
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     hasher.update(covered);
-    let mut hashing = HashingWriter { inner: &mut *out, hasher, bytes: 0 };
-    body(&mut hashing)?;
-    let (length, digest) = (hashing.bytes, hashing.hasher.digest());
-    out.write_all(&digest.to_le_bytes())?;
-    let end = out.stream_position()?;
-    out.seek(std::io::SeekFrom::Start(at))?;
+    hasher.update(&decoded_length);
+    hasher.update(&frame);
+    let length = 8 + frame.len() as u64;
     out.write_all(&length.to_le_bytes())?;
-    out.seek(std::io::SeekFrom::Start(end))?;
+    out.write_all(&decoded_length)?;
+    out.write_all(&frame)?;
+    out.write_all(&hasher.digest().to_le_bytes())?;
     Ok(8 + length + CHECKSUM as u64)
 }
 
-/// Hashes what is read through it.
-struct HashingReader<R: Read> {
-    inner: R,
-    hasher: xxhash_rust::xxh3::Xxh3,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-/// Counts and hashes what passes through to the file.
-struct HashingWriter<W: Write> {
+/// Counts what passes through it.
+struct CountingWriter<W: Write> {
     inner: W,
-    hasher: xxhash_rust::xxh3::Xxh3,
     bytes: u64,
 }
 
-impl<W: Write> Write for HashingWriter<W> {
+impl<W: Write> Write for CountingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }

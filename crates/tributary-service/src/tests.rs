@@ -572,6 +572,24 @@ mod snapshot {
         let service = open(&dir);
         assert_eq!(service.index_origin(), IndexOrigin::Rebuilt, "cut short");
         close(service);
+
+        // A decoded length that is not the frame's, with a checksum that vouches for it (as a
+        // writer bug would leave it): refused, not read short or long.
+        let header = &clean[..graph_at];
+        for (delta, what) in [(1i64, "one more"), (-1, "one less"), (1 << 40, "huge")] {
+            let mut wrong = clean.clone();
+            let decoded_at = graph_at + 8;
+            let decoded = u64::from_le_bytes(wrong[decoded_at..decoded_at + 8].try_into().expect("8"));
+            let decoded = decoded.checked_add_signed(delta).expect("in range");
+            wrong[decoded_at..decoded_at + 8].copy_from_slice(&decoded.to_le_bytes());
+            let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+            hasher.update(header);
+            hasher.update(&wrong[decoded_at..graph_at + 8 + graph_len]);
+            let checksum_at = graph_at + 8 + graph_len;
+            wrong[checksum_at..checksum_at + 8].copy_from_slice(&hasher.digest().to_le_bytes());
+            std::fs::write(&file, &wrong).expect("write");
+            assert_reopens(&dir, IndexOrigin::Rebuilt, &expected, what);
+        }
     }
 }
 
