@@ -987,8 +987,10 @@ impl Bench {
                     "s",
                     json!({"what": "`sync` after the import: the later steps do not compete with its writeback"}),
                 ),
-                Ok(status) => log(format!("sync after the import failed ({status}); the later steps may be slower")),
-                Err(error) => log(format!("cannot run sync after the import ({error}); the later steps may be slower")),
+                Ok(status) => log(&format!("sync after the import failed ({status}); the later steps may be slower")),
+                Err(error) => {
+                    log(&format!("cannot run sync after the import ({error}); the later steps may be slower"))
+                }
             }
         }
 
