@@ -975,25 +975,6 @@ impl Bench {
             self.compact(&store, shape)?;
         }
 
-        // The import (or compaction) leaves gigabytes of the new store for the kernel to write
-        // back; queries timed meanwhile compete with that writeback (at 1M they measured 2-3x
-        // slower than on a settled store). Wait for it, and say how long it took.
-        if store_complete && (self.step("import") || self.step("compact")) {
-            let started = Instant::now();
-            match std::process::Command::new("sync").status() {
-                Ok(status) if status.success() => self.tributary.emit(
-                    "settle_after_import_s",
-                    json!(round3(started.elapsed().as_secs_f64())),
-                    "s",
-                    json!({"what": "`sync` after the import: the later steps do not compete with its writeback"}),
-                ),
-                Ok(status) => log(&format!("sync after the import failed ({status}); the later steps may be slower")),
-                Err(error) => {
-                    log(&format!("cannot run sync after the import ({error}); the later steps may be slower"))
-                }
-            }
-        }
-
         // Start-up, RSS and gRPC queries on the imported store.
         let mut tributary_results = None;
         if self.step("queries") {
