@@ -324,17 +324,16 @@ impl<'a> Touched<'a> {
         Ok(())
     }
 
-    /// Input columns named by a symlink alias belong to the canonical dataset.
-    /// `edges` are sorted and without duplicates, and stay so.
+    /// Input columns named by a symlink alias belong to the canonical dataset. The edges come
+    /// back sorted and without duplicates (sorted only when not so already: a facet's edges
+    /// are, and most inputs have no alias).
     fn resolve_column_inputs(&self, mut edges: Vec<ColumnEdgeSpec>) -> Result<Vec<ColumnEdgeSpec>, ServiceError> {
-        let mut resolved = false;
         for edge in &mut edges {
             if let Some(canonical) = self.store.alias(&edge.input)? {
                 edge.input = canonical;
-                resolved = true;
             }
         }
-        if resolved {
+        if !edges.windows(2).all(|pair| pair[0] < pair[1]) {
             edges.sort();
             edges.dedup();
         }

@@ -63,7 +63,7 @@ impl Plain for LineageNode {
         match name {
             "namespace" => write_str(out, &self.namespace),
             "name" => write_str(out, &self.name),
-            "distance" => out.extend_from_slice(self.distance.to_string().as_bytes()),
+            "distance" => serde_json::to_writer(&mut *out, &self.distance).ok()?,
             _ => serde_json::to_writer(out, &self.plain_field(name, selection)?).ok()?,
         }
         Some(())
