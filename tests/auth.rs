@@ -455,6 +455,52 @@ async fn restricted_products_are_redacted_for_outsiders_and_whole_for_their_doma
     // The redacted id is stable: the same in a second answer.
     let (_, again) = graphql(&server, Some(&outsider), lineage, json!({})).await;
     assert_eq!(names(&again), redacted_names);
+    // Over gRPC, unary and streamed, the same redaction (each path names nodes its own way).
+    let mut client = server.lineage_client().await;
+    for (token, hidden) in [(&outsider, true), (&insider, false)] {
+        let ask = || {
+            grpc_request(
+                proto::LineageRequest {
+                    start: Some(proto::NodeRef {
+                        kind: proto::NodeKind::Dataset as i32,
+                        namespace: "sales-db".into(),
+                        name: "orders".into(),
+                    }),
+                    direction: proto::Direction::Downstream as i32,
+                    ..Default::default()
+                },
+                Some(token.as_str()),
+            )
+        };
+        let whole = client.get_lineage(ask()).await.unwrap().into_inner();
+        let mut chunks = client.stream_lineage(ask()).await.unwrap().into_inner();
+        let mut streamed = proto::LineageResponse::default();
+        while let Some(chunk) = chunks.message().await.unwrap() {
+            streamed.nodes.extend(chunk.nodes);
+            streamed.edges.extend(chunk.edges);
+            streamed.truncated = chunk.truncated;
+            streamed.watermark = chunk.watermark;
+        }
+        assert_eq!(streamed, whole);
+        let mut shown: Vec<String> = whole
+            .nodes
+            .iter()
+            .filter_map(|node| node.node.as_ref())
+            .filter(|node| node.kind == proto::NodeKind::Dataset as i32)
+            .map(|node| format!("{}:{}", node.namespace, node.name))
+            .collect();
+        shown.sort();
+        let redacted_node = redacted_names.iter().find(|name| name.starts_with("redacted:finance:")).unwrap();
+        if hidden {
+            assert!(shown.contains(redacted_node), "the same redaction as GraphQL's: {shown:?}");
+            assert!(!shown.contains(&"fin-db:ledger".to_owned()), "{shown:?}");
+            let edge_names = whole.edges.iter().flat_map(|edge| [&edge.from, &edge.to]).flatten();
+            assert!(edge_names.clone().all(|node| node.name != "ledger"), "{whole:?}");
+            assert!(edge_names.clone().any(|node| node.namespace == "redacted:finance"), "{whole:?}");
+        } else {
+            assert!(shown.contains(&"fin-db:ledger".to_owned()) && !shown.contains(redacted_node), "{shown:?}");
+        }
+    }
 
     // Asking for it by name is refused, naming the scope; the insider gets it.
     let dataset = "{ dataset(namespace: \"fin-db\", name: \"ledger\") { name facets } }";

@@ -7,6 +7,13 @@
 //! which an answer that does not decode is the server's fault (`INTERNAL`). `codec_path` is one
 //! setting per builder, so the client pass goes to `OUT_DIR/client/` and takes the message
 //! types from the first pass (`extern_path`) instead of defining them again.
+//!
+//! One message has two Rust types: `tributary.v1.LineageChunk`, the item of `StreamLineage`,
+//! which answers closures of hundreds of thousands of nodes. The server sends
+//! `crate::chunk::LineageChunk`, written by hand so that it names nodes with the index's shared
+//! strings instead of a copy of each (same wire format; `chunk.rs` tests it against the
+//! generated type). Clients decode into the generated `crate::proto::LineageChunk`, made by a
+//! third pass over a descriptor that holds that message only.
 
 use std::path::PathBuf;
 
@@ -29,6 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // a request failed to decode as, e.g. `tributary.v1.IngestEventRequest`.
     let mut messages = tonic_prost_build::Config::new();
     messages.enable_type_names();
+    messages.extern_path(".tributary.v1.LineageChunk", "crate::chunk::LineageChunk");
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(false)
@@ -43,6 +51,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .extern_path(".tributary.v1", "crate::proto")
         .out_dir(&client_dir)
-        .compile_fds(descriptors)?;
+        .compile_fds(descriptors.clone())?;
+
+    // The generated `LineageChunk`, for clients: a descriptor with that message alone, the
+    // types it refers to taken from the first pass.
+    let chunk_dir = out_dir.join("chunk");
+    std::fs::create_dir_all(&chunk_dir)?;
+    let mut chunk_only = descriptors;
+    for file in &mut chunk_only.file {
+        file.message_type.retain(|message| message.name() == "LineageChunk");
+        file.enum_type.clear();
+        file.service.clear();
+        // Its locations point into the whole file's message list.
+        file.source_code_info = None;
+    }
+    let mut chunk = tonic_prost_build::Config::new();
+    chunk.enable_type_names();
+    for referenced in ["LineageNode", "LineageEdge", "Watermark"] {
+        chunk.extern_path(format!(".tributary.v1.{referenced}"), format!("crate::proto::{referenced}"));
+    }
+    chunk.out_dir(&chunk_dir).compile_fds(chunk_only)?;
     Ok(())
 }

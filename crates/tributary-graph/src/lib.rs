@@ -29,11 +29,31 @@ struct Node {
     kind: NodeKind,
     /// Shared with every node of the namespace.
     namespace: Arc<str>,
-    name: Box<str>,
+    /// Shared with the answers that name the node ([`NodeName`]).
+    name: Arc<str>,
 }
 
 impl Node {
     fn to_ref(&self) -> NodeRef {
+        NodeRef { kind: self.kind, namespace: String::from(&*self.namespace), name: String::from(&*self.name) }
+    }
+
+    fn to_name(&self) -> NodeName {
+        NodeName { kind: self.kind, namespace: Arc::clone(&self.namespace), name: Arc::clone(&self.name) }
+    }
+}
+
+/// A node as the index names it: the index's own strings, shared rather than copied, so a
+/// large answer costs a reference count per name instead of an allocation and a copy.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeName {
+    pub kind: NodeKind,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+}
+
+impl NodeName {
+    pub fn to_ref(&self) -> NodeRef {
         NodeRef { kind: self.kind, namespace: String::from(&*self.namespace), name: String::from(&*self.name) }
     }
 }
@@ -49,29 +69,62 @@ pub enum AnswerShape {
     DatasetsOnly,
 }
 
-/// One node of a lineage answer, with its distance from the start in job hops.
+/// One node of a lineage answer, with its distance from the start in job hops. `N` is how
+/// the node is named: an owned [`NodeRef`], or the index's shared [`NodeName`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LineageNode {
-    pub node: NodeRef,
+pub struct LineageNode<N = NodeRef> {
+    pub node: N,
     /// Jobs passed through from the start, the start excluded: a job reading the start
     /// dataset and the datasets that job writes are both at 1.
     pub distance: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LineageEdge {
-    pub from: NodeRef,
-    pub to: NodeRef,
+pub struct LineageEdge<N = NodeRef> {
+    pub from: N,
+    pub to: N,
     pub kind: EdgeKind,
 }
 
 /// A lineage answer. `truncated` says the node limit cut it: more nodes lie within the
 /// requested depth than were returned.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LineageAnswer {
-    pub nodes: Vec<LineageNode>,
-    pub edges: Vec<LineageEdge>,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineageAnswer<N = NodeRef> {
+    pub nodes: Vec<LineageNode<N>>,
+    pub edges: Vec<LineageEdge<N>>,
     pub truncated: bool,
+}
+
+impl<N> Default for LineageAnswer<N> {
+    fn default() -> Self {
+        Self { nodes: Vec::new(), edges: Vec::new(), truncated: false }
+    }
+}
+
+impl LineageAnswer<NodeName> {
+    /// The same answer with owned names.
+    pub fn to_refs(&self) -> LineageAnswer {
+        LineageAnswer {
+            nodes: self
+                .nodes
+                .iter()
+                .map(|node| LineageNode { node: node.node.to_ref(), distance: node.distance })
+                .collect(),
+            edges: self
+                .edges
+                .iter()
+                .map(|edge| LineageEdge { from: edge.from.to_ref(), to: edge.to.to_ref(), kind: edge.kind })
+                .collect(),
+            truncated: self.truncated,
+        }
+    }
+}
+
+/// A lineage answer as node indices, before it is named.
+struct Walked {
+    nodes: Vec<(NodeIndex, u32)>,
+    edges: Vec<(NodeIndex, NodeIndex, EdgeKind)>,
+    truncated: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -319,6 +372,32 @@ impl LineageIndex {
         limit: usize,
         shape: AnswerShape,
     ) -> Result<LineageAnswer, GraphError> {
+        let walked = self.lineage_walked(start, direction, depth, limit, shape)?;
+        Ok(self.name_answer(walked, Node::to_ref))
+    }
+
+    /// [`Self::lineage_shaped`] with the nodes named by the index's shared strings
+    /// ([`NodeName`]): no copy of any name, for answers too large to copy.
+    pub fn lineage_named(
+        &self,
+        start: &NodeRef,
+        direction: Direction,
+        depth: u32,
+        limit: usize,
+        shape: AnswerShape,
+    ) -> Result<LineageAnswer<NodeName>, GraphError> {
+        let walked = self.lineage_walked(start, direction, depth, limit, shape)?;
+        Ok(self.name_answer(walked, Node::to_name))
+    }
+
+    fn lineage_walked(
+        &self,
+        start: &NodeRef,
+        direction: Direction,
+        depth: u32,
+        limit: usize,
+        shape: AnswerShape,
+    ) -> Result<Walked, GraphError> {
         let start_index = self.node_index(start)?;
         let limit = limit.max(1);
         match direction {
@@ -332,31 +411,26 @@ impl LineageIndex {
         }
     }
 
-    fn traverse(
-        &self,
-        start: NodeIndex,
-        side: PetDirection,
-        depth: u32,
-        limit: usize,
-        shape: AnswerShape,
-    ) -> LineageAnswer {
+    fn traverse(&self, start: NodeIndex, side: PetDirection, depth: u32, limit: usize, shape: AnswerShape) -> Walked {
         let mut edges = Vec::new();
         let with_edges = (shape == AnswerShape::Full).then_some(&mut edges);
-        let (order, truncated) = self.walk(start, side, depth, limit, shape != AnswerShape::DatasetsOnly, with_edges);
+        let (nodes, truncated) = self.walk(start, side, depth, limit, shape != AnswerShape::DatasetsOnly, with_edges);
+        Walked { nodes, edges, truncated }
+    }
+
+    fn name_answer<N>(&self, walked: Walked, name: impl Fn(&Node) -> N) -> LineageAnswer<N> {
         LineageAnswer {
-            nodes: order
+            nodes: walked
+                .nodes
                 .into_iter()
-                .map(|(index, distance)| LineageNode { node: self.graph[index].to_ref(), distance })
+                .map(|(index, distance)| LineageNode { node: name(&self.graph[index]), distance })
                 .collect(),
-            edges: edges
+            edges: walked
+                .edges
                 .into_iter()
-                .map(|(from, to, kind)| LineageEdge {
-                    from: self.graph[from].to_ref(),
-                    to: self.graph[to].to_ref(),
-                    kind,
-                })
+                .map(|(from, to, kind)| LineageEdge { from: name(&self.graph[from]), to: name(&self.graph[to]), kind })
                 .collect(),
-            truncated,
+            truncated: walked.truncated,
         }
     }
 
@@ -465,17 +539,17 @@ impl LineageIndex {
     }
 }
 
-fn merge_answers(up: LineageAnswer, down: LineageAnswer, limit: usize) -> LineageAnswer {
-    let mut nodes: Vec<LineageNode> = Vec::with_capacity(up.nodes.len() + down.nodes.len());
-    let mut position: std::collections::HashMap<NodeRef, usize> = std::collections::HashMap::new();
+fn merge_answers(up: Walked, down: Walked, limit: usize) -> Walked {
+    let mut nodes: Vec<(NodeIndex, u32)> = Vec::with_capacity(up.nodes.len() + down.nodes.len());
+    let mut position: std::collections::HashMap<NodeIndex, usize> = std::collections::HashMap::new();
     let mut truncated = up.truncated || down.truncated;
-    for node in up.nodes.into_iter().chain(down.nodes) {
-        match position.get(&node.node) {
-            Some(&at) => nodes[at].distance = nodes[at].distance.min(node.distance),
+    for (node, distance) in up.nodes.into_iter().chain(down.nodes) {
+        match position.get(&node) {
+            Some(&at) => nodes[at].1 = nodes[at].1.min(distance),
             None if nodes.len() >= limit => truncated = true,
             None => {
-                position.insert(node.node.clone(), nodes.len());
-                nodes.push(node);
+                position.insert(node, nodes.len());
+                nodes.push((node, distance));
             }
         }
     }
@@ -484,11 +558,11 @@ fn merge_answers(up: LineageAnswer, down: LineageAnswer, limit: usize) -> Lineag
         .edges
         .into_iter()
         .chain(down.edges)
-        .filter(|edge| position.contains_key(&edge.from) && position.contains_key(&edge.to))
-        .filter(|edge| seen.insert((edge.from.clone(), edge.to.clone())))
+        .filter(|(from, to, _)| position.contains_key(from) && position.contains_key(to))
+        .filter(|&(from, to, _)| seen.insert((from, to)))
         .collect();
-    nodes.sort_by_key(|node| node.distance);
-    LineageAnswer { nodes, edges, truncated }
+    nodes.sort_by_key(|&(_, distance)| distance);
+    Walked { nodes, edges, truncated }
 }
 
 #[cfg(test)]

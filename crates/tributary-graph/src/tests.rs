@@ -232,6 +232,13 @@ fn walks_agree_with_the_live_graph_while_the_frozen_copy_ages() {
                     let named = named_reach(&index, &reach);
                     assert_eq!(named, live.nodes);
                     assert_eq!(reach.truncated, live.truncated);
+                    // Named by the index's shared strings: the same answer, every shape.
+                    for shape in [crate::AnswerShape::Full, crate::AnswerShape::Nodes, crate::AnswerShape::DatasetsOnly]
+                    {
+                        let owned = index.lineage_shaped(start, direction, depth, limit, shape).unwrap();
+                        let shared = index.lineage_named(start, direction, depth, limit, shape).unwrap();
+                        assert_eq!(shared.to_refs(), owned, "{start:?} {direction:?} {depth} {limit} {shape:?}");
+                    }
                 }
             }
         }

@@ -140,34 +140,6 @@ pub(crate) fn lineage(view: LineageView) -> proto::LineageResponse {
     }
 }
 
-/// Nodes and edges per `StreamLineage` chunk: about a megabyte and a half of names.
-pub(crate) const LINEAGE_CHUNK: usize = 16_384;
-
-/// A lineage answer as `StreamLineage` chunks, each converted when the transport asks for
-/// it: nodes first, then edges, at most [`LINEAGE_CHUNK`] of them per chunk; the last one
-/// carries `truncated` and the watermark.
-pub(crate) fn lineage_chunks(view: LineageView) -> impl Iterator<Item = proto::LineageChunk> + Send + 'static {
-    let truncated = view.answer.truncated;
-    let mut watermark = Some(watermark(view.watermark));
-    let mut nodes = view.answer.nodes.into_iter();
-    let mut edges = view.answer.edges.into_iter();
-    std::iter::from_fn(move || {
-        // `watermark` is taken by the last chunk: none follows it.
-        watermark.as_ref()?;
-        let chunk_nodes: Vec<_> = nodes.by_ref().take(LINEAGE_CHUNK).map(lineage_node).collect();
-        let room = LINEAGE_CHUNK - chunk_nodes.len();
-        let chunk_edges: Vec<_> = edges.by_ref().take(room).map(lineage_edge).collect();
-        let last = nodes.len() == 0 && edges.len() == 0;
-        Some(proto::LineageChunk {
-            nodes: chunk_nodes,
-            edges: chunk_edges,
-            last,
-            truncated: last && truncated,
-            watermark: if last { watermark.take() } else { None },
-        })
-    })
-}
-
 fn lineage_node(node: tributary_service::LineageNode) -> proto::LineageNode {
     proto::LineageNode { node: Some(node_owned(node.node)), distance: node.distance }
 }

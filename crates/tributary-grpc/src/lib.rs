@@ -4,6 +4,7 @@
 
 mod admin;
 mod changes;
+mod chunk;
 mod codec;
 mod convert;
 mod ingest;
@@ -21,6 +22,8 @@ pub mod proto {
     // The clients, generated apart from the servers so that they keep tonic_prost's codec
     // (see `build.rs`).
     include!(concat!(env!("OUT_DIR"), "/client/tributary.v1.rs"));
+    // `LineageChunk` as clients decode it (the server encodes `crate::chunk::LineageChunk`).
+    include!(concat!(env!("OUT_DIR"), "/chunk/tributary.v1.rs"));
 
     /// Encoded `FileDescriptorSet` of `proto/`, served by reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tributary_descriptor.bin"));

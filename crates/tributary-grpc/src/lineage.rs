@@ -24,7 +24,7 @@ impl LineageApi {
 
 /// `StreamLineage`'s chunks, converted as the transport polls for them.
 type LineageChunks =
-    std::pin::Pin<Box<dyn futures::Stream<Item = Result<proto::LineageChunk, Status>> + Send + 'static>>;
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<crate::chunk::LineageChunk, Status>> + Send + 'static>>;
 
 /// What a `LineageRequest` asks: start, direction, depth, node limit and answer shape.
 type LineageQuestion =
@@ -160,8 +160,8 @@ impl proto::lineage_server::Lineage for LineageApi {
     ) -> Result<Response<Self::StreamLineageStream>, Status> {
         let service = crate::caller(&self.service, &request);
         let (start, direction, depth, limit, shape) = lineage_question(request.into_inner()).map_err(status)?;
-        let view = service.lineage_shaped(start, direction, depth, limit, shape).await.map_err(status)?;
-        Ok(Response::new(Box::pin(futures::stream::iter(crate::convert::lineage_chunks(view).map(Ok)))))
+        let view = service.lineage_named(start, direction, depth, limit, shape).await.map_err(status)?;
+        Ok(Response::new(Box::pin(futures::stream::iter(crate::chunk::lineage_chunks(view).map(Ok)))))
     }
 
     async fn get_column_lineage(

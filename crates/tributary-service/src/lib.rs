@@ -52,7 +52,8 @@ pub use source::{Forward, ForwardFuture, SourcedRecord};
 pub use tributary_auth::{Principal, Scope};
 pub use tributary_change as schema_change;
 pub use tributary_graph::{
-    AnswerShape, ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode, UnverifiedDataset,
+    AnswerShape, ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode, NodeName,
+    UnverifiedDataset,
 };
 pub use tributary_mesh as governance;
 pub use tributary_model as model;

@@ -9,7 +9,7 @@ use tributary_model::{
 use tributary_auth::Principal;
 
 use crate::visibility::Visibility;
-use crate::{AnswerShape, LineageAnswer, Service, ServiceError, Shared, State};
+use crate::{AnswerShape, LineageAnswer, NodeName, Service, ServiceError, Shared, State};
 
 /// How many recent runs a dataset or job view lists.
 const RECENT_RUNS: usize = 10;
@@ -74,9 +74,11 @@ pub struct JobView {
     pub watermark: Watermark,
 }
 
+/// A lineage answer, its depth bound and watermark. `N` names the nodes: owned
+/// [`NodeRef`]s, or the index's shared [`NodeName`]s ([`Service::lineage_named`]).
 #[derive(Clone, Debug)]
-pub struct LineageView {
-    pub answer: LineageAnswer,
+pub struct LineageView<N = NodeRef> {
+    pub answer: LineageAnswer<N>,
     pub depth: u32,
     pub watermark: Watermark,
 }
@@ -223,6 +225,33 @@ impl Service {
         let mut answer = walk.answer;
         walk.visibility.redact_lineage(&mut answer);
         Ok(LineageView { answer, depth: walk.depth, watermark: walk.watermark })
+    }
+
+    /// [`Self::lineage_shaped`] with the nodes named by the index's shared strings: no name
+    /// is copied, so a closure of hundreds of thousands of nodes costs a reference count per
+    /// name (for transports that encode the answer as it is sent).
+    pub async fn lineage_named(
+        &self,
+        start: NodeRef,
+        direction: Direction,
+        depth: Option<u32>,
+        limit: Option<usize>,
+        shape: AnswerShape,
+    ) -> Result<LineageView<NodeName>, ServiceError> {
+        let principal = self.require_read()?;
+        let service = self.clone();
+        self.blocking(move |_| {
+            let (depth, limit) = service.walk_bounds(depth, limit)?;
+            let state = service.shared.read_state();
+            let visibility = Visibility::new(&principal, &state, &service.shared.redaction_key);
+            let start = walk_start(&principal, &state, &visibility, &start)?;
+            let mut answer = state.index.lineage_named(&start, direction, depth, limit, shape)?;
+            let watermark = state.index.watermark();
+            drop(state);
+            visibility.redact_named(&mut answer);
+            Ok(LineageView { answer, depth, watermark })
+        })
+        .await
     }
 
     /// The lineage walk as the caller may start it, unredacted, with what the caller may see

@@ -132,6 +132,34 @@ impl Visibility {
         }
     }
 
+    /// [`Self::redact_lineage`] for an answer named by the index's shared strings.
+    pub(crate) fn redact_named(&self, answer: &mut tributary_graph::LineageAnswer<tributary_graph::NodeName>) {
+        if self.sees_everything() {
+            return;
+        }
+        // Most nodes lie in namespaces with nothing hidden: those are passed without building
+        // an id to look up.
+        let namespaces: std::collections::HashSet<&str> = self.hidden.keys().map(|id| id.namespace.as_str()).collect();
+        let redact = |node: &mut tributary_graph::NodeName| {
+            if node.kind != NodeKind::Dataset || !namespaces.contains(&*node.namespace) {
+                return;
+            }
+            let id = DatasetId::new(&*node.namespace, &*node.name);
+            if self.hides(&id) {
+                let shown = self.dataset(&id);
+                node.namespace = shown.namespace.into();
+                node.name = shown.name.into();
+            }
+        };
+        for node in &mut answer.nodes {
+            redact(&mut node.node);
+        }
+        for edge in &mut answer.edges {
+            redact(&mut edge.from);
+            redact(&mut edge.to);
+        }
+    }
+
     pub(crate) fn redact_columns(&self, answer: &mut tributary_graph::ColumnAnswer) {
         if self.sees_everything() {
             return;
