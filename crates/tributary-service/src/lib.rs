@@ -53,7 +53,7 @@ pub use tributary_auth::{Principal, Scope};
 pub use tributary_change as schema_change;
 pub use tributary_graph::{
     AnswerShape, ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode, NodeName,
-    UnverifiedDataset,
+    UnverifiedDataset, prefetch,
 };
 pub use tributary_mesh as governance;
 pub use tributary_model as model;

@@ -143,7 +143,7 @@ impl MeshQuery {
         let shape = crate::types::lineage::edge_shape(context.look_ahead().field("lineage").field("edges").exists());
         let view = lineage_view(service, start.into(), direction, depth, limit, shape).await?;
         let nodes: Vec<model::NodeRef> =
-            view.answer.nodes.iter().filter(|n| n.distance > 0).map(|n| n.node.clone()).collect();
+            view.answer.nodes.iter().filter(|n| n.distance > 0).map(|n| n.node.to_ref()).collect();
         let groups = service.group_impact(nodes).await.map_err(gql_error)?;
         Ok(Impact { lineage: lineage_from_view(view), groups: impact_groups(groups) })
     }

@@ -5,21 +5,33 @@ pub use crate::scalars::{Direction, EdgeKind, NodeKind, NodeRef, Watermark};
 use crate::types::plain::{Plain, PlainList, plain_object, write_str};
 use async_graphql::parser::types::SelectionSet;
 use async_graphql::{Result, SimpleObject, Value};
+use std::sync::Arc;
 use tributary_service::model;
-use tributary_service::{AnswerShape, Service};
+use tributary_service::{AnswerShape, NodeName, Service};
 
 #[derive(SimpleObject)]
 pub struct LineageNode {
     pub kind: NodeKind,
-    pub namespace: String,
-    pub name: String,
+    // The index's own strings, shared (a closure of half a million nodes copies none).
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
     /// Job hops from the start: a job reading the start and what it writes are at 1.
     pub distance: u32,
 }
 
 impl From<tributary_service::LineageNode> for LineageNode {
-    /// Consumes the node: its names move into the output.
     fn from(node: tributary_service::LineageNode) -> Self {
+        Self {
+            kind: node.node.kind.into(),
+            namespace: node.node.namespace.into(),
+            name: node.node.name.into(),
+            distance: node.distance,
+        }
+    }
+}
+
+impl From<tributary_service::LineageNode<NodeName>> for LineageNode {
+    fn from(node: tributary_service::LineageNode<NodeName>) -> Self {
         Self {
             kind: node.node.kind.into(),
             namespace: node.node.namespace,
@@ -68,6 +80,10 @@ impl Plain for LineageNode {
         }
         Some(())
     }
+
+    fn prefetch(&self) {
+        tributary_service::prefetch(Arc::as_ptr(&self.name));
+    }
 }
 
 impl Plain for NodeRef {
@@ -101,7 +117,7 @@ impl Plain for LineageEdge {
     }
 }
 
-/// Runs a lineage query in the given shape.
+/// Runs a lineage query in the given shape, the nodes named by the index's shared strings.
 pub(crate) async fn lineage_view(
     service: &Service,
     start: model::NodeRef,
@@ -109,9 +125,9 @@ pub(crate) async fn lineage_view(
     depth: Option<u32>,
     limit: Option<u32>,
     shape: AnswerShape,
-) -> Result<tributary_service::LineageView> {
+) -> Result<tributary_service::LineageView<NodeName>> {
     let limit = limit.map(|limit| limit as usize);
-    service.lineage_shaped(start, direction.into(), depth, limit, shape).await.map_err(gql_error)
+    service.lineage_named(start, direction.into(), depth, limit, shape).await.map_err(gql_error)
 }
 
 /// Edges are built only when the caller's query selects them.
@@ -119,9 +135,13 @@ pub(crate) fn edge_shape(edges_selected: bool) -> AnswerShape {
     if edges_selected { AnswerShape::Full } else { AnswerShape::Nodes }
 }
 
-pub(crate) fn lineage_from_view(view: tributary_service::LineageView) -> Lineage {
-    // The answer is consumed: names move into the output instead of being copied.
-    let owned = |node: model::NodeRef| NodeRef { kind: node.kind.into(), namespace: node.namespace, name: node.name };
+pub(crate) fn lineage_from_view(view: tributary_service::LineageView<NodeName>) -> Lineage {
+    // Edges name their ends with owned strings (`NodeRef` is shared by many answers).
+    let owned = |node: NodeName| NodeRef {
+        kind: node.kind.into(),
+        namespace: String::from(&*node.namespace),
+        name: String::from(&*node.name),
+    };
     Lineage {
         nodes: PlainList(view.answer.nodes.into_iter().map(LineageNode::from).collect()),
         edges: PlainList(
