@@ -2,7 +2,7 @@
 
 use crate::error::gql_error;
 pub use crate::scalars::{Direction, EdgeKind, NodeKind, NodeRef, Watermark};
-use crate::types::plain::{Plain, PlainList, plain_object, write_str};
+use crate::types::plain::{Plain, PlainList, plain_object, write_enum, write_str};
 use async_graphql::parser::types::SelectionSet;
 use async_graphql::{Result, SimpleObject, Value};
 use std::sync::Arc;
@@ -73,6 +73,7 @@ impl Plain for LineageNode {
 
     fn write_field(&self, name: &str, selection: &SelectionSet, out: &mut Vec<u8>) -> Option<()> {
         match name {
+            "kind" => write_enum(out, self.kind),
             "namespace" => write_str(out, &self.namespace),
             "name" => write_str(out, &self.name),
             "distance" => serde_json::to_writer(&mut *out, &self.distance).ok()?,

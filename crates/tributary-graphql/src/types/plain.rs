@@ -36,8 +36,28 @@ pub(crate) trait Plain: OutputType {
 
 /// Writes `text` as a JSON string, escaped as serde_json escapes it (as the response is).
 pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
+    // Names rarely need escaping: serde_json escapes `"`, `\` and control characters only
+    // (other characters are written as they are), so a string without those is written in
+    // one piece. serde_json's own path writes it a run at a time through `io::Write`.
+    if text.bytes().all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\') {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing to a `Vec` cannot fail.
     let _ = serde_json::to_writer(out, text);
+}
+
+/// Writes an enum value as JSON: its GraphQL name as a string, as its generic value serialises.
+pub(crate) fn write_enum<T: async_graphql::resolver_utils::EnumType + PartialEq + Copy>(out: &mut Vec<u8>, value: T) {
+    match T::items().iter().find(|item| item.value == value) {
+        Some(item) => write_str(out, item.name),
+        None => {
+            let _ = serde_json::to_writer(out, &async_graphql::resolver_utils::enum_value(value));
+        }
+    }
 }
 
 /// The plain lists of one HTTP request, written as JSON while the query executes. Each list
