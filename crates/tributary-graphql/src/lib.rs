@@ -138,36 +138,60 @@ async fn execute(
 /// megabytes of JSON and a tree of millions of values to free, work that must not hold an
 /// async worker (axum's `Json` would do both on it, and grow its buffer a write at a time).
 async fn json_response(response: BatchResponse, splicer: std::sync::Arc<types::plain::Splicer>) -> Response {
+    use types::plain::Piece;
     let written =
         tokio::task::spawn_blocking(move || serde_json::to_vec(&response).map(|body| splicer.splice(body))).await;
-    match written {
-        Ok(Ok(pieces)) => {
-            let length: usize = pieces.iter().map(Bytes::len).sum();
-            let body = match <[Bytes; 1]>::try_from(pieces) {
-                Ok([whole]) => axum::body::Body::from(whole),
-                Err(pieces) => axum::body::Body::from_stream(futures::stream::iter(
-                    pieces.into_iter().map(Ok::<_, std::io::Error>),
-                )),
-            };
-            (
-                [
-                    (axum::http::header::CONTENT_TYPE, "application/json".to_owned()),
-                    (axum::http::header::CONTENT_LENGTH, length.to_string()),
-                ],
-                body,
-            )
-                .into_response()
-        }
+    let pieces = match written {
+        Ok(Ok(pieces)) => pieces,
         Ok(Err(error)) => {
             tracing::error!(%error, "writing a GraphQL response failed");
-            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("writing the response failed: {error}"))
-                .into_response()
+            return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("writing the response failed: {error}"))
+                .into_response();
         }
         Err(error) => {
             tracing::error!(%error, "the task writing a GraphQL response failed");
-            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "writing the response failed".to_owned()).into_response()
+            return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "writing the response failed".to_owned())
+                .into_response();
         }
+    };
+    let content_type = (axum::http::header::CONTENT_TYPE, "application/json");
+    // No list to write: the response as it is, with its length.
+    if let [Piece::Bytes(whole)] = &pieces[..] {
+        return ([content_type], axum::body::Body::from(whole.clone())).into_response();
     }
+    // Lists are written on a blocking thread while the response is sent, a bounded number of
+    // pieces ahead of the client; the length is not known before they are written.
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        for piece in pieces {
+            let sent = match piece {
+                Piece::Bytes(bytes) => sender.blocking_send(Ok(bytes)).is_ok(),
+                Piece::List(write) => {
+                    let mut open = true;
+                    let mut emit = |json: Vec<u8>| {
+                        open = open && sender.blocking_send(Ok(Bytes::from(json))).is_ok();
+                        open
+                    };
+                    match write(&mut emit) {
+                        Ok(()) => open,
+                        Err(error) => {
+                            // The response is cut short: the client sees it fail, not a wrong answer.
+                            tracing::error!(%error, "writing a list of a GraphQL response failed");
+                            let _ = sender.blocking_send(Err(std::io::Error::other(error)));
+                            false
+                        }
+                    }
+                }
+            };
+            if !sent {
+                break;
+            }
+        }
+    });
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|piece| (piece, receiver))
+    });
+    ([content_type], axum::body::Body::from_stream(stream)).into_response()
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ impl From<tributary_service::ImpactSummary> for ImpactSummary {
             dataset_count: summary.datasets,
             job_count: summary.jobs,
             truncated: summary.truncated,
-            groups: PlainList(
+            groups: PlainList::new(
                 summary
                     .groups
                     .into_iter()

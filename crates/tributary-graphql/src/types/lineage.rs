@@ -144,8 +144,8 @@ pub(crate) fn lineage_from_view(view: tributary_service::LineageView<NodeName>) 
         name: String::from(&*node.name),
     };
     Lineage {
-        nodes: PlainList(view.answer.nodes.into_iter().map(LineageNode::from).collect()),
-        edges: PlainList(
+        nodes: PlainList::new(view.answer.nodes.into_iter().map(LineageNode::from).collect()),
+        edges: PlainList::new(
             view.answer
                 .edges
                 .into_iter()

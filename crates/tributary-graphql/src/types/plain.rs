@@ -4,10 +4,13 @@
 //! makes a future per item and per field. Any other selection takes the generic path, so the
 //! answer is the same either way (the tests compare them byte for byte).
 //!
-//! Over HTTP such a list is not built as values at all: it is written as JSON right away
-//! ([`Splicer`]), and the handler puts those bytes where the list's placeholder stands in
-//! the serialised response, so a hub's hundreds of thousands of nodes never become a tree of
-//! values to build, serialise and free.
+//! Over HTTP such a list is not built as values at all: the response holds a placeholder
+//! where it stands ([`Splicer`]), and the handler writes the list as JSON there while it sends
+//! the response, a piece at a time on a blocking thread, so a hub's hundreds of thousands of
+//! nodes never become a tree of values, and the client reads the first nodes while the server
+//! writes the rest.
+
+use std::sync::Arc;
 
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
@@ -67,8 +70,21 @@ pub(crate) fn write_enum<T: async_graphql::resolver_utils::EnumType + PartialEq 
 pub struct Splicer {
     /// `tributary-plain-list:<nonce>:`, followed by the list's number.
     token: String,
-    lists: std::sync::Mutex<Vec<Vec<u8>>>,
+    lists: std::sync::Mutex<Vec<Deferred>>,
 }
+
+/// Writes a list's JSON, handing it over a piece at a time to `emit` (which answers `false`
+/// once nobody reads on); an error says the list could not be written whole.
+pub type Deferred = Box<dyn FnOnce(&mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), String> + Send>;
+
+/// A piece of a spliced response: bytes as they are, or a list written when it is sent.
+pub enum Piece {
+    Bytes(axum::body::Bytes),
+    List(Deferred),
+}
+
+/// A deferred list's JSON is handed over in pieces of about this many bytes.
+const LIST_PIECE: usize = 256 * 1024;
 
 impl Default for Splicer {
     fn default() -> Self {
@@ -83,25 +99,25 @@ impl Default for Splicer {
 }
 
 impl Splicer {
-    /// Keeps the list's JSON; returns its placeholder.
-    fn put(&self, json: Vec<u8>) -> Value {
+    /// Keeps the list's writer; returns its placeholder.
+    fn put(&self, list: Deferred) -> Value {
         let mut lists = self.lists.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        lists.push(json);
+        lists.push(list);
         Value::String(format!("{}{}", self.token, lists.len() - 1))
     }
 
-    /// Replaces each placeholder in `body`, a serialised response, by its list's JSON: the
-    /// response's pieces in order, to send one after the other (nothing is copied). A list
-    /// whose placeholder was dropped (an error nulled its parent) is not sent.
-    pub fn splice(&self, body: Vec<u8>) -> Vec<axum::body::Bytes> {
-        let mut lists: Vec<Option<Vec<u8>>> =
+    /// Splits `body`, a serialised response, at each placeholder: the response's pieces in
+    /// order, its own bytes (not copied) and the lists to write where the placeholders stood.
+    /// A list whose placeholder was dropped (an error nulled its parent) is not written.
+    pub fn splice(&self, body: Vec<u8>) -> Vec<Piece> {
+        let mut lists: Vec<Option<Deferred>> =
             std::mem::take(&mut *self.lists.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
                 .into_iter()
                 .map(Some)
                 .collect();
         let body = axum::body::Bytes::from(body);
         if lists.is_empty() {
-            return vec![body];
+            return vec![Piece::Bytes(body)];
         }
         let needle = format!("\"{}", self.token);
         let finder = memchr::memmem::Finder::new(needle.as_bytes());
@@ -120,8 +136,8 @@ impl Splicer {
                 .and_then(Option::take);
             match list {
                 Some(list) => {
-                    pieces.push(body.slice(start..at));
-                    pieces.push(axum::body::Bytes::from(list));
+                    pieces.push(Piece::Bytes(body.slice(start..at)));
+                    pieces.push(Piece::List(list));
                     start = number_at + digits + 1;
                     from = start;
                 }
@@ -129,7 +145,7 @@ impl Splicer {
                 None => from = number_at,
             }
         }
-        pieces.push(body.slice(start..));
+        pieces.push(Piece::Bytes(body.slice(start..)));
         pieces
     }
 }
@@ -140,6 +156,19 @@ struct Planned<'a> {
     key: async_graphql::Name,
     name: &'a str,
     selection: &'a SelectionSet,
+}
+
+/// A plan that owns its names and selections, for a list written after its resolver returned.
+struct OwnedPlan(Vec<(async_graphql::Name, String, SelectionSet)>);
+
+impl OwnedPlan {
+    fn new(plan: &[Planned<'_>]) -> Self {
+        Self(plan.iter().map(|field| (field.key.clone(), field.name.to_owned(), field.selection.clone())).collect())
+    }
+
+    fn borrow(&self) -> Vec<Planned<'_>> {
+        self.0.iter().map(|(key, name, selection)| Planned { key: key.clone(), name, selection }).collect()
+    }
 }
 
 /// The fields of a plain selection, in order; `None` when the selection is not plain.
@@ -191,9 +220,16 @@ fn write_object<T: Plain>(item: &T, plan: &[Planned<'_>], out: &mut Vec<u8>) -> 
     Some(())
 }
 
-/// Writes a list of a plain selection as JSON; `None` when a field is not built here.
-fn write_list<T: Plain>(items: &[T], plan: &[Planned<'_>]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(64);
+/// Writes a list of a plain selection as JSON, handing it to `emit` in pieces of about
+/// [`LIST_PIECE`] bytes; stops early once `emit` answers `false` (nobody reads on). An error
+/// when a field is not built here (the caller checked the first item: whether a field is
+/// built depends on its name and selection, not on the item).
+fn write_list<T: Plain>(
+    items: &[T],
+    plan: &[Planned<'_>],
+    emit: &mut dyn FnMut(Vec<u8>) -> bool,
+) -> Result<(), String> {
+    let mut out = Vec::with_capacity(LIST_PIECE + LIST_PIECE / 8);
     out.push(b'[');
     for (index, item) in items.iter().enumerate() {
         if let Some(ahead) = items.get(index + 8) {
@@ -202,14 +238,17 @@ fn write_list<T: Plain>(items: &[T], plan: &[Planned<'_>]) -> Option<Vec<u8>> {
         if index > 0 {
             out.push(b',');
         }
-        write_object(item, plan, &mut out)?;
-        if index == 0 {
-            // Room for the rest, judged by the first (names of one mesh are alike in length).
-            out.reserve((out.len() + 1) * (items.len() - 1) * 9 / 8);
+        write_object(item, plan, &mut out)
+            .ok_or_else(|| format!("item {index} of a list of `{}` has a field not written here", T::TYPE_NAME))?;
+        if out.len() >= LIST_PIECE
+            && !emit(std::mem::replace(&mut out, Vec::with_capacity(LIST_PIECE + LIST_PIECE / 8)))
+        {
+            return Ok(());
         }
     }
     out.push(b']');
-    Some(out)
+    emit(out);
+    Ok(())
 }
 
 /// One object for a plain selection; `None` when the selection is not plain.
@@ -223,10 +262,17 @@ pub(crate) fn plain_list<T: Plain>(items: &[T], selection: &SelectionSet) -> Opt
     items.iter().map(|item| build(item, &plan)).collect::<Option<Vec<_>>>().map(Value::List)
 }
 
-/// `Vec<T>` to clients and in the schema, built by [`plain_list`] when it can be.
-pub struct PlainList<T>(pub Vec<T>);
+/// `Vec<T>` to clients and in the schema, built by [`plain_list`] when it can be, or over
+/// HTTP written as JSON while the response is sent ([`Splicer`]).
+pub struct PlainList<T>(Arc<Vec<T>>);
 
-impl<T: Plain> OutputType for PlainList<T> {
+impl<T> PlainList<T> {
+    pub fn new(items: Vec<T>) -> Self {
+        Self(Arc::new(items))
+    }
+}
+
+impl<T: Plain + 'static> OutputType for PlainList<T> {
     fn type_name() -> std::borrow::Cow<'static, str> {
         <Vec<T> as OutputType>::type_name()
     }
@@ -241,14 +287,21 @@ impl<T: Plain> OutputType for PlainList<T> {
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
         let selection = &field.node.selection_set.node;
-        let written = match ctx.data_opt::<std::sync::Arc<Splicer>>() {
-            // Over HTTP: written as JSON now, spliced into the response by the handler.
-            Some(splicer) => plan(selection).and_then(|plan| write_list(&self.0, &plan)).map(|json| splicer.put(json)),
+        let written = match ctx.data_opt::<Arc<Splicer>>() {
+            // Over HTTP: written as JSON on the handler's blocking thread while the response
+            // is sent, where the placeholder stands. The first item is written now to learn
+            // whether the selection is one written here.
+            Some(splicer) => plan(selection)
+                .filter(|plan| self.0.first().is_none_or(|first| write_object(first, plan, &mut Vec::new()).is_some()))
+                .map(|plan| {
+                    let (items, plan) = (Arc::clone(&self.0), OwnedPlan::new(&plan));
+                    splicer.put(Box::new(move |emit| write_list(&items, &plan.borrow(), emit)))
+                }),
             None => plain_list(&self.0, selection),
         };
         match written {
             Some(value) => Ok(value),
-            None => async_graphql::resolver_utils::resolve_list(ctx, field, &self.0, Some(self.0.len())).await,
+            None => async_graphql::resolver_utils::resolve_list(ctx, field, self.0.iter(), Some(self.0.len())).await,
         }
     }
 }
