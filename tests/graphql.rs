@@ -291,3 +291,53 @@ async fn spliced_lists_read_as_the_generic_path_writes_them() {
     assert_eq!(answer["data"]["lineage"]["nodes"].as_array().unwrap().len(), 12_003);
     server.shutdown().await;
 }
+
+/// A streamed list is written as the connection takes it (a piece per poll, on a blocking
+/// thread only while the piece is written): clients that ask for a large answer and then stop
+/// reading, or hang up halfway, do not stop the server answering everyone else, meanwhile and
+/// after.
+#[tokio::test]
+async fn clients_that_stop_reading_a_streamed_list_hold_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_server().await;
+    for (n, job) in ["fan_a", "fan_b"].into_iter().enumerate() {
+        let outputs: Vec<String> = (0..6_000).map(|i| format!("{job}_output_{i:05}")).collect();
+        let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+        let event = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(n as u32), job, &["hub"], &outputs);
+        assert_eq!(server.post_event(&event).await.0, 201);
+    }
+    let query = json!({"query": r#"{ lineage(start: {kind: DATASET, namespace: "db", name: "hub"}, direction: DOWNSTREAM, limit: 20000) {
+        nodes { kind namespace name distance } edges { from { name } to { name } kind } } }"#})
+    .to_string();
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{query}",
+        query.len()
+    );
+    // 40 that never read the answer (kept open), 40 that read its first bytes and hang up.
+    let mut stalled = Vec::new();
+    for round in 0..80 {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        if round % 2 == 0 {
+            stalled.push(stream);
+        } else {
+            let mut head = [0u8; 64];
+            let read = stream.read(&mut head).await.unwrap();
+            assert!(head[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head[..read]));
+        }
+    }
+    // Everyone else is answered, the large answer whole.
+    let started = std::time::Instant::now();
+    let answer = server.graphql_data(&query_of(&query), json!({})).await;
+    assert_eq!(answer["lineage"]["nodes"].as_array().unwrap().len(), 12_003);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    drop(stalled);
+    let again = server.graphql_data(&query_of(&query), json!({})).await;
+    assert_eq!(again, answer);
+    server.shutdown().await;
+}
+
+/// The GraphQL document of a request body.
+fn query_of(body: &str) -> String {
+    serde_json::from_str::<Value>(body).unwrap()["query"].as_str().unwrap().to_owned()
+}

@@ -159,37 +159,38 @@ async fn json_response(response: BatchResponse, splicer: std::sync::Arc<types::p
     if let [Piece::Bytes(whole)] = &pieces[..] {
         return ([content_type], axum::body::Body::from(whole.clone())).into_response();
     }
-    // Lists are written on a blocking thread while the response is sent, a bounded number of
-    // pieces ahead of the client; the length is not known before they are written.
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::task::spawn_blocking(move || {
-        for piece in pieces {
-            let sent = match piece {
-                Piece::Bytes(bytes) => sender.blocking_send(Ok(bytes)).is_ok(),
-                Piece::List(write) => {
-                    let mut open = true;
-                    let mut emit = |json: Vec<u8>| {
-                        open = open && sender.blocking_send(Ok(Bytes::from(json))).is_ok();
-                        open
-                    };
-                    match write(&mut emit) {
-                        Ok(()) => open,
-                        Err(error) => {
-                            // The response is cut short: the client sees it fail, not a wrong answer.
-                            tracing::error!(%error, "writing a list of a GraphQL response failed");
-                            let _ = sender.blocking_send(Err(std::io::Error::other(error)));
-                            false
-                        }
+    // Lists are written while the response is sent: each piece on a blocking thread when the
+    // connection asks for it, so a slow client holds no thread and no more than a piece.
+    let pieces: std::collections::VecDeque<Piece> = pieces.into();
+    let stream = futures::stream::unfold((pieces, None), |(mut pieces, writing)| async move {
+        let mut writing: Option<types::plain::Deferred> = writing;
+        loop {
+            if let Some(mut writer) = writing.take() {
+                let written = tokio::task::spawn_blocking(move || {
+                    let piece = writer.next_piece();
+                    (writer, piece)
+                })
+                .await;
+                match written {
+                    Ok((writer, Some(Ok(piece)))) => return Some((Ok(Bytes::from(piece)), (pieces, Some(writer)))),
+                    Ok((_, None)) => {}
+                    Ok((_, Some(Err(error)))) => {
+                        // The response is cut short: the client sees it fail, not a wrong answer.
+                        tracing::error!(%error, "writing a list of a GraphQL response failed");
+                        return Some((Err(std::io::Error::other(error)), (std::collections::VecDeque::new(), None)));
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "the task writing a list of a GraphQL response failed");
+                        let error = std::io::Error::other("writing the response failed");
+                        return Some((Err(error), (std::collections::VecDeque::new(), None)));
                     }
                 }
-            };
-            if !sent {
-                break;
+            }
+            match pieces.pop_front()? {
+                Piece::Bytes(bytes) => return Some((Ok::<_, std::io::Error>(bytes), (pieces, None))),
+                Piece::List(writer) => writing = Some(writer),
             }
         }
-    });
-    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|piece| (piece, receiver))
     });
     ([content_type], axum::body::Body::from_stream(stream)).into_response()
 }

@@ -6,9 +6,9 @@
 //!
 //! Over HTTP such a list is not built as values at all: the response holds a placeholder
 //! where it stands ([`Splicer`]), and the handler writes the list as JSON there while it sends
-//! the response, a piece at a time on a blocking thread, so a hub's hundreds of thousands of
-//! nodes never become a tree of values, and the client reads the first nodes while the server
-//! writes the rest.
+//! the response, a piece at a time on a blocking thread as the connection takes them, so a
+//! hub's hundreds of thousands of nodes never become a tree of values and the first bytes
+//! leave before the last are written.
 
 use std::sync::Arc;
 
@@ -73,9 +73,14 @@ pub struct Splicer {
     lists: std::sync::Mutex<Vec<Deferred>>,
 }
 
-/// Writes a list's JSON, handing it over a piece at a time to `emit` (which answers `false`
-/// once nobody reads on); an error says the list could not be written whole.
-pub type Deferred = Box<dyn FnOnce(&mut dyn FnMut(Vec<u8>) -> bool) -> Result<(), String> + Send>;
+/// A list whose JSON is written while the response is sent, a piece at a time.
+pub trait ListWriter: Send {
+    /// The next piece of the list's JSON (about [`LIST_PIECE`] bytes), `None` once it is
+    /// written whole; an error says it cannot be.
+    fn next_piece(&mut self) -> Option<Result<Vec<u8>, String>>;
+}
+
+pub type Deferred = Box<dyn ListWriter>;
 
 /// A piece of a spliced response: bytes as they are, or a list written when it is sent.
 pub enum Piece {
@@ -220,35 +225,48 @@ fn write_object<T: Plain>(item: &T, plan: &[Planned<'_>], out: &mut Vec<u8>) -> 
     Some(())
 }
 
-/// Writes a list of a plain selection as JSON, handing it to `emit` in pieces of about
-/// [`LIST_PIECE`] bytes; stops early once `emit` answers `false` (nobody reads on). An error
-/// when a field is not built here (the caller checked the first item: whether a field is
-/// built depends on its name and selection, not on the item).
-fn write_list<T: Plain>(
-    items: &[T],
-    plan: &[Planned<'_>],
-    emit: &mut dyn FnMut(Vec<u8>) -> bool,
-) -> Result<(), String> {
-    let mut out = Vec::with_capacity(LIST_PIECE + LIST_PIECE / 8);
-    out.push(b'[');
-    for (index, item) in items.iter().enumerate() {
-        if let Some(ahead) = items.get(index + 8) {
-            ahead.prefetch();
+/// A list of a plain selection written as JSON a piece at a time: pulled by the sender, so
+/// no thread waits on a slow client.
+struct PlainListWriter<T> {
+    items: Arc<Vec<T>>,
+    plan: OwnedPlan,
+    /// The next item to write; `items.len() + 1` once the closing bracket is written.
+    next: usize,
+}
+
+impl<T: Plain + 'static> ListWriter for PlainListWriter<T> {
+    fn next_piece(&mut self) -> Option<Result<Vec<u8>, String>> {
+        let items = &self.items[..];
+        if self.next > items.len() {
+            return None;
         }
-        if index > 0 {
-            out.push(b',');
+        let plan = self.plan.borrow();
+        let mut out = Vec::with_capacity(LIST_PIECE + LIST_PIECE / 8);
+        if self.next == 0 {
+            out.push(b'[');
         }
-        write_object(item, plan, &mut out)
-            .ok_or_else(|| format!("item {index} of a list of `{}` has a field not written here", T::TYPE_NAME))?;
-        if out.len() >= LIST_PIECE
-            && !emit(std::mem::replace(&mut out, Vec::with_capacity(LIST_PIECE + LIST_PIECE / 8)))
-        {
-            return Ok(());
+        while self.next < items.len() && out.len() < LIST_PIECE {
+            let index = self.next;
+            if let Some(ahead) = items.get(index + 8) {
+                ahead.prefetch();
+            }
+            if index > 0 {
+                out.push(b',');
+            }
+            // The first item was written when the list was deferred: whether a field is
+            // written here depends on its name and selection, not on the item.
+            if write_object(&items[index], &plan, &mut out).is_none() {
+                self.next = items.len() + 1;
+                return Some(Err(format!("item {index} of a list of `{}` has a field not written here", T::TYPE_NAME)));
+            }
+            self.next += 1;
         }
+        if self.next == items.len() {
+            out.push(b']');
+            self.next += 1;
+        }
+        Some(Ok(out))
     }
-    out.push(b']');
-    emit(out);
-    Ok(())
 }
 
 /// One object for a plain selection; `None` when the selection is not plain.
@@ -294,8 +312,8 @@ impl<T: Plain + 'static> OutputType for PlainList<T> {
             Some(splicer) => plan(selection)
                 .filter(|plan| self.0.first().is_none_or(|first| write_object(first, plan, &mut Vec::new()).is_some()))
                 .map(|plan| {
-                    let (items, plan) = (Arc::clone(&self.0), OwnedPlan::new(&plan));
-                    splicer.put(Box::new(move |emit| write_list(&items, &plan.borrow(), emit)))
+                    let writer = PlainListWriter { items: Arc::clone(&self.0), plan: OwnedPlan::new(&plan), next: 0 };
+                    splicer.put(Box::new(writer))
                 }),
             None => plain_list(&self.0, selection),
         };
