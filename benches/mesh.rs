@@ -548,12 +548,22 @@ fn lineage_request(query: &QuerySpec, target: &Target) -> proto::LineageRequest 
 
 /// One GraphQL `lineage` call shaped like [`lineage_request`]; returns the datasets past the
 /// start.
+/// A GraphQL lineage answer as the bench's client read it.
+struct GraphqlAnswer {
+    /// Datasets in it, the start excluded.
+    datasets: usize,
+    /// The response body's length.
+    body_bytes: usize,
+    /// Time to decode the body into the client's types, after the last byte arrived.
+    decode_ms: f64,
+}
+
 async fn graphql_lineage(
     http: &reqwest::Client,
     base_url: &str,
     query: &QuerySpec,
     target: &Target,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<GraphqlAnswer> {
     const LINEAGE: &str = "query($s: NodeInput!, $d: Int!, $l: Int!) { lineage(start: $s, direction: DOWNSTREAM, depth: $d, limit: $l, datasetsOnly: true) { nodes { kind namespace name distance } } }";
     // Decoded into types, as a typed GraphQL client (graphql_client, cynic) does and as the
     // gRPC client decodes into prost's types: a JSON DOM of the answer would weigh more than
@@ -590,11 +600,14 @@ async fn graphql_lineage(
         .await?
         .bytes()
         .await?;
+    let started = Instant::now();
     let answer: Answer = serde_json::from_slice(&body).context("lineage answer")?;
+    let decode_ms = ms(started.elapsed());
     let Some(data) = answer.data.filter(|_| answer.errors.is_empty()) else {
         anyhow::bail!("lineage failed: {:?}", answer.errors);
     };
-    Ok(data.lineage.nodes.iter().filter(|node| node.kind == "DATASET" && node.distance > 0).count())
+    let datasets = data.lineage.nodes.iter().filter(|node| node.kind == "DATASET" && node.distance > 0).count();
+    Ok(GraphqlAnswer { datasets, body_bytes: body.len(), decode_ms })
 }
 
 async fn lineage_client(url: &str, wait: Duration) -> anyhow::Result<LineageClient<tonic::transport::Channel>> {
@@ -1304,7 +1317,8 @@ impl Bench {
                     Ok(answer) => answer.n_rows,
                     Err(_) => continue,
                 };
-                let graphql_rows = self.runtime.block_on(graphql_lineage(&http, url, query, target))?;
+                let first = self.runtime.block_on(graphql_lineage(&http, url, query, target))?;
+                let graphql_rows = first.datasets;
                 if graphql_rows != grpc_rows {
                     self.failures.push(format!(
                         "{} on {} over GraphQL: {graphql_rows} datasets, over gRPC {grpc_rows}",
@@ -1312,11 +1326,12 @@ impl Bench {
                     ));
                     continue;
                 }
-                let (mut graphql_ms, mut grpc_ms) = (Vec::new(), Vec::new());
+                let (mut graphql_ms, mut grpc_ms, mut decode_ms) = (Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..reps {
                     let started = Instant::now();
-                    self.runtime.block_on(graphql_lineage(&http, url, query, target))?;
+                    let answer = self.runtime.block_on(graphql_lineage(&http, url, query, target))?;
                     graphql_ms.push(ms(started.elapsed()));
+                    decode_ms.push(answer.decode_ms);
                     let started = Instant::now();
                     self.runtime.block_on(grpc_lineage(client, query, target, false)).map_err(|error| match error {
                         CallError::Timeout => anyhow::anyhow!("{} on {}: timed out", query.name, target.name),
@@ -1331,7 +1346,9 @@ impl Bench {
                     json!(round3(graphql)),
                     "ms",
                     json!({"query": query.name, "target": target.name, "rows": grpc_rows, "graphql_ms": graphql_ms,
-                           "grpc_ms": grpc_ms, "grpc_median_ms": round3(grpc), "graphql_over_grpc": round3(graphql / grpc)}),
+                           "grpc_ms": grpc_ms, "grpc_median_ms": round3(grpc), "graphql_over_grpc": round3(graphql / grpc),
+                           "graphql_body_bytes": first.body_bytes,
+                           "graphql_client_decode_ms": median(&decode_ms).map(round3)}),
                 );
             }
             medians.sort_by_key(|&(rows, ..)| std::cmp::Reverse(rows));
