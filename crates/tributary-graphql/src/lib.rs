@@ -135,8 +135,9 @@ async fn execute(
 }
 
 /// Writes the response as JSON on a blocking thread: a large lineage answer is tens of
-/// megabytes of JSON and a tree of millions of values to free, work that must not hold an
-/// async worker (axum's `Json` would do both on it, and grow its buffer a write at a time).
+/// megabytes of JSON, work that must not hold an async worker (axum's `Json` would do it
+/// there, and grow its buffer a write at a time). Plain lists (`plain::Splicer`) are written
+/// where their placeholders stand, a piece each time the connection asks for one.
 async fn json_response(response: BatchResponse, splicer: std::sync::Arc<types::plain::Splicer>) -> Response {
     use types::plain::Piece;
     let written =
