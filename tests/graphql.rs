@@ -297,7 +297,7 @@ async fn spliced_lists_read_as_the_generic_path_writes_them() {
 /// reading, or hang up halfway, do not stop the server answering everyone else, meanwhile and
 /// after.
 #[tokio::test]
-async fn clients_that_stop_reading_a_streamed_list_hold_nothing() {
+async fn clients_that_stop_reading_a_streamed_list_do_not_stop_the_others() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = start_server().await;
     for (n, job) in ["fan_a", "fan_b"].into_iter().enumerate() {

@@ -84,8 +84,8 @@ pub struct LineageView<N = NodeRef> {
 }
 
 /// A lineage walk before redaction (see [`Service::walk`]).
-pub(crate) struct Walk {
-    pub(crate) answer: LineageAnswer,
+pub(crate) struct Walk<N = NodeRef> {
+    pub(crate) answer: LineageAnswer<N>,
     pub(crate) visibility: Visibility,
     pub(crate) depth: u32,
     pub(crate) watermark: Watermark,
@@ -241,15 +241,12 @@ impl Service {
         let principal = self.require_read()?;
         let service = self.clone();
         self.blocking(move |_| {
-            let (depth, limit) = service.walk_bounds(depth, limit)?;
-            let state = service.shared.read_state();
-            let visibility = Visibility::new(&principal, &state, &service.shared.redaction_key);
-            let start = walk_start(&principal, &state, &visibility, &start)?;
-            let mut answer = state.index.lineage_named(&start, direction, depth, limit, shape)?;
-            let watermark = state.index.watermark();
-            drop(state);
-            visibility.redact_named(&mut answer);
-            Ok(LineageView { answer, depth, watermark })
+            let walk = service.walk_with(&principal, &start, depth, limit, |index, start, depth, limit| {
+                index.lineage_named(start, direction, depth, limit, shape)
+            })?;
+            let mut answer = walk.answer;
+            walk.visibility.redact_named(&mut answer);
+            Ok(LineageView { answer, depth: walk.depth, watermark: walk.watermark })
         })
         .await
     }
@@ -265,11 +262,31 @@ impl Service {
         limit: Option<usize>,
         shape: AnswerShape,
     ) -> Result<Walk, ServiceError> {
+        self.walk_with(principal, start, depth, limit, |index, start, depth, limit| {
+            index.lineage_shaped(start, direction, depth, limit, shape)
+        })
+    }
+
+    /// [`Self::walk`] with the answer named by `answer` (owned or shared names), given the
+    /// index, the start as the caller may walk from it, and the filled-in depth and limit.
+    fn walk_with<N>(
+        &self,
+        principal: &Principal,
+        start: &NodeRef,
+        depth: Option<u32>,
+        limit: Option<usize>,
+        answer: impl FnOnce(
+            &tributary_graph::LineageIndex,
+            &NodeRef,
+            u32,
+            usize,
+        ) -> Result<LineageAnswer<N>, tributary_graph::GraphError>,
+    ) -> Result<Walk<N>, ServiceError> {
         let (depth, limit) = self.walk_bounds(depth, limit)?;
         let state = self.shared.read_state();
         let visibility = Visibility::new(principal, &state, &self.shared.redaction_key);
         let start = walk_start(principal, &state, &visibility, start)?;
-        let answer = state.index.lineage_shaped(&start, direction, depth, limit, shape)?;
+        let answer = answer(&state.index, &start, depth, limit)?;
         Ok(Walk { answer, visibility, depth, watermark: state.index.watermark() })
     }
 
