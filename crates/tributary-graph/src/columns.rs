@@ -1,7 +1,7 @@
 //! The column-level graph: which column feeds which, with the transformations, kept beside
 //! the dataset graph (columns hang off dataset nodes).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
@@ -26,14 +26,20 @@ pub(crate) struct ColumnGraph {
     /// Each field's dataset and name.
     pub(crate) fields: Vec<(NodeIndex, NameId)>,
     pub(crate) names: FieldNames,
-    pub(crate) by_dataset: HashMap<NodeIndex, Vec<FieldId>>,
+    pub(crate) by_dataset: FastMap<NodeIndex, Vec<FieldId>>,
     /// Each field's edges to the columns it feeds, and from the columns that feed it.
     pub(crate) down: Rows,
     pub(crate) up: Rows,
     /// Interned (transformations, source) pairs: few distinct ones across all edges.
     pub(crate) transformations: Vec<(Vec<Transformation>, EdgeSource)>,
-    transformation_ids: HashMap<(Vec<Transformation>, EdgeSource), TransformationsId>,
+    /// Ids into `transformations`, found by the pair's hash (`hashbrown`'s, as `FastMap`).
+    transformation_ids: HashTable<TransformationsId>,
+    transformation_hasher: hashbrown::DefaultHashBuilder,
 }
+
+/// The maps the writer updates for every column edge it sets: `hashbrown`'s with its fast
+/// default hasher (foldhash), not std's SipHash; their keys are the index's own numbers.
+pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V>;
 
 type NameId = u32;
 
@@ -54,7 +60,7 @@ const FREEZE_MIN: usize = if cfg!(test) { 4 } else { 1 << 16 };
 pub(crate) struct Rows {
     start: Vec<u32>,
     entries: Vec<(FieldId, TransformationsId)>,
-    changed: HashMap<FieldId, Row>,
+    changed: FastMap<FieldId, Row>,
     /// Edges in all current rows.
     edges: usize,
 }
@@ -123,13 +129,13 @@ impl Rows {
             // Fewer than 2^32 column edges: field ids are u32 too.
             start.push(entries.len() as u32);
         }
-        *self = Self { start, entries, changed: HashMap::new(), edges: self.edges };
+        *self = Self { start, entries, changed: FastMap::new(), edges: self.edges };
     }
 
     /// Rows given whole, in field order (a snapshot's).
     pub(crate) fn from_rows(start: Vec<u32>, entries: Vec<(FieldId, TransformationsId)>) -> Self {
         let edges = entries.len();
-        Self { start, entries, changed: HashMap::new(), edges }
+        Self { start, entries, changed: FastMap::new(), edges }
     }
 
     /// The reverse of `self` (who points at each field), for `n_fields` fields: rows in
@@ -229,13 +235,21 @@ impl ColumnGraph {
     }
 
     pub(crate) fn intern(&mut self, transformations: &[Transformation], source: EdgeSource) -> TransformationsId {
-        let key = (transformations.to_vec(), source);
-        if let Some(&id) = self.transformation_ids.get(&key) {
+        let Self { transformations: known, transformation_ids, transformation_hasher: hasher, .. } = self;
+        let hash = |list: &[Transformation], source: EdgeSource| hasher.hash_one((list, source));
+        let found = transformation_ids.find(hash(transformations, source), |&id| {
+            let (list, known_source) = &known[id as usize];
+            list.as_slice() == transformations && *known_source == source
+        });
+        if let Some(&id) = found {
             return id;
         }
-        let id = self.transformations.len() as TransformationsId;
-        self.transformations.push(key.clone());
-        self.transformation_ids.insert(key, id);
+        let id = known.len() as TransformationsId;
+        known.push((transformations.to_vec(), source));
+        transformation_ids.insert_unique(hash(transformations, source), id, |&other| {
+            let (list, source) = &known[other as usize];
+            hash(list, *source)
+        });
         id
     }
 

@@ -120,48 +120,14 @@ pub fn content_hash(bytes: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(bytes)
 }
 
-/// 64-bit content hash of a JSON value in canonical form, computed while serialising
-/// (no intermediate buffer). Equal values hash equal.
+/// 64-bit content hash of a JSON value: [`canonical_hash`] of its canonical JSON, so the
+/// bytes of a value already written in canonical form (a facet's span in an event's canonical
+/// JSON) hash the same without the value being walked again. Equal values hash equal.
 pub fn value_hash(value: &Value) -> u64 {
-    struct HashWriter(xxhash_rust::xxh3::Xxh3);
-    impl std::io::Write for HashWriter {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.update(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    fn feed(value: &Value, writer: &mut HashWriter) {
-        match value {
-            Value::Object(map) => {
-                writer.0.update(b"{");
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort_unstable();
-                for key in keys {
-                    // Writing into a hasher cannot fail.
-                    let _ = serde_json::to_writer(&mut *writer, key);
-                    writer.0.update(b":");
-                    feed(&map[key], writer);
-                    writer.0.update(b",");
-                }
-                writer.0.update(b"}");
-            }
-            Value::Array(items) => {
-                writer.0.update(b"[");
-                for item in items {
-                    feed(item, writer);
-                    writer.0.update(b",");
-                }
-                writer.0.update(b"]");
-            }
-            scalar => {
-                let _ = serde_json::to_writer(&mut *writer, scalar);
-            }
-        }
-    }
-    let mut writer = HashWriter(xxhash_rust::xxh3::Xxh3::new());
-    feed(value, &mut writer);
-    writer.0.digest()
+    canonical_hash(&canonical_json(value))
+}
+
+/// 64-bit content hash (XXH3) of canonical JSON bytes.
+pub fn canonical_hash(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }

@@ -1,11 +1,11 @@
 //! Parsing and validating one OpenLineage event.
 
 use serde_json::{Map, Value};
-use tributary_model::{DatasetId, JobId, RunId, RunState, Timestamp, Version};
+use tributary_model::{ColumnEdgeSpec, DatasetId, JobId, RunId, RunState, Timestamp, Version, column_lineage_edges};
 
 use std::ops::Range;
 
-use crate::canonical::{FacetSpans, canonical_event, content_hash, value_hash};
+use crate::canonical::{FacetSpans, canonical_event, canonical_hash, content_hash, value_hash};
 use crate::facets::{FacetPlace, FacetValidators};
 
 /// Longest namespace or name accepted, in bytes.
@@ -86,6 +86,11 @@ pub struct DatasetRef {
     /// ([`ParsedEvent::canonical`]), so the writer stores those bytes instead of serialising the
     /// facet again. Read it through [`DatasetRef::facet_span`].
     pub facet_spans: Vec<FacetSpan>,
+    /// The `columnLineage` facet read into edges ([`column_lineage_edges`]) while parsing, on
+    /// the caller's thread: `None` when the dataset has no such facet or it is `_deleted`. The
+    /// writer takes it instead of reading the facet on its own thread (and reads the facet
+    /// when it is `None` but the facet is there: a reference built by hand).
+    pub column_lineage: Option<Vec<ColumnEdgeSpec>>,
 }
 
 /// The bytes of one facet in [`ParsedEvent::canonical`]: its canonical JSON (keys sorted,
@@ -116,10 +121,24 @@ impl DatasetRef {
     }
 }
 
+/// The edges of a live `columnLineage` facet among `facets`.
+fn column_lineage_of(facets: &Map<String, Value>) -> Option<Vec<ColumnEdgeSpec>> {
+    let facet = facets.get("columnLineage")?;
+    let deleted = facet.get("_deleted").and_then(Value::as_bool) == Some(true);
+    (!deleted).then(|| column_lineage_edges(facet))
+}
+
 /// The content hash of one facet, `None` for a deletion (`_deleted: true`).
 fn facet_hash(value: &Value) -> Option<u64> {
     let deleted = value.get("_deleted").and_then(Value::as_bool) == Some(true);
     (!deleted).then(|| value_hash(value))
+}
+
+/// [`facet_hash`] of a facet whose canonical JSON is `canonical` (the same hash: [`value_hash`]
+/// hashes the canonical JSON), without walking the value again.
+fn facet_hash_of_canonical(value: &Value, canonical: &[u8]) -> Option<u64> {
+    let deleted = value.get("_deleted").and_then(Value::as_bool) == Some(true);
+    (!deleted).then(|| canonical_hash(canonical))
 }
 
 #[derive(Clone, Debug)]
@@ -189,6 +208,7 @@ fn parse_event_value(mut value: Value) -> Result<ParsedEvent, EventError> {
     let mut body = body;
     move_facets(&mut value, &mut body);
     attach_spans(spans, &mut body);
+    read_dataset_facets(&canonical, &mut body);
     Ok(ParsedEvent { canonical, hash, time, body })
 }
 
@@ -205,7 +225,6 @@ fn move_facets(value: &mut Value, body: &mut EventBody) {
         for (index, dataset) in datasets.iter_mut().enumerate() {
             let mut item = value.get_mut(key).and_then(|list| list.get_mut(index));
             dataset.facets = take(item.as_deref_mut(), "facets");
-            dataset.facet_hashes = dataset.facets.values().map(facet_hash).collect();
             if !use_key.is_empty() {
                 dataset.use_facets = take(item, use_key);
             }
@@ -220,7 +239,6 @@ fn move_facets(value: &mut Value, body: &mut EventBody) {
         }
         EventBody::Dataset(dataset) => {
             dataset.dataset.facets = take(value.get_mut("dataset"), "facets");
-            dataset.dataset.facet_hashes = dataset.dataset.facets.values().map(facet_hash).collect();
         }
         EventBody::Job(job) => {
             job.job_facets = take(value.get_mut("job"), "facets");
@@ -247,6 +265,29 @@ fn attach_spans(spans: FacetSpans, body: &mut EventBody) {
         if let Some(target) = target {
             target.facet_spans.push(FacetSpan { json, schema_fields });
         }
+    }
+}
+
+/// What the writer needs of each dataset's facets, worked out here on the caller's thread:
+/// their content hashes (from their canonical JSON when its spans are known) and the
+/// `columnLineage` facet's edges.
+fn read_dataset_facets(canonical: &[u8], body: &mut EventBody) {
+    let datasets: Vec<&mut DatasetRef> = match body {
+        EventBody::Run(run) => run.inputs.iter_mut().chain(run.outputs.iter_mut()).collect(),
+        EventBody::Job(job) => job.inputs.iter_mut().chain(job.outputs.iter_mut()).collect(),
+        EventBody::Dataset(dataset) => vec![&mut dataset.dataset],
+    };
+    for dataset in datasets {
+        let spans_known = dataset.facet_spans.len() == dataset.facets.len();
+        let spans = &dataset.facet_spans;
+        let hashes = dataset.facets.values().enumerate().map(|(index, value)| {
+            match spans.get(index).and_then(|span| canonical.get(span.json.clone())) {
+                Some(bytes) if spans_known => facet_hash_of_canonical(value, bytes),
+                _ => facet_hash(value),
+            }
+        });
+        dataset.facet_hashes = hashes.collect();
+        dataset.column_lineage = column_lineage_of(&dataset.facets);
     }
 }
 
@@ -376,7 +417,7 @@ fn parse_dataset(
         Some(UseKind::Output) => facets_of(dataset, path, "outputFacets", FacetPlace::OutputDataset)?,
         None => Map::new(),
     };
-    Ok(DatasetRef { id, facets, use_facets, facet_hashes: Vec::new(), facet_spans: Vec::new() })
+    Ok(DatasetRef { id, facets, use_facets, facet_hashes: Vec::new(), facet_spans: Vec::new(), column_lineage: None })
 }
 
 /// Reads a facet map, checking each facet is an object and each standard facet matches

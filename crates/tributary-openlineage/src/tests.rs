@@ -292,6 +292,7 @@ fn facet_spans_and_hashes_match_each_facet() {
     let mut files = files_in("valid");
     files.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/data/event-complete.json"));
     let mut checked = 0;
+    let mut lineage_checked = 0;
     for path in files {
         let event = parse_event(&std::fs::read(&path).unwrap()).unwrap();
         let datasets: Vec<&crate::DatasetRef> = match &event.body {
@@ -301,6 +302,18 @@ fn facet_spans_and_hashes_match_each_facet() {
         };
         for dataset in datasets {
             assert_eq!(dataset.facet_spans.len(), dataset.facets.len(), "{}", path.display());
+            // The writer takes the column lineage the parser read: it must be the facet's.
+            let live_lineage = dataset
+                .facets
+                .get("columnLineage")
+                .filter(|facet| facet.get("_deleted") != Some(&serde_json::Value::Bool(true)));
+            assert_eq!(
+                dataset.column_lineage,
+                live_lineage.map(tributary_model::column_lineage_edges),
+                "{}",
+                path.display()
+            );
+            lineage_checked += usize::from(live_lineage.is_some());
             for (index, (key, value, hash)) in dataset.facets_with_hashes().enumerate() {
                 let span = dataset.facet_span(index).unwrap();
                 let bytes = &event.canonical[span.json.clone()];
@@ -320,4 +333,5 @@ fn facet_spans_and_hashes_match_each_facet() {
         }
     }
     assert!(checked > 5, "only {checked} facets checked");
+    assert!(lineage_checked > 0, "no columnLineage facet among the examples");
 }

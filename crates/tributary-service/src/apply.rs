@@ -93,7 +93,12 @@ impl<'a> Touched<'a> {
 
     /// Loads (or creates) the dataset and merges the facets the event carries for it.
     /// Only facets whose value changed are written; the rest only move their stamp.
-    fn observe_dataset(&mut self, reference: &DatasetRef) -> Result<DatasetId, ServiceError> {
+    /// `parsed_edges`: the `columnLineage` facet's edges as the parser read them, if it did.
+    fn observe_dataset(
+        &mut self,
+        reference: &DatasetRef,
+        mut parsed_edges: Option<Vec<ColumnEdgeSpec>>,
+    ) -> Result<DatasetId, ServiceError> {
         let id = self.resolve(&reference.id)?;
         let mut record = match self.datasets.remove(&id) {
             Some(record) => record,
@@ -139,7 +144,9 @@ impl<'a> Touched<'a> {
                 "schema" => self.schema_seen(&mut record, current, fields_at)?,
                 "columnLineage" => {
                     let edges = match current {
-                        Some(facet) => self.resolve_column_inputs(column_lineage_edges(facet))?,
+                        Some(facet) => self.resolve_column_inputs(
+                            parsed_edges.take().unwrap_or_else(|| column_lineage_edges(facet)),
+                        )?,
                         None => Vec::new(),
                     };
                     self.write.put_column_lineage(&id, &edges)?;
@@ -482,10 +489,21 @@ impl<'a> Touched<'a> {
 /// `group` is committed as one atomic batch by the caller ([`Store::commit_group`]). Reads see
 /// the events added to `group` before (a duplicate of one of them is found). Returns what the
 /// index must learn once it is durable (`None` for a duplicate).
+/// The `columnLineage` edges the parser read from each dataset of the event (inputs, then
+/// outputs), taken out of it for the writer to keep.
+fn take_column_lineage(body: &mut EventBody) -> std::vec::IntoIter<Option<Vec<ColumnEdgeSpec>>> {
+    let datasets: Vec<&mut DatasetRef> = match body {
+        EventBody::Run(run) => run.inputs.iter_mut().chain(run.outputs.iter_mut()).collect(),
+        EventBody::Job(job) => job.inputs.iter_mut().chain(job.outputs.iter_mut()).collect(),
+        EventBody::Dataset(dataset) => vec![&mut dataset.dataset],
+    };
+    datasets.into_iter().map(|dataset| dataset.column_lineage.take()).collect::<Vec<_>>().into_iter()
+}
+
 pub(crate) fn apply_event(
     store: &Store,
     group: &mut GroupWrite,
-    event: &ParsedEvent,
+    event: &mut ParsedEvent,
     sql: Option<&SqlLineage>,
     actor: Option<&tributary_model::Actor>,
     encoded: Option<EncodedEvent>,
@@ -536,10 +554,19 @@ pub(crate) fn apply_event(
         audit.sequence = Some(sequence);
         touched.write.put_event_audit(&audit, sequence)?;
     }
+    let mut parsed_edges = take_column_lineage(&mut event.body);
     match &event.body {
         EventBody::Run(body) => {
-            let inputs = body.inputs.iter().map(|d| touched.observe_dataset(d)).collect::<Result<Vec<_>, _>>()?;
-            let outputs = body.outputs.iter().map(|d| touched.observe_dataset(d)).collect::<Result<Vec<_>, _>>()?;
+            let inputs = body
+                .inputs
+                .iter()
+                .map(|d| touched.observe_dataset(d, parsed_edges.next().flatten()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let outputs = body
+                .outputs
+                .iter()
+                .map(|d| touched.observe_dataset(d, parsed_edges.next().flatten()))
+                .collect::<Result<Vec<_>, _>>()?;
             touched.finish_datasets()?;
             if let Some(sql) = sql {
                 touched.merge_sql_lineage(sql)?;
@@ -574,12 +601,20 @@ pub(crate) fn apply_event(
             touched.delta.jobs.push(job.id.clone());
         }
         EventBody::Dataset(body) => {
-            touched.observe_dataset(&body.dataset)?;
+            touched.observe_dataset(&body.dataset, parsed_edges.next().flatten())?;
             touched.finish_datasets()?;
         }
         EventBody::Job(body) => {
-            let inputs = body.inputs.iter().map(|d| touched.observe_dataset(d)).collect::<Result<Vec<_>, _>>()?;
-            let outputs = body.outputs.iter().map(|d| touched.observe_dataset(d)).collect::<Result<Vec<_>, _>>()?;
+            let inputs = body
+                .inputs
+                .iter()
+                .map(|d| touched.observe_dataset(d, parsed_edges.next().flatten()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let outputs = body
+                .outputs
+                .iter()
+                .map(|d| touched.observe_dataset(d, parsed_edges.next().flatten()))
+                .collect::<Result<Vec<_>, _>>()?;
             touched.finish_datasets()?;
             if let Some(sql) = sql {
                 touched.merge_sql_lineage(sql)?;

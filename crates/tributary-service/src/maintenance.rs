@@ -62,7 +62,7 @@ pub fn rebuild(
         let Some((last, _)) = page.last() else { break };
         let last = *last;
         for (sequence, canonical) in page {
-            let event = parse_event(&canonical).map_err(|error| {
+            let mut event = parse_event(&canonical).map_err(|error| {
                 ServiceError::Internal(format!(
                     "stored event {sequence} no longer validates ({error}); it is kept in the old store"
                 ))
@@ -70,7 +70,7 @@ pub fn rebuild(
             let sql = crate::sql::SqlJob::of(&event).map(|job| job.derive());
             // Encoded as live ingest does: with the new store's event dictionary once it has one.
             let encoded = new.encode_event(&event.canonical);
-            let (outcome, _) = apply_event(&new, &mut group, &event, sql.as_ref(), None, Some(encoded), None)?;
+            let (outcome, _) = apply_event(&new, &mut group, &mut event, sql.as_ref(), None, Some(encoded), None)?;
             if outcome.sequence != sequence || outcome.duplicate {
                 return Err(ServiceError::Internal(format!(
                     "stored event {sequence} was applied as {}{}: the log has a gap or a repeated event",

@@ -16,7 +16,7 @@
 //! or bare) still read through the JSON path. Encoding is deterministic, so `verify` can
 //! compare stored bytes with a rebuild's.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use tributary_model::{
     Actor, ActorKind, AuditKind, AuditRecord, ColumnEdgeSpec, DatasetId, DatasetRecord, EdgeSource, FacetEntry,
@@ -635,11 +635,12 @@ pub(crate) fn decode_job_io(bytes: &[u8]) -> Decoded<(Vec<DatasetId>, Vec<Datase
     Ok((inputs, outputs))
 }
 
-/// A record's distinct strings, numbered in order of first use.
+/// A record's distinct strings, numbered in order of first use (found by `hashbrown`'s fast
+/// default hasher: a column lineage record looks up several strings per edge).
 #[derive(Default)]
 struct Strings<'a> {
     table: Vec<&'a str>,
-    index: HashMap<&'a str, u64>,
+    index: hashbrown::HashMap<&'a str, u64>,
 }
 
 impl<'a> Strings<'a> {
