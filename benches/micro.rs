@@ -13,6 +13,14 @@
 //!   the job's first input: 100k always, 1M datasets (~1M jobs, ~15M column edges, ~2 min
 //!   to build) with `SNAPSHOT_1M=1`.
 //!
+//! - `store_keys/*`: sled alone, configured as the store configures it, applying one group
+//!   of 256 events' keys as one batch and flushing it (the writer's commit), with the mix of
+//!   keys per event that `tributary import` writes for the benchmark's mesh (counted per
+//!   prefix over its first 24,508 events: 15.8 keys an event, see `KEY_MIX`), and with the
+//!   event log alone (`E`, `H`, `U`: 3 keys an event), each also without the flush (the
+//!   batch's CPU alone). It is the ceiling the store puts on ingest for a given number of
+//!   keys per event, whatever the code around it does.
+//!
 //! `cargo bench --bench micro` (filter: `cargo bench --bench micro -- index/`).
 
 use std::hint::black_box;
@@ -287,5 +295,114 @@ fn sql(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, ingest, index, sql, snapshot);
+/// Keys one event of the benchmark's mesh writes (at its group's commit), per prefix, as
+/// counted in `tributary import` of `mesh-100k` (first 24,508 events, 101 groups): the prefix,
+/// keys per event, value bytes, and whether the key lands at the end of its keyspace
+/// (sequence or time first) rather than anywhere (names, hashes).
+const KEY_MIX: [(u8, f64, usize, bool); 16] = [
+    (b'E', 1.0, 591, true),
+    (b'H', 1.0, 8, false),
+    (b'U', 1.0, 114, true),
+    (b'D', 1.47, 148, false),
+    (b'F', 2.75, 104, false),
+    (b'N', 1.04, 0, false),
+    (b'S', 1.04, 35, false),
+    (b'o', 1.04, 0, false),
+    (b'w', 1.77, 1, false),
+    (b'L', 0.67, 571, false),
+    (b'J', 0.51, 556, false),
+    (b'R', 0.51, 383, false),
+    (b'r', 0.5, 0, false),
+    (b'I', 0.5, 250, false),
+    (b'O', 1.0, 276, false),
+    (b'M', 0.004, 8, false),
+];
+
+/// The keys of `events` events from `first` on, for the prefixes `keep` takes: names spread
+/// over their keyspace like dataset and job names do, sequences at its end.
+fn synthetic_keys(first: u64, events: u64, keep: impl Fn(u8) -> bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let spread = |n: u64| n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+    let mut keys = Vec::new();
+    for (prefix, per_event, value_bytes, at_end) in KEY_MIX {
+        if !keep(prefix) {
+            continue;
+        }
+        let from = (first as f64 * per_event) as u64;
+        let to = ((first + events) as f64 * per_event) as u64;
+        for n in from..to {
+            let mut key = vec![prefix];
+            if at_end {
+                key.extend_from_slice(&n.to_be_bytes());
+            } else {
+                let name = spread(n ^ u64::from(prefix));
+                key.extend_from_slice(
+                    format!("domain_{}.warehouse\0schema_{}.table_{name:016x}", name % 40, name % 7).as_bytes(),
+                );
+            }
+            let value = (0..value_bytes).map(|i| (n as usize + i) as u8).collect();
+            keys.push((key, value));
+        }
+    }
+    keys
+}
+
+fn store_keys(c: &mut Criterion) {
+    const EVENTS: u64 = 256;
+    let mut group = c.benchmark_group("store_keys");
+    group.sample_size(10).measurement_time(Duration::from_secs(8));
+    group.throughput(Throughput::Elements(EVENTS));
+    let log_only = |prefix| matches!(prefix, b'E' | b'H' | b'U');
+    let cases: [(&str, fn(u8) -> bool, bool); 4] = [
+        ("event_mix_256", |_| true, true),
+        ("event_log_only_256", log_only, true),
+        // The batch alone, without the flush: the CPU part of the commit.
+        ("event_mix_256_unflushed", |_| true, false),
+        ("event_log_only_256_unflushed", log_only, false),
+    ];
+    for (name, keep, flush) in cases {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let db = sled::Config::new()
+            .path(dir.path())
+            .cache_capacity(256 << 20)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
+            .open()
+            .expect("sled opens");
+        // A store of 100 groups first (25,600 events' keys), so every case starts alike.
+        let mut next = 0u64;
+        for _ in 0..100 {
+            let mut batch = sled::Batch::default();
+            for (key, value) in synthetic_keys(next, EVENTS, keep) {
+                batch.insert(key, value);
+            }
+            db.apply_batch(batch).expect("applied");
+            next += EVENTS;
+        }
+        db.flush().expect("flushed");
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let keys = synthetic_keys(next, EVENTS, keep);
+                    next += EVENTS;
+                    let mut batch = sled::Batch::default();
+                    for (key, value) in keys {
+                        batch.insert(key, value);
+                    }
+                    batch
+                },
+                |batch| {
+                    db.apply_batch(batch).expect("applied");
+                    if flush {
+                        db.flush().expect("flushed");
+                    }
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        eprintln!("{name}: {} keys after the run", db.len());
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parse, ingest, index, sql, snapshot, store_keys);
 criterion_main!(benches);
