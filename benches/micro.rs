@@ -352,7 +352,9 @@ fn store_keys(c: &mut Criterion) {
     group.sample_size(10).measurement_time(Duration::from_secs(8));
     group.throughput(Throughput::Elements(EVENTS));
     let log_only = |prefix| matches!(prefix, b'E' | b'H' | b'U');
-    let cases: [(&str, fn(u8) -> bool, bool); 4] = [
+    /// A case: its name, the prefixes it writes, whether each batch is flushed.
+    type Case = (&'static str, fn(u8) -> bool, bool);
+    let cases: [Case; 4] = [
         ("event_mix_256", |_| true, true),
         ("event_log_only_256", log_only, true),
         // The batch alone, without the flush: the CPU part of the commit.
