@@ -546,8 +546,6 @@ fn lineage_request(query: &QuerySpec, target: &Target) -> proto::LineageRequest 
     }
 }
 
-/// One GraphQL `lineage` call shaped like [`lineage_request`]; returns the datasets past the
-/// start.
 /// A GraphQL lineage answer as the bench's client read it.
 struct GraphqlAnswer {
     /// Datasets in it, the start excluded.
@@ -558,6 +556,7 @@ struct GraphqlAnswer {
     decode_ms: f64,
 }
 
+/// One GraphQL `lineage` call shaped like [`lineage_request`].
 async fn graphql_lineage(
     http: &reqwest::Client,
     base_url: &str,
@@ -568,12 +567,6 @@ async fn graphql_lineage(
     // Decoded into types, as a typed GraphQL client (graphql_client, cynic) does and as the
     // gRPC client decodes into prost's types: a JSON DOM of the answer would weigh more than
     // the server's side of the call.
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        data: Option<Data>,
-        #[serde(default)]
-        errors: Vec<Value>,
-    }
     #[derive(serde::Deserialize)]
     struct Data {
         lineage: Lineage,
@@ -591,9 +584,62 @@ async fn graphql_lineage(
         name: String,
         distance: u32,
     }
+    let (data, body_bytes, decode_ms) = graphql_call::<Data>(http, base_url, LINEAGE, query, target).await?;
+    let datasets = data.lineage.nodes.iter().filter(|node| node.kind == "DATASET" && node.distance > 0).count();
+    Ok(GraphqlAnswer { datasets, body_bytes, decode_ms })
+}
+
+/// The same question as [`graphql_lineage`] asked with `lineageTable` (the answer in columns),
+/// decoded into the client's types the same way.
+async fn graphql_lineage_table(
+    http: &reqwest::Client,
+    base_url: &str,
+    query: &QuerySpec,
+    target: &Target,
+) -> anyhow::Result<GraphqlAnswer> {
+    const TABLE: &str = "query($s: NodeInput!, $d: Int!, $l: Int!) { lineageTable(start: $s, direction: DOWNSTREAM, depth: $d, limit: $l, datasetsOnly: true) { namespaces nodeNamespaces nodeNames nodeDistances } }";
+    #[derive(serde::Deserialize)]
+    struct Data {
+        #[serde(rename = "lineageTable")]
+        table: Table,
+    }
+    // `datasetsOnly`: every node is a dataset, so the client asks for no kinds.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Table {
+        namespaces: Vec<String>,
+        node_namespaces: Vec<u32>,
+        node_names: Vec<String>,
+        node_distances: Vec<u32>,
+    }
+    let (data, body_bytes, decode_ms) = graphql_call::<Data>(http, base_url, TABLE, query, target).await?;
+    let table = data.table;
+    if table.node_names.len() != table.node_distances.len() || table.node_names.len() != table.node_namespaces.len() {
+        anyhow::bail!("lineageTable's node lists differ in length");
+    }
+    let datasets = table.node_distances.iter().filter(|distance| **distance > 0).count();
+    Ok(GraphqlAnswer { datasets, body_bytes, decode_ms })
+}
+
+/// One GraphQL lineage call from a hub: the answer's `data` in the client's types, the
+/// body's bytes, and the decode's time after the last byte arrived.
+async fn graphql_call<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    base_url: &str,
+    document: &str,
+    query: &QuerySpec,
+    target: &Target,
+) -> anyhow::Result<(T, usize, f64)> {
+    #[derive(serde::Deserialize)]
+    struct Answer<T> {
+        data: Option<T>,
+        #[serde(default)]
+        errors: Vec<Value>,
+    }
     let body = http
         .post(format!("{base_url}/graphql"))
-        .json(&json!({"query": LINEAGE, "variables": {
+        .json(&json!({"query": document, "variables": {
             "s": {"kind": "DATASET", "namespace": target.namespace, "name": target.name},
             "d": query.depth, "l": NODE_LIMIT}}))
         .send()
@@ -601,13 +647,12 @@ async fn graphql_lineage(
         .bytes()
         .await?;
     let started = Instant::now();
-    let answer: Answer = serde_json::from_slice(&body).context("lineage answer")?;
+    let answer: Answer<T> = serde_json::from_slice(&body).context("lineage answer")?;
     let decode_ms = ms(started.elapsed());
     let Some(data) = answer.data.filter(|_| answer.errors.is_empty()) else {
         anyhow::bail!("lineage failed: {:?}", answer.errors);
     };
-    let datasets = data.lineage.nodes.iter().filter(|node| node.kind == "DATASET" && node.distance > 0).count();
-    Ok(GraphqlAnswer { datasets, body_bytes: body.len(), decode_ms })
+    Ok((data, body.len(), decode_ms))
 }
 
 async fn lineage_client(url: &str, wait: Duration) -> anyhow::Result<LineageClient<tonic::transport::Channel>> {
@@ -1311,7 +1356,7 @@ impl Bench {
         let http = reqwest::Client::new();
         let reps = self.args.reps.max(3);
         for query in QUERIES.iter().filter(|query| query.downstream) {
-            let mut medians: Vec<(usize, f64, f64)> = Vec::new();
+            let mut medians: Vec<(usize, f64, f64, f64)> = Vec::new();
             for target in targets.iter().filter(|target| target.kind == "hub") {
                 let grpc_rows = match self.runtime.block_on(grpc_lineage(client, query, target, false)) {
                     Ok(answer) => answer.n_rows,
@@ -1326,12 +1371,34 @@ impl Bench {
                     ));
                     continue;
                 }
+                // `lineageTable` (builds before it have none: then not measured).
+                let first_table = match self.runtime.block_on(graphql_lineage_table(&http, url, query, target)) {
+                    Ok(table) if table.datasets == grpc_rows => Some(table),
+                    Ok(table) => {
+                        self.failures.push(format!(
+                            "{} on {} over GraphQL lineageTable: {} datasets, over gRPC {grpc_rows}",
+                            query.name, target.name, table.datasets
+                        ));
+                        None
+                    }
+                    Err(error) => {
+                        log(format!("queries: no lineageTable ({error:#}); measured without it"));
+                        None
+                    }
+                };
                 let (mut graphql_ms, mut grpc_ms, mut decode_ms) = (Vec::new(), Vec::new(), Vec::new());
+                let (mut table_ms, mut table_decode_ms) = (Vec::new(), Vec::new());
                 for _ in 0..reps {
                     let started = Instant::now();
                     let answer = self.runtime.block_on(graphql_lineage(&http, url, query, target))?;
                     graphql_ms.push(ms(started.elapsed()));
                     decode_ms.push(answer.decode_ms);
+                    if first_table.is_some() {
+                        let started = Instant::now();
+                        let answer = self.runtime.block_on(graphql_lineage_table(&http, url, query, target))?;
+                        table_ms.push(ms(started.elapsed()));
+                        table_decode_ms.push(answer.decode_ms);
+                    }
                     let started = Instant::now();
                     self.runtime.block_on(grpc_lineage(client, query, target, false)).map_err(|error| match error {
                         CallError::Timeout => anyhow::anyhow!("{} on {}: timed out", query.name, target.name),
@@ -1340,7 +1407,8 @@ impl Bench {
                     grpc_ms.push(ms(started.elapsed()));
                 }
                 let (graphql, grpc) = (median(&graphql_ms).unwrap_or(f64::NAN), median(&grpc_ms).unwrap_or(f64::NAN));
-                medians.push((grpc_rows, graphql, grpc));
+                let table = median(&table_ms).unwrap_or(f64::NAN);
+                medians.push((grpc_rows, graphql, grpc, table));
                 self.tributary.emit(
                     "graphql_hub_ms",
                     json!(round3(graphql)),
@@ -1348,12 +1416,18 @@ impl Bench {
                     json!({"query": query.name, "target": target.name, "rows": grpc_rows, "graphql_ms": graphql_ms,
                            "grpc_ms": grpc_ms, "grpc_median_ms": round3(grpc), "graphql_over_grpc": round3(graphql / grpc),
                            "graphql_body_bytes": first.body_bytes,
-                           "graphql_client_decode_ms": median(&decode_ms).map(round3)}),
+                           "graphql_client_decode_ms": median(&decode_ms).map(round3),
+                           "graphql_table_ms": table_ms, "graphql_table_median_ms": median(&table_ms).map(round3),
+                           "graphql_table_over_grpc": median(&table_ms).map(|table| round3(table / grpc)),
+                           "graphql_table_body_bytes": first_table.as_ref().map(|table| table.body_bytes),
+                           "graphql_table_client_decode_ms": median(&table_decode_ms).map(round3)}),
                 );
             }
             medians.sort_by_key(|&(rows, ..)| std::cmp::Reverse(rows));
-            let over_hubs = |pick: fn(&(usize, f64, f64)) -> f64| median(&medians.iter().map(pick).collect::<Vec<_>>());
-            let (graphql, grpc) = (over_hubs(|m| m.1), over_hubs(|m| m.2));
+            let over_hubs = |pick: fn(&(usize, f64, f64, f64)) -> f64| {
+                median(&medians.iter().map(pick).filter(|ms| !ms.is_nan()).collect::<Vec<_>>())
+            };
+            let (graphql, grpc, table) = (over_hubs(|m| m.1), over_hubs(|m| m.2), over_hubs(|m| m.3));
             self.tributary.emit(
                 &format!("graphql_{}_hub_median_ms", query.name),
                 json!(graphql.map(round3)),
@@ -1362,7 +1436,10 @@ impl Bench {
                        "hubs": medians.len(), "largest_rows": medians.first().map(|m| m.0),
                        "largest_graphql_ms": medians.first().map(|m| round3(m.1)),
                        "largest_grpc_ms": medians.first().map(|m| round3(m.2)),
-                       "what": "lineage from each hub, datasets only, no edges: GraphQL `lineage` against gRPC GetLineage, median per hub then over hubs"}),
+                       "graphql_table_median_ms": table.map(round3),
+                       "graphql_table_over_grpc": table.zip(grpc).map(|(a, b)| round3(a / b)),
+                       "largest_graphql_table_ms": medians.first().map(|m| m.3).filter(|ms| !ms.is_nan()).map(round3),
+                       "what": "lineage from each hub, datasets only, no edges: GraphQL `lineage` (and `lineageTable`, the answer in columns) against gRPC GetLineage, median per hub then over hubs"}),
             );
         }
         Ok(())

@@ -341,3 +341,99 @@ async fn clients_that_stop_reading_a_streamed_list_do_not_stop_the_others() {
 fn query_of(body: &str) -> String {
     serde_json::from_str::<Value>(body).unwrap()["query"].as_str().unwrap().to_owned()
 }
+
+/// `lineageTable` is `lineage` in columns: rebuilt from its lists (namespace positions, edge
+/// ends as node positions), it is the same answer in the same order, in every shape, for
+/// names that need escaping, several namespaces, and a list long enough to be written in
+/// several pieces while it is sent.
+#[tokio::test]
+async fn lineage_table_is_the_lineage_answer_in_columns() {
+    let server = start_server().await;
+    let dataset = |namespace: &str, name: &str| json!({"namespace": namespace, "name": name});
+    let event = |n: u32, job: &str, inputs: Vec<Value>, outputs: Vec<Value>| {
+        json!({
+            "eventType": "COMPLETE", "eventTime": "2024-01-01T00:00:00Z",
+            "producer": "https://example.com/tributary-tests",
+            "run": {"runId": run_id(n)}, "job": {"namespace": "etl", "name": job},
+            "inputs": inputs, "outputs": outputs,
+        })
+    };
+    let wide: Vec<Value> = (0..7_000).map(|i| dataset("lake", &format!("wide_{i:05}_\"quoted\"_ü"))).collect();
+    let events = [
+        event(1, "j1", vec![dataset("db", "src")], vec![dataset("wh", "a"), dataset("lake", "b"), dataset("db", "c")]),
+        event(2, "j\"2", vec![dataset("wh", "a"), dataset("db", "e")], vec![dataset("lake", "d\\back")]),
+        event(3, "j3", vec![dataset("lake", "d\\back")], wide),
+    ];
+    for event in &events {
+        assert_eq!(server.post_event(event).await.0, 201);
+    }
+    let post = |query: String| {
+        let url = server.url("/graphql");
+        async move {
+            let answer: Value = reqwest::Client::new()
+                .post(url)
+                .json(&json!({"query": query}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(answer.get("errors").is_none(), "{answer}");
+            answer["data"].clone()
+        }
+    };
+    for (arguments, with_edges) in
+        [("", true), ("", false), (", datasetsOnly: true", false), (", depth: 1", true), (", limit: 5", true)]
+    {
+        let start = format!(
+            r#"start: {{kind: DATASET, namespace: "db", name: "src"}}, direction: DOWNSTREAM, limit: 20000{arguments}"#
+        );
+        let start = if arguments.contains("limit") { start.replace("limit: 20000, ", "") } else { start };
+        let edges =
+            if with_edges { "edges { from { kind namespace name } to { kind namespace name } kind }" } else { "" };
+        let table_edges = if with_edges { "edgeFrom edgeTo edgeKinds" } else { "" };
+        let lineage = post(format!(
+            "{{ lineage({start}) {{ nodes {{ kind namespace name distance }} {edges} truncated depth watermark {{ sequence }} }} }}"
+        ))
+        .await;
+        let table = post(format!(
+            "{{ lineageTable({start}) {{ namespaces nodeNamespaces nodeNames nodeKinds nodeDistances {table_edges} truncated depth watermark {{ sequence }} }} }}"
+        ))
+        .await;
+        let (lineage, table) = (&lineage["lineage"], &table["lineageTable"]);
+        let list = |value: &Value| value.as_array().cloned().unwrap_or_default();
+        let namespaces = list(&table["namespaces"]);
+        let mut distinct = namespaces.clone();
+        distinct.sort_by_key(|namespace| namespace.to_string());
+        distinct.dedup();
+        assert_eq!(distinct.len(), namespaces.len(), "each namespace once: {namespaces:?}");
+        let nodes: Vec<Value> = (0..list(&table["nodeNames"]).len())
+            .map(|at| {
+                let namespace = table["nodeNamespaces"][at].as_u64().unwrap() as usize;
+                json!({"kind": table["nodeKinds"][at], "namespace": namespaces[namespace],
+                       "name": table["nodeNames"][at], "distance": table["nodeDistances"][at]})
+            })
+            .collect();
+        assert_eq!(nodes, list(&lineage["nodes"]), "nodes ({arguments})");
+        if with_edges {
+            let node = |at: &Value| {
+                let node = &nodes[at.as_u64().unwrap() as usize];
+                json!({"kind": node["kind"], "namespace": node["namespace"], "name": node["name"]})
+            };
+            let edges: Vec<Value> = (0..list(&table["edgeFrom"]).len())
+                .map(|at| json!({"from": node(&table["edgeFrom"][at]), "to": node(&table["edgeTo"][at]), "kind": table["edgeKinds"][at]}))
+                .collect();
+            assert_eq!(edges, list(&lineage["edges"]), "edges ({arguments})");
+            assert_eq!(list(&table["edgeFrom"]).len(), list(&table["edgeTo"]).len());
+        }
+        for field in ["truncated", "depth", "watermark"] {
+            assert_eq!(table[field], lineage[field], "{field} ({arguments})");
+        }
+        if arguments.is_empty() {
+            assert_eq!(nodes.len(), 1 + 3 + 1 + 3 + 7_000, "src; a, b, c; d; the three jobs; the wide outputs");
+            assert_eq!(namespaces.len(), 4, "db, etl, wh, lake: {namespaces:?}");
+        }
+    }
+    server.shutdown().await;
+}

@@ -6,7 +6,9 @@ use crate::scalars::{refs, service};
 use crate::types::dataset::Dataset;
 use crate::types::event::{EventPage, NodePage, StoredEvent};
 use crate::types::job::Job;
-use crate::types::lineage::{Lineage, edge_shape, lineage_from_view, lineage_view};
+use crate::types::lineage::{
+    Lineage, LineageTable, edge_shape, lineage_from_view, lineage_table_from_view, lineage_view,
+};
 use crate::types::run::Run;
 use async_graphql::{Context, Json, Object, Result};
 use tributary_service::AnswerShape;
@@ -67,6 +69,28 @@ impl QueryCore {
         };
         let view = lineage_view(service(context), start.into(), direction, depth, limit, shape).await?;
         Ok(lineage_from_view(view))
+    }
+
+    /// `lineage`'s answer in columns, for large closures: each namespace once, the nodes as
+    /// parallel lists of names, namespace positions, kinds and distances, the edges as node
+    /// positions (computed only when an edge list is selected). Same arguments as `lineage`.
+    async fn lineage_table(
+        &self,
+        context: &Context<'_>,
+        start: NodeInput,
+        #[graphql(default_with = "Direction::Downstream")] direction: Direction,
+        depth: Option<u32>,
+        limit: Option<u32>,
+        datasets_only: Option<bool>,
+    ) -> Result<LineageTable> {
+        let shape = if datasets_only == Some(true) {
+            AnswerShape::DatasetsOnly
+        } else {
+            let selected = context.look_ahead();
+            edge_shape(["edgeFrom", "edgeTo", "edgeKinds"].into_iter().any(|field| selected.field(field).exists()))
+        };
+        let view = lineage_view(service(context), start.into(), direction, depth, limit, shape).await?;
+        lineage_table_from_view(view).await
     }
 
     /// Column lineage from one column: DIRECT edges are followed transitively (the value

@@ -2,7 +2,7 @@
 
 use crate::error::gql_error;
 pub use crate::scalars::{Direction, EdgeKind, NodeKind, NodeRef, Watermark};
-use crate::types::plain::{Plain, PlainList, plain_object, write_enum, write_str};
+use crate::types::plain::{Plain, PlainList, PlainScalar, ScalarList, plain_object, write_enum, write_str};
 use async_graphql::parser::types::SelectionSet;
 use async_graphql::{Result, SimpleObject, Value};
 use std::sync::Arc;
@@ -149,18 +149,161 @@ pub(crate) fn lineage_from_view(view: tributary_service::LineageView<NodeName>) 
             view.answer
                 .edges
                 .into_iter()
-                .map(|edge| LineageEdge {
-                    from: owned(edge.from),
-                    to: owned(edge.to),
-                    kind: match edge.kind {
-                        model::EdgeKind::Reads => EdgeKind::Reads,
-                        model::EdgeKind::Writes => EdgeKind::Writes,
-                    },
-                })
+                .map(|edge| LineageEdge { from: owned(edge.from), to: owned(edge.to), kind: edge_kind(edge.kind) })
                 .collect(),
         ),
         truncated: view.answer.truncated,
         depth: view.depth,
         watermark: view.watermark.into(),
     }
+}
+
+/// The same answer as `Lineage` in columns: each namespace written once and the nodes as
+/// parallel lists (a node is the same position in each), edges as positions in them. A
+/// closure of half a million nodes is about a third of the bytes of `Lineage`'s objects, and
+/// a client decodes lists of strings and numbers without a key per field.
+#[derive(SimpleObject)]
+pub struct LineageTable {
+    /// The answer's distinct namespaces, in the order their first node comes.
+    pub namespaces: ScalarList<Arc<str>>,
+    /// Per node: its namespace's position in `namespaces`.
+    pub node_namespaces: ScalarList<u32>,
+    pub node_names: ScalarList<Arc<str>>,
+    pub node_kinds: ScalarList<NodeKind>,
+    /// Per node: job hops from the start (the start is at 0).
+    pub node_distances: ScalarList<u32>,
+    /// Per edge: the position of the node it comes from in the node lists.
+    pub edge_from: ScalarList<u32>,
+    /// Per edge: the position of the node it goes to.
+    pub edge_to: ScalarList<u32>,
+    pub edge_kinds: ScalarList<EdgeKind>,
+    /// The node limit cut the answer: more nodes lie within the depth.
+    pub truncated: bool,
+    /// The depth (job hops) the answer was computed to.
+    pub depth: u32,
+    pub watermark: Watermark,
+}
+
+impl PlainScalar for NodeKind {
+    fn value(&self) -> Value {
+        async_graphql::resolver_utils::enum_value(*self)
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        write_enum(out, *self);
+    }
+}
+
+impl PlainScalar for EdgeKind {
+    fn value(&self) -> Value {
+        async_graphql::resolver_utils::enum_value(*self)
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        write_enum(out, *self);
+    }
+}
+
+fn edge_kind(kind: model::EdgeKind) -> EdgeKind {
+    match kind {
+        model::EdgeKind::Reads => EdgeKind::Reads,
+        model::EdgeKind::Writes => EdgeKind::Writes,
+    }
+}
+
+/// The answer in columns, built on a blocking thread when it is large (a table lookup per
+/// node and per edge end).
+pub(crate) async fn lineage_table_from_view(view: tributary_service::LineageView<NodeName>) -> Result<LineageTable> {
+    const INLINE_NODES: usize = 4096;
+    if view.answer.nodes.len() <= INLINE_NODES {
+        return build_lineage_table(view);
+    }
+    tokio::task::spawn_blocking(move || build_lineage_table(view))
+        .await
+        .map_err(|error| internal(format!("building the lineage table failed: {error}")))?
+}
+
+/// The answer in columns. A node's position is found by its name's shared string (every
+/// node of the index has its own), so edges cost a table lookup per end, no string compare.
+fn build_lineage_table(view: tributary_service::LineageView<NodeName>) -> Result<LineageTable> {
+    let answer = view.answer;
+    let count = answer.nodes.len();
+    let mut namespaces: Vec<Arc<str>> = Vec::new();
+    let mut namespace_at: std::collections::HashMap<*const u8, u32> = std::collections::HashMap::new();
+    let (mut node_namespaces, mut node_names) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    let (mut node_kinds, mut node_distances) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    let mut position: std::collections::HashMap<*const u8, u32> = std::collections::HashMap::new();
+    if !answer.edges.is_empty() {
+        position.reserve(count);
+    }
+    // Neighbours mostly share a namespace: the last one found is tried first.
+    let mut last: Option<(*const u8, u32)> = None;
+    for (at, node) in answer.nodes.into_iter().enumerate() {
+        let pointer = Arc::as_ptr(&node.node.namespace).cast::<u8>();
+        let namespace = match last {
+            Some((seen, number)) if seen == pointer => number,
+            _ => *namespace_at.entry(pointer).or_insert_with(|| {
+                namespaces.push(Arc::clone(&node.node.namespace));
+                (namespaces.len() - 1) as u32
+            }),
+        };
+        last = Some((pointer, namespace));
+        if !answer.edges.is_empty() {
+            position.insert(Arc::as_ptr(&node.node.name).cast::<u8>(), at as u32);
+        }
+        node_namespaces.push(namespace);
+        node_kinds.push(node.node.kind.into());
+        node_distances.push(node.distance);
+        node_names.push(node.node.name);
+    }
+    // Namespaces are shared strings too, but one namespace may be held by several (a name
+    // table per kind): the same text twice is folded into one entry.
+    let (namespaces, node_namespaces) = fold_equal_namespaces(namespaces, node_namespaces);
+    let (mut edge_from, mut edge_to, mut edge_kinds) = (Vec::new(), Vec::new(), Vec::new());
+    for edge in answer.edges {
+        let end = |node: &NodeName| {
+            position.get(&Arc::as_ptr(&node.name).cast::<u8>()).copied().ok_or_else(|| {
+                internal(format!("an edge's end {}:{} is not among the answer's nodes", node.namespace, node.name))
+            })
+        };
+        edge_from.push(end(&edge.from)?);
+        edge_to.push(end(&edge.to)?);
+        edge_kinds.push(edge_kind(edge.kind));
+    }
+    Ok(LineageTable {
+        namespaces: ScalarList::new(namespaces),
+        node_namespaces: ScalarList::new(node_namespaces),
+        node_names: ScalarList::new(node_names),
+        node_kinds: ScalarList::new(node_kinds),
+        node_distances: ScalarList::new(node_distances),
+        edge_from: ScalarList::new(edge_from),
+        edge_to: ScalarList::new(edge_to),
+        edge_kinds: ScalarList::new(edge_kinds),
+        truncated: answer.truncated,
+        depth: view.depth,
+        watermark: view.watermark.into(),
+    })
+}
+
+fn internal(reason: String) -> async_graphql::Error {
+    gql_error(tributary_service::ServiceError::Internal(reason))
+}
+
+/// Folds namespaces of equal text into the first of them, renumbering the nodes'.
+fn fold_equal_namespaces(namespaces: Vec<Arc<str>>, nodes: Vec<u32>) -> (Vec<Arc<str>>, Vec<u32>) {
+    let mut first: std::collections::HashMap<Arc<str>, u32> = std::collections::HashMap::new();
+    let mut folded = Vec::new();
+    let renumber: Vec<u32> = namespaces
+        .into_iter()
+        .map(|namespace| {
+            *first.entry(Arc::clone(&namespace)).or_insert_with(|| {
+                folded.push(namespace);
+                (folded.len() - 1) as u32
+            })
+        })
+        .collect();
+    if renumber.iter().enumerate().all(|(at, &to)| at as u32 == to) {
+        return (folded, nodes);
+    }
+    (folded, nodes.into_iter().map(|at| renumber[at as usize]).collect())
 }

@@ -328,3 +328,95 @@ impl<T: Plain + 'static> OutputType for PlainList<T> {
 pub(crate) fn optional(text: &Option<String>) -> Value {
     text.as_ref().map_or(Value::Null, |text| Value::String(text.clone()))
 }
+
+/// An item of a [`ScalarList`]: written as JSON exactly as its generic value serialises.
+pub(crate) trait PlainScalar: OutputType {
+    fn value(&self) -> Value;
+    fn write(&self, out: &mut Vec<u8>);
+}
+
+impl PlainScalar for u32 {
+    fn value(&self) -> Value {
+        Value::Number((*self).into())
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        // Writing to a `Vec` cannot fail.
+        let _ = serde_json::to_writer(out, self);
+    }
+}
+
+impl PlainScalar for Arc<str> {
+    fn value(&self) -> Value {
+        Value::String(String::from(&**self))
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        write_str(out, self);
+    }
+}
+
+/// `Vec<T>` of a scalar or enum to clients and in the schema: over HTTP written as JSON while
+/// the response is sent ([`Splicer`]), like a [`PlainList`]; otherwise built as values.
+pub struct ScalarList<T>(Arc<Vec<T>>);
+
+impl<T> ScalarList<T> {
+    pub fn new(items: Vec<T>) -> Self {
+        Self(Arc::new(items))
+    }
+}
+
+/// A scalar list written as JSON a piece at a time, pulled by the sender.
+struct ScalarListWriter<T> {
+    items: Arc<Vec<T>>,
+    /// The next item to write; `items.len() + 1` once the closing bracket is written.
+    next: usize,
+}
+
+impl<T: PlainScalar + Send + Sync + 'static> ListWriter for ScalarListWriter<T> {
+    fn next_piece(&mut self) -> Option<Result<Vec<u8>, String>> {
+        let items = &self.items[..];
+        if self.next > items.len() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(LIST_PIECE + LIST_PIECE / 8);
+        if self.next == 0 {
+            out.push(b'[');
+        }
+        while self.next < items.len() && out.len() < LIST_PIECE {
+            if self.next > 0 {
+                out.push(b',');
+            }
+            items[self.next].write(&mut out);
+            self.next += 1;
+        }
+        if self.next == items.len() {
+            out.push(b']');
+            self.next += 1;
+        }
+        Some(Ok(out))
+    }
+}
+
+impl<T: PlainScalar + Send + Sync + 'static> OutputType for ScalarList<T> {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        <Vec<T> as OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Vec<T> as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <Vec<T> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
+        let _ = field;
+        // A scalar has no selection: nothing but the list itself to write.
+        Ok(match ctx.data_opt::<Arc<Splicer>>() {
+            Some(splicer) => splicer.put(Box::new(ScalarListWriter { items: Arc::clone(&self.0), next: 0 })),
+            None => Value::List(self.0.iter().map(PlainScalar::value).collect()),
+        })
+    }
+}
