@@ -84,19 +84,35 @@ impl PendingAck {
     }
 }
 
+impl PendingAck {
+    /// The outcome and the event itself, for a caller that frees events on a thread of its
+    /// choosing: the bulk loader frees each on the thread that parsed it, where the allocator
+    /// takes the blocks back without cross-thread traffic.
+    pub async fn outcome_and_event(self) -> (Result<IngestOutcome, ServiceError>, Option<ParsedEvent>) {
+        request_outcome(self.answer.await)
+    }
+}
+
+/// A request's outcome from the writer's answer (`Err`: the writer went away unanswered).
+fn request_outcome(
+    received: Result<(Result<Applied, ServiceError>, Option<ParsedEvent>), oneshot::error::RecvError>,
+) -> (Result<IngestOutcome, ServiceError>, Option<ParsedEvent>) {
+    match received {
+        Ok((Ok(Applied::Stored(outcome)), event)) => (Ok(outcome), event),
+        Ok((Ok(other), event)) => {
+            (Err(ServiceError::Internal(format!("unexpected outcome for a request: {other:?}"))), event)
+        }
+        Ok((Err(error), event)) => (Err(error), event),
+        Err(_) => (Err(ServiceError::Internal("the writer stopped before answering".into())), None),
+    }
+}
+
 impl std::future::Future for PendingAck {
     type Output = Result<IngestOutcome, ServiceError>;
 
     fn poll(mut self: std::pin::Pin<&mut Self>, context: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.answer).poll(context).map(|received| match received {
-            // The event is dropped here, on the caller's thread.
-            Ok((Ok(Applied::Stored(outcome)), _event)) => Ok(outcome),
-            Ok((Ok(other), _event)) => {
-                Err(ServiceError::Internal(format!("unexpected outcome for a request: {other:?}")))
-            }
-            Ok((Err(error), _event)) => Err(error),
-            Err(_) => Err(ServiceError::Internal("the writer stopped before answering".into())),
-        })
+        // The event is dropped here, on the caller's thread.
+        std::pin::Pin::new(&mut self.answer).poll(context).map(|received| request_outcome(received).0)
     }
 }
 

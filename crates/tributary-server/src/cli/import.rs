@@ -72,9 +72,17 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     // `None`: a blank line, skipped.
     type Parsed = Option<Result<tributary_service::ParsedEvent, ServiceError>>;
     let (line_tx, mut line_rx) = tokio::sync::mpsc::channel::<(u64, usize, Parsed)>(1024);
+    // Acknowledged events come back to the reading thread to be freed: a parsed event is a
+    // tree of thousands of blocks that thread allocated, and the allocator takes them back
+    // there without cross-thread traffic (measured: about a fifth of the import's CPU
+    // outside the writer went to freeing events on the async side).
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<tributary_service::ParsedEvent>();
     let reading = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut line_number = 0u64;
         for line in reader.split(b'\n') {
+            while let Ok(spent) = spent_rx.try_recv() {
+                drop(spent);
+            }
             let line = line.context("reading the input")?;
             line_number += 1;
             let length = line.len() + 1;
@@ -106,7 +114,7 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         }
         while in_flight.len() >= MAX_IN_FLIGHT {
             if let Some((line, pending)) = in_flight.pop_front() {
-                tally.record(line, pending.await);
+                tally.record(line, settle(pending, &spent_tx).await);
             }
         }
         if tally.lines % 1000 == 0 {
@@ -114,7 +122,7 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for (line, pending) in in_flight {
-        tally.record(line, pending.await);
+        tally.record(line, settle(pending, &spent_tx).await);
     }
     reading.await??;
     progress.finish_and_clear();
@@ -150,6 +158,20 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         println!("  … and {} more rejected lines", tally.rejected as usize - tally.shown.len());
     }
     Ok(if tally.rejected == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// Waits for an event's acknowledgement and hands the event back to the reading thread to be
+/// freed (once that thread is done, it is freed here).
+async fn settle(
+    pending: PendingAck,
+    spent: &std::sync::mpsc::Sender<tributary_service::ParsedEvent>,
+) -> Result<IngestOutcome, ServiceError> {
+    let (outcome, event) = pending.outcome_and_event().await;
+    if let Some(event) = event {
+        // A send fails only when the reading thread has finished; the event is freed here.
+        let _ = spent.send(event);
+    }
+    outcome
 }
 
 #[derive(Args)]
