@@ -120,14 +120,88 @@ pub fn content_hash(bytes: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(bytes)
 }
 
-/// 64-bit content hash of a JSON value: [`canonical_hash`] of its canonical JSON, so the
-/// bytes of a value already written in canonical form (a facet's span in an event's canonical
-/// JSON) hash the same without the value being walked again. Equal values hash equal.
+/// 64-bit content hash of a JSON value in canonical form, computed while serialising
+/// (no intermediate buffer). Equal values hash equal. It hashes the canonical JSON with a
+/// `,` after every member and element, the last ones included; [`canonical_value_hash`] gives
+/// the same number from the canonical JSON's bytes. Stores keep these hashes in their facet
+/// stamps, so the function must not change.
 pub fn value_hash(value: &Value) -> u64 {
-    canonical_hash(&canonical_json(value))
+    struct HashWriter(xxhash_rust::xxh3::Xxh3);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    fn feed(value: &Value, writer: &mut HashWriter) {
+        match value {
+            Value::Object(map) => {
+                writer.0.update(b"{");
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort_unstable();
+                for key in keys {
+                    // Writing into a hasher cannot fail.
+                    let _ = serde_json::to_writer(&mut *writer, key);
+                    writer.0.update(b":");
+                    feed(&map[key], writer);
+                    writer.0.update(b",");
+                }
+                writer.0.update(b"}");
+            }
+            Value::Array(items) => {
+                writer.0.update(b"[");
+                for item in items {
+                    feed(item, writer);
+                    writer.0.update(b",");
+                }
+                writer.0.update(b"]");
+            }
+            scalar => {
+                let _ = serde_json::to_writer(&mut *writer, scalar);
+            }
+        }
+    }
+    let mut writer = HashWriter(xxhash_rust::xxh3::Xxh3::new());
+    feed(value, &mut writer);
+    writer.0.digest()
 }
 
-/// 64-bit content hash (XXH3) of canonical JSON bytes.
-pub fn canonical_hash(bytes: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(bytes)
+/// [`value_hash`] of the value whose canonical JSON is `canonical` (as [`canonical_json`]
+/// writes it), from those bytes: they are hashed in runs, with the `,` `value_hash` adds after
+/// the last member or element fed before each closing bracket of a non-empty object or
+/// array. One pass over the bytes, no value walked.
+pub fn canonical_value_hash(canonical: &[u8]) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let (mut run_start, mut in_string, mut escaped) = (0, false, false);
+    // The last byte outside strings: an opening bracket right before a closing one is an
+    // empty container (no comma to add).
+    let mut previous = 0u8;
+    for (at, &byte) in canonical.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+                previous = byte;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'}' | b']' if previous != b'{' && previous != b'[' => {
+                hasher.update(&canonical[run_start..at]);
+                hasher.update(b",");
+                run_start = at;
+            }
+            _ => {}
+        }
+        previous = byte;
+    }
+    hasher.update(&canonical[run_start..]);
+    hasher.digest()
 }

@@ -5,7 +5,7 @@ use tributary_model::{ColumnEdgeSpec, DatasetId, JobId, RunId, RunState, Timesta
 
 use std::ops::Range;
 
-use crate::canonical::{FacetSpans, canonical_event, canonical_hash, content_hash, value_hash};
+use crate::canonical::{FacetSpans, canonical_event, canonical_value_hash, content_hash, value_hash};
 use crate::facets::{FacetPlace, FacetValidators};
 
 /// Longest namespace or name accepted, in bytes.
@@ -134,11 +134,11 @@ fn facet_hash(value: &Value) -> Option<u64> {
     (!deleted).then(|| value_hash(value))
 }
 
-/// [`facet_hash`] of a facet whose canonical JSON is `canonical` (the same hash: [`value_hash`]
-/// hashes the canonical JSON), without walking the value again.
+/// [`facet_hash`] of a facet whose canonical JSON is `canonical` (the same number), without
+/// walking the value again.
 fn facet_hash_of_canonical(value: &Value, canonical: &[u8]) -> Option<u64> {
     let deleted = value.get("_deleted").and_then(Value::as_bool) == Some(true);
-    (!deleted).then(|| canonical_hash(canonical))
+    (!deleted).then(|| canonical_value_hash(canonical))
 }
 
 #[derive(Clone, Debug)]

@@ -167,6 +167,51 @@ fn not_json_is_a_clear_error() {
     assert_eq!(error.message, "an event must be a JSON object");
 }
 
+/// The hash from canonical bytes is `value_hash`'s, for values with every JSON shape: empty
+/// and nested containers, strings holding brackets, quotes, backslashes and escapes.
+#[test]
+fn canonical_value_hash_is_value_hash() {
+    let cases = [
+        r#"{}"#,
+        r#"[]"#,
+        r#"{"a": {}, "b": [], "c": [{}, [], [[]]], "d": {"e": {"f": []}}}"#,
+        r#"{"s": "}]{[\"\\", "t": "\\", "u": "\"}", "v": "ünï\u0001€ \n"}"#,
+        r#"[1, -2.5, 1e300, 0, true, false, null, "x", ["]"], {"}": "{"}]"#,
+        r#"{"fields": [{"name": "id", "type": "int", "fields": []}, {"name": "a\"b", "tags": ["x", "y"]}]}"#,
+    ];
+    for case in cases {
+        let value: serde_json::Value = serde_json::from_str(case).unwrap();
+        assert_eq!(crate::canonical_value_hash(&crate::canonical_json(&value)), crate::value_hash(&value), "{case}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn canonical_value_hash_is_value_hash_for_any_value(value in json_value()) {
+        proptest::prop_assert_eq!(crate::canonical_value_hash(&crate::canonical_json(&value)), crate::value_hash(&value));
+    }
+}
+
+/// Any JSON value, up to a few levels deep, with strings drawn to hold JSON's own punctuation.
+fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    let text = "[\\[\\]{}\\\\\"a-z:,\\u{1}é€ ]{0,8}";
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        any::<i64>().prop_map(|n| serde_json::json!(n)),
+        (-1e6f64..1e6).prop_map(|n| serde_json::json!(n)),
+        text.prop_map(serde_json::Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map(text, inner, 0..6)
+                .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
 #[test]
 fn value_hash_ignores_key_order_and_sees_content() {
     let a: serde_json::Value = serde_json::from_str(r#"{"b": [1, {"y": 2, "x": 1}], "a": "s"}"#).unwrap();
