@@ -177,6 +177,30 @@ impl<'a> Touched<'a> {
         Ok(id)
     }
 
+    /// Observes an event's inputs, then its outputs (each with the column lineage the parser
+    /// read for it, in that order in `parsed_edges`), writes the datasets, then merges the
+    /// column lineage derived from the job's SQL; returns the inputs' and outputs' ids.
+    fn observe_inputs_and_outputs(
+        &mut self,
+        inputs: &[DatasetRef],
+        outputs: &[DatasetRef],
+        parsed_edges: &mut impl Iterator<Item = Option<Vec<ColumnEdgeSpec>>>,
+        sql: Option<&SqlLineage>,
+    ) -> Result<(Vec<DatasetId>, Vec<DatasetId>), ServiceError> {
+        let mut observe = |datasets: &[DatasetRef]| {
+            datasets
+                .iter()
+                .map(|dataset| self.observe_dataset(dataset, parsed_edges.next().flatten()))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let (inputs, outputs) = (observe(inputs)?, observe(outputs)?);
+        self.finish_datasets()?;
+        if let Some(sql) = sql {
+            self.merge_sql_lineage(sql)?;
+        }
+        Ok((inputs, outputs))
+    }
+
     /// The value of a dataset facet as this event left it so far, else as stored.
     fn facet_value(&self, id: &DatasetId, key: &str) -> Result<Option<Value>, ServiceError> {
         if let Some(written) = self.written_facets.get(&(id.clone(), key.to_owned())) {
@@ -557,20 +581,8 @@ pub(crate) fn apply_event(
     let mut parsed_edges = take_column_lineage(&mut event.body);
     match &event.body {
         EventBody::Run(body) => {
-            let inputs = body
-                .inputs
-                .iter()
-                .map(|d| touched.observe_dataset(d, parsed_edges.next().flatten()))
-                .collect::<Result<Vec<_>, _>>()?;
-            let outputs = body
-                .outputs
-                .iter()
-                .map(|d| touched.observe_dataset(d, parsed_edges.next().flatten()))
-                .collect::<Result<Vec<_>, _>>()?;
-            touched.finish_datasets()?;
-            if let Some(sql) = sql {
-                touched.merge_sql_lineage(sql)?;
-            }
+            let (inputs, outputs) =
+                touched.observe_inputs_and_outputs(&body.inputs, &body.outputs, &mut parsed_edges, sql)?;
 
             let mut job = touched.load_job(&body.job)?;
             job.touch(touched.version.time);
@@ -605,20 +617,8 @@ pub(crate) fn apply_event(
             touched.finish_datasets()?;
         }
         EventBody::Job(body) => {
-            let inputs = body
-                .inputs
-                .iter()
-                .map(|d| touched.observe_dataset(d, parsed_edges.next().flatten()))
-                .collect::<Result<Vec<_>, _>>()?;
-            let outputs = body
-                .outputs
-                .iter()
-                .map(|d| touched.observe_dataset(d, parsed_edges.next().flatten()))
-                .collect::<Result<Vec<_>, _>>()?;
-            touched.finish_datasets()?;
-            if let Some(sql) = sql {
-                touched.merge_sql_lineage(sql)?;
-            }
+            let (inputs, outputs) =
+                touched.observe_inputs_and_outputs(&body.inputs, &body.outputs, &mut parsed_edges, sql)?;
             let mut job = touched.load_job(&body.job)?;
             job.touch(touched.version.time);
             touched.merge_job_facets(&mut job, &body.job_facets);

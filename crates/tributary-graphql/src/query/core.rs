@@ -20,6 +20,12 @@ const DEFAULT_PAGE: usize = 100;
 #[derive(Default)]
 pub struct QueryCore;
 
+/// The walk a lineage question asks for: datasets only, or with edges when the query selects
+/// them.
+fn shape(datasets_only: Option<bool>, edges_selected: bool) -> AnswerShape {
+    if datasets_only == Some(true) { AnswerShape::DatasetsOnly } else { edge_shape(edges_selected) }
+}
+
 fn page_size(first: Option<usize>) -> usize {
     first.unwrap_or(DEFAULT_PAGE)
 }
@@ -62,12 +68,9 @@ impl QueryCore {
         limit: Option<u32>,
         datasets_only: Option<bool>,
     ) -> Result<Lineage> {
-        let shape = if datasets_only == Some(true) {
-            AnswerShape::DatasetsOnly
-        } else {
-            edge_shape(context.look_ahead().field("edges").exists())
-        };
-        let view = lineage_view(service(context), start.into(), direction, depth, limit, shape).await?;
+        let edges = context.look_ahead().field("edges").exists();
+        let view =
+            lineage_view(service(context), start.into(), direction, depth, limit, shape(datasets_only, edges)).await?;
         Ok(lineage_from_view(view))
     }
 
@@ -83,13 +86,10 @@ impl QueryCore {
         limit: Option<u32>,
         datasets_only: Option<bool>,
     ) -> Result<LineageTable> {
-        let shape = if datasets_only == Some(true) {
-            AnswerShape::DatasetsOnly
-        } else {
-            let selected = context.look_ahead();
-            edge_shape(["edgeFrom", "edgeTo", "edgeKinds"].into_iter().any(|field| selected.field(field).exists()))
-        };
-        let view = lineage_view(service(context), start.into(), direction, depth, limit, shape).await?;
+        let selected = context.look_ahead();
+        let edges = ["edgeFrom", "edgeTo", "edgeKinds"].into_iter().any(|field| selected.field(field).exists());
+        let view =
+            lineage_view(service(context), start.into(), direction, depth, limit, shape(datasets_only, edges)).await?;
         lineage_table_from_view(view).await
     }
 

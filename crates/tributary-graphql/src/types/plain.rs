@@ -236,37 +236,50 @@ struct PlainListWriter<T> {
 
 impl<T: Plain + 'static> ListWriter for PlainListWriter<T> {
     fn next_piece(&mut self) -> Option<Result<Vec<u8>, String>> {
-        let items = &self.items[..];
-        if self.next > items.len() {
-            return None;
-        }
-        let plan = self.plan.borrow();
-        let mut out = Vec::with_capacity(LIST_PIECE + LIST_PIECE / 8);
-        if self.next == 0 {
-            out.push(b'[');
-        }
-        while self.next < items.len() && out.len() < LIST_PIECE {
-            let index = self.next;
+        let Self { items, plan, next } = self;
+        let plan = plan.borrow();
+        write_piece(items.len(), next, |index, out| {
             if let Some(ahead) = items.get(index + 8) {
                 ahead.prefetch();
             }
-            if index > 0 {
-                out.push(b',');
-            }
             // The first item was written when the list was deferred: whether a field is
             // written here depends on its name and selection, not on the item.
-            if write_object(&items[index], &plan, &mut out).is_none() {
-                self.next = items.len() + 1;
-                return Some(Err(format!("item {index} of a list of `{}` has a field not written here", T::TYPE_NAME)));
-            }
-            self.next += 1;
-        }
-        if self.next == items.len() {
-            out.push(b']');
-            self.next += 1;
-        }
-        Some(Ok(out))
+            write_object(&items[index], &plan, out)
+                .ok_or_else(|| format!("item {index} of a list of `{}` has a field not written here", T::TYPE_NAME))
+        })
     }
+}
+
+/// The next piece of a list of `len` items from item `*next` on (`len + 1` once the closing
+/// bracket is written): about [`LIST_PIECE`] bytes, each item written by `write_item`; an error
+/// ends the list.
+fn write_piece(
+    len: usize,
+    next: &mut usize,
+    mut write_item: impl FnMut(usize, &mut Vec<u8>) -> Result<(), String>,
+) -> Option<Result<Vec<u8>, String>> {
+    if *next > len {
+        return None;
+    }
+    let mut out = Vec::with_capacity(LIST_PIECE + LIST_PIECE / 8);
+    if *next == 0 {
+        out.push(b'[');
+    }
+    while *next < len && out.len() < LIST_PIECE {
+        if *next > 0 {
+            out.push(b',');
+        }
+        if let Err(error) = write_item(*next, &mut out) {
+            *next = len + 1;
+            return Some(Err(error));
+        }
+        *next += 1;
+    }
+    if *next == len {
+        out.push(b']');
+        *next += 1;
+    }
+    Some(Ok(out))
 }
 
 /// One object for a plain selection; `None` when the selection is not plain.
@@ -375,26 +388,11 @@ struct ScalarListWriter<T> {
 
 impl<T: PlainScalar + Send + Sync + 'static> ListWriter for ScalarListWriter<T> {
     fn next_piece(&mut self) -> Option<Result<Vec<u8>, String>> {
-        let items = &self.items[..];
-        if self.next > items.len() {
-            return None;
-        }
-        let mut out = Vec::with_capacity(LIST_PIECE + LIST_PIECE / 8);
-        if self.next == 0 {
-            out.push(b'[');
-        }
-        while self.next < items.len() && out.len() < LIST_PIECE {
-            if self.next > 0 {
-                out.push(b',');
-            }
-            items[self.next].write(&mut out);
-            self.next += 1;
-        }
-        if self.next == items.len() {
-            out.push(b']');
-            self.next += 1;
-        }
-        Some(Ok(out))
+        let Self { items, next } = self;
+        write_piece(items.len(), next, |index, out| {
+            items[index].write(out);
+            Ok(())
+        })
     }
 }
 
