@@ -70,6 +70,17 @@ pub enum EventBody {
     Job(JobEventBody),
 }
 
+impl EventBody {
+    /// Every dataset the event names, inputs then outputs (or the dataset of a DatasetEvent).
+    pub fn datasets_mut(&mut self) -> Vec<&mut DatasetRef> {
+        match self {
+            Self::Run(run) => run.inputs.iter_mut().chain(run.outputs.iter_mut()).collect(),
+            Self::Job(job) => job.inputs.iter_mut().chain(job.outputs.iter_mut()).collect(),
+            Self::Dataset(dataset) => vec![&mut dataset.dataset],
+        }
+    }
+}
+
 /// A dataset as named in an event, with its facets.
 #[derive(Clone, Debug)]
 pub struct DatasetRef {
@@ -89,7 +100,9 @@ pub struct DatasetRef {
     /// The `columnLineage` facet read into edges ([`column_lineage_edges`]) while parsing, on
     /// the caller's thread: `None` when the dataset has no such facet or it is `_deleted`. The
     /// writer takes it instead of reading the facet on its own thread (and reads the facet
-    /// when it is `None` but the facet is there: a reference built by hand).
+    /// when it is `None` but the facet is there: a reference built by hand). It is read for
+    /// every event that carries the facet, also when the writer then finds it unchanged and
+    /// needs no edges: parsing work traded for the single writer's.
     pub column_lineage: Option<Vec<ColumnEdgeSpec>>,
 }
 
@@ -108,7 +121,7 @@ impl DatasetRef {
     pub fn facets_with_hashes(&self) -> impl Iterator<Item = (&String, &Value, Option<u64>)> {
         let precomputed = self.facet_hashes.len() == self.facets.len();
         self.facets.iter().enumerate().map(move |(index, (key, value))| {
-            let hash = if precomputed { self.facet_hashes[index] } else { facet_hash(value) };
+            let hash = if precomputed { self.facet_hashes[index] } else { facet_hash(value, None) };
             (key, value, hash)
         })
     }
@@ -121,24 +134,21 @@ impl DatasetRef {
     }
 }
 
+/// A facet that says `_deleted: true`.
+fn is_deleted(facet: &Value) -> bool {
+    facet.get("_deleted").and_then(Value::as_bool) == Some(true)
+}
+
 /// The edges of a live `columnLineage` facet among `facets`.
 fn column_lineage_of(facets: &Map<String, Value>) -> Option<Vec<ColumnEdgeSpec>> {
-    let facet = facets.get("columnLineage")?;
-    let deleted = facet.get("_deleted").and_then(Value::as_bool) == Some(true);
-    (!deleted).then(|| column_lineage_edges(facet))
+    let facet = facets.get("columnLineage").filter(|facet| !is_deleted(facet))?;
+    Some(column_lineage_edges(facet))
 }
 
-/// The content hash of one facet, `None` for a deletion (`_deleted: true`).
-fn facet_hash(value: &Value) -> Option<u64> {
-    let deleted = value.get("_deleted").and_then(Value::as_bool) == Some(true);
-    (!deleted).then(|| value_hash(value))
-}
-
-/// [`facet_hash`] of a facet whose canonical JSON is `canonical` (the same number), without
-/// walking the value again.
-fn facet_hash_of_canonical(value: &Value, canonical: &[u8]) -> Option<u64> {
-    let deleted = value.get("_deleted").and_then(Value::as_bool) == Some(true);
-    (!deleted).then(|| canonical_value_hash(canonical))
+/// The content hash of one facet, `None` for a deletion (`_deleted: true`); computed from
+/// `canonical`, the facet's canonical JSON, when given (the same number, no walk of the value).
+fn facet_hash(value: &Value, canonical: Option<&[u8]>) -> Option<u64> {
+    (!is_deleted(value)).then(|| canonical.map_or_else(|| value_hash(value), canonical_value_hash))
 }
 
 #[derive(Clone, Debug)]
@@ -272,19 +282,11 @@ fn attach_spans(spans: FacetSpans, body: &mut EventBody) {
 /// their content hashes (from their canonical JSON when its spans are known) and the
 /// `columnLineage` facet's edges.
 fn read_dataset_facets(canonical: &[u8], body: &mut EventBody) {
-    let datasets: Vec<&mut DatasetRef> = match body {
-        EventBody::Run(run) => run.inputs.iter_mut().chain(run.outputs.iter_mut()).collect(),
-        EventBody::Job(job) => job.inputs.iter_mut().chain(job.outputs.iter_mut()).collect(),
-        EventBody::Dataset(dataset) => vec![&mut dataset.dataset],
-    };
-    for dataset in datasets {
-        let spans_known = dataset.facet_spans.len() == dataset.facets.len();
-        let spans = &dataset.facet_spans;
+    for dataset in body.datasets_mut() {
+        let spans = (dataset.facet_spans.len() == dataset.facets.len()).then_some(&dataset.facet_spans);
         let hashes = dataset.facets.values().enumerate().map(|(index, value)| {
-            match spans.get(index).and_then(|span| canonical.get(span.json.clone())) {
-                Some(bytes) if spans_known => facet_hash_of_canonical(value, bytes),
-                _ => facet_hash(value),
-            }
+            let bytes = spans.and_then(|spans| canonical.get(spans[index].json.clone()));
+            facet_hash(value, bytes)
         });
         dataset.facet_hashes = hashes.collect();
         dataset.column_lineage = column_lineage_of(&dataset.facets);

@@ -509,21 +509,16 @@ impl<'a> Touched<'a> {
     }
 }
 
+/// The `columnLineage` edges the parser read from each dataset of the event (inputs, then
+/// outputs), taken out of it for the writer to keep.
+fn take_column_lineage(body: &mut EventBody) -> std::vec::IntoIter<Option<Vec<ColumnEdgeSpec>>> {
+    body.datasets_mut().into_iter().map(|dataset| dataset.column_lineage.take()).collect::<Vec<_>>().into_iter()
+}
+
 /// Applies one event: its writes are added to `group` whole, or not at all when it fails, and
 /// `group` is committed as one atomic batch by the caller ([`Store::commit_group`]). Reads see
 /// the events added to `group` before (a duplicate of one of them is found). Returns what the
 /// index must learn once it is durable (`None` for a duplicate).
-/// The `columnLineage` edges the parser read from each dataset of the event (inputs, then
-/// outputs), taken out of it for the writer to keep.
-fn take_column_lineage(body: &mut EventBody) -> std::vec::IntoIter<Option<Vec<ColumnEdgeSpec>>> {
-    let datasets: Vec<&mut DatasetRef> = match body {
-        EventBody::Run(run) => run.inputs.iter_mut().chain(run.outputs.iter_mut()).collect(),
-        EventBody::Job(job) => job.inputs.iter_mut().chain(job.outputs.iter_mut()).collect(),
-        EventBody::Dataset(dataset) => vec![&mut dataset.dataset],
-    };
-    datasets.into_iter().map(|dataset| dataset.column_lineage.take()).collect::<Vec<_>>().into_iter()
-}
-
 pub(crate) fn apply_event(
     store: &Store,
     group: &mut GroupWrite,

@@ -82,9 +82,7 @@ impl PendingAck {
             Err(_) => Err(ServiceError::Internal("the writer stopped before answering".into())),
         }
     }
-}
 
-impl PendingAck {
     /// The outcome and the event itself, for a caller that frees events on a thread of its
     /// choosing: the bulk loader frees each on the thread that parsed it, where the allocator
     /// takes the blocks back without cross-thread traffic.

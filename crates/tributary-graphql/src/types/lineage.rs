@@ -223,46 +223,43 @@ pub(crate) async fn lineage_table_from_view(view: tributary_service::LineageView
         .map_err(|error| internal(format!("building the lineage table failed: {error}")))?
 }
 
-/// The answer in columns. A node's position is found by its name's shared string (every
-/// node of the index has its own), so edges cost a table lookup per end, no string compare.
+/// The answer in columns. Each node of the index holds its own name string (`NodeName` shares
+/// it), so an edge's end is found by that string's address and kind, not by comparing text.
 fn build_lineage_table(view: tributary_service::LineageView<NodeName>) -> Result<LineageTable> {
+    type Key = (model::NodeKind, *const u8);
+    let key = |node: &NodeName| -> Key { (node.kind, Arc::as_ptr(&node.name).cast::<u8>()) };
     let answer = view.answer;
     let count = answer.nodes.len();
     let mut namespaces: Vec<Arc<str>> = Vec::new();
-    let mut namespace_at: std::collections::HashMap<*const u8, u32> = std::collections::HashMap::new();
+    let mut namespace_at: std::collections::HashMap<Arc<str>, u32> = std::collections::HashMap::new();
     let (mut node_namespaces, mut node_names) = (Vec::with_capacity(count), Vec::with_capacity(count));
     let (mut node_kinds, mut node_distances) = (Vec::with_capacity(count), Vec::with_capacity(count));
-    let mut position: std::collections::HashMap<*const u8, u32> = std::collections::HashMap::new();
+    let mut position: std::collections::HashMap<Key, u32> = std::collections::HashMap::new();
     if !answer.edges.is_empty() {
         position.reserve(count);
     }
-    // Neighbours mostly share a namespace: the last one found is tried first.
-    let mut last: Option<(*const u8, u32)> = None;
     for (at, node) in answer.nodes.into_iter().enumerate() {
-        let pointer = Arc::as_ptr(&node.node.namespace).cast::<u8>();
-        let namespace = match last {
-            Some((seen, number)) if seen == pointer => number,
-            _ => *namespace_at.entry(pointer).or_insert_with(|| {
+        // Neighbours mostly share a namespace (the index keeps one string per namespace): the
+        // previous node's is tried first, then the table by text.
+        let namespace = match node_namespaces.last() {
+            Some(&previous) if Arc::ptr_eq(&namespaces[previous as usize], &node.node.namespace) => previous,
+            _ => *namespace_at.entry(Arc::clone(&node.node.namespace)).or_insert_with(|| {
                 namespaces.push(Arc::clone(&node.node.namespace));
                 (namespaces.len() - 1) as u32
             }),
         };
-        last = Some((pointer, namespace));
         if !answer.edges.is_empty() {
-            position.insert(Arc::as_ptr(&node.node.name).cast::<u8>(), at as u32);
+            position.insert(key(&node.node), at as u32);
         }
         node_namespaces.push(namespace);
         node_kinds.push(node.node.kind.into());
         node_distances.push(node.distance);
         node_names.push(node.node.name);
     }
-    // Namespaces are shared strings too, but one namespace may be held by several (a name
-    // table per kind): the same text twice is folded into one entry.
-    let (namespaces, node_namespaces) = fold_equal_namespaces(namespaces, node_namespaces);
     let (mut edge_from, mut edge_to, mut edge_kinds) = (Vec::new(), Vec::new(), Vec::new());
     for edge in answer.edges {
         let end = |node: &NodeName| {
-            position.get(&Arc::as_ptr(&node.name).cast::<u8>()).copied().ok_or_else(|| {
+            position.get(&key(node)).copied().ok_or_else(|| {
                 internal(format!("an edge's end {}:{} is not among the answer's nodes", node.namespace, node.name))
             })
         };
@@ -287,23 +284,4 @@ fn build_lineage_table(view: tributary_service::LineageView<NodeName>) -> Result
 
 fn internal(reason: String) -> async_graphql::Error {
     gql_error(tributary_service::ServiceError::Internal(reason))
-}
-
-/// Folds namespaces of equal text into the first of them, renumbering the nodes'.
-fn fold_equal_namespaces(namespaces: Vec<Arc<str>>, nodes: Vec<u32>) -> (Vec<Arc<str>>, Vec<u32>) {
-    let mut first: std::collections::HashMap<Arc<str>, u32> = std::collections::HashMap::new();
-    let mut folded = Vec::new();
-    let renumber: Vec<u32> = namespaces
-        .into_iter()
-        .map(|namespace| {
-            *first.entry(Arc::clone(&namespace)).or_insert_with(|| {
-                folded.push(namespace);
-                (folded.len() - 1) as u32
-            })
-        })
-        .collect();
-    if renumber.iter().enumerate().all(|(at, &to)| at as u32 == to) {
-        return (folded, nodes);
-    }
-    (folded, nodes.into_iter().map(|at| renumber[at as usize]).collect())
 }

@@ -409,8 +409,7 @@ impl<T: PlainScalar + Send + Sync + 'static> OutputType for ScalarList<T> {
         <Vec<T> as OutputType>::create_type_info(registry)
     }
 
-    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        let _ = field;
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
         // A scalar has no selection: nothing but the list itself to write.
         Ok(match ctx.data_opt::<Arc<Splicer>>() {
             Some(splicer) => splicer.put(Box::new(ScalarListWriter { items: Arc::clone(&self.0), next: 0 })),
