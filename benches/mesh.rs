@@ -338,10 +338,15 @@ type QueryResults = BTreeMap<&'static str, Vec<TargetResult>>;
 
 /// Warm-up plus `reps` timed calls of every query on every target (peers.common.run_queries),
 /// emitting the same p50/p99 lines.
+/// The server's own time for the answers of one route, from its `/metrics`: the sum of the
+/// seconds to each response's last byte, and their count (`tributary_response_seconds`).
+type ServerClock<'a> = &'a mut dyn FnMut() -> anyhow::Result<(f64, f64)>;
+
 fn run_queries(
     emitter: &Emitter,
     targets: &[Target],
     reps: usize,
+    mut server_clock: Option<ServerClock<'_>>,
     mut call: impl FnMut(&QuerySpec, &Target, bool) -> Result<Answer, CallError>,
 ) -> anyhow::Result<(QueryResults, Vec<String>)> {
     let mut all = QueryResults::new();
@@ -349,6 +354,9 @@ fn run_queries(
     for query in &QUERIES {
         let mut latencies: Vec<f64> = Vec::new();
         let mut by_kind: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        // The server's mean time to the last byte per target, over the timed calls.
+        let mut server_ms: Vec<f64> = Vec::new();
+        let mut server_by_kind: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let mut records = Vec::new();
         let (mut timeouts, mut truncated) = (0usize, 0usize);
         let mut failed: Vec<String> = Vec::new();
@@ -392,6 +400,7 @@ fn run_queries(
                     continue;
                 }
             }
+            let clock_before = server_clock.as_mut().map(|clock| clock()).transpose()?;
             for _ in 0..reps {
                 let started = Instant::now();
                 match call(query, target, false) {
@@ -407,9 +416,31 @@ fn run_queries(
                     }
                 }
             }
+            if let (Some((sum_before, count_before)), Some(clock)) = (clock_before, server_clock.as_mut()) {
+                let (sum_after, count_after) = clock()?;
+                let calls = count_after - count_before;
+                // Only when every timed call was counted (none failed, nothing else asked).
+                if calls > 0.0 && calls as usize == record.ms.len() {
+                    let mean = (sum_after - sum_before) / calls * 1000.0;
+                    server_ms.push(mean);
+                    server_by_kind.entry(record.kind.clone()).or_default().push(mean);
+                }
+            }
             latencies.extend(&record.ms);
             by_kind.entry(record.kind.clone()).or_default().extend(&record.ms);
             records.push(record);
+        }
+        if !server_ms.is_empty() {
+            let p50_by_kind: BTreeMap<&String, f64> =
+                server_by_kind.iter().filter_map(|(kind, values)| median(values).map(|m| (kind, round4(m)))).collect();
+            emitter.emit(
+                &format!("{}_server_p50_ms", query.name),
+                json!(median(&server_ms).map(round4)),
+                "ms",
+                json!({"p50_by_kind": p50_by_kind, "targets": server_ms.len(),
+                       "what": "the server's mean time per call to the answer's last byte (its /metrics \
+                                tributary_response_seconds), median over targets"}),
+            );
         }
         let sizes: Vec<usize> = records.iter().filter_map(|r| r.n).collect();
         let p50_by_kind: BTreeMap<&String, f64> =
@@ -653,6 +684,19 @@ async fn graphql_call<T: serde::de::DeserializeOwned>(
         anyhow::bail!("lineage failed: {:?}", answer.errors);
     };
     Ok((data, body.len(), decode_ms))
+}
+
+/// `tributary_response_seconds`' sum and count for one door and route, from `/metrics`.
+async fn server_clock(http: &reqwest::Client, url: &str, door: &str, route: &str) -> anyhow::Result<(f64, f64)> {
+    let text = http.get(url).send().await?.error_for_status()?.text().await?;
+    let labels = format!("{{door=\"{door}\",route=\"{route}\"}} ");
+    let value = |name: &str| {
+        let series = format!("tributary_response_seconds_{name}{labels}");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series.as_str())?.trim().parse::<f64>().ok())
+            .with_context(|| format!("no `{series}` in the server's /metrics"))
+    };
+    Ok((value("sum")?, value("count")?))
 }
 
 async fn lineage_client(url: &str, wait: Duration) -> anyhow::Result<LineageClient<tonic::transport::Channel>> {
@@ -1328,9 +1372,13 @@ impl Bench {
         self.emit_rss("server_rss_after_columns_bytes", after_columns, empty, shape);
 
         let runtime = &self.runtime;
-        let (results, failed) = run_queries(&self.tributary, targets, self.args.reps, |query, target, want_rows| {
-            runtime.block_on(grpc_lineage(&mut client, query, target, want_rows))
-        })?;
+        let scraper = reqwest::Client::new();
+        let metrics_url = format!("{url}/metrics");
+        let mut clock = || runtime.block_on(server_clock(&scraper, &metrics_url, "grpc", "tributary.v1.Lineage"));
+        let (results, failed) =
+            run_queries(&self.tributary, targets, self.args.reps, Some(&mut clock), |query, target, want_rows| {
+                runtime.block_on(grpc_lineage(&mut client, query, target, want_rows))
+            })?;
         self.failures.extend(failed);
         let after_queries = server.memory();
         self.emit_rss("server_rss_after_queries_bytes", after_queries, empty, shape);
@@ -1660,7 +1708,7 @@ impl Bench {
             "ms",
             json!({"what": "Service::open until the column lineage (L) is loaded in the background"}),
         );
-        let (results, failed) = run_queries(&emitter, targets, self.args.reps, |query, target, want_rows| {
+        let (results, failed) = run_queries(&emitter, targets, self.args.reps, None, |query, target, want_rows| {
             let start =
                 NodeRef { kind: NodeKind::Dataset, namespace: target.namespace.clone(), name: target.name.clone() };
             let direction = if query.downstream { Direction::Downstream } else { Direction::Upstream };
@@ -1768,7 +1816,7 @@ fn floor_queries(graph: &FloorGraph, targets: &[Target], reps: usize, scale: &st
     let emitter = Emitter::new("bfs-floor", scale);
     let mut bfs = Bfs::new(graph);
     let mut found = Vec::new();
-    let (results, _) = run_queries(&emitter, targets, reps, |query, target, want_rows| {
+    let (results, _) = run_queries(&emitter, targets, reps, None, |query, target, want_rows| {
         let Some(start) = graph.dataset(&target.namespace, &target.name) else {
             return Ok(Answer {
                 n_rows: 0,

@@ -71,3 +71,63 @@ async fn metrics_count_events_requests_and_sizes_with_bounded_labels() {
     assert!(text.contains("tributary_writer_events_total"));
     server.shutdown().await;
 }
+
+/// `response_seconds` times an answer to its last byte, `request_seconds` to its head: a
+/// stream held open is counted once it ends (here: the client hangs up), with its whole life.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_seconds_time_answers_to_their_last_byte() {
+    let server = start_server().await;
+    let event = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(1), "load", &["raw"], &["clean"]);
+    assert_eq!(server.post_event(&event).await.0, 201);
+    let mut lineage = proto::lineage_client::LineageClient::connect(server.base_url.clone()).await.unwrap();
+    let request = proto::LineageRequest {
+        start: Some(proto::NodeRef {
+            kind: proto::NodeKind::Dataset as i32,
+            namespace: "db".into(),
+            name: "raw".into(),
+        }),
+        direction: proto::Direction::Downstream as i32,
+        depth: 5,
+        ..Default::default()
+    };
+    let mut chunks = lineage.stream_lineage(request).await.unwrap().into_inner();
+    let mut datasets = 0;
+    while let Some(chunk) = chunks.message().await.unwrap() {
+        datasets += chunk.nodes.len();
+    }
+    assert!(datasets >= 2, "the stream named raw's downstream");
+
+    let mut changes = proto::changes_client::ChangesClient::connect(server.base_url.clone()).await.unwrap();
+    let held = std::time::Duration::from_millis(400);
+    let watch = changes.watch_schema_changes(proto::ListSchemaChangesRequest::default()).await.unwrap().into_inner();
+    tokio::time::sleep(held).await;
+    drop(watch);
+
+    let series = |metric: &str, route: &str| format!("tributary_{metric}{{door=\"grpc\",route=\"{route}\"}}");
+    // The server learns of the hang-up asynchronously: wait for the count.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let (status, _, text) = scrape(&server.url("/metrics"), None).await;
+        assert_eq!(status, 200, "{text}");
+        if sample(&text, &series("response_seconds_count", "tributary.v1.Changes")) == Some(1.0) {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "the watch's end was never counted:\n{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let watched = sample(&text, &series("response_seconds_sum", "tributary.v1.Changes")).unwrap();
+    let head = sample(&text, &series("request_seconds_sum", "tributary.v1.Changes")).unwrap();
+    assert!(watched >= held.as_secs_f64(), "the watch lived {watched} s, held {held:?}");
+    assert!(head < held.as_secs_f64(), "its head came at once ({head} s)");
+    // The finished stream and the connect are counted once each, never before their head.
+    assert_eq!(sample(&text, &series("response_seconds_count", "tributary.v1.Lineage")), Some(1.0), "{text}");
+    let streamed = sample(&text, &series("response_seconds_sum", "tributary.v1.Lineage")).unwrap();
+    let streamed_head = sample(&text, &series("request_seconds_sum", "tributary.v1.Lineage")).unwrap();
+    assert!(streamed >= streamed_head, "last byte {streamed} s before the head {streamed_head} s");
+    assert_eq!(
+        sample(&text, "tributary_response_seconds_count{door=\"http\",route=\"/api/v1/lineage\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    server.shutdown().await;
+}

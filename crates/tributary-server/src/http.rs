@@ -195,8 +195,9 @@ pub(crate) async fn guard(State(state): State<GuardState>, request: Request, nex
     } else {
         crate::metrics::Route::Http("other")
     };
-    metrics.observe(route, response.status(), started.elapsed().as_secs_f64());
-    response
+    let (parts, body) = response.into_parts();
+    let body = metrics.observe(route, parts.status, started, body);
+    Response::from_parts(parts, body)
 }
 
 async fn guarded(state: GuardState, mut request: Request, next: Next) -> Response {

@@ -1,7 +1,12 @@
 //! `/metrics`: Prometheus text exposition of the service's metrics (writer group commits,
 //! events by outcome, store and index sizes) and the server's own: requests and their
-//! latency per front door and route. Labels come from fixed sets, so a client cannot grow
-//! them (an unknown path or gRPC service counts as `other`).
+//! latency per front door and route, both to the response's head and to its last byte (the
+//! server's time for an answer: a large lineage answer is streamed long after its head). Labels
+//! come from fixed sets, so a client cannot grow them (an unknown path or gRPC service counts
+//! as `other`).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -32,6 +37,7 @@ pub(crate) struct ServerMetrics {
     registry: Registry,
     requests: IntCounterVec,
     seconds: HistogramVec,
+    response_seconds: HistogramVec,
 }
 
 impl ServerMetrics {
@@ -46,20 +52,31 @@ impl ServerMetrics {
                 .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16)?),
             &["door", "route"],
         )?;
+        let response_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "response_seconds",
+                "Seconds from request to the end of the response body (the last byte handed to the \
+                 connection; a stream's whole life), by front door and route",
+            )
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 20)?),
+            &["door", "route"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(seconds.clone()))?;
-        Ok(Self { registry, requests, seconds })
+        registry.register(Box::new(response_seconds.clone()))?;
+        Ok(Self { registry, requests, seconds, response_seconds })
     }
 
-    /// Records one request.
-    pub(crate) fn observe(&self, route: Route<'_>, status: StatusCode, seconds: f64) {
-        let (door, route) = match route {
-            Route::Grpc(path) => {
-                let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
-                ("grpc", GRPC_SERVICES.iter().find(|known| **known == service).copied().unwrap_or("other"))
-            }
-            Route::Http(route) => ("http", route),
-        };
+    /// Records one request's response head, and returns its body timed to the last byte
+    /// (see [`TimedBody`]).
+    pub(crate) fn observe(
+        &self,
+        route: Route<'_>,
+        status: StatusCode,
+        started: std::time::Instant,
+        body: axum::body::Body,
+    ) -> axum::body::Body {
+        let (door, route) = route.labels();
         let class = match status.as_u16() {
             200..=299 => "2xx",
             300..=399 => "3xx",
@@ -67,7 +84,72 @@ impl ServerMetrics {
             _ => "5xx",
         };
         self.requests.with_label_values(&[door, route, class]).inc();
-        self.seconds.with_label_values(&[door, route]).observe(seconds);
+        self.seconds.with_label_values(&[door, route]).observe(started.elapsed().as_secs_f64());
+        let histogram = self.response_seconds.with_label_values(&[door, route]);
+        axum::body::Body::new(TimedBody { inner: body, started, histogram: Some(histogram) })
+    }
+}
+
+impl Route<'_> {
+    /// The `door` and `route` labels.
+    fn labels(&self) -> (&'static str, &'static str) {
+        match self {
+            Route::Grpc(path) => {
+                let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
+                ("grpc", GRPC_SERVICES.iter().find(|known| **known == service).copied().unwrap_or("other"))
+            }
+            Route::Http(route) => ("http", *route),
+        }
+    }
+}
+
+/// A response body that records once how long its response took to the last byte: when its
+/// last frame (data or trailers) is taken, when it fails, or when it is dropped before that
+/// (the client went away, or the body was empty and never polled).
+struct TimedBody {
+    inner: axum::body::Body,
+    started: std::time::Instant,
+    histogram: Option<prometheus::Histogram>,
+}
+
+impl TimedBody {
+    fn finish(&mut self) {
+        if let Some(histogram) = self.histogram.take() {
+            histogram.observe(self.started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+impl http_body::Body for TimedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(context);
+        match &polled {
+            Poll::Ready(None | Some(Err(_))) => this.finish(),
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.finish(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for TimedBody {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
