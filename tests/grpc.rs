@@ -3,23 +3,7 @@
 
 use tributary_grpc::proto::{self, ingest_ack};
 
-use crate::support::{example_events, run_event, run_id, start_server};
-
-/// Downstream of `db:raw`, 5 job hops, server-default limit.
-fn downstream_of_raw(omit_edges: bool, datasets_only: bool) -> proto::LineageRequest {
-    proto::LineageRequest {
-        start: Some(proto::NodeRef {
-            kind: proto::NodeKind::Dataset as i32,
-            namespace: "db".into(),
-            name: "raw".into(),
-        }),
-        direction: proto::Direction::Downstream as i32,
-        depth: 5,
-        limit: 0,
-        omit_edges,
-        datasets_only,
-    }
-}
+use crate::support::{downstream_of_raw, example_events, run_event, run_id, start_server};
 
 fn request(event: &serde_json::Value) -> proto::IngestEventRequest {
     proto::IngestEventRequest { event_json: event.to_string() }

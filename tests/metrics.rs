@@ -4,7 +4,7 @@
 use serde_json::json;
 use tributary_grpc::proto;
 
-use crate::support::{run_event, run_id, start_server};
+use crate::support::{downstream_of_raw, run_event, run_id, start_server};
 
 /// The value of the sample line that starts with `series` (name and labels, exactly).
 fn sample(text: &str, series: &str) -> Option<f64> {
@@ -80,16 +80,7 @@ async fn response_seconds_time_answers_to_their_last_byte() {
     let event = run_event("COMPLETE", "2024-01-01T00:00:00Z", &run_id(1), "load", &["raw"], &["clean"]);
     assert_eq!(server.post_event(&event).await.0, 201);
     let mut lineage = proto::lineage_client::LineageClient::connect(server.base_url.clone()).await.unwrap();
-    let request = proto::LineageRequest {
-        start: Some(proto::NodeRef {
-            kind: proto::NodeKind::Dataset as i32,
-            namespace: "db".into(),
-            name: "raw".into(),
-        }),
-        direction: proto::Direction::Downstream as i32,
-        depth: 5,
-        ..Default::default()
-    };
+    let request = downstream_of_raw(false, false);
     let mut chunks = lineage.stream_lineage(request).await.unwrap().into_inner();
     let mut datasets = 0;
     while let Some(chunk) = chunks.message().await.unwrap() {

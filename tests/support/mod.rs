@@ -315,3 +315,19 @@ pub async fn start_tls_server_with_limits(limits: tributary_server::ServerLimits
         _temp: Some(temp),
     }
 }
+
+/// Downstream of `db:raw`, 5 job hops, server-default limit.
+pub fn downstream_of_raw(omit_edges: bool, datasets_only: bool) -> tributary_grpc::proto::LineageRequest {
+    tributary_grpc::proto::LineageRequest {
+        start: Some(tributary_grpc::proto::NodeRef {
+            kind: tributary_grpc::proto::NodeKind::Dataset as i32,
+            namespace: "db".into(),
+            name: "raw".into(),
+        }),
+        direction: tributary_grpc::proto::Direction::Downstream as i32,
+        depth: 5,
+        limit: 0,
+        omit_edges,
+        datasets_only,
+    }
+}
