@@ -162,6 +162,24 @@ def figure(m, scale, peer, query, stat):
     return None if d is None else (d.get("p50_by_kind") or {}).get(stat)
 
 
+def server_figure(m, scale, peer, query, stat):
+    """The server's own time to the answer's last byte (`<query>_server_p50_ms`, read from its
+    /metrics): the median over targets, or a kind's median; none for p99."""
+    d = m.get((scale, peer, "%s_server_p50_ms" % query))
+    if d is None or stat == "p99":
+        return None
+    return d["value"] if stat == "p50" else (d.get("p50_by_kind") or {}).get(stat)
+
+
+def sole_build(m, s):
+    """The one A/B binary of a scale that ran without this build (`AB_SELF=0` and one NAME=PATH),
+    which the scale's tables then show as `tributary`; None otherwise."""
+    builds = {k[1] for k, d in m.items() if k[0] == s and k[2] == "versions" and "tributary" in (d.get("value") or {})}
+    if "tributary" in builds or len(builds) != 1:
+        return None
+    return builds.pop()
+
+
 def ratio(a, b):
     if a is None or b is None or b <= 0:
         return None
@@ -183,7 +201,8 @@ def report_scale(m, s):
                        and k[2].endswith("_p50_ms")})
     print("\n## %s\n" % s)
     print("### Impact queries, ms (peer cells: the peer's figure, and Tributary over gRPC against it)\n")
-    head = ["query / stat", "tributary (gRPC)"] + variants + ["in-process", "BFS floor", "tributary ÷ floor"] + peers
+    head = ["query / stat", "tributary (gRPC)", "server, last byte"] + variants + [
+        "in-process", "BFS floor", "tributary ÷ floor", "server ÷ floor"] + peers
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for q in QUERIES:
@@ -192,9 +211,11 @@ def report_scale(m, s):
             if t is None and figure(m, s, "bfs-floor", q, stat) is None:
                 continue
             label = "%s %s" % (q, stat if stat in ("p50", "p99") else stat + " median")
-            cells = [label, fmt_ms(t)] + [fmt_ms(figure(m, s, v, q, stat)) for v in variants] + [
+            server = server_figure(m, s, "tributary", q, stat)
+            floor = figure(m, s, "bfs-floor", q, stat)
+            cells = [label, fmt_ms(t), fmt_ms(server)] + [fmt_ms(figure(m, s, v, q, stat)) for v in variants] + [
                      fmt_ms(figure(m, s, "tributary-inproc", q, stat)),
-                     fmt_ms(figure(m, s, "bfs-floor", q, stat)), fmt_x(ratio(t, figure(m, s, "bfs-floor", q, stat)))]
+                     fmt_ms(floor), fmt_x(ratio(t, floor)), fmt_x(ratio(server, floor))]
             for p in peers:
                 v = figure(m, s, p, q, stat)
                 cells.append("%s (%s)" % (fmt_ms(v), fmt_speed(ratio(v, t))) if v is not None else "-")
@@ -418,6 +439,14 @@ def main():
     scales = sorted({k[0] for k in m if k[1] == "tributary" or k[1] == "bfs-floor" or k[2] == "versions"}, key=scale_n)
     for s in scales:
         ab_report(runs, s)
+        alias = sole_build(m, s)
+        if alias is not None:
+            # Its lines (and its in-process ones) fill the `tributary` columns.
+            for (scale, peer, metric), d in list(m.items()):
+                if scale == s and peer in (alias, alias + "-inproc"):
+                    m[(scale, "tributary" + peer[len(alias):], metric)] = d
+                    del m[(scale, peer, metric)]
+            print("\n(%s: the `tributary` columns below are the A/B binary `%s`.)" % (s, alias))
         if any(k[0] == s and k[1] in ("tributary", "bfs-floor") for k in m):
             report_scale(m, s)
         summary_report(runs, s)
