@@ -188,6 +188,12 @@ fn index(c: &mut Criterion) {
                 b.iter(|| index.lineage_shaped(black_box(start), direction, depth, 1_000_000, shape))
             });
         }
+        // The servers' path: the same answer named by the index's shared strings.
+        group.bench_function("hub_down_all_datasets_named", |b| {
+            b.iter(|| {
+                index.lineage_named(black_box(&hub), Direction::Downstream, 1000, 1_000_000, AnswerShape::DatasetsOnly)
+            })
+        });
         group.finish();
     }
 }
