@@ -97,10 +97,6 @@ pub struct LineageAnswer<N = NodeRef> {
     pub truncated: bool,
 }
 
-/// Answers of at least this many nodes are named on two threads (see `name_nodes`): below,
-/// starting a thread costs more than it saves.
-const PARALLEL_NAMING_MIN: usize = 32_768;
-
 impl<N> Default for LineageAnswer<N> {
     fn default() -> Self {
         Self { nodes: Vec::new(), edges: Vec::new(), truncated: false }
@@ -424,8 +420,22 @@ impl LineageIndex {
         Walked { nodes, edges, truncated }
     }
 
-    fn name_answer<N: Send>(&self, walked: Walked, name: impl Fn(&Node) -> N + Sync) -> LineageAnswer<N> {
-        let nodes = self.name_nodes(&walked.nodes, &name, PARALLEL_NAMING_MIN);
+    fn name_answer<N>(&self, walked: Walked, name: impl Fn(&Node) -> N) -> LineageAnswer<N> {
+        // Each node's entry and name are a cache miss: the entries are asked for 16 nodes
+        // ahead, the names (read through those entries) 8 ahead.
+        let order = &walked.nodes;
+        let nodes = (0..order.len())
+            .map(|at| {
+                if let Some(&(ahead, _)) = order.get(at + 16) {
+                    prefetch::prefetch(&self.graph[ahead] as *const Node);
+                }
+                if let Some(&(ahead, _)) = order.get(at + 8) {
+                    prefetch::prefetch(Arc::as_ptr(&self.graph[ahead].name));
+                }
+                let (index, distance) = order[at];
+                LineageNode { node: name(&self.graph[index]), distance }
+            })
+            .collect();
         LineageAnswer {
             nodes,
             edges: (0..walked.edges.len())
@@ -440,53 +450,6 @@ impl LineageIndex {
                 .collect(),
             truncated: walked.truncated,
         }
-    }
-
-    /// The walked nodes named, in walk order. From `parallel_min` nodes on, the second half is
-    /// named on a second thread while this one names the first (each name is a cache miss, and
-    /// the answer waits for all of them); a thread that cannot be started leaves it to this one.
-    fn name_nodes<N: Send>(
-        &self,
-        order: &[(NodeIndex, u32)],
-        name: &(impl Fn(&Node) -> N + Sync),
-        parallel_min: usize,
-    ) -> Vec<LineageNode<N>> {
-        if order.len() < parallel_min.max(2) {
-            return self.name_run(order, name);
-        }
-        let (first, second) = order.split_at(order.len() / 2);
-        std::thread::scope(|scope| {
-            let later = std::thread::Builder::new()
-                .name("tributary-naming".into())
-                .spawn_scoped(scope, || self.name_run(second, name));
-            let mut nodes = self.name_run(first, name);
-            match later {
-                Ok(later) => match later.join() {
-                    Ok(rest) => nodes.extend(rest),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                },
-                Err(_) => nodes.extend(self.name_run(second, name)),
-            }
-            nodes
-        })
-    }
-
-    /// Names a run of walked nodes on this thread. Each node's entry and name are a cache
-    /// miss: the entries are asked for 16 nodes ahead, the names (read through those
-    /// entries) 8 ahead.
-    fn name_run<N>(&self, order: &[(NodeIndex, u32)], name: &impl Fn(&Node) -> N) -> Vec<LineageNode<N>> {
-        (0..order.len())
-            .map(|at| {
-                if let Some(&(ahead, _)) = order.get(at + 16) {
-                    prefetch::prefetch(&self.graph[ahead] as *const Node);
-                }
-                if let Some(&(ahead, _)) = order.get(at + 8) {
-                    prefetch::prefetch(Arc::as_ptr(&self.graph[ahead].name));
-                }
-                let (index, distance) = order[at];
-                LineageNode { node: name(&self.graph[index]), distance }
-            })
-            .collect()
     }
 
     /// Walks upstream from `start` through jobs and datasets, stopping at (and returning)

@@ -765,32 +765,3 @@ fn the_generation_moves_with_edges_and_labels_only() {
     index.set_job_io(&job, std::slice::from_ref(&a), std::slice::from_ref(&b));
     assert_ne!(index.generation(), third);
 }
-
-/// Large answers are named on two threads (`name_nodes`): the same nodes in the same order
-/// as one thread names them, for every split point a walk can give, both namings.
-#[test]
-fn naming_on_two_threads_gives_the_one_thread_answer() {
-    for seed in [3u64, 17, 40] {
-        let index = random_graph(seed, 400);
-        let start = NodeRef::from(&DatasetId::new("ns0", "d0"));
-        for direction in [Direction::Downstream, Direction::Upstream, Direction::Both] {
-            let Ok(walked) = index.lineage_walked(&start, direction, 1000, 100_000, crate::AnswerShape::Nodes) else {
-                continue;
-            };
-            let order = &walked.nodes;
-            let alone = index.name_nodes(order, &crate::Node::to_ref, usize::MAX);
-            assert_eq!(alone.len(), order.len());
-            // Every threshold up to the whole answer, so both halves take each length.
-            for parallel_min in [0, 1, 2, 3, order.len().saturating_sub(1), order.len()] {
-                let split = index.name_nodes(order, &crate::Node::to_ref, parallel_min);
-                assert_eq!(split, alone, "seed {seed}, {direction:?}, from {parallel_min} nodes on");
-                let named = index.name_nodes(order, &crate::Node::to_name, parallel_min);
-                let named: Vec<_> = named
-                    .into_iter()
-                    .map(|node| crate::LineageNode { node: node.node.to_ref(), distance: node.distance })
-                    .collect();
-                assert_eq!(named, alone, "seed {seed}, {direction:?}, shared names from {parallel_min} nodes on");
-            }
-        }
-    }
-}
