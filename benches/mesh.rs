@@ -336,12 +336,13 @@ struct TargetResult {
 
 type QueryResults = BTreeMap<&'static str, Vec<TargetResult>>;
 
-/// Warm-up plus `reps` timed calls of every query on every target (peers.common.run_queries),
-/// emitting the same p50/p99 lines.
 /// The server's own time for the answers of one route, from its `/metrics`: the sum of the
 /// seconds to each response's last byte, and their count (`tributary_response_seconds`).
 type ServerClock<'a> = &'a mut dyn FnMut() -> anyhow::Result<(f64, f64)>;
 
+/// Warm-up plus `reps` timed calls of every query on every target (peers.common.run_queries),
+/// emitting the same p50/p99 lines; with a `server_clock`, also the server's own time per call
+/// (`<query>_server_p50_ms`).
 fn run_queries(
     emitter: &Emitter,
     targets: &[Target],

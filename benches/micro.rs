@@ -19,8 +19,9 @@
 //!   prefix over its first 24,508 events: 15.8 keys an event, see `KEY_MIX`), and with the
 //!   event log alone (`E`, `H`, `U`: 3 keys an event), each also without the flush (the
 //!   batch's CPU alone), and with a dataset's facet values, schema versions, owner entries
-//!   and graph key folded into its record (`FOLDED_DATASET_MIX`: 10 keys an event). It is the ceiling the store puts on ingest for a given number of
-//!   keys per event, whatever the code around it does.
+//!   and graph key folded into its record (`not_folded_into_dataset`: 10 keys an event). It
+//!   is the ceiling the store puts on ingest for a given number of keys per event, whatever
+//!   the code around it does.
 //!
 //! `cargo bench --bench micro` (filter: `cargo bench --bench micro -- index/`).
 
@@ -306,7 +307,7 @@ fn sql(c: &mut Criterion) {
 /// counted in `tributary import` of `mesh-100k` (first 24,508 events, 101 groups): the prefix,
 /// keys per event, value bytes, and whether the key lands at the end of its keyspace
 /// (sequence or time first) rather than anywhere (names, hashes).
-const KEY_MIX: [MixEntry; 16] = [
+const KEY_MIX: [(u8, f64, usize, bool); 16] = [
     (b'E', 1.0, 591, true),
     (b'H', 1.0, 8, false),
     (b'U', 1.0, 114, true),
@@ -325,36 +326,27 @@ const KEY_MIX: [MixEntry; 16] = [
     (b'M', 0.004, 8, false),
 ];
 
-/// A prefix of the key mix: the prefix, keys per event, value bytes, whether at the end.
-type MixEntry = (u8, f64, usize, bool);
+/// A dataset's facet values (`F`), schema versions (`S`), owner index entries (`o`) and graph
+/// key (`N`), which one compact dataset record would hold instead of keys of their own.
+fn not_folded_into_dataset(prefix: u8) -> bool {
+    !matches!(prefix, b'F' | b'S' | b'o' | b'N')
+}
 
-/// [`KEY_MIX`] with a dataset's facet values (`F`), schema versions (`S`), owner index
-/// entries (`o`) and graph key (`N`) folded into its `D` record (larger by the references
-/// and hashes it would then hold): the ceiling one compact dataset record would give.
-const FOLDED_DATASET_MIX: [MixEntry; 12] = [
-    (b'E', 1.0, 591, true),
-    (b'H', 1.0, 8, false),
-    (b'U', 1.0, 114, true),
-    (b'D', 1.47, 148 + 2 * 24 + 40 + 24, false),
-    (b'w', 1.77, 1, false),
-    (b'L', 0.67, 571, false),
-    (b'J', 0.51, 556, false),
-    (b'R', 0.51, 383, false),
-    (b'r', 0.5, 0, false),
-    (b'I', 0.5, 250, false),
-    (b'O', 1.0, 276, false),
-    (b'M', 0.004, 8, false),
-];
+/// The bytes a `D` record grows by when it holds those (see [`not_folded_into_dataset`]):
+/// references to two facet values, a schema version and an owner entry.
+const FOLDED_INTO_DATASET_BYTES: usize = 2 * 24 + 40 + 24;
 
-/// The keys of `events` events from `first` on, for the prefixes `keep` takes: names spread
-/// over their keyspace like dataset and job names do, sequences at its end.
-fn synthetic_keys(first: u64, events: u64, mix: &[MixEntry], keep: impl Fn(u8) -> bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// The keys of `events` events from `first` on, for the prefixes of [`KEY_MIX`] that `keep`
+/// takes, each `D` value `dataset_grown` bytes larger: names spread over their keyspace like
+/// dataset and job names do, sequences at its end.
+fn synthetic_keys(first: u64, events: u64, keep: impl Fn(u8) -> bool, dataset_grown: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
     let spread = |n: u64| n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
     let mut keys = Vec::new();
-    for &(prefix, per_event, value_bytes, at_end) in mix {
+    for (prefix, per_event, value_bytes, at_end) in KEY_MIX {
         if !keep(prefix) {
             continue;
         }
+        let value_bytes = if prefix == b'D' { value_bytes + dataset_grown } else { value_bytes };
         let from = (first as f64 * per_event) as u64;
         let to = ((first + events) as f64 * per_event) as u64;
         for n in from..to {
@@ -380,17 +372,18 @@ fn store_keys(c: &mut Criterion) {
     group.sample_size(10).measurement_time(Duration::from_secs(8));
     group.throughput(Throughput::Elements(EVENTS));
     let log_only = |prefix| matches!(prefix, b'E' | b'H' | b'U');
-    /// A case: its name, the prefixes it writes, whether each batch is flushed.
-    type Case = (&'static str, &'static [MixEntry], fn(u8) -> bool, bool);
+    /// A case: its name, the prefixes it writes, the bytes each `D` value grows by, whether
+    /// each batch is flushed.
+    type Case = (&'static str, fn(u8) -> bool, usize, bool);
     let cases: [Case; 5] = [
-        ("event_mix_256", &KEY_MIX, |_| true, true),
-        ("event_log_only_256", &KEY_MIX, log_only, true),
-        ("event_mix_folded_datasets_256", &FOLDED_DATASET_MIX, |_| true, true),
+        ("event_mix_256", |_| true, 0, true),
+        ("event_log_only_256", log_only, 0, true),
+        ("event_mix_folded_datasets_256", not_folded_into_dataset, FOLDED_INTO_DATASET_BYTES, true),
         // The batch alone, without the flush: the CPU part of the commit.
-        ("event_mix_256_unflushed", &KEY_MIX, |_| true, false),
-        ("event_log_only_256_unflushed", &KEY_MIX, log_only, false),
+        ("event_mix_256_unflushed", |_| true, 0, false),
+        ("event_log_only_256_unflushed", log_only, 0, false),
     ];
-    for (name, mix, keep, flush) in cases {
+    for (name, keep, grown, flush) in cases {
         let dir = tempfile::tempdir().expect("temporary directory");
         let db = sled::Config::new()
             .path(dir.path())
@@ -403,7 +396,7 @@ fn store_keys(c: &mut Criterion) {
         let mut next = 0u64;
         for _ in 0..100 {
             let mut batch = sled::Batch::default();
-            for (key, value) in synthetic_keys(next, EVENTS, mix, keep) {
+            for (key, value) in synthetic_keys(next, EVENTS, keep, grown) {
                 batch.insert(key, value);
             }
             db.apply_batch(batch).expect("applied");
@@ -413,7 +406,7 @@ fn store_keys(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || {
-                    let keys = synthetic_keys(next, EVENTS, mix, keep);
+                    let keys = synthetic_keys(next, EVENTS, keep, grown);
                     next += EVENTS;
                     let mut batch = sled::Batch::default();
                     for (key, value) in keys {
