@@ -26,27 +26,14 @@ pub use reach::{NodeNumber, Reach, ReachedNode};
 pub use snapshot::{SnapshotColumns, SnapshotError, SnapshotNodes};
 use tributary_model::{DatasetId, Direction, EdgeKind, JobId, NodeKind, NodeRef, Watermark};
 
-#[derive(Clone, Debug)]
-struct Node {
-    kind: NodeKind,
-    /// Shared with every node of the namespace.
-    namespace: Arc<str>,
-    /// Shared with the answers that name the node ([`NodeName`]).
-    name: Arc<str>,
-}
-
-impl Node {
-    fn to_ref(&self) -> NodeRef {
-        NodeRef { kind: self.kind, namespace: String::from(&*self.namespace), name: String::from(&*self.name) }
-    }
-
-    fn to_name(&self) -> NodeName {
-        NodeName { kind: self.kind, namespace: Arc::clone(&self.namespace), name: Arc::clone(&self.name) }
-    }
-}
+/// A node of the index: its kind and its shared strings (the namespace's one string, shared
+/// with every node of the namespace, and the node's own name, shared with the answers that
+/// name it).
+type Node = NodeName;
 
 /// A node as the index names it: the index's own strings, shared rather than copied, so a
-/// large answer costs a reference count per name instead of an allocation and a copy.
+/// large answer costs a reference count per name instead of an allocation and a copy (or
+/// nothing, read through an [`AnswerSink`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NodeName {
     pub kind: NodeKind,
@@ -57,6 +44,30 @@ pub struct NodeName {
 impl NodeName {
     pub fn to_ref(&self) -> NodeRef {
         NodeRef { kind: self.kind, namespace: String::from(&*self.namespace), name: String::from(&*self.name) }
+    }
+}
+
+/// Takes a lineage answer as it is read out of the index, node by node (in the answer's
+/// order) and then edge by edge, the nodes named by the index's own strings: what a transport
+/// encodes straight into its wire format, with no answer built in between.
+pub trait AnswerSink {
+    fn node(&mut self, node: &NodeName, distance: u32);
+    fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind);
+}
+
+/// Collects an answer, each node named by `name`.
+struct Collect<N, F> {
+    answer: LineageAnswer<N>,
+    name: F,
+}
+
+impl<N, F: Fn(&NodeName) -> N> AnswerSink for Collect<N, F> {
+    fn node(&mut self, node: &NodeName, distance: u32) {
+        self.answer.nodes.push(LineageNode { node: (self.name)(node), distance });
+    }
+
+    fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
+        self.answer.edges.push(LineageEdge { from: (self.name)(from), to: (self.name)(to), kind });
     }
 }
 
@@ -375,7 +386,7 @@ impl LineageIndex {
         shape: AnswerShape,
     ) -> Result<LineageAnswer, GraphError> {
         let walked = self.lineage_walked(start, direction, depth, limit, shape)?;
-        Ok(self.name_answer(walked, Node::to_ref))
+        Ok(self.name_answer(walked, NodeName::to_ref))
     }
 
     /// [`Self::lineage_shaped`] with the nodes named by the index's shared strings
@@ -389,7 +400,23 @@ impl LineageIndex {
         shape: AnswerShape,
     ) -> Result<LineageAnswer<NodeName>, GraphError> {
         let walked = self.lineage_walked(start, direction, depth, limit, shape)?;
-        Ok(self.name_answer(walked, Node::to_name))
+        Ok(self.name_answer(walked, NodeName::clone))
+    }
+
+    /// [`Self::lineage_shaped`]'s answer handed to `sink` as it is read out of the index (no
+    /// answer is built); whether the node limit cut it.
+    pub fn lineage_into(
+        &self,
+        start: &NodeRef,
+        direction: Direction,
+        depth: u32,
+        limit: usize,
+        shape: AnswerShape,
+        sink: &mut impl AnswerSink,
+    ) -> Result<bool, GraphError> {
+        let walked = self.lineage_walked(start, direction, depth, limit, shape)?;
+        self.read_out(&walked, sink);
+        Ok(walked.truncated)
     }
 
     fn lineage_walked(
@@ -420,35 +447,39 @@ impl LineageIndex {
         Walked { nodes, edges, truncated }
     }
 
-    fn name_answer<N>(&self, walked: Walked, name: impl Fn(&Node) -> N) -> LineageAnswer<N> {
+    fn name_answer<N>(&self, walked: Walked, name: impl Fn(&NodeName) -> N) -> LineageAnswer<N> {
+        let answer = LineageAnswer {
+            nodes: Vec::with_capacity(walked.nodes.len()),
+            edges: Vec::with_capacity(walked.edges.len()),
+            truncated: walked.truncated,
+        };
+        let mut collect = Collect { answer, name };
+        self.read_out(&walked, &mut collect);
+        collect.answer
+    }
+
+    /// Hands a walk's nodes and edges to `sink`, named.
+    fn read_out(&self, walked: &Walked, sink: &mut impl AnswerSink) {
         // Each node's entry and name are a cache miss: the entries are asked for 16 nodes
         // ahead, the names (read through those entries) 8 ahead.
         let order = &walked.nodes;
-        let nodes = (0..order.len())
-            .map(|at| {
-                if let Some(&(ahead, _)) = order.get(at + 16) {
-                    prefetch::prefetch(&self.graph[ahead] as *const Node);
-                }
-                if let Some(&(ahead, _)) = order.get(at + 8) {
-                    prefetch::prefetch(Arc::as_ptr(&self.graph[ahead].name));
-                }
-                let (index, distance) = order[at];
-                LineageNode { node: name(&self.graph[index]), distance }
-            })
-            .collect();
-        LineageAnswer {
-            nodes,
-            edges: (0..walked.edges.len())
-                .map(|at| {
-                    if let Some(&(from, to, _)) = walked.edges.get(at + 8) {
-                        prefetch::prefetch(&self.graph[from] as *const Node);
-                        prefetch::prefetch(&self.graph[to] as *const Node);
-                    }
-                    let (from, to, kind) = walked.edges[at];
-                    LineageEdge { from: name(&self.graph[from]), to: name(&self.graph[to]), kind }
-                })
-                .collect(),
-            truncated: walked.truncated,
+        for at in 0..order.len() {
+            if let Some(&(ahead, _)) = order.get(at + 16) {
+                prefetch::prefetch(&self.graph[ahead] as *const Node);
+            }
+            if let Some(&(ahead, _)) = order.get(at + 8) {
+                prefetch::prefetch(Arc::as_ptr(&self.graph[ahead].name));
+            }
+            let (index, distance) = order[at];
+            sink.node(&self.graph[index], distance);
+        }
+        for at in 0..walked.edges.len() {
+            if let Some(&(from, to, _)) = walked.edges.get(at + 8) {
+                prefetch::prefetch(&self.graph[from] as *const Node);
+                prefetch::prefetch(&self.graph[to] as *const Node);
+            }
+            let (from, to, kind) = walked.edges[at];
+            sink.edge(&self.graph[from], &self.graph[to], kind);
         }
     }
 

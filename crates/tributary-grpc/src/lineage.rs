@@ -160,8 +160,11 @@ impl proto::lineage_server::Lineage for LineageApi {
     ) -> Result<Response<Self::StreamLineageStream>, Status> {
         let service = crate::caller(&self.service, &request);
         let (start, direction, depth, limit, shape) = lineage_question(request.into_inner()).map_err(status)?;
-        let view = service.lineage_named(start, direction, depth, limit, shape).await.map_err(status)?;
-        Ok(Response::new(Box::pin(futures::stream::iter(crate::chunk::lineage_chunks(view).map(Ok)))))
+        let writer = crate::chunk::ChunkWriter::new();
+        let (writer, outline) =
+            service.lineage_into(start, direction, depth, limit, shape, writer).await.map_err(status)?;
+        let chunks = writer.finish(outline.truncated, &crate::convert::watermark(outline.watermark));
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok)))))
     }
 
     async fn get_column_lineage(

@@ -45,14 +45,15 @@ pub use mesh::{
     Membership, OwnerView, ProductEdge, ProductView, SearchHit, SearchQuery, ViolationFilter, ViolationView,
 };
 pub use queries::{
-    ColumnLineageView, DatasetView, EventPage, JobView, LineageView, NodePage, RunSummary, SchemaVersionView,
+    ColumnLineageView, DatasetView, EventPage, JobView, LineageOutline, LineageView, NodePage, RunSummary,
+    SchemaVersionView,
 };
 pub use snapshot::IndexOrigin;
 pub use source::{Forward, ForwardFuture, SourcedRecord};
 pub use tributary_auth::{Principal, Scope};
 pub use tributary_change as schema_change;
 pub use tributary_graph::{
-    AnswerShape, ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode, NodeName,
+    AnswerShape, AnswerSink, ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode, NodeName,
     UnverifiedDataset, prefetch,
 };
 pub use tributary_mesh as governance;

@@ -9,7 +9,7 @@ use tributary_model::{
 use tributary_auth::Principal;
 
 use crate::visibility::Visibility;
-use crate::{AnswerShape, LineageAnswer, NodeName, Service, ServiceError, Shared, State};
+use crate::{AnswerShape, AnswerSink, LineageAnswer, NodeName, Service, ServiceError, Shared, State};
 
 /// How many recent runs a dataset or job view lists.
 const RECENT_RUNS: usize = 10;
@@ -83,9 +83,20 @@ pub struct LineageView<N = NodeRef> {
     pub watermark: Watermark,
 }
 
-/// A lineage walk before redaction (see [`Service::walk`]).
-pub(crate) struct Walk<N = NodeRef> {
-    pub(crate) answer: LineageAnswer<N>,
+/// What a lineage answer read out into an [`AnswerSink`] says besides its nodes and edges
+/// ([`Service::lineage_into`]).
+#[derive(Clone, Debug)]
+pub struct LineageOutline {
+    /// The node limit cut the answer: more nodes lie within the depth.
+    pub truncated: bool,
+    pub depth: u32,
+    pub watermark: Watermark,
+}
+
+/// A lineage walk before redaction (see [`Service::walk`]); `T` is the answer as the walk
+/// made it.
+pub(crate) struct Walk<T = LineageAnswer> {
+    pub(crate) answer: T,
     pub(crate) visibility: Visibility,
     pub(crate) depth: u32,
     pub(crate) watermark: Watermark,
@@ -241,12 +252,40 @@ impl Service {
         let principal = self.require_read()?;
         let service = self.clone();
         self.blocking(move |_| {
-            let walk = service.walk_with(&principal, &start, depth, limit, |index, start, depth, limit| {
+            let walk = service.walk_with(&principal, &start, depth, limit, |index, start, depth, limit, _| {
                 index.lineage_named(start, direction, depth, limit, shape)
             })?;
             let mut answer = walk.answer;
             walk.visibility.redact_named(&mut answer);
             Ok(LineageView { answer, depth: walk.depth, watermark: walk.watermark })
+        })
+        .await
+    }
+
+    /// [`Self::lineage_shaped`]'s answer handed to `sink` node by node and edge by edge as it
+    /// is read out of the index, behind the caller's redaction, on a blocking thread: for
+    /// transports that encode a large answer straight into their wire format (no answer is
+    /// built). Gives the sink back with the answer's truncation, depth and watermark.
+    pub async fn lineage_into<S: AnswerSink + Send + 'static>(
+        &self,
+        start: NodeRef,
+        direction: Direction,
+        depth: Option<u32>,
+        limit: Option<usize>,
+        shape: AnswerShape,
+        mut sink: S,
+    ) -> Result<(S, LineageOutline), ServiceError> {
+        let principal = self.require_read()?;
+        let service = self.clone();
+        self.blocking(move |_| {
+            let walk = service.walk_with(&principal, &start, depth, limit, |index, start, depth, limit, visibility| {
+                if visibility.sees_everything() {
+                    index.lineage_into(start, direction, depth, limit, shape, &mut sink)
+                } else {
+                    index.lineage_into(start, direction, depth, limit, shape, &mut visibility.redacting(&mut sink))
+                }
+            })?;
+            Ok((sink, LineageOutline { truncated: walk.answer, depth: walk.depth, watermark: walk.watermark }))
         })
         .await
     }
@@ -262,14 +301,15 @@ impl Service {
         limit: Option<usize>,
         shape: AnswerShape,
     ) -> Result<Walk, ServiceError> {
-        self.walk_with(principal, start, depth, limit, |index, start, depth, limit| {
+        self.walk_with(principal, start, depth, limit, |index, start, depth, limit, _| {
             index.lineage_shaped(start, direction, depth, limit, shape)
         })
     }
 
-    /// [`Self::walk`] with the answer named by `answer` (owned or shared names), given the
-    /// index, the start as the caller may walk from it, and the filled-in depth and limit.
-    fn walk_with<N>(
+    /// [`Self::walk`] with the answer made by `answer` (named by owned or shared names, or
+    /// read out into a sink), given the index, the start as the caller may walk from it, the
+    /// filled-in depth and limit, and what the caller may see.
+    fn walk_with<T>(
         &self,
         principal: &Principal,
         start: &NodeRef,
@@ -280,13 +320,14 @@ impl Service {
             &NodeRef,
             u32,
             usize,
-        ) -> Result<LineageAnswer<N>, tributary_graph::GraphError>,
-    ) -> Result<Walk<N>, ServiceError> {
+            &Visibility,
+        ) -> Result<T, tributary_graph::GraphError>,
+    ) -> Result<Walk<T>, ServiceError> {
         let (depth, limit) = self.walk_bounds(depth, limit)?;
         let state = self.shared.read_state();
         let visibility = Visibility::new(principal, &state, &self.shared.redaction_key);
         let start = walk_start(principal, &state, &visibility, start)?;
-        let answer = answer(&state.index, &start, depth, limit)?;
+        let answer = answer(&state.index, &start, depth, limit, &visibility)?;
         Ok(Walk { answer, visibility, depth, watermark: state.index.watermark() })
     }
 

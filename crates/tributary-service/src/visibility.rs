@@ -13,11 +13,12 @@
 //! Every read use case builds one [`Visibility`] from the caller and the mesh (an `Arc` clone
 //! of the restricted set: nothing to do in the common case of no restricted product).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tributary_auth::{Principal, RedactionKey, redacted_id};
-use tributary_model::{DatasetId, NodeKind, NodeRef};
+use tributary_graph::{AnswerSink, NodeName};
+use tributary_model::{DatasetId, EdgeKind, NodeKind, NodeRef};
 
 use crate::mesh::Membership;
 use crate::{ServiceError, State};
@@ -137,18 +138,10 @@ impl Visibility {
         if self.sees_everything() {
             return;
         }
-        // Most nodes lie in namespaces with nothing hidden: those are passed without building
-        // an id to look up.
-        let namespaces: std::collections::HashSet<&str> = self.hidden.keys().map(|id| id.namespace.as_str()).collect();
+        let namespaces = self.hidden_namespaces();
         let redact = |node: &mut tributary_graph::NodeName| {
-            if node.kind != NodeKind::Dataset || !namespaces.contains(&*node.namespace) {
-                return;
-            }
-            let id = DatasetId::new(&*node.namespace, &*node.name);
-            if self.hides(&id) {
-                let shown = self.dataset(&id);
-                node.namespace = shown.namespace.into();
-                node.name = shown.name.into();
+            if let Some(shown) = self.shown_name(&namespaces, node) {
+                *node = shown;
             }
         };
         for node in &mut answer.nodes {
@@ -158,6 +151,30 @@ impl Visibility {
             redact(&mut edge.from);
             redact(&mut edge.to);
         }
+    }
+
+    /// `sink` behind this caller's redaction: hidden datasets reach it by their redacted names.
+    pub(crate) fn redacting<'a, S: AnswerSink>(&'a self, sink: &'a mut S) -> Redacting<'a, S> {
+        Redacting { visibility: self, namespaces: self.hidden_namespaces(), sink }
+    }
+
+    /// The namespaces that hold a hidden dataset: most nodes lie in others, and are passed
+    /// without building an id to look up.
+    fn hidden_namespaces(&self) -> HashSet<&str> {
+        self.hidden.keys().map(|id| id.namespace.as_str()).collect()
+    }
+
+    /// The name this caller sees for a node it may not see; `None` when it may.
+    fn shown_name(&self, namespaces: &HashSet<&str>, node: &NodeName) -> Option<NodeName> {
+        if node.kind != NodeKind::Dataset || !namespaces.contains(&*node.namespace) {
+            return None;
+        }
+        let id = DatasetId::new(&*node.namespace, &*node.name);
+        if !self.hides(&id) {
+            return None;
+        }
+        let shown = self.dataset(&id);
+        Some(NodeName { kind: node.kind, namespace: shown.namespace.into(), name: shown.name.into() })
     }
 
     pub(crate) fn redact_columns(&self, answer: &mut tributary_graph::ColumnAnswer) {
@@ -303,5 +320,33 @@ impl Visibility {
             self.hides(&DatasetId::new(namespace, name))
         });
         dataset_event || named("inputs") || named("outputs")
+    }
+}
+
+/// A lineage answer's sink behind a caller's redaction ([`Visibility::redacting`]).
+pub(crate) struct Redacting<'a, S> {
+    visibility: &'a Visibility,
+    namespaces: HashSet<&'a str>,
+    sink: &'a mut S,
+}
+
+impl<S> Redacting<'_, S> {
+    fn shown<'n>(&self, node: &'n NodeName) -> std::borrow::Cow<'n, NodeName> {
+        match self.visibility.shown_name(&self.namespaces, node) {
+            Some(shown) => std::borrow::Cow::Owned(shown),
+            None => std::borrow::Cow::Borrowed(node),
+        }
+    }
+}
+
+impl<S: AnswerSink> AnswerSink for Redacting<'_, S> {
+    fn node(&mut self, node: &NodeName, distance: u32) {
+        let node = self.shown(node);
+        self.sink.node(&node, distance);
+    }
+
+    fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
+        let (from, to) = (self.shown(from), self.shown(to));
+        self.sink.edge(&from, &to, kind);
     }
 }
