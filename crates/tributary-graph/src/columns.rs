@@ -451,7 +451,7 @@ impl LineageIndex {
     fn column_order(&self, left: FieldId, right: FieldId) -> std::cmp::Ordering {
         let (left_dataset, left_field) = self.columns.at(left);
         let (right_dataset, right_field) = self.columns.at(right);
-        let (left_node, right_node) = (&self.graph[left_dataset], &self.graph[right_dataset]);
+        let (left_node, right_node) = (&self.nodes[left_dataset.index()], &self.nodes[right_dataset.index()]);
         (&*left_node.namespace, &*left_node.name, left_field).cmp(&(
             &*right_node.namespace,
             &*right_node.name,
@@ -605,7 +605,7 @@ impl LineageIndex {
             (PetDirection::Incoming, PetDirection::Incoming)
         };
         for job in self.graph.neighbors_directed(dataset, to_job) {
-            if self.graph[job].kind != NodeKind::Job {
+            if self.nodes[job.index()].kind != NodeKind::Job {
                 continue;
             }
             for other in self.graph.neighbors_directed(job, from_job) {
@@ -617,7 +617,7 @@ impl LineageIndex {
                 if !covered {
                     answer.unverified.push(UnverifiedDataset {
                         dataset: self.dataset_id(other),
-                        job: JobId::new(&*self.graph[job].namespace, &*self.graph[job].name),
+                        job: JobId::new(&*self.nodes[job.index()].namespace, &*self.nodes[job.index()].name),
                         via: via.clone(),
                         path: path.to_vec(),
                     });

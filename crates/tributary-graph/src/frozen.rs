@@ -10,12 +10,7 @@
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::NodeIndex;
 
-use petgraph::stable_graph::StableDiGraph;
-use tributary_model::EdgeKind;
-
-use crate::Node;
-
-type Graph = StableDiGraph<Node, EdgeKind, u32>;
+use crate::Graph;
 
 /// Changed or added nodes tolerated before the next walk takes a new copy: an eighth of the
 /// copy, and at least this many.

@@ -111,7 +111,7 @@ impl LineageIndex {
             }
             // Names are compared only between labelled outputs (most jobs have at most one).
             let earlier = first.is_none_or(|(other, _)| {
-                let (a, b) = (&self.graph[output], &self.graph[other]);
+                let (a, b) = (&self.nodes[output.index()], &self.nodes[other.index()]);
                 (&*a.namespace, &*a.name) < (&*b.namespace, &*b.name)
             });
             if earlier {

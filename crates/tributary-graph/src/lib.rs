@@ -31,6 +31,10 @@ use tributary_model::{DatasetId, Direction, EdgeKind, JobId, NodeKind, NodeRef, 
 /// name it).
 type Node = NodeName;
 
+/// The dataset graph's adjacency: datasets and jobs as bare node indices (their names are in
+/// [`LineageIndex::nodes`], by index), edges weighted by their kind.
+pub(crate) type Graph = StableDiGraph<(), EdgeKind, u32>;
+
 /// A node as the index names it: the index's own strings, shared rather than copied, so a
 /// large answer costs a reference count per name instead of an allocation and a copy (or
 /// nothing, read through an [`AnswerSink`]).
@@ -152,8 +156,12 @@ pub enum GraphError {
 /// current inputs (dataset -> job) and outputs (job -> dataset), no duplicates.
 #[derive(Default)]
 pub struct LineageIndex {
-    graph: StableDiGraph<Node, EdgeKind, u32>,
-    /// Datasets and jobs by name (the names live once, in the graph's nodes).
+    graph: Graph,
+    /// Each node's kind and names, by node index: a dense table, so that reading the names of
+    /// a large answer is a walk over one array (whose entries can be asked for ahead of use)
+    /// rather than through the graph's node records.
+    nodes: Vec<Node>,
+    /// Datasets and jobs by name (the names live once, in `nodes`).
     names: names::NodeNames,
     /// Whether each node (by index) is a job: read on every edge of a traversal, so kept
     /// dense instead of read from the node.
@@ -233,15 +241,18 @@ impl LineageIndex {
     }
 
     fn ensure_node(&mut self, kind: NodeKind, namespace: &str, name: &str) -> NodeIndex {
-        if let Some(index) = self.names.find(&self.graph, kind, namespace, name) {
+        if let Some(index) = self.names.find(&self.nodes, kind, namespace, name) {
             return index;
         }
         let (namespace, namespace_number, new_namespace) = self.names.namespace(namespace);
         if new_namespace {
             self.labels.namespace_added(&namespace);
         }
-        let index = self.graph.add_node(Node { kind, namespace, name: name.into() });
-        self.names.insert(&self.graph, index);
+        let index = self.graph.add_node(());
+        // Nodes are never removed, so a new node's index is the next one.
+        debug_assert_eq!(index.index(), self.nodes.len());
+        self.nodes.push(Node { kind, namespace, name: name.into() });
+        self.names.insert(&self.nodes, index);
         // Nodes are never removed, so a new node's index is the next one.
         if self.is_job.len() <= index.index() {
             self.is_job.resize(index.index() + 1, false);
@@ -250,7 +261,7 @@ impl LineageIndex {
         self.is_job[index.index()] = kind == NodeKind::Job;
         self.namespace_of[index.index()] = namespace_number;
         let label = match kind {
-            NodeKind::Dataset => self.labels.dataset_label(&self.graph[index]),
+            NodeKind::Dataset => self.labels.dataset_label(&self.nodes[index.index()]),
             // A new job writes nothing yet.
             NodeKind::Job => 0,
         };
@@ -259,11 +270,11 @@ impl LineageIndex {
     }
 
     fn dataset_index(&self, id: &DatasetId) -> Option<NodeIndex> {
-        self.names.find(&self.graph, NodeKind::Dataset, &id.namespace, &id.name)
+        self.names.find(&self.nodes, NodeKind::Dataset, &id.namespace, &id.name)
     }
 
     fn job_index(&self, id: &JobId) -> Option<NodeIndex> {
-        self.names.find(&self.graph, NodeKind::Job, &id.namespace, &id.name)
+        self.names.find(&self.nodes, NodeKind::Job, &id.namespace, &id.name)
     }
 
     /// Makes the job's edges exactly `inputs` and `outputs`, touching only the edges
@@ -313,12 +324,12 @@ impl LineageIndex {
     }
 
     fn dataset_id(&self, index: NodeIndex) -> DatasetId {
-        let node = &self.graph[index];
+        let node = &self.nodes[index.index()];
         DatasetId::new(&*node.namespace, &*node.name)
     }
 
     fn node_index(&self, start: &NodeRef) -> Result<NodeIndex, GraphError> {
-        let found = self.names.find(&self.graph, start.kind, &start.namespace, &start.name);
+        let found = self.names.find(&self.nodes, start.kind, &start.namespace, &start.name);
         found.ok_or_else(|| GraphError::UnknownNode {
             kind: match start.kind {
                 NodeKind::Dataset => "dataset",
@@ -356,7 +367,7 @@ impl LineageIndex {
     fn neighbours(&self, index: Option<NodeIndex>, side: PetDirection) -> Vec<NodeRef> {
         let Some(index) = index else { return Vec::new() };
         let mut found: Vec<NodeRef> =
-            self.graph.neighbors_directed(index, side).map(|other| self.graph[other].to_ref()).collect();
+            self.graph.neighbors_directed(index, side).map(|other| self.nodes[other.index()].to_ref()).collect();
         found.sort();
         found
     }
@@ -465,21 +476,21 @@ impl LineageIndex {
         let order = &walked.nodes;
         for at in 0..order.len() {
             if let Some(&(ahead, _)) = order.get(at + 16) {
-                prefetch::prefetch(&self.graph[ahead] as *const Node);
+                prefetch::prefetch(self.nodes.as_ptr().wrapping_add(ahead.index()));
             }
             if let Some(&(ahead, _)) = order.get(at + 8) {
-                prefetch::prefetch(Arc::as_ptr(&self.graph[ahead].name));
+                prefetch::prefetch(Arc::as_ptr(&self.nodes[ahead.index()].name));
             }
             let (index, distance) = order[at];
-            sink.node(&self.graph[index], distance);
+            sink.node(&self.nodes[index.index()], distance);
         }
         for at in 0..walked.edges.len() {
             if let Some(&(from, to, _)) = walked.edges.get(at + 8) {
-                prefetch::prefetch(&self.graph[from] as *const Node);
-                prefetch::prefetch(&self.graph[to] as *const Node);
+                prefetch::prefetch(self.nodes.as_ptr().wrapping_add(from.index()));
+                prefetch::prefetch(self.nodes.as_ptr().wrapping_add(to.index()));
             }
             let (from, to, kind) = walked.edges[at];
-            sink.edge(&self.graph[from], &self.graph[to], kind);
+            sink.edge(&self.nodes[from.index()], &self.nodes[to.index()], kind);
         }
     }
 
@@ -507,7 +518,7 @@ impl LineageIndex {
                 if seen > max_nodes {
                     return found;
                 }
-                if self.graph[next].kind == NodeKind::Dataset {
+                if self.nodes[next.index()].kind == NodeKind::Dataset {
                     let id = self.dataset_id(next);
                     if stop(&id) {
                         found.push(id);
@@ -524,8 +535,8 @@ impl LineageIndex {
     pub fn jobs_with_io(&self) -> impl Iterator<Item = (JobId, Vec<DatasetId>, Vec<DatasetId>)> + '_ {
         // In no particular order: callers (policy evaluation) collect into sets, and sorting
         // would cost O(n log n) on every write group that adds a job.
-        self.graph.node_indices().filter(|&index| self.graph[index].kind == NodeKind::Job).map(move |index| {
-            let node = &self.graph[index];
+        self.graph.node_indices().filter(|&index| self.nodes[index.index()].kind == NodeKind::Job).map(move |index| {
+            let node = &self.nodes[index.index()];
             let inputs =
                 self.graph.neighbors_directed(index, PetDirection::Incoming).map(|d| self.dataset_id(d)).collect();
             let outputs =
@@ -571,9 +582,9 @@ impl LineageIndex {
         after: Option<(&str, &str)>,
         limit: usize,
     ) -> (Vec<(&str, &str)>, bool) {
-        let sorted = self.names.sorted(&self.graph, kind);
+        let sorted = self.names.sorted(&self.nodes, kind);
         let names = |index: NodeIndex| {
-            let node = &self.graph[index];
+            let node = &self.nodes[index.index()];
             (&*node.namespace, &*node.name)
         };
         let start = after.map_or(0, |after| sorted.partition_point(|&index| names(index) <= after));

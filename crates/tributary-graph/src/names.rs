@@ -1,5 +1,5 @@
 //! Finding nodes by kind, namespace and name without a second copy of the names: a hash
-//! table of node indices whose hashing and equality read the names from the graph's nodes,
+//! table of node indices whose hashing and equality read the names from the node table,
 //! and namespaces shared between the nodes that have them (a mesh has a few hundred
 //! namespaces and a million names). Listings want (namespace, name) order: nodes added since
 //! the last listing wait in a short list, and the next listing sorts just those and splices
@@ -10,12 +10,10 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use hashbrown::HashTable;
-use petgraph::stable_graph::{NodeIndex, StableDiGraph};
-use tributary_model::{EdgeKind, NodeKind};
+use petgraph::stable_graph::NodeIndex;
+use tributary_model::NodeKind;
 
 use crate::Node;
-
-type Graph = StableDiGraph<Node, EdgeKind, u32>;
 
 #[derive(Default)]
 pub(crate) struct NodeNames {
@@ -52,11 +50,11 @@ fn hash_of(hasher: &std::hash::RandomState, kind: NodeKind, namespace: &str, nam
 }
 
 impl NodeNames {
-    pub(crate) fn find(&self, graph: &Graph, kind: NodeKind, namespace: &str, name: &str) -> Option<NodeIndex> {
+    pub(crate) fn find(&self, nodes: &[Node], kind: NodeKind, namespace: &str, name: &str) -> Option<NodeIndex> {
         let hash = hash_of(&self.hasher, kind, namespace, name);
         self.table
             .find(hash, |&index| {
-                let node = &graph[index];
+                let node = &nodes[index.index()];
                 node.kind == kind && &*node.namespace == namespace && &*node.name == name
             })
             .copied()
@@ -82,12 +80,12 @@ impl NodeNames {
     }
 
     /// Files a node just added to the graph.
-    pub(crate) fn insert(&mut self, graph: &Graph, index: NodeIndex) {
-        let node = &graph[index];
+    pub(crate) fn insert(&mut self, nodes: &[Node], index: NodeIndex) {
+        let node = &nodes[index.index()];
         let hasher = &self.hasher;
         let hash = hash_of(hasher, node.kind, &node.namespace, &node.name);
         self.table.insert_unique(hash, index, |&other| {
-            let other = &graph[other];
+            let other = &nodes[other.index()];
             hash_of(hasher, other.kind, &other.namespace, &other.name)
         });
         self.counts[slot(node.kind)] += 1;
@@ -95,10 +93,10 @@ impl NodeNames {
     }
 
     /// Room for `additional` more nodes without growing the table (a snapshot's count).
-    pub(crate) fn reserve(&mut self, graph: &Graph, additional: usize) {
+    pub(crate) fn reserve(&mut self, nodes: &[Node], additional: usize) {
         let hasher = &self.hasher;
         self.table.reserve(additional, |&other| {
-            let other = &graph[other];
+            let other = &nodes[other.index()];
             hash_of(hasher, other.kind, &other.namespace, &other.name)
         });
     }
@@ -108,13 +106,13 @@ impl NodeNames {
     }
 
     /// Every node of `kind` in (namespace, name) order.
-    pub(crate) fn sorted(&self, graph: &Graph, kind: NodeKind) -> Arc<Vec<NodeIndex>> {
+    pub(crate) fn sorted(&self, nodes: &[Node], kind: NodeKind) -> Arc<Vec<NodeIndex>> {
         let mut ordered = self.sorted[slot(kind)].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if ordered.pending.is_empty() {
             return Arc::clone(&ordered.sorted);
         }
         let key = |index: NodeIndex| {
-            let node = &graph[index];
+            let node = &nodes[index.index()];
             (&*node.namespace, &*node.name)
         };
         let mut pending = std::mem::take(&mut ordered.pending);

@@ -70,7 +70,7 @@ impl LineageIndex {
 
     /// The node's kind, namespace and name.
     pub fn node_ref(&self, node: NodeNumber) -> NodeRef {
-        self.graph[NodeIndex::new(node.index())].to_ref()
+        self.nodes[node.index()].to_ref()
     }
 
     pub fn is_job(&self, node: NodeNumber) -> bool {

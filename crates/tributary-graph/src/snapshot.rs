@@ -54,7 +54,7 @@ impl LineageIndex {
         w.u32(self.graph.node_count())?;
         for index in 0..self.graph.node_count() {
             // Nodes are never removed: indices are dense.
-            let node = &self.graph[NodeIndex::new(index)];
+            let node = &self.nodes[index];
             w.u8(match node.kind {
                 NodeKind::Dataset => 0,
                 NodeKind::Job => 1,
@@ -139,7 +139,8 @@ impl LineageIndex {
         }
         let n_nodes = r.count(9, "nodes")?;
         index.graph.reserve_nodes(n_nodes);
-        index.names.reserve(&index.graph, n_nodes);
+        index.nodes.reserve_exact(n_nodes);
+        index.names.reserve(&index.nodes, n_nodes);
         index.is_job.reserve_exact(n_nodes);
         index.namespace_of.reserve_exact(n_nodes);
         for position in 0..n_nodes {

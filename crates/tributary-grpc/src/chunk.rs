@@ -25,55 +25,68 @@ pub struct LineageChunk {
     body: Bytes,
 }
 
+/// Where [`ChunkWriter`] delivers each chunk as soon as it is closed: the response stream, which
+/// sends it while the rest of the answer is still being written.
+pub(crate) type ChunkSender = tokio::sync::mpsc::UnboundedSender<Result<LineageChunk, tonic::Status>>;
+
 /// Writes a lineage answer as `StreamLineage` chunks while the service reads it out of the
-/// index: nodes first, then edges, at most `per_chunk` of them per chunk ([`LINEAGE_CHUNK`]);
-/// [`Self::finish`] marks the last chunk and gives it `truncated` and the watermark.
+/// index: nodes first, then edges, at most `per_chunk` of them per chunk ([`LINEAGE_CHUNK`]).
+/// Each full chunk is sent on at once (the client decodes it while the next one is written);
+/// [`Self::finish`] sends the last one, marked, with `truncated` and the watermark.
+///
+/// The channel is unbounded on purpose: the writer runs under the state's read lock and must
+/// never wait for a slow client there. What it can hold is bounded by the node limit, as the
+/// answer itself is.
 pub(crate) struct ChunkWriter {
-    chunks: Vec<LineageChunk>,
+    chunks: ChunkSender,
     /// The chunk being written.
     out: Vec<u8>,
     /// Nodes and edges in it.
     items: usize,
     per_chunk: usize,
+    /// The stream was dropped (the client went away): nothing more is written.
+    abandoned: bool,
 }
 
 impl ChunkWriter {
-    pub(crate) fn new() -> Self {
-        Self::with_chunk_size(LINEAGE_CHUNK)
+    pub(crate) fn new(chunks: ChunkSender) -> Self {
+        Self::with_chunk_size(chunks, LINEAGE_CHUNK)
     }
 
-    fn with_chunk_size(per_chunk: usize) -> Self {
-        Self { chunks: Vec::new(), out: Vec::with_capacity(64 * 1024), items: 0, per_chunk: per_chunk.max(1) }
+    fn with_chunk_size(chunks: ChunkSender, per_chunk: usize) -> Self {
+        Self { chunks, out: Vec::with_capacity(64 * 1024), items: 0, per_chunk: per_chunk.max(1), abandoned: false }
     }
 
-    /// Room for one more node or edge: a full chunk is closed first.
-    fn one_more(&mut self) -> &mut Vec<u8> {
+    /// Room for one more node or edge (a full chunk is sent first); `None` once the stream is
+    /// gone.
+    fn one_more(&mut self) -> Option<&mut Vec<u8>> {
         if self.items == self.per_chunk {
             // The next chunk is about as long as this one.
             let next = Vec::with_capacity(self.out.len() + self.out.len() / 8);
-            self.chunks.push(LineageChunk { body: Bytes::from(std::mem::replace(&mut self.out, next)) });
+            let full = LineageChunk { body: Bytes::from(std::mem::replace(&mut self.out, next)) };
+            self.abandoned |= self.chunks.send(Ok(full)).is_err();
             self.items = 0;
         }
         self.items += 1;
-        &mut self.out
+        (!self.abandoned).then_some(&mut self.out)
     }
 
-    /// The chunks, the last one marked and carrying `truncated` and the watermark (an empty
-    /// answer is one such chunk).
-    pub(crate) fn finish(mut self, truncated: bool, watermark: &proto::Watermark) -> Vec<LineageChunk> {
+    /// Sends the last chunk, marked and carrying `truncated` and the watermark (an empty answer
+    /// is that chunk alone). A stream that is gone takes nothing.
+    pub(crate) fn finish(mut self, truncated: bool, watermark: &proto::Watermark) {
         encoding::bool::encode(3, &true, &mut self.out);
         if truncated {
             encoding::bool::encode(4, &truncated, &mut self.out);
         }
         encoding::message::encode(5, watermark, &mut self.out);
-        self.chunks.push(LineageChunk { body: Bytes::from(self.out) });
-        self.chunks
+        // Err only when the stream is gone: no one is left to tell.
+        let _gone = self.chunks.send(Ok(LineageChunk { body: Bytes::from(self.out) }));
     }
 }
 
 impl AnswerSink for ChunkWriter {
     fn node(&mut self, node: &NodeName, distance: u32) {
-        let out = self.one_more();
+        let Some(out) = self.one_more() else { return };
         let name = name_len(node);
         let distance_len = if distance == 0 { 0 } else { encoding::uint32::encoded_len(2, &distance) };
         put_delimited(1, delimited_len(1, name) + distance_len, out);
@@ -84,7 +97,7 @@ impl AnswerSink for ChunkWriter {
     }
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
-        let out = self.one_more();
+        let Some(out) = self.one_more() else { return };
         let (from_len, to_len) = (name_len(from), name_len(to));
         let kind = edge_kind_text(kind);
         put_delimited(2, delimited_len(1, from_len) + delimited_len(2, to_len) + str_len(3, kind), out);
@@ -281,14 +294,16 @@ mod tests {
         per_chunk: usize,
         truncated: bool,
     ) -> Vec<LineageChunk> {
-        let mut writer = ChunkWriter::with_chunk_size(per_chunk);
+        let (sender, mut chunks) = tokio::sync::mpsc::unbounded_channel();
+        let mut writer = ChunkWriter::with_chunk_size(sender, per_chunk);
         for (node, distance) in nodes {
             writer.node(node, *distance);
         }
         for (from, to, kind) in edges {
             writer.edge(from, to, *kind);
         }
-        writer.finish(truncated, &watermark())
+        writer.finish(truncated, &watermark());
+        std::iter::from_fn(|| chunks.try_recv().ok()).map(|chunk| chunk.expect("no error is sent")).collect()
     }
 
     #[test]
@@ -322,6 +337,19 @@ mod tests {
         assert_eq!(chunks.len(), 2);
         let last = proto::LineageChunk::decode(&chunks[1].encode_to_vec()[..]).unwrap();
         assert_eq!((last.nodes.len(), last.last), (2, true));
+    }
+
+    #[test]
+    fn stops_writing_once_the_stream_is_gone() {
+        let (sender, chunks) = tokio::sync::mpsc::unbounded_channel();
+        let mut writer = ChunkWriter::with_chunk_size(sender, 1);
+        let (nodes, _) = answer();
+        drop(chunks);
+        for (node, distance) in &nodes {
+            writer.node(node, *distance);
+        }
+        assert!(writer.abandoned);
+        assert!(writer.out.is_empty(), "nothing is written after the first chunk could not be sent");
     }
 
     #[test]

@@ -160,11 +160,23 @@ impl proto::lineage_server::Lineage for LineageApi {
     ) -> Result<Response<Self::StreamLineageStream>, Status> {
         let service = crate::caller(&self.service, &request);
         let (start, direction, depth, limit, shape) = lineage_question(request.into_inner()).map_err(status)?;
-        let writer = crate::chunk::ChunkWriter::new();
-        let (writer, outline) =
-            service.lineage_into(start, direction, depth, limit, shape, writer).await.map_err(status)?;
-        let chunks = writer.finish(outline.truncated, &crate::convert::watermark(outline.watermark));
-        Ok(Response::new(Box::pin(futures::stream::iter(chunks.into_iter().map(Ok)))))
+        // The answer is written on a blocking thread and each chunk sent as soon as it is full;
+        // an error (unknown start, bad limit) comes before any chunk and answers the call.
+        let (sender, mut chunks) = tokio::sync::mpsc::unbounded_channel();
+        let writer = crate::chunk::ChunkWriter::new(sender.clone());
+        tokio::spawn(async move {
+            match service.lineage_into(start, direction, depth, limit, shape, writer).await {
+                Ok((writer, outline)) => writer.finish(outline.truncated, &crate::convert::watermark(outline.watermark)),
+                // Err only when the call is gone: no one is left to tell.
+                Err(error) => drop(sender.send(Err(status(error)))),
+            }
+        });
+        let first = chunks
+            .recv()
+            .await
+            .ok_or_else(|| Status::internal("the lineage answer ended before its first chunk"))??;
+        let rest = tokio_stream::wrappers::UnboundedReceiverStream::new(chunks);
+        Ok(Response::new(Box::pin(futures::StreamExt::chain(futures::stream::iter([Ok(first)]), rest))))
     }
 
     async fn get_column_lineage(
