@@ -65,6 +65,7 @@ const QUERY_KINDS: [&str; 14] = [
     "run",
     "schemaChanges",
     "grpc GetLineage",
+    "grpc StreamLineage",
     "grpc GetColumnLineage",
 ];
 
@@ -699,6 +700,58 @@ async fn query_once(
                 answer.nodes.iter().any(|n| n.distance == 0 && n.node.as_ref().is_some_and(|n| n.name == dataset.1));
             if !start {
                 return Err(format!("`{what}`: the start is not among the nodes: {answer:?}"));
+            }
+        }
+        "grpc StreamLineage" => {
+            let Some((dataset, _, max)) = pick_dataset(ctx, rng, any_dataset) else { return Ok(false) };
+            let what = name(&format!("{}:{}", dataset.0, dataset.1));
+            let request = proto::LineageRequest {
+                start: Some(proto_node(&dataset)),
+                direction: proto::Direction::Both as i32,
+                depth: 0,
+                limit: 0,
+                omit_edges: rng.chance(50),
+                datasets_only: rng.chance(30),
+            };
+            let mut chunks = timed(&what, lineage_client.stream_lineage(request))
+                .await?
+                .map_err(|status| format!("`{what}`: {status}"))?
+                .into_inner();
+            // Some callers hang up after the first chunk: the server stops writing for them.
+            let hang_up = rng.chance(20);
+            let (mut nodes, mut edges, mut last) = (Vec::new(), Vec::new(), None);
+            while let Some(chunk) =
+                timed(&what, chunks.message()).await?.map_err(|status| format!("`{what}`: {status}"))?
+            {
+                if last.is_some() {
+                    return Err(format!("`{what}`: a chunk after the last one"));
+                }
+                if chunk.last != chunk.watermark.is_some() {
+                    return Err(format!("`{what}`: a watermark on a chunk that is not the last, or none on the last"));
+                }
+                nodes.extend(chunk.nodes.into_iter().filter_map(|n| n.node.map(|node| (node, n.distance))));
+                edges.extend(chunk.edges);
+                if chunk.last {
+                    last = chunk.watermark;
+                }
+                if hang_up {
+                    return Ok(true);
+                }
+            }
+            let Some(watermark) = last else { return Err(format!("`{what}`: the stream ended without its last chunk")) };
+            grpc_covers(&what, Some(&watermark), max)?;
+            if !nodes.iter().any(|(node, distance)| *distance == 0 && node.name == dataset.1) {
+                return Err(format!("`{what}`: the start is not among the nodes: {nodes:?}"));
+            }
+            let known: std::collections::HashSet<(i32, &str, &str)> =
+                nodes.iter().map(|(node, _)| (node.kind, node.namespace.as_str(), node.name.as_str())).collect();
+            for edge in &edges {
+                for end in [&edge.from, &edge.to] {
+                    let end = end.as_ref().ok_or_else(|| format!("`{what}`: an edge without an end"))?;
+                    if !known.contains(&(end.kind, end.namespace.as_str(), end.name.as_str())) {
+                        return Err(format!("`{what}`: an edge's end {end:?} is not among the nodes"));
+                    }
+                }
             }
         }
         "grpc GetColumnLineage" => {

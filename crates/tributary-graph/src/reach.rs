@@ -95,28 +95,43 @@ impl LineageIndex {
         mut edges: Option<&mut WalkEdges>,
     ) -> (Vec<(NodeIndex, u32)>, bool) {
         let frozen = if edges.is_none() { Some(self.frozen()) } else { None };
+        let capacity = limit.min(self.is_job.len());
         let mut walk = Walk {
-            is_job: &self.is_job,
             visited: vec![0; self.is_job.len().div_ceil(64)],
-            queue: Vec::with_capacity(limit.min(self.is_job.len())),
+            queue: Vec::with_capacity(capacity),
+            queue_is_job: Vec::with_capacity(capacity),
             depth,
             limit,
             truncated: false,
         };
-        walk.visit(start, 0);
+        walk.visit(start, 0, self.is_job[start.index()]);
         let mut head = 0;
         while let Some(&(current, distance)) = walk.queue.get(head) {
+            // The graph is bipartite (datasets -> jobs -> datasets): every neighbour is of the
+            // other kind, known without reading it.
+            let next_is_job = !walk.queue_is_job[head];
+            if let Some(frozen) = frozen.as_deref() {
+                // Rows lie wherever their nodes' numbers put them: their bounds are asked for
+                // 16 queued nodes ahead, their neighbours (found through those bounds) 8.
+                if let Some(&(ahead, _)) = walk.queue.get(head + 16) {
+                    frozen.prefetch_bounds(ahead, side);
+                }
+                if let Some(&(ahead, _)) = walk.queue.get(head + 8) {
+                    frozen.prefetch_row(ahead, side);
+                }
+            }
             head += 1;
             match frozen.as_deref().and_then(|frozen| frozen.row(current, side)) {
                 Some(row) => {
                     for &next in row {
-                        walk.step(NodeIndex::new(next as usize), distance);
+                        walk.step(NodeIndex::new(next as usize), distance, next_is_job);
                     }
                 }
                 None => {
                     for edge in self.graph.edges_directed(current, side) {
                         let next = if side == PetDirection::Outgoing { edge.target() } else { edge.source() };
-                        if walk.step(next, distance)
+                        debug_assert_eq!(self.is_job[next.index()], next_is_job, "an edge joins two nodes of a kind");
+                        if walk.step(next, distance, next_is_job)
                             && let Some(edges) = edges.as_deref_mut()
                         {
                             edges.push((edge.source(), edge.target(), *edge.weight()));
@@ -125,12 +140,13 @@ impl LineageIndex {
                 }
             }
         }
-        let Walk { mut queue, truncated, .. } = walk;
+        let Walk { mut queue, queue_is_job, truncated, .. } = walk;
         if !with_jobs {
             let mut position = 0;
-            queue.retain(|&(node, _)| {
+            queue.retain(|_| {
+                let keep = position == 0 || !queue_is_job[position];
                 position += 1;
-                position == 1 || !self.is_job[node.index()]
+                keep
             });
         }
         (queue, truncated)
@@ -190,28 +206,31 @@ impl LineageIndex {
 }
 
 /// The state of one breadth-first walk.
-struct Walk<'a> {
-    is_job: &'a [bool],
+struct Walk {
     /// A bit per node index.
     visited: Vec<u64>,
     /// Every visited node, in visit order, with its distance: also the walk's queue.
     queue: Vec<(NodeIndex, u32)>,
+    /// Whether each node of `queue` (by position) is a job: read in order, where the index's
+    /// own table would be a random read per node.
+    queue_is_job: Vec<bool>,
     depth: u32,
     limit: usize,
     truncated: bool,
 }
 
-impl Walk<'_> {
-    fn visit(&mut self, node: NodeIndex, distance: u32) {
+impl Walk {
+    fn visit(&mut self, node: NodeIndex, distance: u32, is_job: bool) {
         self.visited[node.index() / 64] |= 1 << (node.index() % 64);
         self.queue.push((node, distance));
+        self.queue_is_job.push(is_job);
     }
 
-    /// Follows an edge from a node at `distance` to `next`; whether the edge is within the
-    /// depth (and so part of the answer).
+    /// Follows an edge from a node at `distance` to `next` (a job or not); whether the edge is
+    /// within the depth (and so part of the answer).
     #[inline]
-    fn step(&mut self, next: NodeIndex, distance: u32) -> bool {
-        let next_distance = distance + u32::from(self.is_job[next.index()]);
+    fn step(&mut self, next: NodeIndex, distance: u32, next_is_job: bool) -> bool {
+        let next_distance = distance + u32::from(next_is_job);
         if next_distance > self.depth {
             return false;
         }
@@ -221,7 +240,7 @@ impl Walk<'_> {
                 self.truncated = true;
                 return false;
             }
-            self.visit(next, next_distance);
+            self.visit(next, next_distance, next_is_job);
         }
         true
     }
