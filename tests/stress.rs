@@ -51,7 +51,7 @@ const DATASETS: [(&str, &str); 14] = [
 ];
 
 /// Every query kind the query tasks run; each must have run at least once.
-const QUERY_KINDS: [&str; 14] = [
+const QUERY_KINDS: [&str; 15] = [
     "lineage",
     "impact",
     "search",
