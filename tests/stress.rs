@@ -738,7 +738,9 @@ async fn query_once(
                     return Ok(true);
                 }
             }
-            let Some(watermark) = last else { return Err(format!("`{what}`: the stream ended without its last chunk")) };
+            let Some(watermark) = last else {
+                return Err(format!("`{what}`: the stream ended without its last chunk"));
+            };
             grpc_covers(&what, Some(&watermark), max)?;
             if !nodes.iter().any(|(node, distance)| *distance == 0 && node.name == dataset.1) {
                 return Err(format!("`{what}`: the start is not among the nodes: {nodes:?}"));

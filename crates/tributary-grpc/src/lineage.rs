@@ -166,7 +166,9 @@ impl proto::lineage_server::Lineage for LineageApi {
         let writer = crate::chunk::ChunkWriter::new(sender.clone());
         tokio::spawn(async move {
             match service.lineage_into(start, direction, depth, limit, shape, writer).await {
-                Ok((writer, outline)) => writer.finish(outline.truncated, &crate::convert::watermark(outline.watermark)),
+                Ok((writer, outline)) => {
+                    writer.finish(outline.truncated, &crate::convert::watermark(outline.watermark))
+                }
                 // Err only when the call is gone: no one is left to tell.
                 Err(error) => drop(sender.send(Err(status(error)))),
             }

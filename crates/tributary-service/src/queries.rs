@@ -278,13 +278,14 @@ impl Service {
         let principal = self.require_read()?;
         let service = self.clone();
         self.blocking(move |_| {
-            let walk = service.walk_with(&principal, &start, depth, limit, |index, start, depth, limit, visibility| {
-                if visibility.sees_everything() {
-                    index.lineage_into(start, direction, depth, limit, shape, &mut sink)
-                } else {
-                    index.lineage_into(start, direction, depth, limit, shape, &mut visibility.redacting(&mut sink))
-                }
-            })?;
+            let walk =
+                service.walk_with(&principal, &start, depth, limit, |index, start, depth, limit, visibility| {
+                    if visibility.sees_everything() {
+                        index.lineage_into(start, direction, depth, limit, shape, &mut sink)
+                    } else {
+                        index.lineage_into(start, direction, depth, limit, shape, &mut visibility.redacting(&mut sink))
+                    }
+                })?;
             Ok((sink, LineageOutline { truncated: walk.answer, depth: walk.depth, watermark: walk.watermark }))
         })
         .await
