@@ -236,9 +236,19 @@ mod tests {
         }
     }
 
+    type Nodes = Vec<(NodeName, u32)>;
+    type Edges = Vec<(NodeName, NodeName, EdgeKind)>;
+
+    /// A chunk's item in the generated types.
+    #[derive(Clone)]
+    enum Item {
+        Node(proto::LineageNode),
+        Edge(proto::LineageEdge),
+    }
+
     /// An answer with names that take every branch of the encoding: an empty namespace, an
     /// empty name, a length of two varint bytes, text beyond ASCII, distances 0, 1 and 200.
-    fn answer() -> (Vec<(NodeName, u32)>, Vec<(NodeName, NodeName, EdgeKind)>) {
+    fn answer() -> (Nodes, Edges) {
         let long = "n".repeat(300);
         let nodes = vec![
             (name(NodeKind::Dataset, "db", "start"), 0),
@@ -261,12 +271,12 @@ mod tests {
         per_chunk: usize,
         truncated: bool,
     ) -> Vec<proto::LineageChunk> {
-        let mut items: Vec<Result<proto::LineageNode, proto::LineageEdge>> = nodes
+        let mut items: Vec<Item> = nodes
             .iter()
-            .map(|(node, distance)| Ok(proto::LineageNode { node: Some(generated(node)), distance: *distance }))
+            .map(|(node, distance)| Item::Node(proto::LineageNode { node: Some(generated(node)), distance: *distance }))
             .collect();
         items.extend(edges.iter().map(|(from, to, kind)| {
-            Err(proto::LineageEdge {
+            Item::Edge(proto::LineageEdge {
                 from: Some(generated(from)),
                 to: Some(generated(to)),
                 kind: edge_kind_text(*kind).to_owned(),
@@ -275,8 +285,20 @@ mod tests {
         let mut chunks: Vec<proto::LineageChunk> = items
             .chunks(per_chunk)
             .map(|items| proto::LineageChunk {
-                nodes: items.iter().filter_map(|item| item.clone().ok()).collect(),
-                edges: items.iter().filter_map(|item| item.clone().err()).collect(),
+                nodes: items
+                    .iter()
+                    .filter_map(|item| match item {
+                        Item::Node(node) => Some(node.clone()),
+                        Item::Edge(_) => None,
+                    })
+                    .collect(),
+                edges: items
+                    .iter()
+                    .filter_map(|item| match item {
+                        Item::Edge(edge) => Some(edge.clone()),
+                        Item::Node(_) => None,
+                    })
+                    .collect(),
                 ..Default::default()
             })
             .collect();
