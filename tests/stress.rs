@@ -523,6 +523,18 @@ fn proto_node(dataset: &Node) -> proto::NodeRef {
     proto::NodeRef { kind: proto::NodeKind::Dataset as i32, namespace: dataset.0.clone(), name: dataset.1.clone() }
 }
 
+/// Lineage both ways from `dataset`, with or without edges and jobs at random.
+fn grpc_lineage_request(rng: &mut Rng, dataset: &Node, depth: u32, limit: u32) -> proto::LineageRequest {
+    proto::LineageRequest {
+        start: Some(proto_node(dataset)),
+        direction: proto::Direction::Both as i32,
+        depth,
+        limit,
+        omit_edges: rng.chance(50),
+        datasets_only: rng.chance(30),
+    }
+}
+
 fn grpc_covers(name: &str, watermark: Option<&proto::Watermark>, floor: u64) -> Result<(), String> {
     covers(name, &json!({"sequence": watermark.map(|w| w.sequence)}), floor)
 }
@@ -683,14 +695,7 @@ async fn query_once(
         "grpc GetLineage" => {
             let Some((dataset, _, max)) = pick_dataset(ctx, rng, any_dataset) else { return Ok(false) };
             let what = name(&format!("{}:{}", dataset.0, dataset.1));
-            let request = proto::LineageRequest {
-                start: Some(proto_node(&dataset)),
-                direction: proto::Direction::Both as i32,
-                depth: 6,
-                limit: 500,
-                omit_edges: rng.chance(50),
-                datasets_only: rng.chance(30),
-            };
+            let request = grpc_lineage_request(rng, &dataset, 6, 500);
             let answer = timed(&what, lineage_client.get_lineage(request))
                 .await?
                 .map_err(|status| format!("`{what}`: {status}"))?
@@ -705,14 +710,8 @@ async fn query_once(
         "grpc StreamLineage" => {
             let Some((dataset, _, max)) = pick_dataset(ctx, rng, any_dataset) else { return Ok(false) };
             let what = name(&format!("{}:{}", dataset.0, dataset.1));
-            let request = proto::LineageRequest {
-                start: Some(proto_node(&dataset)),
-                direction: proto::Direction::Both as i32,
-                depth: 0,
-                limit: 0,
-                omit_edges: rng.chance(50),
-                datasets_only: rng.chance(30),
-            };
+            // The server's default depth and node limit.
+            let request = grpc_lineage_request(rng, &dataset, 0, 0);
             let mut chunks = timed(&what, lineage_client.stream_lineage(request))
                 .await?
                 .map_err(|status| format!("`{what}`: {status}"))?
