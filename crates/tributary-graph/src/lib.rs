@@ -59,19 +59,26 @@ pub trait AnswerSink {
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind);
 }
 
-/// Collects an answer, each node named by `name`.
-struct Collect<N, F> {
-    answer: LineageAnswer<N>,
-    name: F,
-}
-
-impl<N, F: Fn(&NodeName) -> N> AnswerSink for Collect<N, F> {
+/// An answer named by the index's shared strings collects itself from a read-out (a reference
+/// count per name).
+impl AnswerSink for LineageAnswer<NodeName> {
     fn node(&mut self, node: &NodeName, distance: u32) {
-        self.answer.nodes.push(LineageNode { node: (self.name)(node), distance });
+        self.nodes.push(LineageNode { node: node.clone(), distance });
     }
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
-        self.answer.edges.push(LineageEdge { from: (self.name)(from), to: (self.name)(to), kind });
+        self.edges.push(LineageEdge { from: from.clone(), to: to.clone(), kind });
+    }
+}
+
+/// An answer with owned names collects itself from a read-out (a copy of every name).
+impl AnswerSink for LineageAnswer<NodeRef> {
+    fn node(&mut self, node: &NodeName, distance: u32) {
+        self.nodes.push(LineageNode { node: node.to_ref(), distance });
+    }
+
+    fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
+        self.edges.push(LineageEdge { from: from.to_ref(), to: to.to_ref(), kind });
     }
 }
 
@@ -249,17 +256,13 @@ impl LineageIndex {
             self.labels.namespace_added(&namespace);
         }
         let index = self.graph.add_node(());
-        // Nodes are never removed, so a new node's index is the next one.
+        // Nodes are never removed, so a new node's index is the next one: the dense tables by
+        // node index grow by one entry each.
         debug_assert_eq!(index.index(), self.nodes.len());
         self.nodes.push(Node { kind, namespace, name: name.into() });
+        self.is_job.push(kind == NodeKind::Job);
+        self.namespace_of.push(namespace_number);
         self.names.insert(&self.nodes, index);
-        // Nodes are never removed, so a new node's index is the next one.
-        if self.is_job.len() <= index.index() {
-            self.is_job.resize(index.index() + 1, false);
-            self.namespace_of.resize(index.index() + 1, 0);
-        }
-        self.is_job[index.index()] = kind == NodeKind::Job;
-        self.namespace_of[index.index()] = namespace_number;
         let label = match kind {
             NodeKind::Dataset => self.labels.dataset_label(&self.nodes[index.index()]),
             // A new job writes nothing yet.
@@ -397,7 +400,7 @@ impl LineageIndex {
         shape: AnswerShape,
     ) -> Result<LineageAnswer, GraphError> {
         let walked = self.lineage_walked(start, direction, depth, limit, shape)?;
-        Ok(self.name_answer(walked, NodeName::to_ref))
+        Ok(self.name_answer(walked))
     }
 
     /// [`Self::lineage_shaped`] with the nodes named by the index's shared strings
@@ -411,7 +414,7 @@ impl LineageIndex {
         shape: AnswerShape,
     ) -> Result<LineageAnswer<NodeName>, GraphError> {
         let walked = self.lineage_walked(start, direction, depth, limit, shape)?;
-        Ok(self.name_answer(walked, NodeName::clone))
+        Ok(self.name_answer(walked))
     }
 
     /// [`Self::lineage_shaped`]'s answer handed to `sink` as it is read out of the index (no
@@ -458,15 +461,17 @@ impl LineageIndex {
         Walked { nodes, edges, truncated }
     }
 
-    fn name_answer<N>(&self, walked: Walked, name: impl Fn(&NodeName) -> N) -> LineageAnswer<N> {
-        let answer = LineageAnswer {
+    fn name_answer<N>(&self, walked: Walked) -> LineageAnswer<N>
+    where
+        LineageAnswer<N>: AnswerSink,
+    {
+        let mut answer = LineageAnswer {
             nodes: Vec::with_capacity(walked.nodes.len()),
             edges: Vec::with_capacity(walked.edges.len()),
             truncated: walked.truncated,
         };
-        let mut collect = Collect { answer, name };
-        self.read_out(&walked, &mut collect);
-        collect.answer
+        self.read_out(&walked, &mut answer);
+        answer
     }
 
     /// Hands a walk's nodes and edges to `sink`, named.

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef};
 
-use crate::{LineageIndex, NodeName};
+use crate::LineageIndex;
 
 pub(crate) fn ds(name: &str) -> DatasetId {
     DatasetId::new("db", name)
@@ -239,10 +239,9 @@ fn walks_agree_with_the_live_graph_while_the_frozen_copy_ages() {
                         let shared = index.lineage_named(start, direction, depth, limit, shape).unwrap();
                         assert_eq!(shared.to_refs(), owned, "{start:?} {direction:?} {depth} {limit} {shape:?}");
                         // Read out into a sink: the same nodes and edges, in the same order.
-                        let mut sink =
-                            crate::Collect { answer: crate::LineageAnswer::default(), name: NodeName::to_ref };
+                        let mut sink = crate::LineageAnswer::<NodeRef>::default();
                         let truncated = index.lineage_into(start, direction, depth, limit, shape, &mut sink).unwrap();
-                        assert_eq!((sink.answer.nodes, sink.answer.edges), (owned.nodes, owned.edges));
+                        assert_eq!((sink.nodes, sink.edges), (owned.nodes, owned.edges));
                         assert_eq!(truncated, owned.truncated);
                     }
                 }

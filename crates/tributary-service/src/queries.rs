@@ -97,7 +97,6 @@ pub struct LineageOutline {
 /// made it.
 pub(crate) struct Walk<T = LineageAnswer> {
     pub(crate) answer: T,
-    pub(crate) visibility: Visibility,
     pub(crate) depth: u32,
     pub(crate) watermark: Watermark,
 }
@@ -232,10 +231,10 @@ impl Service {
         shape: AnswerShape,
     ) -> Result<LineageView, ServiceError> {
         let principal = self.require_read()?;
-        let walk = self.walk(&principal, start, direction, depth, limit, shape)?;
-        let mut answer = walk.answer;
-        walk.visibility.redact_lineage(&mut answer);
-        Ok(LineageView { answer, depth: walk.depth, watermark: walk.watermark })
+        let mut answer = LineageAnswer::default();
+        let outline = self.read_out(&principal, start, direction, depth, limit, shape, &mut answer)?;
+        answer.truncated = outline.truncated;
+        Ok(LineageView { answer, depth: outline.depth, watermark: outline.watermark })
     }
 
     /// [`Self::lineage_shaped`] with the nodes named by the index's shared strings: no name
@@ -249,17 +248,10 @@ impl Service {
         limit: Option<usize>,
         shape: AnswerShape,
     ) -> Result<LineageView<NodeName>, ServiceError> {
-        let principal = self.require_read()?;
-        let service = self.clone();
-        self.blocking(move |_| {
-            let walk = service.walk_with(&principal, &start, depth, limit, |index, start, depth, limit, _| {
-                index.lineage_named(start, direction, depth, limit, shape)
-            })?;
-            let mut answer = walk.answer;
-            walk.visibility.redact_named(&mut answer);
-            Ok(LineageView { answer, depth: walk.depth, watermark: walk.watermark })
-        })
-        .await
+        let collect = LineageAnswer::<NodeName>::default();
+        let (mut answer, outline) = self.lineage_into(start, direction, depth, limit, shape, collect).await?;
+        answer.truncated = outline.truncated;
+        Ok(LineageView { answer, depth: outline.depth, watermark: outline.watermark })
     }
 
     /// [`Self::lineage_shaped`]'s answer handed to `sink` node by node and edge by edge as it
@@ -278,21 +270,37 @@ impl Service {
         let principal = self.require_read()?;
         let service = self.clone();
         self.blocking(move |_| {
-            let walk =
-                service.walk_with(&principal, &start, depth, limit, |index, start, depth, limit, visibility| {
-                    if visibility.sees_everything() {
-                        index.lineage_into(start, direction, depth, limit, shape, &mut sink)
-                    } else {
-                        index.lineage_into(start, direction, depth, limit, shape, &mut visibility.redacting(&mut sink))
-                    }
-                })?;
-            Ok((sink, LineageOutline { truncated: walk.answer, depth: walk.depth, watermark: walk.watermark }))
+            let outline = service.read_out(&principal, &start, direction, depth, limit, shape, &mut sink)?;
+            Ok((sink, outline))
         })
         .await
     }
 
-    /// The lineage walk as the caller may start it, unredacted, with what the caller may see
-    /// (the answer must be redacted with it before it leaves the service).
+    /// The lineage answer as the caller may see it, read out of the index into `sink` (every
+    /// lineage answer is made here, and redacted here: one rule for every shape and naming).
+    #[allow(clippy::too_many_arguments)] // a lineage question's five parts, its caller and its sink
+    fn read_out(
+        &self,
+        principal: &Principal,
+        start: &NodeRef,
+        direction: Direction,
+        depth: Option<u32>,
+        limit: Option<usize>,
+        shape: AnswerShape,
+        sink: &mut impl AnswerSink,
+    ) -> Result<LineageOutline, ServiceError> {
+        let walk = self.walk_with(principal, start, depth, limit, |index, start, depth, limit, visibility| {
+            if visibility.sees_everything() {
+                index.lineage_into(start, direction, depth, limit, shape, sink)
+            } else {
+                index.lineage_into(start, direction, depth, limit, shape, &mut visibility.redacting(sink))
+            }
+        })?;
+        Ok(LineageOutline { truncated: walk.answer, depth: walk.depth, watermark: walk.watermark })
+    }
+
+    /// The lineage walk as the caller may start it, unredacted (the impact tests' oracle).
+    #[cfg(test)]
     pub(crate) fn walk(
         &self,
         principal: &Principal,
@@ -329,7 +337,7 @@ impl Service {
         let visibility = Visibility::new(principal, &state, &self.shared.redaction_key);
         let start = walk_start(principal, &state, &visibility, start)?;
         let answer = answer(&state.index, &start, depth, limit, &visibility)?;
-        Ok(Walk { answer, visibility, depth, watermark: state.index.watermark() })
+        Ok(Walk { answer, depth, watermark: state.index.watermark() })
     }
 
     /// A request's depth and node limit, the configured defaults filled in and the limit

@@ -120,40 +120,8 @@ impl Visibility {
         Ok(DatasetId::new(revealed.namespace, revealed.name))
     }
 
-    pub(crate) fn redact_lineage(&self, answer: &mut tributary_graph::LineageAnswer) {
-        if self.sees_everything() {
-            return;
-        }
-        for node in &mut answer.nodes {
-            node.node = self.node(&node.node);
-        }
-        for edge in &mut answer.edges {
-            edge.from = self.node(&edge.from);
-            edge.to = self.node(&edge.to);
-        }
-    }
-
-    /// [`Self::redact_lineage`] for an answer named by the index's shared strings.
-    pub(crate) fn redact_named(&self, answer: &mut tributary_graph::LineageAnswer<tributary_graph::NodeName>) {
-        if self.sees_everything() {
-            return;
-        }
-        let namespaces = self.hidden_namespaces();
-        let redact = |node: &mut tributary_graph::NodeName| {
-            if let Some(shown) = self.shown_name(&namespaces, node) {
-                *node = shown;
-            }
-        };
-        for node in &mut answer.nodes {
-            redact(&mut node.node);
-        }
-        for edge in &mut answer.edges {
-            redact(&mut edge.from);
-            redact(&mut edge.to);
-        }
-    }
-
-    /// `sink` behind this caller's redaction: hidden datasets reach it by their redacted names.
+    /// `sink` behind this caller's redaction: hidden datasets reach it by their redacted names
+    /// (every lineage answer is redacted so, whatever names it).
     pub(crate) fn redacting<'a, S: AnswerSink>(&'a self, sink: &'a mut S) -> Redacting<'a, S> {
         Redacting { visibility: self, namespaces: self.hidden_namespaces(), sink }
     }

@@ -30,6 +30,8 @@ fn oracle(
     let walk = service.walk(&principal, start, direction, Some(depth), Some(limit), AnswerShape::Nodes).expect("walk");
     let reached: Vec<&LineageNode> = walk.answer.nodes.iter().filter(|node| node.distance > 0).collect();
     let state = service.shared.read_state();
+    // The page is named as this caller may see it.
+    let visibility = crate::visibility::Visibility::new(&principal, &state, &service.shared.redaction_key);
     let mut counts: BTreeMap<GroupKey, (usize, usize)> = BTreeMap::new();
     for node in &reached {
         let slot = counts.entry(group_key(&state, &node.node)).or_default();
@@ -57,7 +59,7 @@ fn oracle(
         .iter()
         .skip(offset)
         .take(first)
-        .map(|node| LineageNode { node: walk.visibility.node(&node.node), distance: node.distance })
+        .map(|node| LineageNode { node: visibility.node(&node.node), distance: node.distance })
         .collect();
     let next_cursor = (offset + first < reached.len()).then(|| format!("o{}", offset + first));
     (datasets, jobs, walk.answer.truncated, groups, page, next_cursor)
