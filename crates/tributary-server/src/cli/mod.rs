@@ -98,22 +98,6 @@ impl StoreArgs {
     }
 }
 
-/// Asks Linux not to back this process's memory with transparent huge pages.
-///
-/// Ingest allocates and frees each group's parsed events, and the allocator returns freed
-/// memory to the system and takes it back. With huge pages, each time it takes memory back
-/// the kernel zeroes a whole 2 MiB page (`clear_page_erms` under a page fault), and a partly
-/// used huge page counts in full towards RSS. Measured at 100k (`benches/README.md`,
-/// session 14): a `tributary import` spent about 12% of its CPU there; the server held 20%
-/// more RSS after start-up. A system where the call is refused (seccomp, another OS) just
-/// keeps the huge pages: the setting changes speed and memory, never an answer.
-fn disable_transparent_huge_pages() {
-    #[cfg(target_os = "linux")]
-    if let Err(error) = rustix::thread::disable_transparent_huge_pages(true) {
-        tracing::debug!(%error, "transparent huge pages stay enabled (prctl refused)");
-    }
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -123,7 +107,6 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    disable_transparent_huge_pages();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
