@@ -1715,11 +1715,10 @@ impl Bench {
             let direction = if query.downstream { Direction::Downstream } else { Direction::Upstream };
             let view = service
                 .lineage_blocking(
-                    &start,
-                    direction,
-                    Some(query.depth),
-                    Some(NODE_LIMIT as usize),
-                    tributary_service::AnswerShape::DatasetsOnly,
+                    &tributary_service::LineageRequest::new(start, direction)
+                        .depth(Some(query.depth))
+                        .limit(Some(NODE_LIMIT as usize))
+                        .shaped(tributary_service::AnswerShape::DatasetsOnly),
                 )
                 .map_err(|error| CallError::Failed(error.into()))?;
             let rows: Vec<(&str, &str)> = view

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
-use tributary_graph::{AnswerShape, LineageIndex};
+use tributary_graph::{AnswerShape, LineageIndex, LineageQuestion};
 use tributary_model::{ColumnEdgeSpec, DatasetId, Direction, EdgeSource, JobId, NodeKind, NodeRef};
 use tributary_service::{Service, ServiceConfig};
 
@@ -176,7 +176,9 @@ fn index(c: &mut Criterion) {
             ("leaf_up_d5", &leaf, Direction::Upstream, 5, AnswerShape::Full),
         ];
         for (name, start, direction, depth, shape) in queries {
-            let answer = index.lineage_shaped(start, direction, depth, 1_000_000, shape).expect("known node");
+            let answer = index
+                .lineage(LineageQuestion::new(start, direction, depth, 1_000_000).shaped(shape))
+                .expect("known node");
             let datasets = answer.nodes.iter().filter(|n| n.node.kind == NodeKind::Dataset).count();
             eprintln!(
                 "index/{}k/{name}: {} nodes ({datasets} datasets), {} edges",
@@ -186,13 +188,16 @@ fn index(c: &mut Criterion) {
             );
             group.throughput(Throughput::Elements(answer.nodes.len() as u64));
             group.bench_function(name, |b| {
-                b.iter(|| index.lineage_shaped(black_box(start), direction, depth, 1_000_000, shape))
+                b.iter(|| {
+                    index.lineage(LineageQuestion::new(black_box(start), direction, depth, 1_000_000).shaped(shape))
+                })
             });
         }
         // The servers' path: the same answer named by the index's shared strings.
         group.bench_function("hub_down_all_datasets_named", |b| {
             b.iter(|| {
-                index.lineage_named(black_box(&hub), Direction::Downstream, 1000, 1_000_000, AnswerShape::DatasetsOnly)
+                let question = LineageQuestion::new(black_box(&hub), Direction::Downstream, 1000, 1_000_000);
+                index.lineage_named(question.shaped(AnswerShape::DatasetsOnly))
             })
         });
         group.finish();

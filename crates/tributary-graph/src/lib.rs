@@ -93,6 +93,29 @@ pub enum AnswerShape {
     DatasetsOnly,
 }
 
+/// A lineage question as the index answers it: where from, which way, how far (`depth`, in
+/// job hops), how many nodes at most (`limit`, the start included) and in which shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineageQuestion<'a> {
+    pub start: &'a NodeRef,
+    pub direction: Direction,
+    pub depth: u32,
+    pub limit: usize,
+    pub shape: AnswerShape,
+}
+
+impl<'a> LineageQuestion<'a> {
+    /// The question with nodes and edges in the answer ([`AnswerShape::Full`]).
+    pub fn new(start: &'a NodeRef, direction: Direction, depth: u32, limit: usize) -> Self {
+        Self { start, direction, depth, limit, shape: AnswerShape::Full }
+    }
+
+    /// The same question answered in `shape`.
+    pub fn shaped(self, shape: AnswerShape) -> Self {
+        Self { shape, ..self }
+    }
+}
+
 /// One node of a lineage answer, with its distance from the start in job hops. `N` is how
 /// the node is named: an owned [`NodeRef`], or the index's shared [`NodeName`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -375,72 +398,31 @@ impl LineageIndex {
         found
     }
 
-    /// Breadth-first lineage from `start`, at most `depth` job hops away and at most
-    /// `limit` nodes (the start included). `Both` is the union of the upstream and
-    /// the downstream answers, each node at its smaller distance.
-    pub fn lineage(
-        &self,
-        start: &NodeRef,
-        direction: Direction,
-        depth: u32,
-        limit: usize,
-    ) -> Result<LineageAnswer, GraphError> {
-        self.lineage_shaped(start, direction, depth, limit, AnswerShape::Full)
-    }
-
-    /// [`Self::lineage`] in the given shape: without edges, or with dataset nodes only (jobs
-    /// are followed as hops and count towards `limit`, but are not returned; the start is
-    /// always returned).
-    pub fn lineage_shaped(
-        &self,
-        start: &NodeRef,
-        direction: Direction,
-        depth: u32,
-        limit: usize,
-        shape: AnswerShape,
-    ) -> Result<LineageAnswer, GraphError> {
-        let walked = self.lineage_walked(start, direction, depth, limit, shape)?;
+    /// Breadth-first lineage from the question's start, at most `depth` job hops away and
+    /// at most `limit` nodes (the start included), in the question's shape. `Both` is the
+    /// union of the upstream and the downstream answers, each node at its smaller distance.
+    pub fn lineage(&self, question: LineageQuestion<'_>) -> Result<LineageAnswer, GraphError> {
+        let walked = self.lineage_walked(question)?;
         Ok(self.name_answer(walked))
     }
 
-    /// [`Self::lineage_shaped`] with the nodes named by the index's shared strings
-    /// ([`NodeName`]): no copy of any name, for answers too large to copy.
-    pub fn lineage_named(
-        &self,
-        start: &NodeRef,
-        direction: Direction,
-        depth: u32,
-        limit: usize,
-        shape: AnswerShape,
-    ) -> Result<LineageAnswer<NodeName>, GraphError> {
-        let walked = self.lineage_walked(start, direction, depth, limit, shape)?;
+    /// [`Self::lineage`] with the nodes named by the index's shared strings ([`NodeName`]):
+    /// no copy of any name, for answers too large to copy.
+    pub fn lineage_named(&self, question: LineageQuestion<'_>) -> Result<LineageAnswer<NodeName>, GraphError> {
+        let walked = self.lineage_walked(question)?;
         Ok(self.name_answer(walked))
     }
 
-    /// [`Self::lineage_shaped`]'s answer handed to `sink` as it is read out of the index (no
-    /// answer is built); whether the node limit cut it.
-    pub fn lineage_into(
-        &self,
-        start: &NodeRef,
-        direction: Direction,
-        depth: u32,
-        limit: usize,
-        shape: AnswerShape,
-        sink: &mut impl AnswerSink,
-    ) -> Result<bool, GraphError> {
-        let walked = self.lineage_walked(start, direction, depth, limit, shape)?;
+    /// [`Self::lineage`]'s answer handed to `sink` as it is read out of the index (no answer
+    /// is built); whether the node limit cut it.
+    pub fn lineage_into(&self, question: LineageQuestion<'_>, sink: &mut impl AnswerSink) -> Result<bool, GraphError> {
+        let walked = self.lineage_walked(question)?;
         self.read_out(&walked, sink);
         Ok(walked.truncated)
     }
 
-    fn lineage_walked(
-        &self,
-        start: &NodeRef,
-        direction: Direction,
-        depth: u32,
-        limit: usize,
-        shape: AnswerShape,
-    ) -> Result<Walked, GraphError> {
+    fn lineage_walked(&self, question: LineageQuestion<'_>) -> Result<Walked, GraphError> {
+        let LineageQuestion { start, direction, depth, limit, shape } = question;
         let start_index = self.node_index(start)?;
         let limit = limit.max(1);
         match direction {

@@ -49,7 +49,7 @@ pub struct Reach {
 pub(crate) type WalkEdges = Vec<(NodeIndex, NodeIndex, EdgeKind)>;
 
 impl LineageIndex {
-    /// The nodes of [`Self::lineage_shaped`]'s answer with [`crate::AnswerShape::Nodes`], in
+    /// The nodes of [`Self::lineage`]'s answer with [`crate::AnswerShape::Nodes`], in
     /// the same order with the same distances and truncation, as numbers: no name is read or
     /// copied, so the walk costs only the graph's edges.
     pub fn reach(&self, start: &NodeRef, direction: Direction, depth: u32, limit: usize) -> Result<Reach, GraphError> {

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef};
 
-use crate::LineageIndex;
+use crate::{LineageIndex, LineageQuestion};
 
 pub(crate) fn ds(name: &str) -> DatasetId {
     DatasetId::new("db", name)
@@ -27,7 +27,7 @@ fn pipeline() -> LineageIndex {
 }
 
 fn render(index: &LineageIndex, start: &str, direction: Direction, depth: u32, limit: usize) -> String {
-    let answer = index.lineage(&dataset_ref(start), direction, depth, limit).unwrap();
+    let answer = index.lineage(LineageQuestion::new(&dataset_ref(start), direction, depth, limit)).unwrap();
     let mut nodes: Vec<String> = answer
         .nodes
         .iter()
@@ -67,13 +67,19 @@ fn datasets_only_follows_jobs_without_returning_them_and_counts_them_for_the_lim
         names.sort();
         names
     };
-    let answer = index.lineage_shaped(&dataset_ref("raw"), Direction::Downstream, 10, 100, DatasetsOnly).unwrap();
+    let answer = index
+        .lineage(LineageQuestion::new(&dataset_ref("raw"), Direction::Downstream, 10, 100).shaped(DatasetsOnly))
+        .unwrap();
     assert!(answer.edges.is_empty() && !answer.truncated);
     assert_eq!(names(answer), ["audit@1", "clean@1", "mart@2", "raw@0", "report@3"]);
-    let both = index.lineage_shaped(&dataset_ref("clean"), Direction::Both, 1, 100, DatasetsOnly).unwrap();
+    let both = index
+        .lineage(LineageQuestion::new(&dataset_ref("clean"), Direction::Both, 1, 100).shaped(DatasetsOnly))
+        .unwrap();
     assert_eq!(names(both), ["clean@0", "mart@1", "raw@1"]);
     // raw, job a, clean, job d: the fourth visited node fills the limit of 4.
-    let cut = index.lineage_shaped(&dataset_ref("raw"), Direction::Downstream, 10, 4, DatasetsOnly).unwrap();
+    let cut = index
+        .lineage(LineageQuestion::new(&dataset_ref("raw"), Direction::Downstream, 10, 4).shaped(DatasetsOnly))
+        .unwrap();
     assert!(cut.truncated);
     assert!(cut.nodes.len() < 4 && cut.nodes.iter().all(|n| n.node.kind == NodeKind::Dataset));
 }
@@ -81,7 +87,7 @@ fn datasets_only_follows_jobs_without_returning_them_and_counts_them_for_the_lim
 #[test]
 fn limit_cuts_and_says_so() {
     let index = pipeline();
-    let answer = index.lineage(&dataset_ref("raw"), Direction::Downstream, 10, 3).unwrap();
+    let answer = index.lineage(LineageQuestion::new(&dataset_ref("raw"), Direction::Downstream, 10, 3)).unwrap();
     assert_eq!(answer.nodes.len(), 3);
     assert!(answer.truncated);
     for edge in &answer.edges {
@@ -105,7 +111,7 @@ fn changing_a_jobs_inputs_drops_the_old_edge() {
 #[test]
 fn unknown_start_is_an_error() {
     let index = pipeline();
-    let error = index.lineage(&dataset_ref("nope"), Direction::Downstream, 3, 10).unwrap_err();
+    let error = index.lineage(LineageQuestion::new(&dataset_ref("nope"), Direction::Downstream, 3, 10)).unwrap_err();
     assert_eq!(error.to_string(), "unknown dataset `db:nope`");
 }
 
@@ -184,8 +190,7 @@ fn reach_is_the_nodes_answer_by_number() {
         for start in &starts {
             for direction in [Direction::Downstream, Direction::Upstream, Direction::Both] {
                 for (depth, limit) in [(0, 100), (1, 100), (3, 7), (20, 1), (20, 25), (1000, 1_000_000)] {
-                    let answer =
-                        index.lineage_shaped(start, direction, depth, limit, crate::AnswerShape::Full).unwrap();
+                    let answer = index.lineage(LineageQuestion::new(start, direction, depth, limit)).unwrap();
                     let reach = index.reach(start, direction, depth, limit).unwrap();
                     let named = named_reach(&index, &reach);
                     assert_eq!(named, answer.nodes, "{start:?} {direction:?} depth {depth} limit {limit}");
@@ -223,9 +228,10 @@ fn walks_agree_with_the_live_graph_while_the_frozen_copy_ages() {
                 for (depth, limit) in [(1000, 1_000_000), (2, 1_000_000), (1000, 9)] {
                     // Full answers read the live graph (they need edge kinds); the others read
                     // the frozen copy where it is current.
-                    let live = index.lineage_shaped(start, direction, depth, limit, crate::AnswerShape::Full).unwrap();
-                    let nodes =
-                        index.lineage_shaped(start, direction, depth, limit, crate::AnswerShape::Nodes).unwrap();
+                    let live = index.lineage(LineageQuestion::new(start, direction, depth, limit)).unwrap();
+                    let nodes = index
+                        .lineage(LineageQuestion::new(start, direction, depth, limit).shaped(crate::AnswerShape::Nodes))
+                        .unwrap();
                     let reach = index.reach(start, direction, depth, limit).unwrap();
                     assert_eq!(nodes.nodes, live.nodes, "round {round}: {start:?} {direction:?} {depth} {limit}");
                     assert_eq!(nodes.truncated, live.truncated);
@@ -235,12 +241,13 @@ fn walks_agree_with_the_live_graph_while_the_frozen_copy_ages() {
                     // Named by the index's shared strings: the same answer, every shape.
                     for shape in [crate::AnswerShape::Full, crate::AnswerShape::Nodes, crate::AnswerShape::DatasetsOnly]
                     {
-                        let owned = index.lineage_shaped(start, direction, depth, limit, shape).unwrap();
-                        let shared = index.lineage_named(start, direction, depth, limit, shape).unwrap();
+                        let question = LineageQuestion::new(start, direction, depth, limit).shaped(shape);
+                        let owned = index.lineage(question).unwrap();
+                        let shared = index.lineage_named(question).unwrap();
                         assert_eq!(shared.to_refs(), owned, "{start:?} {direction:?} {depth} {limit} {shape:?}");
                         // Read out into a sink: the same nodes and edges, in the same order.
                         let mut sink = crate::LineageAnswer::<NodeRef>::default();
-                        let truncated = index.lineage_into(start, direction, depth, limit, shape, &mut sink).unwrap();
+                        let truncated = index.lineage_into(question, &mut sink).unwrap();
                         assert_eq!((sink.nodes, sink.edges), (owned.nodes, owned.edges));
                         assert_eq!(truncated, owned.truncated);
                     }
@@ -557,6 +564,7 @@ mod snapshot {
 
     use super::random_graph;
     use crate::LineageIndex;
+    use crate::LineageQuestion;
 
     /// `random_graph` with column lineage into every output, some of it replaced later (so
     /// fields lose edges and transformation lists repeat).
@@ -643,7 +651,7 @@ mod snapshot {
             }));
         for start in starts {
             for direction in [Direction::Downstream, Direction::Upstream] {
-                let answer = index.lineage(&start, direction, 100, usize::MAX).unwrap();
+                let answer = index.lineage(LineageQuestion::new(&start, direction, 100, usize::MAX)).unwrap();
                 let mut nodes: Vec<String> = answer.nodes.iter().map(|n| format!("{:?}", n)).collect();
                 let mut edges: Vec<String> = answer.edges.iter().map(|e| format!("{:?}", e)).collect();
                 nodes.sort();

@@ -2,7 +2,7 @@
 
 use tonic::{Request, Response, Status};
 use tributary_service::model::NodeKind;
-use tributary_service::{AnswerShape, Service, ServiceError};
+use tributary_service::{AnswerShape, LineageRequest, Service, ServiceError};
 
 use crate::convert::{
     direction, json_text, node, node_from_proto, run_summary, schema_version, status, time, watermark,
@@ -26,15 +26,9 @@ impl LineageApi {
 type LineageChunks =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<crate::chunk::LineageChunk, Status>> + Send + 'static>>;
 
-/// What a `LineageRequest` asks: start, direction, depth, node limit and answer shape.
-type LineageQuestion =
-    (tributary_service::model::NodeRef, tributary_service::model::Direction, Option<u32>, Option<usize>, AnswerShape);
-
-fn lineage_question(request: proto::LineageRequest) -> Result<LineageQuestion, ServiceError> {
+/// What a `LineageRequest` asks, as the service's request.
+fn lineage_request(request: proto::LineageRequest) -> Result<LineageRequest, ServiceError> {
     let start = node_from_proto(request.start, "start")?;
-    let direction = direction(request.direction)?;
-    let depth = (request.depth > 0).then_some(request.depth);
-    let limit = (request.limit > 0).then_some(request.limit as usize);
     let shape = if request.datasets_only {
         AnswerShape::DatasetsOnly
     } else if request.omit_edges {
@@ -42,7 +36,10 @@ fn lineage_question(request: proto::LineageRequest) -> Result<LineageQuestion, S
     } else {
         AnswerShape::Full
     };
-    Ok((start, direction, depth, limit, shape))
+    Ok(LineageRequest::new(start, direction(request.direction)?)
+        .depth((request.depth > 0).then_some(request.depth))
+        .limit((request.limit > 0).then_some(request.limit as usize))
+        .shaped(shape))
 }
 
 fn not_found(what: String) -> Status {
@@ -147,8 +144,8 @@ impl proto::lineage_server::Lineage for LineageApi {
         request: Request<proto::LineageRequest>,
     ) -> Result<Response<proto::LineageResponse>, Status> {
         let service = crate::caller(&self.service, &request);
-        let (start, direction, depth, limit, shape) = lineage_question(request.into_inner()).map_err(status)?;
-        let view = service.lineage_shaped(start, direction, depth, limit, shape).await.map_err(status)?;
+        let lineage = lineage_request(request.into_inner()).map_err(status)?;
+        let view = service.lineage(lineage).await.map_err(status)?;
         Ok(Response::new(crate::convert::lineage(view)))
     }
 
@@ -159,13 +156,13 @@ impl proto::lineage_server::Lineage for LineageApi {
         request: Request<proto::LineageRequest>,
     ) -> Result<Response<Self::StreamLineageStream>, Status> {
         let service = crate::caller(&self.service, &request);
-        let (start, direction, depth, limit, shape) = lineage_question(request.into_inner()).map_err(status)?;
+        let lineage = lineage_request(request.into_inner()).map_err(status)?;
         // The answer is written on a blocking thread and each chunk sent as soon as it is full;
         // an error (unknown start, bad limit) comes before any chunk and answers the call.
         let (sender, mut chunks) = tokio::sync::mpsc::unbounded_channel();
         let writer = crate::chunk::ChunkWriter::new(sender.clone());
         tokio::spawn(async move {
-            match service.lineage_into(start, direction, depth, limit, shape, writer).await {
+            match service.lineage_into(lineage, writer).await {
                 Ok((writer, outline)) => {
                     writer.finish(outline.truncated, &crate::convert::watermark(outline.watermark))
                 }

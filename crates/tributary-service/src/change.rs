@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 use tributary_change::{Change, ChangeKind, Schema, SchemaDiff, UnsupportedCheck, Verdict};
+use tributary_graph::LineageQuestion;
 use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef, Watermark};
 
 use crate::mesh::ImpactGroup;
@@ -319,12 +320,9 @@ pub(crate) fn trace_impacts(
         if matches!(change.verdict, Verdict::Breaking | Verdict::Risky) {
             if change.path.is_empty() {
                 // A dataset-level change reaches every downstream dataset.
-                if let Ok(answer) = index.lineage_shaped(
-                    &NodeRef::from(&dataset),
-                    Direction::Downstream,
-                    u32::MAX,
-                    IMPACT_LIMIT,
-                    tributary_graph::AnswerShape::Nodes,
+                if let Ok(answer) = index.lineage(
+                    LineageQuestion::new(&NodeRef::from(&dataset), Direction::Downstream, u32::MAX, IMPACT_LIMIT)
+                        .shaped(tributary_graph::AnswerShape::Nodes),
                 ) {
                     for node in answer.nodes.iter().filter(|n| n.distance > 0) {
                         affected.insert(node.node.clone());

@@ -45,16 +45,16 @@ pub use mesh::{
     Membership, OwnerView, ProductEdge, ProductView, SearchHit, SearchQuery, ViolationFilter, ViolationView,
 };
 pub use queries::{
-    ColumnLineageView, DatasetView, EventPage, JobView, LineageOutline, LineageView, NodePage, RunSummary,
-    SchemaVersionView,
+    ColumnLineageView, DatasetView, EventPage, JobView, LineageOutline, LineageRequest, LineageView, NodePage,
+    RunSummary, SchemaVersionView,
 };
 pub use snapshot::IndexOrigin;
 pub use source::{Forward, ForwardFuture, SourcedRecord};
 pub use tributary_auth::{Principal, Scope};
 pub use tributary_change as schema_change;
 pub use tributary_graph::{
-    AnswerShape, AnswerSink, ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode, NodeName,
-    UnverifiedDataset, prefetch,
+    AnswerShape, AnswerSink, ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode,
+    LineageQuestion, NodeName, UnverifiedDataset, prefetch,
 };
 pub use tributary_mesh as governance;
 pub use tributary_model as model;

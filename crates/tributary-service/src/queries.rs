@@ -7,6 +7,7 @@ use tributary_model::{
 };
 
 use tributary_auth::Principal;
+use tributary_graph::LineageQuestion;
 
 use crate::visibility::Visibility;
 use crate::{AnswerShape, AnswerSink, LineageAnswer, NodeName, Service, ServiceError, Shared, State};
@@ -81,6 +82,38 @@ pub struct LineageView<N = NodeRef> {
     pub answer: LineageAnswer<N>,
     pub depth: u32,
     pub watermark: Watermark,
+}
+
+/// A lineage question as a caller asks it: the start (an alias resolves to its dataset),
+/// the direction, how far (`depth`, in job hops) and how many nodes at most (`limit`, the
+/// start included), each falling back to the configured default when `None`, and the
+/// answer's shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineageRequest {
+    pub start: NodeRef,
+    pub direction: Direction,
+    pub depth: Option<u32>,
+    pub limit: Option<usize>,
+    pub shape: AnswerShape,
+}
+
+impl LineageRequest {
+    /// The request with the default depth and limit, nodes and edges in the answer.
+    pub fn new(start: NodeRef, direction: Direction) -> Self {
+        Self { start, direction, depth: None, limit: None, shape: AnswerShape::Full }
+    }
+
+    pub fn depth(self, depth: Option<u32>) -> Self {
+        Self { depth, ..self }
+    }
+
+    pub fn limit(self, limit: Option<usize>) -> Self {
+        Self { limit, ..self }
+    }
+
+    pub fn shaped(self, shape: AnswerShape) -> Self {
+        Self { shape, ..self }
+    }
 }
 
 /// What a lineage answer read out into an [`AnswerSink`] says besides its nodes and edges
@@ -191,86 +224,49 @@ impl Service {
         .await
     }
 
-    /// Lineage from a dataset or job. `depth` is in job hops and `limit` in nodes; both
-    /// fall back to the configured defaults. The walk runs on a blocking thread.
-    pub async fn lineage(
-        &self,
-        start: NodeRef,
-        direction: Direction,
-        depth: Option<u32>,
-        limit: Option<usize>,
-    ) -> Result<LineageView, ServiceError> {
-        self.require_read()?;
-        self.lineage_shaped(start, direction, depth, limit, AnswerShape::Full).await
-    }
-
-    /// [`Self::lineage`] in the given shape: without edges (cheaper for big answers that need
-    /// only the nodes), or with dataset nodes only (the impact question: jobs are followed as
-    /// hops and count towards the limit, but are not returned).
-    pub async fn lineage_shaped(
-        &self,
-        start: NodeRef,
-        direction: Direction,
-        depth: Option<u32>,
-        limit: Option<usize>,
-        shape: AnswerShape,
-    ) -> Result<LineageView, ServiceError> {
+    /// Lineage from a dataset or job, in the request's shape: without edges (cheaper for big
+    /// answers that need only the nodes), or with dataset nodes only (the impact question:
+    /// jobs are followed as hops and count towards the limit, but are not returned). The walk
+    /// runs on a blocking thread.
+    pub async fn lineage(&self, request: LineageRequest) -> Result<LineageView, ServiceError> {
         self.require_read()?;
         let service = self.clone();
-        self.blocking(move |_| service.lineage_blocking(&start, direction, depth, limit, shape)).await
+        self.blocking(move |_| service.lineage_blocking(&request)).await
     }
 
-    /// [`Self::lineage_shaped`] on the caller's thread (blocking: up to the node limit's
-    /// worth of work); for benchmarks and blocking callers.
-    pub fn lineage_blocking(
-        &self,
-        start: &NodeRef,
-        direction: Direction,
-        depth: Option<u32>,
-        limit: Option<usize>,
-        shape: AnswerShape,
-    ) -> Result<LineageView, ServiceError> {
+    /// [`Self::lineage`] on the caller's thread (blocking: up to the node limit's worth of
+    /// work); for benchmarks and blocking callers.
+    pub fn lineage_blocking(&self, request: &LineageRequest) -> Result<LineageView, ServiceError> {
         let principal = self.require_read()?;
         let mut answer = LineageAnswer::default();
-        let outline = self.read_out(&principal, start, direction, depth, limit, shape, &mut answer)?;
+        let outline = self.read_out(&principal, request, &mut answer)?;
         answer.truncated = outline.truncated;
         Ok(LineageView { answer, depth: outline.depth, watermark: outline.watermark })
     }
 
-    /// [`Self::lineage_shaped`] with the nodes named by the index's shared strings: no name
-    /// is copied, so a closure of hundreds of thousands of nodes costs a reference count per
+    /// [`Self::lineage`] with the nodes named by the index's shared strings: no name is
+    /// copied, so a closure of hundreds of thousands of nodes costs a reference count per
     /// name (for transports that encode the answer as it is sent).
-    pub async fn lineage_named(
-        &self,
-        start: NodeRef,
-        direction: Direction,
-        depth: Option<u32>,
-        limit: Option<usize>,
-        shape: AnswerShape,
-    ) -> Result<LineageView<NodeName>, ServiceError> {
+    pub async fn lineage_named(&self, request: LineageRequest) -> Result<LineageView<NodeName>, ServiceError> {
         let collect = LineageAnswer::<NodeName>::default();
-        let (mut answer, outline) = self.lineage_into(start, direction, depth, limit, shape, collect).await?;
+        let (mut answer, outline) = self.lineage_into(request, collect).await?;
         answer.truncated = outline.truncated;
         Ok(LineageView { answer, depth: outline.depth, watermark: outline.watermark })
     }
 
-    /// [`Self::lineage_shaped`]'s answer handed to `sink` node by node and edge by edge as it
-    /// is read out of the index, behind the caller's redaction, on a blocking thread: for
+    /// [`Self::lineage`]'s answer handed to `sink` node by node and edge by edge as it is
+    /// read out of the index, behind the caller's redaction, on a blocking thread: for
     /// transports that encode a large answer straight into their wire format (no answer is
     /// built). Gives the sink back with the answer's truncation, depth and watermark.
     pub async fn lineage_into<S: AnswerSink + Send + 'static>(
         &self,
-        start: NodeRef,
-        direction: Direction,
-        depth: Option<u32>,
-        limit: Option<usize>,
-        shape: AnswerShape,
+        request: LineageRequest,
         mut sink: S,
     ) -> Result<(S, LineageOutline), ServiceError> {
         let principal = self.require_read()?;
         let service = self.clone();
         self.blocking(move |_| {
-            let outline = service.read_out(&principal, &start, direction, depth, limit, shape, &mut sink)?;
+            let outline = service.read_out(&principal, &request, &mut sink)?;
             Ok((sink, outline))
         })
         .await
@@ -278,22 +274,17 @@ impl Service {
 
     /// The lineage answer as the caller may see it, read out of the index into `sink` (every
     /// lineage answer is made here, and redacted here: one rule for every shape and naming).
-    #[allow(clippy::too_many_arguments)] // a lineage question's five parts, its caller and its sink
     fn read_out(
         &self,
         principal: &Principal,
-        start: &NodeRef,
-        direction: Direction,
-        depth: Option<u32>,
-        limit: Option<usize>,
-        shape: AnswerShape,
+        request: &LineageRequest,
         sink: &mut impl AnswerSink,
     ) -> Result<LineageOutline, ServiceError> {
-        let walk = self.walk_with(principal, start, depth, limit, |index, start, depth, limit, visibility| {
+        let walk = self.walk_with(principal, request, |index, question, visibility| {
             if visibility.sees_everything() {
-                index.lineage_into(start, direction, depth, limit, shape, sink)
+                index.lineage_into(question, sink)
             } else {
-                index.lineage_into(start, direction, depth, limit, shape, &mut visibility.redacting(sink))
+                index.lineage_into(question, &mut visibility.redacting(sink))
             }
         })?;
         Ok(LineageOutline { truncated: walk.answer, depth: walk.depth, watermark: walk.watermark })
@@ -301,42 +292,31 @@ impl Service {
 
     /// The lineage walk as the caller may start it, unredacted (the impact tests' oracle).
     #[cfg(test)]
-    pub(crate) fn walk(
-        &self,
-        principal: &Principal,
-        start: &NodeRef,
-        direction: Direction,
-        depth: Option<u32>,
-        limit: Option<usize>,
-        shape: AnswerShape,
-    ) -> Result<Walk, ServiceError> {
-        self.walk_with(principal, start, depth, limit, |index, start, depth, limit, _| {
-            index.lineage_shaped(start, direction, depth, limit, shape)
-        })
+    pub(crate) fn walk(&self, principal: &Principal, request: &LineageRequest) -> Result<Walk, ServiceError> {
+        self.walk_with(principal, request, |index, question, _| index.lineage(question))
     }
 
     /// [`Self::walk`] with the answer made by `answer` (named by owned or shared names, or
-    /// read out into a sink), given the index, the start as the caller may walk from it, the
-    /// filled-in depth and limit, and what the caller may see.
+    /// read out into a sink), given the index, the question as the caller may ask it (the
+    /// start as the caller may walk from it, the depth and limit filled in), and what the
+    /// caller may see.
     fn walk_with<T>(
         &self,
         principal: &Principal,
-        start: &NodeRef,
-        depth: Option<u32>,
-        limit: Option<usize>,
+        request: &LineageRequest,
         answer: impl FnOnce(
             &tributary_graph::LineageIndex,
-            &NodeRef,
-            u32,
-            usize,
+            LineageQuestion<'_>,
             &Visibility,
         ) -> Result<T, tributary_graph::GraphError>,
     ) -> Result<Walk<T>, ServiceError> {
-        let (depth, limit) = self.walk_bounds(depth, limit)?;
+        let (depth, limit) = self.walk_bounds(request.depth, request.limit)?;
         let state = self.shared.read_state();
         let visibility = Visibility::new(principal, &state, &self.shared.redaction_key);
-        let start = walk_start(principal, &state, &visibility, start)?;
-        let answer = answer(&state.index, &start, depth, limit, &visibility)?;
+        let start = walk_start(principal, &state, &visibility, &request.start)?;
+        let question =
+            LineageQuestion { start: &start, direction: request.direction, depth, limit, shape: request.shape };
+        let answer = answer(&state.index, question, &visibility)?;
         Ok(Walk { answer, depth, watermark: state.index.watermark() })
     }
 

@@ -7,7 +7,7 @@ use serde_json::json;
 use tributary_model::{DatasetId, JobId};
 use tributary_store::{Store, StoreConfig};
 
-use crate::{Service, ServiceConfig, maintenance};
+use crate::{LineageRequest, Service, ServiceConfig, maintenance};
 
 fn event(n: u32, job: &str, inputs: &[&str], outputs: &[&str]) -> Vec<u8> {
     let datasets =
@@ -114,7 +114,9 @@ fn readers_writer_and_applies_share_the_state_without_stalls() {
                 while reads < 150 {
                     assert!(std::time::Instant::now() < deadline, "reader {reader} stalled");
                     let start = tributary_model::NodeRef::from(&DatasetId::new("db", format!("t{}", reads % 11)));
-                    let _ = service.lineage(start, tributary_model::Direction::Downstream, Some(5), None).await;
+                    let _ = service
+                        .lineage(LineageRequest::new(start, tributary_model::Direction::Downstream).depth(Some(5)))
+                        .await;
                     let _ = service.product_lineage().await.expect("product lineage");
                     let _ = service.group_impact(vec![]).await.expect("impact");
                     // A run shows only events its watermark covers (the optimistic read).
@@ -340,7 +342,8 @@ mod snapshot {
         for n in 0..10 {
             let start = NodeRef { kind: NodeKind::Dataset, namespace: "db".into(), name: format!("t{n}") };
             for direction in [Direction::Downstream, Direction::Upstream] {
-                let Ok(answer) = index.lineage(&start, direction, 50, 10_000) else {
+                let Ok(answer) = index.lineage(tributary_graph::LineageQuestion::new(&start, direction, 50, 10_000))
+                else {
                     out.push(format!("t{n} {direction:?} unknown"));
                     continue;
                 };

@@ -5,7 +5,7 @@ use crate::scalars::{Direction, NodeInput, NodeRef, service};
 use crate::types::domain::Domain;
 use crate::types::freshness::{PortFreshness, freshness};
 use crate::types::impact::{Impact, ImpactSummary, impact_groups};
-use crate::types::lineage::{lineage_from_view, lineage_view};
+use crate::types::lineage::{lineage_from_view, lineage_request, lineage_view};
 use crate::types::mesh_edge::{MeshEdge, mesh_edges};
 use crate::types::owner::{Owned, Owner, owners};
 use crate::types::product::Product;
@@ -141,7 +141,7 @@ impl MeshQuery {
     ) -> Result<Impact> {
         let service = service(context);
         let shape = crate::types::lineage::edge_shape(context.look_ahead().field("lineage").field("edges").exists());
-        let view = lineage_view(service, start.into(), direction, depth, limit, shape).await?;
+        let view = lineage_view(service, lineage_request(start, direction, depth, limit).shaped(shape)).await?;
         let nodes: Vec<model::NodeRef> =
             view.answer.nodes.iter().filter(|n| n.distance > 0).map(|n| n.node.to_ref()).collect();
         let groups = service.group_impact(nodes).await.map_err(gql_error)?;

@@ -7,7 +7,7 @@ use async_graphql::parser::types::SelectionSet;
 use async_graphql::{Result, SimpleObject, Value};
 use std::sync::Arc;
 use tributary_service::model;
-use tributary_service::{AnswerShape, NodeName, Service};
+use tributary_service::{AnswerShape, LineageRequest, NodeName, Service};
 
 #[derive(SimpleObject)]
 pub struct LineageNode {
@@ -118,17 +118,23 @@ impl Plain for LineageEdge {
     }
 }
 
-/// Runs a lineage query in the given shape, the nodes named by the index's shared strings.
-pub(crate) async fn lineage_view(
-    service: &Service,
-    start: model::NodeRef,
+/// A lineage query's arguments as the service's request (nodes and edges; `shaped` sets
+/// what the selection needs).
+pub(crate) fn lineage_request(
+    start: crate::scalars::NodeInput,
     direction: Direction,
     depth: Option<u32>,
     limit: Option<u32>,
-    shape: AnswerShape,
+) -> LineageRequest {
+    LineageRequest::new(start.into(), direction.into()).depth(depth).limit(limit.map(|limit| limit as usize))
+}
+
+/// Runs a lineage query, the nodes named by the index's shared strings.
+pub(crate) async fn lineage_view(
+    service: &Service,
+    request: LineageRequest,
 ) -> Result<tributary_service::LineageView<NodeName>> {
-    let limit = limit.map(|limit| limit as usize);
-    service.lineage_named(start, direction.into(), depth, limit, shape).await.map_err(gql_error)
+    service.lineage_named(request).await.map_err(gql_error)
 }
 
 /// Edges are built only when the caller's query selects them.

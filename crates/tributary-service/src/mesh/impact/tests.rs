@@ -11,7 +11,7 @@ use tributary_model::{DatasetId, Direction, NodeKind, NodeRef};
 
 use super::{ImpactCount, domain_owners, group_key};
 use crate::mesh::OwnerView;
-use crate::{AnswerShape, LineageNode, Service, ServiceConfig};
+use crate::{AnswerShape, LineageNode, LineageRequest, Service, ServiceConfig};
 
 /// (product, domain, namespace), as [`group_key`] gives it.
 type GroupKey = (Option<String>, Option<String>, Option<String>);
@@ -27,7 +27,7 @@ fn oracle(
     offset: usize,
 ) -> (usize, usize, bool, Vec<ImpactCount>, Vec<LineageNode>, Option<String>) {
     let principal = service.require_read().expect("read");
-    let walk = service.walk(&principal, start, direction, Some(depth), Some(limit), AnswerShape::Nodes).expect("walk");
+    let walk = service.walk(&principal, &nodes_request(start, direction, depth, limit)).expect("walk");
     let reached: Vec<&LineageNode> = walk.answer.nodes.iter().filter(|node| node.distance > 0).collect();
     let state = service.shared.read_state();
     // The page is named as this caller may see it.
@@ -163,11 +163,7 @@ async fn check_starts(service: &Service, who: &str, starts: &[NodeRef]) -> usize
                 let Ok(summary) = summary else {
                     // Unknown starts (datasets never ingested) fail both ways.
                     let principal = service.require_read().expect("read");
-                    assert!(
-                        service
-                            .walk(&principal, start, direction, Some(depth), Some(limit), AnswerShape::Nodes)
-                            .is_err()
-                    );
+                    assert!(service.walk(&principal, &nodes_request(start, direction, depth, limit)).is_err());
                     continue;
                 };
                 let expected = oracle(service, start, direction, depth, limit, first, offset);
@@ -353,4 +349,9 @@ fn incremental_applies_equal_a_rebuild_from_every_descriptor() {
         assert!(applied > 20 && refused > 0, "{applied} applied, {refused} refused");
     });
     service.close();
+}
+
+/// The walk the oracle compares a summary with: nodes without edges, every node returned.
+fn nodes_request(start: &NodeRef, direction: Direction, depth: u32, limit: usize) -> LineageRequest {
+    LineageRequest::new(start.clone(), direction).depth(Some(depth)).limit(Some(limit)).shaped(AnswerShape::Nodes)
 }
