@@ -255,15 +255,12 @@ impl<'a> Touched<'a> {
             record.schema_last_seen = Some(record.schema_last_seen.map_or(time, |seen| seen.max(time)));
             return Ok(());
         }
-        // The superseded version keeps when it was last seen.
+        // The superseded version keeps when it was last seen (its fields are not read).
         if let Some(old) = record.current_schema.clone() {
-            if let Some(mut superseded) = self.store.schema_version(&record.id, &old)? {
-                superseded.last_seen =
-                    superseded.last_seen.max(record.schema_last_seen.unwrap_or(superseded.last_seen));
-                match self.store.schema_version_span(&record.id, &old)? {
-                    Some(span) => self.write.put_schema_version_from_event(&record.id, &superseded, span)?,
-                    None => self.write.put_schema_version(&record.id, &superseded)?,
-                }
+            if let Some(mut superseded) = self.store.stored_schema_version(&record.id, &old)? {
+                let last_seen = superseded.last_seen();
+                superseded.set_last_seen(last_seen.max(record.schema_last_seen.unwrap_or(last_seen)));
+                self.write.put_stored_schema_version(&record.id, &old, &superseded)?;
             }
             self.delta.schema_changes.push(SchemaChangeSeen {
                 dataset: record.id.clone(),
@@ -273,21 +270,25 @@ impl<'a> Touched<'a> {
                 sequence: self.sequence,
             });
         }
-        // A dataset this event created has no stored versions yet.
-        if self.created.contains(&record.id) || self.store.schema_version(&record.id, &hash)?.is_none() {
-            let version = SchemaVersionRecord {
-                format: RECORD_FORMAT,
-                hash: hash.clone(),
-                fields: fields.clone(),
-                first_seen: time,
-                last_seen: time,
-                first_sequence: self.sequence,
-            };
-            match fields_at {
+        // A dataset this event created has no stored versions yet. A new version refers to
+        // its fields in this event when the parser located them (no copy of them is made).
+        if self.created.contains(&record.id) || !self.store.has_schema_version(&record.id, &hash)? {
+            let by_reference = match fields_at {
                 Some(span) if fields_json.is_some() => {
-                    self.write.put_schema_version_from_event(&record.id, &version, span)?
+                    self.write.put_schema_version_from_event(&record.id, &hash, time, self.sequence, span)
                 }
-                _ => self.write.put_schema_version(&record.id, &version)?,
+                _ => false,
+            };
+            if !by_reference {
+                let version = SchemaVersionRecord {
+                    format: RECORD_FORMAT,
+                    hash: hash.clone(),
+                    fields: fields.clone(),
+                    first_seen: time,
+                    last_seen: time,
+                    first_sequence: self.sequence,
+                };
+                self.write.put_schema_version(&record.id, &version)?;
             }
         }
         record.current_schema = Some(hash);

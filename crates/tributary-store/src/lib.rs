@@ -687,24 +687,32 @@ impl Store {
     }
 
     /// Where a schema version's `fields` lie in the event that first showed them, when it is
-    /// stored by reference (to rewrite it the same way).
+    /// stored by reference.
     pub fn schema_version_span(&self, dataset: &DatasetId, hash: &str) -> Result<Option<std::ops::Range<usize>>> {
-        self.schema_version_span_in(None, dataset, hash)
+        Ok(self.stored_schema_version_in(None, dataset, hash)?.and_then(|version| version.fields_span()))
     }
 
-    fn schema_version_span_in(
+    /// A schema version as stored, its `fields` left unread when they are a reference into
+    /// an event (to rewrite its times without reading that event).
+    fn stored_schema_version_in(
         &self,
         group: Option<&GroupWrite>,
         dataset: &DatasetId,
         hash: &str,
-    ) -> Result<Option<std::ops::Range<usize>>> {
+    ) -> Result<Option<StoredSchemaVersion>> {
         let key = schema_key(dataset, hash);
-        match self.get_in(group, &key)? {
-            Some(value) if value.first() == Some(&CODEC_SCHEMA_SPAN) => {
-                Ok(Some(SchemaSpan::decode(&value).map_err(|reason| corrupt(&key, reason))?.fields.range()))
-            }
-            _ => Ok(None),
+        let Some(value) = self.get_in(group, &key)? else { return Ok(None) };
+        if value.first() != Some(&CODEC_SCHEMA_SPAN) {
+            return decode_record(&key, &value).map(|record| Some(StoredSchemaVersion(StoredFields::Inline(record))));
         }
+        let span = SchemaSpan::decode(&value).map_err(|reason| corrupt(&key, reason))?;
+        if span.format > RECORD_FORMAT {
+            return Err(StoreError::UnsupportedRecord {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                found: span.format,
+            });
+        }
+        Ok(Some(StoredSchemaVersion(StoredFields::Referenced(span))))
     }
 
     /// Every distinct schema of the dataset, oldest first.
@@ -1273,7 +1281,18 @@ impl View<'_> {
     }
 
     pub fn schema_version_span(&self, dataset: &DatasetId, hash: &str) -> Result<Option<std::ops::Range<usize>>> {
-        self.store.schema_version_span_in(Some(self.group), dataset, hash)
+        Ok(self.stored_schema_version(dataset, hash)?.and_then(|version| version.fields_span()))
+    }
+
+    /// Whether the dataset has a schema version with this hash (nothing decoded).
+    pub fn has_schema_version(&self, dataset: &DatasetId, hash: &str) -> Result<bool> {
+        Ok(self.store.get_in(Some(self.group), &schema_key(dataset, hash))?.is_some())
+    }
+
+    /// A schema version as stored, its `fields` not read when they are a reference into an
+    /// event ([`StoredSchemaVersion`]).
+    pub fn stored_schema_version(&self, dataset: &DatasetId, hash: &str) -> Result<Option<StoredSchemaVersion>> {
+        self.store.stored_schema_version_in(Some(self.group), dataset, hash)
     }
 
     pub fn best_observation(&self, job: &JobId, except: Option<&ObservationKey>) -> Result<Option<Observation>> {
@@ -1380,26 +1399,39 @@ impl EventWrite {
         self.put_json(schema_key(dataset, &record.hash), record)
     }
 
-    /// [`Self::put_schema_version`] for a version whose `fields` are bytes `span` of the
-    /// canonical JSON of event `record.first_sequence`: stored as a reference to them (the event
-    /// log is the source of truth), inline when the span does not fit the reference.
+    /// A new schema version whose `fields` are bytes `span` of the canonical JSON of event
+    /// `sequence`, first and last seen at `seen`: stored as a reference to them (the event log
+    /// is the source of truth). `false` when the span does not fit a reference; then nothing
+    /// is written and the caller stores the record with its `fields` ([`Self::put_schema_version`]).
     pub fn put_schema_version_from_event(
         &mut self,
         dataset: &DatasetId,
-        record: &SchemaVersionRecord,
+        hash: &str,
+        seen: Timestamp,
+        sequence: u64,
         span: std::ops::Range<usize>,
+    ) -> bool {
+        let Some(fields) = FacetReference::new(sequence, &span) else { return false };
+        let stored = SchemaSpan { format: RECORD_FORMAT, first_seen: seen.0, last_seen: seen.0, fields };
+        self.batch.insert(schema_key(dataset, hash), stored.encode().to_vec());
+        true
+    }
+
+    /// Writes back a schema version read with [`View::stored_schema_version`] (its times
+    /// changed, its `fields` as they were stored).
+    pub fn put_stored_schema_version(
+        &mut self,
+        dataset: &DatasetId,
+        hash: &str,
+        version: &StoredSchemaVersion,
     ) -> Result<()> {
-        let Some(fields) = FacetReference::new(record.first_sequence, &span) else {
-            return self.put_schema_version(dataset, record);
-        };
-        let stored = SchemaSpan {
-            format: record.format,
-            first_seen: record.first_seen.0,
-            last_seen: record.last_seen.0,
-            fields,
-        };
-        self.batch.insert(schema_key(dataset, &record.hash), stored.encode().to_vec());
-        Ok(())
+        match &version.0 {
+            StoredFields::Referenced(span) => {
+                self.batch.insert(schema_key(dataset, hash), span.encode().to_vec());
+                Ok(())
+            }
+            StoredFields::Inline(record) => self.put_json(schema_key(dataset, hash), record),
+        }
     }
 
     /// Replaces the column lineage into `output`; an empty list removes it.
@@ -1587,6 +1619,41 @@ impl FacetReference {
     fn range(self) -> std::ops::Range<usize> {
         let start = self.start as usize;
         start..start + self.len as usize
+    }
+}
+
+/// A schema version as stored ([`View::stored_schema_version`]): its times, and its `fields`
+/// as they are kept, unread when they are a reference into an event.
+#[derive(Clone, Debug)]
+pub struct StoredSchemaVersion(StoredFields);
+
+#[derive(Clone, Debug)]
+enum StoredFields {
+    Referenced(SchemaSpan),
+    Inline(SchemaVersionRecord),
+}
+
+impl StoredSchemaVersion {
+    pub fn last_seen(&self) -> Timestamp {
+        match &self.0 {
+            StoredFields::Referenced(span) => Timestamp(span.last_seen),
+            StoredFields::Inline(record) => record.last_seen,
+        }
+    }
+
+    /// Where the `fields` lie in the event that first showed them, when stored by reference.
+    pub fn fields_span(&self) -> Option<std::ops::Range<usize>> {
+        match &self.0 {
+            StoredFields::Referenced(span) => Some(span.fields.range()),
+            StoredFields::Inline(_) => None,
+        }
+    }
+
+    pub fn set_last_seen(&mut self, time: Timestamp) {
+        match &mut self.0 {
+            StoredFields::Referenced(span) => span.last_seen = time.0,
+            StoredFields::Inline(record) => record.last_seen = time,
+        }
     }
 }
 

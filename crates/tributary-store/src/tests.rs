@@ -649,7 +649,7 @@ fn schema_versions_by_reference_read_as_inline_ones() {
         hash: format!("{:032x}", 7),
         fields: serde_json::from_slice(&event[fields.clone()]).unwrap(),
         first_seen: Timestamp(5),
-        last_seen: Timestamp(9),
+        last_seen: Timestamp(5),
         first_sequence: 1,
     };
     let key = crate::schema_key(&id, &record.hash);
@@ -658,9 +658,11 @@ fn schema_versions_by_reference_read_as_inline_ones() {
         let mut group = crate::GroupWrite::default();
         let mut write = store.write();
         write.put_event(1, 1, &event);
-        write.put_schema_version_from_event(&id, &record, fields.clone()).unwrap();
+        assert!(write.put_schema_version_from_event(&id, &record.hash, Timestamp(5), 1, fields.clone()));
         group.add(write);
         let view = store.view(&group);
+        assert!(view.has_schema_version(&id, &record.hash).unwrap());
+        assert!(!view.has_schema_version(&id, &format!("{:032x}", 8)).unwrap());
         assert_eq!(view.schema_version(&id, &record.hash).unwrap(), Some(record.clone()));
         assert_eq!(view.schema_version_span(&id, &record.hash).unwrap(), Some(fields.clone()));
         store.commit_group(group).unwrap();
@@ -678,7 +680,35 @@ fn schema_versions_by_reference_read_as_inline_ones() {
     }
     let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
     assert_eq!(store.schema_versions(&id).unwrap(), vec![record.clone()]);
+    assert_eq!(store.schema_version_span(&id, &record.hash).unwrap(), Some(fields.clone()));
+
+    // Read as stored, its last sighting moved and written back: still a reference to the
+    // same bytes, the fields unchanged; an inline one the same way.
+    let group = crate::GroupWrite::default();
+    let mut stored = store.view(&group).stored_schema_version(&id, &record.hash).unwrap().unwrap();
+    assert_eq!((stored.last_seen(), stored.fields_span()), (Timestamp(5), Some(fields.clone())));
+    stored.set_last_seen(Timestamp(9));
+    let mut write = store.write();
+    write.put_stored_schema_version(&id, &record.hash, &stored).unwrap();
+    let mut group = crate::GroupWrite::default();
+    group.add(write);
+    store.commit_group(group).unwrap();
+    let moved = tributary_model::SchemaVersionRecord { last_seen: Timestamp(9), ..record.clone() };
+    assert_eq!(store.schema_version(&id, &record.hash).unwrap(), Some(moved.clone()));
     assert_eq!(store.schema_version_span(&id, &record.hash).unwrap(), Some(fields));
+    let inline_id = DatasetId::new("db", "inline");
+    let mut write = store.write();
+    write.put_schema_version(&inline_id, &record).unwrap();
+    let mut group = crate::GroupWrite::default();
+    group.add(write);
+    let mut stored = store.view(&group).stored_schema_version(&inline_id, &record.hash).unwrap().unwrap();
+    assert_eq!((stored.last_seen(), stored.fields_span()), (Timestamp(5), None));
+    stored.set_last_seen(Timestamp(9));
+    let mut write = store.write();
+    write.put_stored_schema_version(&inline_id, &record.hash, &stored).unwrap();
+    group.add(write);
+    store.commit_group(group).unwrap();
+    assert_eq!(store.schema_version(&inline_id, &record.hash).unwrap(), Some(moved));
 
     let refused = |bytes: Vec<u8>| {
         store.db().unwrap().insert(&key, bytes).unwrap();
