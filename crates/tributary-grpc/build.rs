@@ -8,16 +8,20 @@
 //! setting per builder, so the client pass goes to `OUT_DIR/client/` and takes the message
 //! types from the first pass (`extern_path`) instead of defining them again.
 //!
-//! One message has two Rust types: `tributary.v1.LineageChunk`, the item of `StreamLineage`,
-//! which answers closures of hundreds of thousands of nodes. The server sends
-//! `crate::chunk::LineageChunk`, written by hand so that it names nodes with the index's shared
-//! strings instead of a copy of each (same wire format; `chunk.rs` tests it against the
-//! generated type). Clients decode into the generated `crate::proto::LineageChunk`, made by a
-//! third pass over a descriptor that holds that message only.
+//! Two messages have two Rust types: `tributary.v1.LineageChunk` and `LineageResponse`, the
+//! answers of `StreamLineage` and `GetLineage`, which answer closures of hundreds of thousands
+//! of nodes. The server sends `crate::chunk::LineageChunk` and `LineageResponse`, written by
+//! hand so that they name nodes with the index's shared strings instead of a copy of each (same
+//! wire format; `chunk.rs` tests them against the generated types). Clients decode into the
+//! generated `crate::proto::LineageChunk` and `LineageResponse`, made by a third pass over a
+//! descriptor that holds those messages only.
 
 use std::path::PathBuf;
 
 use prost::Message;
+
+/// The messages the server encodes by hand (`crate::chunk`).
+const ENCODED_BY_HAND: [&str; 2] = ["LineageChunk", "LineageResponse"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Read at run time, not baked in with `env!`: a build script compiled for one checkout and
@@ -36,7 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // a request failed to decode as, e.g. `tributary.v1.IngestEventRequest`.
     let mut messages = tonic_prost_build::Config::new();
     messages.enable_type_names();
-    messages.extern_path(".tributary.v1.LineageChunk", "crate::chunk::LineageChunk");
+    for encoded in ENCODED_BY_HAND {
+        messages.extern_path(format!(".tributary.v1.{encoded}"), format!("crate::chunk::{encoded}"));
+    }
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(false)
@@ -53,13 +59,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .out_dir(&client_dir)
         .compile_fds(descriptors.clone())?;
 
-    // The generated `LineageChunk`, for clients: a descriptor with that message alone, the
-    // types it refers to taken from the first pass.
+    // The generated answers, for clients: a descriptor with those messages alone, the types
+    // they refer to taken from the first pass.
     let chunk_dir = out_dir.join("chunk");
     std::fs::create_dir_all(&chunk_dir)?;
     let mut chunk_only = descriptors;
     for file in &mut chunk_only.file {
-        file.message_type.retain(|message| message.name() == "LineageChunk");
+        file.message_type.retain(|message| ENCODED_BY_HAND.contains(&message.name()));
         file.enum_type.clear();
         file.service.clear();
         // Its locations point into the whole file's message list.

@@ -1,11 +1,15 @@
-//! `tributary.v1.LineageChunk` as the server sends it: encoded while the service reads the
-//! answer out of the index ([`ChunkWriter`], an [`AnswerSink`]), each node's name copied once,
-//! from the index's own strings straight into the chunk's bytes. The generated type would take
-//! a `String` per namespace and name (a copy of every name of a closure that can hold half a
-//! million nodes, made and freed for nothing but the encoding), and even a list of shared names
-//! costs a walk over it, two reference counts per node and its freeing. Clients decode into the
-//! generated [`crate::proto::LineageChunk`]; the wire format is the same, which the tests check
-//! byte for byte against the generated encoder.
+//! Lineage answers as the server sends them: `tributary.v1.LineageChunk` (`StreamLineage`) and
+//! `tributary.v1.LineageResponse` (`GetLineage`), encoded while the service reads the answer out
+//! of the index ([`ChunkWriter`] and [`ResponseWriter`], each an [`AnswerSink`]), each node's
+//! name copied once, from the index's own strings straight into the message's bytes. The
+//! generated types would take a `String` per namespace and name (a copy of every name of a
+//! closure that can hold half a million nodes, made and freed for nothing but the encoding),
+//! and even a list of shared names costs a walk over it, two reference counts per node and its
+//! freeing. Clients decode into the generated [`crate::proto::LineageChunk`] and
+//! [`crate::proto::LineageResponse`]; the wire format is the same, which the tests check byte
+//! for byte against the generated encoders.
+
+use std::marker::PhantomData;
 
 use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{self, DecodeContext, WireType};
@@ -18,12 +22,33 @@ use crate::proto;
 /// Nodes and edges per chunk, at most (nodes first): about a megabyte and a half of names.
 pub(crate) const LINEAGE_CHUNK: usize = 16_384;
 
-/// One chunk of a `StreamLineage` answer (`tributary.v1.LineageChunk`), encoded: the message's
-/// body as [`ChunkWriter`] wrote it.
+/// A lineage answer's message, encoded: its body as a writer wrote it. `M` says which message
+/// ([`Chunk`] or [`Response`]); both share the encoding of nodes and edges (fields 1 and 2).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct LineageChunk {
+pub struct Encoded<M> {
     body: Bytes,
+    message: PhantomData<fn() -> M>,
 }
+
+impl<M> Encoded<M> {
+    fn new(body: Vec<u8>) -> Self {
+        Self { body: Bytes::from(body), message: PhantomData }
+    }
+}
+
+/// `tributary.v1.LineageChunk`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Chunk;
+
+/// `tributary.v1.LineageResponse`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Response;
+
+/// One chunk of a `StreamLineage` answer, encoded by [`ChunkWriter`].
+pub type LineageChunk = Encoded<Chunk>;
+
+/// A `GetLineage` answer, encoded by [`ResponseWriter`].
+pub type LineageResponse = Encoded<Response>;
 
 /// Where [`ChunkWriter`] delivers each chunk as soon as it is closed: the response stream, which
 /// sends it while the rest of the answer is still being written.
@@ -63,7 +88,7 @@ impl ChunkWriter {
         if self.items == self.per_chunk {
             // The next chunk is about as long as this one.
             let next = Vec::with_capacity(self.out.len() + self.out.len() / 8);
-            let full = LineageChunk { body: Bytes::from(std::mem::replace(&mut self.out, next)) };
+            let full = LineageChunk::new(std::mem::replace(&mut self.out, next));
             self.abandoned |= self.chunks.send(Ok(full)).is_err();
             self.items = 0;
         }
@@ -80,31 +105,70 @@ impl ChunkWriter {
         }
         encoding::message::encode(5, watermark, &mut self.out);
         // Err only when the stream is gone: no one is left to tell.
-        let _gone = self.chunks.send(Ok(LineageChunk { body: Bytes::from(self.out) }));
+        let _gone = self.chunks.send(Ok(LineageChunk::new(self.out)));
     }
 }
 
 impl AnswerSink for ChunkWriter {
     fn node(&mut self, node: &NodeName, distance: u32) {
-        let Some(out) = self.one_more() else { return };
-        let name = name_len(node);
-        let distance_len = if distance == 0 { 0 } else { encoding::uint32::encoded_len(2, &distance) };
-        put_delimited(1, delimited_len(1, name) + distance_len, out);
-        put_name(1, node, name, out);
-        if distance != 0 {
-            encoding::uint32::encode(2, &distance, out);
+        if let Some(out) = self.one_more() {
+            put_node(node, distance, out);
         }
     }
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
-        let Some(out) = self.one_more() else { return };
-        let (from_len, to_len) = (name_len(from), name_len(to));
-        let kind = edge_kind_text(kind);
-        put_delimited(2, delimited_len(1, from_len) + delimited_len(2, to_len) + str_len(3, kind), out);
-        put_name(1, from, from_len, out);
-        put_name(2, to, to_len, out);
-        put_str(3, kind, out);
+        if let Some(out) = self.one_more() {
+            put_edge(from, to, kind, out);
+        }
     }
+}
+
+/// Writes a lineage answer as one `GetLineage` response while the service reads it out of the
+/// index: nodes, then edges, then (by [`Self::finish`]) `truncated` and the watermark.
+#[derive(Default)]
+pub(crate) struct ResponseWriter {
+    out: Vec<u8>,
+}
+
+impl ResponseWriter {
+    pub(crate) fn finish(mut self, truncated: bool, watermark: &proto::Watermark) -> LineageResponse {
+        if truncated {
+            encoding::bool::encode(3, &truncated, &mut self.out);
+        }
+        encoding::message::encode(4, watermark, &mut self.out);
+        LineageResponse::new(self.out)
+    }
+}
+
+impl AnswerSink for ResponseWriter {
+    fn node(&mut self, node: &NodeName, distance: u32) {
+        put_node(node, distance, &mut self.out);
+    }
+
+    fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
+        put_edge(from, to, kind, &mut self.out);
+    }
+}
+
+/// A `LineageNode` as field 1 of a lineage answer (chunk or response).
+fn put_node(node: &NodeName, distance: u32, out: &mut Vec<u8>) {
+    let name = name_len(node);
+    let distance_len = if distance == 0 { 0 } else { encoding::uint32::encoded_len(2, &distance) };
+    put_delimited(1, delimited_len(1, name) + distance_len, out);
+    put_name(1, node, name, out);
+    if distance != 0 {
+        encoding::uint32::encode(2, &distance, out);
+    }
+}
+
+/// A `LineageEdge` as field 2 of a lineage answer (chunk or response).
+fn put_edge(from: &NodeName, to: &NodeName, kind: EdgeKind, out: &mut Vec<u8>) {
+    let (from_len, to_len) = (name_len(from), name_len(to));
+    let kind = edge_kind_text(kind);
+    put_delimited(2, delimited_len(1, from_len) + delimited_len(2, to_len) + str_len(3, kind), out);
+    put_name(1, from, from_len, out);
+    put_name(2, to, to_len, out);
+    put_str(3, kind, out);
 }
 
 /// The wire number of a node kind (`tributary.v1.NodeKind`).
@@ -163,13 +227,13 @@ fn put_name(tag: u32, node: &NodeName, len: usize, buf: &mut impl BufMut) {
     put_str(3, &node.name, buf);
 }
 
-impl Message for LineageChunk {
+impl<M: Send + Sync + std::fmt::Debug + Default> Message for Encoded<M> {
     fn encode_raw(&self, buf: &mut impl BufMut) {
         buf.put_slice(&self.body);
     }
 
-    /// Keeps each field as it came, encoded again exactly (the server only encodes chunks;
-    /// clients decode into [`proto::LineageChunk`]).
+    /// Keeps each field as it came, encoded again exactly (the server only encodes answers;
+    /// clients decode into the generated types).
     fn merge_field(
         &mut self,
         tag: u32,
@@ -189,7 +253,7 @@ impl Message for LineageChunk {
                 encoding::bytes::merge(wire_type, &mut field, buf, ctx)?;
                 encoding::bytes::encode(tag, &field, &mut body);
             }
-            _ => return Err(invalid("LineageChunk has varint and length-delimited fields only")),
+            _ => return Err(invalid("a lineage answer has varint and length-delimited fields only")),
         }
         self.body = Bytes::from(body);
         Ok(())
@@ -204,7 +268,7 @@ impl Message for LineageChunk {
     }
 }
 
-/// A chunk that is valid protobuf but not a lineage chunk.
+/// An answer that is valid protobuf but not a lineage answer.
 #[allow(deprecated)] // prost 0.14 offers no other way to describe a decode error of one's own
 fn invalid(description: &'static str) -> DecodeError {
     DecodeError::new(description)
@@ -347,6 +411,43 @@ mod tests {
                         assert_eq!(LineageChunk::decode(&bytes[..]).unwrap().encode_to_vec(), bytes);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn writes_the_response_the_generated_type_encodes() {
+        let (nodes, edges) = answer();
+        let shapes: [(&[_], &[_]); 4] = [(&[], &[]), (&nodes, &[]), (&nodes[..1], &edges), (&nodes, &edges)];
+        for (nodes, edges) in shapes {
+            for truncated in [false, true] {
+                let mut writer = ResponseWriter::default();
+                for (node, distance) in nodes {
+                    writer.node(node, *distance);
+                }
+                for (from, to, kind) in edges {
+                    writer.edge(from, to, *kind);
+                }
+                let ours = writer.finish(truncated, &watermark());
+                // The generated response: the chunks' nodes and edges in one message.
+                let whole = generated_chunks(nodes, edges, LINEAGE_CHUNK, truncated).remove(0);
+                let expected = proto::LineageResponse {
+                    nodes: whole.nodes,
+                    edges: whole.edges,
+                    truncated,
+                    watermark: Some(watermark()),
+                };
+                let bytes = ours.encode_to_vec();
+                assert_eq!(bytes.len(), ours.encoded_len());
+                assert_eq!(
+                    bytes,
+                    expected.encode_to_vec(),
+                    "{} nodes, {} edges, {truncated}",
+                    nodes.len(),
+                    edges.len()
+                );
+                assert_eq!(proto::LineageResponse::decode(&bytes[..]).unwrap(), expected);
+                assert_eq!(LineageResponse::decode(&bytes[..]).unwrap().encode_to_vec(), bytes);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Conversions between service types and protobuf messages, and error mapping.
 
 use tributary_service::model::{Direction, NodeKind, NodeRef, SchemaField, Timestamp, Watermark};
-use tributary_service::{ErrorCode, LineageView, RunSummary, SchemaVersionView, ServiceError};
+use tributary_service::{ErrorCode, RunSummary, SchemaVersionView, ServiceError};
 
 use crate::proto;
 
@@ -64,18 +64,6 @@ pub(crate) fn node(node: &NodeRef) -> proto::NodeRef {
     }
 }
 
-/// [`node`], moving the strings instead of copying them (large lineage answers).
-pub(crate) fn node_owned(node: NodeRef) -> proto::NodeRef {
-    proto::NodeRef {
-        kind: match node.kind {
-            NodeKind::Dataset => proto::NodeKind::Dataset,
-            NodeKind::Job => proto::NodeKind::Job,
-        } as i32,
-        namespace: node.namespace,
-        name: node.name,
-    }
-}
-
 pub(crate) fn node_from_proto(node: Option<proto::NodeRef>, field: &str) -> Result<NodeRef, ServiceError> {
     let node = node.ok_or_else(|| ServiceError::invalid(field, "is required"))?;
     let kind = match proto::NodeKind::try_from(node.kind) {
@@ -128,31 +116,6 @@ pub(crate) fn run_summary(run: &RunSummary) -> proto::RunSummary {
         state: run.state.as_str().to_owned(),
         started_at: time(run.started_at),
         ended_at: time(run.ended_at),
-    }
-}
-
-pub(crate) fn lineage(view: LineageView) -> proto::LineageResponse {
-    proto::LineageResponse {
-        nodes: view.answer.nodes.into_iter().map(lineage_node).collect(),
-        edges: view.answer.edges.into_iter().map(lineage_edge).collect(),
-        truncated: view.answer.truncated,
-        watermark: Some(watermark(view.watermark)),
-    }
-}
-
-fn lineage_node(node: tributary_service::LineageNode) -> proto::LineageNode {
-    proto::LineageNode { node: Some(node_owned(node.node)), distance: node.distance }
-}
-
-fn lineage_edge(edge: tributary_service::LineageEdge) -> proto::LineageEdge {
-    proto::LineageEdge {
-        from: Some(node_owned(edge.from)),
-        to: Some(node_owned(edge.to)),
-        kind: match edge.kind {
-            tributary_service::model::EdgeKind::Reads => "READS",
-            tributary_service::model::EdgeKind::Writes => "WRITES",
-        }
-        .to_owned(),
     }
 }
 

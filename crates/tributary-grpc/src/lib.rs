@@ -22,7 +22,8 @@ pub mod proto {
     // The clients, generated apart from the servers so that they keep tonic_prost's codec
     // (see `build.rs`).
     include!(concat!(env!("OUT_DIR"), "/client/tributary.v1.rs"));
-    // `LineageChunk` as clients decode it (the server encodes `crate::chunk::LineageChunk`).
+    // `LineageChunk` and `LineageResponse` as clients decode them (the server encodes
+    // `crate::chunk::LineageChunk` and `LineageResponse`).
     include!(concat!(env!("OUT_DIR"), "/chunk/tributary.v1.rs"));
 
     /// Encoded `FileDescriptorSet` of `proto/`, served by reflection.

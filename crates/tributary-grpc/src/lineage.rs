@@ -142,11 +142,12 @@ impl proto::lineage_server::Lineage for LineageApi {
     async fn get_lineage(
         &self,
         request: Request<proto::LineageRequest>,
-    ) -> Result<Response<proto::LineageResponse>, Status> {
+    ) -> Result<Response<crate::chunk::LineageResponse>, Status> {
         let service = crate::caller(&self.service, &request);
         let lineage = lineage_request(request.into_inner()).map_err(status)?;
-        let view = service.lineage(lineage).await.map_err(status)?;
-        Ok(Response::new(crate::convert::lineage(view)))
+        let writer = crate::chunk::ResponseWriter::default();
+        let (writer, outline) = service.lineage_into(lineage, writer).await.map_err(status)?;
+        Ok(Response::new(writer.finish(outline.truncated, &crate::convert::watermark(outline.watermark))))
     }
 
     type StreamLineageStream = LineageChunks;
