@@ -348,22 +348,15 @@ mod tests {
         }));
         let mut chunks: Vec<proto::LineageChunk> = items
             .chunks(per_chunk)
-            .map(|items| proto::LineageChunk {
-                nodes: items
-                    .iter()
-                    .filter_map(|item| match item {
-                        Item::Node(node) => Some(node.clone()),
-                        Item::Edge(_) => None,
-                    })
-                    .collect(),
-                edges: items
-                    .iter()
-                    .filter_map(|item| match item {
-                        Item::Edge(edge) => Some(edge.clone()),
-                        Item::Node(_) => None,
-                    })
-                    .collect(),
-                ..Default::default()
+            .map(|items| {
+                let mut chunk = proto::LineageChunk::default();
+                for item in items {
+                    match item {
+                        Item::Node(node) => chunk.nodes.push(node.clone()),
+                        Item::Edge(edge) => chunk.edges.push(edge.clone()),
+                    }
+                }
+                chunk
             })
             .collect();
         if chunks.is_empty() {

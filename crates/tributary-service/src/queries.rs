@@ -126,6 +126,14 @@ pub struct LineageOutline {
     pub watermark: Watermark,
 }
 
+impl LineageOutline {
+    /// The answer collected by the read-out this outline came from, as a view.
+    fn view<N>(self, mut answer: LineageAnswer<N>) -> LineageView<N> {
+        answer.truncated = self.truncated;
+        LineageView { answer, depth: self.depth, watermark: self.watermark }
+    }
+}
+
 /// A lineage walk before redaction (see [`Service::walk`]); `T` is the answer as the walk
 /// made it.
 pub(crate) struct Walk<T = LineageAnswer> {
@@ -240,8 +248,7 @@ impl Service {
         let principal = self.require_read()?;
         let mut answer = LineageAnswer::default();
         let outline = self.read_out(&principal, request, &mut answer)?;
-        answer.truncated = outline.truncated;
-        Ok(LineageView { answer, depth: outline.depth, watermark: outline.watermark })
+        Ok(outline.view(answer))
     }
 
     /// [`Self::lineage`] with the nodes named by the index's shared strings: no name is
@@ -249,9 +256,8 @@ impl Service {
     /// name (for transports that encode the answer as it is sent).
     pub async fn lineage_named(&self, request: LineageRequest) -> Result<LineageView<NodeName>, ServiceError> {
         let collect = LineageAnswer::<NodeName>::default();
-        let (mut answer, outline) = self.lineage_into(request, collect).await?;
-        answer.truncated = outline.truncated;
-        Ok(LineageView { answer, depth: outline.depth, watermark: outline.watermark })
+        let (answer, outline) = self.lineage_into(request, collect).await?;
+        Ok(outline.view(answer))
     }
 
     /// [`Self::lineage`]'s answer handed to `sink` node by node and edge by edge as it is
