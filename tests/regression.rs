@@ -193,7 +193,10 @@ async fn import_loads_a_file_and_reports_rejected_lines() {
         stats["prefixes"].as_array().unwrap().iter().find(|p| p["prefix"] == prefix).map(|p| p["keys"].as_u64())
     };
     assert_eq!(keys("E"), Some(Some(30)), "{stats}");
-    assert_eq!(keys("N"), Some(Some(31)), "{stats}");
+    // A dataset's record, facet values and graph key are its one `D` value.
+    assert_eq!(keys("D"), Some(Some(31)), "{stats}");
+    assert_eq!(keys("N"), None, "{stats}");
+    assert_eq!(keys("F"), None, "{stats}");
     assert_eq!(keys("I"), Some(Some(30)), "{stats}");
     assert!(stats["disk_bytes"].as_u64().unwrap() >= stats["logical_bytes"].as_u64().unwrap(), "{stats}");
 

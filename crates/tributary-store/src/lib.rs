@@ -16,10 +16,10 @@
 //! | `M` | `format`, `sequence`, `graph`, `probe`, `redaction`, `dict` id | store format (u8), last event sequence (u64), graph keyspace complete, last probe write, the key of redacted ids (32 bytes), an event dictionary (the sequence it was trained at, then zstd's dictionary; immutable) |
 //! | `E` | sequence | event: codec byte + canonical JSON (lz4 when codec = 1; codec 4: zstd with the store's dictionary whose id follows, see [`dictionary`]) |
 //! | `H` | content hash (16 bytes) | sequence |
-//! | `D` | ns NUL name | [`DatasetRecord`] (facet stamps, not values) |
-//! | `F` | dataset ns NUL name NUL facet key | the facet's value, rewritten only when it changes: codec byte + JSON (lz4 when codec = 1), or, for a value of at least [`FACET_BY_REFERENCE_MIN`] bytes taken from an event, codec 3 + the event's sequence (u64) + offset and length (u32 each) of the value in that event's canonical JSON |
+//! | `D` | ns NUL name | [`DatasetRecord`] (facet stamps, not values), and the dataset's facet values folded in beside it ([`fold`]: codec 6; the record alone when it has none); a `D` key is also the graph's dataset key (read at start-up) |
+//! | (`F`) | dataset ns NUL name NUL facet key | not stored since format 5: the name the writer and readers give one facet value inside its dataset's `D` value: codec byte + JSON (lz4 when codec = 1), or, for a value of at least [`FACET_BY_REFERENCE_MIN`] bytes taken from an event, codec 3 + the event's sequence (u64) + offset and length (u32 each) of the value in that event's canonical JSON |
 //! | `J` | ns NUL name | [`JobRecord`] |
-//! | `N` | dataset ns NUL name | empty: every dataset, keys only (the graph, read at start-up) |
+//! | (`N`) | dataset ns NUL name | not stored since format 5 (the `D` key is the graph's dataset key): what `put_graph_dataset` writes, dropped at the commit |
 //! | `I` | job ns NUL name | the job's current inputs and outputs (the graph, read at start-up) |
 //! | `R` | run id (16 bytes) | [`RunRecord`] |
 //! | `O` | job ns NUL name NUL observation key | [`Observation`] |
@@ -48,9 +48,11 @@
 mod access;
 mod codec;
 pub mod dictionary;
+mod fold;
 mod keys;
 mod source;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -66,12 +68,14 @@ use keys::*;
 
 /// The store format this binary writes and reads. Format 3 may hold facet values as references
 /// into the event log (codec 3 under `F`); format 4 may hold events compressed with a stored
-/// dictionary (codec 4 under `E`). A format-2 or 3 store reads the same and is marked 4 at its
-/// first open by this build (nothing else changes), so an older build refuses it instead of
-/// misreading such a value.
-pub const STORE_FORMAT: u8 = 4;
-/// The earlier formats this build opens and marks as [`STORE_FORMAT`].
-const UPGRADABLE_FORMATS: [u8; 2] = [2, 3];
+/// dictionary (codec 4 under `E`); format 5 keeps a dataset's facet values in its `D` value
+/// and has no `F` and `N` keys ([`fold`]). A store of formats 2 to 4 is brought to format 5 at
+/// its first open by this build (its facet values folded into the datasets' values, its `N`
+/// keys removed, in batches that each leave every dataset whole), then marked 5, so an older
+/// build refuses it instead of misreading it.
+pub const STORE_FORMAT: u8 = 5;
+/// The earlier formats this build opens and brings to [`STORE_FORMAT`].
+const UPGRADABLE_FORMATS: [u8; 3] = [2, 3, 4];
 
 /// A facet value taken from an event is stored as a reference into that event (17 bytes)
 /// when its JSON is at least this long: large values (schemas, column lineage) are not kept
@@ -284,6 +288,7 @@ impl Store {
     fn init(db: sled::Db, path: Option<std::path::PathBuf>, config: &StoreConfig) -> Result<Self> {
         match db.get(META_FORMAT)? {
             Some(found) if found.len() == 1 && UPGRADABLE_FORMATS.contains(&found[0]) => {
+                fold_dataset_keys(&db)?;
                 db.insert(META_FORMAT, &[STORE_FORMAT])?;
                 db.flush()?;
             }
@@ -392,14 +397,33 @@ impl Store {
         writes: impl IntoIterator<Item = (sled::IVec, Option<sled::IVec>)>,
         puts_alias: bool,
     ) -> Result<()> {
+        let db = self.db()?;
         let mut batch = sled::Batch::default();
+        // A dataset's record and facet values reach sled as its one `D` value ([`fold`]).
+        let mut datasets: BTreeMap<Vec<u8>, FoldWrites> = BTreeMap::new();
         for (key, value) in writes {
-            match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
+            match key.first().copied() {
+                Some(PREFIX_DATASET) => datasets.entry(key.to_vec()).or_default().record = Some(value),
+                Some(PREFIX_DATASET_FACET) => {
+                    let (dataset, facet) = fold::split_facet_key(&key)
+                        .ok_or_else(|| corrupt(&key, "a facet key is dataset namespace NUL name NUL facet".into()))?;
+                    datasets.entry(dataset).or_default().facets.push((facet.to_vec(), value));
+                }
+                // The `D` key is the graph's dataset key.
+                Some(PREFIX_GRAPH_DATASET) => {}
+                _ => match value {
+                    Some(value) => batch.insert(key, value),
+                    None => batch.remove(key),
+                },
             }
         }
-        self.db()?.apply_batch(batch)?;
+        for (dataset, writes) in datasets {
+            match writes.fold_into(&dataset, db.get(&dataset)?)? {
+                Some(value) => batch.insert(dataset, value),
+                None => batch.remove(dataset),
+            }
+        }
+        db.apply_batch(batch)?;
         if puts_alias {
             self.has_aliases.store(true, std::sync::atomic::Ordering::SeqCst);
         }
@@ -413,11 +437,41 @@ impl Store {
     }
 
     /// A value as the store holds it, or as `group` will leave it.
+    /// The value of `key` as the callers write it, through `group`'s pending writes: a
+    /// dataset's record (`D`), facet values (`F`) and graph key (`N`) are read out of its one
+    /// stored `D` value ([`fold`]).
     fn get_in(&self, group: Option<&GroupWrite>, key: &[u8]) -> Result<Option<sled::IVec>> {
         if let Some(written) = group.and_then(|group| group.writes.get(key)) {
             return Ok(written.clone());
         }
-        Ok(self.db()?.get(key)?)
+        match key.first().copied() {
+            Some(PREFIX_DATASET) => self.folded_part(key, |folded, _| folded.record.clone()),
+            Some(PREFIX_DATASET_FACET) => {
+                let Some((dataset, facet)) = fold::split_facet_key(key) else { return Ok(None) };
+                self.folded_part(&dataset, |folded, value| folded.facet(value, facet))
+            }
+            Some(PREFIX_GRAPH_DATASET) => {
+                let dataset = fold::dataset_of_graph_key(key);
+                let written = group.and_then(|group| group.writes.get(dataset.as_slice()));
+                let exists = match written {
+                    Some(written) => written.is_some(),
+                    None => self.db()?.contains_key(&dataset)?,
+                };
+                Ok(exists.then(sled::IVec::default))
+            }
+            _ => Ok(self.db()?.get(key)?),
+        }
+    }
+
+    /// One part of a dataset's stored `D` value (`dataset`), as `part` finds it.
+    fn folded_part(
+        &self,
+        dataset: &[u8],
+        part: impl FnOnce(&fold::Folded, &[u8]) -> Option<std::ops::Range<usize>>,
+    ) -> Result<Option<sled::IVec>> {
+        let Some(value) = self.db()?.get(dataset)? else { return Ok(None) };
+        let folded = fold::Folded::read(&value).map_err(|reason| corrupt(dataset, reason))?;
+        Ok(part(&folded, &value).map(|range| value.subslice(range.start, range.len())))
     }
 
     /// An event's stored form (codec byte + canonical JSON, lz4 when this store compresses),
@@ -572,14 +626,16 @@ impl Store {
 
     /// Every current facet value of a dataset, by key.
     pub fn dataset_facets(&self, id: &DatasetId) -> Result<serde_json::Map<String, serde_json::Value>> {
-        let prefix = name_prefix(PREFIX_DATASET_FACET, &id.namespace, &id.name);
         let mut facets = serde_json::Map::new();
+        let dataset = name_key(PREFIX_DATASET, &id.namespace, &id.name);
+        let Some(value) = self.db()?.get(&dataset)? else { return Ok(facets) };
+        let folded = fold::Folded::read(&value).map_err(|reason| corrupt(&dataset, reason))?;
         // A dataset's facets often come from one event: it is decompressed once.
         let mut event = None;
-        for entry in self.db()?.scan_prefix(&prefix) {
-            let (key, stored) = entry?;
-            let name = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            facets.insert(name, self.decode_facet(None, &key, &stored, &mut event)?);
+        for (name, stored) in folded.facets {
+            let name = String::from_utf8_lossy(&value[name]).into_owned();
+            let key = facet_key(id, &name);
+            facets.insert(name, self.decode_facet(None, &key, &value[stored], &mut event)?);
         }
         Ok(facets)
     }
@@ -837,10 +893,10 @@ impl Store {
         })
     }
 
-    /// Every dataset id, from the graph keyspace (index rebuild at start-up): keys only, in
-    /// leaves of their own, so the scan reads no records.
+    /// Every dataset id (index rebuild at start-up): the keys of the dataset records, which
+    /// are the graph's dataset keys ([`fold`]).
     pub fn scan_dataset_ids(&self) -> impl Iterator<Item = Result<DatasetId>> + '_ {
-        self.scan_name_keys(PREFIX_GRAPH_DATASET)
+        self.scan_name_keys(PREFIX_DATASET)
     }
 
     /// Every job with its current inputs and outputs, from the graph keyspace (index
@@ -857,9 +913,9 @@ impl Store {
         })
     }
 
-    /// Whether the graph keyspace holds the dataset (every dataset record has its key).
+    /// Whether the graph holds the dataset (it has a stored record).
     pub fn has_graph_dataset(&self, id: &DatasetId) -> Result<bool> {
-        Ok(self.db()?.contains_key(name_key(PREFIX_GRAPH_DATASET, &id.namespace, &id.name))?)
+        Ok(self.db()?.contains_key(name_key(PREFIX_DATASET, &id.namespace, &id.name))?)
     }
 
     /// One job's current inputs and outputs from the graph keyspace, if it has an entry.
@@ -1065,17 +1121,28 @@ impl Store {
         if a == b {
             return true;
         }
-        if key.first() == Some(&PREFIX_DATASET_FACET) {
-            let left = self.decode_facet(None, key, a, &mut None);
-            let right = other.decode_facet(None, key, b, &mut None);
-            return matches!((left, right), (Ok(a), Ok(b)) if a == b);
-        }
         fn same<T: PartialEq>(a: Result<T>, b: Result<T>) -> bool {
             matches!((a, b), (Ok(a), Ok(b)) if a == b)
         }
         match key.first().copied() {
+            // The record as read, and each facet value by content (inline or by reference).
             Some(PREFIX_DATASET) => {
-                same(decode_stored(key, a, codec::decode_dataset), decode_stored(key, b, codec::decode_dataset))
+                let read = |store: &Store, value: &[u8]| -> Result<_> {
+                    let folded = fold::Folded::read(value).map_err(|reason| corrupt(key, reason))?;
+                    let record = match folded.record {
+                        Some(range) => Some(decode_stored(key, &value[range], codec::decode_dataset)?),
+                        None => None,
+                    };
+                    let facets = folded
+                        .facets
+                        .into_iter()
+                        .map(|(name, stored)| {
+                            Ok((value[name].to_vec(), store.decode_facet(None, key, &value[stored], &mut None)?))
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok((record, facets))
+                };
+                same(read(self, a), read(other, b))
             }
             Some(PREFIX_JOB) => {
                 same(decode_stored(key, a, codec::decode_job), decode_stored(key, b, codec::decode_job))
@@ -1104,13 +1171,11 @@ impl Store {
     /// Key prefixes of records derived from the event log: `reindex` rebuilds them and
     /// `verify` compares them. Events (`E`) are the source; mesh documents (`P`, `p`, `G`,
     /// `g`) are applied, not derived; schema changes (`C`) are history as reported when seen.
-    pub const DERIVED_PREFIXES: [u8; 17] = [
+    pub const DERIVED_PREFIXES: [u8; 15] = [
         PREFIX_EVENT,
         PREFIX_HASH,
         PREFIX_DATASET,
-        PREFIX_DATASET_FACET,
         PREFIX_JOB,
-        PREFIX_GRAPH_DATASET,
         PREFIX_GRAPH_JOB,
         PREFIX_RUN,
         PREFIX_OBSERVATION,
@@ -1186,6 +1251,41 @@ impl Store {
                 decode_record(&key, &value)
             })
             .collect()
+    }
+}
+
+/// A dataset's writes in one batch, folded into its `D` value at the commit ([`fold`]).
+#[derive(Default)]
+struct FoldWrites {
+    /// The record's last write (`None` inside: removed), if the batch writes it.
+    record: Option<Option<sled::IVec>>,
+    /// Facet values in the order written (`None`: removed).
+    facets: Vec<(Vec<u8>, Option<sled::IVec>)>,
+}
+
+impl FoldWrites {
+    /// The dataset's new `D` value from its `stored` one and these writes (`None`: no record
+    /// and no facet value is left).
+    fn fold_into(self, dataset: &[u8], stored: Option<sled::IVec>) -> Result<Option<Vec<u8>>> {
+        let stored = stored.unwrap_or_default();
+        let folded = if stored.is_empty() {
+            fold::Folded::default()
+        } else {
+            fold::Folded::read(&stored).map_err(|reason| corrupt(dataset, reason))?
+        };
+        let mut facets: BTreeMap<&[u8], &[u8]> =
+            folded.facets.iter().map(|(key, value)| (&stored[key.clone()], &stored[value.clone()])).collect();
+        for (key, value) in &self.facets {
+            match value {
+                Some(value) => facets.insert(key, value),
+                None => facets.remove(key.as_slice()),
+            };
+        }
+        let record = match &self.record {
+            Some(written) => written.as_deref(),
+            None => folded.record.map(|range| &stored[range]),
+        };
+        Ok(fold::encode(record, facets.into_iter()))
     }
 }
 
@@ -1502,6 +1602,58 @@ impl EventWrite {
         self.batch.insert(key, encode_blob(&value, self.compress));
         Ok(())
     }
+}
+
+/// Brings a store of format 4 or earlier to format 5: each dataset's facet values (`F`)
+/// move into its `D` value, and the graph's dataset keys (`N`) go ([`fold`]). Each batch
+/// holds whole datasets (their new value and the removal of their `F` keys), so a crash
+/// leaves every dataset readable and the next open carries on with what is left.
+fn fold_dataset_keys(db: &sled::Db) -> Result<()> {
+    const BATCH_KEYS: usize = 50_000;
+    let mut batch = sled::Batch::default();
+    let mut keys = 0usize;
+    let mut current: Option<(Vec<u8>, FoldWrites)> = None;
+    let finish = |dataset: Vec<u8>, writes: FoldWrites, batch: &mut sled::Batch| -> Result<()> {
+        match writes.fold_into(&dataset, db.get(&dataset)?)? {
+            Some(value) => batch.insert(dataset, value),
+            None => batch.remove(dataset),
+        }
+        Ok(())
+    };
+    for entry in db.scan_prefix([PREFIX_DATASET_FACET]) {
+        let (key, value) = entry?;
+        let (dataset, facet) = fold::split_facet_key(&key)
+            .ok_or_else(|| corrupt(&key, "a facet key is dataset namespace NUL name NUL facet".into()))?;
+        if let Some((done, writes)) = current.take_if(|(open, _)| *open != dataset) {
+            finish(done, writes, &mut batch)?;
+            if keys >= BATCH_KEYS {
+                db.apply_batch(std::mem::take(&mut batch))?;
+                keys = 0;
+            }
+        }
+        let (_, writes) = current.get_or_insert_with(|| (dataset, FoldWrites::default()));
+        writes.facets.push((facet.to_vec(), Some(value)));
+        batch.remove(key);
+        keys += 1;
+    }
+    if let Some((done, writes)) = current.take() {
+        finish(done, writes, &mut batch)?;
+    }
+    db.apply_batch(std::mem::take(&mut batch))?;
+    loop {
+        let mut batch = sled::Batch::default();
+        let mut removed = 0;
+        for key in db.scan_prefix([PREFIX_GRAPH_DATASET]).keys().take(BATCH_KEYS) {
+            batch.remove(key?);
+            removed += 1;
+        }
+        if removed == 0 {
+            break;
+        }
+        db.apply_batch(batch)?;
+    }
+    db.flush()?;
+    Ok(())
 }
 
 /// Decodes a record: a codec byte and (lz4-compressed) JSON, or bare JSON (which starts with

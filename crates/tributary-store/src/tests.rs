@@ -220,7 +220,9 @@ fn a_store_without_the_graph_keyspace_gets_it_filled_once_from_the_records() {
     write.put_dataset(&DatasetRecord::new(b.clone(), Timestamp(1))).unwrap();
     write.put_job(&job).unwrap();
     store.commit(write).unwrap();
-    assert_eq!(store.scan_dataset_ids().count(), 0);
+    // The dataset records are the graph's dataset keys; jobs have none yet.
+    assert_eq!(store.scan_dataset_ids().count(), 2);
+    assert_eq!(store.scan_job_io().count(), 0);
 
     assert!(store.ensure_graph_keys().unwrap());
     let ids: Vec<DatasetId> = store.scan_dataset_ids().map(Result::unwrap).collect();
@@ -405,7 +407,10 @@ fn large_facet_values_are_read_from_their_event() {
         group.add(write);
         assert_eq!(store.view(&group).dataset_facet(&id, "schema").unwrap(), Some(value(schema.clone())));
         store.commit_group(group).unwrap();
-        let stored = |key: &str| store.db().unwrap().get(crate::keys::facet_key(&id, key)).unwrap().unwrap();
+        let stored = |key: &str| store.get_in(None, &crate::keys::facet_key(&id, key)).unwrap().unwrap();
+        // Folded into the dataset's one value: no key of their own.
+        assert_eq!(store.db().unwrap().scan_prefix([crate::keys::PREFIX_DATASET_FACET]).count(), 0);
+        assert_eq!(store.db().unwrap().scan_prefix([crate::keys::PREFIX_DATASET]).count(), 1);
         assert_eq!(stored("schema").len(), 17, "a reference: codec, sequence, offset, length");
         assert_eq!(stored("schema")[0], crate::keys::CODEC_EVENT_SPAN);
         assert_ne!(stored("ownership")[0], crate::keys::CODEC_EVENT_SPAN);
@@ -429,13 +434,18 @@ fn facet_references_that_do_not_resolve_are_refused_and_compare_by_value() {
     write.put_dataset_facet_from_event(&id, "schema", &event, 1, schema.clone());
     store.commit(write).unwrap();
     let key = crate::keys::facet_key(&id, "schema");
-    let reference = store.db().unwrap().get(&key).unwrap().unwrap().to_vec();
+    let reference = store.get_in(None, &key).unwrap().unwrap().to_vec();
+    // `verify` compares the datasets' values: the facet inline or by reference is the same.
+    let dataset = crate::keys::name_key(crate::keys::PREFIX_DATASET, "db", "orders");
+    let folded = |facet: &[u8]| crate::fold::encode(None, [(b"schema".as_slice(), facet)].into_iter()).unwrap();
     let inline = crate::encode_blob(&event[schema.clone()], true);
-    assert!(store.same_stored(&store, &key, &reference, &inline));
-    assert!(!store.same_stored(&store, &key, &reference, &crate::encode_blob(b"{}", false)));
+    assert!(store.same_stored(&store, &dataset, &folded(&reference), &folded(&inline)));
+    assert!(!store.same_stored(&store, &dataset, &folded(&reference), &folded(&crate::encode_blob(b"{}", false))));
 
     let damaged = |bytes: Vec<u8>| {
-        store.db().unwrap().insert(&key, bytes).unwrap();
+        let mut write = store.write();
+        write.batch.insert(key.clone(), bytes);
+        store.commit(write).unwrap();
         match store.dataset_facet(&id, "schema") {
             Err(StoreError::Corrupt { key, reason }) => {
                 assert!(key.contains("orders"), "{key}");
@@ -477,6 +487,63 @@ fn previous_store_formats_are_upgraded_in_place_and_a_newer_one_refused() {
         Store::open(dir.path(), &StoreConfig::default()),
         Err(StoreError::UnsupportedFormat { found }) if found == crate::STORE_FORMAT + 1
     ));
+}
+
+/// A format-4 store (facet values under `F`, graph keys under `N`) is folded at its first open
+/// by this build: every value reads back the same, no `F` or `N` key is left, and a dataset
+/// written since keeps the facets it had.
+#[test]
+fn a_format_4_store_has_its_facet_values_folded_into_its_datasets_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (event, ownership, schema) = event_with_facets();
+    let value = |range: std::ops::Range<usize>| serde_json::from_slice::<serde_json::Value>(&event[range]).unwrap();
+    let reference = crate::FacetReference::new(1, &schema).unwrap().encode().to_vec();
+    let ids: Vec<DatasetId> = (0..300).map(|n| DatasetId::new("db", format!("table_{n:03}"))).collect();
+    {
+        // As format 4 left it: a bare record, facet values and a graph key per dataset.
+        let db = sled::open(dir.path()).unwrap();
+        db.insert(crate::keys::META_FORMAT, &[4]).unwrap();
+        db.insert(crate::keys::META_GRAPH_KEYS, &[1]).unwrap();
+        db.insert(crate::keys::event_key(1), crate::encode_blob(&event, true)).unwrap();
+        for (n, id) in ids.iter().enumerate() {
+            let record = crate::codec::encode_dataset(&DatasetRecord::new(id.clone(), Timestamp(n as i64)));
+            db.insert(crate::keys::name_key(crate::keys::PREFIX_DATASET, &id.namespace, &id.name), record).unwrap();
+            db.insert(crate::keys::name_key(crate::keys::PREFIX_GRAPH_DATASET, &id.namespace, &id.name), &[]).unwrap();
+            if n % 3 != 0 {
+                db.insert(crate::keys::facet_key(id, "schema"), reference.clone()).unwrap();
+                db.insert(crate::keys::facet_key(id, "ownership"), crate::encode_blob(&event[ownership.clone()], true))
+                    .unwrap();
+            }
+        }
+        db.flush().unwrap();
+    }
+    let store = Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap();
+    let db = store.db().unwrap();
+    assert_eq!(db.get(crate::keys::META_FORMAT).unwrap().unwrap().as_ref(), [crate::STORE_FORMAT]);
+    assert_eq!(db.scan_prefix([crate::keys::PREFIX_DATASET_FACET]).count(), 0);
+    assert_eq!(db.scan_prefix([crate::keys::PREFIX_GRAPH_DATASET]).count(), 0);
+    assert_eq!(store.scan_dataset_ids().map(Result::unwrap).collect::<Vec<_>>(), ids);
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(store.dataset(id).unwrap().unwrap().first_seen, Timestamp(n as i64));
+        assert!(store.has_graph_dataset(id).unwrap());
+        let facets = store.dataset_facets(id).unwrap();
+        if n % 3 == 0 {
+            assert!(facets.is_empty());
+        } else {
+            assert_eq!(facets.get("schema"), Some(&value(schema.clone())));
+            assert_eq!(store.dataset_facet(id, "ownership").unwrap(), Some(value(ownership.clone())));
+        }
+    }
+    // A record written since keeps its facet values; a facet removed goes alone.
+    let mut write = store.write();
+    let mut record = DatasetRecord::new(ids[1].clone(), Timestamp(1));
+    record.last_seen = Timestamp(99);
+    write.put_dataset(&record).unwrap();
+    write.delete_dataset_facet(&ids[1], "ownership");
+    store.commit(write).unwrap();
+    assert_eq!(store.dataset(&ids[1]).unwrap().unwrap().last_seen, Timestamp(99));
+    assert_eq!(store.dataset_facet(&ids[1], "schema").unwrap(), Some(value(schema)));
+    assert_eq!(store.dataset_facet(&ids[1], "ownership").unwrap(), None);
 }
 
 /// Events shaped like a mesh's: the same producer, facets and field names, other datasets.
@@ -545,7 +612,7 @@ fn events_are_compressed_with_a_dictionary_trained_on_the_stores_own_events() {
         let expected: serde_json::Value = serde_json::from_slice(&event[start..end]).unwrap();
         assert_eq!(store.dataset_facet(&id, "schema").unwrap(), Some(expected));
     }
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let store = Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap();
     assert_eq!(store.event_dictionaries(), vec![1]);
     let events = store.events_after(0, usize::MAX).unwrap();
     assert_eq!(events.len() as u64, first + 200);

@@ -30,10 +30,8 @@ fn prefix_name(prefix: u8) -> &'static str {
         b'M' => "meta",
         b'E' => "events",
         b'H' => "event hashes",
-        b'D' => "datasets",
-        b'F' => "dataset facet values",
+        b'D' => "datasets, facet values",
         b'J' => "jobs",
-        b'N' => "graph: datasets",
         b'I' => "graph: job inputs/outputs",
         b'R' => "runs",
         b'O' => "job observations",
@@ -48,6 +46,10 @@ fn prefix_name(prefix: u8) -> &'static str {
         b't' => "tag index",
         b'c' => "column tag index",
         b'C' => "schema changes",
+        b'K' => "API tokens",
+        b'U' => "audit trail",
+        b'Q' => "consumed offsets",
+        b'X' => "rejected consumed records",
         _ => "other",
     }
 }
