@@ -16,7 +16,7 @@
 //! | `M` | `format`, `sequence`, `graph`, `probe`, `redaction`, `dict` id | store format (u8), last event sequence (u64), graph keyspace complete, last probe write, the key of redacted ids (32 bytes), an event dictionary (the sequence it was trained at, then zstd's dictionary; immutable) |
 //! | `E` | sequence | event: codec byte + canonical JSON (lz4 when codec = 1; codec 4: zstd with the store's dictionary whose id follows, see [`dictionary`]) |
 //! | `H` | content hash (16 bytes) | sequence |
-//! | `D` | ns NUL name | [`DatasetRecord`] (facet stamps, not values), and the dataset's facet values folded in beside it ([`fold`]: codec 6; the record alone when it has none); a `D` key is also the graph's dataset key (read at start-up) |
+//! | `D` | ns NUL name | [`DatasetRecord`] (facet stamps, not values), and the dataset's facet values folded in beside it (`fold`: codec 6; the record alone when it has none); a `D` key is also the graph's dataset key (read at start-up) |
 //! | (`F`) | dataset ns NUL name NUL facet key | not stored since format 5: the name the writer and readers give one facet value inside its dataset's `D` value: codec byte + JSON (lz4 when codec = 1), or, for a value of at least [`FACET_BY_REFERENCE_MIN`] bytes taken from an event, codec 3 + the event's sequence (u64) + offset and length (u32 each) of the value in that event's canonical JSON |
 //! | `J` | ns NUL name | [`JobRecord`] |
 //! | (`N`) | dataset ns NUL name | not stored since format 5 (the `D` key is the graph's dataset key): what `put_graph_dataset` writes, dropped at the commit |
@@ -69,7 +69,7 @@ use keys::*;
 /// The store format this binary writes and reads. Format 3 may hold facet values as references
 /// into the event log (codec 3 under `F`); format 4 may hold events compressed with a stored
 /// dictionary (codec 4 under `E`); format 5 keeps a dataset's facet values in its `D` value
-/// and has no `F` and `N` keys ([`fold`]). A store of formats 2 to 4 is brought to format 5 at
+/// and has no `F` and `N` keys (`fold`). A store of formats 2 to 4 is brought to format 5 at
 /// its first open by this build (its facet values folded into the datasets' values, its `N`
 /// keys removed, in batches that each leave every dataset whole), then marked 5, so an older
 /// build refuses it instead of misreading it.
@@ -399,7 +399,10 @@ impl Store {
     ) -> Result<()> {
         let db = self.db()?;
         let mut batch = sled::Batch::default();
-        // A dataset's record and facet values reach sled as its one `D` value ([`fold`]).
+        // A dataset's record and facet values reach sled as its one `D` value (`fold`). The
+        // stored value is read here and replaced in the same batch: only the writer thread
+        // (and a rebuild, into a store of its own) commits dataset records, one batch at a
+        // time, so nothing writes the value between the read and the batch.
         let mut datasets: BTreeMap<Vec<u8>, FoldWrites> = BTreeMap::new();
         for (key, value) in writes {
             match key.first().copied() {
@@ -436,10 +439,9 @@ impl Store {
         View { store: self, group }
     }
 
-    /// A value as the store holds it, or as `group` will leave it.
-    /// The value of `key` as the callers write it, through `group`'s pending writes: a
-    /// dataset's record (`D`), facet values (`F`) and graph key (`N`) are read out of its one
-    /// stored `D` value ([`fold`]).
+    /// The value of `key` (as the callers name it) as the store holds it, or as `group` will
+    /// leave it: a dataset's record (`D`), facet values (`F`) and graph key (`N`) are read out
+    /// of its one stored `D` value (`fold`).
     fn get_in(&self, group: Option<&GroupWrite>, key: &[u8]) -> Result<Option<sled::IVec>> {
         if let Some(written) = group.and_then(|group| group.writes.get(key)) {
             return Ok(written.clone());
@@ -894,7 +896,7 @@ impl Store {
     }
 
     /// Every dataset id (index rebuild at start-up): the keys of the dataset records, which
-    /// are the graph's dataset keys ([`fold`]).
+    /// are the graph's dataset keys (`fold`).
     pub fn scan_dataset_ids(&self) -> impl Iterator<Item = Result<DatasetId>> + '_ {
         self.scan_name_keys(PREFIX_DATASET)
     }
@@ -1254,7 +1256,7 @@ impl Store {
     }
 }
 
-/// A dataset's writes in one batch, folded into its `D` value at the commit ([`fold`]).
+/// A dataset's writes in one batch, folded into its `D` value at the commit (`fold`).
 #[derive(Default)]
 struct FoldWrites {
     /// The record's last write (`None` inside: removed), if the batch writes it.
@@ -1605,7 +1607,7 @@ impl EventWrite {
 }
 
 /// Brings a store of format 4 or earlier to format 5: each dataset's facet values (`F`)
-/// move into its `D` value, and the graph's dataset keys (`N`) go ([`fold`]). Each batch
+/// move into its `D` value, and the graph's dataset keys (`N`) go (`fold`). Each batch
 /// holds whole datasets (their new value and the removal of their `F` keys), so a crash
 /// leaves every dataset readable and the next open carries on with what is left.
 fn fold_dataset_keys(db: &sled::Db) -> Result<()> {
