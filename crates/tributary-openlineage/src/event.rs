@@ -438,11 +438,19 @@ fn facets_of(
     };
     let validators = FacetValidators::get();
     for (name, facet) in facets {
-        // Facet names become parts of stored keys, where NUL separates.
+        // Facet names become parts of stored keys and values: NUL separates, and their length
+        // is bounded like a name's.
         if name.contains('\0') {
             return Err(EventError::new(
                 join(&path, &name.escape_debug().to_string()),
                 "a facet name must not contain a NUL character",
+            ));
+        }
+        if name.len() > MAX_NAME_BYTES {
+            let shown: String = name.chars().take(32).collect();
+            return Err(EventError::new(
+                join(&path, &format!("{shown}…")),
+                format!("a facet name must be at most {MAX_NAME_BYTES} bytes (this one has {})", name.len()),
             ));
         }
         let facet_path = join(&path, name);

@@ -246,6 +246,28 @@ fn a_nul_in_any_facet_name_is_refused_with_its_path() {
     );
 }
 
+/// A facet name longer than a dataset name may be is refused with its place and length, in
+/// every facet map (it would be stored in its dataset's record otherwise).
+#[test]
+fn an_overlong_facet_name_is_refused_with_its_path() {
+    let long = "f".repeat(70_000);
+    let facet = serde_json::json!({ long.clone(): {"_producer": "p", "_schemaURL": "s"} });
+    let shown = format!("{}…", "f".repeat(32));
+    type Mutation<'a> = Box<dyn Fn(&mut serde_json::Value) + 'a>;
+    let cases: [(&str, Mutation); 2] = [
+        ("outputs[0].facets", Box::new(|e| e["outputs"][0]["facets"] = facet.clone())),
+        ("job.facets", Box::new(|e| e["job"]["facets"] = facet.clone())),
+    ];
+    for (place, mutate) in cases {
+        assert_eq!(
+            rejection(mutate),
+            format!("{place}.{shown}: a facet name must be at most 4096 bytes (this one has 70000)")
+        );
+    }
+    let at_limit = serde_json::json!({ "g".repeat(4096): {"_producer": "p", "_schemaURL": "s"} });
+    assert_eq!(rejection(|e| e["outputs"][0]["facets"] = at_limit), "accepted");
+}
+
 fn schema_facet(fields: Vec<serde_json::Value>) -> serde_json::Value {
     serde_json::json!({"schema": {
         "_producer": "p",

@@ -447,7 +447,11 @@ impl Store {
             return Ok(written.clone());
         }
         match key.first().copied() {
-            Some(PREFIX_DATASET) => self.folded_part(key, |folded, _| folded.record.clone()),
+            Some(PREFIX_DATASET) => {
+                let Some(value) = self.db()?.get(key)? else { return Ok(None) };
+                let record = fold::Folded::record(&value).map_err(|reason| corrupt(key, reason))?;
+                Ok(record.map(|range| value.subslice(range.start, range.len())))
+            }
             Some(PREFIX_DATASET_FACET) => {
                 let Some((dataset, facet)) = fold::split_facet_key(key) else { return Ok(None) };
                 self.folded_part(&dataset, |folded, value| folded.facet(value, facet))
@@ -1287,7 +1291,8 @@ impl FoldWrites {
             Some(written) => written.as_deref(),
             None => folded.record.map(|range| &stored[range]),
         };
-        Ok(fold::encode(record, facets.into_iter()))
+        fold::encode(record, facets.into_iter())
+            .map_err(|reason| StoreError::Encode { key: String::from_utf8_lossy(dataset).into_owned(), reason })
     }
 }
 

@@ -437,7 +437,8 @@ fn facet_references_that_do_not_resolve_are_refused_and_compare_by_value() {
     let reference = store.get_in(None, &key).unwrap().unwrap().to_vec();
     // `verify` compares the datasets' values: the facet inline or by reference is the same.
     let dataset = crate::keys::name_key(crate::keys::PREFIX_DATASET, "db", "orders");
-    let folded = |facet: &[u8]| crate::fold::encode(None, [(b"schema".as_slice(), facet)].into_iter()).unwrap();
+    let folded =
+        |facet: &[u8]| crate::fold::encode(None, [(b"schema".as_slice(), facet)].into_iter()).unwrap().unwrap();
     let inline = crate::encode_blob(&event[schema.clone()], true);
     assert!(store.same_stored(&store, &dataset, &folded(&reference), &folded(&inline)));
     assert!(!store.same_stored(&store, &dataset, &folded(&reference), &folded(&crate::encode_blob(b"{}", false))));
