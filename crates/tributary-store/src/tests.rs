@@ -43,7 +43,7 @@ fn records_survive_reopen_and_names_with_shared_prefixes_stay_apart() {
         store.commit(write).unwrap();
         store.flush().unwrap();
     }
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let store = Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap();
     assert_eq!(store.dataset(&a).unwrap().unwrap().first_seen, Timestamp(1));
     let ids: Vec<DatasetId> = store.scan_dataset_ids().map(Result::unwrap).collect();
     assert_eq!(ids, vec![a.clone(), b]);
@@ -416,7 +416,7 @@ fn large_facet_values_are_read_from_their_event() {
         assert_ne!(stored("ownership")[0], crate::keys::CODEC_EVENT_SPAN);
         assert_eq!(store.dataset_facet(&id, "schema").unwrap(), Some(value(schema.clone())));
     }
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let store = Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap();
     let facets = store.dataset_facets(&id).unwrap();
     assert_eq!(facets.get("schema"), Some(&value(schema)));
     assert_eq!(facets.get("ownership"), Some(&value(ownership)));
@@ -642,7 +642,7 @@ fn events_are_compressed_with_a_dictionary_trained_on_the_stores_own_events() {
 fn dictionary_compressed_events_that_do_not_decode_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = crate::dictionary::FIRST_TRAINING_AT;
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let store = Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap();
     store_events(&store, 1..=first);
     store.train_event_dictionary().unwrap().expect("a dictionary");
     store_events(&store, first + 1..=first + 1);
@@ -746,7 +746,7 @@ fn schema_versions_by_reference_read_as_inline_ones() {
         other.put_schema_version(&id, &later).unwrap();
         assert!(!store.same_stored(&store, &key, &stored, &written(&other, &key)));
     }
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let store = Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap();
     assert_eq!(store.schema_versions(&id).unwrap(), vec![record.clone()]);
     assert_eq!(store.schema_version_span(&id, &record.hash).unwrap(), Some(fields.clone()));
 
