@@ -136,7 +136,7 @@ impl Store {
             return Ok(page);
         }
         let mut scanned = 0usize;
-        for entry in self.db()?.range(low..high).rev() {
+        for entry in crate::reverse::Descending::new(&self.db()?, &low, &high, 18) {
             let (key, value) = entry?;
             scanned += 1;
             let kind_code = key.get(9).copied().unwrap_or(0);

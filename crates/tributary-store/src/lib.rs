@@ -50,6 +50,7 @@ mod codec;
 pub mod dictionary;
 mod fold;
 mod keys;
+mod reverse;
 mod source;
 
 use std::collections::BTreeMap;
@@ -532,8 +533,7 @@ impl Store {
         let (most, budget) = dictionary::sample_limits();
         let mut samples = Vec::new();
         let (mut sample_bytes, mut last) = (0usize, 0u64);
-        let end = [PREFIX_EVENT + 1];
-        for entry in db.range([PREFIX_EVENT].as_slice()..end.as_slice()).rev() {
+        for entry in reverse::Descending::prefix(&db, &[PREFIX_EVENT], 9) {
             let (key, value) = entry?;
             let sequence = read_u64(&key[1..]);
             last = last.max(sequence);
@@ -835,7 +835,8 @@ impl Store {
         let prefix = name_prefix(PREFIX_OBSERVATION, &job.namespace, &job.name);
         let skip = except.map(|key| observation_key(job, key));
         let mut stored = None;
-        for entry in self.db()?.scan_prefix(&prefix).rev() {
+        // Observation keys: prefix, then the 26 bytes of `ObservationKey::to_bytes`.
+        for entry in reverse::Descending::prefix(&self.db()?, &prefix, prefix.len() + 26) {
             let (key, value) = entry?;
             if skip.as_deref() == Some(key.as_ref()) || group.is_some_and(|group| group.writes.contains_key(&key[..])) {
                 continue;
@@ -879,7 +880,8 @@ impl Store {
 
     fn timeline(&self, prefix: &[u8], limit: usize) -> Result<Vec<RunId>> {
         let mut runs = Vec::new();
-        for entry in self.db()?.scan_prefix(prefix).rev().take(limit) {
+        // Timeline keys: prefix, sortable time (8 bytes), run id (16 bytes).
+        for entry in reverse::Descending::prefix(&self.db()?, prefix, prefix.len() + 24).take(limit) {
             let (key, _) = entry?;
             let tail = key.get(key.len().saturating_sub(16)..).unwrap_or_default();
             let bytes: [u8; 16] = tail.try_into().map_err(|_| StoreError::Corrupt {
@@ -1202,7 +1204,8 @@ impl Store {
         keep: impl Fn(&SchemaChangeRecord) -> bool,
     ) -> Result<Vec<SchemaChangeRecord>> {
         let mut found = Vec::new();
-        for entry in self.db()?.scan_prefix([PREFIX_SCHEMA_CHANGE]).rev() {
+        // Schema change keys: prefix, sortable time, sequence, then the dataset's name.
+        for entry in reverse::Descending::prefix(&self.db()?, &[PREFIX_SCHEMA_CHANGE], 17) {
             let (key, value) = entry?;
             let record: SchemaChangeRecord = decode_record(&key, &value)?;
             if keep(&record) {
