@@ -375,6 +375,7 @@ impl LineageIndex {
         }
         // Edges come sorted by input dataset: look each one up once.
         let mut last_input: Option<(&DatasetId, _)> = None;
+        let mut last_transformations: Option<(&ColumnEdgeSpec, TransformationsId)> = None;
         for edge in edges {
             let input_node = match last_input {
                 Some((input, node)) if input == &edge.input => node,
@@ -386,7 +387,16 @@ impl LineageIndex {
             };
             let source = self.columns.ensure_field(input_node, &edge.input_field);
             let target = self.columns.ensure_field(output_node, &edge.output_field);
-            let transformations = self.columns.intern(&edge.transformations, edge.source);
+            // Neighbouring edges mostly carry the same transformations: compare before hashing.
+            let transformations = match last_transformations {
+                Some((previous, id))
+                    if previous.source == edge.source && previous.transformations == edge.transformations =>
+                {
+                    id
+                }
+                _ => self.columns.intern(&edge.transformations, edge.source),
+            };
+            last_transformations = Some((edge, transformations));
             self.columns.down.push(source, (target, transformations));
             self.columns.up.push(target, (source, transformations));
         }

@@ -83,16 +83,26 @@ fn write_dataset(value: &Value, list: &'static str, index: usize, out: &mut Vec<
 /// An object with its keys sorted, each value written by `write_value`.
 fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>, mut write_value: impl FnMut(&str, &Value, &mut Vec<u8>)) {
     out.push(b'{');
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_unstable();
-    for (index, key) in keys.into_iter().enumerate() {
+    let mut member = |index: usize, key: &str, value: &Value, out: &mut Vec<u8>| {
         if index > 0 {
             out.push(b',');
         }
         // Serialising a string into a Vec cannot fail.
         serde_json::to_writer(&mut *out, key).expect("string serialises");
         out.push(b':');
-        write_value(key, &map[key], out);
+        write_value(key, value, out);
+    };
+    // serde_json's default map iterates in key order already: then no sort and no lookups.
+    if map.keys().is_sorted() {
+        for (index, (key, value)) in map.iter().enumerate() {
+            member(index, key, value, out);
+        }
+    } else {
+        let mut members: Vec<(&String, &Value)> = map.iter().collect();
+        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (index, (key, value)) in members.into_iter().enumerate() {
+            member(index, key, value, out);
+        }
     }
     out.push(b'}');
 }
@@ -175,33 +185,41 @@ pub fn value_hash(value: &Value) -> u64 {
 /// array. One pass over the bytes, no value walked.
 pub fn canonical_value_hash(canonical: &[u8]) -> u64 {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    let (mut run_start, mut in_string, mut escaped) = (0, false, false);
-    // The last byte outside strings: an opening bracket right before a closing one is an
-    // empty container (no comma to add).
-    let mut previous = 0u8;
-    for (at, &byte) in canonical.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-                previous = byte;
-            }
+    let mut run_start = 0;
+    let mut at = 0;
+    // Outside strings only `"` (a string opens), `}` and `]` matter; inside a string only `"`
+    // (it closes, unless escaped) and `\` (the next byte is escaped). memchr finds each.
+    while let Some(offset) = memchr::memchr3(b'"', b'}', b']', &canonical[at..]) {
+        let found = at + offset;
+        if canonical[found] == b'"' {
+            at = string_end(canonical, found + 1);
             continue;
         }
-        match byte {
-            b'"' => in_string = true,
-            b'}' | b']' if previous != b'{' && previous != b'[' => {
-                hasher.update(&canonical[run_start..at]);
-                hasher.update(b",");
-                run_start = at;
-            }
-            _ => {}
+        // A closing bracket: the byte before it is outside any string (a string ends in `"`),
+        // and an opening bracket there means an empty container (no comma to add).
+        if found == 0 || !matches!(canonical[found - 1], b'{' | b'[') {
+            hasher.update(&canonical[run_start..found]);
+            hasher.update(b",");
+            run_start = found;
         }
-        previous = byte;
+        at = found + 1;
     }
     hasher.update(&canonical[run_start..]);
     hasher.digest()
+}
+
+/// Just past the `"` that closes the string whose first byte is at `at` (or the end of the
+/// bytes when it does not close).
+fn string_end(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(offset) = memchr::memchr2(b'"', b'\\', &bytes[at..]) {
+        let found = at + offset;
+        if bytes[found] == b'"' {
+            return found + 1;
+        }
+        at = found + 2;
+        if at >= bytes.len() {
+            return bytes.len();
+        }
+    }
+    bytes.len()
 }
