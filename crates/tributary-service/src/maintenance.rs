@@ -8,7 +8,7 @@ use tributary_openlineage::parse_event;
 use tributary_store::{DocumentKind, GroupWrite, Store, StoreConfig};
 
 use crate::ServiceError;
-use crate::apply::apply_event;
+use crate::apply::{Arrival, StoredAliases, apply_event};
 
 /// Events applied between two flushes of the rebuilt store.
 const FLUSH_EVERY: u64 = 4096;
@@ -70,7 +70,9 @@ pub fn rebuild(
             let sql = crate::sql::SqlJob::of(&event).map(|job| job.derive());
             // Encoded as live ingest does: with the new store's event dictionary once it has one.
             let encoded = new.encode_event(&event.canonical);
-            let (outcome, _) = apply_event(&new, &mut group, &mut event, sql.as_ref(), None, Some(encoded), None)?;
+            let arrival = Arrival { encoded: Some(encoded), ..Arrival::default() };
+            let (outcome, _) =
+                apply_event(&new, &mut group, &mut event, sql.as_ref(), arrival, StoredAliases::InStore)?;
             if outcome.sequence != sequence || outcome.duplicate {
                 return Err(ServiceError::Internal(format!(
                     "stored event {sequence} was applied as {}{}: the log has a gap or a repeated event",

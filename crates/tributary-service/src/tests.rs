@@ -716,3 +716,140 @@ fn a_store_error_is_said_once_through_the_chain_of_causes() {
     }
     assert_eq!(chain.matches("store format 9").count(), 1, "{chain}");
 }
+
+/// The writer looks aliases up in the published state (earlier groups) and in its group's
+/// pending writes (earlier events of the same group); a rebuild looks them up in the store.
+/// Both must resolve the same names: an alias named as a job's input, as a column lineage
+/// input and as an output, in the group that declares it and in later ones.
+#[test]
+fn aliases_resolve_alike_in_the_declaring_group_later_groups_and_a_rebuild() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("store");
+    let run = |n: u32, job: &str, inputs: serde_json::Value, outputs: serde_json::Value| {
+        serde_json::to_vec(&json!({
+            "eventType": "COMPLETE",
+            "eventTime": format!("2024-05-01T10:00:{:02}Z", n % 60),
+            "producer": "https://example.com/tributary-unit-tests",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": format!("00000000-0000-4000-8000-{n:012}")},
+            "job": {"namespace": "etl", "name": job},
+            "inputs": inputs,
+            "outputs": outputs,
+        }))
+        .expect("json")
+    };
+    let symlinked = |n: u32| {
+        json!([{"namespace": "s3://lake", "name": format!("/raw/t{n}"), "facets": {"symlinks": {
+            "_producer": "p",
+            "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/SymlinksDatasetFacet.json",
+            "identifiers": [{"namespace": "hive", "name": format!("raw.t{n}"), "type": "TABLE"}]
+        }}}])
+    };
+    // Reads `raw.t{n}` by its alias, as an input and in its column lineage.
+    let reader = |n: u32, job: &str| {
+        run(
+            n + 100,
+            job,
+            json!([{"namespace": "hive", "name": format!("raw.t{n}")}]),
+            json!([{"namespace": "db", "name": format!("{job}_out"), "facets": {"columnLineage": {
+                "_producer": "p",
+                "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json",
+                "fields": {"id": {"inputFields": [{"namespace": "hive", "name": format!("raw.t{n}"), "field": "id"}]}}
+            }}}]),
+        )
+    };
+    let service =
+        Service::open(ServiceConfig { data_dir: Some(dir.clone()), ..ServiceConfig::default() }).expect("open");
+    // The declaration and a reader in one group: the writer is held at the publication of a
+    // first group (this thread holds the state's write lock) while both are queued, then
+    // drains them together.
+    let runtime = runtime();
+    let first_event = run(0, "first", json!([]), json!([]));
+    let batch_events = vec![run(1, "spark", json!([]), symlinked(1)), reader(1, "same_group")];
+    let held = service.shared.write_state();
+    let first = runtime.spawn({
+        let service = service.clone();
+        async move { service.ingest_owned(first_event).await }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let batch = runtime.spawn({
+        let service = service.clone();
+        async move { service.ingest_batch(batch_events).await }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(held);
+    runtime.block_on(async {
+        first.await.expect("first task").expect("first event");
+        for outcome in batch.await.expect("batch task").expect("batch") {
+            outcome.expect("event");
+        }
+        // A later group, and a writer naming the alias as its output.
+        service.ingest(&reader(1, "later_group")).await.expect("later reader");
+        service
+            .ingest(&run(3, "hive_writer", json!([]), json!([{"namespace": "hive", "name": "raw.t1"}])))
+            .await
+            .expect("alias as output");
+    });
+    service.shared.wait_for_columns().expect("columns");
+    {
+        let state = service.shared.read_state();
+        let canonical = DatasetId::new("s3://lake", "/raw/t1");
+        let downstream = state
+            .index
+            .lineage(tributary_graph::LineageQuestion::new(
+                &tributary_model::NodeRef::from(&canonical),
+                tributary_model::Direction::Downstream,
+                5,
+                1_000,
+            ))
+            .expect("lineage");
+        let mut names: Vec<String> = downstream.nodes.iter().map(|node| format!("{node:?}")).collect();
+        names.sort();
+        for expected in ["same_group", "later_group", "same_group_out", "later_group_out"] {
+            assert!(names.iter().any(|name| name.contains(expected)), "{expected} missing from {names:?}");
+        }
+        assert!(!names.iter().any(|name| name.contains("raw.t1")), "the alias is a node of its own: {names:?}");
+        let upstream = state
+            .index
+            .lineage(tributary_graph::LineageQuestion::new(
+                &tributary_model::NodeRef::from(&canonical),
+                tributary_model::Direction::Upstream,
+                5,
+                1_000,
+            ))
+            .expect("lineage");
+        let producers: Vec<String> = upstream.nodes.iter().map(|node| format!("{node:?}")).collect();
+        assert!(producers.iter().any(|name| name.contains("hive_writer")), "{producers:?}");
+        for job in ["same_group", "later_group"] {
+            let columns = state
+                .index
+                .column_lineage(
+                    &DatasetId::new("db", format!("{job}_out")),
+                    "id",
+                    tributary_model::Direction::Upstream,
+                    5,
+                    100,
+                )
+                .expect("column lineage");
+            let sources: Vec<String> =
+                columns.columns.iter().map(|hit| format!("{}.{}", hit.dataset.name, hit.field)).collect();
+            assert_eq!(sources, vec!["/raw/t1.id".to_owned()], "{job}");
+        }
+    }
+    service.close();
+    drop(service);
+    // The rebuild (aliases read from the store) derives the same records; sled's threads let
+    // go of the store's lock shortly after the close.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let report = loop {
+        match maintenance::verify(&dir, &StoreConfig::default(), |_| {}) {
+            Err(crate::ServiceError::Store(tributary_store::StoreError::Locked { .. }))
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.expect("verify"),
+        }
+    };
+    assert_eq!((report.events, report.differences), (5, 0), "{:?}", report.shown);
+}

@@ -16,7 +16,7 @@ use tributary_model::{SourcePosition, SourceRejection, Watermark};
 use tributary_openlineage::ParsedEvent;
 use tributary_store::{EncodedEvent, GroupWrite};
 
-use crate::apply::{IndexDelta, apply_event};
+use crate::apply::{Arrival, IndexDelta, StoredAliases, apply_event};
 use crate::sql::SqlLineage;
 use crate::{IngestOutcome, ServiceError, Shared};
 
@@ -532,8 +532,9 @@ fn apply_request(
     match &mut request.work {
         Work::Event { event, sql, actor, encoded } => {
             let encoded = encoded.take();
+            let arrival = Arrival { actor: Some(actor), encoded, source: request.source.as_ref() };
             let (outcome, delta) =
-                apply_event(&shared.store, writes, event, sql.as_ref(), Some(actor), encoded, request.source.as_ref())?;
+                apply_event(&shared.store, writes, event, sql.as_ref(), arrival, StoredAliases::Published(shared))?;
             Ok((Applied::Stored(outcome), delta))
         }
         Work::Rejected(rejection) => store_rejection(shared, writes, rejection).map(|()| (Applied::Rejected, None)),

@@ -724,11 +724,18 @@ impl Store {
         let Some(value) = self.get_in(group, &name_key(PREFIX_ALIAS, &id.namespace, &id.name))? else {
             return Ok(None);
         };
-        let (namespace, name) = split_name(&value).ok_or_else(|| StoreError::Corrupt {
-            key: format!("alias {id}"),
-            reason: "value is not namespace NUL name".into(),
-        })?;
-        Ok(Some(DatasetId::new(namespace, name)))
+        decode_alias(id, &value).map(Some)
+    }
+
+    /// The alias `group` itself writes for `id`, if any; the committed ones are not read.
+    fn pending_alias_in(&self, group: &GroupWrite, id: &DatasetId) -> Result<Option<DatasetId>> {
+        if !group.puts_alias {
+            return Ok(None);
+        }
+        match group.writes.get(name_key(PREFIX_ALIAS, &id.namespace, &id.name).as_slice()) {
+            Some(Some(value)) => decode_alias(id, value).map(Some),
+            _ => Ok(None),
+        }
     }
 
     pub fn schema_version(&self, dataset: &DatasetId, hash: &str) -> Result<Option<SchemaVersionRecord>> {
@@ -1386,6 +1393,12 @@ impl View<'_> {
         self.store.alias_in(Some(self.group), id)
     }
 
+    /// The alias an earlier event of this group wrote for `id`, without reading the committed
+    /// ones (for a caller that holds those in memory).
+    pub fn pending_alias(&self, id: &DatasetId) -> Result<Option<DatasetId>> {
+        self.store.pending_alias_in(self.group, id)
+    }
+
     pub fn schema_version(&self, dataset: &DatasetId, hash: &str) -> Result<Option<SchemaVersionRecord>> {
         self.store.schema_version_in(Some(self.group), dataset, hash)
     }
@@ -1678,6 +1691,15 @@ fn decode_record<T: DeserializeOwned + Versioned>(key: &[u8], value: &[u8]) -> R
         });
     }
     Ok(record)
+}
+
+/// An alias's stored value: its canonical dataset, `namespace NUL name`.
+fn decode_alias(id: &DatasetId, value: &[u8]) -> Result<DatasetId> {
+    let (namespace, name) = split_name(value).ok_or_else(|| StoreError::Corrupt {
+        key: format!("alias {id}"),
+        reason: "value is not namespace NUL name".into(),
+    })?;
+    Ok(DatasetId::new(namespace, name))
 }
 
 /// A record in the binary layout ([`codec`]) or, as earlier builds wrote it, JSON (behind a
