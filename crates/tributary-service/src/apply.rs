@@ -45,11 +45,7 @@ pub(crate) struct SchemaChangeSeen {
 
 impl IndexDelta {
     /// Applies the delta to the index; returns the schema changes it carried.
-    pub(crate) fn apply(
-        self,
-        index: &mut LineageIndex,
-        aliases: &mut HashMap<DatasetId, DatasetId>,
-    ) -> Vec<SchemaChangeSeen> {
+    pub(crate) fn apply(self, index: &mut LineageIndex, aliases: &mut crate::AliasMap) -> Vec<SchemaChangeSeen> {
         for dataset in &self.datasets {
             index.ensure_dataset(dataset);
         }
@@ -707,8 +703,8 @@ fn write_timelines(write: &mut EventWrite, old: Option<&RunRecord>, run: &RunRec
 }
 
 /// Every stored alias, to its canonical dataset.
-pub(crate) fn load_aliases(store: &Store) -> Result<HashMap<DatasetId, DatasetId>, ServiceError> {
-    let mut aliases = HashMap::new();
+pub(crate) fn load_aliases(store: &Store) -> Result<crate::AliasMap, ServiceError> {
+    let mut aliases = crate::AliasMap::new();
     for pair in store.scan_aliases() {
         let (alias, canonical) = pair?;
         aliases.insert(alias, canonical);
@@ -717,7 +713,7 @@ pub(crate) fn load_aliases(store: &Store) -> Result<HashMap<DatasetId, DatasetId
 }
 
 /// Rebuilds the lineage index and alias map from the store (start-up).
-pub(crate) fn rebuild_index(store: &Store) -> Result<(LineageIndex, HashMap<DatasetId, DatasetId>), ServiceError> {
+pub(crate) fn rebuild_index(store: &Store) -> Result<(LineageIndex, crate::AliasMap), ServiceError> {
     if store.ensure_graph_keys()? {
         tracing::info!(
             "filed every dataset and job in the store's graph keyspace (once, for a store from an earlier build)"

@@ -149,11 +149,15 @@ pub struct IngestOutcome {
 /// ([`Shared::state`]). One lock, not one per part, so that no reader can hold one part
 /// while waiting for another that the writer holds (the lock-order deadlock of earlier
 /// builds: writer held the index and wanted the mesh, a mesh query the reverse).
+/// Alias name -> canonical dataset. hashbrown's map with its default hasher (foldhash, seeded
+/// per map): the writer looks up every dataset an event names and every column lineage input.
+pub(crate) type AliasMap = hashbrown::HashMap<DatasetId, DatasetId>;
+
 pub(crate) struct State {
     /// The lineage graph; its watermark is the last flushed sequence it reflects.
     pub(crate) index: LineageIndex,
     /// Alias name -> canonical dataset, mirrored from the store for lookups.
-    pub(crate) aliases: std::collections::HashMap<DatasetId, DatasetId>,
+    pub(crate) aliases: AliasMap,
     /// Applied domains and products, policies and their open violations.
     pub(crate) mesh: mesh::MeshState,
     /// Consumed log partitions: the next offset of each, as published with the index.
