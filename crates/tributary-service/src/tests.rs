@@ -12,6 +12,11 @@ use crate::{LineageRequest, Service, ServiceConfig, maintenance};
 fn event(n: u32, job: &str, inputs: &[&str], outputs: &[&str]) -> Vec<u8> {
     let datasets =
         |names: &[&str]| names.iter().map(|name| json!({"namespace": "db", "name": name})).collect::<Vec<_>>();
+    run_event(n, job, json!(datasets(inputs)), json!(datasets(outputs)))
+}
+
+/// A COMPLETE run event of job `etl.{job}` with the given `inputs` and `outputs` lists.
+fn run_event(n: u32, job: &str, inputs: serde_json::Value, outputs: serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "eventType": "COMPLETE",
         "eventTime": format!("2024-05-01T10:00:{:02}Z", n % 60),
@@ -19,8 +24,8 @@ fn event(n: u32, job: &str, inputs: &[&str], outputs: &[&str]) -> Vec<u8> {
         "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
         "run": {"runId": format!("00000000-0000-4000-8000-{n:012}")},
         "job": {"namespace": "etl", "name": job},
-        "inputs": datasets(inputs),
-        "outputs": datasets(outputs),
+        "inputs": inputs,
+        "outputs": outputs,
     }))
     .expect("json")
 }
@@ -725,19 +730,7 @@ fn a_store_error_is_said_once_through_the_chain_of_causes() {
 fn aliases_resolve_alike_in_the_declaring_group_later_groups_and_a_rebuild() {
     let temp = tempfile::tempdir().expect("tempdir");
     let dir = temp.path().join("store");
-    let run = |n: u32, job: &str, inputs: serde_json::Value, outputs: serde_json::Value| {
-        serde_json::to_vec(&json!({
-            "eventType": "COMPLETE",
-            "eventTime": format!("2024-05-01T10:00:{:02}Z", n % 60),
-            "producer": "https://example.com/tributary-unit-tests",
-            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-            "run": {"runId": format!("00000000-0000-4000-8000-{n:012}")},
-            "job": {"namespace": "etl", "name": job},
-            "inputs": inputs,
-            "outputs": outputs,
-        }))
-        .expect("json")
-    };
+    let run = run_event;
     let symlinked = |n: u32| {
         json!([{"namespace": "s3://lake", "name": format!("/raw/t{n}"), "facets": {"symlinks": {
             "_producer": "p",
@@ -794,31 +787,17 @@ fn aliases_resolve_alike_in_the_declaring_group_later_groups_and_a_rebuild() {
     {
         let state = service.shared.read_state();
         let canonical = DatasetId::new("s3://lake", "/raw/t1");
-        let downstream = state
-            .index
-            .lineage(tributary_graph::LineageQuestion::new(
-                &tributary_model::NodeRef::from(&canonical),
-                tributary_model::Direction::Downstream,
-                5,
-                1_000,
-            ))
-            .expect("lineage");
-        let mut names: Vec<String> = downstream.nodes.iter().map(|node| format!("{node:?}")).collect();
-        names.sort();
+        let nodes = |direction| -> Vec<String> {
+            let start = tributary_model::NodeRef::from(&canonical);
+            let answer = state.index.lineage(tributary_graph::LineageQuestion::new(&start, direction, 5, 1_000));
+            answer.expect("lineage").nodes.iter().map(|node| format!("{node:?}")).collect()
+        };
+        let names = nodes(tributary_model::Direction::Downstream);
         for expected in ["same_group", "later_group", "same_group_out", "later_group_out"] {
             assert!(names.iter().any(|name| name.contains(expected)), "{expected} missing from {names:?}");
         }
         assert!(!names.iter().any(|name| name.contains("raw.t1")), "the alias is a node of its own: {names:?}");
-        let upstream = state
-            .index
-            .lineage(tributary_graph::LineageQuestion::new(
-                &tributary_model::NodeRef::from(&canonical),
-                tributary_model::Direction::Upstream,
-                5,
-                1_000,
-            ))
-            .expect("lineage");
-        let producers: Vec<String> = upstream.nodes.iter().map(|node| format!("{node:?}")).collect();
+        let producers = nodes(tributary_model::Direction::Upstream);
         assert!(producers.iter().any(|name| name.contains("hive_writer")), "{producers:?}");
         for job in ["same_group", "later_group"] {
             let columns = state
