@@ -11,14 +11,25 @@
 //!
 //! Forward iteration has no such step (it follows each node's high key), so [`Descending`] reads
 //! `[low, high)` greatest key first as a series of forward scans over windows below the current
-//! high bound. A window is `2^bits` units of a key read as a big-endian number of `width` bytes;
-//! it grows 256-fold while windows come back empty and 2-fold after one that was not, so crossing
-//! an empty stretch costs at most `width` seeks, and a caller that stops early has read at most
-//! the window it stopped in beyond what it consumed.
+//! bound. Keys are read as big-endian numbers of `width` bytes for the window arithmetic.
+//!
+//! - Where the next key below the bound is not known to be near (at the start, and after a
+//!   window that came back empty), the greatest key below the bound is found by a binary search
+//!   whose every step reads at most one entry (`range(mid..bound).next()`): at most `8 * width`
+//!   seeks, whatever lies between (a sparse stretch, then a dense one, is the shape that a
+//!   growing window would swallow whole: the audit trail's and a timeline's keys sit far below
+//!   their prefix's end).
+//! - From just above that key, windows double while they hold at most `WINDOW_MOST` entries and
+//!   halve when they would hold more (a try reads at most `WINDOW_MOST + 1`), never below the
+//!   size that reaches the key found. A caller that stops early (a page, a scan budget) has
+//!   read a bounded number of entries beyond what it consumed.
 
 use sled::IVec;
 
 use crate::{Result, StoreError};
+
+/// The most entries a window holds (and reads) before a narrower one is tried instead.
+const WINDOW_MOST: usize = if cfg!(test) { 8 } else { 1024 };
 
 /// The entries of `[low, high)`, greatest key first. `width` is the length of the keys the caller
 /// expects (the window arithmetic's precision); keys of any length are returned in order.
@@ -31,13 +42,15 @@ pub(crate) struct Descending {
     bits: usize,
     /// The current window in ascending order: popped from the back.
     window: Vec<(IVec, IVec)>,
+    /// Entries read from sled so far (the bound the tests check).
+    read: usize,
 }
 
 impl Descending {
     pub(crate) fn new(tree: &sled::Db, low: &[u8], high: &[u8], width: usize) -> Self {
         let width = width.max(low.len()).max(high.len());
         let high = (low < high).then(|| high.to_vec());
-        Self { tree: tree.clone(), low: low.to_vec(), high, width, bits: 8, window: Vec::new() }
+        Self { tree: tree.clone(), low: low.to_vec(), high, width, bits: 8, window: Vec::new(), read: 0 }
     }
 
     /// Every entry whose key starts with `prefix`, greatest first.
@@ -56,20 +69,97 @@ impl Descending {
 
     fn refill(&mut self) -> Result<bool> {
         while self.window.is_empty() {
-            let Some(high) = self.high.take() else { return Ok(false) };
-            let start = match below(&high, self.width, self.bits) {
-                Some(start) if start > self.low => start,
-                _ => self.low.clone(),
-            };
-            for entry in self.tree.range(start.as_slice()..high.as_slice()) {
-                self.window.push(entry.map_err(StoreError::from)?);
+            let Some(mut high) = self.high.take() else { return Ok(false) };
+            // The window that continues the last one, which found keys just below.
+            let start = self.start_below(&high, self.bits);
+            match self.read_window(&start, &high, WINDOW_MOST + 1)? {
+                0 if start <= self.low => return Ok(false),
+                // Nothing there: search below it.
+                0 => high = start,
+                count if count <= WINDOW_MOST => {
+                    self.bits = (self.bits + 1).min(self.width * 8);
+                    self.high = (start > self.low).then_some(start);
+                    return Ok(true);
+                }
+                _ => {}
             }
-            self.bits = (self.bits + if self.window.is_empty() { 8 } else { 1 }).min(self.width * 8);
-            if start > self.low {
-                self.high = Some(start);
+            // The greatest key below `high`, then a window below it (down from there) of at
+            // most `WINDOW_MOST` entries: halving the bits between those that reach the key and
+            // a window found too large.
+            let Some((top, bound)) = self.greatest_below(&high)? else { return Ok(false) };
+            let least = self.bits_reaching(&bound, &top);
+            let mut bits = least.max(self.bits);
+            loop {
+                let start = self.start_below(&bound, bits);
+                let count = self.read_window(&start, &bound, WINDOW_MOST + 1)?;
+                if count > WINDOW_MOST && bits > least {
+                    bits = (least + bits) / 2;
+                    continue;
+                }
+                if count > WINDOW_MOST {
+                    // Keys that share their first `width` bytes: the window is read whole.
+                    self.read_window(&start, &bound, usize::MAX)?;
+                }
+                self.bits = bits;
+                self.high = (start > self.low).then_some(start);
+                break;
             }
         }
         Ok(true)
+    }
+
+    /// `high` minus `2^bits` (at `width`), or `low` when that is below it.
+    fn start_below(&self, high: &[u8], bits: usize) -> Vec<u8> {
+        match below(high, self.width, bits) {
+            Some(start) if start > self.low => start,
+            _ => self.low.clone(),
+        }
+    }
+
+    /// Reads up to `most` entries of `[start, end)` into the window; their number.
+    fn read_window(&mut self, start: &[u8], end: &[u8], most: usize) -> Result<usize> {
+        self.window.clear();
+        for entry in self.tree.range(start..end).take(most) {
+            self.window.push(entry.map_err(StoreError::from)?);
+        }
+        self.read += self.window.len();
+        Ok(self.window.len())
+    }
+
+    /// The greatest key in `[low, high)` and a bound just above it (`[bound, high)` is
+    /// empty), found with reads of one entry each; `None` when the range is empty.
+    fn greatest_below(&mut self, high: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let Some(first) = self.tree.range(self.low.as_slice()..high).next() else { return Ok(None) };
+        self.read += 1;
+        let mut top = first.map_err(StoreError::from)?.0.to_vec();
+        let mut bound = high.to_vec();
+        while let Some(mid) = midpoint(&top, &bound, self.width) {
+            match self.tree.range(mid.as_slice()..bound.as_slice()).next() {
+                Some(entry) => {
+                    self.read += 1;
+                    top = entry.map_err(StoreError::from)?.0.to_vec();
+                }
+                None => bound = mid,
+            }
+        }
+        Ok(Some((top, bound)))
+    }
+
+    /// The fewest bits of a window below `bound` that reaches down to `key`.
+    fn bits_reaching(&self, bound: &[u8], key: &[u8]) -> usize {
+        let (mut fewer, mut enough) = (0usize, 8 * self.width.max(bound.len()));
+        if below(bound, self.width, 0).is_none_or(|start| start.as_slice() <= key) {
+            return 0;
+        }
+        // `below` only moves down as `bits` grows: the least that reaches is found by halving.
+        while fewer + 1 < enough {
+            let middle = (fewer + enough) / 2;
+            match below(bound, self.width, middle) {
+                Some(start) if start.as_slice() > key => fewer = middle,
+                _ => enough = middle,
+            }
+        }
+        enough
     }
 }
 
@@ -128,6 +218,32 @@ fn below(high: &[u8], width: usize, bits: usize) -> Option<Vec<u8>> {
     }
 }
 
+/// A key strictly between `low` and `high` (both read as big-endian numbers of `width` bytes,
+/// zero-padded; `low` cut to `width`), about halfway, when there is one above `low` itself.
+fn midpoint(low: &[u8], high: &[u8], width: usize) -> Option<Vec<u8>> {
+    let width = width.max(high.len());
+    let mut a = low.to_vec();
+    a.resize(width, 0);
+    a.truncate(width);
+    let mut b = high.to_vec();
+    b.resize(width, 0);
+    // (a + b) / 2, with the carry of the sum shifted in from the top.
+    let mut sum = vec![0u8; width];
+    let mut carry = 0u16;
+    for index in (0..width).rev() {
+        let total = u16::from(a[index]) + u16::from(b[index]) + carry;
+        sum[index] = total as u8;
+        carry = total >> 8;
+    }
+    let mut half = vec![0u8; width];
+    let mut high_bit = carry as u8;
+    for index in 0..width {
+        half[index] = (sum[index] >> 1) | (high_bit << 7);
+        high_bit = sum[index] & 1;
+    }
+    (half.as_slice() > low && half.as_slice() < high).then_some(half)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -182,6 +298,43 @@ mod tests {
                 Descending::new(&db, &[85], &high, 8).map(|entry| entry.unwrap().0.to_vec()).collect();
             assert_eq!(found, expected, "high {high:?}");
         }
+    }
+
+    /// Past a sparse stretch the first window that finds keys can span a dense part of the
+    /// range: a caller that takes a page reads a bounded number of entries, not the whole part.
+    #[test]
+    fn a_page_after_a_sparse_stretch_reads_a_bounded_number_of_entries() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        for i in 0u32..20_000 {
+            let mut key = vec![85, 0x80];
+            key.extend_from_slice(&i.to_be_bytes());
+            db.insert(&key, &[]).unwrap();
+        }
+        db.insert([85, 0xFE], &[]).unwrap();
+        let mut scan = Descending::new(&db, &[85], &[86], 6);
+        let page: Vec<Vec<u8>> = scan.by_ref().take(10).map(|entry| entry.unwrap().0.to_vec()).collect();
+        assert_eq!(page[0], vec![85, 0xFE]);
+        assert_eq!(page[1], [vec![85, 0x80], 19_999u32.to_be_bytes().to_vec()].concat());
+        assert_eq!(page[9], [vec![85, 0x80], 19_991u32.to_be_bytes().to_vec()].concat());
+        assert!(scan.read < 200, "read {} entries for a page of 10", scan.read);
+    }
+
+    /// Keys far below their prefix's end (sequence numbers, times): the newest few are found
+    /// without reading the rest (a window grown across the empty top of the keyspace would
+    /// have held them all).
+    #[test]
+    fn the_newest_of_many_keys_low_in_their_keyspace_cost_a_few_reads() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        for sequence in 1u64..=5_000 {
+            let mut key = vec![b'E'];
+            key.extend_from_slice(&sequence.to_be_bytes());
+            db.insert(&key, &[]).unwrap();
+        }
+        let mut scan = Descending::prefix(&db, b"E", 9);
+        let newest: Vec<u64> =
+            scan.by_ref().take(3).map(|entry| u64::from_be_bytes(entry.unwrap().0[1..].try_into().unwrap())).collect();
+        assert_eq!(newest, vec![5_000, 4_999, 4_998]);
+        assert!(scan.read < 100, "read {} entries for the newest 3", scan.read);
     }
 
     proptest! {
