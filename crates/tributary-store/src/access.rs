@@ -136,7 +136,9 @@ impl Store {
             return Ok(page);
         }
         let mut scanned = 0usize;
-        for entry in crate::reverse::Descending::new(&self.db()?, &low, &high, 18) {
+        // Audit keys: prefix, sortable time, kind, id (18 bytes); the search works to the
+        // precision of the time (bounds given as keys keep all 18).
+        for entry in crate::reverse::Descending::new(&self.db()?, &low, &high, 9) {
             let (key, value) = entry?;
             scanned += 1;
             let kind_code = key.get(9).copied().unwrap_or(0);

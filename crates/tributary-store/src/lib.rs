@@ -842,8 +842,9 @@ impl Store {
         let prefix = name_prefix(PREFIX_OBSERVATION, &job.namespace, &job.name);
         let skip = except.map(|key| observation_key(job, key));
         let mut stored = None;
-        // Observation keys: prefix, then the 26 bytes of `ObservationKey::to_bytes`.
-        for entry in reverse::Descending::prefix(&self.db()?, &prefix, prefix.len() + 26) {
+        // Observation keys: prefix, then the 26 bytes of `ObservationKey::to_bytes`; the search
+        // works to the precision of its first 9 (settled, time), which tell them apart.
+        for entry in reverse::Descending::prefix(&self.db()?, &prefix, prefix.len() + 9) {
             let (key, value) = entry?;
             if skip.as_deref() == Some(key.as_ref()) || group.is_some_and(|group| group.writes.contains_key(&key[..])) {
                 continue;
@@ -887,8 +888,9 @@ impl Store {
 
     fn timeline(&self, prefix: &[u8], limit: usize) -> Result<Vec<RunId>> {
         let mut runs = Vec::new();
-        // Timeline keys: prefix, sortable time (8 bytes), run id (16 bytes).
-        for entry in reverse::Descending::prefix(&self.db()?, prefix, prefix.len() + 24).take(limit) {
+        // Timeline keys: prefix, sortable time (8 bytes), run id (16 bytes); the search works to
+        // the precision of the time.
+        for entry in reverse::Descending::prefix(&self.db()?, prefix, prefix.len() + 8).take(limit) {
             let (key, _) = entry?;
             let tail = key.get(key.len().saturating_sub(16)..).unwrap_or_default();
             let bytes: [u8; 16] = tail.try_into().map_err(|_| StoreError::Corrupt {
@@ -1211,8 +1213,9 @@ impl Store {
         keep: impl Fn(&SchemaChangeRecord) -> bool,
     ) -> Result<Vec<SchemaChangeRecord>> {
         let mut found = Vec::new();
-        // Schema change keys: prefix, sortable time, sequence, then the dataset's name.
-        for entry in reverse::Descending::prefix(&self.db()?, &[PREFIX_SCHEMA_CHANGE], 17) {
+        // Schema change keys: prefix, sortable time, sequence, then the dataset's name; the
+        // search works to the precision of the time.
+        for entry in reverse::Descending::prefix(&self.db()?, &[PREFIX_SCHEMA_CHANGE], 9) {
             let (key, value) = entry?;
             let record: SchemaChangeRecord = decode_record(&key, &value)?;
             if keep(&record) {
