@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::DatasetId;
+use crate::json::JsonView;
 
 /// The field name standing for "every column of the dataset": the target of the facet's
 /// dataset-wide `dataset` entries (filters, joins, groupings that affect all rows).
@@ -92,7 +93,7 @@ impl ColumnEdgeSpec {
     }
 }
 
-fn parse_transformation(value: &Value) -> Option<Transformation> {
+fn parse_transformation<'a>(value: impl JsonView<'a>) -> Option<Transformation> {
     let kind = match value.get("type")?.as_str()?.to_ascii_uppercase().as_str() {
         "DIRECT" => TransformationKind::Direct,
         "INDIRECT" => TransformationKind::Indirect,
@@ -100,18 +101,22 @@ fn parse_transformation(value: &Value) -> Option<Transformation> {
     };
     Some(Transformation {
         kind,
-        subtype: value.get("subtype").and_then(Value::as_str).unwrap_or("").to_ascii_uppercase(),
-        masking: value.get("masking").and_then(Value::as_bool).unwrap_or(false),
-        description: value.get("description").and_then(Value::as_str).map(str::to_owned),
+        subtype: value.get("subtype").and_then(JsonView::as_str).unwrap_or("").to_ascii_uppercase(),
+        masking: value.get("masking").and_then(JsonView::as_bool).unwrap_or(false),
+        description: value.get("description").and_then(JsonView::as_str).map(str::to_owned),
     })
 }
 
 /// The transformations of one `inputFields` entry. Without `transformations` (events
 /// before facet 1-2-0), field entries are DIRECT, named by the deprecated per-field
 /// `transformationType` (IDENTITY, or MASKED: masking), and dataset-wide entries are INDIRECT.
-fn transformations_of(input: &Value, legacy_type: Option<&str>, dataset_wide: bool) -> Vec<Transformation> {
-    if let Some(list) = input.get("transformations").and_then(Value::as_array) {
-        let parsed: Vec<Transformation> = list.iter().filter_map(parse_transformation).collect();
+fn transformations_of<'a>(
+    input: impl JsonView<'a>,
+    legacy_type: Option<&str>,
+    dataset_wide: bool,
+) -> Vec<Transformation> {
+    if let Some(list) = input.get("transformations").and_then(JsonView::items) {
+        let parsed: Vec<Transformation> = list.filter_map(parse_transformation).collect();
         if !parsed.is_empty() {
             return parsed;
         }
@@ -137,7 +142,7 @@ fn transformations_of(input: &Value, legacy_type: Option<&str>, dataset_wide: bo
     }]
 }
 
-fn input_column(input: &Value) -> Option<(DatasetId, String)> {
+fn input_column<'a>(input: impl JsonView<'a>) -> Option<(DatasetId, String)> {
     let namespace = input.get("namespace")?.as_str()?;
     let name = input.get("name")?.as_str()?;
     let field = input.get("field")?.as_str()?;
@@ -150,23 +155,28 @@ fn input_column(input: &Value) -> Option<(DatasetId, String)> {
 /// Reads a `columnLineage` facet into edges, sorted and without duplicates. Entries
 /// that lack a namespace, name or field are skipped (validation rejects them earlier).
 pub fn column_lineage_edges(facet: &Value) -> Vec<ColumnEdgeSpec> {
+    column_lineage_edges_of(facet)
+}
+
+/// [`column_lineage_edges`] of a facet read through any [`JsonView`].
+pub fn column_lineage_edges_of<'a>(facet: impl JsonView<'a>) -> Vec<ColumnEdgeSpec> {
     let mut edges = Vec::new();
-    if let Some(fields) = facet.get("fields").and_then(Value::as_object) {
+    if let Some(fields) = facet.get("fields").and_then(JsonView::members) {
         for (output_field, entry) in fields {
-            let legacy_type = entry.get("transformationType").and_then(Value::as_str);
-            for input in entry.get("inputFields").and_then(Value::as_array).into_iter().flatten() {
+            let legacy_type = entry.get("transformationType").and_then(JsonView::as_str);
+            for input in entry.get("inputFields").and_then(JsonView::items).into_iter().flatten() {
                 let Some((dataset, field)) = input_column(input) else { continue };
                 edges.push(ColumnEdgeSpec {
                     input: dataset,
                     input_field: field,
-                    output_field: output_field.clone(),
+                    output_field: output_field.to_owned(),
                     transformations: transformations_of(input, legacy_type, false),
                     source: EdgeSource::Reported,
                 });
             }
         }
     }
-    for input in facet.get("dataset").and_then(Value::as_array).into_iter().flatten() {
+    for input in facet.get("dataset").and_then(JsonView::items).into_iter().flatten() {
         let Some((dataset, field)) = input_column(input) else { continue };
         edges.push(ColumnEdgeSpec {
             input: dataset,

@@ -8,13 +8,18 @@
 mod audit;
 mod columns;
 mod ids;
+mod json;
 mod records;
 mod source;
 mod time;
 mod verdict;
 
 pub use audit::{Actor, ActorKind, AuditKind, AuditRecord};
-pub use columns::{ALL_COLUMNS, ColumnEdgeSpec, EdgeSource, Transformation, TransformationKind, column_lineage_edges};
+pub use columns::{
+    ALL_COLUMNS, ColumnEdgeSpec, EdgeSource, Transformation, TransformationKind, column_lineage_edges,
+    column_lineage_edges_of,
+};
+pub use json::JsonView;
 pub use ids::{DatasetId, JobId, NodeKind, NodeRef, RunId};
 pub use records::{
     DatasetRecord, DocumentRecord, FacetEntry, FacetStamp, FacetStamps, Facets, JobRecord, Observation, ObservationKey,

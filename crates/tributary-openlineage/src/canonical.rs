@@ -1,5 +1,3 @@
-use std::ops::Range;
-
 use serde_json::{Map, Value};
 
 /// Serialises `value` as compact JSON with object keys sorted, whatever map type
@@ -8,76 +6,6 @@ pub fn canonical_json(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     write_canonical(value, &mut out);
     out
-}
-
-/// Where the canonical JSON of an event holds each dataset facet's value (see
-/// [`canonical_event`]).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct FacetSpans {
-    /// In the order written: facet keys sorted, as `serde_json::Map` iterates them.
-    pub(crate) spans: Vec<FacetSpanAt>,
-}
-
-/// One dataset facet's bytes in an event's canonical JSON.
-#[derive(Clone, Debug)]
-pub(crate) struct FacetSpanAt {
-    /// `inputs`, `outputs` or `dataset`.
-    pub(crate) list: &'static str,
-    /// The dataset's index in its list.
-    pub(crate) index: usize,
-    pub(crate) json: Range<usize>,
-    /// For a `schema` facet, its `fields`.
-    pub(crate) schema_fields: Option<Range<usize>>,
-}
-
-/// [`canonical_json`] of a whole event, noting where each dataset facet's value (and a schema
-/// facet's `fields`) was written: those bytes are the facet's canonical JSON, so the writer
-/// stores and hashes them without serialising the facet again.
-pub(crate) fn canonical_event(value: &Value) -> (Vec<u8>, FacetSpans) {
-    let mut out = Vec::with_capacity(1024);
-    let mut spans = FacetSpans::default();
-    let Value::Object(event) = value else {
-        write_canonical(value, &mut out);
-        return (out, spans);
-    };
-    write_object(event, &mut out, |key, value, out| match (key, value) {
-        ("inputs" | "outputs", Value::Array(items)) => {
-            let list = if key == "inputs" { "inputs" } else { "outputs" };
-            out.push(b'[');
-            for (index, item) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                write_dataset(item, list, index, out, &mut spans);
-            }
-            out.push(b']');
-        }
-        ("dataset", _) => write_dataset(value, "dataset", 0, out, &mut spans),
-        _ => write_canonical(value, out),
-    });
-    (out, spans)
-}
-
-fn write_dataset(value: &Value, list: &'static str, index: usize, out: &mut Vec<u8>, spans: &mut FacetSpans) {
-    let Value::Object(dataset) = value else { return write_canonical(value, out) };
-    write_object(dataset, out, |key, value, out| match (key, value) {
-        ("facets", Value::Object(facets)) => write_object(facets, out, |facet_key, facet, out| {
-            let start = out.len();
-            let mut fields = None;
-            match (facet_key, facet) {
-                ("schema", Value::Object(schema)) => write_object(schema, out, |key, value, out| {
-                    let start = out.len();
-                    write_canonical(value, out);
-                    if key == "fields" {
-                        fields = Some(start..out.len());
-                    }
-                }),
-                _ => write_canonical(facet, out),
-            }
-            spans.spans.push(FacetSpanAt { list, index, json: start..out.len(), schema_fields: fields });
-        }),
-        _ => write_canonical(value, out),
-    });
 }
 
 /// An object with its keys sorted, each value written by `write_value`.

@@ -1,12 +1,16 @@
 //! Parsing and validating one OpenLineage event.
 
 use serde_json::{Map, Value};
-use tributary_model::{ColumnEdgeSpec, DatasetId, JobId, RunId, RunState, Timestamp, Version, column_lineage_edges};
+use tributary_model::{
+    ColumnEdgeSpec, DatasetId, JobId, JsonView, RunId, RunState, Timestamp, Version, column_lineage_edges_of,
+};
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
-use crate::canonical::{FacetSpans, canonical_event, canonical_value_hash, content_hash, value_hash};
+use crate::canonical::{canonical_json, canonical_value_hash, content_hash};
 use crate::facets::{FacetPlace, FacetValidators};
+use crate::tape::{Tape, TapeRef, canonicalize};
 
 /// Longest namespace or name accepted, in bytes.
 const MAX_NAME_BYTES: usize = 4096;
@@ -86,24 +90,33 @@ impl EventBody {
 pub struct DatasetRef {
     pub id: DatasetId,
     /// `facets`: facets of the dataset itself.
-    pub facets: Map<String, Value>,
+    pub facets: Facets,
     /// `inputFacets` or `outputFacets`: facets of this run's use of the dataset.
     pub use_facets: Map<String, Value>,
-    /// [`value_hash`] of each of `facets`, in the map's order (`None` for a `_deleted` one):
-    /// computed while parsing, on the caller's thread, so the writer does not walk the facets
-    /// again. Read it through [`DatasetRef::facets_with_hashes`].
-    pub facet_hashes: Vec<Option<u64>>,
-    /// Where each of `facets` (same order) sits in the event's canonical JSON
-    /// ([`ParsedEvent::canonical`]), so the writer stores those bytes instead of serialising the
-    /// facet again. Read it through [`DatasetRef::facet_span`].
-    pub facet_spans: Vec<FacetSpan>,
-    /// The `columnLineage` facet read into edges ([`column_lineage_edges`]) while parsing, on
-    /// the caller's thread: `None` when the dataset has no such facet or it is `_deleted`. The
-    /// writer takes it instead of reading the facet on its own thread (and reads the facet
-    /// when it is `None` but the facet is there: a reference built by hand). It is read for
-    /// every event that carries the facet, also when the writer then finds it unchanged and
-    /// needs no edges: parsing work traded for the single writer's.
+    /// The `columnLineage` facet read into edges ([`column_lineage_edges`](tributary_model::column_lineage_edges)) while parsing, on
+    /// the caller's thread: `None` when the dataset has no such facet or it is `_deleted`. It
+    /// is read for every event that carries the facet, also when the writer then finds it
+    /// unchanged and needs no edges: parsing work traded for the single writer's.
     pub column_lineage: Option<Vec<ColumnEdgeSpec>>,
+}
+
+/// A dataset's facets as one event carries them, in key order.
+#[derive(Clone, Debug, Default)]
+pub struct Facets(Vec<Facet>);
+
+/// One dataset facet of an event: its canonical JSON and content hash, computed while parsing
+/// (on the caller's thread, so the single writer does not walk it again), and its value, built
+/// only when something asks for it (the writer stores and compares the JSON and hash; few
+/// rules read inside a facet).
+#[derive(Clone, Debug)]
+pub struct Facet {
+    pub key: String,
+    /// [`value_hash`](crate::value_hash) of the facet; `None` when it says `_deleted: true`.
+    pub hash: Option<u64>,
+    /// Where the facet sits in the event's canonical JSON ([`ParsedEvent::canonical`]).
+    pub span: FacetSpan,
+    json: Box<str>,
+    value: OnceLock<Value>,
 }
 
 /// The bytes of one facet in [`ParsedEvent::canonical`]: its canonical JSON (keys sorted,
@@ -114,41 +127,49 @@ pub struct FacetSpan {
     pub schema_fields: Option<Range<usize>>,
 }
 
-impl DatasetRef {
-    /// Each facet with its content hash (`None`: `_deleted: true`), as the facet-merge rule
-    /// compares them. Computed here when `facet_hashes` does not match `facets` (a reference
-    /// built or changed by hand).
-    pub fn facets_with_hashes(&self) -> impl Iterator<Item = (&String, &Value, Option<u64>)> {
-        let precomputed = self.facet_hashes.len() == self.facets.len();
-        self.facets.iter().enumerate().map(move |(index, (key, value))| {
-            let hash = if precomputed { self.facet_hashes[index] } else { facet_hash(value, None) };
-            (key, value, hash)
-        })
+impl Facet {
+    /// The facet's canonical JSON.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The facet's value, parsed from its canonical JSON on first use.
+    pub fn value(&self) -> &Value {
+        // The JSON was written by the canonicaliser from input serde_json accepts.
+        self.value.get_or_init(|| serde_json::from_str(&self.json).expect("a facet's canonical JSON parses"))
+    }
+
+    /// Whether the facet says `_deleted: true`.
+    pub fn is_deleted(&self) -> bool {
+        self.hash.is_none()
     }
 }
 
-impl DatasetRef {
-    /// Where the `index`-th of `facets` sits in the event's canonical JSON, when known.
-    pub fn facet_span(&self, index: usize) -> Option<&FacetSpan> {
-        if self.facet_spans.len() == self.facets.len() { self.facet_spans.get(index) } else { None }
+impl Facets {
+    pub fn get(&self, key: &str) -> Option<&Facet> {
+        self.0.binary_search_by(|facet| facet.key.as_str().cmp(key)).ok().map(|index| &self.0[index])
     }
-}
 
-/// A facet that says `_deleted: true`.
-fn is_deleted(facet: &Value) -> bool {
-    facet.get("_deleted").and_then(Value::as_bool) == Some(true)
-}
+    /// The value of facet `key` (see [`Facet::value`]).
+    pub fn value(&self, key: &str) -> Option<&Value> {
+        self.get(key).map(Facet::value)
+    }
 
-/// The edges of a live `columnLineage` facet among `facets`.
-fn column_lineage_of(facets: &Map<String, Value>) -> Option<Vec<ColumnEdgeSpec>> {
-    let facet = facets.get("columnLineage").filter(|facet| !is_deleted(facet))?;
-    Some(column_lineage_edges(facet))
-}
+    pub fn iter(&self) -> std::slice::Iter<'_, Facet> {
+        self.0.iter()
+    }
 
-/// The content hash of one facet, `None` for a deletion (`_deleted: true`); computed from
-/// `canonical`, the facet's canonical JSON, when given (the same number, no walk of the value).
-fn facet_hash(value: &Value, canonical: Option<&[u8]>) -> Option<u64> {
-    (!is_deleted(value)).then(|| canonical.map_or_else(|| value_hash(value), canonical_value_hash))
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|facet| facet.key.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -177,17 +198,37 @@ pub struct JobEventBody {
     pub outputs: Vec<DatasetRef>,
 }
 
-/// Parses and validates one event from JSON bytes.
+/// Parses and validates one event from JSON bytes. The bytes are written out as canonical
+/// JSON in one pass and read from there through a [`Tape`]: no JSON tree is built, except
+/// for the facets a rule reads as a whole (run, job and use facets, and standard facets the
+/// hand-written checks do not pass).
 pub fn parse_event(bytes: &[u8]) -> Result<ParsedEvent, EventError> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|error| EventError::new("", format!("body is not valid JSON: {error}")))?;
-    parse_event_value(value)
+    let canonical = match canonicalize(bytes) {
+        Some(canonical) => canonical,
+        None => {
+            // Not JSON (or nothing the one-pass writer is sure of): serde_json words the error,
+            // or, should it accept the bytes after all, gives the tree to write out.
+            let value: Value = serde_json::from_slice(bytes)
+                .map_err(|error| EventError::new("", format!("body is not valid JSON: {error}")))?;
+            String::from_utf8(canonical_json(&value))
+                .map_err(|_| EventError::new("", "body is not valid JSON: not UTF-8"))?
+        }
+    };
+    let tape =
+        Tape::new(&canonical).ok_or_else(|| EventError::new("", "body is larger than 4 GiB once written compactly"))?;
+    let (time, body) = read_event(tape.root())?;
+    drop(tape);
+    let canonical = canonical.into_bytes();
+    let hash = content_hash(&canonical);
+    Ok(ParsedEvent { canonical, hash, time, body })
 }
 
-fn parse_event_value(mut value: Value) -> Result<ParsedEvent, EventError> {
-    let Some(event) = value.as_object() else {
+type Node<'a> = TapeRef<'a>;
+
+fn read_event<'a>(event: Node<'a>) -> Result<(Timestamp, EventBody), EventError> {
+    if !event.is_object() {
         return Err(EventError::new("", "an event must be a JSON object"));
-    };
+    }
     let time_text = required_str(event, "", "eventTime")?;
     let time = Timestamp::parse(time_text).map_err(|error| EventError::new("eventTime", error.to_string()))?;
     let producer = required_str(event, "", "producer")?;
@@ -208,89 +249,12 @@ fn parse_event_value(mut value: Value) -> Result<ParsedEvent, EventError> {
             EventBody::Job(JobEventBody {
                 job,
                 job_facets,
-                inputs: parse_datasets(event, "inputs", Some(UseKind::Input))?,
-                outputs: parse_datasets(event, "outputs", Some(UseKind::Output))?,
+                inputs: parse_datasets(event, "inputs", UseKind::Input)?,
+                outputs: parse_datasets(event, "outputs", UseKind::Output)?,
             })
         }
     };
-    let (canonical, spans) = canonical_event(&value);
-    let hash = content_hash(&canonical);
-    let mut body = body;
-    move_facets(&mut value, &mut body);
-    attach_spans(spans, &mut body);
-    read_dataset_facets(&canonical, &mut body);
-    Ok(ParsedEvent { canonical, hash, time, body })
-}
-
-/// Moves the (validated) facet maps out of the parsed JSON into the body, instead of
-/// cloning them during validation: facets are most of an event's bytes.
-fn move_facets(value: &mut Value, body: &mut EventBody) {
-    fn take(owner: Option<&mut Value>, key: &str) -> Map<String, Value> {
-        match owner.and_then(|owner| owner.get_mut(key)).map(Value::take) {
-            Some(Value::Object(map)) => map,
-            _ => Map::new(),
-        }
-    }
-    fn take_datasets(value: &mut Value, key: &str, use_key: &str, datasets: &mut [DatasetRef]) {
-        for (index, dataset) in datasets.iter_mut().enumerate() {
-            let mut item = value.get_mut(key).and_then(|list| list.get_mut(index));
-            dataset.facets = take(item.as_deref_mut(), "facets");
-            if !use_key.is_empty() {
-                dataset.use_facets = take(item, use_key);
-            }
-        }
-    }
-    match body {
-        EventBody::Run(run) => {
-            run.run_facets = take(value.get_mut("run"), "facets");
-            run.job_facets = take(value.get_mut("job"), "facets");
-            take_datasets(value, "inputs", "inputFacets", &mut run.inputs);
-            take_datasets(value, "outputs", "outputFacets", &mut run.outputs);
-        }
-        EventBody::Dataset(dataset) => {
-            dataset.dataset.facets = take(value.get_mut("dataset"), "facets");
-        }
-        EventBody::Job(job) => {
-            job.job_facets = take(value.get_mut("job"), "facets");
-            take_datasets(value, "inputs", "inputFacets", &mut job.inputs);
-            take_datasets(value, "outputs", "outputFacets", &mut job.outputs);
-        }
-    }
-}
-
-/// Hands each dataset the spans of its facets in the canonical JSON.
-fn attach_spans(spans: FacetSpans, body: &mut EventBody) {
-    let (inputs, outputs, dataset): (&mut [DatasetRef], &mut [DatasetRef], Option<&mut DatasetRef>) = match body {
-        EventBody::Run(run) => (&mut run.inputs, &mut run.outputs, None),
-        EventBody::Job(job) => (&mut job.inputs, &mut job.outputs, None),
-        EventBody::Dataset(dataset) => (&mut [], &mut [], Some(&mut dataset.dataset)),
-    };
-    let mut dataset = dataset;
-    for crate::canonical::FacetSpanAt { list, index, json, schema_fields } in spans.spans {
-        let target = match list {
-            "inputs" => inputs.get_mut(index),
-            "outputs" => outputs.get_mut(index),
-            _ => dataset.as_deref_mut(),
-        };
-        if let Some(target) = target {
-            target.facet_spans.push(FacetSpan { json, schema_fields });
-        }
-    }
-}
-
-/// What the writer needs of each dataset's facets, worked out here on the caller's thread:
-/// their content hashes (from their canonical JSON when its spans are known) and the
-/// `columnLineage` facet's edges.
-fn read_dataset_facets(canonical: &[u8], body: &mut EventBody) {
-    for dataset in body.datasets_mut() {
-        let spans = (dataset.facet_spans.len() == dataset.facets.len()).then_some(&dataset.facet_spans);
-        let hashes = dataset.facets.values().enumerate().map(|(index, value)| {
-            let bytes = spans.and_then(|spans| canonical.get(spans[index].json.clone()));
-            facet_hash(value, bytes)
-        });
-        dataset.facet_hashes = hashes.collect();
-        dataset.column_lineage = column_lineage_of(&dataset.facets);
-    }
+    Ok((time, body))
 }
 
 enum Kind {
@@ -299,18 +263,19 @@ enum Kind {
     Job,
 }
 
-fn event_kind(event: &Map<String, Value>, schema_url: &str) -> Kind {
+fn event_kind(event: Node<'_>, schema_url: &str) -> Kind {
+    let has = |key: &str| event.get(key).is_some();
     let definition = schema_url.rsplit('/').next().unwrap_or("");
     match definition {
-        "DatasetEvent" if !event.contains_key("run") => return Kind::Dataset,
-        "JobEvent" if !event.contains_key("run") => return Kind::Job,
+        "DatasetEvent" if !has("run") => return Kind::Dataset,
+        "JobEvent" if !has("run") => return Kind::Job,
         _ => {}
     }
-    if event.contains_key("run") {
+    if has("run") {
         Kind::Run
-    } else if event.contains_key("dataset") && !event.contains_key("job") {
+    } else if has("dataset") && !has("job") {
         Kind::Dataset
-    } else if event.contains_key("job") {
+    } else if has("job") {
         Kind::Job
     } else {
         // Report the most common shape's first missing field.
@@ -318,7 +283,7 @@ fn event_kind(event: &Map<String, Value>, schema_url: &str) -> Kind {
     }
 }
 
-fn parse_run_event(event: &Map<String, Value>) -> Result<RunEventBody, EventError> {
+fn parse_run_event<'a>(event: Node<'a>) -> Result<RunEventBody, EventError> {
     let event_type = match optional_str(event, "", "eventType")? {
         None => None,
         Some(text) => Some(RunState::parse(text).ok_or_else(|| {
@@ -327,9 +292,9 @@ fn parse_run_event(event: &Map<String, Value>) -> Result<RunEventBody, EventErro
     };
     let run = required_object(event, "", "run")?;
     let run_id = parse_run_id(run, "run")?;
-    let run_facets = facets_of(run, "run", "facets", FacetPlace::Run)?;
+    let run_facets = facet_values(facets_of(run, "run", "facets", FacetPlace::Run)?);
     let parent = match run.get("facets").and_then(|facets| facets.get("parent")) {
-        Some(parent) if parent.get("_deleted") != Some(&Value::Bool(true)) => parse_parent(parent)?,
+        Some(parent) if !is_deleted(parent) => parse_parent(parent)?,
         _ => None,
     };
     let (job, job_facets) = parse_job(event)?;
@@ -339,22 +304,22 @@ fn parse_run_event(event: &Map<String, Value>) -> Result<RunEventBody, EventErro
         run_facets,
         job,
         job_facets,
-        inputs: parse_datasets(event, "inputs", Some(UseKind::Input))?,
-        outputs: parse_datasets(event, "outputs", Some(UseKind::Output))?,
+        inputs: parse_datasets(event, "inputs", UseKind::Input)?,
+        outputs: parse_datasets(event, "outputs", UseKind::Output)?,
         parent,
     })
 }
 
-fn parse_run_id(run: &Map<String, Value>, path: &str) -> Result<RunId, EventError> {
+fn parse_run_id<'a>(run: Node<'a>, path: &str) -> Result<RunId, EventError> {
     let text = required_str(run, path, "runId")?;
     RunId::parse(text).map_err(|_| EventError::new(join(path, "runId"), format!("`{text}` is not a UUID")))
 }
 
 /// The parent facet was validated against its schema already; this reads it.
-fn parse_parent(parent: &Value) -> Result<Option<(RunId, JobId)>, EventError> {
+fn parse_parent<'a>(parent: Node<'a>) -> Result<Option<(RunId, JobId)>, EventError> {
     let path = "run.facets.parent";
     let (Some(run), Some(job)) =
-        (parent.get("run").and_then(Value::as_object), parent.get("job").and_then(Value::as_object))
+        (parent.get("run").filter(|run| run.is_object()), parent.get("job").filter(|job| job.is_object()))
     else {
         return Ok(None);
     };
@@ -364,10 +329,10 @@ fn parse_parent(parent: &Value) -> Result<Option<(RunId, JobId)>, EventError> {
     Ok(Some((run_id, job)))
 }
 
-fn parse_job(event: &Map<String, Value>) -> Result<(JobId, Map<String, Value>), EventError> {
+fn parse_job<'a>(event: Node<'a>) -> Result<(JobId, Map<String, Value>), EventError> {
     let job = required_object(event, "", "job")?;
     let id = JobId::new(name_field(job, "job", "namespace")?, name_field(job, "job", "name")?);
-    let facets = facets_of(job, "job", "facets", FacetPlace::Job)?;
+    let facets = facet_values(facets_of(job, "job", "facets", FacetPlace::Job)?);
     Ok((id, facets))
 }
 
@@ -377,16 +342,16 @@ enum UseKind {
     Output,
 }
 
-fn parse_datasets(
-    event: &Map<String, Value>,
+fn parse_datasets<'a>(
+    event: Node<'a>,
     key: &str,
-    use_kind: Option<UseKind>,
+    use_kind: UseKind,
 ) -> Result<Vec<DatasetRef>, EventError> {
     let Some(value) = event.get(key) else { return Ok(Vec::new()) };
     if value.is_null() {
         return Ok(Vec::new());
     }
-    let Some(items) = value.as_array() else {
+    let Some(items) = value.items() else {
         return Err(EventError::new(key, "must be an array of datasets"));
     };
     let limit = if key == "inputs" { MAX_INPUTS } else { MAX_OUTPUTS };
@@ -397,46 +362,77 @@ fn parse_datasets(
         ));
     }
     items
-        .iter()
         .enumerate()
         .map(|(index, item)| {
             let path = format!("{key}[{index}]");
-            let object = item.as_object().ok_or_else(|| EventError::new(&path, "a dataset must be a JSON object"))?;
-            parse_dataset(object, &path, use_kind)
+            if !item.is_object() {
+                return Err(EventError::new(&path, "a dataset must be a JSON object"));
+            }
+            parse_dataset(item, &path, Some(use_kind))
         })
         .collect()
 }
 
-fn parse_dataset(
-    dataset: &Map<String, Value>,
+fn parse_dataset<'a>(
+    dataset: Node<'a>,
     path: &str,
     use_kind: Option<UseKind>,
 ) -> Result<DatasetRef, EventError> {
     let id = DatasetId::new(name_field(dataset, path, "namespace")?, name_field(dataset, path, "name")?);
-    let facets = facets_of(dataset, path, "facets", FacetPlace::Dataset)?;
+    let listed = facets_of(dataset, path, "facets", FacetPlace::Dataset)?;
     let use_facets = match use_kind {
-        Some(UseKind::Input) => facets_of(dataset, path, "inputFacets", FacetPlace::InputDataset)?,
-        Some(UseKind::Output) => facets_of(dataset, path, "outputFacets", FacetPlace::OutputDataset)?,
+        Some(UseKind::Input) => facet_values(facets_of(dataset, path, "inputFacets", FacetPlace::InputDataset)?),
+        Some(UseKind::Output) => facet_values(facets_of(dataset, path, "outputFacets", FacetPlace::OutputDataset)?),
         None => Map::new(),
     };
-    Ok(DatasetRef { id, facets, use_facets, facet_hashes: Vec::new(), facet_spans: Vec::new(), column_lineage: None })
+    let mut column_lineage = None;
+    let facets = listed
+        .into_iter()
+        .map(|(key, facet)| {
+            let deleted = is_deleted(facet);
+            if key == "columnLineage" && !deleted {
+                column_lineage = Some(column_lineage_edges_of(facet));
+            }
+            let json = facet.json();
+            let schema_fields = if key == "schema" { facet.get("fields").map(TapeRef::span) } else { None };
+            Facet {
+                key: key.to_owned(),
+                hash: (!deleted).then(|| canonical_value_hash(json.as_bytes())),
+                span: FacetSpan { json: facet.span(), schema_fields },
+                json: json.into(),
+                value: OnceLock::new(),
+            }
+        })
+        .collect();
+    Ok(DatasetRef { id, facets: Facets(facets), use_facets, column_lineage })
+}
+
+/// A facet that says `_deleted: true`.
+fn is_deleted<'a>(facet: impl JsonView<'a>) -> bool {
+    facet.get("_deleted").and_then(JsonView::as_bool) == Some(true)
+}
+
+/// The values of facets read by [`facets_of`] (small ones: run, job and use facets).
+fn facet_values(facets: Vec<(&str, Node<'_>)>) -> Map<String, Value> {
+    facets.into_iter().map(|(key, facet)| (key.to_owned(), facet.with_value(Value::clone))).collect()
 }
 
 /// Reads a facet map, checking each facet is an object and each standard facet matches
 /// its schema. Custom facets are kept unchecked.
-fn facets_of(
-    owner: &Map<String, Value>,
+fn facets_of<'a>(
+    owner: Node<'a>,
     owner_path: &str,
     key: &str,
     place: FacetPlace,
-) -> Result<Map<String, Value>, EventError> {
+) -> Result<Vec<(&'a str, Node<'a>)>, EventError> {
     let path = join(owner_path, key);
     let facets = match owner.get(key) {
-        None | Some(Value::Null) => return Ok(Map::new()),
-        Some(Value::Object(facets)) => facets,
-        Some(_) => return Err(EventError::new(path, "must be an object of facets keyed by name")),
+        None => return Ok(Vec::new()),
+        Some(facets) if facets.is_null() => return Ok(Vec::new()),
+        Some(facets) => facets.members().ok_or_else(|| EventError::new(&path, "must be an object of facets keyed by name"))?,
     };
     let validators = FacetValidators::get();
+    let mut listed = Vec::with_capacity(facets.len());
     for (name, facet) in facets {
         // Facet names become parts of stored keys and values: NUL separates, and their length
         // is bounded like a name's.
@@ -454,28 +450,28 @@ fn facets_of(
             ));
         }
         let facet_path = join(&path, name);
-        let Some(object) = facet.as_object() else {
+        if !facet.is_object() {
             return Err(EventError::new(facet_path, "a facet must be a JSON object"));
-        };
-        if object.get("_deleted") == Some(&Value::Bool(true)) {
+        }
+        listed.push((name, facet));
+        if is_deleted(facet) {
             continue;
         }
         if place == FacetPlace::Dataset {
-            check_dataset_facet_size(name, object, &facet_path)?;
+            check_dataset_facet_size(name, facet, &facet_path)?;
         }
-        if let Err((inner, message)) = validators.check(place, name, facet) {
+        if let Err((inner, message)) = validators.check_view(place, name, facet) {
             let field = if inner.is_empty() { facet_path } else { join(&facet_path, &inner) };
             let field = field.replace(".[", "[");
             return Err(EventError::new(field, format!("does not match the `{name}` facet schema: {message}")));
         }
     }
-    // The maps themselves are moved into the event afterwards (`move_facets`).
-    Ok(Map::new())
+    Ok(listed)
 }
 
 /// Bounds the facets whose size grows with the dataset's width (checked before the schema
 /// validation, which would otherwise walk all of it first).
-fn check_dataset_facet_size(name: &str, facet: &Map<String, Value>, facet_path: &str) -> Result<(), EventError> {
+fn check_dataset_facet_size<'a>(name: &str, facet: Node<'a>, facet_path: &str) -> Result<(), EventError> {
     match name {
         "schema" => {
             let count = count_schema_fields(facet.get("fields"));
@@ -489,16 +485,16 @@ fn check_dataset_facet_size(name: &str, facet: &Map<String, Value>, facet_path: 
             }
         }
         "columnLineage" => {
-            let fields = facet.get("fields").and_then(Value::as_object);
-            let count = fields.map_or(0, Map::len);
+            let fields = facet.get("fields").and_then(JsonView::members);
+            let count = fields.as_ref().map_or(0, ExactSizeIterator::len);
             if count > MAX_COLUMN_LINEAGE_FIELDS {
                 return Err(EventError::new(
                     join(facet_path, "fields"),
                     format!("has {count} fields; at most {MAX_COLUMN_LINEAGE_FIELDS} are accepted per dataset"),
                 ));
             }
-            let input_count = |value: Option<&Value>| value.and_then(Value::as_array).map_or(0, Vec::len);
-            let inputs = fields.into_iter().flat_map(Map::values).map(|field| input_count(field.get("inputFields")));
+            let input_count = |value: Option<Node<'a>>| value.and_then(JsonView::items).map_or(0, |items| items.len());
+            let inputs = fields.into_iter().flatten().map(|(_, field)| input_count(field.get("inputFields")));
             let total = inputs.sum::<usize>() + input_count(facet.get("dataset"));
             if total > MAX_COLUMN_LINEAGE_INPUTS {
                 return Err(EventError::new(
@@ -514,45 +510,40 @@ fn check_dataset_facet_size(name: &str, facet: &Map<String, Value>, facet_path: 
 
 /// Fields of a schema facet's `fields` list, nested `fields` included. JSON nests at most 128
 /// levels, so the recursion is shallow.
-fn count_schema_fields(fields: Option<&Value>) -> usize {
-    let Some(Value::Array(items)) = fields else { return 0 };
-    items.len() + items.iter().map(|item| count_schema_fields(item.get("fields"))).sum::<usize>()
+fn count_schema_fields(fields: Option<Node<'_>>) -> usize {
+    let Some(items) = fields.and_then(JsonView::items) else { return 0 };
+    items.map(|item| 1 + count_schema_fields(item.get("fields"))).sum()
 }
 
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
-fn required_object<'a>(
-    owner: &'a Map<String, Value>,
-    path: &str,
-    key: &str,
-) -> Result<&'a Map<String, Value>, EventError> {
+fn required_object<'a>(owner: Node<'a>, path: &str, key: &str) -> Result<Node<'a>, EventError> {
     match owner.get(key) {
-        Some(Value::Object(object)) => Ok(object),
+        Some(object) if object.is_object() => Ok(object),
         Some(_) => Err(EventError::new(join(path, key), "must be an object")),
         None => Err(EventError::new(join(path, key), "is required")),
     }
 }
 
-fn required_str<'a>(owner: &'a Map<String, Value>, path: &str, key: &str) -> Result<&'a str, EventError> {
+fn required_str<'a>(owner: Node<'a>, path: &str, key: &str) -> Result<&'a str, EventError> {
     match owner.get(key) {
-        Some(Value::String(text)) => Ok(text),
-        Some(_) => Err(EventError::new(join(path, key), "must be a string")),
+        Some(value) => value.as_str().ok_or_else(|| EventError::new(join(path, key), "must be a string")),
         None => Err(EventError::new(join(path, key), "is required")),
     }
 }
 
-fn optional_str<'a>(owner: &'a Map<String, Value>, path: &str, key: &str) -> Result<Option<&'a str>, EventError> {
+fn optional_str<'a>(owner: Node<'a>, path: &str, key: &str) -> Result<Option<&'a str>, EventError> {
     match owner.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text)),
-        Some(_) => Err(EventError::new(join(path, key), "must be a string")),
+        None => Ok(None),
+        Some(value) if value.is_null() => Ok(None),
+        Some(value) => value.as_str().map(Some).ok_or_else(|| EventError::new(join(path, key), "must be a string")),
     }
 }
 
 /// A namespace or name: a non-empty string without NUL, at most [`MAX_NAME_BYTES`].
-fn name_field(owner: &Map<String, Value>, path: &str, key: &str) -> Result<String, EventError> {
+fn name_field<'a>(owner: Node<'a>, path: &str, key: &str) -> Result<String, EventError> {
     let text = required_str(owner, path, key)?;
     let problem = if text.is_empty() {
         Some("must not be empty".to_owned())

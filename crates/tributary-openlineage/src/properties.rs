@@ -31,6 +31,36 @@ fn examples() -> &'static [Vec<u8>] {
     })
 }
 
+/// The `schema`, `columnLineage` and `ownership` dataset facets of the valid examples and of
+/// the benchmark's sample event.
+fn bulk_facets() -> &'static [(&'static str, Value)] {
+    static FACETS: OnceLock<Vec<(&'static str, Value)>> = OnceLock::new();
+    FACETS.get_or_init(|| {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/data/event-complete.json");
+        let mut events: Vec<Value> = examples().iter().filter_map(|bytes| serde_json::from_slice(bytes).ok()).collect();
+        events.push(serde_json::from_slice(&std::fs::read(sample).unwrap()).unwrap());
+        let mut found = Vec::new();
+        for event in &events {
+            let datasets = ["inputs", "outputs"]
+                .iter()
+                .filter_map(|list| event.get(*list).and_then(Value::as_array))
+                .flatten()
+                .chain(event.get("dataset"));
+            for dataset in datasets {
+                for key in ["schema", "columnLineage", "ownership"] {
+                    if let Some(facet) = dataset.get("facets").and_then(|facets| facets.get(key)) {
+                        if facet.get("_deleted") != Some(&Value::Bool(true)) {
+                            found.push((key, facet.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(found.iter().any(|(key, _)| *key == "columnLineage"), "no columnLineage facet in the examples");
+        found
+    })
+}
+
 /// A refusal must say what is wrong, and where: the field, or for bytes that are not a JSON
 /// object, the JSON error's line and column or that the body is not an object.
 fn check_refusal(bytes: &[u8]) -> Result<(), TestCaseError> {
@@ -200,6 +230,39 @@ proptest! {
             apply_byte_edit(&mut bytes, edit);
         }
         check_refusal(&bytes)?;
+        // The one-pass parse accepts the JSON serde_json accepts, writes the canonical form
+        // serde_json's tree gives, and leaves JSON errors to serde_json's words.
+        match (parse_event(&bytes), serde_json::from_slice::<Value>(&bytes)) {
+            (Ok(event), Ok(value)) => prop_assert_eq!(event.canonical, crate::canonical_json(&value)),
+            (Ok(_), Err(error)) => prop_assert!(false, "accepted what serde_json refuses: {}", error),
+            (Err(refusal), Err(error)) => {
+                prop_assert_eq!(refusal.message, format!("body is not valid JSON: {error}"));
+            }
+            (Err(_), Ok(_)) => {}
+        }
+    }
+
+    /// The hand-written checks of the bulk dataset facets never pass a facet its schema
+    /// refuses, and pass the examples' facets as they are.
+    #[test]
+    fn hand_written_facet_checks_pass_only_what_the_schema_passes(
+        facet in any::<Index>(),
+        edits in prop::collection::vec(value_edit(), 0..4),
+    ) {
+        let (key, mut value) = bulk_facets()[facet.index(bulk_facets().len())].clone();
+        let untouched = edits.is_empty();
+        for edit in &edits {
+            apply_value_edit(&mut value, edit);
+        }
+        let place = crate::facets::FacetPlace::Dataset;
+        let verdict = crate::facets::surely_valid(place, key, &value);
+        let schema = crate::facets::FacetValidators::get().check(place, key, &value);
+        if verdict == Some(true) {
+            prop_assert!(schema.is_ok(), "{key} passed by hand, refused by its schema: {schema:?} {value}");
+        }
+        if untouched {
+            prop_assert_eq!(verdict, Some(true));
+        }
     }
 
     #[test]

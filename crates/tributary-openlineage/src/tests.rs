@@ -361,17 +361,26 @@ fn facet_spans_and_hashes_match_each_facet() {
     let mut checked = 0;
     let mut lineage_checked = 0;
     for path in files {
-        let event = parse_event(&std::fs::read(&path).unwrap()).unwrap();
-        let datasets: Vec<&crate::DatasetRef> = match &event.body {
-            EventBody::Run(run) => run.inputs.iter().chain(&run.outputs).collect(),
-            EventBody::Job(job) => job.inputs.iter().chain(&job.outputs).collect(),
-            EventBody::Dataset(dataset) => vec![&dataset.dataset],
+        let bytes = std::fs::read(&path).unwrap();
+        let event = parse_event(&bytes).unwrap();
+        // The oracle: the facets as serde_json reads the input.
+        let input: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(event.canonical, crate::canonical_json(&input), "{}", path.display());
+        let datasets: Vec<(&crate::DatasetRef, &serde_json::Value)> = match &event.body {
+            EventBody::Run(crate::RunEventBody { inputs, outputs, .. })
+            | EventBody::Job(crate::JobEventBody { inputs, outputs, .. }) => {
+                let listed = |list: &'static str| input[list].as_array().into_iter().flatten();
+                inputs.iter().zip(listed("inputs")).chain(outputs.iter().zip(listed("outputs"))).collect()
+            }
+            EventBody::Dataset(dataset) => vec![(&dataset.dataset, &input["dataset"])],
         };
-        for dataset in datasets {
-            assert_eq!(dataset.facet_spans.len(), dataset.facets.len(), "{}", path.display());
+        for (dataset, original) in datasets {
+            let empty = serde_json::Map::new();
+            let facets = original["facets"].as_object().unwrap_or(&empty);
+            let keys: Vec<&str> = dataset.facets.keys().collect();
+            assert_eq!(keys, facets.keys().map(String::as_str).collect::<Vec<_>>(), "{}", path.display());
             // The writer takes the column lineage the parser read: it must be the facet's.
-            let live_lineage = dataset
-                .facets
+            let live_lineage = facets
                 .get("columnLineage")
                 .filter(|facet| facet.get("_deleted") != Some(&serde_json::Value::Bool(true)));
             assert_eq!(
@@ -381,13 +390,16 @@ fn facet_spans_and_hashes_match_each_facet() {
                 path.display()
             );
             lineage_checked += usize::from(live_lineage.is_some());
-            for (index, (key, value, hash)) in dataset.facets_with_hashes().enumerate() {
-                let span = dataset.facet_span(index).unwrap();
+            for facet in dataset.facets.iter() {
+                let (key, value) = (&facet.key, &facets[&facet.key]);
+                assert_eq!(facet.value(), value);
+                let span = &facet.span;
                 let bytes = &event.canonical[span.json.clone()];
+                assert_eq!(bytes, facet.json().as_bytes());
                 assert_eq!(bytes, crate::canonical_json(value).as_slice(), "{} {key}", path.display());
                 assert_eq!(bytes, serde_json::to_vec(value).unwrap().as_slice(), "{} {key}", path.display());
                 let deleted = value.get("_deleted") == Some(&serde_json::Value::Bool(true));
-                assert_eq!(hash, (!deleted).then(|| crate::value_hash(value)));
+                assert_eq!(facet.hash, (!deleted).then(|| crate::value_hash(value)));
                 match (key.as_str(), value.get("fields")) {
                     ("schema", Some(fields)) => {
                         let fields_span = span.schema_fields.clone().unwrap();

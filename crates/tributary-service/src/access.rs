@@ -432,7 +432,7 @@ fn declared_alias_namespaces(event: &ParsedEvent) -> Vec<&str> {
     };
     let mut namespaces: Vec<&str> = datasets
         .iter()
-        .filter_map(|dataset| dataset.facets.get("symlinks"))
+        .filter_map(|dataset| dataset.facets.value("symlinks"))
         .filter_map(|facet| facet.get("identifiers").and_then(serde_json::Value::as_array))
         .flatten()
         .filter_map(|identifier| identifier.get("namespace").and_then(serde_json::Value::as_str))

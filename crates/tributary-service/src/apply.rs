@@ -13,7 +13,7 @@ use tributary_model::{
     ObservationSource, RECORD_FORMAT, RunRecord, SchemaVersionRecord, StampOutcome, Version, column_lineage_edges,
     facet_column_tags, facet_owners, facet_tags, merge_facets, merge_stamp,
 };
-use tributary_openlineage::{DatasetRef, EventBody, ParsedEvent, canonical_json, content_hash};
+use tributary_openlineage::{DatasetRef, EventBody, Facet, ParsedEvent, canonical_json, content_hash};
 use tributary_store::{EncodedEvent, EventWrite, GroupWrite, Store, View};
 
 use crate::sql::SqlLineage;
@@ -144,40 +144,42 @@ impl<'a> Touched<'a> {
             },
         };
         record.touch(self.version.time);
-        for (index, (key, value, hash)) in reference.facets_with_hashes().enumerate() {
-            let outcome = merge_stamp(&mut record.facets, key, hash, self.version);
-            let current = hash.is_some().then_some(value);
-            let span = reference.facet_span(index);
-            let fields_at = span.and_then(|span| span.schema_fields.clone());
+        for facet in reference.facets.iter() {
+            let key = facet.key.as_str();
+            let outcome = merge_stamp(&mut record.facets, key, facet.hash, self.version);
+            let current = (!facet.is_deleted()).then_some(facet);
             match outcome {
                 StampOutcome::Older => continue,
                 StampOutcome::Same => {
                     if key == "schema" {
-                        self.schema_seen_again(&mut record, current, fields_at)?;
+                        self.schema_seen_again(&mut record, current)?;
                     }
                     continue;
                 }
                 StampOutcome::Changed => {}
             }
             // Only the label indexes need the value being replaced.
-            let previous =
-                if matches!(key.as_str(), "ownership" | "tags") { self.facet_value(&id, key)? } else { None };
-            match (current, span) {
-                (Some(_), Some(span)) => {
-                    self.write.put_dataset_facet_from_event(&id, key, self.canonical, self.sequence, span.json.clone())
-                }
-                (Some(value), None) => self.write.put_dataset_facet(&id, key, value)?,
-                (None, _) => self.write.delete_dataset_facet(&id, key),
+            let labels = matches!(key, "ownership" | "tags");
+            let previous = if labels { self.facet_value(&id, key)? } else { None };
+            match current {
+                Some(facet) => self.write.put_dataset_facet_from_event(
+                    &id,
+                    key,
+                    self.canonical,
+                    self.sequence,
+                    facet.span.json.clone(),
+                ),
+                None => self.write.delete_dataset_facet(&id, key),
             }
-            if matches!(key.as_str(), "ownership" | "tags") {
-                self.written_facets.insert((id.clone(), key.clone()), current.cloned());
+            if labels {
+                self.written_facets.insert((id.clone(), key.to_owned()), current.map(|facet| facet.value().clone()));
             }
-            match key.as_str() {
-                "schema" => self.schema_seen(&mut record, current, fields_at)?,
+            match key {
+                "schema" => self.schema_seen(&mut record, current)?,
                 "columnLineage" => {
                     let edges = match current {
                         Some(facet) => self.resolve_column_inputs(
-                            parsed_edges.take().unwrap_or_else(|| column_lineage_edges(facet)),
+                            parsed_edges.take().unwrap_or_else(|| column_lineage_edges(facet.value())),
                         )?,
                         None => Vec::new(),
                     };
@@ -186,10 +188,10 @@ impl<'a> Touched<'a> {
                     self.delta.column_lineage.push((id.clone(), edges));
                     self.delta.graph_policies_dirty = true;
                 }
-                "symlinks" => self.register_aliases(&mut record, current),
+                "symlinks" => self.register_aliases(&mut record, current.map(Facet::value)),
                 "ownership" | "tags" => {
                     let node = NodeRef::from(&id);
-                    let (before, after) = (previous.as_ref(), current);
+                    let (before, after) = (previous.as_ref(), current.map(Facet::value));
                     if key == "ownership" {
                         self.relabel_owners(
                             &node,
@@ -248,39 +250,32 @@ impl<'a> Touched<'a> {
     /// The `schema` facet won with the value it already had (its stamp's hash is unchanged).
     /// `current_schema` was set from that same value when it was stored, so only the time
     /// moves: the fields are not hashed again (a canonical serialisation per dataset per event).
-    fn schema_seen_again(
-        &mut self,
-        record: &mut DatasetRecord,
-        facet: Option<&Value>,
-        fields_at: Option<std::ops::Range<usize>>,
-    ) -> Result<(), ServiceError> {
+    fn schema_seen_again(&mut self, record: &mut DatasetRecord, facet: Option<&Facet>) -> Result<(), ServiceError> {
         if record.current_schema.is_some() {
             let time = self.version.time;
             record.schema_last_seen = Some(record.schema_last_seen.map_or(time, |seen| seen.max(time)));
             return Ok(());
         }
-        self.schema_seen(record, facet, fields_at)
+        self.schema_seen(record, facet)
     }
 
     /// A `schema` facet won (new or the same again): keeps the current schema version.
     /// `fields_at` is where its `fields` lie in the event's canonical JSON when the parser
     /// noted it (then a new version is stored as a reference to them).
-    fn schema_seen(
-        &mut self,
-        record: &mut DatasetRecord,
-        facet: Option<&Value>,
-        fields_at: Option<std::ops::Range<usize>>,
-    ) -> Result<(), ServiceError> {
-        let fields_json = fields_at.clone().and_then(|range| self.canonical.get(range));
+    fn schema_seen(&mut self, record: &mut DatasetRecord, facet: Option<&Facet>) -> Result<(), ServiceError> {
         let time = self.version.time;
-        let Some(fields) = facet.and_then(|facet| facet.get("fields")) else {
+        let (Some(facet), Some(fields_at)) = (facet, facet.and_then(|facet| facet.span.schema_fields.clone())) else {
             record.current_schema = None;
             record.schema_last_seen = None;
             return Ok(());
         };
+        // The facet's value is built only when its fields are not in this event's JSON (never
+        // for a parsed event) or must be stored inline.
+        let fields = || facet.value().get("fields").cloned().unwrap_or(Value::Null);
+        let fields_json = self.canonical.get(fields_at.clone());
         let hash = match fields_json {
             Some(json) => content_hash(json),
-            None => content_hash(&canonical_json(fields)),
+            None => content_hash(&canonical_json(&fields())),
         };
         let hash = format!("{hash:032x}");
         if record.current_schema.as_deref() == Some(hash.as_str()) {
@@ -305,17 +300,13 @@ impl<'a> Touched<'a> {
         // A dataset this event created has no stored versions yet. A new version refers to
         // its fields in this event when the parser located them (no copy of them is made).
         if self.created.contains(&record.id) || !self.store.has_schema_version(&record.id, &hash)? {
-            let by_reference = match fields_at {
-                Some(span) if fields_json.is_some() => {
-                    self.write.put_schema_version_from_event(&record.id, &hash, time, self.sequence, span)
-                }
-                _ => false,
-            };
+            let by_reference = fields_json.is_some()
+                && self.write.put_schema_version_from_event(&record.id, &hash, time, self.sequence, fields_at);
             if !by_reference {
                 let version = SchemaVersionRecord {
                     format: RECORD_FORMAT,
                     hash: hash.clone(),
-                    fields: fields.clone(),
+                    fields: fields(),
                     first_seen: time,
                     last_seen: time,
                     first_sequence: self.sequence,

@@ -145,7 +145,7 @@ fn transformation(subtype: tributary_sql::Subtype, masking: bool) -> Transformat
 
 fn relation(reference: &DatasetRef) -> tributary_sql::Relation {
     let fields =
-        reference.facets.get("schema").and_then(|schema| schema.get("fields")).and_then(Value::as_array).map(
+        reference.facets.value("schema").and_then(|schema| schema.get("fields")).and_then(Value::as_array).map(
             |fields| fields.iter().filter_map(|f| f.get("name").and_then(Value::as_str).map(str::to_owned)).collect(),
         );
     tributary_sql::Relation::new(&*reference.id.namespace, &*reference.id.name, fields)
