@@ -19,8 +19,8 @@ pub use columns::{
     ALL_COLUMNS, ColumnEdgeSpec, EdgeSource, Transformation, TransformationKind, column_lineage_edges,
     column_lineage_edges_of,
 };
-pub use json::JsonView;
 pub use ids::{DatasetId, JobId, NodeKind, NodeRef, RunId};
+pub use json::JsonView;
 pub use records::{
     DatasetRecord, DocumentRecord, FacetEntry, FacetStamp, FacetStamps, Facets, JobRecord, Observation, ObservationKey,
     ObservationSource, RECORD_FORMAT, RunRecord, RunState, SchemaChangeRecord, SchemaField, SchemaVersionRecord,

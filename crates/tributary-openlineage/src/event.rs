@@ -342,11 +342,7 @@ enum UseKind {
     Output,
 }
 
-fn parse_datasets<'a>(
-    event: Node<'a>,
-    key: &str,
-    use_kind: UseKind,
-) -> Result<Vec<DatasetRef>, EventError> {
+fn parse_datasets<'a>(event: Node<'a>, key: &str, use_kind: UseKind) -> Result<Vec<DatasetRef>, EventError> {
     let Some(value) = event.get(key) else { return Ok(Vec::new()) };
     if value.is_null() {
         return Ok(Vec::new());
@@ -373,11 +369,7 @@ fn parse_datasets<'a>(
         .collect()
 }
 
-fn parse_dataset<'a>(
-    dataset: Node<'a>,
-    path: &str,
-    use_kind: Option<UseKind>,
-) -> Result<DatasetRef, EventError> {
+fn parse_dataset<'a>(dataset: Node<'a>, path: &str, use_kind: Option<UseKind>) -> Result<DatasetRef, EventError> {
     let id = DatasetId::new(name_field(dataset, path, "namespace")?, name_field(dataset, path, "name")?);
     let listed = facets_of(dataset, path, "facets", FacetPlace::Dataset)?;
     let use_facets = match use_kind {
@@ -429,7 +421,9 @@ fn facets_of<'a>(
     let facets = match owner.get(key) {
         None => return Ok(Vec::new()),
         Some(facets) if facets.is_null() => return Ok(Vec::new()),
-        Some(facets) => facets.members().ok_or_else(|| EventError::new(&path, "must be an object of facets keyed by name"))?,
+        Some(facets) => {
+            facets.members().ok_or_else(|| EventError::new(&path, "must be an object of facets keyed by name"))?
+        }
     };
     let validators = FacetValidators::get();
     let mut listed = Vec::with_capacity(facets.len());

@@ -186,11 +186,9 @@ pub(crate) fn surely_valid<'a>(place: FacetPlace, key: &str, facet: impl JsonVie
     let check: fn(_) -> bool = match key {
         "schema" => |facet| optional_list(facet, "fields", schema_field),
         "columnLineage" => column_lineage,
-        "ownership" => |facet| {
-            optional_list(facet, "owners", |owner| {
-                required_str(owner, "name") && optional_str(owner, "type")
-            })
-        },
+        "ownership" => {
+            |facet| optional_list(facet, "owners", |owner| required_str(owner, "name") && optional_str(owner, "type"))
+        }
         _ => return None,
     };
     Some(dataset_facet_base(facet) && check(facet))
@@ -253,6 +251,8 @@ fn column_lineage<'a, V: JsonView<'a>>(facet: V) -> bool {
             && optional_str(entry, "transformationDescription")
             && optional_str(entry, "transformationType")
     };
-    facet.get("fields").is_some_and(|fields| fields.members().is_some_and(|mut members| members.all(|(_, entry)| output_field(entry))))
+    facet
+        .get("fields")
+        .is_some_and(|fields| fields.members().is_some_and(|mut members| members.all(|(_, entry)| output_field(entry))))
         && optional_list(facet, "dataset", input_field)
 }

@@ -106,9 +106,7 @@ impl Canonicalizer<'_> {
         let token = &self.src[start..self.at];
         // Up to 19 digits without a sign, a leading zero, a fraction or an exponent: a u64
         // that serde_json writes back as the same digits.
-        let plain = token.len() <= 19
-            && token.iter().all(u8::is_ascii_digit)
-            && (token.len() == 1 || token[0] != b'0');
+        let plain = token.len() <= 19 && token.iter().all(u8::is_ascii_digit) && (token.len() == 1 || token[0] != b'0');
         if plain {
             self.out.extend_from_slice(token);
             return Some(());
@@ -433,7 +431,6 @@ impl<'a> TapeRef<'a> {
     pub(crate) fn json(self) -> &'a str {
         &self.tape.json[self.span()]
     }
-
 }
 
 /// The elements of an array, or the keys and values of an object, in a [`Tape`].
@@ -756,7 +753,9 @@ mod tests {
         let members = match (view.members(), value.as_object()) {
             (Some(members), Some(expected)) => {
                 members.zip(expected).all(|((key, member), (expected_key, expected))| {
-                    key == expected_key && same(member, expected) && view.get(key).is_some_and(|got| same(got, expected))
+                    key == expected_key
+                        && same(member, expected)
+                        && view.get(key).is_some_and(|got| same(got, expected))
                 })
             }
             (None, None) => true,
