@@ -24,7 +24,7 @@ pub trait JsonView<'a>: Copy + Sized {
     /// The members of an object, in key order.
     fn members(self) -> Option<Self::Members>;
     /// The number of elements of an array or members of an object.
-    fn len(self) -> Option<usize>;
+    fn size(self) -> Option<usize>;
     /// Calls `read` with the value as a `serde_json::Value` (a view over a tape builds it).
     fn with_value<R>(self, read: impl FnOnce(&Value) -> R) -> R;
 }
@@ -60,7 +60,7 @@ impl<'a> JsonView<'a> for &'a Value {
     fn members(self) -> Option<Self::Members> {
         Some(self.as_object()?.iter().map(|(key, value)| (key.as_str(), value)))
     }
-    fn len(self) -> Option<usize> {
+    fn size(self) -> Option<usize> {
         match self {
             Value::Array(items) => Some(items.len()),
             Value::Object(members) => Some(members.len()),

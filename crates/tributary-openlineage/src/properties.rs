@@ -48,10 +48,10 @@ fn bulk_facets() -> &'static [(&'static str, Value)] {
                 .chain(event.get("dataset"));
             for dataset in datasets {
                 for key in ["schema", "columnLineage", "ownership"] {
-                    if let Some(facet) = dataset.get("facets").and_then(|facets| facets.get(key)) {
-                        if facet.get("_deleted") != Some(&Value::Bool(true)) {
-                            found.push((key, facet.clone()));
-                        }
+                    if let Some(facet) = dataset.get("facets").and_then(|facets| facets.get(key))
+                        && facet.get("_deleted") != Some(&Value::Bool(true))
+                    {
+                        found.push((key, facet.clone()));
                     }
                 }
             }

@@ -529,7 +529,7 @@ impl<'a> JsonView<'a> for TapeRef<'a> {
     fn members(self) -> Option<Self::Members> {
         self.children(matches!(self.node().kind, Kind::Object), 2).map(Members)
     }
-    fn len(self) -> Option<usize> {
+    fn size(self) -> Option<usize> {
         let node = self.node();
         matches!(node.kind, Kind::Array | Kind::Object).then_some(node.len as usize)
     }
@@ -589,7 +589,7 @@ mod tests {
         let tape = Tape::new(&canonical).unwrap();
         let value: Value = serde_json::from_str(input).unwrap();
         let root = tape.root();
-        assert_eq!(root.len(), Some(3));
+        assert_eq!(root.size(), Some(3));
         let keys: Vec<&str> = root.members().unwrap().map(|(key, _)| key).collect();
         assert_eq!(keys, ["a", "b", "c"]);
         assert_eq!(root.get("a").and_then(|a| a.get("k\"ey")).and_then(JsonView::as_str), Some("va\\lue"));
@@ -744,7 +744,7 @@ mod tests {
             && view.as_number().as_ref() == value.as_number()
             && view.is_null() == value.is_null()
             && view.is_object() == value.is_object()
-            && JsonView::len(view) == JsonView::len(value);
+            && view.size() == value.size();
         let items = match (view.items(), value.as_array()) {
             (Some(items), Some(expected)) => items.zip(expected).all(|(item, expected)| same(item, expected)),
             (None, None) => true,
