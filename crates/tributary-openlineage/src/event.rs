@@ -199,7 +199,7 @@ pub struct JobEventBody {
 }
 
 /// Parses and validates one event from JSON bytes. The bytes are written out as canonical
-/// JSON in one pass and read from there through a [`Tape`]: no JSON tree is built, except
+/// JSON in one pass and read from there through a flat index of its nodes: no JSON tree is built, except
 /// for the facets a rule reads as a whole (run, job and use facets, and standard facets the
 /// hand-written checks do not pass).
 pub fn parse_event(bytes: &[u8]) -> Result<ParsedEvent, EventError> {
