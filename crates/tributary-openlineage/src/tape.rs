@@ -16,6 +16,12 @@ use tributary_model::JsonView;
 /// [`canonicalize`], leaving the error's wording to `serde_json`.
 const MAX_DEPTH: usize = 127;
 
+/// Reordering an object's members copies what was written inside it, so nested unordered
+/// objects copy their contents once per level: at most this many times the input's size in
+/// all before [`canonicalize`] gives up and leaves the bytes to `serde_json`'s tree, which
+/// costs the same at any depth.
+const MAX_COPY_FACTOR: usize = 8;
+
 /// The canonical JSON of `input`: compact, object keys sorted (the last of duplicate keys
 /// kept), strings and numbers spelled as `serde_json` writes them. `None` when `input` is not
 /// JSON `serde_json` accepts, or when this pass cannot tell (the caller then parses with
@@ -29,6 +35,8 @@ pub(crate) fn canonicalize(input: &[u8]) -> Option<String> {
         members: Vec::new(),
         decoded_keys: Vec::new(),
         scratch: Vec::new(),
+        order: Vec::new(),
+        copy_budget: MAX_COPY_FACTOR.saturating_mul(input.len()).saturating_add(4096),
         depth: 0,
     };
     writer.skip_whitespace();
@@ -63,6 +71,10 @@ struct Canonicalizer<'a> {
     members: Vec<Member>,
     decoded_keys: Vec<String>,
     scratch: Vec<u8>,
+    /// The members of the object being reordered, by index, in key order.
+    order: Vec<usize>,
+    /// Bytes reordering may still copy (see [`MAX_COPY_FACTOR`]).
+    copy_budget: usize,
     depth: usize,
 }
 
@@ -241,7 +253,7 @@ impl Canonicalizer<'_> {
                 self.at += 1;
             }
             self.at += 1;
-            self.sort_members(open, first);
+            self.sort_members(open, first)?;
         }
         self.members.truncate(first);
         self.decoded_keys.truncate(decoded_before);
@@ -252,34 +264,39 @@ impl Canonicalizer<'_> {
 
     /// Rewrites the members written since `first` (after the `{` at `open`) in key order,
     /// keeping the last of equal keys, unless they are in order already.
-    fn sort_members(&mut self, open: usize, first: usize) {
+    /// `None` when the copy budget is spent.
+    fn sort_members(&mut self, open: usize, first: usize) -> Option<()> {
         let members = &self.members[first..];
         let in_order = members.windows(2).all(|pair| self.key_bytes(pair[0].key) < self.key_bytes(pair[1].key));
         if in_order {
-            return;
+            return Some(());
         }
-        let mut order: Vec<usize> = (first..self.members.len()).collect();
+        let region = self.out.len() - open - 1;
+        self.copy_budget = self.copy_budget.checked_sub(region)?;
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.extend(first..self.members.len());
         // Stable: equal keys stay in input order, and the last of them wins.
         order.sort_by(|a, b| self.key_bytes(self.members[*a].key).cmp(self.key_bytes(self.members[*b].key)));
-        let mut kept: Vec<usize> = Vec::with_capacity(order.len());
-        for index in order {
-            match kept.last_mut() {
-                Some(last) if self.key_bytes(self.members[*last].key) == self.key_bytes(self.members[index].key) => {
-                    *last = index;
-                }
-                _ => kept.push(index),
+        order.dedup_by(|later, earlier| {
+            let same = self.key_bytes(self.members[*later].key) == self.key_bytes(self.members[*earlier].key);
+            if same {
+                *earlier = *later;
             }
-        }
+            same
+        });
         self.scratch.clear();
         self.scratch.extend_from_slice(&self.out[open + 1..]);
         self.out.truncate(open + 1);
-        for (position, index) in kept.into_iter().enumerate() {
+        for (position, index) in order.iter().enumerate() {
             if position > 0 {
                 self.out.push(b',');
             }
-            let range = &self.members[index].member;
+            let range = &self.members[*index].member;
             self.out.extend_from_slice(&self.scratch[range.start - open - 1..range.end - open - 1]);
         }
+        self.order = order;
+        Some(())
     }
 }
 
@@ -580,6 +597,26 @@ mod tests {
             assert_eq!(canonicalize(deep(depth).as_bytes()), oracle(&deep(depth)), "depth {depth}");
         }
         assert_eq!(canonicalize(b"\"\xff\""), None);
+    }
+
+    /// Unordered objects nested deep copy their contents once per level: past the budget the
+    /// one-pass writer leaves the bytes to serde_json (whose tree gives the same canonical form).
+    #[test]
+    fn deep_unordered_nesting_stays_within_the_copy_budget() {
+        let filler = "x".repeat(1000);
+        let nested = |depth: usize| {
+            let mut text = format!("\"{filler}\"");
+            for _ in 0..depth {
+                text = format!(r#"{{"b":{text},"a":1}}"#);
+            }
+            text
+        };
+        let shallow = nested(4);
+        assert_eq!(canonicalize(shallow.as_bytes()), oracle(&shallow));
+        let deep = nested(100);
+        assert_eq!(canonicalize(deep.as_bytes()), None);
+        let event = crate::parse_event(deep.as_bytes()).unwrap_err();
+        assert_eq!(event.field, "eventTime", "{event}");
     }
 
     #[test]
