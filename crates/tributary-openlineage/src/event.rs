@@ -76,6 +76,15 @@ pub enum EventBody {
 
 impl EventBody {
     /// Every dataset the event names, inputs then outputs (or the dataset of a DatasetEvent).
+    pub fn datasets(&self) -> Vec<&DatasetRef> {
+        match self {
+            Self::Run(run) => run.inputs.iter().chain(&run.outputs).collect(),
+            Self::Job(job) => job.inputs.iter().chain(&job.outputs).collect(),
+            Self::Dataset(dataset) => vec![&dataset.dataset],
+        }
+    }
+
+    /// [`Self::datasets`], to change.
     pub fn datasets_mut(&mut self) -> Vec<&mut DatasetRef> {
         match self {
             Self::Run(run) => run.inputs.iter_mut().chain(run.outputs.iter_mut()).collect(),

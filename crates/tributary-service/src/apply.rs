@@ -14,7 +14,7 @@ use tributary_model::{
     facet_column_tags, facet_owners, facet_tags, merge_facets, merge_stamp,
 };
 use tributary_openlineage::{DatasetRef, EventBody, Facet, ParsedEvent, canonical_json, content_hash};
-use tributary_store::{EncodedEvent, EventWrite, GroupWrite, Store, View};
+use tributary_store::{EncodedColumnLineage, EncodedEvent, EventWrite, GroupWrite, Store, View};
 
 use crate::sql::SqlLineage;
 use crate::{IngestOutcome, ServiceError};
@@ -129,7 +129,7 @@ impl<'a> Touched<'a> {
     fn observe_dataset(
         &mut self,
         reference: &DatasetRef,
-        mut parsed_edges: Option<Vec<ColumnEdgeSpec>>,
+        mut parsed_edges: Option<ParsedLineage>,
     ) -> Result<DatasetId, ServiceError> {
         let id = self.resolve(&reference.id)?;
         let mut record = match self.datasets.remove(&id) {
@@ -177,13 +177,22 @@ impl<'a> Touched<'a> {
             match key {
                 "schema" => self.schema_seen(&mut record, current)?,
                 "columnLineage" => {
-                    let edges = match current {
-                        Some(facet) => self.resolve_column_inputs(
-                            parsed_edges.take().unwrap_or_else(|| column_lineage_edges(facet.value())),
-                        )?,
-                        None => Vec::new(),
+                    let (edges, encoded) = match current {
+                        Some(facet) => {
+                            let parsed = parsed_edges.take().unwrap_or_else(|| ParsedLineage {
+                                edges: column_lineage_edges(facet.value()),
+                                encoded: None,
+                            });
+                            let (edges, aliased) = self.resolve_column_inputs(parsed.edges)?;
+                            (edges, parsed.encoded.filter(|_| !aliased))
+                        }
+                        None => (Vec::new(), None),
                     };
-                    self.write.put_column_lineage(&id, &edges)?;
+                    // The caller's record holds these edges unless an alias changed an input.
+                    match encoded {
+                        Some(encoded) => self.write.put_encoded_column_lineage(&id, encoded),
+                        None => self.write.put_column_lineage(&id, &edges)?,
+                    }
                     self.delta.column_lineage.retain(|(output, _)| output != &id);
                     self.delta.column_lineage.push((id.clone(), edges));
                     self.delta.graph_policies_dirty = true;
@@ -218,7 +227,7 @@ impl<'a> Touched<'a> {
         &mut self,
         inputs: &[DatasetRef],
         outputs: &[DatasetRef],
-        parsed_edges: &mut impl Iterator<Item = Option<Vec<ColumnEdgeSpec>>>,
+        parsed_edges: &mut impl Iterator<Item = Option<ParsedLineage>>,
         sql: Option<&SqlLineage>,
     ) -> Result<(Vec<DatasetId>, Vec<DatasetId>), ServiceError> {
         let mut observe = |datasets: &[DatasetRef]| {
@@ -362,7 +371,7 @@ impl<'a> Touched<'a> {
     fn merge_sql_lineage(&mut self, sql: &SqlLineage) -> Result<(), ServiceError> {
         for (output, derived) in &sql.outputs {
             let id = self.resolve(output)?;
-            let derived = self.resolve_column_inputs(derived.clone())?;
+            let (derived, _) = self.resolve_column_inputs(derived.clone())?;
             let current = match self.delta.column_lineage.iter().find(|(written, _)| written == &id) {
                 Some((_, edges)) => edges.clone(),
                 None => self.store.column_lineage(&id)?,
@@ -382,17 +391,24 @@ impl<'a> Touched<'a> {
     /// Input columns named by a symlink alias belong to the canonical dataset. The edges come
     /// back sorted and without duplicates (sorted only when not so already: a facet's edges
     /// are, and most inputs have no alias).
-    fn resolve_column_inputs(&self, mut edges: Vec<ColumnEdgeSpec>) -> Result<Vec<ColumnEdgeSpec>, ServiceError> {
+    /// The edges with every input that is an alias replaced by its canonical dataset, sorted
+    /// and without duplicates; and whether any was.
+    fn resolve_column_inputs(
+        &self,
+        mut edges: Vec<ColumnEdgeSpec>,
+    ) -> Result<(Vec<ColumnEdgeSpec>, bool), ServiceError> {
+        let mut aliased = false;
         for edge in &mut edges {
             if let Some(canonical) = self.alias_of(&edge.input)? {
                 edge.input = canonical;
+                aliased = true;
             }
         }
         if !edges.windows(2).all(|pair| pair[0] < pair[1]) {
             edges.sort();
             edges.dedup();
         }
-        Ok(edges)
+        Ok((edges, aliased))
     }
 
     /// Keeps the owner index in step with a node's `ownership` facet.
@@ -533,10 +549,26 @@ impl<'a> Touched<'a> {
     }
 }
 
+/// The `columnLineage` edges the parser read for one dataset, with their record as the caller
+/// encoded it (when it did).
+pub(crate) struct ParsedLineage {
+    edges: Vec<ColumnEdgeSpec>,
+    encoded: Option<EncodedColumnLineage>,
+}
+
 /// The `columnLineage` edges the parser read from each dataset of the event (inputs, then
-/// outputs), taken out of it for the writer to keep.
-fn take_column_lineage(body: &mut EventBody) -> std::vec::IntoIter<Option<Vec<ColumnEdgeSpec>>> {
-    body.datasets_mut().into_iter().map(|dataset| dataset.column_lineage.take()).collect::<Vec<_>>().into_iter()
+/// outputs), taken out of it for the writer to keep, each with its record from `encoded`
+/// (the caller's, in the same order; empty when it made none).
+fn take_column_lineage(
+    body: &mut EventBody,
+    encoded: Vec<Option<EncodedColumnLineage>>,
+) -> std::vec::IntoIter<Option<ParsedLineage>> {
+    let mut encoded = encoded.into_iter();
+    let taken = body.datasets_mut().into_iter().map(|dataset| {
+        let record = encoded.next().flatten();
+        dataset.column_lineage.take().map(|edges| ParsedLineage { edges, encoded: record })
+    });
+    taken.collect::<Vec<_>>().into_iter()
 }
 
 /// Applies one event: its writes are added to `group` whole, or not at all when it fails, and
@@ -551,7 +583,7 @@ pub(crate) fn apply_event(
     arrival: Arrival<'_>,
     aliases: StoredAliases<'_>,
 ) -> Result<(IngestOutcome, Option<IndexDelta>), ServiceError> {
-    let Arrival { actor, encoded, source } = arrival;
+    let Arrival { actor, mut encoded, source } = arrival;
     let view = store.view(group);
     if let Some(sequence) = view.sequence_of_hash(event.hash)? {
         // A consumed record that repeats a stored event still moves its partition on.
@@ -575,6 +607,7 @@ pub(crate) fn apply_event(
         version: event.version(),
         aliases,
     };
+    let lineage_records = encoded.as_mut().map(EncodedEvent::take_column_lineage).unwrap_or_default();
     match encoded {
         Some(encoded) => touched.write.put_encoded_event(sequence, event.hash, encoded),
         None => touched.write.put_event(sequence, event.hash, &event.canonical),
@@ -598,7 +631,7 @@ pub(crate) fn apply_event(
         audit.sequence = Some(sequence);
         touched.write.put_event_audit(&audit, sequence)?;
     }
-    let mut parsed_edges = take_column_lineage(&mut event.body);
+    let mut parsed_edges = take_column_lineage(&mut event.body, lineage_records);
     match &event.body {
         EventBody::Run(body) => {
             let (inputs, outputs) =

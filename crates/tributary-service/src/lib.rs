@@ -406,13 +406,19 @@ impl Service {
         &self,
         event: ParsedEvent,
     ) -> Result<(ParsedEvent, tributary_store::EncodedEvent), ServiceError> {
+        // The datasets' column lineage records too: the writer stores them as they are unless
+        // an alias changes an input.
+        let encode = |store: &tributary_store::Store, event: &ParsedEvent| {
+            let lineage = event.body.datasets().into_iter().map(|dataset| dataset.column_lineage.as_deref());
+            store.encode_event(&event.canonical).with_column_lineage(lineage)
+        };
         if event.canonical.len() <= INLINE_PARSE_BYTES {
-            let encoded = self.shared.store.encode_event(&event.canonical);
+            let encoded = encode(&self.shared.store, &event);
             return Ok((event, encoded));
         }
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
-            let encoded = shared.store.encode_event(&event.canonical);
+            let encoded = encode(&shared.store, &event);
             (event, encoded)
         })
         .await

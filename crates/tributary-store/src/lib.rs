@@ -488,8 +488,8 @@ impl Store {
         let newest =
             self.compress.then(|| self.dictionaries.read().unwrap_or_else(|poisoned| poisoned.into_inner()).newest());
         match newest.flatten() {
-            Some(dictionary) => EncodedEvent(dictionary.compress(canonical)),
-            None => EncodedEvent(encode_blob(canonical, self.compress)),
+            Some(dictionary) => EncodedEvent::new(dictionary.compress(canonical)),
+            None => EncodedEvent::new(encode_blob(canonical, self.compress)),
         }
     }
 
@@ -1436,19 +1436,59 @@ impl View<'_> {
 
 /// An event as stored, from [`Store::encode_event`].
 #[derive(Clone, Debug)]
-pub struct EncodedEvent(Vec<u8>);
+pub struct EncodedEvent {
+    event: Vec<u8>,
+    /// The column lineage records of the event's datasets ([`Self::with_column_lineage`]).
+    column_lineage: Vec<Option<EncodedColumnLineage>>,
+}
+
+/// A dataset's column lineage record as stored, made by the caller off the writer thread
+/// ([`EncodedEvent::with_column_lineage`]) and stored with [`EventWrite::put_encoded_column_lineage`].
+#[derive(Clone, Debug)]
+pub struct EncodedColumnLineage(Vec<u8>);
+
+impl EncodedEvent {
+    fn new(event: Vec<u8>) -> Self {
+        Self { event, column_lineage: Vec::new() }
+    }
+
+    /// Adds the column lineage records of the event's datasets, in the order given (`None`
+    /// for a dataset without column lineage): the writer stores one as it is when the
+    /// lineage it keeps for that dataset is those edges.
+    pub fn with_column_lineage<'a>(mut self, lineage: impl IntoIterator<Item = Option<&'a [ColumnEdgeSpec]>>) -> Self {
+        self.column_lineage = lineage
+            .into_iter()
+            .map(|edges| {
+                edges
+                    .filter(|edges| !edges.is_empty())
+                    .map(|edges| EncodedColumnLineage(codec::encode_column_lineage(edges)))
+            })
+            .collect();
+        self
+    }
+
+    /// The records added by [`Self::with_column_lineage`], taken out.
+    pub fn take_column_lineage(&mut self) -> Vec<Option<EncodedColumnLineage>> {
+        std::mem::take(&mut self.column_lineage)
+    }
+
+    /// The event's stored bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.event
+    }
+}
 
 impl EventWrite {
     /// Stores the event with lz4 (or raw); [`Store::encode_event`] and
     /// [`Self::put_encoded_event`] use the store's event dictionary.
     pub fn put_event(&mut self, sequence: u64, hash: u128, canonical: &[u8]) {
-        self.put_encoded_event(sequence, hash, EncodedEvent(encode_blob(canonical, self.compress)));
+        self.put_encoded_event(sequence, hash, EncodedEvent::new(encode_blob(canonical, self.compress)));
     }
 
     /// [`Self::put_event`] with the stored form made beforehand ([`Store::encode_event`] of
     /// the same store, so the codec matches its configuration).
     pub fn put_encoded_event(&mut self, sequence: u64, hash: u128, encoded: EncodedEvent) {
-        self.batch.insert(&event_key(sequence), encoded.0);
+        self.batch.insert(&event_key(sequence), encoded.event);
         self.batch.insert(&hash_key(hash), &sequence.to_be_bytes());
         self.batch.insert(META_SEQUENCE, &sequence.to_be_bytes());
     }
@@ -1569,6 +1609,11 @@ impl EventWrite {
         }
         self.batch.insert(key, codec::encode_column_lineage(edges));
         Ok(())
+    }
+
+    /// [`Self::put_column_lineage`] of edges encoded beforehand (a non-empty list).
+    pub fn put_encoded_column_lineage(&mut self, output: &DatasetId, encoded: EncodedColumnLineage) {
+        self.batch.insert(name_key(PREFIX_COLUMN_LINEAGE, &output.namespace, &output.name), encoded.0);
     }
 
     pub fn put_owner(&mut self, owner: &str, node: &NodeRef) {

@@ -618,7 +618,7 @@ fn events_are_compressed_with_a_dictionary_trained_on_the_stores_own_events() {
     let events = store.events_after(0, usize::MAX).unwrap();
     assert_eq!(events.len() as u64, first + 200);
     assert!(events.iter().all(|(n, json)| *json == mesh_event(*n)));
-    assert_eq!(store.encode_event(b"{}").0[0], crate::keys::CODEC_ZSTD_DICT);
+    assert_eq!(store.encode_event(b"{}").bytes()[0], crate::keys::CODEC_ZSTD_DICT);
     // Retraining: at RETRAIN_FACTOR times the events of the last training.
     store_events(&store, first + 201..=first * RETRAIN_FACTOR - 1);
     assert!(!store.event_dictionary_due().unwrap());
