@@ -8,17 +8,17 @@ pub fn canonical_json(value: &Value) -> Vec<u8> {
     out
 }
 
-/// An object with its keys sorted, each value written by `write_value`.
-fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>, mut write_value: impl FnMut(&str, &Value, &mut Vec<u8>)) {
+/// An object with its keys sorted.
+fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) {
     out.push(b'{');
-    let mut member = |index: usize, key: &str, value: &Value, out: &mut Vec<u8>| {
+    let member = |index: usize, key: &str, value: &Value, out: &mut Vec<u8>| {
         if index > 0 {
             out.push(b',');
         }
         // Serialising a string into a Vec cannot fail.
         serde_json::to_writer(&mut *out, key).expect("string serialises");
         out.push(b':');
-        write_value(key, value, out);
+        write_canonical(value, out);
     };
     // serde_json's default map iterates in key order already: then no sort and no lookups.
     if map.keys().is_sorted() {
@@ -37,7 +37,7 @@ fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>, mut write_value: im
 
 fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Object(map) => write_object(map, out, |_, value, out| write_canonical(value, out)),
+        Value::Object(map) => write_object(map, out),
         Value::Array(items) => {
             out.push(b'[');
             for (index, item) in items.iter().enumerate() {

@@ -415,7 +415,7 @@ fn is_deleted<'a>(facet: impl JsonView<'a>) -> bool {
 
 /// The values of facets read by [`facets_of`] (small ones: run, job and use facets).
 fn facet_values(facets: Vec<(&str, Node<'_>)>) -> Map<String, Value> {
-    facets.into_iter().map(|(key, facet)| (key.to_owned(), facet.with_value(Value::clone))).collect()
+    facets.into_iter().map(|(key, facet)| (key.to_owned(), facet.to_value())).collect()
 }
 
 /// Reads a facet map, checking each facet is an object and each standard facet matches

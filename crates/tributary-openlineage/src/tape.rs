@@ -448,6 +448,12 @@ impl<'a> TapeRef<'a> {
     pub(crate) fn json(self) -> &'a str {
         &self.tape.json[self.span()]
     }
+
+    /// The value as a `serde_json::Value`, parsed from its canonical JSON.
+    pub(crate) fn to_value(self) -> Value {
+        // A tape indexes JSON that serde_json wrote or checked: every value's span parses.
+        serde_json::from_str(self.json()).expect("a tape's values are valid JSON")
+    }
 }
 
 /// The elements of an array, or the keys and values of an object, in a [`Tape`].
@@ -551,9 +557,7 @@ impl<'a> JsonView<'a> for TapeRef<'a> {
         matches!(node.kind, Kind::Array | Kind::Object).then_some(node.len as usize)
     }
     fn with_value<R>(self, read: impl FnOnce(&Value) -> R) -> R {
-        // A tape indexes JSON that serde_json wrote or checked: every value's span parses.
-        let value = serde_json::from_str(self.json()).expect("a tape's values are valid JSON");
-        read(&value)
+        read(&self.to_value())
     }
 }
 
