@@ -67,23 +67,24 @@ impl Store {
     /// Stores a token record under its id; with `durable`, flushed before returning.
     pub fn put_token<T: Serialize>(&self, id: &str, record: &T, durable: bool) -> Result<()> {
         let key = token_key(id);
-        let value = encode(&key, record, self.compress)?;
-        self.db()?.insert(key, value)?;
+        let mut batch = crate::Writes::default();
+        batch.insert(key.clone(), encode(&key, record, self.compress)?);
+        self.write_batch(batch)?;
         if durable { self.flush() } else { Ok(()) }
     }
 
     /// Stores a token record and its audit entry in one atomic, durable write.
     pub fn put_token_audited<T: Serialize>(&self, id: &str, record: &T, audit: &AuditRecord) -> Result<()> {
         let key = token_key(id);
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::Writes::default();
         batch.insert(key.clone(), encode(&key, record, self.compress)?);
         self.add_audit(&mut batch, audit)?;
-        self.db()?.apply_batch(batch)?;
+        self.write_batch(batch)?;
         self.flush()
     }
 
     /// Adds an audit entry (with a fresh id) to a batch.
-    pub(crate) fn add_audit(&self, batch: &mut sled::Batch, audit: &AuditRecord) -> Result<()> {
+    pub(crate) fn add_audit(&self, batch: &mut crate::Writes, audit: &AuditRecord) -> Result<()> {
         let key = audit_key(audit.at, audit.kind.code(), generated_audit_id(self.db()?.generate_id()?));
         batch.insert(&key, crate::codec::encode_audit(audit));
         Ok(())
@@ -108,9 +109,10 @@ impl Store {
     /// Records an audit entry on its own (applies, refusals, token operations) and makes it
     /// durable.
     pub fn put_audit(&self, record: &AuditRecord) -> Result<()> {
-        let db = self.db()?;
-        let key = audit_key(record.at, record.kind.code(), generated_audit_id(db.generate_id()?));
-        db.insert(key, crate::codec::encode_audit(record))?;
+        let key = audit_key(record.at, record.kind.code(), generated_audit_id(self.db()?.generate_id()?));
+        let mut batch = crate::Writes::default();
+        batch.insert(&key[..], crate::codec::encode_audit(record));
+        self.write_batch(batch)?;
         self.flush()
     }
 
@@ -171,7 +173,9 @@ impl Store {
         }
         let key = generate();
         // Another caller may have made one meanwhile: keep whichever was stored first.
-        let swapped = db.compare_and_swap(META_REDACTION_KEY, None as Option<&[u8]>, Some(&key[..]))?;
+        let swapped = self.write_keys(&[META_REDACTION_KEY], |db| {
+            Ok(db.compare_and_swap(META_REDACTION_KEY, None as Option<&[u8]>, Some(&key[..]))?)
+        })?;
         self.flush()?;
         match swapped {
             Ok(()) => Ok(key),
@@ -182,18 +186,23 @@ impl Store {
     /// Copies what `reindex` must keep and cannot derive: tokens, the audit trail, the
     /// redaction key, and the consumed log offsets and rejected records (`Q`, `X`).
     pub fn copy_access_records(&self, from: &Store) -> Result<u64> {
-        let db = self.db()?;
+        const BATCH: usize = 4096;
         let mut copied = 0;
+        let mut batch = crate::Writes::default();
         for prefix in [PREFIX_TOKEN, PREFIX_AUDIT, PREFIX_SOURCE_OFFSET, PREFIX_SOURCE_REJECTION] {
             for entry in from.scan_raw(prefix) {
                 let (key, value) = entry?;
-                db.insert(key, value)?;
+                batch.insert(key, value);
                 copied += 1;
+                if batch.0.len() == BATCH {
+                    self.write_batch(std::mem::take(&mut batch))?;
+                }
             }
         }
         if let Some(key) = from.db()?.get(META_REDACTION_KEY)? {
-            db.insert(META_REDACTION_KEY, key)?;
+            batch.insert(META_REDACTION_KEY, key);
         }
+        self.write_batch(batch)?;
         self.flush()?;
         Ok(copied)
     }

@@ -50,6 +50,7 @@ mod codec;
 pub mod dictionary;
 mod fold;
 mod keys;
+mod online;
 mod reverse;
 mod source;
 
@@ -66,6 +67,7 @@ use tributary_model::{
 pub use access::{AuditPage, AuditQuery};
 pub use keys::decode_name_key;
 use keys::*;
+pub use online::OnlineCompactReport;
 
 /// The store format this binary writes and reads. Format 3 may hold facet values as references
 /// into the event log (codec 3 under `F`); format 4 may hold events compressed with a stored
@@ -85,6 +87,8 @@ pub const FACET_BY_REFERENCE_MIN: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("{reason}")]
+    Busy { reason: String },
     #[error("store at `{path}` is in use by another process (is a server running on it?)")]
     Locked { path: String },
     #[error("store format {found} is not supported by this binary (it reads format {STORE_FORMAT})")]
@@ -101,6 +105,19 @@ pub enum StoreError {
         "the record under key `{key}` has format {found}, newer than this build reads ({RECORD_FORMAT}): run the newer build, or reindex with it"
     )]
     UnsupportedRecord { key: String, found: u8 },
+}
+
+/// The directory of the database of the store in `root` (see `online`), which must exist when
+/// `CURRENT` names it: a missing generation is an error, never a new empty database.
+fn database_dir_checked(root: &Path) -> Result<std::path::PathBuf> {
+    let dir = online::database_dir(root)?;
+    if dir != root && !dir.join("db").is_file() {
+        return Err(StoreError::Corrupt {
+            key: root.join(online::CURRENT_FILE).display().to_string(),
+            reason: format!("names `{}`, which holds no database", dir.display()),
+        });
+    }
+    Ok(dir)
 }
 
 fn open_db(path: &Path, config: &StoreConfig) -> Result<sled::Db> {
@@ -198,13 +215,19 @@ pub struct Store {
     /// The event dictionaries (see [`dictionary`]): a leaf lock, held only to clone one out
     /// or to publish a new one.
     dictionaries: std::sync::RwLock<dictionary::Dictionaries>,
+    /// An online compaction's copy while one runs (`online`). Every write to the database
+    /// takes this lock and, holding it, the `db` lock (never the other way round), so that a
+    /// write and the copy's progress never interleave. `None` the rest of the time.
+    compaction: std::sync::Mutex<Option<online::OnlineCopy>>,
     /// A dictionary training is under way (one at a time).
     training: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
     pub fn open(path: &Path, config: &StoreConfig) -> Result<Self> {
-        let db = open_db(path, config)?;
+        let dir = database_dir_checked(path)?;
+        let db = open_db(&dir, config)?;
+        online::remove_dead_databases(path, &dir)?;
         Self::init(db, Some(path.to_path_buf()), config)
     }
 
@@ -215,7 +238,7 @@ impl Store {
     /// cache, against 2 s afterwards). A bulk load settles the store when it is done, so that
     /// it pays this once and the server's first start does not.
     pub fn settle(path: &Path, config: &StoreConfig, wait: std::time::Duration) -> Result<()> {
-        let db = open_db_waiting(path, config, wait)?;
+        let db = open_db_waiting(&database_dir_checked(path)?, config, wait)?;
         db.flush()?;
         Ok(())
     }
@@ -223,7 +246,9 @@ impl Store {
     /// [`Self::open`], waiting up to `wait` for a handle on the same store that is being
     /// dropped (sled's threads let go of its file lock shortly after the last handle).
     pub fn open_waiting(path: &Path, config: &StoreConfig, wait: std::time::Duration) -> Result<Self> {
-        let db = open_db_waiting(path, config, wait)?;
+        let dir = database_dir_checked(path)?;
+        let db = open_db_waiting(&dir, config, wait)?;
+        online::remove_dead_databases(path, &dir)?;
         Self::init(db, Some(path.to_path_buf()), config)
     }
 
@@ -235,11 +260,15 @@ impl Store {
         let Some(path) = &self.path else {
             return Err(StoreError::Closed { reason: "a temporary store cannot be reopened".into() });
         };
+        // An online compaction under way is abandoned: its copy may lack what the failed
+        // flush lost, and it would mirror writes into a database about to be reopened.
+        let copy = self.lock_compaction().take();
+        drop(copy);
         // Dropped before opening again (sled locks its files for one open database), and
         // outside the lock, so that callers meanwhile get `Closed` at once instead of waiting.
         let old = self.db.write().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         drop(old);
-        let reopened = open_db_waiting(path, &self.config, std::time::Duration::from_secs(2))?;
+        let reopened = open_db_waiting(&database_dir_checked(path)?, &self.config, std::time::Duration::from_secs(2))?;
         let has_aliases = reopened.scan_prefix([PREFIX_ALIAS]).next().is_some();
         self.has_aliases.store(has_aliases, std::sync::atomic::Ordering::SeqCst);
         // Every published dictionary was durable before use, so the reopened store holds it.
@@ -251,17 +280,17 @@ impl Store {
 
     /// Writes and flushes a small marker: whether the disk takes writes again.
     pub fn probe_write(&self) -> Result<()> {
-        let db = self.db()?;
-        db.insert(
+        let mut probe = Writes::default();
+        probe.insert(
             META_PROBE,
             &std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_micros() as u64)
                 .unwrap_or(0)
                 .to_be_bytes(),
-        )?;
-        db.flush()?;
-        Ok(())
+        );
+        self.write_batch(probe)?;
+        self.flush()
     }
 
     fn db(&self) -> Result<sled::Db> {
@@ -314,6 +343,7 @@ impl Store {
             has_aliases: std::sync::atomic::AtomicBool::new(has_aliases),
             dictionaries: std::sync::RwLock::new(dictionaries),
             training: std::sync::atomic::AtomicBool::new(false),
+            compaction: std::sync::Mutex::new(None),
         })
     }
 
@@ -399,7 +429,7 @@ impl Store {
         puts_alias: bool,
     ) -> Result<()> {
         let db = self.db()?;
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         // A dataset's record and facet values reach sled as its one `D` value (`fold`). The
         // stored value is read here and replaced in the same batch: only the writer thread
         // (and a rebuild, into a store of its own) commits dataset records, one batch at a
@@ -427,11 +457,48 @@ impl Store {
                 None => batch.remove(dataset),
             }
         }
-        db.apply_batch(batch)?;
+        drop(db);
+        self.write_batch(batch)?;
         if puts_alias {
             self.has_aliases.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(())
+    }
+
+    /// Applies `writes` to the database as one atomic batch and, while an online compaction
+    /// runs, to its copy for the keys the copy holds already (`online`). Every write to the
+    /// database goes through here or [`Self::write_keys`].
+    fn write_batch(&self, writes: Writes) -> Result<()> {
+        let mut copy = self.lock_compaction();
+        let db = self.db()?;
+        let mut batch = sled::Batch::default();
+        for (key, value) in &writes.0 {
+            match value {
+                Some(value) => batch.insert(key.clone(), value.clone()),
+                None => batch.remove(key.clone()),
+            }
+        }
+        db.apply_batch(batch)?;
+        if let Some(copy) = copy.as_mut() {
+            copy.mirror(&writes.0);
+        }
+        Ok(())
+    }
+
+    /// Runs a write [`Self::write_batch`] cannot express (a compare-and-swap) under the
+    /// compaction lock, then gives an online compaction's copy the values `keys` have now.
+    fn write_keys<T>(&self, keys: &[&[u8]], write: impl FnOnce(&sled::Db) -> Result<T>) -> Result<T> {
+        let mut copy = self.lock_compaction();
+        let db = self.db()?;
+        let written = write(&db)?;
+        if let Some(copy) = copy.as_mut() {
+            let mut now = Vec::with_capacity(keys.len());
+            for key in keys {
+                now.push((sled::IVec::from(*key), db.get(key)?));
+            }
+            copy.mirror(&now);
+        }
+        Ok(written)
     }
 
     /// Reads as the store will be once `group` is committed: the writer's view while it
@@ -554,8 +621,10 @@ impl Store {
             return Ok(None);
         };
         // Durable before any event may name it.
-        db.insert(dictionary::dictionary_key(id), dictionary::EventDictionary::stored_value(last, &bytes))?;
-        db.flush()?;
+        let mut stored = Writes::default();
+        stored.insert(dictionary::dictionary_key(id), dictionary::EventDictionary::stored_value(last, &bytes));
+        self.write_batch(stored)?;
+        self.flush()?;
         self.dictionaries.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(ready);
         Ok(Some(DictionaryTrained {
             id,
@@ -1045,13 +1114,13 @@ impl Store {
         version_key.extend_from_slice(&record.version.to_be_bytes());
         // Behind the codec byte like every other record (bare JSON from earlier builds reads).
         let stored = encode_blob(&value, self.compress);
-        let mut batch = sled::Batch::default();
+        let mut batch = Writes::default();
         batch.insert(current_key, stored.clone());
         batch.insert(version_key, stored);
         if let Some(audit) = audit {
             self.add_audit(&mut batch, audit)?;
         }
-        self.db()?.apply_batch(batch)?;
+        self.write_batch(batch)?;
         self.flush()
     }
 
@@ -1116,8 +1185,9 @@ impl Store {
             key: String::from_utf8_lossy(&key).into_owned(),
             reason: error.to_string(),
         })?;
-        self.db()?.insert(key, encode_blob(&value, self.compress))?;
-        Ok(())
+        let mut batch = Writes::default();
+        batch.insert(key, encode_blob(&value, self.compress));
+        self.write_batch(batch)
     }
 
     /// Every key and stored value under a one-byte prefix, in key order, as stored (for
@@ -1328,10 +1398,10 @@ pub struct EventWrite {
 
 /// An event's writes in order (a later write of a key replaces an earlier one).
 #[derive(Default)]
-struct Writes(Vec<(sled::IVec, Option<sled::IVec>)>);
+pub(crate) struct Writes(pub(crate) Vec<(sled::IVec, Option<sled::IVec>)>);
 
 impl Writes {
-    fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
+    pub(crate) fn insert(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
         self.0.push((key.into(), Some(value.into())));
     }
 

@@ -981,3 +981,132 @@ fn events_stay_readable_while_dictionaries_are_trained_beside_readers_and_writer
         .collect();
     assert_eq!(named.into_iter().collect::<Vec<_>>(), vec![1, 2], "events compressed with each dictionary");
 }
+
+/// Every key and value of a store, in key order.
+fn everything(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+    (0..=u8::MAX).flat_map(|prefix| store.scan_raw(prefix).map(Result::unwrap).collect::<Vec<_>>()).collect()
+}
+
+/// One round of the writes a live store takes: a group of new events, datasets rewritten
+/// (churn, so there is something to compact), an observation written and the one before it
+/// deleted.
+fn live_writes(store: &Store, round: u64) {
+    let first = 10_000 + round * 20;
+    store_events(store, first..=first + 19);
+    let mut write = store.write();
+    for n in 0..40u64 {
+        let id = DatasetId::new("db", format!("table_{}", (round * 7 + n) % 300));
+        write.put_dataset(&DatasetRecord::new(id, Timestamp((round * 100 + n) as i64))).unwrap();
+    }
+    let job = JobId::new("airflow", format!("job_{}", round % 25));
+    write.put_observation(&job, &observation(key(true, round as i64, (round % 200) as u8), "orders")).unwrap();
+    if round > 0 {
+        write.delete_observation(&job, &key(true, round as i64 - 1, ((round - 1) % 200) as u8));
+    }
+    store.commit(write).unwrap();
+}
+
+/// An online compaction copies the store while a writer goes on and readers read: every
+/// write made during the copy is in the compacted store (compared key by key with a store
+/// that took the same writes and was never compacted), before and after a reopen; the old
+/// database is deleted and the store is smaller; a second compaction moves on to the next
+/// generation and removes the first.
+#[test]
+fn online_compaction_keeps_every_write_made_while_it_copies() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let model = Store::open_temporary(&StoreConfig::default()).unwrap();
+    for group in 0..20u64 {
+        store_events(&store, group * 100 + 1..=group * 100 + 100);
+        store_events(&model, group * 100 + 1..=group * 100 + 100);
+    }
+    let rounds = AtomicU64::new(0);
+    for _ in 0..200 {
+        let round = rounds.fetch_add(1, Ordering::SeqCst);
+        live_writes(&store, round);
+        live_writes(&model, round);
+    }
+    store.flush().unwrap();
+    let done = AtomicBool::new(false);
+    let (report, during) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut during = 0;
+            while !done.load(Ordering::SeqCst) {
+                let round = rounds.fetch_add(1, Ordering::SeqCst);
+                live_writes(&store, round);
+                live_writes(&model, round);
+                store.flush().unwrap();
+                during += 1;
+            }
+            during
+        });
+        let reader = scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                assert_eq!(store.events_after(0, 50).unwrap().len(), 50);
+                assert!(store.event(1).unwrap().is_some());
+            }
+        });
+        // Slices are small against this store; a pause after each lets the writer in between.
+        let report = store.compact_online(|_| std::thread::sleep(std::time::Duration::from_millis(1))).unwrap();
+        // A few more rounds on the compacted store before the comparison.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        done.store(true, Ordering::SeqCst);
+        reader.join().unwrap();
+        (report, writer.join().unwrap())
+    });
+    assert!(during > 0, "the writer got no turn during the compaction");
+    assert_eq!(report.generation, "generation-1");
+    assert!(report.keys > 2000, "{report:?}");
+    assert!(report.after < report.before, "{report:?}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("CURRENT")).unwrap().trim(), "generation-1");
+    assert!(dir.path().join("generation-1/db").is_file());
+    assert_eq!(everything(&store), everything(&model));
+    // The old database's files in the store's directory go once its last handle is gone (at
+    // once here, at the latest when the store is opened again).
+    drop(store);
+    let store = Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap();
+    assert!(!dir.path().join("db").exists() && !dir.path().join("conf").exists());
+    assert_eq!(everything(&store), everything(&model));
+    let second = store.compact_online(|_| {}).unwrap();
+    assert_eq!(second.generation, "generation-2");
+    assert_eq!(everything(&store), everything(&model));
+    drop(store);
+    let store = Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap();
+    assert!(!dir.path().join("generation-1").exists());
+    assert_eq!(everything(&store), everything(&model));
+}
+
+/// A generation left by a compaction that did not finish is removed at the next open; a
+/// `CURRENT` naming a generation that holds no database is refused (never a new empty store);
+/// a temporary store cannot be compacted online.
+#[test]
+fn unfinished_generations_are_removed_and_a_missing_current_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        store_events(&store, 1..=10);
+        store.flush().unwrap();
+    }
+    std::fs::create_dir(dir.path().join("generation-4")).unwrap();
+    std::fs::write(dir.path().join("generation-4/db"), b"partial").unwrap();
+    {
+        let store =
+            Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap();
+        assert!(!dir.path().join("generation-4").exists());
+        assert_eq!(store.last_sequence().unwrap(), 10);
+    }
+    std::fs::write(dir.path().join("CURRENT"), "generation-3\n").unwrap();
+    match Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)) {
+        Err(StoreError::Corrupt { reason, .. }) => assert!(reason.contains("holds no database"), "{reason}"),
+        Err(other) => panic!("expected Corrupt, got {other}"),
+        Ok(_) => panic!("opened a store whose CURRENT names a missing generation"),
+    }
+    std::fs::write(dir.path().join("CURRENT"), "../elsewhere\n").unwrap();
+    assert!(matches!(
+        Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)),
+        Err(StoreError::Corrupt { .. })
+    ));
+    let temporary = Store::open_temporary(&StoreConfig::default()).unwrap();
+    assert!(matches!(temporary.compact_online(|_| {}), Err(StoreError::Closed { .. })));
+}
