@@ -89,6 +89,9 @@ struct Args {
     keep: bool,
     /// Empty the OS page cache before each start-up of the `startup` step (needs root).
     cold: bool,
+    /// The `compact` step compacts through a running server (`compactStore`) instead of the
+    /// offline `tributary compact`, with single events posted meanwhile.
+    compact_online: bool,
     smoke: bool,
 }
 
@@ -96,7 +99,7 @@ fn usage() -> &'static str {
     "usage: cargo bench --bench mesh -- [--scale 10k] [--data FILE.ndjson --targets FILE.json] [--smoke]
     [--root /tmp/lineage-bench] [--reps 2] [--ingest-cap-s 60] [--ingest-cap-events 0] [--import-budget-s 0]
     [--http-clients 16] [--steps floor,import,compact,queries,startup,inproc,summary,grpc,http] [--keep] [--cold]
-    [--bin PATH] [--label tributary]"
+    [--compact-online] [--bin PATH] [--label tributary]"
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -105,6 +108,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut smoke = false;
     let mut keep = false;
     let mut cold = false;
+    let mut compact_online = false;
     while let Some(arg) = raw.next() {
         match arg.as_str() {
             // cargo bench passes `--bench` to harness = false targets.
@@ -112,6 +116,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--smoke" => smoke = true,
             "--keep" => keep = true,
             "--cold" => cold = true,
+            "--compact-online" => compact_online = true,
             "-h" | "--help" => {
                 eprintln!("{}", usage());
                 std::process::exit(0);
@@ -166,6 +171,7 @@ fn parse_args() -> anyhow::Result<Args> {
         http_clients: http_clients.max(1),
         steps,
         cold,
+        compact_online,
         label,
         keep,
         smoke,
@@ -1073,7 +1079,9 @@ impl Bench {
         let empty_rss = self.empty_server_rss()?;
 
         // Bulk import, disk.
-        let mut store_complete = store.join("db").exists() || store.join("conf").exists();
+        // A store compacted online keeps its database in a generation directory named by `CURRENT`.
+        let mut store_complete =
+            store.join("db").exists() || store.join("conf").exists() || store.join("CURRENT").exists();
         if self.step("import") && self.enough_disk("import", &db_root, shape.ndjson_bytes as f64 * DISK_PER_NDJSON_BYTE)
         {
             store_complete = self.import(&store, shape)?;
@@ -1081,7 +1089,11 @@ impl Bench {
 
         // `tributary compact` of the imported store: the later steps run on the compacted one.
         if self.step("compact") && store_complete {
-            self.compact(&store, shape)?;
+            if self.args.compact_online {
+                self.compact_online(&store, shape)?;
+            } else {
+                self.compact(&store, shape)?;
+            }
         }
 
         // Start-up, RSS and gRPC queries on the imported store.
@@ -1319,6 +1331,99 @@ impl Bench {
             json!(usage.apparent),
             "bytes",
             json!({"allocated_bytes": usage.allocated,
+                   "vs_ndjson": round3(usage.apparent as f64 / shape.ndjson_bytes.max(1) as f64),
+                   "allocated_vs_ndjson": round3(usage.allocated as f64 / shape.ndjson_bytes.max(1) as f64),
+                   "ndjson_bytes": shape.ndjson_bytes}),
+        );
+        Ok(())
+    }
+
+    /// `compactStore` on a server running on the imported store, followed until it finishes,
+    /// with one single event posted every 50 ms meanwhile (in a namespace of their own, so no
+    /// target's lineage changes): the compaction's time, the store's size after it, and how
+    /// long those events waited for their acknowledgement while the copy ran.
+    fn compact_online(&mut self, store: &Path, shape: Shape) -> anyhow::Result<()> {
+        log(format!("compact (online, compactStore): {}", store.display()));
+        let server = ServerProcess::spawn(&self.args.binary, store)?;
+        let url = server.base_url.clone();
+        let before = disk_usage(store);
+        let outcome = self.runtime.block_on(async {
+            let http = reqwest::Client::new();
+            let graphql = |query: &'static str| {
+                let http = http.clone();
+                let url = format!("{url}/graphql");
+                async move {
+                    let answer: Value = http.post(url).json(&json!({"query": query})).send().await?.json().await?;
+                    anyhow::ensure!(answer.get("errors").is_none(), "GraphQL errors: {answer}");
+                    Ok::<Value, anyhow::Error>(answer["data"].clone())
+                }
+            };
+            let started = Instant::now();
+            graphql("mutation { compactStore { stage } }").await?;
+            let mut latencies = Vec::new();
+            let mut n = 0u64;
+            let state = loop {
+                let state = graphql(
+                    "{ storeCompaction { stage keysCopied bytesCopied bytesOnDiskBefore bytesOnDiskAfter error } }",
+                )
+                .await?["storeCompaction"]
+                    .clone();
+                if state["stage"] != "RUNNING" {
+                    break state;
+                }
+                let event = json!({
+                    "eventType": "COMPLETE",
+                    "eventTime": "2024-06-01T00:00:00Z",
+                    "producer": "https://github.com/tributary/benches/mesh",
+                    "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                    "run": {"runId": format!("00000000-0000-4000-9000-{n:012}")},
+                    "job": {"namespace": "bench-probe", "name": "probe"},
+                    "inputs": [{"namespace": "bench-probe", "name": "probe_in"}],
+                    "outputs": [{"namespace": "bench-probe", "name": "probe_out"}],
+                });
+                n += 1;
+                let sent = Instant::now();
+                let response = http.post(format!("{url}/api/v1/lineage")).json(&event).send().await?;
+                anyhow::ensure!(response.status().as_u16() == 201, "probe event refused: {}", response.status());
+                latencies.push(ms(sent.elapsed()));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            Ok::<_, anyhow::Error>((state, started.elapsed().as_secs_f64(), latencies))
+        });
+        // Graceful, like an operator's restart: the old database's files are gone by then.
+        server.stop(Duration::from_secs(120));
+        let (state, seconds, latencies) = match outcome {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                self.failures.push(format!("compact (online): {error:#}"));
+                return Ok(());
+            }
+        };
+        if state["stage"] != "FINISHED" {
+            self.failures.push(format!("compact (online): {state}"));
+            return Ok(());
+        }
+        self.tributary.emit(
+            "compact_s",
+            json!(round3(seconds)),
+            "s",
+            json!({"via": "compactStore (online)", "keys": state["keysCopied"], "bytes": state["bytesCopied"],
+                   "store_bytes_before": state["bytesOnDiskBefore"], "store_bytes_after": state["bytesOnDiskAfter"],
+                   "dir_bytes_before": before.apparent}),
+        );
+        self.tributary.emit(
+            "compact_online_event_ack_ms",
+            json!({"p50": median(&latencies).map(round3), "p99": percentile(&latencies, 99.0).map(round3),
+                   "max": latencies.iter().copied().fold(None, |max: Option<f64>, v| Some(max.map_or(v, |m| m.max(v)))).map(round3)}),
+            "ms",
+            json!({"events": latencies.len(), "one_every_ms": 50}),
+        );
+        let usage = disk_usage(store);
+        self.tributary.emit(
+            "disk_after_compact_bytes",
+            json!(usage.apparent),
+            "bytes",
+            json!({"via": "compactStore (online)", "allocated_bytes": usage.allocated,
                    "vs_ndjson": round3(usage.apparent as f64 / shape.ndjson_bytes.max(1) as f64),
                    "allocated_vs_ndjson": round3(usage.allocated as f64 / shape.ndjson_bytes.max(1) as f64),
                    "ndjson_bytes": shape.ndjson_bytes}),

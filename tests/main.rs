@@ -6,6 +6,7 @@ mod auth;
 mod batch;
 mod check;
 mod columns;
+mod compaction;
 mod disk_full;
 mod export;
 mod graphql;

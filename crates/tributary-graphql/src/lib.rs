@@ -27,11 +27,12 @@ pub struct QueryRoot(
     query::check::ChangesQuery,
     query::access::AccessQuery,
     query::kafka::KafkaQuery,
+    query::store::StoreQuery,
 );
 
-/// Every mutation: descriptor applies and token management.
+/// Every mutation: descriptor applies, token management and the store's maintenance.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(mutation::mesh::MeshMutation, mutation::access::AccessMutation);
+pub struct MutationRoot(mutation::mesh::MeshMutation, mutation::access::AccessMutation, mutation::store::StoreMutation);
 
 pub type TributarySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

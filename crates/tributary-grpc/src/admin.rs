@@ -1,8 +1,8 @@
-//! `tributary.v1.Admin`: tokens and the audit trail.
+//! `tributary.v1.Admin`: tokens, the audit trail and the store's online compaction.
 
 use tonic::{Request, Response, Status};
 use tributary_service::model::AuditRecord;
-use tributary_service::{AuditFilter, Service, TokenView, parse_expiry};
+use tributary_service::{AuditFilter, CompactionState, Service, TokenView, parse_expiry};
 
 use crate::convert::{status, time};
 use crate::proto;
@@ -48,8 +48,55 @@ fn audit_entry(record: AuditRecord) -> proto::AuditEntry {
     }
 }
 
+fn compaction_message(state: CompactionState) -> proto::StoreCompaction {
+    use proto::store_compaction::Stage;
+    match state {
+        CompactionState::Idle => proto::StoreCompaction { stage: Stage::Idle.into(), ..Default::default() },
+        CompactionState::Running { started_at, keys_copied } => proto::StoreCompaction {
+            stage: Stage::Running.into(),
+            started_at: time(Some(started_at)),
+            keys_copied,
+            ..Default::default()
+        },
+        CompactionState::Finished { started_at, finished_at, report } => proto::StoreCompaction {
+            stage: Stage::Finished.into(),
+            started_at: time(Some(started_at)),
+            finished_at: time(Some(finished_at)),
+            keys_copied: report.keys,
+            bytes_copied: report.bytes,
+            bytes_on_disk_before: report.before,
+            bytes_on_disk_after: report.after,
+            generation: report.generation,
+            ..Default::default()
+        },
+        CompactionState::Failed { started_at, finished_at, error } => proto::StoreCompaction {
+            stage: Stage::Failed.into(),
+            started_at: time(Some(started_at)),
+            finished_at: time(Some(finished_at)),
+            error,
+            ..Default::default()
+        },
+    }
+}
+
 #[tonic::async_trait]
 impl proto::admin_server::Admin for AdminApi {
+    async fn compact_store(
+        &self,
+        request: Request<proto::CompactStoreRequest>,
+    ) -> Result<Response<proto::StoreCompaction>, Status> {
+        let service = crate::caller(&self.service, &request);
+        Ok(Response::new(compaction_message(service.start_compaction().map_err(status)?)))
+    }
+
+    async fn get_store_compaction(
+        &self,
+        request: Request<proto::GetStoreCompactionRequest>,
+    ) -> Result<Response<proto::StoreCompaction>, Status> {
+        let service = crate::caller(&self.service, &request);
+        Ok(Response::new(compaction_message(service.compaction().map_err(status)?)))
+    }
+
     async fn create_token(
         &self,
         request: Request<proto::CreateTokenRequest>,

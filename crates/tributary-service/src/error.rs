@@ -77,7 +77,10 @@ impl ServiceError {
             Self::Internal(_) => ErrorCode::Internal,
             Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Self::PermissionDenied(_) => ErrorCode::PermissionDenied,
-            Self::Store(error) if error.is_resource_exhausted() || matches!(error, StoreError::Closed { .. }) => {
+            Self::Store(error)
+                if error.is_resource_exhausted()
+                    || matches!(error, StoreError::Closed { .. } | StoreError::Busy { .. }) =>
+            {
                 ErrorCode::Unavailable
             }
             Self::Store(_) => ErrorCode::Internal,

@@ -12,6 +12,7 @@ mod access;
 mod apply;
 mod change;
 mod columns;
+mod compaction;
 mod consistency;
 mod error;
 mod health;
@@ -28,10 +29,11 @@ mod writer;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
+pub use compaction::CompactionState;
 use tributary_graph::LineageIndex;
 use tributary_model::{DatasetId, Watermark};
 use tributary_store::Store;
-pub use tributary_store::{PrefixStats, StoreConfig};
+pub use tributary_store::{OnlineCompactReport, PrefixStats, StoreConfig};
 
 pub use access::{AuditFilter, AuditPageView, CreatedToken, MAX_AUDIT_PAGE, TokenView, parse_expiry};
 pub use change::{
@@ -188,6 +190,9 @@ impl State {
 ///   `column_ready`, never while taking `state`.
 /// - `tokens` (see `access`) is a leaf: held only to look up, insert or update a token
 ///   record, never while taking another lock.
+/// - `compaction` (see `compaction`) is a leaf: held only to read or replace the online
+///   compaction's state. The store's own compaction lock is inside the store (taken around
+///   each sled write, with only the store's handle lock inside it).
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) state: RwLock<State>,
@@ -220,6 +225,8 @@ pub(crate) struct Shared {
     pub(crate) snapshot_at: Mutex<Option<u64>>,
     /// Set by [`Service::close`]: background work stops early.
     pub(crate) closing: std::sync::atomic::AtomicBool,
+    /// The store's online compaction (see `compaction`); a leaf lock.
+    pub(crate) compaction: Mutex<compaction::Compaction>,
 }
 
 /// A handle on the running service; cheap to clone.
@@ -293,6 +300,7 @@ impl Service {
             metrics: metrics::Metrics::new()
                 .map_err(|error| ServiceError::Internal(format!("cannot set up the metrics: {error}")))?,
             closing: std::sync::atomic::AtomicBool::new(false),
+            compaction: Mutex::new(compaction::Compaction::default()),
         });
         // Graph policies look at column lineage (PII reach) and their findings must be right
         // from the first event on: with some, the column lineage loads before serving.
@@ -428,7 +436,8 @@ impl Service {
     /// Stops accepting events, waits for the writer to drain and flush. Other clones of
     /// this handle get `Unavailable` afterwards.
     pub fn close(&self) {
-        self.shared.closing.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.shared.closing.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.join_compaction();
         let loader = self.column_thread.lock().ok().and_then(|mut guard| guard.take());
         if let Some(loader) = loader {
             let _ = loader.join();

@@ -218,7 +218,7 @@ pub struct Store {
     /// An online compaction's copy while one runs (`online`). Every write to the database
     /// takes this lock and, holding it, the `db` lock (never the other way round), so that a
     /// write and the copy's progress never interleave. `None` the rest of the time.
-    compaction: std::sync::Mutex<Option<online::OnlineCopy>>,
+    compaction: parking_lot::Mutex<Option<online::OnlineCopy>>,
     /// A dictionary training is under way (one at a time).
     training: std::sync::atomic::AtomicBool,
 }
@@ -343,7 +343,7 @@ impl Store {
             has_aliases: std::sync::atomic::AtomicBool::new(has_aliases),
             dictionaries: std::sync::RwLock::new(dictionaries),
             training: std::sync::atomic::AtomicBool::new(false),
-            compaction: std::sync::Mutex::new(None),
+            compaction: parking_lot::Mutex::new(None),
         })
     }
 

@@ -165,7 +165,7 @@ impl OnlineCopy {
 /// What [`Store::compact_online`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OnlineCompactReport {
-    /// Keys copied by the copier (writes mirrored meanwhile are not counted).
+    /// Keys copied by the copier (writes mirrored into the copy meanwhile are not counted).
     pub keys: u64,
     /// Bytes of keys and values copied.
     pub bytes: u64,
@@ -183,8 +183,9 @@ impl Store {
     /// Copies the store into a new database while it stays in use (reads and writes go on;
     /// each write waits at most one slice of the copy), then makes the copy current. See the
     /// module documentation for the protocol. `progress` is called after each slice with the
-    /// keys copied so far. Refused for a temporary store and while another compaction runs.
-    pub fn compact_online(&self, mut progress: impl FnMut(u64)) -> Result<OnlineCompactReport> {
+    /// keys copied so far; when it answers `false` the compaction stops and the store stays as
+    /// it was. Refused for a temporary store and while another compaction runs.
+    pub fn compact_online(&self, mut progress: impl FnMut(u64) -> bool) -> Result<OnlineCompactReport> {
         let Some(root) = self.path.clone() else {
             return Err(StoreError::Closed { reason: "a temporary store cannot be compacted".into() });
         };
@@ -208,7 +209,9 @@ impl Store {
             *slot = Some(OnlineCopy { target, copied_through: None, failed: None });
         }
         let mut report = OnlineCompactReport { before, generation: generation.clone(), ..Default::default() };
-        let copied = self.copy_slices(&mut report, &mut progress).and_then(|()| self.finish_copy(&root, &generation));
+        let copied = self
+            .copy_slices(&mut report, &mut progress)
+            .and_then(|()| self.finish_copy(&root, &generation, &mut report));
         let old = match copied {
             Ok(old) => old,
             Err(error) => {
@@ -227,13 +230,13 @@ impl Store {
         Ok(report)
     }
 
-    pub(crate) fn lock_compaction(&self) -> std::sync::MutexGuard<'_, Option<OnlineCopy>> {
-        self.compaction.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub(crate) fn lock_compaction(&self) -> parking_lot::MutexGuard<'_, Option<OnlineCopy>> {
+        self.compaction.lock()
     }
 
     /// Copies slices until one reaches the end of the live database; returns with the last
     /// slice done (the caller finishes under the lock it takes again).
-    fn copy_slices(&self, report: &mut OnlineCompactReport, progress: &mut impl FnMut(u64)) -> Result<()> {
+    fn copy_slices(&self, report: &mut OnlineCompactReport, progress: &mut impl FnMut(u64) -> bool) -> Result<()> {
         loop {
             let mut slot = self.lock_compaction();
             let copy =
@@ -263,8 +266,12 @@ impl Store {
             if let Some(last) = last {
                 copy.copied_through = Some(last);
             }
-            drop(slot);
-            progress(report.keys);
+            // Handed straight to a waiting writer, if any: a plain unlock would let this thread
+            // take the lock again for the next slice before a woken writer runs.
+            parking_lot::MutexGuard::unlock_fair(slot);
+            if !progress(report.keys) {
+                return Err(StoreError::Closed { reason: "the compaction was stopped".into() });
+            }
             if keys < SLICE_KEYS {
                 return Ok(());
             }
@@ -273,7 +280,7 @@ impl Store {
 
     /// Under the compaction lock: copies what was added past the copier since its last slice,
     /// flushes the copy, makes it current and swaps the handles. Returns the old database.
-    fn finish_copy(&self, root: &Path, generation: &str) -> Result<sled::Db> {
+    fn finish_copy(&self, root: &Path, generation: &str, report: &mut OnlineCompactReport) -> Result<sled::Db> {
         let mut slot = self.lock_compaction();
         let mut copy =
             slot.take().ok_or_else(|| StoreError::Closed { reason: "the compaction was abandoned".into() })?;
@@ -290,6 +297,8 @@ impl Store {
         let mut batch = sled::Batch::default();
         for entry in rest {
             let (key, value) = entry?;
+            report.keys += 1;
+            report.bytes += (key.len() + value.len()) as u64;
             batch.insert(key, value);
         }
         copy.target.apply_batch(batch)?;

@@ -2,3 +2,4 @@
 
 pub(crate) mod access;
 pub(crate) mod mesh;
+pub(crate) mod store;

@@ -6,3 +6,4 @@ pub(crate) mod core;
 pub(crate) mod kafka;
 pub(crate) mod mesh;
 pub(crate) mod search;
+pub(crate) mod store;

@@ -4,6 +4,7 @@ pub(crate) mod apply_result;
 pub(crate) mod audit;
 pub(crate) mod change_check;
 pub(crate) mod column_lineage;
+pub(crate) mod compaction;
 pub(crate) mod dataset;
 pub(crate) mod domain;
 pub(crate) mod event;

@@ -1,0 +1,196 @@
+//! The store compacted while the server runs: HTTP writers and GraphQL readers go on during
+//! the copy and none of them sees an error; every acknowledged event is in the compacted
+//! store, which agrees with a rebuild from its events (`verify`) and is what the next start
+//! opens; the old database's files are gone; gRPC's `Admin` starts and follows it too; only
+//! `admin` may start it. (How much smaller the store gets is measured in the benchmarks.)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+use tributary_grpc::proto;
+
+use crate::support::{TestServer, post_json, run_event, run_id, start_server_in};
+
+const STATE: &str = "{ storeCompaction { stage startedAt finishedAt keysCopied bytesCopied bytesOnDiskBefore bytesOnDiskAfter generation error } }";
+
+/// One of `round` events that rewrite the same few datasets (churn the compaction removes),
+/// each with a run of its own.
+fn churn_event(writer: u32, n: u32) -> Value {
+    let table = |i: u32| format!("table_{}", (n + i) % 40);
+    let mut event = run_event(
+        "COMPLETE",
+        &format!("2024-05-01T10:{:02}:{:02}Z", n / 60 % 60, n % 60),
+        &run_id(writer * 1_000_000 + n),
+        &format!("job_{}", n % 15),
+        &[&table(1), &table(2)],
+        &[&table(0)],
+    );
+    event["outputs"][0]["facets"] = json!({"schema": {
+        "_producer": "https://example.com/tributary-tests",
+        "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json",
+        "fields": (0..8).map(|c| json!({"name": format!("column_{c}"), "type": "VARCHAR", "description": format!("version {n}")})).collect::<Vec<_>>()
+    }});
+    event
+}
+
+async fn until_settled(server: &TestServer) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let state = server.graphql_data(STATE, json!({})).await["storeCompaction"].clone();
+        if state["stage"] != "RUNNING" {
+            return state;
+        }
+        assert!(std::time::Instant::now() < deadline, "the compaction did not finish: {state}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn compaction_while_serving_keeps_every_acknowledged_event() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start_server_in(temp.path()).await;
+    let idle = server.graphql_data(STATE, json!({})).await;
+    assert_eq!(idle["storeCompaction"]["stage"], "IDLE", "{idle}");
+    for n in 0..600 {
+        let (status, body) = server.post_event(&churn_event(0, n)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let url = server.url("/api/v1/lineage");
+    let graphql = server.url("/graphql");
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(AtomicU64::new(600));
+    let mut tasks = Vec::new();
+    for writer in 1..=4u32 {
+        let (url, stop, acknowledged) = (url.clone(), Arc::clone(&stop), Arc::clone(&acknowledged));
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let (status, body) = post_json(&url, &churn_event(writer, n)).await;
+                assert_eq!(status, 201, "writer {writer}, event {n}: {body}");
+                acknowledged.fetch_add(1, Ordering::SeqCst);
+                n += 1;
+            }
+            n
+        }));
+    }
+    let reads = {
+        let (graphql, stop) = (graphql.clone(), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let query = json!({"query": "{ dataset(namespace: \"db\", name: \"table_0\") { name } lineage(start: {kind: DATASET, namespace: \"db\", name: \"table_1\"}, depth: 3) { nodes { name } } events(first: 5) { events { sequence } } }"});
+            let mut reads = 0u32;
+            while !stop.load(Ordering::SeqCst) {
+                let (status, body) = post_json(&graphql, &query).await;
+                assert_eq!(status, 200, "{body}");
+                assert!(body.get("errors").is_none(), "a read failed during the compaction: {body}");
+                assert_eq!(body["data"]["dataset"]["name"], "table_0", "{body}");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = server.graphql_data("mutation { compactStore { stage startedAt } }", json!({})).await;
+    assert!(
+        matches!(started["compactStore"]["stage"].as_str(), Some("RUNNING")),
+        "the mutation answers with the running state: {started}"
+    );
+    let done = until_settled(&server).await;
+    assert_eq!(done["stage"], "FINISHED", "{done}");
+    assert_eq!(done["generation"], "generation-1", "{done}");
+    assert!(done["keysCopied"].as_u64().unwrap() > 1000, "{done}");
+    // Writes and reads go on against the compacted store for a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut during = 0;
+    for task in tasks {
+        during += task.await.unwrap();
+    }
+    assert!(during > 0 && reads.await.unwrap() > 0);
+    let acknowledged = acknowledged.load(Ordering::SeqCst);
+    assert_eq!(server.watermark().await.0, acknowledged, "every acknowledged event is in the store");
+
+    // gRPC follows the same compaction, and starts the next one.
+    let mut admin = proto::admin_client::AdminClient::connect(server.base_url.clone()).await.unwrap();
+    let state = admin.get_store_compaction(proto::GetStoreCompactionRequest {}).await.unwrap().into_inner();
+    assert_eq!(state.stage(), proto::store_compaction::Stage::Finished);
+    assert_eq!(state.generation, "generation-1");
+    let second = admin.compact_store(proto::CompactStoreRequest {}).await.unwrap().into_inner();
+    assert_eq!(second.stage(), proto::store_compaction::Stage::Running);
+    let second = until_settled(&server).await;
+    assert_eq!(second["generation"], "generation-2", "{second}");
+    assert!(second["bytesOnDiskBefore"].as_u64().unwrap() > 0 && second["bytesOnDiskAfter"].as_u64().unwrap() > 0);
+
+    drop(admin);
+    server.shutdown().await;
+    assert_eq!(std::fs::read_to_string(temp.path().join("CURRENT")).unwrap().trim(), "generation-2");
+    assert!(!temp.path().join("generation-1").exists() && !temp.path().join("db").exists());
+    // The stopped server's last connection tasks may hold the store a moment longer.
+    let mut attempts = 0;
+    let report = loop {
+        let dir = temp.path().to_path_buf();
+        let verified = tokio::task::spawn_blocking(move || {
+            tributary_service::maintenance::verify(&dir, &tributary_service::StoreConfig::default(), |_| {})
+        })
+        .await
+        .unwrap();
+        match verified {
+            Err(error) if attempts < 100 && error.to_string().contains("in use by another process") => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            verified => break verified.unwrap(),
+        }
+    };
+    assert_eq!(report.events, acknowledged);
+    assert_eq!(report.differences, 0, "{:?}", report.shown);
+    let server = start_server_in(temp.path()).await;
+    assert_eq!(server.watermark().await.0, acknowledged);
+    let data = server.graphql_data("{ dataset(namespace: \"db\", name: \"table_3\") { name } }", json!({})).await;
+    assert_eq!(data["dataset"]["name"], "table_3");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn only_admin_starts_a_compaction() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = start_server_in(temp.path()).await;
+    let create =
+        "mutation($name: String!, $scopes: [String!]!) { createToken(name: $name, scopes: $scopes) { token } }";
+    let admin = server.graphql_data(create, json!({"name": "ops", "scopes": ["admin"]})).await["createToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"query": create, "variables": {"name": "reader", "scopes": ["read"]}});
+    let response = reqwest::Client::new().post(server.url("/graphql")).bearer_auth(&admin).json(&body).send().await;
+    let created: Value = response.unwrap().json().await.unwrap();
+    let reader = created["data"]["createToken"]["token"].as_str().unwrap().to_owned();
+    let compact = json!({"query": "mutation { compactStore { stage } }"});
+    let refused: Value = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .bearer_auth(&reader)
+        .json(&compact)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+    let mut grpc = proto::admin_client::AdminClient::connect(server.base_url.clone()).await.unwrap();
+    let mut request = tonic::Request::new(proto::CompactStoreRequest {});
+    request.metadata_mut().insert("authorization", format!("Bearer {reader}").parse().unwrap());
+    assert_eq!(grpc.compact_store(request).await.unwrap_err().code(), tonic::Code::PermissionDenied);
+    let state: Value = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .bearer_auth(&admin)
+        .json(&json!({"query": STATE}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["data"]["storeCompaction"]["stage"], "IDLE", "nothing was started: {state}");
+    server.shutdown().await;
+}
