@@ -151,6 +151,13 @@ async fn compaction_while_serving_keeps_every_acknowledged_event() {
     server.shutdown().await;
 }
 
+/// A GraphQL request with a bearer token; the JSON answer.
+async fn graphql_as(server: &TestServer, token: &str, query: &str, variables: Value) -> Value {
+    let body = json!({"query": query, "variables": variables});
+    let response = reqwest::Client::new().post(server.url("/graphql")).bearer_auth(token).json(&body).send().await;
+    response.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn only_admin_starts_a_compaction() {
     let temp = tempfile::tempdir().unwrap();
@@ -161,36 +168,15 @@ async fn only_admin_starts_a_compaction() {
         .as_str()
         .unwrap()
         .to_owned();
-    let body = json!({"query": create, "variables": {"name": "reader", "scopes": ["read"]}});
-    let response = reqwest::Client::new().post(server.url("/graphql")).bearer_auth(&admin).json(&body).send().await;
-    let created: Value = response.unwrap().json().await.unwrap();
+    let created = graphql_as(&server, &admin, create, json!({"name": "reader", "scopes": ["read"]})).await;
     let reader = created["data"]["createToken"]["token"].as_str().unwrap().to_owned();
-    let compact = json!({"query": "mutation { compactStore { stage } }"});
-    let refused: Value = reqwest::Client::new()
-        .post(server.url("/graphql"))
-        .bearer_auth(&reader)
-        .json(&compact)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let refused = graphql_as(&server, &reader, "mutation { compactStore { stage } }", json!({})).await;
     assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
     let mut grpc = proto::admin_client::AdminClient::connect(server.base_url.clone()).await.unwrap();
     let mut request = tonic::Request::new(proto::CompactStoreRequest {});
     request.metadata_mut().insert("authorization", format!("Bearer {reader}").parse().unwrap());
     assert_eq!(grpc.compact_store(request).await.unwrap_err().code(), tonic::Code::PermissionDenied);
-    let state: Value = reqwest::Client::new()
-        .post(server.url("/graphql"))
-        .bearer_auth(&admin)
-        .json(&json!({"query": STATE}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = graphql_as(&server, &admin, STATE, json!({})).await;
     assert_eq!(state["data"]["storeCompaction"]["stage"], "IDLE", "nothing was started: {state}");
     server.shutdown().await;
 }
