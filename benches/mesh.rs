@@ -1364,7 +1364,7 @@ impl Bench {
             let mut n = 0u64;
             let state = loop {
                 let state = graphql(
-                    "{ storeCompaction { stage keysCopied bytesCopied bytesOnDiskBefore bytesOnDiskAfter error } }",
+                    "{ storeCompaction { stage keysCopied bytesCopied bytesOnDiskBefore bytesOnDiskAfter longestHoldMs error } }",
                 )
                 .await?["storeCompaction"]
                     .clone();
@@ -1388,11 +1388,18 @@ impl Bench {
                 latencies.push(ms(sent.elapsed()));
                 tokio::time::sleep(Duration::from_millis(50)).await;
             };
-            Ok::<_, anyhow::Error>((state, started.elapsed().as_secs_f64(), latencies))
+            // Where a long wait was: the writer's flushes above half a second, from /metrics.
+            let metrics = http.get(format!("{url}/metrics")).send().await?.text().await?;
+            let slow_flushes: Vec<String> = metrics
+                .lines()
+                .filter(|line| line.starts_with("tributary_writer_flush_seconds_bucket"))
+                .map(str::to_owned)
+                .collect();
+            Ok::<_, anyhow::Error>((state, started.elapsed().as_secs_f64(), latencies, slow_flushes))
         });
         // Graceful, like an operator's restart: the old database's files are gone by then.
         server.stop(Duration::from_secs(120));
-        let (state, seconds, latencies) = match outcome {
+        let (state, seconds, latencies, flush_buckets) = match outcome {
             Ok(outcome) => outcome,
             Err(error) => {
                 self.failures.push(format!("compact (online): {error:#}"));
@@ -1408,6 +1415,7 @@ impl Bench {
             json!(round3(seconds)),
             "s",
             json!({"via": "compactStore (online)", "keys": state["keysCopied"], "bytes": state["bytesCopied"],
+                   "longest_hold_ms": state["longestHoldMs"],
                    "store_bytes_before": state["bytesOnDiskBefore"], "store_bytes_after": state["bytesOnDiskAfter"],
                    "dir_bytes_before": before.apparent}),
         );
@@ -1416,7 +1424,7 @@ impl Bench {
             json!({"p50": median(&latencies).map(round3), "p99": percentile(&latencies, 99.0).map(round3),
                    "max": latencies.iter().copied().fold(None, |max: Option<f64>, v| Some(max.map_or(v, |m| m.max(v)))).map(round3)}),
             "ms",
-            json!({"events": latencies.len(), "one_every_ms": 50}),
+            json!({"events": latencies.len(), "one_every_ms": 50, "writer_flush_seconds_buckets": flush_buckets}),
         );
         let usage = disk_usage(store);
         self.tributary.emit(

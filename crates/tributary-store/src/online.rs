@@ -179,6 +179,8 @@ pub struct OnlineCompactReport {
     /// Whether the old database was already deleted (else it goes once its last reader lets
     /// go of it, or at the next open).
     pub old_removed: bool,
+    /// The longest the copy held writes back: one slice, or the switch at the end.
+    pub longest_hold: std::time::Duration,
 }
 
 impl Store {
@@ -242,6 +244,7 @@ impl Store {
         let mut slices = 0u64;
         loop {
             let mut slot = self.lock_compaction();
+            let held = std::time::Instant::now();
             let copy =
                 slot.as_mut().ok_or_else(|| StoreError::Closed { reason: "the compaction was abandoned".into() })?;
             if let Some(reason) = copy.failed.take() {
@@ -267,6 +270,7 @@ impl Store {
             // Handed straight to a waiting writer, if any: a plain unlock would let this thread
             // take the lock again for the next slice before a woken writer runs.
             parking_lot::MutexGuard::unlock_fair(slot);
+            report.longest_hold = report.longest_hold.max(held.elapsed());
             // Written out as it goes, outside the lock: the flush at the switch, which writers
             // wait for, then has only the last slices to write (at 1M, a single flush of the
             // whole copy there held single events for 2 s).
@@ -287,6 +291,7 @@ impl Store {
     /// flushes the copy, makes it current and swaps the handles. Returns the old database.
     fn finish_copy(&self, root: &Path, generation: &str, report: &mut OnlineCompactReport) -> Result<sled::Db> {
         let mut slot = self.lock_compaction();
+        let held = std::time::Instant::now();
         let mut copy =
             slot.take().ok_or_else(|| StoreError::Closed { reason: "the compaction was abandoned".into() })?;
         if let Some(reason) = copy.failed.take() {
@@ -322,6 +327,7 @@ impl Store {
         let old = handle.replace(copy.target);
         drop(handle);
         drop(slot);
+        report.longest_hold = report.longest_hold.max(held.elapsed());
         switched?;
         old.ok_or_else(|| StoreError::Closed { reason: "the store was closed during the compaction".into() })
     }

@@ -32,6 +32,9 @@ pub struct StoreCompaction {
     pub bytes_on_disk_after: Option<u64>,
     /// The directory inside the data directory that holds the store now (finished).
     pub generation: Option<String>,
+    /// The longest the copy held writes back, in milliseconds: one slice, or the switch at
+    /// the end (finished).
+    pub longest_hold_ms: Option<f64>,
     /// Why it failed (failed).
     pub error: Option<String>,
 }
@@ -47,6 +50,7 @@ impl From<CompactionState> for StoreCompaction {
             bytes_on_disk_before: None,
             bytes_on_disk_after: None,
             generation: None,
+            longest_hold_ms: None,
             error: None,
         };
         match state {
@@ -64,6 +68,7 @@ impl From<CompactionState> for StoreCompaction {
                 bytes_on_disk_before: Some(report.before),
                 bytes_on_disk_after: Some(report.after),
                 generation: Some(report.generation),
+                longest_hold_ms: Some(report.longest_hold.as_secs_f64() * 1000.0),
                 ..empty(CompactionStage::Finished)
             },
             CompactionState::Failed { started_at, finished_at, error } => Self {
