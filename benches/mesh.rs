@@ -1325,16 +1325,7 @@ impl Bench {
             std::fs::remove_dir_all(kept).with_context(|| format!("removing `{kept}`"))?;
         }
         self.tributary.emit("compact_s", json!(round3(seconds)), "s", json!({"via": "tributary compact"}));
-        let usage = disk_usage(store);
-        self.tributary.emit(
-            "disk_after_compact_bytes",
-            json!(usage.apparent),
-            "bytes",
-            json!({"allocated_bytes": usage.allocated,
-                   "vs_ndjson": round3(usage.apparent as f64 / shape.ndjson_bytes.max(1) as f64),
-                   "allocated_vs_ndjson": round3(usage.allocated as f64 / shape.ndjson_bytes.max(1) as f64),
-                   "ndjson_bytes": shape.ndjson_bytes}),
-        );
+        self.emit_disk_after_compact(store, shape, "tributary compact");
         Ok(())
     }
 
@@ -1388,14 +1379,14 @@ impl Bench {
                 latencies.push(ms(sent.elapsed()));
                 tokio::time::sleep(Duration::from_millis(50)).await;
             };
-            // Where a long wait was: the writer's flushes above half a second, from /metrics.
+            // Whether a long wait was a flush: the writer's flush times, from /metrics.
             let metrics = http.get(format!("{url}/metrics")).send().await?.text().await?;
-            let slow_flushes: Vec<String> = metrics
+            let flush_buckets: Vec<String> = metrics
                 .lines()
                 .filter(|line| line.starts_with("tributary_writer_flush_seconds_bucket"))
                 .map(str::to_owned)
                 .collect();
-            Ok::<_, anyhow::Error>((state, started.elapsed().as_secs_f64(), latencies, slow_flushes))
+            Ok::<_, anyhow::Error>((state, started.elapsed().as_secs_f64(), latencies, flush_buckets))
         });
         // Graceful, like an operator's restart: the old database's files are gone by then.
         server.stop(Duration::from_secs(120));
@@ -1422,21 +1413,26 @@ impl Bench {
         self.tributary.emit(
             "compact_online_event_ack_ms",
             json!({"p50": median(&latencies).map(round3), "p99": percentile(&latencies, 99.0).map(round3),
-                   "max": latencies.iter().copied().fold(None, |max: Option<f64>, v| Some(max.map_or(v, |m| m.max(v)))).map(round3)}),
+                   "max": latencies.iter().copied().reduce(f64::max).map(round3)}),
             "ms",
             json!({"events": latencies.len(), "one_every_ms": 50, "writer_flush_seconds_buckets": flush_buckets}),
         );
+        self.emit_disk_after_compact(store, shape, "compactStore (online)");
+        Ok(())
+    }
+
+    /// The store's size on disk after a compaction (`via`: which one).
+    fn emit_disk_after_compact(&mut self, store: &Path, shape: Shape, via: &str) {
         let usage = disk_usage(store);
         self.tributary.emit(
             "disk_after_compact_bytes",
             json!(usage.apparent),
             "bytes",
-            json!({"via": "compactStore (online)", "allocated_bytes": usage.allocated,
+            json!({"via": via, "allocated_bytes": usage.allocated,
                    "vs_ndjson": round3(usage.apparent as f64 / shape.ndjson_bytes.max(1) as f64),
                    "allocated_vs_ndjson": round3(usage.allocated as f64 / shape.ndjson_bytes.max(1) as f64),
                    "ndjson_bytes": shape.ndjson_bytes}),
         );
-        Ok(())
     }
 
     /// Start-up on the existing store, RSS, then the peers' queries over gRPC.

@@ -471,16 +471,14 @@ impl Store {
     fn write_batch(&self, writes: Writes) -> Result<()> {
         let mut copy = self.lock_compaction();
         let db = self.db()?;
-        let mut batch = sled::Batch::default();
-        for (key, value) in &writes.0 {
-            match value {
-                Some(value) => batch.insert(key.clone(), value.clone()),
-                None => batch.remove(key.clone()),
+        match copy.as_mut() {
+            // The writes are kept for the copy only while a compaction runs: otherwise they
+            // move into sled's batch as they are.
+            Some(copy) => {
+                db.apply_batch(online::sled_batch(writes.0.iter().cloned()))?;
+                copy.mirror(&writes.0);
             }
-        }
-        db.apply_batch(batch)?;
-        if let Some(copy) = copy.as_mut() {
-            copy.mirror(&writes.0);
+            None => db.apply_batch(online::sled_batch(writes.0))?,
         }
         Ok(())
     }

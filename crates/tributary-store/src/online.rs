@@ -149,19 +149,25 @@ impl OnlineCopy {
         if self.failed.is_some() {
             return;
         }
-        let mut batch = sled::Batch::default();
-        let mut any = false;
-        for (key, value) in writes.iter().filter(|(key, _)| self.covers(key)) {
-            any = true;
-            match value {
-                Some(value) => batch.insert(key.clone(), value.clone()),
-                None => batch.remove(key.clone()),
-            }
-        }
-        if any && let Err(error) = self.target.apply_batch(batch) {
+        let covered: Vec<_> = writes.iter().filter(|(key, _)| self.covers(key)).cloned().collect();
+        if !covered.is_empty()
+            && let Err(error) = self.target.apply_batch(sled_batch(covered))
+        {
             self.failed = Some(format!("writing into the new database: {error}"));
         }
     }
+}
+
+/// Puts (`Some`) and removals (`None`) as one sled batch.
+pub(crate) fn sled_batch(writes: impl IntoIterator<Item = (sled::IVec, Option<sled::IVec>)>) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (key, value) in writes {
+        match value {
+            Some(value) => batch.insert(key, value),
+            None => batch.remove(key),
+        }
+    }
+    batch
 }
 
 /// What [`Store::compact_online`] did.

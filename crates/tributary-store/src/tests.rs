@@ -1110,3 +1110,47 @@ fn unfinished_generations_are_removed_and_a_missing_current_one_refused() {
     let temporary = Store::open_temporary(&StoreConfig::default()).unwrap();
     assert!(matches!(temporary.compact_online(|_| true), Err(StoreError::Closed { .. })));
 }
+
+/// While a compaction runs (held between two slices here), a second one is refused as busy;
+/// when the first is told to stop, the store stays as it was: no `CURRENT`, no generation
+/// left, every key where it was, and a later compaction succeeds.
+#[test]
+fn a_second_compaction_is_refused_and_a_stopped_one_leaves_the_store_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    for group in 0..20u64 {
+        store_events(&store, group * 100 + 1..=group * 100 + 100);
+    }
+    store.flush().unwrap();
+    let before = everything(&store);
+    let (paused, pause) = std::sync::mpsc::channel::<()>();
+    let (resume, resumed) = std::sync::mpsc::channel::<bool>();
+    let outcome = std::thread::scope(|scope| {
+        let (store, paused) = (&store, paused);
+        let first = scope.spawn(move || {
+            store.compact_online(|_| {
+                paused.send(()).unwrap();
+                resumed.recv().unwrap()
+            })
+        });
+        pause.recv().unwrap();
+        assert!(dir.path().join("generation-1").is_dir(), "the copy is under way");
+        assert!(matches!(store.compact_online(|_| true), Err(StoreError::Busy { .. })));
+        // Writes still land while the copy waits.
+        live_writes(store, 0);
+        resume.send(false).unwrap();
+        first.join().unwrap()
+    });
+    assert!(matches!(outcome, Err(StoreError::Closed { .. })), "{outcome:?}");
+    assert!(!dir.path().join("CURRENT").exists());
+    assert!(!dir.path().join("generation-1").exists());
+    let after = everything(&store);
+    // Every key is still there (some with new values: the last sequence), and the writes
+    // made during the copy too.
+    let keys: std::collections::BTreeSet<&Vec<u8>> = after.iter().map(|(key, _)| key).collect();
+    assert!(before.iter().all(|(key, _)| keys.contains(key)));
+    assert!(after.len() > before.len());
+    assert_eq!(store.event(10_000).unwrap().unwrap(), mesh_event(10_000));
+    assert_eq!(store.compact_online(|_| true).unwrap().generation, "generation-1");
+    assert_eq!(everything(&store), after);
+}
