@@ -1349,48 +1349,84 @@ impl Bench {
                     Ok::<Value, anyhow::Error>(answer["data"].clone())
                 }
             };
+            // One small event in a namespace of its own, timed to its acknowledgement.
+            let probe = |n: u64| {
+                let http = http.clone();
+                let url = format!("{url}/api/v1/lineage");
+                async move {
+                    let event = json!({
+                        "eventType": "COMPLETE",
+                        "eventTime": "2024-06-01T00:00:00Z",
+                        "producer": "https://github.com/tributary/benches/mesh",
+                        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                        "run": {"runId": format!("00000000-0000-4000-9000-{n:012}")},
+                        "job": {"namespace": "bench-probe", "name": "probe"},
+                        "inputs": [{"namespace": "bench-probe", "name": "probe_in"}],
+                        "outputs": [{"namespace": "bench-probe", "name": "probe_out"}],
+                    });
+                    let sent = Instant::now();
+                    let response = http.post(url).json(&event).send().await?;
+                    anyhow::ensure!(response.status().as_u16() == 201, "probe event refused: {}", response.status());
+                    Ok::<_, anyhow::Error>((sent, ms(sent.elapsed())))
+                }
+            };
+            // 5 s of probes before the compaction: the server's first writes after it started,
+            // told apart from the compaction's effect.
+            let mut n = 0u64;
+            let mut before = Vec::new();
+            let warm = Instant::now();
+            while warm.elapsed() < Duration::from_secs(5) {
+                before.push(probe(n).await?.1);
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             let started = Instant::now();
             graphql("mutation { compactStore { stage } }").await?;
             let mut latencies = Vec::new();
-            let mut n = 0u64;
+            let mut slow = Vec::new();
+            // Probes go on for 5 s after the compaction ended (the old files are removed then).
+            let mut ended: Option<(Value, Instant)> = None;
             let state = loop {
-                let state = graphql(
-                    "{ storeCompaction { stage keysCopied bytesCopied bytesOnDiskBefore bytesOnDiskAfter longestHoldMs error } }",
-                )
-                .await?["storeCompaction"]
-                    .clone();
-                if state["stage"] != "RUNNING" {
-                    break state;
+                if let Some((state, at)) = &ended {
+                    if at.elapsed() >= Duration::from_secs(5) {
+                        break state.clone();
+                    }
+                } else {
+                    let state = graphql(
+                        "{ storeCompaction { stage keysCopied bytesCopied bytesOnDiskBefore bytesOnDiskAfter longestHoldMs switchHoldMs error } }",
+                    )
+                    .await?["storeCompaction"]
+                        .clone();
+                    if state["stage"] != "RUNNING" {
+                        ended = Some((state, Instant::now()));
+                    }
                 }
-                let event = json!({
-                    "eventType": "COMPLETE",
-                    "eventTime": "2024-06-01T00:00:00Z",
-                    "producer": "https://github.com/tributary/benches/mesh",
-                    "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-                    "run": {"runId": format!("00000000-0000-4000-9000-{n:012}")},
-                    "job": {"namespace": "bench-probe", "name": "probe"},
-                    "inputs": [{"namespace": "bench-probe", "name": "probe_in"}],
-                    "outputs": [{"namespace": "bench-probe", "name": "probe_out"}],
-                });
+                let (sent, waited) = probe(n).await?;
                 n += 1;
-                let sent = Instant::now();
-                let response = http.post(format!("{url}/api/v1/lineage")).json(&event).send().await?;
-                anyhow::ensure!(response.status().as_u16() == 201, "probe event refused: {}", response.status());
-                latencies.push(ms(sent.elapsed()));
+                latencies.push(waited);
+                if waited > 200.0 {
+                    // When a slow one was sent, from the start of the compaction.
+                    slow.push(json!({"at_s": round3(ms(sent - started) / 1000.0), "ms": round3(waited)}));
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             };
             // Whether a long wait was a flush: the writer's flush times, from /metrics.
             let metrics = http.get(format!("{url}/metrics")).send().await?.text().await?;
             let flush_buckets: Vec<String> = metrics
                 .lines()
-                .filter(|line| line.starts_with("tributary_writer_flush_seconds_bucket"))
+                .filter(|line| {
+                    ["flush", "apply", "commit", "group"]
+                        .iter()
+                        .any(|part| line.starts_with(&format!("tributary_writer_{part}_seconds_bucket")))
+                })
                 .map(str::to_owned)
                 .collect();
-            Ok::<_, anyhow::Error>((state, started.elapsed().as_secs_f64(), latencies, flush_buckets))
+            let seconds = ended.as_ref().map_or(0.0, |(_, at)| (*at - started).as_secs_f64());
+            Ok::<_, anyhow::Error>((state, seconds, before, latencies, slow, flush_buckets))
         });
         // Graceful, like an operator's restart: the old database's files are gone by then.
         server.stop(Duration::from_secs(120));
-        let (state, seconds, latencies, flush_buckets) = match outcome {
+        let (state, seconds, before_probes, latencies, slow, flush_buckets) = match outcome {
             Ok(outcome) => outcome,
             Err(error) => {
                 self.failures.push(format!("compact (online): {error:#}"));
@@ -1406,7 +1442,7 @@ impl Bench {
             json!(round3(seconds)),
             "s",
             json!({"via": "compactStore (online)", "keys": state["keysCopied"], "bytes": state["bytesCopied"],
-                   "longest_hold_ms": state["longestHoldMs"],
+                   "longest_hold_ms": state["longestHoldMs"], "switch_hold_ms": state["switchHoldMs"],
                    "store_bytes_before": state["bytesOnDiskBefore"], "store_bytes_after": state["bytesOnDiskAfter"],
                    "dir_bytes_before": before.apparent}),
         );
@@ -1415,7 +1451,10 @@ impl Bench {
             json!({"p50": median(&latencies).map(round3), "p99": percentile(&latencies, 99.0).map(round3),
                    "max": latencies.iter().copied().reduce(f64::max).map(round3)}),
             "ms",
-            json!({"events": latencies.len(), "one_every_ms": 50, "writer_flush_seconds_buckets": flush_buckets}),
+            json!({"events": latencies.len(), "one_every_ms": 50, "until": "5 s after the compaction ended",
+                   "before_compaction": {"events": before_probes.len(), "p50": median(&before_probes).map(round3),
+                                         "max": before_probes.iter().copied().reduce(f64::max).map(round3)},
+                   "slow": slow, "compaction_s": round3(seconds), "writer_seconds_buckets": flush_buckets}),
         );
         self.emit_disk_after_compact(store, shape, "compactStore (online)");
         Ok(())

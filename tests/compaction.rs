@@ -12,7 +12,7 @@ use tributary_grpc::proto;
 
 use crate::support::{TestServer, post_json, run_event, run_id, start_server_in};
 
-const STATE: &str = "{ storeCompaction { stage startedAt finishedAt keysCopied bytesCopied bytesOnDiskBefore bytesOnDiskAfter generation longestHoldMs error } }";
+const STATE: &str = "{ storeCompaction { stage startedAt finishedAt keysCopied bytesCopied bytesOnDiskBefore bytesOnDiskAfter generation longestHoldMs switchHoldMs error } }";
 
 /// One of `round` events that rewrite the same few datasets (churn the compaction removes),
 /// each with a run of its own.
@@ -99,7 +99,8 @@ async fn compaction_while_serving_keeps_every_acknowledged_event() {
     assert_eq!(done["stage"], "FINISHED", "{done}");
     assert_eq!(done["generation"], "generation-1", "{done}");
     assert!(done["keysCopied"].as_u64().unwrap() > 1000, "{done}");
-    assert!(done["longestHoldMs"].as_f64().unwrap() > 0.0, "{done}");
+    let (longest, switch) = (done["longestHoldMs"].as_f64().unwrap(), done["switchHoldMs"].as_f64().unwrap());
+    assert!(longest > 0.0 && switch > 0.0 && switch <= longest, "{done}");
     // Writes and reads go on against the compacted store for a moment.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     stop.store(true, Ordering::SeqCst);

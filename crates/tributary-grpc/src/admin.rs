@@ -68,6 +68,7 @@ fn compaction_message(state: CompactionState) -> proto::StoreCompaction {
             bytes_on_disk_after: report.after,
             generation: report.generation,
             longest_hold_ms: report.longest_hold.as_secs_f64() * 1000.0,
+            switch_hold_ms: report.switch_hold.as_secs_f64() * 1000.0,
             ..Default::default()
         },
         CompactionState::Failed { started_at, finished_at, error } => proto::StoreCompaction {

@@ -12,6 +12,15 @@ pub(crate) struct Metrics {
     pub(crate) group_events: Histogram,
     /// Seconds per flush (fsync) of a group.
     pub(crate) flush_seconds: Histogram,
+    /// Seconds applying a group's events (reading stored records, the model's rules) before
+    /// its batch is committed.
+    pub(crate) apply_seconds: Histogram,
+    /// Seconds committing a group's batch to the store (with any wait for a slice of an
+    /// online compaction), before the flush.
+    pub(crate) commit_seconds: Histogram,
+    /// Seconds per group from its first event's apply to its acknowledgements (apply, commit,
+    /// flush, publication, schema changes).
+    pub(crate) group_seconds: Histogram,
     /// Events applied by the writer, by outcome: `stored`, `duplicate`, `failed`.
     pub(crate) events: IntCounterVec,
     store_bytes: IntGauge,
@@ -40,6 +49,27 @@ impl Metrics {
         let flush_seconds = Histogram::with_opts(
             HistogramOpts::new("writer_flush_seconds", "Seconds per flush (fsync) of a group of events")
                 .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
+        )?;
+        let apply_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "writer_apply_seconds",
+                "Seconds applying a group's events (stored records read, rules) before its commit",
+            )
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
+        )?;
+        let commit_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "writer_commit_seconds",
+                "Seconds committing a group's batch to the store before its flush (waits for an online compaction's slice included)",
+            )
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
+        )?;
+        let group_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "writer_group_seconds",
+                "Seconds per group from applying its first event to acknowledging it (apply, commit, flush, publication)",
+            )
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
         )?;
         let events = IntCounterVec::new(
             Opts::new("writer_events_total", "Events the writer applied, by outcome (stored, duplicate, failed)"),
@@ -77,6 +107,9 @@ impl Metrics {
             Box::new(source_lag.clone()),
             Box::new(group_events.clone()),
             Box::new(flush_seconds.clone()),
+            Box::new(apply_seconds.clone()),
+            Box::new(commit_seconds.clone()),
+            Box::new(group_seconds.clone()),
             Box::new(events.clone()),
             Box::new(store_bytes.clone()),
             Box::new(datasets.clone()),
@@ -90,6 +123,9 @@ impl Metrics {
             registry,
             group_events,
             flush_seconds,
+            apply_seconds,
+            commit_seconds,
+            group_seconds,
             events,
             store_bytes,
             datasets,

@@ -379,6 +379,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
     // The writes of the whole group, committed as one atomic batch after the last event: a
     // record several events rewrite (a hub dataset, a run's START and COMPLETE) is written once.
     let mut writes = GroupWrite::default();
+    let apply_started = std::time::Instant::now();
     for request in group.iter_mut() {
         // A bug in applying one event must not take the writer (and every later event)
         // down with it: a panic becomes that event's internal error. Nothing of the event
@@ -417,7 +418,10 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
     let mut schema_changes = Vec::new();
     // One atomic batch for the group, then one flush: every event of the group is stored, or
     // none (and none is acknowledged).
+    shared.metrics.apply_seconds.observe(apply_started.elapsed().as_secs_f64());
+    let commit_started = std::time::Instant::now();
     let committed = shared.store.commit_group(writes);
+    shared.metrics.commit_seconds.observe(commit_started.elapsed().as_secs_f64());
     let flush_started = std::time::Instant::now();
     let flushed = committed.and_then(|()| shared.store.flush());
     shared.metrics.flush_seconds.observe(flush_started.elapsed().as_secs_f64());
@@ -483,6 +487,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
     {
         error!(error = %failure, "recording schema changes failed");
     }
+    shared.metrics.group_seconds.observe(apply_started.elapsed().as_secs_f64());
     for (Request { work, reply, .. }, result) in group.drain(..).zip(results) {
         let result = match (&flushed, result) {
             (Err(failure), Ok(_)) if failure.is_resource_exhausted() => {

@@ -10,13 +10,16 @@
 //! 1. A new database is opened in a new *generation* directory inside the store's directory
 //!    (`generation-N`).
 //! 2. A copier walks the live database in key order and writes each slice of keys into the new
-//!    one. Every write to the live database takes the store's compaction lock and, while it
+//!    one. It reads each slice once without the lock first (so the slice under the lock reads
+//!    pages sled has in memory, not the old file from disk), and a slice under the lock stops
+//!    at `SLICE_KEYS` keys or `SLICE_TIME`, whichever comes first. Every write to the live database takes the store's compaction lock and, while it
 //!    holds it, makes the same write in the new database when the key is at or below the
 //!    copier's position; a key above it is copied later, with whatever value it has then. A
 //!    slice of the copy is read and written under that lock too, so a write and the copier's
 //!    progress never interleave, and when the copier reaches the end the new database holds
 //!    exactly what the live one does.
-//! 3. Still under the lock, the new database is flushed, the file `CURRENT` is replaced (a
+//! 3. The copy is flushed without the lock; then, under it, the keys written past the copier
+//!    since its last slice are copied, the new database is flushed again (little is left), the file `CURRENT` is replaced (a
 //!    temporary file, fsync, rename, fsync of the directory) to name the new generation, and the
 //!    store's handle is swapped. Writes after that go to the new database only.
 //! 4. The old database is deleted once every handle on it is gone (sled releases its file lock
@@ -39,6 +42,9 @@ const SLED_FILES: [&str; 3] = ["db", "conf", "blobs"];
 const SLED_SNAPSHOT_PREFIX: &str = "snap.";
 /// Keys copied per slice while the compaction lock is held: writers wait at most one slice.
 const SLICE_KEYS: usize = 2048;
+/// A slice also ends once it has held the lock this long (checked every `SLICE_CHECK` keys).
+const SLICE_TIME: std::time::Duration = std::time::Duration::from_millis(20);
+const SLICE_CHECK: usize = 64;
 /// The copy is flushed after this many slices, outside the lock (see `copy_slices`).
 const FLUSH_EVERY_SLICES: u64 = 16;
 /// How long a finished compaction waits for the last handle on the old database before it
@@ -187,6 +193,10 @@ pub struct OnlineCompactReport {
     pub old_removed: bool,
     /// The longest the copy held writes back: one slice, or the switch at the end.
     pub longest_hold: std::time::Duration,
+    /// How long the switch at the end held writes back (the last keys, a flush, `CURRENT`).
+    pub switch_hold: std::time::Duration,
+    /// Slices copied under the lock.
+    pub slices: u64,
 }
 
 impl Store {
@@ -247,8 +257,15 @@ impl Store {
     /// Copies slices until one reaches the end of the live database; returns with the last
     /// slice done (the caller finishes under the lock it takes again).
     fn copy_slices(&self, report: &mut OnlineCompactReport, progress: &mut impl FnMut(u64) -> bool) -> Result<()> {
-        let mut slices = 0u64;
+        // Only this thread moves the copier's position, so it keeps its own copy of it for the
+        // reads it makes without the lock.
+        let mut through: Option<sled::IVec> = None;
         loop {
+            // Read ahead without the lock: the values may change before the slice below reads
+            // them again under it, but the pages it needs are then in sled's cache.
+            for entry in keys_after(&self.db()?, through.as_ref()).take(SLICE_KEYS) {
+                entry?;
+            }
             let mut slot = self.lock_compaction();
             let held = std::time::Instant::now();
             let copy =
@@ -256,11 +273,19 @@ impl Store {
             if let Some(reason) = copy.failed.take() {
                 return Err(StoreError::Closed { reason });
             }
-            let range = keys_after(&self.db()?, copy.copied_through.as_ref());
+            let mut range = keys_after(&self.db()?, copy.copied_through.as_ref());
             let mut batch = sled::Batch::default();
             let mut last = None;
             let mut keys = 0;
-            for entry in range.take(SLICE_KEYS) {
+            let mut at_end = false;
+            while keys < SLICE_KEYS {
+                if keys > 0 && keys.is_multiple_of(SLICE_CHECK) && held.elapsed() >= SLICE_TIME {
+                    break;
+                }
+                let Some(entry) = range.next() else {
+                    at_end = true;
+                    break;
+                };
                 let (key, value) = entry?;
                 report.bytes += (key.len() + value.len()) as u64;
                 batch.insert(key.clone(), value);
@@ -272,22 +297,23 @@ impl Store {
             if let Some(last) = last {
                 copy.copied_through = Some(last);
             }
+            through.clone_from(&copy.copied_through);
             let target = copy.target.clone();
             // Handed straight to a waiting writer, if any: a plain unlock would let this thread
             // take the lock again for the next slice before a woken writer runs.
             parking_lot::MutexGuard::unlock_fair(slot);
             report.longest_hold = report.longest_hold.max(held.elapsed());
+            report.slices += 1;
             // Written out as it goes, outside the lock: the flush at the switch, which writers
-            // wait for, then has only the last slices to write (at 1M, a single flush of the
+            // wait for, then has only the last keys to write (at 1M, a single flush of the
             // whole copy there held single events for 2 s).
-            slices += 1;
-            if slices.is_multiple_of(FLUSH_EVERY_SLICES) {
+            if at_end || report.slices.is_multiple_of(FLUSH_EVERY_SLICES) {
                 target.flush()?;
             }
             if !progress(report.keys) {
                 return Err(StoreError::Closed { reason: "the compaction was stopped".into() });
             }
-            if keys < SLICE_KEYS {
+            if at_end {
                 return Ok(());
             }
         }
@@ -333,7 +359,8 @@ impl Store {
         let old = handle.replace(copy.target);
         drop(handle);
         drop(slot);
-        report.longest_hold = report.longest_hold.max(held.elapsed());
+        report.switch_hold = held.elapsed();
+        report.longest_hold = report.longest_hold.max(report.switch_hold);
         switched?;
         old.ok_or_else(|| StoreError::Closed { reason: "the store was closed during the compaction".into() })
     }

@@ -35,6 +35,8 @@ pub struct StoreCompaction {
     /// The longest the copy held writes back, in milliseconds: one slice, or the switch at
     /// the end (finished).
     pub longest_hold_ms: Option<f64>,
+    /// How long the switch at the end held writes back, in milliseconds (finished).
+    pub switch_hold_ms: Option<f64>,
     /// Why it failed (failed).
     pub error: Option<String>,
 }
@@ -51,6 +53,7 @@ impl From<CompactionState> for StoreCompaction {
             bytes_on_disk_after: None,
             generation: None,
             longest_hold_ms: None,
+            switch_hold_ms: None,
             error: None,
         };
         match state {
@@ -69,6 +72,7 @@ impl From<CompactionState> for StoreCompaction {
                 bytes_on_disk_after: Some(report.after),
                 generation: Some(report.generation),
                 longest_hold_ms: Some(report.longest_hold.as_secs_f64() * 1000.0),
+                switch_hold_ms: Some(report.switch_hold.as_secs_f64() * 1000.0),
                 ..empty(CompactionStage::Finished)
             },
             CompactionState::Failed { started_at, finished_at, error } => Self {
