@@ -222,6 +222,11 @@ impl Principal {
         Err(self.denied(Scope::Admin, "managing tokens and policies needs `admin`".to_owned()))
     }
 
+    /// Whether [`Self::can_see_restricted`] allows every domain (an open server, `admin`).
+    pub fn sees_every_domain(&self) -> bool {
+        self.allows_everything()
+    }
+
     /// Seeing the names and facets of a restricted product's datasets in domain `domain_id`:
     /// readers (`read`) granted `domain:<domain_id>`, or `admin`. Everyone else sees redacted
     /// nodes ([`crate::redacted_id`]).

@@ -175,14 +175,14 @@ impl proto::mesh_server::Mesh for MeshApi {
             truncated: summary.truncated,
             groups: summary
                 .groups
-                .into_iter()
+                .iter()
                 .map(|group| proto::ImpactCount {
-                    product: group.product.unwrap_or_default(),
-                    domain: group.domain.unwrap_or_default(),
-                    namespace: group.namespace.unwrap_or_default(),
+                    product: group.product.clone().unwrap_or_default(),
+                    domain: group.domain.clone().unwrap_or_default(),
+                    namespace: group.namespace.clone().unwrap_or_default(),
                     dataset_count: group.datasets as u64,
                     job_count: group.jobs as u64,
-                    owners: owners(group.owners),
+                    owners: owners(group.owners.clone()),
                 })
                 .collect(),
             nodes: summary

@@ -28,34 +28,65 @@ pub const REDACTED_NAMESPACE_PREFIX: &str = "redacted:";
 
 /// What one caller may see of the restricted datasets.
 pub(crate) struct Visibility {
-    /// The restricted datasets this caller may not see, by real id (empty for most callers).
-    hidden: HashMap<DatasetId, Membership>,
+    /// Every restricted dataset of the mesh, shared with it (an `Arc` clone, never copied).
+    restricted: Arc<HashMap<DatasetId, Membership>>,
+    /// The domains whose restricted datasets this caller may not see (empty for most callers:
+    /// then nothing is hidden).
+    hidden_domains: HashSet<String>,
     key: RedactionKey,
 }
 
 impl Visibility {
+    /// Decided once per domain, not per dataset: free for a caller who sees everything (an
+    /// open server, `admin`) and a pass over the restricted datasets without allocating for
+    /// the others.
     pub(crate) fn new(principal: &Principal, state: &State, key: &RedactionKey) -> Self {
-        let restricted: &Arc<HashMap<DatasetId, Membership>> = &state.mesh.restricted;
-        let hidden = restricted
-            .iter()
-            .filter(|(_, membership)| principal.can_see_restricted(&membership.domain).is_err())
-            .map(|(id, membership)| (id.clone(), membership.clone()))
-            .collect();
-        Self { hidden, key: key.clone() }
+        let restricted = Arc::clone(&state.mesh.restricted);
+        let mut hidden_domains = HashSet::new();
+        if !restricted.is_empty() && !principal.sees_every_domain() {
+            let mut decided: HashSet<&str> = HashSet::new();
+            for membership in restricted.values() {
+                if decided.insert(membership.domain.as_str())
+                    && principal.can_see_restricted(&membership.domain).is_err()
+                {
+                    hidden_domains.insert(membership.domain.clone());
+                }
+            }
+        }
+        Self { restricted, hidden_domains, key: key.clone() }
     }
 
     /// Nothing to hide from this caller.
     pub(crate) fn sees_everything(&self) -> bool {
-        self.hidden.is_empty()
+        self.hidden_domains.is_empty()
+    }
+
+    /// The membership of a dataset this caller may not see; `None` when it may.
+    fn hidden(&self, id: &DatasetId) -> Option<&Membership> {
+        if self.sees_everything() {
+            return None;
+        }
+        self.restricted.get(id).filter(|membership| self.hidden_domains.contains(&membership.domain))
+    }
+
+    /// The datasets this caller may not see.
+    fn hidden_ids(&self) -> impl Iterator<Item = &DatasetId> {
+        // Nothing to look through when nothing is hidden.
+        let any = if self.sees_everything() { 0 } else { usize::MAX };
+        self.restricted
+            .iter()
+            .take(any)
+            .filter(|(_, membership)| self.hidden_domains.contains(&membership.domain))
+            .map(|(id, _)| id)
     }
 
     pub(crate) fn hides(&self, id: &DatasetId) -> bool {
-        self.hidden.contains_key(id)
+        self.hidden(id).is_some()
     }
 
     /// The redacted id of a dataset this caller may not see; itself otherwise.
     pub(crate) fn dataset(&self, id: &DatasetId) -> DatasetId {
-        match self.hidden.get(id) {
+        match self.hidden(id) {
             None => id.clone(),
             Some(membership) => DatasetId::new(
                 format!("{REDACTED_NAMESPACE_PREFIX}{}", membership.domain),
@@ -95,15 +126,17 @@ impl Visibility {
         if node.kind != NodeKind::Dataset || !node.namespace.starts_with(REDACTED_NAMESPACE_PREFIX) {
             return node.clone();
         }
-        self.hidden
-            .keys()
+        if self.sees_everything() {
+            return node.clone();
+        }
+        self.hidden_ids()
             .find(|id| self.dataset(id).name == node.name && self.dataset(id).namespace == node.namespace)
             .map_or_else(|| node.clone(), NodeRef::from)
     }
 
     /// Refuses a request naming a dataset this caller may not see.
     pub(crate) fn check_named(&self, principal: &Principal, id: &DatasetId) -> Result<(), ServiceError> {
-        if let Some(membership) = self.hidden.get(id) {
+        if let Some(membership) = self.hidden(id) {
             principal.can_see_restricted(&membership.domain)?;
         }
         Ok(())
@@ -129,7 +162,7 @@ impl Visibility {
     /// The namespaces that hold a hidden dataset: most nodes lie in others, and are passed
     /// without building an id to look up.
     fn hidden_namespaces(&self) -> HashSet<&str> {
-        self.hidden.keys().map(|id| id.namespace.as_str()).collect()
+        self.hidden_ids().map(|id| id.namespace.as_str()).collect()
     }
 
     /// The name this caller sees for a node it may not see; `None` when it may.
@@ -189,7 +222,7 @@ impl Visibility {
 
     /// A `namespace:name.field` path step, redacted when it is a column of a hidden dataset.
     pub(crate) fn path_step(&self, step: &str) -> String {
-        for id in self.hidden.keys() {
+        for id in self.hidden_ids() {
             if let Some(field) = step.strip_prefix(&format!("{}:{}.", id.namespace, id.name)) {
                 let (dataset, column) = self.column(id, field);
                 return format!("{}:{}.{column}", dataset.namespace, dataset.name);

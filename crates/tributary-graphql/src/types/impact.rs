@@ -1,11 +1,13 @@
 //! `Impact` and its groups: affected nodes by product, domain and owners.
 
+use std::sync::Arc;
+
 use crate::scalars::{NodeRef, Watermark};
 use crate::types::lineage::{Lineage, LineageNode};
-use crate::types::owner::{Owner, owners};
-use crate::types::plain::{Plain, PlainList, optional, plain_list};
+use crate::types::owner::{Owner, owners, write_owner_field};
+use crate::types::plain::{Plain, PlainList, optional, plain_list, write_optional_str, write_plain_list_with};
 use async_graphql::parser::types::SelectionSet;
-use async_graphql::{SimpleObject, Value};
+use async_graphql::{Object, SimpleObject, Value};
 use tributary_service::ImpactGroup;
 
 /// Impacted nodes of one product (or domain, or namespace outside every domain).
@@ -46,33 +48,81 @@ pub struct Impact {
 }
 
 // At 1M a summary has thousands of groups: they are built as a `PlainList` when the
-// selection allows (see `plain`).
+// selection allows (see `plain`), written from the summary the server keeps (each item is
+// the shared groups and an index: nothing of a group is copied per request).
 /// One group of an impact summary: counts and whom to tell.
-#[derive(SimpleObject)]
 pub struct ImpactCount {
-    pub product: Option<String>,
-    pub domain: Option<String>,
+    groups: Arc<Vec<tributary_service::ImpactCount>>,
+    index: usize,
+}
+
+impl ImpactCount {
+    fn group(&self) -> &tributary_service::ImpactCount {
+        &self.groups[self.index]
+    }
+}
+
+/// One group of an impact summary: counts and whom to tell.
+#[Object]
+impl ImpactCount {
+    async fn product(&self) -> Option<&str> {
+        self.group().product.as_deref()
+    }
+
+    async fn domain(&self) -> Option<&str> {
+        self.group().domain.as_deref()
+    }
+
     /// Set only for nodes outside every domain.
-    pub namespace: Option<String>,
-    pub dataset_count: usize,
-    pub job_count: usize,
+    async fn namespace(&self) -> Option<&str> {
+        self.group().namespace.as_deref()
+    }
+
+    async fn dataset_count(&self) -> usize {
+        self.group().datasets
+    }
+
+    async fn job_count(&self) -> usize {
+        self.group().jobs
+    }
+
     /// Owners declared by the product (and its ports) and the domain.
-    pub owners: Vec<Owner>,
+    async fn owners(&self) -> Vec<Owner> {
+        owners(self.group().owners.clone())
+    }
 }
 
 impl Plain for ImpactCount {
     const TYPE_NAME: &'static str = "ImpactCount";
 
     fn plain_field(&self, name: &str, selection: &SelectionSet) -> Option<Value> {
+        let group = self.group();
         Some(match name {
-            "product" => optional(&self.product),
-            "domain" => optional(&self.domain),
-            "namespace" => optional(&self.namespace),
-            "datasetCount" => Value::Number(self.dataset_count.into()),
-            "jobCount" => Value::Number(self.job_count.into()),
-            "owners" => plain_list(&self.owners, selection)?,
+            "product" => optional(&group.product),
+            "domain" => optional(&group.domain),
+            "namespace" => optional(&group.namespace),
+            "datasetCount" => Value::Number(group.datasets.into()),
+            "jobCount" => Value::Number(group.jobs.into()),
+            "owners" => plain_list(&owners(group.owners.clone()), selection)?,
             _ => return None,
         })
+    }
+
+    // Written without building values: at 1M a hub's summary has thousands of groups.
+    fn write_field(&self, name: &str, selection: &SelectionSet, out: &mut Vec<u8>) -> Option<()> {
+        let group = self.group();
+        match name {
+            "product" => write_optional_str(out, group.product.as_deref()),
+            "domain" => write_optional_str(out, group.domain.as_deref()),
+            "namespace" => write_optional_str(out, group.namespace.as_deref()),
+            "datasetCount" => serde_json::to_writer(&mut *out, &group.datasets).ok()?,
+            "jobCount" => serde_json::to_writer(&mut *out, &group.jobs).ok()?,
+            "owners" => write_plain_list_with(&group.owners, "Owner", selection, out, |owner, field, out| {
+                write_owner_field(&owner.name, owner.role.as_deref(), &owner.source, field, out)
+            })?,
+            _ => return None,
+        }
+        Some(())
     }
 }
 
@@ -101,17 +151,8 @@ impl From<tributary_service::ImpactSummary> for ImpactSummary {
             job_count: summary.jobs,
             truncated: summary.truncated,
             groups: PlainList::new(
-                summary
-                    .groups
-                    .into_iter()
-                    .map(|group| ImpactCount {
-                        product: group.product,
-                        domain: group.domain,
-                        namespace: group.namespace,
-                        dataset_count: group.datasets,
-                        job_count: group.jobs,
-                        owners: owners(group.owners),
-                    })
+                (0..summary.groups.len())
+                    .map(|index| ImpactCount { groups: Arc::clone(&summary.groups), index })
                     .collect(),
             ),
             nodes: summary.page.into_iter().map(LineageNode::from).collect(),

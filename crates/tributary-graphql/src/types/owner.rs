@@ -28,6 +28,34 @@ impl crate::types::plain::Plain for Owner {
             _ => return None,
         })
     }
+
+    fn write_field(
+        &self,
+        name: &str,
+        _selection: &async_graphql::parser::types::SelectionSet,
+        out: &mut Vec<u8>,
+    ) -> Option<()> {
+        write_owner_field(&self.name, self.role.as_deref(), &self.source, name, out)
+    }
+}
+
+/// Writes field `field` of an `Owner` as JSON, as its value serialises; `None` for a field
+/// that is not one of its scalars.
+pub(crate) fn write_owner_field(
+    name: &str,
+    role: Option<&str>,
+    source: &str,
+    field: &str,
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    use crate::types::plain::{write_optional_str, write_str};
+    match field {
+        "name" => write_str(out, name),
+        "role" => write_optional_str(out, role),
+        "source" => write_str(out, source),
+        _ => return None,
+    }
+    Some(())
 }
 
 pub(crate) fn owners(views: Vec<OwnerView>) -> Vec<Owner> {

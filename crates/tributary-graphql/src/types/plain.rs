@@ -209,6 +209,17 @@ fn build<T: Plain>(item: &T, plan: &[Planned<'_>]) -> Option<Value> {
 /// Writes one object of a plain selection as JSON (keys in the selection's order, as
 /// [`build`] orders them); `None` when a field is not built here.
 fn write_object<T: Plain>(item: &T, plan: &[Planned<'_>], out: &mut Vec<u8>) -> Option<()> {
+    write_object_with(T::TYPE_NAME, plan, out, |name, selection, out| item.write_field(name, selection, out))
+}
+
+/// [`write_object`] for an object whose fields `write_field` writes (for a type that is not
+/// itself a GraphQL output type, like the service's owners inside a written group).
+fn write_object_with(
+    type_name: &str,
+    plan: &[Planned<'_>],
+    out: &mut Vec<u8>,
+    mut write_field: impl FnMut(&str, &SelectionSet, &mut Vec<u8>) -> Option<()>,
+) -> Option<()> {
     out.push(b'{');
     for (index, field) in plan.iter().enumerate() {
         if index > 0 {
@@ -217,8 +228,8 @@ fn write_object<T: Plain>(item: &T, plan: &[Planned<'_>], out: &mut Vec<u8>) -> 
         write_str(out, field.key.as_str());
         out.push(b':');
         match field.name {
-            "__typename" => write_str(out, T::TYPE_NAME),
-            name => item.write_field(name, field.selection, out)?,
+            "__typename" => write_str(out, type_name),
+            name => write_field(name, field.selection, out)?,
         }
     }
     out.push(b'}');
@@ -291,6 +302,37 @@ pub(crate) fn plain_object<T: Plain>(item: &T, selection: &SelectionSet) -> Opti
 pub(crate) fn plain_list<T: Plain>(items: &[T], selection: &SelectionSet) -> Option<Value> {
     let plan = plan(selection)?;
     items.iter().map(|item| build(item, &plan)).collect::<Option<Vec<_>>>().map(Value::List)
+}
+
+/// Writes a list for a plain selection as JSON, as the [`plain_list`] value of the GraphQL
+/// type `type_name` serialises (for a list inside an item that is itself written, like a
+/// group's owners): each item's fields by `write_field`. `None` when the selection is not
+/// plain or a field is not written here.
+pub(crate) fn write_plain_list_with<T>(
+    items: &[T],
+    type_name: &str,
+    selection: &SelectionSet,
+    out: &mut Vec<u8>,
+    write_field: impl Fn(&T, &str, &mut Vec<u8>) -> Option<()>,
+) -> Option<()> {
+    let plan = plan(selection)?;
+    out.push(b'[');
+    for (index, item) in items.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_object_with(type_name, &plan, out, |name, _, out| write_field(item, name, out))?;
+    }
+    out.push(b']');
+    Some(())
+}
+
+/// Writes an optional string as JSON, as [`optional`]'s value serialises.
+pub(crate) fn write_optional_str(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => write_str(out, text),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 /// `Vec<T>` to clients and in the schema, built by [`plain_list`] when it can be, or over

@@ -157,8 +157,8 @@ pub struct ImpactSummary {
     pub jobs: usize,
     /// The node limit cut the walk: more lies within the depth than was counted.
     pub truncated: bool,
-    /// Largest groups first.
-    pub groups: Vec<ImpactCount>,
+    /// Largest groups first; shared with the server's cache of recent summaries.
+    pub groups: std::sync::Arc<Vec<ImpactCount>>,
     /// Affected nodes in walk order (nearest first), from the cursor on.
     pub page: Vec<tributary_graph::LineageNode>,
     /// Pass as `after` for the next page; `None` on the last one.
@@ -219,12 +219,12 @@ impl Service {
                     let reach = state.index.reach(&key.start, direction, depth, limit)?;
                     let reached: Vec<ReachedNode> = reach.nodes.into_iter().filter(|node| node.distance > 0).collect();
                     let groups = count_groups(&state, &reached);
-                    let walked = Arc::new(Walked { reached, truncated: reach.truncated, groups });
+                    let walked = Arc::new(Walked { reached, truncated: reach.truncated, groups: Arc::new(groups) });
                     shared.summary_cache.insert(key, Arc::clone(&walked));
                     walked
                 }
             };
-            let (reached, groups) = (&walked.reached, walked.groups.clone());
+            let (reached, groups) = (&walked.reached, Arc::clone(&walked.groups));
             let (datasets, jobs) = groups.iter().fold((0, 0), |(d, j), group| (d + group.datasets, j + group.jobs));
             let page = reached
                 .iter()

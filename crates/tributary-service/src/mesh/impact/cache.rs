@@ -44,7 +44,8 @@ pub(crate) struct Walked {
     /// Reached nodes without the start, in walk order.
     pub(crate) reached: Vec<ReachedNode>,
     pub(crate) truncated: bool,
-    pub(crate) groups: Vec<ImpactCount>,
+    /// Shared with every answer made from it (never copied per request).
+    pub(crate) groups: Arc<Vec<ImpactCount>>,
 }
 
 impl Walked {
@@ -108,7 +109,11 @@ mod tests {
 
     /// A summary of `groups` groups (weight 25 each), no nodes.
     fn walked(groups: usize) -> Arc<Walked> {
-        Arc::new(Walked { reached: Vec::new(), truncated: false, groups: vec![ImpactCount::default(); groups] })
+        Arc::new(Walked {
+            reached: Vec::new(),
+            truncated: false,
+            groups: Arc::new(vec![ImpactCount::default(); groups]),
+        })
     }
 
     /// Kept while the weight allows, least recently used out first; a summary heavier than

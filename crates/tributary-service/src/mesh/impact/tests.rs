@@ -171,7 +171,7 @@ async fn check_starts(service: &Service, who: &str, starts: &[NodeRef]) -> usize
                     summary.datasets,
                     summary.jobs,
                     summary.truncated,
-                    summary.groups,
+                    summary.groups.to_vec(),
                     summary.page,
                     summary.next_cursor,
                 );
