@@ -180,5 +180,32 @@ async fn only_admin_starts_a_compaction() {
     assert_eq!(grpc.compact_store(request).await.unwrap_err().code(), tonic::Code::PermissionDenied);
     let state = graphql_as(&server, &admin, STATE, json!({})).await;
     assert_eq!(state["data"]["storeCompaction"]["stage"], "IDLE", "nothing was started: {state}");
+    // The admin's compaction is in the audit trail, attributed to the admin, with what it did;
+    // the refused attempts left nothing there.
+    let started = graphql_as(&server, &admin, "mutation { compactStore { stage } }", json!({})).await;
+    assert!(started.get("errors").is_none(), "{started}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let state = graphql_as(&server, &admin, STATE, json!({})).await;
+        match state["data"]["storeCompaction"]["stage"].as_str() {
+            Some("FINISHED") => break,
+            Some("RUNNING") => assert!(std::time::Instant::now() < deadline, "still running: {state}"),
+            _ => panic!("the compaction did not finish: {state}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let trail = graphql_as(
+        &server,
+        &admin,
+        r#"{ auditLog(kinds: ["STORE_COMPACTED"]) { entries { kind actorName subject details } } }"#,
+        json!({}),
+    )
+    .await;
+    let entries = trail["data"]["auditLog"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{trail}");
+    assert_eq!(entries[0]["kind"], "STORE_COMPACTED");
+    assert_eq!(entries[0]["actorName"], "ops");
+    assert!(entries[0]["subject"].as_str().unwrap().contains("generation-1"), "{trail}");
+    assert!(entries[0]["details"][0].as_str().unwrap().starts_with("keys copied: "), "{trail}");
     server.shutdown().await;
 }

@@ -1,6 +1,6 @@
 //! The audit trail: who wrote what. Every accepted write (an event stored, a descriptor
-//! version applied, a token created or revoked) and every refused apply is one
-//! [`AuditRecord`], attributed to the [`Actor`] that made the request.
+//! version applied, a token created or revoked, an online compaction of the store) and every
+//! refused apply is one [`AuditRecord`], attributed to the [`Actor`] that made the request.
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,9 @@ pub enum AuditKind {
     ApplyRejected,
     TokenCreated,
     TokenRevoked,
+    /// An online compaction of the store ended (finished or failed), attributed to whoever
+    /// started it.
+    StoreCompacted,
 }
 
 impl AuditKind {
@@ -55,11 +58,18 @@ impl AuditKind {
             Self::ApplyRejected => b'x',
             Self::TokenCreated => b'c',
             Self::TokenRevoked => b'v',
+            Self::StoreCompacted => b'k',
         }
     }
 
-    pub const ALL: [Self; 5] =
-        [Self::EventStored, Self::DescriptorApplied, Self::ApplyRejected, Self::TokenCreated, Self::TokenRevoked];
+    pub const ALL: [Self; 6] = [
+        Self::EventStored,
+        Self::DescriptorApplied,
+        Self::ApplyRejected,
+        Self::TokenCreated,
+        Self::TokenRevoked,
+        Self::StoreCompacted,
+    ];
 
     pub fn from_code(code: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.code() == code)
@@ -73,6 +83,7 @@ impl AuditKind {
             Self::ApplyRejected => "APPLY_REJECTED",
             Self::TokenCreated => "TOKEN_CREATED",
             Self::TokenRevoked => "TOKEN_REVOKED",
+            Self::StoreCompacted => "STORE_COMPACTED",
         }
     }
 

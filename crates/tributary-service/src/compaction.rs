@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tracing::{error, info};
 use tributary_auth::Principal;
-use tributary_model::Timestamp;
+use tributary_model::{Actor, AuditKind, AuditRecord, Timestamp};
 use tributary_store::OnlineCompactReport;
 
 use crate::{Service, ServiceError, Shared};
@@ -70,8 +70,8 @@ impl Service {
             ));
         }
         compaction.state = running.clone();
-        let actor = principal.actor().describe();
-        info!(%actor, "online compaction of the store started");
+        let actor = principal.actor();
+        info!(actor = %actor.describe(), "online compaction of the store started");
         let shared = Arc::clone(&self.shared);
         let spawned = std::thread::Builder::new().name("tributary-compact".into()).spawn(move || {
             // A server that is closing stops the copy at its next slice (the store stays as
@@ -81,7 +81,7 @@ impl Service {
                 !shared.closing.load(std::sync::atomic::Ordering::SeqCst)
             });
             let finished_at = Timestamp::now();
-            lock(&shared).state = match outcome {
+            let state = match outcome {
                 Ok(report) => {
                     info!(
                         keys = report.keys,
@@ -97,6 +97,13 @@ impl Service {
                     CompactionState::Failed { started_at, finished_at, error: failure.to_string() }
                 }
             };
+            // Attributed to whoever started it, with its outcome. A store that no longer
+            // takes writes (the reason the audit entry cannot be written) is reported by the
+            // writer's health; the compaction's own state says what happened either way.
+            if let Err(failure) = shared.store.put_audit(&compaction_audit(&state, actor)) {
+                error!(error = %failure, "the online compaction's audit entry was not recorded");
+            }
+            lock(&shared).state = state;
         });
         match spawned {
             Ok(thread) => {
@@ -135,4 +142,36 @@ impl Service {
 /// the thread, which takes it).
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Compaction> {
     shared.compaction.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The audit entry of an ended compaction: what it did, or why it failed.
+fn compaction_audit(state: &CompactionState, actor: Actor) -> AuditRecord {
+    match state {
+        CompactionState::Finished { finished_at, report, .. } => {
+            let mut record = AuditRecord::new(
+                *finished_at,
+                actor,
+                AuditKind::StoreCompacted,
+                format!("store compacted into `{}`", report.generation),
+            );
+            record.details = vec![
+                format!("keys copied: {}", report.keys),
+                format!("bytes on disk: {} before, {} after", report.before, report.after),
+            ];
+            record
+        }
+        CompactionState::Failed { finished_at, error, .. } => {
+            let mut record = AuditRecord::new(
+                *finished_at,
+                actor,
+                AuditKind::StoreCompacted,
+                "store compaction failed; the store is unchanged",
+            );
+            record.details = vec![error.clone()];
+            record
+        }
+        CompactionState::Idle | CompactionState::Running { .. } => {
+            AuditRecord::new(Timestamp::now(), actor, AuditKind::StoreCompacted, "store compaction")
+        }
+    }
 }

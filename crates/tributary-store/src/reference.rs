@@ -164,8 +164,13 @@ const RUNS: u8 = 4;
 const OBSERVATION_KEYS: usize = 24;
 /// Audit kinds recorded on their own ([`Store::put_audit`]); `EVENT_STORED` entries come
 /// with their event, under its sequence.
-const LONE_AUDIT_KINDS: [AuditKind; 4] =
-    [AuditKind::ApplyRejected, AuditKind::DescriptorApplied, AuditKind::TokenCreated, AuditKind::TokenRevoked];
+const LONE_AUDIT_KINDS: [AuditKind; 5] = [
+    AuditKind::ApplyRejected,
+    AuditKind::DescriptorApplied,
+    AuditKind::TokenCreated,
+    AuditKind::TokenRevoked,
+    AuditKind::StoreCompacted,
+];
 
 fn dataset(index: usize) -> DatasetId {
     DatasetId::new(NAMESPACES[index % 3], NAMES[index / 3 % 4])

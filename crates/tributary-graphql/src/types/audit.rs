@@ -11,7 +11,8 @@ pub struct AuditEntry {
     pub actor_kind: String,
     pub token_id: Option<String>,
     pub actor_name: String,
-    /// EVENT_STORED, DESCRIPTOR_APPLIED, APPLY_REJECTED, TOKEN_CREATED or TOKEN_REVOKED.
+    /// EVENT_STORED, DESCRIPTOR_APPLIED, APPLY_REJECTED, TOKEN_CREATED, TOKEN_REVOKED or
+    /// STORE_COMPACTED.
     pub kind: String,
     /// What it was about: `event 42 (run of job etl/build_orders)`, `product sales.orders`.
     pub subject: String,
