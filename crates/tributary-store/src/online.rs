@@ -13,15 +13,17 @@
 //!    one. It reads each slice once without the lock first (so the slice under the lock reads
 //!    pages sled has in memory, not the old file from disk), and a slice under the lock stops
 //!    at `SLICE_KEYS` keys or `SLICE_TIME`, whichever comes first. Every write to the live
-//!    database takes the store's compaction lock and, while it holds it, makes the same write in the new database when the key is at or below the
-//!    copier's position; a key above it is copied later, with whatever value it has then. A
+//!    database takes the store's compaction lock and, while it holds it, makes the same write
+//!    in the new database when the key is at or below the copier's position; a key above it is
+//!    copied later, with whatever value it has then. A
 //!    slice of the copy is read and written under that lock too, so a write and the copier's
 //!    progress never interleave, and when the copier reaches the end the new database holds
 //!    exactly what the live one does.
 //! 3. The copy is flushed without the lock; then, under it, the keys written past the copier
 //!    since its last slice are copied, the new database is flushed again (little is left), the
 //!    file `CURRENT` is replaced (a temporary file, fsync, rename, fsync of the directory) to
-//!    name the new generation, and the store's handle is swapped. Writes after that go to the new database only.
+//!    name the new generation, and the store's handle is swapped. Writes after that go to the
+//!    new database only.
 //! 4. The old database is deleted once every handle on it is gone (sled releases its file lock
 //!    then), or at the next open.
 //!
