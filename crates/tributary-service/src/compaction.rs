@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tracing::{error, info};
 use tributary_auth::Principal;
-use tributary_model::{Actor, AuditKind, AuditRecord, Timestamp};
+use tributary_model::{AuditKind, AuditRecord, Timestamp};
 use tributary_store::OnlineCompactReport;
 
 use crate::{Service, ServiceError, Shared};
@@ -81,7 +81,8 @@ impl Service {
                 !shared.closing.load(std::sync::atomic::Ordering::SeqCst)
             });
             let finished_at = Timestamp::now();
-            let state = match outcome {
+            // Attributed to whoever started it, with what it did or why it failed.
+            let (state, subject, details) = match outcome {
                 Ok(report) => {
                     info!(
                         keys = report.keys,
@@ -90,17 +91,28 @@ impl Service {
                         generation = %report.generation,
                         "online compaction of the store finished"
                     );
-                    CompactionState::Finished { started_at, finished_at, report }
+                    let subject = format!("store compacted into `{}`", report.generation);
+                    let details = vec![
+                        format!("keys copied: {}", report.keys),
+                        format!("bytes on disk: {} before, {} after", report.before, report.after),
+                    ];
+                    (CompactionState::Finished { started_at, finished_at, report }, subject, details)
                 }
                 Err(failure) => {
-                    error!(error = %failure, "online compaction of the store failed; the store is unchanged");
-                    CompactionState::Failed { started_at, finished_at, error: failure.to_string() }
+                    // Almost always before the switch (the store is then unchanged); a failure
+                    // after it (syncing the directory) leaves the new database current, and
+                    // the store's error says so.
+                    error!(error = %failure, "online compaction of the store failed");
+                    let error = failure.to_string();
+                    let failed = CompactionState::Failed { started_at, finished_at, error: error.clone() };
+                    (failed, "store compaction failed".to_owned(), vec![error])
                 }
             };
-            // Attributed to whoever started it, with its outcome. A store that no longer
-            // takes writes (the reason the audit entry cannot be written) is reported by the
-            // writer's health; the compaction's own state says what happened either way.
-            if let Err(failure) = shared.store.put_audit(&compaction_audit(&state, actor)) {
+            let mut audit = AuditRecord::new(finished_at, actor, AuditKind::StoreCompacted, subject);
+            audit.details = details;
+            // A store that no longer takes writes (why the entry could not be written) is
+            // reported by the writer's health; the compaction's own state says what happened.
+            if let Err(failure) = shared.store.put_audit(&audit) {
                 error!(error = %failure, "the online compaction's audit entry was not recorded");
             }
             lock(&shared).state = state;
@@ -142,36 +154,4 @@ impl Service {
 /// the thread, which takes it).
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Compaction> {
     shared.compaction.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The audit entry of an ended compaction: what it did, or why it failed.
-fn compaction_audit(state: &CompactionState, actor: Actor) -> AuditRecord {
-    match state {
-        CompactionState::Finished { finished_at, report, .. } => {
-            let mut record = AuditRecord::new(
-                *finished_at,
-                actor,
-                AuditKind::StoreCompacted,
-                format!("store compacted into `{}`", report.generation),
-            );
-            record.details = vec![
-                format!("keys copied: {}", report.keys),
-                format!("bytes on disk: {} before, {} after", report.before, report.after),
-            ];
-            record
-        }
-        CompactionState::Failed { finished_at, error, .. } => {
-            let mut record = AuditRecord::new(
-                *finished_at,
-                actor,
-                AuditKind::StoreCompacted,
-                "store compaction failed; the store is unchanged",
-            );
-            record.details = vec![error.clone()];
-            record
-        }
-        CompactionState::Idle | CompactionState::Running { .. } => {
-            AuditRecord::new(Timestamp::now(), actor, AuditKind::StoreCompacted, "store compaction")
-        }
-    }
 }

@@ -363,7 +363,16 @@ impl Store {
         drop(slot);
         report.switch_hold = held.elapsed();
         report.longest_hold = report.longest_hold.max(report.switch_hold);
-        switched?;
+        switched.map_err(|error| match error {
+            StoreError::Sled(sled::Error::Io(io)) => StoreError::Sled(sled::Error::Io(std::io::Error::new(
+                io.kind(),
+                format!(
+                    "the compacted database `{generation}` is current, but its switch may not be durable yet \
+                     (the old one is kept until the next open): {io}"
+                ),
+            ))),
+            other => other,
+        })?;
         old.ok_or_else(|| StoreError::Closed { reason: "the store was closed during the compaction".into() })
     }
 }

@@ -12,7 +12,8 @@ pub enum CompactionStage {
     Running,
     /// The compacted store is the store now.
     Finished,
-    /// The store is unchanged; `error` says why.
+    /// The store is unchanged (unless `error` says the compacted database is current: a
+    /// failure after the switch); `error` says why.
     Failed,
 }
 
