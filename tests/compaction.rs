@@ -2,7 +2,9 @@
 //! the copy and none of them sees an error; every acknowledged event is in the compacted
 //! store, which agrees with a rebuild from its events (`verify`) and is what the next start
 //! opens; the old database's files are gone; gRPC's `Admin` starts and follows it too; only
-//! `admin` may start it. (How much smaller the store gets is measured in the benchmarks.)
+//! `admin` may start it. The binary also compacts by itself once the store has grown by the
+//! factor it is given, and refuses a compaction its file system has no room for. (How much
+//! smaller the store gets is measured in the benchmarks.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use serde_json::{Value, json};
 use tributary_grpc::proto;
 
-use crate::support::{TestServer, post_json, run_event, run_id, start_server_in};
+use crate::support::{TestServer, post_json, run_event, run_id, spawn_binary_with, start_server_in};
 
 const STATE: &str = "{ storeCompaction { stage startedAt finishedAt keysCopied bytesCopied bytesOnDiskBefore bytesOnDiskAfter generation longestHoldMs switchHoldMs error } }";
 
@@ -208,4 +210,68 @@ async fn only_admin_starts_a_compaction() {
     assert!(entries[0]["subject"].as_str().unwrap().contains("generation-1"), "{trail}");
     assert!(entries[0]["details"][0].as_str().unwrap().starts_with("keys copied: "), "{trail}");
     server.shutdown().await;
+}
+
+/// The real binary compacts its store by itself once it has grown past `--compact-growth`
+/// (checked every second here, any size): the compaction is in the audit trail, attributed to
+/// the server's configuration; `CURRENT` names the new generation; every acknowledged event is
+/// there, also after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_compacts_its_store_by_itself_once_it_has_grown() {
+    let temp = tempfile::tempdir().unwrap();
+    let args = ["--compact-growth", "1.5", "--compact-min-mb", "0", "--compact-check-secs", "1"];
+    let mut child = spawn_binary_with(temp.path(), &args);
+    let ingest = format!("{}/api/v1/lineage", child.base_url);
+    let graphql = format!("{}/graphql", child.base_url);
+    let mut acknowledged = 0u32;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let entries = loop {
+        // Churn while waiting: the store keeps growing, and writes go on during any copy.
+        for _ in 0..20 {
+            let (status, body) = post_json(&ingest, &churn_event(0, acknowledged)).await;
+            assert_eq!(status, 201, "event {acknowledged}: {body}");
+            acknowledged += 1;
+        }
+        let query = json!({"query": r#"{ auditLog(kinds: ["STORE_COMPACTED"]) { entries { actorKind actorName subject details } } }"#});
+        let (status, trail) = post_json(&graphql, &query).await;
+        assert_eq!(status, 200, "{trail}");
+        let entries = trail["data"]["auditLog"]["entries"].as_array().cloned().unwrap_or_default();
+        if !entries.is_empty() {
+            break entries;
+        }
+        assert!(std::time::Instant::now() < deadline, "no automatic compaction after {acknowledged} events: {trail}");
+    };
+    let first = entries.last().unwrap();
+    assert_eq!(first["actorKind"], "LOCAL", "{first}");
+    assert_eq!(first["actorName"], "automatic compaction (--compact-growth 1.5)", "{first}");
+    assert!(first["subject"].as_str().unwrap().starts_with("store compacted into `generation-"), "{first}");
+    let current = std::fs::read_to_string(temp.path().join("CURRENT")).unwrap();
+    assert!(current.trim().starts_with("generation-"), "{current}");
+    child.child.kill().unwrap();
+    child.child.wait().unwrap();
+    let server = start_server_in(temp.path()).await;
+    let (sequence, _) = server.watermark().await;
+    assert!(sequence >= u64::from(acknowledged), "{sequence} events after the restart, {acknowledged} acknowledged");
+    for n in (0..acknowledged).step_by(37) {
+        let data =
+            server.graphql_data("query($id: String!) { run(runId: $id) { state } }", json!({"id": run_id(n)})).await;
+        assert_eq!(data["run"]["state"], "COMPLETE", "run {n} lost");
+    }
+    server.shutdown().await;
+}
+
+/// `--compact-growth` below 1.1 (a store copied again right after each compaction) is refused
+/// at start, naming the flag.
+#[test]
+fn a_growth_factor_below_one_point_one_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--compact-growth", "0.5", "--data-dir"])
+        .arg(temp.path())
+        .env("TRIBUTARY_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--compact-growth 0.5: give a factor of at least 1.1, or 0 to turn it off"), "{stderr}");
 }

@@ -3,6 +3,8 @@
 //! restarting (sled keeps a failed flush's error until reopened) every acknowledged event is
 //! there and ingest works again.
 //!
+//! An admin's compaction is refused there too: its copy would take the space ingest needs.
+//!
 //! Needs `mount -t tmpfs` (root or CAP_SYS_ADMIN on Linux); elsewhere it says why and skips.
 
 use std::io::Write;
@@ -191,6 +193,17 @@ async fn scenario(disk: &mut SmallDisk) {
         assert_eq!(status, 201, "{body}");
         acknowledged.push((n, body["sequence"].as_u64().unwrap()));
     }
+
+    // A compaction needs room for its copy and leaves some for ingest: on this small disk an
+    // admin's is refused, saying so, and nothing starts.
+    let (status, refused) =
+        post(&client, &format!("{base}/graphql"), &json!({"query": "mutation { compactStore { stage } }"})).await;
+    assert_eq!(status, 200, "{refused}");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{refused}");
+    let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("bytes free; a compaction needs room for its copy"), "{refused}");
+    let state = graphql(&client, &base, "{ storeCompaction { stage } }", json!({})).await;
+    assert_eq!(state["storeCompaction"]["stage"], "IDLE", "{state}");
 
     let filled = fill_disk(&disk.filler());
     eprintln!("disk_full: filler took {filled} bytes");

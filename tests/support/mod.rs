@@ -197,9 +197,15 @@ pub struct ChildServer {
 }
 
 pub fn spawn_binary(data_dir: &Path) -> ChildServer {
+    spawn_binary_with(data_dir, &[])
+}
+
+/// [`spawn_binary`] with more `serve` arguments.
+pub fn spawn_binary_with(data_dir: &Path, args: &[&str]) -> ChildServer {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(args)
         .env("TRIBUTARY_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -28,7 +28,8 @@ pub enum ActorKind {
     /// No token, on a server running without authentication.
     Open,
     /// A command working on the store directly (`tributary import`, `token create --data-dir`):
-    /// whoever can read the data directory.
+    /// whoever can read the data directory; also the server acting on its configuration (an
+    /// automatic compaction).
     Local,
     /// A record consumed from a log the server reads (a Kafka topic): whoever may produce to
     /// it, as the broker's ACLs decide.

@@ -29,7 +29,7 @@ mod writer;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
-pub use compaction::CompactionState;
+pub use compaction::{AutoCompact, CompactionState, FREE_SPACE_RESERVE};
 use tributary_graph::LineageIndex;
 use tributary_model::{DatasetId, Watermark};
 use tributary_store::Store;
@@ -114,6 +114,9 @@ pub struct ServiceConfig {
     /// Every request needs a token even before the first one is created (otherwise the
     /// server runs open until a token exists).
     pub require_auth: bool,
+    /// When the server compacts its store by itself; `None` (the default here; `serve` turns
+    /// it on) only when an admin asks.
+    pub auto_compact: Option<AutoCompact>,
 }
 
 impl Default for ServiceConfig {
@@ -130,6 +133,7 @@ impl Default for ServiceConfig {
             max_lineage_limit: 1_000_000,
             policies: Vec::new(),
             require_auth: false,
+            auto_compact: None,
         }
     }
 }
@@ -227,6 +231,8 @@ pub(crate) struct Shared {
     pub(crate) closing: std::sync::atomic::AtomicBool,
     /// The store's online compaction (see `compaction`); a leaf lock.
     pub(crate) compaction: Mutex<compaction::Compaction>,
+    /// Wakes the automatic compaction's thread from its wait (when the server closes).
+    pub(crate) compaction_wake: std::sync::Condvar,
 }
 
 /// A handle on the running service; cheap to clone.
@@ -301,6 +307,7 @@ impl Service {
                 .map_err(|error| ServiceError::Internal(format!("cannot set up the metrics: {error}")))?,
             closing: std::sync::atomic::AtomicBool::new(false),
             compaction: Mutex::new(compaction::Compaction::default()),
+            compaction_wake: std::sync::Condvar::new(),
         });
         // Graph policies look at column lineage (PII reach) and their findings must be right
         // from the first event on: with some, the column lineage loads before serving.
@@ -316,6 +323,12 @@ impl Service {
             Some(spawned)
         };
         let (writer, thread) = writer::start(Arc::clone(&shared));
+        if let Some(policy) = shared.config.auto_compact.clone()
+            && let Err(failure) = compaction::start_auto(&shared, policy)
+        {
+            // The server runs on; an admin can still compact it.
+            tracing::error!(error = %failure, "the store will not be compacted automatically");
+        }
         Ok(Self {
             shared,
             writer,

@@ -40,6 +40,9 @@ pub(crate) const META_GRAPH_KEYS: &[u8] = b"Mgraph";
 pub(crate) const META_PROBE: &[u8] = b"Mprobe";
 /// The key that makes redacted ids (stable per store, never shown).
 pub(crate) const META_REDACTION_KEY: &[u8] = b"Mredaction";
+/// The store's size on disk (u64) right after its last online compaction: the baseline an
+/// automatic compaction measures growth against.
+pub(crate) const META_COMPACTED: &[u8] = b"Mcompacted";
 
 pub(crate) const CODEC_RAW: u8 = 0;
 pub(crate) const CODEC_LZ4: u8 = 1;

@@ -358,6 +358,44 @@ impl Store {
         Ok(self.db()?.size_on_disk()?)
     }
 
+    /// The store's size on disk right after its last online compaction, if it had one (and
+    /// the record of it was flushed).
+    pub fn compacted_size(&self) -> Result<Option<u64>> {
+        let Some(value) = self.db()?.get(META_COMPACTED)? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 8] = value.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+            key: String::from_utf8_lossy(META_COMPACTED).into_owned(),
+            reason: format!("{} bytes, not a 64-bit size", value.len()),
+        })?;
+        Ok(Some(u64::from_be_bytes(bytes)))
+    }
+
+    /// Records `bytes` as the store's size on disk right after a compaction (read back by
+    /// [`Self::compacted_size`]), durably.
+    pub fn record_compacted_size(&self, bytes: u64) -> Result<()> {
+        // Through the writes' path: mirrored into a compaction's copy should one be running.
+        self.apply_writes(
+            [(sled::IVec::from(META_COMPACTED), Some(sled::IVec::from(&bytes.to_be_bytes()[..])))],
+            false,
+        )?;
+        self.flush()
+    }
+
+    /// Bytes free for this store on its file system (what an unprivileged process may use),
+    /// `None` for a temporary store.
+    pub fn available_space(&self) -> Result<Option<u64>> {
+        let Some(root) = &self.path else {
+            return Ok(None);
+        };
+        fs2::available_space(root).map(Some).map_err(|error| {
+            StoreError::Sled(sled::Error::Io(std::io::Error::new(
+                error.kind(),
+                format!("reading the free space of `{}`: {error}", root.display()),
+            )))
+        })
+    }
+
     /// Writes every key of this store, in key order, into a new database at `target` (which
     /// must hold none), then settles it: the same store in a file sled has written once.
     ///

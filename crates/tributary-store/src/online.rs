@@ -205,9 +205,14 @@ impl Store {
     /// Copies the store into a new database while it stays in use (reads and writes go on;
     /// each write waits at most one slice of the copy), then makes the copy current. See the
     /// module documentation for the protocol. `progress` is called after each slice with the
-    /// keys copied so far; when it answers `false` the compaction stops and the store stays as
-    /// it was. Refused for a temporary store and while another compaction runs.
-    pub fn compact_online(&self, mut progress: impl FnMut(u64) -> bool) -> Result<OnlineCompactReport> {
+    /// keys copied so far; when it breaks with a reason the compaction stops, the store stays
+    /// as it was and the error gives that reason. Refused for a temporary store and while
+    /// another compaction runs. A finished compaction records the store's new size on disk
+    /// ([`Store::compacted_size`]).
+    pub fn compact_online(
+        &self,
+        mut progress: impl FnMut(u64) -> std::ops::ControlFlow<String>,
+    ) -> Result<OnlineCompactReport> {
         let Some(root) = self.path.clone() else {
             return Err(StoreError::Closed { reason: "a temporary store cannot be compacted".into() });
         };
@@ -248,6 +253,9 @@ impl Store {
             }
         };
         report.after = self.db()?.size_on_disk()?;
+        // The baseline of the next automatic compaction; a crash before the store's next flush
+        // loses it, and the next one is then estimated from the live data.
+        self.record_compacted_size(report.after)?;
         report.old_removed = release_old_database(old, old_dir, &root);
         Ok(report)
     }
@@ -258,7 +266,11 @@ impl Store {
 
     /// Copies slices until one reaches the end of the live database; returns with the last
     /// slice done (the caller finishes under the lock it takes again).
-    fn copy_slices(&self, report: &mut OnlineCompactReport, progress: &mut impl FnMut(u64) -> bool) -> Result<()> {
+    fn copy_slices(
+        &self,
+        report: &mut OnlineCompactReport,
+        progress: &mut impl FnMut(u64) -> std::ops::ControlFlow<String>,
+    ) -> Result<()> {
         // Only this thread moves the copier's position, so it keeps its own copy of it for the
         // reads it makes without the lock.
         let mut through: Option<sled::IVec> = None;
@@ -312,8 +324,8 @@ impl Store {
             if at_end || report.slices.is_multiple_of(FLUSH_EVERY_SLICES) {
                 target.flush()?;
             }
-            if !progress(report.keys) {
-                return Err(StoreError::Closed { reason: "the compaction was stopped".into() });
+            if let std::ops::ControlFlow::Break(reason) = progress(report.keys) {
+                return Err(StoreError::Closed { reason: format!("the compaction was stopped: {reason}") });
             }
             if at_end {
                 return Ok(());

@@ -983,8 +983,13 @@ fn events_stay_readable_while_dictionaries_are_trained_beside_readers_and_writer
 }
 
 /// Every key and value of a store, in key order.
+/// Every key and value, but the record of the last compaction's size (which only a compacted
+/// store has).
 fn everything(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
-    (0..=u8::MAX).flat_map(|prefix| store.scan_raw(prefix).map(Result::unwrap).collect::<Vec<_>>()).collect()
+    (0..=u8::MAX)
+        .flat_map(|prefix| store.scan_raw(prefix).map(Result::unwrap).collect::<Vec<_>>())
+        .filter(|(key, _)| key != crate::keys::META_COMPACTED)
+        .collect()
 }
 
 /// One round of the writes a live store takes: a group of new events, datasets rewritten
@@ -1049,7 +1054,7 @@ fn online_compaction_keeps_every_write_made_while_it_copies() {
             }
         });
         // No pause between slices: the writer gets its turns from the lock's fair hand-over.
-        let report = store.compact_online(|_| true).unwrap();
+        let report = store.compact_online(|_| std::ops::ControlFlow::Continue(())).unwrap();
         // A few more rounds on the compacted store before the comparison.
         std::thread::sleep(std::time::Duration::from_millis(50));
         done.store(true, Ordering::SeqCst);
@@ -1058,6 +1063,7 @@ fn online_compaction_keeps_every_write_made_while_it_copies() {
     });
     assert!(during > 0, "the writer got no turn during the compaction");
     assert_eq!(report.generation, "generation-1");
+    assert_eq!(store.compacted_size().unwrap(), Some(report.after));
     assert!(report.keys > 2000, "{report:?}");
     // A slice holds at most 2,048 keys (fewer when it runs out of time).
     assert!(report.slices >= report.keys.div_ceil(2048), "{report:?}");
@@ -1071,7 +1077,7 @@ fn online_compaction_keeps_every_write_made_while_it_copies() {
     let store = Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap();
     assert!(!dir.path().join("db").exists() && !dir.path().join("conf").exists());
     assert_eq!(everything(&store), everything(&model));
-    let second = store.compact_online(|_| true).unwrap();
+    let second = store.compact_online(|_| std::ops::ControlFlow::Continue(())).unwrap();
     assert_eq!(second.generation, "generation-2");
     assert_eq!(everything(&store), everything(&model));
     drop(store);
@@ -1111,7 +1117,10 @@ fn unfinished_generations_are_removed_and_a_missing_current_one_refused() {
         Err(StoreError::Corrupt { .. })
     ));
     let temporary = Store::open_temporary(&StoreConfig::default()).unwrap();
-    assert!(matches!(temporary.compact_online(|_| true), Err(StoreError::Closed { .. })));
+    assert!(matches!(
+        temporary.compact_online(|_| std::ops::ControlFlow::Continue(())),
+        Err(StoreError::Closed { .. })
+    ));
 }
 
 /// While a compaction runs (held between two slices here), a second one is refused as busy;
@@ -1133,18 +1142,26 @@ fn a_second_compaction_is_refused_and_a_stopped_one_leaves_the_store_as_it_was()
         let first = scope.spawn(move || {
             store.compact_online(|_| {
                 paused.send(()).unwrap();
-                resumed.recv().unwrap()
+                if resumed.recv().unwrap() {
+                    std::ops::ControlFlow::Continue(())
+                } else {
+                    std::ops::ControlFlow::Break("told to stop".to_owned())
+                }
             })
         });
         pause.recv().unwrap();
         assert!(dir.path().join("generation-1").is_dir(), "the copy is under way");
-        assert!(matches!(store.compact_online(|_| true), Err(StoreError::Busy { .. })));
+        assert!(matches!(store.compact_online(|_| std::ops::ControlFlow::Continue(())), Err(StoreError::Busy { .. })));
         // Writes still land while the copy waits.
         live_writes(store, 0);
         resume.send(false).unwrap();
         first.join().unwrap()
     });
-    assert!(matches!(outcome, Err(StoreError::Closed { .. })), "{outcome:?}");
+    match outcome {
+        Err(StoreError::Closed { reason }) => assert_eq!(reason, "the compaction was stopped: told to stop"),
+        other => panic!("expected the stop's reason, got {other:?}"),
+    }
+    assert_eq!(store.compacted_size().unwrap(), None);
     assert!(!dir.path().join("CURRENT").exists());
     assert!(!dir.path().join("generation-1").exists());
     let after = everything(&store);
@@ -1154,6 +1171,6 @@ fn a_second_compaction_is_refused_and_a_stopped_one_leaves_the_store_as_it_was()
     assert!(before.iter().all(|(key, _)| keys.contains(key)));
     assert!(after.len() > before.len());
     assert_eq!(store.event(10_000).unwrap().unwrap(), mesh_event(10_000));
-    assert_eq!(store.compact_online(|_| true).unwrap().generation, "generation-1");
+    assert_eq!(store.compact_online(|_| std::ops::ControlFlow::Continue(())).unwrap().generation, "generation-1");
     assert_eq!(everything(&store), after);
 }

@@ -7,7 +7,7 @@ use tributary_service::model::AuditRecord;
 #[derive(SimpleObject)]
 pub struct AuditEntry {
     pub at: String,
-    /// TOKEN, OPEN (no token, server without authentication) or LOCAL (a command on the store).
+    /// TOKEN, OPEN (no token, server without authentication) or LOCAL (a command on the store, or the server acting on its configuration: an automatic compaction).
     pub actor_kind: String,
     pub token_id: Option<String>,
     pub actor_name: String,

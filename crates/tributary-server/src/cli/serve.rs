@@ -57,6 +57,18 @@ pub(super) struct ServeArgs {
     /// PEM file with the private key of --tls-cert (PKCS#8, PKCS#1 or SEC1, unencrypted).
     #[arg(long, env = "TRIBUTARY_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Compact the store while serving once its size on disk reaches this multiple of its
+    /// size after its last compaction (for a store never compacted, of the size a compaction
+    /// would leave, estimated from its keys and values); only when its file system has room
+    /// for the copy. 0 turns automatic compaction off (an admin can still run `compactStore`).
+    #[arg(long, env = "TRIBUTARY_COMPACT_GROWTH", default_value_t = 2.0, value_name = "FACTOR")]
+    compact_growth: f64,
+    /// Stores smaller than this on disk (MiB) are not compacted automatically.
+    #[arg(long, env = "TRIBUTARY_COMPACT_MIN_MB", default_value_t = 1024)]
+    compact_min_mb: u64,
+    /// Seconds between two looks at the store's size for automatic compaction.
+    #[arg(long, env = "TRIBUTARY_COMPACT_CHECK_SECS", default_value_t = 600)]
+    compact_check_secs: u64,
     #[command(flatten)]
     kafka: super::kafka::KafkaArgs,
 }
@@ -71,6 +83,25 @@ impl ServeArgs {
             max_graphql_bytes: self.max_graphql_bytes.max(1024),
             allowed_origins: self.allowed_origins.clone(),
         }
+    }
+
+    /// The automatic compaction's policy; `None` when `--compact-growth 0`.
+    fn auto_compact(&self) -> anyhow::Result<Option<tributary_service::AutoCompact>> {
+        if self.compact_growth == 0.0 {
+            return Ok(None);
+        }
+        // Below 1.1 a store would be copied again right after each compaction.
+        if !self.compact_growth.is_finite() || self.compact_growth < 1.1 {
+            anyhow::bail!(
+                "--compact-growth {}: give a factor of at least 1.1, or 0 to turn it off",
+                self.compact_growth
+            );
+        }
+        Ok(Some(tributary_service::AutoCompact {
+            growth: self.compact_growth,
+            min_bytes: self.compact_min_mb.saturating_mul(1 << 20),
+            every: std::time::Duration::from_secs(self.compact_check_secs.max(1)),
+        }))
     }
 
     /// The TLS configuration when both files are given; clap already refuses one without the other.
@@ -89,6 +120,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let tls = args.tls()?;
     let mut config = args.store.service_config();
     config.require_auth = args.require_auth;
+    config.auto_compact = args.auto_compact()?;
     config.max_lineage_limit = args.max_lineage_nodes.max(1);
     config.default_lineage_limit = config.default_lineage_limit.min(config.max_lineage_limit);
     if let Some(path) = &args.policies {
