@@ -409,16 +409,26 @@ mod snapshot {
         close(service);
         let config = tributary_store::StoreConfig::default();
         let stats = |dir: &Path| {
-            tributary_store::Store::open_waiting(dir, &config, std::time::Duration::from_secs(5))
-                .expect("open")
-                .stats()
-                .expect("stats")
+            let store =
+                tributary_store::Store::open_waiting(dir, &config, std::time::Duration::from_secs(5)).expect("open");
+            (store.stats().expect("stats"), store.compacted_size().expect("compacted size"))
         };
-        let before = stats(&dir);
+        let (before, never) = stats(&dir);
+        assert_eq!(never, None);
         let report = crate::maintenance::compact(&dir, &target, &config).expect("compact");
         assert_eq!(report.keys, before.iter().map(|prefix| prefix.keys).sum::<u64>());
         assert_eq!(report.bytes, before.iter().map(|prefix| prefix.key_bytes + prefix.value_bytes).sum::<u64>());
-        assert_eq!(stats(&target), before);
+        // The same keys and values, and one more meta key: the size the copy was compacted to.
+        let (after, compacted) = stats(&target);
+        assert_eq!(compacted, Some(report.after));
+        let meta = |stats: &[tributary_store::PrefixStats]| {
+            stats.iter().find(|prefix| prefix.prefix == b'M').map(|prefix| prefix.keys).unwrap_or(0)
+        };
+        assert_eq!(meta(&after), meta(&before) + 1);
+        let others = |stats: Vec<tributary_store::PrefixStats>| {
+            stats.into_iter().filter(|prefix| prefix.prefix != b'M').collect::<Vec<_>>()
+        };
+        assert_eq!(others(after), others(before));
         assert!(snapshot_file(&target).exists());
         assert_reopens(&target, IndexOrigin::Snapshot, &seen, "compacted");
         let verified = crate::maintenance::verify(&target, &config, |_| {}).expect("verify");
