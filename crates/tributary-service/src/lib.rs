@@ -265,14 +265,36 @@ impl Service {
         };
         let fresh_key = tributary_auth::RedactionKey::generate()?.to_bytes();
         let redaction_key = tributary_auth::RedactionKey::from_bytes(store.redaction_key(|| fresh_key)?);
-        let snapshot = config.data_dir.as_deref().and_then(|dir| snapshot::load(dir, &store, &redaction_key));
-        let (index, aliases, pending_columns) = match snapshot {
-            Some((index, columns)) => (index, apply::load_aliases(&store)?, Some(columns)),
-            None => {
-                let (index, aliases) = apply::rebuild_index(&store)?;
-                (index, aliases, None)
-            }
-        };
+        // sled's first write after opening a store with a long log stalls (see
+        // `Store::stabilize_recovered_log`): made here, on another core, while the index loads.
+        let (loaded, stabilized) = std::thread::scope(|scope| {
+            let stabilizing = config.data_dir.is_some().then(|| {
+                std::thread::Builder::new()
+                    .name("tributary-stabilize".into())
+                    .spawn_scoped(scope, || store.stabilize_recovered_log())
+            });
+            let snapshot = config.data_dir.as_deref().and_then(|dir| snapshot::load(dir, &store, &redaction_key));
+            let loaded = match snapshot {
+                Some((index, columns)) => apply::load_aliases(&store).map(|aliases| (index, aliases, Some(columns))),
+                None => apply::rebuild_index(&store).map(|(index, aliases)| (index, aliases, None)),
+            };
+            let stabilized = match stabilizing {
+                None => Ok(()),
+                Some(Err(spawn)) => Err(format!("cannot start its thread: {spawn}")),
+                Some(Ok(thread)) => match thread.join() {
+                    Ok(outcome) => outcome.map_err(|failure| failure.to_string()),
+                    Err(_) => Err("its thread panicked".to_owned()),
+                },
+            };
+            (loaded, stabilized)
+        });
+        if let Err(failure) = stabilized {
+            // The store may not take writes (a full disk): the server still answers reads,
+            // and the writer's first group meets the failed write (sled keeps its error) and
+            // recovers as from any failed flush (reopen, probe, then writes again).
+            tracing::warn!(error = %failure, "the store's first write after opening failed");
+        }
+        let (index, aliases, pending_columns) = loaded?;
         let index_origin = if pending_columns.is_some() { IndexOrigin::Snapshot } else { IndexOrigin::Rebuilt };
         let snapshot_at = pending_columns.as_ref().map(snapshot::PendingColumns::written);
         let offsets: std::collections::BTreeMap<(String, i32), i64> = store

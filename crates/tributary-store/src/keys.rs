@@ -43,6 +43,9 @@ pub(crate) const META_REDACTION_KEY: &[u8] = b"Mredaction";
 /// The store's size on disk (u64) right after its last online compaction: the baseline an
 /// automatic compaction measures growth against.
 pub(crate) const META_COMPACTED: &[u8] = b"Mcompacted";
+/// Written and removed again at start-up ([`crate::Store::stabilize_recovered_log`]); held
+/// only between the two, or after a crash between them (harmless, removed at the next start).
+pub(crate) const META_SCRATCH: &[u8] = b"Mscratch";
 
 pub(crate) const CODEC_RAW: u8 = 0;
 pub(crate) const CODEC_LZ4: u8 = 1;

@@ -293,6 +293,22 @@ impl Store {
         self.flush()
     }
 
+    /// Has sled account for the log segments it recovered when it opened, which it does at
+    /// its first write to disk afterwards (its first `stabilize` deactivates every recovered
+    /// segment, each time counting over all of them: ~1.6 s for the ~30,000 segments of a
+    /// never-compacted 1M store, nothing to notice for a compacted one). A scratch key is
+    /// written, removed and flushed, so that a server pays this while it loads its index
+    /// instead of in its first acknowledged write; the store's content is unchanged.
+    pub fn stabilize_recovered_log(&self) -> Result<()> {
+        let mut scratch = Writes::default();
+        scratch.insert(META_SCRATCH, &[1u8][..]);
+        self.write_batch(scratch)?;
+        let mut removal = Writes::default();
+        removal.remove(META_SCRATCH);
+        self.write_batch(removal)?;
+        self.flush()
+    }
+
     fn db(&self) -> Result<sled::Db> {
         self.db
             .read()

@@ -50,6 +50,29 @@ fn records_survive_reopen_and_names_with_shared_prefixes_stay_apart() {
     assert_eq!(store.alias(&DatasetId::new("s3", "bucket/orders")).unwrap(), Some(a));
 }
 
+/// The start-up write that has sled account for the log it recovered leaves the content as
+/// it was, also after a crash between its write and its removal (the next start removes the
+/// scratch key left behind).
+#[test]
+fn stabilizing_the_recovered_log_leaves_the_content_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::default();
+    let store = Store::open(dir.path(), &config).unwrap();
+    store_events(&store, 1..=50);
+    store.flush().unwrap();
+    let before = everything(&store);
+    store.stabilize_recovered_log().unwrap();
+    assert_eq!(everything(&store), before);
+    // As a crash between the two writes leaves it.
+    store.db().unwrap().insert(crate::keys::META_SCRATCH, &[1u8][..]).unwrap();
+    store.flush().unwrap();
+    assert_eq!(everything(&store).len(), before.len() + 1);
+    drop(store);
+    let store = Store::open_waiting(dir.path(), &config, std::time::Duration::from_secs(10)).unwrap();
+    store.stabilize_recovered_log().unwrap();
+    assert_eq!(everything(&store), before);
+}
+
 #[test]
 fn a_second_open_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
