@@ -269,9 +269,13 @@ impl Service {
         // `Store::stabilize_recovered_log`): made here, on another core, while the index loads.
         let (loaded, stabilized) = std::thread::scope(|scope| {
             let stabilizing = config.data_dir.is_some().then(|| {
-                std::thread::Builder::new()
-                    .name("tributary-stabilize".into())
-                    .spawn_scoped(scope, || store.stabilize_recovered_log())
+                std::thread::Builder::new().name("tributary-stabilize".into()).spawn_scoped(scope, || {
+                    let started = std::time::Instant::now();
+                    let outcome = store.stabilize_recovered_log();
+                    let elapsed_ms = started.elapsed().as_millis() as u64;
+                    tracing::info!(elapsed_ms, "the store's recovered log accounted for (its first write)");
+                    outcome
+                })
             });
             let snapshot = config.data_dir.as_deref().and_then(|dir| snapshot::load(dir, &store, &redaction_key));
             let loaded = match snapshot {
