@@ -8,7 +8,7 @@ use tonic::metadata::MetadataValue;
 use tributary_grpc::proto;
 
 use crate::mesh::{APPLY_DOMAIN, APPLY_PRODUCT, read};
-use crate::support::{TestServer, run_event, run_id, start_server};
+use crate::support::{TestServer, run_event, run_id, serve_refused, start_server};
 
 const CREATE_TOKEN: &str = "mutation($name: String!, $scopes: [String!]!) {
     createToken(name: $name, scopes: $scopes) { token details { id name scopes createdBy } } }";
@@ -377,14 +377,7 @@ async fn tokens_survive_a_restart_and_the_cli_manages_them() {
 #[test]
 fn a_non_loopback_bind_without_authentication_refuses_to_start() {
     let temp = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
-        .arg(temp.path())
-        .env("TRIBUTARY_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = serve_refused("0.0.0.0:0", temp.path(), &[]);
     assert!(stderr.contains("refusing to serve 0.0.0.0:0 without authentication"), "{stderr}");
     assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use serde_json::{Value, json};
 use tributary_grpc::proto;
 
-use crate::support::{TestServer, post_json, run_event, run_id, spawn_binary_with, start_server_in};
+use crate::support::{TestServer, post_json, run_event, run_id, serve_refused, spawn_binary_with, start_server_in};
 
 const STATE: &str = "{ storeCompaction { stage startedAt finishedAt keysCopied bytesCopied bytesOnDiskBefore bytesOnDiskAfter generation longestHoldMs switchHoldMs error } }";
 
@@ -265,13 +265,6 @@ async fn the_server_compacts_its_store_by_itself_once_it_has_grown() {
 #[test]
 fn a_growth_factor_below_one_point_one_is_refused() {
     let temp = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--compact-growth", "0.5", "--data-dir"])
-        .arg(temp.path())
-        .env("TRIBUTARY_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = serve_refused("127.0.0.1:0", temp.path(), &["--compact-growth", "0.5"]);
     assert!(stderr.contains("--compact-growth 0.5: give a factor of at least 1.1, or 0 to turn it off"), "{stderr}");
 }

@@ -222,6 +222,33 @@ pub fn spawn_binary_with(data_dir: &Path, args: &[&str]) -> ChildServer {
     ChildServer { child, base_url: url }
 }
 
+/// Runs `tributary serve --listen LISTEN --data-dir DIR ARGS` expecting it to refuse to start:
+/// it must exit unsuccessfully within 30 s. Returns its standard error.
+pub fn serve_refused(listen: &str, data_dir: &Path, args: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["serve", "--listen", listen, "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .env("TRIBUTARY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tributary");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("`tributary serve {args:?}` was still running after 30 s; it should have refused to start");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("its output");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "`tributary serve {args:?}` started: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
 /// A server on a fresh data directory with the given front-door limits (short timeouts, a
 /// small connection limit, allowed origins).
 pub async fn start_server_with_limits(limits: tributary_server::ServerLimits) -> TestServer {
