@@ -28,6 +28,10 @@ pub const FREE_SPACE_RESERVE: u64 = 512 << 20;
 /// (measured: 2.07x at 1M, 2.4x at 100k; `benches/README.md`): what a compaction is expected
 /// to leave, for a store that has no compaction of its own to go by.
 const COMPACTED_PER_LIVE_BYTE: f64 = 2.0;
+/// When the automatic compaction first looks at the store after start-up: soon, so that a
+/// store bulk-loaded by `tributary import` is compacted within minutes of being served, and
+/// after the start-up's own work (the column lineage load) at the scales measured.
+const FIRST_LOOK: Duration = Duration::from_secs(60);
 /// Slices between two looks at the free space during a copy.
 const FREE_SPACE_EVERY_SLICES: u64 = 8;
 
@@ -264,24 +268,28 @@ pub(crate) fn start_auto(shared: &Arc<Shared>, policy: AutoCompact) -> Result<()
     Ok(())
 }
 
-/// Looks at the store every `policy.every` and starts a compaction when one is due, until
-/// the server closes.
+/// Looks at the store [`FIRST_LOOK`] after start-up (or after `policy.every` when that is
+/// sooner), then every `policy.every`, and starts a compaction when one is due, until the
+/// server closes.
 fn auto_loop(shared: &Arc<Shared>, policy: &AutoCompact) {
     // The size a compaction would leave, for a store that has no compaction of its own to go
-    // by: estimated once (a scan of every key), then read from the store after its first.
+    // by: estimated by a scan of every key, kept between looks, and estimated again before a
+    // compaction it calls for starts; read from the store after its first compaction.
     let mut estimated: Option<u64> = None;
+    let mut wait = policy.every.min(FIRST_LOOK);
     loop {
         {
             let compaction = lock(shared);
             let closing = || shared.closing.load(std::sync::atomic::Ordering::SeqCst);
             let (_compaction, _) = shared
                 .compaction_wake
-                .wait_timeout_while(compaction, policy.every, |_| !closing())
+                .wait_timeout_while(compaction, wait, |_| !closing())
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if closing() {
                 return;
             }
         }
+        wait = policy.every;
         match due(shared, policy, &mut estimated) {
             Ok(Due::No) => {}
             Ok(Due::Yes { size, baseline, free }) => {
@@ -311,7 +319,7 @@ fn auto_loop(shared: &Arc<Shared>, policy: &AutoCompact) {
 
 /// Whether an automatic compaction is due (sizes in bytes on disk).
 #[derive(Debug, PartialEq, Eq)]
-enum Due {
+pub(crate) enum Due {
     No,
     Yes {
         size: u64,
@@ -326,7 +334,7 @@ enum Due {
     },
 }
 
-fn due(shared: &Shared, policy: &AutoCompact, estimated: &mut Option<u64>) -> Result<Due, ServiceError> {
+pub(crate) fn due(shared: &Shared, policy: &AutoCompact, estimated: &mut Option<u64>) -> Result<Due, ServiceError> {
     let store = &shared.store;
     if matches!(lock(shared).state, CompactionState::Running { .. }) {
         return Ok(Due::No);
@@ -335,21 +343,24 @@ fn due(shared: &Shared, policy: &AutoCompact, estimated: &mut Option<u64>) -> Re
     if size < policy.min_bytes {
         return Ok(Due::No);
     }
+    let grown = |baseline: u64| size as f64 >= baseline.max(1) as f64 * policy.growth;
     let baseline = match store.compacted_size()? {
         Some(recorded) => recorded,
-        None => match *estimated {
-            Some(estimate) => estimate,
-            None => {
-                let Some(live) = live_bytes(shared)? else {
-                    return Ok(Due::No);
-                };
-                let estimate = (live as f64 * COMPACTED_PER_LIVE_BYTE) as u64;
-                *estimated = Some(estimate);
-                estimate
+        None => {
+            // An estimate from an earlier look is too small once the live data has grown
+            // since: estimated again before it starts a compaction.
+            if estimated.is_some_and(|estimate| !grown(estimate)) {
+                return Ok(Due::No);
             }
-        },
+            let Some(live) = live_bytes(shared)? else {
+                return Ok(Due::No);
+            };
+            let estimate = (live as f64 * COMPACTED_PER_LIVE_BYTE) as u64;
+            *estimated = Some(estimate);
+            estimate
+        }
     };
-    if (size as f64) < baseline.max(1) as f64 * policy.growth {
+    if !grown(baseline) {
         return Ok(Due::No);
     }
     let free = store.available_space()?.unwrap_or(u64::MAX);

@@ -842,3 +842,31 @@ fn aliases_resolve_alike_in_the_declaring_group_later_groups_and_a_rebuild() {
     };
     assert_eq!((report.events, report.differences), (5, 0), "{:?}", report.shown);
 }
+
+/// The automatic compaction's estimate for a store never compacted is made again before it
+/// calls for a compaction: one made before the live data grew does not start one early.
+#[test]
+fn a_stale_compaction_estimate_is_made_again_before_it_calls_for_a_compaction() {
+    use crate::compaction::{Due, due};
+    let temp = tempfile::tempdir().expect("temp dir");
+    write_chain(temp.path(), 200);
+    let service =
+        Service::open(ServiceConfig { data_dir: Some(temp.path().to_path_buf()), ..ServiceConfig::default() })
+            .expect("open");
+    let live: u64 =
+        service.shared.store.stats().expect("stats").iter().map(|prefix| prefix.key_bytes + prefix.value_bytes).sum();
+    let size = service.shared.store.size_on_disk().expect("size");
+    let every = std::time::Duration::from_secs(600);
+    // An estimate far below the live data, as one made while the store was nearly empty: by
+    // itself it would call for a compaction at any growth.
+    let mut estimated = Some(1);
+    let policy = crate::AutoCompact { growth: 1000.0, min_bytes: 0, every };
+    assert!((size as f64) < 1000.0 * live as f64, "the test needs a store under 1000x its live bytes");
+    assert_eq!(due(&service.shared, &policy, &mut estimated).expect("due"), Due::No);
+    assert_eq!(estimated, Some(2 * live), "estimated again from the live bytes");
+    // A growth the store has reached against the fresh estimate calls for one.
+    let reached = crate::AutoCompact { growth: size as f64 / (2 * live) as f64 * 0.9, min_bytes: 0, every };
+    let verdict = due(&service.shared, &reached, &mut estimated).expect("due");
+    assert!(matches!(verdict, Due::Yes { .. } | Due::NoRoom { .. }), "{verdict:?}");
+    service.close();
+}

@@ -66,7 +66,8 @@ pub(super) struct ServeArgs {
     /// Stores smaller than this on disk (MiB) are not compacted automatically.
     #[arg(long, env = "TRIBUTARY_COMPACT_MIN_MB", default_value_t = 1024)]
     compact_min_mb: u64,
-    /// Seconds between two looks at the store's size for automatic compaction.
+    /// Seconds between two looks at the store's size for automatic compaction (the first is
+    /// a minute after start-up, or sooner when this is shorter).
     #[arg(long, env = "TRIBUTARY_COMPACT_CHECK_SECS", default_value_t = 600)]
     compact_check_secs: u64,
     #[command(flatten)]
