@@ -4,9 +4,8 @@
 //!
 //! An admin starts one (`compactStore`), or the server does by itself ([`AutoCompact`]): a
 //! thread looks at the store's size every so often and compacts once it has grown by the
-//! configured factor since its last compaction (for a store never compacted, since the size
-//! a compaction would leave, estimated from its live keys and values), if the file system has
-//! room for the copy. Either way the copy stops, leaving the store as it was, when the file
+//! configured factor since its last compaction (a store never compacted: once it is large
+//! enough to be compacted at all), if the file system has room for the copy. Either way the copy stops, leaving the store as it was, when the file
 //! system's free space falls below [`FREE_SPACE_RESERVE`]: the copy shares the disk with
 //! ingest, which must not be the one to run out of it.
 
@@ -24,10 +23,11 @@ use crate::{Service, ServiceError, Shared};
 /// (an automatic one: with less beside the copy it expects to write), and stops when the copy
 /// would take the free space below it.
 pub const FREE_SPACE_RESERVE: u64 = 512 << 20;
-/// sled's size for keys and values written once in key order, against their own bytes
-/// (measured: 2.07x at 1M, 2.4x at 100k; `benches/README.md`): what a compaction is expected
-/// to leave, for a store that has no compaction of its own to go by.
-const COMPACTED_PER_LIVE_BYTE: f64 = 2.0;
+/// The size a store built by ingest has on disk against its size once compacted, at least
+/// (measured: 1.8x after a bulk import, up to 4x under churn; `benches/README.md`): the copy
+/// an automatic compaction of a store never compacted expects to write is its size divided by
+/// this. The copy stops at [`FREE_SPACE_RESERVE`] should it be larger.
+const INGESTED_PER_COMPACTED_BYTE: u64 = 2;
 /// When the automatic compaction first looks at the store after start-up: soon, so that a
 /// store bulk-loaded by `tributary import` is compacted within minutes of being served, and
 /// after the start-up's own work (the column lineage load) at the scales measured.
@@ -272,10 +272,6 @@ pub(crate) fn start_auto(shared: &Arc<Shared>, policy: AutoCompact) -> Result<()
 /// sooner), then every `policy.every`, and starts a compaction when one is due, until the
 /// server closes.
 fn auto_loop(shared: &Arc<Shared>, policy: &AutoCompact) {
-    // The size a compaction would leave, for a store that has no compaction of its own to go
-    // by: estimated by a scan of every key, kept between looks, and estimated again before a
-    // compaction it calls for starts; read from the store after its first compaction.
-    let mut estimated: Option<u64> = None;
     let mut wait = policy.every.min(FIRST_LOOK);
     loop {
         {
@@ -290,7 +286,7 @@ fn auto_loop(shared: &Arc<Shared>, policy: &AutoCompact) {
             }
         }
         wait = policy.every;
-        match due(shared, policy, &mut estimated) {
+        match due(shared, policy) {
             Ok(Due::No) => {}
             Ok(Due::Yes { size, baseline, free }) => {
                 info!(size, baseline, free, growth = policy.growth, "the store has grown: compacting it");
@@ -334,7 +330,13 @@ pub(crate) enum Due {
     },
 }
 
-pub(crate) fn due(shared: &Shared, policy: &AutoCompact, estimated: &mut Option<u64>) -> Result<Due, ServiceError> {
+/// A store with a recorded compaction is due once its size on disk reaches `policy.growth`
+/// times the recorded size. A store never compacted (`tributary import`'s, or one from before
+/// sizes were recorded) is due once it reaches `policy.min_bytes`: sled's file of a store
+/// built by ingest is always a multiple of its compacted size, and estimating that size
+/// would read every key, as much reading as the copy itself (minutes at 1M, with single
+/// events waiting on the disk meanwhile: measured, `benches/README.md`, session 21).
+pub(crate) fn due(shared: &Shared, policy: &AutoCompact) -> Result<Due, ServiceError> {
     let store = &shared.store;
     if matches!(lock(shared).state, CompactionState::Running { .. }) {
         return Ok(Due::No);
@@ -343,26 +345,12 @@ pub(crate) fn due(shared: &Shared, policy: &AutoCompact, estimated: &mut Option<
     if size < policy.min_bytes {
         return Ok(Due::No);
     }
-    let grown = |baseline: u64| size as f64 >= baseline.max(1) as f64 * policy.growth;
+    // What the last compaction left, or, for a store never compacted, the copy's expected size.
     let baseline = match store.compacted_size()? {
+        Some(recorded) if (size as f64) < recorded.max(1) as f64 * policy.growth => return Ok(Due::No),
         Some(recorded) => recorded,
-        None => {
-            // An estimate from an earlier look is too small once the live data has grown
-            // since: estimated again before it starts a compaction.
-            if estimated.is_some_and(|estimate| !grown(estimate)) {
-                return Ok(Due::No);
-            }
-            let Some(live) = live_bytes(shared)? else {
-                return Ok(Due::No);
-            };
-            let estimate = (live as f64 * COMPACTED_PER_LIVE_BYTE) as u64;
-            *estimated = Some(estimate);
-            estimate
-        }
+        None => size / INGESTED_PER_COMPACTED_BYTE,
     };
-    if !grown(baseline) {
-        return Ok(Due::No);
-    }
     let free = store.available_space()?.unwrap_or(u64::MAX);
     // The copy takes about what the last compaction left (more since: the live data grew,
     // which the size on disk beyond the baseline bounds).
@@ -371,20 +359,4 @@ pub(crate) fn due(shared: &Shared, policy: &AutoCompact, estimated: &mut Option<
         return Ok(Due::NoRoom { size, baseline, free });
     }
     Ok(Due::Yes { size, baseline, free })
-}
-
-/// The bytes of every key and value (a scan of the store, stopped when the server closes:
-/// `None`).
-fn live_bytes(shared: &Shared) -> Result<Option<u64>, ServiceError> {
-    let mut bytes = 0u64;
-    for prefix in 0..=u8::MAX {
-        for (seen, entry) in shared.store.scan_raw(prefix).enumerate() {
-            let (key, value) = entry?;
-            bytes += (key.len() + value.len()) as u64;
-            if seen % 4096 == 4095 && shared.closing.load(std::sync::atomic::Ordering::SeqCst) {
-                return Ok(None);
-            }
-        }
-    }
-    Ok(Some(bytes))
 }

@@ -843,30 +843,29 @@ fn aliases_resolve_alike_in_the_declaring_group_later_groups_and_a_rebuild() {
     assert_eq!((report.events, report.differences), (5, 0), "{:?}", report.shown);
 }
 
-/// The automatic compaction's estimate for a store never compacted is made again before it
-/// calls for a compaction: one made before the live data grew does not start one early.
+/// When the automatic compaction calls for a compaction: a store never compacted once it
+/// reaches the minimum size, a compacted one once it has grown by the factor since.
 #[test]
-fn a_stale_compaction_estimate_is_made_again_before_it_calls_for_a_compaction() {
+fn a_compaction_is_due_at_the_minimum_size_then_by_growth_since_the_last() {
     use crate::compaction::{Due, due};
     let temp = tempfile::tempdir().expect("temp dir");
     write_chain(temp.path(), 200);
     let service =
         Service::open(ServiceConfig { data_dir: Some(temp.path().to_path_buf()), ..ServiceConfig::default() })
             .expect("open");
-    let live: u64 =
-        service.shared.store.stats().expect("stats").iter().map(|prefix| prefix.key_bytes + prefix.value_bytes).sum();
-    let size = service.shared.store.size_on_disk().expect("size");
+    let store = &service.shared.store;
+    let size = store.size_on_disk().expect("size");
     let every = std::time::Duration::from_secs(600);
-    // An estimate far below the live data, as one made while the store was nearly empty: by
-    // itself it would call for a compaction at any growth.
-    let mut estimated = Some(1);
-    let policy = crate::AutoCompact { growth: 1000.0, min_bytes: 0, every };
-    assert!((size as f64) < 1000.0 * live as f64, "the test needs a store under 1000x its live bytes");
-    assert_eq!(due(&service.shared, &policy, &mut estimated).expect("due"), Due::No);
-    assert_eq!(estimated, Some(2 * live), "estimated again from the live bytes");
-    // A growth the store has reached against the fresh estimate calls for one.
-    let reached = crate::AutoCompact { growth: size as f64 / (2 * live) as f64 * 0.9, min_bytes: 0, every };
-    let verdict = due(&service.shared, &reached, &mut estimated).expect("due");
-    assert!(matches!(verdict, Due::Yes { .. } | Due::NoRoom { .. }), "{verdict:?}");
+    let policy = |growth: f64, min_bytes: u64| crate::AutoCompact { growth, min_bytes, every };
+    let is_due = |verdict: Due| matches!(verdict, Due::Yes { .. } | Due::NoRoom { .. });
+    // Never compacted: due at the minimum size whatever the growth, not below it.
+    assert_eq!(due(&service.shared, &policy(2.0, size + 1)).expect("due"), Due::No);
+    let verdict = due(&service.shared, &policy(1000.0, size)).expect("due");
+    assert!(is_due(verdict), "a store never compacted at the minimum size");
+    // Recorded as compacted to half its size now: due at a growth of 2, not of 10 (the store
+    // does not grow fivefold by recording that size).
+    store.record_compacted_size(size / 2).expect("record");
+    assert!(is_due(due(&service.shared, &policy(2.0, 0)).expect("due")), "grown twofold");
+    assert_eq!(due(&service.shared, &policy(10.0, 0)).expect("due"), Due::No);
     service.close();
 }

@@ -58,9 +58,9 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "TRIBUTARY_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Compact the store while serving once its size on disk reaches this multiple of its
-    /// size after its last compaction (for a store never compacted, of the size a compaction
-    /// would leave, estimated from its keys and values); only when its file system has room
-    /// for the copy. 0 turns automatic compaction off (an admin can still run `compactStore`).
+    /// size after its last compaction (a store never compacted, such as one `tributary import`
+    /// built, once it reaches --compact-min-mb); only when its file system has room for the
+    /// copy. 0 turns automatic compaction off (an admin can still run `compactStore`).
     #[arg(long, env = "TRIBUTARY_COMPACT_GROWTH", default_value_t = 2.0, value_name = "FACTOR")]
     compact_growth: f64,
     /// Stores smaller than this on disk (MiB) are not compacted automatically.
