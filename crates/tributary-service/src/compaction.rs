@@ -190,7 +190,12 @@ fn begin(shared: &Arc<Shared>, actor: Actor) -> Result<CompactionState, ServiceE
                 // Almost always before the switch (the store is then unchanged); a failure
                 // after it (syncing the directory) leaves the new database current, and the
                 // store's error says so.
-                error!(error = %failure, "online compaction of the store failed");
+                if shared.closing.load(std::sync::atomic::Ordering::SeqCst) {
+                    // Stopped by the shutdown itself: expected, and said in the audit entry.
+                    info!(reason = %failure, "online compaction of the store stopped by the shutdown");
+                } else {
+                    error!(error = %failure, "online compaction of the store failed");
+                }
                 let error = failure.to_string();
                 let failed = CompactionState::Failed { started_at, finished_at, error: error.clone() };
                 (failed, "store compaction failed".to_owned(), vec![error])
