@@ -19,7 +19,7 @@
 //!    slice of the copy is read and written under that lock too, so a write and the copier's
 //!    progress never interleave, and when the copier reaches the end the new database holds
 //!    exactly what the live one does.
-//!    Every `SETTLE_EVERY_BYTES` the copier closes the copy and opens it again, so that sled
+//!    Every `SETTLE_EVERY_BYTES`, and at the end, the copier closes the copy and reopens it, so sled
 //!    writes its recovery snapshot (it does only when it opens): writes mirrored meanwhile
 //!    wait in a list and go into the reopened copy before the next slice. The first open
 //!    after the switch then reads only the log written since the last reopen.
@@ -54,8 +54,8 @@ const SLICE_CHECK: usize = 64;
 /// The copy is flushed after this many slices, outside the lock (see `copy_slices`).
 const FLUSH_EVERY_SLICES: u64 = 16;
 /// The copy is closed and opened again (`Store::settle_copy`) after each this many bytes of
-/// keys and values copied (about twice that on disk), so that the first open after the
-/// switch reads at most about that much of its log.
+/// keys and values copied (about twice that on disk), and once more when the copier reaches
+/// the end, so that no open reads much more than that of its log.
 const SETTLE_EVERY_BYTES: u64 = if cfg!(test) { 16 << 10 } else { 512 << 20 };
 /// How long reopening the copy waits for sled to let go of its file lock.
 const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -350,7 +350,9 @@ impl Store {
                 target.flush()?;
             }
             drop(target);
-            if !at_end && report.bytes - settled_at >= SETTLE_EVERY_BYTES {
+            // Once more at the end, with the copy's last pages still in the page cache: the
+            // first open after the switch then reads only what was written after it.
+            if report.bytes - settled_at >= SETTLE_EVERY_BYTES || (at_end && report.bytes > settled_at) {
                 self.settle_copy(new_dir)?;
                 settled_at = report.bytes;
                 report.settles += 1;
