@@ -196,6 +196,16 @@ pub struct ChildServer {
     pub base_url: String,
 }
 
+/// A test that fails (panics) while its server runs must not leave the process behind.
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 pub fn spawn_binary(data_dir: &Path) -> ChildServer {
     spawn_binary_with(data_dir, &[])
 }
