@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# How long a clean stop takes and how long the next start takes from a cold page cache (root:
+# drops the caches): imports NDJSON, serves, posts LOAD's events over HTTP (16 clients), SIGTERM
+# (timed), drops the page cache, starts again (timed to listening).
+# usage: stop_start.sh BIN DATADIR IMPORT.ndjson LOAD.ndjson
+set -u
+BIN=$1; DIR=$2; IMPORT=$3; LOAD=$4; PORT=${PORT:-5080}
+OUT=$(mktemp); LOG=$(mktemp)
+rm -rf "$DIR"
+"$BIN" import --quiet --data-dir "$DIR" "$IMPORT" 2>/dev/null | tail -1
+"$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DIR" > "$OUT" 2> "$LOG" &
+PID=$!
+until grep -q listening "$OUT" 2>/dev/null; do sleep 0.01; done
+python3 - "$LOAD" "$PORT" <<'PY'
+import concurrent.futures, sys, time, urllib.request
+lines = open(sys.argv[1], 'rb').read().splitlines()
+url = f"http://127.0.0.1:{sys.argv[2]}/api/v1/lineage"
+def post(chunk):
+    failed = 0
+    for line in chunk:
+        request = urllib.request.Request(url, data=line, headers={"content-type": "application/json"})
+        try:
+            urllib.request.urlopen(request).read()
+        except Exception:
+            failed += 1
+    return failed
+started = time.time()
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    failed = sum(pool.map(post, [lines[i::16] for i in range(16)]))
+print(f"posted {len(lines)} events, {failed} failed, in {time.time() - started:.1f} s")
+PY
+echo "store $(du -sb "$DIR" | cut -f1) bytes"
+T0=$(date +%s.%N); kill -TERM $PID; wait $PID; T1=$(date +%s.%N)
+echo "SIGTERM to exit: $(echo "$T1 - $T0" | bc) s"
+sed 's/\x1b\[[0-9;]*m//g' "$LOG" | grep -E "settled" || true
+sync; echo 3 > /proc/sys/vm/drop_caches
+T0=$(date +%s.%N)
+"$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DIR" > "$OUT" 2> "$LOG" &
+PID=$!
+until grep -q listening "$OUT" 2>/dev/null; do sleep 0.01; done
+T1=$(date +%s.%N)
+echo "cold start to listening: $(echo "$T1 - $T0" | bc) s"
+kill -TERM $PID; wait $PID
+rm -f "$OUT" "$LOG"
