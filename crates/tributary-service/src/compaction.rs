@@ -5,9 +5,10 @@
 //! An admin starts one (`compactStore`), or the server does by itself ([`AutoCompact`]): a
 //! thread looks at the store's size every so often and compacts once it has grown by the
 //! configured factor since its last compaction (a store never compacted: once it is large
-//! enough to be compacted at all), if the file system has room for the copy. Either way the copy stops, leaving the store as it was, when the file
-//! system's free space falls below [`FREE_SPACE_RESERVE`]: the copy shares the disk with
-//! ingest, which must not be the one to run out of it.
+//! enough to be compacted at all), if the file system has room for the copy. Either way the
+//! copy stops, leaving the store as it was, when the file system's free space falls below
+//! [`FREE_SPACE_RESERVE`]: the copy shares the disk with ingest, which must not be the one to
+//! run out of it.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -19,10 +19,10 @@
 //!    slice of the copy is read and written under that lock too, so a write and the copier's
 //!    progress never interleave, and when the copier reaches the end the new database holds
 //!    exactly what the live one does.
-//!    Every `SETTLE_EVERY_BYTES`, and at the end, the copier closes the copy and reopens it, so sled
-//!    writes its recovery snapshot (it does only when it opens): writes mirrored meanwhile
-//!    wait in a list and go into the reopened copy before the next slice. The first open
-//!    after the switch then reads only the log written since the last reopen.
+//!    Every `SETTLE_EVERY_BYTES`, and at the end, the copier closes the copy and reopens it,
+//!    so that sled writes its recovery snapshot (it does only when it opens): writes mirrored
+//!    meanwhile wait in a list and go into the reopened copy before the next slice. The first
+//!    open after the switch then reads only the log written since the last reopen.
 //! 3. The copy is flushed without the lock; then, under it, the keys written past the copier
 //!    since its last slice are copied, the new database is flushed again (little is left), the
 //!    file `CURRENT` is replaced (a temporary file, fsync, rename, fsync of the directory) to
@@ -275,7 +275,7 @@ impl Store {
         };
         report.after = self.db()?.size_on_disk()?;
         // The baseline of the next automatic compaction; a crash before the store's next flush
-        // loses it, and the next one is then estimated from the live data.
+        // loses it, and the store then counts as never compacted (compacted again at its minimum size).
         self.record_compacted_size(report.after)?;
         report.old_removed = release_old_database(old, old_dir, &root);
         Ok(report)
