@@ -275,20 +275,26 @@ impl LineageIndex {
     }
 
     /// Puts a column graph read from the snapshot in place; [`Self::finish_column_load`]
-    /// completes the load. Outputs whose column lineage the writer set since the index was
-    /// read keep it: their edges are carried over from the live graph, as the load from the
-    /// store leaves them.
-    pub fn install_columns(&mut self, loaded: SnapshotColumns) {
-        let carried: Vec<(DatasetId, Vec<ColumnEdgeSpec>)> = self
-            .columns_loading
-            .iter()
-            .flatten()
-            .map(|output| (output.clone(), self.column_specs_into(output)))
-            .collect();
+    /// completes the load. `newer` is column lineage stored after the snapshot was written
+    /// (what start-up read again to catch it up after a crash), each output's latest: it
+    /// replaces the snapshot's. Outputs whose column lineage the writer set since the index was
+    /// read keep it over both: their edges are carried over from the live graph, as the load
+    /// from the store leaves them.
+    pub fn install_columns(&mut self, loaded: SnapshotColumns, newer: &[(DatasetId, Vec<ColumnEdgeSpec>)]) {
+        // Taken while the graphs are replaced (`replace_column_lineage` does not mark), put back.
+        let loading = self.columns_loading.take();
+        let none = std::collections::HashSet::new();
+        let touched = loading.as_ref().unwrap_or(&none);
+        let carried: Vec<(DatasetId, Vec<ColumnEdgeSpec>)> =
+            touched.iter().map(|output| (output.clone(), self.column_specs_into(output))).collect();
         self.columns = loaded.0;
+        for (output, edges) in newer.iter().filter(|(output, _)| !touched.contains(output)) {
+            self.replace_column_lineage(output, edges);
+        }
         for (output, edges) in &carried {
             self.replace_column_lineage(output, edges);
         }
+        self.columns_loading = loading;
     }
 }
 

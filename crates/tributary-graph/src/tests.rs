@@ -624,7 +624,7 @@ mod snapshot {
         let mut index = LineageIndex::read_snapshot_graph(&mut &graph[..], graph.len())?;
         assert!(!index.columns_ready(), "columns load after the graph");
         let loaded = LineageIndex::read_snapshot_columns(&mut &columns[..], columns.len(), &index.snapshot_nodes())?;
-        index.install_columns(loaded);
+        index.install_columns(loaded, &[]);
         index.finish_column_load();
         Ok(index)
     }
@@ -702,7 +702,8 @@ mod snapshot {
 
     /// Column lineage set by the writer between reading the graph and installing the columns
     /// (an output of the snapshot, and one that is new) wins over the snapshot's, as it wins
-    /// over the store's records in a load from the store.
+    /// over the store's records in a load from the store; lineage stored after the snapshot
+    /// (read by the catch-up after a crash) wins over the snapshot's but not over the writer's.
     #[test]
     fn columns_set_while_the_snapshot_loads_are_kept() {
         let written = graph_with_columns(3);
@@ -722,18 +723,33 @@ mod snapshot {
                 source: EdgeSource::Reported,
             }]
         };
+        // Stored after the snapshot: a new lineage for another output of it (kept), none for
+        // a third (its lineage removed), and one for the output the writer changes (lost to it).
+        let others: std::collections::BTreeSet<DatasetId> = written
+            .jobs_with_io()
+            .flat_map(|(_, _, outputs)| outputs)
+            .filter(|output| output != &changed && !written.column_specs_into(output).is_empty())
+            .collect();
+        let mut others = others.into_iter();
+        let (renewed, emptied) = (others.next().unwrap(), others.next().unwrap());
+        let newer = vec![(renewed.clone(), spec("d0")), (emptied.clone(), Vec::new()), (changed.clone(), spec("d2"))];
         let mut expected = graph_with_columns(3);
+        expected.set_column_lineage(&renewed, &spec("d0"));
+        expected.set_column_lineage(&emptied, &[]);
         for index in [&mut loading, &mut expected] {
             index.set_column_lineage(&changed, &spec("d1"));
             index.set_column_lineage(&DatasetId::new("new", "out"), &spec("d2"));
         }
         let loaded = LineageIndex::read_snapshot_columns(&mut &columns[..], columns.len(), &nodes).unwrap();
-        loading.install_columns(loaded);
+        loading.install_columns(loaded, &newer);
         loading.finish_column_load();
         assert!(loading.columns_ready());
         assert_eq!(every_answer(&loading), every_answer(&expected));
         let moved = loading.column_lineage(&changed, "moved", Direction::Upstream, 5, 100).unwrap();
         assert_eq!(moved.columns.len(), 1, "{moved:?}");
+        assert_eq!(loading.column_specs_into(&renewed), spec("d0"));
+        assert!(loading.column_specs_into(&emptied).is_empty());
+        assert_eq!(loading.column_specs_into(&changed), spec("d1"));
     }
 
     #[test]

@@ -232,6 +232,76 @@ pub fn parse_event(bytes: &[u8]) -> Result<ParsedEvent, EventError> {
     Ok(ParsedEvent { canonical, hash, time, body })
 }
 
+/// The job and the datasets one event names, as [`parse_event`] reads them (`job` of run
+/// and job events; `inputs` then `outputs`, or a dataset event's `dataset`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventNames {
+    pub job: Option<JobId>,
+    pub datasets: Vec<DatasetId>,
+}
+
+impl EventNames {
+    /// The names of an event parsed already.
+    pub fn of(body: &EventBody) -> Self {
+        match body {
+            EventBody::Run(run) => EventNames {
+                job: Some(run.job.clone()),
+                datasets: run.inputs.iter().chain(&run.outputs).map(|dataset| dataset.id.clone()).collect(),
+            },
+            EventBody::Job(job) => EventNames {
+                job: Some(job.job.clone()),
+                datasets: job.inputs.iter().chain(&job.outputs).map(|dataset| dataset.id.clone()).collect(),
+            },
+            EventBody::Dataset(dataset) => EventNames { job: None, datasets: vec![dataset.dataset.id.clone()] },
+        }
+    }
+}
+
+/// The names in a stored event, `EventNames::of(&parse_event(canonical)?.body)` without the
+/// full parse: `canonical` must be what [`parse_event`] accepted and wrote
+/// ([`ParsedEvent::canonical`], as the store keeps it), which is indexed as it is (compact,
+/// keys sorted) and read for its names only, with the same rules; no facet is read or
+/// checked again. Bytes the index refuses are parsed in full; other JSON that is not
+/// canonical (keys out of order) may be misread, never with a panic.
+pub fn stored_event_names(canonical: &[u8]) -> Result<EventNames, EventError> {
+    let Some(tape) = std::str::from_utf8(canonical).ok().and_then(Tape::new) else {
+        return parse_event(canonical).map(|event| EventNames::of(&event.body));
+    };
+    let event = tape.root();
+    if !event.is_object() {
+        return Err(EventError::new("", "an event must be a JSON object"));
+    }
+    let schema_url = optional_str(event, "", "schemaURL")?.unwrap_or("");
+    let job = |event: Node<'_>| -> Result<JobId, EventError> {
+        let job = required_object(event, "", "job")?;
+        Ok(JobId::new(name_field(job, "job", "namespace")?, name_field(job, "job", "name")?))
+    };
+    let dataset = |dataset: Node<'_>, path: &str| -> Result<DatasetId, EventError> {
+        if !dataset.is_object() {
+            return Err(EventError::new(path, "a dataset must be a JSON object"));
+        }
+        Ok(DatasetId::new(name_field(dataset, path, "namespace")?, name_field(dataset, path, "name")?))
+    };
+    match event_kind(event, schema_url) {
+        Kind::Dataset => {
+            let dataset = dataset(required_object(event, "", "dataset")?, "dataset")?;
+            Ok(EventNames { job: None, datasets: vec![dataset] })
+        }
+        Kind::Run | Kind::Job => {
+            let job = job(event)?;
+            let mut datasets = Vec::new();
+            for key in ["inputs", "outputs"] {
+                let Some(list) = event.get(key).filter(|list| !list.is_null()) else { continue };
+                let items = list.items().ok_or_else(|| EventError::new(key, "must be an array of datasets"))?;
+                for (index, item) in items.enumerate() {
+                    datasets.push(dataset(item, &format!("{key}[{index}]"))?);
+                }
+            }
+            Ok(EventNames { job: Some(job), datasets })
+        }
+    }
+}
+
 type Node<'a> = TapeRef<'a>;
 
 fn read_event<'a>(event: Node<'a>) -> Result<(Timestamp, EventBody), EventError> {

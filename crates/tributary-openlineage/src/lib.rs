@@ -15,9 +15,9 @@ mod tape;
 
 pub use canonical::{canonical_json, canonical_value_hash, content_hash, value_hash};
 pub use event::{
-    DatasetEventBody, DatasetRef, EventBody, EventError, Facet, FacetSpan, Facets, JobEventBody,
+    DatasetEventBody, DatasetRef, EventBody, EventError, EventNames, Facet, FacetSpan, Facets, JobEventBody,
     MAX_COLUMN_LINEAGE_FIELDS, MAX_COLUMN_LINEAGE_INPUTS, MAX_INPUTS, MAX_OUTPUTS, MAX_SCHEMA_FIELDS, ParsedEvent,
-    RunEventBody, parse_event,
+    RunEventBody, parse_event, stored_event_names,
 };
 
 #[cfg(test)]

@@ -257,7 +257,13 @@ proptest! {
         // The one-pass parse accepts the JSON serde_json accepts, writes the canonical form
         // serde_json's tree gives, and leaves JSON errors to serde_json's words.
         match (parse_event(&bytes), serde_json::from_slice::<Value>(&bytes)) {
-            (Ok(event), Ok(value)) => prop_assert_eq!(event.canonical, crate::canonical_json(&value)),
+            (Ok(event), Ok(value)) => {
+                prop_assert_eq!(
+                    crate::stored_event_names(&event.canonical).unwrap(),
+                    crate::EventNames::of(&event.body)
+                );
+                prop_assert_eq!(event.canonical, crate::canonical_json(&value));
+            }
             (Ok(_), Err(error)) => prop_assert!(false, "accepted what serde_json refuses: {}", error),
             (Err(refusal), Err(error)) => {
                 prop_assert_eq!(refusal.message, format!("body is not valid JSON: {error}"));
@@ -301,9 +307,11 @@ proptest! {
         let bytes = serde_json::to_vec(&value).unwrap();
         check_refusal(&bytes)?;
         // Whatever is accepted has its canonical form and hash, and parses again the same.
+        // A stored event's names read alone are the full parse's.
         if let Ok(event) = parse_event(&bytes) {
             let again = parse_event(&event.canonical).unwrap();
             prop_assert_eq!(again.hash, event.hash);
+            prop_assert_eq!(crate::stored_event_names(&event.canonical).unwrap(), crate::EventNames::of(&event.body));
         }
     }
 }

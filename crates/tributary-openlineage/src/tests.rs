@@ -72,6 +72,32 @@ fn examples_are_accepted_or_rejected_with_a_named_field() {
     check_golden("events.expected.txt", &report);
 }
 
+/// What start-up reads of the events stored after the index snapshot: the names of a stored
+/// event alone are those of its full parse, for every example (run, job and dataset events,
+/// aliases, empty and absent lists), and every name is seen.
+#[test]
+fn stored_event_names_are_the_full_parse_names() {
+    let mut kinds = std::collections::BTreeSet::new();
+    for folder in ["valid", "lenient"] {
+        for file in files_in(folder) {
+            let event = parse_event(&std::fs::read(&file).unwrap()).unwrap();
+            let names = crate::stored_event_names(&event.canonical).unwrap();
+            assert_eq!(names, crate::EventNames::of(&event.body), "{}", file.display());
+            kinds.insert((names.job.is_some(), names.datasets.is_empty()));
+        }
+    }
+    assert_eq!(kinds.len(), 3, "the examples have run or job events with and without datasets, and dataset events");
+    // A dataset event's only name, and each input and output in order.
+    let dataset = br#"{"dataset":{"name":"orders","namespace":"pg://db"},"eventTime":"2024-01-01T00:00:00Z","producer":"p","schemaURL":"https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent"}"#;
+    let names = crate::stored_event_names(dataset).unwrap();
+    assert_eq!(names, crate::EventNames::of(&parse_event(dataset).unwrap().body));
+    assert_eq!(names.datasets.len(), 1);
+    assert_eq!(names.job, None);
+    // Bytes the tape cannot index fall back to the full parse and its error.
+    let refused = crate::stored_event_names(b"{not json").unwrap_err();
+    assert!(refused.message.starts_with("body is not valid JSON"), "{}", refused.message);
+}
+
 #[test]
 fn canonical_form_is_key_order_independent_and_lossless() {
     let a = br#"{"b": 1, "a": {"y": [1, 2.5, "x"], "x": null}}"#;

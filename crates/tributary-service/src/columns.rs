@@ -53,8 +53,8 @@ pub(crate) fn load(shared: &Shared, snapshot: Option<crate::snapshot::PendingCol
         Ok(true) => {
             let mut state = shared.write_state();
             let state = &mut *state;
-            if let Some(columns) = from_snapshot {
-                state.index.install_columns(columns);
+            if let Some((columns, newer)) = from_snapshot {
+                state.index.install_columns(columns, &newer);
             }
             state.index.finish_column_load();
             if state.mesh.has_graph_policies() {

@@ -98,7 +98,7 @@ pub(crate) fn load(
         Err(error) => Err(Unused::Unreadable(error.to_string())),
     };
     match outcome {
-        Ok(Opened { index, columns, nodes, written }) => {
+        Ok(Opened { index, columns, nodes, written, newer }) => {
             info!(
                 path = %path.display(),
                 written,
@@ -107,7 +107,7 @@ pub(crate) fn load(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "lineage index read from its snapshot; its column lineage loads next"
             );
-            Some((index, PendingColumns { file: columns, nodes, path, written }))
+            Some((index, PendingColumns { file: columns, nodes, path, written, newer }))
         }
         Err(unused) => {
             match &unused {
@@ -131,6 +131,8 @@ pub(crate) struct PendingColumns {
     path: PathBuf,
     /// The sequence the snapshot was written at.
     written: u64,
+    /// The column lineage stored after it, which replaces the section's.
+    newer: NewerColumns,
 }
 
 impl PendingColumns {
@@ -139,9 +141,11 @@ impl PendingColumns {
         self.written
     }
 
-    /// Reads and checks the column section. An error says why it cannot be used (the
-    /// caller loads the column lineage from the store instead).
-    pub(crate) fn read(mut self) -> Result<tributary_graph::SnapshotColumns, String> {
+    /// Reads and checks the column section; returns it with the column lineage stored after
+    /// it, to install together ([`LineageIndex::install_columns`]). An error says why it
+    /// cannot be used (the caller loads the column lineage from the store instead, which holds
+    /// the newer lineage too).
+    pub(crate) fn read(mut self) -> Result<(tributary_graph::SnapshotColumns, NewerColumns), String> {
         let outcome = (|| -> Result<tributary_graph::SnapshotColumns, Unused> {
             let (columns, rest) = section(&mut self.file, &[], |body, len| {
                 LineageIndex::read_snapshot_columns(body, len, &self.nodes)
@@ -152,7 +156,8 @@ impl PendingColumns {
             }
             Ok(columns)
         })();
-        outcome.map_err(|unused| {
+        let newer = std::mem::take(&mut self.newer);
+        outcome.map(|columns| (columns, newer)).map_err(|unused| {
             // The file is not used again: the next clean close writes a new one.
             if let Err(error) = std::fs::remove_file(&self.path) {
                 warn!(path = %self.path.display(), %error, "cannot remove the damaged index snapshot");
@@ -257,8 +262,8 @@ pub(crate) fn save_when_idle(shared: &Shared) {
     }
 }
 
-/// Most events a snapshot may be behind the store and still be used (each is read and parsed
-/// again, ~10k a second): beyond, rebuilding is about as fast.
+/// Most events a snapshot may be behind the store and still be used (each is read again for
+/// the names it holds): beyond, rebuilding is about as fast.
 const MAX_CATCH_UP: u64 = if cfg!(test) { 5 } else { 100_000 };
 
 /// What [`read`] makes of a snapshot file.
@@ -270,7 +275,12 @@ struct Opened {
     nodes: tributary_graph::SnapshotNodes,
     /// The sequence the snapshot was written at.
     written: u64,
+    /// The column lineage the catch-up read.
+    newer: NewerColumns,
 }
+
+/// Column lineage stored after a snapshot was written, each output's latest (see [`catch_up`]).
+type NewerColumns = Vec<(tributary_model::DatasetId, Vec<tributary_model::ColumnEdgeSpec>)>;
 
 fn read(file: std::fs::File, store: &Store, identity: &str) -> Result<Opened, Unused> {
     let mut file = std::io::BufReader::with_capacity(1 << 20, file);
@@ -304,12 +314,13 @@ fn read(file: std::fs::File, store: &Store, identity: &str) -> Result<Opened, Un
         LineageIndex::read_snapshot_graph(body, len).map_err(|error| Unused::Damaged(error.to_string()))
     })?;
     let nodes = index.snapshot_nodes();
-    if written < last {
-        catch_up(&mut index, store, written, last)
-            .map_err(|error| Unused::Unreadable(format!("catching up: {error}")))?;
-    }
+    let newer = match written < last {
+        true => catch_up(&mut index, store, written, last)
+            .map_err(|error| Unused::Unreadable(format!("catching up: {error}")))?,
+        false => Vec::new(),
+    };
     index.set_watermark(Watermark { sequence: last, events: last, offsets: Vec::new() });
-    Ok(Opened { index, columns: file, nodes, written })
+    Ok(Opened { index, columns: file, nodes, written, newer })
 }
 
 /// Brings an index read from a snapshot written at sequence `written` up to the store's
@@ -317,53 +328,74 @@ fn read(file: std::fs::File, store: &Store, identity: &str) -> Result<Opened, Un
 /// since names the jobs and datasets whose graph entries it may have changed; those are read
 /// again from the store's current records, as a rebuild reads them all: a named dataset with a graph key
 /// is in the index, a named job with an entry has exactly its stored inputs and outputs, and
-/// a named dataset's column lineage is its stored one (none if it has none). The order of
+/// a named dataset's column lineage is its stored one (none if it has none), returned to be
+/// installed with the snapshot's column section (it replaces the section's: see
+/// [`LineageIndex::install_columns`]), after start-up rather than before it. The order of
 /// the events does not matter: the records are the latest.
-fn catch_up(index: &mut LineageIndex, store: &Store, written: u64, last: u64) -> Result<(), String> {
-    let mut jobs: std::collections::BTreeSet<tributary_model::JobId> = Default::default();
-    let mut datasets: std::collections::BTreeSet<tributary_model::DatasetId> = Default::default();
-    let mut after = written;
-    while after < last {
-        let page = store.events_after(after, 1024).map_err(|error| error.to_string())?;
-        let Some(&(end, _)) = page.last() else {
-            return Err(format!("the store has no event after sequence {after}, its last is {last}"));
-        };
-        for (sequence, canonical) in page {
-            let event = tributary_openlineage::parse_event(&canonical)
-                .map_err(|error| format!("stored event {sequence} no longer parses: {error}"))?;
-            let (job, refs): (Option<&tributary_model::JobId>, Vec<&tributary_openlineage::DatasetRef>) =
-                match &event.body {
-                    tributary_openlineage::EventBody::Run(run) => {
-                        (Some(&run.job), run.inputs.iter().chain(&run.outputs).collect())
-                    }
-                    tributary_openlineage::EventBody::Job(job) => {
-                        (Some(&job.job), job.inputs.iter().chain(&job.outputs).collect())
-                    }
-                    tributary_openlineage::EventBody::Dataset(dataset) => (None, vec![&dataset.dataset]),
-                };
-            jobs.extend(job.cloned());
-            datasets.extend(refs.into_iter().map(|dataset| dataset.id.clone()));
-        }
-        after = end;
-    }
+///
+/// The reading (the events' names, then the records, at random in a file the page cache
+/// may not hold) is spread over [`CATCH_UP_THREADS`] threads, each with its own share; the
+/// index is changed by this thread alone, once everything is read.
+fn catch_up(index: &mut LineageIndex, store: &Store, written: u64, last: u64) -> Result<NewerColumns, String> {
+    use std::collections::BTreeSet;
+    use tributary_model::{DatasetId, JobId};
+    let started = Instant::now();
     let failed = |error: tributary_store::StoreError| error.to_string();
+    // The events after the snapshot in contiguous ranges of sequences, one per thread.
+    let ranges: Vec<(u64, u64)> = {
+        let step = (last - written).div_ceil(CATCH_UP_THREADS as u64).max(1);
+        (written..last).step_by(step as usize).map(|from| (from, (from + step).min(last))).collect()
+    };
+    let names = in_parallel(&ranges, |&(from, to)| {
+        let mut jobs = BTreeSet::new();
+        let mut datasets = BTreeSet::new();
+        let mut after = from;
+        while after < to {
+            let page = store.events_after(after, 1024.min((to - after) as usize)).map_err(failed)?;
+            let Some(&(end, _)) = page.last() else {
+                return Err(format!("the store has no event after sequence {after}, its last is {last}"));
+            };
+            for (sequence, canonical) in page.into_iter().filter(|&(sequence, _)| sequence <= to) {
+                // The names alone: the event was parsed and checked when it was stored.
+                let names = tributary_openlineage::stored_event_names(&canonical)
+                    .map_err(|error| format!("stored event {sequence} no longer parses: {error}"))?;
+                jobs.extend(names.job);
+                datasets.extend(names.datasets);
+            }
+            after = end;
+        }
+        Ok((jobs, datasets))
+    })?;
+    let mut jobs: BTreeSet<JobId> = BTreeSet::new();
+    let mut datasets: BTreeSet<DatasetId> = BTreeSet::new();
+    for (some_jobs, some_datasets) in names {
+        jobs.extend(some_jobs);
+        datasets.extend(some_datasets);
+    }
+    let names_read = started.elapsed();
     // Names as sent, and what they are aliases of: a rebuild has every dataset with a key.
-    let mut named: std::collections::BTreeSet<tributary_model::DatasetId> = Default::default();
-    for dataset in datasets {
-        if let Some(canonical) = store.alias(&dataset).map_err(failed)? {
-            named.insert(canonical);
+    let datasets: Vec<DatasetId> = datasets.into_iter().collect();
+    let aliases = in_parallel(&datasets, |dataset| store.alias(dataset).map_err(failed))?;
+    let named: Vec<DatasetId> =
+        datasets.into_iter().chain(aliases.into_iter().flatten()).collect::<BTreeSet<_>>().into_iter().collect();
+    let graph = in_parallel(&named, |dataset| {
+        Ok(match store.has_graph_dataset(dataset).map_err(failed)? {
+            true => Some(store.column_lineage(dataset).map_err(failed)?),
+            false => None,
+        })
+    })?;
+    let jobs: Vec<JobId> = jobs.into_iter().collect();
+    let io = in_parallel(&jobs, |job| store.graph_job_io(job).map_err(failed))?;
+    let records_read = started.elapsed() - names_read;
+    let mut newer = Vec::new();
+    for (dataset, lineage) in named.into_iter().zip(graph) {
+        if let Some(lineage) = lineage {
+            index.ensure_dataset(&dataset);
+            newer.push((dataset, lineage));
         }
-        named.insert(dataset);
     }
-    for dataset in &named {
-        if store.has_graph_dataset(dataset).map_err(failed)? {
-            index.ensure_dataset(dataset);
-            // Set while the column section loads: it keeps this over the snapshot's.
-            index.set_column_lineage(dataset, &store.column_lineage(dataset).map_err(failed)?);
-        }
-    }
-    for job in &jobs {
-        if let Some((inputs, outputs)) = store.graph_job_io(job).map_err(failed)? {
+    for (job, io) in jobs.iter().zip(io) {
+        if let Some((inputs, outputs)) = io {
             index.ensure_job(job);
             index.set_job_io(job, &inputs, &outputs);
         }
@@ -371,10 +403,39 @@ fn catch_up(index: &mut LineageIndex, store: &Store, written: u64, last: u64) ->
     info!(
         events = last - written,
         jobs = jobs.len(),
-        datasets = named.len(),
+        datasets = newer.len(),
+        names_ms = names_read.as_millis() as u64,
+        records_ms = records_read.as_millis() as u64,
+        applied_ms = (started.elapsed() - names_read - records_read).as_millis() as u64,
         "index snapshot caught up with the events stored after it"
     );
-    Ok(())
+    Ok(newer)
+}
+
+/// Threads reading for [`catch_up`]: mostly waiting on the disk after a crash (a cold page
+/// cache), so more than the cores.
+const CATCH_UP_THREADS: usize = 4;
+
+/// `read` of every item, in order, the items shared among [`CATCH_UP_THREADS`] threads in
+/// contiguous chunks; the first error (in item order) if any.
+fn in_parallel<T: Sync, R: Send>(items: &[T], read: impl Fn(&T) -> Result<R, String> + Sync) -> Result<Vec<R>, String> {
+    let chunk = items.len().div_ceil(CATCH_UP_THREADS).max(1);
+    let read = &read;
+    let parts: Vec<Result<Vec<R>, String>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(read).collect::<Result<Vec<R>, String>>()))
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| thread.join().unwrap_or_else(|_| Err("a catch-up thread panicked".to_owned())))
+            .collect()
+    });
+    let mut all = Vec::with_capacity(items.len());
+    for part in parts {
+        all.extend(part?);
+    }
+    Ok(all)
 }
 
 /// Saves the index for the next start-up, if it is complete and current. Called by
@@ -488,5 +549,32 @@ impl<W: Write> Write for CountingWriter<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every item read once, answers in the items' order, the first error by item order,
+    /// with fewer items than threads, as many, and more.
+    #[test]
+    fn in_parallel_keeps_the_order_and_the_first_error() {
+        for len in [0usize, 1, 3, super::CATCH_UP_THREADS, 10, 1001] {
+            let items: Vec<usize> = (0..len).collect();
+            let seen = std::sync::atomic::AtomicUsize::new(0);
+            let doubled = super::in_parallel(&items, |item| {
+                seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(item * 2)
+            })
+            .expect("no error");
+            assert_eq!(doubled, items.iter().map(|item| item * 2).collect::<Vec<_>>());
+            assert_eq!(seen.into_inner(), len);
+            if len >= 3 {
+                let failed = super::in_parallel(&items, |&item| match item % 3 {
+                    2 => Err(format!("item {item}")),
+                    _ => Ok(item),
+                });
+                assert_eq!(failed, Err("item 2".to_owned()), "{len} items");
+            }
+        }
     }
 }
