@@ -424,11 +424,21 @@ fn in_parallel<T: Sync, R: Send>(items: &[T], read: impl Fn(&T) -> Result<R, Str
     let parts: Vec<Result<Vec<R>, String>> = std::thread::scope(|scope| {
         let threads: Vec<_> = items
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(read).collect::<Result<Vec<R>, String>>()))
+            .map(|part| {
+                let work = move || part.iter().map(read).collect::<Result<Vec<R>, String>>();
+                std::thread::Builder::new()
+                    .name("tributary-catch-up".into())
+                    .spawn_scoped(scope, work)
+                    .map_err(|_| part)
+            })
             .collect();
         threads
             .into_iter()
-            .map(|thread| thread.join().unwrap_or_else(|_| Err("a catch-up thread panicked".to_owned())))
+            .map(|thread| match thread {
+                Ok(thread) => thread.join().unwrap_or_else(|_| Err("a catch-up thread panicked".to_owned())),
+                // No thread to be had: this one reads the share.
+                Err(part) => part.iter().map(read).collect(),
+            })
             .collect()
     });
     let mut all = Vec::with_capacity(items.len());
