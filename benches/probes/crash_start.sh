@@ -6,18 +6,23 @@
 # column lineage took to load. Every start sees the same store: nothing a start recovers or
 # rewrites carries over to the next.
 # usage: crash_start.sh IMPORT.ndjson LOAD.ndjson BIN [BIN ...]
-# env: WORK (default /tmp/crash-start), PORT (5083), ROUNDS (3)
+# env: WORK (default /tmp/crash-start), PORT (5083), ROUNDS (3), REUSE=1 (start from the crashed
+# store WORK holds from an earlier run, if any, instead of making one)
 set -u
 IMPORT=$1; LOAD=$2; shift 2
 WORK=${WORK:-/tmp/crash-start}; PORT=${PORT:-5083}; ROUNDS=${ROUNDS:-3}
 SRC=$WORK/crashed; RUN=$WORK/run; OUT=$WORK/out; LOG=$WORK/log
-mkdir -p "$WORK"; rm -rf "$SRC"
+mkdir -p "$WORK"
 strip() { sed 's/\x1b\[[0-9;]*m//g' "$LOG"; }
 serve() {
   "$1" serve --listen 127.0.0.1:$PORT --data-dir "$2" > "$OUT" 2> "$LOG" &
   PID=$!
   until grep -q listening "$OUT" 2>/dev/null; do sleep 0.01; done
 }
+if [ -n "${REUSE:-}" ] && [ -d "$SRC" ]; then
+  echo "reusing the crashed store in $SRC"
+else
+rm -rf "$SRC"
 "$1" import --quiet --data-dir "$SRC" "$IMPORT" 2>/dev/null | tail -1
 serve "$1" "$SRC"
 python3 - "$LOAD" "$PORT" <<'PY'
@@ -39,6 +44,7 @@ with concurrent.futures.ThreadPoolExecutor(16) as pool:
 print(f"posted {len(lines)} events, {failed} failed, in {time.time() - started:.1f} s")
 PY
 kill -KILL $PID; wait $PID 2>/dev/null
+fi
 echo "crashed store $(du -sb "$SRC" | cut -f1) bytes"
 for round in $(seq "$ROUNDS"); do
   for BIN in "$@"; do
