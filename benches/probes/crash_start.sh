@@ -25,24 +25,7 @@ else
 rm -rf "$SRC"
 "$1" import --quiet --data-dir "$SRC" "$IMPORT" 2>/dev/null | tail -1
 serve "$1" "$SRC"
-python3 - "$LOAD" "$PORT" <<'PY'
-import concurrent.futures, sys, time, urllib.request
-lines = open(sys.argv[1], 'rb').read().splitlines()
-url = f"http://127.0.0.1:{sys.argv[2]}/api/v1/lineage"
-def post(chunk):
-    failed = 0
-    for line in chunk:
-        request = urllib.request.Request(url, data=line, headers={"content-type": "application/json"})
-        try:
-            urllib.request.urlopen(request).read()
-        except Exception:
-            failed += 1
-    return failed
-started = time.time()
-with concurrent.futures.ThreadPoolExecutor(16) as pool:
-    failed = sum(pool.map(post, [lines[i::16] for i in range(16)]))
-print(f"posted {len(lines)} events, {failed} failed, in {time.time() - started:.1f} s")
-PY
+python3 "$(dirname "$0")/post_http.py" "$LOAD" "$PORT"
 kill -KILL $PID; wait $PID 2>/dev/null
 fi
 echo "crashed store $(du -sb "$SRC" | cut -f1) bytes"

@@ -13,24 +13,7 @@ rm -rf "$DIR"
 "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$DIR" > "$OUT" 2> "$LOG" &
 PID=$!
 until grep -q listening "$OUT" 2>/dev/null; do sleep 0.01; done
-python3 - "$LOAD" "$PORT" <<'PY'
-import concurrent.futures, sys, time, urllib.request
-lines = open(sys.argv[1], 'rb').read().splitlines()
-url = f"http://127.0.0.1:{sys.argv[2]}/api/v1/lineage"
-def post(chunk):
-    failed = 0
-    for line in chunk:
-        request = urllib.request.Request(url, data=line, headers={"content-type": "application/json"})
-        try:
-            urllib.request.urlopen(request).read()
-        except Exception:
-            failed += 1
-    return failed
-started = time.time()
-with concurrent.futures.ThreadPoolExecutor(16) as pool:
-    failed = sum(pool.map(post, [lines[i::16] for i in range(16)]))
-print(f"posted {len(lines)} events, {failed} failed, in {time.time() - started:.1f} s")
-PY
+python3 "$(dirname "$0")/post_http.py" "$LOAD" "$PORT"
 echo "store $(du -sb "$DIR" | cut -f1) bytes"
 T0=$(date +%s.%N); kill -$SIGNAL $PID; wait $PID; T1=$(date +%s.%N)
 echo "SIG$SIGNAL to exit: $(echo "$T1 - $T0" | bc) s"
