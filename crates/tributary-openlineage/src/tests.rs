@@ -87,7 +87,8 @@ fn stored_event_names_are_the_full_parse_names() {
         }
     }
     assert_eq!(kinds.len(), 3, "the examples have run or job events with and without datasets, and dataset events");
-    // A dataset event's only name, and each input and output in order.
+    // A dataset event names its one dataset and no job (the examples above hold the order of
+    // inputs, then outputs, to the full parse's).
     let dataset = br#"{"dataset":{"name":"orders","namespace":"pg://db"},"eventTime":"2024-01-01T00:00:00Z","producer":"p","schemaURL":"https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent"}"#;
     let names = crate::stored_event_names(dataset).unwrap();
     assert_eq!(names, crate::EventNames::of(&parse_event(dataset).unwrap().body));
