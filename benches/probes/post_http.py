@@ -1,5 +1,6 @@
 """Posts every line of an NDJSON file as one OpenLineage event to a running server over HTTP,
-16 clients each taking every 16th line; prints how many failed and how long it took.
+16 clients each taking every 16th line; prints how many failed, how long it took, and the
+acknowledgements' latency (median, p99, p99.9, longest).
 usage: post_http.py LOAD.ndjson PORT"""
 import concurrent.futures
 import sys
@@ -11,17 +12,25 @@ url = f"http://127.0.0.1:{sys.argv[2]}/api/v1/lineage"
 
 
 def post(chunk):
-    failed = 0
+    failed, took = 0, []
     for line in chunk:
         request = urllib.request.Request(url, data=line, headers={"content-type": "application/json"})
+        sent = time.monotonic()
         try:
             urllib.request.urlopen(request).read()
+            took.append(time.monotonic() - sent)
         except Exception:
             failed += 1
-    return failed
+    return failed, took
 
 
 started = time.time()
 with concurrent.futures.ThreadPoolExecutor(16) as pool:
-    failed = sum(pool.map(post, [lines[i::16] for i in range(16)]))
-print(f"posted {len(lines)} events, {failed} failed, in {time.time() - started:.1f} s")
+    answers = list(pool.map(post, [lines[i::16] for i in range(16)]))
+elapsed = time.time() - started
+failed = sum(failed for failed, _ in answers)
+took = sorted(t for _, times in answers for t in times)
+print(f"posted {len(lines)} events, {failed} failed, in {elapsed:.1f} s ({len(lines) / elapsed:.0f} events/s)")
+if took:
+    at = lambda q: took[min(len(took) - 1, int(q * len(took)))] * 1000
+    print(f"acknowledged in ms: median {at(0.5):.1f}, p99 {at(0.99):.1f}, p99.9 {at(0.999):.1f}, longest {took[-1] * 1000:.1f}")

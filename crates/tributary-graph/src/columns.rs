@@ -3,6 +3,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 
@@ -55,11 +56,13 @@ const FREEZE_MIN: usize = if cfg!(test) { 4 } else { 1 << 16 };
 /// (16 per dataset in the benchmark's mesh): a list per column would cost more in list
 /// headers and heap blocks than in edges. So the rows sit in one array (compressed rows,
 /// `start[f]..start[f + 1]`), frozen at the last [`Rows::freeze`]; a row changed since, or
-/// the row of a field added since, lives in `changed` until the next freeze.
+/// the row of a field added since, lives in `changed` until the next freeze. The frozen
+/// arrays are never changed in place (a freeze makes new ones), so a snapshot's image shares
+/// them ([`Rows::image`]) instead of copying them.
 #[derive(Default)]
 pub(crate) struct Rows {
-    start: Vec<u32>,
-    entries: Vec<(FieldId, TransformationsId)>,
+    start: Arc<Vec<u32>>,
+    entries: Arc<Vec<(FieldId, TransformationsId)>>,
     changed: FastMap<FieldId, Row>,
     /// Edges in all current rows.
     edges: usize,
@@ -129,13 +132,26 @@ impl Rows {
             // Fewer than 2^32 column edges: field ids are u32 too.
             start.push(entries.len() as u32);
         }
-        *self = Self { start, entries, changed: FastMap::new(), edges: self.edges };
+        *self = Self { start: Arc::new(start), entries: Arc::new(entries), changed: FastMap::new(), edges: self.edges };
+    }
+
+    /// The rows as they are now, for a snapshot to write later (see [`RowsImage`]): the
+    /// frozen arrays shared, the rows changed since copied into one array.
+    pub(crate) fn image(&self) -> RowsImage {
+        let mut changed: Vec<(FieldId, u32, u32)> = Vec::with_capacity(self.changed.len());
+        let mut changed_entries = Vec::with_capacity(self.changed.values().map(Vec::len).sum());
+        for (&field, row) in &self.changed {
+            changed.push((field, changed_entries.len() as u32, row.len() as u32));
+            changed_entries.extend_from_slice(row);
+        }
+        changed.sort_unstable_by_key(|&(field, _, _)| field);
+        RowsImage { start: Arc::clone(&self.start), entries: Arc::clone(&self.entries), changed, changed_entries }
     }
 
     /// Rows given whole, in field order (a snapshot's).
     pub(crate) fn from_rows(start: Vec<u32>, entries: Vec<(FieldId, TransformationsId)>) -> Self {
         let edges = entries.len();
-        Self { start, entries, changed: FastMap::new(), edges }
+        Self { start: Arc::new(start), entries: Arc::new(entries), changed: FastMap::new(), edges }
     }
 
     /// The reverse of `self` (who points at each field), for `n_fields` fields: rows in
@@ -165,6 +181,37 @@ impl Rows {
 
     pub(crate) fn edge_count(&self) -> usize {
         self.edges
+    }
+}
+
+/// One direction's rows at the moment [`Rows::image`] was taken, whatever the writer does to
+/// the rows since.
+pub(crate) struct RowsImage {
+    start: Arc<Vec<u32>>,
+    entries: Arc<Vec<(FieldId, TransformationsId)>>,
+    /// The rows changed before the image (field, offset and length in `changed_entries`), by field.
+    changed: Vec<(FieldId, u32, u32)>,
+    changed_entries: Vec<(FieldId, TransformationsId)>,
+}
+
+impl RowsImage {
+    /// Calls `each` with the row of every field `0..n_fields`, in order.
+    pub(crate) fn each_row<E>(
+        &self,
+        n_fields: usize,
+        mut each: impl FnMut(&[(FieldId, TransformationsId)]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let frozen = self.start.len().saturating_sub(1);
+        let mut changed = self.changed.iter().peekable();
+        for field in 0..n_fields {
+            let row = match changed.next_if(|&&(changed_field, _, _)| changed_field as usize == field) {
+                Some(&(_, offset, len)) => &self.changed_entries[offset as usize..(offset + len) as usize],
+                None if field < frozen => &self.entries[self.start[field] as usize..self.start[field + 1] as usize],
+                None => &[],
+            };
+            each(row)?;
+        }
+        Ok(())
     }
 }
 

@@ -23,7 +23,7 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, VisitMap, Visitable};
 pub use prefetch::prefetch;
 pub use reach::{NodeNumber, Reach, ReachedNode};
-pub use snapshot::{SnapshotColumns, SnapshotError, SnapshotNodes};
+pub use snapshot::{SnapshotColumns, SnapshotError, SnapshotImage, SnapshotNodes};
 use tributary_model::{DatasetId, Direction, EdgeKind, JobId, NodeKind, NodeRef, Watermark};
 
 /// A node of the index: its kind and its shared strings (the namespace's one string, shared

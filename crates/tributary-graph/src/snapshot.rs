@@ -24,13 +24,14 @@
 //! of neighbours may differ, as they do after a rebuild from the store).
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use tributary_model::{ColumnEdgeSpec, DatasetId, EdgeKind, EdgeSource, NodeKind, Transformation, TransformationKind};
 
 use crate::LineageIndex;
-use crate::columns::{ColumnGraph, Rows};
+use crate::columns::{ColumnGraph, Rows, RowsImage};
 
 /// Why snapshot bytes could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,32 +42,83 @@ pub(crate) fn damaged(what: impl Into<String>) -> SnapshotError {
     SnapshotError(what.into())
 }
 
+/// The index as a snapshot writes it, taken at one moment ([`LineageIndex::snapshot_image`])
+/// and written from later, while the index goes on changing: the caller holds its lock only
+/// while the image is taken. The image copies the nodes' kinds and namespaces (their names
+/// shared), the edges and the column fields, and shares the frozen column rows, which are never
+/// changed in place; taking it costs a small part of encoding and compressing it.
+pub struct SnapshotImage {
+    namespaces: Vec<Arc<str>>,
+    nodes: Vec<(NodeKind, u32, Arc<str>)>,
+    edges: Vec<(u32, u32, EdgeKind)>,
+    field_names: Vec<Box<str>>,
+    transformations: Vec<(Vec<Transformation>, EdgeSource)>,
+    fields: Vec<(u32, u32)>,
+    down: RowsImage,
+}
+
 impl LineageIndex {
+    /// The index as a snapshot writes it now (see [`SnapshotImage`]). Its column section is
+    /// complete only if the column lineage is ([`Self::columns_ready`]): the caller checks.
+    pub fn snapshot_image(&self) -> SnapshotImage {
+        // Nodes are never removed: indices are dense.
+        let nodes = (0..self.graph.node_count())
+            .map(|index| {
+                let node = &self.nodes[index];
+                (node.kind, self.namespace_of[index], Arc::clone(&node.name))
+            })
+            .collect();
+        let edges = self
+            .graph
+            .edge_references()
+            .map(|edge| (edge.source().index() as u32, edge.target().index() as u32, *edge.weight()))
+            .collect();
+        let columns = &self.columns;
+        SnapshotImage {
+            namespaces: self.names.namespace_names().to_vec(),
+            nodes,
+            edges,
+            field_names: columns.names.names.clone(),
+            transformations: columns.transformations.clone(),
+            fields: columns.fields.iter().map(|&(dataset, name)| (dataset.index() as u32, name)).collect(),
+            down: columns.down.image(),
+        }
+    }
+
+    /// Writes the dataset graph as snapshot bytes (see [`SnapshotImage::write_graph`]).
+    pub fn write_snapshot_graph(&self, out: &mut impl Write) -> std::io::Result<()> {
+        self.snapshot_image().write_graph(out)
+    }
+
+    /// Writes the column graph as snapshot bytes (see [`SnapshotImage::write_columns`]).
+    pub fn write_snapshot_columns(&self, out: &mut impl Write) -> std::io::Result<()> {
+        self.snapshot_image().write_columns(out)
+    }
+}
+
+impl SnapshotImage {
     /// Writes the dataset graph (namespaces, nodes, edges) as snapshot bytes: the first
     /// section. The watermark is not written.
-    pub fn write_snapshot_graph(&self, out: &mut impl Write) -> std::io::Result<()> {
+    pub fn write_graph(&self, out: &mut impl Write) -> std::io::Result<()> {
         let mut w = Writer { out };
-        let namespaces = self.names.namespace_names();
-        w.u32(namespaces.len())?;
-        for namespace in namespaces {
+        w.u32(self.namespaces.len())?;
+        for namespace in &self.namespaces {
             w.str(namespace)?;
         }
-        w.u32(self.graph.node_count())?;
-        for index in 0..self.graph.node_count() {
-            // Nodes are never removed: indices are dense.
-            let node = &self.nodes[index];
-            w.u8(match node.kind {
+        w.u32(self.nodes.len())?;
+        for (kind, namespace, name) in &self.nodes {
+            w.u8(match kind {
                 NodeKind::Dataset => 0,
                 NodeKind::Job => 1,
             })?;
-            w.u32(self.namespace_of[index] as usize)?;
-            w.str(&node.name)?;
+            w.u32(*namespace as usize)?;
+            w.str(name)?;
         }
-        w.u32(self.graph.edge_count())?;
-        for edge in self.graph.edge_references() {
-            w.u32(edge.source().index())?;
-            w.u32(edge.target().index())?;
-            w.u8(match edge.weight() {
+        w.u32(self.edges.len())?;
+        for &(from, to, kind) in &self.edges {
+            w.u32(from as usize)?;
+            w.u32(to as usize)?;
+            w.u8(match kind {
                 EdgeKind::Reads => 0,
                 EdgeKind::Writes => 1,
             })?;
@@ -75,17 +127,15 @@ impl LineageIndex {
     }
 
     /// Writes the column graph as snapshot bytes: the second section, read back by
-    /// [`Self::read_snapshot_columns`] against the nodes of the first. The column graph must be
-    /// complete ([`Self::columns_ready`]): the caller checks.
-    pub fn write_snapshot_columns(&self, out: &mut impl Write) -> std::io::Result<()> {
+    /// [`LineageIndex::read_snapshot_columns`] against the nodes of the first.
+    pub fn write_columns(&self, out: &mut impl Write) -> std::io::Result<()> {
         let mut w = Writer { out };
-        let columns = &self.columns;
-        w.u32(columns.names.names.len())?;
-        for name in &columns.names.names {
+        w.u32(self.field_names.len())?;
+        for name in &self.field_names {
             w.str(name)?;
         }
-        w.u32(columns.transformations.len())?;
-        for (list, source) in &columns.transformations {
+        w.u32(self.transformations.len())?;
+        for (list, source) in &self.transformations {
             w.u8(match source {
                 EdgeSource::Reported => 0,
                 EdgeSource::ReportedKindsFromSql => 1,
@@ -108,22 +158,23 @@ impl LineageIndex {
                 }
             }
         }
-        w.u32(columns.fields.len())?;
-        for &(dataset, name) in &columns.fields {
-            w.u32(dataset.index())?;
+        w.u32(self.fields.len())?;
+        for &(dataset, name) in &self.fields {
+            w.u32(dataset as usize)?;
             w.u32(name as usize)?;
         }
-        for field in 0..columns.fields.len() {
-            let targets = columns.down.row(field as u32);
+        self.down.each_row(self.fields.len(), |targets| {
             w.u32(targets.len())?;
             for &(target, transformations) in targets {
                 w.u32(target as usize)?;
                 w.u32(transformations as usize)?;
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
+}
 
+impl LineageIndex {
     /// Reads the `len` bytes of the first section from `input` (streaming: no copy of the
     /// section in memory) into an index whose column lineage is loading: column answers wait
     /// until [`Self::install_columns`] (or the store's records) completes it. The watermark is

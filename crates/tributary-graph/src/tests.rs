@@ -700,6 +700,47 @@ mod snapshot {
         }
     }
 
+    /// An image taken from the index writes what the index held when it was taken, however the
+    /// index changes afterwards (edges and nodes added and removed, column rows changed,
+    /// refrozen): the service writes it without the lock. Two indexes built alike stand for
+    /// the index then and now.
+    #[test]
+    fn an_image_writes_the_index_as_it_was_when_taken() {
+        for seed in 1..5 {
+            let (mut now, mut then) = (graph_with_columns(seed), graph_with_columns(seed));
+            // Some rows changed since the last freeze, so the image holds changed rows too.
+            let jobs: Vec<(JobId, Vec<DatasetId>, Vec<DatasetId>)> = now.jobs_with_io().collect();
+            let (input, output) = (jobs[0].1[0].clone(), jobs[1].2[0].clone());
+            let edge = |field: &str| ColumnEdgeSpec {
+                input: input.clone(),
+                input_field: "c0".into(),
+                output_field: field.into(),
+                transformations: Vec::new(),
+                source: EdgeSource::Reported,
+            };
+            for index in [&mut now, &mut then] {
+                index.set_column_lineage(&output, &[edge("c9")]);
+            }
+            assert_eq!(snapshot_bytes(&now), snapshot_bytes(&then));
+            let image = now.snapshot_image();
+            for (n, (job, inputs, outputs)) in jobs.iter().enumerate() {
+                // Every job rewired, every output's columns replaced: enough to refreeze.
+                now.set_job_io(job, &inputs[..inputs.len() / 2], &[DatasetId::new("later", format!("x{n}"))]);
+                for output in outputs {
+                    now.set_column_lineage(output, &[edge(&format!("n{n}"))]);
+                }
+            }
+            let (mut graph, mut columns) = (Vec::new(), Vec::new());
+            image.write_graph(&mut graph).unwrap();
+            image.write_columns(&mut columns).unwrap();
+            let mut bytes = (graph.len() as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(&graph);
+            bytes.extend_from_slice(&columns);
+            assert_ne!(snapshot_bytes(&now), bytes, "seed {seed}: the changes changed the index");
+            assert_eq!(bytes, snapshot_bytes(&then), "seed {seed}");
+        }
+    }
+
     /// Column lineage set by the writer between reading the graph and installing the columns
     /// (an output of the snapshot, and one that is new) wins over the snapshot's, as it wins
     /// over the store's records in a load from the store; lineage stored after the snapshot

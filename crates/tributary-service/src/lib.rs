@@ -117,6 +117,11 @@ pub struct ServiceConfig {
     /// When the server compacts its store by itself; `None` (the default here; `serve` turns
     /// it on) only when an admin asks.
     pub auto_compact: Option<AutoCompact>,
+    /// A writer that is busy all the time saves the lineage index snapshot once it is this many
+    /// events past the last one (and idle writers after 30 s), so that a crash leaves a snapshot
+    /// the next start-up catches up from instead of rebuilding the index; 0: only when idle or
+    /// closing. Below the catch-up's bound of 100,000 events.
+    pub snapshot_every: u64,
 }
 
 impl Default for ServiceConfig {
@@ -134,6 +139,7 @@ impl Default for ServiceConfig {
             policies: Vec::new(),
             require_auth: false,
             auto_compact: None,
+            snapshot_every: 50_000,
         }
     }
 }

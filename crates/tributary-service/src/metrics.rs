@@ -21,6 +21,8 @@ pub(crate) struct Metrics {
     /// Seconds per group from its first event's apply to its acknowledgements (apply, commit,
     /// flush, publication, schema changes).
     pub(crate) group_seconds: Histogram,
+    /// Seconds the writer waited while it encoded an index snapshot (under load or idle).
+    pub(crate) snapshot_seconds: Histogram,
     /// Events applied by the writer, by outcome: `stored`, `duplicate`, `failed`.
     pub(crate) events: IntCounterVec,
     store_bytes: IntGauge,
@@ -64,6 +66,10 @@ impl Metrics {
             "writer_group_seconds",
             "Seconds per group from applying its first event to acknowledging it (apply, commit, flush, publication)",
         )?;
+        let snapshot_seconds = seconds(
+            "writer_snapshot_seconds",
+            "Seconds the writer waited while it encoded a lineage index snapshot (its file is written beside)",
+        )?;
         let events = IntCounterVec::new(
             Opts::new("writer_events_total", "Events the writer applied, by outcome (stored, duplicate, failed)"),
             &["outcome"],
@@ -103,6 +109,7 @@ impl Metrics {
             Box::new(apply_seconds.clone()),
             Box::new(commit_seconds.clone()),
             Box::new(group_seconds.clone()),
+            Box::new(snapshot_seconds.clone()),
             Box::new(events.clone()),
             Box::new(store_bytes.clone()),
             Box::new(datasets.clone()),
@@ -119,6 +126,7 @@ impl Metrics {
             apply_seconds,
             commit_seconds,
             group_seconds,
+            snapshot_seconds,
             events,
             store_bytes,
             datasets,

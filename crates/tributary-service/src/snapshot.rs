@@ -1,4 +1,4 @@
-//! The lineage index saved when the service closes (or its writer is idle) and read back at
+//! The lineage index saved when the service closes (and by its writer, idle or busy) and read back at
 //! the next start-up,
 //! instead of rebuilding it from the store's graph (`N`, `I`) and column-lineage (`L`)
 //! records. At a million datasets those records lie spread over a sled file larger than
@@ -25,16 +25,21 @@
 //!   and datasets the later events name are read again from the store's records.
 //!
 //! Otherwise the index is rebuilt from the store as before and the file is removed. The
-//! snapshot is written when nothing can change the index: at a clean close, after the writer
-//! has stopped, and by the writer itself once it has been idle for [`IDLE_BEFORE_SAVE`] with
-//! at least [`EVENTS_BEFORE_SAVE`] events since the last snapshot; always when the column
-//! lineage is complete and the index's watermark is the store's last sequence. A crash
-//! (`kill -9`) leaves an older file at most, which the next start-up detects by its sequence
-//! and catches up (or, too far behind, rebuilds). The file is written beside, then renamed
-//! over, the old one.
+//! snapshot is taken when nothing can change the index: at a clean close, after the writer
+//! has stopped, and by the writer itself between two groups, once it has been idle for
+//! [`IDLE_BEFORE_SAVE`] with at least [`EVENTS_BEFORE_SAVE`] events since the last snapshot,
+//! or busy with [`crate::ServiceConfig::snapshot_every`] events since (see [`Saving`]);
+//! always when the column lineage is complete and the index's watermark is the store's last
+//! sequence. Taking it is an image of the index under the state's read lock
+//! ([`LineageIndex::snapshot_image`], a small part of the work); encoding, compressing and
+//! writing it happen without the lock, on a thread of their own when the writer took it. A
+//! crash (`kill -9`) leaves an older file at most, which the next start-up detects by its
+//! sequence and catches up (or, too far behind, rebuilds). The file is written beside, then
+//! renamed over, the old one.
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::{info, warn};
@@ -242,29 +247,120 @@ enum Unused {
 }
 
 /// How long the writer must have been idle, and how many events the index must be past the
-/// last snapshot, before the writer saves one (so that a crash later catches up from there):
-/// a save at 1M datasets takes ~1-2 s, during which new events wait.
+/// last snapshot, before the writer saves one (so that a crash later catches up from there).
 pub(crate) const IDLE_BEFORE_SAVE: std::time::Duration =
     std::time::Duration::from_millis(if cfg!(test) { 300 } else { 30_000 });
 pub(crate) const EVENTS_BEFORE_SAVE: u64 = if cfg!(test) { 1 } else { 10_000 };
+/// A writer that is never idle saves the index between two groups once it is
+/// [`crate::ServiceConfig::snapshot_every`] events past the last snapshot, so that a crash
+/// leaves a snapshot close enough to catch up ([`MAX_CATCH_UP`]) rather than a rebuild. The
+/// writer waits while the index's image is taken ([`capture`]); it saves again only after this
+/// many times that wait, so that saving takes at most a twentieth of its time. Encoding and
+/// writing the file (seconds at a million datasets) happen on a thread beside it, one at a
+/// time.
+const LOAD_SHARE: u32 = 20;
 
-/// Called by the writer once it has been idle for [`IDLE_BEFORE_SAVE`]: saves the index if
-/// at least [`EVENTS_BEFORE_SAVE`] events came since the last snapshot.
-pub(crate) fn save_when_idle(shared: &Shared) {
-    let Some(dir) = &shared.config.data_dir else { return };
-    let sequence = shared.read_state().index.watermark().sequence;
-    let saved_at = shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).unwrap_or(0);
-    if sequence < saved_at + EVENTS_BEFORE_SAVE {
-        return;
+/// The index snapshots the writer takes (see [`IDLE_BEFORE_SAVE`],
+/// [`crate::ServiceConfig::snapshot_every`]): the image taken on the writer between two
+/// groups (the index cannot change meanwhile), encoded and written to the file on a thread of
+/// its own, one at a time, joined before the writer ends (so the close's own save finds it
+/// done).
+#[derive(Default)]
+pub(crate) struct Saving {
+    writing: Option<std::thread::JoinHandle<()>>,
+    /// When the writer last took an image (or tried to), and how long it waited for it.
+    last: Option<(Instant, std::time::Duration)>,
+}
+
+impl Saving {
+    /// After a group: saves if the index is `snapshot_every` events past the last snapshot,
+    /// and the last save was long enough ago (see [`LOAD_SHARE`]).
+    pub(crate) fn after_group(&mut self, shared: &Arc<Shared>) {
+        let every = shared.config.snapshot_every;
+        if every == 0 || self.busy() || self.last.is_some_and(|(at, held)| at.elapsed() < held * LOAD_SHARE) {
+            return;
+        }
+        // Before the column lineage is loaded there is nothing to save yet (it says why once).
+        if *shared.column_state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) != ColumnState::Ready {
+            return;
+        }
+        if self.behind(shared) >= every {
+            self.start(shared, "under load");
+        }
     }
-    if let Err(why) = save(shared, dir) {
-        info!("lineage index snapshot not written while idle: {why}");
+
+    /// The writer has been idle for [`IDLE_BEFORE_SAVE`]: saves if at least
+    /// [`EVENTS_BEFORE_SAVE`] events came since the last snapshot.
+    pub(crate) fn when_idle(&mut self, shared: &Arc<Shared>) {
+        if !self.busy() && self.behind(shared) >= EVENTS_BEFORE_SAVE {
+            self.start(shared, "while idle");
+        }
+    }
+
+    /// Waits for the file being written, if any.
+    pub(crate) fn finish(&mut self) {
+        if let Some(thread) = self.writing.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("writing the index snapshot panicked");
+        }
+    }
+
+    /// Whether a file is still being written (a finished one is joined).
+    fn busy(&mut self) -> bool {
+        if self.writing.as_ref().is_some_and(std::thread::JoinHandle::is_finished) {
+            self.finish();
+        }
+        self.writing.is_some()
+    }
+
+    /// Events the index is past the last snapshot.
+    fn behind(&self, shared: &Shared) -> u64 {
+        let sequence = shared.read_state().index.watermark().sequence;
+        let saved_at = shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).unwrap_or(0);
+        sequence.saturating_sub(saved_at)
+    }
+
+    fn start(&mut self, shared: &Arc<Shared>, when: &'static str) {
+        let Some(dir) = shared.config.data_dir.clone() else { return };
+        let started = Instant::now();
+        let captured = capture(shared, &dir);
+        self.last = Some((Instant::now(), started.elapsed()));
+        let captured = match captured {
+            Ok(Some(captured)) => captured,
+            Ok(None) => return,
+            Err(why) => {
+                info!("lineage index snapshot not written {when}: {why}");
+                return;
+            }
+        };
+        shared.metrics.snapshot_seconds.observe(captured.held().as_secs_f64());
+        let shared = Arc::clone(shared);
+        let write = move || {
+            let (sequence, held) = (captured.sequence(), captured.held());
+            // One thread: the writer goes on beside it.
+            match captured.write(&shared, &dir, false) {
+                Ok((path, bytes)) => info!(
+                    path = %path.display(),
+                    bytes,
+                    sequence,
+                    held_ms = held.as_millis() as u64,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "lineage index snapshot written {when}"
+                ),
+                Err(why) => warn!("lineage index snapshot not written {when}: {why}"),
+            }
+        };
+        match std::thread::Builder::new().name("tributary-snapshot".into()).spawn(write) {
+            Ok(thread) => self.writing = Some(thread),
+            Err(error) => warn!(%error, "cannot start writing the index snapshot; the next save tries again"),
+        }
     }
 }
 
 /// Most events a snapshot may be behind the store and still be used (each is read again for
 /// the names it holds): beyond, rebuilding is about as fast.
-const MAX_CATCH_UP: u64 = if cfg!(test) { 5 } else { 100_000 };
+pub(crate) const MAX_CATCH_UP: u64 = if cfg!(test) { 5 } else { 100_000 };
 
 /// What [`read`] makes of a snapshot file.
 struct Opened {
@@ -448,12 +544,21 @@ fn in_parallel<T: Sync, R: Send>(items: &[T], read: impl Fn(&T) -> Result<R, Str
     Ok(all)
 }
 
-/// Saves the index for the next start-up, if it is complete and current. Called by
-/// [`crate::Service::close`] once the writer has stopped, and by the writer itself when it
-/// has been idle a while (see [`IDLE_BEFORE_SAVE`]): either way nothing changes the index
-/// meanwhile. Returns the file, or why none was written (a reason to log, not a failure).
-pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
-    let started = Instant::now();
+/// The index taken for a snapshot at a sequence (see [`capture`]), to encode and write
+/// without the state's lock ([`Captured::write`]).
+pub(crate) struct Captured {
+    sequence: u64,
+    header: Vec<u8>,
+    image: tributary_graph::SnapshotImage,
+    /// How long the state's read lock was held to take it.
+    held: std::time::Duration,
+}
+
+/// Takes the index for the next start-up's snapshot, if it is complete and current; `Ok(None)`
+/// when the file already holds this index. The state's read lock is held only while the
+/// index's image is taken ([`LineageIndex::snapshot_image`]: a copy of its nodes, edges and
+/// column fields, its frozen column rows shared), not while it is encoded and written.
+pub(crate) fn capture(shared: &Shared, dir: &Path) -> Result<Option<Captured>, String> {
     let columns = shared.column_state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
     if columns != ColumnState::Ready {
         return Err(format!("the column lineage is not loaded ({columns:?})"));
@@ -467,81 +572,155 @@ pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
     // Readers may still be answering; the writer has stopped or is the caller, and the column
     // load is done, so the index does not move meanwhile.
     let state = shared.read_state();
+    let locked = Instant::now();
     let sequence = state.index.watermark().sequence;
     let saved_at = *shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if saved_at == Some(sequence) && path(dir).exists() {
         // Nothing was stored since the snapshot this index was read from: it is current
         // (unless its column section was found damaged and the file removed).
-        return Ok(path(dir));
+        return Ok(None);
     }
     let last = shared.store.last_sequence().map_err(|error| format!("cannot read the store's sequence: {error}"))?;
     if sequence != last || !state.index.columns_ready() {
         return Err(format!("the index (sequence {sequence}) is not the store's (sequence {last})"));
     }
-    let path = path(dir);
-    let partial = dir.join(format!("{FILE_NAME}.partial"));
-    let written = (|| -> std::io::Result<u64> {
-        let file = std::fs::File::create(&partial)?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let mut header = Vec::with_capacity(FIXED_HEADER + identity.len());
-        header.extend_from_slice(MAGIC);
-        header.extend_from_slice(&FORMAT.to_le_bytes());
-        header.extend_from_slice(&sequence.to_le_bytes());
-        header.extend_from_slice(&(identity.len() as u32).to_le_bytes());
-        header.extend_from_slice(identity.as_bytes());
-        out.write_all(&header)?;
-        let mut bytes = header.len() as u64;
-        bytes += write_section(&mut out, &header, |body| state.index.write_snapshot_graph(body))?;
-        bytes += write_section(&mut out, &[], |body| state.index.write_snapshot_columns(body))?;
-        let file = out.into_inner().map_err(|error| error.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&partial, &path)?;
-        // The rename is durable once the directory is.
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(bytes)
-    })();
+    let image = state.index.snapshot_image();
+    let held = locked.elapsed();
     drop(state);
-    match written {
-        Ok(bytes) => {
-            *shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(sequence);
-            info!(path = %path.display(), bytes, sequence, elapsed_ms = started.elapsed().as_millis() as u64, "lineage index snapshot written");
-            Ok(path)
-        }
-        Err(error) => {
-            if let Err(cleanup) = std::fs::remove_file(&partial)
-                && cleanup.kind() != std::io::ErrorKind::NotFound
-            {
-                warn!(path = %partial.display(), error = %cleanup, "cannot remove the partial index snapshot");
+    let mut header = Vec::with_capacity(FIXED_HEADER + identity.len());
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&FORMAT.to_le_bytes());
+    header.extend_from_slice(&sequence.to_le_bytes());
+    header.extend_from_slice(&(identity.len() as u32).to_le_bytes());
+    header.extend_from_slice(identity.as_bytes());
+    Ok(Some(Captured { sequence, header, image, held }))
+}
+
+/// One section, encoded: the length of its decoded bytes, those bytes as one zstd frame, and
+/// the checksum of both (covering the header first, for the first section).
+struct Section {
+    decoded_length: u64,
+    frame: Vec<u8>,
+    checksum: u64,
+}
+
+impl Captured {
+    /// The sequence the index was taken at.
+    pub(crate) fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// How long the state's read lock was held to take it.
+    pub(crate) fn held(&self) -> std::time::Duration {
+        self.held
+    }
+
+    /// Encodes the two sections (side by side on two threads when `side_by_side`: at a close,
+    /// where nothing else needs the cores), writes the file beside the old one, makes it
+    /// durable, renames it over the old one and records its sequence in
+    /// [`Shared::snapshot_at`]. Returns the file and the bytes written.
+    pub(crate) fn write(self, shared: &Shared, dir: &Path, side_by_side: bool) -> Result<(PathBuf, u64), String> {
+        let image = &self.image;
+        let encode_graph = || encode_section(&self.header, |body| image.write_graph(body));
+        let encode_columns = || encode_section(&[], |body| image.write_columns(body));
+        let (graph, columns) = match side_by_side {
+            true => std::thread::scope(|scope| {
+                // The dataset graph beside, the column graph (the larger) here; both here if
+                // no thread is to be had.
+                let beside =
+                    std::thread::Builder::new().name("tributary-snapshot".into()).spawn_scoped(scope, encode_graph);
+                let columns = encode_columns();
+                let graph = match beside {
+                    Ok(thread) => {
+                        thread.join().unwrap_or_else(|_| Err(std::io::Error::other("encoding the graph panicked")))
+                    }
+                    Err(_) => encode_graph(),
+                };
+                (graph, columns)
+            }),
+            false => (encode_graph(), encode_columns()),
+        };
+        let failed = |error: std::io::Error| format!("cannot encode the index: {error}");
+        let (graph, columns) = (graph.map_err(failed)?, columns.map_err(failed)?);
+        let path = path(dir);
+        let partial = dir.join(format!("{FILE_NAME}.partial"));
+        let written = (|| -> std::io::Result<u64> {
+            let file = std::fs::File::create(&partial)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            out.write_all(&self.header)?;
+            let mut bytes = self.header.len() as u64;
+            for section in [&graph, &columns] {
+                let length = 8 + section.frame.len() as u64;
+                out.write_all(&length.to_le_bytes())?;
+                out.write_all(&section.decoded_length.to_le_bytes())?;
+                out.write_all(&section.frame)?;
+                out.write_all(&section.checksum.to_le_bytes())?;
+                bytes += 8 + length + CHECKSUM as u64;
             }
-            Err(format!("cannot write `{}`: {error}", partial.display()))
+            let file = out.into_inner().map_err(|error| error.into_error())?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&partial, &path)?;
+            // The rename is durable once the directory is.
+            std::fs::File::open(dir)?.sync_all()?;
+            Ok(bytes)
+        })();
+        match written {
+            Ok(bytes) => {
+                *shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(self.sequence);
+                Ok((path, bytes))
+            }
+            Err(error) => {
+                if let Err(cleanup) = std::fs::remove_file(&partial)
+                    && cleanup.kind() != std::io::ErrorKind::NotFound
+                {
+                    warn!(path = %partial.display(), error = %cleanup, "cannot remove the partial index snapshot");
+                }
+                Err(format!("cannot write `{}`: {error}", partial.display()))
+            }
         }
     }
 }
 
-/// Writes one section: its length, the length of the bytes `body` writes, those bytes as one
-/// zstd frame, and the checksum of the last two (covering `covered` first: bytes written
-/// before). The frame is made in memory first (a third of the bytes `body` writes), so its
-/// length is known before it. Returns the bytes written.
-fn write_section(
-    out: &mut std::io::BufWriter<std::fs::File>,
+/// Saves the index for the next start-up, if it is complete and current: [`capture`], then
+/// [`Captured::write`] on this thread. Called by [`crate::Service::close`] once the writer has
+/// stopped; the writer saves through [`Saving`]. Returns the file, or why none was written (a
+/// reason to log, not a failure).
+pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
+    let started = Instant::now();
+    let Some(captured) = capture(shared, dir)? else { return Ok(path(dir)) };
+    let (sequence, held) = (captured.sequence, captured.held);
+    let (path, bytes) = captured.write(shared, dir, true)?;
+    info!(
+        path = %path.display(),
+        bytes,
+        sequence,
+        held_ms = held.as_millis() as u64,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "lineage index snapshot written"
+    );
+    Ok(path)
+}
+
+/// Encodes one section through `body` (see [`Section`]). The frame is made in memory (a third
+/// of the bytes `body` writes), so its length is known before it is written.
+fn encode_section(
     covered: &[u8],
-    body: impl FnOnce(&mut CountingWriter<zstd::stream::write::Encoder<'static, Vec<u8>>>) -> std::io::Result<()>,
-) -> std::io::Result<u64> {
-    let mut counting = CountingWriter { inner: zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)?, bytes: 0 };
+    body: impl FnOnce(
+        &mut CountingWriter<std::io::BufWriter<zstd::stream::write::Encoder<'static, Vec<u8>>>>,
+    ) -> std::io::Result<()>,
+) -> std::io::Result<Section> {
+    let encoder = zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)?;
+    // `body` writes a few bytes at a time: buffered, the encoder is called per 64 KiB.
+    let mut counting = CountingWriter { inner: std::io::BufWriter::with_capacity(1 << 16, encoder), bytes: 0 };
     body(&mut counting)?;
-    let decoded_length = counting.bytes.to_le_bytes();
-    let frame = counting.inner.finish()?;
+    let decoded_length = counting.bytes;
+    let frame = counting.inner.into_inner().map_err(|error| error.into_error())?.finish()?;
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     hasher.update(covered);
-    hasher.update(&decoded_length);
+    hasher.update(&decoded_length.to_le_bytes());
     hasher.update(&frame);
-    let length = 8 + frame.len() as u64;
-    out.write_all(&length.to_le_bytes())?;
-    out.write_all(&decoded_length)?;
-    out.write_all(&frame)?;
-    out.write_all(&hasher.digest().to_le_bytes())?;
-    Ok(8 + length + CHECKSUM as u64)
+    Ok(Section { decoded_length, frame, checksum: hasher.digest() })
 }
 
 /// Counts what passes through it.

@@ -276,9 +276,13 @@ mod snapshot {
 
     /// Opens the store once the last handle's sled threads have let go of its lock.
     fn open(dir: &Path) -> Service {
+        open_with(dir, ServiceConfig::default())
+    }
+
+    fn open_with(dir: &Path, config: ServiceConfig) -> Service {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
-            match Service::open(ServiceConfig { data_dir: Some(dir.to_path_buf()), ..ServiceConfig::default() }) {
+            match Service::open(ServiceConfig { data_dir: Some(dir.to_path_buf()), ..config.clone() }) {
                 Err(crate::ServiceError::Store(tributary_store::StoreError::Locked { .. }))
                     if std::time::Instant::now() < deadline =>
                 {
@@ -529,6 +533,45 @@ mod snapshot {
         close(service);
         std::fs::copy(&copy, snapshot_file(&dir)).expect("restore");
         assert_reopens(&dir, IndexOrigin::Snapshot, &current, "");
+    }
+
+    /// A writer that is never idle saves the index every `snapshot_every` events (its file
+    /// written beside it), so that a crash then catches up from there; the file it left is
+    /// used like an idle save's.
+    #[test]
+    fn a_busy_writer_saves_the_index_every_so_many_events() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let dir = temp.path().join("store");
+        let service = open_with(&dir, ServiceConfig { snapshot_every: 4, ..ServiceConfig::default() });
+        service.shared.wait_for_columns().expect("columns");
+        runtime().block_on(async {
+            for n in 0..30 {
+                let (input, output) = (format!("t{}", n % 5), format!("t{}", n % 5 + 1));
+                service.ingest(&column_event(n, &format!("job{}", n % 3), &input, &output)).await.expect("ingest");
+            }
+        });
+        // Read before an idle save could come (300 ms in tests).
+        let busy_save = written_at(&dir);
+        let saves = service
+            .metric_families()
+            .expect("metrics")
+            .iter()
+            .find(|family| family.name() == "tributary_writer_snapshot_seconds")
+            .map(|family| family.get_metric()[0].get_histogram().get_sample_count());
+        assert!(saves.is_some_and(|saves| saves >= 2), "saves while busy: {saves:?}");
+        let sequence = busy_save.expect("a snapshot written while busy");
+        assert!((4..=30).contains(&sequence), "{sequence}");
+        // As after a crash now: the file the busy writer left.
+        let copy = temp.path().join("busy.snapshot");
+        std::fs::copy(snapshot_file(&dir), &copy).expect("copy");
+        let current = answers(&service);
+        close(service);
+        std::fs::copy(&copy, snapshot_file(&dir)).expect("restore");
+        let origin = match 30 - sequence <= crate::snapshot::MAX_CATCH_UP {
+            true => IndexOrigin::Snapshot,
+            false => IndexOrigin::Rebuilt,
+        };
+        assert_reopens(&dir, origin, &current, "the busy writer's snapshot");
     }
 
     #[test]

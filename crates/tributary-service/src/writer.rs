@@ -237,6 +237,7 @@ fn run(
     // When the writer last had work, and whether it saved a snapshot since (see `snapshot`).
     let mut busy_at = std::time::Instant::now();
     let mut saved_since = false;
+    let mut saving = crate::snapshot::Saving::default();
     let mut dictionary = DictionaryTraining::default();
     loop {
         let interactive_open = drain(&mut interactive, &mut group, max_group);
@@ -247,6 +248,7 @@ fn run(
         if group.is_empty() {
             if !interactive_open && !bulk_open {
                 dictionary.finish();
+                saving.finish();
                 return;
             }
             // The timeout only guards against a missed ring; a ring wakes the writer at once.
@@ -257,7 +259,7 @@ fn run(
             // instead of rebuilding. Nothing changes the index meanwhile (this is the writer).
             if !saved_since && busy_at.elapsed() >= crate::snapshot::IDLE_BEFORE_SAVE {
                 saved_since = true;
-                crate::snapshot::save_when_idle(&shared);
+                saving.when_idle(&shared);
             }
             continue;
         }
@@ -266,6 +268,7 @@ fn run(
         commit_group(&shared, &mut group, &mut last_recovery);
         shared.read_gate.let_readers_in();
         dictionary.poll(&shared);
+        saving.after_group(&shared);
     }
 }
 
