@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# A crash while ingest never pauses: copies STORE (a stopped store) to WORK/LABEL, serves it,
+# waits for the column lineage, posts LOAD over HTTP (16 clients; RSS sampled), kill -9, drops
+# the page cache, starts again: times to listening and to the column lineage, and the logs of
+# the snapshots written and read. Root (drops the caches).
+# usage: STORE=... LOAD=... crash_under_load.sh BIN LABEL
+set -u
+BIN=$1; L=$2; WORK=${WORK:-/tmp/crash-under-load}; D=$WORK/$L; PORT=${PORT:-5093}
+mkdir -p "$WORK"; rm -rf "$D"; cp -r "$STORE" "$D"
+"$BIN" serve --listen 127.0.0.1:$PORT --data-dir $D --compact-growth 0 > $WORK/$L.out 2> $WORK/$L.log &
+PID=$!
+until grep -q "column lineage loaded" $WORK/$L.log; do sleep 1; done
+grep -E "^VmRSS|^VmHWM" /proc/$PID/status | tr '\n' ' '; echo
+( while kill -0 $PID 2>/dev/null; do grep -E "^VmRSS" /proc/$PID/status | awk '{print $2}'; sleep 0.5; done > $WORK/$L.rss ) &
+python3 "$(dirname "$0")/post_http.py" $LOAD $PORT
+sleep 2
+echo "peak RSS while posting: $(sort -n $WORK/$L.rss | tail -1) kB"
+kill -9 $PID; wait $PID 2>/dev/null
+sed 's/\x1b\[[0-9;]*m//g' $WORK/$L.log | grep -E "snapshot (written|not)" | cut -c1-260
+sync; echo 3 > /proc/sys/vm/drop_caches
+T0=$(date +%s.%N)
+"$BIN" serve --listen 127.0.0.1:$PORT --data-dir $D --compact-growth 0 > $WORK/$L.out2 2> $WORK/$L.log2 &
+PID=$!
+until grep -q listening $WORK/$L.out2 2>/dev/null; do sleep 0.01; done
+T1=$(date +%s.%N)
+echo "cold start to listening: $(echo "$T1 - $T0" | bc) s"
+until grep -q "column lineage loaded" $WORK/$L.log2; do sleep 0.2; done
+T2=$(date +%s.%N)
+echo "cold start to columns loaded: $(echo "$T2 - $T0" | bc) s"
+sed 's/\x1b\[[0-9;]*m//g' $WORK/$L.log2 | grep -iE "snapshot|caught|rebuil|column lineage loaded" | cut -c1-300
+kill -TERM $PID; wait $PID
+sed 's/\x1b\[[0-9;]*m//g' $WORK/$L.log2 | grep -E "snapshot written" | cut -c1-260
