@@ -259,6 +259,8 @@ pub(crate) const EVENTS_BEFORE_SAVE: u64 = if cfg!(test) { 1 } else { 10_000 };
 /// writing the file (seconds at a million datasets) happen on a thread beside it, one at a
 /// time.
 const LOAD_SHARE: u32 = 20;
+/// After a save that could not be taken, the busy writer tries again after twenty times this.
+const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The index snapshots the writer takes (see [`IDLE_BEFORE_SAVE`],
 /// [`crate::ServiceConfig::snapshot_every`]): the image taken on the writer between two
@@ -331,6 +333,8 @@ impl Saving {
             Ok(None) => return,
             Err(why) => {
                 info!("lineage index snapshot not written {when}: {why}");
+                // Not again for a while (a store that failed a write refuses every group).
+                self.last = Some((Instant::now(), RETRY_AFTER_FAILURE));
                 return;
             }
         };
