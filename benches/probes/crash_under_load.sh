@@ -3,6 +3,7 @@
 # waits for the column lineage, posts LOAD over HTTP (16 clients; RSS sampled), kill -9, drops
 # the page cache, starts again: times to listening and to the column lineage, and the logs of
 # the snapshots written and read. Root (drops the caches).
+# The copy is removed at the end unless KEEP=1.
 # usage: STORE=... LOAD=... crash_under_load.sh BIN LABEL
 set -u
 BIN=$1; L=$2; WORK=${WORK:-/tmp/crash-under-load}; D=$WORK/$L; PORT=${PORT:-5093}
@@ -30,3 +31,4 @@ echo "cold start to columns loaded: $(echo "$T2 - $T0" | bc) s"
 sed 's/\x1b\[[0-9;]*m//g' $WORK/$L.log2 | grep -iE "snapshot|caught|rebuil|column lineage loaded" | cut -c1-300
 kill -TERM $PID; wait $PID
 sed 's/\x1b\[[0-9;]*m//g' $WORK/$L.log2 | grep -E "snapshot written" | cut -c1-260
+[ "${KEEP:-0}" = 1 ] || rm -rf "$D"

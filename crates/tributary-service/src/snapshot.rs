@@ -65,6 +65,8 @@ const MAX_EXPANSION: u64 = 256;
 /// Magic, format, sequence, identity length.
 const FIXED_HEADER: usize = 8 + 4 + 8 + 4;
 const CHECKSUM: usize = 8;
+/// Bytes of the file written between two syncs (see [`Captured::write`]).
+const SYNC_EVERY: usize = 8 << 20;
 
 /// How the lineage index was made at start-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,7 +284,7 @@ impl Saving {
         if every == 0 || self.busy() || self.last.is_some_and(|(at, held)| at.elapsed() < held * LOAD_SHARE) {
             return;
         }
-        // Before the column lineage is loaded there is nothing to save yet (it says why once).
+        // Before the column lineage is loaded there is nothing to save yet (and nothing to log).
         if *shared.column_state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) != ColumnState::Ready {
             return;
         }
@@ -292,11 +294,16 @@ impl Saving {
     }
 
     /// The writer has been idle for [`IDLE_BEFORE_SAVE`]: saves if at least
-    /// [`EVENTS_BEFORE_SAVE`] events came since the last snapshot.
-    pub(crate) fn when_idle(&mut self, shared: &Arc<Shared>) {
-        if !self.busy() && self.behind(shared) >= EVENTS_BEFORE_SAVE {
+    /// [`EVENTS_BEFORE_SAVE`] events came since the last snapshot. Returns `false` while an
+    /// earlier save's file is still being written (ask again).
+    pub(crate) fn when_idle(&mut self, shared: &Arc<Shared>) -> bool {
+        if self.busy() {
+            return false;
+        }
+        if self.behind(shared) >= EVENTS_BEFORE_SAVE {
             self.start(shared, "while idle");
         }
+        true
     }
 
     /// Waits for the file being written, if any.
@@ -657,7 +664,13 @@ impl Captured {
                 let length = 8 + section.frame.len() as u64;
                 out.write_all(&length.to_le_bytes())?;
                 out.write_all(&section.decoded_length.to_le_bytes())?;
-                out.write_all(&section.frame)?;
+                // Made durable as it goes: a file system that commits its journal for the
+                // writer's next fsync would otherwise write out the whole dirty file first.
+                for chunk in section.frame.chunks(SYNC_EVERY) {
+                    out.write_all(chunk)?;
+                    out.flush()?;
+                    out.get_ref().sync_data()?;
+                }
                 out.write_all(&section.checksum.to_le_bytes())?;
                 bytes += 8 + length + CHECKSUM as u64;
             }

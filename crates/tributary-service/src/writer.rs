@@ -258,8 +258,8 @@ fn run(
             // Idle a while: save the index, so that a crash later catches up from here
             // instead of rebuilding. Nothing changes the index meanwhile (this is the writer).
             if !saved_since && busy_at.elapsed() >= crate::snapshot::IDLE_BEFORE_SAVE {
-                saved_since = true;
-                saving.when_idle(&shared);
+                // Not while a busy save's file is still written: it may be older than the index.
+                saved_since = saving.when_idle(&shared);
             }
             continue;
         }

@@ -44,7 +44,10 @@ impl Tally {
 }
 
 pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let config = args.store.service_config();
+    // The index snapshot is written once, at the end: a bulk load is not slowed by saves
+    // along the way (an interrupted import is run again; its events already stored are
+    // duplicates).
+    let config = tributary_service::ServiceConfig { snapshot_every: 0, ..args.store.service_config() };
     let data_dir = args.store.data_dir.clone();
     let service = tokio::task::spawn_blocking(move || Service::open(config).map(|service| service.as_local_operator()))
         .await?
