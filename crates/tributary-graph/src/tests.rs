@@ -611,9 +611,14 @@ mod snapshot {
         let (mut graph, mut columns) = (Vec::new(), Vec::new());
         index.write_snapshot_graph(&mut graph).unwrap();
         index.write_snapshot_columns(&mut columns).unwrap();
+        framed(&graph, &columns)
+    }
+
+    /// The two sections as `snapshot_bytes` frames them.
+    fn framed(graph: &[u8], columns: &[u8]) -> Vec<u8> {
         let mut bytes = (graph.len() as u64).to_le_bytes().to_vec();
-        bytes.extend_from_slice(&graph);
-        bytes.extend_from_slice(&columns);
+        bytes.extend_from_slice(graph);
+        bytes.extend_from_slice(columns);
         bytes
     }
 
@@ -733,9 +738,7 @@ mod snapshot {
             let (mut graph, mut columns) = (Vec::new(), Vec::new());
             image.write_graph(&mut graph).unwrap();
             image.write_columns(&mut columns).unwrap();
-            let mut bytes = (graph.len() as u64).to_le_bytes().to_vec();
-            bytes.extend_from_slice(&graph);
-            bytes.extend_from_slice(&columns);
+            let bytes = framed(&graph, &columns);
             assert_ne!(snapshot_bytes(&now), bytes, "seed {seed}: the changes changed the index");
             assert_eq!(bytes, snapshot_bytes(&then), "seed {seed}");
         }

@@ -348,18 +348,9 @@ impl Saving {
         shared.metrics.snapshot_seconds.observe(captured.held().as_secs_f64());
         let shared = Arc::clone(shared);
         let write = move || {
-            let (sequence, held) = (captured.sequence(), captured.held());
             // One thread: the writer goes on beside it.
-            match captured.write(&shared, &dir, false) {
-                Ok((path, bytes)) => info!(
-                    path = %path.display(),
-                    bytes,
-                    sequence,
-                    held_ms = held.as_millis() as u64,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "lineage index snapshot written {when}"
-                ),
-                Err(why) => warn!("lineage index snapshot not written {when}: {why}"),
+            if let Err(why) = captured.write_logged(&shared, &dir, false, started, when) {
+                warn!("lineage index snapshot not written {when}: {why}");
             }
         };
         match std::thread::Builder::new().name("tributary-snapshot".into()).spawn(write) {
@@ -616,14 +607,32 @@ struct Section {
 }
 
 impl Captured {
-    /// The sequence the index was taken at.
-    pub(crate) fn sequence(&self) -> u64 {
-        self.sequence
-    }
-
     /// How long the state's read lock was held to take it.
     pub(crate) fn held(&self) -> std::time::Duration {
         self.held
+    }
+
+    /// [`Self::write`], and logs the file written (`when`: why it was, `started`: when its
+    /// capture began).
+    pub(crate) fn write_logged(
+        self,
+        shared: &Shared,
+        dir: &Path,
+        side_by_side: bool,
+        started: Instant,
+        when: &str,
+    ) -> Result<PathBuf, String> {
+        let (sequence, held) = (self.sequence, self.held);
+        let (path, bytes) = self.write(shared, dir, side_by_side)?;
+        info!(
+            path = %path.display(),
+            bytes,
+            sequence,
+            held_ms = held.as_millis() as u64,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "lineage index snapshot written {when}"
+        );
+        Ok(path)
     }
 
     /// Encodes the two sections (side by side on two threads when `side_by_side`: at a close,
@@ -706,17 +715,7 @@ impl Captured {
 pub(crate) fn save(shared: &Shared, dir: &Path) -> Result<PathBuf, String> {
     let started = Instant::now();
     let Some(captured) = capture(shared, dir)? else { return Ok(path(dir)) };
-    let (sequence, held) = (captured.sequence, captured.held);
-    let (path, bytes) = captured.write(shared, dir, true)?;
-    info!(
-        path = %path.display(),
-        bytes,
-        sequence,
-        held_ms = held.as_millis() as u64,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "lineage index snapshot written"
-    );
-    Ok(path)
+    captured.write_logged(shared, dir, true, started, "at the close")
 }
 
 /// Encodes one section through `body` (see [`Section`]). The frame is made in memory (a third
