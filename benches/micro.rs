@@ -8,8 +8,8 @@
 //!   and the three impact queries of the mesh bench.
 //!
 //! - `sql_derive/*`: column lineage derived from a dbt-style model and a wide aggregate.
-//! - `snapshot/*`: the index snapshot's two sections written and read back (CPU only, from
-//!   memory), for the synthetic mesh with 16 columns per dataset, each fed by one column of
+//! - `snapshot/*`: the image a busy writer takes to save the index, and the index snapshot's
+//!   two sections written and read back (CPU only, from memory), for the synthetic mesh with 16 columns per dataset, each fed by one column of
 //!   the job's first input: 100k always, 1M datasets (~1M jobs, ~15M column edges, ~2 min
 //!   to build) with `SNAPSHOT_1M=1`.
 //!
@@ -242,6 +242,8 @@ fn snapshot(c: &mut Criterion) {
         );
         let mut group = c.benchmark_group(format!("snapshot/{}", scale_name(n_datasets)));
         group.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+        // What the writer waits for when it saves while busy (the image, dropped beside).
+        group.bench_function("image", |b| b.iter_with_large_drop(|| index.snapshot_image()));
         group.bench_function("write", |b| {
             b.iter(|| {
                 let mut out = Vec::with_capacity(graph.len() + columns.len());
