@@ -13,6 +13,7 @@ use tributary_model::{
     ColumnEdgeSpec, DatasetId, Direction, EdgeSource, JobId, NodeKind, Transformation, TransformationKind,
 };
 
+use crate::chunks::Chunks;
 use crate::{GraphError, LineageIndex};
 
 type FieldId = u32;
@@ -25,7 +26,7 @@ type TransformationsId = u32;
 #[derive(Default)]
 pub(crate) struct ColumnGraph {
     /// Each field's dataset and name.
-    pub(crate) fields: Vec<(NodeIndex, NameId)>,
+    pub(crate) fields: Chunks<(NodeIndex, NameId)>,
     pub(crate) names: FieldNames,
     pub(crate) by_dataset: FastMap<NodeIndex, Vec<FieldId>>,
     /// Each field's edges to the columns it feeds, and from the columns that feed it.

@@ -5,6 +5,7 @@
 //! and keeps it in step with every committed event. It does no IO and must not depend on
 //! storage or transports.
 
+mod chunks;
 mod columns;
 mod frozen;
 mod labels;
@@ -190,7 +191,7 @@ pub struct LineageIndex {
     /// Each node's kind and names, by node index: a dense table, so that reading the names of
     /// a large answer is a walk over one array (whose entries can be asked for ahead of use)
     /// rather than through the graph's node records.
-    nodes: Vec<Node>,
+    nodes: chunks::Chunks<Node>,
     /// Datasets and jobs by name (the names live once, in `nodes`).
     names: names::NodeNames,
     /// Whether each node (by index) is a job: read on every edge of a traversal, so kept
@@ -198,7 +199,7 @@ pub struct LineageIndex {
     is_job: Vec<bool>,
     /// Each node's namespace number (see `names`), by node index: grouping reads it instead
     /// of the name.
-    namespace_of: Vec<u32>,
+    namespace_of: chunks::Chunks<u32>,
     /// The caller's labels of datasets and namespaces, dense by node (see `labels`).
     labels: labels::Labels,
     /// A frozen compact copy of the adjacency for walks without edges (see `frozen`). A leaf
@@ -463,7 +464,7 @@ impl LineageIndex {
         let order = &walked.nodes;
         for at in 0..order.len() {
             if let Some(&(ahead, _)) = order.get(at + 16) {
-                prefetch::prefetch(self.nodes.as_ptr().wrapping_add(ahead.index()));
+                prefetch::prefetch(std::ptr::from_ref(&self.nodes[ahead.index()]));
             }
             if let Some(&(ahead, _)) = order.get(at + 8) {
                 prefetch::prefetch(Arc::as_ptr(&self.nodes[ahead.index()].name));
@@ -473,8 +474,8 @@ impl LineageIndex {
         }
         for at in 0..walked.edges.len() {
             if let Some(&(from, to, _)) = walked.edges.get(at + 8) {
-                prefetch::prefetch(self.nodes.as_ptr().wrapping_add(from.index()));
-                prefetch::prefetch(self.nodes.as_ptr().wrapping_add(to.index()));
+                prefetch::prefetch(std::ptr::from_ref(&self.nodes[from.index()]));
+                prefetch::prefetch(std::ptr::from_ref(&self.nodes[to.index()]));
             }
             let (from, to, kind) = walked.edges[at];
             sink.edge(&self.nodes[from.index()], &self.nodes[to.index()], kind);

@@ -14,6 +14,7 @@ use petgraph::stable_graph::NodeIndex;
 use tributary_model::NodeKind;
 
 use crate::Node;
+use crate::chunks::Chunks;
 
 #[derive(Default)]
 pub(crate) struct NodeNames {
@@ -50,7 +51,7 @@ fn hash_of(hasher: &std::hash::RandomState, kind: NodeKind, namespace: &str, nam
 }
 
 impl NodeNames {
-    pub(crate) fn find(&self, nodes: &[Node], kind: NodeKind, namespace: &str, name: &str) -> Option<NodeIndex> {
+    pub(crate) fn find(&self, nodes: &Chunks<Node>, kind: NodeKind, namespace: &str, name: &str) -> Option<NodeIndex> {
         let hash = hash_of(&self.hasher, kind, namespace, name);
         self.table
             .find(hash, |&index| {
@@ -80,7 +81,7 @@ impl NodeNames {
     }
 
     /// Files a node just added to the graph.
-    pub(crate) fn insert(&mut self, nodes: &[Node], index: NodeIndex) {
+    pub(crate) fn insert(&mut self, nodes: &Chunks<Node>, index: NodeIndex) {
         let node = &nodes[index.index()];
         let hasher = &self.hasher;
         let hash = hash_of(hasher, node.kind, &node.namespace, &node.name);
@@ -93,7 +94,7 @@ impl NodeNames {
     }
 
     /// Room for `additional` more nodes without growing the table (a snapshot's count).
-    pub(crate) fn reserve(&mut self, nodes: &[Node], additional: usize) {
+    pub(crate) fn reserve(&mut self, nodes: &Chunks<Node>, additional: usize) {
         let hasher = &self.hasher;
         self.table.reserve(additional, |&other| {
             let other = &nodes[other.index()];
@@ -106,7 +107,7 @@ impl NodeNames {
     }
 
     /// Every node of `kind` in (namespace, name) order.
-    pub(crate) fn sorted(&self, nodes: &[Node], kind: NodeKind) -> Arc<Vec<NodeIndex>> {
+    pub(crate) fn sorted(&self, nodes: &Chunks<Node>, kind: NodeKind) -> Arc<Vec<NodeIndex>> {
         let mut ordered = self.sorted[slot(kind)].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if ordered.pending.is_empty() {
             return Arc::clone(&ordered.sorted);

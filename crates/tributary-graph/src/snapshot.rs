@@ -30,8 +30,9 @@ use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use tributary_model::{ColumnEdgeSpec, DatasetId, EdgeKind, EdgeSource, NodeKind, Transformation, TransformationKind};
 
-use crate::LineageIndex;
+use crate::chunks::Chunks;
 use crate::columns::{ColumnGraph, Rows, RowsImage};
+use crate::{LineageIndex, Node};
 
 /// Why snapshot bytes could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -44,16 +45,19 @@ pub(crate) fn damaged(what: impl Into<String>) -> SnapshotError {
 
 /// The index as a snapshot writes it, taken at one moment ([`LineageIndex::snapshot_image`])
 /// and written from later, while the index goes on changing: the caller holds its lock only
-/// while the image is taken. The image copies the nodes' kinds and namespaces (their names
-/// shared), the edges and the column fields, and shares the frozen column rows, which are never
-/// changed in place; taking it costs a small part of encoding and compressing it.
+/// while the image is taken. The image shares what is never changed in place: the sealed
+/// chunks of the node table, of the nodes' namespace numbers and of the column fields (see
+/// the graph crate's `Chunks`; their open chunks are copied) and the frozen column rows; it copies the edges and
+/// the column rows changed since the last freeze. Taking it costs a small part of encoding and
+/// compressing it.
 pub struct SnapshotImage {
     namespaces: Vec<Arc<str>>,
-    nodes: Vec<(NodeKind, u32, Arc<str>)>,
+    nodes: Chunks<Node>,
+    namespace_of: Chunks<u32>,
     edges: Vec<(u32, u32, EdgeKind)>,
     field_names: Vec<Box<str>>,
     transformations: Vec<(Vec<Transformation>, EdgeSource)>,
-    fields: Vec<(u32, u32)>,
+    fields: Chunks<(NodeIndex, u32)>,
     down: RowsImage,
 }
 
@@ -61,13 +65,6 @@ impl LineageIndex {
     /// The index as a snapshot writes it now (see [`SnapshotImage`]). Its column section is
     /// complete only if the column lineage is ([`Self::columns_ready`]): the caller checks.
     pub fn snapshot_image(&self) -> SnapshotImage {
-        // Nodes are never removed: indices are dense.
-        let nodes = (0..self.graph.node_count())
-            .map(|index| {
-                let node = &self.nodes[index];
-                (node.kind, self.namespace_of[index], Arc::clone(&node.name))
-            })
-            .collect();
         let edges = self
             .graph
             .edge_references()
@@ -76,11 +73,13 @@ impl LineageIndex {
         let columns = &self.columns;
         SnapshotImage {
             namespaces: self.names.namespace_names().to_vec(),
-            nodes,
+            // Nodes are never removed: indices are dense.
+            nodes: self.nodes.image(),
+            namespace_of: self.namespace_of.image(),
             edges,
             field_names: columns.names.names.clone(),
             transformations: columns.transformations.clone(),
-            fields: columns.fields.iter().map(|&(dataset, name)| (dataset.index() as u32, name)).collect(),
+            fields: columns.fields.image(),
             down: columns.down.image(),
         }
     }
@@ -106,13 +105,13 @@ impl SnapshotImage {
             w.str(namespace)?;
         }
         w.u32(self.nodes.len())?;
-        for (kind, namespace, name) in &self.nodes {
-            w.u8(match kind {
+        for (node, &namespace) in self.nodes.iter().zip(self.namespace_of.iter()) {
+            w.u8(match node.kind {
                 NodeKind::Dataset => 0,
                 NodeKind::Job => 1,
             })?;
-            w.u32(*namespace as usize)?;
-            w.str(name)?;
+            w.u32(namespace as usize)?;
+            w.str(&node.name)?;
         }
         w.u32(self.edges.len())?;
         for &(from, to, kind) in &self.edges {
@@ -159,8 +158,8 @@ impl SnapshotImage {
             }
         }
         w.u32(self.fields.len())?;
-        for &(dataset, name) in &self.fields {
-            w.u32(dataset as usize)?;
+        for &(dataset, name) in self.fields.iter() {
+            w.u32(dataset.index())?;
             w.u32(name as usize)?;
         }
         self.down.each_row(self.fields.len(), |targets| {
@@ -190,10 +189,10 @@ impl LineageIndex {
         }
         let n_nodes = r.count(9, "nodes")?;
         index.graph.reserve_nodes(n_nodes);
-        index.nodes.reserve_exact(n_nodes);
+        index.nodes.reserve(n_nodes);
         index.names.reserve(&index.nodes, n_nodes);
         index.is_job.reserve_exact(n_nodes);
-        index.namespace_of.reserve_exact(n_nodes);
+        index.namespace_of.reserve(n_nodes);
         for position in 0..n_nodes {
             let kind = match r.u8("node kind")? {
                 0 => NodeKind::Dataset,
@@ -284,7 +283,7 @@ impl LineageIndex {
             }
         }
         let n_fields = r.count(8, "fields")?;
-        columns.fields.reserve_exact(n_fields);
+        columns.fields.reserve(n_fields);
         for _ in 0..n_fields {
             let dataset = NodeIndex::new(r.below(n_nodes, "field dataset")?);
             if nodes.is_job[dataset.index()] {
