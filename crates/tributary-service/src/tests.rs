@@ -535,15 +535,27 @@ mod snapshot {
         assert_reopens(&dir, IndexOrigin::Snapshot, &current, "");
     }
 
+    /// A fresh store served with a busy save every `snapshot_every` events, its column lineage
+    /// loaded (busy saves wait for it).
+    fn busy_service(snapshot_every: u64) -> (tempfile::TempDir, std::path::PathBuf, Service) {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let dir = temp.path().join("store");
+        let service = open_with(&dir, ServiceConfig { snapshot_every, ..ServiceConfig::default() });
+        service.shared.wait_for_columns().expect("columns");
+        (temp, dir, service)
+    }
+
+    /// The sequence a snapshot file's header records (after its magic and format).
+    fn snapshot_sequence(bytes: &[u8]) -> Option<u64> {
+        bytes.get(12..20).map(|sequence| u64::from_le_bytes(sequence.try_into().expect("8 bytes")))
+    }
+
     /// A writer that is never idle saves the index every `snapshot_every` events (its file
     /// written beside it), so that a crash then catches up from there; the file it left is
     /// used like an idle save's.
     #[test]
     fn a_busy_writer_saves_the_index_every_so_many_events() {
-        let temp = tempfile::tempdir().expect("tempdir");
-        let dir = temp.path().join("store");
-        let service = open_with(&dir, ServiceConfig { snapshot_every: 4, ..ServiceConfig::default() });
-        service.shared.wait_for_columns().expect("columns");
+        let (_temp, dir, service) = busy_service(4);
         runtime().block_on(async {
             for n in 0..30 {
                 let (input, output) = (format!("t{}", n % 5), format!("t{}", n % 5 + 1));
@@ -560,7 +572,7 @@ mod snapshot {
             .find(|family| family.name() == "tributary_writer_snapshot_seconds")
             .map(|family| family.get_metric()[0].get_histogram().get_sample_count());
         assert!(saves.is_some_and(|saves| saves >= 1), "saves while busy: {saves:?}");
-        let sequence = u64::from_le_bytes(busy_save[12..20].try_into().expect("8 bytes"));
+        let sequence = snapshot_sequence(&busy_save).expect("a sequence");
         assert!((4..=30).contains(&sequence), "{sequence}");
         // As after a crash now: the file the busy writer left.
         let current = answers(&service);
@@ -582,10 +594,7 @@ mod snapshot {
     #[test]
     fn busy_saves_under_concurrent_ingest_and_readers_open_to_the_same_answers() {
         use std::sync::atomic::{AtomicBool, Ordering};
-        let temp = tempfile::tempdir().expect("tempdir");
-        let dir = temp.path().join("store");
-        let service = open_with(&dir, ServiceConfig { snapshot_every: 2, ..ServiceConfig::default() });
-        service.shared.wait_for_columns().expect("columns");
+        let (_temp, dir, service) = busy_service(2);
         let done = AtomicBool::new(false);
         let files: Vec<(u64, Vec<u8>)> = std::thread::scope(|scope| {
             for _ in 0..2 {
@@ -599,7 +608,7 @@ mod snapshot {
                 let mut files: Vec<(u64, Vec<u8>)> = Vec::new();
                 while !done.load(Ordering::Relaxed) {
                     if let Ok(bytes) = std::fs::read(snapshot_file(&dir))
-                        && let Some(sequence) = bytes.get(12..20).map(|b| u64::from_le_bytes(b.try_into().expect("8")))
+                        && let Some(sequence) = snapshot_sequence(&bytes)
                         && files.iter().all(|(seen, _)| *seen != sequence)
                     {
                         files.push((sequence, bytes));
@@ -635,7 +644,7 @@ mod snapshot {
                     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
                     loop {
                         if let Ok(bytes) = std::fs::read(snapshot_file(&dir))
-                            && bytes.get(12..20) == Some(&sequence.to_le_bytes()[..])
+                            && snapshot_sequence(&bytes) == Some(sequence)
                         {
                             late.push((sequence, bytes));
                             break;
