@@ -389,3 +389,84 @@ async fn an_added_column_is_risky_only_when_someone_reads_by_position() {
     );
     server.shutdown().await;
 }
+
+/// A change seen in the wild on a column many datasets copy: the recorded report lists the
+/// nearest 100 of each list and counts them all (the writer builds it before the event's
+/// acknowledgement), and `schemaDiff` of the recorded versions lists every impact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_change_of_a_hub_lists_the_nearest_and_counts_everything() {
+    const COPIES: usize = 130;
+    let server = start_server().await;
+    let v1 = json!([{"name": "order_id", "type": "bigint"}, {"name": "amount", "type": "decimal(10,2)"}]);
+    let first = event(
+        1,
+        "2024-03-01T00:00:00Z",
+        ("sales-db", "load_orders"),
+        &[("sales-db", "orders_raw")],
+        ("sales-db", "orders"),
+        json!({"schema": schema_facet(v1)}),
+    );
+    assert_eq!(server.post_event(&first).await.0, 201);
+    for copy in 0..COPIES {
+        let name = format!("copy_{copy:03}");
+        let copied = event(
+            2 + copy as u32,
+            "2024-03-01T01:00:00Z",
+            ("mkt-db", &name),
+            &[("sales-db", "orders")],
+            ("mkt-db", &name),
+            json!({"columnLineage": lineage(&[("order_id", "order_id", "DIRECT", "IDENTITY")], &[])}),
+        );
+        assert_eq!(server.post_event(&copied).await.0, 201, "{name}");
+    }
+    let dropped = event(
+        1000,
+        "2024-03-02T00:00:00Z",
+        ("sales-db", "load_orders"),
+        &[("sales-db", "orders_raw")],
+        ("sales-db", "orders"),
+        json!({"schema": schema_facet(json!([{"name": "amount", "type": "decimal(10,2)"}]))}),
+    );
+    assert_eq!(server.post_event(&dropped).await.0, 201);
+
+    let recorded = server
+        .graphql_data("{ schemaChanges { verdict fromVersion toVersion report } }", json!({}))
+        .await["schemaChanges"]
+        .clone();
+    assert_eq!(recorded.as_array().unwrap().len(), 1, "{recorded}");
+    let record = &recorded[0];
+    assert_eq!(record["verdict"], "BREAKING");
+    let report = &record["report"];
+    let change = &report["changes"][0];
+    assert_eq!(change["path"], "order_id");
+    assert_eq!(change["impactCount"], COPIES);
+    let impacts = change["impacts"].as_array().unwrap();
+    assert_eq!(impacts.len(), 100);
+    assert_eq!(report["affectedDatasetCount"], COPIES);
+    assert_eq!(report["affectedDatasets"].as_array().unwrap().len(), 100);
+    assert_eq!(report["affectedJobCount"], COPIES);
+    assert_eq!(report["listsComplete"], false);
+    let grouped: u64 = report["groups"].as_array().unwrap().iter().map(|g| g["datasetCount"].as_u64().unwrap()).sum();
+    assert_eq!(grouped, COPIES as u64);
+
+    // The recorded versions diffed now: every impact, the recorded ones first.
+    let diff = server
+        .graphql_data(
+            r#"query($from: String!, $to: String!) { schemaDiff(dataset: {namespace: "sales-db", name: "orders"}, from: $from, to: $to) {
+                changes { path impacts { dataset { name } field job { name } use } } json } }"#,
+            json!({"from": record["fromVersion"], "to": record["toVersion"]}),
+        )
+        .await;
+    let all = diff["schemaDiff"]["changes"][0]["impacts"].as_array().unwrap();
+    assert_eq!(all.len(), COPIES);
+    let names = |list: &[Value]| -> Vec<String> {
+        list.iter().map(|impact| impact["dataset"]["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let expected: Vec<String> = (0..COPIES).map(|copy| format!("copy_{copy:03}")).collect();
+    assert_eq!(names(all), expected);
+    assert_eq!(names(impacts), expected[..100]);
+    assert!(all.iter().all(|impact| impact["use"] == "DIRECT" && impact["field"] == "order_id"), "{all:?}");
+    assert_eq!(all[7]["job"]["name"], "copy_007");
+    assert_eq!(diff["schemaDiff"]["json"]["listsComplete"], true);
+    assert_eq!(diff["schemaDiff"]["json"]["changes"][0]["impactCount"], COPIES);
+}

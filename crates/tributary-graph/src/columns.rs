@@ -16,6 +16,9 @@ use tributary_model::{
 use crate::chunks::Chunks;
 use crate::{GraphError, LineageIndex};
 
+mod impact;
+pub use impact::{ColumnImpact, ImpactedColumn};
+
 type FieldId = u32;
 /// Columns from a traversal's start to some column, both included.
 type ColumnPath = Vec<(DatasetId, String)>;
@@ -328,6 +331,49 @@ impl ColumnGraph {
     }
 }
 
+/// Column lineage goes one way at a time.
+fn column_direction(direction: Direction) -> Result<bool, GraphError> {
+    match direction {
+        Direction::Downstream => Ok(true),
+        Direction::Upstream => Ok(false),
+        Direction::Both => Err(GraphError::Unsupported("column lineage goes UPSTREAM or DOWNSTREAM, not BOTH")),
+    }
+}
+
+/// A column traversal in ids, in the order it reached things.
+#[derive(Default)]
+pub(crate) struct ColumnTraversal {
+    pub(crate) hits: Vec<TraversedColumn>,
+    /// (from, to, transformations) of every edge followed or found closing on a visited column.
+    pub(crate) edges: Vec<(FieldId, FieldId, TransformationsId)>,
+    pub(crate) unverified: Vec<TraversedUnverified>,
+    pub(crate) truncated: bool,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct TraversedColumn {
+    pub(crate) field: FieldId,
+    /// The hit it was reached from; `None` for the start column.
+    pub(crate) parent: Option<u32>,
+    pub(crate) distance: u32,
+    pub(crate) transformations: TransformationsId,
+    pub(crate) direct: bool,
+}
+
+/// A traversed column: the start, or a hit by its position.
+#[derive(Clone, Copy)]
+pub(crate) enum Via {
+    Start,
+    Hit(u32),
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct TraversedUnverified {
+    pub(crate) dataset: NodeIndex,
+    pub(crate) job: NodeIndex,
+    pub(crate) via: Via,
+}
+
 /// A column reached by a column-lineage traversal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ColumnHit {
@@ -557,30 +603,99 @@ impl LineageIndex {
         limit: usize,
         value_only: bool,
     ) -> Result<ColumnAnswer, GraphError> {
-        let Some(dataset_node) = self.dataset_index(dataset) else {
-            return Err(GraphError::UnknownNode {
-                kind: "dataset",
-                namespace: dataset.namespace.clone(),
-                name: dataset.name.clone(),
-            });
+        let dataset_node = self.known_dataset(dataset)?;
+        let downstream = column_direction(direction)?;
+        let traversal = self.traverse_columns(dataset_node, field, downstream, depth, limit, value_only);
+        let start = (dataset.clone(), field.to_owned());
+        // Hits come in traversal order and a parent before its children: each path is its
+        // parent's with one more step.
+        let mut paths: Vec<ColumnPath> = Vec::with_capacity(traversal.hits.len());
+        for hit in &traversal.hits {
+            let mut path = match hit.parent {
+                Some(parent) => paths[parent as usize].clone(),
+                None => vec![start.clone()],
+            };
+            path.push(self.column_ref(hit.field));
+            paths.push(path);
+        }
+        let path_to = |via: Via| match via {
+            Via::Start => vec![start.clone()],
+            Via::Hit(hit) => paths[hit as usize].clone(),
         };
-        let downstream = match direction {
-            Direction::Downstream => true,
-            Direction::Upstream => false,
-            Direction::Both => {
-                return Err(GraphError::Unsupported("column lineage goes UPSTREAM or DOWNSTREAM, not BOTH"));
-            }
-        };
-        let mut answer = ColumnAnswer::default();
-        let start_path = vec![(dataset.clone(), field.to_owned())];
-        self.add_unverified(dataset_node, (dataset.clone(), field.to_owned()), &start_path, downstream, &mut answer);
+        let unverified = traversal
+            .unverified
+            .iter()
+            .map(|unverified| UnverifiedDataset {
+                dataset: self.dataset_id(unverified.dataset),
+                job: self.job_id(unverified.job),
+                via: match unverified.via {
+                    Via::Start => start.clone(),
+                    Via::Hit(hit) => self.column_ref(traversal.hits[hit as usize].field),
+                },
+                path: path_to(unverified.via),
+            })
+            .collect();
+        let edges = traversal
+            .edges
+            .iter()
+            .map(|&(from, to, transformations)| ColumnEdge {
+                from: self.column_ref(from),
+                to: self.column_ref(to),
+                transformations: self.columns.list(transformations).to_vec(),
+                source: self.columns.source(transformations),
+            })
+            .collect();
+        let columns = traversal
+            .hits
+            .iter()
+            .zip(paths)
+            .map(|(hit, path)| ColumnHit {
+                dataset: self.dataset_id(self.columns.at(hit.field).0),
+                field: self.columns.at(hit.field).1.to_owned(),
+                distance: hit.distance,
+                direct: hit.direct,
+                masked: self.columns.is_masked(hit.transformations),
+                transformations: self.columns.list(hit.transformations).to_vec(),
+                source: self.columns.source(hit.transformations),
+                path,
+            })
+            .collect();
+        Ok(ColumnAnswer { columns, edges, unverified, truncated: traversal.truncated })
+    }
+
+    pub(crate) fn known_dataset(&self, dataset: &DatasetId) -> Result<NodeIndex, GraphError> {
+        self.dataset_index(dataset).ok_or_else(|| GraphError::UnknownNode {
+            kind: "dataset",
+            namespace: dataset.namespace.clone(),
+            name: dataset.name.clone(),
+        })
+    }
+
+    pub(crate) fn job_id(&self, job: NodeIndex) -> JobId {
+        let node = &self.nodes[job.index()];
+        JobId::new(&*node.namespace, &*node.name)
+    }
+
+    /// The column traversal in ids: nothing is named until a caller picks what it keeps.
+    /// DIRECT edges are followed, INDIRECT ones end their branch; at most `limit` columns.
+    pub(crate) fn traverse_columns(
+        &self,
+        dataset_node: NodeIndex,
+        field: &str,
+        downstream: bool,
+        depth: u32,
+        limit: usize,
+        value_only: bool,
+    ) -> ColumnTraversal {
+        let mut traversal = ColumnTraversal::default();
+        self.add_unverified(dataset_node, Via::Start, downstream, &mut traversal.unverified);
         let Some(start) = self.columns.field(dataset_node, field) else {
-            return Ok(answer);
+            return traversal;
         };
         let mut visited: HashSet<FieldId> = HashSet::from([start]);
         let mut checked_datasets: HashSet<NodeIndex> = HashSet::from([dataset_node]);
-        let mut queue: VecDeque<(FieldId, u32, ColumnPath)> = VecDeque::from([(start, 0, start_path)]);
-        while let Some((current, distance, path)) = queue.pop_front() {
+        let mut queue: VecDeque<(FieldId, u32, Option<u32>)> = VecDeque::from([(start, 0, None)]);
+        while let Some((current, distance, parent)) = queue.pop_front() {
             if distance >= depth {
                 continue;
             }
@@ -591,45 +706,35 @@ impl LineageIndex {
             let mut neighbours = neighbours.to_vec();
             neighbours.sort_by(|&(left, _), &(right, _)| self.column_order(left, right));
             for (next, transformations) in neighbours {
-                let (from, to) = if downstream { (current, next) } else { (next, current) };
-                let edge = ColumnEdge {
-                    from: self.column_ref(from),
-                    to: self.column_ref(to),
-                    transformations: self.columns.list(transformations).to_vec(),
-                    source: self.columns.source(transformations),
-                };
+                let edge = if downstream { (current, next, transformations) } else { (next, current, transformations) };
                 if value_only && (!self.columns.is_direct(transformations) || self.columns.is_masked(transformations)) {
                     continue;
                 }
                 if visited.contains(&next) {
-                    answer.edges.push(edge);
+                    traversal.edges.push(edge);
                     continue;
                 }
-                if answer.columns.len() >= limit {
-                    answer.truncated = true;
+                if traversal.hits.len() >= limit {
+                    traversal.truncated = true;
                     continue;
                 }
-                answer.edges.push(edge);
+                traversal.edges.push(edge);
                 visited.insert(next);
                 let direct = self.columns.is_direct(transformations);
-                let mut next_path = path.clone();
-                next_path.push(self.column_ref(next));
-                answer.columns.push(ColumnHit {
-                    dataset: self.column_ref(next).0,
-                    field: self.columns.at(next).1.to_owned(),
+                let hit = u32::try_from(traversal.hits.len()).expect("fewer than 2^32 columns");
+                traversal.hits.push(TraversedColumn {
+                    field: next,
+                    parent,
                     distance: distance + 1,
+                    transformations,
                     direct,
-                    masked: self.columns.is_masked(transformations),
-                    transformations: self.columns.list(transformations).to_vec(),
-                    source: self.columns.source(transformations),
-                    path: next_path.clone(),
                 });
                 if direct {
                     let next_dataset = self.columns.at(next).0;
                     if checked_datasets.insert(next_dataset) {
-                        self.add_unverified(next_dataset, self.column_ref(next), &next_path, downstream, &mut answer);
+                        self.add_unverified(next_dataset, Via::Hit(hit), downstream, &mut traversal.unverified);
                     }
-                    queue.push_back((next, distance + 1, next_path));
+                    queue.push_back((next, distance + 1, Some(hit)));
                 }
             }
         }
@@ -640,13 +745,22 @@ impl LineageIndex {
         // One set of (column, dataset it feeds) pairs, not a scan of every edge per unverified
         // dataset: at the impact limit both lists run to 100,000 and more, and the writer
         // answers this for a changed schema.
-        let ColumnAnswer { edges, unverified, .. } = &mut answer;
-        let reached: HashSet<(&(DatasetId, String), &DatasetId)> = edges
+        let reached: HashSet<(FieldId, NodeIndex)> = traversal
+            .edges
             .iter()
-            .map(|edge| if downstream { (&edge.from, &edge.to.0) } else { (&edge.to, &edge.from.0) })
+            .map(
+                |&(from, to, _)| if downstream { (from, self.columns.at(to).0) } else { (to, self.columns.at(from).0) },
+            )
             .collect();
-        unverified.retain(|unverified| !reached.contains(&(&unverified.via, &unverified.dataset)));
-        Ok(answer)
+        let ColumnTraversal { hits, unverified, .. } = &mut traversal;
+        unverified.retain(|unverified| {
+            let via = match unverified.via {
+                Via::Start => start,
+                Via::Hit(hit) => hits[hit as usize].field,
+            };
+            !reached.contains(&(via, unverified.dataset))
+        });
+        traversal
     }
 
     /// Datasets one job away from `dataset` (its consumers' outputs downstream, its
@@ -654,33 +768,23 @@ impl LineageIndex {
     fn add_unverified(
         &self,
         dataset: NodeIndex,
-        via: (DatasetId, String),
-        path: &[(DatasetId, String)],
+        via: Via,
         downstream: bool,
-        answer: &mut ColumnAnswer,
+        unverified: &mut Vec<TraversedUnverified>,
     ) {
-        let (to_job, from_job) = if downstream {
-            (PetDirection::Outgoing, PetDirection::Outgoing)
-        } else {
-            (PetDirection::Incoming, PetDirection::Incoming)
-        };
-        for job in self.graph.neighbors_directed(dataset, to_job) {
+        let side = if downstream { PetDirection::Outgoing } else { PetDirection::Incoming };
+        for job in self.graph.neighbors_directed(dataset, side) {
             if self.nodes[job.index()].kind != NodeKind::Job {
                 continue;
             }
-            for other in self.graph.neighbors_directed(job, from_job) {
+            for other in self.graph.neighbors_directed(job, side) {
                 let covered = if downstream {
                     self.column_lineage_is_complete_between(dataset, other)
                 } else {
                     self.column_lineage_is_complete_between(other, dataset)
                 };
                 if !covered {
-                    answer.unverified.push(UnverifiedDataset {
-                        dataset: self.dataset_id(other),
-                        job: JobId::new(&*self.nodes[job.index()].namespace, &*self.nodes[job.index()].name),
-                        via: via.clone(),
-                        path: path.to_vec(),
-                    });
+                    unverified.push(TraversedUnverified { dataset: other, job, via });
                 }
             }
         }

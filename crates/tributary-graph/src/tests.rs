@@ -838,3 +838,115 @@ fn the_generation_moves_with_edges_and_labels_only() {
     index.set_job_io(&job, std::slice::from_ref(&a), std::slice::from_ref(&b));
     assert_ne!(index.generation(), third);
 }
+
+/// The change check's `column_impact` against the full `column_lineage` answer as the
+/// oracle, on pseudo-random column graphs with INDIRECT edges, cycles, hubs and jobs
+/// without column lineage: same counts, same reached datasets and jobs, and its nearest
+/// `keep` columns and unverified datasets are the first `keep` of the full answer sorted.
+#[test]
+fn column_impact_is_the_column_answer_counted_and_cut() {
+    use tributary_model::{ColumnEdgeSpec, Transformation, TransformationKind};
+    // (cases whose columns were cut to `keep`, cases whose unverified datasets were, truncated traversals)
+    let mut seen = (0, 0, 0);
+    for seed in 1..=12u64 {
+        let mut index = LineageIndex::default();
+        let mut state = seed;
+        let mut next = |below: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) % below
+        };
+        let dataset = |n: u64| DatasetId::new(format!("ns{}", n % 3), format!("d{n}"));
+        for j in 0..60 {
+            let inputs: Vec<DatasetId> = (0..1 + next(3))
+                .map(|_| {
+                    let hub = next(4) == 0;
+                    dataset(next(if hub { 3 } else { 40 }))
+                })
+                .collect();
+            let outputs: Vec<DatasetId> = (0..1 + next(2)).map(|_| dataset(next(40))).collect();
+            index.set_job_io(&JobId::new(format!("jobs{}", j % 2), format!("j{j}")), &inputs, &outputs);
+            if next(4) == 0 {
+                continue; // no column lineage: its outputs are unverified
+            }
+            for output in &outputs {
+                let edges: Vec<ColumnEdgeSpec> = (0..1 + next(6))
+                    .map(|_| ColumnEdgeSpec {
+                        input: inputs[next(inputs.len() as u64) as usize].clone(),
+                        input_field: format!("c{}", next(4)),
+                        output_field: format!("c{}", next(4)),
+                        transformations: vec![Transformation {
+                            kind: if next(3) == 0 { TransformationKind::Indirect } else { TransformationKind::Direct },
+                            subtype: String::new(),
+                            masking: false,
+                            description: None,
+                        }],
+                        source: Default::default(),
+                    })
+                    .collect();
+                index.set_column_lineage(output, &edges);
+            }
+        }
+        let job_between = |input: &DatasetId, output: &DatasetId| {
+            let producers = index.producers(output);
+            index
+                .consumers(input)
+                .into_iter()
+                .find(|job| producers.contains(job))
+                .map(|job| JobId::new(job.namespace, job.name))
+        };
+        for start in 0..6 {
+            let start = dataset(start);
+            for (limit, keep, indirect) in
+                [(10_000, 1_000, true), (10_000, 3, true), (10_000, 0, false), (7, 2, true), (10_000, 5, false)]
+            {
+                let Ok(full) = index.column_lineage(&start, "c0", Direction::Downstream, u32::MAX, limit) else {
+                    continue;
+                };
+                let impact = index.column_impact(&start, "c0", limit, keep, indirect).unwrap();
+                let context = format!("seed {seed}, {start}, limit {limit}, keep {keep}, indirect {indirect}");
+                let counted: Vec<&crate::ColumnHit> =
+                    full.columns.iter().filter(|hit| indirect || hit.direct).collect();
+                assert_eq!(impact.column_count, counted.len(), "{context}");
+                assert_eq!(impact.unverified_count, full.unverified.len(), "{context}");
+                assert_eq!(impact.truncated, full.truncated, "{context}");
+                let mut datasets: Vec<DatasetId> = counted.iter().map(|hit| hit.dataset.clone()).collect();
+                datasets.extend(full.unverified.iter().map(|unverified| unverified.dataset.clone()));
+                datasets.sort();
+                datasets.dedup();
+                assert_eq!(impact.datasets, datasets, "{context}");
+                let mut jobs: Vec<JobId> = counted
+                    .iter()
+                    .filter_map(|hit| job_between(&hit.path[hit.path.len() - 2].0, &hit.dataset))
+                    .collect();
+                jobs.extend(full.unverified.iter().map(|unverified| unverified.job.clone()));
+                jobs.sort();
+                jobs.dedup();
+                assert_eq!(impact.jobs, jobs, "{context}");
+                let mut nearest = counted.clone();
+                nearest.sort_by(|a, b| (a.distance, &a.dataset, &a.field).cmp(&(b.distance, &b.dataset, &b.field)));
+                nearest.truncate(keep);
+                let expected: Vec<crate::ImpactedColumn> = nearest
+                    .into_iter()
+                    .map(|hit| crate::ImpactedColumn {
+                        dataset: hit.dataset.clone(),
+                        field: hit.field.clone(),
+                        distance: hit.distance,
+                        direct: hit.direct,
+                        source: hit.source,
+                        job: job_between(&hit.path[hit.path.len() - 2].0, &hit.dataset),
+                        path: hit.path.clone(),
+                    })
+                    .collect();
+                assert_eq!(impact.columns, expected, "{context}");
+                let mut unverified = full.unverified.clone();
+                unverified.sort_by(|a, b| (a.path.len(), &a.dataset).cmp(&(b.path.len(), &b.dataset)));
+                unverified.truncate(keep);
+                assert_eq!(impact.unverified, unverified, "{context}");
+                seen.0 += usize::from(impact.column_count > keep && keep > 0);
+                seen.1 += usize::from(impact.unverified_count > keep && keep > 0);
+                seen.2 += usize::from(impact.truncated);
+            }
+        }
+    }
+    assert!(seen.0 > 10 && seen.1 > 10 && seen.2 > 5, "the graphs exercise too little: {seen:?}");
+}

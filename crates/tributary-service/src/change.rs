@@ -16,6 +16,13 @@ use crate::{Service, ServiceError, Shared, State};
 /// Most downstream columns followed per change.
 const IMPACT_LIMIT: usize = 100_000;
 
+/// Most entries of each list (a change's impacts, the affected datasets and jobs, a group's
+/// datasets and jobs) a schema change recorded from ingested events keeps: the writer
+/// records it before acknowledging the event, and a hub's change reaches hundreds of
+/// thousands of columns. The counts say how many there are; `schemaDiff` with the recorded
+/// versions lists them all, as of when it is asked.
+pub const RECORDED_LIST_LIMIT: usize = 100;
+
 /// How a proposed schema is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SchemaFormat {
@@ -74,7 +81,10 @@ pub struct ChangeImpact {
 #[derive(Clone, Debug)]
 pub struct CheckedChange {
     pub change: Change,
+    /// Nearest first; all of them, or the first [`RECORDED_LIST_LIMIT`] in a recorded report.
     pub impacts: Vec<ChangeImpact>,
+    /// How many impacts the change has (`impacts` may list fewer).
+    pub impact_count: usize,
 }
 
 /// The answer of a change check.
@@ -159,7 +169,7 @@ impl Service {
                     .map_err(|error| ServiceError::Internal(format!("stored schema of `{dataset}`: {error}")))
             };
             let diff = tributary_change::diff(&parse(&old.fields)?, &parse(&new.fields)?);
-            let mut report = shared.build_report(&state, &dataset, old.hash, diff)?;
+            let mut report = shared.build_report(&state, &dataset, old.hash, diff, usize::MAX)?;
             drop(state);
             visibility.redact_report(&mut report);
             Ok(report)
@@ -240,7 +250,7 @@ impl Shared {
             }
         }
 
-        self.build_report(&state, &dataset, hash, diff)
+        self.build_report(&state, &dataset, hash, diff, usize::MAX)
     }
 
     /// Changes that only positional readers notice (an added column, a reorder) become
@@ -276,6 +286,7 @@ impl Shared {
                 affected.insert(NodeRef::from(job));
                 for output in outputs {
                     affected.insert(output.clone());
+                    checked.impact_count += 1;
                     checked.impacts.push(ChangeImpact {
                         dataset: DatasetId::new(&*output.namespace, &*output.name),
                         field: None,
@@ -306,17 +317,20 @@ fn active_contract_schema(state: &State, dataset: &DatasetId) -> Option<Schema> 
 /// For each BREAKING or RISKY change, what it reaches downstream: through column lineage
 /// for a column (DIRECT use carries on, INDIRECT use is hit when the change breaks it,
 /// dataset-level consumers come back UNVERIFIED), through dataset lineage for a
-/// dataset-level change. Returns the changes with their impacts and every affected node.
+/// dataset-level change. Returns the changes with their nearest `keep` impacts (and how
+/// many there are) and every affected node.
 pub(crate) fn trace_impacts(
     index: &tributary_graph::LineageIndex,
     dataset: &DatasetId,
     changes_in: Vec<Change>,
+    keep: usize,
 ) -> (Vec<CheckedChange>, BTreeSet<NodeRef>) {
     let dataset = dataset.clone();
     let mut changes = Vec::with_capacity(changes_in.len());
     let mut affected: BTreeSet<NodeRef> = BTreeSet::new();
     for change in changes_in {
         let mut impacts = Vec::new();
+        let mut impact_count = 0;
         if matches!(change.verdict, Verdict::Breaking | Verdict::Risky) {
             if change.path.is_empty() {
                 // A dataset-level change reaches every downstream dataset.
@@ -327,6 +341,7 @@ pub(crate) fn trace_impacts(
                     for node in answer.nodes.iter().filter(|n| n.distance > 0) {
                         affected.insert(node.node.clone());
                         if node.node.kind == NodeKind::Dataset {
+                            impact_count += 1;
                             impacts.push(ChangeImpact {
                                 dataset: DatasetId::new(&*node.node.namespace, &*node.node.name),
                                 field: None,
@@ -341,48 +356,42 @@ pub(crate) fn trace_impacts(
                 }
             } else {
                 let column = resolve_column(index, &dataset, &change.path);
-                if let Ok(answer) =
-                    index.column_lineage(&dataset, &column, Direction::Downstream, u32::MAX, IMPACT_LIMIT)
+                if let Ok(reached) =
+                    index.column_impact(&dataset, &column, IMPACT_LIMIT, keep, breaks_indirect_use(change.kind))
                 {
-                    let indirect_counts = breaks_indirect_use(change.kind);
-                    for hit in &answer.columns {
-                        if !hit.direct && !indirect_counts {
-                            continue;
-                        }
-                        let previous = &hit.path[hit.path.len() - 2].0;
-                        let job = connecting_job(index, previous, &hit.dataset);
-                        affected.insert(NodeRef::from(&hit.dataset));
-                        if let Some(job) = &job {
-                            affected.insert(NodeRef::from(job));
-                        }
+                    impact_count += reached.column_count + reached.unverified_count;
+                    affected.extend(reached.datasets.iter().map(NodeRef::from));
+                    affected.extend(reached.jobs.iter().map(NodeRef::from));
+                    let step = |(dataset, field): &(DatasetId, String)| format!("{dataset}.{field}");
+                    for hit in reached.columns {
                         impacts.push(ChangeImpact {
-                            dataset: hit.dataset.clone(),
-                            field: Some(hit.field.clone()),
-                            job,
+                            path: hit.path.iter().map(step).collect(),
+                            dataset: hit.dataset,
+                            field: Some(hit.field),
+                            job: hit.job,
                             distance: hit.distance,
                             impact_use: if hit.direct { ImpactUse::Direct } else { ImpactUse::Indirect },
                             source: Some(hit.source),
-                            path: hit.path.iter().map(|(d, f)| format!("{d}.{f}")).collect(),
                         });
                     }
-                    for unverified in &answer.unverified {
-                        affected.insert(NodeRef::from(&unverified.dataset));
-                        affected.insert(NodeRef::from(&unverified.job));
+                    for unverified in reached.unverified {
                         impacts.push(ChangeImpact {
-                            dataset: unverified.dataset.clone(),
-                            field: None,
-                            job: Some(unverified.job.clone()),
                             distance: unverified.path.len() as u32,
+                            path: unverified.path.iter().map(step).collect(),
+                            dataset: unverified.dataset,
+                            field: None,
+                            job: Some(unverified.job),
                             impact_use: ImpactUse::Unverified,
                             source: None,
-                            path: unverified.path.iter().map(|(d, f)| format!("{d}.{f}")).collect(),
                         });
                     }
                 }
             }
         }
+        // Stable: of equally near impacts, columns come before unverified datasets.
         impacts.sort_by(|a, b| (a.distance, &a.dataset, &a.field).cmp(&(b.distance, &b.dataset, &b.field)));
-        changes.push(CheckedChange { change, impacts });
+        impacts.truncate(keep);
+        changes.push(CheckedChange { change, impacts, impact_count });
     }
     (changes, affected)
 }
@@ -423,16 +432,6 @@ fn resolve_column(index: &tributary_graph::LineageIndex, dataset: &DatasetId, pa
         return path.to_owned();
     }
     path.split('.').next().unwrap_or(path).to_owned()
-}
-
-/// A job that currently reads `input` and writes `output`.
-fn connecting_job(index: &tributary_graph::LineageIndex, input: &DatasetId, output: &DatasetId) -> Option<JobId> {
-    let producers = index.producers(output);
-    index
-        .consumers(input)
-        .into_iter()
-        .find(|job| producers.contains(job))
-        .map(|job| JobId::new(job.namespace, job.name))
 }
 
 impl ChangeReport {
@@ -544,34 +543,76 @@ fn node_json(node: &NodeRef) -> Value {
 impl ChangeReport {
     /// The report as JSON, for bots: the same content as the GraphQL `checkChange` answer.
     pub fn to_json(&self) -> Value {
+        self.to_json_listing(usize::MAX)
+    }
+
+    /// The report as JSON with each list (a change's impacts, the affected datasets and
+    /// jobs, a group's datasets and jobs) cut to its first `limit` entries. The counts
+    /// (`impactCount`, `affectedDatasetCount`, `affectedJobCount`, a group's `datasetCount`
+    /// and `jobCount`) are always whole; `listsComplete` says whether every list is.
+    pub fn to_json_listing(&self, limit: usize) -> Value {
+        let mut complete = self.affected_datasets.len() <= limit && self.affected_jobs.len() <= limit;
+        let mut listed = |nodes: &[NodeRef]| {
+            complete &= nodes.len() <= limit;
+            nodes.iter().take(limit).map(node_json).collect::<Vec<_>>()
+        };
+        let changes = self
+            .changes
+            .iter()
+            .map(|checked| {
+                let mut change = serde_json::to_value(&checked.change).unwrap_or(Value::Null);
+                change["impacts"] = Value::Array(
+                    checked
+                        .impacts
+                        .iter()
+                        .take(limit)
+                        .map(|impact| {
+                            serde_json::json!({
+                                "dataset": {"namespace": impact.dataset.namespace, "name": impact.dataset.name},
+                                "field": impact.field,
+                                "job": impact.job.as_ref().map(|j| serde_json::json!({"namespace": j.namespace, "name": j.name})),
+                                "distance": impact.distance,
+                                "use": impact.impact_use.as_str(),
+                                "source": impact.source.map(tributary_model::EdgeSource::as_str),
+                                "path": impact.path,
+                            })
+                        })
+                        .collect(),
+                );
+                change["impactCount"] = checked.impact_count.into();
+                change
+            })
+            .collect::<Vec<_>>();
+        let complete_impacts =
+            self.changes.iter().all(|c| c.impacts.len() == c.impact_count && c.impact_count <= limit);
+        let groups = self
+            .groups
+            .iter()
+            .map(|group| {
+                serde_json::json!({
+                    "product": group.product,
+                    "domain": group.domain,
+                    "namespace": group.namespace,
+                    "owners": group.owners.iter().map(|o| serde_json::json!({"name": o.name, "role": o.role, "source": o.source})).collect::<Vec<_>>(),
+                    "datasetCount": group.datasets.len(),
+                    "datasets": listed(&group.datasets),
+                    "jobCount": group.jobs.len(),
+                    "jobs": listed(&group.jobs),
+                })
+            })
+            .collect::<Vec<_>>();
         serde_json::json!({
             "dataset": {"namespace": self.dataset.namespace, "name": self.dataset.name},
             "baseline": self.baseline,
             "verdict": self.verdict.as_str(),
-            "changes": self.changes.iter().map(|checked| {
-                let mut change = serde_json::to_value(&checked.change).unwrap_or(Value::Null);
-                change["impacts"] = Value::Array(checked.impacts.iter().map(|impact| serde_json::json!({
-                    "dataset": {"namespace": impact.dataset.namespace, "name": impact.dataset.name},
-                    "field": impact.field,
-                    "job": impact.job.as_ref().map(|j| serde_json::json!({"namespace": j.namespace, "name": j.name})),
-                    "distance": impact.distance,
-                    "use": impact.impact_use.as_str(),
-                    "source": impact.source.map(tributary_model::EdgeSource::as_str),
-                    "path": impact.path,
-                })).collect());
-                change
-            }).collect::<Vec<_>>(),
+            "changes": changes,
             "unsupported": serde_json::to_value(&self.unsupported).unwrap_or(Value::Null),
-            "affectedDatasets": self.affected_datasets.iter().map(node_json).collect::<Vec<_>>(),
-            "affectedJobs": self.affected_jobs.iter().map(node_json).collect::<Vec<_>>(),
-            "groups": self.groups.iter().map(|group| serde_json::json!({
-                "product": group.product,
-                "domain": group.domain,
-                "namespace": group.namespace,
-                "owners": group.owners.iter().map(|o| serde_json::json!({"name": o.name, "role": o.role, "source": o.source})).collect::<Vec<_>>(),
-                "datasets": group.datasets.iter().map(node_json).collect::<Vec<_>>(),
-                "jobs": group.jobs.iter().map(node_json).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
+            "affectedDatasetCount": self.affected_datasets.len(),
+            "affectedDatasets": self.affected_datasets.iter().take(limit).map(node_json).collect::<Vec<_>>(),
+            "affectedJobCount": self.affected_jobs.len(),
+            "affectedJobs": self.affected_jobs.iter().take(limit).map(node_json).collect::<Vec<_>>(),
+            "groups": groups,
+            "listsComplete": complete && complete_impacts,
             "watermark": {"sequence": self.watermark.sequence, "events": self.watermark.events},
         })
     }
@@ -627,7 +668,7 @@ impl Shared {
             let diff = tributary_change::diff(&old, &new);
             let report = {
                 let state = self.read_state_with_columns()?;
-                self.build_report(&state, &change.dataset, change.from.clone(), diff)?
+                self.build_report(&state, &change.dataset, change.from.clone(), diff, RECORDED_LIST_LIMIT)?
             };
             let record = tributary_model::SchemaChangeRecord {
                 format: tributary_model::RECORD_FORMAT,
@@ -637,7 +678,7 @@ impl Shared {
                 from: change.from,
                 to: change.to,
                 verdict: report.verdict,
-                report: report.to_json(),
+                report: report.to_json_listing(RECORDED_LIST_LIMIT),
             };
             self.store.put_schema_change(&record)?;
             // Nobody listening is fine.
@@ -647,17 +688,19 @@ impl Shared {
         Ok(())
     }
 
-    /// A change report for `diff` against `dataset`, with impacts, groups and watermark.
-    /// `state` must have its column lineage loaded ([`Shared::read_state_with_columns`]).
+    /// A change report for `diff` against `dataset`, with the nearest `keep` impacts of each
+    /// change, groups and watermark. `state` must have its column lineage loaded
+    /// ([`Shared::read_state_with_columns`]).
     fn build_report(
         &self,
         state: &State,
         dataset: &DatasetId,
         baseline: String,
         diff: SchemaDiff,
+        keep: usize,
     ) -> Result<ChangeReport, ServiceError> {
         let watermark = state.index.watermark();
-        let (mut changes, mut affected) = trace_impacts(&state.index, dataset, diff.changes);
+        let (mut changes, mut affected) = trace_impacts(&state.index, dataset, diff.changes, keep);
         let consumers = state.index.consumers(dataset);
         self.mark_positional_readers(state, dataset, &consumers, &mut changes, &mut affected)?;
         let verdict = changes.iter().map(|c| c.change.verdict).max().unwrap_or(Verdict::Safe);

@@ -14,6 +14,9 @@ pub struct SchemaChange {
     pub from_version: String,
     pub to_version: String,
     pub verdict: String,
-    /// The change report at that moment (as `checkChange { json }`).
+    /// The change report at that moment (as `checkChange { json }`), each list cut to its
+    /// nearest 100 entries: the counts (`impactCount`, `affectedDatasetCount`…) are whole,
+    /// `listsComplete` says whether every list is, and `schemaDiff` of the two versions
+    /// lists everything as of now.
     pub report: Json<Value>,
 }
