@@ -648,6 +648,7 @@ impl Shared {
     /// Classifies, traces, records and broadcasts schema changes seen in ingested events.
     pub(crate) fn record_schema_changes(&self, seen: Vec<crate::apply::SchemaChangeSeen>) -> Result<(), ServiceError> {
         for change in seen {
+            let started = std::time::Instant::now();
             let (Some(from), Some(to)) = (
                 self.store.schema_version(&change.dataset, &change.from)?,
                 self.store.schema_version(&change.dataset, &change.to)?,
@@ -680,7 +681,13 @@ impl Shared {
                 verdict: report.verdict,
                 report: report.to_json_listing(RECORDED_LIST_LIMIT),
             };
+            let impacts: usize = report.changes.iter().map(|c| c.impact_count).sum();
             self.store.put_schema_change(&record)?;
+            let elapsed = started.elapsed();
+            self.metrics.schema_change_seconds.observe(elapsed.as_secs_f64());
+            tracing::debug!(dataset = %record.dataset, verdict = record.verdict.as_str(), impacts,
+                affected = report.affected_datasets.len() + report.affected_jobs.len(),
+                elapsed_ms = elapsed.as_millis() as u64, "schema change recorded");
             // Nobody listening is fine.
             let _ = self.schema_changes.send(std::sync::Arc::new(record));
         }

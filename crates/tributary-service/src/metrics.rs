@@ -23,6 +23,9 @@ pub(crate) struct Metrics {
     pub(crate) group_seconds: Histogram,
     /// Seconds the writer waited while it encoded an index snapshot (under load or idle).
     pub(crate) snapshot_seconds: Histogram,
+    /// Seconds the writer spent checking one schema change seen in an event (classify,
+    /// trace, group, record), before the event's acknowledgement.
+    pub(crate) schema_change_seconds: Histogram,
     /// Events applied by the writer, by outcome: `stored`, `duplicate`, `failed`.
     pub(crate) events: IntCounterVec,
     store_bytes: IntGauge,
@@ -70,6 +73,10 @@ impl Metrics {
             "writer_snapshot_seconds",
             "Seconds the writer waited while it encoded a lineage index snapshot (its file is written beside)",
         )?;
+        let schema_change_seconds = seconds(
+            "writer_schema_change_seconds",
+            "Seconds the writer spent checking and recording one schema change seen in an event, before its acknowledgement",
+        )?;
         let events = IntCounterVec::new(
             Opts::new("writer_events_total", "Events the writer applied, by outcome (stored, duplicate, failed)"),
             &["outcome"],
@@ -110,6 +117,7 @@ impl Metrics {
             Box::new(commit_seconds.clone()),
             Box::new(group_seconds.clone()),
             Box::new(snapshot_seconds.clone()),
+            Box::new(schema_change_seconds.clone()),
             Box::new(events.clone()),
             Box::new(store_bytes.clone()),
             Box::new(datasets.clone()),
@@ -126,6 +134,7 @@ impl Metrics {
             apply_seconds,
             commit_seconds,
             group_seconds,
+            schema_change_seconds,
             snapshot_seconds,
             events,
             store_bytes,
