@@ -692,8 +692,11 @@ impl LineageIndex {
         let Some(start) = self.columns.field(dataset_node, field) else {
             return traversal;
         };
-        let mut visited: HashSet<FieldId> = HashSet::from([start]);
-        let mut checked_datasets: HashSet<NodeIndex> = HashSet::from([dataset_node]);
+        // hashbrown's hasher: these sets see every column a hub's change reaches.
+        let mut visited: hashbrown::HashSet<FieldId> = hashbrown::HashSet::default();
+        visited.insert(start);
+        let mut checked_datasets: hashbrown::HashSet<NodeIndex> = hashbrown::HashSet::default();
+        checked_datasets.insert(dataset_node);
         let mut queue: VecDeque<(FieldId, u32, Option<u32>)> = VecDeque::from([(start, 0, None)]);
         while let Some((current, distance, parent)) = queue.pop_front() {
             if distance >= depth {
@@ -704,7 +707,9 @@ impl LineageIndex {
             // equally near columns first reaches the next one (its `path`) must not depend
             // on ingest order, which replicas consuming several partitions do not share.
             let mut neighbours = neighbours.to_vec();
-            neighbours.sort_by(|&(left, _), &(right, _)| self.column_order(left, right));
+            if neighbours.len() > 1 {
+                neighbours.sort_by(|&(left, _), &(right, _)| self.column_order(left, right));
+            }
             for (next, transformations) in neighbours {
                 let edge = if downstream { (current, next, transformations) } else { (next, current, transformations) };
                 if value_only && (!self.columns.is_direct(transformations) || self.columns.is_masked(transformations)) {
@@ -745,7 +750,7 @@ impl LineageIndex {
         // One set of (column, dataset it feeds) pairs, not a scan of every edge per unverified
         // dataset: at the impact limit both lists run to 100,000 and more, and the writer
         // answers this for a changed schema.
-        let reached: HashSet<(FieldId, NodeIndex)> = traversal
+        let reached: hashbrown::HashSet<(FieldId, NodeIndex)> = traversal
             .edges
             .iter()
             .map(

@@ -547,11 +547,14 @@ impl ChangeReport {
     }
 
     /// The report as JSON with each list (a change's impacts, the affected datasets and
-    /// jobs, a group's datasets and jobs) cut to its first `limit` entries. The counts
-    /// (`impactCount`, `affectedDatasetCount`, `affectedJobCount`, a group's `datasetCount`
-    /// and `jobCount`) are always whole; `listsComplete` says whether every list is.
+    /// jobs, a group's datasets, jobs and owners) cut to its first `limit` entries. The
+    /// counts (`impactCount`, `affectedDatasetCount`, `affectedJobCount`, a group's
+    /// `datasetCount`, `jobCount` and `ownerCount`) are always whole; `listsComplete` says
+    /// whether every list is.
     pub fn to_json_listing(&self, limit: usize) -> Value {
-        let mut complete = self.affected_datasets.len() <= limit && self.affected_jobs.len() <= limit;
+        let mut complete = self.affected_datasets.len() <= limit
+            && self.affected_jobs.len() <= limit
+            && self.groups.iter().all(|group| group.owners.len() <= limit);
         let mut listed = |nodes: &[NodeRef]| {
             complete &= nodes.len() <= limit;
             nodes.iter().take(limit).map(node_json).collect::<Vec<_>>()
@@ -593,7 +596,8 @@ impl ChangeReport {
                     "product": group.product,
                     "domain": group.domain,
                     "namespace": group.namespace,
-                    "owners": group.owners.iter().map(|o| serde_json::json!({"name": o.name, "role": o.role, "source": o.source})).collect::<Vec<_>>(),
+                    "ownerCount": group.owners.len(),
+                    "owners": group.owners.iter().take(limit).map(|o| serde_json::json!({"name": o.name, "role": o.role, "source": o.source})).collect::<Vec<_>>(),
                     "datasetCount": group.datasets.len(),
                     "datasets": listed(&group.datasets),
                     "jobCount": group.jobs.len(),
@@ -707,12 +711,18 @@ impl Shared {
         keep: usize,
     ) -> Result<ChangeReport, ServiceError> {
         let watermark = state.index.watermark();
+        let started = std::time::Instant::now();
         let (mut changes, mut affected) = trace_impacts(&state.index, dataset, diff.changes, keep);
+        let traced = started.elapsed();
         let consumers = state.index.consumers(dataset);
         self.mark_positional_readers(state, dataset, &consumers, &mut changes, &mut affected)?;
+        let positional = started.elapsed();
         let verdict = changes.iter().map(|c| c.change.verdict).max().unwrap_or(Verdict::Safe);
         let nodes: Vec<NodeRef> = affected.into_iter().collect();
         let groups = self.group_impact(state, &nodes)?;
+        tracing::debug!(%dataset, nodes = nodes.len(), trace_ms = traced.as_millis() as u64,
+            positional_ms = (positional - traced).as_millis() as u64,
+            group_ms = (started.elapsed() - positional).as_millis() as u64, "change report built");
         let (affected_datasets, affected_jobs) = nodes.into_iter().partition(|n| n.kind == NodeKind::Dataset);
         Ok(ChangeReport {
             dataset: dataset.clone(),

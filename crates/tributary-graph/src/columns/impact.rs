@@ -4,8 +4,6 @@
 //! and more, and the writer checks each schema change it stores: naming every path there
 //! cost seconds per change and half a gigabyte of memory.
 
-use std::collections::{HashMap, HashSet};
-
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::NodeIndex;
 use tributary_model::{DatasetId, EdgeSource, JobId, NodeKind};
@@ -71,13 +69,13 @@ impl LineageIndex {
         let counted: Vec<u32> = (0..hits.len() as u32).filter(|&hit| indirect || hits[hit as usize].direct).collect();
 
         // Every reached node, once; many columns share a (reader, dataset) step.
-        let mut jobs_between: HashMap<(NodeIndex, NodeIndex), Option<NodeIndex>> = HashMap::new();
+        let mut jobs_between: hashbrown::HashMap<(NodeIndex, NodeIndex), Option<NodeIndex>> = hashbrown::HashMap::new();
         let mut job_across = |hit: u32| {
             let step = (parent_dataset(hit), dataset_of(hit));
             *jobs_between.entry(step).or_insert_with(|| self.connecting_job(step.0, step.1))
         };
-        let mut datasets: HashSet<NodeIndex> = HashSet::new();
-        let mut jobs: HashSet<NodeIndex> = HashSet::new();
+        let mut datasets: hashbrown::HashSet<NodeIndex> = hashbrown::HashSet::new();
+        let mut jobs: hashbrown::HashSet<NodeIndex> = hashbrown::HashSet::new();
         for &hit in &counted {
             datasets.insert(dataset_of(hit));
             jobs.extend(job_across(hit));
@@ -168,10 +166,15 @@ impl LineageIndex {
     }
 
     /// The job that reads `input` and writes `output`, the first by name when several do.
+    /// Looked for among the output's producers, each checked by its own inputs: a hub input
+    /// has thousands of readers, an output few writers and a job few inputs.
     fn connecting_job(&self, input: NodeIndex, output: NodeIndex) -> Option<NodeIndex> {
         self.graph
-            .neighbors_directed(input, PetDirection::Outgoing)
-            .filter(|&job| self.nodes[job.index()].kind == NodeKind::Job && self.graph.contains_edge(job, output))
+            .neighbors_directed(output, PetDirection::Incoming)
+            .filter(|&job| {
+                self.nodes[job.index()].kind == NodeKind::Job
+                    && self.graph.neighbors_directed(job, PetDirection::Incoming).any(|read| read == input)
+            })
             .min_by(|&left, &right| {
                 let (left, right) = (&self.nodes[left.index()], &self.nodes[right.index()]);
                 (&*left.namespace, &*left.name).cmp(&(&*right.namespace, &*right.name))
