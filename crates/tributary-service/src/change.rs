@@ -21,7 +21,7 @@ const IMPACT_LIMIT: usize = 100_000;
 /// records it before acknowledging the event, and a hub's change reaches hundreds of
 /// thousands of columns. The counts say how many there are; `schemaDiff` with the recorded
 /// versions lists them all, as of when it is asked.
-pub const RECORDED_LIST_LIMIT: usize = 100;
+pub(crate) const RECORDED_LIST_LIMIT: usize = 100;
 
 /// How a proposed schema is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +81,7 @@ pub struct ChangeImpact {
 #[derive(Clone, Debug)]
 pub struct CheckedChange {
     pub change: Change,
-    /// Nearest first; all of them, or the first [`RECORDED_LIST_LIMIT`] in a recorded report.
+    /// Nearest first; all of them, or the first 100 in a recorded report.
     pub impacts: Vec<ChangeImpact>,
     /// How many impacts the change has (`impacts` may list fewer).
     pub impact_count: usize,
