@@ -16,6 +16,11 @@ use crate::{Service, ServiceError, Shared, State};
 /// Most downstream columns followed per change.
 const IMPACT_LIMIT: usize = 100_000;
 
+/// Most impacts an on-demand check lists per change (`checkChange`, `schemaDiff`), nearest
+/// first, with the whole count: a hub's column reaches hundreds of thousands of columns, and
+/// naming every path made an answer of half a gigabyte. Smaller in unit tests.
+const ANSWER_LIST_LIMIT: usize = if cfg!(test) { 40 } else { 10_000 };
+
 /// Most entries of each list (a change's impacts, the affected datasets and jobs, a group's
 /// datasets and jobs) a schema change recorded from ingested events keeps: the writer
 /// records it before acknowledging the event, and a hub's change reaches hundreds of
@@ -81,7 +86,7 @@ pub struct ChangeImpact {
 #[derive(Clone, Debug)]
 pub struct CheckedChange {
     pub change: Change,
-    /// Nearest first; all of them, or the first 100 in a recorded report.
+    /// Nearest first: at most 10,000 in an on-demand check, 100 in a recorded report.
     pub impacts: Vec<ChangeImpact>,
     /// How many impacts the change has (`impacts` may list fewer).
     pub impact_count: usize,
@@ -169,7 +174,7 @@ impl Service {
                     .map_err(|error| ServiceError::Internal(format!("stored schema of `{dataset}`: {error}")))
             };
             let diff = tributary_change::diff(&parse(&old.fields)?, &parse(&new.fields)?);
-            let mut report = shared.build_report(&state, &dataset, old.hash, diff, usize::MAX)?;
+            let mut report = shared.build_report(&state, &dataset, old.hash, diff, ANSWER_LIST_LIMIT)?;
             drop(state);
             visibility.redact_report(&mut report);
             Ok(report)
@@ -250,7 +255,7 @@ impl Shared {
             }
         }
 
-        self.build_report(&state, &dataset, hash, diff, usize::MAX)
+        self.build_report(&state, &dataset, hash, diff, ANSWER_LIST_LIMIT)
     }
 
     /// Changes that only positional readers notice (an added column, a reorder) become
@@ -466,11 +471,11 @@ impl ChangeReport {
                     change.history.as_str(),
                     change.writers.as_str(),
                     change.verdict.as_str(),
-                    checked.impacts.len()
+                    checked.impact_count
                 );
             }
         }
-        let breaking: Vec<&CheckedChange> = self.changes.iter().filter(|c| !c.impacts.is_empty()).collect();
+        let breaking: Vec<&CheckedChange> = self.changes.iter().filter(|c| c.impact_count > 0).collect();
         if !breaking.is_empty() {
             let _ = writeln!(out, "\n### What it reaches\n");
             for checked in breaking {
@@ -493,6 +498,14 @@ impl ChangeReport {
                         format!(" — path: {}", impact.path.join(" → "))
                     };
                     let _ = writeln!(out, "- {} {target}{via}{path}", impact.impact_use.as_str());
+                }
+                if checked.impact_count > checked.impacts.len() {
+                    let _ = writeln!(
+                        out,
+                        "- … and {} more, farther away (the nearest {} are listed)",
+                        checked.impact_count - checked.impacts.len(),
+                        checked.impacts.len()
+                    );
                 }
                 let _ = writeln!(out);
             }

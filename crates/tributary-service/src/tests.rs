@@ -1019,3 +1019,59 @@ fn a_compaction_is_due_at_the_minimum_size_then_by_growth_since_the_last() {
     assert_eq!(due(&service.shared, &policy(10.0, 0)).expect("due"), Due::No);
     service.close();
 }
+
+/// An on-demand change check lists the nearest `ANSWER_LIST_LIMIT` impacts of a change (40
+/// in unit tests) and counts them all, in the JSON and the markdown too.
+#[test]
+fn an_on_demand_check_lists_the_nearest_impacts_and_counts_them_all() {
+    const COPIES: u32 = 45;
+    let temp = tempfile::tempdir().expect("tempdir");
+    let service =
+        Service::open(ServiceConfig { data_dir: Some(temp.path().join("store")), ..ServiceConfig::default() })
+            .expect("open");
+    let facet = |url: &str, body: serde_json::Value| {
+        let mut facet = json!({"_producer": "p", "_schemaURL": url});
+        facet.as_object_mut().expect("object").extend(body.as_object().expect("object").clone());
+        facet
+    };
+    let schema = facet(
+        "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json",
+        json!({"fields": [{"name": "order_id", "type": "bigint"}, {"name": "amount", "type": "decimal(10,2)"}]}),
+    );
+    runtime().block_on(async {
+        let load = run_event(0, "load", json!([]), json!([{"namespace": "db", "name": "orders", "facets": {"schema": schema}}]));
+        service.ingest(&load).await.expect("ingest");
+        for copy in 1..=COPIES {
+            let lineage = facet(
+                "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json",
+                json!({"fields": {"order_id": {"inputFields": [{"namespace": "db", "name": "orders", "field": "order_id",
+                    "transformations": [{"type": "DIRECT", "subtype": "IDENTITY"}]}]}}}),
+            );
+            let name = format!("copy_{copy:02}");
+            let event = run_event(
+                copy,
+                &name,
+                json!([{"namespace": "db", "name": "orders"}]),
+                json!([{"namespace": "db", "name": name, "facets": {"columnLineage": lineage}}]),
+            );
+            service.ingest(&event).await.expect("ingest");
+        }
+        let proposed = r#"{"fields": [{"name": "amount", "type": "decimal(10,2)"}]}"#.to_owned();
+        let report = service
+            .check_change_text(DatasetId::new("db", "orders"), proposed, crate::SchemaFormat::OpenLineage, None)
+            .await
+            .expect("check");
+        let dropped = &report.changes[0];
+        assert_eq!(dropped.change.path, "order_id");
+        assert_eq!((dropped.impacts.len(), dropped.impact_count), (40, COPIES as usize));
+        let listed: Vec<&str> = dropped.impacts.iter().map(|impact| impact.dataset.name.as_str()).collect();
+        let expected: Vec<String> = (1..=40).map(|copy| format!("copy_{copy:02}")).collect();
+        assert_eq!(listed, expected);
+        assert_eq!(report.affected_datasets.len(), COPIES as usize);
+        let json = report.to_json();
+        assert_eq!(json["changes"][0]["impactCount"], COPIES);
+        assert_eq!(json["listsComplete"], false);
+        assert!(report.to_markdown().contains("… and 5 more, farther away (the nearest 40 are listed)"));
+    });
+    service.close();
+}

@@ -46,8 +46,11 @@ pub struct CheckedChange {
     pub verdict: String,
     pub positional_risk: bool,
     pub summary: String,
-    /// What a BREAKING or RISKY change reaches downstream.
+    /// What a BREAKING or RISKY change reaches downstream, nearest first: at most 10,000
+    /// (100 in a recorded report); `impactCount` says how many there are.
     pub impacts: Vec<ChangeImpact>,
+    /// How many impacts the change has (`impacts` may list fewer).
+    pub impact_count: u64,
 }
 
 #[derive(SimpleObject)]
@@ -93,6 +96,7 @@ impl ChangeCheck {
                     verdict: c.verdict.as_str().to_owned(),
                     positional_risk: c.positional_risk,
                     summary: c.summary.clone(),
+                    impact_count: checked.impact_count as u64,
                     impacts: checked
                         .impacts
                         .iter()

@@ -17,6 +17,6 @@ pub struct SchemaChange {
     /// The change report at that moment (as `checkChange { json }`), each list cut to its
     /// nearest 100 entries: the counts (`impactCount`, `affectedDatasetCount`…) are whole,
     /// `listsComplete` says whether every list is, and `schemaDiff` of the two versions
-    /// lists everything as of now.
+    /// answers as of now.
     pub report: Json<Value>,
 }
