@@ -8,6 +8,9 @@
 //!   and the three impact queries of the mesh bench.
 //!
 //! - `sql_derive/*`: column lineage derived from a dbt-style model and a wide aggregate.
+//! - `columns/*`: one changed column of the hub traced as the change check does (the same
+//!   synthetic mesh with columns): the whole column answer named, and the counted one naming
+//!   the nearest 100 or 10,000.
 //! - `snapshot/*`: the image a busy writer takes to save the index, and the index snapshot's
 //!   two sections written and read back (CPU only, from memory), for the synthetic mesh with 16 columns per dataset, each fed by one column of
 //!   the job's first input: 100k always, 1M datasets (~1M jobs, ~15M column edges, ~2 min
@@ -261,7 +264,38 @@ fn snapshot(c: &mut Criterion) {
             b.iter(|| LineageIndex::read_snapshot_columns(&mut &columns[..], columns.len(), &nodes).expect("read"))
         });
         group.finish();
+        change_impact(c, &index, &mesh.hub, n_datasets);
     }
+}
+
+/// What the change check traces for one changed column of the hub, at the check's limit of
+/// 100,000 columns: the whole column answer named (what it read before session 26), and the
+/// counted answer with the nearest 100 (a recorded report) or 10,000 (an on-demand check)
+/// named with their paths.
+fn change_impact(c: &mut Criterion, index: &LineageIndex, hub: &DatasetId, n_datasets: usize) {
+    const LIMIT: usize = 100_000;
+    let full = index.column_lineage(hub, "c0", Direction::Downstream, u32::MAX, LIMIT).expect("hub");
+    let longest = full.columns.iter().map(|hit| hit.distance).max().unwrap_or(0);
+    eprintln!(
+        "columns/{}/hub_c0: {} columns (deepest {longest} hops), {} edges, {} unverified, truncated {}",
+        scale_name(n_datasets),
+        full.columns.len(),
+        full.edges.len(),
+        full.unverified.len(),
+        full.truncated
+    );
+    let mut group = c.benchmark_group(format!("columns/{}", scale_name(n_datasets)));
+    group.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(full.columns.len() as u64));
+    group.bench_function("hub_column_lineage_named", |b| {
+        b.iter_with_large_drop(|| index.column_lineage(black_box(hub), "c0", Direction::Downstream, u32::MAX, LIMIT))
+    });
+    for keep in [100usize, 10_000] {
+        group.bench_function(format!("hub_column_impact_keep_{keep}"), |b| {
+            b.iter_with_large_drop(|| index.column_impact(black_box(hub), "c0", LIMIT, keep, true))
+        });
+    }
+    group.finish();
 }
 
 fn scale_name(n_datasets: usize) -> String {
