@@ -22,7 +22,7 @@ const IMPACT_LIMIT: usize = 100_000;
 const ANSWER_LIST_LIMIT: usize = if cfg!(test) { 40 } else { 10_000 };
 
 /// Most entries of each list (a change's impacts, the affected datasets and jobs, a group's
-/// datasets and jobs) a schema change recorded from ingested events keeps: the writer
+/// datasets, jobs and owners) a schema change recorded from ingested events keeps: the writer
 /// records it before acknowledging the event, and a hub's change reaches hundreds of
 /// thousands of columns. The counts say how many there are; `schemaDiff` with the recorded
 /// versions lists them all, as of when it is asked.
