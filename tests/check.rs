@@ -453,10 +453,11 @@ async fn a_recorded_change_of_a_hub_lists_the_nearest_and_counts_everything() {
     let diff = server
         .graphql_data(
             r#"query($from: String!, $to: String!) { schemaDiff(dataset: {namespace: "sales-db", name: "orders"}, from: $from, to: $to) {
-                changes { path impacts { dataset { name } field job { name } use } } json } }"#,
+                changes { path impactCount impacts { dataset { name } field job { name } use } } json } }"#,
             json!({"from": record["fromVersion"], "to": record["toVersion"]}),
         )
         .await;
+    assert_eq!(diff["schemaDiff"]["changes"][0]["impactCount"], COPIES);
     let all = diff["schemaDiff"]["changes"][0]["impacts"].as_array().unwrap();
     assert_eq!(all.len(), COPIES);
     let names = |list: &[Value]| -> Vec<String> {

@@ -625,15 +625,7 @@ impl LineageIndex {
         let unverified = traversal
             .unverified
             .iter()
-            .map(|unverified| UnverifiedDataset {
-                dataset: self.dataset_id(unverified.dataset),
-                job: self.job_id(unverified.job),
-                via: match unverified.via {
-                    Via::Start => start.clone(),
-                    Via::Hit(hit) => self.column_ref(traversal.hits[hit as usize].field),
-                },
-                path: path_to(unverified.via),
-            })
+            .map(|unverified| self.named_unverified(&traversal, &start, unverified, path_to(unverified.via)))
             .collect();
         let edges = traversal
             .edges
@@ -661,6 +653,25 @@ impl LineageIndex {
             })
             .collect();
         Ok(ColumnAnswer { columns, edges, unverified, truncated: traversal.truncated })
+    }
+
+    /// An unverified dataset of `traversal`, named, with `path` (from `start` to its `via`).
+    pub(crate) fn named_unverified(
+        &self,
+        traversal: &ColumnTraversal,
+        start: &(DatasetId, String),
+        unverified: &TraversedUnverified,
+        path: ColumnPath,
+    ) -> UnverifiedDataset {
+        UnverifiedDataset {
+            dataset: self.dataset_id(unverified.dataset),
+            job: self.job_id(unverified.job),
+            via: match unverified.via {
+                Via::Start => start.clone(),
+                Via::Hit(hit) => self.column_ref(traversal.hits[hit as usize].field),
+            },
+            path,
+        }
     }
 
     pub(crate) fn known_dataset(&self, dataset: &DatasetId) -> Result<NodeIndex, GraphError> {

@@ -122,15 +122,7 @@ impl LineageIndex {
             .into_iter()
             .map(|at| {
                 let unverified = &traversal.unverified[at as usize];
-                UnverifiedDataset {
-                    dataset: self.dataset_id(unverified.dataset),
-                    job: self.job_id(unverified.job),
-                    via: match unverified.via {
-                        Via::Start => start.clone(),
-                        Via::Hit(hit) => self.column_ref(hits[hit as usize].field),
-                    },
-                    path: path_to(unverified.via),
-                }
+                self.named_unverified(&traversal, &start, unverified, path_to(unverified.via))
             })
             .collect();
         let mut datasets: Vec<DatasetId> = datasets.into_iter().map(|node| self.dataset_id(node)).collect();
