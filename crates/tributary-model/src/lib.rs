@@ -24,8 +24,8 @@ pub use json::JsonView;
 pub use records::{
     DatasetRecord, DocumentRecord, FacetEntry, FacetStamp, FacetStamps, Facets, JobRecord, Observation, ObservationKey,
     ObservationSource, RECORD_FORMAT, RunRecord, RunState, SchemaChangeRecord, SchemaField, SchemaVersionRecord,
-    StampOutcome, Version, Versioned, facet_column_tags, facet_owners, facet_tags, merge_facets, merge_stamp,
-    parse_schema_fields, visible_facets,
+    SeenSchemaChange, StampOutcome, Version, Versioned, facet_column_tags, facet_owners, facet_tags, merge_facets,
+    merge_stamp, parse_schema_fields, visible_facets,
 };
 pub use source::{PartitionOffset, SourcePosition, SourceRejection};
 pub use time::{Timestamp, TimestampError};

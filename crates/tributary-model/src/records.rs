@@ -39,6 +39,7 @@ versioned!(
     SchemaVersionRecord,
     DocumentRecord,
     SchemaChangeRecord,
+    SeenSchemaChange,
     crate::AuditRecord
 );
 
@@ -528,6 +529,22 @@ pub fn facet_column_tags(facet: Option<&Value>) -> BTreeMap<String, BTreeSet<Str
         }
     }
     columns
+}
+
+/// A schema change seen in an ingested event and not recorded yet: written in the event's own
+/// atomic batch, so an acknowledged event's change is recorded (as a [`SchemaChangeRecord`])
+/// even when the server stops before it got to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenSchemaChange {
+    pub format: u8,
+    /// Sequence of the event that carried the new schema.
+    pub sequence: u64,
+    /// That event's time.
+    pub time: Timestamp,
+    pub dataset: DatasetId,
+    /// The schema version before and after (content hashes).
+    pub from: String,
+    pub to: String,
 }
 
 /// A schema change seen in ingested events: a dataset's current schema moved from one

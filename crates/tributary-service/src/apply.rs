@@ -30,22 +30,13 @@ pub(crate) struct IndexDelta {
     pub(crate) graph_policies_dirty: bool,
     aliases: Vec<(DatasetId, DatasetId)>,
     /// Datasets whose current schema this event changed.
-    pub(crate) schema_changes: Vec<SchemaChangeSeen>,
-}
-
-/// A dataset's current schema changed from one version to another.
-#[derive(Clone, Debug)]
-pub(crate) struct SchemaChangeSeen {
-    pub(crate) dataset: DatasetId,
-    pub(crate) from: String,
-    pub(crate) to: String,
-    pub(crate) time: tributary_model::Timestamp,
-    pub(crate) sequence: u64,
+    pub(crate) schema_changes: Vec<tributary_model::SeenSchemaChange>,
 }
 
 impl IndexDelta {
-    /// Applies the delta to the index; returns the schema changes it carried.
-    pub(crate) fn apply(self, index: &mut LineageIndex, aliases: &mut crate::AliasMap) -> Vec<SchemaChangeSeen> {
+    /// Applies the delta to the index; returns whether the event changed a dataset's schema
+    /// (the change waits in the store to be recorded: `recorder`).
+    pub(crate) fn apply(self, index: &mut LineageIndex, aliases: &mut crate::AliasMap) -> bool {
         for dataset in &self.datasets {
             index.ensure_dataset(dataset);
         }
@@ -59,7 +50,7 @@ impl IndexDelta {
             index.set_column_lineage(output, edges);
         }
         aliases.extend(self.aliases);
-        self.schema_changes
+        !self.schema_changes.is_empty()
     }
 }
 
@@ -104,6 +95,9 @@ pub(crate) struct Arrival<'a> {
     pub(crate) encoded: Option<EncodedEvent>,
     /// The log record it was consumed from.
     pub(crate) source: Option<&'a tributary_model::SourcePosition>,
+    /// Whether the schema changes it shows are queued in its batch to be recorded (live
+    /// ingest; a rebuild copies the recorded and queued ones instead).
+    pub(crate) record_schema_changes: bool,
 }
 
 impl<'a> Touched<'a> {
@@ -298,7 +292,8 @@ impl<'a> Touched<'a> {
                 superseded.set_last_seen(last_seen.max(record.schema_last_seen.unwrap_or(last_seen)));
                 self.write.put_stored_schema_version(&record.id, &old, &superseded)?;
             }
-            self.delta.schema_changes.push(SchemaChangeSeen {
+            self.delta.schema_changes.push(tributary_model::SeenSchemaChange {
+                format: RECORD_FORMAT,
                 dataset: record.id.clone(),
                 from: old,
                 to: hash.clone(),
@@ -583,7 +578,7 @@ pub(crate) fn apply_event(
     arrival: Arrival<'_>,
     aliases: StoredAliases<'_>,
 ) -> Result<(IngestOutcome, Option<IndexDelta>), ServiceError> {
-    let Arrival { actor, mut encoded, source } = arrival;
+    let Arrival { actor, mut encoded, source, record_schema_changes } = arrival;
     let view = store.view(group);
     if let Some(sequence) = view.sequence_of_hash(event.hash)? {
         // A consumed record that repeats a stored event still moves its partition on.
@@ -695,7 +690,12 @@ pub(crate) fn apply_event(
             touched.delta.jobs.push(job.id.clone());
         }
     }
-    let Touched { write, delta, .. } = touched;
+    let Touched { mut write, delta, .. } = touched;
+    if record_schema_changes {
+        for seen in &delta.schema_changes {
+            write.put_seen_schema_change(seen)?;
+        }
+    }
     group.add(write);
     Ok((IngestOutcome { sequence, duplicate: false, forwarded: None }, Some(delta)))
 }

@@ -638,6 +638,10 @@ impl ChangeReport {
 /// How many schema-change notifications a slow subscriber may lag behind.
 pub(crate) const SCHEMA_CHANGE_BACKLOG: usize = 1024;
 
+/// How long a reader of recorded schema changes waits for the changes of the events it can
+/// see to be recorded (a hub's change takes about a second to check at 100k datasets).
+pub const RECORDED_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Filters for recorded schema changes.
 #[derive(Clone, Debug, Default)]
 pub struct SchemaChangeFilter {
@@ -662,53 +666,57 @@ pub fn parse_verdict(text: &str) -> Option<Verdict> {
 }
 
 impl Shared {
-    /// Classifies, traces, records and broadcasts schema changes seen in ingested events.
-    pub(crate) fn record_schema_changes(&self, seen: Vec<crate::apply::SchemaChangeSeen>) -> Result<(), ServiceError> {
-        for change in seen {
-            let started = std::time::Instant::now();
-            let (Some(from), Some(to)) = (
-                self.store.schema_version(&change.dataset, &change.from)?,
-                self.store.schema_version(&change.dataset, &change.to)?,
-            ) else {
-                continue;
-            };
-            let (old, new) = match (
-                tributary_change::schema_from_openlineage(&from.fields),
-                tributary_change::schema_from_openlineage(&to.fields),
-            ) {
-                (Ok(old), Ok(new)) => (old, new),
-                (Err(error), _) | (_, Err(error)) => {
-                    // Not recorded, and said so: the schema is over the differ's limits.
-                    tracing::warn!(dataset = %change.dataset, %error, "schema change not classified");
-                    continue;
-                }
-            };
-            let diff = tributary_change::diff(&old, &new);
-            let report = {
-                let state = self.read_state_with_columns()?;
-                self.build_report(&state, &change.dataset, change.from.clone(), diff, RECORDED_LIST_LIMIT)?
-            };
-            let record = tributary_model::SchemaChangeRecord {
-                format: tributary_model::RECORD_FORMAT,
-                sequence: change.sequence,
-                time: change.time,
-                dataset: change.dataset,
-                from: change.from,
-                to: change.to,
-                verdict: report.verdict,
-                report: report.to_json_listing(RECORDED_LIST_LIMIT),
-            };
-            let impacts: usize = report.changes.iter().map(|c| c.impact_count).sum();
-            self.store.put_schema_change(&record)?;
-            let elapsed = started.elapsed();
-            self.metrics.schema_change_seconds.observe(elapsed.as_secs_f64());
-            tracing::debug!(dataset = %record.dataset, verdict = record.verdict.as_str(), impacts,
-                affected = report.affected_datasets.len() + report.affected_jobs.len(),
-                elapsed_ms = elapsed.as_millis() as u64, "schema change recorded");
-            // Nobody listening is fine.
-            let _ = self.schema_changes.send(std::sync::Arc::new(record));
-        }
+    /// Classifies and traces a schema change seen in an ingested event, records it (removing
+    /// it from the queue, `recorder`), flushes, and broadcasts it. A change whose versions are
+    /// gone, or that is over the differ's limits, is dropped from the queue and said so.
+    pub(crate) fn record_seen_schema_change(
+        &self,
+        seen: tributary_model::SeenSchemaChange,
+    ) -> Result<(), ServiceError> {
+        let started = std::time::Instant::now();
+        let (Some(from), Some(to)) = (
+            self.store.schema_version(&seen.dataset, &seen.from)?,
+            self.store.schema_version(&seen.dataset, &seen.to)?,
+        ) else {
+            tracing::warn!(dataset = %seen.dataset, sequence = seen.sequence, "schema change not recorded: a version of it is not stored");
+            return Ok(self.store.drop_seen_schema_change(&seen)?);
+        };
+        let (old, new) = match (
+            tributary_change::schema_from_openlineage(&from.fields),
+            tributary_change::schema_from_openlineage(&to.fields),
+        ) {
+            (Ok(old), Ok(new)) => (old, new),
+            (Err(error), _) | (_, Err(error)) => {
+                // Not recorded, and said so: the schema is over the differ's limits.
+                tracing::warn!(dataset = %seen.dataset, %error, "schema change not classified");
+                return Ok(self.store.drop_seen_schema_change(&seen)?);
+            }
+        };
+        let diff = tributary_change::diff(&old, &new);
+        let report = {
+            let state = self.read_state_with_columns()?;
+            self.build_report(&state, &seen.dataset, seen.from.clone(), diff, RECORDED_LIST_LIMIT)?
+        };
+        let record = tributary_model::SchemaChangeRecord {
+            format: tributary_model::RECORD_FORMAT,
+            sequence: seen.sequence,
+            time: seen.time,
+            dataset: seen.dataset,
+            from: seen.from,
+            to: seen.to,
+            verdict: report.verdict,
+            report: report.to_json_listing(RECORDED_LIST_LIMIT),
+        };
+        let impacts: usize = report.changes.iter().map(|c| c.impact_count).sum();
+        self.store.record_seen_schema_change(&record)?;
         self.store.flush()?;
+        let elapsed = started.elapsed();
+        self.metrics.schema_change_seconds.observe(elapsed.as_secs_f64());
+        tracing::debug!(dataset = %record.dataset, verdict = record.verdict.as_str(), impacts,
+            affected = report.affected_datasets.len() + report.affected_jobs.len(),
+            elapsed_ms = elapsed.as_millis() as u64, "schema change recorded");
+        // Nobody listening is fine.
+        let _ = self.schema_changes.send(std::sync::Arc::new(record));
         Ok(())
     }
 
@@ -752,7 +760,9 @@ impl Shared {
 }
 
 impl Service {
-    /// Schema changes seen in ingested events, newest first.
+    /// Schema changes seen in ingested events, newest first. The changes of every event
+    /// answers reflect are recorded beside the writer after the acknowledgement (`recorder`):
+    /// this waits for them up to [`RECORDED_PATIENCE`], then answers what is recorded.
     pub async fn schema_changes(
         &self,
         filter: SchemaChangeFilter,
@@ -760,6 +770,10 @@ impl Service {
     ) -> Result<Vec<tributary_model::SchemaChangeRecord>, ServiceError> {
         let principal = self.require_read()?;
         let shared = std::sync::Arc::clone(&self.shared);
+        let visible = self.watermark().sequence;
+        if !shared.recorder.wait_recorded(visible, RECORDED_PATIENCE).await {
+            tracing::debug!(sequence = visible, "schema changes answered before all of them were recorded");
+        }
         tokio::task::spawn_blocking(move || {
             let visibility = Visibility::new(&principal, &shared.read_state(), &shared.redaction_key);
             Ok(shared

@@ -20,6 +20,7 @@ pub mod maintenance;
 mod mesh;
 mod metrics;
 mod queries;
+mod recorder;
 mod snapshot;
 mod source;
 mod sql;
@@ -209,6 +210,8 @@ pub(crate) struct Shared {
     pub(crate) apply: Mutex<()>,
     /// Schema changes seen in ingested events, to subscribers.
     pub(crate) schema_changes: tokio::sync::broadcast::Sender<Arc<tributary_model::SchemaChangeRecord>>,
+    /// Records the schema changes the writer queued (see `recorder`).
+    pub(crate) recorder: recorder::Recorder,
     pub(crate) config: ServiceConfig,
     /// The column lineage load after start-up (see `columns`).
     pub(crate) column_state: Mutex<columns::ColumnState>,
@@ -251,6 +254,7 @@ pub struct Service {
     /// it consumes (see [`Forward`]).
     forward: Option<Arc<dyn Forward>>,
     column_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    recorder_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     /// Who this handle acts for (see `access`): unidentified from [`Service::open`], a
     /// principal after [`Service::authenticate`].
     caller: access::Caller,
@@ -319,11 +323,13 @@ impl Service {
         let watermark = Watermark { offsets: state.offsets_list(), ..state.index.watermark() };
         state.index.set_watermark(watermark);
         state.relabel();
+        let published = state.index.watermark().sequence;
         let shared = Arc::new(Shared {
             store,
             state: RwLock::new(state),
             apply: Mutex::new(()),
             schema_changes: tokio::sync::broadcast::channel(change::SCHEMA_CHANGE_BACKLOG).0,
+            recorder: recorder::Recorder::new(published),
             config,
             column_state: Mutex::new(columns::ColumnState::Loading),
             index_origin,
@@ -354,6 +360,7 @@ impl Service {
                 .map_err(|error| ServiceError::Internal(format!("cannot start the column loader: {error}")))?;
             Some(spawned)
         };
+        let recorder_thread = recorder::start(&shared)?;
         let (writer, thread) = writer::start(Arc::clone(&shared));
         if let Some(policy) = shared.config.auto_compact.clone()
             && let Err(failure) = compaction::start_auto(&shared, policy)
@@ -367,6 +374,7 @@ impl Service {
             writer_thread: Arc::new(Mutex::new(Some(thread))),
             forward: None,
             column_thread: Arc::new(Mutex::new(column_thread)),
+            recorder_thread: Arc::new(Mutex::new(Some(recorder_thread))),
             caller: access::Caller::Unidentified,
         })
     }
@@ -486,6 +494,14 @@ impl Service {
         let loader = self.column_thread.lock().ok().and_then(|mut guard| guard.take());
         if let Some(loader) = loader {
             let _ = loader.join();
+        }
+        // The change being recorded is finished; the queued ones wait for the next start.
+        self.shared.recorder.close();
+        let recorder = self.recorder_thread.lock().ok().and_then(|mut guard| guard.take());
+        if let Some(recorder) = recorder
+            && recorder.join().is_err()
+        {
+            tracing::error!("the schema change recorder panicked");
         }
         self.writer.close();
         let thread = self.writer_thread.lock().ok().and_then(|mut guard| guard.take());

@@ -19,13 +19,15 @@ pub(crate) struct Metrics {
     /// online compaction), before the flush.
     pub(crate) commit_seconds: Histogram,
     /// Seconds per group from its first event's apply to its acknowledgements (apply, commit,
-    /// flush, publication, schema changes).
+    /// flush, publication).
     pub(crate) group_seconds: Histogram,
     /// Seconds the writer waited while it encoded an index snapshot (under load or idle).
     pub(crate) snapshot_seconds: Histogram,
-    /// Seconds the writer spent checking one schema change seen in an event (classify,
-    /// trace, group, record), before the event's acknowledgement.
+    /// Seconds the recorder spent checking one schema change seen in an event (classify,
+    /// trace, group, record), after the event's acknowledgement.
     pub(crate) schema_change_seconds: Histogram,
+    /// Seen schema changes waiting for the recorder (see `recorder`).
+    pub(crate) schema_changes_waiting: IntGauge,
     /// Events applied by the writer, by outcome: `stored`, `duplicate`, `failed`.
     pub(crate) events: IntCounterVec,
     store_bytes: IntGauge,
@@ -74,8 +76,12 @@ impl Metrics {
             "Seconds the writer waited while it encoded a lineage index snapshot (its file is written beside)",
         )?;
         let schema_change_seconds = seconds(
-            "writer_schema_change_seconds",
-            "Seconds the writer spent checking and recording one schema change seen in an event, before its acknowledgement",
+            "schema_change_record_seconds",
+            "Seconds checking and recording one schema change seen in an event (beside the writer, after the acknowledgement)",
+        )?;
+        let schema_changes_waiting = IntGauge::new(
+            "schema_changes_waiting",
+            "Schema changes seen in acknowledged events and not recorded yet (counted up to 1,000)",
         )?;
         let events = IntCounterVec::new(
             Opts::new("writer_events_total", "Events the writer applied, by outcome (stored, duplicate, failed)"),
@@ -118,6 +124,7 @@ impl Metrics {
             Box::new(group_seconds.clone()),
             Box::new(snapshot_seconds.clone()),
             Box::new(schema_change_seconds.clone()),
+            Box::new(schema_changes_waiting.clone()),
             Box::new(events.clone()),
             Box::new(store_bytes.clone()),
             Box::new(datasets.clone()),
@@ -135,6 +142,7 @@ impl Metrics {
             commit_seconds,
             group_seconds,
             schema_change_seconds,
+            schema_changes_waiting,
             snapshot_seconds,
             events,
             store_bytes,

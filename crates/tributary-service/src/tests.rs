@@ -1075,3 +1075,120 @@ fn an_on_demand_check_lists_the_nearest_impacts_and_counts_them_all() {
     });
     service.close();
 }
+
+/// Run `n` of job `etl.load_{dataset}` writing `db.{dataset}` with a `schema` facet of
+/// `columns`, at 10:00 plus `n` seconds (later runs are newer).
+fn schema_event(n: u32, dataset: &str, columns: &[&str]) -> Vec<u8> {
+    let fields: Vec<serde_json::Value> = columns.iter().map(|name| json!({"name": name, "type": "BIGINT"})).collect();
+    let mut event: serde_json::Value = serde_json::from_slice(&run_event(
+        n,
+        &format!("load_{dataset}"),
+        json!([]),
+        json!([{"namespace": "db", "name": dataset, "facets": {"schema": {
+            "_producer": "https://example.com/tributary-unit-tests",
+            "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json",
+            "fields": fields}}}]),
+    ))
+    .expect("json");
+    event["eventTime"] = json!(format!("2024-05-01T{:02}:{:02}:{:02}Z", 10 + n / 3600, n / 60 % 60, n % 60));
+    serde_json::to_vec(&event).expect("json")
+}
+
+/// A schema change whose event was acknowledged but which the server stopped before recording
+/// waits in the store, and is recorded at the next start (nothing else brings it back: the
+/// event is stored and its schema is current).
+#[test]
+fn a_schema_change_left_queued_is_recorded_at_the_next_start() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("store");
+    let config = || ServiceConfig { data_dir: Some(dir.clone()), ..ServiceConfig::default() };
+    let service = Service::open(config()).expect("open");
+    service.shared.recorder.held.store(true, std::sync::atomic::Ordering::SeqCst);
+    runtime().block_on(async {
+        service.ingest(&schema_event(1, "orders", &["id", "amount"])).await.expect("ingest");
+        service.ingest(&schema_event(2, "orders", &["id", "total"])).await.expect("ingest");
+    });
+    let queued = service.shared.store.seen_schema_changes(10).expect("queued");
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!((queued[0].sequence, queued[0].dataset.name.as_str()), (2, "orders"));
+    assert!(service.shared.store.schema_changes(10, |_| true).expect("recorded").is_empty());
+    service.close();
+    drop(service);
+
+    let service = Service::open(config()).expect("reopen");
+    let recorded =
+        runtime().block_on(service.schema_changes(crate::SchemaChangeFilter::default(), 10)).expect("schema changes");
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!((recorded[0].sequence, recorded[0].dataset.name.as_str()), (2, "orders"));
+    assert_eq!(recorded[0].verdict, tributary_model::Verdict::Breaking, "column `amount` was dropped");
+    assert!(service.shared.store.seen_schema_changes(10).expect("queued").is_empty());
+    service.close();
+}
+
+/// Writers change schemas concurrently while readers list the recorded changes: every change
+/// is recorded once, and a writer that asks after its acknowledgement finds its own change
+/// (the answer waits for the recorder to catch up with what the server reflects).
+#[test]
+fn every_schema_change_is_recorded_once_and_read_after_its_acknowledgement() {
+    const WRITERS: u32 = 4;
+    const EVENTS: u32 = 24;
+    let temp = tempfile::tempdir().expect("tempdir");
+    let service = std::sync::Arc::new(
+        Service::open(ServiceConfig { data_dir: Some(temp.path().join("store")), ..ServiceConfig::default() })
+            .expect("open"),
+    );
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    runtime().block_on(async {
+        let mut readers = Vec::new();
+        for _ in 0..2 {
+            let (service, done) = (service.clone(), done.clone());
+            readers.push(tokio::spawn(async move {
+                let mut seen = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    let listed =
+                        service.schema_changes(crate::SchemaChangeFilter::default(), 10_000).await.expect("list");
+                    assert!(listed.len() >= seen, "a recorded change disappeared: {} then {}", seen, listed.len());
+                    seen = listed.len();
+                }
+            }));
+        }
+        let mut writers = Vec::new();
+        for writer in 0..WRITERS {
+            let service = service.clone();
+            writers.push(tokio::spawn(async move {
+                let dataset = format!("d{writer}");
+                for n in 0..EVENTS {
+                    let columns: &[&str] = if n % 2 == 0 { &["id", "amount"] } else { &["id", "total"] };
+                    let stored =
+                        service.ingest(&schema_event(writer * 100 + n, &dataset, columns)).await.expect("ingest");
+                    if n == 0 {
+                        continue;
+                    }
+                    let filter = crate::SchemaChangeFilter {
+                        dataset: Some(DatasetId::new("db", &dataset)),
+                        ..crate::SchemaChangeFilter::default()
+                    };
+                    let mine = service.schema_changes(filter, 100).await.expect("list");
+                    assert!(
+                        mine.iter().any(|change| change.sequence == stored.sequence),
+                        "{dataset} event {n} (sequence {}): its change is not listed",
+                        stored.sequence
+                    );
+                }
+            }));
+        }
+        for writer in writers {
+            writer.await.expect("writer");
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        for reader in readers {
+            reader.await.expect("reader");
+        }
+        let all = service.schema_changes(crate::SchemaChangeFilter::default(), 10_000).await.expect("list");
+        assert_eq!(all.len(), (WRITERS * (EVENTS - 1)) as usize);
+        let sequences: std::collections::BTreeSet<u64> = all.iter().map(|change| change.sequence).collect();
+        assert_eq!(sequences.len(), all.len(), "each change recorded once");
+    });
+    assert!(service.shared.store.seen_schema_changes(10).expect("queued").is_empty());
+    service.close();
+}

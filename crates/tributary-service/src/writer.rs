@@ -418,7 +418,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
             }
         }
     }
-    let mut schema_changes = Vec::new();
+    let mut schema_changes = false;
     // One atomic batch for the group, then one flush: every event of the group is stored, or
     // none (and none is acknowledged).
     shared.metrics.apply_seconds.observe(apply_started.elapsed().as_secs_f64());
@@ -452,6 +452,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
         shared.health.write_failed(failure);
     }
     // Published only when durable: the index and watermark reflect exactly the flushed events.
+    let mut published = None;
     if flushed.is_ok() {
         // One lock for the index, the aliases and the mesh: answers see all of a group or
         // none of it, and the writer never waits for a second lock while holding this one.
@@ -460,7 +461,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
         let mut graph_policies_dirty = false;
         for delta in deltas {
             graph_policies_dirty |= delta.graph_policies_dirty;
-            schema_changes.extend(delta.apply(&mut state.index, &mut state.aliases));
+            schema_changes |= delta.apply(&mut state.index, &mut state.aliases);
         }
         // Consumed partitions move past every record of the group that was applied, rejected
         // or found applied before.
@@ -481,14 +482,13 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
         if graph_policies_dirty && state.mesh.has_graph_policies() {
             state.mesh.refresh_violations(&state.index, &shared.store, tributary_model::Timestamp::now());
         }
+        published = Some(state.index.watermark().sequence);
     }
     shared.read_gate.published();
-    // Schema changes seen in the wild: classified and traced against the updated index,
-    // recorded and broadcast before the acknowledgements.
-    if !schema_changes.is_empty()
-        && let Err(failure) = shared.record_schema_changes(schema_changes)
-    {
-        error!(error = %failure, "recording schema changes failed");
+    // Schema changes seen in the wild wait in the store (written in their events' batches):
+    // the recorder checks and records them beside the writer, against the published index.
+    if let Some(sequence) = published {
+        shared.recorder.published(sequence, schema_changes);
     }
     shared.metrics.group_seconds.observe(apply_started.elapsed().as_secs_f64());
     for (Request { work, reply, .. }, result) in group.drain(..).zip(results) {
@@ -540,7 +540,8 @@ fn apply_request(
     match &mut request.work {
         Work::Event { event, sql, actor, encoded } => {
             let encoded = encoded.take();
-            let arrival = Arrival { actor: Some(actor), encoded, source: request.source.as_ref() };
+            let arrival =
+                Arrival { actor: Some(actor), encoded, source: request.source.as_ref(), record_schema_changes: true };
             let (outcome, delta) =
                 apply_event(&shared.store, writes, event, sql.as_ref(), arrival, StoredAliases::Published(shared))?;
             Ok((Applied::Stored(outcome), delta))

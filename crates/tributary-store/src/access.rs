@@ -184,12 +184,15 @@ impl Store {
     }
 
     /// Copies what `reindex` must keep and cannot derive: tokens, the audit trail, the
-    /// redaction key, and the consumed log offsets and rejected records (`Q`, `X`).
+    /// redaction key, the consumed log offsets and rejected records (`Q`, `X`), and the
+    /// schema changes seen but not recorded yet (`W`).
     pub fn copy_access_records(&self, from: &Store) -> Result<u64> {
         const BATCH: usize = 4096;
         let mut copied = 0;
         let mut batch = crate::Writes::default();
-        for prefix in [PREFIX_TOKEN, PREFIX_AUDIT, PREFIX_SOURCE_OFFSET, PREFIX_SOURCE_REJECTION] {
+        for prefix in
+            [PREFIX_TOKEN, PREFIX_AUDIT, PREFIX_SOURCE_OFFSET, PREFIX_SOURCE_REJECTION, PREFIX_SEEN_SCHEMA_CHANGE]
+        {
             for entry in from.scan_raw(prefix) {
                 let (key, value) = entry?;
                 batch.insert(key, value);

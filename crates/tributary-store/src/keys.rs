@@ -21,6 +21,8 @@ pub(crate) const PREFIX_OWNER: u8 = b'o';
 pub(crate) const PREFIX_TAG: u8 = b't';
 pub(crate) const PREFIX_COLUMN_TAG: u8 = b'c';
 pub(crate) const PREFIX_SCHEMA_CHANGE: u8 = b'C';
+/// Schema changes seen in ingested events, waiting to be recorded under `C`.
+pub(crate) const PREFIX_SEEN_SCHEMA_CHANGE: u8 = b'W';
 pub(crate) const PREFIX_DATASET_FACET: u8 = b'F';
 pub(crate) const PREFIX_GRAPH_DATASET: u8 = b'N';
 pub(crate) const PREFIX_GRAPH_JOB: u8 = b'I';
@@ -197,5 +199,17 @@ pub(crate) fn audit_key(at: Timestamp, kind: u8, id: u64) -> [u8; 18] {
     key[1..9].copy_from_slice(&at.sortable_bytes());
     key[9] = kind;
     key[10..].copy_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// A seen schema change's key: `W`, the event's sequence, the dataset's name (in the order
+/// the events were stored).
+pub(crate) fn seen_schema_change_key(sequence: u64, dataset: &DatasetId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(10 + dataset.namespace.len() + dataset.name.len());
+    key.push(PREFIX_SEEN_SCHEMA_CHANGE);
+    key.extend_from_slice(&sequence.to_be_bytes());
+    key.extend_from_slice(dataset.namespace.as_bytes());
+    key.push(0);
+    key.extend_from_slice(dataset.name.as_bytes());
     key
 }

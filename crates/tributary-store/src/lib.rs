@@ -33,6 +33,7 @@
 //! | `o` | owner NUL kind (`D`/`J`) ns NUL name | empty (nodes by owner, from `ownership` facets) |
 //! | `t` | lower-case tag NUL kind (`D`/`J`) ns NUL name | empty (nodes by tag, from `tags` facets) |
 //! | `C` | time sequence | [`SchemaChangeRecord`]: schema changes seen in ingested events |
+//! | `W` | sequence ns NUL name | [`SeenSchemaChange`]: a change seen in that event, written in its batch, removed in the batch that records it under `C` |
 //! | `c` | lower-case tag NUL ns NUL name NUL field | empty (columns by tag, from `tags` facets with `field`) |
 //! | `K` | token id (16 hex digits) | an API token's record (its secret's SHA-256, never the secret) |
 //! | `U` | time (sortable) kind-code id | [`tributary_model::AuditRecord`], binary (JSON from earlier builds still reads): who stored, applied, created or revoked what |
@@ -61,7 +62,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tributary_model::{
     ColumnEdgeSpec, DatasetId, DatasetRecord, DocumentRecord, JobId, JobRecord, NodeRef, Observation, ObservationKey,
-    RECORD_FORMAT, RunId, RunRecord, SchemaChangeRecord, SchemaVersionRecord, Timestamp, Versioned,
+    RECORD_FORMAT, RunId, RunRecord, SchemaChangeRecord, SchemaVersionRecord, SeenSchemaChange, Timestamp, Versioned,
 };
 
 pub use access::{AuditPage, AuditQuery};
@@ -1227,6 +1228,41 @@ impl Store {
 
     /// Records a schema change (not flushed: call [`Self::flush`]).
     pub fn put_schema_change(&self, record: &SchemaChangeRecord) -> Result<()> {
+        let mut batch = Writes::default();
+        self.schema_change_write(&mut batch, record)?;
+        self.write_batch(batch)
+    }
+
+    /// Records the schema change seen in event `record.sequence` for `record.dataset`, and
+    /// removes it from the changes waiting ([`Self::seen_schema_changes`]), in one atomic
+    /// batch (not flushed: call [`Self::flush`]).
+    pub fn record_seen_schema_change(&self, record: &SchemaChangeRecord) -> Result<()> {
+        let mut batch = Writes::default();
+        self.schema_change_write(&mut batch, record)?;
+        batch.remove(seen_schema_change_key(record.sequence, &record.dataset));
+        self.write_batch(batch)
+    }
+
+    /// Removes a seen schema change that will not be recorded (its versions are gone, or it
+    /// cannot be classified).
+    pub fn drop_seen_schema_change(&self, seen: &SeenSchemaChange) -> Result<()> {
+        let mut batch = Writes::default();
+        batch.remove(seen_schema_change_key(seen.sequence, &seen.dataset));
+        self.write_batch(batch)
+    }
+
+    /// Schema changes seen in ingested events and not recorded yet, in event order, at most
+    /// `limit`.
+    pub fn seen_schema_changes(&self, limit: usize) -> Result<Vec<SeenSchemaChange>> {
+        let mut found = Vec::new();
+        for entry in self.scan_entries([PREFIX_SEEN_SCHEMA_CHANGE]).take(limit) {
+            let (key, value) = entry?;
+            found.push(decode_record(&key, &value)?);
+        }
+        Ok(found)
+    }
+
+    fn schema_change_write(&self, batch: &mut Writes, record: &SchemaChangeRecord) -> Result<()> {
         let mut key = vec![PREFIX_SCHEMA_CHANGE];
         key.extend_from_slice(&record.time.sortable_bytes());
         key.extend_from_slice(&record.sequence.to_be_bytes());
@@ -1237,9 +1273,8 @@ impl Store {
             key: String::from_utf8_lossy(&key).into_owned(),
             reason: error.to_string(),
         })?;
-        let mut batch = Writes::default();
         batch.insert(key, encode_blob(&value, self.compress));
-        self.write_batch(batch)
+        Ok(())
     }
 
     /// Every key and stored value under a one-byte prefix, in key order, as stored (for
@@ -1785,6 +1820,12 @@ impl EventWrite {
 
     pub fn delete_dataset_run(&mut self, dataset: &DatasetId, start: Timestamp, run: &RunId) {
         self.batch.remove(timeline_key(PREFIX_DATASET_RUN, &dataset.namespace, &dataset.name, start, run));
+    }
+
+    /// A schema change this event showed, to be recorded after it is stored (see
+    /// [`Store::seen_schema_changes`]).
+    pub fn put_seen_schema_change(&mut self, seen: &SeenSchemaChange) -> Result<()> {
+        self.put_json(seen_schema_change_key(seen.sequence, &seen.dataset), seen)
     }
 
     fn put_json<T: Serialize>(&mut self, key: Vec<u8>, record: &T) -> Result<()> {

@@ -56,7 +56,9 @@ impl ChangesQuery {
         Ok(ChangeCheck(report))
     }
 
-    /// Schema changes seen in ingested events, newest first.
+    /// Schema changes seen in ingested events, newest first. Each is recorded just after its
+    /// event's acknowledgement; the answer waits (up to 10 s) until the changes of every event
+    /// the server reflects are recorded.
     async fn schema_changes(
         &self,
         context: &Context<'_>,
