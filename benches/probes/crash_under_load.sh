@@ -29,6 +29,10 @@ until grep -q "column lineage loaded" $WORK/$L.log2; do sleep 0.2; done
 T2=$(date +%s.%N)
 echo "cold start to columns loaded: $(echo "$T2 - $T0" | bc) s"
 sed 's/\x1b\[[0-9;]*m//g' $WORK/$L.log2 | grep -iE "snapshot|caught|rebuil|column lineage loaded" | cut -c1-300
+# Schema changes recorded after the restart (a change still queued at the kill is recorded now;
+# the query waits for it).
+curl -s -H 'content-type: application/json' -d '{"query":"{ schemaChanges(first: 1000) { sequence } }"}' \
+  http://127.0.0.1:$PORT/graphql | python3 -c 'import json,sys; d=json.load(sys.stdin); print("schema changes recorded after the restart:", len((d.get("data") or {}).get("schemaChanges") or []), d.get("errors", ""))'
 kill -TERM $PID; wait $PID
 sed 's/\x1b\[[0-9;]*m//g' $WORK/$L.log2 | grep -E "snapshot written" | cut -c1-260
 [ "${KEEP:-0}" = 1 ] || rm -rf "$D"

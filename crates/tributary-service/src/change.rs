@@ -174,7 +174,8 @@ impl Service {
                     .map_err(|error| ServiceError::Internal(format!("stored schema of `{dataset}`: {error}")))
             };
             let diff = tributary_change::diff(&parse(&old.fields)?, &parse(&new.fields)?);
-            let mut report = shared.build_report(&state, &dataset, old.hash, diff, ANSWER_LIST_LIMIT)?;
+            let mut report =
+                shared.build_report(StateAccess::Held(&state), &dataset, old.hash, diff, ANSWER_LIST_LIMIT)?;
             drop(state);
             visibility.redact_report(&mut report);
             Ok(report)
@@ -255,22 +256,17 @@ impl Shared {
             }
         }
 
-        self.build_report(&state, &dataset, hash, diff, ANSWER_LIST_LIMIT)
+        self.build_report(StateAccess::Held(&state), &dataset, hash, diff, ANSWER_LIST_LIMIT)
     }
 
-    /// Changes that only positional readers notice (an added column, a reorder) become
-    /// RISKY when a job reading the dataset reads by position, and name those jobs.
-    fn mark_positional_readers(
+    /// The consumers among `consumers` whose SQL reads `dataset` by position, with their
+    /// outputs.
+    fn positional_readers(
         &self,
         state: &State,
         dataset: &DatasetId,
         consumers: &[NodeRef],
-        changes: &mut [CheckedChange],
-        affected: &mut BTreeSet<NodeRef>,
-    ) -> Result<(), ServiceError> {
-        if !changes.iter().any(|c| c.change.positional_risk) {
-            return Ok(());
-        }
+    ) -> Result<Vec<(JobId, Vec<NodeRef>)>, ServiceError> {
         let mut positional: Vec<(JobId, Vec<NodeRef>)> = Vec::new();
         for consumer in consumers {
             let job = JobId::new(&*consumer.namespace, &*consumer.name);
@@ -282,29 +278,40 @@ impl Shared {
                 positional.push((job.clone(), state.index.job_outputs(&job)));
             }
         }
-        if positional.is_empty() {
-            return Ok(());
-        }
-        for checked in changes.iter_mut().filter(|c| c.change.positional_risk) {
-            checked.change.verdict = checked.change.verdict_with_positional_readers(true);
-            for (job, outputs) in &positional {
-                affected.insert(NodeRef::from(job));
-                for output in outputs {
-                    affected.insert(output.clone());
-                    checked.impact_count += 1;
-                    checked.impacts.push(ChangeImpact {
-                        dataset: DatasetId::new(&*output.namespace, &*output.name),
-                        field: None,
-                        job: Some(job.clone()),
-                        distance: 1,
-                        impact_use: ImpactUse::Positional,
-                        source: None,
-                        path: vec![format!("{dataset}")],
-                    });
-                }
+        Ok(positional)
+    }
+}
+
+/// Changes that only positional readers notice (an added column, a reorder) become RISKY
+/// when a job reading the dataset reads by position (`positional`), and name those jobs and
+/// their outputs.
+fn mark_positional_readers(
+    dataset: &DatasetId,
+    positional: &[(JobId, Vec<NodeRef>)],
+    changes: &mut [CheckedChange],
+    affected: &mut BTreeSet<NodeRef>,
+) {
+    if positional.is_empty() {
+        return;
+    }
+    for checked in changes.iter_mut().filter(|c| c.change.positional_risk) {
+        checked.change.verdict = checked.change.verdict_with_positional_readers(true);
+        for (job, outputs) in positional {
+            affected.insert(NodeRef::from(job));
+            for output in outputs {
+                affected.insert(output.clone());
+                checked.impact_count += 1;
+                checked.impacts.push(ChangeImpact {
+                    dataset: DatasetId::new(&*output.namespace, &*output.name),
+                    field: None,
+                    job: Some(job.clone()),
+                    distance: 1,
+                    impact_use: ImpactUse::Positional,
+                    source: None,
+                    path: vec![format!("{dataset}")],
+                });
             }
         }
-        Ok(())
     }
 }
 
@@ -323,13 +330,14 @@ fn active_contract_schema(state: &State, dataset: &DatasetId) -> Option<Schema> 
 /// for a column (DIRECT use carries on, INDIRECT use is hit when the change breaks it,
 /// dataset-level consumers come back UNVERIFIED), through dataset lineage for a
 /// dataset-level change. Returns the changes with their nearest `keep` impacts (and how
-/// many there are) and every affected node.
+/// many there are) and every affected node. A graph error (`dataset` not in the index) is
+/// returned, never read as "no consumer".
 pub(crate) fn trace_impacts(
     index: &tributary_graph::LineageIndex,
     dataset: &DatasetId,
     changes_in: Vec<Change>,
     keep: usize,
-) -> (Vec<CheckedChange>, BTreeSet<NodeRef>) {
+) -> Result<(Vec<CheckedChange>, BTreeSet<NodeRef>), ServiceError> {
     let dataset = dataset.clone();
     let mut changes = Vec::with_capacity(changes_in.len());
     let mut affected: BTreeSet<NodeRef> = BTreeSet::new();
@@ -339,57 +347,54 @@ pub(crate) fn trace_impacts(
         if matches!(change.verdict, Verdict::Breaking | Verdict::Risky) {
             if change.path.is_empty() {
                 // A dataset-level change reaches every downstream dataset.
-                if let Ok(answer) = index.lineage(
+                let answer = index.lineage(
                     LineageQuestion::new(&NodeRef::from(&dataset), Direction::Downstream, u32::MAX, IMPACT_LIMIT)
                         .shaped(tributary_graph::AnswerShape::Nodes),
-                ) {
-                    for node in answer.nodes.iter().filter(|n| n.distance > 0) {
-                        affected.insert(node.node.clone());
-                        if node.node.kind == NodeKind::Dataset {
-                            impact_count += 1;
-                            impacts.push(ChangeImpact {
-                                dataset: DatasetId::new(&*node.node.namespace, &*node.node.name),
-                                field: None,
-                                job: None,
-                                distance: node.distance,
-                                impact_use: ImpactUse::Dataset,
-                                source: None,
-                                path: Vec::new(),
-                            });
-                        }
+                )?;
+                for node in answer.nodes.iter().filter(|n| n.distance > 0) {
+                    affected.insert(node.node.clone());
+                    if node.node.kind == NodeKind::Dataset {
+                        impact_count += 1;
+                        impacts.push(ChangeImpact {
+                            dataset: DatasetId::new(&*node.node.namespace, &*node.node.name),
+                            field: None,
+                            job: None,
+                            distance: node.distance,
+                            impact_use: ImpactUse::Dataset,
+                            source: None,
+                            path: Vec::new(),
+                        });
                     }
                 }
             } else {
                 let column = resolve_column(index, &dataset, &change.path);
-                if let Ok(reached) =
-                    index.column_impact(&dataset, &column, IMPACT_LIMIT, keep, breaks_indirect_use(change.kind))
-                {
-                    impact_count += reached.column_count + reached.unverified_count;
-                    affected.extend(reached.datasets.iter().map(NodeRef::from));
-                    affected.extend(reached.jobs.iter().map(NodeRef::from));
-                    let step = |(dataset, field): &(DatasetId, String)| format!("{dataset}.{field}");
-                    for hit in reached.columns {
-                        impacts.push(ChangeImpact {
-                            path: hit.path.iter().map(step).collect(),
-                            dataset: hit.dataset,
-                            field: Some(hit.field),
-                            job: hit.job,
-                            distance: hit.distance,
-                            impact_use: if hit.direct { ImpactUse::Direct } else { ImpactUse::Indirect },
-                            source: Some(hit.source),
-                        });
-                    }
-                    for unverified in reached.unverified {
-                        impacts.push(ChangeImpact {
-                            distance: unverified.path.len() as u32,
-                            path: unverified.path.iter().map(step).collect(),
-                            dataset: unverified.dataset,
-                            field: None,
-                            job: Some(unverified.job),
-                            impact_use: ImpactUse::Unverified,
-                            source: None,
-                        });
-                    }
+                let reached =
+                    index.column_impact(&dataset, &column, IMPACT_LIMIT, keep, breaks_indirect_use(change.kind))?;
+                impact_count += reached.column_count + reached.unverified_count;
+                affected.extend(reached.datasets.iter().map(NodeRef::from));
+                affected.extend(reached.jobs.iter().map(NodeRef::from));
+                let step = |(dataset, field): &(DatasetId, String)| format!("{dataset}.{field}");
+                for hit in reached.columns {
+                    impacts.push(ChangeImpact {
+                        path: hit.path.iter().map(step).collect(),
+                        dataset: hit.dataset,
+                        field: Some(hit.field),
+                        job: hit.job,
+                        distance: hit.distance,
+                        impact_use: if hit.direct { ImpactUse::Direct } else { ImpactUse::Indirect },
+                        source: Some(hit.source),
+                    });
+                }
+                for unverified in reached.unverified {
+                    impacts.push(ChangeImpact {
+                        distance: unverified.path.len() as u32,
+                        path: unverified.path.iter().map(step).collect(),
+                        dataset: unverified.dataset,
+                        field: None,
+                        job: Some(unverified.job),
+                        impact_use: ImpactUse::Unverified,
+                        source: None,
+                    });
                 }
             }
         }
@@ -398,7 +403,7 @@ pub(crate) fn trace_impacts(
         impacts.truncate(keep);
         changes.push(CheckedChange { change, impacts, impact_count });
     }
-    (changes, affected)
+    Ok((changes, affected))
 }
 
 /// Whether SQL reads its inputs by position: `SELECT *` (or `alias.*`) or `UNION ALL`.
@@ -693,10 +698,8 @@ impl Shared {
             }
         };
         let diff = tributary_change::diff(&old, &new);
-        let report = {
-            let state = self.read_state_with_columns()?;
-            self.build_report(&state, &seen.dataset, seen.from.clone(), diff, RECORDED_LIST_LIMIT)?
-        };
+        let report =
+            self.build_report(StateAccess::Sliced(self), &seen.dataset, seen.from.clone(), diff, RECORDED_LIST_LIMIT)?;
         let record = tributary_model::SchemaChangeRecord {
             format: tributary_model::RECORD_FORMAT,
             sequence: seen.sequence,
@@ -721,26 +724,42 @@ impl Shared {
     }
 
     /// A change report for `diff` against `dataset`, with the nearest `keep` impacts of each
-    /// change, groups and watermark. `state` must have its column lineage loaded
-    /// ([`Shared::read_state_with_columns`]).
+    /// change, groups and watermark (the watermark of its first phase). Each phase reads the
+    /// state through `access`: held by the caller throughout, or taken for one slice of work
+    /// at a time (the recorder's, so the writer publishes between slices).
     fn build_report(
         &self,
-        state: &State,
+        access: StateAccess<'_>,
         dataset: &DatasetId,
         baseline: String,
         diff: SchemaDiff,
         keep: usize,
     ) -> Result<ChangeReport, ServiceError> {
-        let watermark = state.index.watermark();
         let started = std::time::Instant::now();
-        let (mut changes, mut affected) = trace_impacts(&state.index, dataset, diff.changes, keep);
+        let watermark = access.with(|state| state.index.watermark())?;
+        let (mut changes, mut affected) = (Vec::with_capacity(diff.changes.len()), BTreeSet::new());
+        for change in diff.changes {
+            let (traced, reached) = access.with(|state| trace_impacts(&state.index, dataset, vec![change], keep))??;
+            changes.extend(traced);
+            affected.extend(reached);
+        }
         let traced = started.elapsed();
-        let consumers = state.index.consumers(dataset);
-        self.mark_positional_readers(state, dataset, &consumers, &mut changes, &mut affected)?;
+        if changes.iter().any(|c| c.change.positional_risk) {
+            let consumers = access.with(|state| state.index.consumers(dataset))?;
+            let mut positional = Vec::new();
+            for slice in consumers.chunks(POSITIONAL_SLICE) {
+                positional.extend(access.with(|state| self.positional_readers(state, dataset, slice))??);
+            }
+            mark_positional_readers(dataset, &positional, &mut changes, &mut affected);
+        }
         let positional = started.elapsed();
         let verdict = changes.iter().map(|c| c.change.verdict).max().unwrap_or(Verdict::Safe);
         let nodes: Vec<NodeRef> = affected.into_iter().collect();
-        let groups = self.group_impact(state, &nodes)?;
+        let mut grouping = crate::mesh::Grouping::default();
+        for slice in nodes.chunks(GROUP_SLICE) {
+            access.with(|state| grouping.add(state, slice))?;
+        }
+        let groups = grouping.finish(&self.store)?;
         tracing::debug!(%dataset, nodes = nodes.len(), trace_ms = traced.as_millis() as u64,
             positional_ms = (positional - traced).as_millis() as u64,
             group_ms = (started.elapsed() - positional).as_millis() as u64, "change report built");
@@ -756,6 +775,31 @@ impl Shared {
             groups,
             watermark,
         })
+    }
+}
+
+/// Consumers whose SQL one hold of the state lock reads (each may be parsed) while a
+/// recorded change looks for positional readers.
+const POSITIONAL_SLICE: usize = 64;
+/// Affected nodes one hold of the state lock groups while a recorded change is grouped.
+const GROUP_SLICE: usize = 4_096;
+
+/// How a change report's phases read the state.
+#[derive(Clone, Copy)]
+enum StateAccess<'a> {
+    /// Held by the caller for the whole report (an on-demand check: one consistent answer).
+    Held(&'a State),
+    /// Taken (read, with the column lineage loaded) for each phase or slice, holding no other
+    /// lock: a recorded change beside the writer, so the writer waits for one slice at most.
+    Sliced(&'a Shared),
+}
+
+impl StateAccess<'_> {
+    fn with<T>(self, work: impl FnOnce(&State) -> T) -> Result<T, ServiceError> {
+        match self {
+            Self::Held(state) => Ok(work(state)),
+            Self::Sliced(shared) => Ok(work(&*shared.read_state_with_columns()?)),
+        }
     }
 }
 

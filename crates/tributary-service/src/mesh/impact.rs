@@ -52,46 +52,61 @@ impl Service {
 
 impl Shared {
     pub(crate) fn group_impact(&self, state: &State, nodes: &[NodeRef]) -> Result<Vec<ImpactGroup>, ServiceError> {
-        type Key = (Option<String>, Option<String>, Option<String>);
-        let mut groups: BTreeMap<Key, ImpactGroup> = BTreeMap::new();
-        let mut facet_owner_nodes: BTreeMap<Key, Vec<NodeRef>> = BTreeMap::new();
-        {
-            let mesh = &state.mesh;
-            for node in nodes {
-                let key = group_key(state, node);
+        let mut grouping = Grouping::default();
+        grouping.add(state, nodes);
+        grouping.finish(&self.store)
+    }
+}
+
+/// Impact groups built a slice of nodes at a time (each slice under its own hold of the state
+/// lock, so a hub's tens of thousands of nodes do not hold the writer), then finished with
+/// the owners from the nodes' `ownership` facets, read from the store without the lock.
+#[derive(Default)]
+pub(crate) struct Grouping {
+    groups: BTreeMap<GroupKey, ImpactGroup>,
+    /// The nodes of each group, whose `ownership` facets name owners too.
+    members: BTreeMap<GroupKey, Vec<NodeRef>>,
+}
+
+type GroupKey = (Option<String>, Option<String>, Option<String>);
+
+impl Grouping {
+    /// Groups `nodes` as `state` places them; a new group gets its product's and domain's
+    /// declared owners.
+    pub(crate) fn add(&mut self, state: &State, nodes: &[NodeRef]) {
+        let mesh = &state.mesh;
+        for node in nodes {
+            let key = group_key(state, node);
+            let group = self.groups.entry(key.clone()).or_insert_with(|| {
                 let (product, domain, namespace) = key.clone();
-                let group = groups.entry(key.clone()).or_insert_with(|| ImpactGroup {
-                    product: product.clone(),
-                    domain: domain.clone(),
-                    namespace,
-                    ..ImpactGroup::default()
-                });
-                match node.kind {
-                    NodeKind::Dataset => group.datasets.push(node.clone()),
-                    NodeKind::Job => group.jobs.push(node.clone()),
-                }
-                facet_owner_nodes.entry(key).or_default().push(node.clone());
-            }
-            for group in groups.values_mut() {
                 let mut owners = Vec::new();
-                if let Some((product, _)) = group.product.as_ref().and_then(|id| mesh.products.get(id)) {
+                if let Some((product, _)) = product.as_ref().and_then(|id| mesh.products.get(id)) {
                     owners.extend(OwnerView::declared(&product.owners, &format!("product {}", product.id)));
                 }
-                if let Some(domain) = &group.domain {
+                if let Some(domain) = &domain {
                     owners.extend(domain_owners(mesh, domain));
                 }
-                group.owners = owners;
+                ImpactGroup { product, domain, namespace, owners, ..ImpactGroup::default() }
+            });
+            match node.kind {
+                NodeKind::Dataset => group.datasets.push(node.clone()),
+                NodeKind::Job => group.jobs.push(node.clone()),
             }
+            self.members.entry(key).or_default().push(node.clone());
         }
-        for (key, members) in facet_owner_nodes {
+    }
+
+    /// The groups with the owners the members' `ownership` facets name (store reads only).
+    pub(crate) fn finish(self, store: &tributary_store::Store) -> Result<Vec<ImpactGroup>, ServiceError> {
+        let Self { mut groups, members } = self;
+        for (key, members) in members {
             let mut facet_owners_found = Vec::new();
             for node in members {
                 let ownership = match node.kind {
                     NodeKind::Dataset => {
-                        self.store.dataset_facet(&DatasetId::new(&*node.namespace, &*node.name), "ownership")?
+                        store.dataset_facet(&DatasetId::new(&*node.namespace, &*node.name), "ownership")?
                     }
-                    NodeKind::Job => self
-                        .store
+                    NodeKind::Job => store
                         .job(&JobId::new(&*node.namespace, &*node.name))?
                         .and_then(|r| r.facets.get("ownership").and_then(|e| e.value.clone())),
                 };
@@ -113,7 +128,7 @@ impl Shared {
 
 /// Where a node's impact is told: its product (a job's is that of a dataset it writes), its
 /// domain, and, outside every domain, its namespace.
-fn group_key(state: &State, node: &NodeRef) -> (Option<String>, Option<String>, Option<String>) {
+fn group_key(state: &State, node: &NodeRef) -> GroupKey {
     let (mesh, index) = (&state.mesh, &state.index);
     let (product, domain) = match node.kind {
         NodeKind::Dataset => {

@@ -20,7 +20,7 @@ mod policies;
 mod search;
 
 pub use apply::ApplyOutcome;
-pub(crate) use impact::SummaryCache;
+pub(crate) use impact::{Grouping, SummaryCache};
 pub use impact::{ImpactCount, ImpactGroup, ImpactSummary, MAX_SUMMARY_PAGE};
 pub(crate) use lineage::CachedProductLineage;
 pub use lineage::ProductEdge;
