@@ -106,6 +106,8 @@ pub struct ChangeReport {
     pub affected_jobs: Vec<NodeRef>,
     /// Affected nodes grouped product -> domain -> owners (namespace outside domains).
     pub groups: Vec<ImpactGroup>,
+    /// Every event up to here is reflected (the report is built in slices of the state's
+    /// lock: events stored meanwhile may show in its later slices).
     pub watermark: Watermark,
 }
 
@@ -174,9 +176,9 @@ impl Service {
                     .map_err(|error| ServiceError::Internal(format!("stored schema of `{dataset}`: {error}")))
             };
             let diff = tributary_change::diff(&parse(&old.fields)?, &parse(&new.fields)?);
-            let mut report =
-                shared.build_report(StateAccess::Held(&state), &dataset, old.hash, diff, ANSWER_LIST_LIMIT)?;
+            // The report takes the lock a slice at a time (a hub's holds the writer otherwise).
             drop(state);
+            let mut report = shared.build_report(&dataset, old.hash, diff, ANSWER_LIST_LIMIT)?;
             visibility.redact_report(&mut report);
             Ok(report)
         })
@@ -256,7 +258,9 @@ impl Shared {
             }
         }
 
-        self.build_report(StateAccess::Held(&state), &dataset, hash, diff, ANSWER_LIST_LIMIT)
+        // The report takes the lock a slice at a time (a hub's holds the writer otherwise).
+        drop(state);
+        self.build_report(&dataset, hash, diff, ANSWER_LIST_LIMIT)
     }
 
     /// The consumers among `consumers` whose SQL reads `dataset` by position, with their
@@ -698,8 +702,7 @@ impl Shared {
             }
         };
         let diff = tributary_change::diff(&old, &new);
-        let report =
-            self.build_report(StateAccess::Sliced(self), &seen.dataset, seen.from.clone(), diff, RECORDED_LIST_LIMIT)?;
+        let report = self.build_report(&seen.dataset, seen.from.clone(), diff, RECORDED_LIST_LIMIT)?;
         let record = tributary_model::SchemaChangeRecord {
             format: tributary_model::RECORD_FORMAT,
             sequence: seen.sequence,
@@ -724,31 +727,33 @@ impl Shared {
     }
 
     /// A change report for `diff` against `dataset`, with the nearest `keep` impacts of each
-    /// change, groups and watermark (the watermark of its first phase). Each phase reads the
-    /// state through `access`: held by the caller throughout, or taken for one slice of work
-    /// at a time (the recorder's, so the writer publishes between slices).
+    /// change, groups and watermark. The state's read lock is taken for one slice of work at a
+    /// time (one changed column's trace, 64 consumers' SQL, 4,096 nodes' grouping; owners'
+    /// facets are read without it), so the writer publishes between slices: a hub's report
+    /// would hold it for seconds. Later slices may see events after the watermark (that of
+    /// the first slice). The caller must not hold the state lock.
     fn build_report(
         &self,
-        access: StateAccess<'_>,
         dataset: &DatasetId,
         baseline: String,
         diff: SchemaDiff,
         keep: usize,
     ) -> Result<ChangeReport, ServiceError> {
         let started = std::time::Instant::now();
-        let watermark = access.with(|state| state.index.watermark())?;
+        let watermark = with_state(self, |state| state.index.watermark())?;
         let (mut changes, mut affected) = (Vec::with_capacity(diff.changes.len()), BTreeSet::new());
         for change in diff.changes {
-            let (traced, reached) = access.with(|state| trace_impacts(&state.index, dataset, vec![change], keep))??;
+            let (traced, reached) =
+                with_state(self, |state| trace_impacts(&state.index, dataset, vec![change], keep))??;
             changes.extend(traced);
             affected.extend(reached);
         }
         let traced = started.elapsed();
         if changes.iter().any(|c| c.change.positional_risk) {
-            let consumers = access.with(|state| state.index.consumers(dataset))?;
+            let consumers = with_state(self, |state| state.index.consumers(dataset))?;
             let mut positional = Vec::new();
             for slice in consumers.chunks(POSITIONAL_SLICE) {
-                positional.extend(access.with(|state| self.positional_readers(state, dataset, slice))??);
+                positional.extend(with_state(self, |state| self.positional_readers(state, dataset, slice))??);
             }
             mark_positional_readers(dataset, &positional, &mut changes, &mut affected);
         }
@@ -757,7 +762,7 @@ impl Shared {
         let nodes: Vec<NodeRef> = affected.into_iter().collect();
         let mut grouping = crate::mesh::Grouping::default();
         for slice in nodes.chunks(GROUP_SLICE) {
-            access.with(|state| grouping.add(state, slice))?;
+            with_state(self, |state| grouping.add(state, slice))?;
         }
         let groups = grouping.finish(&self.store)?;
         tracing::debug!(%dataset, nodes = nodes.len(), trace_ms = traced.as_millis() as u64,
@@ -778,35 +783,22 @@ impl Shared {
     }
 }
 
-/// Consumers whose SQL one hold of the state lock reads (each may be parsed) while a
-/// recorded change looks for positional readers.
+/// Consumers whose SQL one hold of the state lock reads (each may be parsed) while a change
+/// report looks for positional readers.
 const POSITIONAL_SLICE: usize = 64;
-/// Affected nodes one hold of the state lock groups while a recorded change is grouped.
+/// Affected nodes one hold of the state lock groups while a change report is grouped.
 const GROUP_SLICE: usize = 4_096;
 
-/// How a change report's phases read the state.
-#[derive(Clone, Copy)]
-enum StateAccess<'a> {
-    /// Held by the caller for the whole report (an on-demand check: one consistent answer).
-    Held(&'a State),
-    /// Taken (read, with the column lineage loaded) for each phase or slice, holding no other
-    /// lock: a recorded change beside the writer, so the writer waits for one slice at most.
-    Sliced(&'a Shared),
-}
-
-impl StateAccess<'_> {
-    fn with<T>(self, work: impl FnOnce(&State) -> T) -> Result<T, ServiceError> {
-        match self {
-            Self::Held(state) => Ok(work(state)),
-            Self::Sliced(shared) => Ok(work(&*shared.read_state_with_columns()?)),
-        }
-    }
+/// One slice of a change report's work under the state's read lock (with the column lineage
+/// loaded), holding no other lock.
+fn with_state<T>(shared: &Shared, work: impl FnOnce(&State) -> T) -> Result<T, ServiceError> {
+    Ok(work(&*shared.read_state_with_columns()?))
 }
 
 impl Service {
     /// Schema changes seen in ingested events, newest first. The changes of every event
     /// answers reflect are recorded beside the writer after the acknowledgement (`recorder`):
-    /// this waits for them up to [`RECORDED_PATIENCE`], then answers what is recorded.
+    /// this waits for them up to 10 s (`RECORDED_PATIENCE`), then answers what is recorded.
     pub async fn schema_changes(
         &self,
         filter: SchemaChangeFilter,

@@ -144,6 +144,8 @@ impl ChangeCheck {
     async fn json(&self) -> Json<Value> {
         Json(self.0.to_json())
     }
+    /// The events the check reflects: all up to here (a hub's check reads the index in
+    /// slices, so events stored meanwhile may show in its later parts).
     async fn watermark(&self) -> Watermark {
         (&self.0.watermark).into()
     }
