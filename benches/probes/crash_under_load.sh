@@ -3,7 +3,8 @@
 # waits for the column lineage, posts LOAD over HTTP (16 clients; RSS sampled), kill -9, drops
 # the page cache, starts again: times to listening and to the column lineage, and the logs of
 # the snapshots written and read. Root (drops the caches).
-# The copy is removed at the end unless KEEP=1.
+# The copy is removed at the end unless KEEP=1. With CHECK_NS and CHECK_NAME, a review bot
+# checks a change of that dataset in a loop meanwhile (check_loop.py).
 # usage: STORE=... LOAD=... crash_under_load.sh BIN LABEL
 set -u
 BIN=$1; L=$2; WORK=${WORK:-/tmp/crash-under-load}; D=$WORK/$L; PORT=${PORT:-5093}
@@ -13,7 +14,15 @@ PID=$!
 until grep -q "column lineage loaded" $WORK/$L.log; do sleep 1; done
 grep -E "^VmRSS|^VmHWM" /proc/$PID/status | tr '\n' ' '; echo
 ( while kill -0 $PID 2>/dev/null; do grep -E "^VmRSS" /proc/$PID/status | awk '{print $2}'; sleep 0.5; done > $WORK/$L.rss ) &
+# CHECK_NS and CHECK_NAME: a review bot checks a change of that dataset again and again while
+# the events are posted (check_loop.py).
+if [ -n "${CHECK_NAME:-}" ]; then
+  rm -f $WORK/$L.stop
+  python3 "$(dirname "$0")/check_loop.py" $PORT "$CHECK_NS" "$CHECK_NAME" 100000 $WORK/$L.stop > $WORK/$L.checks &
+  CHECKER=$!
+fi
 python3 "$(dirname "$0")/post_http.py" $LOAD $PORT
+if [ -n "${CHECK_NAME:-}" ]; then touch $WORK/$L.stop; wait $CHECKER; cat $WORK/$L.checks; fi
 sleep 2
 echo "peak RSS while posting: $(sort -n $WORK/$L.rss | tail -1) kB"
 kill -9 $PID; wait $PID 2>/dev/null
