@@ -143,8 +143,13 @@ fn run(shared: &Shared) {
                 Ok(Pass::Closing) => return,
                 Err(failure) => {
                     // Left queued: tried again after a pause (the store may be refusing
-                    // writes, or the column lineage still loading).
-                    tracing::error!(error = %failure, retry_s = retry.as_secs(), "recording schema changes failed");
+                    // writes, or the column lineage still loading after start-up: expected,
+                    // so said at info).
+                    if failure.code() == crate::ErrorCode::Unavailable {
+                        tracing::info!(reason = %failure, retry_s = retry.as_secs(), "schema changes wait to be recorded");
+                    } else {
+                        tracing::error!(error = %failure, retry_s = retry.as_secs(), "recording schema changes failed");
+                    }
                     recorder.published(published, true);
                     if recorder.pause(retry) {
                         return;
