@@ -10,6 +10,10 @@
 //! acknowledged is recorded even when the server stops first: the queue is read again at the
 //! next start.
 //!
+//! A change whose check fails is tried again after a pause (1 s, doubling to 60 s); one that
+//! failed [`PARK_AFTER`] times, not for want of the column lineage or a writable store, is
+//! passed over until the next start, so a corrupt record cannot hold up every later change.
+//!
 //! A queued change is checked only once the index holds its event (its sequence is at most
 //! the published one). [`Recorder::wait_recorded`] lets a reader of the recorded changes wait
 //! until every change of the events it can see is recorded.
@@ -28,6 +32,10 @@ use crate::{ServiceError, Shared};
 const PASS: usize = 1_000;
 /// The longest a failed pass waits before the next try (it starts at 1 s and doubles).
 const MAX_RETRY: Duration = Duration::from_secs(60);
+/// A change whose check failed this many times (other than for want of the column lineage
+/// or a store refusing writes) is passed over until the next start, so it does not hold up
+/// the changes queued after it; it stays queued.
+const PARK_AFTER: u32 = 3;
 
 pub(crate) struct Recorder {
     signal: Mutex<Signal>,
@@ -38,6 +46,9 @@ pub(crate) struct Recorder {
     /// Tests hold the recorder to leave changes queued, as a stop before recording would.
     #[cfg(test)]
     pub(crate) held: std::sync::atomic::AtomicBool,
+    /// Tests make the check of this dataset's changes fail, as a corrupt record would.
+    #[cfg(test)]
+    pub(crate) failing: Mutex<Option<tributary_model::DatasetId>>,
 }
 
 struct Signal {
@@ -61,6 +72,8 @@ impl Recorder {
             recorded: tokio::sync::watch::channel(0).0,
             #[cfg(test)]
             held: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(test)]
+            failing: Mutex::new(None),
         }
     }
 
@@ -133,9 +146,10 @@ pub(crate) fn start(shared: &Arc<Shared>) -> Result<std::thread::JoinHandle<()>,
 fn run(shared: &Shared) {
     let recorder = &shared.recorder;
     let mut retry = Duration::from_secs(1);
+    let mut failures = Failures::default();
     while let Some((published, queued)) = recorder.next_pass() {
         if queued {
-            match record_queued(shared, published) {
+            match record_queued(shared, published, &mut failures) {
                 Ok(Pass::Done { leftover }) => {
                     recorder.lock().leftover |= leftover;
                     retry = Duration::from_secs(1);
@@ -171,8 +185,12 @@ enum Pass {
     Closing,
 }
 
-/// Records every queued change of events up to `published`, in event order.
-fn record_queued(shared: &Shared, published: u64) -> Result<Pass, ServiceError> {
+/// How often each queued change's check failed in this run (by event sequence and dataset).
+type Failures = std::collections::HashMap<(u64, tributary_model::DatasetId), u32>;
+
+/// Records every queued change of events up to `published`, in event order, passing over the
+/// ones parked after [`PARK_AFTER`] failures.
+fn record_queued(shared: &Shared, published: u64, failures: &mut Failures) -> Result<Pass, ServiceError> {
     #[cfg(test)]
     if shared.recorder.held.load(std::sync::atomic::Ordering::SeqCst) {
         return Ok(Pass::Done { leftover: true });
@@ -184,15 +202,41 @@ fn record_queued(shared: &Shared, published: u64) -> Result<Pass, ServiceError> 
         shared.metrics.schema_changes_waiting.set(read as i64);
         let leftover = ready.len() < read;
         let finished = ready.len() < PASS;
-        for (done, seen) in ready.into_iter().enumerate() {
+        let mut recorded = 0;
+        for seen in ready {
             if shared.recorder.closing() {
                 return Ok(Pass::Closing);
             }
-            shared.record_seen_schema_change(seen)?;
-            shared.metrics.schema_changes_waiting.set((read - done - 1) as i64);
+            let key = (seen.sequence, seen.dataset.clone());
+            if failures.get(&key).is_some_and(|&failed| failed >= PARK_AFTER) {
+                continue;
+            }
+            if let Err(failure) = record_one(shared, seen) {
+                if failure.code() != crate::ErrorCode::Unavailable {
+                    let failed = failures.entry(key.clone()).or_default();
+                    *failed += 1;
+                    if *failed >= PARK_AFTER {
+                        tracing::error!(sequence = key.0, dataset = %key.1, error = %failure,
+                            "a schema change failed {PARK_AFTER} times: left queued until the next start");
+                        continue;
+                    }
+                }
+                return Err(failure);
+            }
+            recorded += 1;
+            shared.metrics.schema_changes_waiting.set((read - recorded) as i64);
         }
-        if finished {
+        // A full page of parked changes would be read again and again.
+        if finished || recorded == 0 {
             return Ok(Pass::Done { leftover });
         }
     }
+}
+
+fn record_one(shared: &Shared, seen: SeenSchemaChange) -> Result<(), ServiceError> {
+    #[cfg(test)]
+    if shared.recorder.failing.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_ref() == Some(&seen.dataset) {
+        return Err(ServiceError::Internal(format!("injected failure for {}", seen.dataset)));
+    }
+    shared.record_seen_schema_change(seen)
 }

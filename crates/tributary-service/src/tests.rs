@@ -1192,3 +1192,36 @@ fn every_schema_change_is_recorded_once_and_read_after_its_acknowledgement() {
     assert!(service.shared.store.seen_schema_changes(10).expect("queued").is_empty());
     service.close();
 }
+
+/// A queued change whose check keeps failing (as with a corrupt record) is passed over after
+/// three tries, so the changes queued after it are recorded; it stays queued for the next start.
+#[test]
+fn a_change_that_keeps_failing_does_not_hold_up_the_next() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let service =
+        Service::open(ServiceConfig { data_dir: Some(temp.path().join("store")), ..ServiceConfig::default() })
+            .expect("open");
+    *service.shared.recorder.failing.lock().expect("lock") = Some(DatasetId::new("db", "bad"));
+    let good = runtime().block_on(async {
+        service.ingest(&schema_event(1, "bad", &["id", "amount"])).await.expect("ingest");
+        service.ingest(&schema_event(2, "bad", &["id", "total"])).await.expect("ingest");
+        service.ingest(&schema_event(3, "good", &["id", "amount"])).await.expect("ingest");
+        let good = service.ingest(&schema_event(4, "good", &["id", "total"])).await.expect("ingest");
+        let started = std::time::Instant::now();
+        loop {
+            let recorded =
+                service.schema_changes(crate::SchemaChangeFilter::default(), 10).await.expect("schema changes");
+            if !recorded.is_empty() {
+                assert_eq!(recorded.len(), 1, "{recorded:?}");
+                break recorded[0].clone();
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "the good change was never recorded");
+        }
+        .sequence
+            == good.sequence
+    });
+    assert!(good, "the change recorded is the good dataset's");
+    let queued = service.shared.store.seen_schema_changes(10).expect("queued");
+    assert_eq!(queued.iter().map(|seen| seen.dataset.name.as_str()).collect::<Vec<_>>(), ["bad"]);
+    service.close();
+}
