@@ -40,8 +40,9 @@ const PARK_AFTER: u32 = 3;
 pub(crate) struct Recorder {
     signal: Mutex<Signal>,
     wake: Condvar,
-    /// Every change seen in events up to this sequence is recorded (or was found not to be
-    /// recordable and dropped).
+    /// Every change seen in events up to this sequence is recorded, or was dropped as not
+    /// recordable (its versions gone, over the differ's limits), or is parked until the next
+    /// start after [`PARK_AFTER`] failures.
     recorded: tokio::sync::watch::Sender<u64>,
     /// Tests hold the recorder to leave changes queued, as a stop before recording would.
     #[cfg(test)]
