@@ -23,6 +23,14 @@ impl NodeNumber {
     }
 }
 
+/// The number as a position in a table by node (dense from 0), for callers that keep their
+/// own facts about nodes beside the index.
+impl From<NodeNumber> for usize {
+    fn from(node: NodeNumber) -> usize {
+        node.index()
+    }
+}
+
 impl From<NodeIndex> for NodeNumber {
     fn from(index: NodeIndex) -> Self {
         Self(index.index() as u32)
@@ -66,6 +74,11 @@ impl LineageIndex {
         };
         let nodes = nodes.into_iter().map(|(node, distance)| ReachedNode { node: node.into(), distance }).collect();
         Ok(Reach { nodes, truncated })
+    }
+
+    /// The number of a node the index holds (`None` for one it does not).
+    pub fn node_number(&self, node: &NodeRef) -> Option<NodeNumber> {
+        self.names.find(&self.nodes, node.kind, &node.namespace, &node.name).map(NodeNumber::from)
     }
 
     /// The node's kind, namespace and name.

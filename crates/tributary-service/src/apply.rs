@@ -31,12 +31,15 @@ pub(crate) struct IndexDelta {
     aliases: Vec<(DatasetId, DatasetId)>,
     /// Datasets whose current schema this event changed.
     pub(crate) schema_changes: Vec<tributary_model::SeenSchemaChange>,
+    /// Nodes whose `ownership` facet this event changed, with the owners it now names.
+    owners: Vec<(NodeRef, BTreeMap<String, Option<String>>)>,
 }
 
 impl IndexDelta {
     /// Applies the delta to the index; returns whether the event changed a dataset's schema
     /// (the change waits in the store to be recorded: `recorder`).
-    pub(crate) fn apply(self, index: &mut LineageIndex, aliases: &mut crate::AliasMap) -> bool {
+    pub(crate) fn apply(self, state: &mut crate::State) -> bool {
+        let crate::State { index, aliases, owners, .. } = state;
         for dataset in &self.datasets {
             index.ensure_dataset(dataset);
         }
@@ -50,6 +53,12 @@ impl IndexDelta {
             index.set_column_lineage(output, edges);
         }
         aliases.extend(self.aliases);
+        for (node, named) in &self.owners {
+            // The event filed the node (`datasets`, `jobs` above).
+            if let Some(number) = index.node_number(node) {
+                owners.set(number, named);
+            }
+        }
         !self.schema_changes.is_empty()
     }
 }
@@ -196,11 +205,13 @@ impl<'a> Touched<'a> {
                     let node = NodeRef::from(&id);
                     let (before, after) = (previous.as_ref(), current.map(Facet::value));
                     if key == "ownership" {
+                        let named = facet_owners(after);
                         self.relabel_owners(
                             &node,
                             facet_owners(before).into_keys().collect(),
-                            facet_owners(after).into_keys().collect(),
+                            named.keys().cloned().collect(),
                         );
+                        self.delta.owners.push((node, named));
                     } else {
                         self.relabel_tags(&node, facet_tags(before), facet_tags(after));
                         self.retag_columns(&id, facet_column_tags(before), facet_column_tags(after));
@@ -452,12 +463,13 @@ impl<'a> Touched<'a> {
         let changed = merge_facets(&mut job.facets, facets, self.version);
         let node = NodeRef::from(&job.id);
         if changed.iter().any(|key| key == "ownership") {
-            let after = value(&job.facets, "ownership");
+            let named = facet_owners(value(&job.facets, "ownership").as_ref());
             self.relabel_owners(
                 &node,
                 facet_owners(owners_before.as_ref()).into_keys().collect(),
-                facet_owners(after.as_ref()).into_keys().collect(),
+                named.keys().cloned().collect(),
             );
+            self.delta.owners.push((node.clone(), named));
         }
         if changed.iter().any(|key| key == "tags") {
             let after = value(&job.facets, "tags");

@@ -175,6 +175,9 @@ pub(crate) struct State {
     pub(crate) mesh: mesh::MeshState,
     /// Consumed log partitions: the next offset of each, as published with the index.
     pub(crate) offsets: std::collections::BTreeMap<(String, i32), i64>,
+    /// Each node's owners as its `ownership` facet names them, by the index's node numbers
+    /// (loaded after start-up; see `mesh::owners`).
+    pub(crate) owners: mesh::NodeOwners,
 }
 
 impl State {
@@ -253,7 +256,9 @@ pub struct Service {
     /// Where ingest requests go instead of the writer, when this server forwards them to a log
     /// it consumes (see [`Forward`]).
     forward: Option<Arc<dyn Forward>>,
-    column_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Loads the column lineage (unless graph policies made start-up load it), then the
+    /// nodes' owners.
+    loader_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     recorder_thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     /// Who this handle acts for (see `access`): unidentified from [`Service::open`], a
     /// principal after [`Service::authenticate`].
@@ -319,7 +324,7 @@ impl Service {
         let mesh = mesh::MeshState::load(&store, config.policies.clone())?;
         let graph_policies = mesh.has_graph_policies();
         let tokens = access::Tokens::load(&store, config.require_auth)?;
-        let mut state = State { index, aliases, mesh, offsets };
+        let mut state = State { index, aliases, mesh, offsets, owners: mesh::NodeOwners::loading() };
         let watermark = Watermark { offsets: state.offsets_list(), ..state.index.watermark() };
         state.index.set_watermark(watermark);
         state.relabel();
@@ -348,18 +353,22 @@ impl Service {
             compaction_wake: std::sync::Condvar::new(),
         });
         // Graph policies look at column lineage (PII reach) and their findings must be right
-        // from the first event on: with some, the column lineage loads before serving.
-        let column_thread = if graph_policies {
-            columns::load(&shared, pending_columns);
-            None
-        } else {
-            let loader = Arc::clone(&shared);
-            let spawned = std::thread::Builder::new()
-                .name("tributary-columns".into())
-                .spawn(move || columns::load(&loader, pending_columns))
-                .map_err(|error| ServiceError::Internal(format!("cannot start the column loader: {error}")))?;
-            Some(spawned)
-        };
+        // from the first event on: with some, the column lineage loads before serving. The
+        // nodes' owners load afterwards, on the loader thread (see `mesh::owners`).
+        let mut pending_columns = pending_columns;
+        if graph_policies {
+            columns::load(&shared, pending_columns.take());
+        }
+        let loader = Arc::clone(&shared);
+        let loader_thread = std::thread::Builder::new()
+            .name("tributary-loader".into())
+            .spawn(move || {
+                if !graph_policies {
+                    columns::load(&loader, pending_columns);
+                }
+                mesh::load_owners(&loader);
+            })
+            .map_err(|error| ServiceError::Internal(format!("cannot start the loader thread: {error}")))?;
         let recorder_thread = recorder::start(&shared)?;
         let (writer, thread) = writer::start(Arc::clone(&shared));
         if let Some(policy) = shared.config.auto_compact.clone()
@@ -373,7 +382,7 @@ impl Service {
             writer,
             writer_thread: Arc::new(Mutex::new(Some(thread))),
             forward: None,
-            column_thread: Arc::new(Mutex::new(column_thread)),
+            loader_thread: Arc::new(Mutex::new(Some(loader_thread))),
             recorder_thread: Arc::new(Mutex::new(Some(recorder_thread))),
             caller: access::Caller::Unidentified,
         })
@@ -491,7 +500,7 @@ impl Service {
     pub fn close(&self) {
         self.shared.closing.store(true, std::sync::atomic::Ordering::SeqCst);
         self.join_compaction();
-        let loader = self.column_thread.lock().ok().and_then(|mut guard| guard.take());
+        let loader = self.loader_thread.lock().ok().and_then(|mut guard| guard.take());
         if let Some(loader) = loader {
             let _ = loader.join();
         }

@@ -1224,3 +1224,133 @@ fn a_change_that_keeps_failing_does_not_hold_up_the_next() {
     assert_eq!(queued.iter().map(|seen| seen.dataset.name.as_str()).collect::<Vec<_>>(), ["bad"]);
     service.close();
 }
+
+/// An event of job `etl.{job}` (at minute `n`) writing `db.{dataset}`, whose and the job's
+/// `ownership` facets are `dataset_owners` and `job_owners` (`None`: no facet; an empty list:
+/// the facet deleted).
+fn ownership_event(
+    n: u32,
+    job: &str,
+    dataset: &str,
+    dataset_owners: Option<&[(&str, &str)]>,
+    job_owners: Option<&[(&str, &str)]>,
+) -> Vec<u8> {
+    let facet = |owners: &[(&str, &str)]| {
+        if owners.is_empty() {
+            return json!({"_deleted": true});
+        }
+        json!({
+            "_producer": "https://example.com/tributary-unit-tests",
+            "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/OwnershipDatasetFacet.json",
+            "owners": owners.iter().map(|(name, role)| json!({"name": name, "type": role})).collect::<Vec<_>>(),
+        })
+    };
+    let mut output = json!({"namespace": "db", "name": dataset});
+    if let Some(owners) = dataset_owners {
+        output["facets"] = json!({"ownership": facet(owners)});
+    }
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&run_event(n, job, json!([{"namespace": "db", "name": "source"}]), json!([output])))
+            .expect("json");
+    if let Some(owners) = job_owners.filter(|owners| !owners.is_empty()) {
+        event["job"]["facets"] = json!({"ownership": facet(owners)});
+    }
+    event["eventTime"] = json!(format!("2024-05-01T{:02}:{:02}:00Z", 10 + n / 60, n % 60));
+    serde_json::to_vec(&event).expect("json")
+}
+
+/// The owners the state keeps for every node the store lists, or that the index holds, equal
+/// what the node's stored `ownership` facet names.
+fn assert_owners_agree_with_the_store(service: &Service, what: &str) {
+    let shared = &service.shared;
+    let state = shared.read_state();
+    assert!(state.owners.ready(), "{what}: owners loaded");
+    let mut nodes = shared.store.owned_nodes().expect("owned nodes");
+    for name in ["source", "d0", "d1", "d2", "d3", "d4"] {
+        nodes.insert(tributary_model::NodeRef::from(&DatasetId::new("db", name)));
+    }
+    for job in ["j0", "j1", "j2"] {
+        nodes.insert(tributary_model::NodeRef::from(&JobId::new("etl", job)));
+    }
+    for node in &nodes {
+        let stored = crate::mesh::stored_owners(&shared.store, node).expect("stored owners");
+        let kept = state.owners.of(&state.index, node).expect("ready");
+        let kept: Vec<(String, Option<String>)> = kept.map(|list| list.to_vec()).unwrap_or_default();
+        assert_eq!(kept, stored.into_iter().collect::<Vec<_>>(), "{what}: owners of {node:?}");
+    }
+}
+
+/// The owners kept in memory for impact groups follow every change of a dataset's or job's
+/// `ownership` facet (replaced, deleted, an older event arriving late), across a restart
+/// from the index snapshot and while events arrive during the load after it; and an impact
+/// group names them as the stored facets do.
+#[test]
+fn kept_owners_follow_every_ownership_facet_and_a_restart() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("store");
+    let config = || ServiceConfig { data_dir: Some(dir.clone()), ..ServiceConfig::default() };
+    let teams: [&[(&str, &str)]; 4] =
+        [&[("team:a", "MAINTAINER")], &[("team:b", "MAINTAINER"), ("alice", "STEWARD")], &[], &[("team:a", "OWNER")]];
+    // Minutes out of order: some events are older than what the store already holds.
+    let minutes = [5u32, 9, 2, 14, 7, 11, 3, 20, 16, 1, 18, 12, 6, 25, 8, 22, 4, 30, 10, 27];
+    let service = Service::open(config()).expect("open");
+    runtime().block_on(async {
+        for (i, &minute) in minutes.iter().enumerate() {
+            let (dataset, job) = (format!("d{}", i % 5), format!("j{}", i % 3));
+            let dataset_owners = (i % 4 != 3).then_some(teams[i % 4]);
+            let job_owners = (i % 2 == 0).then_some(teams[(i / 2) % 4]);
+            service.ingest(&ownership_event(minute, &job, &dataset, dataset_owners, job_owners)).await.expect("ingest");
+        }
+    });
+    let wait_ready = |service: &Service| {
+        let started = std::time::Instant::now();
+        while !service.shared.read_state().owners.ready() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "owners never loaded");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    wait_ready(&service);
+    assert_owners_agree_with_the_store(&service, "after ingest");
+    let groups = runtime()
+        .block_on(service.group_impact(vec![
+            tributary_model::NodeRef::from(&DatasetId::new("db", "d0")),
+            tributary_model::NodeRef::from(&DatasetId::new("db", "d1")),
+            tributary_model::NodeRef::from(&JobId::new("etl", "j0")),
+        ]))
+        .expect("groups");
+    let mut from_groups: Vec<(String, Option<String>, String)> = groups
+        .iter()
+        .flat_map(|group| {
+            group.owners.iter().map(|owner| (owner.name.clone(), owner.role.clone(), owner.source.clone()))
+        })
+        .collect();
+    from_groups.sort();
+    let mut from_store = Vec::new();
+    for (kind, node) in [
+        ("dataset", tributary_model::NodeRef::from(&DatasetId::new("db", "d0"))),
+        ("dataset", tributary_model::NodeRef::from(&DatasetId::new("db", "d1"))),
+        ("job", tributary_model::NodeRef::from(&JobId::new("etl", "j0"))),
+    ] {
+        for (name, role) in crate::mesh::stored_owners(&service.shared.store, &node).expect("stored") {
+            from_store.push((name, role, format!("ownership facet of {kind} {}:{}", node.namespace, node.name)));
+        }
+    }
+    from_store.sort();
+    assert!(!from_store.is_empty(), "the events leave some owners");
+    assert_eq!(from_groups, from_store, "impact groups name the stored facets' owners");
+    service.close();
+    drop(service);
+
+    // Reopened from the snapshot, with events changing owners while the owners load.
+    let service = Service::open(config()).expect("reopen");
+    runtime().block_on(async {
+        for i in 0..10u32 {
+            let (dataset, job) = (format!("d{}", i % 5), format!("j{}", i % 3));
+            let owners = teams[(i as usize + 1) % 4];
+            service.ingest(&ownership_event(40 + i, &job, &dataset, Some(owners), Some(owners))).await.expect("ingest");
+        }
+    });
+    wait_ready(&service);
+    assert_owners_agree_with_the_store(&service, "after a restart and ingest during the load");
+    service.close();
+}

@@ -461,7 +461,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
         let mut graph_policies_dirty = false;
         for delta in deltas {
             graph_policies_dirty |= delta.graph_policies_dirty;
-            schema_changes |= delta.apply(&mut state.index, &mut state.aliases);
+            schema_changes |= delta.apply(state);
         }
         // Consumed partitions move past every record of the group that was applied, rejected
         // or found applied before.

@@ -55,7 +55,7 @@ mod online;
 mod reverse;
 mod source;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -1180,6 +1180,24 @@ impl Store {
     /// Datasets and jobs whose `ownership` facet names `owner`.
     pub fn nodes_owned_by(&self, owner: &str) -> Result<Vec<NodeRef>> {
         self.labelled(PREFIX_OWNER, owner)
+    }
+
+    /// Every dataset and job whose `ownership` facet names an owner (one scan of the owner
+    /// index). Keys are read from the end: namespaces and names hold no NUL, owners may.
+    pub fn owned_nodes(&self) -> Result<BTreeSet<NodeRef>> {
+        let mut nodes = BTreeSet::new();
+        for entry in self.db()?.scan_prefix([PREFIX_OWNER]) {
+            let (key, _) = entry?;
+            let node = key.iter().rposition(|&b| b == 0).and_then(|name_at| {
+                let owner_end = key[..name_at].iter().rposition(|&b| b == 0)?;
+                decode_label_key(&key, owner_end + 1)
+            });
+            nodes.insert(node.ok_or_else(|| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason: "owner key is not owner NUL kind namespace NUL name".into(),
+            })?);
+        }
+        Ok(nodes)
     }
 
     /// Datasets and jobs whose `tags` facet carries `tag` (compared in lower case).

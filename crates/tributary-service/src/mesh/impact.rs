@@ -8,6 +8,7 @@ use tributary_graph::{LineageNode, ReachedNode};
 use tributary_model::{DatasetId, JobId, NodeKind, NodeRef};
 
 use super::OwnerView;
+use super::owners::{FacetOwners, stored_owners};
 use super::ownership::domain_owners;
 use crate::queries::walk_start;
 use crate::visibility::Visibility;
@@ -60,12 +61,21 @@ impl Shared {
 
 /// Impact groups built a slice of nodes at a time (each slice under its own hold of the state
 /// lock, so a hub's tens of thousands of nodes do not hold the writer), then finished with
-/// the owners from the nodes' `ownership` facets, read from the store without the lock.
+/// the owners the nodes' `ownership` facets name: from the state's [`super::NodeOwners`],
+/// or, while those load after start-up, from the store without the lock.
 #[derive(Default)]
 pub(crate) struct Grouping {
     groups: BTreeMap<GroupKey, ImpactGroup>,
     /// The nodes of each group, whose `ownership` facets name owners too.
-    members: BTreeMap<GroupKey, Vec<NodeRef>>,
+    members: BTreeMap<GroupKey, Vec<(NodeRef, MemberOwners)>>,
+}
+
+/// A group member's owners as its `ownership` facet names them.
+enum MemberOwners {
+    /// From the state's [`super::NodeOwners`] (`None`: it names none).
+    Known(Option<FacetOwners>),
+    /// Not known yet (loading after start-up): read from the store.
+    Stored,
 }
 
 type GroupKey = (Option<String>, Option<String>, Option<String>);
@@ -92,29 +102,33 @@ impl Grouping {
                 NodeKind::Dataset => group.datasets.push(node.clone()),
                 NodeKind::Job => group.jobs.push(node.clone()),
             }
-            self.members.entry(key).or_default().push(node.clone());
+            let owners = match state.owners.of(&state.index, node) {
+                Some(known) => MemberOwners::Known(known),
+                None => MemberOwners::Stored,
+            };
+            self.members.entry(key).or_default().push((node.clone(), owners));
         }
     }
 
-    /// The groups with the owners the members' `ownership` facets name (store reads only).
+    /// The groups with the owners the members' `ownership` facets name (store reads only for
+    /// members whose owners were not known).
     pub(crate) fn finish(self, store: &tributary_store::Store) -> Result<Vec<ImpactGroup>, ServiceError> {
         let Self { mut groups, members } = self;
         for (key, members) in members {
             let mut facet_owners_found = Vec::new();
-            for node in members {
-                let ownership = match node.kind {
-                    NodeKind::Dataset => {
-                        store.dataset_facet(&DatasetId::new(&*node.namespace, &*node.name), "ownership")?
-                    }
-                    NodeKind::Job => store
-                        .job(&JobId::new(&*node.namespace, &*node.name))?
-                        .and_then(|r| r.facets.get("ownership").and_then(|e| e.value.clone())),
+            for (node, owners) in members {
+                let owners = match owners {
+                    MemberOwners::Known(known) => known,
+                    MemberOwners::Stored => Some(stored_owners(store, &node)?.into_iter().collect()),
                 };
+                let Some(owners) = owners.filter(|owners| !owners.is_empty()) else { continue };
                 let kind = if node.kind == NodeKind::Dataset { "dataset" } else { "job" };
-                facet_owners_found.extend(OwnerView::from_facet(
-                    ownership.as_ref(),
-                    &format!("ownership facet of {kind} {}:{}", node.namespace, node.name),
-                ));
+                let source = format!("ownership facet of {kind} {}:{}", node.namespace, node.name);
+                facet_owners_found.extend(owners.iter().map(|(name, role)| OwnerView {
+                    name: name.clone(),
+                    role: role.clone(),
+                    source: source.clone(),
+                }));
             }
             if let Some(group) = groups.get_mut(&key) {
                 group.owners.extend(facet_owners_found);

@@ -15,6 +15,7 @@ use crate::{Service, ServiceError};
 mod apply;
 mod impact;
 mod lineage;
+mod owners;
 mod ownership;
 mod policies;
 mod search;
@@ -24,6 +25,9 @@ pub(crate) use impact::{Grouping, SummaryCache};
 pub use impact::{ImpactCount, ImpactGroup, ImpactSummary, MAX_SUMMARY_PAGE};
 pub(crate) use lineage::CachedProductLineage;
 pub use lineage::ProductEdge;
+#[cfg(test)]
+pub(crate) use owners::stored_owners;
+pub(crate) use owners::{NodeOwners, load as load_owners};
 pub use ownership::OwnerView;
 pub use policies::{FreshnessStatus, FreshnessView, ViolationFilter, ViolationView};
 pub use search::{SearchHit, SearchQuery};

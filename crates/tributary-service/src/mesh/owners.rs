@@ -1,0 +1,214 @@
+//! Each node's owners as its `ownership` facet names them, in memory by node number, so that
+//! grouping a change's or a lineage answer's impact names the owners of a hub's tens of
+//! thousands of nodes without a store read each (a facet read and parse was ~20 us a node:
+//! 1.2-1.6 s of a hub's change report).
+//!
+//! Kept in the [`crate::State`] beside the index whose node numbers it uses, under the same
+//! lock: the writer sets a node's owners with the event that changed its facet (the event's
+//! [`crate::apply::IndexDelta`]), so the owners agree with the index's watermark like the
+//! rest of an answer. At start-up the table is empty and filled from the store's owner index
+//! and facets by the loader thread after the column lineage (see [`load`]); until it is done
+//! [`NodeOwners::get`] says "not known" and callers read the facet from the store as before.
+//! Nodes the writer set while the load runs are left alone by it (their stored facet may be
+//! older than what the writer set, never newer: the writer's batch is flushed before it
+//! publishes).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tributary_graph::{LineageIndex, NodeNumber};
+use tributary_model::{DatasetId, JobId, NodeKind, NodeRef, facet_owners};
+use tributary_store::Store;
+
+use crate::{ServiceError, Shared};
+
+/// A node's owners: name and role, in name order (as [`facet_owners`] gives them).
+pub(crate) type FacetOwners = Arc<[(String, Option<String>)]>;
+
+/// Nodes whose owners are read from the store before taking the state lock once.
+const CHUNK: usize = 4096;
+
+#[derive(Default)]
+pub(crate) struct NodeOwners {
+    /// By node number: 1 + the position in `sets` of the node's owners; 0 for none.
+    by_node: Vec<u32>,
+    /// Distinct owner lists (a mesh has many nodes and few teams). A list no node has any
+    /// more stays until the next start.
+    sets: Vec<FacetOwners>,
+    numbers: HashMap<FacetOwners, u32>,
+    /// `Some` until the start-up load is done: the nodes the writer set meanwhile.
+    loading: Option<HashSet<NodeNumber>>,
+}
+
+impl NodeOwners {
+    /// An empty table waiting for [`load`].
+    pub(crate) fn loading() -> Self {
+        Self { loading: Some(HashSet::new()), ..Self::default() }
+    }
+
+    /// The owners of `node` (`Some(None)`: none, or a node the index does not hold), or `None`
+    /// while the start-up load runs. `index` is the one beside this table in the state.
+    pub(crate) fn of(&self, index: &LineageIndex, node: &NodeRef) -> Option<Option<FacetOwners>> {
+        if !self.ready() {
+            return None;
+        }
+        Some(index.node_number(node).and_then(|number| self.known(number)))
+    }
+
+    fn known(&self, node: NodeNumber) -> Option<FacetOwners> {
+        match self.by_node.get(usize::from(node)).copied().unwrap_or(0) {
+            0 => None,
+            number => Some(Arc::clone(&self.sets[number as usize - 1])),
+        }
+    }
+
+    /// Sets the owners the node's facet now names (the writer, with the event that changed it).
+    pub(crate) fn set(&mut self, node: NodeNumber, owners: &BTreeMap<String, Option<String>>) {
+        if let Some(touched) = &mut self.loading {
+            touched.insert(node);
+        }
+        self.put(node, owners);
+    }
+
+    /// Sets the owners read from the store by the start-up load, unless the writer set the
+    /// node's since the load began.
+    fn loaded(&mut self, node: NodeNumber, owners: &BTreeMap<String, Option<String>>) {
+        if self.loading.as_ref().is_some_and(|touched| touched.contains(&node)) {
+            return;
+        }
+        self.put(node, owners);
+    }
+
+    fn put(&mut self, node: NodeNumber, owners: &BTreeMap<String, Option<String>>) {
+        let number = if owners.is_empty() {
+            0
+        } else {
+            let list: FacetOwners = owners.iter().map(|(name, role)| (name.clone(), role.clone())).collect();
+            match self.numbers.get(&list) {
+                Some(&number) => number,
+                None => {
+                    self.sets.push(Arc::clone(&list));
+                    let number = self.sets.len() as u32;
+                    self.numbers.insert(list, number);
+                    number
+                }
+            }
+        };
+        let position = usize::from(node);
+        if self.by_node.len() <= position {
+            if number == 0 {
+                return;
+            }
+            self.by_node.resize(position + 1, 0);
+        }
+        self.by_node[position] = number;
+    }
+
+    /// Whether the start-up load is done.
+    pub(crate) fn ready(&self) -> bool {
+        self.loading.is_none()
+    }
+
+    fn finish_load(&mut self) {
+        self.loading = None;
+        self.by_node.shrink_to_fit();
+    }
+}
+
+/// The owners the node's stored `ownership` facet names (the facet of a dataset's record, a
+/// job's record's facet).
+pub(crate) fn stored_owners(store: &Store, node: &NodeRef) -> Result<BTreeMap<String, Option<String>>, ServiceError> {
+    let facet = match node.kind {
+        NodeKind::Dataset => store.dataset_facet(&DatasetId::new(&*node.namespace, &*node.name), "ownership")?,
+        NodeKind::Job => store
+            .job(&JobId::new(&*node.namespace, &*node.name))?
+            .and_then(|record| record.facets.get("ownership").and_then(|entry| entry.value.clone())),
+    };
+    Ok(facet_owners(facet.as_ref()))
+}
+
+/// Fills the state's [`NodeOwners`] from the store: the nodes its owner index lists, each
+/// with its facet's owners read outside the state lock, a chunk per hold of the lock; then
+/// marks it ready. On a failed read it stays loading (callers keep reading the store), and
+/// the failure is logged.
+pub(crate) fn load(shared: &Shared) {
+    let started = Instant::now();
+    match load_chunks(shared) {
+        Ok(Some(nodes)) => {
+            shared.write_state().owners.finish_load();
+            tracing::info!(nodes, elapsed_ms = started.elapsed().as_millis() as u64, "owners loaded");
+        }
+        Ok(None) => {}
+        Err(failure) => {
+            tracing::error!(error = %failure, "loading the owners failed; impact groups read them from the store");
+        }
+    }
+}
+
+/// The nodes loaded, or `None` when the service closed first.
+fn load_chunks(shared: &Shared) -> Result<Option<usize>, ServiceError> {
+    if shared.closing.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let nodes: BTreeSet<NodeRef> = shared.store.owned_nodes()?;
+    let mut read = Vec::with_capacity(CHUNK);
+    let all: Vec<&NodeRef> = nodes.iter().collect();
+    for chunk in all.chunks(CHUNK) {
+        if shared.closing.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        for &node in chunk {
+            read.push((node, stored_owners(&shared.store, node)?));
+        }
+        let mut state = shared.write_state();
+        let crate::State { index, owners, .. } = &mut *state;
+        for (node, stored) in read.drain(..) {
+            // A node the owner index lists is in the index (the writer files both with the
+            // event); one that is not has nothing to group.
+            if let Some(number) = index.node_number(node) {
+                owners.loaded(number, &stored);
+            }
+        }
+    }
+    Ok(Some(nodes.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(owners: &[(&str, Option<&str>)]) -> BTreeMap<String, Option<String>> {
+        owners.iter().map(|(name, role)| ((*name).to_owned(), role.map(str::to_owned))).collect()
+    }
+
+    /// What the writer set while the load ran wins over what the load read; owner lists are
+    /// shared between nodes; an empty list is none.
+    #[test]
+    fn the_load_leaves_what_the_writer_set_meanwhile() {
+        let mut index = LineageIndex::default();
+        let [a, b, c] = ["a", "b", "c"].map(|name| {
+            index.ensure_dataset(&DatasetId::new("db", name));
+            NodeRef { kind: NodeKind::Dataset, namespace: "db".into(), name: name.into() }
+        });
+        let number = |node: &NodeRef| index.node_number(node).expect("filed");
+        let mut owners = NodeOwners::loading();
+        let team = named(&[("team:a", Some("MAINTAINER"))]);
+        owners.set(number(&a), &team);
+        owners.loaded(number(&a), &named(&[("team:stale", None)]));
+        owners.loaded(number(&b), &team);
+        owners.loaded(number(&c), &named(&[]));
+        assert_eq!(owners.of(&index, &a), None, "not known while loading");
+        owners.finish_load();
+        let expected: FacetOwners = vec![("team:a".to_owned(), Some("MAINTAINER".to_owned()))].into();
+        assert_eq!(owners.of(&index, &a), Some(Some(Arc::clone(&expected))));
+        assert_eq!(owners.of(&index, &b), Some(Some(expected)));
+        assert_eq!(owners.sets.len(), 1, "one list for both");
+        assert_eq!(owners.of(&index, &c), Some(None));
+        owners.set(number(&b), &named(&[]));
+        assert_eq!(owners.of(&index, &b), Some(None));
+        let unknown = NodeRef { kind: NodeKind::Job, namespace: "db".into(), name: "a".into() };
+        assert_eq!(owners.of(&index, &unknown), Some(None));
+    }
+}
