@@ -8,7 +8,7 @@
 //! [`crate::apply::IndexDelta`]), so the owners agree with the index's watermark like the
 //! rest of an answer. At start-up the table is empty and filled from the store's owner index
 //! and facets by the loader thread after the column lineage (see [`load`]); until it is done
-//! [`NodeOwners::get`] says "not known" and callers read the facet from the store as before.
+//! [`NodeOwners::of`] says "not known" and callers read the facet from the store as before.
 //! Nodes the writer set while the load runs are left alone by it (their stored facet may be
 //! older than what the writer set, never newer: the writer's batch is flushed before it
 //! publishes).
