@@ -17,7 +17,7 @@ use crate::chunks::Chunks;
 use crate::{GraphError, LineageIndex};
 
 mod impact;
-pub use impact::{ColumnImpact, ImpactedColumn};
+pub use impact::{ColumnImpact, ColumnImpactWalk, ImpactedColumn};
 
 type FieldId = u32;
 /// Columns from a traversal's start to some column, both included.
@@ -338,6 +338,23 @@ fn column_direction(direction: Direction) -> Result<bool, GraphError> {
         Direction::Upstream => Ok(false),
         Direction::Both => Err(GraphError::Unsupported("column lineage goes UPSTREAM or DOWNSTREAM, not BOTH")),
     }
+}
+
+/// A column traversal under way (see [`LineageIndex::start_column_walk`]): breadth-first,
+/// the queue of columns whose edges are still to follow.
+pub(crate) struct ColumnWalk {
+    /// The start column; `None` when the dataset has no such column (nothing to walk).
+    start: Option<FieldId>,
+    downstream: bool,
+    depth: u32,
+    limit: usize,
+    value_only: bool,
+    traversal: ColumnTraversal,
+    // hashbrown's hasher: these sets see every column a hub's change reaches.
+    visited: hashbrown::HashSet<FieldId>,
+    checked_datasets: hashbrown::HashSet<NodeIndex>,
+    /// (column, distance, the hit it is).
+    queue: VecDeque<(FieldId, u32, Option<u32>)>,
 }
 
 /// A column traversal in ids, in the order it reached things.
@@ -698,18 +715,51 @@ impl LineageIndex {
         limit: usize,
         value_only: bool,
     ) -> ColumnTraversal {
-        let mut traversal = ColumnTraversal::default();
-        self.add_unverified(dataset_node, Via::Start, downstream, &mut traversal.unverified);
-        let Some(start) = self.columns.field(dataset_node, field) else {
-            return traversal;
+        let mut walk = self.start_column_walk(dataset_node, field, downstream, depth, limit, value_only);
+        while !self.step_column_walk(&mut walk, usize::MAX) {}
+        self.finish_column_walk(walk)
+    }
+
+    /// A [`Self::traverse_columns`] to be walked a bounded step at a time
+    /// ([`Self::step_column_walk`]), so that a caller can let go of the index between steps.
+    pub(crate) fn start_column_walk(
+        &self,
+        dataset_node: NodeIndex,
+        field: &str,
+        downstream: bool,
+        depth: u32,
+        limit: usize,
+        value_only: bool,
+    ) -> ColumnWalk {
+        let mut walk = ColumnWalk {
+            start: None,
+            downstream,
+            depth,
+            limit,
+            value_only,
+            traversal: ColumnTraversal::default(),
+            visited: hashbrown::HashSet::default(),
+            checked_datasets: hashbrown::HashSet::default(),
+            queue: VecDeque::new(),
         };
-        // hashbrown's hasher: these sets see every column a hub's change reaches.
-        let mut visited: hashbrown::HashSet<FieldId> = hashbrown::HashSet::default();
-        visited.insert(start);
-        let mut checked_datasets: hashbrown::HashSet<NodeIndex> = hashbrown::HashSet::default();
-        checked_datasets.insert(dataset_node);
-        let mut queue: VecDeque<(FieldId, u32, Option<u32>)> = VecDeque::from([(start, 0, None)]);
-        while let Some((current, distance, parent)) = queue.pop_front() {
+        self.add_unverified(dataset_node, Via::Start, downstream, &mut walk.traversal.unverified);
+        if let Some(start) = self.columns.field(dataset_node, field) {
+            walk.start = Some(start);
+            walk.visited.insert(start);
+            walk.checked_datasets.insert(dataset_node);
+            walk.queue.push_back((start, 0, None));
+        }
+        walk
+    }
+
+    /// Follows the edges of at most `budget` columns of the walk's queue; whether the walk is
+    /// done. Field and node ids stay valid between steps (neither is ever removed); edges set
+    /// meanwhile are seen by the steps after.
+    pub(crate) fn step_column_walk(&self, walk: &mut ColumnWalk, budget: usize) -> bool {
+        let ColumnWalk { downstream, depth, limit, value_only, traversal, visited, checked_datasets, queue, .. } = walk;
+        let (downstream, depth, limit, value_only) = (*downstream, *depth, *limit, *value_only);
+        for _ in 0..budget {
+            let Some((current, distance, parent)) = queue.pop_front() else { return true };
             if distance >= depth {
                 continue;
             }
@@ -754,6 +804,13 @@ impl LineageIndex {
                 }
             }
         }
+        queue.is_empty()
+    }
+
+    /// The walk's traversal, once [`Self::step_column_walk`] said it is done.
+    pub(crate) fn finish_column_walk(&self, walk: ColumnWalk) -> ColumnTraversal {
+        let ColumnWalk { start, downstream, mut traversal, .. } = walk;
+        let Some(start) = start else { return traversal };
         // A dataset reached through a column edge is known, not unverified, for that column.
         // Every edge traversed from `via` counts, not only the one on the path that first
         // reached the column: which of several equally near columns comes first depends on

@@ -18,7 +18,9 @@ use std::collections::HashSet;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-pub use columns::{ColumnAnswer, ColumnEdge, ColumnHit, ColumnImpact, ImpactedColumn, UnverifiedDataset};
+pub use columns::{
+    ColumnAnswer, ColumnEdge, ColumnHit, ColumnImpact, ColumnImpactWalk, ImpactedColumn, UnverifiedDataset,
+};
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, VisitMap, Visitable};

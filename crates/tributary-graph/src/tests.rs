@@ -904,6 +904,18 @@ fn column_impact_is_the_column_answer_counted_and_cut() {
                 };
                 let impact = index.column_impact(&start, "c0", limit, keep, indirect).unwrap();
                 let context = format!("seed {seed}, {start}, limit {limit}, keep {keep}, indirect {indirect}");
+                // Walked a few columns per step (as the change check does, letting go of the
+                // index between steps), the answer is the same.
+                for budget in [1, 3] {
+                    let mut walk = index.begin_column_impact(&start, "c0", limit, keep, indirect).unwrap();
+                    let mut steps = 1;
+                    while !index.step_column_impact(&mut walk, budget) {
+                        steps += 1;
+                    }
+                    let direct_hit = impact.columns.iter().any(|column| column.direct);
+                    assert!(budget > 1 || !direct_hit || steps > 1, "{context}: walked in steps");
+                    assert_eq!(index.finish_column_impact(walk), impact, "{context}: in steps of {budget}");
+                }
                 let counted: Vec<&crate::ColumnHit> =
                     full.columns.iter().filter(|hit| indirect || hit.direct).collect();
                 assert_eq!(impact.column_count, counted.len(), "{context}");

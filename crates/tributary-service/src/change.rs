@@ -330,84 +330,96 @@ fn active_contract_schema(state: &State, dataset: &DatasetId) -> Option<Schema> 
     tributary_change::schema_from_openlineage(contract.schema.as_ref()?).ok()
 }
 
-/// For each BREAKING or RISKY change, what it reaches downstream: through column lineage
-/// for a column (DIRECT use carries on, INDIRECT use is hit when the change breaks it,
-/// dataset-level consumers come back UNVERIFIED), through dataset lineage for a
-/// dataset-level change. Returns the changes with their nearest `keep` impacts (and how
-/// many there are) and every affected node. A graph error (`dataset` not in the index) is
-/// returned, never read as "no consumer".
-pub(crate) fn trace_impacts(
-    index: &tributary_graph::LineageIndex,
+/// What a BREAKING or RISKY change reaches downstream: through column lineage for a column
+/// (DIRECT use carries on, INDIRECT use is hit when the change breaks it, dataset-level
+/// consumers come back UNVERIFIED), through dataset lineage for a dataset-level change.
+/// Returns the change with its nearest `keep` impacts (and how many there are) and every
+/// affected node. A column's walk takes the state's read lock [`COLUMN_SLICE`] columns at a
+/// time (a hub's column reaches 100,000), its start and its naming one hold each. A graph
+/// error (`dataset` not in the index) is returned, never read as "no consumer".
+fn trace_change(
+    shared: &Shared,
     dataset: &DatasetId,
-    changes_in: Vec<Change>,
+    change: Change,
     keep: usize,
-) -> Result<(Vec<CheckedChange>, BTreeSet<NodeRef>), ServiceError> {
-    let dataset = dataset.clone();
-    let mut changes = Vec::with_capacity(changes_in.len());
+) -> Result<(CheckedChange, BTreeSet<NodeRef>), ServiceError> {
+    let mut impacts = Vec::new();
+    let mut impact_count = 0;
     let mut affected: BTreeSet<NodeRef> = BTreeSet::new();
-    for change in changes_in {
-        let mut impacts = Vec::new();
-        let mut impact_count = 0;
-        if matches!(change.verdict, Verdict::Breaking | Verdict::Risky) {
-            if change.path.is_empty() {
-                // A dataset-level change reaches every downstream dataset.
-                let answer = index.lineage(
-                    LineageQuestion::new(&NodeRef::from(&dataset), Direction::Downstream, u32::MAX, IMPACT_LIMIT)
+    if matches!(change.verdict, Verdict::Breaking | Verdict::Risky) {
+        if change.path.is_empty() {
+            // A dataset-level change reaches every downstream dataset.
+            let answer = with_state(shared, |state| {
+                state.index.lineage(
+                    LineageQuestion::new(&NodeRef::from(dataset), Direction::Downstream, u32::MAX, IMPACT_LIMIT)
                         .shaped(tributary_graph::AnswerShape::Nodes),
-                )?;
-                for node in answer.nodes.iter().filter(|n| n.distance > 0) {
-                    affected.insert(node.node.clone());
-                    if node.node.kind == NodeKind::Dataset {
-                        impact_count += 1;
-                        impacts.push(ChangeImpact {
-                            dataset: DatasetId::new(&*node.node.namespace, &*node.node.name),
-                            field: None,
-                            job: None,
-                            distance: node.distance,
-                            impact_use: ImpactUse::Dataset,
-                            source: None,
-                            path: Vec::new(),
-                        });
-                    }
-                }
-            } else {
-                let column = resolve_column(index, &dataset, &change.path);
-                let reached =
-                    index.column_impact(&dataset, &column, IMPACT_LIMIT, keep, breaks_indirect_use(change.kind))?;
-                impact_count += reached.column_count + reached.unverified_count;
-                affected.extend(reached.datasets.iter().map(NodeRef::from));
-                affected.extend(reached.jobs.iter().map(NodeRef::from));
-                let step = |(dataset, field): &(DatasetId, String)| format!("{dataset}.{field}");
-                for hit in reached.columns {
+                )
+            })??;
+            for node in answer.nodes.iter().filter(|n| n.distance > 0) {
+                affected.insert(node.node.clone());
+                if node.node.kind == NodeKind::Dataset {
+                    impact_count += 1;
                     impacts.push(ChangeImpact {
-                        path: hit.path.iter().map(step).collect(),
-                        dataset: hit.dataset,
-                        field: Some(hit.field),
-                        job: hit.job,
-                        distance: hit.distance,
-                        impact_use: if hit.direct { ImpactUse::Direct } else { ImpactUse::Indirect },
-                        source: Some(hit.source),
-                    });
-                }
-                for unverified in reached.unverified {
-                    impacts.push(ChangeImpact {
-                        distance: unverified.path.len() as u32,
-                        path: unverified.path.iter().map(step).collect(),
-                        dataset: unverified.dataset,
+                        dataset: DatasetId::new(&*node.node.namespace, &*node.node.name),
                         field: None,
-                        job: Some(unverified.job),
-                        impact_use: ImpactUse::Unverified,
+                        job: None,
+                        distance: node.distance,
+                        impact_use: ImpactUse::Dataset,
                         source: None,
+                        path: Vec::new(),
                     });
                 }
             }
+        } else {
+            let mut walk = with_state(shared, |state| {
+                let column = resolve_column(&state.index, dataset, &change.path);
+                state.index.begin_column_impact(dataset, &column, IMPACT_LIMIT, keep, breaks_indirect_use(change.kind))
+            })??;
+            let (mut steps, mut longest_step) = (0u32, std::time::Duration::ZERO);
+            loop {
+                let step_started = std::time::Instant::now();
+                let done = with_state(shared, |state| state.index.step_column_impact(&mut walk, COLUMN_SLICE))?;
+                (steps, longest_step) = (steps + 1, longest_step.max(step_started.elapsed()));
+                if done {
+                    break;
+                }
+            }
+            let finish_started = std::time::Instant::now();
+            let reached = with_state(shared, |state| state.index.finish_column_impact(walk))?;
+            tracing::debug!(%dataset, steps, longest_step_ms = longest_step.as_millis() as u64,
+                finish_ms = finish_started.elapsed().as_millis() as u64, "changed column walked");
+            impact_count += reached.column_count + reached.unverified_count;
+            affected.extend(reached.datasets.iter().map(NodeRef::from));
+            affected.extend(reached.jobs.iter().map(NodeRef::from));
+            let step = |(dataset, field): &(DatasetId, String)| format!("{dataset}.{field}");
+            for hit in reached.columns {
+                impacts.push(ChangeImpact {
+                    path: hit.path.iter().map(step).collect(),
+                    dataset: hit.dataset,
+                    field: Some(hit.field),
+                    job: hit.job,
+                    distance: hit.distance,
+                    impact_use: if hit.direct { ImpactUse::Direct } else { ImpactUse::Indirect },
+                    source: Some(hit.source),
+                });
+            }
+            for unverified in reached.unverified {
+                impacts.push(ChangeImpact {
+                    distance: unverified.path.len() as u32,
+                    path: unverified.path.iter().map(step).collect(),
+                    dataset: unverified.dataset,
+                    field: None,
+                    job: Some(unverified.job),
+                    impact_use: ImpactUse::Unverified,
+                    source: None,
+                });
+            }
         }
-        // Stable: of equally near impacts, columns come before unverified datasets.
-        impacts.sort_by(|a, b| (a.distance, &a.dataset, &a.field).cmp(&(b.distance, &b.dataset, &b.field)));
-        impacts.truncate(keep);
-        changes.push(CheckedChange { change, impacts, impact_count });
     }
-    Ok((changes, affected))
+    // Stable: of equally near impacts, columns come before unverified datasets.
+    impacts.sort_by(|a, b| (a.distance, &a.dataset, &a.field).cmp(&(b.distance, &b.dataset, &b.field)));
+    impacts.truncate(keep);
+    Ok((CheckedChange { change, impacts, impact_count }, affected))
 }
 
 /// Whether SQL reads its inputs by position: `SELECT *` (or `alias.*`) or `UNION ALL`.
@@ -728,8 +740,8 @@ impl Shared {
 
     /// A change report for `diff` against `dataset`, with the nearest `keep` impacts of each
     /// change, groups and watermark. The state's read lock is taken for one slice of work at a
-    /// time (one changed column's trace, 64 consumers' SQL, 4,096 nodes' grouping; owners'
-    /// facets are read without it), so the writer publishes between slices: a hub's report
+    /// time (8,192 columns of a changed column's walk, its start or its naming, 64 consumers'
+    /// SQL, 4,096 nodes' grouping), so the writer publishes between slices: a hub's report
     /// would hold it for seconds. Later slices may see events after the watermark (that of
     /// the first slice). The caller must not hold the state lock.
     fn build_report(
@@ -743,9 +755,8 @@ impl Shared {
         let watermark = with_state(self, |state| state.index.watermark())?;
         let (mut changes, mut affected) = (Vec::with_capacity(diff.changes.len()), BTreeSet::new());
         for change in diff.changes {
-            let (traced, reached) =
-                with_state(self, |state| trace_impacts(&state.index, dataset, vec![change], keep))??;
-            changes.extend(traced);
+            let (traced, reached) = trace_change(self, dataset, change, keep)?;
+            changes.push(traced);
             affected.extend(reached);
         }
         let traced = started.elapsed();
@@ -783,6 +794,9 @@ impl Shared {
     }
 }
 
+/// Columns whose edges one hold of the state lock follows while a changed column's impact is
+/// walked (a few milliseconds on the 100k mesh's hub).
+const COLUMN_SLICE: usize = 8_192;
 /// Consumers whose SQL one hold of the state lock reads (each may be parsed) while a change
 /// report looks for positional readers.
 const POSITIONAL_SLICE: usize = 64;

@@ -8,7 +8,7 @@ use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::NodeIndex;
 use tributary_model::{DatasetId, EdgeSource, JobId, NodeKind};
 
-use super::{ColumnPath, ColumnTraversal, UnverifiedDataset, Via};
+use super::{ColumnPath, ColumnTraversal, ColumnWalk, UnverifiedDataset, Via};
 use crate::{GraphError, LineageIndex};
 
 /// A reached column, named.
@@ -26,6 +26,16 @@ pub struct ImpactedColumn {
     pub job: Option<JobId>,
     /// Columns from the changed one to this one, both included.
     pub path: ColumnPath,
+}
+
+/// A [`ColumnImpact`] being walked (see [`LineageIndex::begin_column_impact`]).
+pub struct ColumnImpactWalk {
+    dataset: DatasetId,
+    field: String,
+    start_node: NodeIndex,
+    keep: usize,
+    indirect: bool,
+    walk: ColumnWalk,
 }
 
 /// Everything one changed column reaches downstream.
@@ -61,8 +71,39 @@ impl LineageIndex {
         keep: usize,
         indirect: bool,
     ) -> Result<ColumnImpact, GraphError> {
+        let mut walk = self.begin_column_impact(dataset, field, limit, keep, indirect)?;
+        while !self.step_column_impact(&mut walk, usize::MAX) {}
+        Ok(self.finish_column_impact(walk))
+    }
+
+    /// [`Self::column_impact`] in steps, so that a caller can let go of the index between
+    /// them (a hub's column walks 100,000 columns): begin, [`Self::step_column_impact`] until
+    /// it says done, then [`Self::finish_column_impact`], each against this index. Steps
+    /// taken after the index changed see its edges as they are then (node and column ids
+    /// stay valid: neither is ever removed).
+    pub fn begin_column_impact(
+        &self,
+        dataset: &DatasetId,
+        field: &str,
+        limit: usize,
+        keep: usize,
+        indirect: bool,
+    ) -> Result<ColumnImpactWalk, GraphError> {
         let start_node = self.known_dataset(dataset)?;
-        let traversal = self.traverse_columns(start_node, field, true, u32::MAX, limit, false);
+        let walk = self.start_column_walk(start_node, field, true, u32::MAX, limit, false);
+        Ok(ColumnImpactWalk { dataset: dataset.clone(), field: field.to_owned(), start_node, keep, indirect, walk })
+    }
+
+    /// Follows the edges of at most `budget` more columns; whether the walk is done.
+    pub fn step_column_impact(&self, walk: &mut ColumnImpactWalk, budget: usize) -> bool {
+        self.step_column_walk(&mut walk.walk, budget)
+    }
+
+    /// Counts and names what the finished walk reached.
+    pub fn finish_column_impact(&self, walk: ColumnImpactWalk) -> ColumnImpact {
+        let ColumnImpactWalk { dataset, field, start_node, keep, indirect, walk } = walk;
+        let (dataset, field) = (&dataset, field.as_str());
+        let traversal = self.finish_column_walk(walk);
         let hits = &traversal.hits;
         let dataset_of = |hit: u32| self.columns.at(hits[hit as usize].field).0;
         let parent_dataset = |hit: u32| hits[hit as usize].parent.map_or(start_node, dataset_of);
@@ -129,7 +170,7 @@ impl LineageIndex {
         datasets.sort_unstable();
         let mut jobs: Vec<JobId> = jobs.into_iter().map(|node| self.job_id(node)).collect();
         jobs.sort_unstable();
-        Ok(ColumnImpact {
+        ColumnImpact {
             columns,
             column_count: counted.len(),
             unverified,
@@ -137,7 +178,7 @@ impl LineageIndex {
             datasets,
             jobs,
             truncated: traversal.truncated,
-        })
+        }
     }
 
     /// Columns from the start to `via`, both included, following the hits' parents.
