@@ -925,7 +925,22 @@ fn column_impact_is_the_column_answer_counted_and_cut() {
                 datasets.extend(full.unverified.iter().map(|unverified| unverified.dataset.clone()));
                 datasets.sort();
                 datasets.dedup();
-                assert_eq!(impact.datasets, datasets, "{context}");
+                let named: Vec<tributary_model::NodeRef> =
+                    impact.nodes.iter().map(|&node| index.node_ref(node)).collect();
+                let named_of = |kind: tributary_model::NodeKind| {
+                    let mut of_kind: Vec<(String, String)> = named
+                        .iter()
+                        .filter(|node| node.kind == kind)
+                        .map(|node| (node.namespace.clone(), node.name.clone()))
+                        .collect();
+                    of_kind.sort();
+                    of_kind
+                };
+                assert_eq!(
+                    named_of(tributary_model::NodeKind::Dataset),
+                    datasets.iter().map(|d| (d.namespace.clone(), d.name.clone())).collect::<Vec<_>>(),
+                    "{context}"
+                );
                 let mut jobs: Vec<JobId> = counted
                     .iter()
                     .filter_map(|hit| job_between(&hit.path[hit.path.len() - 2].0, &hit.dataset))
@@ -933,7 +948,11 @@ fn column_impact_is_the_column_answer_counted_and_cut() {
                 jobs.extend(full.unverified.iter().map(|unverified| unverified.job.clone()));
                 jobs.sort();
                 jobs.dedup();
-                assert_eq!(impact.jobs, jobs, "{context}");
+                assert_eq!(
+                    named_of(tributary_model::NodeKind::Job),
+                    jobs.iter().map(|j| (j.namespace.clone(), j.name.clone())).collect::<Vec<_>>(),
+                    "{context}"
+                );
                 let mut nearest = counted.clone();
                 nearest.sort_by(|a, b| (a.distance, &a.dataset, &a.field).cmp(&(b.distance, &b.dataset, &b.field)));
                 nearest.truncate(keep);

@@ -335,7 +335,8 @@ fn active_contract_schema(state: &State, dataset: &DatasetId) -> Option<Schema> 
 /// consumers come back UNVERIFIED), through dataset lineage for a dataset-level change.
 /// Returns the change with its nearest `keep` impacts (and how many there are) and every
 /// affected node. A column's walk takes the state's read lock [`COLUMN_SLICE`] columns at a
-/// time (a hub's column reaches 100,000), its start and its naming one hold each. A graph
+/// time (a hub's column reaches 100,000), its start and its count (with the nearest impacts
+/// named) one hold each, and the affected nodes are named [`NAME_SLICE`] per hold. A graph
 /// error (`dataset` not in the index) is returned, never read as "no consumer".
 fn trace_change(
     shared: &Shared,
@@ -389,8 +390,11 @@ fn trace_change(
             tracing::debug!(%dataset, steps, longest_step_ms = longest_step.as_millis() as u64,
                 finish_ms = finish_started.elapsed().as_millis() as u64, "changed column walked");
             impact_count += reached.column_count + reached.unverified_count;
-            affected.extend(reached.datasets.iter().map(NodeRef::from));
-            affected.extend(reached.jobs.iter().map(NodeRef::from));
+            for slice in reached.nodes.chunks(NAME_SLICE) {
+                let named: Vec<NodeRef> =
+                    with_state(shared, |state| slice.iter().map(|&node| state.index.node_ref(node)).collect())?;
+                affected.extend(named);
+            }
             let step = |(dataset, field): &(DatasetId, String)| format!("{dataset}.{field}");
             for hit in reached.columns {
                 impacts.push(ChangeImpact {
@@ -740,8 +744,8 @@ impl Shared {
 
     /// A change report for `diff` against `dataset`, with the nearest `keep` impacts of each
     /// change, groups and watermark. The state's read lock is taken for one slice of work at a
-    /// time (8,192 columns of a changed column's walk, its start or its naming, 64 consumers'
-    /// SQL, 4,096 nodes' grouping), so the writer publishes between slices: a hub's report
+    /// time (4,096 columns of a changed column's walk, its start, its count and nearest impacts,
+    /// 4,096 affected nodes' names, 64 consumers' SQL, 4,096 nodes' grouping), so the writer publishes between slices: a hub's report
     /// would hold it for seconds. Later slices may see events after the watermark (that of
     /// the first slice). The caller must not hold the state lock.
     fn build_report(
@@ -796,7 +800,9 @@ impl Shared {
 
 /// Columns whose edges one hold of the state lock follows while a changed column's impact is
 /// walked (a few milliseconds on the 100k mesh's hub).
-const COLUMN_SLICE: usize = 8_192;
+const COLUMN_SLICE: usize = 4_096;
+/// Affected nodes one hold of the state lock names after a changed column's walk.
+const NAME_SLICE: usize = 4_096;
 /// Consumers whose SQL one hold of the state lock reads (each may be parsed) while a change
 /// report looks for positional readers.
 const POSITIONAL_SLICE: usize = 64;

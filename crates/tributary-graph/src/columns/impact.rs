@@ -9,7 +9,7 @@ use petgraph::stable_graph::NodeIndex;
 use tributary_model::{DatasetId, EdgeSource, JobId, NodeKind};
 
 use super::{ColumnPath, ColumnTraversal, ColumnWalk, UnverifiedDataset, Via};
-use crate::{GraphError, LineageIndex};
+use crate::{GraphError, LineageIndex, NodeNumber};
 
 /// A reached column, named.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,10 +51,11 @@ pub struct ColumnImpact {
     /// length of its path.
     pub unverified: Vec<UnverifiedDataset>,
     pub unverified_count: usize,
-    /// Every dataset reached (counted columns' datasets and unverified ones), once, sorted.
-    pub datasets: Vec<DatasetId>,
-    /// Every job across a counted column's last step or to an unverified dataset, once, sorted.
-    pub jobs: Vec<JobId>,
+    /// Every dataset reached (counted columns' datasets and unverified ones) and every job
+    /// across a counted column's last step or to an unverified dataset, once, by number
+    /// (ascending): a hub's change reaches tens of thousands, which the caller names
+    /// ([`LineageIndex::node_ref`]) a slice at a time.
+    pub nodes: Vec<NodeNumber>,
     /// The traversal stopped at its limit of columns.
     pub truncated: bool,
 }
@@ -126,20 +127,27 @@ impl LineageIndex {
             jobs.insert(unverified.job);
         }
 
-        let nearest_columns = nearest(counted.clone(), keep, |hit| {
-            let (node, name) = self.columns.at(hits[hit as usize].field);
-            let node = &self.nodes[node.index()];
-            (hits[hit as usize].distance, &*node.namespace, &*node.name, name, hit)
-        });
+        let nearest_columns = nearest(
+            counted.clone(),
+            keep,
+            |hit| hits[hit as usize].distance,
+            |hit| {
+                let (node, name) = self.columns.at(hits[hit as usize].field);
+                let node = &self.nodes[node.index()];
+                (hits[hit as usize].distance, &*node.namespace, &*node.name, name, hit)
+            },
+        );
         let via_distance = |via: Via| match via {
             Via::Start => 0,
             Via::Hit(hit) => hits[hit as usize].distance,
         };
-        let nearest_unverified = nearest((0..traversal.unverified.len() as u32).collect(), keep, |at| {
-            let unverified = &traversal.unverified[at as usize];
-            let node = &self.nodes[unverified.dataset.index()];
-            (via_distance(unverified.via) + 1, &*node.namespace, &*node.name, at)
-        });
+        let unverified_distance = |at: u32| via_distance(traversal.unverified[at as usize].via) + 1;
+        let nearest_unverified =
+            nearest((0..traversal.unverified.len() as u32).collect(), keep, unverified_distance, |at| {
+                let unverified = &traversal.unverified[at as usize];
+                let node = &self.nodes[unverified.dataset.index()];
+                (via_distance(unverified.via) + 1, &*node.namespace, &*node.name, at)
+            });
 
         let start = (dataset.clone(), field.to_owned());
         let path_to = |via: Via| self.traversal_path(&traversal, &start, via);
@@ -166,17 +174,14 @@ impl LineageIndex {
                 self.named_unverified(&traversal, &start, unverified, path_to(unverified.via))
             })
             .collect();
-        let mut datasets: Vec<DatasetId> = datasets.into_iter().map(|node| self.dataset_id(node)).collect();
-        datasets.sort_unstable();
-        let mut jobs: Vec<JobId> = jobs.into_iter().map(|node| self.job_id(node)).collect();
-        jobs.sort_unstable();
+        let mut nodes: Vec<NodeNumber> = datasets.into_iter().chain(jobs).map(NodeNumber::from).collect();
+        nodes.sort_unstable();
         ColumnImpact {
             columns,
             column_count: counted.len(),
             unverified,
             unverified_count: traversal.unverified.len(),
-            datasets,
-            jobs,
+            nodes,
             truncated: traversal.truncated,
         }
     }
@@ -216,10 +221,23 @@ impl LineageIndex {
 }
 
 /// The `keep` items with the smallest keys, in key order. Keys must be distinct (they end
-/// with the item), so the answer is the first `keep` of a full sort.
-fn nearest<K: Ord>(mut items: Vec<u32>, keep: usize, key: impl Fn(u32) -> K) -> Vec<u32> {
+/// with the item), so the answer is the first `keep` of a full sort. A key begins with the
+/// item's `distance`: items farther than the `keep`-th nearest are dropped first by that
+/// number alone, so the names in the keys are compared only among the nearest (a hub's
+/// change counts 100,000 columns and keeps 100).
+fn nearest<K: Ord>(
+    mut items: Vec<u32>,
+    keep: usize,
+    distance: impl Fn(u32) -> u32,
+    key: impl Fn(u32) -> K,
+) -> Vec<u32> {
     if keep == 0 {
         return Vec::new();
+    }
+    if items.len() > keep {
+        let (_, &mut cut, _) = items.select_nth_unstable_by_key(keep - 1, |&item| distance(item));
+        let cutoff = distance(cut);
+        items.retain(|&item| distance(item) <= cutoff);
     }
     if items.len() > keep {
         items.select_nth_unstable_by_key(keep - 1, |&item| key(item));
