@@ -622,7 +622,9 @@ impl LineageIndex {
     ) -> Result<ColumnAnswer, GraphError> {
         let dataset_node = self.known_dataset(dataset)?;
         let downstream = column_direction(direction)?;
-        let traversal = self.traverse_columns(dataset_node, field, downstream, depth, limit, value_only);
+        let mut walk = self.start_column_walk(dataset_node, field, downstream, depth, limit, value_only);
+        while !self.step_column_walk(&mut walk, usize::MAX) {}
+        let traversal = self.finish_column_walk(walk);
         let start = (dataset.clone(), field.to_owned());
         // Hits come in traversal order and a parent before its children: each path is its
         // parent's with one more step.
@@ -704,24 +706,10 @@ impl LineageIndex {
         JobId::new(&*node.namespace, &*node.name)
     }
 
-    /// The column traversal in ids: nothing is named until a caller picks what it keeps.
+    /// The column traversal in ids (nothing is named until a caller picks what it keeps),
+    /// walked a bounded step at a time ([`Self::step_column_walk`], then
+    /// [`Self::finish_column_walk`]), so that a caller can let go of the index between steps.
     /// DIRECT edges are followed, INDIRECT ones end their branch; at most `limit` columns.
-    pub(crate) fn traverse_columns(
-        &self,
-        dataset_node: NodeIndex,
-        field: &str,
-        downstream: bool,
-        depth: u32,
-        limit: usize,
-        value_only: bool,
-    ) -> ColumnTraversal {
-        let mut walk = self.start_column_walk(dataset_node, field, downstream, depth, limit, value_only);
-        while !self.step_column_walk(&mut walk, usize::MAX) {}
-        self.finish_column_walk(walk)
-    }
-
-    /// A [`Self::traverse_columns`] to be walked a bounded step at a time
-    /// ([`Self::step_column_walk`]), so that a caller can let go of the index between steps.
     pub(crate) fn start_column_walk(
         &self,
         dataset_node: NodeIndex,

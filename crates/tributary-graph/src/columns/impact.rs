@@ -100,7 +100,8 @@ impl LineageIndex {
         self.step_column_walk(&mut walk.walk, budget)
     }
 
-    /// Counts and names what the finished walk reached.
+    /// Counts what the finished walk reached, names the nearest `keep` columns and unverified
+    /// datasets with their paths, and lists every reached node by number.
     pub fn finish_column_impact(&self, walk: ColumnImpactWalk) -> ColumnImpact {
         let ColumnImpactWalk { dataset, field, start_node, keep, indirect, walk } = walk;
         let (dataset, field) = (&dataset, field.as_str());
