@@ -1281,9 +1281,10 @@ fn assert_owners_agree_with_the_store(service: &Service, what: &str) {
 }
 
 /// The owners kept in memory for impact groups follow every change of a dataset's or job's
-/// `ownership` facet (replaced, deleted, an older event arriving late), across a restart
-/// from the index snapshot and while events arrive during the load after it; and an impact
-/// group names them as the stored facets do.
+/// `ownership` facet (replaced, deleted, an older event arriving late) and a restart from the
+/// index snapshot with events arriving right after it (while the owners may still be loading:
+/// whether they are is up to the scheduler; `the_load_leaves_what_the_writer_set_meanwhile`
+/// holds the rule itself); and an impact group names them as the stored facets do.
 #[test]
 fn kept_owners_follow_every_ownership_facet_and_a_restart() {
     let temp = tempfile::tempdir().expect("tempdir");

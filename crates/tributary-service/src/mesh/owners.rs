@@ -38,18 +38,30 @@ pub(crate) struct NodeOwners {
     /// more stays until the next start.
     sets: Vec<FacetOwners>,
     numbers: HashMap<FacetOwners, u32>,
-    /// `Some` until the start-up load is done: the nodes the writer set meanwhile.
-    loading: Option<HashSet<NodeNumber>>,
+    load: Load,
+}
+
+/// Where the start-up load stands.
+#[derive(Default)]
+enum Load {
+    /// Under way: the nodes the writer set meanwhile, which the load leaves alone.
+    Running(HashSet<NodeNumber>),
+    #[default]
+    Done,
+    /// A store read failed: the table is not used (callers read the store), and the writer's
+    /// nodes are no longer tracked, so nothing grows until the next start.
+    Failed,
 }
 
 impl NodeOwners {
     /// An empty table waiting for [`load`].
     pub(crate) fn loading() -> Self {
-        Self { loading: Some(HashSet::new()), ..Self::default() }
+        Self { load: Load::Running(HashSet::new()), ..Self::default() }
     }
 
     /// The owners of `node` (`Some(None)`: none, or a node the index does not hold), or `None`
-    /// while the start-up load runs. `index` is the one beside this table in the state.
+    /// while the start-up load runs (or after it failed). `index` is the one beside this table
+    /// in the state.
     pub(crate) fn of(&self, index: &LineageIndex, node: &NodeRef) -> Option<Option<FacetOwners>> {
         if !self.ready() {
             return None;
@@ -66,7 +78,7 @@ impl NodeOwners {
 
     /// Sets the owners the node's facet now names (the writer, with the event that changed it).
     pub(crate) fn set(&mut self, node: NodeNumber, owners: &BTreeMap<String, Option<String>>) {
-        if let Some(touched) = &mut self.loading {
+        if let Load::Running(touched) = &mut self.load {
             touched.insert(node);
         }
         self.put(node, owners);
@@ -75,7 +87,9 @@ impl NodeOwners {
     /// Sets the owners read from the store by the start-up load, unless the writer set the
     /// node's since the load began.
     fn loaded(&mut self, node: NodeNumber, owners: &BTreeMap<String, Option<String>>) {
-        if self.loading.as_ref().is_some_and(|touched| touched.contains(&node)) {
+        if let Load::Running(touched) = &self.load
+            && touched.contains(&node)
+        {
             return;
         }
         self.put(node, owners);
@@ -108,12 +122,16 @@ impl NodeOwners {
 
     /// Whether the start-up load is done.
     pub(crate) fn ready(&self) -> bool {
-        self.loading.is_none()
+        matches!(self.load, Load::Done)
     }
 
     fn finish_load(&mut self) {
-        self.loading = None;
+        self.load = Load::Done;
         self.by_node.shrink_to_fit();
+    }
+
+    fn fail_load(&mut self) {
+        self.load = Load::Failed;
     }
 }
 
@@ -131,8 +149,8 @@ pub(crate) fn stored_owners(store: &Store, node: &NodeRef) -> Result<BTreeMap<St
 
 /// Fills the state's [`NodeOwners`] from the store: the nodes its owner index lists, each
 /// with its facet's owners read outside the state lock, a chunk per hold of the lock; then
-/// marks it ready. On a failed read it stays loading (callers keep reading the store), and
-/// the failure is logged.
+/// marks it ready. On a failed read it is marked failed (callers keep reading the store until
+/// the next start), and the failure is logged.
 pub(crate) fn load(shared: &Shared) {
     let started = Instant::now();
     match load_chunks(shared) {
@@ -142,6 +160,7 @@ pub(crate) fn load(shared: &Shared) {
         }
         Ok(None) => {}
         Err(failure) => {
+            shared.write_state().owners.fail_load();
             tracing::error!(error = %failure, "loading the owners failed; impact groups read them from the store");
         }
     }
@@ -154,13 +173,16 @@ fn load_chunks(shared: &Shared) -> Result<Option<usize>, ServiceError> {
     }
     let nodes: BTreeSet<NodeRef> = shared.store.owned_nodes()?;
     let mut read = Vec::with_capacity(CHUNK);
-    let all: Vec<&NodeRef> = nodes.iter().collect();
-    for chunk in all.chunks(CHUNK) {
+    let mut listed = nodes.iter();
+    loop {
         if shared.closing.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        for &node in chunk {
+        for node in listed.by_ref().take(CHUNK) {
             read.push((node, stored_owners(&shared.store, node)?));
+        }
+        if read.is_empty() {
+            break;
         }
         let mut state = shared.write_state();
         let crate::State { index, owners, .. } = &mut *state;
@@ -210,5 +232,12 @@ mod tests {
         assert_eq!(owners.of(&index, &b), Some(None));
         let unknown = NodeRef { kind: NodeKind::Job, namespace: "db".into(), name: "a".into() };
         assert_eq!(owners.of(&index, &unknown), Some(None));
+
+        // A failed load: not used, and the writer's nodes are not tracked.
+        let mut failed = NodeOwners::loading();
+        failed.fail_load();
+        failed.set(number(&a), &team);
+        assert_eq!(failed.of(&index, &a), None, "a failed table is not used");
+        assert!(matches!(failed.load, Load::Failed));
     }
 }
