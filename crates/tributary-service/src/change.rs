@@ -152,8 +152,9 @@ impl Service {
         to: String,
     ) -> Result<ChangeReport, ServiceError> {
         let principal = self.require_read()?;
-        let shared = std::sync::Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || {
+        // Waits for the column lineage after start-up before its turn, not holding one.
+        self.column_lineage_loaded().await?;
+        self.traversal(move |shared| {
             let state = shared.read_state_with_columns()?;
             let visibility = Visibility::new(&principal, &state, &shared.redaction_key);
             let dataset = state.resolve_dataset(&visibility.named_start(&principal, &dataset)?);
@@ -183,7 +184,6 @@ impl Service {
             Ok(report)
         })
         .await
-        .map_err(|error| ServiceError::Internal(format!("diff task failed: {error}")))?
     }
 
     /// [`Self::check_change`] for a proposed schema still in its text form (OpenLineage
@@ -196,7 +196,8 @@ impl Service {
         model: Option<String>,
     ) -> Result<ChangeReport, ServiceError> {
         let principal = self.require_read()?;
-        self.blocking(move |shared| {
+        self.column_lineage_loaded().await?;
+        self.traversal(move |shared| {
             let proposed = parse_proposed(&text, format, model.as_deref())?;
             shared.check_change_for(&principal, &dataset, &proposed)
         })
@@ -207,7 +208,8 @@ impl Service {
     /// contract, when it is a product's output port).
     pub async fn check_change(&self, dataset: DatasetId, proposed: Schema) -> Result<ChangeReport, ServiceError> {
         let principal = self.require_read()?;
-        self.blocking(move |shared| shared.check_change_for(&principal, &dataset, &proposed)).await
+        self.column_lineage_loaded().await?;
+        self.traversal(move |shared| shared.check_change_for(&principal, &dataset, &proposed)).await
     }
 }
 

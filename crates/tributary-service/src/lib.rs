@@ -9,6 +9,7 @@
 //! never reflects an event that a crash could still lose.
 
 mod access;
+mod admission;
 mod apply;
 mod change;
 mod columns;
@@ -37,6 +38,7 @@ use tributary_store::Store;
 pub use tributary_store::{OnlineCompactReport, PrefixStats, StoreConfig};
 
 pub use access::{AuditFilter, AuditPageView, CreatedToken, MAX_AUDIT_PAGE, TokenView, parse_expiry};
+pub use admission::{MAX_WAITING_PER_RUNNING, default_max_traversals};
 pub use change::{
     ChangeImpact, ChangeReport, CheckedChange, ImpactUse, SchemaChangeFilter, SchemaChangeSubscription, SchemaFormat,
     SubscriptionEnd, parse_proposed, parse_verdict,
@@ -123,6 +125,9 @@ pub struct ServiceConfig {
     /// the next start-up catches up from instead of rebuilding the index; 0: only when idle or
     /// closing. Below the catch-up's bound of 100,000 events.
     pub snapshot_every: u64,
+    /// Lineage walks, change checks and impact summaries that run at once; more wait their
+    /// turn (see `admission`). The default keeps one core of the machine for ingest.
+    pub max_traversals: usize,
 }
 
 impl Default for ServiceConfig {
@@ -141,6 +146,7 @@ impl Default for ServiceConfig {
             require_auth: false,
             auto_compact: None,
             snapshot_every: 50_000,
+            max_traversals: admission::default_max_traversals(),
         }
     }
 }
@@ -245,6 +251,8 @@ pub(crate) struct Shared {
     pub(crate) compaction: Mutex<compaction::Compaction>,
     /// Wakes the automatic compaction's thread from its wait (when the server closes).
     pub(crate) compaction_wake: std::sync::Condvar,
+    /// Turns for lineage walks and change checks (see `admission`); taken before any lock.
+    pub(crate) admission: admission::Admission,
 }
 
 /// A handle on the running service; cheap to clone.
@@ -329,6 +337,7 @@ impl Service {
         state.index.set_watermark(watermark);
         state.relabel();
         let published = state.index.watermark().sequence;
+        let admission = admission::Admission::new(config.max_traversals);
         let shared = Arc::new(Shared {
             store,
             state: RwLock::new(state),
@@ -351,6 +360,7 @@ impl Service {
             closing: std::sync::atomic::AtomicBool::new(false),
             compaction: Mutex::new(compaction::Compaction::default()),
             compaction_wake: std::sync::Condvar::new(),
+            admission,
         });
         // Graph policies look at column lineage (PII reach) and their findings must be right
         // from the first event on: with some, the column lineage loads before serving. The
@@ -594,6 +604,22 @@ impl Service {
         tokio::task::spawn_blocking(move || work(&shared))
             .await
             .map_err(|error| ServiceError::Internal(format!("blocking task failed: {error}")))?
+    }
+
+    /// [`Self::blocking`] for the reads that can keep a core busy for a while (lineage and
+    /// column walks, change checks, impact summaries): waits for a turn first (see
+    /// `admission`), and holds it until `work` returns.
+    pub(crate) async fn traversal<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Shared) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let turn = self.shared.admission.admit(&self.shared.metrics).await?;
+        self.blocking(move |shared| {
+            let answer = work(shared);
+            drop(turn);
+            answer
+        })
+        .await
     }
 
     /// Bytes the store occupies on disk.

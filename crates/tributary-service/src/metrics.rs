@@ -2,7 +2,7 @@
 //! request metrics): the writer's group commits, events by outcome, and, computed when
 //! scraped, the store's size and the index's.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use crate::{Service, ServiceError};
 
@@ -44,6 +44,10 @@ pub(crate) struct Metrics {
     source_lag: IntGaugeVec,
     /// Impact summaries answered from the cache (`hit`) or by a walk (`miss`).
     pub(crate) summary_cache: IntCounterVec,
+    /// Seconds a lineage walk or change check waited for its turn (see `admission`).
+    pub(crate) traversal_wait_seconds: Histogram,
+    /// Lineage walks and change checks refused because too many were waiting.
+    pub(crate) traversals_refused: IntCounter,
 }
 
 /// A histogram of the writer's times: 0.5 ms to about 4 s, doubling.
@@ -113,8 +117,18 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let traversal_wait_seconds = seconds(
+            "traversal_wait_seconds",
+            "Seconds a lineage walk, change check or impact summary waited for its turn (at most --max-traversals run at once)",
+        )?;
+        let traversals_refused = IntCounter::new(
+            "traversals_refused_total",
+            "Lineage walks, change checks and impact summaries refused as unavailable because too many were waiting",
+        )?;
         for collector in [
             Box::new(source_records.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(traversal_wait_seconds.clone()),
+            Box::new(traversals_refused.clone()),
             Box::new(summary_cache.clone()),
             Box::new(source_lag.clone()),
             Box::new(group_events.clone()),
@@ -153,6 +167,8 @@ impl Metrics {
             source_records,
             source_lag,
             summary_cache,
+            traversal_wait_seconds,
+            traversals_refused,
         })
     }
 

@@ -239,7 +239,7 @@ impl Service {
     pub async fn lineage(&self, request: LineageRequest) -> Result<LineageView, ServiceError> {
         self.require_read()?;
         let service = self.clone();
-        self.blocking(move |_| service.lineage_blocking(&request)).await
+        self.traversal(move |_| service.lineage_blocking(&request)).await
     }
 
     /// [`Self::lineage`] on the caller's thread (blocking: up to the node limit's worth of
@@ -271,7 +271,7 @@ impl Service {
     ) -> Result<(S, LineageOutline), ServiceError> {
         let principal = self.require_read()?;
         let service = self.clone();
-        self.blocking(move |_| {
+        self.traversal(move |_| {
             let outline = service.read_out(&principal, &request, &mut sink)?;
             Ok((sink, outline))
         })
@@ -352,7 +352,8 @@ impl Service {
     ) -> Result<ColumnLineageView, ServiceError> {
         let principal = self.require_read()?;
         let service = self.clone();
-        self.blocking(move |_| service.column_lineage_blocking(&principal, &dataset, &field, direction, depth, limit))
+        self.column_lineage_loaded().await?;
+        self.traversal(move |_| service.column_lineage_blocking(&principal, &dataset, &field, direction, depth, limit))
             .await
     }
 

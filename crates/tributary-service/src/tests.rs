@@ -152,6 +152,67 @@ fn readers_writer_and_applies_share_the_state_without_stalls() {
     service.close();
 }
 
+/// Walks and checks take turns (`admission`): while every turn is taken, a lineage walk, an
+/// impact summary and a change check wait and a point read does not; once the queue is full a
+/// walk is refused as unavailable; when the turn is given back the waiting ones answer, right.
+#[test]
+fn walks_wait_for_a_turn_and_point_reads_do_not() {
+    use std::time::Duration;
+    use tributary_model::{Direction, NodeRef};
+    let service = Service::open(ServiceConfig { max_traversals: 1, ..ServiceConfig::default() }).expect("open");
+    let runtime = runtime();
+    runtime.block_on(async {
+        for n in 0..6u32 {
+            let (input, output) = (format!("t{n}"), format!("t{}", n + 1));
+            service.ingest(&event(n, &format!("job{n}"), &[&input], &[&output])).await.expect("ingest");
+        }
+        let start = NodeRef::from(&DatasetId::new("db", "t0"));
+        let walk = || service.lineage(LineageRequest::new(start.clone(), Direction::Downstream));
+        let unbounded = walk().await.expect("walk").nodes.len();
+        assert_eq!(unbounded, 13, "t0..t6 and job0..job5");
+
+        let turn = service.shared.admission.admit(&service.shared.metrics).await.expect("the only turn");
+        let pending = |polled: Result<_, tokio::time::error::Elapsed>| polled.is_err();
+        let mut lineage = Box::pin(walk());
+        assert!(pending(tokio::time::timeout(Duration::from_millis(200), lineage.as_mut()).await), "a walk waits");
+        let mut summary = Box::pin(service.impact_summary(start.clone(), Direction::Downstream, None, None, 10, None));
+        assert!(pending(tokio::time::timeout(Duration::from_millis(50), summary.as_mut()).await), "a summary waits");
+        let proposed = tributary_change::Schema::default();
+        let mut check = Box::pin(service.check_change(DatasetId::new("db", "t3"), proposed));
+        assert!(pending(tokio::time::timeout(Duration::from_millis(50), check.as_mut()).await), "a check waits");
+        let dataset = tokio::time::timeout(Duration::from_secs(10), service.dataset("db", "t3")).await;
+        assert!(dataset.expect("a point read does not wait").expect("dataset").is_some());
+
+        // Fill the queue: the next walk is refused at once, saying so.
+        let mut queued = Vec::new();
+        while service.shared.admission.waiting() < crate::MAX_WAITING_PER_RUNNING {
+            let mut more = Box::pin(walk());
+            assert!(pending(tokio::time::timeout(Duration::ZERO, more.as_mut()).await));
+            queued.push(more);
+        }
+        let refused = walk().await.expect_err("the queue is full");
+        assert_eq!(refused.code(), crate::ErrorCode::Unavailable, "{refused}");
+        assert!(refused.to_string().contains("busy"), "{refused}");
+
+        drop(turn);
+        let answered = tokio::time::timeout(Duration::from_secs(30), async {
+            assert_eq!(lineage.await.expect("walk").nodes.len(), unbounded);
+            assert_eq!(summary.await.expect("summary").datasets, 6);
+            // No schema is stored for t3: answered (whatever it says), not refused or lost.
+            if let Err(error) = check.await {
+                assert_ne!(error.code(), crate::ErrorCode::Unavailable, "{error}");
+            }
+            for more in queued {
+                assert_eq!(more.await.expect("queued walk").nodes.len(), unbounded);
+            }
+        })
+        .await;
+        answered.expect("every waiting request answers once the turn is back");
+        assert_eq!(service.shared.admission.waiting(), 0);
+    });
+    service.close();
+}
+
 /// The SQL merge keeps reported edges, fills kinds only where none were reported, adds the
 /// derived ones, and merging again changes nothing (what lets ingest skip the rewrite).
 #[test]

@@ -19,6 +19,11 @@ pub(super) struct ServeArgs {
     /// Largest node limit a lineage request may ask for.
     #[arg(long, env = "TRIBUTARY_MAX_LINEAGE_NODES", default_value_t = 1_000_000)]
     max_lineage_nodes: usize,
+    /// Lineage walks, change checks and impact summaries that run at once; more wait their turn
+    /// (256 per one running, refused as unavailable past that). Default: the machine's cores less
+    /// one (at least 1), so ingest keeps a core however many are asked for.
+    #[arg(long, env = "TRIBUTARY_MAX_TRAVERSALS", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    max_traversals: Option<u32>,
     /// Global policy file (YAML or JSON, see docs/mesh.md).
     #[arg(long, env = "TRIBUTARY_POLICIES")]
     policies: Option<PathBuf>,
@@ -131,6 +136,9 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.auto_compact = args.auto_compact()?;
     config.snapshot_every = args.snapshot_every;
     config.max_lineage_limit = args.max_lineage_nodes.max(1);
+    if let Some(traversals) = args.max_traversals {
+        config.max_traversals = traversals as usize;
+    }
     config.default_lineage_limit = config.default_lineage_limit.min(config.max_lineage_limit);
     if let Some(path) = &args.policies {
         let text =

@@ -35,7 +35,7 @@ impl Service {
     /// namespace, with the owners of each group.
     pub async fn group_impact(&self, nodes: Vec<NodeRef>) -> Result<Vec<ImpactGroup>, ServiceError> {
         let principal = self.require_read()?;
-        self.blocking(move |shared| {
+        self.traversal(move |shared| {
             let state = shared.read_state();
             let visibility = crate::visibility::Visibility::new(&principal, &state, &shared.redaction_key);
             // Redacted nodes the caller was shown are grouped where they belong, and shown
@@ -225,7 +225,7 @@ impl Service {
                 .ok_or_else(|| ServiceError::invalid("after", "not a cursor this server gave out"))?,
         };
         let (depth, limit) = self.walk_bounds(depth, limit)?;
-        self.blocking(move |shared| {
+        self.traversal(move |shared| {
             // One read of the state for the walk, the counts and the page: they agree.
             let state = shared.read_state();
             let visibility = Visibility::new(&principal, &state, &shared.redaction_key);

@@ -47,22 +47,21 @@ impl Service {
         if query.text.is_none() && query.tag.is_none() && query.owner.is_none() && query.domain.is_none() {
             return Err(ServiceError::invalid("text", "give at least one of text, tag, owner or domain"));
         }
-        let shared = std::sync::Arc::clone(&self.shared);
-        let hits = tokio::task::spawn_blocking(move || {
-            let mut hits = shared.search(&query)?;
-            // Datasets the caller may not see are not found.
-            let visibility =
-                crate::visibility::Visibility::new(&principal, &shared.read_state(), &shared.redaction_key);
-            hits.retain(|hit| match hit {
-                SearchHit::Node(node) => {
-                    node.kind == NodeKind::Job || !visibility.hides(&DatasetId::new(&*node.namespace, &*node.name))
-                }
-                _ => true,
-            });
-            Ok::<_, ServiceError>(hits)
-        })
-        .await
-        .map_err(|error| ServiceError::Internal(format!("search task failed: {error}")))??;
+        let hits = self
+            .traversal(move |shared| {
+                let mut hits = shared.search(&query)?;
+                // Datasets the caller may not see are not found.
+                let visibility =
+                    crate::visibility::Visibility::new(&principal, &shared.read_state(), &shared.redaction_key);
+                hits.retain(|hit| match hit {
+                    SearchHit::Node(node) => {
+                        node.kind == NodeKind::Job || !visibility.hides(&DatasetId::new(&*node.namespace, &*node.name))
+                    }
+                    _ => true,
+                });
+                Ok(hits)
+            })
+            .await?;
         let more = hits.len() > offset + limit;
         Ok((hits.into_iter().skip(offset).take(limit).collect(), more))
     }
