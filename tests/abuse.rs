@@ -437,6 +437,8 @@ async fn a_stalled_body_gets_a_deadline_answer_and_nothing_is_stored() {
     .await;
     assert!(status_of(&answer).starts_with("HTTP/1.1 504"), "{answer}");
     assert_eq!(body_of(&answer)["error"]["code"], "DEADLINE_EXCEEDED", "{answer}");
+    let message = body_of(&answer)["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("send them again") && message.contains("stored once"), "{message}");
     assert!(elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(3), "answered after {elapsed:?}");
     assert_eq!(server.watermark().await, (0, 0));
     server.shutdown().await;

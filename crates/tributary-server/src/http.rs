@@ -289,14 +289,22 @@ async fn guarded(state: GuardState, mut request: Request, next: Next) -> Respons
             );
         }
     }
+    // An event whose body arrived whole may be stored after its deadline passed (the writer
+    // finishes what it was given): the client is told so, and that sending it again is safe.
+    let ingest = request.uri().path().starts_with("/api/v1/lineage");
     let mut response = match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
+            let after = if ingest {
+                "; events whose body was sent whole may still be stored: send them again (an event sent twice is stored once)"
+            } else {
+                ""
+            };
             return error_response(
                 StatusCode::GATEWAY_TIMEOUT,
                 "DEADLINE_EXCEEDED",
                 "",
-                format!("the request did not finish within {} s", limits.request_timeout.as_secs_f64()),
+                format!("the request did not finish within {} s{after}", limits.request_timeout.as_secs_f64()),
             );
         }
     };
