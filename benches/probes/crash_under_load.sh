@@ -27,7 +27,7 @@ if [ -n "${CHECK_NAME:-}" ]; then
   done
 fi
 python3 "$(dirname "$0")/post_http.py" $LOAD $PORT
-if [ -n "${CHECK_NAME:-}" ]; then touch $WORK/$L.stop; wait "${CHECKERS[@]}"; cat $WORK/$L.checks; fi
+if [ ${#CHECKERS[@]} -gt 0 ]; then touch $WORK/$L.stop; wait "${CHECKERS[@]}"; cat $WORK/$L.checks; fi
 if [ "${CRASH:-1}" = 0 ]; then
   kill -TERM $PID; wait $PID
   [ "${KEEP:-0}" = 1 ] || rm -rf "$D"

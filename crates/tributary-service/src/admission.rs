@@ -7,10 +7,13 @@
 //!
 //! Why: every traversal is bounded (node limits, slices of the state lock), but their number
 //! was not. On 2 cores, eight review bots looping a change check of a hub took eight blocking
-//! threads beside the writer, which then got a ninth of the CPU: acknowledgements slowed down
-//! for everyone. The default, one core less than the machine has (at least one), keeps a core
-//! for ingest (the writer, parsing) however many traversals are asked for; point reads
-//! (a dataset, a run, tokens, the audit trail) are not admitted here and never wait.
+//! threads beside the writer, and ingest fell to a ninth of what it is without them
+//! (`benches/README.md`, session 29). The default, as many as the machine has cores, keeps
+//! the threads that compete with ingest (the writer, parsing) for the CPU to that number
+//! however many traversals are asked for (measured on 2 cores: 1 or 2 turns gave ingest
+//! alike, 2 gave the checks a third more throughput and a lower p99 acknowledgement, 3 and 8
+//! less ingest). Point reads (a dataset, a run, tokens, the audit trail) are not admitted
+//! here and never wait.
 //!
 //! A waiting request that its client gives up on (a closed connection, the request timeout, a
 //! gRPC deadline) is dropped from the queue without running. Leaf: no lock is held while
@@ -27,10 +30,9 @@ use crate::ServiceError;
 /// Requests that may wait per traversal running, before new ones are refused.
 pub const MAX_WAITING_PER_RUNNING: usize = 256;
 
-/// The default for [`crate::ServiceConfig::max_traversals`]: the machine's cores less one, at
-/// least one.
+/// The default for [`crate::ServiceConfig::max_traversals`]: the machine's cores.
 pub fn default_max_traversals() -> usize {
-    std::thread::available_parallelism().map_or(1, |cores| cores.get().saturating_sub(1)).max(1)
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 pub(crate) struct Admission {

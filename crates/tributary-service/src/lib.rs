@@ -126,7 +126,7 @@ pub struct ServiceConfig {
     /// closing. Below the catch-up's bound of 100,000 events.
     pub snapshot_every: u64,
     /// Lineage walks, change checks and impact summaries that run at once; more wait their
-    /// turn (see `admission`). The default keeps one core of the machine for ingest.
+    /// turn (see `admission`). The default is the machine's cores.
     pub max_traversals: usize,
 }
 

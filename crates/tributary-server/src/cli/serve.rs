@@ -20,8 +20,8 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "TRIBUTARY_MAX_LINEAGE_NODES", default_value_t = 1_000_000)]
     max_lineage_nodes: usize,
     /// Lineage walks, change checks and impact summaries that run at once; more wait their turn
-    /// (256 per one running, refused as unavailable past that). Default: the machine's cores less
-    /// one (at least 1), so ingest keeps a core however many are asked for.
+    /// (256 per one running, refused as unavailable past that). Default: the machine's cores, so
+    /// no more threads than cores compete with ingest however many are asked for.
     #[arg(long, env = "TRIBUTARY_MAX_TRAVERSALS", value_parser = clap::value_parser!(u32).range(1..=4096))]
     max_traversals: Option<u32>,
     /// Global policy file (YAML or JSON, see docs/mesh.md).
