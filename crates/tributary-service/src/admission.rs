@@ -11,7 +11,7 @@
 //! (`benches/README.md`, session 29). The default, as many as the machine has cores, keeps
 //! the threads that compete with ingest (the writer, parsing) for the CPU to that number
 //! however many traversals are asked for (measured on 2 cores: 1 or 2 turns gave ingest
-//! alike, 2 gave the checks a third more throughput and a lower p99 acknowledgement, 3 and 8
+//! alike, 2 gave the checks 15-36% more throughput and a lower p99 acknowledgement, 3 and 8
 //! less ingest). Point reads (a dataset, a run, tokens, the audit trail) are not admitted
 //! here and never wait.
 //!

@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve OpenLineage ingest (HTTP and gRPC), GraphQL and gRPC queries on one address.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Bulk-load an NDJSON file of OpenLineage events into a store (the server must not be running on it).
     Import(import::ImportArgs),
     /// Write every stored event as NDJSON in ingest order (from a store with `--data-dir`, or
@@ -115,7 +115,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve::serve(args)).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => runtime.block_on(serve::serve(*args)).map(|()| ExitCode::SUCCESS),
         Command::Import(args) => runtime.block_on(import::import(args)),
         Command::Export(args) => runtime.block_on(export::export(args)).map(|()| ExitCode::SUCCESS),
         Command::Stats(args) => runtime.block_on(store::stats(args)).map(|()| ExitCode::SUCCESS),
