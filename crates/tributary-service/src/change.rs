@@ -152,9 +152,7 @@ impl Service {
         to: String,
     ) -> Result<ChangeReport, ServiceError> {
         let principal = self.require_read()?;
-        // Waits for the column lineage after start-up before its turn, not holding one.
-        self.column_lineage_loaded().await?;
-        self.traversal(move |shared| {
+        self.column_traversal(move |shared| {
             let state = shared.read_state_with_columns()?;
             let visibility = Visibility::new(&principal, &state, &shared.redaction_key);
             let dataset = state.resolve_dataset(&visibility.named_start(&principal, &dataset)?);
@@ -196,8 +194,7 @@ impl Service {
         model: Option<String>,
     ) -> Result<ChangeReport, ServiceError> {
         let principal = self.require_read()?;
-        self.column_lineage_loaded().await?;
-        self.traversal(move |shared| {
+        self.column_traversal(move |shared| {
             let proposed = parse_proposed(&text, format, model.as_deref())?;
             shared.check_change_for(&principal, &dataset, &proposed)
         })
@@ -208,8 +205,7 @@ impl Service {
     /// contract, when it is a product's output port).
     pub async fn check_change(&self, dataset: DatasetId, proposed: Schema) -> Result<ChangeReport, ServiceError> {
         let principal = self.require_read()?;
-        self.column_lineage_loaded().await?;
-        self.traversal(move |shared| shared.check_change_for(&principal, &dataset, &proposed)).await
+        self.column_traversal(move |shared| shared.check_change_for(&principal, &dataset, &proposed)).await
     }
 }
 

@@ -622,6 +622,16 @@ impl Service {
         .await
     }
 
+    /// [`Self::traversal`] for work that needs the column lineage: waits for its load after
+    /// start-up first, before taking a turn (so no turn is held while it loads).
+    pub(crate) async fn column_traversal<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Shared) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        self.column_lineage_loaded().await?;
+        self.traversal(work).await
+    }
+
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, ServiceError> {
         Ok(self.shared.store.size_on_disk()?)

@@ -352,9 +352,10 @@ impl Service {
     ) -> Result<ColumnLineageView, ServiceError> {
         let principal = self.require_read()?;
         let service = self.clone();
-        self.column_lineage_loaded().await?;
-        self.traversal(move |_| service.column_lineage_blocking(&principal, &dataset, &field, direction, depth, limit))
-            .await
+        self.column_traversal(move |_| {
+            service.column_lineage_blocking(&principal, &dataset, &field, direction, depth, limit)
+        })
+        .await
     }
 
     fn column_lineage_blocking(
