@@ -17,7 +17,7 @@ use crate::chunks::Chunks;
 use crate::{GraphError, LineageIndex};
 
 mod impact;
-pub use impact::{ColumnImpact, ColumnImpactWalk, ImpactedColumn};
+pub use impact::{ColumnImpact, ColumnImpactWalk, ImpactedColumn, SettledColumnImpact};
 
 type FieldId = u32;
 /// Columns from a traversal's start to some column, both included.
@@ -353,6 +353,10 @@ pub(crate) struct ColumnWalk {
     // hashbrown's hasher: these sets see every column a hub's change reaches.
     visited: hashbrown::HashSet<FieldId>,
     checked_datasets: hashbrown::HashSet<NodeIndex>,
+    /// (column, dataset it feeds) of every edge in `traversal.edges` (downstream; upstream,
+    /// the column fed and the feeding column's dataset): gathered as the steps go, so that
+    /// [`ColumnWalk::finish`] needs no index.
+    reached: hashbrown::HashSet<(FieldId, NodeIndex)>,
     /// (column, distance, the hit it is).
     queue: VecDeque<(FieldId, u32, Option<u32>)>,
 }
@@ -370,6 +374,8 @@ pub(crate) struct ColumnTraversal {
 #[derive(Clone, Copy)]
 pub(crate) struct TraversedColumn {
     pub(crate) field: FieldId,
+    /// The field's dataset (fields never move: read once, under the index).
+    pub(crate) dataset: NodeIndex,
     /// The hit it was reached from; `None` for the start column.
     pub(crate) parent: Option<u32>,
     pub(crate) distance: u32,
@@ -624,7 +630,7 @@ impl LineageIndex {
         let downstream = column_direction(direction)?;
         let mut walk = self.start_column_walk(dataset_node, field, downstream, depth, limit, value_only);
         while !self.step_column_walk(&mut walk, usize::MAX) {}
-        let traversal = self.finish_column_walk(walk);
+        let traversal = walk.finish();
         let start = (dataset.clone(), field.to_owned());
         // Hits come in traversal order and a parent before its children: each path is its
         // parent's with one more step.
@@ -708,7 +714,7 @@ impl LineageIndex {
 
     /// The column traversal in ids (nothing is named until a caller picks what it keeps),
     /// walked a bounded step at a time ([`Self::step_column_walk`], then
-    /// [`Self::finish_column_walk`]), so that a caller can let go of the index between steps.
+    /// [`ColumnWalk::finish`]), so that a caller can let go of the index between steps.
     /// DIRECT edges are followed, INDIRECT ones end their branch; at most `limit` columns.
     pub(crate) fn start_column_walk(
         &self,
@@ -728,6 +734,7 @@ impl LineageIndex {
             traversal: ColumnTraversal::default(),
             visited: hashbrown::HashSet::default(),
             checked_datasets: hashbrown::HashSet::default(),
+            reached: hashbrown::HashSet::default(),
             queue: VecDeque::new(),
         };
         self.add_unverified(dataset_node, Via::Start, downstream, &mut walk.traversal.unverified);
@@ -744,7 +751,18 @@ impl LineageIndex {
     /// done. Field and node ids stay valid between steps (neither is ever removed); edges set
     /// meanwhile are seen by the steps after.
     pub(crate) fn step_column_walk(&self, walk: &mut ColumnWalk, budget: usize) -> bool {
-        let ColumnWalk { downstream, depth, limit, value_only, traversal, visited, checked_datasets, queue, .. } = walk;
+        let ColumnWalk {
+            downstream,
+            depth,
+            limit,
+            value_only,
+            traversal,
+            visited,
+            checked_datasets,
+            reached,
+            queue,
+            ..
+        } = walk;
         let (downstream, depth, limit, value_only) = (*downstream, *depth, *limit, *value_only);
         for _ in 0..budget {
             let Some((current, distance, parent)) = queue.pop_front() else { return true };
@@ -764,8 +782,10 @@ impl LineageIndex {
                 if value_only && (!self.columns.is_direct(transformations) || self.columns.is_masked(transformations)) {
                     continue;
                 }
+                let next_dataset = self.columns.at(next).0;
                 if visited.contains(&next) {
                     traversal.edges.push(edge);
+                    reached.insert((current, next_dataset));
                     continue;
                 }
                 if traversal.hits.len() >= limit {
@@ -773,18 +793,19 @@ impl LineageIndex {
                     continue;
                 }
                 traversal.edges.push(edge);
+                reached.insert((current, next_dataset));
                 visited.insert(next);
                 let direct = self.columns.is_direct(transformations);
                 let hit = u32::try_from(traversal.hits.len()).expect("fewer than 2^32 columns");
                 traversal.hits.push(TraversedColumn {
                     field: next,
+                    dataset: next_dataset,
                     parent,
                     distance: distance + 1,
                     transformations,
                     direct,
                 });
                 if direct {
-                    let next_dataset = self.columns.at(next).0;
                     if checked_datasets.insert(next_dataset) {
                         self.add_unverified(next_dataset, Via::Hit(hit), downstream, &mut traversal.unverified);
                     }
@@ -794,25 +815,21 @@ impl LineageIndex {
         }
         queue.is_empty()
     }
+}
 
-    /// The walk's traversal, once [`Self::step_column_walk`] said it is done.
-    pub(crate) fn finish_column_walk(&self, walk: ColumnWalk) -> ColumnTraversal {
-        let ColumnWalk { start, downstream, mut traversal, .. } = walk;
+impl ColumnWalk {
+    /// The walk's traversal, once [`LineageIndex::step_column_walk`] said it is done. Needs no
+    /// index (the steps gathered what it reads), so a caller that lets go of the index between
+    /// steps does not hold it for this either.
+    pub(crate) fn finish(self) -> ColumnTraversal {
+        let ColumnWalk { start, mut traversal, reached, .. } = self;
         let Some(start) = start else { return traversal };
         // A dataset reached through a column edge is known, not unverified, for that column.
         // Every edge traversed from `via` counts, not only the one on the path that first
         // reached the column: which of several equally near columns comes first depends on
-        // the order the lineage was ingested in, and answers must not.
-        // One set of (column, dataset it feeds) pairs, not a scan of every edge per unverified
-        // dataset: at the impact limit both lists run to 100,000 and more, and the writer
-        // answers this for a changed schema.
-        let reached: hashbrown::HashSet<(FieldId, NodeIndex)> = traversal
-            .edges
-            .iter()
-            .map(
-                |&(from, to, _)| if downstream { (from, self.columns.at(to).0) } else { (to, self.columns.at(from).0) },
-            )
-            .collect();
+        // the order the lineage was ingested in, and answers must not. One set of (column,
+        // dataset it feeds) pairs, not a scan of every edge per unverified dataset: at the
+        // impact limit both lists run to 100,000 and more.
         let ColumnTraversal { hits, unverified, .. } = &mut traversal;
         unverified.retain(|unverified| {
             let via = match unverified.via {
@@ -823,7 +840,9 @@ impl LineageIndex {
         });
         traversal
     }
+}
 
+impl LineageIndex {
     /// Datasets one job away from `dataset` (its consumers' outputs downstream, its
     /// producers' inputs upstream) that have no column lineage with it.
     fn add_unverified(

@@ -19,7 +19,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 pub use columns::{
-    ColumnAnswer, ColumnEdge, ColumnHit, ColumnImpact, ColumnImpactWalk, ImpactedColumn, UnverifiedDataset,
+    ColumnAnswer, ColumnEdge, ColumnHit, ColumnImpact, ColumnImpactWalk, ImpactedColumn, SettledColumnImpact,
+    UnverifiedDataset,
 };
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};

@@ -333,8 +333,9 @@ fn active_contract_schema(state: &State, dataset: &DatasetId) -> Option<Schema> 
 /// consumers come back UNVERIFIED), through dataset lineage for a dataset-level change.
 /// Returns the change with its nearest `keep` impacts (and how many there are) and every
 /// affected node. A column's walk takes the state's read lock [`COLUMN_SLICE`] columns at a
-/// time (a hub's column reaches 100,000), its start and its count (with the nearest impacts
-/// named) one hold each, and the affected nodes are named [`NAME_SLICE`] per hold. A graph
+/// time (a hub's column reaches 100,000) and its start one hold; its count takes none, the
+/// jobs across its steps [`CONNECT_SLICE`] steps per hold, the naming of its nearest impacts
+/// one; the affected nodes are named [`NAME_SLICE`] per hold. A graph
 /// error (`dataset` not in the index) is returned, never read as "no consumer".
 fn trace_change(
     shared: &Shared,
@@ -384,8 +385,12 @@ fn trace_change(
                 }
             }
             let finish_started = std::time::Instant::now();
-            let reached = with_state(shared, |state| state.index.finish_column_impact(walk))?;
-            tracing::debug!(%dataset, steps, longest_step_ms = longest_step.as_millis() as u64,
+            // Counted without the lock; the jobs across its steps found a slice per hold.
+            let mut settled = walk.settle();
+            let settle_ms = finish_started.elapsed().as_millis() as u64;
+            while !with_state(shared, |state| state.index.connect_column_impact(&mut settled, CONNECT_SLICE))? {}
+            let reached = with_state(shared, |state| state.index.name_column_impact(settled))?;
+            tracing::debug!(%dataset, steps, longest_step_ms = longest_step.as_millis() as u64, settle_ms,
                 finish_ms = finish_started.elapsed().as_millis() as u64, "changed column walked");
             impact_count += reached.column_count + reached.unverified_count;
             for slice in reached.nodes.chunks(NAME_SLICE) {
@@ -742,8 +747,10 @@ impl Shared {
 
     /// A change report for `diff` against `dataset`, with the nearest `keep` impacts of each
     /// change, groups and watermark. The state's read lock is taken for one slice of work at a
-    /// time (4,096 columns of a changed column's walk, its start, its count and nearest impacts,
-    /// 4,096 affected nodes' names, 64 consumers' SQL, 4,096 nodes' grouping), so the writer publishes between slices: a hub's report
+    /// time (4,096 columns of a changed column's walk, its start, the jobs across 4,096 of its
+    /// steps, the naming of its nearest impacts, 4,096 affected nodes' names, 64 consumers'
+    /// SQL, 4,096 nodes' grouping; its count takes none), so the writer publishes between
+    /// slices: a hub's report
     /// would hold it for seconds. Later slices may see events after the watermark (that of
     /// the first slice). The caller must not hold the state lock.
     fn build_report(
@@ -799,6 +806,9 @@ impl Shared {
 /// Columns whose edges one hold of the state lock follows while a changed column's impact is
 /// walked (at most 38 ms a step for the 100k mesh's hub column: 25 steps).
 const COLUMN_SLICE: usize = 4_096;
+/// (input, output) steps of a changed column's impact whose job one hold of the state lock
+/// finds (each looks at the output's writers and their inputs).
+const CONNECT_SLICE: usize = 4_096;
 /// Affected nodes one hold of the state lock names after a changed column's walk.
 const NAME_SLICE: usize = 4_096;
 /// Consumers whose SQL one hold of the state lock reads (each may be parsed) while a change

@@ -38,6 +38,89 @@ pub struct ColumnImpactWalk {
     walk: ColumnWalk,
 }
 
+/// A walked [`ColumnImpactWalk`] counted, without the index: what is left needs it (the jobs
+/// across the steps, [`LineageIndex::connect_column_impact`], and the names of the nearest,
+/// [`LineageIndex::name_column_impact`]).
+pub struct SettledColumnImpact {
+    dataset: DatasetId,
+    field: String,
+    start_node: NodeIndex,
+    keep: usize,
+    traversal: ColumnTraversal,
+    column_count: usize,
+    /// Counted hits and unverified datasets within the distance of the `keep`-th nearest.
+    near_columns: Vec<u32>,
+    near_unverified: Vec<u32>,
+    /// Every distinct (input, output) dataset pair a counted hit's last step crosses, and how
+    /// many of them have their job found.
+    steps: Vec<(NodeIndex, NodeIndex)>,
+    connected: usize,
+    jobs_between: hashbrown::HashMap<(NodeIndex, NodeIndex), Option<NodeIndex>>,
+    /// The reached datasets and the unverified datasets' jobs (the steps' jobs join them when
+    /// named).
+    nodes: Vec<NodeNumber>,
+}
+
+impl ColumnImpactWalk {
+    /// Settles a walk that [`LineageIndex::step_column_impact`] said is done: counts it, keeps
+    /// the reached datasets and the nearest candidates. Needs no index: a caller that lets go
+    /// of it between steps does not hold it for the count of a hub's 100,000 columns either.
+    pub fn settle(self) -> SettledColumnImpact {
+        let ColumnImpactWalk { dataset, field, start_node, keep, indirect, walk } = self;
+        let traversal = walk.finish();
+        let hits = &traversal.hits;
+        let counted: Vec<u32> = (0..hits.len() as u32).filter(|&hit| indirect || hits[hit as usize].direct).collect();
+        // Every reached node, once; many columns share a (reader, dataset) step.
+        let mut datasets: hashbrown::HashSet<NodeIndex> = hashbrown::HashSet::new();
+        let mut jobs: hashbrown::HashSet<NodeIndex> = hashbrown::HashSet::new();
+        let mut steps: hashbrown::HashSet<(NodeIndex, NodeIndex)> = hashbrown::HashSet::new();
+        for &hit in &counted {
+            datasets.insert(hits[hit as usize].dataset);
+            steps.insert(step_of(&traversal, start_node, hit));
+        }
+        for unverified in &traversal.unverified {
+            datasets.insert(unverified.dataset);
+            jobs.insert(unverified.job);
+        }
+        let column_count = counted.len();
+        let near_columns = nearest_by_distance(counted, keep, |hit| hits[hit as usize].distance);
+        let near_unverified = nearest_by_distance((0..traversal.unverified.len() as u32).collect(), keep, |at| {
+            unverified_distance(&traversal, at)
+        });
+        let nodes = datasets.into_iter().chain(jobs).map(NodeNumber::from).collect();
+        let steps: Vec<(NodeIndex, NodeIndex)> = steps.into_iter().collect();
+        SettledColumnImpact {
+            dataset,
+            field,
+            start_node,
+            keep,
+            traversal,
+            column_count,
+            near_columns,
+            near_unverified,
+            jobs_between: hashbrown::HashMap::with_capacity(steps.len()),
+            steps,
+            connected: 0,
+            nodes,
+        }
+    }
+}
+
+/// The (input, output) dataset pair `hit`'s last step crosses.
+fn step_of(traversal: &ColumnTraversal, start_node: NodeIndex, hit: u32) -> (NodeIndex, NodeIndex) {
+    let column = &traversal.hits[hit as usize];
+    let parent = column.parent.map_or(start_node, |parent| traversal.hits[parent as usize].dataset);
+    (parent, column.dataset)
+}
+
+/// An unverified dataset's distance: the length of its path.
+fn unverified_distance(traversal: &ColumnTraversal, at: u32) -> u32 {
+    match traversal.unverified[at as usize].via {
+        Via::Start => 1,
+        Via::Hit(hit) => traversal.hits[hit as usize].distance + 1,
+    }
+}
+
 /// Everything one changed column reaches downstream.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ColumnImpact {
@@ -101,56 +184,60 @@ impl LineageIndex {
     }
 
     /// Counts what the finished walk reached, names the nearest `keep` columns and unverified
-    /// datasets with their paths, and lists every reached node by number.
+    /// datasets with their paths, and lists every reached node by number: at once
+    /// ([`ColumnImpactWalk::settle`], then [`Self::name_column_impact`]; a caller that lets go
+    /// of the index between slices settles without it and connects in slices first).
     pub fn finish_column_impact(&self, walk: ColumnImpactWalk) -> ColumnImpact {
-        let ColumnImpactWalk { dataset, field, start_node, keep, indirect, walk } = walk;
-        let (dataset, field) = (&dataset, field.as_str());
-        let traversal = self.finish_column_walk(walk);
-        let hits = &traversal.hits;
-        let dataset_of = |hit: u32| self.columns.at(hits[hit as usize].field).0;
-        let parent_dataset = |hit: u32| hits[hit as usize].parent.map_or(start_node, dataset_of);
-        let counted: Vec<u32> = (0..hits.len() as u32).filter(|&hit| indirect || hits[hit as usize].direct).collect();
+        self.name_column_impact(walk.settle())
+    }
 
-        // Every reached node, once; many columns share a (reader, dataset) step.
-        let mut jobs_between: hashbrown::HashMap<(NodeIndex, NodeIndex), Option<NodeIndex>> = hashbrown::HashMap::new();
-        let mut job_across = |hit: u32| {
-            let step = (parent_dataset(hit), dataset_of(hit));
-            *jobs_between.entry(step).or_insert_with(|| self.connecting_job(step.0, step.1))
-        };
-        let mut datasets: hashbrown::HashSet<NodeIndex> = hashbrown::HashSet::new();
-        let mut jobs: hashbrown::HashSet<NodeIndex> = hashbrown::HashSet::new();
-        for &hit in &counted {
-            datasets.insert(dataset_of(hit));
-            jobs.extend(job_across(hit));
+    /// Finds the jobs across at most `budget` more of the settled impact's steps (a hub's
+    /// change crosses tens of thousands of (input, output) pairs); whether all are found.
+    /// Later calls see the index's edges as they are then, as the walk's steps do.
+    pub fn connect_column_impact(&self, settled: &mut SettledColumnImpact, budget: usize) -> bool {
+        let end = settled.steps.len().min(settled.connected.saturating_add(budget));
+        for at in settled.connected..end {
+            let step = settled.steps[at];
+            let job = self.connecting_job(step.0, step.1);
+            settled.jobs_between.insert(step, job);
         }
-        for unverified in &traversal.unverified {
-            datasets.insert(unverified.dataset);
-            jobs.insert(unverified.job);
-        }
+        settled.connected = end;
+        end == settled.steps.len()
+    }
 
-        let nearest_columns = nearest(
-            counted.clone(),
+    /// The impact: the steps not connected yet connected (all of them when
+    /// [`Self::connect_column_impact`] was not called), the nearest `keep` columns and
+    /// unverified datasets (by distance, then name) named with their paths, and the jobs added
+    /// to the reached nodes. Once connected, work in the kept items (and the columns tied at
+    /// the cut-off distance) and the reached nodes' sort, not in the walk.
+    pub fn name_column_impact(&self, mut settled: SettledColumnImpact) -> ColumnImpact {
+        self.connect_column_impact(&mut settled, usize::MAX);
+        let SettledColumnImpact {
+            dataset,
+            field,
+            start_node,
             keep,
-            |hit| hits[hit as usize].distance,
-            |hit| {
-                let (node, name) = self.columns.at(hits[hit as usize].field);
-                let node = &self.nodes[node.index()];
-                (hits[hit as usize].distance, &*node.namespace, &*node.name, name, hit)
-            },
-        );
-        let via_distance = |via: Via| match via {
-            Via::Start => 0,
-            Via::Hit(hit) => hits[hit as usize].distance,
-        };
-        let unverified_distance = |at: u32| via_distance(traversal.unverified[at as usize].via) + 1;
-        let nearest_unverified =
-            nearest((0..traversal.unverified.len() as u32).collect(), keep, unverified_distance, |at| {
-                let unverified = &traversal.unverified[at as usize];
-                let node = &self.nodes[unverified.dataset.index()];
-                (via_distance(unverified.via) + 1, &*node.namespace, &*node.name, at)
-            });
-
-        let start = (dataset.clone(), field.to_owned());
+            traversal,
+            column_count,
+            near_columns,
+            near_unverified,
+            jobs_between,
+            mut nodes,
+            ..
+        } = settled;
+        let hits = &traversal.hits;
+        let job_across = |hit: u32| jobs_between.get(&step_of(&traversal, start_node, hit)).copied().flatten();
+        let nearest_columns = nearest_by_key(near_columns, keep, |hit| {
+            let (node, name) = self.columns.at(hits[hit as usize].field);
+            let node = &self.nodes[node.index()];
+            (hits[hit as usize].distance, &*node.namespace, &*node.name, name, hit)
+        });
+        let nearest_unverified = nearest_by_key(near_unverified, keep, |at| {
+            let unverified = &traversal.unverified[at as usize];
+            let node = &self.nodes[unverified.dataset.index()];
+            (unverified_distance(&traversal, at), &*node.namespace, &*node.name, at)
+        });
+        let start = (dataset, field);
         let path_to = |via: Via| self.traversal_path(&traversal, &start, via);
         let columns = nearest_columns
             .into_iter()
@@ -175,11 +262,12 @@ impl LineageIndex {
                 self.named_unverified(&traversal, &start, unverified, path_to(unverified.via))
             })
             .collect();
-        let mut nodes: Vec<NodeNumber> = datasets.into_iter().chain(jobs).map(NodeNumber::from).collect();
+        nodes.extend(jobs_between.values().flatten().map(|&job| NodeNumber::from(job)));
         nodes.sort_unstable();
+        nodes.dedup();
         ColumnImpact {
             columns,
-            column_count: counted.len(),
+            column_count,
             unverified,
             unverified_count: traversal.unverified.len(),
             nodes,
@@ -221,17 +309,13 @@ impl LineageIndex {
     }
 }
 
-/// The `keep` items with the smallest keys, in key order. Keys must be distinct (they end
-/// with the item), so the answer is the first `keep` of a full sort. A key begins with the
-/// item's `distance`: items farther than the `keep`-th nearest are dropped first by that
-/// number alone, so the names in the keys are compared only among the nearest (a hub's
-/// change counts 100,000 columns and keeps 100).
-fn nearest<K: Ord>(
-    mut items: Vec<u32>,
-    keep: usize,
-    distance: impl Fn(u32) -> u32,
-    key: impl Fn(u32) -> K,
-) -> Vec<u32> {
+/// The `keep` items with the smallest keys, in key order, in two halves: the first needs
+/// only distances, the second compares names. Keys must be distinct (they end with the item),
+/// so the answer is the first `keep` of a full sort. A key begins with the item's `distance`:
+/// items farther than the `keep`-th nearest are dropped first by that number alone
+/// ([`nearest_by_distance`]), so the names in the keys are compared only among the nearest
+/// ([`nearest_by_key`]; a hub's change counts 100,000 columns and keeps 100).
+fn nearest_by_distance(mut items: Vec<u32>, keep: usize, distance: impl Fn(u32) -> u32) -> Vec<u32> {
     if keep == 0 {
         return Vec::new();
     }
@@ -240,6 +324,12 @@ fn nearest<K: Ord>(
         let cutoff = distance(cut);
         items.retain(|&item| distance(item) <= cutoff);
     }
+    items
+}
+
+/// The second half of the nearest: the `keep` smallest keys of what
+/// [`nearest_by_distance`] kept, in key order.
+fn nearest_by_key<K: Ord>(mut items: Vec<u32>, keep: usize, key: impl Fn(u32) -> K) -> Vec<u32> {
     if items.len() > keep {
         items.select_nth_unstable_by_key(keep - 1, |&item| key(item));
         items.truncate(keep);
