@@ -332,10 +332,10 @@ fn active_contract_schema(state: &State, dataset: &DatasetId) -> Option<Schema> 
 /// (DIRECT use carries on, INDIRECT use is hit when the change breaks it, dataset-level
 /// consumers come back UNVERIFIED), through dataset lineage for a dataset-level change.
 /// Returns the change with its nearest `keep` impacts (and how many there are) and every
-/// affected node. A column's walk takes the state's read lock [`COLUMN_SLICE`] columns at a
-/// time (a hub's column reaches 100,000) and its start one hold; its count takes none, the
-/// jobs across its steps [`CONNECT_SLICE`] steps per hold, the naming of its nearest impacts
-/// one; the affected nodes are named [`NAME_SLICE`] per hold. A graph
+/// affected node. A column's walk (a hub's column reaches 100,000), the jobs across its steps
+/// and the naming of the affected nodes take the state's read lock a few units at a time
+/// ([`in_units`]); its start and the naming of its nearest impacts one hold each; its count
+/// none. A graph
 /// error (`dataset` not in the index) is returned, never read as "no consumer".
 fn trace_change(
     shared: &Shared,
@@ -375,29 +375,23 @@ fn trace_change(
                 let column = resolve_column(&state.index, dataset, &change.path);
                 state.index.begin_column_impact(dataset, &column, IMPACT_LIMIT, keep, breaks_indirect_use(change.kind))
             })??;
-            let (mut steps, mut longest_step) = (0u32, std::time::Duration::ZERO);
-            loop {
-                let step_started = std::time::Instant::now();
-                let done = with_state(shared, |state| state.index.step_column_impact(&mut walk, COLUMN_SLICE))?;
-                (steps, longest_step) = (steps + 1, longest_step.max(step_started.elapsed()));
-                if done {
-                    break;
-                }
-            }
+            let walk_started = std::time::Instant::now();
+            let mut holds = in_units(shared, |state| Ok(state.index.step_column_impact(&mut walk, UNIT)))?;
             let finish_started = std::time::Instant::now();
-            // Counted without the lock; the jobs across its steps found a slice per hold.
+            // Counted without the lock; the jobs across its steps found a unit at a time.
             let mut settled = walk.settle();
             let settle_ms = finish_started.elapsed().as_millis() as u64;
-            while !with_state(shared, |state| state.index.connect_column_impact(&mut settled, CONNECT_SLICE))? {}
+            holds += in_units(shared, |state| Ok(state.index.connect_column_impact(&mut settled, UNIT)))?;
             let reached = with_state(shared, |state| state.index.name_column_impact(settled))?;
-            tracing::debug!(%dataset, steps, longest_step_ms = longest_step.as_millis() as u64, settle_ms,
+            tracing::debug!(%dataset, holds, walk_ms = (finish_started - walk_started).as_millis() as u64, settle_ms,
                 finish_ms = finish_started.elapsed().as_millis() as u64, "changed column walked");
             impact_count += reached.column_count + reached.unverified_count;
-            for slice in reached.nodes.chunks(NAME_SLICE) {
-                let named: Vec<NodeRef> =
-                    with_state(shared, |state| slice.iter().map(|&node| state.index.node_ref(node)).collect())?;
-                affected.extend(named);
-            }
+            let mut units = reached.nodes.chunks(UNIT);
+            in_units(shared, |state| {
+                let Some(unit) = units.next() else { return Ok(true) };
+                affected.extend(unit.iter().map(|&node| state.index.node_ref(node)));
+                Ok(false)
+            })?;
             let step = |(dataset, field): &(DatasetId, String)| format!("{dataset}.{field}");
             for hit in reached.columns {
                 impacts.push(ChangeImpact {
@@ -746,13 +740,13 @@ impl Shared {
     }
 
     /// A change report for `diff` against `dataset`, with the nearest `keep` impacts of each
-    /// change, groups and watermark. The state's read lock is taken for one slice of work at a
-    /// time (4,096 columns of a changed column's walk, its start, the jobs across 4,096 of its
-    /// steps, the naming of its nearest impacts, 4,096 affected nodes' names, 64 consumers'
-    /// SQL, 4,096 nodes' grouping; its count takes none), so the writer publishes between
-    /// slices: a hub's report
-    /// would hold it for seconds. Later slices may see events after the watermark (that of
-    /// the first slice). The caller must not hold the state lock.
+    /// change, groups and watermark. The state's read lock is taken for a few small units of
+    /// work at a time ([`in_units`]: 64 columns of a changed column's walk, the jobs across 64
+    /// of its steps, 64 affected nodes' names or grouping, 4 consumers' SQL; at most 64 units
+    /// a hold, fewer when the writer waits; its start and the naming of its nearest impacts
+    /// one hold each, its count none), so the writer publishes between units: a hub's report
+    /// would hold it for seconds. Later units may see events after the watermark (that of
+    /// the first hold). The caller must not hold the state lock.
     fn build_report(
         &self,
         dataset: &DatasetId,
@@ -772,18 +766,24 @@ impl Shared {
         if changes.iter().any(|c| c.change.positional_risk) {
             let consumers = with_state(self, |state| state.index.consumers(dataset))?;
             let mut positional = Vec::new();
-            for slice in consumers.chunks(POSITIONAL_SLICE) {
-                positional.extend(with_state(self, |state| self.positional_readers(state, dataset, slice))??);
-            }
+            let mut units = consumers.chunks(POSITIONAL_UNIT);
+            in_units(self, |state| {
+                let Some(unit) = units.next() else { return Ok(true) };
+                positional.extend(self.positional_readers(state, dataset, unit)?);
+                Ok(false)
+            })?;
             mark_positional_readers(dataset, &positional, &mut changes, &mut affected);
         }
         let positional = started.elapsed();
         let verdict = changes.iter().map(|c| c.change.verdict).max().unwrap_or(Verdict::Safe);
         let nodes: Vec<NodeRef> = affected.into_iter().collect();
         let mut grouping = crate::mesh::Grouping::default();
-        for slice in nodes.chunks(GROUP_SLICE) {
-            with_state(self, |state| grouping.add(state, slice))?;
-        }
+        let mut units = nodes.chunks(UNIT);
+        in_units(self, |state| {
+            let Some(unit) = units.next() else { return Ok(true) };
+            grouping.add(state, unit);
+            Ok(false)
+        })?;
         let groups = grouping.finish(&self.store)?;
         tracing::debug!(%dataset, nodes = nodes.len(), trace_ms = traced.as_millis() as u64,
             positional_ms = (positional - traced).as_millis() as u64,
@@ -803,19 +803,58 @@ impl Shared {
     }
 }
 
-/// Columns whose edges one hold of the state lock follows while a changed column's impact is
-/// walked (at most 38 ms a step for the 100k mesh's hub column: 25 steps).
-const COLUMN_SLICE: usize = 4_096;
-/// (input, output) steps of a changed column's impact whose job one hold of the state lock
-/// finds (each looks at the output's writers and their inputs).
-const CONNECT_SLICE: usize = 4_096;
-/// Affected nodes one hold of the state lock names after a changed column's walk.
-const NAME_SLICE: usize = 4_096;
-/// Consumers whose SQL one hold of the state lock reads (each may be parsed) while a change
+/// Units of a change report's work one hold of the state's read lock does at most, unless
+/// the writer asks for the lock sooner ([`in_units`]).
+const UNITS_PER_HOLD: usize = 64;
+/// One unit: the columns whose edges a changed column's walk follows, the (input, output)
+/// steps whose job its count finds, the affected nodes named or grouped. Each unit is tens of
+/// microseconds (64 units of 64 columns: ~17 ms for the 100k mesh's hub column).
+const UNIT: usize = 64;
+/// Consumers whose SQL one unit reads (each may be parsed and its record read) while a change
 /// report looks for positional readers.
-const POSITIONAL_SLICE: usize = 64;
-/// Affected nodes one hold of the state lock groups while a change report is grouped.
-const GROUP_SLICE: usize = 4_096;
+const POSITIONAL_UNIT: usize = 4;
+
+/// Does a change report's work under the state's read lock (with the column lineage loaded)
+/// one small unit at a time, [`UNITS_PER_HOLD`] units per hold at most: `unit` does one and
+/// says whether everything is done. A hold ends early as soon as the writer waits for the
+/// lock ([`Shared::writer_waiting`]), so a publication waits for one unit, not a slice, and
+/// the next hold is taken once the writer has the lock. Returns the holds taken.
+pub(crate) fn in_units(
+    shared: &Shared,
+    mut unit: impl FnMut(&State) -> Result<bool, ServiceError>,
+) -> Result<usize, ServiceError> {
+    let mut holds = 0;
+    loop {
+        let state = shared.read_state_with_columns()?;
+        holds += 1;
+        let mut yielded = false;
+        for _ in 0..UNITS_PER_HOLD {
+            if unit(&state)? {
+                return Ok(holds);
+            }
+            if shared.writer_waiting() {
+                yielded = true;
+                break;
+            }
+        }
+        drop(state);
+        if yielded {
+            // The lock wakes the writer, but a reader asking first could still take it
+            // (std's lock clears its writer-waiting mark when it wakes one): wait until the
+            // writer has it (the count drops once it does). Readers' holds are bounded, so
+            // this is too; yields first, then short sleeps, not a busy core.
+            let mut spins = 0u32;
+            while shared.writer_waiting() {
+                if spins < 64 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
+                spins += 1;
+            }
+        }
+    }
+}
 
 /// One slice of a change report's work under the state's read lock (with the column lineage
 /// loaded), holding no other lock.

@@ -204,6 +204,9 @@ impl State {
 /// - `state` is the only lock over shared in-memory state. Nobody takes another lock while
 ///   holding it, except leaf locks that are never held while taking anything
 ///   (`LineageIndex`'s listing cache and frozen adjacency copy, sled's internal locks).
+///   Whoever takes it for writing says so first in `writers_waiting` (an atomic, not a
+///   lock): long readers that work in small units (a change check) end their hold at the
+///   next unit when it is set, so a publication waits for a unit, not a slice.
 /// - `apply` serialises descriptor applies (read the mesh, evaluate, store, install). It is
 ///   taken before `state`, never while holding it; the writer never takes it.
 /// - `column_state` is a leaf: held only to read or set the load state and to wait on
@@ -216,6 +219,8 @@ impl State {
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) state: RwLock<State>,
+    /// Threads waiting to take `state` for writing (see [`Shared::write_state`]).
+    writers_waiting: std::sync::atomic::AtomicUsize,
     pub(crate) apply: Mutex<()>,
     /// Schema changes seen in ingested events, to subscribers.
     pub(crate) schema_changes: tokio::sync::broadcast::Sender<Arc<tributary_model::SchemaChangeRecord>>,
@@ -341,6 +346,7 @@ impl Service {
         let shared = Arc::new(Shared {
             store,
             state: RwLock::new(state),
+            writers_waiting: std::sync::atomic::AtomicUsize::new(0),
             apply: Mutex::new(()),
             schema_changes: tokio::sync::broadcast::channel(change::SCHEMA_CHANGE_BACKLOG).0,
             recorder: recorder::Recorder::new(published),
@@ -652,8 +658,20 @@ impl Shared {
         self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The shared state for writing; readers working in units see that it is asked for
+    /// ([`Self::writer_waiting`]) while this waits.
     pub(crate) fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        use std::sync::atomic::Ordering;
+        self.writers_waiting.fetch_add(1, Ordering::SeqCst);
+        let state = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.writers_waiting.fetch_sub(1, Ordering::SeqCst);
+        state
+    }
+
+    /// Whether someone waits to take the state for writing: a reader holding it for a slice
+    /// of work lets go at its next unit and takes the lock again once the writer has it.
+    pub(crate) fn writer_waiting(&self) -> bool {
+        self.writers_waiting.load(std::sync::atomic::Ordering::SeqCst) > 0
     }
 
     /// Serialises descriptor applies; taken before [`Self::write_state`], never after.

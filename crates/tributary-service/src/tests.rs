@@ -152,6 +152,46 @@ fn readers_writer_and_applies_share_the_state_without_stalls() {
     service.close();
 }
 
+/// A change report's work in units (`change::in_units`) lets a writer that waits for the state
+/// in at the next unit, not at the end of the hold: the writer asks while a unit runs, the
+/// hold ends there, the next unit (in a new hold) sees what the writer set; with nobody
+/// waiting, one hold does every unit.
+#[test]
+fn a_waiting_writer_gets_the_state_at_the_next_unit() {
+    let service = Service::open(ServiceConfig::default()).expect("open");
+    let shared = &*service.shared;
+    let key = ("units".to_owned(), 0);
+    let mut units = 0;
+    let holds = crate::change::in_units(shared, |_| {
+        units += 1;
+        Ok(units == 3)
+    })
+    .expect("units");
+    assert_eq!((holds, units), (1, 3), "nobody waits: one hold");
+    std::thread::scope(|scope| {
+        let (mut units, mut writer) = (0, None);
+        let holds = crate::change::in_units(shared, |state| {
+            units += 1;
+            if units == 1 {
+                writer = Some(scope.spawn(|| {
+                    shared.write_state().offsets.insert(key.clone(), 7);
+                }));
+                while !shared.writer_waiting() {
+                    std::thread::yield_now();
+                }
+                assert!(!state.offsets.contains_key(&key));
+                return Ok(false);
+            }
+            assert_eq!(state.offsets.get(&key), Some(&7), "unit {units}: the writer went first");
+            Ok(units == 3)
+        })
+        .expect("units");
+        assert_eq!((holds, units), (2, 3), "the hold ended at the unit the writer waited at");
+        writer.expect("writer").join().expect("writer thread");
+    });
+    assert!(!shared.writer_waiting());
+}
+
 /// Walks and checks take turns (`admission`): while every turn is taken, a lineage walk, an
 /// impact summary and a change check wait and a point read does not; once the queue is full a
 /// walk is refused as unavailable; when the turn is given back the waiting ones answer, right.
