@@ -807,8 +807,9 @@ impl Shared {
 /// the writer asks for the lock sooner ([`in_units`]).
 const UNITS_PER_HOLD: usize = 64;
 /// One unit: the columns whose edges a changed column's walk follows, the (input, output)
-/// steps whose job its count finds, the affected nodes named or grouped. Each unit is tens of
-/// microseconds (64 units of 64 columns: ~17 ms for the 100k mesh's hub column).
+/// steps whose job its count finds, the affected nodes named or grouped. A unit of the 100k
+/// mesh's hub column walk takes ~0.1 ms on average and up to ~1 ms (a hold of 64 units, up to
+/// ~17 ms, when nobody waits to write).
 const UNIT: usize = 64;
 /// Consumers whose SQL one unit reads (each may be parsed and its record read) while a change
 /// report looks for positional readers.
