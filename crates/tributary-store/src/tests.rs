@@ -496,19 +496,31 @@ fn facet_references_that_do_not_resolve_are_refused_and_compare_by_value() {
 fn previous_store_formats_are_upgraded_in_place_and_a_newer_one_refused() {
     let dir = tempfile::tempdir().unwrap();
     let meta = |format: u8| {
-        let db = sled::open(dir.path()).unwrap();
+        // sled's threads of the store just dropped may hold its file lock a moment longer.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let db = loop {
+            match sled::open(dir.path()) {
+                Err(sled::Error::Io(io))
+                    if io.to_string().contains("acquire lock") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => break opened.unwrap(),
+            }
+        };
         db.insert(crate::keys::META_FORMAT, &[format]).unwrap();
         db.flush().unwrap();
     };
-    drop(Store::open(dir.path(), &StoreConfig::default()).unwrap());
+    drop(Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap());
     for previous in crate::UPGRADABLE_FORMATS {
         meta(previous);
-        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let store =
+            Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap();
         assert_eq!(store.db().unwrap().get(crate::keys::META_FORMAT).unwrap().unwrap().as_ref(), [crate::STORE_FORMAT]);
     }
     meta(crate::STORE_FORMAT + 1);
     assert!(matches!(
-        Store::open(dir.path(), &StoreConfig::default()),
+        Store::open_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)),
         Err(StoreError::UnsupportedFormat { found }) if found == crate::STORE_FORMAT + 1
     ));
 }
