@@ -386,11 +386,9 @@ fn trace_change(
             tracing::debug!(%dataset, holds, walk_ms = (finish_started - walk_started).as_millis() as u64, settle_ms,
                 finish_ms = finish_started.elapsed().as_millis() as u64, "changed column walked");
             impact_count += reached.column_count + reached.unverified_count;
-            let mut units = reached.nodes.chunks(UNIT);
-            in_units(shared, |state| {
-                let Some(unit) = units.next() else { return Ok(true) };
+            in_units_of(shared, &reached.nodes, UNIT, |state, unit| {
                 affected.extend(unit.iter().map(|&node| state.index.node_ref(node)));
-                Ok(false)
+                Ok(())
             })?;
             let step = |(dataset, field): &(DatasetId, String)| format!("{dataset}.{field}");
             for hit in reached.columns {
@@ -766,11 +764,9 @@ impl Shared {
         if changes.iter().any(|c| c.change.positional_risk) {
             let consumers = with_state(self, |state| state.index.consumers(dataset))?;
             let mut positional = Vec::new();
-            let mut units = consumers.chunks(POSITIONAL_UNIT);
-            in_units(self, |state| {
-                let Some(unit) = units.next() else { return Ok(true) };
+            in_units_of(self, &consumers, POSITIONAL_UNIT, |state, unit| {
                 positional.extend(self.positional_readers(state, dataset, unit)?);
-                Ok(false)
+                Ok(())
             })?;
             mark_positional_readers(dataset, &positional, &mut changes, &mut affected);
         }
@@ -778,11 +774,9 @@ impl Shared {
         let verdict = changes.iter().map(|c| c.change.verdict).max().unwrap_or(Verdict::Safe);
         let nodes: Vec<NodeRef> = affected.into_iter().collect();
         let mut grouping = crate::mesh::Grouping::default();
-        let mut units = nodes.chunks(UNIT);
-        in_units(self, |state| {
-            let Some(unit) = units.next() else { return Ok(true) };
+        in_units_of(self, &nodes, UNIT, |state, unit| {
             grouping.add(state, unit);
-            Ok(false)
+            Ok(())
         })?;
         let groups = grouping.finish(&self.store)?;
         tracing::debug!(%dataset, nodes = nodes.len(), trace_ms = traced.as_millis() as u64,
@@ -855,6 +849,21 @@ pub(crate) fn in_units(
             }
         }
     }
+}
+
+/// [`in_units`] over `items`, `size` of them a unit: `each` is called with every chunk in
+/// order. Returns the holds taken.
+fn in_units_of<I>(
+    shared: &Shared,
+    items: &[I],
+    size: usize,
+    mut each: impl FnMut(&State, &[I]) -> Result<(), ServiceError>,
+) -> Result<usize, ServiceError> {
+    let mut units = items.chunks(size);
+    in_units(shared, |state| match units.next() {
+        Some(unit) => each(state, unit).map(|()| false),
+        None => Ok(true),
+    })
 }
 
 /// One slice of a change report's work under the state's read lock (with the column lineage

@@ -497,17 +497,8 @@ fn previous_store_formats_are_upgraded_in_place_and_a_newer_one_refused() {
     let dir = tempfile::tempdir().unwrap();
     let meta = |format: u8| {
         // sled's threads of the store just dropped may hold its file lock a moment longer.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let db = loop {
-            match sled::open(dir.path()) {
-                Err(sled::Error::Io(io))
-                    if io.to_string().contains("acquire lock") && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                opened => break opened.unwrap(),
-            }
-        };
+        let db =
+            crate::open_db_waiting(dir.path(), &StoreConfig::default(), std::time::Duration::from_secs(10)).unwrap();
         db.insert(crate::keys::META_FORMAT, &[format]).unwrap();
         db.flush().unwrap();
     };
