@@ -16,6 +16,7 @@ mod snapshot;
 
 use std::collections::HashSet;
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 
 pub use columns::{
@@ -26,7 +27,7 @@ use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, VisitMap, Visitable};
 pub use prefetch::prefetch;
-pub use reach::{NodeNumber, Reach, ReachedNode};
+pub use reach::{LineageWalk, NodeNumber, Reach, ReachedNode};
 pub use snapshot::{SnapshotColumns, SnapshotError, SnapshotImage, SnapshotNodes};
 use tributary_model::{DatasetId, Direction, EdgeKind, JobId, NodeKind, NodeRef, Watermark};
 
@@ -172,7 +173,8 @@ impl LineageAnswer<NodeName> {
 }
 
 /// A lineage answer as node indices, before it is named.
-struct Walked {
+#[derive(Default)]
+pub(crate) struct Walked {
     nodes: Vec<(NodeIndex, u32)>,
     edges: Vec<(NodeIndex, NodeIndex, EdgeKind)>,
     truncated: bool,
@@ -406,45 +408,23 @@ impl LineageIndex {
     /// at most `limit` nodes (the start included), in the question's shape. `Both` is the
     /// union of the upstream and the downstream answers, each node at its smaller distance.
     pub fn lineage(&self, question: LineageQuestion<'_>) -> Result<LineageAnswer, GraphError> {
-        let walked = self.lineage_walked(question)?;
+        let walked = self.walk_whole(question)?;
         Ok(self.name_answer(walked))
     }
 
     /// [`Self::lineage`] with the nodes named by the index's shared strings ([`NodeName`]):
     /// no copy of any name, for answers too large to copy.
     pub fn lineage_named(&self, question: LineageQuestion<'_>) -> Result<LineageAnswer<NodeName>, GraphError> {
-        let walked = self.lineage_walked(question)?;
+        let walked = self.walk_whole(question)?;
         Ok(self.name_answer(walked))
     }
 
     /// [`Self::lineage`]'s answer handed to `sink` as it is read out of the index (no answer
     /// is built); whether the node limit cut it.
     pub fn lineage_into(&self, question: LineageQuestion<'_>, sink: &mut impl AnswerSink) -> Result<bool, GraphError> {
-        let walked = self.lineage_walked(question)?;
-        self.read_out(&walked, sink);
+        let walked = self.walk_whole(question)?;
+        self.read_out(&walked, 0..walked.nodes.len(), 0..walked.edges.len(), sink);
         Ok(walked.truncated)
-    }
-
-    fn lineage_walked(&self, question: LineageQuestion<'_>) -> Result<Walked, GraphError> {
-        let LineageQuestion { start, direction, depth, limit, shape } = question;
-        let start_index = self.node_index(start)?;
-        let limit = limit.max(1);
-        match direction {
-            Direction::Downstream => Ok(self.traverse(start_index, PetDirection::Outgoing, depth, limit, shape)),
-            Direction::Upstream => Ok(self.traverse(start_index, PetDirection::Incoming, depth, limit, shape)),
-            Direction::Both => {
-                let up = self.traverse(start_index, PetDirection::Incoming, depth, limit, shape);
-                let down = self.traverse(start_index, PetDirection::Outgoing, depth, limit, shape);
-                Ok(merge_answers(up, down, limit))
-            }
-        }
-    }
-
-    fn traverse(&self, start: NodeIndex, side: PetDirection, depth: u32, limit: usize, shape: AnswerShape) -> Walked {
-        let mut edges = Vec::new();
-        let with_edges = (shape == AnswerShape::Full).then_some(&mut edges);
-        let (nodes, truncated) = self.walk(start, side, depth, limit, shape != AnswerShape::DatasetsOnly, with_edges);
-        Walked { nodes, edges, truncated }
     }
 
     fn name_answer<N>(&self, walked: Walked) -> LineageAnswer<N>
@@ -456,15 +436,15 @@ impl LineageIndex {
             edges: Vec::with_capacity(walked.edges.len()),
             truncated: walked.truncated,
         };
-        self.read_out(&walked, &mut answer);
+        self.read_out(&walked, 0..walked.nodes.len(), 0..walked.edges.len(), &mut answer);
         answer
     }
 
-    /// Hands a walk's nodes and edges to `sink`, named.
-    fn read_out(&self, walked: &Walked, sink: &mut impl AnswerSink) {
+    /// Hands the walk's `nodes` and `edges` (ranges of positions) to `sink`, named.
+    fn read_out(&self, walked: &Walked, nodes: Range<usize>, edges: Range<usize>, sink: &mut impl AnswerSink) {
         // Each node's entry and name are a cache miss: the entries are asked for 16 nodes
         // ahead, the names (read through those entries) 8 ahead.
-        let order = &walked.nodes;
+        let order = &walked.nodes[nodes];
         for at in 0..order.len() {
             if let Some(&(ahead, _)) = order.get(at + 16) {
                 prefetch::prefetch(std::ptr::from_ref(&self.nodes[ahead.index()]));
@@ -475,12 +455,13 @@ impl LineageIndex {
             let (index, distance) = order[at];
             sink.node(&self.nodes[index.index()], distance);
         }
-        for at in 0..walked.edges.len() {
-            if let Some(&(from, to, _)) = walked.edges.get(at + 8) {
+        let edges = &walked.edges[edges];
+        for at in 0..edges.len() {
+            if let Some(&(from, to, _)) = edges.get(at + 8) {
                 prefetch::prefetch(std::ptr::from_ref(&self.nodes[from.index()]));
                 prefetch::prefetch(std::ptr::from_ref(&self.nodes[to.index()]));
             }
-            let (from, to, kind) = walked.edges[at];
+            let (from, to, kind) = edges[at];
             sink.edge(&self.nodes[from.index()], &self.nodes[to.index()], kind);
         }
     }
@@ -588,32 +569,6 @@ impl LineageIndex {
         let more = matches.next().is_some();
         (items, more)
     }
-}
-
-fn merge_answers(up: Walked, down: Walked, limit: usize) -> Walked {
-    let mut nodes: Vec<(NodeIndex, u32)> = Vec::with_capacity(up.nodes.len() + down.nodes.len());
-    let mut position: std::collections::HashMap<NodeIndex, usize> = std::collections::HashMap::new();
-    let mut truncated = up.truncated || down.truncated;
-    for (node, distance) in up.nodes.into_iter().chain(down.nodes) {
-        match position.get(&node) {
-            Some(&at) => nodes[at].1 = nodes[at].1.min(distance),
-            None if nodes.len() >= limit => truncated = true,
-            None => {
-                position.insert(node, nodes.len());
-                nodes.push((node, distance));
-            }
-        }
-    }
-    let mut seen = HashSet::new();
-    let edges = up
-        .edges
-        .into_iter()
-        .chain(down.edges)
-        .filter(|(from, to, _)| position.contains_key(from) && position.contains_key(to))
-        .filter(|&(from, to, _)| seen.insert((from, to)))
-        .collect();
-    nodes.sort_by_key(|&(_, distance)| distance);
-    Walked { nodes, edges, truncated }
 }
 
 #[cfg(test)]

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use petgraph::visit::EdgeRef;
 use tributary_model::{Direction, EdgeKind, NodeKind, NodeRef};
 
+use std::collections::HashSet;
+
 use crate::frozen::Frozen;
-use crate::{Generation, GraphError, LineageIndex};
+use crate::{AnswerShape, AnswerSink, Generation, GraphError, LineageIndex, LineageQuestion, Walked};
 
 /// A node of the index by number, dense from 0. Valid against the index that gave it out:
 /// nodes are never removed, so a number keeps naming the same node.
@@ -54,26 +56,135 @@ pub struct Reach {
 }
 
 /// The edges a walk passed, when the answer carries them.
-pub(crate) type WalkEdges = Vec<(NodeIndex, NodeIndex, EdgeKind)>;
+type WalkEdges = Vec<(NodeIndex, NodeIndex, EdgeKind)>;
+
+/// A lineage walk done a few queued nodes at a time, so that its caller can let go of the
+/// index between steps (the writer then publishes): begun by [`LineageIndex::begin_lineage`],
+/// walked by [`LineageIndex::step_lineage`] and read out by [`LineageIndex::read_out_lineage`]
+/// or [`LineageIndex::finish_reach`]. Node numbers stay valid across steps (nodes are never
+/// removed), and each step follows the edges the index has then: a walk that outlives
+/// changes to the index answers from a mix of its states, every edge it passed there when
+/// it passed it, every node reached through edges that were. Against one unchanged index it
+/// answers exactly as [`LineageIndex::lineage`].
+pub struct LineageWalk {
+    /// One walk per side, in the answer's order (upstream first for `Both`).
+    sides: Vec<Walk>,
+    /// The side walked now.
+    at: usize,
+    limit: usize,
+    with_jobs: bool,
+    /// The answer, once every side is walked (and merged).
+    answer: Option<Walked>,
+    /// Nodes, then edges, handed to the sink so far.
+    read_nodes: usize,
+    read_edges: usize,
+}
+
+impl LineageWalk {
+    /// Whether the node limit cut the walk (so far, until it is done).
+    pub fn truncated(&self) -> bool {
+        match &self.answer {
+            Some(answer) => answer.truncated,
+            None => self.sides.iter().any(|side| side.truncated),
+        }
+    }
+}
 
 impl LineageIndex {
     /// The nodes of [`Self::lineage`]'s answer with [`crate::AnswerShape::Nodes`], in
     /// the same order with the same distances and truncation, as numbers: no name is read or
     /// copied, so the walk costs only the graph's edges.
     pub fn reach(&self, start: &NodeRef, direction: Direction, depth: u32, limit: usize) -> Result<Reach, GraphError> {
+        let question = LineageQuestion::new(start, direction, depth, limit).shaped(AnswerShape::Nodes);
+        let walk = self.begin_lineage(question)?;
+        Ok(self.finish_reach(walk))
+    }
+
+    /// Starts [`Self::lineage`]'s walk for `question`; nothing is walked yet.
+    pub fn begin_lineage(&self, question: LineageQuestion<'_>) -> Result<LineageWalk, GraphError> {
+        let LineageQuestion { start, direction, depth, limit, shape } = question;
         let start = self.node_index(start)?;
         let limit = limit.max(1);
-        let (nodes, truncated) = match direction {
-            Direction::Downstream => self.walk(start, PetDirection::Outgoing, depth, limit, true, None),
-            Direction::Upstream => self.walk(start, PetDirection::Incoming, depth, limit, true, None),
-            Direction::Both => {
-                let up = self.walk(start, PetDirection::Incoming, depth, limit, true, None);
-                let down = self.walk(start, PetDirection::Outgoing, depth, limit, true, None);
-                self.merge_walks(up, down, limit)
-            }
+        let with_edges = shape == AnswerShape::Full;
+        let side = |side| Walk::new(self, start, side, depth, limit, with_edges);
+        let sides = match direction {
+            Direction::Downstream => vec![side(PetDirection::Outgoing)],
+            Direction::Upstream => vec![side(PetDirection::Incoming)],
+            Direction::Both => vec![side(PetDirection::Incoming), side(PetDirection::Outgoing)],
         };
-        let nodes = nodes.into_iter().map(|(node, distance)| ReachedNode { node: node.into(), distance }).collect();
-        Ok(Reach { nodes, truncated })
+        Ok(LineageWalk {
+            sides,
+            at: 0,
+            limit,
+            with_jobs: shape != AnswerShape::DatasetsOnly,
+            answer: None,
+            read_nodes: 0,
+            read_edges: 0,
+        })
+    }
+
+    /// Walks on: follows the edges of at most `budget` (at least 1) queued nodes, or merges
+    /// the sides once both are walked. Whether the walk is done.
+    pub fn step_lineage(&self, walk: &mut LineageWalk, budget: usize) -> bool {
+        let mut budget = budget.max(1);
+        while walk.answer.is_none() {
+            if budget == 0 {
+                return false;
+            }
+            match walk.sides.get_mut(walk.at) {
+                Some(side) => {
+                    let (done, expanded) = self.walk_some(side, budget);
+                    walk.at += usize::from(done);
+                    budget = budget.saturating_sub(expanded.max(1));
+                }
+                None => {
+                    let mut sides = std::mem::take(&mut walk.sides).into_iter().map(|side| side.finish(walk.with_jobs));
+                    walk.answer = match (sides.next(), sides.next()) {
+                        (Some(up), Some(down)) => Some(self.merge_walks(up, down, walk.limit)),
+                        (Some(only), None) => Some(only),
+                        (None, _) => Some(Walked { nodes: Vec::new(), edges: Vec::new(), truncated: false }),
+                    };
+                    // A merge is a unit of its own.
+                    return true;
+                }
+            }
+        }
+        true
+    }
+
+    /// Hands the next at most `budget` (at least 1) of the answer's nodes, then edges, to
+    /// `sink`, named; walks on first ([`Self::step_lineage`]) while the walk is not done.
+    /// Whether everything is read out.
+    pub fn read_out_lineage(&self, walk: &mut LineageWalk, sink: &mut impl AnswerSink, budget: usize) -> bool {
+        let Some(answer) = walk.answer.as_ref() else {
+            self.step_lineage(walk, budget);
+            return false;
+        };
+        let budget = budget.max(1);
+        let nodes = walk.read_nodes..answer.nodes.len().min(walk.read_nodes.saturating_add(budget));
+        let left = budget - nodes.len();
+        let edges = walk.read_edges..answer.edges.len().min(walk.read_edges.saturating_add(left));
+        self.read_out(answer, nodes.clone(), edges.clone(), sink);
+        walk.read_nodes = nodes.end;
+        walk.read_edges = edges.end;
+        walk.read_nodes == answer.nodes.len() && walk.read_edges == answer.edges.len()
+    }
+
+    /// The walk's nodes as numbers, walking on to its end first if it is not done (bounded
+    /// by its node limit).
+    pub fn finish_reach(&self, mut walk: LineageWalk) -> Reach {
+        while !self.step_lineage(&mut walk, usize::MAX) {}
+        let answer = walk.answer.unwrap_or_default();
+        let nodes =
+            answer.nodes.into_iter().map(|(node, distance)| ReachedNode { node: node.into(), distance }).collect();
+        Reach { nodes, truncated: answer.truncated }
+    }
+
+    /// [`Self::begin_lineage`] walked to its end in one go.
+    pub(crate) fn walk_whole(&self, question: LineageQuestion<'_>) -> Result<Walked, GraphError> {
+        let mut walk = self.begin_lineage(question)?;
+        while !self.step_lineage(&mut walk, usize::MAX) {}
+        Ok(walk.answer.unwrap_or_default())
     }
 
     /// The number of a node the index holds (`None` for one it does not).
@@ -94,46 +205,35 @@ impl LineageIndex {
         if self.is_job(node) { NodeKind::Job } else { NodeKind::Dataset }
     }
 
-    /// Breadth-first from `start` along `side`, at most `depth` job hops and `limit` nodes:
-    /// the nodes in visit order with their distances (jobs only `with_jobs`; the start
-    /// always), whether the limit cut the walk, and the edges passed into `edges` if given.
-    /// Without edges, neighbours come from the frozen copy where it is current.
-    pub(crate) fn walk(
-        &self,
-        start: NodeIndex,
-        side: PetDirection,
-        depth: u32,
-        limit: usize,
-        with_jobs: bool,
-        mut edges: Option<&mut WalkEdges>,
-    ) -> (Vec<(NodeIndex, u32)>, bool) {
-        let frozen = if edges.is_none() { Some(self.frozen()) } else { None };
-        let capacity = limit.min(self.is_job.len());
-        let mut walk = Walk {
-            visited: vec![0; self.is_job.len().div_ceil(64)],
-            queue: Vec::with_capacity(capacity),
-            queue_is_job: Vec::with_capacity(capacity),
-            depth,
-            limit,
-            truncated: false,
-        };
-        walk.visit(start, 0, self.is_job[start.index()]);
-        let mut head = 0;
-        while let Some(&(current, distance)) = walk.queue.get(head) {
+    /// Follows the edges of at most `budget` of `walk`'s queued nodes, breadth-first: whether
+    /// its queue is done, and how many nodes it followed. Without edges to collect,
+    /// neighbours come from the frozen copy where it is current.
+    fn walk_some(&self, walk: &mut Walk, budget: usize) -> (bool, usize) {
+        // Nodes added since the walk began (between its steps) get their bits.
+        let words = self.is_job.len().div_ceil(64);
+        if walk.visited.len() < words {
+            walk.visited.resize(words, 0);
+        }
+        let frozen = if walk.edges.is_none() { Some(self.frozen()) } else { None };
+        let side = walk.side;
+        let mut expanded = 0;
+        while expanded < budget {
+            let Some(&(current, distance)) = walk.queue.get(walk.head) else { return (true, expanded) };
             // The graph is bipartite (datasets -> jobs -> datasets): every neighbour is of the
             // other kind, known without reading it.
-            let next_is_job = !walk.queue_is_job[head];
+            let next_is_job = !walk.queue_is_job[walk.head];
             if let Some(frozen) = frozen.as_deref() {
                 // Rows lie wherever their nodes' numbers put them: their bounds are asked for
                 // 16 queued nodes ahead, their neighbours (found through those bounds) 8.
-                if let Some(&(ahead, _)) = walk.queue.get(head + 16) {
+                if let Some(&(ahead, _)) = walk.queue.get(walk.head + 16) {
                     frozen.prefetch_bounds(ahead, side);
                 }
-                if let Some(&(ahead, _)) = walk.queue.get(head + 8) {
+                if let Some(&(ahead, _)) = walk.queue.get(walk.head + 8) {
                     frozen.prefetch_row(ahead, side);
                 }
             }
-            head += 1;
+            walk.head += 1;
+            expanded += 1;
             match frozen.as_deref().and_then(|frozen| frozen.row(current, side)) {
                 Some(row) => {
                     for &next in row {
@@ -145,7 +245,7 @@ impl LineageIndex {
                         let next = if side == PetDirection::Outgoing { edge.target() } else { edge.source() };
                         debug_assert_eq!(self.is_job[next.index()], next_is_job, "an edge joins two nodes of a kind");
                         if walk.step(next, distance, next_is_job)
-                            && let Some(edges) = edges.as_deref_mut()
+                            && let Some(edges) = walk.edges.as_mut()
                         {
                             edges.push((edge.source(), edge.target(), *edge.weight()));
                         }
@@ -153,16 +253,7 @@ impl LineageIndex {
                 }
             }
         }
-        let Walk { mut queue, queue_is_job, truncated, .. } = walk;
-        if !with_jobs {
-            let mut position = 0;
-            queue.retain(|_| {
-                let keep = position == 0 || !queue_is_job[position];
-                position += 1;
-                keep
-            });
-        }
-        (queue, truncated)
+        (walk.head >= walk.queue.len(), expanded)
     }
 
     /// The frozen copy of the adjacency, taken now if there is none or it is stale.
@@ -190,19 +281,15 @@ impl LineageIndex {
         }
     }
 
-    /// The union of an upstream and a downstream walk as `merge_answers` makes it: upstream
-    /// first, each node once at its smaller distance, at most `limit` nodes, then in distance
-    /// order (stable).
-    fn merge_walks(
-        &self,
-        (up, up_truncated): (Vec<(NodeIndex, u32)>, bool),
-        (down, down_truncated): (Vec<(NodeIndex, u32)>, bool),
-        limit: usize,
-    ) -> (Vec<(NodeIndex, u32)>, bool) {
-        let mut truncated = up_truncated || down_truncated;
+    /// The union of an upstream and a downstream walk: upstream first, each node once at its
+    /// smaller distance, at most `limit` nodes, then in distance order (stable); the edges
+    /// between the nodes kept, each once.
+    fn merge_walks(&self, up: Walked, down: Walked, limit: usize) -> Walked {
+        let mut truncated = up.truncated || down.truncated;
+        // Every node a walk reached is in the index now: nodes are never removed.
         let mut position = vec![u32::MAX; self.is_job.len()];
-        let mut nodes: Vec<(NodeIndex, u32)> = Vec::with_capacity(up.len() + down.len());
-        for (node, distance) in up.into_iter().chain(down) {
+        let mut nodes: Vec<(NodeIndex, u32)> = Vec::with_capacity(up.nodes.len() + down.nodes.len());
+        for (node, distance) in up.nodes.into_iter().chain(down.nodes) {
             match position[node.index()] {
                 u32::MAX if nodes.len() >= limit => truncated = true,
                 u32::MAX => {
@@ -213,13 +300,22 @@ impl LineageIndex {
                 at => nodes[at as usize].1 = nodes[at as usize].1.min(distance),
             }
         }
+        let kept = |node: NodeIndex| position[node.index()] != u32::MAX;
+        let mut seen = HashSet::new();
+        let edges = up
+            .edges
+            .into_iter()
+            .chain(down.edges)
+            .filter(|&(from, to, _)| kept(from) && kept(to) && seen.insert((from, to)))
+            .collect();
         nodes.sort_by_key(|&(_, distance)| distance);
-        (nodes, truncated)
+        Walked { nodes, edges, truncated }
     }
 }
 
-/// The state of one breadth-first walk.
+/// The state of one breadth-first walk along one side.
 struct Walk {
+    side: PetDirection,
     /// A bit per node index.
     visited: Vec<u64>,
     /// Every visited node, in visit order, with its distance: also the walk's queue.
@@ -227,12 +323,56 @@ struct Walk {
     /// Whether each node of `queue` (by position) is a job: read in order, where the index's
     /// own table would be a random read per node.
     queue_is_job: Vec<bool>,
+    /// The position in `queue` of the next node whose edges are followed.
+    head: usize,
+    /// The edges passed, when the answer carries them.
+    edges: Option<WalkEdges>,
     depth: u32,
     limit: usize,
     truncated: bool,
 }
 
 impl Walk {
+    /// A walk from `start` (visited, nothing followed yet).
+    fn new(
+        index: &LineageIndex,
+        start: NodeIndex,
+        side: PetDirection,
+        depth: u32,
+        limit: usize,
+        with_edges: bool,
+    ) -> Self {
+        let capacity = limit.min(index.is_job.len());
+        let mut walk = Walk {
+            side,
+            visited: vec![0; index.is_job.len().div_ceil(64)],
+            queue: Vec::with_capacity(capacity),
+            queue_is_job: Vec::with_capacity(capacity),
+            head: 0,
+            edges: with_edges.then(Vec::new),
+            depth,
+            limit,
+            truncated: false,
+        };
+        walk.visit(start, 0, index.is_job[start.index()]);
+        walk
+    }
+
+    /// The nodes in visit order with their distances (jobs only `with_jobs`; the start
+    /// always), whether the limit cut the walk, and the edges passed.
+    fn finish(self, with_jobs: bool) -> Walked {
+        let Walk { mut queue, queue_is_job, truncated, edges, .. } = self;
+        if !with_jobs {
+            let mut position = 0;
+            queue.retain(|_| {
+                let keep = position == 0 || !queue_is_job[position];
+                position += 1;
+                keep
+            });
+        }
+        Walked { nodes: queue, edges: edges.unwrap_or_default(), truncated }
+    }
+
     fn visit(&mut self, node: NodeIndex, distance: u32, is_job: bool) {
         self.visited[node.index() / 64] |= 1 << (node.index() % 64);
         self.queue.push((node, distance));

@@ -265,6 +265,116 @@ fn walks_agree_with_the_live_graph_while_the_frozen_copy_ages() {
     }
 }
 
+/// Every start of `index` (datasets and jobs).
+fn every_start(index: &LineageIndex) -> Vec<NodeRef> {
+    index
+        .list_datasets(None, None, None, 1000)
+        .0
+        .iter()
+        .map(NodeRef::from)
+        .chain(index.list_jobs(None, None, None, 1000).0.iter().map(NodeRef::from))
+        .collect()
+}
+
+/// A lineage answer walked and read out `budget` nodes at a time, as a caller letting go of
+/// the index between steps does it.
+fn in_steps(index: &LineageIndex, question: LineageQuestion<'_>, budget: usize) -> crate::LineageAnswer {
+    let mut walk = index.begin_lineage(question).unwrap();
+    let mut answer = crate::LineageAnswer::<NodeRef>::default();
+    let mut steps = 0;
+    while !index.read_out_lineage(&mut walk, &mut answer, budget) {
+        steps += 1;
+        assert!(steps < 100_000, "a walk in steps ends");
+    }
+    answer.truncated = walk.truncated();
+    answer
+}
+
+#[test]
+fn a_walk_in_steps_answers_as_one_walk() {
+    for seed in [2, 7] {
+        let index = random_graph(seed, 60);
+        for start in &every_start(&index) {
+            for direction in [Direction::Downstream, Direction::Upstream, Direction::Both] {
+                for (depth, limit) in [(0, 100), (2, 100), (1000, 9), (1000, 1_000_000)] {
+                    for shape in [crate::AnswerShape::Full, crate::AnswerShape::Nodes, crate::AnswerShape::DatasetsOnly]
+                    {
+                        let question = LineageQuestion::new(start, direction, depth, limit).shaped(shape);
+                        let whole = index.lineage(question).unwrap();
+                        for budget in [1, 2, 5, 64] {
+                            assert_eq!(
+                                in_steps(&index, question, budget),
+                                whole,
+                                "{start:?} {direction:?} depth {depth} limit {limit} {shape:?} budget {budget}"
+                            );
+                        }
+                        if shape == crate::AnswerShape::Nodes {
+                            // The numbers of a walk stepped by hand are the reach.
+                            let mut walk = index.begin_lineage(question).unwrap();
+                            index.step_lineage(&mut walk, 3);
+                            let reach = index.finish_reach(walk);
+                            assert_eq!(named_reach(&index, &reach), whole.nodes);
+                            assert_eq!(reach.truncated, whole.truncated);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_walk_that_outlives_additions_answers_between_the_index_before_and_after() {
+    for seed in [3, 5, 9] {
+        let mut index = random_graph(seed, 60);
+        let starts: Vec<NodeRef> = index.list_datasets(None, None, None, 1000).0.iter().map(NodeRef::from).collect();
+        for (round, start) in starts.iter().enumerate().step_by(4) {
+            for direction in [Direction::Downstream, Direction::Both] {
+                let question = LineageQuestion::new(start, direction, 1000, 1_000_000);
+                let before = index.lineage(question).unwrap();
+                let mut walk = index.begin_lineage(question).unwrap();
+                let mut answer = crate::LineageAnswer::<NodeRef>::default();
+                let mut step = 0;
+                loop {
+                    if index.read_out_lineage(&mut walk, &mut answer, 2) {
+                        break;
+                    }
+                    // Between steps the writer adds jobs from datasets the walk may or may not
+                    // have passed to new datasets (numbered past the walk's first bitmap).
+                    step += 1;
+                    if step > 24 {
+                        continue;
+                    }
+                    let job = JobId::new("later", format!("s{seed}-r{round}-{direction:?}-{step}"));
+                    let input = DatasetId::new(format!("ns{}", step % 3), format!("d{}", step % 60));
+                    let outputs: Vec<DatasetId> = (0..70)
+                        .map(|k| DatasetId::new("new", format!("s{seed}-r{round}-{direction:?}-{step}-{k}")))
+                        .collect();
+                    index.set_job_io(&job, &[input], &outputs);
+                }
+                let after = index.lineage(question).unwrap();
+                assert!(!before.truncated && !after.truncated && !walk.truncated(), "the sets are whole");
+                let set = |answer: &crate::LineageAnswer| -> std::collections::BTreeSet<NodeRef> {
+                    answer.nodes.iter().map(|node| node.node.clone()).collect()
+                };
+                let (got, before, after) = (set(&answer), set(&before), set(&after));
+                assert!(
+                    got.is_superset(&before),
+                    "{start:?} {direction:?}: every node reached before is reached, not {:?}",
+                    before.difference(&got).collect::<Vec<_>>()
+                );
+                assert!(got.is_subset(&after), "{start:?} {direction:?}: nothing the index does not reach after");
+                let kept: std::collections::HashSet<(NodeRef, NodeRef)> =
+                    answer.edges.iter().map(|edge| (edge.from.clone(), edge.to.clone())).collect();
+                assert_eq!(kept.len(), answer.edges.len(), "each edge once");
+                for edge in &answer.edges {
+                    assert!(got.contains(&edge.from) && got.contains(&edge.to), "edges join answered nodes");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn labels_follow_names_outputs_and_later_nodes() {
     let mut index = random_graph(3, 40);
