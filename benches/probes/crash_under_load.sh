@@ -5,7 +5,8 @@
 # the snapshots written and read. Root (drops the caches).
 # The copy is removed at the end unless KEEP=1. With CHECK_NS and CHECK_NAME, a review bot
 # checks a change of that dataset in a loop meanwhile (check_loop.py); BOTS=N runs N such bots
-# at once (1). CRASH=0 stops the server with SIGTERM after the load instead (no restart).
+# at once (1); with LINEAGE=closure|datasets|summary the bots ask for that dataset's
+# downstream lineage in a loop instead (lineage_loop.py). CRASH=0 stops the server with SIGTERM after the load instead (no restart).
 # SERVE_ARGS adds flags to both starts (`--max-traversals 4`).
 # usage: STORE=... LOAD=... crash_under_load.sh BIN LABEL
 set -u
@@ -22,7 +23,11 @@ CHECKERS=()
 if [ -n "${CHECK_NAME:-}" ]; then
   rm -f $WORK/$L.stop $WORK/$L.checks
   for _ in $(seq "${BOTS:-1}"); do
-    python3 "$(dirname "$0")/check_loop.py" $PORT "$CHECK_NS" "$CHECK_NAME" 100000 $WORK/$L.stop >> $WORK/$L.checks &
+    if [ -n "${LINEAGE:-}" ]; then
+      python3 "$(dirname "$0")/lineage_loop.py" $PORT "$CHECK_NS" "$CHECK_NAME" 100000 "$LINEAGE" $WORK/$L.stop >> $WORK/$L.checks &
+    else
+      python3 "$(dirname "$0")/check_loop.py" $PORT "$CHECK_NS" "$CHECK_NAME" 100000 $WORK/$L.stop >> $WORK/$L.checks &
+    fi
     CHECKERS+=($!)
   done
 fi

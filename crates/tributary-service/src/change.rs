@@ -11,7 +11,7 @@ use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef, Watermark}
 
 use crate::mesh::ImpactGroup;
 use crate::visibility::Visibility;
-use crate::{Service, ServiceError, Shared, State};
+use crate::{Service, ServiceError, Shared, State, units};
 
 /// Most downstream columns followed per change.
 const IMPACT_LIMIT: usize = 100_000;
@@ -335,7 +335,7 @@ fn active_contract_schema(state: &State, dataset: &DatasetId) -> Option<Schema> 
 /// affected node. A column's walk (a hub's column reaches 100,000), the jobs across its steps
 /// and the naming of the affected nodes take the state's read lock a few units at a time
 /// ([`in_units`]); its start and the naming of its nearest impacts one hold each; its count
-/// none. A graph
+/// none. A dataset-level change's walk and its naming are done in units too. A graph
 /// error (`dataset` not in the index) is returned, never read as "no consumer".
 fn trace_change(
     shared: &Shared,
@@ -348,28 +348,36 @@ fn trace_change(
     let mut affected: BTreeSet<NodeRef> = BTreeSet::new();
     if matches!(change.verdict, Verdict::Breaking | Verdict::Risky) {
         if change.path.is_empty() {
-            // A dataset-level change reaches every downstream dataset.
-            let answer = with_state(shared, |state| {
-                state.index.lineage(
+            // A dataset-level change reaches every downstream dataset: walked and named a
+            // few hundred nodes a hold.
+            let mut walk = with_state(shared, |state| {
+                state.index.begin_lineage(
                     LineageQuestion::new(&NodeRef::from(dataset), Direction::Downstream, u32::MAX, IMPACT_LIMIT)
                         .shaped(tributary_graph::AnswerShape::Nodes),
                 )
             })??;
-            for node in answer.nodes.iter().filter(|n| n.distance > 0) {
-                affected.insert(node.node.clone());
-                if node.node.kind == NodeKind::Dataset {
-                    impact_count += 1;
-                    impacts.push(ChangeImpact {
-                        dataset: DatasetId::new(&*node.node.namespace, &*node.node.name),
-                        field: None,
-                        job: None,
-                        distance: node.distance,
-                        impact_use: ImpactUse::Dataset,
-                        source: None,
-                        path: Vec::new(),
-                    });
+            in_units(shared, |state| Ok(state.index.step_lineage(&mut walk, units::WALK_UNIT)))?;
+            let reach = with_state(shared, |state| state.index.finish_reach(walk))?;
+            let reached: Vec<_> = reach.nodes.into_iter().filter(|reached| reached.distance > 0).collect();
+            in_units_of(shared, &reached, UNIT, |state, unit| {
+                for reached in unit {
+                    let node = state.index.node_ref(reached.node);
+                    if node.kind == NodeKind::Dataset {
+                        impact_count += 1;
+                        impacts.push(ChangeImpact {
+                            dataset: DatasetId::new(&*node.namespace, &*node.name),
+                            field: None,
+                            job: None,
+                            distance: reached.distance,
+                            impact_use: ImpactUse::Dataset,
+                            source: None,
+                            path: Vec::new(),
+                        });
+                    }
+                    affected.insert(node);
                 }
-            }
+                Ok(())
+            })?;
         } else {
             let mut walk = with_state(shared, |state| {
                 let column = resolve_column(&state.index, dataset, &change.path);
@@ -797,58 +805,21 @@ impl Shared {
     }
 }
 
-/// Units of a change report's work one hold of the state's read lock does at most, unless
-/// the writer asks for the lock sooner ([`in_units`]).
-const UNITS_PER_HOLD: usize = 64;
-/// One unit: the columns whose edges a changed column's walk follows, the (input, output)
-/// steps whose job its count finds, the affected nodes named or grouped. A unit of the 100k
-/// mesh's hub column walk takes ~0.1 ms on average and up to ~1 ms (a hold of 64 units, up to
-/// ~17 ms, when nobody waits to write).
+/// One unit of a change report's work: the columns whose edges a changed column's walk
+/// follows, the (input, output) steps whose job its count finds, the affected nodes named or
+/// grouped. A unit of the 100k mesh's hub column walk takes ~0.1 ms on average and up to ~1 ms
+/// (a hold of 64 units, up to ~17 ms, when nobody waits to write).
 const UNIT: usize = 64;
 /// Consumers whose SQL one unit reads (each may be parsed and its record read) while a change
 /// report looks for positional readers.
 const POSITIONAL_UNIT: usize = 4;
 
-/// Does a change report's work under the state's read lock (with the column lineage loaded)
-/// one small unit at a time, [`UNITS_PER_HOLD`] units per hold at most: `unit` does one and
-/// says whether everything is done. A hold ends early as soon as the writer waits for the
-/// lock ([`Shared::writer_waiting`]), so a publication waits for one unit, not a slice, and
-/// the next hold is taken once the writer has the lock. Returns the holds taken.
+/// [`units::in_units`] with the column lineage loaded (a change report's work).
 pub(crate) fn in_units(
     shared: &Shared,
-    mut unit: impl FnMut(&State) -> Result<bool, ServiceError>,
+    unit: impl FnMut(&State) -> Result<bool, ServiceError>,
 ) -> Result<usize, ServiceError> {
-    let mut holds = 0;
-    loop {
-        let state = shared.read_state_with_columns()?;
-        holds += 1;
-        let mut yielded = false;
-        for _ in 0..UNITS_PER_HOLD {
-            if unit(&state)? {
-                return Ok(holds);
-            }
-            if shared.writer_waiting() {
-                yielded = true;
-                break;
-            }
-        }
-        drop(state);
-        if yielded {
-            // The lock wakes the writer, but a reader asking first could still take it
-            // (std's lock clears its writer-waiting mark when it wakes one): wait until the
-            // writer has it (the count drops once it does). Readers' holds are bounded, so
-            // this is too; yields first, then short sleeps, not a busy core.
-            let mut spins = 0u32;
-            while shared.writer_waiting() {
-                if spins < 64 {
-                    std::thread::yield_now();
-                } else {
-                    std::thread::sleep(std::time::Duration::from_micros(100));
-                }
-                spins += 1;
-            }
-        }
-    }
+    units::in_units(shared, Shared::read_state_with_columns, unit)
 }
 
 /// [`in_units`] over `items`, `size` of them a unit: `each` is called with every chunk in

@@ -25,6 +25,7 @@ mod recorder;
 mod snapshot;
 mod source;
 mod sql;
+mod units;
 mod visibility;
 mod writer;
 

@@ -10,7 +10,7 @@ use tributary_auth::Principal;
 use tributary_graph::LineageQuestion;
 
 use crate::visibility::Visibility;
-use crate::{AnswerShape, AnswerSink, LineageAnswer, NodeName, Service, ServiceError, Shared, State};
+use crate::{AnswerShape, AnswerSink, LineageAnswer, NodeName, Service, ServiceError, Shared, State, units};
 
 /// How many recent runs a dataset or job view lists.
 const RECENT_RUNS: usize = 10;
@@ -132,14 +132,6 @@ impl LineageOutline {
         answer.truncated = self.truncated;
         LineageView { answer, depth: self.depth, watermark: self.watermark }
     }
-}
-
-/// A lineage walk before redaction (see [`Service::walk`]); `T` is the answer as the walk
-/// made it.
-pub(crate) struct Walk<T = LineageAnswer> {
-    pub(crate) answer: T,
-    pub(crate) depth: u32,
-    pub(crate) watermark: Watermark,
 }
 
 #[derive(Clone, Debug)]
@@ -280,50 +272,48 @@ impl Service {
 
     /// The lineage answer as the caller may see it, read out of the index into `sink` (every
     /// lineage answer is made here, and redacted here: one rule for every shape and naming).
+    /// The walk and its read-out take the state's read lock a few hundred nodes at a time
+    /// ([`units::graph_in_units`]), so the writer publishes between them: a hub's closure
+    /// would hold it for tens of milliseconds. The watermark is that of the start: later
+    /// units may see events after it. The caller must not hold the state lock.
     fn read_out(
         &self,
         principal: &Principal,
         request: &LineageRequest,
         sink: &mut impl AnswerSink,
     ) -> Result<LineageOutline, ServiceError> {
-        let walk = self.walk_with(principal, request, |index, question, visibility| {
-            if visibility.sees_everything() {
-                index.lineage_into(question, sink)
-            } else {
-                index.lineage_into(question, &mut visibility.redacting(sink))
-            }
-        })?;
-        Ok(LineageOutline { truncated: walk.answer, depth: walk.depth, watermark: walk.watermark })
+        let (depth, limit) = self.walk_bounds(request.depth, request.limit)?;
+        let (mut walk, visibility, watermark) = {
+            let state = self.shared.read_state();
+            let visibility = Visibility::new(principal, &state, &self.shared.redaction_key);
+            let start = walk_start(principal, &state, &visibility, &request.start)?;
+            let question =
+                LineageQuestion { start: &start, direction: request.direction, depth, limit, shape: request.shape };
+            (state.index.begin_lineage(question)?, visibility, state.index.watermark())
+        };
+        let unit = units::WALK_UNIT;
+        if visibility.sees_everything() {
+            units::graph_in_units(&self.shared, |state| Ok(state.index.read_out_lineage(&mut walk, sink, unit)))?;
+        } else {
+            let mut redacting = visibility.redacting(sink);
+            units::graph_in_units(&self.shared, |state| {
+                Ok(state.index.read_out_lineage(&mut walk, &mut redacting, unit))
+            })?;
+        }
+        Ok(LineageOutline { truncated: walk.truncated(), depth, watermark })
     }
 
-    /// The lineage walk as the caller may start it, unredacted (the impact tests' oracle).
+    /// The lineage walk as the caller may start it, unredacted, in one hold (the impact
+    /// tests' oracle).
     #[cfg(test)]
-    pub(crate) fn walk(&self, principal: &Principal, request: &LineageRequest) -> Result<Walk, ServiceError> {
-        self.walk_with(principal, request, |index, question, _| index.lineage(question))
-    }
-
-    /// [`Self::walk`] with the answer made by `answer` (named by owned or shared names, or
-    /// read out into a sink), given the index, the question as the caller may ask it (the
-    /// start as the caller may walk from it, the depth and limit filled in), and what the
-    /// caller may see.
-    fn walk_with<T>(
-        &self,
-        principal: &Principal,
-        request: &LineageRequest,
-        answer: impl FnOnce(
-            &tributary_graph::LineageIndex,
-            LineageQuestion<'_>,
-            &Visibility,
-        ) -> Result<T, tributary_graph::GraphError>,
-    ) -> Result<Walk<T>, ServiceError> {
+    pub(crate) fn walk(&self, principal: &Principal, request: &LineageRequest) -> Result<LineageAnswer, ServiceError> {
         let (depth, limit) = self.walk_bounds(request.depth, request.limit)?;
         let state = self.shared.read_state();
         let visibility = Visibility::new(principal, &state, &self.shared.redaction_key);
         let start = walk_start(principal, &state, &visibility, &request.start)?;
         let question =
             LineageQuestion { start: &start, direction: request.direction, depth, limit, shape: request.shape };
-        let answer = answer(&state.index, question, &visibility)?;
-        Ok(Walk { answer, depth, watermark: state.index.watermark() })
+        Ok(state.index.lineage(question)?)
     }
 
     /// A request's depth and node limit, the configured defaults filled in and the limit

@@ -7,7 +7,7 @@ use serde_json::json;
 use tributary_model::{DatasetId, JobId};
 use tributary_store::{Store, StoreConfig};
 
-use crate::{LineageRequest, Service, ServiceConfig, maintenance};
+use crate::{AnswerShape, LineageRequest, Service, ServiceConfig, maintenance};
 
 fn event(n: u32, job: &str, inputs: &[&str], outputs: &[&str]) -> Vec<u8> {
     let datasets =
@@ -190,6 +190,102 @@ fn a_waiting_writer_gets_the_state_at_the_next_unit() {
         writer.expect("writer").join().expect("writer thread");
     });
     assert!(!shared.writer_waiting());
+}
+
+/// Lineage walks, their read-out and impact summaries run in units (`units::graph_in_units`)
+/// and let the writer publish between them, so an answer may mix states. While a writer adds
+/// jobs under a hub (additions only), every answer from the hub lies between the one-hold
+/// walk taken just before it and the one taken just after: nothing reached before is lost,
+/// nothing is made up, each edge once and between answered nodes, the counts in between.
+#[test]
+fn walks_in_units_beside_the_writer_answer_between_the_states_before_and_after() {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tributary_model::{Direction, NodeRef};
+    let service = Service::open(ServiceConfig::default()).expect("open");
+    let runtime = runtime();
+    // A hub feeding 30 jobs of 150 outputs each: a closure of ~4,600 nodes, ~18 units.
+    runtime.block_on(async {
+        for job in 0..30u32 {
+            let outputs: Vec<String> = (0..150).map(|k| format!("out{job}_{k}")).collect();
+            let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+            service.ingest(&event(job, &format!("fan{job}"), &["hub"], &outputs)).await.expect("ingest");
+        }
+    });
+    let hub = NodeRef::from(&DatasetId::new("db", "hub"));
+    let principal = service.require_read().expect("read");
+    let oracle = |direction, shape| -> BTreeSet<NodeRef> {
+        let request = LineageRequest::new(hub.clone(), direction).limit(Some(1_000_000)).shaped(shape);
+        let walk = service.walk(&principal, &request).expect("one-hold walk");
+        assert!(!walk.truncated);
+        walk.nodes.into_iter().map(|node| node.node).collect()
+    };
+    let writing = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            runtime.block_on(async {
+                let mut n = 1_000u32;
+                while writing.load(Ordering::Relaxed) {
+                    // A new job reading one of the hub's outputs, writing five new datasets.
+                    let input = format!("out{}_{}", n % 30, n % 150);
+                    let outputs: Vec<String> = (0..5).map(|k| format!("later{n}_{k}")).collect();
+                    let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+                    service.ingest(&event(n, &format!("later{n}"), &[&input], &outputs)).await.expect("ingest");
+                    n += 1;
+                }
+                n - 1_000
+            })
+        });
+        let readers: Vec<_> = [
+            (Direction::Downstream, AnswerShape::Full),
+            (Direction::Both, AnswerShape::Nodes),
+            (Direction::Downstream, AnswerShape::DatasetsOnly),
+        ]
+        .into_iter()
+        .map(|(direction, shape)| {
+            let (service, oracle, runtime) = (&service, &oracle, &runtime);
+            let hub = hub.clone();
+            scope.spawn(move || {
+                for round in 0..25 {
+                    let before = oracle(direction, shape);
+                    let request = LineageRequest::new(hub.clone(), direction).limit(Some(1_000_000)).shaped(shape);
+                    let view = service.lineage_blocking(&request).expect("lineage");
+                    // The summary counts the same walk (start excluded).
+                    let counted = (shape == AnswerShape::Nodes).then(|| {
+                        let summary = runtime
+                            .block_on(service.impact_summary(hub.clone(), direction, None, Some(1_000_000), 10, None))
+                            .expect("summary");
+                        assert_eq!(
+                            summary.groups.iter().map(|g| g.datasets + g.jobs).sum::<usize>(),
+                            summary.datasets + summary.jobs
+                        );
+                        summary.datasets + summary.jobs
+                    });
+                    let after = oracle(direction, shape);
+                    let got: BTreeSet<NodeRef> = view.answer.nodes.iter().map(|node| node.node.clone()).collect();
+                    let what = format!("round {round} {direction:?} {shape:?}");
+                    assert_eq!(got.len(), view.answer.nodes.len(), "{what}: each node once");
+                    assert!(got.is_superset(&before), "{what}: lost {:?}", before.difference(&got).next());
+                    assert!(got.is_subset(&after), "{what}: made up {:?}", got.difference(&after).next());
+                    let edges: BTreeSet<(NodeRef, NodeRef)> =
+                        view.answer.edges.iter().map(|edge| (edge.from.clone(), edge.to.clone())).collect();
+                    assert_eq!(edges.len(), view.answer.edges.len(), "{what}: each edge once");
+                    assert!(edges.iter().all(|(from, to)| got.contains(from) && got.contains(to)), "{what}");
+                    if let Some(counted) = counted {
+                        assert!((before.len() - 1..after.len()).contains(&counted), "{what}: counted {counted}");
+                    }
+                }
+            })
+        })
+        .collect();
+        for reader in readers {
+            reader.join().expect("reader");
+        }
+        writing.store(false, Ordering::Relaxed);
+        let written = writer.join().expect("writer");
+        assert!(written > 0, "the writer published while the walks ran");
+    });
+    service.close();
 }
 
 /// Walks and checks take turns (`admission`): while every turn is taken, a lineage walk, an

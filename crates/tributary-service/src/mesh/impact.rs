@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use tributary_graph::{LineageNode, ReachedNode};
+use tributary_graph::{LineageNode, LineageQuestion, ReachedNode};
 use tributary_model::{DatasetId, JobId, NodeKind, NodeRef};
 
 use super::OwnerView;
@@ -12,7 +12,7 @@ use super::owners::{FacetOwners, stored_owners};
 use super::ownership::domain_owners;
 use crate::queries::walk_start;
 use crate::visibility::Visibility;
-use crate::{Service, ServiceError, Shared, State};
+use crate::{Service, ServiceError, Shared, State, units};
 pub(crate) use cache::SummaryCache;
 use cache::{SummaryKey, Walked};
 
@@ -202,7 +202,10 @@ impl Service {
     /// The walk is the lineage walk (same depth and node limit) over node numbers: counting
     /// reads the index's dense labels (see `State::relabel`), no name and no store record,
     /// and only the page's nodes are named, so the answer stays small and fast however large
-    /// the closure. Datasets the caller may not see are counted and shown redacted.
+    /// the closure. Datasets the caller may not see are counted and shown redacted. The walk
+    /// takes the state's read lock a few hundred nodes at a time ([`units::graph_in_units`]),
+    /// the counts one hold; a walk during which the index or the mesh changed is not cached.
+    /// The watermark is that of the start: later units may see events after it.
     #[allow(clippy::too_many_arguments)]
     pub async fn impact_summary(
         &self,
@@ -226,35 +229,54 @@ impl Service {
         };
         let (depth, limit) = self.walk_bounds(depth, limit)?;
         self.traversal(move |shared| {
-            // One read of the state for the walk, the counts and the page: they agree.
-            let state = shared.read_state();
-            let visibility = Visibility::new(&principal, &state, &shared.redaction_key);
-            let start = walk_start(&principal, &state, &visibility, &start)?;
-            let key = SummaryKey {
-                index: state.index.generation(),
-                mesh: state.mesh.generation,
-                start,
-                direction,
-                depth,
-                limit,
+            // The start, the caller's view and a cached walk in one hold.
+            let (key, visibility, watermark, found) = {
+                let state = shared.read_state();
+                let visibility = Visibility::new(&principal, &state, &shared.redaction_key);
+                let start = walk_start(&principal, &state, &visibility, &start)?;
+                let key = SummaryKey {
+                    index: state.index.generation(),
+                    mesh: state.mesh.generation,
+                    start,
+                    direction,
+                    depth,
+                    limit,
+                };
+                let found = match shared.summary_cache.get(&key) {
+                    Some(walked) => Ok(walked),
+                    None => {
+                        let question = LineageQuestion::new(&key.start, direction, depth, limit)
+                            .shaped(tributary_graph::AnswerShape::Nodes);
+                        Err(state.index.begin_lineage(question)?)
+                    }
+                };
+                (key, visibility, state.index.watermark(), found)
             };
-            let walked = match shared.summary_cache.get(&key) {
-                Some(walked) => {
+            let walked = match found {
+                Ok(walked) => {
                     shared.metrics.summary_cache.with_label_values(&["hit"]).inc();
                     walked
                 }
-                None => {
+                Err(mut walk) => {
                     shared.metrics.summary_cache.with_label_values(&["miss"]).inc();
-                    let reach = state.index.reach(&key.start, direction, depth, limit)?;
+                    // The walk a few hundred nodes a hold; the counts in one (their labels
+                    // agree), kept for others only if nothing changed meanwhile.
+                    units::graph_in_units(shared, |state| Ok(state.index.step_lineage(&mut walk, units::WALK_UNIT)))?;
+                    let state = shared.read_state();
+                    let reach = state.index.finish_reach(walk);
                     let reached: Vec<ReachedNode> = reach.nodes.into_iter().filter(|node| node.distance > 0).collect();
                     let groups = count_groups(&state, &reached);
                     let walked = Arc::new(Walked { reached, truncated: reach.truncated, groups: Arc::new(groups) });
-                    shared.summary_cache.insert(key, Arc::clone(&walked));
+                    if state.index.generation() == key.index && state.mesh.generation == key.mesh {
+                        shared.summary_cache.insert(key, Arc::clone(&walked));
+                    }
                     walked
                 }
             };
             let (reached, groups) = (&walked.reached, Arc::clone(&walked.groups));
             let (datasets, jobs) = groups.iter().fold((0, 0), |(d, j), group| (d + group.datasets, j + group.jobs));
+            // Node numbers name the same node in every state: the page agrees with the walk.
+            let state = shared.read_state();
             let page = reached
                 .iter()
                 .skip(offset)
@@ -264,6 +286,7 @@ impl Service {
                     distance: reached.distance,
                 })
                 .collect();
+            drop(state);
             let next_cursor = (offset.saturating_add(first) < reached.len()).then(|| format!("o{}", offset + first));
             Ok(ImpactSummary {
                 datasets,
@@ -273,7 +296,7 @@ impl Service {
                 page,
                 next_cursor,
                 depth,
-                watermark: state.index.watermark(),
+                watermark,
             })
         })
         .await

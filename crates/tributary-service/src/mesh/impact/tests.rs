@@ -28,7 +28,7 @@ fn oracle(
 ) -> (usize, usize, bool, Vec<ImpactCount>, Vec<LineageNode>, Option<String>) {
     let principal = service.require_read().expect("read");
     let walk = service.walk(&principal, &nodes_request(start, direction, depth, limit)).expect("walk");
-    let reached: Vec<&LineageNode> = walk.answer.nodes.iter().filter(|node| node.distance > 0).collect();
+    let reached: Vec<&LineageNode> = walk.nodes.iter().filter(|node| node.distance > 0).collect();
     let state = service.shared.read_state();
     // The page is named as this caller may see it.
     let visibility = crate::visibility::Visibility::new(&principal, &state, &service.shared.redaction_key);
@@ -62,7 +62,7 @@ fn oracle(
         .map(|node| LineageNode { node: visibility.node(&node.node), distance: node.distance })
         .collect();
     let next_cursor = (offset + first < reached.len()).then(|| format!("o{}", offset + first));
-    (datasets, jobs, walk.answer.truncated, groups, page, next_cursor)
+    (datasets, jobs, walk.truncated, groups, page, next_cursor)
 }
 
 fn event(n: u64, job: (&str, String), inputs: &[DatasetId], outputs: &[DatasetId]) -> Vec<u8> {
