@@ -132,14 +132,20 @@ async fn execute(
             schema.execute_batch(BatchRequest::Batch(requests)).await
         }
     };
-    json_response(response, splicer).await
+    json_response(response, splicer, service).await
 }
 
 /// Writes the response as JSON on a blocking thread: a large lineage answer is tens of
 /// megabytes of JSON, work that must not hold an async worker (axum's `Json` would do it
-/// there, and grow its buffer a write at a time). Plain lists (`plain::Splicer`) are written
-/// where their placeholders stand, a piece each time the connection asks for one.
-async fn json_response(response: BatchResponse, splicer: std::sync::Arc<types::plain::Splicer>) -> Response {
+/// there, and grow its buffer a write at a time). Plain lists (`plain::Splicer`, the long
+/// lists of lineage answers) are written where their placeholders stand, a piece each time the
+/// connection asks for one, on the service's read threads (`Service::encode_answer`: at the
+/// lower priority of the walks, so ingest goes first on busy cores).
+async fn json_response(
+    response: BatchResponse,
+    splicer: std::sync::Arc<types::plain::Splicer>,
+    service: Service,
+) -> Response {
     use types::plain::Piece;
     let written =
         tokio::task::spawn_blocking(move || serde_json::to_vec(&response).map(|body| splicer.splice(body))).await;
@@ -164,33 +170,40 @@ async fn json_response(response: BatchResponse, splicer: std::sync::Arc<types::p
     // Lists are written while the response is sent: each piece on a blocking thread when the
     // connection asks for it, so a slow client holds no thread and no more than a piece.
     let pieces: std::collections::VecDeque<Piece> = pieces.into();
-    let stream = futures::stream::unfold((pieces, None), |(mut pieces, writing)| async move {
-        let mut writing: Option<types::plain::Deferred> = writing;
-        loop {
-            if let Some(mut writer) = writing.take() {
-                let written = tokio::task::spawn_blocking(move || {
-                    let piece = writer.next_piece();
-                    (writer, piece)
-                })
-                .await;
-                match written {
-                    Ok((writer, Some(Ok(piece)))) => return Some((Ok(Bytes::from(piece)), (pieces, Some(writer)))),
-                    Ok((_, None)) => {}
-                    Ok((_, Some(Err(error)))) => {
-                        // The response is cut short: the client sees it fail, not a wrong answer.
-                        tracing::error!(%error, "writing a list of a GraphQL response failed");
-                        return Some((Err(std::io::Error::other(error)), (std::collections::VecDeque::new(), None)));
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, "the task writing a list of a GraphQL response failed");
-                        let error = std::io::Error::other("writing the response failed");
-                        return Some((Err(error), (std::collections::VecDeque::new(), None)));
+    let stream = futures::stream::unfold((pieces, None), move |(mut pieces, writing)| {
+        let service = service.clone();
+        async move {
+            let mut writing: Option<types::plain::Deferred> = writing;
+            loop {
+                if let Some(mut writer) = writing.take() {
+                    let written = service
+                        .encode_answer(move || {
+                            let piece = writer.next_piece();
+                            (writer, piece)
+                        })
+                        .await;
+                    match written {
+                        Ok((writer, Some(Ok(piece)))) => return Some((Ok(Bytes::from(piece)), (pieces, Some(writer)))),
+                        Ok((_, None)) => {}
+                        Ok((_, Some(Err(error)))) => {
+                            // The response is cut short: the client sees it fail, not a wrong answer.
+                            tracing::error!(%error, "writing a list of a GraphQL response failed");
+                            return Some((
+                                Err(std::io::Error::other(error)),
+                                (std::collections::VecDeque::new(), None),
+                            ));
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "the task writing a list of a GraphQL response failed");
+                            let error = std::io::Error::other("writing the response failed");
+                            return Some((Err(error), (std::collections::VecDeque::new(), None)));
+                        }
                     }
                 }
-            }
-            match pieces.pop_front()? {
-                Piece::Bytes(bytes) => return Some((Ok::<_, std::io::Error>(bytes), (pieces, None))),
-                Piece::List(writer) => writing = Some(writer),
+                match pieces.pop_front()? {
+                    Piece::Bytes(bytes) => return Some((Ok::<_, std::io::Error>(bytes), (pieces, None))),
+                    Piece::List(writer) => writing = Some(writer),
+                }
             }
         }
     });

@@ -20,6 +20,7 @@ mod health;
 pub mod maintenance;
 mod mesh;
 mod metrics;
+mod pool;
 mod queries;
 mod recorder;
 mod snapshot;
@@ -99,6 +100,11 @@ pub const MAX_BATCH_EVENTS: usize = 10_000;
 /// larger ones on a blocking thread.
 const INLINE_PARSE_BYTES: usize = 64 * 1024;
 
+/// The default of [`ServiceConfig::read_nice`]: a busy writer gets ~10x the CPU share of a
+/// read thread at nice 10 (the kernel's weights), while an idle machine runs reads at full
+/// speed.
+pub const DEFAULT_READ_NICE: i32 = 10;
+
 /// Where the data lives and how the service behaves.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
@@ -129,6 +135,10 @@ pub struct ServiceConfig {
     /// Lineage walks, change checks and impact summaries that run at once; more wait their
     /// turn (see `admission`). The default is the machine's cores.
     pub max_traversals: usize,
+    /// How much lower than the process's the read threads' scheduling priority is (a nice
+    /// increment, Linux only; 0: the same): ingest and point reads get busy cores first (see
+    /// `pool`).
+    pub read_nice: i32,
 }
 
 impl Default for ServiceConfig {
@@ -148,6 +158,7 @@ impl Default for ServiceConfig {
             auto_compact: None,
             snapshot_every: 50_000,
             max_traversals: admission::default_max_traversals(),
+            read_nice: DEFAULT_READ_NICE,
         }
     }
 }
@@ -259,6 +270,8 @@ pub(crate) struct Shared {
     pub(crate) compaction_wake: std::sync::Condvar,
     /// Turns for lineage walks and change checks (see `admission`); taken before any lock.
     pub(crate) admission: admission::Admission,
+    /// The threads heavy reads run on (see `pool`).
+    pub(crate) reads: pool::ReadPool,
 }
 
 /// A handle on the running service; cheap to clone.
@@ -344,6 +357,7 @@ impl Service {
         state.relabel();
         let published = state.index.watermark().sequence;
         let admission = admission::Admission::new(config.max_traversals);
+        let reads = pool::ReadPool::new(config.max_traversals, config.read_nice);
         let shared = Arc::new(Shared {
             store,
             state: RwLock::new(state),
@@ -368,6 +382,7 @@ impl Service {
             compaction: Mutex::new(compaction::Compaction::default()),
             compaction_wake: std::sync::Condvar::new(),
             admission,
+            reads,
         });
         // Graph policies look at column lineage (PII reach) and their findings must be right
         // from the first event on: with some, the column lineage loads before serving. The
@@ -516,6 +531,7 @@ impl Service {
     /// this handle get `Unavailable` afterwards.
     pub fn close(&self) {
         self.shared.closing.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shared.reads.close();
         self.join_compaction();
         let loader = self.loader_thread.lock().ok().and_then(|mut guard| guard.take());
         if let Some(loader) = loader {
@@ -613,20 +629,33 @@ impl Service {
             .map_err(|error| ServiceError::Internal(format!("blocking task failed: {error}")))?
     }
 
-    /// [`Self::blocking`] for the reads that can keep a core busy for a while (lineage and
-    /// column walks, change checks, impact summaries): waits for a turn first (see
-    /// `admission`), and holds it until `work` returns.
+    /// Runs the reads that can keep a core busy for a while (lineage and column walks, change
+    /// checks, impact summaries) on the read threads (`pool`, at a lower priority): waits for
+    /// a turn first (see `admission`), and holds it until `work` returns.
     pub(crate) async fn traversal<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Shared) -> Result<T, ServiceError> + Send + 'static,
     ) -> Result<T, ServiceError> {
         let turn = self.shared.admission.admit(&self.shared.metrics).await?;
-        self.blocking(move |shared| {
-            let answer = work(shared);
-            drop(turn);
-            answer
-        })
-        .await
+        let shared = Arc::clone(&self.shared);
+        self.shared
+            .reads
+            .run(move || {
+                let answer = work(&shared);
+                drop(turn);
+                answer
+            })
+            .await?
+    }
+
+    /// Runs the CPU-heavy part of sending a large answer (writing a long list of it in a
+    /// transport's encoding) on the read threads, at their lower priority, like the walk that
+    /// made it (see `pool`); not admitted (the answer's walk was).
+    pub async fn encode_answer<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        self.shared.reads.run(work).await
     }
 
     /// [`Self::traversal`] for work that needs the column lineage: waits for its load after

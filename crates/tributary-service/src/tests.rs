@@ -160,6 +160,12 @@ fn readers_writer_and_applies_share_the_state_without_stalls() {
 fn a_waiting_writer_gets_the_state_at_the_next_unit() {
     let service = Service::open(ServiceConfig::default()).expect("open");
     let shared = &*service.shared;
+    // The start-up loads write the state too: done first, so the only writer waiting below is
+    // the test's (a loader counted as waiting would end the hold before the test's writer asks).
+    shared.wait_for_columns().expect("columns");
+    while !shared.read_state().owners.ready() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let key = ("units".to_owned(), 0);
     let mut units = 0;
     let holds = crate::change::in_units(shared, |_| {

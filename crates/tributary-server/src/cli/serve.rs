@@ -24,6 +24,12 @@ pub(super) struct ServeArgs {
     /// no more threads than cores compete with ingest however many are asked for.
     #[arg(long, env = "TRIBUTARY_MAX_TRAVERSALS", value_parser = clap::value_parser!(u32).range(1..=4096))]
     max_traversals: Option<u32>,
+    /// How much lower the scheduling priority of the threads running those reads is (a nice
+    /// increment, Linux): when every core is busy, ingest and point reads get them first, the
+    /// walks what is left; on an idle machine walks run at full speed. 0: the same priority.
+    #[arg(long, env = "TRIBUTARY_READ_NICE", default_value_t = tributary_service::DEFAULT_READ_NICE,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    read_nice: i32,
     /// Global policy file (YAML or JSON, see docs/mesh.md).
     #[arg(long, env = "TRIBUTARY_POLICIES")]
     policies: Option<PathBuf>,
@@ -139,6 +145,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(traversals) = args.max_traversals {
         config.max_traversals = traversals as usize;
     }
+    config.read_nice = args.read_nice;
     config.default_lineage_limit = config.default_lineage_limit.min(config.max_lineage_limit);
     if let Some(path) = &args.policies {
         let text =
