@@ -203,7 +203,7 @@ impl Service {
     /// reads the index's dense labels (see `State::relabel`), no name and no store record,
     /// and only the page's nodes are named, so the answer stays small and fast however large
     /// the closure. Datasets the caller may not see are counted and shown redacted. The walk
-    /// takes the state's read lock a few hundred nodes at a time ([`units::graph_in_units`]),
+    /// takes the state's read lock a few hundred nodes at a time (`units::graph_in_units`),
     /// the counts one hold; a walk during which the index or the mesh changed is not cached.
     /// The watermark is that of the start: later units may see events after it.
     #[allow(clippy::too_many_arguments)]
