@@ -2,7 +2,8 @@
 DURATION seconds pass or STOP_FILE appears; then prints how many answers it got, their latency
 (median, longest) and the size of the first. SHAPE picks the question: `closure` (every node
 with its edges, limit 1,000,000), `datasets` (dataset nodes only, no edges) or `summary`
-(impactSummary: counts, groups and the first page). Run beside an ingest load to see whether
+(impactSummary: counts, groups and the first page) or `columns` (columnLineage of its column
+COLUMN, `id` unless set, limit 1,000,000). Run beside an ingest load to see whether
 long walks hold up the writer's acknowledgements.
 usage: lineage_loop.py PORT NAMESPACE NAME DURATION SHAPE [STOP_FILE]"""
 import json
@@ -22,6 +23,9 @@ QUERIES = {
         nodes {{ namespace name distance }} truncated }} }}""",
     "summary": f"""query($ns: String!, $n: String!) {{ impactSummary({START}, limit: 1000000, first: 100) {{
         datasetCount jobCount truncated groups {{ datasetCount }} nodes {{ name }} }} }}""",
+    "columns": f"""query($ns: String!, $n: String!) {{ columnLineage(dataset: {{namespace: $ns, name: $n}},
+        field: "{os.environ.get('COLUMN', 'id')}", direction: DOWNSTREAM, limit: 1000000) {{
+        columns {{ column {{ name field }} distance }} unverified {{ dataset {{ name }} }} truncated }} }}""",
 }
 if shape not in QUERIES:
     raise SystemExit(f"lineage_loop: SHAPE must be one of {sorted(QUERIES)}")
@@ -29,6 +33,8 @@ if shape not in QUERIES:
 
 def size(data):
     answer = next(iter(data.values()))
+    if "columns" in answer:
+        return f"{len(answer['columns'])} columns, {len(answer['unverified'])} unverified"
     if "nodes" in answer and "datasetCount" not in answer:
         return f"{len(answer['nodes'])} nodes, {len(answer.get('edges', []))} edges"
     return f"{answer['datasetCount']} datasets, {answer['jobCount']} jobs"

@@ -340,6 +340,14 @@ fn column_direction(direction: Direction) -> Result<bool, GraphError> {
     }
 }
 
+/// A column lineage answer made in steps, so that its caller can let go of the index between
+/// them: see [`LineageIndex::begin_column_lineage`].
+pub struct ColumnLineageWalk {
+    walk: ColumnWalk,
+    /// The start column, as asked for.
+    start: (DatasetId, String),
+}
+
 /// A column traversal under way (see [`LineageIndex::start_column_walk`]): breadth-first,
 /// the queue of columns whose edges are still to follow.
 pub(crate) struct ColumnWalk {
@@ -626,12 +634,51 @@ impl LineageIndex {
         limit: usize,
         value_only: bool,
     ) -> Result<ColumnAnswer, GraphError> {
+        let walk = self.begin_column_walk(dataset, field, direction, depth, limit, value_only)?;
+        Ok(self.name_column_lineage(walk))
+    }
+
+    /// Starts [`Self::column_lineage`]'s walk; nothing is walked yet. Walked by
+    /// [`Self::step_column_lineage`] (a caller may let go of the index between steps: field
+    /// and node ids stay valid, edges set meanwhile are seen by the steps after), named by
+    /// [`Self::name_column_lineage`].
+    pub fn begin_column_lineage(
+        &self,
+        dataset: &DatasetId,
+        field: &str,
+        direction: Direction,
+        depth: u32,
+        limit: usize,
+    ) -> Result<ColumnLineageWalk, GraphError> {
+        self.begin_column_walk(dataset, field, direction, depth, limit, false)
+    }
+
+    fn begin_column_walk(
+        &self,
+        dataset: &DatasetId,
+        field: &str,
+        direction: Direction,
+        depth: u32,
+        limit: usize,
+        value_only: bool,
+    ) -> Result<ColumnLineageWalk, GraphError> {
         let dataset_node = self.known_dataset(dataset)?;
         let downstream = column_direction(direction)?;
-        let mut walk = self.start_column_walk(dataset_node, field, downstream, depth, limit, value_only);
+        let walk = self.start_column_walk(dataset_node, field, downstream, depth, limit, value_only);
+        Ok(ColumnLineageWalk { walk, start: (dataset.clone(), field.to_owned()) })
+    }
+
+    /// Follows the edges of at most `budget` columns of the walk's queue; whether it is done.
+    pub fn step_column_lineage(&self, walk: &mut ColumnLineageWalk, budget: usize) -> bool {
+        self.step_column_walk(&mut walk.walk, budget.max(1))
+    }
+
+    /// The walk's answer, named (walked to its end first if it is not done, bounded by its
+    /// limit).
+    pub fn name_column_lineage(&self, walk: ColumnLineageWalk) -> ColumnAnswer {
+        let ColumnLineageWalk { mut walk, start } = walk;
         while !self.step_column_walk(&mut walk, usize::MAX) {}
         let traversal = walk.finish();
-        let start = (dataset.clone(), field.to_owned());
         // Hits come in traversal order and a parent before its children: each path is its
         // parent's with one more step.
         let mut paths: Vec<ColumnPath> = Vec::with_capacity(traversal.hits.len());
@@ -677,7 +724,7 @@ impl LineageIndex {
                 path,
             })
             .collect();
-        Ok(ColumnAnswer { columns, edges, unverified, truncated: traversal.truncated })
+        ColumnAnswer { columns, edges, unverified, truncated: traversal.truncated }
     }
 
     /// An unverified dataset of `traversal`, named, with `path` (from `start` to its `via`).

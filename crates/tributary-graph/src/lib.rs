@@ -20,8 +20,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 pub use columns::{
-    ColumnAnswer, ColumnEdge, ColumnHit, ColumnImpact, ColumnImpactWalk, ImpactedColumn, SettledColumnImpact,
-    UnverifiedDataset,
+    ColumnAnswer, ColumnEdge, ColumnHit, ColumnImpact, ColumnImpactWalk, ColumnLineageWalk, ImpactedColumn,
+    SettledColumnImpact, UnverifiedDataset,
 };
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};

@@ -331,7 +331,9 @@ impl Service {
     }
 
     /// Column lineage from `namespace:name.field`. `depth` counts column hops. Waits for the
-    /// column lineage load after start-up; runs on a blocking thread.
+    /// column lineage load after start-up; runs on a read thread, and takes the state's read
+    /// lock a few columns of the walk at a time (`units`), then once to name the answer. The
+    /// watermark is that of the start.
     pub async fn column_lineage(
         &self,
         dataset: DatasetId,
@@ -369,12 +371,18 @@ impl Service {
             return Err(ServiceError::invalid("field", "must not be empty"));
         }
         let depth = depth.unwrap_or(config.default_lineage_depth);
-        let state = self.shared.read_state_with_columns()?;
-        let visibility = Visibility::new(principal, &state, &self.shared.redaction_key);
-        let dataset = state.resolve_dataset(&visibility.named_start(principal, dataset)?);
-        let mut answer = state.index.column_lineage(&dataset, field, direction, depth, limit)?;
-        let watermark = state.index.watermark();
-        drop(state);
+        let (mut walk, visibility, watermark) = {
+            let state = self.shared.read_state_with_columns()?;
+            let visibility = Visibility::new(principal, &state, &self.shared.redaction_key);
+            let dataset = state.resolve_dataset(&visibility.named_start(principal, dataset)?);
+            let walk = state.index.begin_column_lineage(&dataset, field, direction, depth, limit)?;
+            (walk, visibility, state.index.watermark())
+        };
+        // Walked a few columns a hold (the writer publishes between), named in one.
+        units::in_units(&self.shared, Shared::read_state_with_columns, |state| {
+            Ok(state.index.step_column_lineage(&mut walk, units::COLUMN_UNIT))
+        })?;
+        let mut answer = self.shared.read_state_with_columns()?.index.name_column_lineage(walk);
         visibility.redact_columns(&mut answer);
         Ok(ColumnLineageView { answer, depth, watermark })
     }
