@@ -346,10 +346,20 @@ pub struct ColumnLineageWalk {
     walk: ColumnWalk,
     /// The start column, as asked for.
     start: (DatasetId, String),
+    /// Once walked: the traversal and its answer as named so far.
+    naming: Option<ColumnNaming>,
+}
+
+struct ColumnNaming {
+    traversal: ColumnTraversal,
+    /// Named in order: the columns (each path its parent's plus one step), the unverified
+    /// datasets, the edges.
+    answer: ColumnAnswer,
 }
 
 /// A column traversal under way (see [`LineageIndex::start_column_walk`]): breadth-first,
 /// the queue of columns whose edges are still to follow.
+#[derive(Default)]
 pub(crate) struct ColumnWalk {
     /// The start column; `None` when the dataset has no such column (nothing to walk).
     start: Option<FieldId>,
@@ -665,55 +675,37 @@ impl LineageIndex {
         let dataset_node = self.known_dataset(dataset)?;
         let downstream = column_direction(direction)?;
         let walk = self.start_column_walk(dataset_node, field, downstream, depth, limit, value_only);
-        Ok(ColumnLineageWalk { walk, start: (dataset.clone(), field.to_owned()) })
+        Ok(ColumnLineageWalk { walk, start: (dataset.clone(), field.to_owned()), naming: None })
     }
 
-    /// Follows the edges of at most `budget` columns of the walk's queue; whether it is done.
+    /// Walks on, then names: follows the edges of at most `budget` (at least 1) columns of
+    /// the walk's queue, or, once it is walked, names the next `budget` columns, unverified
+    /// datasets or edges of its answer. Whether the answer is whole.
     pub fn step_column_lineage(&self, walk: &mut ColumnLineageWalk, budget: usize) -> bool {
-        self.step_column_walk(&mut walk.walk, budget.max(1))
-    }
-
-    /// The walk's answer, named (walked to its end first if it is not done, bounded by its
-    /// limit).
-    pub fn name_column_lineage(&self, walk: ColumnLineageWalk) -> ColumnAnswer {
-        let ColumnLineageWalk { mut walk, start } = walk;
-        while !self.step_column_walk(&mut walk, usize::MAX) {}
-        let traversal = walk.finish();
+        let budget = budget.max(1);
+        let Some(naming) = walk.naming.as_mut() else {
+            if self.step_column_walk(&mut walk.walk, budget) {
+                let traversal = std::mem::take(&mut walk.walk).finish();
+                walk.naming = Some(ColumnNaming {
+                    answer: ColumnAnswer { truncated: traversal.truncated, ..ColumnAnswer::default() },
+                    traversal,
+                });
+            }
+            return false;
+        };
+        let ColumnNaming { traversal, answer } = naming;
+        let start = &walk.start;
+        let mut left = budget;
         // Hits come in traversal order and a parent before its children: each path is its
         // parent's with one more step.
-        let mut paths: Vec<ColumnPath> = Vec::with_capacity(traversal.hits.len());
-        for hit in &traversal.hits {
+        while left > 0 && answer.columns.len() < traversal.hits.len() {
+            let hit = &traversal.hits[answer.columns.len()];
             let mut path = match hit.parent {
-                Some(parent) => paths[parent as usize].clone(),
+                Some(parent) => answer.columns[parent as usize].path.clone(),
                 None => vec![start.clone()],
             };
             path.push(self.column_ref(hit.field));
-            paths.push(path);
-        }
-        let path_to = |via: Via| match via {
-            Via::Start => vec![start.clone()],
-            Via::Hit(hit) => paths[hit as usize].clone(),
-        };
-        let unverified = traversal
-            .unverified
-            .iter()
-            .map(|unverified| self.named_unverified(&traversal, &start, unverified, path_to(unverified.via)))
-            .collect();
-        let edges = traversal
-            .edges
-            .iter()
-            .map(|&(from, to, transformations)| ColumnEdge {
-                from: self.column_ref(from),
-                to: self.column_ref(to),
-                transformations: self.columns.list(transformations).to_vec(),
-                source: self.columns.source(transformations),
-            })
-            .collect();
-        let columns = traversal
-            .hits
-            .iter()
-            .zip(paths)
-            .map(|(hit, path)| ColumnHit {
+            answer.columns.push(ColumnHit {
                 dataset: self.dataset_id(self.columns.at(hit.field).0),
                 field: self.columns.at(hit.field).1.to_owned(),
                 distance: hit.distance,
@@ -722,9 +714,36 @@ impl LineageIndex {
                 transformations: self.columns.list(hit.transformations).to_vec(),
                 source: self.columns.source(hit.transformations),
                 path,
-            })
-            .collect();
-        ColumnAnswer { columns, edges, unverified, truncated: traversal.truncated }
+            });
+            left -= 1;
+        }
+        while left > 0 && answer.unverified.len() < traversal.unverified.len() {
+            let unverified = &traversal.unverified[answer.unverified.len()];
+            let path = match unverified.via {
+                Via::Start => vec![start.clone()],
+                Via::Hit(hit) => answer.columns[hit as usize].path.clone(),
+            };
+            answer.unverified.push(self.named_unverified(traversal, start, unverified, path));
+            left -= 1;
+        }
+        while left > 0 && answer.edges.len() < traversal.edges.len() {
+            let (from, to, transformations) = traversal.edges[answer.edges.len()];
+            answer.edges.push(ColumnEdge {
+                from: self.column_ref(from),
+                to: self.column_ref(to),
+                transformations: self.columns.list(transformations).to_vec(),
+                source: self.columns.source(transformations),
+            });
+            left -= 1;
+        }
+        left > 0
+    }
+
+    /// The walk's answer, named (walked and named to its end first if it is not whole,
+    /// bounded by its limit).
+    pub fn name_column_lineage(&self, mut walk: ColumnLineageWalk) -> ColumnAnswer {
+        while !self.step_column_lineage(&mut walk, usize::MAX) {}
+        walk.naming.map(|naming| naming.answer).unwrap_or_default()
     }
 
     /// An unverified dataset of `traversal`, named, with `path` (from `start` to its `via`).

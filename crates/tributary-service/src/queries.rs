@@ -332,8 +332,8 @@ impl Service {
 
     /// Column lineage from `namespace:name.field`. `depth` counts column hops. Waits for the
     /// column lineage load after start-up; runs on a read thread, and takes the state's read
-    /// lock a few columns of the walk at a time (`units`), then once to name the answer. The
-    /// watermark is that of the start.
+    /// lock a few columns of the walk, then of the naming, at a time (`units`). The watermark
+    /// is that of the start.
     pub async fn column_lineage(
         &self,
         dataset: DatasetId,
@@ -378,7 +378,8 @@ impl Service {
             let walk = state.index.begin_column_lineage(&dataset, field, direction, depth, limit)?;
             (walk, visibility, state.index.watermark())
         };
-        // Walked a few columns a hold (the writer publishes between), named in one.
+        // Walked, then named, a few columns a unit (the writer publishes between holds); the
+        // last hold only hands the whole answer over.
         units::in_units(&self.shared, Shared::read_state_with_columns, |state| {
             Ok(state.index.step_column_lineage(&mut walk, units::COLUMN_UNIT))
         })?;

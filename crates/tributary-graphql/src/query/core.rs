@@ -112,11 +112,18 @@ impl QueryCore {
         limit: Option<u32>,
     ) -> Result<crate::types::column_lineage::ColumnLineage> {
         let id = model::DatasetId::new(dataset.namespace, dataset.name);
-        let view = service(context)
+        let service = service(context);
+        let view = service
             .column_lineage(id.clone(), field.clone(), direction.into(), depth, limit.map(|limit| limit as usize))
             .await
             .map_err(gql_error)?;
-        Ok(crate::types::column_lineage::column_lineage(crate::types::column_lineage::column_ref(&(id, field)), view))
+        // A hub's answer is hundreds of thousands of columns with their paths: converted on a
+        // read thread, not on the runtime that serves ingest.
+        let start = crate::types::column_lineage::column_ref(&(id, field));
+        service
+            .encode_answer(move || crate::types::column_lineage::column_lineage(start, view))
+            .await
+            .map_err(gql_error)
     }
 
     /// Datasets by exact namespace and case-insensitive name substring, in name order.
