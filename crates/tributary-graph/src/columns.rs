@@ -620,7 +620,8 @@ impl LineageIndex {
         depth: u32,
         limit: usize,
     ) -> Result<ColumnAnswer, GraphError> {
-        self.column_traversal(dataset, field, direction, depth, limit, false)
+        let walk = self.begin_column_lineage(dataset, field, direction, depth, limit)?;
+        Ok(self.name_column_lineage(walk))
     }
 
     /// Where a column's value travels: downstream along DIRECT edges, stopping at edges
@@ -632,19 +633,7 @@ impl LineageIndex {
         field: &str,
         limit: usize,
     ) -> Result<ColumnAnswer, GraphError> {
-        self.column_traversal(dataset, field, Direction::Downstream, u32::MAX, limit, true)
-    }
-
-    fn column_traversal(
-        &self,
-        dataset: &DatasetId,
-        field: &str,
-        direction: Direction,
-        depth: u32,
-        limit: usize,
-        value_only: bool,
-    ) -> Result<ColumnAnswer, GraphError> {
-        let walk = self.begin_column_walk(dataset, field, direction, depth, limit, value_only)?;
+        let walk = self.begin_column_walk(dataset, field, Direction::Downstream, u32::MAX, limit, true)?;
         Ok(self.name_column_lineage(walk))
     }
 
