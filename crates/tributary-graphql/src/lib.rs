@@ -167,7 +167,7 @@ async fn json_response(
     if let [Piece::Bytes(whole)] = &pieces[..] {
         return ([content_type], axum::body::Body::from(whole.clone())).into_response();
     }
-    // Lists are written while the response is sent: each piece on a blocking thread when the
+    // Lists are written while the response is sent: each piece on a read thread when the
     // connection asks for it, so a slow client holds no thread and no more than a piece.
     let pieces: std::collections::VecDeque<Piece> = pieces.into();
     let stream = futures::stream::unfold((pieces, None), move |(mut pieces, writing)| {

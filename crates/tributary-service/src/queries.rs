@@ -275,7 +275,8 @@ impl Service {
     /// The walk and its read-out take the state's read lock a few hundred nodes at a time
     /// ([`units::graph_in_units`]), so the writer publishes between them: a hub's closure
     /// would hold it for tens of milliseconds. The watermark is that of the start: later
-    /// units may see events after it. The caller must not hold the state lock.
+    /// units may see events after it; the answer is redacted as the mesh stood at the start.
+    /// The caller must not hold the state lock.
     fn read_out(
         &self,
         principal: &Principal,
