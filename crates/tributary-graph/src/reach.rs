@@ -2,14 +2,13 @@
 //! answer is made of, and [`LineageIndex::reach`] for callers that count or group what a walk
 //! reaches and name only a page of it.
 
-use petgraph::Direction as PetDirection;
-use petgraph::stable_graph::NodeIndex;
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use petgraph::Direction as PetDirection;
+use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use tributary_model::{Direction, EdgeKind, NodeKind, NodeRef};
-
-use std::collections::HashSet;
 
 use crate::frozen::Frozen;
 use crate::{AnswerShape, AnswerSink, Generation, GraphError, LineageIndex, LineageQuestion, Walked};
