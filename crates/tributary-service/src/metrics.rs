@@ -48,6 +48,8 @@ pub(crate) struct Metrics {
     pub(crate) traversal_wait_seconds: Histogram,
     /// Lineage walks and change checks refused because too many were waiting.
     pub(crate) traversals_refused: IntCounter,
+    /// Holds of the state lock that long reads ended early for a waiting writer (`units`).
+    pub(crate) read_yields: IntCounter,
 }
 
 /// A histogram of the writer's times: 0.5 ms to about 4 s, doubling.
@@ -125,8 +127,13 @@ impl Metrics {
             "traversals_refused_total",
             "Lineage walks, change checks and impact summaries refused as unavailable because too many were waiting",
         )?;
+        let read_yields = IntCounter::new(
+            "read_yields_total",
+            "Times a long read (lineage walk, column walk, impact summary, change report) let go of the state lock for a waiting writer",
+        )?;
         for collector in [
             Box::new(source_records.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(read_yields.clone()),
             Box::new(traversal_wait_seconds.clone()),
             Box::new(traversals_refused.clone()),
             Box::new(summary_cache.clone()),
@@ -169,6 +176,7 @@ impl Metrics {
             summary_cache,
             traversal_wait_seconds,
             traversals_refused,
+            read_yields,
         })
     }
 

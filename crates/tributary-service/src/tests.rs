@@ -196,6 +196,7 @@ fn a_waiting_writer_gets_the_state_at_the_next_unit() {
         writer.expect("writer").join().expect("writer thread");
     });
     assert!(!shared.writer_waiting());
+    assert_eq!(shared.metrics.read_yields.get(), 1, "one hold ended for the writer");
 }
 
 /// Lineage walks, their read-out and impact summaries run in units (`units::graph_in_units`)
@@ -290,6 +291,9 @@ fn walks_in_units_beside_the_writer_answer_between_the_states_before_and_after()
         writing.store(false, Ordering::Relaxed);
         let written = writer.join().expect("writer");
         assert!(written > 0, "the writer published while the walks ran");
+        // The walks let go for the writer at least once (75 walks of ~18 units beside a writer
+        // that publishes all the time); otherwise this test checked nothing of the units.
+        assert!(service.shared.metrics.read_yields.get() > 0, "no walk yielded to the writer");
     });
     service.close();
 }

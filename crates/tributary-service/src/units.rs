@@ -40,6 +40,7 @@ pub(crate) fn in_units<'s>(
         }
         drop(state);
         if yielded {
+            shared.metrics.read_yields.inc();
             // The lock wakes the writer, but a reader asking first could still take it
             // (std's lock clears its writer-waiting mark when it wakes one): wait until the
             // writer has it (the count drops once it does). Readers' holds are bounded, so
