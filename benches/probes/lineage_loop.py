@@ -3,7 +3,8 @@ DURATION seconds pass or STOP_FILE appears; then prints how many answers it got,
 (median, longest) and the size of the first. SHAPE picks the question: `closure` (every node
 with its edges, limit 1,000,000), `datasets` (dataset nodes only, no edges) or `summary`
 (impactSummary: counts, groups and the first page) or `columns` (columnLineage of its column
-COLUMN, `id` unless set, limit 1,000,000). Run beside an ingest load to see whether
+COLUMN, `id` unless set, limit 1,000,000) or `products` (productLineage with the dataset links:
+NAMESPACE and NAME are not used; apply a mesh first, apply_mesh.py). Run beside an ingest load to see whether
 long walks hold up the writer's acknowledgements.
 usage: lineage_loop.py PORT NAMESPACE NAME DURATION SHAPE [STOP_FILE]"""
 import json
@@ -26,6 +27,7 @@ QUERIES = {
     "columns": f"""query($ns: String!, $n: String!) {{ columnLineage(dataset: {{namespace: $ns, name: $n}},
         field: "{os.environ.get('COLUMN', 'id')}", direction: DOWNSTREAM, limit: 1000000) {{
         columns {{ column {{ name field }} distance }} unverified {{ dataset {{ name }} }} truncated }} }}""",
+    "products": "query { productLineage { from to via { from { name } to { name } } } }",
 }
 if shape not in QUERIES:
     raise SystemExit(f"lineage_loop: SHAPE must be one of {sorted(QUERIES)}")
@@ -33,6 +35,8 @@ if shape not in QUERIES:
 
 def size(data):
     answer = next(iter(data.values()))
+    if isinstance(answer, list):
+        return f"{len(answer)} product edges, {sum(len(edge['via']) for edge in answer)} links"
     if "columns" in answer:
         return f"{len(answer['columns'])} columns, {len(answer['unverified'])} unverified"
     if "nodes" in answer and "datasetCount" not in answer:
@@ -42,7 +46,8 @@ def size(data):
 
 took, first = [], None
 ends = time.monotonic() + duration
-body = json.dumps({"query": QUERIES[shape], "variables": {"ns": namespace, "n": name}}).encode()
+variables = {} if shape == "products" else {"ns": namespace, "n": name}
+body = json.dumps({"query": QUERIES[shape], "variables": variables}).encode()
 while time.monotonic() < ends and not (stop_file and os.path.exists(stop_file)):
     sent = time.monotonic()
     request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})

@@ -13,9 +13,10 @@ mod names;
 mod prefetch;
 mod reach;
 mod snapshot;
+mod until;
 
 use std::collections::HashSet;
-use std::collections::VecDeque;
+
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -25,11 +26,12 @@ pub use columns::{
 };
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
-use petgraph::visit::{EdgeRef, VisitMap, Visitable};
+use petgraph::visit::EdgeRef;
 pub use prefetch::prefetch;
 pub use reach::{LineageWalk, NodeNumber, Reach, ReachedNode};
 pub use snapshot::{SnapshotColumns, SnapshotError, SnapshotImage, SnapshotNodes};
 use tributary_model::{DatasetId, Direction, EdgeKind, JobId, NodeKind, NodeRef, Watermark};
+pub use until::UpstreamUntil;
 
 /// A node of the index: its kind and its shared strings (the namespace's one string, shared
 /// with every node of the namespace, and the node's own name, shared with the answers that
@@ -464,43 +466,6 @@ impl LineageIndex {
             let (from, to, kind) = edges[at];
             sink.edge(&self.nodes[from.index()], &self.nodes[to.index()], kind);
         }
-    }
-
-    /// Walks upstream from `start` through jobs and datasets, stopping at (and returning)
-    /// the datasets for which `stop` holds; the start itself is not tested. Bounded by
-    /// `max_nodes` visited nodes.
-    pub fn upstream_until(
-        &self,
-        start: &DatasetId,
-        stop: impl Fn(&DatasetId) -> bool,
-        max_nodes: usize,
-    ) -> Vec<DatasetId> {
-        let Some(start_index) = self.dataset_index(start) else { return Vec::new() };
-        let mut visited = self.graph.visit_map();
-        visited.visit(start_index);
-        let mut queue = VecDeque::from([start_index]);
-        let mut found = Vec::new();
-        let mut seen = 1usize;
-        while let Some(current) = queue.pop_front() {
-            for next in self.graph.neighbors_directed(current, PetDirection::Incoming) {
-                if !visited.visit(next) {
-                    continue;
-                }
-                seen += 1;
-                if seen > max_nodes {
-                    return found;
-                }
-                if self.nodes[next.index()].kind == NodeKind::Dataset {
-                    let id = self.dataset_id(next);
-                    if stop(&id) {
-                        found.push(id);
-                        continue;
-                    }
-                }
-                queue.push_back(next);
-            }
-        }
-        found
     }
 
     /// Every job with its current inputs and outputs, in no particular order.

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef};
 
@@ -1125,4 +1125,80 @@ fn column_impact_is_the_column_answer_counted_and_cut() {
         }
     }
     assert!(seen.0 > 10 && seen.1 > 10 && seen.2 > 5, "the graphs exercise too little: {seen:?}");
+}
+
+/// Product lineage's walk as it was written before it went in steps: upstream from `start`,
+/// finding (and not passing) the datasets `stop` picks, ending with what it found once it has
+/// seen more than `max_nodes` nodes.
+fn upstream_until_reference(
+    index: &LineageIndex,
+    start: &DatasetId,
+    stop: impl Fn(&DatasetId) -> bool,
+    max_nodes: usize,
+) -> Vec<DatasetId> {
+    let Some(start) = index.node_number(&NodeRef::from(start)) else { return Vec::new() };
+    let mut visited = HashSet::from([start]);
+    let mut queue = std::collections::VecDeque::from([start]);
+    let mut found = Vec::new();
+    while let Some(current) = queue.pop_front() {
+        // In the graph's own order of edges, as the walk follows them (the public
+        // neighbour lists are sorted).
+        let current = petgraph::stable_graph::NodeIndex::new(usize::from(current));
+        for next in index.graph.neighbors_directed(current, petgraph::Direction::Incoming) {
+            let number = crate::NodeNumber::from(next);
+            if !visited.insert(number) {
+                continue;
+            }
+            if visited.len() > max_nodes {
+                return found;
+            }
+            if index.node_kind(number) == NodeKind::Dataset {
+                let id = dataset_of(index, number);
+                if stop(&id) {
+                    found.push(id);
+                    continue;
+                }
+            }
+            queue.push_back(number);
+        }
+    }
+    found
+}
+
+#[test]
+fn upstream_walks_in_steps_find_what_one_walk_finds() {
+    for seed in [4, 8, 13] {
+        let index = random_graph(seed, 70);
+        let datasets = index.list_datasets(None, None, None, 1000).0;
+        // One walk state for every walk, as a product lineage derivation uses it; starting
+        // near the stamps' end checks that they wrap.
+        let mut walk = crate::UpstreamUntil::default();
+        walk.stamp = u32::MAX - 3;
+        let (mut found_some, mut cut_some) = (false, false);
+        for start in &datasets {
+            for (modulus, max_nodes) in [(2, 1_000_000), (3, 1_000_000), (3, 4), (2, 9), (1000, 1_000_000), (4, 1)] {
+                let stop = |id: &DatasetId| id.name.len() % modulus == start.name.len() % 2;
+                let expected = upstream_until_reference(&index, start, stop, max_nodes);
+                found_some |= !expected.is_empty();
+                cut_some |= expected != upstream_until_reference(&index, start, stop, 1_000_000);
+                let number = index.node_number(&NodeRef::from(start)).unwrap();
+                for budget in [1, 3, usize::MAX] {
+                    index.begin_upstream_until(&mut walk, number, max_nodes);
+                    let mut steps = 0;
+                    while !index.step_upstream_until(&mut walk, |node| stop(&dataset_of(&index, node)), budget) {
+                        steps += 1;
+                        assert!(steps < 100_000, "a walk in steps ends");
+                    }
+                    let found: Vec<DatasetId> = walk.found().iter().map(|&node| dataset_of(&index, node)).collect();
+                    assert_eq!(found, expected, "from {start:?}, stop mod {modulus}, max {max_nodes}, budget {budget}");
+                }
+            }
+        }
+        assert!(found_some && cut_some, "seed {seed}: some walks find datasets, and some are cut by the node limit");
+    }
+}
+
+fn dataset_of(index: &LineageIndex, node: crate::NodeNumber) -> DatasetId {
+    let node = index.node_ref(node);
+    DatasetId::new(&*node.namespace, &*node.name)
 }

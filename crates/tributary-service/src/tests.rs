@@ -298,6 +298,105 @@ fn walks_in_units_beside_the_writer_answer_between_the_states_before_and_after()
     service.close();
 }
 
+/// Product lineage is derived in units beside a writer that keeps linking new upstream
+/// datasets to the downstream product: every answer holds every link of the state before it
+/// was asked and only links of the state after, the derivation lets go for the writer, and
+/// once the writer stops the answer is kept (asked again, the same one).
+#[test]
+fn product_lineage_in_units_beside_the_writer_answers_between_the_states_before_and_after() {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let service = Service::open(ServiceConfig::default()).expect("open");
+    let runtime = runtime();
+    let ports = |prefix: &str, n: u32| -> Vec<serde_json::Value> {
+        (0..n).map(|k| json!({"name": format!("{prefix}{k}"), "dataset": {"namespace": "db", "name": format!("{prefix}{k}")}})).collect()
+    };
+    runtime.block_on(async {
+        service
+            .apply_domain(json!({"id": "d", "name": "D", "namespaces": ["db"], "owners": [{"name": "o"}]}).to_string())
+            .await
+            .expect("domain");
+        for (id, prefix, n) in [("d.up", "src", 20), ("d.down", "sink", 100)] {
+            let product = json!({"kind": "DataProduct", "id": id, "name": id, "domain": "d",
+                "owners": [{"name": "o"}], "outputPorts": ports(prefix, n)});
+            service.apply_product(product.to_string()).await.expect("product");
+        }
+        // Ten sources feed 300 datasets of no product; each sink's job reads all of them: a
+        // walk of ~320 nodes from each sink, ~130 units in all.
+        for feed in 0..10u32 {
+            let outputs: Vec<String> = (0..30).map(|k| format!("mid{feed}_{k}")).collect();
+            let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+            service
+                .ingest(&event(feed, &format!("feed{feed}"), &[&format!("src{feed}")], &outputs))
+                .await
+                .expect("feed");
+        }
+        let middles: Vec<String> = (0..10).flat_map(|feed| (0..30).map(move |k| format!("mid{feed}_{k}"))).collect();
+        let middles: Vec<&str> = middles.iter().map(String::as_str).collect();
+        for sink in 0..100u32 {
+            service
+                .ingest(&event(100 + sink, &format!("build{sink}"), &middles, &[&format!("sink{sink}")]))
+                .await
+                .expect("sink");
+        }
+    });
+    type Link = (String, String, DatasetId, DatasetId);
+    let links = |edges: &[crate::ProductEdge]| -> BTreeSet<Link> {
+        edges
+            .iter()
+            .flat_map(|edge| {
+                edge.via.iter().map(|(up, down)| (edge.from.clone(), edge.to.clone(), up.clone(), down.clone()))
+            })
+            .collect()
+    };
+    let oracle = || links(&service.shared.product_lineage_in_one_hold());
+    let initial = oracle();
+    assert_eq!(initial.len(), 1_000, "each of 10 sources links to each of 100 sinks");
+    let writing = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            runtime.block_on(async {
+                let mut n = 1_000u32;
+                while writing.load(Ordering::Relaxed) {
+                    // The other ten sources, each written straight into a sink by a new job.
+                    let (source, sink) = (format!("src{}", 10 + n % 10), format!("sink{}", n % 100));
+                    service.ingest(&event(n, &format!("later{n}"), &[&source], &[&sink])).await.expect("ingest");
+                    n += 1;
+                }
+                n - 1_000
+            })
+        });
+        let readers: Vec<_> = (0..3)
+            .map(|reader| {
+                let (service, oracle, links, runtime) = (&service, &oracle, &links, &runtime);
+                scope.spawn(move || {
+                    for round in 0..20 {
+                        let before = oracle();
+                        let got = links(&runtime.block_on(service.product_lineage()).expect("product lineage"));
+                        let after = oracle();
+                        let what = format!("reader {reader} round {round}");
+                        assert!(got.is_superset(&before), "{what}: lost {:?}", before.difference(&got).next());
+                        assert!(got.is_subset(&after), "{what}: made up {:?}", got.difference(&after).next());
+                    }
+                })
+            })
+            .collect();
+        for reader in readers {
+            reader.join().expect("reader");
+        }
+        writing.store(false, Ordering::Relaxed);
+        let written = writer.join().expect("writer");
+        assert!(written > 0, "the writer published while the derivations ran");
+        assert!(service.shared.metrics.read_yields.get() > 0, "no derivation yielded to the writer");
+    });
+    let settled = runtime.block_on(service.product_lineage()).expect("product lineage");
+    assert_eq!(links(&settled), oracle());
+    assert!(links(&settled).len() > initial.len(), "the writer's links are found");
+    let again = runtime.block_on(service.product_lineage()).expect("product lineage");
+    assert!(std::sync::Arc::ptr_eq(&settled, &again), "kept while nothing changed");
+    service.close();
+}
+
 /// Walks and checks take turns (`admission`): while every turn is taken, a lineage walk, an
 /// impact summary and a change check wait and a point read does not; once the queue is full a
 /// walk is refused as unavailable; when the turn is given back the waiting ones answer, right.

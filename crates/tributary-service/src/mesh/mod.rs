@@ -279,13 +279,13 @@ impl Service {
     /// (each product's upstream and downstream) share one derivation.
     pub async fn product_lineage(&self) -> Result<Arc<Vec<ProductEdge>>, ServiceError> {
         self.require_read()?;
-        self.traversal(|shared| Ok(shared.product_lineage())).await
+        self.traversal(|shared| shared.product_lineage()).await
     }
 
     /// Domain-to-domain lineage: product lineage grouped by the products' domains.
     pub async fn domain_lineage(&self) -> Result<Vec<ProductEdge>, ServiceError> {
         self.require_read()?;
-        self.traversal(|shared| Ok(shared.domain_lineage())).await
+        self.traversal(|shared| shared.domain_lineage()).await
     }
 }
 
