@@ -143,6 +143,36 @@ async fn a_three_domain_mesh_end_to_end() {
         lineage["domainLineage"],
         json!([{"from": "sales", "to": "finance"}, {"from": "sales", "to": "marketing"}])
     );
+    // Written as plain lists (on a read thread): byte for byte what the generic path writes
+    // for the same fields through fragments, with aliases and `__typename`.
+    let raw = |query: String| {
+        let url = server.url("/graphql");
+        async move {
+            let response = reqwest::Client::new().post(url).json(&json!({"query": query})).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let node = "kind namespace n: name __typename";
+    let plain = raw(format!(
+        "{{ productLineage {{ f: from to via {{ from {{ {node} }} to {{ {node} }} t: __typename }} __typename }}
+            domainLineage {{ from to via {{ to {{ name }} }} }} }}"
+    ))
+    .await;
+    let generic = raw(format!(
+        "{{ productLineage {{ ...E }} domainLineage {{ ... on MeshEdge {{ from to via {{ to {{ ...N }} }} }} }} }}
+            fragment E on MeshEdge {{ f: from to via {{ from {{ {node} }} to {{ {node} }} t: __typename }} __typename }}
+            fragment N on NodeRef {{ name }}"
+    ))
+    .await;
+    assert_eq!(plain, generic);
+    assert!(
+        plain.contains(
+            r#"{"f":"sales.orders","to":"finance.ledger","via":[{"from":{"kind":"DATASET","namespace":"sales-db","n":"orders","__typename":"NodeRef"},"#
+        ),
+        "{plain}"
+    );
+    assert!(plain.contains(r#""t":"DatasetLink"}],"__typename":"MeshEdge"}"#), "{plain}");
 
     // Ownership with provenance, and what an owner owns.
     let owners = server

@@ -8,6 +8,7 @@ use crate::types::impact::{Impact, ImpactSummary, impact_groups};
 use crate::types::lineage::{lineage_from_view, lineage_request, lineage_view};
 use crate::types::mesh_edge::{MeshEdge, mesh_edges};
 use crate::types::owner::{Owned, Owner, owners};
+use crate::types::plain::PlainList;
 use crate::types::product::Product;
 use crate::types::violation::{Violation, violation};
 use async_graphql::{Context, Json, Object, Result};
@@ -57,14 +58,19 @@ impl MeshQuery {
     }
 
     /// Product-to-product lineage derived from the observed dataset lineage.
-    async fn product_lineage(&self, context: &Context<'_>) -> Result<Vec<MeshEdge>> {
-        let lineage = service(context).product_lineage().await.map_err(gql_error)?;
-        Ok(mesh_edges(lineage.iter().cloned().collect()))
+    async fn product_lineage(&self, context: &Context<'_>) -> Result<PlainList<MeshEdge>> {
+        let service = service(context);
+        let lineage = service.product_lineage().await.map_err(gql_error)?;
+        // Tens of thousands of links in a large mesh: converted on a read thread, not on the
+        // runtime that serves ingest (and written there too, as a plain list).
+        service.encode_answer(move || PlainList::new(mesh_edges(&lineage))).await.map_err(gql_error)
     }
 
     /// Domain-to-domain lineage (product lineage across domains).
-    async fn domain_lineage(&self, context: &Context<'_>) -> Result<Vec<MeshEdge>> {
-        Ok(mesh_edges(service(context).domain_lineage().await.map_err(gql_error)?))
+    async fn domain_lineage(&self, context: &Context<'_>) -> Result<PlainList<MeshEdge>> {
+        let service = service(context);
+        let lineage = service.domain_lineage().await.map_err(gql_error)?;
+        service.encode_answer(move || PlainList::new(mesh_edges(&lineage))).await.map_err(gql_error)
     }
 
     /// Owners of a dataset or job, with where each came from.

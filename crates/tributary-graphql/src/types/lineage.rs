@@ -93,6 +93,16 @@ impl Plain for NodeRef {
     fn plain_field(&self, name: &str, _selection: &SelectionSet) -> Option<Value> {
         node_field(name, self.kind, &self.namespace, &self.name)
     }
+
+    fn write_field(&self, name: &str, _selection: &SelectionSet, out: &mut Vec<u8>) -> Option<()> {
+        match name {
+            "kind" => write_enum(out, self.kind),
+            "namespace" => write_str(out, &self.namespace),
+            "name" => write_str(out, &self.name),
+            _ => return None,
+        }
+        Some(())
+    }
 }
 
 /// The fields a lineage node and a node reference share.

@@ -304,6 +304,29 @@ pub(crate) fn plain_list<T: Plain>(items: &[T], selection: &SelectionSet) -> Opt
     items.iter().map(|item| build(item, &plan)).collect::<Option<Vec<_>>>().map(Value::List)
 }
 
+/// Writes one object for a plain selection as JSON, as its [`plain_object`] value serialises
+/// (for an object inside an item that is itself written); `None` when the selection is not
+/// plain or a field is not written here.
+pub(crate) fn write_plain_object<T: Plain>(item: &T, selection: &SelectionSet, out: &mut Vec<u8>) -> Option<()> {
+    write_object(item, &plan(selection)?, out)
+}
+
+/// Writes a list for a plain selection as JSON, as its [`plain_list`] value serialises (for a
+/// list inside an item that is itself written); `None` when the selection is not plain or a
+/// field is not written here.
+pub(crate) fn write_plain_items<T: Plain>(items: &[T], selection: &SelectionSet, out: &mut Vec<u8>) -> Option<()> {
+    let plan = plan(selection)?;
+    out.push(b'[');
+    for (index, item) in items.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_object(item, &plan, out)?;
+    }
+    out.push(b']');
+    Some(())
+}
+
 /// Writes a list for a plain selection as JSON, as the [`plain_list`] value of the GraphQL
 /// type `type_name` serialises (for a list inside an item that is itself written, like a
 /// group's owners): each item's fields by `write_field`. `None` when the selection is not
