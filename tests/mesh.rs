@@ -173,6 +173,20 @@ async fn a_three_domain_mesh_end_to_end() {
         "{plain}"
     );
     assert!(plain.contains(r#""t":"DatasetLink"}],"__typename":"MeshEdge"}"#), "{plain}");
+    // One request asks the service for product lineage once, however many fields need it.
+    let asked = || async {
+        let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+        text.lines()
+            .filter(|line| line.starts_with("tributary_product_lineage_cache_total{"))
+            .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum::<f64>()
+    };
+    let before = asked().await;
+    let both = server
+        .graphql_data("{ productLineage { from } products { id upstreamProducts downstreamProducts } }", json!({}))
+        .await;
+    assert_eq!(both["products"].as_array().unwrap().len(), 3, "{both}");
+    assert_eq!(asked().await - before, 1.0, "{both}");
 
     // Ownership with provenance, and what an owner owns.
     let owners = server

@@ -594,6 +594,23 @@ async fn query_once(
             if !data["productLineage"].is_array() || products < 2 {
                 return Err(format!("`{kind}`: {data}"));
             }
+            // One request sees one product lineage, however many fields ask for it: each
+            // product's neighbours are the edges of `productLineage` in the same answer, even
+            // while the load changes the graph between the fields.
+            let edges = data["productLineage"].as_array().into_iter().flatten();
+            let pairs: Vec<(&str, &str)> =
+                edges.map(|e| (e["from"].as_str().unwrap_or(""), e["to"].as_str().unwrap_or(""))).collect();
+            for product in data["products"].as_array().into_iter().flatten() {
+                let id = product["id"].as_str().unwrap_or("");
+                let listed = |field: &str| -> Vec<&str> {
+                    product[field].as_array().into_iter().flatten().filter_map(Value::as_str).collect()
+                };
+                let upstream: Vec<&str> = pairs.iter().filter(|(_, to)| *to == id).map(|(from, _)| *from).collect();
+                let downstream: Vec<&str> = pairs.iter().filter(|(from, _)| *from == id).map(|(_, to)| *to).collect();
+                if listed("upstreamProducts") != upstream || listed("downstreamProducts") != downstream {
+                    return Err(format!("`{kind}`: product {id}'s neighbours disagree with productLineage: {data}"));
+                }
+            }
         }
         "owners" => {
             let Some((dataset, _, _)) = pick_dataset(ctx, rng, any_dataset) else { return Ok(false) };

@@ -118,6 +118,7 @@ async fn execute(
     for request in &mut requests {
         request.data.insert(service.clone());
         request.data.insert(std::sync::Arc::clone(&splicer));
+        request.data.insert(types::mesh_edge::RequestProductLineage::default());
         // A document that does not parse is left for the schema to report as usual.
         if let Ok(document) = request.parsed_query()
             && let Err(budget::OverBudget(reason)) = budget::check(document)

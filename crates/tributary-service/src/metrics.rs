@@ -44,6 +44,8 @@ pub(crate) struct Metrics {
     source_lag: IntGaugeVec,
     /// Impact summaries answered from the cache (`hit`) or by a walk (`miss`).
     pub(crate) summary_cache: IntCounterVec,
+    /// Product lineage answered from the kept derivation (hit) or derived (miss).
+    pub(crate) product_lineage_cache: IntCounterVec,
     /// Seconds a lineage walk or change check waited for its turn (see `admission`).
     pub(crate) traversal_wait_seconds: Histogram,
     /// Lineage walks and change checks refused because too many were waiting.
@@ -119,6 +121,13 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let product_lineage_cache = IntCounterVec::new(
+            Opts::new(
+                "product_lineage_cache_total",
+                "Product lineage asked for (once per request however many fields need it), answered from the kept derivation (hit) or derived (miss)",
+            ),
+            &["outcome"],
+        )?;
         let traversal_wait_seconds = seconds(
             "traversal_wait_seconds",
             "Seconds a lineage walk, change check or impact summary waited for its turn (at most --max-traversals run at once)",
@@ -137,6 +146,7 @@ impl Metrics {
             Box::new(traversal_wait_seconds.clone()),
             Box::new(traversals_refused.clone()),
             Box::new(summary_cache.clone()),
+            Box::new(product_lineage_cache.clone()),
             Box::new(source_lag.clone()),
             Box::new(group_events.clone()),
             Box::new(flush_seconds.clone()),
@@ -174,6 +184,7 @@ impl Metrics {
             source_records,
             source_lag,
             summary_cache,
+            product_lineage_cache,
             traversal_wait_seconds,
             traversals_refused,
             read_yields,

@@ -6,7 +6,7 @@ use crate::types::domain::Domain;
 use crate::types::freshness::{PortFreshness, freshness};
 use crate::types::impact::{Impact, ImpactSummary, impact_groups};
 use crate::types::lineage::{lineage_from_view, lineage_request, lineage_view};
-use crate::types::mesh_edge::{MeshEdge, mesh_edges};
+use crate::types::mesh_edge::{MeshEdge, mesh_edges, request_product_lineage};
 use crate::types::owner::{Owned, Owner, owners};
 use crate::types::plain::PlainList;
 use crate::types::product::Product;
@@ -59,8 +59,8 @@ impl MeshQuery {
 
     /// Product-to-product lineage derived from the observed dataset lineage.
     async fn product_lineage(&self, context: &Context<'_>) -> Result<PlainList<MeshEdge>> {
+        let lineage = request_product_lineage(context).await?;
         let service = service(context);
-        let lineage = service.product_lineage().await.map_err(gql_error)?;
         // Tens of thousands of links in a large mesh: converted on a read thread, not on the
         // runtime that serves ingest (and written there too, as a plain list).
         service.encode_answer(move || PlainList::new(mesh_edges(&lineage))).await.map_err(gql_error)

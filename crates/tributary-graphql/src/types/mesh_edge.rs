@@ -1,9 +1,12 @@
 //! `MeshEdge`: product-to-product and domain-to-domain lineage.
 
-use crate::scalars::{NodeKind, NodeRef};
+use std::sync::Arc;
+
+use crate::error::gql_error;
+use crate::scalars::{NodeKind, NodeRef, service};
 use crate::types::plain::{Plain, plain_list, plain_object, write_plain_items, write_plain_object, write_str};
 use async_graphql::parser::types::SelectionSet;
-use async_graphql::{SimpleObject, Value};
+use async_graphql::{Context, Result, SimpleObject, Value};
 use tributary_service::ProductEdge;
 use tributary_service::model::DatasetId;
 
@@ -23,6 +26,23 @@ pub struct MeshEdge {
     pub from: String,
     pub to: String,
     pub via: Vec<DatasetLink>,
+}
+
+/// Product lineage as one GraphQL request sees it: asked of the service once, however many
+/// fields need it (`productLineage`, each product's `upstreamProducts` and
+/// `downstreamProducts`). Under ingest the graph changes between fields, so without it a list
+/// of products would derive the lineage again for each product's field.
+#[derive(Default)]
+pub(crate) struct RequestProductLineage(tokio::sync::OnceCell<Arc<Vec<ProductEdge>>>);
+
+/// The request's product lineage ([`RequestProductLineage`]), or the service's answer now
+/// when the request carries none.
+pub(crate) async fn request_product_lineage(context: &Context<'_>) -> Result<Arc<Vec<ProductEdge>>> {
+    let service = service(context);
+    match context.data_opt::<RequestProductLineage>() {
+        Some(once) => once.0.get_or_try_init(|| service.product_lineage()).await.cloned().map_err(gql_error),
+        None => service.product_lineage().await.map_err(gql_error),
+    }
 }
 
 pub(crate) fn mesh_edges(edges: &[ProductEdge]) -> Vec<MeshEdge> {

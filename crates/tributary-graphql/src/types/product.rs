@@ -2,7 +2,7 @@
 
 use crate::error::gql_error;
 use crate::scalars::{NodeRef, service};
-use crate::types::mesh_edge::dataset_ref;
+use crate::types::mesh_edge::{dataset_ref, request_product_lineage};
 use crate::types::owner::{Owner, owners};
 use async_graphql::{Context, Json, Object, Result, SimpleObject};
 use serde_json::Value;
@@ -152,13 +152,13 @@ impl Product {
     /// Products whose datasets feed this one's (derived from dataset lineage).
     async fn upstream_products(&self, context: &Context<'_>) -> Result<Vec<String>> {
         let id = &self.0.descriptor.id;
-        let lineage = service(context).product_lineage().await.map_err(gql_error)?;
+        let lineage = request_product_lineage(context).await?;
         Ok(lineage.iter().filter(|e| &e.to == id).map(|e| e.from.clone()).collect())
     }
     /// Products that consume this one's datasets.
     async fn downstream_products(&self, context: &Context<'_>) -> Result<Vec<String>> {
         let id = &self.0.descriptor.id;
-        let lineage = service(context).product_lineage().await.map_err(gql_error)?;
+        let lineage = request_product_lineage(context).await?;
         Ok(lineage.iter().filter(|e| &e.from == id).map(|e| e.to.clone()).collect())
     }
 }

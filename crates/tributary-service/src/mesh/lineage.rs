@@ -43,8 +43,10 @@ impl Shared {
         if let Some((cached_key, edges)) = &*self.product_lineage_cache.lock().unwrap_or_else(|e| e.into_inner())
             && *cached_key == key
         {
+            self.metrics.product_lineage_cache.with_label_values(&["hit"]).inc();
             return Ok(Arc::clone(edges));
         }
+        self.metrics.product_lineage_cache.with_label_values(&["miss"]).inc();
         let mut derivation: Option<Derivation> = None;
         let mut last_key = key;
         graph_in_units(self, |state| {
