@@ -509,6 +509,36 @@ impl LineageIndex {
         (found.into_iter().map(|(namespace, name)| JobId::new(namespace, name)).collect(), more)
     }
 
+    /// Nodes of `kind` whose name contains `search` (lowercased by the caller; compared with
+    /// each name's lowercase), in (namespace, name) order after `after`, looking at no more
+    /// than `scan` (at least 1) names: the matches, and the last name looked at when the scan
+    /// stopped before the end, to go on after it. A caller that lets go of the index between
+    /// calls sees every name the index held at the first call, and may see later ones.
+    pub fn scan_names(
+        &self,
+        kind: NodeKind,
+        search: &str,
+        after: Option<&NodeRef>,
+        scan: usize,
+    ) -> (Vec<NodeRef>, Option<NodeRef>) {
+        let sorted = self.names.sorted(&self.nodes, kind);
+        let key = |index: NodeIndex| {
+            let node = &self.nodes[index.index()];
+            (&*node.namespace, &*node.name)
+        };
+        let start = after.map_or(0, |after| {
+            sorted.partition_point(|&index| key(index) <= (after.namespace.as_str(), after.name.as_str()))
+        });
+        let end = sorted.len().min(start.saturating_add(scan.max(1)));
+        let found = sorted[start..end]
+            .iter()
+            .filter(|&&index| self.nodes[index.index()].name.to_lowercase().contains(search))
+            .map(|&index| self.nodes[index.index()].to_ref())
+            .collect();
+        let resume = (end < sorted.len()).then(|| self.nodes[sorted[end - 1].index()].to_ref());
+        (found, resume)
+    }
+
     /// Nodes of `kind` in (namespace, name) order after `after`, filtered by exact namespace
     /// and a case-insensitive substring of the name; and whether more follow.
     fn page(

@@ -1202,3 +1202,37 @@ fn dataset_of(index: &LineageIndex, node: crate::NodeNumber) -> DatasetId {
     let node = index.node_ref(node);
     DatasetId::new(&*node.namespace, &*node.name)
 }
+
+#[test]
+fn a_name_scan_in_slices_finds_what_one_listing_finds() {
+    let index = random_graph(6, 80);
+    for kind in [NodeKind::Dataset, NodeKind::Job] {
+        for search in ["", "d1", "j", "s0", "5", "nothing"] {
+            let whole: Vec<NodeRef> = match kind {
+                NodeKind::Dataset => {
+                    index.list_datasets(None, Some(search), None, 10_000).0.iter().map(NodeRef::from).collect()
+                }
+                NodeKind::Job => {
+                    index.list_jobs(None, Some(search), None, 10_000).0.iter().map(NodeRef::from).collect()
+                }
+            };
+            for scan in [1, 2, 7, 10_000] {
+                let (mut found, mut after, mut slices) = (Vec::new(), None, 0);
+                loop {
+                    let (matches, resume) = index.scan_names(kind, search, after.as_ref(), scan);
+                    found.extend(matches);
+                    slices += 1;
+                    assert!(slices < 10_000, "a scan ends");
+                    match resume {
+                        Some(resume) => after = Some(resume),
+                        None => break,
+                    }
+                }
+                assert_eq!(found, whole, "{kind:?} {search:?} in slices of {scan}");
+                if scan == 1 {
+                    assert!(slices > 10, "{kind:?}: many slices");
+                }
+            }
+        }
+    }
+}

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use tributary_model::{DatasetId, JobId, NodeKind, NodeRef};
 
+use crate::units::graph_in_units;
 use crate::{Service, ServiceError, Shared};
 
 /// One search hit: a product, or a dataset or job.
@@ -29,8 +30,11 @@ pub struct SearchQuery {
     pub jobs: bool,
 }
 
-/// Most candidates a text-only search scans from the name index.
+/// Most candidates a text-only search takes from the name index, of each kind.
 const SEARCH_SCAN: usize = 100_000;
+
+/// Names a text-only search looks at in one unit of its scan of the name index.
+const NAME_UNIT: usize = 4_096;
 
 impl Service {
     /// Searches products, datasets and jobs; results in a stable order, paged by offset.
@@ -102,13 +106,21 @@ impl Shared {
             } else if let Some(tag) = &tag {
                 self.store.nodes_tagged(tag)?
             } else {
-                let state = self.read_state();
-                let index = &state.index;
+                // The name index scanned a slice at a time (`graph_in_units`): a publication
+                // waits for one slice, not a scan of every name.
                 let mut nodes: Vec<NodeRef> = Vec::new();
-                let (datasets, _) = index.list_datasets(None, text.as_deref(), None, SEARCH_SCAN);
-                nodes.extend(datasets.iter().map(NodeRef::from));
-                let (jobs, _) = index.list_jobs(None, text.as_deref(), None, SEARCH_SCAN);
-                nodes.extend(jobs.iter().map(NodeRef::from));
+                for kind in [NodeKind::Dataset, NodeKind::Job] {
+                    let (mut after, mut found) = (None, 0);
+                    graph_in_units(self, |state| {
+                        let (matches, resume) =
+                            state.index.scan_names(kind, text.as_deref().unwrap_or(""), after.as_ref(), NAME_UNIT);
+                        let take = matches.len().min(SEARCH_SCAN - found);
+                        found += take;
+                        nodes.extend(matches.into_iter().take(take));
+                        after = resume;
+                        Ok(after.is_none() || found == SEARCH_SCAN)
+                    })?;
+                }
                 nodes
             };
             let owned: Option<BTreeSet<NodeRef>> = query
@@ -119,9 +131,11 @@ impl Shared {
                 .map(|n| n.into_iter().collect());
             let tagged: Option<BTreeSet<NodeRef>> =
                 tag.as_ref().map(|tag| self.store.nodes_tagged(tag)).transpose()?.map(|n| n.into_iter().collect());
-            let state = self.read_state();
-            let (mesh, index) = (&state.mesh, &state.index);
-            for node in candidates {
+            // The candidates checked in units too (a job's domain reads its outputs).
+            let mut candidates = candidates.into_iter();
+            graph_in_units(self, |state| {
+                let (mesh, index) = (&state.mesh, &state.index);
+                let Some(node) = candidates.next() else { return Ok(true) };
                 let wanted_kind = match node.kind {
                     NodeKind::Dataset => query.datasets,
                     NodeKind::Job => query.jobs,
@@ -131,7 +145,7 @@ impl Shared {
                     || owned.as_ref().is_some_and(|set| !set.contains(&node))
                     || tagged.as_ref().is_some_and(|set| !set.contains(&node))
                 {
-                    continue;
+                    return Ok(false);
                 }
                 if let Some(domain) = &query.domain {
                     let node_domain = match node.kind {
@@ -149,11 +163,12 @@ impl Shared {
                         }
                     };
                     if node_domain.as_ref() != Some(domain) {
-                        continue;
+                        return Ok(false);
                     }
                 }
                 hits.insert(SearchHit::Node(node));
-            }
+                Ok(false)
+            })?;
         }
         Ok(hits.into_iter().collect())
     }
