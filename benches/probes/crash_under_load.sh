@@ -5,7 +5,7 @@
 # the snapshots written and read. Root (drops the caches).
 # The copy is removed at the end unless KEEP=1. With CHECK_NS and CHECK_NAME, a review bot
 # checks a change of that dataset in a loop meanwhile (check_loop.py); BOTS=N runs N such bots
-# at once (1); with LINEAGE=closure|datasets|summary|columns|products the bots ask for that dataset's
+# at once (1); with LINEAGE=closure|datasets|summary|columns|products|search|listing the bots ask for that dataset's
 # downstream lineage in a loop instead (lineage_loop.py). CRASH=0 stops the server with SIGTERM after the load instead (no restart).
 # SERVE_ARGS adds flags to both starts (`--max-traversals 4`).
 # usage: STORE=... LOAD=... crash_under_load.sh BIN LABEL

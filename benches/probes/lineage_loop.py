@@ -4,7 +4,8 @@ DURATION seconds pass or STOP_FILE appears; then prints how many answers it got,
 with its edges, limit 1,000,000), `datasets` (dataset nodes only, no edges) or `summary`
 (impactSummary: counts, groups and the first page) or `columns` (columnLineage of its column
 COLUMN, `id` unless set, limit 1,000,000) or `products` (productLineage with the dataset links:
-NAMESPACE and NAME are not used; apply a mesh first, apply_mesh.py). Run beside an ingest load to see whether
+NAMESPACE and NAME are not used; apply a mesh first, apply_mesh.py) or `search` (a text search
+that matches no name, so every name is scanned) or `listing` (datasets(search:) matching no name). Run beside an ingest load to see whether
 long walks hold up the writer's acknowledgements.
 usage: lineage_loop.py PORT NAMESPACE NAME DURATION SHAPE [STOP_FILE]"""
 import json
@@ -28,6 +29,8 @@ QUERIES = {
         field: "{os.environ.get('COLUMN', 'id')}", direction: DOWNSTREAM, limit: 1000000) {{
         columns {{ column {{ name field }} distance }} unverified {{ dataset {{ name }} }} truncated }} }}""",
     "products": "query { productLineage { from to via { from { name } to { name } } } }",
+    "search": "query { search(text: \"zzzz_no_such_name\", first: 50) { results { product } } }",
+    "listing": "query { datasets(search: \"zzzz_no_such_name\", first: 50) { nodes { name } } }",
 }
 if shape not in QUERIES:
     raise SystemExit(f"lineage_loop: SHAPE must be one of {sorted(QUERIES)}")
@@ -35,6 +38,10 @@ if shape not in QUERIES:
 
 def size(data):
     answer = next(iter(data.values()))
+    if "results" in answer:
+        return f"{len(answer['results'])} results"
+    if "nodes" in answer and "truncated" not in answer and "datasetCount" not in answer:
+        return f"{len(answer['nodes'])} datasets listed"
     if isinstance(answer, list):
         return f"{len(answer)} product edges, {sum(len(edge['via']) for edge in answer)} links"
     if "columns" in answer:
@@ -46,7 +53,7 @@ def size(data):
 
 took, first = [], None
 ends = time.monotonic() + duration
-variables = {} if shape == "products" else {"ns": namespace, "n": name}
+variables = {} if shape in ("products", "search", "listing") else {"ns": namespace, "n": name}
 body = json.dumps({"query": QUERIES[shape], "variables": variables}).encode()
 while time.monotonic() < ends and not (stop_file and os.path.exists(stop_file)):
     sent = time.monotonic()

@@ -491,9 +491,8 @@ impl LineageIndex {
         after: Option<&DatasetId>,
         limit: usize,
     ) -> (Vec<DatasetId>, bool) {
-        let after = after.map(|id| (id.namespace.as_str(), id.name.as_str()));
-        let (found, more) = self.page(NodeKind::Dataset, namespace, search, after, limit);
-        (found.into_iter().map(|(namespace, name)| DatasetId::new(namespace, name)).collect(), more)
+        let (found, more) = self.page(NodeKind::Dataset, namespace, search, after.map(NodeRef::from), limit);
+        (found.iter().map(|node| DatasetId::new(&*node.namespace, &*node.name)).collect(), more)
     }
 
     /// Jobs, as [`Self::list_datasets`].
@@ -504,66 +503,79 @@ impl LineageIndex {
         after: Option<&JobId>,
         limit: usize,
     ) -> (Vec<JobId>, bool) {
-        let after = after.map(|id| (id.namespace.as_str(), id.name.as_str()));
-        let (found, more) = self.page(NodeKind::Job, namespace, search, after, limit);
-        (found.into_iter().map(|(namespace, name)| JobId::new(namespace, name)).collect(), more)
+        let (found, more) = self.page(NodeKind::Job, namespace, search, after.map(NodeRef::from), limit);
+        (found.iter().map(|node| JobId::new(&*node.namespace, &*node.name)).collect(), more)
     }
 
-    /// Nodes of `kind` whose name contains `search` (lowercased by the caller; compared with
-    /// each name's lowercase), in (namespace, name) order after `after`, looking at no more
-    /// than `scan` (at least 1) names: the matches, and the last name looked at when the scan
-    /// stopped before the end, to go on after it. A caller that lets go of the index between
-    /// calls sees every name the index held at the first call, and may see later ones.
-    pub fn scan_names(
-        &self,
-        kind: NodeKind,
-        search: &str,
-        after: Option<&NodeRef>,
-        scan: usize,
-    ) -> (Vec<NodeRef>, Option<NodeRef>) {
-        let sorted = self.names.sorted(&self.nodes, kind);
-        let key = |index: NodeIndex| {
-            let node = &self.nodes[index.index()];
-            (&*node.namespace, &*node.name)
-        };
-        let start = after.map_or(0, |after| {
-            sorted.partition_point(|&index| key(index) <= (after.namespace.as_str(), after.name.as_str()))
-        });
-        let end = sorted.len().min(start.saturating_add(scan.max(1)));
-        let found = sorted[start..end]
-            .iter()
-            .filter(|&&index| self.nodes[index.index()].name.to_lowercase().contains(search))
-            .map(|&index| self.nodes[index.index()].to_ref())
-            .collect();
-        let resume = (end < sorted.len()).then(|| self.nodes[sorted[end - 1].index()].to_ref());
-        (found, resume)
-    }
-
-    /// Nodes of `kind` in (namespace, name) order after `after`, filtered by exact namespace
-    /// and a case-insensitive substring of the name; and whether more follow.
+    /// One page of [`Self::scan_names`] in one go: at most `limit` nodes, and whether more follow.
     fn page(
         &self,
         kind: NodeKind,
         namespace: Option<&str>,
         search: Option<&str>,
-        after: Option<(&str, &str)>,
+        after: Option<NodeRef>,
         limit: usize,
-    ) -> (Vec<(&str, &str)>, bool) {
-        let sorted = self.names.sorted(&self.nodes, kind);
-        let names = |index: NodeIndex| {
+    ) -> (Vec<NodeRef>, bool) {
+        let search = search.map(str::to_lowercase);
+        let filter = NameFilter { kind, namespace, search: search.as_deref().unwrap_or("") };
+        let (mut found, _) = self.scan_names(&filter, after.as_ref(), usize::MAX, limit.saturating_add(1));
+        let more = found.len() > limit;
+        found.truncate(limit);
+        (found, more)
+    }
+
+    /// The nodes [`NameFilter`] picks, in (namespace, name) order after `after`, looking at no
+    /// more than `scan` (at least 1) names and stopping at the `matches`-th match: the matches,
+    /// and the last name looked at when the scan stopped before the end, to go on after it.
+    /// A caller that lets go of the index between slices sees every name the index held at the
+    /// first, and may see later ones.
+    pub fn scan_names(
+        &self,
+        filter: &NameFilter<'_>,
+        after: Option<&NodeRef>,
+        scan: usize,
+        matches: usize,
+    ) -> (Vec<NodeRef>, Option<NodeRef>) {
+        let sorted = self.names.sorted(&self.nodes, filter.kind);
+        let key = |index: NodeIndex| {
             let node = &self.nodes[index.index()];
             (&*node.namespace, &*node.name)
         };
-        let start = after.map_or(0, |after| sorted.partition_point(|&index| names(index) <= after));
-        let needle = search.map(str::to_lowercase);
-        let mut matches = sorted[start..].iter().map(|&index| names(index)).filter(|(node_namespace, node_name)| {
-            namespace.is_none_or(|wanted| wanted == *node_namespace)
-                && needle.as_deref().is_none_or(|needle| node_name.to_lowercase().contains(needle))
+        let mut start = after.map_or(0, |after| {
+            sorted.partition_point(|&index| key(index) <= (after.namespace.as_str(), after.name.as_str()))
         });
-        let items: Vec<(&str, &str)> = matches.by_ref().take(limit).collect();
-        let more = matches.next().is_some();
-        (items, more)
+        if let Some(namespace) = filter.namespace {
+            // Names are ordered by namespace first: its nodes are one run.
+            start = start.max(sorted.partition_point(|&index| key(index).0 < namespace));
+        }
+        let end = sorted.len().min(start.saturating_add(scan.max(1)));
+        let mut found = Vec::new();
+        for (position, &index) in sorted.iter().enumerate().take(end).skip(start) {
+            let (namespace, name) = key(index);
+            if filter.namespace.is_some_and(|wanted| wanted != namespace) {
+                return (found, None);
+            }
+            if filter.search.is_empty() || name.to_lowercase().contains(filter.search) {
+                found.push(self.nodes[index.index()].to_ref());
+                if found.len() >= matches {
+                    let more = position + 1 < sorted.len();
+                    return (found, more.then(|| self.nodes[index.index()].to_ref()));
+                }
+            }
+        }
+        let resume = (end < sorted.len()).then(|| self.nodes[sorted[end - 1].index()].to_ref());
+        (found, resume)
     }
+}
+
+/// Which names a listing or search picks ([`LineageIndex::scan_names`]).
+pub struct NameFilter<'a> {
+    pub kind: NodeKind,
+    /// Only this namespace, if given (exactly).
+    pub namespace: Option<&'a str>,
+    /// A substring of the name, lowercased by the caller, compared with each name's lowercase
+    /// (empty: every name).
+    pub search: &'a str,
 }
 
 #[cfg(test)]

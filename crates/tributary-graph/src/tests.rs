@@ -1207,30 +1207,67 @@ fn dataset_of(index: &LineageIndex, node: crate::NodeNumber) -> DatasetId {
 fn a_name_scan_in_slices_finds_what_one_listing_finds() {
     let index = random_graph(6, 80);
     for kind in [NodeKind::Dataset, NodeKind::Job] {
-        for search in ["", "d1", "j", "s0", "5", "nothing"] {
-            let whole: Vec<NodeRef> = match kind {
-                NodeKind::Dataset => {
-                    index.list_datasets(None, Some(search), None, 10_000).0.iter().map(NodeRef::from).collect()
-                }
-                NodeKind::Job => {
-                    index.list_jobs(None, Some(search), None, 10_000).0.iter().map(NodeRef::from).collect()
-                }
-            };
-            for scan in [1, 2, 7, 10_000] {
-                let (mut found, mut after, mut slices) = (Vec::new(), None, 0);
+        for namespace in [None, Some("ns1"), Some("jobs0"), Some("none")] {
+            for search in ["", "d1", "j", "s0", "5", "nothing"] {
+                let list = |after: Option<&NodeRef>, limit| -> (Vec<NodeRef>, bool) {
+                    match kind {
+                        NodeKind::Dataset => {
+                            let after = after.map(|node| DatasetId::new(&*node.namespace, &*node.name));
+                            let (ids, more) = index.list_datasets(namespace, Some(search), after.as_ref(), limit);
+                            (ids.iter().map(NodeRef::from).collect(), more)
+                        }
+                        NodeKind::Job => {
+                            let after = after.map(|node| JobId::new(&*node.namespace, &*node.name));
+                            let (ids, more) = index.list_jobs(namespace, Some(search), after.as_ref(), limit);
+                            (ids.iter().map(NodeRef::from).collect(), more)
+                        }
+                    }
+                };
+                // The reference: every node of the kind, filtered here.
+                let (every, _) = match kind {
+                    NodeKind::Dataset => {
+                        let (ids, more) = index.list_datasets(None, None, None, 10_000);
+                        (ids.iter().map(NodeRef::from).collect::<Vec<_>>(), more)
+                    }
+                    NodeKind::Job => {
+                        let (ids, more) = index.list_jobs(None, None, None, 10_000);
+                        (ids.iter().map(NodeRef::from).collect::<Vec<_>>(), more)
+                    }
+                };
+                let whole: Vec<NodeRef> = every
+                    .into_iter()
+                    .filter(|node| namespace.is_none_or(|wanted| wanted == node.namespace))
+                    .filter(|node| node.name.to_lowercase().contains(search))
+                    .collect();
+                assert_eq!(list(None, 10_000).0, whole, "{kind:?} {namespace:?} {search:?}");
+                // Paged listings, two at a time, give the same.
+                let (mut paged, mut after) = (Vec::new(), None::<NodeRef>);
                 loop {
-                    let (matches, resume) = index.scan_names(kind, search, after.as_ref(), scan);
-                    found.extend(matches);
-                    slices += 1;
-                    assert!(slices < 10_000, "a scan ends");
-                    match resume {
-                        Some(resume) => after = Some(resume),
-                        None => break,
+                    let (page, more) = list(after.as_ref(), 2);
+                    paged.extend(page);
+                    after = paged.last().cloned();
+                    if !more {
+                        break;
                     }
                 }
-                assert_eq!(found, whole, "{kind:?} {search:?} in slices of {scan}");
-                if scan == 1 {
-                    assert!(slices > 10, "{kind:?}: many slices");
+                assert_eq!(paged, whole, "{kind:?} {namespace:?} {search:?} in pages of 2");
+                let filter = crate::NameFilter { kind, namespace, search };
+                for (scan, matches) in [(1, usize::MAX), (2, 1), (7, 3), (10_000, usize::MAX)] {
+                    let (mut found, mut after, mut slices) = (Vec::new(), None, 0);
+                    loop {
+                        let (slice, resume) = index.scan_names(&filter, after.as_ref(), scan, matches);
+                        found.extend(slice);
+                        slices += 1;
+                        assert!(slices < 10_000, "a scan ends");
+                        match resume {
+                            Some(resume) => after = Some(resume),
+                            None => break,
+                        }
+                    }
+                    assert_eq!(found, whole, "{kind:?} {namespace:?} {search:?} in slices of {scan}, {matches}");
+                    if scan == 1 && namespace.is_none() {
+                        assert!(slices > 10, "{kind:?}: many slices");
+                    }
                 }
             }
         }

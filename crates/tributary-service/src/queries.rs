@@ -7,7 +7,7 @@ use tributary_model::{
 };
 
 use tributary_auth::Principal;
-use tributary_graph::LineageQuestion;
+use tributary_graph::{LineageQuestion, NameFilter};
 
 use crate::visibility::Visibility;
 use crate::{AnswerShape, AnswerSink, LineageAnswer, NodeName, Service, ServiceError, Shared, State, units};
@@ -577,26 +577,31 @@ fn list_nodes(
     after: Option<(String, String)>,
     limit: usize,
 ) -> Result<NodePage, ServiceError> {
-    let state = shared.read_state();
-    let index = &state.index;
-    let (nodes, more): (Vec<NodeRef>, bool) = match kind {
-        NodeKind::Dataset => {
-            let after = after.map(|(namespace, name)| DatasetId::new(namespace, name));
-            let (ids, more) = index.list_datasets(namespace, search, after.as_ref(), limit);
-            (ids.iter().map(NodeRef::from).collect(), more)
-        }
-        NodeKind::Job => {
-            let after = after.map(|(namespace, name)| JobId::new(namespace, name));
-            let (ids, more) = index.list_jobs(namespace, search, after.as_ref(), limit);
-            (ids.iter().map(NodeRef::from).collect(), more)
-        }
-    };
+    // The name index scanned a slice at a time (a search may look at every name to fill a
+    // page): a publication waits for one slice, not the whole scan. The page's watermark is
+    // its first hold's.
+    let search = search.map(str::to_lowercase);
+    let filter = NameFilter { kind, namespace, search: search.as_deref().unwrap_or("") };
+    let mut after = after.map(|(namespace, name)| NodeRef { kind, namespace, name });
+    let (mut nodes, mut watermark): (Vec<NodeRef>, Option<Watermark>) = (Vec::new(), None);
+    units::graph_in_units(shared, |state| {
+        watermark.get_or_insert_with(|| state.index.watermark());
+        // One more than the page says whether more follow.
+        let wanted = limit + 1 - nodes.len();
+        let (found, resume) = state.index.scan_names(&filter, after.as_ref(), units::NAME_UNIT, wanted);
+        nodes.extend(found);
+        after = resume;
+        Ok(after.is_none() || nodes.len() > limit)
+    })?;
+    let more = nodes.len() > limit;
+    nodes.truncate(limit);
     let next_cursor = more.then(|| nodes.last().map(|node| encode_cursor(&node.namespace, &node.name))).flatten();
     // Datasets this caller may not see are left out (the cursor still moves past them).
+    let state = shared.read_state();
     let visibility = Visibility::new(principal, &state, &shared.redaction_key);
     let nodes = nodes
         .into_iter()
         .filter(|node| node.kind == NodeKind::Job || !visibility.hides(&DatasetId::new(&*node.namespace, &*node.name)))
         .collect();
-    Ok(NodePage { nodes, next_cursor, watermark: index.watermark() })
+    Ok(NodePage { nodes, next_cursor, watermark: watermark.unwrap_or_else(|| state.index.watermark()) })
 }

@@ -74,3 +74,7 @@ pub(crate) const WALK_UNIT: usize = 256;
 /// Columns a column lineage walk follows in one unit (as a change check's column walk: ~0.1 ms
 /// on average on the 100k mesh's hub).
 pub(crate) const COLUMN_UNIT: usize = 64;
+
+/// Names a listing or a text search looks at in one unit of its scan of the name index (~1 ms
+/// on the 100k mesh).
+pub(crate) const NAME_UNIT: usize = 4_096;

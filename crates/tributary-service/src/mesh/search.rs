@@ -2,9 +2,10 @@
 
 use std::collections::BTreeSet;
 
+use tributary_graph::NameFilter;
 use tributary_model::{DatasetId, JobId, NodeKind, NodeRef};
 
-use crate::units::graph_in_units;
+use crate::units::{NAME_UNIT, graph_in_units};
 use crate::{Service, ServiceError, Shared};
 
 /// One search hit: a product, or a dataset or job.
@@ -32,9 +33,6 @@ pub struct SearchQuery {
 
 /// Most candidates a text-only search takes from the name index, of each kind.
 const SEARCH_SCAN: usize = 100_000;
-
-/// Names a text-only search looks at in one unit of its scan of the name index.
-const NAME_UNIT: usize = 4_096;
 
 impl Service {
     /// Searches products, datasets and jobs; results in a stable order, paged by offset.
@@ -110,13 +108,13 @@ impl Shared {
                 // waits for one slice, not a scan of every name.
                 let mut nodes: Vec<NodeRef> = Vec::new();
                 for kind in [NodeKind::Dataset, NodeKind::Job] {
+                    let filter = NameFilter { kind, namespace: None, search: text.as_deref().unwrap_or("") };
                     let (mut after, mut found) = (None, 0);
                     graph_in_units(self, |state| {
                         let (matches, resume) =
-                            state.index.scan_names(kind, text.as_deref().unwrap_or(""), after.as_ref(), NAME_UNIT);
-                        let take = matches.len().min(SEARCH_SCAN - found);
-                        found += take;
-                        nodes.extend(matches.into_iter().take(take));
+                            state.index.scan_names(&filter, after.as_ref(), NAME_UNIT, SEARCH_SCAN - found);
+                        found += matches.len();
+                        nodes.extend(matches);
                         after = resume;
                         Ok(after.is_none() || found == SEARCH_SCAN)
                     })?;
