@@ -207,7 +207,6 @@ fn a_waiting_writer_gets_the_state_at_the_next_unit() {
 #[test]
 fn walks_in_units_beside_the_writer_answer_between_the_states_before_and_after() {
     use std::collections::BTreeSet;
-    use std::sync::atomic::{AtomicBool, Ordering};
     use tributary_model::{Direction, NodeRef};
     let service = Service::open(ServiceConfig::default()).expect("open");
     let runtime = runtime();
@@ -227,75 +226,112 @@ fn walks_in_units_beside_the_writer_answer_between_the_states_before_and_after()
         assert!(!walk.truncated);
         walk.nodes.into_iter().map(|node| node.node).collect()
     };
+    // Each event a new job reading one of the hub's outputs, writing five new datasets.
+    let later = |n: u32| {
+        let input = format!("out{}_{}", n % 30, n % 150);
+        let outputs: Vec<String> = (0..5).map(|k| format!("later{n}_{k}")).collect();
+        let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+        event(n, &format!("later{n}"), &[&input], &outputs)
+    };
+    // 75 walks of ~18 units beside a writer that publishes all the time.
+    beside_a_writer(&service, &runtime, later, || {
+        std::thread::scope(|scope| {
+            let readers: Vec<_> = [
+                (Direction::Downstream, AnswerShape::Full),
+                (Direction::Both, AnswerShape::Nodes),
+                (Direction::Downstream, AnswerShape::DatasetsOnly),
+            ]
+            .into_iter()
+            .map(|(direction, shape)| {
+                let (service, oracle, runtime) = (&service, &oracle, &runtime);
+                let hub = hub.clone();
+                scope.spawn(move || {
+                    for round in 0..25 {
+                        let before = oracle(direction, shape);
+                        let request = LineageRequest::new(hub.clone(), direction).limit(Some(1_000_000)).shaped(shape);
+                        let view = service.lineage_blocking(&request).expect("lineage");
+                        // The summary counts the same walk (start excluded).
+                        let counted = (shape == AnswerShape::Nodes).then(|| {
+                            let summary = runtime
+                                .block_on(service.impact_summary(
+                                    hub.clone(),
+                                    direction,
+                                    None,
+                                    Some(1_000_000),
+                                    10,
+                                    None,
+                                ))
+                                .expect("summary");
+                            assert_eq!(
+                                summary.groups.iter().map(|g| g.datasets + g.jobs).sum::<usize>(),
+                                summary.datasets + summary.jobs
+                            );
+                            summary.datasets + summary.jobs
+                        });
+                        let after = oracle(direction, shape);
+                        let got: BTreeSet<NodeRef> = view.answer.nodes.iter().map(|node| node.node.clone()).collect();
+                        let what = format!("round {round} {direction:?} {shape:?}");
+                        assert_eq!(got.len(), view.answer.nodes.len(), "{what}: each node once");
+                        assert!(got.is_superset(&before), "{what}: lost {:?}", before.difference(&got).next());
+                        assert!(got.is_subset(&after), "{what}: made up {:?}", got.difference(&after).next());
+                        let edges: BTreeSet<(NodeRef, NodeRef)> =
+                            view.answer.edges.iter().map(|edge| (edge.from.clone(), edge.to.clone())).collect();
+                        assert_eq!(edges.len(), view.answer.edges.len(), "{what}: each edge once");
+                        assert!(edges.iter().all(|(from, to)| got.contains(from) && got.contains(to)), "{what}");
+                        if let Some(counted) = counted {
+                            assert!((before.len() - 1..after.len()).contains(&counted), "{what}: counted {counted}");
+                        }
+                    }
+                })
+            })
+            .collect();
+            for reader in readers {
+                reader.join().expect("reader");
+            }
+        })
+    });
+    service.close();
+}
+
+/// Runs `read` (which starts and joins its readers) beside a writer that
+/// ingests `event(n)` for n = 1000, 1001, ... until `read` returns (or panics), then asserts
+/// that the writer published meanwhile and that some long read let go of the state for it
+/// (otherwise the test checked nothing of the units).
+fn beside_a_writer(
+    service: &Service,
+    runtime: &tokio::runtime::Runtime,
+    event: impl Fn(u32) -> Vec<u8> + Sync,
+    read: impl FnOnce(),
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// Stops the writer when dropped: also when a reader's assertion fails, so the test fails
+    /// instead of waiting for the writer forever.
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Relaxed);
+        }
+    }
     let writing = AtomicBool::new(true);
-    std::thread::scope(|scope| {
+    let written = std::thread::scope(|scope| {
         let writer = scope.spawn(|| {
             runtime.block_on(async {
                 let mut n = 1_000u32;
                 while writing.load(Ordering::Relaxed) {
-                    // A new job reading one of the hub's outputs, writing five new datasets.
-                    let input = format!("out{}_{}", n % 30, n % 150);
-                    let outputs: Vec<String> = (0..5).map(|k| format!("later{n}_{k}")).collect();
-                    let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
-                    service.ingest(&event(n, &format!("later{n}"), &[&input], &outputs)).await.expect("ingest");
+                    service.ingest(&event(n)).await.expect("ingest");
                     n += 1;
                 }
                 n - 1_000
             })
         });
-        let readers: Vec<_> = [
-            (Direction::Downstream, AnswerShape::Full),
-            (Direction::Both, AnswerShape::Nodes),
-            (Direction::Downstream, AnswerShape::DatasetsOnly),
-        ]
-        .into_iter()
-        .map(|(direction, shape)| {
-            let (service, oracle, runtime) = (&service, &oracle, &runtime);
-            let hub = hub.clone();
-            scope.spawn(move || {
-                for round in 0..25 {
-                    let before = oracle(direction, shape);
-                    let request = LineageRequest::new(hub.clone(), direction).limit(Some(1_000_000)).shaped(shape);
-                    let view = service.lineage_blocking(&request).expect("lineage");
-                    // The summary counts the same walk (start excluded).
-                    let counted = (shape == AnswerShape::Nodes).then(|| {
-                        let summary = runtime
-                            .block_on(service.impact_summary(hub.clone(), direction, None, Some(1_000_000), 10, None))
-                            .expect("summary");
-                        assert_eq!(
-                            summary.groups.iter().map(|g| g.datasets + g.jobs).sum::<usize>(),
-                            summary.datasets + summary.jobs
-                        );
-                        summary.datasets + summary.jobs
-                    });
-                    let after = oracle(direction, shape);
-                    let got: BTreeSet<NodeRef> = view.answer.nodes.iter().map(|node| node.node.clone()).collect();
-                    let what = format!("round {round} {direction:?} {shape:?}");
-                    assert_eq!(got.len(), view.answer.nodes.len(), "{what}: each node once");
-                    assert!(got.is_superset(&before), "{what}: lost {:?}", before.difference(&got).next());
-                    assert!(got.is_subset(&after), "{what}: made up {:?}", got.difference(&after).next());
-                    let edges: BTreeSet<(NodeRef, NodeRef)> =
-                        view.answer.edges.iter().map(|edge| (edge.from.clone(), edge.to.clone())).collect();
-                    assert_eq!(edges.len(), view.answer.edges.len(), "{what}: each edge once");
-                    assert!(edges.iter().all(|(from, to)| got.contains(from) && got.contains(to)), "{what}");
-                    if let Some(counted) = counted {
-                        assert!((before.len() - 1..after.len()).contains(&counted), "{what}: counted {counted}");
-                    }
-                }
-            })
-        })
-        .collect();
-        for reader in readers {
-            reader.join().expect("reader");
+        {
+            let _stop = Stop(&writing);
+            read();
         }
-        writing.store(false, Ordering::Relaxed);
-        let written = writer.join().expect("writer");
-        assert!(written > 0, "the writer published while the walks ran");
-        // The walks let go for the writer at least once (75 walks of ~18 units beside a writer
-        // that publishes all the time); otherwise this test checked nothing of the units.
-        assert!(service.shared.metrics.read_yields.get() > 0, "no walk yielded to the writer");
+        writer.join().expect("writer")
     });
-    service.close();
+    assert!(written > 0, "the writer published while the reads ran");
+    assert!(service.shared.metrics.read_yields.get() > 0, "no long read yielded to the writer");
 }
 
 /// Product lineage is derived in units beside a writer that keeps linking new upstream
@@ -305,7 +341,6 @@ fn walks_in_units_beside_the_writer_answer_between_the_states_before_and_after()
 #[test]
 fn product_lineage_in_units_beside_the_writer_answers_between_the_states_before_and_after() {
     use std::collections::BTreeSet;
-    use std::sync::atomic::{AtomicBool, Ordering};
     let service = Service::open(ServiceConfig::default()).expect("open");
     let runtime = runtime();
     let ports = |prefix: &str, n: u32| -> Vec<serde_json::Value> {
@@ -352,42 +387,32 @@ fn product_lineage_in_units_beside_the_writer_answers_between_the_states_before_
     let oracle = || links(&service.shared.product_lineage_in_one_hold());
     let initial = oracle();
     assert_eq!(initial.len(), 1_000, "each of 10 sources links to each of 100 sinks");
-    let writing = AtomicBool::new(true);
-    std::thread::scope(|scope| {
-        let writer = scope.spawn(|| {
-            runtime.block_on(async {
-                let mut n = 1_000u32;
-                while writing.load(Ordering::Relaxed) {
-                    // The other ten sources, each written straight into a sink by a new job.
-                    let (source, sink) = (format!("src{}", 10 + n % 10), format!("sink{}", n % 100));
-                    service.ingest(&event(n, &format!("later{n}"), &[&source], &[&sink])).await.expect("ingest");
-                    n += 1;
-                }
-                n - 1_000
-            })
-        });
-        let readers: Vec<_> = (0..3)
-            .map(|reader| {
-                let (service, oracle, links, runtime) = (&service, &oracle, &links, &runtime);
-                scope.spawn(move || {
-                    for round in 0..20 {
-                        let before = oracle();
-                        let got = links(&runtime.block_on(service.product_lineage()).expect("product lineage"));
-                        let after = oracle();
-                        let what = format!("reader {reader} round {round}");
-                        assert!(got.is_superset(&before), "{what}: lost {:?}", before.difference(&got).next());
-                        assert!(got.is_subset(&after), "{what}: made up {:?}", got.difference(&after).next());
-                    }
+    // Each event links one of the other ten sources straight into a sink, by a new job.
+    let later = |n: u32| {
+        let (source, sink) = (format!("src{}", 10 + n % 10), format!("sink{}", n % 100));
+        event(n, &format!("later{n}"), &[&source], &[&sink])
+    };
+    beside_a_writer(&service, &runtime, later, || {
+        std::thread::scope(|scope| {
+            let readers: Vec<_> = (0..3)
+                .map(|reader| {
+                    let (service, oracle, links, runtime) = (&service, &oracle, &links, &runtime);
+                    scope.spawn(move || {
+                        for round in 0..20 {
+                            let before = oracle();
+                            let got = links(&runtime.block_on(service.product_lineage()).expect("product lineage"));
+                            let after = oracle();
+                            let what = format!("reader {reader} round {round}");
+                            assert!(got.is_superset(&before), "{what}: lost {:?}", before.difference(&got).next());
+                            assert!(got.is_subset(&after), "{what}: made up {:?}", got.difference(&after).next());
+                        }
+                    })
                 })
-            })
-            .collect();
-        for reader in readers {
-            reader.join().expect("reader");
-        }
-        writing.store(false, Ordering::Relaxed);
-        let written = writer.join().expect("writer");
-        assert!(written > 0, "the writer published while the derivations ran");
-        assert!(service.shared.metrics.read_yields.get() > 0, "no derivation yielded to the writer");
+                .collect();
+            for reader in readers {
+                reader.join().expect("reader");
+            }
+        })
     });
     let settled = runtime.block_on(service.product_lineage()).expect("product lineage");
     assert_eq!(links(&settled), oracle());
