@@ -178,7 +178,8 @@ async fn a_three_domain_mesh_end_to_end() {
         "{plain}"
     );
     assert!(plain.contains(r#""t":"DatasetLink"}],"__typename":"MeshEdge"}"#), "{plain}");
-    // One request asks the service for product lineage once, however many fields need it.
+    // One request asks the service for product lineage once, however many fields need it
+    // (domain lineage is grouped from the same one).
     let asked = || async {
         let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
         text.lines()
@@ -188,7 +189,10 @@ async fn a_three_domain_mesh_end_to_end() {
     };
     let before = asked().await;
     let both = server
-        .graphql_data("{ productLineage { from } products { id upstreamProducts downstreamProducts } }", json!({}))
+        .graphql_data(
+            "{ productLineage { from } domainLineage { from } products { id upstreamProducts downstreamProducts } }",
+            json!({}),
+        )
         .await;
     assert_eq!(both["products"].as_array().unwrap().len(), 3, "{both}");
     assert_eq!(asked().await - before, 1.0, "{both}");

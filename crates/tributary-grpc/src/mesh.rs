@@ -136,9 +136,12 @@ impl proto::mesh_server::Mesh for MeshApi {
         &self,
         _: Request<proto::MeshLineageRequest>,
     ) -> Result<Response<proto::MeshLineageResponse>, Status> {
+        // One product lineage for both: the two agree in one answer.
+        let products = self.service.product_lineage().await.map_err(status)?;
+        let domains = self.service.domain_lineage(std::sync::Arc::clone(&products)).await.map_err(status)?;
         Ok(Response::new(proto::MeshLineageResponse {
-            products: edges(self.service.product_lineage().await.map_err(status)?.iter().cloned().collect()),
-            domains: edges(self.service.domain_lineage().await.map_err(status)?),
+            products: edges(products.iter().cloned().collect()),
+            domains: edges(domains),
         }))
     }
 

@@ -68,8 +68,10 @@ impl MeshQuery {
 
     /// Domain-to-domain lineage (product lineage across domains).
     async fn domain_lineage(&self, context: &Context<'_>) -> Result<PlainList<MeshEdge>> {
+        // From the request's product lineage: the two agree in one answer.
+        let products = request_product_lineage(context).await?;
         let service = service(context);
-        let lineage = service.domain_lineage().await.map_err(gql_error)?;
+        let lineage = service.domain_lineage(products).await.map_err(gql_error)?;
         service.encode_answer(move || PlainList::new(mesh_edges(&lineage))).await.map_err(gql_error)
     }
 

@@ -73,8 +73,8 @@ impl Shared {
         derivation.into_edges()
     }
 
-    pub(super) fn domain_lineage(&self) -> Result<Vec<ProductEdge>, ServiceError> {
-        let product_edges = self.product_lineage()?;
+    /// Domain lineage: `product_edges` (a product lineage) grouped by the products' domains.
+    pub(super) fn domain_lineage(&self, product_edges: &[ProductEdge]) -> Vec<ProductEdge> {
         let state = self.read_state();
         let mesh = &state.mesh;
         let domain_of = |product: &str| mesh.products.get(product).map(|(p, _)| p.domain.clone()).unwrap_or_default();
@@ -85,10 +85,7 @@ impl Shared {
                 edges.entry((from, to)).or_default().extend(edge.via.iter().cloned());
             }
         }
-        Ok(edges
-            .into_iter()
-            .map(|((from, to), via)| ProductEdge { from, to, via: via.into_iter().collect() })
-            .collect())
+        edges.into_iter().map(|((from, to), via)| ProductEdge { from, to, via: via.into_iter().collect() }).collect()
     }
 }
 

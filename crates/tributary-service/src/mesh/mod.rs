@@ -282,10 +282,15 @@ impl Service {
         self.traversal(|shared| shared.product_lineage()).await
     }
 
-    /// Domain-to-domain lineage: product lineage grouped by the products' domains.
-    pub async fn domain_lineage(&self) -> Result<Vec<ProductEdge>, ServiceError> {
+    /// Domain-to-domain lineage: `product_lineage` (as [`Self::product_lineage`] gave it)
+    /// grouped by the products' domains. An answer that gives both groups the product lineage
+    /// it gives, so the two agree and it is derived once.
+    pub async fn domain_lineage(
+        &self,
+        product_lineage: Arc<Vec<ProductEdge>>,
+    ) -> Result<Vec<ProductEdge>, ServiceError> {
         self.require_read()?;
-        self.traversal(|shared| shared.domain_lineage()).await
+        self.traversal(move |shared| Ok(shared.domain_lineage(&product_lineage))).await
     }
 }
 
