@@ -16,7 +16,6 @@ mod snapshot;
 mod until;
 
 use std::collections::HashSet;
-
 use std::ops::Range;
 use std::sync::Arc;
 

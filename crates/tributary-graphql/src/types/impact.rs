@@ -117,7 +117,7 @@ impl Plain for ImpactCount {
             "namespace" => write_optional_str(out, group.namespace.as_deref()),
             "datasetCount" => serde_json::to_writer(&mut *out, &group.datasets).ok()?,
             "jobCount" => serde_json::to_writer(&mut *out, &group.jobs).ok()?,
-            "owners" => write_plain_list_with(&group.owners, "Owner", selection, out, |owner, field, out| {
+            "owners" => write_plain_list_with(&group.owners, "Owner", selection, out, |owner, field, _, out| {
                 write_owner_field(&owner.name, owner.role.as_deref(), &owner.source, field, out)
             })?,
             _ => return None,

@@ -29,7 +29,7 @@ pub struct MeshEdge {
 }
 
 /// Product lineage as one GraphQL request sees it: asked of the service once, however many
-/// fields need it (`productLineage`, each product's `upstreamProducts` and
+/// fields need it (`productLineage`, `domainLineage`, each product's `upstreamProducts` and
 /// `downstreamProducts`). Under ingest the graph changes between fields, so without it a list
 /// of products would derive the lineage again for each product's field.
 #[derive(Default)]

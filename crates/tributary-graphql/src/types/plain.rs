@@ -315,28 +315,22 @@ pub(crate) fn write_plain_object<T: Plain>(item: &T, selection: &SelectionSet, o
 /// list inside an item that is itself written); `None` when the selection is not plain or a
 /// field is not written here.
 pub(crate) fn write_plain_items<T: Plain>(items: &[T], selection: &SelectionSet, out: &mut Vec<u8>) -> Option<()> {
-    let plan = plan(selection)?;
-    out.push(b'[');
-    for (index, item) in items.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        write_object(item, &plan, out)?;
-    }
-    out.push(b']');
-    Some(())
+    write_plain_list_with(items, T::TYPE_NAME, selection, out, |item, name, selection, out| {
+        item.write_field(name, selection, out)
+    })
 }
 
 /// Writes a list for a plain selection as JSON, as the [`plain_list`] value of the GraphQL
 /// type `type_name` serialises (for a list inside an item that is itself written, like a
-/// group's owners): each item's fields by `write_field`. `None` when the selection is not
+/// group's owners): each item's fields by `write_field` (given the field's name and its own
+/// selection). `None` when the selection is not
 /// plain or a field is not written here.
 pub(crate) fn write_plain_list_with<T>(
     items: &[T],
     type_name: &str,
     selection: &SelectionSet,
     out: &mut Vec<u8>,
-    write_field: impl Fn(&T, &str, &mut Vec<u8>) -> Option<()>,
+    write_field: impl Fn(&T, &str, &SelectionSet, &mut Vec<u8>) -> Option<()>,
 ) -> Option<()> {
     let plan = plan(selection)?;
     out.push(b'[');
@@ -344,7 +338,7 @@ pub(crate) fn write_plain_list_with<T>(
         if index > 0 {
             out.push(b',');
         }
-        write_object_with(type_name, &plan, out, |name, _, out| write_field(item, name, out))?;
+        write_object_with(type_name, &plan, out, |name, selection, out| write_field(item, name, selection, out))?;
     }
     out.push(b']');
     Some(())
