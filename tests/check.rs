@@ -471,3 +471,82 @@ async fn a_recorded_change_of_a_hub_lists_the_nearest_and_counts_everything() {
     assert_eq!(diff["schemaDiff"]["json"]["listsComplete"], true);
     assert_eq!(diff["schemaDiff"]["json"]["changes"][0]["impactCount"], COPIES);
 }
+
+/// A change reaching more than a gRPC message's default size (4 MiB): `tributary check` still
+/// prints the whole JSON report (the same as GraphQL's) and a markdown that fits a pull
+/// request comment, listing the nearest impacts and counting the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_checks_a_change_whose_report_is_larger_than_a_grpc_message() {
+    const COPIES: usize = 1_500;
+    let server = start_server().await;
+    let v1 = json!([{"name": "order_id", "type": "bigint"}, {"name": "amount", "type": "decimal(10,2)"}]);
+    let first = event(
+        1,
+        "2024-03-01T00:00:00Z",
+        ("sales-db", "load_orders"),
+        &[("sales-db", "orders_raw")],
+        ("sales-db", "orders"),
+        json!({"schema": schema_facet(v1)}),
+    );
+    assert_eq!(server.post_event(&first).await.0, 201);
+    // Names of ~1 KB: each impact's dataset, job and path name them, so the report's JSON is
+    // some 12 MB.
+    let padding = "x".repeat(1_000);
+    let copies: Vec<Value> = (0..COPIES)
+        .map(|copy| {
+            let name = format!("copy_{copy:04}_{padding}");
+            event(
+                2 + copy as u32,
+                "2024-03-01T01:00:00Z",
+                ("mkt-db", &name),
+                &[("sales-db", "orders")],
+                ("mkt-db", &name),
+                json!({"columnLineage": lineage(&[("order_id", "order_id", "DIRECT", "IDENTITY")], &[])}),
+            )
+        })
+        .collect();
+    for batch in copies.chunks(250) {
+        let (status, body) = crate::support::post_json(&server.url("/api/v1/lineage/batch"), &json!(batch)).await;
+        assert_eq!((status, &body["refused"]), (200, &json!(0)), "{body}");
+    }
+    let proposed = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(proposed.path(), r#"{"fields": [{"name": "amount", "type": "decimal(10,2)"}]}"#).unwrap();
+    let check = server
+        .graphql_data(
+            r#"query($schema: String!) { checkChange(dataset: {namespace: "sales-db", name: "orders"}, schema: $schema) {
+                markdown json } }"#,
+            json!({"schema": std::fs::read_to_string(proposed.path()).unwrap()}),
+        )
+        .await["checkChange"]
+        .clone();
+    let run_cli = |output: &'static str| {
+        let (url, schema) = (server.base_url.clone(), proposed.path().to_owned());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+                .args(["check", "--server", &url, "--namespace", "sales-db", "--name", "orders", "--schema"])
+                .arg(schema)
+                .args(["--fail-on", "never", "--output", output])
+                .output()
+                .unwrap()
+        })
+    };
+    let json_out = run_cli("json").await.unwrap();
+    assert_eq!(json_out.status.code(), Some(0), "{}", String::from_utf8_lossy(&json_out.stderr));
+    assert!(json_out.stdout.len() > 4 << 20, "a report of {} bytes is no test of the limit", json_out.stdout.len());
+    let report: Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    assert_eq!(report, check["json"]);
+    assert_eq!(report["changes"][0]["impactCount"], COPIES);
+    assert_eq!(report["affectedDatasets"].as_array().unwrap().len(), COPIES);
+
+    let markdown_out = run_cli("markdown").await.unwrap();
+    assert_eq!(markdown_out.status.code(), Some(0), "{}", String::from_utf8_lossy(&markdown_out.stderr));
+    let markdown = String::from_utf8(markdown_out.stdout).unwrap();
+    assert_eq!(markdown, check["markdown"].as_str().unwrap());
+    assert!(markdown.len() <= tributary_service::MARKDOWN_LIMIT, "{} bytes", markdown.len());
+    let listed = markdown.lines().filter(|line| line.starts_with("- DIRECT `mkt-db:copy_")).count();
+    assert!((1..=20).contains(&listed), "{listed} impacts listed");
+    assert!(
+        markdown.contains(&format!("- … and {} more, farther away (the nearest {listed} are listed", COPIES - listed))
+    );
+    server.shutdown().await;
+}

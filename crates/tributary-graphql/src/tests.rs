@@ -61,3 +61,84 @@ async fn lineage_table_lists_are_values_in_process() {
     );
     service.close();
 }
+
+/// A response as the HTTP handler writes it: serialised with the request's splicer, each
+/// deferred piece written where its placeholder stood; and how many were deferred.
+async fn spliced(service: &tributary_service::Service, query: &str, variables: serde_json::Value) -> (Vec<u8>, usize) {
+    use crate::types::plain::{Piece, Splicer};
+    let splicer = std::sync::Arc::new(Splicer::default());
+    let request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(variables))
+        .data(service.clone())
+        .data(std::sync::Arc::clone(&splicer));
+    let response = crate::schema().execute(request).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let (mut body, mut deferred) = (Vec::new(), 0);
+    for piece in splicer.splice(serde_json::to_vec(&response).unwrap()) {
+        match piece {
+            Piece::Bytes(bytes) => body.extend_from_slice(&bytes),
+            Piece::List(mut writer) => {
+                deferred += 1;
+                while let Some(written) = writer.next_piece() {
+                    body.extend(written.unwrap());
+                }
+            }
+        }
+    }
+    (body, deferred)
+}
+
+/// A change report's `json` written over HTTP (made and written on a read thread) is byte for
+/// byte the value the schema builds in process.
+#[tokio::test]
+async fn a_change_reports_json_is_written_as_its_value_serialises() {
+    let service = tributary_service::Service::open(tributary_service::ServiceConfig::default()).unwrap();
+    let facet = |url: &str, body: serde_json::Value| {
+        let mut facet = serde_json::json!({"_producer": "p", "_schemaURL": url});
+        facet.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
+        facet
+    };
+    let schema = facet(
+        "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json",
+        serde_json::json!({"fields": [{"name": "id", "type": "bigint"}, {"name": "note", "type": "text"}]}),
+    );
+    let lineage = facet(
+        "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json",
+        serde_json::json!({"fields": {"id\"ℹ": {"inputFields": [{"namespace": "db", "name": "src", "field": "id",
+            "transformations": [{"type": "DIRECT", "subtype": "IDENTITY"}]}]}}}),
+    );
+    for (n, (inputs, output, facets)) in [
+        (serde_json::json!([]), "src", serde_json::json!({"schema": schema})),
+        (
+            serde_json::json!([{"namespace": "db", "name": "src"}]),
+            "copy\n\"ü\"",
+            serde_json::json!({"columnLineage": lineage}),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let event = serde_json::json!({
+            "eventType": "COMPLETE", "eventTime": "2024-01-01T00:00:00Z", "producer": "https://example.com/t",
+            "run": {"runId": format!("00000000-0000-4000-8000-00000000000{n}")},
+            "job": {"namespace": "etl", "name": format!("j{n}")},
+            "inputs": inputs, "outputs": [{"namespace": "db", "name": output, "facets": facets}],
+        });
+        service.ingest(&serde_json::to_vec(&event).unwrap()).await.unwrap();
+    }
+    let query = r#"query($schema: String!) { checkChange(dataset: {namespace: "db", name: "src"}, schema: $schema) {
+        verdict json markdown } }"#;
+    let variables = serde_json::json!({"schema": r#"{"fields": [{"name": "note", "type": "text"}]}"#});
+    let (written, deferred) = spliced(&service, query, variables.clone()).await;
+    assert_eq!(deferred, 1, "the report's JSON is written while the response is sent");
+    let request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(variables))
+        .data(service.clone());
+    let generic = serde_json::to_vec(&crate::schema().execute(request).await).unwrap();
+    assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(generic.clone()).unwrap());
+    let answer: serde_json::Value = serde_json::from_slice(&generic).unwrap();
+    let report = &answer["data"]["checkChange"]["json"];
+    assert_eq!(report["changes"][0]["impactCount"], 1, "{answer}");
+    assert_eq!(report["affectedDatasets"][0]["name"], "copy\n\"ü\"");
+    service.close();
+}

@@ -59,7 +59,16 @@ pub(crate) fn schema_change(record: &SchemaChangeRecord) -> proto::SchemaChange 
     }
 }
 
-fn check_response(report: &tributary_service::ChangeReport) -> proto::CheckChangeResponse {
+/// The report's message, its JSON and markdown written on the service's read threads: a hub's
+/// JSON is tens of megabytes, work that must not hold an async worker.
+async fn check_response(
+    service: &Service,
+    report: tributary_service::ChangeReport,
+) -> Result<proto::CheckChangeResponse, Status> {
+    service.encode_answer(move || encode_check(&report)).await.map_err(status)
+}
+
+fn encode_check(report: &tributary_service::ChangeReport) -> proto::CheckChangeResponse {
     proto::CheckChangeResponse {
         verdict: report.verdict.as_str().to_owned(),
         report_json: report.to_json().to_string(),
@@ -93,7 +102,7 @@ impl proto::changes_server::Changes for ChangesApi {
             .check_change_text(DatasetId::new(request.namespace, request.name), request.schema, format, model)
             .await
             .map_err(status)?;
-        Ok(Response::new(check_response(&report)))
+        Ok(Response::new(check_response(&service, report).await?))
     }
 
     async fn diff_schema_versions(
@@ -110,7 +119,7 @@ impl proto::changes_server::Changes for ChangesApi {
             )
             .await
             .map_err(status)?;
-        Ok(Response::new(check_response(&report)))
+        Ok(Response::new(check_response(&service, report).await?))
     }
 
     async fn list_schema_changes(

@@ -467,31 +467,82 @@ fn resolve_column(index: &tributary_graph::LineageIndex, dataset: &DatasetId, pa
     path.split('.').next().unwrap_or(path).to_owned()
 }
 
+/// A pull request comment's size limit (GitHub's is 65,536 characters): the markdown of a
+/// report stays within this many bytes (so characters), however much the change reaches.
+pub const MARKDOWN_LIMIT: usize = 65_536;
+
+/// Room the markdown keeps for the lines saying what it left out and for its footer: lists
+/// stop this far before [`MARKDOWN_LIMIT`].
+const MARKDOWN_RESERVE: usize = 4_096;
+
+/// Impacts the markdown lists per change, nearest first (the JSON report lists up to
+/// `ANSWER_LIST_LIMIT`).
+const MARKDOWN_IMPACTS: usize = 20;
+
+/// Groups the markdown's "who must be told" table lists, in the report's order.
+const MARKDOWN_GROUPS: usize = 50;
+
+/// Markdown written within [`MARKDOWN_LIMIT`]: list lines go in while they fit before the
+/// reserve; the lines saying what was left out always go in.
+#[derive(Default)]
+struct Comment {
+    out: String,
+}
+
+impl Comment {
+    /// Writes `line` (and a newline) unless it would reach into the reserve.
+    fn fits(&mut self, line: &str) -> bool {
+        if self.out.len() + line.len() + 1 > MARKDOWN_LIMIT - MARKDOWN_RESERVE {
+            return false;
+        }
+        self.line(line);
+        true
+    }
+
+    /// Writes as many of `lines` as fit, in order; how many.
+    fn fitting(&mut self, lines: impl Iterator<Item = String>) -> usize {
+        let mut written = 0;
+        for line in lines {
+            if !self.fits(&line) {
+                break;
+            }
+            written += 1;
+        }
+        written
+    }
+
+    /// Writes `line` (and a newline) whatever its size.
+    fn line(&mut self, line: &str) {
+        self.out.push_str(line);
+        self.out.push('\n');
+    }
+}
+
 impl ChangeReport {
-    /// Markdown for a pull request comment.
+    /// Markdown for a pull request comment: the changes, the nearest impacts of each (at most
+    /// [`MARKDOWN_IMPACTS`]), who must be told (at most [`MARKDOWN_GROUPS`] groups), within
+    /// [`MARKDOWN_LIMIT`] bytes. Whatever is left out is counted, and the JSON report
+    /// ([`Self::to_json`]) lists it.
     pub fn to_markdown(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
+        let mut md = Comment::default();
         let icon = match self.verdict {
             Verdict::Breaking => "🔴",
             Verdict::Risky => "🟠",
             _ => "🟢",
         };
-        let _ = writeln!(out, "## {icon} Schema change check for `{}`: {}\n", self.dataset, self.verdict.as_str());
+        md.line(&format!("## {icon} Schema change check for `{}`: {}\n", self.dataset, self.verdict.as_str()));
         if self.changes.is_empty() {
-            let _ = writeln!(
-                out,
+            md.line(&format!(
                 "No change against the current schema (version `{}`).",
                 &self.baseline[..12.min(self.baseline.len())]
-            );
+            ));
         } else {
-            let _ = writeln!(out, "| change | column | readers | history | writers | verdict | reaches |");
-            let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-            for checked in &self.changes {
+            md.line("| change | column | readers | history | writers | verdict | reaches |");
+            md.line("|---|---|---|---|---|---|---|");
+            let rows = self.changes.iter().map(|checked| {
                 let change = &checked.change;
                 let path = if change.path.is_empty() { "(dataset)".to_owned() } else { format!("`{}`", change.path) };
-                let _ = writeln!(
-                    out,
+                format!(
                     "| {} | {} | {} | {} | {} | **{}** | {} |",
                     change.summary.replace('|', "\\|"),
                     path,
@@ -500,21 +551,34 @@ impl ChangeReport {
                     change.writers.as_str(),
                     change.verdict.as_str(),
                     checked.impact_count
-                );
+                )
+            });
+            let listed = md.fitting(rows);
+            if listed < self.changes.len() {
+                md.line(&format!(
+                    "| … and {} more changes (the JSON report lists them) | | | | | | |",
+                    self.changes.len() - listed
+                ));
             }
         }
         let breaking: Vec<&CheckedChange> = self.changes.iter().filter(|c| c.impact_count > 0).collect();
         if !breaking.is_empty() {
-            let _ = writeln!(out, "\n### What it reaches\n");
-            for checked in breaking {
-                let _ = writeln!(
-                    out,
+            md.line("\n### What it reaches\n");
+            for (shown, checked) in breaking.iter().enumerate() {
+                let heading = format!(
                     "**{}** (`{}`, {}):",
                     checked.change.summary,
                     checked.change.kind.as_str(),
                     checked.change.verdict.as_str()
                 );
-                for impact in &checked.impacts {
+                if !md.fits(&heading) {
+                    md.line(&format!(
+                        "… and {} more changes reach consumers (the JSON report lists them).",
+                        breaking.len() - shown
+                    ));
+                    break;
+                }
+                let impacts = checked.impacts.iter().take(MARKDOWN_IMPACTS).map(|impact| {
                     let target = match &impact.field {
                         Some(field) => format!("`{}.{field}`", impact.dataset),
                         None => format!("`{}` (columns unknown)", impact.dataset),
@@ -525,26 +589,26 @@ impl ChangeReport {
                     } else {
                         format!(" — path: {}", impact.path.join(" → "))
                     };
-                    let _ = writeln!(out, "- {} {target}{via}{path}", impact.impact_use.as_str());
-                }
-                if checked.impact_count > checked.impacts.len() {
-                    let _ = writeln!(
-                        out,
-                        "- … and {} more, farther away (the nearest {} are listed)",
-                        checked.impact_count - checked.impacts.len(),
+                    format!("- {} {target}{via}{path}", impact.impact_use.as_str())
+                });
+                let listed = md.fitting(impacts);
+                if checked.impact_count > listed {
+                    md.line(&format!(
+                        "- … and {} more, farther away (the nearest {listed} are listed; the JSON report lists {})",
+                        checked.impact_count - listed,
                         checked.impacts.len()
-                    );
+                    ));
                 }
-                let _ = writeln!(out);
+                md.line("");
             }
         }
         if !self.groups.is_empty() {
-            let _ = writeln!(out, "### Who must be told\n");
-            let _ = writeln!(out, "| product | domain | owners | datasets | jobs |");
-            let _ = writeln!(out, "|---|---|---|---|---|");
-            for group in &self.groups {
-                let mut owners: Vec<String> = group.owners.iter().map(|o| o.name.clone()).collect();
-                owners.sort();
+            md.line("### Who must be told\n");
+            md.line("| product | domain | owners | datasets | jobs |");
+            md.line("|---|---|---|---|---|");
+            let rows = self.groups.iter().take(MARKDOWN_GROUPS).map(|group| {
+                let mut owners: Vec<&str> = group.owners.iter().map(|o| o.name.as_str()).collect();
+                owners.sort_unstable();
                 owners.dedup();
                 let place = match (&group.domain, &group.namespace) {
                     (Some(domain), _) => domain.clone(),
@@ -552,28 +616,35 @@ impl ChangeReport {
                     (None, None) => "—".to_owned(),
                 };
                 let owners = if owners.is_empty() { "unowned".to_owned() } else { owners.join(", ") };
-                let _ = writeln!(
-                    out,
+                format!(
                     "| {} | {place} | {owners} | {} | {} |",
                     group.product.as_deref().unwrap_or("—"),
                     group.datasets.len(),
                     group.jobs.len()
-                );
+                )
+            });
+            let listed = md.fitting(rows);
+            if listed < self.groups.len() {
+                md.line(&format!(
+                    "| … and {} more groups (the JSON report lists them) | | | | |",
+                    self.groups.len() - listed
+                ));
             }
         }
         if !self.unsupported.is_empty() {
-            let _ = writeln!(out, "\n<details><summary>Checks the schemas could not support</summary>\n");
-            for check in &self.unsupported {
-                let _ = writeln!(out, "- {}: {}", check.check, check.reason);
+            md.line("\n<details><summary>Checks the schemas could not support</summary>\n");
+            let lines = self.unsupported.iter().map(|check| format!("- {}: {}", check.check, check.reason));
+            let listed = md.fitting(lines);
+            if listed < self.unsupported.len() {
+                md.line(&format!("- … and {} more", self.unsupported.len() - listed));
             }
-            let _ = writeln!(out, "\n</details>");
+            md.line("\n</details>");
         }
-        let _ = writeln!(
-            out,
+        md.line(&format!(
             "\n_Reflects {} ingested events (watermark {})._",
             self.watermark.events, self.watermark.sequence
-        );
-        out
+        ));
+        md.out
     }
 }
 

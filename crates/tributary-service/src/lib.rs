@@ -42,8 +42,8 @@ pub use tributary_store::{OnlineCompactReport, PrefixStats, StoreConfig};
 pub use access::{AuditFilter, AuditPageView, CreatedToken, MAX_AUDIT_PAGE, TokenView, parse_expiry};
 pub use admission::{MAX_WAITING_PER_RUNNING, default_max_traversals};
 pub use change::{
-    ChangeImpact, ChangeReport, CheckedChange, ImpactUse, SchemaChangeFilter, SchemaChangeSubscription, SchemaFormat,
-    SubscriptionEnd, parse_proposed, parse_verdict,
+    ChangeImpact, ChangeReport, CheckedChange, ImpactUse, MARKDOWN_LIMIT, SchemaChangeFilter, SchemaChangeSubscription,
+    SchemaFormat, SubscriptionEnd, parse_proposed, parse_verdict,
 };
 pub use error::{ErrorCode, ServiceError};
 pub use health::HealthReport;

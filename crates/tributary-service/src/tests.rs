@@ -7,7 +7,7 @@ use serde_json::json;
 use tributary_model::{DatasetId, JobId};
 use tributary_store::{Store, StoreConfig};
 
-use crate::{AnswerShape, LineageRequest, Service, ServiceConfig, maintenance};
+use crate::{AnswerShape, ChangeReport, LineageRequest, Service, ServiceConfig, maintenance};
 
 fn event(n: u32, job: &str, inputs: &[&str], outputs: &[&str]) -> Vec<u8> {
     let datasets =
@@ -1350,11 +1350,9 @@ fn a_compaction_is_due_at_the_minimum_size_then_by_growth_since_the_last() {
     service.close();
 }
 
-/// An on-demand change check lists the nearest `ANSWER_LIST_LIMIT` impacts of a change (40
-/// in unit tests) and counts them all, in the JSON and the markdown too.
-#[test]
-fn an_on_demand_check_lists_the_nearest_impacts_and_counts_them_all() {
-    const COPIES: u32 = 45;
+/// The check of dropping `db.orders.order_id` when `copies` datasets copy it (one job each),
+/// the copies named `copy_NN` followed by `padding` bytes of `x`.
+fn check_of_copied_column(copies: u32, padding: usize) -> ChangeReport {
     let temp = tempfile::tempdir().expect("tempdir");
     let service =
         Service::open(ServiceConfig { data_dir: Some(temp.path().join("store")), ..ServiceConfig::default() })
@@ -1368,16 +1366,16 @@ fn an_on_demand_check_lists_the_nearest_impacts_and_counts_them_all() {
         "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json",
         json!({"fields": [{"name": "order_id", "type": "bigint"}, {"name": "amount", "type": "decimal(10,2)"}]}),
     );
-    runtime().block_on(async {
+    let report = runtime().block_on(async {
         let load = run_event(0, "load", json!([]), json!([{"namespace": "db", "name": "orders", "facets": {"schema": schema}}]));
         service.ingest(&load).await.expect("ingest");
-        for copy in 1..=COPIES {
+        for copy in 1..=copies {
             let lineage = facet(
                 "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json",
                 json!({"fields": {"order_id": {"inputFields": [{"namespace": "db", "name": "orders", "field": "order_id",
                     "transformations": [{"type": "DIRECT", "subtype": "IDENTITY"}]}]}}}),
             );
-            let name = format!("copy_{copy:02}");
+            let name = format!("copy_{copy:02}{}", "x".repeat(padding));
             let event = run_event(
                 copy,
                 &name,
@@ -1387,23 +1385,57 @@ fn an_on_demand_check_lists_the_nearest_impacts_and_counts_them_all() {
             service.ingest(&event).await.expect("ingest");
         }
         let proposed = r#"{"fields": [{"name": "amount", "type": "decimal(10,2)"}]}"#.to_owned();
-        let report = service
+        service
             .check_change_text(DatasetId::new("db", "orders"), proposed, crate::SchemaFormat::OpenLineage, None)
             .await
-            .expect("check");
-        let dropped = &report.changes[0];
-        assert_eq!(dropped.change.path, "order_id");
-        assert_eq!((dropped.impacts.len(), dropped.impact_count), (40, COPIES as usize));
-        let listed: Vec<&str> = dropped.impacts.iter().map(|impact| impact.dataset.name.as_str()).collect();
-        let expected: Vec<String> = (1..=40).map(|copy| format!("copy_{copy:02}")).collect();
-        assert_eq!(listed, expected);
-        assert_eq!(report.affected_datasets.len(), COPIES as usize);
-        let json = report.to_json();
-        assert_eq!(json["changes"][0]["impactCount"], COPIES);
-        assert_eq!(json["listsComplete"], false);
-        assert!(report.to_markdown().contains("… and 5 more, farther away (the nearest 40 are listed)"));
+            .expect("check")
     });
     service.close();
+    report
+}
+
+/// An on-demand change check lists the nearest `ANSWER_LIST_LIMIT` impacts of a change (40
+/// in unit tests) and counts them all, in the JSON and the markdown too.
+#[test]
+fn an_on_demand_check_lists_the_nearest_impacts_and_counts_them_all() {
+    const COPIES: u32 = 45;
+    let report = check_of_copied_column(COPIES, 0);
+    let dropped = &report.changes[0];
+    assert_eq!(dropped.change.path, "order_id");
+    assert_eq!((dropped.impacts.len(), dropped.impact_count), (40, COPIES as usize));
+    let listed: Vec<&str> = dropped.impacts.iter().map(|impact| impact.dataset.name.as_str()).collect();
+    let expected: Vec<String> = (1..=40).map(|copy| format!("copy_{copy:02}")).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(report.affected_datasets.len(), COPIES as usize);
+    let json = report.to_json();
+    assert_eq!(json["changes"][0]["impactCount"], COPIES);
+    assert_eq!(json["listsComplete"], false);
+    let markdown = report.to_markdown();
+    assert!(
+        markdown.contains("- … and 25 more, farther away (the nearest 20 are listed; the JSON report lists 40)"),
+        "{markdown}"
+    );
+    assert_eq!(markdown.lines().filter(|line| line.starts_with("- DIRECT `db:copy_")).count(), 20);
+}
+
+/// The markdown fits a pull request comment however long the names it lists: impacts of
+/// ~8 KB a line (a 2,000-byte name three times) are listed while they fit, the rest counted.
+#[test]
+fn the_markdown_of_a_check_fits_a_pull_request_comment() {
+    const COPIES: u32 = 30;
+    let report = check_of_copied_column(COPIES, 2_000);
+    let markdown = report.to_markdown();
+    assert!(markdown.len() <= crate::MARKDOWN_LIMIT, "{} bytes", markdown.len());
+    let listed = markdown.lines().filter(|line| line.starts_with("- DIRECT `db:copy_")).count();
+    assert!((1..20).contains(&listed), "{listed} impacts listed");
+    let note = format!(
+        "- … and {} more, farther away (the nearest {listed} are listed; the JSON report lists 30)",
+        COPIES as usize - listed
+    );
+    assert!(markdown.contains(&note), "{note} not in the markdown");
+    // The report goes on after the cut: who must be told, and the footer.
+    assert!(markdown.contains("### Who must be told"));
+    assert!(markdown.trim_end().ends_with("._"), "{}", &markdown[markdown.len() - 200..]);
 }
 
 /// Run `n` of job `etl.load_{dataset}` writing `db.{dataset}` with a `schema` facet of

@@ -31,7 +31,7 @@ impl CheckQuery {
             .check_change_text(DatasetId::new(dataset.namespace, dataset.name), schema, format, dbt_model)
             .await
             .map_err(gql_error)?;
-        Ok(ChangeCheck(report))
+        Ok(ChangeCheck::new(report))
     }
 }
 
@@ -53,7 +53,7 @@ impl ChangesQuery {
             .diff_schema_versions(DatasetId::new(dataset.namespace, dataset.name), from, to)
             .await
             .map_err(gql_error)?;
-        Ok(ChangeCheck(report))
+        Ok(ChangeCheck::new(report))
     }
 
     /// Schema changes seen in ingested events, newest first. Each is recorded just after its

@@ -2,8 +2,9 @@
 
 use crate::scalars::{NodeKind, NodeRef, Watermark};
 use crate::types::impact::{ImpactGroupOutput, impact_groups};
-use async_graphql::{Enum, Json, Object, SimpleObject};
-use serde_json::Value;
+use crate::types::plain::WrittenJson;
+use async_graphql::{Enum, Object, SimpleObject};
+use std::sync::Arc;
 use tributary_service::ChangeReport;
 use tributary_service::model::DatasetId;
 
@@ -59,7 +60,13 @@ pub struct UnsupportedCheck {
     pub reason: String,
 }
 
-pub struct ChangeCheck(pub(crate) ChangeReport);
+pub struct ChangeCheck(Arc<ChangeReport>);
+
+impl ChangeCheck {
+    pub(crate) fn new(report: ChangeReport) -> Self {
+        Self(Arc::new(report))
+    }
+}
 
 pub(crate) fn dataset_node(id: &DatasetId) -> NodeRef {
     NodeRef { kind: NodeKind::Dataset, namespace: id.namespace.clone(), name: id.name.clone() }
@@ -141,8 +148,8 @@ impl ChangeCheck {
         self.0.to_markdown()
     }
     /// The report as JSON (what `tributary check --format json` prints).
-    async fn json(&self) -> Json<Value> {
-        Json(self.0.to_json())
+    async fn json(&self) -> WrittenJson<ChangeReport> {
+        WrittenJson::new(Arc::clone(&self.0), ChangeReport::to_json)
     }
     /// The events the check reflects: all up to here (a hub's check reads the index in
     /// slices, so events stored meanwhile may show in its later parts).

@@ -490,3 +490,49 @@ impl<T: PlainScalar + Send + Sync + 'static> OutputType for ScalarList<T> {
         })
     }
 }
+
+/// A `JSON` scalar made from something shared (a change report's JSON, tens of megabytes for a
+/// hub): over HTTP it is made and written where its placeholder stands while the response is
+/// sent, on the read threads ([`Splicer`]), so neither the value nor a copy of it as
+/// async-graphql values is built on the runtime; otherwise it is built as a value.
+pub struct WrittenJson<T> {
+    source: Arc<T>,
+    make: fn(&T) -> serde_json::Value,
+}
+
+impl<T> WrittenJson<T> {
+    pub fn new(source: Arc<T>, make: fn(&T) -> serde_json::Value) -> Self {
+        Self { source, make }
+    }
+}
+
+/// A [`WrittenJson`] written in one piece when the sender asks for it.
+struct JsonWriter<T> {
+    json: Option<WrittenJson<T>>,
+}
+
+impl<T: Send + Sync + 'static> ListWriter for JsonWriter<T> {
+    fn next_piece(&mut self) -> Option<Result<Vec<u8>, String>> {
+        let WrittenJson { source, make } = self.json.take()?;
+        Some(serde_json::to_vec(&make(&source)).map_err(|error| error.to_string()))
+    }
+}
+
+impl<T: Send + Sync + 'static> OutputType for WrittenJson<T> {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        <async_graphql::Json<serde_json::Value> as OutputType>::type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <async_graphql::Json<serde_json::Value> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
+        let json = WrittenJson { source: Arc::clone(&self.source), make: self.make };
+        Ok(match ctx.data_opt::<Arc<Splicer>>() {
+            Some(splicer) => splicer.put(Box::new(JsonWriter { json: Some(json) })),
+            // As `Json`'s own resolver makes it.
+            None => async_graphql::to_value((json.make)(&json.source)).unwrap_or_default(),
+        })
+    }
+}

@@ -168,6 +168,10 @@ pub(super) async fn apply(args: ApplyArgs, product: bool) -> anyhow::Result<Exit
     }
 }
 
+/// The largest check report `tributary check` takes. The report of a change of the 100k bench
+/// mesh's hub is 22 MB of JSON (every affected dataset and job listed); tonic's default is 4 MiB.
+const MAX_REPORT_BYTES: usize = 1 << 30;
+
 /// `tributary check`: exit 0 when the check passes, 1 when the threshold is met, 2 when the
 /// check could not run (bad input, unknown dataset, server unreachable).
 pub(super) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -180,7 +184,8 @@ pub(super) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         None if is_yaml => tributary_grpc::proto::SchemaFormat::Dbt,
         None => tributary_grpc::proto::SchemaFormat::Openlineage,
     };
-    let mut client = tributary_grpc::proto::changes_client::ChangesClient::new(channel(&args.remote).await?);
+    let mut client = tributary_grpc::proto::changes_client::ChangesClient::new(channel(&args.remote).await?)
+        .max_decoding_message_size(MAX_REPORT_BYTES);
     let response = client
         .check_change(tributary_grpc::proto::CheckChangeRequest {
             namespace: args.namespace,
