@@ -65,19 +65,23 @@ async fn check_response(
     service: &Service,
     report: tributary_service::ChangeReport,
 ) -> Result<proto::CheckChangeResponse, Status> {
-    service.encode_answer(move || encode_check(&report)).await.map_err(status)
+    service.encode_answer(move || encode_check(&report)).await.map_err(status)?
 }
 
-fn encode_check(report: &tributary_service::ChangeReport) -> proto::CheckChangeResponse {
-    proto::CheckChangeResponse {
+fn encode_check(report: &tributary_service::ChangeReport) -> Result<proto::CheckChangeResponse, Status> {
+    let mut json = Vec::new();
+    report.write_json(&mut json).map_err(|error| Status::internal(format!("writing the report failed: {error}")))?;
+    let report_json = String::from_utf8(json)
+        .map_err(|error| Status::internal(format!("the report's JSON is not UTF-8: {error}")))?;
+    Ok(proto::CheckChangeResponse {
         verdict: report.verdict.as_str().to_owned(),
-        report_json: report.to_json().to_string(),
+        report_json,
         markdown: report.to_markdown(),
         changes: report.changes.len() as u32,
         affected_datasets: report.affected_datasets.len() as u32,
         affected_jobs: report.affected_jobs.len() as u32,
         watermark: Some(watermark(report.watermark.clone())),
-    }
+    })
 }
 
 type ChangeStream = Pin<Box<dyn Stream<Item = Result<proto::SchemaChange, Status>> + Send + 'static>>;

@@ -648,10 +648,6 @@ impl ChangeReport {
     }
 }
 
-fn node_json(node: &NodeRef) -> Value {
-    serde_json::json!({"kind": if node.kind == NodeKind::Dataset { "DATASET" } else { "JOB" }, "namespace": node.namespace, "name": node.name})
-}
-
 impl ChangeReport {
     /// The report as JSON, for bots: the same content as the GraphQL `checkChange` answer.
     pub fn to_json(&self) -> Value {
@@ -664,73 +660,219 @@ impl ChangeReport {
     /// `datasetCount`, `jobCount` and `ownerCount`) are always whole; `listsComplete` says
     /// whether every list is.
     pub fn to_json_listing(&self, limit: usize) -> Value {
-        let mut complete = self.affected_datasets.len() <= limit
+        serde_json::to_value(ReportJson { report: self, limit }).unwrap_or(Value::Null)
+    }
+
+    /// [`Self::to_json`] written as text: the same bytes as the value serialised, written
+    /// straight from the report (a hub's report lists some 100,000 nodes, and a tree of values
+    /// of them cost more than writing them).
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        serde_json::to_writer(out, &ReportJson { report: self, limit: usize::MAX })
+    }
+
+    /// Whether every list of the JSON cut to `limit` entries is whole.
+    fn lists_complete(&self, limit: usize) -> bool {
+        self.affected_datasets.len() <= limit
             && self.affected_jobs.len() <= limit
-            && self.groups.iter().all(|group| group.owners.len() <= limit);
-        let mut listed = |nodes: &[NodeRef]| {
-            complete &= nodes.len() <= limit;
-            nodes.iter().take(limit).map(node_json).collect::<Vec<_>>()
+            && self
+                .groups
+                .iter()
+                .all(|group| group.owners.len() <= limit && group.datasets.len() <= limit && group.jobs.len() <= limit)
+            && self.changes.iter().all(|c| c.impacts.len() == c.impact_count && c.impact_count <= limit)
+    }
+}
+
+// The report's JSON, written from the report. Each object's keys are written in the order a
+// `serde_json::Value` map sorts them (byte order), so writing it gives the bytes of its value
+// serialised (`write_json` against `to_json`); the tests check both against the report built
+// as values key by key.
+
+/// The report's JSON, each list cut to `limit` entries.
+struct ReportJson<'a> {
+    report: &'a ChangeReport,
+    limit: usize,
+}
+
+impl serde::Serialize for ReportJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (report, limit) = (self.report, self.limit);
+        let mut map = serializer.serialize_map(Some(12))?;
+        map.serialize_entry("affectedDatasetCount", &report.affected_datasets.len())?;
+        map.serialize_entry("affectedDatasets", &NodesJson(&report.affected_datasets, limit))?;
+        map.serialize_entry("affectedJobCount", &report.affected_jobs.len())?;
+        map.serialize_entry("affectedJobs", &NodesJson(&report.affected_jobs, limit))?;
+        map.serialize_entry("baseline", &report.baseline)?;
+        map.serialize_entry("changes", &Listed(report.changes.iter().map(|checked| ChangeJson { checked, limit })))?;
+        map.serialize_entry("dataset", &NameJson { namespace: &report.dataset.namespace, name: &report.dataset.name })?;
+        map.serialize_entry("groups", &Listed(report.groups.iter().map(|group| GroupJson { group, limit })))?;
+        map.serialize_entry("listsComplete", &report.lists_complete(limit))?;
+        map.serialize_entry("unsupported", &serde_json::to_value(&report.unsupported).unwrap_or(Value::Null))?;
+        map.serialize_entry("verdict", report.verdict.as_str())?;
+        map.serialize_entry("watermark", &WatermarkJson(&report.watermark))?;
+        map.end()
+    }
+}
+
+/// A sequence written from an iterator (cloned to write it).
+struct Listed<I>(I);
+
+impl<I: Iterator<Item: serde::Serialize> + Clone> serde::Serialize for Listed<I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.clone())
+    }
+}
+
+/// The first `limit` nodes: `{"kind", "name", "namespace"}` each.
+struct NodesJson<'a>(&'a [NodeRef], usize);
+
+impl serde::Serialize for NodesJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().take(self.1).map(NodeJson))
+    }
+}
+
+struct NodeJson<'a>(&'a NodeRef);
+
+impl serde::Serialize for NodeJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let node = self.0;
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("kind", if node.kind == NodeKind::Dataset { "DATASET" } else { "JOB" })?;
+        map.serialize_entry("name", &node.name)?;
+        map.serialize_entry("namespace", &node.namespace)?;
+        map.end()
+    }
+}
+
+/// `{"name", "namespace"}`.
+struct NameJson<'a> {
+    namespace: &'a str,
+    name: &'a str,
+}
+
+impl serde::Serialize for NameJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("name", self.name)?;
+        map.serialize_entry("namespace", self.namespace)?;
+        map.end()
+    }
+}
+
+struct WatermarkJson<'a>(&'a Watermark);
+
+impl serde::Serialize for WatermarkJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("events", &self.0.events)?;
+        map.serialize_entry("sequence", &self.0.sequence)?;
+        map.end()
+    }
+}
+
+/// A change: its own fields (as it serialises itself) with `impactCount` and its first `limit`
+/// impacts, all in key order.
+#[derive(Clone)]
+struct ChangeJson<'a> {
+    checked: &'a CheckedChange,
+    limit: usize,
+}
+
+impl serde::Serialize for ChangeJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap};
+        let Value::Object(own) = serde_json::to_value(&self.checked.change).map_err(S::Error::custom)? else {
+            return Err(S::Error::custom("a change serialises as an object"));
         };
-        let changes = self
-            .changes
-            .iter()
-            .map(|checked| {
-                let mut change = serde_json::to_value(&checked.change).unwrap_or(Value::Null);
-                change["impacts"] = Value::Array(
-                    checked
-                        .impacts
-                        .iter()
-                        .take(limit)
-                        .map(|impact| {
-                            serde_json::json!({
-                                "dataset": {"namespace": impact.dataset.namespace, "name": impact.dataset.name},
-                                "field": impact.field,
-                                "job": impact.job.as_ref().map(|j| serde_json::json!({"namespace": j.namespace, "name": j.name})),
-                                "distance": impact.distance,
-                                "use": impact.impact_use.as_str(),
-                                "source": impact.source.map(tributary_model::EdgeSource::as_str),
-                                "path": impact.path,
-                            })
-                        })
-                        .collect(),
-                );
-                change["impactCount"] = checked.impact_count.into();
-                change
-            })
-            .collect::<Vec<_>>();
-        let complete_impacts =
-            self.changes.iter().all(|c| c.impacts.len() == c.impact_count && c.impact_count <= limit);
-        let groups = self
-            .groups
-            .iter()
-            .map(|group| {
-                serde_json::json!({
-                    "product": group.product,
-                    "domain": group.domain,
-                    "namespace": group.namespace,
-                    "ownerCount": group.owners.len(),
-                    "owners": group.owners.iter().take(limit).map(|o| serde_json::json!({"name": o.name, "role": o.role, "source": o.source})).collect::<Vec<_>>(),
-                    "datasetCount": group.datasets.len(),
-                    "datasets": listed(&group.datasets),
-                    "jobCount": group.jobs.len(),
-                    "jobs": listed(&group.jobs),
-                })
-            })
-            .collect::<Vec<_>>();
-        serde_json::json!({
-            "dataset": {"namespace": self.dataset.namespace, "name": self.dataset.name},
-            "baseline": self.baseline,
-            "verdict": self.verdict.as_str(),
-            "changes": changes,
-            "unsupported": serde_json::to_value(&self.unsupported).unwrap_or(Value::Null),
-            "affectedDatasetCount": self.affected_datasets.len(),
-            "affectedDatasets": self.affected_datasets.iter().take(limit).map(node_json).collect::<Vec<_>>(),
-            "affectedJobCount": self.affected_jobs.len(),
-            "affectedJobs": self.affected_jobs.iter().take(limit).map(node_json).collect::<Vec<_>>(),
-            "groups": groups,
-            "listsComplete": complete && complete_impacts,
-            "watermark": {"sequence": self.watermark.sequence, "events": self.watermark.events},
-        })
+        let impacts = Listed(self.checked.impacts.iter().take(self.limit).map(ImpactJson));
+        let mut map = serializer.serialize_map(Some(own.len() + 2))?;
+        // The change's own keys (sorted, as the map keeps them) and the two added here.
+        let mut added = [("impactCount", None), ("impacts", Some(&impacts))].into_iter().peekable();
+        for (key, value) in &own {
+            while let Some((extra, list)) = added.next_if(|(extra, _)| *extra < key.as_str()) {
+                match list {
+                    Some(list) => map.serialize_entry(extra, list)?,
+                    None => map.serialize_entry(extra, &self.checked.impact_count)?,
+                }
+            }
+            if added.peek().is_some_and(|(extra, _)| *extra == key.as_str()) {
+                continue;
+            }
+            map.serialize_entry(key, value)?;
+        }
+        for (extra, list) in added {
+            match list {
+                Some(list) => map.serialize_entry(extra, list)?,
+                None => map.serialize_entry(extra, &self.checked.impact_count)?,
+            }
+        }
+        map.end()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct ImpactJson<'a>(&'a ChangeImpact);
+
+impl serde::Serialize for ImpactJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let impact = self.0;
+        let mut map = serializer.serialize_map(Some(7))?;
+        map.serialize_entry("dataset", &NameJson { namespace: &impact.dataset.namespace, name: &impact.dataset.name })?;
+        map.serialize_entry("distance", &impact.distance)?;
+        map.serialize_entry("field", &impact.field)?;
+        map.serialize_entry(
+            "job",
+            &impact.job.as_ref().map(|job| NameJson { namespace: &job.namespace, name: &job.name }),
+        )?;
+        map.serialize_entry("path", &impact.path)?;
+        map.serialize_entry("source", &impact.source.map(tributary_model::EdgeSource::as_str))?;
+        map.serialize_entry("use", impact.impact_use.as_str())?;
+        map.end()
+    }
+}
+
+#[derive(Clone)]
+struct GroupJson<'a> {
+    group: &'a ImpactGroup,
+    limit: usize,
+}
+
+impl serde::Serialize for GroupJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (group, limit) = (self.group, self.limit);
+        let owners = Listed(group.owners.iter().take(limit).map(OwnerJson));
+        let mut map = serializer.serialize_map(Some(9))?;
+        map.serialize_entry("datasetCount", &group.datasets.len())?;
+        map.serialize_entry("datasets", &NodesJson(&group.datasets, limit))?;
+        map.serialize_entry("domain", &group.domain)?;
+        map.serialize_entry("jobCount", &group.jobs.len())?;
+        map.serialize_entry("jobs", &NodesJson(&group.jobs, limit))?;
+        map.serialize_entry("namespace", &group.namespace)?;
+        map.serialize_entry("ownerCount", &group.owners.len())?;
+        map.serialize_entry("owners", &owners)?;
+        map.serialize_entry("product", &group.product)?;
+        map.end()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct OwnerJson<'a>(&'a crate::mesh::OwnerView);
+
+impl serde::Serialize for OwnerJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let owner = self.0;
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("name", &owner.name)?;
+        map.serialize_entry("role", &owner.role)?;
+        map.serialize_entry("source", &owner.source)?;
+        map.end()
     }
 }
 

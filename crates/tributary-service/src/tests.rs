@@ -1418,6 +1418,146 @@ fn an_on_demand_check_lists_the_nearest_impacts_and_counts_them_all() {
     assert_eq!(markdown.lines().filter(|line| line.starts_with("- DIRECT `db:copy_")).count(), 20);
 }
 
+/// The report's JSON built as values key by key, as `to_json_listing` made it before it was
+/// written from the report: the oracle of the written JSON.
+fn reference_json(report: &ChangeReport, limit: usize) -> serde_json::Value {
+    use serde_json::Value;
+    use tributary_model::{NodeKind, NodeRef};
+    let node_json = |node: &NodeRef| json!({"kind": if node.kind == NodeKind::Dataset { "DATASET" } else { "JOB" }, "namespace": node.namespace, "name": node.name});
+    let mut complete = report.affected_datasets.len() <= limit
+        && report.affected_jobs.len() <= limit
+        && report.groups.iter().all(|group| group.owners.len() <= limit);
+    let mut listed = |nodes: &[NodeRef]| {
+        complete &= nodes.len() <= limit;
+        nodes.iter().take(limit).map(node_json).collect::<Vec<_>>()
+    };
+    let changes = report
+        .changes
+        .iter()
+        .map(|checked| {
+            let mut change = serde_json::to_value(&checked.change).unwrap_or(Value::Null);
+            change["impacts"] = Value::Array(
+                checked
+                    .impacts
+                    .iter()
+                    .take(limit)
+                    .map(|impact| {
+                        json!({
+                            "dataset": {"namespace": impact.dataset.namespace, "name": impact.dataset.name},
+                            "field": impact.field,
+                            "job": impact.job.as_ref().map(|j| json!({"namespace": j.namespace, "name": j.name})),
+                            "distance": impact.distance,
+                            "use": impact.impact_use.as_str(),
+                            "source": impact.source.map(tributary_model::EdgeSource::as_str),
+                            "path": impact.path,
+                        })
+                    })
+                    .collect(),
+            );
+            change["impactCount"] = checked.impact_count.into();
+            change
+        })
+        .collect::<Vec<_>>();
+    let complete_impacts = report.changes.iter().all(|c| c.impacts.len() == c.impact_count && c.impact_count <= limit);
+    let groups = report
+        .groups
+        .iter()
+        .map(|group| {
+            json!({
+                "product": group.product,
+                "domain": group.domain,
+                "namespace": group.namespace,
+                "ownerCount": group.owners.len(),
+                "owners": group.owners.iter().take(limit).map(|o| json!({"name": o.name, "role": o.role, "source": o.source})).collect::<Vec<_>>(),
+                "datasetCount": group.datasets.len(),
+                "datasets": listed(&group.datasets),
+                "jobCount": group.jobs.len(),
+                "jobs": listed(&group.jobs),
+            })
+        })
+        .collect::<Vec<_>>();
+    json!({
+        "dataset": {"namespace": report.dataset.namespace, "name": report.dataset.name},
+        "baseline": report.baseline,
+        "verdict": report.verdict.as_str(),
+        "changes": changes,
+        "unsupported": serde_json::to_value(&report.unsupported).unwrap_or(Value::Null),
+        "affectedDatasetCount": report.affected_datasets.len(),
+        "affectedDatasets": report.affected_datasets.iter().take(limit).map(node_json).collect::<Vec<_>>(),
+        "affectedJobCount": report.affected_jobs.len(),
+        "affectedJobs": report.affected_jobs.iter().take(limit).map(node_json).collect::<Vec<_>>(),
+        "groups": groups,
+        "listsComplete": complete && complete_impacts,
+        "watermark": {"sequence": report.watermark.sequence, "events": report.watermark.events},
+    })
+}
+
+/// The report's JSON written from the report is the value built key by key, and its text
+/// that value's serialisation byte for byte, for every list limit and for reports with
+/// owners, roles, missing jobs, fields and sources, and names that need escaping.
+#[test]
+fn a_reports_json_is_written_as_its_value_serialises() {
+    use crate::mesh::{ImpactGroup, OwnerView};
+    let mut report = check_of_copied_column(12, 0);
+    let mut other = report.clone();
+    // Shapes the copied column does not give: no job, no field, no source, escaped names,
+    // groups with owners (with and without a role), a second change.
+    other.dataset.name = "orders \"quoted\"\n ü".to_owned();
+    for (index, impact) in other.changes[0].impacts.iter_mut().enumerate() {
+        if index % 2 == 0 {
+            impact.job = None;
+            impact.source = None;
+        }
+        if index % 3 == 0 {
+            impact.field = None;
+            impact.path.clear();
+        }
+    }
+    other.changes.push(other.changes[0].clone());
+    other.changes[1].impact_count += 7;
+    let nodes = other.affected_datasets.clone();
+    other.groups = vec![
+        ImpactGroup {
+            product: Some("sales.orders".to_owned()),
+            domain: Some("sales".to_owned()),
+            namespace: None,
+            owners: vec![
+                OwnerView {
+                    name: "team:sales".to_owned(),
+                    role: Some("owner".to_owned()),
+                    source: "domain sales".to_owned(),
+                },
+                OwnerView { name: "ana\t".to_owned(), role: None, source: "product sales.orders".to_owned() },
+            ],
+            datasets: nodes[..5].to_vec(),
+            jobs: other.affected_jobs[..3].to_vec(),
+        },
+        ImpactGroup {
+            product: None,
+            domain: None,
+            namespace: Some("db".to_owned()),
+            owners: vec![],
+            datasets: nodes[5..].to_vec(),
+            jobs: vec![],
+        },
+    ];
+    // Lists that are whole but for the impacts: `listsComplete` is the impacts' to say.
+    let mut impacts_only = report.clone();
+    impacts_only.affected_datasets.truncate(1);
+    impacts_only.affected_jobs.truncate(1);
+    impacts_only.groups.clear();
+    report.unsupported.clear();
+    for report in [&report, &other, &impacts_only] {
+        for limit in [0, 1, 2, 4, 5, 11, 12, 100, usize::MAX] {
+            assert_eq!(report.to_json_listing(limit), reference_json(report, limit), "limit {limit}");
+        }
+        let mut written = Vec::new();
+        report.write_json(&mut written).expect("written");
+        let reference = serde_json::to_vec(&reference_json(report, usize::MAX)).expect("serialised");
+        assert_eq!(String::from_utf8(written).expect("utf-8"), String::from_utf8(reference).expect("utf-8"));
+    }
+}
+
 /// The markdown fits a pull request comment however long the names it lists: impacts of
 /// ~8 KB a line (a 2,000-byte name three times) are listed while they fit, the rest counted.
 #[test]

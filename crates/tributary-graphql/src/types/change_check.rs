@@ -149,7 +149,7 @@ impl ChangeCheck {
     }
     /// The report as JSON (what `tributary check --format json` prints).
     async fn json(&self) -> WrittenJson<ChangeReport> {
-        WrittenJson::new(Arc::clone(&self.0), ChangeReport::to_json)
+        WrittenJson::new(Arc::clone(&self.0), ChangeReport::to_json, ChangeReport::write_json)
     }
     /// The events the check reflects: all up to here (a hub's check reads the index in
     /// slices, so events stored meanwhile may show in its later parts).

@@ -492,29 +492,37 @@ impl<T: PlainScalar + Send + Sync + 'static> OutputType for ScalarList<T> {
 }
 
 /// A `JSON` scalar made from something shared (a change report's JSON, tens of megabytes for a
-/// hub): over HTTP it is made and written where its placeholder stands while the response is
-/// sent, on the read threads ([`Splicer`]), so neither the value nor a copy of it as
-/// async-graphql values is built on the runtime; otherwise it is built as a value.
+/// hub): over HTTP it is written where its placeholder stands while the response is sent, on
+/// the read threads ([`Splicer`]), straight from its source by `write`, so no tree of values is
+/// built on the runtime; otherwise it is built as a value by `value`. `write` must write the
+/// bytes `value`'s value serialises to (the tests compare them).
 pub struct WrittenJson<T> {
     source: Arc<T>,
-    make: fn(&T) -> serde_json::Value,
+    value: fn(&T) -> serde_json::Value,
+    write: fn(&T, &mut Vec<u8>) -> Result<(), serde_json::Error>,
 }
 
 impl<T> WrittenJson<T> {
-    pub fn new(source: Arc<T>, make: fn(&T) -> serde_json::Value) -> Self {
-        Self { source, make }
+    pub fn new(
+        source: Arc<T>,
+        value: fn(&T) -> serde_json::Value,
+        write: fn(&T, &mut Vec<u8>) -> Result<(), serde_json::Error>,
+    ) -> Self {
+        Self { source, value, write }
     }
 }
 
 /// A [`WrittenJson`] written in one piece when the sender asks for it.
 struct JsonWriter<T> {
-    json: Option<WrittenJson<T>>,
+    source: Option<Arc<T>>,
+    write: fn(&T, &mut Vec<u8>) -> Result<(), serde_json::Error>,
 }
 
 impl<T: Send + Sync + 'static> ListWriter for JsonWriter<T> {
     fn next_piece(&mut self) -> Option<Result<Vec<u8>, String>> {
-        let WrittenJson { source, make } = self.json.take()?;
-        Some(serde_json::to_vec(&make(&source)).map_err(|error| error.to_string()))
+        let source = self.source.take()?;
+        let mut out = Vec::new();
+        Some((self.write)(&source, &mut out).map(|()| out).map_err(|error| error.to_string()))
     }
 }
 
@@ -528,11 +536,12 @@ impl<T: Send + Sync + 'static> OutputType for WrittenJson<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
-        let json = WrittenJson { source: Arc::clone(&self.source), make: self.make };
         Ok(match ctx.data_opt::<Arc<Splicer>>() {
-            Some(splicer) => splicer.put(Box::new(JsonWriter { json: Some(json) })),
+            Some(splicer) => {
+                splicer.put(Box::new(JsonWriter { source: Some(Arc::clone(&self.source)), write: self.write }))
+            }
             // As `Json`'s own resolver makes it.
-            None => async_graphql::to_value((json.make)(&json.source)).unwrap_or_default(),
+            None => async_graphql::to_value((self.value)(&self.source)).unwrap_or_default(),
         })
     }
 }
