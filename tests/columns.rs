@@ -160,3 +160,48 @@ async fn a_new_column_lineage_facet_replaces_the_old_edges() {
     assert_eq!(down["columnLineage"]["columns"].as_array().unwrap().len(), 1);
     server.shutdown().await;
 }
+
+/// Column lineage's lists are written as plain JSON over HTTP (on a read thread): byte for byte
+/// what the generic path writes for the same fields through fragments, with aliases,
+/// `__typename`, every transformation field and the unverified consumers.
+#[tokio::test]
+async fn column_lineage_lists_are_written_as_the_generic_path_writes_them() {
+    let server = start_server().await;
+    pipeline(&server).await;
+    let raw = |query: String| {
+        let url = server.url("/graphql");
+        async move {
+            let response = reqwest::Client::new().post(url).json(&json!({"query": query})).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let column = "namespace n: name field __typename";
+    let transformation = "type subtype masking description t: __typename";
+    let impact = format!(
+        "column {{ {column} }} distance use masked transformations {{ {transformation} }} source path {{ {column} }} __typename"
+    );
+    let edge = format!("from {{ {column} }} to {{ {column} }} transformations {{ {transformation} }} source");
+    let unverified =
+        format!("dataset {{ kind namespace name }} job {{ name }} via {{ {column} }} path {{ {column} }} reason");
+    for start in [
+        "dataset: {namespace: \"db\", name: \"orders\"}, field: \"amount\"",
+        "dataset: {namespace: \"db\", name: \"customers\"}, field: \"email\"",
+    ] {
+        let plain = raw(format!(
+            "{{ columnLineage({start}) {{ columns {{ {impact} }} edges {{ {edge} }} unverified {{ {unverified} }} }} }}"
+        ))
+        .await;
+        let generic = raw(format!(
+            "{{ columnLineage({start}) {{ columns {{ ...I }} edges {{ ...E }} unverified {{ ...U }} }} }}
+                fragment I on ColumnImpact {{ {impact} }} fragment E on ColumnEdge {{ {edge} }}
+                fragment U on UnverifiedConsumer {{ {unverified} }}"
+        ))
+        .await;
+        assert_eq!(plain, generic);
+        assert!(plain.contains(r#""subtype":"AGGREGATION""#) || plain.contains(r#""masking":true"#), "{plain}");
+    }
+    let plain = raw(format!("{{ columnLineage(dataset: {{namespace: \"db\", name: \"orders\"}}, field: \"amount\") {{ unverified {{ {unverified} }} }} }}")).await;
+    assert!(plain.contains("without column lineage"), "the unverified consumer is in the answer: {plain}");
+    server.shutdown().await;
+}

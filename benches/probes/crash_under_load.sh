@@ -14,7 +14,8 @@ BIN=$1; L=$2; WORK=${WORK:-/tmp/crash-under-load}; D=$WORK/$L; PORT=${PORT:-5093
 mkdir -p "$WORK"; rm -rf "$D"; cp -r "$STORE" "$D"
 "$BIN" serve --listen 127.0.0.1:$PORT --data-dir $D --compact-growth 0 ${SERVE_ARGS:-} > $WORK/$L.out 2> $WORK/$L.log &
 PID=$!
-until grep -q "column lineage loaded" $WORK/$L.log; do sleep 1; done
+# The column lineage may be loaded before the listener is bound: wait for both.
+until grep -q "column lineage loaded" $WORK/$L.log && grep -q "listening" $WORK/$L.out; do sleep 1; done
 grep -E "^VmRSS|^VmHWM" /proc/$PID/status | tr '\n' ' '; echo
 ( while kill -0 $PID 2>/dev/null; do grep -E "^VmRSS" /proc/$PID/status | awk '{print $2}'; sleep 0.5; done > $WORK/$L.rss ) &
 # CHECK_NS and CHECK_NAME: a review bot checks a change of that dataset again and again while
