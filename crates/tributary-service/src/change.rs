@@ -520,9 +520,8 @@ impl Comment {
 
 impl ChangeReport {
     /// Markdown for a pull request comment: the changes, the nearest impacts of each (at most
-    /// [`MARKDOWN_IMPACTS`]), who must be told (at most [`MARKDOWN_GROUPS`] groups), within
-    /// [`MARKDOWN_LIMIT`] bytes. Whatever is left out is counted, and the JSON report
-    /// ([`Self::to_json`]) lists it.
+    /// 20), who must be told (at most 50 groups), within [`MARKDOWN_LIMIT`] bytes. Whatever is
+    /// left out is counted, and the JSON report ([`Self::to_json`]) lists it.
     pub fn to_markdown(&self) -> String {
         let mut md = Comment::default();
         let icon = match self.verdict {
