@@ -550,3 +550,52 @@ async fn the_cli_checks_a_change_whose_report_is_larger_than_a_grpc_message() {
     );
     server.shutdown().await;
 }
+
+/// A check's lists (changes with their impacts, the affected datasets and jobs, the groups with
+/// their owners and nodes) are written as plain JSON over HTTP: byte for byte what the generic
+/// path writes for the same fields through fragments, with aliases and `__typename`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checks_lists_are_written_as_the_generic_path_writes_them() {
+    let server = start_server().await;
+    pipeline(&server).await;
+    // One job writing two datasets: a group whose dataset and job counts differ.
+    let mut fanout =
+        event(9, "2024-03-01T03:00:00Z", ("mkt-db", "fanout"), &[("sales-db", "orders")], ("mkt-db", "a"), json!({}));
+    fanout["outputs"] = json!([{"namespace": "mkt-db", "name": "a"}, {"namespace": "mkt-db", "name": "b"}]);
+    assert_eq!(server.post_event(&fanout).await.0, 201);
+    let raw = |query: String| {
+        let url = server.url("/graphql");
+        async move {
+            let response = reqwest::Client::new().post(url).json(&json!({"query": query})).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let proposed =
+        serde_json::to_string(&std::fs::read_to_string(check_file("orders-proposed.json")).unwrap()).unwrap();
+    let node = "kind namespace n: name __typename";
+    let impact = format!("dataset {{ {node} }} field job {{ {node} }} distance use source path i: __typename");
+    let change = format!(
+        "path kind rule before after readers history writers verdict positionalRisk summary impactCount impacts {{ {impact} }} __typename"
+    );
+    let group = format!(
+        "product domain namespace owners {{ name role source __typename }} datasetCount jobCount datasets {{ {node} }} jobs {{ name }} g: __typename"
+    );
+    let plain = raw(format!(
+        "{{ checkChange(dataset: {{namespace: \"sales-db\", name: \"orders\"}}, schema: {proposed}) {{
+            changes {{ {change} }} affectedDatasets {{ {node} }} affectedJobs {{ name }} groups {{ {group} }} }} }}"
+    ))
+    .await;
+    let generic = raw(format!(
+        "{{ checkChange(dataset: {{namespace: \"sales-db\", name: \"orders\"}}, schema: {proposed}) {{
+            changes {{ ...C }} affectedDatasets {{ ...N }} affectedJobs {{ ... on NodeRef {{ name }} }} groups {{ ...G }} }} }}
+         fragment C on CheckedChange {{ {change} }} fragment N on NodeRef {{ {node} }} fragment G on ImpactGroup {{ {group} }}"
+    ))
+    .await;
+    assert_eq!(plain, generic);
+    // The answer has what the comparison is about: impacts with and without a job, owners.
+    assert!(plain.contains(r#""use":"UNVERIFIED""#) && plain.contains(r#""job":{"kind":"JOB""#), "{plain}");
+    assert!(plain.contains("team:finance"), "{plain}");
+    assert!(plain.contains(r#""datasetCount":4,"jobCount":3"#), "{plain}");
+    server.shutdown().await;
+}

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use crate::scalars::{NodeRef, Watermark};
 use crate::types::lineage::{Lineage, LineageNode};
 use crate::types::owner::{Owner, owners, write_owner_field};
-use crate::types::plain::{Plain, PlainList, optional, plain_list, write_optional_str, write_plain_list_with};
+use crate::types::plain::{
+    Plain, PlainList, optional, plain_list, write_optional_str, write_plain_items, write_plain_list_with,
+};
 use async_graphql::parser::types::SelectionSet;
 use async_graphql::{Object, SimpleObject, Value};
 use tributary_service::ImpactGroup;
@@ -24,27 +26,63 @@ pub struct ImpactGroupOutput {
     pub jobs: Vec<NodeRef>,
 }
 
-pub(crate) fn impact_groups(groups: Vec<ImpactGroup>) -> Vec<ImpactGroupOutput> {
-    groups
-        .into_iter()
-        .map(|g| ImpactGroupOutput {
-            product: g.product,
-            domain: g.domain,
-            namespace: g.namespace,
-            owners: owners(g.owners),
-            dataset_count: g.datasets.len(),
-            job_count: g.jobs.len(),
-            datasets: g.datasets.iter().map(NodeRef::from).collect(),
-            jobs: g.jobs.iter().map(NodeRef::from).collect(),
+pub(crate) fn impact_groups(groups: Vec<ImpactGroup>) -> PlainList<ImpactGroupOutput> {
+    PlainList::new(
+        groups
+            .into_iter()
+            .map(|g| ImpactGroupOutput {
+                product: g.product,
+                domain: g.domain,
+                namespace: g.namespace,
+                owners: owners(g.owners),
+                dataset_count: g.datasets.len(),
+                job_count: g.jobs.len(),
+                datasets: g.datasets.iter().map(NodeRef::from).collect(),
+                jobs: g.jobs.iter().map(NodeRef::from).collect(),
+            })
+            .collect(),
+    )
+}
+
+// A hub's groups list tens of thousands of nodes: written as a plain list (see `plain`).
+impl Plain for ImpactGroupOutput {
+    const TYPE_NAME: &'static str = "ImpactGroup";
+
+    fn plain_field(&self, name: &str, selection: &SelectionSet) -> Option<Value> {
+        Some(match name {
+            "product" => optional(&self.product),
+            "domain" => optional(&self.domain),
+            "namespace" => optional(&self.namespace),
+            "owners" => plain_list(&self.owners, selection)?,
+            "datasetCount" => Value::Number(self.dataset_count.into()),
+            "jobCount" => Value::Number(self.job_count.into()),
+            "datasets" => plain_list(&self.datasets, selection)?,
+            "jobs" => plain_list(&self.jobs, selection)?,
+            _ => return None,
         })
-        .collect()
+    }
+
+    fn write_field(&self, name: &str, selection: &SelectionSet, out: &mut Vec<u8>) -> Option<()> {
+        match name {
+            "product" => write_optional_str(out, self.product.as_deref()),
+            "domain" => write_optional_str(out, self.domain.as_deref()),
+            "namespace" => write_optional_str(out, self.namespace.as_deref()),
+            "owners" => write_plain_items(&self.owners, selection, out)?,
+            "datasetCount" => serde_json::to_writer(&mut *out, &self.dataset_count).ok()?,
+            "jobCount" => serde_json::to_writer(&mut *out, &self.job_count).ok()?,
+            "datasets" => write_plain_items(&self.datasets, selection, out)?,
+            "jobs" => write_plain_items(&self.jobs, selection, out)?,
+            _ => return None,
+        }
+        Some(())
+    }
 }
 
 #[derive(SimpleObject)]
 pub struct Impact {
     pub lineage: Lineage,
     /// The impacted nodes (start excluded) grouped product -> domain -> owners.
-    pub groups: Vec<ImpactGroupOutput>,
+    pub groups: PlainList<ImpactGroupOutput>,
 }
 
 // At 1M a summary has thousands of groups: they are built as a `PlainList` when the
