@@ -390,13 +390,9 @@ async fn an_added_column_is_risky_only_when_someone_reads_by_position() {
     server.shutdown().await;
 }
 
-/// A change seen in the wild on a column many datasets copy: the recorded report lists the
-/// nearest 100 of each list and counts them all (the writer builds it before the event's
-/// acknowledgement), and `schemaDiff` of the recorded versions lists every impact.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recorded_change_of_a_hub_lists_the_nearest_and_counts_everything() {
-    const COPIES: usize = 130;
-    let server = start_server().await;
+/// `sales-db:orders` (order_id, amount) and `names.len()` datasets copying its `order_id`, each
+/// written by a job of its own name; posted in batches of 250.
+async fn orders_and_copies(server: &TestServer, names: &[String]) {
     let v1 = json!([{"name": "order_id", "type": "bigint"}, {"name": "amount", "type": "decimal(10,2)"}]);
     let first = event(
         1,
@@ -407,18 +403,35 @@ async fn a_recorded_change_of_a_hub_lists_the_nearest_and_counts_everything() {
         json!({"schema": schema_facet(v1)}),
     );
     assert_eq!(server.post_event(&first).await.0, 201);
-    for copy in 0..COPIES {
-        let name = format!("copy_{copy:03}");
-        let copied = event(
-            2 + copy as u32,
-            "2024-03-01T01:00:00Z",
-            ("mkt-db", &name),
-            &[("sales-db", "orders")],
-            ("mkt-db", &name),
-            json!({"columnLineage": lineage(&[("order_id", "order_id", "DIRECT", "IDENTITY")], &[])}),
-        );
-        assert_eq!(server.post_event(&copied).await.0, 201, "{name}");
+    let copies: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(copy, name)| {
+            event(
+                2 + copy as u32,
+                "2024-03-01T01:00:00Z",
+                ("mkt-db", name),
+                &[("sales-db", "orders")],
+                ("mkt-db", name),
+                json!({"columnLineage": lineage(&[("order_id", "order_id", "DIRECT", "IDENTITY")], &[])}),
+            )
+        })
+        .collect();
+    for batch in copies.chunks(250) {
+        let (status, body) = crate::support::post_json(&server.url("/api/v1/lineage/batch"), &json!(batch)).await;
+        assert_eq!((status, &body["refused"]), (200, &json!(0)), "{body}");
     }
+}
+
+/// A change seen in the wild on a column many datasets copy: the recorded report lists the
+/// nearest 100 of each list and counts them all (the writer builds it before the event's
+/// acknowledgement), and `schemaDiff` of the recorded versions lists every impact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_change_of_a_hub_lists_the_nearest_and_counts_everything() {
+    const COPIES: usize = 130;
+    let server = start_server().await;
+    let names: Vec<String> = (0..COPIES).map(|copy| format!("copy_{copy:03}")).collect();
+    orders_and_copies(&server, &names).await;
     let dropped = event(
         1000,
         "2024-03-02T00:00:00Z",
@@ -479,36 +492,11 @@ async fn a_recorded_change_of_a_hub_lists_the_nearest_and_counts_everything() {
 async fn the_cli_checks_a_change_whose_report_is_larger_than_a_grpc_message() {
     const COPIES: usize = 1_500;
     let server = start_server().await;
-    let v1 = json!([{"name": "order_id", "type": "bigint"}, {"name": "amount", "type": "decimal(10,2)"}]);
-    let first = event(
-        1,
-        "2024-03-01T00:00:00Z",
-        ("sales-db", "load_orders"),
-        &[("sales-db", "orders_raw")],
-        ("sales-db", "orders"),
-        json!({"schema": schema_facet(v1)}),
-    );
-    assert_eq!(server.post_event(&first).await.0, 201);
     // Names of ~1 KB: each impact's dataset, job and path name them, so the report's JSON is
     // some 12 MB.
     let padding = "x".repeat(1_000);
-    let copies: Vec<Value> = (0..COPIES)
-        .map(|copy| {
-            let name = format!("copy_{copy:04}_{padding}");
-            event(
-                2 + copy as u32,
-                "2024-03-01T01:00:00Z",
-                ("mkt-db", &name),
-                &[("sales-db", "orders")],
-                ("mkt-db", &name),
-                json!({"columnLineage": lineage(&[("order_id", "order_id", "DIRECT", "IDENTITY")], &[])}),
-            )
-        })
-        .collect();
-    for batch in copies.chunks(250) {
-        let (status, body) = crate::support::post_json(&server.url("/api/v1/lineage/batch"), &json!(batch)).await;
-        assert_eq!((status, &body["refused"]), (200, &json!(0)), "{body}");
-    }
+    let names: Vec<String> = (0..COPIES).map(|copy| format!("copy_{copy:04}_{padding}")).collect();
+    orders_and_copies(&server, &names).await;
     let proposed = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(proposed.path(), r#"{"fields": [{"name": "amount", "type": "decimal(10,2)"}]}"#).unwrap();
     let check = server
@@ -563,14 +551,6 @@ async fn a_checks_lists_are_written_as_the_generic_path_writes_them() {
         event(9, "2024-03-01T03:00:00Z", ("mkt-db", "fanout"), &[("sales-db", "orders")], ("mkt-db", "a"), json!({}));
     fanout["outputs"] = json!([{"namespace": "mkt-db", "name": "a"}, {"namespace": "mkt-db", "name": "b"}]);
     assert_eq!(server.post_event(&fanout).await.0, 201);
-    let raw = |query: String| {
-        let url = server.url("/graphql");
-        async move {
-            let response = reqwest::Client::new().post(url).json(&json!({"query": query})).send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            response.text().await.unwrap()
-        }
-    };
     let proposed =
         serde_json::to_string(&std::fs::read_to_string(check_file("orders-proposed.json")).unwrap()).unwrap();
     let node = "kind namespace n: name __typename";
@@ -581,12 +561,13 @@ async fn a_checks_lists_are_written_as_the_generic_path_writes_them() {
     let group = format!(
         "product domain namespace owners {{ name role source __typename }} datasetCount jobCount datasets {{ {node} }} jobs {{ name }} g: __typename"
     );
-    let plain = raw(format!(
-        "{{ checkChange(dataset: {{namespace: \"sales-db\", name: \"orders\"}}, schema: {proposed}) {{
+    let plain = server
+        .graphql_text(format!(
+            "{{ checkChange(dataset: {{namespace: \"sales-db\", name: \"orders\"}}, schema: {proposed}) {{
             changes {{ {change} }} affectedDatasets {{ {node} }} affectedJobs {{ name }} groups {{ {group} }} }} }}"
-    ))
-    .await;
-    let generic = raw(format!(
+        ))
+        .await;
+    let generic = server.graphql_text(format!(
         "{{ checkChange(dataset: {{namespace: \"sales-db\", name: \"orders\"}}, schema: {proposed}) {{
             changes {{ ...C }} affectedDatasets {{ ...N }} affectedJobs {{ ... on NodeRef {{ name }} }} groups {{ ...G }} }} }}
          fragment C on CheckedChange {{ {change} }} fragment N on NodeRef {{ {node} }} fragment G on ImpactGroup {{ {group} }}"

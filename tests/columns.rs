@@ -168,14 +168,6 @@ async fn a_new_column_lineage_facet_replaces_the_old_edges() {
 async fn column_lineage_lists_are_written_as_the_generic_path_writes_them() {
     let server = start_server().await;
     pipeline(&server).await;
-    let raw = |query: String| {
-        let url = server.url("/graphql");
-        async move {
-            let response = reqwest::Client::new().post(url).json(&json!({"query": query})).send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            response.text().await.unwrap()
-        }
-    };
     let column = "namespace n: name field __typename";
     let transformation = "type subtype masking description t: __typename";
     let impact = format!(
@@ -188,20 +180,21 @@ async fn column_lineage_lists_are_written_as_the_generic_path_writes_them() {
         "dataset: {namespace: \"db\", name: \"orders\"}, field: \"amount\"",
         "dataset: {namespace: \"db\", name: \"customers\"}, field: \"email\"",
     ] {
-        let plain = raw(format!(
+        let plain = server.graphql_text(format!(
             "{{ columnLineage({start}) {{ columns {{ {impact} }} edges {{ {edge} }} unverified {{ {unverified} }} }} }}"
         ))
         .await;
-        let generic = raw(format!(
-            "{{ columnLineage({start}) {{ columns {{ ...I }} edges {{ ...E }} unverified {{ ...U }} }} }}
+        let generic = server
+            .graphql_text(format!(
+                "{{ columnLineage({start}) {{ columns {{ ...I }} edges {{ ...E }} unverified {{ ...U }} }} }}
                 fragment I on ColumnImpact {{ {impact} }} fragment E on ColumnEdge {{ {edge} }}
                 fragment U on UnverifiedConsumer {{ {unverified} }}"
-        ))
-        .await;
+            ))
+            .await;
         assert_eq!(plain, generic);
         assert!(plain.contains(r#""subtype":"AGGREGATION""#) || plain.contains(r#""masking":true"#), "{plain}");
     }
-    let plain = raw(format!("{{ columnLineage(dataset: {{namespace: \"db\", name: \"orders\"}}, field: \"amount\") {{ unverified {{ {unverified} }} }} }}")).await;
+    let plain = server.graphql_text(format!("{{ columnLineage(dataset: {{namespace: \"db\", name: \"orders\"}}, field: \"amount\") {{ unverified {{ {unverified} }} }} }}")).await;
     assert!(plain.contains("without column lineage"), "the unverified consumer is in the answer: {plain}");
     server.shutdown().await;
 }

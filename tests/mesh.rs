@@ -145,30 +145,25 @@ async fn a_three_domain_mesh_end_to_end() {
     );
     // Written as plain lists (on a read thread): byte for byte what the generic path writes
     // for the same fields through fragments, with aliases and `__typename`.
-    let raw = |query: String| {
-        let url = server.url("/graphql");
-        async move {
-            let response = reqwest::Client::new().post(url).json(&json!({"query": query})).send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            response.text().await.unwrap()
-        }
-    };
     // One top-level field a request: async-graphql may write two in either order.
     let node = "kind namespace n: name __typename";
-    let plain = raw(format!(
-        "{{ productLineage {{ f: from to via {{ from {{ {node} }} to {{ {node} }} t: __typename }} __typename }} }}"
-    ))
-    .await;
-    let generic = raw(format!(
+    let plain = server
+        .graphql_text(format!(
+            "{{ productLineage {{ f: from to via {{ from {{ {node} }} to {{ {node} }} t: __typename }} __typename }} }}"
+        ))
+        .await;
+    let generic = server.graphql_text(format!(
         "{{ productLineage {{ ...E }} }}
             fragment E on MeshEdge {{ f: from to via {{ from {{ {node} }} to {{ {node} }} t: __typename }} __typename }}"
     ))
     .await;
     assert_eq!(plain, generic);
-    let domains = raw("{ domainLineage { from to via { to { name } } } }".to_owned()).await;
-    let generic_domains =
-        raw("{ domainLineage { ... on MeshEdge { from to via { to { ...N } } } } } fragment N on NodeRef { name }"
-            .to_owned())
+    let domains = server.graphql_text("{ domainLineage { from to via { to { name } } } }".to_owned()).await;
+    let generic_domains = server
+        .graphql_text(
+            "{ domainLineage { ... on MeshEdge { from to via { to { ...N } } } } } fragment N on NodeRef { name }"
+                .to_owned(),
+        )
         .await;
     assert_eq!(domains, generic_domains);
     assert!(

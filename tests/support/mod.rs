@@ -114,6 +114,15 @@ impl TestServer {
         body
     }
 
+    /// Runs a GraphQL query (status 200); returns the response body as the server wrote it, for
+    /// byte-for-byte comparisons.
+    pub async fn graphql_text(&self, query: String) -> String {
+        let response =
+            reqwest::Client::new().post(self.url("/graphql")).json(&json!({"query": query})).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
     /// Runs a GraphQL query that must succeed; returns `data`.
     pub async fn graphql_data(&self, query: &str, variables: Value) -> Value {
         let body = self.graphql(query, variables).await;
