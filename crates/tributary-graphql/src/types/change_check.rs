@@ -3,7 +3,7 @@
 use crate::scalars::{NodeKind, NodeRef, Watermark};
 use crate::types::impact::{ImpactGroupOutput, impact_groups};
 use crate::types::plain::{
-    Plain, PlainList, WrittenJson, optional, plain_list, plain_object, write_enum, write_optional_str,
+    Plain, PlainList, WrittenJson, optional, plain_list, plain_object, write_bool, write_enum, write_optional_str,
     write_plain_items, write_plain_object, write_str,
 };
 use async_graphql::parser::types::SelectionSet;
@@ -199,7 +199,7 @@ impl Plain for CheckedChange {
             "history" => write_str(out, &self.history),
             "writers" => write_str(out, &self.writers),
             "verdict" => write_str(out, &self.verdict),
-            "positionalRisk" => out.extend_from_slice(if self.positional_risk { b"true" } else { b"false" }),
+            "positionalRisk" => write_bool(out, self.positional_risk),
             "summary" => write_str(out, &self.summary),
             "impacts" => write_plain_items(&self.impacts, selection, out)?,
             "impactCount" => serde_json::to_writer(&mut *out, &self.impact_count).ok()?,

@@ -2,8 +2,8 @@
 
 use crate::scalars::{NodeKind, NodeRef, Watermark};
 use crate::types::plain::{
-    Plain, PlainList, optional, plain_list, plain_object, write_enum, write_optional_str, write_plain_items,
-    write_plain_object, write_str,
+    Plain, PlainList, optional, plain_list, plain_object, write_bool, write_enum, write_optional_str,
+    write_plain_items, write_plain_object, write_str,
 };
 use async_graphql::parser::types::SelectionSet;
 use async_graphql::{Enum, InputObject, SimpleObject, Value};
@@ -236,10 +236,6 @@ impl Plain for TransformationInfo {
         }
         Some(())
     }
-}
-
-fn write_bool(out: &mut Vec<u8>, value: bool) {
-    out.extend_from_slice(if value { b"true" } else { b"false" });
 }
 
 impl Plain for ColumnImpact {

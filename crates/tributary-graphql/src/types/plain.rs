@@ -53,6 +53,11 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     let _ = serde_json::to_writer(out, text);
 }
 
+/// Writes a boolean as JSON.
+pub(crate) fn write_bool(out: &mut Vec<u8>, value: bool) {
+    out.extend_from_slice(if value { b"true" } else { b"false" });
+}
+
 /// Writes an enum value as JSON: its GraphQL name as a string, as its generic value serialises.
 pub(crate) fn write_enum<T: async_graphql::resolver_utils::EnumType + PartialEq + Copy>(out: &mut Vec<u8>, value: T) {
     match T::items().iter().find(|item| item.value == value) {
