@@ -357,6 +357,9 @@ struct ColumnNaming {
     answer: ColumnAnswer,
 }
 
+/// Per output dataset, the input datasets its column lineage covers completely, sorted.
+type CoveredInputs = hashbrown::HashMap<NodeIndex, Vec<NodeIndex>>;
+
 /// A column traversal under way (see [`LineageIndex::start_column_walk`]): breadth-first,
 /// the queue of columns whose edges are still to follow.
 #[derive(Default)]
@@ -371,6 +374,10 @@ pub(crate) struct ColumnWalk {
     // hashbrown's hasher: these sets see every column a hub's change reaches.
     visited: hashbrown::HashSet<FieldId>,
     checked_datasets: hashbrown::HashSet<NodeIndex>,
+    /// Per output dataset met, the inputs its column lineage covers completely, learned once a
+    /// walk: an output is met once for each of its inputs the walk reaches. (Learned in an
+    /// earlier step, it may be older than the step's index, as an answer may mix states.)
+    covered_inputs: CoveredInputs,
     /// (column, dataset it feeds) of every edge in `traversal.edges` (downstream; upstream,
     /// the column fed and the feeding column's dataset): gathered as the steps go, so that
     /// [`ColumnWalk::finish`] needs no index.
@@ -578,7 +585,8 @@ impl LineageIndex {
     /// INDIRECT transformation or a dataset-wide entry). Lineage with DIRECT edges only, or
     /// with no transformations at all (dbt-ol's facets), says nothing about join, filter or
     /// grouping keys, so the consumer stays UNVERIFIED rather than silently unaffected.
-    fn column_lineage_is_complete_between(&self, input: NodeIndex, output: NodeIndex) -> bool {
+    #[cfg(test)]
+    pub(crate) fn column_lineage_is_complete_between(&self, input: NodeIndex, output: NodeIndex) -> bool {
         let Some(fields) = self.columns.by_dataset.get(&output) else { return false };
         fields.iter().any(|&field| {
             let dataset_wide = self.columns.at(field).1 == "*";
@@ -590,6 +598,29 @@ impl LineageIndex {
                         || self.columns.list(transformations).iter().any(|t| t.kind == TransformationKind::Indirect))
             })
         })
+    }
+
+    /// The inputs whose column lineage into `output` is complete (as
+    /// `column_lineage_is_complete_between` tells for one input), sorted: one pass over the
+    /// output's columns answers for every input a walk reaches it from.
+    pub(crate) fn completely_covered_inputs(&self, output: NodeIndex) -> Vec<NodeIndex> {
+        let Some(fields) = self.columns.by_dataset.get(&output) else { return Vec::new() };
+        let mut inputs = Vec::new();
+        for &field in fields {
+            let dataset_wide = self.columns.at(field).1 == "*";
+            for &(source, transformations) in self.columns.up.row(field) {
+                let (source_dataset, source_name) = self.columns.at(source);
+                if dataset_wide
+                    || source_name == "*"
+                    || self.columns.list(transformations).iter().any(|t| t.kind == TransformationKind::Indirect)
+                {
+                    inputs.push(source_dataset);
+                }
+            }
+        }
+        inputs.sort_unstable();
+        inputs.dedup();
+        inputs
     }
 
     /// Columns by dataset namespace, dataset name and field name.
@@ -789,10 +820,17 @@ impl LineageIndex {
             traversal: ColumnTraversal::default(),
             visited: hashbrown::HashSet::default(),
             checked_datasets: hashbrown::HashSet::default(),
+            covered_inputs: CoveredInputs::default(),
             reached: hashbrown::HashSet::default(),
             queue: VecDeque::new(),
         };
-        self.add_unverified(dataset_node, Via::Start, downstream, &mut walk.traversal.unverified);
+        self.add_unverified(
+            dataset_node,
+            Via::Start,
+            downstream,
+            &mut walk.covered_inputs,
+            &mut walk.traversal.unverified,
+        );
         if let Some(start) = self.columns.field(dataset_node, field) {
             walk.start = Some(start);
             walk.visited.insert(start);
@@ -814,6 +852,7 @@ impl LineageIndex {
             traversal,
             visited,
             checked_datasets,
+            covered_inputs,
             reached,
             queue,
             ..
@@ -862,7 +901,13 @@ impl LineageIndex {
                 });
                 if direct {
                     if checked_datasets.insert(next_dataset) {
-                        self.add_unverified(next_dataset, Via::Hit(hit), downstream, &mut traversal.unverified);
+                        self.add_unverified(
+                            next_dataset,
+                            Via::Hit(hit),
+                            downstream,
+                            covered_inputs,
+                            &mut traversal.unverified,
+                        );
                     }
                     queue.push_back((next, distance + 1, Some(hit)));
                 }
@@ -905,6 +950,7 @@ impl LineageIndex {
         dataset: NodeIndex,
         via: Via,
         downstream: bool,
+        covered_inputs: &mut CoveredInputs,
         unverified: &mut Vec<TraversedUnverified>,
     ) {
         let side = if downstream { PetDirection::Outgoing } else { PetDirection::Incoming };
@@ -913,11 +959,12 @@ impl LineageIndex {
                 continue;
             }
             for other in self.graph.neighbors_directed(job, side) {
-                let covered = if downstream {
-                    self.column_lineage_is_complete_between(dataset, other)
-                } else {
-                    self.column_lineage_is_complete_between(other, dataset)
-                };
+                let (input, output) = if downstream { (dataset, other) } else { (other, dataset) };
+                let covered = covered_inputs
+                    .entry(output)
+                    .or_insert_with(|| self.completely_covered_inputs(output))
+                    .binary_search(&input)
+                    .is_ok();
                 if !covered {
                     unverified.push(TraversedUnverified { dataset: other, job, via });
                 }

@@ -988,8 +988,9 @@ fn the_generation_moves_with_edges_and_labels_only() {
 #[test]
 fn column_impact_is_the_column_answer_counted_and_cut() {
     use tributary_model::{ColumnEdgeSpec, Transformation, TransformationKind};
-    // (cases whose columns were cut to `keep`, cases whose unverified datasets were, truncated traversals)
-    let mut seen = (0, 0, 0);
+    // (cases whose columns were cut to `keep`, cases whose unverified datasets were, truncated
+    // traversals, covered inputs)
+    let mut seen = (0, 0, 0, 0);
     for seed in 1..=12u64 {
         let mut index = LineageIndex::default();
         let mut state = seed;
@@ -1014,8 +1015,9 @@ fn column_impact_is_the_column_answer_counted_and_cut() {
                 let edges: Vec<ColumnEdgeSpec> = (0..1 + next(6))
                     .map(|_| ColumnEdgeSpec {
                         input: inputs[next(inputs.len() as u64) as usize].clone(),
-                        input_field: format!("c{}", next(4)),
-                        output_field: format!("c{}", next(4)),
+                        // Now and then `*`: a dataset-wide input or output.
+                        input_field: if next(10) == 0 { "*".to_owned() } else { format!("c{}", next(4)) },
+                        output_field: if next(10) == 0 { "*".to_owned() } else { format!("c{}", next(4)) },
                         transformations: vec![Transformation {
                             kind: if next(3) == 0 { TransformationKind::Indirect } else { TransformationKind::Direct },
                             subtype: String::new(),
@@ -1027,6 +1029,20 @@ fn column_impact_is_the_column_answer_counted_and_cut() {
                     .collect();
                 index.set_column_lineage(output, &edges);
             }
+        }
+        // The inputs an output's column lineage covers, learned in one pass per output, are
+        // those the pairwise check covers.
+        let nodes: Vec<_> = (0..40).filter_map(|n| index.dataset_index(&dataset(n))).collect();
+        for &output in &nodes {
+            let covered = index.completely_covered_inputs(output);
+            for &input in &nodes {
+                assert_eq!(
+                    covered.binary_search(&input).is_ok(),
+                    index.column_lineage_is_complete_between(input, output),
+                    "seed {seed}: {input:?} into {output:?}"
+                );
+            }
+            seen.3 += covered.len();
         }
         let job_between = |input: &DatasetId, output: &DatasetId| {
             let producers = index.producers(output);
@@ -1124,7 +1140,7 @@ fn column_impact_is_the_column_answer_counted_and_cut() {
             }
         }
     }
-    assert!(seen.0 > 10 && seen.1 > 10 && seen.2 > 5, "the graphs exercise too little: {seen:?}");
+    assert!(seen.0 > 10 && seen.1 > 10 && seen.2 > 5 && seen.3 > 20, "the graphs exercise too little: {seen:?}");
 }
 
 /// Product lineage's walk as it was written before it went in steps: upstream from `start`,
