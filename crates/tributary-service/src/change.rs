@@ -659,7 +659,11 @@ impl ChangeReport {
     /// `datasetCount`, `jobCount` and `ownerCount`) are always whole; `listsComplete` says
     /// whether every list is.
     pub fn to_json_listing(&self, limit: usize) -> Value {
-        serde_json::to_value(ReportJson { report: self, limit }).unwrap_or(Value::Null)
+        serde_json::to_value(ReportJson { report: self, limit }).unwrap_or_else(|error| {
+            // Nothing in a report fails to serialise; were it to, the answer says so as null.
+            tracing::error!(%error, "a change report's JSON could not be made");
+            Value::Null
+        })
     }
 
     /// [`Self::to_json`] written as text: the same bytes as the value serialised, written
@@ -694,7 +698,7 @@ struct ReportJson<'a> {
 
 impl serde::Serialize for ReportJson<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
+        use serde::ser::{Error, SerializeMap};
         let (report, limit) = (self.report, self.limit);
         let mut map = serializer.serialize_map(Some(12))?;
         map.serialize_entry("affectedDatasetCount", &report.affected_datasets.len())?;
@@ -706,7 +710,8 @@ impl serde::Serialize for ReportJson<'_> {
         map.serialize_entry("dataset", &NameJson { namespace: &report.dataset.namespace, name: &report.dataset.name })?;
         map.serialize_entry("groups", &Listed(report.groups.iter().map(|group| GroupJson { group, limit })))?;
         map.serialize_entry("listsComplete", &report.lists_complete(limit))?;
-        map.serialize_entry("unsupported", &serde_json::to_value(&report.unsupported).unwrap_or(Value::Null))?;
+        // As its value: the keys sorted whatever order the type declares them in.
+        map.serialize_entry("unsupported", &serde_json::to_value(&report.unsupported).map_err(S::Error::custom)?)?;
         map.serialize_entry("verdict", report.verdict.as_str())?;
         map.serialize_entry("watermark", &WatermarkJson(&report.watermark))?;
         map.end()

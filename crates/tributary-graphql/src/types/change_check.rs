@@ -149,11 +149,12 @@ impl ChangeCheck {
     async fn groups(&self) -> PlainList<ImpactGroupOutput> {
         impact_groups(self.0.groups.clone())
     }
-    /// The report as markdown, ready to post on a pull request.
+    /// The report as markdown, ready to post on a pull request: within 65,536 characters, the
+    /// nearest 20 impacts of each change and 50 groups at most, the rest counted.
     async fn markdown(&self) -> String {
         self.0.to_markdown()
     }
-    /// The report as JSON (what `tributary check --format json` prints).
+    /// The report as JSON (what `tributary check --output json` prints).
     async fn json(&self) -> WrittenJson<ChangeReport> {
         WrittenJson::new(Arc::clone(&self.0), ChangeReport::to_json, ChangeReport::write_json)
     }
