@@ -580,11 +580,8 @@ impl LineageIndex {
         self.columns.edge_count()
     }
 
-    /// Whether the column lineage from `input` into `output` is complete enough to prove
-    /// that a column it does not mention is unused: it must carry INDIRECT information (an
-    /// INDIRECT transformation or a dataset-wide entry). Lineage with DIRECT edges only, or
-    /// with no transformations at all (dbt-ol's facets), says nothing about join, filter or
-    /// grouping keys, so the consumer stays UNVERIFIED rather than silently unaffected.
+    /// Whether the column lineage from `input` into `output` is complete, asked for one pair
+    /// (see [`Self::completely_covered_inputs`]): the tests' oracle.
     #[cfg(test)]
     pub(crate) fn column_lineage_is_complete_between(&self, input: NodeIndex, output: NodeIndex) -> bool {
         let Some(fields) = self.columns.by_dataset.get(&output) else { return false };
@@ -600,9 +597,12 @@ impl LineageIndex {
         })
     }
 
-    /// The inputs whose column lineage into `output` is complete (as
-    /// `column_lineage_is_complete_between` tells for one input), sorted: one pass over the
-    /// output's columns answers for every input a walk reaches it from.
+    /// The inputs whose column lineage into `output` is complete enough to prove that a column
+    /// it does not mention is unused, sorted. It must carry INDIRECT information (an INDIRECT
+    /// transformation or a dataset-wide entry). Lineage with DIRECT edges only, or with no
+    /// transformations at all (dbt-ol's facets), says nothing about join, filter or grouping
+    /// keys, so the consumer stays UNVERIFIED rather than silently unaffected. One pass over
+    /// the output's columns answers for every input a walk reaches it from.
     pub(crate) fn completely_covered_inputs(&self, output: NodeIndex) -> Vec<NodeIndex> {
         let Some(fields) = self.columns.by_dataset.get(&output) else { return Vec::new() };
         let mut inputs = Vec::new();
