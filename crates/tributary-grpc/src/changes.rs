@@ -69,10 +69,8 @@ async fn check_response(
 }
 
 fn encode_check(report: &tributary_service::ChangeReport) -> Result<proto::CheckChangeResponse, Status> {
-    let mut json = Vec::new();
-    report.write_json(&mut json).map_err(|error| Status::internal(format!("writing the report failed: {error}")))?;
-    let report_json = String::from_utf8(json)
-        .map_err(|error| Status::internal(format!("the report's JSON is not UTF-8: {error}")))?;
+    let report_json =
+        report.json_text().map_err(|error| Status::internal(format!("writing the report failed: {error}")))?;
     Ok(proto::CheckChangeResponse {
         verdict: report.verdict.as_str().to_owned(),
         report_json,

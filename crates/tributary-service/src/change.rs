@@ -673,6 +673,11 @@ impl ChangeReport {
         serde_json::to_writer(out, &ReportJson { report: self, limit: usize::MAX })
     }
 
+    /// [`Self::write_json`] as a string (what gRPC's `CheckChange` carries).
+    pub fn json_text(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&ReportJson { report: self, limit: usize::MAX })
+    }
+
     /// Whether every list of the JSON cut to `limit` entries is whole.
     fn lists_complete(&self, limit: usize) -> bool {
         self.affected_datasets.len() <= limit
