@@ -540,3 +540,101 @@ async fn restricted_products_are_redacted_for_outsiders_and_whole_for_their_doma
     assert!(body.to_string().contains(r#""name":"ledger""#), "{body}");
     server.shutdown().await;
 }
+
+/// Turns for walks go round the callers: while one token has dozens of lineage walks waiting
+/// for the only turn, another token's walk is answered after a few of them, not after all
+/// (arrival order would put it behind every one). And one token cannot fill the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tokens_flood_of_walks_does_not_queue_another_tokens_walk_behind_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let temp = tempfile::tempdir().expect("temp dir");
+    let config = tributary_server::ServiceConfig { max_traversals: 1, ..Default::default() };
+    let server = crate::support::start_server_with(temp.path(), config).await;
+    // A wide fan, so that each walk's answer takes a while to make.
+    let outputs: Vec<String> = (0..1_500).map(|n| format!("fan_{n:04}")).collect();
+    let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    let (status, body) =
+        server.post_event(&run_event("COMPLETE", "2024-05-01T10:00:00Z", &run_id(1), "fan", &["raw"], &outputs)).await;
+    assert_eq!(status, 201, "{body}");
+    let (admin, _) = create_token(&server, None, "platform-admin", &["admin"]).await;
+    let (flooder, _) = create_token(&server, Some(&admin), "flooding-bot", &["read"]).await;
+    let (analyst, _) = create_token(&server, Some(&admin), "analyst", &["read"]).await;
+    let walk = json!({"query": r#"{ lineage(start: {kind: DATASET, namespace: "db", name: "raw"}) { nodes { kind namespace name distance } } }"#});
+    let waiting = || async {
+        let request = reqwest::Client::new().get(server.url("/metrics")).bearer_auth(&admin);
+        let text = request.send().await.unwrap().text().await.unwrap();
+        let line = text.lines().find(|line| line.starts_with("tributary_traversals_waiting ")).expect("the gauge");
+        line.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as usize
+    };
+
+    let flood = 60;
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut walks = Vec::new();
+    for _ in 0..flood {
+        let (url, token, body, done) = (server.url("/graphql"), flooder.clone(), walk.clone(), Arc::clone(&done));
+        walks.push(tokio::spawn(async move {
+            let (status, _, answer) = post(&url, Some(&token), &body).await;
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["data"]["lineage"]["nodes"].as_array().map(Vec::len), Some(1 + 1 + 1_500), "{answer}");
+            done.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while waiting().await < flood / 2 {
+        assert!(std::time::Instant::now() < deadline, "the flood never queued ({} done)", done.load(Ordering::SeqCst));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let done_when_asked = done.load(Ordering::SeqCst);
+    let small = json!({"query": r#"{ lineage(start: {kind: DATASET, namespace: "db", name: "fan_0000"}, direction: UPSTREAM) { nodes { name } } }"#});
+    let (status, _, answer) = post(&server.url("/graphql"), Some(&analyst), &small).await;
+    let done_when_answered = done.load(Ordering::SeqCst);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["lineage"]["nodes"].as_array().map(Vec::len), Some(3), "{answer}");
+    // The walk running when it asked and the flood's next turn, and the answers of walks
+    // whose turn had ended being written and read meanwhile (a turn covers the walk, not the
+    // writing; 2-8 here). In arrival order it would wait for the 30 or more queued before it.
+    assert!(
+        done_when_answered <= done_when_asked + 12,
+        "the analyst's walk waited for {} of the flood's",
+        done_when_answered - done_when_asked
+    );
+    for walk in walks {
+        walk.await.expect("every walk of the flood is answered too");
+    }
+
+    // Past 64 waiting per turn of its own, a token's walks are refused as unavailable (sent
+    // in bursts until one is: how many queue at once depends on the machine); another token's
+    // walk asked meanwhile is queued and answered.
+    let mut refused = None;
+    for _ in 0..8 {
+        let burst: Vec<_> = (0..4 * tributary_server::MAX_WAITING_PER_TOKEN_PER_RUNNING)
+            .map(|_| {
+                let (url, token, body) = (server.url("/graphql"), flooder.clone(), walk.clone());
+                tokio::spawn(async move { post(&url, Some(&token), &body).await })
+            })
+            .collect();
+        while waiting().await < tributary_server::MAX_WAITING_PER_TOKEN_PER_RUNNING / 2
+            && !burst.iter().all(|walk| walk.is_finished())
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let (status, _, answer) = post(&server.url("/graphql"), Some(&analyst), &walk).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer.get("errors").is_none(), "the analyst is not refused: {answer}");
+        for walk in burst {
+            let (status, _, answer) = walk.await.expect("answered");
+            assert_eq!(status, 200, "{answer}");
+            if answer["errors"].is_array() {
+                refused = Some(answer);
+            }
+        }
+        if refused.is_some() {
+            break;
+        }
+    }
+    let refused = refused.expect("a burst past the token's bound is refused");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{refused}");
+    assert!(refused["errors"][0]["message"].as_str().unwrap().contains("of this token's"), "{refused}");
+    server.shutdown().await;
+}

@@ -18,7 +18,9 @@ use tokio::net::TcpListener;
 pub use http::MAX_BODY_BYTES;
 pub use limits::ServerLimits;
 pub use tls::TlsConfig;
-pub use tributary_service::{IndexOrigin, Service, ServiceConfig, StoreConfig, governance, model};
+pub use tributary_service::{
+    IndexOrigin, MAX_WAITING_PER_TOKEN_PER_RUNNING, Service, ServiceConfig, StoreConfig, governance, model,
+};
 
 /// Every route: `POST /api/v1/lineage`, `/graphql`, `/healthz`, `/readyz`, the web explorer
 /// (`/`, `/assets/…`) and the gRPC services, behind the request guards (origin check, body

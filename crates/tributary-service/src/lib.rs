@@ -40,7 +40,7 @@ use tributary_store::Store;
 pub use tributary_store::{OnlineCompactReport, PrefixStats, StoreConfig};
 
 pub use access::{AuditFilter, AuditPageView, CreatedToken, MAX_AUDIT_PAGE, TokenView, parse_expiry};
-pub use admission::{MAX_WAITING_PER_RUNNING, default_max_traversals};
+pub use admission::{MAX_WAITING_PER_RUNNING, MAX_WAITING_PER_TOKEN_PER_RUNNING, default_max_traversals};
 pub use change::{
     ChangeImpact, ChangeReport, CheckedChange, ImpactUse, MARKDOWN_LIMIT, SchemaChangeFilter, SchemaChangeSubscription,
     SchemaFormat, SubscriptionEnd, parse_proposed, parse_verdict,
@@ -269,7 +269,7 @@ pub(crate) struct Shared {
     /// Wakes the automatic compaction's thread from its wait (when the server closes).
     pub(crate) compaction_wake: std::sync::Condvar,
     /// Turns for lineage walks and change checks (see `admission`); taken before any lock.
-    pub(crate) admission: admission::Admission,
+    pub(crate) admission: Arc<admission::Admission>,
     /// The threads heavy reads run on (see `pool`).
     pub(crate) reads: pool::ReadPool,
 }
@@ -356,7 +356,9 @@ impl Service {
         state.index.set_watermark(watermark);
         state.relabel();
         let published = state.index.watermark().sequence;
-        let admission = admission::Admission::new(config.max_traversals);
+        let metrics = metrics::Metrics::new()
+            .map_err(|error| ServiceError::Internal(format!("cannot set up the metrics: {error}")))?;
+        let admission = Arc::new(admission::Admission::new(config.max_traversals, metrics.traversals_waiting.clone()));
         let reads = pool::ReadPool::new(config.max_traversals, config.read_nice);
         let shared = Arc::new(Shared {
             store,
@@ -376,8 +378,7 @@ impl Service {
             summary_cache: mesh::SummaryCache::default(),
             tokens,
             redaction_key,
-            metrics: metrics::Metrics::new()
-                .map_err(|error| ServiceError::Internal(format!("cannot set up the metrics: {error}")))?,
+            metrics,
             closing: std::sync::atomic::AtomicBool::new(false),
             compaction: Mutex::new(compaction::Compaction::default()),
             compaction_wake: std::sync::Condvar::new(),
@@ -636,7 +637,8 @@ impl Service {
         &self,
         work: impl FnOnce(&Shared) -> Result<T, ServiceError> + Send + 'static,
     ) -> Result<T, ServiceError> {
-        let turn = self.shared.admission.admit(&self.shared.metrics).await?;
+        let caller = admission::Caller::of(&*self.principal()?);
+        let turn = self.shared.admission.admit(caller, &self.shared.metrics).await?;
         let shared = Arc::clone(&self.shared);
         self.shared
             .reads

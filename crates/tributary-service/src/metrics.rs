@@ -50,6 +50,8 @@ pub(crate) struct Metrics {
     pub(crate) traversal_wait_seconds: Histogram,
     /// Lineage walks and change checks refused because too many were waiting.
     pub(crate) traversals_refused: IntCounter,
+    /// Lineage walks and change checks waiting for their turn now (see `admission`).
+    pub(crate) traversals_waiting: IntGauge,
     /// Holds of the state lock that long reads ended early for a waiting writer (`units`).
     pub(crate) read_yields: IntCounter,
 }
@@ -136,6 +138,10 @@ impl Metrics {
             "traversals_refused_total",
             "Lineage walks, change checks and impact summaries refused as unavailable because too many were waiting",
         )?;
+        let traversals_waiting = IntGauge::new(
+            "traversals_waiting",
+            "Lineage walks, change checks and impact summaries waiting for their turn now (turns go round the callers)",
+        )?;
         let read_yields = IntCounter::new(
             "read_yields_total",
             "Times a long read (lineage walk, column walk, impact summary, change report) let go of the state lock for a waiting writer",
@@ -145,6 +151,7 @@ impl Metrics {
             Box::new(read_yields.clone()),
             Box::new(traversal_wait_seconds.clone()),
             Box::new(traversals_refused.clone()),
+            Box::new(traversals_waiting.clone()),
             Box::new(summary_cache.clone()),
             Box::new(product_lineage_cache.clone()),
             Box::new(source_lag.clone()),
@@ -187,6 +194,7 @@ impl Metrics {
             product_lineage_cache,
             traversal_wait_seconds,
             traversals_refused,
+            traversals_waiting,
             read_yields,
         })
     }

@@ -441,7 +441,12 @@ fn walks_wait_for_a_turn_and_point_reads_do_not() {
         let unbounded = walk().await.expect("walk").answer.nodes.len();
         assert_eq!(unbounded, 13, "t0..t6 and job0..job5");
 
-        let turn = service.shared.admission.admit(&service.shared.metrics).await.expect("the only turn");
+        let turn = service
+            .shared
+            .admission
+            .admit(crate::admission::Caller::Everyone, &service.shared.metrics)
+            .await
+            .expect("the only turn");
         let mut lineage = Box::pin(walk());
         assert!(tokio::time::timeout(Duration::from_millis(200), lineage.as_mut()).await.is_err(), "a walk waits");
         let mut summary = Box::pin(service.impact_summary(start.clone(), Direction::Downstream, None, None, 10, None));
