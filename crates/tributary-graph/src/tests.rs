@@ -1289,3 +1289,34 @@ fn a_name_scan_in_slices_finds_what_one_listing_finds() {
         }
     }
 }
+
+/// Nodes by number come back without repeats in `NodeRef` order, for sets small enough to
+/// sort and large enough to read off the ordered names, with nodes added after the last
+/// ordering (pending in the name table) among them.
+#[test]
+fn nodes_in_name_order_are_their_refs_sorted_and_deduplicated() {
+    for seed in 1..6u64 {
+        let mut index = random_graph(seed, 40);
+        // Orders the names once, then adds nodes that wait to be ordered.
+        let _ = index.list_datasets(None, None, None, 10);
+        let _ = index.list_jobs(None, None, None, 10);
+        index.set_job_io(&JobId::new("aaa", format!("late{seed}")), &[ds("d1")], &[DatasetId::new("a", "late")]);
+        let total = index.is_job.len();
+        let mut state = seed;
+        let mut next = |below: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) % below
+        };
+        for size in [0, 1, 2, 5, total / 8, total / 8 + 1, total / 2, total, 3 * total] {
+            let nodes: Vec<crate::NodeNumber> = (0..size)
+                .map(|_| crate::NodeNumber::from(petgraph::stable_graph::NodeIndex::new(next(total as u64) as usize)))
+                .collect();
+            let mut expected: Vec<NodeRef> = nodes.iter().map(|&node| index.node_ref(node)).collect();
+            expected.sort();
+            expected.dedup();
+            let ordered: Vec<NodeRef> =
+                index.in_name_order(&nodes).into_iter().map(|node| index.node_ref(node)).collect();
+            assert_eq!(ordered, expected, "seed {seed}, {size} of {total} nodes");
+        }
+    }
+}

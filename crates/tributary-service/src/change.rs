@@ -2,11 +2,9 @@
 //! in which products, owned by whom?" Joins a schema diff (`tributary-change`) with column
 //! lineage, dataset lineage and ownership.
 
-use std::collections::BTreeSet;
-
 use serde_json::Value;
 use tributary_change::{Change, ChangeKind, Schema, SchemaDiff, UnsupportedCheck, Verdict};
-use tributary_graph::LineageQuestion;
+use tributary_graph::{LineageQuestion, NodeNumber};
 use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef, Watermark};
 
 use crate::mesh::ImpactGroup;
@@ -286,12 +284,12 @@ impl Shared {
 
 /// Changes that only positional readers notice (an added column, a reorder) become RISKY
 /// when a job reading the dataset reads by position (`positional`), and name those jobs and
-/// their outputs.
+/// their outputs (added to `affected`, maybe more than once).
 fn mark_positional_readers(
     dataset: &DatasetId,
     positional: &[(JobId, Vec<NodeRef>)],
     changes: &mut [CheckedChange],
-    affected: &mut BTreeSet<NodeRef>,
+    affected: &mut Vec<NodeRef>,
 ) {
     if positional.is_empty() {
         return;
@@ -299,9 +297,9 @@ fn mark_positional_readers(
     for checked in changes.iter_mut().filter(|c| c.change.positional_risk) {
         checked.change.verdict = checked.change.verdict_with_positional_readers(true);
         for (job, outputs) in positional {
-            affected.insert(NodeRef::from(job));
+            affected.push(NodeRef::from(job));
             for output in outputs {
-                affected.insert(output.clone());
+                affected.push(output.clone());
                 checked.impact_count += 1;
                 checked.impacts.push(ChangeImpact {
                     dataset: DatasetId::new(&*output.namespace, &*output.name),
@@ -332,20 +330,20 @@ fn active_contract_schema(state: &State, dataset: &DatasetId) -> Option<Schema> 
 /// (DIRECT use carries on, INDIRECT use is hit when the change breaks it, dataset-level
 /// consumers come back UNVERIFIED), through dataset lineage for a dataset-level change.
 /// Returns the change with its nearest `keep` impacts (and how many there are) and every
-/// affected node. A column's walk (a hub's column reaches 100,000), the jobs across its steps
+/// affected node, by number (maybe more than once). A column's walk (a hub's column reaches 100,000), the jobs across its steps
 /// and the naming of the affected nodes take the state's read lock a few units at a time
 /// ([`in_units`]); its start and the naming of its nearest impacts one hold each; its count
-/// none. A dataset-level change's walk and its naming are done in units too. A graph
-/// error (`dataset` not in the index) is returned, never read as "no consumer".
+/// none. A dataset-level change's walk and the naming of its datasets are done in units too.
+/// A graph error (`dataset` not in the index) is returned, never read as "no consumer".
 fn trace_change(
     shared: &Shared,
     dataset: &DatasetId,
     change: Change,
     keep: usize,
-) -> Result<(CheckedChange, BTreeSet<NodeRef>), ServiceError> {
+) -> Result<(CheckedChange, Vec<NodeNumber>), ServiceError> {
     let mut impacts = Vec::new();
     let mut impact_count = 0;
-    let mut affected: BTreeSet<NodeRef> = BTreeSet::new();
+    let mut affected: Vec<NodeNumber> = Vec::new();
     if matches!(change.verdict, Verdict::Breaking | Verdict::Risky) {
         if change.path.is_empty() {
             // A dataset-level change reaches every downstream dataset: walked and named a
@@ -359,22 +357,20 @@ fn trace_change(
             in_units(shared, |state| Ok(state.index.step_lineage(&mut walk, units::WALK_UNIT)))?;
             let reach = with_state(shared, |state| state.index.finish_reach(walk))?;
             let reached: Vec<_> = reach.nodes.into_iter().filter(|reached| reached.distance > 0).collect();
+            affected.extend(reached.iter().map(|reached| reached.node));
             in_units_of(shared, &reached, UNIT, |state, unit| {
-                for reached in unit {
+                for reached in unit.iter().filter(|reached| !state.index.is_job(reached.node)) {
                     let node = state.index.node_ref(reached.node);
-                    if node.kind == NodeKind::Dataset {
-                        impact_count += 1;
-                        impacts.push(ChangeImpact {
-                            dataset: DatasetId::new(&*node.namespace, &*node.name),
-                            field: None,
-                            job: None,
-                            distance: reached.distance,
-                            impact_use: ImpactUse::Dataset,
-                            source: None,
-                            path: Vec::new(),
-                        });
-                    }
-                    affected.insert(node);
+                    impact_count += 1;
+                    impacts.push(ChangeImpact {
+                        dataset: DatasetId::new(node.namespace, node.name),
+                        field: None,
+                        job: None,
+                        distance: reached.distance,
+                        impact_use: ImpactUse::Dataset,
+                        source: None,
+                        path: Vec::new(),
+                    });
                 }
                 Ok(())
             })?;
@@ -394,10 +390,7 @@ fn trace_change(
             tracing::debug!(%dataset, holds, walk_ms = (finish_started - walk_started).as_millis() as u64, settle_ms,
                 finish_ms = finish_started.elapsed().as_millis() as u64, "changed column walked");
             impact_count += reached.column_count + reached.unverified_count;
-            in_units_of(shared, &reached.nodes, UNIT, |state, unit| {
-                affected.extend(unit.iter().map(|&node| state.index.node_ref(node)));
-                Ok(())
-            })?;
+            affected = reached.nodes;
             let step = |(dataset, field): &(DatasetId, String)| format!("{dataset}.{field}");
             for hit in reached.columns {
                 impacts.push(ChangeImpact {
@@ -984,7 +977,7 @@ impl Shared {
     ) -> Result<ChangeReport, ServiceError> {
         let started = std::time::Instant::now();
         let watermark = with_state(self, |state| state.index.watermark())?;
-        let (mut changes, mut affected) = (Vec::with_capacity(diff.changes.len()), BTreeSet::new());
+        let (mut changes, mut affected) = (Vec::with_capacity(diff.changes.len()), Vec::new());
         for change in diff.changes {
             let (traced, reached) = trace_change(self, dataset, change, keep)?;
             changes.push(traced);
@@ -998,14 +991,19 @@ impl Shared {
                 positional.extend(self.positional_readers(state, dataset, unit)?);
                 Ok(())
             })?;
-            mark_positional_readers(dataset, &positional, &mut changes, &mut affected);
+            let mut readers = Vec::new();
+            mark_positional_readers(dataset, &positional, &mut changes, &mut readers);
+            with_state(self, |state| affected.extend(readers.iter().filter_map(|node| state.index.node_number(node))))?;
         }
         let positional = started.elapsed();
         let verdict = changes.iter().map(|c| c.change.verdict).max().unwrap_or(Verdict::Safe);
-        let nodes: Vec<NodeRef> = affected.into_iter().collect();
+        // Kept by number until here: named once, in order, as they are grouped.
+        let ordered = with_state(self, |state| state.index.in_name_order(&affected))?;
+        drop(affected);
+        let mut nodes: Vec<NodeRef> = Vec::with_capacity(ordered.len());
         let mut grouping = crate::mesh::Grouping::default();
-        in_units_of(self, &nodes, UNIT, |state, unit| {
-            grouping.add(state, unit);
+        in_units_of(self, &ordered, UNIT, |state, unit| {
+            nodes.extend(grouping.add_numbered(state, unit));
             Ok(())
         })?;
         let groups = grouping.finish(&self.store)?;

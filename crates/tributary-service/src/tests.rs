@@ -1863,3 +1863,101 @@ fn kept_owners_follow_every_ownership_facet_and_a_restart() {
     assert_owners_agree_with_the_store(&service, "after a restart and ingest during the load");
     service.close();
 }
+
+/// Nodes grouped by number through the index's labels land in the groups their names give
+/// (`Grouping::add`), with the same owners, in the same order: products in and outside their
+/// domain's namespaces, a job writing two products' datasets, a product's job in another
+/// domain's namespace, nodes of a domain outside any product and of no domain; and across a
+/// change of the mesh between two slices (the labels are numbered anew).
+#[test]
+fn nodes_grouped_by_labels_land_where_their_names_place_them() {
+    use tributary_model::NodeRef;
+    let service = Service::open(ServiceConfig::default()).expect("open");
+    let runtime = runtime();
+    let dataset = |namespace: &str, name: &str| json!({"namespace": namespace, "name": name});
+    let mut n = 0;
+    let mut job = |namespace: &str, name: &str, outputs: serde_json::Value| {
+        n += 1;
+        let mut event: serde_json::Value =
+            serde_json::from_slice(&run_event(n, name, json!([dataset("sales-db", "raw")]), outputs)).expect("json");
+        event["job"]["namespace"] = json!(namespace);
+        serde_json::to_vec(&event).expect("json")
+    };
+    let events = [
+        job("etl-sales", "load_orders", json!([dataset("sales-db", "orders"), dataset("sales-db", "order_items")])),
+        job("finance-etl", "post", json!([dataset("sales-db", "orders"), dataset("finance-db", "ledger")])),
+        job("etl-sales", "copy_ledger", json!([dataset("finance-db", "ledger"), dataset("sales-db", "ledger_copy")])),
+        job("scratch", "adhoc", json!([dataset("scratch", "tmp")])),
+        job("finance-db", "in_domain_namespace", json!([dataset("scratch", "x")])),
+        job("exports", "export", json!([dataset("shared-db", "orders_export")])),
+    ];
+    let owned =
+        ownership_event(99, "owned", "owned_table", Some(&[("team:db", "MAINTAINER")]), Some(&[("team:etl", "")]));
+    let mut groupings = Vec::new();
+    runtime.block_on(async {
+        for event in events.iter().chain([&owned]) {
+            service.ingest(event).await.expect("ingest");
+        }
+        for (id, namespaces, owner) in
+            [("sales", ["sales-db", "etl-sales"], "alice"), ("finance", ["finance-db", "finance-db"], "bob")]
+        {
+            let domain = json!({"id": id, "name": id, "namespaces": namespaces, "owners": [{"name": owner}]});
+            service.apply_domain(domain.to_string()).await.expect("domain");
+        }
+        for (id, domain, ports) in [
+            ("sales.orders", "sales", vec![("sales-db", "orders"), ("shared-db", "orders_export")]),
+            ("finance.ledger", "finance", vec![("finance-db", "ledger"), ("sales-db", "ledger_copy")]),
+        ] {
+            let ports: Vec<_> =
+                ports.iter().map(|(ns, name)| json!({"name": name, "dataset": dataset(ns, name)})).collect();
+            let product = json!({"kind": "DataProduct", "id": id, "name": id, "domain": domain,
+                "owners": [{"name": format!("{id}-owner")}], "outputPorts": ports});
+            service.apply_product(product.to_string()).await.expect("product");
+        }
+        service.column_lineage_loaded().await.expect("loaded");
+        let shared = &service.shared;
+        let nodes: Vec<NodeRef> = {
+            let state = shared.read_state();
+            let (mut nodes, _) = state.index.list_datasets(None, None, None, 1_000);
+            let nodes: Vec<NodeRef> = nodes.drain(..).map(|id| NodeRef::from(&id)).collect();
+            let (jobs, _) = state.index.list_jobs(None, None, None, 1_000);
+            nodes.into_iter().chain(jobs.iter().map(NodeRef::from)).collect()
+        };
+        assert_eq!(nodes.len(), 10 + 7, "datasets and jobs");
+        let numbers: Vec<_> = {
+            let state = shared.read_state();
+            nodes.iter().map(|node| state.index.node_number(node).expect("in the index")).collect()
+        };
+        let (first, second) = (nodes.len() / 2, nodes.len() - nodes.len() / 2);
+        let (mut by_name, mut by_number) = (crate::mesh::Grouping::default(), crate::mesh::Grouping::default());
+        let mut named = Vec::new();
+        for (slice, range) in [(0, 0..first), (1, first..first + second)] {
+            if slice == 1 {
+                // The mesh changes between the slices: scratch becomes a domain's namespace.
+                let domain =
+                    json!({"id": "ops", "name": "ops", "namespaces": ["scratch"], "owners": [{"name": "carol"}]});
+                service.apply_domain(domain.to_string()).await.expect("domain");
+            }
+            let state = shared.read_state();
+            assert!(state.owners.ready(), "owners loaded");
+            by_name.add(&state, &nodes[range.clone()]);
+            named.extend(by_number.add_numbered(&state, &state.index.in_name_order(&numbers[range])));
+        }
+        assert_eq!(named, nodes, "named in order");
+        groupings.push(by_name.finish(&shared.store).expect("by name"));
+        groupings.push(by_number.finish(&shared.store).expect("by number"));
+    });
+    let [by_name, by_number] = [&groupings[0], &groupings[1]].map(|groups| format!("{groups:#?}"));
+    assert_eq!(by_number, by_name);
+    for expected in ["finance.ledger", "\"ops\"", "orders_export", "team:db", "team:etl", "carol"] {
+        assert!(by_name.contains(expected), "{expected} in {by_name}");
+    }
+    // The groups a job of one product in another domain's namespace makes: its own.
+    assert!(
+        groupings[0].iter().any(|group| group.product.as_deref() == Some("finance.ledger")
+            && group.domain.as_deref() == Some("sales")
+            && group.jobs.iter().any(|job| job.name == "copy_ledger")),
+        "{by_name}"
+    );
+    service.close();
+}

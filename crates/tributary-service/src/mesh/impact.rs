@@ -1,10 +1,10 @@
 //! Impact grouping: nodes grouped by product, then domain, then namespace, with the owners
 //! to tell.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use tributary_graph::{LineageNode, LineageQuestion, ReachedNode};
+use tributary_graph::{LineageNode, LineageQuestion, NodeNumber, ReachedNode};
 use tributary_model::{DatasetId, JobId, NodeKind, NodeRef};
 
 use super::OwnerView;
@@ -63,11 +63,21 @@ impl Shared {
 /// lock, so a hub's tens of thousands of nodes do not hold the writer), then finished with
 /// the owners the nodes' `ownership` facets name: from the state's [`super::NodeOwners`],
 /// or, while those load after start-up, from the store without the lock.
+///
+/// Nodes given by number ([`Self::add_numbered`]) are placed by the index's labels (a few
+/// array reads, no name hashed or copied), as [`count_groups`] counts them; their group's
+/// names are made once per distinct labels. Labels are numbered anew when the mesh changes,
+/// so what they stand for is kept for one mesh generation at a time.
 #[derive(Default)]
 pub(crate) struct Grouping {
-    groups: BTreeMap<GroupKey, ImpactGroup>,
-    /// The nodes of each group, whose `ownership` facets name owners too.
-    members: BTreeMap<GroupKey, Vec<(NodeRef, MemberOwners)>>,
+    /// The groups in the order they were first found, each with its nodes, whose `ownership`
+    /// facets name owners too.
+    groups: Vec<(ImpactGroup, Vec<(NodeRef, MemberOwners)>)>,
+    /// Position in `groups` by key.
+    by_key: HashMap<GroupKey, usize>,
+    /// Position in `groups` by the labels that place a node ([`LabelKey`]), valid for the mesh
+    /// generation beside it.
+    by_labels: (u64, HashMap<LabelKey, usize>),
 }
 
 /// A group member's owners as its `ownership` facet names them.
@@ -80,42 +90,87 @@ enum MemberOwners {
 
 type GroupKey = (Option<String>, Option<String>, Option<String>);
 
+/// A node's group as the index's labels give it: its product's label (0: none), the number of
+/// the domain it is told in (0: none), and, outside every domain, its namespace's number
+/// (else `u32::MAX`).
+type LabelKey = (u32, u32, u32);
+
 impl Grouping {
-    /// Groups `nodes` as `state` places them; a new group gets its product's and domain's
-    /// declared owners.
+    /// Groups `nodes` as `state` places them (by name); a new group gets its product's and
+    /// domain's declared owners.
     pub(crate) fn add(&mut self, state: &State, nodes: &[NodeRef]) {
-        let mesh = &state.mesh;
         for node in nodes {
-            let key = group_key(state, node);
-            let group = self.groups.entry(key.clone()).or_insert_with(|| {
-                let (product, domain, namespace) = key.clone();
-                let mut owners = Vec::new();
-                if let Some((product, _)) = product.as_ref().and_then(|id| mesh.products.get(id)) {
-                    owners.extend(OwnerView::declared(&product.owners, &format!("product {}", product.id)));
-                }
-                if let Some(domain) = &domain {
-                    owners.extend(domain_owners(mesh, domain));
-                }
-                ImpactGroup { product, domain, namespace, owners, ..ImpactGroup::default() }
-            });
-            match node.kind {
-                NodeKind::Dataset => group.datasets.push(node.clone()),
-                NodeKind::Job => group.jobs.push(node.clone()),
-            }
+            let at = self.group(state, group_key(state, node));
             let owners = match state.owners.of(&state.index, node) {
                 Some(known) => MemberOwners::Known(known),
                 None => MemberOwners::Stored,
             };
-            self.members.entry(key).or_default().push((node.clone(), owners));
+            self.push(at, node.clone(), owners);
         }
     }
 
-    /// The groups with the owners the members' `ownership` facets name (store reads only for
-    /// members whose owners were not known).
+    /// Groups the index's `nodes` as its labels place them (what [`Self::add`] would do by
+    /// name), and returns their names in order.
+    pub(crate) fn add_numbered(&mut self, state: &State, nodes: &[NodeNumber]) -> Vec<NodeRef> {
+        if self.by_labels.0 != state.mesh.generation {
+            self.by_labels = (state.mesh.generation, HashMap::new());
+        }
+        let mut named = Vec::with_capacity(nodes.len());
+        for &number in nodes {
+            let labels = label_key(state, number);
+            let at = match self.by_labels.1.get(&labels) {
+                Some(&at) => at,
+                None => {
+                    let at = self.group(state, group_key_of_labels(state, labels));
+                    self.by_labels.1.insert(labels, at);
+                    at
+                }
+            };
+            let node = state.index.node_ref(number);
+            let owners = match state.owners.of_number(number) {
+                Some(known) => MemberOwners::Known(known),
+                None => MemberOwners::Stored,
+            };
+            self.push(at, node.clone(), owners);
+            named.push(node);
+        }
+        named
+    }
+
+    /// The position of the group `key`, added (with its product's and domain's declared
+    /// owners) when new.
+    fn group(&mut self, state: &State, key: GroupKey) -> usize {
+        if let Some(&at) = self.by_key.get(&key) {
+            return at;
+        }
+        let mesh = &state.mesh;
+        let (product, domain, namespace) = key.clone();
+        let mut owners = Vec::new();
+        if let Some((product, _)) = product.as_ref().and_then(|id| mesh.products.get(id)) {
+            owners.extend(OwnerView::declared(&product.owners, &format!("product {}", product.id)));
+        }
+        if let Some(domain) = &domain {
+            owners.extend(domain_owners(mesh, domain));
+        }
+        self.groups.push((ImpactGroup { product, domain, namespace, owners, ..ImpactGroup::default() }, Vec::new()));
+        self.by_key.insert(key, self.groups.len() - 1);
+        self.groups.len() - 1
+    }
+
+    fn push(&mut self, at: usize, node: NodeRef, owners: MemberOwners) {
+        let (group, members) = &mut self.groups[at];
+        match node.kind {
+            NodeKind::Dataset => group.datasets.push(node.clone()),
+            NodeKind::Job => group.jobs.push(node.clone()),
+        }
+        members.push((node, owners));
+    }
+
+    /// The groups in key order, with the owners the members' `ownership` facets name (store
+    /// reads only for members whose owners were not known).
     pub(crate) fn finish(self, store: &tributary_store::Store) -> Result<Vec<ImpactGroup>, ServiceError> {
-        let Self { mut groups, members } = self;
-        for (key, members) in members {
-            let mut facet_owners_found = Vec::new();
+        let mut groups = Vec::with_capacity(self.groups.len());
+        for (mut group, members) in self.groups {
             for (node, owners) in members {
                 let owners = match owners {
                     MemberOwners::Known(known) => known,
@@ -124,20 +179,49 @@ impl Grouping {
                 let Some(owners) = owners.filter(|owners| !owners.is_empty()) else { continue };
                 let kind = if node.kind == NodeKind::Dataset { "dataset" } else { "job" };
                 let source = format!("ownership facet of {kind} {}:{}", node.namespace, node.name);
-                facet_owners_found.extend(owners.iter().map(|(name, role)| OwnerView {
+                group.owners.extend(owners.iter().map(|(name, role)| OwnerView {
                     name: name.clone(),
                     role: role.clone(),
                     source: source.clone(),
                 }));
             }
-            if let Some(group) = groups.get_mut(&key) {
-                group.owners.extend(facet_owners_found);
-                group.owners.sort();
-                group.owners.dedup_by(|a, b| a.name == b.name && a.source == b.source);
-            }
+            group.owners.sort();
+            group.owners.dedup_by(|a, b| a.name == b.name && a.source == b.source);
+            groups.push(group);
         }
-        Ok(groups.into_values().collect())
+        groups.sort_by(|a, b| (&a.product, &a.domain, &a.namespace).cmp(&(&b.product, &b.domain, &b.namespace)));
+        Ok(groups)
     }
+}
+
+/// Where the index's labels place a node ([`LabelKey`]): a product's dataset in its product's
+/// group and domain; a job writing one in that product's group, told in its namespace's
+/// domain if that has one, else the product's; other nodes in their namespace's domain, or
+/// outside every domain in their namespace. The same as [`group_key`] by name (the tests
+/// compare them), as [`count_groups`] counts.
+fn label_key(state: &State, node: NodeNumber) -> LabelKey {
+    let (index, labels) = (&state.index, &state.mesh.group_labels);
+    let product = index.label(node);
+    let namespace_domain = index.namespace_label(node);
+    if product != 0 {
+        let own_domain = labels.product(product).1;
+        let domain = if index.is_job(node) && namespace_domain != 0 { namespace_domain } else { own_domain };
+        (product, domain, u32::MAX)
+    } else if namespace_domain != 0 {
+        (0, namespace_domain, u32::MAX)
+    } else {
+        (0, 0, index.namespace_number(node))
+    }
+}
+
+/// The names of the group [`label_key`] gave, as [`group_key`] names it.
+fn group_key_of_labels(state: &State, (product, domain, namespace): LabelKey) -> GroupKey {
+    let (index, labels) = (&state.index, &state.mesh.group_labels);
+    (
+        (product != 0).then(|| labels.product(product).0.clone()),
+        (domain != 0).then(|| labels.domain(domain).to_owned()),
+        (namespace != u32::MAX).then(|| index.namespace_name(namespace).to_owned()),
+    )
 }
 
 /// Where a node's impact is told: its product (a job's is that of a dataset it writes), its

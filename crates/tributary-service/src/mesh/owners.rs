@@ -69,6 +69,11 @@ impl NodeOwners {
         Some(index.node_number(node).and_then(|number| self.known(number)))
     }
 
+    /// [`Self::of`] for a node of the index beside this table, by number.
+    pub(crate) fn of_number(&self, node: NodeNumber) -> Option<Option<FacetOwners>> {
+        self.ready().then(|| self.known(node))
+    }
+
     fn known(&self, node: NodeNumber) -> Option<FacetOwners> {
         match self.by_node.get(usize::from(node)).copied().unwrap_or(0) {
             0 => None,
