@@ -1,0 +1,67 @@
+"""Turns between callers: FLOOD clients of one token keep asking for a hub's downstream
+datasets (a long walk each) while an analyst with another token asks a small question (one
+dataset's direct downstream) every PAUSE seconds. Prints the analyst's latency (median, p90,
+longest) and how many answers each side got in DURATION seconds. With turns in arrival order
+the analyst waits behind the flood's queue; with turns going round the callers, behind about
+one walk.
+usage: fair_turns.py PORT FLOOD_TOKEN ANALYST_TOKEN FLOOD HUB_NAMESPACE HUB_NAME SMALL_NAMESPACE SMALL_NAME DURATION [PAUSE]"""
+import json
+import statistics
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+port, flood_token, analyst_token, flood = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+hub, small, duration = (sys.argv[5], sys.argv[6]), (sys.argv[7], sys.argv[8]), float(sys.argv[9])
+pause = float(sys.argv[10]) if len(sys.argv) > 10 else 0.5
+url = f"http://127.0.0.1:{port}/graphql"
+QUERY = """query($ns: String!, $n: String!, $depth: Int!) { lineage(start: {kind: DATASET, namespace: $ns, name: $n},
+  direction: DOWNSTREAM, depth: $depth, limit: 1000000, datasetsOnly: true) { nodes { namespace name distance } truncated } }"""
+
+
+def ask(token, start, depth):
+    body = json.dumps({"query": QUERY, "variables": {"ns": start[0], "n": start[1], "depth": depth}}).encode()
+    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json", "authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=600) as response:
+        answer = json.loads(response.read())
+    if "errors" in answer:
+        raise RuntimeError(json.dumps(answer["errors"])[:300])
+    return len(answer["data"]["lineage"]["nodes"])
+
+
+ends = time.monotonic() + duration
+counts = {"flood": 0, "refused": 0}
+lock = threading.Lock()
+
+
+def flooder():
+    while time.monotonic() < ends:
+        try:
+            ask(flood_token, hub, 1000)
+            with lock:
+                counts["flood"] += 1
+        except (RuntimeError, urllib.error.HTTPError):
+            with lock:
+                counts["refused"] += 1
+            time.sleep(0.05)
+
+
+threads = [threading.Thread(target=flooder, daemon=True) for _ in range(flood)]
+for thread in threads:
+    thread.start()
+time.sleep(min(2.0, duration / 4))
+took, nodes = [], None
+while time.monotonic() < ends:
+    sent = time.monotonic()
+    nodes = ask(analyst_token, small, 1)
+    took.append(time.monotonic() - sent)
+    time.sleep(pause)
+for thread in threads:
+    thread.join()
+took.sort()
+ms = lambda s: f"{s * 1000:.0f}"
+print(f"analyst: {len(took)} answers ({nodes} nodes each), median {ms(statistics.median(took))} ms, "
+      f"p90 {ms(took[int(0.9 * (len(took) - 1))])} ms, longest {ms(took[-1])} ms; "
+      f"flood ({flood} clients): {counts['flood']} answers, {counts['refused']} refused")
