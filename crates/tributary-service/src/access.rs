@@ -232,6 +232,15 @@ impl Service {
         Service { caller, ..self.clone() }
     }
 
+    /// Whose queue the caller's heavy reads wait in (`admission`, `pool`): its token, else
+    /// everyone's. Not a check of the credential (see [`Self::principal`]).
+    pub(crate) fn queue_key(&self) -> crate::admission::Caller {
+        match &self.caller {
+            Caller::Known(principal) => crate::admission::Caller::of(principal),
+            Caller::Unidentified => crate::admission::Caller::Everyone,
+        }
+    }
+
     /// The caller, checked now: a token revoked or expired since the handle was made is
     /// refused here.
     pub(crate) fn principal(&self) -> Result<Arc<Principal>, ServiceError> {

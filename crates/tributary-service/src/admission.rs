@@ -27,7 +27,6 @@
 //! the next. Leaf: the queue's mutex is held only to change the queue (never across an await,
 //! never while taking another lock), and a turn is taken before any lock the work takes.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -35,6 +34,7 @@ use tokio::sync::oneshot;
 use tributary_auth::{Principal, TokenId};
 
 use crate::ServiceError;
+use crate::rotation::Rotation;
 
 /// Requests that may wait per turn, before new ones are refused.
 pub const MAX_WAITING_PER_RUNNING: usize = 256;
@@ -75,34 +75,20 @@ pub(crate) struct Admission {
 struct Queue {
     /// Turns taken (at most `limit`; while anyone waits, exactly `limit`).
     running: usize,
-    /// Requests waiting, over every caller.
-    waiting: usize,
     next_ticket: u64,
-    /// Callers with requests waiting, in the order of their next turn.
-    rotation: VecDeque<Caller>,
-    /// Each caller's waiting requests in arrival order: a ticket and where its turn is sent.
-    waiters: HashMap<Caller, VecDeque<(u64, oneshot::Sender<()>)>>,
+    /// The waiting requests, going round the callers: a ticket and where its turn is sent.
+    waiting: Rotation<Caller, (u64, oneshot::Sender<()>)>,
 }
 
 impl Queue {
     /// A turn given back: handed to the first request of the next caller in the rotation
     /// (who goes to the back of it if more of theirs wait), else freed.
     fn pass_on(&mut self) {
-        while let Some(caller) = self.rotation.pop_front() {
-            let Some(theirs) = self.waiters.get_mut(&caller) else { continue };
-            let next = theirs.pop_front();
-            if theirs.is_empty() {
-                self.waiters.remove(&caller);
-            } else {
-                self.rotation.push_back(caller);
-            }
-            if let Some((_, turn)) = next {
-                self.waiting -= 1;
-                // A receiver is dropped only after its ticket left the queue (`Ticket::drop`),
-                // so this is sent; if it were not, the turn goes on to the next.
-                if turn.send(()).is_ok() {
-                    return;
-                }
+        while let Some((_, turn)) = self.waiting.pop() {
+            // A receiver is dropped only after its ticket left the queue (`Ticket::drop`), so
+            // this is sent; if it were not, the turn goes on to the next.
+            if turn.send(()).is_ok() {
+                return;
             }
         }
         self.running -= 1;
@@ -111,15 +97,7 @@ impl Queue {
     /// Takes a waiting request out of the queue; false when it is not there (it was handed
     /// a turn).
     fn remove(&mut self, caller: &Caller, ticket: u64) -> bool {
-        let Some(theirs) = self.waiters.get_mut(caller) else { return false };
-        let Some(at) = theirs.iter().position(|(waiting, _)| *waiting == ticket) else { return false };
-        theirs.remove(at);
-        self.waiting -= 1;
-        if theirs.is_empty() {
-            self.waiters.remove(caller);
-            self.rotation.retain(|queued| queued != caller);
-        }
-        true
+        self.waiting.remove(caller, |(waiting, _)| *waiting == ticket).is_some()
     }
 }
 
@@ -160,7 +138,7 @@ impl Drop for Ticket {
         if !queue.remove(&self.caller, self.ticket) && self.turn.try_recv().is_ok() {
             queue.pass_on();
         }
-        self.admission.waiting_gauge.set(queue.waiting as i64);
+        self.admission.waiting_gauge.set(queue.waiting.len() as i64);
     }
 }
 
@@ -186,7 +164,7 @@ impl Admission {
     fn give_back(&self) {
         let mut queue = self.lock();
         queue.pass_on();
-        self.waiting_gauge.set(queue.waiting as i64);
+        self.waiting_gauge.set(queue.waiting.len() as i64);
     }
 
     /// Waits for `caller`'s turn; the turn is given back when dropped. `Unavailable` when too
@@ -200,7 +178,7 @@ impl Admission {
         let mut ticket = {
             let mut queue = self.lock();
             if queue.running < self.limit {
-                debug_assert_eq!(queue.waiting, 0, "nobody waits while a turn is free");
+                debug_assert_eq!(queue.waiting.len(), 0, "nobody waits while a turn is free");
                 queue.running += 1;
                 metrics.traversal_wait_seconds.observe(0.0);
                 return Ok(Turn { admission: Arc::clone(self) });
@@ -212,22 +190,18 @@ impl Admission {
                     self.limit
                 )))
             };
-            if queue.waiting >= self.max_waiting {
-                return busy(format!("{} are waiting", queue.waiting));
+            if queue.waiting.len() >= self.max_waiting {
+                return busy(format!("{} are waiting", queue.waiting.len()));
             }
-            let theirs = queue.waiters.get(&caller).map_or(0, VecDeque::len);
+            let theirs = queue.waiting.len_of(&caller);
             if matches!(caller, Caller::Token(_)) && theirs >= self.max_waiting_per_token {
                 return busy(format!("{theirs} of this token's are waiting"));
             }
             let (sender, turn) = oneshot::channel();
             let number = queue.next_ticket;
             queue.next_ticket += 1;
-            if theirs == 0 {
-                queue.rotation.push_back(caller.clone());
-            }
-            queue.waiters.entry(caller.clone()).or_default().push_back((number, sender));
-            queue.waiting += 1;
-            self.waiting_gauge.set(queue.waiting as i64);
+            queue.waiting.push(caller.clone(), (number, sender));
+            self.waiting_gauge.set(queue.waiting.len() as i64);
             Ticket { admission: Arc::clone(self), caller, ticket: number, turn, admitted: false }
         };
         let asked = Instant::now();
@@ -240,7 +214,7 @@ impl Admission {
     /// Requests waiting for a turn now.
     #[cfg(test)]
     pub(crate) fn waiting(&self) -> usize {
-        self.lock().waiting
+        self.lock().waiting.len()
     }
 }
 

@@ -23,6 +23,7 @@ mod metrics;
 mod pool;
 mod queries;
 mod recorder;
+mod rotation;
 mod snapshot;
 mod source;
 mod sql;
@@ -638,11 +639,11 @@ impl Service {
         work: impl FnOnce(&Shared) -> Result<T, ServiceError> + Send + 'static,
     ) -> Result<T, ServiceError> {
         let caller = admission::Caller::of(&*self.principal()?);
-        let turn = self.shared.admission.admit(caller, &self.shared.metrics).await?;
+        let turn = self.shared.admission.admit(caller.clone(), &self.shared.metrics).await?;
         let shared = Arc::clone(&self.shared);
         self.shared
             .reads
-            .run(move || {
+            .run(caller, move || {
                 let answer = work(&shared);
                 drop(turn);
                 answer
@@ -652,12 +653,13 @@ impl Service {
 
     /// Runs the CPU-heavy part of sending a large answer (writing a long list of it in a
     /// transport's encoding) on the read threads, at their lower priority, like the walk that
-    /// made it (see `pool`); not admitted (the answer's walk was).
+    /// made it (see `pool`, queued with the caller's other jobs); not admitted (the answer's
+    /// walk was).
     pub async fn encode_answer<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ServiceError> {
-        self.shared.reads.run(work).await
+        self.shared.reads.run(self.queue_key(), work).await
     }
 
     /// [`Self::traversal`] for work that needs the column lineage: waits for its load after

@@ -9,23 +9,66 @@
 //! on 2 cores: two busy threads at the normal priority beside HTTP ingest cost it 0.55x, at
 //! nice 19 0.80-0.97x (`benches/README.md`, session 31).
 //!
-//! Jobs are handed over on a channel; the receiving end is behind a mutex that is a leaf (held
-//! only while an idle thread waits for the next job, never while taking another lock), and so
-//! is the sending end's (held to send, or to close the pool).
+//! **Jobs go round the callers** (`rotation`): an idle thread takes the first job of the next
+//! caller (a token; on a server without tokens every caller is the same one) that has jobs
+//! queued, so the pieces of one token's many large answers being written delay another
+//! token's walk or answer by about one piece per thread, not by all of them. Within a caller,
+//! jobs run in arrival order. How many jobs may queue is bounded by what sends them: walks
+//! by their turns (`admission`), an answer's pieces one at a time as its connection asks.
+//!
+//! The queue's mutex is a leaf: held to queue a job, to take one, or to close the pool, never
+//! while a job runs or while taking another lock.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::ServiceError;
+use crate::admission::Caller;
+use crate::rotation::Rotation;
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// The jobs waiting for a thread, and whether the pool still takes them.
+#[derive(Default)]
+struct Jobs {
+    queued: Rotation<Caller, Job>,
+    closed: bool,
+}
+
+/// The queue the pool's threads share with the callers.
+#[derive(Default)]
+struct Queue {
+    jobs: Mutex<Jobs>,
+    /// Signalled when a job is queued or the pool closes.
+    ready: Condvar,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Jobs> {
+        // Every change to the queue is whole before anything that can panic.
+        self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The next job, going round the callers, waiting while there is none; `None` once the
+    /// pool is closed and its queue is empty.
+    fn next(&self) -> Option<Job> {
+        let mut jobs = self.lock();
+        loop {
+            if let Some(job) = jobs.queued.pop() {
+                return Some(job);
+            }
+            if jobs.closed {
+                return None;
+            }
+            jobs = self.ready.wait(jobs).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+}
 
 /// Threads at a lower priority running heavy reads, started as they are needed (as many as
 /// jobs were ever in flight at once, up to `max`), kept until the pool closes.
 pub(crate) struct ReadPool {
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
-    receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
+    queue: Arc<Queue>,
     /// Jobs sent and not finished.
     in_flight: Arc<AtomicUsize>,
     spawned: AtomicUsize,
@@ -37,10 +80,8 @@ impl ReadPool {
     /// A pool of at most `max` threads (at least 1) named `tributary-read-N`, each lowering its
     /// priority by `nice` (0: as the process) when it starts.
     pub(crate) fn new(max: usize, nice: i32) -> Self {
-        let (sender, receiver) = mpsc::channel::<Job>();
         Self {
-            jobs: Mutex::new(Some(sender)),
-            receiver: Arc::new(Mutex::new(receiver)),
+            queue: Arc::new(Queue::default()),
             in_flight: Arc::new(AtomicUsize::new(0)),
             spawned: AtomicUsize::new(0),
             max: max.max(1),
@@ -62,19 +103,14 @@ impl ReadPool {
     }
 
     fn spawn(&self, number: usize) -> Result<(), ServiceError> {
-        let (receiver, nice) = (Arc::clone(&self.receiver), self.nice);
+        let (queue, nice) = (Arc::clone(&self.queue), self.nice);
         std::thread::Builder::new()
             .name(format!("tributary-read-{number}"))
             .spawn(move || {
                 lower_priority(nice);
-                loop {
-                    // Held only while idle: the job runs after the guard is dropped.
-                    let job = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recv();
-                    match job {
-                        Ok(job) => job(),
-                        // The pool is closed: every sender is gone.
-                        Err(mpsc::RecvError) => return,
-                    }
+                // The queue's lock is held only while taking a job: the job runs after.
+                while let Some(job) = queue.next() {
+                    job();
                 }
             })
             .map_err(|error| {
@@ -84,10 +120,12 @@ impl ReadPool {
         Ok(())
     }
 
-    /// Runs `work` on one of the pool's threads and waits for its answer. A panic in `work`
-    /// is an internal error (the thread goes on).
+    /// Runs `work` for `caller` on one of the pool's threads, after the jobs queued before
+    /// it by the callers ahead of it in the rotation and its own earlier ones, and waits for
+    /// its answer. A panic in `work` is an internal error (the thread goes on).
     pub(crate) async fn run<T: Send + 'static>(
         &self,
+        caller: Caller,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ServiceError> {
         let (answer, answered) = tokio::sync::oneshot::channel();
@@ -103,14 +141,16 @@ impl ReadPool {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             return Err(error);
         }
-        let sent = match &*self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
-            Some(jobs) => jobs.send(job).is_ok(),
-            None => false,
-        };
-        if !sent {
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            return Err(ServiceError::Unavailable("the server is closing".to_owned()));
+        {
+            let mut jobs = self.queue.lock();
+            if jobs.closed {
+                drop(jobs);
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                return Err(ServiceError::Unavailable("the server is closing".to_owned()));
+            }
+            jobs.queued.push(caller, job);
         }
+        self.queue.ready.notify_one();
         match answered.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(_panic)) => {
@@ -122,7 +162,8 @@ impl ReadPool {
 
     /// Lets the threads end once the jobs sent before are done.
     pub(crate) fn close(&self) {
-        self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        self.queue.lock().closed = true;
+        self.queue.ready.notify_all();
     }
 }
 
@@ -155,7 +196,7 @@ mod tests {
     async fn work_runs_on_named_threads_at_the_lower_priority() {
         let pool = ReadPool::new(2, 5);
         let (name, nice) = pool
-            .run(|| {
+            .run(Caller::Everyone, || {
                 let name = std::thread::current().name().map(str::to_owned);
                 #[cfg(target_os = "linux")]
                 let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid())).ok();
@@ -178,9 +219,9 @@ mod tests {
     #[tokio::test]
     async fn a_panic_is_an_internal_error_and_the_thread_goes_on() {
         let pool = ReadPool::new(1, 0);
-        let failed = pool.run(|| -> u32 { panic!("a read that panics") }).await;
+        let failed = pool.run(Caller::Everyone, || -> u32 { panic!("a read that panics") }).await;
         assert!(matches!(failed, Err(ServiceError::Internal(_))), "{failed:?}");
-        assert_eq!(pool.run(|| 7).await.expect("the same thread answers"), 7);
+        assert_eq!(pool.run(Caller::Everyone, || 7).await.expect("the same thread answers"), 7);
         assert_eq!(pool.spawned.load(Ordering::SeqCst), 1);
     }
 
@@ -193,7 +234,7 @@ mod tests {
             .map(|n| {
                 let (pool, running, most) = (Arc::clone(&pool), Arc::clone(&running), Arc::clone(&most));
                 tokio::spawn(async move {
-                    pool.run(move || {
+                    pool.run(Caller::Everyone, move || {
                         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(now, Ordering::SeqCst);
                         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -210,7 +251,56 @@ mod tests {
         assert!(most.load(Ordering::SeqCst) <= 2, "at most 2 threads");
         assert!(pool.spawned.load(Ordering::SeqCst) <= 2);
         pool.close();
-        assert!(matches!(pool.run(|| ()).await, Err(ServiceError::Unavailable(_))));
+        assert!(matches!(pool.run(Caller::Everyone, || ()).await, Err(ServiceError::Unavailable(_))));
         assert_eq!(pool.in_flight.load(Ordering::SeqCst), 0);
+    }
+
+    /// An idle thread takes the next caller's first job: a token with many jobs queued first
+    /// gets every other thread's turn, not all of them before a later token's job; each
+    /// token's jobs run in the order they were sent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_go_round_the_callers_in_sending_order_within_each() {
+        use tributary_auth::TokenId;
+        let token = |n: u8| Caller::Token(TokenId::parse(&format!("{n:016x}")).expect("token id"));
+        let pool = Arc::new(ReadPool::new(1, 0));
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        // The one thread is busy until the gate opens, so every job below queues.
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let busy = {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move {
+                pool.run(token(1), move || {
+                    started.send(()).expect("the test waits");
+                    gate.recv().expect("the gate opens")
+                })
+                .await
+            })
+        };
+        running.await.expect("the busy job started");
+        let mut jobs = Vec::new();
+        for (sent, (caller, label)) in
+            [(1, "1a"), (1, "1b"), (1, "1c"), (1, "1d"), (2, "2a"), (2, "2b"), (0, "everyone"), (1, "1e")]
+                .into_iter()
+                .enumerate()
+        {
+            let (pool, ran) = (Arc::clone(&pool), Arc::clone(&ran));
+            let caller = if caller == 0 { Caller::Everyone } else { token(caller) };
+            let pool_seen = Arc::clone(&pool);
+            jobs.push(tokio::spawn(
+                async move { pool.run(caller, move || ran.lock().expect("ran").push(label)).await },
+            ));
+            // Sent in this order: each is queued before the next is sent.
+            while pool_seen.queue.lock().queued.len() <= sent {
+                tokio::task::yield_now().await;
+            }
+        }
+        open.send(()).expect("the busy job waits");
+        busy.await.expect("task").expect("run");
+        for job in jobs {
+            job.await.expect("task").expect("run");
+        }
+        let ran = ran.lock().expect("ran").clone();
+        assert_eq!(ran, ["1a", "2a", "everyone", "1b", "2b", "1c", "1d", "1e"]);
     }
 }
