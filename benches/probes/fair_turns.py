@@ -7,9 +7,13 @@ one walk. The flood runs in a process of its own and does not parse its answers 
 that each is not an error), so the analyst's latency is the server's and the network's, not
 the wait for this interpreter's lock behind the flood's JSON parsing (session 35: with both in
 one process the analyst's figures did not move with the server's scheduling).
+With FLOOD_CHECK=NAMESPACE/NAME the flood asks for a change check of that dataset dropping its
+first column (`checkChange { verdict changes { impactCount } }`, a review bot's question) instead
+of the hub's walk: long turns, so the order of the turns shows.
 usage: fair_turns.py PORT FLOOD_TOKEN ANALYST_TOKEN FLOOD HUB_NAMESPACE HUB_NAME SMALL_NAMESPACE SMALL_NAME DURATION [PAUSE]"""
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import threading
@@ -38,15 +42,33 @@ def ask(token, start, depth):
     return len(answer["data"]["lineage"]["nodes"])
 
 
+def flood_request():
+    """The flood's request: the hub's walk, or with FLOOD_CHECK a change check."""
+    target = os.environ.get("FLOOD_CHECK")
+    if not target:
+        return lambda: request(flood_token, hub, 1000)
+    namespace, name = target.rsplit("/", 1)
+    schema = "query($ns: String!, $n: String!) { dataset(namespace: $ns, name: $n) { currentSchema { rawFields } } }"
+    body = json.dumps({"query": schema, "variables": {"ns": namespace, "n": name}}).encode()
+    asked = urllib.request.Request(url, data=body, headers={"content-type": "application/json", "authorization": f"Bearer {flood_token}"})
+    with urllib.request.urlopen(asked, timeout=600) as response:
+        fields = json.loads(response.read())["data"]["dataset"]["currentSchema"]["rawFields"]
+    check = """query($ds: DatasetInput!, $schema: String!) { checkChange(dataset: $ds, schema: $schema) { verdict changes { impactCount } } }"""
+    variables = {"ds": {"namespace": namespace, "name": name}, "schema": json.dumps({"fields": fields[1:]})}
+    body = json.dumps({"query": check, "variables": variables}).encode()
+    return lambda: urllib.request.Request(url, data=body, headers={"content-type": "application/json", "authorization": f"Bearer {flood_token}"})
+
+
 def flood_process(ends, results):
     """FLOOD clients of the flood's token until `ends`; puts (answers, refused) on `results`."""
     counts = {"flood": 0, "refused": 0}
     lock = threading.Lock()
+    flood_asks = flood_request()
 
     def flooder():
         while time.monotonic() < ends:
             try:
-                with urllib.request.urlopen(request(flood_token, hub, 1000), timeout=600) as response:
+                with urllib.request.urlopen(flood_asks(), timeout=600) as response:
                     answer = response.read()
                 # An error is at the end of the answer (or all of it when refused).
                 outcome = "refused" if b'"errors"' in answer[-4096:] else "flood"
