@@ -485,16 +485,17 @@ async fn a_recorded_change_of_a_hub_lists_the_nearest_and_counts_everything() {
     assert_eq!(diff["schemaDiff"]["json"]["changes"][0]["impactCount"], COPIES);
 }
 
-/// A change reaching more than a gRPC message's default size (4 MiB): `tributary check` still
+/// A change reaching more than a gRPC message's default size (4 MiB), and more than the 64 MiB
+/// the server sends of other answers (a hub's report at 1M is 96 MB): `tributary check` still
 /// prints the whole JSON report (the same as GraphQL's) and a markdown that fits a pull
 /// request comment, listing the nearest impacts and counting the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_checks_a_change_whose_report_is_larger_than_a_grpc_message() {
-    const COPIES: usize = 1_500;
+    const COPIES: usize = 2_400;
     let server = start_server().await;
-    // Names of ~1 KB: each impact's dataset, job and path name them, so the report's JSON is
-    // some 12 MB.
-    let padding = "x".repeat(1_000);
+    // Names of ~4 KB (the most a name may have): each impact's dataset, job and path name
+    // them, so the report's JSON is some 75 MB.
+    let padding = "x".repeat(4_000);
     let names: Vec<String> = (0..COPIES).map(|copy| format!("copy_{copy:04}_{padding}")).collect();
     orders_and_copies(&server, &names).await;
     let proposed = tempfile::NamedTempFile::new().unwrap();
@@ -520,7 +521,11 @@ async fn the_cli_checks_a_change_whose_report_is_larger_than_a_grpc_message() {
     };
     let json_out = run_cli("json").await.unwrap();
     assert_eq!(json_out.status.code(), Some(0), "{}", String::from_utf8_lossy(&json_out.stderr));
-    assert!(json_out.stdout.len() > 4 << 20, "a report of {} bytes is no test of the limit", json_out.stdout.len());
+    assert!(
+        json_out.stdout.len() > tributary_grpc::MAX_MESSAGE_BYTES,
+        "a report of {} bytes is no test of the limits",
+        json_out.stdout.len()
+    );
     let report: Value = serde_json::from_slice(&json_out.stdout).unwrap();
     assert_eq!(report, check["json"]);
     assert_eq!(report["changes"][0]["impactCount"], COPIES);
