@@ -38,18 +38,18 @@ pub(crate) fn caller<T>(base: &Service, request: &tonic::Request<T>) -> Service 
     request.extensions().get::<Service>().cloned().unwrap_or_else(|| base.clone())
 }
 
-/// Largest gRPC message accepted, in bytes (one event or one answer).
+/// Largest gRPC message accepted, in bytes (one event or one request), and sent by the
+/// services whose answers do not grow with the graph.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
-/// Largest lineage answer sent, in bytes. Answers are bounded by node count (the server's
-/// `--max-lineage-nodes`, 1M by default), not bytes: a full closure of 950k nodes encodes to
-/// ~70 MB without edges and ~300 MB with them, so the byte cap sits above that instead of
-/// failing a request the engine already answered.
-pub const MAX_LINEAGE_ANSWER_BYTES: usize = 512 * 1024 * 1024;
-/// Largest change report sent (`Changes/CheckChange`), in bytes. A report lists every affected
-/// dataset and job (bounded by the node limit, as a lineage answer is) and the nearest 10,000
-/// impacts of each change with their paths: a hub's change in the 1M bench mesh (234,812
-/// impacts) is a 96 MB message, which the former 64 MiB cap refused to send.
-pub const MAX_CHANGE_REPORT_BYTES: usize = 512 * 1024 * 1024;
+/// Largest answer sent by the services whose answers grow with the graph (`Lineage`,
+/// `Changes`, `Mesh`), in bytes. Those answers are bounded by node count (the server's
+/// `--max-lineage-nodes`, 1M by default), not bytes, so the byte cap sits above what the
+/// engine can answer instead of failing a request it already answered: a full closure of 950k
+/// nodes encodes to ~70 MB without edges and ~300 MB with them; a change report of a hub of the
+/// 1M bench mesh (every affected dataset and job, the nearest 10,000 impacts with their paths)
+/// to 96 MB, and that mesh's product lineage with its dataset links to 91 MB. The 64 MiB of
+/// [`MAX_MESSAGE_BYTES`] made `tributary check` and `GetMeshLineage` fail there.
+pub const MAX_ANSWER_BYTES: usize = 512 * 1024 * 1024;
 
 /// The gRPC routes: `tributary.v1.Ingest`, `tributary.v1.Lineage`, `Mesh`, `Changes`, `Admin`, `grpc.health.v1.Health`
 /// and server reflection (v1 and v1alpha).
@@ -76,14 +76,14 @@ pub async fn routes(service: Service) -> Routes {
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let changes = proto::changes_server::ChangesServer::new(changes::ChangesApi::new(service.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_CHANGE_REPORT_BYTES);
+        .max_encoding_message_size(MAX_ANSWER_BYTES);
     let admin = proto::admin_server::AdminServer::new(admin::AdminApi::new(service.clone()));
     let mesh = proto::mesh_server::MeshServer::new(mesh::MeshApi::new(service.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        .max_encoding_message_size(MAX_ANSWER_BYTES);
     let lineage = proto::lineage_server::LineageServer::new(lineage::LineageApi::new(service))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_LINEAGE_ANSWER_BYTES);
+        .max_encoding_message_size(MAX_ANSWER_BYTES);
     Routes::new(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

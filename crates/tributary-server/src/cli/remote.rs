@@ -169,7 +169,7 @@ pub(super) async fn apply(args: ApplyArgs, product: bool) -> anyhow::Result<Exit
 }
 
 /// The largest check report `tributary check` takes: above what the server sends
-/// ([`tributary_grpc::MAX_CHANGE_REPORT_BYTES`]). The report of a change of the bench mesh's hub
+/// ([`tributary_grpc::MAX_ANSWER_BYTES`]). The report of a change of the bench mesh's hub
 /// is 22 MB of JSON at 100k and 96 MB at 1M (every affected dataset and job listed); tonic's
 /// default is 4 MiB.
 const MAX_REPORT_BYTES: usize = 1 << 30;
