@@ -494,7 +494,7 @@ async fn the_cli_checks_a_change_whose_report_is_larger_than_a_grpc_message() {
     const COPIES: usize = 2_400;
     let server = start_server().await;
     // Names of ~4 KB (the most a name may have): each impact's dataset, job and path name
-    // them, so the report's JSON is some 75 MB.
+    // them, so the report's JSON is some 68 MB.
     let padding = "x".repeat(4_000);
     let names: Vec<String> = (0..COPIES).map(|copy| format!("copy_{copy:04}_{padding}")).collect();
     orders_and_copies(&server, &names).await;
