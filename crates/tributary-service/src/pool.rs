@@ -255,13 +255,78 @@ mod tests {
         assert_eq!(pool.in_flight.load(Ordering::SeqCst), 0);
     }
 
+    fn token(n: u8) -> Caller {
+        Caller::Token(tributary_auth::TokenId::parse(&format!("{n:016x}")).expect("token id"))
+    }
+
+    /// Four callers each sending 150 jobs at once, to one thread and to two: every job
+    /// answers, no more run at once than there are threads, nothing is left in flight, and on
+    /// one thread each caller's jobs run in the order it sent them (on two, the next of a
+    /// caller's may start before the one taken just before it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_callers_at_once_each_run_in_sending_order() {
+        for threads in [1, 2] {
+            many_callers_at_once(threads).await;
+        }
+    }
+
+    async fn many_callers_at_once(threads: usize) {
+        const JOBS: usize = 150;
+        let pool = Arc::new(ReadPool::new(threads, 0));
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let senders: Vec<_> = (0..4u8)
+            .map(|sender| {
+                let (pool, ran, running, most) =
+                    (Arc::clone(&pool), Arc::clone(&ran), Arc::clone(&running), Arc::clone(&most));
+                tokio::spawn(async move {
+                    let caller = if sender == 0 { Caller::Everyone } else { token(sender) };
+                    let mut jobs = Vec::with_capacity(JOBS);
+                    for sent in 0..JOBS {
+                        let (ran, running, most) = (Arc::clone(&ran), Arc::clone(&running), Arc::clone(&most));
+                        let mut job = Box::pin(pool.run(caller.clone(), move || {
+                            most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                            ran.lock().expect("ran").push((sender, sent));
+                            std::thread::sleep(std::time::Duration::from_micros(50));
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            sent
+                        }));
+                        // Polled once here, so it is queued before the next one is sent.
+                        let done = tokio::time::timeout(std::time::Duration::ZERO, job.as_mut()).await.ok();
+                        jobs.push((done, job));
+                    }
+                    for (sent, (done, job)) in jobs.into_iter().enumerate() {
+                        let answer = match done {
+                            Some(answer) => answer,
+                            None => job.await,
+                        };
+                        assert_eq!(answer.expect("run"), sent);
+                    }
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.await.expect("every job of the sender answered");
+        }
+        let ran = ran.lock().expect("ran").clone();
+        assert_eq!(ran.len(), 4 * JOBS);
+        for sender in 0..4u8 {
+            let mut theirs: Vec<usize> = ran.iter().filter(|(who, _)| *who == sender).map(|(_, sent)| *sent).collect();
+            if threads > 1 {
+                theirs.sort_unstable();
+            }
+            assert_eq!(theirs, (0..JOBS).collect::<Vec<_>>(), "caller {sender}'s jobs, each once, in the order sent");
+        }
+        assert!(most.load(Ordering::SeqCst) <= threads, "at most {threads} at once");
+        assert_eq!(pool.in_flight.load(Ordering::SeqCst), 0);
+        assert!(pool.queue.lock().queued.len() == 0);
+    }
+
     /// An idle thread takes the next caller's first job: a token with many jobs queued first
     /// gets every other thread's turn, not all of them before a later token's job; each
     /// token's jobs run in the order they were sent.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn jobs_go_round_the_callers_in_sending_order_within_each() {
-        use tributary_auth::TokenId;
-        let token = |n: u8| Caller::Token(TokenId::parse(&format!("{n:016x}")).expect("token id"));
         let pool = Arc::new(ReadPool::new(1, 0));
         let ran = Arc::new(Mutex::new(Vec::new()));
         // The one thread is busy until the gate opens, so every job below queues.
