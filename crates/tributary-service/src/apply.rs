@@ -206,11 +206,7 @@ impl<'a> Touched<'a> {
                     let (before, after) = (previous.as_ref(), current.map(Facet::value));
                     if key == "ownership" {
                         let named = facet_owners(after);
-                        self.relabel_owners(
-                            &node,
-                            facet_owners(before).into_keys().collect(),
-                            named.keys().cloned().collect(),
-                        );
+                        self.relabel_owners(&node, &facet_owners(before), &named);
                         self.delta.owners.push((node, named));
                     } else {
                         self.relabel_tags(&node, facet_tags(before), facet_tags(after));
@@ -417,13 +413,21 @@ impl<'a> Touched<'a> {
         Ok((edges, aliased))
     }
 
-    /// Keeps the owner index in step with a node's `ownership` facet.
-    fn relabel_owners(&mut self, node: &NodeRef, before: BTreeSet<String>, after: BTreeSet<String>) {
-        for owner in before.difference(&after) {
+    /// Keeps the owner index in step with a node's `ownership` facet: owners gone are
+    /// removed, new ones filed, and those whose role changed filed again with it.
+    fn relabel_owners(
+        &mut self,
+        node: &NodeRef,
+        before: &BTreeMap<String, Option<String>>,
+        after: &BTreeMap<String, Option<String>>,
+    ) {
+        for owner in before.keys().filter(|owner| !after.contains_key(*owner)) {
             self.write.delete_owner(owner, node);
         }
-        for owner in after.difference(&before) {
-            self.write.put_owner(owner, node);
+        for (owner, role) in after {
+            if before.get(owner) != Some(role) {
+                self.write.put_owner(owner, role.as_deref(), node);
+            }
         }
     }
 
@@ -464,11 +468,7 @@ impl<'a> Touched<'a> {
         let node = NodeRef::from(&job.id);
         if changed.iter().any(|key| key == "ownership") {
             let named = facet_owners(value(&job.facets, "ownership").as_ref());
-            self.relabel_owners(
-                &node,
-                facet_owners(owners_before.as_ref()).into_keys().collect(),
-                named.keys().cloned().collect(),
-            );
+            self.relabel_owners(&node, &facet_owners(owners_before.as_ref()), &named);
             self.delta.owners.push((node.clone(), named));
         }
         if changed.iter().any(|key| key == "tags") {

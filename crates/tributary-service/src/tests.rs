@@ -1773,7 +1773,8 @@ fn assert_owners_agree_with_the_store(service: &Service, what: &str) {
     let shared = &service.shared;
     let state = shared.read_state();
     assert!(state.owners.ready(), "{what}: owners loaded");
-    let mut nodes = shared.store.owned_nodes().expect("owned nodes");
+    let mut nodes: std::collections::BTreeSet<_> =
+        shared.store.owners_by_node().expect("owned nodes").into_keys().collect();
     for name in ["source", "d0", "d1", "d2", "d3", "d4"] {
         nodes.insert(tributary_model::NodeRef::from(&DatasetId::new("db", name)));
     }
@@ -1789,8 +1790,8 @@ fn assert_owners_agree_with_the_store(service: &Service, what: &str) {
 }
 
 /// The owners kept in memory for impact groups follow every change of a dataset's or job's
-/// `ownership` facet (replaced, deleted, an older event arriving late) and a restart from the
-/// index snapshot with events arriving right after it (while the owners may still be loading:
+/// `ownership` facet (replaced, deleted, an older event arriving late, a role changed) and a
+/// restart from the index snapshot with events arriving right after it (while the owners may still be loading:
 /// whether they are is up to the scheduler; `the_load_leaves_what_the_writer_set_meanwhile`
 /// holds the rule itself); and an impact group names them as the stored facets do.
 #[test]
@@ -1861,6 +1862,14 @@ fn kept_owners_follow_every_ownership_facet_and_a_restart() {
     });
     wait_ready(&service);
     assert_owners_agree_with_the_store(&service, "after a restart and ingest during the load");
+    service.close();
+    drop(service);
+
+    // Reopened with nothing ingested during the load: the owners come from the owner index
+    // alone, its roles too (d2's owner changed only its role above, MAINTAINER after OWNER).
+    let service = Service::open(config()).expect("reopen");
+    wait_ready(&service);
+    assert_owners_agree_with_the_store(&service, "after a restart, loaded from the owner index");
     service.close();
 }
 

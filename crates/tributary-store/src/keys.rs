@@ -154,6 +154,34 @@ pub(crate) fn label_key(prefix: u8, label: &str, node: &NodeRef) -> Vec<u8> {
     key
 }
 
+/// The value of an owner index entry: the role its facet gives the owner. `0` for none, `1`
+/// and the role's text for one. Entries written before roles were kept have an empty value.
+pub(crate) fn owner_value(role: Option<&str>) -> Vec<u8> {
+    match role {
+        None => vec![0],
+        Some(role) => {
+            let mut value = Vec::with_capacity(1 + role.len());
+            value.push(1);
+            value.extend_from_slice(role.as_bytes());
+            value
+        }
+    }
+}
+
+/// The role an owner index entry records: `Some(role)`, or `None` for an entry that records
+/// none (written before roles were kept).
+#[allow(clippy::option_option)]
+pub(crate) fn decode_owner_value(value: &[u8]) -> Result<Option<Option<String>>, &'static str> {
+    match value.split_first() {
+        None => Ok(None),
+        Some((0, [])) => Ok(Some(None)),
+        Some((1, role)) => std::str::from_utf8(role)
+            .map(|role| Some(Some(role.to_owned())))
+            .map_err(|_| "an owner's role is not UTF-8"),
+        Some(_) => Err("an owner index value is neither empty, 0, nor 1 and a role"),
+    }
+}
+
 pub(crate) fn column_tag_key(tag: &str, dataset: &DatasetId, field: &str) -> Vec<u8> {
     let mut key = vec![PREFIX_COLUMN_TAG];
     key.extend_from_slice(tag.to_lowercase().as_bytes());

@@ -55,7 +55,7 @@ mod online;
 mod reverse;
 mod source;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -1182,20 +1182,37 @@ impl Store {
         self.labelled(PREFIX_OWNER, owner)
     }
 
-    /// Every dataset and job whose `ownership` facet names an owner (one scan of the owner
-    /// index). Keys are read from the end: namespaces and names hold no NUL, owners may.
-    pub fn owned_nodes(&self) -> Result<BTreeSet<NodeRef>> {
-        let mut nodes = BTreeSet::new();
+    /// Every dataset and job the owner index lists, with its owners and their roles (one scan
+    /// of the index, in node order). A node with an entry that does not record its role (an
+    /// entry written before roles were kept) is listed with `None`: read its facet instead.
+    pub fn owners_by_node(&self) -> Result<BTreeMap<NodeRef, Option<BTreeMap<String, Option<String>>>>> {
+        let mut nodes: BTreeMap<NodeRef, Option<BTreeMap<String, Option<String>>>> = BTreeMap::new();
         for entry in self.db()?.scan_prefix([PREFIX_OWNER]) {
-            let (key, _) = entry?;
-            let node = key.iter().rposition(|&b| b == 0).and_then(|name_at| {
-                let owner_end = key[..name_at].iter().rposition(|&b| b == 0)?;
-                decode_label_key(&key, owner_end + 1)
-            });
-            nodes.insert(node.ok_or_else(|| StoreError::Corrupt {
+            let (key, value) = entry?;
+            let corrupt = |reason: &str| StoreError::Corrupt {
                 key: String::from_utf8_lossy(&key).into_owned(),
-                reason: "owner key is not owner NUL kind namespace NUL name".into(),
-            })?);
+                reason: reason.into(),
+            };
+            let (owner, node) = key
+                .iter()
+                .rposition(|&b| b == 0)
+                .and_then(|name_at| {
+                    let owner_end = key[..name_at].iter().rposition(|&b| b == 0)?;
+                    let owner = std::str::from_utf8(&key[1..owner_end]).ok()?;
+                    Some((owner, decode_label_key(&key, owner_end + 1)?))
+                })
+                .ok_or_else(|| corrupt("owner key is not owner NUL kind namespace NUL name"))?;
+            let role = keys::decode_owner_value(&value).map_err(corrupt)?;
+            let owners = nodes.entry(node).or_insert_with(|| Some(BTreeMap::new()));
+            match role {
+                Some(role) => {
+                    if let Some(owners) = owners {
+                        owners.insert(owner.to_owned(), role);
+                    }
+                }
+                // The role is not recorded: the node's owners come from its facet.
+                None => *owners = None,
+            }
         }
         Ok(nodes)
     }
@@ -1791,8 +1808,10 @@ impl EventWrite {
         self.batch.insert(name_key(PREFIX_COLUMN_LINEAGE, &output.namespace, &output.name), encoded.0);
     }
 
-    pub fn put_owner(&mut self, owner: &str, node: &NodeRef) {
-        self.batch.insert(label_key(PREFIX_OWNER, owner, node), &[]);
+    /// Files `node` under `owner` in the owner index, with the role its facet gives the owner
+    /// (so the index alone says who owns what: [`Store::owners_by_node`]).
+    pub fn put_owner(&mut self, owner: &str, role: Option<&str>, node: &NodeRef) {
+        self.batch.insert(label_key(PREFIX_OWNER, owner, node), keys::owner_value(role));
     }
 
     pub fn delete_owner(&mut self, owner: &str, node: &NodeRef) {

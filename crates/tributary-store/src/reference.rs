@@ -543,7 +543,7 @@ fn apply(store: &Store, reference: &mut Reference, op: &Op, step: usize) {
         Op::Owner { owner, node: index, put } => {
             let target = node(*index);
             if *put {
-                commit(store, |write| write.put_owner(OWNERS[*owner], &target));
+                commit(store, |write| write.put_owner(OWNERS[*owner], None, &target));
                 reference.owners.entry(OWNERS[*owner].to_owned()).or_default().insert(target);
             } else {
                 commit(store, |write| write.delete_owner(OWNERS[*owner], &target));

@@ -1,6 +1,6 @@
 use tributary_model::{
-    DatasetId, DatasetRecord, JobId, JobRecord, Observation, ObservationKey, ObservationSource, RECORD_FORMAT, RunId,
-    Timestamp,
+    DatasetId, DatasetRecord, JobId, JobRecord, NodeRef, Observation, ObservationKey, ObservationSource, RECORD_FORMAT,
+    RunId, Timestamp,
 };
 
 use crate::{Store, StoreConfig, StoreError};
@@ -1201,4 +1201,47 @@ fn a_second_compaction_is_refused_and_a_stopped_one_leaves_the_store_as_it_was()
     assert_eq!(store.event(10_000).unwrap().unwrap(), mesh_event(10_000));
     assert_eq!(store.compact_online(|_| std::ops::ControlFlow::Continue(())).unwrap().generation, "generation-1");
     assert_eq!(everything(&store), after);
+}
+
+/// The owner index records each owner's role: one scan lists every owned node with its owners
+/// and roles (a role changed by filing the owner again, an owner removed), and a node with an
+/// entry written before roles were kept (an empty value) is listed as unknown, to be read from
+/// its facet; a value neither empty nor a role is a `Corrupt` error naming the key.
+#[test]
+fn the_owner_index_lists_each_nodes_owners_with_their_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let (orders, load) = (NodeRef::from(&DatasetId::new("db", "orders")), NodeRef::from(&JobId::new("etl", "load")));
+    let mut write = store.write();
+    write.put_owner("team:a", Some("MAINTAINER"), &orders);
+    write.put_owner("alice\0admin", None, &orders);
+    write.put_owner("team:b", Some("OWNER"), &load);
+    write.put_owner("team:c", None, &load);
+    store.commit(write).unwrap();
+    let mut write = store.write();
+    write.put_owner("team:a", Some("OWNER"), &orders);
+    write.delete_owner("team:c", &load);
+    store.commit(write).unwrap();
+    let listed = store.owners_by_node().unwrap();
+    let owners = |pairs: &[(&str, Option<&str>)]| {
+        Some(pairs.iter().map(|(name, role)| ((*name).to_owned(), role.map(str::to_owned))).collect())
+    };
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[&orders], owners(&[("alice\0admin", None), ("team:a", Some("OWNER"))]));
+    assert_eq!(listed[&load], owners(&[("team:b", Some("OWNER"))]));
+    assert_eq!(store.nodes_owned_by("team:a").unwrap(), vec![orders.clone()]);
+
+    // An entry of an earlier build (no role recorded) makes its node's owners unknown.
+    let db = store.db().unwrap();
+    db.insert(crate::keys::label_key(crate::keys::PREFIX_OWNER, "team:old", &load), &[][..]).unwrap();
+    let listed = store.owners_by_node().unwrap();
+    assert_eq!(listed[&load], None);
+    assert_eq!(listed[&orders], owners(&[("alice\0admin", None), ("team:a", Some("OWNER"))]));
+    db.insert(crate::keys::label_key(crate::keys::PREFIX_OWNER, "team:bad", &load), &[7u8][..]).unwrap();
+    match store.owners_by_node() {
+        Err(crate::StoreError::Corrupt { key, reason }) => {
+            assert!(key.contains("team:bad") && reason.contains("owner index value"), "{key}: {reason}")
+        }
+        other => panic!("a bad value is corrupt, not {other:?}"),
+    }
 }

@@ -13,7 +13,7 @@
 //! older than what the writer set, never newer: the writer's batch is flushed before it
 //! publishes).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -152,16 +152,18 @@ pub(crate) fn stored_owners(store: &Store, node: &NodeRef) -> Result<BTreeMap<St
     Ok(facet_owners(facet.as_ref()))
 }
 
-/// Fills the state's [`NodeOwners`] from the store: the nodes its owner index lists, each
-/// with its facet's owners read outside the state lock, a chunk per hold of the lock; then
-/// marks it ready. On a failed read it is marked failed (callers keep reading the store until
-/// the next start), and the failure is logged.
+/// Fills the state's [`NodeOwners`] from the store: the nodes its owner index lists, with
+/// the owners and roles the index records (one scan of it), or, for a node with an entry that
+/// records no role (written before roles were kept), with its facet's owners read from the
+/// store; a chunk per hold of the state lock, the reads outside it. Then marks it ready. On a
+/// failed read it is marked failed (callers keep reading the store until the next start), and
+/// the failure is logged.
 pub(crate) fn load(shared: &Shared) {
     let started = Instant::now();
     match load_chunks(shared) {
-        Ok(Some(nodes)) => {
+        Ok(Some((nodes, facets_read))) => {
             shared.write_state().owners.finish_load();
-            tracing::info!(nodes, elapsed_ms = started.elapsed().as_millis() as u64, "owners loaded");
+            tracing::info!(nodes, facets_read, elapsed_ms = started.elapsed().as_millis() as u64, "owners loaded");
         }
         Ok(None) => {}
         Err(failure) => {
@@ -171,20 +173,29 @@ pub(crate) fn load(shared: &Shared) {
     }
 }
 
-/// The nodes loaded, or `None` when the service closed first.
-fn load_chunks(shared: &Shared) -> Result<Option<usize>, ServiceError> {
+/// The nodes loaded and how many of them had their facet read, or `None` when the service
+/// closed first.
+fn load_chunks(shared: &Shared) -> Result<Option<(usize, usize)>, ServiceError> {
     if shared.closing.load(Ordering::Relaxed) {
         return Ok(None);
     }
-    let nodes: BTreeSet<NodeRef> = shared.store.owned_nodes()?;
+    let nodes = shared.store.owners_by_node()?;
+    let (count, mut facets_read) = (nodes.len(), 0);
     let mut read = Vec::with_capacity(CHUNK);
-    let mut listed = nodes.iter();
+    let mut listed = nodes.into_iter();
     loop {
         if shared.closing.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        for node in listed.by_ref().take(CHUNK) {
-            read.push((node, stored_owners(&shared.store, node)?));
+        for (node, indexed) in listed.by_ref().take(CHUNK) {
+            let owners = match indexed {
+                Some(owners) => owners,
+                None => {
+                    facets_read += 1;
+                    stored_owners(&shared.store, &node)?
+                }
+            };
+            read.push((node, owners));
         }
         if read.is_empty() {
             break;
@@ -194,12 +205,12 @@ fn load_chunks(shared: &Shared) -> Result<Option<usize>, ServiceError> {
         for (node, stored) in read.drain(..) {
             // A node the owner index lists is in the index (the writer files both with the
             // event); one that is not has nothing to group.
-            if let Some(number) = index.node_number(node) {
+            if let Some(number) = index.node_number(&node) {
                 owners.loaded(number, &stored);
             }
         }
     }
-    Ok(Some(nodes.len()))
+    Ok(Some((count, facets_read)))
 }
 
 #[cfg(test)]
