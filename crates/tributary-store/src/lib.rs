@@ -67,6 +67,10 @@ use tributary_model::{
 
 pub use access::{AuditPage, AuditQuery};
 pub use keys::decode_name_key;
+
+/// Each owned node with its owners' names and roles, as [`Store::owners_by_node`] reads them
+/// from the owner index (`None`: some entry of the node records no role; read its facet).
+pub type OwnersByNode = BTreeMap<NodeRef, Option<BTreeMap<String, Option<String>>>>;
 use keys::*;
 pub use online::OnlineCompactReport;
 
@@ -1185,8 +1189,8 @@ impl Store {
     /// Every dataset and job the owner index lists, with its owners and their roles (one scan
     /// of the index, in node order). A node with an entry that does not record its role (an
     /// entry written before roles were kept) is listed with `None`: read its facet instead.
-    pub fn owners_by_node(&self) -> Result<BTreeMap<NodeRef, Option<BTreeMap<String, Option<String>>>>> {
-        let mut nodes: BTreeMap<NodeRef, Option<BTreeMap<String, Option<String>>>> = BTreeMap::new();
+    pub fn owners_by_node(&self) -> Result<OwnersByNode> {
+        let mut nodes = OwnersByNode::new();
         for entry in self.db()?.scan_prefix([PREFIX_OWNER]) {
             let (key, value) = entry?;
             let corrupt = |reason: &str| StoreError::Corrupt {
