@@ -1375,6 +1375,12 @@ impl Store {
             Some(PREFIX_SCHEMA) => {
                 same(self.decode_schema_version(None, key, a), other.decode_schema_version(None, key, b))
             }
+            // An owner entry of an earlier build records no role (an empty value): it says what
+            // any role-recording entry of the same key says.
+            Some(PREFIX_OWNER) => matches!(
+                (keys::decode_owner_value(a), keys::decode_owner_value(b)),
+                (Ok(None), Ok(_)) | (Ok(_), Ok(None))
+            ),
             // The other JSON records: the bytes behind the codec.
             Some(_) => same(decode_blob(key, a), decode_blob(key, b)),
             None => false,

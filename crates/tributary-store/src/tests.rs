@@ -1231,6 +1231,15 @@ fn the_owner_index_lists_each_nodes_owners_with_their_roles() {
     assert_eq!(listed[&load], owners(&[("team:b", Some("OWNER"))]));
     assert_eq!(store.nodes_owned_by("team:a").unwrap(), vec![orders.clone()]);
 
+    // `verify` reads an entry of an earlier build (no role recorded) as the same as its
+    // rebuild's, and two different roles as different.
+    let key = crate::keys::label_key(crate::keys::PREFIX_OWNER, "team:a", &orders);
+    let (owner, maintainer) = (crate::keys::owner_value(Some("OWNER")), crate::keys::owner_value(Some("MAINTAINER")));
+    assert!(store.same_stored(&store, &key, &[], &owner));
+    assert!(store.same_stored(&store, &key, &owner, &owner));
+    assert!(!store.same_stored(&store, &key, &maintainer, &owner));
+    assert!(!store.same_stored(&store, &key, &crate::keys::owner_value(None), &owner));
+
     // An entry of an earlier build (no role recorded) makes its node's owners unknown.
     let db = store.db().unwrap();
     db.insert(crate::keys::label_key(crate::keys::PREFIX_OWNER, "team:old", &load), &[][..]).unwrap();
