@@ -67,12 +67,12 @@ use tributary_model::{
 
 pub use access::{AuditPage, AuditQuery};
 pub use keys::decode_name_key;
+use keys::*;
+pub use online::OnlineCompactReport;
 
 /// Each owned node with its owners' names and roles, as [`Store::owners_by_node`] reads them
 /// from the owner index (`None`: some entry of the node records no role; read its facet).
 pub type OwnersByNode = BTreeMap<NodeRef, Option<BTreeMap<String, Option<String>>>>;
-use keys::*;
-pub use online::OnlineCompactReport;
 
 /// The store format this binary writes and reads. Format 3 may hold facet values as references
 /// into the event log (codec 3 under `F`); format 4 may hold events compressed with a stored
@@ -1189,6 +1189,7 @@ impl Store {
     /// Every dataset and job the owner index lists, with its owners and their roles (one scan
     /// of the index, in node order). A node with an entry that does not record its role (an
     /// entry written before roles were kept) is listed with `None`: read its facet instead.
+    /// Keys are read from the end: namespaces and names hold no NUL, owners may.
     pub fn owners_by_node(&self) -> Result<OwnersByNode> {
         let mut nodes = OwnersByNode::new();
         for entry in self.db()?.scan_prefix([PREFIX_OWNER]) {
