@@ -12,6 +12,7 @@ mod access;
 mod admission;
 mod apply;
 mod change;
+mod coalesce;
 mod columns;
 mod compaction;
 mod consistency;
@@ -249,6 +250,8 @@ pub(crate) struct Shared {
     pub(crate) health: health::Health,
     /// The last product lineage derived, keyed by (index generation, mesh generation).
     pub(crate) product_lineage_cache: Mutex<Option<mesh::CachedProductLineage>>,
+    /// Product lineage derivations, shared by the callers who ask during one (`coalesce`).
+    pub(crate) product_lineage_rounds: coalesce::Coalesced<Arc<Vec<mesh::ProductEdge>>>,
     /// Recent impact summaries, kept while the index's edges and labels and the mesh stay
     /// (see `mesh/impact/cache.rs`); a leaf lock.
     pub(crate) summary_cache: mesh::SummaryCache,
@@ -376,6 +379,7 @@ impl Service {
             read_gate: consistency::ReadGate::default(),
             health: health::Health::default(),
             product_lineage_cache: Mutex::new(None),
+            product_lineage_rounds: coalesce::Coalesced::default(),
             summary_cache: mesh::SummaryCache::default(),
             tokens,
             redaction_key,

@@ -336,8 +336,9 @@ fn beside_a_writer(
 
 /// Product lineage is derived in units beside a writer that keeps linking new upstream
 /// datasets to the downstream product: every answer holds every link of the state before it
-/// was asked and only links of the state after, the derivation lets go for the writer, and
-/// once the writer stops the answer is kept (asked again, the same one).
+/// was asked and only links of the state after, the derivation lets go for the writer,
+/// callers who ask at once share derivations, and once the writer stops the answer is kept
+/// (asked again, the same one).
 #[test]
 fn product_lineage_in_units_beside_the_writer_answers_between_the_states_before_and_after() {
     use std::collections::BTreeSet;
@@ -414,6 +415,42 @@ fn product_lineage_in_units_beside_the_writer_answers_between_the_states_before_
             }
         })
     });
+    // Callers who ask at once while the graph moves share derivations (`coalesce`): a wave of
+    // 16 causes about two (the one under way when they came and the one after it), not 16,
+    // and every answer still holds the state before it was asked.
+    let derived = || service.shared.metrics.product_lineage_cache.with_label_values(&["miss"]).get();
+    let before_waves = derived();
+    beside_a_writer(
+        &service,
+        &runtime,
+        |n| later(n + 100_000),
+        || {
+            for wave in 0..5 {
+                let before = oracle();
+                let answers: Vec<_> = runtime.block_on(async {
+                    let asks: Vec<_> = (0..16)
+                        .map(|_| {
+                            let service = service.clone();
+                            tokio::spawn(async move { service.product_lineage().await })
+                        })
+                        .collect();
+                    let mut answers = Vec::new();
+                    for ask in asks {
+                        answers.push(ask.await.expect("task").expect("product lineage"));
+                    }
+                    answers
+                });
+                let after = oracle();
+                for got in answers {
+                    let got = links(&got);
+                    assert!(got.is_superset(&before), "wave {wave}: lost {:?}", before.difference(&got).next());
+                    assert!(got.is_subset(&after), "wave {wave}: made up {:?}", got.difference(&after).next());
+                }
+            }
+        },
+    );
+    let waves_derived = derived() - before_waves;
+    assert!(waves_derived <= 20, "80 callers in 5 waves of 16 caused {waves_derived} derivations");
     let settled = runtime.block_on(service.product_lineage()).expect("product lineage");
     assert_eq!(links(&settled), oracle());
     assert!(links(&settled).len() > initial.len(), "the writer's links are found");

@@ -36,31 +36,41 @@ impl Shared {
     /// index changed answers from a mix of its states (each walk step sees one) and is not
     /// kept. The cache's mutex is a leaf, taken without the state lock.
     pub(crate) fn product_lineage(&self) -> Result<Arc<Vec<ProductEdge>>, ServiceError> {
-        let key = {
-            let state = self.read_state();
-            (state.index.generation(), state.mesh.generation)
-        };
-        if let Some((cached_key, edges)) = &*self.product_lineage_cache.lock().unwrap_or_else(|e| e.into_inner())
-            && *cached_key == key
-        {
-            self.metrics.product_lineage_cache.with_label_values(&["hit"]).inc();
-            return Ok(Arc::clone(edges));
+        if let Some(kept) = self.kept_product_lineage() {
+            return Ok(kept);
         }
         self.metrics.product_lineage_cache.with_label_values(&["miss"]).inc();
         let mut derivation: Option<Derivation> = None;
-        let mut last_key = key;
+        let mut last_key = None;
         graph_in_units(self, |state| {
-            last_key = (state.index.generation(), state.mesh.generation);
+            last_key = Some((state.index.generation(), state.mesh.generation));
             Ok(derivation.get_or_insert_with(|| Derivation::new(state)).unit(&state.index))
         })?;
         let Some(derivation) = derivation else { return Ok(Arc::default()) };
         let first_key = derivation.key;
         let edges = Arc::new(derivation.into_edges());
-        if first_key == last_key {
+        if Some(first_key) == last_key {
             *self.product_lineage_cache.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some((first_key, Arc::clone(&edges)));
         }
         Ok(edges)
+    }
+
+    /// The kept product lineage, if neither the graph's edges nor the mesh moved since it
+    /// was derived (a cheap look: one hold of the state for two numbers, and the cache's leaf
+    /// mutex after it).
+    pub(crate) fn kept_product_lineage(&self) -> Option<Arc<Vec<ProductEdge>>> {
+        let key = {
+            let state = self.read_state();
+            (state.index.generation(), state.mesh.generation)
+        };
+        let cache = self.product_lineage_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let (kept_key, edges) = cache.as_ref()?;
+        if *kept_key != key {
+            return None;
+        }
+        self.metrics.product_lineage_cache.with_label_values(&["hit"]).inc();
+        Some(Arc::clone(edges))
     }
 
     /// Product lineage derived under one hold of the state (what a derivation in units

@@ -276,10 +276,15 @@ impl Service {
     /// to B itself (B's internal datasets are its own pipeline; another product ends the walk).
     /// Walks the graph from every product dataset: on a blocking thread, and remembered for
     /// the watermark and mesh it was derived at, so the many product fields of one answer
-    /// (each product's upstream and downstream) share one derivation.
+    /// (each product's upstream and downstream) share one derivation. Callers who ask while
+    /// one is derived share the next (`coalesce`): under ingest, which moves the graph between
+    /// any two questions, N callers at once cause two derivations, not N.
     pub async fn product_lineage(&self) -> Result<Arc<Vec<ProductEdge>>, ServiceError> {
         self.require_read()?;
-        self.traversal(|shared| shared.product_lineage()).await
+        if let Some(kept) = self.shared.kept_product_lineage() {
+            return Ok(kept);
+        }
+        self.shared.product_lineage_rounds.share(|| self.traversal(|shared| shared.product_lineage())).await
     }
 
     /// Domain-to-domain lineage: `product_lineage` (as [`Self::product_lineage`] gave it)
