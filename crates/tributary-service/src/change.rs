@@ -1006,7 +1006,7 @@ impl Shared {
             nodes.extend(grouping.add_numbered(state, unit));
             Ok(())
         })?;
-        let groups = grouping.finish(&self.store)?;
+        let groups = grouping.finish_after_the_load(self)?;
         tracing::debug!(%dataset, nodes = nodes.len(), trace_ms = traced.as_millis() as u64,
             positional_ms = (positional - traced).as_millis() as u64,
             group_ms = (started.elapsed() - positional).as_millis() as u64, "change report built");

@@ -250,6 +250,8 @@ pub(crate) struct Shared {
     pub(crate) health: health::Health,
     /// The last product lineage derived, keyed by (index generation, mesh generation).
     pub(crate) product_lineage_cache: Mutex<Option<mesh::CachedProductLineage>>,
+    /// The end of the nodes' owners' load after start-up (`mesh::owners`).
+    pub(crate) owners_load_end: mesh::OwnersLoadEnd,
     /// Product lineage derivations, shared by the callers who ask during one (`coalesce`).
     pub(crate) product_lineage_rounds: coalesce::Coalesced<Arc<Vec<mesh::ProductEdge>>>,
     /// Recent impact summaries, kept while the index's edges and labels and the mesh stay
@@ -379,6 +381,7 @@ impl Service {
             read_gate: consistency::ReadGate::default(),
             health: health::Health::default(),
             product_lineage_cache: Mutex::new(None),
+            owners_load_end: mesh::OwnersLoadEnd::default(),
             product_lineage_rounds: coalesce::Coalesced::default(),
             summary_cache: mesh::SummaryCache::default(),
             tokens,

@@ -1826,6 +1826,71 @@ fn assert_owners_agree_with_the_store(service: &Service, what: &str) {
     }
 }
 
+/// A large report grouped while the nodes' owners load after start-up waits for the load and
+/// takes them from it (rather than reading every node's facet from the store), giving the
+/// groups it gives when they are known; a small one does not wait.
+#[test]
+fn a_large_report_waits_for_the_owners_load() {
+    use std::time::Duration;
+    use tributary_model::NodeRef;
+    let temp = tempfile::tempdir().expect("tempdir");
+    let config = ServiceConfig { data_dir: Some(temp.path().join("store")), ..ServiceConfig::default() };
+    let service = Service::open(config).expect("open");
+    let teams: [&[(&str, &str)]; 2] = [&[("team:a", "MAINTAINER")], &[("team:b", "OWNER"), ("alice", "STEWARD")]];
+    runtime().block_on(async {
+        for i in 0..8u32 {
+            let (job, dataset) = (format!("j{i}"), format!("d{i}"));
+            let (dataset_owners, job_owners) = (teams[i as usize % 2], teams[(i as usize + 1) % 2]);
+            service
+                .ingest(&ownership_event(i, &job, &dataset, Some(dataset_owners), Some(job_owners)))
+                .await
+                .expect("ingest");
+        }
+    });
+    let shared = &service.shared;
+    let started = std::time::Instant::now();
+    while !shared.read_state().owners.ready() {
+        assert!(started.elapsed() < Duration::from_secs(30), "owners never loaded");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let numbers: Vec<tributary_graph::NodeNumber> = {
+        let state = shared.read_state();
+        (0..8)
+            .flat_map(|i| {
+                [
+                    NodeRef::from(&DatasetId::new("db", format!("d{i}"))),
+                    NodeRef::from(&JobId::new("etl", format!("j{i}"))),
+                ]
+            })
+            .map(|node| state.index.node_number(&node).expect("in the index"))
+            .collect()
+    };
+    let grouped = |numbers: &[tributary_graph::NodeNumber]| {
+        let mut grouping = crate::mesh::Grouping::default();
+        grouping.add_numbered(&shared.read_state(), numbers);
+        grouping
+    };
+    let known = format!("{:#?}", grouped(&numbers).finish(&shared.store).expect("known"));
+    let small_known = format!("{:#?}", grouped(&numbers[..3]).finish(&shared.store).expect("known"));
+    assert!(known.contains("alice") && known.contains("team:a"), "{known}");
+
+    // As at start-up: the owners are loading.
+    shared.write_state().owners = crate::mesh::NodeOwners::loading();
+    shared.owners_load_end.begin();
+    let small = grouped(&numbers[..3]).finish_after_the_load(shared).expect("a small report does not wait");
+    assert_eq!(format!("{small:#?}"), small_known, "read from the store");
+    let large = grouped(&numbers);
+    std::thread::scope(|scope| {
+        let report = scope.spawn(move || large.finish_after_the_load(shared));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!report.is_finished(), "a large report waits for the load");
+        crate::mesh::load_owners(shared);
+        let groups = report.join().expect("report").expect("groups");
+        assert_eq!(format!("{groups:#?}"), known, "the loaded owners, as when they were known");
+    });
+    service.close();
+}
+
 /// The owners kept in memory for impact groups follow every change of a dataset's or job's
 /// `ownership` facet (replaced, deleted, an older event arriving late, a role changed) and a
 /// restart from the index snapshot with events arriving right after it (while the owners may still be loading:

@@ -80,6 +80,14 @@ pub(crate) struct Grouping {
     by_labels: (u64, HashMap<LabelKey, usize>),
 }
 
+/// A report with more members than this whose owners are not known yet waits for their load
+/// ([`Grouping::finish_after_the_load`]): below it, reading their facets is quicker.
+const WAIT_FOR_THE_LOAD_ABOVE: usize = if cfg!(test) { 3 } else { 2_000 };
+/// The longest such a wait; past it (a load that slow), the facets are read as before.
+const WAIT_FOR_THE_LOAD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(120);
+/// Members whose owners are taken from the loaded table under one hold of the state lock.
+const LOADED_PER_HOLD: usize = 4096;
+
 /// A group member's owners as its `ownership` facet names them.
 enum MemberOwners {
     /// From the state's [`super::NodeOwners`] (`None`: it names none).
@@ -164,6 +172,46 @@ impl Grouping {
             NodeKind::Job => group.jobs.push(node.clone()),
         }
         members.push((node, owners));
+    }
+
+    /// [`Self::finish`], for a report that may be large (a change report): when more than
+    /// [`WAIT_FOR_THE_LOAD_ABOVE`] members' owners were not known (loading after start-up),
+    /// it waits for the load to end (at most [`WAIT_FOR_THE_LOAD_AT_MOST`]) and takes them
+    /// from the loaded table, a slice per hold of the state lock, rather than reading each
+    /// one's facet from the store. Call it holding no lock (the load takes the state lock).
+    pub(crate) fn finish_after_the_load(mut self, shared: &Shared) -> Result<Vec<ImpactGroup>, ServiceError> {
+        let unknown: Vec<(usize, usize)> = self
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(at, (_, members))| {
+                members
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, owners))| matches!(owners, MemberOwners::Stored))
+                    .map(move |(member, _)| (at, member))
+            })
+            .collect();
+        if unknown.len() > WAIT_FOR_THE_LOAD_ABOVE {
+            let waited = std::time::Instant::now();
+            if shared.owners_load_end.wait(WAIT_FOR_THE_LOAD_AT_MOST) {
+                tracing::info!(
+                    nodes = unknown.len(),
+                    waited_ms = waited.elapsed().as_millis() as u64,
+                    "a report waited for the owners' load instead of reading the nodes' facets"
+                );
+                for slice in unknown.chunks(LOADED_PER_HOLD) {
+                    let state = shared.read_state();
+                    for &(at, member) in slice {
+                        let (node, owners) = &mut self.groups[at].1[member];
+                        if let Some(known) = state.owners.of(&state.index, node) {
+                            *owners = MemberOwners::Known(known);
+                        }
+                    }
+                }
+            }
+        }
+        self.finish(&shared.store)
     }
 
     /// The groups in key order, with the owners the members' `ownership` facets name (store
