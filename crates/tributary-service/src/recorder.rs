@@ -99,10 +99,14 @@ impl Recorder {
     }
 
     /// Waits until every change seen in events up to `sequence` is recorded, at most
-    /// `patience`; whether it is.
-    pub(crate) async fn wait_recorded(&self, sequence: u64, patience: Duration) -> bool {
+    /// `patience`; if they are not by then, how far they are (every change seen in events up
+    /// to that sequence is recorded).
+    pub(crate) async fn wait_recorded(&self, sequence: u64, patience: Duration) -> Result<(), u64> {
         let mut recorded = self.recorded.subscribe();
-        matches!(tokio::time::timeout(patience, recorded.wait_for(|at| *at >= sequence)).await, Ok(Ok(_)))
+        match tokio::time::timeout(patience, recorded.wait_for(|at| *at >= sequence)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(*self.recorded.borrow()),
+        }
     }
 
     /// Waits for work: the published sequence and whether the queue must be read, or `None`

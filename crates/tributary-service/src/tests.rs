@@ -1753,11 +1753,23 @@ fn a_change_that_keeps_failing_does_not_hold_up_the_next() {
         service.ingest(&schema_event(3, "good", &["id", "amount"])).await.expect("ingest");
         let good = service.ingest(&schema_event(4, "good", &["id", "total"])).await.expect("ingest");
         let started = std::time::Instant::now();
+        let mut refused = 0;
         loop {
-            let recorded =
-                service.schema_changes(crate::SchemaChangeFilter::default(), 10).await.expect("schema changes");
-            if !recorded.is_empty() {
-                break (recorded, good);
+            // While the bad change is retried, the good one waits behind it: a reader is told
+            // the list is incomplete, not given it.
+            match service.schema_changes(crate::SchemaChangeFilter::default(), 10).await {
+                Ok(recorded) if !recorded.is_empty() => {
+                    assert!(refused > 0, "the list was not refused while the changes were still checked");
+                    break (recorded, good);
+                }
+                Ok(_) => panic!("an incomplete (empty) list was answered while the changes were still checked"),
+                Err(error) => {
+                    assert_eq!(error.code(), crate::ErrorCode::Unavailable, "{error}");
+                    let said = error.to_string();
+                    assert!(said.contains("of the 4 stored"), "{said}");
+                    assert!(said.contains("retry"), "{said}");
+                    refused += 1;
+                }
             }
             assert!(started.elapsed() < std::time::Duration::from_secs(30), "the good change was never recorded");
         }

@@ -58,7 +58,8 @@ impl ChangesQuery {
 
     /// Schema changes seen in ingested events, newest first. Each is recorded just after its
     /// event's acknowledgement; the answer waits (up to 10 s) until the changes of every event
-    /// the server reflects are recorded.
+    /// the server reflects are recorded, and past that is refused as UNAVAILABLE (retry), never
+    /// answered incomplete.
     async fn schema_changes(
         &self,
         context: &Context<'_>,
