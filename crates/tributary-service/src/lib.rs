@@ -252,6 +252,9 @@ pub(crate) struct Shared {
     pub(crate) product_lineage_cache: Mutex<Option<mesh::CachedProductLineage>>,
     /// The end of the nodes' owners' load after start-up (`mesh::owners`).
     pub(crate) owners_load_end: mesh::OwnersLoadEnd,
+    /// Tests make this many owners' loads fail, as a store read error would.
+    #[cfg(test)]
+    pub(crate) owners_loads_to_fail: std::sync::atomic::AtomicU32,
     /// Product lineage derivations, shared by the callers who ask during one (`coalesce`).
     pub(crate) product_lineage_rounds: coalesce::Coalesced<Arc<Vec<mesh::ProductEdge>>>,
     /// Recent impact summaries, kept while the index's edges and labels and the mesh stay
@@ -382,6 +385,8 @@ impl Service {
             health: health::Health::default(),
             product_lineage_cache: Mutex::new(None),
             owners_load_end: mesh::OwnersLoadEnd::default(),
+            #[cfg(test)]
+            owners_loads_to_fail: std::sync::atomic::AtomicU32::new(0),
             product_lineage_rounds: coalesce::Coalesced::default(),
             summary_cache: mesh::SummaryCache::default(),
             tokens,

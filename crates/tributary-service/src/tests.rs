@@ -1838,6 +1838,37 @@ fn assert_owners_agree_with_the_store(service: &Service, what: &str) {
     }
 }
 
+/// A failed owners' load is tried again until it succeeds: meanwhile the table is not used
+/// (callers read the store), and afterwards it holds every stored owner.
+#[test]
+fn a_failed_owners_load_is_tried_again() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let config = ServiceConfig { data_dir: Some(temp.path().join("store")), ..ServiceConfig::default() };
+    let service = Service::open(config).expect("open");
+    let teams: [&[(&str, &str)]; 2] = [&[("team:a", "MAINTAINER")], &[("team:b", "OWNER")]];
+    runtime().block_on(async {
+        for i in 0..6u32 {
+            let (job, dataset) = (format!("j{i}"), format!("d{i}"));
+            let owners = teams[i as usize % 2];
+            service.ingest(&ownership_event(i, &job, &dataset, Some(owners), Some(owners))).await.expect("ingest");
+        }
+    });
+    let shared = &service.shared;
+    let started = std::time::Instant::now();
+    while !shared.read_state().owners.ready() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "owners never loaded");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // As at start-up, with a store that refuses the first three attempts.
+    shared.write_state().owners = crate::mesh::NodeOwners::loading();
+    shared.owners_load_end.begin();
+    shared.owners_loads_to_fail.store(3, std::sync::atomic::Ordering::SeqCst);
+    crate::mesh::load_owners(shared);
+    assert_eq!(shared.owners_loads_to_fail.load(std::sync::atomic::Ordering::SeqCst), 0, "three attempts failed");
+    assert_owners_agree_with_the_store(&service, "after three failed attempts");
+    service.close();
+}
+
 /// A large report grouped while the nodes' owners load after start-up waits for the load and
 /// takes them from it (rather than reading every node's facet from the store), giving the
 /// groups it gives when they are known; a small one does not wait.

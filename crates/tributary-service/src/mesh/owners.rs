@@ -43,8 +43,7 @@ pub(crate) struct LoadEnd {
 }
 
 impl LoadEnd {
-    /// A load begins (again: the tests' simulated start-up).
-    #[cfg(test)]
+    /// A load begins (again: after a failed one, or the tests' simulated start-up).
     pub(crate) fn begin(&self) {
         *self.ended.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = false;
     }
@@ -84,7 +83,7 @@ enum Load {
     #[default]
     Done,
     /// A store read failed: the table is not used (callers read the store), and the writer's
-    /// nodes are no longer tracked, so nothing grows until the next start.
+    /// nodes are no longer tracked, so nothing grows until the next attempt (see [`load`]).
     Failed,
 }
 
@@ -191,8 +190,10 @@ pub(crate) fn stored_owners(store: &Store, node: &NodeRef) -> Result<BTreeMap<St
 /// the owners and roles the index records (one scan of it), or, for a node with an entry that
 /// records no role (written before roles were kept), with its facet's owners read from the
 /// store; a chunk per hold of the state lock, the reads outside it. Then marks it ready. On a
-/// failed read it is marked failed (callers keep reading the store until the next start), and
-/// the failure is logged. Whatever the outcome, those waiting for its end are told.
+/// failed read it is marked failed (callers read the store meanwhile), the failure is logged,
+/// and the load is tried again from the start after a pause (1 s, doubling to
+/// [`MAX_RETRY`]) until it succeeds or the service closes. Whenever an attempt ends, those
+/// waiting for its end are told.
 pub(crate) fn load(shared: &Shared) {
     struct Ended<'a>(&'a LoadEnd);
     impl Drop for Ended<'_> {
@@ -200,18 +201,52 @@ pub(crate) fn load(shared: &Shared) {
             self.0.end();
         }
     }
-    let _ended = Ended(&shared.owners_load_end);
-    let started = Instant::now();
-    match load_chunks(shared) {
-        Ok(Some((nodes, facets_read))) => {
-            shared.write_state().owners.finish_load();
-            tracing::info!(nodes, facets_read, elapsed_ms = started.elapsed().as_millis() as u64, "owners loaded");
+    let mut retry = FIRST_RETRY;
+    loop {
+        let ended = Ended(&shared.owners_load_end);
+        let started = Instant::now();
+        match load_chunks(shared) {
+            Ok(Some((nodes, facets_read))) => {
+                shared.write_state().owners.finish_load();
+                tracing::info!(nodes, facets_read, elapsed_ms = started.elapsed().as_millis() as u64, "owners loaded");
+                return;
+            }
+            Ok(None) => return,
+            Err(failure) => {
+                shared.write_state().owners.fail_load();
+                tracing::error!(error = %failure, retry_s = retry.as_secs_f64(),
+                    "loading the owners failed; impact groups read them from the store until a later attempt succeeds");
+            }
         }
-        Ok(None) => {}
-        Err(failure) => {
-            shared.write_state().owners.fail_load();
-            tracing::error!(error = %failure, "loading the owners failed; impact groups read them from the store");
+        drop(ended);
+        if pause_unless_closing(shared, retry) {
+            return;
         }
+        retry = (retry * 2).min(MAX_RETRY);
+        // Loading again from the start: what the writer set since is in the store (it
+        // publishes only flushed events), and what it sets from now on is tracked again.
+        shared.owners_load_end.begin();
+        shared.write_state().owners = NodeOwners::loading();
+    }
+}
+
+/// The first pause before a failed load is tried again, doubled after each failure up to
+/// [`MAX_RETRY`].
+const FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(if cfg!(test) { 10 } else { 1_000 });
+const MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits `pause`, looking at the service's closing every 100 ms; whether it closes.
+fn pause_unless_closing(shared: &Shared, pause: std::time::Duration) -> bool {
+    let until = Instant::now() + pause;
+    loop {
+        if shared.closing.load(Ordering::Relaxed) {
+            return true;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
     }
 }
 
@@ -220,6 +255,11 @@ pub(crate) fn load(shared: &Shared) {
 fn load_chunks(shared: &Shared) -> Result<Option<(usize, usize)>, ServiceError> {
     if shared.closing.load(Ordering::Relaxed) {
         return Ok(None);
+    }
+    #[cfg(test)]
+    if shared.owners_loads_to_fail.load(Ordering::SeqCst) > 0 {
+        shared.owners_loads_to_fail.fetch_sub(1, Ordering::SeqCst);
+        return Err(ServiceError::Internal("the owners' load fails (a test's)".into()));
     }
     let nodes = shared.store.owners_by_node()?;
     let (count, mut facets_read) = (nodes.len(), 0);
