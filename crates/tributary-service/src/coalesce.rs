@@ -159,24 +159,26 @@ mod tests {
         Ok(number)
     }
 
+    /// A caller of `coalesced`, spawned, whose derivation (if it runs one) is [`counted`].
+    fn caller(
+        coalesced: &Arc<Coalesced<u64>>,
+        runs: &Arc<AtomicU64>,
+        hold: Duration,
+    ) -> tokio::task::JoinHandle<Result<u64, ServiceError>> {
+        let (coalesced, runs) = (Arc::clone(coalesced), Arc::clone(runs));
+        tokio::spawn(async move { coalesced.share(|| counted(&runs, hold)).await })
+    }
+
     #[tokio::test]
     async fn callers_during_a_round_share_the_next_one() {
         let coalesced = Arc::new(Coalesced::<u64>::default());
         let runs = Arc::new(AtomicU64::new(0));
         // The first caller starts round 1 and holds it.
-        let first = {
-            let (coalesced, runs) = (Arc::clone(&coalesced), Arc::clone(&runs));
-            tokio::spawn(async move { coalesced.share(|| counted(&runs, Duration::from_millis(200))).await })
-        };
+        let first = caller(&coalesced, &runs, Duration::from_millis(200));
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         // Twenty callers arrive while it runs: they need a round started after them.
-        let later: Vec<_> = (0..20)
-            .map(|_| {
-                let (coalesced, runs) = (Arc::clone(&coalesced), Arc::clone(&runs));
-                tokio::spawn(async move { coalesced.share(|| counted(&runs, Duration::from_millis(50))).await })
-            })
-            .collect();
+        let later: Vec<_> = (0..20).map(|_| caller(&coalesced, &runs, Duration::from_millis(50))).collect();
         assert_eq!(first.await.unwrap().unwrap(), 1);
         for caller in later {
             assert_eq!(caller.await.unwrap().unwrap(), 2, "every later caller gets the one round after the first");
@@ -190,15 +192,9 @@ mod tests {
     async fn a_cancelled_runner_hands_over_to_a_waiter() {
         let coalesced = Arc::new(Coalesced::<u64>::default());
         let runs = Arc::new(AtomicU64::new(0));
-        let runner = {
-            let (coalesced, runs) = (Arc::clone(&coalesced), Arc::clone(&runs));
-            tokio::spawn(async move { coalesced.share(|| counted(&runs, Duration::from_secs(60))).await })
-        };
+        let runner = caller(&coalesced, &runs, Duration::from_secs(60));
         tokio::time::sleep(Duration::from_millis(30)).await;
-        let waiter = {
-            let (coalesced, runs) = (Arc::clone(&coalesced), Arc::clone(&runs));
-            tokio::spawn(async move { coalesced.share(|| counted(&runs, Duration::ZERO)).await })
-        };
+        let waiter = caller(&coalesced, &runs, Duration::ZERO);
         tokio::time::sleep(Duration::from_millis(30)).await;
         runner.abort();
         let answer = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("the waiter went on");
