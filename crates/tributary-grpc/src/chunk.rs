@@ -22,27 +22,17 @@ use crate::proto;
 /// Nodes and edges per chunk, at most (nodes first): about a megabyte and a half of names.
 pub(crate) const LINEAGE_CHUNK: usize = 16_384;
 
-/// A lineage answer's message, encoded: its body as a writer wrote it, in one or more parts
-/// sent one after the other. `M` says which message ([`Chunk`] or [`Response`]); both share
-/// the encoding of nodes and edges (fields 1 and 2).
-#[derive(Clone, Debug, Default)]
+/// A lineage answer's message, encoded: its body as a writer wrote it. `M` says which message
+/// ([`Chunk`] or [`Response`]); both share the encoding of nodes and edges (fields 1 and 2).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Encoded<M> {
-    parts: Vec<Bytes>,
+    body: Bytes,
     message: PhantomData<fn() -> M>,
 }
 
 impl<M> Encoded<M> {
     fn new(body: Vec<u8>) -> Self {
-        Self::in_parts(Vec::new(), body)
-    }
-
-    fn in_parts(mut parts: Vec<Bytes>, last: Vec<u8>) -> Self {
-        parts.push(Bytes::from(last));
-        Self { parts, message: PhantomData }
-    }
-
-    fn len(&self) -> usize {
-        self.parts.iter().map(Bytes::len).sum()
+        Self { body: Bytes::from(body), message: PhantomData }
     }
 }
 
@@ -134,77 +124,46 @@ impl AnswerSink for ChunkWriter {
 }
 
 /// Writes a lineage answer as one `GetLineage` response while the service reads it out of the
-/// index: nodes, then edges, then (by [`Self::finish`]) `truncated` and the watermark. The
-/// body is kept in parts of about [`RESPONSE_PART`] bytes: one buffer doubling as it grew
-/// copied the whole answer again (a hub's closure is tens of megabytes).
+/// index: nodes, then edges, then (by [`Self::finish`]) `truncated` and the watermark.
+#[derive(Default)]
 pub(crate) struct ResponseWriter {
-    /// The parts written, full.
-    done: Vec<Bytes>,
-    /// The part being written.
     out: Vec<u8>,
-    part: usize,
-}
-
-/// The length at which a `GetLineage` answer's part is closed and the next begun.
-const RESPONSE_PART: usize = 1 << 20;
-
-impl Default for ResponseWriter {
-    fn default() -> Self {
-        Self::with_part_size(RESPONSE_PART)
-    }
 }
 
 impl ResponseWriter {
-    fn with_part_size(part: usize) -> Self {
-        Self { done: Vec::new(), out: Vec::new(), part: part.max(1) }
-    }
-
     pub(crate) fn finish(mut self, truncated: bool, watermark: &proto::Watermark) -> LineageResponse {
         if truncated {
             encoding::bool::encode(3, &truncated, &mut self.out);
         }
         encoding::message::encode(4, watermark, &mut self.out);
-        LineageResponse::in_parts(self.done, self.out)
-    }
-
-    /// The part to write the next node or edge in (a full one is closed first).
-    fn part(&mut self) -> &mut Vec<u8> {
-        if self.out.len() >= self.part {
-            // The first part grew to its length; the next are made that long at once.
-            let next = Vec::with_capacity(self.part + self.part / 8);
-            self.done.push(Bytes::from(std::mem::replace(&mut self.out, next)));
-        }
-        &mut self.out
+        LineageResponse::new(self.out)
     }
 }
 
 impl AnswerSink for ResponseWriter {
     fn node(&mut self, node: &NodeName, distance: u32) {
-        put_node(node, distance, self.part());
+        put_node(node, distance, &mut self.out);
     }
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
-        put_edge(from, to, kind, self.part());
+        put_edge(from, to, kind, &mut self.out);
     }
 }
 
 /// A `LineageNode` as field 1 of a lineage answer (chunk or response): its bytes reserved
-/// once; its keys, lengths, kind and distance staged on the stack ([`Head`]) and appended in
-/// one copy before each text (prost's `BufMut` path checks the room for every byte; pushing
-/// them one by one into the message still paid a room check and a length update per byte).
+/// once, its keys and lengths pushed as bytes (prost's `BufMut` path checks the room for
+/// every byte; this was a third of a hub's answer time).
 fn put_node(node: &NodeName, distance: u32, out: &mut Vec<u8>) {
     let name = name_len(node);
     let distance_len = if distance == 0 { 0 } else { 1 + varint_len(u64::from(distance)) };
     let body = delimited_len(1, name) + distance_len;
     out.reserve(delimited_len(1, body));
-    let mut head = Head::new();
-    head.delimited(1, body);
-    head.name(1, node, name, out);
+    put_delimited(1, body, out);
+    put_name(1, node, name, out);
     if distance != 0 {
-        head.key(2, WireType::Varint);
-        head.varint(u64::from(distance));
+        out.push(key(2, WireType::Varint));
+        push_varint(u64::from(distance), out);
     }
-    head.flush(out);
 }
 
 /// A `LineageEdge` as field 2 of a lineage answer (chunk or response).
@@ -213,81 +172,10 @@ fn put_edge(from: &NodeName, to: &NodeName, kind: EdgeKind, out: &mut Vec<u8>) {
     let kind = edge_kind_text(kind);
     let body = delimited_len(1, from_len) + delimited_len(2, to_len) + str_len(3, kind);
     out.reserve(delimited_len(2, body));
-    let mut head = Head::new();
-    head.delimited(2, body);
-    head.name(1, from, from_len, out);
-    head.name(2, to, to_len, out);
-    head.text(3, kind, out);
-    head.flush(out);
-}
-
-/// The small fields of a message written between its texts (keys, lengths, a node's kind, its
-/// distance), staged on the stack and appended to the message at once before the next text
-/// ([`Head::text`]) or at the end ([`Head::flush`]).
-///
-/// What is staged between two flushes is bounded by the message's shape: at most six keys
-/// with their varints in an edge whose names are empty (every edge has a kind text, which
-/// flushes), ten bytes a varint at most: 66 bytes of [`HEAD_ROOM`].
-struct Head {
-    bytes: [u8; HEAD_ROOM],
-    len: usize,
-}
-
-const HEAD_ROOM: usize = 96;
-
-impl Head {
-    fn new() -> Self {
-        Self { bytes: [0; HEAD_ROOM], len: 0 }
-    }
-
-    fn byte(&mut self, byte: u8) {
-        self.bytes[self.len] = byte;
-        self.len += 1;
-    }
-
-    /// The key of field `tag` (below 16: one byte) of wire type `wire_type`.
-    fn key(&mut self, tag: u32, wire_type: WireType) {
-        self.byte(key(tag, wire_type));
-    }
-
-    fn varint(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.byte((value as u8) | 0x80);
-            value >>= 7;
-        }
-        self.byte(value as u8);
-    }
-
-    /// The key and length of a length-delimited field whose body is `body` bytes long.
-    fn delimited(&mut self, tag: u32, body: usize) {
-        self.key(tag, WireType::LengthDelimited);
-        self.varint(body as u64);
-    }
-
-    /// A string field (proto3 leaves an empty one out): its key and length staged, then
-    /// appended with the text.
-    fn text(&mut self, tag: u32, text: &str, out: &mut Vec<u8>) {
-        if !text.is_empty() {
-            self.delimited(tag, text.len());
-            self.flush(out);
-            out.extend_from_slice(text.as_bytes());
-        }
-    }
-
-    /// A `NodeRef` field whose body is `len` bytes long: key, length and body.
-    fn name(&mut self, tag: u32, node: &NodeName, len: usize, out: &mut Vec<u8>) {
-        self.delimited(tag, len);
-        self.key(1, WireType::Varint);
-        self.varint(kind_number(node.kind) as u64);
-        self.text(2, &node.namespace, out);
-        self.text(3, &node.name, out);
-    }
-
-    /// Appends what is staged to `out` and empties the stage.
-    fn flush(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.bytes[..self.len]);
-        self.len = 0;
-    }
+    put_delimited(2, body, out);
+    put_name(1, from, from_len, out);
+    put_name(2, to, to_len, out);
+    put_str(3, kind, out);
 }
 
 /// The wire number of a node kind (`tributary.v1.NodeKind`).
@@ -311,11 +199,23 @@ fn str_len(tag: u32, text: &str) -> usize {
     if text.is_empty() { 0 } else { delimited_len(tag, text.len()) }
 }
 
+fn put_str(tag: u32, text: &str, out: &mut Vec<u8>) {
+    if !text.is_empty() {
+        put_delimited(tag, text.len(), out);
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
 /// A length-delimited field's length on the wire, given its body's (field numbers here are
 /// below 16: a key is one byte).
 fn delimited_len(tag: u32, body: usize) -> usize {
     debug_assert!(tag < 16);
     1 + varint_len(body as u64) + body
+}
+
+fn put_delimited(tag: u32, body: usize, out: &mut Vec<u8>) {
+    out.push(key(tag, WireType::LengthDelimited));
+    push_varint(body as u64, out);
 }
 
 /// The one-byte key of field `tag` (below 16) of wire type `wire_type`.
@@ -328,16 +228,41 @@ fn varint_len(value: u64) -> usize {
     encoding::encoded_len_varint(value)
 }
 
+/// A varint: one push for the common value below 128, else its bytes made on the stack and
+/// appended at once.
+fn push_varint(mut value: u64, out: &mut Vec<u8>) {
+    if value < 0x80 {
+        out.push(value as u8);
+        return;
+    }
+    let mut bytes = [0u8; 10];
+    let mut len = 0;
+    while value >= 0x80 {
+        bytes[len] = (value as u8) | 0x80;
+        value >>= 7;
+        len += 1;
+    }
+    bytes[len] = value as u8;
+    out.extend_from_slice(&bytes[..=len]);
+}
+
 /// `NodeRef`'s body length (its kind is never 0, so always written).
 fn name_len(node: &NodeName) -> usize {
     1 + varint_len(kind_number(node.kind) as u64) + str_len(2, &node.namespace) + str_len(3, &node.name)
 }
 
+/// A `NodeRef` field whose body is `len` bytes long: key, length and body.
+fn put_name(tag: u32, node: &NodeName, len: usize, out: &mut Vec<u8>) {
+    put_delimited(tag, len, out);
+    out.push(key(1, WireType::Varint));
+    push_varint(kind_number(node.kind) as u64, out);
+    put_str(2, &node.namespace, out);
+    put_str(3, &node.name, out);
+}
+
 impl<M: Send + Sync + std::fmt::Debug + Default> Message for Encoded<M> {
     fn encode_raw(&self, buf: &mut impl BufMut) {
-        for part in &self.parts {
-            buf.put_slice(part);
-        }
+        buf.put_slice(&self.body);
     }
 
     /// Keeps each field as it came, encoded again exactly (the server only encodes answers;
@@ -349,10 +274,7 @@ impl<M: Send + Sync + std::fmt::Debug + Default> Message for Encoded<M> {
         buf: &mut impl Buf,
         ctx: DecodeContext,
     ) -> Result<(), DecodeError> {
-        let mut body = Vec::with_capacity(self.len());
-        for part in std::mem::take(&mut self.parts) {
-            body.extend_from_slice(&part);
-        }
+        let mut body = Vec::from(std::mem::take(&mut self.body));
         match wire_type {
             WireType::Varint => {
                 let value = encoding::decode_varint(buf)?;
@@ -366,16 +288,16 @@ impl<M: Send + Sync + std::fmt::Debug + Default> Message for Encoded<M> {
             }
             _ => return Err(invalid("a lineage answer has varint and length-delimited fields only")),
         }
-        self.parts = vec![Bytes::from(body)];
+        self.body = Bytes::from(body);
         Ok(())
     }
 
     fn encoded_len(&self) -> usize {
-        self.len()
+        self.body.len()
     }
 
     fn clear(&mut self) {
-        self.parts.clear();
+        self.body.clear();
     }
 }
 
@@ -526,11 +448,9 @@ mod tests {
     fn writes_the_response_the_generated_type_encodes() {
         let (nodes, edges) = answer();
         let shapes: [(&[_], &[_]); 4] = [(&[], &[]), (&nodes, &[]), (&nodes[..1], &edges), (&nodes, &edges)];
-        for ((nodes, edges), part) in
-            shapes.into_iter().flat_map(|shape| [1, 7, 64, RESPONSE_PART].map(|part| (shape, part)))
-        {
+        for (nodes, edges) in shapes {
             for truncated in [false, true] {
-                let mut writer = ResponseWriter::with_part_size(part);
+                let mut writer = ResponseWriter::default();
                 for (node, distance) in nodes {
                     writer.node(node, *distance);
                 }
@@ -538,10 +458,6 @@ mod tests {
                     writer.edge(from, to, *kind);
                 }
                 let ours = writer.finish(truncated, &watermark());
-                if part == 1 {
-                    // Every node and edge closes the part before it.
-                    assert_eq!(ours.parts.len(), (nodes.len() + edges.len()).max(1));
-                }
                 // The generated response: the chunks' nodes and edges in one message.
                 let whole = generated_chunks(nodes, edges, LINEAGE_CHUNK, truncated).remove(0);
                 let expected = proto::LineageResponse {
@@ -555,7 +471,7 @@ mod tests {
                 assert_eq!(
                     bytes,
                     expected.encode_to_vec(),
-                    "{} nodes, {} edges, {truncated}, parts of {part}",
+                    "{} nodes, {} edges, {truncated}",
                     nodes.len(),
                     edges.len()
                 );
