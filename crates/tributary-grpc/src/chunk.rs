@@ -22,17 +22,27 @@ use crate::proto;
 /// Nodes and edges per chunk, at most (nodes first): about a megabyte and a half of names.
 pub(crate) const LINEAGE_CHUNK: usize = 16_384;
 
-/// A lineage answer's message, encoded: its body as a writer wrote it. `M` says which message
-/// ([`Chunk`] or [`Response`]); both share the encoding of nodes and edges (fields 1 and 2).
-#[derive(Clone, Debug, Default, PartialEq)]
+/// A lineage answer's message, encoded: its body as a writer wrote it, in one or more parts
+/// sent one after the other. `M` says which message ([`Chunk`] or [`Response`]); both share
+/// the encoding of nodes and edges (fields 1 and 2).
+#[derive(Clone, Debug, Default)]
 pub struct Encoded<M> {
-    body: Bytes,
+    parts: Vec<Bytes>,
     message: PhantomData<fn() -> M>,
 }
 
 impl<M> Encoded<M> {
     fn new(body: Vec<u8>) -> Self {
-        Self { body: Bytes::from(body), message: PhantomData }
+        Self::in_parts(Vec::new(), body)
+    }
+
+    fn in_parts(mut parts: Vec<Bytes>, last: Vec<u8>) -> Self {
+        parts.push(Bytes::from(last));
+        Self { parts, message: PhantomData }
+    }
+
+    fn len(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum()
     }
 }
 
@@ -124,29 +134,57 @@ impl AnswerSink for ChunkWriter {
 }
 
 /// Writes a lineage answer as one `GetLineage` response while the service reads it out of the
-/// index: nodes, then edges, then (by [`Self::finish`]) `truncated` and the watermark.
-#[derive(Default)]
+/// index: nodes, then edges, then (by [`Self::finish`]) `truncated` and the watermark. The
+/// body is kept in parts of about [`RESPONSE_PART`] bytes: one buffer doubling as it grew
+/// copied the whole answer again (a hub's closure is tens of megabytes).
 pub(crate) struct ResponseWriter {
+    /// The parts written, full.
+    done: Vec<Bytes>,
+    /// The part being written.
     out: Vec<u8>,
+    part: usize,
+}
+
+/// The length at which a `GetLineage` answer's part is closed and the next begun.
+const RESPONSE_PART: usize = 1 << 20;
+
+impl Default for ResponseWriter {
+    fn default() -> Self {
+        Self::with_part_size(RESPONSE_PART)
+    }
 }
 
 impl ResponseWriter {
+    fn with_part_size(part: usize) -> Self {
+        Self { done: Vec::new(), out: Vec::new(), part: part.max(1) }
+    }
+
     pub(crate) fn finish(mut self, truncated: bool, watermark: &proto::Watermark) -> LineageResponse {
         if truncated {
             encoding::bool::encode(3, &truncated, &mut self.out);
         }
         encoding::message::encode(4, watermark, &mut self.out);
-        LineageResponse::new(self.out)
+        LineageResponse::in_parts(self.done, self.out)
+    }
+
+    /// The part to write the next node or edge in (a full one is closed first).
+    fn part(&mut self) -> &mut Vec<u8> {
+        if self.out.len() >= self.part {
+            // The first part grew to its length; the next are made that long at once.
+            let next = Vec::with_capacity(self.part + self.part / 8);
+            self.done.push(Bytes::from(std::mem::replace(&mut self.out, next)));
+        }
+        &mut self.out
     }
 }
 
 impl AnswerSink for ResponseWriter {
     fn node(&mut self, node: &NodeName, distance: u32) {
-        put_node(node, distance, &mut self.out);
+        put_node(node, distance, self.part());
     }
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
-        put_edge(from, to, kind, &mut self.out);
+        put_edge(from, to, kind, self.part());
     }
 }
 
@@ -262,7 +300,9 @@ fn put_name(tag: u32, node: &NodeName, len: usize, out: &mut Vec<u8>) {
 
 impl<M: Send + Sync + std::fmt::Debug + Default> Message for Encoded<M> {
     fn encode_raw(&self, buf: &mut impl BufMut) {
-        buf.put_slice(&self.body);
+        for part in &self.parts {
+            buf.put_slice(part);
+        }
     }
 
     /// Keeps each field as it came, encoded again exactly (the server only encodes answers;
@@ -274,7 +314,10 @@ impl<M: Send + Sync + std::fmt::Debug + Default> Message for Encoded<M> {
         buf: &mut impl Buf,
         ctx: DecodeContext,
     ) -> Result<(), DecodeError> {
-        let mut body = Vec::from(std::mem::take(&mut self.body));
+        let mut body = Vec::with_capacity(self.len());
+        for part in std::mem::take(&mut self.parts) {
+            body.extend_from_slice(&part);
+        }
         match wire_type {
             WireType::Varint => {
                 let value = encoding::decode_varint(buf)?;
@@ -288,16 +331,16 @@ impl<M: Send + Sync + std::fmt::Debug + Default> Message for Encoded<M> {
             }
             _ => return Err(invalid("a lineage answer has varint and length-delimited fields only")),
         }
-        self.body = Bytes::from(body);
+        self.parts = vec![Bytes::from(body)];
         Ok(())
     }
 
     fn encoded_len(&self) -> usize {
-        self.body.len()
+        self.len()
     }
 
     fn clear(&mut self) {
-        self.body.clear();
+        self.parts.clear();
     }
 }
 
@@ -448,9 +491,11 @@ mod tests {
     fn writes_the_response_the_generated_type_encodes() {
         let (nodes, edges) = answer();
         let shapes: [(&[_], &[_]); 4] = [(&[], &[]), (&nodes, &[]), (&nodes[..1], &edges), (&nodes, &edges)];
-        for (nodes, edges) in shapes {
+        for ((nodes, edges), part) in
+            shapes.into_iter().flat_map(|shape| [1, 7, 64, RESPONSE_PART].map(|part| (shape, part)))
+        {
             for truncated in [false, true] {
-                let mut writer = ResponseWriter::default();
+                let mut writer = ResponseWriter::with_part_size(part);
                 for (node, distance) in nodes {
                     writer.node(node, *distance);
                 }
@@ -458,6 +503,10 @@ mod tests {
                     writer.edge(from, to, *kind);
                 }
                 let ours = writer.finish(truncated, &watermark());
+                if part == 1 {
+                    // Every node and edge closes the part before it.
+                    assert_eq!(ours.parts.len(), (nodes.len() + edges.len()).max(1));
+                }
                 // The generated response: the chunks' nodes and edges in one message.
                 let whole = generated_chunks(nodes, edges, LINEAGE_CHUNK, truncated).remove(0);
                 let expected = proto::LineageResponse {
@@ -471,7 +520,7 @@ mod tests {
                 assert_eq!(
                     bytes,
                     expected.encode_to_vec(),
-                    "{} nodes, {} edges, {truncated}",
+                    "{} nodes, {} edges, {truncated}, parts of {part}",
                     nodes.len(),
                     edges.len()
                 );

@@ -3,16 +3,20 @@
 //! `tonic_prost::ProstCodec` answers a message that does not decode with `INTERNAL`, which
 //! is right for a client reading a server's answer but wrong for a server reading a request:
 //! bytes that are not a valid message, or a string field that is not UTF-8, are the caller's
-//! mistake and get `INVALID_ARGUMENT`, as every other bad input does. Encoding stays
-//! tonic_prost's, and so do its failures. Size limits are not the codec's: tonic checks them
-//! on the frame before decoding, with the limits set in `routes`.
+//! mistake and get `INVALID_ARGUMENT`, as every other bad input does. Size limits are not the
+//! codec's: tonic checks them on the frame before decoding, with the limits set in `routes`.
+//!
+//! Answers are encoded as `ProstEncoder` does, with one difference: tonic's buffer is reserved
+//! for the whole message first ([`AnswerEncoder`]). prost's `encode` never reserves, so an
+//! answer written into the buffer in many slices (every field of a generated message, the
+//! parts of `chunk::LineageResponse`) grew it by copies, a large one many times over.
 
 use std::marker::PhantomData;
 
 use prost::{Message, Name};
 use tonic::Status;
-use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
-use tonic_prost::{ProstCodec, ProstEncoder};
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic_prost::ProstCodec;
 
 /// `ProstCodec` with request decode errors mapped to `INVALID_ARGUMENT`. `T` is the answer
 /// (encoded), `U` the request (decoded).
@@ -35,15 +39,40 @@ where
     type Encode = T;
     type Decode = U;
 
-    type Encoder = ProstEncoder<T>;
+    type Encoder = AnswerEncoder<T>;
     type Decoder = RequestDecoder<U>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        self.prost.encoder()
+        AnswerEncoder { buffer_settings: self.prost.encoder().buffer_settings(), _answer: PhantomData }
     }
 
     fn decoder(&mut self) -> Self::Decoder {
         RequestDecoder { buffer_settings: self.prost.decoder().buffer_settings(), _request: PhantomData }
+    }
+}
+
+/// Encodes an answer `T` with prost into tonic's buffer, reserved for the whole message first.
+#[derive(Debug, Clone)]
+pub(crate) struct AnswerEncoder<T> {
+    /// tonic_prost's, so buffers are made as they were before this codec.
+    buffer_settings: BufferSettings,
+    _answer: PhantomData<T>,
+}
+
+impl<T: Message> Encoder for AnswerEncoder<T> {
+    type Item = T;
+    type Error = Status;
+
+    fn encode(&mut self, answer: T, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        // What prost's `encode` does, but for its check of the room left, which an `EncodeBuf`
+        // always has: the length is computed once, as it was there.
+        buf.reserve(answer.encoded_len());
+        answer.encode_raw(buf);
+        Ok(())
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        self.buffer_settings
     }
 }
 
