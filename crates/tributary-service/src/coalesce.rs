@@ -98,7 +98,9 @@ impl<T: Clone> Coalesced<T> {
             }
         }
     }
+}
 
+impl<T> Coalesced<T> {
     fn lock(&self) -> std::sync::MutexGuard<'_, Rounds> {
         // Nothing is left half-done under the lock (two fields set together): a poisoned lock
         // still holds a consistent state.
@@ -117,7 +119,7 @@ impl<T> Running<'_, T> {
     /// Publishes the round's answer to its waiters.
     fn finish(&mut self, answer: T) {
         if let Some(round) = self.round.take() {
-            let mut rounds = self.coalesced.rounds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut rounds = self.coalesced.lock();
             rounds.running = false;
             self.coalesced.finished.send_replace(Some((round, answer)));
         }
@@ -129,7 +131,7 @@ impl<T> Drop for Running<'_, T> {
     /// the next round.
     fn drop(&mut self) {
         if self.round.take().is_some() {
-            let mut rounds = self.coalesced.rounds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut rounds = self.coalesced.lock();
             rounds.running = false;
             self.coalesced.finished.send_modify(|_| {});
         }

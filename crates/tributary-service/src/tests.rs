@@ -1920,7 +1920,10 @@ fn a_large_report_waits_for_the_owners_load() {
     // As at start-up: the owners are loading.
     shared.write_state().owners = crate::mesh::NodeOwners::loading();
     shared.owners_load_end.begin();
+    let asked = std::time::Instant::now();
     let small = grouped(&numbers[..3]).finish_after_the_load(shared).expect("a small report does not wait");
+    // Waiting would last until the load's end, at most 120 s: none is coming here.
+    assert!(asked.elapsed() < Duration::from_secs(60), "a small report waited for the load");
     assert_eq!(format!("{small:#?}"), small_known, "read from the store");
     let large = grouped(&numbers);
     std::thread::scope(|scope| {
