@@ -36,6 +36,11 @@ pub(crate) struct IndexDelta {
 }
 
 impl IndexDelta {
+    /// Whether the event stored an alias (looked up from the published state by later groups).
+    pub(crate) fn stores_aliases(&self) -> bool {
+        !self.aliases.is_empty()
+    }
+
     /// Applies the delta to the index; returns whether the event changed a dataset's schema
     /// (the change waits in the store to be recorded: `recorder`).
     pub(crate) fn apply(self, state: &mut crate::State) -> bool {

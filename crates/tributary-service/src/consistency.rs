@@ -46,6 +46,11 @@ impl ReadGate {
         self.published.notify_all();
     }
 
+    /// Whether readers wait for a store with nothing applied and unpublished.
+    pub(crate) fn readers_waiting(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) > 0
+    }
+
     /// The writer, before applying the next group: if readers are waiting for a quiet
     /// moment, give them up to [`WRITER_PAUSE`].
     pub(crate) fn let_readers_in(&self) {

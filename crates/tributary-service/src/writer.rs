@@ -1,5 +1,6 @@
 //! The writer thread: applies a group of events into one atomic batch (an event's writes whole
-//! or not at all), commits and flushes it once, updates the lineage index, then acknowledges.
+//! or not at all) and commits it; the finishing thread beside it (`Finisher`) flushes it once,
+//! updates the lineage index, then acknowledges, while the writer applies the next group.
 //!
 //! Two lanes feed it, so one client's bulk load cannot starve the others: the interactive
 //! lane (one event per request: HTTP ingest, gRPC `IngestEvent`) and the bulk lane (gRPC
@@ -239,6 +240,9 @@ fn run(
     let mut saved_since = false;
     let mut saving = crate::snapshot::Saving::default();
     let mut dictionary = DictionaryTraining::default();
+    let mut finisher = Finisher::start(&shared);
+    // The group handed to the finisher last asks the next one to wait for its publication.
+    let mut wait_for_publication = false;
     loop {
         let interactive_open = drain(&mut interactive, &mut group, max_group);
         // A group that carries single events takes only a few bulk events, so it is
@@ -247,12 +251,16 @@ fn run(
         let bulk_open = drain(&mut bulk, &mut group, bulk_room);
         if group.is_empty() {
             if !interactive_open && !bulk_open {
+                finisher.stop();
                 dictionary.finish();
                 saving.finish();
                 return;
             }
             // The timeout only guards against a missed ring; a ring wakes the writer at once.
             doorbell.wait(std::time::Duration::from_millis(100));
+            // Idle: the group handed over last is published before anything below looks.
+            finisher.wait_until_finished();
+            wait_for_publication = false;
             // Idle after a failed flush: keep trying, so health recovers without a write.
             try_recover(&shared, &mut last_recovery);
             // Idle a while: save the index, so that a crash later catches up from here
@@ -265,10 +273,111 @@ fn run(
         }
         busy_at = std::time::Instant::now();
         saved_since = false;
-        commit_group(&shared, &mut group, &mut last_recovery);
+        if wait_for_publication || shared.health.write_failure().is_some() {
+            finisher.wait_until_finished();
+        }
+        let committed = apply_group(&shared, std::mem::take(&mut group), &mut last_recovery);
+        group = Vec::with_capacity(max_group);
+        wait_for_publication = committed.as_ref().is_some_and(|committed| committed.needs_publication(&shared));
+        if let Some(committed) = committed {
+            finisher.hand_over(&shared, committed);
+        }
+        // Readers of stored records wait for a store with nothing applied and unpublished:
+        // give them one, then the pause they asked for.
+        if shared.read_gate.readers_waiting() {
+            finisher.wait_until_finished();
+        }
         shared.read_gate.let_readers_in();
         dictionary.poll(&shared);
         saving.after_group(&shared);
+    }
+}
+
+/// The second half of the pipeline: makes each group the writer committed durable (one
+/// flush), publishes it and acknowledges its events, on a thread of its own, while the writer
+/// applies and commits the next group. At most one group waits here: the hand-over is a
+/// rendezvous, so the writer hands group N+1 over only once group N is finished.
+///
+/// The store may therefore hold one committed group past the published watermark (it could
+/// already, between a group's commit and its flush): readers of stored records wait for a
+/// store with nothing unpublished (`consistency`), and the writer gives them one by waiting
+/// here before it pauses for them. Whatever must see the store exactly as published waits
+/// too: the writer before a group that follows one that stored aliases or changed what graph
+/// policies look at (see [`Committed::needs_publication`]), and before recovering from a
+/// failed flush, saving a snapshot while idle, or stopping.
+struct Finisher {
+    handing: Option<std::sync::mpsc::SyncSender<Committed>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Groups handed over; the finisher counts the ones it finished in `finished`.
+    handed: u64,
+    finished: Arc<(std::sync::Mutex<u64>, std::sync::Condvar)>,
+}
+
+impl Finisher {
+    fn start(shared: &Arc<Shared>) -> Self {
+        let (handing, taking) = std::sync::mpsc::sync_channel::<Committed>(0);
+        let finished = Arc::new((std::sync::Mutex::new(0u64), std::sync::Condvar::new()));
+        let counting = Arc::clone(&finished);
+        let worker = Arc::clone(shared);
+        let thread = std::thread::Builder::new().name("tributary-flush".into()).spawn(move || {
+            while let Ok(committed) = taking.recv() {
+                finish(&worker, committed);
+                let (count, changed) = &*counting;
+                *count.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) += 1;
+                changed.notify_all();
+            }
+        });
+        match thread {
+            Ok(thread) => Self { handing: Some(handing), thread: Some(thread), handed: 0, finished },
+            // The writer finishes its groups itself then (see `hand_over`).
+            Err(error) => {
+                error!(%error, "cannot start the flushing thread; the writer flushes its groups itself");
+                Self { handing: None, thread: None, handed: 0, finished }
+            }
+        }
+    }
+
+    /// Hands a committed group over, waiting while the previous one is finished. Should the
+    /// finishing thread be gone (it panicked), the writer finishes the group itself.
+    fn hand_over(&mut self, shared: &Shared, committed: Committed) {
+        let Some(handing) = &self.handing else {
+            finish(shared, committed);
+            return;
+        };
+        match handing.send(committed) {
+            Ok(()) => self.handed += 1,
+            Err(std::sync::mpsc::SendError(committed)) => {
+                error!("the flushing thread stopped; the writer flushes its groups itself");
+                self.handing = None;
+                finish(shared, committed);
+            }
+        }
+    }
+
+    /// Waits until every group handed over is finished (published and acknowledged), or the
+    /// finishing thread is gone.
+    fn wait_until_finished(&self) {
+        let (count, changed) = &*self.finished;
+        let mut finished = count.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        while *finished < self.handed {
+            if self.thread.as_ref().is_none_or(std::thread::JoinHandle::is_finished) {
+                return;
+            }
+            finished = changed
+                .wait_timeout(finished, std::time::Duration::from_millis(100))
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+
+    /// Finishes what was handed over and ends the thread.
+    fn stop(&mut self) {
+        self.handing = None;
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            error!("the flushing thread panicked");
+        }
     }
 }
 
@@ -365,7 +474,38 @@ fn try_recover(shared: &Shared, last_attempt: &mut Option<std::time::Instant>) -
     }
 }
 
-fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut Option<std::time::Instant>) {
+/// A group the writer applied and committed (applied to the store, not yet durable), on its
+/// way to the finisher.
+struct Committed {
+    group: Vec<Request>,
+    results: Vec<Result<Applied, ServiceError>>,
+    deltas: Vec<IndexDelta>,
+    /// The store's last event sequence right after the group's batch (the watermark the group
+    /// publishes), or why the batch failed.
+    committed: Result<u64, tributary_store::StoreError>,
+    apply_started: std::time::Instant,
+}
+
+impl Committed {
+    /// Whether the next group must wait for this one's publication: the rules look up the
+    /// aliases of earlier groups in the published state, and graph policies are evaluated
+    /// against the store when a group is published, which must not hold a later group yet.
+    fn needs_publication(&self, shared: &Shared) -> bool {
+        if self.deltas.iter().any(IndexDelta::stores_aliases) {
+            return true;
+        }
+        self.deltas.iter().any(|delta| delta.graph_policies_dirty) && shared.read_state().mesh.has_graph_policies()
+    }
+}
+
+/// Applies the events of `group` into one batch and applies that batch to the store (not yet
+/// durable: see [`finish`]). `None` when the group was refused whole (the store failed and has
+/// not recovered).
+fn apply_group(
+    shared: &Shared,
+    mut group: Vec<Request>,
+    last_recovery: &mut Option<std::time::Instant>,
+) -> Option<Committed> {
     // After a failed flush the store holds applied batches that may never become durable
     // (sled keeps the IO error until it is reopened): nothing more is applied or published
     // until the store is reopened and takes writes again, so answers stay at the last durable
@@ -375,7 +515,7 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
         for Request { work, reply, .. } in group.drain(..) {
             let _ = reply.send((Err(ServiceError::Unavailable(reason.clone())), work.into_event()));
         }
-        return;
+        return None;
     }
     let mut results: Vec<Result<Applied, ServiceError>> = Vec::with_capacity(group.len());
     let mut deltas: Vec<IndexDelta> = Vec::with_capacity(group.len());
@@ -418,15 +558,35 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
             }
         }
     }
-    let mut schema_changes = false;
-    // One atomic batch for the group, then one flush: every event of the group is stored, or
-    // none (and none is acknowledged).
+    // One atomic batch for the group, then (in `finish`) one flush: every event of the group
+    // is stored, or none (and none is acknowledged).
     shared.metrics.apply_seconds.observe(apply_started.elapsed().as_secs_f64());
     let commit_started = std::time::Instant::now();
-    let committed = shared.store.commit_group(writes);
+    // The last sequence is read here, where the store holds exactly this group's batch on top
+    // of the earlier ones: by the flush, the next group may be applied too.
+    let committed = shared.store.commit_group(writes).and_then(|()| shared.store.last_sequence());
     shared.metrics.commit_seconds.observe(commit_started.elapsed().as_secs_f64());
+    Some(Committed { group, results, deltas, committed, apply_started })
+}
+
+/// Makes a committed group durable (one flush), publishes it (index, aliases, mesh and
+/// watermark under the state lock) and acknowledges its events: none before the flush, and
+/// none of a group whose flush, or an earlier group's, failed.
+fn finish(shared: &Shared, committed: Committed) {
+    let Committed { mut group, results, deltas, committed, apply_started } = committed;
+    // The group was committed on top of one whose flush failed: it is not made durable nor
+    // published, and its events are refused like those that arrive until the store recovers.
+    if committed.is_ok()
+        && let Some(reason) = shared.health.write_failure()
+    {
+        for Request { work, reply, .. } in group.drain(..) {
+            let _ = reply.send((Err(ServiceError::Unavailable(reason.clone())), work.into_event()));
+        }
+        return;
+    }
+    let mut schema_changes = false;
     let flush_started = std::time::Instant::now();
-    let flushed = committed.and_then(|()| shared.store.flush());
+    let flushed = committed.and_then(|sequence| shared.store.flush().map(|()| sequence));
     shared.metrics.flush_seconds.observe(flush_started.elapsed().as_secs_f64());
     shared.metrics.group_events.observe(group.len() as f64);
     for (request, result) in group.iter().zip(&results) {
@@ -445,15 +605,14 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
             shared.metrics.source_record(&position.topic, applied);
         }
     }
-    let last_sequence = shared.store.last_sequence();
-    // Health was clear when the group started (`try_recover` above); only a failure changes it.
+    // Health was clear when the group was applied (`try_recover`); only a failure changes it.
     if let Err(failure) = &flushed {
         error!(error = %failure, "flush failed; the group is not acknowledged");
         shared.health.write_failed(failure);
     }
     // Published only when durable: the index and watermark reflect exactly the flushed events.
     let mut published = None;
-    if flushed.is_ok() {
+    if let Ok(sequence) = flushed {
         // One lock for the index, the aliases and the mesh: answers see all of a group or
         // none of it, and the writer never waits for a second lock while holding this one.
         let mut state = shared.write_state();
@@ -471,18 +630,13 @@ fn commit_group(shared: &Shared, group: &mut Vec<Request>, last_recovery: &mut O
                 *next = (*next).max(position.offset + 1);
             }
         }
-        match last_sequence {
-            Ok(sequence) => {
-                state.index.set_watermark(Watermark { sequence, events: sequence, offsets: state.offsets_list() })
-            }
-            Err(failure) => warn!(error = %failure, "cannot read the last sequence"),
-        }
+        state.index.set_watermark(Watermark { sequence, events: sequence, offsets: state.offsets_list() });
         // Policies over the graph: re-evaluated only when the mesh has some and the group
         // changed what they look at; findings are recorded before the acknowledgements.
         if graph_policies_dirty && state.mesh.has_graph_policies() {
             state.mesh.refresh_violations(&state.index, &shared.store, tributary_model::Timestamp::now());
         }
-        published = Some(state.index.watermark().sequence);
+        published = Some(sequence);
     }
     shared.read_gate.published();
     // Schema changes seen in the wild wait in the store (written in their events' batches):
