@@ -278,8 +278,11 @@ pub(crate) struct Saving {
 
 impl Saving {
     /// After a group: saves if the index is `snapshot_every` events past the last snapshot,
-    /// and the last save was long enough ago (see [`LOAD_SHARE`]).
-    pub(crate) fn after_group(&mut self, shared: &Arc<Shared>) {
+    /// and the last save was long enough ago (see [`LOAD_SHARE`]). `settle` is called first
+    /// when a save is due: the writer waits there until the group it handed over last is
+    /// published, so that the store holds nothing the index does not (the image must be the
+    /// store's).
+    pub(crate) fn after_group(&mut self, shared: &Arc<Shared>, settle: impl FnOnce()) {
         let every = shared.config.snapshot_every;
         if every == 0 || self.busy() || self.last.is_some_and(|(at, held)| at.elapsed() < held * LOAD_SHARE) {
             return;
@@ -289,6 +292,7 @@ impl Saving {
             return;
         }
         if self.behind(shared) >= every {
+            settle();
             self.start(shared, "under load");
         }
     }

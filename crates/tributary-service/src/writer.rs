@@ -289,7 +289,7 @@ fn run(
         }
         shared.read_gate.let_readers_in();
         dictionary.poll(&shared);
-        saving.after_group(&shared);
+        saving.after_group(&shared, || finisher.wait_until_finished());
     }
 }
 
@@ -304,7 +304,7 @@ fn run(
 /// here before it pauses for them. Whatever must see the store exactly as published waits
 /// too: the writer before a group that follows one that stored aliases or changed what graph
 /// policies look at (see [`Committed::needs_publication`]), and before recovering from a
-/// failed flush, saving a snapshot while idle, or stopping.
+/// failed flush, taking a snapshot's image (busy or idle), or stopping.
 struct Finisher {
     handing: Option<std::sync::mpsc::SyncSender<Committed>>,
     thread: Option<std::thread::JoinHandle<()>>,
