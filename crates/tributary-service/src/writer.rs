@@ -321,7 +321,16 @@ impl Finisher {
         let worker = Arc::clone(shared);
         let thread = std::thread::Builder::new().name("tributary-flush".into()).spawn(move || {
             while let Ok(committed) = taking.recv() {
-                finish(&worker, committed);
+                // A bug in publishing must not leave the store and the index apart with ingest
+                // going on: writes are refused from then on (the group's callers were told the
+                // writer stopped), reads go on, and a restart rebuilds from the store.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(&worker, committed))).is_err() {
+                    error!("finishing a group panicked; writes are refused until a restart");
+                    worker.health.needs_restart(
+                        "finishing a group of events panicked; restart the server (acknowledged events are durable)"
+                            .into(),
+                    );
+                }
                 let (count, changed) = &*counting;
                 *count.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) += 1;
                 changed.notify_all();
