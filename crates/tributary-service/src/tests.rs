@@ -152,6 +152,98 @@ fn readers_writer_and_applies_share_the_state_without_stalls() {
     service.close();
 }
 
+/// Stress of the writer's pipeline (the finisher flushes and publishes a group while the writer
+/// applies the next): eight clients ingest one event at a time and a bulk client streams
+/// batches, in groups of at most two events on a durable store, while readers read runs. Each
+/// client reads its own event back after the acknowledgement (published before it is
+/// acknowledged), every run read shows only events its watermark covers (the store may hold a
+/// group past the watermark), and nothing stalls.
+#[test]
+fn the_pipelined_writer_publishes_before_acknowledging_under_concurrent_clients() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let config = ServiceConfig { data_dir: Some(temp.path().join("store")), max_group: 2, ..ServiceConfig::default() };
+    let service = Service::open(config).expect("open");
+    const CLIENTS: u32 = 8;
+    const EACH: u32 = 40;
+    const BULK: u32 = 200;
+    let runtime = runtime();
+    runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for client in 0..CLIENTS {
+            let service = service.clone();
+            tasks.push(tokio::spawn(async move {
+                for k in 0..EACH {
+                    let n = client * EACH + k;
+                    let output = format!("c{client}_{k}");
+                    let outcome = service
+                        .ingest(&event(n, &format!("job{client}"), &[&format!("t{}", n % 7)], &[&output]))
+                        .await
+                        .expect("ingest");
+                    // Published before acknowledged: no read waits for it.
+                    let published = service.watermark().sequence;
+                    assert!(
+                        published >= outcome.sequence,
+                        "client {client}: acknowledged {} at {published}",
+                        outcome.sequence
+                    );
+                    let view = service.dataset("db", &output).await.expect("dataset").expect("own dataset read back");
+                    assert!(view.watermark.sequence >= outcome.sequence, "client {client}: {output}");
+                    let run = format!("00000000-0000-4000-8000-{n:012}");
+                    let (_, watermark) = service.run(&run).await.expect("run").expect("own run read back");
+                    assert!(watermark.sequence >= outcome.sequence, "client {client}: run {run}");
+                }
+            }));
+        }
+        let bulk = {
+            let service = service.clone();
+            tokio::spawn(async move {
+                for chunk in 0..BULK / 20 {
+                    let events = (0..20)
+                        .map(|k| {
+                            let n = CLIENTS * EACH + chunk * 20 + k;
+                            event(n, "bulk", &[&format!("t{}", n % 7)], &[&format!("b{n}")])
+                        })
+                        .collect();
+                    for outcome in service.ingest_batch(events).await.expect("batch") {
+                        outcome.expect("bulk event");
+                    }
+                }
+            })
+        };
+        let mut readers = Vec::new();
+        for reader in 0..2u32 {
+            let service = service.clone();
+            readers.push(tokio::spawn(async move {
+                for reads in 0..300u32 {
+                    let run =
+                        format!("00000000-0000-4000-8000-{:012}", (reads * 13 + reader) % (CLIENTS * EACH + BULK));
+                    if let Some((record, watermark)) = service.run(&run).await.expect("run") {
+                        assert!(
+                            record.events.iter().all(|sequence| *sequence <= watermark.sequence),
+                            "run {run} shows events {:?} beyond its watermark {}",
+                            record.events,
+                            watermark.sequence
+                        );
+                    }
+                }
+            }));
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(120), async {
+            for task in tasks {
+                task.await.expect("client task");
+            }
+            bulk.await.expect("bulk task");
+            for reader in readers {
+                reader.await.expect("reader task");
+            }
+        })
+        .await
+        .expect("no stall");
+        assert_eq!(service.watermark().sequence, u64::from(CLIENTS * EACH + BULK));
+    });
+    service.close();
+}
+
 /// A change report's work in units (`change::in_units`) lets a writer that waits for the state
 /// in at the next unit, not at the end of the hold: the writer asks while a unit runs, the
 /// hold ends there, the next unit (in a new hold) sees what the writer set; with nobody
