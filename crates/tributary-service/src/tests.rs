@@ -91,6 +91,20 @@ fn rebuild_refuses_a_target_that_holds_something() {
     assert_eq!(error.field(), "target", "{error}");
 }
 
+/// Run `n` of [`run_event`], if stored, shows only events its watermark covers (the
+/// optimistic read of stored records).
+async fn assert_run_within_its_watermark(service: &Service, n: u32) {
+    let run = format!("00000000-0000-4000-8000-{n:012}");
+    if let Some((record, watermark)) = service.run(&run).await.expect("run") {
+        assert!(
+            record.events.iter().all(|sequence| *sequence <= watermark.sequence),
+            "run {run} shows events {:?} beyond its watermark {}",
+            record.events,
+            watermark.sequence
+        );
+    }
+}
+
 /// Readers that take the state lock while the writer publishes and a descriptor is applied:
 /// every read answers (no lock-order deadlock) and lookups never show more than their
 /// watermark.
@@ -124,16 +138,7 @@ fn readers_writer_and_applies_share_the_state_without_stalls() {
                         .await;
                     let _ = service.product_lineage().await.expect("product lineage");
                     let _ = service.group_impact(vec![]).await.expect("impact");
-                    // A run shows only events its watermark covers (the optimistic read).
-                    let run = format!("00000000-0000-4000-8000-{:012}", (reads * 7 + reader) % 300);
-                    if let Some((record, watermark)) = service.run(&run).await.expect("run") {
-                        assert!(
-                            record.events.iter().all(|sequence| *sequence <= watermark.sequence),
-                            "run {run} shows events {:?} beyond its watermark {}",
-                            record.events,
-                            watermark.sequence
-                        );
-                    }
+                    assert_run_within_its_watermark(&service, (reads * 7 + reader) % 300).await;
                     assert!(service.dataset("db", &format!("t{}", reads % 11)).await.is_ok());
                     reads += 1;
                 }
@@ -152,6 +157,15 @@ fn readers_writer_and_applies_share_the_state_without_stalls() {
     service.close();
 }
 
+/// A service on a store in a temporary directory (flushed to disk) whose groups hold at most
+/// `max_group` events; the directory lives as long as the first value.
+fn durable_service_in_groups_of(max_group: usize) -> (tempfile::TempDir, Service) {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let config = ServiceConfig { data_dir: Some(temp.path().join("store")), max_group, ..ServiceConfig::default() };
+    let service = Service::open(config).expect("open");
+    (temp, service)
+}
+
 /// Stress of the writer's pipeline (the finisher flushes and publishes a group while the writer
 /// applies the next): eight clients ingest one event at a time and a bulk client streams
 /// batches, in groups of at most two events on a durable store, while readers read runs. Each
@@ -160,9 +174,7 @@ fn readers_writer_and_applies_share_the_state_without_stalls() {
 /// group past the watermark), and nothing stalls.
 #[test]
 fn the_pipelined_writer_publishes_before_acknowledging_under_concurrent_clients() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let config = ServiceConfig { data_dir: Some(temp.path().join("store")), max_group: 2, ..ServiceConfig::default() };
-    let service = Service::open(config).expect("open");
+    let (_temp, service) = durable_service_in_groups_of(2);
     const CLIENTS: u32 = 8;
     const EACH: u32 = 40;
     const BULK: u32 = 200;
@@ -215,16 +227,7 @@ fn the_pipelined_writer_publishes_before_acknowledging_under_concurrent_clients(
             let service = service.clone();
             readers.push(tokio::spawn(async move {
                 for reads in 0..300u32 {
-                    let run =
-                        format!("00000000-0000-4000-8000-{:012}", (reads * 13 + reader) % (CLIENTS * EACH + BULK));
-                    if let Some((record, watermark)) = service.run(&run).await.expect("run") {
-                        assert!(
-                            record.events.iter().all(|sequence| *sequence <= watermark.sequence),
-                            "run {run} shows events {:?} beyond its watermark {}",
-                            record.events,
-                            watermark.sequence
-                        );
-                    }
+                    assert_run_within_its_watermark(&service, (reads * 13 + reader) % (CLIENTS * EACH + BULK)).await;
                 }
             }));
         }
@@ -1463,9 +1466,7 @@ fn aliases_resolve_alike_in_the_declaring_group_later_groups_and_a_rebuild() {
 /// groups' aliases up in the published state). One event a group, in flight together.
 #[test]
 fn an_alias_declared_by_the_group_before_resolves_while_that_group_is_flushed() {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let config = ServiceConfig { data_dir: Some(temp.path().join("store")), max_group: 1, ..ServiceConfig::default() };
-    let service = Service::open(config).expect("open");
+    let (_temp, service) = durable_service_in_groups_of(1);
     const PAIRS: u32 = 40;
     let mut events = Vec::new();
     for n in 0..PAIRS {
