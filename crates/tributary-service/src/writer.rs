@@ -319,44 +319,44 @@ impl Finisher {
         let finished = Arc::new((std::sync::Mutex::new(0u64), std::sync::Condvar::new()));
         let counting = Arc::clone(&finished);
         let worker = Arc::clone(shared);
-        let thread = std::thread::Builder::new().name("tributary-flush".into()).spawn(move || {
-            while let Ok(committed) = taking.recv() {
-                // A bug in publishing must not leave the store and the index apart with ingest
-                // going on: writes are refused from then on (the group's callers were told the
-                // writer stopped), reads go on, and a restart rebuilds from the store.
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(&worker, committed))).is_err() {
-                    error!("finishing a group panicked; writes are refused until a restart");
-                    worker.health.needs_restart(
+        let thread = std::thread::Builder::new()
+            .name("tributary-flush".into())
+            .spawn(move || {
+                // The thread ends only once the writer drops its sender (`stop`): a panic in one
+                // group is caught below.
+                while let Ok(committed) = taking.recv() {
+                    // A bug in publishing must not leave the store and the index apart with ingest
+                    // going on: writes are refused from then on (the group's callers were told the
+                    // writer stopped), reads go on, and a restart rebuilds from the store.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(&worker, committed))).is_err() {
+                        error!("finishing a group panicked; writes are refused until a restart");
+                        worker.health.needs_restart(
                         "finishing a group of events panicked; restart the server (acknowledged events are durable)"
                             .into(),
                     );
+                    }
+                    let (count, changed) = &*counting;
+                    *count.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) += 1;
+                    changed.notify_all();
                 }
-                let (count, changed) = &*counting;
-                *count.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) += 1;
-                changed.notify_all();
-            }
-        });
-        match thread {
-            Ok(thread) => Self { handing: Some(handing), thread: Some(thread), handed: 0, finished },
-            // The writer finishes its groups itself then (see `hand_over`).
-            Err(error) => {
-                error!(%error, "cannot start the flushing thread; the writer flushes its groups itself");
-                Self { handing: None, thread: None, handed: 0, finished }
-            }
-        }
+            })
+            // Like the writer's own: spawning fails only when the OS is out of resources at start-up.
+            .expect("spawn the flushing thread");
+        Self { handing: Some(handing), thread: Some(thread), handed: 0, finished }
     }
 
-    /// Hands a committed group over, waiting while the previous one is finished. Should the
-    /// finishing thread be gone (it panicked), the writer finishes the group itself.
+    /// Hands a committed group over, waiting while the previous one is finished.
     fn hand_over(&mut self, shared: &Shared, committed: Committed) {
-        let Some(handing) = &self.handing else {
-            finish(shared, committed);
-            return;
+        let sent = match &self.handing {
+            Some(handing) => handing.send(committed).map_err(|std::sync::mpsc::SendError(committed)| committed),
+            None => Err(committed),
         };
-        match handing.send(committed) {
+        match sent {
             Ok(()) => self.handed += 1,
-            Err(std::sync::mpsc::SendError(committed)) => {
-                error!("the flushing thread stopped; the writer flushes its groups itself");
+            // Only after `stop`, or should the thread have ended against the above: the group
+            // is finished here, never dropped.
+            Err(committed) => {
+                error!("the flushing thread is gone; the writer finishes the group itself");
                 self.handing = None;
                 finish(shared, committed);
             }
