@@ -330,8 +330,10 @@ impl Service {
             });
             let snapshot = config.data_dir.as_deref().and_then(|dir| snapshot::load(dir, &store, &redaction_key));
             let loaded = match snapshot {
-                Some((index, columns)) => apply::load_aliases(&store).map(|aliases| (index, aliases, Some(columns))),
-                None => apply::rebuild_index(&store).map(|(index, aliases)| (index, aliases, None)),
+                Some((index, owners, columns)) => {
+                    apply::load_aliases(&store).map(|aliases| (index, aliases, owners, Some(columns)))
+                }
+                None => apply::rebuild_index(&store).map(|(index, aliases)| (index, aliases, None, None)),
             };
             let stabilized = match stabilizing {
                 None => Ok(()),
@@ -349,7 +351,7 @@ impl Service {
             // recovers as from any failed flush (reopen, probe, then writes again).
             tracing::warn!(error = %failure, "the store's first write after opening failed");
         }
-        let (index, aliases, pending_columns) = loaded?;
+        let (index, aliases, owners, pending_columns) = loaded?;
         let index_origin = if pending_columns.is_some() { IndexOrigin::Snapshot } else { IndexOrigin::Rebuilt };
         let snapshot_at = pending_columns.as_ref().map(snapshot::PendingColumns::written);
         let offsets: std::collections::BTreeMap<(String, i32), i64> = store
@@ -360,7 +362,8 @@ impl Service {
         let mesh = mesh::MeshState::load(&store, config.policies.clone())?;
         let graph_policies = mesh.has_graph_policies();
         let tokens = access::Tokens::load(&store, config.require_auth)?;
-        let mut state = State { index, aliases, mesh, offsets, owners: mesh::NodeOwners::loading() };
+        let owners = owners.map_or_else(mesh::NodeOwners::loading, mesh::NodeOwners::from_image);
+        let mut state = State { index, aliases, mesh, offsets, owners };
         let watermark = Watermark { offsets: state.offsets_list(), ..state.index.watermark() };
         state.index.set_watermark(watermark);
         state.relabel();

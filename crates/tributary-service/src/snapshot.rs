@@ -7,12 +7,16 @@
 //!
 //! The file (`lineage-index.snapshot` in the data directory) holds a header (magic, format,
 //! the store's sequence when it was written, an identity derived from the store's own
-//! redaction key), then two sections, each its length, the length of its bytes decoded, its
+//! redaction key), then three sections, each its length, the length of its bytes decoded, its
 //! bytes compressed as one zstd frame, and an XXH3-64 over those (the first section's also
-//! covers the header), checked before anything is decoded: the dataset graph ([`LineageIndex::write_snapshot_graph`]) and the column graph
-//! ([`LineageIndex::write_snapshot_columns`]). Start-up reads the header and the first
-//! section, and serves; the column section is read by the column loader beside the writer
-//! and installed like a load from the store (outputs the writer set meanwhile keep theirs).
+//! covers the header), checked before anything is decoded: the dataset graph
+//! ([`LineageIndex::write_snapshot_graph`]), the nodes' owners (`mesh::OwnersImage`: a flag
+//! byte, 1 when the owners table was complete at the capture, then its image) and the column
+//! graph ([`LineageIndex::write_snapshot_columns`]). Start-up reads the header and the first
+//! two sections, and serves; the owners are used when no catch-up was needed (the snapshot is
+//! the store's), else loaded from the store as without a snapshot; the column section is read
+//! by the column loader beside the writer and installed like a load from the store (outputs
+//! the writer set meanwhile keep theirs).
 //! If the column section turns out damaged, the loader falls back to the store's records.
 //! The file is used only when all of these hold:
 //! - the header and the dataset graph read whole and its checksum matches;
@@ -49,13 +53,15 @@ use tributary_store::Store;
 
 use crate::Shared;
 use crate::columns::ColumnState;
+use crate::mesh::OwnersImage;
 
 const FILE_NAME: &str = "lineage-index.snapshot";
 const MAGIC: &[u8; 8] = b"TRBSNAP\0";
 /// The layout of the file and of the graph's snapshot bytes (3: the header is checksummed;
-/// 4: sections are zstd-compressed, a third of the bytes to read at start-up and to keep).
-/// A file of another format is not used: the index is rebuilt, and saved in this one.
-const FORMAT: u32 = 4;
+/// 4: sections are zstd-compressed, a third of the bytes to read at start-up and to keep;
+/// 5: the nodes' owners between the graph and the columns). A file of another format is not
+/// used: the index is rebuilt, and saved in this one.
+const FORMAT: u32 = 5;
 /// zstd level of the sections: the file is written when the writer is idle or closing, and
 /// read at every start-up; the fast levels decode at several hundred MB/s.
 const ZSTD_LEVEL: i32 = 1;
@@ -89,14 +95,15 @@ pub(crate) fn path(dir: &Path) -> PathBuf {
 }
 
 /// The saved index (its column lineage still loading), if the data directory holds one that
-/// is whole and current for this store (see the module documentation), and the column section
-/// to load next; its watermark is the store's last sequence. A file that is not used is
-/// removed, and why is logged.
+/// is whole and current for this store (see the module documentation), the nodes' owners if
+/// the snapshot kept them and is the store's (no catch-up), and the column section to load
+/// next; its watermark is the store's last sequence. A file that is not used is removed, and
+/// why is logged.
 pub(crate) fn load(
     dir: &Path,
     store: &Store,
     key: &tributary_auth::RedactionKey,
-) -> Option<(LineageIndex, PendingColumns)> {
+) -> Option<(LineageIndex, Option<OwnersImage>, PendingColumns)> {
     let path = path(dir);
     let started = Instant::now();
     let outcome = match std::fs::File::open(&path) {
@@ -105,16 +112,17 @@ pub(crate) fn load(
         Err(error) => Err(Unused::Unreadable(error.to_string())),
     };
     match outcome {
-        Ok(Opened { index, columns, nodes, written, newer }) => {
+        Ok(Opened { index, owners, columns, nodes, written, newer }) => {
             info!(
                 path = %path.display(),
                 written,
                 datasets = index.dataset_count(),
                 jobs = index.job_count(),
+                owners = owners.is_some(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "lineage index read from its snapshot; its column lineage loads next"
             );
-            Some((index, PendingColumns { file: columns, nodes, path, written, newer }))
+            Some((index, owners, PendingColumns { file: columns, nodes, path, written, newer }))
         }
         Err(unused) => {
             match &unused {
@@ -372,6 +380,8 @@ pub(crate) const MAX_CATCH_UP: u64 = if cfg!(test) { 5 } else { 100_000 };
 struct Opened {
     /// From the snapshot's dataset graph, caught up with the store.
     index: LineageIndex,
+    /// The nodes' owners, when the snapshot kept them and needed no catch-up.
+    owners: Option<OwnersImage>,
     /// The file at its column section, and the kinds of the nodes that section refers to.
     columns: std::io::BufReader<std::fs::File>,
     nodes: tributary_graph::SnapshotNodes,
@@ -416,13 +426,44 @@ fn read(file: std::fs::File, store: &Store, identity: &str) -> Result<Opened, Un
         LineageIndex::read_snapshot_graph(body, len).map_err(|error| Unused::Damaged(error.to_string()))
     })?;
     let nodes = index.snapshot_nodes();
+    let node_count = index.dataset_count() + index.job_count();
+    let (owners, _) = section(&mut file, &[], |body, len| read_owners(body, len, node_count))?;
+    // Events after the snapshot may have changed owners: those load from the store.
+    let owners = owners.filter(|_| written == last);
     let newer = match written < last {
         true => catch_up(&mut index, store, written, last)
             .map_err(|error| Unused::Unreadable(format!("catching up: {error}")))?,
         false => Vec::new(),
     };
     index.set_watermark(Watermark { sequence: last, events: last, offsets: Vec::new() });
-    Ok(Opened { index, columns: file, nodes, written, newer })
+    Ok(Opened { index, owners, columns: file, nodes, written, newer })
+}
+
+/// The owners section: a flag byte (1: the table follows, complete at the capture; 0: it was
+/// still loading), then [`OwnersImage`]'s bytes.
+fn write_owners(out: &mut impl Write, owners: Option<&OwnersImage>) -> std::io::Result<()> {
+    match owners {
+        Some(owners) => {
+            out.write_all(&[1])?;
+            owners.write(out)
+        }
+        None => out.write_all(&[0]),
+    }
+}
+
+fn read_owners(input: &mut impl Read, len: usize, nodes: usize) -> Result<Option<OwnersImage>, Unused> {
+    let damaged = |what: String| Unused::Damaged(format!("its owners section: {what}"));
+    let mut flag = [0u8; 1];
+    if len == 0 {
+        return Err(damaged("it is empty".into()));
+    }
+    input.read_exact(&mut flag).map_err(|error| damaged(error.to_string()))?;
+    match flag[0] {
+        0 if len == 1 => Ok(None),
+        0 => Err(damaged(format!("{} bytes follow an absent table", len - 1))),
+        1 => OwnersImage::read(input, len - 1, nodes).map(Some).map_err(damaged),
+        other => Err(damaged(format!("its flag is {other}"))),
+    }
 }
 
 /// Brings an index read from a snapshot written at sequence `written` up to the store's
@@ -556,6 +597,8 @@ pub(crate) struct Captured {
     sequence: u64,
     header: Vec<u8>,
     image: tributary_graph::SnapshotImage,
+    /// The owners table beside the index, if it was complete.
+    owners: Option<OwnersImage>,
     /// How long the state's read lock was held to take it.
     held: std::time::Duration,
 }
@@ -581,9 +624,11 @@ pub(crate) fn capture(shared: &Shared, dir: &Path) -> Result<Option<Captured>, S
     let locked = Instant::now();
     let sequence = state.index.watermark().sequence;
     let saved_at = *shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if saved_at == Some(sequence) && path(dir).exists() {
+    let owners_to_add = state.owners.ready() && !state.owners.read_from_snapshot();
+    if saved_at == Some(sequence) && path(dir).exists() && !owners_to_add {
         // Nothing was stored since the snapshot this index was read from: it is current
-        // (unless its column section was found damaged and the file removed).
+        // (unless its column section was found damaged and the file removed, or it was
+        // written without the owners, which have loaded since).
         return Ok(None);
     }
     let last = shared.store.last_sequence().map_err(|error| format!("cannot read the store's sequence: {error}"))?;
@@ -591,6 +636,7 @@ pub(crate) fn capture(shared: &Shared, dir: &Path) -> Result<Option<Captured>, S
         return Err(format!("the index (sequence {sequence}) is not the store's (sequence {last})"));
     }
     let image = state.index.snapshot_image();
+    let owners = state.owners.image();
     let held = locked.elapsed();
     drop(state);
     let mut header = Vec::with_capacity(FIXED_HEADER + identity.len());
@@ -599,7 +645,7 @@ pub(crate) fn capture(shared: &Shared, dir: &Path) -> Result<Option<Captured>, S
     header.extend_from_slice(&sequence.to_le_bytes());
     header.extend_from_slice(&(identity.len() as u32).to_le_bytes());
     header.extend_from_slice(identity.as_bytes());
-    Ok(Some(Captured { sequence, header, image, held }))
+    Ok(Some(Captured { sequence, header, image, owners, held }))
 }
 
 /// One section, encoded: the length of its decoded bytes, those bytes as one zstd frame, and
@@ -664,8 +710,9 @@ impl Captured {
             }),
             false => (encode_graph(), encode_columns()),
         };
+        let owners = encode_section(&[], |body| write_owners(body, self.owners.as_ref()));
         let failed = |error: std::io::Error| format!("cannot encode the index: {error}");
-        let (graph, columns) = (graph.map_err(failed)?, columns.map_err(failed)?);
+        let (graph, owners, columns) = (graph.map_err(failed)?, owners.map_err(failed)?, columns.map_err(failed)?);
         let path = path(dir);
         let partial = dir.join(format!("{FILE_NAME}.partial"));
         let written = (|| -> std::io::Result<u64> {
@@ -673,7 +720,7 @@ impl Captured {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
             out.write_all(&self.header)?;
             let mut bytes = self.header.len() as u64;
-            for section in [&graph, &columns] {
+            for section in [&graph, &owners, &columns] {
                 let length = 8 + section.frame.len() as u64;
                 out.write_all(&length.to_le_bytes())?;
                 out.write_all(&section.decoded_length.to_le_bytes())?;

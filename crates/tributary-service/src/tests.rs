@@ -793,6 +793,18 @@ mod snapshot {
         service.close();
     }
 
+    /// Closes the service once its nodes' owners are loaded, so that the snapshot the close
+    /// writes keeps them (a close during the load writes it without them), whatever the
+    /// scheduler did: for tests comparing the files' bytes.
+    fn close_once_owners_loaded(service: Service) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !service.shared.read_state().owners.ready() {
+            assert!(std::time::Instant::now() < deadline, "the owners never loaded");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        close(service);
+    }
+
     /// Opens the store in `dir`, checks how its index was made and that it answers
     /// `expected`, and closes it.
     fn assert_reopens(dir: &Path, origin: IndexOrigin, expected: &[String], what: &str) {
@@ -1159,7 +1171,7 @@ mod snapshot {
         let expected = {
             let service = open(&dir);
             let seen = answers(&service);
-            close(service);
+            close_once_owners_loaded(service);
             seen
         };
 
@@ -1168,17 +1180,22 @@ mod snapshot {
 
         let file = snapshot_file(&dir);
         let clean = std::fs::read(&file).expect("read");
-        // The header, then the dataset graph section (length, bytes, checksum), then columns.
+        // The header, then the dataset graph section (length, bytes, checksum), the owners
+        // section, then columns.
         let identity_len = u32::from_le_bytes(clean[20..24].try_into().expect("4")) as usize;
         let graph_at = 24 + identity_len;
         let graph_len = u64::from_le_bytes(clean[graph_at..graph_at + 8].try_into().expect("8")) as usize;
-        let columns_at = graph_at + 8 + graph_len + 8;
+        let owners_at = graph_at + 8 + graph_len + 8;
+        let owners_len = u64::from_le_bytes(clean[owners_at..owners_at + 8].try_into().expect("8")) as usize;
+        let columns_at = owners_at + 8 + owners_len + 8;
         assert!(columns_at < clean.len(), "a column section follows");
         for at in [
             0,
             9,
             graph_at + 3,
             graph_at + 8 + graph_len / 2,
+            owners_at + 3,
+            owners_at + 8 + owners_len / 2,
             columns_at + 3,
             (columns_at + clean.len()) / 2,
             clean.len() - 1,
@@ -1187,12 +1204,12 @@ mod snapshot {
             damaged[at] ^= 0x01;
             std::fs::write(&file, &damaged).expect("write");
             let service = open(&dir);
-            // A damaged header or dataset graph: rebuilt. A damaged column section: the
-            // dataset graph is used, the columns come from the store.
+            // A damaged header, dataset graph or owners section: rebuilt. A damaged column
+            // section: the dataset graph is used, the columns come from the store.
             let expected_origin = if at < columns_at { IndexOrigin::Rebuilt } else { IndexOrigin::Snapshot };
             assert_eq!(service.index_origin(), expected_origin, "byte {at} flipped");
             assert_eq!(answers(&service), expected, "byte {at} flipped");
-            close(service);
+            close_once_owners_loaded(service);
             // Either way the close wrote a whole snapshot again.
             assert_eq!(std::fs::read(&file).expect("read"), clean, "byte {at} flipped");
         }
@@ -2147,8 +2164,15 @@ fn kept_owners_follow_every_ownership_facet_and_a_restart() {
     service.close();
     drop(service);
 
-    // Reopened from the snapshot, with events changing owners while the owners load.
+    // Reopened from the snapshot of the clean close: the owners come with it, ready when the
+    // service opens (no load runs); then events change them.
     let service = Service::open(config()).expect("reopen");
+    assert_eq!(service.index_origin(), crate::IndexOrigin::Snapshot);
+    {
+        let state = service.shared.read_state();
+        assert!(state.owners.ready() && state.owners.read_from_snapshot(), "owners read from the snapshot");
+    }
+    assert_owners_agree_with_the_store(&service, "after a restart from the snapshot");
     runtime().block_on(async {
         for i in 0..10u32 {
             let (dataset, job) = (format!("d{}", i % 5), format!("j{}", i % 3));
@@ -2156,15 +2180,41 @@ fn kept_owners_follow_every_ownership_facet_and_a_restart() {
             service.ingest(&ownership_event(40 + i, &job, &dataset, Some(owners), Some(owners))).await.expect("ingest");
         }
     });
+    assert_owners_agree_with_the_store(&service, "after a restart from the snapshot and ingest");
+    service.close();
+    drop(service);
+    let behind = std::fs::read(crate::snapshot::path(&dir)).expect("the close's snapshot");
+
+    // Three events change owners after that snapshot; it is put back (as after a crash), so
+    // the next start-up catches the index up and loads the owners from the store (the
+    // snapshot's owners are those before the three events).
+    let service = Service::open(config()).expect("reopen");
+    runtime().block_on(async {
+        for i in 0..3u32 {
+            let (dataset, job) = (format!("d{i}"), format!("j{i}"));
+            let owners = teams[(i as usize + 3) % 4];
+            service.ingest(&ownership_event(60 + i, &job, &dataset, Some(owners), Some(owners))).await.expect("ingest");
+        }
+    });
+    service.close();
+    drop(service);
+    std::fs::write(crate::snapshot::path(&dir), &behind).expect("put the older snapshot back");
+    let service = Service::open(config()).expect("reopen");
+    assert_eq!(service.index_origin(), crate::IndexOrigin::Snapshot, "caught up");
     wait_ready(&service);
-    assert_owners_agree_with_the_store(&service, "after a restart and ingest during the load");
+    assert!(!service.shared.read_state().owners.read_from_snapshot(), "a caught-up snapshot's owners are not used");
+    assert_owners_agree_with_the_store(&service, "after a restart from a snapshot behind the store");
     service.close();
     drop(service);
 
-    // Reopened with nothing ingested during the load: the owners come from the owner index
-    // alone, its roles too (d2's owner changed only its role above, MAINTAINER after OWNER).
+    // Reopened without a snapshot, with nothing ingested during the load: the owners come
+    // from the owner index alone, its roles too (d2's owner changed only its role above,
+    // MAINTAINER after OWNER).
+    std::fs::remove_file(crate::snapshot::path(&dir)).expect("remove the snapshot");
     let service = Service::open(config()).expect("reopen");
+    assert_eq!(service.index_origin(), crate::IndexOrigin::Rebuilt);
     wait_ready(&service);
+    assert!(!service.shared.read_state().owners.read_from_snapshot());
     assert_owners_agree_with_the_store(&service, "after a restart, loaded from the owner index");
     service.close();
 }

@@ -33,9 +33,14 @@ use crate::keys::CODEC_ZSTD_DICT;
 pub const FIRST_TRAINING_AT: u64 = 1024;
 /// ... and another each time it holds this many times as many as at the last training.
 pub const RETRAIN_FACTOR: u64 = 16;
-/// The most recent events a training reads (and at most [`SAMPLE_BYTES`] of them).
-const SAMPLES: usize = 4096;
-const SAMPLE_BYTES: usize = 32 << 20;
+/// The most recent events a training reads (and at most [`SAMPLE_BYTES`] of them). zstd's
+/// training time grows with the samples' bytes and its dictionary does not improve past about
+/// a hundred times its size: on the generated mesh, 1,024 events (9 MB) gave a dictionary that
+/// compressed the next 2,000 events as well as one from 4,096 (38 MB; 12.6x against 12.4x)
+/// for a quarter of the training's CPU (0.6 s against 2.5 s), which a busy writer shares its
+/// cores with (benches/README.md, session 39).
+const SAMPLES: usize = 2048;
+const SAMPLE_BYTES: usize = 8 << 20;
 /// The dictionary's size: zstd's advice is about a hundredth of the samples.
 const DICTIONARY_BYTES: usize = 64 << 10;
 const MIN_DICTIONARY_BYTES: usize = 4 << 10;

@@ -6,16 +6,19 @@
 //! Kept in the [`crate::State`] beside the index whose node numbers it uses, under the same
 //! lock: the writer sets a node's owners with the event that changed its facet (the event's
 //! [`crate::apply::IndexDelta`]), so the owners agree with the index's watermark like the
-//! rest of an answer. At start-up the table is empty and filled from the store's owner index
-//! and facets by the loader thread after the column lineage (see [`load`]); until it is done
-//! [`NodeOwners::of`] says "not known" and callers read the facet from the store as before,
-//! except a report with many such nodes (a hub's change report), which waits for the load's
-//! end ([`LoadEnd`]) and takes them from the table.
+//! rest of an answer. At start-up the table comes whole from the index snapshot when that
+//! snapshot is the store's (a clean close: its sequence is the store's last; [`OwnersImage`]).
+//! Otherwise (no snapshot, or one caught up after a crash) it starts empty and is filled from
+//! the store's owner index and facets by the loader thread after the column lineage (see
+//! [`load`]); until it is done [`NodeOwners::of`] says "not known" and callers read the facet
+//! from the store as before, except a report with many such nodes (a hub's change report),
+//! which waits for the load's end ([`LoadEnd`]) and takes them from the table.
 //! Nodes the writer set while the load runs are left alone by it (their stored facet may be
 //! older than what the writer set, never newer: the writer's batch is flushed before it
 //! publishes).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -73,6 +76,117 @@ pub(crate) struct NodeOwners {
     sets: Vec<FacetOwners>,
     numbers: HashMap<FacetOwners, u32>,
     load: Load,
+    /// Whether the table was read from the index snapshot at start-up (no load ran).
+    from_snapshot: bool,
+}
+
+/// The owners table as the index snapshot keeps it ([`NodeOwners::image`]), taken with the
+/// index's image under the same hold of the state lock, so it numbers the snapshot's nodes.
+/// Its bytes (little-endian; strings are a `u32` length and UTF-8): the count of owner lists,
+/// each its count of owners and each owner's name, then whether a role follows (`u8`) and
+/// the role; then the count of nodes and, per node number, 1 + its list's position (0: none).
+pub(crate) struct OwnersImage {
+    by_node: Vec<u32>,
+    sets: Vec<FacetOwners>,
+}
+
+impl OwnersImage {
+    pub(crate) fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let number = |value: usize| {
+            u32::try_from(value)
+                .map(u32::to_le_bytes)
+                .map_err(|_| std::io::Error::other(format!("{value} does not fit the snapshot's 32-bit numbers")))
+        };
+        let text = |out: &mut dyn Write, value: &str| -> std::io::Result<()> {
+            out.write_all(&number(value.len())?)?;
+            out.write_all(value.as_bytes())
+        };
+        out.write_all(&number(self.sets.len())?)?;
+        for set in &self.sets {
+            out.write_all(&number(set.len())?)?;
+            for (name, role) in set.iter() {
+                text(out, name)?;
+                out.write_all(&[u8::from(role.is_some())])?;
+                if let Some(role) = role {
+                    text(out, role)?;
+                }
+            }
+        }
+        out.write_all(&number(self.by_node.len())?)?;
+        for &set in &self.by_node {
+            out.write_all(&set.to_le_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Reads the `len` bytes [`Self::write`] wrote, for an index of `nodes` nodes. Every count
+    /// and number is checked against what came before it and the bytes left, so damaged bytes
+    /// give an error, never a panic or a huge allocation.
+    pub(crate) fn read(input: &mut impl Read, len: usize, nodes: usize) -> Result<Self, String> {
+        let mut r = ImageReader { input, left: len };
+        let n_sets = r.number("the count of owner lists")?;
+        // Each list takes at least its count's 4 bytes: a damaged count cannot reserve much.
+        let mut sets = Vec::with_capacity(n_sets.min(len / 4));
+        for position in 0..n_sets {
+            let n_owners = r.number("an owner list")?;
+            let mut set = Vec::with_capacity(n_owners.min(len / 5));
+            for _ in 0..n_owners {
+                let name = r.text("an owner's name")?;
+                let role = match r.bytes(1, "an owner")?[0] {
+                    0 => None,
+                    1 => Some(r.text("an owner's role")?),
+                    other => return Err(format!("owner list {position} has a role marker {other}")),
+                };
+                set.push((name, role));
+            }
+            if set.is_empty() {
+                return Err(format!("owner list {position} is empty"));
+            }
+            sets.push(FacetOwners::from(set));
+        }
+        let n_nodes = r.number("the count of nodes")?;
+        if n_nodes > nodes {
+            return Err(format!("the owners name {n_nodes} nodes; the index has {nodes}"));
+        }
+        let bytes = r.bytes(n_nodes.saturating_mul(4), "the nodes' owner lists")?;
+        let by_node: Vec<u32> =
+            bytes.chunks_exact(4).map(|four| u32::from_le_bytes(four.try_into().expect("4 bytes"))).collect();
+        if let Some((node, &set)) = by_node.iter().enumerate().find(|(_, set)| **set as usize > sets.len()) {
+            return Err(format!("node {node} has owner list {set}; there are {}", sets.len()));
+        }
+        if r.left != 0 {
+            return Err(format!("{} bytes follow the owners", r.left));
+        }
+        Ok(Self { by_node, sets })
+    }
+}
+
+/// Reads an [`OwnersImage`]'s bytes, never past the section's length.
+struct ImageReader<'a, R: Read> {
+    input: &'a mut R,
+    left: usize,
+}
+
+impl<R: Read> ImageReader<'_, R> {
+    fn bytes(&mut self, n: usize, what: &str) -> Result<Vec<u8>, String> {
+        if n > self.left {
+            return Err(format!("the owners end inside {what}"));
+        }
+        self.left -= n;
+        let mut bytes = vec![0u8; n];
+        self.input.read_exact(&mut bytes).map_err(|error| format!("the owners do not read: {error}"))?;
+        Ok(bytes)
+    }
+
+    fn number(&mut self, what: &str) -> Result<usize, String> {
+        let bytes = self.bytes(4, what)?;
+        Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")) as usize)
+    }
+
+    fn text(&mut self, what: &str) -> Result<String, String> {
+        let len = self.number(what)?;
+        String::from_utf8(self.bytes(len, what)?).map_err(|_| format!("{what} is not UTF-8"))
+    }
 }
 
 /// Where the start-up load stands.
@@ -91,6 +205,23 @@ impl NodeOwners {
     /// An empty table waiting for [`load`].
     pub(crate) fn loading() -> Self {
         Self { load: Load::Running(HashSet::new()), ..Self::default() }
+    }
+
+    /// The table an index snapshot kept, complete: no load runs.
+    pub(crate) fn from_image(image: OwnersImage) -> Self {
+        let numbers = image.sets.iter().enumerate().map(|(at, set)| (Arc::clone(set), at as u32 + 1)).collect();
+        Self { by_node: image.by_node, sets: image.sets, numbers, load: Load::Done, from_snapshot: true }
+    }
+
+    /// The table for an index snapshot, if it is complete (`None` while it loads or after a
+    /// failed load: the next start-up loads it from the store).
+    pub(crate) fn image(&self) -> Option<OwnersImage> {
+        self.ready().then(|| OwnersImage { by_node: self.by_node.clone(), sets: self.sets.clone() })
+    }
+
+    /// Whether the table was read from the index snapshot at start-up.
+    pub(crate) fn read_from_snapshot(&self) -> bool {
+        self.from_snapshot
     }
 
     /// The owners of `node` (`Some(None)`: none, or a node the index does not hold), or `None`
@@ -200,6 +331,11 @@ pub(crate) fn load(shared: &Shared) {
         fn drop(&mut self) {
             self.0.end();
         }
+    }
+    if shared.read_state().owners.read_from_snapshot() {
+        // Read whole from the index snapshot at start-up: nothing to load.
+        shared.owners_load_end.end();
+        return;
     }
     let mut retry = FIRST_RETRY;
     loop {
@@ -337,5 +473,56 @@ mod tests {
         failed.set(number(&a), &team);
         assert_eq!(failed.of(&index, &a), None, "a failed table is not used");
         assert!(matches!(failed.load, Load::Failed));
+    }
+
+    /// The table read back from its snapshot bytes answers as the one written, shared lists
+    /// and nodes without owners included; damaged bytes (cut short anywhere, a list number past
+    /// the lists, more nodes than the index, a bad role marker, bytes left over) give an error.
+    #[test]
+    fn the_owners_image_reads_back_and_refuses_damaged_bytes() {
+        let mut index = LineageIndex::default();
+        let nodes: Vec<NodeRef> = (0..6)
+            .map(|n| {
+                let id = DatasetId::new("db", format!("t{n}"));
+                index.ensure_dataset(&id);
+                NodeRef::from(&id)
+            })
+            .collect();
+        let number = |node: &NodeRef| index.node_number(node).expect("filed");
+        let mut owners = NodeOwners::loading();
+        let team = named(&[("team:a", Some("MAINTAINER")), ("bob", None)]);
+        owners.loaded(number(&nodes[0]), &team);
+        owners.loaded(number(&nodes[2]), &named(&[("team:é", Some("OWNER"))]));
+        owners.loaded(number(&nodes[4]), &team);
+        assert!(owners.image().is_none(), "no image while loading");
+        owners.finish_load();
+        let image = owners.image().expect("complete");
+        let mut bytes = Vec::new();
+        image.write(&mut bytes).expect("write");
+        let read = OwnersImage::read(&mut bytes.as_slice(), bytes.len(), nodes.len()).expect("read back");
+        let read = NodeOwners::from_image(read);
+        assert!(read.ready() && read.read_from_snapshot());
+        for node in &nodes {
+            assert_eq!(read.of(&index, node), owners.of(&index, node), "{node:?}");
+        }
+        assert_eq!(read.sets.len(), 2, "lists shared as written");
+
+        for cut in 0..bytes.len() {
+            assert!(OwnersImage::read(&mut &bytes[..cut], cut, nodes.len()).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(OwnersImage::read(&mut longer.as_slice(), longer.len(), nodes.len()).is_err(), "a byte left over");
+        assert!(OwnersImage::read(&mut bytes.as_slice(), bytes.len(), 2).is_err(), "more nodes than the index");
+        let mut past = bytes.clone();
+        let last = past.len() - 4;
+        past[last..].copy_from_slice(&3u32.to_le_bytes());
+        assert!(OwnersImage::read(&mut past.as_slice(), past.len(), nodes.len()).is_err(), "a list past the lists");
+        let mut marker = bytes.clone();
+        // The first owner's role marker: after the list count, the owner count, the name.
+        let at = 4 + 4 + 4 + "bob".len();
+        assert_eq!(marker[at], 0, "bob has no role");
+        marker[at] = 7;
+        assert!(OwnersImage::read(&mut marker.as_slice(), marker.len(), nodes.len()).is_err(), "a bad role marker");
     }
 }
