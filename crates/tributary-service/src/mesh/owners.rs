@@ -333,7 +333,7 @@ pub(crate) fn load(shared: &Shared) {
         }
     }
     if shared.read_state().owners.read_from_snapshot() {
-        // Read whole from the index snapshot at start-up: nothing to load.
+        tracing::info!("owners loaded with the index snapshot: nothing to read from the store");
         shared.owners_load_end.end();
         return;
     }
