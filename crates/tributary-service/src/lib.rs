@@ -268,9 +268,9 @@ pub(crate) struct Shared {
     pub(crate) tokens: access::Tokens,
     /// How the lineage index was made at start-up.
     pub(crate) index_origin: IndexOrigin,
-    /// The sequence of the snapshot file last read or written (it need not be written again
-    /// while the index is at it); a leaf lock.
-    pub(crate) snapshot_at: Mutex<Option<u64>>,
+    /// The snapshot file last read or written (it need not be written again while the index
+    /// is at its sequence and nothing is to be added to it); a leaf lock.
+    pub(crate) snapshot_at: Mutex<Option<snapshot::SnapshotFile>>,
     /// Set by [`Service::close`]: background work stops early.
     pub(crate) closing: std::sync::atomic::AtomicBool,
     /// The store's online compaction (see `compaction`); a leaf lock.
@@ -353,7 +353,9 @@ impl Service {
         }
         let (index, aliases, owners, pending_columns) = loaded?;
         let index_origin = if pending_columns.is_some() { IndexOrigin::Snapshot } else { IndexOrigin::Rebuilt };
-        let snapshot_at = pending_columns.as_ref().map(snapshot::PendingColumns::written);
+        let snapshot_at = pending_columns
+            .as_ref()
+            .map(|columns| snapshot::SnapshotFile { sequence: columns.written(), owners: owners.is_some() });
         let offsets: std::collections::BTreeMap<(String, i32), i64> = store
             .source_offsets()?
             .into_iter()

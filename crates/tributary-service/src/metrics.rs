@@ -234,7 +234,7 @@ impl Service {
         metrics.jobs.set(i64::try_from(jobs).unwrap_or(i64::MAX));
         metrics.watermark.set(i64::try_from(watermark.sequence).unwrap_or(i64::MAX));
         let snapshot = *self.shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        metrics.snapshot_sequence.set(i64::try_from(snapshot.unwrap_or(0)).unwrap_or(i64::MAX));
+        metrics.snapshot_sequence.set(i64::try_from(snapshot.map_or(0, |file| file.sequence)).unwrap_or(i64::MAX));
         metrics.store_bytes.set(i64::try_from(self.shared.store.size_on_disk()?).unwrap_or(i64::MAX));
         Ok(metrics.registry.gather())
     }

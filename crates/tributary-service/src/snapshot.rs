@@ -74,6 +74,15 @@ const CHECKSUM: usize = 8;
 /// Bytes of the file written between two syncs (see [`Captured::write`]).
 const SYNC_EVERY: usize = 8 << 20;
 
+/// The snapshot file last read or written ([`crate::Shared::snapshot_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SnapshotFile {
+    /// The store's sequence it was written at.
+    pub(crate) sequence: u64,
+    /// Whether it keeps the nodes' owners (else they were still loading when it was taken).
+    pub(crate) owners: bool,
+}
+
 /// How the lineage index was made at start-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexOrigin {
@@ -338,7 +347,8 @@ impl Saving {
     /// Events the index is past the last snapshot.
     fn behind(&self, shared: &Shared) -> u64 {
         let sequence = shared.read_state().index.watermark().sequence;
-        let saved_at = shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).unwrap_or(0);
+        let saved_at =
+            shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).map_or(0, |file| file.sequence);
         sequence.saturating_sub(saved_at)
     }
 
@@ -623,9 +633,9 @@ pub(crate) fn capture(shared: &Shared, dir: &Path) -> Result<Option<Captured>, S
     let state = shared.read_state();
     let locked = Instant::now();
     let sequence = state.index.watermark().sequence;
-    let saved_at = *shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let owners_to_add = state.owners.ready() && !state.owners.read_from_snapshot();
-    if saved_at == Some(sequence) && path(dir).exists() && !owners_to_add {
+    let saved = *shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let owners_to_add = state.owners.ready() && saved.is_some_and(|file| !file.owners);
+    if saved.is_some_and(|file| file.sequence == sequence) && path(dir).exists() && !owners_to_add {
         // Nothing was stored since the snapshot this index was read from: it is current
         // (unless its column section was found damaged and the file removed, or it was
         // written without the owners, which have loaded since).
@@ -744,7 +754,8 @@ impl Captured {
         })();
         match written {
             Ok(bytes) => {
-                *shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(self.sequence);
+                *shared.snapshot_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    Some(SnapshotFile { sequence: self.sequence, owners: self.owners.is_some() });
                 Ok((path, bytes))
             }
             Err(error) => {

@@ -1160,6 +1160,33 @@ mod snapshot {
         assert!(caught_up >= 1, "no busy save close enough to the end to be caught up");
     }
 
+    /// A close whose index is at the snapshot's sequence writes no new file, unless that file
+    /// was taken while the owners were loading and they have loaded since: then it writes one
+    /// that keeps them.
+    #[test]
+    fn a_snapshot_without_the_owners_is_written_again_once_they_are_loaded() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let dir = temp.path().join("store");
+        write_chain(&dir, 6);
+        let service = open(&dir);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !service.shared.read_state().owners.ready() {
+            assert!(std::time::Instant::now() < deadline, "the owners never loaded");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        service.shared.wait_for_columns().expect("columns");
+        let sequence = service.shared.read_state().index.watermark().sequence;
+        let at = |owners| Some(crate::snapshot::SnapshotFile { sequence, owners });
+        *service.shared.snapshot_at.lock().expect("lock") = at(true);
+        assert!(crate::snapshot::capture(&service.shared, &dir).expect("capture").is_none(), "current: not again");
+        *service.shared.snapshot_at.lock().expect("lock") = at(false);
+        assert!(
+            crate::snapshot::capture(&service.shared, &dir).expect("capture").is_some(),
+            "written without the owners: again"
+        );
+        close(service);
+    }
+
     #[test]
     fn a_damaged_or_foreign_snapshot_is_not_used() {
         let temp = tempfile::tempdir().expect("tempdir");
