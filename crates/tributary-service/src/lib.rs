@@ -364,7 +364,7 @@ impl Service {
         let mesh = mesh::MeshState::load(&store, config.policies.clone())?;
         let graph_policies = mesh.has_graph_policies();
         let tokens = access::Tokens::load(&store, config.require_auth)?;
-        let owners = owners.map_or_else(mesh::NodeOwners::loading, mesh::NodeOwners::from_image);
+        let owners = owners.unwrap_or_else(mesh::NodeOwners::loading);
         let mut state = State { index, aliases, mesh, offsets, owners };
         let watermark = Watermark { offsets: state.offsets_list(), ..state.index.watermark() };
         state.index.set_watermark(watermark);

@@ -13,8 +13,8 @@
 //! ([`LineageIndex::write_snapshot_graph`]), the nodes' owners (`mesh::OwnersImage`: a flag
 //! byte, 1 when the owners table was complete at the capture, then its image) and the column
 //! graph ([`LineageIndex::write_snapshot_columns`]). Start-up reads the header and the first
-//! two sections, and serves; the owners are used when no catch-up was needed (the snapshot is
-//! the store's), else loaded from the store as without a snapshot; the column section is read
+//! two sections, and serves (the owners caught up like the index when the snapshot is behind
+//! the store; loaded from the store as without a snapshot when it kept none); the column section is read
 //! by the column loader beside the writer and installed like a load from the store (outputs
 //! the writer set meanwhile keep theirs).
 //! If the column section turns out damaged, the loader falls back to the store's records.
@@ -48,12 +48,12 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 use tributary_graph::LineageIndex;
-use tributary_model::Watermark;
+use tributary_model::{NodeRef, Watermark};
 use tributary_store::Store;
 
 use crate::Shared;
 use crate::columns::ColumnState;
-use crate::mesh::OwnersImage;
+use crate::mesh::{NodeOwners, OwnersImage, stored_owners};
 
 const FILE_NAME: &str = "lineage-index.snapshot";
 const MAGIC: &[u8; 8] = b"TRBSNAP\0";
@@ -105,14 +105,14 @@ pub(crate) fn path(dir: &Path) -> PathBuf {
 
 /// The saved index (its column lineage still loading), if the data directory holds one that
 /// is whole and current for this store (see the module documentation), the nodes' owners if
-/// the snapshot kept them and is the store's (no catch-up), and the column section to load
+/// the snapshot kept them (caught up like the index), and the column section to load
 /// next; its watermark is the store's last sequence. A file that is not used is removed, and
 /// why is logged.
 pub(crate) fn load(
     dir: &Path,
     store: &Store,
     key: &tributary_auth::RedactionKey,
-) -> Option<(LineageIndex, Option<OwnersImage>, PendingColumns)> {
+) -> Option<(LineageIndex, Option<NodeOwners>, PendingColumns)> {
     let path = path(dir);
     let started = Instant::now();
     let outcome = match std::fs::File::open(&path) {
@@ -390,8 +390,8 @@ pub(crate) const MAX_CATCH_UP: u64 = if cfg!(test) { 5 } else { 100_000 };
 struct Opened {
     /// From the snapshot's dataset graph, caught up with the store.
     index: LineageIndex,
-    /// The nodes' owners, when the snapshot kept them and needed no catch-up.
-    owners: Option<OwnersImage>,
+    /// The nodes' owners, when the snapshot kept them (caught up with the store).
+    owners: Option<NodeOwners>,
     /// The file at its column section, and the kinds of the nodes that section refers to.
     columns: std::io::BufReader<std::fs::File>,
     nodes: tributary_graph::SnapshotNodes,
@@ -439,9 +439,9 @@ fn read(file: std::fs::File, store: &Store, identity: &str) -> Result<Opened, Un
     let node_count = index.dataset_count() + index.job_count();
     let (owners, _) = section(&mut file, &[], |body, len| read_owners(body, len, node_count))?;
     // Events after the snapshot may have changed owners: those load from the store.
-    let owners = owners.filter(|_| written == last);
+    let mut owners = owners.map(NodeOwners::from_image);
     let newer = match written < last {
-        true => catch_up(&mut index, store, written, last)
+        true => catch_up(&mut index, owners.as_mut(), store, written, last)
             .map_err(|error| Unused::Unreadable(format!("catching up: {error}")))?,
         false => Vec::new(),
     };
@@ -484,12 +484,21 @@ fn read_owners(input: &mut impl Read, len: usize, nodes: usize) -> Result<Option
 /// a named dataset's column lineage is its stored one (none if it has none), returned to be
 /// installed with the snapshot's column section (it replaces the section's: see
 /// [`LineageIndex::install_columns`]), after start-up rather than before it. The order of
-/// the events does not matter: the records are the latest.
+/// the events does not matter: the records are the latest. The snapshot's `owners`, if it
+/// kept them, are refreshed the same way: each named dataset and job the index holds gets the
+/// owners its stored `ownership` facet names (what the start-up load would give it; a node no
+/// later event names kept its facet, so its owners are the snapshot's).
 ///
 /// The reading (the events' names, then the records, at random in a file the page cache
 /// may not hold) is spread over [`CATCH_UP_THREADS`] threads, each with its own share; the
 /// index is changed by this thread alone, once everything is read.
-fn catch_up(index: &mut LineageIndex, store: &Store, written: u64, last: u64) -> Result<NewerColumns, String> {
+fn catch_up(
+    index: &mut LineageIndex,
+    owners: Option<&mut NodeOwners>,
+    store: &Store,
+    written: u64,
+    last: u64,
+) -> Result<NewerColumns, String> {
     use std::collections::BTreeSet;
     use tributary_model::{DatasetId, JobId};
     let started = Instant::now();
@@ -547,10 +556,20 @@ fn catch_up(index: &mut LineageIndex, store: &Store, written: u64, last: u64) ->
             newer.push((dataset, lineage));
         }
     }
+    let mut filed: Vec<NodeRef> = newer.iter().map(|(dataset, _)| NodeRef::from(dataset)).collect();
     for (job, io) in jobs.iter().zip(io) {
         if let Some((inputs, outputs)) = io {
             index.ensure_job(job);
             index.set_job_io(job, &inputs, &outputs);
+            filed.push(NodeRef::from(job));
+        }
+    }
+    if let Some(owners) = owners {
+        let stored = in_parallel(&filed, |node| stored_owners(store, node).map_err(|error| error.to_string()))?;
+        for (node, named) in filed.iter().zip(stored) {
+            if let Some(number) = index.node_number(node) {
+                owners.set(number, &named);
+            }
         }
     }
     info!(

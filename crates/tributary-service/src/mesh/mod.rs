@@ -25,9 +25,7 @@ pub(crate) use impact::{Grouping, SummaryCache};
 pub use impact::{ImpactCount, ImpactGroup, ImpactSummary, MAX_SUMMARY_PAGE};
 pub(crate) use lineage::CachedProductLineage;
 pub use lineage::ProductEdge;
-#[cfg(test)]
-pub(crate) use owners::stored_owners;
-pub(crate) use owners::{LoadEnd as OwnersLoadEnd, NodeOwners, OwnersImage, load as load_owners};
+pub(crate) use owners::{LoadEnd as OwnersLoadEnd, NodeOwners, OwnersImage, load as load_owners, stored_owners};
 pub use ownership::OwnerView;
 pub use policies::{FreshnessStatus, FreshnessView, ViolationFilter, ViolationView};
 pub use search::{SearchHit, SearchQuery};

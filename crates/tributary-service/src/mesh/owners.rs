@@ -7,8 +7,9 @@
 //! lock: the writer sets a node's owners with the event that changed its facet (the event's
 //! [`crate::apply::IndexDelta`]), so the owners agree with the index's watermark like the
 //! rest of an answer. At start-up the table comes whole from the index snapshot when that
-//! snapshot is the store's (a clean close: its sequence is the store's last; [`OwnersImage`]).
-//! Otherwise (no snapshot, or one caught up after a crash) it starts empty and is filled from
+//! snapshot kept it ([`OwnersImage`]; after a crash, with the nodes later events name read
+//! again from the store, as the index is caught up).
+//! Otherwise (no snapshot, or one taken while the owners loaded) it starts empty and is filled from
 //! the store's owner index and facets by the loader thread after the column lineage (see
 //! [`load`]); until it is done [`NodeOwners::of`] says "not known" and callers read the facet
 //! from the store as before, except a report with many such nodes (a hub's change report),
