@@ -548,6 +548,18 @@ fn catch_up(
     })?;
     let jobs: Vec<JobId> = jobs.into_iter().collect();
     let io = in_parallel(&jobs, |job| store.graph_job_io(job).map_err(failed))?;
+    // The owners of every node the index will hold of those named, read with the rest.
+    let filed: Vec<NodeRef> = named
+        .iter()
+        .zip(&graph)
+        .filter(|(_, lineage)| lineage.is_some())
+        .map(|(dataset, _)| NodeRef::from(dataset))
+        .chain(jobs.iter().zip(&io).filter(|(_, io)| io.is_some()).map(|(job, _)| NodeRef::from(job)))
+        .collect();
+    let owners_read = match owners {
+        Some(_) => in_parallel(&filed, |node| stored_owners(store, node).map_err(|error| error.to_string()))?,
+        None => Vec::new(),
+    };
     let records_read = started.elapsed() - names_read;
     let mut newer = Vec::new();
     for (dataset, lineage) in named.into_iter().zip(graph) {
@@ -556,17 +568,14 @@ fn catch_up(
             newer.push((dataset, lineage));
         }
     }
-    let mut filed: Vec<NodeRef> = newer.iter().map(|(dataset, _)| NodeRef::from(dataset)).collect();
     for (job, io) in jobs.iter().zip(io) {
         if let Some((inputs, outputs)) = io {
             index.ensure_job(job);
             index.set_job_io(job, &inputs, &outputs);
-            filed.push(NodeRef::from(job));
         }
     }
     if let Some(owners) = owners {
-        let stored = in_parallel(&filed, |node| stored_owners(store, node).map_err(|error| error.to_string()))?;
-        for (node, named) in filed.iter().zip(stored) {
+        for (node, named) in filed.iter().zip(owners_read) {
             if let Some(number) = index.node_number(node) {
                 owners.set(number, &named);
             }
