@@ -14,9 +14,9 @@
 //! byte, 1 when the owners table was complete at the capture, then its image) and the column
 //! graph ([`LineageIndex::write_snapshot_columns`]). Start-up reads the header and the first
 //! two sections, and serves (the owners caught up like the index when the snapshot is behind
-//! the store; loaded from the store as without a snapshot when it kept none); the column section is read
-//! by the column loader beside the writer and installed like a load from the store (outputs
-//! the writer set meanwhile keep theirs).
+//! the store; loaded from the store as without a snapshot when it kept none); the column
+//! section is read by the column loader beside the writer and installed like a load from the
+//! store (outputs the writer set meanwhile keep theirs).
 //! If the column section turns out damaged, the loader falls back to the store's records.
 //! The file is used only when all of these hold:
 //! - the header and the dataset graph read whole and its checksum matches;
@@ -438,7 +438,7 @@ fn read(file: std::fs::File, store: &Store, identity: &str) -> Result<Opened, Un
     let nodes = index.snapshot_nodes();
     let node_count = index.dataset_count() + index.job_count();
     let (owners, _) = section(&mut file, &[], |body, len| read_owners(body, len, node_count))?;
-    // Events after the snapshot may have changed owners: those load from the store.
+    // Caught up below with the index, when events came after the snapshot.
     let mut owners = owners.map(NodeOwners::from_image);
     let newer = match written < last {
         true => catch_up(&mut index, owners.as_mut(), store, written, last)
