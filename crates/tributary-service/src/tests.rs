@@ -258,9 +258,7 @@ fn a_waiting_writer_gets_the_state_at_the_next_unit() {
     // The start-up loads write the state too: done first, so the only writer waiting below is
     // the test's (a loader counted as waiting would end the hold before the test's writer asks).
     shared.wait_for_columns().expect("columns");
-    while !shared.read_state().owners.ready() {
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    wait_for_owners(&service);
     let key = ("units".to_owned(), 0);
     let mut units = 0;
     let holds = crate::change::in_units(shared, |_| {
@@ -797,11 +795,7 @@ mod snapshot {
     /// writes keeps them (a close during the load writes it without them), whatever the
     /// scheduler did: for tests comparing the files' bytes.
     fn close_once_owners_loaded(service: Service) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !service.shared.read_state().owners.ready() {
-            assert!(std::time::Instant::now() < deadline, "the owners never loaded");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        super::wait_for_owners(&service);
         close(service);
     }
 
@@ -1162,28 +1156,29 @@ mod snapshot {
 
     /// A close whose index is at the snapshot's sequence writes no new file, unless that file
     /// was taken while the owners were loading and they have loaded since: then it writes one
-    /// that keeps them.
+    /// that keeps them, and the next start-up has them from it.
     #[test]
     fn a_snapshot_without_the_owners_is_written_again_once_they_are_loaded() {
         let temp = tempfile::tempdir().expect("tempdir");
         let dir = temp.path().join("store");
         write_chain(&dir, 6);
         let service = open(&dir);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !service.shared.read_state().owners.ready() {
-            assert!(std::time::Instant::now() < deadline, "the owners never loaded");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        super::wait_for_owners(&service);
         service.shared.wait_for_columns().expect("columns");
         let sequence = service.shared.read_state().index.watermark().sequence;
         let at = |owners| Some(crate::snapshot::SnapshotFile { sequence, owners });
         *service.shared.snapshot_at.lock().expect("lock") = at(true);
         assert!(crate::snapshot::capture(&service.shared, &dir).expect("capture").is_none(), "current: not again");
+        // The file on disk says it keeps no owners (as one taken during their load).
         *service.shared.snapshot_at.lock().expect("lock") = at(false);
         assert!(
             crate::snapshot::capture(&service.shared, &dir).expect("capture").is_some(),
             "written without the owners: again"
         );
+        close(service);
+        let service = open(&dir);
+        assert_eq!(service.index_origin(), IndexOrigin::Snapshot);
+        assert!(service.shared.read_state().owners.read_from_snapshot(), "the close's file keeps the owners");
         close(service);
     }
 
@@ -2008,6 +2003,16 @@ fn ownership_event(
     serde_json::to_vec(&event).expect("json")
 }
 
+/// Waits (at most 30 s) until the nodes' owners are known: loaded after start-up, or read
+/// with the index snapshot.
+fn wait_for_owners(service: &Service) {
+    let started = std::time::Instant::now();
+    while !service.shared.read_state().owners.ready() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the owners never loaded");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// The owners the state keeps for every node the store lists, or that the index holds, equal
 /// what the node's stored `ownership` facet names.
 fn assert_owners_agree_with_the_store(service: &Service, what: &str) {
@@ -2046,11 +2051,7 @@ fn a_failed_owners_load_is_tried_again() {
         }
     });
     let shared = &service.shared;
-    let started = std::time::Instant::now();
-    while !shared.read_state().owners.ready() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "owners never loaded");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_for_owners(&service);
     // As at start-up, with a store that refuses the first three attempts.
     shared.write_state().owners = crate::mesh::NodeOwners::loading();
     shared.owners_load_end.begin();
@@ -2083,11 +2084,7 @@ fn a_large_report_waits_for_the_owners_load() {
         }
     });
     let shared = &service.shared;
-    let started = std::time::Instant::now();
-    while !shared.read_state().owners.ready() {
-        assert!(started.elapsed() < Duration::from_secs(30), "owners never loaded");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_owners(&service);
     let numbers: Vec<tributary_graph::NodeNumber> = {
         let state = shared.read_state();
         (0..8)
@@ -2152,14 +2149,7 @@ fn kept_owners_follow_every_ownership_facet_and_a_restart() {
             service.ingest(&ownership_event(minute, &job, &dataset, dataset_owners, job_owners)).await.expect("ingest");
         }
     });
-    let wait_ready = |service: &Service| {
-        let started = std::time::Instant::now();
-        while !service.shared.read_state().owners.ready() {
-            assert!(started.elapsed() < std::time::Duration::from_secs(30), "owners never loaded");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    };
-    wait_ready(&service);
+    wait_for_owners(&service);
     assert_owners_agree_with_the_store(&service, "after ingest");
     let groups = runtime()
         .block_on(service.group_impact(vec![
@@ -2239,7 +2229,7 @@ fn kept_owners_follow_every_ownership_facet_and_a_restart() {
     std::fs::remove_file(crate::snapshot::path(&dir)).expect("remove the snapshot");
     let service = Service::open(config()).expect("reopen");
     assert_eq!(service.index_origin(), crate::IndexOrigin::Rebuilt);
-    wait_ready(&service);
+    wait_for_owners(&service);
     assert!(!service.shared.read_state().owners.read_from_snapshot());
     assert_owners_agree_with_the_store(&service, "after a restart, loaded from the owner index");
     service.close();
