@@ -800,12 +800,13 @@ mod snapshot {
     }
 
     /// Opens the store in `dir`, checks how its index was made and that it answers
-    /// `expected`, and closes it.
+    /// `expected`, and closes it once its owners are known (so the snapshot it leaves is the
+    /// same whatever the scheduler did: tests compare files written this way).
     fn assert_reopens(dir: &Path, origin: IndexOrigin, expected: &[String], what: &str) {
         let service = open(dir);
         assert_eq!(service.index_origin(), origin, "{what}");
         assert_eq!(answers(&service), expected, "{what}");
-        close(service);
+        close_once_owners_loaded(service);
     }
 
     /// Counts, the watermark and every dataset's lineage both ways, in a canonical order
