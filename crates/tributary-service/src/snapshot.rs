@@ -17,7 +17,8 @@
 //! the store; loaded from the store as without a snapshot when it kept none); the column
 //! section is read by the column loader beside the writer and installed like a load from the
 //! store (outputs the writer set meanwhile keep theirs).
-//! If the column section turns out damaged, the loader falls back to the store's records.
+//! If the column section turns out damaged, the loader falls back to the store's records;
+//! if the owners section does, they load from the store as when the snapshot kept none.
 //! The file is used only when all of these hold:
 //! - the header and the dataset graph read whole and its checksum matches;
 //! - its format is this build's;
@@ -121,7 +122,13 @@ pub(crate) fn load(
         Err(error) => Err(Unused::Unreadable(error.to_string())),
     };
     match outcome {
-        Ok(Opened { index, owners, columns, nodes, written, newer }) => {
+        Ok(Opened { index, owners, owners_damaged, columns, nodes, written, newer }) => {
+            if let Some(why) = owners_damaged {
+                warn!(
+                    path = %path.display(),
+                    "the index snapshot's owners section is damaged ({why}); the owners load from the store"
+                );
+            }
             info!(
                 path = %path.display(),
                 written,
@@ -392,6 +399,8 @@ struct Opened {
     index: LineageIndex,
     /// The nodes' owners, when the snapshot kept them (caught up with the store).
     owners: Option<NodeOwners>,
+    /// Why the owners section was not used, when it was damaged (the owners then load).
+    owners_damaged: Option<String>,
     /// The file at its column section, and the kinds of the nodes that section refers to.
     columns: std::io::BufReader<std::fs::File>,
     nodes: tributary_graph::SnapshotNodes,
@@ -437,7 +446,16 @@ fn read(file: std::fs::File, store: &Store, identity: &str) -> Result<Opened, Un
     })?;
     let nodes = index.snapshot_nodes();
     let node_count = index.dataset_count() + index.job_count();
-    let (owners, _) = section(&mut file, &[], |body, len| read_owners(body, len, node_count))?;
+    // A damaged owners section costs the owners only: the graph's section vouched for the
+    // graph, the column section's checksum will vouch for the columns (read from where this
+    // section's length says they start; a damaged length makes them damaged too, and the
+    // loader then reads the store's records), and the owners load from the store as when the
+    // snapshot was taken before they had loaded.
+    let (owners, owners_damaged) = match section(&mut file, &[], |body, len| read_owners(body, len, node_count)) {
+        Ok((owners, _)) => (owners, None),
+        Err(Unused::Damaged(why)) => (None, Some(why)),
+        Err(other) => return Err(other),
+    };
     // Caught up below with the index, when events came after the snapshot.
     let mut owners = owners.map(NodeOwners::from_image);
     let newer = match written < last {
@@ -446,7 +464,7 @@ fn read(file: std::fs::File, store: &Store, identity: &str) -> Result<Opened, Un
         false => Vec::new(),
     };
     index.set_watermark(Watermark { sequence: last, events: last, offsets: Vec::new() });
-    Ok(Opened { index, owners, columns: file, nodes, written, newer })
+    Ok(Opened { index, owners, owners_damaged, columns: file, nodes, written, newer })
 }
 
 /// The owners section: a flag byte (1: the table follows, complete at the capture; 0: it was

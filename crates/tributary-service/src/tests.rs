@@ -1227,13 +1227,22 @@ mod snapshot {
             damaged[at] ^= 0x01;
             std::fs::write(&file, &damaged).expect("write");
             let service = open(&dir);
-            // A damaged header, dataset graph or owners section: rebuilt. A damaged column
-            // section: the dataset graph is used, the columns come from the store.
-            let expected_origin = if at < columns_at { IndexOrigin::Rebuilt } else { IndexOrigin::Snapshot };
+            // A damaged header or dataset graph: rebuilt. A damaged owners section: the
+            // dataset graph is used, the owners load from the store (and, when the damage is
+            // in the section's length, the columns too: they are read from where it says they
+            // start). A damaged column section: the graph is used, the columns come from the
+            // store.
+            let expected_origin = if at < owners_at { IndexOrigin::Rebuilt } else { IndexOrigin::Snapshot };
             assert_eq!(service.index_origin(), expected_origin, "byte {at} flipped");
+            if (owners_at..columns_at).contains(&at) {
+                // (None once the loader found the columns damaged too and removed the file.)
+                let taken = service.shared.snapshot_at.lock().expect("lock").is_some_and(|file| file.owners);
+                assert!(!taken, "byte {at} flipped: the snapshot's owners are not taken");
+            }
             assert_eq!(answers(&service), expected, "byte {at} flipped");
             close_once_owners_loaded(service);
-            // Either way the close wrote a whole snapshot again.
+            // Either way the close wrote a whole snapshot again, the owners loaded from the
+            // store included.
             assert_eq!(std::fs::read(&file).expect("read"), clean, "byte {at} flipped");
         }
         // A sequence that reads 4 events behind (12 -> 8) would be caught up, from the wrong
