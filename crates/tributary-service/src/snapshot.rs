@@ -67,7 +67,9 @@ const FORMAT: u32 = 5;
 /// read at every start-up; the fast levels decode at several hundred MB/s.
 const ZSTD_LEVEL: i32 = 1;
 /// A section's decoded bytes are at most this many times its compressed ones (the index
-/// compresses about 3x): a damaged length cannot make the reader expect a huge section.
+/// compresses about 3x), plus the per-node table a section may hold (the owners': one `u32`
+/// a node, mostly the same few numbers, which compresses far more): a length that a writer
+/// bug or a crafted file vouched for cannot make the reader expect a huge section.
 const MAX_EXPANSION: u64 = 256;
 /// Magic, format, sequence, identity length.
 const FIXED_HEADER: usize = 8 + 4 + 8 + 4;
@@ -178,7 +180,7 @@ impl PendingColumns {
     /// the newer lineage too).
     pub(crate) fn read(mut self) -> Result<(tributary_graph::SnapshotColumns, NewerColumns), String> {
         let outcome = (|| -> Result<tributary_graph::SnapshotColumns, Unused> {
-            let (columns, rest) = section(&mut self.file, &[], |body, len| {
+            let (columns, rest) = section(&mut self.file, &[], 0, |body, len| {
                 LineageIndex::read_snapshot_columns(body, len, &self.nodes)
                     .map_err(|error| Unused::Damaged(error.to_string()))
             })?;
@@ -205,10 +207,12 @@ type SectionBytes<'a> = std::io::BufReader<std::io::Take<zstd::stream::read::Dec
 /// Reads one section (its length, its decoded length, its zstd frame, their checksum, which
 /// covers `covered` first: bytes read before), checks the checksum, then decodes it through
 /// `decode` and returns what that made and how many bytes follow the section. Nothing is
-/// decoded from bytes the checksum does not vouch for.
+/// decoded from bytes the checksum does not vouch for. `table` is the size of a per-node
+/// table the section may hold beyond [`MAX_EXPANSION`] (see there).
 fn section<T>(
     file: &mut std::io::BufReader<std::fs::File>,
     covered: &[u8],
+    table: u64,
     decode: impl for<'a> FnOnce(&mut SectionBytes<'a>, usize) -> Result<T, Unused>,
 ) -> Result<(T, u64), Unused> {
     let unreadable = |error: std::io::Error| Unused::Unreadable(error.to_string());
@@ -240,7 +244,7 @@ fn section<T>(
     }
     let (decoded_length, frame) = bytes.split_at(8);
     let decoded_length = u64::from_le_bytes(decoded_length.try_into().expect("8 bytes"));
-    if decoded_length > (frame.len() as u64).saturating_mul(MAX_EXPANSION).max(1 << 20) {
+    if decoded_length > (frame.len() as u64).saturating_mul(MAX_EXPANSION).max(1 << 20).saturating_add(table) {
         return Err(Unused::Damaged(format!("a section of {} bytes says it decodes to {decoded_length}", frame.len())));
     }
     let damaged = |error: std::io::Error| Unused::Damaged(format!("a section does not decode: {error}"));
@@ -441,7 +445,7 @@ fn read(file: std::fs::File, store: &Store, identity: &str) -> Result<Opened, Un
     }
     // The header is covered by the first section's checksum.
     header.extend_from_slice(&found);
-    let (mut index, _) = section(&mut file, &header, |body, len| {
+    let (mut index, _) = section(&mut file, &header, 0, |body, len| {
         LineageIndex::read_snapshot_graph(body, len).map_err(|error| Unused::Damaged(error.to_string()))
     })?;
     let nodes = index.snapshot_nodes();
@@ -451,8 +455,8 @@ fn read(file: std::fs::File, store: &Store, identity: &str) -> Result<Opened, Un
     // section's length says they start; a damaged length makes them damaged too, and the
     // loader then reads the store's records), and the owners load from the store as when the
     // snapshot was taken before they had loaded.
-    let (owners, owners_damaged) = match section(&mut file, &[], |body, len| read_owners(body, len, node_count)) {
-        Ok((owners, _)) => (owners, None),
+    let (owners, owners_damaged) = match read_owners_section(&mut file, node_count) {
+        Ok(owners) => (owners, None),
         Err(Unused::Damaged(why)) => (None, Some(why)),
         Err(other) => return Err(other),
     };
@@ -477,6 +481,17 @@ fn write_owners(out: &mut impl Write, owners: Option<&OwnersImage>) -> std::io::
         }
         None => out.write_all(&[0]),
     }
+}
+
+/// The owners section of a snapshot whose graph has `nodes` nodes: at most its flag, two
+/// counts and a `u32` a node beyond what any section may hold (at a million nodes the table
+/// is 4 MB and compresses more than a thousand times).
+fn read_owners_section(
+    file: &mut std::io::BufReader<std::fs::File>,
+    nodes: usize,
+) -> Result<Option<OwnersImage>, Unused> {
+    let table = 1 + 4 + 4 + 4 * nodes as u64;
+    section(file, &[], table, |body, len| read_owners(body, len, nodes)).map(|(owners, _)| owners)
 }
 
 fn read_owners(input: &mut impl Read, len: usize, nodes: usize) -> Result<Option<OwnersImage>, Unused> {
@@ -867,6 +882,39 @@ impl<W: Write> Write for CountingWriter<W> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Seek, Write};
+
+    /// The owners section of a large mesh whose nodes share a few owner lists: its per-node
+    /// table compresses far more than any other section (a million nodes: 3.8 MB in 2.5 KB,
+    /// which a bound of [`super::MAX_EXPANSION`] alone refused, so a 1M store's snapshot
+    /// always lost its owners). It reads back; the same bytes with more nodes claimed than
+    /// the graph has are refused.
+    #[test]
+    fn a_large_owners_table_that_compresses_well_reads_back() {
+        let nodes = 1_000_000;
+        let image = crate::mesh::OwnersImage::uniform(nodes, &["team:orders", "team:payments"]);
+        let section = super::encode_section(&[], |body| super::write_owners(body, Some(&image))).expect("encode");
+        assert!(
+            section.decoded_length > (section.frame.len() as u64) * super::MAX_EXPANSION,
+            "the table compresses past the ordinary bound ({} in {})",
+            section.decoded_length,
+            section.frame.len()
+        );
+        let mut file = tempfile::tempfile().expect("tempfile");
+        file.write_all(&(8 + section.frame.len() as u64).to_le_bytes()).expect("write");
+        file.write_all(&section.decoded_length.to_le_bytes()).expect("write");
+        file.write_all(&section.frame).expect("write");
+        file.write_all(&section.checksum.to_le_bytes()).expect("write");
+        let mut read = |graph_nodes: usize| {
+            file.rewind().expect("rewind");
+            let mut reader = std::io::BufReader::new(file.try_clone().expect("clone"));
+            super::read_owners_section(&mut reader, graph_nodes)
+        };
+        let read_back = read(nodes).expect("read back").expect("the table was kept");
+        assert!(read_back == image, "the same table");
+        assert!(read(nodes / 2).is_err(), "more nodes than the graph has");
+    }
+
     /// Every item read once, answers in the items' order, the first error by item order,
     /// with fewer items than threads, as many, and more.
     #[test]

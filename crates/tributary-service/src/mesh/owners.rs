@@ -86,12 +86,21 @@ pub(crate) struct NodeOwners {
 /// Its bytes (little-endian; strings are a `u32` length and UTF-8): the count of owner lists,
 /// each its count of owners and each owner's name, then whether a role follows (`u8`) and
 /// the role; then the count of nodes and, per node number, 1 + its list's position (0: none).
+#[cfg_attr(test, derive(PartialEq))]
 pub(crate) struct OwnersImage {
     by_node: Vec<u32>,
     sets: Vec<FacetOwners>,
 }
 
 impl OwnersImage {
+    /// A table of `nodes` nodes owned in turn by each of `owners` (one owner a list).
+    #[cfg(test)]
+    pub(crate) fn uniform(nodes: usize, owners: &[&str]) -> Self {
+        let sets: Vec<FacetOwners> = owners.iter().map(|owner| vec![((*owner).to_owned(), None)].into()).collect();
+        let by_node = (0..nodes).map(|node| 1 + (node % sets.len()) as u32).collect();
+        Self { by_node, sets }
+    }
+
     pub(crate) fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
         let number = |value: usize| {
             u32::try_from(value)
