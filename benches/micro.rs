@@ -26,6 +26,10 @@
 //!   is the ceiling the store puts on ingest for a given number of keys per event, whatever
 //!   the code around it does.
 //!
+//! - `mesh_load/*`: `Service::open` and `close` of a store holding only a mesh shaped like the
+//!   1M bench's (48 domains, 4,022 products, 269,474 claimed datasets): the applied mesh's
+//!   read at start-up (`MESH_LOAD_PRODUCTS` for another number of products).
+//!
 //! `cargo bench --bench micro` (filter: `cargo bench --bench micro -- index/`).
 
 use std::hint::black_box;
@@ -491,5 +495,61 @@ fn store_keys(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, ingest, index, sql, snapshot, store_keys);
+/// Start-up of a store holding only a mesh shaped like the 1M bench's (`benches/probes/
+/// apply_mesh.py` on the 1M data: 48 domains, 4,022 products, 269,998 claimed datasets):
+/// here 48 domains and 4,022 products of 25 output ports and 42 internal datasets each
+/// (269,474 datasets, every fifth product restricted), no events. `Service::open` then
+/// `close`: the applied mesh's read (its documents and the membership of every claimed
+/// dataset) is most of it. `MESH_LOAD_PRODUCTS` changes the number of products.
+fn mesh_load(c: &mut Criterion) {
+    const DOMAINS: usize = 48;
+    const PORTS: usize = 25;
+    const INTERNAL: usize = 42;
+    let products: usize = std::env::var("MESH_LOAD_PRODUCTS").ok().and_then(|n| n.parse().ok()).unwrap_or(4_022);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = ServiceConfig { data_dir: Some(dir.path().to_path_buf()), ..ServiceConfig::default() };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let service = Service::open(config.clone()).expect("store opens");
+    let started = std::time::Instant::now();
+    runtime.block_on(async {
+        for d in 0..DOMAINS {
+            let domain = serde_json::json!({
+                "kind": "Domain", "id": format!("logistics{d}"), "name": format!("logistics{d}"),
+                "owners": [{"name": format!("head-of-logistics{d}")}],
+                "namespaces": [format!("postgres://logistics{d}-oltp.acme.internal:5432")],
+            });
+            service.apply_domain(domain.to_string()).await.expect("domain applies");
+        }
+        for p in 0..products {
+            let d = p % DOMAINS;
+            let namespace = format!("postgres://logistics{d}-oltp.acme.internal:5432");
+            let dataset = |layer: &str, n: usize| {
+                serde_json::json!({"namespace": namespace, "name": format!("logistics{d}_{layer}.public.invoices_{p}_{n}")})
+            };
+            let id = format!("logistics{d}.p{p}");
+            let product = serde_json::json!({
+                "kind": "DataProduct", "id": id, "name": id, "domain": format!("logistics{d}"),
+                "owners": [{"name": format!("team-{id}")}],
+                "classification": if p % 5 == 4 { "restricted" } else { "internal" },
+                "outputPorts": (0..PORTS).map(|n| serde_json::json!({"name": format!("port{n}"), "dataset": dataset("products", n)})).collect::<Vec<_>>(),
+                "internalDatasets": (0..INTERNAL).map(|n| dataset("marts", n)).collect::<Vec<_>>(),
+            });
+            service.apply_product(product.to_string()).await.expect("product applies");
+        }
+    });
+    service.close();
+    drop(service);
+    eprintln!("mesh_load: {DOMAINS} domains and {products} products applied in {:.1} s", started.elapsed().as_secs_f64());
+    let mut group = c.benchmark_group("mesh_load");
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group.bench_function(format!("open_{products}_products"), |b| {
+        b.iter(|| {
+            let service = Service::open(config.clone()).expect("store opens");
+            service.close();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse, ingest, index, sql, snapshot, store_keys, mesh_load);
 criterion_main!(benches);
