@@ -17,7 +17,12 @@ use crate::{LineageIndex, Node, NodeNumber};
 
 #[derive(Default)]
 pub(crate) struct Labels {
-    datasets: HashMap<DatasetId, u32>,
+    /// The labels of datasets without a node yet, by name: a node added later takes its label
+    /// from here. (A labelled dataset with a node has its label in `node` only: a mesh whose
+    /// datasets are in the graph, the common case, keeps no second copy of their names.)
+    waiting: HashMap<DatasetId, u32>,
+    /// Whether some dataset may be labelled; when not, every job's label is 0 without a look.
+    any_dataset: bool,
     namespaces: HashMap<String, u32>,
     /// By node index: a dataset's label, a job's derived label.
     node: Vec<u32>,
@@ -26,13 +31,13 @@ pub(crate) struct Labels {
 }
 
 impl Labels {
-    /// The label of a dataset node just added.
-    pub(crate) fn dataset_label(&self, node: &Node) -> u32 {
-        if self.datasets.is_empty() {
+    /// The label of a dataset node just added (taken from `waiting`).
+    pub(crate) fn take_dataset_label(&mut self, node: &Node) -> u32 {
+        if self.waiting.is_empty() {
             return 0;
         }
-        // One lookup per new dataset node, and only once some dataset is labelled.
-        self.datasets.get(&DatasetId::new(&*node.namespace, &*node.name)).copied().unwrap_or(0)
+        // One lookup per new dataset node, and only while some dataset waits for its node.
+        self.waiting.remove(&DatasetId::new(&*node.namespace, &*node.name)).unwrap_or(0)
     }
 
     pub(crate) fn set_node(&mut self, index: NodeIndex, label: u32) {
@@ -50,20 +55,33 @@ impl Labels {
 
 impl LineageIndex {
     /// Replaces every label: datasets by name, namespaces by name (0 is no label and may be
-    /// left out). Linear in the labelled datasets, the namespaces and the jobs' outputs.
-    pub fn set_labels(&mut self, datasets: HashMap<DatasetId, u32>, namespaces: HashMap<String, u32>) {
+    /// left out). Linear in the labelled datasets, the namespaces and the jobs' outputs; a
+    /// dataset's name is copied only when it has no node yet.
+    pub fn set_labels<'a>(
+        &mut self,
+        datasets: impl IntoIterator<Item = (&'a DatasetId, u32)>,
+        namespaces: HashMap<String, u32>,
+    ) {
         let mut node = vec![0; self.is_job.len()];
-        for (id, &label) in &datasets {
-            if let Some(index) = self.dataset_index(id) {
-                node[index.index()] = label;
+        let mut waiting = HashMap::new();
+        let mut any_dataset = false;
+        for (id, label) in datasets {
+            if label == 0 {
+                continue;
+            }
+            any_dataset = true;
+            match self.dataset_index(id) {
+                Some(index) => node[index.index()] = label,
+                None => {
+                    waiting.insert(id.clone(), label);
+                }
             }
         }
         let namespace =
             self.names.namespace_names().iter().map(|ns| namespaces.get(&**ns).copied().unwrap_or(0)).collect();
-        let any_dataset_label = !datasets.is_empty();
-        self.labels = Labels { datasets, namespaces, node, namespace };
+        self.labels = Labels { waiting, any_dataset, namespaces, node, namespace };
         self.generation = crate::Generation::next();
-        if any_dataset_label {
+        if any_dataset {
             for index in 0..self.is_job.len() {
                 if self.is_job[index] {
                     let job = NodeIndex::new(index);
@@ -80,15 +98,18 @@ impl LineageIndex {
     pub fn relabel_datasets(&mut self, changes: impl IntoIterator<Item = (DatasetId, u32)>) {
         let mut writers: HashSet<NodeIndex> = HashSet::new();
         for (id, label) in changes {
-            let index = self.dataset_index(&id);
-            if label == 0 {
-                self.labels.datasets.remove(&id);
-            } else {
-                self.labels.datasets.insert(id, label);
-            }
-            if let Some(index) = index {
-                self.labels.set_node(index, label);
-                writers.extend(self.graph.neighbors_directed(index, PetDirection::Incoming));
+            self.labels.any_dataset |= label != 0;
+            match self.dataset_index(&id) {
+                Some(index) => {
+                    self.labels.set_node(index, label);
+                    writers.extend(self.graph.neighbors_directed(index, PetDirection::Incoming));
+                }
+                None if label == 0 => {
+                    self.labels.waiting.remove(&id);
+                }
+                None => {
+                    self.labels.waiting.insert(id, label);
+                }
             }
         }
         for job in writers {
@@ -100,7 +121,7 @@ impl LineageIndex {
 
     /// The label of the first labelled dataset `job` writes, in (namespace, name) order.
     pub(crate) fn job_label(&self, job: NodeIndex) -> u32 {
-        if self.labels.datasets.is_empty() {
+        if !self.labels.any_dataset {
             return 0;
         }
         let mut first: Option<(NodeIndex, u32)> = None;

@@ -294,7 +294,7 @@ impl LineageIndex {
         self.namespace_of.push(namespace_number);
         self.names.insert(&self.nodes, index);
         let label = match kind {
-            NodeKind::Dataset => self.labels.dataset_label(&self.nodes[index.index()]),
+            NodeKind::Dataset => self.labels.take_dataset_label(&self.nodes[index.index()]),
             // A new job writes nothing yet.
             NodeKind::Job => 0,
         };

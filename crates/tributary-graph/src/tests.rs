@@ -432,7 +432,7 @@ fn labels_follow_names_outputs_and_later_nodes() {
         .collect();
     let namespaces: HashMap<String, u32> =
         [("ns1".to_owned(), 3), ("jobs0".to_owned(), 4), ("ns9".to_owned(), 5)].into();
-    index.set_labels(datasets.clone(), namespaces.clone());
+    index.set_labels(datasets.iter().map(|(id, &label)| (id, label)), namespaces.clone());
     assert_eq!(labels(&index), expected(&index, &datasets, &namespaces));
     // New jobs, changed outputs and new datasets and namespaces keep them.
     index.set_job_io(&JobId::new("jobs0", "j3"), &[ds("x")], &[DatasetId::new("ns9", "later"), ds("y")]);
@@ -442,9 +442,22 @@ fn labels_follow_names_outputs_and_later_nodes() {
         &[DatasetId::new("ns2", "d2"), DatasetId::new("ns1", "d1")],
     );
     assert_eq!(labels(&index), expected(&index, &datasets, &namespaces));
+    // Some relabelled: with a node, without one yet (labelled, or labelled and then not),
+    // and with a node that had none; the nodes added later take what was said last.
+    let mut datasets = datasets;
+    let (soon, dropped) = (DatasetId::new("ns9", "soon"), DatasetId::new("ns9", "dropped"));
+    let changes = [(DatasetId::new("ns2", "d2"), 2), (soon.clone(), 6), (dropped.clone(), 4), (ds("y"), 3)];
+    index.relabel_datasets(changes.clone());
+    index.relabel_datasets([(dropped.clone(), 0)]);
+    for (id, label) in changes {
+        datasets.insert(id, label);
+    }
+    datasets.remove(&dropped);
+    index.set_job_io(&JobId::new("jobs0", "j9"), &[ds("x")], &[dropped, soon]);
+    assert_eq!(labels(&index), expected(&index, &datasets, &namespaces));
     // Labels replaced.
     let (datasets, namespaces) = (HashMap::new(), HashMap::from([("db".to_owned(), 1)]));
-    index.set_labels(datasets.clone(), namespaces.clone());
+    index.set_labels(datasets.iter().map(|(id, &label)| (id, label)), namespaces.clone());
     assert_eq!(labels(&index), expected(&index, &datasets, &namespaces));
 }
 
@@ -973,7 +986,7 @@ fn the_generation_moves_with_edges_and_labels_only() {
     index.set_job_io(&job, std::slice::from_ref(&a), &[b.clone(), c.clone()]);
     let second = index.generation();
     assert_ne!(second, first);
-    index.set_labels(HashMap::from([(c.clone(), 1)]), HashMap::new());
+    index.set_labels([(&c, 1)], HashMap::new());
     let third = index.generation();
     assert_ne!(third, second);
     // The job's label follows its outputs: dropping the labelled one moves it.

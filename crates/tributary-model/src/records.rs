@@ -37,7 +37,6 @@ versioned!(
     RunRecord,
     Observation,
     SchemaVersionRecord,
-    DocumentRecord,
     SchemaChangeRecord,
     SeenSchemaChange,
     crate::AuditRecord
@@ -467,9 +466,11 @@ mod map_as_pairs {
     }
 }
 
-/// One applied version of a mesh document (a data product or domain descriptor).
+/// One applied version of a mesh document (a data product or domain descriptor). `B` is what
+/// the body is read into: a JSON value, or (`Box<RawValue>`) its text, for a reader that
+/// parses it into the descriptor's type without building the value first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DocumentRecord {
+pub struct DocumentRecord<B = Value> {
     pub format: u8,
     pub id: String,
     /// 1 for the first applied version, then +1 per change.
@@ -477,7 +478,13 @@ pub struct DocumentRecord {
     pub applied_at: Timestamp,
     /// Content hash (hex) of the canonical descriptor; re-applying equal content is a no-op.
     pub hash: String,
-    pub body: Value,
+    pub body: B,
+}
+
+impl<B> Versioned for DocumentRecord<B> {
+    fn format(&self) -> u8 {
+        self.format
+    }
 }
 
 /// Owner names in an `ownership` facet (`owners[].name`), with their `type` if given.

@@ -1144,6 +1144,12 @@ impl Store {
 
     /// The current version of every mesh document of a kind.
     pub fn scan_documents(&self, kind: DocumentKind) -> Result<Vec<DocumentRecord>> {
+        self.scan_documents_as(kind)
+    }
+
+    /// [`Self::scan_documents`] with each body read into `B` (`Box<RawValue>`: its text, for
+    /// a reader that parses it into its own type; a body `B` cannot read fails the scan).
+    pub fn scan_documents_as<B: DeserializeOwned>(&self, kind: DocumentKind) -> Result<Vec<DocumentRecord<B>>> {
         let (current, _) = kind.prefixes();
         self.scan_json(&[current])
     }

@@ -90,8 +90,7 @@ impl Shared {
             ));
         }
         for (index, port) in product.output_ports.iter().enumerate() {
-            if let Some(other) =
-                mesh.membership.get(&port.dataset).filter(|m| m.product != product.id && m.port.is_some())
+            if let Some(other) = mesh.membership(&port.dataset).filter(|m| m.product != product.id && m.port.is_some())
             {
                 return Err(ServiceError::invalid(
                     format!("outputPorts[{index}].dataset"),
@@ -114,7 +113,7 @@ impl Shared {
                     .map(|(index, dataset)| (format!("internalDatasets[{index}]"), dataset)),
             );
         for (field, dataset) in claimed {
-            if let Some(other) = mesh.membership.get(dataset).filter(|m| m.domain != product.domain) {
+            if let Some(other) = mesh.membership(dataset).filter(|m| m.domain != product.domain) {
                 return Err(ServiceError::invalid(
                     field,
                     format!("`{dataset}` belongs to product `{}` of domain `{}`", other.product, other.domain),
@@ -149,8 +148,7 @@ impl Shared {
                 global_policies: mesh.global_policies.clone(),
                 domain_policies: mesh.domain_policies.clone(),
                 namespace_domain: mesh.namespace_domain.clone(),
-                membership: mesh.membership.clone(),
-                claims: mesh.claims.clone(),
+                members: mesh.members.clone(),
                 restricted: Arc::clone(&mesh.restricted),
                 ..MeshState::default()
             };

@@ -494,20 +494,16 @@ impl State {
         for (product, _) in mesh.products.values() {
             labels.product_label(&product.id, &product.domain);
         }
-        let datasets: HashMap<DatasetId, u32> = mesh
-            .membership
-            .iter()
-            .filter_map(|(id, membership)| {
-                labels.product_labels.get(membership.product.as_str()).map(|&label| (id.clone(), label))
-            })
-            .collect();
         let namespaces: HashMap<String, u32> = mesh
             .namespace_domain
             .iter()
             .map(|(namespace, domain)| (namespace.clone(), labels.domain_number(domain)))
             .collect();
-        self.mesh.group_labels = labels;
+        let datasets = mesh.memberships().filter_map(|(id, membership)| {
+            labels.product_labels.get(membership.product.as_str()).map(|&label| (id, label))
+        });
         self.index.set_labels(datasets, namespaces);
+        self.mesh.group_labels = labels;
     }
 
     /// [`Self::relabel`] after one product was applied: labels the product (a new one at the
@@ -516,15 +512,14 @@ impl State {
     pub(crate) fn relabel_product(&mut self, product: &str, affected: &HashSet<DatasetId>) {
         let Some((descriptor, _)) = self.mesh.products.get(product) else { return };
         let domain = descriptor.domain.clone();
-        let labels = &mut self.mesh.group_labels;
-        labels.product_label(product, &domain);
+        self.mesh.group_labels.product_label(product, &domain);
+        let labels = &self.mesh.group_labels;
         let changes: Vec<(DatasetId, u32)> = affected
             .iter()
             .map(|dataset| {
                 let label = self
                     .mesh
-                    .membership
-                    .get(dataset)
+                    .membership(dataset)
                     .and_then(|membership| labels.product_labels.get(membership.product.as_str()).copied())
                     .unwrap_or(0);
                 (dataset.clone(), label)

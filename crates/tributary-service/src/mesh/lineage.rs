@@ -134,8 +134,8 @@ impl Derivation {
         let mesh = &state.mesh;
         let products: Vec<String> = mesh.products.keys().cloned().collect();
         let number: HashMap<&str, u32> = products.iter().enumerate().map(|(n, id)| (id.as_str(), n as u32)).collect();
-        let mut members: Vec<(DatasetId, u32)> = Vec::with_capacity(mesh.membership.len());
-        for (dataset, membership) in &mesh.membership {
+        let mut members: Vec<(DatasetId, u32)> = Vec::with_capacity(mesh.member_count());
+        for (dataset, membership) in mesh.memberships() {
             if let Some(&product) = number.get(membership.product.as_str()) {
                 members.push((dataset.clone(), product));
             }

@@ -118,7 +118,7 @@ impl Shared {
                 if let Some(facet) = self.store.dataset_facet(&id, "ownership")? {
                     owners.extend(OwnerView::from_facet(Some(&facet), &format!("ownership facet of dataset {id}")));
                 }
-                if let Some(membership) = mesh.membership.get(&id)
+                if let Some(membership) = mesh.membership(&id)
                     && let Some((product, _)) = mesh.products.get(&membership.product)
                 {
                     let port =

@@ -40,7 +40,7 @@ impl MeshState {
             if input_domain == job_domain {
                 continue;
             }
-            let through_port = self.membership.get(input).is_some_and(|m| m.port.is_some());
+            let through_port = self.membership(input).is_some_and(|m| m.port.is_some());
             if !through_port {
                 let mut violation = Violation::new(
                     policy,
@@ -83,7 +83,7 @@ impl MeshState {
                 reached.extend(answer.columns.into_iter().map(|hit| (hit.dataset, hit.field, hit.path)));
             }
             for (reached_dataset, reached_field, path) in reached {
-                let Some(membership) = self.membership.get(&reached_dataset) else { continue };
+                let Some(membership) = self.membership(&reached_dataset) else { continue };
                 let Some(port_name) = &membership.port else { continue };
                 let Some((product, _)) = self.products.get(&membership.product) else { continue };
                 let Some(port) = product.output_ports.iter().find(|p| &p.name == port_name) else { continue };
