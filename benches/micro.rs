@@ -29,7 +29,7 @@
 //! - `mesh_load/*`: `Service::open` of a store holding a mesh shaped like the 1M bench's (48
 //!   domains, 4,022 products, 269,474 claimed datasets, an event a product writing them): the
 //!   applied mesh's read and the index's labelling at start-up (`MESH_LOAD_PRODUCTS` for
-//!   another number of products).
+//!   another number of products; `MESH_LOAD_DIR` keeps the store there).
 //!
 //! Allocations go through mimalloc, as in the server binary (`src/main.rs`); figures before
 //! session 41 were taken with the system allocator.
@@ -516,7 +516,9 @@ fn mesh_load(c: &mut Criterion) {
     const INTERNAL: usize = 42;
     let products: usize = std::env::var("MESH_LOAD_PRODUCTS").ok().and_then(|n| n.parse().ok()).unwrap_or(4_022);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let config = ServiceConfig { data_dir: Some(dir.path().to_path_buf()), ..ServiceConfig::default() };
+    // `MESH_LOAD_DIR`: the store is built there and kept (to start a server on it).
+    let data_dir = std::env::var_os("MESH_LOAD_DIR").map_or_else(|| dir.path().to_path_buf(), Into::into);
+    let config = ServiceConfig { data_dir: Some(data_dir), ..ServiceConfig::default() };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let service = Service::open(config.clone()).expect("store opens");
     let started = std::time::Instant::now();
