@@ -319,7 +319,8 @@ impl Service {
         // sled's first write after opening a store with a long log stalls (see
         // `Store::stabilize_recovered_log`): made here, on another core, while the index loads.
         // The applied mesh (its descriptors and the datasets they claim) does not depend on the
-        // index either: read beside it too (at 1M datasets with 4,022 products it takes ~2 s).
+        // index either: read beside it too (4,022 products claiming 270,000 datasets took ~2 s
+        // before session 41 made their structures lighter: benches/README.md).
         let (loaded, stabilized, mesh) = std::thread::scope(|scope| {
             let load_mesh = || mesh::MeshState::load(&store, config.policies.clone());
             let mesh_loading =
