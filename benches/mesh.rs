@@ -581,6 +581,7 @@ fn lineage_request(query: &QuerySpec, target: &Target) -> proto::LineageRequest 
         // The peers return dataset rows only; jobs and edges would be extra work they do not do.
         omit_edges: true,
         datasets_only: true,
+        node_table: false,
     }
 }
 

@@ -532,6 +532,7 @@ fn grpc_lineage_request(rng: &mut Rng, dataset: &Node, depth: u32, limit: u32) -
         limit,
         omit_edges: rng.chance(50),
         datasets_only: rng.chance(30),
+        node_table: false,
     }
 }
 

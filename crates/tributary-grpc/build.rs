@@ -73,7 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut chunk = tonic_prost_build::Config::new();
     chunk.enable_type_names();
-    for referenced in ["LineageNode", "LineageEdge", "Watermark"] {
+    for referenced in ["LineageNode", "LineageEdge", "LineageNodeTable", "Watermark"] {
         chunk.extern_path(format!(".tributary.v1.{referenced}"), format!("crate::proto::{referenced}"));
     }
     chunk.out_dir(&chunk_dir).compile_fds(chunk_only)?;

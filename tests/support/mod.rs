@@ -381,5 +381,6 @@ pub fn downstream_of_raw(omit_edges: bool, datasets_only: bool) -> tributary_grp
         limit: 0,
         omit_edges,
         datasets_only,
+        node_table: false,
     }
 }

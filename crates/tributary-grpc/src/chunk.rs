@@ -32,10 +32,6 @@ pub struct Encoded<M> {
 }
 
 impl<M> Encoded<M> {
-    fn new(body: Vec<u8>) -> Self {
-        Self::in_parts(Vec::new(), body)
-    }
-
     fn in_parts(mut parts: Vec<Bytes>, last: Vec<u8>) -> Self {
         parts.push(Bytes::from(last));
         Self { parts, message: PhantomData }
@@ -76,6 +72,8 @@ pub(crate) struct ChunkWriter {
     chunks: ChunkSender,
     /// The chunk being written.
     out: Vec<u8>,
+    /// The chunk's nodes, when the request asked for them in columns (`node_table`).
+    table: Option<NodeTable>,
     /// Nodes and edges in it.
     items: usize,
     per_chunk: usize,
@@ -84,51 +82,75 @@ pub(crate) struct ChunkWriter {
 }
 
 impl ChunkWriter {
-    pub(crate) fn new(chunks: ChunkSender) -> Self {
-        Self::with_chunk_size(chunks, LINEAGE_CHUNK)
+    /// A writer of `LineageNode` messages, or with `node_table` of one `LineageNodeTable` a
+    /// chunk.
+    pub(crate) fn new(chunks: ChunkSender, node_table: bool) -> Self {
+        Self::with_chunk_size(chunks, LINEAGE_CHUNK, node_table)
     }
 
-    fn with_chunk_size(chunks: ChunkSender, per_chunk: usize) -> Self {
-        Self { chunks, out: Vec::with_capacity(64 * 1024), items: 0, per_chunk: per_chunk.max(1), abandoned: false }
+    fn with_chunk_size(chunks: ChunkSender, per_chunk: usize, node_table: bool) -> Self {
+        Self {
+            chunks,
+            out: Vec::with_capacity(64 * 1024),
+            table: node_table.then(NodeTable::default),
+            items: 0,
+            per_chunk: per_chunk.max(1),
+            abandoned: false,
+        }
     }
 
-    /// Room for one more node or edge (a full chunk is sent first); `None` once the stream is
+    /// Counts one more node or edge (a full chunk is sent first); false once the stream is
     /// gone.
-    fn one_more(&mut self) -> Option<&mut Vec<u8>> {
+    fn one_more(&mut self) -> bool {
         if self.items == self.per_chunk {
             // The next chunk is about as long as this one.
             let next = Vec::with_capacity(self.out.len() + self.out.len() / 8);
-            let full = LineageChunk::new(std::mem::replace(&mut self.out, next));
+            let out = std::mem::replace(&mut self.out, next);
+            let full = self.close(out);
             self.abandoned |= self.chunks.send(Ok(full)).is_err();
             self.items = 0;
         }
         self.items += 1;
-        (!self.abandoned).then_some(&mut self.out)
+        !self.abandoned
+    }
+
+    /// The chunk of `out` and of the nodes in the table (field 6), which starts afresh.
+    fn close(&mut self, out: Vec<u8>) -> LineageChunk {
+        let parts = match &mut self.table {
+            Some(table) => std::mem::take(table).into_parts(6),
+            None => Vec::new(),
+        };
+        LineageChunk::in_parts(parts, out)
     }
 
     /// Sends the last chunk, marked and carrying `truncated` and the watermark (an empty answer
     /// is that chunk alone). A stream that is gone takes nothing.
     pub(crate) fn finish(mut self, truncated: bool, watermark: &proto::Watermark) {
-        encoding::bool::encode(3, &true, &mut self.out);
+        let mut out = std::mem::take(&mut self.out);
+        encoding::bool::encode(3, &true, &mut out);
         if truncated {
-            encoding::bool::encode(4, &truncated, &mut self.out);
+            encoding::bool::encode(4, &truncated, &mut out);
         }
-        encoding::message::encode(5, watermark, &mut self.out);
+        encoding::message::encode(5, watermark, &mut out);
+        let last = self.close(out);
         // Err only when the stream is gone: no one is left to tell.
-        let _gone = self.chunks.send(Ok(LineageChunk::new(self.out)));
+        let _gone = self.chunks.send(Ok(last));
     }
 }
 
 impl AnswerSink for ChunkWriter {
     fn node(&mut self, node: &NodeName, distance: u32) {
-        if let Some(out) = self.one_more() {
-            put_node(node, distance, out);
+        if self.one_more() {
+            match &mut self.table {
+                Some(table) => table.push(node, distance),
+                None => put_node(node, distance, &mut self.out),
+            }
         }
     }
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
-        if let Some(out) = self.one_more() {
-            put_edge(from, to, kind, out);
+        if self.one_more() {
+            put_edge(from, to, kind, &mut self.out);
         }
     }
 }
@@ -143,23 +165,30 @@ pub(crate) struct ResponseWriter {
     /// The part being written.
     out: Vec<u8>,
     part: usize,
+    /// The answer's nodes, when the request asked for them in columns (`node_table`).
+    table: Option<NodeTable>,
 }
 
 /// The length at which a `GetLineage` answer's part is closed and the next begun.
 const RESPONSE_PART: usize = 1 << 20;
 
-impl Default for ResponseWriter {
-    fn default() -> Self {
-        Self::with_part_size(RESPONSE_PART)
-    }
-}
-
 impl ResponseWriter {
-    fn with_part_size(part: usize) -> Self {
-        Self { done: Vec::new(), out: Vec::new(), part: part.max(1) }
+    /// A writer of `LineageNode` messages, or with `node_table` of one `LineageNodeTable`.
+    pub(crate) fn new(node_table: bool) -> Self {
+        Self::with_part_size(RESPONSE_PART, node_table)
+    }
+
+    fn with_part_size(part: usize, node_table: bool) -> Self {
+        Self { done: Vec::new(), out: Vec::new(), part: part.max(1), table: node_table.then(NodeTable::default) }
     }
 
     pub(crate) fn finish(mut self, truncated: bool, watermark: &proto::Watermark) -> LineageResponse {
+        if let Some(table) = self.table.take() {
+            // The table goes between the parts written (edges) and the last one.
+            let last = std::mem::take(&mut self.out);
+            self.done.push(Bytes::from(last));
+            self.done.extend(table.into_parts(5));
+        }
         if truncated {
             encoding::bool::encode(3, &truncated, &mut self.out);
         }
@@ -180,11 +209,95 @@ impl ResponseWriter {
 
 impl AnswerSink for ResponseWriter {
     fn node(&mut self, node: &NodeName, distance: u32) {
-        put_node(node, distance, self.part());
+        match &mut self.table {
+            Some(table) => table.push(node, distance),
+            None => put_node(node, distance, self.part()),
+        }
     }
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
         put_edge(from, to, kind, self.part());
+    }
+}
+
+/// The nodes of an answer in columns (`tributary.v1.LineageNodeTable`), written as the answer
+/// is read out: each column in a buffer of its own, already in its wire form, put together as
+/// parts of the message when the chunk or the response is closed (the names are not copied
+/// again). Each namespace is written once, the first time a node names it.
+#[derive(Default)]
+struct NodeTable {
+    /// Field 1: the namespaces met, in the order met.
+    namespaces: Vec<u8>,
+    /// Each namespace's position in field 1.
+    positions: std::collections::HashMap<std::sync::Arc<str>, u32>,
+    /// The namespace of the node before and its position: neighbours in an answer mostly
+    /// share one, which is then found without hashing its text.
+    last: Option<(std::sync::Arc<str>, u32)>,
+    /// Field 2's packed body: each node's namespace position.
+    namespace: Vec<u8>,
+    /// Field 3: the names.
+    names: Vec<u8>,
+    /// Fields 4 and 5's packed bodies: kinds and distances.
+    kinds: Vec<u8>,
+    distances: Vec<u8>,
+}
+
+impl NodeTable {
+    fn push(&mut self, node: &NodeName, distance: u32) {
+        let position = match &self.last {
+            Some((namespace, position)) if std::sync::Arc::ptr_eq(namespace, &node.namespace) => *position,
+            _ => self.position_of(&node.namespace),
+        };
+        push_varint(u64::from(position), &mut self.namespace);
+        // A repeated string's items are written even when empty.
+        put_delimited(3, node.name.len(), &mut self.names);
+        self.names.extend_from_slice(node.name.as_bytes());
+        push_varint(kind_number(node.kind) as u64, &mut self.kinds);
+        push_varint(u64::from(distance), &mut self.distances);
+    }
+
+    fn position_of(&mut self, namespace: &std::sync::Arc<str>) -> u32 {
+        let position = match self.positions.get(&**namespace) {
+            Some(&position) => position,
+            None => {
+                // Fewer namespaces than nodes, and nodes are fewer than 2^32.
+                let position = self.positions.len() as u32;
+                self.positions.insert(std::sync::Arc::clone(namespace), position);
+                put_delimited(1, namespace.len(), &mut self.namespaces);
+                self.namespaces.extend_from_slice(namespace.as_bytes());
+                position
+            }
+        };
+        self.last = Some((std::sync::Arc::clone(namespace), position));
+        position
+    }
+
+    /// The table as field `tag` of the answer, in parts (none when it holds no node).
+    fn into_parts(self, tag: u32) -> Vec<Bytes> {
+        if self.kinds.is_empty() {
+            return Vec::new();
+        }
+        let packed_len = |body: &[u8]| if body.is_empty() { 0 } else { delimited_len(2, body.len()) };
+        let body = self.namespaces.len()
+            + packed_len(&self.namespace)
+            + self.names.len()
+            + packed_len(&self.kinds)
+            + packed_len(&self.distances);
+        let mut head = Vec::with_capacity(16 + self.namespaces.len() + packed_len(&self.namespace));
+        put_delimited(tag, body, &mut head);
+        head.extend_from_slice(&self.namespaces);
+        if !self.namespace.is_empty() {
+            put_delimited(2, self.namespace.len(), &mut head);
+            head.extend_from_slice(&self.namespace);
+        }
+        let mut tail = Vec::with_capacity(packed_len(&self.kinds) + packed_len(&self.distances));
+        for (field, packed) in [(4, &self.kinds), (5, &self.distances)] {
+            if !packed.is_empty() {
+                put_delimited(field, packed.len(), &mut tail);
+                tail.extend_from_slice(packed);
+            }
+        }
+        vec![Bytes::from(head), Bytes::from(self.names), Bytes::from(tail)]
     }
 }
 
@@ -452,8 +565,18 @@ mod tests {
         per_chunk: usize,
         truncated: bool,
     ) -> Vec<LineageChunk> {
+        written_as(nodes, edges, per_chunk, truncated, false)
+    }
+
+    fn written_as(
+        nodes: &[(NodeName, u32)],
+        edges: &[(NodeName, NodeName, EdgeKind)],
+        per_chunk: usize,
+        truncated: bool,
+        node_table: bool,
+    ) -> Vec<LineageChunk> {
         let (sender, mut chunks) = tokio::sync::mpsc::unbounded_channel();
-        let mut writer = ChunkWriter::with_chunk_size(sender, per_chunk);
+        let mut writer = ChunkWriter::with_chunk_size(sender, per_chunk, node_table);
         for (node, distance) in nodes {
             writer.node(node, *distance);
         }
@@ -495,7 +618,7 @@ mod tests {
             shapes.into_iter().flat_map(|shape| [1, 7, 64, RESPONSE_PART].map(|part| (shape, part)))
         {
             for truncated in [false, true] {
-                let mut writer = ResponseWriter::with_part_size(part);
+                let mut writer = ResponseWriter::with_part_size(part, false);
                 for (node, distance) in nodes {
                     writer.node(node, *distance);
                 }
@@ -514,6 +637,7 @@ mod tests {
                     edges: whole.edges,
                     truncated,
                     watermark: Some(watermark()),
+                    node_table: None,
                 };
                 let bytes = ours.encode_to_vec();
                 assert_eq!(bytes.len(), ours.encoded_len());
@@ -525,6 +649,94 @@ mod tests {
                     edges.len()
                 );
                 assert_eq!(proto::LineageResponse::decode(&bytes[..]).unwrap(), expected);
+                assert_eq!(LineageResponse::decode(&bytes[..]).unwrap().encode_to_vec(), bytes);
+            }
+        }
+    }
+
+    /// The nodes a table stands for, as the generated `LineageNode`s; checks that its columns
+    /// are as long as one another and that it lists each namespace once.
+    fn table_nodes(table: &proto::LineageNodeTable) -> Vec<proto::LineageNode> {
+        let count = table.names.len();
+        assert_eq!((table.namespace.len(), table.kinds.len(), table.distances.len()), (count, count, count));
+        let distinct: std::collections::HashSet<&String> = table.namespaces.iter().collect();
+        assert_eq!(distinct.len(), table.namespaces.len(), "a namespace listed twice: {:?}", table.namespaces);
+        (0..count)
+            .map(|at| proto::LineageNode {
+                node: Some(proto::NodeRef {
+                    kind: table.kinds[at],
+                    namespace: table.namespaces[table.namespace[at] as usize].clone(),
+                    name: table.names[at].clone(),
+                }),
+                distance: table.distances[at],
+            })
+            .collect()
+    }
+
+    /// The fixture's nodes and twenty more, whose namespaces repeat the fixture's in strings of
+    /// their own (a namespace is found by its text, not only by its string's address) and
+    /// alternate with one as long as another (`s3`, `db`).
+    fn many_nodes() -> (Nodes, Edges) {
+        let (mut nodes, edges) = answer();
+        for at in 0..20u32 {
+            let kind = if at % 3 == 0 { NodeKind::Job } else { NodeKind::Dataset };
+            nodes.push((name(kind, ["db", "s3", "airflow", "s3", ""][at as usize % 5], &format!("t{at}")), at * 1000));
+        }
+        (nodes, edges)
+    }
+
+    #[test]
+    fn a_node_table_holds_what_the_node_messages_hold_chunk_by_chunk() {
+        let (nodes, edges) = many_nodes();
+        let shapes: [(&[_], &[_]); 4] = [(&[], &[]), (&nodes, &[]), (&nodes[..1], &edges), (&nodes, &edges)];
+        for (nodes, edges) in shapes {
+            for per_chunk in [1, 2, 3, 7, LINEAGE_CHUNK] {
+                for truncated in [false, true] {
+                    let ours = written_as(nodes, edges, per_chunk, truncated, true);
+                    let expected = generated_chunks(nodes, edges, per_chunk, truncated);
+                    assert_eq!(ours.len(), expected.len(), "{} nodes, {} edges, {per_chunk}", nodes.len(), edges.len());
+                    for (ours, expected) in ours.iter().zip(&expected) {
+                        let bytes = ours.encode_to_vec();
+                        assert_eq!(bytes.len(), ours.encoded_len());
+                        let decoded = proto::LineageChunk::decode(&bytes[..]).unwrap();
+                        assert!(decoded.nodes.is_empty(), "nodes as messages beside the table");
+                        // A chunk without nodes carries no table.
+                        assert_eq!(decoded.node_table.is_some(), !expected.nodes.is_empty());
+                        assert_eq!(decoded.node_table.as_ref().map(table_nodes).unwrap_or_default(), expected.nodes);
+                        let rest = proto::LineageChunk { node_table: None, ..decoded };
+                        assert_eq!(&rest, &proto::LineageChunk { nodes: Vec::new(), ..expected.clone() });
+                        assert_eq!(LineageChunk::decode(&bytes[..]).unwrap().encode_to_vec(), bytes);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_node_table_holds_what_the_node_messages_hold_in_one_response() {
+        let (nodes, edges) = many_nodes();
+        let shapes: [(&[_], &[_]); 4] = [(&[], &[]), (&nodes, &[]), (&nodes[..1], &edges), (&nodes, &edges)];
+        for ((nodes, edges), part) in
+            shapes.into_iter().flat_map(|shape| [1, 7, RESPONSE_PART].map(|part| (shape, part)))
+        {
+            for truncated in [false, true] {
+                let mut writer = ResponseWriter::with_part_size(part, true);
+                for (node, distance) in nodes {
+                    writer.node(node, *distance);
+                }
+                for (from, to, kind) in edges {
+                    writer.edge(from, to, *kind);
+                }
+                let ours = writer.finish(truncated, &watermark());
+                let bytes = ours.encode_to_vec();
+                assert_eq!(bytes.len(), ours.encoded_len());
+                let decoded = proto::LineageResponse::decode(&bytes[..]).unwrap();
+                let whole = generated_chunks(nodes, edges, LINEAGE_CHUNK, truncated).remove(0);
+                assert!(decoded.nodes.is_empty(), "nodes as messages beside the table");
+                assert_eq!(decoded.node_table.is_some(), !nodes.is_empty());
+                assert_eq!(decoded.node_table.as_ref().map(table_nodes).unwrap_or_default(), whole.nodes);
+                assert_eq!(decoded.edges, whole.edges);
+                assert_eq!((decoded.truncated, decoded.watermark), (truncated, Some(watermark())));
                 assert_eq!(LineageResponse::decode(&bytes[..]).unwrap().encode_to_vec(), bytes);
             }
         }
@@ -543,7 +755,7 @@ mod tests {
     #[test]
     fn stops_writing_once_the_stream_is_gone() {
         let (sender, chunks) = tokio::sync::mpsc::unbounded_channel();
-        let mut writer = ChunkWriter::with_chunk_size(sender, 1);
+        let mut writer = ChunkWriter::with_chunk_size(sender, 1, false);
         let (nodes, _) = answer();
         drop(chunks);
         for (node, distance) in &nodes {

@@ -144,8 +144,9 @@ impl proto::lineage_server::Lineage for LineageApi {
         request: Request<proto::LineageRequest>,
     ) -> Result<Response<crate::chunk::LineageResponse>, Status> {
         let service = crate::caller(&self.service, &request);
-        let lineage = lineage_request(request.into_inner()).map_err(status)?;
-        let writer = crate::chunk::ResponseWriter::default();
+        let request = request.into_inner();
+        let writer = crate::chunk::ResponseWriter::new(request.node_table);
+        let lineage = lineage_request(request).map_err(status)?;
         let (writer, outline) = service.lineage_into(lineage, writer).await.map_err(status)?;
         Ok(Response::new(writer.finish(outline.truncated, &crate::convert::watermark(outline.watermark))))
     }
@@ -157,11 +158,13 @@ impl proto::lineage_server::Lineage for LineageApi {
         request: Request<proto::LineageRequest>,
     ) -> Result<Response<Self::StreamLineageStream>, Status> {
         let service = crate::caller(&self.service, &request);
-        let lineage = lineage_request(request.into_inner()).map_err(status)?;
+        let request = request.into_inner();
+        let node_table = request.node_table;
+        let lineage = lineage_request(request).map_err(status)?;
         // The answer is written on a blocking thread and each chunk sent as soon as it is full;
         // an error (unknown start, bad limit) comes before any chunk and answers the call.
         let (sender, mut chunks) = tokio::sync::mpsc::unbounded_channel();
-        let writer = crate::chunk::ChunkWriter::new(sender.clone());
+        let writer = crate::chunk::ChunkWriter::new(sender.clone(), node_table);
         tokio::spawn(async move {
             match service.lineage_into(lineage, writer).await {
                 Ok((writer, outline)) => {
