@@ -137,6 +137,22 @@ async fn health_reports_serving() {
     server.shutdown().await;
 }
 
+/// The nodes a `LineageNodeTable` stands for, as `LineageNode` messages.
+fn nodes_of_table(table: &proto::LineageNodeTable) -> Vec<proto::LineageNode> {
+    assert_eq!(table.namespace.len(), table.names.len());
+    assert_eq!((table.kinds.len(), table.distances.len()), (table.names.len(), table.names.len()));
+    (0..table.names.len())
+        .map(|at| proto::LineageNode {
+            node: Some(proto::NodeRef {
+                kind: table.kinds[at],
+                namespace: table.namespaces[table.namespace[at] as usize].clone(),
+                name: table.names[at].clone(),
+            }),
+            distance: table.distances[at],
+        })
+        .collect()
+}
+
 /// `StreamLineage` answers what `GetLineage` answers, in chunks of at most 16,384 nodes or
 /// edges (nodes first), with `truncated` and the watermark on the last chunk only; errors
 /// come as a status before any chunk.
@@ -182,6 +198,27 @@ async fn stream_lineage_chunks_the_same_answer() {
         if limit == 100_000 && !datasets_only {
             assert!(count >= 2, "{} nodes, {} edges", whole.nodes.len(), whole.edges.len());
         }
+
+        // The same answer with its nodes in columns, whole and in chunks.
+        let in_columns = proto::LineageRequest { node_table: true, ..ask(omit_edges, datasets_only, limit) };
+        let table = lineage.get_lineage(in_columns.clone()).await.unwrap().into_inner();
+        assert!(table.nodes.is_empty());
+        let table_nodes = table.node_table.as_ref().map(nodes_of_table).expect("a table");
+        assert_eq!(table_nodes, whole.nodes, "as a table: omit_edges {omit_edges}, datasets_only {datasets_only}");
+        assert_eq!((table.edges, table.truncated), (whole.edges.clone(), whole.truncated));
+        let mut chunks = lineage.stream_lineage(in_columns).await.unwrap().into_inner();
+        let (mut nodes, mut edges, mut chunk_count) = (Vec::new(), Vec::new(), 0);
+        while let Some(chunk) = chunks.message().await.unwrap() {
+            chunk_count += 1;
+            assert!(chunk.nodes.is_empty());
+            let in_chunk = chunk.node_table.as_ref().map(nodes_of_table).unwrap_or_default();
+            assert!(in_chunk.len() + chunk.edges.len() <= 16_384);
+            nodes.extend(in_chunk);
+            edges.extend(chunk.edges);
+        }
+        assert_eq!((nodes, edges, chunk_count), (whole.nodes.clone(), whole.edges.clone(), expected_chunks));
+        // Each namespace once in a table: these answers name a handful.
+        assert!(table.node_table.is_some_and(|table| table.namespaces.len() <= 2));
     }
     let missing = proto::LineageRequest {
         start: Some(proto::NodeRef {
