@@ -581,9 +581,14 @@ fn lineage_request(query: &QuerySpec, target: &Target) -> proto::LineageRequest 
         // The peers return dataset rows only; jobs and edges would be extra work they do not do.
         omit_edges: true,
         datasets_only: true,
-        node_table: false,
+        node_table: *NODE_TABLE.get_or_init(|| std::env::var("LINEAGE_NODES").as_deref() == Ok("table")),
     }
 }
+
+/// Whether lineage answers are asked with their nodes in columns (`LineageRequest.node_table`,
+/// `LINEAGE_NODES=table`) instead of a `LineageNode` message each (the default). A build that
+/// has no such field ignores it and answers with messages; both are read.
+static NODE_TABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 /// A GraphQL lineage answer as the bench's client read it.
 struct GraphqlAnswer {
@@ -723,10 +728,36 @@ async fn lineage_client(url: &str, wait: Duration) -> anyhow::Result<LineageClie
 /// before it) answers UNIMPLEMENTED, then `GetLineage`.
 static STREAM_LINEAGE: std::sync::OnceLock<std::sync::atomic::AtomicBool> = std::sync::OnceLock::new();
 
+/// A lineage answer as received: its node messages, edges and outline in `response`, and the
+/// node tables of its chunks (or of the one response) when it was asked for in columns.
+struct Fetched {
+    response: proto::LineageResponse,
+    tables: Vec<proto::LineageNodeTable>,
+}
+
+impl Fetched {
+    /// Every node as (kind, namespace, name, distance), messages first, then the tables'.
+    fn nodes(&self) -> impl Iterator<Item = (i32, &str, &str, u32)> {
+        let messages = self.response.nodes.iter().filter_map(|node| {
+            let name = node.node.as_ref()?;
+            Some((name.kind, name.namespace.as_str(), name.name.as_str(), node.distance))
+        });
+        let tables = self.tables.iter().flat_map(|table| {
+            (0..table.names.len()).map(move |at| {
+                let namespace = table.namespace.get(at).and_then(|&at| table.namespaces.get(at as usize));
+                let kind = table.kinds.get(at).copied().unwrap_or_default();
+                let distance = table.distances.get(at).copied().unwrap_or_default();
+                (kind, namespace.map_or("", String::as_str), table.names[at].as_str(), distance)
+            })
+        });
+        messages.chain(tables)
+    }
+}
+
 async fn lineage_call(
     client: &mut LineageClient<tonic::transport::Channel>,
     request: proto::LineageRequest,
-) -> Result<proto::LineageResponse, tonic::Status> {
+) -> Result<Fetched, tonic::Status> {
     use std::sync::atomic::Ordering::Relaxed;
     let stream = STREAM_LINEAGE
         .get_or_init(|| std::sync::atomic::AtomicBool::new(std::env::var("LINEAGE_RPC").as_deref() != Ok("unary")));
@@ -734,13 +765,14 @@ async fn lineage_call(
         match client.stream_lineage(request.clone()).await {
             Ok(response) => {
                 let mut chunks = response.into_inner();
-                let mut whole = proto::LineageResponse::default();
+                let mut whole = Fetched { response: proto::LineageResponse::default(), tables: Vec::new() };
                 while let Some(chunk) = chunks.message().await? {
-                    whole.nodes.extend(chunk.nodes);
-                    whole.edges.extend(chunk.edges);
+                    whole.response.nodes.extend(chunk.nodes);
+                    whole.response.edges.extend(chunk.edges);
+                    whole.tables.extend(chunk.node_table);
                     if chunk.last {
-                        whole.truncated = chunk.truncated;
-                        whole.watermark = chunk.watermark;
+                        whole.response.truncated = chunk.truncated;
+                        whole.response.watermark = chunk.watermark;
                     }
                 }
                 return Ok(whole);
@@ -749,7 +781,9 @@ async fn lineage_call(
             Err(status) => return Err(status),
         }
     }
-    Ok(client.get_lineage(request).await?.into_inner())
+    let mut response = client.get_lineage(request).await?.into_inner();
+    let tables = response.node_table.take().into_iter().collect();
+    Ok(Fetched { response, tables })
 }
 
 async fn grpc_lineage(
@@ -766,30 +800,39 @@ async fn grpc_lineage(
     };
     // The peers' rows: datasets only, the start (distance 0) excluded.
     let rows: Vec<(&str, &str)> = response
-        .nodes
-        .iter()
-        .filter(|n| n.distance > 0)
-        .filter_map(|n| n.node.as_ref())
-        .filter(|n| n.kind == proto::NodeKind::Dataset as i32)
-        .map(|n| (n.namespace.as_str(), n.name.as_str()))
+        .nodes()
+        .filter(|&(kind, _, _, distance)| distance > 0 && kind == proto::NodeKind::Dataset as i32)
+        .map(|(_, namespace, name, _)| (namespace, name))
         .collect();
     // On the untimed warm-up call: how much of a call is this client decoding the answer.
     let (response_bytes, decode_ms) = if want_rows {
-        let encoded = prost::Message::encode_to_vec(&response);
+        let encoded = prost::Message::encode_to_vec(&proto::LineageResponse {
+            node_table: response.tables.first().cloned(),
+            ..response.response.clone()
+        });
         let started = Instant::now();
         let decoded = <proto::LineageResponse as prost::Message>::decode(&encoded[..]);
         let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
         drop(decoded);
-        (encoded.len(), decode_ms)
+        // The other chunks' tables, decoded alike.
+        let (mut bytes, mut ms) = (encoded.len(), decode_ms);
+        for table in response.tables.iter().skip(1) {
+            let encoded = prost::Message::encode_to_vec(table);
+            let started = Instant::now();
+            drop(<proto::LineageNodeTable as prost::Message>::decode(&encoded[..]));
+            ms += started.elapsed().as_secs_f64() * 1000.0;
+            bytes += encoded.len();
+        }
+        (bytes, ms)
     } else {
         (0, 0.0)
     };
     Ok(Answer {
         n_rows: rows.len(),
         rows: want_rows.then(|| rows.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()),
-        truncated: response.truncated,
-        n_nodes: response.nodes.len(),
-        n_edges: response.edges.len(),
+        truncated: response.response.truncated,
+        n_nodes: response.response.nodes.len() + response.tables.iter().map(|table| table.names.len()).sum::<usize>(),
+        n_edges: response.response.edges.len(),
         response_bytes,
         decode_ms,
     })
@@ -1177,7 +1220,8 @@ impl Bench {
         let dirty = !git(&["status", "--porcelain", "--", "crates", "src", "Cargo.lock"]).is_empty();
         // A copy without .git (a snapshot) names its commit in BENCH_COMMIT.
         let commit = std::env::var("BENCH_COMMIT").unwrap_or_else(|_| git(&["rev-parse", "--short", "HEAD"]));
-        json!({"tributary": commit, "dirty": dirty,
+        let lineage_nodes = if std::env::var("LINEAGE_NODES").as_deref() == Ok("table") { "table" } else { "messages" };
+        json!({"tributary": commit, "dirty": dirty, "lineage_nodes": lineage_nodes,
                "binary": self.args.binary, "cores": std::thread::available_parallelism().map_or(0, |n| n.get())})
     }
 
