@@ -10,7 +10,7 @@ then checks, on the same address that serves HTTP:
   goes on after a bad event, and acks come back one at a time in a request/answer conversation;
 * Ingest.IngestBatch: the summary counts the events and lists the rejected one by index;
 * Lineage.GetLineage and Lineage.GetDataset answer from what was ingested; an unknown dataset is
-  NOT_FOUND;
+  NOT_FOUND; GetLineage and StreamLineage with node_table give the same nodes in columns;
 * grpc.health.v1.Health/Check answers SERVING;
 * server reflection lists tributary.v1.Ingest and tributary.v1.Lineage and serves a file descriptor
   whose methods match the local proto.
@@ -271,6 +271,32 @@ def main() -> None:
         expect_same_set(edges, [(my_input, my_job, "READS"), (my_job, my_output, "WRITES")], "edges")
         expect_equal(answer.truncated, False, "truncated")
         expect(answer.watermark.sequence >= 1, f"watermark: {answer.watermark}")
+
+    @suite.check("GetLineage and StreamLineage with node_table: the same nodes in columns")
+    def _() -> None:
+        asked = pb.LineageRequest(start=node(*my_input), direction=pb.DIRECTION_DOWNSTREAM, node_table=True)
+
+        def table_nodes(table: Any) -> dict[tuple[str, str, str], int]:
+            expect_equal(
+                (len(table.namespace), len(table.kinds), len(table.distances)),
+                (len(table.names),) * 3,
+                "column lengths",
+            )
+            expect_equal(len(set(table.namespaces)), len(table.namespaces), "each namespace once")
+            return {
+                (pb.NodeKind.Name(kind).removeprefix("NODE_KIND_"), table.namespaces[at], name): distance
+                for kind, at, name, distance in zip(table.kinds, table.namespace, table.names, table.distances)
+            }
+
+        answer = lineage.GetLineage(asked, timeout=DEADLINE)
+        expect_equal(len(answer.nodes), 0, "node messages beside the table")
+        expect_equal(table_nodes(answer.node_table), {my_input: 0, my_job: 1, my_output: 1}, "nodes in the table")
+        expect_equal(len(answer.edges), 2, "edges still as messages")
+        streamed: dict[tuple[str, str, str], int] = {}
+        for chunk in lineage.StreamLineage(asked, timeout=DEADLINE):
+            expect_equal(len(chunk.nodes), 0, "node messages in a chunk")
+            streamed.update(table_nodes(chunk.node_table))
+        expect_equal(streamed, {my_input: 0, my_job: 1, my_output: 1}, "nodes in the chunks' tables")
 
     @suite.check("GetLineage UPSTREAM of the simple event's output (direction UNSPECIFIED is DOWNSTREAM)")
     def _() -> None:
