@@ -137,22 +137,6 @@ async fn health_reports_serving() {
     server.shutdown().await;
 }
 
-/// The nodes a `LineageNodeTable` stands for, as `LineageNode` messages.
-fn nodes_of_table(table: &proto::LineageNodeTable) -> Vec<proto::LineageNode> {
-    assert_eq!(table.namespace.len(), table.names.len());
-    assert_eq!((table.kinds.len(), table.distances.len()), (table.names.len(), table.names.len()));
-    (0..table.names.len())
-        .map(|at| proto::LineageNode {
-            node: Some(proto::NodeRef {
-                kind: table.kinds[at],
-                namespace: table.namespaces[table.namespace[at] as usize].clone(),
-                name: table.names[at].clone(),
-            }),
-            distance: table.distances[at],
-        })
-        .collect()
-}
-
 /// `StreamLineage` answers what `GetLineage` answers, in chunks of at most 16,384 nodes or
 /// edges (nodes first), with `truncated` and the watermark on the last chunk only; errors
 /// come as a status before any chunk.
@@ -203,7 +187,7 @@ async fn stream_lineage_chunks_the_same_answer() {
         let in_columns = proto::LineageRequest { node_table: true, ..ask(omit_edges, datasets_only, limit) };
         let table = lineage.get_lineage(in_columns.clone()).await.unwrap().into_inner();
         assert!(table.nodes.is_empty());
-        let table_nodes = table.node_table.as_ref().map(nodes_of_table).expect("a table");
+        let table_nodes = table.node_table.as_ref().and_then(proto::LineageNodeTable::to_nodes).expect("a table");
         assert_eq!(table_nodes, whole.nodes, "as a table: omit_edges {omit_edges}, datasets_only {datasets_only}");
         assert_eq!((table.edges, table.truncated), (whole.edges.clone(), whole.truncated));
         let mut chunks = lineage.stream_lineage(in_columns).await.unwrap().into_inner();
@@ -211,7 +195,8 @@ async fn stream_lineage_chunks_the_same_answer() {
         while let Some(chunk) = chunks.message().await.unwrap() {
             chunk_count += 1;
             assert!(chunk.nodes.is_empty());
-            let in_chunk = chunk.node_table.as_ref().map(nodes_of_table).unwrap_or_default();
+            let in_chunk =
+                chunk.node_table.as_ref().map(|table| table.to_nodes().expect("a table")).unwrap_or_default();
             assert!(in_chunk.len() + chunk.edges.len() <= 16_384);
             nodes.extend(in_chunk);
             edges.extend(chunk.edges);

@@ -655,22 +655,27 @@ mod tests {
     }
 
     /// The nodes a table stands for, as the generated `LineageNode`s; checks that its columns
-    /// are as long as one another and that it lists each namespace once.
+    /// agree and that it lists each namespace once.
     fn table_nodes(table: &proto::LineageNodeTable) -> Vec<proto::LineageNode> {
-        let count = table.names.len();
-        assert_eq!((table.namespace.len(), table.kinds.len(), table.distances.len()), (count, count, count));
         let distinct: std::collections::HashSet<&String> = table.namespaces.iter().collect();
         assert_eq!(distinct.len(), table.namespaces.len(), "a namespace listed twice: {:?}", table.namespaces);
-        (0..count)
-            .map(|at| proto::LineageNode {
-                node: Some(proto::NodeRef {
-                    kind: table.kinds[at],
-                    namespace: table.namespaces[table.namespace[at] as usize].clone(),
-                    name: table.names[at].clone(),
-                }),
-                distance: table.distances[at],
-            })
-            .collect()
+        table.to_nodes().expect("columns as long as the names, positions within the namespaces")
+    }
+
+    #[test]
+    fn a_table_whose_columns_disagree_has_no_nodes() {
+        let table = proto::LineageNodeTable {
+            namespaces: vec!["db".into()],
+            namespace: vec![0, 0],
+            names: vec!["a".into(), "b".into()],
+            kinds: vec![1, 1],
+            distances: vec![0, 1],
+        };
+        assert_eq!(table.to_nodes().map(|nodes| nodes.len()), Some(2));
+        assert_eq!(proto::LineageNodeTable { namespace: vec![0, 1], ..table.clone() }.to_nodes(), None);
+        assert_eq!(proto::LineageNodeTable { kinds: vec![1], ..table.clone() }.to_nodes(), None);
+        assert_eq!(proto::LineageNodeTable { distances: vec![0, 1, 2], ..table.clone() }.to_nodes(), None);
+        assert_eq!(proto::LineageNodeTable { namespace: vec![0], ..table }.to_nodes(), None);
     }
 
     /// The fixture's nodes and twenty more, whose namespaces repeat the fixture's in strings of

@@ -28,6 +28,30 @@ pub mod proto {
 
     /// Encoded `FileDescriptorSet` of `proto/`, served by reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tributary_descriptor.bin"));
+
+    impl LineageNodeTable {
+        /// The nodes the table stands for, as `LineageNode` messages in its order; `None` when
+        /// its columns are not all as long as `names` or a namespace position is past
+        /// `namespaces` (not a table the server writes).
+        pub fn to_nodes(&self) -> Option<Vec<LineageNode>> {
+            let count = self.names.len();
+            if (self.namespace.len(), self.kinds.len(), self.distances.len()) != (count, count, count) {
+                return None;
+            }
+            (0..count)
+                .map(|at| {
+                    Some(LineageNode {
+                        node: Some(NodeRef {
+                            kind: self.kinds[at],
+                            namespace: self.namespaces.get(self.namespace[at] as usize)?.clone(),
+                            name: self.names[at].clone(),
+                        }),
+                        distance: self.distances[at],
+                    })
+                })
+                .collect()
+        }
+    }
 }
 
 /// The service acting for this call's caller: the handle the server's request guard
