@@ -523,7 +523,14 @@ fn proto_node(dataset: &Node) -> proto::NodeRef {
     proto::NodeRef { kind: proto::NodeKind::Dataset as i32, namespace: dataset.0.clone(), name: dataset.1.clone() }
 }
 
-/// Lineage both ways from `dataset`, with or without edges and jobs at random.
+/// The nodes of an answer's node table (none without one), or why the table is not one.
+fn table_nodes(what: &str, table: Option<&proto::LineageNodeTable>) -> Result<Vec<proto::LineageNode>, String> {
+    let Some(table) = table else { return Ok(Vec::new()) };
+    table.to_nodes().ok_or_else(|| format!("`{what}`: a node table whose columns disagree: {table:?}"))
+}
+
+/// Lineage both ways from `dataset`, with or without edges and jobs, nodes as messages or in
+/// columns, at random.
 fn grpc_lineage_request(rng: &mut Rng, dataset: &Node, depth: u32, limit: u32) -> proto::LineageRequest {
     proto::LineageRequest {
         start: Some(proto_node(dataset)),
@@ -532,7 +539,7 @@ fn grpc_lineage_request(rng: &mut Rng, dataset: &Node, depth: u32, limit: u32) -
         limit,
         omit_edges: rng.chance(50),
         datasets_only: rng.chance(30),
-        node_table: false,
+        node_table: rng.chance(30),
     }
 }
 
@@ -719,8 +726,9 @@ async fn query_once(
                 .map_err(|status| format!("`{what}`: {status}"))?
                 .into_inner();
             grpc_covers(&what, answer.watermark.as_ref(), max)?;
-            let start =
-                answer.nodes.iter().any(|n| n.distance == 0 && n.node.as_ref().is_some_and(|n| n.name == dataset.1));
+            let mut all = answer.nodes.clone();
+            all.extend(table_nodes(&what, answer.node_table.as_ref())?);
+            let start = all.iter().any(|n| n.distance == 0 && n.node.as_ref().is_some_and(|n| n.name == dataset.1));
             if !start {
                 return Err(format!("`{what}`: the start is not among the nodes: {answer:?}"));
             }
@@ -746,7 +754,10 @@ async fn query_once(
                 if chunk.last != chunk.watermark.is_some() {
                     return Err(format!("`{what}`: a watermark on a chunk that is not the last, or none on the last"));
                 }
-                nodes.extend(chunk.nodes.into_iter().filter_map(|n| n.node.map(|node| (node, n.distance))));
+                let in_table = table_nodes(&what, chunk.node_table.as_ref())?;
+                nodes.extend(
+                    chunk.nodes.into_iter().chain(in_table).filter_map(|n| n.node.map(|node| (node, n.distance))),
+                );
                 edges.extend(chunk.edges);
                 if chunk.last {
                     last = chunk.watermark;
