@@ -475,6 +475,11 @@ async fn restricted_products_are_redacted_for_outsiders_and_whole_for_their_doma
             streamed.watermark = chunk.watermark;
         }
         assert_eq!(streamed, whole);
+        // Nodes in columns: the same nodes, redacted alike.
+        let mut in_columns = ask();
+        in_columns.get_mut().node_table = true;
+        let table = client.get_lineage(in_columns).await.unwrap().into_inner();
+        assert_eq!(table.node_table.as_ref().and_then(proto::LineageNodeTable::to_nodes), Some(whole.nodes.clone()));
         let mut shown: Vec<String> = whole
             .nodes
             .iter()
