@@ -500,6 +500,22 @@ async fn restricted_products_are_redacted_for_outsiders_and_whole_for_their_doma
         }
     }
 
+    // `lineageTable` with edges: the same redacted answer as `lineage`, for either token (a
+    // redacted name is made for each mention, and edges still find their ends).
+    let start = r#"start: {kind: DATASET, namespace: "sales-db", name: "orders"}"#;
+    let objects = format!("{{ lineage({start}) {{ nodes {{ kind namespace name distance }} edges {{ from {{ kind namespace name }} to {{ kind namespace name }} kind }} }} }}");
+    let columns = format!("{{ lineageTable({start}) {{ namespaces nodeNamespaces nodeNames nodeKinds nodeDistances edgeFrom edgeTo edgeKinds }} }}");
+    for token in [&outsider, &insider] {
+        let (_, lineage) = graphql(&server, Some(token), &objects, json!({})).await;
+        let (_, table) = graphql(&server, Some(token), &columns, json!({})).await;
+        assert!(lineage.get("errors").is_none() && table.get("errors").is_none(), "{lineage} {table}");
+        let (nodes, edges) = crate::support::lineage_from_table(&table["data"]["lineageTable"]);
+        assert_eq!(Value::from(nodes), lineage["data"]["lineage"]["nodes"]);
+        assert_eq!(Value::from(edges.clone()), lineage["data"]["lineage"]["edges"]);
+        let redacted = edges.iter().any(|edge| edge["to"]["namespace"] == "redacted:finance");
+        assert_eq!(redacted, token == &outsider, "{edges:?}");
+    }
+
     // Asking for it by name is refused, naming the scope; the insider gets it.
     let dataset = "{ dataset(namespace: \"fin-db\", name: \"ledger\") { name facets } }";
     let (_, body) = graphql(&server, Some(&outsider), dataset, json!({})).await;

@@ -384,3 +384,27 @@ pub fn downstream_of_raw(omit_edges: bool, datasets_only: bool) -> tributary_grp
         node_table: false,
     }
 }
+
+/// A `lineageTable` answer (namespaces, node lists, and edge lists when selected) as
+/// `lineage` gives it: the node objects `{kind, namespace, name, distance}` and the edge
+/// objects `{from, to, kind}` with their ends' `{kind, namespace, name}`.
+pub fn lineage_from_table(table: &Value) -> (Vec<Value>, Vec<Value>) {
+    let list = |value: &Value| value.as_array().cloned().unwrap_or_default();
+    let namespaces = list(&table["namespaces"]);
+    let nodes: Vec<Value> = (0..list(&table["nodeNames"]).len())
+        .map(|at| {
+            let namespace = table["nodeNamespaces"][at].as_u64().unwrap() as usize;
+            serde_json::json!({"kind": table["nodeKinds"][at], "namespace": namespaces[namespace],
+                   "name": table["nodeNames"][at], "distance": table["nodeDistances"][at]})
+        })
+        .collect();
+    let node = |at: &Value| {
+        let node = &nodes[at.as_u64().unwrap() as usize];
+        serde_json::json!({"kind": node["kind"], "namespace": node["namespace"], "name": node["name"]})
+    };
+    assert_eq!(list(&table["edgeFrom"]).len(), list(&table["edgeTo"]).len(), "{table}");
+    let edges: Vec<Value> = (0..list(&table["edgeFrom"]).len())
+        .map(|at| serde_json::json!({"from": node(&table["edgeFrom"][at]), "to": node(&table["edgeTo"][at]), "kind": table["edgeKinds"][at]}))
+        .collect();
+    (nodes, edges)
+}

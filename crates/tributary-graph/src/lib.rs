@@ -10,6 +10,7 @@ mod columns;
 mod frozen;
 mod labels;
 mod names;
+mod positions;
 mod prefetch;
 mod reach;
 mod snapshot;
@@ -26,6 +27,7 @@ pub use columns::{
 use petgraph::Direction as PetDirection;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
+pub use positions::NamespacePositions;
 pub use prefetch::prefetch;
 pub use reach::{LineageWalk, NodeNumber, Reach, ReachedNode};
 pub use snapshot::{SnapshotColumns, SnapshotError, SnapshotImage, SnapshotNodes};

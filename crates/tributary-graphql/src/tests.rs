@@ -36,7 +36,7 @@ fn plain_strings_and_enums_are_written_as_serde_json_writes_them() {
 }
 
 /// Without the HTTP handler's splicer (a schema executed in process), the table's lists are
-/// built as values: the same answer.
+/// read back as values: the same answer, and the same bytes as the spliced response.
 #[tokio::test]
 async fn lineage_table_lists_are_values_in_process() {
     let service = tributary_service::Service::open(tributary_service::ServiceConfig::default()).unwrap();
@@ -50,6 +50,10 @@ async fn lineage_table_lists_are_values_in_process() {
         namespaces nodeNamespaces nodeNames nodeKinds nodeDistances edgeFrom edgeTo edgeKinds } }"#;
     let response = crate::schema().execute(async_graphql::Request::new(query).data(service.clone())).await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
+    // Over HTTP the lists are sent as written, where their placeholders stood: the same bytes.
+    let (written, deferred) = spliced(&service, query, serde_json::json!({})).await;
+    assert_eq!(deferred, 0, "the lists were written before the response");
+    assert_eq!(String::from_utf8(written).unwrap(), serde_json::to_string(&response).unwrap());
     let answer = response.data.into_json().unwrap();
     assert_eq!(
         answer["lineageTable"],

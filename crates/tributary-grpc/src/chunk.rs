@@ -15,7 +15,7 @@ use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{self, DecodeContext, WireType};
 use prost::{DecodeError, Message};
 use tributary_service::model::{EdgeKind, NodeKind};
-use tributary_service::{AnswerSink, NodeName};
+use tributary_service::{AnswerSink, NamespacePositions, NodeName};
 
 use crate::proto;
 
@@ -229,10 +229,7 @@ struct NodeTable {
     /// Field 1: the namespaces met, in the order met.
     namespaces: Vec<u8>,
     /// Each namespace's position in field 1.
-    positions: std::collections::HashMap<std::sync::Arc<str>, u32>,
-    /// The namespace of the node before and its position: neighbours in an answer mostly
-    /// share one, which is then found without hashing its text.
-    last: Option<(std::sync::Arc<str>, u32)>,
+    positions: NamespacePositions,
     /// Field 2's packed body: each node's namespace position.
     namespace: Vec<u8>,
     /// Field 3: the names.
@@ -244,32 +241,17 @@ struct NodeTable {
 
 impl NodeTable {
     fn push(&mut self, node: &NodeName, distance: u32) {
-        let position = match &self.last {
-            Some((namespace, position)) if std::sync::Arc::ptr_eq(namespace, &node.namespace) => *position,
-            _ => self.position_of(&node.namespace),
-        };
+        let (position, first) = self.positions.position(&node.namespace);
+        if first {
+            put_delimited(1, node.namespace.len(), &mut self.namespaces);
+            self.namespaces.extend_from_slice(node.namespace.as_bytes());
+        }
         push_varint(u64::from(position), &mut self.namespace);
         // A repeated string's items are written even when empty.
         put_delimited(3, node.name.len(), &mut self.names);
         self.names.extend_from_slice(node.name.as_bytes());
         push_varint(kind_number(node.kind) as u64, &mut self.kinds);
         push_varint(u64::from(distance), &mut self.distances);
-    }
-
-    fn position_of(&mut self, namespace: &std::sync::Arc<str>) -> u32 {
-        let position = match self.positions.get(&**namespace) {
-            Some(&position) => position,
-            None => {
-                // Fewer namespaces than nodes, and nodes are fewer than 2^32.
-                let position = self.positions.len() as u32;
-                self.positions.insert(std::sync::Arc::clone(namespace), position);
-                put_delimited(1, namespace.len(), &mut self.namespaces);
-                self.namespaces.extend_from_slice(namespace.as_bytes());
-                position
-            }
-        };
-        self.last = Some((std::sync::Arc::clone(namespace), position));
-        position
     }
 
     /// The table as field `tag` of the answer, in parts (none when it holds no node).

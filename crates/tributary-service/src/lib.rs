@@ -63,7 +63,7 @@ pub use tributary_auth::{Principal, Scope};
 pub use tributary_change as schema_change;
 pub use tributary_graph::{
     AnswerShape, AnswerSink, ColumnAnswer, ColumnEdge, ColumnHit, LineageAnswer, LineageEdge, LineageNode,
-    LineageQuestion, NodeName, UnverifiedDataset, prefetch,
+    LineageQuestion, NamespacePositions, NodeName, UnverifiedDataset, prefetch,
 };
 pub use tributary_mesh as governance;
 pub use tributary_model as model;

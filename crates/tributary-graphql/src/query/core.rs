@@ -7,7 +7,7 @@ use crate::types::dataset::Dataset;
 use crate::types::event::{EventPage, NodePage, StoredEvent};
 use crate::types::job::Job;
 use crate::types::lineage::{
-    Lineage, LineageTable, edge_shape, lineage_from_view, lineage_request, lineage_table_from_view, lineage_view,
+    Lineage, LineageTable, edge_shape, lineage_from_view, lineage_request, lineage_table, lineage_view,
 };
 use crate::types::run::Run;
 use async_graphql::{Context, Json, Object, Result};
@@ -91,12 +91,8 @@ impl QueryCore {
     ) -> Result<LineageTable> {
         let selected = context.look_ahead();
         let edges = ["edgeFrom", "edgeTo", "edgeKinds"].into_iter().any(|field| selected.field(field).exists());
-        let view = lineage_view(
-            service(context),
-            lineage_request(start, direction, depth, limit).shaped(shape(datasets_only, edges)),
-        )
-        .await?;
-        lineage_table_from_view(view).await
+        let request = lineage_request(start, direction, depth, limit).shaped(shape(datasets_only, edges));
+        lineage_table(service(context), request, edges).await
     }
 
     /// Column lineage from one column: DIRECT edges are followed transitively (the value

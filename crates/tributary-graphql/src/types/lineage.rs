@@ -2,12 +2,12 @@
 
 use crate::error::gql_error;
 pub use crate::scalars::{Direction, EdgeKind, NodeKind, NodeRef, Watermark};
-use crate::types::plain::{Plain, PlainList, PlainScalar, ScalarList, plain_object, write_enum, write_str};
+use crate::types::plain::{JsonArray, Plain, PlainList, WrittenList, plain_object, write_enum, write_str};
 use async_graphql::parser::types::SelectionSet;
 use async_graphql::{Result, SimpleObject, Value};
 use std::sync::Arc;
 use tributary_service::model;
-use tributary_service::{AnswerShape, LineageRequest, NodeName, Service};
+use tributary_service::{AnswerShape, AnswerSink, LineageRequest, NamespacePositions, NodeName, Service};
 
 #[derive(SimpleObject)]
 pub struct LineageNode {
@@ -178,46 +178,27 @@ pub(crate) fn lineage_from_view(view: tributary_service::LineageView<NodeName>) 
 /// parallel lists (a node is the same position in each), edges as positions in them. A
 /// closure of half a million nodes is about a third of the bytes of `Lineage`'s objects, and
 /// a client decodes lists of strings and numbers without a key per field.
+// The lists are written as JSON while the answer is read out of the index (`TableSink`).
 #[derive(SimpleObject)]
 pub struct LineageTable {
     /// The answer's distinct namespaces, in the order their first node comes.
-    pub namespaces: ScalarList<Arc<str>>,
+    pub namespaces: WrittenList<Arc<str>>,
     /// Per node: its namespace's position in `namespaces`.
-    pub node_namespaces: ScalarList<u32>,
-    pub node_names: ScalarList<Arc<str>>,
-    pub node_kinds: ScalarList<NodeKind>,
+    pub node_namespaces: WrittenList<u32>,
+    pub node_names: WrittenList<Arc<str>>,
+    pub node_kinds: WrittenList<NodeKind>,
     /// Per node: job hops from the start (the start is at 0).
-    pub node_distances: ScalarList<u32>,
+    pub node_distances: WrittenList<u32>,
     /// Per edge: the position of the node it comes from in the node lists.
-    pub edge_from: ScalarList<u32>,
+    pub edge_from: WrittenList<u32>,
     /// Per edge: the position of the node it goes to.
-    pub edge_to: ScalarList<u32>,
-    pub edge_kinds: ScalarList<EdgeKind>,
+    pub edge_to: WrittenList<u32>,
+    pub edge_kinds: WrittenList<EdgeKind>,
     /// The node limit cut the answer: more nodes lie within the depth.
     pub truncated: bool,
     /// The depth (job hops) the answer was computed to.
     pub depth: u32,
     pub watermark: Watermark,
-}
-
-impl PlainScalar for NodeKind {
-    fn value(&self) -> Value {
-        async_graphql::resolver_utils::enum_value(*self)
-    }
-
-    fn write(&self, out: &mut Vec<u8>) {
-        write_enum(out, *self);
-    }
-}
-
-impl PlainScalar for EdgeKind {
-    fn value(&self) -> Value {
-        async_graphql::resolver_utils::enum_value(*self)
-    }
-
-    fn write(&self, out: &mut Vec<u8>) {
-        write_enum(out, *self);
-    }
 }
 
 fn edge_kind(kind: model::EdgeKind) -> EdgeKind {
@@ -227,77 +208,101 @@ fn edge_kind(kind: model::EdgeKind) -> EdgeKind {
     }
 }
 
-/// The answer in columns, built on a blocking thread when it is large (a table lookup per
-/// node and per edge end).
-pub(crate) async fn lineage_table_from_view(view: tributary_service::LineageView<NodeName>) -> Result<LineageTable> {
-    const INLINE_NODES: usize = 4096;
-    if view.answer.nodes.len() <= INLINE_NODES {
-        return build_lineage_table(view);
-    }
-    tokio::task::spawn_blocking(move || build_lineage_table(view))
-        .await
-        .map_err(|error| internal(format!("building the lineage table failed: {error}")))?
+/// Runs a lineage query into `lineageTable`'s columns (`edges`: whether edge lists are
+/// selected; the request's shape must match).
+pub(crate) async fn lineage_table(service: &Service, request: LineageRequest, edges: bool) -> Result<LineageTable> {
+    let (sink, outline) = service.lineage_into(request, TableSink::new(edges)).await.map_err(gql_error)?;
+    sink.finish(outline)
 }
 
-/// The answer in columns. Each node of the index holds its own name string (`NodeName` shares
-/// it), so an edge's end is found by that string's address and kind, not by comparing text.
-fn build_lineage_table(view: tributary_service::LineageView<NodeName>) -> Result<LineageTable> {
-    type Key = (model::NodeKind, *const u8);
-    let key = |node: &NodeName| -> Key { (node.kind, Arc::as_ptr(&node.name).cast::<u8>()) };
-    let answer = view.answer;
-    let count = answer.nodes.len();
-    let mut namespaces: Vec<Arc<str>> = Vec::new();
-    let mut namespace_at: std::collections::HashMap<Arc<str>, u32> = std::collections::HashMap::new();
-    let (mut node_namespaces, mut node_names) = (Vec::with_capacity(count), Vec::with_capacity(count));
-    let (mut node_kinds, mut node_distances) = (Vec::with_capacity(count), Vec::with_capacity(count));
-    let mut position: std::collections::HashMap<Key, u32> = std::collections::HashMap::new();
-    if !answer.edges.is_empty() {
-        position.reserve(count);
-    }
-    for (at, node) in answer.nodes.into_iter().enumerate() {
-        // Neighbours mostly share a namespace (the index keeps one string per namespace): the
-        // previous node's is tried first, then the table by text.
-        let namespace = match node_namespaces.last() {
-            Some(&previous) if Arc::ptr_eq(&namespaces[previous as usize], &node.node.namespace) => previous,
-            _ => *namespace_at.entry(Arc::clone(&node.node.namespace)).or_insert_with(|| {
-                namespaces.push(Arc::clone(&node.node.namespace));
-                (namespaces.len() - 1) as u32
-            }),
-        };
-        if !answer.edges.is_empty() {
-            position.insert(key(&node.node), at as u32);
+/// `lineageTable`'s columns, written as JSON while the answer is read out of the index, on a
+/// read thread a unit of the walk at a time: no list of nodes is collected, and each name is
+/// read once, where the read-out has asked for it ahead.
+struct TableSink {
+    namespaces: NamespacePositions,
+    namespace_list: JsonArray,
+    node_namespaces: JsonArray,
+    node_names: JsonArray,
+    node_kinds: JsonArray,
+    node_distances: JsonArray,
+    /// With edges: each node's position, by its name as the answer gives it (an edge's ends
+    /// are named as its nodes were; a redacted name is made anew for each, so by text).
+    positions: Option<std::collections::HashMap<NodeName, u32>>,
+    edge_from: JsonArray,
+    edge_to: JsonArray,
+    edge_kinds: JsonArray,
+    /// The first edge with an end that is not among the nodes.
+    stray: Option<String>,
+}
+
+impl TableSink {
+    fn new(edges: bool) -> Self {
+        Self {
+            namespaces: NamespacePositions::default(),
+            namespace_list: JsonArray::default(),
+            node_namespaces: JsonArray::default(),
+            node_names: JsonArray::default(),
+            node_kinds: JsonArray::default(),
+            node_distances: JsonArray::default(),
+            positions: edges.then(std::collections::HashMap::new),
+            edge_from: JsonArray::default(),
+            edge_to: JsonArray::default(),
+            edge_kinds: JsonArray::default(),
+            stray: None,
         }
-        node_namespaces.push(namespace);
-        node_kinds.push(node.node.kind.into());
-        node_distances.push(node.distance);
-        node_names.push(node.node.name);
     }
-    let (mut edge_from, mut edge_to, mut edge_kinds) = (Vec::new(), Vec::new(), Vec::new());
-    for edge in answer.edges {
-        let end = |node: &NodeName| {
-            position.get(&key(node)).copied().ok_or_else(|| {
-                internal(format!("an edge's end {}:{} is not among the answer's nodes", node.namespace, node.name))
-            })
-        };
-        edge_from.push(end(&edge.from)?);
-        edge_to.push(end(&edge.to)?);
-        edge_kinds.push(edge_kind(edge.kind));
+
+    fn finish(self, outline: tributary_service::LineageOutline) -> Result<LineageTable> {
+        if let Some(stray) = self.stray {
+            return Err(gql_error(tributary_service::ServiceError::Internal(stray)));
+        }
+        Ok(LineageTable {
+            namespaces: self.namespace_list.finish(),
+            node_namespaces: self.node_namespaces.finish(),
+            node_names: self.node_names.finish(),
+            node_kinds: self.node_kinds.finish(),
+            node_distances: self.node_distances.finish(),
+            edge_from: self.edge_from.finish(),
+            edge_to: self.edge_to.finish(),
+            edge_kinds: self.edge_kinds.finish(),
+            truncated: outline.truncated,
+            depth: outline.depth,
+            watermark: outline.watermark.into(),
+        })
     }
-    Ok(LineageTable {
-        namespaces: ScalarList::new(namespaces),
-        node_namespaces: ScalarList::new(node_namespaces),
-        node_names: ScalarList::new(node_names),
-        node_kinds: ScalarList::new(node_kinds),
-        node_distances: ScalarList::new(node_distances),
-        edge_from: ScalarList::new(edge_from),
-        edge_to: ScalarList::new(edge_to),
-        edge_kinds: ScalarList::new(edge_kinds),
-        truncated: answer.truncated,
-        depth: view.depth,
-        watermark: view.watermark.into(),
-    })
 }
 
-fn internal(reason: String) -> async_graphql::Error {
-    gql_error(tributary_service::ServiceError::Internal(reason))
+impl AnswerSink for TableSink {
+    fn node(&mut self, node: &NodeName, distance: u32) {
+        let (namespace, first) = self.namespaces.position(&node.namespace);
+        if first {
+            self.namespace_list.push_str(&node.namespace);
+        }
+        if let Some(positions) = &mut self.positions {
+            // An answer's nodes are fewer than 2^32.
+            positions.insert(node.clone(), self.node_names.len() as u32);
+        }
+        self.node_namespaces.push_u32(namespace);
+        self.node_names.push_str(&node.name);
+        self.node_kinds.push_enum(NodeKind::from(node.kind));
+        self.node_distances.push_u32(distance);
+    }
+
+    fn edge(&mut self, from: &NodeName, to: &NodeName, kind: model::EdgeKind) {
+        // Edges are read out only when the request's shape asks for them.
+        let Some(positions) = &self.positions else { return };
+        match (positions.get(from), positions.get(to)) {
+            (Some(&from), Some(&to)) => {
+                self.edge_from.push_u32(from);
+                self.edge_to.push_u32(to);
+                self.edge_kinds.push_enum(edge_kind(kind));
+            }
+            _ => {
+                let stray = if positions.contains_key(from) { to } else { from };
+                self.stray.get_or_insert_with(|| {
+                    format!("an edge's end {}:{} is not among the answer's nodes", stray.namespace, stray.name)
+                });
+            }
+        }
+    }
 }

@@ -75,7 +75,15 @@ pub(crate) fn write_enum<T: async_graphql::resolver_utils::EnumType + PartialEq 
 pub struct Splicer {
     /// `tributary-plain-list:<nonce>:`, followed by the list's number.
     token: String,
-    lists: std::sync::Mutex<Vec<Deferred>>,
+    lists: std::sync::Mutex<Vec<Spliced>>,
+}
+
+/// What stands where a placeholder stood.
+enum Spliced {
+    /// A list written while the response is sent.
+    Writer(Deferred),
+    /// JSON written before the response was (a [`WrittenList`]), sent as it is.
+    Written(axum::body::Bytes),
 }
 
 /// A list whose JSON is written while the response is sent, a piece at a time.
@@ -111,6 +119,15 @@ impl Default for Splicer {
 impl Splicer {
     /// Keeps the list's writer; returns its placeholder.
     fn put(&self, list: Deferred) -> Value {
+        self.keep(Spliced::Writer(list))
+    }
+
+    /// Keeps JSON already written; returns its placeholder.
+    fn put_written(&self, json: axum::body::Bytes) -> Value {
+        self.keep(Spliced::Written(json))
+    }
+
+    fn keep(&self, list: Spliced) -> Value {
         let mut lists = self.lists.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         lists.push(list);
         Value::String(format!("{}{}", self.token, lists.len() - 1))
@@ -120,7 +137,7 @@ impl Splicer {
     /// order, its own bytes (not copied) and the lists to write where the placeholders stood.
     /// A list whose placeholder was dropped (an error nulled its parent) is not written.
     pub fn splice(&self, body: Vec<u8>) -> Vec<Piece> {
-        let mut lists: Vec<Option<Deferred>> =
+        let mut lists: Vec<Option<Spliced>> =
             std::mem::take(&mut *self.lists.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
                 .into_iter()
                 .map(Some)
@@ -147,7 +164,10 @@ impl Splicer {
             match list {
                 Some(list) => {
                     pieces.push(Piece::Bytes(body.slice(start..at)));
-                    pieces.push(Piece::List(list));
+                    pieces.push(match list {
+                        Spliced::Writer(writer) => Piece::List(writer),
+                        Spliced::Written(json) => Piece::Bytes(json),
+                    });
                     start = number_at + digits + 1;
                     from = start;
                 }
@@ -406,96 +426,6 @@ pub(crate) fn optional(text: &Option<String>) -> Value {
     text.as_ref().map_or(Value::Null, |text| Value::String(text.clone()))
 }
 
-/// An item of a [`ScalarList`]: written as JSON exactly as its generic value serialises.
-pub(crate) trait PlainScalar: OutputType {
-    fn value(&self) -> Value;
-    fn write(&self, out: &mut Vec<u8>);
-
-    /// Asks the CPU for what writing this item will read, a few items before it is written
-    /// (as [`Plain::prefetch`]).
-    fn prefetch(&self) {}
-}
-
-impl PlainScalar for u32 {
-    fn value(&self) -> Value {
-        Value::Number((*self).into())
-    }
-
-    fn write(&self, out: &mut Vec<u8>) {
-        // Writing to a `Vec` cannot fail.
-        let _ = serde_json::to_writer(out, self);
-    }
-}
-
-impl PlainScalar for Arc<str> {
-    fn value(&self) -> Value {
-        Value::String(String::from(&**self))
-    }
-
-    fn write(&self, out: &mut Vec<u8>) {
-        write_str(out, self);
-    }
-
-    fn prefetch(&self) {
-        // A name lies wherever its allocation landed: a cache miss each, one after the other,
-        // unless asked for ahead.
-        tributary_service::prefetch(Arc::as_ptr(self));
-    }
-}
-
-/// `Vec<T>` of a scalar or enum to clients and in the schema: over HTTP written as JSON while
-/// the response is sent ([`Splicer`]), like a [`PlainList`]; otherwise built as values.
-pub struct ScalarList<T>(Arc<Vec<T>>);
-
-impl<T> ScalarList<T> {
-    pub fn new(items: Vec<T>) -> Self {
-        Self(Arc::new(items))
-    }
-}
-
-/// A scalar list written as JSON a piece at a time, pulled by the sender.
-struct ScalarListWriter<T> {
-    items: Arc<Vec<T>>,
-    /// The next item to write; `items.len() + 1` once the closing bracket is written.
-    next: usize,
-}
-
-impl<T: PlainScalar + Send + Sync + 'static> ListWriter for ScalarListWriter<T> {
-    fn next_piece(&mut self) -> Option<Result<Vec<u8>, String>> {
-        let Self { items, next } = self;
-        write_piece(items.len(), next, |index, out| {
-            // A scalar is written quickly: ask further ahead than for objects.
-            if let Some(ahead) = items.get(index + 16) {
-                ahead.prefetch();
-            }
-            items[index].write(out);
-            Ok(())
-        })
-    }
-}
-
-impl<T: PlainScalar + Send + Sync + 'static> OutputType for ScalarList<T> {
-    fn type_name() -> std::borrow::Cow<'static, str> {
-        <Vec<T> as OutputType>::type_name()
-    }
-
-    fn qualified_type_name() -> String {
-        <Vec<T> as OutputType>::qualified_type_name()
-    }
-
-    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
-        <Vec<T> as OutputType>::create_type_info(registry)
-    }
-
-    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
-        // A scalar has no selection: nothing but the list itself to write.
-        Ok(match ctx.data_opt::<Arc<Splicer>>() {
-            Some(splicer) => splicer.put(Box::new(ScalarListWriter { items: Arc::clone(&self.0), next: 0 })),
-            None => Value::List(self.0.iter().map(PlainScalar::value).collect()),
-        })
-    }
-}
-
 /// A `JSON` scalar made from something shared (a change report's JSON, tens of megabytes for a
 /// hub): over HTTP it is written where its placeholder stands while the response is sent, on
 /// the read threads ([`Splicer`]), straight from its source by `write`, so no tree of values is
@@ -548,5 +478,113 @@ impl<T: Send + Sync + 'static> OutputType for WrittenJson<T> {
             // As `Json`'s own resolver makes it.
             None => async_graphql::to_value((self.value)(&self.source)).unwrap_or_default(),
         })
+    }
+}
+
+/// A JSON array written before the response is (a lineage answer's column, written while the
+/// answer is read out of the index): over HTTP its bytes are sent where its placeholder stands,
+/// as they are ([`Splicer`]); otherwise it is read back as values. To clients and in the schema
+/// it is a `Vec<T>`.
+pub struct WrittenList<T> {
+    json: axum::body::Bytes,
+    item: std::marker::PhantomData<fn() -> T>,
+}
+
+/// An item type of a [`WrittenList`]: how a JSON value written for it reads back as its value.
+pub(crate) trait WrittenItem: OutputType {
+    /// The item's value from the JSON written for it (an enum is written as its name).
+    fn from_json(json: Value) -> Value {
+        json
+    }
+}
+
+impl WrittenItem for Arc<str> {}
+impl WrittenItem for u32 {}
+
+/// An enum's items read back as enum values, as its generic resolver makes them.
+macro_rules! written_enum {
+    ($($enum:ty),*) => {$(
+        impl WrittenItem for $enum {
+            fn from_json(json: Value) -> Value {
+                match json {
+                    Value::String(name) => Value::Enum(async_graphql::Name::new(name)),
+                    other => other,
+                }
+            }
+        }
+    )*};
+}
+written_enum!(crate::scalars::NodeKind, crate::scalars::EdgeKind);
+
+/// A JSON array written an item at a time, for a [`WrittenList`].
+pub(crate) struct JsonArray {
+    out: Vec<u8>,
+    items: usize,
+}
+
+impl Default for JsonArray {
+    fn default() -> Self {
+        Self { out: vec![b'['], items: 0 }
+    }
+}
+
+impl JsonArray {
+    /// The buffer, after the separator that the next item needs.
+    fn next(&mut self) -> &mut Vec<u8> {
+        if self.items > 0 {
+            self.out.push(b',');
+        }
+        self.items += 1;
+        &mut self.out
+    }
+
+    pub(crate) fn push_str(&mut self, text: &str) {
+        write_str(self.next(), text);
+    }
+
+    pub(crate) fn push_u32(&mut self, value: u32) {
+        let mut digits = itoa::Buffer::new();
+        self.next().extend_from_slice(digits.format(value).as_bytes());
+    }
+
+    pub(crate) fn push_enum<T: async_graphql::resolver_utils::EnumType + PartialEq + Copy>(&mut self, value: T) {
+        write_enum(self.next(), value);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items
+    }
+
+    pub(crate) fn finish<T>(mut self) -> WrittenList<T> {
+        self.out.push(b']');
+        WrittenList { json: axum::body::Bytes::from(self.out), item: std::marker::PhantomData }
+    }
+}
+
+impl<T: WrittenItem + Send + Sync + 'static> OutputType for WrittenList<T> {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        <Vec<T> as OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Vec<T> as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <Vec<T> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
+        if let Some(splicer) = ctx.data_opt::<Arc<Splicer>>() {
+            // The bytes are shared, not copied.
+            return Ok(splicer.put_written(self.json.clone()));
+        }
+        match serde_json::from_slice::<Vec<Value>>(&self.json) {
+            Ok(items) => Ok(Value::List(items.into_iter().map(T::from_json).collect())),
+            Err(error) => Err(async_graphql::ServerError::new(
+                format!("a written list is not JSON: {error}"),
+                Some(field.pos),
+            )),
+        }
     }
 }
