@@ -35,6 +35,49 @@ fn plain_strings_and_enums_are_written_as_serde_json_writes_them() {
     }
 }
 
+/// The word-at-a-time escape check says what a byte-at-a-time one says, for every byte at
+/// every position of a word and of the tail after the last whole word.
+#[test]
+fn the_escape_check_finds_every_byte_json_escapes() {
+    use crate::types::plain::needs_escape;
+    let escaped = |byte: u8| byte < 0x20 || byte == b'"' || byte == b'\\';
+    for len in [1, 7, 8, 9, 16, 21] {
+        for at in 0..len {
+            for byte in 0..=255u8 {
+                for filler in [b'a', 0x1f + 1, 0x7f, 0x80, 0xff, b'"' + 1, b'\\' - 1] {
+                    let mut text = vec![filler; len];
+                    text[at] = byte;
+                    let expected = text.iter().copied().any(escaped);
+                    assert_eq!(needs_escape(&text), expected, "{text:?}");
+                }
+            }
+        }
+    }
+    assert!(!needs_escape("é ☃ 𝄞 snowflake://acme-prod.eu-west-1".as_bytes()));
+}
+
+/// A written list longer than a piece is written in several, each about a piece long, and
+/// together they are the list's JSON.
+#[test]
+fn a_long_written_list_is_written_in_pieces() {
+    use crate::types::plain::{JsonArray, WrittenList};
+    let (mut names, mut numbers) = (JsonArray::default(), JsonArray::default());
+    let texts: Vec<String> = (0..40_000).map(|n| format!("name \"{n}\" ☃")).collect();
+    for (n, text) in texts.iter().enumerate() {
+        names.push_str(text);
+        numbers.push_u32(n as u32 * 100_003);
+    }
+    let (names, numbers): (WrittenList<std::sync::Arc<str>>, WrittenList<u32>) = (names.finish(), numbers.finish());
+    assert!(names.pieces().len() > 2, "{}", names.pieces().len());
+    assert!(names.pieces().iter().all(|piece| piece.len() < 300 * 1024));
+    let read: Vec<String> = serde_json::from_slice(&names.pieces().concat()).unwrap();
+    assert_eq!(read, texts);
+    let read: Vec<u32> = serde_json::from_slice(&numbers.pieces().concat()).unwrap();
+    assert_eq!(read, (0..40_000).map(|n| n * 100_003).collect::<Vec<u32>>());
+    let empty: WrittenList<u32> = JsonArray::default().finish();
+    assert_eq!(empty.pieces().concat(), b"[]");
+}
+
 /// Without the HTTP handler's splicer (a schema executed in process), the table's lists are
 /// read back as values: the same answer, and the same bytes as the spliced response.
 #[tokio::test]

@@ -7,7 +7,7 @@ use crate::types::dataset::Dataset;
 use crate::types::event::{EventPage, NodePage, StoredEvent};
 use crate::types::job::Job;
 use crate::types::lineage::{
-    Lineage, LineageTable, edge_shape, lineage_from_view, lineage_request, lineage_table, lineage_view,
+    Lineage, LineageTable, TableColumns, edge_shape, lineage_from_view, lineage_request, lineage_table, lineage_view,
 };
 use crate::types::run::Run;
 use async_graphql::{Context, Json, Object, Result};
@@ -90,9 +90,9 @@ impl QueryCore {
         datasets_only: Option<bool>,
     ) -> Result<LineageTable> {
         let selected = context.look_ahead();
-        let edges = ["edgeFrom", "edgeTo", "edgeKinds"].into_iter().any(|field| selected.field(field).exists());
-        let request = lineage_request(start, direction, depth, limit).shaped(shape(datasets_only, edges));
-        lineage_table(service(context), request, edges).await
+        let columns = TableColumns::selected(|field| selected.field(field).exists());
+        let request = lineage_request(start, direction, depth, limit).shaped(shape(datasets_only, columns.edges));
+        lineage_table(service(context), request, columns).await
     }
 
     /// Column lineage from one column: DIRECT edges are followed transitively (the value

@@ -208,17 +208,50 @@ fn edge_kind(kind: model::EdgeKind) -> EdgeKind {
     }
 }
 
-/// Runs a lineage query into `lineageTable`'s columns (`edges`: whether edge lists are
-/// selected; the request's shape must match).
-pub(crate) async fn lineage_table(service: &Service, request: LineageRequest, edges: bool) -> Result<LineageTable> {
-    let (sink, outline) = service.lineage_into(request, TableSink::new(edges)).await.map_err(gql_error)?;
+/// Which of `lineageTable`'s lists a query selects: the others are not written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TableColumns {
+    namespaces: bool,
+    node_namespaces: bool,
+    names: bool,
+    kinds: bool,
+    distances: bool,
+    /// Any of the edge lists (they are made together).
+    pub(crate) edges: bool,
+}
+
+impl TableColumns {
+    /// The lists whose fields `selected` says are selected.
+    pub(crate) fn selected(selected: impl Fn(&str) -> bool) -> Self {
+        Self {
+            namespaces: selected("namespaces"),
+            node_namespaces: selected("nodeNamespaces"),
+            names: selected("nodeNames"),
+            kinds: selected("nodeKinds"),
+            distances: selected("nodeDistances"),
+            edges: ["edgeFrom", "edgeTo", "edgeKinds"].into_iter().any(selected),
+        }
+    }
+}
+
+/// Runs a lineage query into `lineageTable`'s columns (the request's shape must hold edges
+/// when `columns` selects them).
+pub(crate) async fn lineage_table(
+    service: &Service,
+    request: LineageRequest,
+    columns: TableColumns,
+) -> Result<LineageTable> {
+    let (sink, outline) = service.lineage_into(request, TableSink::new(columns)).await.map_err(gql_error)?;
     sink.finish(outline)
 }
 
 /// `lineageTable`'s columns, written as JSON while the answer is read out of the index, on a
 /// read thread a unit of the walk at a time: no list of nodes is collected, and each name is
-/// read once, where the read-out has asked for it ahead.
+/// read once, where the read-out has asked for it ahead. Lists not selected stay empty.
 struct TableSink {
+    columns: TableColumns,
+    /// Nodes so far (an answer's nodes are fewer than 2^32).
+    nodes: u32,
     namespaces: NamespacePositions,
     namespace_list: JsonArray,
     node_namespaces: JsonArray,
@@ -236,15 +269,17 @@ struct TableSink {
 }
 
 impl TableSink {
-    fn new(edges: bool) -> Self {
+    fn new(columns: TableColumns) -> Self {
         Self {
+            columns,
+            nodes: 0,
             namespaces: NamespacePositions::default(),
             namespace_list: JsonArray::default(),
             node_namespaces: JsonArray::default(),
             node_names: JsonArray::default(),
             node_kinds: JsonArray::default(),
             node_distances: JsonArray::default(),
-            positions: edges.then(std::collections::HashMap::new),
+            positions: columns.edges.then(std::collections::HashMap::new),
             edge_from: JsonArray::default(),
             edge_to: JsonArray::default(),
             edge_kinds: JsonArray::default(),
@@ -274,18 +309,29 @@ impl TableSink {
 
 impl AnswerSink for TableSink {
     fn node(&mut self, node: &NodeName, distance: u32) {
-        let (namespace, first) = self.namespaces.position(&node.namespace);
-        if first {
-            self.namespace_list.push_str(&node.namespace);
+        let columns = self.columns;
+        if columns.namespaces || columns.node_namespaces {
+            let (namespace, first) = self.namespaces.position(&node.namespace);
+            if first && columns.namespaces {
+                self.namespace_list.push_str(&node.namespace);
+            }
+            if columns.node_namespaces {
+                self.node_namespaces.push_u32(namespace);
+            }
         }
         if let Some(positions) = &mut self.positions {
-            // An answer's nodes are fewer than 2^32.
-            positions.insert(node.clone(), self.node_names.len() as u32);
+            positions.insert(node.clone(), self.nodes);
         }
-        self.node_namespaces.push_u32(namespace);
-        self.node_names.push_str(&node.name);
-        self.node_kinds.push_enum(NodeKind::from(node.kind));
-        self.node_distances.push_u32(distance);
+        self.nodes += 1;
+        if columns.names {
+            self.node_names.push_str(&node.name);
+        }
+        if columns.kinds {
+            self.node_kinds.push_enum(NodeKind::from(node.kind));
+        }
+        if columns.distances {
+            self.node_distances.push_u32(distance);
+        }
     }
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: model::EdgeKind) {

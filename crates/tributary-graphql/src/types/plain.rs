@@ -42,7 +42,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     // Names rarely need escaping: serde_json escapes `"`, `\` and control characters only
     // (other characters are written as they are), so a string without those is written in
     // one piece. serde_json's own path writes it a run at a time through `io::Write`.
-    if text.bytes().all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\') {
+    if !needs_escape(text.as_bytes()) {
         out.reserve(text.len() + 2);
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
@@ -51,6 +51,26 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     }
     // Writing to a `Vec` cannot fail.
     let _ = serde_json::to_writer(out, text);
+}
+
+/// Whether JSON escapes a byte of `text`: `"`, `\` or a control character (below 0x20).
+/// Eight bytes at a time (a hub's answer is tens of megabytes of names): a word has a byte
+/// below `n` (`n` <= 128) exactly when `(x - n * ONES) & !x & HIGHS` is not zero, and a byte
+/// equal to `b` exactly when `x ^ (b * ONES)` has a byte below 1.
+pub(crate) fn needs_escape(text: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGHS: u64 = ONES * 0x80;
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+    let mut words = text.chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_ne_bytes(bytes);
+        if below(x, 0x20) | below(x ^ (ONES * u64::from(b'"')), 1) | below(x ^ (ONES * u64::from(b'\\')), 1) != 0 {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\')
 }
 
 /// Writes a boolean as JSON.
@@ -82,8 +102,8 @@ pub struct Splicer {
 enum Spliced {
     /// A list written while the response is sent.
     Writer(Deferred),
-    /// JSON written before the response was (a [`WrittenList`]), sent as it is.
-    Written(axum::body::Bytes),
+    /// JSON written before the response was (a [`WrittenList`]'s pieces), sent as it is.
+    Written(Arc<[axum::body::Bytes]>),
 }
 
 /// A list whose JSON is written while the response is sent, a piece at a time.
@@ -122,8 +142,8 @@ impl Splicer {
         self.keep(Spliced::Writer(list))
     }
 
-    /// Keeps JSON already written; returns its placeholder.
-    fn put_written(&self, json: axum::body::Bytes) -> Value {
+    /// Keeps JSON already written, in pieces; returns its placeholder.
+    fn put_written(&self, json: Arc<[axum::body::Bytes]>) -> Value {
         self.keep(Spliced::Written(json))
     }
 
@@ -164,10 +184,10 @@ impl Splicer {
             match list {
                 Some(list) => {
                     pieces.push(Piece::Bytes(body.slice(start..at)));
-                    pieces.push(match list {
-                        Spliced::Writer(writer) => Piece::List(writer),
-                        Spliced::Written(json) => Piece::Bytes(json),
-                    });
+                    match list {
+                        Spliced::Writer(writer) => pieces.push(Piece::List(writer)),
+                        Spliced::Written(json) => pieces.extend(json.iter().cloned().map(Piece::Bytes)),
+                    }
                     start = number_at + digits + 1;
                     from = start;
                 }
@@ -482,11 +502,11 @@ impl<T: Send + Sync + 'static> OutputType for WrittenJson<T> {
 }
 
 /// A JSON array written before the response is (a lineage answer's column, written while the
-/// answer is read out of the index): over HTTP its bytes are sent where its placeholder stands,
-/// as they are ([`Splicer`]); otherwise it is read back as values. To clients and in the schema
-/// it is a `Vec<T>`.
+/// answer is read out of the index): over HTTP its pieces are sent where its placeholder
+/// stands, as they are ([`Splicer`]); otherwise it is read back as values. To clients and in
+/// the schema it is a `Vec<T>`.
 pub struct WrittenList<T> {
-    json: axum::body::Bytes,
+    pieces: Arc<[axum::body::Bytes]>,
     item: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -516,21 +536,28 @@ macro_rules! written_enum {
 }
 written_enum!(crate::scalars::NodeKind, crate::scalars::EdgeKind);
 
-/// A JSON array written an item at a time, for a [`WrittenList`].
+/// A JSON array written an item at a time, for a [`WrittenList`]: in pieces of about
+/// [`LIST_PIECE`] bytes, so a column of tens of megabytes is never copied to grow, and each
+/// piece is sent as it is.
 pub(crate) struct JsonArray {
+    done: Vec<axum::body::Bytes>,
     out: Vec<u8>,
     items: usize,
 }
 
 impl Default for JsonArray {
     fn default() -> Self {
-        Self { out: vec![b'['], items: 0 }
+        Self { done: Vec::new(), out: vec![b'['], items: 0 }
     }
 }
 
 impl JsonArray {
     /// The buffer, after the separator that the next item needs.
     fn next(&mut self) -> &mut Vec<u8> {
+        if self.out.len() >= LIST_PIECE {
+            let full = std::mem::replace(&mut self.out, Vec::with_capacity(LIST_PIECE + LIST_PIECE / 8));
+            self.done.push(axum::body::Bytes::from(full));
+        }
         if self.items > 0 {
             self.out.push(b',');
         }
@@ -551,13 +578,17 @@ impl JsonArray {
         write_enum(self.next(), value);
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.items
-    }
-
     pub(crate) fn finish<T>(mut self) -> WrittenList<T> {
         self.out.push(b']');
-        WrittenList { json: axum::body::Bytes::from(self.out), item: std::marker::PhantomData }
+        self.done.push(axum::body::Bytes::from(self.out));
+        WrittenList { pieces: self.done.into(), item: std::marker::PhantomData }
+    }
+}
+
+#[cfg(test)]
+impl<T> WrittenList<T> {
+    pub(crate) fn pieces(&self) -> &[axum::body::Bytes] {
+        &self.pieces
     }
 }
 
@@ -576,15 +607,15 @@ impl<T: WrittenItem + Send + Sync + 'static> OutputType for WrittenList<T> {
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
         if let Some(splicer) = ctx.data_opt::<Arc<Splicer>>() {
-            // The bytes are shared, not copied.
-            return Ok(splicer.put_written(self.json.clone()));
+            // The pieces are shared, not copied.
+            return Ok(splicer.put_written(Arc::clone(&self.pieces)));
         }
-        match serde_json::from_slice::<Vec<Value>>(&self.json) {
+        let json: Vec<u8> = self.pieces.concat();
+        match serde_json::from_slice::<Vec<Value>>(&json) {
             Ok(items) => Ok(Value::List(items.into_iter().map(T::from_json).collect())),
-            Err(error) => Err(async_graphql::ServerError::new(
-                format!("a written list is not JSON: {error}"),
-                Some(field.pos),
-            )),
+            Err(error) => {
+                Err(async_graphql::ServerError::new(format!("a written list is not JSON: {error}"), Some(field.pos)))
+            }
         }
     }
 }
