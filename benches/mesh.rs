@@ -1597,8 +1597,25 @@ impl Bench {
         log("queries: hub closures over GraphQL against gRPC");
         let http = reqwest::Client::new();
         let reps = self.args.reps.max(3);
+        let metrics_url = format!("{url}/metrics");
+        // The server's own time to a response's last byte (the client's decoding left out).
+        // The server counts a response when its last byte is handed over, which may come just
+        // after the client has read it: asked again until it is counted.
+        let server_ms = |runtime: &tokio::runtime::Runtime, door: &str, route: &str, before: (f64, f64)| {
+            for _ in 0..100 {
+                let after = runtime.block_on(server_clock(&http, &metrics_url, door, route))?;
+                if after.1 == before.1 + 1.0 {
+                    return Ok(ms(Duration::from_secs_f64(after.0 - before.0)));
+                }
+                anyhow::ensure!(after.1 == before.1, "another {door} call was counted during one");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            anyhow::bail!("the server did not count the {door} call")
+        };
         for query in QUERIES.iter().filter(|query| query.downstream) {
-            let mut medians: Vec<(usize, f64, f64, f64)> = Vec::new();
+            // Per hub: rows, then medians of GraphQL `lineage`, gRPC, `lineageTable`, and the
+            // server's own time for `lineageTable` and for gRPC.
+            let mut medians: Vec<(usize, f64, f64, f64, f64, f64)> = Vec::new();
             for target in targets.iter().filter(|target| target.kind == "hub") {
                 let grpc_rows = match self.runtime.block_on(grpc_lineage(client, query, target, false)) {
                     Ok(answer) => answer.n_rows,
@@ -1630,27 +1647,35 @@ impl Bench {
                 };
                 let (mut graphql_ms, mut grpc_ms, mut decode_ms) = (Vec::new(), Vec::new(), Vec::new());
                 let (mut table_ms, mut table_decode_ms) = (Vec::new(), Vec::new());
+                let (mut table_server_ms, mut grpc_server_ms) = (Vec::new(), Vec::new());
                 for _ in 0..reps {
                     let started = Instant::now();
                     let answer = self.runtime.block_on(graphql_lineage(&http, url, query, target))?;
                     graphql_ms.push(ms(started.elapsed()));
                     decode_ms.push(answer.decode_ms);
                     if first_table.is_some() {
+                        let before = self.runtime.block_on(server_clock(&http, &metrics_url, "http", "/graphql"))?;
                         let started = Instant::now();
                         let answer = self.runtime.block_on(graphql_lineage_table(&http, url, query, target))?;
                         table_ms.push(ms(started.elapsed()));
                         table_decode_ms.push(answer.decode_ms);
+                        table_server_ms.push(server_ms(&self.runtime, "http", "/graphql", before)?);
                     }
+                    let grpc_route = "tributary.v1.Lineage";
+                    let before = self.runtime.block_on(server_clock(&http, &metrics_url, "grpc", grpc_route))?;
                     let started = Instant::now();
                     self.runtime.block_on(grpc_lineage(client, query, target, false)).map_err(|error| match error {
                         CallError::Timeout => anyhow::anyhow!("{} on {}: timed out", query.name, target.name),
                         CallError::Failed(error) => error.context(format!("{} on {}", query.name, target.name)),
                     })?;
                     grpc_ms.push(ms(started.elapsed()));
+                    grpc_server_ms.push(server_ms(&self.runtime, "grpc", grpc_route, before)?);
                 }
                 let (graphql, grpc) = (median(&graphql_ms).unwrap_or(f64::NAN), median(&grpc_ms).unwrap_or(f64::NAN));
                 let table = median(&table_ms).unwrap_or(f64::NAN);
-                medians.push((grpc_rows, graphql, grpc, table));
+                let table_server = median(&table_server_ms).unwrap_or(f64::NAN);
+                let grpc_server = median(&grpc_server_ms).unwrap_or(f64::NAN);
+                medians.push((grpc_rows, graphql, grpc, table, table_server, grpc_server));
                 self.tributary.emit(
                     "graphql_hub_ms",
                     json!(round3(graphql)),
@@ -1662,14 +1687,17 @@ impl Bench {
                            "graphql_table_ms": table_ms, "graphql_table_median_ms": median(&table_ms).map(round3),
                            "graphql_table_over_grpc": median(&table_ms).map(|table| round3(table / grpc)),
                            "graphql_table_body_bytes": first_table.as_ref().map(|table| table.body_bytes),
-                           "graphql_table_client_decode_ms": median(&table_decode_ms).map(round3)}),
+                           "graphql_table_client_decode_ms": median(&table_decode_ms).map(round3),
+                           "graphql_table_server_ms": table_server_ms, "grpc_server_ms": grpc_server_ms,
+                           "graphql_table_server_over_grpc_server": round3(table_server / grpc_server)}),
                 );
             }
             medians.sort_by_key(|&(rows, ..)| std::cmp::Reverse(rows));
-            let over_hubs = |pick: fn(&(usize, f64, f64, f64)) -> f64| {
+            let over_hubs = |pick: fn(&(usize, f64, f64, f64, f64, f64)) -> f64| {
                 median(&medians.iter().map(pick).filter(|ms| !ms.is_nan()).collect::<Vec<_>>())
             };
             let (graphql, grpc, table) = (over_hubs(|m| m.1), over_hubs(|m| m.2), over_hubs(|m| m.3));
+            let (table_server, grpc_server) = (over_hubs(|m| m.4), over_hubs(|m| m.5));
             self.tributary.emit(
                 &format!("graphql_{}_hub_median_ms", query.name),
                 json!(graphql.map(round3)),
@@ -1681,6 +1709,9 @@ impl Bench {
                        "graphql_table_median_ms": table.map(round3),
                        "graphql_table_over_grpc": table.zip(grpc).map(|(a, b)| round3(a / b)),
                        "largest_graphql_table_ms": medians.first().map(|m| m.3).filter(|ms| !ms.is_nan()).map(round3),
+                       "graphql_table_server_median_ms": table_server.map(round3),
+                       "grpc_server_median_ms": grpc_server.map(round3),
+                       "graphql_table_server_over_grpc_server": table_server.zip(grpc_server).map(|(a, b)| round3(a / b)),
                        "what": "lineage from each hub, datasets only, no edges: GraphQL `lineage` (and `lineageTable`, the answer in columns) against gRPC GetLineage, median per hub then over hubs"}),
             );
         }

@@ -179,7 +179,8 @@ impl ResponseWriter {
     }
 
     fn with_part_size(part: usize, node_table: bool) -> Self {
-        Self { done: Vec::new(), out: Vec::new(), part: part.max(1), table: node_table.then(NodeTable::default) }
+        let table = node_table.then(|| NodeTable::with_part_size(part));
+        Self { done: Vec::new(), out: Vec::new(), part: part.max(1), table }
     }
 
     pub(crate) fn finish(mut self, truncated: bool, watermark: &proto::Watermark) -> LineageResponse {
@@ -224,22 +225,45 @@ impl AnswerSink for ResponseWriter {
 /// is read out: each column in a buffer of its own, already in its wire form, put together as
 /// parts of the message when the chunk or the response is closed (the names are not copied
 /// again). Each namespace is written once, the first time a node names it.
-#[derive(Default)]
 struct NodeTable {
+    /// The length at which a part of the names is closed.
+    part: usize,
     /// Field 1: the namespaces met, in the order met.
     namespaces: Vec<u8>,
     /// Each namespace's position in field 1.
     positions: NamespacePositions,
     /// Field 2's packed body: each node's namespace position.
     namespace: Vec<u8>,
-    /// Field 3: the names.
+    /// Field 3: the names, in parts of about `part` bytes (a repeated string's
+    /// items can be cut anywhere between them): one buffer doubling as it grew copied a hub's
+    /// names again.
+    names_done: Vec<Bytes>,
     names: Vec<u8>,
     /// Fields 4 and 5's packed bodies: kinds and distances.
     kinds: Vec<u8>,
     distances: Vec<u8>,
 }
 
+impl Default for NodeTable {
+    fn default() -> Self {
+        Self::with_part_size(RESPONSE_PART)
+    }
+}
+
 impl NodeTable {
+    fn with_part_size(part: usize) -> Self {
+        Self {
+            part: part.max(1),
+            namespaces: Vec::new(),
+            positions: NamespacePositions::default(),
+            namespace: Vec::new(),
+            names_done: Vec::new(),
+            names: Vec::new(),
+            kinds: Vec::new(),
+            distances: Vec::new(),
+        }
+    }
+
     fn push(&mut self, node: &NodeName, distance: u32) {
         let (position, first) = self.positions.position(&node.namespace);
         if first {
@@ -247,6 +271,10 @@ impl NodeTable {
             self.namespaces.extend_from_slice(node.namespace.as_bytes());
         }
         push_varint(u64::from(position), &mut self.namespace);
+        if self.names.len() >= self.part {
+            let next = Vec::with_capacity(self.part + self.part / 8);
+            self.names_done.push(Bytes::from(std::mem::replace(&mut self.names, next)));
+        }
         // A repeated string's items are written even when empty.
         put_delimited(3, node.name.len(), &mut self.names);
         self.names.extend_from_slice(node.name.as_bytes());
@@ -260,9 +288,10 @@ impl NodeTable {
             return Vec::new();
         }
         let packed_len = |body: &[u8]| if body.is_empty() { 0 } else { delimited_len(2, body.len()) };
+        let names = self.names_done.iter().map(Bytes::len).sum::<usize>() + self.names.len();
         let body = self.namespaces.len()
             + packed_len(&self.namespace)
-            + self.names.len()
+            + names
             + packed_len(&self.kinds)
             + packed_len(&self.distances);
         let mut head = Vec::with_capacity(16 + self.namespaces.len() + packed_len(&self.namespace));
@@ -279,7 +308,12 @@ impl NodeTable {
                 tail.extend_from_slice(packed);
             }
         }
-        vec![Bytes::from(head), Bytes::from(self.names), Bytes::from(tail)]
+        let mut parts = Vec::with_capacity(self.names_done.len() + 3);
+        parts.push(Bytes::from(head));
+        parts.extend(self.names_done);
+        parts.push(Bytes::from(self.names));
+        parts.push(Bytes::from(tail));
+        parts
     }
 }
 
