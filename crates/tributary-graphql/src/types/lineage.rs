@@ -2,7 +2,9 @@
 
 use crate::error::gql_error;
 pub use crate::scalars::{Direction, EdgeKind, NodeKind, NodeRef, Watermark};
-use crate::types::plain::{JsonArray, Plain, PlainList, WrittenList, plain_object, write_enum, write_str};
+use crate::types::plain::{
+    JsonArray, Listed, ObjectPlan, Plain, PlainList, WrittenItem, WrittenList, plain_object, write_enum, write_str,
+};
 use async_graphql::parser::types::SelectionSet;
 use async_graphql::{Result, SimpleObject, Value};
 use std::sync::Arc;
@@ -50,7 +52,7 @@ pub struct LineageEdge {
 
 #[derive(SimpleObject)]
 pub struct Lineage {
-    pub nodes: PlainList<LineageNode>,
+    pub nodes: Listed<LineageNode>,
     pub edges: PlainList<LineageEdge>,
     /// The node limit cut the answer: more nodes lie within the depth.
     pub truncated: bool,
@@ -71,20 +73,28 @@ impl Plain for LineageNode {
         }
     }
 
-    fn write_field(&self, name: &str, selection: &SelectionSet, out: &mut Vec<u8>) -> Option<()> {
-        match name {
-            "kind" => write_enum(out, self.kind),
-            "namespace" => write_str(out, &self.namespace),
-            "name" => write_str(out, &self.name),
-            "distance" => serde_json::to_writer(&mut *out, &self.distance).ok()?,
-            _ => serde_json::to_writer(out, &self.plain_field(name, selection)?).ok()?,
-        }
-        Some(())
+    fn write_field(&self, name: &str, _selection: &SelectionSet, out: &mut Vec<u8>) -> Option<()> {
+        write_node_field(name, self.kind, &self.namespace, &self.name, self.distance, out)
     }
 
     fn prefetch(&self) {
         tributary_service::prefetch(Arc::as_ptr(&self.name));
     }
+}
+
+impl WrittenItem for LineageNode {}
+
+/// Writes field `field` of a `LineageNode` as JSON, as its value serialises; `None` for a
+/// field it does not have.
+fn write_node_field(field: &str, kind: NodeKind, namespace: &str, name: &str, distance: u32, out: &mut Vec<u8>) -> Option<()> {
+    match field {
+        "kind" => write_enum(out, kind),
+        "namespace" => write_str(out, namespace),
+        "name" => write_str(out, name),
+        "distance" => out.extend_from_slice(itoa::Buffer::new().format(distance).as_bytes()),
+        _ => return None,
+    }
+    Some(())
 }
 
 impl Plain for NodeRef {
@@ -160,7 +170,7 @@ pub(crate) fn lineage_from_view(view: tributary_service::LineageView<NodeName>) 
         name: String::from(&*node.name),
     };
     Lineage {
-        nodes: PlainList::new(view.answer.nodes.into_iter().map(LineageNode::from).collect()),
+        nodes: Listed::Plain(PlainList::new(view.answer.nodes.into_iter().map(LineageNode::from).collect())),
         edges: PlainList::new(
             view.answer
                 .edges
@@ -171,6 +181,69 @@ pub(crate) fn lineage_from_view(view: tributary_service::LineageView<NodeName>) 
         truncated: view.answer.truncated,
         depth: view.depth,
         watermark: view.watermark.into(),
+    }
+}
+
+/// The plan of `lineage`'s node objects when they can be written while the answer is read
+/// out: over HTTP (the response's lists are spliced), with one `nodes` field selected,
+/// plainly, of scalar fields, and no fragment around it. `None` otherwise: the answer is then
+/// collected and its lists made as they are sent or resolved.
+pub(crate) fn written_nodes_plan(context: &async_graphql::Context<'_>) -> Option<ObjectPlan> {
+    context.data_opt::<Arc<crate::types::plain::Splicer>>()?;
+    let mut nodes = None;
+    for selected in &context.item.node.selection_set.node.items {
+        let async_graphql::parser::types::Selection::Field(field) = &selected.node else { return None };
+        if field.node.name.node == "nodes" {
+            if nodes.is_some() || !field.node.directives.is_empty() {
+                return None;
+            }
+            nodes = Some(&field.node.selection_set.node);
+        }
+    }
+    ObjectPlan::of(nodes?)
+}
+
+/// Runs a lineage query (without edges) whose node objects are written as JSON while the
+/// answer is read out of the index, as `plan` selects them ([`NodeObjects`]).
+pub(crate) async fn lineage_written(service: &Service, request: LineageRequest, plan: ObjectPlan) -> Result<Lineage> {
+    let sink = NodeObjects { plan, nodes: JsonArray::default(), failed: false };
+    let (sink, outline) = service.lineage_into(request, sink).await.map_err(gql_error)?;
+    if sink.failed {
+        return Err(gql_error(tributary_service::ServiceError::Internal(
+            "a lineage node has a selected field that is not written".to_owned(),
+        )));
+    }
+    Ok(Lineage {
+        nodes: Listed::Written(sink.nodes.finish()),
+        edges: PlainList::new(Vec::new()),
+        truncated: outline.truncated,
+        depth: outline.depth,
+        watermark: outline.watermark.into(),
+    })
+}
+
+/// `lineage`'s node objects written as JSON while the answer is read out of the index, on a
+/// read thread a unit of the walk at a time (as [`TableSink`] writes `lineageTable`'s lists).
+struct NodeObjects {
+    plan: ObjectPlan,
+    nodes: JsonArray,
+    failed: bool,
+}
+
+impl AnswerSink for NodeObjects {
+    fn node(&mut self, node: &NodeName, distance: u32) {
+        let plan = &self.plan;
+        let written = self.nodes.push_with(|out| {
+            plan.write(LineageNode::TYPE_NAME, out, |field, out| {
+                write_node_field(field, node.kind.into(), &node.namespace, &node.name, distance, out)
+            })
+        });
+        self.failed |= written.is_none();
+    }
+
+    fn edge(&mut self, _from: &NodeName, _to: &NodeName, _kind: model::EdgeKind) {
+        // Asked without edges.
+        self.failed = true;
     }
 }
 

@@ -239,6 +239,56 @@ fn plan(selection: &SelectionSet) -> Option<Vec<Planned<'_>>> {
     Some(planned)
 }
 
+/// A plain selection's plan for objects written before the response is (while an answer is
+/// read out, for a [`WrittenList`]): each field's key written as JSON once, with the
+/// separator before it.
+pub(crate) struct ObjectPlan {
+    /// Per field: `{"key":` for the first, `,"key":` for the others; and the field's name.
+    fields: Vec<(Vec<u8>, String)>,
+}
+
+impl ObjectPlan {
+    /// The plan of a plain selection of scalar fields; `None` when it is not plain or selects
+    /// inside a field.
+    pub(crate) fn of(selection: &SelectionSet) -> Option<Self> {
+        let mut fields = Vec::new();
+        for (index, field) in plan(selection)?.iter().enumerate() {
+            if !field.selection.items.is_empty() {
+                return None;
+            }
+            let mut head = vec![if index == 0 { b'{' } else { b',' }];
+            write_str(&mut head, field.key.as_str());
+            head.push(b':');
+            fields.push((head, field.name.to_owned()));
+        }
+        Some(Self { fields })
+    }
+
+    /// Writes one object as [`build`]'s value for the selection serialises: `__typename` as
+    /// `type_name`, each other field by `write_field`; `None` when a field is not written
+    /// there.
+    pub(crate) fn write(
+        &self,
+        type_name: &str,
+        out: &mut Vec<u8>,
+        mut write_field: impl FnMut(&str, &mut Vec<u8>) -> Option<()>,
+    ) -> Option<()> {
+        if self.fields.is_empty() {
+            out.extend_from_slice(b"{}");
+            return Some(());
+        }
+        for (head, name) in &self.fields {
+            out.extend_from_slice(head);
+            match name.as_str() {
+                "__typename" => write_str(out, type_name),
+                name => write_field(name, out)?,
+            }
+        }
+        out.push(b'}');
+        Some(())
+    }
+}
+
 fn build<T: Plain>(item: &T, plan: &[Planned<'_>]) -> Option<Value> {
     let mut object = async_graphql::indexmap::IndexMap::with_capacity(plan.len());
     for field in plan {
@@ -578,6 +628,12 @@ impl JsonArray {
         write_enum(self.next(), value);
     }
 
+    /// Pushes an item that `write` writes; `None` when it could not (the list is then not
+    /// whole, and must not be sent).
+    pub(crate) fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> Option<()> {
+        write(self.next())
+    }
+
     pub(crate) fn finish<T>(mut self) -> WrittenList<T> {
         self.out.push(b']');
         self.done.push(axum::body::Bytes::from(self.out));
@@ -616,6 +672,34 @@ impl<T: WrittenItem + Send + Sync + 'static> OutputType for WrittenList<T> {
             Err(error) => {
                 Err(async_graphql::ServerError::new(format!("a written list is not JSON: {error}"), Some(field.pos)))
             }
+        }
+    }
+}
+
+/// A list made one of two ways: collected, and written while the response is sent
+/// ([`PlainList`]), or written while the answer was read out ([`WrittenList`]).
+pub enum Listed<T> {
+    Plain(PlainList<T>),
+    Written(WrittenList<T>),
+}
+
+impl<T: Plain + WrittenItem + Send + Sync + 'static> OutputType for Listed<T> {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        <Vec<T> as OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Vec<T> as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <Vec<T> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
+        match self {
+            Self::Plain(list) => list.resolve(ctx, field).await,
+            Self::Written(list) => list.resolve(ctx, field).await,
         }
     }
 }
