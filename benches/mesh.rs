@@ -600,6 +600,17 @@ struct GraphqlAnswer {
     decode_ms: f64,
 }
 
+/// One hub's medians in the GraphQL comparison: GraphQL `lineage`, gRPC and `lineageTable`
+/// end to end, and the server's own time for `lineageTable` and for gRPC (ms).
+struct HubMedians {
+    rows: usize,
+    graphql: f64,
+    grpc: f64,
+    table: f64,
+    table_server: f64,
+    grpc_server: f64,
+}
+
 /// One GraphQL `lineage` call shaped like [`lineage_request`].
 async fn graphql_lineage(
     http: &reqwest::Client,
@@ -1613,9 +1624,7 @@ impl Bench {
             anyhow::bail!("the server did not count the {door} call")
         };
         for query in QUERIES.iter().filter(|query| query.downstream) {
-            // Per hub: rows, then medians of GraphQL `lineage`, gRPC, `lineageTable`, and the
-            // server's own time for `lineageTable` and for gRPC.
-            let mut medians: Vec<(usize, f64, f64, f64, f64, f64)> = Vec::new();
+            let mut medians: Vec<HubMedians> = Vec::new();
             for target in targets.iter().filter(|target| target.kind == "hub") {
                 let grpc_rows = match self.runtime.block_on(grpc_lineage(client, query, target, false)) {
                     Ok(answer) => answer.n_rows,
@@ -1675,7 +1684,7 @@ impl Bench {
                 let table = median(&table_ms).unwrap_or(f64::NAN);
                 let table_server = median(&table_server_ms).unwrap_or(f64::NAN);
                 let grpc_server = median(&grpc_server_ms).unwrap_or(f64::NAN);
-                medians.push((grpc_rows, graphql, grpc, table, table_server, grpc_server));
+                medians.push(HubMedians { rows: grpc_rows, graphql, grpc, table, table_server, grpc_server });
                 self.tributary.emit(
                     "graphql_hub_ms",
                     json!(round3(graphql)),
@@ -1692,23 +1701,23 @@ impl Bench {
                            "graphql_table_server_over_grpc_server": round3(table_server / grpc_server)}),
                 );
             }
-            medians.sort_by_key(|&(rows, ..)| std::cmp::Reverse(rows));
-            let over_hubs = |pick: fn(&(usize, f64, f64, f64, f64, f64)) -> f64| {
+            medians.sort_by_key(|hub| std::cmp::Reverse(hub.rows));
+            let over_hubs = |pick: fn(&HubMedians) -> f64| {
                 median(&medians.iter().map(pick).filter(|ms| !ms.is_nan()).collect::<Vec<_>>())
             };
-            let (graphql, grpc, table) = (over_hubs(|m| m.1), over_hubs(|m| m.2), over_hubs(|m| m.3));
-            let (table_server, grpc_server) = (over_hubs(|m| m.4), over_hubs(|m| m.5));
+            let (graphql, grpc, table) = (over_hubs(|m| m.graphql), over_hubs(|m| m.grpc), over_hubs(|m| m.table));
+            let (table_server, grpc_server) = (over_hubs(|m| m.table_server), over_hubs(|m| m.grpc_server));
             self.tributary.emit(
                 &format!("graphql_{}_hub_median_ms", query.name),
                 json!(graphql.map(round3)),
                 "ms",
                 json!({"grpc_median_ms": grpc.map(round3), "graphql_over_grpc": graphql.zip(grpc).map(|(a, b)| round3(a / b)),
-                       "hubs": medians.len(), "largest_rows": medians.first().map(|m| m.0),
-                       "largest_graphql_ms": medians.first().map(|m| round3(m.1)),
-                       "largest_grpc_ms": medians.first().map(|m| round3(m.2)),
+                       "hubs": medians.len(), "largest_rows": medians.first().map(|m| m.rows),
+                       "largest_graphql_ms": medians.first().map(|m| round3(m.graphql)),
+                       "largest_grpc_ms": medians.first().map(|m| round3(m.grpc)),
                        "graphql_table_median_ms": table.map(round3),
                        "graphql_table_over_grpc": table.zip(grpc).map(|(a, b)| round3(a / b)),
-                       "largest_graphql_table_ms": medians.first().map(|m| m.3).filter(|ms| !ms.is_nan()).map(round3),
+                       "largest_graphql_table_ms": medians.first().map(|m| m.table).filter(|ms| !ms.is_nan()).map(round3),
                        "graphql_table_server_median_ms": table_server.map(round3),
                        "grpc_server_median_ms": grpc_server.map(round3),
                        "graphql_table_server_over_grpc_server": table_server.zip(grpc_server).map(|(a, b)| round3(a / b)),

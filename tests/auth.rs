@@ -503,8 +503,12 @@ async fn restricted_products_are_redacted_for_outsiders_and_whole_for_their_doma
     // `lineageTable` with edges: the same redacted answer as `lineage`, for either token (a
     // redacted name is made for each mention, and edges still find their ends).
     let start = r#"start: {kind: DATASET, namespace: "sales-db", name: "orders"}"#;
-    let objects = format!("{{ lineage({start}) {{ nodes {{ kind namespace name distance }} edges {{ from {{ kind namespace name }} to {{ kind namespace name }} kind }} }} }}");
-    let columns = format!("{{ lineageTable({start}) {{ namespaces nodeNamespaces nodeNames nodeKinds nodeDistances edgeFrom edgeTo edgeKinds }} }}");
+    let objects = format!(
+        "{{ lineage({start}) {{ nodes {{ kind namespace name distance }} edges {{ from {{ kind namespace name }} to {{ kind namespace name }} kind }} }} }}"
+    );
+    let columns = format!(
+        "{{ lineageTable({start}) {{ namespaces nodeNamespaces nodeNames nodeKinds nodeDistances edgeFrom edgeTo edgeKinds }} }}"
+    );
     for token in [&outsider, &insider] {
         let (_, lineage) = graphql(&server, Some(token), &objects, json!({})).await;
         let (_, table) = graphql(&server, Some(token), &columns, json!({})).await;

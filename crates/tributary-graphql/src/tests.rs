@@ -149,10 +149,18 @@ async fn lineage_nodes_written_during_the_read_out_are_the_generic_answer() {
         })
     };
     let events = [
-        event(1, "j\"1", serde_json::json!([{"namespace": "db", "name": "src"}]),
-              serde_json::json!([{"namespace": "wh", "name": "out\"q"}, {"namespace": "db", "name": "tab\there ☃"}])),
-        event(2, "j2", serde_json::json!([{"namespace": "wh", "name": "out\"q"}]),
-              serde_json::json!([{"namespace": "lake", "name": "deep"}])),
+        event(
+            1,
+            "j\"1",
+            serde_json::json!([{"namespace": "db", "name": "src"}]),
+            serde_json::json!([{"namespace": "wh", "name": "out\"q"}, {"namespace": "db", "name": "tab\there ☃"}]),
+        ),
+        event(
+            2,
+            "j2",
+            serde_json::json!([{"namespace": "wh", "name": "out\"q"}]),
+            serde_json::json!([{"namespace": "lake", "name": "deep"}]),
+        ),
     ];
     for event in &events {
         service.ingest(&serde_json::to_vec(event).unwrap()).await.unwrap();
@@ -160,7 +168,12 @@ async fn lineage_nodes_written_during_the_read_out_are_the_generic_answer() {
     let start = r#"start: {kind: DATASET, namespace: "db", name: "src"}"#;
     let queries = [
         (format!("{{ lineage({start}) {{ nodes {{ kind namespace name distance }} truncated depth }} }}"), 0),
-        (format!("{{ l: lineage({start}, datasetsOnly: true) {{ depth n: nodes {{ __typename d: distance name }} }} }}"), 0),
+        (
+            format!(
+                "{{ l: lineage({start}, datasetsOnly: true) {{ depth n: nodes {{ __typename d: distance name }} }} }}"
+            ),
+            0,
+        ),
         (format!("{{ lineage({start}, limit: 2) {{ truncated nodes {{ name name2: name kind }} }} }}"), 0),
         // Edges, a fragment: collected, and written as they are sent.
         (format!("{{ lineage({start}) {{ nodes {{ name }} edges {{ kind from {{ name }} to {{ name }} }} }} }}"), 2),

@@ -7,7 +7,8 @@ use crate::types::dataset::Dataset;
 use crate::types::event::{EventPage, NodePage, StoredEvent};
 use crate::types::job::Job;
 use crate::types::lineage::{
-    Lineage, LineageTable, TableColumns, edge_shape, lineage_from_view, lineage_request, lineage_table, lineage_view, lineage_written, written_nodes_plan,
+    Lineage, LineageTable, TableColumns, edge_shape, lineage_from_view, lineage_request, lineage_table, lineage_view,
+    lineage_written, written_nodes_plan,
 };
 use crate::types::run::Run;
 use async_graphql::{Context, Json, Object, Result};

@@ -86,7 +86,14 @@ impl WrittenItem for LineageNode {}
 
 /// Writes field `field` of a `LineageNode` as JSON, as its value serialises; `None` for a
 /// field it does not have.
-fn write_node_field(field: &str, kind: NodeKind, namespace: &str, name: &str, distance: u32, out: &mut Vec<u8>) -> Option<()> {
+fn write_node_field(
+    field: &str,
+    kind: NodeKind,
+    namespace: &str,
+    name: &str,
+    distance: u32,
+    out: &mut Vec<u8>,
+) -> Option<()> {
     match field {
         "kind" => write_enum(out, kind),
         "namespace" => write_str(out, namespace),
