@@ -447,6 +447,24 @@ pub(crate) fn write_optional_str(out: &mut Vec<u8>, text: Option<&str>) {
     }
 }
 
+/// An `OutputType`'s names and type info as `Vec<T>`'s (the list types here are `[T!]!` to
+/// clients and in the schema, whichever way they are made).
+macro_rules! vec_type_info {
+    () => {
+        fn type_name() -> std::borrow::Cow<'static, str> {
+            <Vec<T> as OutputType>::type_name()
+        }
+
+        fn qualified_type_name() -> String {
+            <Vec<T> as OutputType>::qualified_type_name()
+        }
+
+        fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+            <Vec<T> as OutputType>::create_type_info(registry)
+        }
+    };
+}
+
 /// `Vec<T>` to clients and in the schema, built by [`plain_list`] when it can be, or over
 /// HTTP written as JSON while the response is sent ([`Splicer`]).
 pub struct PlainList<T>(Arc<Vec<T>>);
@@ -458,17 +476,7 @@ impl<T> PlainList<T> {
 }
 
 impl<T: Plain + 'static> OutputType for PlainList<T> {
-    fn type_name() -> std::borrow::Cow<'static, str> {
-        <Vec<T> as OutputType>::type_name()
-    }
-
-    fn qualified_type_name() -> String {
-        <Vec<T> as OutputType>::qualified_type_name()
-    }
-
-    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
-        <Vec<T> as OutputType>::create_type_info(registry)
-    }
+    vec_type_info!();
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
         let selection = &field.node.selection_set.node;
@@ -649,17 +657,7 @@ impl<T> WrittenList<T> {
 }
 
 impl<T: WrittenItem + Send + Sync + 'static> OutputType for WrittenList<T> {
-    fn type_name() -> std::borrow::Cow<'static, str> {
-        <Vec<T> as OutputType>::type_name()
-    }
-
-    fn qualified_type_name() -> String {
-        <Vec<T> as OutputType>::qualified_type_name()
-    }
-
-    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
-        <Vec<T> as OutputType>::create_type_info(registry)
-    }
+    vec_type_info!();
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
         if let Some(splicer) = ctx.data_opt::<Arc<Splicer>>() {
@@ -684,17 +682,7 @@ pub enum Listed<T> {
 }
 
 impl<T: Plain + WrittenItem + Send + Sync + 'static> OutputType for Listed<T> {
-    fn type_name() -> std::borrow::Cow<'static, str> {
-        <Vec<T> as OutputType>::type_name()
-    }
-
-    fn qualified_type_name() -> String {
-        <Vec<T> as OutputType>::qualified_type_name()
-    }
-
-    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
-        <Vec<T> as OutputType>::create_type_info(registry)
-    }
+    vec_type_info!();
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
         match self {
