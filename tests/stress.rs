@@ -450,6 +450,17 @@ const LINEAGE: &str = r#"query($ns: String!, $name: String!, $direction: Directi
     nodes { kind namespace name distance } edges { from { name } to { name } kind } truncated watermark { sequence }
   }
 }"#;
+/// The nodes alone: written while the answer is read out (objects, or `lineageTable`'s lists).
+const LINEAGE_NODES: &str = r#"query($ns: String!, $name: String!, $direction: Direction!) {
+  lineage(start: {kind: DATASET, namespace: $ns, name: $name}, direction: $direction, depth: 6, limit: 500) {
+    nodes { kind namespace name distance } truncated watermark { sequence }
+  }
+}"#;
+const LINEAGE_TABLE: &str = r#"query($ns: String!, $name: String!, $direction: Direction!) {
+  lineageTable(start: {kind: DATASET, namespace: $ns, name: $name}, direction: $direction, depth: 6, limit: 500) {
+    namespaces nodeNamespaces nodeNames nodeKinds nodeDistances truncated watermark { sequence }
+  }
+}"#;
 const IMPACT: &str = r#"query($ns: String!, $name: String!) {
   impact(start: {kind: DATASET, namespace: $ns, name: $name}, depth: 6) {
     lineage { nodes { name distance } watermark { sequence } }
@@ -559,14 +570,25 @@ async fn query_once(
         "lineage" => {
             let Some((dataset, _, max)) = pick_dataset(ctx, rng, any_dataset) else { return Ok(false) };
             let direction = direction(rng);
-            let what = name(&format!("{}:{} {direction}", dataset.0, dataset.1));
+            // With edges (collected), nodes alone (written during the read-out), in columns.
+            let (query, field) =
+                [(LINEAGE, "lineage"), (LINEAGE_NODES, "lineage"), (LINEAGE_TABLE, "lineageTable")][rng.below(3)];
+            let what = name(&format!("{field} {}:{} {direction}", dataset.0, dataset.1));
             let data =
-                graphql(ctx, &what, LINEAGE, json!({"ns": dataset.0, "name": dataset.1, "direction": direction}))
-                    .await?;
-            covers(&what, &data["lineage"]["watermark"], max)?;
-            let start = data["lineage"]["nodes"]
-                .as_array()
-                .is_some_and(|nodes| nodes.iter().any(|n| n["name"] == dataset.1.as_str() && n["distance"] == 0));
+                graphql(ctx, &what, query, json!({"ns": dataset.0, "name": dataset.1, "direction": direction})).await?;
+            covers(&what, &data[field]["watermark"], max)?;
+            let answer = &data[field];
+            let start = if field == "lineageTable" {
+                let count = answer["nodeNames"].as_array().map_or(0, Vec::len);
+                let lists = ["nodeNamespaces", "nodeKinds", "nodeDistances"];
+                lists.iter().all(|list| answer[list].as_array().map_or(0, Vec::len) == count)
+                    && answer["nodeNames"][0] == dataset.1.as_str()
+                    && answer["nodeDistances"][0] == 0
+            } else {
+                answer["nodes"]
+                    .as_array()
+                    .is_some_and(|nodes| nodes.iter().any(|n| n["name"] == dataset.1.as_str() && n["distance"] == 0))
+            };
             if !start {
                 return Err(format!("`{what}`: the start is not among the nodes: {data}"));
             }
