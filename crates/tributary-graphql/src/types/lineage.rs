@@ -82,6 +82,9 @@ impl Plain for LineageNode {
     }
 }
 
+/// Written node objects are made only over HTTP (`written_nodes_plan` asks for the splicer), so
+/// they are sent as written and never read back as values (an object's enum field would come
+/// back as a string).
 impl WrittenItem for LineageNode {}
 
 /// Writes field `field` of a `LineageNode` as JSON, as its value serialises; `None` for a
@@ -217,7 +220,7 @@ pub(crate) async fn lineage_written(service: &Service, request: LineageRequest, 
     let (sink, outline) = service.lineage_into(request, sink).await.map_err(gql_error)?;
     if sink.failed {
         return Err(gql_error(tributary_service::ServiceError::Internal(
-            "a lineage node has a selected field that is not written".to_owned(),
+            "the lineage answer could not be written as its selection asks".to_owned(),
         )));
     }
     Ok(Lineage {

@@ -9,6 +9,10 @@
 //! the response, a piece at a time on a blocking thread as the connection takes them, so a
 //! hub's hundreds of thousands of nodes never become a tree of values and the first bytes
 //! leave before the last are written.
+//!
+//! Lists of a lineage answer can be written earlier still, while the answer is read out of
+//! the index ([`JsonArray`], [`WrittenList`]): their pieces are then sent as they are where
+//! the placeholder stood.
 
 use std::sync::Arc;
 
