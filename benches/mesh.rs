@@ -601,12 +601,13 @@ struct GraphqlAnswer {
 }
 
 /// One hub's medians in the GraphQL comparison: GraphQL `lineage`, gRPC and `lineageTable`
-/// end to end, and the server's own time for `lineageTable` and for gRPC (ms).
+/// end to end, and the server's own time for `lineage`, `lineageTable` and gRPC (ms).
 struct HubMedians {
     rows: usize,
     graphql: f64,
     grpc: f64,
     table: f64,
+    graphql_server: f64,
     table_server: f64,
     grpc_server: f64,
 }
@@ -1657,11 +1658,14 @@ impl Bench {
                 let (mut graphql_ms, mut grpc_ms, mut decode_ms) = (Vec::new(), Vec::new(), Vec::new());
                 let (mut table_ms, mut table_decode_ms) = (Vec::new(), Vec::new());
                 let (mut table_server_ms, mut grpc_server_ms) = (Vec::new(), Vec::new());
+                let mut graphql_server_ms = Vec::new();
                 for _ in 0..reps {
+                    let before = self.runtime.block_on(server_clock(&http, &metrics_url, "http", "/graphql"))?;
                     let started = Instant::now();
                     let answer = self.runtime.block_on(graphql_lineage(&http, url, query, target))?;
                     graphql_ms.push(ms(started.elapsed()));
                     decode_ms.push(answer.decode_ms);
+                    graphql_server_ms.push(server_ms(&self.runtime, "http", "/graphql", before)?);
                     if first_table.is_some() {
                         let before = self.runtime.block_on(server_clock(&http, &metrics_url, "http", "/graphql"))?;
                         let started = Instant::now();
@@ -1684,7 +1688,16 @@ impl Bench {
                 let table = median(&table_ms).unwrap_or(f64::NAN);
                 let table_server = median(&table_server_ms).unwrap_or(f64::NAN);
                 let grpc_server = median(&grpc_server_ms).unwrap_or(f64::NAN);
-                medians.push(HubMedians { rows: grpc_rows, graphql, grpc, table, table_server, grpc_server });
+                let graphql_server = median(&graphql_server_ms).unwrap_or(f64::NAN);
+                medians.push(HubMedians {
+                    rows: grpc_rows,
+                    graphql,
+                    grpc,
+                    table,
+                    graphql_server,
+                    table_server,
+                    grpc_server,
+                });
                 self.tributary.emit(
                     "graphql_hub_ms",
                     json!(round3(graphql)),
@@ -1697,6 +1710,8 @@ impl Bench {
                            "graphql_table_over_grpc": median(&table_ms).map(|table| round3(table / grpc)),
                            "graphql_table_body_bytes": first_table.as_ref().map(|table| table.body_bytes),
                            "graphql_table_client_decode_ms": median(&table_decode_ms).map(round3),
+                           "graphql_server_ms": graphql_server_ms,
+                           "graphql_server_over_grpc_server": round3(graphql_server / grpc_server),
                            "graphql_table_server_ms": table_server_ms, "grpc_server_ms": grpc_server_ms,
                            "graphql_table_server_over_grpc_server": round3(table_server / grpc_server)}),
                 );
@@ -1707,6 +1722,7 @@ impl Bench {
             };
             let (graphql, grpc, table) = (over_hubs(|m| m.graphql), over_hubs(|m| m.grpc), over_hubs(|m| m.table));
             let (table_server, grpc_server) = (over_hubs(|m| m.table_server), over_hubs(|m| m.grpc_server));
+            let graphql_server = over_hubs(|m| m.graphql_server);
             self.tributary.emit(
                 &format!("graphql_{}_hub_median_ms", query.name),
                 json!(graphql.map(round3)),
@@ -1718,6 +1734,8 @@ impl Bench {
                        "graphql_table_median_ms": table.map(round3),
                        "graphql_table_over_grpc": table.zip(grpc).map(|(a, b)| round3(a / b)),
                        "largest_graphql_table_ms": medians.first().map(|m| m.table).filter(|ms| !ms.is_nan()).map(round3),
+                       "graphql_server_median_ms": graphql_server.map(round3),
+                       "graphql_server_over_grpc_server": graphql_server.zip(grpc_server).map(|(a, b)| round3(a / b)),
                        "graphql_table_server_median_ms": table_server.map(round3),
                        "grpc_server_median_ms": grpc_server.map(round3),
                        "graphql_table_server_over_grpc_server": table_server.zip(grpc_server).map(|(a, b)| round3(a / b)),
