@@ -55,7 +55,7 @@ mod online;
 mod reverse;
 mod source;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::Serialize;
@@ -399,6 +399,7 @@ impl Store {
         self.apply_writes(
             [(sled::IVec::from(META_COMPACTED), Some(sled::IVec::from(&bytes.to_be_bytes()[..])))],
             false,
+            HashMap::new(),
         )?;
         self.flush()
     }
@@ -468,7 +469,7 @@ impl Store {
 
     /// Applies one event's writes atomically (not yet durable; see [`Self::flush`]).
     pub fn commit(&self, write: EventWrite) -> Result<()> {
-        self.apply_writes(write.batch.0, write.puts_alias)
+        self.apply_writes(write.batch.0, write.puts_alias, HashMap::new())
     }
 
     /// Applies the writes of a group of events as one atomic batch (not yet durable; see
@@ -478,14 +479,17 @@ impl Store {
         if group.writes.is_empty() {
             return Ok(());
         }
-        self.apply_writes(group.writes, group.puts_alias)
+        let read = group.read_datasets.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.apply_writes(group.writes, group.puts_alias, read)
     }
 
-    /// Puts (`Some`) and removals (`None`) as one atomic sled batch.
+    /// Puts (`Some`) and removals (`None`) as one atomic sled batch. `read`: datasets' stored
+    /// `D` values read since the last commit (see `GroupWrite::read_datasets`).
     fn apply_writes(
         &self,
         writes: impl IntoIterator<Item = (sled::IVec, Option<sled::IVec>)>,
         puts_alias: bool,
+        mut read: HashMap<Vec<u8>, Option<sled::IVec>>,
     ) -> Result<()> {
         let db = self.db()?;
         let mut batch = Writes::default();
@@ -511,7 +515,11 @@ impl Store {
             }
         }
         for (dataset, writes) in datasets {
-            match writes.fold_into(&dataset, db.get(&dataset)?)? {
+            let stored = match read.remove(&dataset) {
+                Some(stored) => stored,
+                None => db.get(&dataset)?,
+            };
+            match writes.fold_into(&dataset, stored)? {
                 Some(value) => batch.insert(dataset, value),
                 None => batch.remove(dataset),
             }
@@ -573,13 +581,13 @@ impl Store {
         }
         match key.first().copied() {
             Some(PREFIX_DATASET) => {
-                let Some(value) = self.db()?.get(key)? else { return Ok(None) };
+                let Some(value) = self.stored_dataset(group, key)? else { return Ok(None) };
                 let record = fold::Folded::record(&value).map_err(|reason| corrupt(key, reason))?;
                 Ok(record.map(|range| value.subslice(range.start, range.len())))
             }
             Some(PREFIX_DATASET_FACET) => {
                 let Some((dataset, facet)) = fold::split_facet_key(key) else { return Ok(None) };
-                self.folded_part(&dataset, |folded, value| folded.facet(value, facet))
+                self.folded_part(group, &dataset, |folded, value| folded.facet(value, facet))
             }
             Some(PREFIX_GRAPH_DATASET) => {
                 let dataset = fold::dataset_of_graph_key(key);
@@ -594,13 +602,28 @@ impl Store {
         }
     }
 
+    /// A dataset's stored `D` value; read while `group` is applied, it is kept for the group's
+    /// commit (see `GroupWrite::read_datasets`).
+    fn stored_dataset(&self, group: Option<&GroupWrite>, dataset: &[u8]) -> Result<Option<sled::IVec>> {
+        let Some(group) = group else { return Ok(self.db()?.get(dataset)?) };
+        // The map's lock is never held while the database is read (nor any lock taken under it).
+        let read = || group.read_datasets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(stored) = read().get(dataset).cloned() {
+            return Ok(stored);
+        }
+        let stored = self.db()?.get(dataset)?;
+        read().insert(dataset.to_vec(), stored.clone());
+        Ok(stored)
+    }
+
     /// One part of a dataset's stored `D` value (`dataset`), as `part` finds it.
     fn folded_part(
         &self,
+        group: Option<&GroupWrite>,
         dataset: &[u8],
         part: impl FnOnce(&fold::Folded, &[u8]) -> Option<std::ops::Range<usize>>,
     ) -> Result<Option<sled::IVec>> {
-        let Some(value) = self.db()?.get(dataset)? else { return Ok(None) };
+        let Some(value) = self.stored_dataset(group, dataset)? else { return Ok(None) };
         let folded = fold::Folded::read(&value).map_err(|reason| corrupt(dataset, reason))?;
         Ok(part(&folded, &value).map(|range| value.subslice(range.start, range.len())))
     }
@@ -1556,6 +1579,11 @@ impl Writes {
 pub struct GroupWrite {
     writes: std::collections::BTreeMap<sled::IVec, Option<sled::IVec>>,
     puts_alias: bool,
+    /// The stored `D` values of the datasets read while the group was applied, as the store
+    /// held them before the group: the commit folds the group's writes into them without
+    /// reading them again. Only the writer commits dataset records, one group after the other,
+    /// so nothing changes them between the read and the commit.
+    read_datasets: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Option<sled::IVec>>>,
 }
 
 impl GroupWrite {

@@ -161,6 +161,49 @@ fn a_group_is_read_through_before_it_is_committed_and_committed_whole() {
     assert!(store.dataset(&DatasetId::new("db", "t")).unwrap().is_some());
 }
 
+/// A dataset's stored value read while a group is applied (its record, or a facet out of it)
+/// is the one the commit folds the group's writes into: what the group did not write survives,
+/// what it wrote replaces, for a record read, a facet read, and a dataset never read; and a
+/// later group reads what the earlier one committed.
+#[test]
+fn datasets_read_while_a_group_is_applied_are_folded_at_its_commit() {
+    let store = Store::open_temporary(&StoreConfig::default()).unwrap();
+    let ids = [DatasetId::new("db", "record_read"), DatasetId::new("db", "facet_read"), DatasetId::new("db", "unread")];
+    let mut write = store.write();
+    for id in &ids {
+        write.put_dataset(&DatasetRecord::new(id.clone(), Timestamp(5))).unwrap();
+        write.put_dataset_facet(id, "kept", &serde_json::json!({"v": 1})).unwrap();
+        write.put_dataset_facet(id, "replaced", &serde_json::json!({"v": 1})).unwrap();
+    }
+    store.commit(write).unwrap();
+    for round in 2..4 {
+        let mut group = crate::GroupWrite::default();
+        let view = store.view(&group);
+        assert_eq!(view.dataset(&ids[0]).unwrap().unwrap().first_seen, Timestamp(5));
+        assert_eq!(view.dataset_facet(&ids[1], "replaced").unwrap(), Some(serde_json::json!({"v": round - 1})));
+        let mut write = store.write();
+        for id in &ids {
+            write.put_dataset_facet(id, "replaced", &serde_json::json!({"v": round})).unwrap();
+        }
+        let mut record = DatasetRecord::new(ids[1].clone(), Timestamp(5));
+        record.last_seen = Timestamp(round);
+        write.put_dataset(&record).unwrap();
+        group.add(write);
+        // Read again after the group's own writes: those, not the stored value.
+        assert_eq!(
+            store.view(&group).dataset_facet(&ids[0], "replaced").unwrap(),
+            Some(serde_json::json!({"v": round}))
+        );
+        store.commit_group(group).unwrap();
+        for id in &ids {
+            assert_eq!(store.dataset_facet(id, "kept").unwrap(), Some(serde_json::json!({"v": 1})), "{id}");
+            assert_eq!(store.dataset_facet(id, "replaced").unwrap(), Some(serde_json::json!({"v": round})), "{id}");
+            assert_eq!(store.dataset(id).unwrap().unwrap().first_seen, Timestamp(5), "{id}");
+        }
+        assert_eq!(store.dataset(&ids[1]).unwrap().unwrap().last_seen, Timestamp(round));
+    }
+}
+
 #[test]
 fn timelines_list_most_recent_first() {
     let store = Store::open_temporary(&StoreConfig::default()).unwrap();
