@@ -1582,7 +1582,8 @@ pub struct GroupWrite {
     /// The stored `D` values of the datasets read while the group was applied, as the store
     /// held them before the group: the commit folds the group's writes into them without
     /// reading them again. Only the writer commits dataset records, one group after the other,
-    /// so nothing changes them between the read and the commit.
+    /// so nothing changes them between the read and the commit. A group is read through the
+    /// view of the store it is committed to (the writer's; a rebuild's new store).
     read_datasets: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Option<sled::IVec>>>,
 }
 
