@@ -65,6 +65,13 @@ impl NodeName {
 pub trait AnswerSink {
     fn node(&mut self, node: &NodeName, distance: u32);
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind);
+
+    /// [`Self::edge`] with its ends' positions among the answer's nodes (the order `node` was
+    /// called in), for sinks that refer to nodes by position; `None` for an end that is not
+    /// among them, which an answer never has.
+    fn edge_at(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind, _at: Option<(u32, u32)>) {
+        self.edge(from, to, kind);
+    }
 }
 
 /// An answer named by the index's shared strings collects itself from a read-out (a reference
@@ -181,6 +188,8 @@ pub(crate) struct Walked {
     nodes: Vec<(NodeIndex, u32)>,
     edges: Vec<(NodeIndex, NodeIndex, EdgeKind)>,
     truncated: bool,
+    /// Each node's position in `nodes`, once the answer is final and has edges.
+    pub(crate) positions: reach::Positions,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -465,7 +474,8 @@ impl LineageIndex {
                 prefetch::prefetch(std::ptr::from_ref(&self.nodes[to.index()]));
             }
             let (from, to, kind) = edges[at];
-            sink.edge(&self.nodes[from.index()], &self.nodes[to.index()], kind);
+            let positions = walked.positions.get(from).zip(walked.positions.get(to));
+            sink.edge_at(&self.nodes[from.index()], &self.nodes[to.index()], kind, positions);
         }
     }
 

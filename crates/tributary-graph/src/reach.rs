@@ -73,7 +73,7 @@ pub struct LineageWalk {
     limit: usize,
     with_jobs: bool,
     /// The answer, once every side is walked (and merged).
-    answer: Option<Walked>,
+    pub(crate) answer: Option<Walked>,
     /// Nodes, then edges, handed to the sink so far.
     read_nodes: usize,
     read_edges: usize,
@@ -138,11 +138,15 @@ impl LineageIndex {
                 }
                 None => {
                     let mut sides = std::mem::take(&mut walk.sides).into_iter().map(|side| side.finish(walk.with_jobs));
-                    walk.answer = match (sides.next(), sides.next()) {
-                        (Some(up), Some(down)) => Some(self.merge_walks(up, down, walk.limit)),
-                        (Some(only), None) => Some(only),
-                        (None, _) => Some(Walked { nodes: Vec::new(), edges: Vec::new(), truncated: false }),
+                    let mut answer = match (sides.next(), sides.next()) {
+                        (Some(up), Some(down)) => self.merge_walks(up, down, walk.limit),
+                        (Some(only), None) => only,
+                        (None, _) => Walked::default(),
                     };
+                    if !answer.edges.is_empty() {
+                        answer.positions = Positions::of(&answer.nodes, self.is_job.len());
+                    }
+                    walk.answer = Some(answer);
                     // A merge is a unit of its own.
                     return true;
                 }
@@ -167,6 +171,20 @@ impl LineageIndex {
         walk.read_nodes = nodes.end;
         walk.read_edges = edges.end;
         walk.read_nodes == answer.nodes.len() && walk.read_edges == answer.edges.len()
+    }
+
+    /// [`Self::lineage`] read off the live graph only, never the frozen copy: the oracle of
+    /// the tests that check walks on the frozen copy.
+    #[cfg(test)]
+    pub(crate) fn lineage_live(&self, question: LineageQuestion<'_>) -> crate::LineageAnswer {
+        let mut walk = self.begin_lineage(question).unwrap();
+        for side in &mut walk.sides {
+            side.live = true;
+        }
+        let mut answer = crate::LineageAnswer::<NodeRef>::default();
+        while !self.read_out_lineage(&mut walk, &mut answer, usize::MAX) {}
+        answer.truncated = walk.truncated();
+        answer
     }
 
     /// The walk's nodes as numbers, walking on to its end first if it is not done (bounded
@@ -233,15 +251,15 @@ impl LineageIndex {
     }
 
     /// Follows the edges of at most `budget` of `walk`'s queued nodes, breadth-first: whether
-    /// its queue is done, and how many nodes it followed. Without edges to collect,
-    /// neighbours come from the frozen copy where it is current.
+    /// its queue is done, and how many nodes it followed. Neighbours come from the frozen
+    /// copy where it is current (in the live graph's order), the live graph otherwise.
     fn walk_some(&self, walk: &mut Walk, budget: usize) -> (bool, usize) {
         // Nodes added since the walk began (between its steps) get their bits.
         let words = self.is_job.len().div_ceil(64);
         if walk.visited.len() < words {
             walk.visited.resize(words, 0);
         }
-        let frozen = if walk.edges.is_none() { Some(self.frozen()) } else { None };
+        let frozen = if walk.live { None } else { Some(self.frozen()) };
         let side = walk.side;
         let mut expanded = 0;
         while expanded < budget {
@@ -264,13 +282,22 @@ impl LineageIndex {
             match frozen.as_deref().and_then(|frozen| frozen.row(current, side)) {
                 Some(row) => {
                     for &next in row {
-                        walk.step(NodeIndex::new(next as usize), distance, next_is_job);
+                        let next = NodeIndex::new(next as usize);
+                        if walk.step(next, distance, next_is_job)
+                            && let Some(edges) = walk.edges.as_mut()
+                        {
+                            edges.push(bipartite_edge(current, next, side, next_is_job));
+                        }
                     }
                 }
                 None => {
                     for edge in self.graph.edges_directed(current, side) {
                         let next = if side == PetDirection::Outgoing { edge.target() } else { edge.source() };
-                        debug_assert_eq!(self.is_job[next.index()], next_is_job, "an edge joins two nodes of a kind");
+                        debug_assert_eq!(
+                            bipartite_edge(current, next, side, next_is_job),
+                            (edge.source(), edge.target(), *edge.weight()),
+                            "an edge joins two nodes of a kind, and its kind is its source's"
+                        );
                         if walk.step(next, distance, next_is_job)
                             && let Some(edges) = walk.edges.as_mut()
                         {
@@ -336,7 +363,64 @@ impl LineageIndex {
             .filter(|&(from, to, _)| kept(from) && kept(to) && seen.insert((from, to)))
             .collect();
         nodes.sort_by_key(|&(_, distance)| distance);
-        Walked { nodes, edges, truncated }
+        Walked { nodes, edges, truncated, positions: Positions::default() }
+    }
+}
+
+/// The edge between a walked node and its neighbour `next` on `side`, as the live graph holds
+/// it: the graph is bipartite, a job's inputs are edges dataset -> job (`Reads`) and its
+/// outputs job -> dataset (`Writes`), so the kind is that of the edge's source.
+fn bipartite_edge(
+    current: NodeIndex,
+    next: NodeIndex,
+    side: PetDirection,
+    next_is_job: bool,
+) -> (NodeIndex, NodeIndex, EdgeKind) {
+    let (from, to, from_is_job) = match side {
+        PetDirection::Outgoing => (current, next, !next_is_job),
+        PetDirection::Incoming => (next, current, next_is_job),
+    };
+    (from, to, if from_is_job { EdgeKind::Writes } else { EdgeKind::Reads })
+}
+
+/// Each node's position in an answer, by node index: an edge's ends as positions among the
+/// answer's nodes, for sinks that refer to nodes by position (`lineageTable`). A table over
+/// every node of the index for an answer that holds a sixteenth of them or more, else the
+/// answer's nodes sorted by index (a binary search per end).
+#[derive(Default)]
+pub(crate) enum Positions {
+    #[default]
+    None,
+    Dense(Vec<u32>),
+    Sorted(Vec<(NodeIndex, u32)>),
+}
+
+impl Positions {
+    /// The positions of `nodes` (each at most once) in an index of `total` nodes.
+    pub(crate) fn of(nodes: &[(NodeIndex, u32)], total: usize) -> Self {
+        // Fewer than 2^32 nodes: node indices are u32.
+        let numbered = nodes.iter().enumerate().map(|(position, &(node, _))| (node, position as u32));
+        if nodes.len().saturating_mul(16) >= total {
+            let mut table = vec![u32::MAX; total];
+            for (node, position) in numbered {
+                table[node.index()] = position;
+            }
+            Self::Dense(table)
+        } else {
+            let mut sorted: Vec<(NodeIndex, u32)> = numbered.collect();
+            sorted.sort_unstable_by_key(|&(node, _)| node);
+            Self::Sorted(sorted)
+        }
+    }
+
+    pub(crate) fn get(&self, node: NodeIndex) -> Option<u32> {
+        match self {
+            Self::None => None,
+            Self::Dense(table) => table.get(node.index()).copied().filter(|&position| position != u32::MAX),
+            Self::Sorted(sorted) => {
+                sorted.binary_search_by_key(&node, |&(node, _)| node).ok().map(|found| sorted[found].1)
+            }
+        }
     }
 }
 
@@ -354,6 +438,8 @@ struct Walk {
     head: usize,
     /// The edges passed, when the answer carries them.
     edges: Option<WalkEdges>,
+    /// Reads the live graph only, never the frozen copy (the tests' oracle).
+    live: bool,
     depth: u32,
     limit: usize,
     truncated: bool,
@@ -377,6 +463,7 @@ impl Walk {
             queue_is_job: Vec::with_capacity(capacity),
             head: 0,
             edges: with_edges.then(Vec::new),
+            live: false,
             depth,
             limit,
             truncated: false,
@@ -397,7 +484,7 @@ impl Walk {
                 keep
             });
         }
-        Walked { nodes: queue, edges: edges.unwrap_or_default(), truncated }
+        Walked { nodes: queue, edges: edges.unwrap_or_default(), truncated, positions: Positions::default() }
     }
 
     fn visit(&mut self, node: NodeIndex, distance: u32, is_job: bool) {

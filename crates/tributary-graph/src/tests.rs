@@ -1,8 +1,8 @@
 use std::collections::{HashMap, HashSet};
 
-use tributary_model::{DatasetId, Direction, JobId, NodeKind, NodeRef};
+use tributary_model::{DatasetId, Direction, EdgeKind, JobId, NodeKind, NodeRef};
 
-use crate::{LineageIndex, LineageQuestion};
+use crate::{AnswerSink, LineageIndex, LineageQuestion};
 
 pub(crate) fn ds(name: &str) -> DatasetId {
     DatasetId::new("db", name)
@@ -226,9 +226,11 @@ fn walks_agree_with_the_live_graph_while_the_frozen_copy_ages() {
         for start in starts.iter().step_by(3) {
             for direction in [Direction::Downstream, Direction::Upstream, Direction::Both] {
                 for (depth, limit) in [(1000, 1_000_000), (2, 1_000_000), (1000, 9)] {
-                    // Full answers read the live graph (they need edge kinds); the others read
-                    // the frozen copy where it is current.
-                    let live = index.lineage(LineageQuestion::new(start, direction, depth, limit)).unwrap();
+                    // Every answer reads the frozen copy where it is current; the oracle reads
+                    // the live graph only (edges with the kinds it holds).
+                    let question = LineageQuestion::new(start, direction, depth, limit);
+                    let live = index.lineage_live(question);
+                    assert_eq!(index.lineage(question).unwrap(), live, "round {round}: {start:?} {direction:?}");
                     let nodes = index
                         .lineage(LineageQuestion::new(start, direction, depth, limit).shaped(crate::AnswerShape::Nodes))
                         .unwrap();
@@ -288,6 +290,55 @@ fn in_steps(index: &LineageIndex, question: LineageQuestion<'_>, budget: usize) 
     }
     answer.truncated = walk.truncated();
     answer
+}
+
+/// Nodes and edges as a sink that refers to nodes by position receives them.
+#[derive(Default)]
+struct Positional {
+    nodes: Vec<crate::NodeName>,
+    edges: Vec<(crate::NodeName, crate::NodeName, Option<(u32, u32)>)>,
+}
+
+impl AnswerSink for Positional {
+    fn node(&mut self, node: &crate::NodeName, _distance: u32) {
+        self.nodes.push(node.clone());
+    }
+
+    fn edge(&mut self, _from: &crate::NodeName, _to: &crate::NodeName, _kind: EdgeKind) {
+        panic!("the read-out hands edges with their positions");
+    }
+
+    fn edge_at(&mut self, from: &crate::NodeName, to: &crate::NodeName, _kind: EdgeKind, at: Option<(u32, u32)>) {
+        self.edges.push((from.clone(), to.clone(), at));
+    }
+}
+
+#[test]
+fn an_edges_positions_are_its_ends_among_the_answers_nodes() {
+    let index = random_graph(11, 80);
+    let mut dense_and_sorted = (false, false);
+    for start in &every_start(&index) {
+        for direction in [Direction::Downstream, Direction::Upstream, Direction::Both] {
+            for (depth, limit) in [(1, 100), (2, 7), (1000, 1_000_000)] {
+                let question = LineageQuestion::new(start, direction, depth, limit).shaped(crate::AnswerShape::Full);
+                let mut walk = index.begin_lineage(question).unwrap();
+                let mut sink = Positional::default();
+                while !index.read_out_lineage(&mut walk, &mut sink, 3) {}
+                let answer = walk.answer.as_ref().unwrap();
+                match answer.positions {
+                    crate::reach::Positions::Dense(_) => dense_and_sorted.0 = true,
+                    crate::reach::Positions::Sorted(_) => dense_and_sorted.1 = true,
+                    crate::reach::Positions::None => assert!(sink.edges.is_empty()),
+                }
+                for (from, to, at) in &sink.edges {
+                    let (from_at, to_at) = at.unwrap_or_else(|| panic!("{start:?} {direction:?}: an end not found"));
+                    assert_eq!(&sink.nodes[from_at as usize], from, "{start:?} {direction:?} {depth} {limit}");
+                    assert_eq!(&sink.nodes[to_at as usize], to, "{start:?} {direction:?} {depth} {limit}");
+                }
+            }
+        }
+    }
+    assert_eq!(dense_and_sorted, (true, true), "both ways of finding positions are exercised");
 }
 
 #[test]

@@ -139,7 +139,7 @@ async fn spliced(service: &tributary_service::Service, query: &str, variables: s
 /// nodes without edges) are byte for byte the generic resolution's; other selections take the
 /// collected path, the same answer again.
 #[tokio::test]
-async fn lineage_nodes_written_during_the_read_out_are_the_generic_answer() {
+async fn lineage_objects_written_during_the_read_out_are_the_generic_answer() {
     let service = tributary_service::Service::open(tributary_service::ServiceConfig::default()).unwrap();
     let event = |n: u32, job: &str, inputs: serde_json::Value, outputs: serde_json::Value| {
         serde_json::json!({
@@ -175,9 +175,19 @@ async fn lineage_nodes_written_during_the_read_out_are_the_generic_answer() {
             0,
         ),
         (format!("{{ lineage({start}, limit: 2) {{ truncated nodes {{ name name2: name kind }} }} }}"), 0),
-        // Edges, a fragment: collected, and written as they are sent.
-        (format!("{{ lineage({start}) {{ nodes {{ name }} edges {{ kind from {{ name }} to {{ name }} }} }} }}"), 2),
+        (format!("{{ lineage({start}) {{ nodes {{ name }} edges {{ kind from {{ name }} to {{ name }} }} }} }}"), 0),
+        (
+            format!(
+                "{{ lineage({start}, direction: BOTH) {{ e: edges {{ __typename to {{ kind t: __typename namespace }} \
+                 k: kind from {{ name namespace n: name }} }} depth }} }}"
+            ),
+            0,
+        ),
+        (format!("{{ lineage({start}, datasetsOnly: true) {{ edges {{ kind }} nodes {{ name }} }} }}"), 0),
+        // Fragments: collected, and written as they are sent (the edges, whose selection is not
+        // plain, resolved as values).
         (format!("{{ lineage({start}) {{ ... on Lineage {{ nodes {{ name distance }} }} }} }}"), 1),
+        (format!("{{ lineage({start}) {{ nodes {{ name }} edges {{ from {{ ... on NodeRef {{ name }} }} }} }} }}"), 1),
     ];
     for (query, deferred) in queries {
         let (written, spliced_lists) = spliced(&service, &query, serde_json::json!({})).await;

@@ -344,7 +344,12 @@ impl<S: AnswerSink> AnswerSink for Redacting<'_, S> {
     }
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
+        self.edge_at(from, to, kind, None);
+    }
+
+    // A redacted node keeps its position: the positions pass through.
+    fn edge_at(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind, at: Option<(u32, u32)>) {
         let (from, to) = (self.shown(from), self.shown(to));
-        self.sink.edge(&from, &to, kind);
+        self.sink.edge_at(&from, &to, kind, at);
     }
 }

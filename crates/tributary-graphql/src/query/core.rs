@@ -8,7 +8,7 @@ use crate::types::event::{EventPage, NodePage, StoredEvent};
 use crate::types::job::Job;
 use crate::types::lineage::{
     Lineage, LineageTable, TableColumns, edge_shape, lineage_from_view, lineage_request, lineage_table, lineage_view,
-    lineage_written, written_nodes_plan,
+    lineage_written, written_plan,
 };
 use crate::types::run::Run;
 use async_graphql::{Context, Json, Object, Result};
@@ -71,7 +71,7 @@ impl QueryCore {
     ) -> Result<Lineage> {
         let edges = context.look_ahead().field("edges").exists();
         let request = lineage_request(start, direction, depth, limit).shaped(shape(datasets_only, edges));
-        if !edges && let Some(plan) = written_nodes_plan(context) {
+        if let Some(plan) = written_plan(context) {
             return lineage_written(service(context), request, plan).await;
         }
         let view = lineage_view(service(context), request).await?;

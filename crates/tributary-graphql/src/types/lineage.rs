@@ -53,7 +53,7 @@ pub struct LineageEdge {
 #[derive(SimpleObject)]
 pub struct Lineage {
     pub nodes: Listed<LineageNode>,
-    pub edges: PlainList<LineageEdge>,
+    pub edges: Listed<LineageEdge>,
     /// The node limit cut the answer: more nodes lie within the depth.
     pub truncated: bool,
     /// The depth (job hops) the answer was computed to.
@@ -82,10 +82,11 @@ impl Plain for LineageNode {
     }
 }
 
-/// Written node objects are made only over HTTP (`written_nodes_plan` asks for the splicer), so
-/// they are sent as written and never read back as values (an object's enum field would come
-/// back as a string).
+/// Written node and edge objects are made only over HTTP (`written_plan` asks for the
+/// splicer), so they are sent as written and never read back as values (an object's enum
+/// field would come back as a string).
 impl WrittenItem for LineageNode {}
+impl WrittenItem for LineageEdge {}
 
 /// Writes field `field` of a `LineageNode` as JSON, as its value serialises; `None` for a
 /// field it does not have.
@@ -181,80 +182,116 @@ pub(crate) fn lineage_from_view(view: tributary_service::LineageView<NodeName>) 
     };
     Lineage {
         nodes: Listed::Plain(PlainList::new(view.answer.nodes.into_iter().map(LineageNode::from).collect())),
-        edges: PlainList::new(
+        edges: Listed::Plain(PlainList::new(
             view.answer
                 .edges
                 .into_iter()
                 .map(|edge| LineageEdge { from: owned(edge.from), to: owned(edge.to), kind: edge_kind(edge.kind) })
                 .collect(),
-        ),
+        )),
         truncated: view.answer.truncated,
         depth: view.depth,
         watermark: view.watermark.into(),
     }
 }
 
-/// The plan of `lineage`'s node objects when they can be written while the answer is read
-/// out: over HTTP (the response's lists are spliced), with one `nodes` field selected,
-/// plainly, of scalar fields, and no fragment around it. `None` otherwise: the answer is then
-/// collected and its lists made as they are sent or resolved.
-pub(crate) fn written_nodes_plan(context: &async_graphql::Context<'_>) -> Option<ObjectPlan> {
+/// The plans of `lineage`'s node and edge objects when they can be written while the answer
+/// is read out: over HTTP (the response's lists are spliced), with `nodes` and `edges` each
+/// selected at most once, plainly, and no fragment around them. `None` otherwise, or when
+/// neither list is selected: the answer is then collected and its lists made as they are sent
+/// or resolved.
+pub(crate) fn written_plan(context: &async_graphql::Context<'_>) -> Option<WrittenPlan> {
     context.data_opt::<Arc<crate::types::plain::Splicer>>()?;
-    let mut nodes = None;
+    let (mut nodes, mut edges) = (None, None);
     for selected in &context.item.node.selection_set.node.items {
         let async_graphql::parser::types::Selection::Field(field) = &selected.node else { return None };
-        if field.node.name.node == "nodes" {
-            if nodes.is_some() || !field.node.directives.is_empty() {
-                return None;
-            }
-            nodes = Some(&field.node.selection_set.node);
+        let list = match field.node.name.node.as_str() {
+            "nodes" => &mut nodes,
+            "edges" => &mut edges,
+            _ => continue,
+        };
+        if list.is_some() || !field.node.directives.is_empty() {
+            return None;
         }
+        *list = Some(ObjectPlan::of(&field.node.selection_set.node)?);
     }
-    ObjectPlan::of(nodes?)
+    (nodes.is_some() || edges.is_some()).then_some(WrittenPlan { nodes, edges })
 }
 
-/// Runs a lineage query (without edges) whose node objects are written as JSON while the
-/// answer is read out of the index, as `plan` selects them ([`NodeObjects`]).
-pub(crate) async fn lineage_written(service: &Service, request: LineageRequest, plan: ObjectPlan) -> Result<Lineage> {
-    let sink = NodeObjects { plan, nodes: JsonArray::default(), failed: false };
+/// The plans of the lists of a `lineage` answer written while it is read out ([`written_plan`]);
+/// a list not selected is not written.
+pub(crate) struct WrittenPlan {
+    nodes: Option<ObjectPlan>,
+    edges: Option<ObjectPlan>,
+}
+
+/// Runs a lineage query whose node and edge objects are written as JSON while the answer is
+/// read out of the index, as `plan` selects them ([`ObjectsSink`]).
+pub(crate) async fn lineage_written(service: &Service, request: LineageRequest, plan: WrittenPlan) -> Result<Lineage> {
+    let list = |plan: Option<ObjectPlan>| plan.map(|plan| (plan, JsonArray::default()));
+    let sink = ObjectsSink { nodes: list(plan.nodes), edges: list(plan.edges), failed: false };
     let (sink, outline) = service.lineage_into(request, sink).await.map_err(gql_error)?;
     if sink.failed {
         return Err(gql_error(tributary_service::ServiceError::Internal(
             "the lineage answer could not be written as its selection asks".to_owned(),
         )));
     }
+    let json = |list: Option<(ObjectPlan, JsonArray)>| list.map(|(_, json)| json).unwrap_or_default();
     Ok(Lineage {
-        nodes: Listed::Written(sink.nodes.finish()),
-        edges: PlainList::new(Vec::new()),
+        nodes: Listed::Written(json(sink.nodes).finish()),
+        edges: Listed::Written(json(sink.edges).finish()),
         truncated: outline.truncated,
         depth: outline.depth,
         watermark: outline.watermark.into(),
     })
 }
 
-/// `lineage`'s node objects written as JSON while the answer is read out of the index, on a
-/// read thread a unit of the walk at a time (as [`TableSink`] writes `lineageTable`'s lists).
-struct NodeObjects {
-    plan: ObjectPlan,
-    nodes: JsonArray,
+/// `lineage`'s node and edge objects written as JSON while the answer is read out of the
+/// index, on a read thread a unit of the walk at a time (as [`TableSink`] writes
+/// `lineageTable`'s lists). Each list is there when the query selects it.
+struct ObjectsSink {
+    nodes: Option<(ObjectPlan, JsonArray)>,
+    edges: Option<(ObjectPlan, JsonArray)>,
     failed: bool,
 }
 
-impl AnswerSink for NodeObjects {
+impl AnswerSink for ObjectsSink {
     fn node(&mut self, node: &NodeName, distance: u32) {
-        let plan = &self.plan;
-        let written = self.nodes.push_with(|out| {
-            plan.write(LineageNode::TYPE_NAME, out, |field, out| {
+        let Some((plan, nodes)) = &mut self.nodes else { return };
+        let written = nodes.push_with(|out| {
+            plan.write(LineageNode::TYPE_NAME, out, |field, _, out| {
                 write_node_field(field, node.kind.into(), &node.namespace, &node.name, distance, out)
             })
         });
         self.failed |= written.is_none();
     }
 
-    fn edge(&mut self, _from: &NodeName, _to: &NodeName, _kind: model::EdgeKind) {
-        // Asked without edges.
-        self.failed = true;
+    fn edge(&mut self, from: &NodeName, to: &NodeName, kind: model::EdgeKind) {
+        // Edges come only when the query selects them (the request's shape).
+        let Some((plan, edges)) = &mut self.edges else { return };
+        let written = edges.push_with(|out| {
+            plan.write(LineageEdge::TYPE_NAME, out, |field, nested, out| match (field, nested) {
+                ("from", Some(end)) => write_node_ref(end, from, out),
+                ("to", Some(end)) => write_node_ref(end, to, out),
+                ("kind", None) => {
+                    write_enum(out, edge_kind(kind));
+                    Some(())
+                }
+                _ => None,
+            })
+        });
+        self.failed |= written.is_none();
     }
+}
+
+/// An edge's end written as a `NodeRef` object as `plan` selects it.
+fn write_node_ref(plan: &ObjectPlan, node: &NodeName, out: &mut Vec<u8>) -> Option<()> {
+    plan.write(NodeRef::TYPE_NAME, out, |field, nested, out| match (field, nested) {
+        ("kind" | "namespace" | "name", None) => {
+            write_node_field(field, node.kind.into(), &node.namespace, &node.name, 0, out)
+        }
+        _ => None,
+    })
 }
 
 /// The same answer as `Lineage` in columns: each namespace written once and the nodes as
@@ -333,17 +370,12 @@ pub(crate) async fn lineage_table(
 /// read once, where the read-out has asked for it ahead. Lists not selected stay empty.
 struct TableSink {
     columns: TableColumns,
-    /// Nodes so far (an answer's nodes are fewer than 2^32).
-    nodes: u32,
     namespaces: NamespacePositions,
     namespace_list: JsonArray,
     node_namespaces: JsonArray,
     node_names: JsonArray,
     node_kinds: JsonArray,
     node_distances: JsonArray,
-    /// With edges: each node's position, by its name as the answer gives it (an edge's ends
-    /// are named as its nodes were; a redacted name is made anew for each, so by text).
-    positions: Option<std::collections::HashMap<NodeName, u32>>,
     edge_from: JsonArray,
     edge_to: JsonArray,
     edge_kinds: JsonArray,
@@ -355,14 +387,12 @@ impl TableSink {
     fn new(columns: TableColumns) -> Self {
         Self {
             columns,
-            nodes: 0,
             namespaces: NamespacePositions::default(),
             namespace_list: JsonArray::default(),
             node_namespaces: JsonArray::default(),
             node_names: JsonArray::default(),
             node_kinds: JsonArray::default(),
             node_distances: JsonArray::default(),
-            positions: columns.edges.then(std::collections::HashMap::new),
             edge_from: JsonArray::default(),
             edge_to: JsonArray::default(),
             edge_kinds: JsonArray::default(),
@@ -402,10 +432,6 @@ impl AnswerSink for TableSink {
                 self.node_namespaces.push_u32(namespace);
             }
         }
-        if let Some(positions) = &mut self.positions {
-            positions.insert(node.clone(), self.nodes);
-        }
-        self.nodes += 1;
         if columns.names {
             self.node_names.push_str(&node.name);
         }
@@ -418,18 +444,26 @@ impl AnswerSink for TableSink {
     }
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: model::EdgeKind) {
+        self.edge_at(from, to, kind, None);
+    }
+
+    fn edge_at(&mut self, from: &NodeName, _to: &NodeName, kind: model::EdgeKind, at: Option<(u32, u32)>) {
         // Edges are read out only when the request's shape asks for them.
-        let Some(positions) = &self.positions else { return };
-        match (positions.get(from), positions.get(to)) {
-            (Some(&from), Some(&to)) => {
+        if !self.columns.edges {
+            return;
+        }
+        match at {
+            Some((from, to)) => {
                 self.edge_from.push_u32(from);
                 self.edge_to.push_u32(to);
                 self.edge_kinds.push_enum(edge_kind(kind));
             }
-            _ => {
-                let stray = if positions.contains_key(from) { to } else { from };
+            None => {
                 self.stray.get_or_insert_with(|| {
-                    format!("an edge's end {}:{} is not among the answer's nodes", stray.namespace, stray.name)
+                    format!(
+                        "an edge from {}:{} has an end that is not among the answer's nodes",
+                        from.namespace, from.name
+                    )
                 });
             }
         }

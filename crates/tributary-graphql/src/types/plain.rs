@@ -247,45 +247,44 @@ fn plan(selection: &SelectionSet) -> Option<Vec<Planned<'_>>> {
 /// read out, for a [`WrittenList`]): each field's key written as JSON once, with the
 /// separator before it.
 pub(crate) struct ObjectPlan {
-    /// Per field: `{"key":` for the first, `,"key":` for the others; and the field's name.
-    fields: Vec<(Vec<u8>, String)>,
+    /// Per field: `{"key":` for the first, `,"key":` for the others; the field's name; and,
+    /// for a field of an object type, the plan of its selection.
+    fields: Vec<(Vec<u8>, String, Option<ObjectPlan>)>,
 }
 
 impl ObjectPlan {
-    /// The plan of a plain selection of scalar fields; `None` when it is not plain or selects
-    /// inside a field.
+    /// The plan of a plain selection of scalar fields, or of fields of object types whose
+    /// own selections are plain, at any depth; `None` when a selection is not plain.
     pub(crate) fn of(selection: &SelectionSet) -> Option<Self> {
         let mut fields = Vec::new();
         for (index, field) in plan(selection)?.iter().enumerate() {
-            if !field.selection.items.is_empty() {
-                return None;
-            }
+            let nested = if field.selection.items.is_empty() { None } else { Some(Self::of(field.selection)?) };
             let mut head = vec![if index == 0 { b'{' } else { b',' }];
             write_str(&mut head, field.key.as_str());
             head.push(b':');
-            fields.push((head, field.name.to_owned()));
+            fields.push((head, field.name.to_owned(), nested));
         }
         Some(Self { fields })
     }
 
     /// Writes one object as [`build`]'s value for the selection serialises: `__typename` as
-    /// `type_name`, each other field by `write_field`; `None` when a field is not written
-    /// there.
+    /// `type_name`, each other field by `write_field` (given the plan of the field's own
+    /// selection, for a field of an object type); `None` when a field is not written there.
     pub(crate) fn write(
         &self,
         type_name: &str,
         out: &mut Vec<u8>,
-        mut write_field: impl FnMut(&str, &mut Vec<u8>) -> Option<()>,
+        mut write_field: impl FnMut(&str, Option<&ObjectPlan>, &mut Vec<u8>) -> Option<()>,
     ) -> Option<()> {
         if self.fields.is_empty() {
             out.extend_from_slice(b"{}");
             return Some(());
         }
-        for (head, name) in &self.fields {
+        for (head, name, nested) in &self.fields {
             out.extend_from_slice(head);
             match name.as_str() {
                 "__typename" => write_str(out, type_name),
-                name => write_field(name, out)?,
+                name => write_field(name, nested.as_ref(), out)?,
             }
         }
         out.push(b'}');
