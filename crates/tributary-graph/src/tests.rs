@@ -292,11 +292,14 @@ fn in_steps(index: &LineageIndex, question: LineageQuestion<'_>, budget: usize) 
     answer
 }
 
+/// An edge's ends and their positions, as a sink receives them.
+type PlacedEdge = (crate::NodeName, crate::NodeName, Option<(u32, u32)>);
+
 /// Nodes and edges as a sink that refers to nodes by position receives them.
 #[derive(Default)]
 struct Positional {
     nodes: Vec<crate::NodeName>,
-    edges: Vec<(crate::NodeName, crate::NodeName, Option<(u32, u32)>)>,
+    edges: Vec<PlacedEdge>,
 }
 
 impl AnswerSink for Positional {
