@@ -22,6 +22,20 @@ use crate::proto;
 /// Nodes and edges per chunk, at most (nodes first): about a megabyte and a half of names.
 pub(crate) const LINEAGE_CHUNK: usize = 16_384;
 
+/// Which of a lineage answer's lists are written in columns (`LineageRequest.node_table` and
+/// `edge_table`), the others as one message per node or edge.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Columns {
+    pub(crate) nodes: bool,
+    pub(crate) edges: bool,
+}
+
+impl Columns {
+    pub(crate) fn of(request: &proto::LineageRequest) -> Self {
+        Self { nodes: request.node_table, edges: request.edge_table }
+    }
+}
+
 /// A lineage answer's message, encoded: its body as a writer wrote it, in one or more parts
 /// sent one after the other. `M` says which message ([`Chunk`] or [`Response`]); both share
 /// the encoding of nodes and edges (fields 1 and 2).
@@ -74,6 +88,8 @@ pub(crate) struct ChunkWriter {
     out: Vec<u8>,
     /// The chunk's nodes, when the request asked for them in columns (`node_table`).
     table: Option<NodeTable>,
+    /// The chunk's edges, when the request asked for them in columns (`edge_table`).
+    edges: Option<EdgeTable>,
     /// Nodes and edges in it.
     items: usize,
     per_chunk: usize,
@@ -82,17 +98,18 @@ pub(crate) struct ChunkWriter {
 }
 
 impl ChunkWriter {
-    /// A writer of `LineageNode` messages, or with `node_table` of one `LineageNodeTable` a
-    /// chunk.
-    pub(crate) fn new(chunks: ChunkSender, node_table: bool) -> Self {
-        Self::with_chunk_size(chunks, LINEAGE_CHUNK, node_table)
+    /// A writer of `LineageNode` and `LineageEdge` messages, or of one `LineageNodeTable` and
+    /// one `LineageEdgeTable` a chunk, as `columns` says.
+    pub(crate) fn new(chunks: ChunkSender, columns: Columns) -> Self {
+        Self::with_chunk_size(chunks, LINEAGE_CHUNK, columns)
     }
 
-    fn with_chunk_size(chunks: ChunkSender, per_chunk: usize, node_table: bool) -> Self {
+    fn with_chunk_size(chunks: ChunkSender, per_chunk: usize, columns: Columns) -> Self {
         Self {
             chunks,
             out: Vec::with_capacity(64 * 1024),
-            table: node_table.then(NodeTable::default),
+            table: columns.nodes.then(NodeTable::default),
+            edges: columns.edges.then(EdgeTable::default),
             items: 0,
             per_chunk: per_chunk.max(1),
             abandoned: false,
@@ -114,12 +131,16 @@ impl ChunkWriter {
         !self.abandoned
     }
 
-    /// The chunk of `out` and of the nodes in the table (field 6), which starts afresh.
+    /// The chunk of `out` and of the nodes and edges in the tables (fields 6 and 7), which
+    /// start afresh.
     fn close(&mut self, out: Vec<u8>) -> LineageChunk {
-        let parts = match &mut self.table {
+        let mut parts = match &mut self.table {
             Some(table) => std::mem::take(table).into_parts(6),
             None => Vec::new(),
         };
+        if let Some(edges) = &mut self.edges {
+            parts.extend(std::mem::take(edges).into_parts(7));
+        }
         LineageChunk::in_parts(parts, out)
     }
 
@@ -149,8 +170,17 @@ impl AnswerSink for ChunkWriter {
     }
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
+        self.edge_at(from, to, kind, None);
+    }
+
+    fn edge_at(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind, at: Option<(u32, u32)>) {
         if self.one_more() {
-            put_edge(from, to, kind, &mut self.out);
+            match (&mut self.edges, at) {
+                (Some(edges), Some(at)) => edges.push(at, kind),
+                // An edge whose ends are not both among the nodes (no answer has one) is still
+                // sent, named.
+                _ => put_edge(from, to, kind, &mut self.out),
+            }
         }
     }
 }
@@ -167,28 +197,33 @@ pub(crate) struct ResponseWriter {
     part: usize,
     /// The answer's nodes, when the request asked for them in columns (`node_table`).
     table: Option<NodeTable>,
+    /// The answer's edges, when the request asked for them in columns (`edge_table`).
+    edges: Option<EdgeTable>,
 }
 
 /// The length at which a `GetLineage` answer's part is closed and the next begun.
 const RESPONSE_PART: usize = 1 << 20;
 
 impl ResponseWriter {
-    /// A writer of `LineageNode` messages, or with `node_table` of one `LineageNodeTable`.
-    pub(crate) fn new(node_table: bool) -> Self {
-        Self::with_part_size(RESPONSE_PART, node_table)
+    /// A writer of `LineageNode` and `LineageEdge` messages, or of one `LineageNodeTable` and
+    /// one `LineageEdgeTable`, as `columns` says.
+    pub(crate) fn new(columns: Columns) -> Self {
+        Self::with_part_size(RESPONSE_PART, columns)
     }
 
-    fn with_part_size(part: usize, node_table: bool) -> Self {
-        let table = node_table.then(|| NodeTable::with_part_size(part));
-        Self { done: Vec::new(), out: Vec::new(), part: part.max(1), table }
+    fn with_part_size(part: usize, columns: Columns) -> Self {
+        let table = columns.nodes.then(|| NodeTable::with_part_size(part));
+        let edges = columns.edges.then(EdgeTable::default);
+        Self { done: Vec::new(), out: Vec::new(), part: part.max(1), table, edges }
     }
 
     pub(crate) fn finish(mut self, truncated: bool, watermark: &proto::Watermark) -> LineageResponse {
-        if let Some(table) = self.table.take() {
-            // The table goes between the parts written (edges) and the last one.
+        if self.table.is_some() || self.edges.is_some() {
+            // The tables go between the parts written (messages) and the last one.
             let last = std::mem::take(&mut self.out);
             self.done.push(Bytes::from(last));
-            self.done.extend(table.into_parts(5));
+            self.done.extend(self.table.take().map(|table| table.into_parts(5)).unwrap_or_default());
+            self.done.extend(self.edges.take().map(|edges| edges.into_parts(6)).unwrap_or_default());
         }
         if truncated {
             encoding::bool::encode(3, &truncated, &mut self.out);
@@ -217,7 +252,54 @@ impl AnswerSink for ResponseWriter {
     }
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
-        put_edge(from, to, kind, self.part());
+        self.edge_at(from, to, kind, None);
+    }
+
+    fn edge_at(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind, at: Option<(u32, u32)>) {
+        match (&mut self.edges, at) {
+            (Some(edges), Some(at)) => edges.push(at, kind),
+            // An edge whose ends are not both among the nodes (no answer has one) is still
+            // sent, named.
+            _ => put_edge(from, to, kind, self.part()),
+        }
+    }
+}
+
+/// The edges of an answer in columns (`tributary.v1.LineageEdgeTable`): each edge as its
+/// ends' positions among the answer's nodes and its kind, each column a packed list written
+/// as the answer is read out.
+#[derive(Default)]
+struct EdgeTable {
+    /// Fields 1, 2 and 3's packed bodies.
+    from: Vec<u8>,
+    to: Vec<u8>,
+    kinds: Vec<u8>,
+}
+
+impl EdgeTable {
+    fn push(&mut self, (from, to): (u32, u32), kind: EdgeKind) {
+        push_varint(u64::from(from), &mut self.from);
+        push_varint(u64::from(to), &mut self.to);
+        push_varint(edge_kind_number(kind) as u64, &mut self.kinds);
+    }
+
+    /// The table as field `tag` of the answer, in parts (none when it holds no edge).
+    fn into_parts(self, tag: u32) -> Vec<Bytes> {
+        if self.kinds.is_empty() {
+            return Vec::new();
+        }
+        let columns = [(1, self.from), (2, self.to), (3, self.kinds)];
+        let body = columns.iter().map(|(field, packed)| delimited_len(*field, packed.len())).sum();
+        let mut head = Vec::with_capacity(16);
+        put_delimited(tag, body, &mut head);
+        let mut parts = vec![Bytes::from(head)];
+        for (field, packed) in columns {
+            let mut field_head = Vec::with_capacity(8);
+            put_delimited(field, packed.len(), &mut field_head);
+            parts.push(Bytes::from(field_head));
+            parts.push(Bytes::from(packed));
+        }
+        parts
     }
 }
 
@@ -350,6 +432,14 @@ fn kind_number(kind: NodeKind) -> i32 {
     match kind {
         NodeKind::Dataset => proto::NodeKind::Dataset as i32,
         NodeKind::Job => proto::NodeKind::Job as i32,
+    }
+}
+
+/// The wire number of an edge kind (`tributary.v1.EdgeKind`).
+fn edge_kind_number(kind: EdgeKind) -> i32 {
+    match kind {
+        EdgeKind::Reads => proto::EdgeKind::Reads as i32,
+        EdgeKind::Writes => proto::EdgeKind::Writes as i32,
     }
 }
 
@@ -505,6 +595,8 @@ mod tests {
         }
     }
 
+    const NODE_TABLE: Columns = Columns { nodes: true, edges: false };
+
     type Nodes = Vec<(NodeName, u32)>;
     type Edges = Vec<(NodeName, NodeName, EdgeKind)>;
 
@@ -581,7 +673,14 @@ mod tests {
         per_chunk: usize,
         truncated: bool,
     ) -> Vec<LineageChunk> {
-        written_as(nodes, edges, per_chunk, truncated, false)
+        written_as(nodes, edges, per_chunk, truncated, Columns::default())
+    }
+
+    /// Where each edge's ends are among `nodes`, as the read-out gives them (`None` when an end
+    /// is not among them).
+    fn positions(nodes: &[(NodeName, u32)], from: &NodeName, to: &NodeName) -> Option<(u32, u32)> {
+        let at = |end: &NodeName| nodes.iter().position(|(node, _)| node == end).map(|at| at as u32);
+        at(from).zip(at(to))
     }
 
     fn written_as(
@@ -589,15 +688,15 @@ mod tests {
         edges: &[(NodeName, NodeName, EdgeKind)],
         per_chunk: usize,
         truncated: bool,
-        node_table: bool,
+        columns: Columns,
     ) -> Vec<LineageChunk> {
         let (sender, mut chunks) = tokio::sync::mpsc::unbounded_channel();
-        let mut writer = ChunkWriter::with_chunk_size(sender, per_chunk, node_table);
+        let mut writer = ChunkWriter::with_chunk_size(sender, per_chunk, columns);
         for (node, distance) in nodes {
             writer.node(node, *distance);
         }
         for (from, to, kind) in edges {
-            writer.edge(from, to, *kind);
+            writer.edge_at(from, to, *kind, positions(nodes, from, to));
         }
         writer.finish(truncated, &watermark());
         std::iter::from_fn(|| chunks.try_recv().ok()).map(|chunk| chunk.expect("no error is sent")).collect()
@@ -631,15 +730,15 @@ mod tests {
         nodes: &[(NodeName, u32)],
         edges: &[(NodeName, NodeName, EdgeKind)],
         part: usize,
-        node_table: bool,
+        columns: Columns,
         truncated: bool,
     ) -> LineageResponse {
-        let mut writer = ResponseWriter::with_part_size(part, node_table);
+        let mut writer = ResponseWriter::with_part_size(part, columns);
         for (node, distance) in nodes {
             writer.node(node, *distance);
         }
         for (from, to, kind) in edges {
-            writer.edge(from, to, *kind);
+            writer.edge_at(from, to, *kind, positions(nodes, from, to));
         }
         writer.finish(truncated, &watermark())
     }
@@ -652,7 +751,7 @@ mod tests {
             shapes.into_iter().flat_map(|shape| [1, 7, 64, RESPONSE_PART].map(|part| (shape, part)))
         {
             for truncated in [false, true] {
-                let ours = response_written(nodes, edges, part, false, truncated);
+                let ours = response_written(nodes, edges, part, Columns::default(), truncated);
                 if part == 1 {
                     // Every node and edge closes the part before it.
                     assert_eq!(ours.parts.len(), (nodes.len() + edges.len()).max(1));
@@ -665,6 +764,7 @@ mod tests {
                     truncated,
                     watermark: Some(watermark()),
                     node_table: None,
+                    edge_table: None,
                 };
                 let bytes = ours.encode_to_vec();
                 assert_eq!(bytes.len(), ours.encoded_len());
@@ -724,7 +824,7 @@ mod tests {
         for (nodes, edges) in shapes {
             for per_chunk in [1, 2, 3, 7, LINEAGE_CHUNK] {
                 for truncated in [false, true] {
-                    let ours = written_as(nodes, edges, per_chunk, truncated, true);
+                    let ours = written_as(nodes, edges, per_chunk, truncated, NODE_TABLE);
                     let expected = generated_chunks(nodes, edges, per_chunk, truncated);
                     assert_eq!(ours.len(), expected.len(), "{} nodes, {} edges, {per_chunk}", nodes.len(), edges.len());
                     for (ours, expected) in ours.iter().zip(&expected) {
@@ -752,7 +852,7 @@ mod tests {
             shapes.into_iter().flat_map(|shape| [1, 7, RESPONSE_PART].map(|part| (shape, part)))
         {
             for truncated in [false, true] {
-                let ours = response_written(nodes, edges, part, true, truncated);
+                let ours = response_written(nodes, edges, part, NODE_TABLE, truncated);
                 if part == 1 && nodes.len() > 1 {
                     // The names are cut into parts too: at least one a node, beside the edges'.
                     assert!(ours.parts.len() >= nodes.len() + edges.len(), "{} parts", ours.parts.len());
@@ -771,6 +871,119 @@ mod tests {
         }
     }
 
+    /// The fixture's nodes with an edge between every pair of them in both kinds (positions
+    /// past one varint byte's 127 among them).
+    fn many_edges() -> (Nodes, Edges) {
+        let (mut nodes, _) = many_nodes();
+        for at in 0..140u32 {
+            nodes.push((name(NodeKind::Dataset, "wide", &format!("w{at}")), 2));
+        }
+        let mut edges = Vec::new();
+        for (at, (from, _)) in nodes.iter().enumerate() {
+            let (to, _) = &nodes[(at * 7 + 3) % nodes.len()];
+            let kind = if at % 2 == 0 { EdgeKind::Reads } else { EdgeKind::Writes };
+            edges.push((from.clone(), to.clone(), kind));
+        }
+        (nodes, edges)
+    }
+
+    #[test]
+    fn an_edge_table_holds_what_the_edge_messages_hold_chunk_by_chunk() {
+        let (nodes, edges) = many_edges();
+        let (few, few_edges) = answer();
+        // The second shape's edges end at nodes not in the answer: sent as messages.
+        let shapes: [(&[_], &[_]); 3] = [(&nodes, &[]), (&few[..1], &few_edges), (&nodes, &edges)];
+        for (nodes, edges) in shapes {
+            for node_table in [false, true] {
+                for per_chunk in [1, 3, 64, LINEAGE_CHUNK] {
+                    let columns = Columns { nodes: node_table, edges: true };
+                    let ours = written_as(nodes, edges, per_chunk, false, columns);
+                    let expected = generated_chunks(nodes, edges, per_chunk, false);
+                    assert_eq!(ours.len(), expected.len());
+                    let decoded: Vec<proto::LineageChunk> = ours
+                        .iter()
+                        .map(|chunk| {
+                            let bytes = chunk.encode_to_vec();
+                            assert_eq!(bytes.len(), chunk.encoded_len());
+                            assert_eq!(LineageChunk::decode(&bytes[..]).unwrap().encode_to_vec(), bytes);
+                            proto::LineageChunk::decode(&bytes[..]).unwrap()
+                        })
+                        .collect();
+                    // Positions count the nodes of every chunk.
+                    let all_nodes: Vec<proto::LineageNode> = decoded
+                        .iter()
+                        .flat_map(|chunk| {
+                            let mut nodes = chunk.nodes.clone();
+                            nodes.extend(chunk.node_table.as_ref().map(table_nodes).unwrap_or_default());
+                            nodes
+                        })
+                        .collect();
+                    for (chunk, expected) in decoded.iter().zip(&expected) {
+                        let mut chunk_edges = chunk.edges.clone();
+                        let table = chunk.edge_table.as_ref();
+                        chunk_edges.extend(table.map(|table| table.to_edges(&all_nodes).unwrap()).unwrap_or_default());
+                        assert_eq!(chunk_edges, expected.edges, "{per_chunk} per chunk, node table {node_table}");
+                        assert_eq!(table.is_some(), !expected.edges.is_empty() && chunk.edges.is_empty());
+                        let rest = proto::LineageChunk {
+                            nodes: Vec::new(),
+                            edges: Vec::new(),
+                            node_table: None,
+                            edge_table: None,
+                            ..chunk.clone()
+                        };
+                        assert_eq!(
+                            rest,
+                            proto::LineageChunk { nodes: Vec::new(), edges: Vec::new(), ..expected.clone() }
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_edge_table_holds_what_the_edge_messages_hold_in_one_response() {
+        let (nodes, edges) = many_edges();
+        let (few, few_edges) = answer();
+        let shapes: [(&[_], &[_]); 4] = [(&[], &[]), (&nodes, &[]), (&few[..1], &few_edges), (&nodes, &edges)];
+        for ((nodes, edges), part) in
+            shapes.into_iter().flat_map(|shape| [1, 7, RESPONSE_PART].map(|part| (shape, part)))
+        {
+            for node_table in [false, true] {
+                let columns = Columns { nodes: node_table, edges: true };
+                let ours = response_written(nodes, edges, part, columns, true);
+                let bytes = ours.encode_to_vec();
+                assert_eq!(bytes.len(), ours.encoded_len());
+                assert_eq!(LineageResponse::decode(&bytes[..]).unwrap().encode_to_vec(), bytes);
+                let decoded = proto::LineageResponse::decode(&bytes[..]).unwrap();
+                let whole = generated_chunks(nodes, edges, LINEAGE_CHUNK, true).remove(0);
+                let mut all_nodes = decoded.nodes.clone();
+                all_nodes.extend(decoded.node_table.as_ref().map(table_nodes).unwrap_or_default());
+                assert_eq!(all_nodes, whole.nodes);
+                let mut all_edges = decoded.edges.clone();
+                let table = decoded.edge_table.as_ref();
+                all_edges.extend(table.map(|table| table.to_edges(&all_nodes).unwrap()).unwrap_or_default());
+                assert_eq!(all_edges, whole.edges, "{} nodes, {} edges, parts of {part}", nodes.len(), edges.len());
+                assert_eq!(table.is_some(), !edges.is_empty() && decoded.edges.is_empty());
+                assert_eq!((decoded.truncated, decoded.watermark), (true, Some(watermark())));
+            }
+        }
+    }
+
+    #[test]
+    fn an_edge_table_whose_columns_disagree_has_no_edges() {
+        let node = |name: &str| proto::LineageNode {
+            node: Some(proto::NodeRef { kind: 1, namespace: "db".into(), name: name.into() }),
+            distance: 0,
+        };
+        let nodes = [node("a"), node("b")];
+        let table = proto::LineageEdgeTable { from: vec![0, 1], to: vec![1, 0], kinds: vec![1, 2] };
+        assert_eq!(table.to_edges(&nodes).map(|edges| edges.len()), Some(2));
+        assert_eq!(proto::LineageEdgeTable { to: vec![1], ..table.clone() }.to_edges(&nodes), None);
+        assert_eq!(proto::LineageEdgeTable { from: vec![0, 2], ..table.clone() }.to_edges(&nodes), None);
+        assert_eq!(proto::LineageEdgeTable { kinds: vec![1, 0], ..table }.to_edges(&nodes), None);
+    }
+
     #[test]
     fn a_full_chunk_is_closed_only_when_more_follows() {
         let (nodes, _) = answer();
@@ -784,7 +997,7 @@ mod tests {
     #[test]
     fn stops_writing_once_the_stream_is_gone() {
         let (sender, chunks) = tokio::sync::mpsc::unbounded_channel();
-        let mut writer = ChunkWriter::with_chunk_size(sender, 1, false);
+        let mut writer = ChunkWriter::with_chunk_size(sender, 1, Columns::default());
         let (nodes, _) = answer();
         drop(chunks);
         for (node, distance) in &nodes {

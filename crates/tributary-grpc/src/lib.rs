@@ -52,6 +52,31 @@ pub mod proto {
                 .collect()
         }
     }
+
+    impl LineageEdgeTable {
+        /// The edges the table stands for, as `LineageEdge` messages in its order, their ends
+        /// named from `nodes` (the answer's nodes, in its order); `None` when its columns are
+        /// not all as long as `from`, a position is past `nodes` or a kind is not an edge's
+        /// (not a table the server writes).
+        pub fn to_edges(&self, nodes: &[LineageNode]) -> Option<Vec<LineageEdge>> {
+            let count = self.from.len();
+            if (self.to.len(), self.kinds.len()) != (count, count) {
+                return None;
+            }
+            let node = |at: u32| nodes.get(at as usize)?.node.clone();
+            (0..count)
+                .map(|at| {
+                    let kind = match EdgeKind::try_from(self.kinds[at]).ok()? {
+                        EdgeKind::Reads => "READS",
+                        EdgeKind::Writes => "WRITES",
+                        EdgeKind::Unspecified => return None,
+                    };
+                    let (from, to) = (node(self.from[at])?, node(self.to[at])?);
+                    Some(LineageEdge { from: Some(from), to: Some(to), kind: kind.to_owned() })
+                })
+                .collect()
+        }
+    }
 }
 
 /// The service acting for this call's caller: the handle the server's request guard

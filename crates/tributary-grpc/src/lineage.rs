@@ -145,7 +145,7 @@ impl proto::lineage_server::Lineage for LineageApi {
     ) -> Result<Response<crate::chunk::LineageResponse>, Status> {
         let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
-        let writer = crate::chunk::ResponseWriter::new(request.node_table);
+        let writer = crate::chunk::ResponseWriter::new(crate::chunk::Columns::of(&request));
         let lineage = lineage_request(request).map_err(status)?;
         let (writer, outline) = service.lineage_into(lineage, writer).await.map_err(status)?;
         Ok(Response::new(writer.finish(outline.truncated, &crate::convert::watermark(outline.watermark))))
@@ -159,12 +159,12 @@ impl proto::lineage_server::Lineage for LineageApi {
     ) -> Result<Response<Self::StreamLineageStream>, Status> {
         let service = crate::caller(&self.service, &request);
         let request = request.into_inner();
-        let node_table = request.node_table;
+        let columns = crate::chunk::Columns::of(&request);
         let lineage = lineage_request(request).map_err(status)?;
         // The answer is written on a blocking thread and each chunk sent as soon as it is full;
         // an error (unknown start, bad limit) comes before any chunk and answers the call.
         let (sender, mut chunks) = tokio::sync::mpsc::unbounded_channel();
-        let writer = crate::chunk::ChunkWriter::new(sender.clone(), node_table);
+        let writer = crate::chunk::ChunkWriter::new(sender.clone(), columns);
         tokio::spawn(async move {
             match service.lineage_into(lineage, writer).await {
                 Ok((writer, outline)) => {
