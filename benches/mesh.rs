@@ -582,6 +582,7 @@ fn lineage_request(query: &QuerySpec, target: &Target) -> proto::LineageRequest 
         omit_edges: true,
         datasets_only: true,
         node_table: *NODE_TABLE.get_or_init(|| std::env::var("LINEAGE_NODES").as_deref() == Ok("table")),
+        edge_table: false,
     }
 }
 
@@ -711,6 +712,123 @@ async fn graphql_call<T: serde::de::DeserializeOwned>(
     Ok((data, body.len(), decode_ms))
 }
 
+/// The server's own time to a response's last byte (the client's decoding left out), from
+/// the door and route's clock read `before` the call. The server counts a response when its
+/// last byte is handed over, which may come just after the client has read it: asked again
+/// until it is counted.
+fn server_ms(
+    runtime: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    metrics_url: &str,
+    (door, route): (&str, &str),
+    before: (f64, f64),
+) -> anyhow::Result<f64> {
+    for _ in 0..100 {
+        let after = runtime.block_on(server_clock(http, metrics_url, door, route))?;
+        if after.1 == before.1 + 1.0 {
+            return Ok(ms(Duration::from_secs_f64(after.0 - before.0)));
+        }
+        anyhow::ensure!(after.1 == before.1, "another {door} call was counted during one");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    anyhow::bail!("the server did not count the {door} call")
+}
+
+/// The forms of a lineage answer with edges over GraphQL.
+#[derive(Clone, Copy, Debug)]
+enum EdgesForm {
+    /// `lineageTable` with every node list and the edge lists.
+    Table,
+    /// `lineage` with node and edge objects.
+    Objects,
+}
+
+/// A GraphQL lineage answer with edges: its nodes and edges counted, its body's length.
+struct EdgesAnswer {
+    counts: (usize, usize),
+    body_bytes: usize,
+}
+
+/// One GraphQL call for the full answer from a hub, jobs and edges included, in `form`,
+/// decoded into the client's types.
+async fn graphql_edges(
+    http: &reqwest::Client,
+    base_url: &str,
+    form: EdgesForm,
+    query: &QuerySpec,
+    target: &Target,
+) -> anyhow::Result<EdgesAnswer> {
+    const TABLE: &str = "query($s: NodeInput!, $d: Int!, $l: Int!) { lineageTable(start: $s, direction: DOWNSTREAM, depth: $d, limit: $l) { namespaces nodeNamespaces nodeNames nodeKinds nodeDistances edgeFrom edgeTo edgeKinds } }";
+    const OBJECTS: &str = "query($s: NodeInput!, $d: Int!, $l: Int!) { lineage(start: $s, direction: DOWNSTREAM, depth: $d, limit: $l) { nodes { kind namespace name distance } edges { from { kind namespace name } to { kind namespace name } kind } } }";
+    #[derive(serde::Deserialize)]
+    struct TableData {
+        #[serde(rename = "lineageTable")]
+        table: Table,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Table {
+        namespaces: Vec<String>,
+        node_namespaces: Vec<u32>,
+        node_names: Vec<String>,
+        node_kinds: Vec<String>,
+        node_distances: Vec<u32>,
+        edge_from: Vec<u32>,
+        edge_to: Vec<u32>,
+        edge_kinds: Vec<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ObjectsData {
+        lineage: Objects,
+    }
+    #[derive(serde::Deserialize)]
+    struct Objects {
+        nodes: Vec<Node>,
+        edges: Vec<Edge>,
+    }
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Node {
+        kind: String,
+        namespace: String,
+        name: String,
+        distance: u32,
+    }
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct End {
+        kind: String,
+        namespace: String,
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Edge {
+        from: End,
+        to: End,
+        kind: String,
+    }
+    match form {
+        EdgesForm::Table => {
+            let (data, body_bytes, _) = graphql_call::<TableData>(http, base_url, TABLE, query, target).await?;
+            let table = data.table;
+            let nodes = table.node_names.len();
+            anyhow::ensure!(
+                [table.node_namespaces.len(), table.node_kinds.len(), table.node_distances.len()] == [nodes; 3]
+                    && [table.edge_to.len(), table.edge_kinds.len()] == [table.edge_from.len(); 2]
+                    && table.edge_from.iter().chain(&table.edge_to).all(|&at| (at as usize) < nodes),
+                "lineageTable's lists disagree in length or point past the nodes"
+            );
+            Ok(EdgesAnswer { counts: (nodes, table.edge_from.len()), body_bytes })
+        }
+        EdgesForm::Objects => {
+            let (data, body_bytes, _) = graphql_call::<ObjectsData>(http, base_url, OBJECTS, query, target).await?;
+            Ok(EdgesAnswer { counts: (data.lineage.nodes.len(), data.lineage.edges.len()), body_bytes })
+        }
+    }
+}
+
 /// `tributary_response_seconds`' sum and count for one door and route, from `/metrics`.
 async fn server_clock(http: &reqwest::Client, url: &str, door: &str, route: &str) -> anyhow::Result<(f64, f64)> {
     let text = http.get(url).send().await?.error_for_status()?.text().await?;
@@ -745,6 +863,8 @@ static STREAM_LINEAGE: std::sync::OnceLock<std::sync::atomic::AtomicBool> = std:
 struct Fetched {
     response: proto::LineageResponse,
     tables: Vec<proto::LineageNodeTable>,
+    /// The edge tables of its chunks (or of the one response), when asked for in columns.
+    edge_tables: Vec<proto::LineageEdgeTable>,
 }
 
 impl Fetched {
@@ -764,6 +884,24 @@ impl Fetched {
         });
         messages.chain(tables)
     }
+
+    /// The answer's nodes and edges, counted; an error when an edge table's columns disagree
+    /// or point past the nodes.
+    fn counts(&self) -> anyhow::Result<(usize, usize)> {
+        let nodes = self.nodes().count();
+        let mut edges = self.response.edges.len();
+        for table in &self.edge_tables {
+            let ends = table.from.iter().chain(&table.to);
+            anyhow::ensure!(
+                table.to.len() == table.from.len()
+                    && table.kinds.len() == table.from.len()
+                    && ends.into_iter().all(|&at| (at as usize) < nodes),
+                "an edge table whose columns disagree or point past the {nodes} nodes"
+            );
+            edges += table.from.len();
+        }
+        Ok((nodes, edges))
+    }
 }
 
 async fn lineage_call(
@@ -777,11 +915,16 @@ async fn lineage_call(
         match client.stream_lineage(request.clone()).await {
             Ok(response) => {
                 let mut chunks = response.into_inner();
-                let mut whole = Fetched { response: proto::LineageResponse::default(), tables: Vec::new() };
+                let mut whole = Fetched {
+                    response: proto::LineageResponse::default(),
+                    tables: Vec::new(),
+                    edge_tables: Vec::new(),
+                };
                 while let Some(chunk) = chunks.message().await? {
                     whole.response.nodes.extend(chunk.nodes);
                     whole.response.edges.extend(chunk.edges);
                     whole.tables.extend(chunk.node_table);
+                    whole.edge_tables.extend(chunk.edge_table);
                     if chunk.last {
                         whole.response.truncated = chunk.truncated;
                         whole.response.watermark = chunk.watermark;
@@ -795,7 +938,8 @@ async fn lineage_call(
     }
     let mut response = client.get_lineage(request).await?.into_inner();
     let tables = response.node_table.take().into_iter().collect();
-    Ok(Fetched { response, tables })
+    let edge_tables = response.edge_table.take().into_iter().collect();
+    Ok(Fetched { response, tables, edge_tables })
 }
 
 async fn grpc_lineage(
@@ -1589,6 +1733,7 @@ impl Bench {
         let after_queries = server.memory();
         self.emit_rss("server_rss_after_queries_bytes", after_queries, empty, shape);
         self.graphql_hub_queries(&url, &mut client, targets)?;
+        self.graphql_hub_edges(&url, &mut client, targets)?;
         drop(client);
         let stop = server.stop(Duration::from_secs(120));
         self.tributary.emit("shutdown_ms", json!(ms(stop)), "ms", json!({"what": "SIGTERM -> exit"}));
@@ -1610,19 +1755,8 @@ impl Bench {
         let http = reqwest::Client::new();
         let reps = self.args.reps.max(3);
         let metrics_url = format!("{url}/metrics");
-        // The server's own time to a response's last byte (the client's decoding left out).
-        // The server counts a response when its last byte is handed over, which may come just
-        // after the client has read it: asked again until it is counted.
         let server_ms = |runtime: &tokio::runtime::Runtime, door: &str, route: &str, before: (f64, f64)| {
-            for _ in 0..100 {
-                let after = runtime.block_on(server_clock(&http, &metrics_url, door, route))?;
-                if after.1 == before.1 + 1.0 {
-                    return Ok(ms(Duration::from_secs_f64(after.0 - before.0)));
-                }
-                anyhow::ensure!(after.1 == before.1, "another {door} call was counted during one");
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            anyhow::bail!("the server did not count the {door} call")
+            server_ms(runtime, &http, &metrics_url, (door, route), before)
         };
         for query in QUERIES.iter().filter(|query| query.downstream) {
             let mut medians: Vec<HubMedians> = Vec::new();
@@ -1742,6 +1876,101 @@ impl Bench {
                        "what": "lineage from each hub, datasets only, no edges: GraphQL `lineage` (and `lineageTable`, the answer in columns) against gRPC GetLineage, median per hub then over hubs"}),
             );
         }
+        Ok(())
+    }
+
+    /// Every hub's full downstream closure with its jobs and edges, the answer a lineage
+    /// explorer draws: GraphQL `lineageTable` (every node list and the edge lists) and
+    /// `lineage` (node and edge objects) against gRPC with nodes and edges in columns
+    /// (`node_table`, `edge_table`); 1 warm-up and `reps` calls each, alternating, with the
+    /// server's own time of each. Every answer must hold as many nodes and edges as gRPC's.
+    fn graphql_hub_edges(
+        &mut self,
+        url: &str,
+        client: &mut LineageClient<tonic::transport::Channel>,
+        targets: &[Target],
+    ) -> anyhow::Result<()> {
+        log("queries: hub closures with edges over GraphQL against gRPC");
+        let http = reqwest::Client::new();
+        let reps = self.args.reps.max(3);
+        let metrics_url = format!("{url}/metrics");
+        let query = QUERIES.iter().find(|query| query.name == "down_all").context("down_all")?;
+        let mut medians: Vec<(usize, [f64; 6])> = Vec::new();
+        for target in targets.iter().filter(|target| target.kind == "hub") {
+            let request = proto::LineageRequest {
+                omit_edges: false,
+                datasets_only: false,
+                node_table: true,
+                edge_table: true,
+                ..lineage_request(query, target)
+            };
+            let Ok(grpc) = self.runtime.block_on(lineage_call(client, request.clone())) else { continue };
+            let grpc_counts = grpc.counts()?;
+            let table = self.runtime.block_on(graphql_edges(&http, url, EdgesForm::Table, query, target))?;
+            let objects = self.runtime.block_on(graphql_edges(&http, url, EdgesForm::Objects, query, target))?;
+            if table.counts != grpc_counts || objects.counts != grpc_counts {
+                self.failures.push(format!(
+                    "{} with edges on {}: GraphQL lineageTable {:?} and lineage {:?} (nodes, edges), gRPC {grpc_counts:?}",
+                    query.name, target.name, table.counts, objects.counts
+                ));
+                continue;
+            }
+            // Per form: end to end and the server's time, ms.
+            let mut times: [Vec<f64>; 6] = Default::default();
+            for _ in 0..reps {
+                for (at, form) in [EdgesForm::Table, EdgesForm::Objects].into_iter().enumerate() {
+                    let before = self.runtime.block_on(server_clock(&http, &metrics_url, "http", "/graphql"))?;
+                    let started = Instant::now();
+                    self.runtime.block_on(graphql_edges(&http, url, form, query, target))?;
+                    times[2 * at].push(ms(started.elapsed()));
+                    times[2 * at + 1].push(server_ms(
+                        &self.runtime,
+                        &http,
+                        &metrics_url,
+                        ("http", "/graphql"),
+                        before,
+                    )?);
+                }
+                let route = "tributary.v1.Lineage";
+                let before = self.runtime.block_on(server_clock(&http, &metrics_url, "grpc", route))?;
+                let started = Instant::now();
+                self.runtime.block_on(lineage_call(client, request.clone()))?;
+                times[4].push(ms(started.elapsed()));
+                times[5].push(server_ms(&self.runtime, &http, &metrics_url, ("grpc", route), before)?);
+            }
+            let hub = times.each_ref().map(|times| median(times).unwrap_or(f64::NAN));
+            self.tributary.emit(
+                "graphql_edges_hub_ms",
+                json!(round3(hub[0])),
+                "ms",
+                json!({"query": query.name, "target": target.name, "nodes": grpc_counts.0, "edges": grpc_counts.1,
+                       "graphql_table_ms": times[0], "graphql_table_server_ms": times[1],
+                       "graphql_objects_ms": times[2], "graphql_objects_server_ms": times[3],
+                       "grpc_ms": times[4], "grpc_server_ms": times[5],
+                       "graphql_table_body_bytes": table.body_bytes, "graphql_objects_body_bytes": objects.body_bytes,
+                       "graphql_table_over_grpc": round3(hub[0] / hub[4]),
+                       "graphql_table_server_over_grpc_server": round3(hub[1] / hub[5])}),
+            );
+            medians.push((grpc_counts.0 + grpc_counts.1, hub));
+        }
+        medians.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
+        let over_hubs = |at: usize| median(&medians.iter().map(|(_, hub)| hub[at]).collect::<Vec<_>>());
+        let [table, table_server, objects, objects_server, grpc, grpc_server] = [0, 1, 2, 3, 4, 5].map(over_hubs);
+        let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| round3(a / b));
+        self.tributary.emit(
+            "graphql_edges_hub_median_ms",
+            json!(table.map(round3)),
+            "ms",
+            json!({"hubs": medians.len(), "largest_nodes_and_edges": medians.first().map(|(size, _)| size),
+                   "graphql_table_server_median_ms": table_server.map(round3),
+                   "graphql_objects_median_ms": objects.map(round3),
+                   "graphql_objects_server_median_ms": objects_server.map(round3),
+                   "grpc_median_ms": grpc.map(round3), "grpc_server_median_ms": grpc_server.map(round3),
+                   "graphql_table_over_grpc": ratio(table, grpc),
+                   "graphql_table_server_over_grpc_server": ratio(table_server, grpc_server),
+                   "graphql_objects_over_grpc": ratio(objects, grpc),
+                   "what": "full downstream closure from each hub with jobs and edges: GraphQL lineageTable and lineage objects against gRPC with node and edge tables, median per hub then over hubs"}),
+        );
         Ok(())
     }
 

@@ -204,6 +204,32 @@ async fn stream_lineage_chunks_the_same_answer() {
         assert_eq!((nodes, edges, chunk_count), (whole.nodes.clone(), whole.edges.clone(), expected_chunks));
         // Each namespace once in a table: these answers name a handful.
         assert!(table.node_table.is_some_and(|table| table.namespaces.len() <= 2));
+
+        // Edges in columns too, with nodes as messages or in a table, whole and in chunks.
+        for node_table in [false, true] {
+            let request =
+                proto::LineageRequest { node_table, edge_table: true, ..ask(omit_edges, datasets_only, limit) };
+            let what =
+                format!("edge table: node table {node_table}, omit_edges {omit_edges}, datasets_only {datasets_only}");
+            let answer = lineage.get_lineage(request.clone()).await.unwrap().into_inner();
+            let mut nodes = answer.nodes.clone();
+            nodes
+                .extend(answer.node_table.as_ref().map(|table| table.to_nodes().expect("a table")).unwrap_or_default());
+            assert!(answer.edges.is_empty(), "{what}: edge messages beside the table");
+            let edges = answer.edge_table.as_ref().map(|table| table.to_edges(&nodes).expect("an edge table"));
+            assert_eq!((&nodes, edges.unwrap_or_default()), (&whole.nodes, whole.edges.clone()), "{what}");
+            let mut chunks = lineage.stream_lineage(request).await.unwrap().into_inner();
+            let (mut nodes, mut tables) = (Vec::new(), Vec::new());
+            while let Some(chunk) = chunks.message().await.unwrap() {
+                assert!(chunk.edges.is_empty(), "{what}: edge messages in a chunk");
+                nodes.extend(chunk.nodes);
+                nodes.extend(chunk.node_table.map(|table| table.to_nodes().expect("a table")).unwrap_or_default());
+                tables.extend(chunk.edge_table);
+            }
+            let edges: Vec<proto::LineageEdge> =
+                tables.iter().flat_map(|table| table.to_edges(&nodes).expect("an edge table")).collect();
+            assert_eq!((nodes, edges), (whole.nodes.clone(), whole.edges.clone()), "{what}, streamed");
+        }
     }
     let missing = proto::LineageRequest {
         start: Some(proto::NodeRef {

@@ -540,8 +540,8 @@ fn table_nodes(what: &str, table: Option<&proto::LineageNodeTable>) -> Result<Ve
     table.to_nodes().ok_or_else(|| format!("`{what}`: a node table whose columns disagree: {table:?}"))
 }
 
-/// Lineage both ways from `dataset`, with or without edges and jobs, nodes as messages or in
-/// columns, at random.
+/// Lineage both ways from `dataset`, with or without edges and jobs, nodes and edges as
+/// messages or in columns, at random.
 fn grpc_lineage_request(rng: &mut Rng, dataset: &Node, depth: u32, limit: u32) -> proto::LineageRequest {
     proto::LineageRequest {
         start: Some(proto_node(dataset)),
@@ -551,6 +551,7 @@ fn grpc_lineage_request(rng: &mut Rng, dataset: &Node, depth: u32, limit: u32) -
         omit_edges: rng.chance(50),
         datasets_only: rng.chance(30),
         node_table: rng.chance(30),
+        edge_table: rng.chance(30),
     }
 }
 
@@ -767,6 +768,8 @@ async fn query_once(
             // Some callers hang up after the first chunk: the server stops writing for them.
             let hang_up = rng.chance(20);
             let (mut nodes, mut edges, mut last) = (Vec::new(), Vec::new(), None);
+            // Every node in its order (edge tables point into it) and the chunks' edge tables.
+            let (mut listed, mut edge_tables) = (Vec::new(), Vec::new());
             while let Some(chunk) =
                 timed(&what, chunks.message()).await?.map_err(|status| format!("`{what}`: {status}"))?
             {
@@ -777,10 +780,11 @@ async fn query_once(
                     return Err(format!("`{what}`: a watermark on a chunk that is not the last, or none on the last"));
                 }
                 let in_table = table_nodes(&what, chunk.node_table.as_ref())?;
-                nodes.extend(
-                    chunk.nodes.into_iter().chain(in_table).filter_map(|n| n.node.map(|node| (node, n.distance))),
-                );
+                let chunk_nodes: Vec<proto::LineageNode> = chunk.nodes.into_iter().chain(in_table).collect();
+                nodes.extend(chunk_nodes.iter().filter_map(|n| n.node.clone().map(|node| (node, n.distance))));
+                listed.extend(chunk_nodes);
                 edges.extend(chunk.edges);
+                edge_tables.extend(chunk.edge_table);
                 if chunk.last {
                     last = chunk.watermark;
                 }
@@ -792,6 +796,10 @@ async fn query_once(
                 return Err(format!("`{what}`: the stream ended without its last chunk"));
             };
             grpc_covers(&what, Some(&watermark), max)?;
+            for table in &edge_tables {
+                let named = table.to_edges(&listed);
+                edges.extend(named.ok_or_else(|| format!("`{what}`: an edge table that points past the nodes"))?);
+            }
             if !nodes.iter().any(|(node, distance)| *distance == 0 && node.name == dataset.1) {
                 return Err(format!("`{what}`: the start is not among the nodes: {nodes:?}"));
             }

@@ -382,6 +382,7 @@ pub fn downstream_of_raw(omit_edges: bool, datasets_only: bool) -> tributary_grp
         omit_edges,
         datasets_only,
         node_table: false,
+        edge_table: false,
     }
 }
 
