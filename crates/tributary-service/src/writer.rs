@@ -135,13 +135,14 @@ impl Doorbell {
         self.ring.notify_one();
     }
 
-    fn wait(&self, timeout: std::time::Duration) {
+    /// Waits until the bell rings or `timeout` passes: whether it rang (since the last wait).
+    fn wait(&self, timeout: std::time::Duration) -> bool {
         let guard = self.rung.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (mut rung, _) = self
             .ring
             .wait_timeout_while(guard, timeout, |rung| !*rung)
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *rung = false;
+        std::mem::take(&mut *rung)
     }
 }
 
@@ -257,7 +258,14 @@ fn run(
                 return;
             }
             // The timeout only guards against a missed ring; a ring wakes the writer at once.
-            doorbell.wait(std::time::Duration::from_millis(100));
+            if doorbell.wait(std::time::Duration::from_millis(100)) {
+                // Work came (or a lane closed): taken at once, while the finisher may still
+                // flush the group handed over last. Waiting for that group here made every
+                // event that found the writer between groups wait for a flush before its
+                // apply began: with closed-loop clients (each sends its next event once the
+                // last is acknowledged) that is most events.
+                continue;
+            }
             // Idle: the group handed over last is published before anything below looks.
             finisher.wait_until_finished();
             wait_for_publication = false;
