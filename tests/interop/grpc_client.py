@@ -10,7 +10,8 @@ then checks, on the same address that serves HTTP:
   goes on after a bad event, and acks come back one at a time in a request/answer conversation;
 * Ingest.IngestBatch: the summary counts the events and lists the rejected one by index;
 * Lineage.GetLineage and Lineage.GetDataset answer from what was ingested; an unknown dataset is
-  NOT_FOUND; GetLineage and StreamLineage with node_table give the same nodes in columns;
+  NOT_FOUND; GetLineage and StreamLineage with node_table give the same nodes in columns, and
+  with edge_table the same edges as positions among the nodes;
 * grpc.health.v1.Health/Check answers SERVING;
 * server reflection lists tributary.v1.Ingest and tributary.v1.Lineage and serves a file descriptor
   whose methods match the local proto.
@@ -297,6 +298,43 @@ def main() -> None:
             expect_equal(len(chunk.nodes), 0, "node messages in a chunk")
             streamed.update(table_nodes(chunk.node_table))
         expect_equal(streamed, {my_input: 0, my_job: 1, my_output: 1}, "nodes in the chunks' tables")
+
+    @suite.check("GetLineage and StreamLineage with edge_table: the same edges as positions among the nodes")
+    def _() -> None:
+        expected = {(my_input, my_job, "READS"), (my_job, my_output, "WRITES")}
+
+        def in_order(messages: Any, table: Any) -> list[tuple[str, str, str]]:
+            listed = [key(n.node) for n in messages]
+            listed += [
+                (pb.NodeKind.Name(kind).removeprefix("NODE_KIND_"), table.namespaces[at], name)
+                for kind, at, name in zip(table.kinds, table.namespace, table.names)
+            ]
+            return listed
+
+        def table_edges(table: Any, nodes: list[tuple[str, str, str]]) -> set[tuple[Any, Any, str]]:
+            # `from` is a Python keyword: the generated message has the field all the same.
+            starts = getattr(table, "from")
+            expect_equal((len(table.to), len(table.kinds)), (len(starts),) * 2, "edge column lengths")
+            return {
+                (nodes[a], nodes[b], pb.EdgeKind.Name(kind).removeprefix("EDGE_KIND_"))
+                for a, b, kind in zip(starts, table.to, table.kinds)
+            }
+
+        for node_table in (False, True):
+            asked = pb.LineageRequest(
+                start=node(*my_input), direction=pb.DIRECTION_DOWNSTREAM, node_table=node_table, edge_table=True
+            )
+            answer = lineage.GetLineage(asked, timeout=DEADLINE)
+            expect_equal(len(answer.edges), 0, "edge messages beside the table")
+            nodes = in_order(answer.nodes, answer.node_table)
+            expect_equal(table_edges(answer.edge_table, nodes), expected, f"edges in the table, node_table {node_table}")
+            nodes, tables = [], []
+            for chunk in lineage.StreamLineage(asked, timeout=DEADLINE):
+                expect_equal(len(chunk.edges), 0, "edge messages in a chunk")
+                nodes += in_order(chunk.nodes, chunk.node_table)
+                tables.append(chunk.edge_table)
+            streamed = set().union(*(table_edges(table, nodes) for table in tables))
+            expect_equal(streamed, expected, f"edges in the chunks' tables, node_table {node_table}")
 
     @suite.check("GetLineage UPSTREAM of the simple event's output (direction UNSPECIFIED is DOWNSTREAM)")
     def _() -> None:
