@@ -72,6 +72,17 @@ pub trait AnswerSink {
     fn edge_at(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind, _at: Option<(u32, u32)>) {
         self.edge(from, to, kind);
     }
+
+    /// Whether the sink takes edges by their ends' positions alone ([`Self::edge_between`]):
+    /// the read-out then reads no node's entry for an edge (two cache misses each).
+    fn by_position(&self) -> bool {
+        false
+    }
+
+    /// An edge by its ends' positions among the answer's nodes, for a sink that says
+    /// [`Self::by_position`]; an edge whose ends are not both among them still comes by
+    /// [`Self::edge_at`].
+    fn edge_between(&mut self, _from: u32, _to: u32, _kind: EdgeKind) {}
 }
 
 /// An answer named by the index's shared strings collects itself from a read-out (a reference
@@ -468,6 +479,15 @@ impl LineageIndex {
             sink.node(&self.nodes[index.index()], distance);
         }
         let edges = &walked.edges[edges];
+        if sink.by_position() {
+            for &(from, to, kind) in edges {
+                match walked.positions.get(from).zip(walked.positions.get(to)) {
+                    Some((from, to)) => sink.edge_between(from, to, kind),
+                    None => sink.edge_at(&self.nodes[from.index()], &self.nodes[to.index()], kind, None),
+                }
+            }
+            return;
+        }
         for at in 0..edges.len() {
             if let Some(&(from, to, _)) = edges.get(at + 8) {
                 prefetch::prefetch(std::ptr::from_ref(&self.nodes[from.index()]));

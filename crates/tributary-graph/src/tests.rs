@@ -316,6 +316,26 @@ impl AnswerSink for Positional {
     }
 }
 
+/// Edges by position alone, as a sink that says `by_position` receives them.
+#[derive(Default)]
+struct ByPosition(Vec<(u32, u32, EdgeKind)>);
+
+impl AnswerSink for ByPosition {
+    fn node(&mut self, _node: &crate::NodeName, _distance: u32) {}
+
+    fn edge(&mut self, from: &crate::NodeName, to: &crate::NodeName, _kind: EdgeKind) {
+        panic!("an edge by name: {from:?} -> {to:?}");
+    }
+
+    fn by_position(&self) -> bool {
+        true
+    }
+
+    fn edge_between(&mut self, from: u32, to: u32, kind: EdgeKind) {
+        self.0.push((from, to, kind));
+    }
+}
+
 #[test]
 fn an_edges_positions_are_its_ends_among_the_answers_nodes() {
     let index = random_graph(11, 80);
@@ -338,6 +358,18 @@ fn an_edges_positions_are_its_ends_among_the_answers_nodes() {
                     assert_eq!(&sink.nodes[from_at as usize], from, "{start:?} {direction:?} {depth} {limit}");
                     assert_eq!(&sink.nodes[to_at as usize], to, "{start:?} {direction:?} {depth} {limit}");
                 }
+                // By position alone: the same positions, the kinds of the named edges.
+                let named = index.lineage(question).unwrap();
+                let mut walk = index.begin_lineage(question).unwrap();
+                let mut by_position = ByPosition::default();
+                while !index.read_out_lineage(&mut walk, &mut by_position, 3) {}
+                let expected: Vec<(u32, u32, EdgeKind)> = sink
+                    .edges
+                    .iter()
+                    .zip(&named.edges)
+                    .map(|((_, _, at), edge)| (at.unwrap().0, at.unwrap().1, edge.kind))
+                    .collect();
+                assert_eq!(by_position.0, expected, "{start:?} {direction:?} {depth} {limit}");
             }
         }
     }

@@ -173,6 +173,18 @@ impl AnswerSink for ChunkWriter {
         self.edge_at(from, to, kind, None);
     }
 
+    fn by_position(&self) -> bool {
+        self.edges.is_some()
+    }
+
+    fn edge_between(&mut self, from: u32, to: u32, kind: EdgeKind) {
+        if self.one_more()
+            && let Some(edges) = &mut self.edges
+        {
+            edges.push((from, to), kind);
+        }
+    }
+
     fn edge_at(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind, at: Option<(u32, u32)>) {
         if self.one_more() {
             match (&mut self.edges, at) {
@@ -253,6 +265,16 @@ impl AnswerSink for ResponseWriter {
 
     fn edge(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind) {
         self.edge_at(from, to, kind, None);
+    }
+
+    fn by_position(&self) -> bool {
+        self.edges.is_some()
+    }
+
+    fn edge_between(&mut self, from: u32, to: u32, kind: EdgeKind) {
+        if let Some(edges) = &mut self.edges {
+            edges.push((from, to), kind);
+        }
     }
 
     fn edge_at(&mut self, from: &NodeName, to: &NodeName, kind: EdgeKind, at: Option<(u32, u32)>) {
@@ -696,7 +718,11 @@ mod tests {
             writer.node(node, *distance);
         }
         for (from, to, kind) in edges {
-            writer.edge_at(from, to, *kind, positions(nodes, from, to));
+            // As the read-out hands them: by position alone when the writer takes them so.
+            match positions(nodes, from, to) {
+                Some((from, to)) if writer.by_position() => writer.edge_between(from, to, *kind),
+                at => writer.edge_at(from, to, *kind, at),
+            }
         }
         writer.finish(truncated, &watermark());
         std::iter::from_fn(|| chunks.try_recv().ok()).map(|chunk| chunk.expect("no error is sent")).collect()
@@ -738,7 +764,11 @@ mod tests {
             writer.node(node, *distance);
         }
         for (from, to, kind) in edges {
-            writer.edge_at(from, to, *kind, positions(nodes, from, to));
+            // As the read-out hands them: by position alone when the writer takes them so.
+            match positions(nodes, from, to) {
+                Some((from, to)) if writer.by_position() => writer.edge_between(from, to, *kind),
+                at => writer.edge_at(from, to, *kind, at),
+            }
         }
         writer.finish(truncated, &watermark())
     }

@@ -352,4 +352,12 @@ impl<S: AnswerSink> AnswerSink for Redacting<'_, S> {
         let (from, to) = (self.shown(from), self.shown(to));
         self.sink.edge_at(&from, &to, kind, at);
     }
+
+    fn by_position(&self) -> bool {
+        self.sink.by_position()
+    }
+
+    fn edge_between(&mut self, from: u32, to: u32, kind: EdgeKind) {
+        self.sink.edge_between(from, to, kind);
+    }
 }

@@ -447,17 +447,23 @@ impl AnswerSink for TableSink {
         self.edge_at(from, to, kind, None);
     }
 
-    fn edge_at(&mut self, from: &NodeName, _to: &NodeName, kind: model::EdgeKind, at: Option<(u32, u32)>) {
+    fn by_position(&self) -> bool {
+        true
+    }
+
+    fn edge_between(&mut self, from: u32, to: u32, kind: model::EdgeKind) {
         // Edges are read out only when the request's shape asks for them.
-        if !self.columns.edges {
-            return;
+        if self.columns.edges {
+            self.edge_from.push_u32(from);
+            self.edge_to.push_u32(to);
+            self.edge_kinds.push_enum(edge_kind(kind));
         }
+    }
+
+    fn edge_at(&mut self, from: &NodeName, _to: &NodeName, kind: model::EdgeKind, at: Option<(u32, u32)>) {
         match at {
-            Some((from, to)) => {
-                self.edge_from.push_u32(from);
-                self.edge_to.push_u32(to);
-                self.edge_kinds.push_enum(edge_kind(kind));
-            }
+            Some((from, to)) => self.edge_between(from, to, kind),
+            None if !self.columns.edges => {}
             None => {
                 self.stray.get_or_insert_with(|| {
                     format!(

@@ -632,7 +632,13 @@ impl JsonArray {
 
     pub(crate) fn push_u32(&mut self, value: u32) {
         let mut digits = itoa::Buffer::new();
-        self.next().extend_from_slice(digits.format(value).as_bytes());
+        let out = self.next();
+        out.reserve(10);
+        // Byte by byte: a slice copy of a few bytes is a call to the C library's memcpy per
+        // number (15% of a closure's edge lists at 1M).
+        for &digit in digits.format(value).as_bytes() {
+            out.push(digit);
+        }
     }
 
     pub(crate) fn push_enum<T: async_graphql::resolver_utils::EnumType + PartialEq + Copy>(&mut self, value: T) {
