@@ -340,6 +340,11 @@ impl LineageIndex {
     /// between the nodes kept, each once.
     fn merge_walks(&self, up: Walked, down: Walked, limit: usize) -> Walked {
         let mut truncated = up.truncated || down.truncated;
+        // The nodes the upstream walk reached, a bit each (see the edges below).
+        let mut reached_up = vec![0u64; self.is_job.len().div_ceil(64)];
+        for &(node, _) in &up.nodes {
+            reached_up[node.index() / 64] |= 1 << (node.index() % 64);
+        }
         // Every node a walk reached is in the index now: nodes are never removed.
         let mut position = vec![u32::MAX; self.is_job.len()];
         let mut nodes: Vec<(NodeIndex, u32)> = Vec::with_capacity(up.nodes.len() + down.nodes.len());
@@ -355,13 +360,22 @@ impl LineageIndex {
             }
         }
         let kept = |node: NodeIndex| position[node.index()] != u32::MAX;
-        let mut seen = HashSet::new();
-        let edges = up
-            .edges
-            .into_iter()
-            .chain(down.edges)
-            .filter(|&(from, to, _)| kept(from) && kept(to) && seen.insert((from, to)))
-            .collect();
+        // A walk passes each edge once (a node's edges are followed once, and no two edges join
+        // the same nodes the same way), so an edge repeats only when both walks passed it: then
+        // both its ends were reached upstream. Only such down edges are looked up among the up
+        // ones (a hash per edge of a hub's closure was most of the merge).
+        let up_reached = |node: NodeIndex| reached_up[node.index() / 64] & (1 << (node.index() % 64)) != 0;
+        let both_up = |&(from, to, _): &(NodeIndex, NodeIndex, EdgeKind)| up_reached(from) && up_reached(to);
+        let up_edges: HashSet<(NodeIndex, NodeIndex)> = if down.edges.iter().any(both_up) {
+            up.edges.iter().map(|&(from, to, _)| (from, to)).collect()
+        } else {
+            HashSet::new()
+        };
+        let mut edges = Vec::with_capacity(up.edges.len() + down.edges.len());
+        edges.extend(up.edges.iter().copied().filter(|&(from, to, _)| kept(from) && kept(to)));
+        edges.extend(down.edges.iter().copied().filter(|edge @ &(from, to, _)| {
+            kept(from) && kept(to) && !(both_up(edge) && up_edges.contains(&(from, to)))
+        }));
         nodes.sort_by_key(|&(_, distance)| distance);
         Walked { nodes, edges, truncated, positions: Positions::default() }
     }

@@ -360,6 +360,10 @@ fn an_edges_positions_are_its_ends_among_the_answers_nodes() {
                 }
                 // By position alone: the same positions, the kinds of the named edges.
                 let named = index.lineage(question).unwrap();
+                // Each edge once, though both walks of `Both` may pass it.
+                let distinct: HashSet<(&NodeRef, &NodeRef)> =
+                    named.edges.iter().map(|edge| (&edge.from, &edge.to)).collect();
+                assert_eq!(distinct.len(), named.edges.len(), "{start:?} {direction:?} {depth} {limit}: an edge twice");
                 let mut walk = index.begin_lineage(question).unwrap();
                 let mut by_position = ByPosition::default();
                 while !index.read_out_lineage(&mut walk, &mut by_position, 3) {}
