@@ -655,28 +655,40 @@ async fn graphql_lineage_table(
     target: &Target,
 ) -> anyhow::Result<GraphqlAnswer> {
     const TABLE: &str = "query($s: NodeInput!, $d: Int!, $l: Int!) { lineageTable(start: $s, direction: DOWNSTREAM, depth: $d, limit: $l, datasetsOnly: true) { namespaces nodeNamespaces nodeNames nodeDistances } }";
-    #[derive(serde::Deserialize)]
-    struct Data {
-        #[serde(rename = "lineageTable")]
-        table: Table,
-    }
-    // `datasetsOnly`: every node is a dataset, so the client asks for no kinds.
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    #[allow(dead_code)]
-    struct Table {
-        namespaces: Vec<String>,
-        node_namespaces: Vec<u32>,
-        node_names: Vec<String>,
-        node_distances: Vec<u32>,
-    }
-    let (data, body_bytes, decode_ms) = graphql_call::<Data>(http, base_url, TABLE, query, target).await?;
+    // `datasetsOnly`: every node is a dataset, so the client asks for no kinds (nor edges).
+    let (data, body_bytes, decode_ms) = graphql_call::<TableData>(http, base_url, TABLE, query, target).await?;
     let table = data.table;
     if table.node_names.len() != table.node_distances.len() || table.node_names.len() != table.node_namespaces.len() {
         anyhow::bail!("lineageTable's node lists differ in length");
     }
     let datasets = table.node_distances.iter().filter(|distance| **distance > 0).count();
     Ok(GraphqlAnswer { datasets, body_bytes, decode_ms })
+}
+
+/// A `lineageTable` answer in the client's types: the lists a query does not select are
+/// empty.
+#[derive(serde::Deserialize)]
+struct TableData {
+    #[serde(rename = "lineageTable")]
+    table: Table,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct Table {
+    namespaces: Vec<String>,
+    node_namespaces: Vec<u32>,
+    node_names: Vec<String>,
+    #[serde(default)]
+    node_kinds: Vec<String>,
+    node_distances: Vec<u32>,
+    #[serde(default)]
+    edge_from: Vec<u32>,
+    #[serde(default)]
+    edge_to: Vec<u32>,
+    #[serde(default)]
+    edge_kinds: Vec<String>,
 }
 
 /// One GraphQL lineage call from a hub: the answer's `data` in the client's types, the
@@ -760,24 +772,6 @@ async fn graphql_edges(
 ) -> anyhow::Result<EdgesAnswer> {
     const TABLE: &str = "query($s: NodeInput!, $d: Int!, $l: Int!) { lineageTable(start: $s, direction: DOWNSTREAM, depth: $d, limit: $l) { namespaces nodeNamespaces nodeNames nodeKinds nodeDistances edgeFrom edgeTo edgeKinds } }";
     const OBJECTS: &str = "query($s: NodeInput!, $d: Int!, $l: Int!) { lineage(start: $s, direction: DOWNSTREAM, depth: $d, limit: $l) { nodes { kind namespace name distance } edges { from { kind namespace name } to { kind namespace name } kind } } }";
-    #[derive(serde::Deserialize)]
-    struct TableData {
-        #[serde(rename = "lineageTable")]
-        table: Table,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    #[allow(dead_code)]
-    struct Table {
-        namespaces: Vec<String>,
-        node_namespaces: Vec<u32>,
-        node_names: Vec<String>,
-        node_kinds: Vec<String>,
-        node_distances: Vec<u32>,
-        edge_from: Vec<u32>,
-        edge_to: Vec<u32>,
-        edge_kinds: Vec<String>,
-    }
     #[derive(serde::Deserialize)]
     struct ObjectsData {
         lineage: Objects,
