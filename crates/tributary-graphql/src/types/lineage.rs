@@ -228,18 +228,17 @@ pub(crate) struct WrittenPlan {
 /// Runs a lineage query whose node and edge objects are written as JSON while the answer is
 /// read out of the index, as `plan` selects them ([`ObjectsSink`]).
 pub(crate) async fn lineage_written(service: &Service, request: LineageRequest, plan: WrittenPlan) -> Result<Lineage> {
-    let list = |plan: Option<ObjectPlan>| plan.map(|plan| (plan, JsonArray::default()));
-    let sink = ObjectsSink { nodes: list(plan.nodes), edges: list(plan.edges), failed: false };
+    let nodes = plan.nodes.map(|plan| (plan, JsonArray::default()));
+    let sink = ObjectsSink { nodes, edges: plan.edges.map(EdgeObjects::new), failed: false };
     let (sink, outline) = service.lineage_into(request, sink).await.map_err(gql_error)?;
     if sink.failed {
         return Err(gql_error(tributary_service::ServiceError::Internal(
             "the lineage answer could not be written as its selection asks".to_owned(),
         )));
     }
-    let json = |list: Option<(ObjectPlan, JsonArray)>| list.map(|(_, json)| json).unwrap_or_default();
     Ok(Lineage {
-        nodes: Listed::Written(json(sink.nodes).finish()),
-        edges: Listed::Written(json(sink.edges).finish()),
+        nodes: Listed::Written(sink.nodes.map(|(_, json)| json).unwrap_or_default().finish()),
+        edges: Listed::Written(sink.edges.map(|edges| edges.list).unwrap_or_default().finish()),
         truncated: outline.truncated,
         depth: outline.depth,
         watermark: outline.watermark.into(),
@@ -251,25 +250,86 @@ pub(crate) async fn lineage_written(service: &Service, request: LineageRequest, 
 /// `lineageTable`'s lists). Each list is there when the query selects it.
 struct ObjectsSink {
     nodes: Option<(ObjectPlan, JsonArray)>,
-    edges: Option<(ObjectPlan, JsonArray)>,
+    edges: Option<EdgeObjects>,
     failed: bool,
 }
 
-impl AnswerSink for ObjectsSink {
-    fn node(&mut self, node: &NodeName, distance: u32) {
-        let Some((plan, nodes)) = &mut self.nodes else { return };
-        let written = nodes.push_with(|out| {
-            plan.write(LineageNode::TYPE_NAME, out, |field, _, out| {
-                write_node_field(field, node.kind.into(), &node.namespace, &node.name, distance, out)
-            })
-        });
-        self.failed |= written.is_none();
+/// `lineage`'s edge objects. An edge's ends are nodes of the answer, which come before its
+/// edges: each node's end object (`from`, `to`, as the edge plan selects them) is written once
+/// when the node comes, and copied into every edge that ends there, by position (a hub's
+/// closure has more edges than nodes, each naming two).
+struct EdgeObjects {
+    plan: ObjectPlan,
+    list: JsonArray,
+    /// The written end objects: one list per distinct plan among the edge plan's ends.
+    written: Vec<WrittenEnds>,
+    /// Per field of the edge plan that is an end: its position among the plan's fields,
+    /// whether it is `from`, and which of `written` holds its objects.
+    ends: Vec<(usize, bool, usize)>,
+}
+
+/// Every node's end object for one plan: node `n`'s is `json[starts[n]..starts[n + 1]]`.
+struct WrittenEnds {
+    /// The position among the edge plan's fields of a field with this plan.
+    field: usize,
+    json: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl EdgeObjects {
+    fn new(plan: ObjectPlan) -> Self {
+        let (mut written, mut ends): (Vec<WrittenEnds>, _) = (Vec::new(), Vec::new());
+        for (field, name, nested) in plan.object_fields() {
+            let same = written
+                .iter()
+                .position(|ends| plan.object_fields().any(|(at, _, other)| at == ends.field && other == nested));
+            let at = same.unwrap_or_else(|| {
+                written.push(WrittenEnds { field, json: Vec::new(), starts: vec![0] });
+                written.len() - 1
+            });
+            ends.push((field, name == "from", at));
+        }
+        Self { plan, list: JsonArray::default(), written, ends }
     }
 
-    fn edge(&mut self, from: &NodeName, to: &NodeName, kind: model::EdgeKind) {
-        // Edges come only when the query selects them (the request's shape).
-        let Some((plan, edges)) = &mut self.edges else { return };
-        let written = edges.push_with(|out| {
+    /// Writes `node`'s end objects (the next node of the answer).
+    fn node(&mut self, node: &NodeName) -> Option<()> {
+        for ends in &mut self.written {
+            let (_, _, plan) = self.plan.object_fields().find(|(at, _, _)| *at == ends.field)?;
+            write_node_ref(plan, node, &mut ends.json)?;
+            ends.starts.push(ends.json.len());
+        }
+        Some(())
+    }
+
+    /// Writes the edge between the nodes at positions `from` and `to`, their end objects
+    /// copied.
+    fn edge_between(&mut self, from: u32, to: u32, kind: model::EdgeKind) -> Option<()> {
+        let Self { plan, list, written, ends } = self;
+        list.push_with(|out| {
+            plan.write(LineageEdge::TYPE_NAME, out, |field, nested, out| match nested {
+                Some(nested) => {
+                    let at = plan.position_of(nested)?;
+                    let &(_, is_from, held) = ends.iter().find(|(field, _, _)| *field == at)?;
+                    let node = if is_from { from } else { to } as usize;
+                    let held = &written[held];
+                    out.extend_from_slice(held.json.get(*held.starts.get(node)?..*held.starts.get(node + 1)?)?);
+                    Some(())
+                }
+                None if field == "kind" => {
+                    write_enum(out, edge_kind(kind));
+                    Some(())
+                }
+                None => None,
+            })
+        })
+    }
+
+    /// Writes an edge by its ends' names (one whose ends are not both among the answer's
+    /// nodes, which no answer has).
+    fn edge_named(&mut self, from: &NodeName, to: &NodeName, kind: model::EdgeKind) -> Option<()> {
+        let Self { plan, list, .. } = self;
+        list.push_with(|out| {
             plan.write(LineageEdge::TYPE_NAME, out, |field, nested, out| match (field, nested) {
                 ("from", Some(end)) => write_node_ref(end, from, out),
                 ("to", Some(end)) => write_node_ref(end, to, out),
@@ -279,8 +339,40 @@ impl AnswerSink for ObjectsSink {
                 }
                 _ => None,
             })
-        });
-        self.failed |= written.is_none();
+        })
+    }
+}
+
+impl AnswerSink for ObjectsSink {
+    fn node(&mut self, node: &NodeName, distance: u32) {
+        if let Some((plan, nodes)) = &mut self.nodes {
+            let written = nodes.push_with(|out| {
+                plan.write(LineageNode::TYPE_NAME, out, |field, _, out| {
+                    write_node_field(field, node.kind.into(), &node.namespace, &node.name, distance, out)
+                })
+            });
+            self.failed |= written.is_none();
+        }
+        if let Some(edges) = &mut self.edges {
+            self.failed |= edges.node(node).is_none();
+        }
+    }
+
+    fn edge(&mut self, from: &NodeName, to: &NodeName, kind: model::EdgeKind) {
+        // Edges come only when the query selects them (the request's shape).
+        if let Some(edges) = &mut self.edges {
+            self.failed |= edges.edge_named(from, to, kind).is_none();
+        }
+    }
+
+    fn by_position(&self) -> bool {
+        self.edges.is_some()
+    }
+
+    fn edge_between(&mut self, from: u32, to: u32, kind: model::EdgeKind) {
+        if let Some(edges) = &mut self.edges {
+            self.failed |= edges.edge_between(from, to, kind).is_none();
+        }
     }
 }
 

@@ -246,6 +246,7 @@ fn plan(selection: &SelectionSet) -> Option<Vec<Planned<'_>>> {
 /// A plain selection's plan for objects written before the response is (while an answer is
 /// read out, for a [`WrittenList`]): each field's key written as JSON once, with the
 /// separator before it.
+#[derive(PartialEq)]
 pub(crate) struct ObjectPlan {
     /// Per field: `{"key":` for the first, `,"key":` for the others; the field's name; and,
     /// for a field of an object type, the plan of its selection.
@@ -253,6 +254,16 @@ pub(crate) struct ObjectPlan {
 }
 
 impl ObjectPlan {
+    /// The fields of object types: each one's position among the fields, name and plan.
+    pub(crate) fn object_fields(&self) -> impl Iterator<Item = (usize, &str, &ObjectPlan)> {
+        self.fields.iter().enumerate().filter_map(|(at, (_, name, nested))| Some((at, name.as_str(), nested.as_ref()?)))
+    }
+
+    /// The position among the fields of the field whose plan is `nested` (by address).
+    pub(crate) fn position_of(&self, nested: &ObjectPlan) -> Option<usize> {
+        self.fields.iter().position(|(_, _, plan)| plan.as_ref().is_some_and(|plan| std::ptr::eq(plan, nested)))
+    }
+
     /// The plan of a plain selection of scalar fields, or of fields of object types whose
     /// own selections are plain, at any depth; `None` when a selection is not plain.
     pub(crate) fn of(selection: &SelectionSet) -> Option<Self> {
