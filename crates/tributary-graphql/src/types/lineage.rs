@@ -280,9 +280,7 @@ impl EdgeObjects {
     fn new(plan: ObjectPlan) -> Self {
         let (mut written, mut ends): (Vec<WrittenEnds>, _) = (Vec::new(), Vec::new());
         for (field, name, nested) in plan.object_fields() {
-            let same = written
-                .iter()
-                .position(|ends| plan.object_fields().any(|(at, _, other)| at == ends.field && other == nested));
+            let same = written.iter().position(|ends| plan.nested_at(ends.field) == Some(nested));
             let at = same.unwrap_or_else(|| {
                 written.push(WrittenEnds { field, json: Vec::new(), starts: vec![0] });
                 written.len() - 1
@@ -295,8 +293,7 @@ impl EdgeObjects {
     /// Writes `node`'s end objects (the next node of the answer).
     fn node(&mut self, node: &NodeName) -> Option<()> {
         for ends in &mut self.written {
-            let (_, _, plan) = self.plan.object_fields().find(|(at, _, _)| *at == ends.field)?;
-            write_node_ref(plan, node, &mut ends.json)?;
+            write_node_ref(self.plan.nested_at(ends.field)?, node, &mut ends.json)?;
             ends.starts.push(ends.json.len());
         }
         Some(())

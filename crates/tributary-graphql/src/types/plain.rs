@@ -259,6 +259,11 @@ impl ObjectPlan {
         self.fields.iter().enumerate().filter_map(|(at, (_, name, nested))| Some((at, name.as_str(), nested.as_ref()?)))
     }
 
+    /// The plan of the field at `position` among the fields, when it is of an object type.
+    pub(crate) fn nested_at(&self, position: usize) -> Option<&ObjectPlan> {
+        self.fields.get(position)?.2.as_ref()
+    }
+
     /// The position among the fields of the field whose plan is `nested` (by address).
     pub(crate) fn position_of(&self, nested: &ObjectPlan) -> Option<usize> {
         self.fields.iter().position(|(_, _, plan)| plan.as_ref().is_some_and(|plan| std::ptr::eq(plan, nested)))
