@@ -705,6 +705,20 @@ mod tests {
         at(from).zip(at(to))
     }
 
+    /// Hands `nodes`, then `edges`, to `sink` as the index's read-out does: each edge with its
+    /// ends' positions, by position alone when the sink takes edges so.
+    fn read_out(sink: &mut impl AnswerSink, nodes: &[(NodeName, u32)], edges: &[(NodeName, NodeName, EdgeKind)]) {
+        for (node, distance) in nodes {
+            sink.node(node, *distance);
+        }
+        for (from, to, kind) in edges {
+            match positions(nodes, from, to) {
+                Some((from, to)) if sink.by_position() => sink.edge_between(from, to, *kind),
+                at => sink.edge_at(from, to, *kind, at),
+            }
+        }
+    }
+
     fn written_as(
         nodes: &[(NodeName, u32)],
         edges: &[(NodeName, NodeName, EdgeKind)],
@@ -714,16 +728,7 @@ mod tests {
     ) -> Vec<LineageChunk> {
         let (sender, mut chunks) = tokio::sync::mpsc::unbounded_channel();
         let mut writer = ChunkWriter::with_chunk_size(sender, per_chunk, columns);
-        for (node, distance) in nodes {
-            writer.node(node, *distance);
-        }
-        for (from, to, kind) in edges {
-            // As the read-out hands them: by position alone when the writer takes them so.
-            match positions(nodes, from, to) {
-                Some((from, to)) if writer.by_position() => writer.edge_between(from, to, *kind),
-                at => writer.edge_at(from, to, *kind, at),
-            }
-        }
+        read_out(&mut writer, nodes, edges);
         writer.finish(truncated, &watermark());
         std::iter::from_fn(|| chunks.try_recv().ok()).map(|chunk| chunk.expect("no error is sent")).collect()
     }
@@ -760,16 +765,7 @@ mod tests {
         truncated: bool,
     ) -> LineageResponse {
         let mut writer = ResponseWriter::with_part_size(part, columns);
-        for (node, distance) in nodes {
-            writer.node(node, *distance);
-        }
-        for (from, to, kind) in edges {
-            // As the read-out hands them: by position alone when the writer takes them so.
-            match positions(nodes, from, to) {
-                Some((from, to)) if writer.by_position() => writer.edge_between(from, to, *kind),
-                at => writer.edge_at(from, to, *kind, at),
-            }
-        }
+        read_out(&mut writer, nodes, edges);
         writer.finish(truncated, &watermark())
     }
 
