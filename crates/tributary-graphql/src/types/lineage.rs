@@ -263,9 +263,9 @@ struct EdgeObjects {
     list: JsonArray,
     /// The written end objects: one list per distinct plan among the edge plan's ends.
     written: Vec<WrittenEnds>,
-    /// Per field of the edge plan that is an end: its position among the plan's fields,
-    /// whether it is `from`, and which of `written` holds its objects.
-    ends: Vec<(usize, bool, usize)>,
+    /// By position among the edge plan's fields, for a field that is an end: whether it is
+    /// `from`, and which of `written` holds its objects.
+    ends: Vec<Option<(bool, usize)>>,
 }
 
 /// Every node's end object for one plan: node `n`'s is `json[starts[n]..starts[n + 1]]`.
@@ -278,14 +278,16 @@ struct WrittenEnds {
 
 impl EdgeObjects {
     fn new(plan: ObjectPlan) -> Self {
-        let (mut written, mut ends): (Vec<WrittenEnds>, _) = (Vec::new(), Vec::new());
+        let mut written: Vec<WrittenEnds> = Vec::new();
+        let mut ends = Vec::new();
         for (field, name, nested) in plan.object_fields() {
             let same = written.iter().position(|ends| plan.nested_at(ends.field) == Some(nested));
             let at = same.unwrap_or_else(|| {
                 written.push(WrittenEnds { field, json: Vec::new(), starts: vec![0] });
                 written.len() - 1
             });
-            ends.push((field, name == "from", at));
+            ends.resize(field + 1, None);
+            ends[field] = Some((name == "from", at));
         }
         Self { plan, list: JsonArray::default(), written, ends }
     }
@@ -304,10 +306,9 @@ impl EdgeObjects {
     fn edge_between(&mut self, from: u32, to: u32, kind: model::EdgeKind) -> Option<()> {
         let Self { plan, list, written, ends } = self;
         list.push_with(|out| {
-            plan.write(LineageEdge::TYPE_NAME, out, |field, nested, out| match nested {
-                Some(nested) => {
-                    let at = plan.position_of(nested)?;
-                    let &(_, is_from, held) = ends.iter().find(|(field, _, _)| *field == at)?;
+            plan.write(LineageEdge::TYPE_NAME, out, |position, field, nested, out| match nested {
+                Some(_) => {
+                    let (is_from, held) = (*ends.get(position)?)?;
                     let node = if is_from { from } else { to } as usize;
                     let held = &written[held];
                     out.extend_from_slice(held.json.get(*held.starts.get(node)?..*held.starts.get(node + 1)?)?);
@@ -327,7 +328,7 @@ impl EdgeObjects {
     fn edge_named(&mut self, from: &NodeName, to: &NodeName, kind: model::EdgeKind) -> Option<()> {
         let Self { plan, list, .. } = self;
         list.push_with(|out| {
-            plan.write(LineageEdge::TYPE_NAME, out, |field, nested, out| match (field, nested) {
+            plan.write(LineageEdge::TYPE_NAME, out, |_, field, nested, out| match (field, nested) {
                 ("from", Some(end)) => write_node_ref(end, from, out),
                 ("to", Some(end)) => write_node_ref(end, to, out),
                 ("kind", None) => {
@@ -344,7 +345,7 @@ impl AnswerSink for ObjectsSink {
     fn node(&mut self, node: &NodeName, distance: u32) {
         if let Some((plan, nodes)) = &mut self.nodes {
             let written = nodes.push_with(|out| {
-                plan.write(LineageNode::TYPE_NAME, out, |field, _, out| {
+                plan.write(LineageNode::TYPE_NAME, out, |_, field, _, out| {
                     write_node_field(field, node.kind.into(), &node.namespace, &node.name, distance, out)
                 })
             });
@@ -375,7 +376,7 @@ impl AnswerSink for ObjectsSink {
 
 /// An edge's end written as a `NodeRef` object as `plan` selects it.
 fn write_node_ref(plan: &ObjectPlan, node: &NodeName, out: &mut Vec<u8>) -> Option<()> {
-    plan.write(NodeRef::TYPE_NAME, out, |field, nested, out| match (field, nested) {
+    plan.write(NodeRef::TYPE_NAME, out, |_, field, nested, out| match (field, nested) {
         ("kind" | "namespace" | "name", None) => {
             write_node_field(field, node.kind.into(), &node.namespace, &node.name, 0, out)
         }

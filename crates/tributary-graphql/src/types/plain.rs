@@ -264,11 +264,6 @@ impl ObjectPlan {
         self.fields.get(position)?.2.as_ref()
     }
 
-    /// The position among the fields of the field whose plan is `nested` (by address).
-    pub(crate) fn position_of(&self, nested: &ObjectPlan) -> Option<usize> {
-        self.fields.iter().position(|(_, _, plan)| plan.as_ref().is_some_and(|plan| std::ptr::eq(plan, nested)))
-    }
-
     /// The plan of a plain selection of scalar fields, or of fields of object types whose
     /// own selections are plain, at any depth; `None` when a selection is not plain.
     pub(crate) fn of(selection: &SelectionSet) -> Option<Self> {
@@ -284,23 +279,24 @@ impl ObjectPlan {
     }
 
     /// Writes one object as [`build`]'s value for the selection serialises: `__typename` as
-    /// `type_name`, each other field by `write_field` (given the plan of the field's own
-    /// selection, for a field of an object type); `None` when a field is not written there.
+    /// `type_name`, each other field by `write_field`, given the field's position among the
+    /// plan's fields, its name and, for a field of an object type, the plan of its own
+    /// selection; `None` when a field is not written there.
     pub(crate) fn write(
         &self,
         type_name: &str,
         out: &mut Vec<u8>,
-        mut write_field: impl FnMut(&str, Option<&ObjectPlan>, &mut Vec<u8>) -> Option<()>,
+        mut write_field: impl FnMut(usize, &str, Option<&ObjectPlan>, &mut Vec<u8>) -> Option<()>,
     ) -> Option<()> {
         if self.fields.is_empty() {
             out.extend_from_slice(b"{}");
             return Some(());
         }
-        for (head, name, nested) in &self.fields {
+        for (position, (head, name, nested)) in self.fields.iter().enumerate() {
             out.extend_from_slice(head);
             match name.as_str() {
                 "__typename" => write_str(out, type_name),
-                name => write_field(name, nested.as_ref(), out)?,
+                name => write_field(position, name, nested.as_ref(), out)?,
             }
         }
         out.push(b'}');
