@@ -22,9 +22,11 @@
 //!   prefix over its first 24,508 events: 15.8 keys an event, see `KEY_MIX`), and with the
 //!   event log alone (`E`, `H`, `U`: 3 keys an event), each also without the flush (the
 //!   batch's CPU alone), and with a dataset's facet values, schema versions, owner entries
-//!   and graph key folded into its record (`not_folded_into_dataset`: 10 keys an event). It
-//!   is the ceiling the store puts on ingest for a given number of keys per event, whatever
-//!   the code around it does.
+//!   and graph key folded into its record (`not_folded_into_dataset`: 10 keys an event, the
+//!   layout since store format 5), that mix also in groups of 16 and 5 events (what 16
+//!   clients that each wait for their acknowledgement can put in a group). It is the ceiling
+//!   the store puts on ingest for a given number of keys per event and events per group,
+//!   whatever the code around it does. `STORE_KEYS_CASES` (names, comma-separated) runs some.
 //!
 //! - `mesh_load/*`: `Service::open` of a store holding a mesh shaped like the 1M bench's (48
 //!   domains, 4,022 products, 269,474 claimed datasets, an event a product writing them): the
@@ -437,27 +439,49 @@ fn synthetic_keys(
 }
 
 fn store_keys(c: &mut Criterion) {
-    const EVENTS: u64 = 256;
     let mut group = c.benchmark_group("store_keys");
     group.sample_size(10).measurement_time(Duration::from_secs(8));
-    group.throughput(Throughput::Elements(EVENTS));
     let log_only = |prefix| matches!(prefix, b'E' | b'H' | b'U');
-    /// A case: its name, the prefixes it writes, the bytes each `D` value grows by, whether
-    /// each batch is flushed, how keys name datasets and jobs.
-    type Case = (&'static str, fn(u8) -> bool, usize, bool, KeyNames);
-    let cases: [Case; 7] = [
-        ("event_mix_256", |_| true, 0, true, KeyNames::Names),
-        ("event_log_only_256", log_only, 0, true, KeyNames::Names),
-        ("event_mix_folded_datasets_256", not_folded_into_dataset, FOLDED_INTO_DATASET_BYTES, true, KeyNames::Names),
+    /// A case: its name, the events of one group (one batch), the prefixes it writes, the
+    /// bytes each `D` value grows by, whether each batch is flushed, how keys name datasets
+    /// and jobs.
+    type Case = (&'static str, u64, fn(u8) -> bool, usize, bool, KeyNames);
+    let cases: [Case; 9] = [
+        ("event_mix_256", 256, |_| true, 0, true, KeyNames::Names),
+        ("event_log_only_256", 256, log_only, 0, true, KeyNames::Names),
+        (
+            "event_mix_folded_datasets_256",
+            256,
+            not_folded_into_dataset,
+            FOLDED_INTO_DATASET_BYTES,
+            true,
+            KeyNames::Names,
+        ),
+        // Groups as closed-loop clients make them: 16 clients that each wait for their
+        // acknowledgement put at most 16 events in a group (HTTP: 5.2 on average).
+        ("event_mix_folded_datasets_16", 16, not_folded_into_dataset, FOLDED_INTO_DATASET_BYTES, true, KeyNames::Names),
+        ("event_mix_folded_datasets_5", 5, not_folded_into_dataset, FOLDED_INTO_DATASET_BYTES, true, KeyNames::Names),
         // The same keys naming datasets and jobs by number: shorter separators in sled's
         // index nodes, which a leaf split rewrites whole.
-        ("event_mix_numbered_256", |_| true, 0, true, KeyNames::Numbers),
-        ("event_mix_folded_numbered_256", not_folded_into_dataset, FOLDED_INTO_DATASET_BYTES, true, KeyNames::Numbers),
+        ("event_mix_numbered_256", 256, |_| true, 0, true, KeyNames::Numbers),
+        (
+            "event_mix_folded_numbered_256",
+            256,
+            not_folded_into_dataset,
+            FOLDED_INTO_DATASET_BYTES,
+            true,
+            KeyNames::Numbers,
+        ),
         // The batch alone, without the flush: the CPU part of the commit.
-        ("event_mix_256_unflushed", |_| true, 0, false, KeyNames::Names),
-        ("event_log_only_256_unflushed", log_only, 0, false, KeyNames::Names),
+        ("event_mix_256_unflushed", 256, |_| true, 0, false, KeyNames::Names),
+        ("event_log_only_256_unflushed", 256, log_only, 0, false, KeyNames::Names),
     ];
-    for (name, keep, grown, flush, names) in cases {
+    let only = std::env::var("STORE_KEYS_CASES").ok();
+    for (name, events, keep, grown, flush, names) in cases {
+        if only.as_deref().is_some_and(|only| !only.split(',').any(|case| case == name)) {
+            continue;
+        }
+        group.throughput(Throughput::Elements(events));
         let dir = tempfile::tempdir().expect("temporary directory");
         let db = sled::Config::new()
             .path(dir.path())
@@ -466,22 +490,23 @@ fn store_keys(c: &mut Criterion) {
             .flush_every_ms(None)
             .open()
             .expect("sled opens");
-        // A store of 100 groups first (25,600 events' keys), so every case starts alike.
+        // A store of 25,600 events' keys first, so every case starts alike.
+        const START: u64 = 25_600;
         let mut next = 0u64;
-        for _ in 0..100 {
+        while next < START {
             let mut batch = sled::Batch::default();
-            for (key, value) in synthetic_keys(next, EVENTS, keep, grown, names) {
+            for (key, value) in synthetic_keys(next, 256, keep, grown, names) {
                 batch.insert(key, value);
             }
             db.apply_batch(batch).expect("applied");
-            next += EVENTS;
+            next += 256;
         }
         db.flush().expect("flushed");
         group.bench_function(name, |b| {
             b.iter_batched(
                 || {
-                    let keys = synthetic_keys(next, EVENTS, keep, grown, names);
-                    next += EVENTS;
+                    let keys = synthetic_keys(next, events, keep, grown, names);
+                    next += events;
                     let mut batch = sled::Batch::default();
                     for (key, value) in keys {
                         batch.insert(key, value);
