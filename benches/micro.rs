@@ -28,6 +28,10 @@
 //!   the store puts on ingest for a given number of keys per event and events per group,
 //!   whatever the code around it does. `STORE_KEYS_CASES` (names, comma-separated) runs some.
 //!
+//! - `store_replay`: the batches a real ingest applied (dumped by a build with
+//!   `experiments/dump-batches.patch`), replayed into sled alone: the store's ceiling for
+//!   exactly that ingest's keys and groups. Runs only with `STORE_REPLAY` set.
+//!
 //! - `mesh_load/*`: `Service::open` of a store holding a mesh shaped like the 1M bench's (48
 //!   domains, 4,022 products, 269,474 claimed datasets, an event a product writing them): the
 //!   applied mesh's read and the index's labelling at start-up (`MESH_LOAD_PRODUCTS` for
@@ -527,6 +531,107 @@ fn store_keys(c: &mut Criterion) {
     group.finish();
 }
 
+/// Replays, into a fresh sled configured as the store configures it (256 MiB cache,
+/// high-throughput mode, no timer flushes), the batches a real ingest applied, one after the
+/// other, each flushed as the writer flushes a group: sled's own time for exactly the keys and
+/// groups of that ingest, with nothing else running. The batches come from a build with
+/// `experiments/dump-batches.patch` (`TRIB_EXP_DUMP_BATCHES=FILE tributary import ...`, or a
+/// server under the mesh bench's `grpc` or `http` step). `STORE_REPLAY`: dump files,
+/// comma-separated (unset: nothing runs); `STORE_REPLAY_MERGE=N` applies N consecutive groups
+/// as one batch (what larger groups would cost); `STORE_REPLAY_FLUSH=0` leaves out the flushes.
+/// One pass per file, not a criterion measurement: a replay changes the store it times.
+fn store_replay(_: &mut Criterion) {
+    let Some(files) = std::env::var_os("STORE_REPLAY") else { return };
+    let merge: usize = std::env::var("STORE_REPLAY_MERGE").ok().and_then(|n| n.parse().ok()).unwrap_or(1).max(1);
+    let flush = std::env::var("STORE_REPLAY_FLUSH").map_or(true, |flush| flush != "0");
+    for file in files.to_string_lossy().split(',') {
+        let mut input = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file).expect("a dump file"));
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let db = sled::Config::new()
+            .path(dir.path())
+            .cache_capacity(256 << 20)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
+            .open()
+            .expect("sled opens");
+        let (mut events, mut groups, mut batches, mut keys, mut bytes) = (0u64, 0u64, 0u64, 0u64, 0u64);
+        let (mut applying, mut flushing) = (Duration::ZERO, Duration::ZERO);
+        loop {
+            let mut writes = Vec::new();
+            let mut taken = 0;
+            while taken < merge {
+                match read_dumped_batch(&mut input) {
+                    Some(batch) => writes.extend(batch),
+                    None => break,
+                }
+                taken += 1;
+            }
+            if taken == 0 {
+                break;
+            }
+            groups += taken as u64;
+            batches += 1;
+            keys += writes.len() as u64;
+            events += writes.iter().filter(|(key, value)| key.first() == Some(&b'E') && value.is_some()).count() as u64;
+            bytes +=
+                writes.iter().map(|(key, value)| (key.len() + value.as_ref().map_or(0, Vec::len)) as u64).sum::<u64>();
+            let started = std::time::Instant::now();
+            let mut batch = sled::Batch::default();
+            for (key, value) in writes {
+                match value {
+                    Some(value) => batch.insert(key, value),
+                    None => batch.remove(key),
+                }
+            }
+            db.apply_batch(batch).expect("applied");
+            let applied = std::time::Instant::now();
+            applying += applied - started;
+            if flush {
+                db.flush().expect("flushed");
+                flushing += applied.elapsed();
+            }
+            if taken < merge {
+                break;
+            }
+        }
+        let total = (applying + flushing).as_secs_f64();
+        eprintln!(
+            "store_replay {file}: {events} events, {groups} groups as {batches} batches (merge {merge}), {keys} keys, \
+             {bytes} bytes; batches {:.2} s, flushes {:.2} s: {:.0} events/s, {:.2} us a key",
+            applying.as_secs_f64(),
+            flushing.as_secs_f64(),
+            events as f64 / total,
+            applying.as_secs_f64() * 1e6 / keys.max(1) as f64,
+        );
+    }
+}
+
+/// The next batch of a dump (`experiments/dump-batches.patch`): a count, then each write as
+/// its key and its value (length `u32::MAX`: a removal), lengths as little-endian `u32`.
+fn read_dumped_batch(input: &mut impl std::io::Read) -> Option<Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+    let mut word = [0u8; 4];
+    let mut read_u32 = |input: &mut dyn std::io::Read| -> Option<u32> {
+        input.read_exact(&mut word).ok()?;
+        Some(u32::from_le_bytes(word))
+    };
+    let count = read_u32(input)?;
+    let mut writes = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let mut key = vec![0; read_u32(input).expect("a key's length") as usize];
+        input.read_exact(&mut key).expect("a key");
+        let value = match read_u32(input).expect("a value's length") {
+            u32::MAX => None,
+            length => {
+                let mut value = vec![0; length as usize];
+                input.read_exact(&mut value).expect("a value");
+                Some(value)
+            }
+        };
+        writes.push((key, value));
+    }
+    Some(writes)
+}
+
 /// Start-up of a store holding a mesh shaped like the 1M bench's (`benches/probes/
 /// apply_mesh.py` on the 1M data: 48 domains, 4,022 products, 269,998 claimed datasets):
 /// here 48 domains and 4,022 products of 25 output ports and 42 internal datasets each
@@ -607,5 +712,5 @@ fn mesh_load(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, ingest, index, sql, snapshot, store_keys, mesh_load);
+criterion_group!(benches, parse, ingest, index, sql, snapshot, store_keys, store_replay, mesh_load);
 criterion_main!(benches);
