@@ -606,9 +606,12 @@ fn store_replay(_: &mut Criterion) {
     }
 }
 
+/// One write of a dumped batch: a key and its value, `None` for a removal.
+type DumpedWrite = (Vec<u8>, Option<Vec<u8>>);
+
 /// The next batch of a dump (`experiments/dump-batches.patch`): a count, then each write as
 /// its key and its value (length `u32::MAX`: a removal), lengths as little-endian `u32`.
-fn read_dumped_batch(input: &mut impl std::io::Read) -> Option<Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+fn read_dumped_batch(input: &mut impl std::io::Read) -> Option<Vec<DumpedWrite>> {
     let mut word = [0u8; 4];
     let mut read_u32 = |input: &mut dyn std::io::Read| -> Option<u32> {
         input.read_exact(&mut word).ok()?;
