@@ -442,6 +442,20 @@ fn synthetic_keys(
     keys
 }
 
+/// A fresh sled in a temporary directory (dropped with it), configured as the store
+/// configures it: 256 MiB of cache, high-throughput mode, no timer flushes.
+fn sled_as_the_store_configures_it() -> (tempfile::TempDir, sled::Db) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = sled::Config::new()
+        .path(dir.path())
+        .cache_capacity(256 << 20)
+        .mode(sled::Mode::HighThroughput)
+        .flush_every_ms(None)
+        .open()
+        .expect("sled opens");
+    (dir, db)
+}
+
 fn store_keys(c: &mut Criterion) {
     let mut group = c.benchmark_group("store_keys");
     group.sample_size(10).measurement_time(Duration::from_secs(8));
@@ -486,14 +500,7 @@ fn store_keys(c: &mut Criterion) {
             continue;
         }
         group.throughput(Throughput::Elements(events));
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let db = sled::Config::new()
-            .path(dir.path())
-            .cache_capacity(256 << 20)
-            .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(None)
-            .open()
-            .expect("sled opens");
+        let (_dir, db) = sled_as_the_store_configures_it();
         // A store of 25,600 events' keys first, so every case starts alike.
         const START: u64 = 25_600;
         let mut next = 0u64;
@@ -546,14 +553,7 @@ fn store_replay(_: &mut Criterion) {
     let flush = std::env::var("STORE_REPLAY_FLUSH").map_or(true, |flush| flush != "0");
     for file in files.to_string_lossy().split(',') {
         let mut input = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file).expect("a dump file"));
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let db = sled::Config::new()
-            .path(dir.path())
-            .cache_capacity(256 << 20)
-            .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(None)
-            .open()
-            .expect("sled opens");
+        let (_dir, db) = sled_as_the_store_configures_it();
         let (mut events, mut groups, mut batches, mut keys, mut bytes) = (0u64, 0u64, 0u64, 0u64, 0u64);
         let (mut applying, mut flushing) = (Duration::ZERO, Duration::ZERO);
         loop {
