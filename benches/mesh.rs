@@ -1898,7 +1898,13 @@ impl Bench {
                 edge_table: true,
                 ..lineage_request(query, target)
             };
-            let Ok(grpc) = self.runtime.block_on(lineage_call(client, request.clone())) else { continue };
+            let grpc = match self.runtime.block_on(lineage_call(client, request.clone())) {
+                Ok(grpc) => grpc,
+                Err(error) => {
+                    self.failures.push(format!("{} with edges on {} over gRPC: {error:#}", query.name, target.name));
+                    continue;
+                }
+            };
             let grpc_counts = grpc.counts()?;
             let table = self.runtime.block_on(graphql_edges(&http, url, EdgesForm::Table, query, target))?;
             let objects = self.runtime.block_on(graphql_edges(&http, url, EdgesForm::Objects, query, target))?;
